@@ -1,0 +1,6 @@
+/** What a conformance suite returns; see test/conformance/run.ts. */
+export interface SuiteResult {
+  passed: number;
+  failed: number;
+  skipped?: number;
+}
