@@ -1,0 +1,87 @@
+// `agents { agent "id" { ... } }`, `filter type "agent"` and `waf { }` (§1.10, §1.11, §1.8).
+import { Type, type Static } from '@sinclair/typebox';
+import { Block, Enum, Duration } from '../../src/config/types-helpers.ts';
+import { CircuitBreakerSchema } from '../balancing/schema.ts';
+
+const Transport = (argKey: string) =>
+  Block(
+    {
+      [argKey]: Type.String(),
+      tls: Type.Optional(Type.Boolean()),
+      'tls-insecure': Type.Optional(Type.Boolean()),
+      'ca-cert': Type.Optional(Type.String()),
+      'client-cert': Type.Optional(Type.String()),
+      'client-key': Type.Optional(Type.String()),
+    },
+    { argKey },
+  );
+
+export const AgentPoolSchema = Block({
+  'connections-per-agent': Type.Optional(Type.Integer({ minimum: 1, default: 4 })),
+  'load-balance-strategy': Type.Optional(Type.String()),
+  'connect-timeout-ms': Type.Optional(Type.Integer({ minimum: 1, default: 5000 })),
+  'reconnect-interval-ms': Type.Optional(Type.Integer({ minimum: 1, default: 5000 })),
+  'max-reconnect-attempts': Type.Optional(Type.Integer({ minimum: 0 })),
+  'drain-timeout-ms': Type.Optional(Type.Integer({ minimum: 0 })),
+  'max-concurrent-per-connection': Type.Optional(Type.Integer({ minimum: 1 })),
+  'health-check-interval-ms': Type.Optional(Type.Integer({ minimum: 1 })),
+});
+
+export const AgentSchema = Block({
+  type: Type.Optional(Type.String()),
+  'unix-socket': Type.Optional(Transport('path')),
+  grpc: Type.Optional(Transport('address')),
+  http: Type.Optional(Transport('url')),
+  events: Type.Optional(Type.Array(Type.String())),
+  'timeout-ms': Type.Optional(Type.Integer({ exclusiveMinimum: 0, default: 1000 })),
+  'failure-mode': Type.Optional(Type.String()),
+  'circuit-breaker': Type.Optional(CircuitBreakerSchema),
+  'max-request-body-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
+  'max-response-body-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
+  'request-body-mode': Type.Optional(Type.String()),
+  'response-body-mode': Type.Optional(Type.String()),
+  'chunk-timeout-ms': Type.Optional(Type.Integer({ exclusiveMinimum: 0, default: 5000 })),
+  'max-concurrent-calls': Type.Optional(Type.Integer({ minimum: 1, default: 100 })),
+  config: Type.Optional(Type.Unknown()),
+  pool: Type.Optional(AgentPoolSchema),
+  'protocol-version': Type.Optional(Type.Union([Type.Integer(), Type.String()])),
+});
+export type AgentConfig = Static<typeof AgentSchema>;
+
+export const AgentFilterProperties = {
+  agent: Type.Optional(Type.String()),
+  phase: Type.Optional(Enum(['request', 'response', 'both'] as const, { default: 'request' })),
+  'timeout-ms': Type.Optional(Type.Integer({ exclusiveMinimum: 0 })),
+  'failure-mode': Type.Optional(Type.String()),
+  'inspect-body': Type.Optional(Type.Boolean({ default: false })),
+  'max-body-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
+};
+
+export const WafSchema = Block({
+  engine: Type.Optional(Type.String({ default: 'coraza' })),
+  mode: Type.Optional(Enum(['off', 'detection', 'detect', 'prevention', 'prevent', 'block'] as const, { default: 'prevention' })),
+  'audit-log': Type.Optional(Type.Boolean({ default: true })),
+  ruleset: Type.Optional(
+    Block({
+      'crs-version': Type.Optional(Type.String()),
+      'custom-rules-dir': Type.Optional(Type.String()),
+      'paranoia-level': Type.Optional(Type.Integer({ minimum: 1, maximum: 4, default: 1 })),
+      'anomaly-threshold': Type.Optional(Type.Integer({ minimum: 1, default: 5 })),
+      exclusion: Type.Optional(
+        Type.Array(Block({ id: Type.String(), scope: Type.Optional(Type.String()), 'rule-ids': Type.Optional(Type.Array(Type.String())) }, { argKey: 'id' }), { kdl: 'repeat' }),
+      ),
+    }),
+  ),
+  'body-inspection': Type.Optional(
+    Block({
+      'inspect-request-body': Type.Optional(Type.Boolean({ default: true })),
+      'inspect-response-body': Type.Optional(Type.Boolean({ default: false })),
+      'max-inspection-bytes': Type.Optional(Type.Integer({ minimum: 0, default: 1048576 })),
+      'content-types': Type.Optional(Type.Array(Type.String())),
+      decompress: Type.Optional(Type.Boolean({ default: false })),
+      'max-decompression-ratio': Type.Optional(Type.Number({ exclusiveMinimum: 0, default: 100 })),
+    }),
+  ),
+});
+export type WafConfig = Static<typeof WafSchema>;
+export { Duration };

@@ -1,0 +1,85 @@
+// Prometheus metrics (prom-client). One Metrics object lives for the whole process so counters
+// survive reloads; generations only add labels. Names follow Sentinel (`sentinel_` prefix).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const VERSION = '0.1.0';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requestsTotal = new Counter({
+    name: 'sentinel_requests_total',
+    help: 'Requests handled, by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'sentinel_request_duration_seconds',
+    help: 'Request duration from arrival to the last response byte',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly activeRequests = new Gauge({ name: 'sentinel_active_requests', help: 'Requests in flight', registers: [this.registry] });
+  readonly upstreamAttempts = new Counter({
+    name: 'sentinel_upstream_attempts_total',
+    help: 'Attempts sent to upstreams',
+    labelNames: ['upstream', 'route'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamFailures = new Counter({
+    name: 'sentinel_upstream_failures_total',
+    help: 'Failed upstream attempts by reason',
+    labelNames: ['upstream', 'route', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: 'sentinel_upstream_duration_seconds',
+    help: 'Time to upstream response headers',
+    labelNames: ['upstream'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly blockedRequests = new Counter({
+    name: 'sentinel_blocked_requests_total',
+    help: 'Requests answered by the gateway itself instead of the upstream, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly up = new Gauge({ name: 'sentinel_up', help: '1 while the gateway runs', registers: [this.registry] });
+  readonly buildInfo = new Gauge({ name: 'sentinel_build_info', help: 'Build information', labelNames: ['version', 'node'] as const, registers: [this.registry] });
+  readonly configReloads = new Counter({
+    name: 'sentinel_config_reloads_total',
+    help: 'Configuration reloads by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly generation = new Gauge({ name: 'sentinel_config_generation', help: 'Number of the active config generation', registers: [this.registry] });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    this.up.set(1);
+    this.buildInfo.set({ version: VERSION, node: process.version }, 1);
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'sentinel_process_' });
+  }
+
+  /** Get or create a metric so plugins can register theirs once per process (reloads reuse them). */
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Counter<L>;
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Gauge<L>;
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+  histogram<L extends string>(name: string, help: string, labelNames: readonly L[] = [], buckets?: number[]): Histogram<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Histogram<L>;
+    return new Histogram({ name, help, labelNames, registers: [this.registry], ...(buckets ? { buckets } : {}) });
+  }
+
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,115 @@
+// The request pipeline contract shared by the core and every feature plugin.
+//
+// A generation compiles, per route, an ordered list of RequestFilters (from the route's
+// `filters` ids and the global features). For each request the core builds one
+// RequestContext, runs `onRequest` of each filter in order (a filter may answer the
+// request itself by returning a LocalResponse), forwards upstream, runs `onResponse` in
+// reverse order (filters may edit the response headers), and finally `onComplete`.
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { TLSSocket } from 'node:tls';
+
+/** Lower-cased header name -> value(s); what the core sends upstream / downstream. */
+export type HeaderMap = Record<string, string | string[] | undefined>;
+
+export interface TlsInfo {
+  version: string | null;
+  cipher: string | null;
+  serverName: string | null;
+  /** verified client certificate identity (mTLS) */
+  clientSubject?: string;
+  clientSans?: string[];
+  clientFingerprint256?: string;
+}
+
+export interface RequestContext {
+  /** correlation / trace id (reused from X-Trace-Id / X-Correlation-Id / X-Request-Id or generated) */
+  readonly traceId: string;
+  /** performance.now() at arrival */
+  readonly startTime: number;
+  /** RFC 3339 arrival time */
+  readonly timestamp: string;
+  readonly raw: IncomingMessage;
+  readonly method: string;
+  /** path without query, as received (not decoded) */
+  readonly path: string;
+  /** query string without '?', '' when absent */
+  readonly query: string;
+  /** Host header without port, lower-cased */
+  readonly host: string;
+  readonly clientIp: string;
+  readonly clientPort: number;
+  readonly listenerId: string;
+  readonly protocol: 'http' | 'https';
+  readonly httpVersion: string;
+  readonly tls: TlsInfo | undefined;
+  readonly routeId: string | undefined;
+  readonly upstreamId: string | undefined;
+  /** headers that will be sent upstream; filters edit this object in place */
+  readonly upstreamHeaders: HeaderMap;
+  /** extra headers for the downstream response (applied after the upstream's), edited by filters */
+  readonly responseHeaders: HeaderMap;
+  /**
+   * A body a filter has buffered (e.g. body inspection). When set, the core sends these exact
+   * bytes upstream instead of streaming the client's body.
+   */
+  body: Buffer | undefined;
+  /** aborted when the client goes away or the request is finished */
+  readonly signal: AbortSignal;
+  /** audit facts collected along the way (agent tags, WAF rule ids, rate-limit hits) */
+  readonly audit: { tags: string[]; ruleIds: string[]; rateLimited: boolean };
+  /** per-request scratch space for filters, keyed by filter id */
+  readonly state: Map<string, unknown>;
+  readonly log: Logger;
+}
+
+/** A response a filter produces instead of forwarding (block, redirect, 429, builtin ...). */
+export interface LocalResponse {
+  status: number;
+  headers?: HeaderMap;
+  body?: string | Buffer;
+  /** reason for metrics/audit: sentinel_blocked_requests_total{reason} */
+  blockReason?: string;
+}
+
+export interface UpstreamResponseInfo {
+  status: number;
+  /** response headers as they will be sent downstream; filters edit in place */
+  headers: HeaderMap;
+}
+
+export interface CompletionInfo {
+  status: number;
+  durationMs: number;
+  requestBodyBytes: number;
+  responseBodyBytes: number;
+  upstreamAttempts: number;
+  error?: string;
+}
+
+export interface RequestFilter {
+  readonly id: string;
+  readonly type: string;
+  onRequest?(ctx: RequestContext): LocalResponse | undefined | Promise<LocalResponse | undefined>;
+  onResponse?(ctx: RequestContext, res: UpstreamResponseInfo): void | LocalResponse | Promise<void | LocalResponse>;
+  onComplete?(ctx: RequestContext, info: CompletionInfo): void;
+  /** called when the generation is disposed */
+  close?(): Promise<void> | void;
+}
+
+/** What the core hands every filter factory of one generation. */
+export interface GenerationServices {
+  readonly generation: number;
+  readonly log: Logger;
+  readonly metrics: import('../metrics/registry.ts').Metrics;
+  /** audit log sink (one JSON object per event) */
+  readonly audit: (event: Record<string, unknown>) => void;
+  /** the route policies' failure mode for a route id ('closed' default) */
+  routeFailureMode(routeId: string): 'open' | 'closed';
+}
+
+/**
+ * A filter type's factory, called once per generation for each `filter "id" { type "<t>" }`.
+ * `config` is the decoded filter block (TypeBox-validated, kebab-case keys as in KDL).
+ */
+export type FilterFactory = (id: string, config: Record<string, unknown>, services: GenerationServices) => RequestFilter;
