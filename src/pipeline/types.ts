@@ -7,7 +7,6 @@
 // reverse order (filters may edit the response headers), and finally `onComplete`.
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import type { TLSSocket } from 'node:tls';
 
 /** Lower-cased header name -> value(s); what the core sends upstream / downstream. */
 export type HeaderMap = Record<string, string | string[] | undefined>;
