@@ -1,0 +1,275 @@
+// SecLang operators (@rx, @pm, @eq, ...). compileOperator() does all the work
+// that does not depend on the request once; evaluate() runs per value. The
+// leading '!' (negation) is applied by the engine, not here.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+
+import { compileRegex, type SafeRegex } from '../regex/index.ts';
+import { matchesAny, parseNetworkList } from './ip.ts';
+import { decodePipeHex, parsePmPhrases, PhraseMatcher } from './pm.ts';
+import { cpfValid, luhnValid, ssnValid, svnrValid } from './verify.ts';
+
+export interface OperatorContext {
+  /** true when the rule has the `capture` action: the operator fills `captures` (index 0 = whole match, 1..9 groups) */
+  capture: boolean;
+  captures: string[];
+  /** expands %{...} macros in the operator parameter at evaluation time (identity when there are none) */
+  expand(text: string): string;
+}
+
+export interface CompiledOperator {
+  readonly name: string;
+  evaluate(input: string, ctx: OperatorContext): boolean;
+}
+
+export interface OperatorOptions {
+  /** base dir for @pmFromFile/@ipMatchFromFile relative paths */
+  rulesDir?: string;
+}
+
+type Factory = (param: string, opts: OperatorOptions) => (input: string, ctx: OperatorContext) => boolean;
+
+/** ModSecurity/Coraza compile @rx with DOTALL and MULTILINE. */
+const RX_OPTIONS = { dotAll: true, multiline: true } as const;
+/** Captures are TX.0..TX.9. */
+const MAX_CAPTURES = 10;
+
+const hasMacro = (param: string): boolean => param.includes('%{');
+
+/** Resolves the parameter now when it is constant, or per evaluation through ctx.expand. */
+function withParam<T>(param: string, prepare: (value: string) => T): (ctx: OperatorContext) => T {
+  if (!hasMacro(param)) {
+    const fixed = prepare(param);
+    return () => fixed;
+  }
+  return (ctx) => prepare(ctx.expand(param));
+}
+
+function setCaptures(ctx: OperatorContext, values: readonly string[]): void {
+  if (!ctx.capture) return;
+  ctx.captures.length = 0;
+  for (let k = 0; k < values.length && k < MAX_CAPTURES; k++) ctx.captures.push(values[k] ?? '');
+}
+
+/** C atoi(): optional whitespace and sign, then leading digits; anything else yields 0. */
+export function atoi(text: string): number {
+  const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(text);
+  return m?.[1] ? Number.parseInt(m[1], 10) : 0;
+}
+
+function numeric(compare: (a: number, b: number) => boolean): Factory {
+  return (param) => {
+    const target = withParam(param, atoi);
+    return (input, ctx) => compare(atoi(input), target(ctx));
+  };
+}
+
+function stringTest(test: (input: string, param: string) => boolean): Factory {
+  return (param) => {
+    const value = withParam(param, (v) => v);
+    return (input, ctx) => {
+      const p = value(ctx);
+      const ok = test(input, p);
+      if (ok) setCaptures(ctx, [p]);
+      return ok;
+    };
+  };
+}
+
+function isLetter(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
+
+/** @containsWord: the phrase with no letter immediately before or after it. */
+function containsWord(input: string, word: string): boolean {
+  if (word === '') return true;
+  for (let at = input.indexOf(word); at >= 0; at = input.indexOf(word, at + 1)) {
+    const before = at === 0 || !isLetter(input.charCodeAt(at - 1));
+    const end = at + word.length;
+    const after = end >= input.length || !isLetter(input.charCodeAt(end));
+    if (before && after) return true;
+  }
+  return false;
+}
+
+function rxFactory(param: string): (input: string, ctx: OperatorContext) => boolean {
+  const regex = withParam(param, (p) => compileRegex(p, RX_OPTIONS));
+  return (input, ctx) => {
+    const re = regex(ctx);
+    if (!ctx.capture) return re.test(input);
+    const m = re.exec(input);
+    if (!m) return false;
+    setCaptures(ctx, m);
+    return true;
+  };
+}
+
+/** @rxGlobal: like @rx, but captures every match (whole match and groups of each, in order). */
+function rxGlobalFactory(param: string): (input: string, ctx: OperatorContext) => boolean {
+  const regex = withParam(param, (p) => compileRegex(p, RX_OPTIONS));
+  return (input, ctx) => {
+    const re = regex(ctx);
+    if (!ctx.capture) return re.test(input);
+    const all = re.execAll(input);
+    if (all.length === 0) return false;
+    ctx.captures.length = 0;
+    for (const m of all) ctx.captures.push(...m);
+    return true;
+  };
+}
+
+function readDataFiles(param: string, opts: OperatorOptions, operator: string): string[] {
+  const files = param.split(/\s+/).filter((f) => f !== '');
+  if (files.length === 0) throw new Error(`@${operator} needs at least one file name`);
+  const lines: string[] = [];
+  for (const file of files) {
+    const path = isAbsolute(file) ? file : resolve(opts.rulesDir ?? process.cwd(), file);
+    let content: string;
+    try {
+      content = readFileSync(path, 'latin1');
+    } catch (e) {
+      throw new Error(`@${operator}: cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    }
+    for (const raw of content.split(/\r?\n/)) {
+      const line = raw.trim();
+      if (line !== '' && !line.startsWith('#')) lines.push(line);
+    }
+  }
+  return lines;
+}
+
+function phraseFactory(load: (param: string, opts: OperatorOptions) => string[]): Factory {
+  return (param, opts) => {
+    const matcher = withParam(param, (p) => new PhraseMatcher(load(p, opts)));
+    return (input, ctx) => {
+      const found = matcher(ctx).find(input);
+      if (found === null) return false;
+      setCaptures(ctx, [found]);
+      return true;
+    };
+  };
+}
+
+function ipFactory(load: (param: string, opts: OperatorOptions) => string[]): Factory {
+  return (param, opts) => {
+    const nets = parseNetworkList(load(param, opts));
+    return (input) => matchesAny(nets, input);
+  };
+}
+
+/** @validateByteRange 10,13,32-126: true when some byte is outside every range. */
+function byteRangeFactory(param: string): (input: string) => boolean {
+  const allowed = new Uint8Array(256);
+  for (const token of param.split(',')) {
+    const t = token.trim();
+    const dash = t.indexOf('-', 1);
+    const lo = atoi(dash > 0 ? t.slice(0, dash) : t);
+    const hi = dash > 0 ? atoi(t.slice(dash + 1)) : lo;
+    if (lo < 0 || hi > 255 || lo > hi) throw new Error(`@validateByteRange: invalid range ${JSON.stringify(t)}`);
+    allowed.fill(1, lo, hi + 1);
+  }
+  return (input) => {
+    for (let i = 0; i < input.length; i++) if (!allowed[input.charCodeAt(i) & 0xff]) return true;
+    return false;
+  };
+}
+
+/** True when a '%' is not followed by two hex digits. */
+export function hasInvalidUrlEncoding(input: string): boolean {
+  for (let at = input.indexOf('%'); at >= 0; at = input.indexOf('%', at + 1)) {
+    if (!/^[0-9a-fA-F]{2}/.test(input.slice(at + 1, at + 3))) return true;
+  }
+  return false;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** True when the bytes are not well-formed UTF-8 (truncated, overlong, surrogates, > U+10FFFF). */
+export function hasInvalidUtf8(input: string): boolean {
+  // ASCII-only input is always valid; skip the copy.
+  if (!/[\x80-\xff]/.test(input)) return false;
+  try {
+    strictUtf8.decode(Buffer.from(input, 'latin1'));
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** @verifyCC & co: a regex finds candidates, a checksum confirms one. */
+function verifyFactory(check: (text: string) => boolean): Factory {
+  return (param) => {
+    const regex: SafeRegex = compileRegex(param, RX_OPTIONS);
+    return (input, ctx) => {
+      for (const m of regex.execAll(input)) {
+        const whole = m[0] ?? '';
+        if (check(whole)) {
+          setCaptures(ctx, [whole]);
+          return true;
+        }
+      }
+      return false;
+    };
+  };
+}
+
+const FACTORIES: Record<string, Factory> = {
+  rx: rxFactory,
+  rxGlobal: rxGlobalFactory,
+  pm: phraseFactory((p) => parsePmPhrases(p)),
+  pmFromFile: phraseFactory((p, o) => readDataFiles(p, o, 'pmFromFile').map(decodePipeHex)),
+  streq: stringTest((input, p) => input === p),
+  strmatch: stringTest((input, p) => p !== '' && input.includes(p)),
+  contains: stringTest((input, p) => input.includes(p)),
+  containsWord: stringTest(containsWord),
+  beginsWith: stringTest((input, p) => input.startsWith(p)),
+  endsWith: stringTest((input, p) => input.endsWith(p)),
+  within: stringTest((input, p) => p.includes(input)),
+  eq: numeric((a, b) => a === b),
+  ge: numeric((a, b) => a >= b),
+  gt: numeric((a, b) => a > b),
+  le: numeric((a, b) => a <= b),
+  lt: numeric((a, b) => a < b),
+  ipMatch: ipFactory((p) => p.split(/[,\s]+/).filter((e) => e !== '')),
+  ipMatchFromFile: ipFactory((p, o) => readDataFiles(p, o, 'ipMatchFromFile')),
+  validateByteRange: (p) => byteRangeFactory(p),
+  validateUrlEncoding: () => hasInvalidUrlEncoding,
+  validateUtf8Encoding: () => hasInvalidUtf8,
+  unconditionalMatch: () => () => true,
+  noMatch: () => () => false,
+  verifyCC: verifyFactory(luhnValid),
+  verifySSN: verifyFactory(ssnValid),
+  verifyCPF: verifyFactory(cpfValid),
+  verifySVNR: verifyFactory(svnrValid),
+};
+
+/** Short names ModSecurity accepts for the file-based operators. */
+const ALIASES: Record<string, string> = { pmf: 'pmFromFile', ipmatchf: 'ipMatchFromFile' };
+
+const BY_LOWER_NAME = new Map<string, [string, Factory]>(
+  Object.entries(FACTORIES).map(([name, f]) => [name.toLowerCase(), [name, f]]),
+);
+
+export const operatorNames: readonly string[] = Object.freeze(Object.keys(FACTORIES));
+
+/**
+ * Compile an operator (name without '@', case-insensitive). Throws an Error
+ * naming the operator for unknown operators and bad parameters (invalid regex,
+ * missing data file, malformed IP list, ...).
+ */
+export function compileOperator(name: string, param: string, opts: OperatorOptions = {}): CompiledOperator {
+  const lower = name.toLowerCase();
+  const entry = BY_LOWER_NAME.get(ALIASES[lower]?.toLowerCase() ?? lower);
+  if (!entry) throw new Error(`unknown operator @${name}`);
+  const [canonical, factory] = entry;
+  let evaluate: (input: string, ctx: OperatorContext) => boolean;
+  try {
+    evaluate = factory(param, opts);
+  } catch (e) {
+    const message = (e as Error).message;
+    throw new Error(message.startsWith('@') ? message : `@${canonical} ${JSON.stringify(param)}: ${message}`, {
+      cause: e,
+    });
+  }
+  return { name: canonical, evaluate };
+}

@@ -1,0 +1,79 @@
+// Linear-time regex for the WAF: PCRE patterns from SecLang rules, run on RE2.
+// Inputs are latin1 "binary" strings (char code = byte), see translate.ts.
+import RE2 from 're2';
+
+import { translatePcre } from './translate.ts';
+
+export { RegexTranslationError, translatePcre } from './translate.ts';
+
+export interface SafeRegex {
+  test(input: string): boolean;
+  /** [whole, g1..gN] with '' for groups that did not participate; null when no match */
+  exec(input: string): string[] | null;
+  /** every non-overlapping match, each as exec() returns it (empty matches only when nothing else matched) */
+  execAll(input: string): string[][];
+  /** the RE2 pattern actually compiled */
+  readonly source: string;
+}
+
+export interface RegexOptions {
+  caseless?: boolean;
+  multiline?: boolean;
+  dotAll?: boolean;
+}
+
+// Compiled patterns are shared: CRS repeats patterns, and macro-expanded
+// patterns recur per request. Bounded so hostile macro values cannot grow it.
+const CACHE_LIMIT = 2000;
+const cache = new Map<string, SafeRegex>();
+
+/** Compile a PCRE pattern for linear-time matching; throws RegexTranslationError or RE2's SyntaxError. */
+export function compileRegex(pcrePattern: string, opts: RegexOptions = {}): SafeRegex {
+  const flags = `${opts.caseless ? 'i' : ''}${opts.multiline ? 'm' : ''}${opts.dotAll ? 's' : ''}`;
+  const key = `${flags}/${pcrePattern}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const source = translatePcre(pcrePattern, { multiline: opts.multiline === true });
+  const compiled = makeSafeRegex(source, flags);
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+  cache.set(key, compiled);
+  return compiled;
+}
+
+function toGroups(m: RegExpExecArray): string[] {
+  const groups: string[] = new Array<string>(m.length);
+  for (let g = 0; g < m.length; g++) groups[g] = m[g] ?? '';
+  return groups;
+}
+
+function makeSafeRegex(source: string, flags: string): SafeRegex {
+  const single = new RE2(source, flags);
+  const global = new RE2(source, `${flags}g`);
+  return {
+    source,
+    test: (input) => single.test(input),
+    exec(input) {
+      const m = single.exec(input);
+      return m ? toGroups(m) : null;
+    },
+    execAll(input) {
+      const found: string[][] = [];
+      let firstEmpty: string[] | null = null;
+      global.lastIndex = 0;
+      for (;;) {
+        const m = global.exec(input);
+        if (!m) break;
+        if (m[0] === '') {
+          firstEmpty ??= toGroups(m);
+          // Step past the empty match so the loop always advances.
+          global.lastIndex = m.index + 1;
+          if (global.lastIndex > input.length) break;
+          continue;
+        }
+        found.push(toGroups(m));
+      }
+      if (found.length === 0 && firstEmpty) found.push(firstEmpty);
+      return found;
+    },
+  };
+}

@@ -1,0 +1,366 @@
+// Decoding transformations (URL, HTML, JS, CSS, C escapes, base64, hex).
+// All take and return latin1 binary strings; malformed encodings are left as
+// they are, the way ModSecurity's "non-strict" decoders behave.
+import { fromBytes, hexValue, isAlnumCode, isDigitCode, isHexCode, isOctalCode, isSpaceCode, looseHexPair } from '../strings.ts';
+
+const PERCENT = 0x25;
+const PLUS = 0x2b;
+const BACKSLASH = 0x5c;
+
+/** Fullwidth ASCII (U+FF01..U+FF5E) maps to ASCII by adding 0x20 to the low byte. */
+function lowByteWithFullwidth(lowByte: number, highIsFF: boolean): number {
+  return highIsFF && lowByte > 0x00 && lowByte < 0x5f ? lowByte + 0x20 : lowByte;
+}
+
+function isFF(s: string, i: number): boolean {
+  return (s[i] === 'f' || s[i] === 'F') && (s[i + 1] === 'f' || s[i + 1] === 'F');
+}
+
+export function urlDecode(input: string): string {
+  return decodePercent(input, false);
+}
+
+/** urlDecode plus IIS-style %uHHHH (only the low byte is kept, fullwidth ASCII folded). */
+export function urlDecodeUni(input: string): string {
+  return decodePercent(input, true);
+}
+
+function decodePercent(input: string, unicode: boolean): string {
+  if (input.indexOf('%') < 0 && input.indexOf('+') < 0) return input;
+  const out: number[] = [];
+  const n = input.length;
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    if (c === PLUS) {
+      out.push(0x20);
+      i += 1;
+      continue;
+    }
+    if (c === PERCENT) {
+      if (
+        unicode &&
+        (input[i + 1] === 'u' || input[i + 1] === 'U') &&
+        i + 5 < n &&
+        allHex(input, i + 2, 4)
+      ) {
+        out.push(lowByteWithFullwidth(looseHexPair(input, i + 4), isFF(input, i + 2)));
+        i += 6;
+        continue;
+      }
+      if (i + 2 < n && isHexCode(input.charCodeAt(i + 1)) && isHexCode(input.charCodeAt(i + 2))) {
+        out.push(looseHexPair(input, i + 1));
+        i += 3;
+        continue;
+      }
+    }
+    out.push(c);
+    i += 1;
+  }
+  return fromBytes(out);
+}
+
+function allHex(s: string, from: number, count: number): boolean {
+  for (let k = from; k < from + count; k++) if (!isHexCode(s.charCodeAt(k))) return false;
+  return true;
+}
+
+const URL_SAFE = /[A-Za-z0-9*]/;
+
+export function urlEncode(input: string): string {
+  let out = '';
+  for (const ch of input) {
+    if (ch === ' ') out += '+';
+    else if (URL_SAFE.test(ch)) out += ch;
+    else out += `%${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Named entities ModSecurity decodes; everything else numeric (&#..; / &#x..;). */
+const NAMED_ENTITIES: Record<string, number> = { quot: 0x22, amp: 0x26, lt: 0x3c, gt: 0x3e, nbsp: 0xa0 };
+
+/** Parse digits as C's strtol would into an unsigned char: saturates at LONG_MAX. */
+function strtolByte(digits: string, radix: 10 | 16): number {
+  const value = BigInt(radix === 16 ? `0x${digits}` : digits);
+  const LONG_MAX = 0x7fffffffffffffffn;
+  return Number((value > LONG_MAX ? LONG_MAX : value) & 0xffn);
+}
+
+export function htmlEntityDecode(input: string): string {
+  if (input.indexOf('&') < 0) return input;
+  const n = input.length;
+  let out = '';
+  let i = 0;
+  while (i < n) {
+    if (input.charCodeAt(i) !== 0x26 || i + 1 >= n) {
+      out += input[i];
+      i += 1;
+      continue;
+    }
+    let k = i + 1;
+    if (input[k] === '#') {
+      k += 1;
+      const hex = input[k] === 'x' || input[k] === 'X';
+      if (hex) k += 1;
+      let j = k;
+      while (j < n && (hex ? isHexCode(input.charCodeAt(j)) : isDigitCode(input.charCodeAt(j)))) j++;
+      if (j > k) {
+        out += String.fromCharCode(strtolByte(input.slice(k, j), hex ? 16 : 10));
+        i = input[j] === ';' ? j + 1 : j;
+        continue;
+      }
+      // Not an entity: keep '&#' (and the 'x') literally and carry on after them.
+      out += input.slice(i, k);
+      i = k;
+      continue;
+    }
+    let j = k;
+    while (j < n && isAlnumCode(input.charCodeAt(j))) j++;
+    const code = j > k ? NAMED_ENTITIES[input.slice(k, j).toLowerCase()] : undefined;
+    if (code !== undefined) {
+      out += String.fromCharCode(code);
+      i = input[j] === ';' ? j + 1 : j;
+      continue;
+    }
+    out += input.slice(i, j);
+    i = j;
+  }
+  return out;
+}
+
+const SIMPLE_C_ESCAPES: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11 };
+
+/** Reads up to three octal digits at s[i]; returns [value, digits used]. */
+function readOctal(s: string, i: number, maxDigits: number): [number, number] {
+  let j = 0;
+  while (j < maxDigits && i + j < s.length && isOctalCode(s.charCodeAt(i + j))) j++;
+  return [Number.parseInt(s.slice(i, i + j), 8), j];
+}
+
+/** JavaScript escapes: \uHHHH (low byte, fullwidth folded), \xHH, \OOO, \C. */
+export function jsDecode(input: string): string {
+  if (input.indexOf('\\') < 0) return input;
+  const n = input.length;
+  let out = '';
+  let i = 0;
+  while (i < n) {
+    if (input.charCodeAt(i) !== BACKSLASH) {
+      out += input[i];
+      i += 1;
+      continue;
+    }
+    if (i + 5 < n && input[i + 1] === 'u' && allHex(input, i + 2, 4)) {
+      out += String.fromCharCode(lowByteWithFullwidth(looseHexPair(input, i + 4), isFF(input, i + 2)));
+      i += 6;
+    } else if (i + 3 < n && input[i + 1] === 'x' && allHex(input, i + 2, 2)) {
+      out += String.fromCharCode(looseHexPair(input, i + 2));
+      i += 4;
+    } else if (i + 1 < n && isOctalCode(input.charCodeAt(i + 1))) {
+      // At most one byte: a 3-digit octal starting above '3' would overflow, so use 2 digits.
+      const maxDigits = input.charCodeAt(i + 1) > 0x33 ? 2 : 3;
+      const [value, used] = readOctal(input, i + 1, maxDigits);
+      out += String.fromCharCode(value);
+      i += 1 + used;
+    } else if (i + 1 < n) {
+      const next = input[i + 1]!;
+      const simple = SIMPLE_C_ESCAPES[next];
+      out += simple !== undefined ? String.fromCharCode(simple) : next;
+      i += 2;
+    } else {
+      out += input[i];
+      i += 1;
+    }
+  }
+  return out;
+}
+
+/** CSS 2.x escapes: \H{1,6} (low byte, optional following whitespace eaten), \<newline>, \C. */
+export function cssDecode(input: string): string {
+  if (input.indexOf('\\') < 0) return input;
+  const n = input.length;
+  let out = '';
+  let i = 0;
+  while (i < n) {
+    if (input.charCodeAt(i) !== BACKSLASH) {
+      out += input[i];
+      i += 1;
+      continue;
+    }
+    i += 1; // the backslash itself is never kept
+    if (i >= n) break;
+    let j = 0;
+    while (j < 6 && i + j < n && isHexCode(input.charCodeAt(i + j))) j++;
+    if (j > 0) {
+      let byte = j === 1 ? hexValue(input.charCodeAt(i)) : looseHexPair(input, i + j - 2);
+      // Fullwidth ASCII written with 4+ digits (00ff01, ff01): fold like jsDecode does.
+      const widthDigits = input.slice(i, i + j - 2);
+      const fullwidthCandidate =
+        j === 4 || (j === 5 && input[i] === '0') || (j === 6 && input.startsWith('00', i));
+      if (fullwidthCandidate && /[fF]{2}$/.test(widthDigits)) byte = lowByteWithFullwidth(byte, true);
+      out += String.fromCharCode(byte);
+      i += j;
+      // One whitespace after a hex escape terminates it and is dropped.
+      if (i < n && isSpaceCode(input.charCodeAt(i))) i += 1;
+      continue;
+    }
+    if (input[i] === '\n') {
+      i += 1; // line continuation
+      continue;
+    }
+    out += input[i];
+    i += 1;
+  }
+  return out;
+}
+
+/** ANSI C escape sequences: \a \b \f \n \r \t \v \\ \? \' \" \xHH \OOO. */
+export function escapeSeqDecode(input: string): string {
+  if (input.indexOf('\\') < 0) return input;
+  const n = input.length;
+  let out = '';
+  let i = 0;
+  while (i < n) {
+    if (input.charCodeAt(i) !== BACKSLASH || i + 1 >= n) {
+      out += input[i];
+      i += 1;
+      continue;
+    }
+    const next = input[i + 1]!;
+    const simple = SIMPLE_C_ESCAPES[next];
+    if (simple !== undefined) {
+      out += String.fromCharCode(simple);
+      i += 2;
+    } else if ((next === 'x' || next === 'X') && i + 3 < n && allHex(input, i + 2, 2)) {
+      out += String.fromCharCode(looseHexPair(input, i + 2));
+      i += 4;
+    } else if (isOctalCode(next.charCodeAt(0))) {
+      const [value, used] = readOctal(input, i + 1, 3);
+      out += String.fromCharCode(value & 0xff);
+      i += 1 + used;
+    } else {
+      // Unknown escape (including \\ \? \' \"): keep the escaped char, drop the backslash.
+      out += next;
+      i += 2;
+    }
+  }
+  return out;
+}
+
+const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64_VALUE = new Int16Array(256).fill(-1);
+for (let k = 0; k < B64_ALPHABET.length; k++) B64_VALUE[B64_ALPHABET.charCodeAt(k)] = k;
+
+/**
+ * base64Decode stops at the first char outside the alphabet (padding, NUL, ...);
+ * base64DecodeExt (forgiving) skips such chars and keeps going.
+ */
+function decodeBase64(input: string, forgiving: boolean): string {
+  const out: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < input.length; i++) {
+    const code = input.charCodeAt(i);
+    const v = code < 256 ? B64_VALUE[code]! : -1;
+    if (v < 0) {
+      if (forgiving) continue;
+      break;
+    }
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((acc >> bits) & 0xff);
+    }
+  }
+  return fromBytes(out);
+}
+
+export function base64Decode(input: string): string {
+  return decodeBase64(input, false);
+}
+
+export function base64DecodeExt(input: string): string {
+  return decodeBase64(input, true);
+}
+
+export function base64Encode(input: string): string {
+  return Buffer.from(input, 'latin1').toString('base64');
+}
+
+/** Pairs of hex digits -> bytes; like ModSecurity, pairs are not validated and an odd last char is dropped. */
+export function hexDecode(input: string): string {
+  const out: number[] = [];
+  for (let i = 0; i + 1 < input.length; i += 2) out.push(looseHexPair(input, i));
+  return fromBytes(out);
+}
+
+export function hexEncode(input: string): string {
+  return Buffer.from(input, 'latin1').toString('hex');
+}
+
+/** MySQL-style hex literals 0xHHHH... -> bytes; everything else copied. */
+export function sqlHexDecode(input: string): string {
+  const n = input.length;
+  let out = '';
+  let i = 0;
+  while (i < n) {
+    if (
+      input[i] === '0' &&
+      (input[i + 1] === 'x' || input[i + 1] === 'X') &&
+      i + 3 < n &&
+      allHex(input, i + 2, 2)
+    ) {
+      let j = i + 2;
+      while (j + 1 < n && allHex(input, j, 2)) {
+        out += String.fromCharCode(looseHexPair(input, j));
+        j += 2;
+      }
+      i = j;
+      continue;
+    }
+    out += input[i];
+    i += 1;
+  }
+  return out;
+}
+
+/**
+ * UTF-8 multi-byte sequences -> %uHHHH (lowercase, at least 4 digits); ASCII and
+ * bytes that do not start a complete sequence are copied unchanged. Overlong
+ * forms are decoded too (a WAF wants %c0%af to become '/').
+ */
+export function utf8toUnicode(input: string): string {
+  const n = input.length;
+  let out = '';
+  let i = 0;
+  while (i < n) {
+    const c = input.charCodeAt(i);
+    let len = 0;
+    let cp = 0;
+    if (c >= 0xc0 && c < 0xe0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c < 0xf0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c < 0xf8) {
+      len = 4;
+      cp = c & 0x07;
+    }
+    let ok = len > 0 && i + len <= n;
+    for (let k = 1; ok && k < len; k++) {
+      const cc = input.charCodeAt(i + k);
+      if ((cc & 0xc0) !== 0x80) ok = false;
+      else cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (!ok) {
+      out += input[i];
+      i += 1;
+      continue;
+    }
+    out += `%u${cp.toString(16).padStart(4, '0')}`;
+    i += len;
+  }
+  return out;
+}

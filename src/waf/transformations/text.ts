@@ -1,0 +1,267 @@
+// Text-shaping transformations: case, whitespace, NULs, comments, parity, hashes, paths.
+import { createHash } from 'node:crypto';
+
+import { asciiLower, asciiUpper, isSpaceCode, NBSP } from '../strings.ts';
+
+export const lowercase = asciiLower;
+export const uppercase = asciiUpper;
+
+export function length(input: string): string {
+  return String(input.length);
+}
+
+function isSpaceOrNbsp(c: number): boolean {
+  return isSpaceCode(c) || c === NBSP;
+}
+
+export function compressWhitespace(input: string): string {
+  let out = '';
+  let inSpace = false;
+  for (let i = 0; i < input.length; i++) {
+    if (isSpaceOrNbsp(input.charCodeAt(i))) {
+      if (!inSpace) out += ' ';
+      inSpace = true;
+    } else {
+      out += input[i];
+      inSpace = false;
+    }
+  }
+  return out;
+}
+
+export function removeWhitespace(input: string): string {
+  let out = '';
+  for (let i = 0; i < input.length; i++) if (!isSpaceOrNbsp(input.charCodeAt(i))) out += input[i];
+  return out;
+}
+
+export function trimLeft(input: string): string {
+  let i = 0;
+  while (i < input.length && isSpaceCode(input.charCodeAt(i))) i++;
+  return input.slice(i);
+}
+
+export function trimRight(input: string): string {
+  let end = input.length;
+  while (end > 0 && isSpaceCode(input.charCodeAt(end - 1))) end--;
+  return input.slice(0, end);
+}
+
+export function trim(input: string): string {
+  return trimRight(trimLeft(input));
+}
+
+export function removeNulls(input: string): string {
+  return input.indexOf('\0') < 0 ? input : input.replaceAll('\0', '');
+}
+
+export function replaceNulls(input: string): string {
+  return input.indexOf('\0') < 0 ? input : input.replaceAll('\0', ' ');
+}
+
+/**
+ * Removes C (/* *\/) and HTML (<!-- -->) comments; a SQL/shell line comment
+ * (-- or #) outside a comment ends the value. An unterminated comment becomes
+ * one space. Like ModSecurity v3 (and the reference test data), a comment that
+ * closes exactly at the end of the input leaves a NUL byte behind.
+ */
+export function removeComments(input: string): string {
+  const n = input.length;
+  let out = '';
+  let inComment = false;
+  let i = 0;
+  while (i < n) {
+    if (!inComment) {
+      if (input.startsWith('/*', i)) {
+        inComment = true;
+        i += 2;
+      } else if (input.startsWith('<!--', i)) {
+        inComment = true;
+        i += 4;
+      } else if (input.startsWith('--', i) || input[i] === '#') {
+        break;
+      } else {
+        out += input[i];
+        i += 1;
+      }
+      continue;
+    }
+    const closer = input.startsWith('*/', i) ? 2 : input.startsWith('-->', i) ? 3 : 0;
+    if (closer === 0) {
+      i += 1;
+      continue;
+    }
+    inComment = false;
+    i += closer;
+    // The reference copies the char right after the closer unconditionally (the NUL terminator at the end).
+    out += i < n ? input[i] : '\0';
+    i += 1;
+  }
+  if (inComment) out += ' ';
+  return out;
+}
+
+/** Removes the comment markers themselves (/* *\/ <!-- --> -- #), keeping the text between them. */
+export function removeCommentsChar(input: string): string {
+  return input.replace(/\/\*|\*\/|<!--|-->|--|#/g, '');
+}
+
+/** Each C comment (terminated or running to the end) becomes a single space. */
+export function replaceComments(input: string): string {
+  if (input.indexOf('/*') < 0) return input;
+  let out = '';
+  let i = 0;
+  while (i < input.length) {
+    const start = input.indexOf('/*', i);
+    if (start < 0) {
+      out += input.slice(i);
+      break;
+    }
+    out += `${input.slice(i, start)} `;
+    const end = input.indexOf('*/', start + 2);
+    if (end < 0) break;
+    i = end + 2;
+  }
+  return out;
+}
+
+/**
+ * Windows command-line evasion normalisation: drop \ " ' ^, collapse
+ * separators (space , ; tab CR LF) into one space, drop a space before / or (,
+ * lowercase.
+ */
+export function cmdLine(input: string): string {
+  let out = '';
+  let pendingSpace = false;
+  for (let i = 0; i < input.length; i++) {
+    const ch = input[i]!;
+    switch (ch) {
+      case '"':
+      case "'":
+      case '\\':
+      case '^':
+        break;
+      case ' ':
+      case ',':
+      case ';':
+      case '\t':
+      case '\r':
+      case '\n':
+        if (!pendingSpace) out += ' ';
+        pendingSpace = true;
+        break;
+      case '/':
+      case '(':
+        if (pendingSpace) out = out.slice(0, -1);
+        pendingSpace = false;
+        out += ch;
+        break;
+      default:
+        out += asciiLower(ch);
+        pendingSpace = false;
+    }
+  }
+  return out;
+}
+
+function popcount7(c: number): number {
+  let bits = 0;
+  for (let v = c & 0x7f; v; v >>= 1) bits += v & 1;
+  return bits;
+}
+
+function mapBytes(input: string, f: (c: number) => number): string {
+  let out = '';
+  for (let i = 0; i < input.length; i++) out += String.fromCharCode(f(input.charCodeAt(i)));
+  return out;
+}
+
+export function parityEven7bit(input: string): string {
+  return mapBytes(input, (c) => (c & 0x7f) | (popcount7(c) % 2 === 1 ? 0x80 : 0));
+}
+
+export function parityOdd7bit(input: string): string {
+  return mapBytes(input, (c) => (c & 0x7f) | (popcount7(c) % 2 === 0 ? 0x80 : 0));
+}
+
+export function parityZero7bit(input: string): string {
+  return mapBytes(input, (c) => c & 0x7f);
+}
+
+function digest(algorithm: 'md5' | 'sha1', input: string): string {
+  return createHash(algorithm).update(Buffer.from(input, 'latin1')).digest().toString('latin1');
+}
+
+export function md5(input: string): string {
+  return digest('md5', input);
+}
+
+export function sha1(input: string): string {
+  return digest('sha1', input);
+}
+
+/**
+ * Removes self references (.), back references (..) together with the segment
+ * before them, and repeated slashes. A relative path keeps leading '..' it
+ * cannot resolve; an absolute path never climbs above '/'. A trailing slash is
+ * kept only when the input ended with one.
+ */
+function normalise(path: string): string {
+  if (path === '') return path;
+  const absolute = path.startsWith('/');
+  const parts = path.split('/');
+  const last = parts[parts.length - 1];
+  const trailing = path.endsWith('/') && last === '';
+  const stack: string[] = [];
+  for (const part of parts) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.pop();
+      else if (!absolute) stack.push('..');
+      continue;
+    }
+    stack.push(part);
+  }
+  const body = stack.join('/');
+  if (absolute) return trailing && body ? `/${body}/` : `/${body}`;
+  return trailing && body ? `${body}/` : body;
+}
+
+export function normalisePath(input: string): string {
+  return normalise(input);
+}
+
+export function normalisePathWin(input: string): string {
+  return normalise(input.replaceAll('\\', '/'));
+}
+
+const PHP_INDEX_SPACE = /^[ \t\n\r\v\f]*/;
+
+/**
+ * How PHP turns a parameter name into a variable name: leading spaces dropped,
+ * ' ' and '.' in the base name become '_', '[index]' parts kept (leading
+ * whitespace in an index dropped), anything after the last complete index
+ * dropped, an unclosed '[' becomes '_' with the rest kept verbatim, and an empty
+ * base name discards the whole name.
+ */
+export function phpArgsNames(input: string): string {
+  let i = 0;
+  while (input[i] === ' ') i++;
+  let base = '';
+  for (; i < input.length && input[i] !== '['; i++) {
+    const ch = input[i];
+    base += ch === ' ' || ch === '.' ? '_' : ch;
+  }
+  if (i >= input.length) return base;
+  if (base === '') return '';
+  let out = base;
+  while (input[i] === '[') {
+    const afterBracket = i + 1;
+    const indexStart = afterBracket + (PHP_INDEX_SPACE.exec(input.slice(afterBracket))?.[0].length ?? 0);
+    const close = input.indexOf(']', indexStart);
+    if (close < 0) return `${out}_${input.slice(afterBracket)}`;
+    out += `[${input.slice(indexStart, close)}]`;
+    i = close + 1;
+  }
+  return out;
+}
