@@ -1,0 +1,313 @@
+// Message shapes of the Sentinel agent protocol (v1 event JSON + v2 top-level correlation_id),
+// sentinel-reference.md §2.3/§2.4, and the validation of agent replies. Everything an agent
+// sends is checked here before the gateway acts on it: an agent is a separate process and a
+// malformed reply must become a clean "agent error", never an exception deep in the proxy.
+
+/** Lower-cased header name -> values, as agents receive them. */
+export type HeaderValues = Record<string, string[]>;
+
+export interface RequestMetadata {
+  correlation_id: string;
+  request_id: string;
+  client_ip: string;
+  client_port: number;
+  server_name: string | null;
+  protocol: string;
+  tls_version: string | null;
+  tls_cipher: string | null;
+  route_id: string | null;
+  upstream_id: string | null;
+  /** RFC 3339 */
+  timestamp: string;
+  traceparent: string | null;
+}
+
+export interface RequestHeadersEvent {
+  correlation_id: string;
+  metadata: RequestMetadata;
+  method: string;
+  /** path + query */
+  uri: string;
+  headers: HeaderValues;
+}
+
+export interface RequestBodyChunkEvent {
+  correlation_id: string;
+  /** base64 */
+  data: string;
+  is_last: boolean;
+  total_size: number | null;
+  chunk_index: number;
+  bytes_received: number;
+}
+
+export interface ResponseHeadersEvent {
+  correlation_id: string;
+  status: number;
+  headers: HeaderValues;
+}
+
+export interface ResponseBodyChunkEvent {
+  correlation_id: string;
+  data: string;
+  is_last: boolean;
+  total_size: number | null;
+  chunk_index: number;
+  bytes_sent: number;
+}
+
+export interface RequestCompleteEvent {
+  correlation_id: string;
+  status: number;
+  duration_ms: number;
+  request_body_size: number;
+  response_body_size: number;
+  upstream_attempts: number;
+  error: string | null;
+}
+
+export interface ConfigureEvent {
+  correlation_id: string;
+  agent_id: string;
+  config: unknown;
+  config_version: string | null;
+}
+
+export interface HandshakeRequest {
+  supported_versions: number[];
+  proxy_id: string;
+  proxy_version: string;
+  config: unknown;
+  supported_encodings: string[];
+}
+
+export interface AgentCapabilities {
+  agent_id: string;
+  name: string;
+  version: string;
+  supported_events: number[];
+  features: Record<string, boolean>;
+  limits: { max_body_size?: number; max_concurrency?: number; preferred_chunk_size?: number };
+}
+
+export interface HandshakeResponse {
+  protocol_version: number;
+  capabilities: AgentCapabilities;
+  success: boolean;
+  error: string | null;
+  encoding: string;
+}
+
+export interface CancelMessage {
+  correlation_id: string;
+  reason: number;
+  timestamp_ms: number;
+}
+
+/** Cancel reasons (proto enum numbering). */
+export const CancelReason = { Unspecified: 0, ClientDisconnect: 1, Timeout: 2, BlockedByAgent: 3, UpstreamError: 4, ProxyShutdown: 5, Manual: 6 } as const;
+
+/** `supported_events` numbering in the handshake. */
+export const EventNumber = {
+  configure: 0,
+  request_headers: 1,
+  request_body_chunk: 2,
+  response_headers: 3,
+  response_body_chunk: 4,
+  request_complete: 5,
+  websocket_frame: 6,
+  guardrail_inspect: 7,
+} as const;
+export type EventName = keyof typeof EventNumber;
+
+// ---- Agent replies (AgentResponse), wire form --------------------------------------------
+
+export type WireHeaderOp = { set: { name: string; value: string } } | { add: { name: string; value: string } } | { remove: { name: string } };
+
+export type WireDecision =
+  | 'allow'
+  | { allow: Record<string, never> }
+  | { block: { status: number; body?: string | null; headers?: Record<string, string> | null } }
+  | { redirect: { url: string; status?: number } }
+  | { challenge: { challenge_type: string; params?: Record<string, string> } };
+
+export interface WireAudit {
+  tags?: string[];
+  rule_ids?: string[];
+  confidence?: number | null;
+  reason_codes?: string[];
+  custom?: Record<string, unknown>;
+}
+
+export interface WireBodyMutation {
+  data: string | null;
+  chunk_index: number;
+}
+
+export interface WireAgentResponse {
+  version?: number;
+  decision: WireDecision;
+  request_headers?: WireHeaderOp[];
+  response_headers?: WireHeaderOp[];
+  routing_metadata?: Record<string, string>;
+  audit?: WireAudit;
+  needs_more?: boolean;
+  request_body_mutation?: WireBodyMutation | null;
+  response_body_mutation?: WireBodyMutation | null;
+  websocket_decision?: unknown;
+}
+
+// ---- Agent replies, validated form -------------------------------------------------------
+
+export type HeaderOp = { op: 'set' | 'add'; name: string; value: string } | { op: 'remove'; name: string };
+
+export type Decision =
+  | { kind: 'allow' }
+  | { kind: 'block'; status: number; body: string | null; headers: Record<string, string> }
+  | { kind: 'redirect'; url: string; status: number }
+  | { kind: 'challenge'; challengeType: string; params: Record<string, string> };
+
+/** undefined = pass through unchanged, 'drop' = empty body, Buffer = replacement bytes */
+export type BodyMutation = undefined | 'drop' | Buffer;
+
+export interface AgentReply {
+  correlationId: string | undefined;
+  decision: Decision;
+  requestHeaderOps: HeaderOp[];
+  responseHeaderOps: HeaderOp[];
+  tags: string[];
+  ruleIds: string[];
+  reasonCodes: string[];
+  confidence: number | undefined;
+  needsMore: boolean;
+  requestBodyMutation: BodyMutation;
+  responseBodyMutation: BodyMutation;
+}
+
+export class ProtocolError extends Error {}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Header values may not carry CR, LF or NUL (response splitting); other controls are rejected too.
+const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
+
+export function isValidHeaderName(name: string): boolean {
+  return TOKEN.test(name);
+}
+export function isValidHeaderValue(value: string): boolean {
+  return !BAD_VALUE.test(value);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stringList(v: unknown, what: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw new ProtocolError(`${what} must be a list of strings`);
+  return v as string[];
+}
+
+function headerOps(v: unknown, what: string): HeaderOp[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new ProtocolError(`${what} must be a list`);
+  return v.map((raw, i) => {
+    if (!isRecord(raw)) throw new ProtocolError(`${what}[${i}] must be an object`);
+    const kind = Object.keys(raw)[0];
+    const body = kind === undefined ? undefined : raw[kind];
+    if (!isRecord(body) || typeof body.name !== 'string' || !isValidHeaderName(body.name)) {
+      throw new ProtocolError(`${what}[${i}] needs a valid header name`);
+    }
+    if (kind === 'remove') return { op: 'remove', name: body.name.toLowerCase() };
+    if (kind !== 'set' && kind !== 'add') throw new ProtocolError(`${what}[${i}]: unknown header operation "${kind}"`);
+    if (typeof body.value !== 'string' || !isValidHeaderValue(body.value)) throw new ProtocolError(`${what}[${i}] needs a valid header value`);
+    return { op: kind, name: body.name.toLowerCase(), value: body.value };
+  });
+}
+
+function decision(v: unknown): Decision {
+  if (v === 'allow' || v === undefined) return { kind: 'allow' };
+  if (typeof v === 'string') {
+    // Unit variants may arrive as bare strings ("block" has fields, so only allow is valid bare).
+    throw new ProtocolError(`unknown decision "${v}"`);
+  }
+  if (!isRecord(v)) throw new ProtocolError('decision must be "allow" or an object');
+  const [kind] = Object.keys(v);
+  const body = kind === undefined ? undefined : v[kind];
+  switch (kind) {
+    case 'allow':
+      return { kind: 'allow' };
+    case 'block': {
+      if (!isRecord(body)) throw new ProtocolError('block decision needs an object');
+      const status = Number.isInteger(body.status) && (body.status as number) >= 200 && (body.status as number) <= 599 ? (body.status as number) : 403;
+      if (body.body !== undefined && body.body !== null && typeof body.body !== 'string') throw new ProtocolError('block body must be a string');
+      const headers: Record<string, string> = {};
+      if (isRecord(body.headers)) {
+        for (const [name, value] of Object.entries(body.headers)) {
+          if (!isValidHeaderName(name) || typeof value !== 'string' || !isValidHeaderValue(value)) throw new ProtocolError(`invalid block header "${name}"`);
+          headers[name.toLowerCase()] = value;
+        }
+      }
+      return { kind: 'block', status, body: (body.body as string | null | undefined) ?? null, headers };
+    }
+    case 'redirect': {
+      if (!isRecord(body) || typeof body.url !== 'string' || body.url === '' || !isValidHeaderValue(body.url)) {
+        throw new ProtocolError('redirect decision needs a valid url');
+      }
+      const s = body.status;
+      const status = Number.isInteger(s) && (s as number) >= 300 && (s as number) <= 399 ? (s as number) : 302;
+      return { kind: 'redirect', url: body.url, status };
+    }
+    case 'challenge': {
+      if (!isRecord(body) || typeof body.challenge_type !== 'string') throw new ProtocolError('challenge decision needs challenge_type');
+      const params: Record<string, string> = {};
+      if (isRecord(body.params)) for (const [k, p] of Object.entries(body.params)) params[k] = String(p);
+      return { kind: 'challenge', challengeType: body.challenge_type, params };
+    }
+    default:
+      throw new ProtocolError(`unknown decision "${kind}"`);
+  }
+}
+
+function bodyMutation(v: unknown, what: string): BodyMutation {
+  if (v === undefined || v === null) return undefined;
+  if (!isRecord(v)) throw new ProtocolError(`${what} must be an object`);
+  if (v.data === null || v.data === undefined) return undefined;
+  if (typeof v.data !== 'string') throw new ProtocolError(`${what}.data must be base64 or null`);
+  if (v.data === '') return 'drop';
+  return Buffer.from(v.data, 'base64');
+}
+
+/** Validates an AgentResponse JSON value; throws ProtocolError when it is malformed. */
+export function parseAgentReply(json: unknown): AgentReply {
+  if (!isRecord(json)) throw new ProtocolError('agent response must be a JSON object');
+  const audit = isRecord(json.audit) ? json.audit : {};
+  const custom = isRecord(audit.custom) ? audit.custom : {};
+  const cid = custom.correlation_id ?? json.correlation_id;
+  const confidence = typeof audit.confidence === 'number' ? audit.confidence : undefined;
+  return {
+    correlationId: typeof cid === 'string' ? cid : undefined,
+    decision: decision(json.decision),
+    requestHeaderOps: headerOps(json.request_headers, 'request_headers'),
+    responseHeaderOps: headerOps(json.response_headers, 'response_headers'),
+    tags: stringList(audit.tags, 'audit.tags'),
+    ruleIds: stringList(audit.rule_ids, 'audit.rule_ids'),
+    reasonCodes: stringList(audit.reason_codes, 'audit.reason_codes'),
+    confidence,
+    needsMore: json.needs_more === true,
+    requestBodyMutation: bodyMutation(json.request_body_mutation, 'request_body_mutation'),
+    responseBodyMutation: bodyMutation(json.response_body_mutation, 'response_body_mutation'),
+  };
+}
+
+/** Node's IncomingHttpHeaders (or the core's HeaderMap) -> the agent form (lower-cased, lists). */
+export function toHeaderValues(headers: Record<string, string | string[] | number | undefined>): HeaderValues {
+  const out: HeaderValues = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const key = name.toLowerCase();
+    const list = Array.isArray(value) ? value.map(String) : [String(value)];
+    const prev = out[key];
+    out[key] = prev ? prev.concat(list) : list;
+  }
+  return out;
+}

@@ -1,0 +1,375 @@
+// Agent SDK: the agent (server) side of the Sentinel agent protocol v2 over a Unix socket.
+// A user supplies handlers that return decisions; the SDK does the framing, the JSON handshake,
+// multiplexing by correlation id (many events in flight, replies in any order), ping/pong and
+// cancellation. See docs/agents.md for an example.
+import { createServer, type Server, type Socket } from 'node:net';
+import { lstat, unlink } from 'node:fs/promises';
+import { FrameDecoder, MessageType, encodeFrame, parseJsonPayload } from '../agent-protocol/frames.ts';
+import {
+  EventNumber,
+  type ConfigureEvent,
+  type HandshakeRequest,
+  type HandshakeResponse,
+  type RequestBodyChunkEvent,
+  type RequestCompleteEvent,
+  type RequestHeadersEvent,
+  type ResponseBodyChunkEvent,
+  type ResponseHeadersEvent,
+  type WireAgentResponse,
+  type WireDecision,
+  type WireHeaderOp,
+} from '../agent-protocol/messages.ts';
+
+export type {
+  ConfigureEvent,
+  RequestBodyChunkEvent,
+  RequestCompleteEvent,
+  RequestHeadersEvent,
+  RequestMetadata,
+  ResponseBodyChunkEvent,
+  ResponseHeadersEvent,
+  HeaderValues,
+} from '../agent-protocol/messages.ts';
+
+/** A decision with its header operations, audit facts and body mutations; build with allow()/block()/redirect(). */
+export class Decision {
+  private readonly requestOps: WireHeaderOp[] = [];
+  private readonly responseOps: WireHeaderOp[] = [];
+  private readonly tags: string[] = [];
+  private readonly ruleIds: string[] = [];
+  private readonly reasonCodes: string[] = [];
+  private readonly custom: Record<string, unknown> = {};
+  private confidenceValue: number | undefined;
+  private needsMoreFlag = false;
+  private requestBody: { data: string | null; chunk_index: number } | undefined;
+  private responseBody: { data: string | null; chunk_index: number } | undefined;
+
+  constructor(readonly decision: WireDecision) {}
+
+  setRequestHeader(name: string, value: string): this {
+    this.requestOps.push({ set: { name, value } });
+    return this;
+  }
+  addRequestHeader(name: string, value: string): this {
+    this.requestOps.push({ add: { name, value } });
+    return this;
+  }
+  removeRequestHeader(name: string): this {
+    this.requestOps.push({ remove: { name } });
+    return this;
+  }
+  setResponseHeader(name: string, value: string): this {
+    this.responseOps.push({ set: { name, value } });
+    return this;
+  }
+  addResponseHeader(name: string, value: string): this {
+    this.responseOps.push({ add: { name, value } });
+    return this;
+  }
+  removeResponseHeader(name: string): this {
+    this.responseOps.push({ remove: { name } });
+    return this;
+  }
+  tag(...tags: string[]): this {
+    this.tags.push(...tags);
+    return this;
+  }
+  ruleId(...ids: string[]): this {
+    this.ruleIds.push(...ids);
+    return this;
+  }
+  reasonCode(...codes: string[]): this {
+    this.reasonCodes.push(...codes);
+    return this;
+  }
+  confidence(value: number): this {
+    this.confidenceValue = value;
+    return this;
+  }
+  /** Extra audit.custom fields (correlation_id is always set by the SDK). */
+  auditField(key: string, value: unknown): this {
+    this.custom[key] = value;
+    return this;
+  }
+  /** Provisional decision: keep sending body chunks. */
+  needsMore(flag = true): this {
+    this.needsMoreFlag = flag;
+    return this;
+  }
+  /** Replace the request body (a Buffer/string), or drop it (empty). */
+  replaceRequestBody(body: Buffer | string, chunkIndex = 0): this {
+    this.requestBody = { data: Buffer.from(body).toString('base64'), chunk_index: chunkIndex };
+    return this;
+  }
+  replaceResponseBody(body: Buffer | string, chunkIndex = 0): this {
+    this.responseBody = { data: Buffer.from(body).toString('base64'), chunk_index: chunkIndex };
+    return this;
+  }
+
+  /** The AgentResponse JSON for one event. */
+  toWire(correlationId: string): WireAgentResponse {
+    const wire: WireAgentResponse = {
+      // The v2 UDS transport carries the v1 AgentResponse JSON unchanged, version field included.
+      version: 1,
+      decision: this.decision,
+      request_headers: this.requestOps,
+      response_headers: this.responseOps,
+      routing_metadata: {},
+      audit: {
+        tags: this.tags,
+        rule_ids: this.ruleIds,
+        confidence: this.confidenceValue ?? null,
+        reason_codes: this.reasonCodes,
+        custom: { ...this.custom, correlation_id: correlationId },
+      },
+      needs_more: this.needsMoreFlag,
+      request_body_mutation: this.requestBody ?? null,
+      response_body_mutation: this.responseBody ?? null,
+    };
+    return wire;
+  }
+}
+
+export function allow(): Decision {
+  return new Decision('allow');
+}
+
+/** Block with `status` (default 403); body is sent as text/plain, headers are added to the response. */
+export function block(status = 403, body?: string, headers?: Record<string, string>): Decision {
+  return new Decision({ block: { status, body: body ?? null, headers: headers ?? null } });
+}
+
+export function redirect(url: string, status = 302): Decision {
+  return new Decision({ redirect: { url, status } });
+}
+
+export function challenge(challengeType: string, params: Record<string, string> = {}): Decision {
+  return new Decision({ challenge: { challenge_type: challengeType, params } });
+}
+
+/** First value of a (lower-cased) header in an event's header map. */
+export function header(event: { headers: Record<string, string[]> }, name: string): string | undefined {
+  return event.headers[name.toLowerCase()]?.[0];
+}
+
+/** Decoded bytes of a body chunk event. */
+export function chunkData(event: { data: string }): Buffer {
+  return Buffer.from(event.data, 'base64');
+}
+
+export interface EventContext {
+  correlationId: string;
+  /** aborted when the proxy cancels this request (client gone, timeout, another agent blocked) */
+  signal: AbortSignal;
+}
+
+type Result = Decision | undefined | void;
+type Handler<E> = (event: E, ctx: EventContext) => Result | Promise<Result>;
+
+export interface AgentOptions {
+  socketPath: string;
+  name: string;
+  version?: string;
+  /** agent_id in the handshake (default: name) */
+  agentId?: string;
+  /** advertised in the handshake limits */
+  maxConcurrency?: number;
+  /** Configure event: return false or throw to reject the config (the proxy sees block 500). */
+  onConfigure?(config: unknown, event: ConfigureEvent): void | boolean | Promise<void | boolean>;
+  onRequestHeaders?: Handler<RequestHeadersEvent>;
+  onRequestBodyChunk?: Handler<RequestBodyChunkEvent>;
+  onResponseHeaders?: Handler<ResponseHeadersEvent>;
+  onResponseBodyChunk?: Handler<ResponseBodyChunkEvent>;
+  onRequestComplete?: Handler<RequestCompleteEvent>;
+  /** What to answer when a handler throws: 'block' (500, the default: fail closed) or 'allow'. */
+  onHandlerError?: 'block' | 'allow';
+  /** Diagnostics sink (default: stderr). */
+  log?: (message: string, error?: unknown) => void;
+}
+
+export interface RunningAgent {
+  readonly socketPath: string;
+  /** open proxy connections */
+  readonly connectionCount: number;
+  close(): Promise<void>;
+}
+
+const EVENT_HANDLERS = {
+  [MessageType.RequestHeaders]: 'onRequestHeaders',
+  [MessageType.RequestBodyChunk]: 'onRequestBodyChunk',
+  [MessageType.ResponseHeaders]: 'onResponseHeaders',
+  [MessageType.ResponseBodyChunk]: 'onResponseBodyChunk',
+  [MessageType.RequestComplete]: 'onRequestComplete',
+} as const;
+
+/** Starts an agent listening on `socketPath` (a stale socket file there is replaced). */
+export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
+  const log = options.log ?? ((message: string, error?: unknown) => process.stderr.write(`[${options.name}] ${message}${error ? `: ${String(error)}` : ''}\n`));
+  await removeStaleSocket(options.socketPath);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    serveConnection(socket, options, log);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  let closed: Promise<void> | undefined;
+  return {
+    socketPath: options.socketPath,
+    get connectionCount() {
+      return sockets.size;
+    },
+    close() {
+      closed ??= (async () => {
+        const done = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const s of sockets) s.destroy();
+        await done;
+        await removeStaleSocket(options.socketPath);
+      })();
+      return closed;
+    },
+  };
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (st.isSocket()) await unlink(path);
+    else throw new Error(`${path} exists and is not a socket`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable<AgentOptions['log']>): void {
+  const decoder = new FrameDecoder();
+  let handshaken = false;
+  const inFlight = new Map<string, AbortController>();
+  const send = (type: number, payload: unknown) => {
+    if (!socket.destroyed) socket.write(encodeFrame(type, payload));
+  };
+  const reply = (correlationId: string, d: Decision) => send(MessageType.AgentResponse, d.toWire(correlationId));
+
+  socket.on('error', () => socket.destroy());
+  socket.on('close', () => {
+    for (const c of inFlight.values()) c.abort();
+    inFlight.clear();
+  });
+  socket.on('data', (chunk: Buffer) => {
+    let frames;
+    try {
+      frames = decoder.push(chunk);
+    } catch (err) {
+      log('dropping connection: bad frame', err);
+      socket.destroy();
+      return;
+    }
+    for (const frame of frames) {
+      const body = parseJsonPayload(frame.payload);
+      if (!handshaken) {
+        if (frame.type !== MessageType.HandshakeRequest || typeof body !== 'object' || body === null) {
+          log('dropping connection: expected a handshake');
+          socket.destroy();
+          return;
+        }
+        const req = body as Partial<HandshakeRequest>;
+        const ok = Array.isArray(req.supported_versions) && req.supported_versions.includes(2);
+        send(MessageType.HandshakeResponse, handshakeResponse(options, ok));
+        if (!ok) {
+          socket.end();
+          return;
+        }
+        handshaken = true;
+        continue;
+      }
+      handleFrame(frame.type, body);
+    }
+  });
+
+  function handleFrame(type: number, body: unknown): void {
+    if (type === MessageType.Ping) {
+      send(MessageType.Pong, body ?? {});
+      return;
+    }
+    if (typeof body !== 'object' || body === null) return;
+    const correlationId = (body as { correlation_id?: unknown }).correlation_id;
+    if (type === MessageType.Cancel) {
+      if (typeof correlationId === 'string') inFlight.get(correlationId)?.abort();
+      return;
+    }
+    if (typeof correlationId !== 'string') return;
+    if (type === MessageType.Configure) {
+      void configure(correlationId, body as ConfigureEvent);
+      return;
+    }
+    const handlerName = EVENT_HANDLERS[type as keyof typeof EVENT_HANDLERS];
+    if (!handlerName) return; // health/flow-control/unknown types: nothing to answer
+    const handler = options[handlerName] as Handler<unknown> | undefined;
+    void dispatch(correlationId, handler, body);
+  }
+
+  async function configure(correlationId: string, event: ConfigureEvent): Promise<void> {
+    try {
+      const ok = (await options.onConfigure?.(event.config, event)) !== false;
+      reply(correlationId, ok ? allow() : block(500, 'Configuration rejected'));
+    } catch (err) {
+      log('configuration rejected', err);
+      reply(correlationId, block(500, 'Configuration rejected'));
+    }
+  }
+
+  async function dispatch(correlationId: string, handler: Handler<unknown> | undefined, event: unknown): Promise<void> {
+    // Body chunks and headers of one request share a correlation id; each event gets its own
+    // controller, and a cancel aborts whichever is current.
+    const controller = new AbortController();
+    inFlight.set(correlationId, controller);
+    let decision: Decision;
+    try {
+      decision = (handler ? await handler(event, { correlationId, signal: controller.signal }) : undefined) ?? allow();
+    } catch (err) {
+      log(`handler failed for ${correlationId}`, err);
+      decision = options.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
+    }
+    if (inFlight.get(correlationId) === controller) inFlight.delete(correlationId);
+    if (!controller.signal.aborted) reply(correlationId, decision);
+  }
+}
+
+function handshakeResponse(options: AgentOptions, ok: boolean): HandshakeResponse {
+  const events: number[] = [EventNumber.configure];
+  if (options.onRequestHeaders) events.push(EventNumber.request_headers);
+  if (options.onRequestBodyChunk) events.push(EventNumber.request_body_chunk);
+  if (options.onResponseHeaders) events.push(EventNumber.response_headers);
+  if (options.onResponseBodyChunk) events.push(EventNumber.response_body_chunk);
+  if (options.onRequestComplete) events.push(EventNumber.request_complete);
+  return {
+    protocol_version: 2,
+    capabilities: {
+      agent_id: options.agentId ?? options.name,
+      name: options.name,
+      version: options.version ?? '0.0.0',
+      supported_events: events,
+      features: {
+        streaming_body: Boolean(options.onRequestBodyChunk || options.onResponseBodyChunk),
+        websocket: false,
+        guardrails: false,
+        config_push: true,
+        metrics_export: false,
+        concurrent_requests: true,
+        cancellation: true,
+        flow_control: false,
+        health_reporting: false,
+      },
+      limits: { max_concurrency: options.maxConcurrency ?? 100 },
+    },
+    success: ok,
+    error: ok ? null : 'unsupported protocol version (this agent speaks v2)',
+    encoding: 'json',
+  };
+}
