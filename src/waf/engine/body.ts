@@ -1,0 +1,57 @@
+// Adapter between the transaction and the body processors in src/waf/bodies: one call per
+// processor name, one result shape the transaction turns into variables.
+import { parseJson, parseMultipart, parseUrlEncoded, parseXml } from '../bodies/index.ts';
+
+export type BodyProcessor = 'URLENCODED' | 'MULTIPART' | 'JSON' | 'XML';
+
+export interface MultipartVars {
+  files: { name: string; filename: string; size: number }[];
+  /** [part name, "Header-Name: value"] */
+  partHeaders: [string, string][];
+  partNames: string[];
+  /** MULTIPART_* flag variables, '0' or '1' (MULTIPART_STRICT_ERROR etc.) */
+  flags: Record<string, string>;
+}
+
+export interface BodyResult {
+  args: [string, string][];
+  error?: string;
+  xmlTexts?: string[];
+  xmlAttrs?: string[];
+  multipart?: MultipartVars;
+}
+
+export function processBody(proc: BodyProcessor, body: string, contentType: string, separator: string): BodyResult {
+  switch (proc) {
+    case 'URLENCODED':
+      return { args: parseUrlEncoded(body, separator) };
+    case 'JSON': {
+      const r = parseJson(body);
+      return r.error !== undefined ? { args: r.args, error: r.error } : { args: r.args };
+    }
+    case 'XML': {
+      const r = parseXml(body);
+      const out: BodyResult = { args: [], xmlTexts: r.texts, xmlAttrs: r.attrs ?? [] };
+      if (r.error !== undefined) out.error = r.error;
+      return out;
+    }
+    case 'MULTIPART': {
+      const r = parseMultipart(body, contentType);
+      const flags: Record<string, string> = {};
+      for (const [k, v] of Object.entries(r.flags)) flags[k] = v === true ? '1' : v === false ? '0' : String(v);
+      const out: BodyResult = {
+        args: r.args,
+        multipart: {
+          files: r.files.map((f) => ({ name: f.name, filename: f.filename, size: f.size })),
+          partHeaders: r.headers,
+          partNames: r.args.map(([n]) => n).concat(r.files.map((f) => f.name)),
+          flags,
+        },
+      };
+      if (r.error !== undefined) out.error = r.error;
+      return out;
+    }
+    default:
+      return { args: [] };
+  }
+}

@@ -1,0 +1,114 @@
+// The compiled rule model: what the compiler (compile.ts) produces and the transaction runs.
+import type { Macro } from './macro.ts';
+
+export type Phase = 1 | 2 | 3 | 4 | 5;
+
+export interface OperatorContext {
+  capture: boolean;
+  captures: string[];
+  expand(text: string): string;
+}
+
+export interface CompiledOperator {
+  evaluate(input: string, ctx: OperatorContext): boolean;
+}
+
+/** A variable selector of a rule, with its key matcher compiled. */
+export interface RuleVariable {
+  name: string;
+  key?: string;
+  /** Lower-cased literal key for case-insensitive lookups. */
+  lkey?: string;
+  keyRegex?: RegExp;
+  count: boolean;
+  exclude: boolean;
+}
+
+export interface Transformation {
+  name: string;
+  fn: (input: string) => string;
+}
+
+export type SetVarOp = 'set' | 'add' | 'sub' | 'delete';
+
+export interface SetVar {
+  collection: string;
+  key: Macro;
+  op: SetVarOp;
+  value: Macro;
+}
+
+export type CtlKind =
+  | 'ruleEngine'
+  | 'ruleRemoveById'
+  | 'ruleRemoveByTag'
+  | 'ruleRemoveByMsg'
+  | 'ruleRemoveTargetById'
+  | 'ruleRemoveTargetByTag'
+  | 'ruleRemoveTargetByMsg'
+  | 'requestBodyProcessor'
+  | 'requestBodyAccess'
+  | 'forceRequestBodyVariable'
+  | 'responseBodyAccess'
+  | 'auditEngine'
+  | 'auditLogParts'
+  | 'debugLogLevel';
+
+export interface Ctl {
+  kind: CtlKind;
+  /** The raw value after `=`, macros not expanded (CRS never uses them here). */
+  value: string;
+}
+
+export type Disruptive = 'pass' | 'block' | 'deny' | 'drop' | 'allow' | 'redirect';
+
+export interface RuleActions {
+  id: number;
+  phase: Phase;
+  msg?: Macro;
+  logdata?: Macro;
+  tags: string[];
+  severity?: number;
+  ver?: string;
+  /** undefined = not given (takes the default action's). */
+  disruptive?: Disruptive;
+  /** allow scope: '' (whole tx), 'phase' or 'request'. */
+  allowScope?: string;
+  status?: number;
+  redirectUrl?: Macro;
+  chain: boolean;
+  skip: number;
+  skipAfter?: string;
+  setvars: SetVar[];
+  ctls: Ctl[];
+  initcols: { collection: string; key: Macro }[];
+  capture: boolean;
+  multiMatch: boolean;
+  log?: boolean;
+  auditlog?: boolean;
+  transformations: Transformation[];
+  /** Key identifying the transformation chain, for the per-transaction cache. */
+  tKey: string;
+}
+
+export interface Rule extends RuleActions {
+  file: string;
+  line: number;
+  /** The SecRule/SecAction text as written (for diagnostics). */
+  raw: string;
+  variables: RuleVariable[];
+  /** SecAction has no operator and always matches. */
+  operator?: { name: string; param: string; negated: boolean; compiled: CompiledOperator };
+  /** Next rule of the chain, if this one has `chain`. */
+  chained?: Rule;
+  /** Id of the chain starter (== id for the starter itself). */
+  chainStarterId: number;
+  /** Effective disruptive action for the rule (block resolved against the phase default). */
+  effectiveDisruptive: Disruptive;
+  effectiveStatus: number;
+}
+
+/** A rule or a SecMarker in a phase's ordered list. */
+export type RuleEntry = { kind: 'rule'; rule: Rule } | { kind: 'marker'; name: string };
+
+export const severityNames = ['EMERGENCY', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'];

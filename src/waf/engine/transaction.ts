@@ -1,0 +1,767 @@
+// One HTTP transaction through the rule engine: variables, phases 1-5, actions, ctl,
+// interventions and the list of matched rules.
+import { randomBytes } from 'node:crypto';
+
+import { Collection, MapCollection, type Item } from './collections.ts';
+import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
+import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
+import type { PersistentStore } from './persistence.ts';
+import type { OperatorContext, Phase, Rule, RuleVariable } from './rule.ts';
+import { processBody, type BodyProcessor } from './body.ts';
+
+export interface Intervention {
+  status: number;
+  ruleId: number;
+  action: 'deny' | 'redirect' | 'drop';
+  url?: string;
+}
+
+export interface MatchedData {
+  /** e.g. "ARGS:q" or "REQUEST_URI". */
+  variable: string;
+  /** Value as inspected, truncated to 256 bytes. */
+  value: string;
+}
+
+export interface MatchedRule {
+  id: number;
+  phase: Phase;
+  msg: string;
+  logdata: string;
+  severity?: number;
+  tags: string[];
+  matched: MatchedData[];
+  /** Whether the rule is logged (false for nolog rules). */
+  log: boolean;
+  /** The rule's effective disruptive action (pass for CRS's block under its defaults). */
+  disruptive: string;
+}
+
+export interface ConnectionInfo {
+  clientIp: string;
+  clientPort: number;
+  serverIp?: string;
+  serverPort: number;
+}
+
+export interface RequestLine {
+  method: string;
+  uri: string;
+  protocol: string;
+}
+
+const MAX_MATCHED_VALUE = 256;
+const MAX_LOGDATA = 512;
+
+/** Values of one rule variable after selection and exclusion, with the name for MATCHED_VAR_NAME. */
+interface Selected {
+  name: string;
+  value: string;
+}
+
+export class Transaction {
+  readonly id: string;
+  private mode: EngineMode;
+  private requestBodyAccess: boolean;
+  private responseBodyAccess: boolean;
+  private forceRequestBodyVariable = false;
+  private bodyProcessor: BodyProcessor | undefined;
+
+  // variables
+  private readonly scalars = new Map<string, string>();
+  private readonly cols = new Map<string, Collection>();
+  private readonly tx = new MapCollection();
+  private readonly persistent = new Map<string, MapCollection>();
+  private matchedVars: Item[] = [];
+  private matchedVarName = '';
+  private matchedVar = '';
+  private xmlTexts: string[] = [];
+  private xmlAttrs: string[] = [];
+
+  // request/response bodies
+  private readonly reqChunks: Buffer[] = [];
+  private reqBodyLength = 0;
+  private reqBodyTooLarge = false;
+  private readonly respChunks: Buffer[] = [];
+  private respBodyLength = 0;
+  private responseContentType = '';
+
+  // runtime rule controls (ctl)
+  private removedIds: [number, number][] = [];
+  private readonly removedTags = new Set<string>();
+  private readonly removedTargets = new Map<number, RuleVariable[]>();
+  private readonly removedTargetsByTag: { tag: string; vars: RuleVariable[] }[] = [];
+
+  private readonly matches: MatchedRule[] = [];
+  private intervention: Intervention | undefined;
+  /** Highest phase already processed (phases never run twice). */
+  private lastPhase = 0;
+  private allowUntilPhase = 0;
+  private readonly tCache = new Map<string, Map<string, string[]>>();
+
+  constructor(
+    private readonly rules: RuleSet,
+    private readonly store: PersistentStore,
+    conn: ConnectionInfo,
+    req: RequestLine,
+    headers: [string, string][],
+  ) {
+    this.id = randomBytes(12).toString('hex');
+    this.mode = rules.settings.ruleEngine;
+    this.requestBodyAccess = rules.settings.requestBodyAccess;
+    this.responseBodyAccess = rules.settings.responseBodyAccess;
+    this.setRequest(conn, req, headers);
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /** Phase 1. */
+  processRequestHeaders(): Intervention | undefined {
+    return this.runPhase(1);
+  }
+
+  appendRequestBody(chunk: Buffer | string): Intervention | undefined {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    const limit = this.rules.settings.requestBodyLimit;
+    if (this.reqBodyLength + buf.length > limit) {
+      this.reqBodyTooLarge = true;
+      const room = Math.max(0, limit - this.reqBodyLength);
+      if (room > 0) this.reqChunks.push(buf.subarray(0, room));
+      this.reqBodyLength += room;
+      if (this.rules.settings.requestBodyLimitAction === 'Reject' && this.mode === 'On' && !this.intervention) {
+        this.intervention = { status: 413, ruleId: 0, action: 'deny' };
+      }
+      return this.intervention;
+    }
+    this.reqChunks.push(buf);
+    this.reqBodyLength += buf.length;
+    return undefined;
+  }
+
+  /** Phase 2: parses the body (when access is on) and runs the request body rules. */
+  processRequestBody(): Intervention | undefined {
+    if (this.intervention) return this.intervention;
+    this.runPhase(1);
+    if (this.lastPhase >= 2) return this.intervention;
+    this.parseRequestBody();
+    return this.runPhase(2);
+  }
+
+  /** Phase 3. */
+  processResponseHeaders(status: number, headers: [string, string][], protocol = 'HTTP/1.1'): Intervention | undefined {
+    if (this.intervention) return this.intervention;
+    if (this.lastPhase < 2) this.processRequestBody();
+    if (this.intervention) return this.intervention;
+    this.scalars.set('RESPONSE_STATUS', String(status));
+    this.scalars.set('STATUS', String(status));
+    this.scalars.set('RESPONSE_PROTOCOL', protocol);
+    this.scalars.set('STATUS_LINE', `${protocol} ${status}`);
+    const rh = this.col('RESPONSE_HEADERS');
+    const rhn = this.col('RESPONSE_HEADERS_NAMES');
+    for (const [k, v] of headers) {
+      rh.add(k, v);
+      rhn.add(k, k);
+      const lk = k.toLowerCase();
+      if (lk === 'content-type') {
+        this.responseContentType = v;
+        this.scalars.set('RESPONSE_CONTENT_TYPE', v);
+      } else if (lk === 'content-length') this.scalars.set('RESPONSE_CONTENT_LENGTH', v);
+    }
+    return this.runPhase(3);
+  }
+
+  /** Whether processResponseBody will look at the body (access on and MIME type listed). */
+  get inspectsResponseBody(): boolean {
+    if (!this.responseBodyAccess) return false;
+    const mime = this.responseContentType.split(';')[0]!.trim().toLowerCase();
+    return this.rules.settings.responseBodyMimeTypes.includes(mime);
+  }
+
+  appendResponseBody(chunk: Buffer | string): void {
+    if (!this.inspectsResponseBody) return;
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    const room = this.rules.settings.responseBodyLimit - this.respBodyLength;
+    if (room <= 0) return;
+    const part = buf.length > room ? buf.subarray(0, room) : buf;
+    this.respChunks.push(part);
+    this.respBodyLength += part.length;
+  }
+
+  /** Phase 4. */
+  processResponseBody(): Intervention | undefined {
+    if (this.intervention) return this.intervention;
+    if (this.lastPhase < 3) this.processResponseHeaders(200, []);
+    if (this.intervention) return this.intervention;
+    if (this.inspectsResponseBody) {
+      this.scalars.set('RESPONSE_BODY', Buffer.concat(this.respChunks).toString('latin1'));
+    }
+    return this.runPhase(4);
+  }
+
+  /** Phase 5; always runs, even after an intervention. */
+  processLogging(): Intervention | undefined {
+    this.runPhase(5, true);
+    return this.intervention;
+  }
+
+  /** The intervention decided so far, if any. */
+  get interrupted(): Intervention | undefined {
+    return this.intervention;
+  }
+
+  get engineMode(): EngineMode {
+    return this.mode;
+  }
+
+  /** Logged matched rules in evaluation order. */
+  matchedRules(): MatchedRule[] {
+    return this.matches.filter((m) => m.log);
+  }
+
+  /** Every matched rule, nolog ones included (diagnostics). */
+  allMatchedRules(): MatchedRule[] {
+    return this.matches.slice();
+  }
+
+  /** Removes rules for this transaction only (like ctl:ruleRemoveById / ruleRemoveByTag). */
+  removeRules(ids: string[], tags: string[]): void {
+    for (const id of ids) this.removedIds = this.removedIds.concat(parseIdRanges(id));
+    for (const t of tags) this.removedTags.add(t);
+  }
+
+  /** A TX variable, e.g. 'blocking_inbound_anomaly_score'. */
+  getTx(key: string): string | undefined {
+    return this.tx.first(key);
+  }
+
+  // ------------------------------------------------------------------ request setup
+
+  private col(name: string): Collection {
+    let c = this.cols.get(name);
+    if (!c) {
+      c = new Collection();
+      this.cols.set(name, c);
+    }
+    return c;
+  }
+
+  private setRequest(conn: ConnectionInfo, req: RequestLine, headers: [string, string][]): void {
+    const s = this.scalars;
+    s.set('REMOTE_ADDR', conn.clientIp);
+    s.set('REMOTE_HOST', conn.clientIp);
+    s.set('REMOTE_PORT', String(conn.clientPort));
+    s.set('SERVER_ADDR', conn.serverIp ?? '127.0.0.1');
+    s.set('SERVER_PORT', String(conn.serverPort));
+    s.set('UNIQUE_ID', this.id);
+    s.set('REQUEST_METHOD', req.method);
+    s.set('REQUEST_PROTOCOL', req.protocol);
+    s.set('REQUEST_LINE', `${req.method} ${req.uri} ${req.protocol}`);
+    s.set('REQUEST_URI_RAW', req.uri);
+    // An absolute-form target ("http://host/path") is reduced to its path for REQUEST_URI.
+    let uri = req.uri;
+    const abs = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(uri);
+    if (abs) uri = uri.slice(abs[0].length) || '/';
+    s.set('REQUEST_URI', uri);
+    const q = uri.indexOf('?');
+    const path = q < 0 ? uri : uri.slice(0, q);
+    const query = q < 0 ? '' : uri.slice(q + 1);
+    s.set('REQUEST_FILENAME', path);
+    s.set('PATH_INFO', path);
+    s.set('REQUEST_BASENAME', path.slice(path.lastIndexOf('/') + 1));
+    s.set('QUERY_STRING', query);
+    s.set('REQBODY_ERROR', '0');
+    s.set('REQBODY_PROCESSOR_ERROR', '0');
+    s.set('INBOUND_DATA_ERROR', '0');
+    s.set('OUTBOUND_DATA_ERROR', '0');
+    s.set('MULTIPART_STRICT_ERROR', '0');
+    s.set('MULTIPART_UNMATCHED_BOUNDARY', '0');
+    const now = new Date();
+    s.set('TIME_EPOCH', String(Math.floor(now.getTime() / 1000)));
+    for (const [name, value] of this.splitArgs(query)) this.addArg('GET', name, value);
+    const rh = this.col('REQUEST_HEADERS');
+    const rhn = this.col('REQUEST_HEADERS_NAMES');
+    for (const [k, v] of headers) {
+      rh.add(k, v);
+      rhn.add(k, k);
+      const lk = k.toLowerCase();
+      if (lk === 'cookie') this.parseCookies(v);
+      else if (lk === 'host') s.set('SERVER_NAME', v.replace(/:\d+$/, ''));
+    }
+  }
+
+  private splitArgs(text: string): [string, string][] {
+    return splitUrlEncoded(text, this.rules.settings.argumentSeparator);
+  }
+
+  private addArg(origin: 'GET' | 'POST', name: string, value: string): void {
+    this.col('ARGS').add(name, value);
+    this.col('ARGS_NAMES').add(name, name);
+    this.col(`ARGS_${origin}`).add(name, value);
+    this.col(`ARGS_${origin}_NAMES`).add(name, name);
+  }
+
+  private parseCookies(header: string): void {
+    const c = this.col('REQUEST_COOKIES');
+    const cn = this.col('REQUEST_COOKIES_NAMES');
+    for (const part of header.split(';')) {
+      const p = part.replace(/^[ \t]+/, '');
+      if (p === '') continue;
+      const eq = p.indexOf('=');
+      const name = eq < 0 ? p : p.slice(0, eq);
+      const value = eq < 0 ? '' : p.slice(eq + 1);
+      c.add(name, value);
+      cn.add(name, name);
+    }
+  }
+
+  private parseRequestBody(): void {
+    const s = this.scalars;
+    const raw = this.reqChunks.length === 1 ? this.reqChunks[0]! : Buffer.concat(this.reqChunks);
+    const body = raw.toString('latin1');
+    s.set('REQUEST_BODY_LENGTH', String(body.length));
+    if (!this.requestBodyAccess) return;
+    let proc = this.bodyProcessor;
+    if (!proc) {
+      const ct = (this.col('REQUEST_HEADERS').first('content-type') ?? '').toLowerCase();
+      if (ct.startsWith('application/x-www-form-urlencoded')) proc = 'URLENCODED';
+      else if (ct.startsWith('multipart/form-data')) proc = 'MULTIPART';
+    }
+    if (proc) s.set('REQBODY_PROCESSOR', proc);
+    if (this.reqBodyTooLarge) s.set('INBOUND_DATA_ERROR', '1');
+    if (!proc || proc === 'URLENCODED' || this.forceRequestBodyVariable) s.set('REQUEST_BODY', body);
+    if (!proc || body.length === 0) return;
+    const result = processBody(proc, body, this.col('REQUEST_HEADERS').first('content-type') ?? '', this.rules.settings.argumentSeparator);
+    for (const [name, value] of result.args) this.addArg('POST', name, value);
+    if (result.error !== undefined) {
+      s.set('REQBODY_ERROR', '1');
+      s.set('REQBODY_PROCESSOR_ERROR', '1');
+      s.set('REQBODY_ERROR_MSG', result.error);
+      s.set('REQBODY_PROCESSOR_ERROR_MSG', result.error);
+    }
+    this.xmlTexts = result.xmlTexts ?? [];
+    this.xmlAttrs = result.xmlAttrs ?? [];
+    if (result.multipart) {
+      const m = result.multipart;
+      const files = this.col('FILES');
+      const names = this.col('FILES_NAMES');
+      const sizes = this.col('FILES_SIZES');
+      let combined = 0;
+      for (const f of m.files) {
+        files.add(f.name, f.filename);
+        names.add(f.name, f.name);
+        sizes.add(f.name, String(f.size));
+        combined += f.size;
+        this.col('MULTIPART_FILENAME').add(f.name, f.filename);
+      }
+      s.set('FILES_COMBINED_SIZE', String(combined));
+      for (const [part, line] of m.partHeaders) this.col('MULTIPART_PART_HEADERS').add(part, line);
+      for (const name of m.partNames) this.col('MULTIPART_NAME').add(name, name);
+      for (const [flag, value] of Object.entries(m.flags)) s.set(flag, value);
+    }
+  }
+
+  // ------------------------------------------------------------------ variables
+
+  private scalar(name: string): string | undefined {
+    switch (name) {
+      case 'MATCHED_VAR':
+        return this.matchedVar;
+      case 'MATCHED_VAR_NAME':
+        return this.matchedVarName;
+      case 'ARGS_COMBINED_SIZE': {
+        let n = 0;
+        for (const it of this.col('ARGS').items) n += it.key.length + it.value.length;
+        return String(n);
+      }
+      case 'REQUEST_BODY_LENGTH':
+        return this.scalars.get(name) ?? '0';
+      case 'FULL_REQUEST_LENGTH':
+        return String((this.scalars.get('REQUEST_LINE')?.length ?? 0) + this.reqBodyLength);
+      case 'TIME':
+      case 'TIME_EPOCH':
+        return String(Math.floor(Date.now() / 1000));
+      case 'DURATION':
+        return '0';
+      case 'HIGHEST_SEVERITY': {
+        let h = 255;
+        for (const m of this.matches) if (m.severity !== undefined && m.severity < h) h = m.severity;
+        return String(h);
+      }
+      default:
+        return this.scalars.get(name);
+    }
+  }
+
+  private keyed(name: string): { items: Item[]; get(lkey: string): Item[] } | undefined {
+    switch (name) {
+      case 'TX':
+        return this.tx;
+      case 'MATCHED_VARS':
+        return wrap(this.matchedVars);
+      case 'MATCHED_VARS_NAMES':
+        return wrap(this.matchedVars.map((m) => ({ key: m.key, value: m.key })));
+      case 'XML':
+        return undefined;
+      case 'IP':
+      case 'GLOBAL':
+      case 'SESSION':
+      case 'USER':
+      case 'RESOURCE':
+        return this.persistent.get(name) ?? wrap([]);
+      case 'ENV':
+        return wrap(Object.entries(process.env).map(([key, value]) => ({ key, value: value ?? '' })));
+      default:
+        return this.cols.get(name) ?? (COLLECTIONS.has(name) ? wrap([]) : undefined);
+    }
+  }
+
+  /** Values a variable selector yields, before exclusions. */
+  private select(v: RuleVariable): Selected[] {
+    if (v.name === 'XML') {
+      const wantsAttrs = (v.key ?? '').includes('@');
+      const vals = wantsAttrs ? this.xmlAttrs : this.xmlTexts;
+      const label = `XML:${v.key ?? '/*'}`;
+      return vals.map((value) => ({ name: label, value }));
+    }
+    const col = this.keyed(v.name);
+    if (!col) {
+      const value = this.scalar(v.name);
+      return value === undefined ? [] : [{ name: v.name, value }];
+    }
+    let items: Item[];
+    if (v.lkey !== undefined) items = col.get(v.lkey);
+    else if (v.keyRegex) items = col.items.filter((it) => v.keyRegex!.test(it.key));
+    else items = col.items;
+    return items.map((it) => ({ name: `${v.name}:${it.key}`, value: it.value }));
+  }
+
+  private isExcluded(name: string, excl: RuleVariable[]): boolean {
+    if (excl.length === 0) return false;
+    const colon = name.indexOf(':');
+    const vname = colon < 0 ? name : name.slice(0, colon);
+    const key = colon < 0 ? '' : name.slice(colon + 1);
+    for (const e of excl) {
+      if (e.name !== vname) continue;
+      if (e.lkey !== undefined) {
+        if (key.toLowerCase() === e.lkey) return true;
+      } else if (e.keyRegex) {
+        if (e.keyRegex.test(key)) return true;
+      } else return true;
+    }
+    return false;
+  }
+
+  private runtimeExclusions(rule: Rule): RuleVariable[] {
+    const out = this.removedTargets.get(rule.chainStarterId) ?? [];
+    if (this.removedTargetsByTag.length === 0) return out;
+    const starter = this.rules.byId.get(rule.chainStarterId);
+    const tags = starter?.tags ?? rule.tags;
+    const extra = this.removedTargetsByTag.filter((t) => tags.includes(t.tag)).flatMap((t) => t.vars);
+    return extra.length ? [...out, ...extra] : out;
+  }
+
+  // ------------------------------------------------------------------ macros
+
+  private resolveRef = (ref: MacroRef): string | undefined => {
+    const { name, key } = ref;
+    if (key === undefined) {
+      if (name === 'MATCHED_VAR') return this.matchedVar;
+      if (name === 'MATCHED_VAR_NAME') return this.matchedVarName;
+      return this.scalar(name);
+    }
+    if (name === 'RULE') return undefined; // handled by the rule-aware resolver
+    const col = this.keyed(name);
+    if (!col) return undefined;
+    return col.get(key.toLowerCase())[0]?.value;
+  };
+
+  private expandFor(macro: Macro, rule: Rule): string {
+    if (macro.constant) return macro.source;
+    return expandMacro(macro, (ref) => {
+      if (ref.name === 'RULE' && ref.key !== undefined) {
+        const starter = this.rules.byId.get(rule.chainStarterId) ?? rule;
+        switch (ref.key.toLowerCase()) {
+          case 'id':
+            return String(starter.id);
+          case 'msg':
+            return starter.msg ? this.expandFor(starter.msg, rule) : '';
+          case 'severity':
+            return starter.severity === undefined ? '' : String(starter.severity);
+          case 'phase':
+            return String(starter.phase);
+          case 'ver':
+            return starter.ver ?? '';
+          case 'logdata':
+            return starter.logdata ? this.expandFor(starter.logdata, rule) : '';
+          default:
+            return undefined;
+        }
+      }
+      return this.resolveRef(ref);
+    });
+  }
+
+  private readonly dynMacros = new Map<string, Macro>();
+
+  private expandText = (text: string): string => {
+    if (!text.includes('%{')) return text;
+    let m = this.dynMacros.get(text);
+    if (!m) {
+      m = compileMacro(text);
+      this.dynMacros.set(text, m);
+    }
+    return expandMacro(m, this.resolveRef);
+  };
+
+  // ------------------------------------------------------------------ evaluation
+
+  private runPhase(phase: Phase, force = false): Intervention | undefined {
+    if (this.lastPhase >= phase) return this.intervention;
+    // Earlier phases that were never called run first, so rules see a consistent order.
+    for (let p = this.lastPhase + 1; p < phase; p++) {
+      if (p === 2) this.parseRequestBody();
+      this.runPhaseRules(p as Phase);
+      if (this.intervention && !force) {
+        this.lastPhase = phase;
+        return this.intervention;
+      }
+    }
+    this.lastPhase = phase;
+    if (this.intervention && !force) return this.intervention;
+    this.runPhaseRules(phase);
+    return this.intervention;
+  }
+
+  private runPhaseRules(phase: Phase): void {
+    this.lastPhase = Math.max(this.lastPhase, phase);
+    if (this.mode === 'Off') return;
+    if (this.allowUntilPhase >= phase && phase !== 5) return;
+    const entries = this.rules.phases[phase]!;
+    const markers = this.rules.markers[phase]!;
+    let skip = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.kind === 'marker') continue;
+      const rule = e.rule;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      if (this.isRemoved(rule)) continue;
+      if (!this.evaluate(rule)) continue;
+      if (this.intervention && phase !== 5) return;
+      if (this.allowUntilPhase >= phase && phase !== 5) return;
+      if (rule.skipAfter !== undefined) {
+        const at = markers.get(rule.skipAfter);
+        if (at !== undefined) i = at;
+        else {
+          const target = entries.findIndex((x) => x.kind === 'rule' && String(x.rule.id) === rule.skipAfter);
+          i = target < 0 ? entries.length : target;
+        }
+        continue;
+      }
+      if (rule.skip > 0) skip = rule.skip;
+    }
+  }
+
+  private isRemoved(rule: Rule): boolean {
+    if (this.removedIds.length && idInRanges(rule.id, this.removedIds)) return true;
+    if (this.removedTags.size) for (const t of rule.tags) if (this.removedTags.has(t)) return true;
+    return false;
+  }
+
+  /** Evaluates a rule with its chain; on a full match runs its actions and returns true. */
+  private evaluate(rule: Rule): boolean {
+    this.matchedVars = [];
+    const collected: MatchedData[] = [];
+    for (let link: Rule | undefined = rule; link; link = link.chained) {
+      if (!this.matchLink(link, collected)) return false;
+    }
+    for (let link: Rule | undefined = rule; link; link = link.chained) this.runActions(link);
+    const log = rule.log !== false;
+    this.matches.push({
+      id: rule.id,
+      phase: rule.phase,
+      msg: rule.msg ? this.expandFor(rule.msg, rule) : '',
+      logdata: rule.logdata ? truncate(this.expandFor(rule.logdata, rule), MAX_LOGDATA) : '',
+      severity: rule.severity,
+      tags: rule.tags,
+      matched: collected,
+      log,
+      disruptive: rule.effectiveDisruptive,
+    });
+    this.disrupt(rule);
+    return true;
+  }
+
+  /** Runs one link's operator over its variables; records matches. */
+  private matchLink(link: Rule, collected: MatchedData[]): boolean {
+    const op = link.operator;
+    if (!op) return true;
+    const excl = link.variables.filter((v) => v.exclude);
+    const rtExcl = this.runtimeExclusions(link);
+    const allExcl = rtExcl.length ? [...excl, ...rtExcl] : excl;
+    let matched = false;
+    const ctx: OperatorContext = { capture: link.capture, captures: [], expand: this.expandText };
+    for (const v of link.variables) {
+      if (v.exclude) continue;
+      let values = this.select(v);
+      if (allExcl.length) values = values.filter((s) => !this.isExcluded(s.name, allExcl));
+      if (v.count) values = [{ name: v.key !== undefined ? `${v.name}:${v.key}` : v.name, value: String(values.length) }];
+      for (const sel of values) {
+        const candidates = this.transform(link, sel.value);
+        for (const input of candidates) {
+          ctx.captures.length = 0;
+          const hit = op.compiled.evaluate(input, ctx) !== op.negated;
+          if (!hit) continue;
+          matched = true;
+          if (link.capture && ctx.captures.length) {
+            for (let i = 0; i < ctx.captures.length && i < 10; i++) this.tx.set(String(i), ctx.captures[i] ?? '');
+          }
+          this.matchedVar = sel.value;
+          this.matchedVarName = sel.name;
+          this.matchedVars.push({ key: sel.name, value: sel.value });
+          collected.push({ variable: sel.name, value: truncate(input, MAX_MATCHED_VALUE) });
+          if (!link.multiMatch) break;
+        }
+      }
+    }
+    return matched;
+  }
+
+  /** Transformation pipeline with a per-transaction cache; multiMatch yields every stage. */
+  private transform(link: Rule, value: string): string[] {
+    if (link.transformations.length === 0) return [value];
+    let byValue = this.tCache.get(link.tKey);
+    if (!byValue) {
+      byValue = new Map();
+      this.tCache.set(link.tKey, byValue);
+    }
+    let stages = byValue.get(value);
+    if (!stages) {
+      stages = [value];
+      let cur = value;
+      for (const t of link.transformations) {
+        cur = t.fn(cur);
+        stages.push(cur);
+      }
+      byValue.set(value, stages);
+    }
+    if (!link.multiMatch) return [stages[stages.length - 1]!];
+    return [...new Set(stages)];
+  }
+
+  private runActions(link: Rule): void {
+    for (const ic of link.initcols) {
+      const key = this.expandFor(ic.key, link);
+      this.persistent.set(ic.collection, this.store.open(ic.collection, key));
+    }
+    for (const sv of link.setvars) {
+      const target = sv.collection === 'TX' ? this.tx : this.persistent.get(sv.collection);
+      if (!target) continue;
+      const key = this.expandFor(sv.key, link);
+      if (sv.op === 'delete') {
+        target.delete(key);
+        continue;
+      }
+      const value = this.expandFor(sv.value, link);
+      if (sv.op === 'set') {
+        target.set(key, value);
+        continue;
+      }
+      const cur = Number.parseInt(target.first(key) ?? '0', 10) || 0;
+      const delta = Number.parseInt(value, 10) || 0;
+      target.set(key, String(sv.op === 'add' ? cur + delta : cur - delta));
+    }
+    for (const c of link.ctls) this.applyCtl(c.kind, c.value, link);
+  }
+
+  private applyCtl(kind: string, value: string, link: Rule): void {
+    const on = value.toLowerCase() === 'on';
+    switch (kind) {
+      case 'ruleEngine': {
+        const v = value.toLowerCase();
+        this.mode = v === 'on' ? 'On' : v === 'off' ? 'Off' : 'DetectionOnly';
+        return;
+      }
+      case 'ruleRemoveById':
+        this.removedIds = this.removedIds.concat(parseIdRanges(value));
+        return;
+      case 'ruleRemoveByTag':
+        this.removedTags.add(value);
+        return;
+      case 'ruleRemoveTargetById':
+      case 'ruleRemoveTargetByTag': {
+        const semi = value.indexOf(';');
+        if (semi < 0) return;
+        const vars = parseTargets(value.slice(semi + 1), link).map((v) => ({ ...v, exclude: true }));
+        const what = value.slice(0, semi);
+        if (kind === 'ruleRemoveTargetByTag') this.removedTargetsByTag.push({ tag: what, vars });
+        else {
+          for (const [lo, hi] of parseIdRanges(what)) {
+            for (let id = lo; id <= hi && id - lo < 100000; id++) {
+              if (!this.rules.byId.has(id)) continue;
+              this.removedTargets.set(id, [...(this.removedTargets.get(id) ?? []), ...vars]);
+            }
+          }
+        }
+        return;
+      }
+      case 'requestBodyProcessor':
+        this.bodyProcessor = value.toUpperCase() as BodyProcessor;
+        return;
+      case 'requestBodyAccess':
+        this.requestBodyAccess = on;
+        return;
+      case 'responseBodyAccess':
+        this.responseBodyAccess = on;
+        return;
+      case 'forceRequestBodyVariable':
+        this.forceRequestBodyVariable = on;
+        return;
+      default:
+        return; // audit/debug log controls have no effect here
+    }
+  }
+
+  private disrupt(rule: Rule): void {
+    const d = rule.effectiveDisruptive;
+    if (d === 'allow') {
+      const scope = rule.allowScope ?? '';
+      this.allowUntilPhase = scope === 'phase' ? rule.phase : scope === 'request' ? 2 : 4;
+      return;
+    }
+    if (this.mode !== 'On' || this.intervention) return;
+    if (d === 'deny') this.intervention = { status: rule.effectiveStatus, ruleId: rule.id, action: 'deny' };
+    else if (d === 'drop') this.intervention = { status: rule.effectiveStatus, ruleId: rule.id, action: 'drop' };
+    else if (d === 'redirect') {
+      this.intervention = {
+        status: rule.status && rule.status >= 300 && rule.status < 400 ? rule.status : 302,
+        ruleId: rule.id,
+        action: 'redirect',
+        url: rule.redirectUrl ? this.expandFor(rule.redirectUrl, rule) : '',
+      };
+    }
+  }
+}
+
+// Collections that exist (empty) even when nothing filled them, so selectors on them yield nothing.
+const COLLECTIONS = new Set([
+  'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES', 'REQUEST_HEADERS',
+  'REQUEST_HEADERS_NAMES', 'REQUEST_COOKIES', 'REQUEST_COOKIES_NAMES', 'RESPONSE_HEADERS',
+  'RESPONSE_HEADERS_NAMES', 'FILES', 'FILES_NAMES', 'FILES_SIZES', 'FILES_TMPNAMES', 'MULTIPART_PART_HEADERS',
+  'MULTIPART_FILENAME', 'MULTIPART_NAME', 'GEO', 'FILES_TMP_CONTENT',
+]);
+
+function wrap(items: Item[]): { items: Item[]; get(lkey: string): Item[] } {
+  return { items, get: (lkey) => items.filter((i) => i.key.toLowerCase() === lkey) };
+}
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? s.slice(0, n) : s;
+}
+
+/** Splits `a=1&b=2` into decoded pairs (the query string and urlencoded bodies). */
+export function splitUrlEncoded(text: string, sep: string): [string, string][] {
+  return processBody('URLENCODED', text, '', sep).args;
+}
