@@ -6,6 +6,17 @@ export function eligible(t: TargetState, ctx: PickContext): boolean {
   return t.healthy && t.weight > 0 && !(ctx.exclude?.has(t.index) ?? false);
 }
 
+/** The same context with another exclude set (kept as closures: the core's ctx may be a class). */
+export function withExclude(ctx: PickContext, exclude: ReadonlySet<number> | undefined): PickContext {
+  return {
+    clientIp: ctx.clientIp,
+    path: ctx.path,
+    header: (name) => ctx.header(name),
+    cookie: (name) => ctx.cookie(name),
+    ...(exclude ? { exclude } : {}),
+  };
+}
+
 /** Random source in [0, 1); injected so distribution tests are reproducible. */
 export type Rng = () => number;
 

@@ -3,6 +3,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Block, Duration, Enum } from '../../src/config/types-helpers.ts';
 
+/**
+ * `load-balancing "<alg>" { ... }` options: cookie-* and fallback for sticky, hash-key
+ * ("client-ip" | "path" | "header:Name" | "cookie:name") and virtual-nodes for the hash algorithms.
+ */
 export const StickySchema = Block(
   {
     algorithm: Type.String(),
@@ -17,6 +21,9 @@ export const StickySchema = Block(
   },
   { argKey: 'algorithm' },
 );
+
+export const LoadBalancingBlockSchema = StickySchema;
+export type LoadBalancingOptions = Static<typeof StickySchema>;
 
 /** `load-balancing "round_robin"` or `load-balancing "sticky" { cookie-name ... }` */
 export const LoadBalancingSchema = Type.Union([Type.String(), StickySchema], { default: 'round_robin' });
