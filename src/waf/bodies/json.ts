@@ -1,0 +1,189 @@
+// application/json bodies -> flattened ARGS, named the way ModSecurity v3 and
+// Coraza name them: "json" prefix, object keys joined with '.', array elements
+// by index (json.a.b, json.list.0). Leaves only; numbers keep their source text,
+// true/false as words, null as ''.
+//
+// A hand-written parser (not JSON.parse) because the body is a latin1 binary
+// string: string contents stay bytes, \uXXXX escapes become UTF-8 bytes, and
+// errors say where parsing stopped.
+import type { Pair } from './urlencoded.ts';
+
+export interface JsonResult {
+  args: Pair[];
+  error?: string;
+}
+
+export interface JsonOptions {
+  /** nesting deeper than this is an error (ModSecurity's SecRequestBodyJsonDepthLimit) */
+  maxDepth?: number;
+}
+
+// Recursion depth stays far below the JS stack limit (ModSecurity's default of 10000 would not).
+const DEFAULT_MAX_DEPTH = 1000;
+
+class JsonError extends Error {}
+
+export function parseJson(body: string, opts: JsonOptions = {}): JsonResult {
+  const args: Pair[] = [];
+  const maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
+  let i = 0;
+  const n = body.length;
+
+  const fail = (what: string): never => {
+    throw new JsonError(`JSON parse error at offset ${i}: ${what}`);
+  };
+  const skipSpace = (): void => {
+    while (i < n) {
+      const c = body.charCodeAt(i);
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+      i++;
+    }
+  };
+
+  const readString = (): string => {
+    // body[i] is the opening quote
+    i++;
+    let out = '';
+    for (;;) {
+      if (i >= n) fail('unterminated string');
+      const c = body.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return out;
+      }
+      if (c < 0x20) fail('control character in string');
+      if (c !== 0x5c) {
+        // copy a run of plain bytes at once
+        let j = i + 1;
+        while (j < n) {
+          const d = body.charCodeAt(j);
+          if (d === 0x22 || d === 0x5c || d < 0x20) break;
+          j++;
+        }
+        out += body.slice(i, j);
+        i = j;
+        continue;
+      }
+      const e = body[i + 1];
+      i += 2;
+      switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+          out += e;
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'u': {
+          const readUnit = (): number => {
+            const hex = body.slice(i, i + 4);
+            if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail('bad \\u escape');
+            i += 4;
+            return Number.parseInt(hex, 16);
+          };
+          let cp = readUnit();
+          if (cp >= 0xd800 && cp < 0xdc00 && body.startsWith('\\u', i)) {
+            const save = i;
+            i += 2;
+            const low = readUnit();
+            if (low >= 0xdc00 && low < 0xe000) cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+            else i = save;
+          }
+          // The rest of the pipeline sees bytes: encode the code point as UTF-8.
+          out += Buffer.from(String.fromCodePoint(cp), 'utf8').toString('latin1');
+          break;
+        }
+        default:
+          fail(`bad escape \\${e ?? ''}`);
+      }
+    }
+  };
+
+  const readNumber = (): string => {
+    const m = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(body.slice(i, i + 512));
+    if (!m) fail('bad number');
+    i += m![0].length;
+    return m![0];
+  };
+
+  const readValue = (path: string, depth: number): void => {
+    skipSpace();
+    if (i >= n) fail('unexpected end of input');
+    const c = body[i];
+    if (c === '{' || c === '[') {
+      if (depth >= maxDepth) fail(`nesting deeper than ${maxDepth}`);
+      const isObject = c === '{';
+      const close = isObject ? '}' : ']';
+      i++;
+      skipSpace();
+      if (body[i] === close) {
+        i++;
+        return;
+      }
+      for (let index = 0; ; index++) {
+        let key = String(index);
+        if (isObject) {
+          skipSpace();
+          if (body[i] !== '"') fail('expected a string key');
+          key = readString();
+          skipSpace();
+          if (body[i] !== ':') fail("expected ':'");
+          i++;
+        }
+        readValue(`${path}.${key}`, depth + 1);
+        skipSpace();
+        if (body[i] === ',') {
+          i++;
+          continue;
+        }
+        if (body[i] === close) {
+          i++;
+          return;
+        }
+        fail(`expected ',' or '${close}'`);
+      }
+    }
+    if (c === '"') {
+      args.push([path, readString()]);
+      return;
+    }
+    for (const [word, value] of [
+      ['true', 'true'],
+      ['false', 'false'],
+      ['null', ''],
+    ] as const) {
+      if (body.startsWith(word, i)) {
+        i += word.length;
+        args.push([path, value]);
+        return;
+      }
+    }
+    args.push([path, readNumber()]);
+  };
+
+  try {
+    // A UTF-8 byte order mark is tolerated.
+    if (body.startsWith('\xef\xbb\xbf')) i = 3;
+    readValue('json', 0);
+    skipSpace();
+    if (i < n) fail('trailing data after the JSON value');
+    return { args };
+  } catch (e) {
+    if (!(e instanceof JsonError)) throw e;
+    // Keep what was parsed before the error: rules still inspect it.
+    return { args, error: e.message };
+  }
+}

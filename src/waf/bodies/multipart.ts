@@ -1,0 +1,324 @@
+// multipart/form-data bodies, with ModSecurity's strictness flags: the
+// evasion tricks (odd boundaries, folding, LF-only lines, data outside the
+// parts, bad quoting) are parsed as best we can AND reported, so rules can
+// refuse them (MULTIPART_STRICT_ERROR).
+import type { Pair } from './urlencoded.ts';
+
+export interface MultipartFile {
+  name: string;
+  filename: string;
+  contentType?: string;
+  size: number;
+  content: string;
+}
+
+export interface MultipartResult {
+  args: Pair[];
+  files: MultipartFile[];
+  /** MULTIPART_PART_HEADERS: [part name, raw header line "Name: value"] */
+  headers: Pair[];
+  /** MULTIPART_* flags and REQBODY_PROCESSOR_ERROR, 0 or 1 */
+  flags: Record<string, number>;
+  error?: string;
+}
+
+export interface MultipartOptions {
+  /** SecUploadFileLimit: file parts beyond this are dropped and flagged */
+  fileLimit?: number;
+}
+
+/** The flags MULTIPART_STRICT_ERROR combines (as ModSecurity's recommended rule 200003 does). */
+const STRICT_COMPONENTS = [
+  'REQBODY_PROCESSOR_ERROR',
+  'MULTIPART_BOUNDARY_QUOTED',
+  'MULTIPART_BOUNDARY_WHITESPACE',
+  'MULTIPART_DATA_BEFORE',
+  'MULTIPART_DATA_AFTER',
+  'MULTIPART_HEADER_FOLDING',
+  'MULTIPART_LF_LINE',
+  'MULTIPART_MISSING_SEMICOLON',
+  'MULTIPART_INVALID_QUOTING',
+  'MULTIPART_INVALID_PART',
+  'MULTIPART_INVALID_HEADER_FOLDING',
+  'MULTIPART_FILE_LIMIT_EXCEEDED',
+] as const;
+
+const ALL_FLAGS = [...STRICT_COMPONENTS, 'MULTIPART_CRLF_LINE', 'MULTIPART_CRLF_LF_LINES', 'MULTIPART_UNMATCHED_BOUNDARY', 'MULTIPART_STRICT_ERROR'];
+
+const DEFAULT_FILE_LIMIT = 100;
+
+class MultipartError extends Error {}
+
+interface Boundary {
+  value: string;
+  quoted: boolean;
+  whitespace: boolean;
+}
+
+/** Finds boundary=... in the Content-Type header; throws MultipartError when absent or unusable. */
+export function parseBoundary(contentType: string): Boundary {
+  const matches = [...contentType.matchAll(/(?:^|;)\s*boundary(\s*)=(\s*)("(?:[^"\\]|\\.)*"?|[^;]*)/gi)];
+  if (matches.length === 0) throw new MultipartError('multipart: no boundary in Content-Type');
+  if (matches.length > 1) throw new MultipartError('multipart: more than one boundary in Content-Type');
+  const m = matches[0]!;
+  let raw = (m[3] ?? '').replace(/\s+$/, '');
+  let whitespace = (m[1] ?? '') !== '' || (m[2] ?? '') !== '';
+  let quoted = false;
+  if (raw.startsWith('"')) {
+    if (raw.length < 2 || !raw.endsWith('"')) throw new MultipartError('multipart: unterminated quoted boundary');
+    quoted = true;
+    raw = raw.slice(1, -1);
+  }
+  if (raw === '') throw new MultipartError('multipart: empty boundary');
+  if (raw.length > 70) throw new MultipartError('multipart: boundary longer than 70 characters');
+  if (/[^\x20-\x7e]/.test(raw)) throw new MultipartError('multipart: invalid character in boundary');
+  if (/\s/.test(raw)) whitespace = true;
+  return { value: raw, quoted, whitespace };
+}
+
+interface Line {
+  text: string;
+  /** '\r\n', '\n' or '' at the end of the body */
+  eol: string;
+}
+
+function* lines(body: string): Generator<Line> {
+  let start = 0;
+  while (start < body.length) {
+    const lf = body.indexOf('\n', start);
+    if (lf < 0) {
+      yield { text: body.slice(start), eol: '' };
+      return;
+    }
+    const cr = lf > start && body.charCodeAt(lf - 1) === 0x0d;
+    yield { text: body.slice(start, cr ? lf - 1 : lf), eol: cr ? '\r\n' : '\n' };
+    start = lf + 1;
+  }
+}
+
+interface Disposition {
+  name?: string;
+  filename?: string;
+}
+
+/**
+ * Content-Disposition: form-data; name="a"; filename="b". Sets flags for
+ * missing semicolons and bad quoting; throws on what cannot be understood.
+ */
+export function parseDisposition(value: string, flags: Record<string, number>): Disposition {
+  const v = value.trim();
+  if (!/^form-data\b/i.test(v)) throw new MultipartError('multipart: Content-Disposition is not form-data');
+  let i = 'form-data'.length;
+  const out: Disposition = {};
+  while (i < v.length) {
+    const sep = /^\s*(;?)\s*/.exec(v.slice(i))!;
+    if (sep[1] === '' && sep[0] !== '' && i < v.length) flags.MULTIPART_MISSING_SEMICOLON = 1;
+    i += sep[0].length;
+    if (i >= v.length) break;
+    const nameMatch = /^([^\s=;]+)\s*=\s*/.exec(v.slice(i));
+    if (!nameMatch) throw new MultipartError(`multipart: invalid Content-Disposition parameter at "${v.slice(i, i + 20)}"`);
+    const param = (nameMatch[1] ?? '').toLowerCase();
+    i += nameMatch[0].length;
+    let paramValue = '';
+    if (v[i] === '"') {
+      i++;
+      let closed = false;
+      while (i < v.length) {
+        const ch = v[i]!;
+        if (ch === '\\' && i + 1 < v.length) {
+          // ModSecurity unescapes \" and \\ only; other backslashes stay (Windows paths).
+          const next = v[i + 1]!;
+          if (next === '"' || next === '\\') {
+            paramValue += next;
+            i += 2;
+            continue;
+          }
+        }
+        if (ch === '"') {
+          closed = true;
+          i++;
+          break;
+        }
+        paramValue += ch;
+        i++;
+      }
+      if (!closed) flags.MULTIPART_INVALID_QUOTING = 1;
+    } else {
+      const m = /^[^;]*/.exec(v.slice(i))!;
+      paramValue = m[0].replace(/\s+$/, '');
+      i += m[0].length;
+      if (paramValue.startsWith("'") || paramValue.includes('"')) flags.MULTIPART_INVALID_QUOTING = 1;
+    }
+    if (param === 'name' || param === 'filename') {
+      if (out[param] !== undefined) throw new MultipartError(`multipart: duplicate Content-Disposition ${param}`);
+      out[param] = paramValue;
+    } else if (param === 'filename*') {
+      // RFC 5987 ext-value (charset''percent-encoded); keep it for inspection as the file name.
+      out.filename ??= paramValue;
+    }
+  }
+  return out;
+}
+
+interface PartState {
+  headerLines: string[];
+  content: string[];
+  /** line break after the last content line, emitted only if more content follows */
+  pendingEol?: string;
+  inHeaders: boolean;
+}
+
+export function parseMultipart(body: string, contentTypeHeader: string, opts: MultipartOptions = {}): MultipartResult {
+  const result: MultipartResult = { args: [], files: [], headers: [], flags: {} };
+  const flags = result.flags;
+  for (const f of ALL_FLAGS) flags[f] = 0;
+  const fileLimit = opts.fileLimit ?? DEFAULT_FILE_LIMIT;
+  try {
+    const boundary = parseBoundary(contentTypeHeader);
+    if (boundary.quoted) flags.MULTIPART_BOUNDARY_QUOTED = 1;
+    if (boundary.whitespace) flags.MULTIPART_BOUNDARY_WHITESPACE = 1;
+    parseParts(body, boundary.value, result, fileLimit);
+  } catch (e) {
+    if (!(e instanceof MultipartError)) throw e;
+    result.error = e.message;
+    flags.REQBODY_PROCESSOR_ERROR = 1;
+  }
+  flags.MULTIPART_STRICT_ERROR = STRICT_COMPONENTS.some((f) => flags[f] === 1) ? 1 : 0;
+  return result;
+}
+
+function parseParts(body: string, boundary: string, result: MultipartResult, fileLimit: number): void {
+  const flags = result.flags;
+  const delimiter = `--${boundary}`;
+  let part: PartState | null = null;
+  let seenFirst = false;
+  let finished = false;
+  let sawCrlf = false;
+  let sawLf = false;
+  let before = '';
+  let after = '';
+  let fileCount = 0;
+
+  const finishPart = (p: PartState): void => {
+    if (p.inHeaders) {
+      flags.MULTIPART_INVALID_PART = 1;
+      throw new MultipartError('multipart: part ended inside its headers');
+    }
+    const headers = unfoldHeaders(p.headerLines, flags);
+    let disposition: Disposition | undefined;
+    let contentType: string | undefined;
+    for (const h of headers) {
+      if (h.name === 'content-disposition') {
+        if (disposition) throw new MultipartError('multipart: duplicate Content-Disposition header');
+        disposition = parseDisposition(h.value, flags);
+      } else if (h.name === 'content-type') {
+        contentType = h.value;
+      }
+    }
+    if (!disposition) throw new MultipartError('multipart: part without Content-Disposition');
+    if (disposition.name === undefined) throw new MultipartError('multipart: part without a name');
+    const name = disposition.name;
+    for (const h of headers) result.headers.push([name, h.raw]);
+    // The line break before the next delimiter belongs to the delimiter.
+    const content = p.content.join('');
+    if (disposition.filename !== undefined) {
+      fileCount++;
+      if (fileCount > fileLimit) {
+        flags.MULTIPART_FILE_LIMIT_EXCEEDED = 1;
+        return;
+      }
+      const file: MultipartFile = { name, filename: disposition.filename, size: content.length, content };
+      if (contentType !== undefined) file.contentType = contentType;
+      result.files.push(file);
+    } else {
+      result.args.push([name, content]);
+    }
+  };
+
+  for (const line of lines(body)) {
+    if (line.eol === '\r\n') sawCrlf = true;
+    else if (line.eol === '\n') sawLf = true;
+    if (finished) {
+      after += line.text + line.eol;
+      continue;
+    }
+    if (line.text.startsWith(delimiter)) {
+      const rest = line.text.slice(delimiter.length);
+      const isFinal = rest.startsWith('--');
+      const tail = isFinal ? rest.slice(2) : rest;
+      if (/^[ \t]*$/.test(tail)) {
+        if (part) finishPart(part);
+        seenFirst = true;
+        part = null;
+        if (isFinal) {
+          finished = true;
+        } else {
+          part = { headerLines: [], content: [], inHeaders: true };
+        }
+        continue;
+      }
+      // Looks like our boundary but is not: a classic evasion attempt.
+      flags.MULTIPART_UNMATCHED_BOUNDARY = 1;
+    }
+    if (!seenFirst) {
+      before += line.text + line.eol;
+      continue;
+    }
+    if (!part) continue;
+    if (part.inHeaders) {
+      if (line.text === '') {
+        part.inHeaders = false;
+      } else {
+        part.headerLines.push(line.text);
+      }
+      continue;
+    }
+    // Content: the line break is kept unless the next line turns out to be a delimiter.
+    if (part.content.length > 0) part.content.push(part.pendingEol ?? '');
+    part.content.push(line.text);
+    part.pendingEol = line.eol;
+  }
+
+  if (sawLf) flags.MULTIPART_LF_LINE = 1;
+  if (sawCrlf) flags.MULTIPART_CRLF_LINE = 1;
+  if (sawLf && sawCrlf) flags.MULTIPART_CRLF_LF_LINES = 1;
+  if (before.trim() !== '') flags.MULTIPART_DATA_BEFORE = 1;
+  if (after.replace(/[\r\n]/g, '') !== '') flags.MULTIPART_DATA_AFTER = 1;
+  if (!seenFirst) throw new MultipartError('multipart: no boundary found in the body');
+  if (!finished) {
+    if (part && !part.inHeaders) finishPart(part);
+    throw new MultipartError('multipart: final boundary missing');
+  }
+}
+
+interface Header {
+  /** lower-case name */
+  name: string;
+  value: string;
+  /** the unfolded line as sent */
+  raw: string;
+}
+
+function unfoldHeaders(rawLines: readonly string[], flags: Record<string, number>): Header[] {
+  const unfolded: string[] = [];
+  for (const line of rawLines) {
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      flags.MULTIPART_HEADER_FOLDING = 1;
+      if (unfolded.length === 0) {
+        flags.MULTIPART_INVALID_HEADER_FOLDING = 1;
+        throw new MultipartError('multipart: folded header line without a header before it');
+      }
+      unfolded[unfolded.length - 1] += ` ${line.trim()}`;
+      continue;
+    }
+    unfolded.push(line);
+  }
+  return unfolded.map((raw) => {
+    const colon = raw.indexOf(':');
+    if (colon <= 0) {
+      flags.MULTIPART_INVALID_PART = 1;
+      throw new MultipartError(`multipart: invalid part header "${raw.slice(0, 40)}"`);
+    }
+    return { name: raw.slice(0, colon).trim().toLowerCase(), value: raw.slice(colon + 1).trim(), raw };
+  });
+}
