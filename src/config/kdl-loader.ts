@@ -29,7 +29,7 @@ export function parseKdl(text: string, file: string): Node[] {
         return {
           severity: 'error' as const,
           path: '',
-          message: `KDL syntax error: ${e.message.split('\n')[0]}${hintFor(text, tok.startLine ?? undefined)}`,
+          message: `KDL syntax error near ${e.token.image ? JSON.stringify(e.token.image) : 'the end of the file (unclosed block?)'}${hintFor(text, tok.startLine ?? undefined)}`,
           location: { file, ...(tok.startLine ? { line: tok.startLine } : {}) },
         };
       }),

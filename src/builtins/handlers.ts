@@ -1,0 +1,96 @@
+// Builtin handlers (sentinel-reference.md §3.1): JSON shapes and headers as in Sentinel.
+import type { BuiltinHandler, CompiledConfig } from '../config/compile.ts';
+import type { LocalResponse } from '../pipeline/types.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import { VERSION } from '../metrics/registry.ts';
+
+export interface BuiltinEnv {
+  config: CompiledConfig;
+  metrics: Metrics;
+  instanceId: string;
+  startedAt: number;
+  upstreamSnapshots(): unknown[];
+}
+
+const JSON_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-cache, no-store, must-revalidate',
+};
+
+export function formatUptime(secs: number): string {
+  const h = Math.floor(secs / 3600);
+  const m = Math.floor((secs % 3600) / 60);
+  const s = Math.floor(secs % 60);
+  return h > 0 ? `${h}h ${m}m ${s}s` : m > 0 ? `${m}m ${s}s` : `${s}s`;
+}
+
+function json(status: number, body: unknown, traceId: string, pretty = false): LocalResponse {
+  return {
+    status,
+    headers: { ...JSON_HEADERS, 'x-request-id': traceId },
+    body: pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body),
+  };
+}
+
+export function notFoundBody(traceId: string, message = 'The requested resource could not be found.'): LocalResponse {
+  return json(404, { error: 'Not Found', status: 404, message, request_id: traceId, timestamp: new Date().toISOString() }, traceId, true);
+}
+
+/** A redacted view of the config: no TLS material, no agent configs. */
+export function configDump(c: CompiledConfig): unknown {
+  return {
+    server: c.system,
+    listeners: c.listeners.map((l) => ({ id: l.id, address: `${l.host}:${l.port}`, protocol: l.protocol, default_route: l.defaultRoute ?? null, tls: l.tls ? { enabled: true } : null })),
+    routes: c.routes.map((r) => ({ id: r.id, priority: r.priority, upstream: r.upstream ?? null, builtin_handler: r.builtin ?? null, filters: r.filters, service_type: r.serviceType })),
+    upstreams: [...c.upstreams.values()].map((u) => ({
+      id: u.id,
+      targets: [...(u.target ?? []), ...(u.targets?.target ?? []), ...(u.address ? [{ address: u.address, weight: 1 }] : [])].map((t) => ({ address: t.address, weight: t.weight ?? 1 })),
+      load_balancing: u['load-balancing'] ?? 'round_robin',
+    })),
+    agents: ((c.raw.agents ?? []) as { id: string; type?: string }[]).map((a) => ({ id: a.id, type: a.type ?? null })),
+    filters: [...c.filters.keys()],
+    waf: c.raw.waf ? { mode: c.raw.waf.mode ?? 'prevention' } : null,
+    limits: c.limits,
+  };
+}
+
+export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, traceId: string): Promise<LocalResponse> {
+  const now = new Date().toISOString();
+  switch (handler) {
+    case 'health':
+      return json(200, { status: 'healthy', timestamp: now }, traceId);
+    case 'status': {
+      const uptime = (Date.now() - env.startedAt) / 1000;
+      return json(200, { status: 'ok', version: VERSION, uptime: formatUptime(uptime), uptime_secs: Math.floor(uptime), instance_id: env.instanceId, timestamp: now }, traceId, true);
+    }
+    case 'metrics':
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-cache, no-store, must-revalidate', 'x-request-id': traceId },
+        body: await env.metrics.render(),
+      };
+    case 'not-found':
+      return notFoundBody(traceId);
+    case 'config':
+      return json(200, configDump(env.config), traceId, true);
+    case 'upstreams': {
+      const ups = env.upstreamSnapshots() as { targets?: { status?: string }[] }[];
+      const targets = ups.flatMap((u) => u.targets ?? []);
+      const count = (s: string) => targets.filter((t) => t.status === s).length;
+      return json(
+        200,
+        {
+          timestamp: now,
+          request_id: traceId,
+          summary: { total_upstreams: ups.length, total_targets: targets.length, healthy: count('healthy'), unhealthy: count('unhealthy'), unknown: count('unknown') },
+          upstreams: ups,
+        },
+        traceId,
+        true,
+      );
+    }
+    case 'cache-purge':
+    case 'cache-stats':
+      return json(501, { error: 'Not Implemented', status: 501, message: 'the HTTP cache is not implemented in this version', request_id: traceId }, traceId);
+  }
+}

@@ -1,0 +1,103 @@
+// `sentinel [run] [-c FILE]`, `sentinel test -c FILE`, `sentinel lint -c FILE`, --help, --version.
+import { existsSync } from 'node:fs';
+import { VERSION } from '../metrics/registry.ts';
+import { ConfigError, formatDiagnostic, type Diagnostic } from '../config/diagnostics.ts';
+import { DEFAULT_CONFIG_PATH } from '../config/load.ts';
+import { loadAny, startGateway } from '../server/gateway.ts';
+import { validateTlsConfig } from '../../plugins/tls/index.ts';
+
+const HELP = `sentinel ${VERSION} — security-first reverse proxy and API gateway (KDL config)
+
+Usage:
+  sentinel [run] [-c FILE]      run the gateway (default: $SENTINEL_CONFIG, else the embedded default config)
+  sentinel test -c FILE         validate FILE (and its includes, TLS files); exit 1 on any error
+  sentinel lint -c FILE         validate and print every warning (unknown keys, deprecated spellings); exit 0 unless invalid
+  sentinel -t -c FILE           same as test
+
+Options:
+  -c, --config FILE   configuration file (.kdl)
+  --log-level LEVEL   override observability.logging.level (trace|debug|info|warn|error)
+  -h, --help          this help
+  -v, --version       print the version
+
+Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT drain and stop.
+`;
+
+interface Args {
+  command: 'run' | 'test' | 'lint' | 'help' | 'version';
+  config?: string;
+  logLevel?: string;
+}
+
+export function parseArgs(argv: string[]): Args {
+  const args: Args = { command: 'run' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === 'run' || a === 'test' || a === 'lint' || a === 'validate') args.command = a === 'validate' ? 'test' : a;
+    else if (a === '-t' || a === '--test') args.command = 'test';
+    else if (a === '-h' || a === '--help' || a === 'help') args.command = 'help';
+    else if (a === '-v' || a === '--version' || a === 'version') args.command = 'version';
+    else if (a === '-c' || a === '--config') {
+      const v = argv[++i];
+      if (!v) throw new Error(`${a} needs a file argument`);
+      args.config = v;
+    } else if (a.startsWith('--config=')) args.config = a.slice(9);
+    else if (a === '--log-level') args.logLevel = argv[++i];
+    else throw new Error(`unknown argument "${a}" (see sentinel --help)`);
+  }
+  if (args.config === undefined && process.env.SENTINEL_CONFIG) args.config = process.env.SENTINEL_CONFIG;
+  return args;
+}
+
+function printDiagnostics(list: readonly Diagnostic[]): void {
+  for (const d of list) console.error(formatDiagnostic(d));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    console.error(`sentinel: ${(err as Error).message}`);
+    return 2;
+  }
+  if (args.command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (args.command === 'version') {
+    console.log(`sentinel ${VERSION}`);
+    return 0;
+  }
+  if (args.config !== undefined && !existsSync(args.config)) {
+    console.error(`sentinel: configuration file not found: ${args.config}`);
+    return 1;
+  }
+  if (args.command === 'test' || args.command === 'lint') {
+    const file = args.config ?? DEFAULT_CONFIG_PATH;
+    try {
+      const config = loadAny(args.config ? { configPath: args.config } : {});
+      for (const l of config.listeners) if (l.tls && l.protocol === 'https') await validateTlsConfig(l.tls, config.baseDir);
+      if (args.command === 'lint') printDiagnostics(config.warnings);
+      else if (config.warnings.length > 0) console.error(`${config.warnings.length} warning(s); run "sentinel lint -c ${file}" to see them`);
+      console.log(`configuration file ${file} test is successful`);
+      return 0;
+    } catch (err) {
+      if (err instanceof ConfigError) printDiagnostics(err.diagnostics.filter((d) => d.severity === 'error' || args.command === 'lint'));
+      else console.error(`error: ${(err as Error).message}`);
+      console.error(`configuration file ${file} test failed`);
+      return 1;
+    }
+  }
+  try {
+    await startGateway({ ...(args.config ? { configPath: args.config } : {}), ...(args.logLevel ? { logLevel: args.logLevel } : {}), handleSignals: true });
+    return -1; // keep running
+  } catch (err) {
+    if (err instanceof ConfigError) printDiagnostics(err.diagnostics);
+    else console.error(`sentinel: failed to start: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exit(code);

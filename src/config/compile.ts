@@ -1,0 +1,348 @@
+// Raw decoded config -> CompiledConfig: defaults applied, durations in ms, routes compiled and
+// sorted, cross-references checked (route -> upstream, route -> filter, filter -> agent,
+// upstream needs targets or discovery). The result is frozen and shared by one generation.
+import { Type, type TSchema } from '@sinclair/typebox';
+import type { Node } from 'kdljs';
+import { Decoder } from './decode.ts';
+import { ConfigError, didYouMean, type Diagnostic } from './diagnostics.ts';
+import { locationOf } from './kdl-loader.ts';
+import {
+  ConfigSchema,
+  FilterTypeProperties,
+  filterSchema,
+  type RawConfig,
+  type RawRoute,
+  type RawUpstream,
+  type RawLimits,
+  type RawSystem,
+  type RawObservability,
+  type RawListener,
+} from './schema.ts';
+import { parseSize } from './types-helpers.ts';
+import { compileConditions, priorityValue, specificity, sortRoutes, type MatchInput, type RouteConditions } from '../routing/match.ts';
+import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
+
+export const BUILTIN_HANDLERS = ['status', 'health', 'metrics', 'not-found', 'config', 'upstreams', 'cache-purge', 'cache-stats'] as const;
+export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
+const KNOWN_FILTER_TYPES = ['rate-limit', 'agent', 'headers', 'compress', 'cors', 'timeout', 'log', 'geo', 'url-rewrite'];
+const SUPPORTED_SCHEMA_VERSION = '1.0';
+
+export interface HeaderOpsConfig {
+  rename: [string, string][];
+  set: [string, string][];
+  add: [string, string][];
+  remove: string[];
+}
+
+export interface CompiledRoute {
+  readonly id: string;
+  readonly priority: number;
+  readonly specificity: number;
+  readonly test: (input: MatchInput) => boolean;
+  readonly upstream: string | undefined;
+  readonly builtin: BuiltinHandler | undefined;
+  readonly filters: readonly string[];
+  readonly serviceType: string;
+  readonly websocket: boolean;
+  readonly failureMode: 'open' | 'closed';
+  readonly requestHeaders: HeaderOpsConfig | undefined;
+  readonly responseHeaders: HeaderOpsConfig | undefined;
+  /** route policies timeout-secs, ms */
+  readonly timeoutMs: number | undefined;
+  readonly maxBodyBytes: number | undefined;
+  readonly raw: RawRoute;
+}
+
+export interface CompiledListener {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly protocol: 'http' | 'https' | 'h2' | 'h3';
+  readonly tls: ListenerTlsConfig | undefined;
+  readonly defaultRoute: string | undefined;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConcurrentStreams: number;
+  readonly keepAliveMaxRequests: number | undefined;
+  /** serve /_/health and /_/ready on this listener */
+  readonly probes: boolean;
+}
+
+export interface CompiledFilter {
+  readonly id: string;
+  readonly type: string;
+  readonly config: Record<string, unknown>;
+}
+
+export interface CompiledConfig {
+  readonly file: string | undefined;
+  readonly baseDir: string;
+  readonly raw: RawConfig;
+  readonly system: Required<Pick<RawSystem, 'worker-threads' | 'max-connections' | 'graceful-shutdown-timeout-secs' | 'trace-id-format' | 'auto-reload'>> & RawSystem;
+  readonly listeners: readonly CompiledListener[];
+  readonly routes: readonly CompiledRoute[];
+  readonly routesById: ReadonlyMap<string, CompiledRoute>;
+  readonly upstreams: ReadonlyMap<string, RawUpstream>;
+  readonly filters: ReadonlyMap<string, CompiledFilter>;
+  readonly limits: Required<Pick<RawLimits, 'max-header-size-bytes' | 'max-header-count' | 'max-body-size-bytes'>> & RawLimits;
+  readonly observability: RawObservability;
+  /** CIDRs / addresses whose X-Forwarded-For is trusted */
+  readonly trustedProxies: readonly string[];
+  readonly warnings: readonly Diagnostic[];
+}
+
+export function parseAddress(addr: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function headerOps(raw: { rename?: Record<string, string>; set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } | undefined): HeaderOpsConfig | undefined {
+  if (!raw) return undefined;
+  return {
+    rename: Object.entries(raw.rename ?? {}),
+    set: Object.entries(raw.set ?? {}),
+    add: Object.entries(raw.add ?? {}),
+    remove: raw.remove ?? [],
+  };
+}
+
+export interface CompileOptions {
+  file?: string;
+  baseDir: string;
+  /** extra validators (e.g. load-balancing names) returning error messages */
+  validateUpstream?: (u: RawUpstream) => string[];
+}
+
+/** Decodes and compiles a list of top-level KDL nodes. Throws ConfigError when anything is wrong. */
+export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Diagnostic[] = []): CompiledConfig {
+  const d = new Decoder();
+  d.diagnostics.push(...inherited);
+  // Filters have a per-type schema, so they are decoded separately.
+  const filterNodes = nodes.filter((n) => n.name === 'filters');
+  const rest = nodes.filter((n) => n.name !== 'filters');
+  const raw = d.decodeObject(ConfigSchema, { values: [], properties: {}, children: rest }, '') as unknown as RawConfig;
+
+  const filters = new Map<string, CompiledFilter>();
+  for (const fn of filterNodes) {
+    for (const c of fn.children) {
+      const id = c.values[0];
+      const path = `filters > filter${typeof id === 'string' ? ` "${id}"` : ''}`;
+      if (c.name !== 'filter') {
+        d.error('filters', `unexpected "${c.name}": expected filter "<id>" { type "..." }`, c);
+        continue;
+      }
+      if (typeof id !== 'string') {
+        d.error(path, 'expected an id string: filter "<id>" { type "..." }', c);
+        continue;
+      }
+      const typeNode = c.children.find((x) => x.name === 'type');
+      const type = typeNode?.values[0];
+      if (typeof type !== 'string') {
+        d.error(path, `missing "type" (one of ${KNOWN_FILTER_TYPES.join(', ')})`, c);
+        continue;
+      }
+      if (!KNOWN_FILTER_TYPES.includes(type)) {
+        d.error(path, `unknown filter type "${type}"${didYouMean(type, KNOWN_FILTER_TYPES)}; expected one of ${KNOWN_FILTER_TYPES.join(', ')}`, typeNode);
+        continue;
+      }
+      if (!FilterTypeProperties[type]) d.warn(path, `filter type "${type}" is not implemented yet; the filter does nothing`, c);
+      const schema: TSchema = FilterTypeProperties[type] ? filterSchema(type) : Type.Unknown();
+      const config = FilterTypeProperties[type] ? d.decodeObject(schema, { values: [], properties: c.properties, children: c.children }, path, c) : {};
+      if (filters.has(id)) d.error(path, `duplicate filter id "${id}"`, c);
+      filters.set(id, { id, type, config });
+    }
+  }
+
+  // Types and required keys must hold before cross-references can be checked.
+  if (d.diagnostics.some((x) => x.severity === 'error')) throw new ConfigError(d.diagnostics);
+
+  // schema-version
+  const sv = raw['schema-version'];
+  if (sv !== undefined) {
+    const [maj, min] = sv.split('.').map(Number);
+    if (!Number.isFinite(maj) || !Number.isFinite(min)) d.error('schema-version', `malformed version "${sv}" (expected e.g. "1.0")`);
+    else if (maj! < 1) d.error('schema-version', `version ${sv} is older than the minimum ${SUPPORTED_SCHEMA_VERSION}`);
+    else if (maj! > 1 || min! > 0) d.warn('schema-version', `version ${sv} is newer than ${SUPPORTED_SCHEMA_VERSION}; unknown keys will be reported`);
+  }
+
+  // system / server
+  if (raw.server && !raw.system) d.warn('server', 'the "server" block is deprecated; rename it to "system"');
+  if (raw.server && raw.system) d.error('server', 'both "system" and "server" given; keep only "system"');
+  const system = raw.system ?? raw.server ?? {};
+  const systemFull = {
+    'worker-threads': 0,
+    'max-connections': 10000,
+    'graceful-shutdown-timeout-secs': 30,
+    'trace-id-format': 'tinyflake',
+    'auto-reload': false,
+    ...system,
+  };
+
+  // listeners
+  const listeners: CompiledListener[] = [];
+  const rawListeners = (raw.listeners ?? []) as (RawListener & { id: string })[];
+  if (rawListeners.length === 0) d.error('listeners', 'at least one listener is required, e.g. listeners { listener "http" { address "0.0.0.0:8080" } }');
+  const seenAddr = new Set<string>();
+  for (const l of rawListeners) {
+    const path = `listeners > listener "${l.id}"`;
+    const addr = parseAddress(l.address);
+    if (!addr) {
+      d.error(path, `invalid address "${l.address}" (expected "host:port", e.g. "0.0.0.0:8080" or "[::1]:8080")`);
+      continue;
+    }
+    const key = `${addr.host}:${addr.port}`;
+    if (addr.port !== 0 && seenAddr.has(key)) d.error(path, `address ${key} is used by another listener`);
+    seenAddr.add(key);
+    const protocol = (l.protocol ?? 'http') as CompiledListener['protocol'];
+    if (protocol === 'https' && !l.tls) d.error(path, 'protocol "https" needs a tls { cert-file "..."; key-file "..." } block');
+    if (protocol === 'h3') d.error(path, 'protocol "h3" (HTTP/3) is not supported; use "https" (HTTP/2 and HTTP/1.1 via ALPN)');
+    if (l.tls && protocol === 'http') d.warn(path, 'a tls block on a protocol "http" listener is ignored; set protocol "https"');
+    listeners.push({
+      id: l.id,
+      host: addr.host,
+      port: addr.port,
+      protocol,
+      tls: l.tls as ListenerTlsConfig | undefined,
+      defaultRoute: l['default-route'],
+      requestTimeoutMs: (l['request-timeout-secs'] ?? 60) * 1000,
+      keepAliveTimeoutMs: (l['keepalive-timeout-secs'] ?? 75) * 1000,
+      maxConcurrentStreams: l['max-concurrent-streams'] ?? 100,
+      keepAliveMaxRequests: l['keepalive-max-requests'],
+      probes: !(l['disable-probes'] ?? false),
+    });
+  }
+
+  // upstreams
+  const upstreams = new Map<string, RawUpstream>();
+  for (const u of (raw.upstreams ?? []) as RawUpstream[]) {
+    const path = `upstreams > upstream "${u.id}"`;
+    const targets = [...(u.target ?? []), ...(u.targets?.target ?? []), ...(u.address ? [{ address: u.address, weight: 1 }] : [])];
+    if (targets.length === 0 && u.discovery === undefined) d.error(path, 'requires at least one target (target "host:port") or a discovery block');
+    for (const t of targets) if (!parseAddress(t.address)) d.error(path, `invalid target address "${t.address}" (expected "host:port")`);
+    for (const msg of opts.validateUpstream?.(u) ?? []) d.error(path, msg);
+    upstreams.set(u.id, u);
+  }
+
+  // routes
+  const compiled: CompiledRoute[] = [];
+  for (const r of (raw.routes ?? []) as RawRoute[]) {
+    const path = `routes > route "${r.id}"`;
+    const priority = priorityValue(r.priority);
+    if (priority === undefined) d.error(path, `invalid priority "${String(r.priority)}": expected low, normal, high, critical or an integer${didYouMean(String(r.priority), ['low', 'normal', 'high', 'critical'])}`);
+    const m = r.matches ?? {};
+    const conditions: RouteConditions = {
+      path: m.path,
+      pathPrefix: m['path-prefix'],
+      pathRegex: m['path-regex'],
+      host: m.host,
+      header: m.header,
+      method: m.method,
+      queryParam: m['query-param'],
+    };
+    for (const re of conditions.pathRegex ?? []) {
+      try {
+        new RegExp(re);
+      } catch (err) {
+        d.error(`${path} > matches > path-regex`, `invalid regular expression: ${(err as Error).message}`);
+      }
+    }
+    if ((m.path?.length ?? 0) + (m['path-prefix']?.length ?? 0) > 1) {
+      d.warn(`${path} > matches`, 'several path/path-prefix conditions are AND-ed (as in Sentinel): this route can only match if all of them match; use separate routes for alternatives');
+    }
+    let builtin: BuiltinHandler | undefined;
+    if (r['builtin-handler'] !== undefined) {
+      const name = r['builtin-handler'].replace(/_/g, '-') as BuiltinHandler;
+      if (!BUILTIN_HANDLERS.includes(name)) d.error(`${path} > builtin-handler`, `unknown handler "${r['builtin-handler']}"${didYouMean(r['builtin-handler'], BUILTIN_HANDLERS)}; expected one of ${BUILTIN_HANDLERS.join(', ')}`);
+      else builtin = name;
+    }
+    const serviceType = r['service-type'] ?? (builtin ? 'builtin' : r['static-files'] ? 'static' : r['api-schema'] ? 'api' : r.inference ? 'inference' : 'web');
+    if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
+      d.error(`${path} > upstream`, `unknown upstream "${r.upstream}"${didYouMean(r.upstream, upstreams.keys())}`);
+    }
+    if (!builtin && r.upstream === undefined && (serviceType === 'web' || serviceType === 'api')) {
+      d.error(path, 'needs an upstream "<id>" (or a builtin-handler)');
+    }
+    for (const f of r.filters ?? []) if (!filters.has(f)) d.error(`${path} > filters`, `unknown filter "${f}"${didYouMean(f, filters.keys())}`);
+    for (const k of ['static-files', 'api-schema', 'inference', 'cache', 'shadow', 'fallback'] as const) {
+      if (r[k] !== undefined) d.warn(`${path} > ${k}`, `"${k}" is not implemented yet and is ignored`);
+    }
+    let maxBody: number | undefined;
+    try {
+      maxBody = parseSize(r.policies?.['max-body-size']);
+    } catch (err) {
+      d.error(`${path} > policies > max-body-size`, (err as Error).message);
+    }
+    compiled.push({
+      id: r.id,
+      priority: priority ?? 50,
+      specificity: specificity(conditions),
+      test: compileConditions(conditions),
+      upstream: r.upstream,
+      builtin,
+      filters: r.filters ?? [],
+      serviceType,
+      websocket: r.websocket ?? false,
+      failureMode: (r.policies?.['failure-mode'] ?? 'closed') as 'open' | 'closed',
+      requestHeaders: headerOps(r.policies?.['request-headers']),
+      responseHeaders: headerOps(r.policies?.['response-headers']),
+      timeoutMs: r.policies?.['timeout-secs'] !== undefined ? r.policies['timeout-secs'] * 1000 : undefined,
+      maxBodyBytes: maxBody,
+      raw: r,
+    });
+  }
+  const routesById = new Map(compiled.map((r) => [r.id, r]));
+  for (const l of listeners) {
+    if (l.defaultRoute !== undefined && !routesById.has(l.defaultRoute)) {
+      d.error(`listeners > listener "${l.id}" > default-route`, `unknown route "${l.defaultRoute}"${didYouMean(l.defaultRoute, routesById.keys())}`);
+    }
+  }
+
+  // filters -> agents
+  const agentIds = new Set(((raw.agents ?? []) as { id: string }[]).map((a) => a.id));
+  for (const f of filters.values()) {
+    if (f.type !== 'agent') continue;
+    const agent = f.config.agent;
+    if (typeof agent !== 'string') d.error(`filters > filter "${f.id}"`, 'an agent filter needs agent "<id>"');
+    else if (!agentIds.has(agent)) d.error(`filters > filter "${f.id}" > agent`, `unknown agent "${agent}"${didYouMean(agent, agentIds)}`);
+  }
+  for (const a of (raw.agents ?? []) as { id: string; 'unix-socket'?: unknown; grpc?: unknown; http?: unknown }[]) {
+    const n = [a['unix-socket'], a.grpc, a.http].filter((x) => x !== undefined).length;
+    if (n !== 1) d.error(`agents > agent "${a.id}"`, n === 0 ? 'needs a transport: unix-socket "/path", grpc "http://host:port" or http "http://..."' : 'give exactly one transport');
+  }
+
+  // limits
+  const limits = {
+    'max-header-size-bytes': 8192,
+    'max-header-count': 100,
+    'max-body-size-bytes': 10 * 1024 * 1024,
+    ...(raw.limits ?? {}),
+  };
+  if (limits['max-body-buffer-bytes'] !== undefined && limits['max-body-buffer-bytes'] > limits['max-body-size-bytes']) {
+    d.error('limits > max-body-buffer-bytes', 'must not exceed max-body-size-bytes');
+  }
+
+  const errors = d.diagnostics.filter((x) => x.severity === 'error');
+  if (errors.length > 0) throw new ConfigError(d.diagnostics);
+
+  const config: CompiledConfig = {
+    file: opts.file,
+    baseDir: opts.baseDir,
+    raw,
+    system: systemFull,
+    listeners,
+    routes: sortRoutes(compiled),
+    routesById,
+    upstreams,
+    filters,
+    limits,
+    observability: raw.observability ?? {},
+    trustedProxies: systemFull['trusted-proxies'] ?? [],
+    warnings: d.diagnostics.filter((x) => x.severity === 'warning'),
+  };
+  return Object.freeze(config);
+}
+
+export { locationOf };

@@ -1,0 +1,26 @@
+// Entry points for loading a config: from a file (with includes) or from text.
+import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadKdlFile, loadKdlText } from './kdl-loader.ts';
+import { compileConfig, type CompiledConfig, type CompileOptions } from './compile.ts';
+
+export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.kdl', import.meta.url));
+
+type Extra = Pick<CompileOptions, 'validateUpstream'>;
+
+export function loadConfigFile(path: string, extra: Extra = {}): CompiledConfig {
+  const abs = resolve(path);
+  const doc = loadKdlFile(abs);
+  return compileConfig(doc.nodes, { file: abs, baseDir: dirname(abs), ...extra }, doc.warnings);
+}
+
+export function loadConfigText(text: string, opts: { name?: string; baseDir?: string } & Extra = {}): CompiledConfig {
+  const baseDir = opts.baseDir ?? process.cwd();
+  const doc = loadKdlText(text, opts.name ?? '<config>', baseDir);
+  return compileConfig(doc.nodes, { baseDir, validateUpstream: opts.validateUpstream }, doc.warnings);
+}
+
+export function defaultConfigText(): string {
+  return readFileSync(DEFAULT_CONFIG_PATH, 'utf8');
+}

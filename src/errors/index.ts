@@ -1,0 +1,64 @@
+// One error taxonomy for the whole gateway (design.md §5): metrics, logs, retries and the
+// client-facing status all come from classifyUpstreamError. Bodies never name upstream addresses.
+import type { UpstreamErrorReason } from '../upstream/types.ts';
+
+export interface ClassifiedError {
+  status: number;
+  reason: UpstreamErrorReason;
+  /** client-facing message (no addresses, no internals) */
+  message: string;
+  /** true when no byte reached the upstream, so any request may be retried */
+  beforeSend: boolean;
+}
+
+interface ErrLike {
+  code?: string;
+  name?: string;
+  message?: string;
+  cause?: unknown;
+}
+
+/** Maps undici / socket errors to the gateway's statuses: refused/reset 502, timeouts 504. */
+export function classifyUpstreamError(err: unknown): ClassifiedError {
+  const e = (err ?? {}) as ErrLike;
+  const code = e.code ?? (e.cause as ErrLike | undefined)?.code ?? '';
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { status: 502, reason: 'connect_refused', message: 'Bad Gateway: upstream unavailable', beforeSend: true };
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return { status: 504, reason: 'connect_timeout', message: 'Gateway Timeout: upstream did not accept the connection in time', beforeSend: true };
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return { status: 504, reason: 'timeout', message: 'Gateway Timeout: upstream did not respond in time', beforeSend: false };
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return { status: 502, reason: 'reset', message: 'Bad Gateway: upstream closed the connection', beforeSend: false };
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'CERT_HAS_EXPIRED':
+    case 'EPROTO':
+      return { status: 502, reason: 'tls', message: 'Bad Gateway: upstream TLS failure', beforeSend: true };
+    case 'HPE_INVALID_CONSTANT':
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'UND_ERR_INFO':
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+      return { status: 502, reason: 'protocol', message: 'Bad Gateway: invalid response from upstream', beforeSend: false };
+    default:
+      if (e.name === 'TimeoutError') return { status: 504, reason: 'timeout', message: 'Gateway Timeout: upstream did not respond in time', beforeSend: false };
+      return { status: 502, reason: 'other', message: 'Bad Gateway', beforeSend: false };
+  }
+}
+
+/** JSON error body the gateway sends for its own errors. */
+export function errorBody(status: number, message: string, traceId: string): string {
+  return JSON.stringify({ error: message, status, request_id: traceId });
+}

@@ -1,0 +1,23 @@
+// Logs: pino for the error/application log (stdout or error-log file), and a separate access
+// log and audit log stream, each JSON lines (access log may use `combined`).
+import pino, { type Logger, type DestinationStream } from 'pino';
+import type { RawObservability } from '../config/schema.ts';
+
+export function createLogger(obs: RawObservability | undefined, override?: string): Logger {
+  const logging = obs?.logging;
+  const level = override ?? logging?.level ?? 'info';
+  const errorLog = logging?.['error-log'];
+  const dest: DestinationStream =
+    errorLog?.enabled !== false && errorLog?.file ? pino.destination({ dest: errorLog.file, mkdir: true, sync: false }) : pino.destination({ dest: 1, sync: false });
+  return pino({ level, base: { service: 'sentinel' }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+}
+
+export type LineSink = { write(line: string): void; flush?(): void; end?(): void };
+
+/** A JSON-lines sink for the access or audit log; undefined when that log is disabled. */
+export function createSink(cfg: { enabled?: boolean; file?: string } | undefined, enabledByDefault: boolean): LineSink | undefined {
+  const enabled = cfg ? cfg.enabled !== false : enabledByDefault;
+  if (!enabled) return undefined;
+  const dest = pino.destination({ dest: cfg?.file ?? 1, mkdir: true, sync: false, minLength: 4096 });
+  return { write: (line) => dest.write(line), flush: () => dest.flush(), end: () => dest.end() };
+}

@@ -1,0 +1,230 @@
+// Streams one request to an upstream group and the response back, with retries (when the
+// group's policy allows), the error taxonomy, client-abort propagation, and socket destruction
+// when an upstream fails after the response headers went out.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Dispatcher } from 'undici';
+import type { Context } from './context.ts';
+import type { UpstreamGroup } from '../upstream/group.ts';
+import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
+import type { RequestFilter, HeaderMap, CompletionInfo } from '../pipeline/types.ts';
+import { classifyUpstreamError, errorBody } from '../errors/index.ts';
+import { applyHeaderOps, responseHeaders } from './headers.ts';
+import type { CompiledRoute } from '../config/compile.ts';
+import type { Metrics } from '../metrics/registry.ts';
+
+export class BodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`request body larger than ${limit} bytes`);
+  }
+}
+
+/** Counts streamed request bytes and fails the stream once the limit is passed. */
+export function limitStream(limit: number): Transform & { bytes: number } {
+  let bytes = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      if (bytes > limit) cb(new BodyTooLarge(limit));
+      else cb(null, chunk);
+    },
+  }) as Transform & { bytes: number };
+  Object.defineProperty(t, 'bytes', { get: () => bytes });
+  return t;
+}
+
+function pickContext(ctx: Context, exclude: Set<number>): PickContext {
+  const headers = ctx.raw.headers;
+  let cookies: Map<string, string> | undefined;
+  return {
+    clientIp: ctx.clientIp,
+    path: ctx.path,
+    exclude,
+    header: (name) => {
+      const v = headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    },
+    cookie: (name) => {
+      if (!cookies) {
+        cookies = new Map();
+        for (const part of (headers.cookie ?? '').split(';')) {
+          const i = part.indexOf('=');
+          if (i > 0) cookies.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+        }
+      }
+      return cookies.get(name);
+    },
+  };
+}
+
+export interface ForwardResult extends CompletionInfo {
+  upstreamAddr?: string;
+}
+
+const IDEMPOTENT_NO_BODY = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
+
+export async function forward(opts: {
+  ctx: Context;
+  req: IncomingMessage;
+  res: ServerResponse;
+  route: CompiledRoute;
+  group: UpstreamGroup;
+  filters: readonly RequestFilter[];
+  maxBodyBytes: number;
+  metrics: Metrics;
+}): Promise<ForwardResult> {
+  const { ctx, req, res, route, group, filters, metrics } = opts;
+  const exclude = new Set<number>();
+  const contentLength = req.headers['content-length'];
+  const hasBody = ctx.body !== undefined || (contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined);
+  let limiter: (Transform & { bytes: number }) | undefined;
+  let bodyArg: Dispatcher.DispatchOptions['body'] = null;
+  if (ctx.body !== undefined) {
+    bodyArg = ctx.body;
+    ctx.upstreamHeaders['content-length'] = String(ctx.body.length);
+    delete ctx.upstreamHeaders['transfer-encoding'];
+  } else if (hasBody) {
+    if (contentLength !== undefined) {
+      bodyArg = req; // size already checked against the limit by the caller
+    } else {
+      limiter = limitStream(opts.maxBodyBytes);
+      req.pipe(limiter);
+      bodyArg = limiter;
+    }
+  }
+  const bodyReplayable = !hasBody || ctx.body !== undefined;
+  const upstreamLabel = { upstream: group.id, route: route.id };
+  let attempt = 0;
+  for (;;) {
+    attempt++;
+    const pick = group.select(pickContext(ctx, exclude));
+    if (!pick) {
+      return sendError(res, ctx, 503, 'Service Unavailable: no healthy upstream target', attempt - 1);
+    }
+    const target = pick.target;
+    exclude.add(target.index);
+    metrics.upstreamAttempts.inc(upstreamLabel);
+    const t0 = performance.now();
+    let outcome: AttemptOutcome;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await group.dispatcher(target).request({
+        origin: group.origin(target),
+        path: req.url ?? '/',
+        method: req.method as Dispatcher.HttpMethod,
+        headers: ctx.upstreamHeaders as Record<string, string | string[]>,
+        body: bodyArg,
+        signal: ctx.signal,
+        headersTimeout: route.timeoutMs ?? group.timeouts.readMs,
+        bodyTimeout: group.timeouts.readMs,
+      });
+    } catch (err) {
+      const latencyMs = performance.now() - t0;
+      if (err instanceof BodyTooLarge || (err as { cause?: unknown }).cause instanceof BodyTooLarge) {
+        group.report(target, { kind: 'response', status: 413, latencyMs });
+        metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
+        return sendError(res, ctx, 413, 'Payload Too Large', attempt);
+      }
+      if (ctx.signal.aborted) {
+        // The client went away: not the upstream's fault.
+        group.report(target, { kind: 'response', status: 499, latencyMs });
+        return { status: 499, durationMs: 0, requestBodyBytes: limiter?.bytes ?? 0, responseBodyBytes: 0, upstreamAttempts: attempt, error: 'client closed request' };
+      }
+      const c = classifyUpstreamError(err);
+      outcome = { kind: 'error', reason: c.reason, latencyMs };
+      group.report(target, outcome);
+      metrics.upstreamFailures.inc({ ...upstreamLabel, reason: c.reason });
+      const retry = group.shouldRetry({ method: req.method ?? 'GET', attempt, outcome, bodyReplayable: bodyReplayable || (c.beforeSend && !hasBody), responseStarted: false });
+      if (retry.retry) {
+        if (retry.delayMs > 0) await delay(retry.delayMs);
+        continue;
+      }
+      ctx.log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, upstream: group.id, target: target.address, reason: c.reason }, 'upstream request failed');
+      return sendError(res, ctx, c.status, c.message, attempt, c.reason);
+    }
+    const latencyMs = performance.now() - t0;
+    outcome = { kind: 'response', status: response.statusCode, latencyMs };
+    metrics.upstreamDuration.observe({ upstream: group.id }, latencyMs / 1000);
+    if (response.statusCode >= 500) {
+      const retry = group.shouldRetry({ method: req.method ?? 'GET', attempt, outcome, bodyReplayable: bodyReplayable || IDEMPOTENT_NO_BODY.has(req.method ?? ''), responseStarted: false });
+      if (retry.retry) {
+        group.report(target, outcome);
+        response.body.dump().catch(() => undefined);
+        if (retry.delayMs > 0) await delay(retry.delayMs);
+        continue;
+      }
+    }
+    try {
+      return await relayResponse(ctx, res, response, route, filters, pick.setCookie, attempt, target.address);
+    } finally {
+      group.report(target, outcome);
+    }
+  }
+}
+
+async function relayResponse(
+  ctx: Context,
+  res: ServerResponse,
+  response: Dispatcher.ResponseData,
+  route: CompiledRoute,
+  filters: readonly RequestFilter[],
+  setCookie: string | undefined,
+  attempts: number,
+  upstreamAddr: string,
+): Promise<ForwardResult> {
+  const headers: HeaderMap = responseHeaders(response.headers);
+  for (const k in ctx.responseHeaders) headers[k] = ctx.responseHeaders[k];
+  if (setCookie) {
+    const cur = headers['set-cookie'];
+    headers['set-cookie'] = cur === undefined ? setCookie : Array.isArray(cur) ? [...cur, setCookie] : [cur, setCookie];
+  }
+  if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
+  const info = { status: response.statusCode, headers };
+  for (let i = filters.length - 1; i >= 0; i--) {
+    const f = filters[i]!;
+    if (!f.onResponse) continue;
+    const local = await f.onResponse(ctx, info);
+    if (local) {
+      response.body.dump().catch(() => undefined);
+      res.writeHead(local.status, local.headers as Record<string, string>);
+      res.end(local.body);
+      return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: attempts, upstreamAddr };
+    }
+  }
+  headers['x-correlation-id'] = ctx.traceId;
+  res.writeHead(info.status, headers as Record<string, string | string[]>);
+  let sent = 0;
+  response.body.on('data', (chunk: Buffer) => {
+    sent += chunk.length;
+  });
+  try {
+    await pipeline(response.body as Readable, res);
+  } catch (err) {
+    // Headers are out: the only honest signal left is to cut the connection.
+    res.destroy();
+    req_socket_destroy(res);
+    const c = classifyUpstreamError(err);
+    return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: sent, upstreamAttempts: attempts, error: `upstream failed mid-body: ${c.reason}`, upstreamAddr };
+  }
+  return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: sent, upstreamAttempts: attempts, upstreamAddr };
+}
+
+function req_socket_destroy(res: ServerResponse): void {
+  res.socket?.destroy();
+}
+
+export function sendError(res: ServerResponse, ctx: Context, status: number, message: string, attempts: number, reason?: string): ForwardResult {
+  if (!res.headersSent) {
+    const body = errorBody(status, message, ctx.traceId);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-correlation-id': ctx.traceId });
+    res.end(body);
+  } else {
+    res.destroy();
+  }
+  return { status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: attempts, ...(reason ? { error: reason } : {}) };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

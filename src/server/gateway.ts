@@ -1,0 +1,328 @@
+// The gateway process: listeners (created once), the current generation, reload (SIGHUP,
+// file watch, API), the standalone metrics server, and graceful shutdown.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import type { Server as NetServer } from 'node:net';
+import { watch, type FSWatcher } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CompiledConfig, CompiledListener } from '../config/compile.ts';
+import { loadConfigFile, loadConfigText, defaultConfigText, DEFAULT_CONFIG_PATH } from '../config/load.ts';
+import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts';
+import { Metrics } from '../metrics/registry.ts';
+import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
+import { Generation, type ListenerRuntime } from './generation.ts';
+import { createTlsManager, type TlsManager } from '../../plugins/tls/index.ts';
+import { validateUpstreamConfig } from './validate-upstream.ts';
+
+export interface GatewayOptions {
+  /** config file; when neither this nor configText is given the embedded default is used */
+  configPath?: string;
+  configText?: string;
+  /** where relative paths in configText resolve (default cwd) */
+  baseDir?: string;
+  /** overrides observability.logging.level */
+  logLevel?: string;
+  /** install SIGHUP/SIGTERM/SIGINT handlers (the CLI does; tests do not) */
+  handleSignals?: boolean;
+}
+
+interface ListenerSlot {
+  config: CompiledListener;
+  server: NetServer;
+  runtime: ListenerRuntime;
+  tls?: TlsManager;
+}
+
+export function loadAny(opts: GatewayOptions): CompiledConfig {
+  const extra = { validateUpstream: validateUpstreamConfig };
+  if (opts.configText !== undefined) return loadConfigText(opts.configText, { ...(opts.baseDir ? { baseDir: opts.baseDir } : {}), ...extra });
+  if (opts.configPath !== undefined) return loadConfigFile(opts.configPath, extra);
+  return loadConfigText(defaultConfigText(), { name: DEFAULT_CONFIG_PATH, ...extra });
+}
+
+export class Gateway {
+  readonly metrics = new Metrics();
+  readonly instanceId = randomUUID();
+  readonly startedAt = Date.now();
+  log!: Logger;
+  private generation!: Generation;
+  private generationCounter = 0;
+  private readonly listeners = new Map<string, ListenerSlot>();
+  private metricsServer: http.Server | undefined;
+  private accessLog: LineSink | undefined;
+  private auditLog: LineSink | undefined;
+  private draining = false;
+  private watcher: FSWatcher | undefined;
+  private reloading: Promise<void> = Promise.resolve();
+  private readonly signalHandlers: [string, () => void][] = [];
+
+  constructor(private readonly opts: GatewayOptions) {}
+
+  get current(): Generation {
+    return this.generation;
+  }
+
+  get config(): CompiledConfig {
+    return this.generation.config;
+  }
+
+  async start(): Promise<void> {
+    const config = loadAny(this.opts);
+    this.log = createLogger(config.observability, this.opts.logLevel);
+    for (const w of config.warnings) this.log.warn(formatDiagnostic(w));
+    this.openLogs(config);
+    this.generation = await this.buildGeneration(config);
+    this.generation.start();
+    this.metrics.generation.set(this.generation.number);
+    try {
+      for (const l of config.listeners) await this.openListener(l);
+      await this.openMetricsServer(config);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    if (this.opts.handleSignals) this.installSignals();
+    if (config.system['auto-reload'] && config.file) this.watchFile(config.file);
+    this.log.info({ generation: this.generation.number, listeners: config.listeners.map((l) => `${l.id}=${this.addressText(l.id)}`) }, 'sentinel started');
+  }
+
+  private openLogs(config: CompiledConfig): void {
+    const logging = config.observability.logging;
+    this.accessLog = createSink(logging?.['access-log'], false);
+    this.auditLog = createSink(logging?.['audit-log'], false);
+  }
+
+  private audit = (event: Record<string, unknown>): void => {
+    if (!this.auditLog) return;
+    this.auditLog.write(JSON.stringify({ timestamp: new Date().toISOString(), ...event }) + '\n');
+  };
+
+  private async buildGeneration(config: CompiledConfig): Promise<Generation> {
+    const number = ++this.generationCounter;
+    const fmt = config.observability.logging?.['access-log']?.format ?? 'json';
+    return Generation.create({
+      number,
+      config,
+      metrics: this.metrics,
+      log: this.log,
+      audit: this.audit,
+      accessLog: this.accessLog,
+      accessFormat: fmt === 'combined' ? 'combined' : 'json',
+      instanceId: this.instanceId,
+      startedAt: this.startedAt,
+      draining: () => this.draining,
+    });
+  }
+
+  private handler(runtime: ListenerRuntime) {
+    return (req: IncomingMessage, res: ServerResponse) => this.generation.dispatch(req, res, runtime);
+  }
+
+  private async openListener(l: CompiledListener): Promise<void> {
+    const runtime: ListenerRuntime = { config: l };
+    const limits = this.config.limits;
+    let server: NetServer;
+    let tls: TlsManager | undefined;
+    if (l.protocol === 'https') {
+      tls = await createTlsManager({ listenerId: l.id, config: l.tls!, baseDir: this.config.baseDir, log: this.log, metrics: this.metrics });
+      runtime.tlsInfo = (s) => tls!.tlsInfo(s);
+      const s = http2.createSecureServer(
+        {
+          allowHTTP1: true,
+          ...tls.serverOptions(),
+          maxHeaderSize: limits['max-header-size-bytes'],
+          settings: { maxConcurrentStreams: l.maxConcurrentStreams },
+        } as http2.SecureServerOptions,
+        this.handler(runtime) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+      );
+      tls.attach(s);
+      server = s;
+    } else if (l.protocol === 'h2') {
+      server = http2.createServer({ maxHeaderSize: limits['max-header-size-bytes'], settings: { maxConcurrentStreams: l.maxConcurrentStreams } } as http2.ServerOptions, this.handler(runtime) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+    } else {
+      const s = http.createServer(
+        {
+          maxHeaderSize: limits['max-header-size-bytes'],
+          requestTimeout: l.requestTimeoutMs,
+          headersTimeout: Math.min((limits['client-header-timeout-secs'] ?? 10) * 1000, l.requestTimeoutMs || Infinity),
+          keepAliveTimeout: l.keepAliveTimeoutMs,
+          ...(l.keepAliveMaxRequests ? { maxRequestsPerSocket: l.keepAliveMaxRequests } : {}),
+        },
+        this.handler(runtime),
+      );
+      server = s;
+    }
+    server.maxConnections = this.config.system['max-connections'];
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(l.port, l.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.log.error({ err, listener: l.id }, 'listener error'));
+    this.listeners.set(l.id, { config: l, server, runtime, ...(tls ? { tls } : {}) });
+  }
+
+  private async openMetricsServer(config: CompiledConfig): Promise<void> {
+    const m = config.observability.metrics;
+    if (!m || m.enabled === false || !m.address) return;
+    const [host, portText] = [m.address.slice(0, m.address.lastIndexOf(':')).replace(/^\[|\]$/g, ''), m.address.slice(m.address.lastIndexOf(':') + 1)];
+    const path = m.path ?? '/metrics';
+    this.metricsServer = http.createServer((req, res) => {
+      const p = (req.url ?? '/').split('?')[0];
+      if (p === path) {
+        this.metrics
+          .render()
+          .then((body) => {
+            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+            res.end(body);
+          })
+          .catch(() => {
+            res.writeHead(500);
+            res.end();
+          });
+      } else if (p === '/') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(`<html><body><h1>Sentinel metrics</h1><a href="${path}">${path}</a></body></html>`);
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('Not Found');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.metricsServer!.once('error', reject);
+      this.metricsServer!.listen(Number(portText), host || '0.0.0.0', () => resolve());
+    });
+  }
+
+  address(listenerId: string): { host: string; port: number } {
+    const slot = this.listeners.get(listenerId);
+    if (!slot) throw new Error(`no listener "${listenerId}"`);
+    const a = slot.server.address();
+    if (!a || typeof a === 'string') throw new Error(`listener "${listenerId}" is not bound`);
+    return { host: a.address, port: a.port };
+  }
+
+  metricsAddress(): { host: string; port: number } | undefined {
+    const a = this.metricsServer?.address();
+    return a && typeof a !== 'string' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  private addressText(id: string): string {
+    const a = this.address(id);
+    return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+  }
+
+  /**
+   * Builds the next generation from the file (or the given text), swaps it in and drains the old
+   * one. A bad config changes nothing: the error is logged and rethrown. Reloads are serialised.
+   */
+  reload(configText?: string): Promise<void> {
+    const run = this.reloading.then(() => this.doReload(configText));
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doReload(configText?: string): Promise<void> {
+    const old = this.generation;
+    this.audit({ event_type: 'config_change', action: 'reload_started' });
+    let next: Generation;
+    try {
+      const config =
+        configText !== undefined
+          ? loadConfigText(configText, { baseDir: old.config.baseDir, validateUpstream: validateUpstreamConfig })
+          : old.config.file
+            ? loadConfigFile(old.config.file, { validateUpstream: validateUpstreamConfig })
+            : loadAny(this.opts);
+      for (const w of config.warnings) this.log.warn(formatDiagnostic(w));
+      this.checkListenersUnchanged(old.config, config);
+      next = await this.buildGeneration(config);
+    } catch (err) {
+      this.metrics.configReloads.inc({ result: 'failure' });
+      this.audit({ event_type: 'config_change', action: 'reload_failed', reason: (err as Error).message });
+      this.log.error({ err: err instanceof ConfigError ? err.message : err }, 'config reload failed; continuing with the previous configuration');
+      throw err;
+    }
+    next.start();
+    this.generation = next;
+    this.metrics.generation.set(next.number);
+    this.metrics.configReloads.inc({ result: 'success' });
+    this.audit({ event_type: 'config_change', action: 'reload_success', generation: next.number });
+    this.log.info({ generation: next.number }, 'configuration reloaded');
+    for (const slot of this.listeners.values()) {
+      const l = next.config.listeners.find((x) => x.id === slot.config.id);
+      if (slot.tls && l?.tls) await slot.tls.reload(l.tls).catch((err: unknown) => this.log.error({ err, listener: l.id }, 'TLS reload failed; keeping the old certificates'));
+    }
+    // In-flight requests finish on the old generation.
+    void old.dispose(next.config.system['graceful-shutdown-timeout-secs'] * 1000);
+  }
+
+  private checkListenersUnchanged(a: CompiledConfig, b: CompiledConfig): void {
+    const key = (c: CompiledConfig) => c.listeners.map((l) => `${l.id}|${l.host}|${l.port}|${l.protocol}`).sort().join(',');
+    if (key(a) !== key(b)) this.log.warn('listener addresses/protocols changed: they take effect after a restart (routes, upstreams, filters and agents were reloaded)');
+  }
+
+  private watchFile(file: string): void {
+    let timer: NodeJS.Timeout | undefined;
+    this.watcher = watch(file, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void this.reload().catch(() => undefined), 100);
+    });
+    this.watcher.unref();
+  }
+
+  private installSignals(): void {
+    const on = (sig: NodeJS.Signals, fn: () => void) => {
+      process.on(sig, fn);
+      this.signalHandlers.push([sig, fn]);
+    };
+    on('SIGHUP', () => {
+      this.log.info('SIGHUP: reloading configuration');
+      void this.reload().catch(() => undefined);
+    });
+    const stop = (sig: string) => () => {
+      this.log.info({ signal: sig }, 'shutting down gracefully');
+      void this.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    on('SIGTERM', stop('SIGTERM'));
+    on('SIGINT', stop('SIGINT'));
+  }
+
+  /** Stops accepting, drains in-flight requests (bounded by graceful-shutdown-timeout-secs), closes everything. */
+  async close(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
+    this.watcher?.close();
+    const timeoutMs = (this.generation?.config.system['graceful-shutdown-timeout-secs'] ?? 30) * 1000;
+    const closing = [...this.listeners.values()].map(
+      (slot) =>
+        new Promise<void>((resolve) => {
+          slot.server.close(() => resolve());
+          // Idle keep-alive connections would hold close() open.
+          (slot.server as http.Server).closeIdleConnections?.();
+        }),
+    );
+    if (this.generation) await this.generation.dispose(timeoutMs);
+    for (const slot of this.listeners.values()) {
+      (slot.server as http.Server).closeAllConnections?.();
+      await slot.tls?.close();
+    }
+    await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, 1000).unref())]);
+    if (this.metricsServer) await new Promise<void>((r) => this.metricsServer!.close(() => r()));
+    this.accessLog?.flush?.();
+    this.auditLog?.flush?.();
+    this.log?.flush?.();
+  }
+}
+
+export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> {
+  const g = new Gateway(opts);
+  await g.start();
+  return g;
+}

@@ -1,0 +1,372 @@
+// A generation: one compiled config with its upstream groups, filters and Fastify instance.
+// Listeners dispatch each request to the current generation; a reload builds the next one
+// beside it, swaps, then drains and disposes this one. In-flight requests finish here.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyInstance } from 'fastify';
+import underPressure from '@fastify/under-pressure';
+import type { Logger } from 'pino';
+import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/compile.ts';
+import type { GenerationServices, LocalResponse, RequestFilter, TlsInfo } from '../pipeline/types.ts';
+import { filterFactories } from '../pipeline/registry.ts';
+import { UpstreamGroup } from '../upstream/group.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import { matchRoute, stripPort, type MatchInput } from '../routing/match.ts';
+import { Context } from './context.ts';
+import { forwardHeaders, applyHeaderOps } from './headers.ts';
+import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
+import { forward, sendError, type ForwardResult } from './forwarder.ts';
+import { notFoundBody, runBuiltin, type BuiltinEnv } from '../builtins/handlers.ts';
+import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
+import type { LineSink } from '../logging/logger.ts';
+import { isTrusted, compileTrusted, type TrustedMatcher } from './trusted-proxies.ts';
+
+export interface ListenerRuntime {
+  readonly config: CompiledListener;
+  tlsInfo?: (socket: TLSSocket) => TlsInfo;
+}
+
+export interface GenerationDeps {
+  number: number;
+  config: CompiledConfig;
+  metrics: Metrics;
+  log: Logger;
+  audit: (event: Record<string, unknown>) => void;
+  accessLog: LineSink | undefined;
+  accessFormat: 'json' | 'combined';
+  instanceId: string;
+  startedAt: number;
+  /** true while the process shuts down: readiness fails */
+  draining: () => boolean;
+}
+
+const LISTENER = Symbol('sentinel.listener');
+type TaggedRequest = IncomingMessage & { [LISTENER]?: ListenerRuntime };
+
+export class Generation {
+  readonly number: number;
+  readonly config: CompiledConfig;
+  readonly groups = new Map<string, UpstreamGroup>();
+  private readonly routeFilters = new Map<string, RequestFilter[]>();
+  private readonly allFilters: RequestFilter[] = [];
+  private readonly defaultRoutes = new Map<string, CompiledRoute>();
+  private readonly traceFormat: TraceIdFormat;
+  private readonly trusted: TrustedMatcher;
+  private readonly builtinEnv: BuiltinEnv;
+  private app!: FastifyInstance;
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private readonly bodyLimit: number;
+  private readonly maxHeaderCount: number;
+
+  private constructor(private readonly deps: GenerationDeps) {
+    this.number = deps.number;
+    this.config = deps.config;
+    this.traceFormat = traceIdFormat(deps.config.system['trace-id-format']);
+    this.trusted = compileTrusted(deps.config.trustedProxies);
+    this.bodyLimit = deps.config.limits['max-body-size-bytes'];
+    this.maxHeaderCount = deps.config.limits['max-header-count'];
+    this.builtinEnv = {
+      config: deps.config,
+      metrics: deps.metrics,
+      instanceId: deps.instanceId,
+      startedAt: deps.startedAt,
+      upstreamSnapshots: () => [...this.groups.values()].map((g) => g.snapshot()),
+    };
+  }
+
+  static async create(deps: GenerationDeps): Promise<Generation> {
+    const gen = new Generation(deps);
+    await gen.build();
+    return gen;
+  }
+
+  private services(): GenerationServices {
+    return {
+      generation: this.number,
+      log: this.deps.log,
+      metrics: this.deps.metrics,
+      audit: this.deps.audit,
+      routeFailureMode: (routeId) => this.config.routesById.get(routeId)?.failureMode ?? 'closed',
+    };
+  }
+
+  private async build(): Promise<void> {
+    const services = this.services();
+    try {
+      for (const [id, raw] of this.config.upstreams) {
+        const routeCb = this.config.routes.find((r) => r.upstream === id && r.raw['circuit-breaker'])?.raw['circuit-breaker'];
+        this.groups.set(id, new UpstreamGroup({ id, config: raw, baseDir: this.config.baseDir, services, ...(routeCb ? { routeCircuitBreaker: routeCb } : {}) }));
+      }
+      const built = new Map<string, RequestFilter | undefined>();
+      for (const f of this.config.filters.values()) {
+        const factory = filterFactories[f.type];
+        const filter = factory ? factory(f.id, f.config, services) : undefined;
+        built.set(f.id, filter);
+        if (filter) this.allFilters.push(filter);
+      }
+      for (const r of this.config.routes) {
+        this.routeFilters.set(r.id, r.filters.map((id) => built.get(id)).filter((f): f is RequestFilter => f !== undefined));
+      }
+      for (const l of this.config.listeners) {
+        if (l.defaultRoute) this.defaultRoutes.set(l.id, this.config.routesById.get(l.defaultRoute)!);
+      }
+      this.app = await this.buildApp();
+    } catch (err) {
+      await this.closeResources();
+      throw err;
+    }
+  }
+
+  private async buildApp(): Promise<FastifyInstance> {
+    const app = Fastify({ logger: false, return503OnClosing: false });
+    // Bodies are streamed by the forwarder, never parsed by Fastify.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    await app.register(underPressure, {
+      maxEventLoopDelay: 1000,
+      pressureHandler: () => undefined, // readiness reports pressure; traffic is not rejected
+    });
+    app.all('*', (request, reply) => {
+      reply.hijack();
+      return this.handle(request.raw as TaggedRequest, reply.raw);
+    });
+    await app.ready();
+    return app;
+  }
+
+  /** Entry point from a listener. */
+  dispatch(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime): void {
+    (req as TaggedRequest)[LISTENER] = listener;
+    this.app.routing(req, res);
+  }
+
+  start(): void {
+    for (const g of this.groups.values()) g.start();
+  }
+
+  private ready(): boolean {
+    return !this.deps.draining() && !this.app.isUnderPressure();
+  }
+
+  async handle(req: TaggedRequest, res: ServerResponse): Promise<void> {
+    const listener = req[LISTENER]!;
+    const startTime = performance.now();
+    const metrics = this.deps.metrics;
+    this.inFlight++;
+    metrics.activeRequests.inc();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q >= 0 ? url.slice(0, q) : url;
+    const query = q >= 0 ? url.slice(q + 1) : '';
+    const rawHost = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '';
+    const host = stripPort(rawHost).toLowerCase();
+    const traceId = pickTraceId(req.headers, this.traceFormat);
+    const method = req.method ?? 'GET';
+    let result: ForwardResult | undefined;
+    let ctx: Context | undefined;
+    let route: CompiledRoute | undefined;
+    try {
+      res.setHeader('x-correlation-id', traceId);
+      // Probes answer before anything else (and never touch upstreams).
+      if (listener.config.probes && path.charCodeAt(1) === 95 /* '_' */ && (path === '/_/health' || path === '/_/ready')) {
+        const ok = path === '/_/health' || this.ready();
+        result = this.sendLocal(res, traceId, {
+          status: ok ? 200 : 503,
+          headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache, no-store, must-revalidate' },
+          body: JSON.stringify({ status: ok ? (path === '/_/health' ? 'healthy' : 'ready') : this.deps.draining() ? 'draining' : 'overloaded', generation: this.number }),
+        });
+        return;
+      }
+      if (req.rawHeaders.length / 2 > this.maxHeaderCount) {
+        metrics.blockedRequests.inc({ reason: 'header_count_exceeded' });
+        result = this.sendLocal(res, traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
+        return;
+      }
+      const socket = req.socket;
+      const clientIp = this.clientIp(req);
+      const input = this.matchInput(method, path, query, host, req);
+      route = matchRoute(this.config.routes, input, this.defaultRoutes.get(listener.config.id));
+      if (!route) {
+        result = this.sendLocal(res, traceId, notFoundBody(traceId, 'No matching route found'));
+        return;
+      }
+      const tls = listener.tlsInfo && (socket as TLSSocket).encrypted ? listener.tlsInfo(socket as TLSSocket) : undefined;
+      const upstreamHeaders = forwardHeaders({
+        headers: req.headers,
+        clientIp,
+        trustedPeer: this.trusted.any && isTrusted(this.trusted, socket.remoteAddress ?? ''),
+        protocol: tls ? 'https' : 'http',
+        traceId,
+      });
+      ctx = new Context(traceId, startTime, req, method, path, query, host, clientIp, socket.remotePort ?? 0, listener.config.id, tls ? 'https' : 'http', tls, route.id, route.upstream, upstreamHeaders, this.deps.log);
+      const c = ctx;
+      res.once('close', () => {
+        if (!res.writableFinished) c.cancel('client closed the connection');
+      });
+      // WebSocket gating (Sentinel answers 403 when the route does not allow upgrades).
+      if (req.headers.upgrade?.toLowerCase() === 'websocket' && !route.websocket) {
+        metrics.blockedRequests.inc({ reason: 'websocket_not_enabled' });
+        result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'WebSocket not enabled for this route' });
+        return;
+      }
+      const limit = Math.min(this.bodyLimit, route.maxBodyBytes ?? Infinity);
+      const cl = req.headers['content-length'];
+      if (cl !== undefined && Number(cl) > limit) {
+        metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
+        result = this.sendLocal(res, traceId, { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' }, body: JSON.stringify({ error: 'Payload Too Large', status: 413, request_id: traceId }) });
+        return;
+      }
+      const filters = this.routeFilters.get(route.id)!;
+      for (const f of filters) {
+        if (!f.onRequest) continue;
+        const local = await f.onRequest(ctx);
+        if (local) {
+          if (local.blockReason) metrics.blockedRequests.inc({ reason: local.blockReason });
+          for (const k in ctx.responseHeaders) if (local.headers?.[k] === undefined) res.setHeader(k, ctx.responseHeaders[k]!);
+          result = this.sendLocal(res, traceId, local);
+          return;
+        }
+      }
+      if (route.builtin) {
+        result = this.sendLocal(res, traceId, await runBuiltin(route.builtin, this.builtinEnv, traceId));
+        return;
+      }
+      const group = route.upstream ? this.groups.get(route.upstream) : undefined;
+      if (!group) {
+        result = this.sendLocal(res, traceId, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: 'route has no upstream', status: 500, request_id: traceId }) });
+        return;
+      }
+      if (route.requestHeaders) applyHeaderOps(ctx.upstreamHeaders, route.requestHeaders);
+      result = await forward({ ctx, req, res, route, group, filters, maxBodyBytes: limit, metrics });
+    } catch (err) {
+      this.deps.log.error({ err, trace_id: traceId }, 'request failed inside the gateway');
+      result = ctx ? sendError(res, ctx, 500, 'Internal Server Error', 0) : this.sendLocal(res, traceId, { status: 500, body: 'Internal Server Error' });
+    } finally {
+      this.finish(req, res, startTime, method, path, query, traceId, route, ctx, result);
+    }
+  }
+
+  private finish(req: IncomingMessage, _res: ServerResponse, startTime: number, method: string, path: string, query: string, traceId: string, route: CompiledRoute | undefined, ctx: Context | undefined, result: ForwardResult | undefined): void {
+    const metrics = this.deps.metrics;
+    const durationMs = performance.now() - startTime;
+    const status = result?.status ?? 500;
+    const routeLabel = route?.id ?? '_none';
+    metrics.requestsTotal.inc({ route: routeLabel, method, status: String(status) });
+    metrics.requestDuration.observe({ route: routeLabel, method }, durationMs / 1000);
+    metrics.activeRequests.dec();
+    if (ctx) {
+      const info = { ...(result ?? { status, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0 }), durationMs };
+      for (const f of this.routeFilters.get(ctx.routeId!) ?? []) {
+        try {
+          f.onComplete?.(ctx, info);
+        } catch (err) {
+          this.deps.log.warn({ err, filter: f.id }, 'filter onComplete failed');
+        }
+      }
+      ctx.cancel('request finished');
+    }
+    const access = this.deps.accessLog;
+    if (access) {
+      const h = req.headers;
+      const entry: AccessEntry = {
+        timestamp: new Date(Date.now() - durationMs).toISOString(),
+        trace_id: traceId,
+        method,
+        path,
+        ...(query ? { query } : {}),
+        protocol: `HTTP/${req.httpVersion}`,
+        status,
+        body_bytes: result?.responseBodyBytes ?? 0,
+        duration_ms: Math.round(durationMs * 1000) / 1000,
+        client_ip: ctx?.clientIp ?? req.socket.remoteAddress ?? '',
+        ...(h['user-agent'] ? { user_agent: h['user-agent'] } : {}),
+        ...(h.referer ? { referer: h.referer } : {}),
+        ...(h.host ? { host: h.host } : {}),
+        ...(route ? { route_id: route.id } : {}),
+        ...(route?.upstream ? { upstream: route.upstream } : {}),
+        upstream_attempts: result?.upstreamAttempts ?? 0,
+        instance_id: this.deps.instanceId,
+        body_bytes_sent: result?.responseBodyBytes ?? 0,
+        ...(result?.upstreamAddr ? { upstream_addr: result.upstreamAddr } : {}),
+        connection_reused: false,
+        rate_limit_hit: ctx?.audit.rateLimited ?? false,
+      };
+      access.write(formatAccess(entry, this.deps.accessFormat));
+    }
+    if (--this.inFlight === 0 && this.drained) this.drained();
+  }
+
+  private sendLocal(res: ServerResponse, traceId: string, local: LocalResponse): ForwardResult {
+    const body = local.body ?? '';
+    if (!res.headersSent) {
+      const headers: Record<string, string | string[] | number> = {};
+      for (const k in local.headers ?? {}) {
+        const v = local.headers![k];
+        if (v !== undefined) headers[k] = v;
+      }
+      headers['x-correlation-id'] = traceId;
+      headers['content-length'] = Buffer.byteLength(body);
+      if (headers['content-type'] === undefined && body.length > 0) headers['content-type'] = 'text/plain; charset=utf-8';
+      res.writeHead(local.status, headers);
+      res.end(body);
+    }
+    return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: Buffer.byteLength(body), upstreamAttempts: 0 };
+  }
+
+  private clientIp(req: IncomingMessage): string {
+    const peer = req.socket.remoteAddress ?? '';
+    const ip = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
+    if (!this.trusted.any || !isTrusted(this.trusted, peer)) return ip;
+    // Walk X-Forwarded-For from the right, skipping trusted proxies.
+    const xff = req.headers['x-forwarded-for'];
+    const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    for (let i = list.length - 1; i >= 0; i--) if (!isTrusted(this.trusted, list[i]!)) return list[i]!;
+    return list[0] ?? ip;
+  }
+
+  private matchInput(method: string, path: string, query: string, host: string, req: IncomingMessage): MatchInput {
+    let params: URLSearchParams | undefined;
+    return {
+      method,
+      path,
+      host,
+      header: (name) => {
+        const v = req.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      },
+      query: (name) => {
+        params ??= new URLSearchParams(query);
+        const v = params.get(name);
+        return v === null ? undefined : v;
+      },
+    };
+  }
+
+  get activeRequests(): number {
+    return this.inFlight;
+  }
+
+  /** Waits for in-flight requests (bounded), then releases pools, filters and timers. */
+  async dispose(drainTimeoutMs: number): Promise<void> {
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainTimeoutMs);
+        timer.unref();
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await this.closeResources();
+  }
+
+  private async closeResources(): Promise<void> {
+    await Promise.allSettled([
+      ...[...this.groups.values()].map((g) => g.close()),
+      ...this.allFilters.map(async (f) => f.close?.()),
+      this.app ? this.app.close() : Promise.resolve(),
+    ]);
+  }
+}

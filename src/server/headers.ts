@@ -1,0 +1,98 @@
+// Pure header transforms between the client and the upstream (design.md §5 "Headers").
+import type { HeaderMap } from '../pipeline/types.ts';
+import type { HeaderOpsConfig } from '../config/compile.ts';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones a proxy must not forward as-is. */
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** Internal headers a client must never be able to inject upstream (Sentinel strips these). */
+const STRIP_INBOUND = new Set(['x-internal-token', 'authorization-internal']);
+
+export interface ForwardHeaderInput {
+  /** node's req.headers (lower-cased names) */
+  headers: Record<string, string | string[] | undefined>;
+  clientIp: string;
+  /** whether the direct peer is a trusted proxy (its X-Forwarded-* are kept and appended to) */
+  trustedPeer: boolean;
+  protocol: 'http' | 'https';
+  traceId: string;
+}
+
+/** Names listed in Connection are hop-by-hop for this message too. */
+function connectionListed(v: string | string[] | undefined): Set<string> | undefined {
+  if (!v) return undefined;
+  const s = Array.isArray(v) ? v.join(',') : v;
+  const out = new Set<string>();
+  for (const part of s.split(',')) {
+    const t = part.trim().toLowerCase();
+    if (t) out.add(t);
+  }
+  return out;
+}
+
+export function forwardHeaders(input: ForwardHeaderInput): HeaderMap {
+  const { headers } = input;
+  const listed = connectionListed(headers.connection);
+  const out: HeaderMap = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || STRIP_INBOUND.has(name) || name.charCodeAt(0) === 58 /* ':' h2 pseudo */) continue;
+    if (listed?.has(name)) continue;
+    out[name] = headers[name];
+  }
+  // gRPC needs `te: trailers` end to end.
+  const te = headers.te;
+  if (typeof te === 'string' && /(^|,)\s*trailers\s*(,|$)/i.test(te)) out.te = 'trailers';
+  const xff = input.trustedPeer ? headers['x-forwarded-for'] : undefined;
+  const prior = Array.isArray(xff) ? xff.join(', ') : xff;
+  out['x-forwarded-for'] = prior ? `${prior}, ${input.clientIp}` : input.clientIp;
+  if (!input.trustedPeer || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = input.protocol;
+  if (!input.trustedPeer || !headers['x-forwarded-host']) {
+    if (headers.host !== undefined) out['x-forwarded-host'] = headers.host;
+    else if (headers[':authority'] !== undefined) out['x-forwarded-host'] = headers[':authority'];
+  }
+  if (out.host === undefined && typeof headers[':authority'] === 'string') out.host = headers[':authority'];
+  out['x-correlation-id'] = input.traceId;
+  out['x-trace-id'] = input.traceId;
+  out['x-forwarded-by'] = 'Sentinel';
+  return out;
+}
+
+/** Response headers from the upstream, minus hop-by-hop ones. */
+export function responseHeaders(upstream: Record<string, string | string[] | undefined>): HeaderMap {
+  const listed = connectionListed(upstream.connection);
+  const out: HeaderMap = {};
+  for (const name in upstream) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = upstream[name];
+  }
+  return out;
+}
+
+/** Sentinel applies rename -> set -> add -> remove. Header names are matched case-insensitively. */
+export function applyHeaderOps(headers: HeaderMap, ops: HeaderOpsConfig): void {
+  for (const [from, to] of ops.rename) {
+    const f = from.toLowerCase();
+    if (headers[f] !== undefined) {
+      headers[to.toLowerCase()] = headers[f];
+      delete headers[f];
+    }
+  }
+  for (const [name, value] of ops.set) headers[name.toLowerCase()] = value;
+  for (const [name, value] of ops.add) {
+    const n = name.toLowerCase();
+    const cur = headers[n];
+    headers[n] = cur === undefined ? value : Array.isArray(cur) ? [...cur, value] : [cur, value];
+  }
+  for (const name of ops.remove) delete headers[name.toLowerCase()];
+}
