@@ -309,10 +309,13 @@ function parseOperator2(sf: SqliState): number {
   return parseOperator1(sf);
 }
 
-/** An odd number of backslashes right before `quoteAt` escapes the quote. */
-function isBackslashEscaped(s: string, quoteAt: number): boolean {
+/**
+ * An odd number of backslashes right before `quoteAt` (counting back no further than
+ * the string's first character `from`) escapes the quote.
+ */
+function isBackslashEscaped(s: string, quoteAt: number, from: number): boolean {
   let i = quoteAt - 1;
-  while (i >= 0 && s.charCodeAt(i) === 0x5c) i--;
+  while (i >= from && s.charCodeAt(i) === 0x5c) i--;
   return ((quoteAt - 1 - i) & 1) === 1;
 }
 
@@ -332,7 +335,7 @@ function parseStringCore(sf: SqliState, pos: number, delim: string, offset: numb
       t.strClose = '';
       return slen;
     }
-    if (isBackslashEscaped(s, q)) {
+    if (isBackslashEscaped(s, q, start)) {
       q = s.indexOf(delim, q + 1);
     } else if (q + 1 < slen && s.charAt(q + 1) === delim) {
       // doubled delimiter is an escaped quote

@@ -83,9 +83,9 @@ function isHarmlessLongPrefix(sf: SqliState): boolean {
     (ty(0) === T.BAREWORD && ty(1) === T.OPERATOR && ty(2) === T.LEFTPARENS &&
       (ty(3) === T.BAREWORD || ty(3) === T.NUMBER) && ty(4) === T.RIGHTPARENS) ||
     (ty(0) === T.NUMBER && ty(1) === T.RIGHTPARENS && ty(2) === T.COMMA && ty(3) === T.LEFTPARENS &&
-      ty(4) === T.NUMBER && ty(5) === T.RIGHTPARENS) ||
+      ty(4) === T.NUMBER) ||
     (ty(0) === T.BAREWORD && ty(1) === T.RIGHTPARENS && ty(2) === T.OPERATOR && ty(3) === T.LEFTPARENS &&
-      ty(4) === T.BAREWORD && ty(5) === T.RIGHTPARENS)
+      ty(4) === T.BAREWORD)
   );
 }
 

@@ -108,10 +108,11 @@ export interface SampleSet {
   allowed: number;
 }
 
+/** Sample lines as libinjection's reader sees them: right-trimmed, then URL-decoded. */
 function sampleLines(path: string): string[] {
   return readFileSync(path, 'latin1')
     .split('\n')
-    .map((l) => l.replace(/\r$/, ''))
+    .map((l) => l.replace(/[ \t\r]+$/, ''))
     .filter((l) => l.length > 0 && !l.startsWith('#'))
     .map(urlDecodeToLatin1);
 }
