@@ -1,0 +1,281 @@
+// The rate-limit filter (`filter "x" { type "rate-limit" }`) and the global `rate-limits { }`
+// limit, as RequestFilters for the core's pipeline. Decisions live in limiter.ts / the stores;
+// this file is glue: key -> limiter -> headers, 429, delay, metrics and audit.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FilterFactory, GenerationServices, HeaderMap, LocalResponse, RequestContext, RequestFilter } from '../../src/pipeline/types.ts';
+import type { Diagnostic } from '../../src/config/diagnostics.ts';
+import { Breaker } from './breaker.ts';
+import { type BackendSettings, compileRateLimitFilter, compileRateLimits, type OnLimit, type RateLimitSettings, throwIfErrors } from './compile.ts';
+import { RemoteLimiter } from './fallback.ts';
+import { type KeyFunction, type KeySpec, describeKeySpec, keyFunction } from './keys.ts';
+import { bucketParams, type Decision, rateLimitHeaders, retryAfterSeconds, windowFor } from './limiter.ts';
+import { acquire, type Lease } from './shared.ts';
+import { LocalStore } from './store-local.ts';
+import { MemcachedBackend } from './store-memcached.ts';
+import { RedisBackend } from './store-redis.ts';
+import type { RemoteBackend } from './backend.ts';
+import type { RateLimitsConfig } from './schema.ts';
+
+export { validateRateLimitFilter, validateRateLimits } from './compile.ts';
+export type { RateLimitsConfig } from './schema.ts';
+
+type Take = (ctx: RequestContext) => Decision | Promise<Decision>;
+
+function metricsOf(services: GenerationServices) {
+  const m = services.metrics;
+  return {
+    rateLimited: m.counter('sentinel_rate_limited_total', 'Requests rejected by a rate limit, by route', ['route']),
+    exceeded: m.counter('sentinel_rate_limit_exceeded_total', 'Requests over a rate limit, by filter and action (reject, delay, log)', ['filter', 'action']),
+    backendErrors: m.counter('sentinel_rate_limit_backend_errors_total', 'Failed calls to a shared rate-limit backend', ['backend', 'reason']),
+    fallbacks: m.counter('sentinel_rate_limit_fallbacks_total', 'Rate-limit decisions made without the shared backend (local fallback or fail open)', ['backend', 'filter', 'mode']),
+    keys: m.gauge('sentinel_rate_limit_keys', 'Keys tracked by a local rate limiter', ['scope']),
+    evictions: m.counter('sentinel_rate_limit_key_evictions_total', 'Keys dropped from a local rate limiter (idle, or forced by max-keys)', ['scope', 'reason']),
+  };
+}
+type RateLimitMetrics = ReturnType<typeof metricsOf>;
+
+/** A local store shared across generations while its settings are unchanged (reloads keep the buckets). */
+function leaseLocalStore(scope: string, maxRps: number, burst: number, maxKeys: number, metrics: RateLimitMetrics): Lease<LocalStore> {
+  const params = bucketParams(maxRps, burst);
+  const fingerprint = `local:${scope}:${JSON.stringify([params, maxKeys])}`;
+  return acquire(
+    fingerprint,
+    () => {
+      const store: LocalStore = new LocalStore({
+        params,
+        maxKeys,
+        onEvict: (idle, forced) => {
+          if (idle > 0) metrics.evictions.inc({ scope, reason: 'idle' }, idle);
+          if (forced > 0) metrics.evictions.inc({ scope, reason: 'forced' }, forced);
+          metrics.keys.set({ scope }, store.size);
+        },
+      });
+      return store;
+    },
+    (store) => {
+      store.clear();
+      metrics.keys.set({ scope }, 0);
+    },
+  );
+}
+
+interface SharedBackend {
+  backend: RemoteBackend;
+  breaker: Breaker;
+}
+
+/** One connection set (and breaker) per distinct backend setting, shared by filters and generations. */
+function leaseBackend(s: Exclude<BackendSettings, { kind: 'local' }>, services: GenerationServices): Lease<SharedBackend> {
+  if (s.kind === 'redis') {
+    const fingerprint = `backend:redis:${JSON.stringify([s.url, s.mode, s.sentinelMaster, s.poolSize, s.timeoutMs])}`;
+    let lastLog = 0;
+    return acquire(
+      fingerprint,
+      () => ({
+        backend: new RedisBackend(s, {
+          onConnectionError: (err) => {
+            // ioredis reports every failed reconnect; one line per 10 s is enough.
+            const now = Date.now();
+            if (now - lastLog > 10_000) {
+              lastLog = now;
+              services.log.warn({ err: err.message }, 'rate-limit: redis connection error (using the local fallback while it lasts)');
+            }
+          },
+        }),
+        breaker: new Breaker(),
+      }),
+      (v) => v.backend.close(),
+    );
+  }
+  const fingerprint = `backend:memcached:${JSON.stringify([s.url, s.poolSize, s.timeoutMs, s.ttlSecs])}`;
+  return acquire(fingerprint, () => ({ backend: new MemcachedBackend(s), breaker: new Breaker() }), (v) => v.backend.close());
+}
+
+function headersFor(d: Decision, now: number): HeaderMap {
+  const h = rateLimitHeaders(d, now);
+  return { 'x-ratelimit-limit': h.limit, 'x-ratelimit-remaining': h.remaining, 'x-ratelimit-reset': h.reset };
+}
+
+interface Enforcement {
+  id: string;
+  keySpec: KeySpec;
+  onLimit: OnLimit;
+  maxDelayMs: number;
+  statusCode: number;
+  message: string;
+  take: Take;
+  services: GenerationServices;
+  metrics: RateLimitMetrics;
+}
+
+function rejectResponse(e: Enforcement, ctx: RequestContext, d: Decision, now: number): LocalResponse {
+  e.metrics.rateLimited.inc({ route: ctx.routeId ?? '' });
+  e.services.audit({
+    timestamp: new Date(now).toISOString(),
+    trace_id: ctx.traceId,
+    event_type: 'rate_limit_exceeded',
+    method: ctx.method,
+    path: ctx.path,
+    client_ip: ctx.clientIp,
+    ...(ctx.routeId !== undefined ? { route_id: ctx.routeId } : {}),
+    reason: 'rate_limited',
+    action: 'reject',
+    status_code: e.statusCode,
+    // The key's shape only: a header key's value may be a credential.
+    metadata: { filter: e.id, key: describeKeySpec(e.keySpec), limit: d.limit },
+  });
+  return {
+    status: e.statusCode,
+    headers: { ...headersFor(d, now), 'retry-after': String(retryAfterSeconds(d)), 'content-type': 'text/plain; charset=utf-8' },
+    body: e.message,
+    blockReason: 'rate_limited',
+  };
+}
+
+/** What happens with one decision: headers on the way through, or 429 / delay / log. */
+function enforce(e: Enforcement, ctx: RequestContext, d: Decision): LocalResponse | undefined | Promise<LocalResponse | undefined> {
+  const now = Date.now();
+  if (d.allowed) {
+    Object.assign(ctx.responseHeaders, headersFor(d, now));
+    return undefined;
+  }
+  ctx.audit.rateLimited = true;
+  if (e.onLimit === 'log-only') {
+    e.metrics.exceeded.inc({ filter: e.id, action: 'log' });
+    ctx.log.warn({ filter: e.id, key: describeKeySpec(e.keySpec), limit: d.limit }, 'rate limit exceeded (log-only)');
+    Object.assign(ctx.responseHeaders, headersFor(d, now));
+    return undefined;
+  }
+  if (e.onLimit === 'delay' && d.retryAfterMs <= e.maxDelayMs) return delayed(e, ctx, d);
+  e.metrics.exceeded.inc({ filter: e.id, action: 'reject' });
+  return rejectResponse(e, ctx, d, now);
+}
+
+/**
+ * on-limit "delay": wait until the limiter says a request would pass, then try again; the waits
+ * add up to at most max-delay-ms, after which the request is rejected like "reject" (a limit
+ * that only slows a flood down would not limit it).
+ */
+async function delayed(e: Enforcement, ctx: RequestContext, first: Decision): Promise<LocalResponse | undefined> {
+  e.metrics.exceeded.inc({ filter: e.id, action: 'delay' });
+  let d = first;
+  let waited = 0;
+  while (!d.allowed) {
+    const wait = Math.max(1, d.retryAfterMs);
+    if (waited + wait > e.maxDelayMs) return rejectResponse(e, ctx, d, Date.now());
+    try {
+      await sleep(wait, undefined, { signal: ctx.signal });
+    } catch {
+      return rejectResponse(e, ctx, d, Date.now()); // the client went away while waiting
+    }
+    waited += wait;
+    d = await e.take(ctx);
+  }
+  ctx.audit.tags.push('rate_limit_delayed');
+  Object.assign(ctx.responseHeaders, headersFor(d, Date.now()));
+  return undefined;
+}
+
+function runFilter(e: Enforcement, ctx: RequestContext): LocalResponse | undefined | Promise<LocalResponse | undefined> {
+  const d = e.take(ctx);
+  // Local limits decide synchronously: no promise per request on the hot path.
+  if (d instanceof Promise) return d.then((x) => enforce(e, ctx, x));
+  return enforce(e, ctx, d);
+}
+
+/** Builds the limiter for compiled settings; returns it with the leases to release on close. */
+function buildTake(s: RateLimitSettings, services: GenerationServices, metrics: RateLimitMetrics): { take: Take; leases: Lease<unknown>[] } {
+  const keyOf: KeyFunction = keyFunction(s.key);
+  if (s.backend.kind === 'local') {
+    const store = leaseLocalStore(`filter:${s.id}`, s.maxRps, s.burst, s.maxKeys, metrics);
+    return { take: (ctx) => store.value.take(keyOf(ctx)), leases: [store] };
+  }
+  const b = s.backend;
+  const shared = leaseBackend(b, services);
+  const fallback = b.fallback ? leaseLocalStore(`fallback:${s.id}`, s.maxRps, s.burst, s.maxKeys, metrics) : undefined;
+  const limiter = new RemoteLimiter(shared.value.backend, shared.value.breaker, windowFor(s.maxRps), fallback?.value, {
+    onBackendError: (reason) => metrics.backendErrors.inc({ backend: b.kind, reason }),
+    onDegraded: (mode) => metrics.fallbacks.inc({ backend: b.kind, filter: s.id, mode }),
+  });
+  const prefix = `${b.prefix}${s.id}:`;
+  return {
+    take: (ctx) => {
+      const key = keyOf(ctx);
+      return limiter.take(prefix + key, key);
+    },
+    leases: fallback ? [shared, fallback] : [shared],
+  };
+}
+
+/**
+ * `filter "id" { type "rate-limit" ... }`. Throws ConfigError for an invalid block (bad key,
+ * bad redis-url ...); the config compiler can report the same earlier with validateRateLimitFilter.
+ */
+export const createRateLimitFilter: FilterFactory = (id, config, services) => {
+  const diagnostics: Diagnostic[] = [];
+  const s = compileRateLimitFilter(id, config, diagnostics);
+  throwIfErrors(diagnostics);
+  const metrics = metricsOf(services);
+  const { take, leases } = buildTake(s!, services, metrics);
+  const e: Enforcement = { id, keySpec: s!.key, onLimit: s!.onLimit, maxDelayMs: s!.maxDelayMs, statusCode: s!.statusCode, message: s!.message, take, services, metrics };
+  return {
+    id,
+    type: 'rate-limit',
+    onRequest: (ctx) => runFilter(e, ctx),
+    async close() {
+      await Promise.all(leases.map((l) => l.release()));
+    },
+  };
+};
+
+/**
+ * The top-level `rate-limits { }` block as one filter to run before the route's filters, or
+ * undefined when it sets no limit. `default-rps` limits every request per key (`key`, default
+ * client-ip); `global { max-rps }` limits all traffic together (or per its own key). Both answer
+ * 429 "Rate limit exceeded". Throws ConfigError on an invalid key.
+ */
+export function createGlobalRateLimit(config: RateLimitsConfig | undefined, services: GenerationServices): RequestFilter | undefined {
+  const diagnostics: Diagnostic[] = [];
+  const g = compileRateLimits(config, diagnostics);
+  throwIfErrors(diagnostics);
+  if (!g || (!g.perKey && !g.global)) return undefined;
+  const metrics = metricsOf(services);
+  const leases: Lease<LocalStore>[] = [];
+  const stages: Enforcement[] = [];
+  // Per-key first: a client over its own limit must not use up the shared global budget.
+  for (const [name, limit] of [
+    ['default', g.perKey],
+    ['global', g.global],
+  ] as const) {
+    if (!limit) continue;
+    const store = leaseLocalStore(`rate-limits:${name}`, limit.maxRps, limit.burst, 100000, metrics);
+    leases.push(store);
+    const keyOf = keyFunction(limit.key);
+    stages.push({
+      id: `rate-limits:${name}`,
+      keySpec: limit.key,
+      onLimit: 'reject',
+      maxDelayMs: 0,
+      statusCode: 429,
+      message: 'Rate limit exceeded',
+      take: (ctx) => store.value.take(keyOf(ctx)),
+      services,
+      metrics,
+    });
+  }
+  return {
+    id: 'rate-limits',
+    type: 'rate-limit',
+    onRequest(ctx) {
+      for (const stage of stages) {
+        // Local stores answer synchronously, so each stage's result is final here.
+        const r = runFilter(stage, ctx) as LocalResponse | undefined;
+        if (r) return r;
+      }
+      return undefined;
+    },
+    async close() {
+      await Promise.all(leases.map((l) => l.release()));
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// Rate-limit keys: which bucket a request is counted in. Parsed once per generation into a
+// function; the per-request cost is one string build (and a hash for long values).
+import { createHash } from 'node:crypto';
+import type { RequestContext } from '../../src/pipeline/types.ts';
+
+export type KeySpec =
+  | { kind: 'client-ip' }
+  | { kind: 'path' }
+  | { kind: 'route' }
+  | { kind: 'client-ip-and-path' }
+  | { kind: 'header'; name: string }
+  /** the global limit without a key: one bucket for all traffic */
+  | { kind: 'global' };
+
+export const KEY_SPELLINGS = ['client-ip', 'path', 'route', 'client-ip-and-path', 'header:<Name>'] as const;
+
+/** Parses a `key` setting; returns an error message (not a throw) so callers can attach a config path. */
+export function parseKeySpec(raw: string): KeySpec | { error: string } {
+  const v = raw.trim();
+  const lower = v.toLowerCase();
+  // Sentinel's global block also accepts client_ip and ip.
+  if (lower === 'client-ip' || lower === 'client_ip' || lower === 'ip') return { kind: 'client-ip' };
+  if (lower === 'path') return { kind: 'path' };
+  if (lower === 'route') return { kind: 'route' };
+  if (lower === 'client-ip-and-path' || lower === 'client_ip_and_path') return { kind: 'client-ip-and-path' };
+  if (lower.startsWith('header:')) {
+    const name = v.slice('header:'.length).trim().toLowerCase();
+    // RFC 9110 token characters only: anything else can never match a request header.
+    if (!/^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(name)) {
+      return { error: `invalid key "${raw}": header:<Name> needs a header name (e.g. "header:X-Api-Key")` };
+    }
+    return { kind: 'header', name };
+  }
+  return { error: `invalid key "${raw}": expected one of ${KEY_SPELLINGS.join(', ')}` };
+}
+
+/** Values longer than this are hashed so an attacker cannot make each stored key huge. */
+const MAX_RAW_KEY_LENGTH = 64;
+
+function bounded(value: string): string {
+  if (value.length <= MAX_RAW_KEY_LENGTH) return value;
+  return '#' + createHash('sha256').update(value).digest('base64url');
+}
+
+export type KeyFunction = (ctx: Pick<RequestContext, 'clientIp' | 'path' | 'routeId' | 'raw'>) => string;
+
+/**
+ * Builds the key function. Every key starts with a one-letter tag so buckets of different
+ * shapes never collide, and a missing header gets its own bucket ("h-") that no header value
+ * ("h:<value>") can reach.
+ */
+export function keyFunction(spec: KeySpec): KeyFunction {
+  switch (spec.kind) {
+    case 'client-ip':
+      return (ctx) => 'i:' + ctx.clientIp;
+    case 'path':
+      return (ctx) => 'p:' + bounded(ctx.path);
+    case 'route':
+      return (ctx) => 'r:' + (ctx.routeId ?? '');
+    case 'client-ip-and-path':
+      return (ctx) => 'ip:' + bounded(ctx.clientIp + ' ' + ctx.path);
+    case 'header': {
+      const name = spec.name;
+      return (ctx) => {
+        const v = ctx.raw.headers[name];
+        if (v === undefined) return 'h-';
+        return 'h:' + bounded(Array.isArray(v) ? v.join(', ') : v);
+      };
+    }
+    case 'global':
+      return () => 'g';
+  }
+}
+
+/** A key spelled for logs/audit: header values may be credentials, so they are never logged. */
+export function describeKeySpec(spec: KeySpec): string {
+  return spec.kind === 'header' ? `header:${spec.name}` : spec.kind;
+}

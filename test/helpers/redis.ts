@@ -1,0 +1,109 @@
+// Starts a real redis-server on a free loopback port for a test (and the generic bits the
+// memcached helper reuses). A missing binary is a failure that says how to install it.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { once } from 'node:events';
+
+export function requireBinary(bin: string, aptPackage: string): void {
+  const r = spawnSync(bin, ['--version'], { stdio: 'ignore' });
+  if (r.error) throw new Error(`${bin} is not installed; install it with: apt-get install -y ${aptPackage}`);
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** Sends `probe` and resolves true when the reply starts with `expect` (one attempt, 500 ms max). */
+function probeOnce(port: number, probe: string, expect: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ port, host: '127.0.0.1' });
+    let buf = '';
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 500);
+    sock.on('connect', () => sock.write(probe));
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.length >= expect.length) done(buf.startsWith(expect));
+    });
+    sock.on('error', () => done(false));
+  });
+}
+
+/** Polls until the service answers (bounded: 100 tries, about 5 s). */
+export async function waitForService(port: number, probe: string, expect: string, name: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await probeOnce(port, probe, expect)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${name} on 127.0.0.1:${port} did not become ready within 5 s`);
+}
+
+export interface ManagedService {
+  readonly port: number;
+  /** start again on the same port (after stop/kill) */
+  start(): Promise<void>;
+  /** SIGKILL: the abrupt death the fallback must survive */
+  kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a service that accepts but never answers */
+  pause(): void;
+  resume(): void;
+  stop(): Promise<void>;
+}
+
+export function managedService(name: string, port: number, cmd: string, args: string[], probe: string, expect: string): ManagedService {
+  let child: ChildProcess | undefined;
+  const end = async (signal: NodeJS.Signals) => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = once(c, 'exit');
+    c.kill('SIGCONT'); // a paused process cannot act on SIGTERM
+    c.kill(signal);
+    await exited;
+  };
+  return {
+    port,
+    async start() {
+      if (child) return;
+      child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d.toString()));
+      const c = child;
+      const failed = once(c, 'exit').then(() => {
+        throw new Error(`${name} exited at start: ${stderr.trim()}`);
+      });
+      failed.catch(() => undefined);
+      await Promise.race([waitForService(port, probe, expect, name), failed]);
+    },
+    kill: () => end('SIGKILL'),
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
+    stop: () => end('SIGTERM'),
+  };
+}
+
+export interface RedisServer extends ManagedService {
+  readonly url: string;
+}
+
+export async function startRedis(): Promise<RedisServer> {
+  requireBinary('redis-server', 'redis-server');
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'];
+  const svc = managedService('redis-server', port, 'redis-server', args, 'PING\r\n', '+PONG');
+  await svc.start();
+  return Object.assign(svc, { url: `redis://127.0.0.1:${port}` });
+}

@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseKeySpec, keyFunction, type KeySpec } from '../../../plugins/rate-limit/keys.ts';
+import { fakeCtx } from './fixtures.ts';
+
+test('parseKeySpec accepts Sentinel spellings', () => {
+  const rows: Array<[string, KeySpec]> = [
+    ['client-ip', { kind: 'client-ip' }],
+    ['client_ip', { kind: 'client-ip' }],
+    ['ip', { kind: 'client-ip' }],
+    ['Client-IP', { kind: 'client-ip' }],
+    ['path', { kind: 'path' }],
+    ['route', { kind: 'route' }],
+    ['client-ip-and-path', { kind: 'client-ip-and-path' }],
+    ['header:X-Custom-Key', { kind: 'header', name: 'x-custom-key' }],
+    ['header: X-Api-Key ', { kind: 'header', name: 'x-api-key' }],
+  ];
+  for (const [raw, want] of rows) assert.deepEqual(parseKeySpec(raw), want, raw);
+});
+
+test('parseKeySpec rejects invalid keys with a clear message', () => {
+  const rows: Array<[string, RegExp]> = [
+    ['cookie', /invalid key "cookie": expected one of client-ip, path, route, client-ip-and-path, header:<Name>/],
+    ['header:', /header:<Name> needs a header name/],
+    ['header:X Api', /header:<Name> needs a header name/],
+    ['', /invalid key ""/],
+  ];
+  for (const [raw, re] of rows) {
+    const r = parseKeySpec(raw);
+    assert.ok('error' in r, raw);
+    assert.match(r.error, re);
+  }
+});
+
+test('key functions pick the right request facts', () => {
+  const ctx = fakeCtx({ ip: '198.51.100.7', path: '/v1/items', routeId: 'items', headers: { 'x-api-key': 'k1' } });
+  assert.equal(keyFunction({ kind: 'client-ip' })(ctx), 'i:198.51.100.7');
+  assert.equal(keyFunction({ kind: 'path' })(ctx), 'p:/v1/items');
+  assert.equal(keyFunction({ kind: 'route' })(ctx), 'r:items');
+  assert.equal(keyFunction({ kind: 'client-ip-and-path' })(ctx), 'ip:198.51.100.7 /v1/items');
+  assert.equal(keyFunction({ kind: 'header', name: 'x-api-key' })(ctx), 'h:k1');
+  assert.equal(keyFunction({ kind: 'global' })(ctx), 'g');
+});
+
+test('a missing header has its own bucket that no header value can reach', () => {
+  const f = keyFunction({ kind: 'header', name: 'x-api-key' });
+  const missing = f(fakeCtx());
+  const values = ['', 'unknown', '-', 'h-', 'null'].map((v) => f(fakeCtx({ headers: { 'x-api-key': v } })));
+  assert.ok(!values.includes(missing));
+  assert.equal(new Set(values).size, values.length);
+});
+
+test('long values are hashed so stored keys stay small, and stay distinct', () => {
+  const f = keyFunction({ kind: 'header', name: 'x-api-key' });
+  const a = f(fakeCtx({ headers: { 'x-api-key': 'a'.repeat(8000) } }));
+  const b = f(fakeCtx({ headers: { 'x-api-key': 'a'.repeat(7999) + 'b' } }));
+  assert.ok(a.length < 64 && b.length < 64, `${a.length} ${b.length}`);
+  assert.notEqual(a, b);
+  const p = keyFunction({ kind: 'path' })(fakeCtx({ path: '/' + 'x'.repeat(5000) }));
+  assert.ok(p.length < 64);
+});
