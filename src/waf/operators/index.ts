@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 
+import { detectSqli, detectXss } from '../libinjection/index.ts';
 import { compileRegex, type SafeRegex } from '../regex/index.ts';
 import { matchesAny, parseNetworkList } from './ip.ts';
 import { decodePipeHex, parsePmPhrases, PhraseMatcher } from './pm.ts';
@@ -237,6 +238,13 @@ const FACTORIES: Record<string, Factory> = {
   validateUtf8Encoding: () => hasInvalidUtf8,
   unconditionalMatch: () => () => true,
   noMatch: () => () => false,
+  detectSQLi: () => (input, ctx) => {
+    const { detected, fingerprint } = detectSqli(input);
+    // With `capture`, TX.0 holds the libinjection fingerprint (as ModSecurity does).
+    if (detected) setCaptures(ctx, [fingerprint]);
+    return detected;
+  },
+  detectXSS: () => (input) => detectXss(input),
   verifyCC: verifyFactory(luhnValid),
   verifySSN: verifyFactory(ssnValid),
   verifyCPF: verifyFactory(cpfValid),
