@@ -42,6 +42,11 @@ function meta(s: TSchema): SchemaMeta {
   return s as unknown as SchemaMeta;
 }
 
+/** Extra advice for keys that Sentinel's own docs show but its parser never read. */
+const KEY_HINTS: Record<string, string> = {
+  agents: 'agents are configured in the top-level agents block and attached to routes with filters "<filter-id>"',
+};
+
 export class Decoder {
   readonly diagnostics: Diagnostic[] = [];
 
@@ -107,7 +112,8 @@ export class Decoder {
   }
 
   private unknown(schema: TSchema, path: string, what: string, name: string, known: string[], node?: Node): void {
-    const msg = `unknown key "${what}"${didYouMean(name, known)}`;
+    const hint = KEY_HINTS[name] && path.startsWith('routes') ? `: ${KEY_HINTS[name]}` : '';
+    const msg = `unknown key "${what}"${didYouMean(name, known)}${hint}`;
     if (meta(schema).closed === 'error') this.error(path, `${msg}; valid keys: ${known.join(', ')}`, node);
     else this.warn(path, `${msg} (ignored)`, node);
   }

@@ -1,0 +1,30 @@
+// A JSON view of a compiled config: what golden tests compare and `sentinel test --dump` prints.
+import type { CompiledConfig } from './compile.ts';
+
+export function configView(c: CompiledConfig): unknown {
+  return {
+    system: c.system,
+    listeners: c.listeners,
+    routes: c.routes.map((r) => ({
+      id: r.id,
+      priority: r.priority,
+      specificity: r.specificity,
+      upstream: r.upstream ?? null,
+      builtin: r.builtin ?? null,
+      filters: r.filters,
+      service_type: r.serviceType,
+      failure_mode: r.failureMode,
+      timeout_ms: r.timeoutMs ?? null,
+      max_body_bytes: r.maxBodyBytes ?? null,
+      matches: r.raw.matches ?? {},
+      request_headers: r.requestHeaders ?? null,
+      response_headers: r.responseHeaders ?? null,
+    })),
+    upstreams: Object.fromEntries(c.upstreams),
+    filters: Object.fromEntries(c.filters),
+    agents: c.raw.agents ?? [],
+    limits: c.limits,
+    observability: c.observability,
+    warnings: c.warnings.map((w) => `${w.path}: ${w.message}`),
+  };
+}

@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compileConditions, compileHost, hostMatches, matchRoute, prefixMatches, priorityValue, sortRoutes, specificity, stripPort, type MatchInput, type RouteConditions } from '../../../src/routing/match.ts';
+
+function input(over: Partial<{ method: string; path: string; host: string; headers: Record<string, string>; query: string }> = {}): MatchInput {
+  const headers = over.headers ?? {};
+  const params = new URLSearchParams(over.query ?? '');
+  return {
+    method: over.method ?? 'GET',
+    path: over.path ?? '/',
+    host: over.host ?? 'example.com',
+    header: (n) => headers[n],
+    query: (n) => params.get(n) ?? undefined,
+  };
+}
+
+test('path-prefix respects segment boundaries', () => {
+  const cases: [string, string, boolean][] = [
+    ['/v2', '/v2', true],
+    ['/v2', '/v2/users', true],
+    ['/v2', '/v2example', false],
+    ['/', '/anything', true],
+    ['/api/', '/api/x', true],
+    ['/api/', '/api', false],
+    ['/api', '/ap', false],
+  ];
+  for (const [prefix, path, want] of cases) assert.equal(prefixMatches(prefix, path), want, `${prefix} vs ${path}`);
+});
+
+test('host patterns: exact, wildcard (one label at least), regex, port stripped', () => {
+  const cases: [string, string, boolean][] = [
+    ['api.example.com', 'api.example.com', true],
+    ['api.example.com', 'www.example.com', false],
+    ['*.example.com', 'api.example.com', true],
+    ['*.example.com', 'a.b.example.com', true],
+    ['*.example.com', 'example.com', false],
+    ['*.example.com', 'badexample.com', false],
+    ['^(api|www)\\.example\\.com$', 'www.example.com', true],
+    ['^(api|www)\\.example\\.com$', 'ftp.example.com', false],
+  ];
+  for (const [pattern, host, want] of cases) assert.equal(hostMatches(compileHost(pattern), host), want, `${pattern} vs ${host}`);
+  assert.equal(stripPort('example.com:8080'), 'example.com');
+  assert.equal(stripPort('[::1]:8080'), '[::1]');
+  assert.equal(stripPort('example.com'), 'example.com');
+});
+
+test('conditions are AND-ed except hosts, which are OR-ed', () => {
+  const table: [RouteConditions, Parameters<typeof input>[0], boolean][] = [
+    [{ path: ['/health'] }, { path: '/health' }, true],
+    [{ path: ['/health'] }, { path: '/health/x' }, false],
+    [{ path: ['/health', '/ready'] }, { path: '/health' }, false], // Sentinel semantics: AND
+    [{ host: ['a.com', 'b.com'] }, { host: 'b.com' }, true],
+    [{ host: ['a.com', 'b.com'] }, { host: 'c.com' }, false],
+    [{ method: ['GET', 'post'] }, { method: 'POST' }, true],
+    [{ method: ['GET'] }, { method: 'DELETE' }, false],
+    [{ header: [{ name: 'X-Api-Key' }] }, { headers: { 'x-api-key': 'k' } }, true],
+    [{ header: [{ name: 'X-Api-Key' }] }, {}, false],
+    [{ header: [{ name: 'X-User-Tier', value: 'free' }] }, { headers: { 'x-user-tier': 'free' } }, true],
+    [{ header: [{ name: 'X-User-Tier', value: 'free' }] }, { headers: { 'x-user-tier': 'Free' } }, false],
+    [{ queryParam: [{ name: 'version', value: 'v2' }] }, { query: 'version=v2' }, true],
+    [{ queryParam: [{ name: 'empty', value: '' }] }, { query: 'foo=bar&empty=' }, true],
+    [{ queryParam: [{ name: 'flag' }] }, { query: 'flag' }, true],
+    [{ queryParam: [{ name: 'version' }] }, { query: 'v=1' }, false],
+    [{ pathRegex: ['^/users/\\d+$'] }, { path: '/users/42' }, true],
+    [{ pathRegex: ['^/users/\\d+$'] }, { path: '/users/abc' }, false],
+    [{ pathPrefix: ['/api'], method: ['GET'], host: ['*.example.com'] }, { path: '/api/x', host: 'v1.example.com' }, true],
+    [{}, { path: '/whatever' }, true],
+  ];
+  for (const [conds, inp, want] of table) assert.equal(compileConditions(conds)(input(inp)), want, JSON.stringify({ conds, inp }));
+});
+
+test('priority names and integers', () => {
+  assert.equal(priorityValue('low'), 10);
+  assert.equal(priorityValue('NORMAL'), 50);
+  assert.equal(priorityValue('high'), 100);
+  assert.equal(priorityValue('critical'), 1000);
+  assert.equal(priorityValue(undefined), 50);
+  assert.equal(priorityValue(7), 7);
+  assert.equal(priorityValue('urgent'), undefined);
+});
+
+test('ordering: priority, then specificity, then config order; first match wins; default route', () => {
+  const mk = (id: string, priority: number, c: RouteConditions) => ({ id, priority, specificity: specificity(c), test: compileConditions(c) });
+  const routes = sortRoutes([
+    mk('catch-all', 10, { pathPrefix: ['/'] }),
+    mk('api', 50, { pathPrefix: ['/api'] }),
+    mk('api-exact', 50, { path: ['/api/health'] }),
+    mk('api-users', 50, { pathPrefix: ['/api/users'] }),
+    mk('urgent', 1000, { pathPrefix: ['/api/users/admin'] }),
+    mk('api-dup', 50, { pathPrefix: ['/api'] }),
+  ]);
+  const pick = (path: string) => matchRoute(routes, input({ path }))?.id;
+  assert.equal(pick('/api/health'), 'api-exact'); // exact beats prefix
+  assert.equal(pick('/api/users/1'), 'api-users'); // longer prefix is more specific
+  assert.equal(pick('/api/users/admin/x'), 'urgent'); // priority first
+  assert.equal(pick('/api/other'), 'api'); // stable: first of equals
+  assert.equal(pick('/static'), 'catch-all');
+  const narrow = sortRoutes([mk('only', 50, { path: ['/x'] })]);
+  const fallback = mk('fallback', 10, {});
+  assert.equal(matchRoute(narrow, input({ path: '/y' }), fallback)?.id, 'fallback');
+  assert.equal(matchRoute(narrow, input({ path: '/y' })), undefined);
+});

@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { forwardHeaders, responseHeaders, applyHeaderOps } from '../../../src/server/headers.ts';
+import { pickTraceId, tinyflake, traceIdFormat } from '../../../src/server/trace-id.ts';
+import { classifyUpstreamError } from '../../../src/errors/index.ts';
+
+test('hop-by-hop and Connection-listed headers are stripped; X-Forwarded-* set', () => {
+  const out = forwardHeaders({
+    headers: { host: 'example.com', connection: 'keep-alive, X-Secret', 'x-secret': '1', 'keep-alive': 'timeout=5', te: 'trailers', 'x-keep': 'yes', 'x-internal-token': 'forged', 'x-forwarded-for': '6.6.6.6' },
+    clientIp: '10.0.0.1',
+    trustedPeer: false,
+    protocol: 'http',
+    traceId: 'abc',
+  });
+  assert.equal(out['x-secret'], undefined);
+  assert.equal(out.connection, undefined);
+  assert.equal(out['keep-alive'], undefined);
+  assert.equal(out['x-internal-token'], undefined);
+  assert.equal(out.te, 'trailers');
+  assert.equal(out['x-keep'], 'yes');
+  assert.equal(out['x-forwarded-for'], '10.0.0.1', 'untrusted peer: client XFF is replaced');
+  assert.equal(out['x-forwarded-proto'], 'http');
+  assert.equal(out['x-forwarded-host'], 'example.com');
+  assert.equal(out['x-correlation-id'], 'abc');
+  assert.equal(out['x-forwarded-by'], 'Sentinel');
+});
+
+test('a trusted peer keeps and extends X-Forwarded-For', () => {
+  const out = forwardHeaders({ headers: { 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https' }, clientIp: '10.0.0.9', trustedPeer: true, protocol: 'http', traceId: 't' });
+  assert.equal(out['x-forwarded-for'], '1.2.3.4, 10.0.0.9');
+  assert.equal(out['x-forwarded-proto'], 'https');
+});
+
+test('response hop-by-hop headers are dropped', () => {
+  const out = responseHeaders({ 'transfer-encoding': 'chunked', connection: 'close, x-a', 'x-a': '1', 'content-type': 'text/plain' });
+  assert.deepEqual(out, { 'content-type': 'text/plain' });
+});
+
+test('header ops apply rename -> set -> add -> remove', () => {
+  const h: Record<string, string | string[] | undefined> = { 'x-old': 'v', 'x-drop': '1', 'x-multi': 'a' };
+  applyHeaderOps(h, { rename: [['X-Old', 'X-New']], set: [['X-Set', 's']], add: [['X-Multi', 'b']], remove: ['X-Drop'] });
+  assert.deepEqual(h, { 'x-new': 'v', 'x-set': 's', 'x-multi': ['a', 'b'] });
+});
+
+test('trace ids: reuse incoming, else TinyFlake (11 base58 chars) or UUID', () => {
+  assert.equal(pickTraceId({ 'x-request-id': 'req-1' }, 'tinyflake'), 'req-1');
+  assert.equal(pickTraceId({ 'x-trace-id': 't', 'x-request-id': 'r' }, 'tinyflake'), 't');
+  assert.match(pickTraceId({ 'x-request-id': 'bad id with spaces' }, 'tinyflake'), /^[1-9A-HJ-NP-Za-km-z]{11}$/);
+  assert.match(pickTraceId({}, 'uuid'), /^[0-9a-f-]{36}$/);
+  assert.equal(tinyflake(0, Buffer.alloc(6)), '11111111111');
+  assert.equal(traceIdFormat('uuidv4'), 'uuid');
+  assert.equal(traceIdFormat('whatever'), 'tinyflake');
+});
+
+test('error taxonomy: refused/reset 502, timeouts 504', () => {
+  const table: [unknown, number, string][] = [
+    [{ code: 'ECONNREFUSED' }, 502, 'connect_refused'],
+    [{ code: 'ECONNRESET' }, 502, 'reset'],
+    [{ code: 'UND_ERR_SOCKET' }, 502, 'reset'],
+    [{ code: 'UND_ERR_CONNECT_TIMEOUT' }, 504, 'connect_timeout'],
+    [{ code: 'UND_ERR_HEADERS_TIMEOUT' }, 504, 'timeout'],
+    [{ code: 'UND_ERR_BODY_TIMEOUT' }, 504, 'timeout'],
+    [{ cause: { code: 'ECONNREFUSED' } }, 502, 'connect_refused'],
+    [new Error('weird'), 502, 'other'],
+  ];
+  for (const [err, status, reason] of table) {
+    const c = classifyUpstreamError(err);
+    assert.equal(c.status, status);
+    assert.equal(c.reason, reason);
+    assert.doesNotMatch(c.message, /127\.0\.0\.1|:\d{2,5}/, 'no addresses in client messages');
+  }
+});
