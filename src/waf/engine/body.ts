@@ -38,7 +38,7 @@ export function processBody(proc: BodyProcessor, body: string, contentType: stri
     case 'MULTIPART': {
       const r = parseMultipart(body, contentType);
       const flags: Record<string, string> = {};
-      for (const [k, v] of Object.entries(r.flags)) flags[k] = v === true ? '1' : v === false ? '0' : String(v);
+      for (const [k, v] of Object.entries(r.flags)) flags[k] = String(v);
       const out: BodyResult = {
         args: r.args,
         multipart: {

@@ -113,27 +113,59 @@ function dechunk(s: string): string {
   return out;
 }
 
-/** Builds the request go-ftw would send for a stage (its header auto-completion included). */
+/** Go's url.QueryEscape over bytes: unreserved bytes kept, space -> '+', the rest %XX. */
+function queryEscape(bytes: string): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes.charCodeAt(i);
+    const ch = bytes[i]!;
+    if (/[A-Za-z0-9\-_.~]/.test(ch)) out += ch;
+    else if (c === 0x20) out += '+';
+    else out += '%' + c.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+/** go-ftw url-encodes form data whose unescaping would change nothing (no '%' and no '+'). */
+function encodeFormData(data: string): string {
+  if (/[%+]/.test(data)) return data;
+  return data
+    .split('&')
+    .map((token) => {
+      const eq = token.indexOf('=');
+      return eq < 0 ? queryEscape(token) : `${queryEscape(token.slice(0, eq))}=${queryEscape(token.slice(eq + 1))}`;
+    })
+    .join('&');
+}
+
+/** Builds the request go-ftw would send for a stage (ftwhttp/request.go BuildRequest). */
 export function requestFromStage(input: StageInput): HttpRequest {
   if (input.encoded_request) {
     return parseRawRequest(Buffer.from(input.encoded_request.replace(/\s+/g, ''), 'base64').toString('latin1'));
   }
-  const headers: [string, string][] = Object.entries(input.headers ?? {}).map(([k, v]) => [k, String(v)]);
-  // go-ftw sends YAML text as UTF-8 bytes; the engine works on bytes as latin1 chars.
-  const body = input.data === undefined ? '' : Buffer.from(String(input.data), 'utf8').toString('latin1');
+  // go-ftw keeps one value per header name, names compared case-sensitively, written sorted.
+  const headers = new Map<string, string>(Object.entries(input.headers ?? {}).map(([k, v]) => [k, String(v)]));
+  const add = (k: string, v: string): void => {
+    if (!headers.get(k)) headers.set(k, v);
+  };
+  // YAML text goes out as UTF-8 bytes; the engine works on bytes as latin1 chars.
+  let body = input.data === undefined || input.data === null ? '' : Buffer.from(String(input.data), 'utf8').toString('latin1');
   const method = input.method ?? 'GET';
-  if (input.autocomplete_headers !== false) {
-    const has = (n: string): boolean => headers.some(([k]) => k.toLowerCase() === n);
-    if (!has('connection')) headers.push(['Connection', 'close']);
-    if (!has('content-length') && (body.length > 0 || ['POST', 'PUT', 'PATCH'].includes(method))) {
-      headers.push(['Content-Length', String(body.length)]);
-    }
+  const auto = input.autocomplete_headers !== false;
+  if (body.length > 0 && auto) {
+    add('Content-Type', 'application/x-www-form-urlencoded');
+    if (headers.get('Content-Type') === 'application/x-www-form-urlencoded') body = encodeFormData(body);
+  }
+  if ((headers.get('Content-Type') ?? '').startsWith('multipart/form-data;')) body = body.replace(/\n/g, '\r\n');
+  if (auto) {
+    add('Connection', 'close');
+    if (body.length > 0 || /^POST|PUT|PATCH|DELETE$/.test(method)) add('Content-Length', String(body.length));
   }
   return {
     method,
     uri: Buffer.from(input.uri ?? '/', 'utf8').toString('latin1'),
     protocol: input.version ?? 'HTTP/1.1',
-    headers,
+    headers: [...headers.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     body,
   };
 }
