@@ -50,10 +50,11 @@ export type AgentConfig = Static<typeof AgentSchema>;
 
 export const AgentFilterProperties = {
   agent: Type.Optional(Type.String()),
-  phase: Type.Optional(Enum(['request', 'response', 'both'] as const, { default: 'request' })),
+  // No default: when unset, the agent's `events` alone decide which phases it sees.
+  phase: Type.Optional(Enum(['request', 'response', 'both'] as const)),
   'timeout-ms': Type.Optional(Type.Integer({ exclusiveMinimum: 0 })),
   'failure-mode': Type.Optional(Type.String()),
-  'inspect-body': Type.Optional(Type.Boolean({ default: false })),
+  'inspect-body': Type.Optional(Type.Boolean()),
   'max-body-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
 };
 

@@ -1,0 +1,147 @@
+// Request body buffering and bounded decompression for agent body inspection.
+// The bytes read from the client are kept exactly as received (they are replayed upstream);
+// agents may see a decompressed copy, produced under a ratio cap and an absolute cap, and
+// a decompression bomb is stopped at the cap, never expanded.
+import type { Readable, Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
+
+export type ReadResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' | 'error'; received: number };
+
+/**
+ * Reads a whole request body, at most `hardLimit` bytes (beyond: too_large, reading stops).
+ * `onChunk` lets stream mode look at each chunk as it arrives; the stream is paused until the
+ * returned promise settles (so a slow agent back-pressures the client, not the gateway's memory).
+ */
+export function readBody(stream: Readable, hardLimit: number, signal: AbortSignal, onChunk?: (chunk: Buffer) => Promise<void> | void): Promise<ReadResult> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let done = false;
+    const finish = (r: ReadResult) => {
+      if (done) return;
+      done = true;
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      signal.removeEventListener('abort', onAbort);
+      resolve(r);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > hardLimit) {
+        stream.pause();
+        finish({ ok: false, reason: 'too_large', received });
+        return;
+      }
+      chunks.push(chunk);
+      if (onChunk) {
+        const r = onChunk(chunk);
+        if (r) {
+          stream.pause();
+          r.then(
+            () => !done && stream.resume(),
+            () => finish({ ok: false, reason: 'error', received }),
+          );
+        }
+      }
+    };
+    const onEnd = () => finish({ ok: true, body: Buffer.concat(chunks, received) });
+    const onError = () => finish({ ok: false, reason: 'error', received });
+    const onAbort = () => finish({ ok: false, reason: 'aborted', received });
+    if (signal.aborted) return onAbort();
+    if (stream.readableEnded) return onEnd();
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.resume();
+  });
+}
+
+/** Content-type allowlist by prefix (parameters such as charset are ignored). */
+export function isInspectedContentType(contentType: string | undefined, allowed: readonly string[]): boolean {
+  if (!contentType) return false;
+  const ct = contentType.split(';')[0]!.trim().toLowerCase();
+  return allowed.some((prefix) => ct.startsWith(prefix));
+}
+
+export type DecompressResult =
+  | { ok: true; data: Buffer; encodings: string[] }
+  | { ok: false; reason: 'ratio_exceeded' | 'size_exceeded' | 'corrupt' | 'unsupported'; encoding: string };
+
+export interface DecompressLimits {
+  maxRatio: number;
+  maxBytes: number;
+}
+
+function decoderFor(encoding: string): (() => Transform) | undefined {
+  switch (encoding) {
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip;
+    case 'deflate':
+      return createInflate;
+    case 'br':
+      return createBrotliDecompress;
+    default:
+      return undefined;
+  }
+}
+
+/** Parses Content-Encoding into the codings to undo, last applied first. */
+export function contentCodings(header: string | string[] | undefined): string[] {
+  const joined = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return joined
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '' && s !== 'identity')
+    .reverse();
+}
+
+/**
+ * Undoes `codings` (from contentCodings) under the limits. The output of every layer is capped
+ * at min(maxBytes, maxRatio x original compressed size); the decoder is destroyed the moment a
+ * cap is crossed.
+ */
+export async function decompressBounded(body: Buffer, codings: string[], limits: DecompressLimits): Promise<DecompressResult> {
+  const cap = Math.min(limits.maxBytes, Math.floor(Math.max(1, body.length) * limits.maxRatio));
+  let data = body;
+  for (const encoding of codings) {
+    const make = decoderFor(encoding);
+    if (!make) return { ok: false, reason: 'unsupported', encoding };
+    let r = await inflateCapped(make(), data, cap);
+    // "deflate" is zlib-wrapped per RFC 9110, but raw deflate is common in the wild.
+    if (!r.ok && r.reason === 'corrupt' && encoding === 'deflate') r = await inflateCapped(createInflateRaw(), data, cap);
+    if (!r.ok) {
+      const reason = r.reason === 'corrupt' ? 'corrupt' : cap === limits.maxBytes ? 'size_exceeded' : 'ratio_exceeded';
+      return { ok: false, reason, encoding };
+    }
+    data = r.data;
+  }
+  return { ok: true, data, encodings: codings };
+}
+
+function inflateCapped(decoder: Transform, input: Buffer, cap: number): Promise<{ ok: true; data: Buffer } | { ok: false; reason: 'corrupt' | 'cap' }> {
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (r: { ok: true; data: Buffer } | { ok: false; reason: 'corrupt' | 'cap' }) => {
+      if (settled) return;
+      settled = true;
+      resolve(r);
+    };
+    decoder.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > cap) {
+        settle({ ok: false, reason: 'cap' });
+        decoder.destroy();
+        return;
+      }
+      out.push(chunk);
+    });
+    decoder.once('end', () => settle({ ok: true, data: Buffer.concat(out, size) }));
+    decoder.once('error', () => settle({ ok: false, reason: 'corrupt' }));
+    decoder.end(input);
+  });
+}

@@ -1,0 +1,484 @@
+// `filter type "agent"`: runs a route's agents (sentinel-reference.md §2.1, §2.2).
+//
+// Chain semantics with the one-filter-at-a-time pipeline: the FIRST agent filter of a route runs
+// the whole chain of that route's agent filters (request headers to all of them in parallel,
+// decisions merged in chain order: the first non-allow decision wins and cancels the rest;
+// header operations of allowing agents accumulate). The later agent filters of the route find
+// themselves marked as handled in ctx.state and do nothing. Then the request body (when an agent
+// wants it), response headers in onResponse, and request_complete in onComplete.
+import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo } from '../../src/pipeline/types.ts';
+import { AgentCallError, CancelledError, type AgentClient } from '../../src/agent-protocol/client.ts';
+import { MessageType } from '../../src/agent-protocol/frames.ts';
+import { CancelReason, toHeaderValues, type AgentReply, type HeaderOp, type RequestHeadersEvent } from '../../src/agent-protocol/messages.ts';
+import { contentCodings, decompressBounded, isInspectedContentType, readBody } from './body-inspection.ts';
+import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
+import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
+import type { AgentManager } from './manager.ts';
+
+/** What one generation's agent filters share. */
+export interface AgentGeneration {
+  readonly manager: AgentManager;
+  readonly body: BodyPolicy;
+  readonly services: GenerationServices;
+  /** agent filter settings by filter id (filled as the factory is called) */
+  readonly filters: Map<string, AgentFilterSettings>;
+  /** a route's filter ids in order; undefined = unknown (each agent filter then runs alone) */
+  readonly routeFilters: ((routeId: string) => readonly string[] | undefined) | undefined;
+}
+
+const STATE_KEY = 'agents';
+
+interface Member {
+  settings: AgentFilterSettings;
+  def: AgentDefinition;
+  client: AgentClient;
+}
+
+interface Chain {
+  members: Member[];
+  /** response header ops returned by allowing agents during the request phase */
+  responseOps: HeaderOp[];
+  responseDone: boolean;
+  completeDone: boolean;
+}
+
+interface RequestState {
+  correlation: CorrelationHandle;
+  /** agent filter ids already run for this request */
+  handled: Set<string>;
+  chains: Chain[];
+}
+
+type Outcome = { ok: true; reply: AgentReply } | { ok: false; error: AgentCallError };
+
+// The core owns message framing; agents must not be able to desynchronise it.
+const PROTECTED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection']);
+
+export function applyHeaderOps(headers: HeaderMap, ops: readonly HeaderOp[]): void {
+  for (const op of ops) {
+    if (PROTECTED_HEADERS.has(op.name)) continue;
+    if (op.op === 'remove') delete headers[op.name];
+    else if (op.op === 'set') headers[op.name] = op.value;
+    else {
+      const prev = headers[op.name];
+      headers[op.name] = prev === undefined ? op.value : Array.isArray(prev) ? [...prev, op.value] : [prev, op.value];
+    }
+  }
+}
+
+function text(status: number, body: string, reason: string, headers: HeaderMap = {}): LocalResponse {
+  return { status, headers: { ...headers, 'content-type': 'text/plain; charset=utf-8' }, body, blockReason: reason };
+}
+
+/** Fail-closed answers (Sentinel: circuit open 503, agent error 503, timeout 504). */
+export function failureResponse(error: AgentCallError): LocalResponse {
+  if (error.kind === 'timeout') return text(504, 'Gateway timeout', 'agent_timeout');
+  if (error.kind === 'circuit_open') return text(503, 'Service unavailable', 'agent_unavailable');
+  return text(503, 'Agent unavailable', 'agent_unavailable');
+}
+
+/** The downstream answer for a non-allow decision. */
+export function decisionResponse(reply: AgentReply): LocalResponse | undefined {
+  const d = reply.decision;
+  switch (d.kind) {
+    case 'allow':
+      return undefined;
+    case 'block':
+      return text(d.status, d.body ?? 'Blocked by agent', 'agent_blocked', d.headers);
+    case 'redirect':
+      return { status: d.status, headers: { location: d.url, 'content-type': 'text/plain; charset=utf-8' }, body: `Redirecting to ${d.url}`, blockReason: 'agent_redirect' };
+    case 'challenge':
+      return text(403, 'Challenge required', 'agent_challenge', { 'x-sentinel-challenge': d.challengeType });
+  }
+}
+
+export class AgentFilter implements RequestFilter {
+  readonly type = 'agent';
+  private readonly chainCache = new Map<string, Member[]>();
+
+  constructor(
+    readonly id: string,
+    private readonly settings: AgentFilterSettings,
+    private readonly gen: AgentGeneration,
+    private readonly onClose: () => Promise<void>,
+  ) {}
+
+  close(): Promise<void> {
+    return this.onClose();
+  }
+
+  async onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> {
+    let state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    if (state?.handled.has(this.id)) return undefined;
+    if (!state) {
+      const correlation = reserveCorrelationId(ctx.traceId);
+      state = { correlation, handled: new Set(), chains: [] };
+      ctx.state.set(STATE_KEY, state);
+      if (ctx.signal.aborted) correlation.release();
+      else ctx.signal.addEventListener('abort', () => correlation.release(), { once: true });
+    }
+    const members = this.membersFor(ctx.routeId).filter((m) => !state.handled.has(m.settings.id));
+    for (const m of members) state.handled.add(m.settings.id);
+    const chain: Chain = { members, responseOps: [], responseDone: false, completeDone: false };
+    state.chains.push(chain);
+    const headersResult = await this.requestHeadersPhase(ctx, state, chain);
+    if (headersResult) return headersResult;
+    return this.requestBodyPhase(ctx, state, chain);
+  }
+
+  async onResponse(ctx: RequestContext, res: UpstreamResponseInfo): Promise<LocalResponse | undefined> {
+    const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    const chain = state?.chains.find((c) => !c.responseDone && c.members.some((m) => m.settings.id === this.id));
+    if (!state || !chain) return undefined;
+    chain.responseDone = true;
+    applyHeaderOps(res.headers, chain.responseOps);
+    const members = chain.members.filter((m) => wants(m, 'response_headers'));
+    if (members.length === 0) return undefined;
+    const event = { correlation_id: state.correlation.id, status: res.status, headers: toHeaderValues(res.headers) };
+    const merged = await this.fanOut(ctx, members, MessageType.ResponseHeaders, 'response_headers', state.correlation.id, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
+    if (merged.response) return merged.response;
+    applyHeaderOps(res.headers, merged.responseOps);
+    return undefined;
+  }
+
+  onComplete(ctx: RequestContext, info: CompletionInfo): void {
+    const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    const chain = state?.chains.find((c) => !c.completeDone && c.members.some((m) => m.settings.id === this.id));
+    if (!state || !chain) return;
+    chain.completeDone = true;
+    const event = {
+      correlation_id: state.correlation.id,
+      status: info.status,
+      duration_ms: Math.round(info.durationMs),
+      request_body_size: info.requestBodyBytes,
+      response_body_size: info.responseBodyBytes,
+      upstream_attempts: info.upstreamAttempts,
+      error: info.error ?? null,
+    };
+    for (const m of chain.members) {
+      if (!wants(m, 'request_complete')) continue;
+      // Fire and forget for the client; the correlation id stays reserved until the reply is in.
+      state.correlation.hold();
+      m.client
+        .call(MessageType.RequestComplete, state.correlation.id, event, { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs })
+        .then(
+          () => this.gen.manager.metrics.decisions.inc({ agent: m.def.id, decision: 'logged' }),
+          (err: AgentCallError) => this.gen.manager.metrics.errors.inc({ agent: m.def.id, event: 'request_complete', kind: err.kind }),
+        )
+        .finally(() => state.correlation.release());
+    }
+  }
+
+  /** The route's agent filters in chain order (this filter alone when the route is unknown). */
+  private membersFor(routeId: string | undefined): Member[] {
+    const key = routeId ?? '';
+    const cached = this.chainCache.get(key);
+    if (cached) return cached;
+    const ids = (routeId !== undefined ? this.gen.routeFilters?.(routeId) : undefined)?.filter((id) => this.gen.filters.has(id)) ?? [];
+    if (!ids.includes(this.id)) ids.splice(0, ids.length, this.id);
+    const members = ids.map((id) => {
+      const settings = this.gen.filters.get(id)!;
+      const def = this.gen.manager.definition(settings.agent);
+      if (!def) throw new Error(`agent filter "${id}": unknown agent "${settings.agent}"`);
+      return { settings, def, client: this.gen.manager.client(def.id) };
+    });
+    this.chainCache.set(key, members);
+    return members;
+  }
+
+  private failureMode(ctx: RequestContext, m: Member): 'open' | 'closed' {
+    return m.settings.failureMode ?? (ctx.routeId !== undefined ? this.gen.services.routeFailureMode(ctx.routeId) : 'closed');
+  }
+
+  private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
+    const members = chain.members.filter((m) => wants(m, 'request_headers'));
+    if (members.length === 0) return undefined;
+    const cid = state.correlation.id;
+    const event: RequestHeadersEvent = {
+      correlation_id: cid,
+      metadata: {
+        correlation_id: cid,
+        request_id: ctx.traceId,
+        client_ip: ctx.clientIp,
+        client_port: ctx.clientPort,
+        server_name: ctx.tls?.serverName ?? (ctx.host || null),
+        protocol: `HTTP/${ctx.httpVersion}`,
+        tls_version: ctx.tls?.version ?? null,
+        tls_cipher: ctx.tls?.cipher ?? null,
+        route_id: ctx.routeId ?? null,
+        upstream_id: ctx.upstreamId ?? null,
+        timestamp: ctx.timestamp,
+        traceparent: firstHeader(ctx.raw.headers.traceparent) ?? null,
+      },
+      method: ctx.method,
+      uri: ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,
+      headers: toHeaderValues(ctx.raw.headers),
+    };
+    const merged = await this.fanOut(ctx, members, MessageType.RequestHeaders, 'request_headers', cid, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
+    if (merged.response) return merged.response;
+    applyHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+    chain.responseOps.push(...merged.responseOps);
+    return undefined;
+  }
+
+  private async requestBodyPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
+    const policy = this.gen.body;
+    let members = chain.members.filter((m) => wants(m, 'request_body'));
+    if (members.length === 0 || !policy.enabled || !hasBody(ctx) || ctx.body !== undefined) return undefined;
+    if (!isInspectedContentType(firstHeader(ctx.raw.headers['content-type']), policy.contentTypes)) return undefined;
+    const limitOf = (m: Member) => m.settings.maxBodyBytes ?? m.def.maxRequestBodyBytes ?? policy.maxInspectionBytes;
+    const metrics = this.gen.manager.metrics;
+
+    // Declared too large: decide before reading a byte.
+    const declared = Number(firstHeader(ctx.raw.headers['content-length']) ?? NaN);
+    if (Number.isFinite(declared)) {
+      const kept: Member[] = [];
+      for (const m of members) {
+        if (declared <= limitOf(m)) kept.push(m);
+        else if (this.failureMode(ctx, m) === 'closed') return text(413, 'Payload Too Large', 'body_size_exceeded');
+        else metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+      }
+      members = kept;
+      if (members.length === 0) return undefined;
+    }
+
+    const cid = state.correlation.id;
+    const streaming = members.filter((m) => m.def.requestBodyMode.kind === 'stream' || (m.def.requestBodyMode.kind === 'hybrid' && !(declared <= m.def.requestBodyMode.bufferBytes)));
+    const buffered = members.filter((m) => !streaming.includes(m));
+    const stream = streaming.length > 0 ? new BodyStreamer(this, ctx, streaming, cid) : undefined;
+
+    // Everything read is replayed upstream, so the read is bounded by the request limit even
+    // when an open agent will be skipped for size; closed agents alone bound it by their limit.
+    const allClosed = members.every((m) => this.failureMode(ctx, m) === 'closed');
+    const readLimit = allClosed ? Math.max(...members.map(limitOf)) : policy.maxBodyBytes;
+    const read = await readBody(ctx.raw, readLimit, ctx.signal, stream ? (c) => stream.push(c) : undefined);
+    if (!read.ok) {
+      if (stream?.response) return stream.response;
+      if (read.reason === 'too_large') return text(413, 'Payload Too Large', 'body_size_exceeded');
+      return text(400, 'Bad Request', 'body_read_failed');
+    }
+    metrics.bufferedBytes.observe({ route: ctx.routeId ?? '' }, read.body.length);
+    let upstreamBody: Buffer = read.body;
+    ctx.body = read.body;
+    if (stream) {
+      const done = await stream.finish();
+      if (done.response) return done.response;
+      upstreamBody = done.body ?? upstreamBody;
+      applyHeaderOps(ctx.upstreamHeaders, done.requestOps);
+      chain.responseOps.push(...done.responseOps);
+    }
+
+    let inspected = read.body;
+    let decoded = false;
+    const codings = contentCodings(ctx.raw.headers['content-encoding']);
+    if (buffered.length > 0 && codings.length > 0 && policy.decompress) {
+      const r = await decompressBounded(read.body, codings, { maxRatio: policy.maxDecompressionRatio, maxBytes: policy.maxDecompressedBytes });
+      const encoding = codings.join(',');
+      if (!r.ok) {
+        metrics.decompression.inc({ encoding, result: r.reason });
+        // A bomb is refused whatever the failure mode: fail-open is about agent availability.
+        if (r.reason === 'ratio_exceeded' || r.reason === 'size_exceeded') return text(413, 'Payload Too Large', 'decompression_limit');
+        if (buffered.some((m) => this.failureMode(ctx, m) === 'closed')) return text(400, 'Bad Request', 'decompression_failed');
+        return this.finishBody(ctx, upstreamBody, false);
+      }
+      metrics.decompression.inc({ encoding, result: 'ok' });
+      metrics.decompressionRatio.observe(r.data.length / Math.max(1, read.body.length));
+      inspected = r.data;
+      decoded = true;
+    }
+
+    const sendTo: Member[] = [];
+    for (const m of buffered) {
+      if (inspected.length <= limitOf(m)) sendTo.push(m);
+      else if (this.failureMode(ctx, m) === 'closed') return text(413, 'Payload Too Large', 'body_size_exceeded');
+      else metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+    }
+    if (sendTo.length > 0) {
+      const event = { correlation_id: cid, data: inspected.toString('base64'), is_last: true, total_size: inspected.length, chunk_index: 0, bytes_received: inspected.length };
+      const merged = await this.fanOut(ctx, sendTo, MessageType.RequestBodyChunk, 'request_body_chunk', cid, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
+      if (merged.response) return merged.response;
+      applyHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+      chain.responseOps.push(...merged.responseOps);
+      if (merged.bodyMutation !== undefined) {
+        upstreamBody = merged.bodyMutation === 'drop' ? Buffer.alloc(0) : merged.bodyMutation;
+        return this.finishBody(ctx, upstreamBody, decoded);
+      }
+    }
+    return this.finishBody(ctx, upstreamBody, false);
+  }
+
+  /** Sets the body to replay; a replaced body gets a matching Content-Length (and loses its coding if agents saw it decoded). */
+  private finishBody(ctx: RequestContext, body: Buffer, decodedReplacement: boolean): undefined {
+    if (body !== ctx.body) {
+      ctx.body = body;
+      delete ctx.upstreamHeaders['transfer-encoding'];
+      ctx.upstreamHeaders['content-length'] = String(body.length);
+      if (decodedReplacement) delete ctx.upstreamHeaders['content-encoding'];
+    }
+    return undefined;
+  }
+
+  /**
+   * Sends one event to several agents in parallel and merges in chain order: the first
+   * non-allow decision (or fail-closed failure) wins and cancels the calls still running.
+   */
+  async fanOut(
+    ctx: RequestContext,
+    members: Member[],
+    type: number,
+    eventName: string,
+    cid: string,
+    event: unknown,
+    timeoutOf: (m: Member) => number,
+  ): Promise<Merged> {
+    const metrics = this.gen.manager.metrics;
+    const stop = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, stop.signal]);
+    const calls = members.map((m) => {
+      const started = performance.now();
+      return m.client.call(type, cid, event, { timeoutMs: timeoutOf(m), signal }).then(
+        (reply): Outcome => {
+          metrics.latency.observe({ agent: m.def.id, event: eventName }, (performance.now() - started) / 1000);
+          return { ok: true, reply };
+        },
+        (error: AgentCallError): Outcome => ({ ok: false, error }),
+      );
+    });
+    const merged: Merged = { requestOps: [], responseOps: [], bodyMutation: undefined, response: undefined };
+    try {
+      for (let i = 0; i < members.length; i++) {
+        const m = members[i]!;
+        const outcome = await calls[i]!;
+        if (!outcome.ok) {
+          const { error } = outcome;
+          if (error.kind === 'cancelled') {
+            // The client went away: nobody is waiting for an answer.
+            merged.response = text(499, 'Client closed request', 'client_closed');
+            return merged;
+          }
+          metrics.decisions.inc({ agent: m.def.id, decision: error.kind === 'timeout' || error.kind === 'circuit_open' ? error.kind : 'error' });
+          if (error.kind === 'timeout') metrics.timeouts.inc({ agent: m.def.id, event: eventName });
+          else metrics.errors.inc({ agent: m.def.id, event: eventName, kind: error.kind });
+          if (this.failureMode(ctx, m) === 'closed') {
+            ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode closed');
+            merged.response = failureResponse(error);
+            this.audit(ctx, m, 'blocked', { reason: `agent_${error.kind}`, status_code: merged.response.status });
+            return merged;
+          }
+          ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode open, skipping it');
+          metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+          continue;
+        }
+        const { reply } = outcome;
+        metrics.decisions.inc({ agent: m.def.id, decision: reply.decision.kind });
+        ctx.audit.tags.push(...reply.tags);
+        ctx.audit.ruleIds.push(...reply.ruleIds);
+        const local = decisionResponse(reply);
+        if (local) {
+          merged.response = local;
+          this.audit(ctx, m, 'agent_decision', { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined });
+          return merged;
+        }
+        merged.requestOps.push(...reply.requestHeaderOps);
+        merged.responseOps.push(...reply.responseHeaderOps);
+        if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
+        if (reply.tags.length > 0 || reply.ruleIds.length > 0) this.audit(ctx, m, 'agent_decision', { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags });
+      }
+      return merged;
+    } finally {
+      if (merged.response) stop.abort(new CancelledError(CancelReason.BlockedByAgent));
+    }
+  }
+
+  private audit(ctx: RequestContext, m: Member, eventType: string, fields: Record<string, unknown>): void {
+    this.gen.services.audit({
+      timestamp: new Date().toISOString(),
+      trace_id: ctx.traceId,
+      event_type: eventType,
+      method: ctx.method,
+      path: ctx.path,
+      client_ip: ctx.clientIp,
+      route_id: ctx.routeId,
+      agent_id: m.def.id,
+      ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)),
+    });
+  }
+}
+
+export interface Merged {
+  requestOps: HeaderOp[];
+  responseOps: HeaderOp[];
+  bodyMutation: undefined | 'drop' | Buffer;
+  response: LocalResponse | undefined;
+}
+
+/**
+ * Stream mode: each chunk goes to the streaming agents as it arrives (one chunk is held back so
+ * the last one can carry is_last). Reading pauses while agents look at a chunk.
+ */
+class BodyStreamer {
+  private held: Buffer | undefined;
+  private index = 0;
+  private received = 0;
+  private readonly chunks: Buffer[] = [];
+  private readonly replacements = new Map<number, Buffer>();
+  response: LocalResponse | undefined;
+  private readonly requestOps: HeaderOp[] = [];
+  private readonly responseOps: HeaderOp[] = [];
+
+  constructor(
+    private readonly filter: AgentFilter,
+    private readonly ctx: RequestContext,
+    private readonly members: Member[],
+    private readonly cid: string,
+  ) {}
+
+  push(chunk: Buffer): Promise<void> | undefined {
+    this.chunks.push(chunk);
+    const previous = this.held;
+    this.held = chunk;
+    if (!previous) return undefined;
+    return this.send(previous, false);
+  }
+
+  async finish(): Promise<{ response?: LocalResponse; body?: Buffer; requestOps: HeaderOp[]; responseOps: HeaderOp[] }> {
+    if (!this.response) await this.send(this.held ?? Buffer.alloc(0), true).catch(() => undefined);
+    if (this.response) return { response: this.response, requestOps: [], responseOps: [] };
+    const body = this.replacements.size > 0 ? Buffer.concat(this.chunks.map((c, i) => this.replacements.get(i) ?? c)) : undefined;
+    return { ...(body ? { body } : {}), requestOps: this.requestOps, responseOps: this.responseOps };
+  }
+
+  private async send(chunk: Buffer, isLast: boolean): Promise<void> {
+    const index = this.index++;
+    this.received += chunk.length;
+    const event = { correlation_id: this.cid, data: chunk.toString('base64'), is_last: isLast, total_size: isLast ? this.received : null, chunk_index: index, bytes_received: this.received };
+    const merged = await this.filter.fanOut(this.ctx, this.members, MessageType.RequestBodyChunk, 'request_body_chunk', this.cid, event, (m) => m.def.chunkTimeoutMs);
+    if (merged.response) {
+      this.response = merged.response;
+      throw new Error('stopped by agent');
+    }
+    this.requestOps.push(...merged.requestOps);
+    this.responseOps.push(...merged.responseOps);
+    if (merged.bodyMutation !== undefined) this.replacements.set(index, merged.bodyMutation === 'drop' ? Buffer.alloc(0) : merged.bodyMutation);
+  }
+}
+
+function wants(m: Member, event: 'request_headers' | 'request_body' | 'response_headers' | 'request_complete'): boolean {
+  const phase = m.settings.phase;
+  const requestSide = event !== 'response_headers';
+  if (phase === 'request' && event === 'response_headers') return false;
+  if (phase === 'response' && requestSide && event !== 'request_complete') return false;
+  if (event === 'request_body') return m.def.events.has('request_body') || m.settings.inspectBody === true;
+  return m.def.events.has(event);
+}
+
+function hasBody(ctx: RequestContext): boolean {
+  const h = ctx.raw.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const cl = Number(h['content-length'] ?? 0);
+  return Number.isFinite(cl) && cl > 0;
+}
+
+function firstHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,72 @@
+// Agents feature: the factory the core calls for every `filter "id" { type "agent" }` of a
+// generation. Wiring (per generation, see docs/agents.md):
+//
+//   const agentFactory = createAgentFilterFactory({
+//     agents: config.raw.agents ?? [], waf: config.raw.waf, limits: config.limits,
+//     routeFilters: (routeId) => config.routesById.get(routeId)?.filters,
+//     baseDir: config.baseDir,
+//   });
+//   factories = { ...filterFactories, agent: agentFactory };
+//
+// Agent clients are created on first use and shared with the next generation when the agent
+// block did not change (manager.ts); closing the generation's filters releases them.
+import type { FilterFactory, GenerationServices, RequestFilter } from '../../src/pipeline/types.ts';
+import { defineAgent, defineAgentFilter, defineBodyPolicy, type AgentBlock, type AgentDefinition, type LimitsLike } from './definition.ts';
+import { AgentFilter, type AgentGeneration } from './filter.ts';
+import { AgentManager } from './manager.ts';
+import type { WafConfig } from './schema.ts';
+
+export { defineAgent, defineAgentFilter, defineBodyPolicy } from './definition.ts';
+export type { AgentBlock, AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
+export { AgentSchema, AgentFilterProperties, WafSchema, type AgentConfig, type WafConfig } from './schema.ts';
+
+export interface AgentPluginOptions {
+  /** decoded `agents { agent "id" {} }` blocks */
+  agents: readonly AgentBlock[];
+  waf: WafConfig | undefined;
+  limits: LimitsLike | undefined;
+  /** a route's filter ids in order (enables parallel chains); without it each agent filter runs alone */
+  routeFilters?: (routeId: string) => readonly string[] | undefined;
+  /** relative unix-socket paths resolve against this (the config file's directory) */
+  baseDir?: string;
+}
+
+/** Semantic problems in the agents/waf blocks (for the core's config validation). */
+export function validateAgents(agents: readonly AgentBlock[], baseDir?: string): string[] {
+  return agents.flatMap((a) => defineAgent(a, baseDir).errors);
+}
+
+export function createAgentFilterFactory(opts: AgentPluginOptions): FilterFactory {
+  const defs = new Map<string, AgentDefinition>();
+  for (const a of opts.agents) {
+    const { definition, errors } = defineAgent(a, opts.baseDir);
+    if (errors.length > 0) throw new Error(errors.join('\n'));
+    defs.set(a.id, definition);
+  }
+  const body = defineBodyPolicy(opts.waf, opts.limits);
+  let gen: AgentGeneration | undefined;
+  let open = 0;
+
+  return (id: string, config: Record<string, unknown>, services: GenerationServices): RequestFilter => {
+    gen ??= {
+      manager: new AgentManager(defs, services.metrics),
+      body,
+      services,
+      filters: new Map(),
+      routeFilters: opts.routeFilters,
+    };
+    const g = gen;
+    const settings = defineAgentFilter(id, config);
+    if (!defs.has(settings.agent)) throw new Error(`filters > filter "${id}" > agent: unknown agent "${settings.agent}"`);
+    g.filters.set(id, settings);
+    g.manager.client(settings.agent); // connect now, not on the first request
+    open += 1;
+    let closed = false;
+    return new AgentFilter(id, settings, g, async () => {
+      if (closed) return;
+      closed = true;
+      open -= 1;
+      if (open === 0) await g.manager.release();
+    });
+  };
+}

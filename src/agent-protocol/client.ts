@@ -1,0 +1,281 @@
+// The client for one agent: a small pool of v2 connections with reconnect + backoff, a per-agent
+// concurrency limit (callers queue for a permit, bounded by their own timeout), a per-agent
+// circuit breaker, and the timeout/cancel handling of every call.
+import { CircuitBreaker, DEFAULT_BREAKER, type BreakerSettings, type BreakerState } from './breaker.ts';
+import { AgentCallError, AgentConnection, type ProtocolIssue } from './connection.ts';
+import { MessageType } from './frames.ts';
+import { CancelReason, type AgentReply, type HandshakeRequest } from './messages.ts';
+import { Semaphore } from './semaphore.ts';
+
+export { AgentCallError, type AgentErrorKind } from './connection.ts';
+
+export interface AgentClientOptions {
+  id: string;
+  socketPath: string;
+  /** connections-per-agent */
+  connections: number;
+  connectTimeoutMs: number;
+  /** upper bound of the reconnect backoff (first retries are faster) */
+  reconnectIntervalMs: number;
+  /** max-concurrent-calls: permits per agent */
+  maxConcurrentCalls: number;
+  breaker?: BreakerSettings;
+  /** the agent's `config {}` block, pushed in a Configure event on every new connection */
+  config?: unknown;
+  proxyVersion?: string;
+  pingIntervalMs?: number;
+  maxFrameBytes?: number;
+  hooks?: AgentClientHooks;
+}
+
+export interface AgentClientHooks {
+  protocolIssue?(agent: string, issue: ProtocolIssue): void;
+  connections?(agent: string, open: number): void;
+  reconnect?(agent: string, ok: boolean, error?: string): void;
+  breaker?(agent: string, state: BreakerState): void;
+}
+
+/** Abort reason carrying the protocol's cancel code (client disconnect, blocked by another agent ...). */
+export class CancelledError extends Error {
+  constructor(readonly reason: number = CancelReason.ClientDisconnect) {
+    super('agent call cancelled');
+  }
+}
+
+export interface CallOptions {
+  timeoutMs: number;
+  /** aborts the call: the client went away, or another agent already decided */
+  signal?: AbortSignal;
+}
+
+interface Slot {
+  conn: AgentConnection | undefined;
+  connecting: Promise<AgentConnection> | undefined;
+  failures: number;
+  nextAttemptAt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class AgentClient {
+  readonly breaker: CircuitBreaker;
+  private readonly semaphore: Semaphore;
+  private readonly slots: Slot[];
+  private closed = false;
+  private configureSeq = 0;
+
+  constructor(readonly options: AgentClientOptions) {
+    this.semaphore = new Semaphore(options.maxConcurrentCalls);
+    this.breaker = new CircuitBreaker(options.breaker ?? DEFAULT_BREAKER, (s) => options.hooks?.breaker?.(options.id, s));
+    this.slots = Array.from({ length: Math.max(1, options.connections) }, () => ({ conn: undefined, connecting: undefined, failures: 0, nextAttemptAt: 0, timer: undefined }));
+  }
+
+  get id(): string {
+    return this.options.id;
+  }
+
+  /** Open connections now (warm-up); failures only schedule reconnects. */
+  start(): void {
+    for (const slot of this.slots) void this.connectSlot(slot).catch(() => undefined);
+  }
+
+  get openConnections(): number {
+    return this.slots.filter((s) => s.conn?.alive).length;
+  }
+
+  /** Calls waiting for or holding a permit. */
+  get load(): { inUse: number; queued: number } {
+    return { inUse: this.semaphore.inUse, queued: this.semaphore.queued };
+  }
+
+  /**
+   * Sends one event and waits for the agent's reply. Rejects with AgentCallError:
+   * circuit_open, timeout, unavailable/connection_lost/protocol (agent error), cancelled.
+   */
+  async call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
+    if (this.closed) throw new AgentCallError('unavailable', `agent ${this.id} client is closed`);
+    if (!this.breaker.tryPass(Date.now())) throw new AgentCallError('circuit_open', `agent ${this.id} circuit is open`);
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new AgentCallError('timeout', `agent ${this.id} timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout.signal]) : timeout.signal;
+    let release: (() => void) | undefined;
+    let conn: AgentConnection | undefined;
+    try {
+      release = await this.semaphore.acquire(signal);
+      conn = await abortable(this.connection(), signal);
+      const reply = await abortable(conn.request(type, correlationId, payload), signal);
+      this.breaker.onSuccess();
+      return reply;
+    } catch (err) {
+      const e = timeout.signal.aborted
+        ? (timeout.signal.reason as AgentCallError)
+        : opts.signal?.aborted
+          ? new AgentCallError('cancelled', `agent ${this.id} call cancelled`)
+          : toCallError(err);
+      if (conn && (e.kind === 'timeout' || e.kind === 'cancelled')) {
+        const reason = opts.signal?.reason instanceof CancelledError ? opts.signal.reason.reason : CancelReason.ClientDisconnect;
+        conn.cancel(correlationId, e.kind === 'timeout' ? CancelReason.Timeout : reason);
+      }
+      if (e.kind === 'cancelled' || e.kind === 'rejected') this.breaker.onNeutral();
+      else this.breaker.onFailure(Date.now());
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      release?.();
+    }
+  }
+
+  /** Fire-and-forget event on any open connection (request_complete); never opens one. */
+  notify(type: number, payload: unknown): boolean {
+    const conn = this.pick();
+    if (!conn) return false;
+    conn.notify(type, payload);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const slot of this.slots) {
+      clearTimeout(slot.timer);
+      slot.conn?.close();
+      slot.conn = undefined;
+    }
+  }
+
+  private pick(): AgentConnection | undefined {
+    let best: AgentConnection | undefined;
+    let bestPaused: AgentConnection | undefined;
+    for (const slot of this.slots) {
+      const c = slot.conn;
+      if (!c?.alive) continue;
+      if (c.paused) {
+        if (!bestPaused || c.inFlight < bestPaused.inFlight) bestPaused = c;
+      } else if (!best || c.inFlight < best.inFlight) best = c;
+    }
+    // A paused connection is used only when every connection is paused (better slow than failing).
+    return best ?? bestPaused;
+  }
+
+  private connection(): Promise<AgentConnection> {
+    const conn = this.pick();
+    if (conn) return Promise.resolve(conn);
+    const connecting = this.slots.find((s) => s.connecting)?.connecting;
+    if (connecting) return connecting;
+    const now = Date.now();
+    const ready = this.slots.find((s) => !s.conn && now >= s.nextAttemptAt);
+    if (ready) return this.connectSlot(ready);
+    return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} is unavailable (reconnecting)`));
+  }
+
+  private connectSlot(slot: Slot): Promise<AgentConnection> {
+    if (slot.connecting) return slot.connecting;
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    const attempt = (async () => {
+      const conn = new AgentConnection({
+        socketPath: this.options.socketPath,
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        handshake: this.handshake(),
+        pingIntervalMs: this.options.pingIntervalMs ?? 0,
+        ...(this.options.maxFrameBytes ? { maxFrameBytes: this.options.maxFrameBytes } : {}),
+        onProtocolIssue: (issue) => this.options.hooks?.protocolIssue?.(this.id, issue),
+      });
+      await conn.open();
+      if (this.options.config !== undefined) await this.configure(conn);
+      return conn;
+    })();
+    slot.connecting = attempt;
+    attempt.then(
+      (conn) => {
+        slot.connecting = undefined;
+        if (this.closed) {
+          conn.close();
+          return;
+        }
+        slot.conn = conn;
+        slot.failures = 0;
+        this.options.hooks?.reconnect?.(this.id, true);
+        this.options.hooks?.connections?.(this.id, this.openConnections);
+        conn.onClose(() => {
+          if (slot.conn === conn) slot.conn = undefined;
+          this.options.hooks?.connections?.(this.id, this.openConnections);
+          this.scheduleReconnect(slot);
+        });
+      },
+      (err: unknown) => {
+        slot.connecting = undefined;
+        slot.failures += 1;
+        this.options.hooks?.reconnect?.(this.id, false, (err as Error).message);
+        this.scheduleReconnect(slot);
+      },
+    );
+    return attempt;
+  }
+
+  /** Exponential backoff from 50 ms, capped at reconnect-interval-ms. */
+  private scheduleReconnect(slot: Slot): void {
+    if (this.closed || slot.timer) return;
+    const delay = slot.failures === 0 ? 0 : Math.min(this.options.reconnectIntervalMs, 50 * 2 ** (slot.failures - 1));
+    slot.nextAttemptAt = Date.now() + delay;
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (!this.closed && !slot.conn) void this.connectSlot(slot).catch(() => undefined);
+    }, delay);
+    slot.timer.unref();
+  }
+
+  private async configure(conn: AgentConnection): Promise<void> {
+    const correlationId = `configure-${this.id}-${++this.configureSeq}`;
+    const timer = setTimeout(() => conn.close(), this.options.connectTimeoutMs);
+    try {
+      const reply = await conn.request(MessageType.Configure, correlationId, {
+        correlation_id: correlationId,
+        agent_id: this.id,
+        config: this.options.config,
+        config_version: null,
+      });
+      if (reply.decision.kind === 'block') {
+        conn.close();
+        throw new AgentCallError('rejected', `agent ${this.id} rejected its configuration`);
+      }
+    } catch (err) {
+      conn.close();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private handshake(): HandshakeRequest {
+    return {
+      supported_versions: [2],
+      proxy_id: 'sentinel-proxy',
+      proxy_version: this.options.proxyVersion ?? '0.1.0',
+      config: null,
+      supported_encodings: ['json'],
+    };
+  }
+}
+
+function toCallError(err: unknown): AgentCallError {
+  if (err instanceof AgentCallError) return err;
+  return new AgentCallError('unavailable', (err as Error)?.message ?? String(err));
+}
+
+/** Races a promise against an abort signal (rejecting with the signal's reason). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

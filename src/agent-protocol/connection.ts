@@ -1,0 +1,259 @@
+// One proxy -> agent connection over a Unix socket (protocol v2): handshake, then many events in
+// flight, replies matched by correlation id (audit.custom.correlation_id), ping/pong liveness,
+// cancel. Anything the agent sends that cannot be trusted is counted and handled locally:
+// a broken frame or undecodable JSON drops the connection (its callers fail fast instead of
+// waiting for a timeout); a reply for an unknown correlation id is ignored.
+import { connect, type Socket } from 'node:net';
+import { FrameDecoder, FrameError, MAX_FRAME_BYTES, MessageType, encodeFrame, isKnownMessageType, parseJsonPayload } from './frames.ts';
+import { CancelReason, ProtocolError, parseAgentReply, type AgentReply, type HandshakeRequest, type HandshakeResponse } from './messages.ts';
+
+export type AgentErrorKind = 'circuit_open' | 'timeout' | 'unavailable' | 'connection_lost' | 'protocol' | 'cancelled' | 'rejected';
+
+export class AgentCallError extends Error {
+  constructor(
+    readonly kind: AgentErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type ProtocolIssue = 'oversized_frame' | 'zero_length_frame' | 'bad_json' | 'bad_response' | 'unknown_type' | 'unexpected_type' | 'unmatched_reply' | 'bad_handshake';
+
+export interface ConnectionOptions {
+  socketPath: string;
+  connectTimeoutMs: number;
+  handshake: HandshakeRequest;
+  maxFrameBytes?: number;
+  /** ping interval; a ping unanswered by the next tick drops the connection (0 = off) */
+  pingIntervalMs?: number;
+  onProtocolIssue?: (issue: ProtocolIssue) => void;
+}
+
+interface Pending {
+  resolve: (reply: AgentReply) => void;
+  reject: (err: AgentCallError) => void;
+}
+
+export class AgentConnection {
+  private socket: Socket | undefined;
+  private readonly decoder: FrameDecoder;
+  private readonly pending = new Map<string, Pending>();
+  private closed = false;
+  private readonly closeListeners: (() => void)[] = [];
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pingSequence = 0;
+  private awaitingPong = false;
+  /** the agent asked us to pause (flow control) or reported draining/unhealthy */
+  paused = false;
+  capabilities: HandshakeResponse['capabilities'] | undefined;
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.decoder = new FrameDecoder(options.maxFrameBytes ?? MAX_FRAME_BYTES);
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  get alive(): boolean {
+    return !this.closed && this.socket !== undefined;
+  }
+
+  onClose(listener: () => void): void {
+    if (this.closed) listener();
+    else this.closeListeners.push(listener);
+  }
+
+  /** Connects and performs the JSON handshake; rejects (and cleans up) on any failure. */
+  open(): Promise<HandshakeResponse> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(this.options.socketPath);
+      let settled = false;
+      const fail = (err: AgentCallError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.shutdown(err);
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(new AgentCallError('unavailable', 'agent connect/handshake timed out')), this.options.connectTimeoutMs);
+      socket.once('error', (err) => fail(new AgentCallError('unavailable', `agent socket error: ${err.message}`)));
+      socket.once('close', () => fail(new AgentCallError('unavailable', 'agent closed the connection during the handshake')));
+      socket.once('connect', () => socket.write(encodeFrame(MessageType.HandshakeRequest, this.options.handshake)));
+      this.socket = socket;
+      const onHandshakeData = (chunk: Buffer) => {
+        let frames;
+        try {
+          frames = this.decoder.push(chunk);
+        } catch (err) {
+          this.options.onProtocolIssue?.(err instanceof FrameError && err.kind === 'zero_length' ? 'zero_length_frame' : 'oversized_frame');
+          fail(new AgentCallError('protocol', 'bad frame during the handshake'));
+          return;
+        }
+        if (frames.length === 0) return;
+        const [first, ...rest] = frames;
+        const body = parseJsonPayload(first!.payload) as Partial<HandshakeResponse> | undefined;
+        if (first!.type !== MessageType.HandshakeResponse || typeof body !== 'object' || body === null || body.success !== true || body.protocol_version !== 2) {
+          this.options.onProtocolIssue?.('bad_handshake');
+          const why = typeof body === 'object' && body !== null && typeof body.error === 'string' ? `: ${body.error}` : '';
+          fail(new AgentCallError('protocol', `agent handshake failed${why}`));
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        socket.removeAllListeners('close');
+        socket.off('data', onHandshakeData);
+        this.capabilities = body.capabilities;
+        socket.on('data', (c: Buffer) => this.onData(c));
+        socket.on('error', () => this.shutdown(new AgentCallError('connection_lost', 'agent connection error')));
+        socket.on('close', () => this.shutdown(new AgentCallError('connection_lost', 'agent connection closed')));
+        this.startPing();
+        for (const frame of rest) this.onFrame(frame.type, frame.payload);
+        resolve(body as HandshakeResponse);
+      };
+      socket.on('data', onHandshakeData);
+    });
+  }
+
+  /** Sends an event and resolves with the agent's reply for `correlationId`. */
+  request(type: number, correlationId: string, payload: unknown): Promise<AgentReply> {
+    if (!this.alive) return Promise.reject(new AgentCallError('connection_lost', 'agent connection is closed'));
+    if (this.pending.has(correlationId)) return Promise.reject(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
+    return new Promise((resolve, reject) => {
+      this.pending.set(correlationId, { resolve, reject });
+      this.socket!.write(encodeFrame(type, payload));
+    });
+  }
+
+  /** Forgets a pending call (timeout, client gone, another agent blocked) and tells the agent. */
+  cancel(correlationId: string, reason: number = CancelReason.Unspecified): void {
+    const p = this.pending.get(correlationId);
+    if (!p) return;
+    this.pending.delete(correlationId);
+    if (this.alive) this.socket!.write(encodeFrame(MessageType.Cancel, { correlation_id: correlationId, reason, timestamp_ms: Date.now() }));
+  }
+
+  /** Fire-and-forget message (no reply expected or wanted). */
+  notify(type: number, payload: unknown): void {
+    if (this.alive) this.socket!.write(encodeFrame(type, payload));
+  }
+
+  close(): void {
+    this.shutdown(new AgentCallError('connection_lost', 'agent connection closed by the proxy'));
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames;
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.options.onProtocolIssue?.(err instanceof FrameError && err.kind === 'zero_length' ? 'zero_length_frame' : 'oversized_frame');
+      this.shutdown(new AgentCallError('protocol', `agent sent an invalid frame: ${(err as Error).message}`));
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.onFrame(frame.type, frame.payload);
+    }
+  }
+
+  private onFrame(type: number, payload: Buffer): void {
+    if (!isKnownMessageType(type)) {
+      this.options.onProtocolIssue?.('unknown_type');
+      this.shutdown(new AgentCallError('protocol', `agent sent unknown message type 0x${type.toString(16)}`));
+      return;
+    }
+    const body = parseJsonPayload(payload);
+    if (body === undefined) {
+      this.options.onProtocolIssue?.('bad_json');
+      this.shutdown(new AgentCallError('protocol', 'agent sent a frame that is not JSON'));
+      return;
+    }
+    switch (type) {
+      case MessageType.AgentResponse:
+        this.onReply(body);
+        return;
+      case MessageType.Pong:
+        this.awaitingPong = false;
+        return;
+      case MessageType.Ping:
+        this.notify(MessageType.Pong, body);
+        return;
+      case MessageType.FlowControl: {
+        const action = (body as { action?: unknown }).action;
+        if (action === 1 || action === 'pause') this.paused = true;
+        else if (action === 2 || action === 'resume') this.paused = false;
+        return;
+      }
+      case MessageType.HealthStatus: {
+        const state = (body as { state?: unknown }).state;
+        this.paused = state === 3 || state === 4;
+        return;
+      }
+      case MessageType.MetricsReport:
+      case MessageType.ConfigUpdateRequest:
+        return;
+      default:
+        // Proxy -> agent types coming back from the agent.
+        this.options.onProtocolIssue?.('unexpected_type');
+    }
+  }
+
+  private onReply(body: unknown): void {
+    let reply: AgentReply;
+    try {
+      reply = parseAgentReply(body);
+    } catch (err) {
+      this.options.onProtocolIssue?.('bad_response');
+      const cid = correlationIdOf(body);
+      const p = cid === undefined ? undefined : this.pending.get(cid);
+      if (p && cid !== undefined) {
+        this.pending.delete(cid);
+        p.reject(new AgentCallError('protocol', `malformed agent response: ${err instanceof ProtocolError ? err.message : String(err)}`));
+      }
+      return;
+    }
+    const p = reply.correlationId === undefined ? undefined : this.pending.get(reply.correlationId);
+    if (!p) {
+      // Late (after a timeout/cancel) or for an id we never sent: never applied to anything.
+      this.options.onProtocolIssue?.('unmatched_reply');
+      return;
+    }
+    this.pending.delete(reply.correlationId!);
+    p.resolve(reply);
+  }
+
+  private startPing(): void {
+    const every = this.options.pingIntervalMs ?? 0;
+    if (every <= 0) return;
+    this.pingTimer = setInterval(() => {
+      if (this.awaitingPong) {
+        this.shutdown(new AgentCallError('connection_lost', 'agent did not answer ping'));
+        return;
+      }
+      this.awaitingPong = true;
+      this.notify(MessageType.Ping, { sequence: ++this.pingSequence, timestamp_ms: Date.now() });
+    }, every);
+    this.pingTimer.unref();
+  }
+
+  private shutdown(err: AgentCallError): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pingTimer);
+    this.socket?.destroy();
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(err);
+    for (const l of this.closeListeners.splice(0)) l();
+  }
+}
+
+function correlationIdOf(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const b = body as { correlation_id?: unknown; audit?: { custom?: { correlation_id?: unknown } } };
+  const cid = b.audit?.custom?.correlation_id ?? b.correlation_id;
+  return typeof cid === 'string' ? cid : undefined;
+}

@@ -1,0 +1,55 @@
+// A FIFO counting semaphore whose waiters can give up (timeout, client gone). One per agent, so a
+// slow agent queues only its own callers (Sentinel's queue isolation, §2.2).
+
+export class Semaphore {
+  private available: number;
+  private readonly waiters: { grant: () => void; fail: (err: unknown) => void }[] = [];
+
+  constructor(readonly capacity: number) {
+    this.available = capacity;
+  }
+
+  get inUse(): number {
+    return this.capacity - this.available;
+  }
+
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  /** Resolves with a release function; rejects with signal.reason if the signal aborts first. */
+  acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.available > 0 && this.waiters.length === 0) {
+      this.available -= 1;
+      return Promise.resolve(this.releaser());
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        grant: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(this.releaser());
+        },
+        fail: reject,
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiters.shift();
+      if (next) next.grant();
+      else this.available += 1;
+    };
+  }
+}

@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
+import { contentCodings, decompressBounded, isInspectedContentType, readBody } from '../../../plugins/agents/body-inspection.ts';
+import { DEFAULT_INSPECTED_CONTENT_TYPES } from '../../../plugins/agents/definition.ts';
+
+const json = Buffer.from(JSON.stringify({ user: 'alice', items: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `item ${i}` })) }));
+const limits = { maxRatio: 100, maxBytes: 10 * 1024 * 1024 };
+
+test('gzip, deflate (zlib and raw) and br decode to the original bytes', async () => {
+  const cases: [string, Buffer][] = [
+    ['gzip', gzipSync(json)],
+    ['x-gzip', gzipSync(json)],
+    ['deflate', deflateSync(json)],
+    ['deflate', deflateRawSync(json)],
+    ['br', brotliCompressSync(json)],
+  ];
+  for (const [enc, data] of cases) {
+    const r = await decompressBounded(data, [enc], limits);
+    assert.ok(r.ok, enc);
+    assert.deepEqual(r.data, json, enc);
+  }
+});
+
+test('stacked codings are undone last-applied first', async () => {
+  const data = brotliCompressSync(gzipSync(json));
+  const r = await decompressBounded(data, contentCodings('gzip, br'), limits);
+  assert.ok(r.ok);
+  assert.deepEqual(r.data, json);
+});
+
+test('a decompression bomb stops at the ratio cap or the absolute cap', async () => {
+  const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024)); // ~64 KiB compressed, ratio ~1000
+  const byRatio = await decompressBounded(bomb, ['gzip'], { maxRatio: 100, maxBytes: 1024 * 1024 * 1024 });
+  assert.deepEqual(byRatio, { ok: false, reason: 'ratio_exceeded', encoding: 'gzip' });
+  const bySize = await decompressBounded(bomb, ['gzip'], { maxRatio: 1e9, maxBytes: 1024 * 1024 });
+  assert.deepEqual(bySize, { ok: false, reason: 'size_exceeded', encoding: 'gzip' });
+});
+
+test('corrupt and unsupported encodings are reported', async () => {
+  assert.deepEqual(await decompressBounded(Buffer.from('not gzip at all'), ['gzip'], limits), { ok: false, reason: 'corrupt', encoding: 'gzip' });
+  const truncated = gzipSync(json).subarray(0, 20);
+  assert.equal((await decompressBounded(truncated, ['gzip'], limits)).ok, false);
+  assert.deepEqual(await decompressBounded(json, ['zstd'], limits), { ok: false, reason: 'unsupported', encoding: 'zstd' });
+});
+
+test('content codings parse', () => {
+  assert.deepEqual(contentCodings(undefined), []);
+  assert.deepEqual(contentCodings('identity'), []);
+  assert.deepEqual(contentCodings('GZIP'), ['gzip']);
+  assert.deepEqual(contentCodings(['gzip', 'br']), ['br', 'gzip']);
+});
+
+test('content-type allowlist matches by prefix, ignoring parameters and case', () => {
+  const table: [string | undefined, boolean][] = [
+    ['application/json', true],
+    ['Application/JSON; charset=utf-8', true],
+    ['application/x-www-form-urlencoded', true],
+    ['multipart/form-data; boundary=x', true],
+    ['text/xml', true],
+    ['application/xml', true],
+    ['image/png', false],
+    ['text/plain', false],
+    [undefined, false],
+  ];
+  for (const [ct, want] of table) assert.equal(isInspectedContentType(ct, DEFAULT_INSPECTED_CONTENT_TYPES), want, String(ct));
+});
+
+test('readBody buffers everything, stops past the limit, and lets stream mode see chunks', async () => {
+  const parts = [Buffer.from('ab'), Buffer.from('cd'), Buffer.from('ef')];
+  const seen: string[] = [];
+  const ok = await readBody(Readable.from(parts), 100, new AbortController().signal, async (c) => {
+    seen.push(c.toString());
+  });
+  assert.deepEqual(ok, { ok: true, body: Buffer.from('abcdef') });
+  assert.deepEqual(seen, ['ab', 'cd', 'ef']);
+  const big = await readBody(Readable.from(parts), 3, new AbortController().signal);
+  assert.deepEqual(big, { ok: false, reason: 'too_large', received: 4 });
+  const stopped = await readBody(Readable.from(parts), 100, new AbortController().signal, () => Promise.reject(new Error('blocked')));
+  assert.equal(stopped.ok, false);
+});

@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { defineAgent, defineAgentFilter, defineBodyPolicy } from '../../../plugins/agents/definition.ts';
+import { Denylist, parseDenylistConfig } from '../../../agents/denylist/rules.ts';
+
+test('agent defaults follow Sentinel', () => {
+  const { definition: d, errors } = defineAgent({ id: 'waf', 'unix-socket': { path: '/run/waf.sock' } });
+  assert.deepEqual(errors, []);
+  assert.deepEqual([...d.events], ['request_headers']);
+  assert.equal(d.timeoutMs, 1000);
+  assert.equal(d.maxConcurrentCalls, 100);
+  assert.equal(d.failureMode, 'open');
+  assert.deepEqual(d.breaker, { failureThreshold: 5, successThreshold: 2, openMs: 30000, halfOpenMaxRequests: 1 });
+  assert.deepEqual(d.pool.connections, 4);
+  assert.deepEqual(d.requestBodyMode, { kind: 'buffer' });
+});
+
+test('event aliases, body modes, relative sockets, errors', () => {
+  const { definition: d } = defineAgent({ id: 'a', 'unix-socket': { path: 'a.sock' }, events: ['request-headers', 'request_body', 'log'], 'request-body-mode': 'hybrid:1024', 'failure-mode': 'fail_closed' }, '/etc/sentinel');
+  assert.deepEqual([...d.events], ['request_headers', 'request_body', 'request_complete']);
+  assert.deepEqual(d.requestBodyMode, { kind: 'hybrid', bufferBytes: 1024 });
+  assert.equal(d.socketPath, '/etc/sentinel/a.sock');
+  assert.equal(d.failureMode, 'closed');
+  const bad = defineAgent({ id: 'b', events: ['request_bodies'], 'request-body-mode': 'chunky', 'failure-mode': 'sometimes' });
+  assert.equal(bad.errors.length, 4, bad.errors.join('\n'));
+  assert.match(bad.errors.join('\n'), /needs unix-socket/);
+  assert.match(bad.errors.join('\n'), /unknown event "request_bodies"/);
+});
+
+test('agent filter settings', () => {
+  assert.deepEqual(defineAgentFilter('f', { agent: 'waf', 'failure-mode': 'open', 'timeout-ms': 50 }), {
+    id: 'f',
+    agent: 'waf',
+    phase: undefined,
+    timeoutMs: 50,
+    failureMode: 'open',
+    inspectBody: undefined,
+    maxBodyBytes: undefined,
+  });
+  assert.throws(() => defineAgentFilter('f', {}), /needs agent/);
+  assert.throws(() => defineAgentFilter('f', { agent: 'x', 'failure-mode': 'maybe' }), /failure-mode/);
+});
+
+test('body policy: waf block over limits over defaults; decompression cap is 10x inspection bytes', () => {
+  const p = defineBodyPolicy(undefined, { 'max-body-inspection-bytes': 1000, 'max-decompression-ratio': 50 });
+  assert.equal(p.maxInspectionBytes, 1000);
+  assert.equal(p.maxDecompressionRatio, 50);
+  assert.equal(p.maxDecompressedBytes, 10_000);
+  assert.equal(p.decompress, false);
+  const w = defineBodyPolicy({ 'body-inspection': { 'max-inspection-bytes': 10, decompress: true, 'content-types': ['Application/JSON'] } }, { 'max-body-inspection-bytes': 1000 });
+  assert.equal(w.maxInspectionBytes, 10);
+  assert.equal(w.decompress, true);
+  assert.deepEqual(w.contentTypes, ['application/json']);
+});
+
+test('denylist rules: path prefixes on segment boundaries, CIDRs, headers', () => {
+  const d = new Denylist(parseDenylistConfig({ paths: '/admin', ips: ['10.0.0.0/8', '::1'], headers: { 'User-Agent': 'sqlmap', 'x-debug': true } }));
+  const req = (path: string, clientIp = '192.0.2.1', headers: Record<string, string[]> = {}) => ({ path, clientIp, headers });
+  assert.deepEqual(d.check(req('/admin')), { rule: 'path', detail: '/admin' });
+  assert.deepEqual(d.check(req('/admin/users')), { rule: 'path', detail: '/admin' });
+  assert.equal(d.check(req('/administrator')), undefined);
+  assert.deepEqual(d.check(req('/', '10.1.2.3')), { rule: 'ip', detail: '10.1.2.3' });
+  assert.deepEqual(d.check(req('/', '::1')), { rule: 'ip', detail: '::1' });
+  assert.deepEqual(d.check(req('/', '192.0.2.1', { 'user-agent': ['sqlmap'] })), { rule: 'header', detail: 'user-agent' });
+  assert.equal(d.check(req('/', '192.0.2.1', { 'user-agent': ['curl'] })), undefined);
+  assert.deepEqual(d.check(req('/', '192.0.2.1', { 'x-debug': ['anything'] })), { rule: 'header', detail: 'x-debug' });
+  assert.throws(() => new Denylist(parseDenylistConfig({ ips: 'not-an-ip' })), /invalid ip/);
+});
