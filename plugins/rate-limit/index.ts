@@ -41,16 +41,15 @@ function leaseLocalStore(scope: string, maxRps: number, burst: number, maxKeys: 
   return acquire(
     fingerprint,
     () => {
-      const store: LocalStore = new LocalStore({
+      return new LocalStore({
         params,
         maxKeys,
-        onEvict: (idle, forced) => {
+        onKeysChanged: (size, idle, forced) => {
           if (idle > 0) metrics.evictions.inc({ scope, reason: 'idle' }, idle);
           if (forced > 0) metrics.evictions.inc({ scope, reason: 'forced' }, forced);
-          metrics.keys.set({ scope }, store.size);
+          metrics.keys.set({ scope }, size);
         },
       });
-      return store;
     },
     (store) => {
       store.clear();

@@ -13,8 +13,8 @@ export interface LocalStoreOptions {
   /** Sentinel evicts keys idle > 10 s first */
   idleMs?: number;
   now?: () => number;
-  /** called with how many keys were dropped (idle or evicted) */
-  onEvict?: (idle: number, forced: number) => void;
+  /** after a key was added or keys were dropped: the new size, and how many went idle / were forced out */
+  onKeysChanged?: (size: number, idleDropped: number, forcedDropped: number) => void;
 }
 
 /** Idle keys dropped per insert: enough to keep up with any insert rate, small enough to stay O(1). */
@@ -26,7 +26,7 @@ export class LocalStore {
   private readonly buckets = new Map<string, Bucket>();
   private readonly idleMs: number;
   private readonly now: () => number;
-  private readonly onEvict: ((idle: number, forced: number) => void) | undefined;
+  private readonly onKeysChanged: LocalStoreOptions['onKeysChanged'];
 
   constructor(opts: LocalStoreOptions) {
     this.params = opts.params;
@@ -34,7 +34,7 @@ export class LocalStore {
     // Never forget a bucket that is still refilling: that would hand out free tokens.
     this.idleMs = Math.max(opts.idleMs ?? 10_000, refillTimeMs(opts.params));
     this.now = opts.now ?? Date.now;
-    this.onEvict = opts.onEvict;
+    this.onKeysChanged = opts.onKeysChanged;
   }
 
   get size(): number {
@@ -46,20 +46,20 @@ export class LocalStore {
     if (bucket) {
       // Move to the end: the map's order is least recently used first.
       this.buckets.delete(key);
+      this.buckets.set(key, bucket);
     } else {
-      this.makeRoom(now);
       bucket = newBucket(this.params, now);
+      this.insert(key, bucket, now);
     }
-    this.buckets.set(key, bucket);
     return takeToken(bucket, this.params, now);
   }
 
-  private makeRoom(now: number): void {
+  private insert(key: string, bucket: Bucket, now: number): void {
     let idle = 0;
     let forced = 0;
-    for (const [key, bucket] of this.buckets) {
-      if (idle >= SWEEP_PER_INSERT || now - bucket.updatedAt <= this.idleMs) break;
-      this.buckets.delete(key);
+    for (const [oldKey, old] of this.buckets) {
+      if (idle >= SWEEP_PER_INSERT || now - old.updatedAt <= this.idleMs) break;
+      this.buckets.delete(oldKey);
       idle++;
     }
     while (this.buckets.size >= this.maxKeys) {
@@ -67,7 +67,8 @@ export class LocalStore {
       this.buckets.delete(oldest);
       forced++;
     }
-    if ((idle > 0 || forced > 0) && this.onEvict) this.onEvict(idle, forced);
+    this.buckets.set(key, bucket);
+    this.onKeysChanged?.(this.buckets.size, idle, forced);
   }
 
   /** Drops every key idle longer than idleMs (for a periodic sweep; inserts also sweep a few). */
@@ -78,7 +79,7 @@ export class LocalStore {
       this.buckets.delete(key);
       dropped++;
     }
-    if (dropped > 0 && this.onEvict) this.onEvict(dropped, 0);
+    if (dropped > 0) this.onKeysChanged?.(this.buckets.size, dropped, 0);
     return dropped;
   }
 

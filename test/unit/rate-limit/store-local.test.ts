@@ -11,7 +11,7 @@ function clock(start = 1_000_000) {
 test('a flood of distinct keys never holds more than max-keys buckets', () => {
   const c = clock();
   let forced = 0;
-  const store = new LocalStore({ params: bucketParams(10, 0), maxKeys: 1000, now: c.now, onEvict: (_i, f) => (forced += f) });
+  const store = new LocalStore({ params: bucketParams(10, 0), maxKeys: 1000, now: c.now, onKeysChanged: (_s, _i, f) => (forced += f) });
   for (let i = 0; i < 50_000; i++) {
     store.take(`i:10.0.${i >> 8}.${i & 255}`);
     assert.ok(store.size <= 1000);
@@ -23,7 +23,7 @@ test('a flood of distinct keys never holds more than max-keys buckets', () => {
 test('idle keys are evicted first, so active keys keep their state', () => {
   const c = clock();
   let idleDropped = 0;
-  const store = new LocalStore({ params: bucketParams(1, 0), maxKeys: 3, now: c.now, onEvict: (i) => (idleDropped += i) });
+  const store = new LocalStore({ params: bucketParams(1, 0), maxKeys: 3, now: c.now, onKeysChanged: (_s, i) => (idleDropped += i) });
   store.take('idle-1');
   store.take('idle-2');
   c.t += 11_000; // both idle > 10 s
