@@ -357,7 +357,10 @@ class Manager implements TlsManager {
     };
     const onClientError = (err: Error, socket: TLSSocket) => {
       this.handshakeStart.delete(key(socket));
-      const reason = classifyHandshakeError(err);
+      // node verifies client certificates after the handshake and destroys the socket itself;
+      // the failure then surfaces as "socket hang up" with the real cause in authorizationError
+      const authError = (socket as { authorizationError?: Error | string }).authorizationError;
+      const reason = authError ? classifyHandshakeError({ code: String(authError) }) : classifyHandshakeError(err);
       this.handshakeFailures.inc({ reason });
       this.opts.log.debug({ listener: this.opts.listenerId, reason, err: err.message, client: socket.remoteAddress }, 'TLS handshake failed');
     };
