@@ -402,24 +402,19 @@ function stateMarkupDeclarationOpen(h: Html5Tokenizer): boolean {
 function stateComment(h: Html5Tokenizer): boolean {
   const { s, len } = h;
   let from = h.pos;
-  const toEnd = (): boolean => {
-    h.state = stateEof;
-    h.emit(H5Type.TAG_COMMENT, h.pos, len - h.pos);
-    return true;
-  };
   while (true) {
     const dash = s.indexOf('-', from);
-    if (dash === -1 || dash > len - 3) return toEnd();
+    if (dash === -1 || dash > len - 3) return commentToEnd(h);
     let p = dash + 1;
     while (p < len && s.charCodeAt(p) === 0) p++;
-    if (p === len) return toEnd();
+    if (p === len) return commentToEnd(h);
     const c = s.charCodeAt(p);
     if (c !== DASH && c !== BANG) {
       from = dash + 1;
       continue;
     }
     p += 1;
-    if (p === len) return toEnd();
+    if (p === len) return commentToEnd(h);
     if (s.charCodeAt(p) !== GT) {
       from = dash + 1;
       continue;
@@ -429,6 +424,12 @@ function stateComment(h: Html5Tokenizer): boolean {
     h.state = stateData;
     return true;
   }
+}
+
+function commentToEnd(h: Html5Tokenizer): boolean {
+  h.state = stateEof;
+  h.emit(H5Type.TAG_COMMENT, h.pos, h.len - h.pos);
+  return true;
 }
 
 function stateCdata(h: Html5Tokenizer): boolean {

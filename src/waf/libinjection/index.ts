@@ -5,8 +5,12 @@ import { isSqli } from './sqli.ts';
 import { isXss } from './xss.ts';
 
 /** SQLi check (@detectSQLi). `fingerprint` is the matching token-type fingerprint, '' when not SQLi. */
+// Detection is synchronous and never re-entered, so one state object is reused.
+const shared = new SqliState('');
+
 export function detectSqli(input: string): { detected: boolean; fingerprint: string } {
-  const sf = new SqliState(input);
+  const sf = shared;
+  sf.setInput(input);
   const detected = isSqli(sf);
   return { detected, fingerprint: detected ? sf.fingerprint : '' };
 }

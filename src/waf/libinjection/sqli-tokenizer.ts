@@ -111,15 +111,17 @@ export function asciiUpper(s: string): string {
 }
 
 const KEYWORDS = new Map<string, string>(Object.entries(SQL_KEYWORDS));
-const NON_ASCII_OR_NUL = /[^\x01-\x7f]/;
+const ASCII_WITHOUT_NUL = /^[\x01-\x7f]*$/;
 
 /**
  * Case-insensitive keyword lookup ('' when unknown). Keys are ASCII, so a word holding
- * a NUL or a high byte can never match (the C comparison stops at NUL).
+ * a NUL or a high byte can never match (the C comparison stops at NUL); that is checked
+ * only on a hit, since misses are the common case.
  */
 export function lookupWord(word: string): string {
-  if (NON_ASCII_OR_NUL.test(word)) return '';
-  return KEYWORDS.get(word.toUpperCase()) ?? '';
+  const type = KEYWORDS.get(word.toUpperCase());
+  if (type === undefined || !ASCII_WITHOUT_NUL.test(word)) return '';
+  return type;
 }
 
 // Byte sets used by the span helpers, as 256-entry membership tables.
@@ -157,22 +159,40 @@ export function isWhite(code: number): boolean {
 
 /** Tokenizer state; `tokenvec` and the stats are used by folding and the whitelist. */
 export class SqliState {
-  readonly s: string;
-  readonly slen: number;
-  flags = 0;
-  pos = 0;
-  readonly tokenvec: SqliToken[] = Array.from({ length: 8 }, newToken);
+  s: string;
+  slen: number;
+  flags: number;
+  pos: number;
+  readonly tokenvec: SqliToken[];
   current: SqliToken;
-  fingerprint = '';
-  statsCommentDdx = 0;
-  statsCommentHash = 0;
-  statsFolds = 0;
-  statsTokens = 0;
+  /** scratch token for folding's trailing comment */
+  readonly lastComment: SqliToken;
+  fingerprint: string;
+  statsCommentDdx: number;
+  statsCommentHash: number;
+  statsFolds: number;
+  statsTokens: number;
 
   constructor(s: string, flags = 0) {
     this.s = s;
     this.slen = s.length;
+    this.tokenvec = [newToken(), newToken(), newToken(), newToken(), newToken(), newToken(), newToken(), newToken()];
+    this.lastComment = newToken();
     this.current = this.tokenvec[0] as SqliToken;
+    this.flags = 0;
+    this.pos = 0;
+    this.fingerprint = '';
+    this.statsCommentDdx = 0;
+    this.statsCommentHash = 0;
+    this.statsFolds = 0;
+    this.statsTokens = 0;
+    this.reset(flags);
+  }
+
+  /** Reuses this state for another input (avoids allocating tokens per call). */
+  setInput(s: string, flags = 0): void {
+    this.s = s;
+    this.slen = s.length;
     this.reset(flags);
   }
 
@@ -180,7 +200,7 @@ export class SqliState {
   reset(flags: number): void {
     this.flags = flags === 0 ? FLAG_QUOTE_NONE | FLAG_SQL_ANSI : flags;
     this.pos = 0;
-    for (const t of this.tokenvec) clearToken(t);
+    for (let i = 0; i < this.tokenvec.length; i++) clearToken(this.tokenvec[i] as SqliToken);
     this.current = this.tokenvec[0] as SqliToken;
     this.fingerprint = '';
     this.statsCommentDdx = 0;

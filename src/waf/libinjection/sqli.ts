@@ -2,23 +2,25 @@
 // most five tokens, take their types as a fingerprint, and look the fingerprint up in
 // the known-attack list, then apply the false-positive whitelist.
 import { SQLI_FINGERPRINTS } from './tables.generated.ts';
-import {
+import * as tokenizer from './sqli-tokenizer.ts';
+import type { SqliState, SqliToken } from './sqli-tokenizer.ts';
+
+// Under tsx every use of an imported binding goes through a getter, which dominates
+// this hot code; so the imports are read once into module constants.
+const {
   FLAG_QUOTE_DOUBLE,
   FLAG_QUOTE_NONE,
   FLAG_QUOTE_SINGLE,
   FLAG_SQL_ANSI,
   FLAG_SQL_MYSQL,
-  SqliState,
   T,
   TOKEN_VALUE_MAX,
   clearToken,
   copyToken,
   asciiUpper,
   lookupWord,
-  newToken,
   tokenize,
-  type SqliToken,
-} from './sqli-tokenizer.ts';
+} = tokenizer;
 
 /** Fingerprints fold to at most this many tokens. */
 export const MAX_TOKENS = 5;
@@ -76,16 +78,19 @@ const FUNCTION_LIKE_WORDS = new Set([
 
 /** Shapes of five/six tokens that are common harmless input and are folded away. */
 function isHarmlessLongPrefix(sf: SqliState): boolean {
-  const ty = (i: number): string => tok(sf, i).type;
+  const v = sf.tokenvec;
+  const t0 = (v[0] as SqliToken).type;
+  const t1 = (v[1] as SqliToken).type;
+  const t2 = (v[2] as SqliToken).type;
+  const t3 = (v[3] as SqliToken).type;
+  const t4 = (v[4] as SqliToken).type;
   return (
-    (ty(0) === T.NUMBER && (ty(1) === T.OPERATOR || ty(1) === T.COMMA) && ty(2) === T.LEFTPARENS &&
-      ty(3) === T.NUMBER && ty(4) === T.RIGHTPARENS) ||
-    (ty(0) === T.BAREWORD && ty(1) === T.OPERATOR && ty(2) === T.LEFTPARENS &&
-      (ty(3) === T.BAREWORD || ty(3) === T.NUMBER) && ty(4) === T.RIGHTPARENS) ||
-    (ty(0) === T.NUMBER && ty(1) === T.RIGHTPARENS && ty(2) === T.COMMA && ty(3) === T.LEFTPARENS &&
-      ty(4) === T.NUMBER) ||
-    (ty(0) === T.BAREWORD && ty(1) === T.RIGHTPARENS && ty(2) === T.OPERATOR && ty(3) === T.LEFTPARENS &&
-      ty(4) === T.BAREWORD)
+    (t0 === T.NUMBER && (t1 === T.OPERATOR || t1 === T.COMMA) && t2 === T.LEFTPARENS && t3 === T.NUMBER &&
+      t4 === T.RIGHTPARENS) ||
+    (t0 === T.BAREWORD && t1 === T.OPERATOR && t2 === T.LEFTPARENS && (t3 === T.BAREWORD || t3 === T.NUMBER) &&
+      t4 === T.RIGHTPARENS) ||
+    (t0 === T.NUMBER && t1 === T.RIGHTPARENS && t2 === T.COMMA && t3 === T.LEFTPARENS && t4 === T.NUMBER) ||
+    (t0 === T.BAREWORD && t1 === T.RIGHTPARENS && t2 === T.OPERATOR && t3 === T.LEFTPARENS && t4 === T.BAREWORD)
   );
 }
 
@@ -95,91 +100,101 @@ const VALUE_TYPES = new Set<string>([T.BAREWORD, T.NUMBER, T.STRING, T.VARIABLE]
  * Folds the token stream of `sf` into sf.tokenvec and returns how many tokens are
  * meaningful (at most MAX_TOKENS). Comments are dropped except a trailing one.
  */
+/** Folding progress; kept in an object so the token pulling helper can update it. */
+interface FoldCursor {
+  /** where the next token goes */
+  pos: number;
+  /** how many tokens are final */
+  left: number;
+  /** false once the tokenizer is exhausted */
+  more: boolean;
+  /** the latest comment seen since the last kept token */
+  lastComment: SqliToken;
+}
+
+/** Pulls tokens until `want` are pending past `c.left`; comments are remembered, not kept. */
+function pullTokens(sf: SqliState, c: FoldCursor, want: number): void {
+  while (c.more && c.pos <= MAX_TOKENS && c.pos - c.left < want) {
+    sf.current = tok(sf, c.pos);
+    c.more = tokenize(sf);
+    if (c.more) {
+      if (sf.current.type === T.COMMENT) {
+        copyToken(c.lastComment, sf.current);
+      } else {
+        c.lastComment.type = '';
+        c.pos += 1;
+      }
+    }
+  }
+}
+
 export function fold(sf: SqliState): number {
-  const lastComment = newToken();
-  let pos = 0; // where the next token goes
-  let left = 0; // tokens already final
-  let more = true;
+  const c: FoldCursor = { pos: 0, left: 0, more: true, lastComment: sf.lastComment };
+  clearToken(c.lastComment);
 
   // skip leading comments, '(' , SQL types and unary operators
   sf.current = tok(sf, 0);
-  while (more) {
-    more = tokenize(sf);
+  while (c.more) {
+    c.more = tokenize(sf);
     const t = sf.current;
     if (!(t.type === T.COMMENT || t.type === T.LEFTPARENS || t.type === T.SQLTYPE || isUnaryOp(t))) break;
   }
-  if (!more) return 0;
-  pos += 1;
-
-  // Pulls tokens until `want` are pending past `left`; comments are remembered, not kept.
-  const fill = (want: number): void => {
-    while (more && pos <= MAX_TOKENS && pos - left < want) {
-      sf.current = tok(sf, pos);
-      more = tokenize(sf);
-      if (more) {
-        if (sf.current.type === T.COMMENT) {
-          copyToken(lastComment, sf.current);
-        } else {
-          lastComment.type = '';
-          pos += 1;
-        }
-      }
-    }
-  };
+  if (!c.more) return 0;
+  c.pos += 1;
 
   while (true) {
-    if (pos >= MAX_TOKENS && isHarmlessLongPrefix(sf)) {
-      if (pos > MAX_TOKENS) {
+    if (c.pos >= MAX_TOKENS && isHarmlessLongPrefix(sf)) {
+      if (c.pos > MAX_TOKENS) {
         copyToken(tok(sf, 1), tok(sf, MAX_TOKENS));
-        pos = 2;
+        c.pos = 2;
       } else {
-        pos = 1;
+        c.pos = 1;
       }
-      left = 0;
+      c.left = 0;
     }
 
-    if (!more || left >= MAX_TOKENS) {
-      left = pos;
+    if (!c.more || c.left >= MAX_TOKENS) {
+      c.left = c.pos;
       break;
     }
 
-    fill(2);
-    if (pos - left < 2) {
-      left = pos;
+    pullTokens(sf, c, 2);
+    if (c.pos - c.left < 2) {
+      c.left = c.pos;
       continue;
     }
 
-    const a = tok(sf, left);
-    const b = tok(sf, left + 1);
+    const a = tok(sf, c.left);
+    const b = tok(sf, c.left + 1);
 
     // --- two-token folds ---
     if (a.type === T.STRING && b.type === T.STRING) {
       // "foo" "bar" concatenates: keep the first
-      pos -= 1;
+      c.pos -= 1;
       sf.statsFolds += 1;
       continue;
     }
     if (a.type === T.SEMICOLON && b.type === T.SEMICOLON) {
-      pos -= 1;
+      c.pos -= 1;
       sf.statsFolds += 1;
       continue;
     }
     if ((a.type === T.OPERATOR || a.type === T.LOGIC_OPERATOR) && (isUnaryOp(b) || b.type === T.SQLTYPE)) {
-      pos -= 1;
+      c.pos -= 1;
       sf.statsFolds += 1;
-      left = 0;
+      c.left = 0;
       continue;
     }
     if (a.type === T.LEFTPARENS && isUnaryOp(b)) {
-      pos -= 1;
+      c.pos -= 1;
       sf.statsFolds += 1;
-      if (left > 0) left -= 1;
+      if (c.left > 0) c.left -= 1;
       continue;
     }
     if (mergeWords(a, b)) {
-      pos -= 1;
+      c.pos -= 1;
       sf.statsFolds += 1;
-      if (left > 0) left -= 1;
+      if (c.left > 0) c.left -= 1;
       continue;
     }
     if (a.type === T.SEMICOLON && b.type === T.FUNCTION && asciiUpper(b.val.slice(0, 2)) === 'IF') {
@@ -201,15 +216,15 @@ export function fold(sf: SqliState): number {
     } else if (a.type === T.SQLTYPE && (VALUE_TYPES.has(b.type) || b.type === T.SQLTYPE || b.type === T.LEFTPARENS || b.type === T.FUNCTION)) {
       // a cast type in front of a value is noise
       copyToken(a, b);
-      pos -= 1;
+      c.pos -= 1;
       sf.statsFolds += 1;
-      left = 0;
+      c.left = 0;
       continue;
     } else if (a.type === T.COLLATE && b.type === T.BAREWORD) {
       // collation names are too many to list; ones with '_' are taken as types
       if (b.val.includes('_')) {
         b.type = T.SQLTYPE;
-        left = 0;
+        c.left = 0;
       }
     } else if (a.type === T.BACKSLASH) {
       // T-SQL reads '\%1' as '0 % 1' and '\1' as '1'
@@ -217,119 +232,119 @@ export function fold(sf: SqliState): number {
         a.type = T.NUMBER;
       } else {
         copyToken(a, b);
-        pos -= 1;
+        c.pos -= 1;
         sf.statsFolds += 1;
       }
-      left = 0;
+      c.left = 0;
       continue;
     } else if ((a.type === T.LEFTPARENS && b.type === T.LEFTPARENS) || (a.type === T.RIGHTPARENS && b.type === T.RIGHTPARENS)) {
-      pos -= 1;
-      left = 0;
+      c.pos -= 1;
+      c.left = 0;
       sf.statsFolds += 1;
       continue;
     } else if (a.type === T.LEFTBRACE && b.type === T.BAREWORD) {
       // MySQL "{ ``.``.id }" is too odd to fold: flag it
       if (b.len === 0) {
         b.type = T.EVIL;
-        return left + 2;
+        return c.left + 2;
       }
       // ODBC "{foo expr}" -> expr
-      left = 0;
-      pos -= 2;
+      c.left = 0;
+      c.pos -= 2;
       sf.statsFolds += 2;
       continue;
     } else if (b.type === T.RIGHTBRACE) {
-      pos -= 1;
-      left = 0;
+      c.pos -= 1;
+      c.left = 0;
       sf.statsFolds += 1;
       continue;
     }
 
     // --- three-token folds ---
-    fill(3);
-    if (pos - left < 3) {
-      left = pos;
+    pullTokens(sf, c, 3);
+    if (c.pos - c.left < 3) {
+      c.left = c.pos;
       continue;
     }
-    const c = tok(sf, left + 2);
+    const third = tok(sf, c.left + 2);
     if (
-      (a.type === T.NUMBER && b.type === T.OPERATOR && c.type === T.NUMBER) ||
-      (a.type === T.OPERATOR && b.type !== T.LEFTPARENS && c.type === T.OPERATOR) ||
-      (a.type === T.LOGIC_OPERATOR && c.type === T.LOGIC_OPERATOR) ||
-      (a.type === T.VARIABLE && b.type === T.OPERATOR && (c.type === T.VARIABLE || c.type === T.NUMBER || c.type === T.BAREWORD)) ||
-      ((a.type === T.BAREWORD || a.type === T.NUMBER) && b.type === T.OPERATOR && (c.type === T.NUMBER || c.type === T.BAREWORD))
+      (a.type === T.NUMBER && b.type === T.OPERATOR && third.type === T.NUMBER) ||
+      (a.type === T.OPERATOR && b.type !== T.LEFTPARENS && third.type === T.OPERATOR) ||
+      (a.type === T.LOGIC_OPERATOR && third.type === T.LOGIC_OPERATOR) ||
+      (a.type === T.VARIABLE && b.type === T.OPERATOR && (third.type === T.VARIABLE || third.type === T.NUMBER || third.type === T.BAREWORD)) ||
+      ((a.type === T.BAREWORD || a.type === T.NUMBER) && b.type === T.OPERATOR && (third.type === T.NUMBER || third.type === T.BAREWORD))
     ) {
       // "1+2", "a=b", "@x:=1" ... an expression reduces to its first operand
-      pos -= 2;
-      left = 0;
+      c.pos -= 2;
+      c.left = 0;
       continue;
     }
-    if (VALUE_TYPES.has(a.type) && b.type === T.OPERATOR && b.val === '::' && c.type === T.SQLTYPE) {
+    if (VALUE_TYPES.has(a.type) && b.type === T.OPERATOR && b.val === '::' && third.type === T.SQLTYPE) {
       // PostgreSQL cast "x::int"
-      pos -= 2;
-      left = 0;
+      c.pos -= 2;
+      c.left = 0;
       sf.statsFolds += 2;
       continue;
     }
-    if (VALUE_TYPES.has(a.type) && b.type === T.COMMA && VALUE_TYPES.has(c.type)) {
-      pos -= 2;
-      left = 0;
+    if (VALUE_TYPES.has(a.type) && b.type === T.COMMA && VALUE_TYPES.has(third.type)) {
+      c.pos -= 2;
+      c.left = 0;
       continue;
     }
-    if ((a.type === T.EXPRESSION || a.type === T.GROUP || a.type === T.COMMA) && isUnaryOp(b) && c.type === T.LEFTPARENS) {
+    if ((a.type === T.EXPRESSION || a.type === T.GROUP || a.type === T.COMMA) && isUnaryOp(b) && third.type === T.LEFTPARENS) {
       // "SELECT + (" -> "SELECT ("
-      copyToken(b, c);
-      pos -= 1;
-      left = 0;
+      copyToken(b, third);
+      c.pos -= 1;
+      c.left = 0;
       continue;
     }
-    if ((a.type === T.KEYWORD || a.type === T.EXPRESSION || a.type === T.GROUP) && isUnaryOp(b) && (VALUE_TYPES.has(c.type) || c.type === T.FUNCTION)) {
+    if ((a.type === T.KEYWORD || a.type === T.EXPRESSION || a.type === T.GROUP) && isUnaryOp(b) && (VALUE_TYPES.has(third.type) || third.type === T.FUNCTION)) {
       // "SELECT - 1" -> "SELECT 1"
-      copyToken(b, c);
-      pos -= 1;
-      left = 0;
+      copyToken(b, third);
+      c.pos -= 1;
+      c.left = 0;
       continue;
     }
-    if (a.type === T.COMMA && isUnaryOp(b) && VALUE_TYPES.has(c.type)) {
+    if (a.type === T.COMMA && isUnaryOp(b) && VALUE_TYPES.has(third.type)) {
       // ", -1": drop the sign and back up so "1,-1" can fold further
-      copyToken(b, c);
-      left = 0;
-      pos -= 3;
+      copyToken(b, third);
+      c.left = 0;
+      c.pos -= 3;
       continue;
     }
-    if (a.type === T.COMMA && isUnaryOp(b) && c.type === T.FUNCTION) {
-      copyToken(b, c);
-      pos -= 1;
-      left = 0;
+    if (a.type === T.COMMA && isUnaryOp(b) && third.type === T.FUNCTION) {
+      copyToken(b, third);
+      c.pos -= 1;
+      c.left = 0;
       continue;
     }
-    if (a.type === T.BAREWORD && b.type === T.DOT && c.type === T.BAREWORD) {
+    if (a.type === T.BAREWORD && b.type === T.DOT && third.type === T.BAREWORD) {
       // database.table
-      pos -= 2;
-      left = 0;
+      c.pos -= 2;
+      c.left = 0;
       continue;
     }
-    if (a.type === T.EXPRESSION && b.type === T.DOT && c.type === T.BAREWORD) {
+    if (a.type === T.EXPRESSION && b.type === T.DOT && third.type === T.BAREWORD) {
       // "SELECT . `foo`" -> "SELECT `foo`"
-      copyToken(b, c);
-      pos -= 1;
-      left = 0;
+      copyToken(b, third);
+      c.pos -= 1;
+      c.left = 0;
       continue;
     }
-    if (a.type === T.FUNCTION && b.type === T.LEFTPARENS && c.type !== T.RIGHTPARENS) {
+    if (a.type === T.FUNCTION && b.type === T.LEFTPARENS && third.type !== T.RIGHTPARENS) {
       // USER() takes no arguments, so USER(x) is not that function
       if (valIs(a, 'USER')) a.type = T.BAREWORD;
     }
 
-    left += 1;
+    c.left += 1;
   }
 
   // keep a trailing comment when there is room for it
-  if (left < MAX_TOKENS && lastComment.type === T.COMMENT) {
-    copyToken(tok(sf, left), lastComment);
-    left += 1;
+  if (c.left < MAX_TOKENS && c.lastComment.type === T.COMMENT) {
+    copyToken(tok(sf, c.left), c.lastComment);
+    c.left += 1;
   }
-  return left > MAX_TOKENS ? MAX_TOKENS : left;
+  return c.left > MAX_TOKENS ? MAX_TOKENS : c.left;
 }
 
 function upperVal(t: SqliToken): string {
@@ -440,16 +455,17 @@ function reparseAsMysql(sf: SqliState): boolean {
  */
 export function isSqli(sf: SqliState): boolean {
   if (sf.slen === 0) return false;
-  const tryFlags = (flags: number): boolean => {
-    fingerprint(sf, flags);
-    return checkFingerprint(sf);
-  };
-  if (tryFlags(FLAG_QUOTE_NONE | FLAG_SQL_ANSI)) return true;
-  if (reparseAsMysql(sf) && tryFlags(FLAG_QUOTE_NONE | FLAG_SQL_MYSQL)) return true;
+  if (matchesUnder(sf, FLAG_QUOTE_NONE | FLAG_SQL_ANSI)) return true;
+  if (reparseAsMysql(sf) && matchesUnder(sf, FLAG_QUOTE_NONE | FLAG_SQL_MYSQL)) return true;
   if (sf.s.includes("'")) {
-    if (tryFlags(FLAG_QUOTE_SINGLE | FLAG_SQL_ANSI)) return true;
-    if (reparseAsMysql(sf) && tryFlags(FLAG_QUOTE_SINGLE | FLAG_SQL_MYSQL)) return true;
+    if (matchesUnder(sf, FLAG_QUOTE_SINGLE | FLAG_SQL_ANSI)) return true;
+    if (reparseAsMysql(sf) && matchesUnder(sf, FLAG_QUOTE_SINGLE | FLAG_SQL_MYSQL)) return true;
   }
-  if (sf.s.includes('"') && tryFlags(FLAG_QUOTE_DOUBLE | FLAG_SQL_MYSQL)) return true;
+  if (sf.s.includes('"') && matchesUnder(sf, FLAG_QUOTE_DOUBLE | FLAG_SQL_MYSQL)) return true;
   return false;
+}
+
+function matchesUnder(sf: SqliState, flags: number): boolean {
+  fingerprint(sf, flags);
+  return checkFingerprint(sf);
 }

@@ -1,7 +1,11 @@
 // XSS detection in libinjection's manner: run the HTML5 tokenizer from each context
 // the input could be reflected into, and flag dangerous tags, event-handler and other
 // dangerous attributes, script-capable URL schemes, style, and IE/XML comment tricks.
-import { H5Start, H5Type, Html5Tokenizer } from './html5.ts';
+import * as html5 from './html5.ts';
+
+// read once: under tsx each use of an imported binding is a getter call
+const { H5Start, H5Type, Html5Tokenizer } = html5;
+type H5Start = html5.H5Start;
 
 /** What an attribute's value needs checking for. */
 const enumAttr = {
@@ -117,26 +121,32 @@ function decodeCharAt(s: string, i: number, end: number): [number, number] {
   const c = s.charCodeAt(i);
   if (c !== 0x26 || n < 2) return [c, 1];
   if (s.charCodeAt(i + 1) !== 0x23) return [0x26, 1];
-  const at = (k: number): number => (i + k < end ? s.charCodeAt(i + k) : 0);
-  const hex = (at(2) | 0x20) === 0x78;
+  const hex = (byteAt(s, i + 2, end) | 0x20) === 0x78;
   const base = hex ? 16 : 10;
-  const digitAt = (k: number): number => {
-    const d = HEX_VALUE[at(k) & 0xff] as number;
-    return d >= 0 && d < base ? d : -1;
-  };
   let k = hex ? 3 : 2;
-  let val = digitAt(k);
+  let val = digitValue(byteAt(s, i + k, end), base);
   if (val < 0) return [0x26, 1];
   k += 1;
   while (k < n) {
-    if (at(k) === 0x3b) return [val, k + 1];
-    const d = digitAt(k);
+    const b = s.charCodeAt(i + k);
+    if (b === 0x3b) return [val, k + 1];
+    const d = digitValue(b, base);
     if (d < 0) return [val, k];
     val = val * base + d;
     if (val > MAX_ENTITY) return [0x26, 1];
     k += 1;
   }
   return [val, k];
+}
+
+/** s[i] or 0 past the end (the C original reads the terminating NUL there). */
+function byteAt(s: string, i: number, end: number): number {
+  return i < end ? s.charCodeAt(i) : 0;
+}
+
+function digitValue(b: number, base: number): number {
+  const d = HEX_VALUE[b & 0xff] as number;
+  return b < 0x100 && d >= 0 && d < base ? d : -1;
 }
 
 /**
@@ -174,7 +184,10 @@ function isDangerousUrl(s: string, start: number, len: number): boolean {
     if (c > 32 && c < 127) break;
     i++;
   }
-  return DANGEROUS_SCHEMES.some((scheme) => decodedStartsWith(scheme, s, i, end));
+  for (const scheme of DANGEROUS_SCHEMES) {
+    if (decodedStartsWith(scheme, s, i, end)) return true;
+  }
+  return false;
 }
 
 function isDangerousComment(s: string, start: number, len: number): boolean {
@@ -233,5 +246,8 @@ const CONTEXTS: readonly H5Start[] = [
 
 /** XSS check over every context: text, and unquoted/'/"/` attribute values. */
 export function isXss(input: string): boolean {
-  return CONTEXTS.some((ctx) => isXssInContext(input, ctx));
+  for (const ctx of CONTEXTS) {
+    if (isXssInContext(input, ctx)) return true;
+  }
+  return false;
 }
