@@ -9,7 +9,7 @@ export const crsDir = process.env.CRS_DIR ?? join(repoRoot, '..', 'shared', 'con
 
 export interface CrsPattern {
   file: string;
-  /** rule id when the action list names one (chained rules report their chain head's file only) */
+  /** rule id, or `<head id>+chain` for a chained rule's later links */
   id: string;
   pattern: string;
 }
@@ -28,6 +28,7 @@ export function crsRxPatterns(): CrsPattern[] {
   }
   const out: CrsPattern[] = [];
   for (const file of files.sort()) {
+    let lastId = '?';
     // Rule files are bytes: read them as latin1 so patterns line up with latin1 inputs.
     const text = readFileSync(join(rulesDir, file), 'latin1').replace(/\\\r?\n/g, '');
     for (const line of text.split(/\r?\n/)) {
@@ -40,8 +41,9 @@ export function crsRxPatterns(): CrsPattern[] {
       if (operator.startsWith('@rx ')) pattern = operator.slice(4);
       else if (!operator.startsWith('@')) pattern = operator;
       else continue;
-      const id = /\bid:(\d+)/.exec(m[2] ?? '')?.[1] ?? '?';
-      out.push({ file, id, pattern });
+      const ownId = /\bid:(\d+)/.exec(m[2] ?? '')?.[1];
+      if (ownId) lastId = ownId;
+      out.push({ file, id: ownId ?? `${lastId}+chain`, pattern });
     }
   }
   return out;
