@@ -574,10 +574,11 @@ export class Transaction {
   private evaluate(rule: Rule): boolean {
     this.matchedVars = [];
     const collected: MatchedData[] = [];
+    // Each link's non-disruptive actions run as soon as it matches (once per matched value),
+    // before the next link is evaluated: CRS chains read TX values their starter just set.
     for (let link: Rule | undefined = rule; link; link = link.chained) {
       if (!this.matchLink(link, collected)) return false;
     }
-    for (let link: Rule | undefined = rule; link; link = link.chained) this.runActions(link);
     const log = rule.log !== false;
     this.matches.push({
       id: rule.id,
@@ -597,7 +598,10 @@ export class Transaction {
   /** Runs one link's operator over its variables; records matches. */
   private matchLink(link: Rule, collected: MatchedData[]): boolean {
     const op = link.operator;
-    if (!op) return true;
+    if (!op) {
+      this.runActions(link);
+      return true;
+    }
     const excl = link.variables.filter((v) => v.exclude);
     const rtExcl = this.runtimeExclusions(link);
     const allExcl = rtExcl.length ? [...excl, ...rtExcl] : excl;
@@ -618,10 +622,12 @@ export class Transaction {
           if (link.capture && ctx.captures.length) {
             for (let i = 0; i < ctx.captures.length && i < 10; i++) this.tx.set(String(i), ctx.captures[i] ?? '');
           }
-          this.matchedVar = sel.value;
+          // MATCHED_VAR(S) hold the transformed value (chains such as CRS 944120 rely on it).
+          this.matchedVar = input;
           this.matchedVarName = sel.name;
-          this.matchedVars.push({ key: sel.name, value: sel.value });
+          this.matchedVars.push({ key: sel.name, value: input });
           collected.push({ variable: sel.name, value: truncate(input, MAX_MATCHED_VALUE) });
+          this.runActions(link);
           if (!link.multiMatch) break;
         }
       }
