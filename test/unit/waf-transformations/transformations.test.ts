@@ -1,0 +1,164 @@
+// Table tests for the transformations whose edge cases matter for evasion
+// (the full reference set runs in `npm run conformance -- seclang`).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { getTransformation, transformationNames } from '../../../src/waf/transformations/index.ts';
+
+function t(name: string): (input: string) => string {
+  const fn = getTransformation(name);
+  assert.ok(fn, `transformation ${name} missing`);
+  return fn;
+}
+
+const TABLE: Record<string, [input: string, want: string][]> = {
+  urlDecode: [
+    ['a%20b+c', 'a b c'],
+    ['%41%4a%4A', 'AJJ'],
+    ['%zz%4', '%zz%4'],
+    ['%', '%'],
+    ['%c3%a9', '\xc3\xa9'],
+    ['%u0041', '%u0041'],
+  ],
+  urlDecodeUni: [
+    ['%u0041%u00e9', 'A\xe9'],
+    ['%uff1c', '<'], // fullwidth '<' folds to ASCII
+    ['%u2215', '\x15'], // only the low byte survives
+    ['%U0041', 'A'],
+    ['%u00g1', '%u00g1'],
+    ['%2e%2E/', '../'],
+  ],
+  htmlEntityDecode: [
+    ['&lt;script&gt;', '<script>'],
+    ['&LT;&QuOt;', '<"'],
+    ['&#60;&#x3c;&#X3C', '<<<'],
+    ['&#0000060;', '<'],
+    ['&nbsp;', '\xa0'],
+    ['&foo;&', '&foo;&'],
+    ['&#;&#x;', '&#;&#x;'],
+    ['&#99999999999999999999999;', '\xff'], // saturates like strtol, keeps the low byte
+  ],
+  jsDecode: [
+    ['\\x3cscript\\x3e', '<script>'],
+    ['\\u003c\\uff1c', '<<'],
+    ['\\101\\1012', 'AA2'],
+    ['\\777', '?7'], // > 0377 uses only two octal digits
+    ['\\n\\t\\q', '\n\tq'],
+    ['\\', '\\'],
+  ],
+  cssDecode: [
+    ['\\3c script\\3e', '<script>'],
+    ['java\\\nscript', 'javascript'],
+    ['\\000065', 'e'],
+    ['\\ff1c', '<'],
+    ['\\e9x', '\xe9x'],
+    ['\\', ''],
+  ],
+  escapeSeqDecode: [
+    ['\\x41\\101\\n', 'A\x41\n'],
+    ['\\xZZ', 'xZZ'],
+    ['\\q', 'q'],
+  ],
+  cmdLine: [
+    ['c^at /etc/pa"ss"wd', 'cat/etc/passwd'],
+    ["W'h'O;A\\m,I", 'who am i'],
+    ['ping  \t ,; (x)', 'ping(x)'],
+  ],
+  compressWhitespace: [['a \t\r\n\x0b\x0c\xa0b', 'a b']],
+  removeWhitespace: [['a \t\xa0b\nc', 'abc']],
+  trim: [[' \t\n x y \r\x0b', 'x y']],
+  lowercase: [['ABC\xc9', 'abc\xc9']], // C locale: only ASCII letters change
+  uppercase: [['abc\xe9', 'ABC\xe9']],
+  normalisePath: [
+    ['/a/b/../../../etc/./passwd', '/etc/passwd'],
+    ['a//b/./c/', 'a/b/c/'],
+    ['../../x', '../../x'],
+    ['/', '/'],
+  ],
+  normalisePathWin: [['c:\\windows\\..\\boot.ini', 'c:/boot.ini']],
+  removeComments: [
+    ['SEL/**/ECT', 'SELECT'],
+    ['1 <!-- x --> 2', '1  2'],
+    ['1 OR 1=1-- rest', '1 OR 1=1'],
+    ['a#b', 'a'],
+    ['a/*open', 'a '],
+  ],
+  replaceComments: [['UNION/**/SELECT/*x', 'UNION SELECT ']],
+  removeCommentsChar: [['a/*b*/c--d#e<!--f-->', 'abcdef']],
+  replaceNulls: [['a\0b', 'a b']],
+  removeNulls: [['a\0b\0', 'ab']],
+  base64Decode: [
+    ['PHNjcmlwdD4=', '<script>'],
+    ['PHNj.cmlwdD4=', '<sc'], // stops at the first char outside the alphabet
+  ],
+  base64DecodeExt: [['PHNj.cmlw dD4=', '<script>']],
+  base64Encode: [['\xff\x00', '/wA=']],
+  hexDecode: [['3c7363', '<sc']],
+  hexEncode: [['<\xff', '3cff']],
+  sqlHexDecode: [
+    ['0x3c73 and 0X41', '<s and A'],
+    ['0x4', '0x4'],
+  ],
+  utf8toUnicode: [
+    ['caf\xc3\xa9', 'caf%u00e9'],
+    ['\xe2\x82\xac', '%u20ac'],
+    ['\xc0\xaf', '%u002f'], // overlong '/', decoded so later urlDecodeUni sees it
+    ['\xc3', '\xc3'], // truncated sequence kept as is
+    ['\xf0\x9f\x98\x80', '%u1f600'],
+  ],
+  length: [['abc\0', '4']],
+  md5: [['', '\xd4\x1d\x8c\xd9\x8f\x00\xb2\x04\xe9\x80\x09\x98\xec\xf8\x42\x7e']],
+  sha1: [['abc', Buffer.from('a9993e364706816aba3e25717850c26c9cd0d89d', 'hex').toString('latin1')]],
+  phpArgsNames: [
+    ['a.b c', 'a_b_c'],
+    ['a[b][c]x', 'a[b][c]'],
+    ['a[b', 'a_b'],
+    ['[x]', ''],
+  ],
+  parityZero7bit: [['\xc1\x41', 'AA']],
+  urlEncode: [['a b&\xe9', 'a+b%26%e9']],
+};
+
+describe('transformations (table)', () => {
+  for (const [name, rows] of Object.entries(TABLE)) {
+    describe(name, () => {
+      for (const [input, want] of rows) {
+        it(JSON.stringify(input), () => {
+          assert.equal(t(name)(input), want);
+        });
+      }
+    });
+  }
+});
+
+describe('transformation registry', () => {
+  it('looks names up case-insensitively (CRS writes t:base64decode)', () => {
+    assert.equal(getTransformation('base64decode'), getTransformation('base64Decode'));
+    assert.equal(getTransformation('URLDECODEUNI'), getTransformation('urlDecodeUni'));
+  });
+  it('accepts both spellings of normalisePath', () => {
+    assert.equal(getTransformation('normalizePath'), getTransformation('normalisePath'));
+    assert.equal(getTransformation('normalizePathWin'), getTransformation('normalisePathWin'));
+  });
+  it('returns undefined for unknown names and leaves `none` to the engine', () => {
+    assert.equal(getTransformation('nope'), undefined);
+    assert.equal(getTransformation('none'), undefined);
+  });
+  it('covers every transformation CRS uses', () => {
+    const used = [
+      'base64Decode', 'cmdLine', 'compressWhitespace', 'cssDecode', 'escapeSeqDecode', 'hexEncode',
+      'htmlEntityDecode', 'jsDecode', 'length', 'lowercase', 'normalizePath', 'normalizePathWin',
+      'removeCommentsChar', 'removeNulls', 'removeWhitespace', 'replaceComments', 'sha1', 'urlDecodeUni',
+      'utf8toUnicode',
+    ];
+    for (const name of used) assert.ok(getTransformation(name), name);
+    assert.ok(transformationNames.length >= 38);
+  });
+  it('keeps every output a latin1 binary string', () => {
+    const hostile = '%u20ac\xe2\x82\xac&#x20ac;\\u20ac\\x{20ac}';
+    for (const name of transformationNames) {
+      const out = t(name)(hostile);
+      assert.ok(!/[^\x00-\xff]/.test(out), `${name} produced a char above 0xff`);
+    }
+  });
+});
