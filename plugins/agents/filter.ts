@@ -107,6 +107,11 @@ export class AgentFilter implements RequestFilter {
     return this.onClose();
   }
 
+  /** Connection/call counters of this generation's agents. */
+  agentStats(): ReturnType<AgentManager['stats']> {
+    return this.gen.manager.stats();
+  }
+
   async onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> {
     let state = ctx.state.get(STATE_KEY) as RequestState | undefined;
     if (state?.handled.has(this.id)) return undefined;

@@ -74,6 +74,16 @@ export class AgentManager {
     return shared.client;
   }
 
+  /** Per-agent connection and call counters (leak checks, the config builtin). */
+  stats(): Record<string, { connections: number; pendingReplies: number; permitsInUse: number; queued: number }> {
+    const out: Record<string, { connections: number; pendingReplies: number; permitsInUse: number; queued: number }> = {};
+    for (const [id, { shared }] of this.clients) {
+      const c = shared.client;
+      out[id] = { connections: c.openConnections, pendingReplies: c.pendingReplies, permitsInUse: c.load.inUse, queued: c.load.queued };
+    }
+    return out;
+  }
+
   /** Opens the connections of every agent now, so the first requests do not pay for it. */
   warm(): void {
     for (const id of this.defs.keys()) this.client(id);

@@ -82,6 +82,11 @@ export class AgentClient {
     return this.slots.filter((s) => s.conn?.alive).length;
   }
 
+  /** Replies still awaited on open connections. */
+  get pendingReplies(): number {
+    return this.slots.reduce((n, s) => n + (s.conn?.inFlight ?? 0), 0);
+  }
+
   /** Calls waiting for or holding a permit. */
   get load(): { inUse: number; queued: number } {
     return { inUse: this.semaphore.inUse, queued: this.semaphore.queued };
