@@ -234,8 +234,12 @@ describe('mTLS: ca-file + client-auth', () => {
     const r = await curl(srv.port, 'srv.test', ca.cert, ['--cert', wrong.cert, '--key', wrong.key]);
     assert.notEqual(r.code, 0);
     assert.equal(r.stdout, '');
-    const s = await sClient(srv.port, { servername: 'srv.test', cert: wrong.cert, key: wrong.key, input: 'GET / HTTP/1.0\r\n\r\n' });
+    const req = 'GET / HTTP/1.0\r\nHost: srv.test\r\n\r\n';
+    const s = await sClient(srv.port, { servername: 'srv.test', cert: wrong.cert, key: wrong.key, args: ['-ign_eof'], input: req });
     assert.doesNotMatch(s.stdout, /HTTP\/1\.[01] 200/);
+    // the same request with the good certificate is answered (the check above is not vacuous)
+    const g = await sClient(srv.port, { servername: 'srv.test', cert: good.cert, key: good.key, args: ['-ign_eof'], input: req });
+    assert.match(g.stdout, /HTTP\/1\.[01] 200/);
   });
 
   it('counts rejected handshakes by reason', async () => {
