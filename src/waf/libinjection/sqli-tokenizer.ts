@@ -9,6 +9,13 @@ export const FLAG_QUOTE_SINGLE = 2;
 export const FLAG_QUOTE_DOUBLE = 4;
 export const FLAG_SQL_ANSI = 8;
 export const FLAG_SQL_MYSQL = 16;
+/**
+ * Not in libinjection at the pinned commit (later upstream behaviour): a number with an
+ * 'e' but no exponent digits ("1.e", "10E") is skipped instead of becoming a word, as
+ * MySQL does - closing the "1' or 1.e(1)" bypass. Detection sets it; the raw tokenizer
+ * cases run without it.
+ */
+export const FLAG_SKIP_BARE_EXPONENT = 32;
 
 /** Token types (single characters, as they appear in fingerprints). */
 export const T = {
@@ -616,8 +623,13 @@ function parseNumber(sf: SqliState): number {
       }
     }
   }
-  // "1234.e" or "10.10E" without exponent digits is a word
-  assign(t, haveE && !haveExp ? T.BAREWORD : T.NUMBER, start, pos - start, s);
+  if (haveE && !haveExp) {
+    // "1234.e" or "10.10E" without exponent digits: MySQL ignores it, libinjection's
+    // classic tokenizer calls it a word
+    if (!(sf.flags & FLAG_SKIP_BARE_EXPONENT)) assign(t, T.BAREWORD, start, pos - start, s);
+  } else {
+    assign(t, T.NUMBER, start, pos - start, s);
+  }
   return pos;
 }
 

@@ -13,6 +13,7 @@ const {
   FLAG_QUOTE_SINGLE,
   FLAG_SQL_ANSI,
   FLAG_SQL_MYSQL,
+  FLAG_SKIP_BARE_EXPONENT,
   T,
   TOKEN_VALUE_MAX,
   clearToken,
@@ -453,15 +454,16 @@ function reparseAsMysql(sf: SqliState): boolean {
  * single-quoted string, then a double-quoted one; ANSI comments first and MySQL
  * comments when the input had '#' or '--x'.
  */
-export function isSqli(sf: SqliState): boolean {
+export function isSqli(sf: SqliState, extraFlags: number = FLAG_SKIP_BARE_EXPONENT): boolean {
   if (sf.slen === 0) return false;
-  if (matchesUnder(sf, FLAG_QUOTE_NONE | FLAG_SQL_ANSI)) return true;
-  if (reparseAsMysql(sf) && matchesUnder(sf, FLAG_QUOTE_NONE | FLAG_SQL_MYSQL)) return true;
+  const x = extraFlags;
+  if (matchesUnder(sf, x | FLAG_QUOTE_NONE | FLAG_SQL_ANSI)) return true;
+  if (reparseAsMysql(sf) && matchesUnder(sf, x | FLAG_QUOTE_NONE | FLAG_SQL_MYSQL)) return true;
   if (sf.s.includes("'")) {
-    if (matchesUnder(sf, FLAG_QUOTE_SINGLE | FLAG_SQL_ANSI)) return true;
-    if (reparseAsMysql(sf) && matchesUnder(sf, FLAG_QUOTE_SINGLE | FLAG_SQL_MYSQL)) return true;
+    if (matchesUnder(sf, x | FLAG_QUOTE_SINGLE | FLAG_SQL_ANSI)) return true;
+    if (reparseAsMysql(sf) && matchesUnder(sf, x | FLAG_QUOTE_SINGLE | FLAG_SQL_MYSQL)) return true;
   }
-  if (sf.s.includes('"') && matchesUnder(sf, FLAG_QUOTE_DOUBLE | FLAG_SQL_MYSQL)) return true;
+  if (sf.s.includes('"') && matchesUnder(sf, x | FLAG_QUOTE_DOUBLE | FLAG_SQL_MYSQL)) return true;
   return false;
 }
 

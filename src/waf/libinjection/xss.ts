@@ -8,7 +8,7 @@ const { H5Start, H5Type, Html5Tokenizer } = html5;
 type H5Start = html5.H5Start;
 
 /** What an attribute's value needs checking for. */
-const enumAttr = {
+const ATTR = {
   NONE: 0,
   /** always dangerous, whatever the value */
   BLACK: 1,
@@ -19,29 +19,29 @@ const enumAttr = {
   /** value names another attribute (SVG attributeName) */
   INDIRECT: 4,
 } as const;
-type AttrKind = (typeof enumAttr)[keyof typeof enumAttr];
+type AttrKind = (typeof ATTR)[keyof typeof ATTR];
 
 const DANGEROUS_ATTRS: ReadonlyArray<[string, AttrKind]> = [
-  ['ACTION', enumAttr.URL], // form
-  ['ATTRIBUTENAME', enumAttr.INDIRECT], // SVG animation target
-  ['BY', enumAttr.URL], // SVG
-  ['BACKGROUND', enumAttr.URL], // IE6, Opera 11
-  ['DATAFORMATAS', enumAttr.BLACK], // IE
-  ['DATASRC', enumAttr.BLACK], // IE
-  ['DYNSRC', enumAttr.URL], // obsolete img attribute
-  ['FILTER', enumAttr.STYLE], // Opera, SVG inline style
-  ['FORMACTION', enumAttr.URL], // HTML5
-  ['FOLDER', enumAttr.URL], // IE, on <a>
-  ['FROM', enumAttr.URL], // SVG
-  ['HANDLER', enumAttr.URL], // SVG Tiny, Opera
-  ['HREF', enumAttr.URL],
-  ['LOWSRC', enumAttr.URL], // obsolete img attribute
-  ['POSTER', enumAttr.URL], // Opera 10, 11
-  ['SRC', enumAttr.URL],
-  ['STYLE', enumAttr.STYLE],
-  ['TO', enumAttr.URL], // SVG
-  ['VALUES', enumAttr.URL], // SVG
-  ['XLINK:HREF', enumAttr.URL],
+  ['ACTION', ATTR.URL], // form
+  ['ATTRIBUTENAME', ATTR.INDIRECT], // SVG animation target
+  ['BY', ATTR.URL], // SVG
+  ['BACKGROUND', ATTR.URL], // IE6, Opera 11
+  ['DATAFORMATAS', ATTR.BLACK], // IE
+  ['DATASRC', ATTR.BLACK], // IE
+  ['DYNSRC', ATTR.URL], // obsolete img attribute
+  ['FILTER', ATTR.STYLE], // Opera, SVG inline style
+  ['FORMACTION', ATTR.URL], // HTML5
+  ['FOLDER', ATTR.URL], // IE, on <a>
+  ['FROM', ATTR.URL], // SVG
+  ['HANDLER', ATTR.URL], // SVG Tiny, Opera
+  ['HREF', ATTR.URL],
+  ['LOWSRC', ATTR.URL], // obsolete img attribute
+  ['POSTER', ATTR.URL], // Opera 10, 11
+  ['SRC', ATTR.URL],
+  ['STYLE', ATTR.STYLE],
+  ['TO', ATTR.URL], // SVG
+  ['VALUES', ATTR.URL], // SVG
+  ['XLINK:HREF', ATTR.URL],
 ];
 
 const DANGEROUS_TAGS = [
@@ -88,17 +88,17 @@ function isDangerousTag(s: string, start: number, len: number): boolean {
 }
 
 function attrKind(s: string, start: number, len: number): AttrKind {
-  if (len < 2) return enumAttr.NONE;
+  if (len < 2) return ATTR.NONE;
   if (len >= 5) {
     // on* event handlers
-    if (lowerAt(s, start) === 0x6f && lowerAt(s, start + 1) === 0x6e) return enumAttr.BLACK;
+    if (lowerAt(s, start) === 0x6f && lowerAt(s, start + 1) === 0x6e) return ATTR.BLACK;
     // xmlns / xlink can define arbitrary tags
-    if (equalsIgnoringNul('XMLNS', s, start, 5) || equalsIgnoringNul('XLINK', s, start, 5)) return enumAttr.BLACK;
+    if (equalsIgnoringNul('XMLNS', s, start, 5) || equalsIgnoringNul('XLINK', s, start, 5)) return ATTR.BLACK;
   }
   for (const [name, kind] of DANGEROUS_ATTRS) {
     if (equalsIgnoringNul(name, s, start, len)) return kind;
   }
-  return enumAttr.NONE;
+  return ATTR.NONE;
 }
 
 const HEX_VALUE = new Int16Array(256).fill(-1);
@@ -209,10 +209,10 @@ function isDangerousComment(s: string, start: number, len: number): boolean {
 /** Checks `input` as if it started in the given tokenizer context. */
 export function isXssInContext(input: string, context: H5Start): boolean {
   const h = new Html5Tokenizer(input, context);
-  let attr: AttrKind = enumAttr.NONE;
+  let attr: AttrKind = ATTR.NONE;
   while (h.next()) {
     const { tokenType: type, tokenStart: start, tokenLen: len } = h;
-    if (type !== H5Type.ATTR_VALUE) attr = enumAttr.NONE;
+    if (type !== H5Type.ATTR_VALUE) attr = ATTR.NONE;
     switch (type) {
       case H5Type.DOCTYPE:
         return true;
@@ -223,10 +223,10 @@ export function isXssInContext(input: string, context: H5Start): boolean {
         attr = attrKind(input, start, len);
         break;
       case H5Type.ATTR_VALUE:
-        if (attr === enumAttr.BLACK || attr === enumAttr.STYLE) return true;
-        if (attr === enumAttr.URL && isDangerousUrl(input, start, len)) return true;
-        if (attr === enumAttr.INDIRECT && attrKind(input, start, len) !== enumAttr.NONE) return true;
-        attr = enumAttr.NONE;
+        if (attr === ATTR.BLACK || attr === ATTR.STYLE) return true;
+        if (attr === ATTR.URL && isDangerousUrl(input, start, len)) return true;
+        if (attr === ATTR.INDIRECT && attrKind(input, start, len) !== ATTR.NONE) return true;
+        attr = ATTR.NONE;
         break;
       case H5Type.TAG_COMMENT:
         if (isDangerousComment(input, start, len)) return true;

@@ -73,6 +73,14 @@ test('nested or MySQL-versioned C comments make the fingerprint X', () => {
   assert.equal(fingerprint(sf, FLAG_QUOTE_NONE | FLAG_SQL_ANSI), 'X');
 });
 
+test("a number with a bare exponent ('1.e') is skipped during detection, closing the 1.e( bypass", () => {
+  // the raw tokenizer keeps libinjection's classic reading (a word) ...
+  assert.equal(types('1.e(1)', FLAG_QUOTE_NONE | FLAG_SQL_ANSI), 'n(1)');
+  // ... but detection reads it as MySQL does, where "1.e(1)" is just "(1)"
+  assert.equal(detectSqli("1' or 1.e(1) or '1'='1").detected, true);
+  assert.equal(detectSqli('Suite 2e').detected, false);
+});
+
 test('long tokens keep only 31 characters of their value', () => {
   const long = 'a'.repeat(40);
   const [t] = tokenizeAll(long);
