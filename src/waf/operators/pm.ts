@@ -74,10 +74,21 @@ export class PhraseMatcher {
  * ModSecurity's |hex| notation (e.g. |0d 0a|) decoded to bytes.
  */
 export function parsePmPhrases(param: string): string[] {
-  return param
-    .split(/\s+/)
-    .filter((p) => p !== '')
-    .map(decodePipeHex);
+  const phrases: string[] = [];
+  let current = '';
+  let inHex = false;
+  for (const ch of param) {
+    if (ch === '|') inHex = !inHex;
+    // Whitespace separates phrases, except between the pipes of a |hex| run.
+    if (!inHex && /\s/.test(ch)) {
+      if (current !== '') phrases.push(current);
+      current = '';
+      continue;
+    }
+    current += ch;
+  }
+  if (current !== '') phrases.push(current);
+  return phrases.map(decodePipeHex);
 }
 
 /** Decodes |41 42| segments in one phrase or data-file line. */

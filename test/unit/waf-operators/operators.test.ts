@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { compileOperator, operatorNames, type OperatorContext } from '../../../src/waf/operators/index.ts';
+
+function ctx(vars: Record<string, string> = {}, capture = false): OperatorContext {
+  return {
+    capture,
+    captures: [],
+    expand: (text) => text.replace(/%\{([^}]+)\}/g, (_m, name: string) => vars[name.toLowerCase()] ?? ''),
+  };
+}
+
+function run(name: string, param: string, input: string, c: OperatorContext = ctx()): boolean {
+  return compileOperator(name, param).evaluate(input, c);
+}
+
+describe('string and numeric operators', () => {
+  const rows: [op: string, param: string, input: string, want: boolean][] = [
+    ['streq', 'POST', 'POST', true],
+    ['streq', 'POST', 'post', false],
+    ['beginsWith', '/admin', '/admin/x', true],
+    ['endsWith', '.php', 'index.php', true],
+    ['contains', 'select', 'xselectx', true],
+    ['containsWord', 'select', 'a select b', true],
+    ['containsWord', 'select', 'selection', false],
+    ['containsWord', 'select', '1select2', true], // only letters make a word
+    ['within', 'GET HEAD POST', 'HEAD', true],
+    ['within', 'GET HEAD POST', 'PUT', false],
+    ['strmatch', 'abc', 'xxabcxx', true],
+    ['eq', '5', '5', true],
+    ['eq', '0', 'abc', true], // non-numbers count as 0, like C atoi
+    ['eq', '12', '12abc', true],
+    ['gt', '10', '11', true],
+    ['ge', '10', '10', true],
+    ['lt', '10', '-3', true],
+    ['le', '10', '11', false],
+    ['unconditionalMatch', '', 'x', true],
+    ['noMatch', '', 'x', false],
+  ];
+  for (const [op, param, input, want] of rows) {
+    it(`@${op} ${JSON.stringify(param)} on ${JSON.stringify(input)} -> ${want}`, () => {
+      assert.equal(run(op, param, input), want);
+    });
+  }
+});
+
+describe('macros in parameters are expanded at evaluation time', () => {
+  it('@eq %{tx.x}', () => {
+    const op = compileOperator('eq', '%{tx.x}');
+    assert.equal(op.evaluate('3', ctx({ 'tx.x': '3' })), true);
+    assert.equal(op.evaluate('3', ctx({ 'tx.x': '4' })), false);
+  });
+  it('@within %{tx.allowed_methods}', () => {
+    const op = compileOperator('within', '%{tx.allowed_methods}');
+    assert.equal(op.evaluate('PUT', ctx({ 'tx.allowed_methods': 'GET PUT' })), true);
+    assert.equal(op.evaluate('PUT', ctx({ 'tx.allowed_methods': 'GET' })), false);
+  });
+  it('@rx with a macro compiles the expanded pattern', () => {
+    const op = compileOperator('rx', '^%{tx.prefix}\\d+$');
+    assert.equal(op.evaluate('id42', ctx({ 'tx.prefix': 'id' })), true);
+    assert.equal(op.evaluate('id42', ctx({ 'tx.prefix': 'no' })), false);
+  });
+  it('@pm with a macro', () => {
+    const op = compileOperator('pm', '%{tx.words}');
+    assert.equal(op.evaluate('xx bar yy', ctx({ 'tx.words': 'foo bar' })), true);
+  });
+});
+
+describe('@rx', () => {
+  it('runs with DOTALL and MULTILINE like ModSecurity/Coraza', () => {
+    assert.equal(run('rx', '^b$', 'a\nb\nc'), true);
+    assert.equal(run('rx', 'a.c', 'a\nc'), true);
+  });
+  it('fills captures (whole match, then groups; unmatched groups empty)', () => {
+    const c = ctx({}, true);
+    assert.equal(run('rx', '(\\d+)-(x)?(\\d+)', 'id 12-34', c), true);
+    assert.deepEqual(c.captures, ['12-34', '12', '', '34']);
+  });
+  it('keeps at most TX.0..TX.9', () => {
+    const c = ctx({}, true);
+    run('rx', '(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)', 'abcdefghijk', c);
+    assert.equal(c.captures.length, 10);
+  });
+  it('does not touch captures without the capture action', () => {
+    const c = ctx();
+    c.captures.push('old');
+    run('rx', '(a)', 'a', c);
+    assert.deepEqual(c.captures, ['old']);
+  });
+  it('rejects look-ahead with a clear error', () => {
+    assert.throws(() => compileOperator('rx', 'a(?!b)'), /@rx .*look-around/);
+  });
+});
+
+describe('@rxGlobal', () => {
+  it('captures every match', () => {
+    const c = ctx({}, true);
+    assert.equal(run('rxGlobal', '(\\d)', 'a1b2', c), true);
+    assert.deepEqual(c.captures, ['1', '1', '2', '2']);
+  });
+});
+
+describe('@pm', () => {
+  it('matches any phrase, ASCII case-insensitively, and captures what matched', () => {
+    const c = ctx({}, true);
+    assert.equal(run('pm', 'union select', 'x UnIoN y', c), true);
+    assert.deepEqual(c.captures, ['UnIoN']);
+  });
+  it('finds overlapping phrases (Aho-Corasick failure links)', () => {
+    assert.equal(run('pm', 'abcd bce', 'xabce'), true);
+    assert.equal(run('pm', 'he she his hers', 'ushers'), true);
+    assert.equal(run('pm', 'abcd bcf', 'abcf'), true);
+    assert.equal(run('pm', 'abcd bcf', 'abce'), false);
+  });
+  it('decodes |hex| notation', () => {
+    assert.equal(run('pm', 'a|0d 0a|b', 'xa\r\nb'), true);
+  });
+});
+
+describe('file-based operators', () => {
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'waf-ops-'));
+    writeFileSync(join(dir, 'words.data'), '# comment\n\n/etc/passwd\r\nBoot.ini  \n');
+    writeFileSync(join(dir, 'nets.data'), '# trusted\n10.0.0.0/8\n2001:db8::/32\n');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('@pmFromFile reads phrases relative to rulesDir, skipping comments and blank lines', () => {
+    const op = compileOperator('pmFromFile', 'words.data', { rulesDir: dir });
+    assert.equal(op.evaluate('GET /../../etc/passwd', ctx()), true);
+    assert.equal(op.evaluate('c:\\BOOT.INI', ctx()), true);
+    assert.equal(op.evaluate('# comment', ctx()), false);
+  });
+  it('@pmf is an alias', () => {
+    assert.equal(compileOperator('pmf', 'words.data', { rulesDir: dir }).name, 'pmFromFile');
+  });
+  it('@ipMatchFromFile', () => {
+    const op = compileOperator('ipMatchFromFile', 'nets.data', { rulesDir: dir });
+    assert.equal(op.evaluate('10.1.2.3', ctx()), true);
+    assert.equal(op.evaluate('2001:db8::1', ctx()), true);
+    assert.equal(op.evaluate('11.0.0.1', ctx()), false);
+  });
+  it('a missing file is a compile error naming the path', () => {
+    assert.throws(() => compileOperator('pmFromFile', 'nope.data', { rulesDir: dir }), /@pmFromFile: cannot read .*nope\.data/);
+  });
+});
+
+describe('@ipMatch', () => {
+  const rows: [param: string, input: string, want: boolean][] = [
+    ['192.168.1.0/24', '192.168.1.77', true],
+    ['192.168.1.0/24', '192.168.2.1', false],
+    ['127.0.0.1, ::1', '::1', true],
+    ['::ffff:0:0/96', '::ffff:10.0.0.1', true],
+    ['10.0.0.0/8', '::ffff:10.0.0.1', false], // families do not mix
+    ['0.0.0.0/0', '8.8.8.8', true],
+    ['10.0.0.1', 'not-an-ip', false],
+  ];
+  for (const [param, input, want] of rows) {
+    it(`${param} vs ${input}`, () => assert.equal(run('ipMatch', param, input), want));
+  }
+  it('rejects a malformed block at compile time', () => {
+    assert.throws(() => compileOperator('ipMatch', '10.0.0.0/33'), /invalid IP address or CIDR block/);
+  });
+});
+
+describe('validation operators (true = invalid input found)', () => {
+  const rows: [op: string, param: string, input: string, want: boolean][] = [
+    ['validateByteRange', '32-126', 'plain text', false],
+    ['validateByteRange', '32-126', 'tab\there', true],
+    ['validateByteRange', '9,10,13,32-126', 'tab\there', false],
+    ['validateByteRange', '1-255', 'nul\0', true],
+    ['validateUrlEncoding', '', 'a%20b', false],
+    ['validateUrlEncoding', '', 'a%2', true],
+    ['validateUrlEncoding', '', 'a%zz', true],
+    ['validateUtf8Encoding', '', 'caf\xc3\xa9', false],
+    ['validateUtf8Encoding', '', 'caf\xe9', true],
+    ['validateUtf8Encoding', '', '\xc0\xaf', true], // overlong
+    ['validateUtf8Encoding', '', '\xed\xa0\x80', true], // surrogate
+    ['validateUtf8Encoding', '', '\xf4\x90\x80\x80', true], // above U+10FFFF
+  ];
+  for (const [op, param, input, want] of rows) {
+    it(`@${op} ${JSON.stringify(input)} -> ${want}`, () => assert.equal(run(op, param, input), want));
+  }
+  it('@validateByteRange refuses a reversed range', () => {
+    assert.throws(() => compileOperator('validateByteRange', '100-20'), /invalid range/);
+  });
+});
+
+describe('@verify* checksums', () => {
+  it('@verifyCC accepts Luhn-valid numbers only', () => {
+    const re = '\\d{13,16}';
+    assert.equal(run('verifyCC', re, 'card 4111111111111111 ok'), true);
+    assert.equal(run('verifyCC', re, 'card 4111111111111112 ok'), false);
+  });
+  it('@verifySSN', () => {
+    assert.equal(run('verifySSN', '\\d{3}-\\d{2}-\\d{4}', '078-05-1120'), true);
+    assert.equal(run('verifySSN', '\\d{3}-\\d{2}-\\d{4}', '666-05-1120'), false);
+  });
+  it('@verifyCPF', () => {
+    assert.equal(run('verifyCPF', '\\d{3}\\.\\d{3}\\.\\d{3}-\\d{2}', '529.982.247-25'), true);
+    assert.equal(run('verifyCPF', '\\d{3}\\.\\d{3}\\.\\d{3}-\\d{2}', '529.982.247-26'), false);
+  });
+});
+
+describe('@detectSQLi / @detectXSS (libinjection)', () => {
+  it('detects SQLi and captures the fingerprint', () => {
+    const c = ctx({}, true);
+    assert.equal(run('detectSQLi', '', "1' OR '1'='1", c), true);
+    assert.equal(c.captures.length, 1);
+    assert.match(c.captures[0] ?? '', /^[a-zA-Z0-9()&,;.:]{1,8}$/);
+    assert.equal(run('detectSQLi', '', 'hello world'), false);
+  });
+  it('detects XSS', () => {
+    assert.equal(run('detectXSS', '', '<script>alert(1)</script>'), true);
+    assert.equal(run('detectXSS', '', 'just text'), false);
+  });
+});
+
+describe('compileOperator', () => {
+  it('is case-insensitive and reports the canonical name', () => {
+    assert.equal(compileOperator('BEGINSWITH', 'x').name, 'beginsWith');
+  });
+  it('refuses unknown operators', () => {
+    assert.throws(() => compileOperator('fuzzyHash', 'x'), /unknown operator @fuzzyHash/);
+  });
+  it('implements every operator CRS v4 uses', () => {
+    for (const name of [
+      'rx', 'pm', 'pmFromFile', 'streq', 'eq', 'ge', 'gt', 'le', 'lt', 'within', 'beginsWith', 'endsWith',
+      'contains', 'detectSQLi', 'detectXSS', 'validateByteRange', 'validateUrlEncoding',
+      'validateUtf8Encoding', 'ipMatch', 'unconditionalMatch',
+    ]) {
+      assert.ok(operatorNames.includes(name), name);
+    }
+  });
+});
