@@ -43,13 +43,13 @@ export function generateTables(dataRoot: string = libinjectionDataRoot()): strin
   for (let i = 0; i < fingerprints.length; i += 12) {
     fpLines.push('  ' + fingerprints.slice(i, i + 12).map((f) => JSON.stringify(f)).join(', ') + ',');
   }
-  const shown = (p: string): string => relative(repoRoot, p).split('\\').join('/');
 
   return [
     '// GENERATED FILE - do not edit by hand. Regenerate: npx tsx scripts/gen-libinjection-tables.ts',
     '// Data from libinjection (https://github.com/libinjection/libinjection), BSD-3-Clause,',
     '// Copyright (c) 2012-2016 Nick Galbreath. See COPYING beside the source data.',
-    `// Generated from ${shown(jsonPath)} and ${shown(fpPath)}`,
+    // paths relative to the data root, so the output does not depend on where it lives
+    '// Generated from shared/conformance/libinjection/src/sqlparse_data.json and src/fingerprints.txt',
     `// at libinjection commit ${commit} (see SOURCE.txt there).`,
     '',
     '/** Character class of each byte 0..255 (libinjection charmap without the CHAR_ prefix). */',
