@@ -77,7 +77,7 @@ const FUNCTION_LIKE_WORDS = new Set([
   'CURRENT_TIME', 'CURRENT_TIMESTAMP', 'LOCALTIME', 'LOCALTIMESTAMP',
 ]);
 
-/** Shapes of five/six tokens that are common harmless input and are folded away. */
+/** Five-token shapes that are common harmless input (lists, simple expressions) and are folded away. */
 function isHarmlessLongPrefix(sf: SqliState): boolean {
   const v = sf.tokenvec;
   const t0 = (v[0] as SqliToken).type;
@@ -97,10 +97,6 @@ function isHarmlessLongPrefix(sf: SqliState): boolean {
 
 const VALUE_TYPES = new Set<string>([T.BAREWORD, T.NUMBER, T.STRING, T.VARIABLE]);
 
-/**
- * Folds the token stream of `sf` into sf.tokenvec and returns how many tokens are
- * meaningful (at most MAX_TOKENS). Comments are dropped except a trailing one.
- */
 /** Folding progress; kept in an object so the token pulling helper can update it. */
 interface FoldCursor {
   /** where the next token goes */
@@ -129,6 +125,10 @@ function pullTokens(sf: SqliState, c: FoldCursor, want: number): void {
   }
 }
 
+/**
+ * Folds the token stream of `sf` into sf.tokenvec and returns how many tokens are
+ * meaningful (at most MAX_TOKENS). Comments are dropped except a trailing one.
+ */
 export function fold(sf: SqliState): number {
   const c: FoldCursor = { pos: 0, left: 0, more: true, lastComment: sf.lastComment };
   clearToken(c.lastComment);
