@@ -1,0 +1,115 @@
+// What the runner reads from /proc about the proxy under test: resident memory (VmRSS) and CPU
+// ticks, summed over the process and its descendants (a CLI may fork workers or a child node).
+import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { linearSlope } from './stats.ts';
+
+/** VmRSS in KiB from the text of /proc/<pid>/status; null when the line is absent (a zombie). */
+export function parseVmRssKiB(statusText: string): number | null {
+  const m = /^VmRSS:\s+(\d+)\s+kB\s*$/m.exec(statusText);
+  return m ? Number(m[1]) : null;
+}
+
+/** utime + stime (clock ticks) from the text of /proc/<pid>/stat. The command name may hold spaces
+ * and parentheses, so fields are counted after the last ')'. */
+export function parseStatCpuTicks(statText: string): number {
+  const rest = statText.slice(statText.lastIndexOf(')') + 2).trim().split(/\s+/);
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error('unreadable /proc/<pid>/stat');
+  return utime + stime;
+}
+
+function readOr(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** The pid and all its live descendants (via /proc/<pid>/task/<tid>/children). */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    out.push(p);
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      const kids = readOr(`/proc/${p}/task/${tid}/children`);
+      if (kids) for (const k of kids.trim().split(/\s+/).filter(Boolean)) queue.push(Number(k));
+    }
+  }
+  return out;
+}
+
+export function treeRssKiB(pid: number): number {
+  let sum = 0;
+  for (const p of processTree(pid)) sum += parseVmRssKiB(readOr(`/proc/${p}/status`) ?? '') ?? 0;
+  return sum;
+}
+
+export function treeCpuTicks(pid: number): number {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    const stat = readOr(`/proc/${p}/stat`);
+    if (stat) sum += parseStatCpuTicks(stat);
+  }
+  return sum;
+}
+
+let ticksPerSecond: number | undefined;
+export function clockTicksPerSecond(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+export interface ResourceUsage {
+  /** CPU used by the process tree over the window, in % of one core. */
+  cpuPct: number;
+  rssMaxKiB: number;
+  /** Least-squares growth of RSS over the window, KiB per second. */
+  rssSlopeKiBps: number;
+  rssSamples: number;
+}
+
+/** Samples RSS every `intervalMs` and CPU ticks at start and stop. */
+export function startResourceSampler(pid: number, intervalMs = 250): { stop(): ResourceUsage } {
+  const t0 = performance.now();
+  const ticks0 = treeCpuTicks(pid);
+  const times: number[] = [];
+  const rss: number[] = [];
+  const sample = (): void => {
+    times.push((performance.now() - t0) / 1000);
+    rss.push(treeRssKiB(pid));
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop(): ResourceUsage {
+      clearInterval(timer);
+      sample();
+      const wall = (performance.now() - t0) / 1000;
+      const cpu = (treeCpuTicks(pid) - ticks0) / clockTicksPerSecond();
+      return {
+        cpuPct: wall > 0 ? (100 * cpu) / wall : 0,
+        rssMaxKiB: Math.max(...rss),
+        rssSlopeKiBps: linearSlope(times, rss),
+        rssSamples: rss.length,
+      };
+    },
+  };
+}
