@@ -235,55 +235,58 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
     }
   };
 
-  for (const line of lines(body)) {
-    if (line.eol === '\r\n') sawCrlf = true;
-    else if (line.eol === '\n') sawLf = true;
-    if (finished) {
-      after += line.text + line.eol;
-      continue;
-    }
-    if (line.text.startsWith(delimiter)) {
-      const rest = line.text.slice(delimiter.length);
-      const isFinal = rest.startsWith('--');
-      const tail = isFinal ? rest.slice(2) : rest;
-      if (/^[ \t]*$/.test(tail)) {
-        if (part) finishPart(part);
-        seenFirst = true;
-        part = null;
-        if (isFinal) {
-          finished = true;
+  // Flags describe everything read, even when a malformed part stops the parse.
+  try {
+    for (const line of lines(body)) {
+      if (line.eol === '\r\n') sawCrlf = true;
+      else if (line.eol === '\n') sawLf = true;
+      if (finished) {
+        after += line.text + line.eol;
+        continue;
+      }
+      if (line.text.startsWith(delimiter)) {
+        const rest = line.text.slice(delimiter.length);
+        const isFinal = rest.startsWith('--');
+        const tail = isFinal ? rest.slice(2) : rest;
+        if (/^[ \t]*$/.test(tail)) {
+          if (part) finishPart(part);
+          seenFirst = true;
+          part = null;
+          if (isFinal) {
+            finished = true;
+          } else {
+            part = { headerLines: [], content: [], inHeaders: true };
+          }
+          continue;
+        }
+        // Looks like our boundary but is not: a classic evasion attempt.
+        flags.MULTIPART_UNMATCHED_BOUNDARY = 1;
+      }
+      if (!seenFirst) {
+        before += line.text + line.eol;
+        continue;
+      }
+      if (!part) continue;
+      if (part.inHeaders) {
+        if (line.text === '') {
+          part.inHeaders = false;
         } else {
-          part = { headerLines: [], content: [], inHeaders: true };
+          part.headerLines.push(line.text);
         }
         continue;
       }
-      // Looks like our boundary but is not: a classic evasion attempt.
-      flags.MULTIPART_UNMATCHED_BOUNDARY = 1;
+      // Content: the line break is kept unless the next line turns out to be a delimiter.
+      if (part.content.length > 0) part.content.push(part.pendingEol ?? '');
+      part.content.push(line.text);
+      part.pendingEol = line.eol;
     }
-    if (!seenFirst) {
-      before += line.text + line.eol;
-      continue;
-    }
-    if (!part) continue;
-    if (part.inHeaders) {
-      if (line.text === '') {
-        part.inHeaders = false;
-      } else {
-        part.headerLines.push(line.text);
-      }
-      continue;
-    }
-    // Content: the line break is kept unless the next line turns out to be a delimiter.
-    if (part.content.length > 0) part.content.push(part.pendingEol ?? '');
-    part.content.push(line.text);
-    part.pendingEol = line.eol;
+  } finally {
+    if (sawLf) flags.MULTIPART_LF_LINE = 1;
+    if (sawCrlf) flags.MULTIPART_CRLF_LINE = 1;
+    if (sawLf && sawCrlf) flags.MULTIPART_CRLF_LF_LINES = 1;
+    if (before.trim() !== '') flags.MULTIPART_DATA_BEFORE = 1;
+    if (after.replace(/[\r\n]/g, '') !== '') flags.MULTIPART_DATA_AFTER = 1;
   }
-
-  if (sawLf) flags.MULTIPART_LF_LINE = 1;
-  if (sawCrlf) flags.MULTIPART_CRLF_LINE = 1;
-  if (sawLf && sawCrlf) flags.MULTIPART_CRLF_LF_LINES = 1;
-  if (before.trim() !== '') flags.MULTIPART_DATA_BEFORE = 1;
-  if (after.replace(/[\r\n]/g, '') !== '') flags.MULTIPART_DATA_AFTER = 1;
   if (!seenFirst) throw new MultipartError('multipart: no boundary found in the body');
   if (!finished) {
     if (part && !part.inHeaders) finishPart(part);

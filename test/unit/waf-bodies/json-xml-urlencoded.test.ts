@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { parseJson, parseUrlEncoded, parseXml } from '../../../src/waf/bodies/index.ts';
+
+describe('parseJson', () => {
+  it('flattens objects and arrays with the json. prefix (json.a.b, json.list.0)', () => {
+    const r = parseJson('{"a":{"b":"x"},"list":[1,{"k":true}],"n":null,"f":-1.5e3}');
+    assert.equal(r.error, undefined);
+    assert.deepEqual(r.args, [
+      ['json.a.b', 'x'],
+      ['json.list.0', '1'],
+      ['json.list.1.k', 'true'],
+      ['json.n', ''],
+      ['json.f', '-1.5e3'],
+    ]);
+  });
+  it('names a top-level array and scalar', () => {
+    assert.deepEqual(parseJson('["x", 2]').args, [
+      ['json.0', 'x'],
+      ['json.1', '2'],
+    ]);
+    assert.deepEqual(parseJson('"s"').args, [['json', 's']]);
+  });
+  it('keys may hold attack text (CRS inspects ARGS_NAMES)', () => {
+    assert.deepEqual(parseJson('{ "; select": "foo" }').args, [['json.; select', 'foo']]);
+  });
+  it('decodes escapes; \\u escapes become UTF-8 bytes, raw bytes stay', () => {
+    const r = parseJson('{"s":"a\\"b\\\\c\\n\\u003c\\u00e9\\ud83d\\ude00\xc3\xa9"}');
+    assert.deepEqual(r.args, [['json.s', 'a"b\\c\n<\xc3\xa9\xf0\x9f\x98\x80\xc3\xa9']]);
+  });
+  it('ignores empty containers and whitespace', () => {
+    assert.deepEqual(parseJson(' { "a" : [ ] , "b" : { } } ').args, []);
+  });
+  const malformed: [string, RegExp][] = [
+    ['{"a":1', /expected ',' or '}'/],
+    ['{"a" 1}', /expected ':'/],
+    ['{a:1}', /expected a string key/],
+    ['{"a":tru}', /bad number/],
+    ['{"a":"x}', /unterminated string/],
+    ['{"a":"\\q"}', /bad escape/],
+    ['{"a":1} x', /trailing data/],
+    ['', /unexpected end/],
+  ];
+  for (const [body, error] of malformed) {
+    it(`reports malformed ${JSON.stringify(body)}`, () => {
+      const r = parseJson(body);
+      assert.match(r.error ?? '', error);
+    });
+  }
+  it('keeps the values parsed before an error', () => {
+    const r = parseJson('{"a":"1","b":');
+    assert.deepEqual(r.args, [['json.a', '1']]);
+    assert.ok(r.error);
+  });
+  it('limits nesting depth instead of overflowing the stack', () => {
+    const deep = `${'['.repeat(100000)}${']'.repeat(100000)}`;
+    assert.match(parseJson(deep).error ?? '', /nesting deeper than 1000/);
+    assert.match(parseJson('[[[1]]]', { maxDepth: 2 }).error ?? '', /nesting deeper than 2/);
+  });
+});
+
+describe('parseXml', () => {
+  it('collects element texts (XML:/*) and attribute values (XML://@*)', () => {
+    const r = parseXml('<?xml version="1.0"?><a id="1"><b x="y">hi <i>there</i></b><![CDATA[<raw>]]></a>');
+    assert.equal(r.error, undefined);
+    assert.deepEqual(r.texts, ['hi', 'there', '<raw>']);
+    assert.deepEqual(r.attrs, ['1', 'y']);
+  });
+  it('decodes the predefined entities', () => {
+    assert.deepEqual(parseXml('<a>&lt;script&gt;&amp;</a>').texts, ['<script>&']);
+  });
+  it('does not expand external entities (no XXE)', () => {
+    const r = parseXml('<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>');
+    assert.ok(!r.texts.some((t) => t.includes('root:')));
+  });
+  const malformed = ['<a><b></a>', '<a>', 'not xml', '<a x="1></a>', ''];
+  for (const body of malformed) {
+    it(`reports malformed ${JSON.stringify(body)}`, () => {
+      assert.match(parseXml(body).error ?? '', /XML parse error/);
+    });
+  }
+  it('keeps what it saw before an error', () => {
+    const r = parseXml('<a>one<b>two</a>');
+    assert.ok(r.error);
+    assert.ok(r.texts.includes('one'));
+  });
+});
+
+describe('parseUrlEncoded', () => {
+  const rows: [string, [string, string][]][] = [
+    ['a=1&b=2', [['a', '1'], ['b', '2']]],
+    ['a+b=c+d', [['a b', 'c d']]],
+    ['x=%41%zz%', [['x', 'A%zz%']]],
+    ['flag&=v&&k=', [['flag', ''], ['', 'v'], ['k', '']]],
+    ['k=a=b', [['k', 'a=b']]],
+    ['', []],
+  ];
+  for (const [body, want] of rows) {
+    it(JSON.stringify(body), () => assert.deepEqual(parseUrlEncoded(body), want));
+  }
+  it('honours a custom argument separator', () => {
+    assert.deepEqual(parseUrlEncoded('a=1;b=2', ';'), [['a', '1'], ['b', '2']]);
+  });
+});

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { parseMultipart } from '../../../src/waf/bodies/index.ts';
+
+const CT = 'multipart/form-data; boundary=XyZ';
+const crlf = (...lines: string[]): string => lines.join('\r\n');
+
+function flagsSet(flags: Record<string, number>): string[] {
+  return Object.entries(flags)
+    .filter(([, v]) => v === 1)
+    .map(([k]) => k)
+    .sort();
+}
+
+describe('parseMultipart: well-formed bodies', () => {
+  const body = crlf(
+    '--XyZ',
+    'Content-Disposition: form-data; name="user"',
+    '',
+    'alice',
+    '--XyZ',
+    'Content-Disposition: form-data; name="note"',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'line1',
+    'line2',
+    '',
+    '--XyZ',
+    'Content-Disposition: form-data; name="upload"; filename="a b.php"',
+    'Content-Type: application/x-php',
+    '',
+    '<?php echo 1;',
+    '--XyZ--',
+    '',
+  );
+  const r = parseMultipart(body, CT);
+
+  it('parses fields into args, keeping inner line breaks and dropping the one before the delimiter', () => {
+    assert.equal(r.error, undefined);
+    assert.deepEqual(r.args, [
+      ['user', 'alice'],
+      ['note', 'line1\r\nline2\r\n'],
+    ]);
+  });
+  it('parses file parts into files, not args', () => {
+    assert.deepEqual(r.files, [
+      { name: 'upload', filename: 'a b.php', contentType: 'application/x-php', size: 13, content: '<?php echo 1;' },
+    ]);
+  });
+  it('lists every part header as [part name, raw line] (MULTIPART_PART_HEADERS)', () => {
+    assert.deepEqual(r.headers, [
+      ['user', 'Content-Disposition: form-data; name="user"'],
+      ['note', 'Content-Disposition: form-data; name="note"'],
+      ['note', 'Content-Type: text/plain; charset=utf-8'],
+      ['upload', 'Content-Disposition: form-data; name="upload"; filename="a b.php"'],
+      ['upload', 'Content-Type: application/x-php'],
+    ]);
+  });
+  it('sets no strictness flag for a clean CRLF body', () => {
+    assert.deepEqual(flagsSet(r.flags), ['MULTIPART_CRLF_LINE']);
+    assert.equal(r.flags.MULTIPART_STRICT_ERROR, 0);
+    assert.equal(r.flags.REQBODY_PROCESSOR_ERROR, 0);
+  });
+  it('keeps quoted ; and = inside names, unescapes \\" but keeps other backslashes', () => {
+    const r2 = parseMultipart(
+      crlf('--XyZ', 'Content-Disposition: form-data; name="a;b=c"; filename="x\\"y\\z"', '', 'v', '--XyZ--'),
+      CT,
+    );
+    assert.equal(r2.files[0]?.name, 'a;b=c');
+    assert.equal(r2.files[0]?.filename, 'x"y\\z');
+  });
+  it('keeps latin1 bytes as they are', () => {
+    const r3 = parseMultipart(crlf('--XyZ', 'Content-Disposition: form-data; name="n"', '', '\xc3\xa9\xff', '--XyZ--'), CT);
+    assert.deepEqual(r3.args, [['n', '\xc3\xa9\xff']]);
+  });
+});
+
+describe('parseMultipart: evasion flags', () => {
+  const part = ['Content-Disposition: form-data; name="a"', '', 'v'];
+  const cases: { what: string; ct?: string; body: string; flags: string[]; error?: RegExp }[] = [
+    {
+      what: 'LF-only lines',
+      body: ['--XyZ', ...part, '--XyZ--', ''].join('\n'),
+      flags: ['MULTIPART_LF_LINE', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'mixed CRLF and LF lines',
+      body: `--XyZ\r\n${part.join('\n')}\r\n--XyZ--\r\n`,
+      flags: ['MULTIPART_CRLF_LF_LINES', 'MULTIPART_CRLF_LINE', 'MULTIPART_LF_LINE', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'quoted boundary',
+      ct: 'multipart/form-data; boundary="XyZ"',
+      body: crlf('--XyZ', ...part, '--XyZ--'),
+      flags: ['MULTIPART_BOUNDARY_QUOTED', 'MULTIPART_CRLF_LINE', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'whitespace around the boundary parameter',
+      ct: 'multipart/form-data; boundary = XyZ',
+      body: crlf('--XyZ', ...part, '--XyZ--'),
+      flags: ['MULTIPART_BOUNDARY_WHITESPACE', 'MULTIPART_CRLF_LINE', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'data before the first boundary',
+      body: crlf('junk', '--XyZ', ...part, '--XyZ--'),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_DATA_BEFORE', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'data after the last boundary',
+      body: crlf('--XyZ', ...part, '--XyZ--', 'smuggled'),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_DATA_AFTER', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'folded part header',
+      body: crlf('--XyZ', 'Content-Disposition: form-data;', ' name="a"', '', 'v', '--XyZ--'),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_HEADER_FOLDING', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'missing semicolon between parameters',
+      body: crlf('--XyZ', 'Content-Disposition: form-data; name="a" filename="f"', '', 'v', '--XyZ--'),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_MISSING_SEMICOLON', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'single-quoted value',
+      body: crlf('--XyZ', "Content-Disposition: form-data; name='a'", '', 'v', '--XyZ--'),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_INVALID_QUOTING', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'unterminated quoted value',
+      body: crlf('--XyZ', 'Content-Disposition: form-data; name="a', '', 'v', '--XyZ--'),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_INVALID_QUOTING', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'a line that extends the boundary',
+      body: crlf('--XyZ', ...part, '--XyZextra', '--XyZ--'),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_UNMATCHED_BOUNDARY'],
+    },
+    {
+      what: 'header line without a colon',
+      body: crlf('--XyZ', 'Content-Disposition form-data', '', 'v', '--XyZ--'),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_INVALID_PART', 'MULTIPART_STRICT_ERROR', 'REQBODY_PROCESSOR_ERROR'],
+      error: /invalid part header/,
+    },
+    {
+      what: 'folding with no header before it',
+      body: crlf('--XyZ', ' name="a"', '', 'v', '--XyZ--'),
+      flags: [
+        'MULTIPART_CRLF_LINE',
+        'MULTIPART_HEADER_FOLDING',
+        'MULTIPART_INVALID_HEADER_FOLDING',
+        'MULTIPART_STRICT_ERROR',
+        'REQBODY_PROCESSOR_ERROR',
+      ],
+      error: /folded header/,
+    },
+    {
+      what: 'part without Content-Disposition',
+      body: crlf('--XyZ', 'Content-Type: text/plain', '', 'v', '--XyZ--'),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_STRICT_ERROR', 'REQBODY_PROCESSOR_ERROR'],
+      error: /without Content-Disposition/,
+    },
+    {
+      what: 'missing final boundary',
+      body: crlf('--XyZ', ...part, ''),
+      flags: ['MULTIPART_CRLF_LINE', 'MULTIPART_STRICT_ERROR', 'REQBODY_PROCESSOR_ERROR'],
+      error: /final boundary missing/,
+    },
+    {
+      what: 'no boundary in Content-Type',
+      ct: 'multipart/form-data',
+      body: crlf('--XyZ', ...part, '--XyZ--'),
+      flags: ['MULTIPART_STRICT_ERROR', 'REQBODY_PROCESSOR_ERROR'],
+      error: /no boundary/,
+    },
+    {
+      what: 'boundary never appears in the body',
+      body: 'just text',
+      flags: ['MULTIPART_DATA_BEFORE', 'MULTIPART_STRICT_ERROR', 'REQBODY_PROCESSOR_ERROR'],
+      error: /no boundary found/,
+    },
+  ];
+  for (const c of cases) {
+    it(c.what, () => {
+      const r = parseMultipart(c.body, c.ct ?? CT);
+      assert.deepEqual(flagsSet(r.flags), [...c.flags].sort());
+      if (c.error) assert.match(r.error ?? '', c.error);
+      else assert.equal(r.error, undefined);
+    });
+  }
+
+  it('still reports what it parsed before an error', () => {
+    const r = parseMultipart(crlf('--XyZ', ...part, '--XyZ', 'bad header', '', 'x', '--XyZ--'), CT);
+    assert.deepEqual(r.args, [['a', 'v']]);
+    assert.ok(r.error);
+  });
+
+  it('drops file parts beyond the file limit and flags it', () => {
+    const files = [1, 2, 3].flatMap((k) => ['--XyZ', `Content-Disposition: form-data; name="f${k}"; filename="${k}.txt"`, '', 'x']);
+    const r = parseMultipart(crlf(...files, '--XyZ--'), CT, { fileLimit: 2 });
+    assert.equal(r.files.length, 2);
+    assert.equal(r.flags.MULTIPART_FILE_LIMIT_EXCEEDED, 1);
+    assert.equal(r.flags.MULTIPART_STRICT_ERROR, 1);
+  });
+});
