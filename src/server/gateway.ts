@@ -147,6 +147,8 @@ export class Gateway {
           requestTimeout: l.requestTimeoutMs,
           headersTimeout: Math.min((limits['client-header-timeout-secs'] ?? 10) * 1000, l.requestTimeoutMs || Infinity),
           keepAliveTimeout: l.keepAliveTimeoutMs,
+          // Node checks header/request timeouts on this interval (default 30 s: too coarse for slow-client defence).
+          connectionsCheckingInterval: 1000,
           ...(l.keepAliveMaxRequests ? { maxRequestsPerSocket: l.keepAliveMaxRequests } : {}),
         },
         this.handler(runtime),
