@@ -3,15 +3,30 @@
 // forwarder drives it: select() -> dispatcher()/origin() -> report() (once per attempt) ->
 // shouldRetry().
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { Pool, type Dispatcher } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
+import { Client, type Dispatcher } from 'undici';
 import type { RawUpstream } from '../config/schema.ts';
 import type { GenerationServices } from '../pipeline/types.ts';
 import type { AttemptOutcome, Balancer, Pick, PickContext, TargetState } from './types.ts';
 import { collectTargets, urlHost } from './address.ts';
-import { algorithmOf, canonicalAlgorithm, createBalancer } from '../../plugins/balancing/index.ts';
+import { createTargetPool, type TargetPool, type TargetPoolOptions } from './pool.ts';
+import { algorithmOf, canonicalAlgorithm, createBalancer, validateLoadBalancing } from '../../plugins/balancing/index.ts';
 import type { CircuitBreakerConfig } from '../../plugins/balancing/schema.ts';
 import { CLOSED, breakerSettings, canPass, next, phaseGauge, type BreakerSettings, type BreakerState } from '../../plugins/health/breaker.ts';
+import {
+  HealthScheduler,
+  INITIAL_THRESHOLD,
+  healthCheckSettings,
+  httpProbe,
+  tcpProbe,
+  thresholdNext,
+  type HealthCheckSettings,
+  type ProbeResult,
+  type ThresholdState,
+} from '../../plugins/health/active.ts';
+import { grpcHealthCheck } from '../../plugins/health/grpc-health.ts';
 import { decideRetry, retrySettings, RetryBudget, type RetrySettings } from '../../plugins/retry/policy.ts';
 
 export interface UpstreamGroupOptions {
@@ -35,15 +50,15 @@ interface MutableTarget extends TargetState {
 /** Per-target state the balancer does not see. */
 interface TargetRuntime {
   breaker: BreakerState;
-  /** last verdict of active checks; true until a check says otherwise */
-  activeHealthy: boolean;
-  /** whether any active check or passive outcome has been seen (for "unknown" status) */
-  observed: boolean;
+  /** active health check verdict (thresholds applied); healthy until checks say otherwise */
+  active: ThresholdState;
+  lastCheck: ProbeResult | undefined;
   /** last PASSIVE_WINDOW outcomes (true = failure), ring buffer */
   window: boolean[];
   windowPos: number;
   lastError: string | undefined;
-  pool: Pool | undefined;
+  pool: TargetPool | undefined;
+  checkClient: Client | undefined;
 }
 
 const PASSIVE_WINDOW = 100;
@@ -55,15 +70,50 @@ export interface UpstreamTimeouts {
   connectMs: number;
 }
 
-/** An attempt outcome that counts against the target (passive health, breaker). */
+/** An attempt outcome that counts against the target (passive health, breaker): errors and 5xx. */
 export function isFailure(o: AttemptOutcome): boolean {
   return o.kind === 'error' || o.status >= 500;
+}
+
+/**
+ * Every problem in an upstream block's policies that would make new UpstreamGroup() throw,
+ * as messages for the config compiler (targets, load-balancing, health-check, tls files).
+ */
+export function validateUpstreamPolicies(config: RawUpstream, baseDir: string): string[] {
+  const errors: string[] = [];
+  try {
+    if (collectTargets(config).length === 0 && config.discovery === undefined) errors.push('requires at least one target');
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  const lb = validateLoadBalancing(config['load-balancing']);
+  if (lb) errors.push(`load-balancing: ${lb}`);
+  if (config['health-check']) {
+    const h = healthCheckSettings(config['health-check']);
+    if (typeof h === 'string') errors.push(`health-check: ${h}`);
+  }
+  for (const key of ['ca-cert', 'client-cert', 'client-key'] as const) {
+    const p = config.tls?.[key];
+    if (!p) continue;
+    try {
+      readFileSync(resolve(baseDir, p));
+    } catch (e) {
+      errors.push(`tls > ${key}: cannot read "${p}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  if (config.tls && (config.tls['client-cert'] === undefined) !== (config.tls['client-key'] === undefined)) {
+    errors.push('tls: client-cert and client-key must be given together');
+  }
+  const hv = config['http-version'];
+  if (hv && (hv['min-version'] ?? 1) > (hv['max-version'] ?? 1)) errors.push('http-version: min-version is greater than max-version');
+  return errors;
 }
 
 export class UpstreamGroup {
   readonly id: string;
   readonly targets: readonly TargetState[];
   readonly timeouts: UpstreamTimeouts;
+  /** canonical load-balancing name */
   readonly algorithm: string;
   private readonly mutableTargets: MutableTarget[];
   private readonly runtime: TargetRuntime[];
@@ -71,13 +121,19 @@ export class UpstreamGroup {
   private readonly breakerCfg: BreakerSettings;
   private readonly retry: RetrySettings;
   private readonly budget: RetryBudget;
-  private readonly poolOptions: Pool.Options;
+  private readonly poolOptions: TargetPoolOptions;
+  private readonly health: HealthCheckSettings | undefined;
+  private scheduler: HealthScheduler | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
   private readonly scheme: 'http' | 'https';
   private readonly services: GenerationServices;
   private readonly now: () => number;
   private readonly rng: () => number;
   private readonly config: RawUpstream;
   private readonly breakerGauge;
+  private readonly healthGauge;
+  private readonly poolSizeGauge;
+  private readonly poolIdleGauge;
   private closed = false;
 
   constructor(opts: UpstreamGroupOptions) {
@@ -92,12 +148,13 @@ export class UpstreamGroup {
     this.targets = this.mutableTargets;
     this.runtime = specs.map(() => ({
       breaker: CLOSED,
-      activeHealthy: true,
-      observed: false,
+      active: INITIAL_THRESHOLD,
+      lastCheck: undefined,
       window: [],
       windowPos: 0,
       lastError: undefined,
       pool: undefined,
+      checkClient: undefined,
     }));
     const lb = opts.config['load-balancing'];
     this.algorithm = canonicalAlgorithm(lb) ?? algorithmOf(lb);
@@ -105,6 +162,11 @@ export class UpstreamGroup {
     this.breakerCfg = breakerSettings(opts.config['circuit-breaker'] ?? opts.routeCircuitBreaker);
     this.retry = retrySettings(opts.config['retry-policy']);
     this.budget = new RetryBudget(this.retry.budgetRatio, this.retry.budgetMinPerSec);
+    if (opts.config['health-check']) {
+      const h = healthCheckSettings(opts.config['health-check']);
+      if (typeof h === 'string') throw new Error(`upstream "${opts.id}" health-check: ${h}`);
+      this.health = h;
+    }
 
     const t = opts.config.timeouts;
     this.timeouts = {
@@ -116,43 +178,48 @@ export class UpstreamGroup {
     this.scheme = opts.config.tls ? 'https' : 'http';
     this.poolOptions = this.buildPoolOptions(opts.baseDir);
 
-    this.breakerGauge = opts.services.metrics.gauge(
-      'sentinel_circuit_breaker_state',
-      'Circuit breaker state (0 closed, 1 open, 2 half-open)',
-      ['component', 'route'] as const,
-    );
-    for (const target of this.targets) this.breakerGauge.set({ component: this.component(target), route: '' }, 0);
+    const m = opts.services.metrics;
+    this.breakerGauge = m.gauge('sentinel_circuit_breaker_state', 'Circuit breaker state (0 closed, 1 open, 2 half-open)', ['component', 'route'] as const);
+    this.healthGauge = m.gauge('sentinel_upstream_target_healthy', 'Whether a target is in rotation (active checks and breaker), 1 or 0', [
+      'upstream',
+      'target',
+    ] as const);
+    this.poolSizeGauge = m.gauge('sentinel_connection_pool_size', 'Open upstream connections', ['upstream'] as const);
+    this.poolIdleGauge = m.gauge('sentinel_connection_pool_idle', 'Idle upstream keep-alive connections', ['upstream'] as const);
+    for (const target of this.targets) {
+      this.breakerGauge.set({ component: this.component(target), route: '' }, 0);
+      this.healthGauge.set({ upstream: this.id, target: target.address }, 1);
+    }
   }
 
   private component(t: TargetState): string {
     return `upstream:${this.id}:${t.address}`;
   }
 
-  private buildPoolOptions(baseDir: string): Pool.Options {
+  private buildPoolOptions(baseDir: string): TargetPoolOptions {
     const cp = this.config['connection-pool'];
-    const idleMs = (cp?.['idle-timeout-secs'] ?? 60) * 1000;
     const lifetimeSecs = cp?.['max-lifetime-secs'];
     const hv = this.config['http-version'];
     const h2 = (hv?.['max-version'] ?? 1) >= 2;
-    const opts: Pool.Options = {
+    const opts: TargetPoolOptions = {
       connections: cp?.['max-connections'] ?? 100,
-      keepAliveTimeout: idleMs,
-      keepAliveMaxTimeout: idleMs,
-      clientTtl: lifetimeSecs !== undefined ? lifetimeSecs * 1000 : null,
-      connectTimeout: this.timeouts.connectMs,
-      headersTimeout: this.timeouts.readMs,
-      bodyTimeout: this.timeouts.readMs,
+      maxIdle: cp?.['max-idle'] ?? 20,
+      idleTimeoutMs: (cp?.['idle-timeout-secs'] ?? 60) * 1000,
+      maxLifetimeMs: lifetimeSecs !== undefined ? lifetimeSecs * 1000 : undefined,
+      connectTimeoutMs: this.timeouts.connectMs,
+      headersTimeoutMs: this.timeouts.readMs,
+      bodyTimeoutMs: this.timeouts.readMs,
       allowH2: h2,
     };
     if (h2 && hv?.['max-h2-streams'] !== undefined) opts.maxConcurrentStreams = hv['max-h2-streams'];
-    if (h2 && hv?.['h2-ping-interval'] !== undefined) opts.pingInterval = hv['h2-ping-interval'] * 1000;
+    if (h2 && hv?.['h2-ping-interval'] !== undefined && hv['h2-ping-interval'] > 0) opts.pingIntervalMs = hv['h2-ping-interval'] * 1000;
     const tls = this.config.tls;
     if (tls) {
       const read = (p: string | undefined): Buffer | undefined => (p ? readFileSync(resolve(baseDir, p)) : undefined);
       const ca = read(tls['ca-cert']);
       const cert = read(tls['client-cert']);
       const key = read(tls['client-key']);
-      opts.connect = {
+      opts.tls = {
         rejectUnauthorized: !(tls['insecure-skip-verify'] ?? false),
         ...(tls.sni ? { servername: tls.sni } : {}),
         ...(ca ? { ca } : {}),
@@ -163,16 +230,90 @@ export class UpstreamGroup {
     return opts;
   }
 
-  /** Start active health checks. */
+  /** TLS options for one target: SNI defaults to the target's host name (never an IP literal). */
+  private tlsFor(target: TargetState): ConnectionOptions | undefined {
+    const tls = this.poolOptions.tls;
+    if (!tls) return undefined;
+    if (tls.servername || isIP(target.host) !== 0) return tls;
+    return { ...tls, servername: target.host };
+  }
+
+  /** Start active health checks (when configured) and the pool gauges. Idempotent. */
   start(): void {
-    // Active checks are added by plugins/health (next commit); passive health works without them.
+    if (this.closed || this.statsTimer) return;
+    this.statsTimer = setInterval(() => this.updatePoolGauges(), 1000);
+    this.statsTimer.unref();
+    if (this.health && !this.scheduler) {
+      this.scheduler = new HealthScheduler(this.targets.length, this.health.intervalMs, async (i) => {
+        await this.runCheck(i);
+      }, this.rng);
+      this.scheduler.start();
+    }
+  }
+
+  /** One active check of target `index` (also callable directly, e.g. by tests). */
+  async runCheck(index: number): Promise<ProbeResult> {
+    const h = this.health;
+    const target = this.targets[index]!;
+    if (!h) return { ok: true, detail: 'no health-check configured' };
+    let result: ProbeResult;
+    try {
+      result = await this.probe(target, h);
+    } catch (e) {
+      result = { ok: false, detail: (e as Error).message };
+    }
+    if (this.closed) return result;
+    const rt = this.runtime[index]!;
+    const before = rt.active.healthy;
+    rt.active = thresholdNext(rt.active, result.ok, h);
+    rt.lastCheck = result;
+    if (!result.ok) rt.lastError = `health check: ${result.detail}`;
+    if (rt.active.healthy !== before) {
+      this.services.log[rt.active.healthy ? 'info' : 'warn'](
+        { upstream: this.id, target: target.address, check: h.kind, detail: result.detail },
+        rt.active.healthy ? 'upstream target healthy again' : 'upstream target unhealthy',
+      );
+    }
+    this.updateHealthGauge(target);
+    return result;
+  }
+
+  private probe(target: TargetState, h: HealthCheckSettings): Promise<ProbeResult> {
+    const origin = this.origin(target);
+    if (h.kind === 'tcp') return tcpProbe(target.host, target.port, h.timeoutMs);
+    if (h.kind === 'grpc') return grpcHealthCheck(origin, h.service, h.timeoutMs, this.tlsFor(target) ?? {});
+    // own keep-alive client per target: checks must not queue behind a saturated traffic pool
+    const rt = this.runtime[target.index]!;
+    rt.checkClient ??= new Client(origin, {
+      connect: { timeout: h.timeoutMs, ...(this.tlsFor(target) ?? {}) },
+      allowH2: this.poolOptions.allowH2,
+      keepAliveTimeout: Math.max(h.intervalMs * 2, 4000),
+    });
+    return httpProbe(rt.checkClient, origin, h, `${urlHost(target.host)}:${target.port}`);
+  }
+
+  private updateHealthGauge(t: TargetState): void {
+    const rt = this.runtime[t.index]!;
+    this.healthGauge.set({ upstream: this.id, target: t.address }, rt.active.healthy && rt.breaker.phase !== 'open' ? 1 : 0);
+  }
+
+  private updatePoolGauges(): void {
+    let connected = 0;
+    let idle = 0;
+    for (const rt of this.runtime) {
+      const s = rt.pool?.stats();
+      connected += s?.connected ?? 0;
+      idle += s?.idle ?? 0;
+    }
+    this.poolSizeGauge.set({ upstream: this.id }, connected);
+    this.poolIdleGauge.set({ upstream: this.id }, idle);
   }
 
   /** Refreshes `healthy` from active checks and breakers (an open breaker whose timeout elapsed admits probes). */
   private refreshHealth(now: number): void {
     for (let i = 0; i < this.mutableTargets.length; i++) {
       const rt = this.runtime[i]!;
-      this.mutableTargets[i]!.healthy = rt.activeHealthy && canPass(rt.breaker, now, this.breakerCfg);
+      this.mutableTargets[i]!.healthy = rt.active.healthy && canPass(rt.breaker, now, this.breakerCfg);
     }
   }
 
@@ -188,8 +329,13 @@ export class UpstreamGroup {
     this.refreshHealth(now);
     let pick = this.balancer.pick(this.targets, ctx);
     if (!pick && ctx.exclude && ctx.exclude.size > 0) {
-      // every other target is unusable: retrying the same one beats failing
-      pick = this.balancer.pick(this.targets, { ...ctx, exclude: undefined, header: ctx.header, cookie: ctx.cookie });
+      // every other target is unusable: retrying one already tried beats failing
+      pick = this.balancer.pick(this.targets, {
+        clientIp: ctx.clientIp,
+        path: ctx.path,
+        header: (n) => ctx.header(n),
+        cookie: (n) => ctx.cookie(n),
+      });
     }
     if (!pick) return undefined;
     const target = this.mutableTargets[pick.target.index]!;
@@ -202,11 +348,14 @@ export class UpstreamGroup {
   /** The undici Pool for this target (created on first use, one per target per generation). */
   dispatcher(target: TargetState): Dispatcher {
     const rt = this.runtime[target.index]!;
-    rt.pool ??= new Pool(this.origin(target), this.poolOptions);
-    return rt.pool;
+    if (!rt.pool) {
+      const tls = this.tlsFor(target);
+      rt.pool = createTargetPool(this.origin(target), { ...this.poolOptions, ...(tls ? { tls } : {}) });
+    }
+    return rt.pool.pool;
   }
 
-  /** Origin URL for undici requests to this target. */
+  /** Origin URL for undici requests to this target, e.g. "http://127.0.0.1:9001", "https://[::1]:8443". */
   origin(target: TargetState): string {
     return `${this.scheme}://${urlHost(target.host)}:${target.port}`;
   }
@@ -217,7 +366,6 @@ export class UpstreamGroup {
     const rt = this.runtime[target.index]!;
     t.inFlight = Math.max(0, t.inFlight - 1);
     const failed = isFailure(outcome);
-    rt.observed = true;
     if (rt.window.length < PASSIVE_WINDOW) rt.window.push(failed);
     else rt.window[rt.windowPos] = failed;
     rt.windowPos = (rt.windowPos + 1) % PASSIVE_WINDOW;
@@ -232,6 +380,7 @@ export class UpstreamGroup {
     rt.breaker = s;
     if (s.phase === before) return;
     this.breakerGauge.set({ component: this.component(t), route: '' }, phaseGauge(s.phase));
+    this.updateHealthGauge(t);
     this.services.log.warn({ upstream: this.id, target: t.address, from: before, to: s.phase }, 'circuit breaker state changed');
     this.services.audit({ event_type: 'circuit_breaker_change', upstream: this.id, target: t.address, from: before, to: s.phase });
   }
@@ -243,16 +392,16 @@ export class UpstreamGroup {
   } {
     const v = decideRetry(this.retry, input, this.rng);
     if (!v.retry) return { retry: false, delayMs: 0 };
-    if (!this.budget.tryTake(this.now())) return { retry: false, delayMs: 0 };
+    if (!this.budget.tryTake(this.now())) {
+      this.services.log.debug({ upstream: this.id }, 'retry budget exhausted');
+      return { retry: false, delayMs: 0 };
+    }
     return { retry: true, delayMs: v.delayMs };
   }
 
-  /** JSON for the `upstreams` builtin (sentinel-reference.md §3.1). */
-  snapshot(): {
-    id: string;
-    load_balancing: string;
-    targets: { address: string; weight: number; status: 'healthy' | 'unhealthy' | 'unknown'; failure_rate: number; last_error: string | null; circuit_breaker: string; in_flight: number }[];
-  } {
+  /** JSON for the `upstreams` builtin (sentinel-reference.md §3.1), one entry of `upstreams[]`. */
+  snapshot(): UpstreamSnapshot {
+    const now = this.now();
     return {
       id: this.id,
       load_balancing: this.algorithm,
@@ -260,22 +409,60 @@ export class UpstreamGroup {
         const rt = this.runtime[t.index]!;
         const failures = rt.window.filter(Boolean).length;
         const failureRate = rt.window.length === 0 ? 0 : failures / rt.window.length;
-        const unhealthy = !rt.activeHealthy || rt.breaker.phase === 'open' || failureRate > 0.5;
+        const unhealthy = !rt.active.healthy || (rt.breaker.phase === 'open' && !canPass(rt.breaker, now, this.breakerCfg)) || failureRate > 0.5;
+        const observed = rt.window.length > 0 || rt.lastCheck !== undefined;
         return {
           address: t.address,
           weight: t.weight,
-          status: unhealthy ? 'unhealthy' : rt.observed ? 'healthy' : 'unknown',
+          status: unhealthy ? 'unhealthy' : observed ? 'healthy' : 'unknown',
           failure_rate: Math.round(failureRate * 1000) / 1000,
           last_error: rt.lastError ?? null,
           circuit_breaker: rt.breaker.phase,
           in_flight: t.inFlight,
+          ...(rt.lastCheck ? { last_check: { ok: rt.lastCheck.ok, detail: rt.lastCheck.detail } } : {}),
         };
       }),
     };
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.runtime.map((rt) => rt.pool?.close()));
+    this.scheduler?.stop();
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    await Promise.all(this.runtime.flatMap((rt) => [rt.pool?.close(), rt.checkClient?.close()]));
   }
+}
+
+export interface UpstreamSnapshot {
+  id: string;
+  load_balancing: string;
+  targets: {
+    address: string;
+    weight: number;
+    status: 'healthy' | 'unhealthy' | 'unknown';
+    failure_rate: number;
+    last_error: string | null;
+    circuit_breaker: string;
+    in_flight: number;
+    last_check?: { ok: boolean; detail: string };
+  }[];
+}
+
+/** The whole `upstreams` builtin body (§3.1) for a generation's groups. */
+export function upstreamsReport(groups: Iterable<UpstreamGroup>, requestId: string, timestamp: string): Record<string, unknown> {
+  const upstreams = [...groups].map((g) => g.snapshot());
+  const all = upstreams.flatMap((u) => u.targets);
+  return {
+    timestamp,
+    request_id: requestId,
+    summary: {
+      total_upstreams: upstreams.length,
+      total_targets: all.length,
+      healthy: all.filter((t) => t.status === 'healthy').length,
+      unhealthy: all.filter((t) => t.status === 'unhealthy').length,
+      unknown: all.filter((t) => t.status === 'unknown').length,
+    },
+    upstreams,
+  };
 }
