@@ -38,7 +38,7 @@ export async function spawnAgent(script: string, args: string[]): Promise<AgentP
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   await new Promise<void>((ok, fail) => {
     let buf = '';
-    const timer = setTimeout(() => fail(new Error(`${script} did not start in 20 s: ${stderr}`)), 20_000);
+    const timer = setTimeout(() => fail(new Error(`${script} did not start in 60 s: ${stderr}`)), 60_000);
     proc.stdout!.on('data', (c: Buffer) => {
       buf += c.toString();
       let nl;
