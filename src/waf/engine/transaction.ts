@@ -265,9 +265,11 @@ export class Transaction {
     const q = uri.indexOf('?');
     const path = q < 0 ? uri : uri.slice(0, q);
     const query = q < 0 ? '' : uri.slice(q + 1);
-    s.set('REQUEST_FILENAME', path);
-    s.set('PATH_INFO', path);
-    s.set('REQUEST_BASENAME', path.slice(path.lastIndexOf('/') + 1));
+    // REQUEST_FILENAME and REQUEST_BASENAME are percent-decoded (as in ModSecurity and Coraza).
+    const filename = percentDecode(path);
+    s.set('REQUEST_FILENAME', filename);
+    s.set('PATH_INFO', filename);
+    s.set('REQUEST_BASENAME', filename.slice(filename.lastIndexOf('/') + 1));
     s.set('QUERY_STRING', query);
     s.set('REQBODY_ERROR', '0');
     s.set('REQBODY_PROCESSOR_ERROR', '0');
@@ -287,6 +289,15 @@ export class Transaction {
       if (lk === 'cookie') this.parseCookies(v);
       else if (lk === 'host') s.set('SERVER_NAME', v.replace(/:\d+$/, ''));
     }
+    // The processor is known from the headers already in phase 1 (CRS 920400 reads it there).
+    const ct = (rh.first('content-type') ?? '').toLowerCase();
+    if (ct.startsWith('application/x-www-form-urlencoded')) this.setBodyProcessor('URLENCODED');
+    else if (ct.startsWith('multipart/form-data')) this.setBodyProcessor('MULTIPART');
+  }
+
+  private setBodyProcessor(p: BodyProcessor): void {
+    this.bodyProcessor = p;
+    this.scalars.set('REQBODY_PROCESSOR', p);
   }
 
   private splitArgs(text: string): [string, string][] {
@@ -320,15 +331,10 @@ export class Transaction {
     const body = raw.toString('latin1');
     s.set('REQUEST_BODY_LENGTH', String(body.length));
     if (!this.requestBodyAccess) return;
-    let proc = this.bodyProcessor;
-    if (!proc) {
-      const ct = (this.col('REQUEST_HEADERS').first('content-type') ?? '').toLowerCase();
-      if (ct.startsWith('application/x-www-form-urlencoded')) proc = 'URLENCODED';
-      else if (ct.startsWith('multipart/form-data')) proc = 'MULTIPART';
-    }
-    if (proc) s.set('REQBODY_PROCESSOR', proc);
+    const proc = this.bodyProcessor;
     if (this.reqBodyTooLarge) s.set('INBOUND_DATA_ERROR', '1');
-    if (!proc || proc === 'URLENCODED' || this.forceRequestBodyVariable) s.set('REQUEST_BODY', body);
+    // As in Coraza, the URL-encoded and JSON processors expose the raw body too.
+    if (!proc || proc === 'URLENCODED' || proc === 'JSON' || this.forceRequestBodyVariable) s.set('REQUEST_BODY', body);
     if (!proc || body.length === 0) return;
     const result = processBody(proc, body, this.col('REQUEST_HEADERS').first('content-type') ?? '', this.rules.settings.argumentSeparator);
     for (const [name, value] of result.args) this.addArg('POST', name, value);
@@ -714,7 +720,7 @@ export class Transaction {
         return;
       }
       case 'requestBodyProcessor':
-        this.bodyProcessor = value.toUpperCase() as BodyProcessor;
+        this.setBodyProcessor(value.toUpperCase() as BodyProcessor);
         return;
       case 'requestBodyAccess':
         this.requestBodyAccess = on;
@@ -770,4 +776,10 @@ function truncate(s: string, n: number): string {
 /** Splits `a=1&b=2` into decoded pairs (the query string and urlencoded bodies). */
 export function splitUrlEncoded(text: string, sep: string): [string, string][] {
   return processBody('URLENCODED', text, '', sep).args;
+}
+
+/** %XX -> byte; malformed escapes are kept as written. '+' is not a space in paths. */
+export function percentDecode(s: string): string {
+  if (!s.includes('%')) return s;
+  return s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
 }

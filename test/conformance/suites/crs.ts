@@ -86,7 +86,7 @@ interface HttpRequest {
 export function parseRawRequest(raw: string): HttpRequest {
   const headEnd = raw.indexOf('\r\n\r\n');
   const head = headEnd < 0 ? raw : raw.slice(0, headEnd);
-  let body = headEnd < 0 ? '' : raw.slice(headEnd + 4);
+  const body = headEnd < 0 ? '' : raw.slice(headEnd + 4);
   const lines = head.split('\r\n');
   const [method = '', uri = '', protocol = ''] = (lines[0] ?? '').split(' ');
   const headers: [string, string][] = [];
@@ -94,9 +94,7 @@ export function parseRawRequest(raw: string): HttpRequest {
     const c = line.indexOf(':');
     if (c > 0) headers.push([line.slice(0, c), line.slice(c + 1).trim()]);
   }
-  const te = headers.find(([k]) => k.toLowerCase() === 'transfer-encoding')?.[1].toLowerCase();
-  if (te === 'chunked') body = dechunk(body);
-  return { method, uri, protocol, headers, body };
+  return frontEnd({ method, uri, protocol, headers, body });
 }
 
 function dechunk(s: string): string {
@@ -144,12 +142,13 @@ export function requestFromStage(input: StageInput): HttpRequest {
     return parseRawRequest(Buffer.from(input.encoded_request.replace(/\s+/g, ''), 'base64').toString('latin1'));
   }
   // go-ftw keeps one value per header name, names compared case-sensitively, written sorted.
-  const headers = new Map<string, string>(Object.entries(input.headers ?? {}).map(([k, v]) => [k, String(v)]));
+  const bytes = (t: string): string => Buffer.from(t, 'utf8').toString('latin1');
+  const headers = new Map<string, string>(Object.entries(input.headers ?? {}).map(([k, v]) => [bytes(k), bytes(String(v))]));
   const add = (k: string, v: string): void => {
     if (!headers.get(k)) headers.set(k, v);
   };
   // YAML text goes out as UTF-8 bytes; the engine works on bytes as latin1 chars.
-  let body = input.data === undefined || input.data === null ? '' : Buffer.from(String(input.data), 'utf8').toString('latin1');
+  let body = input.data === undefined || input.data === null ? '' : bytes(renderTemplate(String(input.data)));
   const method = input.method ?? 'GET';
   const auto = input.autocomplete_headers !== false;
   if (body.length > 0 && auto) {
@@ -161,13 +160,32 @@ export function requestFromStage(input: StageInput): HttpRequest {
     add('Connection', 'close');
     if (body.length > 0 || /^POST|PUT|PATCH|DELETE$/.test(method)) add('Content-Length', String(body.length));
   }
-  return {
+  return frontEnd({
     method,
-    uri: Buffer.from(input.uri ?? '/', 'utf8').toString('latin1'),
+    uri: bytes(input.uri ?? '/'),
     protocol: input.version ?? 'HTTP/1.1',
     headers: [...headers.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     body,
-  };
+  });
+}
+
+/** go-ftw renders data as a Go template; the CRS tests only use `{{ "x" | repeat N }}`. */
+function renderTemplate(data: string): string {
+  return data.replace(/\{\{\s*"([^"]*)"\s*\|\s*repeat\s+(\d+)\s*\}\}/g, (_m, text: string, n: string) => text.repeat(Number(n)));
+}
+
+/**
+ * What the HTTP server in front of the WAF does to the message (RFC 9112 framing): with
+ * Transfer-Encoding the body is de-chunked and Content-Length dropped; without either
+ * header a request has no body. */
+function frontEnd(req: HttpRequest): HttpRequest {
+  const has = (n: string): boolean => req.headers.some(([k]) => k.toLowerCase() === n);
+  const te = req.headers.find(([k]) => k.toLowerCase() === 'transfer-encoding')?.[1].toLowerCase();
+  if (te === 'chunked') {
+    return { ...req, headers: req.headers.filter(([k]) => k.toLowerCase() !== 'content-length'), body: dechunk(req.body) };
+  }
+  if (!has('content-length')) return { ...req, body: '' };
+  return req;
 }
 
 /** What the emulated backend answers. */
@@ -194,13 +212,18 @@ function backendResponse(req: HttpRequest): { status: number; headers: [string, 
   return { status: 200, headers: [['Content-Type', 'text/plain; charset=utf-8']], body: '' };
 }
 
+/** ModSecurity writes control and non-ASCII bytes of log fields as \xHH. */
+function logEscape(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** ModSecurity-style error-log lines, for match_regex / log_contains checks. */
 function logLines(rules: MatchedRule[]): string {
   return rules
     .map((r) => {
       const tags = r.tags.map((t) => ` [tag "${t}"]`).join('');
       const sev = r.severity === undefined ? '' : ` [severity "${r.severity}"]`;
-      return `[id "${r.id}"] [msg "${r.msg}"] [data "${r.logdata}"]${sev}${tags}`;
+      return `[id "${r.id}"] [msg "${logEscape(r.msg)}"] [data "${logEscape(r.logdata)}"]${sev}${tags}`;
     })
     .join('\n');
 }
