@@ -115,7 +115,10 @@ async function main(): Promise<number> {
   const known = [...BUILTIN.map((s) => s.name), ...features.map((f) => f.name)];
   if (opts.list) {
     console.log('targets:');
-    for (const t of TARGETS) console.log(`  ${t.name.padEnd(20)} ${t.description}${(await t.unavailable(repoRoot)) ? `  [${await t.unavailable(repoRoot)}]` : ''}`);
+    for (const t of TARGETS) {
+      const reason = await t.unavailable(repoRoot);
+      console.log(`  ${t.name.padEnd(20)} ${t.optIn ? '(opt-in) ' : ''}${t.description}${reason ? `  [${reason}]` : ''}`);
+    }
     console.log('scenarios:');
     for (const s of BUILTIN) console.log(`  ${s.name.padEnd(20)} ${s.title}`);
     for (const f of features) console.log(`  ${f.name.padEnd(20)} (feature, Sentinel only) ${f.description}`);
@@ -145,9 +148,10 @@ async function main(): Promise<number> {
 
   const builtins = BUILTIN.filter((s) => !opts.scenarios || opts.scenarios.includes(s.name));
   let selectedFeatures = features.filter((f) => !opts.scenarios || opts.scenarios.includes(f.name));
-  const wanted = TARGETS.filter((t) => !opts.targets || opts.targets.includes(t.name));
+  const wanted = TARGETS.filter((t) => (opts.targets ? opts.targets.includes(t.name) : !t.optIn));
   const targets: Target[] = [];
   const leftOut: Array<{ target: string; reason: string }> = [];
+  if (!opts.targets) for (const t of TARGETS.filter((x) => x.optIn)) leftOut.push({ target: t.name, reason: `opt-in, not run by default (add it with --targets)` });
   for (const t of wanted) {
     const reason = await t.unavailable(repoRoot);
     if (reason) {

@@ -43,7 +43,7 @@ export const QUICK = { durationS: 2, rounds: 1 };
 export const USAGE = `usage: npm run bench -- [options]
   --duration S        seconds of load per run (default ${DEFAULTS.durationS}; --quick: ${QUICK.durationS})
   --rounds N          interleaved rounds; figures are medians over rounds (default ${DEFAULTS.rounds}; --quick: ${QUICK.rounds})
-  --targets a,b       targets to run (default: all; see --list)
+  --targets a,b       targets to run (default: all but opt-in ones; see --list)
   --scenarios x,y     scenarios to run (default: all built-in + bench/scenarios/*.ts)
   --quick             smoke test: ${QUICK.durationS} s runs, ${QUICK.rounds} round
   --rate N            request rate of the fixed-rate scenario (default ${DEFAULTS.rate})

@@ -23,6 +23,8 @@ export interface TargetContext {
 export interface Target {
   name: string;
   description: string;
+  /** Not in the default set (keeps a default run near 10 minutes); run it with --targets. */
+  optIn?: boolean;
   /** null when the target can run here; otherwise the reason it is left out (printed). */
   unavailable(repoRoot: string): Promise<string | null>;
   start(ctx: TargetContext): Promise<Proc>;
@@ -41,10 +43,11 @@ export function renderPassthrough(repoRoot: string, vars: { listen: string; orig
   return template.replace(/\{\{(listen|origin|metrics)\}\}/g, (_, k: 'listen' | 'origin' | 'metrics') => vars[k]);
 }
 
-function nodePeer(name: string, file: string, description: string, needsPeerDeps: boolean): Target {
+function nodePeer(name: string, file: string, description: string, needsPeerDeps: boolean, optIn = false): Target {
   return {
     name,
     description,
+    optIn,
     async unavailable(repoRoot) {
       return needsPeerDeps ? ensurePeerDeps(repoRoot) : null;
     },
@@ -125,5 +128,5 @@ export const TARGETS: Target[] = [
   nodePeer('raw', 'raw-forwarder.ts', 'node:http + undici Pool, hand-written (bench/peers/raw-forwarder.ts)', false),
   nodePeer('fastify-http-proxy', 'fastify-http-proxy.ts', '@fastify/http-proxy (reply-from, undici)', false),
   nodePeer('fast-gateway', 'fast-gateway.ts', 'fast-gateway 3.4.7 (5.0.1 needs fast-proxy-lite@^1.1.3, missing from the registry)', true),
-  nodePeer('node-http-proxy', 'node-http-proxy.ts', 'http-proxy 1.18.1 with a keep-alive agent', true),
+  nodePeer('node-http-proxy', 'node-http-proxy.ts', 'http-proxy 1.18.1 with a keep-alive agent', true, true),
 ];
