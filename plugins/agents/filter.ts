@@ -443,14 +443,25 @@ class BodyStreamer {
     const previous = this.held;
     this.held = chunk;
     if (!previous) return undefined;
-    return this.send(previous, false);
+    return this.enqueue(previous, false);
   }
 
   async finish(): Promise<{ response?: LocalResponse; body?: Buffer; requestOps: HeaderOp[]; responseOps: HeaderOp[] }> {
-    if (!this.response) await this.send(this.held ?? Buffer.alloc(0), true).catch(() => undefined);
+    await this.tail.catch(() => undefined);
+    if (!this.response) await this.enqueue(this.held ?? Buffer.alloc(0), true).catch(() => undefined);
     if (this.response) return { response: this.response, requestOps: [], responseOps: [] };
     const body = this.replacements.size > 0 ? Buffer.concat(this.chunks.map((c, i) => this.replacements.get(i) ?? c)) : undefined;
     return { ...(body ? { body } : {}), requestOps: this.requestOps, responseOps: this.responseOps };
+  }
+
+  // One chunk at a time per request: events of one correlation id must not overlap.
+  private tail: Promise<void> = Promise.resolve();
+  private enqueue(chunk: Buffer, isLast: boolean): Promise<void> {
+    this.tail = this.tail.then(() => {
+      if (this.response) throw new Error('stopped by agent');
+      return this.send(chunk, isLast);
+    });
+    return this.tail;
   }
 
   private async send(chunk: Buffer, isLast: boolean): Promise<void> {

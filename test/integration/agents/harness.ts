@@ -242,8 +242,11 @@ export interface Reply {
 
 /** One HTTP request (a fresh connection each time; bodies may be sent in several writes). */
 export function send(port: number, path: string, opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string | (Buffer | string)[] } = {}): Promise<Reply> {
+  const headers = { ...opts.headers };
+  // A single-part body is sent with Content-Length (as most clients do); several parts are chunked.
+  if (opts.body !== undefined && !Array.isArray(opts.body) && headers['transfer-encoding'] === undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
   return new Promise((ok, fail) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'), headers: opts.headers, agent: false }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'), headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));

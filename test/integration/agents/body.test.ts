@@ -1,0 +1,165 @@
+// Body inspection over real sockets: JSON/form bodies, the content-type allowlist, gzip bodies
+// seen decoded by the agent but replayed upstream byte-for-byte, a decompression bomb, size
+// limits under fail-closed/fail-open, body mutation, and stream mode.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { reservedCorrelationIds } from '../../../plugins/agents/correlation.ts';
+import type { AgentFilter } from '../../../plugins/agents/filter.ts';
+import { eventually, send, sha256, spawnAgent, startPipeline, startUpstream, tempDir, type AgentProcess, type Pipeline } from './harness.ts';
+
+const tmp = tempDir();
+const socket = join(tmp.dir, 'scripted.sock');
+let agent: AgentProcess;
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
+let gw: Pipeline;
+const LIMIT = 64 * 1024;
+
+before(async () => {
+  agent = await spawnAgent('test/integration/agents/fixtures/scripted-agent.ts', ['--socket', socket, '--name', 'body']);
+  upstream = await startUpstream();
+  gw = await startPipeline({
+    upstreamPort: upstream.port,
+    agents: [
+      { id: 'body', 'unix-socket': { path: socket }, events: ['request_headers', 'request_body'] },
+      { id: 'stream', 'unix-socket': { path: socket }, events: ['request_headers', 'request_body'], 'request-body-mode': 'stream' },
+    ],
+    filters: {
+      'body-closed': { agent: 'body', 'failure-mode': 'closed' },
+      'body-open': { agent: 'body', 'failure-mode': 'open' },
+      stream: { agent: 'stream' },
+    },
+    routes: [
+      { id: 'open', prefix: '/open', filters: ['body-open'] },
+      { id: 'stream', prefix: '/stream', filters: ['stream'] },
+      { id: 'closed', prefix: '/', filters: ['body-closed'] },
+    ],
+    waf: { 'body-inspection': { 'max-inspection-bytes': LIMIT, decompress: true, 'max-decompression-ratio': 100 } },
+    limits: { 'max-body-size-bytes': 1024 * 1024 },
+  });
+});
+
+after(async () => {
+  await gw?.close();
+  await upstream?.close();
+  await agent?.stop();
+  tmp.cleanup();
+});
+
+const json = (o: unknown) => Buffer.from(JSON.stringify(o));
+const JSON_CT = { 'content-type': 'application/json' };
+
+test('JSON body: the agent sees it, the upstream gets the same bytes', async () => {
+  const body = json({ user: 'alice', note: 'x'.repeat(4000) });
+  const r = await send(gw.port, '/json', { headers: JSON_CT, body });
+  assert.equal(r.status, 200);
+  const hit = upstream.hits.at(-1)!;
+  assert.equal(hit.headers['x-agent-body-sha256'], sha256(body));
+  assert.equal(sha256(hit.body), sha256(body));
+  assert.equal(hit.headers['content-length'], String(body.length));
+});
+
+test('form body with an attack is blocked by the agent; nothing reaches the upstream', async () => {
+  const hits = upstream.hits.length;
+  const r = await send(gw.port, '/form', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=bob&q=attack' });
+  assert.equal(r.status, 403);
+  assert.equal(r.body.toString(), 'body blocked at chunk 0');
+  assert.equal(upstream.hits.length, hits);
+});
+
+test('content types outside the allowlist are streamed through uninspected', async () => {
+  const r = await send(gw.port, '/plain', { headers: { 'content-type': 'text/plain' }, body: 'attack at dawn' });
+  assert.equal(r.status, 200);
+  const hit = upstream.hits.at(-1)!;
+  assert.equal(hit.headers['x-agent-body-sha256'], undefined);
+  assert.equal(hit.body.toString(), 'attack at dawn');
+});
+
+test('gzip body: inspected decoded, replayed compressed byte-for-byte', async () => {
+  const plain = json({ items: Array.from({ length: 200 }, (_, i) => ({ i, name: `n${i}` })) });
+  const gz = gzipSync(plain);
+  const r = await send(gw.port, '/gz', { headers: { ...JSON_CT, 'content-encoding': 'gzip' }, body: gz });
+  assert.equal(r.status, 200);
+  const hit = upstream.hits.at(-1)!;
+  assert.equal(hit.headers['x-agent-body-sha256'], sha256(plain), 'agent saw the decoded body');
+  assert.equal(sha256(hit.body), sha256(gz), 'upstream got the original bytes');
+  assert.equal(hit.headers['content-encoding'], 'gzip');
+  const attack = await send(gw.port, '/gz', { headers: { ...JSON_CT, 'content-encoding': 'gzip' }, body: gzipSync(json({ q: 'attack' })) });
+  assert.equal(attack.status, 403, 'an attack hidden by gzip is found');
+});
+
+test('a decompression bomb is refused (413) without being expanded, under either failure mode', async () => {
+  const bomb = gzipSync(Buffer.alloc(32 * 1024 * 1024, 0x20)); // ~32 KiB on the wire
+  assert.ok(bomb.length < LIMIT);
+  const hits = upstream.hits.length;
+  for (const path of ['/bomb', '/open/bomb']) {
+    const r = await send(gw.port, path, { headers: { ...JSON_CT, 'content-encoding': 'gzip' }, body: bomb });
+    assert.equal(r.status, 413, path);
+  }
+  assert.equal(upstream.hits.length, hits);
+  const values = (await gw.metrics.registry.getSingleMetric('sentinel_decompression_total')!.get()).values;
+  assert.ok(values.some((v) => v.labels.encoding === 'gzip' && (v.labels.result === 'ratio_exceeded' || v.labels.result === 'size_exceeded') && v.value >= 2));
+  assert.ok(values.some((v) => v.labels.encoding === 'gzip' && v.labels.result === 'ok'));
+});
+
+test('body over the inspection limit: closed 413, open skips the agent and forwards everything', async () => {
+  const big = json({ pad: 'y'.repeat(LIMIT) });
+  const closed = await send(gw.port, '/big', { headers: JSON_CT, body: big });
+  assert.equal(closed.status, 413);
+  const open = await send(gw.port, '/open/big', { headers: JSON_CT, body: big });
+  assert.equal(open.status, 200);
+  const hit = upstream.hits.at(-1)!;
+  assert.equal(hit.headers['x-agent-body-sha256'], undefined);
+  assert.equal(sha256(hit.body), sha256(big));
+  // chunked (no Content-Length): the limit is found while reading
+  const parts = [big.subarray(0, 40_000), big.subarray(40_000)];
+  const chunked = await send(gw.port, '/big', { headers: { ...JSON_CT, 'transfer-encoding': 'chunked' }, body: parts });
+  assert.equal(chunked.status, 413);
+  const chunkedOpen = await send(gw.port, '/open/big', { headers: { ...JSON_CT, 'transfer-encoding': 'chunked' }, body: parts });
+  assert.equal(chunkedOpen.status, 200);
+  assert.equal(sha256(upstream.hits.at(-1)!.body), sha256(big));
+});
+
+test('the agent may replace the body; Content-Length follows', async () => {
+  const r = await send(gw.port, '/mutate', { headers: JSON_CT, body: json({ mutate: true, secret: 'card' }) });
+  assert.equal(r.status, 200);
+  const hit = upstream.hits.at(-1)!;
+  assert.equal(hit.body.toString(), '{"mutated":true}');
+  assert.equal(hit.headers['content-length'], '16');
+});
+
+test('stream mode: chunks go to the agent as they arrive; a later chunk can block', async () => {
+  const pause = () => new Promise((r) => setTimeout(r, 50));
+  const parts = ['{"a":"', 'b'.repeat(1000), '","c":"d"}'];
+  const ok = await new Promise<Awaited<ReturnType<typeof send>>>((resolve, reject) => {
+    void (async () => {
+      const { request } = await import('node:http');
+      const req = request({ host: '127.0.0.1', port: gw.port, path: '/stream/ok', method: 'POST', headers: JSON_CT, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      for (const p of parts) {
+        req.write(p);
+        await pause();
+      }
+      req.end();
+    })();
+  });
+  assert.equal(ok.status, 200);
+  const hit = upstream.hits.at(-1)!;
+  assert.equal(hit.body.toString(), parts.join(''));
+  assert.ok(Number(hit.headers['x-agent-body-chunks']) >= 2, `chunks seen: ${hit.headers['x-agent-body-chunks']}`);
+  const blocked = await send(gw.port, '/stream/x', { headers: JSON_CT, body: ['{"a":"fine",', '"b":"attack"}'] });
+  assert.equal(blocked.status, 403);
+  assert.match(blocked.body.toString(), /^body blocked at chunk \d+$/);
+});
+
+test('no leaked pending calls or correlation ids', async () => {
+  await eventually(() => {
+    for (const f of gw.filters.values()) for (const s of Object.values((f as AgentFilter).agentStats())) if (s.pendingReplies + s.permitsInUse + s.queued > 0) return false;
+    return reservedCorrelationIds() === 0;
+  }, 'all calls settled');
+});
