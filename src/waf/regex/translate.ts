@@ -145,7 +145,25 @@ export function translatePcre(pattern: string, initial: Flags): string {
       i += 1;
       continue;
     }
-    if (c === '*' || c === '+' || c === '?' || c === '}') {
+    if (c === '{') {
+      // A counted repeat {n}, {n,}, {n,m}; any other '{' is a literal brace in PCRE.
+      const repeat = /^\{\d+(?:,\d*)?\}/.exec(pattern.slice(i));
+      if (!repeat) {
+        out += '\\{';
+        i += 1;
+        continue;
+      }
+      out += repeat[0];
+      i += repeat[0].length;
+      if (pattern[i] === '+') i += 1; // possessive, see below
+      continue;
+    }
+    if (c === '}') {
+      out += '\\}';
+      i += 1;
+      continue;
+    }
+    if (c === '*' || c === '+' || c === '?') {
       out += c;
       i += 1;
       // Possessive (x*+) quantifiers: drop the '+', RE2 never backtracks.
