@@ -109,11 +109,20 @@ function headerOps(raw: { rename?: Record<string, string>; set?: Record<string, 
   };
 }
 
+/** Checks owned by feature plugins, run as part of compilation so every error is reported at once. */
+export interface ConfigValidators {
+  /** error messages for one upstream block */
+  upstream?: (u: RawUpstream, baseDir: string) => string[];
+  /** diagnostics for one decoded filter */
+  filter?: (f: CompiledFilter) => Diagnostic[];
+  /** diagnostics for top-level blocks (rate-limits, agents, ...) */
+  top?: (raw: RawConfig, baseDir: string) => Diagnostic[];
+}
+
 export interface CompileOptions {
   file?: string;
   baseDir: string;
-  /** extra validators (e.g. load-balancing names) returning error messages */
-  validateUpstream?: (u: RawUpstream) => string[];
+  validators?: ConfigValidators;
 }
 
 /** Decodes and compiles a list of top-level KDL nodes. Throws ConfigError when anything is wrong. */
@@ -222,7 +231,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     const targets = [...(u.target ?? []), ...(u.targets?.target ?? []), ...(u.address ? [{ address: u.address, weight: 1 }] : [])];
     if (targets.length === 0 && u.discovery === undefined) d.error(path, 'requires at least one target (target "host:port") or a discovery block');
     for (const t of targets) if (!parseAddress(t.address)) d.error(path, `invalid target address "${t.address}" (expected "host:port")`);
-    for (const msg of opts.validateUpstream?.(u) ?? []) d.error(path, msg);
+    for (const msg of opts.validators?.upstream?.(u, opts.baseDir) ?? []) if (!/requires at least one target/.test(msg)) d.error(path, msg);
     upstreams.set(u.id, u);
   }
 
@@ -312,6 +321,9 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     const n = [a['unix-socket'], a.grpc, a.http].filter((x) => x !== undefined).length;
     if (n !== 1) d.error(`agents > agent "${a.id}"`, n === 0 ? 'needs a transport: unix-socket "/path", grpc "http://host:port" or http "http://..."' : 'give exactly one transport');
   }
+
+  for (const f of filters.values()) d.diagnostics.push(...(opts.validators?.filter?.(f) ?? []));
+  d.diagnostics.push(...(opts.validators?.top?.(raw, opts.baseDir) ?? []));
 
   // limits
   const limits = {

@@ -7,7 +7,7 @@ import { compileConfig, type CompiledConfig, type CompileOptions } from './compi
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.kdl', import.meta.url));
 
-type Extra = Pick<CompileOptions, 'validateUpstream'>;
+type Extra = Pick<CompileOptions, 'validators'>;
 
 export function loadConfigFile(path: string, extra: Extra = {}): CompiledConfig {
   const abs = resolve(path);
@@ -18,7 +18,7 @@ export function loadConfigFile(path: string, extra: Extra = {}): CompiledConfig 
 export function loadConfigText(text: string, opts: { name?: string; baseDir?: string } & Extra = {}): CompiledConfig {
   const baseDir = opts.baseDir ?? process.cwd();
   const doc = loadKdlText(text, opts.name ?? '<config>', baseDir);
-  return compileConfig(doc.nodes, { baseDir, validateUpstream: opts.validateUpstream }, doc.warnings);
+  return compileConfig(doc.nodes, { baseDir, ...(opts.validators ? { validators: opts.validators } : {}) }, doc.warnings);
 }
 
 export function defaultConfigText(): string {

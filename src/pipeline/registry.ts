@@ -1,9 +1,11 @@
 // Filter type -> factory. Feature plugins export their factory; the generation builds one
 // RequestFilter per `filter "id"` from here. A type without a factory is reported at config
 // compile time ("not implemented yet") and contributes no filter.
-import type { FilterFactory, RequestFilter } from './types.ts';
-import type { HeaderOpsConfig } from '../config/compile.ts';
+import type { FilterFactory, GenerationServices, RequestFilter } from './types.ts';
+import type { CompiledConfig, HeaderOpsConfig } from '../config/compile.ts';
 import { applyHeaderOps } from '../server/headers.ts';
+import { createRateLimitFilter, createGlobalRateLimit } from '../../plugins/rate-limit/index.ts';
+import { createAgentFilterFactory, type AgentBlock } from '../../plugins/agents/index.ts';
 
 /** `filter type "headers" { phase; set {}; add {}; remove ... }` */
 export const createHeadersFilter: FilterFactory = (id, config): RequestFilter => {
@@ -37,6 +39,23 @@ export const createHeadersFilter: FilterFactory = (id, config): RequestFilter =>
   };
 };
 
-export const filterFactories: Record<string, FilterFactory> = {
-  headers: createHeadersFilter,
-};
+/** The factories for one generation (the agent factory holds that generation's agent clients). */
+export function filterFactories(config: CompiledConfig): Record<string, FilterFactory> {
+  return {
+    headers: createHeadersFilter,
+    'rate-limit': createRateLimitFilter,
+    agent: createAgentFilterFactory({
+      agents: (config.raw.agents ?? []) as AgentBlock[],
+      waf: config.raw.waf,
+      limits: config.limits,
+      routeFilters: (routeId) => config.routesById.get(routeId)?.filters,
+      baseDir: config.baseDir,
+    }),
+  };
+}
+
+/** Filters that run on every route before the route's own (the top-level `rate-limits` block). */
+export function globalFilters(config: CompiledConfig, services: GenerationServices): RequestFilter[] {
+  const global = createGlobalRateLimit(config.raw['rate-limits'], services);
+  return global ? [global] : [];
+}

@@ -13,7 +13,7 @@ import { Metrics } from '../metrics/registry.ts';
 import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
 import { Generation, type ListenerRuntime } from './generation.ts';
 import { createTlsManager, type TlsManager } from '../../plugins/tls/index.ts';
-import { validateUpstreamConfig } from './validate-upstream.ts';
+import { pluginValidators } from './validators.ts';
 
 export interface GatewayOptions {
   /** config file; when neither this nor configText is given the embedded default is used */
@@ -35,7 +35,7 @@ interface ListenerSlot {
 }
 
 export function loadAny(opts: GatewayOptions): CompiledConfig {
-  const extra = { validateUpstream: validateUpstreamConfig };
+  const extra = { validators: pluginValidators };
   if (opts.configText !== undefined) return loadConfigText(opts.configText, { ...(opts.baseDir ? { baseDir: opts.baseDir } : {}), ...extra });
   if (opts.configPath !== undefined) return loadConfigFile(opts.configPath, extra);
   return loadConfigText(defaultConfigText(), { name: DEFAULT_CONFIG_PATH, ...extra });
@@ -234,9 +234,9 @@ export class Gateway {
     try {
       const config =
         configText !== undefined
-          ? loadConfigText(configText, { baseDir: old.config.baseDir, validateUpstream: validateUpstreamConfig })
+          ? loadConfigText(configText, { baseDir: old.config.baseDir, validators: pluginValidators })
           : old.config.file
-            ? loadConfigFile(old.config.file, { validateUpstream: validateUpstreamConfig })
+            ? loadConfigFile(old.config.file, { validators: pluginValidators })
             : loadAny(this.opts);
       for (const w of config.warnings) this.log.warn(formatDiagnostic(w));
       this.checkListenersUnchanged(old.config, config);

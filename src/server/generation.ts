@@ -8,7 +8,7 @@ import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/compile.ts';
 import type { GenerationServices, LocalResponse, RequestFilter, TlsInfo } from '../pipeline/types.ts';
-import { filterFactories } from '../pipeline/registry.ts';
+import { filterFactories, globalFilters } from '../pipeline/registry.ts';
 import { UpstreamGroup } from '../upstream/group.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import { matchRoute, stripPort, type MatchInput } from '../routing/match.ts';
@@ -98,15 +98,19 @@ export class Generation {
         const routeCb = this.config.routes.find((r) => r.upstream === id && r.raw['circuit-breaker'])?.raw['circuit-breaker'];
         this.groups.set(id, new UpstreamGroup({ id, config: raw, baseDir: this.config.baseDir, services, ...(routeCb ? { routeCircuitBreaker: routeCb } : {}) }));
       }
+      const factories = filterFactories(this.config);
+      const global = globalFilters(this.config, services);
+      this.allFilters.push(...global);
       const built = new Map<string, RequestFilter | undefined>();
       for (const f of this.config.filters.values()) {
-        const factory = filterFactories[f.type];
+        const factory = factories[f.type];
         const filter = factory ? factory(f.id, f.config, services) : undefined;
         built.set(f.id, filter);
         if (filter) this.allFilters.push(filter);
       }
       for (const r of this.config.routes) {
-        this.routeFilters.set(r.id, r.filters.map((id) => built.get(id)).filter((f): f is RequestFilter => f !== undefined));
+        const own = r.filters.map((id) => built.get(id)).filter((f): f is RequestFilter => f !== undefined);
+        this.routeFilters.set(r.id, r.builtin ? own : [...global, ...own]);
       }
       for (const l of this.config.listeners) {
         if (l.defaultRoute) this.defaultRoutes.set(l.id, this.config.routesById.get(l.defaultRoute)!);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfigFile } from '../../../src/config/load.ts';
 import { configView } from '../../../src/config/view.ts';
 import { ConfigError, formatDiagnostic } from '../../../src/config/diagnostics.ts';
-import { validateUpstreamConfig } from '../../../src/server/validate-upstream.ts';
+import { pluginValidators } from '../../../src/server/validators.ts';
 
 const dir = fileURLToPath(new URL('../../conformance/kdl/', import.meta.url));
 
@@ -21,7 +21,7 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.kdl')).sort()) {
     let view: unknown;
     let error: string | undefined;
     try {
-      view = JSON.parse(JSON.stringify(configView(loadConfigFile(join(dir, file), { validateUpstream: validateUpstreamConfig }))).replaceAll(dir, '<dir>/'));
+      view = JSON.parse(JSON.stringify(configView(loadConfigFile(join(dir, file), { validators: pluginValidators }))).replaceAll(dir, '<dir>/'));
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       error = err.diagnostics.map(formatDiagnostic).join('\n').replaceAll(dir, '<dir>/');
