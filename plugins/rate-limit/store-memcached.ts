@@ -64,7 +64,15 @@ export class MemcachedBackend implements RemoteBackend {
     const now = this.now();
     // The counter outlives its window by the TTL so a slow request still finds it.
     const ttl = Math.max(this.settings.ttlSecs, Math.ceil(w.windowMs / 1000) + 1);
-    const res = await withTimeout(client.increment(`${key}:${windowIndex(w, now)}`, 1, { initial: 1, expires: ttl }), this.settings.timeoutMs, 'memcached');
+    const counterKey = `${key}:${windowIndex(w, now)}`;
+    const incr = () => client.increment(counterKey, 1, { initial: 1, expires: ttl });
+    // Two first increments of a window can race to create the counter; the loser is told
+    // "not stored" and simply increments the counter the winner created.
+    const call = incr().catch((err: Error) => {
+      if (/not stored/i.test(err.message)) return incr();
+      throw err;
+    });
+    const res = await withTimeout(call, this.settings.timeoutMs, 'memcached');
     if (!res.success || res.value === null || res.value === undefined) throw new Error('memcached increment failed');
     return fixedWindowDecision(Number(res.value), w, now);
   }

@@ -3,10 +3,11 @@
 // clock (TIME), so gateways with skewed clocks still share one window. Rejected requests are
 // not added to the log (a client hammering past its limit does not extend its own ban).
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Decision, WindowParams } from './limiter.ts';
 import type { RemoteBackend } from './backend.ts';
-import { withTimeout } from './backend.ts';
+import { BackendTimeoutError, withTimeout } from './backend.ts';
 
 export interface RedisSettings {
   url: string;
@@ -93,6 +94,7 @@ export class RedisBackend implements RemoteBackend {
   private seq = 0;
   /** makes sorted-set members unique across gateway processes */
   private readonly instanceId = randomBytes(6).toString('base64url');
+  private readonly everReady = new WeakSet<Redis | Cluster>();
 
   constructor(
     readonly settings: RedisSettings,
@@ -134,6 +136,7 @@ export class RedisBackend implements RemoteBackend {
         });
       }
       client.on('error', (err: Error) => opts.onConnectionError?.(err));
+      client.once('ready', () => this.everReady.add(client));
       client.defineCommand('sentinelSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
       this.clients.push(client as SlidingWindowClient);
     }
@@ -142,17 +145,31 @@ export class RedisBackend implements RemoteBackend {
   async take(key: string, w: WindowParams): Promise<Decision> {
     const client = this.clients[this.next]!;
     this.next = (this.next + 1) % this.clients.length;
+    // Right after start the pool is still connecting: wait for it (bounded by the timeout) rather
+    // than deciding the first requests locally. Later disconnects fail fast (no offline queue).
+    if (client.status !== 'ready' && !this.everReady.has(client)) await withTimeout(once(client, 'ready'), this.settings.timeoutMs, 'redis');
     const member = `${this.instanceId}:${(this.seq = (this.seq + 1) % Number.MAX_SAFE_INTEGER)}`;
     // commandTimeout already bounds the call; the outer timer also covers a stuck script load (EVALSHA -> EVAL).
-    const [allowed, remaining, retryAfterMs] = await withTimeout(
-      client.sentinelSlidingWindow(key, w.windowMs, w.limit, member),
-      this.settings.timeoutMs,
-      'redis',
-    );
+    const call = client.sentinelSlidingWindow(key, w.windowMs, w.limit, member).catch((err: Error) => {
+      // ioredis's commandTimeout usually fires first; report it as the timeout it is.
+      throw err.message === 'Command timed out' ? new BackendTimeoutError('redis', this.settings.timeoutMs) : err;
+    });
+    const [allowed, remaining, retryAfterMs] = await withTimeout(call, this.settings.timeoutMs, 'redis');
     return { allowed: allowed === 1, limit: w.limit, remaining, retryAfterMs: Math.max(0, retryAfterMs) };
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
+    // QUIT lets in-flight commands finish; a Redis that does not answer is cut off after 1 s.
+    await Promise.all(
+      this.clients.map(async (c) => {
+        try {
+          await withTimeout(c.quit(), 1000, 'redis');
+        } catch {
+          // already closed or unreachable: disconnect below is all that is left to do
+        } finally {
+          c.disconnect();
+        }
+      }),
+    );
   }
 }

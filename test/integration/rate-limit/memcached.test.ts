@@ -1,0 +1,129 @@
+// Against a real memcached started on a free port: fixed-window counters shared by limiter
+// instances, memcached killed and paused mid-test (local fallback), and recovery.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import memjs from 'memjs';
+import { startMemcached, type MemcachedServer } from '../../helpers/memcached.ts';
+import { createRateLimitFilter } from '../../../plugins/rate-limit/index.ts';
+import { MemcachedBackend } from '../../../plugins/rate-limit/store-memcached.ts';
+import { windowFor } from '../../../plugins/rate-limit/limiter.ts';
+import type { RequestFilter } from '../../../src/pipeline/types.ts';
+import { decodeFilter, fakeCtx, fakeServices, metricValue } from '../../unit/rate-limit/fixtures.ts';
+
+let mc: MemcachedServer;
+const open: RequestFilter[] = [];
+const backends: MemcachedBackend[] = [];
+
+before(async () => {
+  mc = await startMemcached();
+});
+
+after(async () => {
+  for (const f of open) await f.close?.();
+  for (const b of backends) await b.close();
+  await mc.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until at least `marginMs` remain in the current 1 s window, so a burst stays in one window. */
+async function freshWindow(marginMs = 600): Promise<void> {
+  const into = Date.now() % 1000;
+  if (1000 - into < marginMs) await sleep(1000 - into + 5);
+}
+
+function mcFilter(id: string, body: string, services = fakeServices()): RequestFilter {
+  const { config } = decodeFilter(`backend "memcached"; memcached-url "${mc.url}"; memcached-pool-size 2; ${body}`);
+  const f = createRateLimitFilter(id, config, services);
+  open.push(f);
+  return f;
+}
+
+async function status(f: RequestFilter, ip = '192.0.2.1'): Promise<number> {
+  return (await f.onRequest!(fakeCtx({ ip })))?.status ?? 200;
+}
+
+async function readCounter(key: string): Promise<string | undefined> {
+  const c = memjs.Client.create(mc.url, { retries: 0, logger: { log: () => undefined } });
+  try {
+    const r = await c.get(key);
+    return r.value?.toString();
+  } finally {
+    c.close();
+  }
+}
+
+test('two backends sharing one memcached admit exactly the limit within a window', async () => {
+  const settings = { url: mc.url, poolSize: 3, timeoutMs: 500, ttlSecs: 2 };
+  const a = new MemcachedBackend(settings);
+  const b = new MemcachedBackend(settings);
+  backends.push(a, b);
+  const w = windowFor(25);
+  await freshWindow();
+  const now = Date.now();
+  const decisions = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).take('it:mc:shared', w)));
+  assert.equal(Math.floor(Date.now() / 1000), Math.floor(now / 1000), 'burst stayed inside one window');
+  assert.equal(decisions.filter((d) => d.allowed).length, 25);
+  // The counter counts every request (memcached has no atomic check-and-add): 100.
+  assert.equal(await readCounter(`it:mc:shared:${Math.floor(now / 1000)}`), '100');
+});
+
+test('two filters with separate connections enforce one combined limit', async () => {
+  const s1 = fakeServices();
+  const s2 = fakeServices();
+  const f1 = mcFilter('mc-combined', 'max-rps 10; memcached-timeout-ms 500', s1);
+  const f2 = mcFilter('mc-combined', 'max-rps 10; memcached-timeout-ms 500; memcached-pool-size 3', s2);
+  await freshWindow(800);
+  const statuses: number[] = [];
+  for (let i = 0; i < 30; i++) statuses.push(await status(i % 2 ? f1 : f2));
+  assert.equal(statuses.filter((s) => s === 200).length, 10);
+  assert.equal(statuses.filter((s) => s === 429).length, 20);
+  assert.equal((await metricValue(s1.metrics, 'sentinel_rate_limit_fallbacks_total')) + (await metricValue(s2.metrics, 'sentinel_rate_limit_fallbacks_total')), 0);
+});
+
+test('memcached killed mid-test: the local fallback limits, memcached is used again after restart', async () => {
+  const services = fakeServices();
+  const f = mcFilter('mc-failover', 'max-rps 5; burst 0; memcached-timeout-ms 100', services);
+  assert.equal(await status(f, '198.51.100.1'), 200);
+  await mc.kill();
+  const during: number[] = [];
+  for (let i = 0; i < 20; i++) during.push(await status(f, '198.51.100.2'));
+  assert.deepEqual(
+    during.filter((s) => s !== 200 && s !== 429),
+    [],
+  );
+  assert.equal(during.filter((s) => s === 200).length, 5, 'fallback enforced max-rps');
+  assert.ok((await metricValue(services.metrics, 'sentinel_rate_limit_fallbacks_total', { filter: 'mc-failover', mode: 'local' })) >= 19);
+  assert.ok((await metricValue(services.metrics, 'sentinel_rate_limit_backend_errors_total', { backend: 'memcached' })) >= 1);
+
+  await mc.start();
+  // The breaker probes after its cooldown (1 s, doubling per failed probe): poll, bounded to 15 s.
+  let resumed = false;
+  for (let i = 0; i < 150 && !resumed; i++) {
+    const ip = `203.0.113.${i % 250}`;
+    await status(f, ip);
+    const w = Math.floor(Date.now() / 1000);
+    for (const win of [w, w - 1]) {
+      if ((await readCounter(`sentinel:ratelimit:mc-failover:i:${ip}:${win}`)) !== undefined) resumed = true;
+    }
+    if (!resumed) await sleep(100);
+  }
+  assert.ok(resumed, 'requests reach memcached again after it restarts');
+});
+
+test('memcached that hangs (SIGSTOP): answers come within the timeout from the fallback', async () => {
+  const services = fakeServices();
+  const f = mcFilter('mc-hang', 'max-rps 100; memcached-timeout-ms 50', services);
+  assert.equal(await status(f), 200);
+  mc.pause();
+  try {
+    const started = Date.now();
+    const results = await Promise.all(Array.from({ length: 10 }, () => status(f)));
+    const elapsed = Date.now() - started;
+    assert.deepEqual(results, Array(10).fill(200));
+    assert.ok(elapsed < 1000, `took ${elapsed} ms with a 50 ms timeout`);
+    assert.ok((await metricValue(services.metrics, 'sentinel_rate_limit_backend_errors_total', { backend: 'memcached', reason: 'timeout' })) >= 1);
+  } finally {
+    mc.resume();
+  }
+});
