@@ -108,6 +108,8 @@ export async function scanCertFolder(dir: string): Promise<{ cert: string; key: 
 /** Loads and checks all material of a tls block. Throws with a clear message on the first problem. */
 async function loadMaterial(config: ListenerTlsConfig, baseDir: string) {
   const warnings: string[] = [];
+  const acme = 'is not supported by this gateway (ACME is out of scope): provision certificates with an external ACME client (e.g. cert-manager, certbot) and point cert-file/key-file or sni-certs at them';
+  if (config.acme !== undefined) throw new Error(`tls acme ${acme}`);
   if (config['cert-file'] && !config['key-file']) throw new Error('tls: cert-file is set but key-file is missing');
   if (config['key-file'] && !config['cert-file']) throw new Error('tls: key-file is set but cert-file is missing');
   if (config['client-auth'] && !config['ca-file']) throw new Error('tls client-auth #true needs ca-file (the CA bundle that signs accepted client certificates)');
@@ -120,6 +122,7 @@ async function loadMaterial(config: ListenerTlsConfig, baseDir: string) {
   const files: string[] = [];
   for (const [i, sni] of (config.sni ?? []).entries()) {
     const what = `sni[${i + 1}]`;
+    if (sni.acme !== undefined) throw new Error(`tls ${what} acme ${acme}`);
     if (sni.hostnames && sni['priority-hostnames']) throw new Error(`tls ${what}: hostnames and priority-hostnames are mutually exclusive (use one list)`);
     if (!sni['cert-file'] || !sni['key-file']) throw new Error(`tls ${what}: cert-file and key-file are required (acme is not supported)`);
     const cert = await loadCertKeyPair(sni['cert-file'], sni['key-file'], baseDir, what);

@@ -1,4 +1,6 @@
 // Listener `tls { ... }` block (sentinel-reference.md §1.4). Unknown nodes are hard errors here.
+// `acme` is accepted by the schema only so that validateTlsConfig can say clearly that ACME is
+// not supported (instead of a generic "unknown key").
 import { Type, type Static } from '@sinclair/typebox';
 import { StrictBlock, Repeated, Duration, Enum } from '../../src/config/types-helpers.ts';
 
@@ -7,6 +9,7 @@ export const SniSchema = StrictBlock({
   'priority-hostnames': Type.Optional(Type.Array(Type.String())),
   'cert-file': Type.Optional(Type.String()),
   'key-file': Type.Optional(Type.String()),
+  acme: Type.Optional(Type.Unknown()),
 });
 
 export const SniCertsSchema = StrictBlock({
@@ -28,5 +31,6 @@ export const ListenerTlsSchema = StrictBlock({
   sni: Repeated(SniSchema),
   'sni-certs': Repeated(SniCertsSchema),
   'allow-sni-overlaps': Type.Optional(Type.Boolean({ default: false })),
+  acme: Type.Optional(Type.Unknown()),
 });
 export type ListenerTlsConfig = Static<typeof ListenerTlsSchema>;
