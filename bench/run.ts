@@ -196,10 +196,14 @@ async function main(): Promise<number> {
   }
   const needsOpenloop = [...measurements, ...sentinelExtra, ...[...featureLoads.values()].map((load) => ({ load }))].some((m) => m.load.kind === 'open');
   const openloopBin = needsOpenloop ? await ensureOpenloop(repoRoot) : undefined;
-  const warmupS = 1; // wrk takes whole seconds
+  // Each target start is warmed up with wrk (JIT, pools) before its first measured run; a Node
+  // target on a busy machine needs more than a second. The open-loop generator also discards
+  // its first second. Whole seconds: wrk's -d.
+  const targetWarmupS = opts.quick ? 1 : 2;
+  const openloopWarmupS = 1;
 
   const runsPerRound = targets.length * measurements.length + (sentinelOk ? sentinelExtra.length + selectedFeatures.length : 0);
-  const estimateS = opts.rounds * runsPerRound * (opts.durationS + warmupS + 1.5);
+  const estimateS = opts.rounds * (runsPerRound * (opts.durationS + 1) + (targets.length + selectedFeatures.length) * (targetWarmupS + 2));
   console.log(
     `bench: ${targets.map((t) => t.name).join(', ')} x ${[...measurements.map((m) => m.scenario), ...selectedFeatures.map((f) => f.name)].join(', ')}; ` +
       `${opts.rounds} round(s) of ${opts.durationS} s runs, ~${Math.ceil(estimateS / 60)} min; proxy on CPU ${proxyCpu ?? '-'}, origin + load on CPU ${loadCpu ?? '-'}`,
@@ -252,12 +256,12 @@ async function main(): Promise<number> {
           readyScheme: first.scheme,
         });
         // Warm-up (JIT, connection pools), not measured.
-        await runLoad({ ...first, kind: 'closed', wrkArgs: first.wrkArgs }, port, loadCpu, warmupS, { warmupS: 0 });
+        await runLoad({ ...first, kind: 'closed' }, port, loadCpu, targetWarmupS, { warmupS: 0 });
         for (const m of work) {
           if (proc.exited()) throw new Error(`${target.name} exited:\n${proc.output().trim()}`);
           const sampler = startResourceSampler(proc.pid);
           try {
-            const r = await runLoad(m.load, port, loadCpu, opts.durationS, { warmupS, ...(openloopBin ? { openloopBin } : {}) });
+            const r = await runLoad(m.load, port, loadCpu, opts.durationS, { warmupS: openloopWarmupS, ...(openloopBin ? { openloopBin } : {}) });
             const usage = sampler.stop();
             const { raw, ...metrics } = r;
             const rec: RunRecord = { round, scenario: m.scenario, target: label.target, metrics: { ...metrics, cpuPct: usage.cpuPct, rssMaxKiB: usage.rssMaxKiB, rssSlopeKiBps: usage.rssSlopeKiBps }, raw };
