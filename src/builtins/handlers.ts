@@ -54,13 +54,35 @@ export function configDump(c: CompiledConfig): unknown {
   };
 }
 
-export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, traceId: string): Promise<LocalResponse> {
+/** The status page for browsers: what is running and where to look next. */
+function welcomePage(env: BuiltinEnv, uptime: number): string {
+  const routes = env.config.routes
+    .filter((r) => r.builtin && r.raw.matches)
+    .map((r) => {
+      const m = r.raw.matches!;
+      const p = m.path?.[0] ?? m['path-prefix']?.[0];
+      return p ? `<li><a href="${p}">${p}</a> — ${r.builtin}</li>` : '';
+    })
+    .join('');
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Sentinel</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;color:#222}code{background:#eee;padding:0 .3em}</style></head>
+<body><h1>Sentinel is running</h1>
+<p>Version ${VERSION}, up ${formatUptime(uptime)}, ${env.config.routes.length} routes, ${env.config.upstreams.size} upstreams.</p>
+<p>This is the embedded default configuration. Run your own with <code>sentinel run -c my.kdl</code>.</p>
+<ul>${routes}<li><a href="/_/ready">/_/ready</a> — readiness probe</li></ul>
+</body></html>`;
+}
+
+export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, traceId: string, accept = ''): Promise<LocalResponse> {
   const now = new Date().toISOString();
   switch (handler) {
     case 'health':
       return json(200, { status: 'healthy', timestamp: now }, traceId);
     case 'status': {
       const uptime = (Date.now() - env.startedAt) / 1000;
+      if (accept.includes('text/html')) {
+        return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': traceId }, body: welcomePage(env, uptime) };
+      }
       return json(200, { status: 'ok', version: VERSION, uptime: formatUptime(uptime), uptime_secs: Math.floor(uptime), instance_id: env.instanceId, timestamp: now }, traceId, true);
     }
     case 'metrics':

@@ -233,7 +233,7 @@ export class Generation {
         }
       }
       if (route.builtin) {
-        result = this.sendLocal(res, traceId, await runBuiltin(route.builtin, this.builtinEnv, traceId));
+        result = this.sendLocal(res, traceId, await runBuiltin(route.builtin, this.builtinEnv, traceId, req.headers.accept));
         return;
       }
       const group = route.upstream ? this.groups.get(route.upstream) : undefined;

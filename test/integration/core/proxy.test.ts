@@ -147,3 +147,11 @@ test('websocket upgrades are refused on routes without websocket #true', async (
   assert.equal(r.status, 403);
   assert.equal(r.body, 'WebSocket not enabled for this route');
 });
+
+test('the status route shows a welcome page to browsers and JSON to API clients', async () => {
+  const html = await request(`${base}/status`, { headers: { accept: 'text/html,application/xhtml+xml' } });
+  assert.match(String(html.headers['content-type']), /text\/html/);
+  assert.match(html.body, /Sentinel is running/);
+  const json = await request(`${base}/status`, { headers: { accept: 'application/json' } });
+  assert.equal(JSON.parse(json.body).status, 'ok');
+});
