@@ -29,11 +29,12 @@ const cache = new Map<string, SafeRegex>();
 
 /** Compile a PCRE pattern for linear-time matching; throws RegexTranslationError or RE2's SyntaxError. */
 export function compileRegex(pcrePattern: string, opts: RegexOptions = {}): SafeRegex {
-  const flags = `${opts.caseless ? 'i' : ''}${opts.multiline ? 'm' : ''}${opts.dotAll ? 's' : ''}`;
-  const key = `${flags}/${pcrePattern}`;
+  // No 'i' for RE2: caseless matching is translated into the pattern (ASCII-only folding, as PCRE does).
+  const flags = `${opts.multiline ? 'm' : ''}${opts.dotAll ? 's' : ''}`;
+  const key = `${opts.caseless ? 'i' : ''}${flags}/${pcrePattern}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const source = translatePcre(pcrePattern, { multiline: opts.multiline === true });
+  const source = translatePcre(pcrePattern, { multiline: opts.multiline === true, caseless: opts.caseless === true });
   const compiled = makeSafeRegex(source, flags);
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   cache.set(key, compiled);

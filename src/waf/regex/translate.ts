@@ -10,6 +10,8 @@
 // points, and latin1 code points 0..255 map one-to-one to the bytes, so
 // byte-range classes such as [\x80-\xff] keep their PCRE (non-UTF) meaning.
 
+import RE2 from 're2';
+
 export class RegexTranslationError extends Error {
   constructor(pattern: string, reason: string) {
     super(`cannot use regex ${JSON.stringify(truncate(pattern))}: ${reason}`);
@@ -30,14 +32,21 @@ const NOT_HSPACE_CHARS = '\\x00-\\x08\\x0a-\\x1f\\x21-\\x9f\\xa1-\\x{10ffff}';
 const VSPACE_CHARS = '\\n\\x0b\\f\\r\\x85';
 const NOT_VSPACE_CHARS = '\\x00-\\x09\\x0e-\\x84\\x86-\\x{10ffff}';
 
-interface Flags {
+export interface Flags {
   multiline: boolean;
+  /**
+   * PCRE's caseless mode without UTF folds ASCII letters only, while RE2's i flag
+   * folds Unicode (so \xe9 would match \xc9). The i flag is therefore never
+   * handed to RE2: letters and classes are folded here instead.
+   */
+  caseless?: boolean;
 }
 
 /**
  * Translate a PCRE pattern into an equivalent RE2 pattern.
  * `multiline` is the initial state of the m flag (it changes how `$` is
- * translated: PCRE's non-multiline `$` also matches before a final newline).
+ * translated: PCRE's non-multiline `$` also matches before a final newline);
+ * `caseless` the initial state of the i flag.
  */
 export function translatePcre(pattern: string, initial: Flags): string {
   let out = '';
@@ -45,7 +54,7 @@ export function translatePcre(pattern: string, initial: Flags): string {
   const n = pattern.length;
   // One entry per open group: the flag state to restore when it closes.
   const groupStack: Flags[] = [];
-  let flags: Flags = { ...initial };
+  let flags: Flags = { multiline: initial.multiline, caseless: initial.caseless === true };
   const fail = (reason: string): never => {
     throw new RegexTranslationError(pattern, reason);
   };
@@ -53,13 +62,13 @@ export function translatePcre(pattern: string, initial: Flags): string {
   while (i < n) {
     const c = pattern[i];
     if (c === '\\') {
-      const [text, used] = translateEscape(pattern, i, false, fail);
+      const [text, used] = translateEscape(pattern, i, false, flags.caseless === true, fail);
       out += text;
       i += used;
       continue;
     }
     if (c === '[') {
-      const [text, used] = translateClass(pattern, i, fail);
+      const [text, used] = translateClass(pattern, i, flags.caseless === true, fail);
       out += text;
       i += used;
       continue;
@@ -100,7 +109,7 @@ export function translatePcre(pattern: string, initial: Flags): string {
         i = end + 1;
         continue;
       }
-      if (rest.startsWith('?P=') || rest.startsWith('?P>') || rest.startsWith('?R') || /^\?[0-9+-]/.test(rest)) {
+      if (rest.startsWith('?P=') || rest.startsWith('?P>') || rest.startsWith('?R') || /^\?(?:[0-9]|[+-][0-9])/.test(rest)) {
         fail('back-references and recursion are not supported by RE2');
       }
       if (rest[0] === '?') {
@@ -115,7 +124,12 @@ export function translatePcre(pattern: string, initial: Flags): string {
         const next = { ...flags };
         if (on.includes('m')) next.multiline = true;
         if (off.includes('m')) next.multiline = false;
-        const body = `${on}${off ? `-${off}` : ''}`;
+        if (on.includes('i')) next.caseless = true;
+        if (off.includes('i')) next.caseless = false;
+        // i is applied by this translator (see Flags.caseless), the rest by RE2.
+        const onRest = on.replaceAll('i', '');
+        const offRest = off.replaceAll('i', '');
+        const body = `${onRest}${offRest ? `-${offRest}` : ''}`;
         if (m![3] === ')') {
           // (?i) applies to the rest of the enclosing group.
           groupStack.pop();
@@ -170,16 +184,39 @@ export function translatePcre(pattern: string, initial: Flags): string {
       if (pattern[i] === '+') i += 1;
       continue;
     }
-    out += c;
+    // Unescaped chars are either metacharacters (kept) or literals; only letters fold.
+    const code = c!.charCodeAt(0);
+    out += flags.caseless && isAsciiLetter(code) ? literal(code, true) : c;
     i += 1;
   }
   return out;
 }
 
+function isAsciiLetter(code: number): boolean {
+  return (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a);
+}
+
+/** One literal char as RE2 text; an ASCII letter in caseless mode becomes [xX]. */
+function literal(code: number, caseless: boolean): string {
+  if (caseless && isAsciiLetter(code)) {
+    const ch = String.fromCharCode(code);
+    return `[${ch.toLowerCase()}${ch.toUpperCase()}]`;
+  }
+  return quoteChar(String.fromCharCode(code));
+}
+
 type Fail = (reason: string) => never;
 
 /** Translate the escape at pattern[i] ('\\'); returns [rewritten text, chars consumed]. */
-function translateEscape(pattern: string, i: number, inClass: boolean, fail: Fail): [string, number] {
+function translateEscape(
+  pattern: string,
+  i: number,
+  inClass: boolean,
+  caseless: boolean,
+  fail: Fail,
+): [string, number] {
+  // Inside a class folding happens on the whole class (translateClass).
+  const char = (code: number): string => (inClass ? hexEscape(code) : literal(code, caseless));
   const e = pattern[i + 1];
   if (e === undefined) return fail('pattern ends with a lone backslash');
   switch (e) {
@@ -215,7 +252,7 @@ function translateEscape(pattern: string, i: number, inClass: boolean, fail: Fai
     case 'c': {
       const ch = pattern[i + 2];
       if (ch === undefined) return fail('\\c at end of pattern');
-      return [hexEscape(ch.toUpperCase().charCodeAt(0) ^ 0x40), 3];
+      return [char(ch.toUpperCase().charCodeAt(0) ^ 0x40), 3];
     }
     case 'x': {
       if (pattern[i + 2] === '{') {
@@ -223,24 +260,24 @@ function translateEscape(pattern: string, i: number, inClass: boolean, fail: Fai
         if (end < 0) return fail('unterminated \\x{');
         const value = Number.parseInt(pattern.slice(i + 3, end), 16);
         if (Number.isNaN(value)) return fail('bad \\x{..} escape');
-        return [hexEscape(value), end + 1 - i];
+        return [char(value), end + 1 - i];
       }
       // \x followed by up to two hex digits (zero digits means NUL in PCRE).
       const m = /^[0-9a-fA-F]{1,2}/.exec(pattern.slice(i + 2, i + 4));
       const digits = m ? m[0] : '';
-      return [hexEscape(digits ? Number.parseInt(digits, 16) : 0), 2 + digits.length];
+      return [char(digits ? Number.parseInt(digits, 16) : 0), 2 + digits.length];
     }
     case '0': {
       // Octal: \0, \0nn
       const m = /^[0-7]{0,2}/.exec(pattern.slice(i + 2, i + 4));
       const digits = m ? m[0] : '';
-      return [hexEscape(digits ? Number.parseInt(digits, 8) : 0), 2 + digits.length];
+      return [char(digits ? Number.parseInt(digits, 8) : 0), 2 + digits.length];
     }
     case 'o': {
       if (pattern[i + 2] !== '{') return fail('bad \\o escape');
       const end = pattern.indexOf('}', i + 3);
       if (end < 0) return fail('unterminated \\o{');
-      return [hexEscape(Number.parseInt(pattern.slice(i + 3, end), 8)), end + 1 - i];
+      return [char(Number.parseInt(pattern.slice(i + 3, end), 8)), end + 1 - i];
     }
     default:
       break;
@@ -249,7 +286,7 @@ function translateEscape(pattern: string, i: number, inClass: boolean, fail: Fai
     // PCRE reads \1..\9 as back-references outside classes (and as octal when
     // the digits form a valid octal number of 3 digits).
     const m = /^[0-7]{3}/.exec(pattern.slice(i + 1, i + 4));
-    if (m) return [hexEscape(Number.parseInt(m[0], 8) & 0xff), 4];
+    if (m) return [char(Number.parseInt(m[0], 8) & 0xff), 4];
     if (inClass) {
       const oct = /^[0-7]{1,3}/.exec(pattern.slice(i + 1, i + 4));
       if (oct) return [hexEscape(Number.parseInt(oct[0], 8)), 1 + oct[0].length];
@@ -267,9 +304,9 @@ function translateEscape(pattern: string, i: number, inClass: boolean, fail: Fai
       if (e === 'Q') {
         // \Q...\E quoting: emit each char escaped so classes and groups stay balanced.
         const end = pattern.indexOf('\\E', i + 2);
-        const literal = pattern.slice(i + 2, end < 0 ? pattern.length : end);
+        const quoted = pattern.slice(i + 2, end < 0 ? pattern.length : end);
         const used = (end < 0 ? pattern.length : end + 2) - i;
-        return [[...literal].map(quoteChar).join(''), used];
+        return [[...quoted].map((q) => char(q.charCodeAt(0))).join(''), used];
       }
       if (e === 'E') return ['', 2];
       if (inClass && (e === 'A' || e === 'B' || e === 'z')) return fail(`\\${e} is not allowed in a character class`);
@@ -278,7 +315,7 @@ function translateEscape(pattern: string, i: number, inClass: boolean, fail: Fai
     return fail(`unknown escape \\${e}`);
   }
   // Escaped punctuation, space, or a non-ASCII char: literal.
-  return [quoteChar(e), 2];
+  return [char(e.charCodeAt(0)), 2];
 }
 
 function quoteChar(ch: string): string {
@@ -293,11 +330,12 @@ function hexEscape(code: number): string {
 }
 
 /** Translate a character class starting at pattern[i] ('['); returns [text, chars consumed]. */
-function translateClass(pattern: string, start: number, fail: Fail): [string, number] {
+function translateClass(pattern: string, start: number, caseless: boolean, fail: Fail): [string, number] {
   let i = start + 1;
-  let out = '[';
+  let out = '';
+  let negated = false;
   if (pattern[i] === '^') {
-    out += '^';
+    negated = true;
     i += 1;
   }
   // A ']' right after '[' or '[^' is a literal in PCRE.
@@ -307,9 +345,14 @@ function translateClass(pattern: string, start: number, fail: Fail): [string, nu
   }
   while (i < pattern.length) {
     const c = pattern[i];
-    if (c === ']') return [`${out}]`, i + 1 - start];
+    if (c === ']') {
+      const body = caseless ? foldClassBody(out) : out;
+      // A folded class can come out empty ([^\x00-\xff] on latin1): keep its meaning.
+      if (body === '') return [negated ? '[\\x00-\\x{10ffff}]' : '[^\\x00-\\x{10ffff}]', i + 1 - start];
+      return [`[${negated ? '^' : ''}${body}]`, i + 1 - start];
+    }
     if (c === '\\') {
-      const [text, used] = translateEscape(pattern, i, true, fail);
+      const [text, used] = translateEscape(pattern, i, true, false, fail);
       out += text;
       i += used;
       continue;
@@ -329,4 +372,34 @@ function translateClass(pattern: string, start: number, fail: Fail): [string, nu
     i += 1;
   }
   return fail('unterminated character class');
+}
+
+const foldCache = new Map<string, string>();
+
+/**
+ * ASCII-only case folding of a class body (RE2 syntax): find which of the 256
+ * latin1 chars the class holds, add the other case of every ASCII letter, and
+ * write the set back out as ranges ('' when empty). Inputs never hold chars
+ * above 0xff, so the set over 0..255 is the whole meaning.
+ */
+function foldClassBody(body: string): string {
+  const hit = foldCache.get(body);
+  if (hit !== undefined) return hit;
+  const probe = new RE2(`^[${body}]$`, 's');
+  const member = new Array<boolean>(256).fill(false);
+  for (let code = 0; code < 256; code++) {
+    if (!probe.test(String.fromCharCode(code))) continue;
+    member[code] = true;
+    if (isAsciiLetter(code)) member[code ^ 0x20] = true;
+  }
+  let folded = '';
+  for (let lo = 0; lo < 256; lo++) {
+    if (!member[lo]) continue;
+    let hi = lo;
+    while (hi + 1 < 256 && member[hi + 1]) hi++;
+    folded += hi === lo ? hexEscape(lo) : `${hexEscape(lo)}-${hexEscape(hi)}`;
+    lo = hi;
+  }
+  foldCache.set(body, folded);
+  return folded;
 }
