@@ -264,7 +264,14 @@ async function main(): Promise<number> {
             const r = await runLoad(m.load, port, loadCpu, opts.durationS, { warmupS: openloopWarmupS, ...(openloopBin ? { openloopBin } : {}) });
             const usage = sampler.stop();
             const { raw, ...metrics } = r;
-            const rec: RunRecord = { round, scenario: m.scenario, target: label.target, metrics: { ...metrics, cpuPct: usage.cpuPct, rssMaxKiB: usage.rssMaxKiB, rssSlopeKiBps: usage.rssSlopeKiBps }, raw };
+            const rec: RunRecord = {
+              round,
+              scenario: m.scenario,
+              target: label.target,
+              metrics: { ...metrics, cpuPct: usage.cpuPct, rssMaxKiB: usage.rssMaxKiB, rssSlopeKiBps: usage.rssSlopeKiBps },
+              raw,
+              loadavg1: Number(loadavg().split(' ')[0]),
+            };
             records.push(rec);
             console.log(`[round ${round}] ${label.target.padEnd(20)} ${m.scenario.padEnd(12)} ${fmtRun(rec)}`);
           } catch (err) {

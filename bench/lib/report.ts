@@ -29,6 +29,8 @@ export interface RunRecord {
   error?: string;
   /** The load generator's own parsed output, kept in the JSON for audits. */
   raw?: unknown;
+  /** 1-minute load average when the run ended: other work on a shared machine skews figures. */
+  loadavg1?: number;
 }
 
 export interface Baseline {
