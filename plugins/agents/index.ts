@@ -1,17 +1,15 @@
 // Agents feature: the factory the core calls for every `filter "id" { type "agent" }` of a
 // generation. Wiring (per generation, see docs/agents.md):
 //
-//   const agentFactory = createAgentFilterFactory({
+//   agent: createAgentFilterFactory({        // src/pipeline/registry.ts filterFactories(config)
 //     agents: config.raw.agents ?? [], waf: config.raw.waf, limits: config.limits,
 //     routeFilters: (routeId) => config.routesById.get(routeId)?.filters,
 //     baseDir: config.baseDir,
-//   });
-//   factories = { ...filterFactories, agent: agentFactory };
+//   }),
 //
 // Agent clients are created on first use and shared with the next generation when the agent
 // block did not change (manager.ts); closing the generation's filters releases them.
 import type { FilterFactory, GenerationServices, RequestFilter } from '../../src/pipeline/types.ts';
-import type { CompiledConfig } from '../../src/config/compile.ts';
 import { defineAgent, defineAgentFilter, defineBodyPolicy, type AgentBlock, type AgentDefinition, type LimitsLike } from './definition.ts';
 import { AgentFilter, type AgentGeneration } from './filter.ts';
 import { AgentManager } from './manager.ts';
@@ -69,33 +67,5 @@ export function createAgentFilterFactory(opts: AgentPluginOptions): FilterFactor
       open -= 1;
       if (open === 0) await g.manager.release();
     });
-  };
-}
-
-/** The factory options from a compiled config (agents, waf, limits, route filter order, base dir). */
-export function agentOptionsFromConfig(config: CompiledConfig): AgentPluginOptions {
-  return {
-    agents: (config.raw.agents ?? []) as AgentBlock[],
-    waf: config.raw.waf,
-    limits: config.limits,
-    routeFilters: (routeId) => config.routesById.get(routeId)?.filters,
-    baseDir: config.baseDir,
-  };
-}
-
-/**
- * A FilterFactory for the static registry (`filterFactories.agent`): one agent factory per
- * generation, keyed by the generation's services object (the core builds one per generation),
- * with the options read through `optionsOf(services)`.
- */
-export function agentFilterFactoryPerGeneration(optionsOf: (services: GenerationServices) => AgentPluginOptions): FilterFactory {
-  const perGeneration = new WeakMap<GenerationServices, FilterFactory>();
-  return (id, config, services) => {
-    let factory = perGeneration.get(services);
-    if (!factory) {
-      factory = createAgentFilterFactory(optionsOf(services));
-      perGeneration.set(services, factory);
-    }
-    return factory(id, config, services);
   };
 }

@@ -6,9 +6,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
-import { filterFactories } from '../../../src/pipeline/registry.ts';
-import { loadConfigText } from '../../../src/config/load.ts';
-import { agentFilterFactoryPerGeneration, agentOptionsFromConfig } from '../../../plugins/agents/index.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { eventually, send, sha256, spawnAgent, tempDir, type AgentProcess } from './harness.ts';
 
@@ -21,10 +18,6 @@ let up: TestUpstream;
 let gw: Gateway;
 let port: number;
 let currentText = '';
-
-// If the core does not register agent filters itself yet, register them for this process
-// (same factory the core is meant to use; the options come from the config text being run).
-filterFactories.agent ??= agentFilterFactoryPerGeneration(() => agentOptionsFromConfig(loadConfigText(currentText)));
 
 const config = (denyConfig: string) => `
 system { graceful-shutdown-timeout-secs 1 }
