@@ -34,10 +34,26 @@ function metricsOf(services: GenerationServices) {
 }
 type RateLimitMetrics = ReturnType<typeof metricsOf>;
 
+/**
+ * Which gateway a generation belongs to. Generations of one gateway share its process-wide
+ * Metrics object, so that object identifies the gateway: reloads share state, while two
+ * gateways in one process (tests) stay as independent as two processes would be.
+ */
+const gatewayIds = new WeakMap<object, number>();
+let nextGatewayId = 0;
+function gatewayOf(services: GenerationServices): number {
+  let id = gatewayIds.get(services.metrics);
+  if (id === undefined) {
+    id = ++nextGatewayId;
+    gatewayIds.set(services.metrics, id);
+  }
+  return id;
+}
+
 /** A local store shared across generations while its settings are unchanged (reloads keep the buckets). */
-function leaseLocalStore(scope: string, maxRps: number, burst: number, maxKeys: number, metrics: RateLimitMetrics): Lease<LocalStore> {
+function leaseLocalStore(services: GenerationServices, scope: string, maxRps: number, burst: number, maxKeys: number, metrics: RateLimitMetrics): Lease<LocalStore> {
   const params = bucketParams(maxRps, burst);
-  const fingerprint = `local:${scope}:${JSON.stringify([params, maxKeys])}`;
+  const fingerprint = `local:${scope}:${gatewayOf(services)}:${JSON.stringify([params, maxKeys])}`;
   return acquire(
     fingerprint,
     () => {
@@ -66,7 +82,7 @@ interface SharedBackend {
 /** One connection set (and breaker) per distinct backend setting, shared by filters and generations. */
 function leaseBackend(s: Exclude<BackendSettings, { kind: 'local' }>, services: GenerationServices): Lease<SharedBackend> {
   if (s.kind === 'redis') {
-    const fingerprint = `backend:redis:${JSON.stringify([s.url, s.mode, s.sentinelMaster, s.poolSize, s.timeoutMs])}`;
+    const fingerprint = `backend:redis:${gatewayOf(services)}:${JSON.stringify([s.url, s.mode, s.sentinelMaster, s.poolSize, s.timeoutMs])}`;
     let lastLog = 0;
     return acquire(
       fingerprint,
@@ -86,7 +102,7 @@ function leaseBackend(s: Exclude<BackendSettings, { kind: 'local' }>, services: 
       (v) => v.backend.close(),
     );
   }
-  const fingerprint = `backend:memcached:${JSON.stringify([s.url, s.poolSize, s.timeoutMs, s.ttlSecs])}`;
+  const fingerprint = `backend:memcached:${gatewayOf(services)}:${JSON.stringify([s.url, s.poolSize, s.timeoutMs, s.ttlSecs])}`;
   return acquire(fingerprint, () => ({ backend: new MemcachedBackend(s), breaker: new Breaker() }), (v) => v.backend.close());
 }
 
@@ -186,12 +202,12 @@ function runFilter(e: Enforcement, ctx: RequestContext): LocalResponse | undefin
 function buildTake(s: RateLimitSettings, services: GenerationServices, metrics: RateLimitMetrics): { take: Take; leases: Lease<unknown>[] } {
   const keyOf: KeyFunction = keyFunction(s.key);
   if (s.backend.kind === 'local') {
-    const store = leaseLocalStore(`filter:${s.id}`, s.maxRps, s.burst, s.maxKeys, metrics);
+    const store = leaseLocalStore(services, `filter:${s.id}`, s.maxRps, s.burst, s.maxKeys, metrics);
     return { take: (ctx) => store.value.take(keyOf(ctx)), leases: [store] };
   }
   const b = s.backend;
   const shared = leaseBackend(b, services);
-  const fallback = b.fallback ? leaseLocalStore(`fallback:${s.id}`, s.maxRps, s.burst, s.maxKeys, metrics) : undefined;
+  const fallback = b.fallback ? leaseLocalStore(services, `fallback:${s.id}`, s.maxRps, s.burst, s.maxKeys, metrics) : undefined;
   const limiter = new RemoteLimiter(shared.value.backend, shared.value.breaker, windowFor(s.maxRps), fallback?.value, {
     onBackendError: (reason) => metrics.backendErrors.inc({ backend: b.kind, reason }),
     onDegraded: (mode) => metrics.fallbacks.inc({ backend: b.kind, filter: s.id, mode }),
@@ -247,7 +263,7 @@ export function createGlobalRateLimit(config: RateLimitsConfig | undefined, serv
     ['global', g.global],
   ] as const) {
     if (!limit) continue;
-    const store = leaseLocalStore(`rate-limits:${name}`, limit.maxRps, limit.burst, 100000, metrics);
+    const store = leaseLocalStore(services, `rate-limits:${name}`, limit.maxRps, limit.burst, 100000, metrics);
     leases.push(store);
     const keyOf = keyFunction(limit.key);
     stages.push({

@@ -72,7 +72,7 @@ test('two filters with separate connections enforce one combined limit', async (
   const s1 = fakeServices();
   const s2 = fakeServices();
   const f1 = mcFilter('mc-combined', 'max-rps 10; memcached-timeout-ms 500', s1);
-  const f2 = mcFilter('mc-combined', 'max-rps 10; memcached-timeout-ms 500; memcached-pool-size 3', s2);
+  const f2 = mcFilter('mc-combined', 'max-rps 10; memcached-timeout-ms 500', s2);
   await freshWindow(800);
   const statuses: number[] = [];
   for (let i = 0; i < 30; i++) statuses.push(await status(i % 2 ? f1 : f2));

@@ -125,18 +125,23 @@ test('an invalid key throws a ConfigError naming the filter', () => {
 
 test('a reload with unchanged settings keeps the buckets; closing the last user frees them', async () => {
   const { config } = decodeFilter('max-rps 2; burst 0');
-  const gen1 = createRateLimitFilter('reloaded', config, fakeServices());
+  const services = fakeServices(); // one gateway: its generations share the Metrics object
+  const gen1 = createRateLimitFilter('reloaded', config, services);
   await run(gen1);
   await run(gen1);
+  // Another gateway in the same process does not share the buckets.
+  const other = createRateLimitFilter('reloaded', config, fakeServices());
+  assert.equal((await run(other)).res, undefined);
+  await other.close!();
   // The next generation is built before the old one is closed.
-  const gen2 = createRateLimitFilter('reloaded', config, fakeServices());
+  const gen2 = createRateLimitFilter('reloaded', config, fakeServices(services.metrics));
   await gen1.close!();
   assert.equal((await run(gen2)).res?.status, 429, 'state survived the reload');
   assert.equal(sharedCount('local:filter:reloaded:'), 1);
   await gen2.close!();
   assert.equal(sharedCount('local:filter:reloaded:'), 0);
   // Changed settings start fresh.
-  const changed = createRateLimitFilter('reloaded', decodeFilter('max-rps 3; burst 0').config, fakeServices());
+  const changed = createRateLimitFilter('reloaded', decodeFilter('max-rps 3; burst 0').config, services);
   assert.equal((await run(changed)).res, undefined);
   await changed.close!();
 });

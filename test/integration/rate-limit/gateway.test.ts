@@ -1,0 +1,182 @@
+// End to end through the real gateway (startGateway): KDL config in, HTTP requests to a real
+// upstream on 127.0.0.1, rate-limit responses, metrics, audit log, reload, and two gateways
+// sharing one Redis (with Redis killed while they run).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { gatewayFrom } from '../../helpers/gateway.ts';
+import { request } from '../../helpers/http.ts';
+import { startRedis, type RedisServer } from '../../helpers/redis.ts';
+import type { Gateway } from '../../../src/server/gateway.ts';
+
+let up: TestUpstream;
+let redis: RedisServer;
+const gateways: Gateway[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'sentinel-rl-'));
+
+before(async () => {
+  up = await startUpstream();
+  redis = await startRedis();
+});
+
+after(async () => {
+  for (const g of gateways) await g.close().catch(() => undefined);
+  await up.close();
+  await redis.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function config(filterBody: string, extra = ''): string {
+  return `
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes {
+  route "limited" { matches { path-prefix "/limited" }; upstream "backend"; filters "rl" }
+  route "open" { matches { path-prefix "/open" }; upstream "backend" }
+}
+upstreams { upstream "backend" { target "${up.address}" } }
+filters { filter "rl" { type "rate-limit"; ${filterBody} } }
+${extra}
+`;
+}
+
+async function start(kdl: string) {
+  const g = await gatewayFrom(kdl);
+  gateways.push(g.gw);
+  return g;
+}
+
+async function burst(url: string, n: number, headers: Record<string, string> = {}): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push((await request(url, { headers })).status);
+  return out;
+}
+
+function count(statuses: number[], s: number): number {
+  return statuses.filter((x) => x === s).length;
+}
+
+test('local limit: 429 with headers and body, allowed responses carry X-RateLimit-*, metrics and audit', async () => {
+  const audit = join(dir, 'audit.log');
+  const { gw, url } = await start(config('max-rps 3; burst 0', `observability { logging { audit-log { file "${audit}" } } }`));
+  const started = Date.now();
+  const replies = [];
+  for (let i = 0; i < 8; i++) replies.push(await request(`${url()}/limited/a`));
+  const elapsed = Date.now() - started;
+  const first = replies[0]!;
+  assert.equal(first.status, 200);
+  assert.equal(first.headers['x-ratelimit-limit'], '3');
+  assert.equal(first.headers['x-ratelimit-remaining'], '2');
+  assert.ok(Number(first.headers['x-ratelimit-reset']) >= Math.floor(Date.now() / 1000));
+  // 3 at once, then one token per 333 ms (the machine may be slow: allow for refills).
+  const ok = replies.filter((r) => r.status === 200).length;
+  const rejected = replies.filter((r) => r.status === 429);
+  assert.equal(ok + rejected.length, 8);
+  assert.ok(ok >= 3 && ok <= 3 + Math.ceil((elapsed * 3) / 1000), `ok=${ok} in ${elapsed} ms`);
+  assert.ok(rejected.length >= 1, `no 429 in ${elapsed} ms`);
+  const limited = rejected[0]!;
+  assert.equal(limited.body, 'Rate limit exceeded');
+  assert.equal(limited.headers['x-ratelimit-limit'], '3');
+  assert.equal(limited.headers['x-ratelimit-remaining'], '0');
+  assert.equal(limited.headers['retry-after'], '1');
+  // Routes without the filter are not limited and carry no rate-limit headers.
+  const open = await request(`${url()}/open`);
+  assert.equal(open.status, 200);
+  assert.equal(open.headers['x-ratelimit-limit'], undefined);
+
+  const text = await gw.metrics.render();
+  assert.match(text, new RegExp(`sentinel_rate_limited_total\\{route="limited"\\} ${rejected.length}\\n`));
+  assert.match(text, new RegExp(`sentinel_blocked_requests_total\\{reason="rate_limited"\\} ${rejected.length}\\n`));
+  await gw.close();
+  // The audit sink writes asynchronously: wait (bounded) for the lines to land.
+  let events: Record<string, unknown>[] = [];
+  for (let i = 0; i < 50 && events.length < rejected.length; i++) {
+    const lines = existsSync(audit) ? readFileSync(audit, 'utf8').split('\n').filter((l) => l.endsWith('}')) : [];
+    events = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event_type === 'rate_limit_exceeded');
+    if (events.length < rejected.length) await sleep(100);
+  }
+  assert.equal(events.length, rejected.length);
+  assert.equal(events[0]!.route_id, 'limited');
+  assert.equal(events[0]!.client_ip, '127.0.0.1');
+  assert.equal(events[0]!.path, '/limited/a');
+});
+
+// Below, max-rps 0.1 refills one token per 10 s, so sequential requests see exact counts
+// however slow the machine is.
+test('header key: each API key has its own bucket, a missing header its own too', async () => {
+  const { url } = await start(config('max-rps 0.1; burst 1; key "header:X-Api-Key"'));
+  const a = await burst(`${url()}/limited`, 2, { 'x-api-key': 'alpha' });
+  const b = await burst(`${url()}/limited`, 2, { 'x-api-key': 'beta' });
+  const none = await burst(`${url()}/limited`, 2);
+  assert.deepEqual([a, b, none], [
+    [200, 429],
+    [200, 429],
+    [200, 429],
+  ]);
+});
+
+test('log-only lets everything through; delay holds a request until a token frees', async () => {
+  const logOnly = await start(config('max-rps 1; burst 0; on-limit "log-only"'));
+  assert.deepEqual(await burst(`${logOnly.url()}/limited`, 4), [200, 200, 200, 200]);
+  const delay = await start(config('max-rps 10; burst 0; on-limit "delay"; max-delay-ms 2000'));
+  const statuses = await Promise.all(Array.from({ length: 15 }, () => request(`${delay.url()}/limited`).then((r) => r.status)));
+  assert.equal(count(statuses, 200), 15, 'the five over the limit were delayed, not rejected');
+});
+
+test('global rate-limits block applies to every route', async () => {
+  const { url } = await start(config('max-rps 100', 'rate-limits { global { max-rps 0.1; burst 2 } }'));
+  const statuses = [...(await burst(`${url()}/open`, 2)), ...(await burst(`${url()}/limited`, 2))];
+  assert.deepEqual(statuses, [200, 200, 429, 429]);
+});
+
+test('a reload with the same limit keeps the buckets; a changed limit starts fresh', async () => {
+  const kdl = config('max-rps 0.1; burst 1');
+  const { gw, url } = await start(kdl);
+  assert.deepEqual(await burst(`${url()}/limited`, 2), [200, 429]);
+  await gw.reload(kdl);
+  assert.equal((await request(`${url()}/limited`)).status, 429, 'state survived the reload');
+  await gw.reload(config('max-rps 0.2; burst 1'));
+  assert.equal((await request(`${url()}/limited`)).status, 200);
+});
+
+test('an invalid key is a config error naming the filter', async () => {
+  await assert.rejects(gatewayFrom(config('key "cookie:session"')), /filters > filter "rl" > key: invalid key "cookie:session"/);
+});
+
+test('two gateways sharing one Redis enforce the combined limit; killing Redis surfaces no errors', async () => {
+  const kdl = config(`max-rps 10; burst 0; backend "redis"; redis-url "${redis.url}"; redis-timeout-ms 200`);
+  const g1 = await start(kdl);
+  const g2 = await start(kdl);
+  await sleep(200); // let both pools connect
+  const statuses: number[] = [];
+  const started = Date.now();
+  for (let i = 0; i < 30; i++) statuses.push((await request(`${(i % 2 ? g1 : g2).url()}/limited`)).status);
+  const elapsed = Date.now() - started;
+  assert.equal(count(statuses, 200) + count(statuses, 429), 30);
+  // Sliding 1 s window shared through Redis: exactly 10 when the loop fits in one second.
+  if (elapsed < 1000) assert.equal(count(statuses, 200), 10, `statuses ${statuses.join(',')}`);
+  else assert.ok(count(statuses, 200) <= 10 * Math.ceil(elapsed / 1000));
+
+  await redis.kill();
+  try {
+    const during: number[] = [];
+    for (let i = 0; i < 40; i++) during.push((await request(`${(i % 2 ? g1 : g2).url()}/limited`)).status);
+    assert.deepEqual(
+      during.filter((s) => s !== 200 && s !== 429),
+      [],
+      'only 200/429 while Redis is down',
+    );
+    // Each gateway falls back to its own local bucket (10 at once, then 10/s), so 20 requests
+    // to each must see some 429s.
+    assert.ok(count(during, 429) >= 1, `during ${during.join(',')}`);
+    const m = await g1.gw.metrics.render();
+    assert.match(m, /sentinel_rate_limit_fallbacks_total\{backend="redis",filter="rl",mode="local"\} [1-9]/);
+  } finally {
+    await redis.start();
+  }
+});
