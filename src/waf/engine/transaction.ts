@@ -608,7 +608,7 @@ export class Transaction {
       this.runActions(link);
       return true;
     }
-    const excl = link.variables.filter((v) => v.exclude);
+    const excl = staticExclusions(link);
     const rtExcl = this.runtimeExclusions(link);
     const allExcl = rtExcl.length ? [...excl, ...rtExcl] : excl;
     let matched = false;
@@ -764,6 +764,18 @@ const COLLECTIONS = new Set([
   'RESPONSE_HEADERS_NAMES', 'FILES', 'FILES_NAMES', 'FILES_SIZES', 'FILES_TMPNAMES', 'MULTIPART_PART_HEADERS',
   'MULTIPART_FILENAME', 'MULTIPART_NAME', 'GEO', 'FILES_TMP_CONTENT',
 ]);
+
+const exclusionCache = new WeakMap<Rule, RuleVariable[]>();
+
+/** The rule's own `!VAR:key` selectors, computed once per rule. */
+function staticExclusions(rule: Rule): RuleVariable[] {
+  let e = exclusionCache.get(rule);
+  if (!e) {
+    e = rule.variables.filter((v) => v.exclude);
+    exclusionCache.set(rule, e);
+  }
+  return e;
+}
 
 function wrap(items: Item[]): { items: Item[]; get(lkey: string): Item[] } {
   return { items, get: (lkey) => items.filter((i) => i.key.toLowerCase() === lkey) };

@@ -1,0 +1,245 @@
+// The WAF agent's request handling, independent of the socket: one engine transaction per
+// correlation id, fed by the agent protocol events, answered with allow/block decisions and
+// one JSON audit line per decided request.
+import { LRUCache } from 'lru-cache';
+
+import { allow, block, type Decision } from '../../agent-sdk/index.ts';
+import type {
+  RequestBodyChunkEvent,
+  RequestCompleteEvent,
+  RequestHeadersEvent,
+  ResponseBodyChunkEvent,
+  ResponseHeadersEvent,
+} from '../../agent-sdk/index.ts';
+import { loadWaf, type Intervention, type MatchedRule, type Transaction, type Waf } from '../index.ts';
+import type { WafAgentConfig } from './config.ts';
+
+/** Rules that only evaluate or report the anomaly score (not a detection of their own). */
+const SCORING_RULES = /^9(?:49|59|80)\d{3}$/;
+const MAX_DATA = 200;
+
+export interface AuditLine {
+  ts: string;
+  correlation_id: string;
+  decision: 'block' | 'allow' | 'detect';
+  phase: string;
+  client_ip: string;
+  method: string;
+  uri: string;
+  status?: number;
+  inbound_score: number;
+  outbound_score: number;
+  rules: { id: number; msg: string; data: string; severity?: number; tags: string[] }[];
+}
+
+interface Pending {
+  tx: Transaction;
+  clientIp: string;
+  method: string;
+  uri: string;
+  bodyBytes: number;
+  responseBodyBytes: number;
+  inspectResponse: boolean;
+  audited: boolean;
+}
+
+export function buildWaf(c: WafAgentConfig): Waf {
+  return loadWaf({
+    mode: c.mode,
+    crsDir: c.crsDir,
+    rulesDir: c.rulesDir,
+    paranoiaLevel: c.paranoiaLevel,
+    inboundThreshold: c.inboundThreshold,
+    outboundThreshold: c.outboundThreshold,
+    exclusions: {
+      ruleIds: c.disabledRuleIds,
+      tags: c.disabledTags,
+      scoped: c.exclusions.map((e) => ({ pathPrefix: e.path, host: e.host, ruleIds: e.ruleIds, tags: e.tags })),
+    },
+  });
+}
+
+export class WafService {
+  private readonly pending = new LRUCache<string, Pending>({ max: 10_000, ttl: 5 * 60_000 });
+
+  constructor(
+    private waf: Waf,
+    private config: WafAgentConfig,
+    private readonly audit: (line: AuditLine) => void = (l) => process.stdout.write(`${JSON.stringify(l)}\n`),
+  ) {}
+
+  /** Swaps in a new configuration and rule set (in-flight requests finish on the old one). */
+  reconfigure(waf: Waf, config: WafAgentConfig): void {
+    this.waf = waf;
+    this.config = config;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  onRequestHeaders(ev: RequestHeadersEvent): Decision {
+    const path = ev.uri.split('?')[0]!;
+    if (this.config.excludePaths.some((p) => path.startsWith(p))) return allow().tag('waf-excluded-path');
+    const headers: [string, string][] = [];
+    for (const [name, values] of Object.entries(ev.headers)) for (const v of values) headers.push([name, v]);
+    const tx = this.waf.newTransaction({
+      clientIp: ev.metadata.client_ip,
+      clientPort: ev.metadata.client_port,
+      serverPort: 0,
+      method: ev.method,
+      uri: ev.uri,
+      protocol: normaliseProtocol(ev.metadata.protocol),
+      headers,
+    });
+    const p: Pending = {
+      tx,
+      clientIp: ev.metadata.client_ip,
+      method: ev.method,
+      uri: ev.uri,
+      bodyBytes: 0,
+      responseBodyBytes: 0,
+      inspectResponse: this.config.inspectResponseBody,
+      audited: false,
+    };
+    this.pending.set(ev.correlation_id, p);
+    const it = tx.processRequestHeaders();
+    if (it) return this.finish(ev.correlation_id, p, it, 'request_headers');
+    const hasBody = headers.some(([k, v]) => (k === 'content-length' && v !== '0') || k === 'transfer-encoding');
+    if (hasBody && this.config.inspectRequestBody) return allow();
+    // No body to wait for: phase 2 runs now so argument rules see the query string.
+    return this.decide(ev.correlation_id, p, tx.processRequestBody(), 'request_headers');
+  }
+
+  onRequestBodyChunk(ev: RequestBodyChunkEvent): Decision {
+    const p = this.pending.get(ev.correlation_id);
+    if (!p) return allow();
+    const data = Buffer.from(ev.data, 'base64');
+    const room = this.config.maxBodyBytes - p.bodyBytes;
+    if (room > 0) {
+      const it = p.tx.appendRequestBody(data.length > room ? data.subarray(0, room) : data);
+      p.bodyBytes += Math.min(room, data.length);
+      if (it) return this.finish(ev.correlation_id, p, it, 'request_body');
+    }
+    if (!ev.is_last) return allow().needsMore();
+    return this.decide(ev.correlation_id, p, p.tx.processRequestBody(), 'request_body');
+  }
+
+  onResponseHeaders(ev: ResponseHeadersEvent): Decision {
+    const p = this.pending.get(ev.correlation_id);
+    if (!p) return allow();
+    const headers: [string, string][] = [];
+    for (const [name, values] of Object.entries(ev.headers)) for (const v of values) headers.push([name, v]);
+    const it = p.tx.processResponseHeaders(ev.status, headers);
+    if (it) return this.finish(ev.correlation_id, p, it, 'response_headers');
+    if (!p.inspectResponse || !p.tx.inspectsResponseBody) return this.decide(ev.correlation_id, p, p.tx.processResponseBody(), 'response_headers');
+    return allow();
+  }
+
+  onResponseBodyChunk(ev: ResponseBodyChunkEvent): Decision {
+    const p = this.pending.get(ev.correlation_id);
+    if (!p) return allow();
+    const data = Buffer.from(ev.data, 'base64');
+    const room = this.config.maxBodyBytes - p.responseBodyBytes;
+    if (room > 0) {
+      p.tx.appendResponseBody(data.length > room ? data.subarray(0, room) : data);
+      p.responseBodyBytes += Math.min(room, data.length);
+    }
+    if (!ev.is_last) return allow().needsMore();
+    return this.decide(ev.correlation_id, p, p.tx.processResponseBody(), 'response_body');
+  }
+
+  onRequestComplete(ev: RequestCompleteEvent): Decision {
+    const p = this.pending.get(ev.correlation_id);
+    if (!p) return allow();
+    this.pending.delete(ev.correlation_id);
+    p.tx.processLogging();
+    if (!p.audited) this.writeAudit(ev.correlation_id, p, 'allow', 'complete', ev.status);
+    return allow();
+  }
+
+  /** Allow (with detection headers) or block, and audit when rules matched. */
+  private decide(id: string, p: Pending, it: Intervention | undefined, phase: string): Decision {
+    if (it) return this.finish(id, p, it, phase);
+    const detections = this.detections(p.tx);
+    if (detections.length === 0) return allow();
+    const score = this.score(p.tx);
+    if (!p.audited && p.tx.engineMode !== 'On') {
+      this.writeAudit(id, p, 'detect', phase);
+    }
+    return allow()
+      .addRequestHeader('X-WAF-Detected', detections.map((m) => m.id).join(','))
+      .addRequestHeader('X-WAF-Score', String(score.inbound))
+      .tag('waf-detected')
+      .ruleId(...detections.map((m) => String(m.id)));
+  }
+
+  private finish(id: string, p: Pending, it: Intervention, phase: string): Decision {
+    p.tx.processLogging();
+    this.pending.delete(id);
+    const detections = this.detections(p.tx);
+    const first = detections[0]?.id ?? it.ruleId;
+    const score = this.score(p.tx);
+    this.writeAudit(id, p, 'block', phase, it.status);
+    const status = it.action === 'deny' || it.action === 'drop' ? it.status : 403;
+    return block(status, 'Forbidden', {
+      'X-WAF-Blocked': 'true',
+      'X-WAF-Rule': String(first),
+      'X-WAF-Score': String(phase.startsWith('response') ? score.outbound : score.inbound),
+    })
+      .tag('waf-blocked')
+      .ruleId(...detections.map((m) => String(m.id)))
+      .reasonCode('WAF_BLOCKED');
+  }
+
+  private detections(tx: Transaction): MatchedRule[] {
+    return tx.matchedRules().filter((m) => !SCORING_RULES.test(String(m.id)) && m.id >= 900000 && m.severity !== undefined);
+  }
+
+  private score(tx: Transaction): { inbound: number; outbound: number } {
+    return {
+      inbound: Number(tx.getTx('blocking_inbound_anomaly_score') ?? 0) || 0,
+      outbound: Number(tx.getTx('blocking_outbound_anomaly_score') ?? 0) || 0,
+    };
+  }
+
+  private writeAudit(id: string, p: Pending, decision: AuditLine['decision'], phase: string, status?: number): void {
+    const rules = this.detections(p.tx);
+    if (decision === 'allow' && rules.length === 0 && !this.config.auditAll) return;
+    p.audited = true;
+    const score = this.score(p.tx);
+    const line: AuditLine = {
+      ts: new Date().toISOString(),
+      correlation_id: id,
+      decision: decision === 'allow' && rules.length > 0 ? 'detect' : decision,
+      phase,
+      client_ip: p.clientIp,
+      method: p.method,
+      uri: truncate(p.uri, 512),
+      inbound_score: score.inbound,
+      outbound_score: score.outbound,
+      rules: rules.map((m) => ({
+        id: m.id,
+        msg: m.msg,
+        data: truncate(m.logdata || (m.matched[0] ? `${m.matched[0].variable}: ${m.matched[0].value}` : ''), MAX_DATA),
+        ...(m.severity === undefined ? {} : { severity: m.severity }),
+        tags: m.tags.filter((t) => t.startsWith('attack-') || t.startsWith('paranoia-level/')),
+      })),
+    };
+    if (status !== undefined) line.status = status;
+    this.audit(line);
+  }
+}
+
+function truncate(s: string, n: number): string {
+  // Latin1 "binary" strings may hold UTF-8 bytes; the audit line is JSON text either way.
+  return s.length > n ? `${s.slice(0, n)}...` : s;
+}
+
+/** The proxy reports "HTTP/1.1", "HTTP/2" or "h2"; CRS expects the HTTP/x form. */
+function normaliseProtocol(p: string): string {
+  if (/^HTTP\//i.test(p)) return p.toUpperCase();
+  if (p === 'h2' || p === 'h2c') return 'HTTP/2.0';
+  if (p === 'h3') return 'HTTP/3.0';
+  return p || 'HTTP/1.1';
+}
