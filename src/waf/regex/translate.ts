@@ -375,6 +375,8 @@ function translateClass(pattern: string, start: number, caseless: boolean, fail:
 }
 
 const foldCache = new Map<string, string>();
+const ALL_LATIN1 = Array.from({ length: 256 }, (_v, code) => String.fromCharCode(code)).join('');
+const MARKER = '\u0100';
 
 /**
  * ASCII-only case folding of a class body (RE2 syntax): find which of the 256
@@ -385,10 +387,11 @@ const foldCache = new Map<string, string>();
 function foldClassBody(body: string): string {
   const hit = foldCache.get(body);
   if (hit !== undefined) return hit;
-  const probe = new RE2(`^[${body}]$`, 's');
+  // One native call: every member of the class is replaced by a marker outside latin1.
+  const marked = new RE2(`[${body}]`, 'g').replace(ALL_LATIN1, MARKER);
   const member = new Array<boolean>(256).fill(false);
   for (let code = 0; code < 256; code++) {
-    if (!probe.test(String.fromCharCode(code))) continue;
+    if (marked[code] !== MARKER) continue;
     member[code] = true;
     if (isAsciiLetter(code)) member[code ^ 0x20] = true;
   }
