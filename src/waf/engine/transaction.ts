@@ -524,13 +524,10 @@ export class Transaction {
   private runPhase(phase: Phase, force = false): Intervention | undefined {
     if (this.lastPhase >= phase) return this.intervention;
     // Earlier phases that were never called run first, so rules see a consistent order.
-    for (let p = this.lastPhase + 1; p < phase; p++) {
+    // After an intervention they are skipped; only logging (phase 5) still runs.
+    for (let p = this.lastPhase + 1; p < phase && !this.intervention; p++) {
       if (p === 2) this.parseRequestBody();
       this.runPhaseRules(p as Phase);
-      if (this.intervention && !force) {
-        this.lastPhase = phase;
-        return this.intervention;
-      }
     }
     this.lastPhase = phase;
     if (this.intervention && !force) return this.intervention;

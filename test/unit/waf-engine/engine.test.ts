@@ -1,0 +1,228 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { SecLangError, wafFromText, type NewTransactionInput, type Waf } from '../../../src/waf/index.ts';
+
+const req = (over: Partial<NewTransactionInput> = {}): NewTransactionInput => ({
+  clientIp: '192.0.2.1',
+  clientPort: 1234,
+  serverPort: 80,
+  method: 'GET',
+  uri: '/',
+  protocol: 'HTTP/1.1',
+  headers: [['Host', 'example.test']],
+  ...over,
+});
+
+/** Runs a request through all phases; returns the logged rule ids and the intervention. */
+function run(waf: Waf, over: Partial<NewTransactionInput> = {}, body?: string) {
+  const tx = waf.newTransaction(req(over));
+  let it = tx.processRequestHeaders();
+  if (!it && body !== undefined) it = tx.appendRequestBody(body);
+  if (!it) it = tx.processRequestBody();
+  if (!it) it = tx.processResponseHeaders(200, [['Content-Type', 'text/plain']]);
+  if (!it) it = tx.processResponseBody();
+  tx.processLogging();
+  return { ids: tx.matchedRules().map((m) => m.id), it, tx };
+}
+
+const engine = (rules: string, mode = 'On') => wafFromText(`SecRuleEngine ${mode}\nSecRequestBodyAccess On\n${rules}`);
+
+describe('variables', () => {
+  it('ARGS from query and urlencoded body, ARGS_GET/POST, names, counts', () => {
+    const waf = engine(`
+SecRule ARGS_GET:a "@streq 1" "id:1,phase:1,pass,log"
+SecRule ARGS_POST:b "@streq 2" "id:2,phase:2,pass,log"
+SecRule &ARGS "@eq 3" "id:3,phase:2,pass,log"
+SecRule ARGS_NAMES "@streq c" "id:4,phase:2,pass,log"
+SecRule &ARGS:a "@eq 1" "id:5,phase:1,pass,log"
+SecRule &ARGS:zz "@eq 0" "id:6,phase:1,pass,log"`);
+    const { ids } = run(
+      waf,
+      { method: 'POST', uri: '/p?a=1&c=x', headers: [['Content-Type', 'application/x-www-form-urlencoded']] },
+      'b=2',
+    );
+    assert.deepEqual(ids.sort(), [1, 2, 3, 4, 5, 6]);
+  });
+
+  it('header and cookie keys are case-insensitive; /regex/ keys select', () => {
+    const waf = engine(`
+SecRule REQUEST_HEADERS:user-agent "@contains bot" "id:10,phase:1,pass,log"
+SecRule REQUEST_COOKIES:/^sess/ "@streq abc" "id:11,phase:1,pass,log"
+SecRule REQUEST_COOKIES_NAMES "@streq other" "id:12,phase:1,pass,log"`);
+    const { ids } = run(waf, { headers: [['USER-AGENT', 'evilbot'], ['Cookie', 'session_id=abc; other=1']] });
+    assert.deepEqual(ids, [10, 11, 12]);
+  });
+
+  it('exclusions with ! remove single keys or regex-selected keys', () => {
+    const waf = engine(`
+SecRule ARGS|!ARGS:safe "@contains attack" "id:20,phase:1,pass,log"
+SecRule ARGS|!ARGS:/^ok_/ "@contains attack" "id:21,phase:1,pass,log"`);
+    assert.deepEqual(run(waf, { uri: '/?safe=attack' }).ids, [21]);
+    assert.deepEqual(run(waf, { uri: '/?ok_1=attack' }).ids, [20]);
+  });
+
+  it('request line variables and decoded REQUEST_FILENAME', () => {
+    const waf = engine(`
+SecRule REQUEST_FILENAME "@streq /a b/c.php" "id:30,phase:1,pass,log"
+SecRule REQUEST_BASENAME "@streq c.php" "id:31,phase:1,pass,log"
+SecRule QUERY_STRING "@streq x=%41" "id:32,phase:1,pass,log"
+SecRule REQUEST_LINE "@streq GET /a%20b/c.php?x=%41 HTTP/1.1" "id:33,phase:1,pass,log"
+SecRule ARGS:x "@streq A" "id:34,phase:1,pass,log"`);
+    assert.deepEqual(run(waf, { uri: '/a%20b/c.php?x=%41' }).ids, [30, 31, 32, 33, 34]);
+  });
+});
+
+describe('actions', () => {
+  it('chain: every link must match; setvar, capture and macros', () => {
+    const waf = engine(`
+SecRule ARGS:q "@rx ^(\\w+)-(\\d+)$" "id:40,phase:1,pass,log,capture,chain,msg:'got %{TX.1}',logdata:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}',setvar:tx.seen=%{tx.2}"
+  SecRule TX:seen "@eq 42" "setvar:tx.score=+5"
+SecRule TX:score "@eq 5" "id:41,phase:1,pass,log"`);
+    const { ids, tx } = run(waf, { uri: '/?q=abc-42' });
+    assert.deepEqual(ids, [40, 41]);
+    const m = tx.matchedRules()[0]!;
+    assert.equal(m.msg, 'got abc');
+    // logdata is expanded once the chain matched: MATCHED_VAR is the last link's.
+    assert.equal(m.logdata, 'TX:seen=42');
+    assert.deepEqual(run(waf, { uri: '/?q=abc-41' }).ids, []);
+  });
+
+  it('setvar =+, =- and ! ; counts with &TX', () => {
+    const waf = engine(`
+SecAction "id:50,phase:1,pass,nolog,setvar:tx.a=10,setvar:tx.a=+5,setvar:tx.a=-3,setvar:tx.gone=1,setvar:!tx.gone"
+SecRule TX:a "@eq 12" "id:51,phase:1,pass,log"
+SecRule &TX:gone "@eq 0" "id:52,phase:1,pass,log"`);
+    assert.deepEqual(run(waf).ids, [51, 52]);
+  });
+
+  it('skipAfter jumps to the marker; skip N skips rules', () => {
+    const waf = engine(`
+SecAction "id:60,phase:1,pass,nolog,skipAfter:END"
+SecAction "id:61,phase:1,pass,log"
+SecMarker END
+SecAction "id:62,phase:1,pass,log,skip:1"
+SecAction "id:63,phase:1,pass,log"
+SecAction "id:64,phase:1,pass,log"`);
+    assert.deepEqual(run(waf).ids, [62, 64]);
+  });
+
+  it('deny intervenes in On mode and stops later rules; DetectionOnly only logs', () => {
+    const rules = `
+SecRule ARGS "@contains evil" "id:70,phase:1,deny,status:418,log"
+SecAction "id:71,phase:2,pass,log"`;
+    const on = run(engine(rules), { uri: '/?x=evil' });
+    assert.deepEqual(on.it, { status: 418, ruleId: 70, action: 'deny' });
+    assert.deepEqual(on.ids, [70]);
+    const det = run(engine(rules, 'DetectionOnly'), { uri: '/?x=evil' });
+    assert.equal(det.it, undefined);
+    assert.deepEqual(det.ids, [70, 71]);
+  });
+
+  it('block takes the phase default action; SecDefaultAction supplies log/transformations', () => {
+    const waf = engine(`
+SecDefaultAction "phase:1,log,deny,status:406,t:lowercase"
+SecRule ARGS "@streq evil" "id:80,phase:1,block"`);
+    assert.deepEqual(run(waf, { uri: '/?x=EVIL' }).it, { status: 406, ruleId: 80, action: 'deny' });
+  });
+
+  it('multiMatch tests the value before and after each transformation', () => {
+    const waf = engine(`
+SecRule ARGS "@streq %41" "id:90,phase:1,pass,log,t:urlDecode"
+SecRule ARGS "@streq %41" "id:91,phase:1,pass,log,t:urlDecode,multiMatch"`);
+    assert.deepEqual(run(waf, { uri: '/?x=%2541' }).ids, [91]);
+  });
+
+  it('redirect intervention expands its URL', () => {
+    const waf = engine(`SecRule ARGS:go "@streq 1" "id:95,phase:1,redirect:'https://example.test/blocked?id=%{rule.id}'"`);
+    assert.deepEqual(run(waf, { uri: '/?go=1' }).it, { status: 302, ruleId: 95, action: 'redirect', url: 'https://example.test/blocked?id=95' });
+  });
+});
+
+describe('ctl and removals', () => {
+  it('ctl:ruleRemoveById / ruleRemoveTargetById / ruleEngine apply to this transaction only', () => {
+    const waf = engine(`
+SecRule ARGS:off "@streq 1" "id:100,phase:1,pass,nolog,ctl:ruleRemoveById=102"
+SecRule ARGS:skipq "@streq 1" "id:101,phase:1,pass,nolog,ctl:ruleRemoveTargetById=103;ARGS:q"
+SecAction "id:102,phase:1,pass,log"
+SecRule ARGS "@contains x" "id:103,phase:1,pass,log"
+SecRule ARGS:det "@streq 1" "id:104,phase:1,pass,nolog,ctl:ruleEngine=DetectionOnly"
+SecRule ARGS "@contains bad" "id:105,phase:2,deny,log"`);
+    assert.deepEqual(run(waf, { uri: '/?off=1' }).ids, []);
+    assert.deepEqual(run(waf, { uri: '/' }).ids, [102]);
+    assert.deepEqual(run(waf, { uri: '/?skipq=1&q=x' }).ids, [102]);
+    assert.deepEqual(run(waf, { uri: '/?q=x' }).ids, [102, 103]);
+    assert.equal(run(waf, { uri: '/?det=1&a=bad' }).it, undefined);
+    assert.equal(run(waf, { uri: '/?a=bad' }).it?.ruleId, 105);
+  });
+
+  it('SecRuleRemoveById/ByTag and SecRuleUpdateTargetById act on earlier rules', () => {
+    const waf = engine(`
+SecAction "id:110,phase:1,pass,log"
+SecAction "id:111,phase:1,pass,log,tag:'noisy'"
+SecRule ARGS "@contains x" "id:112,phase:1,pass,log"
+SecRuleRemoveById 110
+SecRuleRemoveByTag noisy
+SecRuleUpdateTargetById 112 "!ARGS:ok"`);
+    assert.deepEqual(run(waf, { uri: '/?ok=x' }).ids, []);
+    assert.deepEqual(run(waf, { uri: '/?other=x' }).ids, [112]);
+  });
+
+  it('ctl:requestBodyProcessor=JSON parses JSON bodies into ARGS', () => {
+    const waf = engine(`
+SecRule REQUEST_HEADERS:Content-Type "@contains json" "id:120,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule ARGS:json.user.name "@streq bob" "id:121,phase:2,pass,log"
+SecRule REQBODY_PROCESSOR "@streq JSON" "id:122,phase:1,pass,log"`);
+    const { ids } = run(waf, { method: 'POST', headers: [['Content-Type', 'application/json']] }, '{"user":{"name":"bob"}}');
+    assert.deepEqual(ids, [122, 121]);
+  });
+
+  it('a body over SecRequestBodyLimit is rejected with 413 in On mode', () => {
+    const waf = wafFromText('SecRuleEngine On\nSecRequestBodyAccess On\nSecRequestBodyLimit 10\nSecRequestBodyLimitAction Reject');
+    const tx = waf.newTransaction(req({ method: 'POST' }));
+    tx.processRequestHeaders();
+    assert.deepEqual(tx.appendRequestBody('x'.repeat(11)), { status: 413, ruleId: 0, action: 'deny' });
+  });
+});
+
+describe('response phases', () => {
+  it('response headers and body (listed MIME types only) are inspected', () => {
+    const waf = engine(`
+SecResponseBodyAccess On
+SecRule RESPONSE_STATUS "@streq 500" "id:130,phase:3,pass,log"
+SecRule RESPONSE_BODY "@contains secret" "id:131,phase:4,pass,log"`);
+    const tx = waf.newTransaction(req());
+    tx.processRequestHeaders();
+    tx.processRequestBody();
+    tx.processResponseHeaders(500, [['Content-Type', 'text/html; charset=utf-8']]);
+    tx.appendResponseBody('a secret leaked');
+    tx.processResponseBody();
+    assert.deepEqual(tx.matchedRules().map((m) => m.id), [130, 131]);
+    const bin = waf.newTransaction(req());
+    bin.processResponseHeaders(200, [['Content-Type', 'image/png']]);
+    bin.appendResponseBody('secret');
+    bin.processResponseBody();
+    assert.deepEqual(bin.matchedRules().map((m) => m.id), []);
+  });
+});
+
+describe('configuration errors', () => {
+  const cases: [string, RegExp][] = [
+    ['SecRule ARGS "@rx a" "phase:1,pass"', /rule has no id/],
+    ['SecRule ARGS "@rx a" "id:1,phase:9"', /invalid phase "9"/],
+    ['SecRule ARGS "@rx a" "id:1,bogus"', /unknown action "bogus"/],
+    ['SecRule ARGS "@rx a" "id:1,t:nosuch"', /unknown transformation "nosuch"/],
+    ['SecRule ARGS "@nosuchop a" "id:1"', /operator @nosuchop/],
+    ['SecFrobnicate On', /unknown directive "SecFrobnicate"/],
+    ['SecAction "id:1,pass"\nSecAction "id:1,pass"', /duplicate rule id 1/],
+    ['SecRule ARGS "@rx a" "id:1,chain"', /opens a chain that never ends/],
+  ];
+  for (const [text, re] of cases) {
+    it(text.split('\n')[0]!, () => {
+      assert.throws(
+        () => wafFromText(text, 'bad.conf'),
+        (e: unknown) => e instanceof SecLangError && re.test(e.message) && e.message.startsWith('bad.conf:'),
+      );
+    });
+  }
+});
