@@ -19,11 +19,15 @@ export interface RetrySettings {
   budgetMinPerSec: number;
 }
 
-/** No `retry-policy`: like nginx's proxy_next_upstream, a connect failure is retried once on another target. */
+/**
+ * No `retry-policy`: like nginx's default `proxy_next_upstream error timeout`, one more attempt on
+ * another target after a connection error (any method: nothing reached the upstream) or a
+ * reset/timeout (idempotent methods only). Statuses are never retried by default.
+ */
 export const DEFAULT_RETRY: RetrySettings = {
   maxAttempts: 2,
   retryableStatus: new Set(),
-  retryErrors: false,
+  retryErrors: true,
   backoffBaseMs: 0,
   backoffMaxMs: 0,
   retryNonIdempotent: false,

@@ -30,7 +30,15 @@ test('decision table', () => {
     },
     { name: 'default (no policy): connect failure retried once', s: DEFAULT_RETRY, in: {}, retry: true },
     { name: 'default: not twice', s: DEFAULT_RETRY, in: { attempt: 2 }, retry: false, reason: 'attempts_exhausted' },
-    { name: 'default: timeouts are not retried', s: DEFAULT_RETRY, in: { outcome: { kind: 'error', reason: 'timeout', latencyMs: 1 } }, retry: false, reason: 'error_not_retryable' },
+    { name: 'default: a reset GET is retried', s: DEFAULT_RETRY, in: { outcome: { kind: 'error', reason: 'reset', latencyMs: 1 } }, retry: true },
+    { name: 'default: a reset POST is not', s: DEFAULT_RETRY, in: { method: 'POST', outcome: { kind: 'error', reason: 'reset', latencyMs: 1 } }, retry: false, reason: 'not_idempotent' },
+    {
+      name: 'retryErrors off: only connect failures',
+      s: { ...DEFAULT_RETRY, retryErrors: false },
+      in: { outcome: { kind: 'error', reason: 'timeout', latencyMs: 1 } },
+      retry: false,
+      reason: 'error_not_retryable',
+    },
     { name: 'default: 503 is not retried', s: DEFAULT_RETRY, in: { outcome: { kind: 'response', status: 503, latencyMs: 1 } }, retry: false },
     { name: 'max-attempts 1 disables retries', s: retrySettings({ 'max-attempts': 1 }), in: {}, retry: false, reason: 'attempts_exhausted' },
   ];

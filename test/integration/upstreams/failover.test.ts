@@ -1,0 +1,167 @@
+// Failover under load through the real gateway: three upstreams, one killed mid-run and later
+// restarted on the same port. GET traffic must see zero errors; the dead target must be ejected
+// (health checks + breaker) and re-admitted once it answers again.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { gatewayFrom } from '../../helpers/gateway.ts';
+import { startServer, type TestServer } from './helpers.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function handler(name: string, hits: Map<string, number>): http.RequestListener {
+  return (req, res) => {
+    if (req.url === '/health') return res.end('ok');
+    hits.set(name, (hits.get(name) ?? 0) + 1);
+    res.setHeader('x-served-by', name);
+    res.end(name);
+  };
+}
+
+interface Snapshot {
+  upstreams: { targets: { address: string; status: string; circuit_breaker: string }[] }[];
+}
+
+const ACTIVE_AND_PASSIVE = `
+    health-check {
+      type "http" { path "/health"; expected-status 200 }
+      interval-secs 0.2
+      timeout-secs 0.2
+      unhealthy-threshold 2
+      healthy-threshold 2
+    }
+    circuit-breaker { failure-threshold 3; success-threshold 1; timeout-seconds 1; half-open-max-requests 1 }`;
+const PASSIVE_ONLY = `
+    circuit-breaker { failure-threshold 3; success-threshold 1; timeout-seconds 0.5; half-open-max-requests 1 }`;
+
+for (const [name, policy] of [
+  ['active checks + breaker', ACTIVE_AND_PASSIVE],
+  ['passive only (breaker)', PASSIVE_ONLY],
+] as const) {
+  test(`${name}: kill and restart one of three targets under GET load: zero client errors, eject and re-admit`, async () => {
+    await scenario(policy);
+  });
+}
+
+async function scenario(policy: string): Promise<void> {
+  const hits = new Map<string, number>();
+  const servers: TestServer[] = [];
+  for (const name of ['a', 'b', 'c']) servers.push(await startServer(handler(name, hits)));
+  cleanups.push(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+  });
+  const [, victim] = servers;
+  const g = await gatewayFrom(`
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes {
+  route "upstreams" { priority "high"; matches { path "/admin/upstreams" }; builtin-handler "upstreams" }
+  route "main" { matches { path-prefix "/" }; upstream "pool" }
+}
+upstreams {
+  upstream "pool" {
+    ${servers.map((s) => `target "${s.address}"`).join('\n    ')}
+    load-balancing "round-robin"
+    ${policy}
+    retry-policy { max-attempts 3; backoff-base-ms 5; backoff-max-ms 20 }
+  }
+}
+`);
+  const gw = g.gw;
+  cleanups.push(() => gw.close());
+  const base = g.url();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const get = (path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http
+        .get(base + path, { agent }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        })
+        .on('error', reject);
+    });
+  const victimStatus = async () => {
+    const s = JSON.parse((await get('/admin/upstreams')).body) as Snapshot;
+    return s.upstreams[0]!.targets.find((t) => t.address === victim!.address)!.status;
+  };
+
+  let running = true;
+  const results = { ok: 0, failed: [] as string[] };
+  const clients = Array.from({ length: 8 }, async () => {
+    while (running) {
+      try {
+        const r = await get('/item');
+        if (r.status === 200) results.ok++;
+        else results.failed.push(`${r.status} ${r.body}`);
+      } catch (e) {
+        results.failed.push((e as Error).message);
+      }
+    }
+  });
+
+  /** bounded wait for a condition (the machine may be busy: counts, not wall time, pace the test) */
+  const until = async (cond: () => boolean | Promise<boolean>, maxMs: number) => {
+    const start = performance.now();
+    while (performance.now() - start < maxMs) {
+      if (await cond()) return true;
+      await sleep(20);
+    }
+    return false;
+  };
+  const okAfter = (n: number) => {
+    const target = results.ok + n;
+    return () => results.ok >= target;
+  };
+  let ejectedAfterMs = -1;
+  let readmittedAfterMs = -1;
+  try {
+    await until(() => ['a', 'b', 'c'].every((n) => (hits.get(n) ?? 0) >= 5), 10_000);
+    const beforeKill = hits.get('b') ?? 0;
+    assert.ok(beforeKill > 0, `victim served no traffic before the kill: ok=${results.ok} failed=${results.failed.slice(0, 3).join(' / ')} hits=${[...hits].join(',')}`);
+    const killedAt = performance.now();
+    await victim!.close();
+
+    await until(async () => {
+      if ((await victimStatus()) !== 'unhealthy') return false;
+      ejectedAfterMs = performance.now() - killedAt;
+      return true;
+    }, 10_000);
+    assert.ok(ejectedAfterMs >= 0, 'dead target was never reported unhealthy');
+    await until(okAfter(100), 10_000); // traffic continues on two targets
+
+    const restarted = await startServer(handler('b', hits), '127.0.0.1', victim!.port);
+    servers[1] = restarted;
+    const hitsAtRestart = hits.get('b') ?? 0;
+    const restartedAt = performance.now();
+    await until(async () => {
+      if ((await victimStatus()) !== 'healthy' || (hits.get('b') ?? 0) <= hitsAtRestart) return false;
+      readmittedAfterMs = performance.now() - restartedAt;
+      return true;
+    }, 15_000);
+    await until(okAfter(50), 10_000);
+  } finally {
+    running = false;
+    await Promise.all(clients);
+    agent.destroy();
+  }
+
+  console.log(
+    `# failover: ${results.ok} OK requests, ${results.failed.length} failed; ejected after ${ejectedAfterMs.toFixed(0)} ms; ` +
+      `re-admitted after ${readmittedAfterMs.toFixed(0)} ms; hits a=${hits.get('a')} b=${hits.get('b')} c=${hits.get('c')}`,
+  );
+  assert.deepEqual(results.failed, [], 'client-visible errors');
+  assert.ok(results.ok > 150, `load too light: ${results.ok}`);
+  assert.ok(readmittedAfterMs >= 0, 'restarted target was never re-admitted');
+  // ejection bound: 2 failed checks 0.2 s (+-10%) apart, or 3 failed attempts opening the breaker;
+  // generous slack because the CI machine is shared
+  assert.ok(ejectedAfterMs < 5000, `ejection took ${ejectedAfterMs} ms`);
+
+  const snapshot = (await (await fetch(base + '/admin/upstreams')).json()) as Snapshot;
+  assert.ok(snapshot.upstreams[0]!.targets.every((t) => t.status === 'healthy'), JSON.stringify(snapshot));
+}
