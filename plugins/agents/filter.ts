@@ -337,8 +337,12 @@ export class AgentFilter implements RequestFilter {
     timeoutOf: (m: Member) => number,
   ): Promise<Merged> {
     const metrics = this.gen.manager.metrics;
+    // Aborted when the client leaves or when an earlier agent in the chain decided.
     const stop = new AbortController();
-    const signal = AbortSignal.any([ctx.signal, stop.signal]);
+    const onClientGone = () => stop.abort(new CancelledError(CancelReason.ClientDisconnect));
+    if (ctx.signal.aborted) onClientGone();
+    else ctx.signal.addEventListener('abort', onClientGone, { once: true });
+    const signal = stop.signal;
     const calls = members.map((m) => {
       const started = performance.now();
       return m.client.call(type, cid, event, { timeoutMs: timeoutOf(m), signal }).then(
@@ -391,6 +395,7 @@ export class AgentFilter implements RequestFilter {
       }
       return merged;
     } finally {
+      ctx.signal.removeEventListener('abort', onClientGone);
       if (merged.response) stop.abort(new CancelledError(CancelReason.BlockedByAgent));
     }
   }

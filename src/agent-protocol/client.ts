@@ -99,9 +99,19 @@ export class AgentClient {
   async call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
     if (this.closed) throw new AgentCallError('unavailable', `agent ${this.id} client is closed`);
     if (!this.breaker.tryPass(Date.now())) throw new AgentCallError('circuit_open', `agent ${this.id} circuit is open`);
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new AgentCallError('timeout', `agent ${this.id} timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout.signal]) : timeout.signal;
+    // One controller per call, linked by hand to the caller's signal (AbortSignal.any is slow
+    // on Node 20 and this is the per-request hot path).
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort(new AgentCallError('timeout', `agent ${this.id} timed out after ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    const outer = opts.signal;
+    const onOuterAbort = () => abort.abort(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
+    if (outer?.aborted) onOuterAbort();
+    else outer?.addEventListener('abort', onOuterAbort, { once: true });
+    const signal = abort.signal;
     let release: (() => void) | undefined;
     let conn: AgentConnection | undefined;
     try {
@@ -111,20 +121,17 @@ export class AgentClient {
       this.breaker.onSuccess();
       return reply;
     } catch (err) {
-      const e = timeout.signal.aborted
-        ? (timeout.signal.reason as AgentCallError)
-        : opts.signal?.aborted
-          ? new AgentCallError('cancelled', `agent ${this.id} call cancelled`)
-          : toCallError(err);
-      if (conn && (e.kind === 'timeout' || e.kind === 'cancelled')) {
-        const reason = opts.signal?.reason instanceof CancelledError ? opts.signal.reason.reason : CancelReason.ClientDisconnect;
-        conn.cancel(correlationId, e.kind === 'timeout' ? CancelReason.Timeout : reason);
+      const e = signal.aborted ? (signal.reason as AgentCallError) : toCallError(err);
+      if (conn && signal.aborted) {
+        const reason = outer?.reason instanceof CancelledError ? outer.reason.reason : CancelReason.ClientDisconnect;
+        conn.cancel(correlationId, timedOut ? CancelReason.Timeout : reason);
       }
       if (e.kind === 'cancelled' || e.kind === 'rejected') this.breaker.onNeutral();
       else this.breaker.onFailure(Date.now());
       throw e;
     } finally {
       clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
       release?.();
     }
   }
