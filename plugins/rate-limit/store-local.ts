@@ -1,10 +1,14 @@
 // In-process token buckets, one per key, bounded by max-keys.
 //
-// The Map is kept in least-recently-used order (a touched key is re-inserted at the end), so
-// idle keys sit at the front: each insert first drops a few keys idle longer than idleMs (they
-// are full again, forgetting them is lossless), and only when the map is still full evicts the
-// least recently used key. Every operation is O(1); a flood of distinct keys cannot grow memory
-// past max-keys buckets.
+// Buckets live in an LRU (lru-cache: a linked list over preallocated arrays, O(1) per
+// operation). When the map is full a new key evicts the least recently used one, which is by
+// construction the longest idle: idle keys (> idleMs, already full again, so forgetting them is
+// lossless) go first, and only a flood of active keys forces out live state. A flood of distinct
+// keys therefore cannot grow memory past max-keys buckets.
+//
+// (A plain Map used as an LRU looks O(1) but is not in V8: deleting from the front leaves
+// tombstones that every "oldest key" lookup walks; 1M inserts took 80+ s instead of < 1 s.)
+import { LRUCache } from 'lru-cache';
 import { type Bucket, type BucketParams, type Decision, newBucket, takeToken, refillTimeMs } from './limiter.ts';
 
 export interface LocalStoreOptions {
@@ -17,24 +21,33 @@ export interface LocalStoreOptions {
   onKeysChanged?: (size: number, idleDropped: number, forcedDropped: number) => void;
 }
 
-/** Idle keys dropped per insert: enough to keep up with any insert rate, small enough to stay O(1). */
-const SWEEP_PER_INSERT = 4;
-
 export class LocalStore {
   readonly params: BucketParams;
   readonly maxKeys: number;
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets: LRUCache<string, Bucket>;
   private readonly idleMs: number;
   private readonly now: () => number;
   private readonly onKeysChanged: LocalStoreOptions['onKeysChanged'];
+  /** evictions seen by the dispose hook during the current insert */
+  private idleDropped = 0;
+  private forcedDropped = 0;
+  private evictNow = 0;
 
   constructor(opts: LocalStoreOptions) {
     this.params = opts.params;
     this.maxKeys = opts.maxKeys;
-    // Never forget a bucket that is still refilling: that would hand out free tokens.
+    // Never call a bucket that is still refilling idle: forgetting it would hand out free tokens.
     this.idleMs = Math.max(opts.idleMs ?? 10_000, refillTimeMs(opts.params));
     this.now = opts.now ?? Date.now;
     this.onKeysChanged = opts.onKeysChanged;
+    this.buckets = new LRUCache<string, Bucket>({
+      max: opts.maxKeys,
+      dispose: (bucket, _key, reason) => {
+        if (reason !== 'evict') return;
+        if (this.evictNow - bucket.updatedAt > this.idleMs) this.idleDropped++;
+        else this.forcedDropped++;
+      },
+    });
   }
 
   get size(): number {
@@ -42,45 +55,34 @@ export class LocalStore {
   }
 
   take(key: string, now = this.now()): Decision {
-    let bucket = this.buckets.get(key);
-    if (bucket) {
-      // Move to the end: the map's order is least recently used first.
-      this.buckets.delete(key);
-      this.buckets.set(key, bucket);
-    } else {
+    let bucket = this.buckets.get(key); // also marks the key most recently used
+    if (!bucket) {
       bucket = newBucket(this.params, now);
-      this.insert(key, bucket, now);
+      this.evictNow = now;
+      this.buckets.set(key, bucket);
+      this.report();
     }
     return takeToken(bucket, this.params, now);
   }
 
-  private insert(key: string, bucket: Bucket, now: number): void {
-    let idle = 0;
-    let forced = 0;
-    for (const [oldKey, old] of this.buckets) {
-      if (idle >= SWEEP_PER_INSERT || now - old.updatedAt <= this.idleMs) break;
-      this.buckets.delete(oldKey);
-      idle++;
-    }
-    while (this.buckets.size >= this.maxKeys) {
-      const oldest = this.buckets.keys().next().value as string;
-      this.buckets.delete(oldest);
-      forced++;
-    }
-    this.buckets.set(key, bucket);
+  private report(): void {
+    const idle = this.idleDropped;
+    const forced = this.forcedDropped;
+    this.idleDropped = 0;
+    this.forcedDropped = 0;
     this.onKeysChanged?.(this.buckets.size, idle, forced);
   }
 
-  /** Drops every key idle longer than idleMs (for a periodic sweep; inserts also sweep a few). */
+  /** Drops every key idle longer than idleMs, least recently used first (for a periodic sweep). */
   sweep(now = this.now()): number {
-    let dropped = 0;
-    for (const [key, bucket] of this.buckets) {
+    const idle: string[] = [];
+    for (const [key, bucket] of this.buckets.rentries()) {
       if (now - bucket.updatedAt <= this.idleMs) break;
-      this.buckets.delete(key);
-      dropped++;
+      idle.push(key);
     }
-    if (dropped > 0) this.onKeysChanged?.(this.buckets.size, dropped, 0);
-    return dropped;
+    for (const key of idle) this.buckets.delete(key);
+    if (idle.length > 0) this.onKeysChanged?.(this.buckets.size, idle.length, 0);
+    return idle.length;
   }
 
   clear(): void {
