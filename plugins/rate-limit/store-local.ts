@@ -76,8 +76,9 @@ export class LocalStore {
   /** Drops every key idle longer than idleMs, least recently used first (for a periodic sweep). */
   sweep(now = this.now()): number {
     const idle: string[] = [];
-    for (const [key, bucket] of this.buckets.rentries()) {
-      if (now - bucket.updatedAt <= this.idleMs) break;
+    for (const key of this.buckets.rkeys()) {
+      const bucket = this.buckets.peek(key); // peek: a sweep must not refresh recency
+      if (bucket && now - bucket.updatedAt <= this.idleMs) break;
       idle.push(key);
     }
     for (const key of idle) this.buckets.delete(key);
