@@ -99,9 +99,10 @@ export interface RedisServer extends ManagedService {
   readonly url: string;
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `port`: a fixed port (when the caller must name it before the server starts); default a free one. */
+export async function startRedis(opts: { port?: number } = {}): Promise<RedisServer> {
   requireBinary('redis-server', 'redis-server');
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'];
   const svc = managedService('redis-server', port, 'redis-server', args, 'PING\r\n', '+PONG');
   await svc.start();
