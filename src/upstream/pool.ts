@@ -1,7 +1,7 @@
 // One undici Pool per target, with what Pool options alone cannot express: `max-idle` (keep at
 // most N idle keep-alive connections; extra idle sockets are closed as soon as they go idle) and
 // live connection stats for sentinel_connection_pool_size / _idle.
-import type { ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { Client, Pool, buildConnector } from 'undici';
 
@@ -78,6 +78,9 @@ export function createTargetPool(origin: string, o: TargetPoolOptions): TargetPo
             });
           }
           cb(...args);
+          // undici keeps `pipelining` (default 1) as the stream limit even on HTTP/2, so a pool
+          // would open one session per concurrent request: multiplex once ALPN chose h2.
+          if (socket && (socket as TLSSocket).alpnProtocol === 'h2') client.pipelining = o.maxConcurrentStreams ?? 100;
         });
       };
       client = new Client(url, { ...(opts as Client.Options), connect });
