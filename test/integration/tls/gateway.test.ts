@@ -143,7 +143,9 @@ describe('gateway https listener', () => {
     const alice = await curl(port, 'api.test', ca.cert, ['--http2', '--cert', pki.path('alice.crt'), '--key', pki.path('alice.key')], '/x');
     assert.equal(alice.code, 0, alice.stderr);
     await gw.reload(config);
-    assert.equal((await curl(port, 'api.test', ca.cert, ['--http2'], '/x')).code, 0);
+    const back = await curl(port, 'api.test', ca.cert, ['--http2', '-o', '/dev/null', '-w', '%{http_version}'], '/x');
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(back.stdout, '2', 'ALPN still negotiates h2 after reloads');
   });
 
   it('TLS metrics are on the gateway /metrics', async () => {

@@ -23,6 +23,8 @@ export function exec(cmd: string, args: string[], opts: { input?: string; timeou
       const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as unknown as { code: number }).code) : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    // a command that exits without reading stdin (sh -c, h2load) must not crash us with EPIPE
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input ?? '');
   });
 }
