@@ -17,8 +17,10 @@ function openssl(args: string[], cwd: string): void {
   try {
     execFileSync('openssl', args, { cwd, stdio: 'pipe' });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('openssl not found: install it (apt-get install openssl) to run the upstream TLS tests');
-    throw new Error(`openssl ${args.join(' ')} failed: ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error('openssl not found: install it (apt-get install openssl) to run the upstream TLS tests', { cause: e });
+    }
+    throw new Error(`openssl ${args.join(' ')} failed: ${String((e as { stderr?: Buffer }).stderr ?? e)}`, { cause: e });
   }
 }
 
