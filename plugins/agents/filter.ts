@@ -337,12 +337,15 @@ export class AgentFilter implements RequestFilter {
     timeoutOf: (m: Member) => number,
   ): Promise<Merged> {
     const metrics = this.gen.manager.metrics;
-    // Aborted when the client leaves or when an earlier agent in the chain decided.
-    const stop = new AbortController();
-    const onClientGone = () => stop.abort(new CancelledError(CancelReason.ClientDisconnect));
-    if (ctx.signal.aborted) onClientGone();
-    else ctx.signal.addEventListener('abort', onClientGone, { once: true });
-    const signal = stop.signal;
+    // Aborted when the client leaves or when an earlier agent in the chain decided; with a single
+    // agent there is nobody to cancel, and the request's own signal is enough.
+    const stop = members.length > 1 ? new AbortController() : undefined;
+    const onClientGone = () => stop?.abort(new CancelledError(CancelReason.ClientDisconnect));
+    if (stop) {
+      if (ctx.signal.aborted) onClientGone();
+      else ctx.signal.addEventListener('abort', onClientGone, { once: true });
+    }
+    const signal = stop?.signal ?? ctx.signal;
     const calls = members.map((m) => {
       const started = performance.now();
       return m.client.call(type, cid, event, { timeoutMs: timeoutOf(m), signal }).then(
@@ -395,8 +398,10 @@ export class AgentFilter implements RequestFilter {
       }
       return merged;
     } finally {
-      ctx.signal.removeEventListener('abort', onClientGone);
-      if (merged.response) stop.abort(new CancelledError(CancelReason.BlockedByAgent));
+      if (stop) {
+        ctx.signal.removeEventListener('abort', onClientGone);
+        if (merged.response) stop.abort(new CancelledError(CancelReason.BlockedByAgent));
+      }
     }
   }
 

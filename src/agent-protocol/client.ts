@@ -96,44 +96,55 @@ export class AgentClient {
    * Sends one event and waits for the agent's reply. Rejects with AgentCallError:
    * circuit_open, timeout, unavailable/connection_lost/protocol (agent error), cancelled.
    */
-  async call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
-    if (this.closed) throw new AgentCallError('unavailable', `agent ${this.id} client is closed`);
-    if (!this.breaker.tryPass(Date.now())) throw new AgentCallError('circuit_open', `agent ${this.id} circuit is open`);
-    // One controller per call, linked by hand to the caller's signal (AbortSignal.any is slow
-    // on Node 20 and this is the per-request hot path).
-    const abort = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      abort.abort(new AgentCallError('timeout', `agent ${this.id} timed out after ${opts.timeoutMs} ms`));
-    }, opts.timeoutMs);
-    const outer = opts.signal;
-    const onOuterAbort = () => abort.abort(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
-    if (outer?.aborted) onOuterAbort();
-    else outer?.addEventListener('abort', onOuterAbort, { once: true });
-    const signal = abort.signal;
-    let release: (() => void) | undefined;
-    let conn: AgentConnection | undefined;
-    try {
-      release = await this.semaphore.acquire(signal);
-      conn = await abortable(this.connection(), signal);
-      const reply = await abortable(conn.request(type, correlationId, payload), signal);
-      this.breaker.onSuccess();
-      return reply;
-    } catch (err) {
-      const e = signal.aborted ? (signal.reason as AgentCallError) : toCallError(err);
-      if (conn && signal.aborted) {
-        const reason = outer?.reason instanceof CancelledError ? outer.reason.reason : CancelReason.ClientDisconnect;
-        conn.cancel(correlationId, timedOut ? CancelReason.Timeout : reason);
-      }
-      if (e.kind === 'cancelled' || e.kind === 'rejected') this.breaker.onNeutral();
-      else this.breaker.onFailure(Date.now());
-      throw e;
-    } finally {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', onOuterAbort);
-      release?.();
-    }
+  call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
+    if (this.closed) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} client is closed`));
+    if (opts.signal?.aborted) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
+    if (!this.breaker.tryPass(Date.now())) return Promise.reject(new AgentCallError('circuit_open', `agent ${this.id} circuit is open`));
+    // Hand-rolled settle-once logic instead of AbortControllers: this is the per-request hot
+    // path and an AbortController per call is measurable on Node 20.
+    return new Promise<AgentReply>((resolve, reject) => {
+      let settled = false;
+      let release: (() => void) | undefined;
+      let conn: AgentConnection | undefined;
+      const outer = opts.signal;
+      const permit = this.semaphore.take();
+      const cleanup = () => {
+        clearTimeout(timer);
+        outer?.removeEventListener('abort', onOuterAbort);
+        permit.cancel();
+        release?.();
+      };
+      const fail = (error: AgentCallError, cancelReason?: number) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        if (conn && cancelReason !== undefined) conn.cancel(correlationId, cancelReason);
+        if (error.kind === 'cancelled' || error.kind === 'rejected') this.breaker.onNeutral();
+        else this.breaker.onFailure(Date.now());
+        reject(error);
+      };
+      const timer = setTimeout(() => fail(new AgentCallError('timeout', `agent ${this.id} timed out after ${opts.timeoutMs} ms`), CancelReason.Timeout), opts.timeoutMs);
+      const onOuterAbort = () =>
+        fail(new AgentCallError('cancelled', `agent ${this.id} call cancelled`), outer?.reason instanceof CancelledError ? outer.reason.reason : CancelReason.ClientDisconnect);
+      outer?.addEventListener('abort', onOuterAbort, { once: true });
+      permit.ready
+        .then((r) => {
+          if (settled) return r();
+          release = r;
+          return this.connection().then((c) => {
+            if (settled) return;
+            conn = c;
+            return c.request(type, correlationId, payload).then((reply) => {
+              if (settled) return;
+              settled = true;
+              cleanup();
+              this.breaker.onSuccess();
+              resolve(reply);
+            });
+          });
+        })
+        .catch((err: unknown) => fail(toCallError(err)));
+    });
   }
 
   /** Fire-and-forget event on any open connection (request_complete); never opens one. */
@@ -271,23 +282,4 @@ export class AgentClient {
 function toCallError(err: unknown): AgentCallError {
   if (err instanceof AgentCallError) return err;
   return new AgentCallError('unavailable', (err as Error)?.message ?? String(err));
-}
-
-/** Races a promise against an abort signal (rejecting with the signal's reason). */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

@@ -49,11 +49,20 @@ export class FrameError extends Error {
 
 /** Encodes one frame. `payload` is JSON-serialised unless it already is a Buffer. */
 export function encodeFrame(type: number, payload: unknown): Buffer {
-  const body = Buffer.isBuffer(payload) ? payload : Buffer.from(JSON.stringify(payload ?? null), 'utf8');
-  const frame = Buffer.allocUnsafe(5 + body.length);
-  frame.writeUInt32BE(body.length + 1, 0);
+  if (Buffer.isBuffer(payload)) {
+    const frame = Buffer.allocUnsafe(5 + payload.length);
+    frame.writeUInt32BE(payload.length + 1, 0);
+    frame.writeUInt8(type, 4);
+    payload.copy(frame, 5);
+    return frame;
+  }
+  // Serialise straight into the frame (no intermediate buffer: this runs for every event).
+  const json = JSON.stringify(payload ?? null);
+  const length = Buffer.byteLength(json, 'utf8');
+  const frame = Buffer.allocUnsafe(5 + length);
+  frame.writeUInt32BE(length + 1, 0);
   frame.writeUInt8(type, 4);
-  body.copy(frame, 5);
+  frame.write(json, 5, 'utf8');
   return frame;
 }
 

@@ -17,6 +17,29 @@ export class Semaphore {
     return this.waiters.length;
   }
 
+  /**
+   * A permit request without an AbortSignal (cheaper on the hot path): `ready` resolves with the
+   * release function; `cancel()` leaves the queue (a no-op once granted).
+   */
+  take(): { ready: Promise<() => void>; cancel(): void } {
+    if (this.available > 0 && this.waiters.length === 0) {
+      this.available -= 1;
+      return { ready: Promise.resolve(this.releaser()), cancel: () => undefined };
+    }
+    let waiter!: { grant: () => void; fail: (err: unknown) => void };
+    const ready = new Promise<() => void>((resolve, reject) => {
+      waiter = { grant: () => resolve(this.releaser()), fail: reject };
+      this.waiters.push(waiter);
+    });
+    return {
+      ready,
+      cancel: () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+      },
+    };
+  }
+
   /** Resolves with a release function; rejects with signal.reason if the signal aborts first. */
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(signal.reason);

@@ -250,7 +250,7 @@ async function removeStaleSocket(path: string): Promise<void> {
 function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable<AgentOptions['log']>): void {
   const decoder = new FrameDecoder();
   let handshaken = false;
-  const inFlight = new Map<string, AbortController>();
+  const inFlight = new Map<string, EventCancel>();
   const send = (type: number, payload: unknown) => {
     if (!socket.destroyed) socket.write(encodeFrame(type, payload));
   };
@@ -258,7 +258,7 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
 
   socket.on('error', () => socket.destroy());
   socket.on('close', () => {
-    for (const c of inFlight.values()) c.abort();
+    for (const c of inFlight.values()) c.cancel();
     inFlight.clear();
   });
   socket.on('data', (chunk: Buffer) => {
@@ -300,7 +300,7 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     if (typeof body !== 'object' || body === null) return;
     const correlationId = (body as { correlation_id?: unknown }).correlation_id;
     if (type === MessageType.Cancel) {
-      if (typeof correlationId === 'string') inFlight.get(correlationId)?.abort();
+      if (typeof correlationId === 'string') inFlight.get(correlationId)?.cancel();
       return;
     }
     if (typeof correlationId !== 'string') return;
@@ -327,17 +327,36 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
   async function dispatch(correlationId: string, handler: Handler<unknown> | undefined, event: unknown): Promise<void> {
     // Body chunks and headers of one request share a correlation id; each event gets its own
     // controller, and a cancel aborts whichever is current.
-    const controller = new AbortController();
-    inFlight.set(correlationId, controller);
+    const cancel = new EventCancel(correlationId);
+    inFlight.set(correlationId, cancel);
     let decision: Decision;
     try {
-      decision = (handler ? await handler(event, { correlationId, signal: controller.signal }) : undefined) ?? allow();
+      decision = (handler ? await handler(event, cancel) : undefined) ?? allow();
     } catch (err) {
       log(`handler failed for ${correlationId}`, err);
       decision = options.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
     }
-    if (inFlight.get(correlationId) === controller) inFlight.delete(correlationId);
-    if (!controller.signal.aborted) reply(correlationId, decision);
+    if (inFlight.get(correlationId) === cancel) inFlight.delete(correlationId);
+    if (!cancel.cancelled) reply(correlationId, decision);
+  }
+}
+
+/** The EventContext of one event; its AbortSignal is only created if a handler asks for it. */
+class EventCancel implements EventContext {
+  cancelled = false;
+  private controller: AbortController | undefined;
+
+  constructor(readonly correlationId: string) {}
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.cancelled) this.controller.abort();
+    return this.controller.signal;
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.controller?.abort();
   }
 }
 
