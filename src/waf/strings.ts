@@ -35,8 +35,11 @@ export function hexValue(c: number): number {
  * so non-hex chars produce "garbage" bytes exactly like the reference (hexDecode relies on this).
  */
 export function looseHexPair(s: string, i: number): number {
-  const digit = (c: number): number => (c >= 0x41 ? ((c & 0xdf) - 0x41) + 10 : c - 0x30);
-  return (digit(s.charCodeAt(i)) * 16 + digit(s.charCodeAt(i + 1))) & 0xff;
+  return (looseHexDigit(s.charCodeAt(i)) * 16 + looseHexDigit(s.charCodeAt(i + 1))) & 0xff;
+}
+
+function looseHexDigit(c: number): number {
+  return c >= 0x41 ? (c & 0xdf) - 0x41 + 10 : c - 0x30;
 }
 
 /** Build a latin1 string from byte values without call-stack limits on large inputs. */
@@ -62,11 +65,76 @@ export function toBuffer(binary: string): Buffer {
   return Buffer.from(binary, 'latin1');
 }
 
+// Only ASCII letters change case: bytes >= 0x80 are not letters in the C
+// locale ModSecurity uses (and String#toUpperCase would turn \xff into U+0178).
 export function asciiLower(s: string): string {
-  // Only A-Z: bytes >= 0x80 are not letters in the C locale ModSecurity uses.
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  return shiftCase(s, 0x41, 0x5a, 0x20);
 }
 
 export function asciiUpper(s: string): string {
-  return s.replace(/[a-z]+/g, (m) => m.toUpperCase());
+  return shiftCase(s, 0x61, 0x7a, -0x20);
+}
+
+function shiftCase(s: string, from: number, to: number, delta: number): string {
+  let first = -1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= from && c <= to) {
+      first = i;
+      break;
+    }
+  }
+  if (first < 0) return s;
+  const out = new ByteWriter(s.length);
+  out.text(s, 0, first);
+  for (let i = first; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out.byte(c >= from && c <= to ? c + delta : c);
+  }
+  return out.toString();
+}
+
+/**
+ * Builds a latin1 string byte by byte. Appending chars to a JS string one at a
+ * time costs about ten times more on large bodies than filling a Buffer.
+ */
+export class ByteWriter {
+  private buf: Buffer;
+  private len = 0;
+
+  constructor(expectedLength: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(16, expectedLength));
+  }
+
+  private reserve(extra: number): void {
+    if (this.len + extra <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + extra));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+
+  /** One byte (only the low 8 bits count). */
+  byte(value: number): void {
+    if (this.len === this.buf.length) this.reserve(1);
+    this.buf[this.len++] = value & 0xff;
+  }
+
+  /** Chars of a latin1 string, s[from..to). */
+  text(s: string, from = 0, to = s.length): void {
+    this.reserve(to - from);
+    for (let i = from; i < to; i++) this.buf[this.len++] = s.charCodeAt(i) & 0xff;
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  /** Drops the last byte (if any). */
+  pop(): void {
+    if (this.len > 0) this.len--;
+  }
+
+  toString(): string {
+    return this.buf.toString('latin1', 0, this.len);
+  }
 }

@@ -1,7 +1,7 @@
 // Decoding transformations (URL, HTML, JS, CSS, C escapes, base64, hex).
 // All take and return latin1 binary strings; malformed encodings are left as
 // they are, the way ModSecurity's "non-strict" decoders behave.
-import { fromBytes, hexValue, isAlnumCode, isDigitCode, isHexCode, isOctalCode, isSpaceCode, looseHexPair } from '../strings.ts';
+import { ByteWriter, hexValue, isAlnumCode, isDigitCode, isHexCode, isOctalCode, isSpaceCode, looseHexPair } from '../strings.ts';
 
 const PERCENT = 0x25;
 const PLUS = 0x2b;
@@ -27,13 +27,13 @@ export function urlDecodeUni(input: string): string {
 
 function decodePercent(input: string, unicode: boolean): string {
   if (input.indexOf('%') < 0 && input.indexOf('+') < 0) return input;
-  const out: number[] = [];
+  const out = new ByteWriter(input.length);
   const n = input.length;
   let i = 0;
   while (i < n) {
     const c = input.charCodeAt(i);
     if (c === PLUS) {
-      out.push(0x20);
+      out.byte(0x20);
       i += 1;
       continue;
     }
@@ -44,20 +44,20 @@ function decodePercent(input: string, unicode: boolean): string {
         i + 5 < n &&
         allHex(input, i + 2, 4)
       ) {
-        out.push(lowByteWithFullwidth(looseHexPair(input, i + 4), isFF(input, i + 2)));
+        out.byte(lowByteWithFullwidth(looseHexPair(input, i + 4), isFF(input, i + 2)));
         i += 6;
         continue;
       }
       if (i + 2 < n && isHexCode(input.charCodeAt(i + 1)) && isHexCode(input.charCodeAt(i + 2))) {
-        out.push(looseHexPair(input, i + 1));
+        out.byte(looseHexPair(input, i + 1));
         i += 3;
         continue;
       }
     }
-    out.push(c);
+    out.byte(c);
     i += 1;
   }
-  return fromBytes(out);
+  return out.toString();
 }
 
 function allHex(s: string, from: number, count: number): boolean {
@@ -65,16 +65,22 @@ function allHex(s: string, from: number, count: number): boolean {
   return true;
 }
 
-const URL_SAFE = /[A-Za-z0-9*]/;
+const HEX_DIGITS = '0123456789abcdef';
 
+/** Everything but letters, digits and '*' is %-encoded (lowercase hex); space becomes '+'. */
 export function urlEncode(input: string): string {
-  let out = '';
-  for (const ch of input) {
-    if (ch === ' ') out += '+';
-    else if (URL_SAFE.test(ch)) out += ch;
-    else out += `%${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  const out = new ByteWriter(input.length * 3);
+  for (let i = 0; i < input.length; i++) {
+    const c = input.charCodeAt(i) & 0xff;
+    if (c === 0x20) out.byte(0x2b);
+    else if (isAlnumCode(c) || c === 0x2a) out.byte(c);
+    else {
+      out.byte(PERCENT);
+      out.byte(HEX_DIGITS.charCodeAt(c >> 4));
+      out.byte(HEX_DIGITS.charCodeAt(c & 0x0f));
+    }
   }
-  return out;
+  return out.toString();
 }
 
 /** Named entities ModSecurity decodes; everything else numeric (&#..; / &#x..;). */
@@ -90,11 +96,11 @@ function strtolByte(digits: string, radix: 10 | 16): number {
 export function htmlEntityDecode(input: string): string {
   if (input.indexOf('&') < 0) return input;
   const n = input.length;
-  let out = '';
+  const out = new ByteWriter(input.length);
   let i = 0;
   while (i < n) {
     if (input.charCodeAt(i) !== 0x26 || i + 1 >= n) {
-      out += input[i];
+      out.byte(input.charCodeAt(i));
       i += 1;
       continue;
     }
@@ -106,12 +112,12 @@ export function htmlEntityDecode(input: string): string {
       let j = k;
       while (j < n && (hex ? isHexCode(input.charCodeAt(j)) : isDigitCode(input.charCodeAt(j)))) j++;
       if (j > k) {
-        out += String.fromCharCode(strtolByte(input.slice(k, j), hex ? 16 : 10));
+        out.byte(strtolByte(input.slice(k, j), hex ? 16 : 10));
         i = input[j] === ';' ? j + 1 : j;
         continue;
       }
       // Not an entity: keep '&#' (and the 'x') literally and carry on after them.
-      out += input.slice(i, k);
+      out.text(input, i, k);
       i = k;
       continue;
     }
@@ -119,14 +125,14 @@ export function htmlEntityDecode(input: string): string {
     while (j < n && isAlnumCode(input.charCodeAt(j))) j++;
     const code = j > k ? NAMED_ENTITIES[input.slice(k, j).toLowerCase()] : undefined;
     if (code !== undefined) {
-      out += String.fromCharCode(code);
+      out.byte(code);
       i = input[j] === ';' ? j + 1 : j;
       continue;
     }
-    out += input.slice(i, j);
+    out.text(input, i, j);
     i = j;
   }
-  return out;
+  return out.toString();
 }
 
 const SIMPLE_C_ESCAPES: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11 };
@@ -142,48 +148,48 @@ function readOctal(s: string, i: number, maxDigits: number): [number, number] {
 export function jsDecode(input: string): string {
   if (input.indexOf('\\') < 0) return input;
   const n = input.length;
-  let out = '';
+  const out = new ByteWriter(input.length);
   let i = 0;
   while (i < n) {
     if (input.charCodeAt(i) !== BACKSLASH) {
-      out += input[i];
+      out.byte(input.charCodeAt(i));
       i += 1;
       continue;
     }
     if (i + 5 < n && input[i + 1] === 'u' && allHex(input, i + 2, 4)) {
-      out += String.fromCharCode(lowByteWithFullwidth(looseHexPair(input, i + 4), isFF(input, i + 2)));
+      out.byte(lowByteWithFullwidth(looseHexPair(input, i + 4), isFF(input, i + 2)));
       i += 6;
     } else if (i + 3 < n && input[i + 1] === 'x' && allHex(input, i + 2, 2)) {
-      out += String.fromCharCode(looseHexPair(input, i + 2));
+      out.byte(looseHexPair(input, i + 2));
       i += 4;
     } else if (i + 1 < n && isOctalCode(input.charCodeAt(i + 1))) {
       // At most one byte: a 3-digit octal starting above '3' would overflow, so use 2 digits.
       const maxDigits = input.charCodeAt(i + 1) > 0x33 ? 2 : 3;
       const [value, used] = readOctal(input, i + 1, maxDigits);
-      out += String.fromCharCode(value);
+      out.byte(value);
       i += 1 + used;
     } else if (i + 1 < n) {
       const next = input[i + 1]!;
       const simple = SIMPLE_C_ESCAPES[next];
-      out += simple !== undefined ? String.fromCharCode(simple) : next;
+      out.byte(simple ?? next.charCodeAt(0));
       i += 2;
     } else {
-      out += input[i];
+      out.byte(input.charCodeAt(i));
       i += 1;
     }
   }
-  return out;
+  return out.toString();
 }
 
 /** CSS 2.x escapes: \H{1,6} (low byte, optional following whitespace eaten), \<newline>, \C. */
 export function cssDecode(input: string): string {
   if (input.indexOf('\\') < 0) return input;
   const n = input.length;
-  let out = '';
+  const out = new ByteWriter(input.length);
   let i = 0;
   while (i < n) {
     if (input.charCodeAt(i) !== BACKSLASH) {
-      out += input[i];
+      out.byte(input.charCodeAt(i));
       i += 1;
       continue;
     }
@@ -198,7 +204,7 @@ export function cssDecode(input: string): string {
       const fullwidthCandidate =
         j === 4 || (j === 5 && input[i] === '0') || (j === 6 && input.startsWith('00', i));
       if (fullwidthCandidate && /[fF]{2}$/.test(widthDigits)) byte = lowByteWithFullwidth(byte, true);
-      out += String.fromCharCode(byte);
+      out.byte(byte);
       i += j;
       // One whitespace after a hex escape terminates it and is dropped.
       if (i < n && isSpaceCode(input.charCodeAt(i))) i += 1;
@@ -208,43 +214,43 @@ export function cssDecode(input: string): string {
       i += 1; // line continuation
       continue;
     }
-    out += input[i];
+    out.byte(input.charCodeAt(i));
     i += 1;
   }
-  return out;
+  return out.toString();
 }
 
 /** ANSI C escape sequences: \a \b \f \n \r \t \v \\ \? \' \" \xHH \OOO. */
 export function escapeSeqDecode(input: string): string {
   if (input.indexOf('\\') < 0) return input;
   const n = input.length;
-  let out = '';
+  const out = new ByteWriter(input.length);
   let i = 0;
   while (i < n) {
     if (input.charCodeAt(i) !== BACKSLASH || i + 1 >= n) {
-      out += input[i];
+      out.byte(input.charCodeAt(i));
       i += 1;
       continue;
     }
     const next = input[i + 1]!;
     const simple = SIMPLE_C_ESCAPES[next];
     if (simple !== undefined) {
-      out += String.fromCharCode(simple);
+      out.byte(simple);
       i += 2;
     } else if ((next === 'x' || next === 'X') && i + 3 < n && allHex(input, i + 2, 2)) {
-      out += String.fromCharCode(looseHexPair(input, i + 2));
+      out.byte(looseHexPair(input, i + 2));
       i += 4;
     } else if (isOctalCode(next.charCodeAt(0))) {
       const [value, used] = readOctal(input, i + 1, 3);
-      out += String.fromCharCode(value & 0xff);
+      out.byte(value & 0xff);
       i += 1 + used;
     } else {
       // Unknown escape (including \\ \? \' \"): keep the escaped char, drop the backslash.
-      out += next;
+      out.byte(next.charCodeAt(0));
       i += 2;
     }
   }
-  return out;
+  return out.toString();
 }
 
 const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
@@ -256,7 +262,7 @@ for (let k = 0; k < B64_ALPHABET.length; k++) B64_VALUE[B64_ALPHABET.charCodeAt(
  * base64DecodeExt (forgiving) skips such chars and keeps going.
  */
 function decodeBase64(input: string, forgiving: boolean): string {
-  const out: number[] = [];
+  const out = new ByteWriter(input.length);
   let acc = 0;
   let bits = 0;
   for (let i = 0; i < input.length; i++) {
@@ -270,10 +276,10 @@ function decodeBase64(input: string, forgiving: boolean): string {
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out.push((acc >> bits) & 0xff);
+      out.byte((acc >> bits) & 0xff);
     }
   }
-  return fromBytes(out);
+  return out.toString();
 }
 
 export function base64Decode(input: string): string {
@@ -290,9 +296,9 @@ export function base64Encode(input: string): string {
 
 /** Pairs of hex digits -> bytes; like ModSecurity, pairs are not validated and an odd last char is dropped. */
 export function hexDecode(input: string): string {
-  const out: number[] = [];
-  for (let i = 0; i + 1 < input.length; i += 2) out.push(looseHexPair(input, i));
-  return fromBytes(out);
+  const out = new ByteWriter(input.length);
+  for (let i = 0; i + 1 < input.length; i += 2) out.byte(looseHexPair(input, i));
+  return out.toString();
 }
 
 export function hexEncode(input: string): string {
@@ -302,7 +308,7 @@ export function hexEncode(input: string): string {
 /** MySQL-style hex literals 0xHHHH... -> bytes; everything else copied. */
 export function sqlHexDecode(input: string): string {
   const n = input.length;
-  let out = '';
+  const out = new ByteWriter(input.length);
   let i = 0;
   while (i < n) {
     if (
@@ -313,16 +319,16 @@ export function sqlHexDecode(input: string): string {
     ) {
       let j = i + 2;
       while (j + 1 < n && allHex(input, j, 2)) {
-        out += String.fromCharCode(looseHexPair(input, j));
+        out.byte(looseHexPair(input, j));
         j += 2;
       }
       i = j;
       continue;
     }
-    out += input[i];
+    out.byte(input.charCodeAt(i));
     i += 1;
   }
-  return out;
+  return out.toString();
 }
 
 /**
@@ -332,7 +338,7 @@ export function sqlHexDecode(input: string): string {
  */
 export function utf8toUnicode(input: string): string {
   const n = input.length;
-  let out = '';
+  const out = new ByteWriter(input.length);
   let i = 0;
   while (i < n) {
     const c = input.charCodeAt(i);
@@ -355,12 +361,12 @@ export function utf8toUnicode(input: string): string {
       else cp = (cp << 6) | (cc & 0x3f);
     }
     if (!ok) {
-      out += input[i];
+      out.byte(input.charCodeAt(i));
       i += 1;
       continue;
     }
-    out += `%u${cp.toString(16).padStart(4, '0')}`;
+    out.text(`%u${cp.toString(16).padStart(4, '0')}`);
     i += len;
   }
-  return out;
+  return out.toString();
 }

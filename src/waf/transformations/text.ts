@@ -1,7 +1,7 @@
 // Text-shaping transformations: case, whitespace, NULs, comments, parity, hashes, paths.
 import { createHash } from 'node:crypto';
 
-import { asciiLower, asciiUpper, isSpaceCode, NBSP } from '../strings.ts';
+import { asciiLower, asciiUpper, ByteWriter, isSpaceCode, NBSP } from '../strings.ts';
 
 export const lowercase = asciiLower;
 export const uppercase = asciiUpper;
@@ -15,24 +15,28 @@ function isSpaceOrNbsp(c: number): boolean {
 }
 
 export function compressWhitespace(input: string): string {
-  let out = '';
+  const out = new ByteWriter(input.length);
   let inSpace = false;
   for (let i = 0; i < input.length; i++) {
-    if (isSpaceOrNbsp(input.charCodeAt(i))) {
-      if (!inSpace) out += ' ';
+    const c = input.charCodeAt(i);
+    if (isSpaceOrNbsp(c)) {
+      if (!inSpace) out.byte(0x20);
       inSpace = true;
     } else {
-      out += input[i];
+      out.byte(c);
       inSpace = false;
     }
   }
-  return out;
+  return out.toString();
 }
 
 export function removeWhitespace(input: string): string {
-  let out = '';
-  for (let i = 0; i < input.length; i++) if (!isSpaceOrNbsp(input.charCodeAt(i))) out += input[i];
-  return out;
+  const out = new ByteWriter(input.length);
+  for (let i = 0; i < input.length; i++) {
+    const c = input.charCodeAt(i);
+    if (!isSpaceOrNbsp(c)) out.byte(c);
+  }
+  return out.toString();
 }
 
 export function trimLeft(input: string): string {
@@ -67,7 +71,7 @@ export function replaceNulls(input: string): string {
  */
 export function removeComments(input: string): string {
   const n = input.length;
-  let out = '';
+  const out = new ByteWriter(input.length);
   let inComment = false;
   let i = 0;
   while (i < n) {
@@ -81,7 +85,7 @@ export function removeComments(input: string): string {
       } else if (input.startsWith('--', i) || input[i] === '#') {
         break;
       } else {
-        out += input[i];
+        out.byte(input.charCodeAt(i));
         i += 1;
       }
       continue;
@@ -94,11 +98,11 @@ export function removeComments(input: string): string {
     inComment = false;
     i += closer;
     // The reference copies the char right after the closer unconditionally (the NUL terminator at the end).
-    out += i < n ? input[i] : '\0';
+    out.byte(i < n ? input.charCodeAt(i) : 0);
     i += 1;
   }
-  if (inComment) out += ' ';
-  return out;
+  if (inComment) out.byte(0x20);
+  return out.toString();
 }
 
 /** Removes the comment markers themselves (/* *\/ <!-- --> -- #), keeping the text between them. */
@@ -131,7 +135,8 @@ export function replaceComments(input: string): string {
  * lowercase.
  */
 export function cmdLine(input: string): string {
-  let out = '';
+  const out = new ByteWriter(input.length);
+  // A run of separators becomes one space, written only once we know no / or ( follows.
   let pendingSpace = false;
   for (let i = 0; i < input.length; i++) {
     const ch = input[i]!;
@@ -147,21 +152,21 @@ export function cmdLine(input: string): string {
       case '\t':
       case '\r':
       case '\n':
-        if (!pendingSpace) out += ' ';
         pendingSpace = true;
         break;
       case '/':
       case '(':
-        if (pendingSpace) out = out.slice(0, -1);
         pendingSpace = false;
-        out += ch;
+        out.text(ch);
         break;
       default:
-        out += asciiLower(ch);
+        if (pendingSpace) out.byte(0x20);
         pendingSpace = false;
+        out.text(asciiLower(ch));
     }
   }
-  return out;
+  if (pendingSpace) out.byte(0x20);
+  return out.toString();
 }
 
 function popcount7(c: number): number {
@@ -171,9 +176,9 @@ function popcount7(c: number): number {
 }
 
 function mapBytes(input: string, f: (c: number) => number): string {
-  let out = '';
-  for (let i = 0; i < input.length; i++) out += String.fromCharCode(f(input.charCodeAt(i)));
-  return out;
+  const out = new ByteWriter(input.length);
+  for (let i = 0; i < input.length; i++) out.byte(f(input.charCodeAt(i)));
+  return out.toString();
 }
 
 export function parityEven7bit(input: string): string {
@@ -247,11 +252,12 @@ const PHP_INDEX_SPACE = /^[ \t\n\r\v\f]*/;
 export function phpArgsNames(input: string): string {
   let i = 0;
   while (input[i] === ' ') i++;
-  let base = '';
+  const baseBytes = new ByteWriter(input.length);
   for (; i < input.length && input[i] !== '['; i++) {
-    const ch = input[i];
-    base += ch === ' ' || ch === '.' ? '_' : ch;
+    const c = input.charCodeAt(i);
+    baseBytes.byte(c === 0x20 || c === 0x2e ? 0x5f : c);
   }
+  const base = baseBytes.toString();
   if (i >= input.length) return base;
   if (base === '') return '';
   let out = base;
