@@ -162,7 +162,7 @@ export function cmdLine(input: string): string {
       default:
         if (pendingSpace) out.byte(0x20);
         pendingSpace = false;
-        out.text(asciiLower(ch));
+        out.byte(ch >= 'A' && ch <= 'Z' ? ch.charCodeAt(0) + 0x20 : ch.charCodeAt(0));
     }
   }
   if (pendingSpace) out.byte(0x20);
