@@ -10,7 +10,7 @@
 // current snapshot (SNICallback, and the server's default context which reload() replaces with
 // server.setSecureContext), so a reload only affects new handshakes and established connections
 // keep going on the context they negotiated.
-import { randomBytes, type X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants as cryptoConstants } from 'node:crypto';
@@ -56,13 +56,18 @@ export interface TlsManagerOptions {
   watchFiles?: boolean;
   /** debounce for file change events, ms (default 200) */
   watchDebounceMs?: number;
+  /** session ticket key rotation period, ms (default 12 h) */
+  ticketKeyRotationMs?: number;
   /** OCSP fetcher override (tests) */
   ocspFetch?: import('./ocsp.ts').OcspFetch;
 }
 
+type Material = Awaited<ReturnType<typeof loadMaterial>>;
+
 /** Everything one tls config resolves to; immutable once built. */
 interface Snapshot {
   config: ListenerTlsConfig;
+  material: Material;
   defaultCert: LoadedCert;
   sniEntries: SniEntry<LoadedCert>[];
   table: SniTable<SecureContext>;
@@ -76,6 +81,7 @@ interface Snapshot {
 }
 
 const CERT_EXTENSIONS = ['.crt', '.pem', '.cert', '.cer'];
+const TICKET_KEY_ROTATION_MS = 12 * 3_600_000;
 const ALPN = ['h2', 'http/1.1'];
 
 /** Pairs certificate and key files of an sni-certs folder by name: a.crt+a.key, a.pem+a.key, a.pem+a-key.pem. */
@@ -171,7 +177,7 @@ async function loadMaterial(config: ListenerTlsConfig, baseDir: string) {
   return { range, ciphers, ca, sniEntries, defaultCert, warnings, watchPlan: { files: [...new Set(files)], watchDirs, pollDirs } };
 }
 
-function buildSnapshot(config: ListenerTlsConfig, m: Awaited<ReturnType<typeof loadMaterial>>, ticketKeys: Buffer): Snapshot {
+function buildSnapshot(config: ListenerTlsConfig, m: Material, ticketKeys: Buffer): Snapshot {
   const sessionResumption = config['session-resumption'] ?? true;
   const contextOptions: SecureContextOptions = {
     minVersion: m.range.minVersion as SecureVersion,
@@ -179,8 +185,8 @@ function buildSnapshot(config: ListenerTlsConfig, m: Awaited<ReturnType<typeof l
     ...(m.ciphers ? { ciphers: m.ciphers } : {}),
     honorCipherOrder: true,
     ...(m.ca ? { ca: m.ca.pem } : {}),
-    // one ticket key set for every context and across reloads: resumption works whatever
-    // certificate SNI picked, and survives certificate rotation
+    // one ticket key set for every context, kept across reloads (rotated every 12 h):
+    // resumption works whatever certificate SNI picked, and survives certificate rotation
     ticketKeys,
     sessionTimeout: 300,
     secureOptions: sessionResumption ? 0 : cryptoConstants.SSL_OP_NO_TICKET,
@@ -207,6 +213,7 @@ function buildSnapshot(config: ListenerTlsConfig, m: Awaited<ReturnType<typeof l
   for (const o of overlaps) warnings.push(`tls: SNI name "${o.name}" is claimed by ${[o.winner, ...o.losers].join(' and ')}; ${o.winner} wins (allow-sni-overlaps)`);
   return {
     config,
+    material: m,
     defaultCert: m.defaultCert,
     sniEntries: m.sniEntries,
     table,
@@ -241,6 +248,7 @@ class Manager implements TlsManager {
   private readonly stapler: OcspStapler;
   private readonly watcher: CertWatcher | undefined;
   private readonly expiryTimer: NodeJS.Timeout;
+  private readonly ticketTimer: NodeJS.Timeout;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -252,7 +260,7 @@ class Manager implements TlsManager {
   constructor(
     private readonly opts: TlsManagerOptions,
     first: Snapshot,
-    private readonly ticketKeys: Buffer,
+    private ticketKeys: Buffer,
   ) {
     this.snapshot = first;
     const m = opts.metrics;
@@ -273,6 +281,10 @@ class Manager implements TlsManager {
     }
     this.expiryTimer = setInterval(() => this.updateExpiry(), 60_000);
     this.expiryTimer.unref();
+    // session ticket keys are rotated so a stolen key cannot decrypt older sessions forever
+    // (forward secrecy); outstanding tickets then fall back to a full handshake
+    this.ticketTimer = setInterval(() => void this.rotateTicketKeys(), opts.ticketKeyRotationMs ?? TICKET_KEY_ROTATION_MS);
+    this.ticketTimer.unref();
   }
 
   async start(): Promise<void> {
@@ -288,11 +300,10 @@ class Manager implements TlsManager {
     const s = this.snapshot;
     for (const w of s.warnings) this.opts.log.warn({ listener: this.opts.listenerId }, w);
     if (previous) {
-      const keep = new Set(this.allCerts(s).map((c) => c.certPath));
+      const label = (c: LoadedCert) => `${c.certPath}\n${c.subject}`;
+      const keep = new Set(this.allCerts(s).map(label));
       for (const c of this.allCerts(previous)) {
-        if (!keep.has(c.certPath) || !this.allCerts(s).some((n) => n.subject === c.subject && n.certPath === c.certPath)) {
-          this.certExpiry.remove({ listener: this.opts.listenerId, cert: c.certPath, subject: c.subject });
-        }
+        if (!keep.has(label(c))) this.certExpiry.remove({ listener: this.opts.listenerId, cert: c.certPath, subject: c.subject });
       }
     }
     this.updateExpiry();
@@ -394,6 +405,18 @@ class Manager implements TlsManager {
     mutable.rejectUnauthorized = s.rejectUnauthorized;
   }
 
+  /** New ticket keys for every context: rebuilt from the current material, no file access. */
+  rotateTicketKeys(): Promise<void> {
+    this.reloading = this.reloading.then(() => {
+      if (this.closed) return;
+      const s = this.snapshot;
+      this.ticketKeys = randomBytes(48);
+      this.snapshot = buildSnapshot(s.config, s.material, this.ticketKeys);
+      for (const server of this.servers) this.applyToServer(server);
+    });
+    return this.reloading;
+  }
+
   reload(config?: ListenerTlsConfig, reason = config ? 'config reload' : 'reload requested'): Promise<void> {
     // serialise reloads: a file event during a config reload must not apply an older config
     this.reloading = this.reloading.then(() => this.doReload(config, reason));
@@ -450,6 +473,7 @@ class Manager implements TlsManager {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.expiryTimer);
+    clearInterval(this.ticketTimer);
     this.watcher?.close();
     this.stapler.close();
     for (const d of this.detachers) d();
@@ -467,15 +491,20 @@ class Manager implements TlsManager {
 
 /** Identity of a snapshot's material: a reload that re-reads identical files changes nothing. */
 function fingerprintOf(s: Snapshot): string {
-  return JSON.stringify([
-    s.defaultCert.fingerprint256,
-    s.defaultCert.keyPem.length,
-    s.sniEntries.map((e) => [e.source, e.value.fingerprint256, e.value.keyPem]),
-    s.caPem ?? '',
-  ]).concat(s.defaultCert.keyPem);
+  const h = createHash('sha256');
+  for (const c of [s.defaultCert, ...s.sniEntries.map((e) => e.value)]) h.update(c.certPath).update('\0').update(c.certPem).update('\0').update(c.keyPem).update('\0');
+  for (const e of s.sniEntries) h.update(e.source).update(e.names.join(',')).update('\0');
+  h.update(s.caPem ?? '');
+  return h.digest('hex');
 }
 
-export async function createTlsManager(opts: TlsManagerOptions): Promise<TlsManager & { ocspSettled(): Promise<void> }> {
+/** Extras beyond the core's contract, for tests and diagnostics. */
+export interface TlsManagerExtras {
+  ocspSettled(): Promise<void>;
+  rotateTicketKeys(): Promise<void>;
+}
+
+export async function createTlsManager(opts: TlsManagerOptions): Promise<TlsManager & TlsManagerExtras> {
   const m = await loadMaterial(opts.config, opts.baseDir);
   const ticketKeys = randomBytes(48);
   const mgr = new Manager(opts, buildSnapshot(opts.config, m, ticketKeys), ticketKeys);

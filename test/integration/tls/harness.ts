@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import pino from 'pino';
 import { Metrics } from '../../../src/metrics/registry.ts';
-import { createTlsManager, type TlsManager, type ListenerTlsConfig } from '../../../plugins/tls/index.ts';
+import { createTlsManager, type TlsManager, type TlsManagerExtras, type ListenerTlsConfig } from '../../../plugins/tls/index.ts';
 
 export interface Exec {
   code: number;
@@ -43,7 +43,7 @@ export interface LogLine {
 
 export interface TestServer {
   port: number;
-  mgr: TlsManager & { ocspSettled(): Promise<void> };
+  mgr: TlsManager & TlsManagerExtras;
   server: http2.Http2SecureServer;
   metrics: Metrics;
   logs: LogLine[];

@@ -140,6 +140,16 @@ describe('https listener: SNI, default certificate, ALPN, versions', () => {
     assert.match(second.stdout, /^Reused, /m, second.stdout);
   });
 
+  it('ticket key rotation ends resumption of older sessions (forward secrecy)', async () => {
+    const sess = pki.path('sess-rot.pem');
+    await sClient(srv.port, { servername: 'api.test', args: ['-tls1_2', '-sess_out', sess] });
+    assert.match((await sClient(srv.port, { servername: 'api.test', args: ['-tls1_2', '-sess_in', sess] })).stdout, /^Reused, /m);
+    await srv.mgr.rotateTicketKeys();
+    const after = await sClient(srv.port, { servername: 'api.test', args: ['-tls1_2', '-sess_in', sess] });
+    assert.match(after.stdout, /^New, /m);
+    assert.equal(servedCn(after.stdout), 'special');
+  });
+
   it('exports handshake duration and certificate expiry metrics', async () => {
     const text = await srv.metrics.render();
     assert.match(text, /sentinel_tls_handshake_duration_seconds_count\{version="TLSv1.3"\} [1-9]/);

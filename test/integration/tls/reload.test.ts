@@ -75,9 +75,15 @@ describe('certificate hot reload', () => {
       assert.ok(oldFp);
       assert.equal(await h2get(session), 200);
 
+      const sess = pki.path('sess.pem');
+      await sClient(srv.port, { servername: 'live.test', args: ['-tls1_2', '-sess_out', sess] });
+
       const v2 = await ca.issue('v2', { cn: 'live v2', dns: ['live.test'] });
       await install(v2, live);
       await srv.mgr.reload();
+
+      // ticket keys survive a certificate reload: a session from before resumes
+      assert.match((await sClient(srv.port, { servername: 'live.test', args: ['-tls1_2', '-sess_in', sess] })).stdout, /^Reused, /m);
 
       // new handshakes get v2
       const r = await sClient(srv.port, { servername: 'live.test' });
