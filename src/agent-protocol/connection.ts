@@ -18,7 +18,7 @@ export class AgentCallError extends Error {
   }
 }
 
-export type ProtocolIssue = 'oversized_frame' | 'zero_length_frame' | 'bad_json' | 'bad_response' | 'unknown_type' | 'unexpected_type' | 'unmatched_reply' | 'bad_handshake';
+export type ProtocolIssue = 'oversized_frame' | 'zero_length_frame' | 'stalled_frame' | 'bad_json' | 'bad_response' | 'unknown_type' | 'unexpected_type' | 'unmatched_reply' | 'bad_handshake';
 
 export interface ConnectionOptions {
   socketPath: string;
@@ -42,6 +42,7 @@ export class AgentConnection {
   private closed = false;
   private readonly closeListeners: (() => void)[] = [];
   private pingTimer: NodeJS.Timeout | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
   private pingSequence = 0;
   private awaitingPong = false;
   /** the agent asked us to pause (flow control) or reported draining/unhealthy */
@@ -157,6 +158,21 @@ export class AgentConnection {
       if (this.closed) return;
       this.onFrame(frame.type, frame.payload);
     }
+    this.watchPartialFrame();
+  }
+
+  /** A frame left half-written for longer than the connect timeout will never complete: drop the connection. */
+  private watchPartialFrame(): void {
+    if (this.decoder.bufferedBytes === 0) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = undefined;
+    } else if (!this.stallTimer && !this.closed) {
+      this.stallTimer = setTimeout(() => {
+        this.options.onProtocolIssue?.('stalled_frame');
+        this.shutdown(new AgentCallError('protocol', 'agent left a frame half-written'));
+      }, this.options.connectTimeoutMs);
+      this.stallTimer.unref();
+    }
   }
 
   private onFrame(type: number, payload: Buffer): void {
@@ -243,6 +259,7 @@ export class AgentConnection {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.pingTimer);
+    clearTimeout(this.stallTimer);
     this.socket?.destroy();
     const pending = [...this.pending.values()];
     this.pending.clear();

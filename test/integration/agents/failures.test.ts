@@ -29,7 +29,7 @@ let upstream: Awaited<ReturnType<typeof startUpstream>>;
 let gw: Pipeline;
 
 const noBreaker = { 'failure-threshold': 1000 };
-const fastPool = { 'reconnect-interval-ms': 100, 'connections-per-agent': 1 };
+const fastPool = { 'reconnect-interval-ms': 100, 'connections-per-agent': 1, 'connect-timeout-ms': 1000 };
 
 before(async () => {
   // One process serves every misbehaving mode (the machine is shared; fewer tsx start-ups).
@@ -45,7 +45,8 @@ before(async () => {
   const filters: Record<string, Record<string, unknown>> = {};
   const routes: PipelineRoute[] = [];
   for (const mode of [...Object.keys(MODES), 'crash']) {
-    defs.push({ id: mode, 'unix-socket': { path: sock(mode) }, 'timeout-ms': 300, 'circuit-breaker': noBreaker, pool: fastPool });
+    // the crash agent gets time to die: its connection loss (503), not the timeout, is under test
+    defs.push({ id: mode, 'unix-socket': { path: sock(mode) }, 'timeout-ms': mode === 'crash' ? 5000 : 300, 'circuit-breaker': noBreaker, pool: fastPool });
     filters[`${mode}-closed`] = { agent: mode, 'failure-mode': 'closed' };
     filters[`${mode}-open`] = { agent: mode, 'failure-mode': 'open' };
     routes.push({ id: `closed-${mode}`, prefix: `/closed/${mode}/`, filters: [`${mode}-closed`] });
@@ -102,6 +103,15 @@ test('protocol garbage is counted', async () => {
   const values = (await gw.metrics.registry.getSingleMetric('sentinel_agent_protocol_errors_total')!.get()).values;
   const kinds = new Set(values.filter((v) => v.value > 0).map((v) => `${v.labels.agent}:${v.labels.kind}`));
   for (const k of ['garbage:unknown_type', 'oversized:oversized_frame', 'bad-json:bad_json', 'wrong-id:unmatched_reply']) assert.ok(kinds.has(k), `${k} in ${[...kinds].join(' ')}`);
+});
+
+test('a half-written frame is dropped with its connection once it stalls (connect-timeout-ms)', async () => {
+  await eventually(async () => {
+    const values = (await gw.metrics.registry.getSingleMetric('sentinel_agent_protocol_errors_total')!.get()).values;
+    return values.some((v) => v.labels.agent === 'half' && v.labels.kind === 'stalled_frame' && v.value >= 1);
+  }, 'stalled_frame counted for the half agent');
+  const r = await send(gw.port, '/closed/half/again');
+  assert.equal(r.status, 504, 'a fresh connection, and the agent again leaves half a frame');
 });
 
 test('a block by an earlier agent cancels the later agent (reason 3) without waiting for it', async () => {
