@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { HeaderMap, RequestContext, TlsInfo } from '../pipeline/types.ts';
 
 export class Context implements RequestContext {
-  readonly timestamp: string;
+  private _timestamp: string | undefined;
+  private readonly wallStart = Date.now();
   body: Buffer | undefined = undefined;
   readonly responseHeaders: HeaderMap = {};
   readonly audit = { tags: [] as string[], ruleIds: [] as string[], rateLimited: false };
@@ -30,8 +31,11 @@ export class Context implements RequestContext {
     readonly upstreamId: string | undefined,
     readonly upstreamHeaders: HeaderMap,
     private readonly baseLog: Logger,
-  ) {
-    this.timestamp = new Date().toISOString();
+  ) {}
+
+  /** RFC 3339 arrival time, formatted only when someone asks (agents, audit). */
+  get timestamp(): string {
+    return (this._timestamp ??= new Date(this.wallStart).toISOString());
   }
 
   get httpVersion(): string {
@@ -47,6 +51,7 @@ export class Context implements RequestContext {
     // Child loggers cost an allocation; only made when a filter logs.
     return (this._log ??= this.baseLog.child({ trace_id: this.traceId }));
   }
+  /** Aborts upstream work for this request (client gone, or a filter gave up). */
   cancel(reason: string): void {
     if (!this.abort.signal.aborted) this.abort.abort(new Error(reason));
   }

@@ -256,8 +256,7 @@ export class Generation {
     const durationMs = performance.now() - startTime;
     const status = result?.status ?? 500;
     const routeLabel = route?.id ?? '_none';
-    metrics.requestsTotal.inc({ route: routeLabel, method, status: String(status) });
-    metrics.requestDuration.observe({ route: routeLabel, method }, durationMs / 1000);
+    this.requestMetrics(routeLabel, method, status).observe(durationMs / 1000);
     metrics.activeRequests.dec();
     if (ctx) {
       const info = { ...(result ?? { status, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0 }), durationMs };
@@ -268,6 +267,7 @@ export class Generation {
           this.deps.log.warn({ err, filter: f.id }, 'filter onComplete failed');
         }
       }
+      // Anything still attached to the request (agent calls, upstream body) is released.
       ctx.cancel('request finished');
     }
     const access = this.deps.accessLog;
@@ -299,6 +299,25 @@ export class Generation {
       access.write(formatAccess(entry, this.deps.accessFormat));
     }
     if (--this.inFlight === 0 && this.drained) this.drained();
+  }
+
+  // prom-client hashes label objects on every call; children are cached per label set instead.
+  private readonly metricChildren = new Map<string, { observe(seconds: number): void }>();
+  private requestMetrics(route: string, method: string, status: number): { observe(seconds: number): void } {
+    const key = `${route}\u0000${method}\u0000${status}`;
+    let child = this.metricChildren.get(key);
+    if (!child) {
+      const counter = this.deps.metrics.requestsTotal.labels(route, method, String(status));
+      const histogram = this.deps.metrics.requestDuration.labels(route, method);
+      child = {
+        observe(seconds) {
+          counter.inc();
+          histogram.observe(seconds);
+        },
+      };
+      if (this.metricChildren.size < 10_000) this.metricChildren.set(key, child);
+    }
+    return child;
   }
 
   private sendLocal(res: ServerResponse, traceId: string, local: LocalResponse): ForwardResult {

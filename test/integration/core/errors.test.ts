@@ -15,9 +15,20 @@ after(async () => {
 });
 
 async function rawServer(onConn: (s: net.Socket) => void): Promise<number> {
-  const server = net.createServer(onConn);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    onConn(s);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise((r) => server.close(() => r())));
+  // A server that never reads would never see the gateway hang up: destroy its sockets at the end.
+  cleanups.push(
+    () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
   return (server.address() as AddressInfo).port;
 }
 
