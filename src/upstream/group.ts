@@ -62,6 +62,8 @@ interface TargetRuntime {
 }
 
 const PASSIVE_WINDOW = 100;
+/** nginx's "client closed request", what the forwarder reports when the client aborts */
+const CLIENT_CLOSED = 499;
 
 export interface UpstreamTimeouts {
   requestMs: number;
@@ -360,8 +362,12 @@ export class UpstreamGroup {
     return `${this.scheme}://${urlHost(target.host)}:${target.port}`;
   }
 
-  /** Outcome of one attempt: passive health, circuit breaker, latency feedback. Exactly once per attempt. */
+  /**
+   * Outcome of one attempt: passive health, circuit breaker, latency feedback. Exactly once per
+   * attempt. A response status 499 (client closed the request) is neutral, as abandon().
+   */
   report(target: TargetState, outcome: AttemptOutcome): void {
+    if (outcome.kind === 'response' && outcome.status === CLIENT_CLOSED) return this.abandon(target);
     const t = this.mutableTargets[target.index]!;
     const rt = this.runtime[target.index]!;
     t.inFlight = Math.max(0, t.inFlight - 1);
@@ -372,6 +378,14 @@ export class UpstreamGroup {
     if (failed) rt.lastError = outcome.kind === 'error' ? outcome.reason : `status ${outcome.status}`;
     this.setBreaker(t, next(rt.breaker, { type: failed ? 'failure' : 'success' }, this.now(), this.breakerCfg));
     this.balancer.observe?.(t, outcome.latencyMs, !failed);
+  }
+
+  /** Ends an attempt that says nothing about the target (the client went away): frees its slot only. */
+  abandon(target: TargetState): void {
+    const t = this.mutableTargets[target.index]!;
+    const rt = this.runtime[target.index]!;
+    t.inFlight = Math.max(0, t.inFlight - 1);
+    if (rt.breaker.phase === 'half-open') this.setBreaker(t, next(rt.breaker, { type: 'release' }, this.now(), this.breakerCfg));
   }
 
   private setBreaker(t: TargetState, s: BreakerState): void {
