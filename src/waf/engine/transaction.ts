@@ -53,11 +53,6 @@ export interface RequestLine {
 const MAX_MATCHED_VALUE = 256;
 const MAX_LOGDATA = 512;
 
-/** Values of one rule variable after selection and exclusion, with the name for MATCHED_VAR_NAME. */
-interface Selected {
-  name: string;
-  value: string;
-}
 
 export class Transaction {
   readonly id: string;
@@ -403,7 +398,8 @@ export class Transaction {
       case 'TX':
         return this.tx;
       case 'MATCHED_VARS':
-        return wrap(this.matchedVars);
+        // A snapshot: a rule over MATCHED_VARS appends to it while iterating.
+        return wrap(this.matchedVars.slice());
       case 'MATCHED_VARS_NAMES':
         return wrap(this.matchedVars.map((m) => ({ key: m.key, value: m.key })));
       case 'XML':
@@ -421,31 +417,24 @@ export class Transaction {
     }
   }
 
-  /** Values a variable selector yields, before exclusions. */
-  private select(v: RuleVariable): Selected[] {
+  /** Items a variable selector yields, before exclusions; `keyed` is false for scalars. */
+  private select(v: RuleVariable): { items: Item[]; keyed: boolean } {
     if (v.name === 'XML') {
-      const wantsAttrs = (v.key ?? '').includes('@');
-      const vals = wantsAttrs ? this.xmlAttrs : this.xmlTexts;
-      const label = `XML:${v.key ?? '/*'}`;
-      return vals.map((value) => ({ name: label, value }));
+      const key = v.key ?? '/*';
+      const vals = key.includes('@') ? this.xmlAttrs : this.xmlTexts;
+      return { items: vals.map((value) => ({ key, value })), keyed: true };
     }
     const col = this.keyed(v.name);
     if (!col) {
       const value = this.scalar(v.name);
-      return value === undefined ? [] : [{ name: v.name, value }];
+      return { items: value === undefined ? [] : [{ key: '', value }], keyed: false };
     }
-    let items: Item[];
-    if (v.lkey !== undefined) items = col.get(v.lkey);
-    else if (v.keyRegex) items = col.items.filter((it) => v.keyRegex!.test(it.key));
-    else items = col.items;
-    return items.map((it) => ({ name: `${v.name}:${it.key}`, value: it.value }));
+    if (v.lkey !== undefined) return { items: col.get(v.lkey), keyed: true };
+    if (v.keyRegex) return { items: col.items.filter((it) => v.keyRegex!.test(it.key)), keyed: true };
+    return { items: col.items, keyed: true };
   }
 
-  private isExcluded(name: string, excl: RuleVariable[]): boolean {
-    if (excl.length === 0) return false;
-    const colon = name.indexOf(':');
-    const vname = colon < 0 ? name : name.slice(0, colon);
-    const key = colon < 0 ? '' : name.slice(colon + 1);
+  private isExcluded(vname: string, key: string, excl: RuleVariable[]): boolean {
     for (const e of excl) {
       if (e.name !== vname) continue;
       if (e.lkey !== undefined) {
@@ -612,10 +601,15 @@ export class Transaction {
     const ctx: OperatorContext = { capture: link.capture, captures: [], expand: this.expandText };
     for (const v of link.variables) {
       if (v.exclude) continue;
-      let values = this.select(v);
-      if (allExcl.length) values = values.filter((s) => !this.isExcluded(s.name, allExcl));
-      if (v.count) values = [{ name: v.key !== undefined ? `${v.name}:${v.key}` : v.name, value: String(values.length) }];
-      for (const sel of values) {
+      const picked = this.select(v);
+      let items = picked.items;
+      if (allExcl.length) items = items.filter((it) => !this.isExcluded(v.name, it.key, allExcl));
+      let keyed = picked.keyed;
+      if (v.count) {
+        items = [{ key: v.key ?? '', value: String(items.length) }];
+        keyed = v.key !== undefined;
+      }
+      for (const sel of items) {
         const candidates = this.transform(link, sel.value);
         for (const input of candidates) {
           ctx.captures.length = 0;
@@ -627,9 +621,10 @@ export class Transaction {
           }
           // MATCHED_VAR(S) hold the transformed value (chains such as CRS 944120 rely on it).
           this.matchedVar = input;
-          this.matchedVarName = sel.name;
-          this.matchedVars.push({ key: sel.name, value: input });
-          collected.push({ variable: sel.name, value: truncate(input, MAX_MATCHED_VALUE) });
+          const name = keyed ? `${v.name}:${sel.key}` : v.name;
+          this.matchedVarName = name;
+          this.matchedVars.push({ key: name, value: input });
+          collected.push({ variable: name, value: truncate(input, MAX_MATCHED_VALUE) });
           this.runActions(link);
           if (!link.multiMatch) break;
         }

@@ -88,6 +88,14 @@ SecRule TX:score "@eq 5" "id:41,phase:1,pass,log"`);
     assert.deepEqual(run(waf, { uri: '/?q=abc-41' }).ids, []);
   });
 
+  it('a chain link over MATCHED_VARS sees the transformed values of the previous link', () => {
+    const waf = engine(`
+SecRule ARGS "@rx abc" "id:45,phase:1,pass,log,t:lowercase,chain"
+  SecRule MATCHED_VARS "@rx abc"`);
+    assert.deepEqual(run(waf, { uri: '/?a=xABCx&b=ABC&c=zzz' }).ids, [45]);
+    assert.deepEqual(run(waf, { uri: '/?c=zzz' }).ids, []);
+  });
+
   it('setvar =+, =- and ! ; counts with &TX', () => {
     const waf = engine(`
 SecAction "id:50,phase:1,pass,nolog,setvar:tx.a=10,setvar:tx.a=+5,setvar:tx.a=-3,setvar:tx.gone=1,setvar:!tx.gone"
