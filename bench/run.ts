@@ -396,6 +396,15 @@ function renderMarkdown(p: {
   );
   out.push('');
   out.push(`Machine: ${machine.cpus} CPUs, load average ${machine.loadavgBefore} before / ${machine.loadavgAfter} after (other work on the machine skews figures); node ${machine.node}; ${machine.nginx}; ${machine.haproxy}; ${machine.wrk}.`);
+  const busiest = Math.max(...[machine.loadavgBefore, machine.loadavgAfter].map((l) => Number(String(l).split(' ')[0])));
+  if (busiest > Number(machine.cpus)) {
+    out.push('');
+    out.push(
+      `**Warning: the machine was busy (1-minute load average up to ${busiest} on ${machine.cpus} CPUs).** Other processes competed with ` +
+        'the proxies for their core (see the CPU column: a saturated proxy on a quiet machine uses ~100 %), so absolute figures are far below ' +
+        'what these proxies do and even ratios are skewed (Node targets suffer more from preemption than nginx/HAProxy). Re-run on a quiet machine before drawing conclusions.',
+    );
+  }
   out.push('');
   out.push('Cells read `value (×raw ×nginx)`: the ratio of this target\'s median to the raw node forwarder\'s and to nginx\'s in the same run ' + '(req/s: higher is better; latency, CPU, RSS: lower is better). CPU is % of one core used by the proxy during the run; RSS is sampled every 250 ms from /proc (max, and least-squares slope).');
   if (p.leftOut.length) {
