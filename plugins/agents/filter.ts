@@ -32,6 +32,8 @@ interface Member {
   settings: AgentFilterSettings;
   def: AgentDefinition;
   client: AgentClient;
+  /** '' for the first filter of an agent on the route; '#2', '#3'... for further filters of the same agent (distinct correlation ids) */
+  cidSuffix: string;
 }
 
 interface Chain {
@@ -165,7 +167,9 @@ export class AgentFilter implements RequestFilter {
       // Fire and forget for the client; the correlation id stays reserved until the reply is in.
       state.correlation.hold();
       m.client
-        .call(MessageType.RequestComplete, state.correlation.id, event, { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs })
+        .call(MessageType.RequestComplete, state.correlation.id + m.cidSuffix, m.cidSuffix ? withCorrelationId(event, state.correlation.id + m.cidSuffix) : event, {
+          timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs,
+        })
         .then(
           () => this.gen.manager.metrics.decisions.inc({ agent: m.def.id, decision: 'logged' }),
           (err: AgentCallError) => this.gen.manager.metrics.errors.inc({ agent: m.def.id, event: 'request_complete', kind: err.kind }),
@@ -179,13 +183,17 @@ export class AgentFilter implements RequestFilter {
     const key = routeId ?? '';
     const cached = this.chainCache.get(key);
     if (cached) return cached;
-    const ids = (routeId !== undefined ? this.gen.routeFilters?.(routeId) : undefined)?.filter((id) => this.gen.filters.has(id)) ?? [];
-    if (!ids.includes(this.id)) ids.splice(0, ids.length, this.id);
+    const listed = (routeId !== undefined ? this.gen.routeFilters?.(routeId) : undefined)?.filter((id) => this.gen.filters.has(id)) ?? [];
+    const ids = listed.includes(this.id) ? [...new Set(listed)] : [this.id];
+    const uses = new Map<string, number>();
     const members = ids.map((id) => {
       const settings = this.gen.filters.get(id)!;
       const def = this.gen.manager.definition(settings.agent);
       if (!def) throw new Error(`agent filter "${id}": unknown agent "${settings.agent}"`);
-      return { settings, def, client: this.gen.manager.client(def.id) };
+      // Two filters of one agent on a route are two calls in flight at once: they need distinct ids.
+      const n = (uses.get(def.id) ?? 0) + 1;
+      uses.set(def.id, n);
+      return { settings, def, client: this.gen.manager.client(def.id), cidSuffix: n === 1 ? '' : `#${n}` };
     });
     this.chainCache.set(key, members);
     return members;
@@ -348,7 +356,8 @@ export class AgentFilter implements RequestFilter {
     const signal = stop?.signal ?? ctx.signal;
     const calls = members.map((m) => {
       const started = performance.now();
-      return m.client.call(type, cid, event, { timeoutMs: timeoutOf(m), signal }).then(
+      const id = cid + m.cidSuffix;
+      return m.client.call(type, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: timeoutOf(m), signal }).then(
         (reply): Outcome => {
           metrics.latency.observe({ agent: m.def.id, event: eventName }, (performance.now() - started) / 1000);
           return { ok: true, reply };
@@ -496,6 +505,13 @@ function wants(m: Member, event: 'request_headers' | 'request_body' | 'response_
   if (phase === 'response' && requestSide && event !== 'request_complete') return false;
   if (event === 'request_body') return m.def.events.has('request_body') || m.settings.inspectBody === true;
   return m.def.events.has(event);
+}
+
+/** A copy of an event addressed to another correlation id (top level and metadata). */
+function withCorrelationId(event: unknown, id: string): unknown {
+  const e: Record<string, unknown> = { ...(event as Record<string, unknown>), correlation_id: id };
+  if (typeof e.metadata === 'object' && e.metadata !== null) e.metadata = { ...(e.metadata as Record<string, unknown>), correlation_id: id };
+  return e;
 }
 
 function hasBody(ctx: RequestContext): boolean {

@@ -30,9 +30,10 @@ before(async () => {
       { id: 'scripted', 'unix-socket': { path: sock('scripted') } },
       { id: 'deny-conf', 'unix-socket': { path: sock('deny-conf') }, config: { paths: ['/secret'], status: 451, message: 'Unavailable For Legal Reasons' } },
     ],
-    filters: { echo: { agent: 'echo' }, deny: { agent: 'deny' }, scripted: { agent: 'scripted' }, 'deny-conf': { agent: 'deny-conf' } },
+    filters: { echo: { agent: 'echo' }, echo2: { agent: 'echo', 'failure-mode': 'closed' }, deny: { agent: 'deny' }, scripted: { agent: 'scripted' }, 'deny-conf': { agent: 'deny-conf' } },
     routes: [
       { id: 'chain', prefix: '/chain', filters: ['echo', 'deny'] },
+      { id: 'twice', prefix: '/twice', filters: ['echo', 'echo2', 'echo'] },
       { id: 'scripted', prefix: '/s/', filters: ['scripted'] },
       { id: 'conf', prefix: '/secret', filters: ['deny-conf'] },
       { id: 'conf-open', prefix: '/public', filters: ['deny-conf'] },
@@ -140,6 +141,15 @@ test('same X-Request-Id on concurrent requests never mixes up decisions', async 
     Array.from({ length: 20 }, (_, i) => send(gw.port, i % 2 === 0 ? '/s/block-headers' : '/s/headers', { headers: { 'x-request-id': 'dup' } })),
   );
   results.forEach((r, i) => assert.equal(r.status, i % 2 === 0 ? 429 : 200, `request ${i}`));
+});
+
+test('two filters of the same agent on one route: both called (distinct correlation ids), duplicates listed once', async () => {
+  const r = await send(gw.port, '/twice', { headers: { 'x-request-id': 'twice-1' } });
+  assert.equal(r.status, 200);
+  const hit = upstream.hits.at(-1)!;
+  // both calls set X-Echo-Correlation-Id; the later one in chain order wins for "set"
+  assert.equal(hit.headers['x-echo-correlation-id'], 'twice-1#2');
+  assert.equal(r.headers['x-echo-response-correlation-id'], 'twice-1#2');
 });
 
 test('no leaked pending calls or correlation ids', async () => {
