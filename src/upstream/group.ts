@@ -357,6 +357,14 @@ export class UpstreamGroup {
     return rt.pool.pool;
   }
 
+  /**
+   * The signal for one attempt: aborts with the client (`parent`) or when `timeouts { request-secs }`
+   * elapses (a TimeoutError, which classifyUpstreamError maps to 504).
+   */
+  attemptSignal(parent: AbortSignal): AbortSignal {
+    return AbortSignal.any([parent, AbortSignal.timeout(this.timeouts.requestMs)]);
+  }
+
   /** Origin URL for undici requests to this target, e.g. "http://127.0.0.1:9001", "https://[::1]:8443". */
   origin(target: TargetState): string {
     return `${this.scheme}://${urlHost(target.host)}:${target.port}`;

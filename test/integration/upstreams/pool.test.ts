@@ -145,3 +145,23 @@ test('pool gauges report open and idle connections per upstream', async () => {
   assert.match(text, /sentinel_connection_pool_idle\{upstream="gauged"\} [1-9]/);
   assert.match(text, /sentinel_circuit_breaker_state\{component="upstream:gauged:127\.0\.0\.1:\d+",route=""\} 0/);
 });
+
+test('request timeout: attemptSignal aborts a slow response after request-secs as a timeout', async () => {
+  const s = await trackedServer((_req, res) => {
+    res.writeHead(200);
+    res.write('partial'); // headers arrive, the body never finishes
+  });
+  const g = group(s.address, { timeouts: { 'request-secs': 0.3, 'read-secs': 30 } } as Partial<RawUpstream>);
+  const client = new AbortController();
+  const p = g.select(pickContext())!;
+  const err = await (async () => {
+    const res = await g.dispatcher(p.target).request({ origin: g.origin(p.target), path: '/', method: 'GET', signal: g.attemptSignal(client.signal) });
+    await res.body.text();
+  })().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  g.report(p.target, { kind: 'error', reason: classifyUpstreamError(err).reason, latencyMs: 300 });
+  assert.equal(classifyUpstreamError(err).reason, 'timeout');
+  assert.equal(client.signal.aborted, false, 'the client signal is untouched');
+});
