@@ -165,15 +165,17 @@ test('two gateways sharing one Redis enforce the combined limit; killing Redis s
   await redis.kill();
   try {
     const during: number[] = [];
+    const downSince = Date.now();
     for (let i = 0; i < 40; i++) during.push((await request(`${(i % 2 ? g1 : g2).url()}/limited`)).status);
+    const downFor = Date.now() - downSince;
     assert.deepEqual(
       during.filter((s) => s !== 200 && s !== 429),
       [],
       'only 200/429 while Redis is down',
     );
-    // Each gateway falls back to its own local bucket (10 at once, then 10/s), so 20 requests
-    // to each must see some 429s.
-    assert.ok(count(during, 429) >= 1, `during ${during.join(',')}`);
+    // Each gateway falls back to its own local bucket (10 at once, then 10/s).
+    assert.ok(count(during, 200) <= 2 * (10 + Math.ceil((10 * downFor) / 1000)), `during ${during.join(',')} in ${downFor} ms`);
+    if (downFor < 1000) assert.ok(count(during, 429) >= 1, `during ${during.join(',')}`);
     const m = await g1.gw.metrics.render();
     assert.match(m, /sentinel_rate_limit_fallbacks_total\{backend="redis",filter="rl",mode="local"\} [1-9]/);
   } finally {

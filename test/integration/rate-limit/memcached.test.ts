@@ -6,7 +6,7 @@ import memjs from 'memjs';
 import { startMemcached, type MemcachedServer } from '../../helpers/memcached.ts';
 import { createRateLimitFilter } from '../../../plugins/rate-limit/index.ts';
 import { MemcachedBackend } from '../../../plugins/rate-limit/store-memcached.ts';
-import { windowFor } from '../../../plugins/rate-limit/limiter.ts';
+import { windowFor, windowIndex } from '../../../plugins/rate-limit/limiter.ts';
 import type { RequestFilter } from '../../../src/pipeline/types.ts';
 import { decodeFilter, fakeCtx, fakeServices, metricValue } from '../../unit/rate-limit/fixtures.ts';
 
@@ -83,7 +83,8 @@ test('two filters with separate connections enforce one combined limit', async (
 
 test('memcached killed mid-test: the local fallback limits, memcached is used again after restart', async () => {
   const services = fakeServices();
-  const f = mcFilter('mc-failover', 'max-rps 5; burst 0; memcached-timeout-ms 100', services);
+  // max-rps 0.1 + burst 4: the local fallback admits exactly 4 (one token per 10 s after that).
+  const f = mcFilter('mc-failover', 'max-rps 0.1; burst 4; memcached-timeout-ms 100', services);
   assert.equal(await status(f, '198.51.100.1'), 200);
   await mc.kill();
   const during: number[] = [];
@@ -92,7 +93,7 @@ test('memcached killed mid-test: the local fallback limits, memcached is used ag
     during.filter((s) => s !== 200 && s !== 429),
     [],
   );
-  assert.equal(during.filter((s) => s === 200).length, 5, 'fallback enforced max-rps');
+  assert.equal(during.filter((s) => s === 200).length, 4, 'fallback enforced the limit');
   assert.ok((await metricValue(services.metrics, 'sentinel_rate_limit_fallbacks_total', { filter: 'mc-failover', mode: 'local' })) >= 19);
   assert.ok((await metricValue(services.metrics, 'sentinel_rate_limit_backend_errors_total', { backend: 'memcached' })) >= 1);
 
@@ -102,7 +103,7 @@ test('memcached killed mid-test: the local fallback limits, memcached is used ag
   for (let i = 0; i < 150 && !resumed; i++) {
     const ip = `203.0.113.${i % 250}`;
     await status(f, ip);
-    const w = Math.floor(Date.now() / 1000);
+    const w = windowIndex(windowFor(0.1), Date.now());
     for (const win of [w, w - 1]) {
       if ((await readCounter(`sentinel:ratelimit:mc-failover:i:${ip}:${win}`)) !== undefined) resumed = true;
     }

@@ -38,7 +38,8 @@ async function statuses(f: RequestFilter, ip: string, n: number): Promise<number
 }
 
 // max-rps 0.1: one request per 10 s, so counts are exact however slow the machine is.
-const LIMIT = 'max-rps 0.1; burst 0; redis-timeout-ms 1000';
+// A generous timeout: the first request waits (at most this long) for the client to connect.
+const LIMIT = 'max-rps 0.1; burst 0; redis-timeout-ms 5000';
 
 test('redis-mode "sentinel": the master is found through Redis Sentinel and holds the window', async () => {
   master = await startRedis();
