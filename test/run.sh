@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 npm run -s typecheck
 npm run -s lint
 files=(test/**/*.test.ts)
-node --import tsx --test --test-concurrency=2 --test-timeout=120000 "${files[@]}"
+node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"
 # Conformance suites (CRS, SecLang operators, libinjection) read ../shared/conformance.
 if compgen -G "test/conformance/suites/*.ts" >/dev/null; then
   npm run -s conformance -- all
