@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { SecLangError, wafFromText, type NewTransactionInput, type Waf } from '../../../src/waf/index.ts';
+import { SecLangError, wafFromDirectives, wafFromText, type NewTransactionInput, type Waf } from '../../../src/waf/index.ts';
+import { loadDirectives } from '../../../src/waf/seclang/parser.ts';
 
 const req = (over: Partial<NewTransactionInput> = {}): NewTransactionInput => ({
   clientIp: '192.0.2.1',
@@ -190,6 +191,21 @@ SecRule REQBODY_PROCESSOR "@streq JSON" "id:122,phase:1,pass,log"`);
     const tx = waf.newTransaction(req({ method: 'POST' }));
     tx.processRequestHeaders();
     assert.deepEqual(tx.appendRequestBody('x'.repeat(11)), { status: 413, ruleId: 0, action: 'deny' });
+  });
+});
+
+describe('scoped exclusions', () => {
+  it('remove rules only for requests matching the path prefix and host', () => {
+    const text = `SecRuleEngine On
+SecRule ARGS "@contains x" "id:140,phase:1,pass,log,tag:'t1'"
+SecRule ARGS "@contains x" "id:141,phase:1,pass,log,tag:'t2'"`;
+    const waf = wafFromDirectives(loadDirectives(text, 'inline', '.'), [
+      { pathPrefix: '/upload', ruleIds: ['140'] },
+      { host: 'api.test', tags: ['t2'] },
+    ]);
+    assert.deepEqual(run(waf, { uri: '/upload/a?v=x' }).ids, [141]);
+    assert.deepEqual(run(waf, { uri: '/other?v=x' }).ids, [140, 141]);
+    assert.deepEqual(run(waf, { uri: '/other?v=x', headers: [['Host', 'API.test:8443']] }).ids, [140]);
   });
 });
 
