@@ -95,6 +95,19 @@ export async function forward(opts: {
   }
   const bodyReplayable = !hasBody || ctx.body !== undefined;
   const upstreamLabel = { upstream: group.id, route: route.id };
+  // `timeouts { request-secs }` bounds the whole exchange (all attempts and the response body).
+  let timedOut = false;
+  const requestTimer = setTimeout(() => {
+    timedOut = true;
+    ctx.cancel('upstream request timeout');
+  }, group.timeouts.requestMs);
+  try {
+    return await attempts();
+  } finally {
+    clearTimeout(requestTimer);
+  }
+
+  async function attempts(): Promise<ForwardResult> {
   let attempt = 0;
   for (;;) {
     attempt++;
@@ -125,6 +138,11 @@ export async function forward(opts: {
         group.report(target, { kind: 'response', status: 413, latencyMs });
         metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
         return sendError(res, ctx, 413, 'Payload Too Large', attempt);
+      }
+      if (timedOut) {
+        group.report(target, { kind: 'error', reason: 'timeout', latencyMs });
+        metrics.upstreamFailures.inc({ ...upstreamLabel, reason: 'timeout' });
+        return sendError(res, ctx, 504, 'Gateway Timeout: upstream did not respond in time', attempt, 'timeout');
       }
       if (ctx.signal.aborted) {
         // The client went away: not the upstream's fault.
@@ -160,6 +178,7 @@ export async function forward(opts: {
     } finally {
       group.report(target, outcome);
     }
+  }
   }
 }
 

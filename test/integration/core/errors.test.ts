@@ -118,3 +118,10 @@ test('no healthy target -> 503', async () => {
   assert.equal(second.status, 503);
   assert.match(second.body, /no healthy upstream/);
 });
+
+test('timeouts { request-secs } bounds the whole exchange -> 504', async () => {
+  const port = await rawServer((s) => s.resume()); // reads the request, never answers
+  const { url } = await gw(`127.0.0.1:${port}`, { upstream: 'timeouts { request-secs 0.5; read-secs 30 }' });
+  const r = await request(`${url()}/x`);
+  assert.equal(r.status, 504);
+});
