@@ -222,6 +222,9 @@ export class AgentFilter implements RequestFilter {
         upstream_id: ctx.upstreamId ?? null,
         timestamp: ctx.timestamp,
         traceparent: firstHeader(ctx.raw.headers.traceparent) ?? null,
+        ...(ctx.tls?.clientSubject !== undefined
+          ? { client_cert_subject: ctx.tls.clientSubject, client_cert_sans: ctx.tls.clientSans ?? [], client_cert_fingerprint: ctx.tls.clientFingerprint256 ?? '' }
+          : {}),
       },
       method: ctx.method,
       uri: ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,

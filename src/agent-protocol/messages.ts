@@ -20,6 +20,10 @@ export interface RequestMetadata {
   /** RFC 3339 */
   timestamp: string;
   traceparent: string | null;
+  /** Sentinel-TS extension: the verified mTLS client identity, present only when a client certificate was verified */
+  client_cert_subject?: string;
+  client_cert_sans?: string[];
+  client_cert_fingerprint?: string;
 }
 
 export interface RequestHeadersEvent {

@@ -22,6 +22,8 @@ export interface AccessEntry {
   upstream_addr?: string;
   connection_reused: boolean;
   rate_limit_hit: boolean;
+  /** extension: verified mTLS client certificate subject */
+  client_cert_subject?: string;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

@@ -295,6 +295,7 @@ export class Generation {
         ...(result?.upstreamAddr ? { upstream_addr: result.upstreamAddr } : {}),
         connection_reused: false,
         rate_limit_hit: ctx?.audit.rateLimited ?? false,
+        ...(ctx?.tls?.clientSubject !== undefined ? { client_cert_subject: ctx.tls.clientSubject } : {}),
       };
       access.write(formatAccess(entry, this.deps.accessFormat));
     }
