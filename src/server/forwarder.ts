@@ -3,7 +3,6 @@
 // when an upstream fails after the response headers went out.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import type { Context } from './context.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
@@ -128,7 +127,7 @@ export async function forward(opts: {
         method: req.method as Dispatcher.HttpMethod,
         headers: ctx.upstreamHeaders as Record<string, string | string[]>,
         body: bodyArg,
-        signal: ctx.signal,
+        signal: ctx.cancelToken,
         headersTimeout: route.timeoutMs ?? group.timeouts.readMs,
         bodyTimeout: group.timeouts.readMs,
       });
@@ -144,7 +143,7 @@ export async function forward(opts: {
         metrics.upstreamFailures.inc({ ...upstreamLabel, reason: 'timeout' });
         return sendError(res, ctx, 504, 'Gateway Timeout: upstream did not respond in time', attempt, 'timeout');
       }
-      if (ctx.signal.aborted) {
+      if (ctx.cancelled) {
         // The client went away: not the upstream's fault.
         group.report(target, { kind: 'response', status: 499, latencyMs });
         return { status: 499, durationMs: 0, requestBodyBytes: limiter?.bytes ?? 0, responseBodyBytes: 0, upstreamAttempts: attempt, error: 'client closed request' };
@@ -213,24 +212,57 @@ async function relayResponse(
   }
   headers['x-correlation-id'] = ctx.traceId;
   res.writeHead(info.status, headers as Record<string, string | string[]>);
-  let sent = 0;
-  response.body.on('data', (chunk: Buffer) => {
-    sent += chunk.length;
-  });
-  try {
-    await pipeline(response.body as Readable, res);
-  } catch (err) {
+  const outcome = await relayBody(response.body as Readable, res);
+  if (outcome.clientClosed) {
+    return { status: 499, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: 'client closed request', upstreamAddr };
+  }
+  if (outcome.error !== undefined) {
     // Headers are out: the only honest signal left is to cut the connection.
     res.destroy();
-    req_socket_destroy(res);
-    const c = classifyUpstreamError(err);
-    return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: sent, upstreamAttempts: attempts, error: `upstream failed mid-body: ${c.reason}`, upstreamAddr };
+    res.socket?.destroy();
+    const c = classifyUpstreamError(outcome.error);
+    return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: `upstream failed mid-body: ${c.reason}`, upstreamAddr };
   }
-  return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: sent, upstreamAttempts: attempts, upstreamAddr };
+  return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, upstreamAddr };
 }
 
-function req_socket_destroy(res: ServerResponse): void {
-  res.socket?.destroy();
+/**
+ * Copies the upstream body to the client with backpressure. A hand-written pump instead of
+ * stream.pipeline: pipeline's generic machinery (eos, destroyer, promise wrapper) was ~9% of CPU
+ * in the passthrough profile. Resolves with the bytes sent and the error, if the copy failed.
+ */
+export function relayBody(body: Readable, res: ServerResponse): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    let done = false;
+    const finish = (error?: unknown, clientClosed = false) => {
+      if (done) return;
+      done = true;
+      body.off('data', onData);
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(clientClosed ? { bytes, clientClosed } : error === undefined ? { bytes } : { bytes, error });
+    };
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (!res.write(chunk)) body.pause();
+    };
+    const onDrain = () => body.resume();
+    const onClose = () => {
+      if (done) return;
+      // The client went away mid-body: stop reading from the upstream.
+      body.destroy();
+      finish(undefined, true);
+    };
+    body.on('data', onData);
+    body.once('end', () => {
+      res.end();
+      finish();
+    });
+    body.once('error', (err) => finish(err));
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
 }
 
 export function sendError(res: ServerResponse, ctx: Context, status: number, message: string, attempts: number, reason?: string): ForwardResult {
