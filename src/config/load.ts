@@ -1,11 +1,14 @@
 // Entry points for loading a config: from a file (with includes) or from text.
 import { dirname, resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadKdlFile, loadKdlText } from './kdl-loader.ts';
 import { compileConfig, type CompiledConfig, type CompileOptions } from './compile.ts';
 
-export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.kdl', import.meta.url));
+// src/config/ when run from source, dist/src/config/ when run from the `npm run build` output.
+export const DEFAULT_CONFIG_PATH = [new URL('../../config/default.kdl', import.meta.url), new URL('../../../config/default.kdl', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('../../config/default.kdl', import.meta.url));
 
 type Extra = Pick<CompileOptions, 'validators'>;
 
