@@ -3,13 +3,15 @@ import type { BuiltinHandler, CompiledConfig } from '../config/compile.ts';
 import type { LocalResponse } from '../pipeline/types.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import { VERSION } from '../metrics/registry.ts';
+import { collectTargets } from '../upstream/address.ts';
+import { upstreamsReport, type UpstreamGroup } from '../upstream/group.ts';
 
 export interface BuiltinEnv {
   config: CompiledConfig;
   metrics: Metrics;
   instanceId: string;
   startedAt: number;
-  upstreamSnapshots(): unknown[];
+  upstreamGroups(): Iterable<UpstreamGroup>;
 }
 
 const JSON_HEADERS = {
@@ -44,7 +46,7 @@ export function configDump(c: CompiledConfig): unknown {
     routes: c.routes.map((r) => ({ id: r.id, priority: r.priority, upstream: r.upstream ?? null, builtin_handler: r.builtin ?? null, filters: r.filters, service_type: r.serviceType })),
     upstreams: [...c.upstreams.values()].map((u) => ({
       id: u.id,
-      targets: [...(u.target ?? []), ...(u.targets?.target ?? []), ...(u.address ? [{ address: u.address, weight: 1 }] : [])].map((t) => ({ address: t.address, weight: t.weight ?? 1 })),
+      targets: collectTargets(u).map((t) => ({ address: t.address, weight: t.weight })),
       load_balancing: u['load-balancing'] ?? 'round_robin',
     })),
     agents: ((c.raw.agents ?? []) as { id: string; type?: string }[]).map((a) => ({ id: a.id, type: a.type ?? null })),
@@ -95,22 +97,8 @@ export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, trace
       return notFoundBody(traceId);
     case 'config':
       return json(200, configDump(env.config), traceId, true);
-    case 'upstreams': {
-      const ups = env.upstreamSnapshots() as { targets?: { status?: string }[] }[];
-      const targets = ups.flatMap((u) => u.targets ?? []);
-      const count = (s: string) => targets.filter((t) => t.status === s).length;
-      return json(
-        200,
-        {
-          timestamp: now,
-          request_id: traceId,
-          summary: { total_upstreams: ups.length, total_targets: targets.length, healthy: count('healthy'), unhealthy: count('unhealthy'), unknown: count('unknown') },
-          upstreams: ups,
-        },
-        traceId,
-        true,
-      );
-    }
+    case 'upstreams':
+      return json(200, upstreamsReport(env.upstreamGroups(), traceId, now), traceId, true);
     case 'cache-purge':
     case 'cache-stats':
       return json(501, { error: 'Not Implemented', status: 501, message: 'the HTTP cache is not implemented in this version', request_id: traceId }, traceId);

@@ -19,6 +19,7 @@ import {
   type RawListener,
 } from './schema.ts';
 import { parseSize } from './types-helpers.ts';
+import { collectTargets } from '../upstream/address.ts';
 import { compileConditions, priorityValue, specificity, sortRoutes, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
 
@@ -228,10 +229,13 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
   const upstreams = new Map<string, RawUpstream>();
   for (const u of (raw.upstreams ?? []) as RawUpstream[]) {
     const path = `upstreams > upstream "${u.id}"`;
-    const targets = [...(u.target ?? []), ...(u.targets?.target ?? []), ...(u.address ? [{ address: u.address, weight: 1 }] : [])];
-    if (targets.length === 0 && u.discovery === undefined) d.error(path, 'requires at least one target (target "host:port") or a discovery block');
-    for (const t of targets) if (!parseAddress(t.address)) d.error(path, `invalid target address "${t.address}" (expected "host:port")`);
-    for (const msg of opts.validators?.upstream?.(u, opts.baseDir) ?? []) if (!/requires at least one target/.test(msg)) d.error(path, msg);
+    // One target parser for the compiler and the runtime (src/upstream/address.ts).
+    try {
+      if (collectTargets(u).length === 0 && u.discovery === undefined) d.error(path, 'requires at least one target (target "host:port") or a discovery block');
+    } catch (err) {
+      d.error(path, (err as Error).message);
+    }
+    for (const msg of opts.validators?.upstream?.(u, opts.baseDir) ?? []) d.error(path, msg);
     upstreams.set(u.id, u);
   }
 

@@ -210,6 +210,7 @@ async function relayResponse(
       return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: attempts, upstreamAddr };
     }
   }
+  // Ours wins over an upstream's own X-Correlation-Id (writeHead would override the early setHeader).
   headers['x-correlation-id'] = ctx.traceId;
   res.writeHead(info.status, headers as Record<string, string | string[]>);
   const outcome = await relayBody(response.body as Readable, res);

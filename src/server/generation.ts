@@ -71,7 +71,7 @@ export class Generation {
       metrics: deps.metrics,
       instanceId: deps.instanceId,
       startedAt: deps.startedAt,
-      upstreamSnapshots: () => [...this.groups.values()].map((g) => g.snapshot()),
+      upstreamGroups: () => this.groups.values(),
     };
   }
 

@@ -79,15 +79,11 @@ export function isFailure(o: AttemptOutcome): boolean {
 
 /**
  * Every problem in an upstream block's policies that would make new UpstreamGroup() throw,
- * as messages for the config compiler (targets, load-balancing, health-check, tls files).
+ * as messages for the config compiler (load-balancing, health-check, tls files).
  */
 export function validateUpstreamPolicies(config: RawUpstream, baseDir: string): string[] {
+  // Targets are checked by the config compiler itself (same collectTargets parser).
   const errors: string[] = [];
-  try {
-    if (collectTargets(config).length === 0 && config.discovery === undefined) errors.push('requires at least one target');
-  } catch (e) {
-    errors.push((e as Error).message);
-  }
   const lb = validateLoadBalancing(config['load-balancing']);
   if (lb) errors.push(`load-balancing: ${lb}`);
   if (config['health-check']) {
