@@ -155,7 +155,6 @@ export const LimitsSchema = Block({
   'max-requests-per-second-per-client': Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   'max-requests-per-second-per-route': Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   'client-header-timeout-secs': Type.Optional(Type.Number({ exclusiveMinimum: 0, default: 10 })),
-  'client-body-timeout-secs': Type.Optional(Type.Number({ exclusiveMinimum: 0, default: 30 })),
 });
 
 const LogSink = Block({
