@@ -31,6 +31,8 @@ export function classifyUpstreamError(err: unknown): ClassifiedError {
       return { status: 502, reason: 'connect_refused', message: 'Bad Gateway: upstream unavailable', beforeSend: true };
     case 'UND_ERR_CONNECT_TIMEOUT':
       return { status: 504, reason: 'connect_timeout', message: 'Gateway Timeout: upstream did not accept the connection in time', beforeSend: true };
+    case 'SENTINEL_WRITE_TIMEOUT':
+      return { status: 504, reason: 'timeout', message: 'Gateway Timeout: upstream did not accept the request body in time', beforeSend: false };
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':
     case 'ETIMEDOUT':

@@ -2,9 +2,9 @@
 // group's policy allows), the error taxonomy, client-abort propagation, and socket destruction
 // when an upstream fails after the response headers went out.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Context } from './context.ts';
+import { CancelToken, type Context } from './context.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
 import type { RequestFilter, HeaderMap, CompletionInfo } from '../pipeline/types.ts';
@@ -63,6 +63,58 @@ export interface ForwardResult extends CompletionInfo {
 
 const IDEMPOTENT_NO_BODY = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
 
+/**
+ * Buffered bodies above this size are handed to the dispatcher as a one-chunk stream so a
+ * stalled upload is seen (undici writes a Buffer in one call and never pauses it).
+ */
+export const STREAM_BUFFER_ABOVE = 64 * 1024;
+
+/**
+ * `timeouts { write-secs }`: calls `onStall` once the dispatcher has kept `body` paused (it pauses
+ * a request body only when the upstream connection or HTTP/2 stream stops accepting bytes) for
+ * `ms` without a resume. An idle bound: every resume is progress and restarts the clock. A client
+ * that is slow to send never pauses the body, so it is never blamed on the upstream. One lazily
+ * re-armed timer per watched attempt, nothing per chunk. Returns the stop function.
+ */
+export function watchUploadStall(body: Readable, ms: number, onStall: () => void): () => void {
+  let pausedAt = -1;
+  let timer: NodeJS.Timeout | undefined;
+  const check = () => {
+    timer = undefined;
+    if (pausedAt < 0) return;
+    const left = ms - (performance.now() - pausedAt);
+    if (left <= 0) {
+      stop();
+      onStall();
+    } else timer = setTimeout(check, left);
+  };
+  const onPause = () => {
+    pausedAt = performance.now();
+    timer ??= setTimeout(check, ms);
+  };
+  const onResume = () => {
+    pausedAt = -1;
+  };
+  const stop = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    pausedAt = -1;
+    body.off('pause', onPause);
+    body.off('resume', onResume);
+  };
+  body.on('pause', onPause);
+  body.on('resume', onResume);
+  return stop;
+}
+
+/** The attempt's request body stalled for write-secs (the upstream stopped reading it). */
+export class UpstreamWriteTimeout extends Error {
+  readonly code = 'SENTINEL_WRITE_TIMEOUT';
+  constructor(readonly ms: number) {
+    super(`upstream stopped reading the request body for ${ms} ms`);
+  }
+}
+
 export async function forward(opts: {
   ctx: Context;
   req: IncomingMessage;
@@ -120,18 +172,48 @@ export async function forward(opts: {
     const t0 = performance.now();
     let outcome: AttemptOutcome;
     let response: Dispatcher.ResponseData;
+    // Only attempts that upload a body pay for the write-secs watch (a per-attempt cancel token
+    // linked to the client's, and one timer); bodiless requests keep the plain path.
+    let attemptBody = bodyArg;
+    let signal: CancelToken = ctx.cancelToken;
+    let stopWatch: (() => void) | undefined;
+    let unlinkToken: (() => void) | undefined;
+    let writeTimedOut = false;
+    if (bodyArg !== null) {
+      if (Buffer.isBuffer(bodyArg) && bodyArg.length > STREAM_BUFFER_ABOVE) attemptBody = Readable.from([bodyArg], { objectMode: false });
+      if (attemptBody instanceof Readable) {
+        const attemptToken = new CancelToken();
+        const parent = ctx.cancelToken;
+        const onParentAbort = () => attemptToken.cancel();
+        if (parent.aborted) attemptToken.cancel();
+        else parent.once('abort', onParentAbort);
+        signal = attemptToken;
+        const stopStall = watchUploadStall(attemptBody, group.timeouts.writeMs, () => {
+          writeTimedOut = true;
+          attemptToken.cancel();
+        });
+        // On success only the stall timer stops: the token stays linked so a client abort or
+        // request-secs still cancels the response body.
+        stopWatch = stopStall;
+        unlinkToken = () => parent.off('abort', onParentAbort);
+      }
+    }
     try {
       response = await group.dispatcher(target).request({
         origin: group.origin(target),
         path: req.url ?? '/',
         method: req.method as Dispatcher.HttpMethod,
         headers: ctx.upstreamHeaders as Record<string, string | string[]>,
-        body: bodyArg,
-        signal: ctx.cancelToken,
+        body: attemptBody,
+        signal,
         headersTimeout: route.timeoutMs ?? group.timeouts.readMs,
         bodyTimeout: group.timeouts.readMs,
       });
-    } catch (err) {
+      stopWatch?.();
+    } catch (thrown) {
+      stopWatch?.();
+      unlinkToken?.();
+      let err = thrown;
       const latencyMs = performance.now() - t0;
       if (err instanceof BodyTooLarge || (err as { cause?: unknown }).cause instanceof BodyTooLarge) {
         group.report(target, { kind: 'response', status: 413, latencyMs });
@@ -143,7 +225,10 @@ export async function forward(opts: {
         metrics.upstreamFailures.inc({ ...upstreamLabel, reason: 'timeout' });
         return sendError(res, ctx, 504, 'Gateway Timeout: upstream did not respond in time', attempt, 'timeout');
       }
-      if (ctx.cancelled) {
+      if (writeTimedOut) {
+        // A stalled upload: counted like any upstream timeout, retried only if the body replays.
+        err = new UpstreamWriteTimeout(group.timeouts.writeMs);
+      } else if (ctx.cancelled) {
         // The client went away: not the upstream's fault.
         group.report(target, { kind: 'response', status: 499, latencyMs });
         return { status: 499, durationMs: 0, requestBodyBytes: limiter?.bytes ?? 0, responseBodyBytes: 0, upstreamAttempts: attempt, error: 'client closed request' };
