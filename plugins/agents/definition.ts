@@ -38,6 +38,9 @@ export interface AgentDefinition {
   failureMode: 'open' | 'closed';
   maxRequestBodyBytes: number | undefined;
   requestBodyMode: BodyMode;
+  /** response bodies larger than this are not inspected (closed -> 502, open -> agent skipped) */
+  maxResponseBodyBytes: number;
+  responseBodyMode: BodyMode;
   maxConcurrentCalls: number;
   breaker: BreakerSettings;
   config: unknown;
@@ -98,6 +101,8 @@ export function defineAgent(raw: AgentBlock, baseDir = process.cwd()): { definit
     failureMode: failureMode ?? 'open',
     maxRequestBodyBytes: raw['max-request-body-bytes'],
     requestBodyMode: parseBodyMode(raw['request-body-mode'], `${path} > request-body-mode`, errors),
+    maxResponseBodyBytes: raw['max-response-body-bytes'] ?? 1024 * 1024,
+    responseBodyMode: parseBodyMode(raw['response-body-mode'], `${path} > response-body-mode`, errors),
     maxConcurrentCalls: raw['max-concurrent-calls'] ?? 100,
     breaker: {
       failureThreshold: cb?.['failure-threshold'] ?? 5,

@@ -5,8 +5,9 @@
 // decisions merged in chain order: the first non-allow decision wins and cancels the rest;
 // header operations of allowing agents accumulate). The later agent filters of the route find
 // themselves marked as handled in ctx.state and do nothing. Then the request body (when an agent
-// wants it), response headers in onResponse, and request_complete in onComplete.
-import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo } from '../../src/pipeline/types.ts';
+// wants it), response headers in onResponse, the response body in onResponseBody
+// (response-body.ts), and request_complete in onComplete.
+import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler } from '../../src/pipeline/types.ts';
 import { AgentCallError, CancelledError, type AgentClient } from '../../src/agent-protocol/client.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, toHeaderValues, type AgentReply, type HeaderOp, type RequestHeadersEvent } from '../../src/agent-protocol/messages.ts';
@@ -14,6 +15,8 @@ import { contentCodings, decompressBounded, isInspectedContentType, readBody } f
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
 import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
 import type { AgentManager } from './manager.ts';
+import type { AgentMetrics } from './metrics.ts';
+import { ResponseBodyInspector } from './response-body.ts';
 
 /** What one generation's agent filters share. */
 export interface AgentGeneration {
@@ -28,7 +31,7 @@ export interface AgentGeneration {
 
 const STATE_KEY = 'agents';
 
-interface Member {
+export interface Member {
   settings: AgentFilterSettings;
   def: AgentDefinition;
   client: AgentClient;
@@ -41,6 +44,7 @@ interface Chain {
   /** response header ops returned by allowing agents during the request phase */
   responseOps: HeaderOp[];
   responseDone: boolean;
+  responseBodyDone: boolean;
   completeDone: boolean;
 }
 
@@ -126,7 +130,7 @@ export class AgentFilter implements RequestFilter {
     }
     const members = this.membersFor(ctx.routeId).filter((m) => !state.handled.has(m.settings.id));
     for (const m of members) state.handled.add(m.settings.id);
-    const chain: Chain = { members, responseOps: [], responseDone: false, completeDone: false };
+    const chain: Chain = { members, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
     state.chains.push(chain);
     const headersResult = await this.requestHeadersPhase(ctx, state, chain);
     if (headersResult) return headersResult;
@@ -146,6 +150,20 @@ export class AgentFilter implements RequestFilter {
     if (merged.response) return merged.response;
     applyHeaderOps(res.headers, merged.responseOps);
     return undefined;
+  }
+
+  onResponseBody(ctx: RequestContext, res: UpstreamResponseInfo): ResponseBodyHandler | undefined {
+    const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    const chain = state?.chains.find((c) => !c.responseBodyDone && c.members.some((m) => m.settings.id === this.id));
+    if (!state || !chain) return undefined;
+    chain.responseBodyDone = true;
+    const members = chain.members.filter((m) => wants(m, 'response_body'));
+    if (members.length === 0) return undefined;
+    return new ResponseBodyInspector(this, ctx, res, members, state.correlation.id, this.gen.body);
+  }
+
+  get agentMetrics(): AgentMetrics {
+    return this.gen.manager.metrics;
   }
 
   onComplete(ctx: RequestContext, info: CompletionInfo): void {
@@ -197,6 +215,10 @@ export class AgentFilter implements RequestFilter {
     });
     this.chainCache.set(key, members);
     return members;
+  }
+
+  failureModeOf(ctx: RequestContext, m: Member): 'open' | 'closed' {
+    return this.failureMode(ctx, m);
   }
 
   private failureMode(ctx: RequestContext, m: Member): 'open' | 'closed' {
@@ -368,7 +390,7 @@ export class AgentFilter implements RequestFilter {
         (error: AgentCallError): Outcome => ({ ok: false, error }),
       );
     });
-    const merged: Merged = { requestOps: [], responseOps: [], bodyMutation: undefined, response: undefined };
+    const merged: Merged = { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
     try {
       for (let i = 0; i < members.length; i++) {
         const m = members[i]!;
@@ -406,6 +428,7 @@ export class AgentFilter implements RequestFilter {
         merged.requestOps.push(...reply.requestHeaderOps);
         merged.responseOps.push(...reply.responseHeaderOps);
         if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
+        if (reply.responseBodyMutation !== undefined) merged.responseBodyMutation = reply.responseBodyMutation;
         if (reply.tags.length > 0 || reply.ruleIds.length > 0) this.audit(ctx, m, 'agent_decision', { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags });
       }
       return merged;
@@ -436,6 +459,7 @@ export interface Merged {
   requestOps: HeaderOp[];
   responseOps: HeaderOp[];
   bodyMutation: undefined | 'drop' | Buffer;
+  responseBodyMutation: undefined | 'drop' | Buffer;
   response: LocalResponse | undefined;
 }
 
@@ -501,10 +525,10 @@ class BodyStreamer {
   }
 }
 
-function wants(m: Member, event: 'request_headers' | 'request_body' | 'response_headers' | 'request_complete'): boolean {
+function wants(m: Member, event: 'request_headers' | 'request_body' | 'response_headers' | 'response_body' | 'request_complete'): boolean {
   const phase = m.settings.phase;
-  const requestSide = event !== 'response_headers';
-  if (phase === 'request' && event === 'response_headers') return false;
+  const requestSide = event !== 'response_headers' && event !== 'response_body';
+  if (phase === 'request' && !requestSide) return false;
   if (phase === 'response' && requestSide && event !== 'request_complete') return false;
   if (event === 'request_body') return m.def.events.has('request_body') || m.settings.inspectBody === true;
   return m.def.events.has(event);

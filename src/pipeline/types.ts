@@ -4,7 +4,8 @@
 // `filters` ids and the global features). For each request the core builds one
 // RequestContext, runs `onRequest` of each filter in order (a filter may answer the
 // request itself by returning a LocalResponse), forwards upstream, runs `onResponse` in
-// reverse order (filters may edit the response headers), and finally `onComplete`.
+// reverse order (filters may edit the response headers), then, only for filters that opt in
+// for this response, `onResponseBody` (see ResponseBodyHandler), and finally `onComplete`.
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 
@@ -86,11 +87,47 @@ export interface CompletionInfo {
   error?: string;
 }
 
+/**
+ * Per-response body hook returned by `RequestFilter.onResponseBody`. The core feeds it the
+ * upstream body chunk by chunk, in order, one call at a time (the next call waits for the
+ * previous promise). The last call has `isLast` true; its chunk may be empty (the core sends
+ * an empty final call when the end was not known from Content-Length). Several handlers of a
+ * route are chained in the same reverse order as onResponse: the output of one is the input of
+ * the next.
+ *
+ * Return value of `onChunk`:
+ *  - `undefined`: send `chunk` unchanged;
+ *  - a Buffer: send these bytes instead (an empty Buffer sends nothing now: a handler that
+ *    buffers returns empty Buffers and releases the held bytes on a later call);
+ *  - a LocalResponse: stop. While the response headers are not out yet it becomes the client's
+ *    response (upstream body discarded); after they are out the core can only cut the
+ *    connection (the client sees a truncated response).
+ *
+ * Response headers: with `holdHeaders` true the core keeps the status line and headers back
+ * until the handler chain first releases a byte or the body ends; until then the handler may
+ * still edit `res.headers` (the object it got in onResponseBody). When the whole body is known
+ * before the headers go out, Content-Length is set to its exact size; otherwise the response
+ * is sent without Content-Length (chunked), because a handler may change the body's length.
+ */
+export interface ResponseBodyHandler {
+  readonly holdHeaders: boolean;
+  onChunk(chunk: Buffer, isLast: boolean): Buffer | undefined | LocalResponse | Promise<Buffer | undefined | LocalResponse>;
+  /** the exchange ended early (client gone, upstream failed mid-body): release what is held */
+  abort?(): void;
+}
+
 export interface RequestFilter {
   readonly id: string;
   readonly type: string;
   onRequest?(ctx: RequestContext): LocalResponse | undefined | Promise<LocalResponse | undefined>;
   onResponse?(ctx: RequestContext, res: UpstreamResponseInfo): void | LocalResponse | Promise<void | LocalResponse>;
+  /**
+   * Opt-in for this response's body, called after every onResponse and only for responses that
+   * have a body (not HEAD, 1xx, 204, 304). Return a handler to see (and possibly change or stop)
+   * the body, or undefined to let it stream through. When no filter of the route returns a
+   * handler the core uses its plain streaming relay (no buffering, no per-chunk calls).
+   */
+  onResponseBody?(ctx: RequestContext, res: UpstreamResponseInfo): ResponseBodyHandler | undefined | Promise<ResponseBodyHandler | undefined>;
   onComplete?(ctx: RequestContext, info: CompletionInfo): void;
   /** called when the generation is disposed */
   close?(): Promise<void> | void;

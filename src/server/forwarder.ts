@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import { CancelToken, type Context } from './context.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
-import type { RequestFilter, HeaderMap, CompletionInfo } from '../pipeline/types.ts';
+import type { RequestFilter, HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, UpstreamResponseInfo } from '../pipeline/types.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps, responseHeaders } from './headers.ts';
 import type { CompiledRoute } from '../config/compile.ts';
@@ -258,7 +258,7 @@ export async function forward(opts: {
       }
     }
     try {
-      return await relayResponse(ctx, res, response, route, filters, pick.setCookie, attempt, target.address);
+      return await relayResponse(ctx, res, response, route, filters, pick.setCookie, attempt, target.address, metrics);
     } finally {
       group.report(target, outcome);
     }
@@ -275,6 +275,7 @@ async function relayResponse(
   setCookie: string | undefined,
   attempts: number,
   upstreamAddr: string,
+  metrics: Metrics,
 ): Promise<ForwardResult> {
   const headers: HeaderMap = responseHeaders(response.headers);
   for (const k in ctx.responseHeaders) headers[k] = ctx.responseHeaders[k];
@@ -284,8 +285,10 @@ async function relayResponse(
   }
   if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
   const info = { status: response.statusCode, headers };
+  let bodyHooks = false;
   for (let i = filters.length - 1; i >= 0; i--) {
     const f = filters[i]!;
+    if (f.onResponseBody) bodyHooks = true;
     if (!f.onResponse) continue;
     const local = await f.onResponse(ctx, info);
     if (local) {
@@ -297,6 +300,16 @@ async function relayResponse(
   }
   // Ours wins over an upstream's own X-Correlation-Id (writeHead would override the early setHeader).
   headers['x-correlation-id'] = ctx.traceId;
+  if (bodyHooks && responseHasBody(ctx.method, info.status)) {
+    // Chosen once per response: only filters that opt in for this response make it leave the
+    // plain relay below.
+    let handlers: ResponseBodyHandler[] | undefined;
+    for (let i = filters.length - 1; i >= 0; i--) {
+      const h = await filters[i]!.onResponseBody?.(ctx, info);
+      if (h) (handlers ??= []).push(h);
+    }
+    if (handlers) return relayFilteredBody(ctx, res, response.body as Readable, info, handlers, attempts, upstreamAddr, metrics);
+  }
   res.writeHead(info.status, headers as Record<string, string | string[]>);
   const outcome = await relayBody(response.body as Readable, res);
   if (outcome.clientClosed) {
@@ -349,6 +362,157 @@ export function relayBody(body: Readable, res: ServerResponse): Promise<{ bytes:
     res.on('drain', onDrain);
     res.on('close', onClose);
   });
+}
+
+function responseHasBody(method: string, status: number): boolean {
+  return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * The relay for responses whose body some filter wants to see (ResponseBodyHandler in
+ * src/pipeline/types.ts): each upstream chunk goes through the handler chain, one at a time,
+ * before it is written; headers may be held back until the chain releases a byte.
+ */
+async function relayFilteredBody(
+  ctx: Context,
+  res: ServerResponse,
+  body: Readable,
+  info: UpstreamResponseInfo,
+  handlers: ResponseBodyHandler[],
+  attempts: number,
+  upstreamAddr: string,
+  metrics: Metrics,
+): Promise<ForwardResult> {
+  const headers = info.headers;
+  const cl = headers['content-length'];
+  const declared = typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
+  let received = 0;
+  let sent = 0;
+  let headersOut = false;
+  let clientGone = false;
+  const result = (status: number, error?: string): ForwardResult => ({
+    status,
+    durationMs: 0,
+    requestBodyBytes: 0,
+    responseBodyBytes: sent,
+    upstreamAttempts: attempts,
+    upstreamAddr,
+    ...(error !== undefined ? { error } : {}),
+  });
+  const writeHead = (total: number | undefined) => {
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+    if (total !== undefined) headers['content-length'] = String(total);
+    res.writeHead(info.status, headers as Record<string, string | string[]>);
+    headersOut = true;
+  };
+  const onClose = () => {
+    if (res.writableFinished) return;
+    clientGone = true;
+    body.destroy();
+  };
+  res.on('close', onClose);
+  const abortAll = () => {
+    for (const h of handlers) h.abort?.();
+  };
+  const chain = async (chunk: Buffer, last: boolean): Promise<Buffer | LocalResponse> => {
+    let data = chunk;
+    for (const h of handlers) {
+      const r = await h.onChunk(data, last);
+      if (r === undefined) continue;
+      if (!Buffer.isBuffer(r)) return r;
+      data = r;
+    }
+    return data;
+  };
+  /** Writes one output; resolves false when the client went away. */
+  const emit = async (out: Buffer, last: boolean): Promise<boolean> => {
+    if (clientGone) return false;
+    if (!headersOut) {
+      if (last) {
+        writeHead(out.length);
+        sent += out.length;
+        res.end(out);
+        return true;
+      }
+      if (out.length === 0) return true;
+      writeHead(undefined);
+    }
+    if (out.length > 0) {
+      sent += out.length;
+      if (!res.write(out)) await new Promise<void>((r) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          r();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+    if (last) res.end();
+    return !clientGone;
+  };
+  const stop = (local: LocalResponse): ForwardResult => {
+    body.destroy();
+    abortAll();
+    if (local.blockReason) metrics.blockedRequests.inc({ reason: local.blockReason });
+    if (clientGone) return result(499, 'client closed request');
+    if (headersOut) {
+      // Headers (and maybe part of the body) are out: cutting the connection is the only way to stop.
+      res.destroy();
+      res.socket?.destroy();
+      return result(info.status, `response body stopped by a filter (${local.blockReason ?? local.status})`);
+    }
+    const payload = local.body === undefined ? NO_BYTES : Buffer.isBuffer(local.body) ? local.body : Buffer.from(local.body);
+    res.writeHead(local.status, { ...(local.headers as Record<string, string>), 'content-length': String(payload.length), 'x-correlation-id': ctx.traceId });
+    res.end(payload);
+    headersOut = true;
+    sent = payload.length;
+    return result(local.status);
+  };
+  try {
+    if (!handlers.some((h) => h.holdHeaders)) writeHead(undefined);
+    let lastSeen = false;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      const last = declared >= 0 && received >= declared;
+      const out = await chain(chunk, last);
+      if (!Buffer.isBuffer(out)) return stop(out);
+      if (!(await emit(out, last))) break;
+      // No break on the last chunk: leaving the loop early would destroy undici's body before its
+      // 'end' and cost the upstream connection.
+      if (last) lastSeen = true;
+    }
+    if (clientGone) {
+      abortAll();
+      return result(499, 'client closed request');
+    }
+    if (!lastSeen) {
+      const out = await chain(NO_BYTES, true);
+      if (!Buffer.isBuffer(out)) return stop(out);
+      if (!(await emit(out, true))) {
+        abortAll();
+        return result(499, 'client closed request');
+      }
+    }
+    return result(info.status);
+  } catch (err) {
+    abortAll();
+    if (clientGone) return result(499, 'client closed request');
+    const c = classifyUpstreamError(err);
+    if (!headersOut) {
+      ctx.log.warn({ err: (err as Error).message }, 'upstream response body failed before it could be inspected');
+      return { ...sendError(res, ctx, c.status, c.message, attempts, c.reason), upstreamAddr };
+    }
+    res.destroy();
+    res.socket?.destroy();
+    return result(info.status, `upstream failed mid-body: ${c.reason}`);
+  } finally {
+    res.off('close', onClose);
+  }
 }
 
 export function sendError(res: ServerResponse, ctx: Context, status: number, message: string, attempts: number, reason?: string): ForwardResult {
