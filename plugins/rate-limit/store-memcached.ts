@@ -2,7 +2,8 @@
 // binary protocol's increment-with-initial-value (one round trip, atomic on the server).
 // memjs speaks that protocol and shards keys over several servers; its own timeout only fires
 // on an idle socket, so every call is also bounded by withTimeout.
-import memjs from 'memjs';
+import { createRequire } from 'node:module';
+import type memjs from 'memjs';
 import type { Decision, WindowParams } from './limiter.ts';
 import { fixedWindowDecision, windowIndex } from './limiter.ts';
 import type { RemoteBackend } from './backend.ts';
@@ -44,9 +45,11 @@ export class MemcachedBackend implements RemoteBackend {
     private readonly now: () => number = Date.now,
   ) {
     const servers = memcachedServers(settings.url).join(',');
+    // memjs is loaded on first use, like ioredis in store-redis.ts.
+    const { Client } = createRequire(import.meta.url)('memjs') as typeof memjs;
     for (let i = 0; i < settings.poolSize; i++) {
       this.clients.push(
-        memjs.Client.create(servers, {
+        Client.create(servers, {
           retries: 0,
           failover: false,
           timeout: settings.timeoutMs / 1000,

@@ -4,7 +4,8 @@
 // not added to the log (a client hammering past its limit does not extend its own ban).
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, Cluster, RedisOptions } from 'ioredis';
 import type { Decision, WindowParams } from './limiter.ts';
 import type { RemoteBackend } from './backend.ts';
 import { BackendTimeoutError, withTimeout } from './backend.ts';
@@ -113,6 +114,7 @@ export class RedisBackend implements RemoteBackend {
     };
     // A Cluster client already keeps one connection per node; a pool of them gains nothing.
     const count = plan.kind === 'cluster' ? 1 : settings.poolSize;
+    const { Redis, Cluster } = loadIoredis();
     for (let i = 0; i < count; i++) {
       let client: Redis | Cluster;
       if (plan.kind === 'standalone') client = new Redis(plan.url, common);
@@ -172,4 +174,11 @@ export class RedisBackend implements RemoteBackend {
       }),
     );
   }
+}
+
+// ioredis is loaded on first use: a gateway without a Redis-backed limit should not carry it
+// (a few MiB of RSS for every process; issue #9's memory goal).
+let ioredis: typeof import('ioredis') | undefined;
+function loadIoredis(): typeof import('ioredis') {
+  return (ioredis ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis'));
 }
