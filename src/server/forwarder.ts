@@ -12,6 +12,7 @@ import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps, responseHeaders } from './headers.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
+import type { CounterCell, HistogramCell } from '../metrics/fast.ts';
 
 export class BodyTooLarge extends Error {
   constructor(readonly limit: number) {
@@ -59,6 +60,22 @@ function pickContext(ctx: Context, exclude: Set<number>): PickContext {
 
 export interface ForwardResult extends CompletionInfo {
   upstreamAddr?: string;
+}
+
+interface UpstreamCells {
+  metrics: Metrics;
+  attempts: CounterCell;
+  duration: HistogramCell;
+}
+// A route has one upstream, so its metric cells are resolved once per compiled route.
+const cellsByRoute = new WeakMap<CompiledRoute, UpstreamCells>();
+function upstreamCells(metrics: Metrics, route: CompiledRoute, upstream: string): UpstreamCells {
+  let c = cellsByRoute.get(route);
+  if (c?.metrics !== metrics) {
+    c = { metrics, attempts: metrics.upstreamAttempts.child(upstream, route.id), duration: metrics.upstreamDuration.child(upstream) };
+    cellsByRoute.set(route, c);
+  }
+  return c;
 }
 
 const IDEMPOTENT_NO_BODY = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
@@ -146,6 +163,7 @@ export async function forward(opts: {
   }
   const bodyReplayable = !hasBody || ctx.body !== undefined;
   const upstreamLabel = { upstream: group.id, route: route.id };
+  const cells = upstreamCells(metrics, route, group.id);
   // `timeouts { request-secs }` bounds the whole exchange (all attempts and the response body).
   let timedOut = false;
   const requestTimer = setTimeout(() => {
@@ -168,7 +186,7 @@ export async function forward(opts: {
     }
     const target = pick.target;
     exclude.add(target.index);
-    metrics.upstreamAttempts.inc(upstreamLabel);
+    cells.attempts.value++;
     const t0 = performance.now();
     let outcome: AttemptOutcome;
     let response: Dispatcher.ResponseData;
@@ -247,7 +265,7 @@ export async function forward(opts: {
     }
     const latencyMs = performance.now() - t0;
     outcome = { kind: 'response', status: response.statusCode, latencyMs };
-    metrics.upstreamDuration.observe({ upstream: group.id }, latencyMs / 1000);
+    cells.duration.observe(latencyMs / 1000);
     if (response.statusCode >= 500) {
       const retry = group.shouldRetry({ method: req.method ?? 'GET', attempt, outcome, bodyReplayable: bodyReplayable || IDEMPOTENT_NO_BODY.has(req.method ?? ''), responseStarted: false });
       if (retry.retry) {

@@ -160,7 +160,7 @@ export class Generation {
     const startTime = performance.now();
     const metrics = this.deps.metrics;
     this.inFlight++;
-    metrics.activeRequests.inc();
+    metrics.inFlight++;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
@@ -259,7 +259,7 @@ export class Generation {
     const status = result?.status ?? 500;
     const routeLabel = route?.id ?? '_none';
     this.requestMetrics(routeLabel, method, status).observe(durationMs / 1000);
-    metrics.activeRequests.dec();
+    metrics.inFlight--;
     if (ctx) {
       const info = { ...(result ?? { status, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0 }), durationMs };
       for (const f of this.routeFilters.get(ctx.routeId!) ?? []) {
@@ -304,17 +304,17 @@ export class Generation {
     if (--this.inFlight === 0 && this.drained) this.drained();
   }
 
-  // prom-client hashes label objects on every call; children are cached per label set instead.
+  // Cells are resolved once per label set (src/metrics/fast.ts).
   private readonly metricChildren = new Map<string, { observe(seconds: number): void }>();
   private requestMetrics(route: string, method: string, status: number): { observe(seconds: number): void } {
     const key = `${route}\u0000${method}\u0000${status}`;
     let child = this.metricChildren.get(key);
     if (!child) {
-      const counter = this.deps.metrics.requestsTotal.labels(route, method, String(status));
-      const histogram = this.deps.metrics.requestDuration.labels(route, method);
+      const counter = this.deps.metrics.requestsTotal.child(route, method, String(status));
+      const histogram = this.deps.metrics.requestDuration.child(route, method);
       child = {
         observe(seconds) {
-          counter.inc();
+          counter.value++;
           histogram.observe(seconds);
         },
       };
