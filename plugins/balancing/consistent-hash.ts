@@ -1,6 +1,7 @@
 // Consistent hashing (ketama-style ring): each target owns `virtualNodes * weight` points at
 // hash(address#i); a key goes to the first point clockwise whose target is usable. A target
-// leaving only moves the keys it owned (about 1/N of them).
+// leaving only moves the keys it owned (about 1/N of them). The ring is rebuilt when the target
+// list changes (discovery); points depend on addresses only, so surviving targets keep their keys.
 import type { Balancer, PickContext, Pick, TargetState } from '../../src/upstream/types.ts';
 import { eligible } from './common.ts';
 import { hash32 } from './hash.ts';
@@ -8,15 +9,16 @@ import type { KeyFn } from './hash-key.ts';
 
 export interface Ring {
   points: Uint32Array;
+  /** positions in the target list the ring was built from (ids are not positions) */
   owners: Uint16Array;
 }
 
 export function buildRing(targets: readonly TargetState[], virtualNodes: number): Ring {
   const entries: [number, number][] = [];
-  for (const t of targets) {
+  targets.forEach((t, pos) => {
     const count = virtualNodes * Math.max(0, t.weight);
-    for (let i = 0; i < count; i++) entries.push([hash32(`${t.address}#${i}`), t.index]);
-  }
+    for (let i = 0; i < count; i++) entries.push([hash32(`${t.address}#${i}`), pos]);
+  });
   entries.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   return { points: Uint32Array.from(entries, (e) => e[0]), owners: Uint16Array.from(entries, (e) => e[1]) };
 }

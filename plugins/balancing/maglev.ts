@@ -9,10 +9,11 @@ import type { KeyFn } from './hash-key.ts';
 
 export const DEFAULT_MAGLEV_SIZE = 65537;
 
-/** Table of target indexes (-1 when no target is healthy). */
+/** Table of positions in `targets` (-1 when no target is healthy). */
 export function buildMaglevTable(targets: readonly TargetState[], size = DEFAULT_MAGLEV_SIZE): Int32Array {
   const table = new Int32Array(size).fill(-1);
-  const members = targets.filter((t) => t.healthy && t.weight > 0);
+  const positions = targets.map((_, pos) => pos).filter((pos) => targets[pos]!.healthy && targets[pos]!.weight > 0);
+  const members = positions.map((pos) => targets[pos]!);
   if (members.length === 0) return table;
   const offset = members.map((t) => hash32(t.address, 0x9e3779b9) % size);
   const skip = members.map((t) => (hash32(t.address, 0x85ebca6b) % (size - 1)) + 1);
@@ -26,7 +27,7 @@ export function buildMaglevTable(targets: readonly TargetState[], size = DEFAULT
           slot = (offset[m]! + nextIdx[m]! * skip[m]!) % size;
           nextIdx[m]!++;
         } while (table[slot] !== -1);
-        table[slot] = members[m]!.index;
+        table[slot] = positions[m]!;
         filled++;
       }
     }
@@ -43,13 +44,16 @@ function healthSignature(targets: readonly TargetState[]): string {
 export function maglev(key: KeyFn, size = DEFAULT_MAGLEV_SIZE): Balancer {
   let table: Int32Array | undefined;
   let signature = '';
+  let builtFor: readonly TargetState[] | undefined;
   return {
     name: 'maglev',
     pick(targets, ctx: PickContext): Pick | undefined {
       const sig = healthSignature(targets);
-      if (!table || sig !== signature) {
+      // rebuilt when health changes or the list itself changes (discovery)
+      if (!table || sig !== signature || builtFor !== targets) {
         table = buildMaglevTable(targets, size);
         signature = sig;
+        builtFor = targets;
       }
       const k = key(ctx);
       for (let seed = 0; seed < 2 * targets.length + 1; seed++) {

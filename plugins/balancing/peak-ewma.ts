@@ -23,11 +23,13 @@ interface Stat {
 export function peakEwma(opts: PeakEwmaOptions): Balancer {
   const tau = opts.tauMs ?? 10_000;
   const penalty = opts.failurePenaltyMs ?? 1000;
-  const stats = new Map<number, Stat>();
+  // keyed by target object: a target that stays across a discovery refresh keeps its average,
+  // and the group hands this balancer to the next generation when load-balancing is unchanged
+  const stats = new WeakMap<TargetState, Stat>();
 
   /** the average decayed to `now`, so a penalised target is probed again after a while */
   const current = (t: TargetState, now: number): number => {
-    const s = stats.get(t.index);
+    const s = stats.get(t);
     if (!s) return 0;
     return s.ewma * Math.exp(-Math.max(0, now - s.at) / tau);
   };
@@ -41,11 +43,11 @@ export function peakEwma(opts: PeakEwmaOptions): Balancer {
     },
     observe(target, latencyMs, ok) {
       const now = opts.now();
-      const s = stats.get(target.index);
+      const s = stats.get(target);
       let sample = Math.max(0, latencyMs);
       if (!ok && opts.errorAware) sample = Math.max(sample, penalty, 2 * (s?.ewma ?? 0));
       if (!s) {
-        stats.set(target.index, { ewma: sample, at: now });
+        stats.set(target, { ewma: sample, at: now });
         return;
       }
       const w = Math.exp(-Math.max(0, now - s.at) / tau);

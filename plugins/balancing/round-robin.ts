@@ -1,4 +1,5 @@
 // Plain round robin: every eligible target in turn, weights ignored (use "weighted" for weights).
+// The cursor is a position in the current list (target ids are not positions; the list may change).
 import type { Balancer, PickContext, Pick, TargetState } from '../../src/upstream/types.ts';
 import { eligible } from './common.ts';
 
@@ -11,7 +12,7 @@ export function roundRobin(): Balancer {
       for (let i = 0; i < n; i++) {
         const t = targets[(next + i) % n]!;
         if (eligible(t, ctx)) {
-          next = (t.index + 1) % n;
+          next = (next + i + 1) % n;
           return { target: t };
         }
       }

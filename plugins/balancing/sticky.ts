@@ -15,8 +15,11 @@ export interface StickyOptions {
   fallback: Balancer;
 }
 
+/** The cookie value for a target: a hash of its address only, so it stays valid while the
+ * target stays in the set (discovery refreshes, reloads); a removed target's token is unknown
+ * and falls back. */
 export function stickyToken(t: TargetState): string {
-  return hash32(t.address, t.index).toString(36);
+  return hash32(t.address).toString(36);
 }
 
 export function stickyCookie(o: StickyOptions, token: string): string {

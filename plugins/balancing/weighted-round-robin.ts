@@ -4,21 +4,28 @@ import type { Balancer, PickContext, Pick, TargetState } from '../../src/upstrea
 import { eligible } from './common.ts';
 
 export function weightedRoundRobin(): Balancer {
-  let current: number[] = [];
+  // running scores per target object: survives changes of the target list (discovery)
+  let current = new WeakMap<TargetState, number>();
+  let builtFor: readonly TargetState[] | undefined;
   return {
     name: 'weighted_round_robin',
     pick(targets: readonly TargetState[], ctx: PickContext): Pick | undefined {
-      if (current.length !== targets.length) current = new Array<number>(targets.length).fill(0);
+      if (builtFor !== targets) {
+        // a changed set starts from zero scores, as nginx does after a reconfiguration
+        if (builtFor !== undefined) current = new WeakMap();
+        builtFor = targets;
+      }
       let total = 0;
       let best: TargetState | undefined;
       for (const t of targets) {
         if (!eligible(t, ctx)) continue;
-        current[t.index]! += t.weight;
+        const score = (current.get(t) ?? 0) + t.weight;
+        current.set(t, score);
         total += t.weight;
-        if (!best || current[t.index]! > current[best.index]!) best = t;
+        if (!best || score > current.get(best)!) best = t;
       }
       if (!best) return undefined;
-      current[best.index]! -= total;
+      current.set(best, current.get(best)! - total);
       return { target: best };
     },
   };

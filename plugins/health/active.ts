@@ -130,38 +130,56 @@ export function tcpProbe(host: string, port: number, timeoutMs: number): Promise
 }
 
 /**
- * Runs `probe(i)` for each of `count` targets every interval, jittered (first run uniformly in
+ * Runs `probe(id)` for each target id every interval, jittered (first run uniformly in
  * [0, interval), then interval ±10%) so checks of many targets do not align. A probe never
- * overlaps the previous one for the same target.
+ * overlaps the previous one for the same target. Ids can be added and removed while running
+ * (discovery changes the target set).
  */
 export class HealthScheduler {
-  private readonly timers: (NodeJS.Timeout | undefined)[];
+  private readonly timers = new Map<number, NodeJS.Timeout | undefined>();
+  private started = false;
   private stopped = false;
 
   constructor(
-    private readonly count: number,
+    ids: number | Iterable<number>,
     private readonly intervalMs: number,
-    private readonly probe: (index: number) => Promise<void>,
+    private readonly probe: (id: number) => Promise<void>,
     private readonly rng: () => number = Math.random,
   ) {
-    this.timers = new Array<NodeJS.Timeout | undefined>(count).fill(undefined);
+    const list = typeof ids === 'number' ? Array.from({ length: ids }, (_, i) => i) : ids;
+    for (const id of list) this.timers.set(id, undefined);
   }
 
   start(): void {
-    for (let i = 0; i < this.count; i++) this.schedule(i, this.rng() * this.intervalMs);
+    this.started = true;
+    for (const id of this.timers.keys()) this.schedule(id, this.rng() * this.intervalMs);
   }
 
-  private schedule(i: number, delay: number): void {
-    if (this.stopped) return;
+  /** Starts checking a new target (first check at a random point of the first interval). */
+  add(id: number): void {
+    if (this.timers.has(id) || this.stopped) return;
+    this.timers.set(id, undefined);
+    if (this.started) this.schedule(id, this.rng() * this.intervalMs);
+  }
+
+  /** Stops checking a removed target (a probe already running finishes and is not rescheduled). */
+  remove(id: number): void {
+    const t = this.timers.get(id);
+    if (t) clearTimeout(t);
+    this.timers.delete(id);
+  }
+
+  private schedule(id: number, delay: number): void {
+    if (this.stopped || !this.timers.has(id)) return;
     const timer = setTimeout(() => {
-      void this.probe(i).finally(() => this.schedule(i, this.intervalMs * (0.9 + 0.2 * this.rng())));
+      void this.probe(id).finally(() => this.schedule(id, this.intervalMs * (0.9 + 0.2 * this.rng())));
     }, delay);
     timer.unref();
-    this.timers[i] = timer;
+    this.timers.set(id, timer);
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) if (t) clearTimeout(t);
+    for (const t of this.timers.values()) if (t) clearTimeout(t);
   }
 }

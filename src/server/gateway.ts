@@ -98,7 +98,7 @@ export class Gateway {
     this.auditLog.write(JSON.stringify({ timestamp: new Date().toISOString(), ...event }) + '\n');
   };
 
-  private async buildGeneration(config: CompiledConfig): Promise<Generation> {
+  private async buildGeneration(config: CompiledConfig, previous?: Generation): Promise<Generation> {
     const number = ++this.generationCounter;
     const fmt = config.observability.logging?.['access-log']?.format ?? 'json';
     return Generation.create({
@@ -112,6 +112,7 @@ export class Gateway {
       instanceId: this.instanceId,
       startedAt: this.startedAt,
       draining: () => this.draining,
+      ...(previous ? { previous } : {}),
     });
   }
 
@@ -240,7 +241,7 @@ export class Gateway {
             : loadAny(this.opts);
       for (const w of config.warnings) this.log.warn(formatDiagnostic(w));
       this.checkListenersUnchanged(old.config, config);
-      next = await this.buildGeneration(config);
+      next = await this.buildGeneration(config, old);
     } catch (err) {
       this.metrics.configReloads.inc({ result: 'failure' });
       this.audit({ event_type: 'config_change', action: 'reload_failed', reason: (err as Error).message });

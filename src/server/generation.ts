@@ -38,6 +38,8 @@ export interface GenerationDeps {
   startedAt: number;
   /** true while the process shuts down: readiness fails */
   draining: () => boolean;
+  /** the generation this one replaces: upstream groups adopt its per-target state */
+  previous?: Generation;
 }
 
 const LISTENER = Symbol('sentinel.listener');
@@ -47,6 +49,8 @@ export class Generation {
   readonly number: number;
   readonly config: CompiledConfig;
   readonly groups = new Map<string, UpstreamGroup>();
+  /** per route: its upstream group as seen by that route (route-bound circuit breakers) */
+  private readonly routeGroups = new Map<string, UpstreamGroup>();
   private readonly routeFilters = new Map<string, RequestFilter[]>();
   private readonly allFilters: RequestFilter[] = [];
   private readonly defaultRoutes = new Map<string, CompiledRoute>();
@@ -95,9 +99,19 @@ export class Generation {
     const services = this.services();
     try {
       for (const [id, raw] of this.config.upstreams) {
-        const routeCb = this.config.routes.find((r) => r.upstream === id && r.raw['circuit-breaker'])?.raw['circuit-breaker'];
-        this.groups.set(id, new UpstreamGroup({ id, config: raw, baseDir: this.config.baseDir, services, ...(routeCb ? { routeCircuitBreaker: routeCb } : {}) }));
+        // A route's own circuit-breaker block gives that route a breaker per target of its upstream.
+        const routeCbs = new Map(this.config.routes.filter((r) => r.upstream === id && r.raw['circuit-breaker']).map((r) => [r.id, r.raw['circuit-breaker']!]));
+        const previous = this.deps.previous?.groups.get(id);
+        this.groups.set(id, new UpstreamGroup({ id, config: raw, baseDir: this.config.baseDir, services, routeCircuitBreakers: routeCbs, ...(previous ? { previous } : {}) }));
       }
+      for (const r of this.config.routes) {
+        const g = r.upstream ? this.groups.get(r.upstream) : undefined;
+        if (g) this.routeGroups.set(r.id, g.forRoute(r.id));
+      }
+      // Discovery answers before the generation serves (each bounded; failures are logged).
+      await Promise.all([...this.groups.values()].map((g) => g.ready()));
+      // adoption is done: do not keep the previous generation reachable from this one
+      delete this.deps.previous;
       const factories = filterFactories(this.config);
       const global = globalFilters(this.config, services);
       this.allFilters.push(...global);
@@ -238,7 +252,7 @@ export class Generation {
         result = this.sendLocal(res, traceId, await runBuiltin(route.builtin, this.builtinEnv, traceId, req.headers.accept));
         return;
       }
-      const group = route.upstream ? this.groups.get(route.upstream) : undefined;
+      const group = this.routeGroups.get(route.id);
       if (!group) {
         result = this.sendLocal(res, traceId, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: 'route has no upstream', status: 500, request_id: traceId }) });
         return;

@@ -1,7 +1,13 @@
-// One `upstream "id"` of one generation: its targets, balancer, per-target undici Pools,
-// circuit breakers (passive health), active health checks and retry policy. The core's
-// forwarder drives it: select() -> dispatcher()/origin() -> report() (once per attempt) ->
-// shouldRetry().
+// One `upstream "id"` of one generation: its targets (static + discovered, changing while it
+// runs), balancer, per-target undici Pools, circuit breakers (passive health), active health
+// checks and retry policy. The core's forwarder drives it: select() -> dispatcher()/origin() ->
+// report() (once per attempt) -> shouldRetry().
+//
+// Per-target state (breaker, active-health verdict, passive window, in-flight count) lives in a
+// Target object keyed by address that outlives discovery refreshes and config reloads: the next
+// generation's group with the same id adopts the previous group's Target objects (`previous`),
+// and the balancer too when `load-balancing` is unchanged (latency EWMA, cursors). Pools and
+// health-check clients are per group (per generation).
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
@@ -10,7 +16,9 @@ import { Client, type Dispatcher } from 'undici';
 import type { RawUpstream } from '../config/schema.ts';
 import type { GenerationServices } from '../pipeline/types.ts';
 import type { AttemptOutcome, Balancer, Pick, PickContext, TargetState } from './types.ts';
-import { collectTargets, urlHost } from './address.ts';
+import { collectTargets, urlHost, type TargetSpec } from './address.ts';
+import type { DiscoverySource } from './discovery/types.ts';
+import { mergeSpecs, planTargetSet } from './discovery/diff.ts';
 import { createTargetPool, type TargetPool, type TargetPoolOptions } from './pool.ts';
 import { algorithmOf, canonicalAlgorithm, createBalancer, validateLoadBalancing } from '../../plugins/balancing/index.ts';
 import type { CircuitBreakerConfig } from '../../plugins/balancing/schema.ts';
@@ -35,31 +43,57 @@ export interface UpstreamGroupOptions {
   /** directory relative paths in the block (tls ca-cert, client-cert, client-key) are resolved against */
   baseDir: string;
   services: GenerationServices;
-  /** a route's `circuit-breaker` block, used for the targets when the upstream has none of its own */
-  routeCircuitBreaker?: CircuitBreakerConfig;
+  /** routes with their own `circuit-breaker` block: route id -> block (a breaker per route and target) */
+  routeCircuitBreakers?: ReadonlyMap<string, CircuitBreakerConfig>;
+  /** the same upstream's group in the previous generation: its per-target state is adopted */
+  previous?: UpstreamGroup;
+  /** the discovery source (default: built from `config.discovery`); tests inject one */
+  discovery?: DiscoverySource;
+  /** bound on the first resolution before the generation serves (default 5 s) */
+  firstResolutionTimeoutMs?: number;
   /** injected clock / randomness (tests); default performance.now / Math.random */
   now?: () => number;
   rng?: () => number;
 }
 
-interface MutableTarget extends TargetState {
-  healthy: boolean;
-  inFlight: number;
-}
-
-/** Per-target state the balancer does not see. */
-interface TargetRuntime {
-  breaker: BreakerState;
+/**
+ * Everything known about one target address. Shared by the balancer (the TargetState fields)
+ * and kept across discovery refreshes and reloads for as long as the address stays.
+ */
+class Target implements TargetState {
+  healthy = true;
+  inFlight = 0;
+  breaker: BreakerState = CLOSED;
+  /** per-route breakers, for routes with their own circuit-breaker block */
+  readonly routeBreakers = new Map<string, BreakerState>();
   /** active health check verdict (thresholds applied); healthy until checks say otherwise */
-  active: ThresholdState;
+  active: ThresholdState = INITIAL_THRESHOLD;
   lastCheck: ProbeResult | undefined;
   /** last PASSIVE_WINDOW outcomes (true = failure), ring buffer */
-  window: boolean[];
-  windowPos: number;
+  window: boolean[] = [];
+  windowPos = 0;
   lastError: string | undefined;
+  constructor(
+    readonly address: string,
+    readonly host: string,
+    readonly port: number,
+    public weight: number,
+    readonly index: number,
+  ) {}
+}
+
+/** Per-generation connections to one target. */
+interface TargetConns {
   pool: TargetPool | undefined;
   checkClient: Client | undefined;
 }
+
+/** Target ids are unique across a group and the groups that adopt its targets. */
+interface IdCounter {
+  next: number;
+}
+
+const FIRST_RESOLUTION_TIMEOUT_MS = 5000;
 
 const PASSIVE_WINDOW = 100;
 /** nginx's "client closed request", what the forwarder reports when the client aborts */
@@ -109,14 +143,24 @@ export function validateUpstreamPolicies(config: RawUpstream, baseDir: string): 
 
 export class UpstreamGroup {
   readonly id: string;
-  readonly targets: readonly TargetState[];
   readonly timeouts: UpstreamTimeouts;
   /** canonical load-balancing name */
   readonly algorithm: string;
-  private readonly mutableTargets: MutableTarget[];
-  private readonly runtime: TargetRuntime[];
+  /** the current targets (a new array after every change; balancers rebuild their tables on that) */
+  private members: Target[] = [];
+  private readonly conns = new Map<Target, TargetConns>();
+  private readonly ids: IdCounter;
+  private readonly staticSpecs: TargetSpec[];
+  /** last good discovery answer */
+  private discovered: TargetSpec[] = [];
+  private readonly source: DiscoverySource | undefined;
+  private discoveryTimer: NodeJS.Timeout | undefined;
+  private refreshing: AbortController | undefined;
+  private readonly firstResolutionTimeoutMs: number;
+  private previous: UpstreamGroup | undefined;
   private readonly balancer: Balancer;
   private readonly breakerCfg: BreakerSettings;
+  private readonly routeBreakerCfg: ReadonlyMap<string, BreakerSettings>;
   private readonly retry: RetrySettings;
   private readonly budget: RetryBudget;
   private readonly poolOptions: TargetPoolOptions;
@@ -132,6 +176,11 @@ export class UpstreamGroup {
   private readonly healthGauge;
   private readonly poolSizeGauge;
   private readonly poolIdleGauge;
+  private readonly discoveryCounter;
+  private readonly discoveryGauge;
+  private started = false;
+  /** stopped checking and refreshing: the next generation's group took over */
+  private retired = false;
   private closed = false;
 
   constructor(opts: UpstreamGroupOptions) {
@@ -140,24 +189,23 @@ export class UpstreamGroup {
     this.services = opts.services;
     this.now = opts.now ?? (() => performance.now());
     this.rng = opts.rng ?? Math.random;
-    const specs = collectTargets(opts.config);
-    if (specs.length === 0) throw new Error(`upstream "${opts.id}" requires at least one target`);
-    this.mutableTargets = specs.map((s, index) => ({ ...s, index, healthy: true, inFlight: 0 }));
-    this.targets = this.mutableTargets;
-    this.runtime = specs.map(() => ({
-      breaker: CLOSED,
-      active: INITIAL_THRESHOLD,
-      lastCheck: undefined,
-      window: [],
-      windowPos: 0,
-      lastError: undefined,
-      pool: undefined,
-      checkClient: undefined,
-    }));
+    this.staticSpecs = collectTargets(opts.config);
+    this.source = opts.discovery;
+    if (this.staticSpecs.length === 0 && !this.source && opts.config.discovery === undefined) {
+      throw new Error(`upstream "${opts.id}" requires at least one target`);
+    }
+    this.firstResolutionTimeoutMs = opts.firstResolutionTimeoutMs ?? FIRST_RESOLUTION_TIMEOUT_MS;
+    this.previous = opts.previous;
+    this.ids = opts.previous ? opts.previous.ids : { next: 0 };
     const lb = opts.config['load-balancing'];
     this.algorithm = canonicalAlgorithm(lb) ?? algorithmOf(lb);
-    this.balancer = createBalancer(lb, { rng: this.rng, now: this.now });
-    this.breakerCfg = breakerSettings(opts.config['circuit-breaker'] ?? opts.routeCircuitBreaker);
+    // Same load-balancing block: keep the balancer (EWMA averages, cursors) across the reload.
+    this.balancer =
+      opts.previous && JSON.stringify(opts.previous.config['load-balancing'] ?? null) === JSON.stringify(lb ?? null)
+        ? opts.previous.balancer
+        : createBalancer(lb, { rng: this.rng, now: this.now });
+    this.breakerCfg = breakerSettings(opts.config['circuit-breaker']);
+    this.routeBreakerCfg = new Map([...(opts.routeCircuitBreakers ?? new Map<string, CircuitBreakerConfig>())].map(([r, c]) => [r, breakerSettings(c)]));
     this.retry = retrySettings(opts.config['retry-policy']);
     this.budget = new RetryBudget(this.retry.budgetRatio, this.retry.budgetMinPerSec);
     if (opts.config['health-check']) {
@@ -184,14 +232,133 @@ export class UpstreamGroup {
     ] as const);
     this.poolSizeGauge = m.gauge('sentinel_connection_pool_size', 'Open upstream connections', ['upstream'] as const);
     this.poolIdleGauge = m.gauge('sentinel_connection_pool_idle', 'Idle upstream keep-alive connections', ['upstream'] as const);
-    for (const target of this.targets) {
-      this.breakerGauge.set({ component: this.component(target), route: '' }, 0);
-      this.healthGauge.set({ upstream: this.id, target: target.address }, 1);
-    }
+    this.discoveryCounter = m.counter('sentinel_discovery_refresh_total', 'Discovery resolutions by result (changed, unchanged, error)', ['upstream', 'kind', 'result'] as const);
+    this.discoveryGauge = m.gauge('sentinel_discovery_targets', 'Targets from the last good discovery answer', ['upstream'] as const);
+
+    // Until the first resolution (ready()), the group has its static targets; a previous
+    // generation's last good discovery answer is kept as the fallback for a failed first try.
+    this.setMembers(this.plan([]).next);
+    for (const target of this.members) this.publish(target);
+  }
+
+  /** The current targets (read by tests, the builtins and the forwarder's logs). */
+  get targets(): readonly TargetState[] {
+    return this.members;
   }
 
   private component(t: TargetState): string {
     return `upstream:${this.id}:${t.address}`;
+  }
+
+  /** A target object for `spec`: the previous generation's one for the same address, else a new one. */
+  private make(spec: TargetSpec): Target {
+    const adopted = this.previous?.members.find((t) => t.address === spec.address);
+    if (adopted) {
+      adopted.weight = spec.weight;
+      return adopted;
+    }
+    return new Target(spec.address, spec.host, spec.port, spec.weight, this.ids.next++);
+  }
+
+  private plan(discovered: readonly TargetSpec[]) {
+    return planTargetSet(this.members, mergeSpecs(this.staticSpecs, discovered), (s) => this.make(s));
+  }
+
+  private setMembers(next: Target[]): void {
+    this.members = next;
+    for (const t of next) if (!this.conns.has(t)) this.conns.set(t, { pool: undefined, checkClient: undefined });
+  }
+
+  /** Gauges for a target as its (possibly adopted) state says. */
+  private publish(t: Target): void {
+    this.breakerGauge.set({ component: this.component(t), route: '' }, phaseGauge(t.breaker.phase));
+    for (const [route, b] of t.routeBreakers) if (this.routeBreakerCfg.has(route)) this.breakerGauge.set({ component: this.component(t), route }, phaseGauge(b.phase));
+    this.updateHealthGauge(t);
+  }
+
+  private unpublish(t: Target): void {
+    this.breakerGauge.remove({ component: this.component(t), route: '' });
+    for (const route of t.routeBreakers.keys()) this.breakerGauge.remove({ component: this.component(t), route });
+    this.healthGauge.remove({ upstream: this.id, target: t.address });
+  }
+
+  /**
+   * Resolves the discovery block once before the generation serves, bounded by
+   * firstResolutionTimeoutMs. A failure is logged; the group then serves its static targets
+   * plus the previous generation's last good answer for the same discovery block (if any).
+   */
+  async ready(): Promise<void> {
+    if (!this.source || this.closed) return;
+    const ok = await this.refresh(this.firstResolutionTimeoutMs);
+    if (ok) return;
+    const prev = this.previous;
+    if (prev && JSON.stringify(prev.config.discovery ?? null) === JSON.stringify(this.config.discovery ?? null) && prev.discovered.length > 0) {
+      this.applyDiscovered(prev.discovered);
+      this.services.log.warn({ upstream: this.id, targets: prev.discovered.length }, 'discovery: first resolution failed; keeping the previous generation\'s targets');
+    }
+  }
+
+  /**
+   * One discovery resolution: applies the answer when it differs from the current set. Errors
+   * keep the last good set (logged, counted). Returns whether the source answered.
+   */
+  async refresh(timeoutMs = Math.max(1000, Math.min(30_000, this.source?.intervalMs ?? 30_000))): Promise<boolean> {
+    const source = this.source;
+    if (!source || this.closed) return false;
+    const ac = new AbortController();
+    this.refreshing = ac;
+    const timer = setTimeout(() => ac.abort(new Error(`discovery "${source.kind}" timed out after ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+    try {
+      const specs = await Promise.race([
+        source.resolve(ac.signal),
+        new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true })),
+      ]);
+      if (this.closed) return true;
+      const changed = this.applyDiscovered(specs);
+      this.discoveryCounter.inc({ upstream: this.id, kind: source.kind, result: changed ? 'changed' : 'unchanged' });
+      return true;
+    } catch (err) {
+      if (this.closed) return false;
+      this.discoveryCounter.inc({ upstream: this.id, kind: source.kind, result: 'error' });
+      this.services.log.warn({ upstream: this.id, kind: source.kind, err: (err as Error).message, kept: this.discovered.length }, 'discovery failed; keeping the last good targets');
+      return false;
+    } finally {
+      clearTimeout(timer);
+      if (this.refreshing === ac) this.refreshing = undefined;
+    }
+  }
+
+  /** Applies a discovery answer; true when the target set changed. */
+  private applyDiscovered(specs: readonly TargetSpec[]): boolean {
+    this.discovered = [...specs];
+    this.discoveryGauge.set({ upstream: this.id }, specs.length);
+    const plan = this.plan(specs);
+    if (!plan.changed) return false;
+    for (const [t, w] of plan.reweighted) t.weight = w;
+    this.setMembers(plan.next);
+    for (const t of plan.added) {
+      this.publish(t);
+      this.scheduler?.add(t.index);
+    }
+    for (const t of plan.removed) {
+      this.scheduler?.remove(t.index);
+      if (this.started) this.unpublish(t);
+      this.releaseConns(t);
+    }
+    this.services.log.info(
+      { upstream: this.id, added: plan.added.map((t) => t.address), removed: plan.removed.map((t) => t.address), targets: plan.next.length },
+      'upstream targets changed',
+    );
+    return true;
+  }
+
+  /** Closes a removed target's pool gracefully (requests in flight on it finish first). */
+  private releaseConns(t: Target): void {
+    const c = this.conns.get(t);
+    this.conns.delete(t);
+    if (!c) return;
+    void Promise.allSettled([c.pool?.close(), c.checkClient?.close()]);
   }
 
   private buildPoolOptions(baseDir: string): TargetPoolOptions {
@@ -236,99 +403,162 @@ export class UpstreamGroup {
     return { ...tls, servername: target.host };
   }
 
-  /** Start active health checks (when configured) and the pool gauges. Idempotent. */
+  /**
+   * Start serving: active health checks (when configured), discovery refreshes, the pool gauges.
+   * Retires the previous generation's group (it stops checking and refreshing; its in-flight
+   * requests finish on its own pools). Idempotent.
+   */
   start(): void {
-    if (this.closed || this.statsTimer) return;
+    if (this.closed || this.started) return;
+    this.started = true;
+    const prev = this.previous;
+    if (prev) {
+      prev.retire();
+      const mine = new Set(this.members);
+      for (const t of prev.members) if (!mine.has(t)) this.unpublish(t);
+      // the previous group is only needed for adoption; do not keep its whole generation alive
+      this.previous = undefined;
+    }
+    // Without health checks here nothing would ever re-admit a target the old checks ejected.
+    if (!this.health) {
+      for (const t of this.members) {
+        t.active = INITIAL_THRESHOLD;
+        t.lastCheck = undefined;
+      }
+    }
+    for (const t of this.members) this.publish(t);
     this.statsTimer = setInterval(() => this.updatePoolGauges(), 1000);
     this.statsTimer.unref();
     if (this.health && !this.scheduler) {
-      this.scheduler = new HealthScheduler(this.targets.length, this.health.intervalMs, async (i) => {
-        await this.runCheck(i);
-      }, this.rng);
+      this.scheduler = new HealthScheduler(
+        this.members.map((t) => t.index),
+        this.health.intervalMs,
+        async (id) => {
+          await this.runCheck(id);
+        },
+        this.rng,
+      );
       this.scheduler.start();
     }
+    this.scheduleRefresh();
   }
 
-  /** One active check of target `index` (also callable directly, e.g. by tests). */
+  private scheduleRefresh(): void {
+    const interval = this.source?.intervalMs;
+    if (interval === undefined || this.closed || this.retired) return;
+    this.discoveryTimer = setTimeout(() => {
+      void this.refresh().finally(() => this.scheduleRefresh());
+    }, interval);
+    this.discoveryTimer.unref();
+  }
+
+  /** Stops health checks and discovery refreshes (the next generation's group took over). */
+  private retire(): void {
+    this.retired = true;
+    this.scheduler?.stop();
+    this.scheduler = undefined;
+    if (this.discoveryTimer) clearTimeout(this.discoveryTimer);
+    this.refreshing?.abort(new Error('superseded'));
+  }
+
+  /** One active check of the target with id `index` (also callable directly, e.g. by tests). */
   async runCheck(index: number): Promise<ProbeResult> {
     const h = this.health;
-    const target = this.targets[index]!;
+    const target = this.members.find((t) => t.index === index);
     if (!h) return { ok: true, detail: 'no health-check configured' };
+    if (!target) return { ok: false, detail: 'target is no longer in the upstream' };
     let result: ProbeResult;
     try {
       result = await this.probe(target, h);
     } catch (e) {
       result = { ok: false, detail: (e as Error).message };
     }
-    if (this.closed) return result;
-    const rt = this.runtime[index]!;
-    const before = rt.active.healthy;
-    rt.active = thresholdNext(rt.active, result.ok, h);
-    rt.lastCheck = result;
-    if (!result.ok) rt.lastError = `health check: ${result.detail}`;
-    if (rt.active.healthy !== before) {
-      this.services.log[rt.active.healthy ? 'info' : 'warn'](
+    if (this.closed || this.retired || !this.members.includes(target)) return result;
+    const before = target.active.healthy;
+    target.active = thresholdNext(target.active, result.ok, h);
+    target.lastCheck = result;
+    if (!result.ok) target.lastError = `health check: ${result.detail}`;
+    if (target.active.healthy !== before) {
+      this.services.log[target.active.healthy ? 'info' : 'warn'](
         { upstream: this.id, target: target.address, check: h.kind, detail: result.detail },
-        rt.active.healthy ? 'upstream target healthy again' : 'upstream target unhealthy',
+        target.active.healthy ? 'upstream target healthy again' : 'upstream target unhealthy',
       );
     }
     this.updateHealthGauge(target);
     return result;
   }
 
-  private probe(target: TargetState, h: HealthCheckSettings): Promise<ProbeResult> {
+  private probe(target: Target, h: HealthCheckSettings): Promise<ProbeResult> {
     const origin = this.origin(target);
     if (h.kind === 'tcp') return tcpProbe(target.host, target.port, h.timeoutMs);
     if (h.kind === 'grpc') return grpcHealthCheck(origin, h.service, h.timeoutMs, this.tlsFor(target) ?? {});
     // own keep-alive client per target: checks must not queue behind a saturated traffic pool
-    const rt = this.runtime[target.index]!;
-    rt.checkClient ??= new Client(origin, {
+    const c = this.connsOf(target);
+    c.checkClient ??= new Client(origin, {
       connect: { timeout: h.timeoutMs, ...(this.tlsFor(target) ?? {}) },
       allowH2: this.poolOptions.allowH2,
       keepAliveTimeout: Math.max(h.intervalMs * 2, 4000),
     });
-    return httpProbe(rt.checkClient, origin, h, `${urlHost(target.host)}:${target.port}`);
+    return httpProbe(c.checkClient, origin, h, `${urlHost(target.host)}:${target.port}`);
   }
 
-  private updateHealthGauge(t: TargetState): void {
-    const rt = this.runtime[t.index]!;
-    this.healthGauge.set({ upstream: this.id, target: t.address }, rt.active.healthy && rt.breaker.phase !== 'open' ? 1 : 0);
+  private connsOf(target: Target): TargetConns {
+    let c = this.conns.get(target);
+    if (!c) {
+      // a target that left between select() and dispatcher(): closed again at the next change
+      c = { pool: undefined, checkClient: undefined };
+      this.conns.set(target, c);
+    }
+    return c;
+  }
+
+  private updateHealthGauge(t: Target): void {
+    this.healthGauge.set({ upstream: this.id, target: t.address }, t.active.healthy && t.breaker.phase !== 'open' ? 1 : 0);
   }
 
   private updatePoolGauges(): void {
     let connected = 0;
     let idle = 0;
-    for (const rt of this.runtime) {
-      const s = rt.pool?.stats();
+    for (const [t, c] of this.conns) {
+      const s = c.pool?.stats();
       connected += s?.connected ?? 0;
       idle += s?.idle ?? 0;
+      // sweep pools of targets that left while a request was being dispatched to them
+      if (!this.members.includes(t) && c.pool && (s?.connected ?? 0) === 0) this.releaseConns(t);
     }
     this.poolSizeGauge.set({ upstream: this.id }, connected);
     this.poolIdleGauge.set({ upstream: this.id }, idle);
   }
 
-  /** Refreshes `healthy` from active checks and breakers (an open breaker whose timeout elapsed admits probes). */
-  private refreshHealth(now: number): void {
-    for (let i = 0; i < this.mutableTargets.length; i++) {
-      const rt = this.runtime[i]!;
-      this.mutableTargets[i]!.healthy = rt.active.healthy && canPass(rt.breaker, now, this.breakerCfg);
+  /**
+   * Refreshes `healthy` from active checks and breakers (an open breaker whose timeout elapsed
+   * admits probes); with a route that has its own breaker, that one must admit too.
+   */
+  private refreshHealth(now: number, route: string | undefined): void {
+    const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
+    for (const t of this.members) {
+      let ok = t.active.healthy && canPass(t.breaker, now, this.breakerCfg);
+      if (ok && rcfg) ok = canPass(t.routeBreakers.get(route!) ?? CLOSED, now, rcfg);
+      t.healthy = ok;
     }
   }
 
   /**
    * Chooses a target for one attempt: skips unhealthy / circuit-open targets and prefers targets
    * not in ctx.exclude. Counts the attempt as in flight; the caller must report() it exactly once.
-   * undefined -> no usable target (the core answers 503).
+   * undefined -> no usable target (the core answers 503). `route`: the route whose own
+   * circuit-breaker applies as well (see forRoute()).
    */
-  select(ctx: PickContext): Pick | undefined {
+  select(ctx: PickContext, route?: string): Pick | undefined {
     if (this.closed) return undefined;
     const now = this.now();
     if ((ctx.exclude?.size ?? 0) === 0) this.budget.recordRequest(now);
-    this.refreshHealth(now);
-    let pick = this.balancer.pick(this.targets, ctx);
+    this.refreshHealth(now, route);
+    const targets = this.members;
+    let pick = this.balancer.pick(targets, ctx);
     if (!pick && ctx.exclude && ctx.exclude.size > 0) {
       // every other target is unusable: retrying one already tried beats failing
-      pick = this.balancer.pick(this.targets, {
+      pick = this.balancer.pick(targets, {
         clientIp: ctx.clientIp,
         path: ctx.path,
         header: (n) => ctx.header(n),
@@ -336,21 +566,25 @@ export class UpstreamGroup {
       });
     }
     if (!pick) return undefined;
-    const target = this.mutableTargets[pick.target.index]!;
-    const rt = this.runtime[target.index]!;
-    if (rt.breaker.phase !== 'closed') this.setBreaker(target, next(rt.breaker, { type: 'acquire' }, now, this.breakerCfg));
+    const target = pick.target as Target;
+    if (target.breaker.phase !== 'closed') this.setBreaker(target, next(target.breaker, { type: 'acquire' }, now, this.breakerCfg));
+    const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
+    if (rcfg) {
+      const rb = target.routeBreakers.get(route!) ?? CLOSED;
+      if (rb.phase !== 'closed') this.setRouteBreaker(target, route!, next(rb, { type: 'acquire' }, now, rcfg));
+    }
     target.inFlight++;
     return pick;
   }
 
   /** The undici Pool for this target (created on first use, one per target per generation). */
   dispatcher(target: TargetState): Dispatcher {
-    const rt = this.runtime[target.index]!;
-    if (!rt.pool) {
+    const c = this.connsOf(target as Target);
+    if (!c.pool) {
       const tls = this.tlsFor(target);
-      rt.pool = createTargetPool(this.origin(target), { ...this.poolOptions, ...(tls ? { tls } : {}) });
+      c.pool = createTargetPool(this.origin(target), { ...this.poolOptions, ...(tls ? { tls } : {}) });
     }
-    return rt.pool.pool;
+    return c.pool.pool;
   }
 
   /**
@@ -367,40 +601,74 @@ export class UpstreamGroup {
   }
 
   /**
-   * Outcome of one attempt: passive health, circuit breaker, latency feedback. Exactly once per
-   * attempt. A response status 499 (client closed the request) is neutral, as abandon().
+   * Outcome of one attempt: passive health, circuit breaker(s), latency feedback. Exactly once
+   * per attempt. A response status 499 (client closed the request) is neutral, as abandon().
    */
-  report(target: TargetState, outcome: AttemptOutcome): void {
-    if (outcome.kind === 'response' && outcome.status === CLIENT_CLOSED) return this.abandon(target);
-    const t = this.mutableTargets[target.index]!;
-    const rt = this.runtime[target.index]!;
+  report(target: TargetState, outcome: AttemptOutcome, route?: string): void {
+    if (outcome.kind === 'response' && outcome.status === CLIENT_CLOSED) return this.abandon(target, route);
+    const t = target as Target;
     t.inFlight = Math.max(0, t.inFlight - 1);
     const failed = isFailure(outcome);
-    if (rt.window.length < PASSIVE_WINDOW) rt.window.push(failed);
-    else rt.window[rt.windowPos] = failed;
-    rt.windowPos = (rt.windowPos + 1) % PASSIVE_WINDOW;
-    if (failed) rt.lastError = outcome.kind === 'error' ? outcome.reason : `status ${outcome.status}`;
-    this.setBreaker(t, next(rt.breaker, { type: failed ? 'failure' : 'success' }, this.now(), this.breakerCfg));
+    if (t.window.length < PASSIVE_WINDOW) t.window.push(failed);
+    else t.window[t.windowPos] = failed;
+    t.windowPos = (t.windowPos + 1) % PASSIVE_WINDOW;
+    if (failed) t.lastError = outcome.kind === 'error' ? outcome.reason : `status ${outcome.status}`;
+    const now = this.now();
+    const event = { type: failed ? 'failure' : 'success' } as const;
+    this.setBreaker(t, next(t.breaker, event, now, this.breakerCfg));
+    const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
+    if (rcfg) this.setRouteBreaker(t, route!, next(t.routeBreakers.get(route!) ?? CLOSED, event, now, rcfg));
     this.balancer.observe?.(t, outcome.latencyMs, !failed);
   }
 
   /** Ends an attempt that says nothing about the target (the client went away): frees its slot only. */
-  abandon(target: TargetState): void {
-    const t = this.mutableTargets[target.index]!;
-    const rt = this.runtime[target.index]!;
+  abandon(target: TargetState, route?: string): void {
+    const t = target as Target;
     t.inFlight = Math.max(0, t.inFlight - 1);
-    if (rt.breaker.phase === 'half-open') this.setBreaker(t, next(rt.breaker, { type: 'release' }, this.now(), this.breakerCfg));
+    if (t.breaker.phase === 'half-open') this.setBreaker(t, next(t.breaker, { type: 'release' }, this.now(), this.breakerCfg));
+    const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
+    const rb = route !== undefined ? t.routeBreakers.get(route) : undefined;
+    if (rcfg && rb?.phase === 'half-open') this.setRouteBreaker(t, route!, next(rb, { type: 'release' }, this.now(), rcfg));
   }
 
-  private setBreaker(t: TargetState, s: BreakerState): void {
-    const rt = this.runtime[t.index]!;
-    const before = rt.breaker.phase;
-    rt.breaker = s;
+  private setBreaker(t: Target, s: BreakerState): void {
+    const before = t.breaker.phase;
+    t.breaker = s;
     if (s.phase === before) return;
     this.breakerGauge.set({ component: this.component(t), route: '' }, phaseGauge(s.phase));
     this.updateHealthGauge(t);
     this.services.log.warn({ upstream: this.id, target: t.address, from: before, to: s.phase }, 'circuit breaker state changed');
     this.services.audit({ event_type: 'circuit_breaker_change', upstream: this.id, target: t.address, from: before, to: s.phase });
+  }
+
+  private setRouteBreaker(t: Target, route: string, s: BreakerState): void {
+    const before = (t.routeBreakers.get(route) ?? CLOSED).phase;
+    t.routeBreakers.set(route, s);
+    if (s.phase === before) return;
+    this.breakerGauge.set({ component: this.component(t), route }, phaseGauge(s.phase));
+    this.services.log.warn({ upstream: this.id, route, target: t.address, from: before, to: s.phase }, 'route circuit breaker state changed');
+    this.services.audit({ event_type: 'circuit_breaker_change', upstream: this.id, route, target: t.address, from: before, to: s.phase });
+  }
+
+  /**
+   * The group as seen by one route's traffic: when the route has its own circuit-breaker block,
+   * select/report/abandon also drive that route's per-target breakers; otherwise the group itself.
+   */
+  forRoute(route: string): UpstreamGroup {
+    if (!this.routeBreakerCfg.has(route)) return this;
+    // A view sharing all state: every method runs on the group itself, three are route-bound.
+    const view = Object.create(this) as UpstreamGroup;
+    const methods = view as unknown as Record<string, unknown>;
+    for (const name of Object.getOwnPropertyNames(UpstreamGroup.prototype)) {
+      const fn = (this as unknown as Record<string, unknown>)[name];
+      if (name !== 'constructor' && typeof fn === 'function' && !Object.getOwnPropertyDescriptor(UpstreamGroup.prototype, name)?.get) {
+        methods[name] = (fn as (...a: unknown[]) => unknown).bind(this);
+      }
+    }
+    view.select = (ctx) => this.select(ctx, route);
+    view.report = (target, outcome) => this.report(target, outcome, route);
+    view.abandon = (target) => this.abandon(target, route);
+    return view;
   }
 
   /** Retry decision for the forwarder (`attempt` = the attempt that just finished, 1-based). */
@@ -423,21 +691,23 @@ export class UpstreamGroup {
     return {
       id: this.id,
       load_balancing: this.algorithm,
-      targets: this.targets.map((t) => {
-        const rt = this.runtime[t.index]!;
-        const failures = rt.window.filter(Boolean).length;
-        const failureRate = rt.window.length === 0 ? 0 : failures / rt.window.length;
-        const unhealthy = !rt.active.healthy || (rt.breaker.phase === 'open' && !canPass(rt.breaker, now, this.breakerCfg)) || failureRate > 0.5;
-        const observed = rt.window.length > 0 || rt.lastCheck !== undefined;
+      ...(this.source ? { discovery: { kind: this.source.kind, targets: this.discovered.length } } : {}),
+      targets: this.members.map((t) => {
+        const failures = t.window.filter(Boolean).length;
+        const failureRate = t.window.length === 0 ? 0 : failures / t.window.length;
+        const unhealthy = !t.active.healthy || (t.breaker.phase === 'open' && !canPass(t.breaker, now, this.breakerCfg)) || failureRate > 0.5;
+        const observed = t.window.length > 0 || t.lastCheck !== undefined;
+        const routeBreakers = [...t.routeBreakers].filter(([r]) => this.routeBreakerCfg.has(r));
         return {
           address: t.address,
           weight: t.weight,
           status: unhealthy ? 'unhealthy' : observed ? 'healthy' : 'unknown',
           failure_rate: Math.round(failureRate * 1000) / 1000,
-          last_error: rt.lastError ?? null,
-          circuit_breaker: rt.breaker.phase,
+          last_error: t.lastError ?? null,
+          circuit_breaker: t.breaker.phase,
           in_flight: t.inFlight,
-          ...(rt.lastCheck ? { last_check: { ok: rt.lastCheck.ok, detail: rt.lastCheck.detail } } : {}),
+          ...(routeBreakers.length > 0 ? { route_circuit_breakers: Object.fromEntries(routeBreakers.map(([r, b]) => [r, b.phase])) } : {}),
+          ...(t.lastCheck ? { last_check: { ok: t.lastCheck.ok, detail: t.lastCheck.detail } } : {}),
         };
       }),
     };
@@ -446,15 +716,19 @@ export class UpstreamGroup {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.scheduler?.stop();
+    this.retire();
+    this.previous = undefined;
     if (this.statsTimer) clearInterval(this.statsTimer);
-    await Promise.all(this.runtime.flatMap((rt) => [rt.pool?.close(), rt.checkClient?.close()]));
+    await Promise.allSettled([...[...this.conns.values()].flatMap((c) => [c.pool?.close(), c.checkClient?.close()]), this.source?.close?.()]);
+    this.conns.clear();
   }
 }
 
 export interface UpstreamSnapshot {
   id: string;
   load_balancing: string;
+  /** discovery kind and how many targets its last good answer had */
+  discovery?: { kind: string; targets: number };
   targets: {
     address: string;
     weight: number;
@@ -463,6 +737,8 @@ export interface UpstreamSnapshot {
     last_error: string | null;
     circuit_breaker: string;
     in_flight: number;
+    /** per-route breakers (routes with their own circuit-breaker block) */
+    route_circuit_breakers?: Record<string, string>;
     last_check?: { ok: boolean; detail: string };
   }[];
 }

@@ -1,8 +1,10 @@
 // The upstream contract between the core forwarder and the balancing/health plugins.
 //
 // The core owns one UpstreamGroup per `upstream "id"` per generation. The group keeps one
-// TargetState per target (shared with the balancer and the health trackers), asks the
-// balancer for a target per attempt, and reports every attempt's outcome back.
+// TargetState per target address (shared with the balancer and the health trackers), asks the
+// balancer for a target per attempt, and reports every attempt's outcome back. The target list
+// may change while the group runs (discovery): a balancer gets the current list on every pick
+// and must not keep positions across calls with a different list.
 
 export interface TargetState {
   /** "host:port" exactly as configured (never shown in client-facing error bodies) */
@@ -10,7 +12,10 @@ export interface TargetState {
   readonly host: string;
   readonly port: number;
   readonly weight: number;
-  /** index in the group's target list (stable for the generation) */
+  /**
+   * Unique id of this target within the group (and the groups that adopt it on reload): what
+   * PickContext.exclude holds. NOT a position in the target list, which changes with discovery.
+   */
   readonly index: number;
   /** false while active health checks or the circuit breaker say so; balancers skip it */
   healthy: boolean;
@@ -25,7 +30,7 @@ export interface PickContext {
   /** lower-cased request header lookup */
   header(name: string): string | undefined;
   cookie(name: string): string | undefined;
-  /** targets already tried by this request (retries prefer others) */
+  /** ids (TargetState.index) of targets already tried by this request (retries prefer others) */
   readonly exclude?: ReadonlySet<number>;
 }
 
