@@ -1,6 +1,6 @@
 // The proxies under test. Each starts as one foreground process on 127.0.0.1, pinned to the
 // proxy core, and is ready once GET /small answers 200 through it.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasCommand, runPinned, spawnPinned, waitReady, type Proc } from './processes.ts';
 import { haproxyConf, nginxProxyConf, SMALL_PATH } from './configs.ts';
@@ -80,13 +80,41 @@ export function ensurePeerDeps(repoRoot: string): Promise<string | null> {
   return peerDeps;
 }
 
-export const TARGETS: Target[] = [
-  {
-    name: 'sentinel',
-    description: 'Sentinel (node bin/sentinel.mjs run -c bench/configs/sentinel-passthrough.kdl)',
+let sentinelBuild: Promise<string> | undefined;
+
+/**
+ * Compiles Sentinel once per bench run (tsc, tsconfig.build.json) into .tmp/bench/dist and returns
+ * the CLI entry. The bench measures what production runs: plain JavaScript, no tsx loader (tsx's
+ * esbuild output wraps every function expression in a `__name` helper, and the loader itself
+ * costs ~40 MiB of RSS). `sentinel-tsx` measures the from-source launcher.
+ */
+export function buildSentinel(repoRoot: string): Promise<string> {
+  sentinelBuild ??= (async () => {
+    const outDir = join(repoRoot, '.tmp', 'bench', 'dist');
+    rmSync(outDir, { recursive: true, force: true });
+    console.log('compiling Sentinel for the bench (tsc -p tsconfig.build.json) ...');
+    await runPinned('tsc', null, process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', outDir], 300_000);
+    return join(outDir, 'src', 'cli', 'main.js');
+  })();
+  return sentinelBuild;
+}
+
+function sentinelTarget(name: string, fromSource: boolean): Target {
+  return {
+    name,
+    description: fromSource
+      ? 'Sentinel from source (node bin/sentinel.mjs: tsx loader)'
+      : 'Sentinel compiled (tsc build, node dist/src/cli/main.js: what production runs)',
+    optIn: fromSource,
     async unavailable(repoRoot) {
       if (!existsSync(join(repoRoot, 'bin', 'sentinel.mjs'))) return 'not available yet: bin/sentinel.mjs is missing (the CLI has not landed)';
-      return null;
+      if (fromSource) return null;
+      try {
+        await buildSentinel(repoRoot);
+        return null;
+      } catch (err) {
+        return `the TypeScript build failed: ${(err as Error).message.slice(0, 500)}`;
+      }
     },
     async start(ctx) {
       const config =
@@ -94,13 +122,19 @@ export const TARGETS: Target[] = [
         renderPassthrough(ctx.repoRoot, { listen: `127.0.0.1:${ctx.port}`, origin: `127.0.0.1:${ctx.originPort}`, metrics: `127.0.0.1:${ctx.metricsPort}` });
       const file = join(ctx.tmpDir, 'sentinel.kdl');
       writeFileSync(file, config);
-      const proc = spawnPinned('sentinel', ctx.cpu, process.execPath, [join(ctx.repoRoot, 'bin', 'sentinel.mjs'), 'run', '-c', file], {
+      const entry = fromSource ? join(ctx.repoRoot, 'bin', 'sentinel.mjs') : await buildSentinel(ctx.repoRoot);
+      const proc = spawnPinned(name, ctx.cpu, process.execPath, [entry, 'run', '-c', file], {
         cwd: ctx.repoRoot,
         env: { ...process.env, NODE_ENV: 'production' },
       });
       return ready(proc, ctx, 30_000);
     },
-  },
+  };
+}
+
+export const TARGETS: Target[] = [
+  sentinelTarget('sentinel', false),
+  sentinelTarget('sentinel-tsx', true),
   {
     name: 'nginx',
     description: 'nginx (apt), 1 process, keep-alive upstream pool',
