@@ -42,6 +42,8 @@ export interface AgentDefinition {
   maxResponseBodyBytes: number;
   responseBodyMode: BodyMode;
   maxConcurrentCalls: number;
+  /** `protocol-version`: 2 (default) binary UDS, 1 legacy length-prefixed JSON */
+  protocolVersion: 1 | 2;
   breaker: BreakerSettings;
   config: unknown;
   pool: {
@@ -58,6 +60,15 @@ export function parseFailureMode(v: unknown): 'open' | 'closed' | undefined {
   if (s === 'open' || s === 'fail-open') return 'open';
   if (s === 'closed' || s === 'fail-closed') return 'closed';
   return undefined;
+}
+
+function parseProtocolVersion(v: string | number | undefined, path: string, errors: string[]): 1 | 2 {
+  if (v === undefined) return 2;
+  const s = String(v).trim().toLowerCase();
+  if (s === '1' || s === 'v1') return 1;
+  if (s === '2' || s === 'v2') return 2;
+  errors.push(`${path}: unsupported protocol version ${JSON.stringify(v)} (expected 1, "v1", 2 or "v2")`);
+  return 2;
 }
 
 function parseBodyMode(v: string | undefined, path: string, errors: string[]): BodyMode {
@@ -104,6 +115,7 @@ export function defineAgent(raw: AgentBlock, baseDir = process.cwd()): { definit
     maxResponseBodyBytes: raw['max-response-body-bytes'] ?? 1024 * 1024,
     responseBodyMode: parseBodyMode(raw['response-body-mode'], `${path} > response-body-mode`, errors),
     maxConcurrentCalls: raw['max-concurrent-calls'] ?? 100,
+    protocolVersion: parseProtocolVersion(raw['protocol-version'], `${path} > protocol-version`, errors),
     breaker: {
       failureThreshold: cb?.['failure-threshold'] ?? 5,
       successThreshold: cb?.['success-threshold'] ?? 2,

@@ -19,6 +19,7 @@ const registries = new WeakMap<Metrics, Map<string, Shared>>();
 function fingerprint(def: AgentDefinition): string {
   return JSON.stringify({
     socket: def.socketPath,
+    protocol: def.protocolVersion,
     pool: def.pool,
     max: def.maxConcurrentCalls,
     breaker: def.breaker,
@@ -60,6 +61,7 @@ export class AgentManager {
         connectTimeoutMs: def.pool.connectTimeoutMs,
         reconnectIntervalMs: def.pool.reconnectIntervalMs,
         maxConcurrentCalls: def.maxConcurrentCalls,
+        protocolVersion: def.protocolVersion,
         breaker: def.breaker,
         config: def.config,
         pingIntervalMs: def.pool.healthCheckIntervalMs,

@@ -2,7 +2,8 @@
 // concurrency limit (callers queue for a permit, bounded by their own timeout), a per-agent
 // circuit breaker, and the timeout/cancel handling of every call.
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerSettings, type BreakerState } from './breaker.ts';
-import { AgentCallError, AgentConnection, type ProtocolIssue } from './connection.ts';
+import { AgentCallError, AgentConnection, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
+import { V1Connection } from './v1.ts';
 import { MessageType } from './frames.ts';
 import { CancelReason, type AgentReply, type HandshakeRequest } from './messages.ts';
 import { Semaphore } from './semaphore.ts';
@@ -25,6 +26,8 @@ export interface AgentClientOptions {
   proxyVersion?: string;
   pingIntervalMs?: number;
   maxFrameBytes?: number;
+  /** 2 (default): v2 binary UDS; 1: legacy length-prefixed JSON, one call at a time per connection */
+  protocolVersion?: 1 | 2;
   hooks?: AgentClientHooks;
 }
 
@@ -49,8 +52,8 @@ export interface CallOptions {
 }
 
 interface Slot {
-  conn: AgentConnection | undefined;
-  connecting: Promise<AgentConnection> | undefined;
+  conn: ProtocolConnection | undefined;
+  connecting: Promise<ProtocolConnection> | undefined;
   failures: number;
   nextAttemptAt: number;
   timer: NodeJS.Timeout | undefined;
@@ -105,7 +108,7 @@ export class AgentClient {
     return new Promise<AgentReply>((resolve, reject) => {
       let settled = false;
       let release: (() => void) | undefined;
-      let conn: AgentConnection | undefined;
+      let conn: ProtocolConnection | undefined;
       const outer = opts.signal;
       const permit = this.semaphore.take();
       const cleanup = () => {
@@ -164,9 +167,9 @@ export class AgentClient {
     }
   }
 
-  private pick(): AgentConnection | undefined {
-    let best: AgentConnection | undefined;
-    let bestPaused: AgentConnection | undefined;
+  private pick(): ProtocolConnection | undefined {
+    let best: ProtocolConnection | undefined;
+    let bestPaused: ProtocolConnection | undefined;
     for (const slot of this.slots) {
       const c = slot.conn;
       if (!c?.alive) continue;
@@ -178,7 +181,7 @@ export class AgentClient {
     return best ?? bestPaused;
   }
 
-  private connection(): Promise<AgentConnection> {
+  private connection(): Promise<ProtocolConnection> {
     const conn = this.pick();
     if (conn) return Promise.resolve(conn);
     const connecting = this.slots.find((s) => s.connecting)?.connecting;
@@ -189,19 +192,23 @@ export class AgentClient {
     return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} is unavailable (reconnecting)`));
   }
 
-  private connectSlot(slot: Slot): Promise<AgentConnection> {
+  private connectSlot(slot: Slot): Promise<ProtocolConnection> {
     if (slot.connecting) return slot.connecting;
     clearTimeout(slot.timer);
     slot.timer = undefined;
     const attempt = (async () => {
-      const conn = new AgentConnection({
-        socketPath: this.options.socketPath,
-        connectTimeoutMs: this.options.connectTimeoutMs,
-        handshake: this.handshake(),
-        pingIntervalMs: this.options.pingIntervalMs ?? 0,
-        ...(this.options.maxFrameBytes ? { maxFrameBytes: this.options.maxFrameBytes } : {}),
-        onProtocolIssue: (issue) => this.options.hooks?.protocolIssue?.(this.id, issue),
-      });
+      const onProtocolIssue = (issue: ProtocolIssue) => this.options.hooks?.protocolIssue?.(this.id, issue);
+      const conn: ProtocolConnection =
+        this.options.protocolVersion === 1
+          ? new V1Connection({ socketPath: this.options.socketPath, connectTimeoutMs: this.options.connectTimeoutMs, onProtocolIssue })
+          : new AgentConnection({
+              socketPath: this.options.socketPath,
+              connectTimeoutMs: this.options.connectTimeoutMs,
+              handshake: this.handshake(),
+              pingIntervalMs: this.options.pingIntervalMs ?? 0,
+              ...(this.options.maxFrameBytes ? { maxFrameBytes: this.options.maxFrameBytes } : {}),
+              onProtocolIssue,
+            });
       await conn.open();
       if (this.options.config !== undefined) await this.configure(conn);
       return conn;
@@ -246,7 +253,7 @@ export class AgentClient {
     slot.timer.unref();
   }
 
-  private async configure(conn: AgentConnection): Promise<void> {
+  private async configure(conn: ProtocolConnection): Promise<void> {
     const correlationId = `configure-${this.id}-${++this.configureSeq}`;
     const timer = setTimeout(() => conn.close(), this.options.connectTimeoutMs);
     try {

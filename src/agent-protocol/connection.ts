@@ -20,6 +20,20 @@ export class AgentCallError extends Error {
 
 export type ProtocolIssue = 'oversized_frame' | 'zero_length_frame' | 'stalled_frame' | 'bad_json' | 'bad_response' | 'unknown_type' | 'unexpected_type' | 'unmatched_reply' | 'bad_handshake';
 
+/** What the client's pool needs from a connection, whatever the protocol version (v2 here, v1 in v1.ts). */
+export interface ProtocolConnection {
+  readonly alive: boolean;
+  /** calls awaiting a reply (or queued) on this connection */
+  readonly inFlight: number;
+  readonly paused: boolean;
+  open(): Promise<unknown>;
+  request(type: number, correlationId: string, payload: unknown): Promise<AgentReply>;
+  cancel(correlationId: string, reason?: number): void;
+  notify(type: number, payload: unknown): void;
+  close(): void;
+  onClose(listener: () => void): void;
+}
+
 export interface ConnectionOptions {
   socketPath: string;
   connectTimeoutMs: number;
@@ -35,7 +49,7 @@ interface Pending {
   reject: (err: AgentCallError) => void;
 }
 
-export class AgentConnection {
+export class AgentConnection implements ProtocolConnection {
   private socket: Socket | undefined;
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<string, Pending>();

@@ -66,3 +66,26 @@ test('denylist rules: path prefixes on segment boundaries, CIDRs, headers', () =
   assert.deepEqual(d.check(req('/', '192.0.2.1', { 'x-debug': ['anything'] })), { rule: 'header', detail: 'x-debug' });
   assert.throws(() => new Denylist(parseDenylistConfig({ ips: 'not-an-ip' })), /invalid ip/);
 });
+
+test('protocol-version: 1/"v1" select v1, 2/"v2"/absent v2, anything else is an error; response body settings', () => {
+  const pv = (v: string | number | undefined) => defineAgent({ id: 'a', 'unix-socket': { path: '/a.sock' }, ...(v === undefined ? {} : { 'protocol-version': v }) });
+  const cases: [string | number | undefined, 1 | 2][] = [
+    [undefined, 2],
+    [1, 1],
+    ['1', 1],
+    ['v1', 1],
+    ['V1', 1],
+    [2, 2],
+    ['v2', 2],
+  ];
+  for (const [input, want] of cases) {
+    const { definition, errors } = pv(input);
+    assert.deepEqual(errors, [], String(input));
+    assert.equal(definition.protocolVersion, want, String(input));
+  }
+  assert.match(pv(3).errors.join(), /unsupported protocol version 3/);
+  const { definition: d } = defineAgent({ id: 'r', 'unix-socket': { path: '/r.sock' }, 'response-body-mode': 'stream', 'max-response-body-bytes': 10 });
+  assert.deepEqual(d.responseBodyMode, { kind: 'stream' });
+  assert.equal(d.maxResponseBodyBytes, 10);
+  assert.equal(pv(undefined).definition.maxResponseBodyBytes, 1024 * 1024);
+});
