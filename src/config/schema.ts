@@ -5,6 +5,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Block, Named, Repeated, Duration, Size, Enum } from './types-helpers.ts';
 import { ListenerTlsSchema } from '../../plugins/tls/schema.ts';
 import { UpstreamPolicyProperties } from '../../plugins/balancing/schema.ts';
+import { DiscoverySchema } from '../upstream/discovery/schema.ts';
 import { RateLimitFilterProperties, RateLimitsSchema } from '../../plugins/rate-limit/schema.ts';
 import { AgentSchema, AgentFilterProperties, WafSchema } from '../../plugins/agents/schema.ts';
 
@@ -111,7 +112,7 @@ export const UpstreamSchema = Block({
       'write-secs': Type.Optional(Type.Number({ exclusiveMinimum: 0, default: 30, aliases: ['write'] })),
     }),
   ),
-  discovery: Type.Optional(Type.Unknown()),
+  discovery: Type.Optional(DiscoverySchema),
 });
 
 /** Keys every filter has; the rest depend on `type`. */

@@ -18,6 +18,7 @@ import type { GenerationServices } from '../pipeline/types.ts';
 import type { AttemptOutcome, Balancer, Pick, PickContext, TargetState } from './types.ts';
 import { collectTargets, urlHost, type TargetSpec } from './address.ts';
 import type { DiscoverySource } from './discovery/types.ts';
+import { createDiscoverySource, validateDiscovery } from './discovery/index.ts';
 import { mergeSpecs, planTargetSet } from './discovery/diff.ts';
 import { createTargetPool, type TargetPool, type TargetPoolOptions } from './pool.ts';
 import { algorithmOf, canonicalAlgorithm, createBalancer, validateLoadBalancing } from '../../plugins/balancing/index.ts';
@@ -118,6 +119,7 @@ export function isFailure(o: AttemptOutcome): boolean {
 export function validateUpstreamPolicies(config: RawUpstream, baseDir: string): string[] {
   // Targets are checked by the config compiler itself (same collectTargets parser).
   const errors: string[] = [];
+  errors.push(...validateDiscovery(config.discovery));
   const lb = validateLoadBalancing(config['load-balancing']);
   if (lb) errors.push(`load-balancing: ${lb}`);
   if (config['health-check']) {
@@ -190,7 +192,7 @@ export class UpstreamGroup {
     this.now = opts.now ?? (() => performance.now());
     this.rng = opts.rng ?? Math.random;
     this.staticSpecs = collectTargets(opts.config);
-    this.source = opts.discovery;
+    this.source = opts.discovery ?? createDiscoverySource(opts.config.discovery, opts.baseDir);
     if (this.staticSpecs.length === 0 && !this.source && opts.config.discovery === undefined) {
       throw new Error(`upstream "${opts.id}" requires at least one target`);
     }

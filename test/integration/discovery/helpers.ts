@@ -1,0 +1,177 @@
+// Fixtures for discovery integration tests: a real dnsmasq on a loopback port, HTTP upstreams
+// on several loopback addresses sharing one port (DNS A records carry no port), and polling.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promises as dns } from 'node:dns';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export const INSTALL_DNSMASQ = 'dnsmasq is required for the DNS discovery tests: apt-get install -y dnsmasq (scripts/setup.sh installs it)';
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Dnsmasq {
+  /** "127.0.0.1:<port>" for `resolver` */
+  server: string;
+  /** replaces the A records (name -> addresses): rewrites the hosts file and SIGHUPs dnsmasq (clears its cache, re-reads it) */
+  setHosts(records: Record<string, string[]>): void;
+  /** restarts dnsmasq on the same port with other SRV records */
+  setSrv(records: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * dnsmasq answering for the zone "test" only (--local: unknown names are NXDOMAIN, missing
+ * types NODATA), A records from a hosts directory, SRV records as `--srv-host` values
+ * ("_http._tcp.svc.test,target.test,port,priority,weight").
+ */
+export async function startDnsmasq(hosts: Record<string, string[]>, srv: string[] = []): Promise<Dnsmasq> {
+  if (spawnSync('dnsmasq', ['--version']).error) throw new Error(INSTALL_DNSMASQ);
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-dnsmasq-'));
+  const hostsFile = join(dir, 'hosts');
+  const port = await freeUdpPort();
+  let child: ChildProcess | undefined;
+  const writeHosts = (records: Record<string, string[]>) => {
+    const text = Object.entries(records)
+      .flatMap(([name, addrs]) => addrs.map((a) => `${a} ${name}`))
+      .join('\n');
+    writeFileSync(hostsFile, text + '\n');
+    child?.kill('SIGHUP');
+  };
+  writeHosts(hosts);
+  const resolver = new dns.Resolver({ timeout: 200, tries: 1 });
+  resolver.setServers([`127.0.0.1:${port}`]);
+  const start = async (records: string[]) => {
+    child = spawn(
+      'dnsmasq',
+      [
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        '--no-resolv',
+        '--no-hosts',
+        '--pid-file',
+        '--user=root',
+        '--listen-address=127.0.0.1',
+        '--bind-interfaces',
+        `--port=${port}`,
+        '--local=/test/',
+        `--addn-hosts=${hostsFile}`,
+        '--log-facility=/dev/null',
+        ...records.map((r) => `--srv-host=${r}`),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    // ready when it answers (NXDOMAIN for a name it does not know is an answer)
+    for (let i = 0; i < 100; i++) {
+      if (child.exitCode !== null) throw new Error(`dnsmasq exited: ${stderr}`);
+      const answered = await resolver.resolve4('ready-probe.test').then(
+        () => true,
+        (e: NodeJS.ErrnoException) => e.code === 'ENOTFOUND' || e.code === 'ENODATA',
+      );
+      if (answered) return;
+      await sleep(50);
+    }
+    throw new Error(`dnsmasq did not answer on port ${port}: ${stderr}`);
+  };
+  const stop = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null) return;
+    await new Promise<void>((r) => {
+      c.once('exit', () => r());
+      c.kill('SIGTERM');
+    });
+  };
+  await start(srv);
+  return {
+    server: `127.0.0.1:${port}`,
+    setHosts: writeHosts,
+    async setSrv(records) {
+      await stop();
+      await start(records);
+    },
+    async close() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until it returns true (bounded); fails with `what`. */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await sleep(50);
+  }
+}
+
+export interface NamedServer {
+  host: string;
+  port: number;
+  address: string;
+  hits: number;
+  /** respond with this status (default 200) */
+  status: number;
+  server: Server;
+}
+
+/** HTTP servers on the given loopback hosts, all on one port; each answers its own host name. */
+export async function serversOnOnePort(hosts: string[]): Promise<{ port: number; servers: NamedServer[]; close(): Promise<void> }> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const servers: NamedServer[] = [];
+    try {
+      let port = 0;
+      for (const host of hosts) {
+        const s = { host, port, address: '', hits: 0, status: 200 } as NamedServer;
+        s.server = createServer((_req, res) => {
+          s.hits++;
+          res.statusCode = s.status;
+          res.end(host);
+        });
+        await new Promise<void>((resolve, reject) => {
+          s.server.once('error', reject);
+          s.server.listen(port, host, () => resolve());
+        });
+        servers.push(s);
+        port = (s.server.address() as AddressInfo).port;
+        s.port = port;
+        s.address = `${host}:${port}`;
+      }
+      return { port, servers, close: () => closeAll(servers) };
+    } catch {
+      await closeAll(servers); // the port was taken on another address: try another one
+    }
+  }
+  throw new Error('no common free port for the loopback servers');
+}
+
+async function closeAll(servers: NamedServer[]): Promise<void> {
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.server.closeAllConnections();
+          s.server.close(() => r());
+        }),
+    ),
+  );
+}
