@@ -41,6 +41,32 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly websocketConnections = new Counter({
+    name: 'sentinel_websocket_connections_total',
+    help: 'WebSocket upgrades proxied (101 relayed to the client), by route',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly websocketFrames = new Counter({
+    name: 'sentinel_websocket_frames_total',
+    help: 'Inspected WebSocket frames by route, direction (c2s, s2c), opcode and decision (allow, drop, close)',
+    labelNames: ['route', 'direction', 'opcode', 'decision'] as const,
+    registers: [this.registry],
+  });
+  readonly websocketInspectionDuration = new Histogram({
+    name: 'sentinel_websocket_inspection_duration_seconds',
+    help: 'Time to decide about one inspected WebSocket frame',
+    labelNames: ['route'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly websocketFrameSize = new Histogram({
+    name: 'sentinel_websocket_frame_size_bytes',
+    help: 'Payload size of inspected WebSocket frames',
+    labelNames: ['route', 'direction'] as const,
+    buckets: [16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576],
+    registers: [this.registry],
+  });
   readonly up = new Gauge({ name: 'sentinel_up', help: '1 while the gateway runs', registers: [this.registry] });
   readonly buildInfo = new Gauge({ name: 'sentinel_build_info', help: 'Build information', labelNames: ['version', 'node'] as const, registers: [this.registry] });
   readonly configReloads = new Counter({

@@ -34,7 +34,8 @@ export function limitStream(limit: number): Transform & { bytes: number } {
   return t;
 }
 
-function pickContext(ctx: Context, exclude: Set<number>): PickContext {
+/** What the balancer may look at for this request (also used by the WebSocket proxy). */
+export function pickContext(ctx: Context, exclude: Set<number>): PickContext {
   const headers = ctx.raw.headers;
   let cookies: Map<string, string> | undefined;
   return {

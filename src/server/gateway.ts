@@ -3,6 +3,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { watch, type FSWatcher } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
 import { Generation, type ListenerRuntime } from './generation.ts';
 import { createTlsManager, type TlsManager } from '../../plugins/tls/index.ts';
 import { pluginValidators } from './validators.ts';
+import { localResponder } from '../websocket/proxy.ts';
 
 export interface GatewayOptions {
   /** config file; when neither this nor configText is given the embedded default is used */
@@ -120,6 +122,21 @@ export class Gateway {
     return (req: IncomingMessage, res: ServerResponse) => this.generation.dispatch(req, res, runtime);
   }
 
+  /**
+   * HTTP/1.1 upgrades. WebSocket goes to the current generation's proxy; any other protocol
+   * (h2c ...) is not switched to and is answered as a plain request on a closing connection.
+   */
+  private upgradeHandler(runtime: ListenerRuntime) {
+    return (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (req.headers.upgrade?.toLowerCase() === 'websocket') {
+        this.generation.upgrade(req, socket, head, runtime).catch((err: unknown) => {
+          this.log.error({ err }, 'websocket upgrade failed');
+          socket.destroy();
+        });
+      } else this.generation.dispatch(req, localResponder(req, socket), runtime);
+    };
+  }
+
   private async openListener(l: CompiledListener): Promise<void> {
     const runtime: ListenerRuntime = { config: l };
     const limits = this.config.limits;
@@ -156,6 +173,8 @@ export class Gateway {
       );
       server = s;
     }
+    // h2c listeners have no HTTP/1.1 upgrades; TLS listeners get them from clients that chose http/1.1 by ALPN.
+    if (l.protocol !== 'h2') server.on('upgrade', this.upgradeHandler(runtime));
     server.maxConnections = this.config.system['max-connections'];
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

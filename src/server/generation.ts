@@ -2,6 +2,7 @@
 // Listeners dispatch each request to the current generation; a reload builds the next one
 // beside it, swaps, then drains and disposes this one. In-flight requests finish here.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import underPressure from '@fastify/under-pressure';
@@ -20,6 +21,8 @@ import { notFoundBody, runBuiltin, type BuiltinEnv } from '../builtins/handlers.
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
 import type { LineSink } from '../logging/logger.ts';
 import { isTrusted, compileTrusted, type TrustedMatcher } from './trusted-proxies.ts';
+import { localResponder, proxyWebSocket } from '../websocket/proxy.ts';
+import type { WsSession } from '../websocket/session.ts';
 
 export interface ListenerRuntime {
   readonly config: CompiledListener;
@@ -45,6 +48,30 @@ export interface GenerationDeps {
 const LISTENER = Symbol('sentinel.listener');
 type TaggedRequest = IncomingMessage & { [LISTENER]?: ListenerRuntime };
 
+/** Largest frame payload accepted when frames are inspected (Sentinel's default max frame size). */
+const WS_MAX_FRAME_BYTES = 1024 * 1024;
+
+/** What the front half learned about one request (the access log and metrics read it at the end). */
+interface Front {
+  readonly startTime: number;
+  readonly traceId: string;
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  route: CompiledRoute | undefined;
+  ctx: Context | undefined;
+  result: ForwardResult | undefined;
+}
+
+/** A request the front half let through, with what the back half (forward / WebSocket proxy) needs. */
+interface Admitted {
+  ctx: Context;
+  route: CompiledRoute;
+  group: UpstreamGroup;
+  filters: RequestFilter[];
+  limit: number;
+}
+
 export class Generation {
   readonly number: number;
   readonly config: CompiledConfig;
@@ -62,6 +89,8 @@ export class Generation {
   private drained: (() => void) | undefined;
   private readonly bodyLimit: number;
   private readonly maxHeaderCount: number;
+  /** upgraded WebSocket connections running on this generation */
+  private readonly sessions = new Set<WsSession>();
 
   private constructor(private readonly deps: GenerationDeps) {
     this.number = deps.number;
@@ -170,101 +199,143 @@ export class Generation {
   }
 
   async handle(req: TaggedRequest, res: ServerResponse): Promise<void> {
-    const listener = req[LISTENER]!;
-    const startTime = performance.now();
-    const metrics = this.deps.metrics;
+    const f = this.begin(req);
+    try {
+      const a = await this.admit(req, res, f);
+      if (!a) return;
+      if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
+      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, filters: a.filters, maxBodyBytes: a.limit, metrics: this.deps.metrics });
+    } catch (err) {
+      this.failed(err, res, f);
+    } finally {
+      this.finish(req, res, f.startTime, f.method, f.path, f.query, f.traceId, f.route, f.ctx, f.result);
+    }
+  }
+
+  /**
+   * A WebSocket upgrade (the listener's 'upgrade' event, HTTP/1.1). Same front half as handle();
+   * local answers go out through a ServerResponse bound to the raw socket. The access log entry
+   * and the in-flight count cover the whole session (status 101, duration until both sides closed).
+   */
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerRuntime): Promise<void> {
+    (req as TaggedRequest)[LISTENER] = listener;
+    const res = localResponder(req, socket);
+    const f = this.begin(req as TaggedRequest);
+    try {
+      const a = await this.admit(req as TaggedRequest, res, f);
+      if (!a) return;
+      if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
+      f.result = await proxyWebSocket({ ctx: a.ctx, req, socket, head, res, route: a.route, group: a.group, filters: a.filters, metrics: this.deps.metrics, sessions: this.sessions, maxFrameBytes: WS_MAX_FRAME_BYTES });
+    } catch (err) {
+      this.failed(err, res, f);
+    } finally {
+      this.finish(req, res, f.startTime, f.method, f.path, f.query, f.traceId, f.route, f.ctx, f.result);
+    }
+  }
+
+  private begin(req: TaggedRequest): Front {
     this.inFlight++;
-    metrics.inFlight++;
+    this.deps.metrics.inFlight++;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const path = q >= 0 ? url.slice(0, q) : url;
-    const query = q >= 0 ? url.slice(q + 1) : '';
+    return {
+      startTime: performance.now(),
+      traceId: pickTraceId(req.headers, this.traceFormat),
+      method: req.method ?? 'GET',
+      path: q >= 0 ? url.slice(0, q) : url,
+      query: q >= 0 ? url.slice(q + 1) : '',
+      route: undefined,
+      ctx: undefined,
+      result: undefined,
+    };
+  }
+
+  private failed(err: unknown, res: ServerResponse, f: Front): void {
+    this.deps.log.error({ err, trace_id: f.traceId }, 'request failed inside the gateway');
+    f.result = f.ctx ? sendError(res, f.ctx, 500, 'Internal Server Error', 0) : this.sendLocal(res, f.traceId, { status: 500, body: 'Internal Server Error' });
+  }
+
+  /**
+   * The front half shared by requests and upgrades: probes, header limits, route match, the
+   * WebSocket gate, body limit, the filters' onRequest (rate limits, agents), builtins. Returns
+   * what the back half needs, or undefined when the request was answered here (f.result set).
+   */
+  private async admit(req: TaggedRequest, res: ServerResponse, f: Front): Promise<Admitted | undefined> {
+    const listener = req[LISTENER]!;
+    const metrics = this.deps.metrics;
+    const { traceId, path } = f;
+    res.setHeader('x-correlation-id', traceId);
+    // Probes answer before anything else (and never touch upstreams).
+    if (listener.config.probes && path.charCodeAt(1) === 95 /* '_' */ && (path === '/_/health' || path === '/_/ready')) {
+      const ok = path === '/_/health' || this.ready();
+      f.result = this.sendLocal(res, traceId, {
+        status: ok ? 200 : 503,
+        headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache, no-store, must-revalidate' },
+        body: JSON.stringify({ status: ok ? (path === '/_/health' ? 'healthy' : 'ready') : this.deps.draining() ? 'draining' : 'overloaded', generation: this.number }),
+      });
+      return undefined;
+    }
+    if (req.rawHeaders.length / 2 > this.maxHeaderCount) {
+      metrics.blockedRequests.inc({ reason: 'header_count_exceeded' });
+      f.result = this.sendLocal(res, traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
+      return undefined;
+    }
+    const socket = req.socket;
+    const clientIp = this.clientIp(req);
     const rawHost = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '';
     const host = stripPort(rawHost).toLowerCase();
-    const traceId = pickTraceId(req.headers, this.traceFormat);
-    const method = req.method ?? 'GET';
-    let result: ForwardResult | undefined;
-    let ctx: Context | undefined;
-    let route: CompiledRoute | undefined;
-    try {
-      res.setHeader('x-correlation-id', traceId);
-      // Probes answer before anything else (and never touch upstreams).
-      if (listener.config.probes && path.charCodeAt(1) === 95 /* '_' */ && (path === '/_/health' || path === '/_/ready')) {
-        const ok = path === '/_/health' || this.ready();
-        result = this.sendLocal(res, traceId, {
-          status: ok ? 200 : 503,
-          headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache, no-store, must-revalidate' },
-          body: JSON.stringify({ status: ok ? (path === '/_/health' ? 'healthy' : 'ready') : this.deps.draining() ? 'draining' : 'overloaded', generation: this.number }),
-        });
-        return;
-      }
-      if (req.rawHeaders.length / 2 > this.maxHeaderCount) {
-        metrics.blockedRequests.inc({ reason: 'header_count_exceeded' });
-        result = this.sendLocal(res, traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
-        return;
-      }
-      const socket = req.socket;
-      const clientIp = this.clientIp(req);
-      const input = this.matchInput(method, path, query, host, req);
-      route = matchRoute(this.config.routes, input, this.defaultRoutes.get(listener.config.id));
-      if (!route) {
-        result = this.sendLocal(res, traceId, notFoundBody(traceId, 'No matching route found'));
-        return;
-      }
-      const tls = listener.tlsInfo && (socket as TLSSocket).encrypted ? listener.tlsInfo(socket as TLSSocket) : undefined;
-      const upstreamHeaders = forwardHeaders({
-        headers: req.headers,
-        clientIp,
-        trustedPeer: this.trusted.any && isTrusted(this.trusted, socket.remoteAddress ?? ''),
-        protocol: tls ? 'https' : 'http',
-        traceId,
-      });
-      ctx = new Context(traceId, startTime, req, method, path, query, host, clientIp, socket.remotePort ?? 0, listener.config.id, tls ? 'https' : 'http', tls, route.id, route.upstream, upstreamHeaders, this.deps.log);
-      const c = ctx;
-      res.once('close', () => {
-        if (!res.writableFinished) c.cancel('client closed the connection');
-      });
-      // WebSocket gating (Sentinel answers 403 when the route does not allow upgrades).
-      if (req.headers.upgrade?.toLowerCase() === 'websocket' && !route.websocket) {
-        metrics.blockedRequests.inc({ reason: 'websocket_not_enabled' });
-        result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'WebSocket not enabled for this route' });
-        return;
-      }
-      const limit = Math.min(this.bodyLimit, route.maxBodyBytes ?? Infinity);
-      const cl = req.headers['content-length'];
-      if (cl !== undefined && Number(cl) > limit) {
-        metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
-        result = this.sendLocal(res, traceId, { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' }, body: JSON.stringify({ error: 'Payload Too Large', status: 413, request_id: traceId }) });
-        return;
-      }
-      const filters = this.routeFilters.get(route.id)!;
-      for (const f of filters) {
-        if (!f.onRequest) continue;
-        const local = await f.onRequest(ctx);
-        if (local) {
-          if (local.blockReason) metrics.blockedRequests.inc({ reason: local.blockReason });
-          for (const k in ctx.responseHeaders) if (local.headers?.[k] === undefined) res.setHeader(k, ctx.responseHeaders[k]!);
-          result = this.sendLocal(res, traceId, local);
-          return;
-        }
-      }
-      if (route.builtin) {
-        result = this.sendLocal(res, traceId, await runBuiltin(route.builtin, this.builtinEnv, traceId, req.headers.accept));
-        return;
-      }
-      const group = this.routeGroups.get(route.id);
-      if (!group) {
-        result = this.sendLocal(res, traceId, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: 'route has no upstream', status: 500, request_id: traceId }) });
-        return;
-      }
-      if (route.requestHeaders) applyHeaderOps(ctx.upstreamHeaders, route.requestHeaders);
-      result = await forward({ ctx, req, res, route, group, filters, maxBodyBytes: limit, metrics });
-    } catch (err) {
-      this.deps.log.error({ err, trace_id: traceId }, 'request failed inside the gateway');
-      result = ctx ? sendError(res, ctx, 500, 'Internal Server Error', 0) : this.sendLocal(res, traceId, { status: 500, body: 'Internal Server Error' });
-    } finally {
-      this.finish(req, res, startTime, method, path, query, traceId, route, ctx, result);
+    const input = this.matchInput(f.method, path, f.query, host, req);
+    const route = (f.route = matchRoute(this.config.routes, input, this.defaultRoutes.get(listener.config.id)));
+    if (!route) {
+      f.result = this.sendLocal(res, traceId, notFoundBody(traceId, 'No matching route found'));
+      return undefined;
     }
+    const tls = listener.tlsInfo && (socket as TLSSocket).encrypted ? listener.tlsInfo(socket as TLSSocket) : undefined;
+    const upstreamHeaders = forwardHeaders({
+      headers: req.headers,
+      clientIp,
+      trustedPeer: this.trusted.any && isTrusted(this.trusted, socket.remoteAddress ?? ''),
+      protocol: tls ? 'https' : 'http',
+      traceId,
+    });
+    const ctx = (f.ctx = new Context(traceId, f.startTime, req, f.method, path, f.query, host, clientIp, socket.remotePort ?? 0, listener.config.id, tls ? 'https' : 'http', tls, route.id, route.upstream, upstreamHeaders, this.deps.log));
+    res.once('close', () => {
+      if (!res.writableFinished) ctx.cancel('client closed the connection');
+    });
+    // WebSocket gating (Sentinel answers 403 when the route does not allow upgrades).
+    if (req.headers.upgrade?.toLowerCase() === 'websocket' && !route.websocket) {
+      metrics.blockedRequests.inc({ reason: 'websocket_not_enabled' });
+      f.result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'WebSocket not enabled for this route' });
+      return undefined;
+    }
+    const limit = Math.min(this.bodyLimit, route.maxBodyBytes ?? Infinity);
+    const cl = req.headers['content-length'];
+    if (cl !== undefined && Number(cl) > limit) {
+      metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
+      f.result = this.sendLocal(res, traceId, { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' }, body: JSON.stringify({ error: 'Payload Too Large', status: 413, request_id: traceId }) });
+      return undefined;
+    }
+    const filters = this.routeFilters.get(route.id)!;
+    for (const filter of filters) {
+      if (!filter.onRequest) continue;
+      const local = await filter.onRequest(ctx);
+      if (local) {
+        if (local.blockReason) metrics.blockedRequests.inc({ reason: local.blockReason });
+        for (const k in ctx.responseHeaders) if (local.headers?.[k] === undefined) res.setHeader(k, ctx.responseHeaders[k]!);
+        f.result = this.sendLocal(res, traceId, local);
+        return undefined;
+      }
+    }
+    if (route.builtin) {
+      f.result = this.sendLocal(res, traceId, await runBuiltin(route.builtin, this.builtinEnv, traceId, req.headers.accept));
+      return undefined;
+    }
+    const group = this.routeGroups.get(route.id);
+    if (!group) {
+      f.result = this.sendLocal(res, traceId, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: 'route has no upstream', status: 500, request_id: traceId }) });
+      return undefined;
+    }
+    return { ctx, route, group, filters, limit };
   }
 
   private finish(req: IncomingMessage, _res: ServerResponse, startTime: number, method: string, path: string, query: string, traceId: string, route: CompiledRoute | undefined, ctx: Context | undefined, result: ForwardResult | undefined): void {
@@ -398,6 +469,12 @@ export class Generation {
           resolve();
         };
       });
+    }
+    // WebSocket sessions still open when the drain time is over are closed with 1001 (going away).
+    if (this.sessions.size > 0) {
+      const ending = [...this.sessions].map((s) => s.done);
+      for (const s of this.sessions) s.goingAway();
+      await Promise.race([Promise.all(ending), new Promise((r) => setTimeout(r, 2000).unref())]);
     }
     await this.closeResources();
   }

@@ -397,8 +397,8 @@ export class UpstreamGroup {
     return opts;
   }
 
-  /** TLS options for one target: SNI defaults to the target's host name (never an IP literal). */
-  private tlsFor(target: TargetState): ConnectionOptions | undefined {
+  /** TLS options for one target: SNI defaults to the target's host name (never an IP literal). Also used by the WebSocket proxy's own connections. */
+  tlsFor(target: TargetState): ConnectionOptions | undefined {
     const tls = this.poolOptions.tls;
     if (!tls) return undefined;
     if (tls.servername || isIP(target.host) !== 0) return tls;

@@ -1,0 +1,243 @@
+// WebSocket proxying over HTTP/1.1 (the listener's 'upgrade' event): pick a target, open a TCP
+// or TLS connection of our own (not the undici pool: the socket leaves HTTP after the 101), send
+// the upgrade request, relay the upstream's 101 (or its refusal, then close), then relay bytes
+// both ways with backpressure: raw, or frame by frame through an inspector (agents).
+import { ServerResponse, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { Context } from '../server/context.ts';
+import type { UpstreamGroup } from '../upstream/group.ts';
+import type { CompiledRoute } from '../config/compile.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import type { HeaderMap, RequestFilter } from '../pipeline/types.ts';
+import { classifyUpstreamError } from '../errors/index.ts';
+import { applyHeaderOps, responseHeaders } from '../server/headers.ts';
+import { pickContext, relayBody, sendError, type ForwardResult } from '../server/forwarder.ts';
+import { WsSession, type FrameInspector } from './session.ts';
+
+/** A filter that can inspect the frames of an upgraded connection (agents). */
+export interface WebSocketFrameFilter {
+  webSocketInspector(ctx: Context, info: { deflate: boolean }): FrameInspector | undefined;
+}
+
+function framesFilter(f: RequestFilter): WebSocketFrameFilter | undefined {
+  return typeof (f as Partial<WebSocketFrameFilter>).webSocketInspector === 'function' ? (f as unknown as WebSocketFrameFilter) : undefined;
+}
+
+/** A ServerResponse writing to an upgrade request's raw socket (local answers: 403, 429, 502 ...). */
+export function localResponder(req: IncomingMessage, socket: Duplex): ServerResponse {
+  // Node removed its own listeners from the socket when it emitted 'upgrade'.
+  socket.on('error', () => socket.destroy());
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  res.once('finish', () => {
+    socket.end();
+    // a peer that never closes its side must not hold the socket
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
+  return res;
+}
+
+export interface WsProxyOptions {
+  ctx: Context;
+  req: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+  res: ServerResponse;
+  route: CompiledRoute;
+  group: UpstreamGroup;
+  filters: readonly RequestFilter[];
+  metrics: Metrics;
+  /** the generation's live sessions (closed with 1001 when its drain time is over) */
+  sessions: Set<WsSession>;
+  /** largest frame payload accepted when frames are inspected */
+  maxFrameBytes: number;
+}
+
+class HandshakeError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Resolves when the exchange is over: a local/refused answer, or the end of the whole session. */
+export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> {
+  const { ctx, req, res, group, route, metrics } = o;
+  const pick = group.select(pickContext(ctx, new Set()));
+  if (!pick) return sendError(res, ctx, 503, 'Service Unavailable: no healthy upstream target', 0);
+  const target = pick.target;
+  const label = { upstream: group.id, route: route.id };
+  metrics.upstreamAttempts.inc(label);
+  const t0 = performance.now();
+
+  const headers: OutgoingHttpHeaders = { ...(ctx.upstreamHeaders as OutgoingHttpHeaders), connection: 'Upgrade', upgrade: req.headers.upgrade ?? 'websocket' };
+  delete headers['content-length'];
+  delete headers['transfer-encoding'];
+
+  let handshake: { upRes: IncomingMessage; upSocket: Socket; upHead: Buffer } | { response: IncomingMessage; upSocket: Socket };
+  try {
+    handshake = await upstreamHandshake(o, target.host, target.port, group.tlsFor(target), headers);
+  } catch (err) {
+    const latencyMs = performance.now() - t0;
+    if (ctx.cancelled) {
+      group.report(target, { kind: 'response', status: 499, latencyMs });
+      return { status: 499, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 1, error: 'client closed request' };
+    }
+    const c = classifyUpstreamError(err);
+    group.report(target, { kind: 'error', reason: c.reason, latencyMs });
+    metrics.upstreamFailures.inc({ ...label, reason: c.reason });
+    ctx.log.warn({ err: (err as Error).message, upstream: group.id, target: target.address, reason: c.reason }, 'websocket upgrade to upstream failed');
+    return sendError(res, ctx, c.status, c.message, 1, c.reason);
+  }
+  const latencyMs = performance.now() - t0;
+  metrics.upstreamDuration.observe({ upstream: group.id }, latencyMs / 1000);
+
+  if ('response' in handshake) {
+    // The upstream refused the upgrade (401, 404, 426 ...): relay its answer, then close.
+    const { response, upSocket } = handshake;
+    const out = downstreamHeaders(ctx, route, response.headers, pick.setCookie);
+    res.writeHead(response.statusCode ?? 502, out as Record<string, string | string[]>);
+    const relayed = await relayBody(response, res);
+    upSocket.destroy();
+    group.report(target, { kind: 'response', status: response.statusCode ?? 502, latencyMs });
+    if (relayed.error !== undefined) res.destroy();
+    return { status: response.statusCode ?? 502, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: relayed.bytes, upstreamAttempts: 1, upstreamAddr: target.address };
+  }
+
+  const { upRes, upSocket, upHead } = handshake;
+  const out = downstreamHeaders(ctx, route, upRes.headers, pick.setCookie);
+  out.connection = 'Upgrade';
+  out.upgrade = upRes.headers.upgrade ?? 'websocket';
+  const info = { status: 101, headers: out };
+  for (let i = o.filters.length - 1; i >= 0; i--) {
+    const local = await o.filters[i]!.onResponse?.(ctx, info);
+    if (local) {
+      upSocket.destroy();
+      group.report(target, { kind: 'response', status: 101, latencyMs });
+      res.writeHead(local.status, { ...(local.headers as Record<string, string>), 'x-correlation-id': ctx.traceId });
+      res.end(local.body);
+      return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 1, upstreamAddr: target.address };
+    }
+  }
+  if (ctx.cancelled) {
+    // the client left while the upstream was answering
+    upSocket.destroy();
+    group.report(target, { kind: 'response', status: 499, latencyMs });
+    return { status: 499, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 1, error: 'client closed request' };
+  }
+  res.detachSocket(o.socket as Socket);
+  o.socket.write(statusBlock(info.headers));
+  metrics.websocketConnections.inc({ route: route.id });
+
+  const deflate = /(^|,)\s*permessage-deflate/i.test(String(upRes.headers['sec-websocket-extensions'] ?? ''));
+  const inspector = route.raw['websocket-inspection'] === true ? firstInspector(o.filters, ctx, deflate) : undefined;
+  const session = new WsSession({
+    client: o.socket,
+    upstream: upSocket,
+    clientHead: o.head,
+    upstreamHead: upHead,
+    inspector,
+    maxFrameBytes: o.maxFrameBytes,
+    metrics,
+    routeId: route.id,
+    log: ctx.log,
+  });
+  o.sessions.add(session);
+  try {
+    const bytes = await session.done;
+    return { status: 101, durationMs: 0, requestBodyBytes: bytes.clientToServer, responseBodyBytes: bytes.serverToClient, upstreamAttempts: 1, upstreamAddr: target.address };
+  } finally {
+    o.sessions.delete(session);
+    // Reported at the end so least-connections balancing counts open sessions as in flight.
+    group.report(target, { kind: 'response', status: 101, latencyMs });
+  }
+}
+
+function firstInspector(filters: readonly RequestFilter[], ctx: Context, deflate: boolean): FrameInspector | undefined {
+  for (const f of filters) {
+    const inspector = framesFilter(f)?.webSocketInspector(ctx, { deflate });
+    if (inspector) return inspector;
+  }
+  return undefined;
+}
+
+/** Upstream response headers for the client: hop-by-hop removed, filters' and route policy headers applied. */
+function downstreamHeaders(ctx: Context, route: CompiledRoute, upstream: IncomingMessage['headers'], setCookie: string | undefined): HeaderMap {
+  const headers = responseHeaders(upstream);
+  for (const k in ctx.responseHeaders) headers[k] = ctx.responseHeaders[k];
+  if (setCookie) {
+    const cur = headers['set-cookie'];
+    headers['set-cookie'] = cur === undefined ? setCookie : Array.isArray(cur) ? [...cur, setCookie] : [cur, setCookie];
+  }
+  if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
+  headers['x-correlation-id'] = ctx.traceId;
+  return headers;
+}
+
+function statusBlock(headers: HeaderMap): string {
+  let s = 'HTTP/1.1 101 Switching Protocols\r\n';
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) s += `${name}: ${one}\r\n`;
+  }
+  return s + '\r\n';
+}
+
+/**
+ * Connects (connect timeout of the upstream), sends the upgrade request and waits for the
+ * response head (the route's timeout-secs or the upstream's read timeout). Rejects with errors
+ * classifyUpstreamError understands; a client that leaves aborts everything.
+ */
+function upstreamHandshake(
+  o: WsProxyOptions,
+  host: string,
+  port: number,
+  tls: ReturnType<UpstreamGroup['tlsFor']>,
+  headers: OutgoingHttpHeaders,
+): Promise<{ upRes: IncomingMessage; upSocket: Socket; upHead: Buffer } | { response: IncomingMessage; upSocket: Socket }> {
+  const { ctx, group, route } = o;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const sock: Socket = tls ? tlsConnect({ host, port, ...tls, ALPNProtocols: ['http/1.1'] }) : netConnect({ host, port, allowHalfOpen: true });
+    let timer = setTimeout(() => fail(new HandshakeError('upstream connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), group.timeouts.connectMs);
+    const onConnected = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new HandshakeError('upstream did not answer the upgrade in time', 'ETIMEDOUT')), route.timeoutMs ?? group.timeouts.readMs);
+    };
+    sock.once(tls ? 'secureConnect' : 'connect', onConnected);
+    const onCancel = () => fail(new HandshakeError('client closed request', 'ECONNRESET'));
+    ctx.cancelToken.once('abort', onCancel);
+    const upReq = httpRequest({ method: ctx.method, path: o.req.url ?? '/', headers, createConnection: () => sock });
+    function done(): boolean {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      ctx.cancelToken.off('abort', onCancel);
+      return true;
+    }
+    function fail(err: Error): void {
+      if (!done()) return;
+      upReq.destroy();
+      sock.destroy();
+      reject(err);
+    }
+    upReq.on('error', (err) => fail(err));
+    upReq.on('upgrade', (upRes, upSocket: Socket, upHead: Buffer) => {
+      if (!done()) return upSocket.destroy();
+      upSocket.on('error', () => upSocket.destroy());
+      resolve({ upRes, upSocket, upHead });
+    });
+    upReq.on('response', (response: IncomingMessage) => {
+      if (!done()) return;
+      sock.on('error', () => sock.destroy());
+      resolve({ response, upSocket: sock });
+    });
+    upReq.end();
+  });
+}

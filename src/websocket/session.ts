@@ -1,0 +1,210 @@
+// One upgraded connection after the 101: bytes relayed both ways with backpressure, either raw
+// (frame boundaries only tracked, so a close frame can be injected cleanly) or frame by frame
+// through an inspector whose verdicts are applied in order per direction. Half-closes propagate;
+// an error on either socket ends both; a session that is closed by the gateway (agent decision,
+// protocol error, shutdown) sends close frames to both sides first.
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics/registry.ts';
+import { BoundaryTracker, CloseCode, FrameParser, FrameProtocolError, Opcode, closePayload, encodeFrame, opcodeName, type Frame } from './frames.ts';
+
+export type FrameVerdict = { action: 'allow' } | { action: 'drop' } | { action: 'close'; code: number; reason: string };
+
+/** Decides about frames of one session (agents). Calls for one direction never overlap. */
+export interface FrameInspector {
+  inspect(frame: Frame, clientToServer: boolean, frameIndex: number): Promise<FrameVerdict>;
+  /** the session is over (release correlation ids ...) */
+  end(): void;
+}
+
+export interface SessionOptions {
+  client: Duplex;
+  upstream: Duplex;
+  /** bytes the client sent after its request head / the upstream after its 101 */
+  clientHead: Buffer;
+  upstreamHead: Buffer;
+  inspector: FrameInspector | undefined;
+  maxFrameBytes: number;
+  metrics: Metrics;
+  routeId: string;
+  log: Logger;
+}
+
+/** How long a socket may stay open after its peer side is gone or a close was sent. */
+const LINGER_MS = 2000;
+
+interface Direction {
+  readonly c2s: boolean;
+  readonly label: 'c2s' | 's2c';
+  readonly src: Duplex;
+  readonly dst: Duplex;
+  bytes: number;
+  readonly tracker: BoundaryTracker | undefined;
+  readonly parser: FrameParser | undefined;
+  readonly queue: Frame[];
+  busy: boolean;
+  index: number;
+  srcEnded: boolean;
+}
+
+export class WsSession {
+  readonly done: Promise<{ clientToServer: number; serverToClient: number }>;
+  private resolveDone!: (v: { clientToServer: number; serverToClient: number }) => void;
+  private readonly c2s: Direction;
+  private readonly s2c: Direction;
+  private closing = false;
+  private open = 2;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly o: SessionOptions) {
+    this.done = new Promise((r) => (this.resolveDone = r));
+    const inspect = o.inspector !== undefined;
+    const dir = (c2s: boolean, src: Duplex, dst: Duplex): Direction => ({
+      c2s,
+      label: c2s ? 'c2s' : 's2c',
+      src,
+      dst,
+      bytes: 0,
+      tracker: inspect ? undefined : new BoundaryTracker(),
+      parser: inspect ? new FrameParser({ maxFrameBytes: o.maxFrameBytes, requireMask: c2s }) : undefined,
+      queue: [],
+      busy: false,
+      index: 0,
+      srcEnded: false,
+    });
+    this.c2s = dir(true, o.client, o.upstream);
+    this.s2c = dir(false, o.upstream, o.client);
+    for (const d of [this.c2s, this.s2c]) {
+      d.src.on('data', (chunk: Buffer) => this.feed(d, chunk));
+      d.src.on('end', () => {
+        d.srcEnded = true;
+        this.maybeEnd(d);
+      });
+      d.dst.on('drain', () => this.maybeResume(d));
+    }
+    for (const s of [o.client, o.upstream]) {
+      s.on('error', () => this.destroy());
+      s.once('close', () => this.onSocketClose(s));
+    }
+    if (o.upstreamHead.length > 0) this.feed(this.s2c, o.upstreamHead);
+    if (o.clientHead.length > 0) this.feed(this.c2s, o.clientHead);
+    o.client.resume();
+    o.upstream.resume();
+  }
+
+  /** Closes the session with 1001 (shutdown / end of a reload's drain time). */
+  goingAway(): void {
+    this.closeBoth(CloseCode.GoingAway, 'Going away');
+  }
+
+  private feed(d: Direction, chunk: Buffer): void {
+    if (this.closing) return;
+    d.bytes += chunk.length;
+    if (!d.parser) {
+      d.tracker!.push(chunk);
+      if (!d.dst.write(chunk)) d.src.pause();
+      return;
+    }
+    let frames: Frame[];
+    try {
+      frames = d.parser.push(chunk);
+    } catch (err) {
+      const e = err as FrameProtocolError;
+      this.o.log.info({ err: e.message, direction: d.label }, 'invalid websocket framing; closing the session');
+      this.closeBoth(e.closeCode ?? CloseCode.ProtocolError, e.closeCode === CloseCode.TooBig ? 'Frame too large' : 'Protocol error');
+      return;
+    }
+    if (frames.length === 0) return;
+    d.queue.push(...frames);
+    // Read no further while decisions are pending: frames keep their order and memory is bounded.
+    d.src.pause();
+    void this.pump(d);
+  }
+
+  private async pump(d: Direction): Promise<void> {
+    if (d.busy) return;
+    d.busy = true;
+    const m = this.o.metrics;
+    try {
+      while (d.queue.length > 0 && !this.closing) {
+        const frame = d.queue.shift()!;
+        const opcode = opcodeName(frame.opcode) ?? 'unknown';
+        const started = performance.now();
+        let verdict: FrameVerdict;
+        try {
+          verdict = await this.o.inspector!.inspect(frame, d.c2s, d.index++);
+        } catch (err) {
+          this.o.log.warn({ err: (err as Error).message }, 'websocket frame inspection failed');
+          verdict = { action: 'close', code: CloseCode.InternalError, reason: 'Inspection failed' };
+        }
+        m.websocketInspectionDuration.observe({ route: this.o.routeId }, (performance.now() - started) / 1000);
+        m.websocketFrameSize.observe({ route: this.o.routeId, direction: d.label }, frame.payload.length);
+        m.websocketFrames.inc({ route: this.o.routeId, direction: d.label, opcode, decision: verdict.action });
+        if (this.closing) return;
+        if (verdict.action === 'allow') d.dst.write(frame.raw);
+        else if (verdict.action === 'close') {
+          this.closeBoth(verdict.code, verdict.reason);
+          return;
+        }
+      }
+    } finally {
+      d.busy = false;
+    }
+    this.maybeResume(d);
+    this.maybeEnd(d);
+  }
+
+  private maybeResume(d: Direction): void {
+    if (this.closing || d.busy || d.queue.length > 0 || d.dst.writableNeedDrain) return;
+    d.src.resume();
+  }
+
+  /** The source ended: pass the half-close on once everything before it was forwarded. */
+  private maybeEnd(d: Direction): void {
+    if (!d.srcEnded || d.busy || d.queue.length > 0 || this.closing) return;
+    if (d.dst.writableEnded) return;
+    d.dst.end();
+    // WebSocket has no use for a half-open connection (closing is in-band): the other direction
+    // gets a bounded time to finish (a last close frame), then both sockets go.
+    this.timers.push(setTimeout(() => this.destroy(), LINGER_MS));
+  }
+
+  /**
+   * Close frames with `code` to both sides (the upstream's masked, as a client's must be), then
+   * end both sockets. A side whose stream is mid-frame (raw relay) gets no frame, only the end.
+   */
+  private closeBoth(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    const payload = closePayload(code, reason);
+    for (const d of [this.c2s, this.s2c]) {
+      d.src.pause();
+      d.queue.length = 0;
+      // the frame goes to d.dst; the bytes already written there must end on a frame boundary
+      const clean = d.tracker ? d.tracker.atBoundary : true;
+      if (clean && !d.dst.writableEnded && !d.dst.destroyed) d.dst.write(encodeFrame({ opcode: Opcode.Close, payload, mask: d.c2s }));
+      if (!d.dst.writableEnded) d.dst.end();
+    }
+    this.timers.push(setTimeout(() => this.destroy(), LINGER_MS));
+  }
+
+  private onSocketClose(s: Duplex): void {
+    this.open--;
+    if (this.open === 0) {
+      for (const t of this.timers) clearTimeout(t);
+      this.o.inspector?.end();
+      this.resolveDone({ clientToServer: this.c2s.bytes, serverToClient: this.s2c.bytes });
+      return;
+    }
+    // The other side gets its end (already sent if this one ended cleanly) and a bounded linger.
+    const other = s === this.o.client ? this.o.upstream : this.o.client;
+    const d = other === this.o.upstream ? this.c2s : this.s2c;
+    if (!d.busy && d.queue.length === 0 && !other.writableEnded) other.end();
+    this.timers.push(setTimeout(() => other.destroy(), LINGER_MS));
+  }
+
+  private destroy(): void {
+    this.o.client.destroy();
+    this.o.upstream.destroy();
+  }
+}
