@@ -6,6 +6,7 @@ import { staticSource } from './static.ts';
 import { fileSource } from './file.ts';
 import { dnsSource } from './dns.ts';
 import { dnsSrvSource } from './dns-srv.ts';
+import { consulSource } from './consul.ts';
 
 export type { DiscoverySource } from './types.ts';
 export { validateDiscovery, DiscoverySchema, DISCOVERY_KINDS } from './schema.ts';
@@ -23,6 +24,7 @@ export function createDiscoverySource(raw: unknown, baseDir: string): DiscoveryS
     case 'dns-srv':
       return dnsSrvSource(cfg);
     case 'consul':
+      return consulSource(cfg);
     case 'kubernetes':
       throw new Error(`discovery "${cfg.kind}" is not implemented yet`);
   }
