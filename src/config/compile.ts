@@ -2,7 +2,7 @@
 // sorted, cross-references checked (route -> upstream, route -> filter, filter -> agent,
 // upstream needs targets or discovery). The result is frozen and shared by one generation.
 import { Type, type TSchema } from '@sinclair/typebox';
-import type { Node } from 'kdljs';
+import type { KdlNode as Node } from './kdl/types.ts';
 import { Decoder } from './decode.ts';
 import { ConfigError, didYouMean, type Diagnostic } from './diagnostics.ts';
 import { locationOf } from './kdl-loader.ts';

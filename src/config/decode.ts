@@ -13,7 +13,7 @@
 // Options on any property schema: `aliases: string[]`; on Object schemas: `closed: 'warn' | 'error'`
 // (unknown keys; default warn), `argKey`, `allowArgs` (extra args are not flagged).
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
-import type { Node, Value } from 'kdljs';
+import type { KdlNode as Node, KdlValue as Value } from './kdl/types.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { didYouMean } from './diagnostics.ts';
 import { locationOf } from './kdl-loader.ts';

@@ -4,6 +4,8 @@
 export interface SourceLocation {
   file: string;
   line?: number;
+  /** 1-based, in code points; only with a line. */
+  column?: number;
 }
 
 export interface Diagnostic {
@@ -15,7 +17,8 @@ export interface Diagnostic {
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
-  const where = d.location ? `${d.location.file}${d.location.line ? `:${d.location.line}` : ''}: ` : '';
+  const l = d.location;
+  const where = l ? `${l.file}${l.line ? `:${l.line}${l.column ? `:${l.column}` : ''}` : ''}: ` : '';
   const path = d.path ? `${d.path}: ` : '';
   return `${d.severity}: ${where}${path}${d.message}`;
 }

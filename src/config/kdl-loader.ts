@@ -1,72 +1,54 @@
-// Reads a Sentinel KDL file: parses KDL 2.0 with kdljs, expands top-level `include "glob"` nodes
-// (relative to the including file, sorted, recursive, cycles rejected, no match = warning) and tags
-// every node with the file and line it came from, so later diagnostics can point at it.
+// Reads a Sentinel KDL file: parses KDL 2.0 with our own parser (src/config/kdl/), expands top-level
+// `include "glob"` nodes (relative to the including file, sorted, recursive, cycles rejected, no match =
+// warning) and remembers which file every node came from; the parser gives each node's line and column.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { parse, type Node } from 'kdljs';
+import { KdlSyntaxError, parseDocument } from './kdl/parser.ts';
+import type { KdlNode } from './kdl/types.ts';
 import type { Diagnostic, SourceLocation } from './diagnostics.ts';
 import { ConfigError } from './diagnostics.ts';
 
-const locations = new WeakMap<Node, SourceLocation>();
+export type { KdlNode, KdlValue } from './kdl/types.ts';
 
-export function locationOf(node: Node): SourceLocation | undefined {
-  return locations.get(node);
+// node -> the file it was parsed from (positions are on the node itself)
+const nodeFiles = new WeakMap<KdlNode, string>();
+
+export function locationOf(node: KdlNode): SourceLocation | undefined {
+  const file = nodeFiles.get(node);
+  return file === undefined ? undefined : { file, line: node.position.line, column: node.position.column };
 }
 
 export interface LoadedDocument {
-  nodes: Node[];
+  nodes: KdlNode[];
   files: string[];
   warnings: Diagnostic[];
 }
 
-/** Parses KDL text (one file) into nodes tagged with their location. Throws ConfigError on syntax errors. */
-export function parseKdl(text: string, file: string): Node[] {
-  const result = parse(text);
-  if (result.errors.length > 0 || !result.output) {
-    throw new ConfigError(
-      result.errors.slice(0, 5).map((e) => {
-        const tok = e.token.startLine ? e.token : (e as unknown as { previousToken?: typeof e.token }).previousToken ?? e.token;
-        return {
-          severity: 'error' as const,
-          path: '',
-          message: `KDL syntax error near ${e.token.image ? JSON.stringify(e.token.image) : 'the end of the file (unclosed block?)'}${hintFor(text, tok.startLine ?? undefined)}`,
-          location: { file, ...(tok.startLine ? { line: tok.startLine } : {}) },
-        };
-      }),
-    );
+/** Parses KDL text (one file) into nodes that know their location. Throws ConfigError on syntax errors. */
+export function parseKdl(text: string, file: string): KdlNode[] {
+  let nodes: KdlNode[];
+  try {
+    nodes = parseDocument(text);
+  } catch (err) {
+    if (!(err instanceof KdlSyntaxError)) throw err;
+    throw new ConfigError([
+      {
+        severity: 'error',
+        path: '',
+        message: `KDL syntax error: ${err.reason}\n${err.snippet}`,
+        location: { file, line: err.line, column: err.column },
+      },
+    ]);
   }
-  tagLines(result.output, text, file);
-  return result.output;
+  tagFile(nodes, file);
+  return nodes;
 }
 
-/** KDL 2.0 spells booleans #true/#false; a bare true is the commonest mistake, so say so. */
-function hintFor(text: string, line: number | undefined): string {
-  if (!line) return '';
-  const src = text.split('\n')[line - 1] ?? '';
-  if (/\s(true|false|null)\s*(;|$|\})/.test(src)) return ' (KDL 2.0 writes booleans and null as #true, #false, #null)';
-  return '';
-}
-
-// kdljs does not report node positions; walk nodes in document order alongside the source lines.
-function tagLines(nodes: Node[], text: string, file: string): void {
-  const lines = text.split('\n');
-  let cursor = 0;
-  const visit = (list: Node[]): void => {
-    for (const node of list) {
-      const re = new RegExp(`(^|[\\s{;])"?${escapeRe(node.name)}"?(\\s|$|;|\\{)`);
-      for (let i = cursor; i < lines.length; i++) {
-        const l = lines[i]!.replace(/\/\/.*$/, '');
-        if (re.test(l)) {
-          cursor = i;
-          locations.set(node, { file, line: i + 1 });
-          break;
-        }
-      }
-      if (!locations.has(node)) locations.set(node, { file });
-      visit(node.children);
-    }
-  };
-  visit(nodes);
+function tagFile(nodes: KdlNode[], file: string): void {
+  for (const node of nodes) {
+    nodeFiles.set(node, file);
+    tagFile(node.children, file);
+  }
 }
 
 function escapeRe(s: string): string {
@@ -89,7 +71,7 @@ export function loadKdlText(text: string, name: string, baseDir = process.cwd())
   return { nodes, files, warnings };
 }
 
-function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], files: string[]): Node[] {
+function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], files: string[]): KdlNode[] {
   if (stack.includes(file)) {
     throw new ConfigError([
       { severity: 'error', path: 'include', message: `circular include: ${[...stack, file].join(' -> ')}`, location: { file } },
@@ -107,8 +89,8 @@ function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], fi
   return expandIncludes(parseKdl(text, file), file, [...stack, file], warnings, files);
 }
 
-function expandIncludes(nodes: Node[], file: string, stack: string[], warnings: Diagnostic[], files: string[]): Node[] {
-  const out: Node[] = [];
+function expandIncludes(nodes: KdlNode[], file: string, stack: string[], warnings: Diagnostic[], files: string[]): KdlNode[] {
+  const out: KdlNode[] = [];
   for (const node of nodes) {
     if (node.name !== 'include') {
       out.push(node);

@@ -90,7 +90,12 @@ export class KdlSyntaxError extends Error {
 
 interface Block {
   name: string;
+  /** Offset of the '{'. */
   open: number;
+  /** Indentation of the line holding the '{'. */
+  indent: number;
+  /** First child node that starts a line no deeper than `indent`: where a missing '}' probably belongs. */
+  suspect?: number;
 }
 
 /** Parses a KDL 2.0 document. Throws KdlSyntaxError on the first syntax error. */
@@ -105,6 +110,8 @@ class Parser {
   private readonly len: number;
   /** Offsets where each line starts (KDL newlines; CRLF counts once). */
   private readonly lineStarts: number[] = [0];
+  /** Children blocks currently open, outermost first. */
+  private readonly open: Block[] = [];
   /** What the last value() call read, for the "must be a string" checks. */
   private kind: Kind = 'string';
 
@@ -146,10 +153,7 @@ class Parser {
       this.skipLineSpace();
       const c = this.peek();
       if (c === EOF) {
-        if (block) {
-          const at = this.position(block.open);
-          this.fail(this.len, `expected '}' to close the children block of node ${JSON.stringify(block.name)} opened at ${at.line}:${at.column}, but the file ended`);
-        }
+        if (block) this.unclosed();
         return out;
       }
       if (c === RBRACE) {
@@ -162,6 +166,11 @@ class Parser {
         if (d === EOF || d === RBRACE) this.fail(this.pos, "'/-' must be followed by the node it comments out");
         this.node(depth);
         continue;
+      }
+      if (block && block.suspect === undefined) {
+        const lineStart = this.lineStarts[this.lineIndex(this.pos)]!;
+        const indent = this.indentAt(lineStart);
+        if (this.pos === lineStart + indent && indent <= block.indent && lineStart > block.open) block.suspect = this.pos;
       }
       out.push(this.node(depth));
     }
@@ -225,9 +234,34 @@ class Parser {
     const open = this.pos;
     if (depth + 1 > MAX_DEPTH) this.fail(open, `children blocks are nested more than ${MAX_DEPTH} deep`);
     this.pos++;
-    const kids = this.nodes({ name, open }, depth + 1);
+    const block: Block = { name, open, indent: this.indentAt(this.lineStarts[this.lineIndex(open)]!) };
+    this.open.push(block);
+    const kids = this.nodes(block, depth + 1);
+    this.open.pop();
     this.pos++; // nodes() returned on the '}'
     return kids;
+  }
+
+  /**
+   * The file ended inside children blocks. The innermost one is not necessarily the culprit: when a
+   * block holds a node that starts a line no deeper than the block's own line, that block's '}' is
+   * probably the missing one, and the error points at that node.
+   */
+  private unclosed(): never {
+    for (const b of this.open) {
+      if (b.suspect === undefined) continue;
+      const at = this.position(b.open);
+      this.fail(b.suspect, `expected '}' to close the children block of node ${JSON.stringify(b.name)} opened at ${at.line}:${at.column} before this line (it is not indented inside the block, and the file ends with the block still open)`);
+    }
+    const last = this.open[this.open.length - 1]!;
+    const at = this.position(last.open);
+    this.fail(this.len, `expected '}' to close the children block of node ${JSON.stringify(last.name)} opened at ${at.line}:${at.column}, but the file ended`);
+  }
+
+  private indentAt(lineStart: number): number {
+    let i = lineStart;
+    while (i < this.len && isSpace(this.src.charCodeAt(i))) i++;
+    return i - lineStart;
   }
 
   /** An argument or a property; `keep` is false for a /- commented one (parsed, checked, dropped). */
