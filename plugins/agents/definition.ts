@@ -44,6 +44,8 @@ export interface AgentDefinition {
   maxConcurrentCalls: number;
   /** `protocol-version`: 2 (default) binary UDS, 1 legacy length-prefixed JSON */
   protocolVersion: 1 | 2;
+  /** `encoding`: 'msgpack' offers MessagePack in the v2 handshake */
+  encoding: 'json' | 'msgpack';
   breaker: BreakerSettings;
   config: unknown;
   pool: {
@@ -88,7 +90,7 @@ function parseBodyMode(v: string | undefined, path: string, errors: string[]): B
 export function defineAgent(raw: AgentBlock, baseDir = process.cwd()): { definition: AgentDefinition; errors: string[] } {
   const path = `agents > agent "${raw.id}"`;
   const errors: string[] = [];
-  if (raw.grpc || raw.http) errors.push(`${path}: only unix-socket agents are supported by this gateway (grpc/http transports are not implemented)`);
+  if (raw.grpc || raw.http) errors.push(`${path}: only unix-socket agents are supported by this gateway (the ${raw.grpc ? 'grpc' : 'http'} transport is not implemented; see docs/agents.md)`);
   const socketValue: unknown = raw['unix-socket']?.path;
   const socket = typeof socketValue === 'string' ? socketValue : undefined;
   if (!socket && !raw.grpc && !raw.http) errors.push(`${path}: needs unix-socket "/path"`);
@@ -100,6 +102,9 @@ export function defineAgent(raw: AgentBlock, baseDir = process.cwd()): { definit
   }
   const failureMode = raw['failure-mode'] === undefined ? 'open' : parseFailureMode(raw['failure-mode']);
   if (failureMode === undefined) errors.push(`${path} > failure-mode: expected "open" or "closed", got "${raw['failure-mode']}"`);
+  if (raw.encoding === 'msgpack' && parseProtocolVersion(raw['protocol-version'], '', []) === 1) {
+    errors.push(`${path} > encoding: MessagePack needs protocol v2 (v1 has no handshake to negotiate it)`);
+  }
   const cb = raw['circuit-breaker'];
   const pool = raw.pool;
   const definition: AgentDefinition = {
@@ -116,6 +121,7 @@ export function defineAgent(raw: AgentBlock, baseDir = process.cwd()): { definit
     responseBodyMode: parseBodyMode(raw['response-body-mode'], `${path} > response-body-mode`, errors),
     maxConcurrentCalls: raw['max-concurrent-calls'] ?? 100,
     protocolVersion: parseProtocolVersion(raw['protocol-version'], `${path} > protocol-version`, errors),
+    encoding: raw.encoding === 'msgpack' ? 'msgpack' : 'json',
     breaker: {
       failureThreshold: cb?.['failure-threshold'] ?? 5,
       successThreshold: cb?.['success-threshold'] ?? 2,

@@ -20,6 +20,7 @@ function fingerprint(def: AgentDefinition): string {
   return JSON.stringify({
     socket: def.socketPath,
     protocol: def.protocolVersion,
+    encoding: def.encoding,
     pool: def.pool,
     max: def.maxConcurrentCalls,
     breaker: def.breaker,
@@ -62,6 +63,7 @@ export class AgentManager {
         reconnectIntervalMs: def.pool.reconnectIntervalMs,
         maxConcurrentCalls: def.maxConcurrentCalls,
         protocolVersion: def.protocolVersion,
+        encoding: def.encoding,
         breaker: def.breaker,
         config: def.config,
         pingIntervalMs: def.pool.healthCheckIntervalMs,

@@ -45,6 +45,8 @@ export const AgentSchema = Block({
   config: Type.Optional(Type.Unknown()),
   pool: Type.Optional(AgentPoolSchema),
   'protocol-version': Type.Optional(Type.Union([Type.Integer(), Type.String()])),
+  // Sentinel-TS extension: offer MessagePack payloads in the v2 handshake (default JSON only).
+  encoding: Type.Optional(Enum(['json', 'msgpack'] as const)),
 });
 export type AgentConfig = Static<typeof AgentSchema>;
 

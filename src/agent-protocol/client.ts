@@ -28,6 +28,8 @@ export interface AgentClientOptions {
   maxFrameBytes?: number;
   /** 2 (default): v2 binary UDS; 1: legacy length-prefixed JSON, one call at a time per connection */
   protocolVersion?: 1 | 2;
+  /** 'msgpack': also offer MessagePack in the v2 handshake (the agent chooses); default JSON only */
+  encoding?: 'json' | 'msgpack';
   hooks?: AgentClientHooks;
 }
 
@@ -281,7 +283,7 @@ export class AgentClient {
       proxy_id: 'sentinel-proxy',
       proxy_version: this.options.proxyVersion ?? '0.1.0',
       config: null,
-      supported_encodings: ['json'],
+      supported_encodings: this.options.encoding === 'msgpack' ? ['json', 'msgpack'] : ['json'],
     };
   }
 }

@@ -4,7 +4,7 @@
 // a broken frame or undecodable JSON drops the connection (its callers fail fast instead of
 // waiting for a timeout); a reply for an unknown correlation id is ignored.
 import { connect, type Socket } from 'node:net';
-import { FrameDecoder, FrameError, MAX_FRAME_BYTES, MessageType, encodeFrame, isKnownMessageType, parseJsonPayload } from './frames.ts';
+import { FrameDecoder, FrameError, MAX_FRAME_BYTES, MessageType, encodeFrame, isKnownMessageType, parseJsonPayload, parsePayload, type Encoding } from './frames.ts';
 import { CancelReason, ProtocolError, parseAgentReply, type AgentReply, type HandshakeRequest, type HandshakeResponse } from './messages.ts';
 
 export type AgentErrorKind = 'circuit_open' | 'timeout' | 'unavailable' | 'connection_lost' | 'protocol' | 'cancelled' | 'rejected';
@@ -62,6 +62,8 @@ export class AgentConnection implements ProtocolConnection {
   /** the agent asked us to pause (flow control) or reported draining/unhealthy */
   paused = false;
   capabilities: HandshakeResponse['capabilities'] | undefined;
+  /** payload encoding after the handshake (what the agent chose among those we offered) */
+  encoding: Encoding = 'json';
 
   constructor(private readonly options: ConnectionOptions) {
     this.decoder = new FrameDecoder(options.maxFrameBytes ?? MAX_FRAME_BYTES);
@@ -115,6 +117,14 @@ export class AgentConnection implements ProtocolConnection {
           fail(new AgentCallError('protocol', `agent handshake failed${why}`));
           return;
         }
+        // Absent = JSON (agents that predate encodings); anything we did not offer is refused.
+        const chosen = body.encoding ?? 'json';
+        if ((chosen !== 'json' && chosen !== 'msgpack') || (chosen !== 'json' && !this.options.handshake.supported_encodings.includes(chosen))) {
+          this.options.onProtocolIssue?.('bad_handshake');
+          fail(new AgentCallError('protocol', `agent chose encoding ${JSON.stringify(chosen)}, which was not offered`));
+          return;
+        }
+        this.encoding = chosen;
         settled = true;
         clearTimeout(timer);
         socket.removeAllListeners('error');
@@ -138,7 +148,7 @@ export class AgentConnection implements ProtocolConnection {
     if (this.pending.has(correlationId)) return Promise.reject(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
     return new Promise((resolve, reject) => {
       this.pending.set(correlationId, { resolve, reject });
-      this.socket!.write(encodeFrame(type, payload));
+      this.socket!.write(encodeFrame(type, payload, this.encoding));
     });
   }
 
@@ -147,12 +157,12 @@ export class AgentConnection implements ProtocolConnection {
     const p = this.pending.get(correlationId);
     if (!p) return;
     this.pending.delete(correlationId);
-    if (this.alive) this.socket!.write(encodeFrame(MessageType.Cancel, { correlation_id: correlationId, reason, timestamp_ms: Date.now() }));
+    if (this.alive) this.socket!.write(encodeFrame(MessageType.Cancel, { correlation_id: correlationId, reason, timestamp_ms: Date.now() }, this.encoding));
   }
 
   /** Fire-and-forget message (no reply expected or wanted). */
   notify(type: number, payload: unknown): void {
-    if (this.alive) this.socket!.write(encodeFrame(type, payload));
+    if (this.alive) this.socket!.write(encodeFrame(type, payload, this.encoding));
   }
 
   close(): void {
@@ -195,10 +205,10 @@ export class AgentConnection implements ProtocolConnection {
       this.shutdown(new AgentCallError('protocol', `agent sent unknown message type 0x${type.toString(16)}`));
       return;
     }
-    const body = parseJsonPayload(payload);
+    const body = parsePayload(payload, this.encoding);
     if (body === undefined) {
       this.options.onProtocolIssue?.('bad_json');
-      this.shutdown(new AgentCallError('protocol', 'agent sent a frame that is not JSON'));
+      this.shutdown(new AgentCallError('protocol', `agent sent a frame that is not valid ${this.encoding === 'json' ? 'JSON' : 'MessagePack'}`));
       return;
     }
     switch (type) {

@@ -2,6 +2,11 @@
 //   u32 big-endian length (= payload length + 1) · u8 message type · payload (JSON)
 // A zero length or a length above the limit cannot be resynchronised, so both are fatal for
 // the connection; the decoder reports them and the owner closes the socket.
+// Payloads are JSON, or MessagePack after a handshake that negotiated it (the handshake
+// itself is always JSON).
+import { decodeMsgpack, encodeMsgpack } from './msgpack.ts';
+
+export type Encoding = 'json' | 'msgpack';
 
 export const MessageType = {
   HandshakeRequest: 0x01,
@@ -47,8 +52,9 @@ export class FrameError extends Error {
   }
 }
 
-/** Encodes one frame. `payload` is JSON-serialised unless it already is a Buffer. */
-export function encodeFrame(type: number, payload: unknown): Buffer {
+/** Encodes one frame. `payload` is serialised (JSON or MessagePack) unless it already is a Buffer. */
+export function encodeFrame(type: number, payload: unknown, encoding: Encoding = 'json'): Buffer {
+  if (encoding === 'msgpack' && !Buffer.isBuffer(payload)) payload = encodeMsgpack(payload ?? null);
   if (Buffer.isBuffer(payload)) {
     const frame = Buffer.allocUnsafe(5 + payload.length);
     frame.writeUInt32BE(payload.length + 1, 0);
@@ -119,6 +125,16 @@ export class FrameDecoder {
     }
     this.buffered -= n;
     return out;
+  }
+}
+
+/** Parses a frame's payload in the connection's encoding; undefined when it does not decode. */
+export function parsePayload(payload: Buffer, encoding: Encoding): unknown {
+  if (encoding === 'json') return parseJsonPayload(payload);
+  try {
+    return decodeMsgpack(payload);
+  } catch {
+    return undefined;
   }
 }
 

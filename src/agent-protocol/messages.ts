@@ -276,6 +276,8 @@ function bodyMutation(v: unknown, what: string): BodyMutation {
   if (v === undefined || v === null) return undefined;
   if (!isRecord(v)) throw new ProtocolError(`${what} must be an object`);
   if (v.data === null || v.data === undefined) return undefined;
+  // MessagePack agents may send the bytes as bin instead of a base64 string.
+  if (Buffer.isBuffer(v.data)) return v.data.length === 0 ? 'drop' : v.data;
   if (typeof v.data !== 'string') throw new ProtocolError(`${what}.data must be base64 or null`);
   if (v.data === '') return 'drop';
   return Buffer.from(v.data, 'base64');

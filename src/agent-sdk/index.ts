@@ -4,7 +4,7 @@
 // cancellation. See docs/agents.md for an example.
 import { createServer, type Server, type Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
-import { FrameDecoder, MessageType, encodeFrame, parseJsonPayload } from '../agent-protocol/frames.ts';
+import { FrameDecoder, MessageType, encodeFrame, parseJsonPayload, parsePayload, type Encoding } from '../agent-protocol/frames.ts';
 import {
   EventNumber,
   type ConfigureEvent,
@@ -174,6 +174,11 @@ export interface AgentOptions {
   agentId?: string;
   /** advertised in the handshake limits */
   maxConcurrency?: number;
+  /**
+   * Payload encodings this agent accepts, in preference order (default ['json']). The first one
+   * the proxy offers in its handshake is used for every later frame, both ways.
+   */
+  encodings?: Encoding[];
   /** Configure event: return false or throw to reject the config (the proxy sees block 500). */
   onConfigure?(config: unknown, event: ConfigureEvent): void | boolean | Promise<void | boolean>;
   onRequestHeaders?: Handler<RequestHeadersEvent>;
@@ -250,9 +255,10 @@ async function removeStaleSocket(path: string): Promise<void> {
 function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable<AgentOptions['log']>): void {
   const decoder = new FrameDecoder();
   let handshaken = false;
+  let encoding: Encoding = 'json';
   const inFlight = new Map<string, EventCancel>();
   const send = (type: number, payload: unknown) => {
-    if (!socket.destroyed) socket.write(encodeFrame(type, payload));
+    if (!socket.destroyed) socket.write(encodeFrame(type, payload, encoding));
   };
   const reply = (correlationId: string, d: Decision) => send(MessageType.AgentResponse, d.toWire(correlationId));
 
@@ -271,7 +277,8 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
       return;
     }
     for (const frame of frames) {
-      const body = parseJsonPayload(frame.payload);
+      // The handshake is always JSON; later frames use the negotiated encoding.
+      const body = handshaken ? parsePayload(frame.payload, encoding) : parseJsonPayload(frame.payload);
       if (!handshaken) {
         if (frame.type !== MessageType.HandshakeRequest || typeof body !== 'object' || body === null) {
           log('dropping connection: expected a handshake');
@@ -280,12 +287,15 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
         }
         const req = body as Partial<HandshakeRequest>;
         const ok = Array.isArray(req.supported_versions) && req.supported_versions.includes(2);
-        send(MessageType.HandshakeResponse, handshakeResponse(options, ok));
+        const offered = Array.isArray(req.supported_encodings) ? req.supported_encodings : ['json'];
+        const chosen = (options.encodings ?? ['json']).find((e) => offered.includes(e)) ?? 'json';
+        send(MessageType.HandshakeResponse, handshakeResponse(options, ok, chosen));
         if (!ok) {
           socket.end();
           return;
         }
         handshaken = true;
+        encoding = chosen;
         continue;
       }
       handleFrame(frame.type, body);
@@ -360,7 +370,7 @@ class EventCancel implements EventContext {
   }
 }
 
-function handshakeResponse(options: AgentOptions, ok: boolean): HandshakeResponse {
+function handshakeResponse(options: AgentOptions, ok: boolean, encoding: Encoding): HandshakeResponse {
   const events: number[] = [EventNumber.configure];
   if (options.onRequestHeaders) events.push(EventNumber.request_headers);
   if (options.onRequestBodyChunk) events.push(EventNumber.request_body_chunk);
@@ -389,6 +399,6 @@ function handshakeResponse(options: AgentOptions, ok: boolean): HandshakeRespons
     },
     success: ok,
     error: ok ? null : 'unsupported protocol version (this agent speaks v2)',
-    encoding: 'json',
+    encoding,
   };
 }

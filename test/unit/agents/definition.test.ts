@@ -89,3 +89,9 @@ test('protocol-version: 1/"v1" select v1, 2/"v2"/absent v2, anything else is an 
   assert.equal(d.maxResponseBodyBytes, 10);
   assert.equal(pv(undefined).definition.maxResponseBodyBytes, 1024 * 1024);
 });
+
+test('encoding: json by default, msgpack on request, refused with protocol v1', () => {
+  assert.equal(defineAgent({ id: 'a', 'unix-socket': { path: '/a.sock' } }).definition.encoding, 'json');
+  assert.equal(defineAgent({ id: 'a', 'unix-socket': { path: '/a.sock' }, encoding: 'msgpack' }).definition.encoding, 'msgpack');
+  assert.match(defineAgent({ id: 'a', 'unix-socket': { path: '/a.sock' }, encoding: 'msgpack', 'protocol-version': 1 }).errors.join(), /MessagePack needs protocol v2/);
+});
