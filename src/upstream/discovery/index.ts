@@ -7,6 +7,7 @@ import { fileSource } from './file.ts';
 import { dnsSource } from './dns.ts';
 import { dnsSrvSource } from './dns-srv.ts';
 import { consulSource } from './consul.ts';
+import { kubernetesSource } from './kubernetes.ts';
 
 export type { DiscoverySource } from './types.ts';
 export { validateDiscovery, DiscoverySchema, DISCOVERY_KINDS } from './schema.ts';
@@ -26,6 +27,6 @@ export function createDiscoverySource(raw: unknown, baseDir: string): DiscoveryS
     case 'consul':
       return consulSource(cfg);
     case 'kubernetes':
-      throw new Error(`discovery "${cfg.kind}" is not implemented yet`);
+      return kubernetesSource(cfg, baseDir);
   }
 }

@@ -90,7 +90,6 @@ export function validateDiscovery(value: unknown): string[] {
   const k = kind as DiscoveryKind;
   const p = `discovery "${k}"`;
   const errors: string[] = [];
-  if (k === 'kubernetes') errors.push(`${p}: not implemented yet`);
   for (const key of keysOf(raw)) {
     if (KIND_KEYS[k].includes(key)) continue;
     const owners = DISCOVERY_KINDS.filter((o) => KIND_KEYS[o].includes(key));
