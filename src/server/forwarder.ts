@@ -425,6 +425,8 @@ async function relayFilteredBody(
     delete headers['transfer-encoding'];
     if (total !== undefined) headers['content-length'] = String(total);
     res.writeHead(info.status, headers as Record<string, string | string[]>);
+    // Streaming: the status line goes out now, not with the first chunk the handlers release.
+    if (total === undefined) res.flushHeaders();
     headersOut = true;
   };
   const onClose = () => {

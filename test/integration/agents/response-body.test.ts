@@ -93,6 +93,7 @@ listeners { listener "http" { address "127.0.0.1:0" } }
 agents {
   agent "rbuf" { unix-socket "${sock}"; events "response_headers" "response_body"; max-response-body-bytes ${LIMIT}; timeout-ms 3000 }
   agent "rstream" { unix-socket "${sock}"; events "response_body"; response-body-mode "stream"; timeout-ms 3000 }
+  agent "rhybrid" { unix-socket "${sock}"; events "response_body"; response-body-mode "hybrid:1024"; timeout-ms 3000 }
   agent "reqonly" { unix-socket "${sock}"; events "request_headers"; timeout-ms 3000 }
   agent "gone" { unix-socket "${join(tmp.dir, 'missing.sock')}"; events "response_body"; timeout-ms 300; pool { reconnect-interval-ms 100 } }
 }
@@ -101,6 +102,7 @@ filters {
   filter "rbuf-open" { type "agent"; agent "rbuf"; failure-mode "open" }
   filter "rstream" { type "agent"; agent "rstream"; failure-mode "closed" }
   filter "reqonly" { type "agent"; agent "reqonly" }
+  filter "rhybrid" { type "agent"; agent "rhybrid"; failure-mode "closed" }
   filter "gone-closed" { type "agent"; agent "gone"; failure-mode "closed" }
   filter "gone-open" { type "agent"; agent "gone"; failure-mode "open" }
 }
@@ -109,6 +111,7 @@ routes {
   route "buf" { matches { path-prefix "/buf/" }; upstream "backend"; filters "rbuf-closed" }
   route "bufopen" { matches { path-prefix "/bufopen/" }; upstream "backend"; filters "rbuf-open" }
   route "stream" { matches { path-prefix "/stream/" }; upstream "backend"; filters "rstream" }
+  route "hybrid" { matches { path-prefix "/hybrid/" }; upstream "backend"; filters "rhybrid" }
   route "reqonly" { matches { path-prefix "/reqonly/" }; upstream "backend"; filters "reqonly" }
   route "gone-closed" { matches { path-prefix "/gone-closed/" }; upstream "backend"; filters "gone-closed" }
   route "gone-open" { matches { path-prefix "/gone-open/" }; upstream "backend"; filters "gone-open" }
@@ -251,6 +254,19 @@ test('stream mode: a block after the headers went out cuts the connection', asyn
   assert.equal(r.complete, false, 'the response was cut, not ended cleanly');
   assert.ok(!r.body.includes('never-sent'));
   assert.ok(!r.body.includes('cut-here'));
+});
+
+test('hybrid:1024: a small declared body is buffered (block before headers), a larger one streamed', async () => {
+  const small = await get(`/hybrid/a?text=${q('fine')}`);
+  assert.equal(small.status, 200);
+  assert.ok(small.headers['x-agent-saw-sha256'], 'buffered: body reply header ops applied');
+  assert.equal((await get(`/hybrid/b?text=${q('forbidden')}`)).status, 451);
+  const large = await get(`/hybrid/c?text=${q('fine')}&pad=2000`);
+  assert.equal(large.status, 200);
+  assert.equal(large.headers['x-agent-saw-sha256'], undefined, 'streamed: headers were out first');
+  assert.equal(large.body.toString(), JSON.stringify({ text: 'fine', pad: 'p'.repeat(2000) }));
+  const cut = await get(`/hybrid/d?text=${q('forbidden')}&pad=2000`);
+  assert.equal(cut.complete, false, 'streamed block cuts the connection');
 });
 
 test('an unreachable response_body agent: fail-closed 503 before the headers, fail-open passes', async () => {
