@@ -17,6 +17,8 @@ import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definit
 import type { AgentManager } from './manager.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { ResponseBodyInspector } from './response-body.ts';
+import { createFrameInspector } from './websocket.ts';
+import type { FrameInspector } from '../../src/websocket/session.ts';
 
 /** What one generation's agent filters share. */
 export interface AgentGeneration {
@@ -160,6 +162,14 @@ export class AgentFilter implements RequestFilter {
     const members = chain.members.filter((m) => wants(m, 'response_body'));
     if (members.length === 0) return undefined;
     return new ResponseBodyInspector(this, ctx, res, members, state.correlation.id, this.gen.body);
+  }
+
+  /** Frames of an upgraded request, for the chain's agents subscribed to websocket_frame (websocket.ts). */
+  webSocketInspector(ctx: RequestContext, info: { deflate: boolean }): FrameInspector | undefined {
+    const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    if (!state) return undefined;
+    const members = this.membersFor(ctx.routeId).filter((m) => m.def.events.has('websocket_frame'));
+    return createFrameInspector({ ctx, members, correlation: state.correlation, failureMode: (m) => this.failureMode(ctx, m), metrics: this.gen.manager.metrics, deflate: info.deflate });
   }
 
   get agentMetrics(): AgentMetrics {

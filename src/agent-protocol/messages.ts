@@ -70,6 +70,19 @@ export interface RequestCompleteEvent {
   error: string | null;
 }
 
+export interface WebSocketFrameEvent {
+  correlation_id: string;
+  opcode: 'text' | 'binary' | 'ping' | 'pong' | 'close' | 'continuation';
+  /** base64 of the unmasked payload */
+  data: string;
+  client_to_server: boolean;
+  /** per direction, from 0 */
+  frame_index: number;
+  fin: boolean;
+  route_id: string | null;
+  client_ip: string;
+}
+
 export interface ConfigureEvent {
   correlation_id: string;
   agent_id: string;
@@ -171,6 +184,9 @@ export type Decision =
   | { kind: 'redirect'; url: string; status: number }
   | { kind: 'challenge'; challengeType: string; params: Record<string, string> };
 
+/** An agent's verdict on one WebSocket frame (`websocket_decision`). */
+export type WebSocketDecision = { kind: 'allow' } | { kind: 'drop' } | { kind: 'close'; code: number; reason: string };
+
 /** undefined = pass through unchanged, 'drop' = empty body, Buffer = replacement bytes */
 export type BodyMutation = undefined | 'drop' | Buffer;
 
@@ -186,6 +202,8 @@ export interface AgentReply {
   needsMore: boolean;
   requestBodyMutation: BodyMutation;
   responseBodyMutation: BodyMutation;
+  /** `websocket_decision` (WebSocketFrame events); undefined when the reply has none */
+  websocketDecision?: WebSocketDecision;
 }
 
 export class ProtocolError extends Error {}
@@ -283,6 +301,23 @@ function bodyMutation(v: unknown, what: string): BodyMutation {
   return Buffer.from(v.data, 'base64');
 }
 
+/** `"allow"`, `"drop"`, `{"close":{"code","reason"}}` (also `{"allow":{}}` / `{"drop":{}}`). */
+function websocketDecision(v: unknown): WebSocketDecision | undefined {
+  if (v === undefined || v === null) return undefined;
+  const kind = typeof v === 'string' ? v : isRecord(v) ? Object.keys(v)[0] : undefined;
+  if (kind === 'allow') return { kind: 'allow' };
+  if (kind === 'drop') return { kind: 'drop' };
+  if (kind === 'close' && isRecord(v)) {
+    const body = v.close;
+    const code = isRecord(body) ? body.code : undefined;
+    // 1000-4999 minus the codes that must never be sent on the wire (RFC 6455 §7.4)
+    const valid = Number.isInteger(code) && (code as number) >= 1000 && (code as number) <= 4999 && ![1004, 1005, 1006, 1015].includes(code as number);
+    const reason = isRecord(body) && typeof body.reason === 'string' ? body.reason : '';
+    return { kind: 'close', code: valid ? (code as number) : 1008, reason };
+  }
+  throw new ProtocolError('websocket_decision must be "allow", "drop" or {"close":{"code","reason"}}');
+}
+
 /** Validates an AgentResponse JSON value; throws ProtocolError when it is malformed. */
 export function parseAgentReply(json: unknown): AgentReply {
   if (!isRecord(json)) throw new ProtocolError('agent response must be a JSON object');
@@ -302,6 +337,7 @@ export function parseAgentReply(json: unknown): AgentReply {
     needsMore: json.needs_more === true,
     requestBodyMutation: bodyMutation(json.request_body_mutation, 'request_body_mutation'),
     responseBodyMutation: bodyMutation(json.response_body_mutation, 'response_body_mutation'),
+    ...(json.websocket_decision !== undefined && json.websocket_decision !== null ? { websocketDecision: websocketDecision(json.websocket_decision) } : {}),
   };
 }
 

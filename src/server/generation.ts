@@ -230,6 +230,8 @@ export class Generation {
       this.failed(err, res, f);
     } finally {
       this.finish(req, res, f.startTime, f.method, f.path, f.query, f.traceId, f.route, f.ctx, f.result);
+      // No pooled upstream connection to keep: ending the context releases what filters hold for it.
+      f.ctx?.cancel('websocket session ended');
     }
   }
 

@@ -26,7 +26,7 @@ export interface EchoUpstream {
 
 /**
  * Echo server: data frames are echoed with the same opcode/fin, pings answered with pongs,
- * a close answered with a close then the end. Paths: /refuse -> 401 with a body; /deflate ->
+ * a close answered with a close then the end. Paths: /(suffix) /refuse -> 401 with a body; /deflate ->
  * negotiates permessage-deflate (frames stay uncompressed: only the header matters to the
  * gateway); text "server-close" -> the server closes with 1000 "bye".
  */
@@ -50,11 +50,11 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
     u.open++;
     u.upgrades.push(req.headers);
     u.urls.push(req.url ?? '');
-    if (req.url === '/refuse') {
+    if (req.url?.endsWith('/refuse')) {
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nx-why: token\r\n\r\nno token, no');
       return;
     }
-    const extra = req.url === '/deflate' ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : '';
+    const extra = req.url?.endsWith('/deflate') ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : '';
     const proto = req.headers['sec-websocket-protocol'] ? `Sec-WebSocket-Protocol: ${String(req.headers['sec-websocket-protocol']).split(',')[0]!.trim()}\r\n` : '';
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(String(req.headers['sec-websocket-key']))}\r\n${extra}${proto}X-Upstream: echo\r\n\r\n`);
     const frames: Frame[] = [];
@@ -221,12 +221,15 @@ export class WsClient {
     }
   }
 
-  send(opcode: number, payload: Buffer | string = Buffer.alloc(0), fin = true): void {
-    this.socket.write(encodeFrame({ opcode, payload, fin, mask: true }));
+  /** Sends one masked frame; returns its bytes. */
+  send(opcode: number, payload: Buffer | string = Buffer.alloc(0), fin = true): Buffer {
+    const bytes = encodeFrame({ opcode, payload, fin, mask: true });
+    this.socket.write(bytes);
+    return bytes;
   }
 
-  text(s: string): void {
-    this.send(Opcode.Text, s);
+  text(s: string): Buffer {
+    return this.send(Opcode.Text, s);
   }
 
   /** Next data message (fragments reassembled); its frames are consumed, control frames stay. */
