@@ -15,6 +15,7 @@ import {
   type RequestHeadersEvent,
   type ResponseBodyChunkEvent,
   type ResponseHeadersEvent,
+  type WebSocketFrameEvent,
   type WireAgentResponse,
   type WireDecision,
   type WireHeaderOp,
@@ -29,6 +30,7 @@ export type {
   ResponseBodyChunkEvent,
   ResponseHeadersEvent,
   HeaderValues,
+  WebSocketFrameEvent,
 } from '../agent-protocol/messages.ts';
 
 /** A decision with its header operations, audit facts and body mutations; build with allow()/block()/redirect(). */
@@ -43,6 +45,7 @@ export class Decision {
   private needsMoreFlag = false;
   private requestBody: { data: string | null; chunk_index: number } | undefined;
   private responseBody: { data: string | null; chunk_index: number } | undefined;
+  private websocketDecision: WireAgentResponse['websocket_decision'];
 
   constructor(readonly decision: WireDecision) {}
 
@@ -106,6 +109,12 @@ export class Decision {
     return this;
   }
 
+  /** The verdict on a WebSocket frame (see dropFrame() / closeWebSocket()). */
+  websocket(decision: 'allow' | 'drop' | { close: { code: number; reason: string } }): this {
+    this.websocketDecision = decision;
+    return this;
+  }
+
   /** The AgentResponse JSON for one event. */
   toWire(correlationId: string): WireAgentResponse {
     const wire: WireAgentResponse = {
@@ -125,6 +134,7 @@ export class Decision {
       needs_more: this.needsMoreFlag,
       request_body_mutation: this.requestBody ?? null,
       response_body_mutation: this.responseBody ?? null,
+      ...(this.websocketDecision !== undefined ? { websocket_decision: this.websocketDecision } : {}),
     };
     return wire;
   }
@@ -132,6 +142,16 @@ export class Decision {
 
 export function allow(): Decision {
   return new Decision('allow');
+}
+
+/** WebSocket frame: do not forward it. */
+export function dropFrame(): Decision {
+  return new Decision('allow').websocket('drop');
+}
+
+/** WebSocket frame: close both sides with `code` (e.g. 1008 policy violation) and `reason`. */
+export function closeWebSocket(code = 1008, reason = ''): Decision {
+  return new Decision('allow').websocket({ close: { code, reason } });
 }
 
 /** Block with `status` (default 403); body is sent as text/plain, headers are added to the response. */
@@ -186,6 +206,8 @@ export interface AgentOptions {
   onResponseHeaders?: Handler<ResponseHeadersEvent>;
   onResponseBodyChunk?: Handler<ResponseBodyChunkEvent>;
   onRequestComplete?: Handler<RequestCompleteEvent>;
+  /** WebSocket frames (routes with websocket-inspection): allow() forwards, dropFrame(), closeWebSocket(code, reason). */
+  onWebSocketFrame?: Handler<WebSocketFrameEvent>;
   /** What to answer when a handler throws: 'block' (500, the default: fail closed) or 'allow'. */
   onHandlerError?: 'block' | 'allow';
   /** Diagnostics sink (default: stderr). */
@@ -205,6 +227,7 @@ const EVENT_HANDLERS = {
   [MessageType.ResponseHeaders]: 'onResponseHeaders',
   [MessageType.ResponseBodyChunk]: 'onResponseBodyChunk',
   [MessageType.RequestComplete]: 'onRequestComplete',
+  [MessageType.WebSocketFrame]: 'onWebSocketFrame',
 } as const;
 
 /** Starts an agent listening on `socketPath` (a stale socket file there is replaced). */
@@ -377,6 +400,7 @@ function handshakeResponse(options: AgentOptions, ok: boolean, encoding: Encodin
   if (options.onResponseHeaders) events.push(EventNumber.response_headers);
   if (options.onResponseBodyChunk) events.push(EventNumber.response_body_chunk);
   if (options.onRequestComplete) events.push(EventNumber.request_complete);
+  if (options.onWebSocketFrame) events.push(EventNumber.websocket_frame);
   return {
     protocol_version: 2,
     capabilities: {
@@ -386,7 +410,7 @@ function handshakeResponse(options: AgentOptions, ok: boolean, encoding: Encodin
       supported_events: events,
       features: {
         streaming_body: Boolean(options.onRequestBodyChunk || options.onResponseBodyChunk),
-        websocket: false,
+        websocket: Boolean(options.onWebSocketFrame),
         guardrails: false,
         config_push: true,
         metrics_export: false,
