@@ -189,14 +189,21 @@ test('reload without health-check re-admits a target the old checks had ejected;
   await Promise.all([old.close(), keep.close(), none.close()]);
 });
 
-test('the balancer is kept across a reload when load-balancing is unchanged, and rebuilt otherwise', async () => {
-  const lb = { 'load-balancing': { algorithm: 'consistent_hash', 'hash-key': 'path' } } as Partial<RawUpstream>;
-  const targets = ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80'];
-  const { g: old } = make({ targets, extra: lb });
-  const before = Array.from({ length: 50 }, (_, i) => old.select(pickContext({ path: `/k${i}` }))!.target.address);
-  const { g: next } = make({ targets, extra: lb, previous: old });
-  const after = Array.from({ length: 50 }, (_, i) => next.select(pickContext({ path: `/k${i}` }))!.target.address);
-  assert.deepEqual(after, before, 'same keys, same targets');
+test('the balancer (peak-EWMA averages) is kept across a reload when load-balancing is unchanged, and rebuilt otherwise', () => {
+  const clock = { now: 1_000_000 };
+  const lb = { 'load-balancing': 'peak_ewma' } as Partial<RawUpstream>;
+  const targets = ['10.0.0.1:80', '10.0.0.2:80'];
+  const { g: old } = make({ targets, extra: lb, clock });
+  // with rng 0.5 and no latency data, p2c's first candidate is 10.0.0.2 and ties keep it
+  assert.equal(old.select(pickContext())!.target.address, '10.0.0.2:80');
+  old.report(old.targets[1]!, { kind: 'response', status: 200, latencyMs: 800 });
+  assert.equal(old.select(pickContext())!.target.address, '10.0.0.1:80', 'the slow target is avoided');
+  old.report(old.targets[0]!, ok);
+  const { g: kept } = make({ targets, extra: lb, clock, previous: old });
+  assert.equal(kept.select(pickContext())!.target.address, '10.0.0.1:80', 'the latency average survived the reload');
+  kept.report(kept.targets[0]!, ok);
+  const { g: fresh } = make({ targets, extra: { 'load-balancing': 'p2c' } as Partial<RawUpstream>, clock, previous: kept });
+  assert.equal(fresh.select(pickContext())!.target.address, '10.0.0.2:80', 'another algorithm starts without history');
 });
 
 test('consistent hash after a refresh: keys of surviving targets do not move; sticky cookie of a removed target falls back', async () => {
