@@ -709,27 +709,30 @@ class Parser {
     return { line: li + 1, column };
   }
 
+  /** Throws a KdlSyntaxError; an error at the end of the file is reported just after the last non-blank line. */
   private fail(offset: number, reason: string): never {
+    if (offset >= this.len) {
+      let li = this.lineIndex(this.len);
+      while (li > 0 && this.lineText(li).trim() === '') li--;
+      offset = this.lineStarts[li]! + this.lineText(li).length;
+    }
     const p = this.position(offset);
     throw new KdlSyntaxError(reason, p.line, p.column, offset, this.snippet(offset));
   }
 
-  /** The line holding `offset` and a caret under it; at the end of the file, the last non-blank line. */
+  /** Line `i` (0-based) without its newline. */
+  private lineText(i: number): string {
+    const from = this.lineStarts[i]!;
+    let to = this.lineStarts[i + 1] ?? this.len;
+    while (to > from && isNewline(this.src.charCodeAt(to - 1))) to--;
+    return this.src.slice(from, to);
+  }
+
+  /** The line holding `offset` and a caret under it. */
   private snippet(offset: number): string {
-    let li = this.lineIndex(offset);
-    let caretAt = offset;
-    const lineText = (i: number): string => {
-      const from = this.lineStarts[i]!;
-      let to = this.lineStarts[i + 1] ?? this.len;
-      while (to > from && isNewline(this.src.charCodeAt(to - 1))) to--;
-      return this.src.slice(from, to);
-    };
-    if (offset >= this.len) {
-      while (li > 0 && lineText(li).trim() === '') li--;
-      caretAt = this.lineStarts[li]! + lineText(li).length;
-    }
-    let text = lineText(li);
-    let col = caretAt - this.lineStarts[li]!;
+    const li = this.lineIndex(offset);
+    let text = this.lineText(li);
+    let col = offset - this.lineStarts[li]!;
     // long lines: show a window around the spot
     if (text.length > 120) {
       const from = Math.max(0, col - 60);

@@ -193,7 +193,7 @@ const invalid: Array<[string, string, number, number, RegExp]> = [
   ['raw multi-line prefix mismatch', 'n #"""\n  a\n b\n  """#', 3, 1, /indentation/],
   ['# then not a quote', 'n ##x', 1, 3, /expected '"' after ##/],
   // structure
-  ['unclosed children block', 'routes {\n  route "a" {\n    x 1\n  }\n', 5, 1, /expected '}' to close the children block of node "routes" opened at 1:8, but the file ended/],
+  ['unclosed children block', 'routes {\n  route "a" {\n    x 1\n  }\n', 4, 4, /expected '}' to close the children block of node "routes" opened at 1:8, but the file ended/],
   ['unclosed block found by indentation', 'system {\n  x 1\nlisteners {\n  y\n}\n', 3, 1, /expected '}' to close the children block of node "system" opened at 1:8 before this line \(it is not indented inside the block/],
   ['unclosed inner block', 'a {\n  b {\n}', 3, 2, /children block of node "a" opened at 1:3/],
   ['stray closing brace', 'a\n}', 2, 1, /unexpected '}'/],
