@@ -145,3 +145,76 @@ function inflateCapped(decoder: Transform, input: Buffer, cap: number): Promise<
     decoder.end(input);
   });
 }
+
+/**
+ * Incremental decoding of one compressed stream (stream-mode response inspection): each pushed
+ * chunk yields the bytes decodable so far. Bounded like decompressBounded: the output may not pass
+ * min(maxBytes, maxRatio x compressed bytes seen, with a 64 KiB allowance for the first chunks,
+ * whose ratio says little); the decoder is destroyed the moment it does.
+ */
+export class StreamingDecoder {
+  private readonly decoder: Transform;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private inBytes = 0;
+  private totalOut = 0;
+  private failure: 'ratio_exceeded' | 'size_exceeded' | 'corrupt' | undefined;
+
+  private constructor(
+    make: () => Transform,
+    private readonly limits: DecompressLimits,
+  ) {
+    this.decoder = make();
+    this.decoder.on('data', (c: Buffer) => {
+      this.totalOut += c.length;
+      if (this.totalOut > this.cap()) {
+        this.failure ??= this.cap() === this.limits.maxBytes ? 'size_exceeded' : 'ratio_exceeded';
+        this.decoder.destroy();
+        return;
+      }
+      this.out.push(c);
+      this.outBytes += c.length;
+    });
+    this.decoder.on('error', () => (this.failure ??= 'corrupt'));
+  }
+
+  /** undefined when the codings cannot be decoded incrementally (unknown, or stacked). */
+  static for(codings: string[], limits: DecompressLimits): StreamingDecoder | undefined {
+    if (codings.length !== 1) return undefined;
+    const make = decoderFor(codings[0]!);
+    return make ? new StreamingDecoder(make, limits) : undefined;
+  }
+
+  private cap(): number {
+    return Math.min(this.limits.maxBytes, Math.max(64 * 1024, Math.floor(this.inBytes * this.limits.maxRatio)));
+  }
+
+  async push(chunk: Buffer, last: boolean): Promise<{ ok: true; data: Buffer } | { ok: false; reason: 'ratio_exceeded' | 'size_exceeded' | 'corrupt' }> {
+    if (!this.failure) {
+      this.inBytes += chunk.length;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.decoder.off('close', done);
+          resolve();
+        };
+        this.decoder.once('close', done);
+        if (last) {
+          this.decoder.once('end', done);
+          this.decoder.end(chunk);
+        } else {
+          this.decoder.write(chunk);
+          (this.decoder as Transform & { flush(cb: () => void): void }).flush(done);
+        }
+      });
+    }
+    if (this.failure) return { ok: false, reason: this.failure };
+    const data = Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    return { ok: true, data };
+  }
+
+  destroy(): void {
+    this.decoder.destroy();
+  }
+}

@@ -7,15 +7,18 @@
 //    Content-Encoding is gzip/deflate/br and `decompress` is on, under the same bomb caps as
 //    request bodies), and the decision is applied before the headers go out: a block becomes the
 //    client's response, header ops and a body replacement apply to the real response.
-//  * stream agents: every chunk is sent as it arrives (raw bytes, as on the wire) and forwarded
-//    once the agents answered; the headers are already out, so a block can only cut the
-//    connection, header ops are ignored, and a replacement replaces that chunk.
+//  * stream agents: every chunk is sent as it arrives and forwarded once the agents answered (a
+//    single gzip/deflate/br coding is decoded incrementally under the same caps, so the agent
+//    sees plain bytes); the headers are already out, so a block can only cut the connection,
+//    header ops are ignored, and a replacement replaces that chunk (not possible for a decoded
+//    stream: the replacement would have to be re-encoded into the client's compressed stream,
+//    so it is refused and logged).
 // Larger-than-limit bodies: fail-closed -> 502 (the upstream's answer cannot be vetted; 413 would
 // blame the client's request), fail-open -> the agent is skipped and the bytes pass unchanged.
 import type { LocalResponse, RequestContext, ResponseBodyHandler, UpstreamResponseInfo } from '../../src/pipeline/types.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import type { ResponseBodyChunkEvent } from '../../src/agent-protocol/messages.ts';
-import { contentCodings, decompressBounded } from './body-inspection.ts';
+import { StreamingDecoder, contentCodings, decompressBounded } from './body-inspection.ts';
 import type { BodyPolicy } from './definition.ts';
 import { applyHeaderOps, type AgentFilter, type Member } from './filter.ts';
 
@@ -32,11 +35,13 @@ function uninspectable(): LocalResponse {
 export class ResponseBodyInspector implements ResponseBodyHandler {
   readonly holdHeaders: boolean;
   private buffered: Member[];
-  private readonly streaming: Member[];
+  private streaming: Member[];
   private held: Buffer[] = [];
   private heldBytes = 0;
   private streamIndex = 0;
   private streamBytes = 0;
+  /** stream mode over a compressed body: the incremental decoder (undefined = raw bytes) */
+  private streamDecoder: StreamingDecoder | undefined;
   /** fail-closed agent whose declared body is already known to be too large */
   private refuse: LocalResponse | undefined;
   private aborted = false;
@@ -64,6 +69,9 @@ export class ResponseBodyInspector implements ResponseBodyHandler {
     }
     this.buffered = buffered;
     this.streaming = streaming;
+    if (streaming.length > 0 && policy.decompress) {
+      this.streamDecoder = StreamingDecoder.for(contentCodings(res.headers['content-encoding']), { maxRatio: policy.maxDecompressionRatio, maxBytes: policy.maxDecompressedBytes });
+    }
     this.holdHeaders = buffered.length > 0 || this.refuse !== undefined;
   }
 
@@ -94,6 +102,7 @@ export class ResponseBodyInspector implements ResponseBodyHandler {
 
   abort(): void {
     this.aborted = true;
+    this.streamDecoder?.destroy();
     this.held = [];
     this.heldBytes = 0;
   }
@@ -162,12 +171,30 @@ export class ResponseBodyInspector implements ResponseBodyHandler {
   /** Stream mode: one ResponseBodyChunk event per upstream chunk; undefined when aborted. */
   private async streamChunk(chunk: Buffer, isLast: boolean): Promise<Buffer | LocalResponse | undefined> {
     if (this.aborted) return undefined;
-    this.streamBytes += chunk.length;
+    let data = chunk;
+    const decoder = this.streamDecoder;
+    if (decoder) {
+      const r = await decoder.push(chunk, isLast);
+      const encoding = contentCodings(this.res.headers['content-encoding']).join(',');
+      if (!r.ok) {
+        this.filter.agentMetrics.decompression.inc({ encoding, result: r.reason });
+        this.streamDecoder = undefined;
+        if (this.streaming.some((m) => this.filter.failureModeOf(this.ctx, m) === 'closed')) return uninspectable();
+        for (const m of this.streaming) this.filter.agentMetrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+        this.streaming = [];
+        return chunk;
+      }
+      if (isLast) this.filter.agentMetrics.decompression.inc({ encoding, result: 'ok' });
+      data = r.data;
+      // Nothing decodable yet: forward the bytes, tell the agent with a later chunk.
+      if (data.length === 0 && !isLast) return chunk;
+    }
+    this.streamBytes += data.length;
     const event: ResponseBodyChunkEvent = {
       correlation_id: this.cid,
-      data: chunk.toString('base64'),
+      data: data.toString('base64'),
       is_last: isLast,
-      total_size: isLast ? this.streamBytes : (this.declared ?? null),
+      total_size: isLast ? this.streamBytes : decoder ? null : (this.declared ?? null),
       chunk_index: this.streamIndex++,
       bytes_sent: this.streamBytes,
     };
@@ -176,6 +203,10 @@ export class ResponseBodyInspector implements ResponseBodyHandler {
     if (this.holdHeaders && this.buffered.length > 0) applyHeaderOps(this.res.headers, merged.responseOps);
     const mutation = merged.responseBodyMutation;
     if (mutation === undefined) return chunk;
+    if (decoder) {
+      this.ctx.log.warn({ agents: this.streaming.map((m) => m.def.id) }, 'response body mutation ignored: a decoded compressed stream cannot be rewritten after its headers went out');
+      return chunk;
+    }
     return mutation === 'drop' ? EMPTY : mutation;
   }
 }

@@ -72,6 +72,21 @@ function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
     return;
   }
   const body = Buffer.from(JSON.stringify({ text, pad: 'p'.repeat(Number(url.searchParams.get('pad') ?? '0')) }));
+  if (url.searchParams.has('gzparts') || url.searchParams.has('gzbomb')) {
+    // A gzip stream sent chunked in three parts with pauses (or a bomb: 64 MiB of zeros).
+    const gz = gzipSync(url.searchParams.has('gzbomb') ? Buffer.alloc(64 * 1024 * 1024) : body);
+    const cut = [0, Math.floor(gz.length / 3), Math.floor((2 * gz.length) / 3), gz.length];
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    let i = 0;
+    const next = () => {
+      if (i === 3) return void res.end();
+      res.write(gz.subarray(cut[i]!, cut[i + 1]!));
+      i++;
+      setTimeout(next, 30);
+    };
+    next();
+    return;
+  }
   if (url.searchParams.has('gzip')) {
     const gz = gzipSync(body);
     res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(gz.length) });
@@ -246,6 +261,32 @@ test('stream mode: chunk replacement and drop; no Content-Length because the len
   assert.equal(r.body.toString(), 'keep-MUTATED-end');
   assert.equal(r.headers['content-length'], undefined);
   assert.equal(r.headers['transfer-encoding'], 'chunked');
+});
+
+test('stream mode over gzip: the agent sees decoded chunks, the client the original stream; mutation refused; bomb cut', async () => {
+  const mark = agent.lines.length;
+  const plain = JSON.stringify({ text: 'gz stream', pad: 'p'.repeat(20_000) });
+  const r = await get(`/stream/gz?gzparts=1&text=${q('gz stream')}&pad=20000`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-encoding'], 'gzip');
+  assert.equal(gunzipSync(r.body).toString(), plain);
+  const ev = eventsFor(mark);
+  assert.ok(ev.length >= 2, `events: ${ev.length}`);
+  assert.equal(
+    ev.reduce((n, e) => n + (e.bytes as number), 0),
+    plain.length,
+    'decoded bytes reached the agent',
+  );
+  assert.equal(ev.at(-1)!.is_last, true);
+  assert.equal(ev.at(-1)!.total_size, plain.length);
+  const blocked = await get(`/stream/gz?gzparts=1&text=${q('forbidden')}`);
+  assert.equal(blocked.complete, false, 'a match inside the gzip stream cuts the response');
+  const mutated = await get(`/stream/gz?gzparts=1&text=${q('mutate-me')}`);
+  assert.equal(gunzipSync(mutated.body).toString(), JSON.stringify({ text: 'mutate-me', pad: '' }), 'the compressed stream is not corrupted by a replacement');
+  const bomb = await get('/stream/gz?gzbomb=1');
+  assert.equal(bomb.complete, false, 'fail-closed: a bomb in stream mode cuts the connection');
+  const values = (await gw.metrics.registry.getSingleMetric('sentinel_decompression_total')!.get()).values;
+  assert.ok(values.some((v) => v.labels.encoding === 'gzip' && (v.labels.result === 'ratio_exceeded' || v.labels.result === 'size_exceeded')));
 });
 
 test('stream mode: a block after the headers went out cuts the connection', async () => {
