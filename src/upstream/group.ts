@@ -19,6 +19,7 @@ import type { AttemptOutcome, Balancer, Pick, PickContext, TargetState } from '.
 import { collectTargets, urlHost, type TargetSpec } from './address.ts';
 import type { DiscoverySource } from './discovery/types.ts';
 import { createDiscoverySource, validateDiscovery } from './discovery/index.ts';
+import { checkKubeconfig } from './discovery/kubernetes.ts';
 import { mergeSpecs, planTargetSet } from './discovery/diff.ts';
 import { createTargetPool, type TargetPool, type TargetPoolOptions } from './pool.ts';
 import { algorithmOf, canonicalAlgorithm, createBalancer, validateLoadBalancing } from '../../plugins/balancing/index.ts';
@@ -119,7 +120,14 @@ export function isFailure(o: AttemptOutcome): boolean {
 export function validateUpstreamPolicies(config: RawUpstream, baseDir: string): string[] {
   // Targets are checked by the config compiler itself (same collectTargets parser).
   const errors: string[] = [];
-  errors.push(...validateDiscovery(config.discovery));
+  const discoveryErrors = validateDiscovery(config.discovery);
+  errors.push(...discoveryErrors);
+  const kc = (config.discovery as { kind?: string; kubeconfig?: string } | undefined)?.kubeconfig;
+  if (discoveryErrors.length === 0 && config.discovery?.kind === 'kubernetes' && kc !== undefined) {
+    // the API access must work before the config is accepted (as for tls files)
+    const m = checkKubeconfig(kc, baseDir);
+    if (m) errors.push(`discovery "kubernetes" > kubeconfig: ${m}`);
+  }
   const lb = validateLoadBalancing(config['load-balancing']);
   if (lb) errors.push(`load-balancing: ${lb}`);
   if (config['health-check']) {

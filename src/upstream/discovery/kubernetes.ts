@@ -130,6 +130,23 @@ export function endpointSliceTargets(list: unknown, portName: string | undefined
   return out;
 }
 
+/** The kubeconfig file of a block, as a path (`~/` = home, else relative to the config directory). */
+export function kubeconfigPath(kubeconfig: string, baseDir: string): string {
+  return kubeconfig.startsWith('~/') ? resolvePath(homedir(), kubeconfig.slice(2)) : resolvePath(baseDir, kubeconfig);
+}
+
+/** Config-time check: the kubeconfig can be read and gives API access; an error message or undefined. */
+export function checkKubeconfig(kubeconfig: string, baseDir: string): string | undefined {
+  const path = kubeconfigPath(kubeconfig, baseDir);
+  try {
+    parseKubeconfig(readFileSync(path, 'utf8'), dirname(path));
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code ? `cannot read "${kubeconfig}": ${code}` : (e as Error).message;
+  }
+}
+
 export interface KubernetesOptions {
   namespace: string | undefined;
   service: string;
@@ -144,7 +161,7 @@ export function kubernetesSource(o: KubernetesOptions, baseDir: string, env: Nod
   const load = (): { access: KubeAccess; agent: Agent } => {
     if (!access || !agent) {
       if (o.kubeconfig !== undefined) {
-        const path = o.kubeconfig.startsWith('~/') ? resolvePath(homedir(), o.kubeconfig.slice(2)) : resolvePath(baseDir, o.kubeconfig);
+        const path = kubeconfigPath(o.kubeconfig, baseDir);
         access = parseKubeconfig(readFileSync(path, 'utf8'), dirname(path));
       } else {
         access = inClusterAccess(env);
