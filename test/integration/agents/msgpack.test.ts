@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { FrameDecoder, MessageType, type Frame } from '../../../src/agent-protocol/frames.ts';
+import { AgentConnection } from '../../../src/agent-protocol/connection.ts';
+import { FrameDecoder, MessageType, encodeFrame, type Frame } from '../../../src/agent-protocol/frames.ts';
 import { decodeMsgpack } from '../../../src/agent-protocol/msgpack.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
@@ -132,4 +133,37 @@ test('without the option the proxy offers JSON only and the same agent stays on 
   const later = [...jsonRelay.toAgent.slice(1), ...jsonRelay.toProxy.slice(1)];
   assert.ok(later.length >= 2);
   for (const f of later) assert.equal(typeof json(f), 'object');
+});
+
+test('a handshake answer naming an encoding that was not offered fails the connection', async () => {
+  for (const [offered, answered] of [
+    [['json'], 'msgpack'],
+    [['json', 'msgpack'], 'cbor'],
+  ] as [string[], string][]) {
+    const path = join(tmp.dir, `fake-${answered}.sock`);
+    const server = createServer((s) => {
+      s.once('data', () =>
+        s.write(
+          encodeFrame(MessageType.HandshakeResponse, {
+            protocol_version: 2,
+            success: true,
+            error: null,
+            encoding: answered,
+            capabilities: { agent_id: 'fake', name: 'fake', version: '0', supported_events: [1], features: {}, limits: {} },
+          }),
+        ),
+      );
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    const issues: string[] = [];
+    const conn = new AgentConnection({
+      socketPath: path,
+      connectTimeoutMs: 2000,
+      handshake: { supported_versions: [2], proxy_id: 'test', proxy_version: '0', config: null, supported_encodings: offered },
+      onProtocolIssue: (i) => issues.push(i),
+    });
+    await assert.rejects(conn.open(), /chose encoding/);
+    assert.deepEqual(issues, ['bad_handshake']);
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { contentCodings, decompressBounded, isInspectedContentType, readBody } from '../../../plugins/agents/body-inspection.ts';
+import { StreamingDecoder, contentCodings, decompressBounded, isInspectedContentType, readBody } from '../../../plugins/agents/body-inspection.ts';
 import { DEFAULT_INSPECTED_CONTENT_TYPES } from '../../../plugins/agents/definition.ts';
 
 const json = Buffer.from(JSON.stringify({ user: 'alice', items: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `item ${i}` })) }));
@@ -79,4 +79,41 @@ test('readBody buffers everything, stops past the limit, and lets stream mode se
   assert.deepEqual(big, { ok: false, reason: 'too_large', received: 4 });
   const stopped = await readBody(Readable.from(parts), 100, new AbortController().signal, () => Promise.reject(new Error('blocked')));
   assert.equal(stopped.ok, false);
+});
+
+test('StreamingDecoder: chunk by chunk, the decoded pieces add up to the original (gzip, deflate, br)', async () => {
+  const big = Buffer.from(JSON.stringify({ rows: Array.from({ length: 2000 }, (_, i) => ({ i, s: `row ${i}` })) }));
+  const cases: [string, Buffer][] = [
+    ['gzip', gzipSync(big)],
+    ['deflate', deflateSync(big)],
+    ['br', brotliCompressSync(big)],
+  ];
+  for (const [enc, data] of cases) {
+    const d = StreamingDecoder.for([enc], limits)!;
+    const parts: Buffer[] = [];
+    const step = Math.ceil(data.length / 5);
+    for (let off = 0; off < data.length; off += step) {
+      const last = off + step >= data.length;
+      const r = await d.push(data.subarray(off, off + step), last);
+      assert.ok(r.ok, enc);
+      parts.push(r.data);
+    }
+    assert.ok(parts.slice(0, -1).some((p) => p.length > 0), `${enc}: output before the end`);
+    assert.deepEqual(Buffer.concat(parts), big, enc);
+  }
+});
+
+test('StreamingDecoder: bombs stop at the cap, corrupt input fails, stacked/unknown codings are not streamed', async () => {
+  const bomb = gzipSync(Buffer.alloc(32 * 1024 * 1024));
+  const d = StreamingDecoder.for(['gzip'], limits)!;
+  let r = await d.push(bomb.subarray(0, 4096), false);
+  for (let off = 4096; r.ok && off < bomb.length; off += 4096) r = await d.push(bomb.subarray(off, off + 4096), off + 4096 >= bomb.length);
+  assert.deepEqual(r, { ok: false, reason: 'ratio_exceeded' });
+  const small = StreamingDecoder.for(['gzip'], { maxRatio: 1000, maxBytes: 100_000 })!;
+  const s = await small.push(gzipSync(Buffer.alloc(1_000_000)), true);
+  assert.deepEqual(s, { ok: false, reason: 'size_exceeded' });
+  const bad = StreamingDecoder.for(['gzip'], limits)!;
+  assert.deepEqual(await bad.push(Buffer.from('definitely not gzip'), true), { ok: false, reason: 'corrupt' });
+  assert.equal(StreamingDecoder.for(['gzip', 'br'], limits), undefined);
+  assert.equal(StreamingDecoder.for(['zstd'], limits), undefined);
 });
