@@ -9,7 +9,8 @@ import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
 import type { RequestFilter, HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, UpstreamResponseInfo } from '../pipeline/types.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
-import { applyHeaderOps, responseHeaders } from './headers.ts';
+import { applyHeaderOps } from './headers.ts';
+import { UpstreamExchange } from './exchange.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { CounterCell, HistogramCell } from '../metrics/fast.ts';
@@ -190,7 +191,7 @@ export async function forward(opts: {
     cells.attempts.value++;
     const t0 = performance.now();
     let outcome: AttemptOutcome;
-    let response: Dispatcher.ResponseData;
+    let response: UpstreamExchange;
     // Only attempts that upload a body pay for the write-secs watch (a per-attempt cancel token
     // linked to the client's, and one timer); bodiless requests keep the plain path.
     let attemptBody = bodyArg;
@@ -218,16 +219,19 @@ export async function forward(opts: {
       }
     }
     try {
-      response = await group.dispatcher(target).request({
-        origin: group.origin(target),
-        path: req.url ?? '/',
-        method: req.method as Dispatcher.HttpMethod,
-        headers: ctx.upstreamHeaders as Record<string, string | string[]>,
-        body: attemptBody,
+      response = await UpstreamExchange.send(
+        group.dispatcher(target),
+        {
+          origin: group.origin(target),
+          path: req.url ?? '/',
+          method: req.method as Dispatcher.HttpMethod,
+          headers: ctx.upstreamHeaders as Record<string, string | string[]>,
+          body: attemptBody,
+          headersTimeout: route.timeoutMs ?? group.timeouts.readMs,
+          bodyTimeout: group.timeouts.readMs,
+        },
         signal,
-        headersTimeout: route.timeoutMs ?? group.timeouts.readMs,
-        bodyTimeout: group.timeouts.readMs,
-      });
+      );
       stopWatch?.();
     } catch (thrown) {
       stopWatch?.();
@@ -271,7 +275,7 @@ export async function forward(opts: {
       const retry = group.shouldRetry({ method: req.method ?? 'GET', attempt, outcome, bodyReplayable: bodyReplayable || IDEMPOTENT_NO_BODY.has(req.method ?? ''), responseStarted: false });
       if (retry.retry) {
         group.report(target, outcome);
-        response.body.dump().catch(() => undefined);
+        response.dump();
         if (retry.delayMs > 0) await delay(retry.delayMs);
         continue;
       }
@@ -288,7 +292,7 @@ export async function forward(opts: {
 async function relayResponse(
   ctx: Context,
   res: ServerResponse,
-  response: Dispatcher.ResponseData,
+  response: UpstreamExchange,
   route: CompiledRoute,
   filters: readonly RequestFilter[],
   setCookie: string | undefined,
@@ -296,7 +300,7 @@ async function relayResponse(
   upstreamAddr: string,
   metrics: Metrics,
 ): Promise<ForwardResult> {
-  const headers: HeaderMap = responseHeaders(response.headers);
+  const headers: HeaderMap = response.headers;
   for (const k in ctx.responseHeaders) headers[k] = ctx.responseHeaders[k];
   if (setCookie) {
     const cur = headers['set-cookie'];
@@ -311,7 +315,7 @@ async function relayResponse(
     if (!f.onResponse) continue;
     const local = await f.onResponse(ctx, info);
     if (local) {
-      response.body.dump().catch(() => undefined);
+      response.dump();
       res.writeHead(local.status, local.headers as Record<string, string>);
       res.end(local.body);
       return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: attempts, upstreamAddr };
@@ -327,10 +331,10 @@ async function relayResponse(
       const h = await filters[i]!.onResponseBody?.(ctx, info);
       if (h) (handlers ??= []).push(h);
     }
-    if (handlers) return relayFilteredBody(ctx, res, response.body as Readable, info, handlers, attempts, upstreamAddr, metrics);
+    if (handlers) return relayFilteredBody(ctx, res, response.body, info, handlers, attempts, upstreamAddr, metrics);
   }
   res.writeHead(info.status, headers as Record<string, string | string[]>);
-  const outcome = await relayBody(response.body as Readable, res);
+  const outcome = await response.relayTo(res);
   if (outcome.clientClosed) {
     return { status: 499, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: 'client closed request', upstreamAddr };
   }
@@ -342,45 +346,6 @@ async function relayResponse(
     return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: `upstream failed mid-body: ${c.reason}`, upstreamAddr };
   }
   return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, upstreamAddr };
-}
-
-/**
- * Copies the upstream body to the client with backpressure. A hand-written pump instead of
- * stream.pipeline: pipeline's generic machinery (eos, destroyer, promise wrapper) was ~9% of CPU
- * in the passthrough profile. Resolves with the bytes sent and the error, if the copy failed.
- */
-export function relayBody(body: Readable, res: ServerResponse): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }> {
-  return new Promise((resolve) => {
-    let bytes = 0;
-    let done = false;
-    const finish = (error?: unknown, clientClosed = false) => {
-      if (done) return;
-      done = true;
-      body.off('data', onData);
-      res.off('drain', onDrain);
-      res.off('close', onClose);
-      resolve(clientClosed ? { bytes, clientClosed } : error === undefined ? { bytes } : { bytes, error });
-    };
-    const onData = (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (!res.write(chunk)) body.pause();
-    };
-    const onDrain = () => body.resume();
-    const onClose = () => {
-      if (done) return;
-      // The client went away mid-body: stop reading from the upstream.
-      body.destroy();
-      finish(undefined, true);
-    };
-    body.on('data', onData);
-    body.once('end', () => {
-      res.end();
-      finish();
-    });
-    body.once('error', (err) => finish(err));
-    res.on('drain', onDrain);
-    res.on('close', onClose);
-  });
 }
 
 function responseHasBody(method: string, status: number): boolean {

@@ -1,0 +1,247 @@
+// One upstream attempt as an undici dispatch handler (the legacy onConnect/onHeaders/onData/
+// onComplete/onError protocol, which undici runs natively).
+//
+// Why not `dispatcher.request()`: per response it builds an AsyncResource, a BodyReadable stream,
+// a parsed header object and a promise chain, and the relay then re-emits every chunk through the
+// stream's 'data' events. Here the body goes straight from undici's parser callbacks into the
+// client response (`relayTo`), with backpressure through undici's resume callback. Chunks that
+// arrive before the caller picks a sink (headers resolve in a microtask; small bodies arrive in
+// the same read) are held, up to HOLD_BYTES, then the upstream is paused. Paths that want a
+// stream (response-body filters) still get one (`body`), and `dump()` discards the rest.
+import { Readable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import { errors, type Dispatcher } from 'undici';
+import type { HeaderMap } from '../pipeline/types.ts';
+import type { CancelToken } from './context.ts';
+import { HOP_BY_HOP } from './headers.ts';
+
+/** Bytes held before a sink is attached; past this the upstream is paused. */
+const HOLD_BYTES = 64 * 1024;
+/** dump(): bytes discarded before giving up on the connection (as undici's body.dump()). */
+const DUMP_LIMIT = 128 * 1024;
+
+export interface RelayOutcome {
+  bytes: number;
+  error?: unknown;
+  clientClosed?: boolean;
+}
+
+interface Sink {
+  /** false = stop sending until resumed */
+  data(chunk: Buffer): boolean;
+  end(): void;
+  error(err: unknown): void;
+}
+
+export class UpstreamExchange implements Dispatcher.DispatchHandler {
+  statusCode = 0;
+  /** end-to-end response headers: lower-cased names, hop-by-hop ones (and those named in Connection) removed */
+  headers: HeaderMap = {};
+  private abortFn: ((err: Error) => void) | null = null;
+  private resumeFn: (() => void) | null = null;
+  private abortReason: Error | null = null;
+  private resolveHeaders: ((x: UpstreamExchange) => void) | null = null;
+  private rejectHeaders: ((err: unknown) => void) | null = null;
+  private held: Buffer[] | null = null;
+  private heldBytes = 0;
+  private paused = false;
+  private ended = false;
+  private failure: unknown = undefined;
+  private sink: Sink | null = null;
+  private readable: Readable | undefined;
+  private readonly onCancel = (): void => this.abort(new errors.RequestAbortedError());
+
+  private constructor(private readonly signal: CancelToken) {}
+
+  /**
+   * Sends one attempt; resolves once the final response headers are in (rejects like
+   * `request()` does: connect errors, timeouts, RequestAbortedError when `signal` fires).
+   */
+  static send(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: CancelToken): Promise<UpstreamExchange> {
+    const ex = new UpstreamExchange(signal);
+    return new Promise<UpstreamExchange>((resolve, reject) => {
+      ex.resolveHeaders = resolve;
+      ex.rejectHeaders = reject;
+      if (signal.aborted) ex.abortReason = new errors.RequestAbortedError();
+      else signal.once('abort', ex.onCancel);
+      dispatcher.dispatch(opts, ex);
+    });
+  }
+
+  /** Stops the exchange (undici drops the connection if the response is not complete). */
+  abort(err: Error): void {
+    if (this.ended || this.failure !== undefined) return;
+    if (this.abortFn) this.abortFn(err);
+    else this.abortReason ??= err;
+  }
+
+  // --- undici's handler protocol ---
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.abortReason) abort(this.abortReason);
+    else this.abortFn = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: informational, the final response follows
+    this.statusCode = statusCode;
+    this.resumeFn = resume;
+    this.headers = endToEndHeaders(rawHeaders);
+    const settle = this.resolveHeaders;
+    this.resolveHeaders = this.rejectHeaders = null;
+    settle?.(this);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.sink) return this.sink.data(chunk);
+    (this.held ??= []).push(chunk);
+    this.heldBytes += chunk.length;
+    if (this.heldBytes < HOLD_BYTES) return true;
+    this.paused = true;
+    return false;
+  }
+
+  onComplete(): void {
+    this.ended = true;
+    this.signal.off('abort', this.onCancel);
+    this.sink?.end();
+  }
+
+  onError(err: Error): void {
+    this.failure = err;
+    this.signal.off('abort', this.onCancel);
+    const reject = this.rejectHeaders;
+    if (reject) {
+      this.resolveHeaders = this.rejectHeaders = null;
+      reject(err);
+      return;
+    }
+    this.sink?.error(err);
+  }
+
+  // --- consumers of the body (exactly one) ---
+
+  private attach(sink: Sink): void {
+    this.sink = sink;
+    const held = this.held;
+    this.held = null;
+    this.heldBytes = 0;
+    let open = true;
+    if (held) for (const c of held) open = sink.data(c);
+    if (this.ended) sink.end();
+    else if (this.failure !== undefined) sink.error(this.failure);
+    else if (this.paused && open) {
+      this.paused = false;
+      this.resumeFn?.();
+    }
+  }
+
+  /**
+   * Copies the body to the client with backpressure (resolves when the body ended, failed, or the
+   * client went away — then the upstream request is aborted).
+   */
+  relayTo(res: ServerResponse): Promise<RelayOutcome> {
+    return new Promise((resolve) => {
+      let bytes = 0;
+      let done = false;
+      const finish = (outcome: RelayOutcome): void => {
+        if (done) return;
+        done = true;
+        res.off('drain', onDrain);
+        res.off('close', onClose);
+        resolve(outcome);
+      };
+      const onDrain = (): void => {
+        this.paused = false;
+        this.resumeFn?.();
+      };
+      const onClose = (): void => {
+        if (done) return;
+        // The client went away mid-body: stop reading from the upstream.
+        this.abort(new errors.RequestAbortedError());
+        finish({ bytes, clientClosed: true });
+      };
+      res.on('drain', onDrain);
+      res.on('close', onClose);
+      this.attach({
+        data: (chunk) => {
+          bytes += chunk.length;
+          if (res.write(chunk)) return true;
+          this.paused = true;
+          return false;
+        },
+        end: () => {
+          res.end();
+          finish({ bytes });
+        },
+        error: (error) => finish({ bytes, error }),
+      });
+    });
+  }
+
+  /** The body as a stream, for consumers that want one (response-body filters). */
+  get body(): Readable {
+    if (this.readable) return this.readable;
+    const r = new Readable({
+      read: () => {
+        if (this.paused) {
+          this.paused = false;
+          this.resumeFn?.();
+        }
+      },
+      destroy: (err, cb) => {
+        if (!this.ended) this.abort(err ?? new errors.RequestAbortedError());
+        cb(err);
+      },
+    });
+    this.readable = r;
+    this.attach({
+      data: (chunk) => {
+        if (r.push(chunk)) return true;
+        this.paused = true;
+        return false;
+      },
+      end: () => r.push(null),
+      error: (err) => r.destroy(err as Error),
+    });
+    return r;
+  }
+
+  /** Discards the rest of the body, keeping the connection when it is short; aborts past DUMP_LIMIT. */
+  dump(): void {
+    let seen = this.heldBytes;
+    this.attach({
+      data: (chunk) => {
+        seen += chunk.length;
+        if (seen > DUMP_LIMIT) this.abort(new errors.RequestAbortedError());
+        return true;
+      },
+      end: () => undefined,
+      error: () => undefined,
+    });
+  }
+}
+
+/** Response headers from undici's raw pairs, minus hop-by-hop ones and any named in Connection. */
+export function endToEndHeaders(raw: readonly Buffer[]): HeaderMap {
+  const out: HeaderMap = {};
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    const value = raw[i + 1]!.toString('latin1');
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+      continue;
+    }
+    const cur = out[name];
+    out[name] = cur === undefined ? value : Array.isArray(cur) ? [...cur, value] : [cur, value];
+  }
+  if (connection !== undefined) {
+    for (const part of connection.split(',')) {
+      const listed = part.trim().toLowerCase();
+      if (listed && out[listed] !== undefined) delete out[listed];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,182 @@
+// UpstreamExchange against a scripted dispatcher: the handler protocol undici drives, without sockets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { UpstreamExchange, endToEndHeaders } from '../../../src/server/exchange.ts';
+import { CancelToken } from '../../../src/server/context.ts';
+
+type Handler = {
+  onConnect(abort: (err?: Error) => void): void;
+  onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: Buffer[] | null): void;
+  onError(err: Error): void;
+};
+
+/** A dispatcher that hands the handler to the test, which then plays undici's part. */
+function scripted(): { dispatcher: Dispatcher; handler: () => Handler; aborted: Error[] } {
+  let h: Handler | undefined;
+  const aborted: Error[] = [];
+  const dispatcher = {
+    dispatch(_opts: unknown, handler: Handler) {
+      h = handler;
+      handler.onConnect((err) => aborted.push(err ?? new Error('aborted')));
+      return true;
+    },
+  } as unknown as Dispatcher;
+  return { dispatcher, handler: () => h!, aborted };
+}
+
+const OPTS = { path: '/', method: 'GET' } as Dispatcher.DispatchOptions;
+const raw = (...pairs: string[]): Buffer[] => pairs.map((s) => Buffer.from(s, 'latin1'));
+
+/** A ServerResponse stand-in: records writes; `full` makes write() report backpressure. */
+function fakeRes(full = false): ServerResponse & { chunks: Buffer[]; ended: boolean } {
+  const r = new EventEmitter() as EventEmitter & { chunks: Buffer[]; ended: boolean; write(c: Buffer): boolean; end(): void };
+  r.chunks = [];
+  r.ended = false;
+  r.write = (c: Buffer) => {
+    r.chunks.push(c);
+    return !full;
+  };
+  r.end = () => {
+    r.ended = true;
+  };
+  return r as unknown as ServerResponse & { chunks: Buffer[]; ended: boolean };
+}
+
+test('endToEndHeaders: lower-cased names, repeated names as arrays, hop-by-hop and Connection-listed names dropped', () => {
+  const cases: Array<[Buffer[], Record<string, string | string[]>]> = [
+    [raw('Content-Type', 'text/plain', 'Content-Length', '3'), { 'content-type': 'text/plain', 'content-length': '3' }],
+    [raw('Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'Set-Cookie', 'c=3'), { 'set-cookie': ['a=1', 'b=2', 'c=3'] }],
+    [raw('Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked', 'X-A', '1'), { 'x-a': '1' }],
+    [raw('Connection', 'close, X-Secret', 'X-Secret', 's', 'X-Public', 'p'), { 'x-public': 'p' }],
+    [raw('Connection', 'x-one', 'Connection', 'X-Two', 'X-One', '1', 'X-Two', '2', 'X-Three', '3'), { 'x-three': '3' }],
+    [raw('X-Latin', 'caf\u00e9'), { 'x-latin': 'caf\u00e9' }],
+    [[], {}],
+  ];
+  for (const [input, expected] of cases) assert.deepEqual({ ...endToEndHeaders(input) }, expected);
+});
+
+test('chunks that arrive before a sink is attached are relayed in order, then the end', async () => {
+  const s = scripted();
+  const sent = UpstreamExchange.send(s.dispatcher, OPTS, new CancelToken());
+  const h = s.handler();
+  assert.equal(h.onHeaders(200, raw('Content-Length', '6'), () => undefined, 'OK'), true);
+  assert.equal(h.onData(Buffer.from('abc')), true);
+  assert.equal(h.onData(Buffer.from('def')), true);
+  h.onComplete(null);
+  const ex = await sent;
+  assert.equal(ex.statusCode, 200);
+  assert.deepEqual(ex.headers, { 'content-length': '6' });
+  const res = fakeRes();
+  const outcome = await ex.relayTo(res);
+  assert.deepEqual(outcome, { bytes: 6 });
+  assert.equal(Buffer.concat(res.chunks).toString(), 'abcdef');
+  assert.equal(res.ended, true);
+});
+
+test('a large early body pauses the upstream until the sink is attached; client backpressure pauses it again, drain resumes', async () => {
+  const s = scripted();
+  const sent = UpstreamExchange.send(s.dispatcher, OPTS, new CancelToken());
+  const h = s.handler();
+  let resumes = 0;
+  h.onHeaders(200, [], () => resumes++, 'OK');
+  const big = Buffer.alloc(40 * 1024, 1);
+  assert.equal(h.onData(big), true);
+  assert.equal(h.onData(big), false, 'past 64 KiB held, undici is told to pause');
+  const ex = await sent;
+  const res = fakeRes(false);
+  const relay = ex.relayTo(res);
+  assert.equal(resumes, 1, 'attaching a sink that accepts the held bytes resumes the upstream');
+  assert.equal(h.onData(Buffer.from('x')), true);
+  h.onComplete(null);
+  assert.deepEqual(await relay, { bytes: 80 * 1024 + 1 });
+
+  // backpressure from the client
+  const s2 = scripted();
+  const sent2 = UpstreamExchange.send(s2.dispatcher, OPTS, new CancelToken());
+  let resumes2 = 0;
+  s2.handler().onHeaders(200, [], () => resumes2++, 'OK');
+  const ex2 = await sent2;
+  const slow = fakeRes(true);
+  const relay2 = ex2.relayTo(slow);
+  assert.equal(s2.handler().onData(Buffer.from('a')), false, 'a full client socket pauses the upstream');
+  slow.emit('drain');
+  assert.equal(resumes2, 1);
+  s2.handler().onComplete(null);
+  assert.deepEqual(await relay2, { bytes: 1 });
+});
+
+test('errors: before the headers the send rejects; mid-body the relay reports it; a client that leaves aborts the upstream', async () => {
+  const s = scripted();
+  const sent = UpstreamExchange.send(s.dispatcher, OPTS, new CancelToken());
+  s.handler().onError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+  await assert.rejects(sent, /ECONNREFUSED/);
+
+  const s2 = scripted();
+  const sent2 = UpstreamExchange.send(s2.dispatcher, OPTS, new CancelToken());
+  s2.handler().onHeaders(200, [], () => undefined, 'OK');
+  s2.handler().onData(Buffer.from('part'));
+  const boom = new Error('other side closed');
+  s2.handler().onError(boom);
+  const out = await (await sent2).relayTo(fakeRes());
+  assert.equal(out.bytes, 4);
+  assert.equal(out.error, boom);
+
+  const s3 = scripted();
+  const sent3 = UpstreamExchange.send(s3.dispatcher, OPTS, new CancelToken());
+  s3.handler().onHeaders(200, [], () => undefined, 'OK');
+  const res = fakeRes();
+  const relay = (await sent3).relayTo(res);
+  res.emit('close');
+  assert.deepEqual(await relay, { bytes: 0, clientClosed: true });
+  assert.equal(s3.aborted.length, 1);
+  assert.equal(s3.aborted[0]!.name, 'AbortError');
+});
+
+test('the cancel token aborts: before dispatch (at connect) and while waiting for headers', async () => {
+  const early = new CancelToken();
+  early.cancel();
+  const s = scripted();
+  void UpstreamExchange.send(s.dispatcher, OPTS, early).catch(() => undefined);
+  assert.equal(s.aborted.length, 1, 'aborted as soon as undici connects the request');
+
+  const token = new CancelToken();
+  const s2 = scripted();
+  const sent = UpstreamExchange.send(s2.dispatcher, OPTS, token);
+  token.cancel();
+  assert.equal(s2.aborted.length, 1);
+  s2.handler().onError(s2.aborted[0]!); // what undici does after an abort
+  await assert.rejects(sent, { name: 'AbortError' });
+  assert.equal(token.listenerCount('abort'), 0, 'no listener left on the token');
+});
+
+test('body stream: held and later chunks in order; dump() discards and gives up past 128 KiB; 1xx is skipped', async () => {
+  const s = scripted();
+  const sent = UpstreamExchange.send(s.dispatcher, OPTS, new CancelToken());
+  const h = s.handler();
+  assert.equal(h.onHeaders(100, [], () => undefined, 'Continue'), true);
+  h.onHeaders(201, raw('X-A', '1'), () => undefined, 'Created');
+  h.onData(Buffer.from('one,'));
+  const ex = await sent;
+  assert.equal(ex.statusCode, 201);
+  const body = ex.body;
+  assert.equal(ex.body, body, 'one stream per exchange');
+  h.onData(Buffer.from('two'));
+  h.onComplete(null);
+  const parts: Buffer[] = [];
+  for await (const c of body) parts.push(c as Buffer);
+  assert.equal(Buffer.concat(parts).toString(), 'one,two');
+
+  const s2 = scripted();
+  const sent2 = UpstreamExchange.send(s2.dispatcher, OPTS, new CancelToken());
+  s2.handler().onHeaders(502, [], () => undefined, 'Bad Gateway');
+  (await sent2).dump();
+  s2.handler().onData(Buffer.alloc(100 * 1024));
+  assert.equal(s2.aborted.length, 0, 'a short body is read to the end (the connection stays usable)');
+  s2.handler().onData(Buffer.alloc(100 * 1024));
+  assert.equal(s2.aborted.length, 1, 'a long one is cut off');
+});
