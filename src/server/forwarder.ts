@@ -348,6 +348,46 @@ async function relayResponse(
   return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, upstreamAddr };
 }
 
+/**
+ * Copies a body stream to the client with backpressure (the WebSocket proxy relays a refused
+ * upgrade's answer with it; proxied HTTP responses go through UpstreamExchange.relayTo). A
+ * hand-written pump instead of stream.pipeline, whose generic machinery (eos, destroyer, promise
+ * wrapper) was ~9% of CPU in the passthrough profile. Resolves with the bytes sent and the error.
+ */
+export function relayBody(body: Readable, res: ServerResponse): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    let done = false;
+    const finish = (error?: unknown, clientClosed = false) => {
+      if (done) return;
+      done = true;
+      body.off('data', onData);
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(clientClosed ? { bytes, clientClosed } : error === undefined ? { bytes } : { bytes, error });
+    };
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (!res.write(chunk)) body.pause();
+    };
+    const onDrain = () => body.resume();
+    const onClose = () => {
+      if (done) return;
+      // The client went away mid-body: stop reading from the upstream.
+      body.destroy();
+      finish(undefined, true);
+    };
+    body.on('data', onData);
+    body.once('end', () => {
+      res.end();
+      finish();
+    });
+    body.once('error', (err) => finish(err));
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
+}
+
 function responseHasBody(method: string, status: number): boolean {
   return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
 }
