@@ -29,6 +29,10 @@ before(async () => {
     socketPath: sock('guard'),
     name: 'guard',
     log: () => undefined,
+    onRequestHeaders(event) {
+      if (event.headers['x-deny']) return block(403, 'upgrade denied by agent');
+      return allow().setRequestHeader('X-Agent-Saw', event.correlation_id);
+    },
     onWebSocketFrame(event) {
       events.push(event);
       const text = Buffer.from(event.data, 'base64').toString();
@@ -125,6 +129,15 @@ test('allowed frames reach the upstream byte for byte; agents see both direction
   c.close(1000, 'bye');
   assert.equal((await c.waitClose())?.code, 1000);
   assert.ok(of(id).some((e) => e.opcode === 'close' && e.client_to_server));
+});
+
+test('request_headers decisions apply to upgrades: a block answers the client, header edits reach the upstream', async () => {
+  const denied = await WsClient.connect(port, '/insp/denied', { 'X-Deny': '1' });
+  clients.push(denied);
+  assert.equal(denied.handshake.status, 403);
+  assert.equal(denied.handshake.body, 'upgrade denied by agent');
+  const { id } = await connect('/insp/edited');
+  assert.equal(echo.upgrades.at(-1)!['x-agent-saw'], id);
 });
 
 test('drop: a dropped client frame never reaches the upstream; a dropped server frame never reaches the client', async () => {

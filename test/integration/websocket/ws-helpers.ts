@@ -2,6 +2,8 @@
 // socket WebSocket client, for the WebSocket integration tests (no `ws` package needed).
 import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import tls, { type TLSSocket } from 'node:tls';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { FrameParser, Opcode, closePayload, encodeFrame, parseClosePayload, type Frame } from '../../../src/websocket/frames.ts';
 
@@ -21,6 +23,8 @@ export interface EchoUpstream {
   closes: { code: number; reason: string }[];
   socketsClosed: number;
   open: number;
+  /** TLS upstream: the SNI of each upgraded connection */
+  servernames: (string | false | null)[];
   close(): Promise<void>;
 }
 
@@ -30,13 +34,14 @@ export interface EchoUpstream {
  * negotiates permessage-deflate (frames stay uncompressed: only the header matters to the
  * gateway); text "server-close" -> the server closes with 1000 "bye".
  */
-export async function startEchoUpstream(): Promise<EchoUpstream> {
+export async function startEchoUpstream(opts: { tls?: { cert: Buffer; key: Buffer } } = {}): Promise<EchoUpstream> {
   const sockets = new Set<Socket>();
-  const u: Omit<EchoUpstream, 'port' | 'address' | 'close'> = { upgrades: [], urls: [], received: [], closes: [], socketsClosed: 0, open: 0 };
-  const server = http.createServer((_req, res) => {
+  const u: Omit<EchoUpstream, 'port' | 'address' | 'close'> = { upgrades: [], urls: [], received: [], closes: [], socketsClosed: 0, open: 0, servernames: [] };
+  const plain = (_req: IncomingMessage, res: http.ServerResponse) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('plain http');
-  });
+  };
+  const server = opts.tls ? https.createServer({ ...opts.tls, ALPNProtocols: ['http/1.1'] }, plain) : http.createServer(plain);
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     sockets.add(socket);
     socket.on('error', () => socket.destroy());
@@ -49,6 +54,7 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
     });
     u.open++;
     u.upgrades.push(req.headers);
+    if (opts.tls) u.servernames.push((socket as TLSSocket).servername);
     u.urls.push(req.url ?? '');
     if (req.url?.endsWith('/refuse')) {
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nx-why: token\r\n\r\nno token, no');
@@ -116,10 +122,12 @@ export class WsClient {
   ) {}
 
   /** Connects, sends the upgrade request and reads the answer's head (and body when not 101). */
-  static async connect(port: number, path = '/', headers: Record<string, string> = {}): Promise<WsClient> {
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  static async connect(port: number, path = '/', headers: Record<string, string> = {}, opts: { tls?: { ca: Buffer; servername: string } } = {}): Promise<WsClient> {
+    const socket = opts.tls
+      ? tls.connect({ port, host: '127.0.0.1', ca: opts.tls.ca, servername: opts.tls.servername, ALPNProtocols: ['http/1.1'] })
+      : net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     await new Promise<void>((ok, fail) => {
-      socket.once('connect', ok);
+      socket.once(opts.tls ? 'secureConnect' : 'connect', ok);
       socket.once('error', fail);
     });
     const key = randomBytes(16).toString('base64');
