@@ -49,6 +49,10 @@ export function classifyUpstreamError(err: unknown): ClassifiedError {
     case 'CERT_HAS_EXPIRED':
     case 'EPROTO':
       return { status: 502, reason: 'tls', message: 'Bad Gateway: upstream TLS failure', beforeSend: true };
+    case 'SENTINEL_H2_UNSUPPORTED': // http-version min-version 2 and the target does not speak h2
+      return { status: 502, reason: 'protocol', message: 'Bad Gateway: upstream does not speak HTTP/2', beforeSend: true };
+    case 'SENTINEL_H2_REFUSED': // refused stream that could not be sent again: provably not processed
+      return { status: 502, reason: 'reset', message: 'Bad Gateway: upstream closed the connection', beforeSend: true };
     case 'HPE_INVALID_CONSTANT':
     case 'HPE_INVALID_HEADER_TOKEN':
     case 'UND_ERR_INFO':

@@ -147,7 +147,7 @@ export function validateUpstreamPolicies(config: RawUpstream, baseDir: string): 
     errors.push('tls: client-cert and client-key must be given together');
   }
   const hv = config['http-version'];
-  if (hv && (hv['min-version'] ?? 1) > (hv['max-version'] ?? 1)) errors.push('http-version: min-version is greater than max-version');
+  if (hv && hv['max-version'] !== undefined && (hv['min-version'] ?? 1) > hv['max-version']) errors.push('http-version: min-version is greater than max-version');
   return errors;
 }
 
@@ -375,7 +375,9 @@ export class UpstreamGroup {
     const cp = this.config['connection-pool'];
     const lifetimeSecs = cp?.['max-lifetime-secs'];
     const hv = this.config['http-version'];
-    const h2 = (hv?.['max-version'] ?? 1) >= 2;
+    // min-version 2 implies max-version 2; see pool.ts for how each mode connects
+    const h2Only = (hv?.['min-version'] ?? 1) >= 2;
+    const h2 = h2Only || (hv?.['max-version'] ?? 1) >= 2;
     const opts: TargetPoolOptions = {
       connections: cp?.['max-connections'] ?? 100,
       maxIdle: cp?.['max-idle'] ?? 20,
@@ -385,6 +387,9 @@ export class UpstreamGroup {
       headersTimeoutMs: this.timeouts.readMs,
       bodyTimeoutMs: this.timeouts.readMs,
       allowH2: h2,
+      h2Only,
+      upstream: this.id,
+      retryUnprocessed: () => this.budget.tryTake(this.now()),
     };
     if (h2 && hv?.['max-h2-streams'] !== undefined) opts.maxConcurrentStreams = hv['max-h2-streams'];
     if (h2 && hv?.['h2-ping-interval'] !== undefined && hv['h2-ping-interval'] > 0) opts.pingIntervalMs = hv['h2-ping-interval'] * 1000;
@@ -507,6 +512,8 @@ export class UpstreamGroup {
     c.checkClient ??= new Client(origin, {
       connect: { timeout: h.timeoutMs, ...(this.tlsFor(target) ?? {}) },
       allowH2: this.poolOptions.allowH2,
+      // an h2-only cleartext target answers nothing but h2c
+      ...(this.poolOptions.h2Only && this.scheme === 'http' ? { useH2c: true } : {}),
       keepAliveTimeout: Math.max(h.intervalMs * 2, 4000),
     });
     return httpProbe(c.checkClient, origin, h, `${urlHost(target.host)}:${target.port}`);
@@ -592,7 +599,7 @@ export class UpstreamGroup {
     const c = this.connsOf(target as Target);
     if (!c.pool) {
       const tls = this.tlsFor(target);
-      c.pool = createTargetPool(this.origin(target), { ...this.poolOptions, ...(tls ? { tls } : {}) });
+      c.pool = createTargetPool(this.origin(target), { ...this.poolOptions, host: target.host, port: target.port, ...(tls ? { tls } : {}) });
     }
     return c.pool.pool;
   }

@@ -1,9 +1,10 @@
 // One undici Pool per target, with what Pool options alone cannot express: `max-idle` (keep at
 // most N idle keep-alive connections; extra idle sockets are closed as soon as they go idle) and
 // live connection stats for sentinel_connection_pool_size / _idle.
-import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import type { Socket } from 'node:net';
-import { Client, Pool, buildConnector } from 'undici';
+import { Client, Pool, buildConnector, type Dispatcher } from 'undici';
+import { H2Dispatcher } from './h2.ts';
 
 /** How often idle sockets beyond max-idle are closed. */
 export const IDLE_SWEEP_MS = 1000;
@@ -21,25 +22,79 @@ export interface TargetPoolOptions {
   /** per-attempt defaults; the forwarder may pass tighter ones per request */
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** max-version 2: HTTP/2 when the target offers it (TLS ALPN); cleartext stays HTTP/1.1 */
   allowH2: boolean;
+  /** min-version 2: HTTP/2 only (TLS: ALPN offers only h2; cleartext: h2c with prior knowledge) */
+  h2Only?: boolean;
   maxConcurrentStreams?: number;
   pingIntervalMs?: number;
   tls?: ConnectionOptions;
+  /** for HTTP/2: `upstream "id"` (error messages), target host/port, and the retry budget gate */
+  upstream?: string;
+  host?: string;
+  port?: number;
+  retryUnprocessed?: () => boolean;
 }
 
 export interface TargetPool {
-  readonly pool: Pool;
+  /** an undici Pool (HTTP/1.1), or the HTTP/2 dispatcher (src/upstream/h2.ts) when h2 may be used */
+  readonly pool: Dispatcher;
   /** connected sockets, and how many of them carry no request */
   stats(): { connected: number; idle: number };
   close(): Promise<void>;
 }
 
 export function createTargetPool(origin: string, o: TargetPoolOptions): TargetPool {
+  // HTTP/2 goes through our own dispatcher (GOAWAY / refused-stream semantics, h2c); over TLS
+  // without min-version 2 it falls back to the HTTP/1.1 pool below when ALPN picks http/1.1.
+  const useH2 = o.h2Only === true || (o.allowH2 && o.tls !== undefined);
+  if (useH2) return createH2TargetPool(origin, o);
+  return createH1TargetPool(origin, o);
+}
+
+function createH2TargetPool(origin: string, o: TargetPoolOptions): TargetPool {
+  const url = new URL(origin);
+  let h1: TargetPool | undefined;
+  const h2 = new H2Dispatcher({
+    upstream: o.upstream ?? url.host,
+    host: o.host ?? url.hostname.replace(/^\[|\]$/g, ''),
+    port: o.port ?? Number(url.port),
+    ...(o.tls ? { tls: o.tls } : {}),
+    h2Only: o.h2Only === true,
+    maxSessions: o.connections,
+    maxStreams: o.maxConcurrentStreams ?? 100,
+    pingIntervalMs: o.pingIntervalMs ?? 0,
+    idleTimeoutMs: o.idleTimeoutMs,
+    maxIdle: o.maxIdle,
+    maxLifetimeMs: o.maxLifetimeMs,
+    connectTimeoutMs: o.connectTimeoutMs,
+    headersTimeoutMs: o.headersTimeoutMs,
+    bodyTimeoutMs: o.bodyTimeoutMs,
+    ...(o.retryUnprocessed ? { retryUnprocessed: o.retryUnprocessed } : {}),
+    http1Fallback: (socket) => {
+      h1 = createH1TargetPool(origin, { ...o, allowH2: false }, socket);
+      return h1.pool;
+    },
+  });
+  return {
+    pool: h2,
+    stats() {
+      if (h1) return h1.stats();
+      const s = h2.stats();
+      return { connected: s.connected, idle: s.idle };
+    },
+    close: () => h2.close(),
+  };
+}
+
+/** HTTP/1.1: an undici Pool. `first` is an already connected socket to use for the first connection. */
+function createH1TargetPool(origin: string, o: TargetPoolOptions, first?: Socket): TargetPool {
   const baseConnect = buildConnector({
     ...(o.tls ?? {}),
     timeout: o.connectTimeoutMs,
-    allowH2: o.allowH2,
+    allowH2: false,
   });
+  let handOver = first;
   const clients = new Set<Client>();
   const sockets = new Map<Client, Socket>();
 
@@ -65,14 +120,14 @@ export function createTargetPool(origin: string, o: TargetPoolOptions): TargetPo
     clientTtl: o.maxLifetimeMs ?? null,
     headersTimeout: o.headersTimeoutMs,
     bodyTimeout: o.bodyTimeoutMs,
-    allowH2: o.allowH2,
-    ...(o.maxConcurrentStreams !== undefined ? { maxConcurrentStreams: o.maxConcurrentStreams } : {}),
-    ...(o.pingIntervalMs !== undefined ? { pingInterval: o.pingIntervalMs } : {}),
     factory: (url, opts) => {
       // eslint-disable-next-line prefer-const -- assigned after the connector closure that needs it
       let client: Client;
       const connect: buildConnector.connector = (copts, cb) => {
-        baseConnect(copts, (...args) => {
+        const ready = handOver;
+        handOver = undefined;
+        const connector: buildConnector.connector = ready && !ready.destroyed ? (_opts, done) => queueMicrotask(() => done(null, ready)) : baseConnect;
+        connector(copts, (...args) => {
           const socket = args[1];
           if (socket) {
             sockets.set(client, socket);
@@ -81,9 +136,6 @@ export function createTargetPool(origin: string, o: TargetPoolOptions): TargetPo
             });
           }
           cb(...args);
-          // undici keeps `pipelining` (default 1) as the stream limit even on HTTP/2, so a pool
-          // would open one session per concurrent request: multiplex once ALPN chose h2.
-          if (socket && (socket as TLSSocket).alpnProtocol === 'h2') client.pipelining = o.maxConcurrentStreams ?? 100;
         });
       };
       client = new Client(url, { ...(opts as Client.Options), connect });
