@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
 import { FrameDecoder, MessageType, encodeFrame, parseJsonPayload, parsePayload, type Encoding } from '../agent-protocol/frames.ts';
+import { V1Decoder, encodeV1 } from '../agent-protocol/v1.ts';
 import {
   EventNumber,
   type ConfigureEvent,
@@ -199,6 +200,11 @@ export interface AgentOptions {
    * the proxy offers in its handshake is used for every later frame, both ways.
    */
   encodings?: Encoding[];
+  /**
+   * 2 (default): the v2 binary UDS protocol. 1: legacy v1 (length-prefixed JSON, one event at a
+   * time per connection, no handshake), for proxies configured with `protocol-version 1`.
+   */
+  protocol?: 1 | 2;
   /** Configure event: return false or throw to reject the config (the proxy sees block 500). */
   onConfigure?(config: unknown, event: ConfigureEvent): void | boolean | Promise<void | boolean>;
   onRequestHeaders?: Handler<RequestHeadersEvent>;
@@ -238,7 +244,8 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    serveConnection(socket, options, log);
+    if (options.protocol === 1) serveConnectionV1(socket, options, log);
+    else serveConnection(socket, options, log);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -371,6 +378,77 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     }
     if (inFlight.get(correlationId) === cancel) inFlight.delete(correlationId);
     if (!cancel.cancelled) reply(correlationId, decision);
+  }
+}
+
+const V1_HANDLERS: Record<string, keyof AgentOptions> = {
+  request_headers: 'onRequestHeaders',
+  request_body_chunk: 'onRequestBodyChunk',
+  response_headers: 'onResponseHeaders',
+  response_body_chunk: 'onResponseBodyChunk',
+  request_complete: 'onRequestComplete',
+  websocket_frame: 'onWebSocketFrame',
+};
+
+/**
+ * Protocol v1: {"version":1,"event_type","payload"} requests, answered strictly in order (the
+ * proxy sends the next one only after the reply). No handshake, no cancel, no ping.
+ */
+function serveConnectionV1(socket: Socket, options: AgentOptions, log: NonNullable<AgentOptions['log']>): void {
+  const decoder = new V1Decoder();
+  let tail: Promise<void> = Promise.resolve();
+  socket.on('error', () => socket.destroy());
+  socket.on('data', (chunk: Buffer) => {
+    let messages: Buffer[];
+    try {
+      messages = decoder.push(chunk);
+    } catch (err) {
+      log('dropping v1 connection: bad length', err);
+      socket.destroy();
+      return;
+    }
+    for (const raw of messages) {
+      let msg: { event_type?: unknown; payload?: unknown };
+      try {
+        msg = JSON.parse(raw.toString('utf8')) as typeof msg;
+      } catch (err) {
+        log('dropping v1 connection: request is not JSON', err);
+        socket.destroy();
+        return;
+      }
+      // Replies must leave in request order, whatever each handler takes.
+      tail = tail
+        .then(() => answerV1(msg))
+        .then((d) => {
+          if (!socket.destroyed) socket.write(encodeV1(d.toWire('')));
+        })
+        .catch((err: unknown) => log('v1 reply failed', err));
+    }
+  });
+
+  async function answerV1(msg: { event_type?: unknown; payload?: unknown }): Promise<Decision> {
+    const payload = (typeof msg.payload === 'object' && msg.payload !== null ? msg.payload : {}) as Record<string, unknown>;
+    if (msg.event_type === 'configure') {
+      try {
+        const event: ConfigureEvent = { correlation_id: '', agent_id: String(payload.agent_id ?? ''), config: payload.config, config_version: null };
+        return (await options.onConfigure?.(payload.config, event)) !== false ? allow() : block(500, 'Configuration rejected');
+      } catch (err) {
+        log('configuration rejected', err);
+        return block(500, 'Configuration rejected');
+      }
+    }
+    const name = typeof msg.event_type === 'string' ? V1_HANDLERS[msg.event_type] : undefined;
+    const handler = name ? (options[name] as Handler<unknown> | undefined) : undefined;
+    // v1 RequestHeaders carries its correlation id in metadata only.
+    const meta = payload.metadata as { correlation_id?: unknown } | undefined;
+    const correlationId = String(payload.correlation_id ?? meta?.correlation_id ?? '');
+    const event = payload.correlation_id === undefined ? { ...payload, correlation_id: correlationId } : payload;
+    try {
+      return (handler ? await handler(event, new EventCancel(correlationId)) : undefined) ?? allow();
+    } catch (err) {
+      log(`handler failed for ${correlationId}`, err);
+      return options.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
+    }
   }
 }
 

@@ -11,12 +11,14 @@ import { eventually, send, spawnAgent, tempDir, type AgentProcess } from './harn
 const tmp = tempDir();
 const sock = join(tmp.dir, 'v1.sock');
 let agent: AgentProcess;
+let sdkAgent: AgentProcess;
 let up: TestUpstream;
 let gw: Gateway;
 let port: number;
 
 before(async () => {
   agent = await spawnAgent('test/integration/agents/fixtures/v1-agent.ts', ['--socket', sock]);
+  sdkAgent = await spawnAgent('test/integration/agents/fixtures/response-agent.ts', ['--socket', join(tmp.dir, 'v1sdk.sock'), '--v1']);
   up = await startUpstream();
   gw = await startGateway({
     logLevel: 'silent',
@@ -25,14 +27,17 @@ system { graceful-shutdown-timeout-secs 1 }
 listeners { listener "http" { address "127.0.0.1:0" } }
 agents {
   agent "v1" { unix-socket "${sock}"; protocol-version 1; timeout-ms 2000; pool { connections-per-agent 2; reconnect-interval-ms 100 }; config { mode "strict" } }
+  agent "v1sdk" { unix-socket "${join(tmp.dir, 'v1sdk.sock')}"; protocol-version 1; events "request_headers" "response_headers" "response_body"; timeout-ms 3000 }
   agent "v1s" { unix-socket "${sock}"; protocol-version "v1"; timeout-ms 5000; pool { connections-per-agent 1 } }
 }
 filters {
   filter "v1" { type "agent"; agent "v1"; failure-mode "closed" }
   filter "v1-open" { type "agent"; agent "v1"; failure-mode "open" }
   filter "v1s" { type "agent"; agent "v1s"; failure-mode "closed" }
+  filter "v1sdk" { type "agent"; agent "v1sdk"; failure-mode "closed" }
 }
 routes {
+  route "sdk" { matches { path-prefix "/sdk/" }; upstream "backend"; filters "v1sdk" }
   route "serial" { matches { path-prefix "/s/" }; upstream "backend"; filters "v1s" }
   route "open" { matches { path-prefix "/o/" }; upstream "backend"; filters "v1-open" }
   route "main" { matches { path-prefix "/" }; upstream "backend"; filters "v1" }
@@ -47,6 +52,7 @@ after(async () => {
   await gw?.close();
   await up?.close();
   await agent?.stop();
+  await sdkAgent?.stop();
   tmp.cleanup();
 });
 
@@ -130,4 +136,20 @@ test('one request at a time per connection: concurrent calls queue on the single
     evs.every((e) => e.open === 1),
     `requests open at once on the connection: ${evs.map((e) => e.open).join(',')}`,
   );
+});
+
+test('the SDK speaks v1 too (protocol: 1): response headers and body events, block and mutation', async () => {
+  const ok = await send(port, '/sdk/fine');
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers['x-agent-status-seen'], '200');
+  assert.equal(ok.headers['x-agent-saw-bytes'], String(ok.body.length));
+  const blocked = await send(port, '/sdk/forbidden');
+  assert.equal(blocked.status, 451);
+  assert.equal(blocked.body.toString(), 'response blocked');
+  const mutated = await send(port, '/sdk/mutate-me');
+  assert.equal(mutated.status, 200);
+  assert.match(mutated.body.toString(), /"url":"\/sdk\/MUTATED"/);
+  const events = sdkAgent.lines.filter((l) => l.seen === 'response_body');
+  assert.ok(events.length >= 3);
+  assert.ok(events.every((e) => e.chunk_index === 0 && e.is_last === true));
 });
