@@ -1,7 +1,7 @@
 // A hand-written recursive-descent parser for KDL 2.0 (https://kdl.dev/spec/). It replaces kdljs at run
-// time: kdljs pulls in chevrotain (~25-40 MiB RSS for the life of the process) and reports no node
-// positions. This one is a single pass over the text with no token objects; it stops at the first
-// syntax error and says where, what it expected and why.
+// time: kdljs pulls in chevrotain (tens of MiB of RSS for the life of the process; see
+// bench/kdl-memory.ts) and reports no node positions. This one is a single pass over the text with no
+// token objects; it stops at the first syntax error and says where, what it expected and why.
 import type { KdlNode, KdlPosition, KdlValue } from './types.ts';
 
 const EOF = -1;
