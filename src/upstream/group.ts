@@ -160,6 +160,7 @@ export class UpstreamGroup {
   private members: Target[] = [];
   private readonly conns = new Map<Target, TargetConns>();
   private readonly ids: IdCounter;
+  private readonly pendingWeights = new Map<Target, number>();
   private readonly staticSpecs: TargetSpec[];
   /** last good discovery answer */
   private discovered: TargetSpec[] = [];
@@ -264,10 +265,20 @@ export class UpstreamGroup {
   private make(spec: TargetSpec): Target {
     const adopted = this.previous?.members.find((t) => t.address === spec.address);
     if (adopted) {
-      adopted.weight = spec.weight;
+      this.setWeight(adopted, spec.weight);
       return adopted;
     }
     return new Target(spec.address, spec.host, spec.port, spec.weight, this.ids.next++);
+  }
+
+  /**
+   * Weights are shared with the previous generation until this group serves: a new weight waits
+   * for start(), so a reload whose build fails leaves the running generation's weights alone.
+   */
+  private setWeight(t: Target, w: number): void {
+    if (t.weight === w) return;
+    if (this.started || !this.previous?.members.includes(t)) t.weight = w;
+    else this.pendingWeights.set(t, w);
   }
 
   private plan(discovered: readonly TargetSpec[]) {
@@ -345,7 +356,7 @@ export class UpstreamGroup {
     this.discoveryGauge.set({ upstream: this.id }, specs.length);
     const plan = this.plan(specs);
     if (!plan.changed) return false;
-    for (const [t, w] of plan.reweighted) t.weight = w;
+    for (const [t, w] of plan.reweighted) this.setWeight(t, w);
     this.setMembers(plan.next);
     for (const t of plan.added) {
       this.publish(t);
@@ -427,6 +438,8 @@ export class UpstreamGroup {
     if (this.closed || this.started) return;
     this.started = true;
     const prev = this.previous;
+    for (const [t, w] of this.pendingWeights) if (this.members.includes(t)) t.weight = w;
+    this.pendingWeights.clear();
     if (prev) {
       prev.retire();
       const mine = new Set(this.members);

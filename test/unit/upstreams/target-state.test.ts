@@ -254,3 +254,18 @@ test('maglev rebuilds its table when the set changes', async () => {
   const seen = new Set(Array.from({ length: 50 }, (_, i) => g.select(pickContext({ path: `/m${i}` }))!.target.address));
   assert.deepEqual([...seen].sort(), ['10.0.0.5:80', '10.0.0.6:80']);
 });
+
+test('reload with a new weight: the running generation keeps the old weight until the new group starts', () => {
+  const { g: old } = make({ targets: ['10.0.0.1:80', '10.0.0.2:80'] });
+  const next = new UpstreamGroup({
+    id: 'u',
+    config: { id: 'u', target: [{ address: '10.0.0.1:80', weight: 5 }, { address: '10.0.0.2:80', weight: 1 }] } as RawUpstream,
+    baseDir: '.',
+    services: fakeServices(),
+    previous: old,
+  });
+  assert.equal(old.targets[0]!.weight, 1, 'a build that fails after this point must not have changed the running weights');
+  next.start();
+  assert.equal(next.targets[0]!.weight, 5);
+  assert.equal(next.targets[0], old.targets[0], 'same target object, now with the new weight');
+});
