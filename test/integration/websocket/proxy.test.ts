@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewayFrom } from '../../helpers/gateway.ts';
@@ -17,6 +18,8 @@ let echo: EchoUpstream;
 let gw: Gateway;
 let port: number;
 let downPort: number;
+let silent: net.Server;
+let silentPort: number;
 const dir = mkdtempSync(join(tmpdir(), 'sentinel-ws-'));
 const accessLog = join(dir, 'access.log');
 const clients: WsClient[] = [];
@@ -28,6 +31,7 @@ observability { logging { level "error"; access-log { file "${accessLog}" } } }
 routes {
   route "ws" { matches { path-prefix "/ws" }; upstream "echo"; websocket #true; policies { response-headers { set { X-Route "ws" } } } }
   route "down" { matches { path-prefix "/down" }; upstream "down"; websocket #true }
+  route "silent" { matches { path-prefix "/silent" }; upstream "silent"; websocket #true; policies { timeout-secs 1 } }
   route "limited" { matches { path-prefix "/limited" }; upstream "echo"; websocket #true; filters "rl" }
   route "refuse" { matches { path "/refuse" }; upstream "echo"; websocket #true }
   route "plain" { matches { path-prefix "/" }; upstream "echo" }
@@ -37,6 +41,7 @@ filters { filter "rl" { type "rate-limit"; max-rps 0.01; burst 2 } }
 upstreams {
   upstream "echo" { target "${echo.address}" }
   upstream "down" { target "127.0.0.1:${downPort}" }
+  upstream "silent" { target "127.0.0.1:${silentPort}" }
 }
 `;
 
@@ -49,6 +54,10 @@ async function connect(path: string, headers: Record<string, string> = {}): Prom
 before(async () => {
   echo = await startEchoUpstream();
   downPort = await closedPort();
+  // accepts connections and never answers
+  silent = net.createServer((s) => s.on('error', () => undefined));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  silentPort = (silent.address() as net.AddressInfo).port;
   ({ gw } = await gatewayFrom(config()));
   port = gw.address('http').port;
 });
@@ -57,6 +66,7 @@ after(async () => {
   for (const c of clients) c.destroy();
   await gw?.close();
   await echo?.close();
+  silent?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -153,6 +163,14 @@ test('an upstream that is down: 502 JSON error without the address', async () =>
   assert.equal(body.status, 502);
   assert.equal(body.request_id, c.handshake.headers['x-correlation-id']);
   assert.ok(!c.handshake.body.includes(String(downPort)));
+});
+
+test('an upstream that never answers the upgrade: 504 after the route timeout', async () => {
+  const started = Date.now();
+  const c = await connect('/silent');
+  assert.equal(c.handshake.status, 504);
+  assert.equal((JSON.parse(c.handshake.body) as { status: number }).status, 504);
+  assert.ok(Date.now() - started >= 900, 'waited for timeout-secs 1');
 });
 
 test('rate limits apply to upgrade requests', async () => {
