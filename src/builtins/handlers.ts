@@ -26,6 +26,14 @@ export function formatUptime(secs: number): string {
   return h > 0 ? `${h}h ${m}m ${s}s` : m > 0 ? `${m}m ${s}s` : `${s}s`;
 }
 
+// In a cluster worker the metrics builtin serves the cluster-wide aggregate (the worker asks the
+// primary, src/cluster/worker.ts); undefined in a single process.
+let clusterMetrics: (() => Promise<string>) | undefined;
+
+export function useClusterMetrics(render: (() => Promise<string>) | undefined): void {
+  clusterMetrics = render;
+}
+
 function json(status: number, body: unknown, traceId: string, pretty = false): LocalResponse {
   return {
     status,
@@ -91,7 +99,7 @@ export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, trace
       return {
         status: 200,
         headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-cache, no-store, must-revalidate', 'x-request-id': traceId },
-        body: await env.metrics.render(),
+        body: await (clusterMetrics ?? (() => env.metrics.render()))(),
       };
     case 'not-found':
       return notFoundBody(traceId);

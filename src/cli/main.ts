@@ -1,15 +1,19 @@
 // `sentinel [run] [-c FILE]`, `sentinel test -c FILE`, `sentinel lint -c FILE`, --help, --version.
 import { existsSync } from 'node:fs';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { VERSION } from '../metrics/registry.ts';
 import { ConfigError, formatDiagnostic, type Diagnostic } from '../config/diagnostics.ts';
 import { DEFAULT_CONFIG_PATH } from '../config/load.ts';
 import { loadAny, startGateway } from '../server/gateway.ts';
 import { validateTlsConfig } from '../../plugins/tls/index.ts';
+import { parseWorkersFlag, resolveWorkerCount } from '../cluster/policy.ts';
 
 const HELP = `sentinel ${VERSION} — security-first reverse proxy and API gateway (KDL config)
 
 Usage:
   sentinel [run] [-c FILE]      run the gateway (default: $SENTINEL_CONFIG, else the embedded default config)
+  sentinel run --workers N      run N worker processes sharing the listeners (0 = one per CPU)
   sentinel test -c FILE         validate FILE (and its includes, TLS files); exit 1 on any error
   sentinel lint -c FILE         validate and print every warning (unknown keys, deprecated spellings); exit 0 unless invalid
   sentinel -t -c FILE           same as test
@@ -17,16 +21,20 @@ Usage:
 Options:
   -c, --config FILE   configuration file (.kdl)
   --log-level LEVEL   override observability.logging.level (trace|debug|info|warn|error)
+  --workers N         override system { worker-threads }: 1 = one process, N > 1 = a primary and
+                      N workers (cluster), 0 = one worker per CPU
   -h, --help          this help
   -v, --version       print the version
 
-Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT drain and stop.
+Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT drain and stop (in cluster mode send
+them to the primary: it validates once and coordinates every worker).
 `;
 
 interface Args {
   command: 'run' | 'test' | 'lint' | 'help' | 'version';
   config?: string;
   logLevel?: string;
+  workers?: number;
 }
 
 export function parseArgs(argv: string[]): Args {
@@ -43,6 +51,8 @@ export function parseArgs(argv: string[]): Args {
       args.config = v;
     } else if (a.startsWith('--config=')) args.config = a.slice(9);
     else if (a === '--log-level') args.logLevel = argv[++i];
+    else if (a === '--workers') args.workers = parseWorkersFlag(argv[++i]);
+    else if (a.startsWith('--workers=')) args.workers = parseWorkersFlag(a.slice(10));
     else throw new Error(`unknown argument "${a}" (see sentinel --help)`);
   }
   if (args.config === undefined && process.env.SENTINEL_CONFIG) args.config = process.env.SENTINEL_CONFIG;
@@ -89,8 +99,33 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  const gatewayOpts = { ...(args.config ? { configPath: args.config } : {}), ...(args.logLevel ? { logLevel: args.logLevel } : {}) };
+  if (cluster.isWorker) {
+    const { runWorker } = await import('../cluster/worker.ts');
+    await runWorker(gatewayOpts);
+    return -1;
+  }
+  // `--workers 1` goes straight to the single process; otherwise the config decides, and in
+  // cluster mode it is validated here, before anything is forked.
+  let config;
+  if (args.workers !== 1) {
+    try {
+      config = loadAny(gatewayOpts);
+    } catch (err) {
+      if (err instanceof ConfigError) printDiagnostics(err.diagnostics);
+      else console.error(`sentinel: failed to start: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+  const workers = config ? resolveWorkerCount(config.system['worker-threads'], args.workers, availableParallelism()) : 1;
+  if (config && workers > 1) {
+    const { runPrimary } = await import('../cluster/primary.ts');
+    // A failing start stops the workers and exits 1 by itself (after they are gone).
+    await runPrimary({ ...gatewayOpts, workers, config }).catch((err: unknown) => console.error(`sentinel: failed to start: ${(err as Error).message}`));
+    return -1;
+  }
   try {
-    await startGateway({ ...(args.config ? { configPath: args.config } : {}), ...(args.logLevel ? { logLevel: args.logLevel } : {}), handleSignals: true });
+    await startGateway({ ...gatewayOpts, handleSignals: true });
     return -1; // keep running
   } catch (err) {
     if (err instanceof ConfigError) printDiagnostics(err.diagnostics);

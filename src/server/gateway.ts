@@ -27,6 +27,11 @@ export interface GatewayOptions {
   logLevel?: string;
   /** install SIGHUP/SIGTERM/SIGINT handlers (the CLI does; tests do not) */
   handleSignals?: boolean;
+  /**
+   * Set in a cluster worker (src/cluster/worker.ts): logs carry `worker: id`, and the standalone
+   * metrics server and auto-reload file watching are left to the primary.
+   */
+  clusterWorker?: { id: number };
 }
 
 interface ListenerSlot {
@@ -72,6 +77,7 @@ export class Gateway {
   async start(): Promise<void> {
     const config = loadAny(this.opts);
     this.log = createLogger(config.observability, this.opts.logLevel);
+    if (this.opts.clusterWorker) this.log = this.log.child({ worker: this.opts.clusterWorker.id });
     for (const w of config.warnings) this.log.warn(formatDiagnostic(w));
     this.openLogs(config);
     this.generation = await this.buildGeneration(config);
@@ -79,13 +85,13 @@ export class Gateway {
     this.metrics.generation.set(this.generation.number);
     try {
       for (const l of config.listeners) await this.openListener(l);
-      await this.openMetricsServer(config);
+      if (!this.opts.clusterWorker) this.metricsServer = await serveMetrics(config, () => this.metrics.render());
     } catch (err) {
       await this.close();
       throw err;
     }
     if (this.opts.handleSignals) this.installSignals();
-    if (config.system['auto-reload'] && config.file) this.watchFile(config.file);
+    if (config.system['auto-reload'] && config.file && !this.opts.clusterWorker) this.watcher = watchConfigFile(config.file, () => void this.reload().catch(() => undefined));
     this.log.info({ generation: this.generation.number, listeners: config.listeners.map((l) => `${l.id}=${this.addressText(l.id)}`) }, 'sentinel started');
   }
 
@@ -187,38 +193,6 @@ export class Gateway {
     this.listeners.set(l.id, { config: l, server, runtime, ...(tls ? { tls } : {}) });
   }
 
-  private async openMetricsServer(config: CompiledConfig): Promise<void> {
-    const m = config.observability.metrics;
-    if (!m || m.enabled === false || !m.address) return;
-    const [host, portText] = [m.address.slice(0, m.address.lastIndexOf(':')).replace(/^\[|\]$/g, ''), m.address.slice(m.address.lastIndexOf(':') + 1)];
-    const path = m.path ?? '/metrics';
-    this.metricsServer = http.createServer((req, res) => {
-      const p = (req.url ?? '/').split('?')[0];
-      if (p === path) {
-        this.metrics
-          .render()
-          .then((body) => {
-            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-            res.end(body);
-          })
-          .catch(() => {
-            res.writeHead(500);
-            res.end();
-          });
-      } else if (p === '/') {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-        res.end(`<html><body><h1>Sentinel metrics</h1><a href="${path}">${path}</a></body></html>`);
-      } else {
-        res.writeHead(404, { 'content-type': 'text/plain' });
-        res.end('Not Found');
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.metricsServer!.once('error', reject);
-      this.metricsServer!.listen(Number(portText), host || '0.0.0.0', () => resolve());
-    });
-  }
-
   address(listenerId: string): { host: string; port: number } {
     const slot = this.listeners.get(listenerId);
     if (!slot) throw new Error(`no listener "${listenerId}"`);
@@ -286,15 +260,6 @@ export class Gateway {
     if (key(a) !== key(b)) this.log.warn('listener addresses/protocols changed: they take effect after a restart (routes, upstreams, filters and agents were reloaded)');
   }
 
-  private watchFile(file: string): void {
-    let timer: NodeJS.Timeout | undefined;
-    this.watcher = watch(file, () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => void this.reload().catch(() => undefined), 100);
-    });
-    this.watcher.unref();
-  }
-
   private installSignals(): void {
     const on = (sig: NodeJS.Signals, fn: () => void) => {
       process.on(sig, fn);
@@ -341,6 +306,50 @@ export class Gateway {
     this.auditLog?.flush?.();
     this.log?.flush?.();
   }
+}
+
+/** The standalone metrics server (observability.metrics.address); undefined when not configured. */
+export async function serveMetrics(config: CompiledConfig, render: () => Promise<string>): Promise<http.Server | undefined> {
+  const m = config.observability.metrics;
+  if (!m || m.enabled === false || !m.address) return undefined;
+  const [host, portText] = [m.address.slice(0, m.address.lastIndexOf(':')).replace(/^\[|\]$/g, ''), m.address.slice(m.address.lastIndexOf(':') + 1)];
+  const path = m.path ?? '/metrics';
+  const server = http.createServer((req, res) => {
+    const p = (req.url ?? '/').split('?')[0];
+    if (p === path) {
+      render()
+        .then((body) => {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+          res.end(body);
+        })
+        .catch(() => {
+          res.writeHead(500);
+          res.end();
+        });
+    } else if (p === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(`<html><body><h1>Sentinel metrics</h1><a href="${path}">${path}</a></body></html>`);
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('Not Found');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(portText), host || '0.0.0.0', () => resolve());
+  });
+  return server;
+}
+
+/** Watches the config file (auto-reload); changes are debounced by 100 ms. */
+export function watchConfigFile(file: string, onChange: () => void): FSWatcher {
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(file, () => {
+    clearTimeout(timer);
+    timer = setTimeout(onChange, 100);
+  });
+  watcher.unref();
+  return watcher;
 }
 
 export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> {
