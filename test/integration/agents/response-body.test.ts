@@ -110,6 +110,7 @@ agents {
   agent "rstream" { unix-socket "${sock}"; events "response_body"; response-body-mode "stream"; timeout-ms 3000 }
   agent "rhybrid" { unix-socket "${sock}"; events "response_body"; response-body-mode "hybrid:1024"; timeout-ms 3000 }
   agent "reqonly" { unix-socket "${sock}"; events "request_headers"; timeout-ms 3000 }
+  agent "gone-stream" { unix-socket "${join(tmp.dir, 'missing.sock')}"; events "response_body"; response-body-mode "stream"; timeout-ms 300; pool { reconnect-interval-ms 100 } }
   agent "gone" { unix-socket "${join(tmp.dir, 'missing.sock')}"; events "response_body"; timeout-ms 300; pool { reconnect-interval-ms 100 } }
 }
 filters {
@@ -120,6 +121,8 @@ filters {
   filter "rhybrid" { type "agent"; agent "rhybrid"; failure-mode "closed" }
   filter "gone-closed" { type "agent"; agent "gone"; failure-mode "closed" }
   filter "gone-open" { type "agent"; agent "gone"; failure-mode "open" }
+  filter "gone-stream-closed" { type "agent"; agent "gone-stream"; failure-mode "closed" }
+  filter "gone-stream-open" { type "agent"; agent "gone-stream"; failure-mode "open" }
 }
 waf { body-inspection { decompress #true } }
 routes {
@@ -129,6 +132,8 @@ routes {
   route "hybrid" { matches { path-prefix "/hybrid/" }; upstream "backend"; filters "rhybrid" }
   route "reqonly" { matches { path-prefix "/reqonly/" }; upstream "backend"; filters "reqonly" }
   route "gone-closed" { matches { path-prefix "/gone-closed/" }; upstream "backend"; filters "gone-closed" }
+  route "gone-stream-closed" { matches { path-prefix "/gone-stream-closed/" }; upstream "backend"; filters "gone-stream-closed" }
+  route "gone-stream-open" { matches { path-prefix "/gone-stream-open/" }; upstream "backend"; filters "gone-stream-open" }
   route "gone-open" { matches { path-prefix "/gone-open/" }; upstream "backend"; filters "gone-open" }
   route "plain" { matches { path-prefix "/" }; upstream "backend" }
 }
@@ -317,6 +322,17 @@ test('an unreachable response_body agent: fail-closed 503 before the headers, fa
   const open = await get('/gone-open/x?text=hi');
   assert.equal(open.status, 200);
   assert.equal(open.body.toString(), JSON.stringify({ text: 'hi', pad: '' }));
+});
+
+test('an unreachable stream-mode agent: fail-closed cuts the response after the headers, fail-open passes it whole', async () => {
+  const closed = await get('/gone-stream-closed/x?chunks=a,b,c');
+  assert.equal(closed.status, 200, 'headers went out before the first chunk');
+  assert.equal(closed.complete, false);
+  assert.equal(closed.body.length, 0, 'no unvetted byte reached the client');
+  const open = await get('/gone-stream-open/x?chunks=a,b,c');
+  assert.equal(open.status, 200);
+  assert.equal(open.complete, true);
+  assert.equal(open.body.toString(), 'abc');
 });
 
 test('HEAD responses skip body inspection and keep the upstream Content-Length', async () => {
