@@ -115,7 +115,14 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   out.upgrade = upRes.headers.upgrade ?? 'websocket';
   const info = { status: 101, headers: out };
   for (let i = o.filters.length - 1; i >= 0; i--) {
-    const local = await o.filters[i]!.onResponse?.(ctx, info);
+    let local;
+    try {
+      local = await o.filters[i]!.onResponse?.(ctx, info);
+    } catch (err) {
+      upSocket.destroy();
+      group.report(target, { kind: 'response', status: 101, latencyMs });
+      throw err;
+    }
     if (local) {
       upSocket.destroy();
       group.report(target, { kind: 'response', status: 101, latencyMs });

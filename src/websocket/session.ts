@@ -86,10 +86,11 @@ export class WsSession {
       s.on('error', () => this.destroy());
       s.once('close', () => this.onSocketClose(s));
     }
-    if (o.upstreamHead.length > 0) this.feed(this.s2c, o.upstreamHead);
-    if (o.clientHead.length > 0) this.feed(this.c2s, o.clientHead);
+    // resume first: feeding the heads may pause a side again (frames waiting for a verdict)
     o.client.resume();
     o.upstream.resume();
+    if (o.upstreamHead.length > 0) this.feed(this.s2c, o.upstreamHead);
+    if (o.clientHead.length > 0) this.feed(this.c2s, o.clientHead);
   }
 
   /** Closes the session with 1001 (shutdown / end of a reload's drain time). */
