@@ -146,6 +146,13 @@ class BodyPump {
     this.stream?.off('drain', this.onDrain);
     this.stream = undefined;
   }
+  /** The exchange failed: stop reading the source (its owner decides what happens to the rest). */
+  dispose(): void {
+    this.detach();
+    this.kept = undefined;
+    this.src.off('data', this.onData);
+    this.src.off('end', this.onEnd);
+  }
   private readonly onData = (chunk: Buffer) => {
     const st = this.stream;
     if (!st) {
@@ -599,6 +606,7 @@ export class H2Dispatcher extends Dispatcher {
     if (ex.done) return;
     ex.done = true;
     ex.clearTimers();
+    ex.pump?.dispose();
     const i = this.queue.indexOf(ex);
     if (i >= 0) this.queue.splice(i, 1);
     if (ex.stream && !ex.stream.destroyed) ex.stream.close(NGHTTP2_CANCEL);

@@ -350,3 +350,35 @@ test('h2-ping-interval: an idle session whose PING goes unanswered is closed; an
   assert.equal(again.status, 200, 'a new session serves the next request');
   assert.equal(again.json.session, 2);
 });
+
+test('write-secs over HTTP/2: a stream whose flow-control window stays closed fails with 504 after write-secs', async () => {
+  const srv = await h2Server(false, (stream) => stream.pause()); // takes the headers, never reads the body
+  const { gw, url } = await gatewayFrom(`
+system { graceful-shutdown-timeout-secs 1 }
+limits { max-body-size-bytes 67108864 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "r" { matches { path-prefix "/" }; upstream "h2c" } }
+upstreams { upstream "h2c" { target "127.0.0.1:${srv.port}"; http-version { min-version 2 }; timeouts { write-secs 1; read-secs 60; request-secs 60 } } }
+`);
+  cleanups.push(() => gw.close());
+  const t0 = performance.now();
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = http.request(`${url()}/upload`, { method: 'POST', agent: false, headers: { 'content-length': String(8 * 1024 * 1024) } }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', (e) => (req.writableEnded ? undefined : reject(e)));
+    const chunk = Buffer.alloc(64 * 1024, 98);
+    let sent = 0;
+    const pump = () => {
+      while (sent < 8 * 1024 * 1024) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+  assert.equal(status, 504);
+  assert.ok(performance.now() - t0 < 20_000);
+});
