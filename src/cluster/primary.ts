@@ -7,7 +7,7 @@ import type { FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 import type { CompiledConfig } from '../config/compile.ts';
 import { formatDiagnostic } from '../config/diagnostics.ts';
-import { createLogger } from '../logging/logger.ts';
+import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
 import { Metrics } from '../metrics/registry.ts';
 import { loadAny, serveMetrics, watchConfigFile, type GatewayOptions } from '../server/gateway.ts';
 import { aggregateClusterMetrics, type WorkerSnapshot } from './aggregate.ts';
@@ -47,12 +47,15 @@ export class ClusterPrimary {
   private watcher: FSWatcher | undefined;
   private listenersText: string[] = [];
   private startup: { resolve(): void; reject(err: Error): void } | undefined;
+  /** the audit log records reloads the primary rejects (workers record the ones they apply) */
+  private readonly auditLog: LineSink | undefined;
 
   constructor(private readonly opts: PrimaryOptions) {
     this.config = opts.config;
     this.restarts = new RestartPolicy(opts.restartPolicy ?? DEFAULT_RESTART_POLICY);
     this.log = createLogger(opts.config.observability, opts.logLevel).child({ role: 'primary' });
     for (const w of opts.config.warnings) this.log.warn(formatDiagnostic(w));
+    this.auditLog = createSink(opts.config.observability.logging?.['audit-log'], false);
   }
 
   async start(): Promise<void> {
@@ -185,6 +188,7 @@ export class ClusterPrimary {
       next = loadAny(this.opts);
     } catch (err) {
       this.metrics.configReloads.inc({ result: 'failure' });
+      this.auditLog?.write(JSON.stringify({ timestamp: new Date().toISOString(), event_type: 'config_change', action: 'reload_failed', reason: (err as Error).message, role: 'primary' }) + '\n');
       this.log.error({ err: (err as Error).message }, 'config reload failed; no worker was changed, continuing with the previous configuration');
       return;
     }
@@ -258,6 +262,7 @@ export class ClusterPrimary {
     clearTimeout(this.shutdownTimer);
     this.log.info({ code: this.exitCode }, 'cluster stopped');
     const code = this.exitCode;
+    this.auditLog?.flush?.();
     setTimeout(() => process.exit(code), 1000).unref();
     this.log.flush(() => process.exit(code));
   }

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { freePort } from '../../helpers/redis.ts';
 const bin = fileURLToPath(new URL('../../../bin/sentinel.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sentinel-cluster-'));
 const file = join(dir, 'cluster.kdl');
+const auditFile = join(dir, 'audit.log');
 // Starting TypeScript processes on a busy 2-core machine is slow: generous, bounded waits.
 const START_MS = 120_000;
 const DRAIN_SECS = 5;
@@ -83,7 +84,7 @@ routes {
   ${extraRoute}
 }
 upstreams { upstream "backend" { target "${up.address}" } }
-observability { metrics { address "127.0.0.1:${metricsPort}" }; logging { level "info" } }
+observability { metrics { address "127.0.0.1:${metricsPort}" }; logging { level "info"; audit-log { file "${auditFile}" } } }
 `;
 }
 const configB = () => config('route "whoami2" { matches { path "/whoami2" }; builtin-handler "status" }');
@@ -252,4 +253,15 @@ test('SIGTERM: in-flight requests complete, every worker drains, the primary exi
   assert.ok(elapsed < (DRAIN_SECS + 5) * 1000, `exited after ${elapsed} ms`);
   assert.equal(proc.lines.filter((l) => l.msg === 'worker draining').length, 2);
   for (const pid of workerPids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
+  // The audit log: the rejected reload once (by the primary; no worker saw it), the accepted one by
+  // the workers (the survivor's line at least: the SIGKILLed worker lost its unflushed buffer).
+  const audit = readFileSync(auditFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { action: string; role?: string });
+  assert.deepEqual(
+    audit.filter((e) => e.action === 'reload_failed').map((e) => e.role),
+    ['primary'],
+  );
+  assert.ok(audit.filter((e) => e.action === 'reload_success').length >= 1, JSON.stringify(audit));
 });
