@@ -52,9 +52,17 @@ interface Chain {
 
 interface RequestState {
   correlation: CorrelationHandle;
+  /** the request's own hold on the correlation id is given back (request finished or aborted) */
+  released: boolean;
   /** agent filter ids already run for this request */
   handled: Set<string>;
   chains: Chain[];
+}
+
+function releaseRequestHold(state: RequestState): void {
+  if (state.released) return;
+  state.released = true;
+  state.correlation.release();
 }
 
 type Outcome = { ok: true; reply: AgentReply } | { ok: false; error: AgentCallError };
@@ -125,10 +133,11 @@ export class AgentFilter implements RequestFilter {
     if (state?.handled.has(this.id)) return undefined;
     if (!state) {
       const correlation = reserveCorrelationId(ctx.traceId);
-      state = { correlation, handled: new Set(), chains: [] };
+      const st: RequestState = { correlation, released: false, handled: new Set(), chains: [] };
+      state = st;
       ctx.state.set(STATE_KEY, state);
-      if (ctx.signal.aborted) correlation.release();
-      else ctx.signal.addEventListener('abort', () => correlation.release(), { once: true });
+      if (ctx.signal.aborted) releaseRequestHold(st);
+      else ctx.signal.addEventListener('abort', () => releaseRequestHold(st), { once: true });
     }
     const members = this.membersFor(ctx.routeId).filter((m) => !state.handled.has(m.settings.id));
     for (const m of members) state.handled.add(m.settings.id);
@@ -204,6 +213,10 @@ export class AgentFilter implements RequestFilter {
         )
         .finally(() => state.correlation.release());
     }
+    // The core does not abort a request that finished normally (that would cost undici the
+    // upstream connection), so the request's own hold ends here, once every chain completed;
+    // request_complete calls above keep theirs until their replies are in.
+    if (state.chains.every((c) => c.completeDone)) releaseRequestHold(state);
   }
 
   /** The route's agent filters in chain order (this filter alone when the route is unknown). */

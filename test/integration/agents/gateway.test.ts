@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { eventually, send, sha256, spawnAgent, tempDir, type AgentProcess } from './harness.ts';
+import { reservedCorrelationIds } from '../../../plugins/agents/correlation.ts';
 
 const tmp = tempDir();
 const sock = (n: string) => join(tmp.dir, `${n}.sock`);
@@ -121,6 +122,16 @@ test('reload: an unchanged agent keeps its connections; a changed config block g
   assert.equal((await send(port, '/private/x')).status, 403);
   assert.ok((await connectAttempts('deny')) > denyBefore, 'deny reconnected with its new config');
   assert.equal(await connectAttempts('echo'), before, 'echo still not reconnected');
+});
+
+test('finished requests give their correlation ids back (the gateway does not abort them)', async () => {
+  const before = reservedCorrelationIds();
+  for (let i = 0; i < 5; i++) {
+    const r = await send(port, '/hello', { headers: { 'x-request-id': `done-${i}` } });
+    assert.equal(r.status, 200);
+  }
+  // request_complete calls hold their id until the agent answers; then nothing is left.
+  await eventually(() => reservedCorrelationIds() === 0, `correlation ids released (were ${before} before, ${reservedCorrelationIds()} now)`);
 });
 
 test('closing the gateway closes agent connections', async () => {
