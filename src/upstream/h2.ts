@@ -212,6 +212,9 @@ class Exchange {
 export class H2Dispatcher extends Dispatcher {
   private readonly sessions = new Set<Session>();
   private connecting = 0;
+  /** close() callers waiting for the queue to empty */
+  private readonly drainWaiters: (() => void)[] = [];
+  private lastConnectFailure = -Infinity;
   private readonly queue: Exchange[] = [];
   private readonly sweepTimer: NodeJS.Timeout;
   private fallback: Dispatcher | undefined;
@@ -317,13 +320,24 @@ export class H2Dispatcher extends Dispatcher {
       if (ex.done) continue;
       this.start(ex, s);
     }
-    if (this.queue.length === 0 || this.closedFlag || this.fallback) return;
+    if (this.queue.length === 0) return this.drained();
+    if (this.fallback) return;
     // Open as many sessions as the queue needs (each promises maxStreams), within maxSessions.
     let live = 0;
     for (const s of this.sessions) if (!s.draining && !s.closed) live++;
+    // After a failed connect, waiters that a live session will serve wait for it instead of a
+    // reconnect loop against a refusing target.
+    if (live > 0 && performance.now() - this.lastConnectFailure < SWEEP_MS) return;
     const wanted = Math.ceil(this.queue.length / Math.max(1, this.o.maxStreams)) - this.connecting;
     for (let i = 0; i < wanted && live + this.connecting < this.o.maxSessions; i++) this.openConnection();
     // Every session may be draining with maxSessions reached: drained ones leave, the queue waits.
+  }
+
+  /** Wakes close() once nothing is queued or running (retiring earlier would refuse a stream just started). */
+  private drained(): void {
+    if (this.drainWaiters.length === 0 || this.queue.length > 0) return;
+    for (const s of this.sessions) if (s.active > 0 && !s.closed) return;
+    for (const w of this.drainWaiters.splice(0)) w();
   }
 
   private pickSession(): Session | undefined {
@@ -350,6 +364,7 @@ export class H2Dispatcher extends Dispatcher {
       settled = true;
       clearTimeout(timer);
       this.connecting--;
+      this.lastConnectFailure = performance.now();
       let err = cause;
       if (pending) {
         // TCP worked but no h2 SETTINGS came: for h2c that is the answer to "does it speak h2?"
@@ -608,7 +623,10 @@ export class H2Dispatcher extends Dispatcher {
     ex.clearTimers();
     ex.pump?.dispose();
     const i = this.queue.indexOf(ex);
-    if (i >= 0) this.queue.splice(i, 1);
+    if (i >= 0) {
+      this.queue.splice(i, 1);
+      if (this.queue.length === 0) this.drained();
+    }
     if (ex.stream && !ex.stream.destroyed) ex.stream.close(NGHTTP2_CANCEL);
     ex.handler.onError?.(err);
   }
@@ -650,12 +668,19 @@ export class H2Dispatcher extends Dispatcher {
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
+    // Graceful, like undici's Pool.close(): no new requests; queued and running ones finish
+    // (queued ones may still open a session), then every session is closed.
     this.closedFlag = true;
-    clearInterval(this.sweepTimer);
-    for (const ex of this.queue.splice(0)) this.fail(ex, new errors.ClientClosedError());
-    const waits: Promise<void>[] = [...this.sessions].map((s) => new Promise<void>((r) => (s.closed ? r() : (s.session.once('close', () => r()), retire(s)))));
-    if (this.fallback) waits.push(this.fallback.close());
-    const p = Promise.all(waits).then(() => undefined);
+    const queued = new Promise<void>((r) => {
+      this.drainWaiters.push(r);
+      this.drained();
+    });
+    const p = queued.then(async () => {
+      clearInterval(this.sweepTimer);
+      const waits: Promise<void>[] = [...this.sessions].map((s) => new Promise<void>((r) => (s.closed ? r() : (s.session.once('close', () => r()), retire(s)))));
+      if (this.fallback) waits.push(this.fallback.close());
+      await Promise.all(waits);
+    });
     if (callback) void p.then(callback);
     else return p;
   }
@@ -670,6 +695,7 @@ export class H2Dispatcher extends Dispatcher {
     this.closedFlag = true;
     clearInterval(this.sweepTimer);
     for (const ex of this.queue.splice(0)) this.fail(ex, err ?? new errors.ClientDestroyedError());
+    this.drained();
     const waits: Promise<void>[] = [...this.sessions].map(
       (s) => new Promise<void>((r) => (s.closed ? r() : (s.session.once('close', () => r()), s.session.destroy(err ?? undefined), s.socket.destroy()))),
     );

@@ -382,3 +382,15 @@ upstreams { upstream "h2c" { target "127.0.0.1:${srv.port}"; http-version { min-
   assert.equal(status, 504);
   assert.ok(performance.now() - t0 < 20_000);
 });
+
+test('close() is graceful: queued and running requests finish, new ones are refused, sessions end', async () => {
+  const srv = await h2Server(false, (stream, headers, sessionNo) => setTimeout(() => answer(stream, headers, sessionNo), 30));
+  const g = group(srv.port, { 'http-version': { 'min-version': 2, 'max-h2-streams': 1 }, 'connection-pool': { 'max-connections': 1 } } as Partial<RawUpstream>);
+  const d = g.dispatcher(g.targets[0]!);
+  const inFlight = Array.from({ length: 3 }, () => d.request({ origin: g.origin(g.targets[0]!), path: '/', method: 'GET' }).then(async (r) => (await r.body.text(), r.statusCode)));
+  const closed = d.close();
+  await assert.rejects(d.request({ origin: g.origin(g.targets[0]!), path: '/', method: 'GET' }), (e: Error & { code?: string }) => e.code === 'UND_ERR_CLOSED');
+  assert.deepEqual(await Promise.all(inFlight), [200, 200, 200]);
+  await closed;
+  assert.deepEqual((d as unknown as { stats(): { connected: number } }).stats().connected, 0);
+});
