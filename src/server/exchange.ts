@@ -82,7 +82,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     else this.abortFn = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: readonly RawHeader[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: informational, the final response follows
     this.statusCode = statusCode;
     this.resumeFn = resume;
@@ -223,13 +223,18 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 }
 
-/** Response headers from undici's raw pairs, minus hop-by-hop ones and any named in Connection. */
-export function endToEndHeaders(raw: readonly Buffer[]): HeaderMap {
+/** A raw header name or value: Buffers from undici's HTTP/1.1 parser, strings from our HTTP/2 dispatcher. */
+type RawHeader = Buffer | string;
+
+/** Response headers from raw name/value pairs, minus hop-by-hop ones and any named in Connection. */
+export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap {
   const out: HeaderMap = {};
   let connection: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase();
-    const value = raw[i + 1]!.toString('latin1');
+    const n = raw[i]!;
+    const v = raw[i + 1]!;
+    const name = (typeof n === 'string' ? n : n.toString('latin1')).toLowerCase();
+    const value = typeof v === 'string' ? v : v.toString('latin1');
     if (HOP_BY_HOP.has(name)) {
       if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       continue;
