@@ -49,6 +49,57 @@ interface Pending {
   reject: (err: AgentCallError) => void;
 }
 
+/** A socket being opened by `openAgentSocket`. */
+export interface SocketOpening {
+  readonly socket: Socket;
+  /** Fails the opening once (a no-op after it settled): the caller's onFail shuts down and rejects. */
+  fail(err: AgentCallError): void;
+  /** Settles it as open: stops the deadline, swaps the setup listeners for the steady-state ones. */
+  established(): void;
+}
+
+/**
+ * Opens an agent's Unix socket for either protocol version: one deadline (`timeoutMs`) covers the
+ * connect and any setup that follows (the v2 handshake); a socket error or the deadline fails it
+ * once; `established()` moves the socket to its steady state, where data goes to `onData` and an
+ * error or close is `onLost`.
+ */
+export function openAgentSocket(o: {
+  socketPath: string;
+  timeoutMs: number;
+  /** what timed out, for the message: "connect", "connect/handshake" */
+  phase: string;
+  onFail(err: AgentCallError): void;
+  onData(chunk: Buffer): void;
+  onLost(err: AgentCallError): void;
+}): SocketOpening {
+  const socket = connect(o.socketPath);
+  let settled = false;
+  const fail = (err: AgentCallError): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    o.onFail(err);
+  };
+  const timer = setTimeout(() => fail(new AgentCallError('unavailable', `agent ${o.phase} timed out`)), o.timeoutMs);
+  socket.once('error', (err) => fail(new AgentCallError('unavailable', `agent socket error: ${err.message}`)));
+  return {
+    socket,
+    fail,
+    established() {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.removeAllListeners('close');
+      socket.removeAllListeners('data');
+      socket.on('data', o.onData);
+      socket.on('error', () => o.onLost(new AgentCallError('connection_lost', 'agent connection error')));
+      socket.on('close', () => o.onLost(new AgentCallError('connection_lost', 'agent connection closed')));
+    },
+  };
+}
+
 export class AgentConnection implements ProtocolConnection {
   private socket: Socket | undefined;
   private readonly decoder: FrameDecoder;
@@ -85,17 +136,18 @@ export class AgentConnection implements ProtocolConnection {
   /** Connects and performs the JSON handshake; rejects (and cleans up) on any failure. */
   open(): Promise<HandshakeResponse> {
     return new Promise((resolve, reject) => {
-      const socket = connect(this.options.socketPath);
-      let settled = false;
-      const fail = (err: AgentCallError) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.shutdown(err);
-        reject(err);
-      };
-      const timer = setTimeout(() => fail(new AgentCallError('unavailable', 'agent connect/handshake timed out')), this.options.connectTimeoutMs);
-      socket.once('error', (err) => fail(new AgentCallError('unavailable', `agent socket error: ${err.message}`)));
+      const opening = openAgentSocket({
+        socketPath: this.options.socketPath,
+        timeoutMs: this.options.connectTimeoutMs,
+        phase: 'connect/handshake',
+        onFail: (err) => {
+          this.shutdown(err);
+          reject(err);
+        },
+        onData: (c) => this.onData(c),
+        onLost: (err) => this.shutdown(err),
+      });
+      const { socket, fail } = opening;
       socket.once('close', () => fail(new AgentCallError('unavailable', 'agent closed the connection during the handshake')));
       socket.once('connect', () => socket.write(encodeFrame(MessageType.HandshakeRequest, this.options.handshake)));
       this.socket = socket;
@@ -125,15 +177,8 @@ export class AgentConnection implements ProtocolConnection {
           return;
         }
         this.encoding = chosen;
-        settled = true;
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        socket.removeAllListeners('close');
-        socket.off('data', onHandshakeData);
+        opening.established();
         this.capabilities = body.capabilities;
-        socket.on('data', (c: Buffer) => this.onData(c));
-        socket.on('error', () => this.shutdown(new AgentCallError('connection_lost', 'agent connection error')));
-        socket.on('close', () => this.shutdown(new AgentCallError('connection_lost', 'agent connection closed')));
         this.startPing();
         for (const frame of rest) this.onFrame(frame.type, frame.payload);
         resolve(body as HandshakeResponse);

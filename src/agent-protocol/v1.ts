@@ -7,8 +7,8 @@
 //
 // Requests: {"version":1,"event_type":"<snake_case>","payload":{...}}; replies are AgentResponse
 // JSON whose "version" must be 1 (anything else is an agent error, as in the reference client).
-import { connect, type Socket } from 'node:net';
-import { AgentCallError, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
+import type { Socket } from 'node:net';
+import { AgentCallError, openAgentSocket, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
 import { MessageType } from './frames.ts';
 import { ProtocolError, parseAgentReply, type AgentReply } from './messages.ts';
 
@@ -123,27 +123,22 @@ export class V1Connection implements ProtocolConnection {
   /** Connects (v1 has no handshake). */
   open(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = connect(this.options.socketPath);
-      let settled = false;
-      const fail = (err: AgentCallError) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.shutdown(err);
-        reject(err);
-      };
-      const timer = setTimeout(() => fail(new AgentCallError('unavailable', 'agent connect timed out')), this.options.connectTimeoutMs);
-      socket.once('error', (err) => fail(new AgentCallError('unavailable', `agent socket error: ${err.message}`)));
-      socket.once('connect', () => {
-        settled = true;
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        socket.on('data', (c: Buffer) => this.onData(c));
-        socket.on('error', () => this.shutdown(new AgentCallError('connection_lost', 'agent connection error')));
-        socket.on('close', () => this.shutdown(new AgentCallError('connection_lost', 'agent connection closed')));
+      const opening = openAgentSocket({
+        socketPath: this.options.socketPath,
+        timeoutMs: this.options.connectTimeoutMs,
+        phase: 'connect',
+        onFail: (err) => {
+          this.shutdown(err);
+          reject(err);
+        },
+        onData: (c) => this.onData(c),
+        onLost: (err) => this.shutdown(err),
+      });
+      opening.socket.once('connect', () => {
+        opening.established();
         resolve();
       });
-      this.socket = socket;
+      this.socket = opening.socket;
     });
   }
 
