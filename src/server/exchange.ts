@@ -13,7 +13,7 @@ import type { ServerResponse } from 'node:http';
 import { errors, type Dispatcher } from 'undici';
 import type { HeaderMap } from '../pipeline/types.ts';
 import type { CancelToken } from './context.ts';
-import { HOP_BY_HOP } from './headers.ts';
+import { HOP_BY_HOP, connectionListed } from './headers.ts';
 
 /** Bytes held before a sink is attached; past this the upstream is paused. */
 const HOLD_BYTES = 64 * 1024;
@@ -242,11 +242,6 @@ export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap {
     const cur = out[name];
     out[name] = cur === undefined ? value : Array.isArray(cur) ? [...cur, value] : [cur, value];
   }
-  if (connection !== undefined) {
-    for (const part of connection.split(',')) {
-      const listed = part.trim().toLowerCase();
-      if (listed && out[listed] !== undefined) delete out[listed];
-    }
-  }
+  for (const listed of connectionListed(connection) ?? []) delete out[listed];
   return out;
 }

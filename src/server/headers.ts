@@ -30,7 +30,7 @@ export interface ForwardHeaderInput {
 }
 
 /** Names listed in Connection are hop-by-hop for this message too. */
-function connectionListed(v: string | string[] | undefined): Set<string> | undefined {
+export function connectionListed(v: string | string[] | undefined): Set<string> | undefined {
   if (!v) return undefined;
   const s = Array.isArray(v) ? v.join(',') : v;
   const out = new Set<string>();

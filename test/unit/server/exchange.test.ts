@@ -56,6 +56,7 @@ test('endToEndHeaders: lower-cased names, repeated names as arrays, hop-by-hop a
     [raw('Connection', 'x-one', 'Connection', 'X-Two', 'X-One', '1', 'X-Two', '2', 'X-Three', '3'), { 'x-three': '3' }],
     [raw('X-Latin', 'caf\u00e9'), { 'x-latin': 'caf\u00e9' }],
     [[], {}],
+    [raw('Connection', '', 'X-A', '1'), { 'x-a': '1' }],
     // our HTTP/2 dispatcher hands over strings instead of Buffers
     [['content-type', 'application/json', 'Connection', 'x-h', 'x-h', '1'], { 'content-type': 'application/json' }],
   ];
