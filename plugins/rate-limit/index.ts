@@ -8,7 +8,7 @@ import { Breaker } from './breaker.ts';
 import { type BackendSettings, compileRateLimitFilter, compileRateLimits, type OnLimit, type RateLimitSettings, throwIfErrors } from './compile.ts';
 import { RemoteLimiter } from './fallback.ts';
 import { type KeyFunction, type KeySpec, describeKeySpec, keyFunction } from './keys.ts';
-import { bucketParams, type Decision, rateLimitHeaders, retryAfterSeconds, windowFor } from './limiter.ts';
+import { bucketParams, type BucketParams, type Decision, fallbackParams, rateLimitHeaders, retryAfterSeconds, windowFor } from './limiter.ts';
 import { acquire, type Lease } from './shared.ts';
 import { LocalStore } from './store-local.ts';
 import { MemcachedBackend } from './store-memcached.ts';
@@ -51,8 +51,7 @@ function gatewayOf(services: GenerationServices): number {
 }
 
 /** A local store shared across generations while its settings are unchanged (reloads keep the buckets). */
-function leaseLocalStore(services: GenerationServices, scope: string, maxRps: number, burst: number, maxKeys: number, metrics: RateLimitMetrics): Lease<LocalStore> {
-  const params = bucketParams(maxRps, burst);
+function leaseLocalStore(services: GenerationServices, scope: string, params: BucketParams, maxKeys: number, metrics: RateLimitMetrics): Lease<LocalStore> {
   const fingerprint = `local:${scope}:${gatewayOf(services)}:${JSON.stringify([params, maxKeys])}`;
   return acquire(
     fingerprint,
@@ -202,13 +201,14 @@ function runFilter(e: Enforcement, ctx: RequestContext): LocalResponse | undefin
 function buildTake(s: RateLimitSettings, services: GenerationServices, metrics: RateLimitMetrics): { take: Take; leases: Lease<unknown>[] } {
   const keyOf: KeyFunction = keyFunction(s.key);
   if (s.backend.kind === 'local') {
-    const store = leaseLocalStore(services, `filter:${s.id}`, s.maxRps, s.burst, s.maxKeys, metrics);
+    const store = leaseLocalStore(services, `filter:${s.id}`, bucketParams(s.maxRps, s.burst), s.maxKeys, metrics);
     return { take: (ctx) => store.value.take(keyOf(ctx)), leases: [store] };
   }
   const b = s.backend;
   const shared = leaseBackend(b, services);
-  const fallback = b.fallback ? leaseLocalStore(services, `fallback:${s.id}`, s.maxRps, s.burst, s.maxKeys, metrics) : undefined;
-  const limiter = new RemoteLimiter(shared.value.backend, shared.value.breaker, windowFor(s.maxRps), fallback?.value, {
+  const window = windowFor(s.maxRps);
+  const fallback = b.fallback ? leaseLocalStore(services, `fallback:${s.id}`, fallbackParams(window), s.maxKeys, metrics) : undefined;
+  const limiter = new RemoteLimiter(shared.value.backend, shared.value.breaker, window, fallback?.value, {
     onBackendError: (reason) => metrics.backendErrors.inc({ backend: b.kind, reason }),
     onDegraded: (mode) => metrics.fallbacks.inc({ backend: b.kind, filter: s.id, mode }),
   });
@@ -263,7 +263,7 @@ export function createGlobalRateLimit(config: RateLimitsConfig | undefined, serv
     ['global', g.global],
   ] as const) {
     if (!limit) continue;
-    const store = leaseLocalStore(services, `rate-limits:${name}`, limit.maxRps, limit.burst, 100000, metrics);
+    const store = leaseLocalStore(services, `rate-limits:${name}`, bucketParams(limit.maxRps, limit.burst), 100000, metrics);
     leases.push(store);
     const keyOf = keyFunction(limit.key);
     stages.push({

@@ -37,12 +37,17 @@ export function newBucket(p: BucketParams, now: number): Bucket {
   return { tokens: p.capacity, updatedAt: now };
 }
 
-/** Refills `bucket` up to `now` and tries to take one token. Mutates the bucket (it is the key's state). */
-export function takeToken(bucket: Bucket, p: BucketParams, now: number): Decision {
+/** Refills `bucket` up to `now` (moves updatedAt) and returns its tokens, for the caller to store back. */
+export function refill(bucket: Bucket, p: BucketParams, now: number): number {
   // A clock that steps back must not mint tokens or make the bucket owe time.
   const elapsed = now > bucket.updatedAt ? now - bucket.updatedAt : 0;
-  let tokens = Math.min(p.capacity, bucket.tokens + elapsed * p.refillPerMs);
   bucket.updatedAt = Math.max(now, bucket.updatedAt);
+  return Math.min(p.capacity, bucket.tokens + elapsed * p.refillPerMs);
+}
+
+/** Refills `bucket` up to `now` and tries to take one token. Mutates the bucket (it is the key's state). */
+export function takeToken(bucket: Bucket, p: BucketParams, now: number): Decision {
+  let tokens = refill(bucket, p, now);
   const allowed = tokens >= 1;
   if (allowed) tokens -= 1;
   bucket.tokens = tokens;
@@ -69,6 +74,15 @@ export interface WindowParams {
 export function windowFor(maxRps: number): WindowParams {
   if (maxRps >= 1) return { windowMs: 1000, limit: Math.floor(maxRps) };
   return { windowMs: Math.ceil(1000 / maxRps), limit: 1 };
+}
+
+/**
+ * The local fallback of a shared limit: a bucket shaped like the shared window (`limit` at
+ * once, refilled at `limit` per window), so a gateway that loses its backend is never more
+ * permissive than the shared limit it stands in for (burst does not apply to the windows either).
+ */
+export function fallbackParams(w: WindowParams): BucketParams {
+  return { refillPerMs: w.limit / w.windowMs, capacity: w.limit, limit: w.limit };
 }
 
 /** Fixed window: `count` is this window's counter after counting the current request. */

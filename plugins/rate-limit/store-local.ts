@@ -9,7 +9,7 @@
 // (A plain Map used as an LRU looks O(1) but is not in V8: deleting from the front leaves
 // tombstones that every "oldest key" lookup walks; 1M inserts took 80+ s instead of < 1 s.)
 import { LRUCache } from 'lru-cache';
-import { type Bucket, type BucketParams, type Decision, newBucket, takeToken, refillTimeMs } from './limiter.ts';
+import { type Bucket, type BucketParams, type Decision, newBucket, refill, takeToken, refillTimeMs } from './limiter.ts';
 
 export interface LocalStoreOptions {
   params: BucketParams;
@@ -55,6 +55,22 @@ export class LocalStore {
   }
 
   take(key: string, now = this.now()): Decision {
+    return takeToken(this.bucketFor(key, now), this.params, now);
+  }
+
+  /**
+   * Mirrors a decision made elsewhere (the shared backend) into `key`'s bucket without deciding:
+   * refills, takes a token when `consumed` (never below zero), then caps the tokens at `cap`
+   * (what the shared limit had left). The fallback then starts from the shared state.
+   */
+  sync(key: string, consumed: boolean, cap: number, now = this.now()): void {
+    const bucket = this.bucketFor(key, now);
+    let tokens = refill(bucket, this.params, now);
+    if (consumed) tokens = Math.max(0, tokens - 1);
+    bucket.tokens = Math.min(tokens, Math.max(0, cap));
+  }
+
+  private bucketFor(key: string, now: number): Bucket {
     let bucket = this.buckets.get(key); // also marks the key most recently used
     if (!bucket) {
       bucket = newBucket(this.params, now);
@@ -62,7 +78,7 @@ export class LocalStore {
       this.buckets.set(key, bucket);
       this.report();
     }
-    return takeToken(bucket, this.params, now);
+    return bucket;
   }
 
   private report(): void {

@@ -267,6 +267,16 @@ export function send(port: number, path: string, opts: { method?: string; header
 export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 /** Polls `check` (bounded) until it returns true. */
+/** Polls `check` until it holds or `deadlineMs` passes (time-bounded, so a slow machine gets the whole budget). */
+export async function waitUntil(check: () => boolean | Promise<boolean>, what: string, deadlineMs = 10_000, everyMs = 50): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() >= end) throw new Error(`timed out after ${deadlineMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 export async function eventually(check: () => boolean | Promise<boolean>, what: string, tries = 100, everyMs = 50): Promise<void> {
   for (let i = 0; i < tries; i++) {
     if (await check()) return;
