@@ -1,10 +1,18 @@
 // One error taxonomy for the whole gateway (design.md §5): metrics, logs, retries and the
 // client-facing status all come from classifyUpstreamError. Bodies never name upstream addresses.
+// `blame` decides whether an error may count against the upstream (passive health, circuit
+// breakers, retries): errors caused by the shape of the client's request never do, or any client
+// could open the breaker (docs/security.md, "Upstream blame").
 import type { UpstreamErrorReason } from '../upstream/types.ts';
 
 export interface ClassifiedError {
   status: number;
   reason: UpstreamErrorReason;
+  /**
+   * 'upstream': the target failed (reported to health and breakers, may be retried);
+   * 'client': the request itself was refused before or while it was sent (never reported, never retried)
+   */
+  blame: 'upstream' | 'client';
   /** client-facing message (no addresses, no internals) */
   message: string;
   /** true when no byte reached the upstream, so any request may be retried */
@@ -18,10 +26,37 @@ interface ErrLike {
   cause?: unknown;
 }
 
-/** Maps undici / socket errors to the gateway's statuses: refused/reset 502, timeouts 504. */
+/**
+ * Codes for a request the upstream client (undici, node:http2) refuses to send because of what
+ * the client asked for: a target such as `*`, a header it will not write, a body that does not
+ * match its Content-Length. Nothing reached the upstream, and sending it elsewhere fails the same.
+ */
+const CLIENT_SHAPED = new Set([
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_INVALID_ARG_VALUE',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_INVALID_CHAR',
+  'ERR_HTTP2_INVALID_CONNECTION_HEADERS',
+  'ERR_HTTP2_INVALID_HEADER_VALUE',
+  'ERR_HTTP2_HEADER_SINGLE_VALUE',
+  'ERR_HTTP2_INVALID_PSEUDOHEADER',
+]);
+
+// beforeSend is not consulted for client-blamed errors (never retried); false is the safe claim.
+const INVALID_REQUEST: ClassifiedError = { status: 400, reason: 'invalid_request', blame: 'client', message: 'Bad Request: the request cannot be forwarded as sent', beforeSend: false };
+
+/** Maps undici / socket errors to the gateway's statuses: refused/reset 502, timeouts 504, request-shape 400. */
 export function classifyUpstreamError(err: unknown): ClassifiedError {
   const e = (err ?? {}) as ErrLike;
   const code = e.code ?? (e.cause as ErrLike | undefined)?.code ?? '';
+  if (CLIENT_SHAPED.has(code)) return INVALID_REQUEST;
+  return { ...upstreamFailure(e, code), blame: 'upstream' };
+}
+
+function upstreamFailure(e: ErrLike, code: string): Omit<ClassifiedError, 'blame'> {
   switch (code) {
     case 'ECONNREFUSED':
     case 'EHOSTUNREACH':

@@ -239,9 +239,18 @@ export async function forward(opts: {
       let err = thrown;
       const latencyMs = performance.now() - t0;
       if (err instanceof BodyTooLarge || (err as { cause?: unknown }).cause instanceof BodyTooLarge) {
-        group.report(target, { kind: 'response', status: 413, latencyMs });
+        group.abandon(target);
         metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
         return sendError(res, ctx, 413, 'Payload Too Large', attempt);
+      }
+      // From here on, errors the client caused say nothing about the target: no report to passive
+      // health or breakers, no retry (docs/security.md, "Upstream blame").
+      if (timedOut && hasBody && ctx.body === undefined && !req.readableEnded && (attemptBody as Readable).readableFlowing !== false) {
+        // request-secs ran out while the client was still sending a body the upstream was
+        // ready to take (the dispatcher had not paused it): the client was slow.
+        group.abandon(target);
+        metrics.blockedRequests.inc({ reason: 'request_body_timeout' });
+        return sendError(res, ctx, 408, 'Request Timeout: the request body did not arrive in time', attempt, 'client_timeout');
       }
       if (timedOut) {
         group.report(target, { kind: 'error', reason: 'timeout', latencyMs });
@@ -257,6 +266,12 @@ export async function forward(opts: {
         return { status: 499, durationMs: 0, requestBodyBytes: limiter?.bytes ?? 0, responseBodyBytes: 0, upstreamAttempts: attempt, error: 'client closed request' };
       }
       const c = classifyUpstreamError(err);
+      if (c.blame === 'client') {
+        group.abandon(target);
+        metrics.blockedRequests.inc({ reason: c.reason });
+        ctx.log.info({ err: (err as Error).message, code: (err as { code?: string }).code, upstream: group.id }, 'request refused by the upstream client: not forwarded');
+        return sendError(res, ctx, c.status, c.message, attempt, c.reason);
+      }
       outcome = { kind: 'error', reason: c.reason, latencyMs };
       group.report(target, outcome);
       metrics.upstreamFailures.inc({ ...upstreamLabel, reason: c.reason });

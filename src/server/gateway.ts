@@ -179,6 +179,8 @@ export class Gateway {
       );
       server = s;
     }
+    // Expect: 100-continue is answered by the generation once the request is admitted (see deferContinue).
+    server.on('checkContinue', this.handler(runtime));
     // h2c listeners have no HTTP/1.1 upgrades; TLS listeners get them from clients that chose http/1.1 by ALPN.
     if (l.protocol !== 'h2') server.on('upgrade', this.upgradeHandler(runtime));
     server.maxConnections = this.config.system['max-connections'];

@@ -72,6 +72,25 @@ interface Admitted {
   limit: number;
 }
 
+/**
+ * `Expect: 100-continue` (the listeners' 'checkContinue' event, so Node does not answer it
+ * itself): the client holds its body until told to go on. The 100 goes out when the gateway first
+ * reads the body (a body-inspecting agent, or the forwarder), after the route match, the limits and
+ * the header-phase filters, so any of them can still refuse with its own status and the body is
+ * never sent. A refusal closes the connection: the unread body would be parsed as the next request.
+ */
+function deferContinue(req: IncomingMessage, res: ServerResponse): void {
+  // Node answers any other expectation with 417 before we see the request; HTTP/1.0 gets no 1xx.
+  if (req.httpVersion === '1.0' || typeof res.writeContinue !== 'function') return;
+  const keepAlive = res.shouldKeepAlive;
+  res.shouldKeepAlive = false;
+  req.once('resume', () => {
+    if (res.headersSent || res.writableEnded) return;
+    res.shouldKeepAlive = keepAlive;
+    res.writeContinue();
+  });
+}
+
 export class Generation {
   readonly number: number;
   readonly config: CompiledConfig;
@@ -200,9 +219,12 @@ export class Generation {
 
   async handle(req: TaggedRequest, res: ServerResponse): Promise<void> {
     const f = this.begin(req);
+    if (req.headers.expect !== undefined) deferContinue(req, res);
     try {
       const a = await this.admit(req, res, f);
       if (!a) return;
+      // The gateway answered the expectation itself; undici cannot send it (UND_ERR_NOT_SUPPORTED).
+      if (req.headers.expect !== undefined) delete a.ctx.upstreamHeaders.expect;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
       f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, filters: a.filters, maxBodyBytes: a.limit, metrics: this.deps.metrics });
     } catch (err) {

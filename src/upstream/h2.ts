@@ -108,6 +108,8 @@ class Session {
   }
 }
 
+/** session.request() errors that mean the session cannot take streams (others are about the request). */
+const SESSION_GONE = new Set(['ERR_HTTP2_INVALID_SESSION', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_OUT_OF_STREAMS']);
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host', 'te']);
 
 /** Up to this many bytes of a streamed request body are kept so a refused request can be replayed. */
@@ -486,7 +488,10 @@ export class H2Dispatcher extends Dispatcher {
     const isStream = body != null && typeof body === 'object' && typeof (body as Readable).pipe === 'function';
     try {
       stream = s.session.request(ex.headers, { endStream: body == null });
-    } catch {
+    } catch (err) {
+      // node:http2 refused the request itself (a header it will not send): the request's
+      // shape, not the session; sending it again would fail the same (src/errors: blame 'client').
+      if (!SESSION_GONE.has((err as { code?: string }).code ?? '') && !s.session.closed && !s.session.destroyed) return this.fail(ex, err as Error);
       // The session went away between the pick and the request: nothing was sent.
       s.draining = true;
       this.queue.unshift(ex);

@@ -51,4 +51,5 @@ export type AttemptOutcome =
   | { kind: 'response'; status: number; latencyMs: number }
   | { kind: 'error'; reason: UpstreamErrorReason; latencyMs: number };
 
-export type UpstreamErrorReason = 'connect_refused' | 'connect_timeout' | 'reset' | 'timeout' | 'tls' | 'protocol' | 'other';
+/** 'invalid_request': the upstream client refused the request's shape (blame 'client' in src/errors: never reported). */
+export type UpstreamErrorReason = 'connect_refused' | 'connect_timeout' | 'reset' | 'timeout' | 'tls' | 'protocol' | 'other' | 'invalid_request';

@@ -89,6 +89,12 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
       return { status: 499, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 1, error: 'client closed request' };
     }
     const c = classifyUpstreamError(err);
+    if (c.blame === 'client') {
+      // A handshake request node:http will not write (a header it refuses): not the target's fault.
+      group.abandon(target);
+      metrics.blockedRequests.inc({ reason: c.reason });
+      return sendError(res, ctx, c.status, c.message, 1, c.reason);
+    }
     group.report(target, { kind: 'error', reason: c.reason, latencyMs });
     metrics.upstreamFailures.inc({ ...label, reason: c.reason });
     ctx.log.warn({ err: (err as Error).message, upstream: group.id, target: target.address, reason: c.reason }, 'websocket upgrade to upstream failed');
