@@ -80,6 +80,8 @@ export const RouteSchema = Block({
   'waf-enabled': Type.Optional(Type.Boolean()),
   websocket: Type.Optional(Type.Boolean({ default: false })),
   'websocket-inspection': Type.Optional(Type.Boolean()),
+  // seconds without a frame (bytes) in either direction before the session is closed with 1001; 0 = never
+  'websocket-idle-timeout-secs': Type.Optional(Type.Number({ minimum: 0 })),
   // Parsed for compatibility; not implemented yet (warned at compile time).
   'static-files': Type.Optional(Type.Unknown()),
   'api-schema': Type.Optional(Type.Unknown()),

@@ -47,6 +47,12 @@ export class Metrics {
     labelNames: ['route'] as const,
     registers: [this.registry],
   });
+  readonly websocketClosedByGateway = new Counter({
+    name: 'sentinel_websocket_closed_by_gateway_total',
+    help: 'WebSocket sessions the gateway closed itself, by route and reason (idle, going_away, agent, protocol, too_big, inspection_error)',
+    labelNames: ['route', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly websocketFrames = new Counter({
     name: 'sentinel_websocket_frames_total',
     help: 'Inspected WebSocket frames by route, direction (c2s, s2c), opcode and decision (allow, drop, close)',

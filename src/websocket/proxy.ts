@@ -78,6 +78,14 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   const headers: OutgoingHttpHeaders = { ...(ctx.upstreamHeaders as OutgoingHttpHeaders), connection: 'Upgrade', upgrade: req.headers.upgrade ?? 'websocket' };
   delete headers['content-length'];
   delete headers['transfer-encoding'];
+  // Compressed frames cannot be inspected: when frames go to agents, the client's compression
+  // offer is not forwarded, so the upstream cannot negotiate it (the session stays uncompressed).
+  const inspecting = route.raw['websocket-inspection'] === true && o.filters.some((f) => framesFilter(f) !== undefined);
+  if (inspecting) {
+    const ext = withoutCompressionOffers(headers['sec-websocket-extensions']);
+    if (ext === undefined) delete headers['sec-websocket-extensions'];
+    else headers['sec-websocket-extensions'] = ext;
+  }
 
   let handshake: { upRes: IncomingMessage; upSocket: Socket; upHead: Buffer } | { response: IncomingMessage; upSocket: Socket };
   try {
@@ -116,6 +124,15 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   }
 
   const { upRes, upSocket, upHead } = handshake;
+  const deflate = /(^|,)\s*(permessage-deflate|x-webkit-deflate-frame)/i.test(String(upRes.headers['sec-websocket-extensions'] ?? ''));
+  if (inspecting && deflate) {
+    // Negotiated an extension nobody offered (RFC 6455 §9.1 says fail): fail closed rather than relay uninspectable frames.
+    upSocket.destroy();
+    group.report(target, { kind: 'response', status: 502, latencyMs });
+    metrics.upstreamFailures.inc({ ...label, reason: 'protocol' });
+    ctx.log.warn({ upstream: group.id, target: target.address }, 'upstream negotiated permessage-deflate that was not offered; refusing the upgrade');
+    return sendError(res, ctx, 502, 'Bad Gateway: upstream negotiated a WebSocket extension that was not offered', 1, 'protocol');
+  }
   const out = downstreamHeaders(ctx, route, upRes.headers, pick.setCookie);
   out.connection = 'Upgrade';
   out.upgrade = upRes.headers.upgrade ?? 'websocket';
@@ -147,8 +164,8 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   o.socket.write(statusBlock(info.headers));
   metrics.websocketConnections.inc({ route: route.id });
 
-  const deflate = /(^|,)\s*permessage-deflate/i.test(String(upRes.headers['sec-websocket-extensions'] ?? ''));
-  const inspector = route.raw['websocket-inspection'] === true ? firstInspector(o.filters, ctx, deflate) : undefined;
+  const inspector = inspecting ? firstInspector(o.filters, ctx, deflate) : undefined;
+  const idleSecs = route.raw['websocket-idle-timeout-secs'] ?? WS_IDLE_TIMEOUT_SECS;
   const session = new WsSession({
     client: o.socket,
     upstream: upSocket,
@@ -159,6 +176,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
     metrics,
     routeId: route.id,
     log: ctx.log,
+    idleTimeoutMs: idleSecs * 1000,
   });
   o.sessions.add(session);
   try {
@@ -169,6 +187,22 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
     // Reported at the end so least-connections balancing counts open sessions as in flight.
     group.report(target, { kind: 'response', status: 101, latencyMs });
   }
+}
+
+/** Default `websocket-idle-timeout-secs`: a session with no bytes either way for this long is closed with 1001. */
+export const WS_IDLE_TIMEOUT_SECS = 300;
+
+/**
+ * A Sec-WebSocket-Extensions request value without the compression offers (permessage-deflate,
+ * and the pre-standard x-webkit-deflate-frame); undefined when nothing is left. Pure.
+ */
+export function withoutCompressionOffers(value: string | number | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const offers = (Array.isArray(value) ? value : [String(value)])
+    .flatMap((v) => v.split(','))
+    .map((o) => o.trim())
+    .filter((o) => o !== '' && !/^(permessage-deflate|x-webkit-deflate-frame)\s*(;|$)/i.test(o));
+  return offers.length > 0 ? offers.join(', ') : undefined;
 }
 
 function firstInspector(filters: readonly RequestFilter[], ctx: Context, deflate: boolean): FrameInspector | undefined {

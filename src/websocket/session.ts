@@ -28,7 +28,12 @@ export interface SessionOptions {
   metrics: Metrics;
   routeId: string;
   log: Logger;
+  /** close with 1001 after this long without bytes in either direction (0 or undefined: never) */
+  idleTimeoutMs?: number;
 }
+
+/** Why the gateway closed a session (the `reason` label of sentinel_websocket_closed_by_gateway_total). */
+type CloseCause = 'idle' | 'going_away' | 'agent' | 'protocol' | 'too_big' | 'inspection_error';
 
 /** How long a socket may stay open after its peer side is gone or a close was sent. */
 const LINGER_MS = 2000;
@@ -55,6 +60,8 @@ export class WsSession {
   private closing = false;
   private open = 2;
   private readonly timers: NodeJS.Timeout[] = [];
+  private lastActivity = Date.now();
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: SessionOptions) {
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -91,15 +98,32 @@ export class WsSession {
     o.upstream.resume();
     if (o.upstreamHead.length > 0) this.feed(this.s2c, o.upstreamHead);
     if (o.clientHead.length > 0) this.feed(this.c2s, o.clientHead);
+    if (o.idleTimeoutMs) this.armIdle(o.idleTimeoutMs);
   }
 
   /** Closes the session with 1001 (shutdown / end of a reload's drain time). */
   goingAway(): void {
-    this.closeBoth(CloseCode.GoingAway, 'Going away');
+    this.closeBoth(CloseCode.GoingAway, 'Going away', 'going_away');
+  }
+
+  /**
+   * One timer per session, not one reset per chunk: when it fires it checks the time of the last
+   * bytes and sleeps again for the rest, or closes the session with 1001.
+   */
+  private armIdle(ms: number): void {
+    const wait = this.lastActivity + ms - Date.now();
+    if (wait > 0) {
+      this.idleTimer = setTimeout(() => this.armIdle(ms), wait);
+      this.idleTimer.unref();
+      return;
+    }
+    this.o.log.info({ idleMs: ms }, 'websocket session idle; closing with 1001');
+    this.closeBoth(CloseCode.GoingAway, 'Idle timeout', 'idle');
   }
 
   private feed(d: Direction, chunk: Buffer): void {
     if (this.closing) return;
+    this.lastActivity = Date.now();
     d.bytes += chunk.length;
     if (!d.parser) {
       d.tracker!.push(chunk);
@@ -112,7 +136,8 @@ export class WsSession {
     } catch (err) {
       const e = err as FrameProtocolError;
       this.o.log.info({ err: e.message, direction: d.label }, 'invalid websocket framing; closing the session');
-      this.closeBoth(e.closeCode ?? CloseCode.ProtocolError, e.closeCode === CloseCode.TooBig ? 'Frame too large' : 'Protocol error');
+      const tooBig = e.closeCode === CloseCode.TooBig;
+      this.closeBoth(e.closeCode ?? CloseCode.ProtocolError, tooBig ? 'Frame too large' : 'Protocol error', tooBig ? 'too_big' : 'protocol');
       return;
     }
     if (frames.length === 0) return;
@@ -132,11 +157,13 @@ export class WsSession {
         const opcode = opcodeName(frame.opcode) ?? 'unknown';
         const started = performance.now();
         let verdict: FrameVerdict;
+        let cause: CloseCause = 'agent';
         try {
           verdict = await this.o.inspector!.inspect(frame, d.c2s, d.index++);
         } catch (err) {
           this.o.log.warn({ err: (err as Error).message }, 'websocket frame inspection failed');
           verdict = { action: 'close', code: CloseCode.InternalError, reason: 'Inspection failed' };
+          cause = 'inspection_error';
         }
         m.websocketInspectionDuration.observe({ route: this.o.routeId }, (performance.now() - started) / 1000);
         m.websocketFrameSize.observe({ route: this.o.routeId, direction: d.label }, frame.payload.length);
@@ -144,7 +171,7 @@ export class WsSession {
         if (this.closing) return;
         if (verdict.action === 'allow') d.dst.write(frame.raw);
         else if (verdict.action === 'close') {
-          this.closeBoth(verdict.code, verdict.reason);
+          this.closeBoth(verdict.code, verdict.reason, cause);
           return;
         }
       }
@@ -174,9 +201,11 @@ export class WsSession {
    * Close frames with `code` to both sides (the upstream's masked, as a client's must be), then
    * end both sockets. A side whose stream is mid-frame (raw relay) gets no frame, only the end.
    */
-  private closeBoth(code: number, reason: string): void {
+  private closeBoth(code: number, reason: string, cause?: CloseCause): void {
     if (this.closing) return;
     this.closing = true;
+    clearTimeout(this.idleTimer);
+    if (cause) this.o.metrics.websocketClosedByGateway.inc({ route: this.o.routeId, reason: cause });
     const payload = closePayload(code, reason);
     for (const d of [this.c2s, this.s2c]) {
       d.src.pause();
@@ -193,6 +222,7 @@ export class WsSession {
     this.open--;
     if (this.open === 0) {
       for (const t of this.timers) clearTimeout(t);
+      clearTimeout(this.idleTimer);
       this.o.inspector?.end();
       this.resolveDone({ clientToServer: this.c2s.bytes, serverToClient: this.s2c.bytes });
       return;

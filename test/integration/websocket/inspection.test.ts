@@ -1,7 +1,7 @@
 // WebSocket frame inspection by agents through the real gateway: an SDK agent on a Unix socket
 // (onWebSocketFrame), a real echo upstream, a raw-socket client. allow (byte for byte), drop and
 // close in both directions, block -> 1008, fail-closed 1011 with a hung and a dead agent,
-// fail-open forwarding, permessage-deflate skipping inspection, routes without inspection, metrics.
+// fail-open forwarding, permessage-deflate offers stripped (frames still inspected), routes without inspection, metrics.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -78,10 +78,10 @@ after(async () => {
 });
 
 let seq = 0;
-async function connect(path: string): Promise<{ c: WsClient; id: string; upstreamFrames: () => import('../../../src/websocket/frames.ts').Frame[] }> {
+async function connect(path: string, headers: Record<string, string> = {}): Promise<{ c: WsClient; id: string; upstreamFrames: () => import('../../../src/websocket/frames.ts').Frame[] }> {
   const id = `wsi-${++seq}`;
   const before = echo.received.length;
-  const c = await WsClient.connect(port, path, { 'X-Request-Id': id });
+  const c = await WsClient.connect(port, path, { 'X-Request-Id': id, ...headers });
   clients.push(c);
   assert.equal(c.handshake.status, 101, `upgrade of ${path}: ${c.handshake.body}`);
   await c.until(() => echo.received.length > before, 'the upstream session');
@@ -192,12 +192,33 @@ test('fail-open: a frame the agent does not answer in time is forwarded', async 
   assert.equal((await c.message()).data.toString(), 'fine');
 });
 
-test('permessage-deflate negotiated: frames are relayed without inspection', async () => {
-  const { c, id } = await connect('/insp/deflate');
+test('a client offering permessage-deflate: the offer is not forwarded, frames are inspected', async () => {
+  const upgradesBefore = echo.upgrades.length;
+  const { c, id } = await connect('/insp/deflate', { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits, x-other' });
+  assert.equal(echo.upgrades[upgradesBefore]!['sec-websocket-extensions'], 'x-other', 'only the compression offer was removed');
+  assert.equal(c.handshake.headers['sec-websocket-extensions'], undefined, 'nothing negotiated');
+  c.text('drop-me'); // dropped: the frame was inspected
+  c.text('after');
+  assert.equal((await c.message()).data.toString(), 'after');
+  assert.deepEqual(
+    of(id).map((e) => Buffer.from(e.data, 'base64').toString()),
+    ['drop-me', 'after', 'after'],
+  );
+});
+
+test('an upstream that negotiates permessage-deflate nobody offered: the upgrade fails closed (502)', async () => {
+  const c = await WsClient.connect(port, '/insp/force-deflate', { 'X-Request-Id': 'wsi-force' });
+  clients.push(c);
+  assert.equal(c.handshake.status, 502);
+  assert.match(c.handshake.body, /extension that was not offered/);
+  assert.equal(of('wsi-force').length, 0);
+});
+
+test('routes without inspection still forward the compression offer', async () => {
+  const upgradesBefore = echo.upgrades.length;
+  const { c } = await connect('/plain/deflate', { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
+  assert.equal(echo.upgrades[upgradesBefore]!['sec-websocket-extensions'], 'permessage-deflate');
   assert.equal(c.handshake.headers['sec-websocket-extensions'], 'permessage-deflate');
-  c.text('drop-me'); // would be dropped if inspected
-  assert.equal((await c.message()).data.toString(), 'drop-me');
-  assert.equal(of(id).length, 0);
 });
 
 test('routes without websocket-inspection: agents see the upgrade request only, not frames', async () => {
@@ -209,7 +230,8 @@ test('routes without websocket-inspection: agents see the upgrade request only, 
 
 test('frame metrics and no leaked correlation ids once sessions end', async () => {
   const text = await gw.metrics.render();
-  assert.match(text, /sentinel_websocket_frames_total\{route="insp",direction="c2s",opcode="text",decision="drop"\} 1\n/);
+  assert.match(text, /sentinel_websocket_frames_total\{route="insp",direction="c2s",opcode="text",decision="drop"\} 2\n/);
+  assert.match(text, /sentinel_websocket_closed_by_gateway_total\{route="insp",reason="agent"\} 2\n/);
   assert.match(text, /sentinel_websocket_frames_total\{route="insp",direction="s2c",opcode="text",decision="drop"\} 1\n/);
   assert.match(text, /sentinel_websocket_frames_total\{route="insp",direction="c2s",opcode="text",decision="close"\} 2\n/);
   assert.match(text, /sentinel_websocket_frames_total\{route="fast",direction="c2s",opcode="text",decision="close"\} 1\n/);

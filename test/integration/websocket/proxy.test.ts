@@ -34,6 +34,7 @@ routes {
   route "silent" { matches { path-prefix "/silent" }; upstream "silent"; websocket #true; policies { timeout-secs 1 } }
   route "limited" { matches { path-prefix "/limited" }; upstream "echo"; websocket #true; filters "rl" }
   route "refuse" { matches { path "/refuse" }; upstream "echo"; websocket #true }
+  route "idle" { matches { path-prefix "/idle" }; upstream "echo"; websocket #true; websocket-idle-timeout-secs 1 }
   route "plain" { matches { path-prefix "/" }; upstream "echo" }
   ${extraRoute}
 }
@@ -182,6 +183,30 @@ test('rate limits apply to upgrade requests', async () => {
     c.destroy();
   }
   assert.deepEqual(statuses, [101, 101, 429, 429]);
+});
+
+test('a session without frames either way for websocket-idle-timeout-secs is closed with 1001; a busy one stays open', async () => {
+  const quiet = await connect('/idle/quiet');
+  const busy = await connect('/idle/busy');
+  assert.equal(quiet.handshake.status, 101);
+  const closesBefore = echo.closes.length;
+  quiet.text('one');
+  assert.equal((await quiet.message()).data.toString(), 'one');
+  // busy: a frame every 100 ms for 2.5 s, more than twice the timeout
+  const until = Date.now() + 2500;
+  for (let i = 0; Date.now() < until; i++) {
+    busy.text(`m${i}`);
+    assert.equal((await busy.message()).data.toString(), `m${i}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(await quiet.waitClose(), { code: 1001, reason: 'Idle timeout' });
+  await quiet.until(() => echo.closes.slice(closesBefore).some((c) => c.code === 1001), 'the upstream to get the 1001 too');
+  assert.equal(busy.closed, false, 'traffic kept the busy session open');
+  busy.text('still here');
+  assert.equal((await busy.message()).data.toString(), 'still here');
+  assert.match(await gw.metrics.render(), /sentinel_websocket_closed_by_gateway_total\{route="idle",reason="idle"\} [1-9]/);
+  busy.close();
+  await busy.waitClose();
 });
 
 test('access log: one entry per session with status 101 and the session duration; metrics count connections', async () => {

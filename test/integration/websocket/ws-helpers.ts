@@ -31,8 +31,8 @@ export interface EchoUpstream {
 /**
  * Echo server: data frames are echoed with the same opcode/fin, pings answered with pongs,
  * a close answered with a close then the end. Paths: /(suffix) /refuse -> 401 with a body; /deflate ->
- * negotiates permessage-deflate (frames stay uncompressed: only the header matters to the
- * gateway); text "server-close" -> the server closes with 1000 "bye".
+ * negotiates permessage-deflate when the request offered it, /force-deflate even when not
+ * (frames stay uncompressed: only the header matters to the gateway); text "server-close" -> the server closes with 1000 "bye".
  */
 export async function startEchoUpstream(opts: { tls?: { cert: Buffer; key: Buffer } } = {}): Promise<EchoUpstream> {
   const sockets = new Set<Socket>();
@@ -60,7 +60,10 @@ export async function startEchoUpstream(opts: { tls?: { cert: Buffer; key: Buffe
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nx-why: token\r\n\r\nno token, no');
       return;
     }
-    const extra = req.url?.endsWith('/deflate') ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : '';
+    // /deflate negotiates compression when it was offered (as real servers do), /force-deflate
+    // even when it was not (a misbehaving server)
+    const offered = /permessage-deflate/i.test(String(req.headers['sec-websocket-extensions'] ?? ''));
+    const extra = (req.url?.endsWith('/deflate') && offered) || req.url?.endsWith('/force-deflate') ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : '';
     const proto = req.headers['sec-websocket-protocol'] ? `Sec-WebSocket-Protocol: ${String(req.headers['sec-websocket-protocol']).split(',')[0]!.trim()}\r\n` : '';
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(String(req.headers['sec-websocket-key']))}\r\n${extra}${proto}X-Upstream: echo\r\n\r\n`);
     const frames: Frame[] = [];
