@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { loadWaf, type NewTransactionInput, type Waf } from '../src/waf/index.ts';
+import { crsDir } from '../test/unit/waf-regex/crs-rules.ts';
 
 const iterations = Number(process.argv[2] ?? 2000);
 const warmup = Math.min(300, iterations);
@@ -75,7 +76,7 @@ function percentile(sorted: number[], p: number): number {
 console.log(`sentinel-waf engine bench: ${iterations} iterations per case (after ${warmup} warm-up), node ${process.version}`);
 for (const pl of [1, 4]) {
   const t0 = performance.now();
-  const waf = loadWaf({ mode: 'blocking', paranoiaLevel: pl });
+  const waf = loadWaf({ mode: 'blocking', paranoiaLevel: pl, crsDir });
   console.log(`\nPL${pl}: ${waf.ruleCount} rules loaded in ${(performance.now() - t0).toFixed(0)} ms`);
   for (const s of samples) {
     for (let i = 0; i < warmup; i++) once(waf, s);

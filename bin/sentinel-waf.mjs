@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// sentinel-waf: OWASP CRS WAF agent for Sentinel (TypeScript sources run through tsx).
-import { register } from 'tsx/esm/api';
+// sentinel-waf: OWASP CRS WAF agent for Sentinel (compiled dist/ when built, else tsx).
+import { launch } from './launch.mjs';
 
-register();
-await import('../src/waf/agent/main.ts');
+await launch('src/waf/agent/main');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Launcher: runs the TypeScript sources through tsx (no build step needed).
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli/main.ts');
+// sentinel: the gateway (compiled dist/ when built, else the TypeScript sources through tsx).
+import { launch } from './launch.mjs';
+
+await launch('src/cli/main');

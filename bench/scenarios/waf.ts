@@ -1,9 +1,10 @@
 // Feature scenario `waf-pl1`: the sentinel-waf agent (OWASP CRS v4 at paranoia level 1, blocking)
 // on request headers and bodies of every request, measured against Sentinel passthrough. The
-// CRS is read from ../shared/conformance/crs (or CRS_DIR), as the agent does by default.
+// CRS is read from ../shared/conformance/crs (or CRS_DIR), passed to the agent with --crs-dir.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { FeatureScenario, ScenarioContext } from '../lib/scenario.ts';
+import { crsDir } from '../../test/unit/waf-regex/crs-rules.ts';
 
 const REPO = resolve(import.meta.dirname, '..', '..');
 let proc: ChildProcess | undefined;
@@ -35,7 +36,7 @@ filters {
 `;
     },
     async setup(ctx) {
-      proc = spawn(process.execPath, [join(REPO, 'bin', 'sentinel-waf.mjs'), '--socket', socketOf(ctx), '--paranoia-level', '1', '--mode', 'blocking'], {
+      proc = spawn(process.execPath, [join(REPO, 'bin', 'sentinel-waf.mjs'), '--socket', socketOf(ctx), '--crs-dir', crsDir, '--paranoia-level', '1', '--mode', 'blocking'], {
         cwd: REPO,
         stdio: ['ignore', 'ignore', 'pipe'],
       });

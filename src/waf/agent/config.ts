@@ -106,7 +106,8 @@ export function parseExclusion(text: string): ScopedExclusion {
 const usage = `sentinel-waf: OWASP CRS web application firewall agent (Sentinel agent protocol v2)
 
   --socket PATH               Unix socket to listen on (SENTINEL_WAF_SOCKET)
-  --crs-dir DIR               CRS root with rules/ and crs-setup.conf(.example) (CRS_DIR)
+  --crs-dir DIR               CRS root with rules/ and crs-setup.conf(.example) (CRS_DIR,
+                              default /usr/share/sentinel/crs; scripts/fetch-crs.sh gets it)
   --rules-dir DIR             directory of *.conf rule files (default <crs-dir>/rules)
   --paranoia-level N          1-4 (SENTINEL_WAF_PARANOIA_LEVEL, default 1)
   --mode blocking|detection   (SENTINEL_WAF_MODE, default blocking); --detect-only = --mode detection

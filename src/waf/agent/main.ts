@@ -2,7 +2,9 @@
 // Loads the rules once at start, serves the Sentinel agent protocol v2 on a Unix socket,
 // and rebuilds the rule set when a Configure event changes the configuration.
 import { runAgent } from '../../agent-sdk/index.ts';
+import { existsSync } from 'node:fs';
 import { ConfigError, configFromCli, configFromJson, usageText, type WafAgentConfig } from './config.ts';
+import { locateCrs } from './crs-location.ts';
 import { buildWaf, WafService } from './service.ts';
 
 function fail(message: string): never {
@@ -22,6 +24,9 @@ try {
 } catch (e) {
   fail(e instanceof ConfigError ? e.message : String(e));
 }
+const crs = locateCrs(config, existsSync);
+if (!crs.ok) fail(crs.message);
+config.crsDir = crs.crsDir;
 
 const started = Date.now();
 let service: WafService;

@@ -7,12 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { loadDirectives, loadFile, type Directive } from '../seclang/parser.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const repoRoot = join(here, '..', '..', '..');
 export const recommendedConfPath = join(here, 'recommended.conf');
 
-/** CRS root (holding rules/ and crs-setup.conf.example): $CRS_DIR or ../shared/conformance/crs. */
+/** Where the container image (and docs/deploy.md) installs the CRS: scripts/fetch-crs.sh --dest. */
+export const INSTALLED_CRS_DIR = '/usr/share/sentinel/crs';
+
+/** CRS root (holding rules/ and crs-setup.conf.example): $CRS_DIR, else the install location. */
 export function defaultCrsDir(): string {
-  return process.env.CRS_DIR ?? join(repoRoot, '..', 'shared', 'conformance', 'crs');
+  return process.env.CRS_DIR ?? INSTALLED_CRS_DIR;
 }
 
 export interface CrsTuning {

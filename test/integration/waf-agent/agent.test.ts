@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { AgentClient } from '../../../src/agent-protocol/client.ts';
 import { MessageType } from '../../../src/agent-protocol/frames.ts';
 import type { AgentReply } from '../../../src/agent-protocol/messages.ts';
+import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-'));
@@ -23,7 +24,7 @@ interface Agent {
 
 async function startAgent(name: string, args: string[]): Promise<Agent> {
   const socketPath = join(tmp, `${name}.sock`);
-  const proc = spawn(process.execPath, [join(repoRoot, 'bin', 'sentinel-waf.mjs'), '--socket', socketPath, ...args], {
+  const proc = spawn(process.execPath, [join(repoRoot, 'bin', 'sentinel-waf.mjs'), '--socket', socketPath, '--crs-dir', crsDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];

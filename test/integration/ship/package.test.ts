@@ -1,0 +1,92 @@
+// The production package as a user installs it: `npm pack` of the build, installed with
+// --omit=dev into an empty folder, runs every program from the compiled dist/ without tsx.
+import { describe, before, after, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../../helpers/redis.ts';
+import { request } from '../../helpers/http.ts';
+// The test copy of the CRS ($CRS_DIR, else ../shared/conformance/crs).
+import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+import { installPackedBuild, startProc, waitForOutput, waitForStatus, type PackedInstall, type Proc } from '../../helpers/packed.ts';
+
+const run = promisify(execFile);
+const tmp = mkdtempSync(join(tmpdir(), 'sentinel-pack-'));
+let inst: PackedInstall;
+const procs: Proc[] = [];
+const bin = (name: string) => join(inst.appDir, 'node_modules', '.bin', name);
+
+describe('npm pack + npm install --omit=dev', { timeout: 600_000 }, () => {
+  before(async () => {
+    inst = await installPackedBuild(tmp);
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('ships the compiled build and its assets, not the sources, and installs no dev tools', async () => {
+    const { stdout } = await run('tar', ['-tzf', inst.tarball]);
+    const files = stdout.split('\n').filter(Boolean);
+    for (const f of ['package/bin/sentinel.mjs', 'package/bin/entrypoint.mjs', 'package/dist/src/cli/main.js', 'package/dist/src/waf/crs/recommended.conf', 'package/dist/config/default.kdl', 'package/dist/agents/echo/main.js']) {
+      assert.ok(files.includes(f), `${f} missing from the tarball`);
+    }
+    assert.deepEqual(files.filter((f) => /^package\/(src|test|plugins|agents|bench)\//.test(f) || f.endsWith('.ts')), []);
+    for (const dev of ['tsx', 'typescript', 'eslint']) assert.equal(existsSync(join(inst.appDir, 'node_modules', dev)), false, `${dev} was installed`);
+  });
+
+  it('sentinel validates its embedded default config from dist/', async () => {
+    const { stdout } = await run(bin('sentinel'), ['test'], { cwd: inst.appDir, timeout: 60_000 });
+    assert.match(stdout, /dist\/config\/default\.kdl test is successful/);
+  });
+
+  it('sentinel runs a config and answers its probes', async () => {
+    const port = await freePort();
+    const cfg = join(tmp, 'gw.kdl');
+    writeFileSync(
+      cfg,
+      `system { graceful-shutdown-timeout-secs 2 }
+listeners { listener "http" { address "127.0.0.1:${port}"; default-route "status" } }
+routes { route "status" { matches { path-prefix "/" }; builtin-handler "status" } }
+`,
+    );
+    const gw = startProc(bin('sentinel'), ['run', '-c', cfg], { cwd: inst.appDir });
+    procs.push(gw);
+    await waitForStatus(`http://127.0.0.1:${port}/_/health`, 200, gw);
+    assert.equal((await request(`http://127.0.0.1:${port}/_/ready`)).status, 200);
+    await gw.stop();
+    assert.equal(gw.child.exitCode, 0, gw.output());
+  });
+
+  it('sentinel-waf loads the CRS given with --crs-dir, and without a CRS says how to get one', async () => {
+    const waf = startProc(bin('sentinel-waf'), ['--socket', join(tmp, 'waf.sock'), '--crs-dir', crsDir], { cwd: inst.appDir });
+    procs.push(waf);
+    await waitForOutput(waf, 'listening on');
+    assert.match(waf.output(), /\d+ rules loaded/);
+    await waf.stop();
+
+    const missing = await run(bin('sentinel-waf'), ['--socket', join(tmp, 'waf2.sock')], { cwd: inst.appDir, env: { ...process.env, CRS_DIR: join(tmp, 'nothing-here') } }).then(
+      () => assert.fail('sentinel-waf started without a CRS'),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal(missing.code, 2);
+    for (const hint of ['--crs-dir', 'CRS_DIR', 'scripts/fetch-crs.sh', '/usr/share/sentinel/crs']) assert.ok(missing.stderr.includes(hint), `no "${hint}" in: ${missing.stderr}`);
+  });
+
+  it('the container entrypoint selects the program by its first argument', async () => {
+    const entry = join(inst.pkgDir, 'bin', 'entrypoint.mjs');
+    assert.match((await run(process.execPath, [entry, 'sentinel', '--version'], { timeout: 60_000 })).stdout, /^sentinel \d/);
+    assert.match((await run(process.execPath, [entry, 'sentinel-waf', '--help'], { timeout: 60_000 })).stdout, /--crs-dir DIR/);
+    assert.match((await run(process.execPath, [entry, '--version'], { timeout: 60_000 })).stdout, /^sentinel \d/);
+  });
+
+  it('the reference agents run from dist/', async () => {
+    const echo = startProc(process.execPath, [join(inst.pkgDir, 'dist', 'agents', 'echo', 'main.js'), '--socket', join(tmp, 'echo.sock')], { cwd: inst.appDir });
+    procs.push(echo);
+    await waitForOutput(echo, 'echo agent listening');
+    await echo.stop();
+  });
+});
