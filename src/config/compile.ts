@@ -22,6 +22,7 @@ import { parseSize } from './types-helpers.ts';
 import { collectTargets } from '../upstream/address.ts';
 import { compileConditions, priorityValue, specificity, sortRoutes, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
+import { normaliseRouteCache, normaliseStorage, type CacheStorageSettings, type RouteCacheSettings } from '../../plugins/caching/schema.ts';
 
 export const BUILTIN_HANDLERS = ['status', 'health', 'metrics', 'not-found', 'config', 'upstreams', 'cache-purge', 'cache-stats'] as const;
 export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
@@ -51,6 +52,8 @@ export interface CompiledRoute {
   /** route policies timeout-secs, ms */
   readonly timeoutMs: number | undefined;
   readonly maxBodyBytes: number | undefined;
+  /** the route's `cache { }` (or `policies { cache { } }`) when enabled */
+  readonly cache: RouteCacheSettings | undefined;
   readonly raw: RawRoute;
 }
 
@@ -87,6 +90,8 @@ export interface CompiledConfig {
   readonly filters: ReadonlyMap<string, CompiledFilter>;
   readonly limits: Required<Pick<RawLimits, 'max-header-size-bytes' | 'max-header-count' | 'max-body-size-bytes'>> & RawLimits;
   readonly observability: RawObservability;
+  /** the top-level `cache { }` storage (memory defaults when absent) */
+  readonly cache: CacheStorageSettings;
   /** CIDRs / addresses whose X-Forwarded-For is trusted */
   readonly trustedProxies: readonly string[];
   readonly warnings: readonly Diagnostic[];
@@ -279,7 +284,11 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       d.error(path, 'needs an upstream "<id>" (or a builtin-handler)');
     }
     for (const f of r.filters ?? []) if (!filters.has(f)) d.error(`${path} > filters`, `unknown filter "${f}"${didYouMean(f, filters.keys())}`);
-    for (const k of ['static-files', 'api-schema', 'inference', 'cache', 'shadow', 'fallback'] as const) {
+    if (r.cache && r.policies?.cache) d.error(`${path} > cache`, 'given both on the route and in policies; keep one');
+    const rawCache = r.cache ?? r.policies?.cache;
+    const cache = rawCache ? normaliseRouteCache(rawCache, `${path} > ${r.cache ? 'cache' : 'policies > cache'}`, d.diagnostics) : undefined;
+    if (cache?.enabled && builtin) d.warn(`${path} > cache`, 'ignored on a builtin-handler route');
+    for (const k of ['static-files', 'api-schema', 'inference', 'shadow', 'fallback'] as const) {
       if (r[k] !== undefined) d.warn(`${path} > ${k}`, `"${k}" is not implemented yet and is ignored`);
     }
     let maxBody: number | undefined;
@@ -303,6 +312,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       responseHeaders: headerOps(r.policies?.['response-headers']),
       timeoutMs: r.policies?.['timeout-secs'] !== undefined ? r.policies['timeout-secs'] * 1000 : undefined,
       maxBodyBytes: maxBody,
+      cache: cache?.enabled && !builtin ? cache : undefined,
       raw: r,
     });
   }
@@ -328,6 +338,11 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
 
   for (const f of filters.values()) d.diagnostics.push(...(opts.validators?.filter?.(f) ?? []));
   d.diagnostics.push(...(opts.validators?.top?.(raw, opts.baseDir) ?? []));
+
+  const cacheStorage = normaliseStorage(raw.cache, opts.baseDir, d.diagnostics);
+  if (!cacheStorage.enabled && compiled.some((r) => r.cache)) {
+    d.warn('cache > enabled', 'the cache is disabled here, so the routes\' cache blocks do nothing');
+  }
 
   // limits
   const limits = {
@@ -355,6 +370,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     filters,
     limits,
     observability: raw.observability ?? {},
+    cache: cacheStorage,
     trustedProxies: systemFull['trusted-proxies'] ?? [],
     warnings: d.diagnostics.filter((x) => x.severity === 'warning'),
   };

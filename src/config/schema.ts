@@ -8,6 +8,7 @@ import { UpstreamPolicyProperties } from '../../plugins/balancing/schema.ts';
 import { DiscoverySchema } from '../upstream/discovery/schema.ts';
 import { RateLimitFilterProperties, RateLimitsSchema } from '../../plugins/rate-limit/schema.ts';
 import { AgentSchema, AgentFilterProperties, WafSchema } from '../../plugins/agents/schema.ts';
+import { CacheStorageSchema, RouteCacheSchema } from '../../plugins/caching/schema.ts';
 
 export const SystemSchema = Block({
   'worker-threads': Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
@@ -64,7 +65,7 @@ export const PoliciesSchema = Block({
   'max-body-size': Type.Optional(Size),
   'failure-mode': Type.Optional(Enum(['open', 'closed'] as const, { default: 'closed' })),
   'rate-limit': Type.Optional(Block({ 'requests-per-second': Type.Optional(Type.Number()), burst: Type.Optional(Type.Integer()), key: Type.Optional(Type.String()) })),
-  cache: Type.Optional(Type.Unknown()),
+  cache: Type.Optional(RouteCacheSchema),
 });
 
 export const RouteSchema = Block({
@@ -82,11 +83,11 @@ export const RouteSchema = Block({
   'websocket-inspection': Type.Optional(Type.Boolean()),
   // seconds without a frame (bytes) in either direction before the session is closed with 1001; 0 = never
   'websocket-idle-timeout-secs': Type.Optional(Type.Number({ minimum: 0 })),
+  cache: Type.Optional(RouteCacheSchema),
   // Parsed for compatibility; not implemented yet (warned at compile time).
   'static-files': Type.Optional(Type.Unknown()),
   'api-schema': Type.Optional(Type.Unknown()),
   inference: Type.Optional(Type.Unknown()),
-  cache: Type.Optional(Type.Unknown()),
   shadow: Type.Optional(Type.Unknown()),
   fallback: Type.Optional(Type.Unknown()),
 });
@@ -208,7 +209,7 @@ export const TOP_LEVEL = {
   limits: Type.Optional(LimitsSchema),
   observability: Type.Optional(ObservabilitySchema),
   'rate-limits': Type.Optional(RateLimitsSchema),
-  cache: Type.Optional(Type.Unknown()),
+  cache: Type.Optional(CacheStorageSchema),
   namespace: Type.Optional(Type.Unknown()),
 };
 

@@ -19,12 +19,14 @@ export function configView(c: CompiledConfig): unknown {
       matches: r.raw.matches ?? {},
       request_headers: r.requestHeaders ?? null,
       response_headers: r.responseHeaders ?? null,
+      ...(r.cache ? { cache: r.cache } : {}),
     })),
     upstreams: Object.fromEntries(c.upstreams),
     filters: Object.fromEntries(c.filters),
     agents: c.raw.agents ?? [],
     limits: c.limits,
     observability: c.observability,
+    ...(c.raw.cache ? { cache: c.cache } : {}),
     warnings: c.warnings.map((w) => `${w.path}: ${w.message}`),
   };
 }

@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { normalisePath, normaliseQuery, primaryKey, variantKey, varyNames } from '../../../plugins/caching/key.ts';
+import { globToRegExp, globsMatcher } from '../../../plugins/caching/glob.ts';
+
+test('normalisePath: equivalent spellings share a key, distinct paths do not', () => {
+  const cases: [string, string][] = [
+    ['/a/b', '/a/b'],
+    ['/a/%7Eb', '/a/~b'],
+    ['/a/%7eb', '/a/~b'],
+    ['/a%2fb', '/a%2Fb'], // an encoded slash stays encoded: it is not a segment boundary
+    ['/a/./b', '/a/b'],
+    ['/a/x/../b', '/a/b'],
+    ['/a/..', '/'],
+    ['/../../etc', '/etc'],
+    ['/a/b/.', '/a/b/'],
+    ['/%41%42', '/AB'],
+    ['/a%20b', '/a%20b'],
+  ];
+  for (const [input, want] of cases) assert.equal(normalisePath(input), want, input);
+});
+
+test('normaliseQuery: sorted, ignored params dropped, encoding kept', () => {
+  const cases: [string, string[], string][] = [
+    ['', [], ''],
+    ['b=2&a=1', [], 'a=1&b=2'],
+    ['a=2&a=1', [], 'a=1&a=2'],
+    ['utm_source=x&id=3', ['utm_source'], 'id=3'],
+    ['utm%5Fsource=x&id=3', ['utm_source'], 'id=3'],
+    ['q=a%20b&&', [], 'q=a%20b'],
+    ['flag&x=1', [], 'flag&x=1'],
+  ];
+  for (const [q, ignore, want] of cases) assert.equal(normaliseQuery(q, ignore), want, q);
+});
+
+test('primaryKey: HEAD shares GET, host and query are part of it', () => {
+  const k = (method: string, host: string, path: string, query: string) => primaryKey({ method, host, path, query }, ['fbclid']);
+  assert.equal(k('GET', 'a.test', '/x', ''), k('HEAD', 'a.test', '/x', ''));
+  assert.equal(k('GET', 'a.test', '/x', 'b=1&a=2'), k('GET', 'a.test', '/x', 'a=2&b=1&fbclid=zz'));
+  assert.notEqual(k('GET', 'a.test', '/x', ''), k('GET', 'b.test', '/x', ''));
+  assert.notEqual(k('GET', 'a.test', '/x', 'a=1'), k('GET', 'a.test', '/x', 'a=2'));
+});
+
+test('varyNames and variantKey', () => {
+  assert.deepEqual(varyNames(['x-tenant'], 'Accept-Encoding, Accept-Language'), ['accept-encoding', 'accept-language', 'x-tenant']);
+  assert.deepEqual(varyNames([], undefined), []);
+  assert.equal(varyNames([], 'Accept, *'), undefined);
+  const h = (v: Record<string, string>) => (n: string) => v[n];
+  const a = variantKey('GET a/x', ['accept-encoding'], h({ 'accept-encoding': 'gzip,  br' }));
+  const b = variantKey('GET a/x', ['accept-encoding'], h({ 'accept-encoding': 'gzip, br' }));
+  const c = variantKey('GET a/x', ['accept-encoding'], h({ 'accept-encoding': 'identity' }));
+  const none = variantKey('GET a/x', ['accept-encoding'], h({}));
+  assert.equal(a, b);
+  assert.notEqual(a, c);
+  assert.notEqual(a, none);
+  assert.equal(variantKey('GET a/x', [], h({ 'accept-encoding': 'gzip' })), 'GET a/x');
+});
+
+test('globs: * within a segment, ** across, ? one character', () => {
+  const cases: [string, string, boolean][] = [
+    ['/wp-admin/**', '/wp-admin', true],
+    ['/wp-admin/**', '/wp-admin/a/b.php', true],
+    ['/wp-admin/**', '/wp-administrator', false],
+    ['/assets/*.js', '/assets/app.js', true],
+    ['/assets/*.js', '/assets/x/app.js', false],
+    ['/a?c', '/abc', true],
+    ['/a?c', '/a/c', false],
+    ['/v1.0/x', '/v1x0/x', false],
+    ['/**', '/anything/at/all', true],
+  ];
+  for (const [glob, path, want] of cases) assert.equal(globToRegExp(glob).test(path), want, `${glob} ~ ${path}`);
+  assert.equal(globsMatcher([])('/x'), false);
+  assert.equal(globsMatcher(['/a/**', '/b'])('/b'), true);
+});
