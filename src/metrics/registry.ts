@@ -41,6 +41,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly clientErrors = new Counter({
+    name: 'sentinel_client_errors_total',
+    help: 'Requests refused before routing because the client sent something malformed or unsupported (parser errors, front-door normalisation), by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly websocketConnections = new Counter({
     name: 'sentinel_websocket_connections_total',
     help: 'WebSocket upgrades proxied (101 relayed to the client), by route',

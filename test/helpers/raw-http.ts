@@ -122,3 +122,83 @@ export function holdOpen(port: number, opts: { tls?: boolean; alpn?: string[]; s
     });
   });
 }
+
+/** A parsed response (rawRequest): status, headers and body of the first response. */
+export interface ParsedReply {
+  status: number;
+  /** lower-cased names; repeated headers joined with ', ' */
+  headers: Record<string, string>;
+  body: string;
+  /** everything the server sent */
+  raw: string;
+}
+
+/**
+ * Writes `bytes` to 127.0.0.1:port and parses the first response (Content-Length, chunked or
+ * read-to-close). Rejects when the server closes without a response or after `timeoutMs`.
+ */
+export function rawRequest(port: number, bytes: string | Buffer, opts: { timeoutMs?: number } = {}): Promise<ParsedReply> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(bytes));
+    let buf = Buffer.alloc(0);
+    let done = false;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) return reject(err);
+      const reply = parse(buf, true);
+      if (reply) resolve(reply);
+      else reject(new Error(`no complete response; got ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`));
+    };
+    const timer = setTimeout(() => finish(new Error(`no response within ${opts.timeoutMs ?? 5000} ms; got ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`)), opts.timeoutMs ?? 5000);
+    sock.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      if (parse(buf, false)) finish();
+    });
+    sock.on('error', () => finish());
+    sock.on('close', () => finish());
+  });
+}
+
+/** Builds a request: `rawRequest(port, http1('GET', '/x', ['Host: a']))`. */
+export function http1(method: string, target: string, headers: string[] = ['Host: localhost'], body = ''): string {
+  return `${method} ${target} HTTP/1.1\r\n${headers.map((h) => h + '\r\n').join('')}\r\n${body}`;
+}
+
+function parse(buf: Buffer, closed: boolean): ParsedReply | undefined {
+  const text = buf.toString('latin1');
+  const end = text.indexOf('\r\n\r\n');
+  if (end < 0) return undefined;
+  const lines = text.slice(0, end).split('\r\n');
+  const status = Number(lines[0]!.split(' ')[1]);
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    const name = l.slice(0, i).trim().toLowerCase();
+    const value = l.slice(i + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  const rest = buf.subarray(Buffer.byteLength(text.slice(0, end + 4), 'latin1'));
+  if (status === 204 || status === 304 || (status >= 100 && status < 200)) return { status, headers, body: '', raw: text };
+  if (headers['content-length'] !== undefined) {
+    const n = Number(headers['content-length']);
+    if (rest.length < n) return undefined;
+    return { status, headers, body: rest.subarray(0, n).toString('utf8'), raw: text };
+  }
+  if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+    const chunks: Buffer[] = [];
+    let at = 0;
+    for (;;) {
+      const nl = rest.indexOf('\r\n', at);
+      if (nl < 0) return undefined;
+      const size = parseInt(rest.subarray(at, nl).toString('latin1'), 16);
+      if (size === 0) return { status, headers, body: Buffer.concat(chunks).toString('utf8'), raw: text };
+      if (rest.length < nl + 2 + size + 2) return undefined;
+      chunks.push(rest.subarray(nl + 2, nl + 2 + size));
+      at = nl + 2 + size + 2;
+    }
+  }
+  return closed ? { status, headers, body: rest.toString('utf8'), raw: text } : undefined;
+}

@@ -1,0 +1,106 @@
+// The front door: every request (and upgrade) is checked and normalised here, once, before
+// routing. On success req.url holds the normalised origin-form target and req.headers.host the
+// normalised authority, so every later stage (Fastify, routing, rate-limit keys, agents, the WAF,
+// the access log, the upstream request, the WebSocket handshake) reads the same values.
+// Policy and statuses: docs/security.md "Request normalisation".
+import type { IncomingMessage } from 'node:http';
+import { normalizeHost, parseTarget, type TargetRejection } from './request-target.ts';
+
+export type FrontDoorKind = TargetRejection | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'asterisk_form';
+
+/** A request answered at the front door: a rejection (kind set) or the local `OPTIONS *` answer. */
+export interface FrontDoorAnswer {
+  status: number;
+  /** the sentinel_client_errors_total kind; undefined for a valid request answered locally */
+  kind: FrontDoorKind | undefined;
+  message: string;
+  headers?: Record<string, string>;
+}
+
+/** The normalised target, for the stages after the front door. */
+export interface AdmittedTarget {
+  path: string;
+  query: string;
+}
+
+/** Methods named in the `Allow` of the local `OPTIONS *` answer (the gateway forwards these). */
+export const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS';
+
+const MESSAGES: Record<FrontDoorKind, string> = {
+  bad_percent_encoding: 'Bad Request: invalid percent-encoding in the path',
+  control_character: 'Bad Request: control character in the request target',
+  non_ascii: 'Bad Request: non-ASCII character in the request target',
+  encoded_slash: 'Bad Request: encoded slash or backslash in the path',
+  backslash: 'Bad Request: backslash in the path',
+  path_parameter: 'Bad Request: path parameters (;) are not accepted',
+  fragment: 'Bad Request: fragment in the request target',
+  uri_too_long: 'URI Too Long',
+  bad_target: 'Bad Request: invalid request target',
+  bad_scheme: 'Bad Request: absolute-form target with a scheme other than http or https',
+  bad_host: 'Bad Request: invalid Host',
+  host_userinfo: 'Bad Request: userinfo in the Host or authority',
+  duplicate_host: 'Bad Request: more than one Host header',
+  authority_mismatch: 'Bad Request: :authority and Host differ',
+  connect_method: 'Method Not Allowed: CONNECT is not supported',
+  asterisk_form: 'Bad Request: the asterisk target is only valid with OPTIONS',
+};
+
+function reject(kind: FrontDoorKind): FrontDoorAnswer {
+  const status = kind === 'uri_too_long' ? 414 : kind === 'connect_method' ? 405 : 400;
+  return { status, kind, message: MESSAGES[kind], ...(kind === 'connect_method' ? { headers: { allow: ALLOWED_METHODS } } : {}) };
+}
+
+/**
+ * Checks and normalises `req` in place. Returns the normalised target, or the answer to send
+ * instead of routing the request.
+ */
+export function frontDoor(req: IncomingMessage, defaultPort: number): AdmittedTarget | FrontDoorAnswer {
+  if (req.method === 'CONNECT') return reject('connect_method');
+  // Node keeps the first of several Host headers; a proxy that picks another one sees another vhost.
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && (name.charCodeAt(0) | 32) === 104 && name.toLowerCase() === 'host' && ++hosts > 1) return reject('duplicate_host');
+  }
+  const t = parseTarget(req.url ?? '');
+  let authority: string | undefined;
+  switch (t.form) {
+    case 'rejected':
+      return reject(t.reason);
+    case 'asterisk':
+      // OPTIONS * asks about the server, not a resource: answered here, never forwarded.
+      if (req.method !== 'OPTIONS') return reject('asterisk_form');
+      return { status: 200, kind: undefined, message: '', headers: { allow: ALLOWED_METHODS } };
+    case 'absolute':
+      authority = t.authority;
+      break;
+    case 'origin':
+      break;
+  }
+  const headers = req.headers;
+  const sentHost = headers.host;
+  const h2Authority = headers[':authority'];
+  let host: string | undefined;
+  if (authority !== undefined) {
+    // RFC 9112 §3.2.2: the target's authority replaces Host
+    host = authority;
+  } else if (sentHost !== undefined) {
+    const n = normalizeHost(sentHost, defaultPort);
+    if (typeof n !== 'string') return reject(n.reason);
+    host = n;
+  }
+  if (typeof h2Authority === 'string') {
+    const a = normalizeHost(h2Authority, defaultPort);
+    if (typeof a !== 'string') return reject(a.reason);
+    if (host !== undefined && host !== a) return reject('authority_mismatch');
+    host = a;
+  }
+  if (host !== undefined && host !== sentHost) headers.host = host;
+  if (t.form === 'absolute' || t.changed) req.url = t.query === '' ? t.path : `${t.path}?${t.query}`;
+  return { path: t.path, query: t.query };
+}
+
+export function isAnswer(x: AdmittedTarget | FrontDoorAnswer): x is FrontDoorAnswer {
+  return (x as FrontDoorAnswer).status !== undefined;
+}
