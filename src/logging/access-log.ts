@@ -24,6 +24,10 @@ export interface AccessEntry {
   rate_limit_hit: boolean;
   /** extension: verified mTLS client certificate subject */
   client_cert_subject?: string;
+  /** extension: why the request was refused before routing (sentinel_client_errors_total kind) */
+  error?: string;
+  /** extension: the listener, on entries written before routing */
+  listener?: string;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

@@ -104,3 +104,39 @@ export function frontDoor(req: IncomingMessage, defaultPort: number): AdmittedTa
 export function isAnswer(x: AdmittedTarget | FrontDoorAnswer): x is FrontDoorAnswer {
   return (x as FrontDoorAnswer).status !== undefined;
 }
+
+/** How a request Node's HTTP/1.1 parser refused is answered (the 'clientError' event). */
+export interface ParserErrorAnswer {
+  status: number;
+  kind: string;
+  message: string;
+}
+
+/**
+ * Status and metric kind for a parser error code. Unknown methods get 501 (RFC 9110 §15.6.2);
+ * `kind` is the llhttp code without its HPE_ prefix (a fixed set), so the label stays bounded.
+ */
+export function parserError(code: string | undefined): ParserErrorAnswer {
+  switch (code) {
+    case 'HPE_INVALID_METHOD':
+      return { status: 501, kind: 'unknown_method', message: 'Not Implemented: unknown method' };
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, kind: 'header_overflow', message: 'Request Header Fields Too Large' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'HPE_HEADERS_TIMEOUT':
+      return { status: 408, kind: 'request_timeout', message: 'Request Timeout' };
+  }
+  if (code && /^HPE_[A-Z_]{1,40}$/.test(code)) return { status: 400, kind: code.slice(4).toLowerCase(), message: 'Bad Request: malformed HTTP request' };
+  return { status: 400, kind: 'other', message: 'Bad Request: malformed HTTP request' };
+}
+
+const TOKEN = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,32}$/;
+
+/** Method and target of a refused request, from the bytes the parser saw (for the access log only). */
+export function requestLineOf(raw: Buffer | undefined): { method: string; target: string } {
+  if (!raw) return { method: '-', target: '-' };
+  const head = raw.subarray(0, 2048).toString('latin1');
+  const eol = head.search(/[\r\n]/);
+  const parts = (eol >= 0 ? head.slice(0, eol) : head).split(' ');
+  return { method: TOKEN.test(parts[0] ?? '') ? parts[0]! : '-', target: parts.length > 1 && parts[1] ? parts[1].slice(0, 1024) : '-' };
+}

@@ -182,7 +182,15 @@ export class Gateway {
     // Expect: 100-continue is answered by the generation once the request is admitted (see deferContinue).
     server.on('checkContinue', this.handler(runtime));
     // h2c listeners have no HTTP/1.1 upgrades; TLS listeners get them from clients that chose http/1.1 by ALPN.
-    if (l.protocol !== 'h2') server.on('upgrade', this.upgradeHandler(runtime));
+    if (l.protocol !== 'h2') {
+      server.on('upgrade', this.upgradeHandler(runtime));
+      // CONNECT (authority-form) goes through the front door, which answers 405; without a
+      // listener Node would just drop the connection.
+      server.on('connect', (req: IncomingMessage, socket: Duplex) => this.generation.dispatch(req, localResponder(req, socket), runtime));
+    }
+    // Requests the HTTP/1.1 parser refuses (unknown method, bad syntax, header overflow, timeouts)
+    // are answered with the gateway's JSON error, counted and logged instead of Node's bare 400.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.generation.clientError(err, socket, runtime));
     server.maxConnections = this.config.system['max-connections'];
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

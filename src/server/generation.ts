@@ -1,7 +1,7 @@
 // A generation: one compiled config with its upstream groups, filters and Fastify instance.
 // Listeners dispatch each request to the current generation; a reload builds the next one
 // beside it, swaps, then drains and disposes this one. In-flight requests finish here.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -23,7 +23,7 @@ import type { LineSink } from '../logging/logger.ts';
 import { isTrusted, compileTrusted, type TrustedMatcher } from './trusted-proxies.ts';
 import { localResponder, proxyWebSocket } from '../websocket/proxy.ts';
 import type { WsSession } from '../websocket/session.ts';
-import { frontDoor, isAnswer, type AdmittedTarget, type FrontDoorAnswer } from './front-door.ts';
+import { frontDoor, isAnswer, parserError, requestLineOf, type AdmittedTarget, type FrontDoorAnswer } from './front-door.ts';
 import { errorBody } from '../errors/index.ts';
 
 export interface ListenerRuntime {
@@ -288,6 +288,62 @@ export class Generation {
     this.finish(req, res, f.startTime, f.method, f.path, f.query, f.traceId, undefined, undefined, f.result);
   }
 
+  /**
+   * A request Node's HTTP/1.1 parser refused (the listener's 'clientError'): there is no request
+   * object, so it is answered on the socket here, counted by kind and access-logged.
+   */
+  clientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex, listener: ListenerRuntime): void {
+    // The client went away (or the socket is already closed): nothing to answer.
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const a = parserError(err.code);
+    this.deps.metrics.clientErrors.inc({ kind: a.kind });
+    const traceId = pickTraceId({}, this.traceFormat);
+    const body = errorBody(a.status, a.message, traceId);
+    // As Node's own handler: no second response when one is already being written on this connection.
+    const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    let sent = 0;
+    if (!current?.headersSent) {
+      sent = Buffer.byteLength(body);
+      socket.end(
+        `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${sent}\r\nx-correlation-id: ${traceId}\r\nconnection: close\r\n\r\n${body}`,
+        () => socket.destroy(),
+      );
+      setTimeout(() => socket.destroy(), 1000).unref();
+    } else socket.destroy();
+    const access = this.deps.accessLog;
+    if (!access) return;
+    const line = requestLineOf(err.rawPacket);
+    const q = line.target.indexOf('?');
+    const s = socket as Duplex & { remoteAddress?: string };
+    access.write(
+      formatAccess(
+        {
+          timestamp: new Date().toISOString(),
+          trace_id: traceId,
+          method: line.method,
+          path: q >= 0 ? line.target.slice(0, q) : line.target,
+          ...(q >= 0 ? { query: line.target.slice(q + 1) } : {}),
+          protocol: 'HTTP/1.1',
+          status: a.status,
+          body_bytes: sent,
+          duration_ms: 0,
+          client_ip: (s.remoteAddress ?? '').replace(/^::ffff:/, ''),
+          upstream_attempts: 0,
+          instance_id: this.deps.instanceId,
+          body_bytes_sent: sent,
+          connection_reused: false,
+          rate_limit_hit: false,
+          error: a.kind,
+          listener: listener.config.id,
+        },
+        this.deps.accessFormat,
+      ),
+    );
+  }
+
   private begin(req: TaggedRequest): Front {
     this.inFlight++;
     this.deps.metrics.inFlight++;
@@ -351,10 +407,12 @@ export class Generation {
       return undefined;
     }
     const tls = listener.tlsInfo && (socket as TLSSocket).encrypted ? listener.tlsInfo(socket as TLSSocket) : undefined;
+    const peer = socket.remoteAddress ?? '';
     const upstreamHeaders = forwardHeaders({
       headers: req.headers,
       clientIp,
-      trustedPeer: this.trusted.any && isTrusted(this.trusted, socket.remoteAddress ?? ''),
+      peerIp: peer.startsWith('::ffff:') ? peer.slice(7) : peer,
+      trustedPeer: this.trusted.any && isTrusted(this.trusted, peer),
       protocol: tls ? 'https' : 'http',
       traceId,
     });

@@ -16,13 +16,43 @@ export const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-/** Internal headers a client must never be able to inject upstream (Sentinel strips these). */
-const STRIP_INBOUND = new Set(['x-internal-token', 'authorization-internal']);
+/**
+ * Headers a client must never be able to inject upstream: Sentinel's internal ones, and URL
+ * overrides some frameworks (IIS, Symfony, Laminas) obey in place of the request line, which
+ * would let a request routed as `/public` be served as `/admin`.
+ */
+const STRIP_INBOUND = new Set(['x-internal-token', 'authorization-internal', 'x-original-url', 'x-rewrite-url']);
+
+/**
+ * Client identity and original-request headers that only a trusted proxy may set: from any other
+ * peer they are dropped (X-Forwarded-For/-Proto/-Host are overwritten, X-Real-IP is set to the
+ * client address). docs/security.md "Identity headers".
+ */
+const PROXY_ONLY = new Set([
+  'forwarded',
+  'x-real-ip',
+  'true-client-ip',
+  'x-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  'x-forwarded',
+  'forwarded-for',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-ssl',
+  'x-url-scheme',
+  'front-end-https',
+]);
 
 export interface ForwardHeaderInput {
   /** node's req.headers (lower-cased names) */
   headers: Record<string, string | string[] | undefined>;
+  /** the resolved client (the peer, or behind trusted proxies the first untrusted X-Forwarded-For hop) */
   clientIp: string;
+  /** the direct peer (socket remote address): the hop appended to X-Forwarded-For */
+  peerIp: string;
   /** whether the direct peer is a trusted proxy (its X-Forwarded-* are kept and appended to) */
   trustedPeer: boolean;
   protocol: 'http' | 'https';
@@ -42,22 +72,27 @@ export function connectionListed(v: string | string[] | undefined): Set<string> 
 }
 
 export function forwardHeaders(input: ForwardHeaderInput): HeaderMap {
-  const { headers } = input;
+  const { headers, trustedPeer } = input;
   const listed = connectionListed(headers.connection);
   const out: HeaderMap = {};
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || STRIP_INBOUND.has(name) || name.charCodeAt(0) === 58 /* ':' h2 pseudo */) continue;
-    if (listed?.has(name)) continue;
+    if (!trustedPeer && PROXY_ONLY.has(name)) continue;
+    // `Connection: host` must not make the upstream see the target address instead of the vhost
+    if (listed?.has(name) && name !== 'host') continue;
     out[name] = headers[name];
   }
   // gRPC needs `te: trailers` end to end.
   const te = headers.te;
   if (typeof te === 'string' && /(^|,)\s*trailers\s*(,|$)/i.test(te)) out.te = 'trailers';
-  const xff = input.trustedPeer ? headers['x-forwarded-for'] : undefined;
+  // Behind a trusted proxy the hop that connected to us is appended (the proxy itself), so the
+  // chain stays complete; from anyone else the chain starts at the peer.
+  const xff = trustedPeer ? headers['x-forwarded-for'] : undefined;
   const prior = Array.isArray(xff) ? xff.join(', ') : xff;
-  out['x-forwarded-for'] = prior ? `${prior}, ${input.clientIp}` : input.clientIp;
-  if (!input.trustedPeer || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = input.protocol;
-  if (!input.trustedPeer || !headers['x-forwarded-host']) {
+  out['x-forwarded-for'] = prior ? `${prior}, ${input.peerIp}` : input.peerIp;
+  if (!trustedPeer || headers['x-real-ip'] === undefined) out['x-real-ip'] = input.clientIp;
+  if (!trustedPeer || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = input.protocol;
+  if (!trustedPeer || !headers['x-forwarded-host']) {
     if (headers.host !== undefined) out['x-forwarded-host'] = headers.host;
     else if (headers[':authority'] !== undefined) out['x-forwarded-host'] = headers[':authority'];
   }

@@ -8,6 +8,7 @@ test('hop-by-hop and Connection-listed headers are stripped; X-Forwarded-* set',
   const out = forwardHeaders({
     headers: { host: 'example.com', connection: 'keep-alive, X-Secret', 'x-secret': '1', 'keep-alive': 'timeout=5', te: 'trailers', 'x-keep': 'yes', 'x-internal-token': 'forged', 'x-forwarded-for': '6.6.6.6' },
     clientIp: '10.0.0.1',
+    peerIp: '10.0.0.1',
     trustedPeer: false,
     protocol: 'http',
     traceId: 'abc',
@@ -25,10 +26,48 @@ test('hop-by-hop and Connection-listed headers are stripped; X-Forwarded-* set',
   assert.equal(out['x-forwarded-by'], 'Sentinel');
 });
 
-test('a trusted peer keeps and extends X-Forwarded-For', () => {
-  const out = forwardHeaders({ headers: { 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https' }, clientIp: '10.0.0.9', trustedPeer: true, protocol: 'http', traceId: 't' });
+test('a trusted peer keeps X-Forwarded-For and the direct peer (not the resolved client) is appended', () => {
+  // as the gateway calls it: peer 10.0.0.9 is a trusted proxy, the client it reports is 1.2.3.4
+  const out = forwardHeaders({ headers: { 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https', 'x-real-ip': '1.2.3.4', forwarded: 'for=1.2.3.4' }, clientIp: '1.2.3.4', peerIp: '10.0.0.9', trustedPeer: true, protocol: 'http', traceId: 't' });
   assert.equal(out['x-forwarded-for'], '1.2.3.4, 10.0.0.9');
   assert.equal(out['x-forwarded-proto'], 'https');
+  assert.equal(out['x-real-ip'], '1.2.3.4');
+  assert.equal(out.forwarded, 'for=1.2.3.4');
+});
+
+test('identity and URL-override headers from an untrusted peer are dropped or overwritten', () => {
+  const spoofed = {
+    host: 'example.com',
+    'x-real-ip': '127.0.0.1',
+    forwarded: 'for=127.0.0.1;host=internal',
+    'true-client-ip': '127.0.0.1',
+    'x-client-ip': '127.0.0.1',
+    'cf-connecting-ip': '127.0.0.1',
+    'x-cluster-client-ip': '127.0.0.1',
+    'x-original-url': '/admin',
+    'x-rewrite-url': '/admin',
+    'x-forwarded-for': '127.0.0.1',
+    'x-forwarded-host': 'internal',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-port': '443',
+    'x-forwarded-prefix': '/admin',
+  };
+  const out = forwardHeaders({ headers: spoofed, clientIp: '203.0.113.5', peerIp: '203.0.113.5', trustedPeer: false, protocol: 'http', traceId: 't' });
+  for (const name of ['forwarded', 'true-client-ip', 'x-client-ip', 'cf-connecting-ip', 'x-cluster-client-ip', 'x-original-url', 'x-rewrite-url', 'x-forwarded-port', 'x-forwarded-prefix']) assert.equal(out[name], undefined, name);
+  assert.equal(out['x-real-ip'], '203.0.113.5');
+  assert.equal(out['x-forwarded-for'], '203.0.113.5');
+  assert.equal(out['x-forwarded-host'], 'example.com');
+  assert.equal(out['x-forwarded-proto'], 'http');
+  // URL overrides are dropped even from trusted proxies
+  const trusted = forwardHeaders({ headers: spoofed, clientIp: '127.0.0.1', peerIp: '10.0.0.1', trustedPeer: true, protocol: 'http', traceId: 't' });
+  assert.equal(trusted['x-original-url'], undefined);
+  assert.equal(trusted['x-rewrite-url'], undefined);
+  assert.equal(trusted['true-client-ip'], '127.0.0.1');
+});
+
+test('Connection naming Host does not drop Host', () => {
+  const out = forwardHeaders({ headers: { host: 'example.com', connection: 'close, host' }, clientIp: '1.1.1.1', peerIp: '1.1.1.1', trustedPeer: false, protocol: 'http', traceId: 't' });
+  assert.equal(out.host, 'example.com');
 });
 
 test('response hop-by-hop headers are dropped', () => {
