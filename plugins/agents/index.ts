@@ -1,16 +1,12 @@
 // Agents feature: the factory the core calls for every `filter "id" { type "agent" }` of a
-// generation. Wiring (per generation, see docs/agents.md):
-//
-//   agent: createAgentFilterFactory({        // src/pipeline/registry.ts filterFactories(config)
-//     agents: config.raw.agents ?? [], waf: config.raw.waf, limits: config.limits,
-//     routeFilters: (routeId) => config.routesById.get(routeId)?.filters,
-//     baseDir: config.baseDir,
-//   }),
+// generation (registered by agentsFeature below, see docs/agents.md).
 //
 // Agent clients are created on first use and shared with the next generation when the agent
 // block did not change (manager.ts); closing the generation's filters releases them.
 import type { FilterFactory, GenerationServices, RequestFilter } from '../../src/pipeline/types.ts';
-import { defineAgent, defineAgentFilter, defineBodyPolicy, type AgentBlock, type AgentDefinition, type LimitsLike } from './definition.ts';
+import { defineAgent, defineAgentFilter, defineBodyPolicy, type AgentBlock, type AgentDefinition, type BodyPolicy, type LimitsLike } from './definition.ts';
+import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
+import { AgentFilterProperties } from './schema.ts';
 import { AgentFilter, type AgentGeneration } from './filter.ts';
 import { AgentManager } from './manager.ts';
 import type { WafConfig } from './schema.ts';
@@ -28,6 +24,8 @@ export interface AgentPluginOptions {
   routeFilters?: (routeId: string) => readonly string[] | undefined;
   /** relative unix-socket paths resolve against this (the config file's directory) */
   baseDir?: string;
+  /** the body-inspection feature's policy, read when the first filter is built (default: from `waf` and `limits`) */
+  bodyPolicy?: () => BodyPolicy | undefined;
 }
 
 /** Semantic problems in the agents/waf blocks (for the core's config validation). */
@@ -42,14 +40,14 @@ export function createAgentFilterFactory(opts: AgentPluginOptions): FilterFactor
     if (errors.length > 0) throw new Error(errors.join('\n'));
     defs.set(a.id, definition);
   }
-  const body = defineBodyPolicy(opts.waf, opts.limits);
+  const defaultBody = defineBodyPolicy(opts.waf, opts.limits);
   let gen: AgentGeneration | undefined;
   let open = 0;
 
   return (id: string, config: Record<string, unknown>, services: GenerationServices): RequestFilter => {
     gen ??= {
       manager: new AgentManager(defs, services.metrics),
-      body,
+      body: opts.bodyPolicy?.() ?? defaultBody,
       services,
       filters: new Map(),
       routeFilters: opts.routeFilters,
@@ -69,3 +67,33 @@ export function createAgentFilterFactory(opts: AgentPluginOptions): FilterFactor
     });
   };
 }
+
+/** Name of the body-inspection feature's decoration (its BodyPolicy). */
+export const BODY_POLICY_DECORATION = 'bodyInspection';
+
+/**
+ * The agents feature: `filter "id" { type "agent" }` backed by the `agents { agent "id" {} }`
+ * blocks. Registered when a filter has type "agent". The request/response body policy comes
+ * from the body-inspection feature (registered after this one when an agent reads bodies).
+ */
+export const agentsFeature = defineFeature({
+  name: 'agents',
+  dependencies: [],
+  uses: (config) => usesFilterType(config, 'agent'),
+  filterTypes: { agent: AgentFilterProperties },
+  register(app, host) {
+    const { config } = host;
+    const filterFactory = createAgentFilterFactory({
+      agents: (config.raw.agents ?? []) as AgentBlock[],
+      waf: config.raw.waf,
+      limits: config.limits,
+      routeFilters: (routeId) => config.routesById.get(routeId)?.filters,
+      baseDir: config.baseDir,
+      bodyPolicy: () => (app.hasDecorator(BODY_POLICY_DECORATION) ? app.getDecorator<BodyPolicy>(BODY_POLICY_DECORATION) : undefined),
+    });
+    host.filterType('agent', filterFactory);
+    app.decorate('agents', { filterFactory });
+  },
+});
+
+export default agentsFeature;

@@ -14,7 +14,8 @@ import { LocalStore } from './store-local.ts';
 import { MemcachedBackend } from './store-memcached.ts';
 import { RedisBackend } from './store-redis.ts';
 import type { RemoteBackend } from './backend.ts';
-import type { RateLimitsConfig } from './schema.ts';
+import { RateLimitFilterProperties, type RateLimitsConfig } from './schema.ts';
+import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
 
 export { validateRateLimitFilter, validateRateLimits } from './compile.ts';
 export type { RateLimitsConfig } from './schema.ts';
@@ -294,3 +295,22 @@ export function createGlobalRateLimit(config: RateLimitsConfig | undefined, serv
     },
   };
 }
+
+/**
+ * The rate-limit feature: `filter "id" { type "rate-limit" }` and the global `rate-limits { }`
+ * block (a filter that runs first on every proxied route). Registered when the config has either.
+ */
+export const rateLimitFeature = defineFeature({
+  name: 'rate-limit',
+  dependencies: [],
+  uses: (config) => config.raw['rate-limits'] !== undefined || usesFilterType(config, 'rate-limit'),
+  filterTypes: { 'rate-limit': RateLimitFilterProperties },
+  register(app, host) {
+    host.filterType('rate-limit', createRateLimitFilter);
+    const global = createGlobalRateLimit(host.config.raw['rate-limits'], host.services);
+    if (global) host.globalFilter(global);
+    app.decorate('rateLimit', { global });
+  },
+});
+
+export default rateLimitFeature;

@@ -27,6 +27,7 @@ import { cipherList, versionRange } from './options.ts';
 import { OcspStapler, type StapleTarget } from './ocsp.ts';
 import { CertWatcher, type WatchPlan } from './reload.ts';
 import { classifyHandshakeError } from './handshake.ts';
+import { defineFeature } from '../../src/pipeline/feature.ts';
 
 export type { ListenerTlsConfig } from './schema.ts';
 export type { TlsInfo } from '../../src/pipeline/types.ts';
@@ -511,3 +512,25 @@ export async function createTlsManager(opts: TlsManagerOptions): Promise<TlsMana
   await mgr.start();
   return mgr;
 }
+
+/** The tls feature's runtime: the per-listener certificate/SNI manager factory and the checks `sentinel test` runs. */
+export interface TlsRuntime {
+  readonly createManager: typeof createTlsManager;
+  readonly validate: typeof validateTlsConfig;
+}
+
+/**
+ * The tls feature: registered when a listener terminates TLS. Listeners (and their TLS managers)
+ * outlive generations; each generation's config hands them its certificates on reload.
+ */
+export const tlsFeature = defineFeature({
+  name: 'tls',
+  dependencies: [],
+  uses: (config) => config.listeners.some((l) => l.tls !== undefined),
+  register(app) {
+    const runtime: TlsRuntime = { createManager: createTlsManager, validate: validateTlsConfig };
+    app.decorate('tls', runtime);
+  },
+});
+
+export default tlsFeature;

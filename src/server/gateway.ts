@@ -15,6 +15,7 @@ import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
 import { Generation, type ListenerRuntime } from './generation.ts';
 import { createTlsManager, type TlsManager } from '../../plugins/tls/index.ts';
 import { pluginValidators } from './validators.ts';
+import { FEATURES } from '../features.ts';
 import { localResponder } from '../websocket/proxy.ts';
 
 export interface GatewayOptions {
@@ -120,6 +121,7 @@ export class Gateway {
       instanceId: this.instanceId,
       startedAt: this.startedAt,
       draining: () => this.draining,
+      features: FEATURES,
       ...(previous ? { previous } : {}),
     });
   }

@@ -8,20 +8,20 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/compile.ts';
-import type { GenerationServices, LocalResponse, RequestFilter, TlsInfo } from '../pipeline/types.ts';
-import { filterFactories, globalFilters } from '../pipeline/registry.ts';
-import { UpstreamGroup } from '../upstream/group.ts';
+import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, TlsInfo } from '../pipeline/types.ts';
+import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type WebSocketRuntime } from '../pipeline/feature.ts';
+import type { UpstreamGroup } from '../upstream/group.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import { matchRoute, stripPort, type MatchInput } from '../routing/match.ts';
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
 import { forward, sendError, type ForwardResult } from './forwarder.ts';
-import { notFoundBody, runBuiltin, type BuiltinEnv } from '../builtins/handlers.ts';
+import { notFoundBody } from '../builtins/handlers.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
 import type { LineSink } from '../logging/logger.ts';
 import { isTrusted, compileTrusted, type TrustedMatcher } from './trusted-proxies.ts';
-import { localResponder, proxyWebSocket } from '../websocket/proxy.ts';
+import { localResponder } from '../websocket/proxy.ts';
 import type { WsSession } from '../websocket/session.ts';
 import { frontDoor, isAnswer, parserError, requestLineOf, type AdmittedTarget, type FrontDoorAnswer } from './front-door.ts';
 import { errorBody } from '../errors/index.ts';
@@ -45,14 +45,18 @@ export interface GenerationDeps {
   draining: () => boolean;
   /** the generation this one replaces: upstream groups adopt its per-target state */
   previous?: Generation;
+  /** every feature the composition root knows (src/features.ts); the config picks the ones it uses */
+  features: readonly FeatureManifest[];
 }
 
 const LISTENER = Symbol('sentinel.listener');
 const TARGET = Symbol('sentinel.target');
 type TaggedRequest = IncomingMessage & { [LISTENER]?: ListenerRuntime; [TARGET]?: AdmittedTarget };
 
-/** Largest frame payload accepted when frames are inspected (Sentinel's default max frame size). */
-const WS_MAX_FRAME_BYTES = 1024 * 1024;
+/** A feature's runtime, read once when the generation is built (undefined when the config does not use it). */
+function decoration<T>(app: FastifyInstance, name: string): T | undefined {
+  return app.hasDecorator(name) ? app.getDecorator<T>(name) : undefined;
+}
 
 /** What the front half learned about one request (the access log and metrics read it at the end). */
 interface Front {
@@ -105,7 +109,10 @@ export class Generation {
   private readonly defaultRoutes = new Map<string, CompiledRoute>();
   private readonly traceFormat: TraceIdFormat;
   private readonly trusted: TrustedMatcher;
-  private readonly builtinEnv: BuiltinEnv;
+  private builtins: BuiltinsRuntime | undefined;
+  private websocket: WebSocketRuntime | undefined;
+  /** what the features asked to release when the generation goes */
+  private readonly disposers: (() => Promise<void> | void)[] = [];
   private app!: FastifyInstance;
   private inFlight = 0;
   private drained: (() => void) | undefined;
@@ -121,13 +128,6 @@ export class Generation {
     this.trusted = compileTrusted(deps.config.trustedProxies);
     this.bodyLimit = deps.config.limits['max-body-size-bytes'];
     this.maxHeaderCount = deps.config.limits['max-header-count'];
-    this.builtinEnv = {
-      config: deps.config,
-      metrics: deps.metrics,
-      instanceId: deps.instanceId,
-      startedAt: deps.startedAt,
-      upstreamGroups: () => this.groups.values(),
-    };
   }
 
   static async create(deps: GenerationDeps): Promise<Generation> {
@@ -147,48 +147,25 @@ export class Generation {
   }
 
   private async build(): Promise<void> {
-    const services = this.services();
     try {
-      for (const [id, raw] of this.config.upstreams) {
-        // A route's own circuit-breaker block gives that route a breaker per target of its upstream.
-        const routeCbs = new Map(this.config.routes.filter((r) => r.upstream === id && r.raw['circuit-breaker']).map((r) => [r.id, r.raw['circuit-breaker']!]));
-        const previous = this.deps.previous?.groups.get(id);
-        this.groups.set(id, new UpstreamGroup({ id, config: raw, baseDir: this.config.baseDir, services, routeCircuitBreakers: routeCbs, ...(previous ? { previous } : {}) }));
-      }
-      for (const r of this.config.routes) {
-        const g = r.upstream ? this.groups.get(r.upstream) : undefined;
-        if (g) this.routeGroups.set(r.id, g.forRoute(r.id));
-      }
-      // Discovery answers before the generation serves (each bounded; failures are logged).
-      await Promise.all([...this.groups.values()].map((g) => g.ready()));
-      // adoption is done: do not keep the previous generation reachable from this one
-      delete this.deps.previous;
-      const factories = filterFactories(this.config);
-      const global = globalFilters(this.config, services);
-      this.allFilters.push(...global);
-      const built = new Map<string, RequestFilter | undefined>();
-      for (const f of this.config.filters.values()) {
-        const factory = factories[f.type];
-        const filter = factory ? factory(f.id, f.config, services) : undefined;
-        built.set(f.id, filter);
-        if (filter) this.allFilters.push(filter);
-      }
-      for (const r of this.config.routes) {
-        const own = r.filters.map((id) => built.get(id)).filter((f): f is RequestFilter => f !== undefined);
-        this.routeFilters.set(r.id, r.builtin ? own : [...global, ...own]);
-      }
-      for (const l of this.config.listeners) {
-        if (l.defaultRoute) this.defaultRoutes.set(l.id, this.config.routesById.get(l.defaultRoute)!);
-      }
-      this.app = await this.buildApp();
+      this.app = await this.buildApp(this.services());
     } catch (err) {
       await this.closeResources();
       throw err;
+    } finally {
+      // adoption is done: do not keep the previous generation reachable from this one
+      delete this.deps.previous;
     }
   }
 
-  private async buildApp(): Promise<FastifyInstance> {
+  /**
+   * The generation's Fastify instance: the features the config uses, registered in dependency
+   * order (avvio enforces it), then the per-route filter arrays compiled once from what they
+   * contributed.
+   */
+  private async buildApp(services: GenerationServices): Promise<FastifyInstance> {
     const app = Fastify({ logger: false, return503OnClosing: false });
+    this.app = app;
     // Bodies are streamed by the forwarder, never parsed by Fastify.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_req, _payload, done) => done(null));
@@ -196,12 +173,60 @@ export class Generation {
       maxEventLoopDelay: 1000,
       pressureHandler: () => undefined, // readiness reports pressure; traffic is not rejected
     });
+    const factories = new Map<string, FilterFactory>();
+    const global: RequestFilter[] = [];
+    const host: FeatureHost = {
+      config: this.config,
+      services,
+      instance: { id: this.deps.instanceId, startedAt: this.deps.startedAt },
+      previous: this.deps.previous?.app,
+      filterType: (type, factory) => {
+        if (factories.has(type)) throw new Error(`filter type "${type}" is provided by two features`);
+        factories.set(type, factory);
+      },
+      globalFilter: (filter) => {
+        global.push(filter);
+        this.allFilters.push(filter);
+      },
+      onDispose: (fn) => {
+        this.disposers.push(fn);
+      },
+    };
+    for (const feature of planFeatures(this.deps.features, this.config)) app.register(feature.plugin, { host });
     app.all('*', (request, reply) => {
       reply.hijack();
       return this.handle(request.raw as TaggedRequest, reply.raw);
     });
     await app.ready();
+
+    const forwarding = decoration<ForwardingRuntime>(app, DECORATION.forwarding);
+    for (const [id, g] of forwarding?.groups ?? []) this.groups.set(id, g);
+    for (const [id, g] of forwarding?.routeGroups ?? []) this.routeGroups.set(id, g);
+    for (const [id, r] of decoration<RouteTable>(app, DECORATION.routeTable)?.defaultRoutes ?? []) this.defaultRoutes.set(id, r);
+    this.builtins = decoration<BuiltinsRuntime>(app, DECORATION.builtins);
+    this.websocket = decoration<WebSocketRuntime>(app, DECORATION.websocket);
+    const built = new Map<string, RequestFilter | undefined>();
+    for (const f of this.config.filters.values()) {
+      const factory = factories.get(f.type);
+      const filter = factory ? factory(f.id, f.config, services) : undefined;
+      built.set(f.id, filter);
+      if (filter) this.allFilters.push(filter);
+    }
+    for (const r of this.config.routes) {
+      const own = r.filters.map((id) => built.get(id)).filter((f): f is RequestFilter => f !== undefined);
+      this.routeFilters.set(r.id, r.builtin ? own : [...global, ...own]);
+    }
     return app;
+  }
+
+  /** The feature plugins registered on this generation, in registration order (from printPlugins()). */
+  get features(): string[] {
+    const names = new Set(this.deps.features.map((f) => f.name));
+    return this.app
+      .printPlugins()
+      .split('\n')
+      .map((line) => /[\u2500-\u257f ]*(\S+)/.exec(line)?.[1] ?? '')
+      .filter((name) => names.has(name));
   }
 
   /** Entry point from a listener. */
@@ -252,7 +277,8 @@ export class Generation {
       const a = await this.admit(req as TaggedRequest, res, f);
       if (!a) return;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
-      f.result = await proxyWebSocket({ ctx: a.ctx, req, socket, head, res, route: a.route, group: a.group, filters: a.filters, metrics: this.deps.metrics, sessions: this.sessions, maxFrameBytes: WS_MAX_FRAME_BYTES });
+      // admit() refuses upgrades on routes without `websocket #true`, so the feature is registered here
+      f.result = await this.websocket!.proxy({ ctx: a.ctx, req, socket, head, res, route: a.route, group: a.group, filters: a.filters, metrics: this.deps.metrics, sessions: this.sessions });
     } catch (err) {
       this.failed(err, res, f);
     } finally {
@@ -445,7 +471,7 @@ export class Generation {
       }
     }
     if (route.builtin) {
-      f.result = this.sendLocal(res, traceId, await runBuiltin(route.builtin, this.builtinEnv, traceId, req.headers.accept));
+      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, req.headers.accept));
       return undefined;
     }
     const group = this.routeGroups.get(route.id);
@@ -599,7 +625,7 @@ export class Generation {
 
   private async closeResources(): Promise<void> {
     await Promise.allSettled([
-      ...[...this.groups.values()].map((g) => g.close()),
+      ...this.disposers.map(async (fn) => fn()),
       ...this.allFilters.map(async (f) => f.close?.()),
       this.app ? this.app.close() : Promise.resolve(),
     ]);

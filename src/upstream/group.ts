@@ -22,7 +22,7 @@ import { createDiscoverySource, validateDiscovery } from './discovery/index.ts';
 import { checkKubeconfig } from './discovery/kubernetes.ts';
 import { mergeSpecs, planTargetSet } from './discovery/diff.ts';
 import { createTargetPool, type TargetPool, type TargetPoolOptions } from './pool.ts';
-import { algorithmOf, canonicalAlgorithm, createBalancer, validateLoadBalancing } from '../../plugins/balancing/index.ts';
+import { algorithmOf, canonicalAlgorithm, createBalancer, validateLoadBalancing } from '../../plugins/balancing/algorithms.ts';
 import type { CircuitBreakerConfig } from '../../plugins/balancing/schema.ts';
 import { CLOSED, breakerSettings, canPass, next, phaseGauge, type BreakerSettings, type BreakerState } from '../../plugins/health/breaker.ts';
 import {

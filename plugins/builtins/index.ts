@@ -1,0 +1,26 @@
+// The builtins feature: `builtin-handler` routes (status, health, metrics, config, upstreams,
+// not-found ...; the handlers are src/builtins/handlers.ts). Registered when a route is a
+// builtin; after forwarding (the upstreams report reads its groups) and metrics.
+import { defineFeature, DECORATION, type BuiltinsRuntime, type ForwardingRuntime } from '../../src/pipeline/feature.ts';
+import { runBuiltin, type BuiltinEnv } from '../../src/builtins/handlers.ts';
+
+export const builtinsFeature = defineFeature({
+  name: 'builtins',
+  dependencies: [],
+  after: ['forwarding', 'metrics'],
+  uses: (config) => config.routes.some((r) => r.builtin !== undefined),
+  register(app, host) {
+    const forwarding = app.hasDecorator(DECORATION.forwarding) ? app.getDecorator<ForwardingRuntime>(DECORATION.forwarding) : undefined;
+    const env: BuiltinEnv = {
+      config: host.config,
+      metrics: host.services.metrics,
+      instanceId: host.instance.id,
+      startedAt: host.instance.startedAt,
+      upstreamGroups: () => forwarding?.groups.values() ?? [],
+    };
+    const runtime: BuiltinsRuntime = { run: (handler, traceId, accept) => runBuiltin(handler, env, traceId, accept) };
+    app.decorate(DECORATION.builtins, runtime);
+  },
+});
+
+export default builtinsFeature;

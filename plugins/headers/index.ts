@@ -1,0 +1,48 @@
+// The headers feature: `filter "id" { type "headers"; phase; set {}; add {}; remove ... }`.
+import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
+import type { FilterFactory, RequestFilter } from '../../src/pipeline/types.ts';
+import type { HeaderOpsConfig } from '../../src/config/compile.ts';
+import { applyHeaderOps } from '../../src/server/headers.ts';
+
+
+export const createHeadersFilter: FilterFactory = (id, config): RequestFilter => {
+  const ops: HeaderOpsConfig = {
+    rename: [],
+    set: Object.entries((config.set as Record<string, string> | undefined) ?? {}),
+    add: Object.entries((config.add as Record<string, string> | undefined) ?? {}),
+    remove: (config.remove as string[] | undefined) ?? [],
+  };
+  const phase = (config.phase as string | undefined) ?? 'request';
+  const onRequest = phase === 'request' || phase === 'both';
+  const onResponse = phase === 'response' || phase === 'both';
+  return {
+    id,
+    type: 'headers',
+    ...(onRequest
+      ? {
+          onRequest(ctx) {
+            applyHeaderOps(ctx.upstreamHeaders, ops);
+            return undefined;
+          },
+        }
+      : {}),
+    ...(onResponse
+      ? {
+          onResponse(_ctx, res) {
+            applyHeaderOps(res.headers, ops);
+          },
+        }
+      : {}),
+  };
+};
+
+export const headersFeature = defineFeature({
+  name: 'headers',
+  dependencies: [],
+  uses: (config) => usesFilterType(config, 'headers'),
+  register(_app, host) {
+    host.filterType('headers', createHeadersFilter);
+  },
+});
+
+export default headersFeature;

@@ -1,0 +1,40 @@
+// The composition root: every feature the gateway knows, as manifests. The only src/ module
+// that imports plugins/ (test/unit/architecture/layers.test.ts checks it); the gateway hands
+// this list to each generation, which registers the ones its config uses.
+import type { FeatureManifest } from './pipeline/feature.ts';
+import { tlsFeature } from '../plugins/tls/index.ts';
+import { routingFeature } from '../plugins/routing/index.ts';
+import { metricsFeature } from '../plugins/metrics/index.ts';
+import { discoveryFeature } from '../plugins/discovery/index.ts';
+import { balancingFeature } from '../plugins/balancing/index.ts';
+import { healthFeature } from '../plugins/health/index.ts';
+import { retryFeature } from '../plugins/retry/index.ts';
+import { forwardingFeature } from '../plugins/forwarding/index.ts';
+import { websocketFeature } from '../plugins/websocket/index.ts';
+import { rateLimitFeature } from '../plugins/rate-limit/index.ts';
+import { agentsFeature } from '../plugins/agents/index.ts';
+import { bodyInspectionFeature } from '../plugins/body-inspection/index.ts';
+import { headersFeature } from '../plugins/headers/index.ts';
+import { builtinsFeature } from '../plugins/builtins/index.ts';
+
+/**
+ * In the order a generation registers them when nothing else decides (dependencies and `after`
+ * come first). The per-route filter order is the route's `filters` list, not this order; the
+ * global rate limit runs before a route's own filters.
+ */
+export const FEATURES: readonly FeatureManifest[] = [
+  tlsFeature,
+  metricsFeature,
+  routingFeature,
+  discoveryFeature,
+  balancingFeature,
+  healthFeature,
+  retryFeature,
+  forwardingFeature,
+  websocketFeature,
+  rateLimitFeature,
+  agentsFeature,
+  bodyInspectionFeature,
+  headersFeature,
+  builtinsFeature,
+];

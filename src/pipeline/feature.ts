@@ -1,0 +1,160 @@
+// The feature contract: every feature (routing, forwarding, balancing, agents, rate limits ...)
+// is a Fastify plugin plus a manifest saying when a config needs it and what it depends on.
+//
+// A generation (src/server/generation.ts) takes the manifests from the composition root
+// (src/features.ts: the only src/ module that imports plugins/), keeps the ones its compiled
+// config uses (plus their hard dependencies), and registers them on its own Fastify instance in
+// dependency order. fastify-plugin's `dependencies` make avvio refuse a plugin whose
+// dependency is not registered before it. Each plugin reads its slice of the compiled config
+// from `opts.host`, decorates the instance with its runtime, and contributes filter factories
+// and global filters. After `ready()` the generation compiles the per-route filter arrays once:
+// requests never look a plugin up.
+import fp from 'fastify-plugin';
+import type { FastifyInstance, FastifyPluginAsync, FastifyPluginCallback } from 'fastify';
+import type { TSchema } from '@sinclair/typebox';
+import type { CompiledConfig, CompiledRoute, BuiltinHandler, ConfigValidators } from '../config/compile.ts';
+import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter } from './types.ts';
+import type { UpstreamGroup } from '../upstream/group.ts';
+import type { ForwardResult } from '../server/forwarder.ts';
+import type { WsProxyOptions } from '../websocket/proxy.ts';
+
+/** What a generation hands every feature plugin it registers (the plugin's options). */
+export interface FeatureHost {
+  readonly config: CompiledConfig;
+  readonly services: GenerationServices;
+  /** process identity (the builtins report it) */
+  readonly instance: { readonly id: string; readonly startedAt: number };
+  /**
+   * The Fastify instance of the generation this one replaces, while this one is being built
+   * (a feature adopts its own runtime's state from it, e.g. upstream target state). Read it
+   * with `previousDecoration()`: the previous config may not have used the feature.
+   */
+  readonly previous: FastifyInstance | undefined;
+  /** the factory for `filter "id" { type "<type>" }` (one per type; a second one is an error) */
+  filterType(type: string, factory: FilterFactory): void;
+  /** a filter that runs before a proxied route's own filters (e.g. the global rate limit) */
+  globalFilter(filter: RequestFilter): void;
+  /** released when the generation is disposed (or its build failed), after in-flight requests */
+  onDispose(fn: () => Promise<void> | void): void;
+}
+
+export interface FeatureOptions {
+  readonly host: FeatureHost;
+}
+
+/** A feature's Fastify plugin (wrapped with fastify-plugin: its decorations reach the generation's instance). */
+export type FeaturePlugin = FastifyPluginCallback<FeatureOptions> | FastifyPluginAsync<FeatureOptions>;
+
+export interface FeatureManifest {
+  /** the Fastify plugin name (printPlugins(), fastify-plugin `dependencies`) */
+  readonly name: string;
+  /** features that must be registered before this one whenever this one is (avvio checks) */
+  readonly dependencies: readonly string[];
+  /** features registered before this one when the config uses them too (ordering only) */
+  readonly after?: readonly string[];
+  /** whether a compiled config needs this feature */
+  uses(config: CompiledConfig): boolean;
+  /** KDL schema fragments of the filter types this feature provides (kebab-case keys) */
+  readonly filterTypes?: Readonly<Record<string, Record<string, TSchema>>>;
+  /** config checks owned by this feature, run by the config compiler */
+  readonly validators?: ConfigValidators;
+  readonly plugin: FeaturePlugin;
+}
+
+export interface FeatureDefinition extends Omit<FeatureManifest, 'plugin'> {
+  register: (app: FastifyInstance, host: FeatureHost) => Promise<void> | void;
+}
+
+/** A manifest whose plugin is wrapped with fastify-plugin (`name`, `fastify: '5.x'`, `dependencies`). */
+export function defineFeature(def: FeatureDefinition): FeatureManifest {
+  const { register, ...manifest } = def;
+  const plugin = fp<FeatureOptions>(
+    async (app, opts) => {
+      await register(app, opts.host);
+    },
+    { name: def.name, fastify: '5.x', dependencies: [...def.dependencies] },
+  );
+  return { ...manifest, plugin };
+}
+
+/**
+ * The features a config uses, with their hard dependencies, in registration order: every
+ * feature after its dependencies and after the used features it lists in `after`; otherwise
+ * in the order of `all`. Throws on an unknown dependency or a cycle (a programming error).
+ */
+export function planFeatures(all: readonly FeatureManifest[], config: CompiledConfig): FeatureManifest[] {
+  const byName = new Map(all.map((m) => [m.name, m]));
+  const wanted = new Set<string>();
+  const want = (m: FeatureManifest): void => {
+    if (wanted.has(m.name)) return;
+    wanted.add(m.name);
+    for (const d of m.dependencies) {
+      const dep = byName.get(d);
+      if (!dep) throw new Error(`feature "${m.name}" depends on unknown feature "${d}"`);
+      want(dep);
+    }
+  };
+  for (const m of all) if (m.uses(config)) want(m);
+  const order: FeatureManifest[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (m: FeatureManifest, path: string[]): void => {
+    const s = state.get(m.name);
+    if (s === 'done') return;
+    if (s === 'visiting') throw new Error(`feature dependency cycle: ${[...path, m.name].join(' -> ')}`);
+    state.set(m.name, 'visiting');
+    for (const d of [...m.dependencies, ...(m.after ?? [])]) {
+      const dep = byName.get(d);
+      if (dep && wanted.has(d)) visit(dep, [...path, m.name]);
+    }
+    state.set(m.name, 'done');
+    order.push(m);
+  };
+  for (const m of all) if (wanted.has(m.name)) visit(m, []);
+  return order;
+}
+
+/** A decoration of the previous generation's instance, when it has one. */
+export function previousDecoration<T>(host: FeatureHost, name: string): T | undefined {
+  const p = host.previous;
+  return p && p.hasDecorator(name) ? p.getDecorator<T>(name) : undefined;
+}
+
+// Decorations the core itself reads once a generation is built. Features provide them; the
+// core declares their shape so it never imports a feature.
+
+/** `forwarding`: the upstream groups of the generation and the forwarder. */
+export interface ForwardingRuntime {
+  readonly groups: ReadonlyMap<string, UpstreamGroup>;
+  /** per route: its upstream group as seen by that route (route-bound circuit breakers) */
+  readonly routeGroups: ReadonlyMap<string, UpstreamGroup>;
+}
+
+/** `routeTable`: the compiled routes and each listener's default route. */
+export interface RouteTable {
+  readonly routes: readonly CompiledRoute[];
+  readonly defaultRoutes: ReadonlyMap<string, CompiledRoute>;
+}
+
+/** `builtins`: answers a `builtin-handler` route. */
+export interface BuiltinsRuntime {
+  run(handler: BuiltinHandler, traceId: string, accept: string | undefined): Promise<LocalResponse>;
+}
+
+/** `websocket`: proxies an admitted upgrade (only registered when a route allows WebSocket). */
+export interface WebSocketRuntime {
+  proxy(opts: Omit<WsProxyOptions, 'maxFrameBytes'>): Promise<ForwardResult>;
+}
+
+/** The decoration names the core reads. */
+export const DECORATION = {
+  forwarding: 'forwarding',
+  routeTable: 'routeTable',
+  builtins: 'builtins',
+  websocket: 'websocket',
+} as const;
+
+/** Whether any `filter "id" { type "<type>" }` of the config has this type (a common `uses`). */
+export function usesFilterType(config: CompiledConfig, type: string): boolean {
+  for (const f of config.filters.values()) if (f.type === type) return true;
+  return false;
+}
