@@ -3,7 +3,7 @@
 # (installed only when missing; needs root or sudo), then the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(redis-server memcached openssl curl nghttp2-client nginx haproxy wrk util-linux dnsmasq)
+pkgs=(redis-server memcached openssl curl nghttp2-client nginx haproxy wrk util-linux dnsmasq unzip)
 need=()
 for pkg in "${pkgs[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then
@@ -18,3 +18,5 @@ for svc in nginx redis-server memcached haproxy dnsmasq; do
   elif command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 npm ci --no-audit --no-fund
+# A real Helm for the chart tests (test/integration/helm): pinned, checksummed, into .cache/helm/.
+bash scripts/fetch-helm.sh >/dev/null

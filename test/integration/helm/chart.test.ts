@@ -1,0 +1,233 @@
+// helm/sentinel rendered and linted by a real Helm (scripts/fetch-helm.sh), every object checked
+// against the Kubernetes API schema, the values schema refusing bad values, and the rendered KDL
+// compiled by the gateway's own loader (the probes use a port the config really serves).
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { loadConfigText } from '../../../src/config/load.ts';
+import { chartDir, find, helm, lint, refusal, render, type K8sObject } from '../../helpers/helm.ts';
+import { unknownFields, validateObject } from '../../helpers/k8s-schema.ts';
+
+interface Container {
+  name: string;
+  args: string[];
+  env?: { name: string; value: string }[];
+  ports?: { name: string; containerPort: number }[];
+  livenessProbe: { httpGet?: { path: string; port: string }; exec?: { command: string[] } };
+  readinessProbe: { httpGet?: { path: string; port: string }; exec?: { command: string[] } };
+  startupProbe: { httpGet?: { path: string; port: string }; exec?: { command: string[] } };
+  securityContext: { readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; capabilities: { drop: string[] } };
+  volumeMounts: { name: string; mountPath: string; subPath?: string }[];
+}
+interface Deployment extends K8sObject {
+  spec: {
+    replicas?: number;
+    template: {
+      metadata: { annotations?: Record<string, string> };
+      spec: {
+        containers: Container[];
+        volumes: { name: string; configMap?: { name: string }; secret?: { secretName: string }; emptyDir?: object }[];
+        securityContext: { runAsNonRoot: boolean; seccompProfile: { type: string } };
+        topologySpreadConstraints: unknown[];
+      };
+    };
+  };
+}
+interface Service extends K8sObject {
+  spec: { ports: { name: string; port: number; targetPort: string }[] };
+}
+
+const valueSets: Record<string, string[]> = {
+  default: [],
+  waf: [join(chartDir, 'ci', 'waf-values.yaml')],
+  tls: [join(chartDir, 'ci', 'tls-values.yaml')],
+  'existing ConfigMap': [join(chartDir, 'ci', 'existing-configmap-values.yaml')],
+  'autoscaling + PDB + ServiceMonitor + NetworkPolicy': [join(chartDir, 'ci', 'scaling-values.yaml')],
+};
+const monitoringApi = ['monitoring.coreos.com/v1'];
+
+/** prometheus-operator's ServiceMonitor is a CRD (in neither model package): the fields the chart uses. */
+const serviceMonitorFields: Record<string, string[]> = {
+  '': ['apiVersion', 'kind', 'metadata', 'spec'],
+  '.spec': ['selector', 'endpoints', 'namespaceSelector', 'jobLabel'],
+  '.spec.endpoints[]': ['port', 'path', 'interval', 'scrapeTimeout', 'scheme'],
+};
+
+function kdlOf(objs: K8sObject[]): string {
+  const cm = find<K8sObject & { data: Record<string, string> }>(objs, 'ConfigMap');
+  assert.ok(cm, 'no ConfigMap rendered');
+  return cm.data['config.kdl']!;
+}
+
+const gateway = (d: Deployment) => d.spec.template.spec.containers.find((c) => c.name === 'sentinel')!;
+const port = (c: Container, name: string) => c.ports?.find((p) => p.name === name)?.containerPort;
+
+describe('helm/sentinel', { timeout: 300_000 }, () => {
+  before(async () => {
+    await helm();
+  });
+
+  for (const [name, valuesFiles] of Object.entries(valueSets)) {
+    describe(`values: ${name}`, () => {
+      it('passes helm lint --strict', async () => {
+        const out = await lint({ valuesFiles });
+        assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+      });
+
+      it('renders objects that match the Kubernetes API schema, field names included', async () => {
+        const objs = await render({ valuesFiles, apiVersions: monitoringApi });
+        assert.ok(objs.length >= 3);
+        for (const o of objs) {
+          if (o.kind === 'ServiceMonitor') continue;
+          assert.deepEqual(await validateObject(o), [], `${o.kind} ${o.metadata.name}`);
+        }
+      });
+
+      it('probes /_/health and /_/ready on the port the rendered config listens on; hardened pod', async () => {
+        const objs = await render({ valuesFiles });
+        const d = find<Deployment>(objs, 'Deployment')!;
+        const c = gateway(d);
+        assert.deepEqual(c.livenessProbe.httpGet, { path: '/_/health', port: 'http' });
+        assert.deepEqual(c.startupProbe.httpGet, { path: '/_/health', port: 'http' });
+        assert.deepEqual(c.readinessProbe.httpGet, { path: '/_/ready', port: 'http' });
+        const configMount = c.volumeMounts.find((m) => m.name === 'config')!;
+        assert.equal(configMount.subPath, undefined, 'a subPath mount never sees ConfigMap updates');
+        assert.equal(c.args.at(-1), `${configMount.mountPath}/config.kdl`);
+        if (name !== 'existing ConfigMap') {
+          const config = loadConfigText(kdlOf(objs));
+          assert.ok(config.listeners.some((l) => l.port === port(c, 'http') && l.probes), `no listener serves probes on ${port(c, 'http')}`);
+          // Safe defaults: no config/upstreams dumps, nothing on a wildcard address but the routes and probes.
+          assert.deepEqual(config.routes.filter((r) => r.builtin === 'config' || r.builtin === 'upstreams').map((r) => r.id), []);
+        }
+        const pod = d.spec.template.spec;
+        assert.equal(pod.securityContext.runAsNonRoot, true);
+        assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
+        assert.ok(pod.topologySpreadConstraints.length > 0);
+        for (const ctr of pod.containers) {
+          assert.equal(ctr.securityContext.readOnlyRootFilesystem, true);
+          assert.equal(ctr.securityContext.allowPrivilegeEscalation, false);
+          assert.deepEqual(ctr.securityContext.capabilities.drop, ['ALL']);
+        }
+      });
+    });
+  }
+
+  it('default values: one gateway container, the Service exposes http only, roll mode checksums the config', async () => {
+    const objs = await render();
+    const d = find<Deployment>(objs, 'Deployment')!;
+    assert.deepEqual(d.spec.template.spec.containers.map((c) => c.name), ['sentinel']);
+    assert.deepEqual(find<Service>(objs, 'Service')!.spec.ports.map((p) => p.name), ['http']);
+    assert.equal(d.spec.replicas, 2);
+    for (const kind of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ServiceMonitor', 'NetworkPolicy']) assert.equal(find(objs, kind), undefined, kind);
+    const sum = d.spec.template.metadata.annotations?.['checksum/config'];
+    assert.match(sum ?? '', /^[0-9a-f]{64}$/);
+    const changed = find<Deployment>(await render({ set: ['config.upstreams=upstream "x" { target "x:80" }'] }), 'Deployment')!;
+    assert.notEqual(changed.spec.template.metadata.annotations?.['checksum/config'], sum, 'a changed config must roll the Deployment');
+    assert.match(kdlOf(objs), /auto-reload #false/);
+  });
+
+  it('WAF sidecar: own container, probes and resources, socket on a shared emptyDir that the KDL agent block points at', async () => {
+    const objs = await render({ valuesFiles: valueSets.waf });
+    const d = find<Deployment>(objs, 'Deployment')!;
+    const waf = d.spec.template.spec.containers.find((c) => c.name === 'waf');
+    assert.ok(waf, 'no waf container');
+    assert.equal(waf.args[0], 'sentinel-waf');
+    const socket = waf.args[waf.args.indexOf('--socket') + 1]!;
+    assert.equal(waf.args[waf.args.indexOf('--paranoia-level') + 1], '2');
+    for (const p of [waf.livenessProbe, waf.readinessProbe, waf.startupProbe]) assert.equal(p.exec?.command.at(-1), socket);
+    const shared = d.spec.template.spec.volumes.find((v) => v.name === 'waf-socket');
+    assert.ok(shared?.emptyDir, 'the socket volume is not an emptyDir');
+    const dir = socket.slice(0, socket.lastIndexOf('/'));
+    for (const c of [waf, gateway(d)]) assert.ok(c.volumeMounts.some((m) => m.name === 'waf-socket' && m.mountPath === dir), c.name);
+    const config = loadConfigText(kdlOf(objs));
+    const agents = config.raw.agents as unknown as Record<string, { 'unix-socket'?: unknown }>;
+    assert.match(JSON.stringify(agents), new RegExp(socket.replace(/\//g, '\\/')));
+    assert.ok(config.routes.every((r) => r.filters.includes('waf')), 'every route goes through the WAF');
+  });
+
+  it('TLS from a Secret: the Secret is mounted where the https listener reads it; in-place reload turns auto-reload on', async () => {
+    const objs = await render({ valuesFiles: valueSets.tls });
+    const d = find<Deployment>(objs, 'Deployment')!;
+    const c = gateway(d);
+    const vol = d.spec.template.spec.volumes.find((v) => v.secret);
+    assert.equal(vol?.secret?.secretName, 'sentinel-tls');
+    const mount = c.volumeMounts.find((m) => m.name === vol!.name)!;
+    const config = loadConfigText(kdlOf(objs));
+    const https = config.listeners.find((l) => l.protocol === 'https')!;
+    assert.equal(https.port, port(c, 'https'));
+    assert.equal(https.tls?.['cert-file'], `${mount.mountPath}/tls.crt`);
+    assert.ok(find<Service>(objs, 'Service')!.spec.ports.some((p) => p.name === 'https' && p.targetPort === 'https'));
+    assert.equal(config.system['auto-reload'], true);
+    assert.equal(d.spec.template.metadata.annotations?.['checksum/config'], undefined);
+  });
+
+  it('existingConfigMap: no chart ConfigMap, the volume names the given one', async () => {
+    const objs = await render({ valuesFiles: valueSets['existing ConfigMap'] });
+    assert.equal(find(objs, 'ConfigMap'), undefined);
+    const d = find<Deployment>(objs, 'Deployment')!;
+    assert.equal(d.spec.template.spec.volumes.find((v) => v.name === 'config')?.configMap?.name, 'my-sentinel-config');
+  });
+
+  it('autoscaling + PDB + ServiceMonitor (only with the CRD) + NetworkPolicy', async () => {
+    const objs = await render({ valuesFiles: valueSets['autoscaling + PDB + ServiceMonitor + NetworkPolicy'], apiVersions: monitoringApi });
+    for (const kind of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ServiceMonitor', 'NetworkPolicy']) assert.ok(find(objs, kind), kind);
+    assert.equal(find<Deployment>(objs, 'Deployment')!.spec.replicas, undefined, 'the HPA owns replicas');
+    assert.ok(find<Service>(objs, 'Service')!.spec.ports.some((p) => p.name === 'metrics'));
+    const sm = find<K8sObject & { spec: { endpoints: Record<string, unknown>[] } }>(objs, 'ServiceMonitor')!;
+    const check = (o: Record<string, unknown>, where: string) => Object.keys(o).filter((k) => !serviceMonitorFields[where]!.includes(k));
+    assert.deepEqual([...check(sm, ''), ...check(sm.spec, '.spec'), ...sm.spec.endpoints.flatMap((e) => check(e, '.spec.endpoints[]'))], []);
+    const without = await render({ valuesFiles: valueSets['autoscaling + PDB + ServiceMonitor + NetworkPolicy'] });
+    assert.equal(find(without, 'ServiceMonitor'), undefined, 'no ServiceMonitor without the monitoring.coreos.com/v1 API');
+  });
+
+  describe('values.schema.json refuses bad values with a clear message', () => {
+    const bad: [string, RegExp][] = [
+      ['reload.mode=restart', /reload\.mode.*must be one of the following: "roll", "in-place"/],
+      ['tls.enabled=true', /tls\.secretName.*String length must be greater than or equal to 1/],
+      ['ports.http=70000', /ports\.http.*Must be less than or equal to 65535/],
+      ['waf.paranoiaLevel=5', /waf\.paranoiaLevel.*Must be less than or equal to 4/],
+      ['waf.mode=block', /waf\.mode.*must be one of the following: "blocking", "detection"/],
+      ['replicas=3', /Additional property replicas is not allowed/],
+      ['config.logLevel=verbose', /config\.logLevel.*must be one of the following/],
+      ['image.pullPolicy=Sometimes', /image\.pullPolicy.*must be one of the following/],
+    ];
+    for (const [set, message] of bad) {
+      it(set, async () => {
+        const err = await refusal({ set: [set] });
+        assert.ok(err, `${set} was accepted`);
+        assert.match(err, message);
+      });
+    }
+  });
+});
+
+describe('the schema checks themselves', () => {
+  it('kubernetes-models refuses wrong types and missing required fields', async () => {
+    assert.deepEqual(await validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' }, spec: { ports: [{ port: 'eighty' }] } } as never), ['schema: data/spec/ports/0/port must be integer']);
+    assert.deepEqual(await validateObject({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { template: {} } } as never), ['schema: data/spec must have required property selector']);
+  });
+
+  it('finds misspelled and misplaced fields at any depth, and accepts real ones', () => {
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'x', labels: { a: 'b' } },
+      spec: {
+        selector: { matchLabels: { a: 'b' } },
+        template: {
+          metadata: { labels: { a: 'b' } },
+          spec: {
+            containers: [{ name: 'c', image: 'i', imagePullPolicy: 'Always', ports: [{ containerPort: 1, protcol: 'TCP' }], resources: { limits: { cpu: '1' } } }],
+            volumes: [{ name: 'v', emptyDir: { sizeLimit: '1Mi' }, readOnly: true }],
+          },
+        },
+        replica: 2,
+      },
+    };
+    assert.deepEqual(unknownFields(deployment, 'V1Deployment'), [
+      '.spec.template.spec.containers[0].ports[0].protcol (not a field of V1ContainerPort)',
+      '.spec.template.spec.volumes[0].readOnly (not a field of V1Volume)',
+      '.spec.replica (not a field of V1DeploymentSpec)',
+    ]);
+  });
+});
