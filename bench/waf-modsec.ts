@@ -1,0 +1,461 @@
+// `npm run bench:waf`: the WAF path against its anchor (issue #16). In one run, interleaved over
+// rounds, on the same core: Sentinel + sentinel-waf (OWASP CRS) and nginx + ModSecurity 3
+// (libnginx-mod-http-modsecurity) with the SAME CRS, at the paranoia levels asked for, on two
+// benign requests that match no rule: a GET with a query string and 5 browser headers, and a
+// 2 KiB JSON POST. Sentinel passthrough (no WAF) runs too, for the WAF-on / passthrough ratio.
+// Every request differs (a counter in the query / body) so no cache can answer from a previous
+// identical request. See bench/README.md ("WAF against ModSecurity").
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { request } from 'node:http';
+import { parseArgs as parseNodeArgs } from 'node:util';
+
+import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
+import { freePort, hasCommand, killAll, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
+import { startResourceSampler } from './lib/procfs.ts';
+import { median } from './lib/stats.ts';
+import { buildSentinel, renderPassthrough } from './lib/targets.ts';
+import { parseWrkOutput } from './lib/wrk.ts';
+import { tuningDirectives } from '../src/waf/crs/index.ts';
+
+const REPO = resolve(import.meta.dirname, '..');
+const MODSEC_MODULE = '/usr/lib/nginx/modules/ngx_http_modsecurity_module.so';
+
+const { values: argv } = parseNodeArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    pl: { type: 'string', default: '1,2' },
+    requests: { type: 'string', default: 'get,post' },
+    targets: { type: 'string', default: 'modsec,sentinel-waf,passthrough' },
+    'agent-workers': { type: 'string', default: '1' },
+    multicore: { type: 'boolean', default: false },
+    'crs-dir': { type: 'string', default: process.env.CRS_DIR ?? join(REPO, '..', 'shared', 'conformance', 'crs') },
+    'extra-agent-args': { type: 'string', default: '' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (argv.help) {
+  console.log(`usage: npm run bench:waf -- [--duration S] [--rounds N] [--connections N] [--pl 1,2]
+    [--requests get,post] [--targets modsec,sentinel-waf,passthrough] [--agent-workers N]
+    [--multicore] [--crs-dir DIR] [--extra-agent-args "..."]
+  --multicore: also run Sentinel (worker-threads = cores) + sentinel-waf (--workers = cores) and
+  passthrough unpinned, for the several-cores ratio.`);
+  process.exit(0);
+}
+
+const duration = Number(argv.duration);
+const rounds = Number(argv.rounds);
+const connections = Number(argv.connections);
+const levels = argv.pl.split(',').map(Number);
+const requests = argv.requests.split(',') as ('get' | 'post')[];
+const wanted = new Set(argv.targets.split(','));
+const crsDir = resolve(argv['crs-dir']);
+const PROXY_CPU = 0;
+const LOAD_CPU = 1;
+
+// ---- the two requests ------------------------------------------------------------------------
+
+const BROWSER_HEADERS: [string, string][] = [
+  ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0'],
+  ['Accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'],
+  ['Accept-Language', 'en-US,en;q=0.5'],
+  ['Accept-Encoding', 'gzip, deflate, br'],
+  ['Cookie', 'session=8f14e45fceea167a5a36dedd4bea2543; theme=dark'],
+];
+
+/** A 2 KiB JSON order; `{{n}}` is replaced per request by the wrk script. */
+export function jsonBody(n: string): string {
+  const items = Array.from({ length: 14 }, (_, i) => ({ sku: `SKU-${1000 + i}`, name: `Trail running shoe ${i}`, qty: (i % 3) + 1, price: 59.9 + i }));
+  const doc = { order_id: n, customer: { name: 'Alice Martin', email: 'alice@example.org', address: { street: '12 rue de la Republique', city: 'Lyon', zip: '69001', country: 'FR' } }, items, note: '' };
+  const text = JSON.stringify(doc);
+  doc.note = 'x'.repeat(Math.max(0, 2048 - text.length));
+  return JSON.stringify(doc);
+}
+
+const luaString = (s: string): string => JSON.stringify(s);
+
+function wrkScript(kind: 'get' | 'post'): string {
+  const headers = BROWSER_HEADERS.map(([k, v]) => `headers[${luaString(k)}] = ${luaString(v)}`).join('\n');
+  if (kind === 'get') {
+    return `local n = 0
+local headers = {}
+${headers}
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/products/search?q=blue+running+shoes&size=42&page=" .. n, headers)
+end
+`;
+  }
+  const [pre, post] = jsonBody('{{n}}').split('{{n}}') as [string, string];
+  return `local n = 0
+local headers = {}
+${headers}
+headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  local id = string.format("%08d", n % 100000000)
+  return wrk.format("POST", "/api/orders", headers, ${luaString(pre)} .. id .. ${luaString(post)})
+end
+`;
+}
+
+// ---- ModSecurity ------------------------------------------------------------------------------
+
+/** Our own minimal engine config (the Debian package's recommended file is not used): the same
+ * request-side settings as src/waf/crs/recommended.conf; response bodies are not inspected, as
+ * the Sentinel agent in this bench only sees request events. */
+function modsecRules(pl: number): string {
+  return `SecRuleEngine On
+SecRequestBodyAccess On
+SecRequestBodyLimit 13107200
+SecRequestBodyNoFilesLimit 131072
+SecRequestBodyLimitAction Reject
+SecRule REQUEST_HEADERS:Content-Type "@rx ^(?:application(?:/soap\\+|/)|text/)xml" "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule REQUEST_HEADERS:Content-Type "@rx ^application/json" "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQUEST_HEADERS:Content-Type "@rx ^application/[a-z0-9.-]+[+]json" "id:200006,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQBODY_ERROR "!@eq 0" "id:200002,phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.',logdata:'%{reqbody_error_msg}',severity:2"
+SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:200003,phase:2,t:none,log,deny,status:400,msg:'Multipart request body failed strict validation.'"
+SecResponseBodyAccess Off
+SecArgumentSeparator &
+SecCookieFormat 0
+SecAuditEngine Off
+SecDebugLogLevel 0
+SecTmpDir /tmp/
+SecDataDir /tmp/
+Include ${crsDir}/crs-setup.conf.example
+${tuningDirectives({ paranoiaLevel: pl })}Include ${crsDir}/rules/*.conf
+`;
+}
+
+function modsecNginxConf(dir: string, port: number, originPort: number, rulesFile: string): string {
+  return `load_module ${MODSEC_MODULE};
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx-modsec.pid;
+error_log stderr warn;
+events { worker_connections 4096; multi_accept on; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  client_body_buffer_size 64k;
+  upstream origin { server 127.0.0.1:${originPort}; keepalive 128; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    modsecurity on;
+    modsecurity_rules_file ${rulesFile};
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+}
+
+// ---- Sentinel ---------------------------------------------------------------------------------
+
+function sentinelWafConfig(base: string, socket: string, workerThreads: number): string {
+  const withFilter = base.replace(/( {8}upstream "origin"\n)/, `$1        filters "waf"\n`).replace(/worker-threads \d+/, `worker-threads ${workerThreads}`);
+  if (!withFilter.includes('filters "waf"')) throw new Error('the passthrough config no longer has the route line this bench extends');
+  return `${withFilter}
+agents {
+    agent "waf" {
+        unix-socket "${socket}"
+        events "request_headers" "request_body"
+        timeout-ms 2000
+    }
+}
+filters {
+    filter "waf" {
+        type "agent"
+        agent "waf"
+        failure-mode "closed"
+    }
+}
+waf {
+    body-inspection {
+        content-types "application/json" "application/x-www-form-urlencoded"
+    }
+}
+`;
+}
+
+interface Running {
+  port: number;
+  procs: Proc[];
+}
+
+interface TargetSpec {
+  name: string;
+  /** Which request kinds and levels it runs; passthrough ignores the level. */
+  pl: number | null;
+  multicore: boolean;
+  start(dir: string, originPort: number): Promise<Running>;
+}
+
+let compiled: { gateway: string; agent: string } | undefined;
+
+async function compiledEntries(): Promise<{ gateway: string; agent: string }> {
+  if (compiled) return compiled;
+  const gateway = await buildSentinel(REPO);
+  const dist = dirname(dirname(gateway));
+  // tsc emits no .conf files: the agent reads its recommended engine config next to crs/index.js.
+  const conf = join(dist, 'waf', 'crs', 'recommended.conf');
+  if (!existsSync(conf)) copyFileSync(join(REPO, 'src', 'waf', 'crs', 'recommended.conf'), conf);
+  compiled = { gateway, agent: join(dist, 'waf', 'agent', 'main.js') };
+  return compiled;
+}
+
+async function startGateway(dir: string, name: string, config: string, cpu: number | null): Promise<Running & { proc: Proc }> {
+  const { gateway } = await compiledEntries();
+  const port = await freePort();
+  const metrics = await freePort();
+  const text = config.replaceAll('{{listen}}', `127.0.0.1:${port}`).replaceAll('{{metrics}}', `127.0.0.1:${metrics}`);
+  const file = join(dir, `${name}.kdl`);
+  writeFileSync(file, text);
+  const proc = spawnPinned(name, cpu, process.execPath, [gateway, 'run', '-c', file], { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' } });
+  await waitReady(proc, port, '/small', 30_000);
+  return { port, procs: [proc], proc };
+}
+
+async function startAgent(dir: string, pl: number, workers: number, cpu: number | null): Promise<{ proc: Proc; socket: string }> {
+  const { agent } = await compiledEntries();
+  const socket = join(dir, `waf-${pl}-${workers}.sock`);
+  rmSync(socket, { force: true });
+  const extra = argv['extra-agent-args'].split(/\s+/).filter(Boolean);
+  const workerArgs = workers > 1 ? ['--workers', String(workers)] : [];
+  const proc = spawnPinned('sentinel-waf', cpu, process.execPath, [agent, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', String(pl), '--mode', 'blocking', ...workerArgs, ...extra], {
+    cwd: REPO,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  const deadline = Date.now() + 120_000;
+  while (!proc.output().includes('listening')) {
+    if (proc.exited()) throw new Error(`sentinel-waf exited during start-up:\n${proc.output()}`);
+    if (Date.now() > deadline) throw new Error(`sentinel-waf not listening after 120 s:\n${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { proc, socket };
+}
+
+function passthroughTemplate(originPort: number): string {
+  return renderPassthrough(REPO, { listen: '{{listen}}', origin: `127.0.0.1:${originPort}`, metrics: '{{metrics}}' });
+}
+
+function targetsFor(): TargetSpec[] {
+  const cores = availableParallelism();
+  const out: TargetSpec[] = [];
+  for (const pl of levels) {
+    if (wanted.has('modsec')) {
+      out.push({
+        name: `nginx+modsecurity PL${pl}`,
+        pl,
+        multicore: false,
+        async start(dir, originPort) {
+          const port = await freePort();
+          const rules = join(dir, `modsec-pl${pl}.conf`);
+          writeFileSync(rules, modsecRules(pl));
+          const conf = join(dir, `nginx-modsec-pl${pl}.conf`);
+          writeFileSync(conf, modsecNginxConf(dir, port, originPort, rules));
+          const proc = spawnPinned(`nginx-modsec-pl${pl}`, PROXY_CPU, 'nginx', ['-e', 'stderr', '-p', dir, '-c', conf]);
+          await waitReady(proc, port, '/small', 60_000);
+          return { port, procs: [proc] };
+        },
+      });
+    }
+    if (wanted.has('sentinel-waf')) {
+      const variants: { multicore: boolean }[] = [{ multicore: false }, ...(argv.multicore ? [{ multicore: true }] : [])];
+      for (const v of variants) {
+        out.push({
+          name: v.multicore ? `sentinel+waf PL${pl} (${cores} cores)` : `sentinel+waf PL${pl}`,
+          pl,
+          multicore: v.multicore,
+          async start(dir, originPort) {
+            const workers = v.multicore ? cores : Number(argv['agent-workers']);
+            const cpu = v.multicore ? null : PROXY_CPU;
+            const agent = await startAgent(dir, pl, workers, cpu);
+            try {
+              const gw = await startGateway(dir, `sentinel-waf-pl${pl}`, sentinelWafConfig(passthroughTemplate(originPort), agent.socket, v.multicore ? cores : 1), cpu);
+              return { port: gw.port, procs: [gw.proc, agent.proc] };
+            } catch (err) {
+              await agent.proc.stop();
+              throw err;
+            }
+          },
+        });
+      }
+    }
+  }
+  if (wanted.has('passthrough')) {
+    for (const mc of [false, ...(argv.multicore ? [true] : [])]) {
+      out.push({
+        name: mc ? `sentinel passthrough (${cores} cores)` : 'sentinel passthrough',
+        pl: null,
+        multicore: mc,
+        async start(dir, originPort) {
+          const cfg = passthroughTemplate(originPort).replace(/worker-threads \d+/, `worker-threads ${mc ? cores : 1}`);
+          const gw = await startGateway(dir, 'sentinel-pass', cfg, mc ? null : PROXY_CPU);
+          return { port: gw.port, procs: [gw.proc] };
+        },
+      });
+    }
+  }
+  return out;
+}
+
+// ---- checks and measurement -------------------------------------------------------------------
+
+function send(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<number> {
+  return new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => ok(res.statusCode ?? 0));
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** The benign requests must pass and an attack must be blocked, or the figures mean nothing. */
+async function check(t: TargetSpec, port: number): Promise<void> {
+  const h = Object.fromEntries(BROWSER_HEADERS);
+  const get = await send(port, 'GET', '/products/search?q=blue+running+shoes&size=42&page=1', h);
+  const post = await send(port, 'POST', '/api/orders', { ...h, 'content-type': 'application/json' }, jsonBody('00000001'));
+  if (get !== 200 || post !== 200) throw new Error(`${t.name}: the benign requests must answer 200, got GET ${get}, POST ${post}`);
+  if (t.pl !== null) {
+    const attack = await send(port, 'GET', "/products/search?q=1'+UNION+SELECT+password+FROM+users--", h);
+    const bodyAttack = await send(port, 'POST', '/api/orders', { ...h, 'content-type': 'application/json' }, JSON.stringify({ q: '<script>alert(document.cookie)</script>' }));
+    if (attack !== 403 || bodyAttack !== 403) throw new Error(`${t.name}: the WAF is not blocking (attack GET ${attack}, JSON POST ${bodyAttack})`);
+  }
+}
+
+interface Sample {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpu: number[];
+  non2xx: number;
+  errors: number;
+}
+
+async function measure(kind: 'get' | 'post', port: number, procs: Proc[], scripts: Record<string, string>, pinned: boolean, secs: number): Promise<Sample> {
+  const samplers = procs.map((p) => startResourceSampler(p.pid));
+  const out = await runPinned('wrk', pinned ? LOAD_CPU : null, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', '-s', scripts[kind]!, `http://127.0.0.1:${port}/`], (secs + 30) * 1000);
+  const usage = samplers.map((s) => s.stop());
+  const w = parseWrkOutput(out);
+  const e = w.socketErrors;
+  return { rps: w.requestsPerSec, p50: w.latencyMs.p50, p99: w.latencyMs.p99, cpu: usage.map((u) => u.cpuPct), non2xx: w.non2xx3xx, errors: e.connect + e.read + e.write + e.timeout };
+}
+
+async function main(): Promise<number> {
+  const missing = ['nginx', 'wrk', 'taskset'].filter((c) => !hasCommand(c));
+  if (missing.length) {
+    console.error(`missing ${missing.join(', ')}: apt-get install -y nginx wrk util-linux`);
+    return 1;
+  }
+  if (wanted.has('modsec') && !existsSync(MODSEC_MODULE)) {
+    console.error(`the ModSecurity anchor needs the nginx module (${MODSEC_MODULE} is missing):\n  apt-get install -y libnginx-mod-http-modsecurity\n(or leave it out: --targets sentinel-waf,passthrough)`);
+    return 1;
+  }
+  if (!existsSync(join(crsDir, 'rules'))) {
+    console.error(`no CRS at ${crsDir} (pass --crs-dir or set CRS_DIR)`);
+    return 1;
+  }
+  if (availableParallelism() < 2) console.warn('warning: one CPU only: the load generator shares the core with the proxies');
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-waf-'));
+  for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d), { recursive: true });
+  const scripts = { get: join(dir, 'get.lua'), post: join(dir, 'post.lua') };
+  writeFileSync(scripts.get, wrkScript('get'));
+  writeFileSync(scripts.post, wrkScript('post'));
+  writeOriginFiles(dir);
+  const originPort = await freePort();
+  const originConf = join(dir, 'origin.conf');
+  writeFileSync(originConf, originNginxConf(originPort, dir));
+  const origin = spawnPinned('origin', LOAD_CPU, 'nginx', ['-e', 'stderr', '-p', dir, '-c', originConf]);
+  const targets = targetsFor();
+  const results = new Map<string, Sample[]>();
+  const failures: string[] = [];
+  console.log(`WAF bench: ${rounds} rounds x ${duration} s, ${connections} connections, CRS ${crsDir}, load ${readLoad()}`);
+  try {
+    await waitReady(origin, originPort, '/small', 10_000);
+    for (let round = 0; round < rounds; round++) {
+      // Rotate the order each round so drift of the machine spreads over every target.
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+      for (const t of order) {
+        let running: Running | undefined;
+        try {
+          running = await t.start(dir, originPort);
+          await check(t, running.port);
+          for (const kind of requests) {
+            await measure(kind, running.port, running.procs, scripts, !t.multicore, 2); // warm-up (JIT), not recorded
+            const s = await measure(kind, running.port, running.procs, scripts, !t.multicore, duration);
+            const key = `${kind}|${t.name}`;
+            (results.get(key) ?? results.set(key, []).get(key)!).push(s);
+            console.log(`  round ${round + 1} ${kind.toUpperCase().padEnd(4)} ${t.name.padEnd(34)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  cpu ${s.cpu.map((c) => `${c.toFixed(0)}%`).join('+')}${s.non2xx || s.errors ? `  (${s.non2xx} non-2xx, ${s.errors} errors)` : ''}`);
+          }
+        } catch (err) {
+          const msg = `${t.name}: ${(err as Error).message.split('\n').slice(0, 6).join('\n')}`;
+          failures.push(msg);
+          console.error(`  FAILED ${msg}`);
+        } finally {
+          for (const p of running?.procs ?? []) await p.stop();
+        }
+      }
+    }
+  } finally {
+    await origin.stop();
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`\nmedians over ${rounds} rounds (load after: ${readLoad()})`);
+  for (const kind of requests) {
+    for (const pl of levels) {
+      const modsec = med(results.get(`${kind}|nginx+modsecurity PL${pl}`));
+      const waf = med(results.get(`${kind}|sentinel+waf PL${pl}`));
+      const pass = med(results.get(`${kind}|sentinel passthrough`));
+      const line = [`${kind.toUpperCase()} PL${pl}:`, `sentinel+waf ${fmt(waf)}`, `nginx+modsecurity ${fmt(modsec)}`, `passthrough ${fmt(pass)}`];
+      line.push(`ratio waf/modsec ${ratio(waf, modsec)}`, `waf/passthrough ${ratio(waf, pass)}`);
+      console.log(`  ${line.join('  ')}`);
+      if (argv.multicore) {
+        const cores = availableParallelism();
+        const wafMc = med(results.get(`${kind}|sentinel+waf PL${pl} (${cores} cores)`));
+        const passMc = med(results.get(`${kind}|sentinel passthrough (${cores} cores)`));
+        console.log(`  ${kind.toUpperCase()} PL${pl} unpinned: sentinel+waf ${fmt(wafMc)}  passthrough ${fmt(passMc)}  ratio waf/passthrough ${ratio(wafMc, passMc)}  waf/modsec(1 core) ${ratio(wafMc, modsec)}`);
+      }
+    }
+  }
+  for (const f of failures) console.log(`failed: ${f}`);
+  return failures.length ? 1 : 0;
+}
+
+function med(xs: Sample[] | undefined): Sample | undefined {
+  if (!xs?.length) return undefined;
+  return { rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), cpu: [], non2xx: 0, errors: 0 };
+}
+const fmt = (s: Sample | undefined): string => (s ? `${s.rps.toFixed(0)} req/s (p50 ${s.p50.toFixed(2)} ms)` : 'n/a');
+const ratio = (a: Sample | undefined, b: Sample | undefined): string => (a && b && b.rps > 0 ? `x${(a.rps / b.rps).toFixed(2)}` : 'n/a');
+
+function readLoad(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
+}
+
+process.on('SIGINT', () => {
+  killAll();
+  process.exit(130);
+});
+process.exitCode = await main();
