@@ -5,6 +5,7 @@ import { PersistentStore } from './engine/persistence.ts';
 import { Transaction } from './engine/transaction.ts';
 import { crsDirectives, type CrsLoadOptions } from './crs/index.ts';
 import { loadDirectives, type Directive } from './seclang/parser.ts';
+import { prefilter } from './regex/prefilter.ts';
 
 export { Transaction } from './engine/transaction.ts';
 export type { Intervention, MatchedRule, MatchedData } from './engine/transaction.ts';
@@ -82,7 +83,10 @@ export class Waf {
 
 /** Compiles SecLang directives (already parsed) into a Waf. */
 export function wafFromDirectives(directives: Directive[], scoped?: WafExclusions['scoped']): Waf {
-  return new Waf(new RuleSetBuilder().add(directives).build(), scoped);
+  const waf = new Waf(new RuleSetBuilder().add(directives).build(), scoped);
+  // The @rx patterns just compiled join the one-pass prefilter (compiled now, not on a request).
+  prefilter.build();
+  return waf;
 }
 
 /** Compiles SecLang text into a Waf without the CRS (tests, custom rule sets). */

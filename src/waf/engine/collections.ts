@@ -5,6 +5,9 @@ export interface Item {
   /** Original-case key ('' for scalar variables). */
   key: string;
   value: string;
+  /** MissMemo bookkeeping (memo.ts): the value's miss bitset for the memo that set it. */
+  memo?: Uint8Array | undefined;
+  memoOwner?: object;
 }
 
 export class Collection {

@@ -15,6 +15,7 @@ import {
 import { compileOperator } from '../operators/index.ts';
 import { getTransformation } from '../transformations/index.ts';
 import { compileMacro } from './macro.ts';
+import { MissMemo } from './memo.ts';
 import {
   severityNames,
   type Ctl,
@@ -53,6 +54,8 @@ export interface RuleSet {
   byId: Map<number, Rule>;
   /** Marker name -> index into each phase list (position of the marker entry). */
   markers: Map<string, number>[];
+  /** Which pure links are known not to match which values (shared by its transactions). */
+  misses: MissMemo;
 }
 
 export function defaultSettings(): EngineSettings {
@@ -318,6 +321,7 @@ export class RuleSetBuilder {
   private readonly rules: Rule[] = [];
   private readonly entries: RuleEntry[] = [];
   private readonly defaults = new Map<Phase, DefaultAction>();
+  private links = 0;
   /** The chain starter waiting for its next link, and the last link so far. */
   private openChain: { starter: Rule; last: Rule } | undefined;
 
@@ -517,6 +521,8 @@ export class RuleSetBuilder {
       chainStarterId: isChild ? this.openChain!.starter.id : acts.id,
       effectiveDisruptive: 'pass',
       effectiveStatus: 403,
+      pure: operator !== undefined && !operator.param.includes('%{'),
+      linkIndex: this.links++,
     };
     if (isChild) {
       rule.id = this.openChain!.starter.id;
@@ -573,6 +579,6 @@ export class RuleSetBuilder {
       }
     }
     const byId = new Map(this.rules.map((r) => [r.id, r]));
-    return { settings: { ...this.settings }, phases, byId, markers };
+    return { settings: { ...this.settings }, phases, byId, markers, misses: new MissMemo(this.links) };
   }
 }

@@ -106,6 +106,12 @@ export interface Rule extends RuleActions {
   /** Effective disruptive action for the rule (block resolved against the phase default). */
   effectiveDisruptive: Disruptive;
   effectiveStatus: number;
+  /** The operator's answer depends on the value alone (its parameter has no macro). */
+  pure: boolean;
+  /** Position of this link (chain links included) in its rule set, for the MissMemo bitsets. */
+  linkIndex: number;
+  /** The link's own `!VAR:key` selectors (computed on first use: SecRuleUpdateTargetById adds some). */
+  staticExcl?: RuleVariable[];
 }
 
 /** A rule or a SecMarker in a phase's ordered list. */

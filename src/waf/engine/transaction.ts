@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Collection, MapCollection, type Item } from './collections.ts';
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
+import { knownMiss, setMiss } from './memo.ts';
 import type { PersistentStore } from './persistence.ts';
 import type { OperatorContext, Phase, Rule, RuleVariable } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
@@ -101,7 +102,7 @@ export class Transaction {
     req: RequestLine,
     headers: [string, string][],
   ) {
-    this.id = randomBytes(12).toString('hex');
+    this.id = nextUniqueId();
     this.mode = rules.settings.ruleEngine;
     this.requestBodyAccess = rules.settings.requestBodyAccess;
     this.responseBodyAccess = rules.settings.responseBodyAccess;
@@ -447,7 +448,7 @@ export class Transaction {
   }
 
   private runtimeExclusions(rule: Rule): RuleVariable[] {
-    const out = this.removedTargets.get(rule.chainStarterId) ?? [];
+    const out = this.removedTargets.size ? (this.removedTargets.get(rule.chainStarterId) ?? NONE) : NONE;
     if (this.removedTargetsByTag.length === 0) return out;
     const starter = this.rules.byId.get(rule.chainStarterId);
     const tags = starter?.tags ?? rule.tags;
@@ -507,6 +508,9 @@ export class Transaction {
     }
     return expandMacro(m, this.resolveRef);
   };
+
+  /** One operator context per transaction (operators never re-enter the engine). */
+  private readonly opCtx: OperatorContext = { capture: false, captures: [], expand: this.expandText };
 
   // ------------------------------------------------------------------ evaluation
 
@@ -598,24 +602,31 @@ export class Transaction {
     const rtExcl = this.runtimeExclusions(link);
     const allExcl = rtExcl.length ? [...excl, ...rtExcl] : excl;
     let matched = false;
-    const ctx: OperatorContext = { capture: link.capture, captures: [], expand: this.expandText };
+    const ctx = this.opCtx;
+    ctx.capture = link.capture;
+    const memo = link.pure ? this.rules.misses : undefined;
+    const linkIndex = link.linkIndex;
     for (const v of link.variables) {
       if (v.exclude) continue;
       const picked = this.select(v);
       let items = picked.items;
-      if (allExcl.length) items = items.filter((it) => !this.isExcluded(v.name, it.key, allExcl));
+      if (allExcl.length && items.length && excludesVariable(allExcl, v.name)) items = items.filter((it) => !this.isExcluded(v.name, it.key, allExcl));
       let keyed = picked.keyed;
       if (v.count) {
         items = [{ key: v.key ?? '', value: String(items.length) }];
         keyed = v.key !== undefined;
       }
       for (const sel of items) {
+        const bits = memo?.of(sel);
+        if (bits !== undefined && knownMiss(bits, linkIndex)) continue;
         const candidates = this.transform(link, sel.value);
+        let hitValue = false;
         for (const input of candidates) {
           ctx.captures.length = 0;
           const hit = op.compiled.evaluate(input, ctx) !== op.negated;
           if (!hit) continue;
           matched = true;
+          hitValue = true;
           if (link.capture && ctx.captures.length) {
             for (let i = 0; i < ctx.captures.length && i < 10; i++) this.tx.set(String(i), ctx.captures[i] ?? '');
           }
@@ -628,6 +639,7 @@ export class Transaction {
           this.runActions(link);
           if (!link.multiMatch) break;
         }
+        if (!hitValue && bits !== undefined) setMiss(bits, linkIndex);
       }
     }
     return matched;
@@ -757,16 +769,25 @@ const COLLECTIONS = new Set([
   'MULTIPART_FILENAME', 'MULTIPART_NAME', 'GEO', 'FILES_TMP_CONTENT',
 ]);
 
-const exclusionCache = new WeakMap<Rule, RuleVariable[]>();
+const NONE: RuleVariable[] = [];
+
+// UNIQUE_ID: a random per-process prefix and a counter (one randomBytes call per transaction
+// showed up in profiles; uniqueness is what the variable promises, not unpredictability).
+const ID_PREFIX = randomBytes(8).toString('hex');
+let idCounter = 0;
+function nextUniqueId(): string {
+  idCounter = (idCounter + 1) % 0x1000000000000;
+  return ID_PREFIX + idCounter.toString(16).padStart(12, '0');
+}
 
 /** The rule's own `!VAR:key` selectors, computed once per rule. */
 function staticExclusions(rule: Rule): RuleVariable[] {
-  let e = exclusionCache.get(rule);
-  if (!e) {
-    e = rule.variables.filter((v) => v.exclude);
-    exclusionCache.set(rule, e);
-  }
-  return e;
+  return (rule.staticExcl ??= rule.variables.filter((v) => v.exclude));
+}
+
+function excludesVariable(excl: RuleVariable[], name: string): boolean {
+  for (const e of excl) if (e.name === name) return true;
+  return false;
 }
 
 function wrap(items: Item[]): { items: Item[]; get(lkey: string): Item[] } {

@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 
 import { detectSqli, detectXss } from '../libinjection/index.ts';
 import { compileRegex, type SafeRegex } from '../regex/index.ts';
+import { prefilter } from '../regex/prefilter.ts';
 import { matchesAny, parseNetworkList } from './ip.ts';
 import { decodePipeHex, parsePmPhrases, PhraseMatcher } from './pm.ts';
 import { cpfValid, luhnValid, ssnValid, svnrValid } from './verify.ts';
@@ -94,6 +95,21 @@ function containsWord(input: string, word: string): boolean {
 }
 
 function rxFactory(param: string): (input: string, ctx: OperatorContext) => boolean {
+  if (!hasMacro(param)) {
+    // Constant pattern: the shared RE2.Set prefilter answers most calls without this regex.
+    const re = compileRegex(param, RX_OPTIONS);
+    const index = prefilter.register(re.source);
+    return (input, ctx) => {
+      const known = prefilter.answer(index, input);
+      if (known === 0) return false;
+      if (known === 1 && !ctx.capture) return true;
+      if (!ctx.capture) return re.test(input);
+      const m = re.exec(input);
+      if (!m) return false;
+      setCaptures(ctx, m);
+      return true;
+    };
+  }
   const regex = withParam(param, (p) => compileRegex(p, RX_OPTIONS));
   return (input, ctx) => {
     const re = regex(ctx);
