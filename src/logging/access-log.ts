@@ -41,8 +41,33 @@ export function clfDate(d: Date): string {
   return `${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`;
 }
 
+/**
+ * Client-supplied text inside a quoted `combined` field, escaped as nginx does: '"', backslash and
+ * bytes outside printable ASCII become \xHH, so a client cannot end the field, forge a second
+ * line or hide bytes from a log parser.
+ */
+export function escapeLogField(s: string): string {
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 34 || c === 92) break;
+  }
+  if (i === s.length) return s;
+  let out = s.slice(0, i);
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 34 || c === 92) {
+      // header values are latin1 (one byte per char); anything wider is written as its code unit
+      out += c > 0xff ? `\\u${c.toString(16).padStart(4, '0')}` : `\\x${c.toString(16).toUpperCase().padStart(2, '0')}`;
+    } else out += s[i];
+  }
+  return out;
+}
+
 export function formatAccess(e: AccessEntry, format: 'json' | 'combined'): string {
   if (format === 'json') return JSON.stringify(e) + '\n';
-  const target = e.query ? `${e.path}?${e.query}` : e.path;
-  return `${e.client_ip} - - [${clfDate(new Date(e.timestamp))}] "${e.method} ${target} ${e.protocol}" ${e.status} ${e.body_bytes} "${e.referer ?? '-'}" "${e.user_agent ?? '-'}" ${e.trace_id} ${Math.round(e.duration_ms)}ms\n`;
+  const target = escapeLogField(e.query ? `${e.path}?${e.query}` : e.path);
+  const referer = e.referer === undefined ? '-' : escapeLogField(e.referer);
+  const agent = e.user_agent === undefined ? '-' : escapeLogField(e.user_agent);
+  return `${e.client_ip} - - [${clfDate(new Date(e.timestamp))}] "${escapeLogField(e.method)} ${target} ${e.protocol}" ${e.status} ${e.body_bytes} "${referer}" "${agent}" ${escapeLogField(e.trace_id)} ${Math.round(e.duration_ms)}ms\n`;
 }

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { normalizeHost, parseTarget, type TargetRejection } from './request-target.ts';
 
-export type FrontDoorKind = TargetRejection | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'asterisk_form';
+export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'asterisk_form';
 
 /** A request answered at the front door: a rejection (kind set) or the local `OPTIONS *` answer. */
 export interface FrontDoorAnswer {
@@ -39,6 +39,7 @@ const MESSAGES: Record<FrontDoorKind, string> = {
   bad_scheme: 'Bad Request: absolute-form target with a scheme other than http or https',
   bad_host: 'Bad Request: invalid Host',
   host_userinfo: 'Bad Request: userinfo in the Host or authority',
+  missing_host: 'Bad Request: HTTP/1.1 request without Host',
   duplicate_host: 'Bad Request: more than one Host header',
   authority_mismatch: 'Bad Request: :authority and Host differ',
   connect_method: 'Method Not Allowed: CONNECT is not supported',
@@ -96,6 +97,8 @@ export function frontDoor(req: IncomingMessage, defaultPort: number): AdmittedTa
     if (host !== undefined && host !== a) return reject('authority_mismatch');
     host = a;
   }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused (the listener leaves this to us).
+  if (host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) return reject('missing_host');
   if (host !== undefined && host !== sentHost) headers.host = host;
   if (t.form === 'absolute' || t.changed) req.url = t.query === '' ? t.path : `${t.path}?${t.query}`;
   return { path: t.path, query: t.query };

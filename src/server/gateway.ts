@@ -175,6 +175,8 @@ export class Gateway {
           keepAliveTimeout: l.keepAliveTimeoutMs,
           // Node checks header/request timeouts on this interval (default 30 s: too coarse for slow-client defence).
           connectionsCheckingInterval: 1000,
+          // the front door refuses HTTP/1.1 without Host with the gateway's JSON error (Node's is a bare 400)
+          requireHostHeader: false,
           ...(l.keepAliveMaxRequests ? { maxRequestsPerSocket: l.keepAliveMaxRequests } : {}),
         },
         this.handler(runtime),

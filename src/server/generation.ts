@@ -4,7 +4,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/compile.ts';
@@ -164,7 +164,14 @@ export class Generation {
    * contributed.
    */
   private async buildApp(services: GenerationServices): Promise<FastifyInstance> {
-    const app = Fastify({ logger: false, return503OnClosing: false });
+    // Every request reaches handle(): Fastify's own answers (FST_ERR_* codes in a Fastify-shaped
+    // body) must never reach a client. A target Fastify's router cannot decode (e.g. '/%C0%AF',
+    // valid for the front door) and anything its router does not match go to the pipeline too.
+    const toPipeline = (request: FastifyRequest, reply: FastifyReply): void => {
+      reply.hijack();
+      void this.handle(request.raw as TaggedRequest, reply.raw);
+    };
+    const app = Fastify({ logger: false, return503OnClosing: false, frameworkErrors: (_err, request, reply) => toPipeline(request, reply) });
     this.app = app;
     // Bodies are streamed by the forwarder, never parsed by Fastify.
     app.removeAllContentTypeParsers();
@@ -193,9 +200,13 @@ export class Generation {
       },
     };
     for (const feature of planFeatures(this.deps.features, this.config)) app.register(feature.plugin, { host });
-    app.all('*', (request, reply) => {
-      reply.hijack();
-      return this.handle(request.raw as TaggedRequest, reply.raw);
+    // Taken over in onRequest, before Fastify looks at Content-Type (it answers 415 itself for
+    // one it cannot parse): the body is the upstream's business. done() is never called.
+    app.all('*', { onRequest: (request, reply) => toPipeline(request, reply) }, () => undefined);
+    app.setNotFoundHandler(toPipeline);
+    app.setErrorHandler((err: { statusCode?: number }, _request, reply) => {
+      const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+      void reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, STATUS_CODES[status] ?? 'Error', ''));
     });
     await app.ready();
 

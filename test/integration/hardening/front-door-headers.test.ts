@@ -1,0 +1,67 @@
+// Issue #17 item 9: identity headers a client can forge must not reach the upstream as sent, and
+// behind a trusted proxy the hop that connected to the gateway is appended to X-Forwarded-For.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
+import { rawRequest, http1 } from '../../helpers/raw-http.ts';
+import type { Gateway } from '../../../src/server/gateway.ts';
+
+let up: TestUpstream;
+let open: Gateway;
+let behindProxy: Gateway;
+
+before(async () => {
+  up = await startUpstream();
+  open = (await gatewayFrom(simpleConfig(up.address))).gw;
+  behindProxy = (await gatewayFrom(simpleConfig(up.address, { top: 'system { trusted-proxies "127.0.0.1" "::1"; graceful-shutdown-timeout-secs 1 }' }).replace('system { graceful-shutdown-timeout-secs 2 }', ''))).gw;
+});
+
+after(async () => {
+  await open.close();
+  await behindProxy.close();
+  await up.close();
+});
+
+const SPOOFED = [
+  'X-Real-IP: 10.0.0.1',
+  'Forwarded: for=10.0.0.1;host=internal.example.com;proto=https',
+  'True-Client-IP: 10.0.0.1',
+  'X-Client-IP: 10.0.0.1',
+  'CF-Connecting-IP: 10.0.0.1',
+  'X-Cluster-Client-IP: 10.0.0.1',
+  'X-Original-URL: /admin',
+  'X-Rewrite-URL: /admin',
+  'X-Forwarded-For: 10.0.0.1',
+  'X-Forwarded-Host: internal.example.com',
+  'X-Forwarded-Proto: https',
+  'X-Forwarded-Port: 443',
+  'X-Forwarded-Prefix: /admin',
+];
+
+test('from an untrusted peer, spoofed identity and URL-override headers never reach the upstream', async () => {
+  const r = await rawRequest(open.address('http').port, http1('GET', '/who', ['Host: public.example.com', ...SPOOFED, 'Connection: close']));
+  assert.equal(r.status, 200);
+  const h = up.seen.at(-1)!.headers;
+  for (const name of ['forwarded', 'true-client-ip', 'x-client-ip', 'cf-connecting-ip', 'x-cluster-client-ip', 'x-original-url', 'x-rewrite-url', 'x-forwarded-port', 'x-forwarded-prefix']) {
+    assert.equal(h[name], undefined, name);
+  }
+  assert.equal(h['x-real-ip'], '127.0.0.1');
+  assert.equal(h['x-forwarded-for'], '127.0.0.1');
+  assert.equal(h['x-forwarded-host'], 'public.example.com');
+  assert.equal(h['x-forwarded-proto'], 'http');
+});
+
+test('behind a trusted proxy: its headers are kept, the proxy hop is appended to X-Forwarded-For', async () => {
+  const r = await rawRequest(behindProxy.address('http').port, http1('GET', '/who', ['Host: public.example.com', ...SPOOFED, 'Connection: close']));
+  assert.equal(r.status, 200);
+  const h = up.seen.at(-1)!.headers;
+  // the client the proxy reported, then the proxy itself (the direct peer)
+  assert.equal(h['x-forwarded-for'], '10.0.0.1, 127.0.0.1');
+  assert.equal(h['x-real-ip'], '10.0.0.1');
+  assert.equal(h.forwarded, 'for=10.0.0.1;host=internal.example.com;proto=https');
+  assert.equal(h['x-forwarded-proto'], 'https');
+  // URL overrides are never forwarded, whoever sends them
+  assert.equal(h['x-original-url'], undefined);
+  assert.equal(h['x-rewrite-url'], undefined);
+});
