@@ -20,7 +20,7 @@ import {
 } from './schema.ts';
 import { parseSize } from './types-helpers.ts';
 import { collectTargets } from '../upstream/address.ts';
-import { compileConditions, priorityValue, specificity, sortRoutes, type MatchInput, type RouteConditions } from '../routing/match.ts';
+import { compileConditions, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
 import { normaliseRouteCache, normaliseStorage, type CacheStorageSettings, type RouteCacheSettings } from '../../plugins/caching/schema.ts';
 
@@ -142,6 +142,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
 
   const filters = new Map<string, CompiledFilter>();
   for (const fn of filterNodes) {
+    if (fn.values.length > 0) d.surplus('filters', fn.values, 0, 'write filter "<id>" { ... } inside the block', fn);
     for (const c of fn.children) {
       const id = c.values[0];
       const path = `filters > filter${typeof id === 'string' ? ` "${id}"` : ''}`;
@@ -153,6 +154,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
         d.error(path, 'expected an id string: filter "<id>" { type "..." }', c);
         continue;
       }
+      if (c.values.length > 1) d.surplus(path, c.values, 1, 'filter takes one argument, its id', c);
       const typeNode = c.children.find((x) => x.name === 'type');
       const type = typeNode?.values[0];
       if (typeof type !== 'string') {
@@ -260,11 +262,22 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       method: m.method,
       queryParam: m['query-param'],
     };
+    // RE2 must accept every pattern before the predicate is built (compileConditions throws).
+    let regexOk = true;
     for (const re of conditions.pathRegex ?? []) {
       try {
-        new RegExp(re);
+        compileRouteRegex(re);
       } catch (err) {
-        d.error(`${path} > matches > path-regex`, `invalid regular expression: ${(err as Error).message}`);
+        regexOk = false;
+        d.error(`${path} > matches > path-regex`, (err as Error).message);
+      }
+    }
+    for (const h of conditions.host ?? []) {
+      try {
+        compileHost(h);
+      } catch (err) {
+        regexOk = false;
+        d.error(`${path} > matches > host`, (err as Error).message);
       }
     }
     if ((m.path?.length ?? 0) + (m['path-prefix']?.length ?? 0) > 1) {
@@ -300,8 +313,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     compiled.push({
       id: r.id,
       priority: priority ?? 50,
-      specificity: specificity(conditions),
-      test: compileConditions(conditions),
+      specificity: regexOk ? specificity(conditions) : 0,
+      test: regexOk ? compileConditions(conditions) : () => false,
       upstream: r.upstream,
       builtin,
       filters: r.filters ?? [],

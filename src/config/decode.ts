@@ -8,10 +8,14 @@
 //   Array with { kdl: 'repeat' }                  -> one item per `key` node (objects or first args)
 //   Array with { kdl: 'named', item: 'route' }    -> `key { route "id" {...} ... }`, id -> item.id
 //   Record(String, primitive)                     -> `key { Name "value" ... }` (map)
-//   Object                                        -> the child node: its first argument goes to the
-//                                                    object's `argKey`, properties and children to keys
+//   Object                                        -> the child node: its arguments go, in order, to the
+//                                                    object's `argKeys` (or its single `argKey`),
+//                                                    properties and children to keys
 // Options on any property schema: `aliases: string[]`; on Object schemas: `closed: 'warn' | 'error'`
-// (unknown keys; default warn), `argKey`, `allowArgs` (extra args are not flagged).
+// (unknown keys; default warn), `argKey` / `argKeys`.
+// Nothing is dropped silently: a positional argument (or a property on a scalar setting) that no
+// schema key receives is a config error naming the node path and file:line. Sentinel ignores
+// surplus arguments, which hid mistakes such as `header "X-Tier" "gold"` read as presence only.
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import type { KdlNode as Node, KdlValue as Value } from './kdl/types.ts';
 import type { Diagnostic } from './diagnostics.ts';
@@ -26,6 +30,7 @@ interface SchemaMeta {
   aliases?: string[];
   closed?: 'warn' | 'error';
   argKey?: string;
+  argKeys?: string[];
   default?: unknown;
   properties?: Record<string, TSchema>;
   required?: string[];
@@ -49,6 +54,8 @@ const KEY_HINTS: Record<string, string> = {
 
 export class Decoder {
   readonly diagnostics: Diagnostic[] = [];
+  /** keys of the block being decoded: a surplus argument equal to one is a missing `;` */
+  private siblingKeys: ReadonlyMap<string, string> | undefined;
 
   error(path: string, message: string, node?: Node): void {
     const location = node ? locationOf(node) : undefined;
@@ -70,12 +77,17 @@ export class Decoder {
       byName.set(key, key);
       for (const a of meta(ps).aliases ?? []) byName.set(a, key);
     }
-    // First argument -> argKey (e.g. `target "h:p"`, `unix-socket "/s"`, `backend "otlp" {}`).
-    if (node.values.length > 0) {
-      if (m.argKey && props[m.argKey]) {
-        const v = this.primitive(props[m.argKey]!, node.values[0]!, `${path}`, self);
-        if (v !== undefined) out[m.argKey] = v;
+    // Arguments -> argKeys in order (e.g. `target "h:p"`, `header "X-Tier" "gold"`, `backend "otlp" {}`).
+    const argKeys = m.argKeys ?? (m.argKey ? [m.argKey] : []);
+    for (let i = 0; i < node.values.length; i++) {
+      const key = argKeys[i];
+      if (key === undefined || !props[key]) {
+        this.surplus(path, node.values, i, argKeys.length === 0 ? 'this block takes no arguments' : `it takes at most ${argKeys.length} (${argKeys.join(', ')})`, self);
+        break;
       }
+      if (node.properties[key] !== undefined) this.error(path, `"${key}" is given both as argument ${i + 1} and as ${key}=`, self);
+      const v = this.primitive(props[key]!, node.values[i]!, path, self);
+      if (v !== undefined) out[key] = v;
     }
     for (const [pname, pval] of Object.entries(node.properties)) {
       const key = byName.get(pname);
@@ -98,10 +110,13 @@ export class Decoder {
       list.push(child);
       groups.set(key, list);
     }
+    const outer = this.siblingKeys;
+    this.siblingKeys = byName;
     for (const [key, nodes] of groups) {
       const v = this.decodeProperty(props[key]!, nodes, `${path ? path + ' > ' : ''}${nodes[0]!.name}`);
       if (v !== undefined) out[key] = v;
     }
+    this.siblingKeys = outer;
     for (const [key, ps] of Object.entries(props)) {
       if (out[key] === undefined && meta(ps).default !== undefined) out[key] = structuredClone(meta(ps).default) as Json;
       if (out[key] === undefined && (m.required ?? []).includes(key) && ps[OptionalKind] !== 'Optional') {
@@ -109,6 +124,14 @@ export class Decoder {
       }
     }
     return out;
+  }
+
+  /** Reports a positional argument no schema key receives (at most once per node). */
+  surplus(path: string, values: readonly Value[], index: number, why: string, node?: Node): void {
+    const extra = values.slice(index).map(showValue).join(' ');
+    const v = values[index];
+    const sibling = typeof v === 'string' && this.siblingKeys?.has(v) ? ` ("${v}" is a key here: two settings on one line need a ";" between them)` : '';
+    this.error(path, `unexpected argument ${extra}: ${why}${sibling}`, node);
   }
 
   private unknown(schema: TSchema, path: string, what: string, name: string, known: string[], node?: Node): void {
@@ -135,6 +158,7 @@ export class Decoder {
       const out: Json[] = [];
       for (const n of nodes) {
         if (n.values.length === 0 && n.children.length === 0) this.error(path, 'expected one or more arguments', n);
+        this.noExtras(path, n, 'a list of values');
         for (const v of n.values) {
           const d = this.primitive(item, v, path, n);
           if (d !== undefined) out.push(d);
@@ -147,7 +171,10 @@ export class Decoder {
     }
     if (kind === 'Record') {
       const out: Record<string, Json> = {};
-      for (const n of nodes) Object.assign(out, this.decodeRecord(schema, n, path));
+      for (const n of nodes) {
+        if (n.values.length > 0) this.surplus(path, n.values, 0, 'a map block takes no arguments: write its entries as children { Name "value" }', n);
+        Object.assign(out, this.decodeRecord(schema, n, path));
+      }
       return out;
     }
     return this.decodeSingle(schema, nodes[nodes.length - 1]!, path);
@@ -175,7 +202,14 @@ export class Decoder {
       return undefined;
     }
     if (node.children.length > 0) this.warn(path, 'children are ignored here', node);
+    if (node.values.length > 1) this.surplus(path, node.values, 1, `this setting takes one value (${describe(schema)})`, node);
+    this.noExtras(path, node, describe(schema));
     return this.primitive(schema, node.values[0]!, path, node);
+  }
+
+  /** Properties (`k=v`) on a scalar or list setting are not read: refuse them. */
+  private noExtras(path: string, node: Node, what: string): void {
+    for (const k of Object.keys(node.properties)) this.error(path, `unexpected property ${k}=: this setting takes ${what}, not properties`, node);
   }
 
   private decodeRecord(schema: TSchema, node: Node, path: string): Record<string, Json> {
@@ -195,6 +229,8 @@ export class Decoder {
     const out: Json[] = [];
     const seen = new Set<string>();
     for (const parent of nodes) {
+      if (parent.values.length > 0) this.surplus(path, parent.values, 0, `write ${itemName} "<id>" { ... } inside the block`, parent);
+      for (const k of Object.keys(parent.properties)) this.error(path, `unexpected property ${k}=: write ${itemName} "<id>" { ... } inside the block`, parent);
       for (const c of parent.children) {
         if (c.name !== itemName) {
           this.error(path, `unexpected "${c.name}": expected ${itemName} "<id>" { ... }${didYouMean(c.name, [itemName])}`, c);
@@ -211,6 +247,7 @@ export class Decoder {
           continue;
         }
         seen.add(id);
+        if (c.values.length > 1) this.surplus(p, c.values, 1, `${itemName} takes one argument, its id`, c);
         const obj = this.decodeObject(item, { values: [], properties: c.properties, children: c.children }, p, c);
         out.push({ id, ...obj });
       }
@@ -299,6 +336,10 @@ export function kdlToJson(node: Pick<Node, 'values' | 'properties' | 'children'>
   for (const [k, v] of Object.entries(node.properties)) out[k] = v as Json;
   for (const c of node.children) out[c.name] = kdlToJson(c);
   return out;
+}
+
+function showValue(v: Value): string {
+  return typeof v === 'string' ? JSON.stringify(v) : v === null ? '#null' : typeof v === 'boolean' ? `#${v}` : String(v);
 }
 
 export function describe(schema: TSchema): string {

@@ -38,8 +38,8 @@ export const ListenerSchema = Block({
   'disable-probes': Type.Optional(Type.Boolean({ default: false })),
 });
 
-const QueryParam = Block({ name: Type.String(), value: Type.Optional(Type.String()) }, { argKey: 'name' });
-const HeaderMatch = Block({ name: Type.String(), value: Type.Optional(Type.String()) }, { argKey: 'name' });
+const QueryParam = Block({ name: Type.String(), value: Type.Optional(Type.String()) }, { argKeys: ['name', 'value'] });
+const HeaderMatch = Block({ name: Type.String(), value: Type.Optional(Type.String()) }, { argKeys: ['name', 'value'] });
 
 export const MatchesSchema = Block({
   path: Type.Optional(Type.Array(Type.String())),

@@ -2,7 +2,7 @@
 import { Type, type TSchema, type TObject, type TProperties, type ObjectOptions } from '@sinclair/typebox';
 
 /** A block whose unknown keys warn (Sentinel's ordinary blocks). */
-export function Block<T extends TProperties>(props: T, opts: ObjectOptions & { argKey?: string; closed?: 'warn' | 'error' } = {}): TObject<T> {
+export function Block<T extends TProperties>(props: T, opts: ObjectOptions & { argKey?: string; argKeys?: string[]; closed?: 'warn' | 'error' } = {}): TObject<T> {
   return Type.Object(props, { additionalProperties: false, ...opts });
 }
 

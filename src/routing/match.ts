@@ -2,7 +2,9 @@
 // Choices (documented in docs/routing.md): several `host` conditions are OR'ed, every other
 // condition is AND'ed (so two `path` lines in one route can never both match, as in Sentinel);
 // `path-prefix` stops at a segment boundary; the Host port is stripped; `path-regex` is an
-// unanchored search on the path without query.
+// unanchored search on the path without query. Every config regex runs on RE2 (linear time), so
+// a pattern like `(a+)+$` cannot stall the event loop on a hostile Host or path.
+import RE2 from 're2';
 
 export interface MatchInput {
   method: string;
@@ -49,13 +51,38 @@ export function prefixMatches(prefix: string, path: string): boolean {
   return path.charCodeAt(prefix.length) === 47; /* '/' */
 }
 
-export type HostPattern = { kind: 'exact'; host: string } | { kind: 'wildcard'; suffix: string } | { kind: 'regex'; re: RegExp };
+/**
+ * Host patterns (docs/core.md "Host patterns"):
+ * - exact: `api.example.com`
+ * - leading wildcard: `*.example.com` matches one or more labels before `.example.com`
+ * - glob: `*` elsewhere matches one or more characters inside one label (`api-*.example.com`
+ *   matches `api-1.example.com`, not `api-1.eu.example.com`); every other character is literal
+ * - regex: a pattern with any of `^ $ ( ) [ ] { } + ? | \` is a case-insensitive RE2 regex,
+ *   anchored at both ends unless it starts with `^`
+ */
+export type HostPattern = { kind: 'exact'; host: string } | { kind: 'wildcard'; suffix: string } | { kind: 'regex'; re: RE2 };
+
+const HOST_GLOB = /^(?:[a-z0-9.*_-]+|\[[0-9a-f:.]+\])$/;
+
+/** An RE2 regex for route matching; throws an Error whose message says why RE2 refused it. */
+export function compileRouteRegex(pattern: string, flags = ''): RE2 {
+  try {
+    return new RE2(pattern, flags);
+  } catch (err) {
+    throw new Error(`invalid regular expression "${pattern}": ${(err as Error).message} (route regexes run on RE2 in linear time: backreferences and lookaround are not supported)`, { cause: err });
+  }
+}
 
 export function compileHost(pattern: string): HostPattern {
-  const p = pattern.toLowerCase();
-  if (p.startsWith('*.') && !/[[\]()*+?\\^$|]/.test(p.slice(2))) return { kind: 'wildcard', suffix: p.slice(1) };
-  if (/[*[\]()+?\\^$|]/.test(p)) return { kind: 'regex', re: new RegExp(p.startsWith('^') ? p : `^${p}$`, 'i') };
-  return { kind: 'exact', host: stripPort(p) };
+  const p = stripPort(pattern.toLowerCase());
+  if (HOST_GLOB.test(p)) {
+    if (!p.includes('*')) return { kind: 'exact', host: p };
+    if (p.startsWith('*.') && !p.slice(2).includes('*')) return { kind: 'wildcard', suffix: p.slice(1) };
+    const body = p.split('*').map((part) => part.replace(/[.]/g, '\\.')).join('[^.]+');
+    return { kind: 'regex', re: compileRouteRegex(`^${body}$`) };
+  }
+  // A regex is not lower-cased (that would turn `\D` into `\d`); the `i` flag folds case.
+  return { kind: 'regex', re: compileRouteRegex(pattern.startsWith('^') ? pattern : `^(?:${pattern})$`, 'i') };
 }
 
 export function hostMatches(h: HostPattern, host: string): boolean {
@@ -119,7 +146,7 @@ export function compileConditions(c: RouteConditions): (input: MatchInput) => bo
     checks.push(value === undefined ? (i) => i.query(q.name) !== undefined : (i) => i.query(q.name) === value);
   }
   for (const r of c.pathRegex ?? []) {
-    const re = new RegExp(r);
+    const re = compileRouteRegex(r);
     checks.push((i) => re.test(i.path));
   }
   if (checks.length === 0) return () => true;

@@ -100,3 +100,45 @@ test('ordering: priority, then specificity, then config order; first match wins;
   assert.equal(matchRoute(narrow, input({ path: '/y' }), fallback)?.id, 'fallback');
   assert.equal(matchRoute(narrow, input({ path: '/y' })), undefined);
 });
+
+test('KDL header/query-param second argument is the value to compare (issue 17 item 5)', async () => {
+  const { loadConfigText } = await import('../../../src/config/load.ts');
+  const config = loadConfigText(`
+    listeners { listener "http" { address "127.0.0.1:0" } }
+    routes {
+      route "gold" { matches { header "X-Tier" "gold" }; builtin-handler "health" }
+      route "v2" { matches { query-param "v" "2" }; builtin-handler "health" }
+      route "keyed" { matches { header "X-Api-Key" }; builtin-handler "health" }
+      route "other" { priority "low"; builtin-handler "not-found" }
+    }`);
+  const table: [Parameters<typeof input>[0], string][] = [
+    [{ headers: { 'x-tier': 'gold' } }, 'gold'],
+    [{ headers: { 'x-tier': 'silver' } }, 'other'],
+    [{ headers: { 'x-tier': 'Gold' } }, 'other'],
+    [{ query: 'v=2' }, 'v2'],
+    [{ query: 'v=3' }, 'other'],
+    [{ query: 'v' }, 'other'],
+    [{ headers: { 'x-api-key': '' } }, 'keyed'],
+    [{}, 'other'],
+  ];
+  for (const [req, want] of table) assert.equal(matchRoute(config.routes, input(req))?.id, want, JSON.stringify(req));
+});
+
+test('host globs escape dots; `*` inside a label is one label\'s characters; regexes keep their case classes (issue 17 item 14)', () => {
+  const cases: [string, string, boolean][] = [
+    ['api-*.example.com', 'api-1.example.com', true],
+    ['api-*.example.com', 'api-blue.example.com', true],
+    ['api-*.example.com', 'apizexamplezcom', false],
+    ['api-*.example.com', 'api-.example.com', false],
+    ['api-*.example.com', 'api-1.eu.example.com', false],
+    ['*.example.com', 'a.b.example.com', true],
+    ['a.c', 'abc', false],
+    ['example.com:8080', 'example.com', true],
+    ['^\\D+\\.example\\.com$', 'www.example.com', true],
+    ['^\\D+\\.example\\.com$', 'w1.example.com', false],
+    ['API\\.Example\\.com', 'api.example.com', true],
+    ['a|b', 'ab', false],
+    ['a|b', 'b', true],
+  ];
+  for (const [pattern, host, want] of cases) assert.equal(hostMatches(compileHost(pattern), host), want, `${pattern} vs ${host}`);
+});
