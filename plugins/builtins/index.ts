@@ -18,7 +18,7 @@ export const builtinsFeature = defineFeature({
       startedAt: host.instance.startedAt,
       upstreamGroups: () => forwarding?.groups.values() ?? [],
     };
-    const runtime: BuiltinsRuntime = { run: (handler, traceId, accept) => runBuiltin(handler, env, traceId, accept) };
+    const runtime: BuiltinsRuntime = { run: (handler, traceId, req) => runBuiltin(handler, env, traceId, req) };
     app.decorate(DECORATION.builtins, runtime);
   },
 });

@@ -9,6 +9,7 @@ import type { Redis, Cluster, RedisOptions } from 'ioredis';
 import type { Decision, WindowParams } from './limiter.ts';
 import type { RemoteBackend } from './backend.ts';
 import { BackendTimeoutError, withTimeout } from './backend.ts';
+import { redactUrl } from '../../src/config/redact.ts';
 
 export interface RedisSettings {
   url: string;
@@ -52,9 +53,9 @@ export type RedisClientPlan =
 function parseNode(raw: string): { node: HostPort; url: URL } {
   const withScheme = /^[a-z]+:\/\//i.test(raw) ? raw : `redis://${raw}`;
   const url = new URL(withScheme);
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`unsupported scheme "${url.protocol}" in "${raw}" (expected redis:// or rediss://)`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`unsupported scheme "${url.protocol}" in "${redactUrl(raw)}" (expected redis:// or rediss://)`);
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === '') throw new Error(`missing host in "${raw}"`);
+  if (host === '') throw new Error(`missing host in "${redactUrl(raw)}"`);
   return { node: { host, port: url.port ? Number(url.port) : 6379 }, url };
 }
 

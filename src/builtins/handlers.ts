@@ -4,6 +4,7 @@ import type { LocalResponse } from '../pipeline/types.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import { VERSION } from '../metrics/registry.ts';
 import { collectTargets } from '../upstream/address.ts';
+import { redactSecrets } from '../config/redact.ts';
 import { upstreamsReport, type UpstreamGroup } from '../upstream/group.ts';
 
 export interface BuiltinEnv {
@@ -46,12 +47,12 @@ export function notFoundBody(traceId: string, message = 'The requested resource 
   return json(404, { error: 'Not Found', status: 404, message, request_id: traceId, timestamp: new Date().toISOString() }, traceId, true);
 }
 
-/** A redacted view of the config: no TLS material, no agent configs. */
+/** A redacted view of the config: no TLS material, no agent configs, no secret (redact.ts). */
 export function configDump(c: CompiledConfig): unknown {
-  return {
+  return redactSecrets({
     server: c.system,
     listeners: c.listeners.map((l) => ({ id: l.id, address: `${l.host}:${l.port}`, protocol: l.protocol, default_route: l.defaultRoute ?? null, tls: l.tls ? { enabled: true } : null })),
-    routes: c.routes.map((r) => ({ id: r.id, priority: r.priority, upstream: r.upstream ?? null, builtin_handler: r.builtin ?? null, filters: r.filters, service_type: r.serviceType })),
+    routes: c.routes.map((r) => ({ id: r.id, priority: r.priority, upstream: r.upstream ?? null, builtin_handler: r.builtin ?? null, filters: r.filters, listeners: r.listeners ?? null, service_type: r.serviceType })),
     upstreams: [...c.upstreams.values()].map((u) => ({
       id: u.id,
       targets: collectTargets(u).map((t) => ({ address: t.address, weight: t.weight })),
@@ -61,12 +62,21 @@ export function configDump(c: CompiledConfig): unknown {
     filters: [...c.filters.keys()],
     waf: c.raw.waf ? { mode: c.raw.waf.mode ?? 'prevention' } : null,
     limits: c.limits,
-  };
+  });
 }
 
-/** The status page for browsers: what is running and where to look next. */
-function welcomePage(env: BuiltinEnv, uptime: number): string {
-  const routes = env.config.routes
+/** What a builtin may show: `detail` only on a loopback listener or to an allow-from client. */
+export interface BuiltinRequest {
+  accept: string;
+  detail: boolean;
+  /** the listener that received the request (the status page links only what it serves) */
+  listener: string;
+}
+
+/** The status page for browsers: what is running and where to look next (details only when allowed). */
+function welcomePage(env: BuiltinEnv, uptime: number, req: BuiltinRequest): string {
+  const served = env.config.routesByListener.get(req.listener) ?? env.config.routes;
+  const routes = served
     .filter((r) => r.builtin && r.raw.matches)
     .map((r) => {
       const m = r.raw.matches!;
@@ -74,25 +84,27 @@ function welcomePage(env: BuiltinEnv, uptime: number): string {
       return p ? `<li><a href="${p}">${p}</a> — ${r.builtin}</li>` : '';
     })
     .join('');
+  const facts = req.detail ? `<p>Version ${VERSION}, up ${formatUptime(uptime)}, ${env.config.routes.length} routes, ${env.config.upstreams.size} upstreams.</p>\n` : '';
   return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Sentinel</title>
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;color:#222}code{background:#eee;padding:0 .3em}</style></head>
 <body><h1>Sentinel is running</h1>
-<p>Version ${VERSION}, up ${formatUptime(uptime)}, ${env.config.routes.length} routes, ${env.config.upstreams.size} upstreams.</p>
-<p>This is the embedded default configuration. Run your own with <code>sentinel run -c my.kdl</code>.</p>
+${facts}<p>This is the embedded default configuration. Run your own with <code>sentinel run -c my.kdl</code>.</p>
 <ul>${routes}<li><a href="/_/ready">/_/ready</a> — readiness probe</li></ul>
 </body></html>`;
 }
 
-export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, traceId: string, accept = ''): Promise<LocalResponse> {
+export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, traceId: string, req: BuiltinRequest): Promise<LocalResponse> {
   const now = new Date().toISOString();
   switch (handler) {
     case 'health':
       return json(200, { status: 'healthy', timestamp: now }, traceId);
     case 'status': {
       const uptime = (Date.now() - env.startedAt) / 1000;
-      if (accept.includes('text/html')) {
-        return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': traceId }, body: welcomePage(env, uptime) };
+      if (req.accept.includes('text/html')) {
+        return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': traceId }, body: welcomePage(env, uptime, req) };
       }
+      // Version, uptime and instance id help an attacker fingerprint: only for loopback / allow-from.
+      if (!req.detail) return json(200, { status: 'ok', timestamp: now }, traceId, true);
       return json(200, { status: 'ok', version: VERSION, uptime: formatUptime(uptime), uptime_secs: Math.floor(uptime), instance_id: env.instanceId, timestamp: now }, traceId, true);
     }
     case 'metrics':

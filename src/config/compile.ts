@@ -20,12 +20,18 @@ import {
 } from './schema.ts';
 import { parseSize } from './types-helpers.ts';
 import { collectTargets } from '../upstream/address.ts';
+import { compileTrusted, isTrusted } from '../server/trusted-proxies.ts';
 import { compileConditions, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
 import { normaliseRouteCache, normaliseStorage, type CacheStorageSettings, type RouteCacheSettings } from '../../plugins/caching/schema.ts';
 
 export const BUILTIN_HANDLERS = ['status', 'health', 'metrics', 'not-found', 'config', 'upstreams', 'cache-purge', 'cache-stats'] as const;
 export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
+/**
+ * Builtins that show gateway state (config, targets, counters) or change it (cache purge): served
+ * only on listeners bound to a loopback address, or to the clients a route's `allow-from` names.
+ */
+export const STATE_REVEALING_BUILTINS: readonly BuiltinHandler[] = ['config', 'upstreams', 'metrics', 'cache-purge', 'cache-stats'];
 const KNOWN_FILTER_TYPES = ['rate-limit', 'agent', 'headers', 'compress', 'cors', 'timeout', 'log', 'geo', 'url-rewrite'];
 const SUPPORTED_SCHEMA_VERSION = '1.0';
 
@@ -54,6 +60,10 @@ export interface CompiledRoute {
   readonly maxBodyBytes: number | undefined;
   /** the route's `cache { }` (or `policies { cache { } }`) when enabled */
   readonly cache: RouteCacheSettings | undefined;
+  /** listener ids serving this route; undefined = every listener */
+  readonly listeners: readonly string[] | undefined;
+  /** `allow-from`: true when the client address may use this route; undefined = anyone */
+  readonly allowFrom: ((clientIp: string) => boolean) | undefined;
   readonly raw: RawRoute;
 }
 
@@ -70,6 +80,8 @@ export interface CompiledListener {
   readonly keepAliveMaxRequests: number | undefined;
   /** serve /_/health and /_/ready on this listener */
   readonly probes: boolean;
+  /** bound to 127.0.0.0/8, ::1 or localhost: only this host can connect */
+  readonly loopback: boolean;
 }
 
 export interface CompiledFilter {
@@ -86,6 +98,8 @@ export interface CompiledConfig {
   readonly listeners: readonly CompiledListener[];
   readonly routes: readonly CompiledRoute[];
   readonly routesById: ReadonlyMap<string, CompiledRoute>;
+  /** per listener id: the sorted routes it serves (a route's `listeners` key narrows it) */
+  readonly routesByListener: ReadonlyMap<string, readonly CompiledRoute[]>;
   readonly upstreams: ReadonlyMap<string, RawUpstream>;
   readonly filters: ReadonlyMap<string, CompiledFilter>;
   readonly limits: Required<Pick<RawLimits, 'max-header-size-bytes' | 'max-header-count' | 'max-body-size-bytes'>> & RawLimits;
@@ -103,6 +117,12 @@ export function parseAddress(addr: string): { host: string; port: number } | und
   const port = Number(m[3]);
   if (port > 65535) return undefined;
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** A bind address only this host can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\./.test(h);
 }
 
 function headerOps(raw: { rename?: Record<string, string>; set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } | undefined): HeaderOpsConfig | undefined {
@@ -229,6 +249,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       maxConcurrentStreams: l['max-concurrent-streams'] ?? 100,
       keepAliveMaxRequests: l['keepalive-max-requests'],
       probes: !(l['disable-probes'] ?? false),
+      loopback: isLoopbackHost(addr.host),
     });
   }
 
@@ -304,6 +325,18 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     for (const k of ['static-files', 'api-schema', 'inference', 'shadow', 'fallback'] as const) {
       if (r[k] !== undefined) d.warn(`${path} > ${k}`, `"${k}" is not implemented yet and is ignored`);
     }
+    for (const id of r.listeners ?? []) {
+      if (!rawListeners.some((l) => l.id === id)) d.error(`${path} > listeners`, `unknown listener "${id}"${didYouMean(id, rawListeners.map((l) => l.id))}`);
+    }
+    let allowFrom: ((ip: string) => boolean) | undefined;
+    if (r['allow-from'] !== undefined) {
+      try {
+        const matcher = compileTrusted(r['allow-from']);
+        allowFrom = (ip) => isTrusted(matcher, ip);
+      } catch (err) {
+        d.error(`${path} > allow-from`, (err as Error).message.replace('trusted proxy', 'address'));
+      }
+    }
     let maxBody: number | undefined;
     try {
       maxBody = parseSize(r.policies?.['max-body-size']);
@@ -326,13 +359,31 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       timeoutMs: r.policies?.['timeout-secs'] !== undefined ? r.policies['timeout-secs'] * 1000 : undefined,
       maxBodyBytes: maxBody,
       cache: cache?.enabled && !builtin ? cache : undefined,
+      listeners: r.listeners,
+      allowFrom,
       raw: r,
     });
   }
   const routesById = new Map(compiled.map((r) => [r.id, r]));
+  const sorted = sortRoutes(compiled);
+  const routesByListener = new Map(listeners.map((l) => [l.id, sorted.filter((r) => r.listeners === undefined || r.listeners.includes(l.id))]));
   for (const l of listeners) {
-    if (l.defaultRoute !== undefined && !routesById.has(l.defaultRoute)) {
-      d.error(`listeners > listener "${l.id}" > default-route`, `unknown route "${l.defaultRoute}"${didYouMean(l.defaultRoute, routesById.keys())}`);
+    if (l.defaultRoute === undefined) continue;
+    const r = routesById.get(l.defaultRoute);
+    if (!r) d.error(`listeners > listener "${l.id}" > default-route`, `unknown route "${l.defaultRoute}"${didYouMean(l.defaultRoute, routesById.keys())}`);
+    else if (r.listeners && !r.listeners.includes(l.id)) d.error(`listeners > listener "${l.id}" > default-route`, `route "${r.id}" is not served on this listener (its listeners: ${r.listeners.join(', ')})`);
+  }
+  // Safe defaults (issue 13 item 6): a state-revealing builtin reachable from a listener that
+  // outsiders can connect to needs an explicit allow-from.
+  for (const r of compiled) {
+    if (!r.builtin || !STATE_REVEALING_BUILTINS.includes(r.builtin) || r.allowFrom) continue;
+    for (const l of listeners) {
+      if (l.loopback || (r.listeners && !r.listeners.includes(l.id))) continue;
+      d.error(
+        `routes > route "${r.id}"`,
+        `builtin-handler "${r.builtin}" shows gateway state, and listener "${l.id}" (${l.host}:${l.port}) is not bound to a loopback address: ` +
+          `serve it on a localhost listener only (listeners "<id>"), or say who may ask (allow-from "10.0.0.0/8")`,
+      );
     }
   }
 
@@ -377,8 +428,9 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     raw,
     system: systemFull,
     listeners,
-    routes: sortRoutes(compiled),
+    routes: sorted,
     routesById,
+    routesByListener,
     upstreams,
     filters,
     limits,

@@ -75,6 +75,10 @@ export const RouteSchema = Block({
   'service-type': Type.Optional(Enum(['web', 'api', 'static', 'builtin', 'inference'] as const)),
   'builtin-handler': Type.Optional(Type.String()),
   filters: Type.Optional(Type.Array(Type.String())),
+  // (ours) serve this route only on these listeners (ids); default: every listener
+  listeners: Type.Optional(Type.Array(Type.String())),
+  // (ours) only these client addresses/CIDRs may use this route; others get 403
+  'allow-from': Type.Optional(Type.Array(Type.String())),
   policies: Type.Optional(PoliciesSchema),
   'circuit-breaker': UpstreamPolicyProperties['circuit-breaker'],
   'retry-policy': UpstreamPolicyProperties['retry-policy'],

@@ -1,8 +1,10 @@
 // A JSON view of a compiled config: what golden tests compare and `sentinel test --dump` prints.
+// Secrets are redacted (src/config/redact.ts): the dump may be pasted into an issue.
 import type { CompiledConfig } from './compile.ts';
+import { redactSecrets } from './redact.ts';
 
 export function configView(c: CompiledConfig): unknown {
-  return {
+  return redactSecrets({
     system: c.system,
     listeners: c.listeners,
     routes: c.routes.map((r) => ({
@@ -12,6 +14,8 @@ export function configView(c: CompiledConfig): unknown {
       upstream: r.upstream ?? null,
       builtin: r.builtin ?? null,
       filters: r.filters,
+      listeners: r.listeners ?? null,
+      allow_from: r.raw['allow-from'] ?? null,
       service_type: r.serviceType,
       failure_mode: r.failureMode,
       timeout_ms: r.timeoutMs ?? null,
@@ -28,5 +32,5 @@ export function configView(c: CompiledConfig): unknown {
     observability: c.observability,
     ...(c.raw.cache ? { cache: c.cache } : {}),
     warnings: c.warnings.map((w) => `${w.path}: ${w.message}`),
-  };
+  });
 }

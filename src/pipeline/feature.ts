@@ -17,6 +17,7 @@ import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter } 
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { ForwardResult } from '../server/forwarder.ts';
 import type { WsProxyOptions } from '../websocket/proxy.ts';
+import type { BuiltinRequest } from '../builtins/handlers.ts';
 
 /** What a generation hands every feature plugin it registers (the plugin's options). */
 export interface FeatureHost {
@@ -137,7 +138,7 @@ export interface RouteTable {
 
 /** `builtins`: answers a `builtin-handler` route. */
 export interface BuiltinsRuntime {
-  run(handler: BuiltinHandler, traceId: string, accept: string | undefined): Promise<LocalResponse>;
+  run(handler: BuiltinHandler, traceId: string, req: BuiltinRequest): Promise<LocalResponse>;
 }
 
 /** `websocket`: proxies an admitted upgrade (only registered when a route allows WebSocket). */

@@ -438,9 +438,14 @@ export class Generation {
     const rawHost = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '';
     const host = stripPort(rawHost).toLowerCase();
     const input = this.matchInput(f.method, path, f.query, host, req);
-    const route = (f.route = matchRoute(this.config.routes, input, this.defaultRoutes.get(listener.config.id)));
+    const route = (f.route = matchRoute(this.config.routesByListener.get(listener.config.id) ?? this.config.routes, input, this.defaultRoutes.get(listener.config.id)));
     if (!route) {
       f.result = this.sendLocal(res, traceId, notFoundBody(traceId, 'No matching route found'));
+      return undefined;
+    }
+    if (route.allowFrom && !route.allowFrom(clientIp)) {
+      metrics.blockedRequests.inc({ reason: 'client_not_allowed' });
+      f.result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: 'Forbidden', status: 403, request_id: traceId }) });
       return undefined;
     }
     const tls = listener.tlsInfo && (socket as TLSSocket).encrypted ? listener.tlsInfo(socket as TLSSocket) : undefined;
@@ -482,7 +487,7 @@ export class Generation {
       }
     }
     if (route.builtin) {
-      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, req.headers.accept));
+      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: listener.config.loopback || route.allowFrom !== undefined, listener: listener.config.id }));
       return undefined;
     }
     const group = this.routeGroups.get(route.id);
