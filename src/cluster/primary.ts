@@ -3,13 +3,13 @@
 // traffic itself.
 import cluster, { type Worker } from 'node:cluster';
 import type { Server } from 'node:http';
-import type { FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 import type { CompiledConfig } from '../config/compile.ts';
 import { formatDiagnostic } from '../config/diagnostics.ts';
 import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
 import { Metrics } from '../metrics/registry.ts';
-import { loadAny, serveMetrics, watchConfigFile, type GatewayOptions } from '../server/gateway.ts';
+import { loadAny, serveMetrics, type GatewayOptions } from '../server/gateway.ts';
+import { reloadSources, watchConfigSources, type ConfigWatcher } from '../config/watch.ts';
 import { aggregateClusterMetrics, type WorkerSnapshot } from './aggregate.ts';
 import { isToPrimary, type ToPrimary, type ToWorker, type WorkerMetricsJson } from './messages.ts';
 import { DEFAULT_RESTART_POLICY, RestartPolicy, type RestartPolicyOptions } from './policy.ts';
@@ -44,7 +44,7 @@ export class ClusterPrimary {
   private nextRequest = 0;
   private reloading: Promise<void> = Promise.resolve();
   private metricsServer: Server | undefined;
-  private watcher: FSWatcher | undefined;
+  private watcher: ConfigWatcher | undefined;
   private listenersText: string[] = [];
   private startup: { resolve(): void; reject(err: Error): void } | undefined;
   /** the audit log records reloads the primary rejects (workers record the ones they apply) */
@@ -81,7 +81,7 @@ export class ClusterPrimary {
     for (let i = 0; i < this.opts.workers; i++) cluster.fork();
     await started;
     this.metricsServer = await serveMetrics(this.config, () => this.renderMetrics());
-    if (this.config.system['auto-reload'] && this.config.file) this.watcher = watchConfigFile(this.config.file, () => void this.reload());
+    if (this.config.system['auto-reload'] && this.config.file) this.watcher = watchConfigSources(reloadSources(this.config), () => void this.reload());
     this.metrics.generation.set(1);
     const pids = [...this.ready.values()].map((w) => w.process.pid);
     this.log.info({ workers: this.opts.workers, pid: process.pid, worker_pids: pids, listeners: this.listenersText }, 'sentinel cluster started');

@@ -4,12 +4,12 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { watch, type FSWatcher } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledListener } from '../config/compile.ts';
 import { loadConfigFile, loadConfigText, defaultConfigText, DEFAULT_CONFIG_PATH } from '../config/load.ts';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts';
+import { reloadSources, watchConfigSources, type ConfigWatcher } from '../config/watch.ts';
 import { Metrics } from '../metrics/registry.ts';
 import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
 import { Generation, type ListenerRuntime } from './generation.ts';
@@ -61,7 +61,7 @@ export class Gateway {
   private accessLog: LineSink | undefined;
   private auditLog: LineSink | undefined;
   private draining = false;
-  private watcher: FSWatcher | undefined;
+  private watcher: ConfigWatcher | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private readonly signalHandlers: [string, () => void][] = [];
 
@@ -92,7 +92,7 @@ export class Gateway {
       throw err;
     }
     if (this.opts.handleSignals) this.installSignals();
-    if (config.system['auto-reload'] && config.file && !this.opts.clusterWorker) this.watcher = watchConfigFile(config.file, () => void this.reload().catch(() => undefined));
+    if (config.system['auto-reload'] && config.file && !this.opts.clusterWorker) this.watcher = watchConfigSources(reloadSources(config), () => void this.reload().catch(() => undefined));
     this.log.info({ generation: this.generation.number, listeners: config.listeners.map((l) => `${l.id}=${this.addressText(l.id)}`) }, 'sentinel started');
   }
 
@@ -353,17 +353,6 @@ export async function serveMetrics(config: CompiledConfig, render: () => Promise
     server.listen(Number(portText), host || '0.0.0.0', () => resolve());
   });
   return server;
-}
-
-/** Watches the config file (auto-reload); changes are debounced by 100 ms. */
-export function watchConfigFile(file: string, onChange: () => void): FSWatcher {
-  let timer: NodeJS.Timeout | undefined;
-  const watcher = watch(file, () => {
-    clearTimeout(timer);
-    timer = setTimeout(onChange, 100);
-  });
-  watcher.unref();
-  return watcher;
 }
 
 export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> {

@@ -1,0 +1,84 @@
+// auto-reload's file watching. It watches DIRECTORIES, never the files: Kubernetes updates a
+// mounted ConfigMap or Secret by writing a new timestamped folder and renaming the `..data`
+// symlink over the old one (config.kdl -> ..data/config.kdl), and fs.watch on the file keeps
+// following the old inode, so the swap would go unseen. Watched: the folder of the config file
+// and of every TLS file the listeners read, plus the folder of each symlink's current target
+// (an edited target outside the mount). Events for those names or `..data` are debounced into
+// one onChange; the watch set is rebuilt after each one (targets move with every swap).
+import { realpathSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import type { CompiledConfig } from './compile.ts';
+
+export interface ConfigWatcher {
+  close(): void;
+}
+
+/** The files a reload re-reads: the config file and every `*-file` of the listeners' tls blocks. */
+export function reloadSources(config: CompiledConfig): string[] {
+  const files = config.file ? [config.file] : [];
+  const collect = (v: unknown, key: string): void => {
+    if (typeof v === 'string' && key.endsWith('-file')) files.push(isAbsolute(v) ? v : resolve(config.baseDir, v));
+    else if (Array.isArray(v)) for (const item of v) collect(item, key);
+    else if (v && typeof v === 'object') for (const [k, item] of Object.entries(v)) collect(item, k);
+  };
+  for (const l of config.listeners) if (l.tls) collect(l.tls, 'tls');
+  return [...new Set(files)];
+}
+
+/** folder -> names in it whose change means "reload" (`..data` is the Kubernetes swap). */
+export function watchTargets(files: readonly string[], realpath: (p: string) => string = realpathSync): Map<string, Set<string>> {
+  const targets = new Map<string, Set<string>>();
+  const add = (path: string): void => {
+    const dir = dirname(path);
+    const names = targets.get(dir) ?? new Set(['..data']);
+    names.add(basename(path));
+    targets.set(dir, names);
+  };
+  for (const f of files) {
+    add(f);
+    try {
+      const real = realpath(f);
+      if (real !== f) add(real);
+    } catch {
+      // missing right now (mid-swap): its folder is watched, the next event rebuilds the set
+    }
+  }
+  return targets;
+}
+
+export function watchConfigSources(files: readonly string[], onChange: () => void, debounceMs = 200): ConfigWatcher {
+  let watchers: FSWatcher[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const arm = (): void => {
+    for (const w of watchers) w.close();
+    watchers = [];
+    for (const [dir, names] of watchTargets(files)) {
+      try {
+        const w = watch(dir, (_event, name) => {
+          if (name !== null && !names.has(name.toString())) return;
+          clearTimeout(timer);
+          timer = setTimeout(fire, debounceMs);
+        });
+        w.on('error', () => undefined); // a target folder removed by a swap; rebuilt on the next fire
+        w.unref();
+        watchers.push(w);
+      } catch {
+        // folder missing: nothing to watch there until the next rebuild
+      }
+    }
+  };
+  const fire = (): void => {
+    if (closed) return;
+    arm();
+    onChange();
+  };
+  arm();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      for (const w of watchers) w.close();
+    },
+  };
+}
