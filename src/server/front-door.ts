@@ -62,7 +62,10 @@ export function frontDoor(req: IncomingMessage, defaultPort: number): AdmittedTa
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 4 && (name.charCodeAt(0) | 32) === 104 && name.toLowerCase() === 'host' && ++hosts > 1) return reject('duplicate_host');
+    // 'host' in any case, without allocating a lower-cased copy of every header name
+    if (name.length === 4 && (name.charCodeAt(0) | 32) === 104 && (name.charCodeAt(1) | 32) === 111 && (name.charCodeAt(2) | 32) === 115 && (name.charCodeAt(3) | 32) === 116 && ++hosts > 1) {
+      return reject('duplicate_host');
+    }
   }
   const t = parseTarget(req.url ?? '');
   let authority: string | undefined;
