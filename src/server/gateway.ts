@@ -17,6 +17,9 @@ import { createTlsManager, type TlsManager } from '../../plugins/tls/index.ts';
 import { pluginValidators } from './validators.ts';
 import { FEATURES } from '../features.ts';
 import { localResponder } from '../websocket/proxy.ts';
+import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, guardHttp2Sessions, headerListBytes, http1ServerOptions, http2Settings, listenerLimits, type GateLimits, type ListenerLimits } from './listener-limits.ts';
+import { compileTrusted, isTrusted } from './trusted-proxies.ts';
+import { errorBody } from '../errors/index.ts';
 
 export interface GatewayOptions {
   /** config file; when neither this nor configText is given the embedded default is used */
@@ -39,6 +42,7 @@ interface ListenerSlot {
   config: CompiledListener;
   server: NetServer;
   runtime: ListenerRuntime;
+  limits: ListenerLimits;
   tls?: TlsManager;
 }
 
@@ -64,6 +68,11 @@ export class Gateway {
   private watcher: ConfigWatcher | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private readonly signalHandlers: [string, () => void][] = [];
+  private readonly connectionsRejected = this.metrics.counter('sentinel_connections_rejected_total', 'Connections closed on arrival by a connection limit, by listener and reason', ['listener', 'reason']);
+  private readonly connectionsClosed = this.metrics.counter('sentinel_connections_closed_total', 'HTTP/2 sessions and streams the gateway closed for a timeout, by listener and reason', ['listener', 'reason']);
+  /** max-total-connections / max-connections-per-client over every listener (read per connection, so reloads apply) */
+  private readonly gate = new ConnectionGate(() => this.gateLimits(), (listener, reason) => this.connectionsRejected.inc({ listener, reason }));
+  private gateLimitsCache: { config: CompiledConfig; limits: GateLimits } | undefined;
 
   constructor(private readonly opts: GatewayOptions) {}
 
@@ -126,8 +135,44 @@ export class Gateway {
     });
   }
 
+  /** The connection caps of the running config (built once per config). */
+  private gateLimits(): GateLimits {
+    const config = this.generation.config;
+    if (this.gateLimitsCache?.config !== config) {
+      const trusted = compileTrusted(config.trustedProxies);
+      this.gateLimitsCache = {
+        config,
+        limits: {
+          maxTotal: config.limits['max-total-connections'],
+          perClient: config.limits['max-connections-per-client'] ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+          exempt: (peer) => trusted.any && isTrusted(trusted, peer),
+        },
+      };
+    }
+    return this.gateLimitsCache.limits;
+  }
+
   private handler(runtime: ListenerRuntime) {
     return (req: IncomingMessage, res: ServerResponse) => this.generation.dispatch(req, res, runtime);
+  }
+
+  /**
+   * HTTP/2 requests (h2c, and TLS clients that chose h2). The header list limit is checked here:
+   * the SETTINGS_MAX_HEADER_LIST_SIZE the listener advertises binds a client only once it has
+   * acknowledged it, after its first requests went out; Node's HTTP/1.1 parser enforces its own.
+   */
+  private h2Handler(runtime: ListenerRuntime) {
+    const http1 = this.handler(runtime);
+    return (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+      if (req.httpVersionMajor === 2 && headerListBytes(req.rawHeaders) > this.config.limits['max-header-size-bytes']) {
+        this.metrics.blockedRequests.inc({ reason: 'header_size_exceeded' });
+        const body = errorBody(431, 'Request Header Fields Too Large', '');
+        res.writeHead(431, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+      http1(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    };
   }
 
   /**
@@ -147,7 +192,9 @@ export class Gateway {
 
   private async openListener(l: CompiledListener): Promise<void> {
     const runtime: ListenerRuntime = { config: l };
-    const limits = this.config.limits;
+    // The same limits on every listener kind (src/server/listener-limits.ts); a reload updates them.
+    const lim = listenerLimits(this.config, l);
+    const limitsNow = () => this.listeners.get(l.id)?.limits ?? lim;
     let server: NetServer;
     let tls: TlsManager | undefined;
     if (l.protocol === 'https') {
@@ -157,34 +204,26 @@ export class Gateway {
         {
           allowHTTP1: true,
           ...tls.serverOptions(),
-          maxHeaderSize: limits['max-header-size-bytes'],
-          settings: { maxConcurrentStreams: l.maxConcurrentStreams },
+          // a client that never finishes the handshake is a slow client too
+          handshakeTimeout: lim.headersTimeoutMs,
+          settings: http2Settings(lim, l.maxConcurrentStreams),
         } as http2.SecureServerOptions,
-        this.handler(runtime) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+        this.h2Handler(runtime),
       );
       tls.attach(s);
+      applyHttp1Limits(s, lim);
+      guardHttp2Sessions(s, limitsNow, (reason) => this.connectionsClosed.inc({ listener: l.id, reason }));
       server = s;
     } else if (l.protocol === 'h2') {
-      server = http2.createServer({ maxHeaderSize: limits['max-header-size-bytes'], settings: { maxConcurrentStreams: l.maxConcurrentStreams } } as http2.ServerOptions, this.handler(runtime) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-    } else {
-      const s = http.createServer(
-        {
-          maxHeaderSize: limits['max-header-size-bytes'],
-          requestTimeout: l.requestTimeoutMs,
-          headersTimeout: Math.min((limits['client-header-timeout-secs'] ?? 10) * 1000, l.requestTimeoutMs || Infinity),
-          keepAliveTimeout: l.keepAliveTimeoutMs,
-          // Node checks header/request timeouts on this interval (default 30 s: too coarse for slow-client defence).
-          connectionsCheckingInterval: 1000,
-          // the front door refuses HTTP/1.1 without Host with the gateway's JSON error (Node's is a bare 400)
-          requireHostHeader: false,
-          ...(l.keepAliveMaxRequests ? { maxRequestsPerSocket: l.keepAliveMaxRequests } : {}),
-        },
-        this.handler(runtime),
-      );
+      const s = http2.createServer({ settings: http2Settings(lim, l.maxConcurrentStreams) }, this.h2Handler(runtime));
+      guardHttp2Sessions(s, limitsNow, (reason) => this.connectionsClosed.inc({ listener: l.id, reason }));
       server = s;
+    } else {
+      server = http.createServer(http1ServerOptions(lim), this.handler(runtime));
     }
+    this.gate.watch(server, l.id);
     // Expect: 100-continue is answered by the generation once the request is admitted (see deferContinue).
-    server.on('checkContinue', this.handler(runtime));
+    server.on('checkContinue', l.protocol === 'http' ? this.handler(runtime) : this.h2Handler(runtime));
     // h2c listeners have no HTTP/1.1 upgrades; TLS listeners get them from clients that chose http/1.1 by ALPN.
     if (l.protocol !== 'h2') {
       server.on('upgrade', this.upgradeHandler(runtime));
@@ -204,7 +243,7 @@ export class Gateway {
       });
     });
     server.on('error', (err) => this.log.error({ err, listener: l.id }, 'listener error'));
-    this.listeners.set(l.id, { config: l, server, runtime, ...(tls ? { tls } : {}) });
+    this.listeners.set(l.id, { config: l, server, runtime, limits: lim, ...(tls ? { tls } : {}) });
   }
 
   address(listenerId: string): { host: string; port: number } {
@@ -263,6 +302,12 @@ export class Gateway {
     this.log.info({ generation: next.number }, 'configuration reloaded');
     for (const slot of this.listeners.values()) {
       const l = next.config.listeners.find((x) => x.id === slot.config.id);
+      if (l && l.protocol === slot.config.protocol) {
+        // Timeouts and header limits of running listeners follow the new config (new connections
+        // and the next timer; HTTP/2 SETTINGS are sent once per session, so their size limit needs a restart).
+        slot.limits = listenerLimits(next.config, l);
+        if (l.protocol !== 'h2') applyHttp1Limits(slot.server as http.Server, slot.limits);
+      }
       if (slot.tls && l?.tls) await slot.tls.reload(l.tls).catch((err: unknown) => this.log.error({ err, listener: l.id }, 'TLS reload failed; keeping the old certificates'));
     }
     // In-flight requests finish on the old generation.
