@@ -1,6 +1,8 @@
 // sentinel-waf configuration: CLI flags, environment variables and the Configure event's
 // JSON all map onto one WafAgentConfig (pure functions, table-tested).
 
+import { parseExtraRuleSets, type ExtraRuleSet } from '../extra/index.ts';
+
 export interface ScopedExclusion {
   /** Request path prefix the exclusion applies to (all paths when absent). */
   path?: string;
@@ -31,6 +33,8 @@ export interface WafAgentConfig {
   maxBodyBytes: number;
   /** Emit an audit line for clean requests too (default: only when rules matched). */
   auditAll: boolean;
+  /** Opt-in rule sets beyond the CRS (src/waf/extra). */
+  extraRules: ExtraRuleSet[];
 }
 
 export function defaultConfig(): WafAgentConfig {
@@ -48,11 +52,20 @@ export function defaultConfig(): WafAgentConfig {
     inspectResponseBody: false,
     maxBodyBytes: 1048576,
     auditAll: false,
+    extraRules: [],
   };
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+function extraSets(v: string | readonly string[]): ExtraRuleSet[] {
+  try {
+    return parseExtraRuleSets(v);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
 }
 
 const list = (v: string): string[] =>
@@ -121,6 +134,8 @@ const usage = `sentinel-waf: OWASP CRS web application firewall agent (Sentinel 
   --response-inspection       inspect response bodies (text types)
   --max-body-size BYTES       bytes of a body inspected (default 1048576)
   --audit-all                 audit line for clean requests too
+  --extra-rules SETS          opt-in rule sets beyond the CRS: base64,headers,json or all
+                              (SENTINEL_WAF_EXTRA_RULES)
 `;
 
 export function usageText(): string {
@@ -134,6 +149,7 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
   if (env.CRS_DIR) c.crsDir = env.CRS_DIR;
   if (env.SENTINEL_WAF_PARANOIA_LEVEL) c.paranoiaLevel = int('SENTINEL_WAF_PARANOIA_LEVEL', env.SENTINEL_WAF_PARANOIA_LEVEL, 1, 4);
   if (env.SENTINEL_WAF_MODE) c.mode = mode(env.SENTINEL_WAF_MODE);
+  if (env.SENTINEL_WAF_EXTRA_RULES) c.extraRules = extraSets(env.SENTINEL_WAF_EXTRA_RULES);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const [name, inline] = flag.includes('=') && flag.startsWith('--') ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)] : [flag, undefined];
@@ -195,6 +211,9 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
       case '--audit-all':
         c.auditAll = true;
         break;
+      case '--extra-rules':
+        c.extraRules = extraSets(value());
+        break;
       default:
         throw new ConfigError(`unknown flag ${name}\n\n${usage}`);
     }
@@ -206,7 +225,7 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
  * Merges a Configure event's JSON over a base config. Keys (kebab-case, as in Sentinel KDL):
  * paranoia-level, mode, inbound-threshold (alias anomaly-threshold), outbound-threshold,
  * crs-dir, rules-dir, disabled-rules, disabled-tags, exclude-paths, body-inspection,
- * response-inspection, max-body-size, audit-all,
+ * response-inspection, max-body-size, audit-all, extra-rules (list or "base64,headers"),
  * exclusions: [{ rule-ids: [...], tags: [...], path?: "/p", host?: "h" }].
  */
 export function configFromJson(base: WafAgentConfig, json: unknown): WafAgentConfig {
@@ -261,6 +280,10 @@ export function configFromJson(base: WafAgentConfig, json: unknown): WafAgentCon
         break;
       case 'audit-all':
         c.auditAll = bool(k, v);
+        break;
+      case 'extra-rules':
+        if (typeof v !== 'string' && !Array.isArray(v)) throw new ConfigError('extra-rules must be a list or a comma-separated string');
+        c.extraRules = extraSets(v as string | string[]);
         break;
       case 'exclusions': {
         if (!Array.isArray(v)) throw new ConfigError('exclusions must be a list');

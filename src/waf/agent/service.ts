@@ -1,6 +1,8 @@
 // The WAF agent's request handling, independent of the socket: one engine transaction per
 // correlation id, fed by the agent protocol events, answered with allow/block decisions and
 // one JSON audit line per decided request.
+import { join } from 'node:path';
+
 import { LRUCache } from 'lru-cache';
 
 import { allow, block, type Decision } from '../../agent-sdk/index.ts';
@@ -11,7 +13,8 @@ import type {
   ResponseBodyChunkEvent,
   ResponseHeadersEvent,
 } from '../../agent-sdk/index.ts';
-import { loadWaf, type Intervention, type MatchedRule, type Transaction, type Waf } from '../index.ts';
+import { extraRulesText } from '../extra/index.ts';
+import { defaultCrsDir, loadWaf, type Intervention, type MatchedRule, type Transaction, type Waf } from '../index.ts';
 import type { WafAgentConfig } from './config.ts';
 
 /** Rules that only evaluate or report the anomaly score (not a detection of their own). */
@@ -44,7 +47,9 @@ interface Pending {
 }
 
 export function buildWaf(c: WafAgentConfig): Waf {
+  const rulesDir = c.rulesDir ?? join(c.crsDir ?? defaultCrsDir(), 'rules');
   return loadWaf({
+    directives: extraRulesText(c.extraRules, rulesDir),
     mode: c.mode,
     crsDir: c.crsDir,
     rulesDir: c.rulesDir,

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 
+import { DECODERS } from '../extra/decoders.ts';
 import { detectSqli, detectXss } from '../libinjection/index.ts';
 import { compileRegex, type SafeRegex } from '../regex/index.ts';
 import { prefilter } from '../regex/prefilter.ts';
@@ -230,6 +231,21 @@ function verifyFactory(check: (text: string) => boolean): Factory {
   };
 }
 
+function decodedFactory(detect: (text: string) => boolean): Factory {
+  return (param) => {
+    const decode = DECODERS[param.trim()];
+    if (!decode) throw new Error(`unknown decoder ${JSON.stringify(param)} (known: ${Object.keys(DECODERS).join(', ')})`);
+    return (input, ctx) => {
+      for (const text of decode(input)) {
+        if (!detect(text)) continue;
+        setCaptures(ctx, [text.length > 200 ? text.slice(0, 200) : text]);
+        return true;
+      }
+      return false;
+    };
+  };
+}
+
 const FACTORIES: Record<string, Factory> = {
   rx: rxFactory,
   rxGlobal: rxGlobalFactory,
@@ -261,6 +277,10 @@ const FACTORIES: Record<string, Factory> = {
     return detected;
   },
   detectXSS: () => (input) => detectXss(input),
+  // Sentinel extensions (extra rule sets, src/waf/extra): libinjection over what a decoder
+  // finds inside the value (param: base64 | json); TX.0 = the decoded text that matched.
+  detectSQLiDecoded: decodedFactory((text) => detectSqli(text).detected),
+  detectXSSDecoded: decodedFactory((text) => detectXss(text)),
   verifyCC: verifyFactory(luhnValid),
   verifySSN: verifyFactory(ssnValid),
   verifyCPF: verifyFactory(cpfValid),

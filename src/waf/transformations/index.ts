@@ -2,6 +2,7 @@
 // to a latin1 binary string; `none` is handled by the engine.
 import * as decode from './decode.ts';
 import * as text from './text.ts';
+import { base64Text } from '../extra/decoders.ts';
 
 export type Transformation = (input: string) => string;
 
@@ -42,6 +43,8 @@ const REGISTRY: Record<string, Transformation> = {
   uppercase: text.uppercase,
   urlDecode: decode.urlDecode,
   urlDecodeUni: decode.urlDecodeUni,
+  // Sentinel extension (extra rule sets): printable text decoded from base64/base64url runs.
+  sentinelBase64Text: base64Text,
   urlEncode: decode.urlEncode,
   utf8toUnicode: decode.utf8toUnicode,
 };

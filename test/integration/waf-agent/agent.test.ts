@@ -218,3 +218,31 @@ describe('sentinel-waf detection-only, reconfigured at run time', () => {
 });
 
 after(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('sentinel-waf --extra-rules', () => {
+  let a: Agent | undefined;
+  before(async () => {
+    a = await startAgent('extra', ['--paranoia-level', '1', '--extra-rules', 'base64,headers']);
+  });
+  after(() => stopAgent(a));
+
+  test('a base64-encoded SQLi argument is blocked by the base64 set', async () => {
+    const payload = encodeURIComponent(Buffer.from("1' UNION SELECT password FROM users--").toString('base64'));
+    const { reply } = await requestHeaders(a!, `/search?data=${payload}`);
+    assertBlocked(reply);
+    if (reply.decision.kind === 'block') assert.equal(reply.decision.headers['x-waf-rule'], '990101');
+    const audit = JSON.parse(a!.stdout.at(-1) ?? '{}') as { rules?: { id: number }[] };
+    assert.ok(audit.rules?.some((r) => r.id === 990101), 'the audit line names the extra rule');
+  });
+
+  test('SQLi in a header the CRS does not read is blocked by the headers set', async () => {
+    const { reply } = await requestHeaders(a!, '/', { 'x-forwarded-host': ["1' or '1'='1"] });
+    assertBlocked(reply);
+  });
+
+  test('a JWT and a UUID pass', async () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
+    const { reply } = await requestHeaders(a!, '/me?id=550e8400-e29b-41d4-a716-446655440000', { authorization: [`Bearer ${jwt}`] });
+    assert.equal(reply.decision.kind, 'allow');
+  });
+});

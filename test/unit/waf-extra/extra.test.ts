@@ -1,0 +1,196 @@
+// Extra rule sets (src/waf/extra, issue #16): the decoders on their own, then the sets inside the
+// CRS (PL1, blocking): true positives from documented attack encodings that the CRS alone lets
+// through, true negatives from benign base64 (images, JWTs, UUID-like tokens, random ids), and a
+// generated benign corpus on which no extra rule may fire.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+
+import { base64Texts, jsonLeaves } from '../../../src/waf/extra/decoders.ts';
+import { extraRulesText, parseExtraRuleSets } from '../../../src/waf/extra/index.ts';
+import { loadWaf, type Waf } from '../../../src/waf/index.ts';
+import { configFromCli, configFromJson } from '../../../src/waf/agent/config.ts';
+import { crsDir } from '../waf-regex/crs-rules.ts';
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+const b64url = (s: string): string => Buffer.from(s).toString('base64url');
+// A 1x1 PNG and the start of a JPEG (JFIF header), as data URIs and JSON fields carry them.
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+const JPEG = '/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////////////////////////////////////////////wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/aAAgBAQABPxA=';
+const JWT =
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
+
+describe('decoders', () => {
+  const cases: { name: string; value: string; want: string[] }[] = [
+    { name: 'padded base64 value', value: b64("1' UNION SELECT password FROM users--"), want: ["1' UNION SELECT password FROM users--"] },
+    { name: 'unpadded base64url value', value: b64url('<script>alert(1)</script>?>'), want: ['<script>alert(1)</script>?>'] },
+    { name: 'token inside a longer value', value: `Bearer ${b64('../../etc/passwd')}`, want: ['../../etc/passwd'] },
+    { name: 'JWT: JSON segments yield their leaves, the signature is binary', value: JWT, want: ['alg', 'HS256', 'typ', 'JWT', 'sub', '1234567890', 'name', 'John Doe', 'iat'] },
+    { name: 'PNG', value: PNG, want: [] },
+    { name: 'JPEG', value: JPEG, want: [] },
+    { name: 'UUID', value: '550e8400-e29b-41d4-a716-446655440000', want: [] },
+    { name: 'hex session id', value: '8f14e45fceea167a5a36dedd4bea2543', want: [] },
+    { name: 'short value', value: 'abc', want: [] },
+    { name: 'a path', value: '/products/search/running-shoes', want: [] },
+  ];
+  for (const c of cases) test(`base64Texts: ${c.name}`, () => assert.deepEqual(base64Texts(c.value), c.want));
+
+  test('random ids (base64url, 16-48 bytes) never decode to text', () => {
+    for (let i = 0; i < 500; i++) {
+      const id = randomBytes(16 + (i % 33)).toString(i % 2 ? 'base64url' : 'base64');
+      assert.deepEqual(base64Texts(id), [], id);
+    }
+  });
+
+  const json: { name: string; value: string; want: string[] }[] = [
+    { name: 'object leaves and keys', value: '{"query":"a b","n":1,"tags":["x"]}', want: ['query', 'a b', 'tags', 'x'] },
+    { name: 'unicode escapes decoded', value: '{"q":"\\u0027 or 1=1"}', want: ["' or 1=1"] },
+    { name: 'JSON inside a JSON string', value: JSON.stringify({ p: JSON.stringify({ q: 'v' }) }), want: ['{"q":"v"}', 'v'] },
+    { name: 'not JSON', value: 'hello {world}', want: [] },
+    { name: 'broken JSON', value: '{"a":', want: [] },
+  ];
+  for (const c of json) test(`jsonLeaves: ${c.name}`, () => assert.deepEqual(jsonLeaves(c.value), c.want));
+});
+
+describe('configuration', () => {
+  test('--extra-rules, the environment and the Configure key', () => {
+    assert.deepEqual(configFromCli(['--extra-rules', 'base64,headers'], {}).extraRules, ['base64', 'headers']);
+    assert.deepEqual(configFromCli([], { SENTINEL_WAF_EXTRA_RULES: 'all' }).extraRules, ['base64', 'headers', 'json']);
+    assert.deepEqual(configFromJson(configFromCli([], {}), { 'extra-rules': ['json'] }).extraRules, ['json']);
+    assert.throws(() => configFromCli(['--extra-rules', 'base65'], {}), /unknown extra rule set "base65"/);
+    assert.deepEqual(parseExtraRuleSets('Base64, json,base64'), ['base64', 'json']);
+  });
+
+  test('no set, no rule', () => assert.equal(extraRulesText([], '/crs/rules'), ''));
+});
+
+describe('extra rule sets in the CRS (PL1, blocking)', () => {
+  const rulesDir = join(crsDir, 'rules');
+  let crsOnly: Waf | undefined;
+  let withExtra: Waf | undefined;
+  const wafs = (): { crsOnly: Waf; withExtra: Waf } => {
+    crsOnly ??= loadWaf({ mode: 'blocking', paranoiaLevel: 1, crsDir });
+    withExtra ??= loadWaf({ mode: 'blocking', paranoiaLevel: 1, crsDir, directives: extraRulesText(['base64', 'headers', 'json'], rulesDir) });
+    return { crsOnly, withExtra };
+  };
+  const BROWSER: [string, string][] = [
+    ['Host', 'shop.example'],
+    ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0'],
+    ['Accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'],
+    ['Accept-Language', 'en-US,en;q=0.5'],
+  ];
+
+  interface Req {
+    uri: string;
+    headers?: [string, string][];
+    body?: string;
+    type?: string;
+  }
+  function run(waf: Waf, r: Req): { blocked: boolean; extra: number[]; score: number } {
+    const headers: [string, string][] = [...BROWSER, ...(r.headers ?? [])];
+    if (r.body !== undefined) headers.push(['Content-Type', r.type ?? 'application/json'], ['Content-Length', String(Buffer.byteLength(r.body))]);
+    const tx = waf.newTransaction({ clientIp: '192.0.2.7', clientPort: 40000, serverPort: 443, method: r.body === undefined ? 'GET' : 'POST', uri: r.uri, protocol: 'HTTP/1.1', headers });
+    let it = tx.processRequestHeaders();
+    if (!it && r.body !== undefined) it = tx.appendRequestBody(Buffer.from(r.body));
+    if (!it) it = tx.processRequestBody();
+    const extra = tx.matchedRules().map((m) => m.id).filter((id) => id >= 990100 && id <= 990199);
+    return { blocked: it !== undefined, extra, score: Number(tx.getTx('blocking_inbound_anomaly_score') ?? 0) };
+  }
+
+  // Encodings from the OWASP testing guide / PayloadsAllTheThings "WAF bypass" sections: the
+  // payload base64-encoded (padded, base64url, unpadded) in a query argument, a JSON field, a
+  // cookie and a header; and plain payloads in headers the CRS does not read.
+  const positives: { name: string; req: Req; rule: number }[] = [
+    { name: 'base64 SQLi in a query argument', req: { uri: `/search?data=${encodeURIComponent(b64("1' UNION SELECT password FROM users--"))}` }, rule: 990101 },
+    { name: 'base64url XSS, unpadded, in a query argument', req: { uri: `/p?t=${b64url('<script>alert(document.cookie)</script>')}` }, rule: 990102 },
+    { name: 'base64 XSS in a custom header', req: { uri: '/', headers: [['X-Data', b64('<img src=x onerror=alert(1)>')]] }, rule: 990102 },
+    { name: 'base64 path traversal in an argument', req: { uri: `/dl?f=${encodeURIComponent(b64('../../../../etc/passwd'))}` }, rule: 990104 },
+    { name: 'base64 shell command in an argument', req: { uri: `/run?c=${encodeURIComponent(b64('; cat /etc/shadow'))}` }, rule: 990105 },
+    { name: 'base64 SQLi in a JSON field', req: { uri: '/api/items', body: JSON.stringify({ q: b64("' or 1=1 -- ") }) }, rule: 990101 },
+    { name: 'base64 SQLi in a cookie', req: { uri: '/', headers: [['Cookie', `prefs=${b64("admin' --")}`]] }, rule: 990101 },
+    { name: 'SQLi in X-Forwarded-Host', req: { uri: '/', headers: [['X-Forwarded-Host', "1' or '1'='1"]] }, rule: 990111 },
+    { name: 'SQLi in a custom header', req: { uri: '/', headers: [['X-Api-Version', '1 UNION SELECT NULL,version()--']] }, rule: 990111 },
+  ];
+  for (const p of positives) {
+    test(`blocks: ${p.name} (the CRS alone does not)`, () => {
+      const { crsOnly: plain, withExtra: extra } = wafs();
+      assert.equal(run(plain, p.req).blocked, false, 'the CRS alone should miss this one (else the case proves nothing)');
+      const r = run(extra, p.req);
+      assert.ok(r.extra.includes(p.rule), `rule ${p.rule} matched: ${r.extra.join(',')}`);
+      assert.equal(r.blocked, true);
+      assert.ok(r.score >= 5, `the score adds to the CRS anomaly score (${r.score})`);
+    });
+  }
+
+  const jsonPositives: { name: string; req: Req; rule: number }[] = [
+    { name: 'JSON with a unicode-escaped quote in an argument', req: { uri: `/?f=${encodeURIComponent('{"q":"\\u0027 or 1=1--"}')}` }, rule: 990121 },
+    { name: 'JSON in a header, escaped script tag', req: { uri: '/', headers: [['X-Filter', '{"name":"\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"}']] }, rule: 990122 },
+    { name: 'JSON inside a JSON string', req: { uri: '/api', body: JSON.stringify({ payload: JSON.stringify({ q: "1' or '1'='1" }) }) }, rule: 990121 },
+    { name: 'XML attribute', req: { uri: '/api', body: '<?xml version="1.0"?><a x="&apos; or 1=1--">hi</a>', type: 'application/xml' }, rule: 990123 },
+  ];
+  for (const p of jsonPositives) {
+    test(`json set detects: ${p.name}`, () => {
+      const r = run(wafs().withExtra, p.req);
+      assert.ok(r.extra.includes(p.rule), `rule ${p.rule} matched: ${r.extra.join(',')}`);
+      assert.equal(r.blocked, true);
+    });
+  }
+
+  const negatives: { name: string; req: Req }[] = [
+    { name: 'JWT bearer token', req: { uri: '/me', headers: [['Authorization', `Bearer ${JWT}`]] } },
+    { name: 'PNG and JPEG in a JSON body', req: { uri: '/api/avatar', body: JSON.stringify({ png: PNG, jpeg: `data:image/jpeg;base64,${JPEG}` }) } },
+    { name: 'UUIDs in query and headers', req: { uri: `/o?id=${randomUUID()}`, headers: [['X-Request-Id', randomUUID()], ['X-Correlation-Id', randomUUID()]] } },
+    { name: 'client hints and ETags', req: { uri: '/', headers: [['Sec-Ch-Ua', '"Chromium";v="120", "Not?A_Brand";v="8"'], ['Sec-Ch-Ua-Platform', '"Linux"'], ['If-None-Match', 'W/"5e15153d-120f"']] } },
+    { name: 'base64 of an ordinary sentence', req: { uri: `/?msg=${encodeURIComponent(b64('Meet me at the station at 5 pm, bring the tickets.'))}` } },
+  ];
+  for (const n of negatives) {
+    test(`no extra rule fires: ${n.name}`, () => {
+      const r = run(wafs().withExtra, n.req);
+      assert.deepEqual(r.extra, []);
+      // Same verdict and score as the CRS alone (a CRS false positive stays the CRS's).
+      const plain = run(wafs().crsOnly, n.req);
+      assert.equal(r.blocked, plain.blocked);
+      assert.equal(r.score, plain.score);
+    });
+  }
+
+  test('false positives: no extra rule fires on a generated benign corpus', () => {
+    const { withExtra: extra } = wafs();
+    const words = ['blue', 'running', 'shoes', 'order', 'gift', 'wrap', 'Lyon', 'Paris', 'size', 'red', 'delivery', 'tomorrow', 'thanks', 'hello', 'world', 'café', 'naïve', 'O\'Brien', '50%', 'a&b', 'x-large'];
+    let seed = 42;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const sentence = (): string => Array.from({ length: 2 + rnd(8) }, () => words[rnd(words.length)]).join(' ');
+    const fired: string[] = [];
+    const total = 300;
+    for (let i = 0; i < total; i++) {
+      const claims = b64url(JSON.stringify({ sub: String(100000 + i), name: sentence(), roles: ['user'], exp: 1700000000 + i }));
+      const token = `${b64url('{"alg":"RS256","typ":"JWT"}')}.${claims}.${randomBytes(64).toString('base64url')}`;
+      const req: Req = {
+        uri: `/shop/search?q=${encodeURIComponent(sentence())}&page=${rnd(50)}&ref=${randomBytes(12).toString('base64url')}&note=${encodeURIComponent(b64(sentence()))}`,
+        headers: [
+          ['Authorization', `Bearer ${token}`],
+          ['X-Request-Id', randomUUID()],
+          ['Accept-Encoding', 'gzip, deflate, br'],
+          ['Cookie', `sid=${randomBytes(16).toString('hex')}; cart=${b64(JSON.stringify({ items: rnd(9) }))}`],
+          ['If-None-Match', `"${randomBytes(8).toString('hex')}"`],
+        ],
+        ...(i % 2
+          ? {
+              body: JSON.stringify({
+                order: { id: randomUUID(), note: sentence(), lines: [{ sku: `SKU-${rnd(9999)}`, qty: 1 + rnd(5) }] },
+                image: i % 4 === 1 ? PNG : randomBytes(96).toString('base64'),
+                meta: JSON.stringify({ source: 'web', campaign: sentence() }),
+              }),
+            }
+          : {}),
+      };
+      const r = run(extra, req);
+      if (r.extra.length) fired.push(`${r.extra.join(',')} on ${JSON.stringify(req).slice(0, 300)}`);
+    }
+    assert.deepEqual(fired, [], `${fired.length} of ${total} benign requests hit an extra rule`);
+  });
+});
