@@ -299,8 +299,9 @@ async function main(): Promise<number> {
         const work = target.name === 'sentinel' ? [...measurements, ...sentinelExtra] : measurements;
         if (work.length) await runOne(round, target, { scenario: '', target: target.name }, work);
       }
-      const sentinel = targets.find((t) => t.name === 'sentinel');
-      for (const f of sentinelOk && sentinel ? selectedFeatures : []) {
+      // Feature scenarios run on Sentinel, and on the baseline build when it is selected (A/B of two commits).
+      for (const sentinel of targets.filter((t) => t.name === 'sentinel' || t.name === 'sentinel-baseline'))
+      for (const f of sentinelOk ? selectedFeatures : []) {
         const dir = join(tmpRoot, `feature-${f.name}-${round}`);
         mkdirSync(dir, { recursive: true });
         const listenPort = await freePort();
@@ -319,10 +320,10 @@ async function main(): Promise<number> {
         try {
           config = f.sentinelConfig(ctx);
         } catch (err) {
-          records.push({ round, scenario: f.name, target: 'sentinel', error: `sentinelConfig() threw: ${(err as Error).message}` });
+          records.push({ round, scenario: f.name, target: sentinel.name, error: `sentinelConfig() threw: ${(err as Error).message}` });
           continue;
         }
-        await runOne(round, sentinel!, { scenario: f.name, target: `sentinel` }, [{ scenario: f.name, load: featureLoads.get(f.name)! }], {
+        await runOne(round, sentinel, { scenario: f.name, target: sentinel.name }, [{ scenario: f.name, load: featureLoads.get(f.name)! }], {
           sentinelConfig: config,
           ...(f.readyPath ? { readyPath: f.readyPath } : {}),
           ctx,

@@ -80,7 +80,7 @@ export function ensurePeerDeps(repoRoot: string): Promise<string | null> {
   return peerDeps;
 }
 
-let sentinelBuild: Promise<string> | undefined;
+const sentinelBuilds = new Map<string, Promise<string>>();
 
 /**
  * Compiles Sentinel once per bench run (tsc, tsconfig.build.json) into .tmp/bench/dist and returns
@@ -89,24 +89,38 @@ let sentinelBuild: Promise<string> | undefined;
  * costs ~40 MiB of RSS). `sentinel-tsx` measures the from-source launcher.
  */
 export function buildSentinel(repoRoot: string): Promise<string> {
-  sentinelBuild ??= (async () => {
+  let build = sentinelBuilds.get(repoRoot);
+  build ??= (async () => {
     const outDir = join(repoRoot, '.tmp', 'bench', 'dist');
     rmSync(outDir, { recursive: true, force: true });
     console.log('compiling Sentinel for the bench (tsc -p tsconfig.build.json) ...');
     await runPinned('tsc', null, process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', outDir], 300_000);
     return join(outDir, 'src', 'cli', 'main.js');
   })();
-  return sentinelBuild;
+  sentinelBuilds.set(repoRoot, build);
+  return build;
 }
 
-function sentinelTarget(name: string, fromSource: boolean): Target {
+/**
+ * `sentinel-baseline` (opt-in): the same compiled Sentinel built from another checkout, given as
+ * SENTINEL_BASELINE=<dir> (a git worktree of the commit to compare, with node_modules), so a
+ * change is measured against its parent in the same run: `git worktree add /tmp/base <commit> &&
+ * cp -a node_modules /tmp/base/ && SENTINEL_BASELINE=/tmp/base npm run bench -- --targets sentinel,sentinel-baseline`.
+ */
+function baselineRoot(): string | undefined {
+  return process.env.SENTINEL_BASELINE || undefined;
+}
+
+function sentinelTarget(name: string, fromSource: boolean, root?: () => string | undefined): Target {
   return {
     name,
     description: fromSource
       ? 'Sentinel from source (node bin/sentinel.mjs: tsx loader)'
       : 'Sentinel compiled (tsc build, node dist/src/cli/main.js: what production runs)',
-    optIn: fromSource,
-    async unavailable(repoRoot) {
+    optIn: fromSource || root !== undefined,
+    async unavailable(ownRoot) {
+      const repoRoot = root ? root() : ownRoot;
+      if (repoRoot === undefined) return 'set SENTINEL_BASELINE to the checkout to compare against';
       if (!existsSync(join(repoRoot, 'bin', 'sentinel.mjs'))) return 'not available yet: bin/sentinel.mjs is missing (the CLI has not landed)';
       if (fromSource) return null;
       try {
@@ -122,9 +136,10 @@ function sentinelTarget(name: string, fromSource: boolean): Target {
         renderPassthrough(ctx.repoRoot, { listen: `127.0.0.1:${ctx.port}`, origin: `127.0.0.1:${ctx.originPort}`, metrics: `127.0.0.1:${ctx.metricsPort}` });
       const file = join(ctx.tmpDir, 'sentinel.kdl');
       writeFileSync(file, config);
-      const entry = fromSource ? join(ctx.repoRoot, 'bin', 'sentinel.mjs') : await buildSentinel(ctx.repoRoot);
+      const repoRoot = root?.() ?? ctx.repoRoot;
+      const entry = fromSource ? join(repoRoot, 'bin', 'sentinel.mjs') : await buildSentinel(repoRoot);
       const proc = spawnPinned(name, ctx.cpu, process.execPath, [entry, 'run', '-c', file], {
-        cwd: ctx.repoRoot,
+        cwd: repoRoot,
         env: { ...process.env, NODE_ENV: 'production' },
       });
       return ready(proc, ctx, 30_000);
@@ -135,6 +150,7 @@ function sentinelTarget(name: string, fromSource: boolean): Target {
 export const TARGETS: Target[] = [
   sentinelTarget('sentinel', false),
   sentinelTarget('sentinel-tsx', true),
+  sentinelTarget('sentinel-baseline', false, baselineRoot),
   {
     name: 'nginx',
     description: 'nginx (apt), 1 process, keep-alive upstream pool',
