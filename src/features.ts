@@ -15,6 +15,7 @@ import { rateLimitFeature } from '../plugins/rate-limit/index.ts';
 import { agentsFeature } from '../plugins/agents/index.ts';
 import { bodyInspectionFeature } from '../plugins/body-inspection/index.ts';
 import { headersFeature } from '../plugins/headers/index.ts';
+import { pluginFilterFeature } from '../plugins/plugin-filter/index.ts';
 import { builtinsFeature } from '../plugins/builtins/index.ts';
 
 /**
@@ -36,5 +37,6 @@ export const FEATURES: readonly FeatureManifest[] = [
   agentsFeature,
   bodyInspectionFeature,
   headersFeature,
+  pluginFilterFeature,
   builtinsFeature,
 ];

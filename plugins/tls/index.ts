@@ -527,6 +527,18 @@ export const tlsFeature = defineFeature({
   name: 'tls',
   dependencies: [],
   uses: (config) => config.listeners.some((l) => l.tls !== undefined),
+  async check(config) {
+    const errors: string[] = [];
+    for (const l of config.listeners) {
+      if (!l.tls || l.protocol !== 'https') continue;
+      try {
+        await validateTlsConfig(l.tls, config.baseDir);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    return errors;
+  },
   register(app) {
     const runtime: TlsRuntime = { createManager: createTlsManager, validate: validateTlsConfig };
     app.decorate('tls', runtime);

@@ -6,7 +6,7 @@ import { VERSION } from '../metrics/registry.ts';
 import { ConfigError, formatDiagnostic, type Diagnostic } from '../config/diagnostics.ts';
 import { DEFAULT_CONFIG_PATH } from '../config/load.ts';
 import { loadAny, startGateway } from '../server/gateway.ts';
-import { validateTlsConfig } from '../../plugins/tls/index.ts';
+import { FEATURES } from '../features.ts';
 import { parseWorkersFlag, resolveWorkerCount } from '../cluster/policy.ts';
 
 const HELP = `sentinel ${VERSION} — security-first reverse proxy and API gateway (KDL config)
@@ -87,7 +87,11 @@ export async function main(argv: string[]): Promise<number> {
     const file = args.config ?? DEFAULT_CONFIG_PATH;
     try {
       const config = loadAny(args.config ? { configPath: args.config } : {});
-      for (const l of config.listeners) if (l.tls && l.protocol === 'https') await validateTlsConfig(l.tls, config.baseDir);
+      // checks that need I/O (TLS files, plugin filter modules), by the features the config uses
+      for (const f of FEATURES) {
+        const errors = f.uses(config) && f.check ? await f.check(config) : [];
+        if (errors.length > 0) throw new Error(errors.join('\n'));
+      }
       if (args.command === 'lint') printDiagnostics(config.warnings);
       else if (config.warnings.length > 0) console.error(`${config.warnings.length} warning(s); run "sentinel lint -c ${file}" to see them`);
       console.log(`configuration file ${file} test is successful`);

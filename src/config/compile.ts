@@ -32,7 +32,7 @@ export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
  * only on listeners bound to a loopback address, or to the clients a route's `allow-from` names.
  */
 export const STATE_REVEALING_BUILTINS: readonly BuiltinHandler[] = ['config', 'upstreams', 'metrics', 'cache-purge', 'cache-stats'];
-const KNOWN_FILTER_TYPES = ['rate-limit', 'agent', 'headers', 'compress', 'cors', 'timeout', 'log', 'geo', 'url-rewrite'];
+const KNOWN_FILTER_TYPES = ['rate-limit', 'agent', 'headers', 'plugin', 'compress', 'cors', 'timeout', 'log', 'geo', 'url-rewrite'];
 const SUPPORTED_SCHEMA_VERSION = '1.0';
 
 export interface HeaderOpsConfig {

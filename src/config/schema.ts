@@ -8,6 +8,7 @@ import { UpstreamPolicyProperties } from '../../plugins/balancing/schema.ts';
 import { DiscoverySchema } from '../upstream/discovery/schema.ts';
 import { RateLimitFilterProperties, RateLimitsSchema } from '../../plugins/rate-limit/schema.ts';
 import { AgentSchema, AgentFilterProperties, WafSchema } from '../../plugins/agents/schema.ts';
+import { PluginFilterProperties } from '../../plugins/plugin-filter/schema.ts';
 import { CacheStorageSchema, RouteCacheSchema } from '../../plugins/caching/schema.ts';
 
 export const SystemSchema = Block({
@@ -126,6 +127,7 @@ export const UpstreamSchema = Block({
 export const FilterTypeProperties: Record<string, Record<string, TSchema>> = {
   'rate-limit': RateLimitFilterProperties,
   agent: AgentFilterProperties,
+  plugin: PluginFilterProperties,
   headers: {
     phase: Type.Optional(Enum(['request', 'response', 'both'] as const, { default: 'request' })),
     set: Type.Optional(Type.Record(Type.String(), Type.String())),

@@ -59,6 +59,11 @@ export interface FeatureManifest {
   readonly filterTypes?: Readonly<Record<string, Record<string, TSchema>>>;
   /** config checks owned by this feature, run by the config compiler */
   readonly validators?: ConfigValidators;
+  /**
+   * Checks that need I/O (files, modules), run by `sentinel test` for a config that uses the
+   * feature; error messages (empty: fine). A generation's build reports the same problems.
+   */
+  check?(config: CompiledConfig): Promise<string[]>;
   readonly plugin: FeaturePlugin;
 }
 
