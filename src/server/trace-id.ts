@@ -43,7 +43,10 @@ export function traceIdFormat(v: string | undefined): TraceIdFormat {
 }
 
 const MAX_INCOMING_ID = 128;
-const SAFE_ID = /^[\x21-\x7e]+$/;
+// Printable ASCII except '#': agent filters derive `<id>#2`, `<id>#3` for a second filter of the
+// same agent (plugins/agents/filter.ts), so a client id with '#' could collide with another
+// request's derived id. Such ids are replaced by a generated one.
+const SAFE_ID = /^[\x21-\x22\x24-\x7e]+$/;
 
 export function pickTraceId(headers: Record<string, string | string[] | undefined>, format: TraceIdFormat): string {
   for (const name of INCOMING) {

@@ -152,6 +152,14 @@ test('two filters of the same agent on one route: both called (distinct correlat
   assert.equal(r.headers['x-echo-response-correlation-id'], 'twice-1#2');
 });
 
+test('a client id shaped like a derived correlation id (`<id>#2`) is not used as one (issue 17 item 15)', async () => {
+  await send(gw.port, '/s/meta', { headers: { 'x-request-id': 'twice-1#2' } });
+  const seen = agents[2]!.lines.filter((l) => l.seen === 'request').at(-1)!;
+  const cid = String((seen.metadata as Record<string, unknown>).correlation_id);
+  assert.notEqual(cid, 'twice-1#2');
+  assert.doesNotMatch(cid, /#/, 'only the gateway derives ids with #');
+});
+
 test('no leaked pending calls or correlation ids', async () => {
   for (const f of gw.filters.values()) {
     for (const [agent, s] of Object.entries((f as AgentFilter).agentStats())) {

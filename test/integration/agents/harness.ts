@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { Metrics } from '../../../src/metrics/registry.ts';
 import type { GenerationServices, HeaderMap, LocalResponse, RequestContext, RequestFilter } from '../../../src/pipeline/types.ts';
 import { createAgentFilterFactory, type AgentPluginOptions } from '../../../plugins/agents/index.ts';
+import { pickTraceId } from '../../../src/server/trace-id.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 
@@ -163,7 +164,8 @@ export async function startPipeline(opts: {
     const abort = new AbortController();
     res.once('close', () => abort.abort(new Error('closed')));
     const ctx: RequestContext = {
-      traceId: (req.headers['x-request-id'] as string | undefined) ?? `t${++seq}`,
+      // the gateway's own id rule (a client id with '#' is replaced: agent suffixes use it)
+      traceId: req.headers['x-request-id'] !== undefined ? pickTraceId(req.headers, 'tinyflake') : `t${++seq}`,
       startTime: performance.now(),
       timestamp: new Date().toISOString(),
       raw: req,

@@ -85,6 +85,10 @@ test('trace ids: reuse incoming, else TinyFlake (11 base58 chars) or UUID', () =
   assert.equal(pickTraceId({ 'x-request-id': 'req-1' }, 'tinyflake'), 'req-1');
   assert.equal(pickTraceId({ 'x-trace-id': 't', 'x-request-id': 'r' }, 'tinyflake'), 't');
   assert.match(pickTraceId({ 'x-request-id': 'bad id with spaces' }, 'tinyflake'), /^[1-9A-HJ-NP-Za-km-z]{11}$/);
+  // '#' is reserved for agent correlation suffixes (`<id>#2`): such client ids are replaced
+  assert.match(pickTraceId({ 'x-request-id': 'abc#2' }, 'tinyflake'), /^[1-9A-HJ-NP-Za-km-z]{11}$/);
+  assert.match(pickTraceId({ 'x-correlation-id': '#' }, 'tinyflake'), /^[1-9A-HJ-NP-Za-km-z]{11}$/);
+  assert.equal(pickTraceId({ 'x-request-id': 'a~b!"$' }, 'tinyflake'), 'a~b!"$');
   assert.match(pickTraceId({}, 'uuid'), /^[0-9a-f-]{36}$/);
   assert.equal(tinyflake(0, Buffer.alloc(6)), '11111111111');
   assert.equal(traceIdFormat('uuidv4'), 'uuid');
