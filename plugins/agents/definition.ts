@@ -147,6 +147,8 @@ export interface AgentFilterSettings {
   timeoutMs: number | undefined;
   failureMode: 'open' | 'closed' | undefined;
   inspectBody: boolean | undefined;
+  /** inspect bodies outside the content-type allowlist; undefined = when failing closed */
+  inspectUnknownTypes: boolean | undefined;
   maxBodyBytes: number | undefined;
 }
 
@@ -162,6 +164,7 @@ export function defineAgentFilter(id: string, config: Record<string, unknown>): 
     timeoutMs: config['timeout-ms'] as number | undefined,
     failureMode,
     inspectBody: config['inspect-body'] as boolean | undefined,
+    inspectUnknownTypes: config['inspect-unknown-content-types'] as boolean | undefined,
     maxBodyBytes: config['max-body-bytes'] as number | undefined,
   };
 }

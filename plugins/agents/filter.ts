@@ -286,7 +286,12 @@ export class AgentFilter implements RequestFilter {
     const policy = this.gen.body;
     let members = chain.members.filter((m) => wants(m, 'request_body'));
     if (members.length === 0 || !policy.enabled || !hasBody(ctx) || ctx.body !== undefined) return undefined;
-    if (!isInspectedContentType(firstHeader(ctx.raw.headers['content-type']), policy.contentTypes)) return undefined;
+    // A body outside the allowlist is what an attacker would send to slip past a fail-closed
+    // agent: such members see it unless they opt out (inspect-unknown-content-types #false).
+    if (!isInspectedContentType(firstHeader(ctx.raw.headers['content-type']), policy.contentTypes)) {
+      members = members.filter((m) => m.settings.inspectUnknownTypes ?? this.failureMode(ctx, m) === 'closed');
+      if (members.length === 0) return undefined;
+    }
     const limitOf = (m: Member) => m.settings.maxBodyBytes ?? m.def.maxRequestBodyBytes ?? policy.maxInspectionBytes;
     const metrics = this.gen.manager.metrics;
 

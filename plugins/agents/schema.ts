@@ -57,6 +57,9 @@ export const AgentFilterProperties = {
   'timeout-ms': Type.Optional(Type.Integer({ exclusiveMinimum: 0 })),
   'failure-mode': Type.Optional(Type.String()),
   'inspect-body': Type.Optional(Type.Boolean()),
+  // (ours) request bodies whose content type is not in waf { body-inspection { content-types } }
+  // (or that have none) still go to the agent; default: on when this filter fails closed
+  'inspect-unknown-content-types': Type.Optional(Type.Boolean()),
   'max-body-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
 };
 

@@ -28,11 +28,13 @@ before(async () => {
     filters: {
       'body-closed': { agent: 'body', 'failure-mode': 'closed' },
       'body-open': { agent: 'body', 'failure-mode': 'open' },
+      'body-closed-typed': { agent: 'body', 'failure-mode': 'closed', 'inspect-unknown-content-types': false },
       stream: { agent: 'stream' },
     },
     routes: [
       { id: 'open', prefix: '/open', filters: ['body-open'] },
       { id: 'stream', prefix: '/stream', filters: ['stream'] },
+      { id: 'typed', prefix: '/typed', filters: ['body-closed-typed'] },
       { id: 'closed', prefix: '/', filters: ['body-closed'] },
     ],
     waf: { 'body-inspection': { 'max-inspection-bytes': LIMIT, decompress: true, 'max-decompression-ratio': 100 } },
@@ -68,12 +70,27 @@ test('form body with an attack is blocked by the agent; nothing reaches the upst
   assert.equal(upstream.hits.length, hits);
 });
 
-test('content types outside the allowlist are streamed through uninspected', async () => {
-  const r = await send(gw.port, '/plain', { headers: { 'content-type': 'text/plain' }, body: 'attack at dawn' });
-  assert.equal(r.status, 200);
-  const hit = upstream.hits.at(-1)!;
-  assert.equal(hit.headers['x-agent-body-sha256'], undefined);
-  assert.equal(hit.body.toString(), 'attack at dawn');
+test('content types outside the allowlist: inspected on fail-closed filters, streamed through on fail-open or when opted out (issue 17 item 17)', async () => {
+  const hits = upstream.hits.length;
+  // fail-closed (the default): an unlisted or missing content type is no way around the agent
+  for (const headers of [{ 'content-type': 'text/plain' }, { 'content-type': 'application/octet-stream' }, {}] as Record<string, string>[]) {
+    const blocked = await send(gw.port, '/plain', { headers, body: 'attack at dawn' });
+    assert.equal(blocked.status, 403, JSON.stringify(headers));
+  }
+  assert.equal(upstream.hits.length, hits, 'nothing reached the upstream');
+  const clean = await send(gw.port, '/plain', { headers: { 'content-type': 'text/plain' }, body: 'hello' });
+  assert.equal(clean.status, 200);
+  assert.equal(upstream.hits.at(-1)!.headers['x-agent-body-sha256'], sha256(Buffer.from('hello')), 'inspected');
+  // fail-open and `inspect-unknown-content-types #false`: the allowlist alone decides
+  for (const path of ['/open/plain', '/typed/plain']) {
+    const r = await send(gw.port, path, { headers: { 'content-type': 'text/plain' }, body: 'attack at dawn' });
+    assert.equal(r.status, 200, path);
+    const hit = upstream.hits.at(-1)!;
+    assert.equal(hit.headers['x-agent-body-sha256'], undefined, path);
+    assert.equal(hit.body.toString(), 'attack at dawn');
+  }
+  const typed = await send(gw.port, '/typed/form', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'q=attack' });
+  assert.equal(typed.status, 403, 'listed types are still inspected');
 });
 
 test('gzip body: inspected decoded, replayed compressed byte-for-byte', async () => {

@@ -35,6 +35,7 @@ test('agent filter settings', () => {
     timeoutMs: 50,
     failureMode: 'open',
     inspectBody: undefined,
+    inspectUnknownTypes: undefined,
     maxBodyBytes: undefined,
   });
   assert.throws(() => defineAgentFilter('f', {}), /needs agent/);
