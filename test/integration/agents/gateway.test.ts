@@ -91,6 +91,20 @@ test('block from the agent config pushed by Configure', async () => {
   assert.ok(blocked.some((v) => v.labels.reason === 'agent_blocked' && v.value >= 1));
 });
 
+test('agents see the normalised path: the denylist holds for every spelling of /admin (issue #17 item 1)', async () => {
+  const seen = up.seen.length;
+  for (const path of ['/%61dmin/users', '//admin/users', '/x/../admin/users', '/%2e/admin']) {
+    const r = await send(port, path);
+    assert.equal(r.status, 403, path);
+    assert.equal(r.headers['x-denylist-rule'], 'path', path);
+  }
+  assert.equal(up.seen.length, seen);
+  const r = await send(port, '/x/..//hel%6Co?q=%2e');
+  assert.equal(r.status, 200);
+  assert.equal(up.seen.at(-1)!.headers['x-echo-path'], '/hello');
+  assert.equal(up.seen.at(-1)!.url, '/hello?q=%2e');
+});
+
 test('gzip JSON body inspected decoded and replayed byte-for-byte', async () => {
   const plain = Buffer.from(JSON.stringify({ a: 'b'.repeat(3000) }));
   const gz = gzipSync(plain);
