@@ -35,6 +35,8 @@ export interface WafAgentConfig {
   auditAll: boolean;
   /** Opt-in rule sets beyond the CRS (src/waf/extra). */
   extraRules: ExtraRuleSet[];
+  /** SecLang exclusions (e.g. written by `sentinel-waf tune`), re-read on change / SIGHUP. */
+  exclusionsFile?: string;
 }
 
 export function defaultConfig(): WafAgentConfig {
@@ -136,6 +138,10 @@ const usage = `sentinel-waf: OWASP CRS web application firewall agent (Sentinel 
   --audit-all                 audit line for clean requests too
   --extra-rules SETS          opt-in rule sets beyond the CRS: base64,headers,json or all
                               (SENTINEL_WAF_EXTRA_RULES)
+  --exclusions-file PATH      SecLang exclusions (sentinel-waf tune writes them), re-read when
+                              the file changes or on SIGHUP (SENTINEL_WAF_EXCLUSIONS_FILE)
+
+  sentinel-waf tune --from AUDIT_LOG [--out FILE]   propose exclusions (tune --help)
 `;
 
 export function usageText(): string {
@@ -150,6 +156,7 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
   if (env.SENTINEL_WAF_PARANOIA_LEVEL) c.paranoiaLevel = int('SENTINEL_WAF_PARANOIA_LEVEL', env.SENTINEL_WAF_PARANOIA_LEVEL, 1, 4);
   if (env.SENTINEL_WAF_MODE) c.mode = mode(env.SENTINEL_WAF_MODE);
   if (env.SENTINEL_WAF_EXTRA_RULES) c.extraRules = extraSets(env.SENTINEL_WAF_EXTRA_RULES);
+  if (env.SENTINEL_WAF_EXCLUSIONS_FILE) c.exclusionsFile = env.SENTINEL_WAF_EXCLUSIONS_FILE;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const [name, inline] = flag.includes('=') && flag.startsWith('--') ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)] : [flag, undefined];
@@ -214,6 +221,9 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
       case '--extra-rules':
         c.extraRules = extraSets(value());
         break;
+      case '--exclusions-file':
+        c.exclusionsFile = value();
+        break;
       default:
         throw new ConfigError(`unknown flag ${name}\n\n${usage}`);
     }
@@ -225,7 +235,7 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
  * Merges a Configure event's JSON over a base config. Keys (kebab-case, as in Sentinel KDL):
  * paranoia-level, mode, inbound-threshold (alias anomaly-threshold), outbound-threshold,
  * crs-dir, rules-dir, disabled-rules, disabled-tags, exclude-paths, body-inspection,
- * response-inspection, max-body-size, audit-all, extra-rules (list or "base64,headers"),
+ * response-inspection, max-body-size, audit-all, extra-rules (list or "base64,headers"), exclusions-file,
  * exclusions: [{ rule-ids: [...], tags: [...], path?: "/p", host?: "h" }].
  */
 export function configFromJson(base: WafAgentConfig, json: unknown): WafAgentConfig {
@@ -280,6 +290,9 @@ export function configFromJson(base: WafAgentConfig, json: unknown): WafAgentCon
         break;
       case 'audit-all':
         c.auditAll = bool(k, v);
+        break;
+      case 'exclusions-file':
+        c.exclusionsFile = String(v);
         break;
       case 'extra-rules':
         if (typeof v !== 'string' && !Array.isArray(v)) throw new ConfigError('extra-rules must be a list or a comma-separated string');

@@ -2,10 +2,11 @@
 // Loads the rules once at start, serves the Sentinel agent protocol v2 on a Unix socket,
 // and rebuilds the rule set when a Configure event changes the configuration.
 import { runAgent } from '../../agent-sdk/index.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { ConfigError, configFromCli, configFromJson, usageText, type WafAgentConfig } from './config.ts';
 import { locateCrs } from './crs-location.ts';
 import { buildWaf, WafService } from './service.ts';
+import { runTune } from './tune-cli.ts';
 
 function fail(message: string): never {
   process.stderr.write(`sentinel-waf: ${message}\n`);
@@ -13,6 +14,7 @@ function fail(message: string): never {
 }
 
 const argv = process.argv.slice(2);
+if (argv[0] === 'tune') process.exit(runTune(argv.slice(1)));
 if (argv.includes('--help') || argv.includes('-h')) {
   process.stdout.write(usageText());
   process.exit(0);
@@ -49,6 +51,10 @@ const agent = await runAgent({
     const next = configFromJson(config, json);
     if (next.socketPath !== config.socketPath) throw new ConfigError('the socket path cannot change at run time');
     service.reconfigure(buildWaf(next), next);
+    if (next.exclusionsFile !== config.exclusionsFile) {
+      if (config.exclusionsFile) unwatchFile(config.exclusionsFile);
+      watchExclusions(next.exclusionsFile);
+    }
     config = next;
     process.stderr.write(`sentinel-waf: reconfigured (paranoia ${config.paranoiaLevel}, ${config.mode})\n`);
   },
@@ -59,6 +65,24 @@ const agent = await runAgent({
   onRequestComplete: (ev) => service.onRequestComplete(ev),
 });
 process.stderr.write(`sentinel-waf: listening on ${agent.socketPath}\n`);
+
+/** Rebuilds the rule set with the current config (exclusions file re-read); a broken file keeps the old rules. */
+function reload(why: string): void {
+  const t0 = Date.now();
+  try {
+    service.reconfigure(buildWaf(config), config);
+    process.stderr.write(`sentinel-waf: rules reloaded (${why}) in ${Date.now() - t0} ms\n`);
+  } catch (e) {
+    process.stderr.write(`sentinel-waf: reload (${why}) failed, the previous rules stay: ${(e as Error).message}\n`);
+  }
+}
+
+function watchExclusions(file: string | undefined): void {
+  // Polling (1 s) survives editors and `tune --out` replacing the file by rename.
+  if (file) watchFile(file, { interval: 1000 }, (cur, prev) => cur.mtimeMs !== prev.mtimeMs && reload(`${file} changed`));
+}
+watchExclusions(config.exclusionsFile);
+process.on('SIGHUP', () => reload('SIGHUP'));
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {

@@ -1,6 +1,7 @@
 // The WAF agent's request handling, independent of the socket: one engine transaction per
 // correlation id, fed by the agent protocol events, answered with allow/block decisions and
 // one JSON audit line per decided request.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { LRUCache } from 'lru-cache';
@@ -14,6 +15,7 @@ import type {
   ResponseHeadersEvent,
 } from '../../agent-sdk/index.ts';
 import { extraRulesText } from '../extra/index.ts';
+import { splitExclusions } from '../tune/index.ts';
 import { defaultCrsDir, loadWaf, type Intervention, type MatchedRule, type Transaction, type Waf } from '../index.ts';
 import type { WafAgentConfig } from './config.ts';
 
@@ -32,7 +34,8 @@ export interface AuditLine {
   status?: number;
   inbound_score: number;
   outbound_score: number;
-  rules: { id: number; msg: string; data: string; severity?: number; tags: string[] }[];
+  /** `var`: the first matched variable (e.g. "ARGS:q"), what `sentinel-waf tune` excludes. */
+  rules: { id: number; msg: string; data: string; var?: string; severity?: number; tags: string[] }[];
 }
 
 interface Pending {
@@ -48,8 +51,11 @@ interface Pending {
 
 export function buildWaf(c: WafAgentConfig): Waf {
   const rulesDir = c.rulesDir ?? join(c.crsDir ?? defaultCrsDir(), 'rules');
+  // A missing exclusions file is an empty one: the agent may start before `tune` wrote it.
+  const excl = c.exclusionsFile && existsSync(c.exclusionsFile) ? splitExclusions(readFileSync(c.exclusionsFile, 'utf8'), c.exclusionsFile) : { before: '', after: '' };
   return loadWaf({
-    directives: extraRulesText(c.extraRules, rulesDir),
+    directives: `${extraRulesText(c.extraRules, rulesDir)}${excl.before}`,
+    afterDirectives: excl.after,
     mode: c.mode,
     crsDir: c.crsDir,
     rulesDir: c.rulesDir,
@@ -227,6 +233,7 @@ export class WafService {
         id: m.id,
         msg: m.msg,
         data: truncate(m.logdata || (m.matched[0] ? `${m.matched[0].variable}: ${m.matched[0].value}` : ''), MAX_DATA),
+        ...(m.matched[0] ? { var: truncate(m.matched[0].variable, MAX_DATA) } : {}),
         ...(m.severity === undefined ? {} : { severity: m.severity }),
         tags: m.tags.filter((t) => t.startsWith('attack-') || t.startsWith('paranoia-level/')),
       })),

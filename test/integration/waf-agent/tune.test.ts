@@ -1,0 +1,110 @@
+// The tuning workflow end to end, on real processes: sentinel-waf blocks (false positives
+// stand-in: SQLi-looking values in one argument on one path), its audit lines go to a file,
+// `sentinel-waf tune --from audit.log --out exclusions.conf` proposes exclusions by rule, path and
+// argument with counts, and the running agent picks the file up (file watch) without a restart:
+// the excluded (path, argument) passes, the same value elsewhere is still blocked.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { AgentClient } from '../../../src/agent-protocol/client.ts';
+import { MessageType } from '../../../src/agent-protocol/frames.ts';
+import type { AgentReply } from '../../../src/agent-protocol/messages.ts';
+import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+
+const repoRoot = join(import.meta.dirname, '..', '..', '..');
+const bin = join(repoRoot, 'bin', 'sentinel-waf.mjs');
+const tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-tune-'));
+const exclusions = join(tmp, 'exclusions.conf');
+const socketPath = join(tmp, 'waf.sock');
+
+let proc: ChildProcess | undefined;
+let client: AgentClient | undefined;
+const stdout: string[] = [];
+let stderr = '';
+
+async function waitFor(what: () => boolean, ms: number, label: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}; stderr:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let seq = 0;
+async function get(uri: string): Promise<AgentReply> {
+  const id = `t-${++seq}`;
+  const metadata = { correlation_id: id, request_id: id, client_ip: '192.0.2.20', client_port: 50000, server_name: 'app.test', protocol: 'HTTP/1.1', tls_version: null, tls_cipher: null, route_id: 'r', upstream_id: 'u', timestamp: new Date().toISOString(), traceparent: null };
+  const headers = { host: ['app.test'], 'user-agent': ['Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0'], accept: ['text/html'] };
+  const reply = await client!.call(MessageType.RequestHeaders, id, { correlation_id: id, metadata, method: 'GET', uri, headers }, { timeoutMs: 10_000 });
+  await client!.call(MessageType.RequestComplete, id, { correlation_id: id, status: reply.decision.kind === 'block' ? 403 : 200, duration_ms: 1, request_body_size: 0, response_body_size: 0, upstream_attempts: 1, error: null }, { timeoutMs: 10_000 }).catch(() => undefined);
+  return reply;
+}
+
+describe('sentinel-waf tune: audit log -> exclusions -> reload', () => {
+  before(async () => {
+    proc = spawn(process.execPath, [bin, '--socket', socketPath, '--crs-dir', crsDir, '--paranoia-level', '1', '--exclusions-file', exclusions], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      stdout.push(...lines);
+    });
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitFor(() => stderr.includes('listening on') || proc!.exitCode !== null, 60_000, 'the agent');
+    assert.equal(proc.exitCode, null, stderr);
+    client = new AgentClient({ id: 'tune', socketPath, connections: 1, connectTimeoutMs: 2000, reconnectIntervalMs: 200, maxConcurrentCalls: 10 });
+  });
+  after(async () => {
+    await client?.close();
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise((r) => proc!.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const FP = "/search?q=1'%20OR%20'1'='1&page=2";
+
+  test('proposes per-path, per-argument exclusions with counts, and the agent applies them live', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await get(FP)).decision.kind, 'block');
+    assert.equal((await get("/reports?filter=1'%20OR%20'1'='1")).decision.kind, 'block');
+    await waitFor(() => stdout.filter((l) => l.startsWith('{')).length >= 4, 5000, 'four audit lines');
+    const audit = join(tmp, 'audit.log');
+    writeFileSync(audit, `${stdout.join('\n')}\n`);
+
+    const tune = spawnSync(process.execPath, [bin, 'tune', '--from', audit, '--out', exclusions], { encoding: 'utf8' });
+    assert.equal(tune.status, 0, tune.stderr);
+    const text = readFileSync(exclusions, 'utf8');
+    assert.match(text, /# rule 942100 on ARGS:q at \/search: 3 hits/);
+    assert.match(text, /SecRule REQUEST_FILENAME "@streq \/search" "id:\d+,phase:1,pass,nolog,t:none,ctl:ruleRemoveTargetById=942100;ARGS:q"/);
+    assert.match(text, /ctl:ruleRemoveTargetById=942100;ARGS:filter/);
+    assert.match(tune.stderr, /4 audit lines, \d+ exclusion\(s\) proposed/);
+
+    // No restart: the agent sees the new file (polling, 1 s) and rebuilds its rules.
+    await waitFor(() => stderr.includes('rules reloaded'), 15_000, 'the reload');
+    assert.equal(proc!.pid !== undefined && proc!.exitCode === null, true);
+    assert.equal((await get(FP)).decision.kind, 'allow', 'the excluded argument on its path passes');
+    assert.equal((await get("/search?other=1'%20OR%20'1'='1")).decision.kind, 'block', 'another argument on that path is still inspected');
+    assert.equal((await get("/elsewhere?q=1'%20OR%20'1'='1")).decision.kind, 'block', 'the argument on another path is still inspected');
+  });
+
+  test('a broken exclusions file keeps the previous rules (SIGHUP reload)', async () => {
+    writeFileSync(exclusions, 'SecRule REQUEST_FILENAME "@streq /x" "id:10100,phase:1,pass,nolog,bogusaction"\n');
+    const before = stderr.length;
+    proc!.kill('SIGHUP');
+    await waitFor(() => stderr.slice(before).includes('failed, the previous rules stay'), 15_000, 'the failed reload');
+    assert.equal((await get(FP)).decision.kind, 'allow', 'the previous (tuned) rules still apply');
+  });
+
+  test('tune without --from is a usage error', () => {
+    const r = spawnSync(process.execPath, [bin, 'tune'], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--from AUDIT_LOG is required/);
+  });
+});
