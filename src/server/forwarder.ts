@@ -35,6 +35,11 @@ export function limitStream(limit: number): Transform & { bytes: number } {
   return t;
 }
 
+/** An HTTP/2 request without Content-Length still has a body unless its HEADERS ended the stream. */
+function h2BodyFollows(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2 && (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
+}
+
 /** What the balancer may look at for this request (also used by the WebSocket proxy). */
 export function pickContext(ctx: Context, exclude: Set<number>): PickContext {
   const headers = ctx.raw.headers;
@@ -147,7 +152,7 @@ export async function forward(opts: {
   const { ctx, req, res, route, group, filters, metrics } = opts;
   const exclude = new Set<number>();
   const contentLength = req.headers['content-length'];
-  const hasBody = ctx.body !== undefined || (contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined);
+  const hasBody = ctx.body !== undefined || (contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined || h2BodyFollows(req));
   let limiter: (Transform & { bytes: number }) | undefined;
   let bodyArg: Dispatcher.DispatchOptions['body'] = null;
   if (ctx.body !== undefined) {
@@ -155,6 +160,11 @@ export async function forward(opts: {
     ctx.upstreamHeaders['content-length'] = String(ctx.body.length);
     delete ctx.upstreamHeaders['transfer-encoding'];
   } else if (hasBody) {
+    // A body the client breaks off (an HTTP/2 stream reset, e.g. for DATA beyond its
+    // Content-Length) ends the request stream as if it were complete: cancel before undici takes
+    // that end for an empty or shorter body and sends it as a whole request (docs/security.md,
+    // "Request bodies").
+    req.once('aborted', () => ctx.cancel('client aborted the request body'));
     if (contentLength !== undefined) {
       bodyArg = req; // size already checked against the limit by the caller
     } else {

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { normalizeHost, parseTarget, type TargetRejection } from './request-target.ts';
 
-export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'asterisk_form';
+export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'asterisk_form' | 'transfer_coding';
 
 /** A request answered at the front door: a rejection (kind set) or the local `OPTIONS *` answer. */
 export interface FrontDoorAnswer {
@@ -44,10 +44,11 @@ const MESSAGES: Record<FrontDoorKind, string> = {
   authority_mismatch: 'Bad Request: :authority and Host differ',
   connect_method: 'Method Not Allowed: CONNECT is not supported',
   asterisk_form: 'Bad Request: the asterisk target is only valid with OPTIONS',
+  transfer_coding: 'Not Implemented: transfer codings other than chunked are not supported',
 };
 
 function reject(kind: FrontDoorKind): FrontDoorAnswer {
-  const status = kind === 'uri_too_long' ? 414 : kind === 'connect_method' ? 405 : 400;
+  const status = kind === 'uri_too_long' ? 414 : kind === 'connect_method' ? 405 : kind === 'transfer_coding' ? 501 : 400;
   return { status, kind, message: MESSAGES[kind], ...(kind === 'connect_method' ? { headers: { allow: ALLOWED_METHODS } } : {}) };
 }
 
@@ -57,6 +58,11 @@ function reject(kind: FrontDoorKind): FrontDoorAnswer {
  */
 export function frontDoor(req: IncomingMessage, defaultPort: number): AdmittedTarget | FrontDoorAnswer {
   if (req.method === 'CONNECT') return reject('connect_method');
+  // Node's parser takes `Transfer-Encoding: gzip, chunked`, removes the chunked framing and hands
+  // over a body that is still gzip-coded, with nothing left to say so: forwarded, the upstream would
+  // read it as plain. RFC 9112 §6.1: a transfer coding the server does not understand gets 501.
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') return reject('transfer_coding');
   // Node keeps the first of several Host headers; a proxy that picks another one sees another vhost.
   const raw = req.rawHeaders;
   let hosts = 0;

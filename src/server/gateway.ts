@@ -19,6 +19,7 @@ import { FEATURES } from '../features.ts';
 import { localResponder } from '../websocket/proxy.ts';
 import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, guardHttp2Sessions, headerListBytes, http1ServerOptions, http2Settings, listenerLimits, type GateLimits, type ListenerLimits } from './listener-limits.ts';
 import { compileTrusted, isTrusted } from './trusted-proxies.ts';
+import { upgradeAsRequest } from './upgrade-as-request.ts';
 import { errorBody } from '../errors/index.ts';
 
 export interface GatewayOptions {
@@ -186,7 +187,16 @@ export class Gateway {
           this.log.error({ err }, 'websocket upgrade failed');
           socket.destroy();
         });
-      } else this.generation.dispatch(req, localResponder(req, socket), runtime);
+        return;
+      }
+      // Not switched to: a plain request, with its body (src/server/upgrade-as-request.ts).
+      const plain = upgradeAsRequest(req, socket, head);
+      if (plain) return this.generation.dispatch(plain, localResponder(plain, socket), runtime);
+      this.metrics.clientErrors.inc({ kind: 'upgrade_chunked_body' });
+      const res = localResponder(req, socket);
+      const body = errorBody(400, 'Bad Request: a chunked body on a non-WebSocket Upgrade request is not supported', '');
+      res.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
     };
   }
 
