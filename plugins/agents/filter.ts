@@ -17,6 +17,7 @@ import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definit
 import type { AgentManager } from './manager.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { ResponseBodyInspector } from './response-body.ts';
+import { applyAgentHeaderOps } from './header-ops.ts';
 import { createFrameInspector } from './websocket.ts';
 import type { FrameInspector } from '../../src/websocket/session.ts';
 
@@ -66,21 +67,6 @@ function releaseRequestHold(state: RequestState): void {
 }
 
 type Outcome = { ok: true; reply: AgentReply } | { ok: false; error: AgentCallError };
-
-// The core owns message framing; agents must not be able to desynchronise it.
-const PROTECTED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection']);
-
-export function applyHeaderOps(headers: HeaderMap, ops: readonly HeaderOp[]): void {
-  for (const op of ops) {
-    if (PROTECTED_HEADERS.has(op.name)) continue;
-    if (op.op === 'remove') delete headers[op.name];
-    else if (op.op === 'set') headers[op.name] = op.value;
-    else {
-      const prev = headers[op.name];
-      headers[op.name] = prev === undefined ? op.value : Array.isArray(prev) ? [...prev, op.value] : [prev, op.value];
-    }
-  }
-}
 
 function text(status: number, body: string, reason: string, headers: HeaderMap = {}): LocalResponse {
   return { status, headers: { ...headers, 'content-type': 'text/plain; charset=utf-8' }, body, blockReason: reason };
@@ -153,13 +139,13 @@ export class AgentFilter implements RequestFilter {
     const chain = state?.chains.find((c) => !c.responseDone && c.members.some((m) => m.settings.id === this.id));
     if (!state || !chain) return undefined;
     chain.responseDone = true;
-    applyHeaderOps(res.headers, chain.responseOps);
+    applyAgentHeaderOps(res.headers, chain.responseOps);
     const members = chain.members.filter((m) => wants(m, 'response_headers'));
     if (members.length === 0) return undefined;
     const event = { correlation_id: state.correlation.id, status: res.status, headers: toHeaderValues(res.headers) };
     const merged = await this.fanOut(ctx, members, MessageType.ResponseHeaders, 'response_headers', state.correlation.id, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
     if (merged.response) return merged.response;
-    applyHeaderOps(res.headers, merged.responseOps);
+    applyAgentHeaderOps(res.headers, merged.responseOps);
     return undefined;
   }
 
@@ -277,7 +263,7 @@ export class AgentFilter implements RequestFilter {
     };
     const merged = await this.fanOut(ctx, members, MessageType.RequestHeaders, 'request_headers', cid, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
     if (merged.response) return merged.response;
-    applyHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+    applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
     chain.responseOps.push(...merged.responseOps);
     return undefined;
   }
@@ -330,7 +316,7 @@ export class AgentFilter implements RequestFilter {
       const done = await stream.finish();
       if (done.response) return done.response;
       upstreamBody = done.body ?? upstreamBody;
-      applyHeaderOps(ctx.upstreamHeaders, done.requestOps);
+      applyAgentHeaderOps(ctx.upstreamHeaders, done.requestOps);
       chain.responseOps.push(...done.responseOps);
     }
 
@@ -363,7 +349,7 @@ export class AgentFilter implements RequestFilter {
       const event = { correlation_id: cid, data: inspected.toString('base64'), is_last: true, total_size: inspected.length, chunk_index: 0, bytes_received: inspected.length };
       const merged = await this.fanOut(ctx, sendTo, MessageType.RequestBodyChunk, 'request_body_chunk', cid, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
       if (merged.response) return merged.response;
-      applyHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+      applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
       chain.responseOps.push(...merged.responseOps);
       if (merged.bodyMutation !== undefined) {
         upstreamBody = merged.bodyMutation === 'drop' ? Buffer.alloc(0) : merged.bodyMutation;

@@ -20,7 +20,8 @@ import { MessageType } from '../../src/agent-protocol/frames.ts';
 import type { ResponseBodyChunkEvent } from '../../src/agent-protocol/messages.ts';
 import { StreamingDecoder, contentCodings, decompressBounded } from './body-inspection.ts';
 import type { BodyPolicy } from './definition.ts';
-import { applyHeaderOps, type AgentFilter, type Member } from './filter.ts';
+import type { AgentFilter, Member } from './filter.ts';
+import { applyAgentHeaderOps } from './header-ops.ts';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -160,7 +161,7 @@ export class ResponseBodyInspector implements ResponseBodyHandler {
     const merged = await this.filter.fanOut(this.ctx, members, MessageType.ResponseBodyChunk, 'response_body_chunk', this.cid, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
     if (merged.response) return merged.response;
     // The headers are still held: the agents' response header ops apply to the real response.
-    applyHeaderOps(this.res.headers, merged.responseOps);
+    applyAgentHeaderOps(this.res.headers, merged.responseOps);
     const mutation = merged.responseBodyMutation;
     if (mutation === undefined) return raw;
     // A replacement is plain bytes: if the agents saw the body decoded, the coding no longer applies.
@@ -200,7 +201,7 @@ export class ResponseBodyInspector implements ResponseBodyHandler {
     };
     const merged = await this.filter.fanOut(this.ctx, this.streaming, MessageType.ResponseBodyChunk, 'response_body_chunk', this.cid, event, (m) => m.def.chunkTimeoutMs);
     if (merged.response) return merged.response;
-    if (this.holdHeaders && this.buffered.length > 0) applyHeaderOps(this.res.headers, merged.responseOps);
+    if (this.holdHeaders && this.buffered.length > 0) applyAgentHeaderOps(this.res.headers, merged.responseOps);
     const mutation = merged.responseBodyMutation;
     if (mutation === undefined) return chunk;
     if (decoder) {

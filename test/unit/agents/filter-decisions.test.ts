@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentCallError } from '../../../src/agent-protocol/client.ts';
 import { parseAgentReply } from '../../../src/agent-protocol/messages.ts';
-import { applyHeaderOps, decisionResponse, failureResponse } from '../../../plugins/agents/filter.ts';
+import { decisionResponse, failureResponse } from '../../../plugins/agents/filter.ts';
+import { applyAgentHeaderOps as applyHeaderOps } from '../../../plugins/agents/header-ops.ts';
 import { reserveCorrelationId, reservedCorrelationIds } from '../../../plugins/agents/correlation.ts';
 import type { HeaderMap } from '../../../src/pipeline/types.ts';
 

@@ -1,0 +1,20 @@
+// Header operations decided by agents (set / add / remove), applied to the request sent upstream
+// or to the response sent downstream. Not the route policies' header operations
+// (src/server/headers.ts applyHeaderOps): agents' operations skip the framing headers.
+import type { HeaderMap } from '../../src/pipeline/types.ts';
+import type { HeaderOp } from '../../src/agent-protocol/messages.ts';
+
+// The core owns message framing; agents must not be able to desynchronise it.
+const PROTECTED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection']);
+
+export function applyAgentHeaderOps(headers: HeaderMap, ops: readonly HeaderOp[]): void {
+  for (const op of ops) {
+    if (PROTECTED_HEADERS.has(op.name)) continue;
+    if (op.op === 'remove') delete headers[op.name];
+    else if (op.op === 'set') headers[op.name] = op.value;
+    else {
+      const prev = headers[op.name];
+      headers[op.name] = prev === undefined ? op.value : Array.isArray(prev) ? [...prev, op.value] : [prev, op.value];
+    }
+  }
+}
