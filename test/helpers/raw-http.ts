@@ -202,3 +202,42 @@ function parse(buf: Buffer, closed: boolean): ParsedReply | undefined {
   }
   return closed ? { status, headers, body: rest.toString('utf8'), raw: text } : undefined;
 }
+
+/**
+ * A strict `Expect: 100-continue` client (stricter than curl, which sends the body after 1 s
+ * anyway): sends `head` (a request head with Expect, ending in the blank line), sends `body` only
+ * after a `100 Continue`, never after a final answer. Resolves when the server closes or `waitMs`
+ * ran out (send Connection: close).
+ */
+export function expectContinueExchange(port: number, head: string, body: string | Buffer, waitMs = 5000): Promise<RawReply & { bodySent: boolean }> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let text = '';
+    let bodySent = false;
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ text, statuses: statusesOf(text), closed, bodySent });
+    };
+    const timer = setTimeout(() => finish(false), waitMs);
+    s.on('connect', () => s.write(head));
+    s.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+      if (!bodySent && /^HTTP\/1\.1 100 [^\r\n]*\r\n\r\n/.test(text)) {
+        bodySent = true;
+        s.write(body);
+      }
+    });
+    s.on('close', () => finish(true));
+    s.on('error', (err) => {
+      if (!done && text === '') {
+        done = true;
+        clearTimeout(timer);
+        reject(err);
+      } else finish(true);
+    });
+  });
+}

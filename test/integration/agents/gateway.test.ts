@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { eventually, send, sha256, spawnAgent, tempDir, type AgentProcess } from './harness.ts';
+import { expectContinueExchange } from '../../helpers/raw-http.ts';
 import { reservedCorrelationIds } from '../../../plugins/agents/correlation.ts';
 
 const tmp = tempDir();
@@ -146,6 +147,25 @@ test('finished requests give their correlation ids back (the gateway does not ab
   }
   // request_complete calls hold their id until the agent answers; then nothing is left.
   await eventually(() => reservedCorrelationIds() === 0, `correlation ids released (were ${before} before, ${reservedCorrelationIds()} now)`);
+});
+
+test('Expect: 100-continue: a request_headers agent (the denylist, now on /private) refuses with its own status and no 100; the body is never sent', async () => {
+  const before = up.seen.length;
+  const r = await expectContinueExchange(port, 'POST /private/upload HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n', 'hello');
+  assert.deepEqual(r.statuses, [403], r.text);
+  assert.equal(r.bodySent, false);
+  assert.equal(up.seen.length, before);
+});
+
+test('Expect: 100-continue with a body-inspecting agent: 100 once the body is wanted, the agent and the upstream see it', async () => {
+  const body = JSON.stringify({ expect: 'continue' });
+  const r = await expectContinueExchange(port, `POST /body/expect HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, body);
+  assert.deepEqual(r.statuses, [100, 200], r.text);
+  const hit = up.seen.at(-1)!;
+  assert.equal(hit.url, '/body/expect');
+  assert.equal(hit.body.toString(), body);
+  assert.equal(hit.headers['x-agent-body-sha256'], sha256(Buffer.from(body)));
+  assert.equal(hit.headers.expect, undefined);
 });
 
 test('closing the gateway closes agent connections', async () => {
