@@ -424,7 +424,7 @@ function renderMarkdown(p: {
       const base = p.baselineOf.get(f.name);
       const rows = [
         ...p.summary.filter((r) => r.scenario === base && r.target === 'sentinel').map((r) => ({ ...r, target: 'sentinel passthrough', ratios: {} })),
-        ...p.summary.filter((r) => r.scenario === f.name).map((r) => ({ ...r, target: `sentinel + ${f.name}` })),
+        ...p.summary.filter((r) => r.scenario === f.name).map((r) => ({ ...r, target: `${r.target} + ${f.name}` })),
       ];
       out.push('', `### ${f.name}: ${f.description}`, '', renderTable(rows, ['passthrough']));
     }
