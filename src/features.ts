@@ -16,6 +16,7 @@ import { agentsFeature } from '../plugins/agents/index.ts';
 import { bodyInspectionFeature } from '../plugins/body-inspection/index.ts';
 import { headersFeature } from '../plugins/headers/index.ts';
 import { pluginFilterFeature } from '../plugins/plugin-filter/index.ts';
+import { cachingFeature } from '../plugins/caching/index.ts';
 import { builtinsFeature } from '../plugins/builtins/index.ts';
 
 /**
@@ -38,5 +39,6 @@ export const FEATURES: readonly FeatureManifest[] = [
   bodyInspectionFeature,
   headersFeature,
   pluginFilterFeature,
+  cachingFeature,
   builtinsFeature,
 ];

@@ -1,13 +1,13 @@
 // The builtins feature: `builtin-handler` routes (status, health, metrics, config, upstreams,
 // not-found ...; the handlers are src/builtins/handlers.ts). Registered when a route is a
-// builtin; after forwarding (the upstreams report reads its groups) and metrics.
-import { defineFeature, DECORATION, type BuiltinsRuntime, type ForwardingRuntime } from '../../src/pipeline/feature.ts';
+// builtin; after forwarding (the upstreams report reads its groups), metrics and caching (cache-purge, cache-stats).
+import { defineFeature, DECORATION, type BuiltinsRuntime, type CacheAdminRuntime, type ForwardingRuntime } from '../../src/pipeline/feature.ts';
 import { runBuiltin, type BuiltinEnv } from '../../src/builtins/handlers.ts';
 
 export const builtinsFeature = defineFeature({
   name: 'builtins',
   dependencies: [],
-  after: ['forwarding', 'metrics'],
+  after: ['forwarding', 'metrics', 'caching'],
   uses: (config) => config.routes.some((r) => r.builtin !== undefined),
   register(app, host) {
     const forwarding = app.hasDecorator(DECORATION.forwarding) ? app.getDecorator<ForwardingRuntime>(DECORATION.forwarding) : undefined;
@@ -17,6 +17,7 @@ export const builtinsFeature = defineFeature({
       instanceId: host.instance.id,
       startedAt: host.instance.startedAt,
       upstreamGroups: () => forwarding?.groups.values() ?? [],
+      cache: () => (app.hasDecorator(DECORATION.cache) ? app.getDecorator<CacheAdminRuntime>(DECORATION.cache) : undefined),
     };
     const runtime: BuiltinsRuntime = { run: (handler, traceId, req) => runBuiltin(handler, env, traceId, req) };
     app.decorate(DECORATION.builtins, runtime);

@@ -49,5 +49,5 @@ export interface CacheBackend {
 /** Eviction/size notifications the metrics listen to. */
 export interface BackendEvents {
   onEvict?(count: number): void;
-  onSize?(stats: BackendStats): void;
+  onSize?(tier: 'memory' | 'disk', stats: BackendStats): void;
 }

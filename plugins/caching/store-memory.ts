@@ -68,7 +68,7 @@ export class MemoryBackend implements CacheBackend {
       r.keys.delete(entry.key);
       if (r.keys.size === 0) this.resources.delete(entry.primary);
     }
-    this.events.onSize?.(this.stats());
+    this.events.onSize?.('memory', this.stats());
     return stored;
   }
 
@@ -85,7 +85,7 @@ export class MemoryBackend implements CacheBackend {
     const doomed: string[] = [];
     for (const [key, e] of this.lru.entries()) if (match(e.target, e.host)) doomed.push(key);
     for (const k of doomed) this.delete(k);
-    this.events.onSize?.(this.stats());
+    this.events.onSize?.('memory', this.stats());
     return doomed.length;
   }
 

@@ -9,7 +9,7 @@ import { type BackendSettings, compileRateLimitFilter, compileRateLimits, type O
 import { RemoteLimiter } from './fallback.ts';
 import { type KeyFunction, type KeySpec, describeKeySpec, keyFunction } from './keys.ts';
 import { bucketParams, type BucketParams, type Decision, fallbackParams, rateLimitHeaders, retryAfterSeconds, windowFor } from './limiter.ts';
-import { acquire, type Lease } from './shared.ts';
+import { acquire, gatewayOf, type Lease } from '../../src/pipeline/shared.ts';
 import { LocalStore } from './store-local.ts';
 import { MemcachedBackend } from './store-memcached.ts';
 import { RedisBackend } from './store-redis.ts';
@@ -35,21 +35,6 @@ function metricsOf(services: GenerationServices) {
 }
 type RateLimitMetrics = ReturnType<typeof metricsOf>;
 
-/**
- * Which gateway a generation belongs to. Generations of one gateway share its process-wide
- * Metrics object, so that object identifies the gateway: reloads share state, while two
- * gateways in one process (tests) stay as independent as two processes would be.
- */
-const gatewayIds = new WeakMap<object, number>();
-let nextGatewayId = 0;
-function gatewayOf(services: GenerationServices): number {
-  let id = gatewayIds.get(services.metrics);
-  if (id === undefined) {
-    id = ++nextGatewayId;
-    gatewayIds.set(services.metrics, id);
-  }
-  return id;
-}
 
 /** A local store shared across generations while its settings are unchanged (reloads keep the buckets). */
 function leaseLocalStore(services: GenerationServices, scope: string, params: BucketParams, maxKeys: number, metrics: RateLimitMetrics): Lease<LocalStore> {

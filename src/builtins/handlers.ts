@@ -1,6 +1,7 @@
 // Builtin handlers (sentinel-reference.md §3.1): JSON shapes and headers as in Sentinel.
 import type { BuiltinHandler, CompiledConfig } from '../config/compile.ts';
 import type { LocalResponse } from '../pipeline/types.ts';
+import type { CacheAdminRuntime } from '../pipeline/feature.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import { VERSION } from '../metrics/registry.ts';
 import { collectTargets } from '../upstream/address.ts';
@@ -13,6 +14,8 @@ export interface BuiltinEnv {
   instanceId: string;
   startedAt: number;
   upstreamGroups(): Iterable<UpstreamGroup>;
+  /** the HTTP cache (undefined when it is disabled or no route uses it) */
+  cache?(): CacheAdminRuntime | undefined;
 }
 
 const JSON_HEADERS = {
@@ -71,6 +74,30 @@ export interface BuiltinRequest {
   detail: boolean;
   /** the listener that received the request (the status page links only what it serves) */
   listener: string;
+  /** the request target and headers (cache-purge reads its pattern from them) */
+  path?: string;
+  query?: string;
+  headers?: Record<string, string | string[] | undefined>;
+  /** the route's path-prefix matches: the purge endpoint in front of the pattern */
+  prefixes?: readonly string[];
+}
+
+/**
+ * What a cache-purge request asks to purge: the path after the route's path-prefix (the
+ * endpoint) plus the query: with path-prefix "/admin/cache/purge",
+ * "/admin/cache/purge/assets/app.js?v=2" purges "/assets/app.js?v=2".
+ */
+export function purgePattern(path: string, query: string, prefixes: readonly string[]): string {
+  let p = path;
+  for (const prefix of prefixes) {
+    const base = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+    if (p === base || p.startsWith(`${base}/`)) {
+      p = p.slice(base.length);
+      break;
+    }
+  }
+  if (p === '') p = '/';
+  return query ? `${p}?${query}` : p;
 }
 
 /** The status page for browsers: what is running and where to look next (details only when allowed). */
@@ -120,7 +147,15 @@ export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, trace
     case 'upstreams':
       return json(200, upstreamsReport(env.upstreamGroups(), traceId, now), traceId, true);
     case 'cache-purge':
-    case 'cache-stats':
-      return json(501, { error: 'Not Implemented', status: 501, message: 'the HTTP cache is not implemented in this version', request_id: traceId }, traceId);
+    case 'cache-stats': {
+      // Who may ask is the route's business (admin listener / allow-from, see STATE_REVEALING_BUILTINS).
+      const cache = env.cache?.();
+      if (!cache) return json(503, { error: 'Service Unavailable', status: 503, message: 'the HTTP cache is disabled (cache { enabled #false }) or no route caches', request_id: traceId }, traceId);
+      if (handler === 'cache-stats') return cache.statsResponse(traceId);
+      const h = req.headers ?? {};
+      const wildcard = String(h['x-purge-wildcard'] ?? '').toLowerCase() === 'true';
+      const host = h['x-purge-host'];
+      return cache.purgeResponse(purgePattern(req.path ?? '/', req.query ?? '', req.prefixes ?? []), wildcard, typeof host === 'string' ? host.toLowerCase() : undefined, traceId);
+    }
   }
 }

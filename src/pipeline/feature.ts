@@ -35,6 +35,11 @@ export interface FeatureHost {
   filterType(type: string, factory: FilterFactory): void;
   /** a filter that runs before a proxied route's own filters (e.g. the global rate limit) */
   globalFilter(filter: RequestFilter): void;
+  /**
+   * A filter for one proxied route that runs after the route's own filters (so rate limits and
+   * agents see every request) and, on the response, before them (e.g. the cache).
+   */
+  routeFilter(routeId: string, filter: RequestFilter): void;
   /** released when the generation is disposed (or its build failed), after in-flight requests */
   onDispose(fn: () => Promise<void> | void): void;
 }
@@ -146,6 +151,13 @@ export interface BuiltinsRuntime {
   run(handler: BuiltinHandler, traceId: string, req: BuiltinRequest): Promise<LocalResponse>;
 }
 
+/** `cache`: what the cache-purge and cache-stats builtins ask of the HTTP cache. */
+export interface CacheAdminRuntime {
+  statsResponse(traceId: string): LocalResponse;
+  /** `pattern`: a normalised path (and query), a glob when `wildcard`; `host` limits it to one host */
+  purgeResponse(pattern: string, wildcard: boolean, host: string | undefined, traceId: string): Promise<LocalResponse>;
+}
+
 /** `websocket`: proxies an admitted upgrade (only registered when a route allows WebSocket). */
 export interface WebSocketRuntime {
   proxy(opts: Omit<WsProxyOptions, 'maxFrameBytes'>): Promise<ForwardResult>;
@@ -157,6 +169,7 @@ export const DECORATION = {
   routeTable: 'routeTable',
   builtins: 'builtins',
   websocket: 'websocket',
+  cache: 'cache',
 } as const;
 
 /** Whether any `filter "id" { type "<type>" }` of the config has this type (a common `uses`). */

@@ -78,6 +78,13 @@ export interface UpstreamResponseInfo {
   headers: HeaderMap;
 }
 
+export interface UpstreamFailure {
+  /** what the core would answer: 502, 503 or 504 */
+  status: number;
+  /** error taxonomy reason (src/errors), e.g. 'connect_refused', 'timeout', 'no_healthy_target' */
+  reason: string;
+}
+
 export interface CompletionInfo {
   status: number;
   durationMs: number;
@@ -111,6 +118,11 @@ export interface CompletionInfo {
  */
 export interface ResponseBodyHandler {
   readonly holdHeaders: boolean;
+  /**
+   * The handler only looks (every onChunk returns undefined): when all handlers of a response
+   * say so, the upstream's Content-Length is kept instead of switching to chunked.
+   */
+  readonly observeOnly?: boolean;
   onChunk(chunk: Buffer, isLast: boolean): Buffer | undefined | LocalResponse | Promise<Buffer | undefined | LocalResponse>;
   /** the exchange ended early (client gone, upstream failed mid-body): release what is held */
   abort?(): void;
@@ -128,6 +140,12 @@ export interface RequestFilter {
    * handler the core uses its plain streaming relay (no buffering, no per-chunk calls).
    */
   onResponseBody?(ctx: RequestContext, res: UpstreamResponseInfo): ResponseBodyHandler | undefined | Promise<ResponseBodyHandler | undefined>;
+  /**
+   * The upstream could not be used (no healthy target or circuit open, connect failure, timeout,
+   * reset) and the core is about to answer `failure.status` itself. A filter may answer instead
+   * (e.g. a cache with a stale copy). Called in reverse order; the first LocalResponse wins.
+   */
+  onUpstreamError?(ctx: RequestContext, failure: UpstreamFailure): LocalResponse | undefined;
   onComplete?(ctx: RequestContext, info: CompletionInfo): void;
   /** called when the generation is disposed */
   close?(): Promise<void> | void;
@@ -142,6 +160,11 @@ export interface GenerationServices {
   readonly audit: (event: Record<string, unknown>) => void;
   /** the route policies' failure mode for a route id ('closed' default) */
   routeFailureMode(routeId: string): 'open' | 'closed';
+  /**
+   * The upstream group a route forwards to, as that route sees it (its own breaker), for filters
+   * that make requests of their own (a cache's background refresh). Valid once the generation is built.
+   */
+  routeUpstream?(routeId: string): import('../upstream/group.ts').UpstreamGroup | undefined;
 }
 
 /**

@@ -188,13 +188,22 @@ export async function forward(opts: {
     clearTimeout(requestTimer);
   }
 
+  /** The upstream failed: a filter may still answer (onUpstreamError), else the core's error. */
+  function upstreamFailed(status: number, message: string, attempt: number, reason: string): ForwardResult {
+    for (let i = filters.length - 1; i >= 0 && !res.headersSent; i--) {
+      const local = filters[i]!.onUpstreamError?.(ctx, { status, reason });
+      if (local) return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempt, error: reason };
+    }
+    return sendError(res, ctx, status, message, attempt, reason);
+  }
+
   async function attempts(): Promise<ForwardResult> {
   let attempt = 0;
   for (;;) {
     attempt++;
     const pick = group.select(pickContext(ctx, exclude));
     if (!pick) {
-      return sendError(res, ctx, 503, 'Service Unavailable: no healthy upstream target', attempt - 1);
+      return upstreamFailed(503, 'Service Unavailable: no healthy upstream target', attempt - 1, 'no_healthy_target');
     }
     const target = pick.target;
     exclude.add(target.index);
@@ -265,7 +274,7 @@ export async function forward(opts: {
       if (timedOut) {
         group.report(target, { kind: 'error', reason: 'timeout', latencyMs });
         metrics.upstreamFailures.inc({ ...upstreamLabel, reason: 'timeout' });
-        return sendError(res, ctx, 504, 'Gateway Timeout: upstream did not respond in time', attempt, 'timeout');
+        return upstreamFailed(504, 'Gateway Timeout: upstream did not respond in time', attempt, 'timeout');
       }
       if (writeTimedOut) {
         // A stalled upload: counted like any upstream timeout, retried only if the body replays.
@@ -291,7 +300,7 @@ export async function forward(opts: {
         continue;
       }
       ctx.log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, upstream: group.id, target: target.address, reason: c.reason }, 'upstream request failed');
-      return sendError(res, ctx, c.status, c.message, attempt, c.reason);
+      return upstreamFailed(c.status, c.message, attempt, c.reason);
     }
     const latencyMs = performance.now() - t0;
     outcome = { kind: 'response', status: response.statusCode, latencyMs };
@@ -341,9 +350,7 @@ async function relayResponse(
     const local = await f.onResponse(ctx, info);
     if (local) {
       response.dump();
-      res.writeHead(local.status, local.headers as Record<string, string>);
-      res.end(local.body);
-      return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: attempts, upstreamAddr };
+      return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempts, upstreamAddr };
     }
   }
   // Ours wins over an upstream's own X-Correlation-Id (writeHead would override the early setHeader).
@@ -450,10 +457,14 @@ async function relayFilteredBody(
     upstreamAddr,
     ...(error !== undefined ? { error } : {}),
   });
+  // Handlers that only look keep the upstream's framing (Content-Length stays).
+  const observeOnly = handlers.every((h) => h.observeOnly === true);
   const writeHead = (total: number | undefined) => {
-    delete headers['content-length'];
-    delete headers['transfer-encoding'];
-    if (total !== undefined) headers['content-length'] = String(total);
+    if (!observeOnly) {
+      delete headers['content-length'];
+      delete headers['transfer-encoding'];
+      if (total !== undefined) headers['content-length'] = String(total);
+    }
     res.writeHead(info.status, headers as Record<string, string | string[]>);
     // Streaming: the status line goes out now, not with the first chunk the handlers release.
     if (total === undefined) res.flushHeaders();
@@ -564,6 +575,29 @@ async function relayFilteredBody(
   } finally {
     res.off('close', onClose);
   }
+}
+
+/**
+ * Writes a LocalResponse (a filter's or a builtin's answer): x-correlation-id, Content-Length of
+ * the body (none for 204/304, which have none), a text content type for a bare body. HEAD: Node
+ * sends the headers only, so Content-Length is the GET body's.
+ */
+export function writeLocal(res: ServerResponse, traceId: string, local: LocalResponse): ForwardResult {
+  const body = local.body ?? '';
+  if (!res.headersSent) {
+    const headers: Record<string, string | string[] | number> = {};
+    for (const k in local.headers ?? {}) {
+      const v = local.headers![k];
+      if (v !== undefined) headers[k] = v;
+    }
+    headers['x-correlation-id'] = traceId;
+    if (local.status !== 304 && local.status !== 204) headers['content-length'] = Buffer.byteLength(body);
+    else delete headers['content-length'];
+    if (headers['content-type'] === undefined && body.length > 0) headers['content-type'] = 'text/plain; charset=utf-8';
+    res.writeHead(local.status, headers);
+    res.end(body);
+  }
+  return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: Buffer.byteLength(body), upstreamAttempts: 0 };
 }
 
 export function sendError(res: ServerResponse, ctx: Context, status: number, message: string, attempts: number, reason?: string): ForwardResult {

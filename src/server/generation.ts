@@ -16,7 +16,7 @@ import { matchRoute, stripPort, type MatchInput } from '../routing/match.ts';
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
-import { forward, sendError, type ForwardResult } from './forwarder.ts';
+import { forward, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
 import type { LineSink } from '../logging/logger.ts';
@@ -143,6 +143,7 @@ export class Generation {
       metrics: this.deps.metrics,
       audit: this.deps.audit,
       routeFailureMode: (routeId) => this.config.routesById.get(routeId)?.failureMode ?? 'closed',
+      routeUpstream: (routeId) => this.routeGroups.get(routeId),
     };
   }
 
@@ -182,6 +183,7 @@ export class Generation {
     });
     const factories = new Map<string, FilterFactory>();
     const global: RequestFilter[] = [];
+    const tails = new Map<string, RequestFilter[]>();
     const host: FeatureHost = {
       config: this.config,
       services,
@@ -193,6 +195,12 @@ export class Generation {
       },
       globalFilter: (filter) => {
         global.push(filter);
+        this.allFilters.push(filter);
+      },
+      routeFilter: (routeId, filter) => {
+        const list = tails.get(routeId) ?? [];
+        list.push(filter);
+        tails.set(routeId, list);
         this.allFilters.push(filter);
       },
       onDispose: (fn) => {
@@ -225,7 +233,7 @@ export class Generation {
     }
     for (const r of this.config.routes) {
       const own = r.filters.map((id) => built.get(id)).filter((f): f is RequestFilter => f !== undefined);
-      this.routeFilters.set(r.id, r.builtin ? own : [...global, ...own]);
+      this.routeFilters.set(r.id, r.builtin ? own : [...global, ...own, ...(tails.get(r.id) ?? [])]);
     }
     return app;
   }
@@ -487,7 +495,7 @@ export class Generation {
       }
     }
     if (route.builtin) {
-      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: listener.config.loopback || route.allowFrom !== undefined, listener: listener.config.id }));
+      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: listener.config.loopback || route.allowFrom !== undefined, listener: listener.config.id, path, query: f.query, headers: req.headers, prefixes: route.raw.matches?.['path-prefix'] ?? [] }));
       return undefined;
     }
     const group = this.routeGroups.get(route.id);
@@ -569,20 +577,7 @@ export class Generation {
   }
 
   private sendLocal(res: ServerResponse, traceId: string, local: LocalResponse): ForwardResult {
-    const body = local.body ?? '';
-    if (!res.headersSent) {
-      const headers: Record<string, string | string[] | number> = {};
-      for (const k in local.headers ?? {}) {
-        const v = local.headers![k];
-        if (v !== undefined) headers[k] = v;
-      }
-      headers['x-correlation-id'] = traceId;
-      headers['content-length'] = Buffer.byteLength(body);
-      if (headers['content-type'] === undefined && body.length > 0) headers['content-type'] = 'text/plain; charset=utf-8';
-      res.writeHead(local.status, headers);
-      res.end(body);
-    }
-    return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: Buffer.byteLength(body), upstreamAttempts: 0 };
+    return writeLocal(res, traceId, local);
   }
 
   private clientIp(req: IncomingMessage): string {

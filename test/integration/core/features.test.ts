@@ -119,3 +119,27 @@ test('every feature plugin is named, wraps fastify-plugin for Fastify 5 and list
     for (const d of [...f.dependencies, ...(f.after ?? [])]) assert.ok(names.has(d), `${f.name} -> ${d}`);
   }
 });
+
+test('a caching route registers the caching feature after forwarding and before builtins; its filter runs after the route filters', async () => {
+  const up = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60', 'content-length': '2' });
+    res.end('ok');
+  });
+  const top = `filters { filter "stamp" { type "headers"; set { "x-stamp" "1" } } }`;
+  const { gw, url } = await gatewayFrom(proxied(`127.0.0.1:${up.port}`, top, 'filters "stamp"; cache { enabled #true }'));
+  try {
+    const f = gw.current.features;
+    assert.ok(indexOf(f, 'forwarding') < indexOf(f, 'caching'));
+    assert.ok(indexOf(f, 'caching') < indexOf(f, 'builtins'));
+    assert.equal((await request(`${url()}/c`)).status, 200);
+    assert.equal((await request(`${url()}/c`)).status, 200);
+    // the second request was a hit: the origin saw one request, stamped by the route's filter first
+    assert.equal(up.seen.length, 1);
+    assert.equal(up.seen[0]?.headers['x-stamp'], '1');
+    await gw.reload(proxied(`127.0.0.1:${up.port}`, top, 'filters "stamp"; cache { enabled #false }'));
+    assert.ok(!gw.current.features.includes('caching'));
+  } finally {
+    await gw.close();
+    await up.close();
+  }
+});

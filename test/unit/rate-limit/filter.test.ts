@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRateLimitFilter, createGlobalRateLimit } from '../../../plugins/rate-limit/index.ts';
-import { sharedCount } from '../../../plugins/rate-limit/shared.ts';
+import { sharedCount } from '../../../src/pipeline/shared.ts';
 import type { LocalResponse, RequestFilter } from '../../../src/pipeline/types.ts';
 import type { RateLimitsConfig } from '../../../plugins/rate-limit/schema.ts';
 import { ConfigError } from '../../../src/config/diagnostics.ts';

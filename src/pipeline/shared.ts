@@ -1,7 +1,8 @@
-// Process-wide, reference-counted sharing of limiter state and backend connections across
-// config generations. A reload builds the new generation's filters (acquire: same settings ->
-// same object) before it closes the old one's (release), so unchanged limits keep their
-// buckets and their Redis/Memcached connections; the object is closed when the last user lets go.
+// Process-wide, reference-counted sharing of feature state across config generations (rate-limit
+// buckets and backend connections, the HTTP cache's storage). A reload builds the new generation's
+// filters (acquire: same settings -> same object) before it closes the old one's (release), so
+// unchanged settings keep their state; the object is closed when the last user lets go.
+import type { GenerationServices } from './types.ts';
 
 interface Entry {
   value: unknown;
@@ -46,4 +47,20 @@ export function sharedCount(prefix = ''): number {
   let n = 0;
   for (const k of entries.keys()) if (k.startsWith(prefix)) n++;
   return n;
+}
+
+/**
+ * Which gateway a generation belongs to. Generations of one gateway share its process-wide
+ * Metrics object, so that object identifies the gateway: reloads share state, while two
+ * gateways in one process (tests) stay as independent as two processes would be.
+ */
+const gatewayIds = new WeakMap<object, number>();
+let nextGatewayId = 0;
+export function gatewayOf(services: Pick<GenerationServices, 'metrics'>): number {
+  let id = gatewayIds.get(services.metrics);
+  if (id === undefined) {
+    id = ++nextGatewayId;
+    gatewayIds.set(services.metrics, id);
+  }
+  return id;
 }

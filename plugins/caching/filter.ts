@@ -1,0 +1,403 @@
+// The cache as a RequestFilter on one route. onRequest: PURGE, lookup (fresh hit, stale while
+// revalidating, conditional 304, HEAD from the stored GET), coalescing of misses. onResponse: a
+// 304 refreshes the stored entry, a 5xx may be answered stale (stale-if-error), storability.
+// onResponseBody: taps the body while it streams to the client (bounded: over the entry limit it
+// is dropped, never truncated) and stores it at the end. onUpstreamError: stale-if-error when the
+// origin is down, timed out or its breaker is open.
+import type { CompiledRoute } from '../../src/config/compile.ts';
+import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, ResponseBodyHandler, UpstreamFailure, UpstreamResponseInfo } from '../../src/pipeline/types.ts';
+import { classifyUpstreamError } from '../../src/errors/index.ts';
+import { applyHeaderOps } from '../../src/server/headers.ts';
+import type { StoredResponse } from './entry.ts';
+import { globsMatcher } from './glob.ts';
+import { normalisePath, normaliseQuery, primaryKey, variantKey } from './key.ts';
+import { lookupVerdict, notModified, notModifiedHeaders, parseCacheControl, refreshHeaders, revalidationHeaders, storableHeaders, storeVerdict, type Freshness, type Headers } from './policy.ts';
+import { appendCacheStatus, cacheStatusMember, type StatusFacts } from './cache-status.ts';
+import type { RouteCacheSettings } from './schema.ts';
+import type { CacheRuntime } from './runtime.ts';
+
+/** Methods whose success makes the stored response for the URL invalid (RFC 9111 §4.4). */
+const UNSAFE = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
+const CLIENT_CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range'];
+
+interface Pending extends Freshness {
+  status: number;
+  headers: Record<string, string | string[]>;
+  vary: string[];
+}
+
+interface State {
+  mode: 'lookup' | 'bypass' | 'invalidate' | 'head-miss';
+  bypassDetail?: string;
+  primary: string;
+  /** the stored response being revalidated (and the stale-if-error candidate) */
+  stale?: StoredResponse;
+  staleIfError: boolean;
+  /** our conditional headers went upstream */
+  revalidating: boolean;
+  /** a stored variant exists for another Vary value */
+  varyMiss: boolean;
+  release?: () => void;
+  pending?: Pending;
+  storing?: Promise<unknown>;
+}
+
+export class CacheFilter implements RequestFilter {
+  readonly id: string;
+  readonly type = 'cache';
+  private readonly excludedGlob: (path: string) => boolean;
+
+  constructor(
+    private readonly route: CompiledRoute,
+    private readonly s: RouteCacheSettings,
+    private readonly rt: CacheRuntime,
+  ) {
+    this.id = `cache:${route.id}`;
+    this.excludedGlob = globsMatcher(s.excludePaths);
+  }
+
+  private excluded(path: string): boolean {
+    if (this.excludedGlob(path)) return true;
+    if (this.s.excludeExtensions.length === 0) return false;
+    const last = path.slice(path.lastIndexOf('/') + 1);
+    const dot = last.lastIndexOf('.');
+    return dot >= 0 && this.s.excludeExtensions.includes(last.slice(dot + 1).toLowerCase());
+  }
+
+  /** What purges match: the normalised path and query. */
+  private target(ctx: RequestContext): string {
+    const q = normaliseQuery(ctx.query, this.s.ignoreQueryParams);
+    return `${normalisePath(ctx.path)}${q ? `?${q}` : ''}`;
+  }
+
+  private async find(primary: string, headers: Headers): Promise<{ entry?: StoredResponse; varyMiss: boolean; key: string }> {
+    const backend = this.rt.shared.backend;
+    const vary = await backend.varyOf(primary);
+    if (vary === undefined) return { varyMiss: false, key: primary };
+    const key = variantKey(primary, vary, (n) => headers[n]);
+    const entry = await backend.get(key);
+    return entry ? { entry, varyMiss: false, key } : { varyMiss: true, key };
+  }
+
+  async onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> {
+    const h = ctx.raw.headers;
+    if (ctx.method === 'PURGE') {
+      if (!this.rt.mayPurge(ctx.clientIp, h)) return this.rt.forbidden(ctx.traceId);
+      const wildcard = String(h['x-purge-wildcard'] ?? '').toLowerCase() === 'true';
+      return this.rt.purgeResponse(ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path, wildcard, ctx.host, ctx.traceId);
+    }
+    const st: State = { mode: 'lookup', primary: '', staleIfError: false, revalidating: false, varyMiss: false };
+    ctx.state.set(this.id, st);
+    if (UNSAFE.has(ctx.method)) {
+      st.mode = 'invalidate';
+      return undefined;
+    }
+    const bypass = (detail: string) => {
+      st.mode = 'bypass';
+      st.bypassDetail = detail;
+      return undefined;
+    };
+    if (!this.s.methods.includes(ctx.method)) return bypass('method');
+    if (this.excluded(ctx.path)) return bypass('excluded');
+    if (h.range !== undefined) return bypass('range');
+    if (h.upgrade !== undefined) return bypass('upgrade');
+    const reqcc = parseCacheControl(h['cache-control']);
+    if (reqcc.has('no-store')) return bypass('no-store');
+    st.primary = primaryKey(ctx, this.s.ignoreQueryParams);
+    const found = await this.find(st.primary, h);
+    st.varyMiss = found.varyMiss;
+    const entry = found.entry;
+    if (entry) {
+      const v = lookupVerdict(entry, h, this.rt.Policy);
+      if (v.use === 'fresh') return this.hit(ctx, entry, v.age, {});
+      if (v.use === 'stale-while-revalidate') {
+        this.staleServed('stale-while-revalidate');
+        this.refreshInBackground(ctx, entry);
+        return this.hit(ctx, entry, v.age, { detail: 'stale-while-revalidate' });
+      }
+      st.stale = entry;
+      st.staleIfError = v.staleIfError;
+    } else if (reqcc.has('only-if-cached')) {
+      return { status: 504, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Gateway Timeout: not in cache (only-if-cached)' };
+    }
+    this.rt.shared.totals.misses++;
+    this.rt.metrics.misses.inc({ route: this.route.id });
+    if (ctx.method === 'HEAD' && !entry) {
+      // a HEAD response has no body to store: forward it as it is
+      st.mode = 'head-miss';
+      return undefined;
+    }
+    const claim = this.rt.shared.locks.claim(found.key);
+    if (claim.leader) st.release = claim.release;
+    else {
+      this.rt.shared.totals.coalescedWaits++;
+      const finished = await claim.wait(this.rt.storage.lockTimeoutMs);
+      const again = (await this.find(st.primary, h)).entry;
+      if (again && again !== entry) {
+        const v = lookupVerdict(again, h, this.rt.Policy);
+        if (v.use !== 'revalidate') {
+          this.rt.metrics.coalesced.inc({ outcome: 'hit' });
+          // the miss counted above turned into a hit
+          this.rt.shared.totals.misses--;
+          return this.hit(ctx, again, v.age, { collapsed: true });
+        }
+      }
+      this.rt.metrics.coalesced.inc({ outcome: finished ? 'fallthrough' : 'timeout' });
+    }
+    if (st.stale && !CLIENT_CONDITIONALS.some((k) => h[k] !== undefined)) {
+      Object.assign(ctx.upstreamHeaders, revalidationHeaders(st.stale.headers));
+      st.revalidating = Object.keys(revalidationHeaders(st.stale.headers)).length > 0;
+    }
+    return undefined;
+  }
+
+  private staleServed(reason: string): void {
+    this.rt.shared.totals.staleServed++;
+    this.rt.metrics.staleServed.inc({ reason });
+  }
+
+  private statusHeader(headers: HeaderMap, facts: StatusFacts): void {
+    if (!this.rt.storage.statusHeader) return;
+    headers['cache-status'] = appendCacheStatus(headers['cache-status'], cacheStatusMember(this.rt.storage.statusHeaderName, facts));
+  }
+
+  /** A stored response as this client's answer: 304 for a matching conditional, headers only for HEAD. */
+  private answer(ctx: RequestContext, entry: StoredResponse, age: number, facts: StatusFacts): LocalResponse {
+    const headers: HeaderMap = { ...entry.headers, age: String(Math.max(0, Math.floor(age))) };
+    this.statusHeader(headers, { ttl: entry.lifetime - age, ...facts });
+    if (entry.status === 200 && notModified(ctx.raw.headers, entry.headers)) {
+      const h304: HeaderMap = notModifiedHeaders(headers);
+      if (headers['cache-status'] !== undefined) h304['cache-status'] = headers['cache-status'];
+      return { status: 304, headers: h304 };
+    }
+    return { status: entry.status, headers, body: entry.body };
+  }
+
+  private hit(ctx: RequestContext, entry: StoredResponse, age: number, facts: StatusFacts): LocalResponse {
+    this.rt.shared.totals.hits++;
+    this.rt.metrics.hits.inc({ route: this.route.id });
+    return this.answer(ctx, entry, age, { hit: true, ...facts });
+  }
+
+  private policyRequest(ctx: RequestContext) {
+    return { method: ctx.method, url: ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path, headers: ctx.raw.headers };
+  }
+
+  onResponse(ctx: RequestContext, res: UpstreamResponseInfo): LocalResponse | undefined {
+    const st = ctx.state.get(this.id) as State | undefined;
+    if (!st) return undefined;
+    if (st.mode === 'invalidate') {
+      if (res.status < 400) void this.rt.purge(this.target(ctx), false, ctx.host);
+      return undefined;
+    }
+    if (st.mode === 'bypass') {
+      this.statusHeader(res.headers, { fwd: st.bypassDetail === 'method' ? 'method' : 'bypass', ...(st.bypassDetail !== 'method' ? { detail: st.bypassDetail } : {}) });
+      return undefined;
+    }
+    if (st.mode === 'head-miss') {
+      this.statusHeader(res.headers, { fwd: 'uri-miss', fwdStatus: res.status });
+      return undefined;
+    }
+    const P = this.rt.Policy;
+    if (st.stale && st.revalidating && res.status === 304) {
+      const merged = refreshHeaders(st.stale.headers, res.headers);
+      if (merged) {
+        this.rt.metrics.revalidations.inc({ result: 'not-modified' });
+        const v = storeVerdict(this.policyRequest(ctx), { status: st.stale.status, headers: merged }, this.s, P);
+        let entry: StoredResponse = { ...st.stale, headers: merged };
+        if (v.store) {
+          entry = { ...entry, policy: v.policy, lifetime: v.lifetime, swr: v.swr, sie: v.sie };
+          st.storing = this.put(entry);
+        }
+        return this.answer(ctx, entry, 0, { fwd: 'stale', fwdStatus: 304, stored: v.store });
+      }
+    }
+    if (st.stale && st.staleIfError && res.status >= 500) {
+      this.staleServed('stale-if-error');
+      return this.answer(ctx, st.stale, P.fromObject(st.stale.policy).age(), { fwd: 'stale', fwdStatus: res.status, detail: 'stale-if-error' });
+    }
+    if (st.revalidating) this.rt.metrics.revalidations.inc({ result: 'modified' });
+    // Per-request headers added by other filters (rate-limit counters ...) are not part of the stored response.
+    const headers = storableHeaders(res.headers);
+    for (const k in ctx.responseHeaders) delete headers[k];
+    delete headers['cache-status'];
+    const v = storeVerdict(this.policyRequest(ctx), { status: res.status, headers: res.headers }, this.s, P);
+    if (v.store) {
+      st.pending = { status: res.status, headers, vary: v.vary, policy: v.policy, lifetime: v.lifetime, swr: v.swr, sie: v.sie };
+      const cl = Number(res.headers['content-length']);
+      if (Number.isFinite(cl) && cl > this.s.maxEntryBytes) {
+        this.rt.metrics.dropped.inc({ reason: 'too-large' });
+        st.pending = undefined;
+      } else if (res.status === 204 || ctx.method === 'HEAD') {
+        st.storing = this.commit(ctx, st, Buffer.alloc(0));
+      }
+    }
+    this.statusHeader(res.headers, { fwd: st.stale ? 'stale' : st.varyMiss ? 'vary-miss' : 'uri-miss', fwdStatus: res.status, stored: st.pending !== undefined });
+    return undefined;
+  }
+
+  onResponseBody(ctx: RequestContext): ResponseBodyHandler | undefined {
+    const st = ctx.state.get(this.id) as State | undefined;
+    if (!st?.pending || st.storing) return undefined;
+    const max = this.s.maxEntryBytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let dropped = false;
+    const metrics = this.rt.metrics;
+    return {
+      holdHeaders: false,
+      observeOnly: true,
+      onChunk: (chunk, last) => {
+        if (!dropped) {
+          size += chunk.length;
+          if (size > max) {
+            // over the limit: dropped, never stored truncated; the client still gets every byte
+            dropped = true;
+            chunks.length = 0;
+            metrics.dropped.inc({ reason: 'too-large' });
+          } else if (chunk.length > 0) chunks.push(chunk);
+        }
+        if (last && !dropped) st.storing = this.commit(ctx, st, Buffer.concat(chunks, size));
+        return undefined;
+      },
+      abort: () => {
+        if (!dropped) metrics.dropped.inc({ reason: 'aborted' });
+        dropped = true;
+        chunks.length = 0;
+      },
+    };
+  }
+
+  private commit(ctx: RequestContext, st: State, body: Buffer): Promise<unknown> {
+    const p = st.pending!;
+    st.pending = undefined;
+    const entry: StoredResponse = {
+      key: variantKey(st.primary, p.vary, (n) => ctx.raw.headers[n]),
+      primary: st.primary,
+      host: ctx.host,
+      target: this.target(ctx),
+      status: p.status,
+      headers: p.headers,
+      body,
+      vary: p.vary,
+      policy: p.policy,
+      lifetime: p.lifetime,
+      swr: p.swr,
+      sie: p.sie,
+    };
+    return this.put(entry);
+  }
+
+  private async put(entry: StoredResponse): Promise<void> {
+    try {
+      if (await this.rt.shared.backend.set(entry)) {
+        this.rt.shared.totals.stores++;
+        this.rt.metrics.stores.inc({ route: this.route.id });
+      } else this.rt.metrics.dropped.inc({ reason: 'too-large' });
+    } catch (err) {
+      this.rt.services.log.warn({ err: (err as Error).message, route: this.route.id }, 'cache store failed');
+    }
+  }
+
+  onUpstreamError(ctx: RequestContext, _failure: UpstreamFailure): LocalResponse | undefined {
+    const st = ctx.state.get(this.id) as State | undefined;
+    if (!st?.stale || !st.staleIfError) return undefined;
+    this.staleServed('stale-if-error');
+    return this.answer(ctx, st.stale, this.rt.Policy.fromObject(st.stale.policy).age(), { fwd: 'stale', detail: 'stale-if-error' });
+  }
+
+  onComplete(ctx: RequestContext): void {
+    const st = ctx.state.get(this.id) as State | undefined;
+    const release = st?.release;
+    if (!release) return;
+    // waiters look again once the entry is in the store
+    if (st.storing) void st.storing.finally(release);
+    else release();
+  }
+
+  /** stale-while-revalidate: one background request per key refreshes the entry (304 or a new 200). */
+  private refreshInBackground(ctx: RequestContext, entry: StoredResponse): void {
+    const refreshing = this.rt.shared.refreshing;
+    if (refreshing.has(entry.key)) return;
+    const group = this.rt.services.routeUpstream?.(this.route.id);
+    if (!group) return;
+    refreshing.add(entry.key);
+    const headers: Record<string, string | string[]> = {};
+    for (const k in ctx.upstreamHeaders) {
+      const v = ctx.upstreamHeaders[k];
+      if (v !== undefined && !CLIENT_CONDITIONALS.includes(k) && k !== 'range') headers[k] = v;
+    }
+    Object.assign(headers, revalidationHeaders(entry.headers));
+    const policyReq = this.policyRequest(ctx);
+    const reqHeaders = { ...ctx.raw.headers };
+    const path = ctx.raw.url ?? ctx.path;
+    const pick = group.select({ clientIp: ctx.clientIp, path: ctx.path, header: (n) => { const v = reqHeaders[n]; return Array.isArray(v) ? v[0] : v; }, cookie: () => undefined });
+    if (!pick) {
+      refreshing.delete(entry.key);
+      return;
+    }
+    const t0 = performance.now();
+    const run = async () => {
+      let reported = false;
+      try {
+        const r = await group.dispatcher(pick.target).request({
+          origin: group.origin(pick.target),
+          path,
+          method: 'GET',
+          headers,
+          headersTimeout: group.timeouts.readMs,
+          bodyTimeout: group.timeouts.readMs,
+          signal: AbortSignal.timeout(group.timeouts.requestMs),
+        });
+        group.report(pick.target, { kind: 'response', status: r.statusCode, latencyMs: performance.now() - t0 });
+        reported = true;
+        const resHeaders: HeaderMap = { ...r.headers };
+        if (this.route.responseHeaders) applyHeaderOps(resHeaders, this.route.responseHeaders);
+        if (r.statusCode === 304) {
+          await r.body.dump();
+          const merged = refreshHeaders(entry.headers, resHeaders);
+          if (!merged) return;
+          this.rt.metrics.revalidations.inc({ result: 'not-modified' });
+          const v = storeVerdict(policyReq, { status: entry.status, headers: merged }, this.s, this.rt.Policy);
+          if (v.store) await this.put({ ...entry, headers: merged, policy: v.policy, lifetime: v.lifetime, swr: v.swr, sie: v.sie });
+          return;
+        }
+        const v = storeVerdict(policyReq, { status: r.statusCode, headers: resHeaders }, this.s, this.rt.Policy);
+        if (!v.store) {
+          await r.body.dump();
+          return;
+        }
+        this.rt.metrics.revalidations.inc({ result: 'modified' });
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const c of r.body as AsyncIterable<Buffer>) {
+          size += c.length;
+          if (size > this.s.maxEntryBytes) {
+            r.body.destroy();
+            this.rt.metrics.dropped.inc({ reason: 'too-large' });
+            return;
+          }
+          chunks.push(c);
+        }
+        await this.put({
+          ...entry,
+          key: variantKey(entry.primary, v.vary, (n) => reqHeaders[n]),
+          status: r.statusCode,
+          headers: storableHeaders(resHeaders),
+          body: Buffer.concat(chunks, size),
+          vary: v.vary,
+          policy: v.policy,
+          lifetime: v.lifetime,
+          swr: v.swr,
+          sie: v.sie,
+        });
+      } catch (err) {
+        if (!reported) group.report(pick.target, { kind: 'error', reason: classifyUpstreamError(err).reason, latencyMs: performance.now() - t0 });
+        this.rt.services.log.warn({ err: (err as Error).message, route: this.route.id }, 'cache background refresh failed');
+      } finally {
+        refreshing.delete(entry.key);
+      }
+    };
+    void run();
+  }
+}
