@@ -30,7 +30,6 @@ const { values: argv } = parseNodeArgs({
     pl: { type: 'string', default: '1,2' },
     requests: { type: 'string', default: 'get,post' },
     targets: { type: 'string', default: 'modsec,sentinel-waf,passthrough' },
-    'agent-workers': { type: 'string', default: '1' },
     multicore: { type: 'boolean', default: false },
     'crs-dir': { type: 'string', default: process.env.CRS_DIR ?? join(REPO, '..', 'shared', 'conformance', 'crs') },
     'extra-agent-args': { type: 'string', default: '' },
@@ -40,10 +39,10 @@ const { values: argv } = parseNodeArgs({
 
 if (argv.help) {
   console.log(`usage: npm run bench:waf -- [--duration S] [--rounds N] [--connections N] [--pl 1,2]
-    [--requests get,post] [--targets modsec,sentinel-waf,passthrough] [--agent-workers N]
+    [--requests get,post] [--targets modsec,sentinel-waf,passthrough]
     [--multicore] [--crs-dir DIR] [--extra-agent-args "..."]
-  --multicore: also run Sentinel (worker-threads = cores) + sentinel-waf (--workers = cores) and
-  passthrough unpinned, for the several-cores ratio.`);
+  --multicore: also run Sentinel (worker-threads = cores) + sentinel-waf and passthrough
+  unpinned, for the several-cores ratio (the load generator then shares the cores).`);
   process.exit(0);
 }
 
@@ -218,6 +217,25 @@ async function compiledEntries(): Promise<{ gateway: string; agent: string }> {
   return compiled;
 }
 
+/** Like waitReady, with the browser headers: at PL2 the CRS blocks a request without Accept / User-Agent (920300, 920320). */
+async function waitUp(proc: Proc, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (proc.exited()) throw new Error(`${proc.name} exited during start-up:\n${proc.output().trim()}`);
+    try {
+      const status = await send(port, 'GET', '/small', Object.fromEntries(BROWSER_HEADERS));
+      if (status === 200) return;
+      last = `HTTP ${status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await proc.stop();
+  throw new Error(`${proc.name} not ready on 127.0.0.1:${port} after ${timeoutMs} ms (${last}):\n${proc.output().trim().slice(-1500)}`);
+}
+
 async function startGateway(dir: string, name: string, config: string, cpu: number | null): Promise<Running & { proc: Proc }> {
   const { gateway } = await compiledEntries();
   const port = await freePort();
@@ -226,17 +244,16 @@ async function startGateway(dir: string, name: string, config: string, cpu: numb
   const file = join(dir, `${name}.kdl`);
   writeFileSync(file, text);
   const proc = spawnPinned(name, cpu, process.execPath, [gateway, 'run', '-c', file], { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' } });
-  await waitReady(proc, port, '/small', 30_000);
+  await waitUp(proc, port, 30_000);
   return { port, procs: [proc], proc };
 }
 
-async function startAgent(dir: string, pl: number, workers: number, cpu: number | null): Promise<{ proc: Proc; socket: string }> {
+async function startAgent(dir: string, pl: number, cpu: number | null): Promise<{ proc: Proc; socket: string }> {
   const { agent } = await compiledEntries();
-  const socket = join(dir, `waf-${pl}-${workers}.sock`);
+  const socket = join(dir, `waf-${pl}-${cpu ?? 'any'}.sock`);
   rmSync(socket, { force: true });
   const extra = argv['extra-agent-args'].split(/\s+/).filter(Boolean);
-  const workerArgs = workers > 1 ? ['--workers', String(workers)] : [];
-  const proc = spawnPinned('sentinel-waf', cpu, process.execPath, [agent, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', String(pl), '--mode', 'blocking', ...workerArgs, ...extra], {
+  const proc = spawnPinned('sentinel-waf', cpu, process.execPath, [agent, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', String(pl), '--mode', 'blocking', ...extra], {
     cwd: REPO,
     env: { ...process.env, NODE_ENV: 'production' },
   });
@@ -269,7 +286,7 @@ function targetsFor(): TargetSpec[] {
           const conf = join(dir, `nginx-modsec-pl${pl}.conf`);
           writeFileSync(conf, modsecNginxConf(dir, port, originPort, rules));
           const proc = spawnPinned(`nginx-modsec-pl${pl}`, PROXY_CPU, 'nginx', ['-e', 'stderr', '-p', dir, '-c', conf]);
-          await waitReady(proc, port, '/small', 60_000);
+          await waitUp(proc, port, 60_000);
           return { port, procs: [proc] };
         },
       });
@@ -282,9 +299,9 @@ function targetsFor(): TargetSpec[] {
           pl,
           multicore: v.multicore,
           async start(dir, originPort) {
-            const workers = v.multicore ? cores : Number(argv['agent-workers']);
+            // sentinel-waf is one process (one engine thread); unpinned it may use any core.
             const cpu = v.multicore ? null : PROXY_CPU;
-            const agent = await startAgent(dir, pl, workers, cpu);
+            const agent = await startAgent(dir, pl, cpu);
             try {
               const gw = await startGateway(dir, `sentinel-waf-pl${pl}`, sentinelWafConfig(passthroughTemplate(originPort), agent.socket, v.multicore ? cores : 1), cpu);
               return { port: gw.port, procs: [gw.proc, agent.proc] };
