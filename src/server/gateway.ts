@@ -21,6 +21,7 @@ import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, g
 import { compileTrusted, isTrusted } from './trusted-proxies.ts';
 import { upgradeAsRequest } from './upgrade-as-request.ts';
 import { errorBody } from '../errors/index.ts';
+import { guardHttp2Abuse } from './http2-abuse.ts';
 
 export interface GatewayOptions {
   /** config file; when neither this nor configText is given the embedded default is used */
@@ -74,6 +75,7 @@ export class Gateway {
   /** max-total-connections / max-connections-per-client over every listener (read per connection, so reloads apply) */
   private readonly gate = new ConnectionGate(() => this.gateLimits(), (listener, reason) => this.connectionsRejected.inc({ listener, reason }));
   private gateLimitsCache: { config: CompiledConfig; limits: GateLimits } | undefined;
+  private readonly http2Abuse = this.metrics.counter('sentinel_http2_abuse_sessions_closed_total', 'HTTP/2 sessions closed for abuse (rapid_reset, ping_flood, settings_flood), by listener', ['listener', 'kind']);
 
   constructor(private readonly opts: GatewayOptions) {}
 
@@ -244,6 +246,8 @@ export class Gateway {
     // Requests the HTTP/1.1 parser refuses (unknown method, bad syntax, header overflow, timeouts)
     // are answered with the gateway's JSON error, counted and logged instead of Node's bare 400.
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.generation.clientError(err, socket, runtime));
+    // rapid reset / PING / SETTINGS floods close the session (src/server/http2-abuse.ts)
+    if (l.protocol !== 'http') guardHttp2Abuse(server as http2.Http2Server, (kind) => this.http2Abuse.inc({ listener: l.id, kind }));
     server.maxConnections = this.config.system['max-connections'];
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
