@@ -88,6 +88,17 @@ function decoderFor(encoding: string): (() => Transform) | undefined {
   }
 }
 
+/**
+ * The `encoding` label of sentinel_decompression_total for `codings`. Content-Encoding comes from
+ * the client (or upstream), so unknown codings fold into `other` and stacked ones into `multiple`:
+ * the label has a handful of values whatever is sent.
+ */
+export function encodingLabel(codings: readonly string[]): string {
+  if (codings.length > 1) return 'multiple';
+  const c = codings[0] ?? '';
+  return decoderFor(c) ? c : 'other';
+}
+
 /** Parses Content-Encoding into the codings to undo, last applied first. */
 export function contentCodings(header: string | string[] | undefined): string[] {
   const joined = Array.isArray(header) ? header.join(',') : (header ?? '');

@@ -11,7 +11,7 @@ import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamR
 import { AgentCallError, CancelledError, type AgentClient } from '../../src/agent-protocol/client.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, toHeaderValues, type AgentReply, type HeaderOp, type RequestHeadersEvent } from '../../src/agent-protocol/messages.ts';
-import { contentCodings, decompressBounded, isInspectedContentType, readBody } from './body-inspection.ts';
+import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody } from './body-inspection.ts';
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
 import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
 import type { AgentManager } from './manager.ts';
@@ -325,7 +325,7 @@ export class AgentFilter implements RequestFilter {
     const codings = contentCodings(ctx.raw.headers['content-encoding']);
     if (buffered.length > 0 && codings.length > 0 && policy.decompress) {
       const r = await decompressBounded(read.body, codings, { maxRatio: policy.maxDecompressionRatio, maxBytes: policy.maxDecompressedBytes });
-      const encoding = codings.join(',');
+      const encoding = encodingLabel(codings);
       if (!r.ok) {
         metrics.decompression.inc({ encoding, result: r.reason });
         // A bomb is refused whatever the failure mode: fail-open is about agent availability.

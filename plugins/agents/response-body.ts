@@ -18,7 +18,7 @@
 import type { LocalResponse, RequestContext, ResponseBodyHandler, UpstreamResponseInfo } from '../../src/pipeline/types.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import type { ResponseBodyChunkEvent } from '../../src/agent-protocol/messages.ts';
-import { StreamingDecoder, contentCodings, decompressBounded } from './body-inspection.ts';
+import { StreamingDecoder, contentCodings, decompressBounded, encodingLabel } from './body-inspection.ts';
 import type { BodyPolicy } from './definition.ts';
 import type { AgentFilter, Member } from './filter.ts';
 import { applyAgentHeaderOps } from './header-ops.ts';
@@ -130,7 +130,7 @@ export class ResponseBodyInspector implements ResponseBodyHandler {
     const codings = contentCodings(this.res.headers['content-encoding']);
     if (codings.length > 0 && this.policy.decompress && raw.length > 0) {
       const r = await decompressBounded(raw, codings, { maxRatio: this.policy.maxDecompressionRatio, maxBytes: this.policy.maxDecompressedBytes });
-      const encoding = codings.join(',');
+      const encoding = encodingLabel(codings);
       metrics.decompression.inc({ encoding, result: r.ok ? 'ok' : r.reason });
       if (!r.ok) {
         // Never expanded past the cap. The client gets the upstream's bytes only if nobody insists on inspection.
@@ -176,7 +176,7 @@ export class ResponseBodyInspector implements ResponseBodyHandler {
     const decoder = this.streamDecoder;
     if (decoder) {
       const r = await decoder.push(chunk, isLast);
-      const encoding = contentCodings(this.res.headers['content-encoding']).join(',');
+      const encoding = encodingLabel(contentCodings(this.res.headers['content-encoding']));
       if (!r.ok) {
         this.filter.agentMetrics.decompression.inc({ encoding, result: r.reason });
         this.streamDecoder = undefined;

@@ -7,6 +7,15 @@ export const VERSION = '0.1.0';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+// Methods a client can send are open-ended (HTTP/2 takes any token); the `method` label keeps
+// the registered ones and folds the rest into OTHER so a client cannot grow the series count.
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+/** The `method` label value for a request method: a standard method as is, anything else `OTHER`. */
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : 'OTHER';
+}
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -92,7 +101,12 @@ export class Metrics {
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     this.up.set(1);
     this.buildInfo.set({ version: VERSION, node: process.version }, 1);
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'sentinel_process_' });
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'sentinel_process_' });
+      // prom-client names these three gauges `_total`, which Prometheus reserves for counters
+      // (`promtool check metrics` flags them); the per-type gauges without the suffix stay.
+      for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`sentinel_process_nodejs_${name}`);
+    }
   }
 
   /** Get or create a metric so plugins can register theirs once per process (reloads reuse them). */

@@ -11,7 +11,7 @@ import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/
 import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, TlsInfo } from '../pipeline/types.ts';
 import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type WebSocketRuntime } from '../pipeline/feature.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
-import type { Metrics } from '../metrics/registry.ts';
+import { methodLabel, type Metrics } from '../metrics/registry.ts';
 import { matchRoute, stripPort, type MatchInput } from '../routing/match.ts';
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps } from './headers.ts';
@@ -511,7 +511,7 @@ export class Generation {
     const durationMs = performance.now() - startTime;
     const status = result?.status ?? 500;
     const routeLabel = route?.id ?? '_none';
-    this.requestMetrics(routeLabel, method, status).observe(durationMs / 1000);
+    this.requestMetrics(routeLabel, methodLabel(method), status).observe(durationMs / 1000);
     metrics.inFlight--;
     if (ctx) {
       const info = { ...(result ?? { status, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0 }), durationMs };
