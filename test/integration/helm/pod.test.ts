@@ -92,9 +92,9 @@ async function execProbe(probe: Probe, map: PathMap, owner: Proc): Promise<void>
   }
 }
 
-async function playPod(name: string, valuesFiles: string[]): Promise<{ url: string; gateway: Proc }> {
+async function playPod(name: string, valuesFiles: string[], set: string[] = []): Promise<{ url: string; gateway: Proc }> {
   const [http, metrics] = await Promise.all([freePort(), freePort()]);
-  const objs = await render({ valuesFiles, set: [`ports.http=${http}`, `ports.metrics=${metrics}`, 'listenHost=127.0.0.1'] });
+  const objs = await render({ valuesFiles, set: [`ports.http=${http}`, `ports.metrics=${metrics}`, 'listenHost=127.0.0.1', ...set] });
   const root = join(tmp, name);
   const map = layOutPod(objs, root);
   const containers = find<PodDeployment>(objs, 'Deployment')!.spec.template.spec.containers;
@@ -137,7 +137,9 @@ describe('the chart played as a pod from the npm package', { timeout: 900_000 },
   });
 
   it('WAF sidecar on: probes answer 200, an attack gets 403 from the sidecar, a clean request passes', async () => {
-    const { url } = await playPod('waf', [join(chartDir, 'ci', 'waf-values.yaml')]);
+    // A generous agent timeout: this is about the wiring, not latency, on a machine that may be loaded
+    // (the default 200 ms can run out on a cold first request and give 504, failure-mode closed).
+    const { url } = await playPod('waf', [join(chartDir, 'ci', 'waf-values.yaml')], ['waf.timeoutMs=10000']);
     // A browser-like request: the CRS scores missing Accept/User-Agent and a numeric Host at PL2.
     const headers = { host: 'shop.example', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64)', accept: 'text/html' };
     const get = (path: string) => request(`${url}${path}`, { headers });
