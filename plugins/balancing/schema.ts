@@ -7,7 +7,7 @@ import { Block, Duration, Enum } from '../../src/config/types-helpers.ts';
  * `load-balancing "<alg>" { ... }` options: cookie-* and fallback for sticky, hash-key
  * ("client-ip" | "path" | "header:Name" | "cookie:name") and virtual-nodes for the hash algorithms.
  */
-export const StickySchema = Block(
+export const LoadBalancingBlockSchema = Block(
   {
     algorithm: Type.String(),
     'cookie-name': Type.Optional(Type.String({ default: 'SERVERID' })),
@@ -22,11 +22,10 @@ export const StickySchema = Block(
   { argKey: 'algorithm' },
 );
 
-export const LoadBalancingBlockSchema = StickySchema;
-export type LoadBalancingOptions = Static<typeof StickySchema>;
+export type LoadBalancingOptions = Static<typeof LoadBalancingBlockSchema>;
 
 /** `load-balancing "round_robin"` or `load-balancing "sticky" { cookie-name ... }` */
-export const LoadBalancingSchema = Type.Union([Type.String(), StickySchema], { default: 'round_robin' });
+export const LoadBalancingSchema = Type.Union([Type.String(), LoadBalancingBlockSchema], { default: 'round_robin' });
 
 export const HealthCheckTypeSchema = Block(
   {
