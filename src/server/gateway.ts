@@ -231,7 +231,9 @@ export class Gateway {
       guardHttp2Sessions(s, limitsNow, (reason) => this.connectionsClosed.inc({ listener: l.id, reason }));
       server = s;
     } else {
-      server = http.createServer(http1ServerOptions(lim), this.handler(runtime));
+      const s = http.createServer(http1ServerOptions(lim), this.handler(runtime));
+      applyHttp1Limits(s, lim);
+      server = s;
     }
     this.gate.watch(server, l.id);
     // Expect: 100-continue is answered by the generation once the request is admitted (see deferContinue).

@@ -37,7 +37,7 @@ export function listenerLimits(config: CompiledConfig, l: CompiledListener): Lis
   };
 }
 
-/** Options for http.createServer (plain HTTP/1.1 listeners). */
+/** Options for http.createServer (plain HTTP/1.1 listeners); then applyHttp1Limits. */
 export function http1ServerOptions(lim: ListenerLimits): http.ServerOptions {
   return {
     maxHeaderSize: lim.maxHeaderSize,
@@ -47,7 +47,7 @@ export function http1ServerOptions(lim: ListenerLimits): http.ServerOptions {
     connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
     // the front door refuses HTTP/1.1 without Host with the gateway's JSON error (Node's is a bare 400)
     requireHostHeader: false,
-    ...(lim.maxRequestsPerSocket ? { maxRequestsPerSocket: lim.maxRequestsPerSocket } : {}),
+    // maxRequestsPerSocket is no constructor option (Node ignores it there): applyHttp1Limits sets it
   };
 }
 

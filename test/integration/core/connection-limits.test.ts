@@ -20,11 +20,12 @@ const BOUND_MS = 10_000;
 const config = (dir: string, upstream: string, extraLimits = '', extraSystem = '') => `
 system { graceful-shutdown-timeout-secs 1; ${extraSystem} }
 listeners {
-  listener "http" { address "127.0.0.1:0"; request-timeout-secs 3; keepalive-timeout-secs ${KEEPALIVE_S} }
+  listener "http" { address "127.0.0.1:0"; request-timeout-secs 3; keepalive-timeout-secs ${KEEPALIVE_S}; keepalive-max-requests 2 }
   listener "https" {
     address "127.0.0.1:0"
     protocol "https"
     request-timeout-secs 3
+    keepalive-max-requests 2
     keepalive-timeout-secs ${KEEPALIVE_S}
     tls { cert-file "${dir}/site.crt"; key-file "${dir}/site.key" }
   }
@@ -90,6 +91,19 @@ describe('listener limits on HTTPS and h2c', () => {
     assert.match(r.text, /^HTTP\/1\.1 200 /, 'the request was answered first');
     assert.match(r.text, /keep-alive/i);
     assert.notEqual(r.closedAfterMs, undefined, `idle connection still open after ${BOUND_MS} ms`);
+  });
+
+  test('keepalive-max-requests closes the connection after that many requests, HTTP and HTTPS/1.1', async () => {
+    const three = 'GET /ka1 HTTP/1.1\r\nHost: a\r\n\r\nGET /ka2 HTTP/1.1\r\nHost: a\r\n\r\nGET /ka3 HTTP/1.1\r\nHost: a\r\n\r\n';
+    for (const [name, tls] of [['http', false], ['https', true]] as const) {
+      const r = await rawExchange(gw.address(name).port, three, { tls, responses: 4, waitMs: BOUND_MS });
+      // the second answer says close; a third request pipelined behind it is not served (Node: 503)
+      assert.deepEqual(r.statuses.slice(0, 2), [200, 200], `${name}: ${r.text}`);
+      assert.ok(r.statuses[2] === undefined || r.statuses[2] === 503, `${name}: ${r.text}`);
+      assert.equal(r.closed, true, `${name}: closed after the second answer`);
+      assert.match(r.text.split('HTTP/1.1 200')[2] ?? '', /connection: close/i);
+    }
+    assert.equal(up.seen.filter((x) => x.url === '/ka3').length, 0);
   });
 
   test('an idle h2c session is closed after its last stream (GOAWAY)', async () => {
