@@ -31,6 +31,7 @@ before(async () => {
     logLevel: 'silent',
     configText: `
 system { graceful-shutdown-timeout-secs 1 }
+cache { }
 listeners {
   listener "http" { address "127.0.0.1:0" }
   listener "https" { address "127.0.0.1:0"; protocol "https"; tls { cert-file "site.crt"; key-file "site.key" } }
@@ -50,6 +51,7 @@ filters {
 }
 routes {
   route "metrics" { priority "high"; matches { path "/metrics" }; builtin-handler "metrics" }
+  route "cached" { matches { path-prefix "/cached" }; upstream "backend"; cache { enabled #true } }
   route "limited" { matches { path-prefix "/limited" }; filters "rl"; upstream "backend" }
   route "inspected" { matches { path-prefix "/inspected" }; filters "waf"; upstream "backend" }
   route "api" { matches { path-prefix "/api" }; filters "stamp"; upstream "backend"; retry-policy { max-attempts 2 } }
@@ -65,7 +67,7 @@ upstreams {
   });
   base = `http://127.0.0.1:${gw.address('http').port}`;
 
-  for (const path of ['/api/a', '/api/b?q=1', '/limited/1', '/limited/2', '/inspected/x', '/no-route-here']) await (await fetch(base + path)).text();
+  for (const path of ['/cached/1', '/cached/1', '/api/a', '/api/b?q=1', '/limited/1', '/limited/2', '/inspected/x', '/no-route-here']) await (await fetch(base + path)).text();
   // client-chosen methods (HTTP/1.1 and h2): must not become label values
   await (await fetch(base + '/api/m', { method: 'PROPFIND' })).text();
   await h2Request(gw.address('http').port, 'WEIRDMETHOD');
