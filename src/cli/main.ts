@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG_PATH } from '../config/load.ts';
 import { loadAny, startGateway } from '../server/gateway.ts';
 import { FEATURES } from '../features.ts';
 import { parseWorkersFlag, resolveWorkerCount } from '../cluster/policy.ts';
+import { writePidFile } from './pid-file.ts';
 
 const HELP = `sentinel ${VERSION} — security-first reverse proxy and API gateway (KDL config)
 
@@ -125,11 +126,16 @@ export async function main(argv: string[]): Promise<number> {
   if (config && workers > 1) {
     const { runPrimary } = await import('../cluster/primary.ts');
     // A failing start stops the workers and exits 1 by itself (after they are gone).
-    await runPrimary({ ...gatewayOpts, workers, config }).catch((err: unknown) => console.error(`sentinel: failed to start: ${(err as Error).message}`));
+    const started = await runPrimary({ ...gatewayOpts, workers, config }).then(
+      () => true,
+      (err: unknown) => (console.error(`sentinel: failed to start: ${(err as Error).message}`), false),
+    );
+    if (started && config.system['pid-file']) writePidFile(config.system['pid-file'], config.baseDir);
     return -1;
   }
   try {
-    await startGateway({ ...gatewayOpts, handleSignals: true });
+    const gw = await startGateway({ ...gatewayOpts, handleSignals: true });
+    if (gw.config.system['pid-file']) writePidFile(gw.config.system['pid-file'], gw.config.baseDir);
     return -1; // keep running
   } catch (err) {
     if (err instanceof ConfigError) printDiagnostics(err.diagnostics);

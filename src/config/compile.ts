@@ -21,6 +21,7 @@ import {
 import { parseSize } from './types-helpers.ts';
 import { collectTargets } from '../upstream/address.ts';
 import { compileTrusted, isTrusted } from '../server/trusted-proxies.ts';
+import { reportUnimplemented } from './unimplemented.ts';
 import { compileConditions, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
 import { normaliseRouteCache, normaliseStorage, type CacheStorageSettings, type RouteCacheSettings } from '../../plugins/caching/schema.ts';
@@ -185,7 +186,9 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
         d.error(path, `unknown filter type "${type}"${didYouMean(type, KNOWN_FILTER_TYPES)}; expected one of ${KNOWN_FILTER_TYPES.join(', ')}`, typeNode);
         continue;
       }
-      if (!FilterTypeProperties[type]) d.warn(path, `filter type "${type}" is not implemented yet; the filter does nothing`, c);
+      // geo is access control: a geo filter that lets everyone through must not load
+      if (type === 'geo') d.error(path, 'filter type "geo" is not implemented: it would let every country through; remove it or block at another layer', typeNode);
+      else if (!FilterTypeProperties[type]) d.warn(path, `filter type "${type}" is not implemented yet; the filter does nothing`, c);
       const schema: TSchema = FilterTypeProperties[type] ? filterSchema(type) : Type.Unknown();
       const config = FilterTypeProperties[type] ? d.decodeObject(schema, { values: [], properties: c.properties, children: c.children }, path, c) : {};
       if (filters.has(id)) d.error(path, `duplicate filter id "${id}"`, c);
@@ -407,6 +410,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
   if (!cacheStorage.enabled && compiled.some((r) => r.cache)) {
     d.warn('cache > enabled', 'the cache is disabled here, so the routes\' cache blocks do nothing');
   }
+
+  reportUnimplemented(raw, d);
 
   // limits
   const limits = {

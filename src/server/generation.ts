@@ -13,6 +13,7 @@ import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type 
 import type { UpstreamGroup } from '../upstream/group.ts';
 import { methodLabel, type Metrics } from '../metrics/registry.ts';
 import { matchRoute, stripPort, type MatchInput } from '../routing/match.ts';
+import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlightCap, oversizedHeader } from './request-limits.ts';
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
@@ -118,6 +119,9 @@ export class Generation {
   private drained: (() => void) | undefined;
   private readonly bodyLimit: number;
   private readonly maxHeaderCount: number;
+  private readonly maxHeaderName: number;
+  private readonly maxHeaderValue: number;
+  private readonly maxInFlight: number | undefined;
   /** upgraded WebSocket connections running on this generation */
   private readonly sessions = new Set<WsSession>();
 
@@ -128,6 +132,9 @@ export class Generation {
     this.trusted = compileTrusted(deps.config.trustedProxies);
     this.bodyLimit = deps.config.limits['max-body-size-bytes'];
     this.maxHeaderCount = deps.config.limits['max-header-count'];
+    this.maxHeaderName = deps.config.limits['max-header-name-bytes'] ?? DEFAULT_MAX_HEADER_NAME_BYTES;
+    this.maxHeaderValue = deps.config.limits['max-header-value-bytes'] ?? DEFAULT_MAX_HEADER_VALUE_BYTES;
+    this.maxInFlight = inFlightCap(deps.config.limits);
   }
 
   static async create(deps: GenerationDeps): Promise<Generation> {
@@ -436,8 +443,15 @@ export class Generation {
       });
       return undefined;
     }
-    if (req.rawHeaders.length / 2 > this.maxHeaderCount) {
-      metrics.blockedRequests.inc({ reason: 'header_count_exceeded' });
+    // metrics.inFlight counts this request too (every generation of this process)
+    if (this.maxInFlight !== undefined && metrics.inFlight > this.maxInFlight) {
+      metrics.blockedRequests.inc({ reason: 'in_flight_limit' });
+      f.result = this.sendLocal(res, traceId, { status: 503, body: JSON.stringify({ error: 'Service Unavailable', status: 503, message: 'too many requests in flight', request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' } });
+      return undefined;
+    }
+    const oversized = req.rawHeaders.length / 2 > this.maxHeaderCount ? 'header_count_exceeded' : oversizedHeader(req.rawHeaders, this.maxHeaderName, this.maxHeaderValue) ? 'header_field_too_large' : undefined;
+    if (oversized) {
+      metrics.blockedRequests.inc({ reason: oversized });
       f.result = this.sendLocal(res, traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
       return undefined;
     }

@@ -1,0 +1,52 @@
+// Settings Sentinel accepts that this version does not act on (issue 17 item 11). Accepting a
+// key and doing nothing is the worst answer: a setting whose absence weakens security (privilege
+// drop, request-rate caps, geo blocking, namespace scoping) is a config ERROR; any other is a
+// WARNING that `sentinel lint` prints. When a feature lands, delete its line here.
+import type { Decoder } from './decode.ts';
+import type { RawConfig, RawListener } from './schema.ts';
+
+type Severity = 'error' | 'warning';
+interface Entry {
+  /** node path as diagnostics print it */
+  path: string;
+  severity: Severity;
+  why: string;
+  /** true when the setting is present with a value that asks for the missing behaviour */
+  given: (raw: RawConfig) => boolean;
+}
+
+const sys = (raw: RawConfig) => raw.system ?? raw.server ?? {};
+const lim = (raw: RawConfig) => (raw.limits ?? {}) as Record<string, unknown>;
+const limit = (key: string, severity: Severity, why: string): Entry => ({ path: `limits > ${key}`, severity, why, given: (raw) => lim(raw)[key] !== undefined });
+
+export const NOT_IMPLEMENTED: readonly Entry[] = [
+  { path: 'system > user', severity: 'error', why: 'privileges are not dropped; start Sentinel as that user (systemd User=, the container\'s USER)', given: (r) => sys(r).user !== undefined },
+  { path: 'system > group', severity: 'error', why: 'privileges are not dropped; start Sentinel with that group (systemd Group=, the container\'s USER uid:gid)', given: (r) => sys(r).group !== undefined },
+  { path: 'system > daemon', severity: 'warning', why: 'Sentinel runs in the foreground; let the service manager detach it', given: (r) => sys(r).daemon === true },
+  { path: 'system > working-directory', severity: 'warning', why: 'the working directory is not changed; relative paths are resolved against the config file\'s folder', given: (r) => sys(r)['working-directory'] !== undefined },
+  limit('max-requests-per-second-global', 'error', 'no request-rate cap is enforced from limits; use a rate-limit filter (filters { filter "rl" { type "rate-limit"; max-rps N; key "route" } })'),
+  limit('max-requests-per-second-per-client', 'error', 'no request-rate cap is enforced from limits; use a rate-limit filter with key "client-ip"'),
+  limit('max-requests-per-second-per-route', 'error', 'no request-rate cap is enforced from limits; use a rate-limit filter with key "route"'),
+  limit('max-agent-queue-depth', 'warning', 'agent calls are bounded by the agent\'s max-concurrent-calls instead'),
+  limit('max-agent-body-bytes', 'warning', 'bodies sent to agents are bounded by waf { body-inspection { max-inspection-bytes } } and the agent\'s max-request-body-bytes instead'),
+  limit('max-agent-response-bytes', 'warning', 'agent replies are bounded by the agent protocol\'s frame limit instead'),
+  limit('max-connections-per-route', 'warning', 'connections are capped per listener (max-total-connections, max-connections-per-client), not per route'),
+  limit('max-idle-connections-per-upstream', 'warning', 'use the upstream\'s connection-pool { max-idle }'),
+  limit('max-queued-requests', 'warning', 'requests are not queued; max-in-flight-requests answers 503 beyond the cap'),
+  { path: 'namespace', severity: 'error', why: 'namespaces are not implemented: the routes, upstreams and filters inside would be ignored', given: (r) => r.namespace !== undefined },
+  // Being built (issue 17 notes): remove this line when tracing lands.
+  { path: 'observability > tracing', severity: 'warning', why: 'tracing export is not implemented yet; traceparent is still passed to upstreams and agents', given: (r) => r.observability?.tracing !== undefined },
+];
+
+/** Reports every unimplemented setting the config uses. */
+export function reportUnimplemented(raw: RawConfig, d: Decoder): void {
+  for (const e of NOT_IMPLEMENTED) {
+    if (!e.given(raw)) continue;
+    const msg = `not implemented: ${e.why}`;
+    if (e.severity === 'error') d.error(e.path, msg);
+    else d.warn(e.path, msg);
+  }
+  for (const l of (raw.listeners ?? []) as (RawListener & { id: string })[]) {
+    if (l.namespace !== undefined) d.error(`listeners > listener "${l.id}" > namespace`, 'not implemented: namespaces are not implemented, so this listener would serve every route; remove it or give the listener its own routes with route { listeners "<id>" }');
+  }
+}
