@@ -180,6 +180,24 @@ const LogSink = Block({
   'log-waf-events': Type.Optional(Type.Boolean()),
 });
 
+/** `audit-log { syslog { ... } }`: the audit events also to a syslog receiver (src/logging/syslog). */
+const SyslogSink = Block({
+  enabled: Type.Optional(Type.Boolean({ default: true })),
+  address: Type.String(),
+  protocol: Type.Optional(Enum(['udp', 'tcp', 'tls'] as const, { default: 'udp' })),
+  facility: Type.Optional(
+    Enum(['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'ntp', 'security', 'console', 'solaris', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] as const, {
+      default: 'local0',
+    }),
+  ),
+  'queue-size': Type.Optional(Type.Integer({ minimum: 1, default: 1024 })),
+  'ca-file': Type.Optional(Type.String()),
+  'server-name': Type.Optional(Type.String()),
+  hostname: Type.Optional(Type.String()),
+});
+
+const AuditLogSink = Block({ ...LogSink.properties, syslog: Type.Optional(SyslogSink) });
+
 export const ObservabilitySchema = Block({
   metrics: Type.Optional(
     Block({
@@ -196,7 +214,7 @@ export const ObservabilitySchema = Block({
       timestamps: Type.Optional(Type.Boolean()),
       'access-log': Type.Optional(LogSink),
       'error-log': Type.Optional(LogSink),
-      'audit-log': Type.Optional(LogSink),
+      'audit-log': Type.Optional(AuditLogSink),
     }),
   ),
   tracing: Type.Optional(Type.Unknown()),

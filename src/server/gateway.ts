@@ -12,6 +12,7 @@ import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts';
 import { reloadSources, watchConfigSources, type ConfigWatcher } from '../config/watch.ts';
 import { Metrics } from '../metrics/registry.ts';
 import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
+import { SyslogSink, type SyslogSinkOptions } from '../logging/syslog/sink.ts';
 import { Generation, type ListenerRuntime } from './generation.ts';
 import { createTlsManager, type TlsManager } from '../../plugins/tls/index.ts';
 import { pluginValidators } from './validators.ts';
@@ -66,6 +67,9 @@ export class Gateway {
   private metricsServer: http.Server | undefined;
   private accessLog: LineSink | undefined;
   private auditLog: LineSink | undefined;
+  private auditSyslog: SyslogSink | undefined;
+  /** audit events a sink could not take (a slow or dead syslog receiver): dropped, never waited for */
+  private readonly auditDropped = this.metrics.counter('sentinel_audit_dropped_total', 'Audit events dropped because a sink was full or unreachable, by sink', ['sink']);
   private draining = false;
   private watcher: ConfigWatcher | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -111,12 +115,31 @@ export class Gateway {
   private openLogs(config: CompiledConfig): void {
     const logging = config.observability.logging;
     this.accessLog = createSink(logging?.['access-log'], false);
-    this.auditLog = createSink(logging?.['audit-log'], false);
+    const audit = logging?.['audit-log'];
+    const syslog = audit && audit.enabled !== false && audit.syslog && audit.syslog.enabled !== false ? audit.syslog : undefined;
+    // With a syslog sink and no file, the events go to syslog only (not also to stdout).
+    this.auditLog = syslog && !audit?.file ? undefined : createSink(audit, false);
+    if (syslog) {
+      this.auditSyslog = new SyslogSink({
+        address: syslog.address,
+        // the schema's enums are checked at load; TypeBox types them as plain strings
+        protocol: (syslog.protocol ?? 'udp') as SyslogSinkOptions['protocol'],
+        facility: (syslog.facility ?? 'local0') as SyslogSinkOptions['facility'],
+        queueSize: syslog['queue-size'] ?? 1024,
+        ...(syslog['ca-file'] ? { caFile: syslog['ca-file'] } : {}),
+        ...(syslog['server-name'] ? { serverName: syslog['server-name'] } : {}),
+        ...(syslog.hostname ? { hostname: syslog.hostname } : {}),
+        onDrop: (n) => this.auditDropped.inc({ sink: 'syslog' }, n),
+      });
+    }
   }
 
   private audit = (event: Record<string, unknown>): void => {
-    if (!this.auditLog) return;
-    this.auditLog.write(JSON.stringify({ timestamp: new Date().toISOString(), ...event }) + '\n');
+    if (!this.auditLog && !this.auditSyslog) return;
+    const date = new Date();
+    const json = JSON.stringify({ timestamp: date.toISOString(), ...event });
+    this.auditLog?.write(json + '\n');
+    this.auditSyslog?.send(event, json, date);
   };
 
   private async buildGeneration(config: CompiledConfig, previous?: Generation): Promise<Generation> {
@@ -379,6 +402,7 @@ export class Gateway {
     if (this.metricsServer) await new Promise<void>((r) => this.metricsServer!.close(() => r()));
     this.accessLog?.flush?.();
     this.auditLog?.flush?.();
+    await this.auditSyslog?.close();
     this.log?.flush?.();
   }
 }
