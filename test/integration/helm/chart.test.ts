@@ -3,6 +3,7 @@
 // compiled by the gateway's own loader (the probes use a port the config really serves).
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfigText } from '../../../src/config/load.ts';
 import { chartDir, find, helm, lint, refusal, render, type K8sObject } from '../../helpers/helm.ts';
@@ -180,6 +181,21 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
     assert.equal(find(without, 'ServiceMonitor'), undefined, 'no ServiceMonitor without the monitoring.coreos.com/v1 API');
   });
 
+  it('dashboards.enabled: the Grafana dashboard as a ConfigMap with the sidecar label (off by default)', async () => {
+    const configMaps = (objs: K8sObject[]) => objs.filter((o) => o.kind === 'ConfigMap') as (K8sObject & { metadata: { labels?: Record<string, string> }; data: Record<string, string> })[];
+    assert.deepEqual(configMaps(await render()).filter((c) => c.metadata.labels?.['grafana_dashboard'] !== undefined), [], 'no dashboard unless enabled');
+    const objs = await render({ set: ['dashboards.enabled=true', 'dashboards.annotations.grafana_folder=Sentinel'] });
+    const cm = configMaps(objs).find((c) => c.metadata.name === 'sentinel-dashboards');
+    assert.ok(cm, 'dashboard ConfigMap rendered');
+    assert.equal(cm.metadata.labels?.['grafana_dashboard'], '1');
+    assert.deepEqual(await validateObject(cm), []);
+    const shipped = readFileSync(join(chartDir, 'dashboards', 'sentinel.json'), 'utf8');
+    assert.deepEqual(JSON.parse(cm.data['sentinel.json']!), JSON.parse(shipped), 'the ConfigMap carries dashboards/sentinel.json unchanged');
+    assert.equal(kdlOf(objs.filter((o) => o !== cm)).length > 0, true, 'the config ConfigMap is still rendered');
+    const out = await lint({ set: ['dashboards.enabled=true'] });
+    assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
   describe('values.schema.json refuses bad values with a clear message', () => {
     const bad: [string, RegExp][] = [
       ['reload.mode=restart', /reload\.mode.*must be one of the following: "roll", "in-place"/],
@@ -188,6 +204,7 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
       ['waf.paranoiaLevel=5', /waf\.paranoiaLevel.*Must be less than or equal to 4/],
       ['waf.mode=block', /waf\.mode.*must be one of the following: "blocking", "detection"/],
       ['replicas=3', /Additional property replicas is not allowed/],
+      ['dashboards.enabled=yes', /dashboards\.enabled.*Invalid type/],
       ['config.logLevel=verbose', /config\.logLevel.*must be one of the following/],
       ['image.pullPolicy=Sometimes', /image\.pullPolicy.*must be one of the following/],
     ];
