@@ -1,72 +1,55 @@
-// The audit log's syslog sink end to end: a real rsyslogd (started here on free loopback ports,
-// UDP and TCP inputs, one file output with a template that prints each RFC 5424 field), a real
+// The audit log's syslog sink end to end: real rsyslogds (started here on free loopback ports:
+// one with UDP and TCP inputs, one with a TLS input (gtls) whose certificate a test CA signed;
+// test/helpers/rsyslog.ts), a real
 // gateway whose audit events (a rate-limit rejection, a config reload) go to it, and the fields
 // rsyslog parsed read back. Then a TCP sink with nobody listening: requests are still served and
 // the drop counter counts what the bounded queue could not hold.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect } from 'node:net';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import { freePort } from '../../helpers/redis.ts';
+import { startRsyslog, type Rsyslog } from '../../helpers/rsyslog.ts';
+import { Pki } from '../../helpers/pki.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'sentinel-syslog-'));
-const outFile = join(dir, 'audit.out');
 let up: TestUpstream;
-let rsyslog: ChildProcess;
-let udpPort: number;
-let tcpPort: number;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function rsyslogBinary(): string {
-  for (const bin of ['rsyslogd', '/usr/sbin/rsyslogd']) if (!spawnSync(bin, ['-v'], { stdio: 'ignore' }).error) return bin;
-  throw new Error('rsyslogd is not installed; install it with: apt-get install -y rsyslog (scripts/setup.sh does)');
-}
-
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
-}
+let plain: Rsyslog;
+let secure: Rsyslog;
+let pki: Pki;
+let caFile: string;
+const ports = { udp: 0, tcp: 0, tls: 0 };
 
 before(async () => {
-  const bin = rsyslogBinary();
   up = await startUpstream();
-  udpPort = await freePort();
-  tcpPort = await freePort();
-  // One field per tab: what rsyslog's RFC 5424 parser made of each part of the message.
-  writeFileSync(
-    join(dir, 'rsyslog.conf'),
-    `global(workDirectory="${dir}")
-module(load="imudp")
+  ports.udp = await freePort();
+  ports.tcp = await freePort();
+  ports.tls = await freePort();
+  plain = await startRsyslog(
+    () => `module(load="imudp")
 module(load="imtcp")
-template(name="fields" type="string" string="%pri%\\t%timereported:::date-rfc3339%\\t%hostname%\\t%app-name%\\t%procid%\\t%msgid%\\t%structured-data%\\t%msg%\\n")
-ruleset(name="audit") { action(type="omfile" file="${outFile}" template="fields") }
-input(type="imudp" address="127.0.0.1" port="${udpPort}" ruleset="audit")
-input(type="imtcp" address="127.0.0.1" port="${tcpPort}" ruleset="audit")
-`,
+input(type="imudp" address="127.0.0.1" port="${ports.udp}" ruleset="audit")
+input(type="imtcp" address="127.0.0.1" port="${ports.tcp}" ruleset="audit")`,
+    ports.tcp,
   );
-  rsyslog = spawn(bin, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslog.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  rsyslog.stderr!.on('data', (d) => (stderr += String(d)));
-  for (let i = 0; i < 100 && !(await tcpOpen(tcpPort)); i++) {
-    if (rsyslog.exitCode !== null) throw new Error(`rsyslogd exited: ${stderr}`);
-    await sleep(100);
-  }
-  assert.ok(await tcpOpen(tcpPort), `rsyslogd did not listen on ${tcpPort}: ${stderr}`);
+  pki = await Pki.create();
+  const ca = await pki.ca('syslog-ca');
+  caFile = ca.cert;
+  const server = await ca.issue('syslog-server', { cn: 'syslog.test', dns: ['syslog.test'], usage: 'server' });
+  // TLS without client certificates (anon auth mode): the gateway verifies rsyslog, not the reverse.
+  secure = await startRsyslog(
+    () => `global(DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="${ca.cert}" DefaultNetstreamDriverCertFile="${server.cert}" DefaultNetstreamDriverKeyFile="${server.key}")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+input(type="imtcp" address="127.0.0.1" port="${ports.tls}" ruleset="audit")`,
+    ports.tls,
+  );
 });
 
 after(async () => {
-  rsyslog?.kill('SIGTERM');
+  await plain?.stop();
+  await secure?.stop();
+  await pki?.close();
   await up?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function config(syslog: string): string {
@@ -80,52 +63,19 @@ observability { logging { audit-log { syslog { ${syslog} } } } }
 `;
 }
 
-interface Received {
-  pri: number;
-  time: string;
-  hostname: string;
-  appName: string;
-  procId: string;
-  msgId: string;
-  sd: string;
-  event: Record<string, unknown>;
-}
-
-/** The lines rsyslog wrote for `host`, waiting (bounded) until `want` of them are there. */
-async function received(host: string, want: number): Promise<Received[]> {
-  let rows: Received[] = [];
-  for (let i = 0; i < 100; i++) {
-    const lines = existsSync(outFile) ? readFileSync(outFile, 'utf8').split('\n').filter((l) => l !== '') : [];
-    rows = lines
-      .map((l) => l.split('\t'))
-      .filter((f) => f[2] === host)
-      .map(([pri, time, hostname, appName, procId, msgId, sd, msg]) => ({
-        pri: Number(pri),
-        time: time!,
-        hostname: hostname!,
-        appName: appName!,
-        procId: procId!,
-        msgId: msgId!,
-        sd: sd!,
-        event: JSON.parse(msg!.replace(/^\s*\uFEFF/, '')) as Record<string, unknown>,
-      }));
-    if (rows.length >= want) return rows;
-    await sleep(100);
-  }
-  return rows;
-}
-
-for (const protocol of ['udp', 'tcp'] as const) {
+for (const protocol of ['udp', 'tcp', 'tls'] as const) {
   test(`audit events reach rsyslog over ${protocol} as RFC 5424 with the event type as MSGID and JSON as MSG`, async () => {
     const host = `sentinel-${protocol}-test`;
-    const port = protocol === 'udp' ? udpPort : tcpPort;
+    const port = ports[protocol];
+    const tlsOptions = protocol === 'tls' ? `; ca-file "${caFile}"; server-name "syslog.test"` : '';
+    const sink = protocol === 'tls' ? secure : plain;
     const startedAt = Date.now();
-    const { gw, url } = await gatewayFrom(config(`address "127.0.0.1:${port}"; protocol "${protocol}"; facility "local3"; hostname "${host}"`));
+    const { gw, url } = await gatewayFrom(config(`address "127.0.0.1:${port}"; protocol "${protocol}"; facility "local3"; hostname "${host}"${tlsOptions}`));
     try {
       assert.equal((await request(`${url()}/a`)).status, 200);
       assert.equal((await request(`${url()}/b?x=1`)).status, 429);
       await gw.reload();
-      const rows = await received(host, 3);
+      const rows = await sink.received(host, 3);
       assert.deepEqual(
         rows.map((r) => r.msgId),
         ['rate_limit_exceeded', 'config_change', 'config_change'],
@@ -172,4 +122,19 @@ test('a TCP sink nobody listens on: requests are served, the bounded queue drops
   } finally {
     if (!closed) await gw.close();
   }
+});
+
+test('a TLS sink that does not trust the receiver sends nothing: the handshake fails, requests are served, events are dropped', async () => {
+  const host = 'sentinel-untrusted-test';
+  // No ca-file: the system CAs do not know the test CA.
+  const { gw, url } = await gatewayFrom(config(`address "127.0.0.1:${ports.tls}"; protocol "tls"; server-name "syslog.test"; queue-size 1; hostname "${host}"`));
+  try {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await request(`${url()}/u`)).status);
+    assert.deepEqual(statuses, [200, 429, 429, 429, 429, 429]);
+    assert.match(await gw.metrics.render(), /sentinel_audit_dropped_total\{sink="syslog"\} 4\n/);
+  } finally {
+    await gw.close();
+  }
+  assert.deepEqual(await secure.received(host, 1).then((rows) => rows.length), 0);
 });
