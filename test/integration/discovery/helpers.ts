@@ -29,6 +29,10 @@ export interface Dnsmasq {
   setHosts(records: Record<string, string[]>): void;
   /** restarts dnsmasq on the same port with other SRV records */
   setSrv(records: string[]): Promise<void>;
+  /** SIGKILLs dnsmasq (a crash: queries go unanswered until `start`) */
+  kill(): Promise<void>;
+  /** starts it again on the same port with the current hosts file and SRV records */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -95,14 +99,26 @@ export async function startDnsmasq(hosts: Record<string, string[]>, srv: string[
       c.kill('SIGTERM');
     });
   };
+  const kill = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null) return;
+    await new Promise<void>((r) => {
+      c.once('exit', () => r());
+      c.kill('SIGKILL');
+    });
+  };
+  let srvRecords = srv;
   await start(srv);
   return {
     server: `127.0.0.1:${port}`,
     setHosts: writeHosts,
     async setSrv(records) {
+      srvRecords = records;
       await stop();
       await start(records);
     },
+    kill,
+    start: () => start(srvRecords),
     async close() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
