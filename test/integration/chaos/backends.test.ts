@@ -1,5 +1,5 @@
-// Chaos: the rate-limit backends misbehave while the gateway serves traffic. Redis flaps (killed
-// and restarted three times), Memcached hangs (SIGSTOP) and comes back. Configured behaviour:
+// Chaos: the rate-limit backends misbehave while the gateway serves traffic. Redis and Memcached
+// flap (killed and restarted several times), Memcached hangs (SIGSTOP) and comes back. Configured behaviour:
 // every request is answered 200 or 429 (local fallback, never a 5xx), and once the fault is gone
 // the shared backend decides again (bounded waits on the fallback counter).
 import { test, before, after } from 'node:test';
@@ -97,5 +97,23 @@ test('Memcached hung (SIGSTOP) under traffic: answers keep coming from the fallb
   assert.ok(statuses.length > 0);
   assert.deepEqual([...new Set(statuses)].filter((s) => s !== 200 && s !== 429), [], 'never a 5xx while Memcached hangs');
   assert.ok((await metricValue(g.gw.metrics, 'sentinel_rate_limit_backend_errors_total', { backend: 'memcached', reason: 'timeout' })) >= 1);
+  await untilBackendDecides('/m', 'mc-rl');
+});
+
+test('Memcached flapping under traffic: only 200/429, then Memcached decides again', async () => {
+  await untilBackendDecides('/m', 'mc-rl');
+  const before = await fallbacks('mc-rl');
+  const flap = (async () => {
+    for (let i = 0; i < 4; i++) {
+      await mc.kill();
+      await sleep(300);
+      await mc.start();
+      await sleep(300);
+    }
+  })();
+  const statuses = await trafficUntil('/m', flap);
+  assert.ok(statuses.length > 0);
+  assert.deepEqual([...new Set(statuses)].filter((s) => s !== 200 && s !== 429), [], 'never a 5xx while Memcached flaps');
+  assert.ok((await fallbacks('mc-rl')) > before, 'the local fallback decided while Memcached was down');
   await untilBackendDecides('/m', 'mc-rl');
 });
