@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { request } from 'node:http';
 import { parseArgs as parseNodeArgs } from 'node:util';
 
-import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
+import { nginxHttpCommon, originNginxConf, writeOriginFiles } from './lib/configs.ts';
 import { freePort, hasCommand, killAll, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
 import { startResourceSampler } from './lib/procfs.ts';
 import { median } from './lib/stats.ts';
@@ -139,15 +139,7 @@ pid ${dir}/nginx-modsec.pid;
 error_log stderr warn;
 events { worker_connections 4096; multi_accept on; }
 http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  client_body_buffer_size 64k;
+${nginxHttpCommon(dir)}  client_body_buffer_size 64k;
   upstream origin { server 127.0.0.1:${originPort}; keepalive 128; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:${port} backlog=4096;

@@ -29,7 +29,8 @@ events { worker_connections 4096; multi_accept on; }
 `;
 }
 
-function nginxHttpCommon(dir: string): string {
+/** The http-block settings every nginx bench config shares (also bench/waf-modsec.ts). */
+export function nginxHttpCommon(dir: string): string {
   return `  access_log off;
   keepalive_requests 1000000;
   keepalive_timeout 75s;
