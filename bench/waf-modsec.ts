@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { parseArgs as parseNodeArgs } from 'node:util';
 
 import { nginxHttpCommon, originNginxConf, writeOriginFiles } from './lib/configs.ts';
-import { freePort, hasCommand, killAll, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
+import { freePort, hasCommand, killAll, runPinned, spawnPinned, waitForStatus200, waitReady, type Proc } from './lib/processes.ts';
 import { startResourceSampler } from './lib/procfs.ts';
 import { median } from './lib/stats.ts';
 import { buildSentinel, renderPassthrough } from './lib/targets.ts';
@@ -211,21 +211,7 @@ async function compiledEntries(): Promise<{ gateway: string; agent: string }> {
 
 /** Like waitReady, with the browser headers: at PL2 the CRS blocks a request without Accept / User-Agent (920300, 920320). */
 async function waitUp(proc: Proc, port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    if (proc.exited()) throw new Error(`${proc.name} exited during start-up:\n${proc.output().trim()}`);
-    try {
-      const status = await send(port, 'GET', '/small', Object.fromEntries(BROWSER_HEADERS));
-      if (status === 200) return;
-      last = `HTTP ${status}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await proc.stop();
-  throw new Error(`${proc.name} not ready on 127.0.0.1:${port} after ${timeoutMs} ms (${last}):\n${proc.output().trim().slice(-1500)}`);
+  await waitForStatus200(proc, `127.0.0.1:${port}/small`, () => send(port, 'GET', '/small', Object.fromEntries(BROWSER_HEADERS)), timeoutMs);
 }
 
 async function startGateway(dir: string, name: string, config: string, cpu: number | null): Promise<Running & { proc: Proc }> {

@@ -132,12 +132,17 @@ function getStatus(port: number, path: string, scheme: 'http' | 'https'): Promis
 
 /** Waits until GET path answers 200, or fails with the process's output when it dies or times out. */
 export async function waitReady(proc: Proc, port: number, path: string, timeoutMs: number, scheme: 'http' | 'https' = 'http'): Promise<void> {
+  await waitForStatus200(proc, `127.0.0.1:${port}${path}`, () => getStatus(port, path, scheme), timeoutMs);
+}
+
+/** Polls `probe` until it answers 200; fails with the process's output when it dies or times out. */
+export async function waitForStatus200(proc: Proc, what: string, probe: () => Promise<number>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
     if (proc.exited()) throw new Error(`${proc.name} exited during start-up:\n${proc.output().trim()}`);
     try {
-      const status = await getStatus(port, path, scheme);
+      const status = await probe();
       if (status === 200) return;
       last = `HTTP ${status}`;
     } catch (err) {
@@ -146,5 +151,5 @@ export async function waitReady(proc: Proc, port: number, path: string, timeoutM
     await new Promise((r) => setTimeout(r, 100));
   }
   await proc.stop();
-  throw new Error(`${proc.name} not ready on 127.0.0.1:${port}${path} after ${timeoutMs} ms (${last}):\n${proc.output().trim()}`);
+  throw new Error(`${proc.name} not ready on ${what} after ${timeoutMs} ms (${last}):\n${proc.output().trim().slice(-1500)}`);
 }
