@@ -4,7 +4,7 @@
 // the connection; the decoder reports them and the owner closes the socket.
 // Payloads are JSON, or MessagePack after a handshake that negotiated it (the handshake
 // itself is always JSON).
-import { decodeMsgpack, encodeMsgpack } from './msgpack.ts';
+import { decodeMsgpack, encodeMsgpackShared } from './msgpack.ts';
 
 export type Encoding = 'json' | 'msgpack';
 
@@ -54,14 +54,9 @@ export class FrameError extends Error {
 
 /** Encodes one frame. `payload` is serialised (JSON or MessagePack) unless it already is a Buffer. */
 export function encodeFrame(type: number, payload: unknown, encoding: Encoding = 'json'): Buffer {
-  if (encoding === 'msgpack' && !Buffer.isBuffer(payload)) payload = encodeMsgpack(payload ?? null);
-  if (Buffer.isBuffer(payload)) {
-    const frame = Buffer.allocUnsafe(5 + payload.length);
-    frame.writeUInt32BE(payload.length + 1, 0);
-    frame.writeUInt8(type, 4);
-    payload.copy(frame, 5);
-    return frame;
-  }
+  if (Buffer.isBuffer(payload)) return rawFrame(type, payload);
+  // MessagePack is written into the encoder's shared buffer and copied once, into the frame.
+  if (encoding === 'msgpack') return rawFrame(type, encodeMsgpackShared(payload ?? null));
   // Serialise straight into the frame (no intermediate buffer: this runs for every event).
   const json = JSON.stringify(payload ?? null);
   const length = Buffer.byteLength(json, 'utf8');
@@ -69,6 +64,14 @@ export function encodeFrame(type: number, payload: unknown, encoding: Encoding =
   frame.writeUInt32BE(length + 1, 0);
   frame.writeUInt8(type, 4);
   frame.write(json, 5, 'utf8');
+  return frame;
+}
+
+function rawFrame(type: number, payload: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(5 + payload.length);
+  frame.writeUInt32BE(payload.length + 1, 0);
+  frame.writeUInt8(type, 4);
+  frame.set(payload, 5);
   return frame;
 }
 
