@@ -33,6 +33,7 @@ const { values: argv } = parseNodeArgs({
     multicore: { type: 'boolean', default: false },
     'crs-dir': { type: 'string', default: process.env.CRS_DIR ?? join(REPO, '..', 'shared', 'conformance', 'crs') },
     'extra-agent-args': { type: 'string', default: '' },
+    'cpu-prof-dir': { type: 'string', default: '' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -40,9 +41,10 @@ const { values: argv } = parseNodeArgs({
 if (argv.help) {
   console.log(`usage: npm run bench:waf -- [--duration S] [--rounds N] [--connections N] [--pl 1,2]
     [--requests get,post] [--targets modsec,sentinel-waf,passthrough]
-    [--multicore] [--crs-dir DIR] [--extra-agent-args "..."]
+    [--multicore] [--crs-dir DIR] [--extra-agent-args "..."] [--cpu-prof-dir DIR]
   --multicore: also run Sentinel (worker-threads = cores) + sentinel-waf and passthrough
-  unpinned, for the several-cores ratio (the load generator then shares the cores).`);
+  unpinned, for the several-cores ratio (the load generator then shares the cores).
+  --cpu-prof-dir: run the gateways and agents with node --cpu-prof, profiles written there.`);
   process.exit(0);
 }
 
@@ -54,6 +56,8 @@ const requests = argv.requests.split(',') as ('get' | 'post')[];
 const wanted = new Set(argv.targets.split(','));
 const crsDir = resolve(argv['crs-dir']);
 const PROXY_CPU = 0;
+/** node flags for the gateway and agent processes (profiling); node refuses --cpu-prof in NODE_OPTIONS. */
+const nodeFlags = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof-dir'])}`] : [];
 const LOAD_CPU = 1;
 
 // ---- the two requests ------------------------------------------------------------------------
@@ -221,17 +225,17 @@ async function startGateway(dir: string, name: string, config: string, cpu: numb
   const text = config.replaceAll('{{listen}}', `127.0.0.1:${port}`).replaceAll('{{metrics}}', `127.0.0.1:${metrics}`);
   const file = join(dir, `${name}.kdl`);
   writeFileSync(file, text);
-  const proc = spawnPinned(name, cpu, process.execPath, [gateway, 'run', '-c', file], { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' } });
+  const proc = spawnPinned(name, cpu, process.execPath, [...nodeFlags, gateway, 'run', '-c', file], { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' } });
   await waitUp(proc, port, 30_000);
   return { port, procs: [proc], proc };
 }
 
-async function startAgent(dir: string, pl: number, cpu: number | null): Promise<{ proc: Proc; socket: string }> {
+async function startAgent(dir: string, pl: number, cpu: number | null, workers: number): Promise<{ proc: Proc; socket: string }> {
   const { agent } = await compiledEntries();
   const socket = join(dir, `waf-${pl}-${cpu ?? 'any'}.sock`);
   rmSync(socket, { force: true });
   const extra = argv['extra-agent-args'].split(/\s+/).filter(Boolean);
-  const proc = spawnPinned('sentinel-waf', cpu, process.execPath, [agent, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', String(pl), '--mode', 'blocking', ...extra], {
+  const proc = spawnPinned('sentinel-waf', cpu, process.execPath, [...nodeFlags, agent, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', String(pl), '--mode', 'blocking', '--workers', String(workers), ...extra], {
     cwd: REPO,
     env: { ...process.env, NODE_ENV: 'production' },
   });
@@ -277,9 +281,9 @@ function targetsFor(): TargetSpec[] {
           pl,
           multicore: v.multicore,
           async start(dir, originPort) {
-            // sentinel-waf is one process (one engine thread); unpinned it may use any core.
+            // Pinned: one engine process on the one core; unpinned: one per core (--workers).
             const cpu = v.multicore ? null : PROXY_CPU;
-            const agent = await startAgent(dir, pl, cpu);
+            const agent = await startAgent(dir, pl, cpu, v.multicore ? cores : 1);
             try {
               const gw = await startGateway(dir, `sentinel-waf-pl${pl}`, sentinelWafConfig(passthroughTemplate(originPort), agent.socket, v.multicore ? cores : 1), cpu);
               return { port: gw.port, procs: [gw.proc, agent.proc] };

@@ -218,6 +218,12 @@ export interface AgentOptions {
   onHandlerError?: 'block' | 'allow';
   /** Diagnostics sink (default: stderr). */
   log?: (message: string, error?: unknown) => void;
+  /**
+   * The process is a node:cluster worker and the socket file belongs to its primary, which
+   * listens once for every worker (sentinel-waf --workers): the file is neither removed before
+   * listening nor on close (that would cut the other workers off).
+   */
+  sharedListener?: boolean;
 }
 
 export interface RunningAgent {
@@ -239,7 +245,7 @@ const EVENT_HANDLERS = {
 /** Starts an agent listening on `socketPath` (a stale socket file there is replaced). */
 export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
   const log = options.log ?? ((message: string, error?: unknown) => process.stderr.write(`[${options.name}] ${message}${error ? `: ${String(error)}` : ''}\n`));
-  await removeStaleSocket(options.socketPath);
+  if (!options.sharedListener) await removeStaleSocket(options.socketPath);
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -265,14 +271,14 @@ export async function runAgent(options: AgentOptions): Promise<RunningAgent> {
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const s of sockets) s.destroy();
         await done;
-        await removeStaleSocket(options.socketPath);
+        if (!options.sharedListener) await removeStaleSocket(options.socketPath);
       })();
       return closed;
     },
   };
 }
 
-async function removeStaleSocket(path: string): Promise<void> {
+export async function removeStaleSocket(path: string): Promise<void> {
   try {
     const st = await lstat(path);
     if (st.isSocket()) await unlink(path);

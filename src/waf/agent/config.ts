@@ -37,6 +37,8 @@ export interface WafAgentConfig {
   extraRules: ExtraRuleSet[];
   /** SecLang exclusions (e.g. written by `sentinel-waf tune`), re-read on change / SIGHUP. */
   exclusionsFile?: string;
+  /** Engine processes behind the one socket (0 = one per CPU; 1 = no cluster). CLI/env only. */
+  workers: number;
 }
 
 export function defaultConfig(): WafAgentConfig {
@@ -55,6 +57,7 @@ export function defaultConfig(): WafAgentConfig {
     maxBodyBytes: 1048576,
     auditAll: false,
     extraRules: [],
+    workers: 0,
   };
 }
 
@@ -140,6 +143,9 @@ const usage = `sentinel-waf: OWASP CRS web application firewall agent (Sentinel 
                               (SENTINEL_WAF_EXTRA_RULES)
   --exclusions-file PATH      SecLang exclusions (sentinel-waf tune writes them), re-read when
                               the file changes or on SIGHUP (SENTINEL_WAF_EXCLUSIONS_FILE)
+  --workers N                 engine processes sharing the socket (SENTINEL_WAF_WORKERS,
+                              default 0 = one per CPU; 1 = a single process); a worker that
+                              dies is replaced
 
   sentinel-waf tune --from AUDIT_LOG [--out FILE]   propose exclusions (tune --help)
 `;
@@ -157,6 +163,7 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
   if (env.SENTINEL_WAF_MODE) c.mode = mode(env.SENTINEL_WAF_MODE);
   if (env.SENTINEL_WAF_EXTRA_RULES) c.extraRules = extraSets(env.SENTINEL_WAF_EXTRA_RULES);
   if (env.SENTINEL_WAF_EXCLUSIONS_FILE) c.exclusionsFile = env.SENTINEL_WAF_EXCLUSIONS_FILE;
+  if (env.SENTINEL_WAF_WORKERS) c.workers = int('SENTINEL_WAF_WORKERS', env.SENTINEL_WAF_WORKERS, 0, 1024);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const [name, inline] = flag.includes('=') && flag.startsWith('--') ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)] : [flag, undefined];
@@ -223,6 +230,9 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
         break;
       case '--exclusions-file':
         c.exclusionsFile = value();
+        break;
+      case '--workers':
+        c.workers = int(name, value(), 0, 1024);
         break;
       default:
         throw new ConfigError(`unknown flag ${name}\n\n${usage}`);

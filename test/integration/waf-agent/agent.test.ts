@@ -222,7 +222,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 describe('sentinel-waf --extra-rules', () => {
   let a: Agent | undefined;
   before(async () => {
-    a = await startAgent('extra', ['--paranoia-level', '1', '--extra-rules', 'base64,headers']);
+    a = await startAgent('extra', ['--workers', '1', '--paranoia-level', '1', '--extra-rules', 'base64,headers']);
   });
   after(() => stopAgent(a));
 

@@ -17,7 +17,16 @@ describe('sentinel-waf CLI and env', () => {
     assert.deepEqual(c.excludePaths, ['/health', '/metrics']);
   });
 
+  it('--workers: 0 (one per CPU) by default, from the env, the flag wins', () => {
+    assert.equal(configFromCli([], {}).workers, 0);
+    assert.equal(configFromCli([], { SENTINEL_WAF_WORKERS: '3' }).workers, 3);
+    assert.equal(configFromCli(['--workers', '1'], { SENTINEL_WAF_WORKERS: '3' }).workers, 1);
+    assert.equal(configFromCli(['--workers=4'], {}).workers, 4);
+  });
+
   const bad: [string[], RegExp][] = [
+    [['--workers', '-1'], /--workers must be an integer in 0\.\.1024/],
+    [['--workers', 'many'], /--workers must be an integer/],
     [['--paranoia-level', '5'], /paranoia-level must be an integer in 1\.\.4/],
     [['--mode', 'maybe'], /mode must be "blocking" or "detection"/],
     [['--socket'], /--socket needs a value/],
