@@ -81,6 +81,29 @@ export const agentsFeature = defineFeature({
   dependencies: [],
   uses: (config) => usesFilterType(config, 'agent'),
   filterTypes: { agent: AgentFilterProperties },
+  explainFilter(config, filter, route) {
+    if (filter.type !== 'agent') return undefined;
+    const s = defineAgentFilter(filter.id, filter.config);
+    const block = ((config.raw.agents ?? []) as AgentBlock[]).find((a) => a.id === s.agent);
+    const def = block ? defineAgent(block, config.baseDir).definition : undefined;
+    return {
+      agent: s.agent,
+      transport: def?.socketPath ? `unix-socket ${def.socketPath}` : null,
+      events: def ? [...def.events] : [],
+      phase: s.phase ?? 'by events',
+      'timeout-ms': s.timeoutMs ?? def?.timeoutMs ?? 1000,
+      // the filter's own failure-mode, else the route's (filter.ts failureMode)
+      'failure-mode': s.failureMode ?? route.failureMode,
+      ...(s.inspectBody !== undefined ? { 'inspect-body': s.inspectBody } : {}),
+      ...(def ? { 'circuit-breaker': `${def.breaker.failureThreshold} failures -> open ${def.breaker.openMs / 1000} s` } : {}),
+    };
+  },
+  explainRoute(config, route) {
+    // the WAF is an agent (sentinel-waf); the waf block is what the agent filters are told
+    const waf = config.raw.waf;
+    if (!waf || !route.filters.some((id) => config.filters.get(id)?.type === 'agent')) return [];
+    return [{ title: 'waf (through the agent filters)', settings: { engine: waf.engine ?? 'coraza', mode: waf.mode ?? 'prevention', 'paranoia-level': waf.ruleset?.['paranoia-level'] ?? 1, 'anomaly-threshold': waf.ruleset?.['anomaly-threshold'] ?? 5 } }];
+  },
   register(app, host) {
     const { config } = host;
     const filterFactory = createAgentFilterFactory({

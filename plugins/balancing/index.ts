@@ -18,6 +18,13 @@ export const balancingFeature = defineFeature({
   dependencies: [],
   after: ['discovery'],
   uses: (config) => config.upstreams.size > 0,
+  explainRoute(config, route) {
+    const u = route.upstream ? config.upstreams.get(route.upstream) : undefined;
+    if (!u) return [];
+    const lb = u['load-balancing'];
+    const options = typeof lb === 'object' && lb !== null ? Object.fromEntries(Object.entries(lb).filter(([k, v]) => k !== 'algorithm' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'))) : {};
+    return [{ title: 'load balancing', settings: { algorithm: canonicalAlgorithm(lb) ?? algorithmOf(lb), ...(lb === undefined ? { default: true } : {}), ...options } }];
+  },
   register(app) {
     const runtime: BalancingRuntime = { createBalancer, algorithmOf, canonicalAlgorithm, validate: validateLoadBalancing };
     app.decorate('balancing', runtime);

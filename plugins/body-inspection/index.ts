@@ -26,6 +26,11 @@ export const bodyInspectionFeature = defineFeature({
   name: 'body-inspection',
   dependencies: ['agents'],
   uses: readsBodies,
+  explainRoute(config, route) {
+    if (!readsBodies(config) || !route.filters.some((id) => config.filters.get(id)?.type === 'agent')) return [];
+    const p = defineBodyPolicy(config.raw.waf, config.limits);
+    return [{ title: 'body inspection (for the agent filters that read bodies)', settings: { enabled: p.enabled, 'max-inspection-bytes': p.maxInspectionBytes, 'content-types': [...p.contentTypes], decompress: p.decompress } }];
+  },
   register(app, host) {
     app.decorate(BODY_POLICY_DECORATION, defineBodyPolicy(host.config.raw.waf, host.config.limits));
   },

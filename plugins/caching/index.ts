@@ -18,6 +18,11 @@ export const cachingFeature = defineFeature({
   dependencies: [],
   after: ['forwarding', 'metrics'],
   uses: usesCache,
+  explainRoute(config, route) {
+    const c = route.cache;
+    if (!c || !usesCache(config)) return [];
+    return [{ title: 'cache', settings: { 'default-ttl-secs': c.defaultTtlSecs, 'max-entry-bytes': c.maxEntryBytes, methods: [...c.methods], statuses: [...c.statuses], 'vary-headers': [...c.varyHeaders], 'stale-while-revalidate-secs': c.staleWhileRevalidateSecs, 'stale-if-error-secs': c.staleIfErrorSecs, backend: config.cache.backend } }];
+  },
   register(app, host) {
     const runtime = new CacheRuntime(host.config, host.services);
     app.decorate(DECORATION.cache, runtime);

@@ -4,12 +4,30 @@
 // adopts the per-target state of the same upstream in the generation being replaced.
 import { defineFeature, DECORATION, previousDecoration, type ForwardingRuntime } from '../../src/pipeline/feature.ts';
 import { UpstreamGroup } from '../../src/upstream/group.ts';
+import { collectTargets } from '../../src/upstream/address.ts';
 
 export const forwardingFeature = defineFeature({
   name: 'forwarding',
   dependencies: ['balancing', 'health', 'retry'],
   after: ['discovery'],
   uses: (config) => config.upstreams.size > 0,
+  explainRoute(config, route) {
+    const u = route.upstream ? config.upstreams.get(route.upstream) : undefined;
+    if (!u) return [];
+    const t = u.timeouts;
+    return [
+      {
+        title: `upstream "${u.id}"`,
+        settings: {
+          targets: collectTargets(u).map((x) => (x.weight === 1 ? x.address : `${x.address} weight=${x.weight}`)),
+          ...(u.discovery !== undefined ? { discovery: true } : {}),
+          tls: u.tls !== undefined,
+          timeouts: `connect ${t?.['connect-secs'] ?? 10} s, request ${t?.['request-secs'] ?? 60} s, read ${t?.['read-secs'] ?? 30} s, write ${t?.['write-secs'] ?? 30} s`,
+          ...(route.timeoutMs !== undefined ? { 'route timeout-secs': route.timeoutMs / 1000 } : {}),
+        },
+      },
+    ];
+  },
   async register(app, host) {
     const { config, services } = host;
     const previous = previousDecoration<ForwardingRuntime>(host, DECORATION.forwarding);

@@ -40,6 +40,11 @@ export const headersFeature = defineFeature({
   name: 'headers',
   dependencies: [],
   uses: (config) => usesFilterType(config, 'headers'),
+  explainFilter(_config, filter) {
+    if (filter.type !== 'headers') return undefined;
+    const c = filter.config as { phase?: string; set?: Record<string, string>; add?: Record<string, string>; remove?: string[] };
+    return { phase: c.phase ?? 'request', ...(c.set ? { set: c.set } : {}), ...(c.add ? { add: c.add } : {}), ...(c.remove ? { remove: c.remove } : {}) };
+  },
   register(_app, host) {
     host.filterType('headers', createHeadersFilter);
   },

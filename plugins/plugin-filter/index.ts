@@ -87,6 +87,11 @@ export const pluginFilterFeature = defineFeature({
   dependencies: [],
   uses: (config) => usesFilterType(config, 'plugin'),
   filterTypes: { plugin: PluginFilterProperties },
+  explainFilter(_config, filter, route) {
+    if (filter.type !== 'plugin') return undefined;
+    const c = filter.config;
+    return { module: pluginFilterSpec(filter.id, c).module, 'timeout-ms': (c['timeout-ms'] as number | undefined) ?? 1000, 'failure-mode': (c['failure-mode'] as string | undefined) ?? route.failureMode };
+  },
   async check(config) {
     const errors: string[] = [];
     for (const spec of pluginSpecs(config)) {

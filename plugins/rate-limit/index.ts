@@ -290,6 +290,21 @@ export const rateLimitFeature = defineFeature({
   dependencies: [],
   uses: (config) => config.raw['rate-limits'] !== undefined || usesFilterType(config, 'rate-limit'),
   filterTypes: { 'rate-limit': RateLimitFilterProperties },
+  explainFilter(_config, filter) {
+    if (filter.type !== 'rate-limit') return undefined;
+    const s = compileRateLimitFilter(filter.id, filter.config, []);
+    if (!s) return undefined;
+    return { 'max-rps': s.maxRps, burst: s.burst, key: describeKeySpec(s.key), 'on-limit': s.onLimit, 'status-code': s.statusCode, backend: s.backend.kind, ...(s.backend.kind !== 'local' ? { 'local-fallback': s.backend.fallback } : {}) };
+  },
+  explainRoute(config, route) {
+    // the global limits run before the route's own filters, on proxied routes only
+    const g = route.builtin ? undefined : compileRateLimits(config.raw['rate-limits'], []);
+    if (!g) return [];
+    const out = [];
+    if (g.perKey) out.push({ title: 'rate limit (rate-limits default-rps, before the route filters)', settings: { 'max-rps': g.perKey.maxRps, burst: g.perKey.burst, key: describeKeySpec(g.perKey.key) } });
+    if (g.global) out.push({ title: 'rate limit (rate-limits global, before the route filters)', settings: { 'max-rps': g.global.maxRps, burst: g.global.burst, key: describeKeySpec(g.global.key) } });
+    return out;
+  },
   register(app, host) {
     host.filterType('rate-limit', createRateLimitFilter);
     const global = createGlobalRateLimit(host.config.raw['rate-limits'], host.services);

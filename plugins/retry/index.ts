@@ -15,6 +15,17 @@ export const retryFeature = defineFeature({
   dependencies: [],
   after: ['health'],
   uses: (config) => config.upstreams.size > 0,
+  explainRoute(config, route) {
+    const u = route.upstream ? config.upstreams.get(route.upstream) : undefined;
+    if (!u) return [];
+    const s = retrySettings(u['retry-policy']);
+    return [
+      {
+        title: u['retry-policy'] ? 'retry' : 'retry (no retry-policy: the default)',
+        settings: { 'max-attempts': s.maxAttempts, 'retryable-status-codes': [...s.retryableStatus], 'backoff-ms': `${s.backoffBaseMs}..${s.backoffMaxMs}`, 'retry-non-idempotent': s.retryNonIdempotent, budget: `${Math.round(s.budgetRatio * 100)}% of requests` },
+      },
+    ];
+  },
   register(app) {
     const runtime: RetryRuntime = { retrySettings, decideRetry, Budget: RetryBudget };
     app.decorate('retry', runtime);

@@ -18,6 +18,10 @@ Usage:
   sentinel test -c FILE         validate FILE (and its includes, TLS files); exit 1 on any error
   sentinel lint -c FILE         validate and print every warning (unknown keys, deprecated spellings); exit 0 unless invalid
   sentinel -t -c FILE           same as test
+  sentinel explain -c FILE [METHOD] URL [-H 'Name: value']... [--listener ID] [--client-ip IP] [--json]
+                                which route a request takes and why (each candidate in evaluation order
+                                and the condition that failed), then its filters, agents, limits, cache,
+                                upstream and balancing; exit 0 matched, 1 no route, 2 config error
 
 Options:
   -c, --config FILE   configuration file (.kdl)
@@ -65,6 +69,8 @@ function printDiagnostics(list: readonly Diagnostic[]): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // commands with their own arguments
+  if (argv[0] === 'explain') return (await import('./explain/index.ts')).explainCommand(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

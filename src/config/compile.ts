@@ -22,7 +22,7 @@ import { parseSize } from './types-helpers.ts';
 import { collectTargets } from '../upstream/address.ts';
 import { compileTrusted, isTrusted } from '../server/trusted-proxies.ts';
 import { reportUnimplemented } from './unimplemented.ts';
-import { compileConditions, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type MatchInput, type RouteConditions } from '../routing/match.ts';
+import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
 import { normaliseRouteCache, normaliseStorage, type CacheStorageSettings, type RouteCacheSettings } from '../../plugins/caching/schema.ts';
 
@@ -48,6 +48,8 @@ export interface CompiledRoute {
   readonly priority: number;
   readonly specificity: number;
   readonly test: (input: MatchInput) => boolean;
+  /** the `matches` conditions in evaluation order; `test` is exactly these AND-ed (explain walks them) */
+  readonly conditions: readonly ConditionCheck[];
   readonly upstream: string | undefined;
   readonly builtin: BuiltinHandler | undefined;
   readonly filters: readonly string[];
@@ -346,11 +348,13 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     } catch (err) {
       d.error(`${path} > policies > max-body-size`, (err as Error).message);
     }
+    const checks = regexOk ? compileChecks(conditions) : [];
     compiled.push({
       id: r.id,
       priority: priority ?? 50,
       specificity: regexOk ? specificity(conditions) : 0,
-      test: regexOk ? compileConditions(conditions) : () => false,
+      test: regexOk ? allOf(checks) : () => false,
+      conditions: checks,
       upstream: r.upstream,
       builtin,
       filters: r.filters ?? [],

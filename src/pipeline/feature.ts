@@ -12,7 +12,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyPluginAsync, FastifyPluginCallback } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
-import type { CompiledConfig, CompiledRoute, BuiltinHandler, ConfigValidators } from '../config/compile.ts';
+import type { CompiledConfig, CompiledFilter, CompiledRoute, BuiltinHandler, ConfigValidators } from '../config/compile.ts';
 import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter } from './types.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { ForwardResult } from '../server/forwarder.ts';
@@ -69,7 +69,20 @@ export interface FeatureManifest {
    * feature; error messages (empty: fine). A generation's build reports the same problems.
    */
   check?(config: CompiledConfig): Promise<string[]>;
+  /** `sentinel explain`: what this feature does to the requests `route` serves (nothing: []) */
+  explainRoute?(config: CompiledConfig, route: CompiledRoute): ExplainSection[];
+  /** `sentinel explain`: the key settings of a filter of a type this feature provides, else undefined */
+  explainFilter?(config: CompiledConfig, filter: CompiledFilter, route: CompiledRoute): ExplainSettings | undefined;
   readonly plugin: FeaturePlugin;
+}
+
+/** A value `sentinel explain` prints (and puts in its --json output). */
+export type ExplainValue = string | number | boolean | null | readonly ExplainValue[] | { readonly [k: string]: ExplainValue };
+export type ExplainSettings = Readonly<Record<string, ExplainValue>>;
+/** One titled block of `sentinel explain` output, e.g. `load balancing`. */
+export interface ExplainSection {
+  readonly title: string;
+  readonly settings: ExplainSettings;
 }
 
 export interface FeatureDefinition extends Omit<FeatureManifest, 'plugin'> {

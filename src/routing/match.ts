@@ -123,37 +123,96 @@ export function specificity(c: RouteConditions): number {
   return path + host + headers + query + method;
 }
 
-/** Compiles the conditions into one predicate; conditions are checked cheapest first. */
-export function compileConditions(c: RouteConditions): (input: MatchInput) => boolean {
-  const checks: ((i: MatchInput) => boolean)[] = [];
+/** Which `matches` condition a check comes from (the KDL key). */
+export type ConditionKind = 'method' | 'path' | 'path-prefix' | 'host' | 'header' | 'query-param' | 'path-regex';
+
+/**
+ * One condition of a route, compiled. The route's predicate is these checks AND-ed in this order,
+ * and `sentinel explain` walks the same list to name the first one that fails, so the two can
+ * never disagree.
+ */
+export interface ConditionCheck {
+  readonly kind: ConditionKind;
+  /** what the condition wants, as written in the config (e.g. `GET, POST`, `X-Tier: gold`) */
+  readonly expected: string;
+  readonly test: (input: MatchInput) => boolean;
+  /** what the request has for this condition (undefined: absent) */
+  readonly actual: (input: MatchInput) => string | undefined;
+}
+
+/** Compiles the conditions into checks, cheapest first (the order they are evaluated in). */
+export function compileChecks(c: RouteConditions): ConditionCheck[] {
+  const checks: ConditionCheck[] = [];
+  const method = (i: MatchInput) => i.method;
+  const path = (i: MatchInput) => i.path;
   if (c.method?.length) {
     const set = new Set(c.method.map((m) => m.toUpperCase()));
-    checks.push((i) => set.has(i.method));
+    checks.push({ kind: 'method', expected: [...set].join(', '), test: (i) => set.has(i.method), actual: method });
   }
-  for (const p of c.path ?? []) checks.push((i) => i.path === p);
-  for (const p of c.pathPrefix ?? []) checks.push((i) => prefixMatches(p, i.path));
+  for (const p of c.path ?? []) checks.push({ kind: 'path', expected: p, test: (i) => i.path === p, actual: path });
+  for (const p of c.pathPrefix ?? []) checks.push({ kind: 'path-prefix', expected: p, test: (i) => prefixMatches(p, i.path), actual: path });
   if (c.host?.length) {
     const hosts = c.host.map(compileHost);
-    checks.push((i) => hosts.some((h) => hostMatches(h, i.host)));
+    checks.push({ kind: 'host', expected: c.host.join(' | '), test: (i) => hosts.some((h) => hostMatches(h, i.host)), actual: (i) => i.host });
   }
   for (const h of c.header ?? []) {
     const name = h.name.toLowerCase();
     const value = h.value;
-    checks.push(value === undefined ? (i) => i.header(name) !== undefined : (i) => i.header(name) === value);
+    const actual = (i: MatchInput) => i.header(name);
+    const expected = value === undefined ? `${h.name} present` : `${h.name}: ${value}`;
+    checks.push(value === undefined ? { kind: 'header', expected, test: (i) => i.header(name) !== undefined, actual } : { kind: 'header', expected, test: (i) => i.header(name) === value, actual });
   }
   for (const q of c.queryParam ?? []) {
     const value = q.value;
-    checks.push(value === undefined ? (i) => i.query(q.name) !== undefined : (i) => i.query(q.name) === value);
+    const actual = (i: MatchInput) => i.query(q.name);
+    const expected = value === undefined ? `${q.name} present` : `${q.name}=${value}`;
+    checks.push(value === undefined ? { kind: 'query-param', expected, test: (i) => i.query(q.name) !== undefined, actual } : { kind: 'query-param', expected, test: (i) => i.query(q.name) === value, actual });
   }
   for (const r of c.pathRegex ?? []) {
     const re = compileRouteRegex(r);
-    checks.push((i) => re.test(i.path));
+    checks.push({ kind: 'path-regex', expected: r, test: (i) => re.test(i.path), actual: path });
   }
-  if (checks.length === 0) return () => true;
-  if (checks.length === 1) return checks[0]!;
+  return checks;
+}
+
+/** The checks AND-ed into one predicate (no allocation per call). */
+export function allOf(checks: readonly ConditionCheck[]): (input: MatchInput) => boolean {
+  const tests = checks.map((c) => c.test);
+  if (tests.length === 0) return () => true;
+  if (tests.length === 1) return tests[0]!;
   return (i) => {
-    for (const check of checks) if (!check(i)) return false;
+    for (const t of tests) if (!t(i)) return false;
     return true;
+  };
+}
+
+/** Compiles the conditions into one predicate; conditions are checked cheapest first. */
+export function compileConditions(c: RouteConditions): (input: MatchInput) => boolean {
+  return allOf(compileChecks(c));
+}
+
+/** The first check that fails on `input`, in evaluation order; undefined when the route matches. */
+export function firstFailure(checks: readonly ConditionCheck[], input: MatchInput): ConditionCheck | undefined {
+  for (const c of checks) if (!c.test(input)) return c;
+  return undefined;
+}
+
+/** The MatchInput of a request: lower-cased header names as Node gives them, the query decoded lazily. */
+export function requestMatchInput(method: string, path: string, query: string, host: string, headers: Readonly<Record<string, string | string[] | undefined>>): MatchInput {
+  let params: URLSearchParams | undefined;
+  return {
+    method,
+    path,
+    host,
+    header: (name) => {
+      const v = headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    },
+    query: (name) => {
+      params ??= new URLSearchParams(query);
+      const v = params.get(name);
+      return v === null ? undefined : v;
+    },
   };
 }
 

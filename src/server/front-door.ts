@@ -52,11 +52,14 @@ function reject(kind: FrontDoorKind): FrontDoorAnswer {
   return { status, kind, message: MESSAGES[kind], ...(kind === 'connect_method' ? { headers: { allow: ALLOWED_METHODS } } : {}) };
 }
 
+/** What the front door reads of a request (an IncomingMessage, or the one `sentinel explain` builds). */
+export type FrontDoorRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers' | 'rawHeaders' | 'httpVersionMajor' | 'httpVersionMinor'>;
+
 /**
  * Checks and normalises `req` in place. Returns the normalised target, or the answer to send
  * instead of routing the request.
  */
-export function frontDoor(req: IncomingMessage, defaultPort: number): AdmittedTarget | FrontDoorAnswer {
+export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedTarget | FrontDoorAnswer {
   if (req.method === 'CONNECT') return reject('connect_method');
   // Node's parser takes `Transfer-Encoding: gzip, chunked`, removes the chunked framing and hands
   // over a body that is still gzip-coded, with nothing left to say so: forwarded, the upstream would

@@ -12,7 +12,7 @@ import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, T
 import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type WebSocketRuntime } from '../pipeline/feature.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import { methodLabel, type Metrics } from '../metrics/registry.ts';
-import { matchRoute, stripPort, type MatchInput } from '../routing/match.ts';
+import { matchRoute, requestMatchInput, stripPort } from '../routing/match.ts';
 import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlightCap, oversizedHeader } from './request-limits.ts';
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps } from './headers.ts';
@@ -459,7 +459,7 @@ export class Generation {
     const clientIp = this.clientIp(req);
     const rawHost = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '';
     const host = stripPort(rawHost).toLowerCase();
-    const input = this.matchInput(f.method, path, f.query, host, req);
+    const input = requestMatchInput(f.method, path, f.query, host, req.headers);
     const route = (f.route = matchRoute(this.config.routesByListener.get(listener.config.id) ?? this.config.routes, input, this.defaultRoutes.get(listener.config.id)));
     if (!route) {
       f.result = this.sendLocal(res, traceId, notFoundBody(traceId, 'No matching route found'));
@@ -603,24 +603,6 @@ export class Generation {
     const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     for (let i = list.length - 1; i >= 0; i--) if (!isTrusted(this.trusted, list[i]!)) return list[i]!;
     return list[0] ?? ip;
-  }
-
-  private matchInput(method: string, path: string, query: string, host: string, req: IncomingMessage): MatchInput {
-    let params: URLSearchParams | undefined;
-    return {
-      method,
-      path,
-      host,
-      header: (name) => {
-        const v = req.headers[name];
-        return Array.isArray(v) ? v[0] : v;
-      },
-      query: (name) => {
-        params ??= new URLSearchParams(query);
-        const v = params.get(name);
-        return v === null ? undefined : v;
-      },
-    };
   }
 
   get activeRequests(): number {

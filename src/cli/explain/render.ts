@@ -1,0 +1,92 @@
+// The human form of an explain report (the --json form is the report itself).
+import type { ExplainSettings, ExplainValue } from '../../pipeline/feature.ts';
+import type { Candidate, ExplainReport } from './report.ts';
+
+function value(v: ExplainValue): string {
+  if (v === null) return '-';
+  if (Array.isArray(v)) return v.length === 0 ? '(none)' : v.map((x) => value(x as ExplainValue)).join(', ');
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+function settings(s: ExplainSettings, indent: string): string[] {
+  const keys = Object.keys(s);
+  const width = Math.max(0, ...keys.map((k) => k.length));
+  return keys.map((k) => `${indent}${k.padEnd(width)}  ${value(s[k]!)}`);
+}
+
+function candidateLine(c: Candidate, idWidth: number): string {
+  const head = `${c.route.padEnd(idWidth)}  priority ${String(c.priority).padStart(4)}  specificity ${String(c.specificity).padStart(5)}  `;
+  switch (c.status) {
+    case 'matched':
+      return `  MATCH ${head}all conditions hold`;
+    case 'not-reached':
+      return `  ----- ${head}not evaluated (an earlier route matched)${c.would_match ? '; it would match too: shadowed' : ''}`;
+    case 'other-listener':
+      return `  skip  ${head}served on listener ${c.failed!.expected}, not ${c.failed!.actual}`;
+    case 'failed': {
+      const f = c.failed!;
+      return `  no    ${head}${f.condition} ${JSON.stringify(f.expected)} failed: request has ${f.actual === null ? '(none)' : JSON.stringify(f.actual)}`;
+    }
+  }
+}
+
+export function renderReport(r: ExplainReport): string {
+  const out: string[] = [];
+  out.push(`config     ${r.config} (${r.warnings} warning${r.warnings === 1 ? '' : 's'}${r.warnings ? '; "sentinel lint" lists them' : ''})`);
+  out.push(`listener   ${r.listener.id} (${r.listener.address}, ${r.listener.protocol})`);
+  out.push(`request    ${r.request.method} ${r.request.target}`);
+  for (const [n, v] of r.request.headers) out.push(`           ${n}: ${v}${r.request.host_defaulted && n === 'Host' && v === r.request.headers[0]![1] ? '   (no Host given: the listener address, as curl would send)' : ''}`);
+  if (r.front_door) {
+    out.push('');
+    out.push(r.front_door.kind ? `refused by the front door: ${r.front_door.status} ${r.front_door.message} (${r.front_door.kind})` : `answered by the front door: ${r.front_door.status} ${r.front_door.message}`);
+    out.push('no route is consulted.');
+    return out.join('\n') + '\n';
+  }
+  const n = r.normalised!;
+  out.push(`normalised host ${JSON.stringify(n.host)}, path ${JSON.stringify(n.path)}${n.query ? `, query ${JSON.stringify(n.query)}` : ''}`);
+  if (r.probe) {
+    out.push('');
+    out.push(`answered by the listener's ${r.probe} probe before routing (disable-probes #true turns it off).`);
+    return out.join('\n') + '\n';
+  }
+  out.push('');
+  out.push('candidates, in evaluation order (priority, then specificity, then config order):');
+  const idWidth = Math.max(0, ...r.candidates.map((c) => c.route.length));
+  for (const c of r.candidates) out.push(candidateLine(c, idWidth));
+  if (r.candidates.length === 0) out.push('  (no routes)');
+  out.push('');
+  if (!r.route) {
+    out.push(`no route matches: the gateway answers ${r.not_found!.status} "${r.not_found!.message}" (the listener has no default-route).`);
+    return out.join('\n') + '\n';
+  }
+  const d = r.route;
+  out.push(r.served_by!.via === 'match' ? `route "${d.id}"` : `no route matches: the listener's default-route "${d.id}" serves it`);
+  const core: Record<string, ExplainValue> = {
+    'service-type': d.service_type,
+    conditions: d.conditions.length ? d.conditions.map((c) => `${c.condition} ${c.expected}`) : ['(none: matches everything)'],
+    ...(d.listeners ? { listeners: d.listeners } : {}),
+    ...(d.allow_from ? { 'allow-from': `${d.allow_from.addresses.join(', ')}${d.allow_from.allowed === null ? ' (give --client-ip to check a client)' : d.allow_from.allowed ? ` (client ${d.allow_from.client_ip} allowed)` : ` (client ${d.allow_from.client_ip} refused: 403)`}` } : {}),
+    ...(d.builtin ? { 'builtin-handler': d.builtin } : {}),
+    websocket: d.websocket,
+    'failure-mode': d.failure_mode,
+    'max-body-bytes': d.max_body_bytes,
+    ...(d.timeout_secs !== null ? { 'timeout-secs': d.timeout_secs } : {}),
+    ...(d.request_headers ? { 'request-headers': d.request_headers } : {}),
+    ...(d.response_headers ? { 'response-headers': d.response_headers } : {}),
+  };
+  out.push(...settings(core, '  '));
+  for (const x of r.refusals) out.push(`  => answered ${x.status} before the filters: ${x.reason}`);
+  out.push('');
+  out.push(d.filters.length ? 'filters, in order:' : 'filters: none');
+  d.filters.forEach((f, i) => {
+    out.push(`  ${i + 1}. ${f.id} (${f.type})`);
+    out.push(...settings(f.settings, '       '));
+  });
+  for (const s of d.sections) {
+    out.push('');
+    out.push(`${s.title}:`);
+    out.push(...settings(s.settings, '  '));
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,220 @@
+// `sentinel explain`: which route a request would take and why, from the compiled config, the
+// real front door (src/server/front-door.ts) and the real matcher (src/routing/match.ts). The
+// report is plain data: render.ts prints it for people, --json prints it as is (stable keys).
+import type { CompiledConfig, CompiledListener, CompiledRoute } from '../../config/compile.ts';
+import type { ExplainSection, ExplainSettings, ExplainValue, FeatureManifest } from '../../pipeline/feature.ts';
+import { frontDoor, isAnswer, type FrontDoorRequest } from '../../server/front-door.ts';
+import { firstFailure, matchRoute, requestMatchInput, stripPort, type MatchInput } from '../../routing/match.ts';
+
+export interface ExplainRequest {
+  method: string;
+  /** origin-form (`/x?y`) or absolute-form (`http://host/x`), as a client would send it */
+  target: string;
+  /** `Name: value` pairs in the order given */
+  headers: [string, string][];
+  /** the listener that receives it (default: the first one) */
+  listener?: string;
+  /** the client address, for allow-from (default: not checked) */
+  clientIp?: string;
+}
+
+export type CandidateStatus = 'matched' | 'failed' | 'other-listener' | 'not-reached';
+
+export interface Candidate {
+  route: string;
+  priority: number;
+  specificity: number;
+  status: CandidateStatus;
+  /** the first condition that failed (failed, other-listener), in evaluation order */
+  failed?: { condition: string; expected: string; actual: string | null };
+  /** not-reached only: whether its conditions match too (an earlier route shadows it) */
+  would_match?: boolean;
+}
+
+export interface RouteDetails {
+  id: string;
+  priority: number;
+  specificity: number;
+  service_type: string;
+  conditions: { condition: string; expected: string }[];
+  listeners: string[] | null;
+  allow_from: { addresses: string[]; client_ip: string | null; allowed: boolean | null } | null;
+  builtin: string | null;
+  websocket: boolean;
+  failure_mode: string;
+  max_body_bytes: number;
+  timeout_secs: number | null;
+  request_headers: ExplainValue;
+  response_headers: ExplainValue;
+  filters: { id: string; type: string; settings: ExplainSettings }[];
+  sections: ExplainSection[];
+}
+
+export interface ExplainReport {
+  config: string;
+  warnings: number;
+  listener: { id: string; address: string; protocol: string };
+  request: { method: string; target: string; headers: [string, string][]; host_defaulted: boolean };
+  /** set when the front door answers the request itself (a refusal, or OPTIONS *) */
+  front_door: { status: number; kind: string | null; message: string } | null;
+  normalised: { path: string; query: string; host: string } | null;
+  /** the listener's /_/health or /_/ready probe answers before any route */
+  probe: string | null;
+  candidates: Candidate[];
+  /** the route whose conditions matched, or null */
+  matched: string | null;
+  /** the route that serves the request: the match, else the listener's default-route */
+  served_by: { route: string; via: 'match' | 'default-route' } | null;
+  /** what answers when no route serves it */
+  not_found: { status: number; message: string } | null;
+  route: RouteDetails | null;
+  /** answers given after the match, before any filter (allow-from, websocket, body size) */
+  refusals: { status: number; reason: string }[];
+}
+
+/** Node's header table from `Name: value` pairs: lower-cased names, repeats joined with ", ". */
+function headerTable(pairs: [string, string][]): { headers: Record<string, string>; rawHeaders: string[] } {
+  const headers: Record<string, string> = {};
+  const rawHeaders: string[] = [];
+  for (const [name, value] of pairs) {
+    rawHeaders.push(name, value);
+    const k = name.toLowerCase();
+    // Node keeps the first Host; other repeated headers are joined
+    if (headers[k] === undefined) headers[k] = value;
+    else if (k !== 'host') headers[k] = `${headers[k]}, ${value}`;
+  }
+  return { headers, rawHeaders };
+}
+
+function pickListener(config: CompiledConfig, id: string | undefined): CompiledListener {
+  if (id === undefined) return config.listeners[0]!;
+  const l = config.listeners.find((x) => x.id === id);
+  if (!l) throw new Error(`unknown listener "${id}" (listeners: ${config.listeners.map((x) => x.id).join(', ')})`);
+  return l;
+}
+
+function hostPort(l: CompiledListener): string {
+  const host = l.host === '0.0.0.0' || l.host === '::' ? '127.0.0.1' : l.host;
+  return `${host.includes(':') ? `[${host}]` : host}:${l.port}`;
+}
+
+function conditionsOf(r: CompiledRoute): { condition: string; expected: string }[] {
+  return r.conditions.map((c) => ({ condition: c.kind, expected: c.expected }));
+}
+
+function candidateFor(r: CompiledRoute, listener: CompiledListener, input: MatchInput): Omit<Candidate, 'status'> & { matches: boolean } {
+  const base = { route: r.id, priority: r.priority, specificity: r.specificity };
+  if (r.listeners && !r.listeners.includes(listener.id)) {
+    return { ...base, matches: false, failed: { condition: 'listener', expected: r.listeners.join(', '), actual: listener.id } };
+  }
+  const f = firstFailure(r.conditions, input);
+  if (!f) return { ...base, matches: true };
+  return { ...base, matches: false, failed: { condition: f.kind, expected: f.expected, actual: f.actual(input) ?? null } };
+}
+
+// sections in the order a request meets them: limits and agents, then the cache, then the upstream
+const SECTION_ORDER = ['rate-limit', 'agents', 'body-inspection', 'caching', 'builtins', 'forwarding', 'balancing', 'health', 'retry'];
+function rank(f: FeatureManifest): number {
+  const i = SECTION_ORDER.indexOf(f.name);
+  return i < 0 ? SECTION_ORDER.length : i;
+}
+
+function routeDetails(config: CompiledConfig, features: readonly FeatureManifest[], r: CompiledRoute, clientIp: string | undefined): RouteDetails {
+  const filters = r.filters.map((id) => {
+    const f = config.filters.get(id)!;
+    let settings: ExplainSettings | undefined;
+    for (const feature of features) {
+      settings = feature.explainFilter?.(config, f, r);
+      if (settings) break;
+    }
+    return { id, type: f.type, settings: settings ?? { note: `filter type "${f.type}" is not implemented: it does nothing` } };
+  });
+  const sections = [...features].sort((a, b) => rank(a) - rank(b)).flatMap((feature) => feature.explainRoute?.(config, r) ?? []);
+  const allow = r.raw['allow-from'];
+  return {
+    id: r.id,
+    priority: r.priority,
+    specificity: r.specificity,
+    service_type: r.serviceType,
+    conditions: conditionsOf(r),
+    listeners: r.listeners ? [...r.listeners] : null,
+    allow_from: allow && r.allowFrom ? { addresses: [...allow], client_ip: clientIp ?? null, allowed: clientIp === undefined ? null : r.allowFrom(clientIp) } : null,
+    builtin: r.builtin ?? null,
+    websocket: r.websocket,
+    failure_mode: r.failureMode,
+    max_body_bytes: Math.min(config.limits['max-body-size-bytes'], r.maxBodyBytes ?? Infinity),
+    timeout_secs: r.timeoutMs === undefined ? null : r.timeoutMs / 1000,
+    request_headers: r.requestHeaders ? { ...r.requestHeaders } : null,
+    response_headers: r.responseHeaders ? { ...r.responseHeaders } : null,
+    filters,
+    sections,
+  };
+}
+
+/** Explains one request against a compiled config. Throws Error on an unknown listener. */
+export function explain(config: CompiledConfig, features: readonly FeatureManifest[], req: ExplainRequest, configName: string): ExplainReport {
+  const listener = pickListener(config, req.listener);
+  const pairs = [...req.headers];
+  // curl would send the address it connects to; so does explain when neither the target nor -H names a host
+  const hostDefaulted = !/^[a-z][a-z0-9+.-]*:\/\//i.test(req.target) && !pairs.some(([n]) => n.toLowerCase() === 'host');
+  if (hostDefaulted) pairs.unshift(['Host', hostPort(listener)]);
+  const { headers, rawHeaders } = headerTable(pairs);
+  const method = req.method.toUpperCase();
+  const wire: FrontDoorRequest = { method, url: req.target, headers, rawHeaders, httpVersionMajor: 1, httpVersionMinor: 1 };
+  const report: ExplainReport = {
+    config: configName,
+    warnings: config.warnings.length,
+    listener: { id: listener.id, address: `${listener.host}:${listener.port}`, protocol: listener.protocol },
+    request: { method, target: req.target, headers: pairs, host_defaulted: hostDefaulted },
+    front_door: null,
+    normalised: null,
+    probe: null,
+    candidates: [],
+    matched: null,
+    served_by: null,
+    not_found: null,
+    route: null,
+    refusals: [],
+  };
+  const admitted = frontDoor(wire, listener.protocol === 'https' ? 443 : 80);
+  if (isAnswer(admitted)) {
+    report.front_door = { status: admitted.status, kind: admitted.kind ?? null, message: admitted.message || 'answered by the gateway itself (OPTIONS *)' };
+    return report;
+  }
+  // as the generation does: the normalised Host without its port, lower-cased
+  const host = stripPort(headers.host ?? '').toLowerCase();
+  report.normalised = { path: admitted.path, query: admitted.query, host };
+  if (listener.probes && (admitted.path === '/_/health' || admitted.path === '/_/ready')) {
+    report.probe = admitted.path;
+    return report;
+  }
+  const input = requestMatchInput(method, admitted.path, admitted.query, host, headers);
+  const served = config.routesByListener.get(listener.id) ?? config.routes;
+  // the real matcher decides; the candidates list only says why the others did not win
+  const chosen = matchRoute(served, input);
+  let reached = true;
+  for (const r of config.routes) {
+    const { matches, ...c } = candidateFor(r, listener, input);
+    if (!reached) report.candidates.push({ route: c.route, priority: c.priority, specificity: c.specificity, status: 'not-reached', would_match: matches });
+    else if (matches) {
+      if (r !== chosen) throw new Error(`internal: explain found route "${r.id}" but the matcher chose "${chosen?.id ?? 'none'}"`);
+      report.candidates.push({ ...c, status: 'matched' });
+      reached = false;
+    } else report.candidates.push({ ...c, status: c.failed?.condition === 'listener' ? 'other-listener' : 'failed' });
+  }
+  if (reached && chosen) throw new Error(`internal: the matcher chose "${chosen.id}" but explain found no match`);
+  report.matched = chosen?.id ?? null;
+  const fallback = listener.defaultRoute !== undefined ? config.routesById.get(listener.defaultRoute) : undefined;
+  const route = chosen ?? fallback;
+  if (!route) {
+    report.not_found = { status: 404, message: 'No matching route found' };
+    return report;
+  }
+  report.served_by = { route: route.id, via: chosen ? 'match' : 'default-route' };
+  report.route = routeDetails(config, features, route, req.clientIp);
+  if (report.route.allow_from?.allowed === false) report.refusals.push({ status: 403, reason: `client ${req.clientIp} is not in allow-from` });
+  if (headers.upgrade?.toLowerCase() === 'websocket' && !route.websocket) report.refusals.push({ status: 403, reason: 'WebSocket not enabled for this route' });
+  const cl = headers['content-length'];
+  if (cl !== undefined && Number(cl) > report.route.max_body_bytes) report.refusals.push({ status: 413, reason: `Content-Length ${cl} > ${report.route.max_body_bytes} bytes` });
+  return report;
+}
