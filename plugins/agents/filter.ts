@@ -7,7 +7,7 @@
 // themselves marked as handled in ctx.state and do nothing. Then the request body (when an agent
 // wants it), response headers in onResponse, the response body in onResponseBody
 // (response-body.ts), and request_complete in onComplete.
-import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler } from '../../src/pipeline/types.ts';
+import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler, FilterStatus } from '../../src/pipeline/types.ts';
 import { AgentCallError, CancelledError, type AgentClient } from '../../src/agent-protocol/client.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, toHeaderValues, type AgentReply, type HeaderOp, type RequestHeadersEvent } from '../../src/agent-protocol/messages.ts';
@@ -107,6 +107,28 @@ export class AgentFilter implements RequestFilter {
 
   close(): Promise<void> {
     return this.onClose();
+  }
+
+  /** The agent as the status page shows it (src/status): connections, breaker, latency. */
+  status(): FilterStatus {
+    const c = this.gen.manager.peek(this.settings.agent);
+    if (!c) return { filter: this.id, kind: 'agent' };
+    const open = c.openConnections;
+    const configured = Math.max(1, c.options.connections);
+    return {
+      filter: this.id,
+      kind: 'agent',
+      agent: {
+        id: this.settings.agent,
+        state: open === 0 ? 'disconnected' : open < configured ? 'partial' : 'connected',
+        connections: open,
+        configured_connections: configured,
+        circuit_breaker: c.breaker.state(Date.now()),
+        in_flight: c.pendingReplies,
+        queued: c.load.queued,
+        latency: c.latency.snapshot(),
+      },
+    };
   }
 
   /** Connection/call counters of this generation's agents. */
@@ -398,7 +420,9 @@ export class AgentFilter implements RequestFilter {
       const id = cid + m.cidSuffix;
       return m.client.call(type, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: timeoutOf(m), signal }).then(
         (reply): Outcome => {
-          metrics.latency.observe({ agent: m.def.id, event: eventName }, (performance.now() - started) / 1000);
+          const ms = performance.now() - started;
+          metrics.latency.observe({ agent: m.def.id, event: eventName }, ms / 1000);
+          m.client.latency.observe(ms);
           return { ok: true, reply };
         },
         (error: AgentCallError): Outcome => ({ ok: false, error }),

@@ -78,6 +78,11 @@ export class AgentManager {
     return shared.client;
   }
 
+  /** The client of agent `id` if this generation has one (never creates it). */
+  peek(id: string): AgentClient | undefined {
+    return this.clients.get(id)?.shared.client;
+  }
+
   /** Per-agent connection and call counters (leak checks, the config builtin). */
   stats(): Record<string, { connections: number; pendingReplies: number; permitsInUse: number; queued: number }> {
     const out: Record<string, { connections: number; pendingReplies: number; permitsInUse: number; queued: number }> = {};

@@ -1,5 +1,5 @@
 // The builtins feature: `builtin-handler` routes (status, health, metrics, config, upstreams,
-// not-found ...; the handlers are src/builtins/handlers.ts). Registered when a route is a
+// not-found, status-page ...; the handlers are src/builtins/handlers.ts, the status page src/status). Registered when a route is a
 // builtin; after forwarding (the upstreams report reads its groups), metrics and caching (cache-purge, cache-stats).
 import { defineFeature, DECORATION, type BuiltinsRuntime, type CacheAdminRuntime, type ForwardingRuntime } from '../../src/pipeline/feature.ts';
 import { runBuiltin, type BuiltinEnv } from '../../src/builtins/handlers.ts';
@@ -18,6 +18,7 @@ export const builtinsFeature = defineFeature({
       startedAt: host.instance.startedAt,
       upstreamGroups: () => forwarding?.groups.values() ?? [],
       cache: () => (app.hasDecorator(DECORATION.cache) ? app.getDecorator<CacheAdminRuntime>(DECORATION.cache) : undefined),
+      status: { generation: host.services.generation, filters: () => host.filters(), gateway: () => host.gateway() },
     };
     const runtime: BuiltinsRuntime = { run: (handler, traceId, req) => runBuiltin(handler, env, traceId, req) };
     app.decorate(DECORATION.builtins, runtime);

@@ -5,6 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type CachePolicy from 'http-cache-semantics';
 import type { CompiledConfig, CompiledRoute } from '../../src/config/compile.ts';
 import type { GenerationServices, HeaderMap, LocalResponse, RequestFilter } from '../../src/pipeline/types.ts';
+import type { CacheStats } from '../../src/pipeline/feature.ts';
 import { acquire, gatewayOf, type Lease } from '../../src/pipeline/shared.ts';
 import { compileTrusted, isTrusted, type TrustedMatcher } from '../../src/server/trusted-proxies.ts';
 import type { CacheBackend } from './entry.ts';
@@ -134,28 +135,30 @@ export class CacheRuntime {
     };
   }
 
-  statsResponse(traceId: string): LocalResponse {
+  stats(): CacheStats {
     const t = this.shared.totals;
     const st = this.shared.backend.stats();
     const lookups = t.hits + t.misses;
     return {
+      hits: t.hits,
+      misses: t.misses,
+      stores: t.stores,
+      evictions: t.evictions,
+      hit_ratio: lookups === 0 ? 0 : t.hits / lookups,
+      stale_served: t.staleServed,
+      purges: t.purges,
+      coalesced_waits: t.coalescedWaits,
+      entries: st.entries,
+      size_bytes: st.bytes,
+      backend: this.shared.backend.kind,
+    };
+  }
+
+  statsResponse(traceId: string): LocalResponse {
+    return {
       status: 200,
       headers: { ...JSON_HEADERS, 'x-request-id': traceId },
-      body: JSON.stringify({
-        hits: t.hits,
-        misses: t.misses,
-        stores: t.stores,
-        evictions: t.evictions,
-        hit_ratio: lookups === 0 ? 0 : t.hits / lookups,
-        stale_served: t.staleServed,
-        purges: t.purges,
-        coalesced_waits: t.coalescedWaits,
-        entries: st.entries,
-        size_bytes: st.bytes,
-        backend: this.shared.backend.kind,
-        request_id: traceId,
-        timestamp: new Date().toISOString(),
-      }),
+      body: JSON.stringify({ ...this.stats(), request_id: traceId, timestamp: new Date().toISOString() }),
     };
   }
 

@@ -2,7 +2,7 @@
 // limit, as RequestFilters for the core's pipeline. Decisions live in limiter.ts / the stores;
 // this file is glue: key -> limiter -> headers, 429, delay, metrics and audit.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FilterFactory, GenerationServices, HeaderMap, LocalResponse, RequestContext, RequestFilter } from '../../src/pipeline/types.ts';
+import type { FilterFactory, FilterStatus, GenerationServices, HeaderMap, LocalResponse, RequestContext, RequestFilter } from '../../src/pipeline/types.ts';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
 import { Breaker } from './breaker.ts';
 import { type BackendSettings, compileRateLimitFilter, compileRateLimits, type OnLimit, type RateLimitSettings, throwIfErrors } from './compile.ts';
@@ -106,6 +106,34 @@ interface Enforcement {
   take: Take;
   services: GenerationServices;
   metrics: RateLimitMetrics;
+  /** what the status page shows (src/status): limit, backend, live counters */
+  live: LiveCounts;
+}
+
+/** Decisions of one limit since its generation started, and where its state lives. */
+interface LiveCounts {
+  maxRps: number;
+  burst: number;
+  passed: number;
+  exceeded: number;
+  backend(): { kind: string; keys: number | null; breaker: string | null };
+}
+
+function limitStatus(e: Enforcement): FilterStatus {
+  const b = e.live.backend();
+  return {
+    filter: e.id,
+    kind: 'rate-limit',
+    key: describeKeySpec(e.keySpec),
+    max_rps: e.live.maxRps,
+    burst: e.live.burst,
+    on_limit: e.onLimit,
+    backend: b.kind,
+    keys: b.keys,
+    backend_breaker: b.breaker,
+    passed: e.live.passed,
+    exceeded: e.live.exceeded,
+  };
 }
 
 function rejectResponse(e: Enforcement, ctx: RequestContext, d: Decision, now: number): LocalResponse {
@@ -136,9 +164,11 @@ function rejectResponse(e: Enforcement, ctx: RequestContext, d: Decision, now: n
 function enforce(e: Enforcement, ctx: RequestContext, d: Decision): LocalResponse | undefined | Promise<LocalResponse | undefined> {
   const now = Date.now();
   if (d.allowed) {
+    e.live.passed++;
     Object.assign(ctx.responseHeaders, headersFor(d, now));
     return undefined;
   }
+  e.live.exceeded++;
   ctx.audit.rateLimited = true;
   if (e.onLimit === 'log-only') {
     e.metrics.exceeded.inc({ filter: e.id, action: 'log' });
@@ -184,11 +214,11 @@ function runFilter(e: Enforcement, ctx: RequestContext): LocalResponse | undefin
 }
 
 /** Builds the limiter for compiled settings; returns it with the leases to release on close. */
-function buildTake(s: RateLimitSettings, services: GenerationServices, metrics: RateLimitMetrics): { take: Take; leases: Lease<unknown>[] } {
+function buildTake(s: RateLimitSettings, services: GenerationServices, metrics: RateLimitMetrics): { take: Take; leases: Lease<unknown>[]; backend: LiveCounts['backend'] } {
   const keyOf: KeyFunction = keyFunction(s.key);
   if (s.backend.kind === 'local') {
     const store = leaseLocalStore(services, `filter:${s.id}`, bucketParams(s.maxRps, s.burst), s.maxKeys, metrics);
-    return { take: (ctx) => store.value.take(keyOf(ctx)), leases: [store] };
+    return { take: (ctx) => store.value.take(keyOf(ctx)), leases: [store], backend: () => ({ kind: 'local', keys: store.value.size, breaker: null }) };
   }
   const b = s.backend;
   const shared = leaseBackend(b, services);
@@ -205,6 +235,8 @@ function buildTake(s: RateLimitSettings, services: GenerationServices, metrics: 
       return limiter.take(prefix + key, key);
     },
     leases: fallback ? [shared, fallback] : [shared],
+    // keys: the local fallback's (the shared backend's key count is not asked for per page view)
+    backend: () => ({ kind: b.kind, keys: fallback ? fallback.value.size : null, breaker: shared.value.breaker.state }),
   };
 }
 
@@ -217,12 +249,14 @@ export const createRateLimitFilter: FilterFactory = (id, config, services) => {
   const s = compileRateLimitFilter(id, config, diagnostics);
   throwIfErrors(diagnostics);
   const metrics = metricsOf(services);
-  const { take, leases } = buildTake(s!, services, metrics);
-  const e: Enforcement = { id, keySpec: s!.key, onLimit: s!.onLimit, maxDelayMs: s!.maxDelayMs, statusCode: s!.statusCode, message: s!.message, take, services, metrics };
+  const { take, leases, backend } = buildTake(s!, services, metrics);
+  const live: LiveCounts = { maxRps: s!.maxRps, burst: s!.burst, passed: 0, exceeded: 0, backend };
+  const e: Enforcement = { id, keySpec: s!.key, onLimit: s!.onLimit, maxDelayMs: s!.maxDelayMs, statusCode: s!.statusCode, message: s!.message, take, services, metrics, live };
   return {
     id,
     type: 'rate-limit',
     onRequest: (ctx) => runFilter(e, ctx),
+    status: () => limitStatus(e),
     async close() {
       await Promise.all(leases.map((l) => l.release()));
     },
@@ -262,6 +296,7 @@ export function createGlobalRateLimit(config: RateLimitsConfig | undefined, serv
       take: (ctx) => store.value.take(keyOf(ctx)),
       services,
       metrics,
+      live: { maxRps: limit.maxRps, burst: limit.burst, passed: 0, exceeded: 0, backend: () => ({ kind: 'local', keys: store.value.size, breaker: null }) },
     });
   }
   return {
@@ -275,6 +310,8 @@ export function createGlobalRateLimit(config: RateLimitsConfig | undefined, serv
       }
       return undefined;
     },
+    // the status page lists each stage (rate-limits:default, rate-limits:global) on its own
+    status: () => stages.map(limitStatus),
     async close() {
       await Promise.all(leases.map((l) => l.release()));
     },

@@ -7,6 +7,7 @@ import { V1Connection } from './v1.ts';
 import { MessageType } from './frames.ts';
 import { CancelReason, type AgentReply, type HandshakeRequest } from './messages.ts';
 import { Semaphore } from './semaphore.ts';
+import { LatencyStats } from '../status/latency.ts';
 
 export { AgentCallError, type AgentErrorKind } from './connection.ts';
 
@@ -63,6 +64,8 @@ interface Slot {
 
 export class AgentClient {
   readonly breaker: CircuitBreaker;
+  /** call latency as the status page shows it (src/status), kept with the client across reloads */
+  readonly latency = new LatencyStats();
   private readonly semaphore: Semaphore;
   private readonly slots: Slot[];
   private closed = false;

@@ -7,6 +7,9 @@ import { VERSION } from '../metrics/registry.ts';
 import { collectTargets } from '../upstream/address.ts';
 import { redactSecrets } from '../config/redact.ts';
 import { upstreamsReport, type UpstreamGroup } from '../upstream/group.ts';
+import type { RequestFilter } from '../pipeline/types.ts';
+import { statusReport, type GatewayStatusInfo } from '../status/report.ts';
+import { STATUS_PAGE_CSP, escapeHtml, statusPageHtml } from '../status/page.ts';
 
 export interface BuiltinEnv {
   config: CompiledConfig;
@@ -16,6 +19,8 @@ export interface BuiltinEnv {
   upstreamGroups(): Iterable<UpstreamGroup>;
   /** the HTTP cache (undefined when it is disabled or no route uses it) */
   cache?(): CacheAdminRuntime | undefined;
+  /** the status page's live sources beyond the above (the generation's filters, the gateway) */
+  status?: { generation: number; filters(): readonly RequestFilter[]; gateway(): GatewayStatusInfo | undefined };
 }
 
 const JSON_HEADERS = {
@@ -108,7 +113,7 @@ function welcomePage(env: BuiltinEnv, uptime: number, req: BuiltinRequest): stri
     .map((r) => {
       const m = r.raw.matches!;
       const p = m.path?.[0] ?? m['path-prefix']?.[0];
-      return p ? `<li><a href="${p}">${p}</a> — ${r.builtin}</li>` : '';
+      return p ? `<li><a href="${escapeHtml(p)}">${escapeHtml(p)}</a> — ${r.builtin}</li>` : '';
     })
     .join('');
   const facts = req.detail ? `<p>Version ${VERSION}, up ${formatUptime(uptime)}, ${env.config.routes.length} routes, ${env.config.upstreams.size} upstreams.</p>\n` : '';
@@ -118,6 +123,53 @@ function welcomePage(env: BuiltinEnv, uptime: number, req: BuiltinRequest): stri
 ${facts}<p>This is the embedded default configuration. Run your own with <code>sentinel run -c my.kdl</code>.</p>
 <ul>${routes}<li><a href="/_/ready">/_/ready</a> — readiness probe</li></ul>
 </body></html>`;
+}
+
+/** The status page answers JSON to `?format=json` or a client that asks for JSON and not HTML. */
+export function wantsJson(query: string, accept: string): boolean {
+  const format = new URLSearchParams(query).get('format');
+  if (format !== null) return format === 'json';
+  return accept.includes('application/json') && !accept.includes('text/html');
+}
+
+/** `?refresh=N` seconds for the page's own polling, 1 to 300 (default 2). */
+export function refreshSecs(query: string): number {
+  const n = Number(new URLSearchParams(query).get('refresh') ?? '');
+  return Number.isInteger(n) && n >= 1 && n <= 300 ? n : 2;
+}
+
+function statusPage(env: BuiltinEnv, traceId: string, req: BuiltinRequest): LocalResponse {
+  const report = statusReport(
+    {
+      config: env.config,
+      instanceId: env.instanceId,
+      startedAt: env.startedAt,
+      servingGeneration: env.status?.generation ?? 0,
+      gateway: () => env.status?.gateway(),
+      upstreamGroups: env.upstreamGroups,
+      filters: () => env.status?.filters() ?? [],
+      cacheStats: () => env.cache?.()?.stats(),
+    },
+    traceId,
+  );
+  const query = req.query ?? '';
+  if (wantsJson(query, req.accept)) return json(200, report, traceId);
+  // the page polls its own path for JSON (works for path and path-prefix routes alike)
+  const refresh = refreshSecs(query);
+  const jsonUrl = `${req.path ?? '/'}?format=json`;
+  return {
+    status: 200,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-cache, no-store, must-revalidate',
+      'content-security-policy': STATUS_PAGE_CSP,
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+      'x-request-id': traceId,
+    },
+    body: statusPageHtml(report, jsonUrl, refresh),
+  };
 }
 
 export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, traceId: string, req: BuiltinRequest): Promise<LocalResponse> {
@@ -146,6 +198,9 @@ export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, trace
       return json(200, configDump(env.config), traceId, true);
     case 'upstreams':
       return json(200, upstreamsReport(env.upstreamGroups(), traceId, now), traceId, true);
+    case 'status-page':
+      // Who may ask is the route's business (admin listener / allow-from, see STATE_REVEALING_BUILTINS).
+      return statusPage(env, traceId, req);
     case 'cache-purge':
     case 'cache-stats': {
       // Who may ask is the route's business (admin listener / allow-from, see STATE_REVEALING_BUILTINS).

@@ -26,13 +26,13 @@ import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, sp
 import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
 import { normaliseRouteCache, normaliseStorage, type CacheStorageSettings, type RouteCacheSettings } from '../../plugins/caching/schema.ts';
 
-export const BUILTIN_HANDLERS = ['status', 'health', 'metrics', 'not-found', 'config', 'upstreams', 'cache-purge', 'cache-stats'] as const;
+export const BUILTIN_HANDLERS = ['status', 'health', 'metrics', 'not-found', 'config', 'upstreams', 'cache-purge', 'cache-stats', 'status-page'] as const;
 export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
 /**
  * Builtins that show gateway state (config, targets, counters) or change it (cache purge): served
  * only on listeners bound to a loopback address, or to the clients a route's `allow-from` names.
  */
-export const STATE_REVEALING_BUILTINS: readonly BuiltinHandler[] = ['config', 'upstreams', 'metrics', 'cache-purge', 'cache-stats'];
+export const STATE_REVEALING_BUILTINS: readonly BuiltinHandler[] = ['config', 'upstreams', 'metrics', 'cache-purge', 'cache-stats', 'status-page'];
 const KNOWN_FILTER_TYPES = ['rate-limit', 'agent', 'headers', 'plugin', 'compress', 'cors', 'timeout', 'log', 'geo', 'url-rewrite'];
 const SUPPORTED_SCHEMA_VERSION = '1.0';
 

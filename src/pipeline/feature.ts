@@ -18,6 +18,7 @@ import type { UpstreamGroup } from '../upstream/group.ts';
 import type { ForwardResult } from '../server/forwarder.ts';
 import type { WsProxyOptions } from '../websocket/proxy.ts';
 import type { BuiltinRequest } from '../builtins/handlers.ts';
+import type { GatewayStatusInfo } from '../status/report.ts';
 
 /** What a generation hands every feature plugin it registers (the plugin's options). */
 export interface FeatureHost {
@@ -42,6 +43,10 @@ export interface FeatureHost {
   routeFilter(routeId: string, filter: RequestFilter): void;
   /** released when the generation is disposed (or its build failed), after in-flight requests */
   onDispose(fn: () => Promise<void> | void): void;
+  /** the generation's filters once it is built (the status page asks each for its status) */
+  filters(): readonly RequestFilter[];
+  /** what the gateway process knows: current generation, reload history, bound listeners */
+  gateway(): GatewayStatusInfo | undefined;
 }
 
 export interface FeatureOptions {
@@ -166,9 +171,25 @@ export interface BuiltinsRuntime {
 
 /** `cache`: what the cache-purge and cache-stats builtins ask of the HTTP cache. */
 export interface CacheAdminRuntime {
+  /** the counters and size the cache-stats builtin and the status page show */
+  stats(): CacheStats;
   statsResponse(traceId: string): LocalResponse;
   /** `pattern`: a normalised path (and query), a glob when `wildcard`; `host` limits it to one host */
   purgeResponse(pattern: string, wildcard: boolean, host: string | undefined, traceId: string): Promise<LocalResponse>;
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  stores: number;
+  evictions: number;
+  hit_ratio: number;
+  stale_served: number;
+  purges: number;
+  coalesced_waits: number;
+  entries: number;
+  size_bytes: number;
+  backend: string;
 }
 
 /** `websocket`: proxies an admitted upgrade (only registered when a route allows WebSocket). */

@@ -149,6 +149,28 @@ export interface RequestFilter {
   onComplete?(ctx: RequestContext, info: CompletionInfo): void;
   /** called when the generation is disposed */
   close?(): Promise<void> | void;
+  /** live state for the status page (src/status): counters, connections, breakers; cheap, read on demand */
+  status?(): FilterStatus | readonly FilterStatus[];
+}
+
+/** An agent as its filter sees it now (the status page groups filters by agent). */
+export interface AgentLiveStatus {
+  readonly id: string;
+  readonly state: 'connected' | 'partial' | 'disconnected';
+  readonly connections: number;
+  readonly configured_connections: number;
+  readonly circuit_breaker: string;
+  readonly in_flight: number;
+  readonly queued: number;
+  readonly latency: import('../status/latency.ts').LatencySnapshot;
+}
+
+/** What a filter reports about itself: `kind` "rate-limit" and "agent" have sections of their own. */
+export interface FilterStatus {
+  readonly filter: string;
+  readonly kind: string;
+  readonly agent?: AgentLiveStatus;
+  readonly [key: string]: unknown;
 }
 
 /** What the core hands every filter factory of one generation. */

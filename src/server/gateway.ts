@@ -23,6 +23,15 @@ import { compileTrusted, isTrusted } from './trusted-proxies.ts';
 import { upgradeAsRequest } from './upgrade-as-request.ts';
 import { errorBody } from '../errors/index.ts';
 import { guardHttp2Abuse } from './http2-abuse.ts';
+import type { GatewayStatusInfo, ListenerStatus, ReloadRecord } from '../status/report.ts';
+
+/** reloads the status page lists (newest first) */
+const RELOAD_HISTORY = 20;
+
+/** a failed reload's error as the history keeps it (a config with many errors has a long message) */
+function clipError(text: string): string {
+  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
+}
 
 export interface GatewayOptions {
   /** config file; when neither this nor configText is given the embedded default is used */
@@ -74,6 +83,8 @@ export class Gateway {
   private watcher: ConfigWatcher | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private readonly signalHandlers: [string, () => void][] = [];
+  /** the start and the reloads, newest first (the status page's history) */
+  private readonly reloadHistory: ReloadRecord[] = [];
   private readonly connectionsRejected = this.metrics.counter('sentinel_connections_rejected_total', 'Connections closed on arrival by a connection limit, by listener and reason', ['listener', 'reason']);
   private readonly connectionsClosed = this.metrics.counter('sentinel_connections_closed_total', 'HTTP/2 sessions and streams the gateway closed for a timeout, by listener and reason', ['listener', 'reason']);
   /** max-total-connections / max-connections-per-client over every listener (read per connection, so reloads apply) */
@@ -92,6 +103,7 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
+    const began = Date.now();
     const config = loadAny(this.opts);
     this.log = createLogger(config.observability, this.opts.logLevel);
     if (this.opts.clusterWorker) this.log = this.log.child({ worker: this.opts.clusterWorker.id });
@@ -100,6 +112,7 @@ export class Gateway {
     this.generation = await this.buildGeneration(config);
     this.generation.start();
     this.metrics.generation.set(this.generation.number);
+    this.recordReload({ at: new Date(began).toISOString(), kind: 'start', result: 'success', generation: this.generation.number, duration_ms: Date.now() - began });
     try {
       for (const l of config.listeners) await this.openListener(l);
       if (!this.opts.clusterWorker) this.metricsServer = await serveMetrics(config, () => this.metrics.render());
@@ -157,6 +170,7 @@ export class Gateway {
       startedAt: this.startedAt,
       draining: () => this.draining,
       features: FEATURES,
+      gatewayInfo: () => this.statusInfo(),
       ...(previous ? { previous } : {}),
     });
   }
@@ -315,6 +329,8 @@ export class Gateway {
 
   private async doReload(configText?: string): Promise<void> {
     const old = this.generation;
+    const began = performance.now();
+    const at = new Date().toISOString();
     this.audit({ event_type: 'config_change', action: 'reload_started' });
     let next: Generation;
     try {
@@ -329,7 +345,9 @@ export class Gateway {
       next = await this.buildGeneration(config, old);
     } catch (err) {
       this.metrics.configReloads.inc({ result: 'failure' });
-      this.audit({ event_type: 'config_change', action: 'reload_failed', reason: (err as Error).message });
+      const duration = Math.round(performance.now() - began);
+      this.recordReload({ at, kind: 'reload', result: 'failure', generation: null, duration_ms: duration, error: clipError((err as Error).message) });
+      this.audit({ event_type: 'config_change', action: 'reload_failed', reason: (err as Error).message, duration_ms: duration });
       this.log.error({ err: err instanceof ConfigError ? err.message : err }, 'config reload failed; continuing with the previous configuration');
       throw err;
     }
@@ -337,7 +355,9 @@ export class Gateway {
     this.generation = next;
     this.metrics.generation.set(next.number);
     this.metrics.configReloads.inc({ result: 'success' });
-    this.audit({ event_type: 'config_change', action: 'reload_success', generation: next.number });
+    const duration = Math.round(performance.now() - began);
+    this.recordReload({ at, kind: 'reload', result: 'success', generation: next.number, duration_ms: duration });
+    this.audit({ event_type: 'config_change', action: 'reload_success', generation: next.number, duration_ms: duration });
     this.log.info({ generation: next.number }, 'configuration reloaded');
     for (const slot of this.listeners.values()) {
       const l = next.config.listeners.find((x) => x.id === slot.config.id);
@@ -351,6 +371,32 @@ export class Gateway {
     }
     // In-flight requests finish on the old generation.
     void old.dispose(next.config.system['graceful-shutdown-timeout-secs'] * 1000);
+  }
+
+  private recordReload(r: ReloadRecord): void {
+    this.reloadHistory.unshift(r);
+    if (this.reloadHistory.length > RELOAD_HISTORY) this.reloadHistory.length = RELOAD_HISTORY;
+  }
+
+  /** What the status page shows about the process (read per request: live). */
+  statusInfo(): GatewayStatusInfo {
+    const listeners: ListenerStatus[] = [];
+    for (const slot of this.listeners.values()) {
+      const l = slot.config;
+      let address = `${l.host}:${l.port}`;
+      try {
+        address = this.addressText(l.id);
+      } catch {
+        // not bound (yet): the configured address
+      }
+      listeners.push({ id: l.id, address, protocol: l.protocol, tls: slot.tls !== undefined, loopback: l.loopback });
+    }
+    return {
+      generation: this.generation?.number ?? 0,
+      reloads: this.reloadHistory,
+      listeners,
+      ...(this.opts.clusterWorker ? { worker: this.opts.clusterWorker.id } : {}),
+    };
   }
 
   private checkListenersUnchanged(a: CompiledConfig, b: CompiledConfig): void {

@@ -26,6 +26,7 @@ import { localResponder } from '../websocket/proxy.ts';
 import type { WsSession } from '../websocket/session.ts';
 import { frontDoor, isAnswer, parserError, requestLineOf, type AdmittedTarget, type FrontDoorAnswer } from './front-door.ts';
 import { errorBody } from '../errors/index.ts';
+import type { GatewayStatusInfo } from '../status/report.ts';
 
 export interface ListenerRuntime {
   readonly config: CompiledListener;
@@ -48,6 +49,8 @@ export interface GenerationDeps {
   previous?: Generation;
   /** every feature the composition root knows (src/features.ts); the config picks the ones it uses */
   features: readonly FeatureManifest[];
+  /** the gateway's view for the status page (reload history, bound listeners) */
+  gatewayInfo?: () => GatewayStatusInfo;
 }
 
 const LISTENER = Symbol('sentinel.listener');
@@ -213,6 +216,8 @@ export class Generation {
       onDispose: (fn) => {
         this.disposers.push(fn);
       },
+      filters: () => this.allFilters,
+      gateway: () => this.deps.gatewayInfo?.(),
     };
     for (const feature of planFeatures(this.deps.features, this.config)) app.register(feature.plugin, { host });
     // Taken over in onRequest, before Fastify looks at Content-Type (it answers 415 itself for

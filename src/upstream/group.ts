@@ -38,6 +38,7 @@ import {
 } from '../../plugins/health/active.ts';
 import { grpcHealthCheck } from '../../plugins/health/grpc-health.ts';
 import { decideRetry, retrySettings, RetryBudget, type RetrySettings } from '../../plugins/retry/policy.ts';
+import { LatencyStats, type LatencySnapshot } from '../status/latency.ts';
 
 export interface UpstreamGroupOptions {
   id: string;
@@ -75,6 +76,8 @@ class Target implements TargetState {
   window: boolean[] = [];
   windowPos = 0;
   lastError: string | undefined;
+  /** attempt latency for the status page (src/status); kept across reloads with the target */
+  readonly latency = new LatencyStats();
   constructor(
     readonly address: string,
     readonly host: string,
@@ -649,6 +652,7 @@ export class UpstreamGroup {
     const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
     if (rcfg) this.setRouteBreaker(t, route!, next(t.routeBreakers.get(route!) ?? CLOSED, event, now, rcfg));
     this.balancer.observe?.(t, outcome.latencyMs, !failed);
+    t.latency.observe(outcome.latencyMs);
   }
 
   /** Ends an attempt that says nothing about the target (the client went away): frees its slot only. */
@@ -715,8 +719,11 @@ export class UpstreamGroup {
     return { retry: true, delayMs: v.delayMs };
   }
 
-  /** JSON for the `upstreams` builtin (sentinel-reference.md §3.1), one entry of `upstreams[]`. */
-  snapshot(): UpstreamSnapshot {
+  /**
+   * JSON for the `upstreams` builtin (sentinel-reference.md §3.1), one entry of `upstreams[]`;
+   * with `latency` (the status page) each target also has its attempt latency.
+   */
+  snapshot(opts: { latency?: boolean } = {}): UpstreamSnapshot {
     const now = this.now();
     return {
       id: this.id,
@@ -738,6 +745,7 @@ export class UpstreamGroup {
           in_flight: t.inFlight,
           ...(routeBreakers.length > 0 ? { route_circuit_breakers: Object.fromEntries(routeBreakers.map(([r, b]) => [r, b.phase])) } : {}),
           ...(t.lastCheck ? { last_check: { ok: t.lastCheck.ok, detail: t.lastCheck.detail } } : {}),
+          ...(opts.latency ? { latency: t.latency.snapshot() } : {}),
         };
       }),
     };
@@ -770,6 +778,8 @@ export interface UpstreamSnapshot {
     /** per-route breakers (routes with their own circuit-breaker block) */
     route_circuit_breakers?: Record<string, string>;
     last_check?: { ok: boolean; detail: string };
+    /** only in the status page's snapshot */
+    latency?: LatencySnapshot;
   }[];
 }
 
