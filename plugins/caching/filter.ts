@@ -8,7 +8,7 @@ import type { CompiledRoute } from '../../src/config/compile.ts';
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, ResponseBodyHandler, UpstreamFailure, UpstreamResponseInfo } from '../../src/pipeline/types.ts';
 import { classifyUpstreamError } from '../../src/errors/index.ts';
 import { applyHeaderOps } from '../../src/server/headers.ts';
-import type { StoredResponse } from './entry.ts';
+import type { EntryMeta, EntryWriter, StoredResponse } from './store/entry.ts';
 import { globsMatcher } from './glob.ts';
 import { normalisePath, normaliseQuery, primaryKey, variantKey } from './key.ts';
 import { lookupVerdict, notModified, notModifiedHeaders, parseCacheControl, refreshHeaders, revalidationHeaders, storableHeaders, storeVerdict, type Freshness, type Headers } from './policy.ts';
@@ -37,9 +37,23 @@ interface State {
   revalidating: boolean;
   /** a stored variant exists for another Vary value */
   varyMiss: boolean;
+  /** the key coalescing (and hit-for-pass) is keyed on */
+  lockKey: string;
+  /** the key was recently uncacheable: forwarded without waiting on the coalescing lock */
+  pass: boolean;
   release?: () => void;
   pending?: Pending;
   storing?: Promise<unknown>;
+}
+
+/**
+ * A not-storable answer that says something about the URL (private, no-store, Set-Cookie, an
+ * uncacheable status...), not about this one exchange (a HEAD, a Range, an origin 5xx): such keys
+ * become hit-for-pass. A failing origin must not lose coalescing, or every waiter would hit it.
+ */
+function urlUncacheable(reason: string, status: number): boolean {
+  if (reason === 'method' || reason === 'range') return false;
+  return !(reason === 'status' && status >= 500);
 }
 
 export class CacheFilter implements RequestFilter {
@@ -86,7 +100,7 @@ export class CacheFilter implements RequestFilter {
       const wildcard = String(h['x-purge-wildcard'] ?? '').toLowerCase() === 'true';
       return this.rt.purgeResponse(ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path, wildcard, ctx.host, ctx.traceId);
     }
-    const st: State = { mode: 'lookup', primary: '', staleIfError: false, revalidating: false, varyMiss: false };
+    const st: State = { mode: 'lookup', primary: '', staleIfError: false, revalidating: false, varyMiss: false, lockKey: '', pass: false };
     ctx.state.set(this.id, st);
     if (UNSAFE.has(ctx.method)) {
       st.mode = 'invalidate';
@@ -127,8 +141,12 @@ export class CacheFilter implements RequestFilter {
       st.mode = 'head-miss';
       return undefined;
     }
-    const claim = this.rt.shared.locks.claim(found.key);
-    if (claim.leader) st.release = claim.release;
+    st.lockKey = found.key;
+    // hit-for-pass: this key was not storable a moment ago, so waiting for another request to
+    // fetch it would only serialise the requests: forward at once (a storable answer is still stored)
+    const claim = this.rt.shared.passes.has(found.key) ? undefined : this.rt.shared.locks.claim(found.key);
+    if (!claim) st.pass = true;
+    else if (claim.leader) st.release = claim.release;
     else {
       this.rt.shared.totals.coalescedWaits++;
       const finished = await claim.wait(this.rt.storage.lockTimeoutMs);
@@ -229,63 +247,93 @@ export class CacheFilter implements RequestFilter {
         this.rt.metrics.dropped.inc({ reason: 'too-large' });
         st.pending = undefined;
       } else if (res.status === 204 || ctx.method === 'HEAD') {
-        st.storing = this.commit(ctx, st, Buffer.alloc(0));
+        const w = this.rt.shared.backend.begin(this.meta(ctx, st));
+        st.storing = this.finish(w);
       }
     }
-    this.statusHeader(res.headers, { fwd: st.stale ? 'stale' : st.varyMiss ? 'vary-miss' : 'uri-miss', fwdStatus: res.status, stored: st.pending !== undefined });
+    if (st.pending || st.storing) this.rt.shared.passes.delete(st.lockKey);
+    else if (ctx.method === 'GET' && (v.store || urlUncacheable(v.reason, res.status))) this.passFor(st);
+    this.statusHeader(res.headers, { fwd: st.stale ? 'stale' : st.varyMiss ? 'vary-miss' : 'uri-miss', fwdStatus: res.status, stored: st.pending !== undefined || st.storing !== undefined, ...(st.pass ? { detail: 'hit-for-pass' } : {}) });
     return undefined;
+  }
+
+  /**
+   * Not storable (or never within the entry limit): remember the key for a while (hit-for-pass)
+   * and let the requests waiting on its coalescing lock go now instead of after the whole body.
+   */
+  private passFor(st: State): void {
+    this.rt.shared.passes.set(st.lockKey, true);
+    st.release?.();
+    st.release = undefined;
   }
 
   onResponseBody(ctx: RequestContext): ResponseBodyHandler | undefined {
     const st = ctx.state.get(this.id) as State | undefined;
     if (!st?.pending || st.storing) return undefined;
     const max = this.s.maxEntryBytes;
-    const chunks: Buffer[] = [];
+    // the body goes to the store as it streams to the client (disk: a tmp file, renamed when complete)
+    const writer = this.rt.shared.backend.begin(this.meta(ctx, st));
     let size = 0;
-    let dropped = false;
+    let open = true;
     const metrics = this.rt.metrics;
     return {
       holdHeaders: false,
       observeOnly: true,
       onChunk: (chunk, last) => {
-        if (!dropped) {
+        if (open) {
           size += chunk.length;
           if (size > max) {
             // over the limit: dropped, never stored truncated; the client still gets every byte
-            dropped = true;
-            chunks.length = 0;
+            open = false;
+            writer.abort();
             metrics.dropped.inc({ reason: 'too-large' });
-          } else if (chunk.length > 0) chunks.push(chunk);
+            this.passFor(st);
+          } else writer.write(chunk);
         }
-        if (last && !dropped) st.storing = this.commit(ctx, st, Buffer.concat(chunks, size));
+        if (last && open) {
+          open = false;
+          st.storing = this.finish(writer);
+        }
         return undefined;
       },
       abort: () => {
-        if (!dropped) metrics.dropped.inc({ reason: 'aborted' });
-        dropped = true;
-        chunks.length = 0;
+        // client gone or upstream failed mid-body: nothing of it is stored
+        if (!open) return;
+        open = false;
+        writer.abort();
+        metrics.dropped.inc({ reason: 'aborted' });
       },
     };
   }
 
-  private commit(ctx: RequestContext, st: State, body: Buffer): Promise<unknown> {
+  /** The stored form of the pending response (consumes it). */
+  private meta(ctx: RequestContext, st: State): EntryMeta {
     const p = st.pending!;
     st.pending = undefined;
-    const entry: StoredResponse = {
+    return {
       key: variantKey(st.primary, p.vary, (n) => ctx.raw.headers[n]),
       primary: st.primary,
       host: ctx.host,
       target: this.target(ctx),
       status: p.status,
       headers: p.headers,
-      body,
       vary: p.vary,
       policy: p.policy,
       lifetime: p.lifetime,
       swr: p.swr,
       sie: p.sie,
     };
-    return this.put(entry);
+  }
+
+  private async finish(w: EntryWriter): Promise<void> {
+    try {
+      if (await w.commit()) {
+        this.rt.shared.totals.stores++;
+        this.rt.metrics.stores.inc({ route: this.route.id });
+      } else this.rt.metrics.dropped.inc({ reason: 'refused' });
+    } catch (err) {
+      this.rt.services.log.warn({ err: (err as Error).message, route: this.route.id }, 'cache store failed');
+    }
   }
 
   private async put(entry: StoredResponse): Promise<void> {
@@ -293,7 +341,7 @@ export class CacheFilter implements RequestFilter {
       if (await this.rt.shared.backend.set(entry)) {
         this.rt.shared.totals.stores++;
         this.rt.metrics.stores.inc({ route: this.route.id });
-      } else this.rt.metrics.dropped.inc({ reason: 'too-large' });
+      } else this.rt.metrics.dropped.inc({ reason: 'refused' });
     } catch (err) {
       this.rt.services.log.warn({ err: (err as Error).message, route: this.route.id }, 'cache store failed');
     }

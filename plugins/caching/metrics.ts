@@ -10,7 +10,7 @@ export function cacheMetrics(m: Metrics) {
     stores: m.counter('sentinel_cache_stores_total', 'Responses stored (new or refreshed), by route', ['route']),
     revalidations: m.counter('sentinel_cache_revalidations_total', 'Conditional revalidations with the origin, by result (not-modified, modified)', ['result']),
     evictions: m.counter('sentinel_cache_evictions_total', 'Entries evicted to stay within the byte budget'),
-    dropped: m.counter('sentinel_cache_dropped_total', 'Storable responses not stored, by reason (too-large, aborted)', ['reason']),
+    dropped: m.counter('sentinel_cache_dropped_total', 'Storable responses not stored, by reason (too-large, aborted, refused)', ['reason']),
     bytes: m.gauge('sentinel_cache_size_bytes', 'Bytes held by the cache, by tier (memory, disk)', ['tier']),
     entries: m.gauge('sentinel_cache_entries', 'Entries held by the cache, by tier (memory, disk)', ['tier']),
     purges: m.counter('sentinel_cache_purges_total', 'Entries removed by PURGE or the cache-purge builtin'),

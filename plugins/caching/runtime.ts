@@ -2,19 +2,20 @@
 // top-level cache block is unchanged), the coalescing locks, metrics, the per-route filters and
 // the admin side (PURGE, cache-purge, cache-stats).
 import { timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type CachePolicy from 'http-cache-semantics';
 import type { CompiledConfig, CompiledRoute } from '../../src/config/compile.ts';
 import type { GenerationServices, HeaderMap, LocalResponse, RequestFilter } from '../../src/pipeline/types.ts';
 import type { CacheStats } from '../../src/pipeline/feature.ts';
 import { acquire, gatewayOf, type Lease } from '../../src/pipeline/shared.ts';
 import { compileTrusted, isTrusted, type TrustedMatcher } from '../../src/server/trusted-proxies.ts';
-import type { CacheBackend } from './entry.ts';
+import type { CacheBackend } from './store/entry.ts';
 import { Locks } from './coalesce.ts';
 import { cacheMetrics, newTotals, type CacheMetrics, type CacheTotals } from './metrics.ts';
 import { policyClass, type Clock } from './policy.ts';
 import type { CacheStorageSettings } from './schema.ts';
-import { MemoryBackend } from './store-memory.ts';
-import { openBackend } from './backends.ts';
+import { MemoryBackend } from './store/memory.ts';
+import { openBackend } from './store/open.ts';
 import { globToRegExp } from './glob.ts';
 import { normalisePath, normaliseQuery } from './key.ts';
 import { CacheFilter } from './filter.ts';
@@ -26,12 +27,18 @@ export interface SharedCache {
   /** variant keys with a background refresh running (stale-while-revalidate: once per key) */
   readonly refreshing: Set<string>;
   readonly totals: CacheTotals;
+  /** hit-for-pass: keys recently answered with something not storable (not coalesced for a while) */
+  readonly passes: LRUCache<string, true>;
 }
 
 export interface CacheRuntimeOptions {
   /** injected clock (tests); Date.now by default */
   now?: Clock;
 }
+
+/** How long a key stays hit-for-pass, and how many such keys are remembered. */
+const HIT_FOR_PASS_MS = 30_000;
+const HIT_FOR_PASS_KEYS = 10_000;
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache, no-store, must-revalidate' };
 
@@ -70,7 +77,7 @@ export class CacheRuntime {
             metrics.entries.set({ tier }, st.entries);
           },
         };
-        return { backend: openBackend(s, events, services.log), locks: new Locks(), refreshing: new Set(), totals };
+        return { backend: openBackend(s, events), locks: new Locks(), refreshing: new Set(), totals, passes: new LRUCache<string, true>({ max: HIT_FOR_PASS_KEYS, ttl: HIT_FOR_PASS_MS }) };
       },
       async (shared) => {
         await shared.backend.close();
@@ -151,6 +158,7 @@ export class CacheRuntime {
       entries: st.entries,
       size_bytes: st.bytes,
       backend: this.shared.backend.kind,
+      tiers: this.shared.backend.tiers(),
     };
   }
 

@@ -107,9 +107,6 @@ export function normaliseStorage(raw: RawCacheStorage | undefined, baseDir: stri
   if ((backend === 'disk' || backend === 'hybrid') && diskPathRaw === undefined && (r.enabled ?? true)) {
     diags.push({ severity: 'error', path: 'cache > disk-path', message: `backend "${backend}" needs disk-path "<directory>"` });
   }
-  if (backend !== 'memory') {
-    diags.push({ severity: 'warning', path: 'cache > backend', message: `backend "${backend}" is not implemented yet: entries are kept in memory` });
-  }
   if (backend === 'memory' && diskPathRaw !== undefined) {
     diags.push({ severity: 'warning', path: 'cache > disk-path', message: 'ignored with backend "memory" (use "disk" or "hybrid")' });
   }

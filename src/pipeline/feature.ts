@@ -190,6 +190,8 @@ export interface CacheStats {
   entries: number;
   size_bytes: number;
   backend: string;
+  /** per storage tier (hybrid: memory and disk) */
+  tiers: Partial<Record<'memory' | 'disk', { entries: number; bytes: number }>>;
 }
 
 /** `websocket`: proxies an admitted upgrade (only registered when a route allows WebSocket). */

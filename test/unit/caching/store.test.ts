@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBackend } from '../../../plugins/caching/store-memory.ts';
-import { entrySize, type StoredResponse } from '../../../plugins/caching/entry.ts';
+import { MemoryBackend } from '../../../plugins/caching/store/memory.ts';
+import { entrySize, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
 import { Locks } from '../../../plugins/caching/coalesce.ts';
 import { globToRegExp } from '../../../plugins/caching/glob.ts';
 

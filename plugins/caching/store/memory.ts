@@ -1,19 +1,14 @@
 // In-memory backend: an LRU (lru-cache) with a byte budget. Variants of one resource are found
 // through a per-resource record of its Vary names and variant keys.
 import { LRUCache } from 'lru-cache';
-import { entrySize, type BackendEvents, type BackendStats, type CacheBackend, type StoredResponse } from './entry.ts';
-
-interface Resource {
-  vary: string[];
-  keys: Set<string>;
-}
+import { bufferingWriter, entrySize, Variants, type BackendEvents, type BackendStats, type CacheBackend, type EntryMeta, type EntryWriter, type StoredResponse } from './entry.ts';
 
 export class MemoryBackend implements CacheBackend {
   readonly kind = 'memory' as const;
   private readonly lru: LRUCache<string, StoredResponse>;
-  private readonly resources = new Map<string, Resource>();
-  /** set while purge() deletes: those removals are not evictions */
-  private purging = false;
+  private readonly variants = new Variants();
+  /** set while delete()/clear() run: those removals are not evictions */
+  private deleting = false;
 
   constructor(
     budget: number,
@@ -24,60 +19,48 @@ export class MemoryBackend implements CacheBackend {
       maxEntrySize: Math.max(1, budget),
       sizeCalculation: entrySize,
       dispose: (value, key, reason) => {
-        const r = this.resources.get(value.primary);
         // a 'set' dispose is a replacement of the same key: the resource still has it
-        if (r && reason !== 'set') {
-          r.keys.delete(key);
-          if (r.keys.size === 0) this.resources.delete(value.primary);
-        }
-        if (reason === 'evict' && !this.purging) this.events.onEvict?.(1);
+        if (reason !== 'set') this.variants.remove(value.primary, key);
+        if (reason === 'evict' && !this.deleting) this.events.onEvict?.(1);
       },
     });
   }
 
   varyOf(primary: string): string[] | undefined {
-    return this.resources.get(primary)?.vary;
+    return this.variants.varyOf(primary);
   }
 
   get(key: string): StoredResponse | undefined {
     return this.lru.get(key);
   }
 
-  /** Reads without touching the LRU order (the hybrid backend's write-through check). */
+  /** Reads without touching the LRU order. */
   peek(key: string): StoredResponse | undefined {
     return this.lru.peek(key);
   }
 
   set(entry: StoredResponse): boolean {
     if (entrySize(entry) > this.lru.maxSize) return false;
-    let r = this.resources.get(entry.primary);
     // A new Vary for the resource makes its old variants unreachable: drop them.
-    if (r && r.vary.join('\n') !== entry.vary.join('\n')) {
-      for (const k of [...r.keys]) this.lru.delete(k);
-      r = undefined;
-    }
-    if (!r) {
-      r = { vary: entry.vary, keys: new Set() };
-      this.resources.set(entry.primary, r);
-    }
-    r.keys.add(entry.key);
+    for (const k of this.variants.add(entry.primary, entry.key, entry.vary)) this.delete(k);
     this.lru.set(entry.key, entry);
     // lru-cache refuses silently when the entry alone is larger than maxEntrySize
     const stored = this.lru.has(entry.key);
-    if (!stored) {
-      r.keys.delete(entry.key);
-      if (r.keys.size === 0) this.resources.delete(entry.primary);
-    }
+    if (!stored) this.variants.remove(entry.primary, entry.key);
     this.events.onSize?.('memory', this.stats());
     return stored;
   }
 
+  begin(meta: EntryMeta): EntryWriter {
+    return bufferingWriter(meta, (e) => this.set(e));
+  }
+
   delete(key: string): void {
-    this.purging = true;
+    this.deleting = true;
     try {
       this.lru.delete(key);
     } finally {
-      this.purging = false;
+      this.deleting = false;
     }
   }
 
@@ -93,14 +76,18 @@ export class MemoryBackend implements CacheBackend {
     return { entries: this.lru.size, bytes: this.lru.calculatedSize };
   }
 
+  tiers(): { memory: BackendStats } {
+    return { memory: this.stats() };
+  }
+
   clear(): void {
-    this.purging = true;
+    this.deleting = true;
     try {
       this.lru.clear();
     } finally {
-      this.purging = false;
+      this.deleting = false;
     }
-    this.resources.clear();
+    this.variants.clear();
   }
 
   close(): void {
