@@ -18,6 +18,7 @@ import { headersFeature } from '../plugins/headers/index.ts';
 import { pluginFilterFeature } from '../plugins/plugin-filter/index.ts';
 import { cachingFeature } from '../plugins/caching/index.ts';
 import { builtinsFeature } from '../plugins/builtins/index.ts';
+import { tracingFeature } from '../plugins/tracing/index.ts';
 
 /**
  * In the order a generation registers them when nothing else decides (dependencies and `after`
@@ -27,6 +28,7 @@ import { builtinsFeature } from '../plugins/builtins/index.ts';
 export const FEATURES: readonly FeatureManifest[] = [
   tlsFeature,
   metricsFeature,
+  tracingFeature,
   routingFeature,
   discoveryFeature,
   balancingFeature,

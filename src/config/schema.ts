@@ -10,6 +10,7 @@ import { RateLimitFilterProperties, RateLimitsSchema } from '../../plugins/rate-
 import { AgentSchema, AgentFilterProperties, WafSchema } from '../../plugins/agents/schema.ts';
 import { PluginFilterProperties } from '../../plugins/plugin-filter/schema.ts';
 import { CacheStorageSchema, RouteCacheSchema } from '../../plugins/caching/schema.ts';
+import { TracingSchema } from '../../plugins/tracing/schema.ts';
 
 export const SystemSchema = Block({
   'worker-threads': Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
@@ -217,7 +218,7 @@ export const ObservabilitySchema = Block({
       'audit-log': Type.Optional(AuditLogSink),
     }),
   ),
-  tracing: Type.Optional(Type.Unknown()),
+  tracing: Type.Optional(TracingSchema),
 });
 
 export const TOP_LEVEL = {

@@ -34,8 +34,6 @@ export const NOT_IMPLEMENTED: readonly Entry[] = [
   limit('max-idle-connections-per-upstream', 'warning', 'use the upstream\'s connection-pool { max-idle }'),
   limit('max-queued-requests', 'warning', 'requests are not queued; max-in-flight-requests answers 503 beyond the cap'),
   { path: 'namespace', severity: 'error', why: 'namespaces are not implemented: the routes, upstreams and filters inside would be ignored', given: (r) => r.namespace !== undefined },
-  // Being built (issue 17 notes): remove this line when tracing lands.
-  { path: 'observability > tracing', severity: 'warning', why: 'tracing export is not implemented yet; traceparent is still passed to upstreams and agents', given: (r) => r.observability?.tracing !== undefined },
 ];
 
 /** Reports every unimplemented setting the config uses. */

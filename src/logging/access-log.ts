@@ -28,6 +28,9 @@ export interface AccessEntry {
   error?: string;
   /** extension: the listener, on entries written before routing */
   listener?: string;
+  /** extension, with tracing on: the W3C trace id and the server span id of the request */
+  otel_trace_id?: string;
+  otel_span_id?: string;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

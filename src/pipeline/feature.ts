@@ -13,7 +13,8 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyPluginAsync, FastifyPluginCallback } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
 import type { CompiledConfig, CompiledFilter, CompiledRoute, BuiltinHandler, ConfigValidators } from '../config/compile.ts';
-import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter } from './types.ts';
+import type { IncomingMessage } from 'node:http';
+import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, RequestTrace } from './types.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { ForwardResult } from '../server/forwarder.ts';
 import type { WsProxyOptions } from '../websocket/proxy.ts';
@@ -199,6 +200,17 @@ export interface WebSocketRuntime {
   proxy(opts: Omit<WsProxyOptions, 'maxFrameBytes'>): Promise<ForwardResult>;
 }
 
+/** `tracing`: opens the server span of each request (only registered when tracing is on). */
+export interface TracingRuntime {
+  /**
+   * The request's trace: the client's `traceparent`/`tracestate` are its parent; `startTime` is
+   * the performance.now() of arrival.
+   */
+  start(req: IncomingMessage, method: string, path: string, startTime: number): RequestTrace;
+  /** called once the route is known: names the server span `METHOD route` and sets http.route */
+  routed(trace: RequestTrace, route: CompiledRoute): void;
+}
+
 /** The decoration names the core reads. */
 export const DECORATION = {
   forwarding: 'forwarding',
@@ -206,6 +218,7 @@ export const DECORATION = {
   builtins: 'builtins',
   websocket: 'websocket',
   cache: 'cache',
+  tracing: 'tracing',
 } as const;
 
 /** Whether any `filter "id" { type "<type>" }` of the config has this type (a common `uses`). */

@@ -22,6 +22,36 @@ export interface TlsInfo {
   clientFingerprint256?: string;
 }
 
+/**
+ * One span of a traced request (plugins/tracing). The core opens and ends spans at fixed points
+ * (route match, each filter, each upstream attempt); it never sees the OpenTelemetry SDK. A
+ * request that is not sampled gets spans that record nothing and carry its parent's context.
+ */
+export interface TraceSpan {
+  /** the W3C `traceparent` naming this span (what the next hop sees as its parent) */
+  readonly traceparent: string;
+  set(key: string, value: string | number | boolean): void;
+  /** marks the span failed (status ERROR) with the semantic-convention `error.type` */
+  fail(errorType: string): void;
+  end(): void;
+}
+
+/** The trace of one request: its server span, and children under it. */
+export interface RequestTrace {
+  /** 32 hex digits (W3C trace id) */
+  readonly traceId: string;
+  /** 16 hex digits: the server span */
+  readonly spanId: string;
+  readonly sampled: boolean;
+  readonly server: TraceSpan;
+  /** the span that is running now (a filter's while its onRequest runs; else the server span) */
+  current: TraceSpan;
+  /** a child of the server span; `startTime` is a performance.now() value (default: now) */
+  child(name: string, kind: 'internal' | 'client', startTime?: number): TraceSpan;
+  /** ends the server span with the response status (>= 500, or `errorType`, mark it failed) */
+  finish(status: number, errorType: string | undefined): void;
+}
+
 export interface RequestContext {
   /** correlation / trace id (reused from X-Trace-Id / X-Correlation-Id / X-Request-Id or generated) */
   readonly traceId: string;
@@ -61,6 +91,8 @@ export interface RequestContext {
   /** per-request scratch space for filters, keyed by filter id */
   readonly state: Map<string, unknown>;
   readonly log: Logger;
+  /** the request's trace when tracing is on (plugins/tracing), else undefined */
+  readonly trace: RequestTrace | undefined;
 }
 
 /** A response a filter produces instead of forwarding (block, redirect, 429, builtin ...). */

@@ -3,12 +3,14 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import type { HeaderMap, RequestContext, TlsInfo } from '../pipeline/types.ts';
+import type { HeaderMap, RequestContext, RequestTrace, TlsInfo } from '../pipeline/types.ts';
 
 export class Context implements RequestContext {
   private _timestamp: string | undefined;
   private readonly wallStart = Date.now();
   body: Buffer | undefined = undefined;
+  /** set by the generation right after construction when tracing is on */
+  trace: RequestTrace | undefined = undefined;
   readonly responseHeaders: HeaderMap = {};
   readonly audit = { tags: [] as string[], ruleIds: [] as string[], rateLimited: false };
   private _state: Map<string, unknown> | undefined;

@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import { CancelToken, type Context } from './context.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
-import type { RequestFilter, HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, UpstreamResponseInfo } from '../pipeline/types.ts';
+import type { RequestFilter, HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from './exchange.ts';
@@ -208,6 +208,8 @@ export async function forward(opts: {
     const target = pick.target;
     exclude.add(target.index);
     cells.attempts.value++;
+    // With tracing on, each attempt is a client span and the upstream sees it as its parent.
+    const span = ctx.trace ? attemptSpan(ctx, req.method ?? 'GET', group.origin(target), req.url ?? '/', target.host, target.port, group.id, attempt) : undefined;
     const t0 = performance.now();
     let outcome: AttemptOutcome;
     let response: UpstreamExchange;
@@ -255,6 +257,10 @@ export async function forward(opts: {
     } catch (thrown) {
       stopWatch?.();
       unlinkToken?.();
+      if (span) {
+        span.fail(timedOut ? 'timeout' : writeTimedOut ? 'write_timeout' : ctx.cancelled ? 'cancelled' : classifyUpstreamError(thrown).reason);
+        span.end();
+      }
       let err = thrown;
       const latencyMs = performance.now() - t0;
       if (err instanceof BodyTooLarge || (err as { cause?: unknown }).cause instanceof BodyTooLarge) {
@@ -305,10 +311,15 @@ export async function forward(opts: {
     const latencyMs = performance.now() - t0;
     outcome = { kind: 'response', status: response.statusCode, latencyMs };
     cells.duration.observe(latencyMs / 1000);
+    if (span) {
+      span.set('http.response.status_code', response.statusCode);
+      if (response.statusCode >= 500) span.fail(String(response.statusCode));
+    }
     if (response.statusCode >= 500) {
       const retry = group.shouldRetry({ method: req.method ?? 'GET', attempt, outcome, bodyReplayable: bodyReplayable || IDEMPOTENT_NO_BODY.has(req.method ?? ''), responseStarted: false });
       if (retry.retry) {
         group.report(target, outcome);
+        span?.end();
         response.dump();
         if (retry.delayMs > 0) await delay(retry.delayMs);
         continue;
@@ -318,9 +329,24 @@ export async function forward(opts: {
       return await relayResponse(ctx, res, response, route, filters, pick.setCookie, attempt, target.address, metrics);
     } finally {
       group.report(target, outcome);
+      span?.end();
     }
   }
   }
+}
+
+/** The client span of one upstream attempt (HTTP semantic conventions); sets the upstream `traceparent`. */
+function attemptSpan(ctx: Context, method: string, origin: string, path: string, host: string, port: number, upstream: string, attempt: number): TraceSpan {
+  const span = ctx.trace!.child(method, 'client');
+  span.set('http.request.method', method);
+  span.set('url.full', origin + path);
+  span.set('server.address', host);
+  span.set('server.port', port);
+  span.set('sentinel.upstream.id', upstream);
+  span.set('sentinel.upstream.attempt', attempt);
+  if (attempt > 1) span.set('http.request.resend_count', attempt - 1);
+  ctx.upstreamHeaders.traceparent = span.traceparent;
+  return span;
 }
 
 async function relayResponse(

@@ -8,15 +8,15 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/compile.ts';
-import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, TlsInfo } from '../pipeline/types.ts';
-import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type WebSocketRuntime } from '../pipeline/feature.ts';
+import type { FilterFactory, GenerationServices, LocalResponse, RequestContext, RequestFilter, RequestTrace, TlsInfo } from '../pipeline/types.ts';
+import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type TracingRuntime, type WebSocketRuntime } from '../pipeline/feature.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import { methodLabel, type Metrics } from '../metrics/registry.ts';
 import { matchRoute, requestMatchInput, stripPort } from '../routing/match.ts';
 import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlightCap, oversizedHeader } from './request-limits.ts';
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps } from './headers.ts';
-import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
+import { incomingTraceId, pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
 import { forward, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
@@ -72,6 +72,8 @@ interface Front {
   route: CompiledRoute | undefined;
   ctx: Context | undefined;
   result: ForwardResult | undefined;
+  /** with tracing on: the request's trace (its server span) */
+  readonly trace: RequestTrace | undefined;
 }
 
 /** A request the front half let through, with what the back half (forward / WebSocket proxy) needs. */
@@ -115,6 +117,8 @@ export class Generation {
   private readonly trusted: TrustedMatcher;
   private builtins: BuiltinsRuntime | undefined;
   private websocket: WebSocketRuntime | undefined;
+  /** the tracing feature's runtime; undefined when tracing is off (the request path checks only this) */
+  private tracing: TracingRuntime | undefined;
   /** what the features asked to release when the generation goes */
   private readonly disposers: (() => Promise<void> | void)[] = [];
   private app!: FastifyInstance;
@@ -236,6 +240,7 @@ export class Generation {
     for (const [id, r] of decoration<RouteTable>(app, DECORATION.routeTable)?.defaultRoutes ?? []) this.defaultRoutes.set(id, r);
     this.builtins = decoration<BuiltinsRuntime>(app, DECORATION.builtins);
     this.websocket = decoration<WebSocketRuntime>(app, DECORATION.websocket);
+    this.tracing = decoration<TracingRuntime>(app, DECORATION.tracing);
     const built = new Map<string, RequestFilter | undefined>();
     for (const f of this.config.filters.values()) {
       const factory = factories.get(f.type);
@@ -290,7 +295,7 @@ export class Generation {
     } catch (err) {
       this.failed(err, res, f);
     } finally {
-      this.finish(req, res, f.startTime, f.method, f.path, f.query, f.traceId, f.route, f.ctx, f.result);
+      this.finish(req, res, f);
     }
   }
 
@@ -313,7 +318,7 @@ export class Generation {
     } catch (err) {
       this.failed(err, res, f);
     } finally {
-      this.finish(req, res, f.startTime, f.method, f.path, f.query, f.traceId, f.route, f.ctx, f.result);
+      this.finish(req, res, f);
       // No pooled upstream connection to keep: ending the context releases what filters hold for it.
       f.ctx?.cancel('websocket session ended');
     }
@@ -342,7 +347,7 @@ export class Generation {
       headers: { ...a.headers, ...(json ? { 'content-type': 'application/json; charset=utf-8' } : {}) },
       body: json ? errorBody(a.status, a.message, f.traceId) : '',
     });
-    this.finish(req, res, f.startTime, f.method, f.path, f.query, f.traceId, undefined, undefined, f.result);
+    this.finish(req, res, f);
   }
 
   /**
@@ -411,15 +416,20 @@ export class Generation {
       const q = url.indexOf('?');
       target = { path: q >= 0 ? url.slice(0, q) : url, query: q >= 0 ? url.slice(q + 1) : '' };
     }
+    const startTime = performance.now();
+    const method = req.method ?? 'GET';
+    // With tracing on, a request without a client-sent id is correlated by its W3C trace id.
+    const trace = this.tracing?.start(req, method, target.path, startTime);
     return {
-      startTime: performance.now(),
-      traceId: pickTraceId(req.headers, this.traceFormat),
-      method: req.method ?? 'GET',
+      startTime,
+      traceId: trace ? (incomingTraceId(req.headers) ?? trace.traceId) : pickTraceId(req.headers, this.traceFormat),
+      method,
       path: target.path,
       query: target.query,
       route: undefined,
       ctx: undefined,
       result: undefined,
+      trace,
     };
   }
 
@@ -465,7 +475,9 @@ export class Generation {
     const rawHost = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '';
     const host = stripPort(rawHost).toLowerCase();
     const input = requestMatchInput(f.method, path, f.query, host, req.headers);
+    const matchStart = f.trace ? performance.now() : 0;
     const route = (f.route = matchRoute(this.config.routesByListener.get(listener.config.id) ?? this.config.routes, input, this.defaultRoutes.get(listener.config.id)));
+    if (f.trace) this.traceRouteMatch(f.trace, matchStart, route);
     if (!route) {
       f.result = this.sendLocal(res, traceId, notFoundBody(traceId, 'No matching route found'));
       return undefined;
@@ -486,6 +498,7 @@ export class Generation {
       traceId,
     });
     const ctx = (f.ctx = new Context(traceId, f.startTime, req, f.method, path, f.query, host, clientIp, socket.remotePort ?? 0, listener.config.id, tls ? 'https' : 'http', tls, route.id, route.upstream, upstreamHeaders, this.deps.log));
+    ctx.trace = f.trace;
     res.once('close', () => {
       if (!res.writableFinished) ctx.cancel('client closed the connection');
     });
@@ -505,7 +518,7 @@ export class Generation {
     const filters = this.routeFilters.get(route.id)!;
     for (const filter of filters) {
       if (!filter.onRequest) continue;
-      const local = await filter.onRequest(ctx);
+      const local = f.trace ? await tracedOnRequest(f.trace, filter, ctx) : await filter.onRequest(ctx);
       if (local) {
         if (local.blockReason) metrics.blockedRequests.inc({ reason: local.blockReason });
         for (const k in ctx.responseHeaders) if (local.headers?.[k] === undefined) res.setHeader(k, ctx.responseHeaders[k]!);
@@ -525,13 +538,24 @@ export class Generation {
     return { ctx, route, group, filters, limit };
   }
 
-  private finish(req: IncomingMessage, _res: ServerResponse, startTime: number, method: string, path: string, query: string, traceId: string, route: CompiledRoute | undefined, ctx: Context | undefined, result: ForwardResult | undefined): void {
+  private traceRouteMatch(trace: RequestTrace, startTime: number, route: CompiledRoute | undefined): void {
+    const span = trace.child('route match', 'internal', startTime);
+    if (route) {
+      span.set('sentinel.route.id', route.id);
+      this.tracing!.routed(trace, route);
+    } else span.set('sentinel.route.matched', false);
+    span.end();
+  }
+
+  private finish(req: IncomingMessage, _res: ServerResponse, f: Front): void {
+    const { startTime, method, path, query, traceId, route, ctx, result, trace } = f;
     const metrics = this.deps.metrics;
     const durationMs = performance.now() - startTime;
     const status = result?.status ?? 500;
     const routeLabel = route?.id ?? '_none';
     this.requestMetrics(routeLabel, methodLabel(method), status).observe(durationMs / 1000);
     metrics.inFlight--;
+    trace?.finish(status, result?.error);
     if (ctx) {
       const info = { ...(result ?? { status, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0 }), durationMs };
       for (const f of this.routeFilters.get(ctx.routeId!) ?? []) {
@@ -570,6 +594,7 @@ export class Generation {
         connection_reused: false,
         rate_limit_hit: ctx?.audit.rateLimited ?? false,
         ...(ctx?.tls?.clientSubject !== undefined ? { client_cert_subject: ctx.tls.clientSubject } : {}),
+        ...(trace ? { otel_trace_id: trace.traceId, otel_span_id: trace.spanId } : {}),
       };
       access.write(formatAccess(entry, this.deps.accessFormat));
     }
@@ -641,5 +666,27 @@ export class Generation {
       ...this.allFilters.map(async (f) => f.close?.()),
       this.app ? this.app.close() : Promise.resolve(),
     ]);
+  }
+}
+
+/** A filter's onRequest inside its own span (agents see that span as the parent in their metadata). */
+async function tracedOnRequest(trace: RequestTrace, filter: RequestFilter, ctx: RequestContext): Promise<LocalResponse | undefined> {
+  const span = trace.child(`${filter.type} ${filter.id}`, 'internal');
+  span.set('sentinel.filter.id', filter.id);
+  span.set('sentinel.filter.type', filter.type);
+  trace.current = span;
+  try {
+    const local = await filter.onRequest!(ctx);
+    if (local) {
+      span.set('sentinel.filter.decision', 'block');
+      span.set('http.response.status_code', local.status);
+    }
+    return local;
+  } catch (err) {
+    span.fail((err as Error)?.name ?? 'Error');
+    throw err;
+  } finally {
+    trace.current = trace.server;
+    span.end();
   }
 }

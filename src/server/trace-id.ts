@@ -48,12 +48,17 @@ const MAX_INCOMING_ID = 128;
 // request's derived id. Such ids are replaced by a generated one.
 const SAFE_ID = /^[\x21-\x22\x24-\x7e]+$/;
 
-export function pickTraceId(headers: Record<string, string | string[] | undefined>, format: TraceIdFormat): string {
+/** The first usable id the client sent (X-Trace-Id, X-Correlation-Id, X-Request-Id), if any. */
+export function incomingTraceId(headers: Record<string, string | string[] | undefined>): string | undefined {
   for (const name of INCOMING) {
     const v = headers[name];
     const s = Array.isArray(v) ? v[0] : v;
     // Only reuse ids that are safe to echo into headers and logs.
     if (s && s.length <= MAX_INCOMING_ID && SAFE_ID.test(s)) return s;
   }
-  return format === 'uuid' ? randomUUID() : tinyflake(Date.now(), nextRandom6());
+  return undefined;
+}
+
+export function pickTraceId(headers: Record<string, string | string[] | undefined>, format: TraceIdFormat): string {
+  return incomingTraceId(headers) ?? (format === 'uuid' ? randomUUID() : tinyflake(Date.now(), nextRandom6()));
 }

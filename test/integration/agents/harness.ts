@@ -168,6 +168,7 @@ export async function startPipeline(opts: {
       traceId: req.headers['x-request-id'] !== undefined ? pickTraceId(req.headers, 'tinyflake') : `t${++seq}`,
       startTime: performance.now(),
       timestamp: new Date().toISOString(),
+      trace: undefined,
       raw: req,
       method: req.method!,
       path: url.pathname,

@@ -32,6 +32,7 @@ before(async () => {
     configText: `
 system { graceful-shutdown-timeout-secs 1 }
 cache { }
+observability { tracing { backend "otlp" { endpoint "http://127.0.0.1:9/v1/traces" }; sampling-rate 1; scheduled-delay "20ms"; export-timeout "200ms" } }
 listeners {
   listener "http" { address "127.0.0.1:0" }
   listener "https" { address "127.0.0.1:0"; protocol "https"; tls { cert-file "site.crt"; key-file "site.key" } }

@@ -28,6 +28,7 @@ export function fakeCtx(opts: { ip?: string; path?: string; routeId?: string; he
   return {
     traceId: 'trace-1',
     startTime: 0,
+    trace: undefined,
     timestamp: new Date().toISOString(),
     raw: { headers: opts.headers ?? {} } as unknown as IncomingMessage,
     method: 'GET',
