@@ -17,6 +17,7 @@ import { bodyInspectionFeature } from '../plugins/body-inspection/index.ts';
 import { headersFeature } from '../plugins/headers/index.ts';
 import { pluginFilterFeature } from '../plugins/plugin-filter/index.ts';
 import { cachingFeature } from '../plugins/caching/index.ts';
+import { staticFilesFeature } from '../plugins/static-files/index.ts';
 import { builtinsFeature } from '../plugins/builtins/index.ts';
 import { tracingFeature } from '../plugins/tracing/index.ts';
 
@@ -42,5 +43,6 @@ export const FEATURES: readonly FeatureManifest[] = [
   headersFeature,
   pluginFilterFeature,
   cachingFeature,
+  staticFilesFeature,
   builtinsFeature,
 ];

@@ -25,6 +25,7 @@ import { reportUnimplemented } from './unimplemented.ts';
 import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
 import { normaliseRouteCache, normaliseStorage, type CacheStorageSettings, type RouteCacheSettings } from '../../plugins/caching/schema.ts';
+import { normaliseStaticFiles, type StaticFilesSettings } from '../../plugins/static-files/schema.ts';
 
 export const BUILTIN_HANDLERS = ['status', 'health', 'metrics', 'not-found', 'config', 'upstreams', 'cache-purge', 'cache-stats', 'status-page'] as const;
 export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
@@ -63,6 +64,8 @@ export interface CompiledRoute {
   readonly maxBodyBytes: number | undefined;
   /** the route's `cache { }` (or `policies { cache { } }`) when enabled */
   readonly cache: RouteCacheSettings | undefined;
+  /** `static-files { }`: the route is answered from files, not an upstream */
+  readonly staticFiles: StaticFilesSettings | undefined;
   /** listener ids serving this route; undefined = every listener */
   readonly listeners: readonly string[] | undefined;
   /** `allow-from`: true when the client address may use this route; undefined = anyone */
@@ -319,15 +322,21 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
       d.error(`${path} > upstream`, `unknown upstream "${r.upstream}"${didYouMean(r.upstream, upstreams.keys())}`);
     }
-    if (!builtin && r.upstream === undefined && (serviceType === 'web' || serviceType === 'api')) {
-      d.error(path, 'needs an upstream "<id>" (or a builtin-handler)');
+    const staticFiles = r['static-files'] ? normaliseStaticFiles(r['static-files'], `${path} > static-files`, opts.baseDir, d.diagnostics) : undefined;
+    if (staticFiles && builtin) d.error(`${path} > static-files`, 'a route is either a builtin-handler or serves static files; keep one');
+    if (staticFiles && r.upstream !== undefined) d.warn(`${path} > upstream`, 'ignored: this route serves static files');
+    if (serviceType === 'static' && !staticFiles) d.error(path, 'service-type "static" needs a static-files { root "..." } block');
+    if (!builtin && !staticFiles && r.upstream === undefined && (serviceType === 'web' || serviceType === 'api')) {
+      d.error(path, 'needs an upstream "<id>" (or a builtin-handler, or static-files { root "..." })');
     }
     for (const f of r.filters ?? []) if (!filters.has(f)) d.error(`${path} > filters`, `unknown filter "${f}"${didYouMean(f, filters.keys())}`);
     if (r.cache && r.policies?.cache) d.error(`${path} > cache`, 'given both on the route and in policies; keep one');
     const rawCache = r.cache ?? r.policies?.cache;
     const cache = rawCache ? normaliseRouteCache(rawCache, `${path} > ${r.cache ? 'cache' : 'policies > cache'}`, d.diagnostics) : undefined;
     if (cache?.enabled && builtin) d.warn(`${path} > cache`, 'ignored on a builtin-handler route');
-    for (const k of ['static-files', 'api-schema', 'inference', 'shadow', 'fallback'] as const) {
+    // Files are validated (ETag / Last-Modified) on every request; caching them again in the HTTP cache gains little.
+    if (cache?.enabled && staticFiles) d.warn(`${path} > cache`, 'ignored on a static-files route (files carry their own validators and Cache-Control)');
+    for (const k of ['api-schema', 'inference', 'shadow', 'fallback'] as const) {
       if (r[k] !== undefined) d.warn(`${path} > ${k}`, `"${k}" is not implemented yet and is ignored`);
     }
     for (const id of r.listeners ?? []) {
@@ -365,7 +374,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       responseHeaders: headerOps(r.policies?.['response-headers']),
       timeoutMs: r.policies?.['timeout-secs'] !== undefined ? r.policies['timeout-secs'] * 1000 : undefined,
       maxBodyBytes: maxBody,
-      cache: cache?.enabled && !builtin ? cache : undefined,
+      cache: cache?.enabled && !builtin && !staticFiles ? cache : undefined,
+      staticFiles: builtin ? undefined : staticFiles,
       listeners: r.listeners,
       allowFrom,
       raw: r,

@@ -11,6 +11,7 @@ import { AgentSchema, AgentFilterProperties, WafSchema } from '../../plugins/age
 import { PluginFilterProperties } from '../../plugins/plugin-filter/schema.ts';
 import { CacheStorageSchema, RouteCacheSchema } from '../../plugins/caching/schema.ts';
 import { TracingSchema } from '../../plugins/tracing/schema.ts';
+import { StaticFilesSchema } from '../../plugins/static-files/schema.ts';
 
 export const SystemSchema = Block({
   'worker-threads': Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
@@ -90,8 +91,8 @@ export const RouteSchema = Block({
   // seconds without a frame (bytes) in either direction before the session is closed with 1001; 0 = never
   'websocket-idle-timeout-secs': Type.Optional(Type.Number({ minimum: 0 })),
   cache: Type.Optional(RouteCacheSchema),
+  'static-files': Type.Optional(StaticFilesSchema),
   // Parsed for compatibility; not implemented yet (warned at compile time).
-  'static-files': Type.Optional(Type.Unknown()),
   'api-schema': Type.Optional(Type.Unknown()),
   inference: Type.Optional(Type.Unknown()),
   shadow: Type.Optional(Type.Unknown()),

@@ -14,7 +14,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyPluginCallback } from 
 import type { TSchema } from '@sinclair/typebox';
 import type { CompiledConfig, CompiledFilter, CompiledRoute, BuiltinHandler, ConfigValidators } from '../config/compile.ts';
 import type { IncomingMessage } from 'node:http';
-import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, RequestTrace } from './types.ts';
+import type { FilterFactory, GenerationServices, LocalResponse, RequestContext, RequestFilter, RequestTrace, ResponseSource } from './types.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { ForwardResult } from '../server/forwarder.ts';
 import type { WsProxyOptions } from '../websocket/proxy.ts';
@@ -195,6 +195,14 @@ export interface CacheStats {
   tiers: Partial<Record<'memory' | 'disk', { entries: number; bytes: number }>>;
 }
 
+/** `staticFiles`: answers the routes that serve files (`static-files { }`) instead of an upstream. */
+export interface StaticFilesRuntime {
+  /** whether this route is served from files */
+  serves(routeId: string): boolean;
+  /** the response for one admitted request (relayed through the route's response filters) */
+  respond(ctx: RequestContext, routeId: string): Promise<ResponseSource>;
+}
+
 /** `websocket`: proxies an admitted upgrade (only registered when a route allows WebSocket). */
 export interface WebSocketRuntime {
   proxy(opts: Omit<WsProxyOptions, 'maxFrameBytes'>): Promise<ForwardResult>;
@@ -219,6 +227,7 @@ export const DECORATION = {
   websocket: 'websocket',
   cache: 'cache',
   tracing: 'tracing',
+  staticFiles: 'staticFiles',
 } as const;
 
 /** Whether any `filter "id" { type "<type>" }` of the config has this type (a common `uses`). */

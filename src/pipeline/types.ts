@@ -6,7 +6,8 @@
 // request itself by returning a LocalResponse), forwards upstream, runs `onResponse` in
 // reverse order (filters may edit the response headers), then, only for filters that opt in
 // for this response, `onResponseBody` (see ResponseBodyHandler), and finally `onComplete`.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
 /** Lower-cased header name -> value(s); what the core sends upstream / downstream. */
@@ -226,3 +227,20 @@ export interface GenerationServices {
  * `config` is the decoded filter block (TypeBox-validated, kebab-case keys as in KDL).
  */
 export type FilterFactory = (id: string, config: Record<string, unknown>, services: GenerationServices) => RequestFilter;
+
+/**
+ * A response produced inside the gateway that is relayed like an upstream's (response filters,
+ * body handlers, header policies all apply): a static file, for instance. The relay consumes
+ * `body` exactly once, through `relayTo` (plain relay) or `body` (body handlers), or `dump()`s it.
+ */
+export interface ResponseSource {
+  readonly statusCode: number;
+  /** response headers, lower-cased names; filters edit them in place */
+  readonly headers: HeaderMap;
+  /** the body as a stream (for response-body handlers) */
+  readonly body: Readable;
+  /** copies the body to the client with backpressure and ends the response */
+  relayTo(res: ServerResponse): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }>;
+  /** releases the body unread (a filter answered instead) */
+  dump(): void;
+}

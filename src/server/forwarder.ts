@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import { CancelToken, type Context } from './context.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
-import type { RequestFilter, HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
+import type { RequestFilter, HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, ResponseSource, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from './exchange.ts';
@@ -349,10 +349,23 @@ function attemptSpan(ctx: Context, method: string, origin: string, path: string,
   return span;
 }
 
+/**
+ * Relays a response the gateway produced itself (a static file) exactly as an upstream's: the
+ * route's response filters, body handlers and header policies apply.
+ */
+export async function relayLocalSource(opts: { ctx: Context; res: ServerResponse; source: ResponseSource; route: CompiledRoute; filters: readonly RequestFilter[]; metrics: Metrics }): Promise<ForwardResult> {
+  try {
+    return await relayResponse(opts.ctx, opts.res, opts.source, opts.route, opts.filters, undefined, 0, '', opts.metrics);
+  } finally {
+    // whatever happened (a filter threw, answered itself, the client left): release the body
+    opts.source.dump();
+  }
+}
+
 async function relayResponse(
   ctx: Context,
   res: ServerResponse,
-  response: UpstreamExchange,
+  response: ResponseSource,
   route: CompiledRoute,
   filters: readonly RequestFilter[],
   setCookie: string | undefined,

@@ -9,7 +9,7 @@ import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/compile.ts';
 import type { FilterFactory, GenerationServices, LocalResponse, RequestContext, RequestFilter, RequestTrace, TlsInfo } from '../pipeline/types.ts';
-import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type TracingRuntime, type WebSocketRuntime } from '../pipeline/feature.ts';
+import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type StaticFilesRuntime, type TracingRuntime, type WebSocketRuntime } from '../pipeline/feature.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import { methodLabel, type Metrics } from '../metrics/registry.ts';
 import { matchRoute, requestMatchInput, stripPort } from '../routing/match.ts';
@@ -17,7 +17,7 @@ import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlight
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps } from './headers.ts';
 import { incomingTraceId, pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
-import { forward, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
+import { forward, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
 import type { LineSink } from '../logging/logger.ts';
@@ -119,6 +119,7 @@ export class Generation {
   private websocket: WebSocketRuntime | undefined;
   /** the tracing feature's runtime; undefined when tracing is off (the request path checks only this) */
   private tracing: TracingRuntime | undefined;
+  private staticFiles: StaticFilesRuntime | undefined;
   /** what the features asked to release when the generation goes */
   private readonly disposers: (() => Promise<void> | void)[] = [];
   private app!: FastifyInstance;
@@ -241,6 +242,7 @@ export class Generation {
     this.builtins = decoration<BuiltinsRuntime>(app, DECORATION.builtins);
     this.websocket = decoration<WebSocketRuntime>(app, DECORATION.websocket);
     this.tracing = decoration<TracingRuntime>(app, DECORATION.tracing);
+    this.staticFiles = decoration<StaticFilesRuntime>(app, DECORATION.staticFiles);
     const built = new Map<string, RequestFilter | undefined>();
     for (const f of this.config.filters.values()) {
       const factory = factories.get(f.type);
@@ -528,6 +530,12 @@ export class Generation {
     }
     if (route.builtin) {
       f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: listener.config.loopback || route.allowFrom !== undefined, listener: listener.config.id, path, query: f.query, headers: req.headers, prefixes: route.raw.matches?.['path-prefix'] ?? [] }));
+      return undefined;
+    }
+    // A static-files route: the files are its origin, relayed through the route's response filters.
+    if (this.staticFiles?.serves(route.id)) {
+      const source = await this.staticFiles.respond(ctx, route.id);
+      f.result = await relayLocalSource({ ctx, res, source, route, filters, metrics });
       return undefined;
     }
     const group = this.routeGroups.get(route.id);

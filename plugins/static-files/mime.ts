@@ -1,0 +1,75 @@
+// Content-Type by file extension: the types a web server meets in practice (text ones with
+// charset=utf-8). Unknown extensions are application/octet-stream, which browsers download
+// rather than sniff (with X-Content-Type-Options: nosniff, which the server sets).
+const TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  htm: 'text/html; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  mjs: 'text/javascript; charset=utf-8',
+  cjs: 'text/javascript; charset=utf-8',
+  json: 'application/json; charset=utf-8',
+  map: 'application/json; charset=utf-8',
+  webmanifest: 'application/manifest+json; charset=utf-8',
+  jsonld: 'application/ld+json; charset=utf-8',
+  xml: 'application/xml; charset=utf-8',
+  xhtml: 'application/xhtml+xml; charset=utf-8',
+  rss: 'application/rss+xml; charset=utf-8',
+  atom: 'application/atom+xml; charset=utf-8',
+  txt: 'text/plain; charset=utf-8',
+  text: 'text/plain; charset=utf-8',
+  md: 'text/markdown; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  ics: 'text/calendar; charset=utf-8',
+  yaml: 'application/yaml; charset=utf-8',
+  yml: 'application/yaml; charset=utf-8',
+  wasm: 'application/wasm',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  ico: 'image/x-icon',
+  bmp: 'image/bmp',
+  tif: 'image/tiff',
+  tiff: 'image/tiff',
+  woff: 'font/woff',
+  woff2: 'font/woff2',
+  ttf: 'font/ttf',
+  otf: 'font/otf',
+  eot: 'application/vnd.ms-fontobject',
+  mp3: 'audio/mpeg',
+  ogg: 'audio/ogg',
+  oga: 'audio/ogg',
+  wav: 'audio/wav',
+  flac: 'audio/flac',
+  m4a: 'audio/mp4',
+  aac: 'audio/aac',
+  mp4: 'video/mp4',
+  m4v: 'video/mp4',
+  webm: 'video/webm',
+  ogv: 'video/ogg',
+  mov: 'video/quicktime',
+  pdf: 'application/pdf',
+  zip: 'application/zip',
+  gz: 'application/gzip',
+  tgz: 'application/gzip',
+  br: 'application/x-brotli',
+  tar: 'application/x-tar',
+  '7z': 'application/x-7z-compressed',
+  bin: 'application/octet-stream',
+  exe: 'application/octet-stream',
+  dmg: 'application/octet-stream',
+  iso: 'application/octet-stream',
+};
+
+export const DEFAULT_TYPE = 'application/octet-stream';
+
+/** The Content-Type for a file name (case-insensitive extension). */
+export function contentTypeOf(name: string): string {
+  const dot = name.lastIndexOf('.');
+  if (dot <= 0 || dot === name.length - 1) return DEFAULT_TYPE;
+  return TYPES[name.slice(dot + 1).toLowerCase()] ?? DEFAULT_TYPE;
+}
