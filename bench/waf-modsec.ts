@@ -29,7 +29,7 @@ const { values: argv } = parseNodeArgs({
     connections: { type: 'string', default: '50' },
     pl: { type: 'string', default: '1,2' },
     requests: { type: 'string', default: 'get,post' },
-    targets: { type: 'string', default: 'modsec,sentinel-waf,passthrough' },
+    targets: { type: 'string', default: 'modsec,sentinel-waf,in-process,passthrough' },
     multicore: { type: 'boolean', default: false },
     'crs-dir': { type: 'string', default: process.env.CRS_DIR ?? join(REPO, '..', 'shared', 'conformance', 'crs') },
     'extra-agent-args': { type: 'string', default: '' },
@@ -40,7 +40,7 @@ const { values: argv } = parseNodeArgs({
 
 if (argv.help) {
   console.log(`usage: npm run bench:waf -- [--duration S] [--rounds N] [--connections N] [--pl 1,2]
-    [--requests get,post] [--targets modsec,sentinel-waf,passthrough]
+    [--requests get,post] [--targets modsec,sentinel-waf,in-process,passthrough]
     [--multicore] [--crs-dir DIR] [--extra-agent-args "..."] [--cpu-prof-dir DIR]
   --multicore: also run Sentinel (worker-threads = cores) + sentinel-waf and passthrough
   unpinned, for the several-cores ratio (the load generator then shares the cores).
@@ -161,13 +161,14 @@ ${nginxHttpCommon(dir)}  client_body_buffer_size 64k;
 
 // ---- Sentinel ---------------------------------------------------------------------------------
 
-function sentinelWafConfig(base: string, socket: string, workerThreads: number): string {
+/** `transport`: the agent block's transport line (unix-socket, or in-process with its config). */
+function sentinelWafConfig(base: string, transport: string, workerThreads: number): string {
   const withFilter = base.replace(/( {8}upstream "origin"\n)/, `$1        filters "waf"\n`).replace(/worker-threads \d+/, `worker-threads ${workerThreads}`);
   if (!withFilter.includes('filters "waf"')) throw new Error('the passthrough config no longer has the route line this bench extends');
   return `${withFilter}
 agents {
     agent "waf" {
-        unix-socket "${socket}"
+        ${transport}
         events "request_headers" "request_body"
         timeout-ms 2000
     }
@@ -226,7 +227,7 @@ async function startGateway(dir: string, name: string, config: string, cpu: numb
   const file = join(dir, `${name}.kdl`);
   writeFileSync(file, text);
   const proc = spawnPinned(name, cpu, process.execPath, [...nodeFlags, gateway, 'run', '-c', file], { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' } });
-  await waitUp(proc, port, 30_000);
+  await waitUp(proc, port, 120_000); // an in-process WAF loads the CRS first
   return { port, procs: [proc], proc };
 }
 
@@ -285,7 +286,7 @@ function targetsFor(): TargetSpec[] {
             const cpu = v.multicore ? null : PROXY_CPU;
             const agent = await startAgent(dir, pl, cpu, v.multicore ? cores : 1);
             try {
-              const gw = await startGateway(dir, `sentinel-waf-pl${pl}`, sentinelWafConfig(passthroughTemplate(originPort), agent.socket, v.multicore ? cores : 1), cpu);
+              const gw = await startGateway(dir, `sentinel-waf-pl${pl}`, sentinelWafConfig(passthroughTemplate(originPort), `unix-socket "${agent.socket}"`, v.multicore ? cores : 1), cpu);
               return { port: gw.port, procs: [gw.proc, agent.proc] };
             } catch (err) {
               await agent.proc.stop();
@@ -294,6 +295,21 @@ function targetsFor(): TargetSpec[] {
           },
         });
       }
+    }
+  }
+  for (const pl of wanted.has('in-process') ? levels : []) {
+    for (const mc of [false, ...(argv.multicore ? [true] : [])]) {
+      out.push({
+        name: mc ? `sentinel in-process waf PL${pl} (${cores} cores)` : `sentinel in-process waf PL${pl}`,
+        pl,
+        multicore: mc,
+        async start(dir, originPort) {
+          // The engine inside the gateway (agent "waf" { in-process "sentinel-waf" }): one process.
+          const transport = `in-process "sentinel-waf"\n        config { crs-dir "${crsDir}"; paranoia-level ${pl}; mode "blocking" }`;
+          const gw = await startGateway(dir, `sentinel-inproc-pl${pl}`, sentinelWafConfig(passthroughTemplate(originPort), transport, mc ? cores : 1), mc ? null : PROXY_CPU);
+          return { port: gw.port, procs: [gw.proc] };
+        },
+      });
     }
   }
   if (wanted.has('passthrough')) {
@@ -341,6 +357,9 @@ async function check(t: TargetSpec, port: number): Promise<void> {
 
 interface Sample {
   rps: number;
+  /** CPU time of the target's processes per request (from /proc): what one core's throughput is
+   * the inverse of, and less disturbed than req/s when other load shares the core. */
+  cpuMs: number;
   p50: number;
   p99: number;
   cpu: number[];
@@ -354,7 +373,8 @@ async function measure(kind: 'get' | 'post', port: number, procs: Proc[], script
   const usage = samplers.map((s) => s.stop());
   const w = parseWrkOutput(out);
   const e = w.socketErrors;
-  return { rps: w.requestsPerSec, p50: w.latencyMs.p50, p99: w.latencyMs.p99, cpu: usage.map((u) => u.cpuPct), non2xx: w.non2xx3xx, errors: e.connect + e.read + e.write + e.timeout };
+  const cpuMs = w.requestsPerSec > 0 ? (usage.reduce((n, u) => n + u.cpuPct, 0) * 10) / w.requestsPerSec : 0;
+  return { rps: w.requestsPerSec, cpuMs, p50: w.latencyMs.p50, p99: w.latencyMs.p99, cpu: usage.map((u) => u.cpuPct), non2xx: w.non2xx3xx, errors: e.connect + e.read + e.write + e.timeout };
 }
 
 async function main(): Promise<number> {
@@ -401,7 +421,7 @@ async function main(): Promise<number> {
             const s = await measure(kind, running.port, running.procs, scripts, !t.multicore, duration);
             const key = `${kind}|${t.name}`;
             (results.get(key) ?? results.set(key, []).get(key)!).push(s);
-            console.log(`  round ${round + 1} ${kind.toUpperCase().padEnd(4)} ${t.name.padEnd(34)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  cpu ${s.cpu.map((c) => `${c.toFixed(0)}%`).join('+')}${s.non2xx || s.errors ? `  (${s.non2xx} non-2xx, ${s.errors} errors)` : ''}`);
+            console.log(`  round ${round + 1} ${kind.toUpperCase().padEnd(4)} ${t.name.padEnd(34)} ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuMs.toFixed(2)} CPU-ms/req  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  cpu ${s.cpu.map((c) => `${c.toFixed(0)}%`).join('+')}${s.non2xx || s.errors ? `  (${s.non2xx} non-2xx, ${s.errors} errors)` : ''}`);
           }
         } catch (err) {
           const msg = `${t.name}: ${(err as Error).message.split('\n').slice(0, 6).join('\n')}`;
@@ -422,15 +442,19 @@ async function main(): Promise<number> {
     for (const pl of levels) {
       const modsec = med(results.get(`${kind}|nginx+modsecurity PL${pl}`));
       const waf = med(results.get(`${kind}|sentinel+waf PL${pl}`));
+      const inproc = med(results.get(`${kind}|sentinel in-process waf PL${pl}`));
       const pass = med(results.get(`${kind}|sentinel passthrough`));
-      const line = [`${kind.toUpperCase()} PL${pl}:`, `sentinel+waf ${fmt(waf)}`, `nginx+modsecurity ${fmt(modsec)}`, `passthrough ${fmt(pass)}`];
-      line.push(`ratio waf/modsec ${ratio(waf, modsec)}`, `waf/passthrough ${ratio(waf, pass)}`);
+      const line = [`${kind.toUpperCase()} PL${pl}:`, `sentinel+waf ${fmt(waf)}`, `in-process ${fmt(inproc)}`, `nginx+modsecurity ${fmt(modsec)}`, `passthrough ${fmt(pass)}`];
+      line.push(`ratio waf/modsec ${ratio(waf, modsec)}`, `in-process/modsec ${ratio(inproc, modsec)}`, `waf/passthrough ${ratio(waf, pass)}`, `in-process/passthrough ${ratio(inproc, pass)}`);
       console.log(`  ${line.join('  ')}`);
       if (argv.multicore) {
         const cores = availableParallelism();
         const wafMc = med(results.get(`${kind}|sentinel+waf PL${pl} (${cores} cores)`));
+        const inprocMc = med(results.get(`${kind}|sentinel in-process waf PL${pl} (${cores} cores)`));
         const passMc = med(results.get(`${kind}|sentinel passthrough (${cores} cores)`));
-        console.log(`  ${kind.toUpperCase()} PL${pl} unpinned: sentinel+waf ${fmt(wafMc)}  passthrough ${fmt(passMc)}  ratio waf/passthrough ${ratio(wafMc, passMc)}  waf/modsec(1 core) ${ratio(wafMc, modsec)}`);
+        console.log(
+          `  ${kind.toUpperCase()} PL${pl} unpinned: sentinel+waf ${fmt(wafMc)}  in-process ${fmt(inprocMc)}  passthrough ${fmt(passMc)}  ratio waf/passthrough ${ratio(wafMc, passMc)}  in-process/passthrough ${ratio(inprocMc, passMc)}  waf/modsec(1 core) ${ratio(wafMc, modsec)}  in-process/modsec(1 core) ${ratio(inprocMc, modsec)}`,
+        );
       }
     }
   }
@@ -440,10 +464,12 @@ async function main(): Promise<number> {
 
 function med(xs: Sample[] | undefined): Sample | undefined {
   if (!xs?.length) return undefined;
-  return { rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), cpu: [], non2xx: 0, errors: 0 };
+  return { rps: median(xs.map((x) => x.rps)), cpuMs: median(xs.map((x) => x.cpuMs)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), cpu: [], non2xx: 0, errors: 0 };
 }
-const fmt = (s: Sample | undefined): string => (s ? `${s.rps.toFixed(0)} req/s (p50 ${s.p50.toFixed(2)} ms)` : 'n/a');
-const ratio = (a: Sample | undefined, b: Sample | undefined): string => (a && b && b.rps > 0 ? `x${(a.rps / b.rps).toFixed(2)}` : 'n/a');
+const fmt = (s: Sample | undefined): string => (s ? `${s.rps.toFixed(0)} req/s ${s.cpuMs.toFixed(2)} CPU-ms/req (p50 ${s.p50.toFixed(2)} ms)` : 'n/a');
+/** req/s ratio, and in brackets the CPU-per-request ratio (b's CPU-ms / a's: the one-core throughput ratio). */
+const ratio = (a: Sample | undefined, b: Sample | undefined): string =>
+  a && b && b.rps > 0 ? `x${(a.rps / b.rps).toFixed(2)}${a.cpuMs > 0 && b.cpuMs > 0 ? ` [cpu x${(b.cpuMs / a.cpuMs).toFixed(2)}]` : ''}` : 'n/a';
 
 function readLoad(): string {
   try {

@@ -2,6 +2,7 @@
 // `limits` keys -> the immutable settings the agent filters use (defaults applied once).
 import { isAbsolute, resolve } from 'node:path';
 import type { BreakerSettings } from '../../src/agent-protocol/breaker.ts';
+import { IN_PROCESS_PROGRAMS } from './in-process.ts';
 import type { AgentConfig, WafConfig } from './schema.ts';
 
 export type AgentBlock = AgentConfig & { id: string };
@@ -31,6 +32,8 @@ export interface AgentDefinition {
   id: string;
   type: string;
   socketPath: string;
+  /** `in-process "program"`: run that agent program inside the gateway (no socket) */
+  inProcess: string | undefined;
   events: ReadonlySet<EventKind>;
   timeoutMs: number;
   chunkTimeoutMs: number;
@@ -93,7 +96,10 @@ export function defineAgent(raw: AgentBlock, baseDir = process.cwd()): { definit
   if (raw.grpc || raw.http) errors.push(`${path}: only unix-socket agents are supported by this gateway (the ${raw.grpc ? 'grpc' : 'http'} transport is not implemented; see docs/agents.md)`);
   const socketValue: unknown = raw['unix-socket']?.path;
   const socket = typeof socketValue === 'string' ? socketValue : undefined;
-  if (!socket && !raw.grpc && !raw.http) errors.push(`${path}: needs unix-socket "/path"`);
+  const inProcess = raw['in-process'];
+  if (inProcess !== undefined && !IN_PROCESS_PROGRAMS.includes(inProcess)) errors.push(`${path} > in-process: unknown program "${inProcess}" (known: ${IN_PROCESS_PROGRAMS.join(', ')})`);
+  if (inProcess !== undefined && socket) errors.push(`${path}: give either unix-socket or in-process, not both`);
+  if (!socket && !raw.grpc && !raw.http && inProcess === undefined) errors.push(`${path}: needs unix-socket "/path" (or in-process "sentinel-waf")`);
   const events = new Set<EventKind>();
   for (const e of raw.events ?? ['request_headers']) {
     const k = EVENT_ALIASES[e];
@@ -111,6 +117,7 @@ export function defineAgent(raw: AgentBlock, baseDir = process.cwd()): { definit
     id: raw.id,
     type: raw.type ?? raw.id,
     socketPath: socket ? (isAbsolute(socket) ? socket : resolve(baseDir, socket)) : '',
+    inProcess,
     events,
     timeoutMs: raw['timeout-ms'] ?? 1000,
     chunkTimeoutMs: raw['chunk-timeout-ms'] ?? 5000,

@@ -8,7 +8,8 @@
 // wants it), response headers in onResponse, the response body in onResponseBody
 // (response-body.ts), and request_complete in onComplete.
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler, FilterStatus } from '../../src/pipeline/types.ts';
-import { AgentCallError, CancelledError, type AgentClient } from '../../src/agent-protocol/client.ts';
+import { AgentCallError, CancelledError } from '../../src/agent-protocol/client.ts';
+import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, toHeaderValues, type AgentReply, type HeaderOp, type RequestHeadersEvent } from '../../src/agent-protocol/messages.ts';
 import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody } from './body-inspection.ts';
@@ -37,7 +38,7 @@ const STATE_KEY = 'agents';
 export interface Member {
   settings: AgentFilterSettings;
   def: AgentDefinition;
-  client: AgentClient;
+  client: AgentTransport;
   /** '' for the first filter of an agent on the route; '#2', '#3'... for further filters of the same agent (distinct correlation ids) */
   cidSuffix: string;
 }

@@ -4,12 +4,13 @@
 // the old generation's release then only drops a reference. A changed block gets a new client
 // and the old one closes when the last generation using it is disposed.
 import { AgentClient } from '../../src/agent-protocol/client.ts';
+import { InProcessAgent, type AgentTransport } from './in-process.ts';
 import type { Metrics } from '../../src/metrics/registry.ts';
 import type { AgentDefinition } from './definition.ts';
 import { AgentMetrics } from './metrics.ts';
 
 interface Shared {
-  client: AgentClient;
+  client: AgentTransport;
   refs: number;
 }
 
@@ -19,6 +20,7 @@ const registries = new WeakMap<Metrics, Map<string, Shared>>();
 function fingerprint(def: AgentDefinition): string {
   return JSON.stringify({
     socket: def.socketPath,
+    inProcess: def.inProcess ?? null,
     protocol: def.protocolVersion,
     encoding: def.encoding,
     pool: def.pool,
@@ -45,7 +47,7 @@ export class AgentManager {
   }
 
   /** The client for agent `id` (created or reused on first use in this generation). */
-  client(id: string): AgentClient {
+  client(id: string): AgentTransport {
     const have = this.clients.get(id);
     if (have) return have.shared.client;
     const def = this.defs.get(id);
@@ -55,7 +57,7 @@ export class AgentManager {
     const key = `${id}\u0000${fingerprint(def)}`;
     let shared = registry.get(key);
     if (!shared) {
-      const client = new AgentClient({
+      const client: AgentTransport = def.inProcess !== undefined ? new InProcessAgent(id, def.inProcess, def.config) : new AgentClient({
         id,
         socketPath: def.socketPath,
         connections: def.pool.connections,

@@ -30,6 +30,8 @@ export const AgentPoolSchema = Block({
 export const AgentSchema = Block({
   type: Type.Optional(Type.String()),
   'unix-socket': Type.Optional(Transport('path')),
+  // Sentinel-TS extension: a known agent program run inside the gateway (plugins/agents/in-process.ts)
+  'in-process': Type.Optional(Type.String()),
   grpc: Type.Optional(Transport('address')),
   http: Type.Optional(Transport('url')),
   events: Type.Optional(Type.Array(Type.String())),

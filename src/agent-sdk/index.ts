@@ -233,7 +233,14 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
-const EVENT_HANDLERS = {
+/** The event handlers of an agent program, without the socket (also run in-process by the gateway). */
+export type AgentHandlers = Pick<
+  AgentOptions,
+  'onRequestHeaders' | 'onRequestBodyChunk' | 'onResponseHeaders' | 'onResponseBodyChunk' | 'onRequestComplete' | 'onWebSocketFrame' | 'onHandlerError'
+>;
+
+/** Protocol message type -> the handler that answers it. */
+export const EVENT_HANDLERS = {
   [MessageType.RequestHeaders]: 'onRequestHeaders',
   [MessageType.RequestBodyChunk]: 'onRequestBodyChunk',
   [MessageType.ResponseHeaders]: 'onResponseHeaders',

@@ -412,9 +412,9 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     if (typeof agent !== 'string') d.error(`filters > filter "${f.id}"`, 'an agent filter needs agent "<id>"');
     else if (!agentIds.has(agent)) d.error(`filters > filter "${f.id}" > agent`, `unknown agent "${agent}"${didYouMean(agent, agentIds)}`);
   }
-  for (const a of (raw.agents ?? []) as { id: string; 'unix-socket'?: unknown; grpc?: unknown; http?: unknown }[]) {
-    const n = [a['unix-socket'], a.grpc, a.http].filter((x) => x !== undefined).length;
-    if (n !== 1) d.error(`agents > agent "${a.id}"`, n === 0 ? 'needs a transport: unix-socket "/path", grpc "http://host:port" or http "http://..."' : 'give exactly one transport');
+  for (const a of (raw.agents ?? []) as { id: string; 'unix-socket'?: unknown; grpc?: unknown; http?: unknown; 'in-process'?: unknown }[]) {
+    const n = [a['unix-socket'], a.grpc, a.http, a['in-process']].filter((x) => x !== undefined).length;
+    if (n !== 1) d.error(`agents > agent "${a.id}"`, n === 0 ? 'needs a transport: unix-socket "/path", grpc "http://host:port", http "http://..." or in-process "sentinel-waf"' : 'give exactly one transport');
   }
 
   for (const f of filters.values()) d.diagnostics.push(...(opts.validators?.filter?.(f) ?? []));

@@ -253,6 +253,8 @@ export function configFromJson(base: WafAgentConfig, json: unknown): WafAgentCon
   if (typeof json !== 'object' || Array.isArray(json)) throw new ConfigError('configuration must be a JSON object');
   const c: WafAgentConfig = { ...base, exclusions: [...base.exclusions] };
   const strings = (k: string, v: unknown): string[] => {
+    // A KDL `config {}` node with one value decodes to that value, not a list of one.
+    if (typeof v === 'string') return [v];
     if (!Array.isArray(v)) throw new ConfigError(`${k} must be a list`);
     return v.map(String);
   };

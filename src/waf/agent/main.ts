@@ -9,6 +9,7 @@ import { runAgent } from '../../agent-sdk/index.ts';
 import { resolveWorkerCount } from '../../cluster/policy.ts';
 import { ConfigError, configFromCli, configFromJson, usageText, type WafAgentConfig } from './config.ts';
 import { locateCrs } from './crs-location.ts';
+import { wafHandlers } from './in-process.ts';
 import { buildWaf, WafService } from './service.ts';
 import { runTune } from './tune-cli.ts';
 import { runWafPrimary, WORKER_READY } from './workers.ts';
@@ -68,11 +69,7 @@ async function serve(): Promise<void> {
       config = next;
       process.stderr.write(`sentinel-waf: reconfigured (paranoia ${config.paranoiaLevel}, ${config.mode})\n`);
     },
-    onRequestHeaders: (ev) => service.onRequestHeaders(ev),
-    onRequestBodyChunk: (ev) => service.onRequestBodyChunk(ev),
-    onResponseHeaders: (ev) => service.onResponseHeaders(ev),
-    onResponseBodyChunk: (ev) => service.onResponseBodyChunk(ev),
-    onRequestComplete: (ev) => service.onRequestComplete(ev),
+    ...wafHandlers(service),
     sharedListener: cluster.isWorker,
   });
   if (cluster.isWorker) {

@@ -27,6 +27,16 @@ test('event aliases, body modes, relative sockets, errors', () => {
   assert.match(bad.errors.join('\n'), /unknown event "request_bodies"/);
 });
 
+test('in-process agents: a known program instead of a socket', () => {
+  const ok = defineAgent({ id: 'waf', 'in-process': 'sentinel-waf', config: { 'paranoia-level': 2 } });
+  assert.deepEqual(ok.errors, []);
+  assert.equal(ok.definition.inProcess, 'sentinel-waf');
+  assert.equal(ok.definition.socketPath, '');
+  assert.equal(defineAgent({ id: 'u', 'unix-socket': { path: '/run/u.sock' } }).definition.inProcess, undefined);
+  assert.match(defineAgent({ id: 'x', 'in-process': 'modsecurity' }).errors.join('\n'), /in-process: unknown program "modsecurity" \(known: sentinel-waf\)/);
+  assert.match(defineAgent({ id: 'y', 'in-process': 'sentinel-waf', 'unix-socket': { path: '/run/y.sock' } }).errors.join('\n'), /either unix-socket or in-process, not both/);
+});
+
 test('agent filter settings', () => {
   assert.deepEqual(defineAgentFilter('f', { agent: 'waf', 'failure-mode': 'open', 'timeout-ms': 50 }), {
     id: 'f',

@@ -59,6 +59,12 @@ describe('sentinel-waf Configure JSON', () => {
     assert.equal(c.inspectResponseBody, true);
   });
 
+  it('a single string is a list of one (a KDL config node with one value)', () => {
+    const c = configFromJson(defaultConfig(), { 'exclude-paths': '/health', 'disabled-rules': '920350' });
+    assert.deepEqual(c.excludePaths, ['/health']);
+    assert.deepEqual(c.disabledRuleIds, ['920350']);
+  });
+
   it('null keeps the base; unknown keys and bad values are errors', () => {
     const base = defaultConfig();
     assert.equal(configFromJson(base, null), base);

@@ -1,0 +1,114 @@
+// `agent "id" { in-process "sentinel-waf" }`: a known agent program run inside the gateway
+// process instead of behind a Unix socket. The agent filter calls it through the same transport
+// interface as a socket client (AgentTransport), so chains, failure modes, body inspection and
+// metrics are unchanged; what goes away is the hop: no frame encoding, no socket write/read, no
+// second process to schedule. Handlers run on the gateway's event loop (an engine call is ~1 ms
+// of CPU, as it would be in the agent's own loop); with `worker-threads N` every gateway worker
+// process has its own engine, so it uses every core. Replies go through parseAgentReply, the
+// same validation as a socket agent's.
+import { AgentCallError } from '../../src/agent-protocol/client.ts';
+import { parseAgentReply, type AgentReply } from '../../src/agent-protocol/messages.ts';
+import { allow, block, EVENT_HANDLERS, type AgentHandlers, type Decision, type EventContext } from '../../src/agent-sdk/index.ts';
+import type { CallOptions } from '../../src/agent-protocol/client.ts';
+
+/** What the agent filters need from an agent, over a socket (AgentClient) or in-process. */
+export interface AgentTransport {
+  readonly id: string;
+  call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply>;
+  start(): void;
+  close(): Promise<void>;
+  readonly openConnections: number;
+  readonly pendingReplies: number;
+  readonly load: { inUse: number; queued: number };
+}
+
+type Program = (config: unknown) => AgentHandlers;
+
+/** The programs `in-process` can name; loaded on first use (the WAF engine is large). */
+const PROGRAMS: Record<string, () => Promise<Program>> = {
+  'sentinel-waf': async () => (await import('../../src/waf/agent/in-process.ts')).createWafHandlers,
+};
+
+export const IN_PROCESS_PROGRAMS: readonly string[] = Object.keys(PROGRAMS);
+
+const NEVER_ABORTED = new AbortController().signal;
+
+export class InProcessAgent implements AgentTransport {
+  private handlers: AgentHandlers | undefined;
+  private failure: Error | undefined;
+  private ready: Promise<void> | undefined;
+  private running = 0;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    private readonly program: string,
+    private readonly config: unknown,
+    private readonly log: (message: string) => void = (m) => process.stderr.write(`${m}\n`),
+  ) {}
+
+  /** Loads the program and builds it (for the WAF: parses and compiles the rules, 1-2 s). */
+  start(): void {
+    this.ready ??= (async () => {
+      const load = PROGRAMS[this.program];
+      if (!load) throw new Error(`unknown in-process agent program "${this.program}" (known: ${IN_PROCESS_PROGRAMS.join(', ')})`);
+      const make = await load();
+      // Let the caller finish its own start-up before the synchronous build blocks the loop.
+      await new Promise((r) => setImmediate(r));
+      if (this.closed) return;
+      this.handlers = make(this.config);
+    })().catch((err: unknown) => {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      this.log(`agent ${this.id}: in-process ${this.program} failed to start: ${this.failure.message}`);
+    });
+  }
+
+  get openConnections(): number {
+    return this.handlers && !this.closed ? 1 : 0;
+  }
+
+  get pendingReplies(): number {
+    return this.running;
+  }
+
+  get load(): { inUse: number; queued: number } {
+    return { inUse: this.running, queued: 0 };
+  }
+
+  call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
+    if (this.closed) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} is closed`));
+    if (opts.signal?.aborted) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
+    if (this.handlers) return this.invoke(this.handlers, type, correlationId, payload);
+    if (this.failure) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} (in-process ${this.program}) failed to start: ${this.failure.message}`));
+    this.start();
+    // Still building: wait for it, bounded by the call's timeout like a connection attempt.
+    return new Promise<AgentReply>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new AgentCallError('timeout', `agent ${this.id} (in-process ${this.program}) not ready after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      void this.ready!.then(() => {
+        clearTimeout(timer);
+        this.call(type, correlationId, payload, opts).then(resolve, reject);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.handlers = undefined;
+  }
+
+  private async invoke(handlers: AgentHandlers, type: number, correlationId: string, payload: unknown): Promise<AgentReply> {
+    const name = EVENT_HANDLERS[type as keyof typeof EVENT_HANDLERS];
+    const handler = name ? (handlers[name] as ((event: unknown, ctx: EventContext) => Decision | undefined | void | Promise<Decision | undefined | void>) | undefined) : undefined;
+    let decision: Decision;
+    this.running += 1;
+    try {
+      decision = (handler ? await handler(payload, { correlationId, signal: NEVER_ABORTED }) : undefined) ?? allow();
+    } catch (err) {
+      this.log(`agent ${this.id}: in-process handler failed for ${correlationId}: ${String(err)}`);
+      decision = handlers.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
+    } finally {
+      this.running -= 1;
+    }
+    return parseAgentReply(decision.toWire(correlationId));
+  }
+}

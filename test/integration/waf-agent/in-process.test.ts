@@ -1,0 +1,161 @@
+// `agent "waf" { in-process "sentinel-waf" }`: the WAF engine inside the gateway, no socket.
+// Two real gateways in front of one real upstream: one with the in-process WAF, one with the
+// sentinel-waf agent process on a Unix socket, same CRS and settings. The same requests (clean
+// and attacks in the query, headers, form and JSON bodies) must get the same status and the same
+// X-WAF-Rule from both, attacks must not reach the upstream, and a bad in-process config is a
+// clean failure (fail-closed 503), not a crash.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
+import { request, type Reply } from '../../helpers/http.ts';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+
+const repoRoot = join(import.meta.dirname, '..', '..', '..');
+const tmp = mkdtempSync(join(tmpdir(), 'sw-inproc-'));
+const socketPath = join(tmp, 'waf.sock');
+
+const wafConfig = `config { crs-dir "${crsDir}"; paranoia-level 1; exclude-paths "/health" }`;
+
+function gatewayConfig(upstream: string, transport: string, timeoutMs = 20_000): string {
+  return simpleConfig(upstream, {
+    route: 'filters "waf"',
+    top: `
+agents {
+  agent "waf" {
+    ${transport}
+    events "request_headers" "request_body"
+    timeout-ms ${timeoutMs}
+  }
+}
+filters { filter "waf" { type "agent"; agent "waf"; failure-mode "closed" } }
+waf { body-inspection { content-types "application/json" "application/x-www-form-urlencoded" } }
+`,
+  });
+}
+
+const browser = {
+  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0',
+  accept: 'text/html,application/xhtml+xml',
+};
+
+interface Case {
+  name: string;
+  method?: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  attack: boolean;
+}
+
+const cases: Case[] = [
+  { name: 'clean GET with a query', path: '/products/search?q=blue+running+shoes&size=42', attack: false },
+  { name: 'clean JSON POST', method: 'POST', path: '/api/orders', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ order: 7, items: [{ sku: 'A-1', qty: 2 }], note: 'leave at the door' }), attack: false },
+  { name: 'clean form POST', method: 'POST', path: '/account', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=Alice+Martin&city=Lyon', attack: false },
+  { name: 'excluded path', path: "/health?x=1'+OR+'1'='1", attack: false },
+  { name: 'SQLi in the query', path: "/items?id=1'+OR+'1'='1", attack: true },
+  { name: 'UNION SELECT', path: '/items?id=1%20UNION%20SELECT%20password%20FROM%20users', attack: true },
+  { name: 'XSS in the query', path: '/search?q=%3Cscript%3Ealert(1)%3C/script%3E', attack: true },
+  { name: 'path traversal', path: '/download?file=../../../../etc/passwd', attack: true },
+  { name: 'XSS in the Referer header', path: '/', headers: { referer: '<script>alert(document.cookie)</script>' }, attack: true },
+  { name: 'XSS in a JSON body', method: 'POST', path: '/api/comments', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ q: '<script>alert(document.cookie)</script>' }), attack: true },
+  { name: 'SQLi in a form body', method: 'POST', path: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: "user=admin'--&pass=1' OR '1'='1", attack: true },
+];
+
+function send(base: string, c: Case): Promise<Reply> {
+  return request(`${base}${c.path}`, { method: c.method ?? 'GET', headers: { ...browser, ...(c.headers ?? {}), ...(c.body ? { 'content-length': String(Buffer.byteLength(c.body)) } : {}) }, body: c.body, timeoutMs: 30_000 });
+}
+
+async function untilServing(base: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await request(`${base}/ready-check`, { headers: browser, timeoutMs: 30_000 }).catch(() => undefined);
+    if (r?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`gateway at ${base} never answered 200 (last ${r?.status})`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+describe('in-process sentinel-waf against the socket agent', () => {
+  let upstream: TestUpstream;
+  let inProc: Awaited<ReturnType<typeof gatewayFrom>>;
+  let viaSocket: Awaited<ReturnType<typeof gatewayFrom>>;
+  let agent: ChildProcess;
+
+  before(async () => {
+    upstream = await startUpstream();
+    agent = spawn(process.execPath, [join(repoRoot, 'bin', 'sentinel-waf.mjs'), '--socket', socketPath, '--crs-dir', crsDir, '--workers', '1', '--paranoia-level', '1', '--exclude-paths', '/health'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      agent.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('listening on')) resolve();
+      });
+      agent.once('exit', (code) => reject(new Error(`sentinel-waf exited ${code}: ${stderr}`)));
+    });
+    inProc = await gatewayFrom(gatewayConfig(upstream.address, 'in-process "sentinel-waf"\n    ' + wafConfig));
+    viaSocket = await gatewayFrom(gatewayConfig(upstream.address, `unix-socket "${socketPath}"`));
+    await untilServing(inProc.url());
+    await untilServing(viaSocket.url());
+  });
+
+  after(async () => {
+    await inProc?.gw.close();
+    await viaSocket?.gw.close();
+    await upstream?.close();
+    if (agent && agent.exitCode === null) {
+      const exited = new Promise((r) => agent.once('exit', r));
+      agent.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  for (const c of cases) {
+    test(`${c.name}: same verdict in-process and over the socket`, async () => {
+      const seenBefore = upstream.seen.length;
+      const a = await send(inProc.url(), c);
+      const b = await send(viaSocket.url(), c);
+      assert.equal(a.status, b.status, `in-process ${a.status} vs socket ${b.status}`);
+      assert.equal(a.headers['x-waf-rule'], b.headers['x-waf-rule']);
+      assert.equal(a.headers['x-waf-score'], b.headers['x-waf-score']);
+      if (c.attack) {
+        assert.equal(a.status, 403);
+        assert.equal(a.headers['x-waf-blocked'], 'true');
+        assert.match(String(a.headers['x-waf-rule']), /^9\d{5}$/);
+        assert.equal(upstream.seen.length, seenBefore, 'a blocked request never reaches the upstream');
+      } else {
+        assert.equal(a.status, 200);
+        assert.equal(upstream.seen.length, seenBefore + 2);
+      }
+    });
+  }
+
+  test('concurrent clean and attack requests are answered correctly', async () => {
+    const batch = Array.from({ length: 40 }, (_, i) => (i % 4 === 0 ? cases[4]! : { ...cases[0]!, path: `/products/search?q=shoes&page=${i}` }));
+    const replies = await Promise.all(batch.map((c) => send(inProc.url(), c)));
+    replies.forEach((r, i) => assert.equal(r.status, batch[i]!.attack ? 403 : 200));
+  });
+});
+
+describe('in-process sentinel-waf with a config it cannot load', () => {
+  test('requests fail closed with 503 and the gateway keeps serving', async () => {
+    const upstream = await startUpstream();
+    const g = await gatewayFrom(gatewayConfig(upstream.address, `in-process "sentinel-waf"\n    config { crs-dir "${join(tmp, 'no-such-crs')}" }`, 2000));
+    try {
+      const first = await request(`${g.url()}/x`, { headers: browser, timeoutMs: 10_000 });
+      assert.equal(first.status, 503);
+      const again = await request(`${g.url()}/y`, { headers: browser, timeoutMs: 10_000 });
+      assert.equal(again.status, 503);
+      assert.equal(upstream.seen.length, 0);
+    } finally {
+      await g.gw.close();
+      await upstream.close();
+    }
+  });
+});
