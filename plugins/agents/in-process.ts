@@ -9,7 +9,9 @@
 import { AgentCallError } from '../../src/agent-protocol/client.ts';
 import { parseAgentReply, type AgentReply } from '../../src/agent-protocol/messages.ts';
 import { allow, block, EVENT_HANDLERS, type AgentHandlers, type Decision, type EventContext } from '../../src/agent-sdk/index.ts';
+import type { BreakerState } from '../../src/agent-protocol/breaker.ts';
 import type { CallOptions } from '../../src/agent-protocol/client.ts';
+import { LatencyStats } from '../../src/status/latency.ts';
 
 /** What the agent filters need from an agent, over a socket (AgentClient) or in-process. */
 export interface AgentTransport {
@@ -20,6 +22,10 @@ export interface AgentTransport {
   readonly openConnections: number;
   readonly pendingReplies: number;
   readonly load: { inUse: number; queued: number };
+  /** for the status page (src/status) */
+  readonly options: { readonly connections: number };
+  readonly breaker: { state(now: number): BreakerState };
+  readonly latency: LatencyStats;
 }
 
 type Program = (config: unknown) => AgentHandlers;
@@ -39,6 +45,10 @@ export class InProcessAgent implements AgentTransport {
   private ready: Promise<void> | undefined;
   private running = 0;
   private closed = false;
+  /** One "connection": the program itself. No breaker: nothing between the filter and the handlers can fail apart from them. */
+  readonly options = { connections: 1 };
+  readonly breaker = { state: (): BreakerState => 'closed' };
+  readonly latency = new LatencyStats();
 
   constructor(
     readonly id: string,

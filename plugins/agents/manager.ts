@@ -81,7 +81,7 @@ export class AgentManager {
   }
 
   /** The client of agent `id` if this generation has one (never creates it). */
-  peek(id: string): AgentClient | undefined {
+  peek(id: string): AgentTransport | undefined {
     return this.clients.get(id)?.shared.client;
   }
 
