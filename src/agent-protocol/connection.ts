@@ -4,7 +4,7 @@
 // a broken frame or undecodable JSON drops the connection (its callers fail fast instead of
 // waiting for a timeout); a reply for an unknown correlation id is ignored.
 import { connect, type Socket } from 'node:net';
-import { FrameDecoder, FrameError, MAX_FRAME_BYTES, MessageType, encodeFrame, isKnownMessageType, parseJsonPayload, parsePayload, type Encoding } from './frames.ts';
+import { FrameDecoder, FrameError, FrameWriter, MAX_FRAME_BYTES, MessageType, encodeFrame, isKnownMessageType, parseJsonPayload, parsePayload, type Encoding } from './frames.ts';
 import { CancelReason, ProtocolError, parseAgentReply, type AgentReply, type HandshakeRequest, type HandshakeResponse } from './messages.ts';
 
 export type AgentErrorKind = 'circuit_open' | 'timeout' | 'unavailable' | 'connection_lost' | 'protocol' | 'cancelled' | 'rejected';
@@ -102,6 +102,8 @@ export function openAgentSocket(o: {
 
 export class AgentConnection implements ProtocolConnection {
   private socket: Socket | undefined;
+  /** events, cancels and pongs: batched per event-loop turn */
+  private writer: FrameWriter | undefined;
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<string, Pending>();
   private closed = false;
@@ -151,6 +153,7 @@ export class AgentConnection implements ProtocolConnection {
       socket.once('close', () => fail(new AgentCallError('unavailable', 'agent closed the connection during the handshake')));
       socket.once('connect', () => socket.write(encodeFrame(MessageType.HandshakeRequest, this.options.handshake)));
       this.socket = socket;
+      this.writer = new FrameWriter(socket);
       const onHandshakeData = (chunk: Buffer) => {
         let frames;
         try {
@@ -193,7 +196,7 @@ export class AgentConnection implements ProtocolConnection {
     if (this.pending.has(correlationId)) return Promise.reject(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
     return new Promise((resolve, reject) => {
       this.pending.set(correlationId, { resolve, reject });
-      this.socket!.write(encodeFrame(type, payload, this.encoding));
+      this.writer!.write(encodeFrame(type, payload, this.encoding));
     });
   }
 
@@ -202,12 +205,12 @@ export class AgentConnection implements ProtocolConnection {
     const p = this.pending.get(correlationId);
     if (!p) return;
     this.pending.delete(correlationId);
-    if (this.alive) this.socket!.write(encodeFrame(MessageType.Cancel, { correlation_id: correlationId, reason, timestamp_ms: Date.now() }, this.encoding));
+    if (this.alive) this.writer!.write(encodeFrame(MessageType.Cancel, { correlation_id: correlationId, reason, timestamp_ms: Date.now() }, this.encoding));
   }
 
   /** Fire-and-forget message (no reply expected or wanted). */
   notify(type: number, payload: unknown): void {
-    if (this.alive) this.socket!.write(encodeFrame(type, payload, this.encoding));
+    if (this.alive) this.writer!.write(encodeFrame(type, payload, this.encoding));
   }
 
   close(): void {

@@ -75,6 +75,51 @@ function rawFrame(type: number, payload: Uint8Array): Buffer {
   return frame;
 }
 
+/** The part of a socket FrameWriter uses. */
+export interface FrameSink {
+  readonly destroyed: boolean;
+  write(chunk: Buffer): unknown;
+  cork(): void;
+  uncork(): void;
+}
+
+/**
+ * Coalesces the frames written during one event-loop turn into one socket write. Every event and
+ * reply used to be its own write(2) (profiled: ~17% of the gateway's CPU on the agent path at
+ * 50 connections); frames queued here go out together from a setImmediate, corked, so libuv
+ * hands them to one writev. Order is kept; frames queued when the socket dies are dropped, as
+ * an unflushed write would have been.
+ */
+export class FrameWriter {
+  private queue: Buffer[] = [];
+  private scheduled = false;
+
+  constructor(private readonly sink: FrameSink) {}
+
+  write(frame: Buffer): void {
+    this.queue.push(frame);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** Writes what is queued now (before an end(), or when order with a direct write matters). */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    const q = this.queue;
+    if (q.length === 0) return;
+    this.queue = [];
+    if (this.sink.destroyed) return;
+    if (q.length === 1) {
+      this.sink.write(q[0]!);
+      return;
+    }
+    this.sink.cork();
+    for (const frame of q) this.sink.write(frame);
+    this.sink.uncork();
+  };
+}
+
 /**
  * Incremental decoder: feed socket chunks, get whole frames back. Partial frames stay buffered
  * (`bufferedBytes`) until the rest arrives; the buffer never grows past one maximal frame.

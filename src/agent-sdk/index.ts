@@ -4,7 +4,7 @@
 // cancellation. See docs/agents.md for an example.
 import { createServer, type Server, type Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
-import { FrameDecoder, MessageType, encodeFrame, parseJsonPayload, parsePayload, type Encoding } from '../agent-protocol/frames.ts';
+import { FrameDecoder, FrameWriter, MessageType, encodeFrame, parseJsonPayload, parsePayload, type Encoding } from '../agent-protocol/frames.ts';
 import { V1Decoder, encodeV1 } from '../agent-protocol/v1.ts';
 import {
   EventNumber,
@@ -300,8 +300,10 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
   let handshaken = false;
   let encoding: Encoding = 'json';
   const inFlight = new Map<string, EventCancel>();
+  // Replies are batched per event-loop turn (one writev for the replies to one read's frames).
+  const writer = new FrameWriter(socket);
   const send = (type: number, payload: unknown) => {
-    if (!socket.destroyed) socket.write(encodeFrame(type, payload, encoding));
+    if (!socket.destroyed) writer.write(encodeFrame(type, payload, encoding));
   };
   const reply = (correlationId: string, d: Decision) => send(MessageType.AgentResponse, d.toWire(correlationId));
 
@@ -334,6 +336,7 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
         const chosen = (options.encodings ?? ['json']).find((e) => offered.includes(e)) ?? 'json';
         send(MessageType.HandshakeResponse, handshakeResponse(options, ok, chosen));
         if (!ok) {
+          writer.flush();
           socket.end();
           return;
         }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameDecoder, FrameError, MessageType, encodeFrame, parseJsonPayload } from '../../../src/agent-protocol/frames.ts';
+import { FrameDecoder, FrameError, FrameWriter, MessageType, encodeFrame, parseJsonPayload } from '../../../src/agent-protocol/frames.ts';
 
 test('encodeFrame writes u32 BE length (payload + 1), the type byte, then JSON', () => {
   const f = encodeFrame(MessageType.Ping, { sequence: 7 });
@@ -53,4 +53,34 @@ test('zero length and oversized frames are fatal FrameErrors', () => {
 test('a payload that is not JSON parses to undefined', () => {
   assert.equal(parseJsonPayload(Buffer.from('{nope')), undefined);
   assert.deepEqual(parseJsonPayload(Buffer.from('{"a":1}')), { a: 1 });
+});
+
+test('FrameWriter: frames written in one event-loop turn leave together, in order, corked; a dead socket gets nothing', async () => {
+  const calls: string[] = [];
+  const sink = { destroyed: false, write: (b: Buffer) => calls.push(`write ${b.readUInt8(4).toString(16)}`), cork: () => calls.push('cork'), uncork: () => calls.push('uncork') };
+  const w = new FrameWriter(sink);
+  w.write(encodeFrame(MessageType.RequestHeaders, { a: 1 }));
+  w.write(encodeFrame(MessageType.Cancel, { b: 2 }));
+  w.write(encodeFrame(MessageType.Ping, { c: 3 }));
+  assert.deepEqual(calls, [], 'nothing is written synchronously');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls, ['cork', 'write 10', 'write 40', 'write 41', 'uncork']);
+
+  calls.length = 0;
+  w.write(encodeFrame(MessageType.Pong, {}));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls, ['write 42'], 'a lone frame is a plain write');
+
+  calls.length = 0;
+  w.write(encodeFrame(MessageType.Pong, {}));
+  w.flush();
+  assert.deepEqual(calls, ['write 42'], 'flush() writes at once');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls, ['write 42'], 'and the scheduled flush finds nothing left');
+
+  calls.length = 0;
+  w.write(encodeFrame(MessageType.Pong, {}));
+  sink.destroyed = true;
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls, []);
 });

@@ -1,0 +1,173 @@
+// What one allow-all agent on request headers costs (issue #16 item 3), A/B in one run:
+//   node --import tsx bench/agent-hop.ts [--rounds 5] [--duration 5] [--connections 50]
+//                                        [--baseline DIR] [--agent-cpu N|none] [--profile DIR]
+// One compiled gateway (tsc build, as the `sentinel` bench target) pinned to CPU 0 serves two
+// routes to an nginx origin (CPU 1): `/pass` (no filter) and `/agent` (one agent filter, v2 UDS,
+// request headers, fail-closed). The agent is the SDK's allow-all agent, compiled too. wrk (CPU 1)
+// alternates between the two paths every round (the order flips each round), so each round gives
+// a same-run ratio agent/passthrough of req/s and of CPU time per request, for the gateway and the
+// agent (from /proc, so it is less sensitive than req/s to other work stealing the core).
+// --baseline DIR: the same measurement for another checkout (a git worktree with node_modules) in
+// the same rounds, e.g. the parent commit, for before/after figures.
+// --profile DIR: run the gateway and the agent with --cpu-prof (profiles written into DIR).
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildSentinel } from './lib/targets.ts';
+import { freePort, killAll, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
+import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
+import { clockTicksPerSecond, treeCpuTicks } from './lib/procfs.ts';
+import { ensureOpenloop, runLoad, type OpenloopOutput } from './lib/load.ts';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '50' },
+    baseline: { type: 'string' },
+    'agent-cpu': { type: 'string', default: 'none' },
+    profile: { type: 'string' },
+    rate: { type: 'string', default: '0' },
+  },
+});
+// --rate N: open loop at N req/s (bench/openloop) instead of wrk's closed loop. On a shared
+// machine neither process may get a whole core, so req/s mostly measures the scheduler; at a
+// fixed rate below capacity both paths do the same work per second and CPU time per request
+// compares like with like.
+const rate = Number(values.rate);
+const rounds = Number(values.rounds);
+const duration = Number(values.duration);
+const connections = Number(values.connections);
+const agentCpu = values['agent-cpu'] === 'none' ? null : Number(values['agent-cpu']);
+const REPO = resolve(import.meta.dirname, '..');
+
+interface Side {
+  name: string;
+  gateway: Proc;
+  agent: Proc;
+  port: number;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'agent-hop-'));
+process.on('exit', () => {
+  killAll();
+  rmSync(tmp, { recursive: true, force: true });
+});
+process.on('SIGINT', () => process.exit(130));
+
+async function startSide(name: string, root: string, originPort: number): Promise<Side> {
+  const entry = await buildSentinel(root); // <root>/.tmp/bench/dist/src/cli/main.js
+  const dist = resolve(entry, '..', '..', '..');
+  const dir = join(tmp, name);
+  mkdirSync(dir);
+  const socket = join(dir, 'agent.sock');
+  const agentFile = join(dir, 'agent.mjs');
+  writeFileSync(
+    agentFile,
+    `import { runAgent, allow } from ${JSON.stringify(join(dist, 'src', 'agent-sdk', 'index.js'))};
+await runAgent({ socketPath: ${JSON.stringify(socket)}, name: 'bench-allow', onRequestHeaders: () => allow() });
+process.stdout.write('listening\\n');
+process.on('SIGTERM', () => process.exit(0));
+`,
+  );
+  const prof = (what: string) => (values.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile), '--cpu-prof-name', `${name}-${what}.cpuprofile`] : []);
+  const agent = spawnPinned(`${name} agent`, agentCpu, process.execPath, [...prof('agent'), agentFile], { cwd: root });
+  await new Promise<void>((ok, fail) => {
+    agent.child.stdout!.on('data', (c: Buffer) => c.toString().includes('listening') && ok());
+    void agent.done.then(() => fail(new Error(`${name} agent exited: ${agent.output()}`)));
+  });
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const config = `system { worker-threads 1 }
+listeners { listener "http" { address "127.0.0.1:${port}" } }
+agents { agent "allow" { unix-socket "${socket}"; events "request_headers"; timeout-ms 1000 } }
+filters { filter "allow" { type "agent"; agent "allow"; failure-mode "closed" } }
+routes {
+  route "agent" { priority "high"; matches { path-prefix "/agent" }; upstream "origin"; filters "allow" }
+  route "pass" { matches { path-prefix "/" }; upstream "origin" }
+}
+upstreams { upstream "origin" { target "127.0.0.1:${originPort}" } }
+observability { logging { level "warn"; access-log { enabled #false } }; metrics { address "127.0.0.1:${metricsPort}" } }
+`;
+  writeFileSync(join(dir, 'gw.kdl'), config);
+  const gateway = spawnPinned(`${name} gateway`, 0, process.execPath, [...prof('gateway'), entry, 'run', '-c', join(dir, 'gw.kdl')], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  await waitReady(gateway, port, '/agent', 30_000);
+  return { name, gateway, agent, port };
+}
+
+interface Run {
+  rps: number;
+  gwCpuUs: number;
+  agentCpuUs: number;
+  errors: number;
+}
+
+async function measure(side: Side, path: string, seconds: number): Promise<Run> {
+  const g0 = treeCpuTicks(side.gateway.pid);
+  const a0 = treeCpuTicks(side.agent.pid);
+  const load = rate > 0 ? { kind: 'open' as const, rate } : { kind: 'closed' as const, rate: 0 };
+  const r = await runLoad({ ...load, path, headers: [], wrkArgs: [], connections, scheme: 'http' }, side.port, 1, seconds, { warmupS: 0, ...(openloopBin ? { openloopBin } : {}) });
+  const tick = 1e6 / clockTicksPerSecond();
+  const gw = (treeCpuTicks(side.gateway.pid) - g0) * tick;
+  const ag = (treeCpuTicks(side.agent.pid) - a0) * tick;
+  const n = Math.max(1, rate > 0 ? (r.raw as OpenloopOutput).completed : r.rps * seconds);
+  return { rps: r.rps, gwCpuUs: gw / n, agentCpuUs: ag / n, errors: r.errors + r.non2xx + (r.unfinished ?? 0) };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
+
+const openloopBin = rate > 0 ? await ensureOpenloop(REPO) : undefined;
+const originPort = await freePort();
+const originDir = join(tmp, 'origin');
+mkdirSync(originDir);
+writeOriginFiles(originDir);
+writeFileSync(join(originDir, 'nginx.conf'), originNginxConf(originPort, originDir));
+const origin = spawnPinned('origin', 1, 'nginx', ['-e', 'stderr', '-c', join(originDir, 'nginx.conf'), '-p', originDir]);
+await new Promise((r) => setTimeout(r, 300));
+if (origin.exited()) throw new Error(`nginx failed: ${origin.output()}`);
+
+const sides: Side[] = [await startSide('current', REPO, originPort)];
+if (values.baseline) sides.push(await startSide('baseline', resolve(values.baseline), originPort));
+for (const s of sides) for (const p of ['/pass', '/agent']) await measure(s, p, 2); // warm-up
+
+const results = new Map<string, { pass: Run[]; agent: Run[] }>(sides.map((s) => [s.name, { pass: [], agent: [] }]));
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 === 0 ? sides : [...sides].reverse();
+  for (const s of order) {
+    const paths = round % 2 === 0 ? (['pass', 'agent'] as const) : (['agent', 'pass'] as const);
+    for (const p of paths) {
+      const r = await measure(s, `/${p}`, duration);
+      results.get(s.name)![p].push(r);
+      console.log(`[round ${round + 1}] ${s.name.padEnd(8)} ${p.padEnd(5)} ${r.rps.toFixed(0)} req/s  gateway ${r.gwCpuUs.toFixed(1)} µs/req  agent ${r.agentCpuUs.toFixed(1)} µs/req${r.errors ? `  errors ${r.errors}` : ''}`);
+    }
+  }
+}
+
+console.log(`\nagent hop, ${rounds} rounds x ${duration} s, ${rate > 0 ? `open loop at ${rate} req/s` : 'wrk'} -c${connections}; gateway on CPU 0, agent ${agentCpu === null ? 'unpinned' : `on CPU ${agentCpu}`}`);
+for (const s of sides) {
+  const { pass, agent } = results.get(s.name)!;
+  const rps = agent.map((a, i) => a.rps / pass[i]!.rps);
+  const gw = agent.map((a, i) => a.gwCpuUs / pass[i]!.gwCpuUs);
+  console.log(
+    `${s.name}: req/s agent/pass median ×${median(rps).toFixed(2)} (${range(rps)}); gateway CPU/req agent/pass ×${median(gw).toFixed(2)} (${range(gw)}); ` +
+      `medians: pass ${median(pass.map((r) => r.rps)).toFixed(0)} req/s ${median(pass.map((r) => r.gwCpuUs)).toFixed(1)} µs/req, agent ${median(agent.map((r) => r.rps)).toFixed(0)} req/s ${median(agent.map((r) => r.gwCpuUs)).toFixed(1)} µs/req + agent process ${median(agent.map((r) => r.agentCpuUs)).toFixed(1)} µs/req`,
+  );
+}
+if (sides.length === 2) {
+  const cur = results.get('current')!;
+  const base = results.get('baseline')!;
+  const rps = cur.agent.map((a, i) => a.rps / base.agent[i]!.rps);
+  const gw = cur.agent.map((a, i) => a.gwCpuUs / base.agent[i]!.gwCpuUs);
+  const ag = cur.agent.map((a, i) => a.agentCpuUs / base.agent[i]!.agentCpuUs);
+  console.log(`current/baseline on /agent: req/s ×${median(rps).toFixed(2)} (${range(rps)}); gateway CPU/req ×${median(gw).toFixed(2)} (${range(gw)}); agent CPU/req ×${median(ag).toFixed(2)} (${range(ag)})`);
+}
+for (const s of sides) {
+  await s.gateway.stop();
+  await s.agent.stop();
+}
+await origin.stop();
