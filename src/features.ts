@@ -1,7 +1,8 @@
 // The composition root: every feature the gateway knows, as manifests. The only src/ module
-// that imports plugins/ (test/unit/architecture/layers.test.ts checks it); the gateway hands
-// this list to each generation, which registers the ones its config uses.
-import type { FeatureManifest } from './pipeline/feature.ts';
+// that imports plugins/ (test/unit/architecture/layers.test.ts checks it). COMPOSITION collects
+// what the manifests contribute (config validators, upstream policies, listener TLS); the
+// gateway hands the features to each generation, which registers the ones its config uses.
+import { compose, type Composition, type FeatureManifest } from './pipeline/feature.ts';
 import { tlsFeature } from '../plugins/tls/index.ts';
 import { routingFeature } from '../plugins/routing/index.ts';
 import { metricsFeature } from '../plugins/metrics/index.ts';
@@ -46,3 +47,6 @@ export const FEATURES: readonly FeatureManifest[] = [
   staticFilesFeature,
   builtinsFeature,
 ];
+
+/** The manifests' contributions, collected once (src/pipeline/feature.ts `compose`). */
+export const COMPOSITION: Composition = compose(FEATURES);

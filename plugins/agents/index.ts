@@ -104,6 +104,9 @@ export const agentsFeature = defineFeature({
     if (!waf || !route.filters.some((id) => config.filters.get(id)?.type === 'agent')) return [];
     return [{ title: 'waf (through the agent filters)', settings: { engine: waf.engine ?? 'coraza', mode: waf.mode ?? 'prevention', 'paranoia-level': waf.ruleset?.['paranoia-level'] ?? 1, 'anomaly-threshold': waf.ruleset?.['anomaly-threshold'] ?? 5 } }];
   },
+  validators: {
+    top: (raw, baseDir) => validateAgents((raw.agents ?? []) as AgentBlock[], baseDir).map((message) => ({ severity: 'error' as const, path: 'agents', message })),
+  },
   register(app, host) {
     const { config } = host;
     const filterFactory = createAgentFilterFactory({

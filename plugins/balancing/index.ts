@@ -1,17 +1,18 @@
 // The balancing feature: the load-balancing algorithms (algorithms.ts) every upstream group
 // picks its targets with. Registered whenever the config has upstreams (round robin is the
-// default), after discovery (which feeds the target set the balancers see).
+// default), after discovery (which feeds the target set the balancers see). Its manifest hands
+// the core the `balancing` upstream policy (src/upstream/policies.ts).
 import { defineFeature } from '../../src/pipeline/feature.ts';
+import type { BalancingPolicy } from '../../src/upstream/policies.ts';
 import { algorithmOf, canonicalAlgorithm, createBalancer, validateLoadBalancing } from './algorithms.ts';
 
 export * from './algorithms.ts';
 
-export interface BalancingRuntime {
-  readonly createBalancer: typeof createBalancer;
-  readonly algorithmOf: typeof algorithmOf;
-  readonly canonicalAlgorithm: typeof canonicalAlgorithm;
-  readonly validate: typeof validateLoadBalancing;
-}
+export const balancingPolicy: BalancingPolicy = {
+  algorithmName: (block) => canonicalAlgorithm(block) ?? algorithmOf(block),
+  validate: validateLoadBalancing,
+  create: createBalancer,
+};
 
 export const balancingFeature = defineFeature({
   name: 'balancing',
@@ -25,9 +26,9 @@ export const balancingFeature = defineFeature({
     const options = typeof lb === 'object' && lb !== null ? Object.fromEntries(Object.entries(lb).filter(([k, v]) => k !== 'algorithm' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'))) : {};
     return [{ title: 'load balancing', settings: { algorithm: canonicalAlgorithm(lb) ?? algorithmOf(lb), ...(lb === undefined ? { default: true } : {}), ...options } }];
   },
+  upstreamPolicies: { balancing: balancingPolicy },
   register(app) {
-    const runtime: BalancingRuntime = { createBalancer, algorithmOf, canonicalAlgorithm, validate: validateLoadBalancing };
-    app.decorate('balancing', runtime);
+    app.decorate('balancing', balancingPolicy);
   },
 });
 

@@ -1,10 +1,11 @@
 // The forwarding feature: the generation's upstream groups (pools per target, with the
-// balancing, health and retry policies) and the route -> group table the forwarder
+// balancing, health and retry policies those features decorate the instance with) and the route -> group table the forwarder
 // (src/server/forwarder.ts, undici dispatch handlers) sends admitted requests through. A group
 // adopts the per-target state of the same upstream in the generation being replaced.
 import { defineFeature, DECORATION, previousDecoration, type ForwardingRuntime } from '../../src/pipeline/feature.ts';
 import { UpstreamGroup } from '../../src/upstream/group.ts';
 import { collectTargets } from '../../src/upstream/address.ts';
+import type { UpstreamPolicies } from '../../src/upstream/policies.ts';
 
 export const forwardingFeature = defineFeature({
   name: 'forwarding',
@@ -31,6 +32,14 @@ export const forwardingFeature = defineFeature({
   async register(app, host) {
     const { config, services } = host;
     const previous = previousDecoration<ForwardingRuntime>(host, DECORATION.forwarding);
+    // registered before this plugin (its dependencies): their policies, injected into every group
+    const health = app.getDecorator<Pick<UpstreamPolicies, 'breakers' | 'health'>>('health');
+    const policies: UpstreamPolicies = {
+      balancing: app.getDecorator<UpstreamPolicies['balancing']>('balancing'),
+      breakers: health.breakers,
+      health: health.health,
+      retry: app.getDecorator<UpstreamPolicies['retry']>('retry'),
+    };
     const groups = new Map<string, UpstreamGroup>();
     host.onDispose(async () => {
       await Promise.allSettled([...groups.values()].map((g) => g.close()));
@@ -39,7 +48,7 @@ export const forwardingFeature = defineFeature({
       // A route's own circuit-breaker block gives that route a breaker per target of its upstream.
       const routeCbs = new Map(config.routes.filter((r) => r.upstream === id && r.raw['circuit-breaker']).map((r) => [r.id, r.raw['circuit-breaker']!]));
       const prev = previous?.groups.get(id);
-      groups.set(id, new UpstreamGroup({ id, config: raw, baseDir: config.baseDir, services, routeCircuitBreakers: routeCbs, ...(prev ? { previous: prev } : {}) }));
+      groups.set(id, new UpstreamGroup({ id, config: raw, baseDir: config.baseDir, services, policies, routeCircuitBreakers: routeCbs, ...(prev ? { previous: prev } : {}) }));
     }
     const routeGroups = new Map<string, UpstreamGroup>();
     for (const r of config.routes) {

@@ -1,14 +1,29 @@
 // The health feature: passive health (per-target and per-route circuit breakers, breaker.ts) and
 // active checks (http, tcp, grpc; active.ts, grpc-health.ts). Registered whenever the config has
-// upstreams: passive breakers guard every target even without a `health-check` block.
+// upstreams: passive breakers guard every target even without a `health-check` block. Its
+// manifest hands the core the `breakers` and `health` upstream policies (src/upstream/policies.ts).
 import { defineFeature } from '../../src/pipeline/feature.ts';
-import { breakerSettings } from './breaker.ts';
-import { healthCheckSettings } from './active.ts';
+import type { BreakerPolicy, HealthPolicy } from '../../src/upstream/policies.ts';
+import { urlHost } from '../../src/upstream/address.ts';
+import { CLOSED, breakerSettings, canPass, next, phaseGauge } from './breaker.ts';
+import { HealthScheduler, INITIAL_THRESHOLD, healthCheckSettings, httpProbe, tcpProbe, thresholdNext, type HealthCheckSettings, type ThresholdState } from './active.ts';
+import { grpcHealthCheck } from './grpc-health.ts';
 
-export interface HealthRuntime {
-  readonly breakerSettings: typeof breakerSettings;
-  readonly healthCheckSettings: typeof healthCheckSettings;
-}
+export const breakerPolicy: BreakerPolicy = { settings: breakerSettings, closed: CLOSED, canPass, next, gauge: phaseGauge };
+
+export const healthPolicy: HealthPolicy = {
+  settings: healthCheckSettings,
+  initial: INITIAL_THRESHOLD,
+  next: (verdict, ok, settings) => thresholdNext(verdict as ThresholdState, ok, settings as HealthCheckSettings),
+  probe(target, settings) {
+    const h = settings as HealthCheckSettings;
+    if (h.kind === 'tcp') return tcpProbe(target.host, target.port, h.timeoutMs);
+    if (h.kind === 'grpc') return grpcHealthCheck(target.origin, h.service, h.timeoutMs, target.tls ?? {});
+    const client = target.checkClient(h.timeoutMs, Math.max(h.intervalMs * 2, 4000));
+    return httpProbe(client, target.origin, h, `${urlHost(target.host)}:${target.port}`);
+  },
+  scheduler: (ids, intervalMs, check, rng) => new HealthScheduler(ids, intervalMs, check, rng),
+};
 
 export const healthFeature = defineFeature({
   name: 'health',
@@ -24,9 +39,9 @@ export const healthFeature = defineFeature({
       hc === undefined ? { active: 'none (passive only)' } : typeof hc === 'string' ? { active: hc } : { active: hc.kind, ...(hc.kind === 'http' ? { path: hc.path, 'expected-status': hc.expectedText } : {}), 'interval-ms': hc.intervalMs, 'timeout-ms': hc.timeoutMs, 'healthy-threshold': hc.healthyThreshold, 'unhealthy-threshold': hc.unhealthyThreshold };
     return [{ title: 'health', settings: { ...active, 'circuit-breaker': `${b.failureThreshold} failures -> open ${b.timeoutMs / 1000} s, ${b.successThreshold} successes to close` } }];
   },
+  upstreamPolicies: { breakers: breakerPolicy, health: healthPolicy },
   register(app) {
-    const runtime: HealthRuntime = { breakerSettings, healthCheckSettings };
-    app.decorate('health', runtime);
+    app.decorate('health', { breakers: breakerPolicy, health: healthPolicy });
   },
 });
 

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FilterFactory, FilterStatus, GenerationServices, HeaderMap, LocalResponse, RequestContext, RequestFilter } from '../../src/pipeline/types.ts';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
 import { Breaker } from './breaker.ts';
-import { type BackendSettings, compileRateLimitFilter, compileRateLimits, type OnLimit, type RateLimitSettings, throwIfErrors } from './compile.ts';
+import { type BackendSettings, compileRateLimitFilter, compileRateLimits, validateRateLimitFilter, validateRateLimits, type OnLimit, type RateLimitSettings, throwIfErrors } from './compile.ts';
 import { RemoteLimiter } from './fallback.ts';
 import { type KeyFunction, type KeySpec, describeKeySpec, keyFunction } from './keys.ts';
 import { bucketParams, type BucketParams, type Decision, fallbackParams, rateLimitHeaders, retryAfterSeconds, windowFor } from './limiter.ts';
@@ -341,6 +341,10 @@ export const rateLimitFeature = defineFeature({
     if (g.perKey) out.push({ title: 'rate limit (rate-limits default-rps, before the route filters)', settings: { 'max-rps': g.perKey.maxRps, burst: g.perKey.burst, key: describeKeySpec(g.perKey.key) } });
     if (g.global) out.push({ title: 'rate limit (rate-limits global, before the route filters)', settings: { 'max-rps': g.global.maxRps, burst: g.global.burst, key: describeKeySpec(g.global.key) } });
     return out;
+  },
+  validators: {
+    filter: (f) => (f.type === 'rate-limit' ? validateRateLimitFilter(f.id, f.config) : []),
+    top: (raw) => validateRateLimits(raw['rate-limits']),
   },
   register(app, host) {
     host.filterType('rate-limit', createRateLimitFilter);

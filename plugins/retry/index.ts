@@ -1,14 +1,19 @@
 // The retry feature: the retry policy (attempts, backoff, retryable statuses, idempotency) and
 // the retry budget, per upstream (policy.ts). Registered whenever the config has upstreams:
-// every upstream has a retry policy (the defaults when it has no `retry-policy` block).
+// every upstream has a retry policy (the defaults when it has no `retry-policy` block). Its
+// manifest hands the core the `retry` upstream policy (src/upstream/policies.ts).
 import { defineFeature } from '../../src/pipeline/feature.ts';
-import { decideRetry, retrySettings, RetryBudget } from './policy.ts';
+import type { RetryPolicy } from '../../src/upstream/policies.ts';
+import { decideRetry, retrySettings, RetryBudget, type RetrySettings } from './policy.ts';
 
-export interface RetryRuntime {
-  readonly retrySettings: typeof retrySettings;
-  readonly decideRetry: typeof decideRetry;
-  readonly Budget: typeof RetryBudget;
-}
+export const retryPolicy: RetryPolicy = {
+  settings: retrySettings,
+  budget: (settings) => {
+    const s = settings as RetrySettings;
+    return new RetryBudget(s.budgetRatio, s.budgetMinPerSec);
+  },
+  decide: decideRetry,
+};
 
 export const retryFeature = defineFeature({
   name: 'retry',
@@ -26,9 +31,9 @@ export const retryFeature = defineFeature({
       },
     ];
   },
+  upstreamPolicies: { retry: retryPolicy },
   register(app) {
-    const runtime: RetryRuntime = { retrySettings, decideRetry, Budget: RetryBudget };
-    app.decorate('retry', runtime);
+    app.decorate('retry', retryPolicy);
   },
 });
 

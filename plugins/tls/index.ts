@@ -527,6 +527,7 @@ export const tlsFeature = defineFeature({
   name: 'tls',
   dependencies: [],
   uses: (config) => config.listeners.some((l) => l.tls !== undefined),
+  listenerTls: createTlsManager,
   async check(config) {
     const errors: string[] = [];
     for (const l of config.listeners) {

@@ -3,7 +3,7 @@
 // it is not, the core's per-request cost is one `undefined` check.
 import { defineFeature, DECORATION } from '../../src/pipeline/feature.ts';
 import { VERSION } from '../../src/metrics/registry.ts';
-import { tracingEnabled, tracingSettings } from './settings.ts';
+import { tracingEnabled, tracingSettings, validateTracing } from './settings.ts';
 import { Tracing } from './tracer.ts';
 
 /** How long a reload or shutdown waits for the last spans to reach the collector. */
@@ -15,6 +15,7 @@ export const tracingFeature = defineFeature({
   name: 'tracing',
   dependencies: [],
   uses: (config) => tracingEnabled(config.observability.tracing),
+  validators: { top: (raw) => validateTracing(raw.observability?.tracing) },
   register(app, host) {
     const settings = tracingSettings(host.config.observability.tracing);
     // validateTracing refused the config already when this is undefined

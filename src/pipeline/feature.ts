@@ -16,6 +16,9 @@ import type { CompiledConfig, CompiledFilter, CompiledRoute, BuiltinHandler, Con
 import type { IncomingMessage } from 'node:http';
 import type { FilterFactory, GenerationServices, LocalResponse, RequestContext, RequestFilter, RequestTrace, ResponseSource } from './types.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
+import { collectUpstreamPolicies, type UpstreamPolicies } from '../upstream/policies.ts';
+import { validateUpstreamBlock } from '../upstream/validate.ts';
+import type { ListenerTlsFactory } from '../server/listener-tls.ts';
 import type { ForwardResult } from '../server/forwarder.ts';
 import type { WsProxyOptions } from '../websocket/proxy.ts';
 import type { BuiltinRequest } from '../builtins/handlers.ts';
@@ -70,6 +73,10 @@ export interface FeatureManifest {
   readonly filterTypes?: Readonly<Record<string, Record<string, TSchema>>>;
   /** config checks owned by this feature, run by the config compiler */
   readonly validators?: ConfigValidators;
+  /** the upstream policies it provides (balancer, breakers, health checks, retries), src/upstream/policies.ts */
+  readonly upstreamPolicies?: Partial<UpstreamPolicies>;
+  /** TLS termination for `protocol "https"` listeners (listeners outlive generations: the gateway holds it) */
+  readonly listenerTls?: ListenerTlsFactory;
   /**
    * Checks that need I/O (files, modules), run by `sentinel test` for a config that uses the
    * feature; error messages (empty: fine). A generation's build reports the same problems.
@@ -105,6 +112,49 @@ export function defineFeature(def: FeatureDefinition): FeatureManifest {
     { name: def.name, fastify: '5.x', dependencies: [...def.dependencies] },
   );
   return { ...manifest, plugin };
+}
+
+/**
+ * The manifests' config checks as one set of validators for the config compiler: every
+ * validator of every feature runs, in the order given (all problems are reported at once).
+ */
+export function collectValidators(parts: Iterable<ConfigValidators | undefined>): ConfigValidators {
+  const list = [...parts].filter((v): v is ConfigValidators => v !== undefined);
+  const upstream = list.flatMap((v) => (v.upstream ? [v.upstream] : []));
+  const filter = list.flatMap((v) => (v.filter ? [v.filter] : []));
+  const top = list.flatMap((v) => (v.top ? [v.top] : []));
+  return {
+    upstream: (u, baseDir) => upstream.flatMap((fn) => fn(u, baseDir)),
+    filter: (f) => filter.flatMap((fn) => fn(f)),
+    top: (raw, baseDir) => top.flatMap((fn) => fn(raw, baseDir)),
+  };
+}
+
+/** What the composition root hands the core: the features and what their manifests contribute. */
+export interface Composition {
+  readonly features: readonly FeatureManifest[];
+  /** the core's upstream checks (using the policies) plus every manifest's validators */
+  readonly validators: ConfigValidators;
+  readonly upstreamPolicies: UpstreamPolicies;
+  readonly listenerTls: ListenerTlsFactory;
+}
+
+/** Collects the manifests' contributions (throws when a required one is missing or doubled). */
+export function compose(features: readonly FeatureManifest[]): Composition {
+  const upstreamPolicies = collectUpstreamPolicies(features.map((f) => f.upstreamPolicies));
+  const tls = features.flatMap((f) => (f.listenerTls ? [f.listenerTls] : []));
+  if (tls.length > 1) throw new Error('more than one feature contributes listener TLS');
+  const listenerTls: ListenerTlsFactory =
+    tls[0] ??
+    (() => {
+      throw new Error('no feature contributes listener TLS');
+    });
+  return {
+    features,
+    validators: collectValidators([{ upstream: (u, baseDir) => validateUpstreamBlock(u, baseDir, upstreamPolicies) }, ...features.map((f) => f.validators)]),
+    upstreamPolicies,
+    listenerTls,
+  };
 }
 
 /**

@@ -14,9 +14,8 @@ import { Metrics } from '../metrics/registry.ts';
 import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
 import { SyslogSink, type SyslogSinkOptions } from '../logging/syslog/sink.ts';
 import { Generation, type ListenerRuntime } from './generation.ts';
-import { createTlsManager, type TlsManager } from '../../plugins/tls/index.ts';
-import { pluginValidators } from './validators.ts';
-import { FEATURES } from '../features.ts';
+import type { ListenerTls } from './listener-tls.ts';
+import { COMPOSITION } from '../features.ts';
 import { localResponder } from '../websocket/proxy.ts';
 import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, guardHttp2Sessions, headerListBytes, http1ServerOptions, http2Settings, listenerLimits, type GateLimits, type ListenerLimits } from './listener-limits.ts';
 import { compileTrusted, isTrusted } from './trusted-proxies.ts';
@@ -55,11 +54,11 @@ interface ListenerSlot {
   server: NetServer;
   runtime: ListenerRuntime;
   limits: ListenerLimits;
-  tls?: TlsManager;
+  tls?: ListenerTls;
 }
 
 export function loadAny(opts: GatewayOptions): CompiledConfig {
-  const extra = { validators: pluginValidators };
+  const extra = { validators: COMPOSITION.validators };
   if (opts.configText !== undefined) return loadConfigText(opts.configText, { ...(opts.baseDir ? { baseDir: opts.baseDir } : {}), ...extra });
   if (opts.configPath !== undefined) return loadConfigFile(opts.configPath, extra);
   return loadConfigText(defaultConfigText(), { name: DEFAULT_CONFIG_PATH, ...extra });
@@ -169,7 +168,7 @@ export class Gateway {
       instanceId: this.instanceId,
       startedAt: this.startedAt,
       draining: () => this.draining,
-      features: FEATURES,
+      features: COMPOSITION.features,
       gatewayInfo: () => this.statusInfo(),
       ...(previous ? { previous } : {}),
     });
@@ -245,9 +244,9 @@ export class Gateway {
     const lim = listenerLimits(this.config, l);
     const limitsNow = () => this.listeners.get(l.id)?.limits ?? lim;
     let server: NetServer;
-    let tls: TlsManager | undefined;
+    let tls: ListenerTls | undefined;
     if (l.protocol === 'https') {
-      tls = await createTlsManager({ listenerId: l.id, config: l.tls!, baseDir: this.config.baseDir, log: this.log, metrics: this.metrics });
+      tls = await COMPOSITION.listenerTls({ listenerId: l.id, config: l.tls!, baseDir: this.config.baseDir, log: this.log, metrics: this.metrics });
       runtime.tlsInfo = (s) => tls!.tlsInfo(s);
       const s = http2.createSecureServer(
         {
@@ -336,9 +335,9 @@ export class Gateway {
     try {
       const config =
         configText !== undefined
-          ? loadConfigText(configText, { baseDir: old.config.baseDir, validators: pluginValidators })
+          ? loadConfigText(configText, { baseDir: old.config.baseDir, validators: COMPOSITION.validators })
           : old.config.file
-            ? loadConfigFile(old.config.file, { validators: pluginValidators })
+            ? loadConfigFile(old.config.file, { validators: COMPOSITION.validators })
             : loadAny(this.opts);
       for (const w of config.warnings) this.log.warn(formatDiagnostic(w));
       this.checkListenersUnchanged(old.config, config);

@@ -18,27 +18,11 @@ import type { GenerationServices } from '../pipeline/types.ts';
 import type { AttemptOutcome, Balancer, Pick, PickContext, TargetState } from './types.ts';
 import { collectTargets, urlHost, type TargetSpec } from './address.ts';
 import type { DiscoverySource } from './discovery/types.ts';
-import { createDiscoverySource, validateDiscovery } from './discovery/index.ts';
-import { checkKubeconfig } from './discovery/kubernetes.ts';
+import { createDiscoverySource } from './discovery/index.ts';
 import { mergeSpecs, planTargetSet } from './discovery/diff.ts';
 import { createTargetPool, type TargetPool, type TargetPoolOptions } from './pool.ts';
-import { algorithmOf, canonicalAlgorithm, createBalancer, validateLoadBalancing } from '../../plugins/balancing/algorithms.ts';
-import type { CircuitBreakerConfig } from '../../plugins/balancing/schema.ts';
-import { CLOSED, breakerSettings, canPass, next, phaseGauge, type BreakerSettings, type BreakerState } from '../../plugins/health/breaker.ts';
-import {
-  HealthScheduler,
-  INITIAL_THRESHOLD,
-  healthCheckSettings,
-  httpProbe,
-  tcpProbe,
-  thresholdNext,
-  type HealthCheckSettings,
-  type ProbeResult,
-  type ThresholdState,
-} from '../../plugins/health/active.ts';
-import { grpcHealthCheck } from '../../plugins/health/grpc-health.ts';
-import { decideRetry, retrySettings, RetryBudget, type RetrySettings } from '../../plugins/retry/policy.ts';
 import { LatencyStats, type LatencySnapshot } from '../status/latency.ts';
+import type { BreakerSettings, BreakerState, CircuitBreakerBlock, HealthCheckSettings, HealthCheckScheduler, HealthVerdict, ProbeResult, RetryBudget, RetrySettings, UpstreamPolicies } from './policies.ts';
 
 export interface UpstreamGroupOptions {
   id: string;
@@ -46,8 +30,10 @@ export interface UpstreamGroupOptions {
   /** directory relative paths in the block (tls ca-cert, client-cert, client-key) are resolved against */
   baseDir: string;
   services: GenerationServices;
+  /** balancer, breakers, active health checks and retries (the features' policies, src/upstream/policies.ts) */
+  policies: UpstreamPolicies;
   /** routes with their own `circuit-breaker` block: route id -> block (a breaker per route and target) */
-  routeCircuitBreakers?: ReadonlyMap<string, CircuitBreakerConfig>;
+  routeCircuitBreakers?: ReadonlyMap<string, CircuitBreakerBlock>;
   /** the same upstream's group in the previous generation: its per-target state is adopted */
   previous?: UpstreamGroup;
   /** the discovery source (default: built from `config.discovery`); tests inject one */
@@ -66,11 +52,11 @@ export interface UpstreamGroupOptions {
 class Target implements TargetState {
   healthy = true;
   inFlight = 0;
-  breaker: BreakerState = CLOSED;
+  breaker: BreakerState;
   /** per-route breakers, for routes with their own circuit-breaker block */
   readonly routeBreakers = new Map<string, BreakerState>();
   /** active health check verdict (thresholds applied); healthy until checks say otherwise */
-  active: ThresholdState = INITIAL_THRESHOLD;
+  active: HealthVerdict;
   lastCheck: ProbeResult | undefined;
   /** last PASSIVE_WINDOW outcomes (true = failure), ring buffer */
   window: boolean[] = [];
@@ -84,7 +70,11 @@ class Target implements TargetState {
     readonly port: number,
     public weight: number,
     readonly index: number,
-  ) {}
+    policies: UpstreamPolicies,
+  ) {
+    this.breaker = policies.breakers.closed;
+    this.active = policies.health.initial;
+  }
 }
 
 /** Per-generation connections to one target. */
@@ -116,44 +106,6 @@ export function isFailure(o: AttemptOutcome): boolean {
   return o.kind === 'error' || o.status >= 500;
 }
 
-/**
- * Every problem in an upstream block's policies that would make new UpstreamGroup() throw,
- * as messages for the config compiler (load-balancing, health-check, tls files).
- */
-export function validateUpstreamPolicies(config: RawUpstream, baseDir: string): string[] {
-  // Targets are checked by the config compiler itself (same collectTargets parser).
-  const errors: string[] = [];
-  const discoveryErrors = validateDiscovery(config.discovery);
-  errors.push(...discoveryErrors);
-  const kc = (config.discovery as { kind?: string; kubeconfig?: string } | undefined)?.kubeconfig;
-  if (discoveryErrors.length === 0 && config.discovery?.kind === 'kubernetes' && kc !== undefined) {
-    // the API access must work before the config is accepted (as for tls files)
-    const m = checkKubeconfig(kc, baseDir);
-    if (m) errors.push(`discovery "kubernetes" > kubeconfig: ${m}`);
-  }
-  const lb = validateLoadBalancing(config['load-balancing']);
-  if (lb) errors.push(`load-balancing: ${lb}`);
-  if (config['health-check']) {
-    const h = healthCheckSettings(config['health-check']);
-    if (typeof h === 'string') errors.push(`health-check: ${h}`);
-  }
-  for (const key of ['ca-cert', 'client-cert', 'client-key'] as const) {
-    const p = config.tls?.[key];
-    if (!p) continue;
-    try {
-      readFileSync(resolve(baseDir, p));
-    } catch (e) {
-      errors.push(`tls > ${key}: cannot read "${p}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
-  if (config.tls && (config.tls['client-cert'] === undefined) !== (config.tls['client-key'] === undefined)) {
-    errors.push('tls: client-cert and client-key must be given together');
-  }
-  const hv = config['http-version'];
-  if (hv && hv['max-version'] !== undefined && (hv['min-version'] ?? 1) > hv['max-version']) errors.push('http-version: min-version is greater than max-version');
-  return errors;
-}
-
 export class UpstreamGroup {
   readonly id: string;
   readonly timeouts: UpstreamTimeouts;
@@ -172,6 +124,7 @@ export class UpstreamGroup {
   private refreshing: AbortController | undefined;
   private readonly firstResolutionTimeoutMs: number;
   private previous: UpstreamGroup | undefined;
+  private readonly policies: UpstreamPolicies;
   private readonly balancer: Balancer;
   private readonly breakerCfg: BreakerSettings;
   private readonly routeBreakerCfg: ReadonlyMap<string, BreakerSettings>;
@@ -179,7 +132,7 @@ export class UpstreamGroup {
   private readonly budget: RetryBudget;
   private readonly poolOptions: TargetPoolOptions;
   private readonly health: HealthCheckSettings | undefined;
-  private scheduler: HealthScheduler | undefined;
+  private scheduler: HealthCheckScheduler | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private readonly scheme: 'http' | 'https';
   private readonly services: GenerationServices;
@@ -212,18 +165,20 @@ export class UpstreamGroup {
     this.previous = opts.previous;
     this.ids = opts.previous ? opts.previous.ids : { next: 0 };
     const lb = opts.config['load-balancing'];
-    this.algorithm = canonicalAlgorithm(lb) ?? algorithmOf(lb);
+    this.policies = opts.policies;
+    this.algorithm = opts.policies.balancing.algorithmName(lb);
     // Same load-balancing block: keep the balancer (EWMA averages, cursors) across the reload.
     this.balancer =
       opts.previous && JSON.stringify(opts.previous.config['load-balancing'] ?? null) === JSON.stringify(lb ?? null)
         ? opts.previous.balancer
-        : createBalancer(lb, { rng: this.rng, now: this.now });
-    this.breakerCfg = breakerSettings(opts.config['circuit-breaker']);
-    this.routeBreakerCfg = new Map([...(opts.routeCircuitBreakers ?? new Map<string, CircuitBreakerConfig>())].map(([r, c]) => [r, breakerSettings(c)]));
-    this.retry = retrySettings(opts.config['retry-policy']);
-    this.budget = new RetryBudget(this.retry.budgetRatio, this.retry.budgetMinPerSec);
+        : opts.policies.balancing.create(lb, { rng: this.rng, now: this.now });
+    const breakers = opts.policies.breakers;
+    this.breakerCfg = breakers.settings(opts.config['circuit-breaker']);
+    this.routeBreakerCfg = new Map([...(opts.routeCircuitBreakers ?? new Map<string, CircuitBreakerBlock>())].map(([r, c]) => [r, breakers.settings(c)]));
+    this.retry = opts.policies.retry.settings(opts.config['retry-policy']);
+    this.budget = opts.policies.retry.budget(this.retry);
     if (opts.config['health-check']) {
-      const h = healthCheckSettings(opts.config['health-check']);
+      const h = opts.policies.health.settings(opts.config['health-check']);
       if (typeof h === 'string') throw new Error(`upstream "${opts.id}" health-check: ${h}`);
       this.health = h;
     }
@@ -271,7 +226,7 @@ export class UpstreamGroup {
       this.setWeight(adopted, spec.weight);
       return adopted;
     }
-    return new Target(spec.address, spec.host, spec.port, spec.weight, this.ids.next++);
+    return new Target(spec.address, spec.host, spec.port, spec.weight, this.ids.next++, this.policies);
   }
 
   /**
@@ -295,8 +250,8 @@ export class UpstreamGroup {
 
   /** Gauges for a target as its (possibly adopted) state says. */
   private publish(t: Target): void {
-    this.breakerGauge.set({ component: this.component(t), route: '' }, phaseGauge(t.breaker.phase));
-    for (const [route, b] of t.routeBreakers) if (this.routeBreakerCfg.has(route)) this.breakerGauge.set({ component: this.component(t), route }, phaseGauge(b.phase));
+    this.breakerGauge.set({ component: this.component(t), route: '' }, this.policies.breakers.gauge(t.breaker.phase));
+    for (const [route, b] of t.routeBreakers) if (this.routeBreakerCfg.has(route)) this.breakerGauge.set({ component: this.component(t), route }, this.policies.breakers.gauge(b.phase));
     this.updateHealthGauge(t);
   }
 
@@ -453,7 +408,7 @@ export class UpstreamGroup {
     // Without health checks here nothing would ever re-admit a target the old checks ejected.
     if (!this.health) {
       for (const t of this.members) {
-        t.active = INITIAL_THRESHOLD;
+        t.active = this.policies.health.initial;
         t.lastCheck = undefined;
       }
     }
@@ -461,7 +416,7 @@ export class UpstreamGroup {
     this.statsTimer = setInterval(() => this.updatePoolGauges(), 1000);
     this.statsTimer.unref();
     if (this.health && !this.scheduler) {
-      this.scheduler = new HealthScheduler(
+      this.scheduler = this.policies.health.scheduler(
         this.members.map((t) => t.index),
         this.health.intervalMs,
         async (id) => {
@@ -506,7 +461,7 @@ export class UpstreamGroup {
     }
     if (this.closed || this.retired || !this.members.includes(target)) return result;
     const before = target.active.healthy;
-    target.active = thresholdNext(target.active, result.ok, h);
+    target.active = this.policies.health.next(target.active, result.ok, h);
     target.lastCheck = result;
     if (!result.ok) target.lastError = `health check: ${result.detail}`;
     if (target.active.healthy !== before) {
@@ -520,19 +475,27 @@ export class UpstreamGroup {
   }
 
   private probe(target: Target, h: HealthCheckSettings): Promise<ProbeResult> {
-    const origin = this.origin(target);
-    if (h.kind === 'tcp') return tcpProbe(target.host, target.port, h.timeoutMs);
-    if (h.kind === 'grpc') return grpcHealthCheck(origin, h.service, h.timeoutMs, this.tlsFor(target) ?? {});
-    // own keep-alive client per target: checks must not queue behind a saturated traffic pool
-    const c = this.connsOf(target);
-    c.checkClient ??= new Client(origin, {
-      connect: { timeout: h.timeoutMs, ...(this.tlsFor(target) ?? {}) },
-      allowH2: this.poolOptions.allowH2,
-      // an h2-only cleartext target answers nothing but h2c
-      ...(this.poolOptions.h2Only && this.scheme === 'http' ? { useH2c: true } : {}),
-      keepAliveTimeout: Math.max(h.intervalMs * 2, 4000),
-    });
-    return httpProbe(c.checkClient, origin, h, `${urlHost(target.host)}:${target.port}`);
+    return this.policies.health.probe(
+      {
+        host: target.host,
+        port: target.port,
+        origin: this.origin(target),
+        tls: this.tlsFor(target),
+        // own keep-alive client per target: checks must not queue behind a saturated traffic pool
+        checkClient: (timeoutMs, keepAliveMs) => {
+          const c = this.connsOf(target);
+          c.checkClient ??= new Client(this.origin(target), {
+            connect: { timeout: timeoutMs, ...(this.tlsFor(target) ?? {}) },
+            allowH2: this.poolOptions.allowH2,
+            // an h2-only cleartext target answers nothing but h2c
+            ...(this.poolOptions.h2Only && this.scheme === 'http' ? { useH2c: true } : {}),
+            keepAliveTimeout: keepAliveMs,
+          });
+          return c.checkClient;
+        },
+      },
+      h,
+    );
   }
 
   private connsOf(target: Target): TargetConns {
@@ -570,8 +533,8 @@ export class UpstreamGroup {
   private refreshHealth(now: number, route: string | undefined): void {
     const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
     for (const t of this.members) {
-      let ok = t.active.healthy && canPass(t.breaker, now, this.breakerCfg);
-      if (ok && rcfg) ok = canPass(t.routeBreakers.get(route!) ?? CLOSED, now, rcfg);
+      let ok = t.active.healthy && this.policies.breakers.canPass(t.breaker, now, this.breakerCfg);
+      if (ok && rcfg) ok = this.policies.breakers.canPass(t.routeBreakers.get(route!) ?? this.policies.breakers.closed, now, rcfg);
       t.healthy = ok;
     }
   }
@@ -600,11 +563,11 @@ export class UpstreamGroup {
     }
     if (!pick) return undefined;
     const target = pick.target as Target;
-    if (target.breaker.phase !== 'closed') this.setBreaker(target, next(target.breaker, { type: 'acquire' }, now, this.breakerCfg));
+    if (target.breaker.phase !== 'closed') this.setBreaker(target, this.policies.breakers.next(target.breaker, { type: 'acquire' }, now, this.breakerCfg));
     const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
     if (rcfg) {
-      const rb = target.routeBreakers.get(route!) ?? CLOSED;
-      if (rb.phase !== 'closed') this.setRouteBreaker(target, route!, next(rb, { type: 'acquire' }, now, rcfg));
+      const rb = target.routeBreakers.get(route!) ?? this.policies.breakers.closed;
+      if (rb.phase !== 'closed') this.setRouteBreaker(target, route!, this.policies.breakers.next(rb, { type: 'acquire' }, now, rcfg));
     }
     target.inFlight++;
     return pick;
@@ -648,9 +611,9 @@ export class UpstreamGroup {
     if (failed) t.lastError = outcome.kind === 'error' ? outcome.reason : `status ${outcome.status}`;
     const now = this.now();
     const event = { type: failed ? 'failure' : 'success' } as const;
-    this.setBreaker(t, next(t.breaker, event, now, this.breakerCfg));
+    this.setBreaker(t, this.policies.breakers.next(t.breaker, event, now, this.breakerCfg));
     const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
-    if (rcfg) this.setRouteBreaker(t, route!, next(t.routeBreakers.get(route!) ?? CLOSED, event, now, rcfg));
+    if (rcfg) this.setRouteBreaker(t, route!, this.policies.breakers.next(t.routeBreakers.get(route!) ?? this.policies.breakers.closed, event, now, rcfg));
     this.balancer.observe?.(t, outcome.latencyMs, !failed);
     t.latency.observe(outcome.latencyMs);
   }
@@ -659,27 +622,27 @@ export class UpstreamGroup {
   abandon(target: TargetState, route?: string): void {
     const t = target as Target;
     t.inFlight = Math.max(0, t.inFlight - 1);
-    if (t.breaker.phase === 'half-open') this.setBreaker(t, next(t.breaker, { type: 'release' }, this.now(), this.breakerCfg));
+    if (t.breaker.phase === 'half-open') this.setBreaker(t, this.policies.breakers.next(t.breaker, { type: 'release' }, this.now(), this.breakerCfg));
     const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
     const rb = route !== undefined ? t.routeBreakers.get(route) : undefined;
-    if (rcfg && rb?.phase === 'half-open') this.setRouteBreaker(t, route!, next(rb, { type: 'release' }, this.now(), rcfg));
+    if (rcfg && rb?.phase === 'half-open') this.setRouteBreaker(t, route!, this.policies.breakers.next(rb, { type: 'release' }, this.now(), rcfg));
   }
 
   private setBreaker(t: Target, s: BreakerState): void {
     const before = t.breaker.phase;
     t.breaker = s;
     if (s.phase === before) return;
-    this.breakerGauge.set({ component: this.component(t), route: '' }, phaseGauge(s.phase));
+    this.breakerGauge.set({ component: this.component(t), route: '' }, this.policies.breakers.gauge(s.phase));
     this.updateHealthGauge(t);
     this.services.log.warn({ upstream: this.id, target: t.address, from: before, to: s.phase }, 'circuit breaker state changed');
     this.services.audit({ event_type: 'circuit_breaker_change', upstream: this.id, target: t.address, from: before, to: s.phase });
   }
 
   private setRouteBreaker(t: Target, route: string, s: BreakerState): void {
-    const before = (t.routeBreakers.get(route) ?? CLOSED).phase;
+    const before = (t.routeBreakers.get(route) ?? this.policies.breakers.closed).phase;
     t.routeBreakers.set(route, s);
     if (s.phase === before) return;
-    this.breakerGauge.set({ component: this.component(t), route }, phaseGauge(s.phase));
+    this.breakerGauge.set({ component: this.component(t), route }, this.policies.breakers.gauge(s.phase));
     this.services.log.warn({ upstream: this.id, route, target: t.address, from: before, to: s.phase }, 'route circuit breaker state changed');
     this.services.audit({ event_type: 'circuit_breaker_change', upstream: this.id, route, target: t.address, from: before, to: s.phase });
   }
@@ -710,7 +673,7 @@ export class UpstreamGroup {
     retry: boolean;
     delayMs: number;
   } {
-    const v = decideRetry(this.retry, input, this.rng);
+    const v = this.policies.retry.decide(this.retry, input, this.rng);
     if (!v.retry) return { retry: false, delayMs: 0 };
     if (!this.budget.tryTake(this.now())) {
       this.services.log.debug({ upstream: this.id }, 'retry budget exhausted');
@@ -732,7 +695,7 @@ export class UpstreamGroup {
       targets: this.members.map((t) => {
         const failures = t.window.filter(Boolean).length;
         const failureRate = t.window.length === 0 ? 0 : failures / t.window.length;
-        const unhealthy = !t.active.healthy || (t.breaker.phase === 'open' && !canPass(t.breaker, now, this.breakerCfg)) || failureRate > 0.5;
+        const unhealthy = !t.active.healthy || (t.breaker.phase === 'open' && !this.policies.breakers.canPass(t.breaker, now, this.breakerCfg)) || failureRate > 0.5;
         const observed = t.window.length > 0 || t.lastCheck !== undefined;
         const routeBreakers = [...t.routeBreakers].filter(([r]) => this.routeBreakerCfg.has(r));
         return {

@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { loadAny } from '../../../src/server/gateway.ts';
-import { UpstreamGroup } from '../../../src/upstream/group.ts';
+import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import { fakeServices, pickContext, startServer, type TestServer } from './helpers.ts';
 
 const servers: TestServer[] = [];

@@ -9,7 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
-import { UpstreamGroup } from '../../../src/upstream/group.ts';
+import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { classifyUpstreamError } from '../../../src/errors/index.ts';
 import { existsSync, readFileSync } from 'node:fs';

@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
-import { UpstreamGroup } from '../../../src/upstream/group.ts';
+import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { fakeServices, pickContext, startServer, type TestServer } from './helpers.ts';
 

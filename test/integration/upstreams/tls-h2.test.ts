@@ -6,7 +6,7 @@ import https from 'node:https';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { UpstreamGroup } from '../../../src/upstream/group.ts';
+import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { classifyUpstreamError } from '../../../src/errors/index.ts';
 import { fakeServices, pickContext } from './helpers.ts';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDiscoverySource } from '../../../src/upstream/discovery/index.ts';
-import { UpstreamGroup } from '../../../src/upstream/group.ts';
+import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { fakeServices } from '../../integration/upstreams/helpers.ts';
 

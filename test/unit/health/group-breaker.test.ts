@@ -1,7 +1,7 @@
 // UpstreamGroup's passive health with an injected clock (no sockets: select/report only).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UpstreamGroup, upstreamsReport } from '../../../src/upstream/group.ts';
+import { UpstreamGroup, upstreamsReport } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { fakeServices, pickContext } from '../../integration/upstreams/helpers.ts';
 

@@ -2,7 +2,7 @@
 // on top of the upstream's breakers that see all traffic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UpstreamGroup } from '../../../src/upstream/group.ts';
+import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { fakeServices, pickContext } from '../../integration/upstreams/helpers.ts';
 

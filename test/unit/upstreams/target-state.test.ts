@@ -3,7 +3,7 @@
 // (the real sources have their own tests under test/unit/discovery and test/integration/discovery).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UpstreamGroup } from '../../../src/upstream/group.ts';
+import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import type { TargetSpec } from '../../../src/upstream/address.ts';
 import type { DiscoverySource } from '../../../src/upstream/discovery/types.ts';
