@@ -37,7 +37,7 @@ export const DEFAULT_RETRY: RetrySettings = {
 
 export function retrySettings(cfg: RetryPolicyConfig | undefined): RetrySettings {
   if (!cfg) return DEFAULT_RETRY;
-  const base = cfg['backoff-base-ms'] ?? cfg['backoff-ms'] ?? 100;
+  const base = cfg['backoff-base-ms'] ?? 100;
   return {
     maxAttempts: cfg['max-attempts'] ?? 1,
     retryableStatus: new Set(cfg['retryable-status-codes'] ?? []),

@@ -22,6 +22,10 @@ Usage:
                                 which route a request takes and why (each candidate in evaluation order
                                 and the condition that failed), then its filters, agents, limits, cache,
                                 upstream and balancing; exit 0 matched, 1 no route, 2 config error
+  sentinel migrate -c FILE [--write]
+                                rewrite deprecated forms (server -> system, legacy keys and spellings) into
+                                current ones and print a unified diff; --write saves it; exit 2 when FILE
+                                cannot be loaded (e.g. a schema-version newer than this gateway reads)
 
 Options:
   -c, --config FILE   configuration file (.kdl)
@@ -71,6 +75,7 @@ function printDiagnostics(list: readonly Diagnostic[]): void {
 export async function main(argv: string[]): Promise<number> {
   // commands with their own arguments
   if (argv[0] === 'explain') return (await import('./explain/index.ts')).explainCommand(argv.slice(1));
+  if (argv[0] === 'migrate') return (await import('./migrate/index.ts')).migrateCommand(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

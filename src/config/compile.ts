@@ -35,7 +35,7 @@ export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
  */
 export const STATE_REVEALING_BUILTINS: readonly BuiltinHandler[] = ['config', 'upstreams', 'metrics', 'cache-purge', 'cache-stats', 'status-page'];
 const KNOWN_FILTER_TYPES = ['rate-limit', 'agent', 'headers', 'plugin', 'compress', 'cors', 'timeout', 'log', 'geo', 'url-rewrite'];
-const SUPPORTED_SCHEMA_VERSION = '1.0';
+export const SUPPORTED_SCHEMA_VERSION = '1.0';
 
 export interface HeaderOpsConfig {
   rename: [string, string][];
@@ -157,6 +157,12 @@ export interface CompileOptions {
   validators?: ConfigValidators;
 }
 
+/** The `route "id" { }` node of a route (for diagnostics that point into it). */
+function routeNode(nodes: Node[], id: string): Node | undefined {
+  for (const n of nodes) if (n.name === 'routes') for (const c of n.children) if (c.name === 'route' && c.values[0] === id) return c;
+  return undefined;
+}
+
 /** Decodes and compiles a list of top-level KDL nodes. Throws ConfigError when anything is wrong. */
 export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Diagnostic[] = []): CompiledConfig {
   const d = new Decoder();
@@ -210,11 +216,12 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     const [maj, min] = sv.split('.').map(Number);
     if (!Number.isFinite(maj) || !Number.isFinite(min)) d.error('schema-version', `malformed version "${sv}" (expected e.g. "1.0")`);
     else if (maj! < 1) d.error('schema-version', `version ${sv} is older than the minimum ${SUPPORTED_SCHEMA_VERSION}`);
-    else if (maj! > 1 || min! > 0) d.warn('schema-version', `version ${sv} is newer than ${SUPPORTED_SCHEMA_VERSION}; unknown keys will be reported`);
+    // a newer schema may change what existing keys mean: refuse it rather than half-read it
+    else if (maj! > 1 || min! > 0) d.error('schema-version', `version ${sv} is newer than ${SUPPORTED_SCHEMA_VERSION}, the newest this gateway (sentinel-gateway) reads; upgrade the gateway, or write a ${SUPPORTED_SCHEMA_VERSION} config`, nodes.find((n) => n.name === 'schema-version' || n.name === 'version'));
   }
 
   // system / server
-  if (raw.server && !raw.system) d.warn('server', 'the "server" block is deprecated; rename it to "system"');
+  if (raw.server && !raw.system) d.deprecated('server', 'the "server" block is deprecated; rename it to "system"', nodes.find((n) => n.name === 'server'), { kind: 'rename-node', from: 'server', to: 'system' });
   if (raw.server && raw.system) d.error('server', 'both "system" and "server" given; keep only "system"');
   const system = raw.system ?? raw.server ?? {};
   const systemFull = {
@@ -316,7 +323,12 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     if (r['builtin-handler'] !== undefined) {
       const name = r['builtin-handler'].replace(/_/g, '-') as BuiltinHandler;
       if (!BUILTIN_HANDLERS.includes(name)) d.error(`${path} > builtin-handler`, `unknown handler "${r['builtin-handler']}"${didYouMean(r['builtin-handler'], BUILTIN_HANDLERS)}; expected one of ${BUILTIN_HANDLERS.join(', ')}`);
-      else builtin = name;
+      else {
+        builtin = name;
+        if (name !== r['builtin-handler']) {
+          d.deprecated(`${path} > builtin-handler`, `"${r['builtin-handler']}" is a deprecated spelling; write "${name}"`, routeNode(nodes, r.id)?.children.find((c) => c.name === 'builtin-handler'), { kind: 'replace-value', from: r['builtin-handler'], to: name });
+        }
+      }
     }
     const serviceType = r['service-type'] ?? (builtin ? 'builtin' : r['static-files'] ? 'static' : r['api-schema'] ? 'api' : r.inference ? 'inference' : 'web');
     if (r.upstream !== undefined && !upstreams.has(r.upstream)) {

@@ -18,7 +18,7 @@
 // surplus arguments, which hid mistakes such as `header "X-Tier" "gold"` read as presence only.
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import type { KdlNode as Node, KdlValue as Value } from './kdl/types.ts';
-import type { Diagnostic } from './diagnostics.ts';
+import type { Diagnostic, DeprecationFix } from './diagnostics.ts';
 import { didYouMean } from './diagnostics.ts';
 import { locationOf } from './kdl-loader.ts';
 
@@ -28,6 +28,8 @@ interface SchemaMeta {
   kdl?: 'repeat' | 'named';
   item?: string;
   aliases?: string[];
+  /** a legacy key that is read but does nothing: warned, and `sentinel migrate` removes it (the text says why) */
+  ignored?: string;
   closed?: 'warn' | 'error';
   argKey?: string;
   argKeys?: string[];
@@ -95,6 +97,7 @@ export class Decoder {
         this.unknown(schema, path, `property ${pname}=`, pname, [...byName.keys()], self);
         continue;
       }
+      if (key !== pname) this.deprecated(path, `"${pname}=" is a deprecated spelling; write "${key}="`, self, { kind: 'rename-property', from: pname, to: key });
       const v = this.primitive(props[key]!, pval, `${path} > ${pname}=`, self);
       if (v !== undefined) out[key] = v;
     }
@@ -104,6 +107,13 @@ export class Decoder {
       const key = byName.get(child.name);
       if (!key) {
         this.unknown(schema, path, child.name, child.name, [...byName.keys()], child);
+        continue;
+      }
+      const childPath = `${path ? path + ' > ' : ''}${child.name}`;
+      if (key !== child.name) this.deprecated(childPath, `"${child.name}" is a deprecated spelling; write "${key}"`, child, { kind: 'rename-node', from: child.name, to: key });
+      const why = meta(props[key]!).ignored;
+      if (why !== undefined) {
+        this.deprecated(childPath, `legacy key "${child.name}" is ignored (${why}); remove it`, child, { kind: 'remove-node', name: child.name });
         continue;
       }
       const list = groups.get(key) ?? [];
@@ -124,6 +134,12 @@ export class Decoder {
       }
     }
     return out;
+  }
+
+  /** A deprecated form that is still accepted: a warning that carries its fix (`sentinel migrate`). */
+  deprecated(path: string, message: string, node: Node | undefined, fix: DeprecationFix): void {
+    const location = node ? locationOf(node) : undefined;
+    this.diagnostics.push({ severity: 'warning', path, message, ...(location ? { location } : {}), fix });
   }
 
   /** Reports a positional argument no schema key receives (at most once per node). */

@@ -14,7 +14,20 @@ export interface Diagnostic {
   path: string;
   message: string;
   location?: SourceLocation;
+  /** a deprecated form, and the edit at `location` (the node) that gives the current one (`sentinel migrate`) */
+  fix?: DeprecationFix;
 }
+
+/**
+ * How `sentinel migrate` rewrites a deprecated form, at the node the diagnostic points to:
+ * rename the node (`server` -> `system`), one of its properties (`x=`), replace one of its string
+ * arguments (`"not_found"` -> `"not-found"`), or remove the node (a legacy key that does nothing).
+ */
+export type DeprecationFix =
+  | { kind: 'rename-node'; from: string; to: string }
+  | { kind: 'rename-property'; from: string; to: string }
+  | { kind: 'replace-value'; from: string; to: string }
+  | { kind: 'remove-node'; name: string };
 
 export function formatDiagnostic(d: Diagnostic): string {
   const l = d.location;

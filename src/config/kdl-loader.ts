@@ -55,11 +55,14 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Loads a config file and everything it includes, as one list of top-level nodes. */
-export function loadKdlFile(path: string): LoadedDocument {
+/**
+ * Loads a config file and everything it includes, as one list of top-level nodes. `sources`
+ * (absolute path -> text) replaces files' contents (`sentinel migrate` checks its rewrite before writing).
+ */
+export function loadKdlFile(path: string, sources?: ReadonlyMap<string, string>): LoadedDocument {
   const warnings: Diagnostic[] = [];
   const files: string[] = [];
-  const nodes = loadRecursive(resolve(path), [], warnings, files);
+  const nodes = loadRecursive(resolve(path), [], warnings, files, sources);
   return { nodes, files, warnings };
 }
 
@@ -71,7 +74,7 @@ export function loadKdlText(text: string, name: string, baseDir = process.cwd())
   return { nodes, files, warnings };
 }
 
-function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], files: string[]): KdlNode[] {
+function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], files: string[], sources?: ReadonlyMap<string, string>): KdlNode[] {
   if (stack.includes(file)) {
     throw new ConfigError([
       { severity: 'error', path: 'include', message: `circular include: ${[...stack, file].join(' -> ')}`, location: { file } },
@@ -79,17 +82,17 @@ function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], fi
   }
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = sources?.get(file) ?? readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError([
       { severity: 'error', path: '', message: `cannot read config file: ${(err as Error).message}`, location: { file } },
     ]);
   }
   files.push(file);
-  return expandIncludes(parseKdl(text, file), file, [...stack, file], warnings, files);
+  return expandIncludes(parseKdl(text, file), file, [...stack, file], warnings, files, sources);
 }
 
-function expandIncludes(nodes: KdlNode[], file: string, stack: string[], warnings: Diagnostic[], files: string[]): KdlNode[] {
+function expandIncludes(nodes: KdlNode[], file: string, stack: string[], warnings: Diagnostic[], files: string[], sources?: ReadonlyMap<string, string>): KdlNode[] {
   const out: KdlNode[] = [];
   for (const node of nodes) {
     if (node.name !== 'include') {
@@ -106,7 +109,7 @@ function expandIncludes(nodes: KdlNode[], file: string, stack: string[], warning
     if (matches.length === 0) {
       warnings.push({ severity: 'warning', path: `include "${pattern}"`, message: 'pattern matched no files', location: locationOf(node) ?? { file } });
     }
-    for (const m of matches) out.push(...loadRecursive(m, stack.length ? stack : [file], warnings, files));
+    for (const m of matches) out.push(...loadRecursive(m, stack.length ? stack : [file], warnings, files, sources));
   }
   return out;
 }

@@ -12,10 +12,17 @@ export const DEFAULT_CONFIG_PATH = [new URL('../../config/default.kdl', import.m
 
 type Extra = Pick<CompileOptions, 'validators'>;
 
-export function loadConfigFile(path: string, extra: Extra = {}): CompiledConfig {
+/** `sources`: file texts to use instead of the files' contents (absolute path -> text). */
+export function loadConfigFile(path: string, extra: Extra & { sources?: ReadonlyMap<string, string> } = {}): CompiledConfig {
   const abs = resolve(path);
-  const doc = loadKdlFile(abs);
-  return compileConfig(doc.nodes, { file: abs, baseDir: dirname(abs), ...extra }, doc.warnings);
+  const { sources, ...rest } = extra;
+  const doc = loadKdlFile(abs, sources);
+  return compileConfig(doc.nodes, { file: abs, baseDir: dirname(abs), ...rest }, doc.warnings);
+}
+
+/** The files a config is made of (the file and everything it includes), in load order. */
+export function configFiles(path: string): string[] {
+  return loadKdlFile(resolve(path)).files;
 }
 
 export function loadConfigText(text: string, opts: { name?: string; baseDir?: string } & Extra = {}): CompiledConfig {

@@ -1,5 +1,5 @@
-// Golden tests for `sentinel explain`, run through the real CLI entry (src/cli/main.ts) as a
-// child process: test/fixtures/explain/cases.json lists each case (arguments, exit code); its
+// Golden tests for `sentinel explain`, run through the CLI entry (bin/sentinel.mjs: dist/ when
+// built and fresh, else the sources) as a child process: test/fixtures/explain/cases.json lists each case (arguments, exit code); its
 // expected output is test/fixtures/explain/golden/NAME.txt (stdout, or stderr for exit 2).
 // UPDATE_GOLDEN=1 rewrites the golden files from the current output (review the diff).
 import { test } from 'node:test';
@@ -20,7 +20,7 @@ const cases = JSON.parse(readFileSync(join(root, dir, 'cases.json'), 'utf8')) as
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'explain', ...args], { cwd: root, env: { ...process.env, SENTINEL_CONFIG: '' } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(root, 'bin', 'sentinel.mjs'), 'explain', ...args], { cwd: root, env: { ...process.env, SENTINEL_CONFIG: '' } }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
     });
   });
