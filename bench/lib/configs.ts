@@ -44,8 +44,9 @@ export function nginxHttpCommon(dir: string): string {
 
 /** The origin: 100 B bodies answered by `return 200`; the 16 KiB body is a file (nginx caps a
  * config string at 4 KiB), kept open and sent with sendfile, so it is served from page cache.
- * The caller writes `${dir}/large.body` with writeOriginFiles(). */
-export function originNginxConf(port: number, dir: string): string {
+ * The caller writes `${dir}/large.body` with writeOriginFiles(). `extraLocations`: more
+ * location blocks (bench/cache.ts adds cacheable paths and stub_status). */
+export function originNginxConf(port: number, dir: string, extraLocations = ''): string {
   return `${nginxMain(dir)}http {
 ${nginxHttpCommon(dir)}  default_type text/plain;
   sendfile on;
@@ -55,7 +56,7 @@ ${nginxHttpCommon(dir)}  default_type text/plain;
     location = ${SMALL_PATH} { return 200 "${body(SMALL_BYTES)}"; }
     location = ${LARGE_PATH} { alias ${dir}/large.body; }
     location / { return 200 "${body(SMALL_BYTES)}"; }
-  }
+${extraLocations}  }
 }
 `;
 }

@@ -11,7 +11,7 @@ import { applyHeaderOps } from '../../src/server/headers.ts';
 import type { EntryMeta, EntryWriter, StoredResponse } from './store/entry.ts';
 import { globsMatcher } from './glob.ts';
 import { normalisePath, normaliseQuery, primaryKey, variantKey } from './key.ts';
-import { lookupVerdict, notModified, notModifiedHeaders, parseCacheControl, refreshHeaders, revalidationHeaders, storableHeaders, storeVerdict, type Freshness, type Headers } from './policy.ts';
+import { ageOf, lookupVerdict, notModified, notModifiedHeaders, parseCacheControl, refreshHeaders, revalidationHeaders, storableHeaders, storeVerdict, type Freshness, type Headers } from './policy.ts';
 import { appendCacheStatus, cacheStatusMember, type StatusFacts } from './cache-status.ts';
 import type { RouteCacheSettings } from './schema.ts';
 import type { CacheRuntime } from './runtime.ts';
@@ -232,7 +232,7 @@ export class CacheFilter implements RequestFilter {
     }
     if (st.stale && st.staleIfError && res.status >= 500) {
       this.staleServed('stale-if-error');
-      return this.answer(ctx, st.stale, P.fromObject(st.stale.policy).age(), { fwd: 'stale', fwdStatus: res.status, detail: 'stale-if-error' });
+      return this.answer(ctx, st.stale, ageOf(st.stale, P), { fwd: 'stale', fwdStatus: res.status, detail: 'stale-if-error' });
     }
     if (st.revalidating) this.rt.metrics.revalidations.inc({ result: 'modified' });
     // Per-request headers added by other filters (rate-limit counters ...) are not part of the stored response.
@@ -351,7 +351,7 @@ export class CacheFilter implements RequestFilter {
     const st = ctx.state.get(this.id) as State | undefined;
     if (!st?.stale || !st.staleIfError) return undefined;
     this.staleServed('stale-if-error');
-    return this.answer(ctx, st.stale, this.rt.Policy.fromObject(st.stale.policy).age(), { fwd: 'stale', detail: 'stale-if-error' });
+    return this.answer(ctx, st.stale, ageOf(st.stale, this.rt.Policy), { fwd: 'stale', detail: 'stale-if-error' });
   }
 
   onComplete(ctx: RequestContext): void {

@@ -12,6 +12,8 @@ export type Clock = () => number;
 /** http-cache-semantics documents `now()` as its time seam: the subclass reads the injected clock. */
 export function policyClass(now: Clock): typeof CachePolicy {
   return class ClockedPolicy extends CachePolicy {
+    /** the same clock, for ageOf without building a policy */
+    static readonly clock: Clock = now;
     now(): number {
       return now();
     }
@@ -120,7 +122,12 @@ export type LookupVerdict =
 
 /** Current age in seconds (Age header + time resident here). */
 export function ageOf(f: Freshness, Policy: typeof CachePolicy): number {
-  return Policy.fromObject(f.policy).age();
+  // what http-cache-semantics' age() computes (Age header + resident time), without rebuilding a
+  // CachePolicy from its object on every hit (that parses all the stored headers again)
+  const clock = (Policy as { clock?: Clock }).clock;
+  if (!clock) return Policy.fromObject(f.policy).age();
+  const ageHeader = parseInt(String(f.policy.resh.age), 10);
+  return (Number.isFinite(ageHeader) ? ageHeader : 0) + (clock() - f.policy.t) / 1000;
 }
 
 /** May the stored response answer `reqHeaders` now (request Cache-Control / Pragma included)? */

@@ -6,7 +6,7 @@
 // arrives. At startup the index is rebuilt by reading every file's trailer (bounded by a time
 // budget); broken files are removed. Layout and format: docs/cache.md "Disk layout".
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, unlinkSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, unlinkSync, type WriteStream } from 'node:fs';
 import { open, readdir, readFile, rename, rm, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -23,6 +23,8 @@ const SUFFIX = '.entry';
 const SHARD_DIR = /^[0-9a-f]{2,3}$/;
 /** a hit refreshes the file's mtime (the LRU order a restart restores) at most this often */
 const TOUCH_EVERY_MS = 60_000;
+/** entry files up to this size are read synchronously on a hit */
+const SYNC_READ_BYTES = 64 * 1024;
 /** files scanned in parallel at startup */
 const SCAN_PARALLEL = 32;
 
@@ -156,7 +158,10 @@ export class DiskBackend implements CacheBackend {
     if (!r) return undefined;
     let buf: Buffer;
     try {
-      buf = await readFile(r.file);
+      // A small entry is read synchronously: from the page cache that is a copy of a few KiB,
+      // cheaper than the four thread-pool round trips of an async readFile (nginx reads cached
+      // files with blocking reads too). Larger ones go through the thread pool.
+      buf = r.size <= SYNC_READ_BYTES ? readFileSync(r.file) : await readFile(r.file);
     } catch {
       if (this.lru.get(key) === r) this.lru.delete(key);
       return undefined;

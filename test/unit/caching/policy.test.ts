@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lookupVerdict, notModified, policyClass, refreshHeaders, revalidationHeaders, storeVerdict, storableHeaders, type Headers } from '../../../plugins/caching/policy.ts';
+import { ageOf, lookupVerdict, notModified, policyClass, refreshHeaders, revalidationHeaders, storeVerdict, storableHeaders, type Headers } from '../../../plugins/caching/policy.ts';
 import { normaliseRouteCache } from '../../../plugins/caching/schema.ts';
 
 const settings = normaliseRouteCache({ enabled: true, 'default-ttl-secs': 600, 'stale-while-revalidate-secs': 30, 'stale-if-error-secs': 120 }, 'cache', []);
@@ -123,4 +123,13 @@ test('revalidation: conditional headers, 304 refresh merges headers and keeps th
   assert.deepEqual(merged, { etag: '"a"', 'content-length': '5', 'content-type': 'text/plain', 'cache-control': 'max-age=100', 'x-old': '1' });
   assert.equal(refreshHeaders(stored, { etag: '"b"' }), undefined);
   assert.deepEqual(storableHeaders({ connection: 'x-hop', 'x-hop': '1', 'transfer-encoding': 'chunked', a: 'b', 'x-correlation-id': 'id' }), { a: 'b' });
+});
+
+test('ageOf computes what http-cache-semantics age() does, without rebuilding the policy', () => {
+  for (const [headers, later] of [[{ 'cache-control': 'max-age=10', date }, 0], [{ 'cache-control': 'max-age=10', age: '8', date }, 3500], [{ 'cache-control': 'max-age=10', age: 'junk', date }, 12_345]] as const) {
+    const v = storeVerdict(req(), { status: 200, headers }, settings, policyClass(clock().now));
+    assert.ok(v.store);
+    const P = policyClass(clock(T0 + later).now);
+    assert.equal(ageOf(v, P), P.fromObject(v.policy).age());
+  }
 });
