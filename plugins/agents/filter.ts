@@ -21,6 +21,7 @@ import { ResponseBodyInspector } from './response-body.ts';
 import { applyAgentHeaderOps } from './header-ops.ts';
 import { createFrameInspector } from './websocket.ts';
 import type { FrameInspector } from '../../src/websocket/session.ts';
+import { requestAuditEvent, type AuditEventType } from '../../src/logging/audit.ts';
 
 /** What one generation's agent filters share. */
 export interface AgentGeneration {
@@ -462,14 +463,16 @@ export class AgentFilter implements RequestFilter {
         const local = decisionResponse(reply);
         if (local) {
           merged.response = local;
-          this.audit(ctx, m, 'agent_decision', { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined });
+          this.audit(ctx, m, decisionEventType(reply, true), { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
           return merged;
         }
         merged.requestOps.push(...reply.requestHeaderOps);
         merged.responseOps.push(...reply.responseHeaderOps);
         if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
         if (reply.responseBodyMutation !== undefined) merged.responseBodyMutation = reply.responseBodyMutation;
-        if (reply.tags.length > 0 || reply.ruleIds.length > 0) this.audit(ctx, m, 'agent_decision', { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags });
+        if (reply.tags.length > 0 || reply.ruleIds.length > 0) {
+          this.audit(ctx, m, decisionEventType(reply, false), { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
+        }
       }
       return merged;
     } finally {
@@ -480,19 +483,19 @@ export class AgentFilter implements RequestFilter {
     }
   }
 
-  private audit(ctx: RequestContext, m: Member, eventType: string, fields: Record<string, unknown>): void {
-    this.gen.services.audit({
-      timestamp: new Date().toISOString(),
-      trace_id: ctx.traceId,
-      event_type: eventType,
-      method: ctx.method,
-      path: ctx.path,
-      client_ip: ctx.clientIp,
-      route_id: ctx.routeId,
-      agent_id: m.def.id,
-      ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)),
-    });
+  private audit(ctx: RequestContext, m: Member, eventType: AuditEventType, fields: Record<string, unknown>): void {
+    this.gen.services.audit(requestAuditEvent(ctx, eventType, { timestamp: new Date().toISOString(), agent_id: m.def.id, ...fields }));
   }
+}
+
+/**
+ * A reply naming rules (a WAF's detections, sentinel-reference.md §2.1 `audit.rule_ids`) is a
+ * `waf_block` when it refuses the request and a `waf_match` when it lets it through; any other
+ * reply worth recording is an `agent_decision`.
+ */
+export function decisionEventType(reply: AgentReply, refused: boolean): AuditEventType {
+  if (reply.ruleIds.length === 0) return 'agent_decision';
+  return refused ? 'waf_block' : 'waf_match';
 }
 
 export interface Merged {

@@ -46,7 +46,7 @@ export function createAgentFilterFactory(opts: AgentPluginOptions): FilterFactor
 
   return (id: string, config: Record<string, unknown>, services: GenerationServices): RequestFilter => {
     gen ??= {
-      manager: new AgentManager(defs, services.metrics),
+      manager: new AgentManager(defs, services.metrics, services.audit),
       body: opts.bodyPolicy?.() ?? defaultBody,
       services,
       filters: new Map(),

@@ -8,6 +8,7 @@ import { InProcessAgent, type AgentTransport } from './in-process.ts';
 import type { Metrics } from '../../src/metrics/registry.ts';
 import type { AgentDefinition } from './definition.ts';
 import { AgentMetrics } from './metrics.ts';
+import type { AuditSink } from '../../src/logging/audit.ts';
 
 interface Shared {
   client: AgentTransport;
@@ -38,6 +39,8 @@ export class AgentManager {
   constructor(
     private readonly defs: ReadonlyMap<string, AgentDefinition>,
     private readonly registryMetrics: Metrics,
+    /** the gateway's audit sink (agent breaker changes); the same function for every generation */
+    private readonly audit?: AuditSink,
   ) {
     this.metrics = new AgentMetrics(registryMetrics);
   }
@@ -69,7 +72,7 @@ export class AgentManager {
         breaker: def.breaker,
         config: def.config,
         pingIntervalMs: def.pool.healthCheckIntervalMs,
-        hooks: this.metrics.clientHooks(),
+        hooks: this.metrics.clientHooks(this.audit),
       });
       client.start();
       shared = { client, refs: 0 };

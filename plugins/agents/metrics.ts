@@ -2,6 +2,7 @@
 // process-wide registry so reloads reuse them.
 import type { Metrics } from '../../src/metrics/registry.ts';
 import type { AgentClientHooks } from '../../src/agent-protocol/client.ts';
+import type { AuditSink } from '../../src/logging/audit.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -32,12 +33,19 @@ export class AgentMetrics {
     this.decompressionRatio = m.histogram('sentinel_decompression_ratio', 'Decompressed/compressed size of inspected bodies', [], [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]);
   }
 
-  clientHooks(): AgentClientHooks {
+  /** `audit`: breaker changes also go to the audit log (circuit_breaker_change, component agent:<id>) */
+  clientHooks(audit?: AuditSink): AgentClientHooks {
+    const last = new Map<string, string>();
     return {
       protocolIssue: (agent, kind) => this.protocolErrors.inc({ agent, kind }),
       connections: (agent, open) => this.connections.set({ agent }, open),
       reconnect: (agent, ok) => this.reconnects.inc({ agent, result: ok ? 'ok' : 'failed' }),
-      breaker: (agent, state) => this.breakerState.set({ component: `agent:${agent}`, route: '' }, state === 'closed' ? 0 : state === 'open' ? 1 : 2),
+      breaker: (agent, state) => {
+        this.breakerState.set({ component: `agent:${agent}`, route: '' }, state === 'closed' ? 0 : state === 'open' ? 1 : 2);
+        const from = last.get(agent) ?? 'closed';
+        last.set(agent, state);
+        if (from !== state) audit?.({ event_type: 'circuit_breaker_change', component: `agent:${agent}`, agent_id: agent, from, to: state });
+      },
     };
   }
 }

@@ -15,6 +15,7 @@ import { ageOf, lookupVerdict, notModified, notModifiedHeaders, parseCacheContro
 import { appendCacheStatus, cacheStatusMember, type StatusFacts } from './cache-status.ts';
 import type { RouteCacheSettings } from './schema.ts';
 import type { CacheRuntime } from './runtime.ts';
+import { requestAuditEvent } from '../../src/logging/audit.ts';
 
 /** Methods whose success makes the stored response for the URL invalid (RFC 9111 §4.4). */
 const UNSAFE = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
@@ -98,7 +99,10 @@ export class CacheFilter implements RequestFilter {
     if (ctx.method === 'PURGE') {
       if (!this.rt.mayPurge(ctx.clientIp, h)) return this.rt.forbidden(ctx.traceId);
       const wildcard = String(h['x-purge-wildcard'] ?? '').toLowerCase() === 'true';
-      return this.rt.purgeResponse(ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path, wildcard, ctx.host, ctx.traceId);
+      const pattern = ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path;
+      const { response, purged } = await this.rt.purgeResponse(pattern, wildcard, ctx.host, ctx.traceId);
+      this.rt.services.audit(requestAuditEvent(ctx, 'cache_purge', { action: 'purge', pattern, wildcard, host: ctx.host, status_code: response.status, purged_entries: purged }));
+      return response;
     }
     const st: State = { mode: 'lookup', primary: '', staleIfError: false, revalidating: false, varyMiss: false, lockKey: '', pass: false };
     ctx.state.set(this.id, st);

@@ -133,13 +133,15 @@ export class CacheRuntime {
     return { status: 403, headers: { ...JSON_HEADERS, 'x-request-id': traceId }, body: JSON.stringify({ error: 'Forbidden', status: 403, message: 'purging the cache needs an allowed address (cache { purge-allow }) or the purge token', request_id: traceId }), blockReason: 'cache_purge_denied' };
   }
 
-  async purgeResponse(pattern: string, wildcard: boolean, host: string | undefined, traceId: string): Promise<LocalResponse> {
+  /** Purges and answers with what was purged; `purged` is for the audit event. */
+  async purgeResponse(pattern: string, wildcard: boolean, host: string | undefined, traceId: string): Promise<{ response: LocalResponse; purged: number }> {
     const purged = await this.purge(pattern, wildcard, host);
-    return {
+    const response: LocalResponse = {
       status: 200,
       headers: { ...JSON_HEADERS, 'x-request-id': traceId },
       body: JSON.stringify({ status: 'ok', message: `purged ${purged} entr${purged === 1 ? 'y' : 'ies'}`, pattern, wildcard, purged_entries: purged, active_purges: 0, request_id: traceId, timestamp: new Date().toISOString() }),
     };
+    return { response, purged };
   }
 
   stats(): CacheStats {

@@ -16,6 +16,7 @@ import { RedisBackend } from './store-redis.ts';
 import type { RemoteBackend } from './backend.ts';
 import { RateLimitFilterProperties, type RateLimitsConfig } from './schema.ts';
 import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
+import { requestAuditEvent } from '../../src/logging/audit.ts';
 
 export { validateRateLimitFilter, validateRateLimits } from './compile.ts';
 export type { RateLimitsConfig } from './schema.ts';
@@ -136,22 +137,21 @@ function limitStatus(e: Enforcement): FilterStatus {
   };
 }
 
-function rejectResponse(e: Enforcement, ctx: RequestContext, d: Decision, now: number): LocalResponse {
-  e.metrics.rateLimited.inc({ route: ctx.routeId ?? '' });
-  e.services.audit({
+/** One `rate_limit_exceeded` audit event (reject, or log for on-limit "log-only"). */
+function rateLimitEvent(e: Enforcement, ctx: RequestContext, d: Decision, now: number, action: 'reject' | 'log'): Record<string, unknown> {
+  return requestAuditEvent(ctx, 'rate_limit_exceeded', {
     timestamp: new Date(now).toISOString(),
-    trace_id: ctx.traceId,
-    event_type: 'rate_limit_exceeded',
-    method: ctx.method,
-    path: ctx.path,
-    client_ip: ctx.clientIp,
-    ...(ctx.routeId !== undefined ? { route_id: ctx.routeId } : {}),
     reason: 'rate_limited',
-    action: 'reject',
-    status_code: e.statusCode,
+    action,
+    status_code: action === 'reject' ? e.statusCode : undefined,
     // The key's shape only: a header key's value may be a credential.
     metadata: { filter: e.id, key: describeKeySpec(e.keySpec), limit: d.limit },
   });
+}
+
+function rejectResponse(e: Enforcement, ctx: RequestContext, d: Decision, now: number): LocalResponse {
+  e.metrics.rateLimited.inc({ route: ctx.routeId ?? '' });
+  e.services.audit(rateLimitEvent(e, ctx, d, now, 'reject'));
   return {
     status: e.statusCode,
     headers: { ...headersFor(d, now), 'retry-after': String(retryAfterSeconds(d)), 'content-type': 'text/plain; charset=utf-8' },
@@ -172,6 +172,7 @@ function enforce(e: Enforcement, ctx: RequestContext, d: Decision): LocalRespons
   ctx.audit.rateLimited = true;
   if (e.onLimit === 'log-only') {
     e.metrics.exceeded.inc({ filter: e.id, action: 'log' });
+    e.services.audit(rateLimitEvent(e, ctx, d, now, 'log'));
     ctx.log.warn({ filter: e.id, key: describeKeySpec(e.keySpec), limit: d.limit }, 'rate limit exceeded (log-only)');
     Object.assign(ctx.responseHeaders, headersFor(d, now));
     return undefined;

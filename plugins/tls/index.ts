@@ -28,6 +28,7 @@ import { OcspStapler, type StapleTarget } from './ocsp.ts';
 import { CertWatcher, type WatchPlan } from './reload.ts';
 import { classifyHandshakeError } from './handshake.ts';
 import { defineFeature } from '../../src/pipeline/feature.ts';
+import type { AuditSink } from '../../src/logging/audit.ts';
 
 export type { ListenerTlsConfig } from './schema.ts';
 export type { TlsInfo } from '../../src/pipeline/types.ts';
@@ -61,6 +62,8 @@ export interface TlsManagerOptions {
   ticketKeyRotationMs?: number;
   /** OCSP fetcher override (tests) */
   ocspFetch?: import('./ocsp.ts').OcspFetch;
+  /** the audit log: certificate reloads (cert_reload) and client certificates (auth_event) */
+  audit?: AuditSink;
 }
 
 type Material = Awaited<ReturnType<typeof loadMaterial>>;
@@ -369,6 +372,7 @@ class Manager implements TlsManager {
       const start = this.handshakeStart.get(k);
       this.handshakeStart.delete(k);
       if (start !== undefined) this.handshakeDuration.observe({ version: socket.getProtocol() ?? 'unknown' }, (performance.now() - start) / 1000);
+      if (this.opts.audit && this.snapshot.requestCert) this.auditClientCert(socket);
     };
     const onClientError = (err: Error, socket: TLSSocket) => {
       this.handshakeStart.delete(key(socket));
@@ -377,6 +381,9 @@ class Manager implements TlsManager {
       const authError = (socket as { authorizationError?: Error | string }).authorizationError;
       const reason = authError ? classifyHandshakeError({ code: String(authError) }) : classifyHandshakeError(err);
       this.handshakeFailures.inc({ reason });
+      if (authError && this.opts.audit) {
+        this.opts.audit({ event_type: 'auth_event', action: 'mtls', listener: this.opts.listenerId, client_ip: plainIp(socket.remoteAddress), result: 'rejected', reason: String(authError) });
+      }
       this.opts.log.debug({ listener: this.opts.listenerId, reason, err: err.message, client: socket.remoteAddress }, 'TLS handshake failed');
     };
     const onOcsp = (cert: Buffer, _issuer: Buffer, cb: (err: Error | null, resp: Buffer | null) => void) => {
@@ -393,6 +400,23 @@ class Manager implements TlsManager {
       server.off('secureConnection', onSecure);
       server.off('tlsClientError', onClientError);
       server.off('OCSPRequest', onOcsp);
+    });
+  }
+
+  /** The client certificate of a new mTLS connection, verified or not (one event per connection). */
+  private auditClientCert(socket: TLSSocket): void {
+    const peer = socket.getPeerX509Certificate?.();
+    if (!peer) return; // no certificate offered where one is optional: an anonymous client
+    const authError = (socket as { authorizationError?: Error | string }).authorizationError;
+    this.opts.audit!({
+      event_type: 'auth_event',
+      action: 'mtls',
+      listener: this.opts.listenerId,
+      client_ip: plainIp(socket.remoteAddress),
+      result: socket.authorized ? 'authenticated' : 'unverified',
+      ...(authError ? { reason: String(authError) } : {}),
+      user_id: oneLine(peer.subject),
+      metadata: { issuer: oneLine(peer.issuer), serial: peer.serialNumber, fingerprint256: peer.fingerprint256, not_after: peer.validTo, san: peer.subjectAltName ?? null },
     });
   }
 
@@ -433,6 +457,7 @@ class Manager implements TlsManager {
       next = buildSnapshot(cfg, await loadMaterial(cfg, this.opts.baseDir), this.ticketKeys);
     } catch (err) {
       this.reloads.inc({ listener: this.opts.listenerId, result: 'failure' });
+      this.opts.audit?.({ event_type: 'cert_reload', listener: this.opts.listenerId, result: 'failure', reason, error: (err as Error).message });
       this.opts.log.error({ listener: this.opts.listenerId, reason, err: (err as Error).message }, 'tls: reload failed, keeping the previous certificates');
       return;
     }
@@ -442,6 +467,13 @@ class Manager implements TlsManager {
     this.snapshot = next;
     for (const server of this.servers) this.applyToServer(server);
     this.reloads.inc({ listener: this.opts.listenerId, result: 'success' });
+    this.opts.audit?.({
+      event_type: 'cert_reload',
+      listener: this.opts.listenerId,
+      result: 'success',
+      reason,
+      certificates: this.allCerts(next).map((c) => ({ file: c.certPath, subject: c.subject, not_after: c.notAfter.toISOString() })),
+    });
     this.opts.log.info(
       { listener: this.opts.listenerId, reason, certificates: this.allCerts(next).map((c) => ({ file: c.certPath, subject: c.subject, notAfter: c.notAfter.toISOString() })) },
       'tls: certificates reloaded',
@@ -488,6 +520,11 @@ class Manager implements TlsManager {
   async ocspSettled(): Promise<void> {
     await this.stapler.settled();
   }
+}
+
+/** A peer address without the IPv4-mapped prefix (as the request's client_ip). */
+function plainIp(a: string | undefined): string {
+  return a?.startsWith('::ffff:') ? a.slice(7) : (a ?? '');
 }
 
 /** Identity of a snapshot's material: a reload that re-reads identical files changes nothing. */

@@ -8,6 +8,7 @@ import { collectTargets } from '../upstream/address.ts';
 import { redactSecrets } from '../config/redact.ts';
 import { upstreamsReport, type UpstreamGroup } from '../upstream/group.ts';
 import type { RequestFilter } from '../pipeline/types.ts';
+import type { AuditEventType } from '../logging/audit.ts';
 import { statusReport, type GatewayStatusInfo } from '../status/report.ts';
 import { STATUS_PAGE_CSP, escapeHtml, statusPageHtml } from '../status/page.ts';
 
@@ -85,6 +86,8 @@ export interface BuiltinRequest {
   headers?: Record<string, string | string[] | undefined>;
   /** the route's path-prefix matches: the purge endpoint in front of the pattern */
   prefixes?: readonly string[];
+  /** writes a request-scoped audit event (admin_action, cache_purge) */
+  audit?: (type: AuditEventType, fields: Record<string, unknown>) => void;
 }
 
 /**
@@ -153,7 +156,9 @@ function statusPage(env: BuiltinEnv, traceId: string, req: BuiltinRequest): Loca
     traceId,
   );
   const query = req.query ?? '';
+  // the page's own JSON polls (every few seconds) are not audited, a page view is
   if (wantsJson(query, req.accept)) return json(200, report, traceId);
+  req.audit?.('admin_action', { action: 'status-page', status_code: 200 });
   // the page polls its own path for JSON (works for path and path-prefix routes alike)
   const refresh = refreshSecs(query);
   const jsonUrl = `${req.path ?? '/'}?format=json`;
@@ -195,8 +200,10 @@ export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, trace
     case 'not-found':
       return notFoundBody(traceId);
     case 'config':
+      req.audit?.('admin_action', { action: 'config', status_code: 200 });
       return json(200, configDump(env.config), traceId, true);
     case 'upstreams':
+      req.audit?.('admin_action', { action: 'upstreams', status_code: 200 });
       return json(200, upstreamsReport(env.upstreamGroups(), traceId, now), traceId, true);
     case 'status-page':
       // Who may ask is the route's business (admin listener / allow-from, see STATE_REVEALING_BUILTINS).
@@ -206,11 +213,17 @@ export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, trace
       // Who may ask is the route's business (admin listener / allow-from, see STATE_REVEALING_BUILTINS).
       const cache = env.cache?.();
       if (!cache) return json(503, { error: 'Service Unavailable', status: 503, message: 'the HTTP cache is disabled (cache { enabled #false }) or no route caches', request_id: traceId }, traceId);
-      if (handler === 'cache-stats') return cache.statsResponse(traceId);
+      if (handler === 'cache-stats') {
+        req.audit?.('admin_action', { action: 'cache-stats', status_code: 200 });
+        return cache.statsResponse(traceId);
+      }
       const h = req.headers ?? {};
       const wildcard = String(h['x-purge-wildcard'] ?? '').toLowerCase() === 'true';
-      const host = h['x-purge-host'];
-      return cache.purgeResponse(purgePattern(req.path ?? '/', req.query ?? '', req.prefixes ?? []), wildcard, typeof host === 'string' ? host.toLowerCase() : undefined, traceId);
+      const host = typeof h['x-purge-host'] === 'string' ? h['x-purge-host'].toLowerCase() : undefined;
+      const pattern = purgePattern(req.path ?? '/', req.query ?? '', req.prefixes ?? []);
+      const { response, purged } = await cache.purgeResponse(pattern, wildcard, host, traceId);
+      req.audit?.('cache_purge', { action: 'purge', pattern, wildcard, host, status_code: response.status, purged_entries: purged });
+      return response;
     }
   }
 }

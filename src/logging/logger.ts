@@ -14,10 +14,21 @@ export function createLogger(obs: RawObservability | undefined, override?: strin
 
 export type LineSink = { write(line: string): void; flush?(): void; end?(): void };
 
-/** A JSON-lines sink for the access or audit log; undefined when that log is disabled. */
-export function createSink(cfg: { enabled?: boolean; file?: string } | undefined, enabledByDefault: boolean): LineSink | undefined {
+/** A write buffer that never grows past `maxBytes`: lines that do not fit are dropped and counted. */
+export interface SinkBound {
+  maxBytes: number;
+  onDrop(lines: number): void;
+}
+
+/**
+ * A JSON-lines sink for the access or audit log; undefined when that log is disabled. With a
+ * `bound`, a slow or stuck file/stdout drops lines (SonicBoom's maxLength) instead of holding
+ * them in memory without limit, so a request never waits for the disk.
+ */
+export function createSink(cfg: { enabled?: boolean; file?: string } | undefined, enabledByDefault: boolean, bound?: SinkBound): LineSink | undefined {
   const enabled = cfg ? cfg.enabled !== false : enabledByDefault;
   if (!enabled) return undefined;
-  const dest = pino.destination({ dest: cfg?.file ?? 1, mkdir: true, sync: false, minLength: 4096 });
+  const dest = pino.destination({ dest: cfg?.file ?? 1, mkdir: true, sync: false, minLength: 4096, ...(bound ? { maxLength: bound.maxBytes } : {}) });
+  if (bound) dest.on('drop', () => bound.onDrop(1));
   return { write: (line) => dest.write(line), flush: () => dest.flush(), end: () => dest.end() };
 }

@@ -226,7 +226,7 @@ export interface CacheAdminRuntime {
   stats(): CacheStats;
   statsResponse(traceId: string): LocalResponse;
   /** `pattern`: a normalised path (and query), a glob when `wildcard`; `host` limits it to one host */
-  purgeResponse(pattern: string, wildcard: boolean, host: string | undefined, traceId: string): Promise<LocalResponse>;
+  purgeResponse(pattern: string, wildcard: boolean, host: string | undefined, traceId: string): Promise<{ response: LocalResponse; purged: number }>;
 }
 
 export interface CacheStats {

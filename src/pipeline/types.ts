@@ -87,8 +87,8 @@ export interface RequestContext {
   body: Buffer | undefined;
   /** aborted when the client goes away or the request is finished */
   readonly signal: AbortSignal;
-  /** audit facts collected along the way (agent tags, WAF rule ids, rate-limit hits) */
-  readonly audit: { tags: string[]; ruleIds: string[]; rateLimited: boolean };
+  /** audit facts collected along the way (agent tags, WAF rule ids, rate-limit hits, a refusal while forwarding) */
+  readonly audit: { tags: string[]; ruleIds: string[]; rateLimited: boolean; blocked?: string | undefined };
   /** per-request scratch space for filters, keyed by filter id */
   readonly state: Map<string, unknown>;
   readonly log: Logger;

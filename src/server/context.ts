@@ -12,7 +12,7 @@ export class Context implements RequestContext {
   /** set by the generation right after construction when tracing is on */
   trace: RequestTrace | undefined = undefined;
   readonly responseHeaders: HeaderMap = {};
-  readonly audit = { tags: [] as string[], ruleIds: [] as string[], rateLimited: false };
+  readonly audit = { tags: [] as string[], ruleIds: [] as string[], rateLimited: false, blocked: undefined as string | undefined };
   private _state: Map<string, unknown> | undefined;
   private _log: Logger | undefined;
   // An AbortController costs more than the rest of the context together (profiled); the

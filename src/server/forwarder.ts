@@ -266,6 +266,7 @@ export async function forward(opts: {
       if (err instanceof BodyTooLarge || (err as { cause?: unknown }).cause instanceof BodyTooLarge) {
         group.abandon(target);
         metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
+        ctx.audit.blocked = 'body_size_exceeded';
         return sendError(res, ctx, 413, 'Payload Too Large', attempt);
       }
       // From here on, errors the client caused say nothing about the target: no report to passive
@@ -275,6 +276,7 @@ export async function forward(opts: {
         // ready to take (the dispatcher had not paused it): the client was slow.
         group.abandon(target);
         metrics.blockedRequests.inc({ reason: 'request_body_timeout' });
+        ctx.audit.blocked = 'request_body_timeout';
         return sendError(res, ctx, 408, 'Request Timeout: the request body did not arrive in time', attempt, 'client_timeout');
       }
       if (timedOut) {
@@ -294,6 +296,7 @@ export async function forward(opts: {
       if (c.blame === 'client') {
         group.abandon(target);
         metrics.blockedRequests.inc({ reason: c.reason });
+        ctx.audit.blocked = c.reason;
         ctx.log.info({ err: (err as Error).message, code: (err as { code?: string }).code, upstream: group.id }, 'request refused by the upstream client: not forwarded');
         return sendError(res, ctx, c.status, c.message, attempt, c.reason);
       }

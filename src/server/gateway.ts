@@ -24,6 +24,9 @@ import { errorBody } from '../errors/index.ts';
 import { guardHttp2Abuse } from './http2-abuse.ts';
 import type { GatewayStatusInfo, ListenerStatus, ReloadRecord } from '../status/report.ts';
 
+/** audit lines held while the file (or stdout) is slower than the events; more are dropped and counted */
+const AUDIT_FILE_BUFFER_BYTES = 4 * 1024 * 1024;
+
 /** reloads the status page lists (newest first) */
 const RELOAD_HISTORY = 20;
 
@@ -130,7 +133,7 @@ export class Gateway {
     const audit = logging?.['audit-log'];
     const syslog = audit && audit.enabled !== false && audit.syslog && audit.syslog.enabled !== false ? audit.syslog : undefined;
     // With a syslog sink and no file, the events go to syslog only (not also to stdout).
-    this.auditLog = syslog && !audit?.file ? undefined : createSink(audit, false);
+    this.auditLog = syslog && !audit?.file ? undefined : createSink(audit, false, { maxBytes: AUDIT_FILE_BUFFER_BYTES, onDrop: (n) => this.auditDropped.inc({ sink: 'file' }, n) });
     if (syslog) {
       this.auditSyslog = new SyslogSink({
         address: syslog.address,
@@ -246,7 +249,7 @@ export class Gateway {
     let server: NetServer;
     let tls: ListenerTls | undefined;
     if (l.protocol === 'https') {
-      tls = await COMPOSITION.listenerTls({ listenerId: l.id, config: l.tls!, baseDir: this.config.baseDir, log: this.log, metrics: this.metrics });
+      tls = await COMPOSITION.listenerTls({ listenerId: l.id, config: l.tls!, baseDir: this.config.baseDir, log: this.log, metrics: this.metrics, audit: this.audit });
       runtime.tlsInfo = (s) => tls!.tlsInfo(s);
       const s = http2.createSecureServer(
         {

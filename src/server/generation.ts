@@ -27,6 +27,7 @@ import type { WsSession } from '../websocket/session.ts';
 import { frontDoor, isAnswer, parserError, requestLineOf, type AdmittedTarget, type FrontDoorAnswer } from './front-door.ts';
 import { errorBody } from '../errors/index.ts';
 import type { GatewayStatusInfo } from '../status/report.ts';
+import { requestAuditEvent, type AuditEventType } from '../logging/audit.ts';
 
 export interface ListenerRuntime {
   readonly config: CompiledListener;
@@ -462,13 +463,13 @@ export class Generation {
     }
     // metrics.inFlight counts this request too (every generation of this process)
     if (this.maxInFlight !== undefined && metrics.inFlight > this.maxInFlight) {
-      metrics.blockedRequests.inc({ reason: 'in_flight_limit' });
+      this.blocked('in_flight_limit', 503, f, this.clientIp(req), undefined);
       f.result = this.sendLocal(res, traceId, { status: 503, body: JSON.stringify({ error: 'Service Unavailable', status: 503, message: 'too many requests in flight', request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' } });
       return undefined;
     }
     const oversized = req.rawHeaders.length / 2 > this.maxHeaderCount ? 'header_count_exceeded' : oversizedHeader(req.rawHeaders, this.maxHeaderName, this.maxHeaderValue) ? 'header_field_too_large' : undefined;
     if (oversized) {
-      metrics.blockedRequests.inc({ reason: oversized });
+      this.blocked(oversized, 431, f, this.clientIp(req), undefined);
       f.result = this.sendLocal(res, traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
       return undefined;
     }
@@ -485,7 +486,7 @@ export class Generation {
       return undefined;
     }
     if (route.allowFrom && !route.allowFrom(clientIp)) {
-      metrics.blockedRequests.inc({ reason: 'client_not_allowed' });
+      this.blocked('client_not_allowed', 403, f, clientIp, route.id);
       f.result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: 'Forbidden', status: 403, request_id: traceId }) });
       return undefined;
     }
@@ -506,14 +507,14 @@ export class Generation {
     });
     // WebSocket gating (Sentinel answers 403 when the route does not allow upgrades).
     if (req.headers.upgrade?.toLowerCase() === 'websocket' && !route.websocket) {
-      metrics.blockedRequests.inc({ reason: 'websocket_not_enabled' });
+      this.blocked('websocket_not_enabled', 403, f, clientIp, route.id);
       f.result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'WebSocket not enabled for this route' });
       return undefined;
     }
     const limit = Math.min(this.bodyLimit, route.maxBodyBytes ?? Infinity);
     const cl = req.headers['content-length'];
     if (cl !== undefined && Number(cl) > limit) {
-      metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
+      this.blocked('body_size_exceeded', 413, f, clientIp, route.id);
       f.result = this.sendLocal(res, traceId, { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' }, body: JSON.stringify({ error: 'Payload Too Large', status: 413, request_id: traceId }) });
       return undefined;
     }
@@ -522,14 +523,19 @@ export class Generation {
       if (!filter.onRequest) continue;
       const local = f.trace ? await tracedOnRequest(f.trace, filter, ctx) : await filter.onRequest(ctx);
       if (local) {
-        if (local.blockReason) metrics.blockedRequests.inc({ reason: local.blockReason });
+        if (local.blockReason) {
+          // rate limits and agents write their own, more specific audit events
+          if (filter.type === 'rate-limit' || filter.type === 'agent') metrics.blockedRequests.inc({ reason: local.blockReason });
+          else this.blocked(local.blockReason, local.status, f, clientIp, route.id, filter.id);
+        }
         for (const k in ctx.responseHeaders) if (local.headers?.[k] === undefined) res.setHeader(k, ctx.responseHeaders[k]!);
         f.result = this.sendLocal(res, traceId, local);
         return undefined;
       }
     }
     if (route.builtin) {
-      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: listener.config.loopback || route.allowFrom !== undefined, listener: listener.config.id, path, query: f.query, headers: req.headers, prefixes: route.raw.matches?.['path-prefix'] ?? [] }));
+      const audit = (type: AuditEventType, fields: Record<string, unknown>) => this.deps.audit(requestAuditEvent(ctx, type, { listener: listener.config.id, ...fields }));
+      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: listener.config.loopback || route.allowFrom !== undefined, listener: listener.config.id, path, query: f.query, headers: req.headers, prefixes: route.raw.matches?.['path-prefix'] ?? [], audit }));
       return undefined;
     }
     // A static-files route: the files are its origin, relayed through the route's response filters.
@@ -544,6 +550,12 @@ export class Generation {
       return undefined;
     }
     return { ctx, route, group, filters, limit };
+  }
+
+  /** A request the gateway refused itself: counted, and one `blocked` audit event. */
+  private blocked(reason: string, status: number, f: Front, clientIp: string, routeId: string | undefined, filter?: string): void {
+    this.deps.metrics.blockedRequests.inc({ reason });
+    this.deps.audit(requestAuditEvent({ traceId: f.traceId, method: f.method, path: f.path, clientIp, routeId }, 'blocked', { reason, status_code: status, filter }));
   }
 
   private traceRouteMatch(trace: RequestTrace, startTime: number, route: CompiledRoute | undefined): void {
@@ -565,6 +577,8 @@ export class Generation {
     metrics.inFlight--;
     trace?.finish(status, result?.error);
     if (ctx) {
+      // refusals decided while forwarding (streamed body too large, body timeout, a request the upstream client refuses)
+      if (ctx.audit.blocked !== undefined) this.deps.audit(requestAuditEvent(ctx, 'blocked', { reason: ctx.audit.blocked, status_code: status }));
       const info = { ...(result ?? { status, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0 }), durationMs };
       for (const f of this.routeFilters.get(ctx.routeId!) ?? []) {
         try {

@@ -29,6 +29,8 @@ export interface ListenerTlsOptions {
   baseDir: string;
   log: Logger;
   metrics: Metrics;
+  /** the audit log: certificate reloads (cert_reload) and client certificates (auth_event) */
+  audit?: (event: Record<string, unknown>) => void;
 }
 
 export type ListenerTlsFactory = (opts: ListenerTlsOptions) => Promise<ListenerTls>;

@@ -94,9 +94,14 @@ export function octetCountingFrame(msg: string): Buffer {
   return Buffer.concat([Buffer.from(`${body.length} `, 'ascii'), body]);
 }
 
-/** Severity for an audit event: failures and blocks are warnings, everything else a notice. */
+/**
+ * Severity for an audit event: failures (a reload, a certificate reload), an opened breaker, a
+ * WAF block and a refused client certificate are warnings, everything else a notice (a
+ * rate-limited or otherwise blocked request is routine for a gateway).
+ */
 export function auditSeverity(event: Record<string, unknown>): number {
-  if (event.action === 'reload_failed' || event.result === 'failure') return SEVERITY.warning;
+  if (event.action === 'reload_failed' || event.result === 'failure' || event.result === 'rejected') return SEVERITY.warning;
+  if (event.event_type === 'waf_block') return SEVERITY.warning;
   if (event.event_type === 'circuit_breaker_change' && event.to === 'open') return SEVERITY.warning;
   return SEVERITY.notice;
 }

@@ -83,13 +83,21 @@ test('octet-counting frame counts bytes, not characters', () => {
   for (const [msg, want] of rows) assert.equal(octetCountingFrame(msg).toString('utf8'), want);
 });
 
-test('audit severity: failures and opened breakers are warnings, the rest notices', () => {
+test('audit severity: failures, opened breakers, WAF blocks and refused client certificates are warnings, the rest notices', () => {
   const rows: [Record<string, unknown>, number][] = [
     [{ event_type: 'config_change', action: 'reload_failed' }, SEVERITY.warning],
     [{ event_type: 'config_change', action: 'reload_success' }, SEVERITY.notice],
     [{ event_type: 'circuit_breaker_change', to: 'open' }, SEVERITY.warning],
     [{ event_type: 'circuit_breaker_change', to: 'closed' }, SEVERITY.notice],
     [{ event_type: 'rate_limit_exceeded' }, SEVERITY.notice],
+    [{ event_type: 'cert_reload', result: 'failure' }, SEVERITY.warning],
+    [{ event_type: 'cert_reload', result: 'success' }, SEVERITY.notice],
+    [{ event_type: 'auth_event', result: 'rejected' }, SEVERITY.warning],
+    [{ event_type: 'auth_event', result: 'authenticated' }, SEVERITY.notice],
+    [{ event_type: 'waf_block' }, SEVERITY.warning],
+    [{ event_type: 'waf_match' }, SEVERITY.notice],
+    [{ event_type: 'blocked', reason: 'client_not_allowed' }, SEVERITY.notice],
+    [{ event_type: 'admin_action', action: 'config' }, SEVERITY.notice],
   ];
   for (const [e, want] of rows) assert.equal(auditSeverity(e), want, JSON.stringify(e));
 });
