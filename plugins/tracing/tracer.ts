@@ -3,7 +3,7 @@
 // core drives (src/pipeline/types.ts). Spans are opened explicitly at the pipeline's fixed points
 // with their parent passed by hand: no context manager, no AsyncLocalStorage, no patched modules.
 import type { IncomingMessage } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createNoopMeter, trace, type Attributes, type Context, type Counter as OtelCounter, type HrTime, type Meter, type MeterProvider, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createNoopMeter, trace, type Attributes, type Context, type Counter as OtelCounter, type HrTime, type Meter, type MeterProvider, type Span, type SpanContext, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -153,6 +153,7 @@ function selfObservability(events: ExportEvents): MeterProvider {
 }
 
 const propagator = new W3CTraceContextPropagator();
+const HEADER_GETTER: TextMapGetter<IncomingMessage['headers']> = { get: (c, k) => c[k], keys: (c) => Object.keys(c) };
 
 export class Tracing implements TracingRuntime {
   private readonly provider: TracerProvider;
@@ -161,11 +162,14 @@ export class Tracing implements TracingRuntime {
 
   constructor(settings: TracingSettings, identity: { instanceId: string; version: string }, events: ExportEvents, scheme = 'http') {
     this.scheme = scheme;
+    const batch = Math.min(settings.maxExportBatchSize, settings.maxQueueSize);
     const exporter = new OTLPTraceExporter({
       url: settings.url,
       timeoutMillis: settings.exportTimeoutMs,
-      // a slow collector holds at most two batches in flight; the rest wait in the bounded queue
-      concurrencyLimit: 2,
+      // In steady state the processor sends one batch at a time; a flush (reload, shutdown) sends
+      // the whole queue at once, which must not be refused by the exporter's own limit. Bounded
+      // either way by the queue.
+      concurrencyLimit: Math.ceil(settings.maxQueueSize / batch) + 1,
     });
     this.provider = new TracerProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName, [ATTR_SERVICE_INSTANCE_ID]: identity.instanceId, [ATTR_SERVICE_VERSION]: identity.version }),
@@ -174,7 +178,7 @@ export class Tracing implements TracingRuntime {
         new BatchSpanProcessor({
           exporter,
           maxQueueSize: settings.maxQueueSize,
-          maxExportBatchSize: Math.min(settings.maxExportBatchSize, settings.maxQueueSize),
+          maxExportBatchSize: batch,
           scheduledDelayMillis: settings.scheduledDelayMs,
           // the exporter's own timeout fires first, so a hung export is reported as failed
           exportTimeoutMillis: settings.exportTimeoutMs + 1000,
@@ -187,25 +191,29 @@ export class Tracing implements TracingRuntime {
 
   start(req: IncomingMessage, method: string, path: string, startTime: number): RequestTrace {
     const h = req.headers;
-    const parent = h.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, h, { get: (c, k) => c[k], keys: (c) => Object.keys(c) });
+    const parent = h.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, h, HEADER_GETTER);
     const standard = STANDARD_METHODS.has(method);
-    const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: standard ? method : '_OTHER',
-      [ATTR_URL_PATH]: path,
-      [ATTR_URL_SCHEME]: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : this.scheme,
-      [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersion,
-      [ATTR_NETWORK_PEER_ADDRESS]: stripMapped(req.socket.remoteAddress ?? ''),
-      [ATTR_NETWORK_PEER_PORT]: req.socket.remotePort ?? 0,
-    };
-    if (!standard) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method;
-    const host = h.host ?? (h[':authority'] as string | undefined);
-    if (host) {
-      const name = stripPort(host);
-      attributes[ATTR_SERVER_ADDRESS] = name.startsWith('[') ? name.slice(1, -1) : name;
+    const span = this.tracer.startSpan(standard ? method : 'HTTP', { kind: SpanKind.SERVER, startTime: hrTime(startTime) }, parent);
+    // Attributes only for recorded spans: at 1% sampling the other 99% skip building them.
+    if (span.isRecording()) {
+      const attributes: Attributes = {
+        [ATTR_HTTP_REQUEST_METHOD]: standard ? method : '_OTHER',
+        [ATTR_URL_PATH]: path,
+        [ATTR_URL_SCHEME]: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : this.scheme,
+        [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersion,
+        [ATTR_NETWORK_PEER_ADDRESS]: stripMapped(req.socket.remoteAddress ?? ''),
+        [ATTR_NETWORK_PEER_PORT]: req.socket.remotePort ?? 0,
+      };
+      if (!standard) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method;
+      const host = h.host ?? (h[':authority'] as string | undefined);
+      if (host) {
+        const name = stripPort(host);
+        attributes[ATTR_SERVER_ADDRESS] = name.startsWith('[') ? name.slice(1, -1) : name;
+      }
+      const ua = h['user-agent'];
+      if (ua) attributes[ATTR_USER_AGENT_ORIGINAL] = ua;
+      span.setAttributes(attributes);
     }
-    const ua = h['user-agent'];
-    if (ua) attributes[ATTR_USER_AGENT_ORIGINAL] = ua;
-    const span = this.tracer.startSpan(standard ? method : 'HTTP', { kind: SpanKind.SERVER, startTime: hrTime(startTime), attributes }, parent);
     return new Traced(this.tracer, span, standard ? method : 'HTTP');
   }
 

@@ -1,7 +1,8 @@
 // A local OTLP/HTTP trace receiver for the tracing tests: it accepts what the exporter POSTs to
 // /v1/traces, decodes it (the OTLP JSON encoding, ExportTraceServiceRequest; a protobuf body is
 // refused so the test notices if the exporter ever switches) and keeps the spans flat. Modes:
-// `ok` answers 200 {}, `hang` accepts requests and never answers (a wedged collector).
+// `ok` answers 200 {}, `hang` accepts requests and never answers (a wedged collector); `delayMs`
+// makes an `ok` collector slow.
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
@@ -84,7 +85,7 @@ export function decodeTraces(body: unknown): ReceivedSpan[] {
   return out;
 }
 
-export async function startCollector(mode: 'ok' | 'hang' = 'ok'): Promise<Collector> {
+export async function startCollector(mode: 'ok' | 'hang' = 'ok', delayMs = 0): Promise<Collector> {
   const c: Collector = { port: 0, endpoint: '', spans: [], requests: 0, contentTypes: [], close: async () => undefined };
   const server = http.createServer((req, res) => {
     c.requests++;
@@ -104,7 +105,9 @@ export async function startCollector(mode: 'ok' | 'hang' = 'ok'): Promise<Collec
         return;
       }
       c.spans.push(...decodeTraces(JSON.parse(raw.toString('utf8'))));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -399,3 +399,37 @@ ${top}
     }
   });
 });
+
+describe('flush on reload and shutdown', () => {
+  test('spans queued behind a slow collector are all delivered when the generation goes', async () => {
+    // each export takes 300 ms: while the first batch (2 spans) is out, the rest queue up in
+    // batches; closing the gateway flushes them all at once
+    const collector = await startCollector('ok', 300);
+    const up = await startUpstream();
+    const gw = await startGateway({
+      logLevel: 'silent',
+      configText: `
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "main" { matches { path-prefix "/" }; upstream "backend" } }
+upstreams { upstream "backend" { target "${up.address}" } }
+observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; sampling-rate 1; max-export-batch-size 2; max-queue-size 64 } }
+`,
+    });
+    try {
+      const base = `http://127.0.0.1:${gw.address('http').port}`;
+      for (let i = 0; i < 6; i++) assert.equal((await request(`${base}/q/${i}`)).status, 200);
+    } finally {
+      await gw.close();
+    }
+    try {
+      await eventually(() => collector.spans.length >= 18, 'all 18 spans (6 requests x 3)', 60, 50);
+      assert.equal(collector.spans.length, 18);
+      assert.equal(new Set(collector.spans.map((s) => s.traceId)).size, 6);
+      assert.equal(await counter(gw, 'sentinel_tracing_spans_dropped_total'), 0);
+    } finally {
+      await up.close();
+      await collector.close();
+    }
+  });
+});
