@@ -19,6 +19,7 @@ import { headersFeature } from '../plugins/headers/index.ts';
 import { pluginFilterFeature } from '../plugins/plugin-filter/index.ts';
 import { cachingFeature } from '../plugins/caching/index.ts';
 import { staticFilesFeature } from '../plugins/static-files/index.ts';
+import { compressFeature } from '../plugins/compress/index.ts';
 import { builtinsFeature } from '../plugins/builtins/index.ts';
 import { tracingFeature } from '../plugins/tracing/index.ts';
 
@@ -42,6 +43,7 @@ export const FEATURES: readonly FeatureManifest[] = [
   agentsFeature,
   bodyInspectionFeature,
   headersFeature,
+  compressFeature,
   pluginFilterFeature,
   cachingFeature,
   staticFilesFeature,

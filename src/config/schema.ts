@@ -12,6 +12,7 @@ import { PluginFilterProperties } from '../../plugins/plugin-filter/schema.ts';
 import { CacheStorageSchema, RouteCacheSchema } from '../../plugins/caching/schema.ts';
 import { TracingSchema } from '../../plugins/tracing/schema.ts';
 import { StaticFilesSchema } from '../../plugins/static-files/schema.ts';
+import { CompressFilterProperties } from '../../plugins/compress/schema.ts';
 
 export const SystemSchema = Block({
   'worker-threads': Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
@@ -130,6 +131,7 @@ export const FilterTypeProperties: Record<string, Record<string, TSchema>> = {
   'rate-limit': RateLimitFilterProperties,
   agent: AgentFilterProperties,
   plugin: PluginFilterProperties,
+  compress: CompressFilterProperties,
   headers: {
     phase: Type.Optional(Enum(['request', 'response', 'both'] as const, { default: 'request' })),
     set: Type.Optional(Type.Record(Type.String(), Type.String())),

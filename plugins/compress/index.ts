@@ -1,0 +1,23 @@
+// The compress feature (docs/static-files.md, "The compress filter"): registration only.
+// `filter "c" { type "compress" }` encodes responses (proxied ones and static files) with gzip,
+// brotli or deflate as the client's Accept-Encoding asks.
+import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
+import { createCompressFilter } from './filter.ts';
+import { CompressFilterProperties, validateCompressFilter } from './schema.ts';
+
+export { validateCompressFilter } from './schema.ts';
+
+export const compressFeature = defineFeature({
+  name: 'compress',
+  dependencies: [],
+  uses: (config) => usesFilterType(config, 'compress'),
+  filterTypes: { compress: CompressFilterProperties },
+  validators: {
+    filter: (f) => (f.type === 'compress' ? validateCompressFilter(f.id, f.config) : []),
+  },
+  register(_app, host) {
+    host.filterType('compress', createCompressFilter);
+  },
+});
+
+export default compressFeature;
