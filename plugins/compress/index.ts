@@ -3,7 +3,7 @@
 // brotli or deflate as the client's Accept-Encoding asks.
 import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
 import { createCompressFilter } from './filter.ts';
-import { CompressFilterProperties, validateCompressFilter } from './schema.ts';
+import { CompressFilterProperties, compressSettings, validateCompressFilter } from './schema.ts';
 
 export { validateCompressFilter } from './schema.ts';
 
@@ -14,6 +14,11 @@ export const compressFeature = defineFeature({
   filterTypes: { compress: CompressFilterProperties },
   validators: {
     filter: (f) => (f.type === 'compress' ? validateCompressFilter(f.id, f.config) : []),
+  },
+  explainFilter(_config, filter) {
+    if (filter.type !== 'compress') return undefined;
+    const s = compressSettings(filter.id, filter.config);
+    return { algorithms: [...s.algorithms], 'min-size': s.minSize, level: s.level, 'content-types': [...s.contentTypes] };
   },
   register(_app, host) {
     host.filterType('compress', createCompressFilter);

@@ -14,6 +14,24 @@ export const staticFilesFeature = defineFeature({
   name: 'static-files',
   dependencies: [],
   uses: usesStaticFiles,
+  explainRoute(_config, route) {
+    const s = route.staticFiles;
+    if (!s) return [];
+    return [
+      {
+        title: 'static files (answered from files, not an upstream)',
+        settings: {
+          root: s.root,
+          index: s.index,
+          'directory-listing': s.directoryListing,
+          'cache-control': s.cacheControl,
+          compress: s.compress,
+          fallback: s.fallback ?? null,
+          'serve-dotfiles': s.serveDotfiles,
+        },
+      },
+    ];
+  },
   async check(config) {
     const errors: string[] = [];
     for (const r of config.routes) {
