@@ -29,7 +29,7 @@ test('a full redis filter block', () => {
     max-rps 50; burst 5; key "header:X-Api-Key"; on-limit "delay"; max-delay-ms 200
     status-code 503; message "slow down"; max-keys 10
     backend "redis"; redis-url "redis://10.0.0.1:6380/2"; redis-prefix "gw:"; redis-pool-size 2
-    redis-timeout-ms 20; redis-fallback-local #false`);
+    redis-timeout-ms 20; redis-fallback #false`);
   assert.deepEqual(diagnostics, []);
   const s = compileRateLimitFilter('api', config)!;
   assert.deepEqual(s.key, { kind: 'header', name: 'x-api-key' });
