@@ -3,7 +3,7 @@
 import { describe, before, after, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,7 +11,7 @@ import { freePort } from '../../helpers/redis.ts';
 import { request } from '../../helpers/http.ts';
 // The test copy of the CRS ($CRS_DIR, else ../shared/conformance/crs).
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
-import { installPackedBuild, startProc, waitForOutput, waitForStatus, type PackedInstall, type Proc } from '../../helpers/packed.ts';
+import { installPackedBuild, repoRoot, startProc, waitForOutput, waitForStatus, type PackedInstall, type Proc } from '../../helpers/packed.ts';
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-pack-'));
@@ -59,6 +59,17 @@ routes { route "status" { matches { path-prefix "/" }; builtin-handler "status" 
     assert.equal((await request(`http://127.0.0.1:${port}/_/ready`)).status, 200);
     await gw.stop();
     assert.equal(gw.child.exitCode, 0, gw.output());
+  });
+
+  it('sentinel explain and sentinel migrate from dist/ give the golden outputs of the source tests', async () => {
+    // same fixtures, arguments and working directory as test/unit/cli/{explain,migrate}.test.ts
+    const golden = (dir: string, name: string) => readFileSync(join(repoRoot, 'test', 'fixtures', dir, 'golden', name), 'utf8');
+    const explained = await run(bin('sentinel'), ['explain', '-c', 'test/fixtures/explain/routes.kdl', 'GET', 'http://api.example.com/api/v2/users?id=7', '-H', 'X-Api-Key: k1'], { cwd: repoRoot, timeout: 60_000 });
+    assert.equal(explained.stdout, golden('explain', 'host-prefix-match.txt'));
+    const refused = await run(bin('sentinel'), ['explain', '-c', 'test/fixtures/explain/routes.kdl', '/api/v2/users;jsessionid=1'], { cwd: repoRoot, timeout: 60_000 });
+    assert.equal(refused.stdout, golden('explain', 'front-door-refusal.txt'));
+    const migrated = await run(bin('sentinel'), ['migrate', '-c', 'test/fixtures/migrate/legacy.kdl'], { cwd: repoRoot, timeout: 60_000 });
+    assert.equal(`exit 0\n--- stdout\n${migrated.stdout}--- stderr\n${migrated.stderr}`, golden('migrate', 'legacy.txt'));
   });
 
   it('sentinel-waf loads the CRS given with --crs-dir, and without a CRS says how to get one', async () => {
