@@ -181,6 +181,16 @@ ${tracingBlock(collector.endpoint, 1)}
     assert.equal(server.parentSpanId, parentSpan);
   });
 
+  test('an invalid client traceparent is ignored: a new trace starts', async () => {
+    const bad = `00-${'0'.repeat(32)}-${'1'.repeat(16)}-01`; // an all-zero trace id is invalid (W3C)
+    const r = await request(`${base}/api/bad-parent`, { headers: { traceparent: bad } });
+    assert.equal(r.status, 200);
+    const tp = TRACEPARENT.exec(String(up.seen.at(-1)!.headers.traceparent))!;
+    assert.notEqual(tp[1], '0'.repeat(32));
+    await eventually(() => spansOf(collector, tp[1]!).some((s) => s.kind === SERVER), 'server span of the new trace');
+    assert.equal(spansOf(collector, tp[1]!).find((s) => s.kind === SERVER)!.parentSpanId, '', 'a root span');
+  });
+
   test('a retried attempt is a second client span with resend_count', async () => {
     flakyCalls = 0;
     const r = await request(`${base}/flaky`);
