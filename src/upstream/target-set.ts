@@ -1,0 +1,199 @@
+// The target set of one upstream group: static targets plus the last good discovery answer,
+// refreshed while the group serves. Target objects are adopted from the previous generation's
+// set by address (their breaker, health and in-flight state carries over a reload), and a new
+// weight for an adopted target waits until this set serves, so a reload whose build fails
+// leaves the running generation alone.
+import type { Logger } from 'pino';
+import type { RawUpstream } from '../config/schema.ts';
+import { collectTargets, type TargetSpec } from './address.ts';
+import type { DiscoverySource } from './discovery/types.ts';
+import { mergeSpecs, planTargetSet } from './discovery/diff.ts';
+import type { UpstreamPolicies } from './policies.ts';
+import type { UpstreamGauges } from './gauges.ts';
+import { Target } from './target.ts';
+
+/** Target ids are unique across a group and the groups that adopt its targets. */
+interface IdCounter {
+  next: number;
+}
+
+/** What the group does when targets come and go. */
+export interface TargetSetEvents {
+  /** a target became a member (new or adopted at construction, added by discovery) */
+  tracked(t: Target): void;
+  /** added by a discovery answer (after `tracked`) */
+  added(t: Target): void;
+  /** removed by a discovery answer */
+  removed(t: Target): void;
+}
+
+export class TargetSet {
+  /** the current targets (a new array after every change; balancers rebuild their tables on that) */
+  members: Target[] = [];
+  /** last good discovery answer */
+  discovered: TargetSpec[] = [];
+  readonly source: DiscoverySource | undefined;
+  private readonly ids: IdCounter;
+  private readonly pendingWeights = new Map<Target, number>();
+  private readonly staticSpecs: TargetSpec[];
+  private readonly discoveryKey: string;
+  private discoveryTimer: NodeJS.Timeout | undefined;
+  private refreshing: AbortController | undefined;
+  private previous: TargetSet | undefined;
+  private started = false;
+  private stopped = false;
+
+  constructor(
+    private readonly upstream: string,
+    config: RawUpstream,
+    source: DiscoverySource | undefined,
+    previous: TargetSet | undefined,
+    private readonly policies: UpstreamPolicies,
+    private readonly gauges: UpstreamGauges,
+    private readonly log: Logger,
+    private readonly events: TargetSetEvents,
+  ) {
+    this.staticSpecs = collectTargets(config);
+    this.source = source;
+    if (this.staticSpecs.length === 0 && !source && config.discovery === undefined) {
+      throw new Error(`upstream "${upstream}" requires at least one target`);
+    }
+    this.discoveryKey = JSON.stringify(config.discovery ?? null);
+    this.previous = previous;
+    this.ids = previous ? previous.ids : { next: 0 };
+  }
+
+  /** The static targets (and adopted ones), until the first resolution. */
+  init(): void {
+    this.setMembers(this.plan([]).next);
+  }
+
+  /** A target object for `spec`: the previous generation's one for the same address, else a new one. */
+  private make(spec: TargetSpec): Target {
+    const adopted = this.previous?.members.find((t) => t.address === spec.address);
+    if (adopted) {
+      this.setWeight(adopted, spec.weight);
+      return adopted;
+    }
+    return new Target(spec.address, spec.host, spec.port, spec.weight, this.ids.next++, this.policies);
+  }
+
+  /** Weights are shared with the previous generation until this set serves (see start()). */
+  private setWeight(t: Target, w: number): void {
+    if (t.weight === w) return;
+    if (this.started || !this.previous?.members.includes(t)) t.weight = w;
+    else this.pendingWeights.set(t, w);
+  }
+
+  private plan(discovered: readonly TargetSpec[]) {
+    return planTargetSet(this.members, mergeSpecs(this.staticSpecs, discovered), (s) => this.make(s));
+  }
+
+  private setMembers(next: Target[]): void {
+    this.members = next;
+    for (const t of next) this.events.tracked(t);
+  }
+
+  /**
+   * The first resolution, bounded by `timeoutMs`. A failure is logged; the set then keeps its
+   * static targets plus the previous generation's last good answer for the same discovery block.
+   */
+  async ready(timeoutMs: number, isClosed: () => boolean): Promise<void> {
+    if (!this.source || isClosed()) return;
+    const ok = await this.refresh(timeoutMs, isClosed);
+    if (ok) return;
+    const prev = this.previous;
+    if (prev && prev.discoveryKey === this.discoveryKey && prev.discovered.length > 0) {
+      this.apply(prev.discovered);
+      this.log.warn({ upstream: this.upstream, targets: prev.discovered.length }, 'discovery: first resolution failed; keeping the previous generation\'s targets');
+    }
+  }
+
+  /**
+   * One discovery resolution: applies the answer when it differs from the current set. Errors
+   * keep the last good set (logged, counted). Returns whether the source answered.
+   */
+  async refresh(timeoutMs: number, isClosed: () => boolean): Promise<boolean> {
+    const source = this.source;
+    if (!source || isClosed()) return false;
+    const ac = new AbortController();
+    this.refreshing = ac;
+    const timer = setTimeout(() => ac.abort(new Error(`discovery "${source.kind}" timed out after ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+    try {
+      const specs = await Promise.race([
+        source.resolve(ac.signal),
+        new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true })),
+      ]);
+      if (isClosed()) return true;
+      const changed = this.apply(specs);
+      this.gauges.discoveryRefresh(source.kind, changed ? 'changed' : 'unchanged');
+      return true;
+    } catch (err) {
+      if (isClosed()) return false;
+      this.gauges.discoveryRefresh(source.kind, 'error');
+      this.log.warn({ upstream: this.upstream, kind: source.kind, err: (err as Error).message, kept: this.discovered.length }, 'discovery failed; keeping the last good targets');
+      return false;
+    } finally {
+      clearTimeout(timer);
+      if (this.refreshing === ac) this.refreshing = undefined;
+    }
+  }
+
+  /** Applies a discovery answer; true when the target set changed. */
+  private apply(specs: readonly TargetSpec[]): boolean {
+    this.discovered = [...specs];
+    this.gauges.discoveredTargets(specs.length);
+    const plan = this.plan(specs);
+    if (!plan.changed) return false;
+    for (const [t, w] of plan.reweighted) this.setWeight(t, w);
+    this.setMembers(plan.next);
+    for (const t of plan.added) this.events.added(t);
+    for (const t of plan.removed) this.events.removed(t);
+    this.log.info(
+      { upstream: this.upstream, added: plan.added.map((t) => t.address), removed: plan.removed.map((t) => t.address), targets: plan.next.length },
+      'upstream targets changed',
+    );
+    return true;
+  }
+
+  /**
+   * Serves: pending weights apply, the previous set is let go (returned, to unpublish the
+   * targets that left) and refreshes run every `intervalMs` of the source.
+   */
+  start(refresh: () => Promise<unknown>): TargetSet | undefined {
+    this.started = true;
+    for (const [t, w] of this.pendingWeights) if (this.members.includes(t)) t.weight = w;
+    this.pendingWeights.clear();
+    const prev = this.previous;
+    // the previous set is only needed for adoption; do not keep its whole generation alive
+    this.previous = undefined;
+    this.scheduleRefresh(refresh);
+    return prev;
+  }
+
+  private scheduleRefresh(refresh: () => Promise<unknown>): void {
+    const interval = this.source?.intervalMs;
+    if (interval === undefined || this.stopped) return;
+    this.discoveryTimer = setTimeout(() => {
+      void refresh().finally(() => this.scheduleRefresh(refresh));
+    }, interval);
+    this.discoveryTimer.unref();
+  }
+
+  /** Stops refreshing (the next generation's set took over, or the group closes). */
+  stop(): void {
+    this.stopped = true;
+    if (this.discoveryTimer) clearTimeout(this.discoveryTimer);
+    this.refreshing?.abort(new Error('superseded'));
+  }
+
+  /** Drops the previous generation's set without serving (the group closes). */
+  forgetPrevious(): void {
+    this.previous = undefined;
+  }
+
+  get isStarted(): boolean {
+    return this.started;
+  }
+}
