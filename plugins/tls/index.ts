@@ -362,7 +362,12 @@ class Manager implements TlsManager {
   attach(server: TlsServer): void {
     this.servers.add(server);
     const key = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => `${s.remoteAddress}|${s.remotePort}`;
+    // a socket destroyed by a refused client certificate no longer knows its peer: remember it
+    // per raw socket (node's TLSSocket keeps that as `_parent`, the only way back to it)
+    const peers = new WeakMap<Socket, string | undefined>();
+    const peerOf = (socket: TLSSocket) => socket.remoteAddress ?? peers.get((socket as unknown as { _parent?: Socket })._parent as Socket);
     const onConnection = (raw: Socket) => {
+      if (this.opts.audit) peers.set(raw, raw.remoteAddress);
       const k = key(raw);
       this.handshakeStart.set(k, performance.now());
       raw.once('close', () => this.handshakeStart.delete(k));
@@ -382,7 +387,7 @@ class Manager implements TlsManager {
       const reason = authError ? classifyHandshakeError({ code: String(authError) }) : classifyHandshakeError(err);
       this.handshakeFailures.inc({ reason });
       if (authError && this.opts.audit) {
-        this.opts.audit({ event_type: 'auth_event', action: 'mtls', listener: this.opts.listenerId, client_ip: plainIp(socket.remoteAddress), result: 'rejected', reason: String(authError) });
+        this.opts.audit({ event_type: 'auth_event', action: 'mtls', listener: this.opts.listenerId, client_ip: plainIp(peerOf(socket)), result: 'rejected', reason: String(authError) });
       }
       this.opts.log.debug({ listener: this.opts.listenerId, reason, err: err.message, client: socket.remoteAddress }, 'TLS handshake failed');
     };

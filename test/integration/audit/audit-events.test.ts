@@ -28,6 +28,8 @@ let pki: Pki;
 let ca: TestCa;
 let server: Issued;
 let client: Issued;
+/** signed by a CA the gateway does not trust: refused where client-auth is required */
+let stranger: Issued;
 let deadPort: number;
 
 before(async () => {
@@ -54,6 +56,7 @@ before(async () => {
   ca = await pki.ca('audit-ca');
   server = await ca.issue('audit-server', { cn: 'localhost', dns: ['localhost'], ip: ['127.0.0.1'], usage: 'server' });
   client = await ca.issue('audit-client', { cn: 'svc-billing', usage: 'client' });
+  stranger = await (await pki.ca('other-ca')).issue('audit-stranger', { cn: 'mallory', usage: 'client' });
 });
 
 after(async () => {
@@ -71,6 +74,7 @@ listeners {
   listener "http" { address "127.0.0.1:0" }
   listener "admin" { address "127.0.0.1:0" }
   listener "mtls" { address "127.0.0.1:0"; protocol "https"; tls { cert-file "${server.cert}"; key-file "${server.key}"; ca-file "${ca.cert}" } }
+  listener "strict" { address "127.0.0.1:0"; protocol "https"; tls { cert-file "${server.cert}"; key-file "${server.key}"; ca-file "${ca.cert}"; client-auth #true } }
 }
 agents {
   agent "judge" { unix-socket "${join(dir, 'judge.sock')}"; events "request_headers"; timeout-ms 2000 }
@@ -92,7 +96,7 @@ routes {
   route "limited" { listeners "http"; matches { path-prefix "/limited" }; upstream "backend"; filters "rl" }
   route "cached" { listeners "http"; matches { path-prefix "/cached" }; upstream "backend"; cache { enabled #true } }
   route "dead" { listeners "http"; matches { path-prefix "/dead" }; upstream "dead" }
-  route "main" { listeners "http" "mtls"; matches { path-prefix "/" }; upstream "backend" }
+  route "main" { listeners "http" "mtls" "strict"; matches { path-prefix "/" }; upstream "backend" }
 }
 upstreams {
   upstream "backend" { target "${up.address}" }
@@ -102,7 +106,7 @@ observability { logging { audit-log { ${sink} } } }
 `;
 }
 
-function mtlsGet(port: number, path: string, withCert: boolean): Promise<number> {
+function mtlsGet(port: number, path: string, cert: Issued | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
@@ -112,7 +116,7 @@ function mtlsGet(port: number, path: string, withCert: boolean): Promise<number>
         ca: readFileSync(ca.cert),
         servername: 'localhost',
         agent: false,
-        ...(withCert ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}),
+        ...(cert ? { cert: readFileSync(cert.cert), key: readFileSync(cert.key) } : {}),
       },
       (res) => {
         res.resume();
@@ -144,8 +148,9 @@ async function produceEvents(url: (l?: string) => string, port: (l: string) => n
   assert.equal((await request(`${admin}/_/status?format=json`)).status, 200, 'a JSON poll: not audited');
   // 502, or 503 when the retry finds the only target's breaker already open
   assert.match(String((await request(`${http}/dead/x`)).status), /^50[23]$/);
-  assert.equal(await mtlsGet(port('mtls'), '/judged/m', true), 200);
-  assert.equal(await mtlsGet(port('mtls'), '/plain', false), 200, 'optional client certificate');
+  assert.equal(await mtlsGet(port('mtls'), '/judged/m', client), 200);
+  assert.equal(await mtlsGet(port('mtls'), '/plain', undefined), 200, 'optional client certificate');
+  await assert.rejects(mtlsGet(port('strict'), '/plain', stranger), 'a certificate from another CA is refused in the handshake');
   await assert.rejects(reload('routes { not valid'));
   await reload(text);
 }
@@ -219,13 +224,18 @@ function check(events: Event[]): void {
     ],
   );
 
-  const identity = one('auth_event', () => true, 'mTLS identity (the anonymous client has none)');
+  const identity = one('auth_event', (e) => e.result === 'authenticated', 'mTLS identity (the anonymous client has none)');
   assert.equal(identity.action, 'mtls');
   assert.equal(identity.result, 'authenticated');
   assert.equal(identity.user_id, 'CN=svc-billing');
   assert.equal(identity.listener, 'mtls');
   assert.equal(identity.client_ip, '127.0.0.1');
   assert.match(String((identity.metadata as Event).fingerprint256), /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  const refused = one('auth_event', (e) => e.result === 'rejected', 'refused client certificate');
+  assert.equal(refused.listener, 'strict');
+  assert.equal(refused.client_ip, '127.0.0.1');
+  assert.match(String(refused.reason), /CERT|ISSUER|SIGNATURE/);
+  assert.equal(of('auth_event').length, 2);
 
   const reloads = of('config_change').map((e) => e.action);
   assert.deepEqual(reloads, ['reload_started', 'reload_failed', 'reload_started', 'reload_success']);
@@ -233,10 +243,10 @@ function check(events: Event[]): void {
   assert.equal(ok.generation, 2);
   assert.equal(typeof ok.duration_ms, 'number');
   assert.match(String(one('config_change', (e) => e.action === 'reload_failed', 'reload failure').reason), /.+/);
-  const cert = one('cert_reload', () => true, 'certificate reload with the config reload');
-  assert.equal(cert.listener, 'mtls');
+  const cert = one('cert_reload', (e) => e.listener === 'mtls', 'certificate reload with the config reload');
   assert.equal(cert.result, 'success');
   assert.deepEqual((cert.certificates as Event[]).map((c) => c.subject), ['CN=localhost']);
+  assert.equal(of('cert_reload').length, 2, 'one per TLS listener');
 
   const seen = new Set(events.map((e) => e.event_type));
   assert.deepEqual(
@@ -255,7 +265,13 @@ test('every audit event kind, structured, in the audit file', async () => {
   } finally {
     await gw.close(); // flushes the file
   }
-  const events = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Event);
+  // the file sink writes asynchronously even after close: wait (bounded) for the last events (the certificate reloads)
+  let events: Event[] = [];
+  for (let i = 0; i < 50; i++) {
+    events = readFileSync(file, 'utf8').split('\n').filter((l) => l.endsWith('}')).map((l) => JSON.parse(l) as Event);
+    if (events.filter((e) => e.event_type === 'cert_reload').length >= 2) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   fileEvents = events.length;
   check(events);
   assert.doesNotMatch(await gw.metrics.render(), /sentinel_audit_dropped_total\{sink="file"\} [1-9]/);
@@ -286,7 +302,7 @@ test('the same events through a real rsyslogd over TCP: MSGID is the type, WAF b
   for (const r of all) {
     assert.equal(r.msgId, r.event.event_type);
     const severity = r.pri - 20 * 8;
-    const warning = r.msgId === 'waf_block' || r.event.action === 'reload_failed' || (r.msgId === 'circuit_breaker_change' && r.event.to === 'open');
+    const warning = r.msgId === 'waf_block' || r.event.action === 'reload_failed' || r.event.result === 'rejected' || (r.msgId === 'circuit_breaker_change' && r.event.to === 'open');
     assert.equal(severity, warning ? 4 : 5, `${r.msgId} ${JSON.stringify(r.event)}`);
   }
 });
