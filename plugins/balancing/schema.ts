@@ -1,6 +1,6 @@
 // Upstream pool policy blocks: load balancing, health checks, circuit breaker, retries,
 // upstream TLS and HTTP version (sentinel-reference.md §1.7).
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from 'typebox';
 import { Block, Duration, Enum } from '../../src/config/types-helpers.ts';
 
 /**

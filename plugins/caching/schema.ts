@@ -1,7 +1,7 @@
 // The cache's KDL blocks (sentinel-reference.md §1.5 route `cache { }`, §1.14 top-level
 // `cache { }`) and their normalised forms. Defaults follow Sentinel; the top-level names have
 // no -bytes/-secs suffix, as in Sentinel's parser.
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from 'typebox';
 import { Block, Enum, Size, parseSize } from '../../src/config/types-helpers.ts';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
 

@@ -1,6 +1,6 @@
 // `filter "id" { type "plugin"; module "./x.mjs"; config { ... } }`: an in-process filter written
 // as a Fastify plugin (docs/architecture.md, "Writing a plugin filter").
-import { Type } from '@sinclair/typebox';
+import { Type } from 'typebox';
 import { Enum } from '../../src/config/types-helpers.ts';
 
 export const PluginFilterProperties = {

@@ -1,6 +1,6 @@
 // `filter "x" { type "rate-limit" ... }` and the global `rate-limits { }` block (§1.8-1.9).
 // Defaults follow Sentinel's parser. Keys Sentinel never had are marked "(ours)".
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from 'typebox';
 import { Block, Enum } from '../../src/config/types-helpers.ts';
 
 export const RateLimitFilterProperties = {

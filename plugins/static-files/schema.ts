@@ -3,7 +3,7 @@
 // "public, max-age=3600", compress #true; `fallback` (the SPA file) has no default, so a miss is
 // a 404 unless asked otherwise. `serve-dotfiles` is ours (default #false, see docs/static-files.md).
 import { isAbsolute, resolve } from 'node:path';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from 'typebox';
 import { Block } from '../../src/config/types-helpers.ts';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
 

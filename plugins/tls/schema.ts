@@ -1,7 +1,7 @@
 // Listener `tls { ... }` block (sentinel-reference.md §1.4). Unknown nodes are hard errors here.
 // `acme` is accepted by the schema only so that validateTlsConfig can say clearly that ACME is
 // not supported (instead of a generic "unknown key").
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from 'typebox';
 import { StrictBlock, Repeated, Duration, Enum } from '../../src/config/types-helpers.ts';
 
 export const SniSchema = StrictBlock({

@@ -1,6 +1,6 @@
 // `observability { tracing { ... } }` (sentinel-reference.md §1.13). The settings are checked
 // (and defaulted) by settings.ts; this is only the KDL shape.
-import { Type } from '@sinclair/typebox';
+import { Type } from 'typebox';
 import { Block, Duration } from '../../src/config/types-helpers.ts';
 
 /** `backend "otlp" { endpoint "http://collector:4318" }`: the type is the node's argument. */

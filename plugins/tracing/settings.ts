@@ -1,5 +1,5 @@
 // The tracing block, checked and resolved (pure: table-tested in test/unit/tracing/settings.test.ts).
-import type { Static } from '@sinclair/typebox';
+import type { Static } from 'typebox';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
 import { parseDurationMs } from '../../src/config/types-helpers.ts';
 import type { TracingSchema } from './schema.ts';

@@ -1,7 +1,7 @@
 // Raw decoded config -> CompiledConfig: defaults applied, durations in ms, routes compiled and
 // sorted, cross-references checked (route -> upstream, route -> filter, filter -> agent,
 // upstream needs targets or discovery). The result is frozen and shared by one generation.
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from 'typebox';
 import type { KdlNode as Node } from './kdl/types.ts';
 import { Decoder } from './decode.ts';
 import { ConfigError, didYouMean, type Diagnostic } from './diagnostics.ts';

@@ -16,7 +16,13 @@
 // Nothing is dropped silently: a positional argument (or a property on a scalar setting) that no
 // schema key receives is a config error naming the node path and file:line. Sentinel ignores
 // surplus arguments, which hid mistakes such as `header "X-Tier" "gold"` read as presence only.
-import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
+import type { TSchema } from 'typebox';
+
+// TypeBox 1.x marks a schema's kind and optionality with non-enumerable string keys (0.34 used
+// the Kind/OptionalKind symbols): read them through these two, and never rely on a spread copy
+// keeping them.
+const kindOf = (s: TSchema): string | undefined => (s as { '~kind'?: string })['~kind'];
+const isOptional = (s: TSchema): boolean => (s as { '~optional'?: boolean })['~optional'] === true;
 import type { KdlNode as Node, KdlValue as Value } from './kdl/types.ts';
 import type { Diagnostic, DeprecationFix } from './diagnostics.ts';
 import { didYouMean } from './diagnostics.ts';
@@ -129,7 +135,7 @@ export class Decoder {
     this.siblingKeys = outer;
     for (const [key, ps] of Object.entries(props)) {
       if (out[key] === undefined && meta(ps).default !== undefined) out[key] = structuredClone(meta(ps).default) as Json;
-      if (out[key] === undefined && (m.required ?? []).includes(key) && ps[OptionalKind] !== 'Optional') {
+      if (out[key] === undefined && (m.required ?? []).includes(key) && !isOptional(ps)) {
         this.error(path, `missing required "${key}"`, self);
       }
     }
@@ -159,7 +165,7 @@ export class Decoder {
 
   private decodeProperty(schema: TSchema, nodes: Node[], path: string): Json | undefined {
     const m = meta(schema);
-    const kind = schema[Kind] as string;
+    const kind = kindOf(schema);
     if (kind === 'Array') {
       const item = m.items!;
       if (m.kdl === 'named') return this.decodeNamed(schema, nodes, path);
@@ -198,13 +204,13 @@ export class Decoder {
 
   /** One node as a value of `schema` (object or primitive). */
   decodeSingle(schema: TSchema, node: Node, path: string): Json | undefined {
-    const kind = schema[Kind] as string;
+    const kind = kindOf(schema);
     if (kind === 'Object') return this.decodeObject(schema, node, path, node);
-    if (kind === 'Union' && (meta(schema).anyOf ?? []).some((s) => s[Kind] === 'Object')) {
+    if (kind === 'Union' && (meta(schema).anyOf ?? []).some((s) => kindOf(s) === 'Object')) {
       // A value that may be a scalar or a block, e.g. `load-balancing "sticky" { cookie-name ... }`.
-      const obj = meta(schema).anyOf!.find((s) => s[Kind] === 'Object')!;
+      const obj = meta(schema).anyOf!.find((s) => kindOf(s) === 'Object')!;
       if (node.children.length > 0 || Object.keys(node.properties).length > 0) return this.decodeObject(obj, node, path, node);
-      const scalar: TSchema = { ...schema, anyOf: meta(schema).anyOf!.filter((s) => s[Kind] !== 'Object') } as TSchema;
+      const scalar = { ...schema, '~kind': 'Union', anyOf: meta(schema).anyOf!.filter((s) => kindOf(s) !== 'Object') } as TSchema;
       return this.scalarNode(scalar, node, path);
     }
     if (kind === 'Record') return this.decodeRecord(schema, node, path);
@@ -273,7 +279,7 @@ export class Decoder {
 
   /** A KDL value checked against a primitive schema; undefined (with an error) when it does not fit. */
   primitive(schema: TSchema, v: Value, path: string, node?: Node): Json | undefined {
-    const kind = schema[Kind] as string;
+    const kind = kindOf(schema);
     const m = meta(schema);
     const got = v === null ? '#null' : typeof v === 'string' ? `string "${v}"` : `${typeof v} ${String(v)}`;
     switch (kind) {
@@ -304,7 +310,7 @@ export class Decoder {
           const r = sub.primitive(alt, v, path, node);
           if (r !== undefined && sub.diagnostics.length === 0) return r;
         }
-        const lits = alts.filter((a) => a[Kind] === 'Literal').map((a) => String(meta(a).const));
+        const lits = alts.filter((a) => kindOf(a) === 'Literal').map((a) => String(meta(a).const));
         if (lits.length > 0 && typeof v === 'string') {
           this.error(path, `invalid value "${v}": expected one of ${lits.join(', ')}${didYouMean(v, lits)}`, node);
           return undefined;
@@ -359,7 +365,7 @@ function showValue(v: Value): string {
 }
 
 export function describe(schema: TSchema): string {
-  const kind = schema[Kind] as string;
+  const kind = kindOf(schema);
   switch (kind) {
     case 'String':
       return 'a string';
@@ -376,6 +382,6 @@ export function describe(schema: TSchema): string {
     case 'Object':
       return 'a block { ... }';
     default:
-      return kind.toLowerCase();
+      return (kind ?? 'a value').toLowerCase();
   }
 }

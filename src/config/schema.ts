@@ -1,7 +1,7 @@
 // The whole Sentinel config as TypeBox schemas (sentinel-reference.md §1). Feature blocks
 // come from plugins/<name>/schema.ts; this file composes them. `npm run schema` exports the
 // JSON Schema to config/schema.json (a test checks it for drift).
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { Block, Named, Repeated, Duration, Size, Enum } from './types-helpers.ts';
 import { ListenerTlsSchema } from '../../plugins/tls/schema.ts';
 import { UpstreamPolicyProperties } from '../../plugins/balancing/schema.ts';

@@ -1,13 +1,13 @@
 // Small TypeBox helpers for writing KDL block schemas (see decode.ts for the conventions).
-import { Type, type TSchema, type TObject, type TProperties, type ObjectOptions } from '@sinclair/typebox';
+import { Type, type TSchema, type TObject, type TProperties, type TObjectOptions, type TLiteral, type TUnion } from 'typebox';
 
 /** A block whose unknown keys warn (Sentinel's ordinary blocks). */
-export function Block<T extends TProperties>(props: T, opts: ObjectOptions & { argKey?: string; argKeys?: string[]; closed?: 'warn' | 'error' } = {}): TObject<T> {
+export function Block<T extends TProperties>(props: T, opts: TObjectOptions & { argKey?: string; argKeys?: string[]; closed?: 'warn' | 'error' } = {}): TObject<T> {
   return Type.Object(props, { additionalProperties: false, ...opts });
 }
 
 /** A security-relevant block: unknown keys are hard errors (listener tls/sni/sni-certs). */
-export function StrictBlock<T extends TProperties>(props: T, opts: ObjectOptions & { argKey?: string } = {}): TObject<T> {
+export function StrictBlock<T extends TProperties>(props: T, opts: TObjectOptions & { argKey?: string } = {}): TObject<T> {
   return Block(props, { ...opts, closed: 'error' });
 }
 
@@ -27,8 +27,13 @@ export const Duration = Type.Union([Type.Number({ minimum: 0 }), Type.String({ p
 /** Sizes: integer bytes or strings such as "10MB", "512KiB". */
 export const Size = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$' })]);
 
-export function Enum<const T extends readonly string[]>(values: T, opts: { default?: T[number]; aliases?: string[] } = {}) {
-  return Type.Union(values.map((v) => Type.Literal(v)), opts);
+// Typed as a union of a tuple of literals, so Static<> is the union of the values (inferred from
+// the mapped array, TypeBox 1.x would see a union of nothing: never).
+export function Enum<const T extends readonly string[]>(values: T, opts: { default?: T[number]; aliases?: string[] } = {}): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
+  return Type.Union(
+    values.map((v) => Type.Literal(v)),
+    opts,
+  ) as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
 }
 
 export function parseDurationMs(v: number | string | undefined, unitMs = 1000): number | undefined {

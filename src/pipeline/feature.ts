@@ -11,7 +11,7 @@
 // requests never look a plugin up.
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyPluginAsync, FastifyPluginCallback } from 'fastify';
-import type { TSchema } from '@sinclair/typebox';
+import type { TSchema } from 'typebox';
 import type { CompiledConfig, CompiledFilter, CompiledRoute, BuiltinHandler, ConfigValidators } from '../config/compile.ts';
 import type { IncomingMessage } from 'node:http';
 import type { FilterFactory, GenerationServices, LocalResponse, RequestContext, RequestFilter, RequestTrace, ResponseSource } from './types.ts';

@@ -2,7 +2,7 @@
 // TypeBox block carries every kind's keys (the decoder checks types and suggests spellings);
 // validateDiscovery() then checks the keys per kind: a key of another kind is an error naming
 // the kind it belongs to, an unknown kind an error with a did-you-mean.
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from 'typebox';
 import { Block, Duration, parseDurationMs } from '../../config/types-helpers.ts';
 import { didYouMean } from '../../config/diagnostics.ts';
 import { parseHostPort } from '../address.ts';
