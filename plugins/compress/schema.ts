@@ -1,7 +1,7 @@
 // `filter "c" { type "compress"; algorithms "gzip,br"; min-size 1024; level 6; content-types ... }`
 // (sentinel-reference.md §1.8) and its normalised settings. `content-types` is ours (Sentinel's
 // list is fixed: text/html, text/css, application/json, application/javascript).
-import { Type } from '@sinclair/typebox';
+import { Type } from 'typebox';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
 import { DEFAULT_COMPRESSIBLE, type Coding } from './negotiate.ts';
 
