@@ -10,14 +10,16 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { parseArgs as parseNodeArgs } from 'node:util';
 
 import { body, nginxProxyConf, originNginxConf, SMALL_BYTES, writeOriginFiles } from './lib/configs.ts';
-import { CACHE_LARGE, CACHE_SMALL, nginxProxyCacheDirectives, ORIGIN_STATUS, originCacheLocations, parseStubStatusRequests, sentinelCacheConfig, STATS_PATH, zipfTopShare, zipfWrkScript, type SentinelCacheOptions } from './lib/cache.ts';
+import { CACHE_LARGE, CACHE_SMALL, nginxProxyCacheDirectives, ORIGIN_STATUS, originCacheLocations, parseStubStatusRequests, sentinelCacheConfig, STATS_PATH, ZIPF_PREFIX, zipfSequence, zipfTopShare, type SentinelCacheOptions } from './lib/cache.ts';
+import { ensureOpenloop, resolveLoad, runLoad } from './lib/load.ts';
 import { freePort, hasCommand, killAll, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
 import { startResourceSampler } from './lib/procfs.ts';
-import { median } from './lib/stats.ts';
+import { median, percentile } from './lib/stats.ts';
 import { buildSentinel, renderPassthrough } from './lib/targets.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
 import { parseSize } from '../src/config/types-helpers.ts';
@@ -33,10 +35,12 @@ const { values: argv } = parseNodeArgs({
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
     targets: { type: 'string', default: 'passthrough,cache-memory,cache-disk,nginx,nginx-cache' },
-    scenarios: { type: 'string', default: 'hit-small,hit-large,zipf' },
-    keys: { type: 'string', default: '20000' },
+    scenarios: { type: 'string', default: 'hit-small,hit-large,fixed-small,zipf' },
+    rate: { type: 'string', default: '500' },
+    keys: { type: 'string', default: '2000' },
+    requests: { type: 'string', default: '6000' },
     'zipf-s': { type: 'string', default: '1.0' },
-    budget: { type: 'string', default: '64MiB' },
+    budget: { type: 'string', default: '16MiB' },
     out: { type: 'string', default: join(REPO, 'bench', 'results') },
     help: { type: 'boolean', default: false },
   },
@@ -44,8 +48,12 @@ const { values: argv } = parseNodeArgs({
 
 if (argv.help) {
   console.log(`usage: npm run bench:cache -- [--duration S] [--rounds N] [--connections N]
-    [--targets passthrough,cache-memory,cache-disk,nginx,nginx-cache] [--scenarios hit-small,hit-large,zipf]
-    [--keys N] [--zipf-s S] [--budget 64MiB] [--out DIR]`);
+    [--targets passthrough,cache-memory,cache-disk,nginx,nginx-cache(,cache-hybrid)] [--scenarios hit-small,hit-large,fixed-small,zipf]
+    [--rate N] [--keys N] [--requests N] [--zipf-s S] [--budget 16MiB] [--out DIR]
+  zipf: the same --requests Zipf-distributed requests over --keys 16 KiB objects (seeded) to every
+  target, 16 at a time from this process (pinned to the load core), origin requests counted.
+  fixed-small: GET /c/small at a fixed --rate (open loop, bench/openloop): latency at the same
+  offered load, the fair way to compare p99 of targets whose maximum throughputs differ.`);
   process.exit(0);
 }
 
@@ -57,8 +65,11 @@ const scenarios = argv.scenarios.split(',') as ScenarioName[];
 const keys = Number(argv.keys);
 const zipfS = Number(argv['zipf-s']);
 const budget = parseSize(argv.budget)!;
+const rate = Number(argv.rate);
+const zipfRequests = Number(argv.requests);
+const ZIPF_CONCURRENCY = 16;
 
-type ScenarioName = 'hit-small' | 'hit-large' | 'zipf';
+type ScenarioName = 'hit-small' | 'hit-large' | 'fixed-small' | 'zipf';
 
 interface Running {
   port: number;
@@ -72,6 +83,7 @@ interface TargetSpec {
 }
 
 let gatewayEntry: string | undefined;
+let openloopBin: string | undefined;
 
 async function startSentinel(dir: string, name: string, config: string): Promise<Running> {
   gatewayEntry ??= await buildSentinel(REPO);
@@ -107,6 +119,8 @@ function targetsFor(): TargetSpec[] {
     'cache-memory': sentinelCache('cache-memory', () => ({ backend: 'memory', memoryBytes: budget })),
     // a fresh directory per start: every target begins with an empty cache
     'cache-disk': sentinelCache('cache-disk', (dir, tag) => ({ backend: 'disk', memoryBytes: budget, diskPath: join(dir, `sentinel-disk-${tag}`), diskBytes: budget })),
+    // memory in front of disk (opt-in): memory hits, and a bigger disk tier behind the same memory budget
+    'cache-hybrid': sentinelCache('cache-hybrid', (dir, tag) => ({ backend: 'hybrid', memoryBytes: budget, diskPath: join(dir, `sentinel-hybrid-${tag}`), diskBytes: budget * 4 })),
     nginx: { name: 'nginx', start: (dir, originPort, tag) => startNginx(dir, `nginx-pass-${tag}`, (port) => nginxProxyConf(port, originPort, dir)) },
     'nginx-cache': {
       name: 'nginx-cache',
@@ -143,6 +157,8 @@ interface Sample {
   rps: number;
   p50: number;
   p99: number;
+  /** fixed-small only (open loop) */
+  p999?: number;
   requests: number;
   rssMaxMiB: number;
   cpuPct: number;
@@ -154,26 +170,70 @@ interface Sample {
   cacheStats?: { hit_ratio: number; evictions: number; entries: number; size_bytes: number };
 }
 
-async function measure(sc: ScenarioName, run: Running, originPort: number, script: string, secs: number): Promise<Sample> {
+/** GET path on a keep-alive agent: the status (the body is read and dropped). */
+function getStatus(port: number, path: string, agent: Agent): Promise<number> {
+  return new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      res.resume();
+      res.on('end', () => ok(res.statusCode ?? 0));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+/** The fixed Zipf sequence, ZIPF_CONCURRENCY requests at a time; origin requests from stub_status. */
+async function zipfRun(run: Running, originPort: number, seq: readonly number[]): Promise<Sample> {
+  const agent = new Agent({ keepAlive: true, maxSockets: ZIPF_CONCURRENCY });
+  const before = parseStubStatusRequests(await httpGet(originPort, ORIGIN_STATUS));
+  const sampler = startResourceSampler(run.proc.pid);
+  const lat: number[] = [];
+  let next = 0;
+  let errors = 0;
+  let non2xx = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < seq.length) {
+      const k = seq[next++]!;
+      const t = performance.now();
+      try {
+        if ((await getStatus(run.port, `${ZIPF_PREFIX}${k}`, agent)) !== 200) non2xx++;
+      } catch {
+        errors++;
+      }
+      lat.push(performance.now() - t);
+    }
+  };
+  await Promise.all(Array.from({ length: ZIPF_CONCURRENCY }, worker));
+  const secs = (performance.now() - t0) / 1000;
+  const usage = sampler.stop();
+  agent.destroy();
+  const s: Sample = { rps: seq.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), requests: seq.length, rssMaxMiB: usage.rssMaxKiB / 1024, cpuPct: usage.cpuPct, errors, non2xx };
+  // the status request itself is one of the counted requests
+  s.originRequests = parseStubStatusRequests(await httpGet(originPort, ORIGIN_STATUS)) - before - 1;
+  if (run.sentinel) {
+    const text = await httpGet(run.port, STATS_PATH).catch(() => '');
+    if (text.startsWith('{')) s.cacheStats = JSON.parse(text) as Sample['cacheStats'];
+  }
+  return s;
+}
+
+async function measure(sc: Exclude<ScenarioName, 'zipf'>, run: Running, secs: number): Promise<Sample> {
+  if (sc === 'fixed-small') {
+    openloopBin ??= await ensureOpenloop(REPO);
+    const sampler = startResourceSampler(run.proc.pid);
+    const r = await runLoad(resolveLoad({ kind: 'open', path: CACHE_SMALL, rate }, { rate, connections, path: CACHE_SMALL }), run.port, LOAD_CPU, secs, { warmupS: 1, openloopBin });
+    const usage = sampler.stop();
+    return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, p999: r.p999Ms ?? undefined, requests: Math.round(r.rps * secs), rssMaxMiB: usage.rssMaxKiB / 1024, cpuPct: usage.cpuPct, errors: r.errors + (r.unfinished ?? 0), non2xx: r.non2xx };
+  }
   const args = ['-t1', `-c${connections}`, `-d${secs}s`, '--latency'];
-  const url = `http://127.0.0.1:${run.port}${sc === 'hit-small' ? CACHE_SMALL : sc === 'hit-large' ? CACHE_LARGE : '/'}`;
-  if (sc === 'zipf') args.push('-s', script);
-  const before = sc === 'zipf' ? parseStubStatusRequests(await httpGet(originPort, ORIGIN_STATUS)) : 0;
+  const url = `http://127.0.0.1:${run.port}${sc === 'hit-small' ? CACHE_SMALL : CACHE_LARGE}`;
   const sampler = startResourceSampler(run.proc.pid);
   const out = await runPinned('wrk', LOAD_CPU, 'wrk', [...args, url], (secs + 30) * 1000);
   const usage = sampler.stop();
   const w = parseWrkOutput(out);
   const e = w.socketErrors;
-  const s: Sample = { rps: w.requestsPerSec, p50: w.latencyMs.p50, p99: w.latencyMs.p99, requests: w.requests, rssMaxMiB: usage.rssMaxKiB / 1024, cpuPct: usage.cpuPct, errors: e.connect + e.read + e.write + e.timeout, non2xx: w.non2xx3xx };
-  if (sc === 'zipf') {
-    // the status request itself is one of the counted requests
-    s.originRequests = parseStubStatusRequests(await httpGet(originPort, ORIGIN_STATUS)) - before - 1;
-    if (run.sentinel) {
-      const text = await httpGet(run.port, STATS_PATH).catch(() => '');
-      if (text.startsWith('{')) s.cacheStats = JSON.parse(text) as Sample['cacheStats'];
-    }
-  }
-  return s;
+  return { rps: w.requestsPerSec, p50: w.latencyMs.p50, p99: w.latencyMs.p99, requests: w.requests, rssMaxMiB: usage.rssMaxKiB / 1024, cpuPct: usage.cpuPct, errors: e.connect + e.read + e.write + e.timeout, non2xx: w.non2xx3xx };
 }
 
 const fmtN = (n: number | undefined, d = 0): string => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
@@ -195,8 +255,9 @@ async function main(): Promise<number> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-cache-'));
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d), { recursive: true });
-  const script = join(dir, 'zipf.lua');
-  writeFileSync(script, zipfWrkScript(keys, zipfS));
+  const seq = zipfSequence(keys, zipfS, zipfRequests);
+  // this process drives the Zipf requests: keep it off the proxies' core
+  spawnSync('taskset', ['-apc', String(LOAD_CPU), String(process.pid)], { stdio: 'ignore' });
   writeOriginFiles(dir);
   const originPort = await freePort();
   const originConf = join(dir, 'origin.conf');
@@ -206,7 +267,7 @@ async function main(): Promise<number> {
   const results = new Map<string, Sample[]>();
   const failures: string[] = [];
   const loadBefore = readLoad();
-  console.log(`cache bench: ${rounds} rounds x ${duration} s, ${connections} connections, zipf ${keys} keys s=${zipfS}, budget ${fmtN(budget / MIB)} MiB, load ${loadBefore}`);
+  console.log(`cache bench: ${rounds} rounds x ${duration} s, ${connections} connections, zipf ${zipfRequests} requests over ${keys} keys s=${zipfS}, budget ${fmtN(budget / MIB)} MiB, load ${loadBefore}`);
   try {
     await waitReady(origin, originPort, CACHE_SMALL, 10_000);
     for (let round = 0; round < rounds; round++) {
@@ -218,8 +279,12 @@ async function main(): Promise<number> {
           try {
             // a fresh process (and empty cache) for each scenario
             run = await t.start(dir, originPort, `${sc}-${round}`);
-            await measure(sc, run, originPort, script, 2); // warm-up (JIT, cache fill), not recorded
-            const s = await measure(sc, run, originPort, script, duration);
+            let s: Sample;
+            if (sc === 'zipf') s = await zipfRun(run, originPort, seq); // from a cold cache: the fill is part of it
+            else {
+              await measure(sc, run, 2); // warm-up (JIT, cache fill), not recorded
+              s = await measure(sc, run, duration);
+            }
             (results.get(`${sc}|${t.name}`) ?? results.set(`${sc}|${t.name}`, []).get(`${sc}|${t.name}`)!).push(s);
             const extra = sc === 'zipf' ? `  origin ${fmtN(s.originRequests)} of ${fmtN(s.requests)} (hit ratio ${fmtN(1 - s.originRequests! / s.requests, 3)})` : '';
             console.log(`  round ${round + 1} ${sc.padEnd(9)} ${t.name.padEnd(12)} ${fmtN(s.rps).padStart(7)} req/s  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  rss ${s.rssMaxMiB.toFixed(0)} MiB  cpu ${s.cpuPct.toFixed(0)}%${extra}${s.non2xx || s.errors ? `  (${s.non2xx} non-2xx, ${s.errors} errors)` : ''}`);
@@ -244,7 +309,7 @@ async function main(): Promise<number> {
   mkdirSync(argv.out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   writeFileSync(join(argv.out, `cache-${stamp}.md`), report);
-  writeFileSync(join(argv.out, `cache-${stamp}.json`), JSON.stringify({ options: { duration, rounds, connections, keys, zipfS, budget }, load: { before: loadBefore, after: readLoad() }, runs: Object.fromEntries(results), failures }, null, 2));
+  writeFileSync(join(argv.out, `cache-${stamp}.json`), JSON.stringify({ options: { duration, rounds, connections, rate, keys, zipfRequests, zipfS, budget }, load: { before: loadBefore, after: readLoad() }, runs: Object.fromEntries(results), failures }, null, 2));
   return failures.length ? 1 : 0;
 }
 
@@ -255,7 +320,16 @@ function renderReport(results: Map<string, Sample[]>, names: string[], loadBefor
   };
   const per = (sc: string, t: string, f: (s: Sample) => number | undefined, d = 0): string => (results.get(`${sc}|${t}`) ?? []).map((s) => fmtN(f(s), d)).join(' / ');
   const lines: string[] = [`medians of ${rounds} interleaved rounds, ${duration} s each, ${connections} connections (load average ${loadBefore} -> ${loadAfter})`, ''];
-  for (const sc of scenarios.filter((s) => s !== 'zipf')) {
+  if (scenarios.includes('fixed-small')) {
+    lines.push(`### fixed-small (GET ${CACHE_SMALL} at ${fmtN(rate)} req/s, open loop: latency from the scheduled send time)`, '', '| target | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU % | p99 ×passthrough |', '|:--|--:|--:|--:|--:|--:|--:|');
+    const p99pass = med('fixed-small', 'passthrough', (s) => s.p99);
+    for (const t of names) {
+      const p99 = med('fixed-small', t, (s) => s.p99);
+      lines.push(`| ${t} | ${fmtN(med('fixed-small', t, (s) => s.rps))} | ${fmtN(med('fixed-small', t, (s) => s.p50), 2)} | ${fmtN(p99, 2)} (${per('fixed-small', t, (s) => s.p99, 2)}) | ${fmtN(med('fixed-small', t, (s) => s.p999), 2)} | ${fmtN(med('fixed-small', t, (s) => s.cpuPct))} | ${ratio(p99, p99pass)} |`);
+    }
+    lines.push('');
+  }
+  for (const sc of scenarios.filter((s) => s === 'hit-small' || s === 'hit-large')) {
     lines.push(`### ${sc} (GET ${sc === 'hit-small' ? CACHE_SMALL : CACHE_LARGE})`, '', '| target | req/s (per round) | p50 ms | p99 ms | RSS max MiB | ×passthrough | ×nginx proxy_cache |', '|:--|--:|--:|--:|--:|--:|--:|');
     const pass = med(sc, 'passthrough', (s) => s.rps);
     const ngc = med(sc, 'nginx-cache', (s) => s.rps);
@@ -273,7 +347,7 @@ function renderReport(results: Map<string, Sample[]>, names: string[], loadBefor
     lines.push('');
   }
   if (scenarios.includes('zipf')) {
-    lines.push(`### zipf (${fmtN(keys)} keys of 16 KiB, s=${zipfS}; every cache has ${fmtN(budget / MIB)} MiB; a perfect LRU of that size holds ~${fmtN(Math.floor(budget / (17 * 1024)))} keys = ${fmtN(100 * zipfTopShare(keys, zipfS, Math.floor(budget / (17 * 1024))), 1)} % of requests)`, '');
+    lines.push(`### zipf (the same ${fmtN(zipfRequests)} requests over ${fmtN(keys)} keys of 16 KiB, s=${zipfS}, ${ZIPF_CONCURRENCY} at a time, from a cold cache; every cache has ${fmtN(budget / MIB)} MiB; a perfect LRU of that size holds ~${fmtN(Math.floor(budget / (17 * 1024)))} keys = ${fmtN(100 * zipfTopShare(keys, zipfS, Math.floor(budget / (17 * 1024))), 1)} % of requests)`, '');
     lines.push('| target | req/s | p99 ms | requests | origin requests | hit ratio (origin-counted) | cache-stats hit ratio | RSS max MiB | RSS - budget MiB |', '|:--|--:|--:|--:|--:|--:|--:|--:|--:|');
     for (const t of names) {
       const req = med('zipf', t, (s) => s.requests);

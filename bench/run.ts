@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, USAGE, type BenchOptions } from './lib/args.ts';
-import { LARGE_PATH, originNginxConf, SMALL_PATH, writeOriginFiles } from './lib/configs.ts';
+import { body, LARGE_PATH, originNginxConf, SMALL_BYTES, SMALL_PATH, writeOriginFiles } from './lib/configs.ts';
+import { originCacheLocations } from './lib/cache.ts';
 import { ensureOpenloop, loadKey, loadUnavailable, resolveLoad, runLoad, type ResolvedLoad } from './lib/load.ts';
 import { freePort, hasCommand, killAll, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
 import { startResourceSampler } from './lib/procfs.ts';
@@ -219,7 +220,8 @@ async function main(): Promise<number> {
     mkdirSync(originDir);
     const originPort = await freePort();
     writeOriginFiles(originDir);
-    writeFileSync(join(originDir, 'origin.conf'), originNginxConf(originPort, originDir));
+    // + explicitly cacheable copies of the bodies (the cache-hit scenarios)
+    writeFileSync(join(originDir, 'origin.conf'), originNginxConf(originPort, originDir, originCacheLocations(originDir, body(SMALL_BYTES))));
     origin = spawnPinned('origin nginx', loadCpu, 'nginx', ['-e', 'stderr', '-p', originDir, '-c', join(originDir, 'origin.conf')]);
     await waitReady(origin, originPort, SMALL_PATH, 10_000);
 

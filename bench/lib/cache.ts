@@ -1,5 +1,6 @@
 // Pure builders of `npm run bench:cache` (bench/cache.ts): the origin's extra locations, the nginx
-// proxy_cache peer, the Sentinel cache configs and the Zipf-distributed wrk script.
+// proxy_cache peer, the Sentinel cache configs and the Zipf key sequences.
+import { seededRng } from '../../plugins/balancing/common.ts';
 
 /** Paths of the cache bench: explicitly cacheable copies of the origin's bodies, and the Zipf key space. */
 export const CACHE_SMALL = '/c/small';
@@ -60,32 +61,6 @@ cache {
 `;
 }
 
-/**
- * A wrk Lua script requesting ZIPF_PREFIX<k> for k in 1..keys with P(k) ~ 1/k^s (the usual model
- * of web object popularity), from a fixed seed: every target sees the same key sequence.
- */
-export function zipfWrkScript(keys: number, s: number, seed = 42): string {
-  if (!Number.isInteger(keys) || keys < 1) throw new Error(`keys must be a positive integer, got ${keys}`);
-  if (!(s > 0)) throw new Error(`the Zipf exponent must be > 0, got ${s}`);
-  return `local K = ${keys}
-local s = ${s}
-local cdf = {}
-local sum = 0
-for k = 1, K do sum = sum + 1 / (k ^ s); cdf[k] = sum end
-for k = 1, K do cdf[k] = cdf[k] / sum end
-math.randomseed(${seed})
-request = function()
-  local u = math.random()
-  local lo, hi = 1, K
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if cdf[mid] < u then lo = mid + 1 else hi = mid end
-  end
-  return wrk.format("GET", "${ZIPF_PREFIX}" .. lo)
-end
-`;
-}
-
 /** The share of requests a perfect cache of the `top` most popular keys would answer (for the report). */
 export function zipfTopShare(keys: number, s: number, top: number): number {
   let all = 0;
@@ -96,4 +71,29 @@ export function zipfTopShare(keys: number, s: number, top: number): number {
     if (k <= top) head += p;
   }
   return head / all;
+}
+
+/**
+ * The Zipf key sequence (1-based keys, P(k) ~ 1/k^s) of `n` requests from a seeded generator: every
+ * target gets exactly the same requests, so hit ratios compare caches, not how many requests each
+ * proxy managed to serve in a fixed time.
+ */
+export function zipfSequence(keys: number, s: number, n: number, seed = 42): number[] {
+  const cdf = new Float64Array(keys);
+  let sum = 0;
+  for (let k = 1; k <= keys; k++) cdf[k - 1] = sum += 1 / k ** s;
+  const rng = seededRng(seed);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const u = rng() * sum;
+    let lo = 0;
+    let hi = keys - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < u) lo = mid + 1;
+      else hi = mid;
+    }
+    out.push(lo + 1);
+  }
+  return out;
 }
