@@ -1,7 +1,7 @@
 // Decoded `agents { agent "id" {} }`, `filter type "agent"`, `waf { body-inspection }` and
 // `limits` keys -> the immutable settings the agent filters use (defaults applied once).
 import { isAbsolute, resolve } from 'node:path';
-import type { BreakerSettings } from '../../src/agent-protocol/breaker.ts';
+import type { BreakerSettings } from '../../src/agent-protocol/agent-breaker.ts';
 import { IN_PROCESS_PROGRAMS } from './in-process.ts';
 import type { AgentConfig, WafConfig } from './schema.ts';
 

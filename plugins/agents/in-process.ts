@@ -9,7 +9,7 @@
 import { AgentCallError } from '../../src/agent-protocol/client.ts';
 import { parseAgentReply, type AgentReply } from '../../src/agent-protocol/messages.ts';
 import { allow, block, EVENT_HANDLERS, type AgentHandlers, type Decision, type EventContext } from '../../src/agent-sdk/index.ts';
-import type { BreakerState } from '../../src/agent-protocol/breaker.ts';
+import type { BreakerState } from '../../src/agent-protocol/agent-breaker.ts';
 import type { CallOptions } from '../../src/agent-protocol/client.ts';
 import { LatencyStats } from '../../src/status/latency.ts';
 

@@ -1,7 +1,7 @@
 // `agents { agent "id" { ... } }`, `filter type "agent"` and `waf { }` (§1.10, §1.11, §1.8).
 import { Type, type Static } from 'typebox';
 import { Block, Enum, Duration } from '../../src/config/types-helpers.ts';
-import { CircuitBreakerSchema } from '../balancing/schema.ts';
+import { CircuitBreakerSchema } from '../health/schema.ts';
 
 const Transport = (argKey: string) =>
   Block(

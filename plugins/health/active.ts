@@ -2,7 +2,7 @@
 // http and tcp probes (gRPC in grpc-health.ts) and a jittered scheduler, one timer per target.
 import { connect as tcpConnect } from 'node:net';
 import type { Dispatcher } from 'undici';
-import type { HealthCheckConfig } from '../balancing/schema.ts';
+import type { HealthCheckConfig } from './schema.ts';
 
 export type CheckKind = 'http' | 'tcp' | 'grpc';
 

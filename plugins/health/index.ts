@@ -1,11 +1,11 @@
-// The health feature: passive health (per-target and per-route circuit breakers, breaker.ts) and
+// The health feature: passive health (per-target and per-route circuit breakers, circuit-breaker.ts) and
 // active checks (http, tcp, grpc; active.ts, grpc-health.ts). Registered whenever the config has
 // upstreams: passive breakers guard every target even without a `health-check` block. Its
 // manifest hands the core the `breakers` and `health` upstream policies (src/upstream/policies.ts).
 import { defineFeature } from '../../src/pipeline/feature.ts';
 import type { BreakerPolicy, HealthPolicy } from '../../src/upstream/policies.ts';
 import { urlHost } from '../../src/upstream/address.ts';
-import { CLOSED, breakerSettings, canPass, next, phaseGauge } from './breaker.ts';
+import { CLOSED, breakerSettings, canPass, next, phaseGauge } from './circuit-breaker.ts';
 import { HealthScheduler, INITIAL_THRESHOLD, healthCheckSettings, httpProbe, tcpProbe, thresholdNext, type HealthCheckSettings, type ThresholdState } from './active.ts';
 import { grpcHealthCheck } from './grpc-health.ts';
 

@@ -11,7 +11,7 @@
 //   after the last degraded decision a request needs both the backend and the local bucket.
 import type { RemoteBackend } from './backend.ts';
 import { BackendTimeoutError } from './backend.ts';
-import type { Breaker } from './breaker.ts';
+import type { Breaker } from './backend-breaker.ts';
 import type { Decision, WindowParams } from './limiter.ts';
 import type { LocalStore } from './store-local.ts';
 

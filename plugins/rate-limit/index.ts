@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FilterFactory, FilterStatus, GenerationServices, HeaderMap, LocalResponse, RequestContext, RequestFilter } from '../../src/pipeline/types.ts';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
-import { Breaker } from './breaker.ts';
+import { Breaker } from './backend-breaker.ts';
 import { type BackendSettings, compileRateLimitFilter, compileRateLimits, validateRateLimitFilter, validateRateLimits, type OnLimit, type RateLimitSettings, throwIfErrors } from './compile.ts';
 import { RemoteLimiter } from './fallback.ts';
 import { type KeyFunction, type KeySpec, describeKeySpec, keyFunction } from './keys.ts';

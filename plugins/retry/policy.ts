@@ -1,7 +1,7 @@
 // Retry decisions (pure): may this request be retried after this attempt's outcome, and after
 // how long? Plus a retry budget so retries cannot amplify an outage.
 import type { AttemptOutcome } from '../../src/upstream/types.ts';
-import type { RetryPolicyConfig } from '../balancing/schema.ts';
+import type { RetryPolicyConfig } from './schema.ts';
 
 export interface RetrySettings {
   /** total attempts including the first */

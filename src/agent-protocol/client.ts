@@ -1,7 +1,7 @@
 // The client for one agent: a small pool of v2 connections with reconnect + backoff, a per-agent
 // concurrency limit (callers queue for a permit, bounded by their own timeout), a per-agent
 // circuit breaker, and the timeout/cancel handling of every call.
-import { CircuitBreaker, DEFAULT_BREAKER, type BreakerSettings, type BreakerState } from './breaker.ts';
+import { CircuitBreaker, DEFAULT_BREAKER, type BreakerSettings, type BreakerState } from './agent-breaker.ts';
 import { AgentCallError, AgentConnection, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
 import { V1Connection } from './v1.ts';
 import { MessageType } from './frames.ts';

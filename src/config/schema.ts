@@ -4,7 +4,7 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { Block, Named, Repeated, Duration, Size, Enum } from './types-helpers.ts';
 import { ListenerTlsSchema } from '../../plugins/tls/schema.ts';
-import { UpstreamPolicyProperties } from '../../plugins/balancing/schema.ts';
+import { UpstreamPolicyProperties } from '../../plugins/forwarding/schema.ts';
 import { DiscoverySchema } from '../upstream/discovery/schema.ts';
 import { RateLimitFilterProperties, RateLimitsSchema } from '../../plugins/rate-limit/schema.ts';
 import { AgentSchema, AgentFilterProperties, WafSchema } from '../../plugins/agents/schema.ts';

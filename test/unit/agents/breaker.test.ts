@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CircuitBreaker } from '../../../src/agent-protocol/breaker.ts';
+import { CircuitBreaker } from '../../../src/agent-protocol/agent-breaker.ts';
 import { Semaphore } from '../../../src/agent-protocol/semaphore.ts';
 
 const settings = { failureThreshold: 3, successThreshold: 2, openMs: 1000, halfOpenMaxRequests: 1 };

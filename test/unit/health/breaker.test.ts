@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLOSED, breakerSettings, canPass, next, type BreakerEvent, type BreakerState } from '../../../plugins/health/breaker.ts';
+import { CLOSED, breakerSettings, canPass, next, type BreakerEvent, type BreakerState } from '../../../plugins/health/circuit-breaker.ts';
 
 const cfg = breakerSettings({ 'failure-threshold': 3, 'success-threshold': 2, 'timeout-seconds': 10, 'half-open-max-requests': 1 });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Breaker } from '../../../plugins/rate-limit/breaker.ts';
+import { Breaker } from '../../../plugins/rate-limit/backend-breaker.ts';
 
 const opts = { failureThreshold: 3, cooldownMs: 1000, maxCooldownMs: 4000 };
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RemoteLimiter } from '../../../plugins/rate-limit/fallback.ts';
-import { Breaker } from '../../../plugins/rate-limit/breaker.ts';
+import { Breaker } from '../../../plugins/rate-limit/backend-breaker.ts';
 import { LocalStore } from '../../../plugins/rate-limit/store-local.ts';
 import { bucketParams, fallbackParams, windowFor, type Decision, type WindowParams } from '../../../plugins/rate-limit/limiter.ts';
 import { BackendTimeoutError, withTimeout, type RemoteBackend } from '../../../plugins/rate-limit/backend.ts';

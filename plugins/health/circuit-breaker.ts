@@ -4,7 +4,7 @@
 //   half-open --success-threshold successes-->             closed
 //   half-open --any failure-->                             open (timer restarts)
 // In half-open at most half-open-max-requests probes are in flight at once.
-import type { CircuitBreakerConfig } from '../balancing/schema.ts';
+import type { CircuitBreakerConfig } from './schema.ts';
 
 export type BreakerPhase = 'closed' | 'open' | 'half-open';
 
