@@ -7,7 +7,7 @@
 //     given the same --budget: hit ratio and origin requests with and without the cache, counted
 //     at the origin (nginx stub_status), and Sentinel's max RSS against budget + 32 MiB.
 // See bench/README.md ("HTTP cache").
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'node:http';
@@ -17,8 +17,8 @@ import { parseArgs as parseNodeArgs } from 'node:util';
 import { body, nginxProxyConf, originNginxConf, SMALL_BYTES, writeOriginFiles } from './lib/configs.ts';
 import { CACHE_LARGE, CACHE_SMALL, nginxProxyCacheDirectives, ORIGIN_STATUS, originCacheLocations, parseStubStatusRequests, sentinelCacheConfig, STATS_PATH, ZIPF_PREFIX, zipfSequence, zipfTopShare, type SentinelCacheOptions } from './lib/cache.ts';
 import { ensureOpenloop, resolveLoad, runLoad } from './lib/load.ts';
-import { freePort, hasCommand, killAll, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
-import { startResourceSampler } from './lib/procfs.ts';
+import { freePort, requireCommands, killAll, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
+import { startResourceSampler, loadAverage } from './lib/procfs.ts';
 import { median, percentile } from './lib/stats.ts';
 import { buildSentinel, renderPassthrough } from './lib/targets.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
@@ -239,20 +239,9 @@ async function measure(sc: Exclude<ScenarioName, 'zipf'>, run: Running, secs: nu
 const fmtN = (n: number | undefined, d = 0): string => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 const ratio = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined && b > 0 ? `×${(a / b).toFixed(2)}` : 'n/a');
 
-function readLoad(): string {
-  try {
-    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  } catch {
-    return 'unknown';
-  }
-}
 
 async function main(): Promise<number> {
-  const missing = ['nginx', 'wrk', 'taskset'].filter((c) => !hasCommand(c));
-  if (missing.length) {
-    console.error(`missing ${missing.join(', ')}: apt-get install -y nginx wrk util-linux`);
-    return 1;
-  }
+  if (!requireCommands(['nginx', 'wrk', 'taskset'], 'nginx wrk util-linux')) return 1;
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-cache-'));
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d), { recursive: true });
   const seq = zipfSequence(keys, zipfS, zipfRequests);
@@ -266,7 +255,7 @@ async function main(): Promise<number> {
   const targets = targetsFor();
   const results = new Map<string, Sample[]>();
   const failures: string[] = [];
-  const loadBefore = readLoad();
+  const loadBefore = loadAverage();
   console.log(`cache bench: ${rounds} rounds x ${duration} s, ${connections} connections, zipf ${zipfRequests} requests over ${keys} keys s=${zipfS}, budget ${fmtN(budget / MIB)} MiB, load ${loadBefore}`);
   try {
     await waitReady(origin, originPort, CACHE_SMALL, 10_000);
@@ -303,13 +292,13 @@ async function main(): Promise<number> {
     killAll();
     rmSync(dir, { recursive: true, force: true });
   }
-  const report = renderReport(results, targets.map((t) => t.name), loadBefore, readLoad());
+  const report = renderReport(results, targets.map((t) => t.name), loadBefore, loadAverage());
   console.log(`\n${report}`);
   for (const f of failures) console.log(`failed: ${f}`);
   mkdirSync(argv.out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   writeFileSync(join(argv.out, `cache-${stamp}.md`), report);
-  writeFileSync(join(argv.out, `cache-${stamp}.json`), JSON.stringify({ options: { duration, rounds, connections, rate, keys, zipfRequests, zipfS, budget }, load: { before: loadBefore, after: readLoad() }, runs: Object.fromEntries(results), failures }, null, 2));
+  writeFileSync(join(argv.out, `cache-${stamp}.json`), JSON.stringify({ options: { duration, rounds, connections, rate, keys, zipfRequests, zipfS, budget }, load: { before: loadBefore, after: loadAverage() }, runs: Object.fromEntries(results), failures }, null, 2));
   return failures.length ? 1 : 0;
 }
 

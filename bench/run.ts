@@ -3,7 +3,7 @@
 // throughput (wrk) and open-loop latency at a fixed rate (bench/openloop). Feature scenarios from
 // bench/scenarios/*.ts run on Sentinel and are compared with Sentinel passthrough. Writes
 // bench/results/<timestamp>.md and .json. See bench/README.md.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { body, LARGE_PATH, originNginxConf, SMALL_BYTES, SMALL_PATH, writeOrigin
 import { originCacheLocations } from './lib/cache.ts';
 import { ensureOpenloop, loadKey, loadUnavailable, resolveLoad, runLoad, type ResolvedLoad } from './lib/load.ts';
 import { freePort, hasCommand, killAll, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
-import { startResourceSampler } from './lib/procfs.ts';
+import { startResourceSampler, loadAverage } from './lib/procfs.ts';
 import { renderTable, summarize, type Baseline, type RunRecord, type SummaryRow } from './lib/report.ts';
 import { isFeatureScenario, type FeatureScenario, type ScenarioContext } from './lib/scenario.ts';
 import { renderPassthrough, TARGETS, type Target } from './lib/targets.ts';
@@ -79,13 +79,6 @@ function versionOf(cmd: string, args: string[]): string {
   return text || 'not installed';
 }
 
-function loadavg(): string {
-  try {
-    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  } catch {
-    return 'unknown';
-  }
-}
 
 function fmtRun(r: RunRecord): string {
   if (!r.metrics) return `FAILED: ${r.error?.split('\n')[0] ?? 'unknown error'}`;
@@ -211,7 +204,7 @@ async function main(): Promise<number> {
   );
 
   const startedAt = new Date();
-  const loadBefore = loadavg();
+  const loadBefore = loadAverage();
   const tmpRoot = mkdtempSync(join(tmpdir(), 'sentinel-bench-'));
   const records: RunRecord[] = [];
   let origin: Proc | undefined;
@@ -272,7 +265,7 @@ async function main(): Promise<number> {
               target: label.target,
               metrics: { ...metrics, cpuPct: usage.cpuPct, rssMaxKiB: usage.rssMaxKiB, rssSlopeKiBps: usage.rssSlopeKiBps },
               raw,
-              loadavg1: Number(loadavg().split(' ')[0]),
+              loadavg1: Number(loadAverage().split(' ')[0]),
             };
             records.push(rec);
             console.log(`[round ${round}] ${label.target.padEnd(20)} ${m.scenario.padEnd(12)} ${fmtRun(rec)}`);
@@ -356,7 +349,7 @@ async function main(): Promise<number> {
   const machine = {
     cpus: availableParallelism(),
     loadavgBefore: loadBefore,
-    loadavgAfter: loadavg(),
+    loadavgAfter: loadAverage(),
     node: process.version,
     nginx: versionOf('nginx', ['-v']),
     haproxy: versionOf('haproxy', ['-v']),

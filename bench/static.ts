@@ -6,12 +6,13 @@
 //   * compress: GET of the origin's 16 KiB text through Sentinel with the compress filter (gzip
 //               level 6, Accept-Encoding: gzip) vs the same request through Sentinel passthrough.
 // Ratios are per round (same machine state) and their median. See bench/README.md.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { body, LARGE_BYTES, LARGE_PATH, nginxHttpCommon, originNginxConf, writeOriginFiles } from './lib/configs.ts';
-import { freePort, hasCommand, killAll, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
+import { freePort, requireCommands, killAll, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
+import { loadAverage } from './lib/procfs.ts';
 import { median } from './lib/stats.ts';
 import { buildSentinel } from './lib/targets.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
@@ -100,26 +101,15 @@ async function measure(c: Case, secs: number): Promise<Sample> {
 }
 
 const fmt = (n: number | undefined, d = 0): string => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
-const load = (): string => {
-  try {
-    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  } catch {
-    return 'unknown';
-  }
-};
 
 async function main(): Promise<number> {
-  const missing = ['nginx', 'wrk', 'taskset'].filter((c) => !hasCommand(c));
-  if (missing.length) {
-    console.error(`missing ${missing.join(', ')}: apt-get install -y nginx wrk util-linux`);
-    return 1;
-  }
+  if (!requireCommands(['nginx', 'wrk', 'taskset'], 'nginx wrk util-linux')) return 1;
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-static-'));
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'www/files']) mkdirSync(join(dir, d), { recursive: true });
   writeOriginFiles(dir);
   writeFileSync(join(dir, 'www', 'files', 'page.txt'), body(LARGE_BYTES));
   const procs: Proc[] = [];
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   const results = new Map<string, Sample[]>();
   try {
     const originPort = await freePort();
@@ -161,7 +151,7 @@ async function main(): Promise<number> {
     rmSync(dir, { recursive: true, force: true });
   }
   const perRound = (a: string, b: string): number[] => (results.get(a) ?? []).map((s, i) => s.rps / (results.get(b)?.[i]?.rps ?? NaN));
-  const lines = [`medians of ${rounds} interleaved rounds, ${duration} s each, ${connections} connections (load average ${loadBefore} -> ${load()})`, '', '| case | req/s (per round) | p50 ms | p99 ms | bytes/response |', '|:--|--:|--:|--:|--:|'];
+  const lines = [`medians of ${rounds} interleaved rounds, ${duration} s each, ${connections} connections (load average ${loadBefore} -> ${loadAverage()})`, '', '| case | req/s (per round) | p50 ms | p99 ms | bytes/response |', '|:--|--:|--:|--:|--:|'];
   for (const [name, xs] of results) {
     lines.push(`| ${name} | ${fmt(median(xs.map((s) => s.rps)))} (${xs.map((s) => fmt(s.rps)).join(' / ')}) | ${fmt(median(xs.map((s) => s.p50)), 2)} | ${fmt(median(xs.map((s) => s.p99)), 2)} | ${fmt(median(xs.map((s) => s.bytesPerReq)))} |`);
   }

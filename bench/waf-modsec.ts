@@ -5,15 +5,15 @@
 // 2 KiB JSON POST. Sentinel passthrough (no WAF) runs too, for the WAF-on / passthrough ratio.
 // Every request differs (a counter in the query / body) so no cache can answer from a previous
 // identical request. See bench/README.md ("WAF against ModSecurity").
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { request } from 'node:http';
 import { parseArgs as parseNodeArgs } from 'node:util';
 
 import { nginxHttpCommon, originNginxConf, writeOriginFiles } from './lib/configs.ts';
-import { freePort, hasCommand, killAll, runPinned, spawnPinned, waitForStatus200, waitReady, type Proc } from './lib/processes.ts';
-import { startResourceSampler } from './lib/procfs.ts';
+import { freePort, requireCommands, killAll, runPinned, spawnPinned, waitForStatus200, waitReady, type Proc } from './lib/processes.ts';
+import { startResourceSampler, loadAverage } from './lib/procfs.ts';
 import { median } from './lib/stats.ts';
 import { buildSentinel, renderPassthrough } from './lib/targets.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
@@ -380,11 +380,7 @@ async function measure(kind: 'get' | 'post', port: number, procs: Proc[], script
 }
 
 async function main(): Promise<number> {
-  const missing = ['nginx', 'wrk', 'taskset'].filter((c) => !hasCommand(c));
-  if (missing.length) {
-    console.error(`missing ${missing.join(', ')}: apt-get install -y nginx wrk util-linux`);
-    return 1;
-  }
+  if (!requireCommands(['nginx', 'wrk', 'taskset'], 'nginx wrk util-linux')) return 1;
   if (wanted.has('modsec') && !existsSync(MODSEC_MODULE)) {
     console.error(`the ModSecurity anchor needs the nginx module (${MODSEC_MODULE} is missing):\n  apt-get install -y libnginx-mod-http-modsecurity\n(or leave it out: --targets sentinel-waf,passthrough)`);
     return 1;
@@ -407,7 +403,7 @@ async function main(): Promise<number> {
   const targets = targetsFor();
   const results = new Map<string, Sample[]>();
   const failures: string[] = [];
-  console.log(`WAF bench: ${rounds} rounds x ${duration} s, ${connections} connections, CRS ${crsDir}, load ${readLoad()}`);
+  console.log(`WAF bench: ${rounds} rounds x ${duration} s, ${connections} connections, CRS ${crsDir}, load ${loadAverage()}`);
   try {
     await waitReady(origin, originPort, '/small', 10_000);
     for (let round = 0; round < rounds; round++) {
@@ -439,7 +435,7 @@ async function main(): Promise<number> {
     killAll();
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`\nmedians over ${rounds} rounds (load after: ${readLoad()})`);
+  console.log(`\nmedians over ${rounds} rounds (load after: ${loadAverage()})`);
   for (const kind of requests) {
     for (const pl of levels) {
       const modsec = med(results.get(`${kind}|nginx+modsecurity PL${pl}`));
@@ -476,13 +472,6 @@ const fmt = (s: Sample | undefined): string => (s ? `${s.rps.toFixed(0)} req/s $
 const ratio = (a: Sample | undefined, b: Sample | undefined): string =>
   a && b && b.rps > 0 ? `x${(a.rps / b.rps).toFixed(2)}${a.cpuMs > 0 && b.cpuMs > 0 ? ` [cpu x${(b.cpuMs / a.cpuMs).toFixed(2)}]` : ''}` : 'n/a';
 
-function readLoad(): string {
-  try {
-    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  } catch {
-    return 'unknown';
-  }
-}
 
 process.on('SIGINT', () => {
   killAll();

@@ -25,6 +25,13 @@ export function hasCommand(cmd: string): boolean {
 }
 
 /** Spawns `cmd args` pinned to `cpu` with taskset (when given), in its own process group. */
+/** False, with the apt command on stderr, when one of the commands a bench needs is missing. */
+export function requireCommands(cmds: readonly string[], aptPackages: string): boolean {
+  const missing = cmds.filter((c) => !hasCommand(c));
+  if (missing.length) console.error(`missing ${missing.join(', ')}: apt-get install -y ${aptPackages}`);
+  return missing.length === 0;
+}
+
 export function spawnPinned(name: string, cpu: number | null, cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
   const [file, argv] = cpu == null ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
   const child = spawn(file, argv, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

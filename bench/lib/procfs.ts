@@ -113,3 +113,12 @@ export function startResourceSampler(pid: number, intervalMs = 250): { stop(): R
     },
   };
 }
+
+/** The 1/5/15-minute load averages as printed in a report ("unknown" off Linux). */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
+}

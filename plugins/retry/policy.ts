@@ -1,6 +1,6 @@
 // Retry decisions (pure): may this request be retried after this attempt's outcome, and after
 // how long? Plus a retry budget so retries cannot amplify an outage.
-import type { AttemptOutcome } from '../../src/upstream/types.ts';
+import type { RetryInput } from '../../src/upstream/policies.ts';
 import type { RetryPolicyConfig } from './schema.ts';
 
 export interface RetrySettings {
@@ -52,14 +52,8 @@ export function retrySettings(cfg: RetryPolicyConfig | undefined): RetrySettings
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-export interface RetryInput {
-  method: string;
-  /** the attempt that just finished, 1 = the first */
-  attempt: number;
-  outcome: AttemptOutcome;
-  bodyReplayable: boolean;
-  responseStarted: boolean;
-}
+// What the group asks about one finished attempt: the core's contract (src/upstream/policies.ts).
+export type { RetryInput } from '../../src/upstream/policies.ts';
 
 export type RetryVerdict = { retry: true; delayMs: number } | { retry: false; delayMs: 0; reason: string };
 

@@ -17,6 +17,7 @@ import type { Gateway } from '../../../src/server/gateway.ts';
 import { loadConfigText } from '../../../src/config/load.ts';
 import { ConfigError } from '../../../src/config/diagnostics.ts';
 import { pluginValidators } from '../../../src/server/validators.ts';
+import { requestBytes, type BytesReply } from '../../helpers/http.ts';
 
 const HTML = `<!DOCTYPE html><html><body>${'<p>hello compression</p>\n'.repeat(400)}</body></html>`;
 const BIG_CHUNKS = 512;
@@ -125,24 +126,8 @@ after(async () => {
   await origin?.close();
 });
 
-interface Got {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url() + path, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+type Got = BytesReply;
+const get = (path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> => requestBytes(url() + path, { method, headers });
 
 function decode(r: Got): string {
   const ce = r.headers['content-encoding'];

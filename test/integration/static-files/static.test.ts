@@ -11,6 +11,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawExchange } from '../../helpers/raw-http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { requestBytes, type BytesReply } from '../../helpers/http.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'sentinel-static-'));
 const www = join(base, 'www');
@@ -76,24 +77,8 @@ after(async () => {
   await gw?.close();
 });
 
-interface Got {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url() + path, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+type Got = BytesReply;
+const get = (path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> => requestBytes(url() + path, { method, headers });
 
 test('the feature is registered for static-files routes', () => {
   assert.ok(gw.current.features.includes('static-files'));
