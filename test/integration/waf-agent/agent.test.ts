@@ -12,6 +12,7 @@ import { AgentClient } from '../../../src/agent-protocol/client.ts';
 import { MessageType } from '../../../src/agent-protocol/frames.ts';
 import type { AgentReply } from '../../../src/agent-protocol/messages.ts';
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+import { requestMetadata } from './request-metadata.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-'));
@@ -72,20 +73,6 @@ async function stopAgent(a: Agent | undefined): Promise<void> {
 }
 
 let seq = 0;
-const meta = (id: string) => ({
-  correlation_id: id,
-  request_id: id,
-  client_ip: '192.0.2.10',
-  client_port: 50000,
-  server_name: 'app.test',
-  protocol: 'HTTP/1.1',
-  tls_version: null,
-  tls_cipher: null,
-  route_id: 'r',
-  upstream_id: 'u',
-  timestamp: new Date().toISOString(),
-  traceparent: null,
-});
 
 const baseHeaders = {
   host: ['app.test'],
@@ -95,7 +82,7 @@ const baseHeaders = {
 
 async function requestHeaders(a: Agent, uri: string, headers: Record<string, string[]> = {}, method = 'GET'): Promise<{ id: string; reply: AgentReply }> {
   const id = `req-${++seq}`;
-  const payload = { correlation_id: id, metadata: meta(id), method, uri, headers: { ...baseHeaders, ...headers } };
+  const payload = { correlation_id: id, metadata: requestMetadata(id), method, uri, headers: { ...baseHeaders, ...headers } };
   const reply = await a.client.call(MessageType.RequestHeaders, id, payload, { timeoutMs: 10_000 });
   return { id, reply };
 }

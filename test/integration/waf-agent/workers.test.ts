@@ -13,6 +13,7 @@ import { AgentClient } from '../../../src/agent-protocol/client.ts';
 import { MessageType } from '../../../src/agent-protocol/frames.ts';
 import type { AgentReply } from '../../../src/agent-protocol/messages.ts';
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+import { requestMetadata } from './request-metadata.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-workers-'));
@@ -46,20 +47,7 @@ function call(client: AgentClient, uri: string): Promise<AgentReply> {
   const id = `w-${++seq}`;
   const payload = {
     correlation_id: id,
-    metadata: {
-      correlation_id: id,
-      request_id: id,
-      client_ip: '192.0.2.10',
-      client_port: 50000,
-      server_name: 'app.test',
-      protocol: 'HTTP/1.1',
-      tls_version: null,
-      tls_cipher: null,
-      route_id: 'r',
-      upstream_id: 'u',
-      timestamp: new Date().toISOString(),
-      traceparent: null,
-    },
+    metadata: requestMetadata(id),
     method: 'GET',
     uri,
     headers: { host: ['app.test'], 'user-agent': ['Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0'], accept: ['text/html'] },
