@@ -46,7 +46,9 @@ async function get(uri: string): Promise<AgentReply> {
 
 describe('sentinel-waf tune: audit log -> exclusions -> reload', () => {
   before(async () => {
-    proc = spawn(process.execPath, [bin, '--socket', socketPath, '--crs-dir', crsDir, '--paranoia-level', '1', '--exclusions-file', exclusions], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // One engine process: with --workers N each worker polls the file and reloads on its own, so
+    // "rules reloaded" from one worker says nothing about the others (docs/waf.md).
+    proc = spawn(process.execPath, [bin, '--socket', socketPath, '--crs-dir', crsDir, '--paranoia-level', '1', '--exclusions-file', exclusions, '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
