@@ -2,7 +2,9 @@
 // stand-in: SQLi-looking values in one argument on one path), its audit lines go to a file,
 // `sentinel-waf tune --from audit.log --out exclusions.conf` proposes exclusions by rule, path and
 // argument with counts, and the running agent picks the file up (file watch) without a restart:
-// the excluded (path, argument) passes, the same value elsewhere is still blocked.
+// the excluded (path, argument) passes, the same value elsewhere is still blocked. It runs with one
+// engine process and with two (--workers 2): each worker polls the file and reloads on its own, so
+// the test waits for every worker's reload and sends concurrent calls over one connection per worker.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -17,14 +19,17 @@ import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const bin = join(repoRoot, 'bin', 'sentinel-waf.mjs');
-const tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-tune-'));
-const exclusions = join(tmp, 'exclusions.conf');
-const socketPath = join(tmp, 'waf.sock');
-
+let tmp = '';
+let exclusions = '';
 let proc: ChildProcess | undefined;
 let client: AgentClient | undefined;
-const stdout: string[] = [];
+let stdout: string[] = [];
 let stderr = '';
+
+/** How often `line` appears in the agent's stderr from `from` on (one line per worker). */
+function count(line: string, from = 0): number {
+  return stderr.slice(from).split(line).length - 1;
+}
 
 async function waitFor(what: () => boolean, ms: number, label: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -44,11 +49,19 @@ async function get(uri: string): Promise<AgentReply> {
   return reply;
 }
 
-describe('sentinel-waf tune: audit log -> exclusions -> reload', () => {
+/** The same verdict from every worker: `n` concurrent calls spread over the pool's connections. */
+async function allGet(uri: string, n: number): Promise<string[]> {
+  return (await Promise.all(Array.from({ length: n }, () => get(uri)))).map((r) => r.decision.kind);
+}
+
+for (const workers of [1, 2]) describe(`sentinel-waf tune (--workers ${workers}): audit log -> exclusions -> reload`, () => {
   before(async () => {
-    // One engine process: with --workers N each worker polls the file and reloads on its own, so
-    // "rules reloaded" from one worker says nothing about the others (docs/waf.md).
-    proc = spawn(process.execPath, [bin, '--socket', socketPath, '--crs-dir', crsDir, '--paranoia-level', '1', '--exclusions-file', exclusions, '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-tune-'));
+    exclusions = join(tmp, 'exclusions.conf');
+    const socketPath = join(tmp, 'waf.sock');
+    stdout = [];
+    stderr = '';
+    proc = spawn(process.execPath, [bin, '--socket', socketPath, '--crs-dir', crsDir, '--paranoia-level', '1', '--exclusions-file', exclusions, '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -59,7 +72,10 @@ describe('sentinel-waf tune: audit log -> exclusions -> reload', () => {
     proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     await waitFor(() => stderr.includes('listening on') || proc!.exitCode !== null, 60_000, 'the agent');
     assert.equal(proc.exitCode, null, stderr);
-    client = new AgentClient({ id: 'tune', socketPath, connections: 1, connectTimeoutMs: 2000, reconnectIntervalMs: 200, maxConcurrentCalls: 10 });
+    // One connection per worker: the primary hands accepted connections to the workers in turn.
+    client = new AgentClient({ id: 'tune', socketPath, connections: workers, connectTimeoutMs: 2000, reconnectIntervalMs: 200, maxConcurrentCalls: 10 });
+    client.start();
+    await waitFor(() => client!.openConnections === workers, 10_000, `${workers} agent connection(s)`);
   });
   after(async () => {
     await client?.close();
@@ -89,9 +105,9 @@ describe('sentinel-waf tune: audit log -> exclusions -> reload', () => {
     assert.match(tune.stderr, /4 audit lines, \d+ exclusion\(s\) proposed/);
 
     // No restart: the agent sees the new file (polling, 1 s) and rebuilds its rules.
-    await waitFor(() => stderr.includes('rules reloaded'), 15_000, 'the reload');
+    await waitFor(() => count('rules reloaded') >= workers, 15_000, `the reload in ${workers} worker(s)`);
     assert.equal(proc!.pid !== undefined && proc!.exitCode === null, true);
-    assert.equal((await get(FP)).decision.kind, 'allow', 'the excluded argument on its path passes');
+    assert.deepEqual(await allGet(FP, 4 * workers), Array(4 * workers).fill('allow'), 'the excluded argument on its path passes in every worker');
     assert.equal((await get("/search?other=1'%20OR%20'1'='1")).decision.kind, 'block', 'another argument on that path is still inspected');
     assert.equal((await get("/elsewhere?q=1'%20OR%20'1'='1")).decision.kind, 'block', 'the argument on another path is still inspected');
   });
@@ -100,13 +116,13 @@ describe('sentinel-waf tune: audit log -> exclusions -> reload', () => {
     writeFileSync(exclusions, 'SecRule REQUEST_FILENAME "@streq /x" "id:10100,phase:1,pass,nolog,bogusaction"\n');
     const before = stderr.length;
     proc!.kill('SIGHUP');
-    await waitFor(() => stderr.slice(before).includes('failed, the previous rules stay'), 15_000, 'the failed reload');
-    assert.equal((await get(FP)).decision.kind, 'allow', 'the previous (tuned) rules still apply');
+    await waitFor(() => count('failed, the previous rules stay', before) >= workers, 15_000, `the failed reload in ${workers} worker(s)`);
+    assert.deepEqual(await allGet(FP, 4 * workers), Array(4 * workers).fill('allow'), 'the previous (tuned) rules still apply in every worker');
   });
+});
 
-  test('tune without --from is a usage error', () => {
-    const r = spawnSync(process.execPath, [bin, 'tune'], { encoding: 'utf8' });
-    assert.equal(r.status, 2);
-    assert.match(r.stderr, /--from AUDIT_LOG is required/);
-  });
+test('sentinel-waf tune without --from is a usage error', () => {
+  const r = spawnSync(process.execPath, [bin, 'tune'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--from AUDIT_LOG is required/);
 });
