@@ -6,7 +6,7 @@
 import type { FilterFactory, GenerationServices, RequestFilter } from '../../src/pipeline/types.ts';
 import { defineAgent, defineAgentFilter, defineBodyPolicy, type AgentBlock, type AgentDefinition, type BodyPolicy, type LimitsLike } from './definition.ts';
 import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
-import { AgentFilterProperties } from './schema.ts';
+import { AgentFilterProperties, AgentsConfigKeys } from './schema.ts';
 import { AgentFilter, type AgentGeneration } from './filter.ts';
 import { AgentManager } from './manager.ts';
 import type { WafConfig } from './schema.ts';
@@ -80,6 +80,7 @@ export const agentsFeature = defineFeature({
   name: 'agents',
   dependencies: [],
   uses: (config) => usesFilterType(config, 'agent'),
+  schema: AgentsConfigKeys,
   filterTypes: { agent: AgentFilterProperties },
   explainFilter(config, filter, route) {
     if (filter.type !== 'agent') return undefined;

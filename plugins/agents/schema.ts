@@ -1,6 +1,6 @@
 // `agents { agent "id" { ... } }`, `filter type "agent"` and `waf { }` (§1.10, §1.11, §1.8).
 import { Type, type Static } from 'typebox';
-import { Block, Enum, Duration } from '../../src/config/types-helpers.ts';
+import { Block, Enum, Duration, Named } from '../../src/config/types-helpers.ts';
 import { CircuitBreakerSchema } from '../health/schema.ts';
 
 const Transport = (argKey: string) =>
@@ -93,3 +93,12 @@ export const WafSchema = Block({
 });
 export type WafConfig = Static<typeof WafSchema>;
 export { Duration };
+
+/** The keys the agents feature adds to the config (its manifest's `schema`). */
+export const AgentsConfigKeys = { top: { agents: Named('agent', AgentSchema), waf: Type.Optional(WafSchema) } };
+declare module '../../src/config/schema.ts' {
+  interface TopLevelKeys {
+    agents: (typeof AgentsConfigKeys)['top']['agents'];
+    waf: (typeof AgentsConfigKeys)['top']['waf'];
+  }
+}

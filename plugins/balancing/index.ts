@@ -3,6 +3,7 @@
 // default), after discovery (which feeds the target set the balancers see). Its manifest hands
 // the core the `balancing` upstream policy (src/upstream/policies.ts).
 import { defineFeature } from '../../src/pipeline/feature.ts';
+import { BalancingConfigKeys } from './schema.ts';
 import type { BalancingPolicy } from '../../src/upstream/policies.ts';
 import { algorithmOf, canonicalAlgorithm, createBalancer, validateLoadBalancing } from './algorithms.ts';
 
@@ -19,6 +20,7 @@ export const balancingFeature = defineFeature({
   dependencies: [],
   after: ['discovery'],
   uses: (config) => config.upstreams.size > 0,
+  schema: BalancingConfigKeys,
   explainRoute(config, route) {
     const u = route.upstream ? config.upstreams.get(route.upstream) : undefined;
     if (!u) return [];

@@ -26,3 +26,11 @@ export type LoadBalancingOptions = Static<typeof LoadBalancingBlockSchema>;
 
 /** `load-balancing "round_robin"` or `load-balancing "sticky" { cookie-name ... }` */
 export const LoadBalancingSchema = Type.Union([Type.String(), LoadBalancingBlockSchema], { default: 'round_robin' });
+
+/** The keys the balancing feature adds to the config (its manifest's `schema`). */
+export const BalancingConfigKeys = { upstream: { 'load-balancing': Type.Optional(LoadBalancingSchema) } };
+declare module '../../src/config/schema.ts' {
+  interface UpstreamKeys {
+    'load-balancing': (typeof BalancingConfigKeys)['upstream']['load-balancing'];
+  }
+}

@@ -5,6 +5,7 @@
 import { defineFeature, DECORATION } from '../../src/pipeline/feature.ts';
 import type { CompiledConfig } from '../../src/config/compile.ts';
 import { CacheRuntime } from './runtime.ts';
+import { CachingConfigKeys, cachingCompile } from './config.ts';
 
 export { CacheRuntime } from './runtime.ts';
 
@@ -18,6 +19,8 @@ export const cachingFeature = defineFeature({
   dependencies: [],
   after: ['forwarding', 'metrics'],
   uses: usesCache,
+  schema: CachingConfigKeys,
+  compile: cachingCompile,
   explainRoute(config, route) {
     const c = route.cache;
     if (!c || !usesCache(config)) return [];

@@ -6,12 +6,14 @@ import { defineFeature, DECORATION, previousDecoration, type ForwardingRuntime }
 import { UpstreamGroup } from '../../src/upstream/group.ts';
 import { collectTargets } from '../../src/upstream/address.ts';
 import type { UpstreamPolicies } from '../../src/upstream/policies.ts';
+import { ForwardingConfigKeys } from './schema.ts';
 
 export const forwardingFeature = defineFeature({
   name: 'forwarding',
   dependencies: ['balancing', 'health', 'retry'],
   after: ['discovery'],
   uses: (config) => config.upstreams.size > 0,
+  schema: ForwardingConfigKeys,
   explainRoute(config, route) {
     const u = route.upstream ? config.upstreams.get(route.upstream) : undefined;
     if (!u) return [];

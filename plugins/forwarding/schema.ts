@@ -1,11 +1,8 @@
-// The policy blocks of `upstream "id" { }` (sentinel-reference.md §1.7): the forwarding feature's
-// own (upstream TLS, HTTP version) plus the balancing, health and retry features' blocks, as the
-// properties the config schema merges into the upstream block.
+// The forwarding feature's blocks of `upstream "id" { }` (sentinel-reference.md §1.7): upstream
+// TLS and HTTP version. (load-balancing, health-check, circuit-breaker and retry-policy are the
+// balancing, health and retry features' keys.)
 import { Type } from 'typebox';
 import { Block } from '../../src/config/types-helpers.ts';
-import { LoadBalancingSchema } from '../balancing/schema.ts';
-import { CircuitBreakerSchema, HealthCheckSchema } from '../health/schema.ts';
-import { RetryPolicySchema } from '../retry/schema.ts';
 
 export const UpstreamTlsSchema = Block({
   sni: Type.Optional(Type.String()),
@@ -29,12 +26,11 @@ export const HttpVersionSchema = Block({
   'max-h2-streams': Type.Optional(Type.Integer({ minimum: 1 })),
 });
 
-/** Properties merged into the `upstream "id" { }` schema by the core. */
-export const UpstreamPolicyProperties = {
-  'load-balancing': Type.Optional(LoadBalancingSchema),
-  'health-check': Type.Optional(HealthCheckSchema),
-  'circuit-breaker': Type.Optional(CircuitBreakerSchema),
-  'retry-policy': Type.Optional(RetryPolicySchema),
-  tls: Type.Optional(UpstreamTlsSchema),
-  'http-version': Type.Optional(HttpVersionSchema),
-};
+/** The keys the forwarding feature adds to the config (its manifest's `schema`). */
+export const ForwardingConfigKeys = { upstream: { tls: Type.Optional(UpstreamTlsSchema), 'http-version': Type.Optional(HttpVersionSchema) } };
+declare module '../../src/config/schema.ts' {
+  interface UpstreamKeys {
+    tls: (typeof ForwardingConfigKeys)['upstream']['tls'];
+    'http-version': (typeof ForwardingConfigKeys)['upstream']['http-version'];
+  }
+}

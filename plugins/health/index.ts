@@ -3,6 +3,7 @@
 // upstreams: passive breakers guard every target even without a `health-check` block. Its
 // manifest hands the core the `breakers` and `health` upstream policies (src/upstream/policies.ts).
 import { defineFeature } from '../../src/pipeline/feature.ts';
+import { HealthConfigKeys } from './schema.ts';
 import type { BreakerPolicy, HealthPolicy } from '../../src/upstream/policies.ts';
 import { urlHost } from '../../src/upstream/address.ts';
 import { CLOSED, breakerSettings, canPass, next, phaseGauge } from './circuit-breaker.ts';
@@ -30,6 +31,7 @@ export const healthFeature = defineFeature({
   dependencies: [],
   after: ['balancing'],
   uses: (config) => config.upstreams.size > 0,
+  schema: HealthConfigKeys,
   explainRoute(config, route) {
     const u = route.upstream ? config.upstreams.get(route.upstream) : undefined;
     if (!u) return [];

@@ -32,3 +32,18 @@ export const CircuitBreakerSchema = Block({
 
 export type HealthCheckConfig = Static<typeof HealthCheckSchema>;
 export type CircuitBreakerConfig = Static<typeof CircuitBreakerSchema>;
+
+/** The keys the health feature adds to the config (its manifest's `schema`): the route's own breaker too. */
+export const HealthConfigKeys = {
+  upstream: { 'health-check': Type.Optional(HealthCheckSchema), 'circuit-breaker': Type.Optional(CircuitBreakerSchema) },
+  route: { 'circuit-breaker': Type.Optional(CircuitBreakerSchema) },
+};
+declare module '../../src/config/schema.ts' {
+  interface UpstreamKeys {
+    'health-check': (typeof HealthConfigKeys)['upstream']['health-check'];
+    'circuit-breaker': (typeof HealthConfigKeys)['upstream']['circuit-breaker'];
+  }
+  interface RouteKeys {
+    'circuit-breaker': (typeof HealthConfigKeys)['route']['circuit-breaker'];
+  }
+}

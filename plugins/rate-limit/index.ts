@@ -14,7 +14,7 @@ import { LocalStore } from './store-local.ts';
 import { MemcachedBackend } from './store-memcached.ts';
 import { RedisBackend } from './store-redis.ts';
 import type { RemoteBackend } from './backend.ts';
-import { RateLimitFilterProperties, type RateLimitsConfig } from './schema.ts';
+import { RateLimitConfigKeys, RateLimitFilterProperties, type RateLimitsConfig } from './schema.ts';
 import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
 import { requestAuditEvent } from '../../src/logging/audit.ts';
 
@@ -327,6 +327,7 @@ export const rateLimitFeature = defineFeature({
   name: 'rate-limit',
   dependencies: [],
   uses: (config) => config.raw['rate-limits'] !== undefined || usesFilterType(config, 'rate-limit'),
+  schema: RateLimitConfigKeys,
   filterTypes: { 'rate-limit': RateLimitFilterProperties },
   explainFilter(_config, filter) {
     if (filter.type !== 'rate-limit') return undefined;

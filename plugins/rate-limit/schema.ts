@@ -50,3 +50,11 @@ export const RateLimitsSchema = Block({
   global: Type.Optional(GlobalRateLimitSchema),
 });
 export type RateLimitsConfig = Static<typeof RateLimitsSchema>;
+
+/** The keys the rate-limit feature adds to the config (its manifest's `schema`). */
+export const RateLimitConfigKeys = { top: { 'rate-limits': Type.Optional(RateLimitsSchema) } };
+declare module '../../src/config/schema.ts' {
+  interface TopLevelKeys {
+    'rate-limits': (typeof RateLimitConfigKeys)['top']['rate-limits'];
+  }
+}

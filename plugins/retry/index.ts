@@ -3,6 +3,7 @@
 // every upstream has a retry policy (the defaults when it has no `retry-policy` block). Its
 // manifest hands the core the `retry` upstream policy (src/upstream/policies.ts).
 import { defineFeature } from '../../src/pipeline/feature.ts';
+import { RetryConfigKeys } from './schema.ts';
 import type { RetryPolicy } from '../../src/upstream/policies.ts';
 import { decideRetry, retrySettings, RetryBudget, type RetrySettings } from './policy.ts';
 
@@ -20,6 +21,7 @@ export const retryFeature = defineFeature({
   dependencies: [],
   after: ['health'],
   uses: (config) => config.upstreams.size > 0,
+  schema: RetryConfigKeys,
   explainRoute(config, route) {
     const u = route.upstream ? config.upstreams.get(route.upstream) : undefined;
     if (!u) return [];

@@ -14,3 +14,17 @@ export const RetryPolicySchema = Block({
 });
 
 export type RetryPolicyConfig = Static<typeof RetryPolicySchema>;
+
+/** The keys the retry feature adds to the config (its manifest's `schema`): a route may narrow the upstream's policy. */
+export const RetryConfigKeys = {
+  upstream: { 'retry-policy': Type.Optional(RetryPolicySchema) },
+  route: { 'retry-policy': Type.Optional(RetryPolicySchema) },
+};
+declare module '../../src/config/schema.ts' {
+  interface UpstreamKeys {
+    'retry-policy': (typeof RetryConfigKeys)['upstream']['retry-policy'];
+  }
+  interface RouteKeys {
+    'retry-policy': (typeof RetryConfigKeys)['route']['retry-policy'];
+  }
+}

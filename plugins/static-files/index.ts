@@ -5,6 +5,7 @@
 import { defineFeature, DECORATION, type StaticFilesRuntime } from '../../src/pipeline/feature.ts';
 import type { CompiledConfig } from '../../src/config/compile.ts';
 import { StaticFileServer } from './server.ts';
+import { StaticFilesConfigKeys, staticFilesCompile } from './schema.ts';
 
 function usesStaticFiles(config: CompiledConfig): boolean {
   return config.routes.some((r) => r.staticFiles !== undefined);
@@ -14,6 +15,8 @@ export const staticFilesFeature = defineFeature({
   name: 'static-files',
   dependencies: [],
   uses: usesStaticFiles,
+  schema: StaticFilesConfigKeys,
+  compile: staticFilesCompile,
   explainRoute(_config, route) {
     const s = route.staticFiles;
     if (!s) return [];

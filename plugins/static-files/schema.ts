@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Block } from '../../src/config/types-helpers.ts';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
+import type { ConfigCompileSteps } from '../../src/config/compile.ts';
 
 export const StaticFilesSchema = Block({
   root: Type.String({ minLength: 1 }),
@@ -57,4 +58,32 @@ export function normaliseStaticFiles(raw: RawStaticFiles, path: string, baseDir:
     fallback: raw.fallback?.replace(/^\/+/, ''),
     serveDotfiles: raw['serve-dotfiles'] ?? false,
   };
+}
+
+/** The keys the static-files feature adds to the config (its manifest's `schema`). */
+export const StaticFilesConfigKeys = { route: { 'static-files': Type.Optional(StaticFilesSchema) } };
+
+/** Its compile steps: a route with `static-files { }` is answered from files (service type `static`). */
+export const staticFilesCompile: ConfigCompileSteps = {
+  localService: (r) => (r['static-files'] ? 'static' : undefined),
+  route(r, ctx) {
+    const d = ctx.diagnostics;
+    const settings = r['static-files'] ? normaliseStaticFiles(r['static-files'], `${ctx.path} > static-files`, ctx.baseDir, d) : undefined;
+    if (settings && ctx.builtin) d.push({ severity: 'error', path: `${ctx.path} > static-files`, message: 'a route is either a builtin-handler or serves static files; keep one' });
+    if (settings && r.upstream !== undefined) d.push({ severity: 'warning', path: `${ctx.path} > upstream`, message: 'ignored: this route serves static files' });
+    if (r['service-type'] === 'static' && !settings) d.push({ severity: 'error', path: ctx.path, message: 'service-type "static" needs a static-files { root "..." } block' });
+    return { staticFiles: ctx.builtin ? undefined : settings };
+  },
+};
+
+declare module '../../src/config/schema.ts' {
+  interface RouteKeys {
+    'static-files': (typeof StaticFilesConfigKeys)['route']['static-files'];
+  }
+}
+declare module '../../src/config/compile.ts' {
+  interface CompiledRouteSlices {
+    /** `static-files { }`: the route is answered from files, not an upstream */
+    readonly staticFiles: StaticFilesSettings | undefined;
+  }
 }

@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../../src/metrics/registry.ts';
 import type { TlsInfo } from '../../src/pipeline/types.ts';
 import { parseDurationMs } from '../../src/config/types-helpers.ts';
-import type { ListenerTlsConfig } from './schema.ts';
+import { TlsConfigKeys, type ListenerTlsConfig } from './schema.ts';
 import { loadCaBundle, loadCertKeyPair, ocspResponderUrl, oneLine, parseSubjectAltName, resolvePath, type LoadedCert } from './certs.ts';
 import { buildSniTable, lookupSni, type SniEntry, type SniOverlap, type SniTable } from './sni.ts';
 import { cipherList, versionRange } from './options.ts';
@@ -569,6 +569,7 @@ export const tlsFeature = defineFeature({
   name: 'tls',
   dependencies: [],
   uses: (config) => config.listeners.some((l) => l.tls !== undefined),
+  schema: TlsConfigKeys,
   listenerTls: createTlsManager,
   async check(config) {
     const errors: string[] = [];

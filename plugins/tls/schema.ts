@@ -34,3 +34,11 @@ export const ListenerTlsSchema = StrictBlock({
   acme: Type.Optional(Type.Unknown()),
 });
 export type ListenerTlsConfig = Static<typeof ListenerTlsSchema>;
+
+/** The keys the tls feature adds to the config (its manifest's `schema`). */
+export const TlsConfigKeys = { listener: { tls: Type.Optional(ListenerTlsSchema) } };
+declare module '../../src/config/schema.ts' {
+  interface ListenerKeys {
+    tls: (typeof TlsConfigKeys)['listener']['tls'];
+  }
+}

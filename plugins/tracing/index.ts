@@ -5,6 +5,7 @@ import { defineFeature, DECORATION } from '../../src/pipeline/feature.ts';
 import { VERSION } from '../../src/metrics/registry.ts';
 import { tracingEnabled, tracingSettings, validateTracing } from './settings.ts';
 import { Tracing } from './tracer.ts';
+import { TracingConfigKeys } from './schema.ts';
 
 /** How long a reload or shutdown waits for the last spans to reach the collector. */
 const FLUSH_BOUND_MS = 2000;
@@ -15,6 +16,7 @@ export const tracingFeature = defineFeature({
   name: 'tracing',
   dependencies: [],
   uses: (config) => tracingEnabled(config.observability.tracing),
+  schema: TracingConfigKeys,
   validators: { top: (raw) => validateTracing(raw.observability?.tracing) },
   register(app, host) {
     const settings = tracingSettings(host.config.observability.tracing);

@@ -23,3 +23,11 @@ export const TracingSchema = Block({
   'scheduled-delay': Type.Optional(Duration),
   'export-timeout': Type.Optional(Duration),
 });
+
+/** The keys the tracing feature adds to the config (its manifest's `schema`). */
+export const TracingConfigKeys = { observability: { tracing: Type.Optional(TracingSchema) } };
+declare module '../../src/config/schema.ts' {
+  interface ObservabilityKeys {
+    tracing: (typeof TracingConfigKeys)['observability']['tracing'];
+  }
+}

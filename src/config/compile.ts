@@ -7,8 +7,6 @@ import { Decoder } from './decode.ts';
 import { ConfigError, didYouMean, type Diagnostic } from './diagnostics.ts';
 import { locationOf } from './kdl-loader.ts';
 import {
-  ConfigSchema,
-  FilterTypeProperties,
   filterSchema,
   type RawConfig,
   type RawRoute,
@@ -23,9 +21,7 @@ import { collectTargets } from '../upstream/address.ts';
 import { compileTrusted, isTrusted } from '../server/trusted-proxies.ts';
 import { reportUnimplemented } from './unimplemented.ts';
 import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
-import type { ListenerTlsConfig } from '../../plugins/tls/schema.ts';
-import { normaliseRouteCache, normaliseStorage, type CacheStorageSettings, type RouteCacheSettings } from '../../plugins/caching/schema.ts';
-import { normaliseStaticFiles, type StaticFilesSettings } from '../../plugins/static-files/schema.ts';
+import type { ConfigLanguage } from './language.ts';
 
 export const BUILTIN_HANDLERS = ['status', 'health', 'metrics', 'not-found', 'config', 'upstreams', 'cache-purge', 'cache-stats', 'status-page'] as const;
 export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
@@ -34,7 +30,8 @@ export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
  * only on listeners bound to a loopback address, or to the clients a route's `allow-from` names.
  */
 export const STATE_REVEALING_BUILTINS: readonly BuiltinHandler[] = ['config', 'upstreams', 'metrics', 'cache-purge', 'cache-stats', 'status-page'];
-const KNOWN_FILTER_TYPES = ['rate-limit', 'agent', 'headers', 'plugin', 'compress', 'cors', 'timeout', 'log', 'geo', 'url-rewrite'];
+/** Sentinel's filter types; the composition's (its features' `filterTypes`) are the ones implemented. */
+const SENTINEL_FILTER_TYPES = ['rate-limit', 'agent', 'headers', 'plugin', 'compress', 'cors', 'timeout', 'log', 'geo', 'url-rewrite'];
 export const SUPPORTED_SCHEMA_VERSION = '1.0';
 
 export interface HeaderOpsConfig {
@@ -44,7 +41,15 @@ export interface HeaderOpsConfig {
   remove: string[];
 }
 
-export interface CompiledRoute {
+// What features add to a compiled route / the compiled config: declared empty here, and by each
+// feature with its own types (declaration merging, as for the schema keys in schema.ts); the
+// values come from the features' compile steps (ConfigCompileSteps).
+/* eslint-disable @typescript-eslint/no-empty-object-type */
+export interface CompiledRouteSlices {}
+export interface CompiledConfigSlices {}
+/* eslint-enable @typescript-eslint/no-empty-object-type */
+
+export interface CompiledRoute extends CompiledRouteSlices {
   readonly id: string;
   readonly priority: number;
   readonly specificity: number;
@@ -62,10 +67,6 @@ export interface CompiledRoute {
   /** route policies timeout-secs, ms */
   readonly timeoutMs: number | undefined;
   readonly maxBodyBytes: number | undefined;
-  /** the route's `cache { }` (or `policies { cache { } }`) when enabled */
-  readonly cache: RouteCacheSettings | undefined;
-  /** `static-files { }`: the route is answered from files, not an upstream */
-  readonly staticFiles: StaticFilesSettings | undefined;
   /** listener ids serving this route; undefined = every listener */
   readonly listeners: readonly string[] | undefined;
   /** `allow-from`: true when the client address may use this route; undefined = anyone */
@@ -78,7 +79,8 @@ export interface CompiledListener {
   readonly host: string;
   readonly port: number;
   readonly protocol: 'http' | 'https' | 'h2' | 'h3';
-  readonly tls: ListenerTlsConfig | undefined;
+  /** the `tls { }` block (the tls feature's key) */
+  readonly tls: RawListener['tls'];
   readonly defaultRoute: string | undefined;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
@@ -96,7 +98,7 @@ export interface CompiledFilter {
   readonly config: Record<string, unknown>;
 }
 
-export interface CompiledConfig {
+export interface CompiledConfig extends CompiledConfigSlices {
   readonly file: string | undefined;
   readonly baseDir: string;
   readonly raw: RawConfig;
@@ -110,8 +112,6 @@ export interface CompiledConfig {
   readonly filters: ReadonlyMap<string, CompiledFilter>;
   readonly limits: Required<Pick<RawLimits, 'max-header-size-bytes' | 'max-header-count' | 'max-body-size-bytes'>> & RawLimits;
   readonly observability: RawObservability;
-  /** the top-level `cache { }` storage (memory defaults when absent) */
-  readonly cache: CacheStorageSettings;
   /** CIDRs / addresses whose X-Forwarded-For is trusted */
   readonly trustedProxies: readonly string[];
   readonly warnings: readonly Diagnostic[];
@@ -151,10 +151,37 @@ export interface ConfigValidators {
   top?: (raw: RawConfig, baseDir: string) => Diagnostic[];
 }
 
+/** Where a route compile step is, and what the core has decided about the route already. */
+export interface RouteCompileContext {
+  /** e.g. `routes > route "api"` */
+  readonly path: string;
+  readonly baseDir: string;
+  /** push errors and warnings here */
+  readonly diagnostics: Diagnostic[];
+  readonly builtin: BuiltinHandler | undefined;
+  /** the service type of the feature that answers this route itself (`localService`), if one does */
+  readonly localService: string | undefined;
+}
+
+/** A feature's part of the config compiler (its manifest's `compile`). */
+export interface ConfigCompileSteps {
+  /**
+   * The service type this feature answers a route with itself (e.g. `static` for a route with
+   * `static-files { }`): such a route needs no upstream. undefined: the feature does not.
+   */
+  localService?(raw: RawRoute): string | undefined;
+  /** the feature's slice of one compiled route; return every key, undefined ones too (one shape for all routes) */
+  route?(raw: RawRoute, ctx: RouteCompileContext): Partial<CompiledRouteSlices>;
+  /** the feature's slice of the compiled config, after the routes */
+  config?(raw: RawConfig, routes: readonly CompiledRoute[], ctx: { readonly baseDir: string; readonly diagnostics: Diagnostic[] }): Partial<CompiledConfigSlices>;
+}
+
 export interface CompileOptions {
   file?: string;
   baseDir: string;
   validators?: ConfigValidators;
+  /** the composition's config language (src/features.ts COMPOSITION.language) */
+  language: ConfigLanguage;
 }
 
 /** The `route "id" { }` node of a route (for diagnostics that point into it). */
@@ -170,7 +197,9 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
   // Filters have a per-type schema, so they are decoded separately.
   const filterNodes = nodes.filter((n) => n.name === 'filters');
   const rest = nodes.filter((n) => n.name !== 'filters');
-  const raw = d.decodeObject(ConfigSchema, { values: [], properties: {}, children: rest }, '') as unknown as RawConfig;
+  const { schemas, filterTypes, steps } = opts.language;
+  const raw = d.decodeObject(schemas.config, { values: [], properties: {}, children: rest }, '') as unknown as RawConfig;
+  const knownFilterTypes = [...new Set([...SENTINEL_FILTER_TYPES, ...Object.keys(filterTypes)])];
 
   const filters = new Map<string, CompiledFilter>();
   for (const fn of filterNodes) {
@@ -190,18 +219,18 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       const typeNode = c.children.find((x) => x.name === 'type');
       const type = typeNode?.values[0];
       if (typeof type !== 'string') {
-        d.error(path, `missing "type" (one of ${KNOWN_FILTER_TYPES.join(', ')})`, c);
+        d.error(path, `missing "type" (one of ${knownFilterTypes.join(', ')})`, c);
         continue;
       }
-      if (!KNOWN_FILTER_TYPES.includes(type)) {
-        d.error(path, `unknown filter type "${type}"${didYouMean(type, KNOWN_FILTER_TYPES)}; expected one of ${KNOWN_FILTER_TYPES.join(', ')}`, typeNode);
+      if (!knownFilterTypes.includes(type)) {
+        d.error(path, `unknown filter type "${type}"${didYouMean(type, knownFilterTypes)}; expected one of ${knownFilterTypes.join(', ')}`, typeNode);
         continue;
       }
       // geo is access control: a geo filter that lets everyone through must not load
       if (type === 'geo') d.error(path, 'filter type "geo" is not implemented: it would let every country through; remove it or block at another layer', typeNode);
-      else if (!FilterTypeProperties[type]) d.warn(path, `filter type "${type}" is not implemented yet; the filter does nothing`, c);
-      const schema: TSchema = FilterTypeProperties[type] ? filterSchema(type) : Type.Unknown();
-      const config = FilterTypeProperties[type] ? d.decodeObject(schema, { values: [], properties: c.properties, children: c.children }, path, c) : {};
+      else if (!filterTypes[type]) d.warn(path, `filter type "${type}" is not implemented yet; the filter does nothing`, c);
+      const schema: TSchema = filterTypes[type] ? filterSchema(filterTypes, type) : Type.Unknown();
+      const config = filterTypes[type] ? d.decodeObject(schema, { values: [], properties: c.properties, children: c.children }, path, c) : {};
       if (filters.has(id)) d.error(path, `duplicate filter id "${id}"`, c);
       filters.set(id, { id, type, config });
     }
@@ -257,7 +286,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       host: addr.host,
       port: addr.port,
       protocol,
-      tls: l.tls as ListenerTlsConfig | undefined,
+      tls: l.tls,
       defaultRoute: l['default-route'],
       requestTimeoutMs: (l['request-timeout-secs'] ?? 60) * 1000,
       keepAliveTimeoutMs: (l['keepalive-timeout-secs'] ?? 75) * 1000,
@@ -330,24 +359,20 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
         }
       }
     }
-    const serviceType = r['service-type'] ?? (builtin ? 'builtin' : r['static-files'] ? 'static' : r['api-schema'] ? 'api' : r.inference ? 'inference' : 'web');
+    let localService: string | undefined;
+    for (const s of steps) localService ??= s.localService?.(r);
+    const serviceType = r['service-type'] ?? (builtin ? 'builtin' : (localService ?? (r['api-schema'] ? 'api' : r.inference ? 'inference' : 'web')));
     if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
       d.error(`${path} > upstream`, `unknown upstream "${r.upstream}"${didYouMean(r.upstream, upstreams.keys())}`);
     }
-    const staticFiles = r['static-files'] ? normaliseStaticFiles(r['static-files'], `${path} > static-files`, opts.baseDir, d.diagnostics) : undefined;
-    if (staticFiles && builtin) d.error(`${path} > static-files`, 'a route is either a builtin-handler or serves static files; keep one');
-    if (staticFiles && r.upstream !== undefined) d.warn(`${path} > upstream`, 'ignored: this route serves static files');
-    if (serviceType === 'static' && !staticFiles) d.error(path, 'service-type "static" needs a static-files { root "..." } block');
-    if (!builtin && !staticFiles && r.upstream === undefined && (serviceType === 'web' || serviceType === 'api')) {
+    // the features' slices of the route (static files, cache ...), all keys in step order
+    const routeCtx: RouteCompileContext = { path, baseDir: opts.baseDir, diagnostics: d.diagnostics, builtin, localService };
+    const slices: Partial<CompiledRouteSlices> = {};
+    for (const s of steps) if (s.route) Object.assign(slices, s.route(r, routeCtx));
+    if (!builtin && localService === undefined && r.upstream === undefined && (serviceType === 'web' || serviceType === 'api')) {
       d.error(path, 'needs an upstream "<id>" (or a builtin-handler, or static-files { root "..." })');
     }
     for (const f of r.filters ?? []) if (!filters.has(f)) d.error(`${path} > filters`, `unknown filter "${f}"${didYouMean(f, filters.keys())}`);
-    if (r.cache && r.policies?.cache) d.error(`${path} > cache`, 'given both on the route and in policies; keep one');
-    const rawCache = r.cache ?? r.policies?.cache;
-    const cache = rawCache ? normaliseRouteCache(rawCache, `${path} > ${r.cache ? 'cache' : 'policies > cache'}`, d.diagnostics) : undefined;
-    if (cache?.enabled && builtin) d.warn(`${path} > cache`, 'ignored on a builtin-handler route');
-    // Files are validated (ETag / Last-Modified) on every request; caching them again in the HTTP cache gains little.
-    if (cache?.enabled && staticFiles) d.warn(`${path} > cache`, 'ignored on a static-files route (files carry their own validators and Cache-Control)');
     for (const k of ['api-schema', 'inference', 'shadow', 'fallback'] as const) {
       if (r[k] !== undefined) d.warn(`${path} > ${k}`, `"${k}" is not implemented yet and is ignored`);
     }
@@ -386,8 +411,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       responseHeaders: headerOps(r.policies?.['response-headers']),
       timeoutMs: r.policies?.['timeout-secs'] !== undefined ? r.policies['timeout-secs'] * 1000 : undefined,
       maxBodyBytes: maxBody,
-      cache: cache?.enabled && !builtin && !staticFiles ? cache : undefined,
-      staticFiles: builtin ? undefined : staticFiles,
+      // every feature's route step ran (the composition has them all): the slices are complete
+      ...(slices as CompiledRouteSlices),
       listeners: r.listeners,
       allowFrom,
       raw: r,
@@ -432,10 +457,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
   for (const f of filters.values()) d.diagnostics.push(...(opts.validators?.filter?.(f) ?? []));
   d.diagnostics.push(...(opts.validators?.top?.(raw, opts.baseDir) ?? []));
 
-  const cacheStorage = normaliseStorage(raw.cache, opts.baseDir, d.diagnostics);
-  if (!cacheStorage.enabled && compiled.some((r) => r.cache)) {
-    d.warn('cache > enabled', 'the cache is disabled here, so the routes\' cache blocks do nothing');
-  }
+  const configSlices: Partial<CompiledConfigSlices> = {};
+  for (const s of steps) if (s.config) Object.assign(configSlices, s.config(raw, compiled, { baseDir: opts.baseDir, diagnostics: d.diagnostics }));
 
   reportUnimplemented(raw, d);
 
@@ -466,7 +489,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     filters,
     limits,
     observability: raw.observability ?? {},
-    cache: cacheStorage,
+    // every feature's config step ran (the composition has them all): the slices are complete
+    ...(configSlices as CompiledConfigSlices),
     trustedProxies: systemFull['trusted-proxies'] ?? [],
     warnings: d.diagnostics.filter((x) => x.severity === 'warning'),
   };

@@ -4,20 +4,22 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadKdlFile, loadKdlText } from './kdl-loader.ts';
 import { compileConfig, type CompiledConfig, type CompileOptions } from './compile.ts';
+import { COMPOSITION } from '../features.ts';
 
 // src/config/ when run from source, dist/src/config/ when run from the `npm run build` output.
 export const DEFAULT_CONFIG_PATH = [new URL('../../config/default.kdl', import.meta.url), new URL('../../../config/default.kdl', import.meta.url)]
   .map((u) => fileURLToPath(u))
   .find((p) => existsSync(p)) ?? fileURLToPath(new URL('../../config/default.kdl', import.meta.url));
 
-type Extra = Pick<CompileOptions, 'validators'>;
+/** `language`: the config language to read with; default: the composition root's (every feature). */
+type Extra = Pick<CompileOptions, 'validators'> & Partial<Pick<CompileOptions, 'language'>>;
 
 /** `sources`: file texts to use instead of the files' contents (absolute path -> text). */
 export function loadConfigFile(path: string, extra: Extra & { sources?: ReadonlyMap<string, string> } = {}): CompiledConfig {
   const abs = resolve(path);
-  const { sources, ...rest } = extra;
+  const { sources, language = COMPOSITION.language, ...rest } = extra;
   const doc = loadKdlFile(abs, sources);
-  return compileConfig(doc.nodes, { file: abs, baseDir: dirname(abs), ...rest }, doc.warnings);
+  return compileConfig(doc.nodes, { file: abs, baseDir: dirname(abs), language, ...rest }, doc.warnings);
 }
 
 /** The files a config is made of (the file and everything it includes), in load order. */
@@ -28,7 +30,7 @@ export function configFiles(path: string): string[] {
 export function loadConfigText(text: string, opts: { name?: string; baseDir?: string } & Extra = {}): CompiledConfig {
   const baseDir = opts.baseDir ?? process.cwd();
   const doc = loadKdlText(text, opts.name ?? '<config>', baseDir);
-  return compileConfig(doc.nodes, { baseDir, ...(opts.validators ? { validators: opts.validators } : {}) }, doc.warnings);
+  return compileConfig(doc.nodes, { baseDir, language: opts.language ?? COMPOSITION.language, ...(opts.validators ? { validators: opts.validators } : {}) }, doc.warnings);
 }
 
 export function defaultConfigText(): string {

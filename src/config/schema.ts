@@ -1,18 +1,46 @@
-// The whole Sentinel config as TypeBox schemas (sentinel-reference.md §1). Feature blocks
-// come from plugins/<name>/schema.ts; this file composes them. `npm run schema` exports the
-// JSON Schema to config/schema.json (a test checks it for drift).
+// The whole Sentinel config as TypeBox schemas (sentinel-reference.md §1): the core's blocks
+// here, the keys features add to them from the features' manifests (`schema`), put together by
+// configSchemas() for the composition root. `npm run schema` exports the JSON Schema to
+// config/schema.json (a test checks it for drift).
 import { Type, type Static, type TSchema } from 'typebox';
 import { Block, Named, Repeated, Duration, Size, Enum } from './types-helpers.ts';
-import { ListenerTlsSchema } from '../../plugins/tls/schema.ts';
-import { UpstreamPolicyProperties } from '../../plugins/forwarding/schema.ts';
 import { DiscoverySchema } from '../upstream/discovery/schema.ts';
-import { RateLimitFilterProperties, RateLimitsSchema } from '../../plugins/rate-limit/schema.ts';
-import { AgentSchema, AgentFilterProperties, WafSchema } from '../../plugins/agents/schema.ts';
-import { PluginFilterProperties } from '../../plugins/plugin-filter/schema.ts';
-import { CacheStorageSchema, RouteCacheSchema } from '../../plugins/caching/schema.ts';
-import { TracingSchema } from '../../plugins/tracing/schema.ts';
-import { StaticFilesSchema } from '../../plugins/static-files/schema.ts';
-import { CompressFilterProperties } from '../../plugins/compress/schema.ts';
+
+// The keys a feature adds to a core block. The core declares them empty; each feature's schema
+// module declares its keys with their schema types (TypeScript declaration merging, as Fastify
+// does for decorators), so Static<> of the composed schema is exact while src/ imports no
+// feature. The schemas themselves travel in the feature's manifest (`schema`); compose() puts
+// each key in once, and the schema-drift test sees a declared key no manifest gave.
+/* eslint-disable @typescript-eslint/no-empty-object-type */
+/** top-level nodes (`agents`, `rate-limits`, `cache`, ...) */
+export interface TopLevelKeys {}
+/** `listener "id" { }` */
+export interface ListenerKeys {}
+/** `route "id" { }` */
+export interface RouteKeys {}
+/** `route "id" { policies { } }` */
+export interface PoliciesKeys {}
+/** `upstream "id" { }` */
+export interface UpstreamKeys {}
+/** `observability { }` */
+export interface ObservabilityKeys {}
+/* eslint-enable @typescript-eslint/no-empty-object-type */
+
+/** Every block features add keys to, with the keys (the composition's, once gathered). */
+export interface SchemaKeys {
+  top: TopLevelKeys;
+  listener: ListenerKeys;
+  route: RouteKeys;
+  policies: PoliciesKeys;
+  upstream: UpstreamKeys;
+  observability: ObservabilityKeys;
+}
+
+/** What one feature's manifest adds: some keys of some blocks. */
+export type SchemaFragment = { readonly [B in keyof SchemaKeys]?: Partial<SchemaKeys[B]> };
+
+/** Per filter type: the keys a `filter "id" { type "<type>" }` block takes besides `type`. */
+export type FilterTypeSchemas = Readonly<Record<string, Readonly<Record<string, TSchema>>>>;
 
 export const SystemSchema = Block({
   'worker-threads': Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
@@ -29,10 +57,9 @@ export const SystemSchema = Block({
   'trusted-proxies': Type.Optional(Type.Array(Type.String())),
 });
 
-export const ListenerSchema = Block({
+const LISTENER = {
   address: Type.String(),
   protocol: Type.Optional(Enum(['http', 'https', 'h2', 'h3'] as const, { default: 'http' })),
-  tls: Type.Optional(ListenerTlsSchema),
   'default-route': Type.Optional(Type.String()),
   namespace: Type.Optional(Type.String()),
   'request-timeout-secs': Type.Optional(Type.Number({ minimum: 0, default: 60 })),
@@ -40,7 +67,7 @@ export const ListenerSchema = Block({
   'max-concurrent-streams': Type.Optional(Type.Integer({ minimum: 1, default: 100 })),
   'keepalive-max-requests': Type.Optional(Type.Integer({ minimum: 0 })),
   'disable-probes': Type.Optional(Type.Boolean({ default: false })),
-});
+};
 
 const QueryParam = Block({ name: Type.String(), value: Type.Optional(Type.String()) }, { argKeys: ['name', 'value'] });
 const HeaderMatch = Block({ name: Type.String(), value: Type.Optional(Type.String()) }, { argKeys: ['name', 'value'] });
@@ -62,17 +89,17 @@ const HeaderOps = Block({
   remove: Type.Optional(Type.Array(Type.String())),
 });
 
-export const PoliciesSchema = Block({
+const POLICIES = {
   'request-headers': Type.Optional(HeaderOps),
   'response-headers': Type.Optional(HeaderOps),
   'timeout-secs': Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   'max-body-size': Type.Optional(Size),
   'failure-mode': Type.Optional(Enum(['open', 'closed'] as const, { default: 'closed' })),
   'rate-limit': Type.Optional(Block({ 'requests-per-second': Type.Optional(Type.Number()), burst: Type.Optional(Type.Integer()), key: Type.Optional(Type.String()) })),
-  cache: Type.Optional(RouteCacheSchema),
-});
+};
 
-export const RouteSchema = Block({
+/** The route's keys but `policies` (which takes the features' policies keys). */
+const ROUTE = {
   matches: Type.Optional(MatchesSchema),
   priority: Type.Optional(Type.Union([Type.Integer(), Type.String()], { default: 'normal' })),
   upstream: Type.Optional(Type.String()),
@@ -83,30 +110,24 @@ export const RouteSchema = Block({
   listeners: Type.Optional(Type.Array(Type.String())),
   // (ours) only these client addresses/CIDRs may use this route; others get 403
   'allow-from': Type.Optional(Type.Array(Type.String())),
-  policies: Type.Optional(PoliciesSchema),
-  'circuit-breaker': UpstreamPolicyProperties['circuit-breaker'],
-  'retry-policy': UpstreamPolicyProperties['retry-policy'],
   'waf-enabled': Type.Optional(Type.Boolean()),
   websocket: Type.Optional(Type.Boolean({ default: false })),
   'websocket-inspection': Type.Optional(Type.Boolean()),
   // seconds without a frame (bytes) in either direction before the session is closed with 1001; 0 = never
   'websocket-idle-timeout-secs': Type.Optional(Type.Number({ minimum: 0 })),
-  cache: Type.Optional(RouteCacheSchema),
-  'static-files': Type.Optional(StaticFilesSchema),
   // Parsed for compatibility; not implemented yet (warned at compile time).
   'api-schema': Type.Optional(Type.Unknown()),
   inference: Type.Optional(Type.Unknown()),
   shadow: Type.Optional(Type.Unknown()),
   fallback: Type.Optional(Type.Unknown()),
-});
+};
 
 const TargetSchema = Block({ address: Type.String(), weight: Type.Optional(Type.Integer({ minimum: 0, default: 1 })) }, { argKey: 'address' });
 
-export const UpstreamSchema = Block({
+const UPSTREAM = {
   target: Repeated(TargetSchema),
   targets: Type.Optional(Block({ target: Repeated(TargetSchema) })),
   address: Type.Optional(Type.String()),
-  ...UpstreamPolicyProperties,
   'connection-pool': Type.Optional(
     Block({
       'max-connections': Type.Optional(Type.Integer({ minimum: 1, default: 100 })),
@@ -124,24 +145,11 @@ export const UpstreamSchema = Block({
     }),
   ),
   discovery: Type.Optional(DiscoverySchema),
-});
-
-/** Keys every filter has; the rest depend on `type`. */
-export const FilterTypeProperties: Record<string, Record<string, TSchema>> = {
-  'rate-limit': RateLimitFilterProperties,
-  agent: AgentFilterProperties,
-  plugin: PluginFilterProperties,
-  compress: CompressFilterProperties,
-  headers: {
-    phase: Type.Optional(Enum(['request', 'response', 'both'] as const, { default: 'request' })),
-    set: Type.Optional(Type.Record(Type.String(), Type.String())),
-    add: Type.Optional(Type.Record(Type.String(), Type.String())),
-    remove: Type.Optional(Type.Array(Type.String())),
-  },
 };
 
-export function filterSchema(type: string) {
-  return Block({ type: Type.String(), ...(FilterTypeProperties[type] ?? {}) });
+/** A filter block of one type: `type` plus that type's keys. */
+export function filterSchema(filterTypes: FilterTypeSchemas, type: string) {
+  return Block({ type: Type.String(), ...(filterTypes[type] ?? {}) });
 }
 
 export const LimitsSchema = Block({
@@ -202,7 +210,7 @@ const SyslogSink = Block({
 
 const AuditLogSink = Block({ ...LogSink.properties, syslog: Type.Optional(SyslogSink) });
 
-export const ObservabilitySchema = Block({
+const OBSERVABILITY = {
   metrics: Type.Optional(
     Block({
       enabled: Type.Optional(Type.Boolean({ default: true })),
@@ -221,34 +229,53 @@ export const ObservabilitySchema = Block({
       'audit-log': Type.Optional(AuditLogSink),
     }),
   ),
-  tracing: Type.Optional(TracingSchema),
-});
-
-export const TOP_LEVEL = {
-  'schema-version': Type.Optional(Type.String({ aliases: ['version'] })),
-  system: Type.Optional(SystemSchema),
-  server: Type.Optional(SystemSchema),
-  listeners: Named('listener', ListenerSchema),
-  routes: Named('route', RouteSchema),
-  upstreams: Named('upstream', UpstreamSchema),
-  filters: Type.Optional(Type.Unknown()),
-  agents: Named('agent', AgentSchema),
-  waf: Type.Optional(WafSchema),
-  limits: Type.Optional(LimitsSchema),
-  observability: Type.Optional(ObservabilitySchema),
-  'rate-limits': Type.Optional(RateLimitsSchema),
-  cache: Type.Optional(CacheStorageSchema),
-  namespace: Type.Optional(Type.Unknown()),
 };
 
-/** Top level: unknown nodes are hard errors (as in Sentinel). */
-export const ConfigSchema = Block(TOP_LEVEL, { closed: 'error' });
+/** The core's top-level nodes (the blocks above and the config-wide ones). */
+const TOP_LEVEL_NAMES = { 'schema-version': true, system: true, server: true, listeners: true, routes: true, upstreams: true, filters: true, limits: true, observability: true, namespace: true };
 
-export type RawConfig = Static<typeof ConfigSchema>;
-export type RawListener = Static<typeof ListenerSchema>;
-export type RawRoute = Static<typeof RouteSchema> & { id: string };
-export type RawUpstream = Static<typeof UpstreamSchema> & { id: string };
+/**
+ * The config's schemas: the core's blocks with the features' keys (each block's own keys
+ * first, then the features' in manifest order). Top level: unknown nodes are hard errors (as in
+ * Sentinel).
+ */
+export function configSchemas(keys: SchemaKeys) {
+  const core: Record<keyof SchemaKeys, object> = { top: TOP_LEVEL_NAMES, listener: LISTENER, route: { ...ROUTE, policies: true }, policies: POLICIES, upstream: UPSTREAM, observability: OBSERVABILITY };
+  for (const block of Object.keys(core) as (keyof SchemaKeys)[]) {
+    for (const key of Object.keys(keys[block])) if (key in core[block]) throw new Error(`config key ${block} > ${key} is the core's; a feature cannot redefine it`);
+  }
+  const listener = Block({ ...LISTENER, ...keys.listener });
+  const policies = Block({ ...POLICIES, ...keys.policies });
+  const route = Block({ ...ROUTE, policies: Type.Optional(policies), ...keys.route });
+  const upstream = Block({ ...UPSTREAM, ...keys.upstream });
+  const observability = Block({ ...OBSERVABILITY, ...keys.observability });
+  const config = Block(
+    {
+      'schema-version': Type.Optional(Type.String({ aliases: ['version'] })),
+      system: Type.Optional(SystemSchema),
+      server: Type.Optional(SystemSchema),
+      listeners: Named('listener', listener),
+      routes: Named('route', route),
+      upstreams: Named('upstream', upstream),
+      filters: Type.Optional(Type.Unknown()),
+      limits: Type.Optional(LimitsSchema),
+      observability: Type.Optional(observability),
+      namespace: Type.Optional(Type.Unknown()),
+      ...keys.top,
+    },
+    { closed: 'error' },
+  );
+  return { config, listener, policies, route, upstream, observability };
+}
+
+export type ConfigSchemas = ReturnType<typeof configSchemas>;
+export type ConfigSchema = ConfigSchemas['config'];
+
+export type RawConfig = Static<ConfigSchemas['config']>;
+export type RawListener = Static<ConfigSchemas['listener']>;
+export type RawRoute = Static<ConfigSchemas['route']> & { id: string };
+export type RawUpstream = Static<ConfigSchemas['upstream']> & { id: string };
 export type RawLimits = Static<typeof LimitsSchema>;
 export type RawSystem = Static<typeof SystemSchema>;
-export type RawObservability = Static<typeof ObservabilitySchema>;
+export type RawObservability = Static<ConfigSchemas['observability']>;
 export { Duration, Size };

@@ -11,8 +11,9 @@
 // requests never look a plugin up.
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyPluginAsync, FastifyPluginCallback } from 'fastify';
-import type { TSchema } from 'typebox';
-import type { CompiledConfig, CompiledFilter, CompiledRoute, BuiltinHandler, ConfigValidators } from '../config/compile.ts';
+import type { CompiledConfig, CompiledFilter, CompiledRoute, BuiltinHandler, ConfigCompileSteps, ConfigValidators } from '../config/compile.ts';
+import type { FilterTypeSchemas, SchemaFragment } from '../config/schema.ts';
+import { configLanguage, type ConfigLanguage } from '../config/language.ts';
 import type { IncomingMessage } from 'node:http';
 import type { FilterFactory, GenerationServices, LocalResponse, RequestContext, RequestFilter, RequestTrace, ResponseSource } from './types.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
@@ -69,8 +70,12 @@ export interface FeatureManifest {
   readonly after?: readonly string[];
   /** whether a compiled config needs this feature */
   uses(config: CompiledConfig): boolean;
+  /** the keys this feature adds to the config's blocks (declared in its schema module, src/config/schema.ts SchemaKeys) */
+  readonly schema?: SchemaFragment;
   /** KDL schema fragments of the filter types this feature provides (kebab-case keys) */
-  readonly filterTypes?: Readonly<Record<string, Record<string, TSchema>>>;
+  readonly filterTypes?: FilterTypeSchemas;
+  /** its part of the config compiler: its slices of the compiled routes and config */
+  readonly compile?: ConfigCompileSteps;
   /** config checks owned by this feature, run by the config compiler */
   readonly validators?: ConfigValidators;
   /** the upstream policies it provides (balancer, breakers, health checks, retries), src/upstream/policies.ts */
@@ -133,14 +138,25 @@ export function collectValidators(parts: Iterable<ConfigValidators | undefined>)
 /** What the composition root hands the core: the features and what their manifests contribute. */
 export interface Composition {
   readonly features: readonly FeatureManifest[];
+  /** the config language: the core's schemas with the features' keys, filter types and compile steps */
+  readonly language: ConfigLanguage;
   /** the core's upstream checks (using the policies) plus every manifest's validators */
   readonly validators: ConfigValidators;
   readonly upstreamPolicies: UpstreamPolicies;
   readonly listenerTls: ListenerTlsFactory;
 }
 
-/** Collects the manifests' contributions (throws when a required one is missing or doubled). */
+/**
+ * Collects the manifests' contributions; throws when a required one is missing or doubled (two
+ * features with one name, one config key or filter type, one upstream policy, listener TLS).
+ */
 export function compose(features: readonly FeatureManifest[]): Composition {
+  const names = new Set<string>();
+  for (const f of features) {
+    if (names.has(f.name)) throw new Error(`two features are named "${f.name}"`);
+    names.add(f.name);
+  }
+  const language = configLanguage(features.map((f) => ({ name: f.name, ...(f.schema ? { schema: f.schema } : {}), ...(f.filterTypes ? { filterTypes: f.filterTypes } : {}), ...(f.compile ? { compile: f.compile } : {}) })));
   const upstreamPolicies = collectUpstreamPolicies(features.map((f) => f.upstreamPolicies));
   const tls = features.flatMap((f) => (f.listenerTls ? [f.listenerTls] : []));
   if (tls.length > 1) throw new Error('more than one feature contributes listener TLS');
@@ -151,6 +167,7 @@ export function compose(features: readonly FeatureManifest[]): Composition {
     });
   return {
     features,
+    language,
     validators: collectValidators([{ upstream: (u, baseDir) => validateUpstreamBlock(u, baseDir, upstreamPolicies) }, ...features.map((f) => f.validators)]),
     upstreamPolicies,
     listenerTls,

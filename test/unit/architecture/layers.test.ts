@@ -36,17 +36,10 @@ function runtimeImports(file: string): string[] {
 const files = [...tsFiles(join(root, 'src')), ...tsFiles(join(root, 'plugins'))].map((f) => relative(root, f));
 const graph = new Map(files.map((f) => [f, runtimeImports(join(root, f)).filter((t) => t !== f)]));
 
-/**
- * src/ modules that still import plugins/ directly (docs/architecture.md, "Follow-ups"). The list
- * may only shrink: the composition root is the one place meant to stay.
- */
-const STILL_IMPORTING_PLUGINS = new Set([
-  'src/features.ts', // the composition root
-  'src/config/schema.ts',
-  'src/config/compile.ts',
-]);
+/** The one src/ module that imports plugins/: the composition root (docs/architecture.md). */
+const COMPOSITION_ROOT = 'src/features.ts';
 
-test('src/ imports plugins/ only from the composition root and the recorded follow-ups', () => {
+test('src/ imports plugins/ only from the composition root', () => {
   const offenders = new Map<string, string[]>();
   for (const f of files) {
     if (!f.startsWith('src/')) continue;
@@ -55,10 +48,9 @@ test('src/ imports plugins/ only from the composition root and the recorded foll
     const hits = [...text.matchAll(/from\s+['"]([^'"]*\/plugins\/[^'"]*)['"]/g)].map((m) => m[1]!);
     if (hits.length > 0) offenders.set(f, hits);
   }
-  const unexpected = [...offenders.keys()].filter((f) => !STILL_IMPORTING_PLUGINS.has(f));
-  assert.deepEqual(unexpected, [], `new src/ -> plugins/ imports: ${unexpected.map((f) => `${f}: ${offenders.get(f)!.join(', ')}`).join('; ')}`);
-  const fixed = [...STILL_IMPORTING_PLUGINS].filter((f) => f !== 'src/features.ts' && !offenders.has(f));
-  assert.deepEqual(fixed, [], `no longer importing plugins/: remove from STILL_IMPORTING_PLUGINS: ${fixed.join(', ')}`);
+  const unexpected = [...offenders.keys()].filter((f) => f !== COMPOSITION_ROOT);
+  assert.deepEqual(unexpected, [], `src/ -> plugins/ imports: ${unexpected.map((f) => `${f}: ${offenders.get(f)!.join(', ')}`).join('; ')}`);
+  assert.ok(offenders.has(COMPOSITION_ROOT), 'the composition root imports the features');
 });
 
 /** Strongly connected components with more than one module (Tarjan). */

@@ -6,6 +6,7 @@ import type { GenerationServices, RequestContext } from '../../../src/pipeline/t
 import { parseKdl } from '../../../src/config/kdl-loader.ts';
 import { Decoder } from '../../../src/config/decode.ts';
 import { filterSchema } from '../../../src/config/schema.ts';
+import { COMPOSITION } from '../../../src/features.ts';
 import { RateLimitsSchema } from '../../../plugins/rate-limit/schema.ts';
 
 export interface FakeServices extends GenerationServices {
@@ -57,7 +58,7 @@ export function fakeCtx(opts: { ip?: string; path?: string; routeId?: string; he
 export function decodeFilter(body: string): { config: Record<string, unknown>; diagnostics: Decoder['diagnostics'] } {
   const [node] = parseKdl(`filter "f" {\n type "rate-limit"\n ${body}\n}`, 'test.kdl');
   const d = new Decoder();
-  const config = d.decodeObject(filterSchema('rate-limit'), { values: [], properties: node!.properties, children: node!.children }, 'filters > filter "f"', node);
+  const config = d.decodeObject(filterSchema(COMPOSITION.language.filterTypes, 'rate-limit'), { values: [], properties: node!.properties, children: node!.children }, 'filters > filter "f"', node);
   return { config, diagnostics: d.diagnostics };
 }
 
