@@ -16,6 +16,7 @@ import { appendCacheStatus, cacheStatusMember, type StatusFacts } from './cache-
 import type { RouteCacheSettings } from './schema.ts';
 import type { CacheRuntime } from './runtime.ts';
 import { requestAuditEvent } from '../../src/logging/audit.ts';
+import type { CounterCell } from '../../src/metrics/fast.ts';
 
 /** Methods whose success makes the stored response for the URL invalid (RFC 9111 §4.4). */
 const UNSAFE = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
@@ -61,6 +62,11 @@ export class CacheFilter implements RequestFilter {
   readonly id: string;
   readonly type = 'cache';
   private readonly excludedGlob: (path: string) => boolean;
+  private readonly hitCount: CounterCell;
+  private readonly missCount: CounterCell;
+  /** the quick hit path applies to GET / HEAD (when the route caches them) */
+  private readonly quickGet: boolean;
+  private readonly quickHead: boolean;
 
   constructor(
     private readonly route: CompiledRoute,
@@ -69,6 +75,10 @@ export class CacheFilter implements RequestFilter {
   ) {
     this.id = `cache:${route.id}`;
     this.excludedGlob = globsMatcher(s.excludePaths);
+    this.hitCount = rt.metrics.hits.child(route.id);
+    this.missCount = rt.metrics.misses.child(route.id);
+    this.quickGet = s.methods.includes('GET');
+    this.quickHead = s.methods.includes('HEAD');
   }
 
   private excluded(path: string): boolean {
@@ -94,7 +104,47 @@ export class CacheFilter implements RequestFilter {
     return entry ? { entry, varyMiss: false, key } : { varyMiss: true, key };
   }
 
-  async onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> {
+  onRequest(ctx: RequestContext): LocalResponse | undefined | Promise<LocalResponse | undefined> {
+    return this.quickHit(ctx) ?? this.lookup(ctx);
+  }
+
+  /**
+   * The common hit, without the general path's work (state, parsing request Cache-Control twice,
+   * awaiting the store): a GET/HEAD without Cache-Control, Pragma, Range or Upgrade whose entry is
+   * in memory and fresh. For such a request lookup() decides exactly the same (fresh: age below the
+   * lifetime); anything else (undefined here) takes lookup().
+   */
+  private quickHit(ctx: RequestContext): LocalResponse | undefined {
+    const m = ctx.method;
+    if (m === 'GET' ? !this.quickGet : m !== 'HEAD' || !this.quickHead) return undefined;
+    const mem = this.rt.shared.backend.inMemory;
+    if (!mem) return undefined;
+    const h = ctx.raw.headers;
+    if (h['cache-control'] !== undefined || h.pragma !== undefined || h.range !== undefined || h.upgrade !== undefined) return undefined;
+    if (this.excluded(ctx.path)) return undefined;
+    const primary = primaryKey(ctx, this.s.ignoreQueryParams);
+    const vary = mem.varyOf(primary);
+    if (vary === undefined) return undefined;
+    const entry = mem.get(vary.length === 0 ? primary : variantKey(primary, vary, (n) => h[n]));
+    if (!entry) return undefined;
+    const age = ageOf(entry, this.rt.Policy);
+    if (!(age < entry.lifetime)) return undefined;
+    const stored = entry.headers;
+    // a conditional that may get 304, or stored headers we replace or extend: the general answer
+    if ((entry.status === 200 && (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined)) || stored.age !== undefined || stored['cache-status'] !== undefined) {
+      return this.hit(ctx, entry, age, {});
+    }
+    this.rt.shared.totals.hits++;
+    this.hitCount.value++;
+    // The stored headers go out as they are (never copied, never changed: writeLocal only reads
+    // them); Age and Cache-Status are this response's own, added like any filter's response headers.
+    const extra = ctx.responseHeaders;
+    extra.age = String(Math.max(0, Math.floor(age)));
+    if (this.rt.storage.statusHeader) extra['cache-status'] = cacheStatusMember(this.rt.storage.statusHeaderName, { hit: true, ttl: entry.lifetime - age });
+    return { status: entry.status, headers: stored, body: entry.body };
+  }
+
+  private async lookup(ctx: RequestContext): Promise<LocalResponse | undefined> {
     const h = ctx.raw.headers;
     if (ctx.method === 'PURGE') {
       if (!this.rt.mayPurge(ctx.clientIp, h)) return this.rt.forbidden(ctx.traceId);
@@ -139,7 +189,7 @@ export class CacheFilter implements RequestFilter {
       return { status: 504, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Gateway Timeout: not in cache (only-if-cached)' };
     }
     this.rt.shared.totals.misses++;
-    this.rt.metrics.misses.inc({ route: this.route.id });
+    this.missCount.value++;
     if (ctx.method === 'HEAD' && !entry) {
       // a HEAD response has no body to store: forward it as it is
       st.mode = 'head-miss';
@@ -197,7 +247,7 @@ export class CacheFilter implements RequestFilter {
 
   private hit(ctx: RequestContext, entry: StoredResponse, age: number, facts: StatusFacts): LocalResponse {
     this.rt.shared.totals.hits++;
-    this.rt.metrics.hits.inc({ route: this.route.id });
+    this.hitCount.value++;
     return this.answer(ctx, entry, age, { hit: true, ...facts });
   }
 
@@ -420,29 +470,37 @@ export class CacheFilter implements RequestFilter {
           return;
         }
         this.rt.metrics.revalidations.inc({ result: 'modified' });
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const c of r.body as AsyncIterable<Buffer>) {
-          size += c.length;
-          if (size > this.s.maxEntryBytes) {
-            r.body.destroy();
-            this.rt.metrics.dropped.inc({ reason: 'too-large' });
-            return;
-          }
-          chunks.push(c);
-        }
-        await this.put({
-          ...entry,
+        // stored as it arrives, like a miss's body (the memory tier reserves it against the budget)
+        const writer = this.rt.shared.backend.begin({
           key: variantKey(entry.primary, v.vary, (n) => reqHeaders[n]),
+          primary: entry.primary,
+          host: entry.host,
+          target: entry.target,
           status: r.statusCode,
           headers: storableHeaders(resHeaders),
-          body: Buffer.concat(chunks, size),
           vary: v.vary,
           policy: v.policy,
           lifetime: v.lifetime,
           swr: v.swr,
           sie: v.sie,
         });
+        let size = 0;
+        try {
+          for await (const c of r.body as AsyncIterable<Buffer>) {
+            size += c.length;
+            if (size > this.s.maxEntryBytes) {
+              r.body.destroy();
+              writer.abort();
+              this.rt.metrics.dropped.inc({ reason: 'too-large' });
+              return;
+            }
+            writer.write(c);
+          }
+        } catch (err) {
+          writer.abort();
+          throw err;
+        }
+        await this.finish(writer);
       } catch (err) {
         if (!reported) group.report(pick.target, { kind: 'error', reason: classifyUpstreamError(err).reason, latencyMs: performance.now() - t0 });
         this.rt.services.log.warn({ err: (err as Error).message, route: this.route.id }, 'cache background refresh failed');

@@ -8,10 +8,13 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
 /** Percent-decodes unreserved characters, upper-cases the remaining escapes, resolves dot segments. */
 export function normalisePath(path: string): string {
-  let p = path.replace(/%([0-9a-fA-F]{2})/g, (_m, hex: string) => {
-    const c = String.fromCharCode(parseInt(hex, 16));
-    return UNRESERVED.test(c) ? c : `%${hex.toUpperCase()}`;
-  });
+  // (most paths have no escapes: no regex pass for them)
+  let p = !path.includes('%')
+    ? path
+    : path.replace(/%([0-9a-fA-F]{2})/g, (_m, hex: string) => {
+        const c = String.fromCharCode(parseInt(hex, 16));
+        return UNRESERVED.test(c) ? c : `%${hex.toUpperCase()}`;
+      });
   if (!p.startsWith('/')) p = `/${p}`;
   if (!p.includes('/.')) return p;
   const out: string[] = [];

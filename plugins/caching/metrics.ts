@@ -4,8 +4,9 @@ import type { Metrics } from '../../src/metrics/registry.ts';
 
 export function cacheMetrics(m: Metrics) {
   return {
-    hits: m.counter('sentinel_cache_hits_total', 'Requests answered from the cache (fresh, stale-while-revalidate, after a coalesced wait), by route', ['route']),
-    misses: m.counter('sentinel_cache_misses_total', 'Cacheable requests the cache could not answer (forwarded), by route', ['route']),
+    // per request: fast.ts counters, a cell per route resolved once by the filter
+    hits: m.fastCounter('sentinel_cache_hits_total', 'Requests answered from the cache (fresh, stale-while-revalidate, after a coalesced wait), by route', ['route']),
+    misses: m.fastCounter('sentinel_cache_misses_total', 'Cacheable requests the cache could not answer (forwarded), by route', ['route']),
     staleServed: m.counter('sentinel_cache_stale_served_total', 'Stale responses served, by reason (stale-while-revalidate, stale-if-error)', ['reason']),
     stores: m.counter('sentinel_cache_stores_total', 'Responses stored (new or refreshed), by route', ['route']),
     revalidations: m.counter('sentinel_cache_revalidations_total', 'Conditional revalidations with the origin, by result (not-modified, modified)', ['result']),

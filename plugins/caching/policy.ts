@@ -94,7 +94,11 @@ export function storeVerdict(req: { method: string; url: string; headers: Header
   }
   const vary = varyNames(settings.varyHeaders, res.headers.vary);
   if (!vary) return { store: false, reason: 'vary' };
-  const policy = new Policy(req, res, { shared, cacheHeuristic: 0.1 });
+  // The policy object is stored with the entry and keeps the request headers it was given when the
+  // response has a Vary: only those that matter to it, not the whole request's.
+  const reqHeaders: Headers = {};
+  for (const n of ['cache-control', 'pragma', 'authorization', 'host', ...vary]) if (req.headers[n] !== undefined) reqHeaders[n] = req.headers[n];
+  const policy = new Policy({ ...req, headers: reqHeaders }, res, { shared, cacheHeuristic: 0.1 });
   if (!policy.storable()) return { store: false, reason: 'not-storable' };
   const explicit = (shared && rescc.has('s-maxage')) || rescc.has('max-age') || res.headers.expires !== undefined;
   let lifetime: number;

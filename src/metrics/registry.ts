@@ -115,6 +115,13 @@ export class Metrics {
     if (existing) return existing as Counter<L>;
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
+  /** As counter(), as a fast.ts counter: for per-request paths (resolve a cell with child() once, then add to it). */
+  fastCounter(name: string, help: string, labelNames: readonly string[]): FastCounter {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing instanceof FastCounter) return existing;
+    if (existing) throw new Error(`metric ${name} is already registered as another kind`);
+    return new FastCounter(name, help, labelNames, this.registry);
+  }
   gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
     const existing = this.registry.getSingleMetric(name);
     if (existing) return existing as Gauge<L>;

@@ -626,20 +626,28 @@ async function relayFilteredBody(
  */
 export function writeLocal(res: ServerResponse, traceId: string, local: LocalResponse): ForwardResult {
   const body = local.body ?? '';
+  const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   if (!res.headersSent) {
-    const headers: Record<string, string | string[] | number> = {};
-    for (const k in local.headers ?? {}) {
-      const v = local.headers![k];
-      if (v !== undefined) headers[k] = v;
+    // Set on the response one by one (what writeHead(status, object) does anyway) rather than
+    // merged into a copy first: `local.headers` is only read (a cache hit passes its stored headers).
+    const h = local.headers;
+    let typed = false;
+    if (h) {
+      for (const k in h) {
+        const v = h[k];
+        if (v === undefined) continue;
+        res.setHeader(k, v);
+        if (k === 'content-type') typed = true;
+      }
     }
-    headers['x-correlation-id'] = traceId;
-    if (local.status !== 304 && local.status !== 204) headers['content-length'] = Buffer.byteLength(body);
-    else delete headers['content-length'];
-    if (headers['content-type'] === undefined && body.length > 0) headers['content-type'] = 'text/plain; charset=utf-8';
-    res.writeHead(local.status, headers);
+    res.setHeader('x-correlation-id', traceId);
+    if (local.status !== 304 && local.status !== 204) res.setHeader('content-length', size);
+    else res.removeHeader('content-length');
+    if (!typed && size > 0) res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.writeHead(local.status);
     res.end(body);
   }
-  return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: Buffer.byteLength(body), upstreamAttempts: 0 };
+  return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: size, upstreamAttempts: 0 };
 }
 
 export function sendError(res: ServerResponse, ctx: Context, status: number, message: string, attempts: number, reason?: string): ForwardResult {

@@ -100,6 +100,7 @@ export interface DiskOptions {
 
 export class DiskBackend implements CacheBackend {
   readonly kind = 'disk' as const;
+  readonly inMemory = undefined;
   /** resolves when the startup scan is done; every lookup waits for it */
   readonly ready: Promise<void>;
   /** what the startup scan found: indexed, removed as broken, removed past the time budget */

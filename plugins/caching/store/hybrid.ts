@@ -9,6 +9,10 @@ import type { MemoryBackend } from './memory.ts';
 export class HybridBackend implements CacheBackend {
   readonly kind = 'hybrid' as const;
 
+  get inMemory(): MemoryBackend {
+    return this.memory;
+  }
+
   constructor(
     readonly memory: MemoryBackend,
     readonly disk: DiskBackend,

@@ -1,12 +1,20 @@
 // In-memory backend: an LRU (lru-cache) with a byte budget. Variants of one resource are found
-// through a per-resource record of its Vary names and variant keys.
+// through a per-resource record of its Vary names and variant keys. What counts against the
+// budget: every stored entry at entrySize() (body, strings, headers, per-entry overhead) and the
+// bodies being stored while they stream (reserved chunk by chunk: room is made by evicting the
+// least recently used entries; when bodies in flight alone would pass the budget, the new store
+// is refused).
 import { LRUCache } from 'lru-cache';
-import { bufferingWriter, entrySize, Variants, type BackendEvents, type BackendStats, type CacheBackend, type EntryMeta, type EntryWriter, type StoredResponse } from './entry.ts';
+import { entrySize, Variants, type BackendEvents, type BackendStats, type CacheBackend, type EntryMeta, type EntryWriter, type MemoryLookup, type StoredResponse } from './entry.ts';
 
 export class MemoryBackend implements CacheBackend {
   readonly kind = 'memory' as const;
+  readonly inMemory: MemoryLookup = this;
   private readonly lru: LRUCache<string, StoredResponse>;
   private readonly variants = new Variants();
+  private readonly budget: number;
+  /** bytes of bodies being stored right now */
+  private reserved = 0;
   /** set while delete()/clear() run: those removals are not evictions */
   private deleting = false;
 
@@ -14,9 +22,10 @@ export class MemoryBackend implements CacheBackend {
     budget: number,
     private readonly events: BackendEvents = {},
   ) {
+    this.budget = Math.max(1, budget);
     this.lru = new LRUCache<string, StoredResponse>({
-      maxSize: Math.max(1, budget),
-      maxEntrySize: Math.max(1, budget),
+      maxSize: this.budget,
+      maxEntrySize: this.budget,
       sizeCalculation: entrySize,
       dispose: (value, key, reason) => {
         // a 'set' dispose is a replacement of the same key: the resource still has it
@@ -40,10 +49,15 @@ export class MemoryBackend implements CacheBackend {
   }
 
   set(entry: StoredResponse): boolean {
-    if (entrySize(entry) > this.lru.maxSize) return false;
+    const body = entry.body;
+    // A body that shares its memory (a slice of a pooled slab or of a file read with metadata
+    // behind it) would keep more alive than it is charged for: the stored one owns exactly its bytes.
+    if (body.byteOffset !== 0 || body.buffer.byteLength !== body.length) entry = { ...entry, body: ownCopy([body], body.length) };
+    if (entrySize(entry) > this.budget) return false;
     // A new Vary for the resource makes its old variants unreachable: drop them.
     for (const k of this.variants.add(entry.primary, entry.key, entry.vary)) this.delete(k);
     this.lru.set(entry.key, entry);
+    this.fit();
     // lru-cache refuses silently when the entry alone is larger than maxEntrySize
     const stored = this.lru.has(entry.key);
     if (!stored) this.variants.remove(entry.primary, entry.key);
@@ -52,7 +66,32 @@ export class MemoryBackend implements CacheBackend {
   }
 
   begin(meta: EntryMeta): EntryWriter {
-    return bufferingWriter(meta, (e) => this.set(e));
+    return new MemoryWriter(this, meta);
+  }
+
+  /**
+   * Room for `n` more bytes of a body being stored: evicts least recently used entries until the
+   * stored entries and the bodies in flight fit the budget. False when the bodies in flight alone
+   * would not (the caller drops its store).
+   */
+  reserve(n: number): boolean {
+    if (this.reserved + n > this.budget) return false;
+    this.reserved += n;
+    this.fit();
+    return true;
+  }
+
+  release(n: number): void {
+    this.reserved -= n;
+  }
+
+  /** Bytes counted against the budget now: stored entries plus bodies being stored. */
+  get accountedBytes(): number {
+    return this.lru.calculatedSize + this.reserved;
+  }
+
+  private fit(): void {
+    while (this.lru.size > 0 && this.lru.calculatedSize + this.reserved > this.budget) this.lru.pop();
   }
 
   delete(key: string): void {
@@ -92,5 +131,54 @@ export class MemoryBackend implements CacheBackend {
 
   close(): void {
     this.clear();
+  }
+}
+
+/** One exact-size, unpooled Buffer holding `chunks` (`size` bytes in all). */
+function ownCopy(chunks: readonly Buffer[], size: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const c of chunks) at += c.copy(out, at);
+  return out;
+}
+
+/**
+ * A body on its way into the memory tier: the chunks relayed to the client are kept (no copy
+ * while streaming) and reserved against the budget as they arrive; commit copies them into the
+ * stored body and hands the reservation over to the entry.
+ */
+class MemoryWriter implements EntryWriter {
+  private chunks: Buffer[] | undefined = [];
+  private size = 0;
+
+  constructor(
+    private readonly store: MemoryBackend,
+    private readonly meta: EntryMeta,
+  ) {}
+
+  write(chunk: Buffer): void {
+    if (!this.chunks || chunk.length === 0) return;
+    if (!this.store.reserve(chunk.length)) {
+      // the bodies being stored already fill the budget: this one is not stored
+      this.abort();
+      return;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  async commit(): Promise<boolean> {
+    const chunks = this.chunks;
+    if (!chunks) return false;
+    this.chunks = undefined;
+    const body = ownCopy(chunks, this.size);
+    this.store.release(this.size);
+    return this.store.set({ ...this.meta, body });
+  }
+
+  abort(): void {
+    if (!this.chunks) return;
+    this.chunks = undefined;
+    this.store.release(this.size);
   }
 }

@@ -244,3 +244,37 @@ test('the cache survives a reload that leaves its block unchanged', async () => 
   assert.equal((await get(`${base}/keep`)).body, 'keep1');
   assert.equal(hits('/keep'), 1);
 });
+
+test('memory budget: filling the cache past max-size evicts the least recently used; the accounted size stays within the budget', async () => {
+  const budget = 64 * 1024;
+  const body = 'z'.repeat(8000);
+  const scripts: Record<string, Script> = {};
+  for (let i = 0; i < 40; i++) scripts[`/m${i}`] = (_q, r) => send(r, 200, { 'cache-control': 'max-age=600' }, body);
+  const { base, hits } = await setup(scripts, { top: `max-size ${budget}` });
+  const stats = async () => JSON.parse((await get(`${base}/admin/cache/stats`)).body) as { size_bytes: number; entries: number; evictions: number; stores: number };
+  for (let i = 0; i < 40; i++) {
+    assert.equal((await get(`${base}/m${i}`)).body.length, 8000);
+    // stores complete after the response: wait for this one (bounded), then check the accounting
+    const deadline = Date.now() + 5000;
+    let st = await stats();
+    while (st.stores < i + 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+      st = await stats();
+    }
+    assert.equal(st.stores, i + 1);
+    assert.ok(st.size_bytes <= budget, `after ${i + 1} stores: ${st.size_bytes} > ${budget}`);
+  }
+  const st = await stats();
+  // 40 x 8000 B bodies do not fit in 64 KiB: most were evicted; each entry is charged more than its body
+  assert.ok(st.entries >= 3 && st.entries <= 7, `${st.entries} entries`);
+  assert.equal(st.evictions, 40 - st.entries);
+  assert.ok(st.size_bytes > st.entries * 8000, `${st.size_bytes} B for ${st.entries} entries of 8000 B`);
+  const metrics = (await get(`${base}/metrics`)).body;
+  assert.match(metrics, new RegExp(`sentinel_cache_evictions_total ${40 - st.entries}\\b`));
+  assert.match(metrics, new RegExp(`sentinel_cache_size_bytes\\{tier="memory"\\} ${st.size_bytes}\\b`));
+  // the most recent are hits, the first was evicted (fetched again)
+  assert.match(String((await get(`${base}/m39`)).headers['cache-status']), /; hit/);
+  assert.equal(hits('/m39'), 1);
+  await get(`${base}/m0`);
+  assert.equal(hits('/m0'), 2);
+});

@@ -177,8 +177,8 @@ test('hybrid: memory in front of disk; a disk hit is promoted; purge covers both
     '/h1': (_q, r) => send(r, 200, { 'cache-control': 'max-age=600' }, body('1')),
     '/h2': (_q, r) => send(r, 200, { 'cache-control': 'max-age=600' }, body('2')),
   });
-  // the memory tier holds one entry (3000 B body + headers), the disk both
-  const { base } = await gateway(cacheConfig(o.up, { top: `backend "hybrid"; max-size 5000; disk-path "${dir}"` }));
+  // the memory tier holds one entry (3000 B body + headers + the per-entry overhead), the disk both
+  const { base } = await gateway(cacheConfig(o.up, { top: `backend "hybrid"; max-size 7000; disk-path "${dir}"` }));
   await get(`${base}/h1`);
   await get(`${base}/h2`);
   await until('both on disk', () => entryFiles(dir).length === 2);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DiskBackend, decodeEntry, decodeMeta, encodeTrailer, fileHash, TRAILER_BYTES } from '../../../plugins/caching/store/disk.ts';
 import { HybridBackend } from '../../../plugins/caching/store/hybrid.ts';
 import { MemoryBackend } from '../../../plugins/caching/store/memory.ts';
-import type { StoredResponse } from '../../../plugins/caching/store/entry.ts';
+import { entrySize, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -154,7 +154,7 @@ test('disk backend: an aborted write leaves nothing; a Vary change drops old var
 test('hybrid backend: memory in front of disk, a disk hit is promoted, purge covers both tiers', async () => {
   const root = tempDir();
   const one = (p: string) => entry(p, 1000);
-  const mem = new MemoryBackend(2500); // two entries fit in memory
+  const mem = new MemoryBackend(2 * entrySize(one('/a')) + 100); // two entries fit in memory
   const h = new HybridBackend(mem, new DiskBackend({ root, shards: 4, maxBytes: 1 << 20 }));
   for (const p of ['/a', '/b', '/c']) assert.equal(await h.set(one(p)), true);
   assert.equal(mem.peek('GET a.test/a'), undefined, 'evicted from memory');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBackend } from '../../../plugins/caching/store/memory.ts';
-import { entrySize, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
+import { ENTRY_OVERHEAD_BYTES, entrySize, type EntryMeta, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
 import { Locks } from '../../../plugins/caching/coalesce.ts';
 import { globToRegExp } from '../../../plugins/caching/glob.ts';
 
@@ -82,4 +82,84 @@ test('locks: one leader per key, waiters released or timed out', async () => {
   const c = locks.claim('k');
   if (c.leader) throw new Error('k is held');
   assert.equal(await c.wait(10), false, 'timeout');
+});
+
+function meta(path: string, headers: Record<string, string> = { 'content-type': 'text/plain' }): EntryMeta {
+  const { body: _body, ...m } = entry(path, 0);
+  return { ...m, headers };
+}
+
+test('entrySize charges keys, headers, the policy object and a per-entry overhead, not only the body', () => {
+  const plain = entry('/a', 1000);
+  const base = entrySize(plain);
+  assert.ok(base >= 1000 + ENTRY_OVERHEAD_BYTES + plain.key.length + 'content-type'.length + 'text/plain'.length);
+  // the same body with more header bytes, a longer key, a stored Vary and request headers kept by the policy
+  const heavy: StoredResponse = {
+    ...entry(`/${'k'.repeat(500)}`, 1000, ['accept-encoding'], 'gzip'),
+    headers: { 'content-type': 'text/plain', 'x-long': 'v'.repeat(2000) },
+  };
+  heavy.policy = { ...heavy.policy, resh: { 'x-other': 'w'.repeat(300) }, reqh: { 'accept-encoding': 'gzip' } };
+  assert.ok(entrySize(heavy) >= base + 500 + 2000 + 300, `${entrySize(heavy)} vs ${base}`);
+});
+
+test('memory backend: a stored body owns exactly its bytes (no pooled slab or larger read buffer kept alive)', () => {
+  const m = new MemoryBackend(1 << 20);
+  const shared = Buffer.alloc(64 * 1024, 98);
+  assert.equal(m.set({ ...entry('/view', 0), body: shared.subarray(100, 300) }), true);
+  const stored = m.get('GET a.test/view')!;
+  assert.equal(stored.body.length, 200);
+  assert.equal(stored.body.buffer.byteLength, 200);
+  assert.equal(stored.body.toString(), 'b'.repeat(200));
+});
+
+test('memory backend: bodies being stored count against the budget; accounted bytes never pass it; evictions move', async () => {
+  let evicted = 0;
+  const budget = 64 * 1024;
+  const m = new MemoryBackend(budget, { onEvict: (n) => (evicted += n) });
+  // full: as many 5000-byte entries as fit
+  const one = entrySize(entry('/old0', 5000));
+  const n = Math.floor(budget / one);
+  for (let i = 0; i < n; i++) assert.equal(m.set(entry(`/old${i}`, 5000)), true);
+  assert.equal(evicted, 0);
+  const full = m.accountedBytes;
+  assert.ok(full <= budget && full > budget - one, `filled to ${full}`);
+  // three bodies of 16 KiB stream in at once, 4 KiB at a time
+  const writers = [0, 1, 2].map((i) => m.begin(meta(`/new${i}`)));
+  const chunk = Buffer.alloc(4096, 99);
+  let peak = 0;
+  for (let round = 0; round < 4; round++) {
+    for (const w of writers) {
+      w.write(chunk);
+      peak = Math.max(peak, m.accountedBytes);
+      assert.ok(m.accountedBytes <= budget, `round ${round}: ${m.accountedBytes} > ${budget}`);
+    }
+  }
+  // 48 KiB in flight leave room for at most 3 of the stored entries
+  assert.ok(evicted >= n - 3 && evicted > 0, `the stored entries made room for the bodies in flight (evicted ${evicted} of ${n})`);
+  assert.ok(peak >= 3 * 16 * 1024, `the bodies in flight were counted (peak ${peak})`);
+  assert.deepEqual(await Promise.all(writers.map((w) => w.commit())), [true, true, true]);
+  assert.ok(m.accountedBytes <= budget);
+  for (const i of [0, 1, 2]) assert.ok(m.peek(`GET a.test/new${i}`), `new${i} stored`);
+  assert.equal(m.get('GET a.test/new2')!.body.length, 4 * 4096);
+
+  // bodies in flight that alone exceed the budget (4 x 20 KiB): the store that would pass it is
+  // refused, the others still complete, and nothing stays reserved
+  const big = [0, 1, 2, 3].map((i) => m.begin(meta(`/big${i}`)));
+  for (let round = 0; round < 5; round++) {
+    for (const w of big) {
+      w.write(chunk);
+      assert.ok(m.accountedBytes <= budget);
+    }
+  }
+  const results = await Promise.all(big.map((w) => w.commit()));
+  assert.ok(results.includes(false), 'a store that did not fit was refused');
+  assert.ok(results.includes(true), 'the others were stored');
+  assert.ok(m.accountedBytes <= budget);
+  assert.equal(m.accountedBytes, m.stats().bytes, 'no reservation left behind');
+  // an aborted write gives its reservation back
+  const gone = m.begin(meta('/gone'));
+  gone.write(chunk);
+  gone.abort();
+  assert.equal(await gone.commit(), false);
+  assert.equal(m.accountedBytes, m.stats().bytes);
 });
