@@ -7,7 +7,8 @@ import type { Dispatcher } from 'undici';
 import { CancelToken, type Context } from './context.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
-import type { RequestFilter, HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, ResponseSource, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
+import type { HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, ResponseSource, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
+import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from './exchange.ts';
@@ -145,11 +146,11 @@ export async function forward(opts: {
   res: ServerResponse;
   route: CompiledRoute;
   group: UpstreamGroup;
-  filters: readonly RequestFilter[];
+  chain: FilterChain;
   maxBodyBytes: number;
   metrics: Metrics;
 }): Promise<ForwardResult> {
-  const { ctx, req, res, route, group, filters, metrics } = opts;
+  const { ctx, req, res, route, group, chain, metrics } = opts;
   const exclude = new Set<number>();
   const contentLength = req.headers['content-length'];
   const hasBody = ctx.body !== undefined || (contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined || h2BodyFollows(req));
@@ -190,10 +191,8 @@ export async function forward(opts: {
 
   /** The upstream failed: a filter may still answer (onUpstreamError), else the core's error. */
   function upstreamFailed(status: number, message: string, attempt: number, reason: string): ForwardResult {
-    for (let i = filters.length - 1; i >= 0 && !res.headersSent; i--) {
-      const local = filters[i]!.onUpstreamError?.(ctx, { status, reason });
-      if (local) return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempt, error: reason };
-    }
+    const local = res.headersSent ? undefined : chain.onUpstreamError(ctx, { status, reason });
+    if (local) return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempt, error: reason };
     return sendError(res, ctx, status, message, attempt, reason);
   }
 
@@ -329,7 +328,7 @@ export async function forward(opts: {
       }
     }
     try {
-      return await relayResponse(ctx, res, response, route, filters, pick.setCookie, attempt, target.address, metrics);
+      return await relayResponse(ctx, res, response, route, chain, pick.setCookie, attempt, target.address, metrics);
     } finally {
       group.report(target, outcome);
       span?.end();
@@ -356,9 +355,9 @@ function attemptSpan(ctx: Context, method: string, origin: string, path: string,
  * Relays a response the gateway produced itself (a static file) exactly as an upstream's: the
  * route's response filters, body handlers and header policies apply.
  */
-export async function relayLocalSource(opts: { ctx: Context; res: ServerResponse; source: ResponseSource; route: CompiledRoute; filters: readonly RequestFilter[]; metrics: Metrics }): Promise<ForwardResult> {
+export async function relayLocalSource(opts: { ctx: Context; res: ServerResponse; source: ResponseSource; route: CompiledRoute; chain: FilterChain; metrics: Metrics }): Promise<ForwardResult> {
   try {
-    return await relayResponse(opts.ctx, opts.res, opts.source, opts.route, opts.filters, undefined, 0, '', opts.metrics);
+    return await relayResponse(opts.ctx, opts.res, opts.source, opts.route, opts.chain, undefined, 0, '', opts.metrics);
   } finally {
     // whatever happened (a filter threw, answered itself, the client left): release the body
     opts.source.dump();
@@ -370,7 +369,7 @@ async function relayResponse(
   res: ServerResponse,
   response: ResponseSource,
   route: CompiledRoute,
-  filters: readonly RequestFilter[],
+  chain: FilterChain,
   setCookie: string | undefined,
   attempts: number,
   upstreamAddr: string,
@@ -384,27 +383,17 @@ async function relayResponse(
   }
   if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
   const info = { status: response.statusCode, headers };
-  let bodyHooks = false;
-  for (let i = filters.length - 1; i >= 0; i--) {
-    const f = filters[i]!;
-    if (f.onResponseBody) bodyHooks = true;
-    if (!f.onResponse) continue;
-    const local = await f.onResponse(ctx, info);
-    if (local) {
-      response.dump();
-      return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempts, upstreamAddr };
-    }
+  const local = await chain.onResponse(ctx, info);
+  if (local) {
+    response.dump();
+    return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempts, upstreamAddr };
   }
   // Ours wins over an upstream's own X-Correlation-Id (writeHead would override the early setHeader).
   headers['x-correlation-id'] = ctx.traceId;
-  if (bodyHooks && responseHasBody(ctx.method, info.status)) {
+  if (chain.wantsBodies && responseHasBody(ctx.method, info.status)) {
     // Chosen once per response: only filters that opt in for this response make it leave the
     // plain relay below.
-    let handlers: ResponseBodyHandler[] | undefined;
-    for (let i = filters.length - 1; i >= 0; i--) {
-      const h = await filters[i]!.onResponseBody?.(ctx, info);
-      if (h) (handlers ??= []).push(h);
-    }
+    const handlers = await chain.onResponseBody(ctx, info);
     if (handlers) return relayFilteredBody(ctx, res, response.body, info, handlers, attempts, upstreamAddr, metrics);
   }
   res.writeHead(info.status, headers as Record<string, string | string[]>);

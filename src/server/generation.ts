@@ -8,7 +8,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/compile.ts';
-import type { FilterFactory, GenerationServices, LocalResponse, RequestContext, RequestFilter, RequestTrace, TlsInfo } from '../pipeline/types.ts';
+import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, RequestTrace, TlsInfo } from '../pipeline/types.ts';
+import { FilterChain } from '../pipeline/chain.ts';
 import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type StaticFilesRuntime, type TracingRuntime, type WebSocketRuntime } from '../pipeline/feature.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import { methodLabel, type Metrics } from '../metrics/registry.ts';
@@ -72,6 +73,8 @@ interface Front {
   readonly query: string;
   route: CompiledRoute | undefined;
   ctx: Context | undefined;
+  /** the route's filter chain, set with ctx (onComplete runs over it) */
+  chain: FilterChain | undefined;
   result: ForwardResult | undefined;
   /** with tracing on: the request's trace (its server span) */
   readonly trace: RequestTrace | undefined;
@@ -82,7 +85,7 @@ interface Admitted {
   ctx: Context;
   route: CompiledRoute;
   group: UpstreamGroup;
-  filters: RequestFilter[];
+  chain: FilterChain;
   limit: number;
 }
 
@@ -111,7 +114,8 @@ export class Generation {
   readonly groups = new Map<string, UpstreamGroup>();
   /** per route: its upstream group as seen by that route (route-bound circuit breakers) */
   private readonly routeGroups = new Map<string, UpstreamGroup>();
-  private readonly routeFilters = new Map<string, RequestFilter[]>();
+  /** per route: its filter chain (src/pipeline/chain.ts), built once with the generation */
+  private readonly chains = new Map<string, FilterChain>();
   private readonly allFilters: RequestFilter[] = [];
   private readonly defaultRoutes = new Map<string, CompiledRoute>();
   private readonly traceFormat: TraceIdFormat;
@@ -253,7 +257,7 @@ export class Generation {
     }
     for (const r of this.config.routes) {
       const own = r.filters.map((id) => built.get(id)).filter((f): f is RequestFilter => f !== undefined);
-      this.routeFilters.set(r.id, r.builtin ? own : [...global, ...own, ...(tails.get(r.id) ?? [])]);
+      this.chains.set(r.id, new FilterChain(r.builtin ? own : [...global, ...own, ...(tails.get(r.id) ?? [])]));
     }
     return app;
   }
@@ -294,7 +298,7 @@ export class Generation {
       // The gateway answered the expectation itself; undici cannot send it (UND_ERR_NOT_SUPPORTED).
       if (req.headers.expect !== undefined) delete a.ctx.upstreamHeaders.expect;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
-      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, filters: a.filters, maxBodyBytes: a.limit, metrics: this.deps.metrics });
+      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, chain: a.chain, maxBodyBytes: a.limit, metrics: this.deps.metrics });
     } catch (err) {
       this.failed(err, res, f);
     } finally {
@@ -317,7 +321,7 @@ export class Generation {
       if (!a) return;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
       // admit() refuses upgrades on routes without `websocket #true`, so the feature is registered here
-      f.result = await this.websocket!.proxy({ ctx: a.ctx, req, socket, head, res, route: a.route, group: a.group, filters: a.filters, metrics: this.deps.metrics, sessions: this.sessions });
+      f.result = await this.websocket!.proxy({ ctx: a.ctx, req, socket, head, res, route: a.route, group: a.group, chain: a.chain, metrics: this.deps.metrics, sessions: this.sessions });
     } catch (err) {
       this.failed(err, res, f);
     } finally {
@@ -431,6 +435,7 @@ export class Generation {
       query: target.query,
       route: undefined,
       ctx: undefined,
+      chain: undefined,
       result: undefined,
       trace,
     };
@@ -502,6 +507,7 @@ export class Generation {
     });
     const ctx = (f.ctx = new Context(traceId, f.startTime, req, f.method, path, f.query, host, clientIp, socket.remotePort ?? 0, listener.config.id, tls ? 'https' : 'http', tls, route.id, route.upstream, upstreamHeaders, this.deps.log));
     ctx.trace = f.trace;
+    const chain = (f.chain = this.chains.get(route.id)!);
     res.once('close', () => {
       if (!res.writableFinished) ctx.cancel('client closed the connection');
     });
@@ -518,20 +524,17 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' }, body: JSON.stringify({ error: 'Payload Too Large', status: 413, request_id: traceId }) });
       return undefined;
     }
-    const filters = this.routeFilters.get(route.id)!;
-    for (const filter of filters) {
-      if (!filter.onRequest) continue;
-      const local = f.trace ? await tracedOnRequest(f.trace, filter, ctx) : await filter.onRequest(ctx);
-      if (local) {
-        if (local.blockReason) {
-          // rate limits and agents write their own, more specific audit events
-          if (filter.type === 'rate-limit' || filter.type === 'agent') metrics.blockedRequests.inc({ reason: local.blockReason });
-          else this.blocked(local.blockReason, local.status, f, clientIp, route.id, filter.id);
-        }
-        for (const k in ctx.responseHeaders) if (local.headers?.[k] === undefined) res.setHeader(k, ctx.responseHeaders[k]!);
-        f.result = this.sendLocal(res, traceId, local);
-        return undefined;
+    const refusal = await chain.onRequest(ctx, f.trace);
+    if (refusal) {
+      const { filter, local } = refusal;
+      if (local.blockReason) {
+        // rate limits and agents write their own, more specific audit events
+        if (filter.type === 'rate-limit' || filter.type === 'agent') metrics.blockedRequests.inc({ reason: local.blockReason });
+        else this.blocked(local.blockReason, local.status, f, clientIp, route.id, filter.id);
       }
+      for (const k in ctx.responseHeaders) if (local.headers?.[k] === undefined) res.setHeader(k, ctx.responseHeaders[k]!);
+      f.result = this.sendLocal(res, traceId, local);
+      return undefined;
     }
     if (route.builtin) {
       const audit = (type: AuditEventType, fields: Record<string, unknown>) => this.deps.audit(requestAuditEvent(ctx, type, { listener: listener.config.id, ...fields }));
@@ -541,7 +544,7 @@ export class Generation {
     // A static-files route: the files are its origin, relayed through the route's response filters.
     if (this.staticFiles?.serves(route.id)) {
       const source = await this.staticFiles.respond(ctx, route.id);
-      f.result = await relayLocalSource({ ctx, res, source, route, filters, metrics });
+      f.result = await relayLocalSource({ ctx, res, source, route, chain, metrics });
       return undefined;
     }
     const group = this.routeGroups.get(route.id);
@@ -549,7 +552,7 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: 'route has no upstream', status: 500, request_id: traceId }) });
       return undefined;
     }
-    return { ctx, route, group, filters, limit };
+    return { ctx, route, group, chain, limit };
   }
 
   /** A request the gateway refused itself: counted, and one `blocked` audit event. */
@@ -568,7 +571,7 @@ export class Generation {
   }
 
   private finish(req: IncomingMessage, _res: ServerResponse, f: Front): void {
-    const { startTime, method, path, query, traceId, route, ctx, result, trace } = f;
+    const { startTime, method, path, query, traceId, route, ctx, chain, result, trace } = f;
     const metrics = this.deps.metrics;
     const durationMs = performance.now() - startTime;
     const status = result?.status ?? 500;
@@ -580,13 +583,7 @@ export class Generation {
       // refusals decided while forwarding (streamed body too large, body timeout, a request the upstream client refuses)
       if (ctx.audit.blocked !== undefined) this.deps.audit(requestAuditEvent(ctx, 'blocked', { reason: ctx.audit.blocked, status_code: status }));
       const info = { ...(result ?? { status, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0 }), durationMs };
-      for (const f of this.routeFilters.get(ctx.routeId!) ?? []) {
-        try {
-          f.onComplete?.(ctx, info);
-        } catch (err) {
-          this.deps.log.warn({ err, filter: f.id }, 'filter onComplete failed');
-        }
-      }
+      chain?.onComplete(ctx, info, this.deps.log);
       // No abort here: aborting a finished request would make undici drop a reusable upstream
       // connection. Only a client that leaves early cancels (see the 'close' listener).
     }
@@ -688,27 +685,5 @@ export class Generation {
       ...this.allFilters.map(async (f) => f.close?.()),
       this.app ? this.app.close() : Promise.resolve(),
     ]);
-  }
-}
-
-/** A filter's onRequest inside its own span (agents see that span as the parent in their metadata). */
-async function tracedOnRequest(trace: RequestTrace, filter: RequestFilter, ctx: RequestContext): Promise<LocalResponse | undefined> {
-  const span = trace.child(`${filter.type} ${filter.id}`, 'internal');
-  span.set('sentinel.filter.id', filter.id);
-  span.set('sentinel.filter.type', filter.type);
-  trace.current = span;
-  try {
-    const local = await filter.onRequest!(ctx);
-    if (local) {
-      span.set('sentinel.filter.decision', 'block');
-      span.set('http.response.status_code', local.status);
-    }
-    return local;
-  } catch (err) {
-    span.fail((err as Error)?.name ?? 'Error');
-    throw err;
-  } finally {
-    trace.current = trace.server;
-    span.end();
   }
 }

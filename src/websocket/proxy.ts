@@ -11,6 +11,7 @@ import type { UpstreamGroup } from '../upstream/group.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { HeaderMap, RequestFilter } from '../pipeline/types.ts';
+import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError } from '../errors/index.ts';
 import { applyHeaderOps, responseHeaders } from '../server/headers.ts';
 import { pickContext, relayBody, sendError, type ForwardResult } from '../server/forwarder.ts';
@@ -48,7 +49,7 @@ export interface WsProxyOptions {
   res: ServerResponse;
   route: CompiledRoute;
   group: UpstreamGroup;
-  filters: readonly RequestFilter[];
+  chain: FilterChain;
   metrics: Metrics;
   /** the generation's live sessions (closed with 1001 when its drain time is over) */
   sessions: Set<WsSession>;
@@ -80,7 +81,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   delete headers['transfer-encoding'];
   // Compressed frames cannot be inspected: when frames go to agents, the client's compression
   // offer is not forwarded, so the upstream cannot negotiate it (the session stays uncompressed).
-  const inspecting = route.raw['websocket-inspection'] === true && o.filters.some((f) => framesFilter(f) !== undefined);
+  const inspecting = route.raw['websocket-inspection'] === true && o.chain.filters.some((f) => framesFilter(f) !== undefined);
   if (inspecting) {
     const ext = withoutCompressionOffers(headers['sec-websocket-extensions']);
     if (ext === undefined) delete headers['sec-websocket-extensions'];
@@ -137,22 +138,20 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   out.connection = 'Upgrade';
   out.upgrade = upRes.headers.upgrade ?? 'websocket';
   const info = { status: 101, headers: out };
-  for (let i = o.filters.length - 1; i >= 0; i--) {
-    let local;
-    try {
-      local = await o.filters[i]!.onResponse?.(ctx, info);
-    } catch (err) {
-      upSocket.destroy();
-      group.report(target, { kind: 'response', status: 101, latencyMs });
-      throw err;
-    }
-    if (local) {
-      upSocket.destroy();
-      group.report(target, { kind: 'response', status: 101, latencyMs });
-      res.writeHead(local.status, { ...(local.headers as Record<string, string>), 'x-correlation-id': ctx.traceId });
-      res.end(local.body);
-      return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 1, upstreamAddr: target.address };
-    }
+  let local;
+  try {
+    local = await o.chain.onResponse(ctx, info);
+  } catch (err) {
+    upSocket.destroy();
+    group.report(target, { kind: 'response', status: 101, latencyMs });
+    throw err;
+  }
+  if (local) {
+    upSocket.destroy();
+    group.report(target, { kind: 'response', status: 101, latencyMs });
+    res.writeHead(local.status, { ...(local.headers as Record<string, string>), 'x-correlation-id': ctx.traceId });
+    res.end(local.body);
+    return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 1, upstreamAddr: target.address };
   }
   if (ctx.cancelled) {
     // the client left while the upstream was answering
@@ -164,7 +163,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   o.socket.write(statusBlock(info.headers));
   metrics.websocketConnections.inc({ route: route.id });
 
-  const inspector = inspecting ? firstInspector(o.filters, ctx, deflate) : undefined;
+  const inspector = inspecting ? firstInspector(o.chain.filters, ctx, deflate) : undefined;
   const idleSecs = route.raw['websocket-idle-timeout-secs'] ?? WS_IDLE_TIMEOUT_SECS;
   const session = new WsSession({
     client: o.socket,

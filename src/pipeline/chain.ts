@@ -1,0 +1,111 @@
+// The per-route filter chain: every phase of the filter contract (src/pipeline/types.ts) runs
+// here, over arrays built once per route when the generation is built. Each phase's array holds
+// only the filters that have that hook, already in the phase's order (request order for
+// onRequest and onComplete, reverse for the response phases), so a request walks exactly the
+// hooks it will call: no lookups, no skipped entries.
+import type { Logger } from 'pino';
+import type { CompletionInfo, LocalResponse, RequestContext, RequestFilter, RequestTrace, ResponseBodyHandler, UpstreamFailure, UpstreamResponseInfo } from './types.ts';
+
+/** A request a filter answered in onRequest (it stops the chain). */
+export interface RequestRefusal {
+  readonly filter: RequestFilter;
+  readonly local: LocalResponse;
+}
+
+export class FilterChain {
+  /** every filter of the route, in request order (global ones, the route's `filters`, then the features' route filters) */
+  readonly filters: readonly RequestFilter[];
+  private readonly request: readonly RequestFilter[];
+  private readonly response: readonly RequestFilter[];
+  private readonly body: readonly RequestFilter[];
+  private readonly upstreamError: readonly RequestFilter[];
+  private readonly complete: readonly RequestFilter[];
+
+  constructor(filters: readonly RequestFilter[]) {
+    this.filters = filters;
+    const reverse = [...filters].reverse();
+    this.request = filters.filter((f) => f.onRequest !== undefined);
+    this.response = reverse.filter((f) => f.onResponse !== undefined);
+    this.body = reverse.filter((f) => f.onResponseBody !== undefined);
+    this.upstreamError = reverse.filter((f) => f.onUpstreamError !== undefined);
+    this.complete = filters.filter((f) => f.onComplete !== undefined);
+  }
+
+  /** Whether some filter may want a response's body (else the plain relay needs no asking). */
+  get wantsBodies(): boolean {
+    return this.body.length > 0;
+  }
+
+  /**
+   * onRequest of each filter in order; the first answer stops the chain. With `trace`, each
+   * filter runs in its own span (agents see it as the parent in their metadata).
+   */
+  async onRequest(ctx: RequestContext, trace: RequestTrace | undefined): Promise<RequestRefusal | undefined> {
+    for (const filter of this.request) {
+      const local = trace ? await tracedOnRequest(trace, filter, ctx) : await filter.onRequest!(ctx);
+      if (local) return { filter, local };
+    }
+    return undefined;
+  }
+
+  /** onResponse in reverse order (filters edit `info.headers` in place); the first answer replaces the response. */
+  async onResponse(ctx: RequestContext, info: UpstreamResponseInfo): Promise<LocalResponse | undefined> {
+    for (const filter of this.response) {
+      const local = await filter.onResponse!(ctx, info);
+      if (local) return local;
+    }
+    return undefined;
+  }
+
+  /** The body handlers the filters choose for this response (reverse order), or undefined when none does. */
+  async onResponseBody(ctx: RequestContext, info: UpstreamResponseInfo): Promise<ResponseBodyHandler[] | undefined> {
+    let handlers: ResponseBodyHandler[] | undefined;
+    for (const filter of this.body) {
+      const h = await filter.onResponseBody!(ctx, info);
+      if (h) (handlers ??= []).push(h);
+    }
+    return handlers;
+  }
+
+  /** The upstream failed: the first filter (reverse order) that answers instead of the core's error. */
+  onUpstreamError(ctx: RequestContext, failure: UpstreamFailure): LocalResponse | undefined {
+    for (const filter of this.upstreamError) {
+      const local = filter.onUpstreamError!(ctx, failure);
+      if (local) return local;
+    }
+    return undefined;
+  }
+
+  /** onComplete of each filter in order; one that throws is logged and the rest still run. */
+  onComplete(ctx: RequestContext, info: CompletionInfo, log: Logger): void {
+    for (const filter of this.complete) {
+      try {
+        filter.onComplete!(ctx, info);
+      } catch (err) {
+        log.warn({ err, filter: filter.id }, 'filter onComplete failed');
+      }
+    }
+  }
+}
+
+/** A filter's onRequest inside its own span. */
+async function tracedOnRequest(trace: RequestTrace, filter: RequestFilter, ctx: RequestContext): Promise<LocalResponse | undefined> {
+  const span = trace.child(`${filter.type} ${filter.id}`, 'internal');
+  span.set('sentinel.filter.id', filter.id);
+  span.set('sentinel.filter.type', filter.type);
+  trace.current = span;
+  try {
+    const local = await filter.onRequest!(ctx);
+    if (local) {
+      span.set('sentinel.filter.decision', 'block');
+      span.set('http.response.status_code', local.status);
+    }
+    return local;
+  } catch (err) {
+    span.fail((err as Error)?.name ?? 'Error');
+    throw err;
+  } finally {
+    trace.current = trace.server;
+    span.end();
+  }
+}
