@@ -2,7 +2,8 @@
 // here, over arrays built once per route when the generation is built. Each phase's array holds
 // only the filters that have that hook, already in the phase's order (request order for
 // onRequest and onComplete, reverse for the response phases), so a request walks exactly the
-// hooks it will call: no lookups, no skipped entries.
+// hooks it will call: no lookups, no skipped entries. A phase no filter of the route has costs a
+// flag test at the call site (`hasRequestHooks`, `hasResponseHooks`, `wantsBodies`): no async call.
 import type { Logger } from 'pino';
 import type { CompletionInfo, LocalResponse, RequestContext, RequestFilter, RequestTrace, ResponseBodyHandler, UpstreamFailure, UpstreamResponseInfo } from './types.ts';
 
@@ -29,12 +30,17 @@ export class FilterChain {
     this.body = reverse.filter((f) => f.onResponseBody !== undefined);
     this.upstreamError = reverse.filter((f) => f.onUpstreamError !== undefined);
     this.complete = filters.filter((f) => f.onComplete !== undefined);
+    this.hasRequestHooks = this.request.length > 0;
+    this.hasResponseHooks = this.response.length > 0;
+    this.wantsBodies = this.body.length > 0;
   }
 
-  /** Whether some filter may want a response's body (else the plain relay needs no asking). */
-  get wantsBodies(): boolean {
-    return this.body.length > 0;
-  }
+  /** some filter has onRequest (else the caller skips the phase: no async call for nothing) */
+  readonly hasRequestHooks: boolean;
+  /** some filter has onResponse */
+  readonly hasResponseHooks: boolean;
+  /** some filter may want a response's body (else the plain relay needs no asking) */
+  readonly wantsBodies: boolean;
 
   /**
    * onRequest of each filter in order; the first answer stops the chain. With `trace`, each

@@ -11,7 +11,7 @@ import type { HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, Res
 import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
-import { UpstreamExchange } from './exchange.ts';
+import { UpstreamExchange } from '../upstream/exchange.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { CounterCell, HistogramCell } from '../metrics/fast.ts';
@@ -383,7 +383,7 @@ async function relayResponse(
   }
   if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
   const info = { status: response.statusCode, headers };
-  const local = await chain.onResponse(ctx, info);
+  const local = chain.hasResponseHooks ? await chain.onResponse(ctx, info) : undefined;
   if (local) {
     response.dump();
     return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempts, upstreamAddr };

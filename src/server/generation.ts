@@ -524,7 +524,7 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' }, body: JSON.stringify({ error: 'Payload Too Large', status: 413, request_id: traceId }) });
       return undefined;
     }
-    const refusal = await chain.onRequest(ctx, f.trace);
+    const refusal = chain.hasRequestHooks ? await chain.onRequest(ctx, f.trace) : undefined;
     if (refusal) {
       const { filter, local } = refusal;
       if (local.blockReason) {

@@ -140,7 +140,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   const info = { status: 101, headers: out };
   let local;
   try {
-    local = await o.chain.onResponse(ctx, info);
+    local = o.chain.hasResponseHooks ? await o.chain.onResponse(ctx, info) : undefined;
   } catch (err) {
     upSocket.destroy();
     group.report(target, { kind: 'response', status: 101, latencyMs });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { UpstreamExchange, endToEndHeaders } from '../../../src/server/exchange.ts';
+import { UpstreamExchange, endToEndHeaders } from '../../../src/upstream/exchange.ts';
 import { CancelToken } from '../../../src/server/context.ts';
 
 type Handler = {

@@ -12,8 +12,14 @@ import { Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import { errors, type Dispatcher } from 'undici';
 import type { HeaderMap } from '../pipeline/types.ts';
-import type { CancelToken } from './context.ts';
-import { HOP_BY_HOP, connectionListed } from './headers.ts';
+import { HOP_BY_HOP, connectionListed } from '../server/headers.ts';
+
+/** What the exchange needs of the request's cancel token (src/server/context.ts CancelToken). */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  once(event: 'abort', listener: () => void): unknown;
+  off(event: 'abort', listener: () => void): unknown;
+}
 
 /** Bytes held before a sink is attached; past this the upstream is paused. */
 const HOLD_BYTES = 64 * 1024;
@@ -51,13 +57,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private readable: Readable | undefined;
   private readonly onCancel = (): void => this.abort(new errors.RequestAbortedError());
 
-  private constructor(private readonly signal: CancelToken) {}
+  private constructor(private readonly signal: CancelSignal) {}
 
   /**
    * Sends one attempt; resolves once the final response headers are in (rejects like
    * `request()` does: connect errors, timeouts, RequestAbortedError when `signal` fires).
    */
-  static send(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: CancelToken): Promise<UpstreamExchange> {
+  static send(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: CancelSignal): Promise<UpstreamExchange> {
     const ex = new UpstreamExchange(signal);
     return new Promise<UpstreamExchange>((resolve, reject) => {
       ex.resolveHeaders = resolve;
