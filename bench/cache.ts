@@ -236,6 +236,11 @@ async function measure(sc: Exclude<ScenarioName, 'zipf'>, run: Running, secs: nu
   return { rps: w.requestsPerSec, p50: w.latencyMs.p50, p99: w.latencyMs.p99, requests: w.requests, rssMaxMiB: usage.rssMaxKiB / 1024, cpuPct: usage.cpuPct, errors: e.connect + e.read + e.write + e.timeout, non2xx: w.non2xx3xx };
 }
 
+/**
+ * CPU time the server spent per request (µs): on a machine shared with other work a process gets a
+ * varying share of its core, which moves req/s, but not the CPU each request costs.
+ */
+const cpuPerRequest = (s: Sample): number => (s.cpuPct / 100) * 1e6 / s.rps;
 const fmtN = (n: number | undefined, d = 0): string => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 const ratio = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined && b > 0 ? `×${(a / b).toFixed(2)}` : 'n/a');
 
@@ -319,20 +324,22 @@ function renderReport(results: Map<string, Sample[]>, names: string[], loadBefor
     lines.push('');
   }
   for (const sc of scenarios.filter((s) => s === 'hit-small' || s === 'hit-large')) {
-    lines.push(`### ${sc} (GET ${sc === 'hit-small' ? CACHE_SMALL : CACHE_LARGE})`, '', '| target | req/s (per round) | p50 ms | p99 ms | RSS max MiB | ×passthrough | ×nginx proxy_cache |', '|:--|--:|--:|--:|--:|--:|--:|');
+    lines.push(`### ${sc} (GET ${sc === 'hit-small' ? CACHE_SMALL : CACHE_LARGE})`, '', '| target | req/s (per round) | p50 ms | p99 ms | RSS max MiB | CPU µs/req (per round) | ×passthrough | ×nginx proxy_cache | CPU/req ÷ passthrough\'s |', '|:--|--:|--:|--:|--:|--:|--:|--:|--:|');
     const pass = med(sc, 'passthrough', (s) => s.rps);
     const ngc = med(sc, 'nginx-cache', (s) => s.rps);
+    const passCpu = med(sc, 'passthrough', cpuPerRequest);
     for (const t of names) {
       const rps = med(sc, t, (s) => s.rps);
-      lines.push(`| ${t} | ${fmtN(rps)} (${per(sc, t, (s) => s.rps)}) | ${fmtN(med(sc, t, (s) => s.p50), 2)} | ${fmtN(med(sc, t, (s) => s.p99), 2)} | ${fmtN(med(sc, t, (s) => s.rssMaxMiB))} | ${ratio(rps, pass)} | ${ratio(rps, ngc)} |`);
+      const cpu = med(sc, t, cpuPerRequest);
+      lines.push(`| ${t} | ${fmtN(rps)} (${per(sc, t, (s) => s.rps)}) | ${fmtN(med(sc, t, (s) => s.p50), 2)} | ${fmtN(med(sc, t, (s) => s.p99), 2)} | ${fmtN(med(sc, t, (s) => s.rssMaxMiB))} | ${fmtN(cpu)} (${per(sc, t, cpuPerRequest)}) | ${ratio(rps, pass)} | ${ratio(rps, ngc)} | ${ratio(cpu, passCpu)} |`);
     }
     // the same-round ratio is steadier than the ratio of medians on a machine that drifts
     const rs = (results.get(`${sc}|cache-memory`) ?? []).map((s, i) => {
       const p = results.get(`${sc}|passthrough`)?.[i];
       const n = results.get(`${sc}|nginx-cache`)?.[i];
-      return `${p ? (s.rps / p.rps).toFixed(2) : 'n/a'} / ${n ? (s.rps / n.rps).toFixed(2) : 'n/a'}`;
+      return `${p ? (s.rps / p.rps).toFixed(2) : 'n/a'} / ${n ? (s.rps / n.rps).toFixed(2) : 'n/a'} / ${p ? (cpuPerRequest(p) / cpuPerRequest(s)).toFixed(2) : 'n/a'}`;
     });
-    if (rs.length) lines.push('', `cache-memory per round, ×passthrough / ×nginx proxy_cache: ${rs.join(', ')}`);
+    if (rs.length) lines.push('', `cache-memory per round, req/s ×passthrough / req/s ×nginx proxy_cache / passthrough's CPU per request ÷ the hit's: ${rs.join(', ')}`);
     lines.push('');
   }
   if (scenarios.includes('zipf')) {

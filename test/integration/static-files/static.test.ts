@@ -4,7 +4,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtempSync, mkdirSync, readlinkSync, readdirSync, symlinkSync, writeFileSync, utimesSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readlinkSync, readdirSync, rmSync, symlinkSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -346,6 +346,36 @@ test('symlinks: inside the root are followed, leaving the root are 404', async (
   assert.equal((await get('/leak.txt')).status, 404);
   assert.equal((await get('/escape/secret.txt')).status, 404);
   assert.equal((await get('/escape/')).status, 404);
+});
+
+test('a file changed, replaced by a symlink or removed right after it was served: the next answer matches the file as it is now', async () => {
+  // (resolved paths are reused for up to a second: every read checks the file is still the one resolved)
+  put('changing.txt', 'a'.repeat(100));
+  const first = await get('/changing.txt');
+  assert.equal(first.body.toString(), 'a'.repeat(100));
+  // another length
+  writeFileSync(join(www, 'changing.txt'), 'b'.repeat(300));
+  const longer = await get('/changing.txt');
+  assert.equal(longer.body.toString(), 'b'.repeat(300));
+  assert.equal(longer.headers['content-length'], '300');
+  assert.notEqual(longer.headers.etag, first.headers.etag);
+  // the same length, another mtime: new bytes come with new validators
+  writeFileSync(join(www, 'changing.txt'), 'c'.repeat(300));
+  const later = new Date(MTIME.getTime() + 60_000);
+  utimesSync(join(www, 'changing.txt'), later, later);
+  const same = await get('/changing.txt');
+  assert.equal(same.body.toString(), 'c'.repeat(300));
+  assert.equal(same.headers['last-modified'], later.toUTCString());
+  assert.notEqual(same.headers.etag, longer.headers.etag);
+  // replaced by a symlink leaving the root
+  rmSync(join(www, 'changing.txt'));
+  symlinkSync(join(base, 'secret.txt'), join(www, 'changing.txt'));
+  const swapped = await get('/changing.txt');
+  assert.equal(swapped.status, 404);
+  assert.ok(!swapped.body.toString().includes(SECRET));
+  // removed
+  rmSync(join(www, 'changing.txt'));
+  assert.equal((await get('/changing.txt')).status, 404);
 });
 
 test('dotfiles: hidden by default (404, also in listings), .well-known served, serve-dotfiles #true serves them', async () => {

@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { MemoryBackend } from '../../../plugins/caching/store/memory.ts';
 import { ENTRY_OVERHEAD_BYTES, entrySize, type EntryMeta, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
 import { Locks } from '../../../plugins/caching/coalesce.ts';
+import { policyClass, storableHeaders, storeVerdict } from '../../../plugins/caching/policy.ts';
+import { normaliseRouteCache } from '../../../plugins/caching/schema.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { globToRegExp } from '../../../plugins/caching/glob.ts';
 
 function entry(path: string, bytes: number, vary: string[] = [], variant = ''): StoredResponse {
@@ -162,4 +166,40 @@ test('memory backend: bodies being stored count against the budget; accounted by
   gone.abort();
   assert.equal(await gone.commit(), false);
   assert.equal(m.accountedBytes, m.stats().bytes);
+});
+
+test('entrySize is at least what a stored entry really costs (heap + external memory, measured after GC)', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const settings = normaliseRouteCache({ enabled: true }, 'r', []);
+  const Policy = policyClass(Date.now);
+  const used = () => {
+    gc();
+    gc();
+    const u = process.memoryUsage();
+    return u.heapUsed + u.external;
+  };
+  for (const bodyBytes of [20, 4096]) {
+    const n = 5000;
+    const m = new MemoryBackend(1 << 30);
+    const before = used();
+    let charged = 0;
+    for (let i = 0; i < n; i++) {
+      // an origin's response as the forwarder hands it over: header strings decoded from the wire
+      const wire = ['Server', 'nginx', 'Date', new Date().toUTCString(), 'Content-Type', 'text/plain', 'Content-Length', String(bodyBytes), 'Last-Modified', 'Wed, 01 Jan 2025 00:00:00 GMT', 'ETag', `"${i.toString(16)}-${bodyBytes}"`, 'Cache-Control', 'max-age=3600', 'Accept-Ranges', 'bytes', 'Vary', 'Accept-Encoding'];
+      const headers: Record<string, string> = {};
+      for (let j = 0; j < wire.length; j += 2) headers[Buffer.from(wire[j]!).toString('latin1').toLowerCase()] = Buffer.from(wire[j + 1]!).toString('latin1');
+      const req = { method: 'GET', url: `/z/${i}`, headers: { host: 'a.test', 'user-agent': 'test', accept: '*/*', 'accept-encoding': 'gzip' } };
+      const v = storeVerdict(req, { status: 200, headers }, settings, Policy);
+      if (!v.store) throw new Error(v.reason);
+      const primary = `GET a.test/z/${i}`;
+      const key = `${primary}\naccept-encoding: gzip`;
+      assert.equal(m.set({ key, primary, host: 'a.test', target: `/z/${i}`, status: 200, headers: storableHeaders(headers), vary: v.vary, policy: v.policy, lifetime: v.lifetime, swr: v.swr, sie: v.sie, body: Buffer.alloc(bodyBytes, 97) }), true);
+      charged += entrySize(m.peek(key)!);
+    }
+    const real = (used() - before) / n;
+    assert.equal(m.stats().entries, n);
+    assert.ok(charged / n >= real, `${bodyBytes} B bodies: charged ${(charged / n).toFixed(0)} B per entry, really ${real.toFixed(0)} B`);
+    m.clear();
+  }
 });
