@@ -1,4 +1,4 @@
-// `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--connections 20]`
+// `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--connections 20] [--profile DIR]`
 //
 // What OpenTelemetry tracing costs (docs/tracing.md, issue 15: 1% sampling <= 3%, 100% <= 25%):
 // the compiled Sentinel (passthrough config) with tracing off, at sampling-rate 0.01 and at 1,
@@ -7,6 +7,7 @@
 // round: throughput (wrk, closed loop) and the gateway's CPU time per request (from /proc, the
 // process's own utime+stime over the run). On a shared machine the CPU per request is the steadier
 // of the two: throughput follows whatever else the scheduler runs, CPU per request much less.
+// --profile DIR: run each gateway with --cpu-prof (DIR/<variant>-r<round>.cpuprofile, warm-up included).
 import http from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '20' },
+    profile: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -108,7 +110,8 @@ async function main(): Promise<void> {
         const port = await freePort();
         const file = join(tmp, `sentinel-${round}-${v.name.replace('%', 'pct')}.kdl`);
         writeFileSync(file, configFor(v, `127.0.0.1:${port}`, `127.0.0.1:${originPort}`, `127.0.0.1:${await freePort()}`, sink.port));
-        const proc: Proc = spawnPinned(`sentinel ${v.name}`, PROXY_CPU, process.execPath, [entry, 'run', '-c', file], { cwd: repoRoot, env: { ...process.env, NODE_ENV: 'production' } });
+        const prof = values.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile), '--cpu-prof-name', `${v.name.replace('%', 'pct')}-r${round}.cpuprofile`] : [];
+        const proc: Proc = spawnPinned(`sentinel ${v.name}`, PROXY_CPU, process.execPath, [...prof, entry, 'run', '-c', file], { cwd: repoRoot, env: { ...process.env, NODE_ENV: 'production' } });
         try {
           await waitReady(proc, port, SMALL_PATH, 30_000);
           await wrk(port, 2); // warm-up, not measured

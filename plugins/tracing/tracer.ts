@@ -1,13 +1,10 @@
-// The OpenTelemetry side of tracing: a TracerProvider per generation (parent-based ratio
-// sampler, batch processor with a bounded queue, OTLP/HTTP exporter) and the RequestTrace the
-// core drives (src/pipeline/types.ts). Spans are opened explicitly at the pipeline's fixed points
-// with their parent passed by hand: no context manager, no AsyncLocalStorage, no patched modules.
+// The tracing runtime of one generation: the RequestTrace the core drives (src/pipeline/types.ts),
+// a lightweight span recorder feeding the bounded export queue (span-export.ts), OTLP/JSON
+// encoded by otlp-json.ts. Not the OpenTelemetry SDK's TracerProvider: the decision record is in
+// docs/architecture.md ("Tracing: our own span recorder"), the measurements in docs/tracing.md.
+// Spans are opened explicitly at the pipeline's fixed points with their parent passed by hand: no
+// context manager, no AsyncLocalStorage, no patched modules.
 import type { IncomingMessage } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createNoopMeter, trace, type Attributes, type Context, type Counter as OtelCounter, type HrTime, type Meter, type MeterProvider, type Span, type SpanContext, type TextMapGetter, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
@@ -21,6 +18,9 @@ import {
   ATTR_SERVICE_INSTANCE_ID,
   ATTR_SERVICE_NAME,
   ATTR_SERVICE_VERSION,
+  ATTR_TELEMETRY_SDK_LANGUAGE,
+  ATTR_TELEMETRY_SDK_NAME,
+  ATTR_TELEMETRY_SDK_VERSION,
   ATTR_URL_PATH,
   ATTR_URL_SCHEME,
   ATTR_USER_AGENT_ORIGINAL,
@@ -30,16 +30,16 @@ import { stripPort } from '../../src/routing/match.ts';
 import type { RequestTrace, TraceSpan } from '../../src/pipeline/types.ts';
 import type { TracingRuntime } from '../../src/pipeline/feature.ts';
 import type { TracingSettings } from './settings.ts';
+import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-json.ts';
+import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
+import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent } from './trace-context.ts';
 
-/** What the exporter side reports (the plugin turns it into Prometheus counters). */
-export interface ExportEvents {
-  exported(spans: number): void;
-  dropped(spans: number, reason: 'queue_full' | 'export_failed'): void;
-}
+export { hrTime } from './otlp-json.ts';
+export type { ExportEvents } from './span-export.ts';
 
-/** `00-<trace id>-<span id>-<flags>` */
-export function traceparentOf(sc: SpanContext): string {
-  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED ? '01' : '00'}`;
+/** `00-<trace id>-<span id>-<flags>` (flags: W3C trace flags, bit 0 = sampled) */
+export function traceparentOf(sc: { traceId: string; spanId: string; traceFlags: number }): string {
+  return formatTraceparent(sc.traceId, sc.spanId, (sc.traceFlags & 1) === 1);
 }
 
 const STANDARD_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
@@ -61,177 +61,207 @@ export function routeTemplate(route: Pick<CompiledRoute, 'raw'>): string | undef
   return p.endsWith('/') ? `${p}*` : `${p}/*`;
 }
 
-// Span times are given to the SDK as [seconds, nanoseconds] from one clock (performance.now()
-// on top of the process's time origin). Given a number, the SDK anchors each span to Date.now()
-// (millisecond steps) on its own, and a span started at a given time would end at Date.now():
-// sibling spans could then appear out of order by up to a millisecond.
-const ORIGIN_S = Math.floor(performance.timeOrigin / 1000);
-const ORIGIN_NS = Math.round((performance.timeOrigin - ORIGIN_S * 1000) * 1e6);
+// OTLP SpanKind
+const KIND_INTERNAL = 1;
+const KIND_SERVER = 2;
+const KIND_CLIENT = 3;
 
-/** A performance.now() value as OpenTelemetry HrTime (wall clock). */
-export function hrTime(perfMs: number): HrTime {
-  const whole = Math.floor(perfMs);
-  let ns = ORIGIN_NS + Math.round((perfMs - whole) * 1e6) + (whole % 1000) * 1e6;
-  let s = ORIGIN_S + Math.floor(whole / 1000);
-  s += Math.floor(ns / 1e9);
-  ns %= 1e9;
-  return [s, ns];
-}
-
-/** A span that records nothing: children of an unsampled request carry its context onward. */
-class QuietSpan implements TraceSpan {
-  constructor(readonly traceparent: string) {}
+/**
+ * A request that is not sampled: its own trace, server span and every child at once. No span is
+ * recorded; it only carries the ids the next hop and the access log need (one object per request).
+ */
+class UnsampledTrace implements RequestTrace, TraceSpan {
+  readonly sampled = false;
+  readonly spanId = newSpanId();
+  current: TraceSpan = this;
+  private tp: string | undefined;
+  constructor(readonly traceId: string) {}
+  get server(): TraceSpan {
+    return this;
+  }
+  get traceparent(): string {
+    return (this.tp ??= formatTraceparent(this.traceId, this.spanId, false));
+  }
+  child(): TraceSpan {
+    return this;
+  }
   set(): void {}
   fail(): void {}
   end(): void {}
+  finish(): void {}
 }
 
-class OtelSpan implements TraceSpan {
+/** A recorded span: a plain object the export queue takes as it is when it ends. */
+class RecordedSpan implements TraceSpan, SpanRecord {
+  readonly spanId = newSpanId();
+  endMs = 0;
+  failed = false;
   private tp: string | undefined;
-  constructor(readonly span: Span) {}
+  constructor(
+    readonly queue: SpanExportQueue,
+    readonly traceId: string,
+    readonly parentSpanId: string,
+    readonly remoteParent: boolean,
+    readonly traceState: string | undefined,
+    public name: string,
+    readonly kind: number,
+    readonly startMs: number,
+    readonly attributes: AttributeValue[],
+  ) {}
   get traceparent(): string {
-    return (this.tp ??= traceparentOf(this.span.spanContext()));
+    return (this.tp ??= formatTraceparent(this.traceId, this.spanId, true));
   }
-  set(key: string, value: string | number | boolean): void {
-    this.span.setAttribute(key, value);
+  set(key: string, value: AttributeValue): void {
+    const a = this.attributes;
+    for (let i = 0; i < a.length; i += 2) {
+      if (a[i] === key) {
+        a[i + 1] = value;
+        return;
+      }
+    }
+    a.push(key, value);
   }
   fail(errorType: string): void {
-    this.span.setAttribute(ATTR_ERROR_TYPE, errorType);
-    this.span.setStatus({ code: SpanStatusCode.ERROR });
+    this.set(ATTR_ERROR_TYPE, errorType);
+    this.failed = true;
   }
   end(): void {
-    this.span.end(hrTime(performance.now()));
+    if (this.endMs !== 0) return; // ended once
+    this.endMs = performance.now();
+    this.queue.add(this);
   }
 }
 
-class Traced implements RequestTrace {
-  readonly traceId: string;
-  readonly spanId: string;
-  readonly sampled: boolean;
-  readonly server: TraceSpan;
+class SampledTrace implements RequestTrace {
+  readonly sampled = true;
   current: TraceSpan;
-  private parent: Context | undefined;
   constructor(
-    private readonly tracer: Tracer,
-    private readonly span: Span,
+    readonly server: RecordedSpan,
+    /** the server span's name before the route is known (`GET`, or `HTTP` for other methods) */
     readonly method: string,
   ) {
-    const sc = span.spanContext();
-    this.traceId = sc.traceId;
-    this.spanId = sc.spanId;
-    this.sampled = span.isRecording();
-    this.server = this.sampled ? new OtelSpan(span) : new QuietSpan(traceparentOf(sc));
-    this.current = this.server;
+    this.current = server;
+  }
+  get traceId(): string {
+    return this.server.traceId;
+  }
+  get spanId(): string {
+    return this.server.spanId;
   }
   child(name: string, kind: 'internal' | 'client', startTime?: number): TraceSpan {
-    if (!this.sampled) return this.server;
-    this.parent ??= trace.setSpan(ROOT_CONTEXT, this.span);
-    return new OtelSpan(this.tracer.startSpan(name, { kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, startTime: hrTime(startTime ?? performance.now()) }, this.parent));
+    const s = this.server;
+    // children share the trace's tracestate; their parent (the server span) is local
+    return new RecordedSpan(s.queue, s.traceId, s.spanId, false, s.traceState, name, kind === 'client' ? KIND_CLIENT : KIND_INTERNAL, startTime ?? performance.now(), []);
   }
   finish(status: number, errorType: string | undefined): void {
-    if (!this.sampled) return;
-    this.span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    const s = this.server;
+    s.set(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
     // Server spans: 4xx are the client's business, not an error of the server (semantic conventions).
-    if (status >= 500 || errorType !== undefined) this.server.fail(errorType ?? String(status));
-    this.span.end(hrTime(performance.now()));
+    if (status >= 500 || errorType !== undefined) s.fail(errorType ?? String(status));
+    s.end();
   }
 }
 
-/** The SDK's own span-processor counter (otel.sdk.processor.span.processed) reported as events. */
-function selfObservability(events: ExportEvents): MeterProvider {
-  const noop = createNoopMeter();
-  const meter = Object.create(noop) as Meter;
-  const processed = {
-    add(count: number, attrs?: Attributes): void {
-      const error = attrs?.[ATTR_ERROR_TYPE];
-      if (error === undefined) events.exported(count);
-      else events.dropped(count, error === 'queue_full' ? 'queue_full' : 'export_failed');
-    },
-  } as OtelCounter;
-  meter.createCounter = ((name: string, options?: object) => (name === 'otel.sdk.processor.span.processed' ? processed : noop.createCounter(name, options))) as Meter['createCounter'];
-  return { getMeter: () => meter };
-}
-
-const propagator = new W3CTraceContextPropagator();
-const HEADER_GETTER: TextMapGetter<IncomingMessage['headers']> = { get: (c, k) => c[k], keys: (c) => Object.keys(c) };
-
 export class Tracing implements TracingRuntime {
-  private readonly provider: TracerProvider;
-  private readonly tracer: Tracer;
+  private readonly sampler: RatioSampler;
+  private readonly queue: SpanExportQueue;
+  private readonly stopSender: () => Promise<void>;
   private readonly scheme: string;
+  /** route -> [http.route template, server span name per method] (a generation's routes are fixed) */
+  private readonly routeNames = new Map<CompiledRoute, { template: string | undefined; names: Map<string, string> }>();
 
-  constructor(settings: TracingSettings, identity: { instanceId: string; version: string }, events: ExportEvents, scheme = 'http') {
+  /** `send` replaces the OTLP/HTTP sender (tests). */
+  constructor(settings: TracingSettings, identity: { instanceId: string; version: string }, events: ExportEvents, scheme = 'http', send?: SendBatch) {
     this.scheme = scheme;
-    const batch = Math.min(settings.maxExportBatchSize, settings.maxQueueSize);
-    const exporter = new OTLPTraceExporter({
-      url: settings.url,
-      timeoutMillis: settings.exportTimeoutMs,
-      // In steady state the processor sends one batch at a time; a flush (reload, shutdown) sends
-      // the whole queue at once, which must not be refused by the exporter's own limit. Bounded
-      // either way by the queue.
-      concurrencyLimit: Math.ceil(settings.maxQueueSize / batch) + 1,
-    });
-    this.provider = new TracerProvider({
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName, [ATTR_SERVICE_INSTANCE_ID]: identity.instanceId, [ATTR_SERVICE_VERSION]: identity.version }),
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRate) }),
-      spanProcessors: [
-        new BatchSpanProcessor({
-          exporter,
-          maxQueueSize: settings.maxQueueSize,
-          maxExportBatchSize: batch,
-          scheduledDelayMillis: settings.scheduledDelayMs,
-          // the exporter's own timeout fires first, so a hung export is reported as failed
-          exportTimeoutMillis: settings.exportTimeoutMs + 1000,
-          selfObsMeterProvider: selfObservability(events),
-        }),
-      ],
-    });
-    this.tracer = this.provider.getTracer('sentinel', identity.version);
+    this.sampler = new RatioSampler(settings.samplingRate);
+    const encoder = new OtlpJsonEncoder(
+      {
+        [ATTR_SERVICE_NAME]: settings.serviceName,
+        [ATTR_SERVICE_INSTANCE_ID]: identity.instanceId,
+        [ATTR_SERVICE_VERSION]: identity.version,
+        [ATTR_TELEMETRY_SDK_NAME]: 'sentinel',
+        [ATTR_TELEMETRY_SDK_LANGUAGE]: 'nodejs',
+        [ATTR_TELEMETRY_SDK_VERSION]: identity.version,
+      },
+      { name: 'sentinel', version: identity.version },
+    );
+    if (send) {
+      this.queue = new SpanExportQueue(settings, send, events);
+      this.stopSender = async () => undefined;
+    } else {
+      const sender = otlpHttpSender(settings, encoder);
+      this.queue = new SpanExportQueue(settings, sender.send, events);
+      this.stopSender = () => sender.shutdown();
+    }
   }
 
   start(req: IncomingMessage, method: string, path: string, startTime: number): RequestTrace {
     const h = req.headers;
-    const parent = h.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, h, HEADER_GETTER);
-    const standard = STANDARD_METHODS.has(method);
-    const span = this.tracer.startSpan(standard ? method : 'HTTP', { kind: SpanKind.SERVER, startTime: hrTime(startTime) }, parent);
-    // Attributes only for recorded spans: at 1% sampling the other 99% skip building them.
-    if (span.isRecording()) {
-      const attributes: Attributes = {
-        [ATTR_HTTP_REQUEST_METHOD]: standard ? method : '_OTHER',
-        [ATTR_URL_PATH]: path,
-        [ATTR_URL_SCHEME]: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : this.scheme,
-        [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersion,
-        [ATTR_NETWORK_PEER_ADDRESS]: stripMapped(req.socket.remoteAddress ?? ''),
-        [ATTR_NETWORK_PEER_PORT]: req.socket.remotePort ?? 0,
-      };
-      if (!standard) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method;
-      const host = h.host ?? (h[':authority'] as string | undefined);
-      if (host) {
-        const name = stripPort(host);
-        attributes[ATTR_SERVER_ADDRESS] = name.startsWith('[') ? name.slice(1, -1) : name;
-      }
-      const ua = h['user-agent'];
-      if (ua) attributes[ATTR_USER_AGENT_ORIGINAL] = ua;
-      span.setAttributes(attributes);
+    // Parent-based: a valid client traceparent decides; otherwise the trace id's ratio does.
+    const parent = h.traceparent === undefined ? undefined : parseTraceparent(h.traceparent);
+    let traceId: string;
+    let sampled: boolean;
+    if (parent) {
+      traceId = parent.traceId;
+      sampled = parent.sampled;
+    } else {
+      const root = this.sampler.newTrace();
+      traceId = root.traceId;
+      sampled = root.sampled;
     }
-    return new Traced(this.tracer, span, standard ? method : 'HTTP');
+    if (!sampled) return new UnsampledTrace(traceId);
+    const standard = STANDARD_METHODS.has(method);
+    const socket = req.socket;
+    const attributes: AttributeValue[] = [
+      ATTR_HTTP_REQUEST_METHOD,
+      standard ? method : '_OTHER',
+      ATTR_URL_PATH,
+      path,
+      ATTR_URL_SCHEME,
+      (socket as { encrypted?: boolean }).encrypted ? 'https' : this.scheme,
+      ATTR_NETWORK_PROTOCOL_VERSION,
+      req.httpVersion,
+      ATTR_NETWORK_PEER_ADDRESS,
+      stripMapped(socket.remoteAddress ?? ''),
+      ATTR_NETWORK_PEER_PORT,
+      socket.remotePort ?? 0,
+    ];
+    if (!standard) attributes.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, method);
+    const host = h.host ?? (h[':authority'] as string | undefined);
+    if (host) {
+      const name = stripPort(host);
+      attributes.push(ATTR_SERVER_ADDRESS, name.startsWith('[') ? name.slice(1, -1) : name);
+    }
+    const ua = h['user-agent'];
+    if (ua) attributes.push(ATTR_USER_AGENT_ORIGINAL, ua);
+    const name = standard ? method : 'HTTP';
+    const tracestate = parent && typeof h.tracestate === 'string' ? h.tracestate : undefined;
+    const server = new RecordedSpan(this.queue, traceId, parent ? parent.spanId : '', parent !== undefined, tracestate, name, KIND_SERVER, startTime, attributes);
+    return new SampledTrace(server, name);
   }
 
   routed(t: RequestTrace, route: CompiledRoute): void {
     if (!t.sampled) return;
-    const span = (t.server as OtelSpan).span;
-    span.setAttribute('sentinel.route.id', route.id);
-    const template = routeTemplate(route);
-    if (template !== undefined) {
-      span.setAttribute(ATTR_HTTP_ROUTE, template);
-      span.updateName(`${(t as Traced).method} ${template}`);
+    const trace = t as SampledTrace;
+    const span = trace.server;
+    span.set('sentinel.route.id', route.id);
+    let known = this.routeNames.get(route);
+    if (!known) {
+      known = { template: routeTemplate(route), names: new Map() };
+      this.routeNames.set(route, known);
     }
+    if (known.template === undefined) return;
+    span.set(ATTR_HTTP_ROUTE, known.template);
+    let name = known.names.get(trace.method);
+    if (name === undefined) known.names.set(trace.method, (name = `${trace.method} ${known.template}`));
+    span.name = name;
   }
 
   /** Flushes what is queued, bounded: a dead or hanging collector never holds a reload or shutdown. */
   async shutdown(boundMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.provider.shutdown().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)))]);
+    const flush = this.queue.close().then(() => this.stopSender());
+    await Promise.race([flush.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)))]);
     clearTimeout(timer);
   }
 }
@@ -239,4 +269,3 @@ export class Tracing implements TracingRuntime {
 function stripMapped(ip: string): string {
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
-

@@ -25,8 +25,9 @@ export interface TlsInfo {
 
 /**
  * One span of a traced request (plugins/tracing). The core opens and ends spans at fixed points
- * (route match, each filter, each upstream attempt); it never sees the OpenTelemetry SDK. A
- * request that is not sampled gets spans that record nothing and carry its parent's context.
+ * (route match, each filter, each upstream attempt) of sampled requests only; it never sees the
+ * OpenTelemetry encoding. A request that is not sampled opens no child: its `server` span records
+ * nothing and carries the context (flags 00) the upstream and agents get.
  */
 export interface TraceSpan {
   /** the W3C `traceparent` naming this span (what the next hop sees as its parent) */

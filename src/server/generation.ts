@@ -483,9 +483,11 @@ export class Generation {
     const rawHost = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '';
     const host = stripPort(rawHost).toLowerCase();
     const input = requestMatchInput(f.method, path, f.query, host, req.headers);
-    const matchStart = f.trace ? performance.now() : 0;
+    // Only a sampled request records child spans (an unsampled one carries its ids and nothing else).
+    const sampled = f.trace?.sampled === true;
+    const matchStart = sampled ? performance.now() : 0;
     const route = (f.route = matchRoute(this.config.routesByListener.get(listener.config.id) ?? this.config.routes, input, this.defaultRoutes.get(listener.config.id)));
-    if (f.trace) this.traceRouteMatch(f.trace, matchStart, route);
+    if (sampled) this.traceRouteMatch(f.trace!, matchStart, route);
     if (!route) {
       f.result = this.sendLocal(res, traceId, notFoundBody(traceId, 'No matching route found'));
       return undefined;
@@ -524,7 +526,8 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' }, body: JSON.stringify({ error: 'Payload Too Large', status: 413, request_id: traceId }) });
       return undefined;
     }
-    const refusal = chain.hasRequestHooks ? await chain.onRequest(ctx, f.trace) : undefined;
+    // filter spans for sampled requests only (an unsampled one's agents still get ctx.trace's context)
+    const refusal = chain.hasRequestHooks ? await chain.onRequest(ctx, sampled ? f.trace : undefined) : undefined;
     if (refusal) {
       const { filter, local } = refusal;
       if (local.blockReason) {

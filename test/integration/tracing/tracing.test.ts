@@ -181,6 +181,28 @@ ${tracingBlock(collector.endpoint, 1)}
     assert.equal(server.parentSpanId, parentSpan);
   });
 
+  test('an unsampled client parent: no span anywhere, upstream and agent get its trace id with flags 00', async () => {
+    const parentTrace = '5bf92f3577b34da6a3ce929d0e0e4737';
+    const parentSpan = '10f067aa0ba902b8';
+    const r = await request(`${base}/api/unsampled`, { headers: { traceparent: `00-${parentTrace}-${parentSpan}-00`, tracestate: 'vendor=xyz' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-correlation-id'], parentTrace, 'correlated by the trace id');
+    const seen = up.seen.at(-1)!;
+    const tp = TRACEPARENT.exec(String(seen.headers.traceparent));
+    assert.ok(tp, `upstream got a W3C traceparent: ${String(seen.headers.traceparent)}`);
+    assert.deepEqual([tp[1], tp[3]], [parentTrace, '00'], 'same trace, the decision not to sample goes on');
+    assert.notEqual(tp[2], parentSpan, 'the gateway is the upstream parent');
+    assert.equal(seen.headers.tracestate, 'vendor=xyz', 'tracestate passed through');
+    // the agent filter ran (no span of its own): the agent got the same context
+    const agentSaw = agent.lines.filter((l) => l.seen === 'request').map((l) => (l.metadata as { traceparent: string | null }).traceparent);
+    assert.ok(agentSaw.includes(String(seen.headers.traceparent)), `agent metadata.traceparent: ${agentSaw.join(', ')}`);
+    // a sampled request after it is exported: by then nothing of the unsampled one has been
+    const control = await request(`${base}/api/after-unsampled`);
+    const controlTrace = String(control.headers['x-correlation-id']);
+    await eventually(() => spansOf(collector, controlTrace).length >= 5, 'the spans of the sampled request after it');
+    assert.equal(spansOf(collector, parentTrace).length, 0, 'no span of the unsampled request');
+  });
+
   test('an invalid client traceparent is ignored: a new trace starts', async () => {
     const bad = `00-${'0'.repeat(32)}-${'1'.repeat(16)}-01`; // an all-zero trace id is invalid (W3C)
     const r = await request(`${base}/api/bad-parent`, { headers: { traceparent: bad } });
@@ -438,6 +460,37 @@ observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; s
       assert.equal(new Set(collector.spans.map((s) => s.traceId)).size, 6);
       assert.equal(await counter(gw, 'sentinel_tracing_spans_dropped_total'), 0);
     } finally {
+      await up.close();
+      await collector.close();
+    }
+  });
+});
+
+describe('flush on reload', () => {
+  test('spans still queued when a reload replaces the generation are delivered by the old one', async () => {
+    // a batch far larger than the traffic and an hour's delay: only the old generation's flush
+    // can send these spans
+    const collector = await startCollector();
+    const up = await startUpstream();
+    const cfg = (service: string) => `
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "main" { matches { path-prefix "/" }; upstream "backend" } }
+upstreams { upstream "backend" { target "${up.address}" } }
+observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; sampling-rate 1; service-name "${service}"; max-export-batch-size 512; scheduled-delay "1h" } }
+`;
+    const gw = await startGateway({ logLevel: 'silent', configText: cfg('before-reload') });
+    try {
+      const base = `http://127.0.0.1:${gw.address('http').port}`;
+      for (let i = 0; i < 4; i++) assert.equal((await request(`${base}/r/${i}`)).status, 200);
+      assert.equal(collector.requests, 0, 'nothing sent yet: the spans wait in the queue');
+      await gw.reload(cfg('after-reload'));
+      await eventually(() => collector.spans.length >= 12, 'the 12 queued spans (4 requests x 3) after the reload');
+      assert.equal(collector.spans.length, 12);
+      assert.deepEqual(new Set(collector.spans.map((s) => s.resource['service.name'])), new Set(['before-reload']));
+      assert.equal((await request(`${base}/after`)).status, 200, 'the new generation serves');
+    } finally {
+      await gw.close();
       await up.close();
       await collector.close();
     }

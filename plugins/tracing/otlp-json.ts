@@ -1,0 +1,117 @@
+// The OTLP/JSON encoding of finished spans (an ExportTraceServiceRequest, opentelemetry-proto
+// 1.x JSON mapping: ids as hex, times as decimal-string nanoseconds, enums as numbers), written
+// by hand: the SDK's serializer builds a full object tree per span, then JSON.stringify walks it
+// (docs/architecture.md, "Tracing: our own span recorder"). Runs from the export timer, never
+// inside a request. Checked against the test receiver's decoder (test/unit/tracing/otlp-json.test.ts).
+
+/** One finished span as the recorder keeps it. */
+export interface SpanRecord {
+  readonly traceId: string;
+  readonly spanId: string;
+  /** '' for a root span */
+  readonly parentSpanId: string;
+  /** the client's `tracestate`, carried by every span of the trace */
+  readonly traceState: string | undefined;
+  readonly name: string;
+  /** OTLP SpanKind: 1 internal, 2 server, 3 client */
+  readonly kind: number;
+  /** whether the parent came from another process (the client's traceparent) */
+  readonly remoteParent: boolean;
+  /** performance.now() values */
+  readonly startMs: number;
+  readonly endMs: number;
+  /** key, value, key, value ... (keys unique) */
+  readonly attributes: readonly AttributeValue[];
+  /** status ERROR */
+  readonly failed: boolean;
+}
+
+export type AttributeValue = string | number | boolean;
+
+export type HrTime = [number, number];
+
+// Span times are performance.now() values on top of the process's time origin, turned into wall
+// clock [seconds, nanoseconds] once, at encoding: one clock for every span, so sibling spans keep
+// their order (Date.now() would step by milliseconds).
+const ORIGIN_S = Math.floor(performance.timeOrigin / 1000);
+const ORIGIN_NS = Math.round((performance.timeOrigin - ORIGIN_S * 1000) * 1e6);
+
+/** A performance.now() value as wall-clock [seconds, nanoseconds]. */
+export function hrTime(perfMs: number): HrTime {
+  const whole = Math.floor(perfMs);
+  let ns = ORIGIN_NS + Math.round((perfMs - whole) * 1e6) + (whole % 1000) * 1e6;
+  let s = ORIGIN_S + Math.floor(whole / 1000);
+  s += Math.floor(ns / 1e9);
+  ns %= 1e9;
+  return [s, ns];
+}
+
+/** A performance.now() value as OTLP's fixed64 Unix nanoseconds, in its JSON form (a decimal string). */
+export function unixNanos(perfMs: number): string {
+  const [s, ns] = hrTime(perfMs);
+  return `"${s}${String(ns).padStart(9, '0')}"`;
+}
+
+// OTLP span flags: the low byte is the W3C trace flags (sampled), bit 8 says whether bit 9 (the
+// parent is remote) is known.
+const FLAGS_LOCAL_PARENT = 0x101;
+const FLAGS_REMOTE_PARENT = 0x301;
+
+function anyValue(v: AttributeValue): string {
+  switch (typeof v) {
+    case 'string':
+      return `{"stringValue":${JSON.stringify(v)}}`;
+    case 'boolean':
+      return v ? '{"boolValue":true}' : '{"boolValue":false}';
+    default:
+      if (Number.isInteger(v)) return `{"intValue":${v}}`;
+      // proto3 JSON spells the non-finite doubles as strings
+      return Number.isFinite(v) ? `{"doubleValue":${v}}` : `{"doubleValue":"${v}"}`;
+  }
+}
+
+export class OtlpJsonEncoder {
+  private readonly head: string;
+  /** `{"key":"<name>","value":` per attribute name: the names are a small fixed set */
+  private readonly keys = new Map<string, string>();
+
+  constructor(resource: Readonly<Record<string, AttributeValue>>, scope: { name: string; version: string }) {
+    const attrs = Object.entries(resource).flat();
+    this.head = `{"resourceSpans":[{"resource":{"attributes":${this.attributes(attrs)}},"scopeSpans":[{"scope":{"name":${JSON.stringify(scope.name)},"version":${JSON.stringify(scope.version)}},"spans":[`;
+  }
+
+  /** One ExportTraceServiceRequest holding `spans`, as UTF-8 JSON. */
+  encode(spans: readonly SpanRecord[]): Uint8Array {
+    let out = this.head;
+    for (let i = 0; i < spans.length; i++) {
+      if (i > 0) out += ',';
+      out += this.span(spans[i]!);
+    }
+    out += ']}]}]}';
+    return Buffer.from(out, 'utf8');
+  }
+
+  private span(s: SpanRecord): string {
+    let out = `{"traceId":"${s.traceId}","spanId":"${s.spanId}"`;
+    if (s.parentSpanId !== '') out += `,"parentSpanId":"${s.parentSpanId}"`;
+    if (s.traceState !== undefined) out += `,"traceState":${JSON.stringify(s.traceState)}`;
+    out += `,"flags":${s.remoteParent ? FLAGS_REMOTE_PARENT : FLAGS_LOCAL_PARENT},"name":${JSON.stringify(s.name)},"kind":${s.kind},"startTimeUnixNano":${unixNanos(s.startMs)},"endTimeUnixNano":${unixNanos(s.endMs)},"attributes":${this.attributes(s.attributes)}`;
+    if (s.failed) out += ',"status":{"code":2}';
+    return `${out}}`;
+  }
+
+  private attributes(kv: readonly AttributeValue[]): string {
+    let out = '[';
+    for (let i = 0; i < kv.length; i += 2) {
+      const name = kv[i] as string;
+      let key = this.keys.get(name);
+      if (key === undefined) {
+        key = `{"key":${JSON.stringify(name)},"value":`;
+        if (this.keys.size < 1000) this.keys.set(name, key);
+      }
+      if (i > 0) out += ',';
+      out += key + anyValue(kv[i + 1]!) + '}';
+    }
+    return `${out}]`;
+  }
+}

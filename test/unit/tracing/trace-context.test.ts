@@ -1,0 +1,79 @@
+// W3C Trace Context reading and the ratio sampler (plugins/tracing/trace-context.ts). The
+// sampler is checked against the OpenTelemetry SDK's own TraceIdRatioBasedSampler (a
+// devDependency kept for this): the same trace id must get the same decision in both.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { SamplingDecision, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
+import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent } from '../../../plugins/tracing/trace-context.ts';
+
+const T = '4bf92f3577b34da6a3ce929d0e0e4736';
+const S = '00f067aa0ba902b7';
+
+test('parseTraceparent: W3C level 1', () => {
+  const table: [string | string[] | undefined, { traceId: string; spanId: string; sampled: boolean } | undefined][] = [
+    [`00-${T}-${S}-01`, { traceId: T, spanId: S, sampled: true }],
+    [`00-${T}-${S}-00`, { traceId: T, spanId: S, sampled: false }],
+    [`00-${T}-${S}-03`, { traceId: T, spanId: S, sampled: true }], // other flag bits are not the sampled bit
+    [`00-${T}-${S}-02`, { traceId: T, spanId: S, sampled: false }],
+    [` 00-${T}-${S}-01 `, { traceId: T, spanId: S, sampled: true }], // optional whitespace
+    [`01-${T}-${S}-01-what-the-future-holds`, { traceId: T, spanId: S, sampled: true }], // a later version may add fields
+    [`01-${T}-${S}-01`, { traceId: T, spanId: S, sampled: true }],
+    [`01-${T}-${S}-01x`, undefined], // extra fields must follow a '-'
+    [`00-${T}-${S}-01-extra`, undefined], // version 00 has exactly four fields
+    [`ff-${T}-${S}-01`, undefined], // version ff is invalid
+    [`00-${'0'.repeat(32)}-${S}-01`, undefined], // all-zero trace id
+    [`00-${T}-${'0'.repeat(16)}-01`, undefined], // all-zero parent id
+    [`00-${T.toUpperCase()}-${S}-01`, undefined], // lowercase only
+    [`00-${T}-${S}-0g`, undefined],
+    [`0g-${T}-${S}-01`, undefined],
+    [`00-${T.slice(1)}-${S}-01`, undefined],
+    [`00_${T}-${S}-01`, undefined],
+    [`00-${T}-${S}`, undefined],
+    ['', undefined],
+    [`00-${T}-${S}-01, 00-${T}-${S}-01`, undefined], // two headers joined by Node
+    [[`00-${T}-${S}-01`, `00-${T}-${S}-01`], undefined],
+    [undefined, undefined],
+  ];
+  for (const [header, want] of table) assert.deepEqual(parseTraceparent(header), want, JSON.stringify(header));
+});
+
+test('formatTraceparent and span ids', () => {
+  assert.equal(formatTraceparent(T, S, true), `00-${T}-${S}-01`);
+  assert.equal(formatTraceparent(T, S, false), `00-${T}-${S}-00`);
+  const ids = new Set<string>();
+  for (let i = 0; i < 1000; i++) {
+    const id = newSpanId();
+    assert.match(id, /^[0-9a-f]{16}$/);
+    assert.notEqual(id, '0'.repeat(16));
+    ids.add(id);
+  }
+  assert.equal(ids.size, 1000, 'random span ids');
+});
+
+test('RatioSampler: the same decision as the SDK TraceIdRatioBasedSampler for the same trace id', () => {
+  for (const rate of [0, 0.001, 0.01, 0.25, 0.5, 0.999, 1]) {
+    const ours = new RatioSampler(rate);
+    const sdk = new TraceIdRatioBasedSampler(rate);
+    let sampled = 0;
+    const n = 4000;
+    for (let i = 0; i < n; i++) {
+      const root = ours.newTrace();
+      assert.match(root.traceId, /^[0-9a-f]{32}$/);
+      const want = sdk.shouldSample(ROOT_CONTEXT, root.traceId).decision === SamplingDecision.RECORD_AND_SAMPLED;
+      assert.equal(root.sampled, want, `rate ${rate}, trace ${root.traceId}`);
+      assert.equal(ours.sample(root.traceId), want, `rate ${rate}, trace ${root.traceId} from hex`);
+      if (root.sampled) sampled++;
+    }
+    // the share follows the rate (6 standard deviations of slack: this never flakes)
+    const sd = Math.sqrt((rate * (1 - rate)) / n);
+    assert.ok(Math.abs(sampled / n - rate) <= 6 * sd + 1e-9, `rate ${rate}: ${sampled}/${n} sampled`);
+  }
+  // edge ids: the XOR of the four words decides
+  const edges = ['00000000000000000000000000000001', 'ffffffff000000000000000000000000', 'ffffffffffffffffffffffffffffffff', '7fffffff000000000000000000000000', '80000000000000000000000000000000'];
+  for (const rate of [0, 0.5, 0.999999, 1]) {
+    const ours = new RatioSampler(rate);
+    const sdk = new TraceIdRatioBasedSampler(rate);
+    for (const id of edges) assert.equal(ours.sample(id), sdk.shouldSample(ROOT_CONTEXT, id).decision === SamplingDecision.RECORD_AND_SAMPLED, `rate ${rate}, ${id}`);
+  }
+});
