@@ -87,3 +87,14 @@ test('encode: an empty batch is still a valid request', () => {
   const enc = new OtlpJsonEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' });
   assert.deepEqual(decodeTraces(JSON.parse(Buffer.from(enc.encode([])).toString('utf8'))), []);
 });
+
+test('encode: spans larger than the room reserved for them (multi-byte UTF-8) grow the buffer', () => {
+  const enc = new OtlpJsonEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' });
+  const long = '€ü😀"'.repeat(3000);
+  const spans = Array.from({ length: 5 }, (_, i) => span({ spanId: String(i + 1).padStart(16, '0'), attributes: ['user_agent.original', long, 'i', i] }));
+  const got = decodeTraces(JSON.parse(Buffer.from(enc.encode(spans)).toString('utf8')));
+  assert.deepEqual(
+    got.map((s) => [s.spanId, s.attributes['user_agent.original'] === long, s.attributes.i]),
+    spans.map((s, i) => [s.spanId, true, i]),
+  );
+});
