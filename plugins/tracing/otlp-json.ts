@@ -60,6 +60,10 @@ const FLAGS_REMOTE_PARENT = 0x301;
 /** room reserved per span before the buffer grows (a server span with the usual attributes is ~700 bytes) */
 const SPAN_BYTES_GUESS = 1024;
 const COMMA = 44;
+// the KeyValue cache: at most this many attribute names, values per name, characters a value
+const MAX_CACHED_NAMES = 100;
+const MAX_CACHED_VALUES = 256;
+const MAX_CACHED_LENGTH = 128;
 
 function anyValue(v: AttributeValue): string {
   switch (typeof v) {
@@ -76,8 +80,8 @@ function anyValue(v: AttributeValue): string {
 
 export class OtlpJsonEncoder {
   private readonly head: string;
-  /** `{"key":"<name>","value":` per attribute name: the names are a small fixed set */
-  private readonly keys = new Map<string, string>();
+  /** attribute name -> value -> its KeyValue JSON (bounded, see attribute()) */
+  private readonly pairs = new Map<string, Map<AttributeValue, string>>();
 
   constructor(resource: Readonly<Record<string, AttributeValue>>, scope: { name: string; version: string }) {
     const attrs = Object.entries(resource).flat();
@@ -121,15 +125,28 @@ export class OtlpJsonEncoder {
   private attributes(kv: readonly AttributeValue[]): string {
     let out = '[';
     for (let i = 0; i < kv.length; i += 2) {
-      const name = kv[i] as string;
-      let key = this.keys.get(name);
-      if (key === undefined) {
-        key = `{"key":${JSON.stringify(name)},"value":`;
-        if (this.keys.size < 1000) this.keys.set(name, key);
-      }
       if (i > 0) out += ',';
-      out += key + anyValue(kv[i + 1]!) + '}';
+      out += this.attribute(kv[i] as string, kv[i + 1]!);
     }
     return `${out}]`;
+  }
+
+  /**
+   * One KeyValue. Most attribute values repeat from request to request (method, scheme, route,
+   * upstream, status, addresses): their JSON is kept per attribute name, a bounded number of
+   * short values each, so a repeated pair is one string instead of a JSON.stringify and four pieces.
+   */
+  private attribute(name: string, value: AttributeValue): string {
+    let values = this.pairs.get(name);
+    if (values === undefined) {
+      values = new Map();
+      if (this.pairs.size < MAX_CACHED_NAMES) this.pairs.set(name, values);
+    }
+    let json = values.get(value);
+    if (json === undefined) {
+      json = `{"key":${JSON.stringify(name)},"value":${anyValue(value)}}`;
+      if (values.size < MAX_CACHED_VALUES && (typeof value !== 'string' || value.length <= MAX_CACHED_LENGTH)) values.set(value, json);
+    }
+    return json;
   }
 }

@@ -98,3 +98,17 @@ test('encode: spans larger than the room reserved for them (multi-byte UTF-8) gr
     spans.map((s, i) => [s.spanId, true, i]),
   );
 });
+
+test('encode: repeated and differently typed values of one attribute stay apart (the KeyValue cache)', () => {
+  const enc = new OtlpJsonEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' });
+  const values = ['a', 'b', 'a', 1, '1', true, 'true', 1.5, 0, 'x'.repeat(500), 'x'.repeat(500)];
+  for (let round = 0; round < 2; round++) {
+    const spans = values.map((v, i) => span({ spanId: String(i + 1).padStart(16, '0'), attributes: ['k', v] }));
+    const got = decodeTraces(JSON.parse(Buffer.from(enc.encode(spans)).toString('utf8')));
+    assert.deepEqual(
+      got.map((s) => s.attributes.k),
+      values,
+      `round ${round}`,
+    );
+  }
+});
