@@ -8,7 +8,7 @@
 // wants it), response headers in onResponse, the response body in onResponseBody
 // (response-body.ts), and request_complete in onComplete.
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler, FilterStatus } from '../../src/pipeline/types.ts';
-import { AgentCallError, CancelledError } from '../../src/agent-protocol/client.ts';
+import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent-protocol/client.ts';
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, toHeaderValues, type AgentReply, type HeaderOp, type RequestHeadersEvent } from '../../src/agent-protocol/messages.ts';
@@ -16,7 +16,7 @@ import { contentCodings, decompressBounded, encodingLabel, isInspectedContentTyp
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
 import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
 import type { AgentManager } from './manager.ts';
-import type { AgentMetrics } from './metrics.ts';
+import type { AgentCells, AgentMetrics } from './metrics.ts';
 import { ResponseBodyInspector } from './response-body.ts';
 import { applyAgentHeaderOps } from './header-ops.ts';
 import { createFrameInspector } from './websocket.ts';
@@ -42,6 +42,8 @@ export interface Member {
   client: AgentTransport;
   /** '' for the first filter of an agent on the route; '#2', '#3'... for further filters of the same agent (distinct correlation ids) */
   cidSuffix: string;
+  /** the agent's per-call metric cells */
+  cells: AgentCells;
 }
 
 interface Chain {
@@ -146,8 +148,7 @@ export class AgentFilter implements RequestFilter {
       const st: RequestState = { correlation, released: false, handled: new Set(), chains: [] };
       state = st;
       ctx.state.set(STATE_KEY, state);
-      if (ctx.signal.aborted) releaseRequestHold(st);
-      else ctx.signal.addEventListener('abort', () => releaseRequestHold(st), { once: true });
+      ctx.onCancel(() => releaseRequestHold(st));
     }
     const members = this.membersFor(ctx.routeId).filter((m) => !state.handled.has(m.settings.id));
     for (const m of members) state.handled.add(m.settings.id);
@@ -244,7 +245,7 @@ export class AgentFilter implements RequestFilter {
       // Two filters of one agent on a route are two calls in flight at once: they need distinct ids.
       const n = (uses.get(def.id) ?? 0) + 1;
       uses.set(def.id, n);
-      return { settings, def, client: this.gen.manager.client(def.id), cidSuffix: n === 1 ? '' : `#${n}` };
+      return { settings, def, client: this.gen.manager.client(def.id), cidSuffix: n === 1 ? '' : `#${n}`, cells: this.gen.manager.metrics.cells(def.id) };
     });
     this.chainCache.set(key, members);
     return members;
@@ -409,22 +410,19 @@ export class AgentFilter implements RequestFilter {
     timeoutOf: (m: Member) => number,
   ): Promise<Merged> {
     const metrics = this.gen.manager.metrics;
-    // Aborted when the client leaves or when an earlier agent in the chain decided; with a single
-    // agent there is nobody to cancel, and the request's own signal is enough.
-    const stop = members.length > 1 ? new AbortController() : undefined;
-    const onClientGone = () => stop?.abort(new CancelledError(CancelReason.ClientDisconnect));
-    if (stop) {
-      if (ctx.signal.aborted) onClientGone();
-      else ctx.signal.addEventListener('abort', onClientGone, { once: true });
-    }
-    const signal = stop?.signal ?? ctx.signal;
+    // Cancelled when the client leaves or when an earlier agent in the chain decided; with a
+    // single agent there is nobody to cancel, and the request itself is the canceller.
+    const stop = members.length > 1 ? new CancelScope() : undefined;
+    const onClientGone = () => stop!.cancel(CancelReason.ClientDisconnect);
+    if (stop) ctx.onCancel(onClientGone);
+    const cancel: CallCanceller = stop ?? ctx;
     const calls = members.map((m) => {
       const started = performance.now();
       const id = cid + m.cidSuffix;
-      return m.client.call(type, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: timeoutOf(m), signal }).then(
+      return m.client.call(type, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: timeoutOf(m), cancel }).then(
         (reply): Outcome => {
           const ms = performance.now() - started;
-          metrics.latency.observe({ agent: m.def.id, event: eventName }, ms / 1000);
+          m.cells.latency(eventName).observe(ms / 1000);
           m.client.latency.observe(ms);
           return { ok: true, reply };
         },
@@ -457,17 +455,17 @@ export class AgentFilter implements RequestFilter {
           continue;
         }
         const { reply } = outcome;
-        metrics.decisions.inc({ agent: m.def.id, decision: reply.decision.kind });
-        ctx.audit.tags.push(...reply.tags);
-        ctx.audit.ruleIds.push(...reply.ruleIds);
+        m.cells.decision(reply.decision.kind).value++;
+        if (reply.tags.length > 0) ctx.audit.tags.push(...reply.tags);
+        if (reply.ruleIds.length > 0) ctx.audit.ruleIds.push(...reply.ruleIds);
         const local = decisionResponse(reply);
         if (local) {
           merged.response = local;
           this.audit(ctx, m, decisionEventType(reply, true), { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
           return merged;
         }
-        merged.requestOps.push(...reply.requestHeaderOps);
-        merged.responseOps.push(...reply.responseHeaderOps);
+        if (reply.requestHeaderOps.length > 0) merged.requestOps.push(...reply.requestHeaderOps);
+        if (reply.responseHeaderOps.length > 0) merged.responseOps.push(...reply.responseHeaderOps);
         if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
         if (reply.responseBodyMutation !== undefined) merged.responseBodyMutation = reply.responseBodyMutation;
         if (reply.tags.length > 0 || reply.ruleIds.length > 0) {
@@ -477,8 +475,8 @@ export class AgentFilter implements RequestFilter {
       return merged;
     } finally {
       if (stop) {
-        ctx.signal.removeEventListener('abort', onClientGone);
-        if (merged.response) stop.abort(new CancelledError(CancelReason.BlockedByAgent));
+        ctx.offCancel(onClientGone);
+        if (merged.response) stop.cancel(CancelReason.BlockedByAgent);
       }
     }
   }

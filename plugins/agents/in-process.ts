@@ -87,7 +87,7 @@ export class InProcessAgent implements AgentTransport {
 
   call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
     if (this.closed) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} is closed`));
-    if (opts.signal?.aborted) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
+    if (opts.cancel?.cancelled) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
     if (this.handlers) return this.invoke(this.handlers, type, correlationId, payload);
     if (this.failure) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} (in-process ${this.program}) failed to start: ${this.failure.message}`));
     this.start();

@@ -91,7 +91,7 @@ class AgentFrameInspector implements FrameInspector {
       const id = cid + m.cidSuffix;
       return m.client.call(MessageType.WebSocketFrame, id, m.cidSuffix ? { ...event, correlation_id: id } : event, { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs }).then(
         (reply) => {
-          metrics.latency.observe({ agent: m.def.id, event: 'websocket_frame' }, (performance.now() - started) / 1000);
+          m.cells.latency('websocket_frame').observe((performance.now() - started) / 1000);
           return { ok: true as const, reply };
         },
         (error: AgentCallError) => ({ ok: false as const, error }),
@@ -116,7 +116,7 @@ class AgentFrameInspector implements FrameInspector {
         continue;
       }
       const verdict = frameVerdict(outcome.reply);
-      metrics.decisions.inc({ agent: m.def.id, decision: verdict.action });
+      m.cells.decision(verdict.action).value++;
       if (verdict.action !== 'allow') return verdict;
     }
     return ALLOW;

@@ -5,7 +5,7 @@
 // waiting for a timeout); a reply for an unknown correlation id is ignored.
 import { connect, type Socket } from 'node:net';
 import { FrameDecoder, FrameError, FrameWriter, MAX_FRAME_BYTES, MessageType, encodeFrame, isKnownMessageType, parseJsonPayload, parsePayload, type Encoding } from './frames.ts';
-import { CancelReason, ProtocolError, parseAgentReply, type AgentReply, type HandshakeRequest, type HandshakeResponse } from './messages.ts';
+import { CancelReason, ProtocolError, parseAgentReply, plainAllowCorrelationId, plainAllowReply, type AgentReply, type HandshakeRequest, type HandshakeResponse } from './messages.ts';
 
 export type AgentErrorKind = 'circuit_open' | 'timeout' | 'unavailable' | 'connection_lost' | 'protocol' | 'cancelled' | 'rejected';
 
@@ -26,6 +26,8 @@ export interface ProtocolConnection {
   /** calls awaiting a reply (or queued) on this connection */
   readonly inFlight: number;
   readonly paused: boolean;
+  /** frames queued for this event-loop turn's write: a call sent now shares that write */
+  readonly writePending: boolean;
   open(): Promise<unknown>;
   request(type: number, correlationId: string, payload: unknown): Promise<AgentReply>;
   cancel(correlationId: string, reason?: number): void;
@@ -128,6 +130,10 @@ export class AgentConnection implements ProtocolConnection {
 
   get alive(): boolean {
     return !this.closed && this.socket !== undefined;
+  }
+
+  get writePending(): boolean {
+    return this.writer?.pending ?? false;
   }
 
   onClose(listener: () => void): void {
@@ -248,6 +254,14 @@ export class AgentConnection implements ProtocolConnection {
   }
 
   private onFrame(type: number, payload: Buffer): void {
+    // The common reply, recognised by its bytes (messages.ts plainAllowCorrelationId).
+    if (type === MessageType.AgentResponse && this.encoding === 'json') {
+      const cid = plainAllowCorrelationId(payload);
+      if (cid !== undefined) {
+        this.settle(cid, plainAllowReply(cid));
+        return;
+      }
+    }
     if (!isKnownMessageType(type)) {
       this.options.onProtocolIssue?.('unknown_type');
       this.shutdown(new AgentCallError('protocol', `agent sent unknown message type 0x${type.toString(16)}`));
@@ -303,13 +317,17 @@ export class AgentConnection implements ProtocolConnection {
       }
       return;
     }
-    const p = reply.correlationId === undefined ? undefined : this.pending.get(reply.correlationId);
+    this.settle(reply.correlationId, reply);
+  }
+
+  private settle(cid: string | undefined, reply: AgentReply): void {
+    const p = cid === undefined ? undefined : this.pending.get(cid);
     if (!p) {
       // Late (after a timeout/cancel) or for an id we never sent: never applied to anything.
       this.options.onProtocolIssue?.('unmatched_reply');
       return;
     }
-    this.pending.delete(reply.correlationId!);
+    this.pending.delete(cid!);
     p.resolve(reply);
   }
 

@@ -96,6 +96,11 @@ export class FrameWriter {
 
   constructor(private readonly sink: FrameSink) {}
 
+  /** Frames wait for this turn's write (a frame queued now shares it). */
+  get pending(): boolean {
+    return this.scheduled;
+  }
+
   write(frame: Buffer): void {
     this.queue.push(frame);
     if (this.scheduled) return;

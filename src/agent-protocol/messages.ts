@@ -353,3 +353,63 @@ export function toHeaderValues(headers: Record<string, string | string[] | numbe
   }
   return out;
 }
+
+// ---- The plain "allow" reply, pre-serialised ----------------------------------------------
+// Most replies on a busy gateway are an allow with nothing attached. The SDK writes that reply
+// from a template (the exact bytes JSON.stringify gives for allow().toWire(id)), and the gateway
+// recognises those bytes without JSON.parse and validation. Anything else, e.g. the same reply
+// from another agent implementation with other key order or spacing, takes the general path.
+const ALLOW_PREFIX = Buffer.from(
+  '{"version":1,"decision":"allow","request_headers":[],"response_headers":[],"routing_metadata":{},"audit":{"tags":[],"rule_ids":[],"confidence":null,"reason_codes":[],"custom":{"correlation_id":"',
+);
+const ALLOW_SUFFIX = Buffer.from('"}},"needs_more":false,"request_body_mutation":null,"response_body_mutation":null}');
+// A correlation id the template can carry as is: no quote, backslash or control character (those need JSON escapes).
+const PLAIN_ID = /^[^"\\\0-\x1f]*$/;
+
+/**
+ * The JSON payload of a plain allow for `correlationId` after `headroom` unwritten bytes (room for
+ * a frame header), or undefined when the id needs escaping.
+ */
+export function encodeAllowReply(correlationId: string, headroom = 0): Buffer | undefined {
+  if (!PLAIN_ID.test(correlationId)) return undefined;
+  const idBytes = Buffer.byteLength(correlationId, 'utf8');
+  const out = Buffer.allocUnsafe(headroom + ALLOW_PREFIX.length + idBytes + ALLOW_SUFFIX.length);
+  let at = headroom + ALLOW_PREFIX.copy(out, headroom);
+  at += out.write(correlationId, at, 'utf8');
+  ALLOW_SUFFIX.copy(out, at);
+  return out;
+}
+
+/** The correlation id of a JSON payload that is exactly the plain allow template, else undefined. */
+export function plainAllowCorrelationId(payload: Buffer): string | undefined {
+  const end = payload.length - ALLOW_SUFFIX.length;
+  if (end < ALLOW_PREFIX.length) return undefined;
+  if (ALLOW_PREFIX.compare(payload, 0, ALLOW_PREFIX.length) !== 0 || ALLOW_SUFFIX.compare(payload, end) !== 0) return undefined;
+  for (let i = ALLOW_PREFIX.length; i < end; i++) {
+    const b = payload[i]!;
+    if (b === 0x22 || b === 0x5c || b < 0x20) return undefined;
+  }
+  return payload.toString('utf8', ALLOW_PREFIX.length, end);
+}
+
+// Shared and frozen: nothing downstream mutates a reply's lists (a mutation would throw, not leak).
+const NONE: never[] = [];
+Object.freeze(NONE);
+const ALLOW: Decision = Object.freeze({ kind: 'allow' });
+
+/** The validated form of a plain allow (what parseAgentReply returns for the template). */
+export function plainAllowReply(correlationId: string): AgentReply {
+  return {
+    correlationId,
+    decision: ALLOW,
+    requestHeaderOps: NONE,
+    responseHeaderOps: NONE,
+    tags: NONE,
+    ruleIds: NONE,
+    reasonCodes: NONE,
+    confidence: undefined,
+    needsMore: false,
+    requestBodyMutation: undefined,
+    responseBodyMutation: undefined,
+  };
+}

@@ -17,6 +17,15 @@ export class Semaphore {
     return this.waiters.length;
   }
 
+  /** A permit now (its release function), or undefined when none is free or callers queue. */
+  tryTake(): (() => void) | undefined {
+    if (this.available > 0 && this.waiters.length === 0) {
+      this.available -= 1;
+      return this.releaser();
+    }
+    return undefined;
+  }
+
   /**
    * A permit request without an AbortSignal (cheaper on the hot path): `ready` resolves with the
    * release function; `cancel()` leaves the queue (a no-op once granted).

@@ -102,6 +102,8 @@ export class V1Connection implements ProtocolConnection {
   private readonly closeListeners: (() => void)[] = [];
   /** v1 has no flow control */
   paused = false;
+  /** v1 writes one request at a time, unbatched */
+  readonly writePending = false;
 
   constructor(private readonly options: V1ConnectionOptions) {
     this.decoder = new V1Decoder(options.maxMessageBytes ?? MAX_V1_MESSAGE_BYTES);

@@ -20,6 +20,7 @@ import {
   type WireAgentResponse,
   type WireDecision,
   type WireHeaderOp,
+  encodeAllowReply,
 } from '../agent-protocol/messages.ts';
 
 export type {
@@ -114,6 +115,24 @@ export class Decision {
   websocket(decision: 'allow' | 'drop' | { close: { code: number; reason: string } }): this {
     this.websocketDecision = decision;
     return this;
+  }
+
+  /** An allow with nothing attached (its reply is the pre-serialised template). */
+  isPlainAllow(): boolean {
+    return (
+      this.decision === 'allow' &&
+      this.requestOps.length === 0 &&
+      this.responseOps.length === 0 &&
+      this.tags.length === 0 &&
+      this.ruleIds.length === 0 &&
+      this.reasonCodes.length === 0 &&
+      this.confidenceValue === undefined &&
+      !this.needsMoreFlag &&
+      this.requestBody === undefined &&
+      this.responseBody === undefined &&
+      this.websocketDecision === undefined &&
+      Object.keys(this.custom).length === 0
+    );
   }
 
   /** The AgentResponse JSON for one event. */
@@ -305,7 +324,14 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
   const send = (type: number, payload: unknown) => {
     if (!socket.destroyed) writer.write(encodeFrame(type, payload, encoding));
   };
-  const reply = (correlationId: string, d: Decision) => send(MessageType.AgentResponse, d.toWire(correlationId));
+  const reply = (correlationId: string, d: Decision) => {
+    // A plain allow goes out from its template (messages.ts encodeAllowReply), no toWire/stringify.
+    const plain = encoding === 'json' && d.isPlainAllow() ? encodeAllowReply(correlationId, 5) : undefined;
+    if (!plain) return send(MessageType.AgentResponse, d.toWire(correlationId));
+    plain.writeUInt32BE(plain.length - 4, 0);
+    plain.writeUInt8(MessageType.AgentResponse, 4);
+    if (!socket.destroyed) writer.write(plain);
+  };
 
   socket.on('error', () => socket.destroy());
   socket.on('close', () => {

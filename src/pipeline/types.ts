@@ -88,6 +88,11 @@ export interface RequestContext {
   body: Buffer | undefined;
   /** aborted when the client goes away or the request is finished */
   readonly signal: AbortSignal;
+  /** the same event without an AbortSignal (cheaper on hot paths): true once cancelled */
+  readonly cancelled: boolean;
+  /** `listener` runs once when the request is cancelled (at once if it already is) */
+  onCancel(listener: () => void): void;
+  offCancel(listener: () => void): void;
   /** audit facts collected along the way (agent tags, WAF rule ids, rate-limit hits, a refusal while forwarding) */
   readonly audit: { tags: string[]; ruleIds: string[]; rateLimited: boolean; blocked?: string | undefined };
   /** per-request scratch space for filters, keyed by filter id */

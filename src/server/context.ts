@@ -20,6 +20,7 @@ export class Context implements RequestContext {
   private abort: AbortController | undefined;
   private cancelReason: Error | undefined;
   private token: CancelToken | undefined;
+  private cancelListeners: (() => void)[] | undefined;
 
   constructor(
     readonly traceId: string,
@@ -66,6 +67,15 @@ export class Context implements RequestContext {
   get cancelled(): boolean {
     return this.cancelReason !== undefined;
   }
+  onCancel(listener: () => void): void {
+    if (this.cancelReason) listener();
+    else (this.cancelListeners ??= []).push(listener);
+  }
+  offCancel(listener: () => void): void {
+    const ls = this.cancelListeners;
+    const i = ls ? ls.indexOf(listener) : -1;
+    if (i >= 0) ls!.splice(i, 1);
+  }
   get state(): Map<string, unknown> {
     return (this._state ??= new Map());
   }
@@ -79,6 +89,9 @@ export class Context implements RequestContext {
     this.cancelReason = new Error(reason);
     this.abort?.abort(this.cancelReason);
     this.token?.cancel();
+    const ls = this.cancelListeners;
+    this.cancelListeners = undefined;
+    if (ls) for (const l of ls) l();
   }
 }
 

@@ -14,6 +14,7 @@ import { Metrics } from '../../../src/metrics/registry.ts';
 import type { GenerationServices, HeaderMap, LocalResponse, RequestContext, RequestFilter } from '../../../src/pipeline/types.ts';
 import { createAgentFilterFactory, type AgentPluginOptions } from '../../../plugins/agents/index.ts';
 import { pickTraceId } from '../../../src/server/trace-id.ts';
+import { withCancellation } from '../../helpers/cancellation.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 
@@ -163,7 +164,7 @@ export async function startPipeline(opts: {
     delete upstreamHeaders.connection;
     const abort = new AbortController();
     res.once('close', () => abort.abort(new Error('closed')));
-    const ctx: RequestContext = {
+    const ctx: RequestContext = withCancellation({
       // the gateway's own id rule (a client id with '#' is replaced: agent suffixes use it)
       traceId: req.headers['x-request-id'] !== undefined ? pickTraceId(req.headers, 'tinyflake') : `t${++seq}`,
       startTime: performance.now(),
@@ -189,7 +190,7 @@ export async function startPipeline(opts: {
       audit: { tags: [], ruleIds: [], rateLimited: false },
       state: new Map(),
       log,
-    };
+    }, abort.signal);
     let status = 500;
     const send = (local: LocalResponse) => {
       status = local.status;

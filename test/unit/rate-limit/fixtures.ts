@@ -1,5 +1,6 @@
 // Fake RequestContext / GenerationServices for driving rate-limit filters without the core.
 import type { IncomingMessage } from 'node:http';
+import { withCancellation } from '../../helpers/cancellation.ts';
 import { pino } from 'pino';
 import { Metrics } from '../../../src/metrics/registry.ts';
 import type { GenerationServices, RequestContext } from '../../../src/pipeline/types.ts';
@@ -26,7 +27,8 @@ export function fakeServices(metrics = new Metrics({ defaultMetrics: false })): 
 }
 
 export function fakeCtx(opts: { ip?: string; path?: string; routeId?: string; headers?: Record<string, string>; signal?: AbortSignal } = {}): RequestContext {
-  return {
+  const signal = opts.signal ?? new AbortController().signal;
+  return withCancellation({
     traceId: 'trace-1',
     startTime: 0,
     trace: undefined,
@@ -47,11 +49,11 @@ export function fakeCtx(opts: { ip?: string; path?: string; routeId?: string; he
     upstreamHeaders: {},
     responseHeaders: {},
     body: undefined,
-    signal: opts.signal ?? new AbortController().signal,
+    signal,
     audit: { tags: [], ruleIds: [], rateLimited: false },
     state: new Map(),
     log: pino({ level: 'silent' }),
-  };
+  }, signal);
 }
 
 /** Decodes `filter "id" { type "rate-limit" ... }` KDL with the project's decoder, as the core does. */
