@@ -133,17 +133,11 @@ export class Metrics {
     return new Histogram({ name, help, labelNames, registers: [this.registry], ...(buckets ? { buckets } : {}) });
   }
 
-  /** Get-or-create for hot-path metrics (fast.ts): per-call updates go to cells resolved once. */
-  fastCounter(name: string, help: string, labelNames: readonly string[] = []): FastCounter {
-    const existing = this.registry.getSingleMetric(name);
-    if (existing instanceof FastCounter) return existing;
-    if (existing) throw new Error(`metric ${name} is already registered with another type`);
-    return new FastCounter(name, help, labelNames, this.registry);
-  }
+  /** As histogram(), as a fast.ts histogram (per-call paths: resolve a cell with child() once). */
   fastHistogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): FastHistogram {
     const existing = this.registry.getSingleMetric(name);
     if (existing instanceof FastHistogram) return existing;
-    if (existing) throw new Error(`metric ${name} is already registered with another type`);
+    if (existing) throw new Error(`metric ${name} is already registered as another kind`);
     return new FastHistogram(name, help, labelNames, buckets, this.registry);
   }
 
