@@ -278,3 +278,30 @@ test('memory budget: filling the cache past max-size evicts the least recently u
   await get(`${base}/m0`);
   assert.equal(hits('/m0'), 2);
 });
+
+test('a fresh entry still defers to the request: Cache-Control no-cache / max-age, Pragma and Range go to the origin; a plain GET is a hit', async () => {
+  const { base, hits } = await setup({
+    '/q': (q, r, n) => {
+      if (q.headers['if-none-match'] === '"q1"') {
+        r.writeHead(304, { etag: '"q1"', 'cache-control': 'max-age=60' });
+        r.end();
+      } else send(r, 200, { 'cache-control': 'max-age=60', etag: '"q1"' }, `q${n}`);
+    },
+  });
+  assert.equal((await get(`${base}/q`)).body, 'q1');
+  const hit = await get(`${base}/q`);
+  assert.match(String(hit.headers['cache-status']), /^sentinel; hit; ttl=\d+$/);
+  assert.equal(hits('/q'), 1);
+  // each of these must reach the origin (revalidation or bypass), never be answered as a plain hit
+  let expected = 1;
+  for (const headers of [{ 'cache-control': 'no-cache' }, { 'cache-control': 'max-age=0' }, { pragma: 'no-cache' }, { range: 'bytes=0-0' }] as Record<string, string>[]) {
+    const r = await get(`${base}/q`, headers);
+    expected++;
+    assert.equal(hits('/q'), expected, JSON.stringify(headers));
+    assert.doesNotMatch(String(r.headers['cache-status']), /; hit/, JSON.stringify(headers));
+  }
+  // only-if-cached with a fresh entry: answered from the cache
+  const cached = await get(`${base}/q`, { 'cache-control': 'only-if-cached' });
+  assert.equal(cached.status, 200);
+  assert.equal(hits('/q'), expected);
+});
