@@ -344,10 +344,12 @@ export function parseAgentReply(json: unknown): AgentReply {
 /** Node's IncomingHttpHeaders (or the core's HeaderMap) -> the agent form (lower-cased, lists). */
 export function toHeaderValues(headers: Record<string, string | string[] | number | undefined>): HeaderValues {
   const out: HeaderValues = {};
-  for (const [name, value] of Object.entries(headers)) {
+  // for-in and a string fast path: no entries array, no per-value map (this runs for every event)
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
     const key = name.toLowerCase();
-    const list = Array.isArray(value) ? value.map(String) : [String(value)];
+    const list = typeof value === 'string' ? [value] : Array.isArray(value) ? value.map(String) : [String(value)];
     const prev = out[key];
     out[key] = prev ? prev.concat(list) : list;
   }
