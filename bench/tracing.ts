@@ -1,4 +1,4 @@
-// `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--connections 20] [--profile DIR]`
+// `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--connections 20] [--rates 0.01,1] [--profile DIR]`
 //
 // What OpenTelemetry tracing costs (docs/tracing.md, issue 15: 1% sampling <= 3%, 100% <= 25%):
 // the compiled Sentinel (passthrough config) with tracing off, at sampling-rate 0.01 and at 1,
@@ -23,6 +23,7 @@ import { median } from './lib/stats.ts';
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
+    rates: { type: 'string', default: '0.01,1' },
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '20' },
     profile: { type: 'string' },
@@ -40,11 +41,8 @@ interface Variant {
   /** sampling rate, or undefined for tracing off */
   rate: number | undefined;
 }
-const VARIANTS: Variant[] = [
-  { name: 'off', rate: undefined },
-  { name: '1%', rate: 0.01 },
-  { name: '100%', rate: 1 },
-];
+// tracing off, then one variant per --rates entry (e.g. `--rates 0,0.01,1`: rate 0 isolates the unsampled path)
+const VARIANTS: Variant[] = [{ name: 'off', rate: undefined }, ...values.rates.split(',').map((r) => ({ name: `${Number(r) * 100}%`, rate: Number(r) }))];
 
 interface Run {
   variant: string;
