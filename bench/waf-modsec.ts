@@ -18,6 +18,7 @@ import { median } from './lib/stats.ts';
 import { buildSentinel, renderPassthrough } from './lib/targets.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
 import { tuningDirectives } from '../src/waf/crs/index.ts';
+import { BROWSER_HEADERS, getPath, jsonBody, POST_PATH } from './lib/waf-requests.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const MODSEC_MODULE = '/usr/lib/nginx/modules/ngx_http_modsecurity_module.so';
@@ -62,34 +63,18 @@ const LOAD_CPU = 1;
 
 // ---- the two requests ------------------------------------------------------------------------
 
-const BROWSER_HEADERS: [string, string][] = [
-  ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0'],
-  ['Accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'],
-  ['Accept-Language', 'en-US,en;q=0.5'],
-  ['Accept-Encoding', 'gzip, deflate, br'],
-  ['Cookie', 'session=8f14e45fceea167a5a36dedd4bea2543; theme=dark'],
-];
-
-/** A 2 KiB JSON order; `{{n}}` is replaced per request by the wrk script. */
-export function jsonBody(n: string): string {
-  const items = Array.from({ length: 14 }, (_, i) => ({ sku: `SKU-${1000 + i}`, name: `Trail running shoe ${i}`, qty: (i % 3) + 1, price: 59.9 + i }));
-  const doc = { order_id: n, customer: { name: 'Alice Martin', email: 'alice@example.org', address: { street: '12 rue de la Republique', city: 'Lyon', zip: '69001', country: 'FR' } }, items, note: '' };
-  const text = JSON.stringify(doc);
-  doc.note = 'x'.repeat(Math.max(0, 2048 - text.length));
-  return JSON.stringify(doc);
-}
-
 const luaString = (s: string): string => JSON.stringify(s);
 
 function wrkScript(kind: 'get' | 'post'): string {
   const headers = BROWSER_HEADERS.map(([k, v]) => `headers[${luaString(k)}] = ${luaString(v)}`).join('\n');
   if (kind === 'get') {
+    const [getPre] = getPath('{{n}}').split('{{n}}') as [string];
     return `local n = 0
 local headers = {}
 ${headers}
 request = function()
   n = n + 1
-  return wrk.format("GET", "/products/search?q=blue+running+shoes&size=42&page=" .. n, headers)
+  return wrk.format("GET", ${luaString(getPre)} .. n, headers)
 end
 `;
   }
@@ -101,7 +86,7 @@ headers["Content-Type"] = "application/json"
 request = function()
   n = n + 1
   local id = string.format("%08d", n % 100000000)
-  return wrk.format("POST", "/api/orders", headers, ${luaString(pre)} .. id .. ${luaString(post)})
+  return wrk.format("POST", ${luaString(POST_PATH)}, headers, ${luaString(pre)} .. id .. ${luaString(post)})
 end
 `;
 }
@@ -345,8 +330,8 @@ function send(port: number, method: string, path: string, headers: Record<string
 /** The benign requests must pass and an attack must be blocked, or the figures mean nothing. */
 async function check(t: TargetSpec, port: number): Promise<void> {
   const h = Object.fromEntries(BROWSER_HEADERS);
-  const get = await send(port, 'GET', '/products/search?q=blue+running+shoes&size=42&page=1', h);
-  const post = await send(port, 'POST', '/api/orders', { ...h, 'content-type': 'application/json' }, jsonBody('00000001'));
+  const get = await send(port, 'GET', getPath('1'), h);
+  const post = await send(port, 'POST', POST_PATH, { ...h, 'content-type': 'application/json' }, jsonBody('00000001'));
   if (get !== 200 || post !== 200) throw new Error(`${t.name}: the benign requests must answer 200, got GET ${get}, POST ${post}`);
   if (t.pl !== null) {
     const attack = await send(port, 'GET', "/products/search?q=1'+UNION+SELECT+password+FROM+users--", h);

@@ -7,59 +7,86 @@ export interface Item {
   value: string;
   /** MissMemo bookkeeping (memo.ts): the value's miss bitset for the memo that set it. */
   memo?: Uint8Array | undefined;
-  memoOwner?: object;
+  memoOwner?: object | undefined;
 }
+
+/** An item with the shape every collection uses (one hidden class on the hot path). */
+export function makeItem(key: string, value: string): Item {
+  return { key, value, memo: undefined, memoOwner: undefined };
+}
+
+const NO_ITEMS: readonly Item[] = Object.freeze([]) as readonly Item[];
 
 export class Collection {
   readonly items: Item[] = [];
+  /** Lower-cased key -> its items, built on the first keyed lookup, dropped on every change.
+   * The engine looks keys up once per rule and transaction, and collections change only while
+   * the request (or response) is being read. */
+  private index: Map<string, Item[]> | undefined;
 
   add(key: string, value: string): void {
-    this.items.push({ key, value });
+    this.items.push(makeItem(key, value));
+    this.index = undefined;
   }
 
   /** Replaces every value of `key` with one (TX-style single-valued keys). */
   set(key: string, value: string): void {
     const lkey = key.toLowerCase();
     const i = this.items.findIndex((it) => it.key.toLowerCase() === lkey);
-    if (i < 0) this.items.push({ key, value });
+    if (i < 0) this.items.push(makeItem(key, value));
     else {
-      this.items[i] = { key, value };
+      this.items[i] = makeItem(key, value);
       for (let j = this.items.length - 1; j > i; j--) if (this.items[j]!.key.toLowerCase() === lkey) this.items.splice(j, 1);
     }
+    this.index = undefined;
   }
 
   delete(key: string): void {
     const lkey = key.toLowerCase();
     for (let j = this.items.length - 1; j >= 0; j--) if (this.items[j]!.key.toLowerCase() === lkey) this.items.splice(j, 1);
+    this.index = undefined;
   }
 
   first(key: string): string | undefined {
-    const lkey = key.toLowerCase();
-    for (const it of this.items) if (it.key.toLowerCase() === lkey) return it.value;
-    return undefined;
+    return this.get(key.toLowerCase())[0]?.value;
   }
 
+  /** The items under a lower-cased key; the array is shared: callers must not change it. */
   get(lkey: string): Item[] {
-    const out: Item[] = [];
-    for (const it of this.items) if (it.key.toLowerCase() === lkey) out.push(it);
-    return out;
+    let index = this.index;
+    if (index === undefined) {
+      index = new Map();
+      for (const it of this.items) {
+        const k = it.key.toLowerCase();
+        const list = index.get(k);
+        if (list) list.push(it);
+        else index.set(k, [it]);
+      }
+      this.index = index;
+    }
+    return index.get(lkey) ?? (NO_ITEMS as Item[]);
   }
 
   clear(): void {
     this.items.length = 0;
+    this.index = undefined;
   }
 }
 
-/** TX and persistent collections: single-valued, map-backed for fast setvar/macro lookups. */
+/** TX and persistent collections: single-valued, map-backed for fast setvar/macro lookups.
+ * Each key holds a one-item array so keyed lookups allocate nothing. */
 export class MapCollection {
-  private readonly map = new Map<string, Item>();
+  private readonly map = new Map<string, Item[]>();
 
   get items(): Item[] {
-    return [...this.map.values()];
+    const out: Item[] = [];
+    for (const one of this.map.values()) out.push(one[0]!);
+    return out;
   }
 
   set(key: string, value: string): void {
-    this.map.set(key.toLowerCase(), { key, value });
+    // A new item (not an update in place): the miss memo caches by item.
+    this.map.set(key.toLowerCase(), [makeItem(key, value)]);
   }
 
   delete(key: string): void {
@@ -67,15 +94,15 @@ export class MapCollection {
   }
 
   first(key: string): string | undefined {
-    return this.map.get(key.toLowerCase())?.value;
+    return this.map.get(key.toLowerCase())?.[0]!.value;
   }
 
+  /** The item under a lower-cased key as a (shared, read-only) array. */
   get(lkey: string): Item[] {
-    const it = this.map.get(lkey);
-    return it ? [it] : [];
+    return this.map.get(lkey) ?? (NO_ITEMS as Item[]);
   }
 
-  entries(): IterableIterator<[string, Item]> {
-    return this.map.entries();
+  *entries(): IterableIterator<[string, Item]> {
+    for (const [k, one] of this.map) yield [k, one[0]!];
   }
 }

@@ -2,7 +2,7 @@
 // interventions and the list of matched rules.
 import { randomBytes } from 'node:crypto';
 
-import { Collection, MapCollection, type Item } from './collections.ts';
+import { Collection, makeItem, MapCollection, type Item } from './collections.ts';
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
@@ -86,14 +86,21 @@ export class Transaction {
   private removedIds: [number, number][] = [];
   private readonly removedTags = new Set<string>();
   private readonly removedTargets = new Map<number, RuleVariable[]>();
-  private readonly removedTargetsByTag: { tag: string; vars: RuleVariable[] }[] = [];
 
   private readonly matches: MatchedRule[] = [];
   private intervention: Intervention | undefined;
   /** Highest phase already processed (phases never run twice). */
   private lastPhase = 0;
   private allowUntilPhase = 0;
-  private readonly tCache = new Map<string, Map<string, string[]>>();
+  /** Per transformation chain: value -> its transformation stages (see transform). */
+  private readonly tCache = new Map<string, Map<string, Stages>>();
+  /** Scalar variables as one-item arrays, reused while the value stays the same (the miss memo
+   * caches its lookup on the item). */
+  private readonly scalarItems = new Map<string, Item[]>();
+  /** Set by select(): whether the selected variable is a collection (names get ":key"). */
+  private selKeyed = false;
+  /** Matched data of the rule being evaluated (copied when the whole chain matched). */
+  private readonly collected: MatchedData[] = [];
 
   constructor(
     private readonly rules: RuleSet,
@@ -410,29 +417,38 @@ export class Transaction {
       case 'SESSION':
       case 'USER':
       case 'RESOURCE':
-        return this.persistent.get(name) ?? wrap([]);
+        return this.persistent.get(name) ?? EMPTY;
       case 'ENV':
         return wrap(Object.entries(process.env).map(([key, value]) => ({ key, value: value ?? '' })));
       default:
-        return this.cols.get(name) ?? (COLLECTIONS.has(name) ? wrap([]) : undefined);
+        return this.cols.get(name) ?? (COLLECTIONS.has(name) ? EMPTY : undefined);
     }
   }
 
-  /** Items a variable selector yields, before exclusions; `keyed` is false for scalars. */
-  private select(v: RuleVariable): { items: Item[]; keyed: boolean } {
+  /** Items a variable selector yields, before exclusions (read-only: arrays may be shared);
+   * sets selKeyed (false for scalars). */
+  private select(v: RuleVariable): Item[] {
     if (v.name === 'XML') {
       const key = v.key ?? '/*';
       const vals = key.includes('@') ? this.xmlAttrs : this.xmlTexts;
-      return { items: vals.map((value) => ({ key, value })), keyed: true };
+      this.selKeyed = true;
+      return vals.map((value) => makeItem(key, value));
     }
     const col = this.keyed(v.name);
     if (!col) {
+      this.selKeyed = false;
       const value = this.scalar(v.name);
-      return { items: value === undefined ? [] : [{ key: '', value }], keyed: false };
+      if (value === undefined) return NO_ITEMS;
+      const cached = this.scalarItems.get(v.name);
+      if (cached !== undefined && cached[0]!.value === value) return cached;
+      const one = [makeItem('', value)];
+      this.scalarItems.set(v.name, one);
+      return one;
     }
-    if (v.lkey !== undefined) return { items: col.get(v.lkey), keyed: true };
-    if (v.keyRegex) return { items: col.items.filter((it) => v.keyRegex!.test(it.key)), keyed: true };
-    return { items: col.items, keyed: true };
+    this.selKeyed = true;
+    if (v.lkey !== undefined) return col.get(v.lkey);
+    if (v.keyRegex) return col.items.filter((it) => v.keyRegex!.test(it.key));
+    return col.items;
   }
 
   private isExcluded(vname: string, key: string, excl: RuleVariable[]): boolean {
@@ -447,13 +463,10 @@ export class Transaction {
     return false;
   }
 
+  /** ctl:ruleRemoveTarget* exclusions of a link (by its chain starter's id; tags were resolved
+   * to ids when the ctl ran). */
   private runtimeExclusions(rule: Rule): RuleVariable[] {
-    const out = this.removedTargets.size ? (this.removedTargets.get(rule.chainStarterId) ?? NONE) : NONE;
-    if (this.removedTargetsByTag.length === 0) return out;
-    const starter = this.rules.byId.get(rule.chainStarterId);
-    const tags = starter?.tags ?? rule.tags;
-    const extra = this.removedTargetsByTag.filter((t) => tags.includes(t.tag)).flatMap((t) => t.vars);
-    return extra.length ? [...out, ...extra] : out;
+    return this.removedTargets.size ? (this.removedTargets.get(rule.chainStarterId) ?? NONE) : NONE;
   }
 
   // ------------------------------------------------------------------ macros
@@ -497,16 +510,9 @@ export class Transaction {
     });
   }
 
-  private readonly dynMacros = new Map<string, Macro>();
-
   private expandText = (text: string): string => {
     if (!text.includes('%{')) return text;
-    let m = this.dynMacros.get(text);
-    if (!m) {
-      m = compileMacro(text);
-      this.dynMacros.set(text, m);
-    }
-    return expandMacro(m, this.resolveRef);
+    return expandMacro(operatorMacro(text), this.resolveRef);
   };
 
   /** One operator context per transaction (operators never re-enter the engine). */
@@ -568,8 +574,9 @@ export class Transaction {
 
   /** Evaluates a rule with its chain; on a full match runs its actions and returns true. */
   private evaluate(rule: Rule): boolean {
-    this.matchedVars = [];
-    const collected: MatchedData[] = [];
+    if (this.matchedVars.length) this.matchedVars = [];
+    const collected = this.collected;
+    collected.length = 0;
     // Each link's non-disruptive actions run as soon as it matches (once per matched value),
     // before the next link is evaluated: CRS chains read TX values their starter just set.
     for (let link: Rule | undefined = rule; link; link = link.chained) {
@@ -583,7 +590,7 @@ export class Transaction {
       logdata: rule.logdata ? truncate(this.expandFor(rule.logdata, rule), MAX_LOGDATA) : '',
       severity: rule.severity,
       tags: rule.tags,
-      matched: collected,
+      matched: collected.slice(),
       log,
       disruptive: rule.effectiveDisruptive,
     });
@@ -608,20 +615,23 @@ export class Transaction {
     const linkIndex = link.linkIndex;
     for (const v of link.variables) {
       if (v.exclude) continue;
-      const picked = this.select(v);
-      let items = picked.items;
+      let items = this.select(v);
       if (allExcl.length && items.length && excludesVariable(allExcl, v.name)) items = items.filter((it) => !this.isExcluded(v.name, it.key, allExcl));
-      let keyed = picked.keyed;
+      let keyed = this.selKeyed;
       if (v.count) {
-        items = [{ key: v.key ?? '', value: String(items.length) }];
+        items = [makeItem(v.key ?? '', String(items.length))];
         keyed = v.key !== undefined;
       }
       for (const sel of items) {
         const bits = memo?.of(sel);
         if (bits !== undefined && knownMiss(bits, linkIndex)) continue;
-        const candidates = this.transform(link, sel.value);
+        const stages = this.transform(link, sel.value);
+        // Without multiMatch only the last stage is inspected; with it, every distinct stage.
+        const last = stages.length - 1;
         let hitValue = false;
-        for (const input of candidates) {
+        for (let s = link.multiMatch ? 0 : last; s <= last; s++) {
+          const input = stages[s]!;
+          if (link.multiMatch && s > 0 && stages.indexOf(input) < s) continue;
           ctx.captures.length = 0;
           const hit = op.compiled.evaluate(input, ctx) !== op.negated;
           if (!hit) continue;
@@ -645,8 +655,9 @@ export class Transaction {
     return matched;
   }
 
-  /** Transformation pipeline with a per-transaction cache; multiMatch yields every stage. */
-  private transform(link: Rule, value: string): string[] {
+  /** Transformation pipeline with a per-transaction cache: the value, then the result of each
+   * transformation (read-only, shared). */
+  private transform(link: Rule, value: string): Stages {
     if (link.transformations.length === 0) return [value];
     let byValue = this.tCache.get(link.tKey);
     if (!byValue) {
@@ -655,16 +666,16 @@ export class Transaction {
     }
     let stages = byValue.get(value);
     if (!stages) {
-      stages = [value];
+      const fresh = [value];
       let cur = value;
       for (const t of link.transformations) {
         cur = t.fn(cur);
-        stages.push(cur);
+        fresh.push(cur);
       }
-      byValue.set(value, stages);
+      byValue.set(value, fresh);
+      stages = fresh;
     }
-    if (!link.multiMatch) return [stages[stages.length - 1]!];
-    return [...new Set(stages)];
+    return stages;
   }
 
   private runActions(link: Rule): void {
@@ -712,13 +723,13 @@ export class Transaction {
         if (semi < 0) return;
         const vars = parseTargets(value.slice(semi + 1), link).map((v) => ({ ...v, exclude: true }));
         const what = value.slice(0, semi);
-        if (kind === 'ruleRemoveTargetByTag') this.removedTargetsByTag.push({ tag: what, vars });
+        const add = (id: number): void => {
+          this.removedTargets.set(id, [...(this.removedTargets.get(id) ?? []), ...vars]);
+        };
+        if (kind === 'ruleRemoveTargetByTag') for (const id of starterIdsWithTag(this.rules, what)) add(id);
         else {
           for (const [lo, hi] of parseIdRanges(what)) {
-            for (let id = lo; id <= hi && id - lo < 100000; id++) {
-              if (!this.rules.byId.has(id)) continue;
-              this.removedTargets.set(id, [...(this.removedTargets.get(id) ?? []), ...vars]);
-            }
+            for (let id = lo; id <= hi && id - lo < 100000; id++) if (this.rules.byId.has(id)) add(id);
           }
         }
         return;
@@ -770,6 +781,38 @@ const COLLECTIONS = new Set([
 ]);
 
 const NONE: RuleVariable[] = [];
+const NO_ITEMS: Item[] = [];
+/** A value, then its transformation stages in order. */
+type Stages = readonly string[];
+
+// Operator parameters with macros (`@within %{tx.allowed_methods}`), compiled once per process.
+const operatorMacros = new Map<string, Macro>();
+function operatorMacro(text: string): Macro {
+  let m = operatorMacros.get(text);
+  if (!m) {
+    if (operatorMacros.size >= 1000) operatorMacros.clear();
+    m = compileMacro(text);
+    operatorMacros.set(text, m);
+  }
+  return m;
+}
+
+// Chain starters carrying a tag (ctl:ruleRemoveTargetByTag), per rule set.
+const tagIndex = new WeakMap<RuleSet, Map<string, number[]>>();
+function starterIdsWithTag(rules: RuleSet, tag: string): number[] {
+  let byTag = tagIndex.get(rules);
+  if (!byTag) {
+    byTag = new Map();
+    tagIndex.set(rules, byTag);
+  }
+  let ids = byTag.get(tag);
+  if (!ids) {
+    ids = [];
+    for (const r of rules.byId.values()) if (r.tags.includes(tag)) ids.push(r.id);
+    byTag.set(tag, ids);
+  }
+  return ids;
+}
 
 // UNIQUE_ID: a random per-process prefix and a counter (one randomBytes call per transaction
 // showed up in profiles; uniqueness is what the variable promises, not unpredictability).
@@ -793,6 +836,9 @@ function excludesVariable(excl: RuleVariable[], name: string): boolean {
 function wrap(items: Item[]): { items: Item[]; get(lkey: string): Item[] } {
   return { items, get: (lkey) => items.filter((i) => i.key.toLowerCase() === lkey) };
 }
+
+/** A collection with nothing in it (absent cookies, files, persistent collections not opened). */
+const EMPTY = wrap(NO_ITEMS);
 
 function truncate(s: string, n: number): string {
   return s.length > n ? s.slice(0, n) : s;

@@ -1,0 +1,153 @@
+// The WAF engine alone (no sockets, no agent protocol) on the two requests of `npm run bench:waf`
+// (bench/lib/waf-requests.ts), driven as sentinel-waf drives it: newTransaction with the header
+// list the gateway sends, phase 1, body, phase 2, then logging (phases 3-5). Every request differs
+// (a counter in the query / JSON body) as in the wrk scripts. Reports CPU milliseconds per request
+// (process.cpuUsage, GC threads included; less disturbed by other load than wall time).
+//
+//   node --import tsx bench/waf-engine.ts [--rounds 3] [--iterations 1000] [--pl 1] [--requests get,post]
+//        [--baseline DIR] [--cpu-prof-dir DIR]
+//
+// --baseline DIR: another checkout of this repository (e.g. `git worktree add /tmp/base main`, with
+// node_modules linked in); each round runs one child process per tree, alternating which goes
+// first, and the report gives the per-round ratio baseline/this tree (same-run, interleaved).
+// CRS from $CRS_DIR (default ../shared/conformance/crs).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { median } from './lib/stats.ts';
+import { BROWSER_HEADERS, getPath, jsonBody, POST_PATH } from './lib/waf-requests.ts';
+
+const REPO = resolve(import.meta.dirname, '..');
+
+const { values: argv } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    iterations: { type: 'string', default: '1000' },
+    blocks: { type: 'string', default: '5' },
+    pl: { type: 'string', default: '1' },
+    requests: { type: 'string', default: 'get,post' },
+    baseline: { type: 'string', default: '' },
+    'cpu-prof-dir': { type: 'string', default: '' },
+    child: { type: 'string', default: '' },
+  },
+});
+
+type Kind = 'get' | 'post';
+interface ChildResult {
+  /** CPU ms per request, median over the blocks */
+  cpu: Record<string, number>;
+  /** requests that were blocked (must be 0: the requests are benign) */
+  blocked: number;
+  /** logged rule ids that matched the first request of each kind (920350 for the numeric Host, as in bench:waf) */
+  matched: string;
+  loadMs: number;
+}
+
+interface WafLike {
+  newTransaction(input: {
+    clientIp: string;
+    clientPort: number;
+    serverPort: number;
+    method: string;
+    uri: string;
+    protocol: string;
+    headers: [string, string][];
+  }): {
+    processRequestHeaders(): unknown;
+    appendRequestBody(chunk: Buffer): unknown;
+    processRequestBody(): unknown;
+    matchedRules(): { id: number }[];
+    processLogging(): unknown;
+  };
+}
+
+async function child(root: string): Promise<void> {
+  const entry = existsSync(resolve(root, 'src/waf/index.js')) ? 'src/waf/index.js' : 'src/waf/index.ts';
+  const mod = (await import(pathToFileURL(resolve(root, entry)).href)) as {
+    loadWaf(opts: { mode: 'blocking'; paranoiaLevel: number; crsDir: string }): WafLike;
+  };
+  const crsDir = process.env.CRS_DIR ?? resolve(REPO, '..', 'shared', 'conformance', 'crs');
+  const t0 = performance.now();
+  const waf = mod.loadWaf({ mode: 'blocking', paranoiaLevel: Number(argv.pl), crsDir });
+  const loadMs = performance.now() - t0;
+  // As the gateway sends them: lower-cased names, Host first (wrk), Content-Length for bodies.
+  const base: [string, string][] = [['host', '127.0.0.1:8080'], ...BROWSER_HEADERS.map(([k, v]): [string, string] => [k.toLowerCase(), v])];
+  const [bodyPre, bodyPost] = jsonBody('{{n}}').split('{{n}}') as [string, string];
+  let n = 0;
+  let blocked = 0;
+  const matched = new Set<string>();
+  const once = (kind: Kind): void => {
+    n++;
+    const post = kind === 'post';
+    const body = post ? Buffer.from(bodyPre + String(n % 100000000).padStart(8, '0') + bodyPost, 'latin1') : undefined;
+    const headers = body ? [...base, ['content-type', 'application/json'] as [string, string], ['content-length', String(body.length)] as [string, string]] : base;
+    const tx = waf.newTransaction({ clientIp: '127.0.0.1', clientPort: 40000 + (n % 20000), serverPort: 0, method: post ? 'POST' : 'GET', uri: post ? POST_PATH : getPath(String(n)), protocol: 'HTTP/1.1', headers });
+    let it = tx.processRequestHeaders();
+    if (!it && body) it = tx.appendRequestBody(body);
+    if (!it) it = tx.processRequestBody();
+    if (it) blocked++;
+    if (n <= 2) for (const m of tx.matchedRules()) matched.add(`${kind}:${m.id}`);
+    tx.processLogging();
+  };
+  const kinds = argv.requests.split(',') as Kind[];
+  const iterations = Number(argv.iterations);
+  // The POST costs more: half as many per block keeps the blocks similar in length.
+  const count = (k: Kind): number => (k === 'post' ? Math.max(1, iterations >> 1) : iterations);
+  for (const k of kinds) for (let i = 0; i < count(k); i++) once(k);
+  const samples: Record<string, number[]> = {};
+  for (let b = 0; b < Number(argv.blocks); b++) {
+    for (const k of kinds) {
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < count(k); i++) once(k);
+      const c = process.cpuUsage(c0);
+      (samples[k] ??= []).push((c.user + c.system) / 1000 / count(k));
+    }
+  }
+  const cpu: Record<string, number> = {};
+  for (const k of kinds) cpu[k] = median(samples[k]!);
+  const result: ChildResult = { cpu, blocked, matched: [...matched].join(' '), loadMs };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function runChild(root: string): ChildResult {
+  const prof = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof-dir'])}`] : [];
+  const args = [...prof, '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root];
+  for (const k of ['iterations', 'blocks', 'pl', 'requests'] as const) args.push(`--${k}`, argv[k]);
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`child for ${root} exited with ${r.status}`);
+  const line = r.stdout.trim().split('\n').pop()!;
+  return JSON.parse(line) as ChildResult;
+}
+
+const fmt = (xs: number[]): string => `${median(xs).toFixed(3)} [${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}]`;
+
+async function main(): Promise<void> {
+  if (argv.child) return child(argv.child);
+  const targets: [string, string][] = [['this', REPO]];
+  if (argv.baseline) targets.push(['baseline', resolve(argv.baseline)]);
+  const kinds = argv.requests.split(',') as Kind[];
+  const per: Record<string, Record<string, number[]>> = {};
+  console.log(`waf engine bench: PL${argv.pl}, ${argv.rounds} rounds x ${argv.blocks} blocks x ${argv.iterations} GET / ${Number(argv.iterations) >> 1} POST, node ${process.version}`);
+  for (let r = 0; r < Number(argv.rounds); r++) {
+    const order = r % 2 === 0 ? targets : [...targets].reverse();
+    for (const [name, root] of order) {
+      const res = runChild(root);
+      if (res.blocked > 0) console.log(`  warning: ${name}: ${res.blocked} benign requests blocked`);
+      console.log(`  round ${r + 1} ${name.padEnd(8)} ${kinds.map((k) => `${k} ${res.cpu[k]!.toFixed(3)} ms`).join('  ')}  (rules loaded in ${res.loadMs.toFixed(0)} ms; matched ${res.matched || 'none'})`);
+      for (const k of kinds) ((per[name] ??= {})[k] ??= []).push(res.cpu[k]!);
+    }
+  }
+  console.log('\nCPU ms per request, median [min-max] over rounds:');
+  for (const [name] of targets) console.log(`  ${name.padEnd(8)} ${kinds.map((k) => `${k} ${fmt(per[name]![k]!)}`).join('  ')}`);
+  if (argv.baseline) {
+    for (const k of kinds) {
+      const ratios = per.baseline![k]!.map((b, i) => b / per.this![k]![i]!);
+      console.log(`  ${k}: baseline / this = x${fmt(ratios)} (per-round ratios)`);
+    }
+  }
+}
+
+await main();
