@@ -1,12 +1,13 @@
 // Keyed collections (ARGS, REQUEST_HEADERS, TX, ...): ordered, duplicate keys allowed,
 // keys compared case-insensitively as ModSecurity does.
+import type { MissEntry, MissSplit } from './memo.ts';
 
 export interface Item {
   /** Original-case key ('' for scalar variables). */
   key: string;
   value: string;
-  /** MissMemo bookkeeping (memo.ts): the value's miss bitset for the memo that set it. */
-  memo?: Uint8Array | undefined;
+  /** MissMemo bookkeeping (memo.ts): the value's miss entry for the memo that set it. */
+  memo?: MissEntry | undefined;
   memoOwner?: object | undefined;
 }
 
@@ -23,10 +24,17 @@ export class Collection {
    * The engine looks keys up once per rule and transaction, and collections change only while
    * the request (or response) is being read. */
   private index: Map<string, Item[]> | undefined;
+  /** The miss memo's summary of the items (memo.ts), computed by the engine, dropped on change. */
+  missSplit: MissSplit | undefined;
 
   add(key: string, value: string): void {
     this.items.push(makeItem(key, value));
+    this.changed();
+  }
+
+  private changed(): void {
     this.index = undefined;
+    this.missSplit = undefined;
   }
 
   /** Replaces every value of `key` with one (TX-style single-valued keys). */
@@ -38,13 +46,13 @@ export class Collection {
       this.items[i] = makeItem(key, value);
       for (let j = this.items.length - 1; j > i; j--) if (this.items[j]!.key.toLowerCase() === lkey) this.items.splice(j, 1);
     }
-    this.index = undefined;
+    this.changed();
   }
 
   delete(key: string): void {
     const lkey = key.toLowerCase();
     for (let j = this.items.length - 1; j >= 0; j--) if (this.items[j]!.key.toLowerCase() === lkey) this.items.splice(j, 1);
-    this.index = undefined;
+    this.changed();
   }
 
   first(key: string): string | undefined {
@@ -69,7 +77,7 @@ export class Collection {
 
   clear(): void {
     this.items.length = 0;
-    this.index = undefined;
+    this.changed();
   }
 }
 

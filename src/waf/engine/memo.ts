@@ -9,8 +9,21 @@ import type { Item } from './collections.ts';
 const MAX_VALUE = 1024;
 const MAX_VALUES = 20_000;
 
+export interface MissEntry {
+  bits: Uint8Array;
+}
+
+/** A whole collection's items for a transaction, summarised for the links that read it all:
+ * `all` has a link's bit when every item not in `fresh` is a known miss for it; `fresh` holds
+ * the items with little known about them (new values, values so far seen elsewhere, long
+ * values), to be checked one by one. */
+export interface MissSplit {
+  all: Uint8Array;
+  fresh: Item[];
+}
+
 export class MissMemo {
-  private readonly byValue = new Map<string, Uint8Array>();
+  private readonly byValue = new Map<string, MissEntry>();
   private readonly bytes: number;
 
   constructor(links: number) {
@@ -19,22 +32,63 @@ export class MissMemo {
 
   /** The miss bitset of an item's value (cached on the item), or undefined for long values. */
   of(item: Item): Uint8Array | undefined {
+    return this.entry(item)?.bits;
+  }
+
+  private entry(item: Item): MissEntry | undefined {
     if (item.memoOwner === this) return item.memo;
     const value = item.value;
-    let bits: Uint8Array | undefined;
+    let e: MissEntry | undefined;
     if (value.length <= MAX_VALUE) {
-      bits = this.byValue.get(value);
-      if (bits === undefined) {
+      e = this.byValue.get(value);
+      if (e === undefined) {
         if (this.byValue.size >= MAX_VALUES) this.byValue.delete(this.byValue.keys().next().value as string);
-        bits = new Uint8Array(this.bytes);
-        this.byValue.set(value, bits);
+        e = { bits: new Uint8Array(this.bytes) };
+        this.byValue.set(value, e);
       }
     }
     item.memoOwner = this;
-    item.memo = bits;
-    return bits;
+    item.memo = e;
+    return e;
+  }
+
+  /** Splits a collection's items. Which items count as known only decides how much is skipped:
+   * every item left out of `fresh` is a known miss for each link whose bit `all` has, so skipping
+   * it gives the same answer. Known = at least half as many known misses as the best-known item
+   * (a value new to the collection would otherwise clear every bit of `all`). */
+  split(items: readonly Item[]): MissSplit {
+    const all = new Uint8Array(this.bytes).fill(0xff);
+    const fresh: Item[] = [];
+    const counts: number[] = [];
+    let most = 0;
+    for (const it of items) {
+      const bits = this.entry(it)?.bits;
+      let n = -1;
+      if (bits !== undefined) {
+        n = 0;
+        for (let k = 0; k < bits.length; k++) n += POPCOUNT[bits[k]!]!;
+        if (n > most) most = n;
+      }
+      counts.push(n);
+    }
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      if (counts[i]! * 2 < most || counts[i]! < 0) {
+        fresh.push(it);
+        continue;
+      }
+      const bits = it.memo!.bits;
+      for (let k = 0; k < all.length; k++) all[k]! &= bits[k]!;
+    }
+    return { all, fresh };
   }
 }
+
+const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
+  let n = 0;
+  for (let x = b; x; x >>= 1) n += x & 1;
+  return n;
+});
 
 export function knownMiss(bits: Uint8Array, link: number): boolean {
   return (bits[link >> 3]! & (1 << (link & 7))) !== 0;

@@ -615,9 +615,19 @@ export class Transaction {
     const linkIndex = link.linkIndex;
     for (const v of link.variables) {
       if (v.exclude) continue;
-      let items = this.select(v);
+      let items: Item[];
+      let keyed: boolean;
+      const col = memo !== undefined && v.key === undefined && v.keyRegex === undefined && !v.count && COLLECTIONS.has(v.name) ? this.cols.get(v.name) : undefined;
+      if (col !== undefined) {
+        // A whole collection: when every known value misses this link, only new values are left.
+        const split = (col.missSplit ??= memo!.split(col.items));
+        items = knownMiss(split.all, linkIndex) ? split.fresh : col.items;
+        keyed = true;
+      } else {
+        items = this.select(v);
+        keyed = this.selKeyed;
+      }
       if (allExcl.length && items.length && excludesVariable(allExcl, v.name)) items = items.filter((it) => !this.isExcluded(v.name, it.key, allExcl));
-      let keyed = this.selKeyed;
       if (v.count) {
         items = [makeItem(v.key ?? '', String(items.length))];
         keyed = v.key !== undefined;
