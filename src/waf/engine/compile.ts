@@ -506,7 +506,7 @@ export class RuleSetBuilder {
       variables = parseTargets(varText, d);
       const op = parseOperator(opText, d);
       try {
-        operator = { ...op, compiled: compileOperator(op.name, op.param, { rulesDir }) };
+        operator = { ...op, compiled: compileOperator(op.name, op.param, { rulesDir, group: varText }) };
       } catch (e) {
         bad(`operator @${op.name}: ${(e as Error).message}`, d, d.text);
       }

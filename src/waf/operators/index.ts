@@ -28,6 +28,9 @@ export interface CompiledOperator {
 export interface OperatorOptions {
   /** base dir for @pmFromFile/@ipMatchFromFile relative paths */
   rulesDir?: string;
+  /** what the operator will be asked about (the rule's variables): @rx patterns with the same
+   * group share RE2.Set scans (regex/prefilter.ts) */
+  group?: string;
 }
 
 type Factory = (param: string, opts: OperatorOptions) => (input: string, ctx: OperatorContext) => boolean;
@@ -95,11 +98,11 @@ function containsWord(input: string, word: string): boolean {
   return false;
 }
 
-function rxFactory(param: string): (input: string, ctx: OperatorContext) => boolean {
+function rxFactory(param: string, opts: OperatorOptions): (input: string, ctx: OperatorContext) => boolean {
   if (!hasMacro(param)) {
     // Constant pattern: the shared RE2.Set prefilter answers most calls without this regex.
     const re = compileRegex(param, RX_OPTIONS);
-    const index = prefilter.register(re.source);
+    const index = prefilter.register(re.source, opts.group);
     return (input, ctx) => {
       const known = prefilter.answer(index, input);
       if (known === 0) return false;

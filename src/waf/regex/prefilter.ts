@@ -1,19 +1,28 @@
 // One pass for many patterns: every constant @rx pattern is also a member of an RE2.Set, so the
 // first rule that asks "does pattern i match this value?" scans the value once against all
-// patterns and the answer for the others is a bitmap lookup. The answers are cached by value
-// across transactions (a pure function of the pattern list and the value, bounded LRU): header
-// values, cookie names and common arguments repeat from request to request.
+// patterns of i's Set and the answer for the others is a bitmap lookup. The answers are cached by
+// value across transactions (a pure function of the pattern list and the value, bounded LRU):
+// header values, cookie names and common arguments repeat from request to request.
+//
+// Patterns are grouped into Sets by the variables of the rules that use them (the `group` given to
+// register), and a value is scanned only against the Sets holding patterns that were asked about
+// it: a request body read by a handful of rules is not scanned by the patterns of the hundreds of
+// rules that never see it (a Set scan costs per byte, whatever the answer).
 import RE2 from 're2';
 
 /** A Set of this many patterns compiles in well under a second and fits RE2's DFA budget;
  * a chunk RE2 refuses is split in halves. */
 const CHUNK = 64;
 const CACHE_ENTRIES = 20_000;
-/** Values longer than this are scanned once per transaction but not kept across transactions. */
-const CACHE_MAX_VALUE = 4096;
+/** Values longer than this are unlikely to repeat across requests (bodies, long tokens): their
+ * answers are kept only in a small recent list. */
+const CACHE_MAX_VALUE = 1024;
+const RECENT_LONG = 16;
 
 /** Per pattern: 0 = no match, 1 = match, 2 = unknown (not in any Set, or the scan failed). */
 export type PrefilterAnswer = 0 | 1 | 2;
+/** In an answer array: this pattern's Set has not scanned the value yet. */
+const NOT_SCANNED = 3;
 
 interface Chunk {
   set: InstanceType<typeof RE2.Set>;
@@ -23,20 +32,29 @@ interface Chunk {
 
 export class RegexPrefilter {
   private readonly sources: string[] = [];
+  private readonly groups: string[] = [];
   private readonly indexBySource = new Map<string, number>();
   private chunks: Chunk[] = [];
+  /** Per pattern: its chunk, or -1 when no Set holds it. */
+  private chunkOf = new Int32Array(0);
   private built = 0;
   private readonly cache = new Map<string, Uint8Array>();
+  private readonly recentLong = new Map<string, Uint8Array>();
   /** The last answer, for the very common case of consecutive rules asking about one value. */
   private lastInput: string | undefined;
   private lastAnswer: Uint8Array | undefined;
+  /** The last value's UTF-8 bytes (node-re2 would convert a string on every Set call). */
+  private bytesOf: string | undefined;
+  private bytes: Buffer | undefined;
 
-  /** Adds an RE2 pattern (compiled with flags 'ms') and returns its index. */
-  register(source: string): number {
+  /** Adds an RE2 pattern (compiled with flags 'ms') and returns its index; `group` names the
+   * values it will be asked about (the rule's variables), for the Set it joins. */
+  register(source: string, group = ''): number {
     const known = this.indexBySource.get(source);
     if (known !== undefined) return known;
     const i = this.sources.length;
     this.sources.push(source);
+    this.groups.push(group);
     this.indexBySource.set(source, i);
     return i;
   }
@@ -49,10 +67,16 @@ export class RegexPrefilter {
   build(): void {
     if (this.built === this.sources.length) return;
     const fresh = this.sources.slice(this.built).map((_, k) => this.built + k);
+    // Patterns of one group side by side, so a value asked about by one group's rules meets few Sets.
+    fresh.sort((a, b) => (this.groups[a]! < this.groups[b]! ? -1 : this.groups[a]! > this.groups[b]! ? 1 : a - b));
+    const chunkOf = new Int32Array(this.sources.length).fill(-1);
+    chunkOf.set(this.chunkOf);
+    this.chunkOf = chunkOf;
     for (let at = 0; at < fresh.length; at += CHUNK) this.addChunk(fresh.slice(at, at + CHUNK));
     this.built = this.sources.length;
     // Older answers lack the new patterns.
     this.cache.clear();
+    this.recentLong.clear();
     this.lastInput = undefined;
     this.lastAnswer = undefined;
   }
@@ -60,7 +84,9 @@ export class RegexPrefilter {
   private addChunk(members: number[]): void {
     if (members.length === 0) return;
     try {
-      this.chunks.push({ set: new RE2.Set(members.map((i) => this.sources[i]!), 'ms'), members });
+      const set = new RE2.Set(members.map((i) => this.sources[i]!), 'ms');
+      for (const i of members) this.chunkOf[i] = this.chunks.length;
+      this.chunks.push({ set, members });
     } catch {
       // Too big for one automaton (or a pattern RE2.Set refuses): halve; a lone refusal stays
       // outside every Set and is answered "unknown" (the caller runs its own regex).
@@ -74,36 +100,45 @@ export class RegexPrefilter {
   /** Whether pattern `index` matches `input` (a latin1 "binary" string, as the regexes see it). */
   answer(index: number, input: string): PrefilterAnswer {
     if (index >= this.built) return 2;
-    if (input === this.lastInput) return this.lastAnswer![index] as PrefilterAnswer;
-    let ans = this.cache.get(input);
-    if (ans === undefined) {
-      ans = this.scan(input);
-      if (input.length <= CACHE_MAX_VALUE) {
-        if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
-        this.cache.set(input, ans);
+    const chunk = this.chunkOf[index]!;
+    if (chunk < 0) return 2;
+    let ans: Uint8Array | undefined;
+    if (input === this.lastInput) ans = this.lastAnswer!;
+    else {
+      const long = input.length > CACHE_MAX_VALUE;
+      const store = long ? this.recentLong : this.cache;
+      ans = store.get(input);
+      if (ans === undefined) {
+        ans = new Uint8Array(this.built).fill(NOT_SCANNED);
+        if (store.size >= (long ? RECENT_LONG : CACHE_ENTRIES)) store.delete(store.keys().next().value as string);
+        store.set(input, ans);
       }
+      this.lastInput = input;
+      this.lastAnswer = ans;
     }
-    this.lastInput = input;
-    this.lastAnswer = ans;
-    return ans[index] as PrefilterAnswer;
+    let a = ans[index]!;
+    if (a === NOT_SCANNED) {
+      this.scan(this.chunks[chunk]!, input, ans);
+      a = ans[index]!;
+    }
+    return a as PrefilterAnswer;
   }
 
-  private scan(input: string): Uint8Array {
-    // 2 everywhere, then 0 for every member of a Set that answered, then 1 for its matches.
-    const ans = new Uint8Array(this.built).fill(2);
-    // node-re2 turns a string into UTF-8 on every call; do it once for all the Sets.
-    const bytes = Buffer.from(input, 'utf8');
-    for (const c of this.chunks) {
-      let hits: number[];
-      try {
-        hits = c.set.match(bytes);
-      } catch {
-        continue; // DFA out of memory on this value: those patterns stay "unknown"
-      }
-      for (const i of c.members) ans[i] = 0;
-      for (const h of hits) ans[c.members[h]!] = 1;
+  private scan(c: Chunk, input: string, ans: Uint8Array): void {
+    if (this.bytesOf !== input) {
+      this.bytes = Buffer.from(input, 'utf8');
+      this.bytesOf = input;
     }
-    return ans;
+    let hits: number[];
+    try {
+      hits = c.set.match(this.bytes!);
+    } catch {
+      // DFA out of memory on this value: those patterns stay "unknown"
+      for (const i of c.members) ans[i] = 2;
+      return;
+    }
+    for (const i of c.members) ans[i] = 0;
+    for (const h of hits) ans[c.members[h]!] = 1;
   }
 }
 
