@@ -3,6 +3,7 @@
 // When it did not match a value once, it never will, so the next request carrying the same value
 // (a User-Agent, an Accept header, a cookie, a common argument) skips it. One bitset per distinct
 // value (one bit per link of the rule set), looked up once per collection item, bounded LRU.
+import { SeenBefore } from '../seen-before.ts';
 import type { Item } from './collections.ts';
 
 /** Values longer than this (bodies, long tokens) are not remembered. */
@@ -25,6 +26,7 @@ export interface MissSplit {
 export class MissMemo {
   private readonly byValue = new Map<string, MissEntry>();
   private readonly bytes: number;
+  private readonly seen = new SeenBefore();
 
   constructor(links: number) {
     this.bytes = (links + 7) >> 3;
@@ -42,9 +44,12 @@ export class MissMemo {
     if (value.length <= MAX_VALUE) {
       e = this.byValue.get(value);
       if (e === undefined) {
-        if (this.byValue.size >= MAX_VALUES) this.byValue.delete(this.byValue.keys().next().value as string);
         e = { bits: new Uint8Array(this.bytes) };
-        this.byValue.set(value, e);
+        // A value new to the memo is known by its items for this transaction only, until it comes back.
+        if (this.seen.check(value)) {
+          if (this.byValue.size >= MAX_VALUES) this.byValue.delete(this.byValue.keys().next().value as string);
+          this.byValue.set(value, e);
+        }
       }
     }
     item.memoOwner = this;

@@ -9,6 +9,7 @@ import { knownMiss, setMiss } from './memo.ts';
 import type { PersistentStore } from './persistence.ts';
 import type { OperatorContext, Phase, Rule, RuleVariable } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
+import { currentTransaction } from '../seen-before.ts';
 
 export interface Intervention {
   status: number;
@@ -57,6 +58,8 @@ const MAX_LOGDATA = 512;
 
 export class Transaction {
   readonly id: string;
+  /** Process-unique number (the cross-request caches tell transactions apart by it). */
+  private readonly serial: number;
   private mode: EngineMode;
   private requestBodyAccess: boolean;
   private responseBodyAccess: boolean;
@@ -97,6 +100,8 @@ export class Transaction {
   /** Scalar variables as one-item arrays, reused while the value stays the same (the miss memo
    * caches its lookup on the item). */
   private readonly scalarItems = new Map<string, Item[]>();
+  /** transform()'s answer for links without transformations (read before the next call). */
+  private readonly untransformed: string[] = [''];
   /** Set by select(): whether the selected variable is a collection (names get ":key"). */
   private selKeyed = false;
   /** Matched data of the rule being evaluated (copied when the whole chain matched). */
@@ -109,6 +114,7 @@ export class Transaction {
     req: RequestLine,
     headers: [string, string][],
   ) {
+    this.serial = ++txSerial;
     this.id = nextUniqueId();
     this.mode = rules.settings.ruleEngine;
     this.requestBodyAccess = rules.settings.requestBodyAccess;
@@ -538,6 +544,7 @@ export class Transaction {
     this.lastPhase = Math.max(this.lastPhase, phase);
     if (this.mode === 'Off') return;
     if (this.allowUntilPhase >= phase && phase !== 5) return;
+    currentTransaction.serial = this.serial;
     const entries = this.rules.phases[phase]!;
     const markers = this.rules.markers[phase]!;
     let skip = 0;
@@ -668,7 +675,10 @@ export class Transaction {
   /** Transformation pipeline with a per-transaction cache: the value, then the result of each
    * transformation (read-only, shared). */
   private transform(link: Rule, value: string): Stages {
-    if (link.transformations.length === 0) return [value];
+    if (link.transformations.length === 0) {
+      this.untransformed[0] = value;
+      return this.untransformed;
+    }
     let byValue = this.tCache.get(link.tKey);
     if (!byValue) {
       byValue = new Map();
@@ -828,6 +838,7 @@ function starterIdsWithTag(rules: RuleSet, tag: string): number[] {
 // showed up in profiles; uniqueness is what the variable promises, not unpredictability).
 const ID_PREFIX = randomBytes(8).toString('hex');
 let idCounter = 0;
+let txSerial = 0;
 function nextUniqueId(): string {
   idCounter = (idCounter + 1) % 0x1000000000000;
   return ID_PREFIX + idCounter.toString(16).padStart(12, '0');

@@ -10,6 +10,8 @@
 // rules that never see it (a Set scan costs per byte, whatever the answer).
 import RE2 from 're2';
 
+import { SeenBefore } from '../seen-before.ts';
+
 /** A Set of this many patterns compiles in well under a second and fits RE2's DFA budget;
  * a chunk RE2 refuses is split in halves. */
 const CHUNK = 64;
@@ -17,7 +19,8 @@ const CACHE_ENTRIES = 20_000;
 /** Values longer than this are unlikely to repeat across requests (bodies, long tokens): their
  * answers are kept only in a small recent list. */
 const CACHE_MAX_VALUE = 1024;
-const RECENT_LONG = 16;
+/** Values not (yet) cached across requests: long ones and ones seen for the first time. */
+const RECENT = 64;
 
 /** Per pattern: 0 = no match, 1 = match, 2 = unknown (not in any Set, or the scan failed). */
 export type PrefilterAnswer = 0 | 1 | 2;
@@ -39,7 +42,8 @@ export class RegexPrefilter {
   private chunkOf = new Int32Array(0);
   private built = 0;
   private readonly cache = new Map<string, Uint8Array>();
-  private readonly recentLong = new Map<string, Uint8Array>();
+  private readonly recent = new Map<string, Uint8Array>();
+  private readonly seen = new SeenBefore();
   /** The last answer, for the very common case of consecutive rules asking about one value. */
   private lastInput: string | undefined;
   private lastAnswer: Uint8Array | undefined;
@@ -76,7 +80,7 @@ export class RegexPrefilter {
     this.built = this.sources.length;
     // Older answers lack the new patterns.
     this.cache.clear();
-    this.recentLong.clear();
+    this.recent.clear();
     this.lastInput = undefined;
     this.lastAnswer = undefined;
   }
@@ -105,12 +109,12 @@ export class RegexPrefilter {
     let ans: Uint8Array | undefined;
     if (input === this.lastInput) ans = this.lastAnswer!;
     else {
-      const long = input.length > CACHE_MAX_VALUE;
-      const store = long ? this.recentLong : this.cache;
-      ans = store.get(input);
+      ans = this.cache.get(input) ?? this.recent.get(input);
       if (ans === undefined) {
         ans = new Uint8Array(this.built).fill(NOT_SCANNED);
-        if (store.size >= (long ? RECENT_LONG : CACHE_ENTRIES)) store.delete(store.keys().next().value as string);
+        const keep = input.length <= CACHE_MAX_VALUE && this.seen.check(input);
+        const store = keep ? this.cache : this.recent;
+        if (store.size >= (keep ? CACHE_ENTRIES : RECENT)) store.delete(store.keys().next().value as string);
         store.set(input, ans);
       }
       this.lastInput = input;
