@@ -394,17 +394,22 @@ observability { tracing { backend "otlp" { endpoint "${endpoint}" }; sampling-ra
   });
 });
 
+/** One listener and one route to `upstream`, plus `top` (the reload tests change only `top`). */
+function oneRoute(upstream: string, top: string): string {
+  return `
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "main" { matches { path-prefix "/" }; upstream "backend" } }
+upstreams { upstream "backend" { target "${upstream}" } }
+${top}
+`;
+}
+
 describe('tracing off', () => {
   test('no tracing feature, the client traceparent passes through, a reload turns tracing on and off', async () => {
     const collector = await startCollector();
     const up = await startUpstream();
-    const cfg = (top: string) => `
-system { graceful-shutdown-timeout-secs 1 }
-listeners { listener "http" { address "127.0.0.1:0" } }
-routes { route "main" { matches { path-prefix "/" }; upstream "backend" } }
-upstreams { upstream "backend" { target "${up.address}" } }
-${top}
-`;
+    const cfg = (top: string) => oneRoute(up.address, top);
     const gw = await startGateway({ logLevel: 'silent', configText: cfg('') });
     try {
       const base = `http://127.0.0.1:${gw.address('http').port}`;
@@ -472,13 +477,8 @@ describe('flush on reload', () => {
     // can send these spans
     const collector = await startCollector();
     const up = await startUpstream();
-    const cfg = (service: string) => `
-system { graceful-shutdown-timeout-secs 1 }
-listeners { listener "http" { address "127.0.0.1:0" } }
-routes { route "main" { matches { path-prefix "/" }; upstream "backend" } }
-upstreams { upstream "backend" { target "${up.address}" } }
-observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; sampling-rate 1; service-name "${service}"; max-export-batch-size 512; scheduled-delay "1h" } }
-`;
+    const cfg = (service: string) =>
+      oneRoute(up.address, `observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; sampling-rate 1; service-name "${service}"; max-export-batch-size 512; scheduled-delay "1h" } }`);
     const gw = await startGateway({ logLevel: 'silent', configText: cfg('before-reload') });
     try {
       const base = `http://127.0.0.1:${gw.address('http').port}`;
