@@ -44,6 +44,8 @@ interface State {
   /** the key was recently uncacheable: forwarded without waiting on the coalescing lock */
   pass: boolean;
   release?: () => void;
+  /** lets go of the stale copy's body (held until the request completes) */
+  unhold?: () => void;
   pending?: Pending;
   storing?: Promise<unknown>;
 }
@@ -141,7 +143,8 @@ export class CacheFilter implements RequestFilter {
     const extra = ctx.responseHeaders;
     extra.age = String(Math.max(0, Math.floor(age)));
     if (this.rt.storage.statusHeader) extra['cache-status'] = cacheStatusMember(this.rt.storage.statusHeaderName, { hit: true, ttl: entry.lifetime - age });
-    return { status: entry.status, headers: stored, body: entry.body };
+    // an arena body stays held until the write completes (its chunks are not reused meanwhile)
+    return { status: entry.status, headers: stored, body: entry.body, onSent: entry.lease?.hold() };
   }
 
   private async lookup(ctx: RequestContext): Promise<LocalResponse | undefined> {
@@ -184,6 +187,8 @@ export class CacheFilter implements RequestFilter {
         return this.hit(ctx, entry, v.age, { detail: 'stale-while-revalidate' });
       }
       st.stale = entry;
+      // used after the upstream answers (304, stale-if-error): its body must stay as it is
+      st.unhold = entry.lease?.hold();
       st.staleIfError = v.staleIfError;
     } else if (reqcc.has('only-if-cached')) {
       return { status: 504, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Gateway Timeout: not in cache (only-if-cached)' };
@@ -242,7 +247,7 @@ export class CacheFilter implements RequestFilter {
       if (headers['cache-status'] !== undefined) h304['cache-status'] = headers['cache-status'];
       return { status: 304, headers: h304 };
     }
-    return { status: entry.status, headers, body: entry.body };
+    return { status: entry.status, headers, body: entry.body, onSent: entry.lease?.hold() };
   }
 
   private hit(ctx: RequestContext, entry: StoredResponse, age: number, facts: StatusFacts): LocalResponse {
@@ -410,11 +415,15 @@ export class CacheFilter implements RequestFilter {
 
   onComplete(ctx: RequestContext): void {
     const st = ctx.state.get(this.id) as State | undefined;
-    const release = st?.release;
-    if (!release) return;
-    // waiters look again once the entry is in the store
-    if (st.storing) void st.storing.finally(release);
-    else release();
+    if (!st || (!st.release && !st.unhold)) return;
+    const { release, unhold } = st;
+    const done = () => {
+      release?.();
+      unhold?.();
+    };
+    // waiters look again once the entry is in the store (a refreshed copy is made from the stale one's body)
+    if (st.storing) void st.storing.finally(done);
+    else done();
   }
 
   /** stale-while-revalidate: one background request per key refreshes the entry (304 or a new 200). */
@@ -424,6 +433,8 @@ export class CacheFilter implements RequestFilter {
     const group = this.rt.services.routeUpstream?.(this.route.id);
     if (!group) return;
     refreshing.add(entry.key);
+    // a 304 stores a copy made from this entry's body: held until the refresh is over
+    const unhold = entry.lease?.hold();
     const headers: Record<string, string | string[]> = {};
     for (const k in ctx.upstreamHeaders) {
       const v = ctx.upstreamHeaders[k];
@@ -436,6 +447,7 @@ export class CacheFilter implements RequestFilter {
     const pick = group.select({ clientIp: ctx.clientIp, path: ctx.path, header: (n) => { const v = reqHeaders[n]; return Array.isArray(v) ? v[0] : v; }, cookie: () => undefined });
     if (!pick) {
       refreshing.delete(entry.key);
+      unhold?.();
       return;
     }
     const t0 = performance.now();
@@ -506,6 +518,7 @@ export class CacheFilter implements RequestFilter {
         this.rt.services.log.warn({ err: (err as Error).message, route: this.route.id }, 'cache background refresh failed');
       } finally {
         refreshing.delete(entry.key);
+        unhold?.();
       }
     };
     void run();

@@ -106,7 +106,14 @@ export interface RequestContext {
 export interface LocalResponse {
   status: number;
   headers?: HeaderMap;
-  body?: string | Buffer;
+  /** a list of Buffers is sent in order as one body (a cache entry held in arena chunks) */
+  body?: string | Buffer | readonly Buffer[];
+  /**
+   * Called once the body's memory is no longer needed: the response was written out or its
+   * connection closed (whoever writes a LocalResponse calls it exactly once). Lets a cache reuse
+   * the memory only after the write that reads it has completed.
+   */
+  onSent?: () => void;
   /** reason for metrics/audit: sentinel_blocked_requests_total{reason} */
   blockReason?: string;
 }

@@ -554,6 +554,8 @@ async function relayFilteredBody(
     return !clientGone;
   };
   const stop = (local: LocalResponse): ForwardResult => {
+    // taken (and the filter's memory freed) before the paths that send none of it
+    const payload = localBodyBytes(local);
     body.destroy();
     abortAll();
     if (local.blockReason) metrics.blockedRequests.inc({ reason: local.blockReason });
@@ -564,7 +566,6 @@ async function relayFilteredBody(
       res.socket?.destroy();
       return result(info.status, `response body stopped by a filter (${local.blockReason ?? local.status})`);
     }
-    const payload = local.body === undefined ? NO_BYTES : Buffer.isBuffer(local.body) ? local.body : Buffer.from(local.body);
     res.writeHead(local.status, { ...(local.headers as Record<string, string>), 'content-length': String(payload.length), 'x-correlation-id': ctx.traceId });
     res.end(payload);
     headersOut = true;
@@ -619,9 +620,19 @@ async function relayFilteredBody(
  * sends the headers only, so Content-Length is the GET body's.
  */
 export function writeLocal(res: ServerResponse, traceId: string, local: LocalResponse): ForwardResult {
-  const body = local.body ?? '';
-  const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  let body = local.body ?? '';
+  const size = typeof body === 'string' ? Buffer.byteLength(body) : Buffer.isBuffer(body) ? body.length : partsLength(body);
+  let onSent = local.onSent;
+  // Not written now (no socket yet: a pipelined response queued behind another; or already gone):
+  // a copy is sent if anything, so the caller's memory is free at once.
+  if (onSent && (res.headersSent || res.destroyed || !res.socket)) {
+    if (typeof body !== 'string' && !res.headersSent && !res.destroyed) body = Buffer.isBuffer(body) ? Buffer.from(body) : Buffer.concat(body, size);
+    onSent();
+    onSent = undefined;
+  }
   if (!res.headersSent) {
+    // after 'finish' (the last write completed) or the connection's end: nothing reads the body any more
+    if (onSent) res.once('close', onSent);
     // Set on the response one by one (what writeHead(status, object) does anyway) rather than
     // merged into a copy first: `local.headers` is only read (a cache hit passes its stored headers).
     const h = local.headers;
@@ -639,9 +650,36 @@ export function writeLocal(res: ServerResponse, traceId: string, local: LocalRes
     else res.removeHeader('content-length');
     if (!typed && size > 0) res.setHeader('content-type', 'text/plain; charset=utf-8');
     res.writeHead(local.status);
-    res.end(body);
+    if (typeof body === 'string' || Buffer.isBuffer(body)) res.end(body);
+    else {
+      // written within one tick: Node corks the socket, so headers and parts leave in one writev
+      const last = body.length - 1;
+      for (let i = 0; i < last; i++) res.write(body[i]);
+      res.end(last >= 0 ? body[last] : undefined);
+    }
   }
   return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: size, upstreamAttempts: 0 };
+}
+
+function partsLength(parts: readonly Buffer[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
+
+/**
+ * A LocalResponse's body as one Buffer, for writers that send it their own way: a copy when it
+ * is a list or comes with onSent (which is then called: the caller's memory is free).
+ */
+export function localBodyBytes(local: LocalResponse): Buffer {
+  const b = local.body;
+  let out: Buffer;
+  if (b === undefined) out = NO_BYTES;
+  else if (typeof b === 'string') out = Buffer.from(b);
+  else if (Buffer.isBuffer(b)) out = local.onSent ? Buffer.from(b) : b;
+  else out = Buffer.concat(b, partsLength(b));
+  local.onSent?.();
+  return out;
 }
 
 export function sendError(res: ServerResponse, ctx: Context, status: number, message: string, attempts: number, reason?: string): ForwardResult {

@@ -14,7 +14,7 @@ import type { HeaderMap, RequestFilter } from '../pipeline/types.ts';
 import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError } from '../errors/index.ts';
 import { applyHeaderOps, responseHeaders } from '../server/headers.ts';
-import { pickContext, relayBody, sendError, type ForwardResult } from '../server/forwarder.ts';
+import { localBodyBytes, pickContext, relayBody, sendError, type ForwardResult } from '../server/forwarder.ts';
 import { WsSession, type FrameInspector } from './session.ts';
 
 /** A filter that can inspect the frames of an upgraded connection (agents). */
@@ -150,7 +150,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
     upSocket.destroy();
     group.report(target, { kind: 'response', status: 101, latencyMs });
     res.writeHead(local.status, { ...(local.headers as Record<string, string>), 'x-correlation-id': ctx.traceId });
-    res.end(local.body);
+    res.end(localBodyBytes(local));
     return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 1, upstreamAddr: target.address };
   }
   if (ctx.cancelled) {

@@ -11,7 +11,7 @@ import { open, readdir, readFile, rename, rm, unlink, utimes } from 'node:fs/pro
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
-import { Variants, type BackendEvents, type BackendStats, type CacheBackend, type EntryMeta, type EntryWriter, type StoredResponse } from './entry.ts';
+import { bodyParts, Variants, type BackendEvents, type BackendStats, type CacheBackend, type EntryMeta, type EntryWriter, type StoredResponse } from './entry.ts';
 
 /** The last 8 bytes of every entry file (format version 1). */
 export const MAGIC = Buffer.from('SNTLCAC1', 'latin1');
@@ -184,7 +184,7 @@ export class DiskBackend implements CacheBackend {
 
   async set(entry: StoredResponse): Promise<boolean> {
     const w = this.begin(entry);
-    w.write(entry.body);
+    for (const part of bodyParts(entry.body)) w.write(part);
     return w.commit();
   }
 

@@ -17,8 +17,35 @@ export interface EntryMeta extends Freshness {
   vary: string[];
 }
 
+/** A body: one Buffer, or (memory tier) the arena chunks holding it, in order. */
+export type Body = Buffer | readonly Buffer[];
+
+/**
+ * Keeps a memory entry's arena chunks from being reused while its body is in use (a response
+ * still being written to a client, a stale copy held across an upstream round trip): hold()
+ * before using the body, call what it returns once done. An entry evicted meanwhile gives its
+ * chunks back after the last release (they still count against the budget until then).
+ */
+export interface BodyLease {
+  hold(): () => void;
+}
+
 export interface StoredResponse extends EntryMeta {
-  body: Buffer;
+  body: Body;
+  /** set when the body lives in the memory tier's arena: hold it while the body is in use */
+  lease?: BodyLease;
+}
+
+export function bodyLength(b: Body): number {
+  if (Buffer.isBuffer(b)) return b.length;
+  let n = 0;
+  for (const c of b as readonly Buffer[]) n += c.length;
+  return n;
+}
+
+/** The body as a list of Buffers (no copy). */
+export function bodyParts(b: Body): readonly Buffer[] {
+  return Buffer.isBuffer(b) ? [b] : (b as readonly Buffer[]);
 }
 
 /**
@@ -60,7 +87,12 @@ function headerBytes(h: Readonly<Record<string, unknown>> | null | undefined): n
  * parsed Cache-Control), and a fixed overhead for the objects themselves.
  */
 export function entrySize(e: StoredResponse): number {
-  let n = ENTRY_OVERHEAD_BYTES + e.body.length;
+  return metaSize(e) + bodyLength(e.body);
+}
+
+/** entrySize without the body (the memory tier charges an arena body by its chunks). */
+export function metaSize(e: EntryMeta): number {
+  let n = ENTRY_OVERHEAD_BYTES;
   n += textBytes(e.key) + (e.primary === e.key ? 0 : textBytes(e.primary)) + textBytes(e.host) + textBytes(e.target);
   for (const v of e.vary) n += textBytes(v);
   n += headerBytes(e.headers);

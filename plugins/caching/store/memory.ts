@@ -1,20 +1,90 @@
-// In-memory backend: an LRU (lru-cache) with a byte budget. Variants of one resource are found
-// through a per-resource record of its Vary names and variant keys. What counts against the
-// budget: every stored entry at entrySize() (body, strings, headers, per-entry overhead) and the
-// bodies being stored while they stream (reserved chunk by chunk: room is made by evicting the
-// least recently used entries; when bodies in flight alone would pass the budget, the new store
-// is refused).
+// In-memory backend: an LRU (lru-cache) with a byte budget, bodies in an arena of fixed-size chunks
+// (arena.ts) that evicted bodies give back for reuse. Variants of one resource are found through a
+// per-resource record of its Vary names and variant keys. What counts against the budget: every
+// stored entry (its metadata at metaSize(), its chunks at CHUNK_COST, a small body's own bytes), the
+// chunks of bodies being stored while they stream (taken chunk by chunk: room is made by evicting
+// the least recently used entries; when bodies in flight alone would pass the budget, the new store
+// is refused), and the chunks of evicted entries still being written to a client (docs/cache.md
+// "Memory budget").
 import { LRUCache } from 'lru-cache';
-import { entrySize, Variants, type BackendEvents, type BackendStats, type CacheBackend, type EntryMeta, type EntryWriter, type MemoryLookup, type StoredResponse } from './entry.ts';
+import { Arena, CHUNK_BYTES, CHUNK_COST } from './arena.ts';
+import { bodyLength, bodyParts, metaSize, Variants, type BackendEvents, type BackendStats, type Body, type BodyLease, type CacheBackend, type EntryMeta, type EntryWriter, type MemoryLookup, type StoredResponse } from './entry.ts';
+
+/**
+ * A body (or a body's last part) shorter than this is kept as its own exact-size Buffer rather than
+ * in a chunk, which would leave most of the chunk unused.
+ */
+export const SMALL_BODY_BYTES = CHUNK_BYTES / 2;
+
+const NO_BYTES = Buffer.alloc(0);
+/** What an arena body costs besides its chunks: the lease, its chunk list, its release function, the last part's view. */
+const LEASE_BYTES = 384;
+
+interface MemoryEntry extends StoredResponse {
+  lease?: ChunkLease;
+}
+
+/**
+ * The arena chunks of one stored body and how many are using them. When the entry leaves the
+ * store (evicted, replaced, purged) its chunks go back to the arena at once, or, while a response
+ * is still being written from them, after the last release (counted as lingering until then).
+ */
+class ChunkLease implements BodyLease {
+  private readers = 0;
+  private state: 'stored' | 'lingering' | 'returned' = 'stored';
+  readonly cost: number;
+
+  constructor(
+    private readonly owner: MemoryBackend,
+    readonly chunks: readonly Buffer[],
+  ) {
+    this.cost = LEASE_BYTES + chunks.length * CHUNK_COST;
+  }
+
+  private readonly release = (): void => {
+    if (--this.readers === 0 && this.state === 'lingering') {
+      this.state = 'returned';
+      this.owner.giveBack(this, true);
+    }
+  };
+
+  hold(): () => void {
+    this.readers++;
+    return this.release;
+  }
+
+  /** the entry left the store */
+  retire(): void {
+    if (this.state !== 'stored') return;
+    if (this.readers > 0) {
+      this.state = 'lingering';
+      this.owner.linger(this);
+    } else {
+      this.state = 'returned';
+      this.owner.giveBack(this, false);
+    }
+  }
+}
+
+/** What a body of `n` bytes is charged in the memory tier (see MemoryWriter). */
+export function bodyCharge(n: number): number {
+  if (n < SMALL_BODY_BYTES) return n;
+  const tail = n % CHUNK_BYTES;
+  const chunks = Math.floor(n / CHUNK_BYTES) + (tail >= SMALL_BODY_BYTES ? 1 : 0);
+  return (chunks > 0 ? LEASE_BYTES : 0) + chunks * CHUNK_COST + (tail < SMALL_BODY_BYTES ? tail : 0);
+}
 
 export class MemoryBackend implements CacheBackend {
   readonly kind = 'memory' as const;
   readonly inMemory: MemoryLookup = this;
-  private readonly lru: LRUCache<string, StoredResponse>;
+  readonly arena: Arena;
+  private readonly lru: LRUCache<string, MemoryEntry>;
   private readonly variants = new Variants();
   private readonly budget: number;
-  /** bytes of bodies being stored right now */
+  /** chunk bytes taken by bodies being stored right now */
   private reserved = 0;
+  /** chunk bytes of evicted entries still being written to a client */
+  private lingering = 0;
   /** set while delete()/clear() run: those removals are not evictions */
   private deleting = false;
 
@@ -23,13 +93,14 @@ export class MemoryBackend implements CacheBackend {
     private readonly events: BackendEvents = {},
   ) {
     this.budget = Math.max(1, budget);
-    this.lru = new LRUCache<string, StoredResponse>({
+    this.arena = Arena.forBudget(this.budget);
+    this.lru = new LRUCache<string, MemoryEntry>({
       maxSize: this.budget,
       maxEntrySize: this.budget,
-      sizeCalculation: entrySize,
       dispose: (value, key, reason) => {
         // a 'set' dispose is a replacement of the same key: the resource still has it
         if (reason !== 'set') this.variants.remove(value.primary, key);
+        value.lease?.retire();
         if (reason === 'evict' && !this.deleting) this.events.onEvict?.(1);
       },
     });
@@ -48,21 +119,18 @@ export class MemoryBackend implements CacheBackend {
     return this.lru.peek(key);
   }
 
+  /** What the entry under `key` is charged against the budget (undefined: not stored). */
+  charged(key: string): number | undefined {
+    return this.lru.info(key)?.size;
+  }
+
+  /** Stores a whole entry: its body is copied into the arena (whatever it was a view of). */
   set(entry: StoredResponse): boolean {
-    const body = entry.body;
-    // A body that shares its memory (a slice of a pooled slab or of a file read with metadata
-    // behind it) would keep more alive than it is charged for: the stored one owns exactly its bytes.
-    if (body.byteOffset !== 0 || body.buffer.byteLength !== body.length) entry = { ...entry, body: ownCopy([body], body.length) };
-    if (entrySize(entry) > this.budget) return false;
-    // A new Vary for the resource makes its old variants unreachable: drop them.
-    for (const k of this.variants.add(entry.primary, entry.key, entry.vary)) this.delete(k);
-    this.lru.set(entry.key, entry);
-    this.fit();
-    // lru-cache refuses silently when the entry alone is larger than maxEntrySize
-    const stored = this.lru.has(entry.key);
-    if (!stored) this.variants.remove(entry.primary, entry.key);
-    this.events.onSize?.('memory', this.stats());
-    return stored;
+    const { body, lease: _lease, ...meta } = entry;
+    if (metaSize(meta) + bodyCharge(bodyLength(body)) > this.budget) return false;
+    const w = new MemoryWriter(this, meta);
+    for (const part of bodyParts(body)) w.write(part);
+    return w.finish();
   }
 
   begin(meta: EntryMeta): EntryWriter {
@@ -70,28 +138,100 @@ export class MemoryBackend implements CacheBackend {
   }
 
   /**
-   * Room for `n` more bytes of a body being stored: evicts least recently used entries until the
-   * stored entries and the bodies in flight fit the budget. False when the bodies in flight alone
-   * would not (the caller drops its store).
+   * A chunk for a body being stored, reserved against the budget: evicts least recently used
+   * entries until the stored entries, the bodies in flight and the lingering chunks fit.
+   * Undefined when the bodies in flight and lingering chunks alone would not (the caller drops its store).
    */
+  take(): Buffer | undefined {
+    if (this.reserved + this.lingering + CHUNK_COST > this.budget) return undefined;
+    this.reserved += CHUNK_COST;
+    this.fit();
+    const c = this.arena.alloc();
+    if (!c) this.reserved -= CHUNK_COST;
+    return c;
+  }
+
+  /** Room for `n` bytes of a small body being stored (kept as it came until it is complete). */
   reserve(n: number): boolean {
-    if (this.reserved + n > this.budget) return false;
+    if (this.reserved + this.lingering + n > this.budget) return false;
     this.reserved += n;
     this.fit();
     return true;
   }
 
-  release(n: number): void {
+  unreserve(n: number): void {
     this.reserved -= n;
   }
 
-  /** Bytes counted against the budget now: stored entries plus bodies being stored. */
+  /** Chunks of an abandoned body go back. */
+  untake(chunks: readonly Buffer[]): void {
+    this.reserved -= chunks.length * CHUNK_COST;
+    this.arena.release(chunks);
+  }
+
+  /** An evicted entry's chunks are still being written to a client. */
+  linger(l: ChunkLease): void {
+    this.lingering += l.cost;
+  }
+
+  giveBack(l: ChunkLease, lingered: boolean): void {
+    if (lingered) this.lingering -= l.cost;
+    this.arena.release(l.chunks);
+  }
+
+  /**
+   * A complete body (its chunks, `fill` bytes used in the last one) becomes the entry for `meta`.
+   * A short last part is copied into its own Buffer and its chunk given back.
+   */
+  install(meta: EntryMeta, chunks: Buffer[], fill: number): boolean {
+    this.reserved -= chunks.length * CHUNK_COST;
+    let tail: Buffer | undefined;
+    if (chunks.length > 0 && fill < SMALL_BODY_BYTES) {
+      const last = chunks.pop()!;
+      tail = Buffer.allocUnsafeSlow(fill);
+      last.copy(tail, 0, 0, fill);
+      this.arena.release([last]);
+    }
+    const parts: Buffer[] = chunks.slice();
+    if (tail) parts.push(tail);
+    else if (parts.length > 0 && fill < CHUNK_BYTES) parts[parts.length - 1] = parts[parts.length - 1]!.subarray(0, fill);
+    const body: Body = parts.length === 0 ? NO_BYTES : parts.length === 1 ? parts[0]! : parts;
+    // (slice: exact-length arrays; the writer's grew by push and has spare capacity)
+    const lease = chunks.length > 0 ? new ChunkLease(this, chunks.slice()) : undefined;
+    return this.add(meta, body, lease, metaSize(meta) + (lease?.cost ?? 0) + (tail?.length ?? 0));
+  }
+
+  /** A small body (its own exact-size Buffer) becomes the entry for `meta`. */
+  installSmall(meta: EntryMeta, body: Buffer): boolean {
+    return this.add(meta, body, undefined, metaSize(meta) + body.length);
+  }
+
+  private add(meta: EntryMeta, body: Body, lease: ChunkLease | undefined, size: number): boolean {
+    if (size > this.budget) {
+      lease?.retire();
+      return false;
+    }
+    // A new Vary for the resource makes its old variants unreachable: drop them.
+    for (const k of this.variants.add(meta.primary, meta.key, meta.vary)) this.delete(k);
+    const e: MemoryEntry = lease ? { ...meta, body, lease } : { ...meta, body };
+    this.lru.set(meta.key, e, { size });
+    this.fit();
+    const stored = this.lru.peek(meta.key) === e;
+    if (!stored) {
+      this.variants.remove(meta.primary, meta.key);
+      lease?.retire();
+    }
+    this.events.onSize?.('memory', this.stats());
+    return stored;
+  }
+
+  /** Bytes counted against the budget now: stored entries, bodies being stored, lingering chunks. */
   get accountedBytes(): number {
-    return this.lru.calculatedSize + this.reserved;
+    return this.lru.calculatedSize + this.reserved + this.lingering;
   }
 
   private fit(): void {
-    while (this.lru.size > 0 && this.lru.calculatedSize + this.reserved > this.budget) this.lru.pop();
+    while (this.lru.size > 0 && this.accountedBytes > this.budget) this.lru.pop();
   }
 
   delete(key: string): void {
@@ -134,51 +274,95 @@ export class MemoryBackend implements CacheBackend {
   }
 }
 
-/** One exact-size, unpooled Buffer holding `chunks` (`size` bytes in all). */
-function ownCopy(chunks: readonly Buffer[], size: number): Buffer {
-  const out = Buffer.allocUnsafeSlow(size);
-  let at = 0;
-  for (const c of chunks) at += c.copy(out, at);
-  return out;
-}
-
 /**
- * A body on its way into the memory tier: the chunks relayed to the client are kept (no copy
- * while streaming) and reserved against the budget as they arrive; commit copies them into the
- * stored body and hands the reservation over to the entry.
+ * A body on its way into the memory tier. Once it passes SMALL_BODY_BYTES, each chunk relayed to
+ * the client is copied into arena chunks as it arrives (the upstream's buffers are not kept),
+ * taken against the budget one chunk at a time; below that the pieces are kept as they are and
+ * copied into one small Buffer at the end. Commit hands the chunks over to the entry.
  */
 class MemoryWriter implements EntryWriter {
   private chunks: Buffer[] | undefined = [];
-  private size = 0;
+  /** bytes used in the last chunk */
+  private fill = CHUNK_BYTES;
+  /** the first pieces, while the body is still small */
+  private pieces: Buffer[] = [];
+  private piecesBytes = 0;
 
   constructor(
     private readonly store: MemoryBackend,
     private readonly meta: EntryMeta,
   ) {}
 
-  write(chunk: Buffer): void {
-    if (!this.chunks || chunk.length === 0) return;
-    if (!this.store.reserve(chunk.length)) {
-      // the bodies being stored already fill the budget: this one is not stored
-      this.abort();
-      return;
+  write(data: Buffer): void {
+    if (!this.chunks || data.length === 0) return;
+    if (this.pieces !== NO_PIECES) {
+      if (this.piecesBytes + data.length < SMALL_BODY_BYTES) {
+        if (!this.store.reserve(data.length)) return this.abort();
+        this.pieces.push(data);
+        this.piecesBytes += data.length;
+        return;
+      }
+      // no longer small: what came so far goes into chunks too
+      const pieces = this.pieces;
+      this.pieces = NO_PIECES;
+      this.store.unreserve(this.piecesBytes);
+      this.piecesBytes = 0;
+      for (const p of pieces) if (!this.copy(p)) return;
     }
-    this.chunks.push(chunk);
-    this.size += chunk.length;
+    this.copy(data);
   }
 
-  async commit(): Promise<boolean> {
+  private copy(data: Buffer): boolean {
+    const chunks = this.chunks;
+    if (!chunks) return false;
+    let at = 0;
+    while (at < data.length) {
+      if (this.fill === CHUNK_BYTES) {
+        const c = this.store.take();
+        if (!c) {
+          // the bodies being stored already fill the budget: this one is not stored
+          this.abort();
+          return false;
+        }
+        chunks.push(c);
+        this.fill = 0;
+      }
+      const n = data.copy(chunks[chunks.length - 1]!, this.fill, at);
+      at += n;
+      this.fill += n;
+    }
+    return true;
+  }
+
+  commit(): Promise<boolean> {
+    return Promise.resolve(this.finish());
+  }
+
+  finish(): boolean {
     const chunks = this.chunks;
     if (!chunks) return false;
     this.chunks = undefined;
-    const body = ownCopy(chunks, this.size);
-    this.store.release(this.size);
-    return this.store.set({ ...this.meta, body });
+    if (this.pieces === NO_PIECES) return this.store.install(this.meta, chunks, this.fill);
+    this.store.unreserve(this.piecesBytes);
+    return this.store.installSmall(this.meta, ownCopy(this.pieces, this.piecesBytes));
   }
 
   abort(): void {
-    if (!this.chunks) return;
+    const chunks = this.chunks;
+    if (!chunks) return;
     this.chunks = undefined;
-    this.store.release(this.size);
+    this.store.unreserve(this.piecesBytes);
+    this.pieces = NO_PIECES;
+    this.store.untake(chunks);
   }
+}
+
+const NO_PIECES: Buffer[] = [];
+
+/** One exact-size, unpooled Buffer holding `chunks` (`size` bytes in all). */
+function ownCopy(chunks: readonly Buffer[], size: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const c of chunks) at += c.copy(out, at);
+  return out;
 }

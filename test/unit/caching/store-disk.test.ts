@@ -19,7 +19,7 @@ function tempDir(): string {
   return d;
 }
 
-function entry(path: string, body: string | number, vary: string[] = [], variant = ''): StoredResponse {
+function entry(path: string, body: string | number, vary: string[] = [], variant = ''): StoredResponse & { body: Buffer } {
   const primary = `GET a.test${path}`;
   return {
     key: variant ? `${primary}\n${variant}` : primary,

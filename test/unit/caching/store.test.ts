@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBackend } from '../../../plugins/caching/store/memory.ts';
-import { ENTRY_OVERHEAD_BYTES, entrySize, type EntryMeta, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
+import { bodyLength, ENTRY_OVERHEAD_BYTES, entrySize, type EntryMeta, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
 import { Locks } from '../../../plugins/caching/coalesce.ts';
 import { policyClass, storableHeaders, storeVerdict } from '../../../plugins/caching/policy.ts';
 import { normaliseRouteCache } from '../../../plugins/caching/schema.ts';
@@ -111,6 +111,7 @@ test('memory backend: a stored body owns exactly its bytes (no pooled slab or la
   const shared = Buffer.alloc(64 * 1024, 98);
   assert.equal(m.set({ ...entry('/view', 0), body: shared.subarray(100, 300) }), true);
   const stored = m.get('GET a.test/view')!;
+  assert.ok(Buffer.isBuffer(stored.body), 'a small body is one Buffer of its own');
   assert.equal(stored.body.length, 200);
   assert.equal(stored.body.buffer.byteLength, 200);
   assert.equal(stored.body.toString(), 'b'.repeat(200));
@@ -121,9 +122,10 @@ test('memory backend: bodies being stored count against the budget; accounted by
   const budget = 64 * 1024;
   const m = new MemoryBackend(budget, { onEvict: (n) => (evicted += n) });
   // full: as many 5000-byte entries as fit
-  const one = entrySize(entry('/old0', 5000));
+  assert.equal(m.set(entry('/old0', 5000)), true);
+  const one = m.charged('GET a.test/old0')!;
   const n = Math.floor(budget / one);
-  for (let i = 0; i < n; i++) assert.equal(m.set(entry(`/old${i}`, 5000)), true);
+  for (let i = 1; i < n; i++) assert.equal(m.set(entry(`/old${i}`, 5000)), true);
   assert.equal(evicted, 0);
   const full = m.accountedBytes;
   assert.ok(full <= budget && full > budget - one, `filled to ${full}`);
@@ -144,7 +146,7 @@ test('memory backend: bodies being stored count against the budget; accounted by
   assert.deepEqual(await Promise.all(writers.map((w) => w.commit())), [true, true, true]);
   assert.ok(m.accountedBytes <= budget);
   for (const i of [0, 1, 2]) assert.ok(m.peek(`GET a.test/new${i}`), `new${i} stored`);
-  assert.equal(m.get('GET a.test/new2')!.body.length, 4 * 4096);
+  assert.equal(bodyLength(m.get('GET a.test/new2')!.body), 4 * 4096);
 
   // bodies in flight that alone exceed the budget (4 x 20 KiB): the store that would pass it is
   // refused, the others still complete, and nothing stays reserved
@@ -195,7 +197,7 @@ test('entrySize is at least what a stored entry really costs (heap + external me
       const primary = `GET a.test/z/${i}`;
       const key = `${primary}\naccept-encoding: gzip`;
       assert.equal(m.set({ key, primary, host: 'a.test', target: `/z/${i}`, status: 200, headers: storableHeaders(headers), vary: v.vary, policy: v.policy, lifetime: v.lifetime, swr: v.swr, sie: v.sie, body: Buffer.alloc(bodyBytes, 97) }), true);
-      charged += entrySize(m.peek(key)!);
+      charged += m.charged(key)!;
     }
     const real = (used() - before) / n;
     assert.equal(m.stats().entries, n);
