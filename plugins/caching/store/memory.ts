@@ -137,26 +137,27 @@ export class MemoryBackend implements CacheBackend {
     return new MemoryWriter(this, meta);
   }
 
-  /**
-   * A chunk for a body being stored, reserved against the budget: evicts least recently used
-   * entries until the stored entries, the bodies in flight and the lingering chunks fit.
-   * Undefined when the bodies in flight and lingering chunks alone would not (the caller drops its store).
-   */
+  /** A chunk for a body being stored, reserved against the budget (undefined: no room, see reserve). */
   take(): Buffer | undefined {
-    if (this.reserved + this.lingering + CHUNK_COST > this.budget) return undefined;
-    this.reserved += CHUNK_COST;
-    this.fit();
+    if (!this.reserve(CHUNK_COST)) return undefined;
     const c = this.arena.alloc();
     if (!c) this.reserved -= CHUNK_COST;
     return c;
   }
 
-  /** Room for `n` bytes of a small body being stored (kept as it came until it is complete). */
+  /**
+   * Room for `n` more bytes of a body being stored: evicts least recently used entries until the
+   * stored entries, the bodies in flight and the lingering chunks fit. False when they cannot
+   * (the caller drops its store).
+   */
   reserve(n: number): boolean {
     if (this.reserved + this.lingering + n > this.budget) return false;
     this.reserved += n;
     this.fit();
-    return true;
+    // evicted entries still being written to clients linger: their chunks are not free yet
+    if (this.accountedBytes <= this.budget) return true;
+    this.reserved -= n;
+    return false;
   }
 
   unreserve(n: number): void {

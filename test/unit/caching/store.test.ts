@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBackend } from '../../../plugins/caching/store/memory.ts';
-import { bodyLength, ENTRY_OVERHEAD_BYTES, entrySize, type EntryMeta, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
+import { MemoryBackend, SMALL_BODY_BYTES } from '../../../plugins/caching/store/memory.ts';
+import { CHUNK_COST } from '../../../plugins/caching/store/arena.ts';
+import { bodyLength, bodyParts, ENTRY_OVERHEAD_BYTES, entrySize, type Body, type EntryMeta, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
 import { Locks } from '../../../plugins/caching/coalesce.ts';
 import { policyClass, storableHeaders, storeVerdict } from '../../../plugins/caching/policy.ts';
 import { normaliseRouteCache } from '../../../plugins/caching/schema.ts';
@@ -204,4 +205,97 @@ test('entrySize is at least what a stored entry really costs (heap + external me
     assert.ok(charged / n >= real, `${bodyBytes} B bodies: charged ${(charged / n).toFixed(0)} B per entry, really ${real.toFixed(0)} B`);
     m.clear();
   }
+});
+
+/** A body whose bytes say which entry and which position they are (to detect reuse). */
+function pattern(id: number, bytes: number): Buffer {
+  const b = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i++) b[i] = (id * 31 + i * 7 + (i >> 8)) & 0xff;
+  return b;
+}
+
+test('memory backend arena: the budget holds counting arena chunks; held bodies survive eviction and reuse; chunks come back', async () => {
+  const budget = 256 * 1024;
+  const m = new MemoryBackend(budget);
+  const check = (when: string) => {
+    assert.ok(m.accountedBytes <= budget, `${when}: accounted ${m.accountedBytes} > ${budget}`);
+    assert.ok(m.arena.inUse * CHUNK_COST <= m.accountedBytes, `${when}: chunks in use ${m.arena.inUse} not all accounted (${m.accountedBytes})`);
+    assert.ok(m.arena.slabBytes <= budget, `${when}: arena ${m.arena.slabBytes} > ${budget}`);
+  };
+  const sizes = [0, 100, 2047, 2048, 3000, 4096, 4097, 9000, 16384, 40000, 70000];
+  const held: { id: number; body: Buffer; parts: Body; release: () => void }[] = [];
+  let seed = 7;
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  for (let id = 0; id < 400; id++) {
+    const bytes = sizes[rnd(sizes.length)]!;
+    const body = pattern(id, bytes);
+    if (id % 3 === 0) assert.equal(m.set({ ...entry(`/e${id}`, 0), body }), true);
+    else {
+      // streamed in uneven pieces, two writers interleaved
+      const w = m.begin(meta(`/e${id}`));
+      const other = m.begin(meta(`/x${id}`));
+      for (let at = 0; at < bytes; at += 1500) {
+        w.write(body.subarray(at, at + 1500));
+        other.write(body.subarray(at, at + 700));
+        check(`writing ${id}`);
+      }
+      if (id % 5 === 0) other.abort();
+      else await other.commit();
+      await w.commit();
+    }
+    check(`stored ${id}`);
+    const e = m.peek(`GET a.test/e${id}`);
+    if (e) {
+      assert.ok(Buffer.concat(bodyParts(e.body)).equals(body), `entry ${id} (${bytes} B) reads back`);
+      assert.equal(e.lease !== undefined, bytes >= SMALL_BODY_BYTES, `${bytes} B: arena body iff not small`);
+      // some bodies are held as if a slow client were reading them, released later
+      if (e.lease && rnd(4) === 0) held.push({ id, body, parts: e.body, release: e.lease.hold() });
+    }
+    if (held.length > 6) {
+      const h = held.shift()!;
+      assert.ok(Buffer.concat(bodyParts(h.parts)).equals(h.body), `held body ${h.id} intact after eviction and reuse`);
+      h.release();
+      check(`released ${h.id}`);
+    }
+  }
+  for (const h of held) {
+    assert.ok(Buffer.concat(bodyParts(h.parts)).equals(h.body), `held body ${h.id} intact`);
+    h.release();
+  }
+  check('end');
+  // nothing lingers once every reader is done: the chunks in use are the stored entries'
+  assert.equal(m.accountedBytes, m.stats().bytes);
+  // over the budget: refused, and every chunk it took is back
+  const inUse = m.arena.inUse;
+  const big = m.begin(meta('/big'));
+  for (let i = 0; i < 80; i++) big.write(pattern(9, 4096));
+  assert.equal(await big.commit(), false);
+  assert.equal(m.peek('GET a.test/big'), undefined);
+  assert.ok(m.arena.inUse <= inUse, 'the refused body gave its chunks back');
+  assert.equal(m.accountedBytes, m.stats().bytes);
+  m.clear();
+  assert.equal(m.arena.inUse, 0);
+});
+
+test('memory backend arena: an evicted body that is held lingers (counted) and its chunks go back on the last release', () => {
+  const m = new MemoryBackend(64 * 1024);
+  assert.equal(m.set({ ...entry('/a', 0), body: pattern(1, 20000) }), true);
+  const a = m.peek('GET a.test/a')!;
+  const r1 = a.lease!.hold();
+  const r2 = a.lease!.hold();
+  const charged = m.charged('GET a.test/a')!;
+  m.delete('GET a.test/a');
+  assert.equal(m.stats().entries, 0);
+  assert.ok(m.accountedBytes > 0 && m.accountedBytes < charged, `lingering chunks still count: ${m.accountedBytes}`);
+  const lingering = m.arena.inUse;
+  assert.equal(lingering, 5);
+  // the rest of the budget still takes new bodies; none of them reuses the held chunks
+  for (let i = 0; i < 20; i++) m.set({ ...entry(`/b${i}`, 0), body: pattern(100 + i, 9000) });
+  assert.ok(Buffer.concat(bodyParts(a.body)).equals(pattern(1, 20000)));
+  r1();
+  assert.ok(Buffer.concat(bodyParts(a.body)).equals(pattern(1, 20000)), 'one reader left');
+  const before = m.arena.inUse;
+  r2();
+  assert.equal(m.arena.inUse, before - 5, 'the last release gives the chunks back');
+  assert.equal(m.accountedBytes, m.stats().bytes);
 });
