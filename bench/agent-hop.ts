@@ -1,6 +1,7 @@
 // What one allow-all agent on request headers costs (issue #16 item 3), A/B in one run:
 //   node --import tsx bench/agent-hop.ts [--rounds 5] [--duration 5] [--connections 50]
 //                                        [--baseline DIR] [--agent-cpu N|none] [--profile DIR]
+//                                        [--only pass|agent]
 // One compiled gateway (tsc build, as the `sentinel` bench target) pinned to CPU 0 serves two
 // routes to an nginx origin (CPU 1): `/pass` (no filter) and `/agent` (one agent filter, v2 UDS,
 // request headers, fail-closed). The agent is the SDK's allow-all agent, compiled too. wrk (CPU 1)
@@ -10,7 +11,9 @@
 // --baseline DIR: the same measurement for another checkout (a git worktree with node_modules) in
 // the same rounds, e.g. the parent commit, for before/after figures.
 // --profile DIR: run the gateway and the agent with --cpu-prof (profiles written into DIR).
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+// --only pass|agent: load one path only (no ratios): with --profile, a profile of that path
+// alone, to set against one of the other path (the request counts are printed).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     'agent-cpu': { type: 'string', default: 'none' },
     profile: { type: 'string' },
     rate: { type: 'string', default: '0' },
+    only: { type: 'string' },
   },
 });
 // --rate N: open loop at N req/s (bench/openloop) instead of wrk's closed loop. On a shared
@@ -39,6 +43,8 @@ const rate = Number(values.rate);
 const rounds = Number(values.rounds);
 const duration = Number(values.duration);
 const connections = Number(values.connections);
+if (values.only !== undefined && values.only !== 'pass' && values.only !== 'agent') throw new Error('--only takes pass or agent');
+const only = values.only as 'pass' | 'agent' | undefined;
 const agentCpu = values['agent-cpu'] === 'none' ? null : Number(values['agent-cpu']);
 const REPO = resolve(import.meta.dirname, '..');
 
@@ -102,22 +108,34 @@ observability { logging { level "warn"; access-log { enabled #false } }; metrics
 interface Run {
   rps: number;
   gwCpuUs: number;
+  /** the kernel's share of gwCpuUs (stime: socket reads and writes, epoll) */
+  gwSysUs: number;
   agentCpuUs: number;
   errors: number;
 }
 
 async function measure(side: Side, path: string, seconds: number): Promise<Run> {
   const g0 = treeCpuTicks(side.gateway.pid);
+  const s0 = sysTicks(side.gateway.pid);
   const a0 = treeCpuTicks(side.agent.pid);
   const load = rate > 0 ? { kind: 'open' as const, rate } : { kind: 'closed' as const, rate: 0 };
   const r = await runLoad({ ...load, path, headers: [], wrkArgs: [], connections, scheme: 'http' }, side.port, 1, seconds, { warmupS: 0, ...(openloopBin ? { openloopBin } : {}) });
   const tick = 1e6 / clockTicksPerSecond();
   const gw = (treeCpuTicks(side.gateway.pid) - g0) * tick;
   const ag = (treeCpuTicks(side.agent.pid) - a0) * tick;
+  const sys = (sysTicks(side.gateway.pid) - s0) * tick;
   const n = Math.max(1, rate > 0 ? (r.raw as OpenloopOutput).completed : r.rps * seconds);
-  return { rps: r.rps, gwCpuUs: gw / n, agentCpuUs: ag / n, errors: r.errors + r.non2xx + (r.unfinished ?? 0) };
+  served.set(side.name, (served.get(side.name) ?? 0) + n);
+  return { rps: r.rps, gwCpuUs: gw / n, gwSysUs: sys / n, agentCpuUs: ag / n, errors: r.errors + r.non2xx + (r.unfinished ?? 0) };
 }
 
+/** requests served per side, warm-up included (what a --profile of the side covers) */
+const served = new Map<string, number>();
+/** stime of one process (the gateway is one process; its threads are included) */
+function sysTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]);
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
 
@@ -133,32 +151,38 @@ if (origin.exited()) throw new Error(`nginx failed: ${origin.output()}`);
 
 const sides: Side[] = [await startSide('current', REPO, originPort)];
 if (values.baseline) sides.push(await startSide('baseline', resolve(values.baseline), originPort));
-for (const s of sides) for (const p of ['/pass', '/agent']) await measure(s, p, 2); // warm-up
+for (const s of sides) for (const p of only ? [`/${only}`] : ['/pass', '/agent']) await measure(s, p, 2); // warm-up
 
 const results = new Map<string, { pass: Run[]; agent: Run[] }>(sides.map((s) => [s.name, { pass: [], agent: [] }]));
 for (let round = 0; round < rounds; round++) {
   const order = round % 2 === 0 ? sides : [...sides].reverse();
   for (const s of order) {
-    const paths = round % 2 === 0 ? (['pass', 'agent'] as const) : (['agent', 'pass'] as const);
+    const paths = only ? [only] : round % 2 === 0 ? (['pass', 'agent'] as const) : (['agent', 'pass'] as const);
     for (const p of paths) {
       const r = await measure(s, `/${p}`, duration);
       results.get(s.name)![p].push(r);
-      console.log(`[round ${round + 1}] ${s.name.padEnd(8)} ${p.padEnd(5)} ${r.rps.toFixed(0)} req/s  gateway ${r.gwCpuUs.toFixed(1)} µs/req  agent ${r.agentCpuUs.toFixed(1)} µs/req${r.errors ? `  errors ${r.errors}` : ''}`);
+      console.log(`[round ${round + 1}] ${s.name.padEnd(8)} ${p.padEnd(5)} ${r.rps.toFixed(0)} req/s  gateway ${r.gwCpuUs.toFixed(1)} µs/req (sys ${r.gwSysUs.toFixed(1)})  agent ${r.agentCpuUs.toFixed(1)} µs/req${r.errors ? `  errors ${r.errors}` : ''}`);
     }
   }
 }
 
 console.log(`\nagent hop, ${rounds} rounds x ${duration} s, ${rate > 0 ? `open loop at ${rate} req/s` : 'wrk'} -c${connections}; gateway on CPU 0, agent ${agentCpu === null ? 'unpinned' : `on CPU ${agentCpu}`}`);
-for (const s of sides) {
+if (only) {
+  for (const s of sides) {
+    const runs = results.get(s.name)![only];
+    console.log(`${s.name} ${only} only: medians ${median(runs.map((r) => r.rps)).toFixed(0)} req/s, gateway ${median(runs.map((r) => r.gwCpuUs)).toFixed(1)} µs/req, agent process ${median(runs.map((r) => r.agentCpuUs)).toFixed(1)} µs/req; ${Math.round(served.get(s.name) ?? 0)} requests served in all (warm-up included)`);
+  }
+}
+for (const s of only ? [] : sides) {
   const { pass, agent } = results.get(s.name)!;
   const rps = agent.map((a, i) => a.rps / pass[i]!.rps);
   const gw = agent.map((a, i) => a.gwCpuUs / pass[i]!.gwCpuUs);
   console.log(
     `${s.name}: req/s agent/pass median ×${median(rps).toFixed(2)} (${range(rps)}); gateway CPU/req agent/pass ×${median(gw).toFixed(2)} (${range(gw)}); ` +
-      `medians: pass ${median(pass.map((r) => r.rps)).toFixed(0)} req/s ${median(pass.map((r) => r.gwCpuUs)).toFixed(1)} µs/req, agent ${median(agent.map((r) => r.rps)).toFixed(0)} req/s ${median(agent.map((r) => r.gwCpuUs)).toFixed(1)} µs/req + agent process ${median(agent.map((r) => r.agentCpuUs)).toFixed(1)} µs/req`,
+      `medians: pass ${median(pass.map((r) => r.rps)).toFixed(0)} req/s ${median(pass.map((r) => r.gwCpuUs)).toFixed(1)} µs/req (sys ${median(pass.map((r) => r.gwSysUs)).toFixed(1)}), agent ${median(agent.map((r) => r.rps)).toFixed(0)} req/s ${median(agent.map((r) => r.gwCpuUs)).toFixed(1)} µs/req (sys ${median(agent.map((r) => r.gwSysUs)).toFixed(1)}) + agent process ${median(agent.map((r) => r.agentCpuUs)).toFixed(1)} µs/req`,
   );
 }
-if (sides.length === 2) {
+if (sides.length === 2 && !only) {
   const cur = results.get('current')!;
   const base = results.get('baseline')!;
   const rps = cur.agent.map((a, i) => a.rps / base.agent[i]!.rps);

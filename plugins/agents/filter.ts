@@ -8,7 +8,7 @@
 // wants it), response headers in onResponse, the response body in onResponseBody
 // (response-body.ts), and request_complete in onComplete.
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler, FilterStatus } from '../../src/pipeline/types.ts';
-import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent-protocol/client.ts';
+import { AgentCallError, CancelScope, type CallCanceller, type CallSink } from '../../src/agent-protocol/client.ts';
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, toHeaderValues, type AgentReply, type HeaderOp, type RequestHeadersEvent } from '../../src/agent-protocol/messages.ts';
@@ -101,6 +101,7 @@ export function decisionResponse(reply: AgentReply): LocalResponse | undefined {
 export class AgentFilter implements RequestFilter {
   readonly type = 'agent';
   private readonly chainCache = new Map<string, Member[]>();
+  private readonly planCache = new Map<string, RoutePlan>();
 
   constructor(
     readonly id: string,
@@ -140,7 +141,7 @@ export class AgentFilter implements RequestFilter {
     return this.gen.manager.stats();
   }
 
-  async onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> {
+  onRequest(ctx: RequestContext): LocalResponse | undefined | Promise<LocalResponse | undefined> {
     let state = ctx.state.get(STATE_KEY) as RequestState | undefined;
     if (state?.handled.has(this.id)) return undefined;
     if (!state) {
@@ -150,23 +151,44 @@ export class AgentFilter implements RequestFilter {
       ctx.state.set(STATE_KEY, state);
       ctx.onCancel(() => releaseRequestHold(st));
     }
-    const members = this.membersFor(ctx.routeId).filter((m) => !state.handled.has(m.settings.id));
+    const plan = this.planFor(ctx.routeId);
+    const fresh = state.handled.size === 0;
+    const members = fresh ? plan.members : plan.members.filter((m) => !state.handled.has(m.settings.id));
     for (const m of members) state.handled.add(m.settings.id);
     const chain: Chain = { members, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
     state.chains.push(chain);
-    const headersResult = await this.requestHeadersPhase(ctx, state, chain);
+    const headerMembers = fresh ? plan.headerMembers : members.filter((m) => wants(m, 'request_headers'));
+    // One agent on request headers (the usual route): one promise for the whole phase, settled
+    // from the reply's read (see OneHeadersCall); several agents take the fan-out.
+    if (headerMembers.length === 1 && headerMembers[0]!.client.send !== undefined) {
+      const st = state;
+      const headers = new Promise<LocalResponse | undefined>((resolve, reject) => this.oneHeadersCall(ctx, st, chain, headerMembers[0]!, resolve, reject));
+      if (!this.bodyPhaseNeeded(ctx, chain)) return headers;
+      return headers.then((local) => local ?? this.requestBodyPhase(ctx, st, chain));
+    }
+    if (headerMembers.length === 0 && !this.bodyPhaseNeeded(ctx, chain)) return undefined;
+    return this.requestPhases(ctx, state, chain, headerMembers);
+  }
+
+  private async requestPhases(ctx: RequestContext, state: RequestState, chain: Chain, headerMembers: Member[]): Promise<LocalResponse | undefined> {
+    const headersResult = await this.requestHeadersPhase(ctx, state, chain, headerMembers);
     if (headersResult) return headersResult;
     return this.requestBodyPhase(ctx, state, chain);
   }
 
-  async onResponse(ctx: RequestContext, res: UpstreamResponseInfo): Promise<LocalResponse | undefined> {
+  /** Synchronous (no promise) unless an agent of the chain wants response headers. */
+  onResponse(ctx: RequestContext, res: UpstreamResponseInfo): LocalResponse | undefined | Promise<LocalResponse | undefined> {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    const chain = state?.chains.find((c) => !c.responseDone && c.members.some((m) => m.settings.id === this.id));
+    const chain = state ? this.chainOf(state, (c) => !c.responseDone) : undefined;
     if (!state || !chain) return undefined;
     chain.responseDone = true;
-    applyAgentHeaderOps(res.headers, chain.responseOps);
+    if (chain.responseOps.length > 0) applyAgentHeaderOps(res.headers, chain.responseOps);
     const members = chain.members.filter((m) => wants(m, 'response_headers'));
     if (members.length === 0) return undefined;
+    return this.responseHeadersPhase(ctx, res, state, members);
+  }
+
+  private async responseHeadersPhase(ctx: RequestContext, res: UpstreamResponseInfo, state: RequestState, members: Member[]): Promise<LocalResponse | undefined> {
     const event = { correlation_id: state.correlation.id, status: res.status, headers: toHeaderValues(res.headers) };
     const merged = await this.fanOut(ctx, members, MessageType.ResponseHeaders, 'response_headers', state.correlation.id, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
     if (merged.response) return merged.response;
@@ -176,7 +198,7 @@ export class AgentFilter implements RequestFilter {
 
   onResponseBody(ctx: RequestContext, res: UpstreamResponseInfo): ResponseBodyHandler | undefined {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    const chain = state?.chains.find((c) => !c.responseBodyDone && c.members.some((m) => m.settings.id === this.id));
+    const chain = state ? this.chainOf(state, (c) => !c.responseBodyDone) : undefined;
     if (!state || !chain) return undefined;
     chain.responseBodyDone = true;
     const members = chain.members.filter((m) => wants(m, 'response_body'));
@@ -198,7 +220,7 @@ export class AgentFilter implements RequestFilter {
 
   onComplete(ctx: RequestContext, info: CompletionInfo): void {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    const chain = state?.chains.find((c) => !c.completeDone && c.members.some((m) => m.settings.id === this.id));
+    const chain = state ? this.chainOf(state, (c) => !c.completeDone) : undefined;
     if (!state || !chain) return;
     chain.completeDone = true;
     const event = {
@@ -230,6 +252,26 @@ export class AgentFilter implements RequestFilter {
     if (state.chains.every((c) => c.completeDone)) releaseRequestHold(state);
   }
 
+  /** The chain of `state` this filter belongs to that `open` still accepts (the usual request has one chain). */
+  private chainOf(state: RequestState, open: (c: Chain) => boolean): Chain | undefined {
+    for (const c of state.chains) {
+      if (!open(c)) continue;
+      for (const m of c.members) if (m.settings.id === this.id) return c;
+    }
+    return undefined;
+  }
+
+  /** The route's agent filters in chain order and those of them on request headers, built once per route. */
+  private planFor(routeId: string | undefined): RoutePlan {
+    const key = routeId ?? '';
+    let plan = this.planCache.get(key);
+    if (!plan) {
+      const members = this.membersFor(routeId);
+      this.planCache.set(key, (plan = { members, headerMembers: members.filter((m) => wants(m, 'request_headers')) }));
+    }
+    return plan;
+  }
+
   /** The route's agent filters in chain order (this filter alone when the route is unknown). */
   private membersFor(routeId: string | undefined): Member[] {
     const key = routeId ?? '';
@@ -259,11 +301,9 @@ export class AgentFilter implements RequestFilter {
     return m.settings.failureMode ?? (ctx.routeId !== undefined ? this.gen.services.routeFailureMode(ctx.routeId) : 'closed');
   }
 
-  private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
-    const members = chain.members.filter((m) => wants(m, 'request_headers'));
-    if (members.length === 0) return undefined;
-    const cid = state.correlation.id;
-    const event: RequestHeadersEvent = {
+  /** The request_headers event (sentinel-reference.md §2.2) of this request. */
+  private requestHeadersEvent(ctx: RequestContext, cid: string): RequestHeadersEvent {
+    return {
       correlation_id: cid,
       metadata: {
         correlation_id: cid,
@@ -287,11 +327,55 @@ export class AgentFilter implements RequestFilter {
       uri: ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,
       headers: toHeaderValues(ctx.raw.headers),
     };
+  }
+
+  private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain, members: Member[]): Promise<LocalResponse | undefined> {
+    if (members.length === 0) return undefined;
+    const cid = state.correlation.id;
+    const event = this.requestHeadersEvent(ctx, cid);
     const merged = await this.fanOut(ctx, members, MessageType.RequestHeaders, 'request_headers', cid, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
+    return this.applyRequestMerge(merged, ctx, chain);
+  }
+
+  /** After a request-side event: the answer that stops the request, or the header ops kept. */
+  private applyRequestMerge(merged: Merged, ctx: RequestContext, chain: Chain): LocalResponse | undefined {
     if (merged.response) return merged.response;
-    applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
-    chain.responseOps.push(...merged.responseOps);
+    if (merged.requestOps.length > 0) applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+    if (merged.responseOps.length > 0) chain.responseOps.push(...merged.responseOps);
     return undefined;
+  }
+
+  /**
+   * The request_headers event to a chain's only agent on that event, without the fan-out: the
+   * reply goes through the same outcome handling (`mergeOutcome`) and header-op application as
+   * in fanOut, so decisions, failure modes, metrics and audit are the general path's.
+   */
+  private oneHeadersCall(
+    ctx: RequestContext,
+    state: RequestState,
+    chain: Chain,
+    m: Member,
+    resolve: (local: LocalResponse | undefined) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    const cid = state.correlation.id;
+    const id = cid + m.cidSuffix;
+    const event = this.requestHeadersEvent(ctx, cid);
+    const call = new OneHeadersCall(this, ctx, chain, m, resolve, reject);
+    m.client.send!(MessageType.RequestHeaders, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs, cancel: ctx }, call);
+  }
+
+  /** OneHeadersCall's end: one outcome merged and applied as requestHeadersPhase does. */
+  finishOne(ctx: RequestContext, chain: Chain, m: Member, outcome: Outcome): LocalResponse | undefined {
+    const merged = emptyMerged();
+    this.mergeOutcome(ctx, m, 'request_headers', outcome, merged);
+    return this.applyRequestMerge(merged, ctx, chain);
+  }
+
+  /** Whether requestBodyPhase can have anything to do (its cheap first checks, synchronously). */
+  private bodyPhaseNeeded(ctx: RequestContext, chain: Chain): boolean {
+    if (!this.gen.body.enabled || ctx.body !== undefined || !hasBody(ctx)) return false;
+    return chain.members.some((m) => wants(m, 'request_body'));
   }
 
   private async requestBodyPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
@@ -409,7 +493,6 @@ export class AgentFilter implements RequestFilter {
     event: unknown,
     timeoutOf: (m: Member) => number,
   ): Promise<Merged> {
-    const metrics = this.gen.manager.metrics;
     // Cancelled when the client leaves or when an earlier agent in the chain decided; with a
     // single agent there is nobody to cancel, and the request itself is the canceller.
     const stop = members.length > 1 ? new CancelScope() : undefined;
@@ -421,56 +504,16 @@ export class AgentFilter implements RequestFilter {
       const id = cid + m.cidSuffix;
       return m.client.call(type, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: timeoutOf(m), cancel }).then(
         (reply): Outcome => {
-          const ms = performance.now() - started;
-          m.cells.latency(eventName).observe(ms / 1000);
-          m.client.latency.observe(ms);
+          observeLatency(m, eventName, started);
           return { ok: true, reply };
         },
         (error: AgentCallError): Outcome => ({ ok: false, error }),
       );
     });
-    const merged: Merged = { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
+    const merged = emptyMerged();
     try {
       for (let i = 0; i < members.length; i++) {
-        const m = members[i]!;
-        const outcome = await calls[i]!;
-        if (!outcome.ok) {
-          const { error } = outcome;
-          if (error.kind === 'cancelled') {
-            // The client went away: nobody is waiting for an answer.
-            merged.response = text(499, 'Client closed request', 'client_closed');
-            return merged;
-          }
-          metrics.decisions.inc({ agent: m.def.id, decision: error.kind === 'timeout' || error.kind === 'circuit_open' ? error.kind : 'error' });
-          if (error.kind === 'timeout') metrics.timeouts.inc({ agent: m.def.id, event: eventName });
-          else metrics.errors.inc({ agent: m.def.id, event: eventName, kind: error.kind });
-          if (this.failureMode(ctx, m) === 'closed') {
-            ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode closed');
-            merged.response = failureResponse(error);
-            this.audit(ctx, m, 'blocked', { reason: `agent_${error.kind}`, status_code: merged.response.status });
-            return merged;
-          }
-          ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode open, skipping it');
-          metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
-          continue;
-        }
-        const { reply } = outcome;
-        m.cells.decision(reply.decision.kind).value++;
-        if (reply.tags.length > 0) ctx.audit.tags.push(...reply.tags);
-        if (reply.ruleIds.length > 0) ctx.audit.ruleIds.push(...reply.ruleIds);
-        const local = decisionResponse(reply);
-        if (local) {
-          merged.response = local;
-          this.audit(ctx, m, decisionEventType(reply, true), { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
-          return merged;
-        }
-        if (reply.requestHeaderOps.length > 0) merged.requestOps.push(...reply.requestHeaderOps);
-        if (reply.responseHeaderOps.length > 0) merged.responseOps.push(...reply.responseHeaderOps);
-        if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
-        if (reply.responseBodyMutation !== undefined) merged.responseBodyMutation = reply.responseBodyMutation;
-        if (reply.tags.length > 0 || reply.ruleIds.length > 0) {
-          this.audit(ctx, m, decisionEventType(reply, false), { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
-        }
+        if (this.mergeOutcome(ctx, members[i]!, eventName, await calls[i]!, merged)) return merged;
       }
       return merged;
     } finally {
@@ -479,6 +522,52 @@ export class AgentFilter implements RequestFilter {
         if (merged.response) stop.cancel(CancelReason.BlockedByAgent);
       }
     }
+  }
+
+  /**
+   * One agent's outcome into `merged`, in chain order: metrics, audit, and either the answer
+   * that stops the chain (true: merged.response is set) or its header ops and body mutations.
+   */
+  mergeOutcome(ctx: RequestContext, m: Member, eventName: string, outcome: Outcome, merged: Merged): boolean {
+    const metrics = this.gen.manager.metrics;
+    if (!outcome.ok) {
+      const { error } = outcome;
+      if (error.kind === 'cancelled') {
+        // The client went away: nobody is waiting for an answer.
+        merged.response = text(499, 'Client closed request', 'client_closed');
+        return true;
+      }
+      metrics.decisions.inc({ agent: m.def.id, decision: error.kind === 'timeout' || error.kind === 'circuit_open' ? error.kind : 'error' });
+      if (error.kind === 'timeout') metrics.timeouts.inc({ agent: m.def.id, event: eventName });
+      else metrics.errors.inc({ agent: m.def.id, event: eventName, kind: error.kind });
+      if (this.failureMode(ctx, m) === 'closed') {
+        ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode closed');
+        merged.response = failureResponse(error);
+        this.audit(ctx, m, 'blocked', { reason: `agent_${error.kind}`, status_code: merged.response.status });
+        return true;
+      }
+      ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode open, skipping it');
+      metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+      return false;
+    }
+    const { reply } = outcome;
+    m.cells.decision(reply.decision.kind).value++;
+    if (reply.tags.length > 0) ctx.audit.tags.push(...reply.tags);
+    if (reply.ruleIds.length > 0) ctx.audit.ruleIds.push(...reply.ruleIds);
+    const local = decisionResponse(reply);
+    if (local) {
+      merged.response = local;
+      this.audit(ctx, m, decisionEventType(reply, true), { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
+      return true;
+    }
+    if (reply.requestHeaderOps.length > 0) merged.requestOps.push(...reply.requestHeaderOps);
+    if (reply.responseHeaderOps.length > 0) merged.responseOps.push(...reply.responseHeaderOps);
+    if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
+    if (reply.responseBodyMutation !== undefined) merged.responseBodyMutation = reply.responseBodyMutation;
+    if (reply.tags.length > 0 || reply.ruleIds.length > 0) {
+      this.audit(ctx, m, decisionEventType(reply, false), { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
+    }
+    return false;
   }
 
   private audit(ctx: RequestContext, m: Member, eventType: AuditEventType, fields: Record<string, unknown>): void {
@@ -494,6 +583,59 @@ export class AgentFilter implements RequestFilter {
 export function decisionEventType(reply: AgentReply, refused: boolean): AuditEventType {
   if (reply.ruleIds.length === 0) return 'agent_decision';
   return refused ? 'waf_block' : 'waf_match';
+}
+
+function emptyMerged(): Merged {
+  return { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
+}
+
+/** A replied call's latency: the metric and the status page's figures. */
+function observeLatency(m: Member, eventName: string, started: number): void {
+  const ms = performance.now() - started;
+  m.cells.latency(eventName).observe(ms / 1000);
+  m.client.latency.observe(ms);
+}
+
+/** The route's agent filters (chain order) and, of them, those on request headers. */
+interface RoutePlan {
+  members: Member[];
+  headerMembers: Member[];
+}
+
+/**
+ * The request_headers call to a chain's only agent on it (AgentFilter.oneHeadersCall): the
+ * client's sink, settling the onRequest promise straight from the reply, with no promise per
+ * call, result array or merge loop in between. A throw while applying the outcome rejects the
+ * request (as in the async path) instead of escaping into the connection's read.
+ */
+class OneHeadersCall implements CallSink {
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly filter: AgentFilter,
+    private readonly ctx: RequestContext,
+    private readonly chain: Chain,
+    private readonly m: Member,
+    private readonly resolve: (local: LocalResponse | undefined) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  reply(reply: AgentReply): void {
+    observeLatency(this.m, 'request_headers', this.started);
+    this.finish({ ok: true, reply });
+  }
+
+  fail(error: AgentCallError): void {
+    this.finish({ ok: false, error });
+  }
+
+  private finish(outcome: Outcome): void {
+    try {
+      this.resolve(this.filter.finishOne(this.ctx, this.chain, this.m, outcome));
+    } catch (err) {
+      this.reject(err);
+    }
+  }
 }
 
 export interface Merged {

@@ -8,7 +8,7 @@ import { CancelToken, type Context } from './context.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
 import type { HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, ResponseSource, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
-import type { FilterChain } from '../pipeline/chain.ts';
+import { isThenable, type FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
@@ -388,7 +388,8 @@ async function relayResponse(
   }
   if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
   const info = { status: response.statusCode, headers };
-  const local = chain.hasResponseHooks ? await chain.onResponse(ctx, info) : undefined;
+  const pendingLocal = chain.hasResponseHooks ? chain.onResponse(ctx, info) : undefined;
+  const local = isThenable(pendingLocal) ? await pendingLocal : pendingLocal;
   if (local) {
     response.dump();
     return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempts, upstreamAddr };
@@ -398,7 +399,8 @@ async function relayResponse(
   if (chain.wantsBodies && responseHasBody(ctx.method, info.status)) {
     // Chosen once per response: only filters that opt in for this response make it leave the
     // plain relay below.
-    const handlers = await chain.onResponseBody(ctx, info);
+    const pendingHandlers = chain.onResponseBody(ctx, info);
+    const handlers = isThenable(pendingHandlers) ? await pendingHandlers : pendingHandlers;
     if (handlers) return relayFilteredBody(ctx, res, response.body, info, handlers, attempts, upstreamAddr, metrics);
   }
   res.writeHead(info.status, headers as Record<string, string | string[]>);
