@@ -9,6 +9,7 @@ import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
 import { AgentFilterProperties, AgentsConfigKeys } from './schema.ts';
 import { AgentFilter, type AgentGeneration } from './filter.ts';
 import { AgentManager } from './manager.ts';
+import { agentsCompile } from './config-checks.ts';
 import type { WafConfig } from './schema.ts';
 
 export { defineAgent, defineAgentFilter, defineBodyPolicy } from './definition.ts';
@@ -82,6 +83,7 @@ export const agentsFeature = defineFeature({
   uses: (config) => usesFilterType(config, 'agent'),
   schema: AgentsConfigKeys,
   filterTypes: { agent: AgentFilterProperties },
+  compile: agentsCompile,
   explainFilter(config, filter, route) {
     if (filter.type !== 'agent') return undefined;
     const s = defineAgentFilter(filter.id, filter.config);

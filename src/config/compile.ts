@@ -1,6 +1,7 @@
 // Raw decoded config -> CompiledConfig: defaults applied, durations in ms, routes compiled and
-// sorted, cross-references checked (route -> upstream, route -> filter, filter -> agent,
-// upstream needs targets or discovery). The result is frozen and shared by one generation.
+// sorted, cross-references checked (route -> upstream, route -> filter,
+// upstream needs targets or discovery; a feature's own references, e.g. filter -> agent, in its
+// compile step). The result is frozen and shared by one generation.
 import { Type, type TSchema } from 'typebox';
 import type { KdlNode as Node } from './kdl/types.ts';
 import { Decoder } from './decode.ts';
@@ -163,6 +164,15 @@ export interface RouteCompileContext {
   readonly localService: string | undefined;
 }
 
+/** What a config compile step gets besides the raw config and the compiled routes. */
+export interface ConfigCompileContext {
+  readonly baseDir: string;
+  /** push errors and warnings here */
+  readonly diagnostics: Diagnostic[];
+  /** the decoded filters (a feature checks the references of its filter types, e.g. agent ids) */
+  readonly filters: ReadonlyMap<string, CompiledFilter>;
+}
+
 /** A feature's part of the config compiler (its manifest's `compile`). */
 export interface ConfigCompileSteps {
   /**
@@ -173,7 +183,7 @@ export interface ConfigCompileSteps {
   /** the feature's slice of one compiled route; return every key, undefined ones too (one shape for all routes) */
   route?(raw: RawRoute, ctx: RouteCompileContext): Partial<CompiledRouteSlices>;
   /** the feature's slice of the compiled config, after the routes */
-  config?(raw: RawConfig, routes: readonly CompiledRoute[], ctx: { readonly baseDir: string; readonly diagnostics: Diagnostic[] }): Partial<CompiledConfigSlices>;
+  config?(raw: RawConfig, routes: readonly CompiledRoute[], ctx: ConfigCompileContext): Partial<CompiledConfigSlices>;
 }
 
 export interface CompileOptions {
@@ -441,24 +451,11 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     }
   }
 
-  // filters -> agents
-  const agentIds = new Set(((raw.agents ?? []) as { id: string }[]).map((a) => a.id));
-  for (const f of filters.values()) {
-    if (f.type !== 'agent') continue;
-    const agent = f.config.agent;
-    if (typeof agent !== 'string') d.error(`filters > filter "${f.id}"`, 'an agent filter needs agent "<id>"');
-    else if (!agentIds.has(agent)) d.error(`filters > filter "${f.id}" > agent`, `unknown agent "${agent}"${didYouMean(agent, agentIds)}`);
-  }
-  for (const a of (raw.agents ?? []) as { id: string; 'unix-socket'?: unknown; grpc?: unknown; http?: unknown; 'in-process'?: unknown }[]) {
-    const n = [a['unix-socket'], a.grpc, a.http, a['in-process']].filter((x) => x !== undefined).length;
-    if (n !== 1) d.error(`agents > agent "${a.id}"`, n === 0 ? 'needs a transport: unix-socket "/path", grpc "http://host:port", http "http://..." or in-process "sentinel-waf"' : 'give exactly one transport');
-  }
-
   for (const f of filters.values()) d.diagnostics.push(...(opts.validators?.filter?.(f) ?? []));
   d.diagnostics.push(...(opts.validators?.top?.(raw, opts.baseDir) ?? []));
 
   const configSlices: Partial<CompiledConfigSlices> = {};
-  for (const s of steps) if (s.config) Object.assign(configSlices, s.config(raw, compiled, { baseDir: opts.baseDir, diagnostics: d.diagnostics }));
+  for (const s of steps) if (s.config) Object.assign(configSlices, s.config(raw, compiled, { baseDir: opts.baseDir, diagnostics: d.diagnostics, filters }));
 
   reportUnimplemented(raw, d);
 
