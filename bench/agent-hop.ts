@@ -17,8 +17,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildSentinel } from './lib/targets.ts';
-import { freePort, killAll, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
+import { startHopSide, type HopSide } from './lib/agent-hop-side.ts';
+import { freePort, killAll, spawnPinned } from './lib/processes.ts';
 import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
 import { clockTicksPerSecond, treeCpuTicks } from './lib/procfs.ts';
 import { ensureOpenloop, runLoad, type OpenloopOutput } from './lib/load.ts';
@@ -48,13 +48,6 @@ const only = values.only as 'pass' | 'agent' | undefined;
 const agentCpu = values['agent-cpu'] === 'none' ? null : Number(values['agent-cpu']);
 const REPO = resolve(import.meta.dirname, '..');
 
-interface Side {
-  name: string;
-  gateway: Proc;
-  agent: Proc;
-  port: number;
-}
-
 const tmp = mkdtempSync(join(tmpdir(), 'agent-hop-'));
 process.on('exit', () => {
   killAll();
@@ -62,48 +55,8 @@ process.on('exit', () => {
 });
 process.on('SIGINT', () => process.exit(130));
 
-async function startSide(name: string, root: string, originPort: number): Promise<Side> {
-  const entry = await buildSentinel(root); // <root>/.tmp/bench/dist/src/cli/main.js
-  const dist = resolve(entry, '..', '..', '..');
-  const dir = join(tmp, name);
-  mkdirSync(dir);
-  const socket = join(dir, 'agent.sock');
-  const agentFile = join(dir, 'agent.mjs');
-  writeFileSync(
-    agentFile,
-    `import { runAgent, allow } from ${JSON.stringify(join(dist, 'src', 'agent-sdk', 'index.js'))};
-await runAgent({ socketPath: ${JSON.stringify(socket)}, name: 'bench-allow', onRequestHeaders: () => allow() });
-process.stdout.write('listening\\n');
-process.on('SIGTERM', () => process.exit(0));
-`,
-  );
-  const prof = (what: string) => (values.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile), '--cpu-prof-name', `${name}-${what}.cpuprofile`] : []);
-  const agent = spawnPinned(`${name} agent`, agentCpu, process.execPath, [...prof('agent'), agentFile], { cwd: root });
-  await new Promise<void>((ok, fail) => {
-    agent.child.stdout!.on('data', (c: Buffer) => c.toString().includes('listening') && ok());
-    void agent.done.then(() => fail(new Error(`${name} agent exited: ${agent.output()}`)));
-  });
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const config = `system { worker-threads 1 }
-listeners { listener "http" { address "127.0.0.1:${port}" } }
-agents { agent "allow" { unix-socket "${socket}"; events "request_headers"; timeout-ms 1000 } }
-filters { filter "allow" { type "agent"; agent "allow"; failure-mode "closed" } }
-routes {
-  route "agent" { priority "high"; matches { path-prefix "/agent" }; upstream "origin"; filters "allow" }
-  route "pass" { matches { path-prefix "/" }; upstream "origin" }
-}
-upstreams { upstream "origin" { target "127.0.0.1:${originPort}" } }
-observability { logging { level "warn"; access-log { enabled #false } }; metrics { address "127.0.0.1:${metricsPort}" } }
-`;
-  writeFileSync(join(dir, 'gw.kdl'), config);
-  const gateway = spawnPinned(`${name} gateway`, 0, process.execPath, [...prof('gateway'), entry, 'run', '-c', join(dir, 'gw.kdl')], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: 'production' },
-  });
-  await waitReady(gateway, port, '/agent', 30_000);
-  return { name, gateway, agent, port };
-}
+const startSide = (name: string, root: string, originPort: number): Promise<HopSide> =>
+  startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: 0, agentCpu, ...(values.profile ? { profileDir: values.profile } : {}) });
 
 interface Run {
   rps: number;
@@ -114,7 +67,7 @@ interface Run {
   errors: number;
 }
 
-async function measure(side: Side, path: string, seconds: number): Promise<Run> {
+async function measure(side: HopSide, path: string, seconds: number): Promise<Run> {
   const g0 = treeCpuTicks(side.gateway.pid);
   const s0 = sysTicks(side.gateway.pid);
   const a0 = treeCpuTicks(side.agent.pid);
@@ -149,7 +102,7 @@ const origin = spawnPinned('origin', 1, 'nginx', ['-e', 'stderr', '-c', join(ori
 await new Promise((r) => setTimeout(r, 300));
 if (origin.exited()) throw new Error(`nginx failed: ${origin.output()}`);
 
-const sides: Side[] = [await startSide('current', REPO, originPort)];
+const sides: HopSide[] = [await startSide('current', REPO, originPort)];
 if (values.baseline) sides.push(await startSide('baseline', resolve(values.baseline), originPort));
 for (const s of sides) for (const p of only ? [`/${only}`] : ['/pass', '/agent']) await measure(s, p, 2); // warm-up
 

@@ -40,3 +40,37 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
   if (a == null || b == null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
   return a / b;
 }
+
+/** A seeded PRNG (mulberry32): the same seed gives the same bootstrap interval. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Percentile bootstrap interval of the median: resample the values with replacement
+ * `iterations` times and take the (1-level)/2 and (1+level)/2 quantiles of the resampled
+ * medians. For per-pair ratios of an A/B: an interval that excludes 1 +- 3% resolves 3%.
+ */
+export function bootstrapMedianInterval(values: readonly number[], opts: { iterations?: number; level?: number; seed?: number } = {}): [number, number] {
+  const xs = values.filter((v) => Number.isFinite(v));
+  if (xs.length === 0) return [Number.NaN, Number.NaN];
+  const iterations = opts.iterations ?? 10_000;
+  const level = opts.level ?? 0.95;
+  const rand = seededRandom(opts.seed ?? 1);
+  const medians = new Float64Array(iterations);
+  const sample = new Array<number>(xs.length);
+  for (let i = 0; i < iterations; i++) {
+    for (let j = 0; j < xs.length; j++) sample[j] = xs[Math.floor(rand() * xs.length)]!;
+    medians[i] = median(sample);
+  }
+  medians.sort();
+  const at = (q: number) => medians[Math.min(iterations - 1, Math.max(0, Math.round(q * (iterations - 1))))]!;
+  return [at((1 - level) / 2), at((1 + level) / 2)];
+}

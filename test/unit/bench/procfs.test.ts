@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseStatCpuTicks, parseVmRssKiB, startResourceSampler } from '../../../bench/lib/procfs.ts';
+import { parseSchedstatNs, parseStatCpuTicks, parseVmRssKiB, startResourceSampler, treeCpuNs } from '../../../bench/lib/procfs.ts';
 
 test('parseVmRssKiB', () => {
   assert.equal(parseVmRssKiB('Name:\tnode\nVmPeak:\t  999 kB\nVmRSS:\t   51234 kB\nRssAnon:\t 1 kB\n'), 51234);
@@ -26,4 +26,10 @@ test('startResourceSampler reads this very process from /proc', async () => {
   assert.ok(u.rssSamples >= 2);
   assert.ok(u.cpuPct >= 0 && Number.isFinite(u.cpuPct));
   assert.ok(Number.isFinite(u.rssSlopeKiBps));
+});
+
+test('parseSchedstatNs reads the run time of a thread', () => {
+  assert.equal(parseSchedstatNs('6195889 20073295 4\n'), 6195889);
+  assert.throws(() => parseSchedstatNs('x'), /unreadable/);
+  assert.ok(treeCpuNs(process.pid) > 0);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { linearSlope, median, percentile, ratio } from '../../../bench/lib/stats.ts';
+import { bootstrapMedianInterval, linearSlope, median, percentile, ratio, seededRandom } from '../../../bench/lib/stats.ts';
 
 test('median', () => {
   const cases: Array<[number[], number]> = [
@@ -46,4 +46,29 @@ test('ratio', () => {
   assert.equal(ratio(null, 1), null);
   assert.equal(ratio(1, undefined), null);
   assert.equal(ratio(Number.NaN, 1), null);
+});
+
+test('bootstrapMedianInterval: seeded, brackets the median, narrows with more data', () => {
+  const few = [0.9, 1.1, 1.0, 0.95, 1.05];
+  const [lo, hi] = bootstrapMedianInterval(few, { seed: 7 });
+  assert.ok(lo <= median(few) && median(few) <= hi, `${lo} <= ${median(few)} <= ${hi}`);
+  assert.deepEqual(bootstrapMedianInterval(few, { seed: 7 }), [lo, hi], 'same seed, same interval');
+  // the same spread, 20 times the data: the interval of the median shrinks
+  const many = Array.from({ length: 100 }, (_, i) => few[i % few.length]!);
+  const [lo2, hi2] = bootstrapMedianInterval(many, { seed: 7 });
+  assert.ok(hi2 - lo2 < hi - lo, `${hi2 - lo2} < ${hi - lo}`);
+  // a constant sample has a zero-width interval at that value
+  assert.deepEqual(bootstrapMedianInterval([1.02, 1.02, 1.02]), [1.02, 1.02]);
+  const [nlo, nhi] = bootstrapMedianInterval([]);
+  assert.ok(Number.isNaN(nlo) && Number.isNaN(nhi));
+});
+
+test('seededRandom is reproducible and in [0, 1)', () => {
+  const a = seededRandom(42);
+  const b = seededRandom(42);
+  for (let i = 0; i < 1000; i++) {
+    const x = a();
+    assert.equal(x, b());
+    assert.ok(x >= 0 && x < 1);
+  }
 });

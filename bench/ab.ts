@@ -1,0 +1,243 @@
+// A same-run A/B of two checkouts on the agent-hop routes (/pass: no filter; /agent: one
+// allow-all agent on request headers) that can resolve a few percent (issue 18: "within 3% of
+// today"). Two methods:
+//
+//   node --import tsx bench/ab.ts --baseline DIR [--mode time] [--pairs 40] [--duration 2]
+//     Many short rounds, interleaved ABBA (A B B A, then B A A B, ...) so both sides see the same
+//     drift and each position equally often; each adjacent A/B pair gives a ratio. Reported: the
+//     median of the per-pair ratios current/baseline with a bootstrap 95% interval, for req/s
+//     (wrk -c50, CPU 1) and for the gateway's CPU time per request (schedstat, ns; gateway on
+//     CPU 0). Single rounds swing by up to 1.6x even on a quiet machine; the median over 40 pairs
+//     and its interval say how far that averages out.
+//
+//   node --import tsx bench/ab.ts --baseline DIR --mode instr [--windows 5] [--requests 2000]
+//     Deterministic: each gateway runs under valgrind (callgrind, --smc-check=all for V8's JIT),
+//     gets --warmup requests per path, then per window the counters are zeroed, exactly
+//     --requests requests are sent (keep-alive, --concurrency connections) and the instructions
+//     the gateway process executed (every thread: JIT, GC, libuv) are dumped. Instructions per
+//     request do not depend on what else runs on the machine; the spread between windows comes
+//     from GC and JIT timing, and the interval says how large it is.
+//
+// Both: --baseline DIR is another checkout (git worktree with node_modules), built with its own
+// tsc (.tmp/bench/dist); "current" is this checkout. --baseline . is an A/A run (the method's
+// own noise). --paths pass,agent picks the routes.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { startHopSide, type HopSide } from './lib/agent-hop-side.ts';
+import { freePort, hasCommand, killAll, spawnPinned } from './lib/processes.ts';
+import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
+import { treeCpuNs } from './lib/procfs.ts';
+import { runLoad } from './lib/load.ts';
+import type { WrkResult } from './lib/wrk.ts';
+import { bootstrapMedianInterval, median } from './lib/stats.ts';
+import { parseCallgrindSummary } from './lib/callgrind.ts';
+
+const { values } = parseArgs({
+  options: {
+    baseline: { type: 'string' },
+    mode: { type: 'string', default: 'time' },
+    paths: { type: 'string', default: 'pass,agent' },
+    // time mode
+    pairs: { type: 'string', default: '40' },
+    duration: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    // instr mode
+    windows: { type: 'string', default: '5' },
+    requests: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '6000' },
+    concurrency: { type: 'string', default: '8' },
+  },
+});
+if (!values.baseline) {
+  console.error('usage: bench/ab.ts --baseline DIR [--mode time|instr] (see the head of this file)');
+  process.exit(2);
+}
+const mode = values.mode;
+if (mode !== 'time' && mode !== 'instr') throw new Error(`--mode ${mode}: expected time or instr`);
+if (mode === 'instr' && !hasCommand('valgrind')) throw new Error('--mode instr needs valgrind (apt-get install -y valgrind)');
+const paths = values.paths.split(',').map((p) => p.trim()) as ('pass' | 'agent')[];
+for (const p of paths) if (p !== 'pass' && p !== 'agent') throw new Error(`--paths: unknown path ${p}`);
+const REPO = resolve(import.meta.dirname, '..');
+
+const tmp = mkdtempSync(join(tmpdir(), 'ab-'));
+process.on('exit', () => {
+  killAll();
+  rmSync(tmp, { recursive: true, force: true });
+});
+process.on('SIGINT', () => process.exit(130));
+
+const fmt = (x: number, d = 3) => x.toFixed(d);
+
+/** "×0.987 (95% 0.975-0.999, n 40)" plus what the interval resolves at 3%. */
+function verdict(ratios: number[]): string {
+  const [lo, hi] = bootstrapMedianInterval(ratios);
+  const within = lo >= 0.97 && hi <= 1.03 ? 'within 3%' : hi < 0.97 || lo > 1.03 ? 'differs by more than 3%' : 'not resolved at 3%';
+  return `×${fmt(median(ratios))} (95% ${fmt(lo)}-${fmt(hi)}, n ${ratios.length}): ${within}`;
+}
+
+// ---- the origin and the two sides --------------------------------------------------------------
+const originPort = await freePort();
+const originDir = join(tmp, 'origin');
+mkdirSync(originDir);
+writeOriginFiles(originDir);
+writeFileSync(join(originDir, 'nginx.conf'), originNginxConf(originPort, originDir));
+const origin = spawnPinned('origin', 1, 'nginx', ['-e', 'stderr', '-c', join(originDir, 'nginx.conf'), '-p', originDir]);
+await new Promise((r) => setTimeout(r, 300));
+if (origin.exited()) throw new Error(`nginx failed: ${origin.output()}`);
+
+const cgDir = join(tmp, 'callgrind');
+mkdirSync(cgDir);
+// --instr-atstart=no: start-up and warm-up run uninstrumented (several times faster; V8 tiers
+// up by counts, not by time), instrumentation goes on before the first window
+const callgrind = (name: string) => ['valgrind', '--tool=callgrind', '--smc-check=all', '--instr-atstart=no', `--callgrind-out-file=${join(cgDir, `${name}.%p`)}`];
+const startSide = (name: string, root: string): Promise<HopSide> =>
+  mode === 'instr'
+    ? // under valgrind nothing is pinned: the counts do not depend on the core, and two sides may share the machine
+      startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: null, agentCpu: null, wrap: callgrind(name), readyMs: 300_000 })
+    : startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: 0, agentCpu: null });
+// started one after the other: two tsc builds at once would double the start-up on two cores
+const current = await startSide('current', REPO);
+const baseline = await startSide('baseline', resolve(values.baseline));
+const sides = [current, baseline] as const;
+
+// ---- time mode ---------------------------------------------------------------------------------
+interface Round {
+  rps: number;
+  cpuUsPerReq: number;
+  errors: number;
+}
+
+async function timed(side: HopSide, path: string, seconds: number): Promise<Round> {
+  const c0 = treeCpuNs(side.gateway.pid);
+  const r = await runLoad({ kind: 'closed', rate: 0, path: `/${path}`, headers: [], wrkArgs: [], connections: Number(values.connections), scheme: 'http' }, side.port, 1, seconds, { warmupS: 0 });
+  const cpuNs = treeCpuNs(side.gateway.pid) - c0;
+  const n = Math.max(1, (r.raw as WrkResult).requests);
+  return { rps: r.rps, cpuUsPerReq: cpuNs / 1000 / n, errors: r.errors + r.non2xx };
+}
+
+async function timeMode(): Promise<void> {
+  const pairs = Number(values.pairs);
+  const duration = Number(values.duration);
+  const blocks = Math.ceil(pairs / 2);
+  console.log(`time mode: ${blocks} ABBA blocks x ${paths.length} paths x 4 rounds of ${duration} s (~${Math.round((blocks * paths.length * 4 * (duration + 0.2)) / 60)} min)`);
+  for (const s of sides) for (const p of paths) await timed(s, p, 2); // warm-up
+  const got = new Map(paths.map((p) => [p, { rps: [] as number[], cpu: [] as number[], cur: [] as Round[], base: [] as Round[] }]));
+  for (let b = 0; b < blocks; b++) {
+    const [x, y] = b % 2 === 0 ? [current, baseline] : [baseline, current];
+    for (const p of b % 2 === 0 ? paths : [...paths].reverse()) {
+      const g = got.get(p)!;
+      const seq = [x, y, y, x];
+      const rounds: Round[] = [];
+      for (const s of seq) rounds.push(await timed(s, p, duration));
+      // pairs (seq[0], seq[1]) and (seq[3], seq[2]): each has one current and one baseline round
+      for (const [i, j] of [
+        [0, 1],
+        [3, 2],
+      ] as const) {
+        const [c, base] = seq[i] === current ? [rounds[i]!, rounds[j]!] : [rounds[j]!, rounds[i]!];
+        g.rps.push(c.rps / base.rps);
+        g.cpu.push(c.cpuUsPerReq / base.cpuUsPerReq);
+        g.cur.push(c);
+        g.base.push(base);
+        const err = c.errors + base.errors;
+        console.log(
+          `[block ${b + 1}] ${p.padEnd(5)} current ${c.rps.toFixed(0)} req/s ${c.cpuUsPerReq.toFixed(1)} µs/req | baseline ${base.rps.toFixed(0)} req/s ${base.cpuUsPerReq.toFixed(1)} µs/req | ratio req/s ×${fmt(c.rps / base.rps)} CPU ×${fmt(c.cpuUsPerReq / base.cpuUsPerReq)}${err ? ` errors ${err}` : ''}`,
+        );
+      }
+    }
+  }
+  console.log(`\nA/B time mode: ${blocks * 2} pairs per path, ${duration} s rounds in ABBA order, wrk -c${values.connections} on CPU 1, gateways on CPU 0`);
+  console.log(`current = ${REPO}, baseline = ${resolve(values.baseline!)}; median of per-pair ratios current/baseline, bootstrap 95% interval`);
+  for (const p of paths) {
+    const g = got.get(p)!;
+    console.log(`/${p}: req/s ${verdict(g.rps)}`);
+    console.log(`/${p}: gateway CPU/req ${verdict(g.cpu)}`);
+    console.log(
+      `/${p}: medians current ${median(g.cur.map((r) => r.rps)).toFixed(0)} req/s ${median(g.cur.map((r) => r.cpuUsPerReq)).toFixed(1)} µs/req, baseline ${median(g.base.map((r) => r.rps)).toFixed(0)} req/s ${median(g.base.map((r) => r.cpuUsPerReq)).toFixed(1)} µs/req`,
+    );
+  }
+}
+
+// ---- instr mode --------------------------------------------------------------------------------
+/** Sends exactly n GETs over `concurrency` keep-alive connections; returns the non-200 count. */
+async function sendFixed(port: number, path: string, n: number, concurrency: number): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  let sent = 0;
+  let bad = 0;
+  const worker = async (): Promise<void> => {
+    while (sent < n) {
+      sent++;
+      const status = await new Promise<number>((ok) => {
+        const req = request({ host: '127.0.0.1', port, path: `/${path}`, agent }, (res) => {
+          res.resume();
+          res.on('end', () => ok(res.statusCode ?? 0));
+          res.on('error', () => ok(0));
+        });
+        req.on('error', () => ok(0));
+        req.end();
+      });
+      if (status !== 200) bad++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  agent.destroy();
+  return bad;
+}
+
+/** Zeroes the side's callgrind counters, runs the requests, dumps, and returns instructions. */
+async function countWindow(side: HopSide, path: string, n: number): Promise<{ instr: number; bad: number }> {
+  const pid = String(side.gateway.pid);
+  execFileSync('callgrind_control', ['-z', pid], { stdio: 'ignore' });
+  const bad = await sendFixed(side.port, path, n, Number(values.concurrency));
+  const before = new Set(readdirSync(cgDir));
+  execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' });
+  const fresh = readdirSync(cgDir).filter((f) => f.startsWith(`${side.name}.${pid}.`) && !before.has(f));
+  if (fresh.length !== 1) throw new Error(`expected one new callgrind dump for ${side.name}, found ${fresh.join(', ') || 'none'}`);
+  const instr = parseCallgrindSummary(readFileSync(join(cgDir, fresh[0]!), 'utf8'));
+  rmSync(join(cgDir, fresh[0]!));
+  return { instr, bad };
+}
+
+async function instrMode(): Promise<void> {
+  const windows = Number(values.windows);
+  const n = Number(values.requests);
+  const warmup = Number(values.warmup);
+  console.log(`instr mode: warm-up ${warmup} requests per side and path, then ${windows} windows of ${n} requests, both sides counted at the same time, callgrind`);
+  // warm-up: both sides at once (independent processes; the counts do not care)
+  await Promise.all(sides.map(async (s) => {
+    for (const p of paths) await sendFixed(s.port, p, warmup, Number(values.concurrency));
+    execFileSync('callgrind_control', ['-i', 'on', String(s.gateway.pid)], { stdio: 'ignore' });
+    for (const p of paths) await sendFixed(s.port, p, Math.min(warmup, 200), Number(values.concurrency)); // re-translate the hot code instrumented
+  }));
+  const got = new Map(paths.map((p) => [p, { cur: [] as number[], base: [] as number[] }]));
+  for (let w = 0; w < windows; w++) {
+    for (const p of w % 2 === 0 ? paths : [...paths].reverse()) {
+      const g = got.get(p)!;
+      // the two sides measured at the same time: a window's order does not matter to a count
+      const [c, b] = await Promise.all([countWindow(current, p, n), countWindow(baseline, p, n)]);
+      g.cur.push(c.instr / n);
+      g.base.push(b.instr / n);
+      console.log(`[window ${w + 1}] ${p.padEnd(5)} current ${(c.instr / n).toFixed(0)} instr/req | baseline ${(b.instr / n).toFixed(0)} instr/req | ×${fmt(c.instr / b.instr)}${c.bad + b.bad ? ` non-200 ${c.bad + b.bad}` : ''}`);
+    }
+  }
+  console.log(`\nA/B instr mode: gateway instructions per request under callgrind, ${windows} windows of ${n} requests after ${warmup} warm-up, ${values.concurrency} keep-alive connections`);
+  console.log(`current = ${REPO}, baseline = ${resolve(values.baseline!)}`);
+  for (const p of paths) {
+    const g = got.get(p)!;
+    const ratios = g.cur.map((c, i) => c / g.base[i]!);
+    const spread = (xs: number[]) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
+    console.log(`/${p}: instr/req ${verdict(ratios)}; current median ${median(g.cur).toFixed(0)} (${spread(g.cur)}), baseline ${median(g.base).toFixed(0)} (${spread(g.base)})`);
+  }
+}
+
+if (mode === 'time') await timeMode();
+else await instrMode();
+for (const s of sides) {
+  await s.gateway.stop();
+  await s.agent.stop();
+}
+await origin.stop();
