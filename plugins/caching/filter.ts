@@ -24,6 +24,8 @@ const CLIENT_CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', '
 
 interface Pending extends Freshness {
   status: number;
+  /** Content-Length, when the response has one */
+  bytes: number | undefined;
   headers: Record<string, string | string[]>;
   vary: string[];
 }
@@ -300,8 +302,8 @@ export class CacheFilter implements RequestFilter {
     delete headers['cache-status'];
     const v = storeVerdict(this.policyRequest(ctx), { status: res.status, headers: res.headers }, this.s, P);
     if (v.store) {
-      st.pending = { status: res.status, headers, vary: v.vary, policy: v.policy, lifetime: v.lifetime, swr: v.swr, sie: v.sie };
       const cl = Number(res.headers['content-length']);
+      st.pending = { status: res.status, bytes: Number.isFinite(cl) ? cl : undefined, headers, vary: v.vary, policy: v.policy, lifetime: v.lifetime, swr: v.swr, sie: v.sie };
       if (Number.isFinite(cl) && cl > this.s.maxEntryBytes) {
         this.rt.metrics.dropped.inc({ reason: 'too-large' });
         st.pending = undefined;
@@ -331,7 +333,8 @@ export class CacheFilter implements RequestFilter {
     if (!st?.pending || st.storing) return undefined;
     const max = this.s.maxEntryBytes;
     // the body goes to the store as it streams to the client (disk: a tmp file, renamed when complete)
-    const writer = this.rt.shared.backend.begin(this.meta(ctx, st));
+    const expected = st.pending.bytes;
+    const writer = this.rt.shared.backend.begin(this.meta(ctx, st), expected);
     let size = 0;
     let open = true;
     const metrics = this.rt.metrics;
@@ -483,6 +486,7 @@ export class CacheFilter implements RequestFilter {
         }
         this.rt.metrics.revalidations.inc({ result: 'modified' });
         // stored as it arrives, like a miss's body (the memory tier reserves it against the budget)
+        const cl = Number(r.headers['content-length']);
         const writer = this.rt.shared.backend.begin({
           key: variantKey(entry.primary, v.vary, (n) => reqHeaders[n]),
           primary: entry.primary,
@@ -495,7 +499,7 @@ export class CacheFilter implements RequestFilter {
           lifetime: v.lifetime,
           swr: v.swr,
           sie: v.sie,
-        });
+        }, Number.isFinite(cl) ? cl : undefined);
         let size = 0;
         try {
           for await (const c of r.body as AsyncIterable<Buffer>) {

@@ -135,8 +135,8 @@ export interface CacheBackend {
   get(key: string): Awaitable<StoredResponse | undefined>;
   /** stores a whole entry (refreshes); false when it is over the size limits (nothing stored) */
   set(entry: StoredResponse): Awaitable<boolean>;
-  /** starts storing a streamed body */
-  begin(meta: EntryMeta): EntryWriter;
+  /** starts storing a streamed body (`expectedBytes`: its Content-Length, when there is one) */
+  begin(meta: EntryMeta, expectedBytes?: number): EntryWriter;
   /** removes the entries whose purge target matches; returns how many */
   purge(match: (target: string, host: string) => boolean): Awaitable<number>;
   stats(): BackendStats;

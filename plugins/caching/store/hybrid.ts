@@ -44,8 +44,8 @@ export class HybridBackend implements CacheBackend {
     return m || d;
   }
 
-  begin(meta: EntryMeta): EntryWriter {
-    const m = this.memory.begin(meta);
+  begin(meta: EntryMeta, expectedBytes?: number): EntryWriter {
+    const m = this.memory.begin(meta, expectedBytes);
     const d = this.disk.begin(meta);
     return {
       write(chunk) {

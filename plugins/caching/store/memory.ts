@@ -2,30 +2,27 @@
 // (arena.ts) that evicted bodies give back for reuse. Variants of one resource are found through a
 // per-resource record of its Vary names and variant keys. What counts against the budget: every
 // stored entry (its metadata at metaSize(), its chunks at CHUNK_COST, a small body's own bytes), the
-// chunks of bodies being stored while they stream (taken chunk by chunk: room is made by evicting
-// the least recently used entries; when bodies in flight alone would pass the budget, the new store
-// is refused), and the chunks of evicted entries still being written to a client (docs/cache.md
-// "Memory budget").
+// chunks of bodies being stored while they stream (taken as they are needed, or all at once when
+// the size is known: room is made by evicting the least recently used entries; when bodies in
+// flight alone would pass the budget, the new store is refused), and the chunks of evicted entries
+// still being written to a client (docs/cache.md "Memory budget").
 import { LRUCache } from 'lru-cache';
-import { Arena, CHUNK_BYTES, CHUNK_COST } from './arena.ts';
+import { Arena, CHUNK_BYTES, CHUNK_COST, runView, SLAB_CHUNKS, type Run } from './arena.ts';
 import { bodyLength, bodyParts, metaSize, Variants, type BackendEvents, type BackendStats, type Body, type BodyLease, type CacheBackend, type EntryMeta, type EntryWriter, type MemoryLookup, type StoredResponse } from './entry.ts';
 
-/**
- * A body (or a body's last part) shorter than this is kept as its own exact-size Buffer rather than
- * in a chunk, which would leave most of the chunk unused.
- */
+/** A body shorter than this is kept as its own exact-size Buffer rather than in a chunk it would mostly leave empty. */
 export const SMALL_BODY_BYTES = CHUNK_BYTES / 2;
 
 const NO_BYTES = Buffer.alloc(0);
-/** What an arena body costs besides its chunks: the lease, its chunk list, its release function, the last part's view. */
-const LEASE_BYTES = 384;
+/** What an arena body costs besides its chunks: the lease, its run list, its release function. */
+const LEASE_BYTES = 512;
 
 interface MemoryEntry extends StoredResponse {
   lease?: ChunkLease;
 }
 
 /**
- * The arena chunks of one stored body and how many are using them. When the entry leaves the
+ * The arena runs of one stored body and how many are using them. When the entry leaves the
  * store (evicted, replaced, purged) its chunks go back to the arena at once, or, while a response
  * is still being written from them, after the last release (counted as lingering until then).
  */
@@ -36,9 +33,10 @@ class ChunkLease implements BodyLease {
 
   constructor(
     private readonly owner: MemoryBackend,
-    readonly chunks: readonly Buffer[],
+    readonly runs: readonly Run[],
+    chunks: number,
   ) {
-    this.cost = LEASE_BYTES + chunks.length * CHUNK_COST;
+    this.cost = LEASE_BYTES + chunks * CHUNK_COST;
   }
 
   private readonly release = (): void => {
@@ -66,12 +64,9 @@ class ChunkLease implements BodyLease {
   }
 }
 
-/** What a body of `n` bytes is charged in the memory tier (see MemoryWriter). */
+/** What a body of `n` bytes is charged in the memory tier: its own bytes when small, else its chunks. */
 export function bodyCharge(n: number): number {
-  if (n < SMALL_BODY_BYTES) return n;
-  const tail = n % CHUNK_BYTES;
-  const chunks = Math.floor(n / CHUNK_BYTES) + (tail >= SMALL_BODY_BYTES ? 1 : 0);
-  return (chunks > 0 ? LEASE_BYTES : 0) + chunks * CHUNK_COST + (tail < SMALL_BODY_BYTES ? tail : 0);
+  return n < SMALL_BODY_BYTES ? n : LEASE_BYTES + Math.ceil(n / CHUNK_BYTES) * CHUNK_COST;
 }
 
 export class MemoryBackend implements CacheBackend {
@@ -128,21 +123,26 @@ export class MemoryBackend implements CacheBackend {
   set(entry: StoredResponse): boolean {
     const { body, lease: _lease, ...meta } = entry;
     if (metaSize(meta) + bodyCharge(bodyLength(body)) > this.budget) return false;
-    const w = new MemoryWriter(this, meta);
+    const w = new MemoryWriter(this, meta, bodyLength(body));
     for (const part of bodyParts(body)) w.write(part);
     return w.finish();
   }
 
-  begin(meta: EntryMeta): EntryWriter {
-    return new MemoryWriter(this, meta);
+  /** @param expectedBytes the body's size when known (Content-Length): taken as one run up front */
+  begin(meta: EntryMeta, expectedBytes?: number): EntryWriter {
+    return new MemoryWriter(this, meta, expectedBytes);
   }
 
-  /** A chunk for a body being stored, reserved against the budget (undefined: no room, see reserve). */
-  take(): Buffer | undefined {
-    if (!this.reserve(CHUNK_COST)) return undefined;
-    const c = this.arena.alloc();
-    if (!c) this.reserved -= CHUNK_COST;
-    return c;
+  /**
+   * `k` more chunks for a body being stored, reserved against the budget: a run of them (or, with
+   * `after`, the chunk right after that run, which then grows). Undefined when there is no room
+   * (see reserve) or, for a run, no free run of that length.
+   */
+  take(k: number, after?: Run): Run | undefined {
+    if (!this.reserve(k * CHUNK_COST)) return undefined;
+    const r = after ? (this.arena.extend(after) ? after : undefined) : this.arena.take(k);
+    if (!r) this.reserved -= k * CHUNK_COST;
+    return r;
   }
 
   /**
@@ -164,10 +164,10 @@ export class MemoryBackend implements CacheBackend {
     this.reserved -= n;
   }
 
-  /** Chunks of an abandoned body go back. */
-  untake(chunks: readonly Buffer[]): void {
-    this.reserved -= chunks.length * CHUNK_COST;
-    this.arena.release(chunks);
+  /** Runs of an abandoned body go back. */
+  untake(runs: readonly Run[]): void {
+    for (const r of runs) this.reserved -= r.count * CHUNK_COST;
+    this.arena.release(runs);
   }
 
   /** An evicted entry's chunks are still being written to a client. */
@@ -177,29 +177,34 @@ export class MemoryBackend implements CacheBackend {
 
   giveBack(l: ChunkLease, lingered: boolean): void {
     if (lingered) this.lingering -= l.cost;
-    this.arena.release(l.chunks);
+    this.arena.release(l.runs);
   }
 
   /**
-   * A complete body (its chunks, `fill` bytes used in the last one) becomes the entry for `meta`.
-   * A short last part is copied into its own Buffer and its chunk given back.
+   * A complete body of `size` bytes, in `runs` (in order, the last one perhaps longer than needed),
+   * becomes the entry for `meta`: one Buffer view per run.
    */
-  install(meta: EntryMeta, chunks: Buffer[], fill: number): boolean {
-    this.reserved -= chunks.length * CHUNK_COST;
-    let tail: Buffer | undefined;
-    if (chunks.length > 0 && fill < SMALL_BODY_BYTES) {
-      const last = chunks.pop()!;
-      tail = Buffer.allocUnsafeSlow(fill);
-      last.copy(tail, 0, 0, fill);
-      this.arena.release([last]);
+  install(meta: EntryMeta, runs: Run[], size: number): boolean {
+    let taken = 0;
+    for (const r of runs) taken += r.count;
+    this.reserved -= taken * CHUNK_COST;
+    // chunks taken up front and not needed (a body shorter than announced) go back
+    const need = Math.ceil(size / CHUNK_BYTES);
+    if (taken > need) {
+      const last = runs[runs.length - 1]!;
+      this.arena.trim(last, taken - need);
+      if (last.count === 0) runs.pop();
     }
-    const parts: Buffer[] = chunks.slice();
-    if (tail) parts.push(tail);
-    else if (parts.length > 0 && fill < CHUNK_BYTES) parts[parts.length - 1] = parts[parts.length - 1]!.subarray(0, fill);
+    const parts: Buffer[] = [];
+    let left = size;
+    for (const r of runs) {
+      const n = Math.min(left, r.count * CHUNK_BYTES);
+      parts.push(runView(r, n));
+      left -= n;
+    }
     const body: Body = parts.length === 0 ? NO_BYTES : parts.length === 1 ? parts[0]! : parts;
-    // (slice: exact-length arrays; the writer's grew by push and has spare capacity)
-    const lease = chunks.length > 0 ? new ChunkLease(this, chunks.slice()) : undefined;
-    return this.add(meta, body, lease, metaSize(meta) + (lease?.cost ?? 0) + (tail?.length ?? 0));
+    const lease = need > 0 ? new ChunkLease(this, runs, need) : undefined;
+    return this.add(meta, body, lease, metaSize(meta) + (lease?.cost ?? 0));
   }
 
   /** A small body (its own exact-size Buffer) becomes the entry for `meta`. */
@@ -276,15 +281,18 @@ export class MemoryBackend implements CacheBackend {
 }
 
 /**
- * A body on its way into the memory tier. Once it passes SMALL_BODY_BYTES, each chunk relayed to
- * the client is copied into arena chunks as it arrives (the upstream's buffers are not kept),
- * taken against the budget one chunk at a time; below that the pieces are kept as they are and
- * copied into one small Buffer at the end. Commit hands the chunks over to the entry.
+ * A body on its way into the memory tier. Once it passes SMALL_BODY_BYTES, what the relay passes
+ * is copied into arena chunks as it arrives (the upstream's buffers are not kept): into a run taken
+ * up front when the size was announced, else into a run that grows a chunk at a time (or a new run
+ * where it cannot). Below that the pieces are kept as they are and copied into one small Buffer at
+ * the end. Chunks count against the budget as they are taken; commit hands them to the entry.
  */
 class MemoryWriter implements EntryWriter {
-  private chunks: Buffer[] | undefined = [];
-  /** bytes used in the last chunk */
-  private fill = CHUNK_BYTES;
+  private runs: Run[] | undefined = [];
+  /** bytes written into the runs */
+  private size = 0;
+  /** bytes the runs can take */
+  private room = 0;
   /** the first pieces, while the body is still small */
   private pieces: Buffer[] = [];
   private piecesBytes = 0;
@@ -292,10 +300,11 @@ class MemoryWriter implements EntryWriter {
   constructor(
     private readonly store: MemoryBackend,
     private readonly meta: EntryMeta,
+    private readonly expectedBytes?: number,
   ) {}
 
   write(data: Buffer): void {
-    if (!this.chunks || data.length === 0) return;
+    if (!this.runs || data.length === 0) return;
     if (this.pieces !== NO_PIECES) {
       if (this.piecesBytes + data.length < SMALL_BODY_BYTES) {
         if (!this.store.reserve(data.length)) return this.abort();
@@ -308,29 +317,44 @@ class MemoryWriter implements EntryWriter {
       this.pieces = NO_PIECES;
       this.store.unreserve(this.piecesBytes);
       this.piecesBytes = 0;
+      const expected = this.expectedBytes ?? 0;
+      // the announced size in one run, when the arena has one (else chunk by chunk, below)
+      if (expected >= SMALL_BODY_BYTES) this.grow(Math.min(SLAB_CHUNKS, Math.ceil(expected / CHUNK_BYTES)));
       for (const p of pieces) if (!this.copy(p)) return;
     }
     this.copy(data);
   }
 
+  /** Adds a run of `k` chunks (false: none free in one piece, or no room in the budget). */
+  private grow(k: number): boolean {
+    const r = this.store.take(k);
+    if (!r) return false;
+    this.runs!.push(r);
+    this.room += r.count * CHUNK_BYTES;
+    return true;
+  }
+
   private copy(data: Buffer): boolean {
-    const chunks = this.chunks;
-    if (!chunks) return false;
+    const runs = this.runs;
+    if (!runs) return false;
     let at = 0;
     while (at < data.length) {
-      if (this.fill === CHUNK_BYTES) {
-        const c = this.store.take();
-        if (!c) {
+      if (this.size === this.room) {
+        // one more chunk: right after the last run when it is free, else wherever one is
+        const last = runs[runs.length - 1];
+        if (last && this.store.take(1, last)) this.room += CHUNK_BYTES;
+        else if (!this.grow(1)) {
           // the bodies being stored already fill the budget: this one is not stored
           this.abort();
           return false;
         }
-        chunks.push(c);
-        this.fill = 0;
       }
-      const n = data.copy(chunks[chunks.length - 1]!, this.fill, at);
+      // where `size` falls: the last run holds the bytes after what the runs before it hold
+      const r = runs[runs.length - 1]!;
+      const runStart = this.room - r.count * CHUNK_BYTES;
+      const n = data.copy(r.slab.bytes, r.start * CHUNK_BYTES + (this.size - runStart), at, Math.min(data.length, at + (this.room - this.size)));
       at += n;
-      this.fill += n;
+      this.size += n;
     }
     return true;
   }
@@ -340,21 +364,21 @@ class MemoryWriter implements EntryWriter {
   }
 
   finish(): boolean {
-    const chunks = this.chunks;
-    if (!chunks) return false;
-    this.chunks = undefined;
-    if (this.pieces === NO_PIECES) return this.store.install(this.meta, chunks, this.fill);
+    const runs = this.runs;
+    if (!runs) return false;
+    this.runs = undefined;
+    if (this.pieces === NO_PIECES) return this.store.install(this.meta, runs, this.size);
     this.store.unreserve(this.piecesBytes);
     return this.store.installSmall(this.meta, ownCopy(this.pieces, this.piecesBytes));
   }
 
   abort(): void {
-    const chunks = this.chunks;
-    if (!chunks) return;
-    this.chunks = undefined;
+    const runs = this.runs;
+    if (!runs) return;
+    this.runs = undefined;
     this.store.unreserve(this.piecesBytes);
     this.pieces = NO_PIECES;
-    this.store.untake(chunks);
+    this.store.untake(runs);
   }
 }
 

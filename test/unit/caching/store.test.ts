@@ -251,7 +251,7 @@ test('memory backend arena: the budget holds counting arena chunks; held bodies 
       // some bodies are held as if a slow client were reading them, released later
       if (e.lease && rnd(4) === 0) held.push({ id, body, parts: e.body, release: e.lease.hold() });
     }
-    if (held.length > 6) {
+    if (held.length > 2) {
       const h = held.shift()!;
       assert.ok(Buffer.concat(bodyParts(h.parts)).equals(h.body), `held body ${h.id} intact after eviction and reuse`);
       h.release();
@@ -298,4 +298,33 @@ test('memory backend arena: an evicted body that is held lingers (counted) and i
   r2();
   assert.equal(m.arena.inUse, before - 5, 'the last release gives the chunks back');
   assert.equal(m.accountedBytes, m.stats().bytes);
+});
+
+test('memory backend arena: a body is one run (one Buffer to write) when the arena has room for it in one piece', async () => {
+  const m = new MemoryBackend(8 * 1024 * 1024);
+  // announced size (Content-Length), streamed in pieces
+  const w = m.begin(meta('/known'), 16384);
+  for (let at = 0; at < 16384; at += 1000) w.write(pattern(1, 16384).subarray(at, at + 1000));
+  assert.equal(await w.commit(), true);
+  const known = m.peek('GET a.test/known')!.body;
+  assert.ok(Buffer.isBuffer(known) && known.equals(pattern(1, 16384)));
+  // not announced: the run grows while the chunk after it is free
+  const u = m.begin(meta('/unknown'));
+  for (let at = 0; at < 30000; at += 1000) u.write(pattern(2, 30000).subarray(at, at + 1000));
+  assert.equal(await u.commit(), true);
+  assert.ok(Buffer.isBuffer(m.peek('GET a.test/unknown')!.body));
+  // a whole entry; a body shorter than announced gives the rest of its run back
+  assert.equal(m.set({ ...entry('/set', 0), body: pattern(3, 20000) }), true);
+  assert.ok(Buffer.isBuffer(m.peek('GET a.test/set')!.body));
+  const inUse = m.arena.inUse;
+  const short = m.begin(meta('/short'), 40000);
+  short.write(pattern(4, 5000));
+  assert.equal(await short.commit(), true);
+  assert.equal(m.arena.inUse, inUse + 2, 'the 5000 B body kept 2 of the 10 chunks taken for 40000');
+  // larger than a slab: several runs, in order
+  const big = pattern(5, 1536 * 1024);
+  assert.equal(m.set({ ...entry('/big', 0), body: big }), true);
+  const parts = m.peek('GET a.test/big')!.body;
+  assert.ok(!Buffer.isBuffer(parts) && parts.length >= 2);
+  assert.ok(Buffer.concat(bodyParts(parts)).equals(big));
 });
