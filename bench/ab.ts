@@ -20,7 +20,9 @@
 //
 // Both: --baseline DIR is another checkout (git worktree with node_modules), built with its own
 // tsc (.tmp/bench/dist); "current" is this checkout. --baseline . is an A/A run (the method's
-// own noise). --paths pass,agent picks the routes.
+// own noise). --paths pass,agent picks the routes. --node-flags "..." passes flags to both
+// gateways (e.g. --predictable-gc-schedule: a fixed heap growth, so major GCs come at the same
+// allocation points in both builds).
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -50,6 +52,8 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '6000' },
     concurrency: { type: 'string', default: '8' },
+    // both: node flags for both gateways, space-separated (e.g. "--predictable-gc-schedule")
+    'node-flags': { type: 'string', default: '' },
   },
 });
 if (!values.baseline) {
@@ -94,11 +98,12 @@ mkdirSync(cgDir);
 // --instr-atstart=no: start-up and warm-up run uninstrumented (several times faster; V8 tiers
 // up by counts, not by time), instrumentation goes on before the first window
 const callgrind = (name: string) => ['valgrind', '--tool=callgrind', '--smc-check=all', '--instr-atstart=no', `--callgrind-out-file=${join(cgDir, `${name}.%p`)}`];
+const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
 const startSide = (name: string, root: string): Promise<HopSide> =>
   mode === 'instr'
     ? // under valgrind nothing is pinned: the counts do not depend on the core, and two sides may share the machine
-      startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: null, agentCpu: null, wrap: callgrind(name), readyMs: 300_000 })
-    : startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: 0, agentCpu: null });
+      startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: null, agentCpu: null, wrap: callgrind(name), readyMs: 600_000, agentTimeoutMs: 120_000, nodeFlags })
+    : startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: 0, agentCpu: null, nodeFlags });
 // started one after the other: two tsc builds at once would double the start-up on two cores
 const current = await startSide('current', REPO);
 const baseline = await startSide('baseline', resolve(values.baseline));

@@ -28,6 +28,10 @@ export interface HopSideOptions {
   wrap?: readonly string[];
   /** how long start-up may take (a wrapped gateway is slow) */
   readyMs?: number;
+  /** node flags for the gateway, e.g. ['--predictable-gc-schedule'] */
+  nodeFlags?: readonly string[];
+  /** the agent's timeout-ms (default 1000; a gateway under valgrind needs far more) */
+  agentTimeoutMs?: number;
 }
 
 export async function startHopSide(name: string, root: string, o: HopSideOptions): Promise<HopSide> {
@@ -55,7 +59,7 @@ process.on('SIGTERM', () => process.exit(0));
   const metricsPort = await freePort();
   const config = `system { worker-threads 1 }
 listeners { listener "http" { address "127.0.0.1:${port}" } }
-agents { agent "allow" { unix-socket "${socket}"; events "request_headers"; timeout-ms 1000 } }
+agents { agent "allow" { unix-socket "${socket}"; events "request_headers"; timeout-ms ${o.agentTimeoutMs ?? 1000} } }
 filters { filter "allow" { type "agent"; agent "allow"; failure-mode "closed" } }
 routes {
   route "agent" { priority "high"; matches { path-prefix "/agent" }; upstream "origin"; filters "allow" }
@@ -66,7 +70,7 @@ observability { logging { level "warn"; access-log { enabled #false } }; metrics
 `;
   writeFileSync(join(dir, 'gw.kdl'), config);
   const [cmd, ...pre] = o.wrap?.length ? [...o.wrap, process.execPath] : [process.execPath];
-  const gateway = spawnPinned(`${name} gateway`, o.gatewayCpu, cmd!, [...pre, ...prof('gateway'), entry, 'run', '-c', join(dir, 'gw.kdl')], {
+  const gateway = spawnPinned(`${name} gateway`, o.gatewayCpu, cmd!, [...pre, ...(o.nodeFlags ?? []), ...prof('gateway'), entry, 'run', '-c', join(dir, 'gw.kdl')], {
     cwd: root,
     env: { ...process.env, NODE_ENV: 'production' },
   });

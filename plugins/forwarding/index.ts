@@ -7,6 +7,7 @@ import { UpstreamGroup } from '../../src/upstream/group.ts';
 import { collectTargets } from '../../src/upstream/address.ts';
 import type { UpstreamPolicies } from '../../src/upstream/policies.ts';
 import { ForwardingConfigKeys } from './schema.ts';
+import { validateForwardingUpstream } from './config-checks.ts';
 
 export const forwardingFeature = defineFeature({
   name: 'forwarding',
@@ -14,6 +15,7 @@ export const forwardingFeature = defineFeature({
   after: ['discovery'],
   uses: (config) => config.upstreams.size > 0,
   schema: ForwardingConfigKeys,
+  validators: { upstream: validateForwardingUpstream },
   explainRoute(config, route) {
     const u = route.upstream ? config.upstreams.get(route.upstream) : undefined;
     if (!u) return [];

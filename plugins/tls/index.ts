@@ -21,6 +21,7 @@ import type { Metrics } from '../../src/metrics/registry.ts';
 import type { TlsInfo } from '../../src/pipeline/types.ts';
 import { parseDurationMs } from '../../src/config/types-helpers.ts';
 import { TlsConfigKeys, type ListenerTlsConfig } from './schema.ts';
+import { tlsCompile } from './config-checks.ts';
 import { loadCaBundle, loadCertKeyPair, ocspResponderUrl, oneLine, parseSubjectAltName, resolvePath, type LoadedCert } from './certs.ts';
 import { buildSniTable, lookupSni, type SniEntry, type SniOverlap, type SniTable } from './sni.ts';
 import { cipherList, versionRange } from './options.ts';
@@ -570,6 +571,7 @@ export const tlsFeature = defineFeature({
   dependencies: [],
   uses: (config) => config.listeners.some((l) => l.tls !== undefined),
   schema: TlsConfigKeys,
+  compile: tlsCompile,
   listenerTls: createTlsManager,
   async check(config) {
     const errors: string[] = [];

@@ -288,9 +288,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     if (addr.port !== 0 && seenAddr.has(key)) d.error(path, `address ${key} is used by another listener`);
     seenAddr.add(key);
     const protocol = (l.protocol ?? 'http') as CompiledListener['protocol'];
-    if (protocol === 'https' && !l.tls) d.error(path, 'protocol "https" needs a tls { cert-file "..."; key-file "..." } block');
     if (protocol === 'h3') d.error(path, 'protocol "h3" (HTTP/3) is not supported; use "https" (HTTP/2 and HTTP/1.1 via ALPN)');
-    if (l.tls && protocol === 'http') d.warn(path, 'a tls block on a protocol "http" listener is ignored; set protocol "https"');
+    // protocol "https" without a tls block, or tls on plain http: the tls feature's compile step
     listeners.push({
       id: l.id,
       host: addr.host,

@@ -1,8 +1,7 @@
 // Config checks of one `upstream` block: every problem that would make new UpstreamGroup()
-// throw (discovery, load-balancing, health-check, TLS files, http-version), as messages for the
-// config compiler. The load-balancing and health-check checks are the features' policies'.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+// throw (discovery, load-balancing, health-check), as messages for the config compiler. The
+// load-balancing and health-check checks are the features' policies'; upstream TLS files and
+// http-version are the forwarding feature's (plugins/forwarding/config-checks.ts).
 import type { RawUpstream } from '../config/schema.ts';
 import type { UpstreamPolicies } from './policies.ts';
 import { validateDiscovery } from './discovery/index.ts';
@@ -10,7 +9,7 @@ import { checkKubeconfig } from './discovery/kubernetes.ts';
 
 /**
  * Every problem in an upstream block's policies that would make new UpstreamGroup() throw,
- * as messages for the config compiler (load-balancing, health-check, tls files).
+ * as messages for the config compiler (discovery, load-balancing, health-check).
  */
 export function validateUpstreamBlock(config: RawUpstream, baseDir: string, policies: Pick<UpstreamPolicies, 'balancing' | 'health'>): string[] {
   // Targets are checked by the config compiler itself (same collectTargets parser).
@@ -29,20 +28,6 @@ export function validateUpstreamBlock(config: RawUpstream, baseDir: string, poli
     const h = policies.health.settings(config['health-check']);
     if (typeof h === 'string') errors.push(`health-check: ${h}`);
   }
-  for (const key of ['ca-cert', 'client-cert', 'client-key'] as const) {
-    const p = config.tls?.[key];
-    if (!p) continue;
-    try {
-      readFileSync(resolve(baseDir, p));
-    } catch (e) {
-      errors.push(`tls > ${key}: cannot read "${p}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
-  if (config.tls && (config.tls['client-cert'] === undefined) !== (config.tls['client-key'] === undefined)) {
-    errors.push('tls: client-cert and client-key must be given together');
-  }
-  const hv = config['http-version'];
-  if (hv && hv['max-version'] !== undefined && (hv['min-version'] ?? 1) > hv['max-version']) errors.push('http-version: min-version is greater than max-version');
   return errors;
 }
 
