@@ -36,20 +36,31 @@ export type HrTime = [number, number];
 const ORIGIN_S = Math.floor(performance.timeOrigin / 1000);
 const ORIGIN_NS = Math.round((performance.timeOrigin - ORIGIN_S * 1000) * 1e6);
 
-/** A performance.now() value as wall-clock [seconds, nanoseconds]. */
-export function hrTime(perfMs: number): HrTime {
+/** the nanoseconds part of the last wallSeconds() result (unixNanos needs both halves, without an array) */
+let lastNanos = 0;
+
+/** The wall-clock seconds of a performance.now() value; its nanoseconds are left in lastNanos. */
+function wallSeconds(perfMs: number): number {
   const whole = Math.floor(perfMs);
   let ns = ORIGIN_NS + Math.round((perfMs - whole) * 1e6) + (whole % 1000) * 1e6;
   let s = ORIGIN_S + Math.floor(whole / 1000);
   s += Math.floor(ns / 1e9);
   ns %= 1e9;
-  return [s, ns];
+  lastNanos = ns;
+  return s;
+}
+
+/** A performance.now() value as wall-clock [seconds, nanoseconds]. */
+export function hrTime(perfMs: number): HrTime {
+  const s = wallSeconds(perfMs);
+  return [s, lastNanos];
 }
 
 /** A performance.now() value as OTLP's fixed64 Unix nanoseconds, in its JSON form (a decimal string). */
 export function unixNanos(perfMs: number): string {
-  const [s, ns] = hrTime(perfMs);
-  return `"${s}${String(ns).padStart(9, '0')}"`;
+  const s = wallSeconds(perfMs);
+  // 1e9 + ns has exactly ten digits: the last nine are ns zero-padded
+  return `"${s}${String(1e9 + lastNanos).slice(1)}"`;
 }
 
 // OTLP span flags: the low byte is the W3C trace flags (sampled), bit 8 says whether bit 9 (the
@@ -60,10 +71,14 @@ const FLAGS_REMOTE_PARENT = 0x301;
 /** room reserved per span before the buffer grows (a server span with the usual attributes is ~700 bytes) */
 const SPAN_BYTES_GUESS = 1024;
 const COMMA = 44;
-// the KeyValue cache: at most this many attribute names, values per name, characters a value
+// the JSON caches: at most this many attribute names, values per name, span names, characters a
+// value or name
 const MAX_CACHED_NAMES = 100;
 const MAX_CACHED_VALUES = 256;
+const MAX_CACHED_SPAN_NAMES = 256;
 const MAX_CACHED_LENGTH = 128;
+/** text that UTF-8 would write differently from Latin-1 */
+const NON_ASCII = /[^\x00-\x7f]/;
 
 function anyValue(v: AttributeValue): string {
   switch (typeof v) {
@@ -80,8 +95,12 @@ function anyValue(v: AttributeValue): string {
 
 export class OtlpJsonEncoder {
   private readonly head: string;
-  /** attribute name -> value -> its KeyValue JSON (bounded, see attribute()) */
+  /** attribute name -> value -> its KeyValue JSON, ASCII only (bounded, see attribute()) */
   private readonly pairs = new Map<string, Map<AttributeValue, string>>();
+  /** span name -> its JSON string, ASCII only (bounded) */
+  private readonly names = new Map<string, string>();
+  /** set while a span is built when some of its text is not ASCII (it is then written as UTF-8) */
+  private wide = false;
 
   constructor(resource: Readonly<Record<string, AttributeValue>>, scope: { name: string; version: string }) {
     const attrs = Object.entries(resource).flat();
@@ -92,7 +111,9 @@ export class OtlpJsonEncoder {
    * One ExportTraceServiceRequest holding `spans`, as UTF-8 JSON. Each span's JSON goes into one
    * buffer as soon as it is built: concatenating the whole batch into one string and converting
    * that costs about three times as much (V8 flattens a rope of thousands of pieces; ~5 vs ~1.8
-   * µs a span, measured with a 512-span batch).
+   * µs a span, measured with a 512-span batch). A span whose text is all ASCII (nearly all of
+   * them: ids, numbers, the cached pieces) is copied as Latin-1, the same bytes as UTF-8 for
+   * ASCII without V8's per-character UTF-8 encoder.
    */
   encode(spans: readonly SpanRecord[]): Uint8Array {
     let buf = Buffer.allocUnsafe(this.head.length * 3 + spans.length * SPAN_BYTES_GUESS + 16);
@@ -107,19 +128,38 @@ export class OtlpJsonEncoder {
         buf = bigger;
       }
       if (i > 0) buf[off++] = COMMA;
-      off += buf.write(json, off, 'utf8');
+      off += buf.write(json, off, this.wide ? 'utf8' : 'latin1');
     }
     off += buf.write(']}]}]}', off, 'latin1');
     return buf.subarray(0, off);
   }
 
+  /** One span's JSON; sets `wide` when it holds text that is not ASCII. */
   private span(s: SpanRecord): string {
+    this.wide = false;
+    // ids are hex: from trace-context.ts, or a traceparent parseTraceparent validated
     let out = `{"traceId":"${s.traceId}","spanId":"${s.spanId}"`;
     if (s.parentSpanId !== '') out += `,"parentSpanId":"${s.parentSpanId}"`;
-    if (s.traceState !== undefined) out += `,"traceState":${JSON.stringify(s.traceState)}`;
-    out += `,"flags":${s.remoteParent ? FLAGS_REMOTE_PARENT : FLAGS_LOCAL_PARENT},"name":${JSON.stringify(s.name)},"kind":${s.kind},"startTimeUnixNano":${unixNanos(s.startMs)},"endTimeUnixNano":${unixNanos(s.endMs)},"attributes":${this.attributes(s.attributes)}`;
+    if (s.traceState !== undefined) out += `,"traceState":${this.checked(JSON.stringify(s.traceState))}`;
+    out += `,"flags":${s.remoteParent ? FLAGS_REMOTE_PARENT : FLAGS_LOCAL_PARENT},"name":${this.name(s.name)},"kind":${s.kind},"startTimeUnixNano":${unixNanos(s.startMs)},"endTimeUnixNano":${unixNanos(s.endMs)},"attributes":${this.attributes(s.attributes)}`;
     if (s.failed) out += ',"status":{"code":2}';
     return `${out}}`;
+  }
+
+  /** `json`, noting whether it is ASCII. */
+  private checked(json: string): string {
+    if (!this.wide && NON_ASCII.test(json)) this.wide = true;
+    return json;
+  }
+
+  /** Span names are few (routes, filters, methods): each one's JSON is kept, bounded. */
+  private name(name: string): string {
+    let json = this.names.get(name);
+    if (json === undefined) {
+      json = this.checked(JSON.stringify(name));
+      if (this.names.size < MAX_CACHED_SPAN_NAMES && name.length <= MAX_CACHED_LENGTH && !NON_ASCII.test(json)) this.names.set(name, json);
+    }
+    return json;
   }
 
   private attributes(kv: readonly AttributeValue[]): string {
@@ -145,7 +185,8 @@ export class OtlpJsonEncoder {
     let json = values.get(value);
     if (json === undefined) {
       json = `{"key":${JSON.stringify(name)},"value":${anyValue(value)}}`;
-      if (values.size < MAX_CACHED_VALUES && (typeof value !== 'string' || value.length <= MAX_CACHED_LENGTH)) values.set(value, json);
+      if (NON_ASCII.test(json)) this.wide = true;
+      else if (values.size < MAX_CACHED_VALUES && (typeof value !== 'string' || value.length <= MAX_CACHED_LENGTH)) values.set(value, json);
     }
     return json;
   }

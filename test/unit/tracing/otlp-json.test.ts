@@ -112,3 +112,28 @@ test('encode: repeated and differently typed values of one attribute stay apart 
     );
   }
 });
+
+test('encode: spans with non-ASCII text are written as UTF-8, ASCII spans around them as the same bytes', () => {
+  const enc = new OtlpJsonEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' });
+  // each non-ASCII piece on its own: the span name, tracestate, an attribute value (short enough to be cached if it were ASCII)
+  const spans = [
+    span({ spanId: '0000000000000001', name: 'GET /café', attributes: ['k', 'v'] }),
+    span({ spanId: '0000000000000002', name: 'GET', attributes: ['k', 'v'] }),
+    span({ spanId: '0000000000000003', traceState: 'v=ü', attributes: ['k', 'v'] }),
+    span({ spanId: '0000000000000004', attributes: ['k', 'naïve 😀'] }),
+    span({ spanId: '0000000000000005', name: 'GET /café', attributes: ['k', 'naïve 😀'] }),
+    span({ spanId: '0000000000000006', attributes: ['k', 'v'] }),
+  ];
+  for (let round = 0; round < 2; round++) {
+    const text = Buffer.from(enc.encode(spans)).toString('utf8');
+    assert.ok(!text.includes('\ufffd'), 'valid UTF-8');
+    const parsed = JSON.parse(text) as { resourceSpans: { scopeSpans: { spans: { traceState?: string }[] }[] }[] };
+    const got = decodeTraces(parsed);
+    assert.deepEqual(
+      got.map((s) => [s.spanId, s.name, s.attributes.k]),
+      spans.map((s) => [s.spanId, s.name, s.attributes[1]]),
+      `round ${round}`,
+    );
+    assert.equal(parsed.resourceSpans[0]!.scopeSpans[0]!.spans[2]!.traceState, 'v=ü');
+  }
+});
