@@ -305,7 +305,8 @@ export function parseIdRanges(text: string): [number, number][] {
 }
 
 export function idInRanges(id: number, ranges: [number, number][]): boolean {
-  return ranges.some(([lo, hi]) => id >= lo && id <= hi);
+  for (let i = 0; i < ranges.length; i++) if (id >= ranges[i]![0] && id <= ranges[i]![1]) return true;
+  return false;
 }
 
 interface DefaultAction {

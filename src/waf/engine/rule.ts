@@ -1,5 +1,6 @@
 // The compiled rule model: what the compiler (compile.ts) produces and the transaction runs.
 import type { Macro } from './macro.ts';
+import type { MatchedRule } from './transaction.ts';
 
 export type Phase = 1 | 2 | 3 | 4 | 5;
 
@@ -112,6 +113,8 @@ export interface Rule extends RuleActions {
   linkIndex: number;
   /** The link's own `!VAR:key` selectors (computed on first use: SecRuleUpdateTargetById adds some). */
   staticExcl?: RuleVariable[];
+  /** The record of this rule's matches when it is `nolog` (nothing in it depends on the request). */
+  nologMatch?: Readonly<MatchedRule>;
 }
 
 /** A rule or a SecMarker in a phase's ordered list. */

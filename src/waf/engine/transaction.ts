@@ -7,7 +7,7 @@ import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet 
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
 import type { PersistentStore } from './persistence.ts';
-import type { OperatorContext, Phase, Rule, RuleVariable } from './rule.ts';
+import type { OperatorContext, Phase, Rule, RuleEntry, RuleVariable } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { currentTransaction } from '../seen-before.ts';
 
@@ -227,7 +227,8 @@ export class Transaction {
     return this.matches.filter((m) => m.log);
   }
 
-  /** Every matched rule, nolog ones included (diagnostics). */
+  /** Every matched rule, nolog ones included (diagnostics; a nolog rule's record has no message,
+   * data or matched values). */
   allMatchedRules(): MatchedRule[] {
     return this.matches.slice();
   }
@@ -453,8 +454,16 @@ export class Transaction {
     }
     this.selKeyed = true;
     if (v.lkey !== undefined) return col.get(v.lkey);
-    if (v.keyRegex) return col.items.filter((it) => v.keyRegex!.test(it.key));
+    if (v.keyRegex) return keysMatching(col.items, v.keyRegex);
     return col.items;
+  }
+
+  // No closures in the rule loop's functions: a closure that captures a loop or parameter
+  // variable makes V8 allocate a context for every call (or iteration), used or not.
+  private withoutExcluded(items: Item[], vname: string, excl: RuleVariable[]): Item[] {
+    const kept: Item[] = [];
+    for (let i = 0; i < items.length; i++) if (!this.isExcluded(vname, items[i]!.key, excl)) kept.push(items[i]!);
+    return kept;
   }
 
   private isExcluded(vname: string, key: string, excl: RuleVariable[]): boolean {
@@ -492,29 +501,40 @@ export class Transaction {
 
   private expandFor(macro: Macro, rule: Rule): string {
     if (macro.constant) return macro.source;
-    return expandMacro(macro, (ref) => {
-      if (ref.name === 'RULE' && ref.key !== undefined) {
-        const starter = this.rules.byId.get(rule.chainStarterId) ?? rule;
-        switch (ref.key.toLowerCase()) {
-          case 'id':
-            return String(starter.id);
-          case 'msg':
-            return starter.msg ? this.expandFor(starter.msg, rule) : '';
-          case 'severity':
-            return starter.severity === undefined ? '' : String(starter.severity);
-          case 'phase':
-            return String(starter.phase);
-          case 'ver':
-            return starter.ver ?? '';
-          case 'logdata':
-            return starter.logdata ? this.expandFor(starter.logdata, rule) : '';
-          default:
-            return undefined;
-        }
-      }
-      return this.resolveRef(ref);
-    });
+    // One resolver per transaction reading the rule from a field (a closure per call over `rule`
+    // was an allocation per setvar and message); saved and restored for the nested RULE.msg case.
+    const outer = this.macroRule;
+    this.macroRule = rule;
+    const text = expandMacro(macro, this.ruleRef);
+    this.macroRule = outer;
+    return text;
   }
+
+  private macroRule: Rule | undefined;
+
+  private readonly ruleRef = (ref: MacroRef): string | undefined => {
+    const rule = this.macroRule!;
+    if (ref.name === 'RULE' && ref.key !== undefined) {
+      const starter = this.rules.byId.get(rule.chainStarterId) ?? rule;
+      switch (ref.key.toLowerCase()) {
+        case 'id':
+          return String(starter.id);
+        case 'msg':
+          return starter.msg ? this.expandFor(starter.msg, rule) : '';
+        case 'severity':
+          return starter.severity === undefined ? '' : String(starter.severity);
+        case 'phase':
+          return String(starter.phase);
+        case 'ver':
+          return starter.ver ?? '';
+        case 'logdata':
+          return starter.logdata ? this.expandFor(starter.logdata, rule) : '';
+        default:
+          return undefined;
+      }
+    }
+    return this.resolveRef(ref);
+  };
 
   private expandText = (text: string): string => {
     if (!text.includes('%{')) return text;
@@ -564,7 +584,7 @@ export class Transaction {
         const at = markers.get(rule.skipAfter);
         if (at !== undefined) i = at;
         else {
-          const target = entries.findIndex((x) => x.kind === 'rule' && String(x.rule.id) === rule.skipAfter);
+          const target = ruleIndex(entries, rule.skipAfter);
           i = target < 0 ? entries.length : target;
         }
         continue;
@@ -582,14 +602,21 @@ export class Transaction {
   /** Evaluates a rule with its chain; on a full match runs its actions and returns true. */
   private evaluate(rule: Rule): boolean {
     if (this.matchedVars.length) this.matchedVars = [];
-    const collected = this.collected;
-    collected.length = 0;
+    // A nolog rule's record carries no matched values: none are collected for it.
+    const collected = rule.log === false ? undefined : this.collected;
+    if (collected) collected.length = 0;
     // Each link's non-disruptive actions run as soon as it matches (once per matched value),
     // before the next link is evaluated: CRS chains read TX values their starter just set.
     for (let link: Rule | undefined = rule; link; link = link.chained) {
       if (!this.matchLink(link, collected)) return false;
     }
-    const log = rule.log !== false;
+    if (rule.log === false) {
+      // Nothing reads a nolog match's message, data or matched values (matchedRules() leaves it
+      // out; HIGHEST_SEVERITY reads the severity): one shared record per rule, not one per match.
+      this.matches.push((rule.nologMatch ??= Object.freeze({ id: rule.id, phase: rule.phase, msg: '', logdata: '', severity: rule.severity, tags: rule.tags, matched: [], log: false, disruptive: rule.effectiveDisruptive })));
+      this.disrupt(rule);
+      return true;
+    }
     this.matches.push({
       id: rule.id,
       phase: rule.phase,
@@ -597,8 +624,8 @@ export class Transaction {
       logdata: rule.logdata ? truncate(this.expandFor(rule.logdata, rule), MAX_LOGDATA) : '',
       severity: rule.severity,
       tags: rule.tags,
-      matched: collected.slice(),
-      log,
+      matched: this.collected.slice(),
+      log: true,
       disruptive: rule.effectiveDisruptive,
     });
     this.disrupt(rule);
@@ -606,7 +633,7 @@ export class Transaction {
   }
 
   /** Runs one link's operator over its variables; records matches. */
-  private matchLink(link: Rule, collected: MatchedData[]): boolean {
+  private matchLink(link: Rule, collected: MatchedData[] | undefined): boolean {
     const op = link.operator;
     if (!op) {
       this.runActions(link);
@@ -614,13 +641,17 @@ export class Transaction {
     }
     const excl = staticExclusions(link);
     const rtExcl = this.runtimeExclusions(link);
-    const allExcl = rtExcl.length ? [...excl, ...rtExcl] : excl;
+    const allExcl = rtExcl.length === 0 ? excl : excl.length === 0 ? rtExcl : [...excl, ...rtExcl];
     let matched = false;
     const ctx = this.opCtx;
     ctx.capture = link.capture;
     const memo = link.pure ? this.rules.misses : undefined;
     const linkIndex = link.linkIndex;
-    for (const v of link.variables) {
+    // Indexed loops: the arrays here differ in shape (shared, filtered, fresh), and a for-of over
+    // them allocated an iterator and a result object per step in optimised code.
+    const vars = link.variables;
+    for (let vi = 0; vi < vars.length; vi++) {
+      const v = vars[vi]!;
       if (v.exclude) continue;
       let items: Item[];
       let keyed: boolean;
@@ -634,12 +665,13 @@ export class Transaction {
         items = this.select(v);
         keyed = this.selKeyed;
       }
-      if (allExcl.length && items.length && excludesVariable(allExcl, v.name)) items = items.filter((it) => !this.isExcluded(v.name, it.key, allExcl));
+      if (allExcl.length && items.length && excludesVariable(allExcl, v.name)) items = this.withoutExcluded(items, v.name, allExcl);
       if (v.count) {
         items = [makeItem(v.key ?? '', String(items.length))];
         keyed = v.key !== undefined;
       }
-      for (const sel of items) {
+      for (let ii = 0; ii < items.length; ii++) {
+        const sel = items[ii]!;
         const bits = memo?.of(sel);
         if (bits !== undefined && knownMiss(bits, linkIndex)) continue;
         const stages = this.transform(link, sel.value);
@@ -662,7 +694,7 @@ export class Transaction {
           const name = keyed ? `${v.name}:${sel.key}` : v.name;
           this.matchedVarName = name;
           this.matchedVars.push({ key: name, value: input });
-          collected.push({ variable: name, value: truncate(input, MAX_MATCHED_VALUE) });
+          collected?.push({ variable: name, value: truncate(input, MAX_MATCHED_VALUE) });
           this.runActions(link);
           if (!link.multiMatch) break;
         }
@@ -741,15 +773,12 @@ export class Transaction {
       case 'ruleRemoveTargetByTag': {
         const semi = value.indexOf(';');
         if (semi < 0) return;
-        const vars = parseTargets(value.slice(semi + 1), link).map((v) => ({ ...v, exclude: true }));
+        const vars = ctlTargets(value.slice(semi + 1), link);
         const what = value.slice(0, semi);
-        const add = (id: number): void => {
-          this.removedTargets.set(id, [...(this.removedTargets.get(id) ?? []), ...vars]);
-        };
-        if (kind === 'ruleRemoveTargetByTag') for (const id of starterIdsWithTag(this.rules, what)) add(id);
+        if (kind === 'ruleRemoveTargetByTag') for (const id of starterIdsWithTag(this.rules, what)) this.removeTargets(id, vars);
         else {
           for (const [lo, hi] of parseIdRanges(what)) {
-            for (let id = lo; id <= hi && id - lo < 100000; id++) if (this.rules.byId.has(id)) add(id);
+            for (let id = lo; id <= hi && id - lo < 100000; id++) if (this.rules.byId.has(id)) this.removeTargets(id, vars);
           }
         }
         return;
@@ -769,6 +798,12 @@ export class Transaction {
       default:
         return; // audit/debug log controls have no effect here
     }
+  }
+
+  /** Adds runtime exclusions to a rule (`vars` is shared and read-only). */
+  private removeTargets(id: number, vars: RuleVariable[]): void {
+    const had = this.removedTargets.get(id);
+    this.removedTargets.set(id, had === undefined ? vars : [...had, ...vars]);
   }
 
   private disrupt(rule: Rule): void {
@@ -817,6 +852,19 @@ function operatorMacro(text: string): Macro {
   return m;
 }
 
+// The targets of ctl:ruleRemoveTarget* (text after ';'), parsed once per process: CRS 941010
+// runs one on every request. Read-only, shared by the transactions.
+const ctlTargetCache = new Map<string, RuleVariable[]>();
+function ctlTargets(text: string, link: Rule): RuleVariable[] {
+  let vars = ctlTargetCache.get(text);
+  if (!vars) {
+    if (ctlTargetCache.size >= 1000) ctlTargetCache.clear();
+    vars = parseTargets(text, link).map((v) => ({ ...v, exclude: true }));
+    ctlTargetCache.set(text, vars);
+  }
+  return vars;
+}
+
 // Chain starters carrying a tag (ctl:ruleRemoveTargetByTag), per rule set.
 const tagIndex = new WeakMap<RuleSet, Map<string, number[]>>();
 function starterIdsWithTag(rules: RuleSet, tag: string): number[] {
@@ -847,6 +895,21 @@ function nextUniqueId(): string {
 /** The rule's own `!VAR:key` selectors, computed once per rule. */
 function staticExclusions(rule: Rule): RuleVariable[] {
   return (rule.staticExcl ??= rule.variables.filter((v) => v.exclude));
+}
+
+function keysMatching(items: Item[], re: RegExp): Item[] {
+  const out: Item[] = [];
+  for (let i = 0; i < items.length; i++) if (re.test(items[i]!.key)) out.push(items[i]!);
+  return out;
+}
+
+/** Index of the rule with this id in a phase's entries (skipAfter naming a rule, not a marker). */
+function ruleIndex(entries: RuleEntry[], id: string): number {
+  for (let i = 0; i < entries.length; i++) {
+    const x = entries[i]!;
+    if (x.kind === 'rule' && String(x.rule.id) === id) return i;
+  }
+  return -1;
 }
 
 function excludesVariable(excl: RuleVariable[], name: string): boolean {

@@ -59,8 +59,32 @@ function setCaptures(ctx: OperatorContext, values: readonly string[]): void {
 
 /** C atoi(): optional whitespace and sign, then leading digits; anything else yields 0. */
 export function atoi(text: string): number {
-  const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(text);
-  return m?.[1] ? Number.parseInt(m[1], 10) : 0;
+  // A scan, not a regex: numeric operators run on every request (CRS anomaly scores, counts),
+  // and a regex exec allocates its match array each time.
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && (c < 0x09 || c > 0x0d)) break;
+    i++;
+  }
+  let neg = false;
+  if (i < n && (text.charCodeAt(i) === 0x2b || text.charCodeAt(i) === 0x2d)) {
+    neg = text.charCodeAt(i) === 0x2d;
+    i++;
+  }
+  const start = i;
+  let v = 0;
+  while (i < n) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) break;
+    v = v * 10 + d;
+    i++;
+  }
+  if (i === start) return 0;
+  // Past 2^53 the running sum loses digits; parseInt reads the same digits as the regex did.
+  if (i - start > 15) v = Number.parseInt(text.slice(start, i), 10);
+  return neg ? -v : v;
 }
 
 function numeric(compare: (a: number, b: number) => boolean): Factory {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { compileOperator, operatorNames, type OperatorContext } from '../../../src/waf/operators/index.ts';
+import { atoi, compileOperator, operatorNames, type OperatorContext } from '../../../src/waf/operators/index.ts';
 
 function ctx(vars: Record<string, string> = {}, capture = false): OperatorContext {
   return {
@@ -17,6 +17,28 @@ function ctx(vars: Record<string, string> = {}, capture = false): OperatorContex
 function run(name: string, param: string, input: string, c: OperatorContext = ctx()): boolean {
   return compileOperator(name, param).evaluate(input, c);
 }
+
+describe('atoi (C semantics, used by the numeric operators)', () => {
+  const rows: [input: string, want: number][] = [
+    ['', 0],
+    ['0', 0],
+    ['42', 42],
+    ['  \t\n\v\f\r7', 7],
+    ['+5', 5],
+    ['-12', -12],
+    ['12abc', 12],
+    ['abc', 0],
+    ['+', 0],
+    ['-', 0],
+    [' - 3', 0],
+    ['3 4', 3],
+    ['\u00a07', 0], // only the C whitespace characters are skipped
+    ['007', 7],
+    ['123456789012345678901234', Number.parseInt('123456789012345678901234', 10)],
+    ['-9007199254740993', Number.parseInt('-9007199254740993', 10)],
+  ];
+  for (const [input, want] of rows) it(JSON.stringify(input), () => assert.equal(atoi(input), want));
+});
 
 describe('string and numeric operators', () => {
   const rows: [op: string, param: string, input: string, want: boolean][] = [
