@@ -10,8 +10,11 @@ import type { Item } from './collections.ts';
 const MAX_VALUE = 1024;
 const MAX_VALUES = 20_000;
 
+/** One bit per link, in 32-bit words (split() ANDs and counts them a word at a time). */
+export type MissBits = Uint32Array;
+
 export interface MissEntry {
-  bits: Uint8Array;
+  bits: MissBits;
 }
 
 /** A whole collection's items for a transaction, summarised for the links that read it all:
@@ -19,21 +22,21 @@ export interface MissEntry {
  * the items with little known about them (new values, values so far seen elsewhere, long
  * values), to be checked one by one. */
 export interface MissSplit {
-  all: Uint8Array;
+  all: MissBits;
   fresh: Item[];
 }
 
 export class MissMemo {
   private readonly byValue = new Map<string, MissEntry>();
-  private readonly bytes: number;
+  private readonly words: number;
   private readonly seen = new SeenBefore();
 
   constructor(links: number) {
-    this.bytes = (links + 7) >> 3;
+    this.words = (links + 31) >> 5;
   }
 
   /** The miss bitset of an item's value (cached on the item), or undefined for long values. */
-  of(item: Item): Uint8Array | undefined {
+  of(item: Item): MissBits | undefined {
     return this.entry(item)?.bits;
   }
 
@@ -44,7 +47,7 @@ export class MissMemo {
     if (value.length <= MAX_VALUE) {
       e = this.byValue.get(value);
       if (e === undefined) {
-        e = { bits: new Uint8Array(this.bytes) };
+        e = { bits: new Uint32Array(this.words) };
         // A value new to the memo is known by its items for this transaction only, until it comes back.
         if (this.seen.check(value)) {
           if (this.byValue.size >= MAX_VALUES) this.byValue.delete(this.byValue.keys().next().value as string);
@@ -62,7 +65,7 @@ export class MissMemo {
    * it gives the same answer. Known = at least half as many known misses as the best-known item
    * (a value new to the collection would otherwise clear every bit of `all`). */
   split(items: readonly Item[]): MissSplit {
-    const all = new Uint8Array(this.bytes).fill(0xff);
+    const all = new Uint32Array(this.words).fill(0xffffffff);
     const fresh: Item[] = [];
     const counts: number[] = [];
     let most = 0;
@@ -71,7 +74,7 @@ export class MissMemo {
       let n = -1;
       if (bits !== undefined) {
         n = 0;
-        for (let k = 0; k < bits.length; k++) n += POPCOUNT[bits[k]!]!;
+        for (let k = 0; k < bits.length; k++) n += popcount32(bits[k]!);
         if (n > most) most = n;
       }
       counts.push(n);
@@ -89,16 +92,17 @@ export class MissMemo {
   }
 }
 
-const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
-  let n = 0;
-  for (let x = b; x; x >>= 1) n += x & 1;
-  return n;
-});
-
-export function knownMiss(bits: Uint8Array, link: number): boolean {
-  return (bits[link >> 3]! & (1 << (link & 7))) !== 0;
+function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
 }
 
-export function setMiss(bits: Uint8Array, link: number): void {
-  bits[link >> 3]! |= 1 << (link & 7);
+export function knownMiss(bits: MissBits, link: number): boolean {
+  return ((bits[link >> 5]! >>> (link & 31)) & 1) !== 0;
+}
+
+export function setMiss(bits: MissBits, link: number): void {
+  bits[link >> 5]! |= 1 << (link & 31);
 }
