@@ -48,6 +48,8 @@ export interface Member {
 
 interface Chain {
   members: Member[];
+  /** of members, those subscribed to each event (shared with the route's plan when the chain is the whole route) */
+  sets: MemberSets;
   /** response header ops returned by allowing agents during the request phase */
   responseOps: HeaderOp[];
   responseDone: boolean;
@@ -155,9 +157,10 @@ export class AgentFilter implements RequestFilter {
     const fresh = state.handled.size === 0;
     const members = fresh ? plan.members : plan.members.filter((m) => !state.handled.has(m.settings.id));
     for (const m of members) state.handled.add(m.settings.id);
-    const chain: Chain = { members, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
+    const sets = fresh ? plan.sets : memberSets(members);
+    const chain: Chain = { members, sets, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
     state.chains.push(chain);
-    const headerMembers = fresh ? plan.headerMembers : members.filter((m) => wants(m, 'request_headers'));
+    const headerMembers = sets.requestHeaders;
     // One agent on request headers (the usual route): one promise for the whole phase, settled
     // from the reply's read (see OneHeadersCall); several agents take the fan-out.
     if (headerMembers.length === 1 && headerMembers[0]!.client.send !== undefined) {
@@ -183,7 +186,7 @@ export class AgentFilter implements RequestFilter {
     if (!state || !chain) return undefined;
     chain.responseDone = true;
     if (chain.responseOps.length > 0) applyAgentHeaderOps(res.headers, chain.responseOps);
-    const members = chain.members.filter((m) => wants(m, 'response_headers'));
+    const members = chain.sets.responseHeaders;
     if (members.length === 0) return undefined;
     return this.responseHeadersPhase(ctx, res, state, members);
   }
@@ -223,6 +226,15 @@ export class AgentFilter implements RequestFilter {
     const chain = state ? this.chainOf(state, (c) => !c.completeDone) : undefined;
     if (!state || !chain) return;
     chain.completeDone = true;
+    if (chain.sets.complete.length > 0) this.requestComplete(state, chain, info);
+    // The core does not abort a request that finished normally (that would cost undici the
+    // upstream connection), so the request's own hold ends here, once every chain completed;
+    // request_complete calls keep theirs until their replies are in.
+    if (state.chains.every((c) => c.completeDone)) releaseRequestHold(state);
+  }
+
+  /** request_complete to the chain's agents on it: fire and forget. */
+  private requestComplete(state: RequestState, chain: Chain, info: CompletionInfo): void {
     const event = {
       correlation_id: state.correlation.id,
       status: info.status,
@@ -232,8 +244,7 @@ export class AgentFilter implements RequestFilter {
       upstream_attempts: info.upstreamAttempts,
       error: info.error ?? null,
     };
-    for (const m of chain.members) {
-      if (!wants(m, 'request_complete')) continue;
+    for (const m of chain.sets.complete) {
       // Fire and forget for the client; the correlation id stays reserved until the reply is in.
       state.correlation.hold();
       m.client
@@ -246,10 +257,6 @@ export class AgentFilter implements RequestFilter {
         )
         .finally(() => state.correlation.release());
     }
-    // The core does not abort a request that finished normally (that would cost undici the
-    // upstream connection), so the request's own hold ends here, once every chain completed;
-    // request_complete calls above keep theirs until their replies are in.
-    if (state.chains.every((c) => c.completeDone)) releaseRequestHold(state);
   }
 
   /** The chain of `state` this filter belongs to that `open` still accepts (the usual request has one chain). */
@@ -267,7 +274,7 @@ export class AgentFilter implements RequestFilter {
     let plan = this.planCache.get(key);
     if (!plan) {
       const members = this.membersFor(routeId);
-      this.planCache.set(key, (plan = { members, headerMembers: members.filter((m) => wants(m, 'request_headers')) }));
+      this.planCache.set(key, (plan = { members, sets: memberSets(members) }));
     }
     return plan;
   }
@@ -303,30 +310,29 @@ export class AgentFilter implements RequestFilter {
 
   /** The request_headers event (sentinel-reference.md §2.2) of this request. */
   private requestHeadersEvent(ctx: RequestContext, cid: string): RequestHeadersEvent {
-    return {
+    const tls = ctx.tls;
+    const metadata: RequestHeadersEvent['metadata'] = {
       correlation_id: cid,
-      metadata: {
-        correlation_id: cid,
-        request_id: ctx.traceId,
-        client_ip: ctx.clientIp,
-        client_port: ctx.clientPort,
-        server_name: ctx.tls?.serverName ?? (ctx.host || null),
-        protocol: `HTTP/${ctx.httpVersion}`,
-        tls_version: ctx.tls?.version ?? null,
-        tls_cipher: ctx.tls?.cipher ?? null,
-        route_id: ctx.routeId ?? null,
-        upstream_id: ctx.upstreamId ?? null,
-        timestamp: ctx.timestamp,
-        // with tracing on, the agent's parent is this filter's span; else the client's traceparent
-        traceparent: ctx.trace ? ctx.trace.current.traceparent : (firstHeader(ctx.raw.headers.traceparent) ?? null),
-        ...(ctx.tls?.clientSubject !== undefined
-          ? { client_cert_subject: ctx.tls.clientSubject, client_cert_sans: ctx.tls.clientSans ?? [], client_cert_fingerprint: ctx.tls.clientFingerprint256 ?? '' }
-          : {}),
-      },
-      method: ctx.method,
-      uri: ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,
-      headers: toHeaderValues(ctx.raw.headers),
+      request_id: ctx.traceId,
+      client_ip: ctx.clientIp,
+      client_port: ctx.clientPort,
+      server_name: tls?.serverName ?? (ctx.host || null),
+      protocol: `HTTP/${ctx.httpVersion}`,
+      tls_version: tls?.version ?? null,
+      tls_cipher: tls?.cipher ?? null,
+      route_id: ctx.routeId ?? null,
+      upstream_id: ctx.upstreamId ?? null,
+      timestamp: ctx.timestamp,
+      // with tracing on, the agent's parent is this filter's span; else the client's traceparent
+      traceparent: ctx.trace ? ctx.trace.current.traceparent : (firstHeader(ctx.raw.headers.traceparent) ?? null),
     };
+    // mTLS only (appended, as the protocol lists them last); no object spread per request
+    if (tls?.clientSubject !== undefined) {
+      metadata.client_cert_subject = tls.clientSubject;
+      metadata.client_cert_sans = tls.clientSans ?? [];
+      metadata.client_cert_fingerprint = tls.clientFingerprint256 ?? '';
+    }
+    return { correlation_id: cid, metadata, method: ctx.method, uri: ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path, headers: toHeaderValues(ctx.raw.headers) };
   }
 
   private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain, members: Member[]): Promise<LocalResponse | undefined> {
@@ -596,10 +602,25 @@ function observeLatency(m: Member, eventName: string, started: number): void {
   m.client.latency.observe(ms);
 }
 
-/** The route's agent filters (chain order) and, of them, those on request headers. */
+/** The route's agent filters (chain order) and their subscriptions. */
 interface RoutePlan {
   members: Member[];
-  headerMembers: Member[];
+  sets: MemberSets;
+}
+
+/** Of a chain's members, those each per-request phase calls (computed once per route). */
+interface MemberSets {
+  requestHeaders: Member[];
+  responseHeaders: Member[];
+  complete: Member[];
+}
+
+function memberSets(members: Member[]): MemberSets {
+  return {
+    requestHeaders: members.filter((m) => wants(m, 'request_headers')),
+    responseHeaders: members.filter((m) => wants(m, 'response_headers')),
+    complete: members.filter((m) => wants(m, 'request_complete')),
+  };
 }
 
 /**

@@ -165,7 +165,7 @@ export class AgentClient {
       call.release = release;
       const c = this.pick();
       if (c) call.sendOn(c);
-      else this.connection().then(call.sendOn, call.onFailure);
+      else this.connection().then((conn) => call.sendOn(conn), (err: unknown) => call.onFailure(err));
       return;
     }
     const permit = this.semaphore.take();
@@ -175,9 +175,9 @@ export class AgentClient {
         call.waiting = undefined;
         if (call.settled) return r();
         call.release = r;
-        return this.connection().then(call.sendOn);
+        return this.connection().then((conn) => call.sendOn(conn));
       })
-      .catch(call.onFailure);
+      .catch((err: unknown) => call.onFailure(err));
   }
 
   /** Fire-and-forget event on any open connection (request_complete); never opens one. */
@@ -347,13 +347,15 @@ class PendingCall implements CallSink {
     }
   }
 
-  readonly sendOn = (c: ProtocolConnection): void => {
+  sendOn(c: ProtocolConnection): void {
     if (this.settled) return;
     this.conn = c;
     c.send(this.type, this.correlationId, this.payload, this);
-  };
+  }
 
-  readonly onFailure = (err: unknown): void => this.settleFailed(toCallError(err));
+  onFailure(err: unknown): void {
+    this.settleFailed(toCallError(err));
+  }
 
   private readonly onTimeout = (): void => this.settleFailed(new AgentCallError('timeout', `agent ${this.client.id} timed out after ${this.timeoutMs} ms`), CancelReason.Timeout);
 
