@@ -1,5 +1,5 @@
 // The agents feature's part of the config compiler (its manifest's `compile`): the references
-// and shapes only this feature knows. Run by every compile, with or without the manifests'
+// and shapes only this feature knows, and its entries in the config views. Run by every compile, with or without the manifests'
 // validators, so `sentinel test` and a reload report them like the core's own references.
 import type { ConfigCompileSteps } from '../../src/config/compile.ts';
 import { didYouMean } from '../../src/config/diagnostics.ts';
@@ -24,4 +24,10 @@ export const agentsCompile: ConfigCompileSteps = {
     }
     return {};
   },
+  view: (c) => ({ agents: c.raw.agents ?? [] }),
+  // the /config builtin: which agents, not their settings
+  dump: (c) => ({
+    agents: ((c.raw.agents ?? []) as AgentBlock[]).map((a) => ({ id: a.id, type: a.type ?? null })),
+    waf: c.raw.waf ? { mode: c.raw.waf.mode ?? 'prevention' } : null,
+  }),
 };

@@ -12,6 +12,8 @@ export const CachingConfigKeys = {
 };
 
 export const cachingCompile: ConfigCompileSteps = {
+  routeView: (r) => (r.cache ? { cache: r.cache } : {}),
+  view: (c) => (c.raw.cache ? { cache: c.cache } : {}),
   route(r, ctx) {
     const d = ctx.diagnostics;
     if (r.cache && r.policies?.cache) d.push({ severity: 'error', path: `${ctx.path} > cache`, message: 'given both on the route and in policies; keep one' });

@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics/registry.ts';
 import { VERSION } from '../metrics/registry.ts';
 import { collectTargets } from '../upstream/address.ts';
 import { redactSecrets } from '../config/redact.ts';
+import { featureEntries } from '../config/view.ts';
 import { upstreamsReport, type UpstreamGroup } from '../upstream/group.ts';
 import type { RequestFilter } from '../pipeline/types.ts';
 import type { AuditEventType } from '../logging/audit.ts';
@@ -67,10 +68,10 @@ export function configDump(c: CompiledConfig): unknown {
       targets: collectTargets(u).map((t) => ({ address: t.address, weight: t.weight })),
       load_balancing: u['load-balancing'] ?? 'round_robin',
     })),
-    agents: ((c.raw.agents ?? []) as { id: string; type?: string }[]).map((a) => ({ id: a.id, type: a.type ?? null })),
     filters: [...c.filters.keys()],
-    waf: c.raw.waf ? { mode: c.raw.waf.mode ?? 'prevention' } : null,
     limits: c.limits,
+    // the features' summaries (agents, waf ...), from their compile steps
+    ...featureEntries(c, (s) => s.dump?.(c)),
   });
 }
 

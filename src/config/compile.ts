@@ -116,6 +116,8 @@ export interface CompiledConfig extends CompiledConfigSlices {
   /** CIDRs / addresses whose X-Forwarded-For is trusted */
   readonly trustedProxies: readonly string[];
   readonly warnings: readonly Diagnostic[];
+  /** the compile steps it was compiled with (the config views ask them for the features' entries) */
+  readonly steps: readonly ConfigCompileSteps[];
 }
 
 export function parseAddress(addr: string): { host: string; port: number } | undefined {
@@ -184,6 +186,12 @@ export interface ConfigCompileSteps {
   route?(raw: RawRoute, ctx: RouteCompileContext): Partial<CompiledRouteSlices>;
   /** the feature's slice of the compiled config, after the routes */
   config?(raw: RawConfig, routes: readonly CompiledRoute[], ctx: ConfigCompileContext): Partial<CompiledConfigSlices>;
+  /** the feature's top-level entries in the config's JSON view (`sentinel test --dump`, golden tests; src/config/view.ts) */
+  view?(config: CompiledConfig): Record<string, unknown>;
+  /** the feature's entries in one route's view */
+  routeView?(route: CompiledRoute): Record<string, unknown>;
+  /** the feature's top-level entries in the `/config` builtin's summary (src/builtins/handlers.ts configDump) */
+  dump?(config: CompiledConfig): Record<string, unknown>;
 }
 
 export interface CompileOptions {
@@ -489,6 +497,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     ...(configSlices as CompiledConfigSlices),
     trustedProxies: systemFull['trusted-proxies'] ?? [],
     warnings: d.diagnostics.filter((x) => x.severity === 'warning'),
+    steps,
   };
   return Object.freeze(config);
 }

@@ -1,6 +1,6 @@
 // A JSON view of a compiled config: what golden tests compare and `sentinel test --dump` prints.
 // Secrets are redacted (src/config/redact.ts): the dump may be pasted into an issue.
-import type { CompiledConfig } from './compile.ts';
+import type { CompiledConfig, ConfigCompileSteps } from './compile.ts';
 import { redactSecrets } from './redact.ts';
 
 export function configView(c: CompiledConfig): unknown {
@@ -23,14 +23,21 @@ export function configView(c: CompiledConfig): unknown {
       matches: r.raw.matches ?? {},
       request_headers: r.requestHeaders ?? null,
       response_headers: r.responseHeaders ?? null,
-      ...(r.cache ? { cache: r.cache } : {}),
+      ...featureEntries(c, (s) => s.routeView?.(r)),
     })),
     upstreams: Object.fromEntries(c.upstreams),
     filters: Object.fromEntries(c.filters),
-    agents: c.raw.agents ?? [],
     limits: c.limits,
     observability: c.observability,
-    ...(c.raw.cache ? { cache: c.cache } : {}),
+    // the features' blocks (agents, cache ...), from their compile steps
+    ...featureEntries(c, (s) => s.view?.(c)),
     warnings: c.warnings.map((w) => `${w.path}: ${w.message}`),
   });
+}
+
+/** What the features' compile steps add to a view, merged in step order. */
+export function featureEntries(c: CompiledConfig, pick: (s: ConfigCompileSteps) => Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const s of c.steps) Object.assign(out, pick(s));
+  return out;
 }
