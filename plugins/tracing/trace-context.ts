@@ -2,6 +2,7 @@
 // client's `traceparent`, random trace and span ids, and the parent-based ratio sampling decision.
 // Pure and allocation-light: this runs on every request while tracing is on, sampled or not
 // (table-tested in test/unit/tracing/trace-context.test.ts).
+import { randomFillSync } from 'node:crypto';
 
 /** The client's `traceparent`, when it is valid. */
 export interface RemoteParent {
@@ -54,23 +55,36 @@ export function formatTraceparent(traceId: string, spanId: string, sampled: bool
   return `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
 }
 
-const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+// Ids come from a pool of random bytes and its hex text: a span id is a slice of that text (V8
+// keeps a slice of 13 characters or more as a view, no copy), a trace id's sampling words are read
+// from the same bytes. Building ids from Math.random words cost a dozen string concatenations
+// each (and the garbage collector then copies those rope pieces); a pool refill is one
+// randomFillSync and one hex conversion for 128 trace ids' worth.
+const POOL_BYTES = 2048;
+const pool = Buffer.allocUnsafe(POOL_BYTES);
+let poolHex = '';
+let poolOffset = POOL_BYTES;
+const ZERO_SPAN_ID = '0'.repeat(16);
 
-/** Eight hex digits of a 32-bit word. */
-function hex32(w: number): string {
-  return HEX_BYTE[w >>> 24]! + HEX_BYTE[(w >>> 16) & 255]! + HEX_BYTE[(w >>> 8) & 255]! + HEX_BYTE[w & 255]!;
-}
-
-/** A random 32-bit word (Math.random, as the OpenTelemetry SDK's id generator: ids are not secrets). */
-function word(): number {
-  return (Math.random() * 4294967296) >>> 0;
+/** The offset of `n` fresh random bytes in `pool` (their hex is poolHex at twice the offset). */
+function take(n: number): number {
+  if (poolOffset + n > POOL_BYTES) {
+    randomFillSync(pool);
+    poolHex = pool.toString('hex');
+    poolOffset = 0;
+  }
+  const at = poolOffset;
+  poolOffset += n;
+  return at;
 }
 
 /** A random span id: 16 hex digits, never all zeros. */
 export function newSpanId(): string {
-  const hi = word();
-  const lo = word();
-  return hex32(hi) + hex32(hi === 0 && lo === 0 ? 1 : lo);
+  for (;;) {
+    const at = take(8) * 2;
+    const id = poolHex.slice(at, at + 16);
+    if (id !== ZERO_SPAN_ID) return id;
+  }
 }
 
 /**
@@ -98,11 +112,14 @@ export class RatioSampler {
 
   /** A new random root trace id and its sampling decision. */
   newTrace(): { traceId: string; sampled: boolean } {
-    const w0 = word();
-    const w1 = word();
-    const w2 = word();
-    let w3 = word();
-    if ((w0 | w1 | w2 | w3) === 0) w3 = 1; // an all-zero trace id is invalid
-    return { traceId: hex32(w0) + hex32(w1) + hex32(w2) + hex32(w3), sampled: this.sampleWords(w0, w1, w2, w3) };
+    for (;;) {
+      const at = take(16);
+      const w0 = pool.readUInt32BE(at);
+      const w1 = pool.readUInt32BE(at + 4);
+      const w2 = pool.readUInt32BE(at + 8);
+      const w3 = pool.readUInt32BE(at + 12);
+      // an all-zero trace id is invalid
+      if ((w0 | w1 | w2 | w3) !== 0) return { traceId: poolHex.slice(at * 2, at * 2 + 32), sampled: this.sampleWords(w0, w1, w2, w3) };
+    }
   }
 }

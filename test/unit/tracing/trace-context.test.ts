@@ -51,6 +51,20 @@ test('formatTraceparent and span ids', () => {
   assert.equal(ids.size, 1000, 'random span ids');
 });
 
+test('trace and span ids drawn in turns from the random pool (several refills) never repeat', () => {
+  const sampler = new RatioSampler(0.5);
+  const seen = new Set<string>();
+  for (let i = 0; i < 3000; i++) {
+    const { traceId } = sampler.newTrace();
+    const spanId = newSpanId();
+    assert.match(traceId, /^[0-9a-f]{32}$/);
+    assert.match(spanId, /^[0-9a-f]{16}$/);
+    // no id is a piece of another: the pool hands out each byte once
+    assert.ok(!seen.has(traceId) && !seen.has(spanId) && !seen.has(traceId.slice(0, 16)) && !seen.has(traceId.slice(16)), `repeat at ${i}`);
+    seen.add(traceId).add(spanId).add(traceId.slice(0, 16)).add(traceId.slice(16));
+  }
+});
+
 test('RatioSampler: the same decision as the SDK TraceIdRatioBasedSampler for the same trace id', () => {
   for (const rate of [0, 0.001, 0.01, 0.25, 0.5, 0.999, 1]) {
     const ours = new RatioSampler(rate);
