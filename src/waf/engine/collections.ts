@@ -16,6 +16,14 @@ export function makeItem(key: string, value: string): Item {
   return { key, value, memo: undefined, memoOwner: undefined };
 }
 
+// Collections that exist (empty) even when nothing filled them, so selectors on them yield nothing.
+export const COLLECTIONS = new Set([
+  'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES', 'REQUEST_HEADERS',
+  'REQUEST_HEADERS_NAMES', 'REQUEST_COOKIES', 'REQUEST_COOKIES_NAMES', 'RESPONSE_HEADERS',
+  'RESPONSE_HEADERS_NAMES', 'FILES', 'FILES_NAMES', 'FILES_SIZES', 'FILES_TMPNAMES', 'MULTIPART_PART_HEADERS',
+  'MULTIPART_FILENAME', 'MULTIPART_NAME', 'GEO', 'FILES_TMP_CONTENT',
+]);
+
 const NO_ITEMS: readonly Item[] = Object.freeze([]) as readonly Item[];
 
 export class Collection {

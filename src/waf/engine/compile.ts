@@ -14,6 +14,7 @@ import {
 } from '../seclang/parser.ts';
 import { compileOperator } from '../operators/index.ts';
 import { getTransformation } from '../transformations/index.ts';
+import { COLLECTIONS } from './collections.ts';
 import { compileMacro } from './macro.ts';
 import { MissMemo } from './memo.ts';
 import {
@@ -273,11 +274,16 @@ function applyAction(a: RuleActions, act: ActionSpec, pos: SourcePos, text: stri
 }
 
 function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): RuleVariable {
-  const v: RuleVariable = { name: spec.name, count: spec.count, exclude: spec.exclude };
-  if (spec.key !== undefined) {
-    v.key = spec.key;
-    v.lkey = spec.key.toLowerCase();
-  }
+  // Every field set, in one order: one hidden class for all selectors in the rule loop.
+  const v: RuleVariable = {
+    name: spec.name,
+    key: spec.key,
+    lkey: spec.key?.toLowerCase(),
+    keyRegex: undefined,
+    count: spec.count,
+    exclude: spec.exclude,
+    whole: spec.key === undefined && spec.keyRegex === undefined && !spec.count && COLLECTIONS.has(spec.name),
+  };
   if (spec.keyRegex !== undefined) {
     try {
       v.keyRegex = new RegExp(spec.keyRegex, 'i');

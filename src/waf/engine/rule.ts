@@ -23,6 +23,9 @@ export interface RuleVariable {
   keyRegex?: RegExp;
   count: boolean;
   exclude: boolean;
+  /** A whole built-in collection (no key, no key regex, not a count): the miss memo's
+   * whole-collection skip applies. Decided at compile time (the rule loop reads it per link). */
+  whole: boolean;
 }
 
 export interface Transformation {

@@ -2,7 +2,7 @@
 // interventions and the list of matched rules.
 import { randomBytes } from 'node:crypto';
 
-import { Collection, makeItem, MapCollection, type Item } from './collections.ts';
+import { COLLECTIONS, Collection, makeItem, MapCollection, type Item } from './collections.ts';
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
@@ -655,7 +655,7 @@ export class Transaction {
       if (v.exclude) continue;
       let items: Item[];
       let keyed: boolean;
-      const col = memo !== undefined && v.key === undefined && v.keyRegex === undefined && !v.count && COLLECTIONS.has(v.name) ? this.cols.get(v.name) : undefined;
+      const col = memo !== undefined && v.whole ? this.cols.get(v.name) : undefined;
       if (col !== undefined) {
         // A whole collection: when every known value misses this link, only new values are left.
         const split = (col.missSplit ??= memo!.split(col.items));
@@ -827,13 +827,6 @@ export class Transaction {
   }
 }
 
-// Collections that exist (empty) even when nothing filled them, so selectors on them yield nothing.
-const COLLECTIONS = new Set([
-  'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES', 'REQUEST_HEADERS',
-  'REQUEST_HEADERS_NAMES', 'REQUEST_COOKIES', 'REQUEST_COOKIES_NAMES', 'RESPONSE_HEADERS',
-  'RESPONSE_HEADERS_NAMES', 'FILES', 'FILES_NAMES', 'FILES_SIZES', 'FILES_TMPNAMES', 'MULTIPART_PART_HEADERS',
-  'MULTIPART_FILENAME', 'MULTIPART_NAME', 'GEO', 'FILES_TMP_CONTENT',
-]);
 
 const NONE: RuleVariable[] = [];
 const NO_ITEMS: Item[] = [];

@@ -47,7 +47,14 @@ function toGroups(m: RegExpExecArray): string[] {
   return groups;
 }
 
+/** `^.*$` with dotAll matches any input whole. CRS 920450 runs it with `capture` on every
+ * request header name: answering without RE2 saves a UTF-8 conversion and a native call each. */
+function matchesWhole(source: string): SafeRegex {
+  return { source, test: () => true, exec: (input) => [input], execAll: (input) => [[input]] };
+}
+
 function makeSafeRegex(source: string, flags: string): SafeRegex {
+  if (source === '^.*$' && flags.includes('s')) return matchesWhole(source);
   const single = new RE2(source, flags);
   const global = new RE2(source, `${flags}g`);
   return {

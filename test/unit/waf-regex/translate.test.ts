@@ -105,3 +105,16 @@ describe('compileRegex cache', () => {
     assert.notEqual(compileRegex('abc', RX), compileRegex('abc', { caseless: true }));
   });
 });
+
+describe('compileRegex: the `^.*$` fast path answers as RE2 does', () => {
+  // Same pattern, different spelling: not the fast path, so RE2 answers.
+  const re2 = compileRegex('^(?:.*)$', RX);
+  const fast = compileRegex('^.*$', RX);
+  for (const input of ['', 'user-agent', 'a\nb', '\r\n', 'x\xff\x00y', ' ']) {
+    it(JSON.stringify(input), () => {
+      assert.equal(fast.test(input), re2.test(input));
+      assert.deepEqual(fast.exec(input), re2.exec(input));
+      assert.deepEqual(fast.execAll(input), re2.execAll(input));
+    });
+  }
+});
