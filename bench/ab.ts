@@ -73,6 +73,7 @@ process.on('exit', () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143)); // e.g. timeout(1): the exit handler still stops the gateways
 
 const fmt = (x: number, d = 3) => x.toFixed(d);
 
