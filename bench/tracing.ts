@@ -1,4 +1,4 @@
-// `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--connections 20] [--rates 0.01,1] [--profile DIR]`
+// `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--warmup 8] [--connections 20] [--rates 0.01,1] [--profile DIR]`
 //
 // What OpenTelemetry tracing costs (docs/tracing.md, issue 15: 1% sampling <= 3%, 100% <= 25%):
 // the compiled Sentinel (passthrough config) with tracing off, at sampling-rate 0.01 and at 1,
@@ -8,7 +8,13 @@
 // process's own utime+stime over the run). On a shared machine the CPU per request is the steadier
 // of the two: throughput follows whatever else the scheduler runs, CPU per request much less.
 // --profile DIR: run each gateway with --cpu-prof (DIR/<variant>-r<round>.cpuprofile, warm-up included).
+// --warmup: seconds of unmeasured load per gateway. At 1% the sampled paths (span recording, the
+// encoder, the exporter's HTTP client) run ~100 times a second and reach TurboFan only after some
+// seconds: with the old 2 s warm-up their compilation (tens of ms per function, on V8's threads)
+// fell inside the measured window and made 1% look dearer than 100% per sampled request
+// (docs/tracing.md "Cost"). The bench process (it runs the OTLP sink) is pinned to the load CPU.
 import http from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,12 +31,14 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     rates: { type: 'string', default: '0.01,1' },
     duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '8' },
     connections: { type: 'string', default: '20' },
     profile: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
 const durationS = Number(values.duration);
+const warmupS = Number(values.warmup);
 const connections = Number(values.connections);
 const repoRoot = resolve(import.meta.dirname, '..');
 const PROXY_CPU = 0;
@@ -90,6 +98,8 @@ async function wrk(port: number, seconds: number): Promise<ReturnType<typeof par
 }
 
 async function main(): Promise<void> {
+  // the OTLP sink answers in this process: keep it off the gateway's CPU
+  pinSelf(LOAD_CPU);
   const entry = await buildSentinel(repoRoot);
   const tmp = mkdtempSync(join(tmpdir(), 'bench-tracing-'));
   const originDir = join(tmp, 'origin');
@@ -112,7 +122,7 @@ async function main(): Promise<void> {
         const proc: Proc = spawnPinned(`sentinel ${v.name}`, PROXY_CPU, process.execPath, [...prof, entry, 'run', '-c', file], { cwd: repoRoot, env: { ...process.env, NODE_ENV: 'production' } });
         try {
           await waitReady(proc, port, SMALL_PATH, 30_000);
-          await wrk(port, 2); // warm-up, not measured
+          await wrk(port, warmupS); // warm-up, not measured
           sink.reset();
           const before = treeCpuTicks(proc.pid);
           const r = await wrk(port, durationS);
@@ -134,8 +144,16 @@ async function main(): Promise<void> {
   report(runs);
 }
 
+function pinSelf(cpu: number): void {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    console.error('taskset failed: the OTLP sink is not pinned');
+  }
+}
+
 function report(runs: Run[]): void {
-  const lines = ['', `tracing cost, ${rounds} rounds x ${durationS} s, wrk -c${connections}, proxy on CPU ${PROXY_CPU} (ratios to "off" in the same round)`, ''];
+  const lines = ['', `tracing cost, ${rounds} rounds x ${durationS} s (after ${warmupS} s warm-up), wrk -c${connections}, proxy on CPU ${PROXY_CPU} (ratios to "off" in the same round)`, ''];
   lines.push('| variant | req/s (median) | ×off per round (throughput) | median | CPU µs/request (median) | ×off per round (CPU/request) | median |');
   lines.push('|:--|--:|:--|--:|--:|:--|--:|');
   for (const v of VARIANTS) {
