@@ -1,7 +1,7 @@
 // Streams one request to an upstream group and the response back, with retries (when the
 // group's policy allows), the error taxonomy, client-abort propagation, and socket destruction
 // when an upstream fails after the response headers went out.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CancelToken, type Context } from './context.ts';
@@ -633,34 +633,47 @@ export function writeLocal(res: ServerResponse, traceId: string, local: LocalRes
     onSent = undefined;
   }
   if (!res.headersSent) {
-    // after 'finish' (the last write completed) or the connection's end: nothing reads the body any more
-    if (onSent) res.once('close', onSent);
-    // Set on the response one by one (what writeHead(status, object) does anyway) rather than
-    // merged into a copy first: `local.headers` is only read (a cache hit passes its stored headers).
-    const h = local.headers;
-    let typed = false;
-    if (h) {
-      for (const k in h) {
-        const v = h[k];
-        if (v === undefined) continue;
-        res.setHeader(k, v);
-        if (k === 'content-type') typed = true;
+    try {
+      writeLocalHead(res, traceId, local, size);
+      if (typeof body === 'string' || Buffer.isBuffer(body)) res.end(body);
+      else {
+        const last = body.length - 1;
+        for (let i = 0; i < last; i++) res.write(body[i]);
+        // end() uncorks: headers and parts leave in one writev
+        res.end(last >= 0 ? body[last] : undefined);
       }
-    }
-    res.setHeader('x-correlation-id', traceId);
-    if (local.status !== 304 && local.status !== 204) res.setHeader('content-length', size);
-    else res.removeHeader('content-length');
-    if (!typed && size > 0) res.setHeader('content-type', 'text/plain; charset=utf-8');
-    res.writeHead(local.status);
-    if (typeof body === 'string' || Buffer.isBuffer(body)) res.end(body);
-    else {
-      // written within one tick: Node corks the socket, so headers and parts leave in one writev
-      const last = body.length - 1;
-      for (let i = 0; i < last; i++) res.write(body[i]);
-      res.end(last >= 0 ? body[last] : undefined);
+    } finally {
+      // Nothing left to write (an HTTP/1 socket that took every byte: usual for a hit that fits the
+      // socket buffer): the body is free now. Else once the response is written out ('close' follows
+      // 'finish') or its connection ends. HTTP/2 streams hold their data in the session: 'close'.
+      if (onSent) {
+        if (res instanceof ServerResponse && res.writableEnded && res.writableLength === 0) onSent();
+        else res.once('close', onSent);
+      }
     }
   }
   return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: size, upstreamAttempts: 0 };
+}
+
+/** Status and headers of a LocalResponse (see writeLocal). */
+function writeLocalHead(res: ServerResponse, traceId: string, local: LocalResponse, size: number): void {
+  // Set on the response one by one (what writeHead(status, object) does anyway) rather than
+  // merged into a copy first: `local.headers` is only read (a cache hit passes its stored headers).
+  const h = local.headers;
+  let typed = false;
+  if (h) {
+    for (const k in h) {
+      const v = h[k];
+      if (v === undefined) continue;
+      res.setHeader(k, v);
+      if (k === 'content-type') typed = true;
+    }
+  }
+  res.setHeader('x-correlation-id', traceId);
+  if (local.status !== 304 && local.status !== 204) res.setHeader('content-length', size);
+  else res.removeHeader('content-length');
+  if (!typed && size > 0) res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.writeHead(local.status);
 }
 
 function partsLength(parts: readonly Buffer[]): number {
