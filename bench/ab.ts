@@ -23,14 +23,13 @@
 // own noise). --paths pass,agent picks the routes. --node-flags "..." passes flags to both
 // gateways (e.g. --predictable-gc-schedule: a fixed heap growth, so major GCs come at the same
 // allocation points in both builds).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { startHopSide, type HopSide } from './lib/agent-hop-side.ts';
-import { freePort, hasCommand, killAll, spawnPinned } from './lib/processes.ts';
+import { benchScratchDir, freePort, hasCommand, spawnPinned } from './lib/processes.ts';
 import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
 import { treeCpuNs } from './lib/procfs.ts';
 import { runLoad } from './lib/load.ts';
@@ -67,13 +66,7 @@ const paths = values.paths.split(',').map((p) => p.trim()) as ('pass' | 'agent')
 for (const p of paths) if (p !== 'pass' && p !== 'agent') throw new Error(`--paths: unknown path ${p}`);
 const REPO = resolve(import.meta.dirname, '..');
 
-const tmp = mkdtempSync(join(tmpdir(), 'ab-'));
-process.on('exit', () => {
-  killAll();
-  rmSync(tmp, { recursive: true, force: true });
-});
-process.on('SIGINT', () => process.exit(130));
-process.on('SIGTERM', () => process.exit(143)); // e.g. timeout(1): the exit handler still stops the gateways
+const tmp = benchScratchDir('ab-');
 
 const fmt = (x: number, d = 3) => x.toFixed(d);
 

@@ -13,12 +13,11 @@
 // --profile DIR: run the gateway and the agent with --cpu-prof (profiles written into DIR).
 // --only pass|agent: load one path only (no ratios): with --profile, a profile of that path
 // alone, to set against one of the other path (the request counts are printed).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startHopSide, type HopSide } from './lib/agent-hop-side.ts';
-import { freePort, killAll, spawnPinned } from './lib/processes.ts';
+import { benchScratchDir, freePort, spawnPinned } from './lib/processes.ts';
 import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
 import { clockTicksPerSecond, treeCpuTicks } from './lib/procfs.ts';
 import { ensureOpenloop, runLoad, type OpenloopOutput } from './lib/load.ts';
@@ -48,12 +47,7 @@ const only = values.only as 'pass' | 'agent' | undefined;
 const agentCpu = values['agent-cpu'] === 'none' ? null : Number(values['agent-cpu']);
 const REPO = resolve(import.meta.dirname, '..');
 
-const tmp = mkdtempSync(join(tmpdir(), 'agent-hop-'));
-process.on('exit', () => {
-  killAll();
-  rmSync(tmp, { recursive: true, force: true });
-});
-process.on('SIGINT', () => process.exit(130));
+const tmp = benchScratchDir('agent-hop-');
 
 const startSide = (name: string, root: string, originPort: number): Promise<HopSide> =>
   startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: 0, agentCpu, ...(values.profile ? { profileDir: values.profile } : {}) });

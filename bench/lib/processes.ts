@@ -1,6 +1,9 @@
 // Child processes of a bench run: spawned pinned to a core, output kept (tail only) for error
 // messages, and always stopped, even when the runner is interrupted.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -86,6 +89,21 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 export function killAll(): void {
   for (const p of live) signalGroup(p.child, 'SIGKILL');
   live.clear();
+}
+
+/**
+ * A scratch directory for one bench run, removed at exit; every child is stopped at exit, and
+ * Ctrl-C or SIGTERM (e.g. timeout(1)) exit through the same handler.
+ */
+export function benchScratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.on('exit', () => {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143));
+  return dir;
 }
 
 /** Runs a command to completion, pinned, and returns its stdout (throws with stderr on failure). */

@@ -29,13 +29,11 @@ function readOr(path: string): string | null {
   }
 }
 
-/** The pid and all its live descendants (via /proc/<pid>/task/<tid>/children). */
-export function processTree(pid: number): number[] {
-  const out: number[] = [];
+/** Each live thread directory (/proc/<pid>/task/<tid>) of the pid and its descendants. */
+function* treeThreads(pid: number): Generator<string> {
   const queue = [pid];
   while (queue.length > 0) {
     const p = queue.shift()!;
-    out.push(p);
     let tids: string[];
     try {
       tids = readdirSync(`/proc/${p}/task`);
@@ -43,11 +41,19 @@ export function processTree(pid: number): number[] {
       continue;
     }
     for (const tid of tids) {
-      const kids = readOr(`/proc/${p}/task/${tid}/children`);
+      const dir = `/proc/${p}/task/${tid}`;
+      yield dir;
+      const kids = readOr(`${dir}/children`);
       if (kids) for (const k of kids.trim().split(/\s+/).filter(Boolean)) queue.push(Number(k));
     }
   }
-  return out;
+}
+
+/** The pid and all its live descendants (via /proc/<pid>/task/<tid>/children). */
+export function processTree(pid: number): number[] {
+  const out = new Set<number>([pid]);
+  for (const dir of treeThreads(pid)) out.add(Number(dir.split('/')[2]));
+  return [...out];
 }
 
 export function treeRssKiB(pid: number): number {
@@ -79,17 +85,9 @@ export function parseSchedstatNs(text: string): number {
  */
 export function treeCpuNs(pid: number): number {
   let sum = 0;
-  for (const p of processTree(pid)) {
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${p}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      const text = readOr(`/proc/${p}/task/${tid}/schedstat`);
-      if (text) sum += parseSchedstatNs(text);
-    }
+  for (const dir of treeThreads(pid)) {
+    const text = readOr(`${dir}/schedstat`);
+    if (text) sum += parseSchedstatNs(text);
   }
   return sum;
 }

@@ -1,5 +1,6 @@
 // Small statistics used by the runner: medians across rounds, nearest-rank percentiles and the
 // least-squares slope of RSS samples (memory growth during a run).
+import { seededRng } from '../../plugins/balancing/common.ts';
 
 /** Median of a list (mean of the two middle values for an even count); NaN when empty. */
 export function median(values: readonly number[]): number {
@@ -41,17 +42,8 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
   return a / b;
 }
 
-/** A seeded PRNG (mulberry32): the same seed gives the same bootstrap interval. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (the balancers' mulberry32): the same seed gives the same bootstrap interval. */
+export const seededRandom = seededRng;
 
 /**
  * Percentile bootstrap interval of the median: resample the values with replacement
