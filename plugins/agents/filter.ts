@@ -8,7 +8,7 @@
 // wants it), response headers in onResponse, the response body in onResponseBody
 // (response-body.ts), and request_complete in onComplete.
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler, FilterStatus } from '../../src/pipeline/types.ts';
-import { AgentCallError, CancelScope, type CallCanceller, type CallSink } from '../../src/agent-protocol/client.ts';
+import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent-protocol/client.ts';
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, toHeaderValues, type AgentReply, type HeaderOp, type RequestHeadersEvent } from '../../src/agent-protocol/messages.ts';
@@ -48,8 +48,6 @@ export interface Member {
 
 interface Chain {
   members: Member[];
-  /** of members, those subscribed to each event (shared with the route's plan when the chain is the whole route) */
-  sets: MemberSets;
   /** response header ops returned by allowing agents during the request phase */
   responseOps: HeaderOp[];
   responseDone: boolean;
@@ -103,7 +101,6 @@ export function decisionResponse(reply: AgentReply): LocalResponse | undefined {
 export class AgentFilter implements RequestFilter {
   readonly type = 'agent';
   private readonly chainCache = new Map<string, Member[]>();
-  private readonly planCache = new Map<string, RoutePlan>();
 
   constructor(
     readonly id: string,
@@ -143,7 +140,7 @@ export class AgentFilter implements RequestFilter {
     return this.gen.manager.stats();
   }
 
-  onRequest(ctx: RequestContext): LocalResponse | undefined | Promise<LocalResponse | undefined> {
+  async onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> {
     let state = ctx.state.get(STATE_KEY) as RequestState | undefined;
     if (state?.handled.has(this.id)) return undefined;
     if (!state) {
@@ -153,45 +150,23 @@ export class AgentFilter implements RequestFilter {
       ctx.state.set(STATE_KEY, state);
       ctx.onCancel(() => releaseRequestHold(st));
     }
-    const plan = this.planFor(ctx.routeId);
-    const fresh = state.handled.size === 0;
-    const members = fresh ? plan.members : plan.members.filter((m) => !state.handled.has(m.settings.id));
+    const members = this.membersFor(ctx.routeId).filter((m) => !state.handled.has(m.settings.id));
     for (const m of members) state.handled.add(m.settings.id);
-    const sets = fresh ? plan.sets : memberSets(members);
-    const chain: Chain = { members, sets, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
+    const chain: Chain = { members, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
     state.chains.push(chain);
-    const headerMembers = sets.requestHeaders;
-    // One agent on request headers (the usual route): one promise for the whole phase, settled
-    // from the reply's read (see OneHeadersCall); several agents take the fan-out.
-    if (headerMembers.length === 1 && headerMembers[0]!.client.send !== undefined) {
-      const st = state;
-      const headers = new Promise<LocalResponse | undefined>((resolve, reject) => this.oneHeadersCall(ctx, st, chain, headerMembers[0]!, resolve, reject));
-      if (!this.bodyPhaseNeeded(ctx, chain)) return headers;
-      return headers.then((local) => local ?? this.requestBodyPhase(ctx, st, chain));
-    }
-    if (headerMembers.length === 0 && !this.bodyPhaseNeeded(ctx, chain)) return undefined;
-    return this.requestPhases(ctx, state, chain, headerMembers);
-  }
-
-  private async requestPhases(ctx: RequestContext, state: RequestState, chain: Chain, headerMembers: Member[]): Promise<LocalResponse | undefined> {
-    const headersResult = await this.requestHeadersPhase(ctx, state, chain, headerMembers);
+    const headersResult = await this.requestHeadersPhase(ctx, state, chain);
     if (headersResult) return headersResult;
     return this.requestBodyPhase(ctx, state, chain);
   }
 
-  /** Synchronous (no promise) unless an agent of the chain wants response headers. */
-  onResponse(ctx: RequestContext, res: UpstreamResponseInfo): LocalResponse | undefined | Promise<LocalResponse | undefined> {
+  async onResponse(ctx: RequestContext, res: UpstreamResponseInfo): Promise<LocalResponse | undefined> {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    const chain = state ? this.chainOf(state, (c) => !c.responseDone) : undefined;
+    const chain = state?.chains.find((c) => !c.responseDone && c.members.some((m) => m.settings.id === this.id));
     if (!state || !chain) return undefined;
     chain.responseDone = true;
-    if (chain.responseOps.length > 0) applyAgentHeaderOps(res.headers, chain.responseOps);
-    const members = chain.sets.responseHeaders;
+    applyAgentHeaderOps(res.headers, chain.responseOps);
+    const members = chain.members.filter((m) => wants(m, 'response_headers'));
     if (members.length === 0) return undefined;
-    return this.responseHeadersPhase(ctx, res, state, members);
-  }
-
-  private async responseHeadersPhase(ctx: RequestContext, res: UpstreamResponseInfo, state: RequestState, members: Member[]): Promise<LocalResponse | undefined> {
     const event = { correlation_id: state.correlation.id, status: res.status, headers: toHeaderValues(res.headers) };
     const merged = await this.fanOut(ctx, members, MessageType.ResponseHeaders, 'response_headers', state.correlation.id, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
     if (merged.response) return merged.response;
@@ -201,7 +176,7 @@ export class AgentFilter implements RequestFilter {
 
   onResponseBody(ctx: RequestContext, res: UpstreamResponseInfo): ResponseBodyHandler | undefined {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    const chain = state ? this.chainOf(state, (c) => !c.responseBodyDone) : undefined;
+    const chain = state?.chains.find((c) => !c.responseBodyDone && c.members.some((m) => m.settings.id === this.id));
     if (!state || !chain) return undefined;
     chain.responseBodyDone = true;
     const members = chain.members.filter((m) => wants(m, 'response_body'));
@@ -223,18 +198,9 @@ export class AgentFilter implements RequestFilter {
 
   onComplete(ctx: RequestContext, info: CompletionInfo): void {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    const chain = state ? this.chainOf(state, (c) => !c.completeDone) : undefined;
+    const chain = state?.chains.find((c) => !c.completeDone && c.members.some((m) => m.settings.id === this.id));
     if (!state || !chain) return;
     chain.completeDone = true;
-    if (chain.sets.complete.length > 0) this.requestComplete(state, chain, info);
-    // The core does not abort a request that finished normally (that would cost undici the
-    // upstream connection), so the request's own hold ends here, once every chain completed;
-    // request_complete calls keep theirs until their replies are in.
-    if (state.chains.every((c) => c.completeDone)) releaseRequestHold(state);
-  }
-
-  /** request_complete to the chain's agents on it: fire and forget. */
-  private requestComplete(state: RequestState, chain: Chain, info: CompletionInfo): void {
     const event = {
       correlation_id: state.correlation.id,
       status: info.status,
@@ -244,7 +210,8 @@ export class AgentFilter implements RequestFilter {
       upstream_attempts: info.upstreamAttempts,
       error: info.error ?? null,
     };
-    for (const m of chain.sets.complete) {
+    for (const m of chain.members) {
+      if (!wants(m, 'request_complete')) continue;
       // Fire and forget for the client; the correlation id stays reserved until the reply is in.
       state.correlation.hold();
       m.client
@@ -257,26 +224,10 @@ export class AgentFilter implements RequestFilter {
         )
         .finally(() => state.correlation.release());
     }
-  }
-
-  /** The chain of `state` this filter belongs to that `open` still accepts (the usual request has one chain). */
-  private chainOf(state: RequestState, open: (c: Chain) => boolean): Chain | undefined {
-    for (const c of state.chains) {
-      if (!open(c)) continue;
-      for (const m of c.members) if (m.settings.id === this.id) return c;
-    }
-    return undefined;
-  }
-
-  /** The route's agent filters in chain order and those of them on request headers, built once per route. */
-  private planFor(routeId: string | undefined): RoutePlan {
-    const key = routeId ?? '';
-    let plan = this.planCache.get(key);
-    if (!plan) {
-      const members = this.membersFor(routeId);
-      this.planCache.set(key, (plan = { members, sets: memberSets(members) }));
-    }
-    return plan;
+    // The core does not abort a request that finished normally (that would cost undici the
+    // upstream connection), so the request's own hold ends here, once every chain completed;
+    // request_complete calls above keep theirs until their replies are in.
+    if (state.chains.every((c) => c.completeDone)) releaseRequestHold(state);
   }
 
   /** The route's agent filters in chain order (this filter alone when the route is unknown). */
@@ -308,80 +259,39 @@ export class AgentFilter implements RequestFilter {
     return m.settings.failureMode ?? (ctx.routeId !== undefined ? this.gen.services.routeFailureMode(ctx.routeId) : 'closed');
   }
 
-  /** The request_headers event (sentinel-reference.md §2.2) of this request. */
-  private requestHeadersEvent(ctx: RequestContext, cid: string): RequestHeadersEvent {
-    const tls = ctx.tls;
-    const metadata: RequestHeadersEvent['metadata'] = {
-      correlation_id: cid,
-      request_id: ctx.traceId,
-      client_ip: ctx.clientIp,
-      client_port: ctx.clientPort,
-      server_name: tls?.serverName ?? (ctx.host || null),
-      protocol: `HTTP/${ctx.httpVersion}`,
-      tls_version: tls?.version ?? null,
-      tls_cipher: tls?.cipher ?? null,
-      route_id: ctx.routeId ?? null,
-      upstream_id: ctx.upstreamId ?? null,
-      timestamp: ctx.timestamp,
-      // with tracing on, the agent's parent is this filter's span; else the client's traceparent
-      traceparent: ctx.trace ? ctx.trace.current.traceparent : (firstHeader(ctx.raw.headers.traceparent) ?? null),
-    };
-    // mTLS only (appended, as the protocol lists them last); no object spread per request
-    if (tls?.clientSubject !== undefined) {
-      metadata.client_cert_subject = tls.clientSubject;
-      metadata.client_cert_sans = tls.clientSans ?? [];
-      metadata.client_cert_fingerprint = tls.clientFingerprint256 ?? '';
-    }
-    return { correlation_id: cid, metadata, method: ctx.method, uri: ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path, headers: toHeaderValues(ctx.raw.headers) };
-  }
-
-  private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain, members: Member[]): Promise<LocalResponse | undefined> {
+  private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
+    const members = chain.members.filter((m) => wants(m, 'request_headers'));
     if (members.length === 0) return undefined;
     const cid = state.correlation.id;
-    const event = this.requestHeadersEvent(ctx, cid);
+    const event: RequestHeadersEvent = {
+      correlation_id: cid,
+      metadata: {
+        correlation_id: cid,
+        request_id: ctx.traceId,
+        client_ip: ctx.clientIp,
+        client_port: ctx.clientPort,
+        server_name: ctx.tls?.serverName ?? (ctx.host || null),
+        protocol: `HTTP/${ctx.httpVersion}`,
+        tls_version: ctx.tls?.version ?? null,
+        tls_cipher: ctx.tls?.cipher ?? null,
+        route_id: ctx.routeId ?? null,
+        upstream_id: ctx.upstreamId ?? null,
+        timestamp: ctx.timestamp,
+        // with tracing on, the agent's parent is this filter's span; else the client's traceparent
+        traceparent: ctx.trace ? ctx.trace.current.traceparent : (firstHeader(ctx.raw.headers.traceparent) ?? null),
+        ...(ctx.tls?.clientSubject !== undefined
+          ? { client_cert_subject: ctx.tls.clientSubject, client_cert_sans: ctx.tls.clientSans ?? [], client_cert_fingerprint: ctx.tls.clientFingerprint256 ?? '' }
+          : {}),
+      },
+      method: ctx.method,
+      uri: ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,
+      headers: toHeaderValues(ctx.raw.headers),
+    };
     const merged = await this.fanOut(ctx, members, MessageType.RequestHeaders, 'request_headers', cid, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
-    return this.applyRequestMerge(merged, ctx, chain);
-  }
-
-  /** After a request-side event: the answer that stops the request, or the header ops kept. */
-  private applyRequestMerge(merged: Merged, ctx: RequestContext, chain: Chain): LocalResponse | undefined {
     if (merged.response) return merged.response;
-    if (merged.requestOps.length > 0) applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
-    if (merged.responseOps.length > 0) chain.responseOps.push(...merged.responseOps);
+    applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+    chain.responseOps.push(...merged.responseOps);
     return undefined;
-  }
-
-  /**
-   * The request_headers event to a chain's only agent on that event, without the fan-out: the
-   * reply goes through the same outcome handling (`mergeOutcome`) and header-op application as
-   * in fanOut, so decisions, failure modes, metrics and audit are the general path's.
-   */
-  private oneHeadersCall(
-    ctx: RequestContext,
-    state: RequestState,
-    chain: Chain,
-    m: Member,
-    resolve: (local: LocalResponse | undefined) => void,
-    reject: (err: unknown) => void,
-  ): void {
-    const cid = state.correlation.id;
-    const id = cid + m.cidSuffix;
-    const event = this.requestHeadersEvent(ctx, cid);
-    const call = new OneHeadersCall(this, ctx, chain, m, resolve, reject);
-    m.client.send!(MessageType.RequestHeaders, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs, cancel: ctx }, call);
-  }
-
-  /** OneHeadersCall's end: one outcome merged and applied as requestHeadersPhase does. */
-  finishOne(ctx: RequestContext, chain: Chain, m: Member, outcome: Outcome): LocalResponse | undefined {
-    const merged = emptyMerged();
-    this.mergeOutcome(ctx, m, 'request_headers', outcome, merged);
-    return this.applyRequestMerge(merged, ctx, chain);
-  }
-
-  /** Whether requestBodyPhase can have anything to do (its cheap first checks, synchronously). */
-  private bodyPhaseNeeded(ctx: RequestContext, chain: Chain): boolean {
-    if (!this.gen.body.enabled || ctx.body !== undefined || !hasBody(ctx)) return false;
-    return chain.members.some((m) => wants(m, 'request_body'));
   }
 
   private async requestBodyPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
@@ -499,6 +409,7 @@ export class AgentFilter implements RequestFilter {
     event: unknown,
     timeoutOf: (m: Member) => number,
   ): Promise<Merged> {
+    const metrics = this.gen.manager.metrics;
     // Cancelled when the client leaves or when an earlier agent in the chain decided; with a
     // single agent there is nobody to cancel, and the request itself is the canceller.
     const stop = members.length > 1 ? new CancelScope() : undefined;
@@ -510,16 +421,56 @@ export class AgentFilter implements RequestFilter {
       const id = cid + m.cidSuffix;
       return m.client.call(type, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: timeoutOf(m), cancel }).then(
         (reply): Outcome => {
-          observeLatency(m, eventName, started);
+          const ms = performance.now() - started;
+          m.cells.latency(eventName).observe(ms / 1000);
+          m.client.latency.observe(ms);
           return { ok: true, reply };
         },
         (error: AgentCallError): Outcome => ({ ok: false, error }),
       );
     });
-    const merged = emptyMerged();
+    const merged: Merged = { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
     try {
       for (let i = 0; i < members.length; i++) {
-        if (this.mergeOutcome(ctx, members[i]!, eventName, await calls[i]!, merged)) return merged;
+        const m = members[i]!;
+        const outcome = await calls[i]!;
+        if (!outcome.ok) {
+          const { error } = outcome;
+          if (error.kind === 'cancelled') {
+            // The client went away: nobody is waiting for an answer.
+            merged.response = text(499, 'Client closed request', 'client_closed');
+            return merged;
+          }
+          metrics.decisions.inc({ agent: m.def.id, decision: error.kind === 'timeout' || error.kind === 'circuit_open' ? error.kind : 'error' });
+          if (error.kind === 'timeout') metrics.timeouts.inc({ agent: m.def.id, event: eventName });
+          else metrics.errors.inc({ agent: m.def.id, event: eventName, kind: error.kind });
+          if (this.failureMode(ctx, m) === 'closed') {
+            ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode closed');
+            merged.response = failureResponse(error);
+            this.audit(ctx, m, 'blocked', { reason: `agent_${error.kind}`, status_code: merged.response.status });
+            return merged;
+          }
+          ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode open, skipping it');
+          metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+          continue;
+        }
+        const { reply } = outcome;
+        m.cells.decision(reply.decision.kind).value++;
+        if (reply.tags.length > 0) ctx.audit.tags.push(...reply.tags);
+        if (reply.ruleIds.length > 0) ctx.audit.ruleIds.push(...reply.ruleIds);
+        const local = decisionResponse(reply);
+        if (local) {
+          merged.response = local;
+          this.audit(ctx, m, decisionEventType(reply, true), { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
+          return merged;
+        }
+        if (reply.requestHeaderOps.length > 0) merged.requestOps.push(...reply.requestHeaderOps);
+        if (reply.responseHeaderOps.length > 0) merged.responseOps.push(...reply.responseHeaderOps);
+        if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
+        if (reply.responseBodyMutation !== undefined) merged.responseBodyMutation = reply.responseBodyMutation;
+        if (reply.tags.length > 0 || reply.ruleIds.length > 0) {
+          this.audit(ctx, m, decisionEventType(reply, false), { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
+        }
       }
       return merged;
     } finally {
@@ -528,52 +479,6 @@ export class AgentFilter implements RequestFilter {
         if (merged.response) stop.cancel(CancelReason.BlockedByAgent);
       }
     }
-  }
-
-  /**
-   * One agent's outcome into `merged`, in chain order: metrics, audit, and either the answer
-   * that stops the chain (true: merged.response is set) or its header ops and body mutations.
-   */
-  mergeOutcome(ctx: RequestContext, m: Member, eventName: string, outcome: Outcome, merged: Merged): boolean {
-    const metrics = this.gen.manager.metrics;
-    if (!outcome.ok) {
-      const { error } = outcome;
-      if (error.kind === 'cancelled') {
-        // The client went away: nobody is waiting for an answer.
-        merged.response = text(499, 'Client closed request', 'client_closed');
-        return true;
-      }
-      metrics.decisions.inc({ agent: m.def.id, decision: error.kind === 'timeout' || error.kind === 'circuit_open' ? error.kind : 'error' });
-      if (error.kind === 'timeout') metrics.timeouts.inc({ agent: m.def.id, event: eventName });
-      else metrics.errors.inc({ agent: m.def.id, event: eventName, kind: error.kind });
-      if (this.failureMode(ctx, m) === 'closed') {
-        ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode closed');
-        merged.response = failureResponse(error);
-        this.audit(ctx, m, 'blocked', { reason: `agent_${error.kind}`, status_code: merged.response.status });
-        return true;
-      }
-      ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode open, skipping it');
-      metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
-      return false;
-    }
-    const { reply } = outcome;
-    m.cells.decision(reply.decision.kind).value++;
-    if (reply.tags.length > 0) ctx.audit.tags.push(...reply.tags);
-    if (reply.ruleIds.length > 0) ctx.audit.ruleIds.push(...reply.ruleIds);
-    const local = decisionResponse(reply);
-    if (local) {
-      merged.response = local;
-      this.audit(ctx, m, decisionEventType(reply, true), { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
-      return true;
-    }
-    if (reply.requestHeaderOps.length > 0) merged.requestOps.push(...reply.requestHeaderOps);
-    if (reply.responseHeaderOps.length > 0) merged.responseOps.push(...reply.responseHeaderOps);
-    if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
-    if (reply.responseBodyMutation !== undefined) merged.responseBodyMutation = reply.responseBodyMutation;
-    if (reply.tags.length > 0 || reply.ruleIds.length > 0) {
-      this.audit(ctx, m, decisionEventType(reply, false), { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
-    }
-    return false;
   }
 
   private audit(ctx: RequestContext, m: Member, eventType: AuditEventType, fields: Record<string, unknown>): void {
@@ -589,74 +494,6 @@ export class AgentFilter implements RequestFilter {
 export function decisionEventType(reply: AgentReply, refused: boolean): AuditEventType {
   if (reply.ruleIds.length === 0) return 'agent_decision';
   return refused ? 'waf_block' : 'waf_match';
-}
-
-function emptyMerged(): Merged {
-  return { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
-}
-
-/** A replied call's latency: the metric and the status page's figures. */
-function observeLatency(m: Member, eventName: string, started: number): void {
-  const ms = performance.now() - started;
-  m.cells.latency(eventName).observe(ms / 1000);
-  m.client.latency.observe(ms);
-}
-
-/** The route's agent filters (chain order) and their subscriptions. */
-interface RoutePlan {
-  members: Member[];
-  sets: MemberSets;
-}
-
-/** Of a chain's members, those each per-request phase calls (computed once per route). */
-interface MemberSets {
-  requestHeaders: Member[];
-  responseHeaders: Member[];
-  complete: Member[];
-}
-
-function memberSets(members: Member[]): MemberSets {
-  return {
-    requestHeaders: members.filter((m) => wants(m, 'request_headers')),
-    responseHeaders: members.filter((m) => wants(m, 'response_headers')),
-    complete: members.filter((m) => wants(m, 'request_complete')),
-  };
-}
-
-/**
- * The request_headers call to a chain's only agent on it (AgentFilter.oneHeadersCall): the
- * client's sink, settling the onRequest promise straight from the reply, with no promise per
- * call, result array or merge loop in between. A throw while applying the outcome rejects the
- * request (as in the async path) instead of escaping into the connection's read.
- */
-class OneHeadersCall implements CallSink {
-  private readonly started = performance.now();
-
-  constructor(
-    private readonly filter: AgentFilter,
-    private readonly ctx: RequestContext,
-    private readonly chain: Chain,
-    private readonly m: Member,
-    private readonly resolve: (local: LocalResponse | undefined) => void,
-    private readonly reject: (err: unknown) => void,
-  ) {}
-
-  reply(reply: AgentReply): void {
-    observeLatency(this.m, 'request_headers', this.started);
-    this.finish({ ok: true, reply });
-  }
-
-  fail(error: AgentCallError): void {
-    this.finish({ ok: false, error });
-  }
-
-  private finish(outcome: Outcome): void {
-    try {
-      this.resolve(this.filter.finishOne(this.ctx, this.chain, this.m, outcome));
-    } catch (err) {
-      this.reject(err);
-    }
-  }
 }
 
 export interface Merged {

@@ -10,15 +10,13 @@ import { AgentCallError } from '../../src/agent-protocol/client.ts';
 import { parseAgentReply, type AgentReply } from '../../src/agent-protocol/messages.ts';
 import { allow, block, EVENT_HANDLERS, type AgentHandlers, type Decision, type EventContext } from '../../src/agent-sdk/index.ts';
 import type { BreakerState } from '../../src/agent-protocol/agent-breaker.ts';
-import type { CallOptions, CallSink } from '../../src/agent-protocol/client.ts';
+import type { CallOptions } from '../../src/agent-protocol/client.ts';
 import { LatencyStats } from '../../src/status/latency.ts';
 
 /** What the agent filters need from an agent, over a socket (AgentClient) or in-process. */
 export interface AgentTransport {
   readonly id: string;
   call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply>;
-  /** `call` without promises, where the transport has it (a socket client: AgentClient.send) */
-  send?(type: number, correlationId: string, payload: unknown, opts: CallOptions, sink: CallSink): void;
   start(): void;
   close(): Promise<void>;
   readonly openConnections: number;

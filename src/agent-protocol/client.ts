@@ -2,7 +2,7 @@
 // concurrency limit (callers queue for a permit, bounded by their own timeout), a per-agent
 // circuit breaker, and the timeout/cancel handling of every call.
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerSettings, type BreakerState } from './agent-breaker.ts';
-import { AgentCallError, AgentConnection, type CallSink, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
+import { AgentCallError, AgentConnection, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
 import { V1Connection } from './v1.ts';
 import { MessageType } from './frames.ts';
 import { CancelReason, type AgentReply, type HandshakeRequest } from './messages.ts';
@@ -10,7 +10,7 @@ import { Semaphore } from './semaphore.ts';
 import { callDeadlines, type Deadline } from './deadlines.ts';
 import { LatencyStats } from '../status/latency.ts';
 
-export { AgentCallError, type AgentErrorKind, type CallSink } from './connection.ts';
+export { AgentCallError, type AgentErrorKind } from './connection.ts';
 
 export interface AgentClientOptions {
   id: string;
@@ -142,42 +142,68 @@ export class AgentClient {
    * circuit_open, timeout, unavailable/connection_lost/protocol (agent error), cancelled.
    */
   call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
-    return new Promise<AgentReply>((resolve, reject) => this.send(type, correlationId, payload, opts, { reply: resolve, fail: reject }));
-  }
-
-  /**
-   * `call` without promises: `sink` gets exactly one reply() or fail(), possibly before send
-   * returns (closed client, cancelled, circuit open, a connection that refuses the frame).
-   * The per-request hot path: the call's state is one object, its deadline sits on the shared
-   * queue (no setTimeout per call), and when a permit and an open connection are at hand (the
-   * usual case) the event is encoded and queued synchronously; the reply reaches `sink` from
-   * the connection's read, with no promise in between.
-   */
-  send(type: number, correlationId: string, payload: unknown, opts: CallOptions, sink: CallSink): void {
-    if (this.closed) return sink.fail(new AgentCallError('unavailable', `agent ${this.id} client is closed`));
+    if (this.closed) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} client is closed`));
     const canceller = opts.cancel;
-    if (canceller?.cancelled) return sink.fail(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
-    if (!this.breaker.tryPass(Date.now())) return sink.fail(new AgentCallError('circuit_open', `agent ${this.id} circuit is open`));
-    const call = new PendingCall(this, type, correlationId, payload, opts.timeoutMs, canceller, sink);
-    if (call.settled) return;
-    const release = this.semaphore.tryTake();
-    if (release) {
-      call.release = release;
-      const c = this.pick();
-      if (c) call.sendOn(c);
-      else this.connection().then((conn) => call.sendOn(conn), (err: unknown) => call.onFailure(err));
-      return;
-    }
-    const permit = this.semaphore.take();
-    call.waiting = permit;
-    permit.ready
-      .then((r) => {
-        call.waiting = undefined;
-        if (call.settled) return r();
-        call.release = r;
-        return this.connection().then((conn) => call.sendOn(conn));
-      })
-      .catch((err: unknown) => call.onFailure(err));
+    if (canceller?.cancelled) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
+    if (!this.breaker.tryPass(Date.now())) return Promise.reject(new AgentCallError('circuit_open', `agent ${this.id} circuit is open`));
+    // The per-request hot path: settle-once state in closures, the deadline on the shared
+    // queue (no setTimeout per call), and when a permit and an open connection are at hand
+    // (the usual case) the event is written synchronously, without promise hops in between.
+    return new Promise<AgentReply>((resolve, reject) => {
+      let settled = false;
+      let release: (() => void) | undefined;
+      let waiting: { cancel(): void } | undefined;
+      let conn: ProtocolConnection | undefined;
+      const cleanup = () => {
+        deadline.cancel();
+        if (canceller) canceller.offCancel(onCancel);
+        waiting?.cancel();
+        release?.();
+      };
+      const fail = (error: AgentCallError, cancelReason?: number) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        if (conn && cancelReason !== undefined) conn.cancel(correlationId, cancelReason);
+        if (error.kind === 'cancelled' || error.kind === 'rejected') this.breaker.onNeutral();
+        else this.breaker.onFailure(Date.now());
+        reject(error);
+      };
+      const onFailure = (err: unknown) => fail(toCallError(err));
+      const onReply = (reply: AgentReply) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        this.breaker.onSuccess();
+        resolve(reply);
+      };
+      const send = (c: ProtocolConnection) => {
+        if (settled) return;
+        conn = c;
+        c.request(type, correlationId, payload).then(onReply, onFailure);
+      };
+      const onCancel = () => fail(new AgentCallError('cancelled', `agent ${this.id} call cancelled`), canceller?.cancelCode ?? CancelReason.ClientDisconnect);
+      const deadline: Deadline = callDeadlines.add(opts.timeoutMs, () => fail(new AgentCallError('timeout', `agent ${this.id} timed out after ${opts.timeoutMs} ms`), CancelReason.Timeout));
+      if (canceller) canceller.onCancel(onCancel);
+      if (settled) return;
+      release = this.semaphore.tryTake();
+      if (release) {
+        const c = this.pick();
+        if (c) send(c);
+        else this.connection().then(send, onFailure);
+        return;
+      }
+      const permit = this.semaphore.take();
+      waiting = permit;
+      permit.ready
+        .then((r) => {
+          waiting = undefined;
+          if (settled) return r();
+          release = r;
+          return this.connection().then(send);
+        })
+        .catch(onFailure);
+    });
   }
 
   /** Fire-and-forget event on any open connection (request_complete); never opens one. */
@@ -319,75 +345,6 @@ export class AgentClient {
       config: null,
       supported_encodings: this.options.encoding === 'msgpack' ? ['json', 'msgpack'] : ['json'],
     };
-  }
-}
-
-/** One call of `AgentClient.send` until it settles (once): the connection's sink for its reply. */
-class PendingCall implements CallSink {
-  settled = false;
-  release: (() => void) | undefined = undefined;
-  waiting: { cancel(): void } | undefined = undefined;
-  private conn: ProtocolConnection | undefined = undefined;
-  private readonly deadline: Deadline;
-  private readonly onCancel: (() => void) | undefined;
-
-  constructor(
-    private readonly client: AgentClient,
-    private readonly type: number,
-    private readonly correlationId: string,
-    private readonly payload: unknown,
-    private readonly timeoutMs: number,
-    private readonly canceller: CallCanceller | undefined,
-    private readonly sink: CallSink,
-  ) {
-    this.deadline = callDeadlines.add(timeoutMs, this.onTimeout);
-    if (canceller) {
-      this.onCancel = () => this.settleFailed(new AgentCallError('cancelled', `agent ${client.id} call cancelled`), canceller.cancelCode ?? CancelReason.ClientDisconnect);
-      canceller.onCancel(this.onCancel);
-    }
-  }
-
-  sendOn(c: ProtocolConnection): void {
-    if (this.settled) return;
-    this.conn = c;
-    c.send(this.type, this.correlationId, this.payload, this);
-  }
-
-  onFailure(err: unknown): void {
-    this.settleFailed(toCallError(err));
-  }
-
-  private readonly onTimeout = (): void => this.settleFailed(new AgentCallError('timeout', `agent ${this.client.id} timed out after ${this.timeoutMs} ms`), CancelReason.Timeout);
-
-  /** the connection's reply */
-  reply(reply: AgentReply): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.cleanup();
-    this.client.breaker.onSuccess();
-    this.sink.reply(reply);
-  }
-
-  /** the connection's failure (connection lost, malformed reply, refused frame) */
-  fail(error: AgentCallError): void {
-    this.settleFailed(error);
-  }
-
-  private settleFailed(error: AgentCallError, cancelReason?: number): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.cleanup();
-    if (this.conn && cancelReason !== undefined) this.conn.cancel(this.correlationId, cancelReason);
-    if (error.kind === 'cancelled' || error.kind === 'rejected') this.client.breaker.onNeutral();
-    else this.client.breaker.onFailure(Date.now());
-    this.sink.fail(error);
-  }
-
-  private cleanup(): void {
-    this.deadline.cancel();
-    if (this.onCancel) this.canceller!.offCancel(this.onCancel);
-    this.waiting?.cancel();
-    this.release?.();
   }
 }
 

@@ -20,12 +20,6 @@ export class AgentCallError extends Error {
 
 export type ProtocolIssue = 'oversized_frame' | 'zero_length_frame' | 'stalled_frame' | 'bad_json' | 'bad_response' | 'unknown_type' | 'unexpected_type' | 'unmatched_reply' | 'bad_handshake';
 
-/** Where a call's outcome goes: exactly one call of either method (AgentClient.send, ProtocolConnection.send). */
-export interface CallSink {
-  reply(reply: AgentReply): void;
-  fail(error: AgentCallError): void;
-}
-
 /** What the client's pool needs from a connection, whatever the protocol version (v2 here, v1 in v1.ts). */
 export interface ProtocolConnection {
   readonly alive: boolean;
@@ -36,8 +30,6 @@ export interface ProtocolConnection {
   readonly writePending: boolean;
   open(): Promise<unknown>;
   request(type: number, correlationId: string, payload: unknown): Promise<AgentReply>;
-  /** `request` without a promise: the reply or failure goes to `sink`, possibly before send returns */
-  send(type: number, correlationId: string, payload: unknown, sink: CallSink): void;
   cancel(correlationId: string, reason?: number): void;
   notify(type: number, payload: unknown): void;
   close(): void;
@@ -52,6 +44,11 @@ export interface ConnectionOptions {
   /** ping interval; a ping unanswered by the next tick drops the connection (0 = off) */
   pingIntervalMs?: number;
   onProtocolIssue?: (issue: ProtocolIssue) => void;
+}
+
+interface Pending {
+  resolve: (reply: AgentReply) => void;
+  reject: (err: AgentCallError) => void;
 }
 
 /** A socket being opened by `openAgentSocket`. */
@@ -110,7 +107,7 @@ export class AgentConnection implements ProtocolConnection {
   /** events, cancels and pongs: batched per event-loop turn */
   private writer: FrameWriter | undefined;
   private readonly decoder: FrameDecoder;
-  private readonly pending = new Map<string, CallSink>();
+  private readonly pending = new Map<string, Pending>();
   private closed = false;
   private readonly closeListeners: (() => void)[] = [];
   private pingTimer: NodeJS.Timeout | undefined;
@@ -201,20 +198,12 @@ export class AgentConnection implements ProtocolConnection {
 
   /** Sends an event and resolves with the agent's reply for `correlationId`. */
   request(type: number, correlationId: string, payload: unknown): Promise<AgentReply> {
-    return new Promise((resolve, reject) => this.send(type, correlationId, payload, { reply: resolve, fail: reject }));
-  }
-
-  send(type: number, correlationId: string, payload: unknown, sink: CallSink): void {
-    if (!this.alive) return sink.fail(new AgentCallError('connection_lost', 'agent connection is closed'));
-    if (this.pending.has(correlationId)) return sink.fail(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
-    let frame: Buffer;
-    try {
-      frame = encodeFrame(type, payload, this.encoding);
-    } catch (err) {
-      return sink.fail(new AgentCallError('unavailable', (err as Error)?.message ?? String(err)));
-    }
-    this.pending.set(correlationId, sink);
-    this.writer!.write(frame);
+    if (!this.alive) return Promise.reject(new AgentCallError('connection_lost', 'agent connection is closed'));
+    if (this.pending.has(correlationId)) return Promise.reject(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
+    return new Promise((resolve, reject) => {
+      this.pending.set(correlationId, { resolve, reject });
+      this.writer!.write(encodeFrame(type, payload, this.encoding));
+    });
   }
 
   /** Forgets a pending call (timeout, client gone, another agent blocked) and tells the agent. */
@@ -324,7 +313,7 @@ export class AgentConnection implements ProtocolConnection {
       const p = cid === undefined ? undefined : this.pending.get(cid);
       if (p && cid !== undefined) {
         this.pending.delete(cid);
-        p.fail(new AgentCallError('protocol', `malformed agent response: ${err instanceof ProtocolError ? err.message : String(err)}`));
+        p.reject(new AgentCallError('protocol', `malformed agent response: ${err instanceof ProtocolError ? err.message : String(err)}`));
       }
       return;
     }
@@ -339,7 +328,7 @@ export class AgentConnection implements ProtocolConnection {
       return;
     }
     this.pending.delete(cid!);
-    p.reply(reply);
+    p.resolve(reply);
   }
 
   private startPing(): void {
@@ -364,7 +353,7 @@ export class AgentConnection implements ProtocolConnection {
     this.socket?.destroy();
     const pending = [...this.pending.values()];
     this.pending.clear();
-    for (const p of pending) p.fail(err);
+    for (const p of pending) p.reject(err);
     for (const l of this.closeListeners.splice(0)) l();
   }
 }

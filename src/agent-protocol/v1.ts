@@ -8,7 +8,7 @@
 // Requests: {"version":1,"event_type":"<snake_case>","payload":{...}}; replies are AgentResponse
 // JSON whose "version" must be 1 (anything else is an agent error, as in the reference client).
 import type { Socket } from 'node:net';
-import { AgentCallError, openAgentSocket, type CallSink, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
+import { AgentCallError, openAgentSocket, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
 import { MessageType } from './frames.ts';
 import { ProtocolError, parseAgentReply, type AgentReply } from './messages.ts';
 
@@ -156,14 +156,6 @@ export class V1Connection implements ProtocolConnection {
       this.queue.push({ correlationId, frame, resolve, reject, discarded: false });
       this.pump();
     });
-  }
-
-  /** v1 is not on the hot path: `request` with the outcome handed to `sink`. */
-  send(type: number, correlationId: string, payload: unknown, sink: CallSink): void {
-    this.request(type, correlationId, payload).then(
-      (reply) => sink.reply(reply),
-      (err: unknown) => sink.fail(err instanceof AgentCallError ? err : new AgentCallError('unavailable', String(err))),
-    );
   }
 
   cancel(correlationId: string): void {

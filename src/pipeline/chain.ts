@@ -4,19 +4,8 @@
 // onRequest and onComplete, reverse for the response phases), so a request walks exactly the
 // hooks it will call: no lookups, no skipped entries. A phase no filter of the route has costs a
 // flag test at the call site (`hasRequestHooks`, `hasResponseHooks`, `wantsBodies`): no async call.
-// A phase whose filters all answer synchronously returns its value without a promise (callers
-// await only a thenable): an agent route's onResponse/onResponseBody/onComplete cost no
-// microtask hops when the agent asked for nothing on the response side.
 import type { Logger } from 'pino';
 import type { CompletionInfo, LocalResponse, RequestContext, RequestFilter, RequestTrace, ResponseBodyHandler, UpstreamFailure, UpstreamResponseInfo } from './types.ts';
-
-/** A phase's result: a value when every filter answered synchronously, else a promise. */
-export type Awaitable<T> = T | Promise<T>;
-
-/** True for a promise (or any thenable) a filter returned; a LocalResponse never has `then`. */
-export function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
 
 /** A request a filter answered in onRequest (it stops the chain). */
 export interface RequestRefusal {
@@ -55,80 +44,33 @@ export class FilterChain {
 
   /**
    * onRequest of each filter in order; the first answer stops the chain. With `trace`, each
-   * filter runs in its own span (agents see it as the parent in their metadata). Synchronous
-   * while the filters answer synchronously: a promise (and the caller's await) only from the
-   * first filter that returns one.
+   * filter runs in its own span (agents see it as the parent in their metadata).
    */
-  onRequest(ctx: RequestContext, trace: RequestTrace | undefined): Awaitable<RequestRefusal | undefined> {
-    const filters = this.request;
-    for (let i = 0; i < filters.length; i++) {
-      const filter = filters[i]!;
-      const local = trace ? tracedOnRequest(trace, filter, ctx) : filter.onRequest!(ctx);
-      if (isThenable(local)) return this.requestFrom(i, local, ctx, trace);
+  async onRequest(ctx: RequestContext, trace: RequestTrace | undefined): Promise<RequestRefusal | undefined> {
+    for (const filter of this.request) {
+      const local = trace ? await tracedOnRequest(trace, filter, ctx) : await filter.onRequest!(ctx);
       if (local) return { filter, local };
     }
     return undefined;
   }
 
-  /** The rest of onRequest once filter `i` went asynchronous. */
-  private async requestFrom(i: number, pending: PromiseLike<LocalResponse | undefined>, ctx: RequestContext, trace: RequestTrace | undefined): Promise<RequestRefusal | undefined> {
-    const filters = this.request;
-    let local = await pending;
-    for (;;) {
-      if (local) return { filter: filters[i]!, local };
-      if (++i >= filters.length) return undefined;
-      const filter = filters[i]!;
-      local = await (trace ? tracedOnRequest(trace, filter, ctx) : filter.onRequest!(ctx));
-    }
-  }
-
-  /** onResponse in reverse order (filters edit `info.headers` in place); the first answer replaces the response. Synchronous like onRequest. */
-  onResponse(ctx: RequestContext, info: UpstreamResponseInfo): Awaitable<LocalResponse | undefined> {
-    const filters = this.response;
-    for (let i = 0; i < filters.length; i++) {
-      const local = filters[i]!.onResponse!(ctx, info);
-      if (isThenable(local)) return this.responseFrom(i, local, ctx, info);
+  /** onResponse in reverse order (filters edit `info.headers` in place); the first answer replaces the response. */
+  async onResponse(ctx: RequestContext, info: UpstreamResponseInfo): Promise<LocalResponse | undefined> {
+    for (const filter of this.response) {
+      const local = await filter.onResponse!(ctx, info);
       if (local) return local;
     }
     return undefined;
   }
 
-  private async responseFrom(i: number, pending: PromiseLike<void | LocalResponse>, ctx: RequestContext, info: UpstreamResponseInfo): Promise<LocalResponse | undefined> {
-    const filters = this.response;
-    let local = await pending;
-    for (;;) {
-      if (local) return local;
-      if (++i >= filters.length) return undefined;
-      local = await filters[i]!.onResponse!(ctx, info);
-    }
-  }
-
-  /** The body handlers the filters choose for this response (reverse order), or undefined when none does. Synchronous like onRequest. */
-  onResponseBody(ctx: RequestContext, info: UpstreamResponseInfo): Awaitable<ResponseBodyHandler[] | undefined> {
-    const filters = this.body;
+  /** The body handlers the filters choose for this response (reverse order), or undefined when none does. */
+  async onResponseBody(ctx: RequestContext, info: UpstreamResponseInfo): Promise<ResponseBodyHandler[] | undefined> {
     let handlers: ResponseBodyHandler[] | undefined;
-    for (let i = 0; i < filters.length; i++) {
-      const h = filters[i]!.onResponseBody!(ctx, info);
-      if (isThenable(h)) return this.bodyFrom(i, h, handlers, ctx, info);
+    for (const filter of this.body) {
+      const h = await filter.onResponseBody!(ctx, info);
       if (h) (handlers ??= []).push(h);
     }
     return handlers;
-  }
-
-  private async bodyFrom(
-    i: number,
-    pending: PromiseLike<ResponseBodyHandler | undefined>,
-    handlers: ResponseBodyHandler[] | undefined,
-    ctx: RequestContext,
-    info: UpstreamResponseInfo,
-  ): Promise<ResponseBodyHandler[] | undefined> {
-    const filters = this.body;
-    let h = await pending;
-    for (;;) {
-      if (h) (handlers ??= []).push(h);
-      if (++i >= filters.length) return handlers;
-      h = await filters[i]!.onResponseBody!(ctx, info);
-    }
   }
 
   /** The upstream failed: the first filter (reverse order) that answers instead of the core's error. */

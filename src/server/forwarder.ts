@@ -8,7 +8,7 @@ import { CancelToken, type Context } from './context.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
 import type { HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, ResponseSource, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
-import { isThenable, type FilterChain } from '../pipeline/chain.ts';
+import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
@@ -388,8 +388,7 @@ async function relayResponse(
   }
   if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
   const info = { status: response.statusCode, headers };
-  const pendingLocal = chain.hasResponseHooks ? chain.onResponse(ctx, info) : undefined;
-  const local = isThenable(pendingLocal) ? await pendingLocal : pendingLocal;
+  const local = chain.hasResponseHooks ? await chain.onResponse(ctx, info) : undefined;
   if (local) {
     response.dump();
     return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempts, upstreamAddr };
@@ -399,8 +398,7 @@ async function relayResponse(
   if (chain.wantsBodies && responseHasBody(ctx.method, info.status)) {
     // Chosen once per response: only filters that opt in for this response make it leave the
     // plain relay below.
-    const pendingHandlers = chain.onResponseBody(ctx, info);
-    const handlers = isThenable(pendingHandlers) ? await pendingHandlers : pendingHandlers;
+    const handlers = await chain.onResponseBody(ctx, info);
     if (handlers) return relayFilteredBody(ctx, res, response.body, info, handlers, attempts, upstreamAddr, metrics);
   }
   res.writeHead(info.status, headers as Record<string, string | string[]>);

@@ -9,7 +9,7 @@ import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/compile.ts';
 import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, RequestTrace, TlsInfo } from '../pipeline/types.ts';
-import { FilterChain, isThenable } from '../pipeline/chain.ts';
+import { FilterChain } from '../pipeline/chain.ts';
 import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type StaticFilesRuntime, type TracingRuntime, type WebSocketRuntime } from '../pipeline/feature.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import { methodLabel, type Metrics } from '../metrics/registry.ts';
@@ -527,8 +527,7 @@ export class Generation {
       return undefined;
     }
     // filter spans for sampled requests only (an unsampled one's agents still get ctx.trace's context)
-    const pendingRefusal = chain.hasRequestHooks ? chain.onRequest(ctx, sampled ? f.trace : undefined) : undefined;
-    const refusal = isThenable(pendingRefusal) ? await pendingRefusal : pendingRefusal;
+    const refusal = chain.hasRequestHooks ? await chain.onRequest(ctx, sampled ? f.trace : undefined) : undefined;
     if (refusal) {
       const { filter, local } = refusal;
       if (local.blockReason) {
