@@ -23,14 +23,13 @@
 // own noise). --paths pass,agent picks the routes. --node-flags "..." passes flags to both
 // gateways (e.g. --predictable-gc-schedule: a fixed heap growth, so major GCs come at the same
 // allocation points in both builds).
-import { readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { startHopSide, type HopSide } from './lib/agent-hop-side.ts';
-import { benchScratchDir, freePort, hasCommand, spawnPinned } from './lib/processes.ts';
-import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
+import { startHopOrigin, startHopSide, type HopSide } from './lib/agent-hop-side.ts';
+import { benchScratchDir, hasCommand } from './lib/processes.ts';
 import { treeCpuNs } from './lib/procfs.ts';
 import { runLoad } from './lib/load.ts';
 import type { WrkResult } from './lib/wrk.ts';
@@ -78,14 +77,7 @@ function verdict(ratios: number[]): string {
 }
 
 // ---- the origin and the two sides --------------------------------------------------------------
-const originPort = await freePort();
-const originDir = join(tmp, 'origin');
-mkdirSync(originDir);
-writeOriginFiles(originDir);
-writeFileSync(join(originDir, 'nginx.conf'), originNginxConf(originPort, originDir));
-const origin = spawnPinned('origin', 1, 'nginx', ['-e', 'stderr', '-c', join(originDir, 'nginx.conf'), '-p', originDir]);
-await new Promise((r) => setTimeout(r, 300));
-if (origin.exited()) throw new Error(`nginx failed: ${origin.output()}`);
+const { port: originPort, proc: origin } = await startHopOrigin(tmp);
 
 const cgDir = join(tmp, 'callgrind');
 mkdirSync(cgDir);

@@ -13,12 +13,11 @@
 // --profile DIR: run the gateway and the agent with --cpu-prof (profiles written into DIR).
 // --only pass|agent: load one path only (no ratios): with --profile, a profile of that path
 // alone, to set against one of the other path (the request counts are printed).
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startHopSide, type HopSide } from './lib/agent-hop-side.ts';
-import { benchScratchDir, freePort, spawnPinned } from './lib/processes.ts';
-import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
+import { startHopOrigin, startHopSide, type HopSide } from './lib/agent-hop-side.ts';
+import { benchScratchDir } from './lib/processes.ts';
 import { clockTicksPerSecond, treeCpuTicks } from './lib/procfs.ts';
 import { ensureOpenloop, runLoad, type OpenloopOutput } from './lib/load.ts';
 
@@ -87,14 +86,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
 
 const openloopBin = rate > 0 ? await ensureOpenloop(REPO) : undefined;
-const originPort = await freePort();
-const originDir = join(tmp, 'origin');
-mkdirSync(originDir);
-writeOriginFiles(originDir);
-writeFileSync(join(originDir, 'nginx.conf'), originNginxConf(originPort, originDir));
-const origin = spawnPinned('origin', 1, 'nginx', ['-e', 'stderr', '-c', join(originDir, 'nginx.conf'), '-p', originDir]);
-await new Promise((r) => setTimeout(r, 300));
-if (origin.exited()) throw new Error(`nginx failed: ${origin.output()}`);
+const { port: originPort, proc: origin } = await startHopOrigin(tmp);
 
 const sides: HopSide[] = [await startSide('current', REPO, originPort)];
 if (values.baseline) sides.push(await startSide('baseline', resolve(values.baseline), originPort));

@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildSentinel } from './targets.ts';
+import { originNginxConf, writeOriginFiles } from './configs.ts';
 import { freePort, spawnPinned, waitReady, type Proc } from './processes.ts';
 
 export interface HopSide {
@@ -76,4 +77,17 @@ observability { logging { level "warn"; access-log { enabled #false } }; metrics
   });
   await waitReady(gateway, port, '/agent', o.readyMs ?? 30_000);
   return { name, gateway, agent, port };
+}
+
+/** The nginx origin both sides forward to, pinned to CPU 1, in `dir`/origin; with its port. */
+export async function startHopOrigin(dir: string): Promise<{ port: number; proc: Proc }> {
+  const port = await freePort();
+  const originDir = join(dir, 'origin');
+  mkdirSync(originDir);
+  writeOriginFiles(originDir);
+  writeFileSync(join(originDir, 'nginx.conf'), originNginxConf(port, originDir));
+  const origin = spawnPinned('origin', 1, 'nginx', ['-e', 'stderr', '-c', join(originDir, 'nginx.conf'), '-p', originDir]);
+  await new Promise((r) => setTimeout(r, 300));
+  if (origin.exited()) throw new Error(`nginx failed: ${origin.output()}`);
+  return { port, proc: origin };
 }
