@@ -200,9 +200,17 @@ export class AgentConnection implements ProtocolConnection {
   request(type: number, correlationId: string, payload: unknown): Promise<AgentReply> {
     if (!this.alive) return Promise.reject(new AgentCallError('connection_lost', 'agent connection is closed'));
     if (this.pending.has(correlationId)) return Promise.reject(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
+    // Encode before registering: a payload that cannot be serialised (a BigInt, a cycle) fails
+    // this call only, and leaves no pending entry behind to occupy the id and inflate inFlight.
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(type, payload, this.encoding);
+    } catch (err) {
+      return Promise.reject(new AgentCallError('unavailable', `agent event could not be encoded: ${(err as Error)?.message ?? String(err)}`));
+    }
     return new Promise((resolve, reject) => {
       this.pending.set(correlationId, { resolve, reject });
-      this.writer!.write(encodeFrame(type, payload, this.encoding));
+      this.writer!.write(frame);
     });
   }
 
