@@ -535,7 +535,14 @@ export class Generation {
         if (filter.type === 'rate-limit' || filter.type === 'agent') metrics.blockedRequests.inc({ reason: local.blockReason });
         else this.blocked(local.blockReason, local.status, f, clientIp, route.id, filter.id);
       }
-      for (const k in ctx.responseHeaders) if (local.headers?.[k] === undefined) res.setHeader(k, ctx.responseHeaders[k]!);
+      try {
+        for (const k in ctx.responseHeaders) if (local.headers?.[k] === undefined) res.setHeader(k, ctx.responseHeaders[k]!);
+      } catch (err) {
+        // The answer will not be written (a filter set an invalid header value): whatever it holds
+        // (a cache hit's arena chunks) goes back now, else it would count against the budget for good.
+        local.onSent?.();
+        throw err;
+      }
       f.result = this.sendLocal(res, traceId, local);
       return undefined;
     }

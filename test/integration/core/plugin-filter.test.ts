@@ -179,3 +179,27 @@ test('onResponseBody: a plugin rewrites the response body through the same contr
   assert.equal(r.body, 'HELLO FROM UPSTREAM');
   assert.equal(await calls(gw, { filter: 'p', phase: 'response_body', result: 'ok' }), 1);
 });
+
+test('an answer that is never written (an invalid response header) still gives back what it holds (onSent)', async () => {
+  const up = await upstream();
+  // What a cache hit does: its answer holds memory until onSent. Here a response header the
+  // filter set is invalid, so the gateway fails before writing the answer: onSent must still run.
+  const released: string[] = [];
+  (globalThis as { sentinelTestReleased?: string[] }).sentinelTestReleased = released;
+  const m = module(
+    'bad-header.mjs',
+    `export default async function (app, opts) {
+      opts.filter({
+        onRequest(ctx) {
+          ctx.responseHeaders['x-bad'] = 'a\\nb';
+          return { status: 200, body: 'held', onSent: () => globalThis.sentinelTestReleased.push(ctx.traceId) };
+        },
+      });
+    }`,
+  );
+  const { url } = await gateway(config(up, `module "${m}"`));
+  const r = await request(`${url}/held`);
+  assert.equal(r.status, 500, r.body);
+  assert.equal(released.length, 1, 'onSent ran once');
+  assert.equal(up.seen.length, 0);
+});

@@ -54,8 +54,10 @@ observability { logging { level "warn"; access-log { enabled #false } } }
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  // Starting a process that compiles TypeScript takes a while on a busy machine: poll, bounded to 60 s.
-  for (let i = 0; i < 300; i++) {
+  // Starting a process that compiles TypeScript takes a while on a busy machine (over 60 s at load
+  // ~25, two starting at once): poll, bounded to 180 s.
+  const deadline = Date.now() + 180_000;
+  for (let i = 0; Date.now() < deadline; i++) {
     if (child.exitCode !== null) throw new Error(`gateway ${name} exited: ${stderr}`);
     const ok = await request(`${url}/ready-probe-${i}`, { timeoutMs: 1000, headers: { 'x-probe': '1' } }).then(
       () => true,
@@ -64,7 +66,7 @@ observability { logging { level "warn"; access-log { enabled #false } } }
     if (ok) return url;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`gateway ${name} did not listen on ${url} within 60 s: ${stderr}`);
+  throw new Error(`gateway ${name} did not listen on ${url} within 180 s: ${stderr}`);
 }
 
 test('two gateway processes sharing one Redis admit the limit once, not twice', async (t) => {
