@@ -20,8 +20,11 @@
 //
 // Both: --baseline DIR is another checkout (git worktree with node_modules), built with its own
 // tsc (.tmp/bench/dist); "current" is this checkout. --baseline . is an A/A run (the method's
-// own noise). --paths pass,agent picks the routes. --node-flags "..." passes flags to both
-// gateways (e.g. --predictable-gc-schedule: a fixed heap growth, so major GCs come at the same
+// own noise). --paths pass,agent picks the routes. --tracing RATE turns OpenTelemetry tracing on
+// in both gateways at that sampling rate, exporting to an OTLP/HTTP sink in this process;
+// --baseline-tracing RATE|off gives the baseline another rate (issue 15: `--baseline .
+// --mode instr --tracing 1 --baseline-tracing off --paths pass` is what tracing every request
+// costs, export included). --node-flags "..." passes flags to both gateways (e.g. --predictable-gc-schedule: a fixed heap growth, so major GCs come at the same
 // allocation points in both builds).
 import { readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -35,6 +38,7 @@ import { runLoad } from './lib/load.ts';
 import type { WrkResult } from './lib/wrk.ts';
 import { bootstrapMedianInterval, median } from './lib/stats.ts';
 import { parseCallgrindSummary } from './lib/callgrind.ts';
+import { startOtlpSink } from './lib/otlp-sink.ts';
 
 const { values } = parseArgs({
   options: {
@@ -50,6 +54,9 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '6000' },
     concurrency: { type: 'string', default: '8' },
+    // both: tracing at this sampling rate on both gateways, to an OTLP sink in this process
+    tracing: { type: 'string' },
+    'baseline-tracing': { type: 'string' },
     // both: node flags for both gateways, space-separated (e.g. "--predictable-gc-schedule")
     'node-flags': { type: 'string', default: '' },
   },
@@ -78,6 +85,9 @@ function verdict(ratios: number[]): string {
 
 // ---- the origin and the two sides --------------------------------------------------------------
 const { port: originPort, proc: origin } = await startHopOrigin(tmp);
+const sink = values.tracing === undefined && values['baseline-tracing'] === undefined ? undefined : await startOtlpSink();
+const tracingAt = (rate: string | undefined) => (sink && rate !== undefined && rate !== 'off' ? { endpoint: `http://127.0.0.1:${sink.port}`, rate: Number(rate) } : undefined);
+const tracingOf = (name: string) => tracingAt(name === 'baseline' ? (values['baseline-tracing'] ?? values.tracing) : values.tracing);
 
 const cgDir = join(tmp, 'callgrind');
 mkdirSync(cgDir);
@@ -88,8 +98,8 @@ const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
 const startSide = (name: string, root: string): Promise<HopSide> =>
   mode === 'instr'
     ? // under valgrind nothing is pinned: the counts do not depend on the core, and two sides may share the machine
-      startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: null, agentCpu: null, wrap: callgrind(name), readyMs: 600_000, agentTimeoutMs: 120_000, nodeFlags })
-    : startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: 0, agentCpu: null, nodeFlags });
+      startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: null, agentCpu: null, wrap: callgrind(name), readyMs: 600_000, agentTimeoutMs: 120_000, nodeFlags, tracing: tracingOf(name) })
+    : startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: 0, agentCpu: null, nodeFlags, tracing: tracingOf(name) });
 // started one after the other: two tsc builds at once would double the start-up on two cores
 const current = await startSide('current', REPO);
 const baseline = await startSide('baseline', resolve(values.baseline));
@@ -232,3 +242,7 @@ for (const s of sides) {
   await s.agent.stop();
 }
 await origin.stop();
+if (sink) {
+  console.log(`OTLP sink (both sides): ${sink.batches()} batches, ${sink.bytes()} bytes`);
+  await sink.close();
+}

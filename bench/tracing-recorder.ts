@@ -1,19 +1,18 @@
-// `node --import tsx bench/tracing-recorder.ts [--rounds 5] [--requests 200000]`
+// `node --import tsx bench/tracing-recorder.ts [--rounds 5] [--requests 200000] [--protocol http/protobuf|http/json]`
 //
 // The tracing runtime alone, in process (docs/tracing.md "Cost"): the calls the core makes for one
 // passthrough request (start, route match span, routed, attempt span with its attributes and
-// traceparent, finish) at sampling 0, 1% and 100%, with the real export queue and OTLP/JSON
-// encoder and a sender that drops the encoded batch (no HTTP). Reports CPU µs per request
+// traceparent, finish) at sampling 0, 1% and 100%, with the real export queue and OTLP encoder
+// (spans are encoded as they end) and a sender that drops the encoded batch (no HTTP). Reports CPU µs per request
 // (process.cpuUsage), interleaved rounds, median. Much steadier than bench/tracing.ts on a shared
 // machine: it measures only the tracing code, not the gateway around it.
 import { parseArgs } from 'node:util';
 import type { IncomingMessage } from 'node:http';
 import { Tracing } from '../plugins/tracing/tracer.ts';
-import { OtlpJsonEncoder } from '../plugins/tracing/otlp-json.ts';
 import type { CompiledRoute } from '../src/config/compile.ts';
 import { median } from './lib/stats.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, requests: { type: 'string', default: '200000' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, requests: { type: 'string', default: '200000' }, protocol: { type: 'string', default: 'http/protobuf' } } });
 const rounds = Number(values.rounds);
 const requests = Number(values.requests);
 
@@ -22,16 +21,15 @@ const route = { id: 'all', raw: { matches: { 'path-prefix': ['/'] } } } as unkno
 const req = { headers: { host: '127.0.0.1:8080', 'user-agent': 'wrk' }, socket: { remoteAddress: '127.0.0.1', remotePort: 40000 }, httpVersion: '1.1' } as unknown as IncomingMessage;
 
 async function measure(rate: number): Promise<{ cpuUs: number; bytes: number; dropped: number }> {
-  const encoder = new OtlpJsonEncoder({ 'service.name': 'sentinel', 'service.instance.id': 'bench', 'service.version': '0' }, { name: 'sentinel', version: '0' });
   let bytes = 0;
   let dropped = 0;
   const tracing = new Tracing(
-    { url: 'http://127.0.0.1:1/v1/traces', samplingRate: rate, serviceName: 'sentinel', maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMs: 1000, exportTimeoutMs: 10_000 },
+    { url: 'http://127.0.0.1:1/v1/traces', protocol: values.protocol === 'http/json' ? 'http/json' : 'http/protobuf', samplingRate: rate, serviceName: 'sentinel', maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMs: 1000, exportTimeoutMs: 10_000 },
     { instanceId: 'bench', version: '0' },
     { exported: () => undefined, dropped: (n) => (dropped += n) },
     'http',
-    (spans, done) => {
-      bytes += encoder.encode(spans).length;
+    (batch, done) => {
+      bytes += batch.body.length;
       done({ code: 0 });
     },
   );

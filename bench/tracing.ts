@@ -13,7 +13,6 @@
 // seconds: with the old 2 s warm-up their compilation (tens of ms per function, on V8's threads)
 // fell inside the measured window and made 1% look dearer than 100% per sampled request
 // (docs/tracing.md "Cost"). The bench process (it runs the OTLP sink) is pinned to the load CPU.
-import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +24,7 @@ import { buildSentinel, renderPassthrough } from './lib/targets.ts';
 import { clockTicksPerSecond, treeCpuTicks } from './lib/procfs.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
 import { median } from './lib/stats.ts';
+import { startOtlpSink } from './lib/otlp-sink.ts';
 
 const { values } = parseArgs({
   options: {
@@ -61,29 +61,6 @@ interface Run {
   sinkBatches: number;
 }
 
-/** The OTLP sink: reads every batch and answers 200, counting what arrived. */
-async function startSink(): Promise<{ port: number; batches: () => number; reset(): void; close(): Promise<void> }> {
-  let batches = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      batches++;
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as { port: number }).port,
-    batches: () => batches,
-    reset: () => (batches = 0),
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
 function configFor(v: Variant, listen: string, origin: string, metrics: string, sinkPort: number): string {
   const base = renderPassthrough(repoRoot, { listen, origin, metrics });
   if (v.rate === undefined) return base;
@@ -108,7 +85,7 @@ async function main(): Promise<void> {
   const originPort = await freePort();
   writeFileSync(join(originDir, 'origin.conf'), originNginxConf(originPort, originDir));
   const origin = spawnPinned('origin nginx', LOAD_CPU, 'nginx', ['-e', 'stderr', '-p', originDir, '-c', join(originDir, 'origin.conf')]);
-  const sink = await startSink();
+  const sink = await startOtlpSink();
   const runs: Run[] = [];
   try {
     await waitReady(origin, originPort, SMALL_PATH, 10_000);

@@ -33,6 +33,8 @@ export interface HopSideOptions {
   nodeFlags?: readonly string[];
   /** the agent's timeout-ms (default 1000; a gateway under valgrind needs far more) */
   agentTimeoutMs?: number;
+  /** OpenTelemetry tracing on the gateway: OTLP/HTTP to `endpoint` at `rate` (bench/ab.ts --tracing) */
+  tracing?: { endpoint: string; rate: number };
 }
 
 export async function startHopSide(name: string, root: string, o: HopSideOptions): Promise<HopSide> {
@@ -67,7 +69,7 @@ routes {
   route "pass" { matches { path-prefix "/" }; upstream "origin" }
 }
 upstreams { upstream "origin" { target "127.0.0.1:${o.originPort}" } }
-observability { logging { level "warn"; access-log { enabled #false } }; metrics { address "127.0.0.1:${metricsPort}" } }
+observability { logging { level "warn"; access-log { enabled #false } }; metrics { address "127.0.0.1:${metricsPort}" }${o.tracing ? `; tracing { backend "otlp" { endpoint "${o.tracing.endpoint}" }; sampling-rate ${o.tracing.rate} }` : ''} }
 `;
   writeFileSync(join(dir, 'gw.kdl'), config);
   const [cmd, ...pre] = o.wrap?.length ? [...o.wrap, process.execPath] : [process.execPath];

@@ -1,8 +1,11 @@
 // The OTLP/JSON encoding of finished spans (an ExportTraceServiceRequest, opentelemetry-proto
 // 1.x JSON mapping: ids as hex, times as decimal-string nanoseconds, enums as numbers), written
 // by hand: the SDK's serializer builds a full object tree per span, then JSON.stringify walks it
-// (docs/architecture.md, "Tracing: our own span recorder"). Runs from the export timer, never
-// inside a request. Checked against the test receiver's decoder (test/unit/tracing/otlp-json.test.ts).
+// (docs/architecture.md, "Tracing: our own span recorder"). Each span is written when it ends,
+// into the export queue's bytes (span-bytes.ts); `protocol "http/json"` selects it, OTLP/protobuf
+// (otlp-proto.ts) is the default. Checked against the test receiver's decoder
+// (test/unit/tracing/otlp-json.test.ts).
+import { encodeRequest, type SpanBytes, type SpanEncoding } from './span-bytes.ts';
 
 /** One finished span as the recorder keeps it. */
 export interface SpanRecord {
@@ -39,8 +42,8 @@ const ORIGIN_NS = Math.round((performance.timeOrigin - ORIGIN_S * 1000) * 1e6);
 /** the nanoseconds part of the last wallSeconds() result (unixNanos needs both halves, without an array) */
 let lastNanos = 0;
 
-/** The wall-clock seconds of a performance.now() value; its nanoseconds are left in lastNanos. */
-function wallSeconds(perfMs: number): number {
+/** The wall-clock seconds of a performance.now() value; its nanoseconds are left for lastWallNanos(). */
+export function wallSeconds(perfMs: number): number {
   const whole = Math.floor(perfMs);
   let ns = ORIGIN_NS + Math.round((perfMs - whole) * 1e6) + (whole % 1000) * 1e6;
   let s = ORIGIN_S + Math.floor(whole / 1000);
@@ -48,6 +51,11 @@ function wallSeconds(perfMs: number): number {
   ns %= 1e9;
   lastNanos = ns;
   return s;
+}
+
+/** The nanoseconds part of the last wallSeconds() result. */
+export function lastWallNanos(): number {
+  return lastNanos;
 }
 
 /** A performance.now() value as wall-clock [seconds, nanoseconds]. */
@@ -68,8 +76,6 @@ export function unixNanos(perfMs: number): string {
 const FLAGS_LOCAL_PARENT = 0x101;
 const FLAGS_REMOTE_PARENT = 0x301;
 
-/** room reserved per span before the buffer grows (a server span with the usual attributes is ~700 bytes) */
-const SPAN_BYTES_GUESS = 1024;
 const COMMA = 44;
 // the JSON caches: at most this many attribute names, values per name, span names, characters a
 // value or name
@@ -93,8 +99,10 @@ function anyValue(v: AttributeValue): string {
   }
 }
 
-export class OtlpJsonEncoder {
-  private readonly head: string;
+const TAIL = Buffer.from(']}]}]}');
+
+export class OtlpJsonEncoder implements SpanEncoding {
+  private readonly headBytes: Buffer;
   /** attribute name -> value -> its KeyValue JSON, ASCII only (bounded, see attribute()) */
   private readonly pairs = new Map<string, Map<AttributeValue, string>>();
   /** span name -> its JSON string, ASCII only (bounded) */
@@ -104,34 +112,34 @@ export class OtlpJsonEncoder {
 
   constructor(resource: Readonly<Record<string, AttributeValue>>, scope: { name: string; version: string }) {
     const attrs = Object.entries(resource).flat();
-    this.head = `{"resourceSpans":[{"resource":{"attributes":${this.attributes(attrs)}},"scopeSpans":[{"scope":{"name":${JSON.stringify(scope.name)},"version":${JSON.stringify(scope.version)}},"spans":[`;
+    this.headBytes = Buffer.from(`{"resourceSpans":[{"resource":{"attributes":${this.attributes(attrs)}},"scopeSpans":[{"scope":{"name":${JSON.stringify(scope.name)},"version":${JSON.stringify(scope.version)}},"spans":[`);
   }
 
+  readonly contentType = 'application/json';
+
   /**
-   * One ExportTraceServiceRequest holding `spans`, as UTF-8 JSON. Each span's JSON goes into one
-   * buffer as soon as it is built: concatenating the whole batch into one string and converting
-   * that costs about three times as much (V8 flattens a rope of thousands of pieces; ~5 vs ~1.8
-   * µs a span, measured with a 512-span batch). A span whose text is all ASCII (nearly all of
-   * them: ids, numbers, the cached pieces) is copied as Latin-1, the same bytes as UTF-8 for
-   * ASCII without V8's per-character UTF-8 encoder.
+   * One span's JSON object, after a comma, into the export queue's bytes (SpanBytes). A span whose
+   * text is all ASCII (nearly all of them: ids, numbers, the cached pieces) is copied as Latin-1,
+   * the same bytes as UTF-8 for ASCII without V8's per-character UTF-8 encoder. (Concatenating a
+   * whole batch into one string and converting that cost about three times as much: V8 flattens
+   * a rope of thousands of pieces.)
    */
+  append(s: SpanRecord, out: SpanBytes): void {
+    const json = this.span(s);
+    // a UTF-16 code unit is at most 3 bytes of UTF-8; +1 for the comma
+    const buf = out.reserve(json.length * 3 + 1);
+    buf[out.off] = COMMA;
+    out.off += 1 + buf.write(json, out.off + 1, this.wide ? 'utf8' : 'latin1');
+  }
+
+  /** The ExportTraceServiceRequest around spans appended by `append` (each after a comma). */
+  request(spans: Uint8Array): Uint8Array {
+    return Buffer.concat([this.headBytes, spans.subarray(1), TAIL]);
+  }
+
+  /** One ExportTraceServiceRequest holding `spans` (tests and benches). */
   encode(spans: readonly SpanRecord[]): Uint8Array {
-    let buf = Buffer.allocUnsafe(this.head.length * 3 + spans.length * SPAN_BYTES_GUESS + 16);
-    let off = buf.write(this.head, 0, 'utf8');
-    for (let i = 0; i < spans.length; i++) {
-      const json = this.span(spans[i]!);
-      // a UTF-16 code unit is at most 3 bytes of UTF-8; +1 for the comma
-      const need = off + json.length * 3 + 1 + 16;
-      if (need > buf.length) {
-        const bigger = Buffer.allocUnsafe(Math.max(need, buf.length * 2));
-        buf.copy(bigger, 0, 0, off);
-        buf = bigger;
-      }
-      if (i > 0) buf[off++] = COMMA;
-      off += buf.write(json, off, this.wide ? 'utf8' : 'latin1');
-    }
-    off += buf.write(']}]}]}', off, 'latin1');
-    return buf.subarray(0, off);
+    return encodeRequest(this, spans);
   }
 
   /** One span's JSON; sets `wide` when it holds text that is not ASCII. */

@@ -3,11 +3,15 @@
 import { Type } from 'typebox';
 import { Block, Duration } from '../../src/config/types-helpers.ts';
 
-/** `backend "otlp" { endpoint "http://collector:4318" }`: the type is the node's argument. */
+/**
+ * `backend "otlp" { endpoint "http://collector:4318" }`: the type is the node's argument.
+ * `protocol` (an extension, named like OTEL_EXPORTER_OTLP_PROTOCOL) picks the OTLP/HTTP encoding.
+ */
 const TracingBackendSchema = Block(
   {
     type: Type.String(),
     endpoint: Type.Optional(Type.String()),
+    protocol: Type.Optional(Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], { default: 'http/protobuf' })),
   },
   { argKey: 'type' },
 );

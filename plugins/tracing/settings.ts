@@ -9,6 +9,8 @@ export type RawTracing = Static<typeof TracingSchema>;
 export interface TracingSettings {
   /** the OTLP/HTTP traces URL spans are POSTed to */
   readonly url: string;
+  /** the OTLP/HTTP encoding: protobuf (the default) or JSON */
+  readonly protocol: 'http/protobuf' | 'http/json';
   readonly samplingRate: number;
   readonly serviceName: string;
   readonly maxQueueSize: number;
@@ -81,6 +83,7 @@ export function tracingSettings(raw: RawTracing | undefined): TracingSettings | 
   if (!tracingEnabled(raw) || raw.backend?.endpoint === undefined) return undefined;
   return {
     url: tracesUrl(raw.backend.endpoint),
+    protocol: raw.backend.protocol ?? 'http/protobuf',
     samplingRate: raw['sampling-rate'] ?? 0.01,
     serviceName: raw['service-name'] ?? 'sentinel',
     maxQueueSize: raw['max-queue-size'] ?? 2048,

@@ -1,11 +1,14 @@
-// Finished spans on their way to the collector: a bounded queue, batches sent one at a time from
-// a timer (or from setImmediate once a batch is full), never from inside a request. The encoding
-// is ours (otlp-json.ts); the HTTP side is the OpenTelemetry OTLP/HTTP export delegate
+// Finished spans on their way to the collector: a bounded queue of encoded spans (each span is
+// encoded when it ends, span-bytes.ts), batches sent one at a time from a timer (or from
+// setImmediate once a batch is full), never from inside a request. The encodings are ours
+// (otlp-proto.ts, otlp-json.ts); the HTTP side is the OpenTelemetry OTLP/HTTP export delegate
 // (@opentelemetry/otlp-exporter-base: retries, timeouts, OTEL_EXPORTER_OTLP_* headers,
 // certificates and compression), the same transport OTLPTraceExporter uses.
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import type { OtlpJsonEncoder, SpanRecord } from './otlp-json.ts';
+import type { SpanRecord } from './otlp-json.ts';
+import { decodeExportResponse } from './otlp-proto.ts';
+import { SpanBytes, type SpanEncoding } from './span-bytes.ts';
 
 /** What the exporter side reports (the plugin turns it into Prometheus counters). */
 export interface ExportEvents {
@@ -21,11 +24,17 @@ export interface ExportSettings {
   readonly exportTimeoutMs: number;
 }
 
-/** Sends one batch; calls back once with the result (the OTLP export delegate's contract). */
-export type SendBatch = (spans: SpanRecord[], done: (result: ExportResult) => void) => void;
+/** One export request: the encoded ExportTraceServiceRequest and how many spans it holds. */
+export interface SpanBatch {
+  readonly body: Uint8Array;
+  readonly spans: number;
+}
 
-/** The OTLP/HTTP sender: our JSON encoding on the OpenTelemetry HTTP transport. */
-export function otlpHttpSender(settings: ExportSettings, encoder: OtlpJsonEncoder): { send: SendBatch; shutdown(): Promise<void> } {
+/** Sends one batch; calls back once with the result (the OTLP export delegate's contract). */
+export type SendBatch = (batch: SpanBatch, done: (result: ExportResult) => void) => void;
+
+/** The OTLP/HTTP sender: the encoded batch on the OpenTelemetry HTTP transport. */
+export function otlpHttpSender(settings: ExportSettings, contentType: string): { send: SendBatch; shutdown(): Promise<void> } {
   const batch = Math.min(settings.maxExportBatchSize, settings.maxQueueSize);
   const delegate = createOtlpHttpExportDelegate(
     convertLegacyHttpOptions(
@@ -39,26 +48,43 @@ export function otlpHttpSender(settings: ExportSettings, encoder: OtlpJsonEncode
       },
       'TRACES',
       'v1/traces',
-      { 'Content-Type': 'application/json' },
+      { 'Content-Type': contentType },
     ),
     {
-      serializeRequest: (spans: SpanRecord[]) => encoder.encode(spans),
+      serializeRequest: (batch: SpanBatch) => batch.body,
       // the collector's answer (partial success) is only logged by the delegate
-      deserializeResponse: (data: Uint8Array): object => (data.length === 0 ? {} : (JSON.parse(Buffer.from(data).toString('utf8')) as object)),
+      deserializeResponse: (data: Uint8Array): object => {
+        if (data.length === 0) return {};
+        if (contentType === 'application/json') return JSON.parse(Buffer.from(data).toString('utf8')) as object;
+        try {
+          const partial = decodeExportResponse(data);
+          return partial ? { partialSuccess: partial } : {};
+        } catch {
+          return {}; // the spans were accepted (2xx); an unreadable answer changes nothing
+        }
+      },
     },
     'otlp_http_span_exporter',
-    { name: 'span', countItems: (spans: SpanRecord[]) => spans.length },
+    { name: 'span', countItems: (batch: SpanBatch) => batch.spans },
     undefined,
   );
-  return { send: (spans, done) => delegate.export(spans, done), shutdown: () => delegate.shutdown() };
+  return { send: (batch, done) => delegate.export(batch, done), shutdown: () => delegate.shutdown() };
 }
 
 /**
  * The bounded export queue (what the SDK's BatchSpanProcessor does, without its per-span work):
- * `add` is an array push, or a drop counted as `queue_full` once `maxQueueSize` spans wait.
+ * `add` encodes the span into the queue's bytes, or drops it (counted as `queue_full`) once
+ * `maxQueueSize` spans wait. Full batches are cut as they fill; the request around a batch is
+ * built when it is sent.
  */
 export class SpanExportQueue {
-  private queue: SpanRecord[] = [];
+  private readonly bytes: SpanBytes;
+  /** full batches of encoded spans, oldest first */
+  private full: SpanBatch[] = [];
+  /** spans in `bytes` not cut into a batch yet */
+  private open = 0;
+  /** every span waiting */
+  private queued = 0;
   private readonly batchSize: number;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
@@ -69,28 +95,49 @@ export class SpanExportQueue {
 
   constructor(
     private readonly settings: ExportSettings,
+    private readonly encoding: SpanEncoding,
     private readonly send: SendBatch,
     private readonly events: ExportEvents,
   ) {
     this.batchSize = Math.min(settings.maxExportBatchSize, settings.maxQueueSize);
+    // a chunk holds about a batch (~300 bytes a span in protobuf, ~600 in JSON)
+    this.bytes = new SpanBytes(Math.min(4 << 20, this.batchSize * 768));
   }
 
-  /** A finished span (called at span end, on the request path: no encoding, no I/O here). */
+  /**
+   * A finished span (called at span end, on the request path: one span's encoding, a few hundred
+   * bytes; no I/O here). The span object is not kept.
+   */
   add(span: SpanRecord): void {
-    if (this.closed || this.queue.length >= this.settings.maxQueueSize) {
-      // reported in a batch, after the request
-      if (this.droppedFull++ === 0) setImmediate(this.reportDrops);
+    if (this.closed || this.queued >= this.settings.maxQueueSize) {
+      this.countDrop();
       return;
     }
-    this.queue.push(span);
+    try {
+      this.encoding.append(span, this.bytes);
+    } catch {
+      // never fails a request (the bytes written so far are not counted: `off` moves on success)
+      this.countDrop();
+      return;
+    }
+    this.queued++;
+    if (++this.open >= this.batchSize) {
+      this.full.push({ body: this.bytes.take(), spans: this.open });
+      this.open = 0;
+    }
     if (this.inFlight !== undefined) return; // its completion schedules the next batch
-    if (this.queue.length >= this.batchSize) this.exportSoon();
+    if (this.full.length > 0) this.exportSoon();
     else this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
+  }
+
+  /** reported in a batch, after the request */
+  private countDrop(): void {
+    if (this.droppedFull++ === 0) setImmediate(this.reportDrops);
   }
 
   /** Spans waiting (tests and the status of a flush). */
   get pending(): number {
-    return this.queue.length;
+    return this.queued;
   }
 
   private readonly reportDrops = (): void => {
@@ -108,23 +155,24 @@ export class SpanExportQueue {
     clearImmediate(this.immediate);
     this.timer = undefined;
     this.immediate = undefined;
-    if (this.inFlight !== undefined || this.queue.length === 0) return;
+    if (this.inFlight !== undefined || this.queued === 0) return;
     this.inFlight = this.exportBatch(this.take()).finally(() => {
       this.inFlight = undefined;
       if (this.closed) return;
-      if (this.queue.length >= this.batchSize) this.exportSoon();
-      else if (this.queue.length > 0) this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
+      if (this.full.length > 0) this.exportSoon();
+      else if (this.queued > 0) this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
     });
   };
 
-  /** The oldest batch, out of the queue. */
-  private take(): SpanRecord[] {
-    if (this.queue.length <= this.batchSize) {
-      const all = this.queue;
-      this.queue = [];
-      return all;
+  /** The oldest batch, out of the queue, as a whole export request. */
+  private take(): SpanBatch {
+    let spans = this.full.shift();
+    if (spans === undefined) {
+      spans = { body: this.bytes.take(), spans: this.open };
+      this.open = 0;
     }
-    return this.queue.splice(0, this.batchSize);
+    this.queued -= spans.spans;
+    return { body: this.encoding.request(spans.body), spans: spans.spans };
   }
 
   /**
@@ -132,20 +180,20 @@ export class SpanExportQueue {
    * timeout settles it even if the transport never calls back, so a wedged export cannot stop
    * the queue for good.
    */
-  private exportBatch(spans: SpanRecord[]): Promise<void> {
+  private exportBatch(batch: SpanBatch): Promise<void> {
     return new Promise<void>((resolve) => {
       let settled = false;
       const settle = (ok: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(guard);
-        if (ok) this.events.exported(spans.length);
-        else this.events.dropped(spans.length, 'export_failed');
+        if (ok) this.events.exported(batch.spans);
+        else this.events.dropped(batch.spans, 'export_failed');
         resolve();
       };
       const guard = setTimeout(() => settle(false), this.settings.exportTimeoutMs + 1000).unref();
       try {
-        this.send(spans, (result) => settle(result.code === ExportResultCode.SUCCESS));
+        this.send(batch, (result) => settle(result.code === ExportResultCode.SUCCESS));
       } catch {
         settle(false);
       }
@@ -162,7 +210,7 @@ export class SpanExportQueue {
     clearTimeout(this.timer);
     clearImmediate(this.immediate);
     const sending: Promise<void>[] = this.inFlight ? [this.inFlight] : [];
-    while (this.queue.length > 0) sending.push(this.exportBatch(this.take()));
+    while (this.queued > 0) sending.push(this.exportBatch(this.take()));
     await Promise.all(sending);
     this.reportDrops();
   }

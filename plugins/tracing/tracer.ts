@@ -31,6 +31,7 @@ import type { RequestTrace, TraceSpan } from '../../src/pipeline/types.ts';
 import type { TracingRuntime } from '../../src/pipeline/feature.ts';
 import type { TracingSettings } from './settings.ts';
 import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-json.ts';
+import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
 import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent } from './trace-context.ts';
 
@@ -174,23 +175,22 @@ export class Tracing implements TracingRuntime {
   constructor(settings: TracingSettings, identity: { instanceId: string; version: string }, events: ExportEvents, scheme = 'http', send?: SendBatch) {
     this.scheme = scheme;
     this.sampler = new RatioSampler(settings.samplingRate);
-    const encoder = new OtlpJsonEncoder(
-      {
-        [ATTR_SERVICE_NAME]: settings.serviceName,
-        [ATTR_SERVICE_INSTANCE_ID]: identity.instanceId,
-        [ATTR_SERVICE_VERSION]: identity.version,
-        [ATTR_TELEMETRY_SDK_NAME]: 'sentinel',
-        [ATTR_TELEMETRY_SDK_LANGUAGE]: 'nodejs',
-        [ATTR_TELEMETRY_SDK_VERSION]: identity.version,
-      },
-      { name: 'sentinel', version: identity.version },
-    );
+    const resource = {
+      [ATTR_SERVICE_NAME]: settings.serviceName,
+      [ATTR_SERVICE_INSTANCE_ID]: identity.instanceId,
+      [ATTR_SERVICE_VERSION]: identity.version,
+      [ATTR_TELEMETRY_SDK_NAME]: 'sentinel',
+      [ATTR_TELEMETRY_SDK_LANGUAGE]: 'nodejs',
+      [ATTR_TELEMETRY_SDK_VERSION]: identity.version,
+    };
+    const scope = { name: 'sentinel', version: identity.version };
+    const encoding = settings.protocol === 'http/json' ? new OtlpJsonEncoder(resource, scope) : new OtlpProtoEncoder(resource, scope);
     if (send) {
-      this.queue = new SpanExportQueue(settings, send, events);
+      this.queue = new SpanExportQueue(settings, encoding, send, events);
       this.stopSender = async () => undefined;
     } else {
-      const sender = otlpHttpSender(settings, encoder);
-      this.queue = new SpanExportQueue(settings, sender.send, events);
+      const sender = otlpHttpSender(settings, encoding.contentType);
+      this.queue = new SpanExportQueue(settings, encoding, sender.send, events);
       this.stopSender = () => sender.shutdown();
     }
   }

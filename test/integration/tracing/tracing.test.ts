@@ -19,9 +19,9 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
 
 const tmp = tempDir();
 
-function tracingBlock(endpoint: string, rate: number, extra = ''): string {
+function tracingBlock(endpoint: string, rate: number, extra = '', backendExtra = ''): string {
   return `observability {
-  tracing { backend "otlp" { endpoint "${endpoint}" }; sampling-rate ${rate}; service-name "edge-test"; scheduled-delay "50ms"; ${extra} }
+  tracing { backend "otlp" { endpoint "${endpoint}"; ${backendExtra} }; sampling-rate ${rate}; service-name "edge-test"; scheduled-delay "50ms"; ${extra} }
   logging { access-log { enabled #true; file "${join(tmp.dir, `access-${rate}-${Math.random().toString(36).slice(2)}.log`)}" } }
 }`;
 }
@@ -291,7 +291,7 @@ describe('sampling decisions', () => {
     await collector?.close();
   });
 
-  async function withGateway(rate: number, run: (base: string, gw: Gateway) => Promise<void>): Promise<void> {
+  async function withGateway(rate: number, run: (base: string, gw: Gateway) => Promise<void>, backendExtra = ''): Promise<void> {
     const gw = await startGateway({
       logLevel: 'silent',
       configText: `
@@ -299,7 +299,7 @@ system { graceful-shutdown-timeout-secs 1 }
 listeners { listener "http" { address "127.0.0.1:0" } }
 routes { route "main" { matches { path-prefix "/" }; upstream "backend" } }
 upstreams { upstream "backend" { target "${up.address}" } }
-${tracingBlock(collector.endpoint, rate)}
+${tracingBlock(collector.endpoint, rate, '', backendExtra)}
 `,
     });
     try {
@@ -343,6 +343,33 @@ ${tracingBlock(collector.endpoint, rate)}
     assert.equal(tp[3], '00', 'the unsampled decision goes on upstream');
     assert.ok(collector.spans.some((s) => s.attributes['url.path'] === '/control'), 'the control request was exported');
     assert.equal(spansOf(collector, unsampledParent).length, 0, 'nothing recorded for the unsampled parent');
+  });
+
+  test('OTLP/protobuf by default; protocol "http/json" sends the same spans as JSON', async () => {
+    const byProtocol = new Map<string, ReceivedSpan[]>();
+    for (const protocol of ['', 'protocol "http/json"']) {
+      const from = collector.contentTypes.length;
+      let traceId = '';
+      await withGateway(
+        1,
+        async (base) => {
+          const r = await request(`${base}/proto/x`, { headers: { 'user-agent': 'naïve-agent/1 ü' } });
+          assert.equal(r.status, 200);
+          traceId = TRACEPARENT.exec(String(up.seen.at(-1)!.headers.traceparent))![1]!;
+        },
+        protocol,
+      );
+      await eventually(() => spansOf(collector, traceId).length >= 3, `the spans (${protocol || 'default'})`);
+      assert.deepEqual(new Set(collector.contentTypes.slice(from)), new Set([protocol ? 'application/json' : 'application/x-protobuf']));
+      byProtocol.set(protocol, spansOf(collector, traceId));
+    }
+    // the same request gives the same spans either way (ids, times, addresses and ports differ)
+    const shape = (spans: ReceivedSpan[]) =>
+      spans
+        .map((s) => ({ name: s.name, kind: s.kind, status: s.statusCode, flags: s.flags, root: s.parentSpanId === '', ua: s.attributes['user_agent.original'], path: s.attributes['url.path'], keys: Object.keys(s.attributes).sort(), resource: Object.keys(s.resource).sort() }))
+        .sort((a, b) => a.kind - b.kind);
+    assert.deepEqual(shape(byProtocol.get('')!), shape(byProtocol.get('protocol "http/json"')!));
+    assert.equal(shape(byProtocol.get('')!).find((s) => s.kind === SERVER)?.ua, 'naïve-agent/1 ü');
   });
 });
 

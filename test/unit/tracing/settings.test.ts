@@ -36,6 +36,8 @@ const cases: { name: string; tracing: string; error?: RegExp; warning?: RegExp }
   { name: 'unknown backend', tracing: 'backend "datadog" { endpoint "http://x" }', error: /unknown backend "datadog": expected "otlp"/ },
   { name: 'not a URL', tracing: 'backend "otlp" { endpoint "collector:4318" }', error: /endpoint: .*(not a URL|http:\/\/ or https:\/\/)/ },
   { name: 'grpc scheme', tracing: 'backend "otlp" { endpoint "grpc://127.0.0.1:4317" }', error: /needs an http:\/\/ or https:\/\/ URL/ },
+  { name: 'json protocol', tracing: 'backend "otlp" { endpoint "http://127.0.0.1:4318"; protocol "http/json" }' },
+  { name: 'grpc protocol', tracing: 'backend "otlp" { endpoint "http://127.0.0.1:4318"; protocol "grpc" }', error: /protocol/ },
   { name: 'rate above 1', tracing: 'backend "otlp" { endpoint "http://127.0.0.1:4318" }; sampling-rate 2', error: /sampling-rate/ },
   { name: 'negative rate', tracing: 'backend "otlp" { endpoint "http://127.0.0.1:4318" }; sampling-rate -0.1', error: /sampling-rate/ },
   { name: 'batch above queue', tracing: 'backend "otlp" { endpoint "http://127.0.0.1:4318" }; max-queue-size 10; max-export-batch-size 20', error: /max-export-batch-size: 20 is larger than max-queue-size 10/ },
@@ -60,6 +62,7 @@ test('settings: defaults, the /v1/traces path, and off when disabled or absent',
   assert.deepEqual(validateTracing(raw), []);
   assert.deepEqual(tracingSettings(raw), {
     url: 'http://127.0.0.1:4318/v1/traces',
+    protocol: 'http/protobuf',
     samplingRate: 0.01,
     serviceName: 'sentinel',
     maxQueueSize: 2048,
@@ -69,6 +72,7 @@ test('settings: defaults, the /v1/traces path, and off when disabled or absent',
   });
   assert.equal(tracingSettings({ ...raw, 'scheduled-delay': '250ms', 'export-timeout': 3 })?.exportTimeoutMs, 3000);
   assert.equal(tracingSettings({ ...raw, 'scheduled-delay': '250ms' })?.scheduledDelayMs, 250);
+  assert.equal(tracingSettings({ ...raw, backend: { ...raw.backend!, protocol: 'http/json' } })?.protocol, 'http/json');
   assert.equal(tracingSettings({ ...raw, enabled: false }), undefined);
   assert.equal(tracingSettings(undefined), undefined);
   assert.deepEqual(validateTracing({ enabled: false } as RawTracing), []);

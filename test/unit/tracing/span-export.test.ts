@@ -8,6 +8,8 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { SpanExportQueue, type ExportSettings } from '../../../plugins/tracing/span-export.ts';
 import type { SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
+import { OtlpProtoEncoder } from '../../../plugins/tracing/otlp-proto.ts';
+import { decodeProtoTraces } from '../../integration/tracing/collector.ts';
 
 function rec(i: number): SpanRecord {
   return { traceId: 'a'.repeat(32), spanId: String(i).padStart(16, '0'), parentSpanId: '', traceState: undefined, name: `s${i}`, kind: 1, remoteParent: false, startMs: i, endMs: i + 1, attributes: [], failed: false };
@@ -15,7 +17,8 @@ function rec(i: number): SpanRecord {
 
 interface Harness {
   queue: SpanExportQueue;
-  sent: SpanRecord[][];
+  /** the span names of each batch sent, decoded from what the sender got */
+  sent: string[][];
   /** answers the oldest unanswered send */
   answer(ok: boolean): void;
   /** sends not answered yet */
@@ -36,8 +39,11 @@ function harness(settings: Partial<ExportSettings>): Harness {
   };
   h.queue = new SpanExportQueue(
     { url: 'http://127.0.0.1:1/v1/traces', maxQueueSize: 8, maxExportBatchSize: 3, scheduledDelayMs: 30, exportTimeoutMs: 10_000, ...settings },
-    (spans, done) => {
-      h.sent.push(spans);
+    new OtlpProtoEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' }),
+    (batch, done) => {
+      const names = decodeProtoTraces(Buffer.from(batch.body)).map((s) => s.name);
+      assert.equal(names.length, batch.spans, 'the batch says how many spans it holds');
+      h.sent.push(names);
       waiting.push(done);
     },
     { exported: (n) => (h.exported += n), dropped: (n, reason) => (h.dropped[reason] += n) },
@@ -50,7 +56,7 @@ test('a full batch is sent after the request, not inside add; one batch at a tim
   for (let i = 0; i < 7; i++) h.queue.add(rec(i));
   assert.equal(h.sent.length, 0, 'add never sends');
   await tick();
-  assert.deepEqual(h.sent.map((b) => b.map((s) => s.name)), [['s0', 's1', 's2']], 'one batch out');
+  assert.deepEqual(h.sent, [['s0', 's1', 's2']], 'one batch out');
   await tick();
   assert.equal(h.sent.length, 1, 'the next waits for the first to finish');
   h.answer(true);
@@ -127,4 +133,35 @@ test('close() sends everything queued at once and waits; later spans are refused
   await closing;
   assert.equal(h.exported, 9);
   assert.equal(h.dropped.queue_full, 1, 'a span after close is counted as lost');
+});
+
+test('a span the encoding cannot write is dropped and counted, never thrown into the request', async () => {
+  const sent: number[] = [];
+  let dropped = 0;
+  const proto = new OtlpProtoEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' });
+  const queue = new SpanExportQueue(
+    { url: 'http://127.0.0.1:1/v1/traces', maxQueueSize: 8, maxExportBatchSize: 2, scheduledDelayMs: 30, exportTimeoutMs: 10_000 },
+    {
+      contentType: proto.contentType,
+      append: (s, out) => {
+        if (s.name === 'bad') throw new Error('cannot encode');
+        proto.append(s, out);
+      },
+      request: (spans) => proto.request(spans),
+    },
+    (batch, done) => {
+      sent.push(...decodeProtoTraces(Buffer.from(batch.body)).map((s) => Number(s.name.slice(1))));
+      done({ code: ExportResultCode.SUCCESS });
+    },
+    { exported: () => undefined, dropped: (n) => (dropped += n) },
+  );
+  queue.add(rec(1));
+  assert.doesNotThrow(() => queue.add({ ...rec(2), name: 'bad' }));
+  queue.add(rec(3));
+  assert.equal(queue.pending, 2);
+  await tick();
+  await tick();
+  assert.deepEqual(sent, [1, 3]);
+  assert.equal(dropped, 1);
+  await queue.close();
 });

@@ -1,0 +1,315 @@
+// The OTLP/protobuf encoding of finished spans (opentelemetry-proto 1.x, trace/v1 and
+// collector/trace/v1), written by hand straight into the export queue's bytes: about a third
+// of the bytes of OTLP/JSON and no intermediate strings. The default encoding of the OTLP/HTTP
+// exporter (Content-Type application/x-protobuf); OTLP/JSON (otlp-json.ts) stays as
+// `protocol "http/json"`. Checked against the protobuf decoder of the test receiver
+// (test/unit/tracing/otlp-proto.test.ts).
+import { wallSeconds, lastWallNanos, type AttributeValue, type SpanRecord } from './otlp-json.ts';
+import type { SpanBytes, SpanEncoding } from './span-bytes.ts';
+
+// wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32; a tag is (field << 3) | wire type
+const T_TRACE_ID = 0x0a; // Span.trace_id = 1 (bytes)
+const T_SPAN_ID = 0x12; // Span.span_id = 2
+const T_TRACE_STATE = 0x1a; // Span.trace_state = 3 (string)
+const T_PARENT_SPAN_ID = 0x22; // Span.parent_span_id = 4
+const T_NAME = 0x2a; // Span.name = 5
+const T_KIND = 0x30; // Span.kind = 6 (enum)
+const T_START = 0x39; // Span.start_time_unix_nano = 7 (fixed64)
+const T_END = 0x41; // Span.end_time_unix_nano = 8 (fixed64)
+const T_ATTRIBUTE = 0x4a; // Span.attributes = 9 (KeyValue)
+const T_STATUS = 0x7a; // Span.status = 15 (Status)
+// Span.flags = 16 (fixed32): tag 133 as a varint
+const T_FLAGS_0 = 0x85;
+const T_FLAGS_1 = 0x01;
+const STATUS_ERROR = [0x18, 0x02]; // Status.code = 3: STATUS_CODE_ERROR (2)
+const T_KEY = 0x0a; // KeyValue.key = 1
+const T_VALUE = 0x12; // KeyValue.value = 2 (AnyValue)
+const T_STRING = 0x0a; // AnyValue.string_value = 1
+const T_BOOL = 0x10; // AnyValue.bool_value = 2
+const T_INT = 0x18; // AnyValue.int_value = 3 (int64)
+const T_DOUBLE = 0x21; // AnyValue.double_value = 4 (double)
+const T_SPAN = 0x12; // ScopeSpans.spans = 2
+const T_SCOPE = 0x0a; // ScopeSpans.scope = 1; InstrumentationScope.name = 1
+const T_SCOPE_VERSION = 0x12; // InstrumentationScope.version = 2
+const T_RESOURCE = 0x0a; // ResourceSpans.resource = 1; Resource.attributes = 1
+const T_SCOPE_SPANS = 0x12; // ResourceSpans.scope_spans = 2
+const T_RESOURCE_SPANS = 0x0a; // ExportTraceServiceRequest.resource_spans = 1
+
+// OTLP span flags, as in otlp-json.ts: W3C flags (sampled) | parent-is-remote known | remote
+const FLAGS_LOCAL_PARENT = 0x101;
+const FLAGS_REMOTE_PARENT = 0x301;
+
+/** Room for the fixed part of a span: tags, ids, lengths, kind, times, flags, status. */
+const SPAN_FIXED_BYTES = 96;
+/** Per attribute beyond its text: tags, lengths, a number. */
+const ATTRIBUTE_FIXED_BYTES = 32;
+const MAX_CACHED_NAMES = 100;
+const MAX_CACHED_VALUES = 256;
+const MAX_CACHED_LENGTH = 128;
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+/** Writes a non-negative integer below 2^53 as a varint; returns the offset after it. */
+function writeVarint(buf: Uint8Array, off: number, n: number): number {
+  while (n >= 0x80) {
+    buf[off++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[off++] = n;
+  return off;
+}
+
+/** An int64 varint: negative numbers are 10 bytes of two's complement. */
+function writeInt64(buf: Uint8Array, off: number, n: number): number {
+  if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) return writeVarint(buf, off, n);
+  let u = BigInt.asUintN(64, BigInt(n));
+  while (u >= 0x80n) {
+    buf[off++] = Number(u & 0x7fn) | 0x80;
+    u >>= 7n;
+  }
+  buf[off++] = Number(u);
+  return off;
+}
+
+/** The length of the body [at, end) written at `lenAt` (reserved: 1 byte), moving the body if it needs more. */
+function closeLength(buf: Buffer, lenAt: number, at: number, end: number): number {
+  const len = end - at;
+  if (len < 0x80) {
+    buf[lenAt] = len;
+    return end;
+  }
+  const extra = varintSize(len) - 1;
+  buf.copyWithin(at + extra, at, end);
+  writeVarint(buf, lenAt, len);
+  return end + extra;
+}
+
+/** A string field (UTF-8). */
+function writeString(buf: Buffer, off: number, tag: number, s: string): number {
+  buf[off] = tag;
+  const at = off + 2;
+  return closeLength(buf, off + 1, at, at + buf.write(s, at, 'utf8'));
+}
+
+/** A fixed64 Unix-nanosecond time of a performance.now() value (exact: split in 32-bit halves). */
+function writeTime(buf: Buffer, off: number, tag: number, perfMs: number): number {
+  const s = wallSeconds(perfMs);
+  const ns = lastWallNanos();
+  // s * 1e9 + ns = hiS * 1e9 * 2^16 + (loS * 1e9 + ns), every partial product below 2^53
+  const a = Math.floor(s / 0x10000) * 1e9;
+  const c = (a % 0x10000) * 0x10000 + (s % 0x10000) * 1e9 + ns;
+  const lo = c % 0x1_0000_0000;
+  const hi = Math.floor(a / 0x10000) + Math.floor(c / 0x1_0000_0000);
+  buf[off] = tag;
+  buf.writeUInt32LE(lo, off + 1);
+  buf.writeUInt32LE(hi, off + 5);
+  return off + 9;
+}
+
+/** One AnyValue's body. */
+function writeAnyValue(buf: Buffer, off: number, v: AttributeValue): number {
+  switch (typeof v) {
+    case 'string':
+      return writeString(buf, off, T_STRING, v);
+    case 'boolean':
+      buf[off] = T_BOOL;
+      buf[off + 1] = v ? 1 : 0;
+      return off + 2;
+    default:
+      if (Number.isSafeInteger(v)) {
+        buf[off] = T_INT;
+        return writeInt64(buf, off + 1, v);
+      }
+      buf[off] = T_DOUBLE;
+      buf.writeDoubleLE(v, off + 1);
+      return off + 9;
+  }
+}
+
+/** One KeyValue field (`tag`: the field it is in). */
+function writeKeyValue(buf: Buffer, off: number, tag: number, key: string, v: AttributeValue): number {
+  buf[off] = tag;
+  const at = off + 2;
+  const valueTag = writeString(buf, at, T_KEY, key);
+  buf[valueTag] = T_VALUE;
+  const end = closeLength(buf, valueTag + 1, valueTag + 2, writeAnyValue(buf, valueTag + 2, v));
+  return closeLength(buf, off + 1, at, end);
+}
+
+function textBytes(v: AttributeValue): number {
+  return typeof v === 'string' ? v.length * 3 : 0;
+}
+
+export class OtlpProtoEncoder implements SpanEncoding {
+  readonly contentType = 'application/x-protobuf';
+  /** ResourceSpans.resource and ScopeSpans.scope, encoded once */
+  private readonly resource: Buffer;
+  private readonly scope: Buffer;
+  /** attribute name -> value -> its encoded KeyValue field (bounded, like the JSON encoder's cache) */
+  private readonly pairs = new Map<string, Map<AttributeValue, Uint8Array>>();
+
+  constructor(resource: Readonly<Record<string, AttributeValue>>, scope: { name: string; version: string }) {
+    const attrs = Object.entries(resource);
+    let size = 16 + scope.name.length * 3 + scope.version.length * 3;
+    for (const [k, v] of attrs) size += ATTRIBUTE_FIXED_BYTES + k.length * 3 + textBytes(v);
+    const tmp = Buffer.alloc(size * 2);
+    // ResourceSpans.resource: a Resource of KeyValues
+    tmp[0] = T_RESOURCE;
+    let at = 2;
+    for (const [k, v] of attrs) at = writeKeyValue(tmp, at, T_RESOURCE, k, v);
+    this.resource = Buffer.from(tmp.subarray(0, closeLength(tmp, 1, 2, at)));
+    // ScopeSpans.scope: an InstrumentationScope
+    tmp[0] = T_SCOPE;
+    at = writeString(tmp, writeString(tmp, 2, T_SCOPE, scope.name), T_SCOPE_VERSION, scope.version);
+    this.scope = Buffer.from(tmp.subarray(0, closeLength(tmp, 1, 2, at)));
+  }
+
+  append(s: SpanRecord, out: SpanBytes): void {
+    const attrs = s.attributes;
+    let room = SPAN_FIXED_BYTES + s.name.length * 3 + (s.traceState === undefined ? 0 : s.traceState.length * 3);
+    for (let i = 0; i < attrs.length; i += 2) room += ATTRIBUTE_FIXED_BYTES + (attrs[i] as string).length * 3 + textBytes(attrs[i + 1]!);
+    const buf = out.reserve(room);
+    const start = out.off;
+    buf[start] = T_SPAN;
+    const at = start + 2;
+    // ids are hex (trace-context.ts, or a traceparent parseTraceparent validated): 16 and 8 bytes
+    buf[at] = T_TRACE_ID;
+    buf[at + 1] = 16;
+    buf.write(s.traceId, at + 2, 'hex');
+    buf[at + 18] = T_SPAN_ID;
+    buf[at + 19] = 8;
+    buf.write(s.spanId, at + 20, 'hex');
+    let off = at + 28;
+    if (s.parentSpanId !== '') {
+      buf[off] = T_PARENT_SPAN_ID;
+      buf[off + 1] = 8;
+      buf.write(s.parentSpanId, off + 2, 'hex');
+      off += 10;
+    }
+    if (s.traceState !== undefined) off = writeString(buf, off, T_TRACE_STATE, s.traceState);
+    buf[off] = T_FLAGS_0;
+    buf[off + 1] = T_FLAGS_1;
+    buf.writeUInt32LE(s.remoteParent ? FLAGS_REMOTE_PARENT : FLAGS_LOCAL_PARENT, off + 2);
+    off = writeString(buf, off + 6, T_NAME, s.name);
+    buf[off] = T_KIND;
+    buf[off + 1] = s.kind;
+    off = writeTime(buf, off + 2, T_START, s.startMs);
+    off = writeTime(buf, off, T_END, s.endMs);
+    for (let i = 0; i < attrs.length; i += 2) off = this.attribute(buf, off, attrs[i] as string, attrs[i + 1]!);
+    if (s.failed) {
+      buf[off] = T_STATUS;
+      buf[off + 1] = STATUS_ERROR.length;
+      buf[off + 2] = STATUS_ERROR[0]!;
+      buf[off + 3] = STATUS_ERROR[1]!;
+      off += 4;
+    }
+    out.off = closeLength(buf, start + 1, at, off);
+  }
+
+  /**
+   * One attribute. Most values repeat from request to request (method, scheme, route, upstream,
+   * status, addresses): their encoded KeyValue is kept per name, a bounded number of short values
+   * each, and copied.
+   */
+  private attribute(buf: Buffer, off: number, name: string, value: AttributeValue): number {
+    let values = this.pairs.get(name);
+    if (values === undefined) {
+      values = new Map();
+      if (this.pairs.size < MAX_CACHED_NAMES) this.pairs.set(name, values);
+    }
+    const cached = values.get(value);
+    if (cached !== undefined) {
+      buf.set(cached, off);
+      return off + cached.length;
+    }
+    const end = writeKeyValue(buf, off, T_ATTRIBUTE, name, value);
+    if (values.size < MAX_CACHED_VALUES && (typeof value !== 'string' || value.length <= MAX_CACHED_LENGTH)) values.set(value, Uint8Array.prototype.slice.call(buf, off, end));
+    return end;
+  }
+
+  request(spans: Uint8Array): Uint8Array {
+    const scopeSpans = this.scope.length + spans.length;
+    const resourceSpans = this.resource.length + 1 + varintSize(scopeSpans) + scopeSpans;
+    const head = Buffer.allocUnsafe(1 + varintSize(resourceSpans) + this.resource.length + 1 + varintSize(scopeSpans) + this.scope.length);
+    head[0] = T_RESOURCE_SPANS;
+    let off = writeVarint(head, 1, resourceSpans);
+    off += this.resource.copy(head, off);
+    head[off++] = T_SCOPE_SPANS;
+    off = writeVarint(head, off, scopeSpans);
+    this.scope.copy(head, off);
+    return Buffer.concat([head, spans]);
+  }
+}
+
+/**
+ * The collector's answer (ExportTraceServiceResponse): its partial_success (field 1) as
+ * rejected_spans (1) and error_message (2), or undefined for an empty answer.
+ */
+export function decodeExportResponse(data: Uint8Array): { rejectedSpans: number; errorMessage: string } | undefined {
+  const r = new ProtoReader(data);
+  let out: { rejectedSpans: number; errorMessage: string } | undefined;
+  while (r.more()) {
+    const tag = r.varint();
+    if (tag !== 0x0a) {
+      r.skip(tag & 7);
+      continue;
+    }
+    const inner = new ProtoReader(r.bytes());
+    out = { rejectedSpans: 0, errorMessage: '' };
+    while (inner.more()) {
+      const t = inner.varint();
+      if (t === 0x08) out.rejectedSpans = inner.varint();
+      else if (t === 0x12) out.errorMessage = Buffer.from(inner.bytes()).toString('utf8');
+      else inner.skip(t & 7);
+    }
+  }
+  return out;
+}
+
+/** A minimal protobuf reader (varints below 2^53, length-delimited fields, skipping). */
+export class ProtoReader {
+  private off = 0;
+  constructor(private readonly buf: Uint8Array) {}
+  more(): boolean {
+    return this.off < this.buf.length;
+  }
+  varint(): number {
+    let n = 0;
+    let mul = 1;
+    for (;;) {
+      if (this.off >= this.buf.length) throw new Error('protobuf: truncated varint');
+      const b = this.buf[this.off++]!;
+      n += (b & 0x7f) * mul;
+      if (b < 0x80) return n;
+      mul *= 0x80;
+      if (mul > 2 ** 63) throw new Error('protobuf: varint too long');
+    }
+  }
+  bytes(): Uint8Array {
+    const len = this.varint();
+    if (this.off + len > this.buf.length) throw new Error('protobuf: truncated field');
+    const b = this.buf.subarray(this.off, this.off + len);
+    this.off += len;
+    return b;
+  }
+  fixed(size: 4 | 8): Uint8Array {
+    if (this.off + size > this.buf.length) throw new Error('protobuf: truncated field');
+    const b = this.buf.subarray(this.off, this.off + size);
+    this.off += size;
+    return b;
+  }
+  skip(wireType: number): void {
+    if (wireType === 0) this.varint();
+    else if (wireType === 1) this.fixed(8);
+    else if (wireType === 2) this.bytes();
+    else if (wireType === 5) this.fixed(4);
+    else throw new Error(`protobuf: unsupported wire type ${wireType}`);
+  }
+}
