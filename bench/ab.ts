@@ -16,9 +16,18 @@
 //     --requests requests are sent (keep-alive, --concurrency connections) and the instructions
 //     the gateway process executed (every thread: JIT, GC, libuv) are dumped. Instructions per
 //     request do not depend on what else runs on the machine; the spread between windows comes
-//     from GC and JIT timing, and the interval says how large it is.
+//     from GC and JIT timing, and the interval says how large it is. --keep-dumps DIR keeps each
+//     window's dump (callgrind_annotate shows where native code spends them; JIT code is "???").
 //
-// Both: --baseline DIR is another checkout (git worktree with node_modules), built with its own
+//   node --import tsx bench/ab.ts --baseline DIR --mode sys [--windows 4] [--duration 3]
+//     Syscalls per request, gateway and agent process apart, counted by the kernel's syscall
+//     tracepoints (`perf stat -e syscalls:sys_enter_*`, no ptrace: the processes run at full
+//     speed, so frames batch as they do unobserved) during a wrk -c50 run of --duration seconds;
+//     per request = count / wrk's request count. Also the gateway's CPU time per request. Counts
+//     of batched writes depend on how many requests share a turn, so both sides are measured in
+//     alternating windows under the same load; needs perf and root (or perf_event_paranoid <= -1).
+//
+// All: --baseline DIR is another checkout (git worktree with node_modules), built with its own
 // tsc (.tmp/bench/dist); "current" is this checkout. --baseline . is an A/A run (the method's
 // own noise). --paths pass,agent picks the routes. --tracing RATE turns OpenTelemetry tracing on
 // in both gateways at that sampling rate, exporting to an OTLP/HTTP sink in this process;
@@ -26,10 +35,10 @@
 // --mode instr --tracing 1 --baseline-tracing off --paths pass` is what tracing every request
 // costs, export included). --node-flags "..." passes flags to both gateways (e.g. --predictable-gc-schedule: a fixed heap growth, so major GCs come at the same
 // allocation points in both builds).
-import { readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { startHopOrigin, startHopSide, type HopSide } from './lib/agent-hop-side.ts';
 import { benchScratchDir, hasCommand } from './lib/processes.ts';
@@ -57,6 +66,8 @@ const { values } = parseArgs({
     // both: tracing at this sampling rate on both gateways, to an OTLP sink in this process
     tracing: { type: 'string' },
     'baseline-tracing': { type: 'string' },
+    // instr mode: keep each window's callgrind dump in this directory (for callgrind_annotate)
+    'keep-dumps': { type: 'string' },
     // both: node flags for both gateways, space-separated (e.g. "--predictable-gc-schedule")
     'node-flags': { type: 'string', default: '' },
   },
@@ -66,7 +77,8 @@ if (!values.baseline) {
   process.exit(2);
 }
 const mode = values.mode;
-if (mode !== 'time' && mode !== 'instr') throw new Error(`--mode ${mode}: expected time or instr`);
+if (mode !== 'time' && mode !== 'instr' && mode !== 'sys') throw new Error(`--mode ${mode}: expected time, instr or sys`);
+if (mode === 'sys' && !hasCommand('perf')) throw new Error('--mode sys needs perf (apt-get install -y linux-perf or linux-tools)');
 if (mode === 'instr' && !hasCommand('valgrind')) throw new Error('--mode instr needs valgrind (apt-get install -y valgrind)');
 const paths = values.paths.split(',').map((p) => p.trim()) as ('pass' | 'agent')[];
 for (const p of paths) if (p !== 'pass' && p !== 'agent') throw new Error(`--paths: unknown path ${p}`);
@@ -107,6 +119,7 @@ const sides = [current, baseline] as const;
 
 // ---- time mode ---------------------------------------------------------------------------------
 interface Round {
+  requests: number;
   rps: number;
   cpuUsPerReq: number;
   errors: number;
@@ -117,7 +130,7 @@ async function timed(side: HopSide, path: string, seconds: number): Promise<Roun
   const r = await runLoad({ kind: 'closed', rate: 0, path: `/${path}`, headers: [], wrkArgs: [], connections: Number(values.connections), scheme: 'http' }, side.port, 1, seconds, { warmupS: 0 });
   const cpuNs = treeCpuNs(side.gateway.pid) - c0;
   const n = Math.max(1, (r.raw as WrkResult).requests);
-  return { rps: r.rps, cpuUsPerReq: cpuNs / 1000 / n, errors: r.errors + r.non2xx };
+  return { rps: r.rps, cpuUsPerReq: cpuNs / 1000 / n, errors: r.errors + r.non2xx, requests: n };
 }
 
 async function timeMode(): Promise<void> {
@@ -199,7 +212,10 @@ async function countWindow(side: HopSide, path: string, n: number): Promise<{ in
   const fresh = readdirSync(cgDir).filter((f) => f.startsWith(`${side.name}.${pid}.`) && !before.has(f));
   if (fresh.length !== 1) throw new Error(`expected one new callgrind dump for ${side.name}, found ${fresh.join(', ') || 'none'}`);
   const instr = parseCallgrindSummary(readFileSync(join(cgDir, fresh[0]!), 'utf8'));
-  rmSync(join(cgDir, fresh[0]!));
+  if (values['keep-dumps']) {
+    mkdirSync(values['keep-dumps'], { recursive: true });
+    renameSync(join(cgDir, fresh[0]!), join(values['keep-dumps'], `${side.name}-${path}-${fresh[0]!}`));
+  } else rmSync(join(cgDir, fresh[0]!));
   return { instr, bad };
 }
 
@@ -235,8 +251,95 @@ async function instrMode(): Promise<void> {
   }
 }
 
+// ---- sys mode ----------------------------------------------------------------------------------
+/** The syscalls the hop can change (socket I/O, the event loop's waits, timers, GC's memory calls). */
+const SYSCALLS = ['read', 'write', 'writev', 'recvfrom', 'sendto', 'epoll_wait', 'epoll_pwait', 'epoll_ctl', 'futex', 'mprotect', 'madvise', 'mmap', 'munmap'];
+
+/** Scheduler events: a process switched out (it blocked or was preempted), woken, moved to another core. */
+const SCHED = ['context-switches', 'cpu-migrations', 'sched:sched_wakeup'];
+
+/** Starts counting the syscalls of `pid` (all its threads); stop() returns the counts by name. */
+async function countSyscalls(pid: number, file: string): Promise<{ stop(): Promise<Map<string, number>> }> {
+  const events = ['raw_syscalls:sys_enter', ...SYSCALLS.map((s) => `syscalls:sys_enter_${s}`), ...SCHED];
+  const perf = spawn('perf', ['stat', '-x', ',', '-o', file, '-e', events.join(','), '-p', String(pid)], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300)); // attach before the load starts
+  return {
+    async stop() {
+      const exited = new Promise((r) => perf.once('exit', r));
+      perf.kill('SIGINT');
+      await exited;
+      const counts = new Map<string, number>();
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        const [value, , event] = line.split(',');
+        if (!event || value === undefined) continue;
+        const name = event === 'raw_syscalls:sys_enter' ? 'all' : event.replace('syscalls:sys_enter_', '').replace('sched:sched_', '');
+        counts.set(name, Number(value) || 0);
+      }
+      return counts;
+    },
+  };
+}
+
+/** [voluntary, involuntary] context switches of a process, all threads (/proc/PID/task/TID/status). */
+function ctxSwitches(pid: number): [number, number] {
+  let v = 0;
+  let nv = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const st = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    v += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+    nv += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+  }
+  return [v, nv];
+}
+
+async function sysMode(): Promise<void> {
+  const windows = Number(values.windows);
+  const duration = Number(values.duration);
+  console.log(`sys mode: ${windows} windows x ${paths.length} paths x 2 sides of ${duration} s, wrk -c${values.connections}; syscalls per request from perf's syscall tracepoints`);
+  for (const s of sides) for (const p of paths) await timed(s, p, 2); // warm-up
+  type Got = { gw: Map<string, number[]>; agent: Map<string, number[]>; cpu: number[] };
+  const got = new Map<string, Got>();
+  const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+  for (let w = 0; w < windows; w++) {
+    for (const p of w % 2 === 0 ? paths : [...paths].reverse()) {
+      for (const s of w % 2 === 0 ? sides : [...sides].reverse()) {
+        const key = `${s.name} /${p}`;
+        if (!got.has(key)) got.set(key, { gw: new Map(), agent: new Map(), cpu: [] });
+        const g = got.get(key)!;
+        const gwCount = await countSyscalls(s.gateway.pid, join(tmp, `perf-gw-${s.name}`));
+        const agCount = await countSyscalls(s.agent.pid, join(tmp, `perf-agent-${s.name}`));
+        const cs0 = [ctxSwitches(s.gateway.pid), ctxSwitches(s.agent.pid)];
+        const r = await timed(s, p, duration);
+        const n = r.requests;
+        const cs1 = [ctxSwitches(s.gateway.pid), ctxSwitches(s.agent.pid)];
+        const [gw, ag] = [await gwCount.stop(), await agCount.stop()];
+        gw.set('voluntary-switches', cs1[0]![0] - cs0[0]![0]);
+        gw.set('preempted', cs1[0]![1] - cs0[0]![1]);
+        ag.set('voluntary-switches', cs1[1]![0] - cs0[1]![0]);
+        ag.set('preempted', cs1[1]![1] - cs0[1]![1]);
+        for (const [k, v] of gw) push(g.gw, k, v / n);
+        for (const [k, v] of ag) push(g.agent, k, v / n);
+        g.cpu.push(r.cpuUsPerReq);
+        const brief = (m: Map<string, number>) => ['all', 'read', 'writev', 'write', 'epoll_pwait', 'voluntary-switches', 'preempted'].filter((k) => m.get(k)).map((k) => `${k} ${fmt(m.get(k)! / n, 2)}`).join(' ');
+        console.log(`[window ${w + 1}] ${key.padEnd(16)} ${r.rps.toFixed(0)} req/s ${r.cpuUsPerReq.toFixed(1)} µs/req | gateway ${brief(gw)} | agent ${brief(ag)}${r.errors ? ` errors ${r.errors}` : ''}`);
+      }
+    }
+  }
+  console.log(`\nsyscalls per request (median of ${windows} windows, range), wrk -c${values.connections}; current = ${REPO}, baseline = ${resolve(values.baseline!)}`);
+  const cell = (xs: number[] | undefined) => (xs?.length ? `${fmt(median(xs), 2)} (${fmt(Math.min(...xs), 2)}-${fmt(Math.max(...xs), 2)})` : '-');
+  for (const [key, g] of got) {
+    console.log(`${key}: gateway CPU ${cell(g.cpu)} µs/req`);
+    for (const proc of ['gw', 'agent'] as const) {
+      const m = g[proc];
+      const names = ['all', ...SYSCALLS, 'context-switches', 'voluntary-switches', 'preempted', 'cpu-migrations', 'wakeup'].filter((k) => (m.get(k) ?? []).some((v) => v > 0.005));
+      console.log(`  ${proc === 'gw' ? 'gateway' : 'agent  '} ${names.map((k) => `${k} ${cell(m.get(k))}`).join(', ')}`);
+    }
+  }
+}
+
 if (mode === 'time') await timeMode();
-else await instrMode();
+else if (mode === 'instr') await instrMode();
+else await sysMode();
 for (const s of sides) {
   await s.gateway.stop();
   await s.agent.stop();
