@@ -1,4 +1,4 @@
-// `node --import tsx bench/tracing-recorder.ts [--rounds 5] [--requests 200000] [--protocol http/protobuf|http/json]`
+// `node --import tsx bench/tracing-recorder.ts [--rounds 5] [--requests 200000] [--protocol http/protobuf|http/json] [--instr]`
 //
 // The tracing runtime alone, in process (docs/tracing.md "Cost"): the calls the core makes for one
 // passthrough request (start, route match span, routed, attempt span with its attributes and
@@ -6,13 +6,23 @@
 // (spans are encoded as they end) and a sender that drops the encoded batch (no HTTP). Reports CPU µs per request
 // (process.cpuUsage), interleaved rounds, median. Much steadier than bench/tracing.ts on a shared
 // machine: it measures only the tracing code, not the gateway around it.
+// --instr: instructions per request instead of CPU time, deterministic whatever the machine's load:
+// each round and rate runs in a child under `valgrind --tool=callgrind --instr-atstart=no`, the
+// counters go on after the warm-up (plus 2,000 requests to re-translate the hot code
+// instrumented) and are dumped after the measured requests and the final flush (GC and the
+// encoding included). Use a smaller --requests (20000: ~1 min a run).
 import { parseArgs } from 'node:util';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseCallgrindSummary } from './lib/callgrind.ts';
 import type { IncomingMessage } from 'node:http';
 import { Tracing } from '../plugins/tracing/tracer.ts';
 import type { CompiledRoute } from '../src/config/compile.ts';
 import { median } from './lib/stats.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, requests: { type: 'string', default: '200000' }, protocol: { type: 'string', default: 'http/protobuf' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, requests: { type: 'string', default: '200000' }, protocol: { type: 'string', default: 'http/protobuf' }, instr: { type: 'boolean', default: false } } });
 const rounds = Number(values.rounds);
 const requests = Number(values.requests);
 
@@ -61,14 +71,55 @@ async function measure(rate: number): Promise<{ cpuUs: number; bytes: number; dr
     }
   };
   await run(20_000); // warm-up
+  const counted = process.env.RECORDER_UNDER_CALLGRIND === '1';
+  if (counted) {
+    execFileSync('callgrind_control', ['-i', 'on', String(process.pid)], { stdio: 'ignore' });
+    await run(2000);
+    execFileSync('callgrind_control', ['-z', String(process.pid)], { stdio: 'ignore' });
+  }
   const before = process.cpuUsage();
   await run(requests);
-  await tracing.shutdown(5000); // the last batches are encoded inside the measurement
+  await tracing.shutdown(5000); // the last batches are sent inside the measurement
   const used = process.cpuUsage(before);
+  if (counted) execFileSync('callgrind_control', ['-d', String(process.pid)], { stdio: 'ignore' });
   return { cpuUs: (used.user + used.system) / requests, bytes, dropped };
 }
 
+/** One rate in a child under callgrind: instructions per request of the measured part. */
+function instrOf(rate: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'recorder-cg-'));
+  try {
+    const r = spawnSync(
+      'valgrind',
+      ['--tool=callgrind', '--smc-check=all', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--import', 'tsx', import.meta.filename, '--rounds', '1', '--requests', String(requests), '--protocol', values.protocol],
+      { env: { ...process.env, RATES: String(rate), RECORDER_UNDER_CALLGRIND: '1' }, encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
+    if (r.status !== 0) throw new Error(`callgrind child failed: ${r.stderr.slice(-2000)}`);
+    // the dump callgrind_control -d wrote (cg.<pid>.1); cg.<pid> is the (empty) one at exit
+    const dump = readdirSync(dir).find((f) => /^cg\.\d+\.1$/.test(f));
+    if (!dump) throw new Error(`no callgrind dump in ${dir}: ${readdirSync(dir).join(', ')}`);
+    return parseCallgrindSummary(readFileSync(join(dir, dump), 'utf8')) / requests;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (values.instr) {
+    const counts = new Map<number, number[]>(RATES.map((r) => [r, []]));
+    for (let round = 1; round <= rounds; round++) {
+      for (const rate of RATES) {
+        const n = instrOf(rate);
+        counts.get(rate)!.push(n);
+        console.log(`[round ${round}] rate ${String(rate).padEnd(4)} ${Math.round(n)} instructions/request (callgrind)`);
+      }
+    }
+    console.log(`\ntracing runtime alone (${values.protocol}), ${rounds} runs x ${requests} requests under callgrind (instructions per request, every thread: GC and JIT included)\n`);
+    console.log('| sampling | per run | median |');
+    console.log('|:--|:--|--:|');
+    for (const [rate, xs] of counts) console.log(`| ${rate * 100}% | ${xs.map((x) => Math.round(x)).join(', ')} | ${Math.round(median(xs))} |`);
+    return;
+  }
   const results = new Map<number, number[]>(RATES.map((r) => [r, []]));
   for (let round = 1; round <= rounds; round++) {
     for (let k = 0; k < RATES.length; k++) {

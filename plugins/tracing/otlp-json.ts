@@ -116,6 +116,7 @@ export class OtlpJsonEncoder implements SpanEncoding {
   }
 
   readonly contentType = 'application/json';
+  readonly headRoom = 0;
 
   /**
    * One span's JSON object, after a comma, into the export queue's bytes (SpanBytes). A span whose

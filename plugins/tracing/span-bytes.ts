@@ -9,10 +9,15 @@ import type { SpanRecord } from './otlp-json.ts';
 export interface SpanEncoding {
   /** the Content-Type of the request */
   readonly contentType: string;
+  /** bytes left free in front of each batch's spans, for the request's head (0: none) */
+  readonly headRoom: number;
   /** Appends one span's encoding (its `spans` field / its JSON object) to `out`. */
   append(s: SpanRecord, out: SpanBytes): void;
-  /** The whole ExportTraceServiceRequest around `spans`: what append wrote for them, in order. */
-  request(spans: Uint8Array): Uint8Array;
+  /**
+   * The whole ExportTraceServiceRequest around a batch: `piece` is `headRoom` free bytes, then
+   * what append wrote for its spans, in order (a SpanBytes piece).
+   */
+  request(piece: Uint8Array): Uint8Array;
 }
 
 /** Smallest chunk (a chunk holds a batch or more; one bigger than this is allocated on demand). */
@@ -20,16 +25,21 @@ const MIN_CHUNK = 64 * 1024;
 
 /**
  * An append-only byte buffer cut into pieces: writers `reserve` room and advance `off`; `take()`
- * returns what was written since the last take. A full chunk is replaced by a new one (the bytes
+ * returns what was written since the last take, after `gap` free bytes (room for the request's
+ * head, so a batch is sent without copying it). A full chunk is replaced by a new one (the bytes
  * not taken yet move along); pieces already taken keep the old chunk alive until they are dropped.
  */
 export class SpanBytes {
   buf: Buffer;
-  off = 0;
+  off: number;
   private start = 0;
 
-  constructor(private readonly chunkSize = MIN_CHUNK) {
-    this.buf = Buffer.allocUnsafeSlow(Math.max(chunkSize, 1024));
+  constructor(
+    private readonly chunkSize = MIN_CHUNK,
+    private readonly gap = 0,
+  ) {
+    this.buf = Buffer.allocUnsafeSlow(Math.max(chunkSize, 1024, gap * 2));
+    this.off = gap;
   }
 
   /** Room for `n` more bytes at `off`; returns the buffer to write into (it may be a new one). */
@@ -44,22 +54,24 @@ export class SpanBytes {
     return next;
   }
 
-  /** The bytes written since the last take. */
+  /** The gap and the bytes written since the last take. */
   take(): Uint8Array {
     const piece = this.buf.subarray(this.start, this.off);
     this.start = this.off;
+    this.reserve(this.gap);
+    this.off += this.gap;
     return piece;
   }
 
   /** Bytes written and not taken yet. */
   get open(): number {
-    return this.off - this.start;
+    return this.off - this.start - this.gap;
   }
 }
 
 /** A whole request for `spans` in `encoding` (tests, benches; the queue appends span by span). */
 export function encodeRequest(encoding: SpanEncoding, spans: readonly SpanRecord[]): Uint8Array {
-  const out = new SpanBytes(1024);
+  const out = new SpanBytes(1024, encoding.headRoom);
   for (const s of spans) encoding.append(s, out);
   return encoding.request(out.take());
 }

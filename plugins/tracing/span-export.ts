@@ -101,7 +101,7 @@ export class SpanExportQueue {
   ) {
     this.batchSize = Math.min(settings.maxExportBatchSize, settings.maxQueueSize);
     // a chunk holds about a batch (~300 bytes a span in protobuf, ~600 in JSON)
-    this.bytes = new SpanBytes(Math.min(4 << 20, this.batchSize * 768));
+    this.bytes = new SpanBytes(Math.min(4 << 20, this.batchSize * 768), encoding.headRoom);
   }
 
   /**

@@ -104,7 +104,7 @@ test('encode: big spans (three-byte lengths) and many spans grow the bytes, none
   const enc = encoder();
   const long = '€ü😀"'.repeat(3000); // ~30 KB of UTF-8 in one attribute
   const spans = Array.from({ length: 40 }, (_, i) => span({ spanId: String(i + 1).padStart(16, '0'), attributes: ['user_agent.original', i % 4 === 0 ? long : 'ua', 'i', i] }));
-  const out = new SpanBytes(1024); // far smaller than the batch: the chunk is replaced several times
+  const out = new SpanBytes(1024, enc.headRoom); // far smaller than the batch: the chunk is replaced several times
   for (const s of spans) enc.append(s, out);
   const got = decode(enc.request(out.take()));
   assert.deepEqual(
@@ -128,7 +128,7 @@ test('encode: repeated and differently typed values of one attribute stay apart 
 
 test('pieces taken from SpanBytes stay intact while later spans are appended', () => {
   const enc = encoder();
-  const out = new SpanBytes(1024);
+  const out = new SpanBytes(1024, enc.headRoom);
   const batches: Uint8Array[] = [];
   for (let b = 0; b < 5; b++) {
     for (let i = 0; i < 7; i++) enc.append(span({ spanId: `${b}${i}`.padStart(16, '0'), name: `b${b}`, attributes: ['pad', 'y'.repeat(100 * i)] }), out);

@@ -143,6 +143,7 @@ test('a span the encoding cannot write is dropped and counted, never thrown into
     { url: 'http://127.0.0.1:1/v1/traces', maxQueueSize: 8, maxExportBatchSize: 2, scheduledDelayMs: 30, exportTimeoutMs: 10_000 },
     {
       contentType: proto.contentType,
+      headRoom: proto.headRoom,
       append: (s, out) => {
         if (s.name === 'bad') throw new Error('cannot encode');
         proto.append(s, out);
