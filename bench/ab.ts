@@ -35,18 +35,17 @@
 // --mode instr --tracing 1 --baseline-tracing off --paths pass` is what tracing every request
 // costs, export included). --node-flags "..." passes flags to both gateways (e.g. --predictable-gc-schedule: a fixed heap growth, so major GCs come at the same
 // allocation points in both builds).
-import { readdirSync, readFileSync, renameSync, rmSync, mkdirSync } from 'node:fs';
+import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { execFileSync, spawn } from 'node:child_process';
-import { Agent, request } from 'node:http';
+import { spawn } from 'node:child_process';
 import { startHopOrigin, startHopSide, type HopSide } from './lib/agent-hop-side.ts';
 import { benchScratchDir, hasCommand } from './lib/processes.ts';
 import { treeCpuNs } from './lib/procfs.ts';
 import { runLoad } from './lib/load.ts';
 import type { WrkResult } from './lib/wrk.ts';
 import { bootstrapMedianInterval, median } from './lib/stats.ts';
-import { parseCallgrindSummary } from './lib/callgrind.ts';
+import { callgrindWrap, countWindow, instrumentationOn, sendFixed } from './lib/instr.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
 
 const { values } = parseArgs({
@@ -105,7 +104,7 @@ const cgDir = join(tmp, 'callgrind');
 mkdirSync(cgDir);
 // --instr-atstart=no: start-up and warm-up run uninstrumented (several times faster; V8 tiers
 // up by counts, not by time), instrumentation goes on before the first window
-const callgrind = (name: string) => ['valgrind', '--tool=callgrind', '--smc-check=all', '--instr-atstart=no', `--callgrind-out-file=${join(cgDir, `${name}.%p`)}`];
+const callgrind = (name: string) => callgrindWrap(cgDir, name);
 const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
 const startSide = (name: string, root: string): Promise<HopSide> =>
   mode === 'instr'
@@ -177,46 +176,13 @@ async function timeMode(): Promise<void> {
 }
 
 // ---- instr mode --------------------------------------------------------------------------------
-/** Sends exactly n GETs over `concurrency` keep-alive connections; returns the non-200 count. */
-async function sendFixed(port: number, path: string, n: number, concurrency: number): Promise<number> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  let sent = 0;
-  let bad = 0;
-  const worker = async (): Promise<void> => {
-    while (sent < n) {
-      sent++;
-      const status = await new Promise<number>((ok) => {
-        const req = request({ host: '127.0.0.1', port, path: `/${path}`, agent }, (res) => {
-          res.resume();
-          res.on('end', () => ok(res.statusCode ?? 0));
-          res.on('error', () => ok(0));
-        });
-        req.on('error', () => ok(0));
-        req.end();
-      });
-      if (status !== 200) bad++;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  agent.destroy();
-  return bad;
-}
-
 /** Zeroes the side's callgrind counters, runs the requests, dumps, and returns instructions. */
-async function countWindow(side: HopSide, path: string, n: number): Promise<{ instr: number; bad: number }> {
-  const pid = String(side.gateway.pid);
-  execFileSync('callgrind_control', ['-z', pid], { stdio: 'ignore' });
-  const bad = await sendFixed(side.port, path, n, Number(values.concurrency));
-  const before = new Set(readdirSync(cgDir));
-  execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' });
-  const fresh = readdirSync(cgDir).filter((f) => f.startsWith(`${side.name}.${pid}.`) && !before.has(f));
-  if (fresh.length !== 1) throw new Error(`expected one new callgrind dump for ${side.name}, found ${fresh.join(', ') || 'none'}`);
-  const instr = parseCallgrindSummary(readFileSync(join(cgDir, fresh[0]!), 'utf8'));
-  if (values['keep-dumps']) {
-    mkdirSync(values['keep-dumps'], { recursive: true });
-    renameSync(join(cgDir, fresh[0]!), join(values['keep-dumps'], `${side.name}-${path}-${fresh[0]!}`));
-  } else rmSync(join(cgDir, fresh[0]!));
-  return { instr, bad };
+async function countSide(side: HopSide, path: string, n: number): Promise<{ instr: number; bad: number }> {
+  const keepDir = values['keep-dumps'];
+  if (keepDir) mkdirSync(keepDir, { recursive: true });
+  const keep = keepDir ? (dump: string) => join(keepDir, `${side.name}-${path}-${dump}`) : undefined;
+  const { instr, result } = await countWindow(cgDir, side.name, side.gateway.pid, () => sendFixed(side.port, `/${path}`, n, Number(values.concurrency)), keep);
+  return { instr, bad: result };
 }
 
 async function instrMode(): Promise<void> {
@@ -226,16 +192,16 @@ async function instrMode(): Promise<void> {
   console.log(`instr mode: warm-up ${warmup} requests per side and path, then ${windows} windows of ${n} requests, both sides counted at the same time, callgrind`);
   // warm-up: both sides at once (independent processes; the counts do not care)
   await Promise.all(sides.map(async (s) => {
-    for (const p of paths) await sendFixed(s.port, p, warmup, Number(values.concurrency));
-    execFileSync('callgrind_control', ['-i', 'on', String(s.gateway.pid)], { stdio: 'ignore' });
-    for (const p of paths) await sendFixed(s.port, p, Math.min(warmup, 200), Number(values.concurrency)); // re-translate the hot code instrumented
+    for (const p of paths) await sendFixed(s.port, `/${p}`, warmup, Number(values.concurrency));
+    instrumentationOn(s.gateway.pid);
+    for (const p of paths) await sendFixed(s.port, `/${p}`, Math.min(warmup, 200), Number(values.concurrency)); // re-translate the hot code instrumented
   }));
   const got = new Map(paths.map((p) => [p, { cur: [] as number[], base: [] as number[] }]));
   for (let w = 0; w < windows; w++) {
     for (const p of w % 2 === 0 ? paths : [...paths].reverse()) {
       const g = got.get(p)!;
       // the two sides measured at the same time: a window's order does not matter to a count
-      const [c, b] = await Promise.all([countWindow(current, p, n), countWindow(baseline, p, n)]);
+      const [c, b] = await Promise.all([countSide(current, p, n), countSide(baseline, p, n)]);
       g.cur.push(c.instr / n);
       g.base.push(b.instr / n);
       console.log(`[window ${w + 1}] ${p.padEnd(5)} current ${(c.instr / n).toFixed(0)} instr/req | baseline ${(b.instr / n).toFixed(0)} instr/req | ×${fmt(c.instr / b.instr)}${c.bad + b.bad ? ` non-200 ${c.bad + b.bad}` : ''}`);

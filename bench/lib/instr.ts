@@ -1,0 +1,66 @@
+// Counting a gateway's instructions per request under callgrind (bench/ab.ts and
+// bench/tracing.ts --mode instr): the process runs under `valgrind --tool=callgrind
+// --instr-atstart=no`, is warmed up uninstrumented, then per window its counters are zeroed,
+// exactly n requests are sent and the counters are dumped. Deterministic up to GC and JIT timing:
+// what else runs on the machine does not change a count.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, request } from 'node:http';
+import { parseCallgrindSummary } from './callgrind.ts';
+
+/** The valgrind command line that runs a gateway counted; dumps go to `dir/<name>.<pid>.N`. */
+export function callgrindWrap(dir: string, name: string): string[] {
+  // --smc-check=all: V8 writes and patches machine code; --instr-atstart=no: start-up and warm-up
+  // run uninstrumented (several times faster; V8 tiers up by counts, not by time)
+  return ['valgrind', '--tool=callgrind', '--smc-check=all', '--instr-atstart=no', `--callgrind-out-file=${join(dir, `${name}.%p`)}`];
+}
+
+/** Sends exactly n GETs over `concurrency` keep-alive connections; returns the non-200 count. */
+export async function sendFixed(port: number, path: string, n: number, concurrency: number, headers: Record<string, string> = {}): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  let sent = 0;
+  let bad = 0;
+  const worker = async (): Promise<void> => {
+    while (sent < n) {
+      sent++;
+      const status = await new Promise<number>((ok) => {
+        const req = request({ host: '127.0.0.1', port, path, agent, headers }, (res) => {
+          res.resume();
+          res.on('end', () => ok(res.statusCode ?? 0));
+          res.on('error', () => ok(0));
+        });
+        req.on('error', () => ok(0));
+        req.end();
+      });
+      if (status !== 200) bad++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  agent.destroy();
+  return bad;
+}
+
+/** Instrumentation on for a process started with callgrindWrap. */
+export function instrumentationOn(pid: number): void {
+  execFileSync('callgrind_control', ['-i', 'on', String(pid)], { stdio: 'ignore' });
+}
+
+/**
+ * Zeroes the process's counters, runs `load`, dumps, and returns the instructions executed
+ * meanwhile (every thread: JIT, GC, libuv). `keep` names the file to keep the dump as (for
+ * callgrind_annotate), given the dump's own name; otherwise it is removed.
+ */
+export async function countWindow<T>(dir: string, name: string, pid: number, load: () => Promise<T>, keep?: (dump: string) => string): Promise<{ instr: number; result: T }> {
+  execFileSync('callgrind_control', ['-z', String(pid)], { stdio: 'ignore' });
+  const result = await load();
+  const before = new Set(readdirSync(dir));
+  execFileSync('callgrind_control', ['-d', String(pid)], { stdio: 'ignore' });
+  const fresh = readdirSync(dir).filter((f) => f.startsWith(`${name}.${pid}.`) && !before.has(f));
+  if (fresh.length !== 1) throw new Error(`expected one new callgrind dump for ${name}, found ${fresh.join(', ') || 'none'}`);
+  const file = join(dir, fresh[0]!);
+  const instr = parseCallgrindSummary(readFileSync(file, 'utf8'));
+  if (keep) renameSync(file, keep(fresh[0]!));
+  else rmSync(file);
+  return { instr, result };
+}
