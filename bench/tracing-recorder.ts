@@ -30,7 +30,7 @@ const RATES = process.env.RATES ? process.env.RATES.split(",").map(Number) : [0,
 const route = { id: 'all', raw: { matches: { 'path-prefix': ['/'] } } } as unknown as CompiledRoute;
 const req = { headers: { host: '127.0.0.1:8080', 'user-agent': 'wrk' }, socket: { remoteAddress: '127.0.0.1', remotePort: 40000 }, httpVersion: '1.1' } as unknown as IncomingMessage;
 
-async function measure(rate: number): Promise<{ cpuUs: number; bytes: number; dropped: number }> {
+async function measure(rate: number): Promise<{ cpuUs: number; sysUs: number; bytes: number; dropped: number }> {
   let bytes = 0;
   let dropped = 0;
   const tracing = new Tracing(
@@ -82,7 +82,7 @@ async function measure(rate: number): Promise<{ cpuUs: number; bytes: number; dr
   await tracing.shutdown(5000); // the last batches are sent inside the measurement
   const used = process.cpuUsage(before);
   if (counted) execFileSync('callgrind_control', ['-d', String(process.pid)], { stdio: 'ignore' });
-  return { cpuUs: (used.user + used.system) / requests, bytes, dropped };
+  return { cpuUs: (used.user + used.system) / requests, sysUs: used.system / requests, bytes, dropped };
 }
 
 /** One rate in a child under callgrind: instructions per request of the measured part. */
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
       const rate = RATES[(k + round - 1) % RATES.length]!;
       const r = await measure(rate);
       results.get(rate)!.push(r.cpuUs);
-      console.log(`[round ${round}] rate ${String(rate).padEnd(4)} ${r.cpuUs.toFixed(2)} µs CPU/request  OTLP bytes ${r.bytes}  dropped ${r.dropped}`);
+      console.log(`[round ${round}] rate ${String(rate).padEnd(4)} ${r.cpuUs.toFixed(2)} µs CPU/request (system ${r.sysUs.toFixed(2)})  OTLP bytes ${r.bytes}  dropped ${r.dropped}`);
     }
   }
   console.log(`\ntracing runtime alone, ${rounds} rounds x ${requests} requests (CPU µs per request; the gateway's own passthrough cost is ~90 µs on the quiet machine)\n`);
