@@ -53,6 +53,8 @@ process.on('SIGTERM', () => process.exit(0));
 `,
   );
   const agent = spawn(process.execPath, ['--import', 'tsx', agentFile], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  // stopped on any exit of this process, a failed run included (no orphan agents)
+  process.once('exit', () => agent.kill('SIGTERM'));
   await new Promise<void>((ok) => agent.stdout.on('data', (c: Buffer) => c.toString().includes('listening') && ok()));
   const port = await freePort();
   const { startGateway } = (await import(join(root, 'src', 'server', 'gateway.ts'))) as { startGateway(o: { logLevel: string; configText: string }): Promise<Gw> };
