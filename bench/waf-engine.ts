@@ -5,19 +5,27 @@
 // (process.cpuUsage, GC threads included; less disturbed by other load than wall time).
 //
 //   node --import tsx bench/waf-engine.ts [--rounds 3] [--iterations 1000] [--pl 1] [--requests get,post]
-//        [--baseline DIR] [--cpu-prof-dir DIR]
+//        [--baseline DIR] [--cpu-prof-dir DIR] [--instr [--windows 3]]
+//
+// --instr: instructions per request under callgrind (load-independent): each tree's child runs
+// under valgrind with instrumentation off for rule loading and warm-up, then per kind --windows
+// windows of --iterations requests (half for the POST) are counted (callgrind_control -z/-d); both
+// trees run at the same time. Several minutes: ~1.5 min per tree at the default sizes.
 //
 // --baseline DIR: another checkout of this repository (e.g. `git worktree add /tmp/base main`, with
 // node_modules linked in); each round runs one child process per tree, alternating which goes
 // first, and the report gives the per-round ratio baseline/this tree (same-run, interleaved).
 // CRS from $CRS_DIR (default ../shared/conformance/crs).
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { median } from './lib/stats.ts';
+import { parseCallgrindSummary } from './lib/callgrind.ts';
+import { benchScratchDir } from './lib/processes.ts';
+import { bootstrapMedianInterval, median } from './lib/stats.ts';
 import { BROWSER_HEADERS, getPath, jsonBody, POST_PATH } from './lib/waf-requests.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -31,6 +39,8 @@ const { values: argv } = parseArgs({
     requests: { type: 'string', default: 'get,post' },
     baseline: { type: 'string', default: '' },
     'cpu-prof-dir': { type: 'string', default: '' },
+    instr: { type: 'boolean', default: false },
+    windows: { type: 'string', default: '3' },
     child: { type: 'string', default: '' },
   },
 });
@@ -97,6 +107,28 @@ async function child(root: string): Promise<void> {
   // The POST costs more: half as many per block keeps the blocks similar in length.
   const count = (k: Kind): number => (k === 'post' ? Math.max(1, iterations >> 1) : iterations);
   for (const k of kinds) for (let i = 0; i < count(k); i++) once(k);
+  if (argv.instr) {
+    // Under callgrind: the parent counts each window (see instrChild); lines on stdin pace us.
+    const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+    process.stdout.write('warm\n');
+    await lines.next();
+    const gc = (globalThis as { gc?: () => void }).gc;
+    for (const k of kinds) {
+      // One uncounted window under instrumentation first (valgrind re-translates the hot code).
+      for (let i = 0; i < count(k); i++) once(k);
+      for (let w = 0; w < Number(argv.windows); w++) {
+        // A full GC before each window: it starts with an empty young generation (see instrChild).
+        gc?.();
+        process.stdout.write(`ready ${k}\n`);
+        await lines.next();
+        for (let i = 0; i < count(k); i++) once(k);
+        process.stdout.write(`done ${k}\n`);
+        await lines.next();
+      }
+    }
+    process.stdout.write(`${JSON.stringify({ cpu: {}, blocked, matched: [...matched].join(' '), loadMs })}\n`);
+    process.exit(0);
+  }
   const samples: Record<string, number[]> = {};
   for (let b = 0; b < Number(argv.blocks); b++) {
     for (const k of kinds) {
@@ -122,6 +154,58 @@ function runChild(root: string): ChildResult {
   return JSON.parse(line) as ChildResult;
 }
 
+/** One tree's child under callgrind: instructions per request, per kind, one entry per window. */
+async function instrChild(name: string, root: string, cgDir: string): Promise<Record<string, number[]>> {
+  const args = ['--tool=callgrind', '--smc-check=all', '--instr-atstart=no', `--callgrind-out-file=${join(cgDir, `${name}.%p`)}`];
+  // No GC inside a counted window (a full GC before it, a young generation larger than a window's
+  // allocation) and no bytecode flushing or background threads: the count is the engine's own
+  // work, the same in every window. GC cost (proportional to allocation) is left out.
+  args.push(process.execPath, '--expose-gc', '--no-flush-bytecode', '--single-threaded', '--min-semi-space-size=256', '--max-semi-space-size=256', '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, '--instr');
+  for (const k of ['iterations', 'blocks', 'pl', 'requests', 'windows'] as const) args.push(`--${k}`, argv[k]);
+  const proc = spawn('valgrind', args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const pid = String(proc.pid);
+  const out: Record<string, number[]> = {};
+  const n = (k: string): number => (k === 'post' ? Math.max(1, Number(argv.iterations) >> 1) : Number(argv.iterations));
+  for await (const line of createInterface({ input: proc.stdout! })) {
+    const [what, kind] = line.split(' ') as [string, string];
+    if (what === 'warm') {
+      execFileSync('callgrind_control', ['-i', 'on', pid], { stdio: 'ignore' });
+    } else if (what === 'ready') {
+      execFileSync('callgrind_control', ['-z', pid], { stdio: 'ignore' });
+    } else if (what === 'done') {
+      const before = new Set(readdirSync(cgDir));
+      execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' });
+      const fresh = readdirSync(cgDir).filter((f) => f.startsWith(`${name}.${pid}.`) && !before.has(f));
+      if (fresh.length !== 1) throw new Error(`expected one new callgrind dump for ${name}, found ${fresh.join(', ') || 'none'}`);
+      (out[kind] ??= []).push(parseCallgrindSummary(readFileSync(join(cgDir, fresh[0]!), 'utf8')) / n(kind));
+      rmSync(join(cgDir, fresh[0]!));
+    } else {
+      const res = JSON.parse(line) as ChildResult;
+      if (res.blocked > 0) console.log(`  warning: ${name}: ${res.blocked} benign requests blocked`);
+      continue;
+    }
+    proc.stdin!.write('go\n');
+  }
+  return out;
+}
+
+async function instrMode(targets: [string, string][], kinds: Kind[]): Promise<void> {
+  const cgDir = join(benchScratchDir('waf-engine-'), 'callgrind');
+  mkdirSync(cgDir, { recursive: true });
+  console.log(`waf engine instructions per request under callgrind: PL${argv.pl}, ${argv.windows} windows of ${argv.iterations} GET / ${Number(argv.iterations) >> 1} POST per tree, after ${argv.iterations} warm-up each (uninstrumented)`);
+  const res = await Promise.all(targets.map(([name, root]) => instrChild(name, root, cgDir)));
+  for (let t = 0; t < targets.length; t++) {
+    for (const k of kinds) console.log(`  ${targets[t]![0].padEnd(8)} ${k.padEnd(4)} instr/req ${res[t]![k]!.map((x) => x.toFixed(0)).join(' ')}`);
+  }
+  if (targets.length === 2) {
+    for (const k of kinds) {
+      const ratios = res[1]![k]!.map((b, i) => b / res[0]![k]![i]!);
+      const [lo, hi] = ratios.length > 2 ? bootstrapMedianInterval(ratios) : [Math.min(...ratios), Math.max(...ratios)];
+      console.log(`  ${k}: baseline / this = x${median(ratios).toFixed(3)} (windows ${lo.toFixed(3)}-${hi.toFixed(3)}); this ${median(res[0]![k]!).toFixed(0)}, baseline ${median(res[1]![k]!).toFixed(0)} instr/req`);
+    }
+  }
+}
+
 const fmt = (xs: number[]): string => `${median(xs).toFixed(3)} [${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}]`;
 
 async function main(): Promise<void> {
@@ -129,6 +213,7 @@ async function main(): Promise<void> {
   const targets: [string, string][] = [['this', REPO]];
   if (argv.baseline) targets.push(['baseline', resolve(argv.baseline)]);
   const kinds = argv.requests.split(',') as Kind[];
+  if (argv.instr) return instrMode(targets, kinds);
   const per: Record<string, Record<string, number[]>> = {};
   console.log(`waf engine bench: PL${argv.pl}, ${argv.rounds} rounds x ${argv.blocks} blocks x ${argv.iterations} GET / ${Number(argv.iterations) >> 1} POST, node ${process.version}`);
   for (let r = 0; r < Number(argv.rounds); r++) {
