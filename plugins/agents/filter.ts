@@ -46,8 +46,30 @@ export interface Member {
   cells: AgentCells;
 }
 
+/** A chain's members and, of them, those subscribed to each event (worked out once per route). */
+interface MemberSets {
+  all: Member[];
+  requestHeaders: Member[];
+  requestBody: Member[];
+  responseHeaders: Member[];
+  responseBody: Member[];
+  complete: Member[];
+}
+
+function memberSets(all: Member[]): MemberSets {
+  return {
+    all,
+    requestHeaders: all.filter((m) => wants(m, 'request_headers')),
+    requestBody: all.filter((m) => wants(m, 'request_body')),
+    responseHeaders: all.filter((m) => wants(m, 'response_headers')),
+    responseBody: all.filter((m) => wants(m, 'response_body')),
+    complete: all.filter((m) => wants(m, 'request_complete')),
+  };
+}
+
 interface Chain {
   members: Member[];
+  sets: MemberSets;
   /** response header ops returned by allowing agents during the request phase */
   responseOps: HeaderOp[];
   responseDone: boolean;
@@ -100,7 +122,7 @@ export function decisionResponse(reply: AgentReply): LocalResponse | undefined {
 
 export class AgentFilter implements RequestFilter {
   readonly type = 'agent';
-  private readonly chainCache = new Map<string, Member[]>();
+  private readonly chainCache = new Map<string, MemberSets>();
 
   constructor(
     readonly id: string,
@@ -150,23 +172,35 @@ export class AgentFilter implements RequestFilter {
       ctx.state.set(STATE_KEY, state);
       ctx.onCancel(() => releaseRequestHold(st));
     }
-    const members = this.membersFor(ctx.routeId).filter((m) => !state.handled.has(m.settings.id));
+    // The usual request: the first agent filter of its route takes the route's whole chain.
+    const route = this.membersFor(ctx.routeId);
+    const sets = state.handled.size === 0 ? route : memberSets(route.all.filter((m) => !state.handled.has(m.settings.id)));
+    const members = sets.all;
     for (const m of members) state.handled.add(m.settings.id);
-    const chain: Chain = { members, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
+    const chain: Chain = { members, sets, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
     state.chains.push(chain);
-    const headersResult = await this.requestHeadersPhase(ctx, state, chain);
-    if (headersResult) return headersResult;
+    // Phases nobody subscribed to are not entered (no async call for nothing).
+    if (sets.requestHeaders.length > 0) {
+      const refused = await this.requestHeadersPhase(ctx, state, chain);
+      if (refused) return refused;
+    }
+    if (sets.requestBody.length === 0) return undefined;
     return this.requestBodyPhase(ctx, state, chain);
   }
 
-  async onResponse(ctx: RequestContext, res: UpstreamResponseInfo): Promise<LocalResponse | undefined> {
+  /** Synchronous unless an agent of the chain is subscribed to response headers. */
+  onResponse(ctx: RequestContext, res: UpstreamResponseInfo): Promise<LocalResponse | undefined> | undefined {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
     const chain = state?.chains.find((c) => !c.responseDone && c.members.some((m) => m.settings.id === this.id));
     if (!state || !chain) return undefined;
     chain.responseDone = true;
-    applyAgentHeaderOps(res.headers, chain.responseOps);
-    const members = chain.members.filter((m) => wants(m, 'response_headers'));
+    if (chain.responseOps.length > 0) applyAgentHeaderOps(res.headers, chain.responseOps);
+    const members = chain.sets.responseHeaders;
     if (members.length === 0) return undefined;
+    return this.responseHeadersPhase(ctx, res, state, members);
+  }
+
+  private async responseHeadersPhase(ctx: RequestContext, res: UpstreamResponseInfo, state: RequestState, members: Member[]): Promise<LocalResponse | undefined> {
     const event = { correlation_id: state.correlation.id, status: res.status, headers: toHeaderValues(res.headers) };
     const merged = await this.fanOut(ctx, members, MessageType.ResponseHeaders, 'response_headers', state.correlation.id, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
     if (merged.response) return merged.response;
@@ -179,7 +213,7 @@ export class AgentFilter implements RequestFilter {
     const chain = state?.chains.find((c) => !c.responseBodyDone && c.members.some((m) => m.settings.id === this.id));
     if (!state || !chain) return undefined;
     chain.responseBodyDone = true;
-    const members = chain.members.filter((m) => wants(m, 'response_body'));
+    const members = chain.sets.responseBody;
     if (members.length === 0) return undefined;
     return new ResponseBodyInspector(this, ctx, res, members, state.correlation.id, this.gen.body);
   }
@@ -188,7 +222,7 @@ export class AgentFilter implements RequestFilter {
   webSocketInspector(ctx: RequestContext, info: { deflate: boolean }): FrameInspector | undefined {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
     if (!state) return undefined;
-    const members = this.membersFor(ctx.routeId).filter((m) => m.def.events.has('websocket_frame'));
+    const members = this.membersFor(ctx.routeId).all.filter((m) => m.def.events.has('websocket_frame'));
     return createFrameInspector({ ctx, members, correlation: state.correlation, failureMode: (m) => this.failureMode(ctx, m), metrics: this.gen.manager.metrics, deflate: info.deflate });
   }
 
@@ -201,6 +235,15 @@ export class AgentFilter implements RequestFilter {
     const chain = state?.chains.find((c) => !c.completeDone && c.members.some((m) => m.settings.id === this.id));
     if (!state || !chain) return;
     chain.completeDone = true;
+    if (chain.sets.complete.length > 0) this.requestComplete(state, chain, info);
+    // The core does not abort a request that finished normally (that would cost undici the
+    // upstream connection), so the request's own hold ends here, once every chain completed;
+    // request_complete calls keep theirs until their replies are in.
+    if (state.chains.every((c) => c.completeDone)) releaseRequestHold(state);
+  }
+
+  /** request_complete to the chain's agents subscribed to it: fire and forget for the client. */
+  private requestComplete(state: RequestState, chain: Chain, info: CompletionInfo): void {
     const event = {
       correlation_id: state.correlation.id,
       status: info.status,
@@ -210,8 +253,7 @@ export class AgentFilter implements RequestFilter {
       upstream_attempts: info.upstreamAttempts,
       error: info.error ?? null,
     };
-    for (const m of chain.members) {
-      if (!wants(m, 'request_complete')) continue;
+    for (const m of chain.sets.complete) {
       // Fire and forget for the client; the correlation id stays reserved until the reply is in.
       state.correlation.hold();
       m.client
@@ -224,14 +266,10 @@ export class AgentFilter implements RequestFilter {
         )
         .finally(() => state.correlation.release());
     }
-    // The core does not abort a request that finished normally (that would cost undici the
-    // upstream connection), so the request's own hold ends here, once every chain completed;
-    // request_complete calls above keep theirs until their replies are in.
-    if (state.chains.every((c) => c.completeDone)) releaseRequestHold(state);
   }
 
   /** The route's agent filters in chain order (this filter alone when the route is unknown). */
-  private membersFor(routeId: string | undefined): Member[] {
+  private membersFor(routeId: string | undefined): MemberSets {
     const key = routeId ?? '';
     const cached = this.chainCache.get(key);
     if (cached) return cached;
@@ -247,8 +285,9 @@ export class AgentFilter implements RequestFilter {
       uses.set(def.id, n);
       return { settings, def, client: this.gen.manager.client(def.id), cidSuffix: n === 1 ? '' : `#${n}`, cells: this.gen.manager.metrics.cells(def.id) };
     });
-    this.chainCache.set(key, members);
-    return members;
+    const sets = memberSets(members);
+    this.chainCache.set(key, sets);
+    return sets;
   }
 
   failureModeOf(ctx: RequestContext, m: Member): 'open' | 'closed' {
@@ -260,8 +299,7 @@ export class AgentFilter implements RequestFilter {
   }
 
   private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
-    const members = chain.members.filter((m) => wants(m, 'request_headers'));
-    if (members.length === 0) return undefined;
+    const members = chain.sets.requestHeaders;
     const cid = state.correlation.id;
     const event: RequestHeadersEvent = {
       correlation_id: cid,
@@ -296,7 +334,7 @@ export class AgentFilter implements RequestFilter {
 
   private async requestBodyPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
     const policy = this.gen.body;
-    let members = chain.members.filter((m) => wants(m, 'request_body'));
+    let members = chain.sets.requestBody;
     if (members.length === 0 || !policy.enabled || !hasBody(ctx) || ctx.body !== undefined) return undefined;
     // A body outside the allowlist is what an attacker would send to slip past a fail-closed
     // agent: such members see it unless they opt out (inspect-unknown-content-types #false).
@@ -409,76 +447,91 @@ export class AgentFilter implements RequestFilter {
     event: unknown,
     timeoutOf: (m: Member) => number,
   ): Promise<Merged> {
-    const metrics = this.gen.manager.metrics;
-    // Cancelled when the client leaves or when an earlier agent in the chain decided; with a
-    // single agent there is nobody to cancel, and the request itself is the canceller.
-    const stop = members.length > 1 ? new CancelScope() : undefined;
-    const onClientGone = () => stop!.cancel(CancelReason.ClientDisconnect);
-    if (stop) ctx.onCancel(onClientGone);
-    const cancel: CallCanceller = stop ?? ctx;
+    const merged: Merged = { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
+    // One agent (the usual route): awaited directly, the request itself is the canceller.
+    if (members.length === 1) {
+      const m = members[0]!;
+      const started = performance.now();
+      const id = cid + m.cidSuffix;
+      let outcome: Outcome;
+      try {
+        const reply = await m.client.call(type, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: timeoutOf(m), cancel: ctx });
+        observeLatency(m, eventName, started);
+        outcome = { ok: true, reply };
+      } catch (error) {
+        outcome = { ok: false, error: error as AgentCallError };
+      }
+      this.merge(ctx, m, outcome, merged, eventName);
+      return merged;
+    }
+    // Cancelled when the client leaves or when an earlier agent in the chain decided.
+    const stop = new CancelScope();
+    const onClientGone = () => stop.cancel(CancelReason.ClientDisconnect);
+    ctx.onCancel(onClientGone);
+    const cancel: CallCanceller = stop;
     const calls = members.map((m) => {
       const started = performance.now();
       const id = cid + m.cidSuffix;
       return m.client.call(type, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: timeoutOf(m), cancel }).then(
         (reply): Outcome => {
-          const ms = performance.now() - started;
-          m.cells.latency(eventName).observe(ms / 1000);
-          m.client.latency.observe(ms);
+          observeLatency(m, eventName, started);
           return { ok: true, reply };
         },
         (error: AgentCallError): Outcome => ({ ok: false, error }),
       );
     });
-    const merged: Merged = { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
     try {
       for (let i = 0; i < members.length; i++) {
-        const m = members[i]!;
-        const outcome = await calls[i]!;
-        if (!outcome.ok) {
-          const { error } = outcome;
-          if (error.kind === 'cancelled') {
-            // The client went away: nobody is waiting for an answer.
-            merged.response = text(499, 'Client closed request', 'client_closed');
-            return merged;
-          }
-          metrics.decisions.inc({ agent: m.def.id, decision: error.kind === 'timeout' || error.kind === 'circuit_open' ? error.kind : 'error' });
-          if (error.kind === 'timeout') metrics.timeouts.inc({ agent: m.def.id, event: eventName });
-          else metrics.errors.inc({ agent: m.def.id, event: eventName, kind: error.kind });
-          if (this.failureMode(ctx, m) === 'closed') {
-            ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode closed');
-            merged.response = failureResponse(error);
-            this.audit(ctx, m, 'blocked', { reason: `agent_${error.kind}`, status_code: merged.response.status });
-            return merged;
-          }
-          ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode open, skipping it');
-          metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
-          continue;
-        }
-        const { reply } = outcome;
-        m.cells.decision(reply.decision.kind).value++;
-        if (reply.tags.length > 0) ctx.audit.tags.push(...reply.tags);
-        if (reply.ruleIds.length > 0) ctx.audit.ruleIds.push(...reply.ruleIds);
-        const local = decisionResponse(reply);
-        if (local) {
-          merged.response = local;
-          this.audit(ctx, m, decisionEventType(reply, true), { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
-          return merged;
-        }
-        if (reply.requestHeaderOps.length > 0) merged.requestOps.push(...reply.requestHeaderOps);
-        if (reply.responseHeaderOps.length > 0) merged.responseOps.push(...reply.responseHeaderOps);
-        if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
-        if (reply.responseBodyMutation !== undefined) merged.responseBodyMutation = reply.responseBodyMutation;
-        if (reply.tags.length > 0 || reply.ruleIds.length > 0) {
-          this.audit(ctx, m, decisionEventType(reply, false), { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
-        }
+        if (this.merge(ctx, members[i]!, await calls[i]!, merged, eventName)) return merged;
       }
       return merged;
     } finally {
-      if (stop) {
-        ctx.offCancel(onClientGone);
-        if (merged.response) stop.cancel(CancelReason.BlockedByAgent);
-      }
+      ctx.offCancel(onClientGone);
+      if (merged.response) stop.cancel(CancelReason.BlockedByAgent);
     }
+  }
+
+  /** Merges one agent's outcome into `merged`, in chain order; true when it decided (the rest is not looked at). */
+  private merge(ctx: RequestContext, m: Member, outcome: Outcome, merged: Merged, eventName: string): boolean {
+    const metrics = this.gen.manager.metrics;
+    if (!outcome.ok) {
+      const { error } = outcome;
+      if (error.kind === 'cancelled') {
+        // The client went away: nobody is waiting for an answer.
+        merged.response = text(499, 'Client closed request', 'client_closed');
+        return true;
+      }
+      metrics.decisions.inc({ agent: m.def.id, decision: error.kind === 'timeout' || error.kind === 'circuit_open' ? error.kind : 'error' });
+      if (error.kind === 'timeout') metrics.timeouts.inc({ agent: m.def.id, event: eventName });
+      else metrics.errors.inc({ agent: m.def.id, event: eventName, kind: error.kind });
+      if (this.failureMode(ctx, m) === 'closed') {
+        ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode closed');
+        merged.response = failureResponse(error);
+        this.audit(ctx, m, 'blocked', { reason: `agent_${error.kind}`, status_code: merged.response.status });
+        return true;
+      }
+      ctx.log.warn({ agent: m.def.id, event: eventName, err: error.message }, 'agent failed; failure-mode open, skipping it');
+      metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+      return false;
+    }
+    const { reply } = outcome;
+    m.cells.decision(reply.decision.kind).value++;
+    if (reply.tags.length > 0) ctx.audit.tags.push(...reply.tags);
+    if (reply.ruleIds.length > 0) ctx.audit.ruleIds.push(...reply.ruleIds);
+    const local = decisionResponse(reply);
+    if (local) {
+      merged.response = local;
+      this.audit(ctx, m, decisionEventType(reply, true), { action: reply.decision.kind, status_code: local.status, rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
+      return true;
+    }
+    if (reply.requestHeaderOps.length > 0) merged.requestOps.push(...reply.requestHeaderOps);
+    if (reply.responseHeaderOps.length > 0) merged.responseOps.push(...reply.responseHeaderOps);
+    if (reply.requestBodyMutation !== undefined) merged.bodyMutation = reply.requestBodyMutation;
+    if (reply.responseBodyMutation !== undefined) merged.responseBodyMutation = reply.responseBodyMutation;
+    if (reply.tags.length > 0 || reply.ruleIds.length > 0) {
+      this.audit(ctx, m, decisionEventType(reply, false), { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
+    }
+    return false;
   }
 
   private audit(ctx: RequestContext, m: Member, eventType: AuditEventType, fields: Record<string, unknown>): void {
@@ -580,6 +633,12 @@ function withCorrelationId(event: unknown, id: string): unknown {
   const e: Record<string, unknown> = { ...(event as Record<string, unknown>), correlation_id: id };
   if (typeof e.metadata === 'object' && e.metadata !== null) e.metadata = { ...(e.metadata as Record<string, unknown>), correlation_id: id };
   return e;
+}
+
+function observeLatency(m: Member, eventName: string, started: number): void {
+  const ms = performance.now() - started;
+  m.cells.latency(eventName).observe(ms / 1000);
+  m.client.latency.observe(ms);
 }
 
 function hasBody(ctx: RequestContext): boolean {
