@@ -3,30 +3,9 @@
 // same spans, with every attribute type, escaping, ids, times, kinds, status and flags.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OtlpJsonEncoder, hrTime, type SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
+import { OtlpJsonEncoder, type SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
 import { decodeTraces } from '../../integration/tracing/collector.ts';
-
-const nanos = (perfMs: number) => {
-  const [s, ns] = hrTime(perfMs);
-  return BigInt(s) * 1_000_000_000n + BigInt(ns);
-};
-
-function span(over: Partial<SpanRecord>): SpanRecord {
-  return {
-    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-    spanId: '00f067aa0ba902b7',
-    parentSpanId: '',
-    traceState: undefined,
-    name: 'GET',
-    kind: 2,
-    remoteParent: false,
-    startMs: 1000.25,
-    endMs: 1003.125,
-    attributes: [],
-    failed: false,
-    ...over,
-  };
-}
+import { nanos, span } from './span-fixture.ts';
 
 test('encode: decodes back to the same spans', () => {
   const enc = new OtlpJsonEncoder({ 'service.name': 'edge "one"', 'service.instance.id': 'i-1', 'service.version': '1.2.3' }, { name: 'sentinel', version: '1.2.3' });

@@ -5,32 +5,11 @@
 // flags and traceState.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hrTime, type SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
 import { OtlpProtoEncoder, decodeExportResponse } from '../../../plugins/tracing/otlp-proto.ts';
 import { SpanBytes, encodeRequest } from '../../../plugins/tracing/span-bytes.ts';
 import { decodeProtoTraces, protoScopeVersion } from '../../integration/tracing/collector.ts';
-
-const nanos = (perfMs: number) => {
-  const [s, ns] = hrTime(perfMs);
-  return BigInt(s) * 1_000_000_000n + BigInt(ns);
-};
-
-function span(over: Partial<SpanRecord>): SpanRecord {
-  return {
-    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-    spanId: '00f067aa0ba902b7',
-    parentSpanId: '',
-    traceState: undefined,
-    name: 'GET',
-    kind: 2,
-    remoteParent: false,
-    startMs: 1000.25,
-    endMs: 1003.125,
-    attributes: [],
-    failed: false,
-    ...over,
-  };
-}
+import type { SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
+import { nanos, span } from './span-fixture.ts';
 
 const encoder = () => new OtlpProtoEncoder({ 'service.name': 'edge "one" ü', 'service.instance.id': 'i-1', 'service.version': '1.2.3', 'process.pid': 42 }, { name: 'sentinel', version: '1.2.3' });
 const decode = (body: Uint8Array) => decodeProtoTraces(Buffer.from(body));
