@@ -24,7 +24,7 @@ export const tracingFeature = defineFeature({
     if (!settings) throw new Error('observability > tracing: a backend with an endpoint is required');
     const { metrics, log } = host.services;
     const exported = metrics.counter('sentinel_tracing_spans_exported_total', 'Spans the OTLP exporter delivered to the collector');
-    const dropped = metrics.counter('sentinel_tracing_spans_dropped_total', 'Spans lost, by reason: queue_full (the bounded export queue was full) or export_failed (the collector refused, failed or timed out)', ['reason'] as const);
+    const dropped = metrics.counter('sentinel_tracing_spans_dropped_total', 'Spans lost, by reason: queue_full (the bounded export queue was full), closed (ended after the queue closed at reload or shutdown), encode_failed (could not be encoded) or export_failed (the collector refused, failed or timed out)', ['reason'] as const);
     let lastWarn = -Infinity;
     const tracing = new Tracing(
       settings,

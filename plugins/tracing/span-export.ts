@@ -13,8 +13,15 @@ import { SpanBytes, type SpanEncoding } from './span-bytes.ts';
 /** What the exporter side reports (the plugin turns it into Prometheus counters). */
 export interface ExportEvents {
   exported(spans: number): void;
-  dropped(spans: number, reason: 'queue_full' | 'export_failed'): void;
+  dropped(spans: number, reason: DropReason): void;
 }
+
+/**
+ * Why spans were lost: `queue_full` (the bounded queue was full), `closed` (the span ended after
+ * its generation's queue was closed), `encode_failed` (the encoding threw: a bug, never a request
+ * failure), `export_failed` (the collector refused, failed or timed out).
+ */
+export type DropReason = 'queue_full' | 'closed' | 'encode_failed' | 'export_failed';
 
 export interface ExportSettings {
   readonly url: string;
@@ -74,7 +81,7 @@ export function otlpHttpSender(settings: ExportSettings, contentType: string): {
 /**
  * The bounded export queue (what the SDK's BatchSpanProcessor does, without its per-span work):
  * `add` encodes the span into the queue's bytes, or drops it (counted as `queue_full`) once
- * `maxQueueSize` spans wait. Full batches are cut as they fill; the request around a batch is
+ * `maxQueueSize` spans wait (`closed` after close(), `encode_failed` if the encoding throws). Full batches are cut as they fill; the request around a batch is
  * built when it is sent.
  */
 export class SpanExportQueue {
@@ -90,7 +97,11 @@ export class SpanExportQueue {
   private immediate: NodeJS.Immediate | undefined;
   /** the batch being sent in steady state (one at a time) */
   private inFlight: Promise<void> | undefined;
+  /** drops not reported yet, by reason (reported together, after the request) */
   private droppedFull = 0;
+  private droppedClosed = 0;
+  private droppedEncode = 0;
+  private dropReport: NodeJS.Immediate | undefined;
   private closed = false;
 
   constructor(
@@ -109,15 +120,22 @@ export class SpanExportQueue {
    * bytes; no I/O here). The span object is not kept.
    */
   add(span: SpanRecord): void {
-    if (this.closed || this.queued >= this.settings.maxQueueSize) {
-      this.countDrop();
+    if (this.closed) {
+      this.droppedClosed++;
+      this.reportDropsSoon();
+      return;
+    }
+    if (this.queued >= this.settings.maxQueueSize) {
+      this.droppedFull++;
+      this.reportDropsSoon();
       return;
     }
     try {
       this.encoding.append(span, this.bytes);
     } catch {
       // never fails a request (the bytes written so far are not counted: `off` moves on success)
-      this.countDrop();
+      this.droppedEncode++;
+      this.reportDropsSoon();
       return;
     }
     this.queued++;
@@ -130,9 +148,9 @@ export class SpanExportQueue {
     else this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
   }
 
-  /** reported in a batch, after the request */
-  private countDrop(): void {
-    if (this.droppedFull++ === 0) setImmediate(this.reportDrops);
+  /** drops are reported in a batch, after the request */
+  private reportDropsSoon(): void {
+    this.dropReport ??= setImmediate(this.reportDrops);
   }
 
   /** Spans waiting (tests and the status of a flush). */
@@ -141,9 +159,15 @@ export class SpanExportQueue {
   }
 
   private readonly reportDrops = (): void => {
-    const n = this.droppedFull;
-    this.droppedFull = 0;
-    if (n > 0) this.events.dropped(n, 'queue_full');
+    clearImmediate(this.dropReport);
+    this.dropReport = undefined;
+    const full = this.droppedFull;
+    const closed = this.droppedClosed;
+    const encode = this.droppedEncode;
+    this.droppedFull = this.droppedClosed = this.droppedEncode = 0;
+    if (full > 0) this.events.dropped(full, 'queue_full');
+    if (closed > 0) this.events.dropped(closed, 'closed');
+    if (encode > 0) this.events.dropped(encode, 'encode_failed');
   };
 
   private exportSoon(): void {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { SpanExportQueue, type ExportSettings } from '../../../plugins/tracing/span-export.ts';
+import { SpanExportQueue, type DropReason, type ExportSettings } from '../../../plugins/tracing/span-export.ts';
 import type { SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
 import { OtlpProtoEncoder } from '../../../plugins/tracing/otlp-proto.ts';
 import { decodeProtoTraces } from '../../integration/tracing/collector.ts';
@@ -24,7 +24,7 @@ interface Harness {
   /** sends not answered yet */
   unanswered(): number;
   exported: number;
-  dropped: { queue_full: number; export_failed: number };
+  dropped: Record<DropReason, number>;
 }
 
 function harness(settings: Partial<ExportSettings>): Harness {
@@ -35,7 +35,7 @@ function harness(settings: Partial<ExportSettings>): Harness {
     answer: (ok) => waiting.shift()!({ code: ok ? ExportResultCode.SUCCESS : ExportResultCode.FAILED }),
     unanswered: () => waiting.length,
     exported: 0,
-    dropped: { queue_full: 0, export_failed: 0 },
+    dropped: { queue_full: 0, closed: 0, encode_failed: 0, export_failed: 0 },
   };
   h.queue = new SpanExportQueue(
     { url: 'http://127.0.0.1:1/v1/traces', maxQueueSize: 8, maxExportBatchSize: 3, scheduledDelayMs: 30, exportTimeoutMs: 10_000, ...settings },
@@ -71,7 +71,7 @@ test('a full batch is sent after the request, not inside add; one batch at a tim
   h.answer(false);
   await tick();
   assert.equal(h.exported, 6);
-  assert.deepEqual(h.dropped, { queue_full: 0, export_failed: 1 });
+  assert.deepEqual(h.dropped, { queue_full: 0, closed: 0, encode_failed: 0, export_failed: 1 });
   await h.queue.close();
 });
 
@@ -94,7 +94,7 @@ test('a full queue drops and counts (reported after the request); memory stays b
   while (h.unanswered() > 0) h.answer(true);
   await closing;
   assert.equal(h.exported, 6, 'the first batch and the four queued');
-  assert.equal(h.dropped.queue_full, 9);
+  assert.deepEqual(h.dropped, { queue_full: 9, closed: 0, encode_failed: 0, export_failed: 0 }, 'only queue_full');
 });
 
 test('a sender that never answers is given up a second after the export timeout', async () => {
@@ -132,12 +132,17 @@ test('close() sends everything queued at once and waits; later spans are refused
   h.answer(true);
   await closing;
   assert.equal(h.exported, 9);
-  assert.equal(h.dropped.queue_full, 1, 'a span after close is counted as lost');
+  await tick();
+  assert.deepEqual(h.dropped, { queue_full: 0, closed: 1, encode_failed: 0, export_failed: 0 }, 'a span after close is counted as lost, as closed');
+  h.queue.add(rec(100));
+  h.queue.add(rec(101));
+  await tick();
+  assert.equal(h.dropped.closed, 3, 'later ones too, reported after the request');
 });
 
 test('a span the encoding cannot write is dropped and counted, never thrown into the request', async () => {
   const sent: number[] = [];
-  let dropped = 0;
+  const dropped: Partial<Record<DropReason, number>> = {};
   const proto = new OtlpProtoEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' });
   const queue = new SpanExportQueue(
     { url: 'http://127.0.0.1:1/v1/traces', maxQueueSize: 8, maxExportBatchSize: 2, scheduledDelayMs: 30, exportTimeoutMs: 10_000 },
@@ -154,7 +159,7 @@ test('a span the encoding cannot write is dropped and counted, never thrown into
       sent.push(...decodeProtoTraces(Buffer.from(batch.body)).map((s) => Number(s.name.slice(1))));
       done({ code: ExportResultCode.SUCCESS });
     },
-    { exported: () => undefined, dropped: (n) => (dropped += n) },
+    { exported: () => undefined, dropped: (n, reason) => (dropped[reason] = (dropped[reason] ?? 0) + n) },
   );
   queue.add(rec(1));
   assert.doesNotThrow(() => queue.add({ ...rec(2), name: 'bad' }));
@@ -163,6 +168,6 @@ test('a span the encoding cannot write is dropped and counted, never thrown into
   await tick();
   await tick();
   assert.deepEqual(sent, [1, 3]);
-  assert.equal(dropped, 1);
+  assert.deepEqual(dropped, { encode_failed: 1 }, 'counted as encode_failed, not queue_full');
   await queue.close();
 });
