@@ -28,7 +28,8 @@ export interface AgentTransport {
   readonly latency: LatencyStats;
 }
 
-type Program = (config: unknown) => AgentHandlers;
+/** `events`: the agent block's subscriptions (nothing else is ever sent to the program). */
+type Program = (config: unknown, opts: { events: ReadonlySet<string> }) => AgentHandlers;
 
 /** The programs `in-process` can name; loaded on first use (the WAF engine is large). */
 const PROGRAMS: Record<string, () => Promise<Program>> = {
@@ -54,6 +55,7 @@ export class InProcessAgent implements AgentTransport {
     readonly id: string,
     private readonly program: string,
     private readonly config: unknown,
+    private readonly events: ReadonlySet<string>,
     private readonly log: (message: string) => void = (m) => process.stderr.write(`${m}\n`),
   ) {}
 
@@ -66,7 +68,7 @@ export class InProcessAgent implements AgentTransport {
       // Let the caller finish its own start-up before the synchronous build blocks the loop.
       await new Promise((r) => setImmediate(r));
       if (this.closed) return;
-      this.handlers = make(this.config);
+      this.handlers = make(this.config, { events: this.events });
     })().catch((err: unknown) => {
       this.failure = err instanceof Error ? err : new Error(String(err));
       this.log(`agent ${this.id}: in-process ${this.program} failed to start: ${this.failure.message}`);

@@ -22,6 +22,9 @@ function fingerprint(def: AgentDefinition): string {
   return JSON.stringify({
     socket: def.socketPath,
     inProcess: def.inProcess ?? null,
+    // An in-process program is built for its subscriptions (sentinel-waf ends a transaction at
+    // the request-side decision when nothing later is sent): other events, another engine.
+    events: def.inProcess === undefined ? null : [...def.events].sort(),
     protocol: def.protocolVersion,
     encoding: def.encoding,
     pool: def.pool,
@@ -60,7 +63,7 @@ export class AgentManager {
     const key = `${id}\u0000${fingerprint(def)}`;
     let shared = registry.get(key);
     if (!shared) {
-      const client: AgentTransport = def.inProcess !== undefined ? new InProcessAgent(id, def.inProcess, def.config) : new AgentClient({
+      const client: AgentTransport = def.inProcess !== undefined ? new InProcessAgent(id, def.inProcess, def.config, def.events) : new AgentClient({
         id,
         socketPath: def.socketPath,
         connections: def.pool.connections,

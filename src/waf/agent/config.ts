@@ -39,6 +39,14 @@ export interface WafAgentConfig {
   exclusionsFile?: string;
   /** Engine processes behind the one socket (0 = one per CPU; 1 = no cluster). CLI/env only. */
   workers: number;
+  /**
+   * The proxy sends nothing after the request-side decision (the agent block subscribes
+   * request_headers/request_body only): the decision ends the transaction (phase 5 and the audit
+   * line run then). Otherwise each one is kept for a request_complete that never comes, up to
+   * 10,000 of them (~80 KB each for a 2 KiB JSON POST): ~0.8 GB, promoted and marked by every GC.
+   * In-process it is set from the agent block's events.
+   */
+  requestSideOnly: boolean;
 }
 
 export function defaultConfig(): WafAgentConfig {
@@ -58,6 +66,7 @@ export function defaultConfig(): WafAgentConfig {
     auditAll: false,
     extraRules: [],
     workers: 0,
+    requestSideOnly: false,
   };
 }
 
@@ -146,6 +155,10 @@ const usage = `sentinel-waf: OWASP CRS web application firewall agent (Sentinel 
   --workers N                 engine processes sharing the socket (SENTINEL_WAF_WORKERS,
                               default 0 = one per CPU; 1 = a single process); a worker that
                               dies is replaced
+  --request-side-only         the gateway sends no response or request_complete event (its
+                              agent block subscribes request_headers/request_body only): end
+                              each transaction at the request-side decision instead of keeping
+                              it for a completion that never comes (SENTINEL_WAF_REQUEST_SIDE_ONLY)
 
   sentinel-waf tune --from AUDIT_LOG [--out FILE]   propose exclusions (tune --help)
 `;
@@ -164,6 +177,7 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
   if (env.SENTINEL_WAF_EXTRA_RULES) c.extraRules = extraSets(env.SENTINEL_WAF_EXTRA_RULES);
   if (env.SENTINEL_WAF_EXCLUSIONS_FILE) c.exclusionsFile = env.SENTINEL_WAF_EXCLUSIONS_FILE;
   if (env.SENTINEL_WAF_WORKERS) c.workers = int('SENTINEL_WAF_WORKERS', env.SENTINEL_WAF_WORKERS, 0, 1024);
+  if (env.SENTINEL_WAF_REQUEST_SIDE_ONLY) c.requestSideOnly = bool('SENTINEL_WAF_REQUEST_SIDE_ONLY', env.SENTINEL_WAF_REQUEST_SIDE_ONLY);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const [name, inline] = flag.includes('=') && flag.startsWith('--') ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)] : [flag, undefined];
@@ -234,6 +248,9 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
       case '--workers':
         c.workers = int(name, value(), 0, 1024);
         break;
+      case '--request-side-only':
+        c.requestSideOnly = true;
+        break;
       default:
         throw new ConfigError(`unknown flag ${name}\n\n${usage}`);
     }
@@ -246,6 +263,7 @@ export function configFromCli(argv: string[], env: Record<string, string | undef
  * paranoia-level, mode, inbound-threshold (alias anomaly-threshold), outbound-threshold,
  * crs-dir, rules-dir, disabled-rules, disabled-tags, exclude-paths, body-inspection,
  * response-inspection, max-body-size, audit-all, extra-rules (list or "base64,headers"), exclusions-file,
+ * request-side-only,
  * exclusions: [{ rule-ids: [...], tags: [...], path?: "/p", host?: "h" }].
  */
 export function configFromJson(base: WafAgentConfig, json: unknown): WafAgentConfig {
@@ -305,6 +323,9 @@ export function configFromJson(base: WafAgentConfig, json: unknown): WafAgentCon
         break;
       case 'exclusions-file':
         c.exclusionsFile = String(v);
+        break;
+      case 'request-side-only':
+        c.requestSideOnly = bool(k, v);
         break;
       case 'extra-rules':
         if (typeof v !== 'string' && !Array.isArray(v)) throw new ConfigError('extra-rules must be a list or a comma-separated string');

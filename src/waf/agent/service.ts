@@ -72,6 +72,7 @@ export function buildWaf(c: WafAgentConfig): Waf {
 
 export class WafService {
   private readonly pending = new LRUCache<string, Pending>({ max: 10_000, ttl: 5 * 60_000 });
+  private warnedLateEvent = false;
 
   constructor(
     private waf: Waf,
@@ -138,7 +139,7 @@ export class WafService {
 
   onResponseHeaders(ev: ResponseHeadersEvent): Decision {
     const p = this.pending.get(ev.correlation_id);
-    if (!p) return allow();
+    if (!p) return this.lateEvent('response_headers');
     const headers: [string, string][] = [];
     for (const [name, values] of Object.entries(ev.headers)) for (const v of values) headers.push([name, v]);
     const it = p.tx.processResponseHeaders(ev.status, headers);
@@ -162,10 +163,19 @@ export class WafService {
 
   onRequestComplete(ev: RequestCompleteEvent): Decision {
     const p = this.pending.get(ev.correlation_id);
-    if (!p) return allow();
+    if (!p) return this.lateEvent('request_complete');
     this.pending.delete(ev.correlation_id);
     p.tx.processLogging();
     if (!p.audited) this.writeAudit(ev.correlation_id, p, 'allow', 'complete', ev.status);
+    return allow();
+  }
+
+  /** An event for a transaction the request-side decision already ended: the config contradicts the subscriptions. */
+  private lateEvent(name: string): Decision {
+    if (this.config.requestSideOnly && !this.warnedLateEvent) {
+      this.warnedLateEvent = true;
+      process.stderr.write(`sentinel-waf: received ${name} although request-side-only is set: response phases and completion audit lines are skipped; subscribe only request_headers and request_body, or turn request-side-only off\n`);
+    }
     return allow();
   }
 
@@ -173,16 +183,23 @@ export class WafService {
   private decide(id: string, p: Pending, it: Intervention | undefined, phase: string): Decision {
     if (it) return this.finish(id, p, it, phase);
     const detections = this.detections(p.tx);
-    if (detections.length === 0) return allow();
-    const score = this.score(p.tx);
-    if (!p.audited && p.tx.engineMode !== 'On') {
-      this.writeAudit(id, p, 'detect', phase);
+    let decision = allow();
+    if (detections.length > 0) {
+      if (!p.audited && p.tx.engineMode !== 'On') this.writeAudit(id, p, 'detect', phase);
+      decision = decision
+        .addRequestHeader('X-WAF-Detected', detections.map((m) => m.id).join(','))
+        .addRequestHeader('X-WAF-Score', String(this.score(p.tx).inbound))
+        .tag('waf-detected')
+        .ruleId(...detections.map((m) => String(m.id)));
     }
-    return allow()
-      .addRequestHeader('X-WAF-Detected', detections.map((m) => m.id).join(','))
-      .addRequestHeader('X-WAF-Score', String(score.inbound))
-      .tag('waf-detected')
-      .ruleId(...detections.map((m) => String(m.id)));
+    // The request-side decision is the last event this transaction sees: end it as
+    // onRequestComplete does (without the response status, which nobody sends).
+    if (this.config.requestSideOnly && phase.startsWith('request')) {
+      this.pending.delete(id);
+      p.tx.processLogging();
+      if (!p.audited) this.writeAudit(id, p, 'allow', phase);
+    }
+    return decision;
   }
 
   private finish(id: string, p: Pending, it: Intervention, phase: string): Decision {

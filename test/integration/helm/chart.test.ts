@@ -135,6 +135,8 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
     assert.equal(waf.args[0], 'sentinel-waf');
     const socket = waf.args[waf.args.indexOf('--socket') + 1]!;
     assert.equal(waf.args[waf.args.indexOf('--paranoia-level') + 1], '2');
+    // The chart's KDL subscribes request events only (files/config.kdl).
+    assert.ok(waf.args.includes('--request-side-only'), 'the sidecar keeps transactions for a request_complete that never comes');
     for (const p of [waf.livenessProbe, waf.readinessProbe, waf.startupProbe]) assert.equal(p.exec?.command.at(-1), socket);
     const shared = d.spec.template.spec.volumes.find((v) => v.name === 'waf-socket');
     assert.ok(shared?.emptyDir, 'the socket volume is not an emptyDir');

@@ -24,6 +24,15 @@ describe('sentinel-waf CLI and env', () => {
     assert.equal(configFromCli(['--workers=4'], {}).workers, 4);
   });
 
+  it('request-side-only: off by default; the flag, the env and the Configure key turn it on', () => {
+    assert.equal(configFromCli([], {}).requestSideOnly, false);
+    assert.equal(configFromCli(['--request-side-only'], {}).requestSideOnly, true);
+    assert.equal(configFromCli([], { SENTINEL_WAF_REQUEST_SIDE_ONLY: 'true' }).requestSideOnly, true);
+    assert.equal(configFromJson(defaultConfig(), { 'request-side-only': true }).requestSideOnly, true);
+    assert.equal(configFromJson({ ...defaultConfig(), requestSideOnly: true }, { 'request-side-only': 'false' }).requestSideOnly, false);
+    assert.throws(() => configFromJson(defaultConfig(), { 'request-side-only': 'sometimes' }), /request-side-only must be true or false/);
+  });
+
   const bad: [string[], RegExp][] = [
     [['--workers', '-1'], /--workers must be an integer in 0\.\.1024/],
     [['--workers', 'many'], /--workers must be an integer/],
