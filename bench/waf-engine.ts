@@ -5,7 +5,13 @@
 // (process.cpuUsage, GC threads included; less disturbed by other load than wall time).
 //
 //   node --import tsx bench/waf-engine.ts [--rounds 3] [--iterations 1000] [--pl 1] [--requests get,post]
-//        [--baseline DIR] [--cpu-prof-dir DIR] [--instr [--windows 3]]
+//        [--baseline DIR] [--cpu-prof-dir DIR] [--instr [--windows 3]] [--service]
+//
+// --service: through WafService (src/waf/agent/service.ts) as the in-process agent and
+// sentinel-waf call it: a request_headers event, then the body as a base64 request_body chunk,
+// and no request_complete (bench:waf subscribes request_headers + request_body only), so the
+// service's own work and the transactions it keeps are measured too. Audit lines are built
+// (JSON) but not written.
 //
 // --instr: instructions per request under callgrind (load-independent): each tree's child runs
 // under valgrind with instrumentation off for rule loading and warm-up, then per kind --windows
@@ -42,6 +48,7 @@ const { values: argv } = parseArgs({
     instr: { type: 'boolean', default: false },
     windows: { type: 'string', default: '3' },
     child: { type: 'string', default: '' },
+    service: { type: 'boolean', default: false },
   },
 });
 
@@ -102,11 +109,12 @@ async function child(root: string): Promise<void> {
     if (n <= 2) for (const m of tx.matchedRules()) matched.add(`${kind}:${m.id}`);
     tx.processLogging();
   };
+  const run = argv.service ? await serviceRunner(root) : once;
   const kinds = argv.requests.split(',') as Kind[];
   const iterations = Number(argv.iterations);
   // The POST costs more: half as many per block keeps the blocks similar in length.
   const count = (k: Kind): number => (k === 'post' ? Math.max(1, iterations >> 1) : iterations);
-  for (const k of kinds) for (let i = 0; i < count(k); i++) once(k);
+  for (const k of kinds) for (let i = 0; i < count(k); i++) run(k);
   if (argv.instr) {
     // Under callgrind: the parent counts each window (see instrChild); lines on stdin pace us.
     const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -115,13 +123,13 @@ async function child(root: string): Promise<void> {
     const gc = (globalThis as { gc?: () => void }).gc;
     for (const k of kinds) {
       // One uncounted window under instrumentation first (valgrind re-translates the hot code).
-      for (let i = 0; i < count(k); i++) once(k);
+      for (let i = 0; i < count(k); i++) run(k);
       for (let w = 0; w < Number(argv.windows); w++) {
         // A full GC before each window: it starts with an empty young generation (see instrChild).
         gc?.();
         process.stdout.write(`ready ${k}\n`);
         await lines.next();
-        for (let i = 0; i < count(k); i++) once(k);
+        for (let i = 0; i < count(k); i++) run(k);
         process.stdout.write(`done ${k}\n`);
         await lines.next();
       }
@@ -133,7 +141,7 @@ async function child(root: string): Promise<void> {
   for (let b = 0; b < Number(argv.blocks); b++) {
     for (const k of kinds) {
       const c0 = process.cpuUsage();
-      for (let i = 0; i < count(k); i++) once(k);
+      for (let i = 0; i < count(k); i++) run(k);
       const c = process.cpuUsage(c0);
       (samples[k] ??= []).push((c.user + c.system) / 1000 / count(k));
     }
@@ -144,10 +152,49 @@ async function child(root: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
+interface ServiceLike {
+  onRequestHeaders(ev: unknown): unknown;
+  onRequestBodyChunk(ev: unknown): unknown;
+  readonly inFlight: number;
+}
+
+/** The same requests as `once`, as the agent protocol events WafService receives (see --service). */
+async function serviceRunner(root: string): Promise<(k: Kind) => void> {
+  const ext = existsSync(resolve(root, 'src/waf/index.js')) ? 'js' : 'ts';
+  const svcMod = (await import(pathToFileURL(resolve(root, `src/waf/agent/service.${ext}`)).href)) as {
+    buildWaf(c: unknown): unknown;
+    WafService: new (waf: unknown, c: unknown, audit: (l: unknown) => void) => ServiceLike;
+  };
+  const cfgMod = (await import(pathToFileURL(resolve(root, `src/waf/agent/config.${ext}`)).href)) as {
+    defaultConfig(): Record<string, unknown>;
+  };
+  // requestSideOnly: what the in-process agent sets for these subscriptions (a tree without it keeps every transaction).
+  const config = { ...cfgMod.defaultConfig(), crsDir: process.env.CRS_DIR ?? resolve(REPO, '..', 'shared', 'conformance', 'crs'), paranoiaLevel: Number(argv.pl), requestSideOnly: true };
+  const svc = new svcMod.WafService(svcMod.buildWaf(config), config, (l) => JSON.stringify(l));
+  const headers: Record<string, string[]> = { host: ['127.0.0.1:8080'] };
+  for (const [k, v] of BROWSER_HEADERS) headers[k.toLowerCase()] = [v];
+  const [bodyPre, bodyPost] = jsonBody('{{n}}').split('{{n}}') as [string, string];
+  let n = 0;
+  process.on('exit', () => process.stderr.write(`service: ${svc.inFlight} transactions still pending after ${n} requests\n`));
+  return (kind) => {
+    n++;
+    const id = `r${n}`;
+    const metadata = { correlation_id: id, request_id: id, client_ip: '127.0.0.1', client_port: 40000 + (n % 20000), server_name: null, protocol: 'HTTP/1.1', tls_version: null, tls_cipher: null, route_id: 'bench', upstream_id: null, timestamp: '', traceparent: null };
+    if (kind === 'get') {
+      svc.onRequestHeaders({ correlation_id: id, metadata, method: 'GET', uri: getPath(String(n)), headers });
+      return;
+    }
+    const body = Buffer.from(bodyPre + String(n % 100000000).padStart(8, '0') + bodyPost, 'latin1');
+    svc.onRequestHeaders({ correlation_id: id, metadata, method: 'POST', uri: POST_PATH, headers: { ...headers, 'content-type': ['application/json'], 'content-length': [String(body.length)] } });
+    svc.onRequestBodyChunk({ correlation_id: id, data: body.toString('base64'), is_last: true, total_size: body.length, chunk_index: 0, bytes_received: body.length });
+  };
+}
+
 function runChild(root: string): ChildResult {
   const prof = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof-dir'])}`] : [];
   const args = [...prof, '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root];
   for (const k of ['iterations', 'blocks', 'pl', 'requests'] as const) args.push(`--${k}`, argv[k]);
+  if (argv.service) args.push('--service');
   const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`child for ${root} exited with ${r.status}`);
   const line = r.stdout.trim().split('\n').pop()!;

@@ -35,6 +35,7 @@ const { values: argv } = parseNodeArgs({
     'crs-dir': { type: 'string', default: process.env.CRS_DIR ?? join(REPO, '..', 'shared', 'conformance', 'crs') },
     'extra-agent-args': { type: 'string', default: '' },
     'cpu-prof-dir': { type: 'string', default: '' },
+    baseline: { type: 'string', default: '' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -42,7 +43,9 @@ const { values: argv } = parseNodeArgs({
 if (argv.help) {
   console.log(`usage: npm run bench:waf -- [--duration S] [--rounds N] [--connections N] [--pl 1,2]
     [--requests get,post] [--targets modsec,sentinel-waf,in-process,passthrough]
-    [--multicore] [--crs-dir DIR] [--extra-agent-args "..."] [--cpu-prof-dir DIR]
+    [--multicore] [--crs-dir DIR] [--extra-agent-args "..."] [--cpu-prof-dir DIR] [--baseline DIR]
+  --baseline DIR: another checkout (with node_modules); its sentinel+waf and in-process targets
+  (pinned) run too, interleaved, named "... [base]", and the summary gives base/this CPU ratios.
   --multicore: also run Sentinel (worker-threads = cores) + sentinel-waf and passthrough
   unpinned, for the several-cores ratio (the load generator then shares the cores).
   --cpu-prof-dir: run the gateways and agents with node --cpu-prof, profiles written there.`);
@@ -186,17 +189,20 @@ interface TargetSpec {
   start(dir: string, originPort: number): Promise<Running>;
 }
 
-let compiled: { gateway: string; agent: string } | undefined;
+const compiled = new Map<string, { gateway: string; agent: string }>();
 
-async function compiledEntries(): Promise<{ gateway: string; agent: string }> {
-  if (compiled) return compiled;
-  const gateway = await buildSentinel(REPO);
+/** The compiled gateway and agent of a checkout (this one, or --baseline). */
+async function compiledEntries(root = REPO): Promise<{ gateway: string; agent: string }> {
+  const have = compiled.get(root);
+  if (have) return have;
+  const gateway = await buildSentinel(root);
   const dist = dirname(dirname(gateway));
   // tsc emits no .conf files: the agent reads its recommended engine config next to crs/index.js.
   const conf = join(dist, 'waf', 'crs', 'recommended.conf');
-  if (!existsSync(conf)) copyFileSync(join(REPO, 'src', 'waf', 'crs', 'recommended.conf'), conf);
-  compiled = { gateway, agent: join(dist, 'waf', 'agent', 'main.js') };
-  return compiled;
+  if (!existsSync(conf)) copyFileSync(join(root, 'src', 'waf', 'crs', 'recommended.conf'), conf);
+  const entries = { gateway, agent: join(dist, 'waf', 'agent', 'main.js') };
+  compiled.set(root, entries);
+  return entries;
 }
 
 /** Like waitReady, with the browser headers: at PL2 the CRS blocks a request without Accept / User-Agent (920300, 920320). */
@@ -204,26 +210,28 @@ async function waitUp(proc: Proc, port: number, timeoutMs: number): Promise<void
   await waitForStatus200(proc, `127.0.0.1:${port}/small`, () => send(port, 'GET', '/small', Object.fromEntries(BROWSER_HEADERS)), timeoutMs);
 }
 
-async function startGateway(dir: string, name: string, config: string, cpu: number | null): Promise<Running & { proc: Proc }> {
-  const { gateway } = await compiledEntries();
+async function startGateway(dir: string, name: string, config: string, cpu: number | null, root = REPO): Promise<Running & { proc: Proc }> {
+  const { gateway } = await compiledEntries(root);
   const port = await freePort();
   const metrics = await freePort();
   const text = config.replaceAll('{{listen}}', `127.0.0.1:${port}`).replaceAll('{{metrics}}', `127.0.0.1:${metrics}`);
   const file = join(dir, `${name}.kdl`);
   writeFileSync(file, text);
-  const proc = spawnPinned(name, cpu, process.execPath, [...nodeFlags, gateway, 'run', '-c', file], { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' } });
+  const proc = spawnPinned(name, cpu, process.execPath, [...nodeFlags, gateway, 'run', '-c', file], { cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
   await waitUp(proc, port, 120_000); // an in-process WAF loads the CRS first
   return { port, procs: [proc], proc };
 }
 
-async function startAgent(dir: string, pl: number, cpu: number | null, workers: number): Promise<{ proc: Proc; socket: string }> {
-  const { agent } = await compiledEntries();
+async function startAgent(dir: string, pl: number, cpu: number | null, workers: number, root = REPO): Promise<{ proc: Proc; socket: string }> {
+  const { agent } = await compiledEntries(root);
   const socket = join(dir, `waf-${pl}-${cpu ?? 'any'}.sock`);
   rmSync(socket, { force: true });
   const extra = argv['extra-agent-args'].split(/\s+/).filter(Boolean);
   const proc = spawnPinned('sentinel-waf', cpu, process.execPath, [...nodeFlags, agent, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', String(pl), '--mode', 'blocking', '--workers', String(workers), ...extra], {
-    cwd: REPO,
-    env: { ...process.env, NODE_ENV: 'production' },
+    cwd: root,
+    // The agent block subscribes request events only (sentinelWafConfig), as examples/waf.kdl and
+    // the Helm chart, which set request-side-only too (a tree that predates it ignores the variable).
+    env: { ...process.env, NODE_ENV: 'production', SENTINEL_WAF_REQUEST_SIDE_ONLY: 'true' },
   });
   const deadline = Date.now() + 120_000;
   while (!proc.output().includes('listening')) {
@@ -292,6 +300,39 @@ function targetsFor(): TargetSpec[] {
           // The engine inside the gateway (agent "waf" { in-process "sentinel-waf" }): one process.
           const transport = `in-process "sentinel-waf"\n        config { crs-dir "${crsDir}"; paranoia-level ${pl}; mode "blocking" }`;
           const gw = await startGateway(dir, `sentinel-inproc-pl${pl}`, sentinelWafConfig(passthroughTemplate(originPort), transport, mc ? cores : 1), mc ? null : PROXY_CPU);
+          return { port: gw.port, procs: [gw.proc] };
+        },
+      });
+    }
+  }
+  // The same two Sentinel WAF targets (pinned) from the --baseline checkout, for a same-run A/B.
+  const base = argv.baseline ? resolve(argv.baseline) : '';
+  for (const pl of base ? levels : []) {
+    if (wanted.has('sentinel-waf')) {
+      out.push({
+        name: `sentinel+waf PL${pl} [base]`,
+        pl,
+        multicore: false,
+        async start(dir, originPort) {
+          const agent = await startAgent(dir, pl, PROXY_CPU, 1, base);
+          try {
+            const gw = await startGateway(dir, `sentinel-waf-pl${pl}-base`, sentinelWafConfig(passthroughTemplate(originPort), `unix-socket "${agent.socket}"`, 1), PROXY_CPU, base);
+            return { port: gw.port, procs: [gw.proc, agent.proc] };
+          } catch (err) {
+            await agent.proc.stop();
+            throw err;
+          }
+        },
+      });
+    }
+    if (wanted.has('in-process')) {
+      out.push({
+        name: `sentinel in-process waf PL${pl} [base]`,
+        pl,
+        multicore: false,
+        async start(dir, originPort) {
+          const transport = `in-process "sentinel-waf"\n        config { crs-dir "${crsDir}"; paranoia-level ${pl}; mode "blocking" }`;
+          const gw = await startGateway(dir, `sentinel-inproc-pl${pl}-base`, sentinelWafConfig(passthroughTemplate(originPort), transport, 1), PROXY_CPU, base);
           return { port: gw.port, procs: [gw.proc] };
         },
       });
@@ -430,6 +471,18 @@ async function main(): Promise<number> {
       const line = [`${kind.toUpperCase()} PL${pl}:`, `sentinel+waf ${fmt(waf)}`, `in-process ${fmt(inproc)}`, `nginx+modsecurity ${fmt(modsec)}`, `passthrough ${fmt(pass)}`];
       line.push(`ratio waf/modsec ${ratio(waf, modsec)}`, `in-process/modsec ${ratio(inproc, modsec)}`, `waf/passthrough ${ratio(waf, pass)}`, `in-process/passthrough ${ratio(inproc, pass)}`);
       console.log(`  ${line.join('  ')}`);
+      if (argv.baseline) {
+        const ab = (name: string): string => {
+          const xs = results.get(`${kind}|${name}`)?.filter((x) => x.non2xx === 0) ?? [];
+          const bs = results.get(`${kind}|${name} [base]`)?.filter((x) => x.non2xx === 0) ?? [];
+          const n = Math.min(xs.length, bs.length);
+          if (n === 0) return `${name}: n/a`;
+          // Per-round ratio (rounds interleave the targets): base CPU-ms / this CPU-ms, > 1 = this is cheaper.
+          const r = Array.from({ length: n }, (_, i) => bs[i]!.cpuMs / xs[i]!.cpuMs);
+          return `${name}: base/this CPU x${median(r).toFixed(3)} (rounds ${r.map((x) => x.toFixed(2)).join(' ')}; this ${median(xs.map((x) => x.cpuMs)).toFixed(3)}, base ${median(bs.map((x) => x.cpuMs)).toFixed(3)} CPU-ms/req)`;
+        };
+        console.log(`  ${kind.toUpperCase()} PL${pl} vs baseline: ${ab(`sentinel+waf PL${pl}`)}  ${ab(`sentinel in-process waf PL${pl}`)}`);
+      }
       if (argv.multicore) {
         const cores = availableParallelism();
         const wafMc = med(results.get(`${kind}|sentinel+waf PL${pl} (${cores} cores)`));

@@ -1,0 +1,88 @@
+// GC per request on the WAF path (issue #16): one compiled Sentinel gateway with the WAF in-process
+// or behind sentinel-waf, pinned to CPU 0, under the bench:waf load (wrk, 50 connections, CPU 1),
+// started with V8's --trace-gc-nvp; prints per request: scavenges, bytes surviving them, bytes
+// promoted, GC pauses, and CPU (from /proc). Bytes per request depend much less on other load
+// than times do. Build first with `npm run bench:waf` (it compiles into <root>/.tmp/bench/dist).
+//
+//   node --import tsx bench/waf-gc.ts <root> inproc|agent get|post <seconds> [node flags...]
+//   e.g. node --import tsx bench/waf-gc.ts . inproc post 8 --max-semi-space-size=64
+// CRS from $CRS_DIR (default ../shared/conformance/crs). Scratch files under os.tmpdir().
+import { spawn, execFileSync } from 'node:child_process';
+import { writeFileSync, readFileSync, openSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
+import { freePort } from './lib/processes.ts';
+import { renderPassthrough } from './lib/targets.ts';
+import { BROWSER_HEADERS, jsonBody, POST_PATH, getPath } from './lib/waf-requests.ts';
+const [rootArg, mode, kind, secs, ...nodeArgs] = process.argv.slice(2) as [string, string, string, string, ...string[]];
+const root = resolve(rootArg);
+const flags = ['--trace-gc-nvp', ...nodeArgs];
+const crs = process.env.CRS_DIR ?? resolve(import.meta.dirname, '..', '..', 'shared', 'conformance', 'crs');
+const dir = mkdtempSync(join(tmpdir(), 'sentinel-waf-gc-'));
+for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d), { recursive: true });
+const [port, origin, metrics] = [await freePort(), await freePort(), await freePort()];
+writeOriginFiles(dir);
+writeFileSync(join(dir, 'origin.conf'), originNginxConf(origin, dir));
+const o = spawn('taskset', ['-c', '1', 'nginx', '-e', 'stderr', '-p', dir, '-c', join(dir, 'origin.conf')], { stdio: 'ignore', detached: true });
+const base = renderPassthrough(root, { listen: `127.0.0.1:${port}`, origin: `127.0.0.1:${origin}`, metrics: `127.0.0.1:${metrics}` });
+const transport = mode === 'inproc' ? `in-process "sentinel-waf"\n        config { crs-dir "${crs}"; paranoia-level 1; mode "blocking" }` : `unix-socket "${dir}/waf.sock"`;
+const cfg = `${base.replace(/( {8}upstream "origin"\n)/, `$1        filters "waf"\n`).replace(/worker-threads \d+/, 'worker-threads 1')}
+agents { agent "waf" { ${transport}
+ events "request_headers" "request_body"
+ timeout-ms 10000 } }
+filters { filter "waf" { type "agent"; agent "waf"; failure-mode "closed" } }
+waf { body-inspection { content-types "application/json" "application/x-www-form-urlencoded" } }
+`;
+writeFileSync(join(dir, 'gw.kdl'), cfg);
+const dist = join(root, '.tmp/bench/dist');
+const procs: ReturnType<typeof spawn>[] = [o];
+if (mode === 'agent') {
+  const a = spawn('taskset', ['-c', '0', process.execPath, ...flags, join(dist, 'src/waf/agent/main.js'), '--socket', `${dir}/waf.sock`, '--crs-dir', crs, '--paranoia-level', '1', '--mode', 'blocking', '--workers', '1'], { stdio: ['ignore', openSync(join(dir, 'agent.log'), 'w'), openSync(join(dir, 'agent.err'), 'w')], detached: true, cwd: root, env: { ...process.env, SENTINEL_WAF_REQUEST_SIDE_ONLY: 'true' } });
+  procs.push(a);
+  for (let i = 0; i < 600 && !readFileSync(join(dir, 'agent.err'), 'utf8').includes('listening'); i++) await new Promise((r) => setTimeout(r, 200));
+}
+const g = spawn('taskset', ['-c', '0', process.execPath, ...flags, join(dist, 'src/cli/main.js'), 'run', '-c', join(dir, 'gw.kdl')], { stdio: ['ignore', openSync(join(dir, 'gw.log'), 'w'), openSync(join(dir, 'gw.err'), 'w')], detached: true, cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
+procs.push(g);
+const hdr = Object.fromEntries(BROWSER_HEADERS);
+for (let i = 0; i < 600; i++) {
+  const r = await fetch(`http://127.0.0.1:${port}/small`, { headers: hdr }).catch(() => undefined);
+  if (r?.status === 200) break;
+  await new Promise((res) => setTimeout(res, 200));
+}
+const lua = (s: string) => JSON.stringify(s);
+const headers = BROWSER_HEADERS.map(([k, v]) => `headers[${lua(k)}] = ${lua(v)}`).join('\n');
+const [pre, post] = jsonBody('{{n}}').split('{{n}}') as [string, string];
+const [gpre] = getPath('{{n}}').split('{{n}}') as [string];
+writeFileSync(join(dir, 'load.lua'), kind === 'post'
+  ? `local n = 0\nlocal headers = {}\n${headers}\nheaders["Content-Type"] = "application/json"\nrequest = function()\n n = n + 1\n local id = string.format("%08d", n % 100000000)\n return wrk.format("POST", ${lua(POST_PATH)}, headers, ${lua(pre)} .. id .. ${lua(post)})\nend\n`
+  : `local n = 0\nlocal headers = {}\n${headers}\nrequest = function()\n n = n + 1\n return wrk.format("GET", ${lua(gpre)} .. n, headers)\nend\n`);
+const wrk = (s: number) => execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c50', `-d${s}s`, '-s', join(dir, 'load.lua'), `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+wrk(3); // warm-up
+const cpu = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
+const pids = procs.slice(1).map((p) => p.pid!);
+const lines = (f: string) => readFileSync(join(dir, f), 'utf8').split('\n');
+const l0 = { gw: lines('gw.log').length, ag: mode === 'agent' ? lines('agent.log').length : 0 };
+const c0 = pids.map(cpu);
+const out = wrk(Number(secs));
+const c1 = pids.map(cpu);
+const reqs = Number(/(\d+) requests in/.exec(out)![1]);
+const non = /Non-2xx[^\d]*(\d+)/.exec(out)?.[1] ?? '0';
+const summarize = (ls: string[]) => {
+  const gcs = ls.filter((l) => l.includes(' gc='));
+  const f = (l: string, k: string) => Number(new RegExp(`\\b${k}=([\\d.]+)`).exec(l)?.[1] ?? 0);
+  const sc = gcs.filter((l) => / gc=s /.test(l)), mc = gcs.filter((l) => !/ gc=s /.test(l));
+  const sum = (xs: string[], k: string) => xs.reduce((n, l) => n + f(l, k), 0);
+  return `scavenges ${(sc.length / reqs * 1000).toFixed(1)}/1k req, survived ${(sum(sc, 'new_space_survived') / reqs / 1024).toFixed(1)} KB/req, promoted ${(sum(gcs, 'promoted') / reqs / 1024).toFixed(1)} KB/req, pause ${(sum(sc, 'pause') / reqs).toFixed(3)} ms/req; other GCs ${mc.length} (${mc.map((l) => /gc=(\w+)/.exec(l)?.[1]).join(',')}) pause ${(sum(mc, 'pause') / reqs).toFixed(3)} ms/req; heap after last ${(f(gcs.at(-1) ?? '', 'total_size_after') / 1e6).toFixed(0)} MB`;
+};
+console.log(`${root} ${mode} ${kind}: ${reqs} req (${non} non-2xx), CPU ${pids.map((p, i) => ((c1[i]! - c0[i]!) / reqs).toFixed(3)).join('+')} ms/req`);
+console.log(`  gateway: ${summarize(lines('gw.log').slice(l0.gw))}`);
+if (mode === 'agent') console.log(`  agent:   ${summarize(lines('agent.log').slice(l0.ag))}`);
+for (const p of procs) {
+  try {
+    process.kill(-p.pid!, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+}
+rmSync(dir, { recursive: true, force: true });
