@@ -16,8 +16,11 @@
 //     --requests requests are sent (keep-alive, --concurrency connections) and the instructions
 //     the gateway process executed (every thread: JIT, GC, libuv) are dumped. Instructions per
 //     request do not depend on what else runs on the machine; the spread between windows comes
-//     from GC and JIT timing, and the interval says how large it is. --keep-dumps DIR keeps each
-//     window's dump (callgrind_annotate shows where native code spends them; JIT code is "???").
+//     from GC and JIT timing, and the interval says how large it is. Each window also prints the
+//     calls per request of V8's Runtime_DefineKeyedOwnPropertyInLiteral: ~36 in a process in the
+//     slow per-process state (docs/architecture.md), ~0 otherwise; compare sides in the same state.
+//     --keep-dumps DIR keeps each window's dump (callgrind_annotate shows where native code spends
+//     them; JIT code is "???").
 //
 //   node --import tsx bench/ab.ts --baseline DIR --mode sys [--windows 4] [--duration 3]
 //     Syscalls per request, gateway and agent process apart, counted by the kernel's syscall
@@ -45,7 +48,7 @@ import { treeCpuNs } from './lib/procfs.ts';
 import { runLoad } from './lib/load.ts';
 import type { WrkResult } from './lib/wrk.ts';
 import { bootstrapMedianInterval, median } from './lib/stats.ts';
-import { callgrindWrap, countWindow, instrumentationOn, sendFixed } from './lib/instr.ts';
+import { callgrindWrap, countWindow, instrumentationOn, sendFixed, SLOW_STATE_FN } from './lib/instr.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
 
 const { values } = parseArgs({
@@ -177,12 +180,12 @@ async function timeMode(): Promise<void> {
 
 // ---- instr mode --------------------------------------------------------------------------------
 /** Zeroes the side's callgrind counters, runs the requests, dumps, and returns instructions. */
-async function countSide(side: HopSide, path: string, n: number): Promise<{ instr: number; bad: number }> {
+async function countSide(side: HopSide, path: string, n: number): Promise<{ instr: number; define: number; bad: number }> {
   const keepDir = values['keep-dumps'];
   if (keepDir) mkdirSync(keepDir, { recursive: true });
   const keep = keepDir ? (dump: string) => join(keepDir, `${side.name}-${path}-${dump}`) : undefined;
-  const { instr, result } = await countWindow(cgDir, side.name, side.gateway.pid, () => sendFixed(side.port, `/${path}`, n, Number(values.concurrency)), keep);
-  return { instr, bad: result };
+  const { instr, defineCalls, result } = await countWindow(cgDir, side.name, side.gateway.pid, () => sendFixed(side.port, `/${path}`, n, Number(values.concurrency)), keep);
+  return { instr, define: defineCalls / n, bad: result };
 }
 
 async function instrMode(): Promise<void> {
@@ -204,7 +207,7 @@ async function instrMode(): Promise<void> {
       const [c, b] = await Promise.all([countSide(current, p, n), countSide(baseline, p, n)]);
       g.cur.push(c.instr / n);
       g.base.push(b.instr / n);
-      console.log(`[window ${w + 1}] ${p.padEnd(5)} current ${(c.instr / n).toFixed(0)} instr/req | baseline ${(b.instr / n).toFixed(0)} instr/req | ×${fmt(c.instr / b.instr)}${c.bad + b.bad ? ` non-200 ${c.bad + b.bad}` : ''}`);
+      console.log(`[window ${w + 1}] ${p.padEnd(5)} current ${(c.instr / n).toFixed(0)} instr/req | baseline ${(b.instr / n).toFixed(0)} instr/req | ×${fmt(c.instr / b.instr)} | ${SLOW_STATE_FN} per request: current ${c.define.toFixed(1)}, baseline ${b.define.toFixed(1)}${c.bad + b.bad ? ` non-200 ${c.bad + b.bad}` : ''}`);
     }
   }
   console.log(`\nA/B instr mode: gateway instructions per request under callgrind, ${windows} windows of ${n} requests after ${warmup} warm-up, ${values.concurrency} keep-alive connections`);

@@ -35,6 +35,8 @@ export interface HopSideOptions {
   agentTimeoutMs?: number;
   /** OpenTelemetry tracing on the gateway: OTLP/HTTP to `endpoint` at `rate` (bench/ab.ts --tracing) */
   tracing?: { endpoint: string; rate: number };
+  /** the access log on, JSON lines to this file (bench/v8-state.ts --access-log) */
+  accessLogFile?: string;
 }
 
 export async function startHopSide(name: string, root: string, o: HopSideOptions): Promise<HopSide> {
@@ -69,7 +71,7 @@ routes {
   route "pass" { matches { path-prefix "/" }; upstream "origin" }
 }
 upstreams { upstream "origin" { target "127.0.0.1:${o.originPort}" } }
-observability { logging { level "warn"; access-log { enabled #false } }; metrics { address "127.0.0.1:${metricsPort}" }${o.tracing ? `; tracing { backend "otlp" { endpoint "${o.tracing.endpoint}" }; sampling-rate ${o.tracing.rate} }` : ''} }
+observability { logging { level "warn"; access-log { ${o.accessLogFile ? `file "${o.accessLogFile}"` : 'enabled #false'} } }; metrics { address "127.0.0.1:${metricsPort}" }${o.tracing ? `; tracing { backend "otlp" { endpoint "${o.tracing.endpoint}" }; sampling-rate ${o.tracing.rate} }` : ''} }
 `;
   writeFileSync(join(dir, 'gw.kdl'), config);
   const [cmd, ...pre] = o.wrap?.length ? [...o.wrap, process.execPath] : [process.execPath];

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
-import { parseCallgrindSummary } from './callgrind.ts';
+import { parseCallgrindCallsTo, parseCallgrindSummary } from './callgrind.ts';
 
 /** The valgrind command line that runs a gateway counted; dumps go to `dir/<name>.<pid>.N`. */
 export function callgrindWrap(dir: string, name: string): string[] {
@@ -47,11 +47,21 @@ export function instrumentationOn(pid: number): void {
 }
 
 /**
+ * V8's runtime function that object-literal properties after a computed key go through when the
+ * site's feedback is megamorphic; Node's process.nextTick builds its tick object that way, and
+ * some processes (per process, by chance) call it 4 times per nextTick for their whole life
+ * (docs/architecture.md, "A per-process V8 state"). Counted per window so that a reader can tell
+ * which state each process was in: instruction counts of processes in different states differ by
+ * 10-15% whatever the code under test.
+ */
+export const SLOW_STATE_FN = 'Runtime_DefineKeyedOwnPropertyInLiteral';
+
+/**
  * Zeroes the process's counters, runs `load`, dumps, and returns the instructions executed
- * meanwhile (every thread: JIT, GC, libuv). `keep` names the file to keep the dump as (for
+ * meanwhile (every thread: JIT, GC, libuv) and the calls of SLOW_STATE_FN. `keep` names the file to keep the dump as (for
  * callgrind_annotate), given the dump's own name; otherwise it is removed.
  */
-export async function countWindow<T>(dir: string, name: string, pid: number, load: () => Promise<T>, keep?: (dump: string) => string): Promise<{ instr: number; result: T }> {
+export async function countWindow<T>(dir: string, name: string, pid: number, load: () => Promise<T>, keep?: (dump: string) => string): Promise<{ instr: number; defineCalls: number; result: T }> {
   execFileSync('callgrind_control', ['-z', String(pid)], { stdio: 'ignore' });
   const result = await load();
   const before = new Set(readdirSync(dir));
@@ -59,8 +69,10 @@ export async function countWindow<T>(dir: string, name: string, pid: number, loa
   const fresh = readdirSync(dir).filter((f) => f.startsWith(`${name}.${pid}.`) && !before.has(f));
   if (fresh.length !== 1) throw new Error(`expected one new callgrind dump for ${name}, found ${fresh.join(', ') || 'none'}`);
   const file = join(dir, fresh[0]!);
-  const instr = parseCallgrindSummary(readFileSync(file, 'utf8'));
+  const text = readFileSync(file, 'utf8');
+  const instr = parseCallgrindSummary(text);
+  const defineCalls = parseCallgrindCallsTo(text, SLOW_STATE_FN);
   if (keep) renameSync(file, keep(fresh[0]!));
   else rmSync(file);
-  return { instr, result };
+  return { instr, defineCalls, result };
 }
