@@ -600,30 +600,35 @@ export class Generation {
     const access = this.deps.accessLog;
     if (access) {
       const h = req.headers;
+      // One shape for every request: optional fields are undefined rather than spread in, so V8
+      // builds the entry as one literal with fixed keys (JSON.stringify omits undefined, the
+      // combined format tests them the same way). Conditional spreads made each later property
+      // go through the runtime once the shapes varied (docs/architecture.md, "A per-process V8 state").
       const entry: AccessEntry = {
         timestamp: new Date(Date.now() - durationMs).toISOString(),
         trace_id: traceId,
         method,
         path,
-        ...(query ? { query } : {}),
+        query: query || undefined,
         protocol: `HTTP/${req.httpVersion}`,
         status,
         body_bytes: result?.responseBodyBytes ?? 0,
         duration_ms: Math.round(durationMs * 1000) / 1000,
         client_ip: ctx?.clientIp ?? req.socket.remoteAddress ?? '',
-        ...(h['user-agent'] ? { user_agent: h['user-agent'] } : {}),
-        ...(h.referer ? { referer: h.referer } : {}),
-        ...(h.host ? { host: h.host } : {}),
-        ...(route ? { route_id: route.id } : {}),
-        ...(route?.upstream ? { upstream: route.upstream } : {}),
+        user_agent: h['user-agent'] || undefined,
+        referer: h.referer || undefined,
+        host: h.host || undefined,
+        route_id: route ? route.id : undefined,
+        upstream: route?.upstream || undefined,
         upstream_attempts: result?.upstreamAttempts ?? 0,
         instance_id: this.deps.instanceId,
         body_bytes_sent: result?.responseBodyBytes ?? 0,
-        ...(result?.upstreamAddr ? { upstream_addr: result.upstreamAddr } : {}),
+        upstream_addr: result?.upstreamAddr || undefined,
         connection_reused: false,
         rate_limit_hit: ctx?.audit.rateLimited ?? false,
-        ...(ctx?.tls?.clientSubject !== undefined ? { client_cert_subject: ctx.tls.clientSubject } : {}),
-        ...(trace ? { otel_trace_id: trace.traceId, otel_span_id: trace.spanId } : {}),
+        client_cert_subject: ctx?.tls?.clientSubject,
+        otel_trace_id: trace ? trace.traceId : undefined,
+        otel_span_id: trace ? trace.spanId : undefined,
       };
       access.write(formatAccess(entry, this.deps.accessFormat));
     }
