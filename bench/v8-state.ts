@@ -142,7 +142,7 @@ const trees = [['current', REPO] as const, ...(values.baseline ? [['baseline', r
 const n = Number(values.requests);
 const warmup = Number(values.warmup);
 const concurrency = Number(values.concurrency);
-const nodeFlags = [...values['node-flags'].split(/\s+/).filter(Boolean), ...(values.stacks ? ['--perf-basic-prof', '--interpreted-frames-native-stack'] : [])];
+const nodeFlags = [...values['node-flags'].split(/\s+/).filter(Boolean), ...(values.stacks ? ['--perf-basic-prof', '--interpreted-frames-native-stack', '--no-logfile-per-isolate', `--logfile=${join(tmp, 'v8.log')}`] : [])];
 /** n requests to the path; with --mixed-query half of them (concurrently) carry a query string, as real traffic varies. */
 const send = async (port: number, count: number): Promise<number> => {
   if (!values['mixed-query']) return sendFixed(port, `/${values.path}`, count, concurrency);
