@@ -30,6 +30,11 @@ export interface ProtocolConnection {
   readonly writePending: boolean;
   open(): Promise<unknown>;
   request(type: number, correlationId: string, payload: unknown): Promise<AgentReply>;
+  /**
+   * `request` without a promise (the client's hot path): `onReply` or `onFailure` is called once,
+   * `onFailure` possibly before this returns (closed connection, id in flight, encode failure).
+   */
+  send?(type: number, correlationId: string, payload: unknown, onReply: (reply: AgentReply) => void, onFailure: (err: AgentCallError) => void): void;
   cancel(correlationId: string, reason?: number): void;
   notify(type: number, payload: unknown): void;
   close(): void;
@@ -189,7 +194,7 @@ export class AgentConnection implements ProtocolConnection {
         opening.established();
         this.capabilities = body.capabilities;
         this.startPing();
-        for (const frame of rest) this.onFrame(frame.type, frame.payload);
+        for (const frame of rest) this.visitFrame(frame.type, frame.payload, 0, frame.payload.length);
         resolve(body as HandshakeResponse);
       };
       socket.on('data', onHandshakeData);
@@ -198,20 +203,20 @@ export class AgentConnection implements ProtocolConnection {
 
   /** Sends an event and resolves with the agent's reply for `correlationId`. */
   request(type: number, correlationId: string, payload: unknown): Promise<AgentReply> {
-    if (!this.alive) return Promise.reject(new AgentCallError('connection_lost', 'agent connection is closed'));
-    if (this.pending.has(correlationId)) return Promise.reject(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
+    return new Promise((resolve, reject) => this.send(type, correlationId, payload, resolve, reject));
+  }
+
+  send(type: number, correlationId: string, payload: unknown, onReply: (reply: AgentReply) => void, onFailure: (err: AgentCallError) => void): void {
+    if (!this.alive) return onFailure(new AgentCallError('connection_lost', 'agent connection is closed'));
+    if (this.pending.has(correlationId)) return onFailure(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
     // Encode before registering: a payload that cannot be serialised (a BigInt, a cycle) fails
     // this call only, and leaves no pending entry behind to occupy the id and inflate inFlight.
-    let frame: Buffer;
     try {
-      frame = encodeFrame(type, payload, this.encoding);
+      this.writer!.writeMessage(type, payload, this.encoding);
     } catch (err) {
-      return Promise.reject(new AgentCallError('unavailable', `agent event could not be encoded: ${(err as Error)?.message ?? String(err)}`));
+      return onFailure(new AgentCallError('unavailable', `agent event could not be encoded: ${(err as Error)?.message ?? String(err)}`));
     }
-    return new Promise((resolve, reject) => {
-      this.pending.set(correlationId, { resolve, reject });
-      this.writer!.write(frame);
-    });
+    this.pending.set(correlationId, { resolve: onReply, reject: onFailure });
   }
 
   /** Forgets a pending call (timeout, client gone, another agent blocked) and tells the agent. */
@@ -219,12 +224,12 @@ export class AgentConnection implements ProtocolConnection {
     const p = this.pending.get(correlationId);
     if (!p) return;
     this.pending.delete(correlationId);
-    if (this.alive) this.writer!.write(encodeFrame(MessageType.Cancel, { correlation_id: correlationId, reason, timestamp_ms: Date.now() }, this.encoding));
+    if (this.alive) this.writer!.writeMessage(MessageType.Cancel, { correlation_id: correlationId, reason, timestamp_ms: Date.now() }, this.encoding);
   }
 
   /** Fire-and-forget message (no reply expected or wanted). */
   notify(type: number, payload: unknown): void {
-    if (this.alive) this.writer!.write(encodeFrame(type, payload, this.encoding));
+    if (this.alive) this.writer!.writeMessage(type, payload, this.encoding);
   }
 
   close(): void {
@@ -232,20 +237,30 @@ export class AgentConnection implements ProtocolConnection {
   }
 
   private onData(chunk: Buffer): void {
-    let frames;
     try {
-      frames = this.decoder.push(chunk);
+      this.decoder.feed(chunk, this.visitFrame);
     } catch (err) {
-      this.options.onProtocolIssue?.(err instanceof FrameError && err.kind === 'zero_length' ? 'zero_length_frame' : 'oversized_frame');
-      this.shutdown(new AgentCallError('protocol', `agent sent an invalid frame: ${(err as Error).message}`));
+      if (!(err instanceof FrameError)) throw err;
+      this.options.onProtocolIssue?.(err.kind === 'zero_length' ? 'zero_length_frame' : 'oversized_frame');
+      this.shutdown(new AgentCallError('protocol', `agent sent an invalid frame: ${err.message}`));
       return;
-    }
-    for (const frame of frames) {
-      if (this.closed) return;
-      this.onFrame(frame.type, frame.payload);
     }
     this.watchPartialFrame();
   }
+
+  /** One frame of a read (a view into the chunk): the plain allow is matched in place, anything else gets its own payload view. */
+  private readonly visitFrame = (type: number, buf: Buffer, start: number, end: number): void => {
+    if (this.closed) return;
+    // The common reply, recognised by its bytes (messages.ts plainAllowCorrelationId).
+    if (type === MessageType.AgentResponse && this.encoding === 'json') {
+      const cid = plainAllowCorrelationId(buf, start, end);
+      if (cid !== undefined) {
+        this.settle(cid, plainAllowReply(cid));
+        return;
+      }
+    }
+    this.onFrame(type, buf.subarray(start, end));
+  };
 
   /** A frame left half-written for longer than the connect timeout will never complete: drop the connection. */
   private watchPartialFrame(): void {
@@ -262,14 +277,6 @@ export class AgentConnection implements ProtocolConnection {
   }
 
   private onFrame(type: number, payload: Buffer): void {
-    // The common reply, recognised by its bytes (messages.ts plainAllowCorrelationId).
-    if (type === MessageType.AgentResponse && this.encoding === 'json') {
-      const cid = plainAllowCorrelationId(payload);
-      if (cid !== undefined) {
-        this.settle(cid, plainAllowReply(cid));
-        return;
-      }
-    }
     if (!isKnownMessageType(type)) {
       this.options.onProtocolIssue?.('unknown_type');
       this.shutdown(new AgentCallError('protocol', `agent sent unknown message type 0x${type.toString(16)}`));

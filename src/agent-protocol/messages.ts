@@ -382,16 +382,17 @@ export function encodeAllowReply(correlationId: string, headroom = 0): Buffer | 
   return out;
 }
 
-/** The correlation id of a JSON payload that is exactly the plain allow template, else undefined. */
-export function plainAllowCorrelationId(payload: Buffer): string | undefined {
-  const end = payload.length - ALLOW_SUFFIX.length;
-  if (end < ALLOW_PREFIX.length) return undefined;
-  if (ALLOW_PREFIX.compare(payload, 0, ALLOW_PREFIX.length) !== 0 || ALLOW_SUFFIX.compare(payload, end) !== 0) return undefined;
-  for (let i = ALLOW_PREFIX.length; i < end; i++) {
+/** The correlation id of a JSON payload (`payload[start, stop)`) that is exactly the plain allow template, else undefined. */
+export function plainAllowCorrelationId(payload: Buffer, start = 0, stop = payload.length): string | undefined {
+  const end = stop - ALLOW_SUFFIX.length;
+  const from = start + ALLOW_PREFIX.length;
+  if (end < from) return undefined;
+  if (ALLOW_PREFIX.compare(payload, start, from) !== 0 || ALLOW_SUFFIX.compare(payload, end, stop) !== 0) return undefined;
+  for (let i = from; i < end; i++) {
     const b = payload[i]!;
     if (b === 0x22 || b === 0x5c || b < 0x20) return undefined;
   }
-  return payload.toString('utf8', ALLOW_PREFIX.length, end);
+  return payload.toString('utf8', from, end);
 }
 
 // Shared and frozen: nothing downstream mutates a reply's lists (a mutation would throw, not leak).

@@ -55,32 +55,118 @@ test('a payload that is not JSON parses to undefined', () => {
   assert.deepEqual(parseJsonPayload(Buffer.from('{"a":1}')), { a: 1 });
 });
 
-test('FrameWriter: frames written in one event-loop turn leave together, in order, corked; a dead socket gets nothing', async () => {
+/** The frames of `bytes`, decoded as the agent would: [type, JSON payload]. */
+function framesOf(bytes: Buffer): [number, unknown][] {
+  return new FrameDecoder().push(bytes).map((f) => [f.type, parseJsonPayload(f.payload)]);
+}
+
+test('FrameWriter: frames written in one event-loop turn leave in one write, in order; a dead socket gets nothing', async () => {
+  const writes: Buffer[] = [];
   const calls: string[] = [];
-  const sink = { destroyed: false, write: (b: Buffer) => calls.push(`write ${b.readUInt8(4).toString(16)}`), cork: () => calls.push('cork'), uncork: () => calls.push('uncork') };
+  const sink = {
+    destroyed: false,
+    write: (b: Buffer) => {
+      writes.push(b);
+      calls.push('write');
+    },
+    cork: () => calls.push('cork'),
+    uncork: () => calls.push('uncork'),
+  };
   const w = new FrameWriter(sink);
   w.write(encodeFrame(MessageType.RequestHeaders, { a: 1 }));
-  w.write(encodeFrame(MessageType.Cancel, { b: 2 }));
+  w.writeMessage(MessageType.Cancel, { b: 'é→' }, 'json');
   w.write(encodeFrame(MessageType.Ping, { c: 3 }));
+  w.writeMessage(MessageType.Pong, null, 'json');
+  assert.equal(w.pending, true);
   assert.deepEqual(calls, [], 'nothing is written synchronously');
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(calls, ['cork', 'write 10', 'write 40', 'write 41', 'uncork']);
+  assert.deepEqual(calls, ['write'], 'one write for the turn, no cork needed');
+  assert.deepEqual(framesOf(writes[0]!), [
+    [0x10, { a: 1 }],
+    [0x40, { b: 'é→' }],
+    [0x41, { c: 3 }],
+    [0x42, null],
+  ]);
+  assert.equal(w.pending, false);
 
   calls.length = 0;
-  w.write(encodeFrame(MessageType.Pong, {}));
+  writes.length = 0;
+  w.writeMessage(MessageType.Pong, { s: 1 }, 'json');
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(calls, ['write 42'], 'a lone frame is a plain write');
+  assert.deepEqual(calls, ['write'], 'a lone frame is a plain write');
+  assert.deepEqual(writes[0], encodeFrame(MessageType.Pong, { s: 1 }), 'the same bytes as encodeFrame');
 
   calls.length = 0;
   w.write(encodeFrame(MessageType.Pong, {}));
   w.flush();
-  assert.deepEqual(calls, ['write 42'], 'flush() writes at once');
+  assert.deepEqual(calls, ['write'], 'flush() writes at once');
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(calls, ['write 42'], 'and the scheduled flush finds nothing left');
+  assert.deepEqual(calls, ['write'], 'and the scheduled flush finds nothing left');
 
   calls.length = 0;
   w.write(encodeFrame(MessageType.Pong, {}));
   sink.destroyed = true;
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(calls, []);
+});
+
+test('FrameWriter: a turn of more than 64 KiB is corked frame by frame instead of copied into one buffer', async () => {
+  const writes: Buffer[] = [];
+  const calls: string[] = [];
+  const sink = { destroyed: false, write: (b: Buffer) => (writes.push(b), calls.push('write')), cork: () => calls.push('cork'), uncork: () => calls.push('uncork') };
+  const w = new FrameWriter(sink);
+  const big = 'x'.repeat(40 * 1024);
+  w.writeMessage(MessageType.RequestBodyChunk, { data: big }, 'json');
+  w.write(encodeFrame(MessageType.RequestBodyChunk, { data: big }));
+  w.writeMessage(MessageType.Cancel, { n: 1 }, 'json');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls, ['cork', 'write', 'write', 'write', 'uncork']);
+  assert.deepEqual(framesOf(Buffer.concat(writes)), [
+    [0x11, { data: big }],
+    [0x11, { data: big }],
+    [0x40, { n: 1 }],
+  ]);
+});
+
+test('FrameWriter.writeMessage: a payload that cannot be serialised throws and queues nothing', async () => {
+  const writes: Buffer[] = [];
+  const w = new FrameWriter({ destroyed: false, write: (b: Buffer) => writes.push(b), cork: () => undefined, uncork: () => undefined });
+  assert.throws(() => w.writeMessage(MessageType.RequestHeaders, { n: 1n }, 'json'), TypeError);
+  const cycle: Record<string, unknown> = {};
+  cycle.self = cycle;
+  assert.throws(() => w.writeMessage(MessageType.RequestHeaders, cycle, 'json'), TypeError);
+  assert.equal(w.pending, false);
+  w.writeMessage(MessageType.Ping, { ok: true }, 'json');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(framesOf(Buffer.concat(writes)), [[0x41, { ok: true }]]);
+});
+
+test('FrameDecoder.feed: each frame as a view of the chunk, frames before a broken one are visited, a large frame is joined once', () => {
+  const a = encodeFrame(MessageType.AgentResponse, { x: 1 });
+  const b = encodeFrame(MessageType.Pong, { y: 2 });
+  const seen: [number, string][] = [];
+  const visit = (type: number, buf: Buffer, start: number, end: number) => seen.push([type, buf.toString('utf8', start, end)]);
+  const d = new FrameDecoder(1024);
+  const broken = Buffer.alloc(5);
+  broken.writeUInt32BE(1025, 0);
+  assert.throws(() => d.feed(Buffer.concat([a, b, broken]), visit), (e: unknown) => e instanceof FrameError && e.kind === 'oversized');
+  assert.deepEqual(seen, [
+    [0x20, '{"x":1}'],
+    [0x42, '{"y":2}'],
+  ]);
+
+  // A frame in many chunks: nothing visited until its last byte, then exactly that frame.
+  seen.length = 0;
+  const large = encodeFrame(MessageType.RequestBodyChunk, { data: 'z'.repeat(5000) });
+  const d2 = new FrameDecoder();
+  const wire = Buffer.concat([large, a]);
+  for (let i = 0; i < wire.length; i += 997) d2.feed(wire.subarray(i, i + 997), visit);
+  assert.deepEqual(
+    seen.map(([t, s]) => [t, s.length]),
+    [
+      [0x11, large.length - 5],
+      [0x20, a.length - 5],
+    ],
+  );
+  assert.equal(d2.bufferedBytes, 0);
 });
