@@ -30,6 +30,15 @@
 //     of batched writes depend on how many requests share a turn, so both sides are measured in
 //     alternating windows under the same load; needs perf and root (or perf_event_paranoid <= -1).
 //
+//   node --import tsx bench/ab.ts --baseline DIR --mode perf [--windows 2] [--duration 4] [--top 40]
+//     Where the gateway's CPU goes, by function: each gateway runs with --perf-basic-prof (JIT
+//     code named in /tmp/perf-PID.map) and `perf record -F 999` samples it during wrk -c50 runs
+//     of --duration seconds; self samples per function are normalised per request (µs per request
+//     = samples / 999 Hz / requests) and grouped (kernel, GC, JSON, promise machinery, V8 builtins,
+//     the agent code, other JavaScript, other native). Printed per side: the groups for /pass and
+//     /agent and the functions that differ most between them (what the hop costs), and the
+//     current-minus-baseline groups per path. Samples are a ranking under load, not a speed.
+//
 // All: --baseline DIR is another checkout (git worktree with node_modules), built with its own
 // tsc (.tmp/bench/dist); "current" is this checkout. --baseline . is an A/A run (the method's
 // own noise). --paths pass,agent picks the routes. --tracing RATE turns OpenTelemetry tracing on
@@ -41,7 +50,7 @@
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { startHopOrigin, startHopSide, type HopSide } from './lib/agent-hop-side.ts';
 import { benchScratchDir, hasCommand } from './lib/processes.ts';
 import { treeCpuNs } from './lib/procfs.ts';
@@ -72,6 +81,8 @@ const { values } = parseArgs({
     'keep-dumps': { type: 'string' },
     // both: node flags for both gateways, space-separated (e.g. "--predictable-gc-schedule")
     'node-flags': { type: 'string', default: '' },
+    // perf mode: how many functions of the agent-minus-pass difference to print
+    top: { type: 'string', default: '40' },
   },
 });
 if (!values.baseline) {
@@ -79,8 +90,8 @@ if (!values.baseline) {
   process.exit(2);
 }
 const mode = values.mode;
-if (mode !== 'time' && mode !== 'instr' && mode !== 'sys') throw new Error(`--mode ${mode}: expected time, instr or sys`);
-if (mode === 'sys' && !hasCommand('perf')) throw new Error('--mode sys needs perf (apt-get install -y linux-perf or linux-tools)');
+if (mode !== 'time' && mode !== 'instr' && mode !== 'sys' && mode !== 'perf') throw new Error(`--mode ${mode}: expected time, instr, sys or perf`);
+if ((mode === 'sys' || mode === 'perf') && !hasCommand('perf')) throw new Error('--mode sys needs perf (apt-get install -y linux-perf or linux-tools)');
 if (mode === 'instr' && !hasCommand('valgrind')) throw new Error('--mode instr needs valgrind (apt-get install -y valgrind)');
 const paths = values.paths.split(',').map((p) => p.trim()) as ('pass' | 'agent')[];
 for (const p of paths) if (p !== 'pass' && p !== 'agent') throw new Error(`--paths: unknown path ${p}`);
@@ -108,7 +119,7 @@ mkdirSync(cgDir);
 // --instr-atstart=no: start-up and warm-up run uninstrumented (several times faster; V8 tiers
 // up by counts, not by time), instrumentation goes on before the first window
 const callgrind = (name: string) => callgrindWrap(cgDir, name);
-const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
+const nodeFlags = [...values['node-flags'].split(/\s+/).filter(Boolean), ...(mode === 'perf' ? ['--perf-basic-prof'] : [])];
 const startSide = (name: string, root: string): Promise<HopSide> =>
   mode === 'instr'
     ? // under valgrind nothing is pinned: the counts do not depend on the core, and two sides may share the machine
@@ -306,8 +317,102 @@ async function sysMode(): Promise<void> {
   }
 }
 
+// ---- perf mode ---------------------------------------------------------------------------------
+const PERF_HZ = 999;
+
+/** The group a sampled symbol belongs to (perf's [k] marks kernel symbols). */
+function perfGroup(sym: string, kernel: boolean): string {
+  if (kernel) return 'kernel';
+  if (/Scaveng|GarbageCollect|Heap::|Marking|MarkCompact|Sweep|Evacuat|Compactor|ConcurrentMark/.test(sym)) return 'gc';
+  if (/^JS:.*(agent-protocol|plugins\/agents)/.test(sym)) return 'agent js';
+  if (/^JS:/.test(sym)) return 'other js';
+  if (/Json/.test(sym)) return 'json';
+  if (/Promise|Microtask|AsyncFunction|Await/.test(sym)) return 'promise';
+  if (/^Builtins_/.test(sym)) return 'v8 builtins';
+  return 'other native';
+}
+
+/** Self samples per symbol of one perf.data (JIT tiers merged: *, ~, ^ prefixes dropped). */
+function perfSymbols(file: string): Map<string, { n: number; kernel: boolean }> {
+  const out = spawnSync('perf', ['report', '-i', file, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none', '-F', 'sample,sym'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const m = new Map<string, { n: number; kernel: boolean }>();
+  for (const line of out.stdout.split('\n')) {
+    const r = /^\s*(\d+)\s+\[(.)\]\s+(.*)$/.exec(line);
+    if (!r) continue;
+    const sym = r[3]!.replace(/^JS:[*~^]?/, 'JS:').replace(/-\d+-turbofan/, '').trim();
+    const e = m.get(sym) ?? { n: 0, kernel: r[2] === 'k' };
+    e.n += Number(r[1]);
+    m.set(sym, e);
+  }
+  return m;
+}
+
+async function perfMode(): Promise<void> {
+  const windows = Number(values.windows);
+  const duration = Number(values.duration);
+  console.log(`perf mode: ${windows} windows x ${paths.length} paths x 2 sides of ${duration} s, wrk -c${values.connections}; perf record -F ${PERF_HZ} of each gateway`);
+  for (const s of sides) for (const p of paths) await timed(s, p, 2); // warm-up
+  // per side and path: µs per request by symbol, summed over windows, and the requests
+  const acc = new Map<string, { us: Map<string, { us: number; kernel: boolean }>; windows: number }>();
+  for (let w = 0; w < windows; w++) {
+    for (const p of w % 2 === 0 ? paths : [...paths].reverse()) {
+      for (const s of w % 2 === 0 ? sides : [...sides].reverse()) {
+        const file = join(tmp, `perf-${s.name}-${p}-${w}.data`);
+        const rec = spawn('perf', ['record', '-F', String(PERF_HZ), '-o', file, '-p', String(s.gateway.pid)], { stdio: 'ignore' });
+        await new Promise((r) => setTimeout(r, 300));
+        const r = await timed(s, p, duration);
+        const exited = new Promise((res) => rec.once('exit', res));
+        rec.kill('SIGINT');
+        await exited;
+        const key = `${s.name} /${p}`;
+        const a = acc.get(key) ?? { us: new Map(), windows: 0 };
+        a.windows++;
+        for (const [sym, e] of perfSymbols(file)) {
+          const cell = a.us.get(sym) ?? { us: 0, kernel: e.kernel };
+          cell.us += (e.n / PERF_HZ / r.requests) * 1e6;
+          a.us.set(sym, cell);
+        }
+        acc.set(key, a);
+        console.log(`[window ${w + 1}] ${key.padEnd(16)} ${r.rps.toFixed(0)} req/s ${r.cpuUsPerReq.toFixed(1)} µs/req (schedstat)`);
+      }
+    }
+  }
+  const mean = (key: string) => {
+    const a = acc.get(key);
+    const m = new Map<string, { us: number; kernel: boolean }>();
+    if (a) for (const [sym, c] of a.us) m.set(sym, { us: c.us / a.windows, kernel: c.kernel });
+    return m;
+  };
+  const groups = (m: Map<string, { us: number; kernel: boolean }>) => {
+    const g = new Map<string, number>();
+    for (const [sym, c] of m) g.set(perfGroup(sym, c.kernel), (g.get(perfGroup(sym, c.kernel)) ?? 0) + c.us);
+    return g;
+  };
+  const NAMES = ['kernel', 'gc', 'json', 'promise', 'v8 builtins', 'agent js', 'other js', 'other native'];
+  const total = (g: Map<string, number>) => [...g.values()].reduce((x, y) => x + y, 0);
+  const row = (label: string, g: Map<string, number>) => `${label.padEnd(24)} ${NAMES.map((n) => fmt(g.get(n) ?? 0, 1).padStart(12)).join('')}${fmt(total(g), 1).padStart(9)}`;
+  const head = `${''.padEnd(24)} ${NAMES.map((n) => n.padStart(12)).join('')}${'total'.padStart(9)}`;
+  console.log(`\nsampled gateway CPU, µs per request by group (mean of ${windows} windows)\n${head}`);
+  const minus = (a: Map<string, number>, b: Map<string, number>) => new Map(NAMES.map((n) => [n, (a.get(n) ?? 0) - (b.get(n) ?? 0)]));
+  for (const s of sides) {
+    const gs = paths.map((p) => [p, groups(mean(`${s.name} /${p}`))] as const);
+    for (const [p, g] of gs) console.log(row(`${s.name} /${p}`, g));
+    if (paths.length === 2) console.log(row(`${s.name} agent-pass`, minus(gs.find(([p]) => p === 'agent')![1], gs.find(([p]) => p === 'pass')![1])));
+  }
+  for (const p of paths) console.log(row(`current-baseline /${p}`, minus(groups(mean(`current /${p}`)), groups(mean(`baseline /${p}`)))));
+  if (paths.length !== 2) return;
+  for (const s of sides) {
+    const a = mean(`${s.name} /agent`);
+    const b = mean(`${s.name} /pass`);
+    const diff = [...new Set([...a.keys(), ...b.keys()])].map((sym) => [sym, (a.get(sym)?.us ?? 0) - (b.get(sym)?.us ?? 0), b.get(sym)?.us ?? 0, a.get(sym)?.us ?? 0] as const).sort((x, y) => y[1] - x[1]);
+    console.log(`\n${s.name}: functions by /agent minus /pass, µs per request (pass, agent)`);
+    for (const [sym, d, pu, au] of diff.slice(0, Number(values.top))) console.log(`${fmt(d, 2).padStart(7)} ${fmt(pu, 2).padStart(7)} ${fmt(au, 2).padStart(7)}  ${sym.slice(0, 140)}`);
+  }
+}
+
 if (mode === 'time') await timeMode();
 else if (mode === 'instr') await instrMode();
+else if (mode === 'perf') await perfMode();
 else await sysMode();
 for (const s of sides) {
   await s.gateway.stop();
