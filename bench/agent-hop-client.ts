@@ -4,7 +4,7 @@
 // (A B B A ...), so both see the same machine. This is the client, connection, frame writer and
 // reader, deadline and codec of the hop, with nothing of the proxy around it; the agent process
 // is the same code on both sides (each checkout's own SDK).
-//   node --import tsx bench/agent-hop-client.ts --baseline DIR [--pairs 12] [--duration 2]
+//   node --import tsx bench/agent-hop-client.ts --baseline DIR [--current DIR] [--pairs 12] [--duration 2]
 // Reported: per-pair ratio current/baseline of the client's CPU per call (process.cpuUsage of
 // this process, user + system), median with a bootstrap 95% interval; and calls/s.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,12 +16,14 @@ import { bootstrapMedianInterval, median } from './lib/stats.ts';
 const { values } = parseArgs({
   options: {
     baseline: { type: 'string' },
+    // another checkout as the 'current' side (default: this one): swapped runs show the method's order bias
+    current: { type: 'string' },
     pairs: { type: 'string', default: '12' },
     duration: { type: 'string', default: '2' },
     inflight: { type: 'string', default: '50' },
   },
 });
-const REPO = resolve(import.meta.dirname, '..');
+const REPO = resolve(values.current ?? resolve(import.meta.dirname, '..'));
 const tmp = benchScratchDir('agent-client-');
 
 interface Side {
