@@ -119,7 +119,7 @@ mkdirSync(cgDir);
 // --instr-atstart=no: start-up and warm-up run uninstrumented (several times faster; V8 tiers
 // up by counts, not by time), instrumentation goes on before the first window
 const callgrind = (name: string) => callgrindWrap(cgDir, name);
-const nodeFlags = [...values['node-flags'].split(/\s+/).filter(Boolean), ...(mode === 'perf' ? ['--perf-basic-prof'] : [])];
+const nodeFlags = [...values['node-flags'].split(/\s+/).filter(Boolean), ...(mode === 'perf' ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(tmp, 'v8-%p.log')}`] : [])];
 const startSide = (name: string, root: string): Promise<HopSide> =>
   mode === 'instr'
     ? // under valgrind nothing is pinned: the counts do not depend on the core, and two sides may share the machine
