@@ -21,7 +21,7 @@
 // query string (concurrently), so the per-request literals see more than one shape, as in real traffic.
 // Processes of the two trees alternate (current, baseline, current, ...), one at a time.
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startHopOrigin, startHopSide } from './lib/agent-hop-side.ts';
@@ -177,4 +177,4 @@ for (const [tree] of trees) {
   const slow = m.get('define')!.filter((x) => x >= 1).length;
   console.log(`${tree}: ${slow}/${values.processes} in the define state; median ${PROBES.map(([e]) => `${e} ${median(m.get(e)!).toFixed(2)}`).join(', ')}`);
 }
-writeFileSync(join(tmp, 'done'), '');
+process.exit(0); // the origin's pipes would keep the loop alive; the exit handlers stop it and remove the probes
