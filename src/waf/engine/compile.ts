@@ -273,12 +273,26 @@ function applyAction(a: RuleActions, act: ActionSpec, pos: SourcePos, text: stri
   }
 }
 
+/** The engine's copy of a string: V8 interns property names, so `s` is returned as the one
+ * interned string with its content. The rule loop compares variable names with literals (`switch`)
+ * and looks them up in Maps keyed by literals: interned strings compare by pointer, others by
+ * content, each time. For strings fixed at load time (names, keys, transformation chains). */
+export function intern(s: string): string;
+export function intern(s: string | undefined): string | undefined;
+export function intern(s: string | undefined): string | undefined {
+  if (s === undefined) return undefined;
+  const holder: Record<string, true> = {};
+  holder[s] = true;
+  for (const k in holder) return k;
+  return s; // an array index ("0"): not interned as a name, and not a variable name either
+}
+
 function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): RuleVariable {
   // Every field set, in one order: one hidden class for all selectors in the rule loop.
   const v: RuleVariable = {
-    name: spec.name,
-    key: spec.key,
-    lkey: spec.key?.toLowerCase(),
+    name: intern(spec.name),
+    key: intern(spec.key),
+    lkey: intern(spec.key?.toLowerCase()),
     keyRegex: undefined,
     count: spec.count,
     exclude: spec.exclude,
@@ -505,7 +519,7 @@ export class RuleSetBuilder {
       applyAction(acts, s, d, d.text);
     }
     if (!isChild && acts.id === 0) bad('rule has no id', d, d.text);
-    acts.tKey = acts.transformations.map((t) => t.name.toLowerCase()).join(',');
+    acts.tKey = intern(acts.transformations.map((t) => t.name.toLowerCase()).join(','));
     const rulesDir = dirname(d.file);
     let operator: Rule['operator'];
     let variables: RuleVariable[] = [];
@@ -513,13 +527,40 @@ export class RuleSetBuilder {
       variables = parseTargets(varText, d);
       const op = parseOperator(opText, d);
       try {
-        operator = { ...op, compiled: compileOperator(op.name, op.param, { rulesDir, group: varText }) };
+        // A literal, not a spread: `{ ...op, compiled }` gave every operator its own hidden class,
+        // and the rule loop's reads of `operator.compiled` / `.negated` went megamorphic.
+        operator = { name: op.name, param: op.param, negated: op.negated, compiled: compileOperator(op.name, op.param, { rulesDir, group: varText }) };
       } catch (e) {
         bad(`operator @${op.name}: ${(e as Error).message}`, d, d.text);
       }
     }
+    // Every property written here, in one order (optional ones as undefined), rather than spread
+    // from the actions in the order the rule text gives them: all links share one hidden class, so
+    // the rule loop's property reads stay monomorphic (46 shapes at CRS PL1 before).
     const rule: Rule = {
-      ...acts,
+      id: acts.id,
+      phase: acts.phase,
+      msg: acts.msg,
+      logdata: acts.logdata,
+      tags: acts.tags,
+      severity: acts.severity,
+      ver: acts.ver,
+      disruptive: acts.disruptive,
+      allowScope: acts.allowScope,
+      status: acts.status,
+      redirectUrl: acts.redirectUrl,
+      chain: acts.chain,
+      skip: acts.skip,
+      skipAfter: acts.skipAfter,
+      setvars: acts.setvars,
+      ctls: acts.ctls,
+      initcols: acts.initcols,
+      capture: acts.capture,
+      multiMatch: acts.multiMatch,
+      log: acts.log,
+      auditlog: acts.auditlog,
+      transformations: acts.transformations,
+      tKey: acts.tKey,
       file: d.file,
       line: d.line,
       raw: d.text,
@@ -530,6 +571,9 @@ export class RuleSetBuilder {
       effectiveStatus: 403,
       pure: operator !== undefined && !operator.param.includes('%{'),
       linkIndex: this.links++,
+      chained: undefined,
+      staticExcl: undefined,
+      nologMatch: undefined,
     };
     if (isChild) {
       rule.id = this.openChain!.starter.id;

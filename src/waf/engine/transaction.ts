@@ -416,7 +416,7 @@ export class Transaction {
         // A snapshot: a rule over MATCHED_VARS appends to it while iterating.
         return wrap(this.matchedVars.slice());
       case 'MATCHED_VARS_NAMES':
-        return wrap(this.matchedVars.map((m) => ({ key: m.key, value: m.key })));
+        return wrap(this.matchedVars.map((m) => makeItem(m.key, m.key)));
       case 'XML':
         return undefined;
       case 'IP':
@@ -604,7 +604,8 @@ export class Transaction {
     if (this.matchedVars.length) this.matchedVars = [];
     // A nolog rule's record carries no matched values: none are collected for it.
     const collected = rule.log === false ? undefined : this.collected;
-    if (collected) collected.length = 0;
+    // Setting an array's length goes through a runtime call even when it is already 0.
+    if (collected && collected.length !== 0) collected.length = 0;
     // Each link's non-disruptive actions run as soon as it matches (once per matched value),
     // before the next link is evaluated: CRS chains read TX values their starter just set.
     for (let link: Rule | undefined = rule; link; link = link.chained) {
@@ -681,7 +682,7 @@ export class Transaction {
         for (let s = link.multiMatch ? 0 : last; s <= last; s++) {
           const input = stages[s]!;
           if (link.multiMatch && s > 0 && stages.indexOf(input) < s) continue;
-          ctx.captures.length = 0;
+          if (ctx.captures.length !== 0) ctx.captures.length = 0;
           const hit = op.compiled.evaluate(input, ctx) !== op.negated;
           if (!hit) continue;
           matched = true;
@@ -693,7 +694,7 @@ export class Transaction {
           this.matchedVar = input;
           const name = keyed ? `${v.name}:${sel.key}` : v.name;
           this.matchedVarName = name;
-          this.matchedVars.push({ key: name, value: input });
+          this.matchedVars.push(makeItem(name, input));
           collected?.push({ variable: name, value: truncate(input, MAX_MATCHED_VALUE) });
           this.runActions(link);
           if (!link.multiMatch) break;
@@ -852,7 +853,8 @@ function ctlTargets(text: string, link: Rule): RuleVariable[] {
   let vars = ctlTargetCache.get(text);
   if (!vars) {
     if (ctlTargetCache.size >= 1000) ctlTargetCache.clear();
-    vars = parseTargets(text, link).map((v) => ({ ...v, exclude: true }));
+    vars = parseTargets(text, link);
+    for (const v of vars) v.exclude = true; // fresh objects: set in place, keeping their hidden class
     ctlTargetCache.set(text, vars);
   }
   return vars;
