@@ -4,8 +4,8 @@
 // (a counter in the query / JSON body) as in the wrk scripts. Reports CPU milliseconds per request
 // (process.cpuUsage, GC threads included; less disturbed by other load than wall time).
 //
-//   node --import tsx bench/waf-engine.ts [--rounds 3] [--iterations 1000] [--pl 1] [--requests get,post]
-//        [--baseline DIR] [--cpu-prof-dir DIR] [--instr [--windows 3]] [--service]
+//   node --import tsx bench/waf-engine.ts [--rounds 3] [--iterations 1000] [--warmup N] [--pl 1] [--requests get,post]
+//        [--baseline DIR] [--cpu-prof-dir DIR] [--instr [--windows 3] [--keep DIR]] [--service]
 //
 // --service: through WafService (src/waf/agent/service.ts) as the in-process agent and
 // sentinel-waf call it: a request_headers event, then the body as a base64 request_body chunk,
@@ -14,22 +14,27 @@
 // (JSON) but not written.
 //
 // --instr: instructions per request under callgrind (load-independent): each tree's child runs
-// under valgrind with instrumentation off for rule loading and warm-up, then per kind --windows
+// under valgrind with instrumentation off for rule loading and warm-up (--warmup, default 8,000 GET
+// and 4,000 POST: until V8 has optimised what it will), then per kind --windows
 // windows of --iterations requests (half for the POST) are counted (callgrind_control -z/-d); both
-// trees run at the same time. Several minutes: ~1.5 min per tree at the default sizes.
+// trees run at the same time. Several minutes: ~1.5 min per tree at the default sizes. --keep DIR
+// keeps each window's dump as DIR/<tree>.<kind>.<window>.callgrind (for callgrind_annotate). Two
+// counts per window: all instructions, and the engine's own (without V8's GC and TurboFan, which
+// fall into some windows and not others: bench/lib/callgrind-split.ts).
 //
 // --baseline DIR: another checkout of this repository (e.g. `git worktree add /tmp/base main`, with
 // node_modules linked in); each round runs one child process per tree, alternating which goes
 // first, and the report gives the per-round ratio baseline/this tree (same-run, interleaved).
 // CRS from $CRS_DIR (default ../shared/conformance/crs).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { parseCallgrindSummary } from './lib/callgrind.ts';
+import { splitCallgrindDump } from './lib/callgrind-split.ts';
 import { benchScratchDir } from './lib/processes.ts';
 import { bootstrapMedianInterval, median } from './lib/stats.ts';
 import { BROWSER_HEADERS, getPath, jsonBody, POST_PATH } from './lib/waf-requests.ts';
@@ -47,6 +52,8 @@ const { values: argv } = parseArgs({
     'cpu-prof-dir': { type: 'string', default: '' },
     instr: { type: 'boolean', default: false },
     windows: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '' },
+    keep: { type: 'string', default: '' },
     child: { type: 'string', default: '' },
     service: { type: 'boolean', default: false },
   },
@@ -114,19 +121,29 @@ async function child(root: string): Promise<void> {
   const iterations = Number(argv.iterations);
   // The POST costs more: half as many per block keeps the blocks similar in length.
   const count = (k: Kind): number => (k === 'post' ? Math.max(1, iterations >> 1) : iterations);
-  for (const k of kinds) for (let i = 0; i < count(k); i++) run(k);
+  // Warm-up: --warmup GETs (half as many POSTs), default --iterations. Under --instr the default is
+  // 8,000: V8 optimises functions called once per request (newTransaction, processBody, the
+  // transformations) only after several thousand requests, and a TurboFan compile inside a
+  // counted window (tens of millions of instructions) swamps the engine's own work.
+  // GETs and POSTs interleaved, so the type feedback covers both kinds before any window (a kind
+  // seen first after the other's warm-up deoptimised the rule loop).
+  const warm = Number(argv.warmup || (argv.instr ? 8000 : iterations));
+  for (let i = 0; i < warm; i++) for (const k of kinds) if (k !== 'post' || (i & 1) === 0) run(k);
   if (argv.instr) {
     // Under callgrind: the parent counts each window (see instrChild); lines on stdin pace us.
     const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
     process.stdout.write('warm\n');
     await lines.next();
-    const gc = (globalThis as { gc?: () => void }).gc;
+    const gc = (globalThis as { gc?: (opts?: { type: 'minor' | 'major' }) => void }).gc;
     for (const k of kinds) {
       // One uncounted window under instrumentation first (valgrind re-translates the hot code).
       for (let i = 0; i < count(k); i++) run(k);
       for (let w = 0; w < Number(argv.windows); w++) {
-        // A full GC before each window: it starts with an empty young generation (see instrChild).
-        gc?.();
+        // A minor GC before each window: it starts with an empty young generation (see instrChild).
+        // Not a full one: every full GC deoptimised ~17 functions (the transformations,
+        // libinjection's tokenizer...: code depending on allocation sites), and their TurboFan
+        // recompiles landed inside the window (~1.5 M instructions per GET, a third of the count).
+        gc?.({ type: 'minor' });
         process.stdout.write(`ready ${k}\n`);
         await lines.next();
         for (let i = 0; i < count(k); i++) run(k);
@@ -193,7 +210,7 @@ async function serviceRunner(root: string): Promise<(k: Kind) => void> {
 function runChild(root: string): ChildResult {
   const prof = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof-dir'])}`] : [];
   const args = [...prof, '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root];
-  for (const k of ['iterations', 'blocks', 'pl', 'requests'] as const) args.push(`--${k}`, argv[k]);
+  for (const k of ['iterations', 'blocks', 'pl', 'requests', 'warmup'] as const) args.push(`--${k}`, argv[k]);
   if (argv.service) args.push('--service');
   const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`child for ${root} exited with ${r.status}`);
@@ -202,16 +219,22 @@ function runChild(root: string): ChildResult {
 }
 
 /** One tree's child under callgrind: instructions per request, per kind, one entry per window. */
-async function instrChild(name: string, root: string, cgDir: string): Promise<Record<string, number[]>> {
+/** Per kind, one entry per window: instructions per request, all and without GC and TurboFan. */
+interface InstrCounts {
+  total: Record<string, number[]>;
+  rest: Record<string, number[]>;
+}
+
+async function instrChild(name: string, root: string, cgDir: string): Promise<InstrCounts> {
   const args = ['--tool=callgrind', '--smc-check=all', '--instr-atstart=no', `--callgrind-out-file=${join(cgDir, `${name}.%p`)}`];
-  // No GC inside a counted window (a full GC before it, a young generation larger than a window's
+  // No GC inside a counted window (a minor GC before it, a young generation larger than a window's
   // allocation) and no bytecode flushing or background threads: the count is the engine's own
   // work, the same in every window. GC cost (proportional to allocation) is left out.
   args.push(process.execPath, '--expose-gc', '--no-flush-bytecode', '--single-threaded', '--min-semi-space-size=256', '--max-semi-space-size=256', '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, '--instr');
-  for (const k of ['iterations', 'blocks', 'pl', 'requests', 'windows'] as const) args.push(`--${k}`, argv[k]);
+  for (const k of ['iterations', 'blocks', 'pl', 'requests', 'windows', 'warmup'] as const) args.push(`--${k}`, argv[k]);
   const proc = spawn('valgrind', args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   const pid = String(proc.pid);
-  const out: Record<string, number[]> = {};
+  const out: InstrCounts = { total: {}, rest: {} };
   const n = (k: string): number => (k === 'post' ? Math.max(1, Number(argv.iterations) >> 1) : Number(argv.iterations));
   for await (const line of createInterface({ input: proc.stdout! })) {
     const [what, kind] = line.split(' ') as [string, string];
@@ -224,8 +247,14 @@ async function instrChild(name: string, root: string, cgDir: string): Promise<Re
       execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' });
       const fresh = readdirSync(cgDir).filter((f) => f.startsWith(`${name}.${pid}.`) && !before.has(f));
       if (fresh.length !== 1) throw new Error(`expected one new callgrind dump for ${name}, found ${fresh.join(', ') || 'none'}`);
-      (out[kind] ??= []).push(parseCallgrindSummary(readFileSync(join(cgDir, fresh[0]!), 'utf8')) / n(kind));
-      rmSync(join(cgDir, fresh[0]!));
+      const text = readFileSync(join(cgDir, fresh[0]!), 'utf8');
+      (out.total[kind] ??= []).push(parseCallgrindSummary(text) / n(kind));
+      const split = splitCallgrindDump(text);
+      (out.rest[kind] ??= []).push(split.rest / n(kind));
+      if (argv.keep) {
+        mkdirSync(resolve(argv.keep), { recursive: true });
+        renameSync(join(cgDir, fresh[0]!), join(resolve(argv.keep), `${name}.${kind}.${out.total[kind]!.length}.callgrind`));
+      } else rmSync(join(cgDir, fresh[0]!));
     } else {
       const res = JSON.parse(line) as ChildResult;
       if (res.blocked > 0) console.log(`  warning: ${name}: ${res.blocked} benign requests blocked`);
@@ -239,16 +268,23 @@ async function instrChild(name: string, root: string, cgDir: string): Promise<Re
 async function instrMode(targets: [string, string][], kinds: Kind[]): Promise<void> {
   const cgDir = join(benchScratchDir('waf-engine-'), 'callgrind');
   mkdirSync(cgDir, { recursive: true });
-  console.log(`waf engine instructions per request under callgrind: PL${argv.pl}, ${argv.windows} windows of ${argv.iterations} GET / ${Number(argv.iterations) >> 1} POST per tree, after ${argv.iterations} warm-up each (uninstrumented)`);
-  const res = await Promise.all(targets.map(([name, root]) => instrChild(name, root, cgDir)));
-  for (let t = 0; t < targets.length; t++) {
-    for (const k of kinds) console.log(`  ${targets[t]![0].padEnd(8)} ${k.padEnd(4)} instr/req ${res[t]![k]!.map((x) => x.toFixed(0)).join(' ')}`);
-  }
-  if (targets.length === 2) {
-    for (const k of kinds) {
-      const ratios = res[1]![k]!.map((b, i) => b / res[0]![k]![i]!);
-      const [lo, hi] = ratios.length > 2 ? bootstrapMedianInterval(ratios) : [Math.min(...ratios), Math.max(...ratios)];
-      console.log(`  ${k}: baseline / this = x${median(ratios).toFixed(3)} (windows ${lo.toFixed(3)}-${hi.toFixed(3)}); this ${median(res[0]![k]!).toFixed(0)}, baseline ${median(res[1]![k]!).toFixed(0)} instr/req`);
+  console.log(`waf engine instructions per request under callgrind: PL${argv.pl}, ${argv.windows} windows of ${argv.iterations} GET / ${Number(argv.iterations) >> 1} POST per tree, after ${argv.warmup || 8000} GET / ${Number(argv.warmup || 8000) >> 1} POST warm-up (uninstrumented)`);
+  const counts = await Promise.all(targets.map(([name, root]) => instrChild(name, root, cgDir)));
+  // 'engine': without V8's GC and optimising compiler (a marking cycle or a recompile falls into
+  // some windows and not others); 'all': every instruction of the window.
+  for (const which of ['rest', 'total'] as const) {
+    const label = which === 'rest' ? 'engine (no GC, no TurboFan)' : 'all';
+    console.log(` ${label}:`);
+    const res = counts.map((c) => c[which]);
+    for (let t = 0; t < targets.length; t++) {
+      for (const k of kinds) console.log(`  ${targets[t]![0].padEnd(8)} ${k.padEnd(4)} instr/req ${res[t]![k]!.map((x) => x.toFixed(0)).join(' ')}`);
+    }
+    if (targets.length === 2) {
+      for (const k of kinds) {
+        const ratios = res[1]![k]!.map((b, i) => b / res[0]![k]![i]!);
+        const [lo, hi] = ratios.length > 2 ? bootstrapMedianInterval(ratios) : [Math.min(...ratios), Math.max(...ratios)];
+        console.log(`  ${k}: baseline / this = x${median(ratios).toFixed(3)} (windows ${lo.toFixed(3)}-${hi.toFixed(3)}, min-max ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)}); this ${median(res[0]![k]!).toFixed(0)}, baseline ${median(res[1]![k]!).toFixed(0)} instr/req`);
+      }
     }
   }
 }

@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { splitCallgrindDump } from '../../../bench/lib/callgrind-split.ts';
+
+test('splitCallgrindDump sums self costs by category; call costs and repeated names by id', () => {
+  const dump = [
+    'events: Ir',
+    'summary: 1000',
+    'ob=(1) /usr/bin/node',
+    'fl=(1) ???',
+    'fn=(1) 0x000000000d1b0080',
+    '0 100',
+    '+2 50',
+    'cfn=(2) v8::internal::MarkCompactCollector::ProcessMarkingWorklist()',
+    'calls=1 0',
+    '0 400', // inclusive cost of the call: not the caller's own
+    'fn=(2)',
+    '0 300',
+    'fn=(3) v8::internal::compiler::GraphReducer::Reduce(v8::internal::compiler::Node*)',
+    '0 200',
+    'fn=(4) Builtins_RecordWriteSaveFP',
+    '* 25',
+    'fn=(1)',
+    '-1 5',
+  ].join('\n');
+  assert.deepEqual(splitCallgrindDump(dump), { total: 680, gc: 325, compiler: 200, rest: 155 });
+});
