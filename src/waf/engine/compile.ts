@@ -287,6 +287,9 @@ export function intern(s: string | undefined): string | undefined {
   return s; // an array index ("0"): not interned as a name, and not a variable name either
 }
 
+/** T with every key required (optional ones may hold undefined): a literal typed so must list them all. */
+type EveryKey<T> = { [K in keyof Required<T>]: T[K] };
+
 function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): RuleVariable {
   // Every field set, in one order: one hidden class for all selectors in the rule loop.
   const v: RuleVariable = {
@@ -537,7 +540,7 @@ export class RuleSetBuilder {
     // Every property written here, in one order (optional ones as undefined), rather than spread
     // from the actions in the order the rule text gives them: all links share one hidden class, so
     // the rule loop's property reads stay monomorphic (46 shapes at CRS PL1 before).
-    const rule: Rule = {
+    const rule: EveryKey<Rule> = {
       id: acts.id,
       phase: acts.phase,
       msg: acts.msg,
