@@ -137,6 +137,10 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
     assert.equal(waf.args[waf.args.indexOf('--paranoia-level') + 1], '2');
     // The chart's KDL subscribes request events only (files/config.kdl).
     assert.ok(waf.args.includes('--request-side-only'), 'the sidecar keeps transactions for a request_complete that never comes');
+    // An operator whose own config subscribes response events turns it off.
+    const full = find<Deployment>(await render({ valuesFiles: valueSets.waf, set: ['waf.requestSideOnly=false'] }), 'Deployment')!;
+    const fullWaf = full.spec.template.spec.containers.find((c) => c.name === 'waf')!;
+    assert.ok(!fullWaf.args.includes('--request-side-only'), 'waf.requestSideOnly=false still passes --request-side-only');
     for (const p of [waf.livenessProbe, waf.readinessProbe, waf.startupProbe]) assert.equal(p.exec?.command.at(-1), socket);
     const shared = d.spec.template.spec.volumes.find((v) => v.name === 'waf-socket');
     assert.ok(shared?.emptyDir, 'the socket volume is not an emptyDir');
