@@ -1,5 +1,7 @@
 // `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--warmup 8] [--connections 20] [--rates 0.01,1] [--profile DIR]`
 // `node --import tsx bench/tracing.ts --mode instr [--rates 0,0.01] [--windows 5] [--requests 2000] [--baseline DIR] [--keep DIR]`
+// `node --import tsx bench/tracing.ts --mode fresh [--blocks 20] [--rates 0.01,1] [--baseline DIR [--baseline-rates off,0.01]]
+//      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--json FILE]`
 //
 // What OpenTelemetry tracing costs (docs/tracing.md, issue 15: 1% sampling <= 3%, 100% <= 25%):
 // the compiled Sentinel (passthrough config) with tracing off, at sampling-rate 0.01 and at 1,
@@ -22,19 +24,40 @@
 // same tree. --baseline DIR adds the same variants built from another checkout (ratios
 // current/baseline per variant). --keep DIR keeps each window's callgrind dump for
 // callgrind_annotate. Rate 0 isolates what an unsampled request pays.
+//
+// --mode fresh: settles a few percent with an interval over PROCESSES. Each block starts a fresh
+// compiled gateway per variant (off and each --rates entry; with --baseline DIR also the
+// --baseline-rates variants built from that checkout), in an order rotated block by block, one
+// at a time: gateway pinned to CPU 0, h2load, the nginx origin and this runner (the OTLP sink) on
+// CPU 1. Each gateway gets exactly --warmup-requests, then the host's speed is taken (a fixed
+// loop pinned to CPU 0, bench/lib/host-speed.ts), then exactly --requests are measured in two
+// halves (the gateway's CPU time per request from schedstat, and h2load's req/s), then the host's
+// speed again. Per block, each variant's ratio to "off" of its tree (and current/baseline at the
+// same rate); reported: the median ratio with a bootstrap 95% interval over blocks, i.e. over
+// fresh processes. A measurement whose calibration (the slower of the two) took more than
+// --slow-host x the run's median is flagged: its blocks are left out of the first line of each
+// comparison and counted in the second (bench/lib/block-ratios.ts). Why: one long-lived process
+// per side (bench/ab.ts) has an interval that ignores which V8 state each process lands in, and
+// 5 s wall-clock rounds (--mode time) cannot tell a slow process from a slow host phase.
+// --json FILE writes every measurement (to pool runs). `--baseline . --baseline-rates 0.01` is an
+// A/A check of the method: "1%" against "base 1%" of the same build.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { originNginxConf, SMALL_PATH, writeOriginFiles } from './lib/configs.ts';
-import { benchScratchDir, freePort, hasCommand, killAll, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
+import { benchScratchDir, freePort, hasCommand, killAll, requireCommands, runPinned, spawnPinned, waitReady, type Proc } from './lib/processes.ts';
 import { callgrindWrap, countWindow, instrumentationOn, sendFixed } from './lib/instr.ts';
 import { buildSentinel, renderPassthrough } from './lib/targets.ts';
-import { clockTicksPerSecond, treeCpuTicks } from './lib/procfs.ts';
+import { clockTicksPerSecond, loadAverage, treeCpuNs, treeCpuTicks } from './lib/procfs.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
 import { median } from './lib/stats.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
+import { startHopOrigin } from './lib/agent-hop-side.ts';
+import { h2loadFixed, type H2loadResult } from './lib/h2load.ts';
+import { measureHostSpeed } from './lib/host-speed.ts';
+import { compareByBlock, flagSlowHost, verdictAgainst, type BlockRun, type FlaggedRun, type RatioSummary } from './lib/block-ratios.ts';
 
 const { values } = parseArgs({
   options: {
@@ -45,16 +68,21 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '20' },
     profile: { type: 'string' },
     mode: { type: 'string', default: 'time' },
-    // instr mode
+    // instr and fresh modes (defaults per mode below)
     windows: { type: 'string', default: '5' },
-    requests: { type: 'string', default: '2000' },
-    'warmup-requests': { type: 'string', default: '6000' },
+    requests: { type: 'string' },
+    'warmup-requests': { type: 'string' },
     concurrency: { type: 'string', default: '8' },
     baseline: { type: 'string' },
     keep: { type: 'string' },
+    // fresh mode
+    blocks: { type: 'string', default: '20' },
+    'baseline-rates': { type: 'string' },
+    'slow-host': { type: 'string', default: '1.25' },
+    json: { type: 'string' },
   },
 });
-if (values.mode !== 'time' && values.mode !== 'instr') throw new Error(`--mode ${values.mode}: expected time or instr`);
+if (values.mode !== 'time' && values.mode !== 'instr' && values.mode !== 'fresh') throw new Error(`--mode ${values.mode}: expected time, instr or fresh`);
 const rounds = Number(values.rounds);
 const durationS = Number(values.duration);
 const warmupS = Number(values.warmup);
@@ -68,8 +96,16 @@ interface Variant {
   /** sampling rate, or undefined for tracing off */
   rate: number | undefined;
 }
+const rateName = (rate: number | undefined) => (rate === undefined ? 'off' : `${rate * 100}%`);
+/** "off,0.01,1" -> variants; "off" is tracing off, a number a sampling rate */
+const parseRates = (list: string): Variant[] =>
+  list.split(',').map((r) => r.trim()).filter(Boolean).map((r) => {
+    const rate = r === 'off' ? undefined : Number(r);
+    if (rate !== undefined && !(rate >= 0 && rate <= 1)) throw new Error(`sampling rate ${r}: expected off or 0..1`);
+    return { name: rateName(rate), rate };
+  });
 // tracing off, then one variant per --rates entry (e.g. `--rates 0,0.01,1`: rate 0 isolates the unsampled path)
-const VARIANTS: Variant[] = [{ name: 'off', rate: undefined }, ...values.rates.split(',').map((r) => ({ name: `${Number(r) * 100}%`, rate: Number(r) }))];
+const VARIANTS: Variant[] = [{ name: 'off', rate: undefined }, ...parseRates(values.rates)];
 
 interface Run {
   variant: string;
@@ -95,6 +131,7 @@ async function wrk(port: number, seconds: number): Promise<ReturnType<typeof par
 
 async function main(): Promise<void> {
   if (values.mode === 'instr') return instrMode();
+  if (values.mode === 'fresh') return freshMode();
   // the OTLP sink answers in this process: keep it off the gateway's CPU
   pinSelf(LOAD_CPU);
   const entry = await buildSentinel(repoRoot);
@@ -112,13 +149,9 @@ async function main(): Promise<void> {
     for (let round = 1; round <= rounds; round++) {
       const order = VARIANTS.map((_, i) => VARIANTS[(i + round - 1) % VARIANTS.length]!);
       for (const v of order) {
-        const port = await freePort();
-        const file = join(tmp, `sentinel-${round}-${v.name.replace('%', 'pct')}.kdl`);
-        writeFileSync(file, configFor(v, `127.0.0.1:${port}`, `127.0.0.1:${originPort}`, `127.0.0.1:${await freePort()}`, sink.port));
         const prof = values.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile), '--cpu-prof-name', `${v.name.replace('%', 'pct')}-r${round}.cpuprofile`] : [];
-        const proc: Proc = spawnPinned(`sentinel ${v.name}`, PROXY_CPU, process.execPath, [...prof, entry, 'run', '-c', file], { cwd: repoRoot, env: { ...process.env, NODE_ENV: 'production' } });
+        const { proc, port } = await startGateway({ entry, root: repoRoot, v, tmp, tag: `${round}-${v.name.replace('%', 'pct')}`, originPort, sinkPort: sink.port, nodeArgs: prof });
         try {
-          await waitReady(proc, port, SMALL_PATH, 30_000);
           await wrk(port, warmupS); // warm-up, not measured
           sink.reset();
           const before = treeCpuTicks(proc.pid);
@@ -139,6 +172,16 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   report(runs);
+}
+
+/** A fresh compiled gateway (`entry`, built from `root`) for variant `v` on PROXY_CPU, answering; `tag` names its config file. */
+async function startGateway(o: { entry: string; root: string; v: Variant; tmp: string; tag: string; originPort: number; sinkPort: number; nodeArgs?: string[] }): Promise<{ proc: Proc; port: number }> {
+  const port = await freePort();
+  const file = join(o.tmp, `sentinel-${o.tag}.kdl`);
+  writeFileSync(file, configFor(o.v, `127.0.0.1:${port}`, `127.0.0.1:${o.originPort}`, `127.0.0.1:${await freePort()}`, o.sinkPort));
+  const proc = spawnPinned(`sentinel ${o.tag}`, PROXY_CPU, process.execPath, [...(o.nodeArgs ?? []), o.entry, 'run', '-c', file], { cwd: o.root, env: { ...process.env, NODE_ENV: 'production' } });
+  await waitReady(proc, port, SMALL_PATH, 30_000);
+  return { proc, port };
 }
 
 function pinSelf(cpu: number): void {
@@ -172,8 +215,8 @@ function report(runs: Run[]): void {
 async function instrMode(): Promise<void> {
   if (!hasCommand('valgrind')) throw new Error('--mode instr needs valgrind (apt-get install -y valgrind)');
   const windows = Number(values.windows);
-  const n = Number(values.requests);
-  const warmup = Number(values['warmup-requests']);
+  const n = Number(values.requests ?? 2000);
+  const warmup = Number(values['warmup-requests'] ?? 6000);
   const concurrency = Number(values.concurrency);
   const tmp = benchScratchDir('bench-tracing-instr-');
   const cgDir = join(tmp, 'callgrind');
@@ -244,6 +287,147 @@ async function instrMode(): Promise<void> {
       const ratios = cur.counts.map((c, i) => c / base.counts[i]!);
       lines.push(`${v.name}: ×${median(ratios).toFixed(3)} (${ratios.map((r) => r.toFixed(3)).join(', ')}); instr/req ${median(cur.counts).toFixed(0)} vs ${median(base.counts).toFixed(0)}`);
     }
+  }
+  console.log(lines.join('\n'));
+}
+
+// ---- fresh mode --------------------------------------------------------------------------------
+interface FreshVariant extends Variant {
+  /** "off", "1%", "base 1%" */
+  label: string;
+  tree: 'current' | 'baseline';
+  root: string;
+}
+
+interface FreshRun extends BlockRun {
+  errors: number;
+  otlpBatches: number;
+  /** CPU per request of the second half of the measured requests / of the first: well below 1 means the warm-up was too short */
+  drift: number;
+  calibrationWallMs: number;
+}
+
+/** Issue 15's goals: what each sampling rate may cost against tracing off. */
+const GOALS = new Map<number, number>([
+  [0.01, 0.03],
+  [1, 0.25],
+]);
+
+async function freshMode(): Promise<void> {
+  if (!requireCommands(['h2load', 'nginx', 'taskset'], 'nghttp2-client nginx util-linux')) process.exit(2);
+  const blocks = Number(values.blocks);
+  const n = Number(values.requests ?? 40_000);
+  const warmup = Number(values['warmup-requests'] ?? 60_000);
+  const threshold = Number(values['slow-host']);
+  const tmp = benchScratchDir('bench-tracing-fresh-');
+  const baseRoot = values.baseline ? resolve(values.baseline) : undefined;
+  const variants: FreshVariant[] = VARIANTS.map((v) => ({ ...v, label: v.name, tree: 'current', root: repoRoot }));
+  if (baseRoot) {
+    for (const v of parseRates(values['baseline-rates'] ?? `off,${values.rates}`)) variants.push({ ...v, label: `base ${v.name}`, tree: 'baseline', root: baseRoot });
+  }
+  // the OTLP sink answers in this process: keep it off the gateway's CPU
+  pinSelf(LOAD_CPU);
+  const entries = new Map<string, string>();
+  for (const root of new Set(variants.map((v) => v.root))) entries.set(root, await buildSentinel(root)); // one tsc at a time
+  const { port: originPort, proc: origin } = await startHopOrigin(tmp);
+  await waitReady(origin, originPort, SMALL_PATH, 10_000);
+  const sink = await startOtlpSink();
+  console.log(
+    `fresh mode: ${blocks} blocks x ${variants.length} fresh gateways (${variants.map((v) => v.label).join(', ')}), each ${warmup} warm-up then ${n} measured requests, h2load --h1 -c${connections}; gateway on CPU ${PROXY_CPU}, load, origin and OTLP sink on CPU ${LOAD_CPU}` +
+      (baseRoot ? `\ncurrent = ${repoRoot}, baseline = ${baseRoot}` : ''),
+  );
+  const runs: FreshRun[] = [];
+  const t0 = performance.now();
+  try {
+    for (let block = 1; block <= blocks; block++) {
+      const order = variants.map((_, i) => variants[(i + block - 1) % variants.length]!);
+      for (const v of order) runs.push(await freshRun(v, block, entries.get(v.root)!, tmp, originPort, sink, warmup, n));
+      const perBlock = (performance.now() - t0) / 1000 / block;
+      console.log(`  (${perBlock.toFixed(0)} s per block so far; ${block < blocks ? `~${((perBlock * (blocks - block)) / 60).toFixed(1)} min to go` : `${((perBlock * blocks) / 60).toFixed(1)} min of blocks in all`}, load average ${loadAverage()})`);
+    }
+  } finally {
+    await sink.close();
+    await origin.stop();
+  }
+  if (values.json) writeFileSync(resolve(values.json), JSON.stringify({ variants: variants.map((v) => ({ label: v.label, rate: v.rate ?? null, tree: v.tree, root: v.root })), warmup, requests: n, connections, threshold, runs }, null, 1));
+  freshReport(variants, flagSlowHost(runs, threshold), threshold, warmup, n);
+}
+
+/** One fresh gateway: start, warm up, calibrate, measure n requests in two halves, calibrate, stop. */
+async function freshRun(v: FreshVariant, block: number, entry: string, tmp: string, originPort: number, sink: Awaited<ReturnType<typeof startOtlpSink>>, warmup: number, n: number): Promise<FreshRun> {
+  const { proc, port } = await startGateway({ entry, root: v.root, v, tmp, tag: `b${block}-${v.label.replace('%', 'pct').replace(' ', '-')}`, originPort, sinkPort: sink.port });
+  try {
+    const url = `http://127.0.0.1:${port}${SMALL_PATH}`;
+    await h2loadFixed(url, warmup, connections, LOAD_CPU);
+    const before = await measureHostSpeed(PROXY_CPU);
+    sink.reset();
+    const halves: { cpuNs: number; r: H2loadResult }[] = [];
+    for (const count of [Math.floor(n / 2), n - Math.floor(n / 2)]) {
+      const c0 = treeCpuNs(proc.pid);
+      const r = await h2loadFixed(url, count, connections, LOAD_CPU);
+      halves.push({ cpuNs: treeCpuNs(proc.pid) - c0, r });
+    }
+    const after = await measureHostSpeed(PROXY_CPU);
+    const [h1, h2] = halves as [(typeof halves)[0], (typeof halves)[0]];
+    const done = h1.r.succeeded + h2.r.succeeded;
+    const run: FreshRun = {
+      block,
+      variant: v.label,
+      cpuUsPerRequest: (h1.cpuNs + h2.cpuNs) / 1000 / Math.max(1, done),
+      rps: done / (h1.r.durationS + h2.r.durationS),
+      calibrationMs: Math.max(before.cpuMs, after.cpuMs),
+      calibrationWallMs: Math.max(before.wallMs, after.wallMs),
+      drift: h2.cpuNs / Math.max(1, h2.r.succeeded) / (h1.cpuNs / Math.max(1, h1.r.succeeded)),
+      errors: n - (h1.r.status2xx + h2.r.status2xx),
+      otlpBatches: sink.batches(),
+    };
+    console.log(
+      `[block ${block}] ${v.label.padEnd(9)} ${Math.round(run.rps)} req/s  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request (2nd half ×${run.drift.toFixed(3)})  host loop ${before.cpuMs.toFixed(0)}/${after.cpuMs.toFixed(0)} ms CPU  errors ${run.errors}  OTLP batches ${run.otlpBatches}`,
+    );
+    return run;
+  } finally {
+    await proc.stop();
+  }
+}
+
+function freshReport(variants: FreshVariant[], runs: (FreshRun & FlaggedRun)[], threshold: number, warmup: number, n: number): void {
+  const blocks = new Set(runs.map((r) => r.block)).size;
+  const flagged = runs.filter((r) => r.slowHost);
+  const calib = median(runs.map((r) => r.calibrationMs));
+  const lines = [
+    '',
+    `tracing cost, fresh processes: ${blocks} blocks x ${variants.length} gateways, each ${warmup} warm-up + ${n} measured requests (h2load --h1 -c${connections}, CPU ${LOAD_CPU}), gateway on CPU ${PROXY_CPU}`,
+    `host calibration loop on CPU ${PROXY_CPU}: median ${calib.toFixed(1)} ms CPU; ${flagged.length} of ${runs.length} measurements flagged as taken in a slow host phase (loop > ${threshold}x median)${flagged.length ? `: ${flagged.map((r) => `block ${r.block} ${r.variant} ×${r.hostSlowdown.toFixed(2)}`).join(', ')}` : ''}`,
+    '',
+    '| variant | CPU µs/request, median (range) | req/s, median (range) | 2nd half / 1st half CPU, median | measurements (flagged) |',
+    '|:--|--:|--:|--:|--:|',
+  ];
+  const range = (xs: number[], d: number) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)})`;
+  for (const v of variants) {
+    const mine = runs.filter((r) => r.variant === v.label);
+    const clean = mine.filter((r) => !r.slowHost);
+    const use = clean.length ? clean : mine;
+    lines.push(`| ${v.label} | ${range(use.map((r) => r.cpuUsPerRequest), 1)} | ${range(use.map((r) => r.rps), 0)} | ${median(use.map((r) => r.drift)).toFixed(3)} | ${mine.length} (${mine.length - clean.length}) |`);
+  }
+  lines.push('', 'Per-block ratios; median with a bootstrap 95% interval over blocks (each block = fresh processes). First line: blocks with no flagged side; second: every block.');
+  const pairs: [FreshVariant, FreshVariant][] = [];
+  for (const v of variants) {
+    const off = variants.find((o) => o.tree === v.tree && o.rate === undefined);
+    if (off && off !== v) pairs.push([v, off]);
+  }
+  for (const v of variants) {
+    const base = v.tree === 'current' ? variants.find((b) => b.tree === 'baseline' && b.rate === v.rate) : undefined;
+    if (base) pairs.push([v, base]);
+  }
+  const cell = (s: RatioSummary) => `×${s.median.toFixed(3)} (95% ${s.lo.toFixed(3)}-${s.hi.toFixed(3)})`;
+  for (const [v, ref] of pairs) {
+    const c = compareByBlock(runs, v.label, ref.label);
+    // the goal applies to a sampling rate against tracing off of the same tree; an A/B of two trees is read against 3%
+    const cost = ref.rate === undefined ? GOALS.get(v.rate ?? -1) : 0.03;
+    const goal = cost === undefined ? '' : `; ${ref.rate === undefined ? 'goal' : 'A/B'} <= ${cost * 100}% dearer: CPU/request ${verdictAgainst(c.clean.cpu, cost, 'higher')}, req/s ${verdictAgainst(c.clean.rps, cost, 'lower')}`;
+    lines.push(`${v.label} / ${ref.label}: CPU/request ${cell(c.clean.cpu)}, req/s ${cell(c.clean.rps)}, ${c.clean.blocks.length} clean blocks${goal}`);
+    lines.push(`${''.padEnd(v.label.length + ref.label.length + 3)}  all ${c.all.blocks.length} blocks: CPU/request ${cell(c.all.cpu)}, req/s ${cell(c.all.rps)}; flagged blocks: ${c.flaggedBlocks.join(', ') || 'none'}`);
+    lines.push(`${''.padEnd(v.label.length + ref.label.length + 3)}  per block CPU/request: ${c.all.cpu.ratios.map((x, i) => `${x.toFixed(3)}${c.flaggedBlocks.includes(c.all.blocks[i]!) ? '*' : ''}`).join(', ')}`);
   }
   console.log(lines.join('\n'));
 }

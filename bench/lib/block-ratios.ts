@@ -1,0 +1,114 @@
+// The statistics of a blocked bench over fresh processes (bench/tracing.ts --mode fresh): every
+// block starts a new process per variant, so a ratio per block already carries the
+// process-to-process variation (which V8 state each process lands in, docs/architecture.md), and a
+// bootstrap over blocks gives an interval over processes, not over windows of one process.
+// Measurements taken while the host ran slow (a calibration loop on the gateway's core took more
+// than `threshold` times its median over the run) are flagged; a block ratio with either side
+// flagged is reported apart, never silently dropped. Pure: runs in, summaries out.
+import { bootstrapMedianInterval, median } from './stats.ts';
+
+export interface BlockRun {
+  block: number;
+  variant: string;
+  /** the gateway's CPU time per request, µs */
+  cpuUsPerRequest: number;
+  rps: number;
+  /** CPU ms of the calibration loop on the gateway's core around this measurement (the slower of before and after) */
+  calibrationMs: number;
+}
+
+export interface FlaggedRun extends BlockRun {
+  /** calibrationMs / the run's median calibration */
+  hostSlowdown: number;
+  slowHost: boolean;
+}
+
+/** Marks the runs whose calibration took more than `threshold` x the median calibration of all runs. */
+export function flagSlowHost<T extends BlockRun>(runs: readonly T[], threshold: number): (T & FlaggedRun)[] {
+  if (!(threshold > 1)) throw new RangeError(`slow-host threshold ${threshold} must be above 1`);
+  const mid = median(runs.map((r) => r.calibrationMs));
+  return runs.map((r) => {
+    const hostSlowdown = mid > 0 ? r.calibrationMs / mid : Number.NaN;
+    return { ...r, hostSlowdown, slowHost: hostSlowdown > threshold };
+  });
+}
+
+export interface RatioSummary {
+  /** per-block ratios, in block order */
+  ratios: number[];
+  median: number;
+  /** bootstrap 95% interval of the median, resampling blocks */
+  lo: number;
+  hi: number;
+}
+
+export interface BlockComparison {
+  variant: string;
+  reference: string;
+  /** blocks where neither side was flagged */
+  clean: { blocks: number[]; cpu: RatioSummary; rps: RatioSummary };
+  /** every block with both sides measured, flagged ones included */
+  all: { blocks: number[]; cpu: RatioSummary; rps: RatioSummary };
+  /** blocks left out of `clean` because a side was flagged */
+  flaggedBlocks: number[];
+}
+
+function summarize(ratios: number[], seed: number): RatioSummary {
+  const [lo, hi] = bootstrapMedianInterval(ratios, { seed });
+  return { ratios, median: median(ratios), lo, hi };
+}
+
+/** Per block, variant / reference for CPU per request and req/s; blocks missing either side are skipped. */
+export function compareByBlock(runs: readonly FlaggedRun[], variant: string, reference: string, seed = 1): BlockComparison {
+  const byBlock = new Map<number, { v?: FlaggedRun; ref?: FlaggedRun }>();
+  for (const r of runs) {
+    if (r.variant !== variant && r.variant !== reference) continue;
+    const e = byBlock.get(r.block) ?? {};
+    if (r.variant === variant) e.v = r;
+    if (r.variant === reference) e.ref = r;
+    byBlock.set(r.block, e);
+  }
+  const all = { blocks: [] as number[], cpu: [] as number[], rps: [] as number[] };
+  const clean = { blocks: [] as number[], cpu: [] as number[], rps: [] as number[] };
+  const flaggedBlocks: number[] = [];
+  for (const block of [...byBlock.keys()].sort((a, b) => a - b)) {
+    const { v, ref } = byBlock.get(block)!;
+    if (!v || !ref) continue;
+    const cpu = v.cpuUsPerRequest / ref.cpuUsPerRequest;
+    const rps = v.rps / ref.rps;
+    all.blocks.push(block);
+    all.cpu.push(cpu);
+    all.rps.push(rps);
+    if (v.slowHost || ref.slowHost) {
+      flaggedBlocks.push(block);
+      continue;
+    }
+    clean.blocks.push(block);
+    clean.cpu.push(cpu);
+    clean.rps.push(rps);
+  }
+  return {
+    variant,
+    reference,
+    clean: { blocks: clean.blocks, cpu: summarize(clean.cpu, seed), rps: summarize(clean.rps, seed) },
+    all: { blocks: all.blocks, cpu: summarize(all.cpu, seed), rps: summarize(all.rps, seed) },
+    flaggedBlocks,
+  };
+}
+
+export type Verdict = 'meets' | 'exceeds' | 'not resolved' | 'too few blocks';
+
+/** Below this many blocks a bootstrap interval of the median says nothing (with 1 block it has zero width). */
+export const MIN_BLOCKS_FOR_VERDICT = 5;
+
+/**
+ * A cost goal against a ratio's interval: `cost` is the allowed fraction (0.03 for "costs <= 3%").
+ * For CPU per request (dearer = higher) the goal is met when the whole interval is <= 1 + cost and
+ * missed when it is all above; for throughput (dearer = lower), >= 1 - cost and all below.
+ */
+export function verdictAgainst(s: Pick<RatioSummary, 'lo' | 'hi' | 'ratios'>, cost: number, dearerIs: 'higher' | 'lower'): Verdict {
+  if (s.ratios.length < MIN_BLOCKS_FOR_VERDICT) return 'too few blocks';
+  if (!Number.isFinite(s.lo) || !Number.isFinite(s.hi)) return 'not resolved';
+  if (dearerIs === 'higher') return s.hi <= 1 + cost ? 'meets' : s.lo > 1 + cost ? 'exceeds' : 'not resolved';
+  return s.lo >= 1 - cost ? 'meets' : s.hi < 1 - cost ? 'exceeds' : 'not resolved';
+}

@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compareByBlock, flagSlowHost, MIN_BLOCKS_FOR_VERDICT, verdictAgainst, type BlockRun } from '../../../bench/lib/block-ratios.ts';
+
+const run = (block: number, variant: string, cpuUsPerRequest: number, rps: number, calibrationMs: number): BlockRun => ({ block, variant, cpuUsPerRequest, rps, calibrationMs });
+
+test('flagSlowHost: against the median calibration of all runs, strictly above the threshold', () => {
+  // median calibration = 100 (of 90, 100, 100, 124, 126)
+  const runs = [run(1, 'off', 80, 10_000, 90), run(1, '1%', 82, 9_800, 100), run(2, 'off', 81, 9_900, 100), run(2, '1%', 83, 9_700, 125), run(3, 'off', 140, 6_000, 126)];
+  const cases: Array<[number, boolean[]]> = [
+    [1.25, [false, false, false, false, true]], // 125 is exactly 1.25x: not flagged; 126 is
+    [1.2, [false, false, false, true, true]],
+    [1.3, [false, false, false, false, false]],
+  ];
+  for (const [threshold, want] of cases) {
+    const got = flagSlowHost(runs, threshold);
+    assert.deepEqual(got.map((r) => r.slowHost), want, `threshold ${threshold}`);
+    assert.deepEqual(got.map((r) => r.hostSlowdown), [0.9, 1, 1, 1.25, 1.26]);
+    assert.equal(got[0]!.cpuUsPerRequest, 80, 'the run itself is kept');
+  }
+  assert.deepEqual(flagSlowHost([], 1.25), []);
+  assert.throws(() => flagSlowHost(runs, 1), RangeError);
+  assert.throws(() => flagSlowHost(runs, Number.NaN), RangeError);
+});
+
+test('compareByBlock: per-block ratios, flagged blocks kept apart, incomplete blocks skipped', () => {
+  const runs = flagSlowHost(
+    [
+      run(1, 'off', 100, 10_000, 100),
+      run(1, '1%', 103, 9_700, 100),
+      run(1, '100%', 120, 8_000, 100),
+      run(2, '1%', 110, 9_000, 100), // order within a block does not matter
+      run(2, 'off', 100, 10_000, 100),
+      run(3, 'off', 150, 6_000, 170), // slow host: the block's ratio goes to the second line only
+      run(3, '1%', 100, 10_000, 100),
+      run(4, '1%', 99, 10_100, 100), // no "off" in block 4: no ratio
+      run(5, 'off', 100, 10_000, 100),
+      run(5, '1%', 102, 9_800, 100),
+    ],
+    1.25,
+  );
+  const c = compareByBlock(runs, '1%', 'off');
+  assert.equal(c.variant, '1%');
+  assert.equal(c.reference, 'off');
+  assert.deepEqual(c.all.blocks, [1, 2, 3, 5]);
+  assert.deepEqual(c.clean.blocks, [1, 2, 5]);
+  assert.deepEqual(c.flaggedBlocks, [3]);
+  assert.deepEqual(c.clean.cpu.ratios, [1.03, 1.1, 1.02]);
+  assert.deepEqual(c.clean.rps.ratios, [0.97, 0.9, 0.98]);
+  assert.equal(c.clean.cpu.median, 1.03);
+  assert.equal(c.all.cpu.ratios.length, 4);
+  assert.equal(c.all.cpu.ratios[2], 100 / 150);
+  assert.equal(c.all.cpu.median, (1.02 + 1.03) / 2);
+  // the interval brackets the median and comes from the block ratios only
+  assert.ok(c.clean.cpu.lo <= c.clean.cpu.median && c.clean.cpu.median <= c.clean.cpu.hi);
+  assert.ok(c.clean.cpu.lo >= 1.02 && c.clean.cpu.hi <= 1.1);
+  // a variant with one block only against the reference
+  const h = compareByBlock(runs, '100%', 'off');
+  assert.deepEqual(h.all.blocks, [1]);
+  assert.deepEqual([h.clean.cpu.median, h.clean.cpu.lo, h.clean.cpu.hi], [1.2, 1.2, 1.2]);
+  // no common block: empty summaries, NaN medians
+  const none = compareByBlock(runs, '100%', 'nothing');
+  assert.deepEqual(none.all.blocks, []);
+  assert.ok(Number.isNaN(none.all.cpu.median) && Number.isNaN(none.all.cpu.lo));
+  // the same seed gives the same interval
+  assert.deepEqual(compareByBlock(runs, '1%', 'off', 9).clean.cpu, compareByBlock(runs, '1%', 'off', 9).clean.cpu);
+});
+
+test('verdictAgainst: a cost goal read from an interval', () => {
+  const cases: Array<[number, number, number, 'higher' | 'lower', string]> = [
+    // CPU per request, "costs <= 3%"
+    [0.99, 1.029, 0.03, 'higher', 'meets'],
+    [0.99, 1.03, 0.03, 'higher', 'meets'],
+    [1.01, 1.05, 0.03, 'higher', 'not resolved'],
+    [1.031, 1.08, 0.03, 'higher', 'exceeds'],
+    [1.03, 1.08, 0.03, 'higher', 'not resolved'],
+    // throughput, "costs <= 3%"
+    [0.97, 1.01, 0.03, 'lower', 'meets'],
+    [0.95, 1.01, 0.03, 'lower', 'not resolved'],
+    [0.9, 0.969, 0.03, 'lower', 'exceeds'],
+    // 100%, "costs <= 25%"
+    [0.78, 0.86, 0.25, 'lower', 'meets'],
+    [1.1, 1.3, 0.25, 'higher', 'not resolved'],
+    // no interval
+    [Number.NaN, Number.NaN, 0.03, 'higher', 'not resolved'],
+  ];
+  const five = [1, 1, 1, 1, 1];
+  for (const [lo, hi, cost, dearerIs, want] of cases) assert.equal(verdictAgainst({ lo, hi, ratios: five }, cost, dearerIs), want, `${lo}-${hi} ${dearerIs} ${cost}`);
+  // an interval over fewer than MIN_BLOCKS_FOR_VERDICT blocks decides nothing, however narrow
+  assert.equal(MIN_BLOCKS_FOR_VERDICT, 5);
+  assert.equal(verdictAgainst({ lo: 1.2, hi: 1.2, ratios: [1.2] }, 0.03, 'higher'), 'too few blocks');
+  assert.equal(verdictAgainst({ lo: 0.99, hi: 1.01, ratios: [0.99, 1, 1, 1.01] }, 0.03, 'higher'), 'too few blocks');
+});
