@@ -328,7 +328,7 @@ async function freshMode(): Promise<void> {
   // the OTLP sink answers in this process: keep it off the gateway's CPU
   pinSelf(LOAD_CPU);
   const entries = new Map<string, string>();
-  for (const root of new Set(variants.map((v) => v.root))) entries.set(root, await buildSentinel(root)); // one tsc at a time
+  for (const root of new Set(variants.map((v) => v.root))) entries.set(root, await buildSentinel(root, { ownDir: true })); // one tsc at a time
   const { port: originPort, proc: origin } = await startHopOrigin(tmp);
   await waitReady(origin, originPort, SMALL_PATH, 10_000);
   const sink = await startOtlpSink();
@@ -355,11 +355,22 @@ async function freshMode(): Promise<void> {
 
 /** One fresh gateway: start, warm up, calibrate, measure n requests in two halves, calibrate, stop. */
 async function freshRun(v: FreshVariant, block: number, entry: string, tmp: string, originPort: number, sink: Awaited<ReturnType<typeof startOtlpSink>>, warmup: number, n: number): Promise<FreshRun> {
+  // wall seconds of each phase, printed so that a run's length can be told from its load
+  const phase: Record<'start' | 'warmup' | 'measure' | 'loops' | 'stop', number> = { start: 0, warmup: 0, measure: 0, loops: 0, stop: 0 };
+  let mark = performance.now();
+  const lap = (p: keyof typeof phase) => {
+    const now = performance.now();
+    phase[p] += (now - mark) / 1000;
+    mark = now;
+  };
   const { proc, port } = await startGateway({ entry, root: v.root, v, tmp, tag: `b${block}-${v.label.replace('%', 'pct').replace(' ', '-')}`, originPort, sinkPort: sink.port });
+  lap('start');
   try {
     const url = `http://127.0.0.1:${port}${SMALL_PATH}`;
     await h2loadFixed(url, warmup, connections, LOAD_CPU);
+    lap('warmup');
     const before = await measureHostSpeed(PROXY_CPU);
+    lap('loops');
     sink.reset();
     const halves: { cpuNs: number; r: H2loadResult }[] = [];
     for (const count of [Math.floor(n / 2), n - Math.floor(n / 2)]) {
@@ -367,7 +378,9 @@ async function freshRun(v: FreshVariant, block: number, entry: string, tmp: stri
       const r = await h2loadFixed(url, count, connections, LOAD_CPU);
       halves.push({ cpuNs: treeCpuNs(proc.pid) - c0, r });
     }
+    lap('measure');
     const after = await measureHostSpeed(PROXY_CPU);
+    lap('loops');
     const [h1, h2] = halves as [(typeof halves)[0], (typeof halves)[0]];
     const done = h1.r.succeeded + h2.r.succeeded;
     const run: FreshRun = {
@@ -381,12 +394,14 @@ async function freshRun(v: FreshVariant, block: number, entry: string, tmp: stri
       errors: n - (h1.r.status2xx + h2.r.status2xx),
       otlpBatches: sink.batches(),
     };
+    await proc.stop();
+    lap('stop');
     console.log(
-      `[block ${block}] ${v.label.padEnd(9)} ${Math.round(run.rps)} req/s  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request (2nd half ×${run.drift.toFixed(3)})  host loop ${before.cpuMs.toFixed(0)}/${after.cpuMs.toFixed(0)} ms CPU  errors ${run.errors}  OTLP batches ${run.otlpBatches}`,
+      `[block ${block}] ${v.label.padEnd(9)} ${Math.round(run.rps)} req/s  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request (2nd half ×${run.drift.toFixed(3)})  host loop ${before.cpuMs.toFixed(0)}/${after.cpuMs.toFixed(0)} ms CPU  errors ${run.errors}  OTLP batches ${run.otlpBatches}  | s: ${Object.entries(phase).map(([k, t]) => `${k} ${t.toFixed(1)}`).join(', ')}`,
     );
     return run;
   } finally {
-    await proc.stop();
+    await proc.stop(); // a no-op once stopped
   }
 }
 

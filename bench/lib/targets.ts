@@ -88,16 +88,21 @@ const sentinelBuilds = new Map<string, Promise<string>>();
  * esbuild output wraps every function expression in a `__name` helper, and the loader itself
  * costs ~40 MiB of RSS). `sentinel-tsx` measures the from-source launcher.
  */
-export function buildSentinel(repoRoot: string): Promise<string> {
-  let build = sentinelBuilds.get(repoRoot);
+export function buildSentinel(repoRoot: string, opts: { ownDir?: boolean } = {}): Promise<string> {
+  const key = `${repoRoot}\0${opts.ownDir ? 'own' : ''}`;
+  let build = sentinelBuilds.get(key);
   build ??= (async () => {
-    const outDir = join(repoRoot, '.tmp', 'bench', 'dist');
+    // ownDir: a directory of this run's own (removed at exit), so that another bench rebuilding
+    // the shared .tmp/bench/dist of the same checkout (a --baseline tree several runs use) cannot
+    // pull the files from under a run that starts fresh gateways for many minutes
+    const outDir = join(repoRoot, '.tmp', 'bench', opts.ownDir ? `dist-${process.pid}` : 'dist');
+    if (opts.ownDir) process.on('exit', () => rmSync(outDir, { recursive: true, force: true }));
     rmSync(outDir, { recursive: true, force: true });
     console.log('compiling Sentinel for the bench (tsc -p tsconfig.build.json) ...');
     await runPinned('tsc', null, process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', outDir], 300_000);
     return join(outDir, 'src', 'cli', 'main.js');
   })();
-  sentinelBuilds.set(repoRoot, build);
+  sentinelBuilds.set(key, build);
   return build;
 }
 
