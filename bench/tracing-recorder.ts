@@ -40,7 +40,7 @@ async function measure(rate: number): Promise<{ cpuUs: number; sysUs: number; by
     'http',
     (batch, done) => {
       bytes += batch.body.length;
-      done({ code: 0 });
+      done({});
     },
   );
   const upstreamHeaders: Record<string, string> = {};

@@ -31,16 +31,24 @@ export const tracingFeature = defineFeature({
       { instanceId: host.instance.id, version: VERSION },
       {
         exported: (n) => exported.inc(n),
-        dropped: (n, reason) => {
+        dropped: (n, reason, detail) => {
           dropped.inc({ reason }, n);
           const now = performance.now();
           if (now - lastWarn >= WARN_EVERY_MS) {
             lastWarn = now;
-            log.warn({ spans: n, reason, endpoint: settings.url }, 'trace spans dropped');
+            log.warn({ spans: n, reason, endpoint: settings.url, ...(detail ? { error: detail } : {}) }, 'trace spans dropped');
+          }
+        },
+        rejected: (n, message) => {
+          const now = performance.now();
+          if (now - lastWarn >= WARN_EVERY_MS) {
+            lastWarn = now;
+            log.warn({ spans: n, endpoint: settings.url, message }, 'the collector rejected trace spans (OTLP partial success)');
           }
         },
       },
     );
+    for (const w of tracing.warnings) log.warn({ endpoint: settings.url }, `tracing export: ${w}`);
     app.decorate(DECORATION.tracing, tracing);
     host.onDispose(() => tracing.shutdown(FLUSH_BOUND_MS));
   },

@@ -1,19 +1,19 @@
 // Finished spans on their way to the collector: a bounded queue of encoded spans (each span is
 // encoded when it ends, span-bytes.ts), batches sent one at a time from a timer (or from
 // setImmediate once a batch is full), never from inside a request. The encodings are ours
-// (otlp-proto.ts, otlp-json.ts); the HTTP side is the OpenTelemetry OTLP/HTTP export delegate
-// (@opentelemetry/otlp-exporter-base: retries, timeouts, OTEL_EXPORTER_OTLP_* headers,
-// certificates and compression), the same transport OTLPTraceExporter uses.
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
+// (otlp-proto.ts, otlp-json.ts), and so is the HTTP side (otlp-http.ts, on undici: retries,
+// timeouts, OTEL_EXPORTER_OTLP_* headers, certificates and compression).
+import { OtlpHttpTransport, type OtlpEnvironment, type SendOutcome } from './otlp-http.ts';
 import type { SpanRecord } from './otlp-json.ts';
-import { decodeExportResponse } from './otlp-proto.ts';
 import { SpanBytes, type SpanEncoding } from './span-bytes.ts';
 
 /** What the exporter side reports (the plugin turns it into Prometheus counters). */
 export interface ExportEvents {
   exported(spans: number): void;
-  dropped(spans: number, reason: DropReason): void;
+  /** `detail`: why an export failed (`export_failed` only) */
+  dropped(spans: number, reason: DropReason, detail?: string): void;
+  /** the collector took a batch but rejected some of its spans (OTLP partial success) */
+  rejected?(spans: number, message: string): void;
 }
 
 /**
@@ -37,45 +37,24 @@ export interface SpanBatch {
   readonly spans: number;
 }
 
-/** Sends one batch; calls back once with the result (the OTLP export delegate's contract). */
-export type SendBatch = (batch: SpanBatch, done: (result: ExportResult) => void) => void;
+/** Sends one batch; calls back exactly once with what came of it. */
+export type SendBatch = (batch: SpanBatch, done: (outcome: SendOutcome) => void) => void;
 
-/** The OTLP/HTTP sender: the encoded batch on the OpenTelemetry HTTP transport. */
-export function otlpHttpSender(settings: ExportSettings, contentType: string): { send: SendBatch; shutdown(): Promise<void> } {
+/** The OTLP/HTTP sender of a tracer: its transport to the configured collector. */
+export function otlpHttpSender(settings: ExportSettings, contentType: string, userAgent: string, environment: OtlpEnvironment): { send: SendBatch; transport: OtlpHttpTransport } {
   const batch = Math.min(settings.maxExportBatchSize, settings.maxQueueSize);
-  const delegate = createOtlpHttpExportDelegate(
-    convertLegacyHttpOptions(
-      {
-        url: settings.url,
-        timeoutMillis: settings.exportTimeoutMs,
-        // In steady state one batch is out at a time; a flush (reload, shutdown) sends the whole
-        // queue at once, which must not be refused by the delegate's own limit. Bounded either
-        // way by the queue.
-        concurrencyLimit: Math.ceil(settings.maxQueueSize / batch) + 1,
-      },
-      'TRACES',
-      'v1/traces',
-      { 'Content-Type': contentType },
-    ),
-    {
-      serializeRequest: (batch: SpanBatch) => batch.body,
-      // the collector's answer (partial success) is only logged by the delegate
-      deserializeResponse: (data: Uint8Array): object => {
-        if (data.length === 0) return {};
-        if (contentType === 'application/json') return JSON.parse(Buffer.from(data).toString('utf8')) as object;
-        try {
-          const partial = decodeExportResponse(data);
-          return partial ? { partialSuccess: partial } : {};
-        } catch {
-          return {}; // the spans were accepted (2xx); an unreadable answer changes nothing
-        }
-      },
-    },
-    'otlp_http_span_exporter',
-    { name: 'span', countItems: (batch: SpanBatch) => batch.spans },
-    undefined,
-  );
-  return { send: (batch, done) => delegate.export(batch, done), shutdown: () => delegate.shutdown() };
+  const transport = new OtlpHttpTransport({
+    url: settings.url,
+    contentType,
+    timeoutMs: settings.exportTimeoutMs,
+    userAgent,
+    // In steady state one batch is out at a time; a flush (reload, shutdown) sends the whole
+    // queue at once: a socket per batch, up to a few (the rest wait in the pool, inside their
+    // export-timeout).
+    connections: Math.min(Math.ceil(settings.maxQueueSize / batch) + 1, 8),
+    environment,
+  });
+  return { send: (b, done) => transport.send(b.body, done), transport };
 }
 
 /**
@@ -207,19 +186,20 @@ export class SpanExportQueue {
   private exportBatch(batch: SpanBatch): Promise<void> {
     return new Promise<void>((resolve) => {
       let settled = false;
-      const settle = (ok: boolean) => {
+      const settle = (outcome: SendOutcome) => {
         if (settled) return;
         settled = true;
         clearTimeout(guard);
-        if (ok) this.events.exported(batch.spans);
-        else this.events.dropped(batch.spans, 'export_failed');
+        if (outcome.error === undefined) this.events.exported(batch.spans);
+        else this.events.dropped(batch.spans, 'export_failed', outcome.error);
+        if (outcome.rejected) this.events.rejected?.(outcome.rejected.spans, outcome.rejected.message);
         resolve();
       };
-      const guard = setTimeout(() => settle(false), this.settings.exportTimeoutMs + 1000).unref();
+      const guard = setTimeout(() => settle({ error: 'the transport did not answer within export-timeout' }), this.settings.exportTimeoutMs + 1000).unref();
       try {
-        this.send(batch, (result) => settle(result.code === ExportResultCode.SUCCESS));
-      } catch {
-        settle(false);
+        this.send(batch, settle);
+      } catch (err) {
+        settle({ error: String(err) });
       }
     });
   }

@@ -33,6 +33,7 @@ import type { TracingSettings } from './settings.ts';
 import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-json.ts';
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
+import { otlpEnvironment, type OtlpHttpTransport } from './otlp-http.ts';
 import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
@@ -166,13 +167,16 @@ class SampledTrace implements RequestTrace {
 export class Tracing implements TracingRuntime {
   private readonly sampler: RatioSampler;
   private readonly queue: SpanExportQueue;
-  private readonly stopSender: () => Promise<void>;
+  /** undefined when the test gave its own sender */
+  private readonly transport: OtlpHttpTransport | undefined;
+  /** OTEL_EXPORTER_OTLP_* settings that could not be used (the plugin logs them) */
+  readonly warnings: readonly string[];
   private readonly scheme: string;
   /** route -> [http.route template, server span name per method] (a generation's routes are fixed) */
   private readonly routeNames = new Map<CompiledRoute, { template: string | undefined; names: Map<string, string> }>();
 
-  /** `send` replaces the OTLP/HTTP sender (tests). */
-  constructor(settings: TracingSettings, identity: { instanceId: string; version: string }, events: ExportEvents, scheme = 'http', send?: SendBatch) {
+  /** `send` replaces the OTLP/HTTP sender (tests); `env` is where OTEL_EXPORTER_OTLP_* are read. */
+  constructor(settings: TracingSettings, identity: { instanceId: string; version: string }, events: ExportEvents, scheme = 'http', send?: SendBatch, env: NodeJS.ProcessEnv = process.env) {
     this.scheme = scheme;
     this.sampler = new RatioSampler(settings.samplingRate);
     const resource = {
@@ -187,11 +191,14 @@ export class Tracing implements TracingRuntime {
     const encoding = settings.protocol === 'http/json' ? new OtlpJsonEncoder(resource, scope) : new OtlpProtoEncoder(resource, scope);
     if (send) {
       this.queue = new SpanExportQueue(settings, encoding, send, events);
-      this.stopSender = async () => undefined;
+      this.transport = undefined;
+      this.warnings = [];
     } else {
-      const sender = otlpHttpSender(settings, encoding.contentType);
+      const environment = otlpEnvironment(env);
+      const sender = otlpHttpSender(settings, encoding.contentType, `Sentinel/${identity.version}`, environment);
       this.queue = new SpanExportQueue(settings, encoding, sender.send, events);
-      this.stopSender = () => sender.shutdown();
+      this.transport = sender.transport;
+      this.warnings = environment.warnings;
     }
   }
 
@@ -257,12 +264,20 @@ export class Tracing implements TracingRuntime {
     span.name = name;
   }
 
-  /** Flushes what is queued, bounded: a dead or hanging collector never holds a reload or shutdown. */
+  /**
+   * Flushes what is queued, bounded: a dead or hanging collector never holds a reload or
+   * shutdown. Past the bound the exports still out are cut (counted as export_failed) and the
+   * sockets closed, so nothing of this generation's exporter outlives it.
+   */
   async shutdown(boundMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const flush = this.queue.close().then(() => this.stopSender());
-    await Promise.race([flush.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)))]);
+    const transport = this.transport;
+    const flush = this.queue.close().then(() => transport?.close());
+    const inTime = await Promise.race([flush.then(() => true, () => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, boundMs, false)))]);
     clearTimeout(timer);
+    if (inTime || !transport) return;
+    await transport.destroy();
+    await flush.catch(() => undefined); // the queue's last exports have failed by now: its counts are in
   }
 }
 

@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { SpanExportQueue, type DropReason, type ExportSettings } from '../../../plugins/tracing/span-export.ts';
+import type { SendOutcome } from '../../../plugins/tracing/otlp-http.ts';
 import type { SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
 import { OtlpProtoEncoder } from '../../../plugins/tracing/otlp-proto.ts';
 import { decodeProtoTraces } from '../../integration/tracing/collector.ts';
@@ -28,11 +28,11 @@ interface Harness {
 }
 
 function harness(settings: Partial<ExportSettings>): Harness {
-  const waiting: ((r: ExportResult) => void)[] = [];
+  const waiting: ((r: SendOutcome) => void)[] = [];
   const h: Harness = {
     queue: undefined as unknown as SpanExportQueue,
     sent: [],
-    answer: (ok) => waiting.shift()!({ code: ok ? ExportResultCode.SUCCESS : ExportResultCode.FAILED }),
+    answer: (ok) => waiting.shift()!(ok ? {} : { error: 'refused' }),
     unanswered: () => waiting.length,
     exported: 0,
     dropped: { queue_full: 0, closed: 0, encode_failed: 0, export_failed: 0 },
@@ -157,7 +157,7 @@ test('a span the encoding cannot write is dropped and counted, never thrown into
     },
     (batch, done) => {
       sent.push(...decodeProtoTraces(Buffer.from(batch.body)).map((s) => Number(s.name.slice(1))));
-      done({ code: ExportResultCode.SUCCESS });
+      done({});
     },
     { exported: () => undefined, dropped: (n, reason) => (dropped[reason] = (dropped[reason] ?? 0) + n) },
   );
