@@ -37,6 +37,8 @@ export const INITIAL_BACKOFF_MS = 1000;
 export const MAX_BACKOFF_MS = 5000;
 const BACKOFF_MULTIPLIER = 1.5;
 const JITTER = 0.2;
+/** An idle socket is kept this long (exports come every `scheduled-delay`, 1 s by default). */
+const KEEP_ALIVE_MS = 4000;
 /** A larger answer is refused (and the connection dropped): a collector never sends one. */
 export const MAX_RESPONSE_BYTES = 4 << 20;
 
@@ -180,7 +182,9 @@ export interface OtlpHttpOptions {
  */
 export class OtlpHttpTransport {
   private readonly pool: Pool;
+  private readonly origin: string;
   private readonly path: string;
+  private readonly backstopMs: number;
   private readonly headers: Record<string, string>;
   private readonly gzip: boolean;
   /** exports waiting for a retry: their timer, and how to end them if the transport is destroyed */
@@ -198,13 +202,20 @@ export class OtlpHttpTransport {
     this.headers = { ...o.environment.headers, 'content-type': o.contentType, 'user-agent': o.userAgent };
     if (this.gzip) this.headers['content-encoding'] = 'gzip';
     const tls = url.protocol === 'https:' ? o.environment.tls : {};
+    this.origin = url.origin;
+    // The options, like the dispatch options below, have the keys (and order) the forwarder's
+    // pools use (src/upstream/pool.ts), so undici's code sees objects of the same shape as its
+    // hot path's. Our own timer (ExportAttempt) bounds each attempt; undici's are a backstop.
     this.pool = new Pool(url.origin, {
       connections: o.connections,
-      // our own timer (ExportAttempt) bounds each attempt; undici's are a backstop
-      connect: { timeout: Math.min(o.timeoutMs, 10_000), ...tls },
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: KEEP_ALIVE_MS,
+      clientTtl: null,
       headersTimeout: o.timeoutMs + 1000,
       bodyTimeout: o.timeoutMs + 1000,
+      connect: { timeout: Math.min(o.timeoutMs, 10_000), ...tls },
     });
+    this.backstopMs = o.timeoutMs + 1000;
   }
 
   send(body: Uint8Array, done: (outcome: SendOutcome) => void): void {
@@ -257,7 +268,7 @@ export class OtlpHttpTransport {
         this.waiting.set(timer, () => done({ error: `${result.error} (retry cancelled: the exporter was closed)` }));
       });
       this.attempts.add(a);
-      a.start(this.pool, { path: this.path, method: 'POST', headers: this.headers, body: payload });
+      a.start(this.pool, { origin: this.origin, path: this.path, method: 'POST', headers: this.headers, body: payload, headersTimeout: this.backstopMs, bodyTimeout: this.backstopMs });
     };
     attempt();
   }
