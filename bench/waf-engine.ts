@@ -5,7 +5,10 @@
 // (process.cpuUsage, GC threads included; less disturbed by other load than wall time).
 //
 //   node --import tsx bench/waf-engine.ts [--rounds 3] [--iterations 1000] [--warmup N] [--pl 1] [--requests get,post]
-//        [--baseline DIR] [--cpu-prof-dir DIR] [--instr [--windows 3] [--keep DIR]] [--service]
+//        [--baseline DIR] [--cpu-prof-dir DIR] [--instr [--windows 3] [--keep DIR]] [--service] [--host H]
+//
+// --host H: the Host header (default 127.0.0.1:8080, numeric like wrk's, which CRS 920350 matches:
+// a logged warning on every request); e.g. --host shop.example.com for a request that matches no rule.
 //
 // --service: through WafService (src/waf/agent/service.ts) as the in-process agent and
 // sentinel-waf call it: a request_headers event, then the body as a base64 request_body chunk,
@@ -56,6 +59,7 @@ const { values: argv } = parseArgs({
     keep: { type: 'string', default: '' },
     child: { type: 'string', default: '' },
     service: { type: 'boolean', default: false },
+    host: { type: 'string', default: '127.0.0.1:8080' },
   },
 });
 
@@ -98,7 +102,7 @@ async function child(root: string): Promise<void> {
   const waf = mod.loadWaf({ mode: 'blocking', paranoiaLevel: Number(argv.pl), crsDir });
   const loadMs = performance.now() - t0;
   // As the gateway sends them: lower-cased names, Host first (wrk), Content-Length for bodies.
-  const base: [string, string][] = [['host', '127.0.0.1:8080'], ...BROWSER_HEADERS.map(([k, v]): [string, string] => [k.toLowerCase(), v])];
+  const base: [string, string][] = [['host', argv.host], ...BROWSER_HEADERS.map(([k, v]): [string, string] => [k.toLowerCase(), v])];
   const [bodyPre, bodyPost] = jsonBody('{{n}}').split('{{n}}') as [string, string];
   let n = 0;
   let blocked = 0;
@@ -188,7 +192,7 @@ async function serviceRunner(root: string): Promise<(k: Kind) => void> {
   // requestSideOnly: what the in-process agent sets for these subscriptions (a tree without it keeps every transaction).
   const config = { ...cfgMod.defaultConfig(), crsDir: process.env.CRS_DIR ?? resolve(REPO, '..', 'shared', 'conformance', 'crs'), paranoiaLevel: Number(argv.pl), requestSideOnly: true };
   const svc = new svcMod.WafService(svcMod.buildWaf(config), config, (l) => JSON.stringify(l));
-  const headers: Record<string, string[]> = { host: ['127.0.0.1:8080'] };
+  const headers: Record<string, string[]> = { host: [argv.host] };
   for (const [k, v] of BROWSER_HEADERS) headers[k.toLowerCase()] = [v];
   const [bodyPre, bodyPost] = jsonBody('{{n}}').split('{{n}}') as [string, string];
   let n = 0;
@@ -210,7 +214,7 @@ async function serviceRunner(root: string): Promise<(k: Kind) => void> {
 function runChild(root: string): ChildResult {
   const prof = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof-dir'])}`] : [];
   const args = [...prof, '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root];
-  for (const k of ['iterations', 'blocks', 'pl', 'requests', 'warmup'] as const) args.push(`--${k}`, argv[k]);
+  for (const k of ['iterations', 'blocks', 'pl', 'requests', 'warmup', 'host'] as const) args.push(`--${k}`, argv[k]);
   if (argv.service) args.push('--service');
   const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`child for ${root} exited with ${r.status}`);
@@ -231,7 +235,7 @@ async function instrChild(name: string, root: string, cgDir: string): Promise<In
   // allocation) and no bytecode flushing or background threads: the count is the engine's own
   // work, the same in every window. GC cost (proportional to allocation) is left out.
   args.push(process.execPath, '--expose-gc', '--no-flush-bytecode', '--single-threaded', '--min-semi-space-size=256', '--max-semi-space-size=256', '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, '--instr');
-  for (const k of ['iterations', 'blocks', 'pl', 'requests', 'windows', 'warmup'] as const) args.push(`--${k}`, argv[k]);
+  for (const k of ['iterations', 'blocks', 'pl', 'requests', 'windows', 'warmup', 'host'] as const) args.push(`--${k}`, argv[k]);
   const proc = spawn('valgrind', args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   const pid = String(proc.pid);
   const out: InstrCounts = { total: {}, rest: {} };

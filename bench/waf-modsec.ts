@@ -5,9 +5,9 @@
 // 2 KiB JSON POST. Sentinel passthrough (no WAF) runs too, for the WAF-on / passthrough ratio.
 // Every request differs (a counter in the query / body) so no cache can answer from a previous
 // identical request. See bench/README.md ("WAF against ModSecurity").
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { request } from 'node:http';
 import { parseArgs as parseNodeArgs } from 'node:util';
 
@@ -15,7 +15,8 @@ import { nginxHttpCommon, originNginxConf, writeOriginFiles } from './lib/config
 import { freePort, requireCommands, killAll, runPinned, spawnPinned, waitForStatus200, waitReady, type Proc } from './lib/processes.ts';
 import { startResourceSampler, loadAverage } from './lib/procfs.ts';
 import { median } from './lib/stats.ts';
-import { buildSentinel, renderPassthrough } from './lib/targets.ts';
+import { renderPassthrough } from './lib/targets.ts';
+import { compiledWafEntries, sentinelWafConfig, wrkScript } from './lib/waf-path.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
 import { tuningDirectives } from '../src/waf/crs/index.ts';
 import { BROWSER_HEADERS, getPath, jsonBody, POST_PATH } from './lib/waf-requests.ts';
@@ -36,6 +37,7 @@ const { values: argv } = parseNodeArgs({
     'extra-agent-args': { type: 'string', default: '' },
     'cpu-prof-dir': { type: 'string', default: '' },
     baseline: { type: 'string', default: '' },
+    host: { type: 'string', default: '' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -43,7 +45,9 @@ const { values: argv } = parseNodeArgs({
 if (argv.help) {
   console.log(`usage: npm run bench:waf -- [--duration S] [--rounds N] [--connections N] [--pl 1,2]
     [--requests get,post] [--targets modsec,sentinel-waf,in-process,passthrough]
-    [--multicore] [--crs-dir DIR] [--extra-agent-args "..."] [--cpu-prof-dir DIR] [--baseline DIR]
+    [--multicore] [--crs-dir DIR] [--extra-agent-args "..."] [--cpu-prof-dir DIR] [--baseline DIR] [--host NAME]
+  --host NAME: a Host header instead of wrk's numeric 127.0.0.1:port, which CRS 920350 matches at PL1
+  (a logged warning below the threshold: every request then carries detection headers and an audit line).
   --baseline DIR: another checkout (with node_modules); its sentinel+waf and in-process targets
   (pinned) run too, interleaved, named "... [base]", and the summary gives base/this CPU ratios.
   --multicore: also run Sentinel (worker-threads = cores) + sentinel-waf and passthrough
@@ -65,34 +69,6 @@ const nodeFlags = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolv
 const LOAD_CPU = 1;
 
 // ---- the two requests ------------------------------------------------------------------------
-
-const luaString = (s: string): string => JSON.stringify(s);
-
-function wrkScript(kind: 'get' | 'post'): string {
-  const headers = BROWSER_HEADERS.map(([k, v]) => `headers[${luaString(k)}] = ${luaString(v)}`).join('\n');
-  if (kind === 'get') {
-    const [getPre] = getPath('{{n}}').split('{{n}}') as [string];
-    return `local n = 0
-local headers = {}
-${headers}
-request = function()
-  n = n + 1
-  return wrk.format("GET", ${luaString(getPre)} .. n, headers)
-end
-`;
-  }
-  const [pre, post] = jsonBody('{{n}}').split('{{n}}') as [string, string];
-  return `local n = 0
-local headers = {}
-${headers}
-headers["Content-Type"] = "application/json"
-request = function()
-  n = n + 1
-  local id = string.format("%08d", n % 100000000)
-  return wrk.format("POST", ${luaString(POST_PATH)}, headers, ${luaString(pre)} .. id .. ${luaString(post)})
-end
-`;
-}
 
 // ---- ModSecurity ------------------------------------------------------------------------------
 
@@ -149,33 +125,6 @@ ${nginxHttpCommon(dir)}  client_body_buffer_size 64k;
 
 // ---- Sentinel ---------------------------------------------------------------------------------
 
-/** `transport`: the agent block's transport line (unix-socket, or in-process with its config). */
-function sentinelWafConfig(base: string, transport: string, workerThreads: number): string {
-  const withFilter = base.replace(/( {8}upstream "origin"\n)/, `$1        filters "waf"\n`).replace(/worker-threads \d+/, `worker-threads ${workerThreads}`);
-  if (!withFilter.includes('filters "waf"')) throw new Error('the passthrough config no longer has the route line this bench extends');
-  return `${withFilter}
-agents {
-    agent "waf" {
-        ${transport}
-        events "request_headers" "request_body"
-        timeout-ms 10000
-    }
-}
-filters {
-    filter "waf" {
-        type "agent"
-        agent "waf"
-        failure-mode "closed"
-    }
-}
-waf {
-    body-inspection {
-        content-types "application/json" "application/x-www-form-urlencoded"
-    }
-}
-`;
-}
-
 interface Running {
   port: number;
   procs: Proc[];
@@ -189,21 +138,8 @@ interface TargetSpec {
   start(dir: string, originPort: number): Promise<Running>;
 }
 
-const compiled = new Map<string, { gateway: string; agent: string }>();
-
 /** The compiled gateway and agent of a checkout (this one, or --baseline). */
-async function compiledEntries(root = REPO): Promise<{ gateway: string; agent: string }> {
-  const have = compiled.get(root);
-  if (have) return have;
-  const gateway = await buildSentinel(root);
-  const dist = dirname(dirname(gateway));
-  // tsc emits no .conf files: the agent reads its recommended engine config next to crs/index.js.
-  const conf = join(dist, 'waf', 'crs', 'recommended.conf');
-  if (!existsSync(conf)) copyFileSync(join(root, 'src', 'waf', 'crs', 'recommended.conf'), conf);
-  const entries = { gateway, agent: join(dist, 'waf', 'agent', 'main.js') };
-  compiled.set(root, entries);
-  return entries;
-}
+const compiledEntries = (root = REPO): Promise<{ gateway: string; agent: string }> => compiledWafEntries(root);
 
 /** Like waitReady, with the browser headers: at PL2 the CRS blocks a request without Accept / User-Agent (920300, 920320). */
 async function waitUp(proc: Proc, port: number, timeoutMs: number): Promise<void> {
@@ -419,8 +355,8 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-waf-'));
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d), { recursive: true });
   const scripts = { get: join(dir, 'get.lua'), post: join(dir, 'post.lua') };
-  writeFileSync(scripts.get, wrkScript('get'));
-  writeFileSync(scripts.post, wrkScript('post'));
+  writeFileSync(scripts.get, wrkScript('get', argv.host));
+  writeFileSync(scripts.post, wrkScript('post', argv.host));
   writeOriginFiles(dir);
   const originPort = await freePort();
   const originConf = join(dir, 'origin.conf');

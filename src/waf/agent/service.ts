@@ -17,6 +17,7 @@ import type {
 import { extraRulesText } from '../extra/index.ts';
 import { splitExclusions } from '../tune/index.ts';
 import { defaultCrsDir, loadWaf, type Intervention, type MatchedRule, type Transaction, type Waf } from '../index.ts';
+import { stdoutLines } from './audit-writer.ts';
 import type { WafAgentConfig } from './config.ts';
 
 /** Rules that only evaluate or report the anomaly score (not a detection of their own). */
@@ -77,7 +78,7 @@ export class WafService {
   constructor(
     private waf: Waf,
     private config: WafAgentConfig,
-    private readonly audit: (line: AuditLine) => void = (l) => process.stdout.write(`${JSON.stringify(l)}\n`),
+    private readonly audit: (line: AuditLine) => void = (l) => stdoutLines().write(JSON.stringify(l)),
   ) {}
 
   /** Swaps in a new configuration and rule set (in-flight requests finish on the old one). */
