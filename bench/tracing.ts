@@ -57,7 +57,7 @@ import { startOtlpSink } from './lib/otlp-sink.ts';
 import { startHopOrigin } from './lib/agent-hop-side.ts';
 import { h2loadFixed, type H2loadResult } from './lib/h2load.ts';
 import { measureHostSpeed } from './lib/host-speed.ts';
-import { compareByBlock, flagSlowHost, verdictAgainst, type BlockRun, type FlaggedRun, type RatioSummary } from './lib/block-ratios.ts';
+import { blocksForHalfWidth, compareByBlock, flagSlowHost, verdictAgainst, type BlockRun, type FlaggedRun, type RatioSummary } from './lib/block-ratios.ts';
 
 const { values } = parseArgs({
   options: {
@@ -440,7 +440,8 @@ function freshReport(variants: FreshVariant[], runs: (FreshRun & FlaggedRun)[], 
     // the goal applies to a sampling rate against tracing off of the same tree; an A/B of two trees is read against 3%
     const cost = ref.rate === undefined ? GOALS.get(v.rate ?? -1) : 0.03;
     const goal = cost === undefined ? '' : `; ${ref.rate === undefined ? 'goal' : 'A/B'} <= ${cost * 100}% dearer: CPU/request ${verdictAgainst(c.clean.cpu, cost, 'higher')}, req/s ${verdictAgainst(c.clean.rps, cost, 'lower')}`;
-    lines.push(`${v.label} / ${ref.label}: CPU/request ${cell(c.clean.cpu)}, req/s ${cell(c.clean.rps)}, ${c.clean.blocks.length} clean blocks${goal}`);
+    const need = blocksForHalfWidth(c.clean.cpu, 0.02);
+    lines.push(`${v.label} / ${ref.label}: CPU/request ${cell(c.clean.cpu)}, req/s ${cell(c.clean.rps)}, ${c.clean.blocks.length} clean blocks${goal}${need === null ? '' : `; ~${need} clean blocks would give CPU/request +-2%`}`);
     lines.push(`${''.padEnd(v.label.length + ref.label.length + 3)}  all ${c.all.blocks.length} blocks: CPU/request ${cell(c.all.cpu)}, req/s ${cell(c.all.rps)}; flagged blocks: ${c.flaggedBlocks.join(', ') || 'none'}`);
     lines.push(`${''.padEnd(v.label.length + ref.label.length + 3)}  per block CPU/request: ${c.all.cpu.ratios.map((x, i) => `${x.toFixed(3)}${c.flaggedBlocks.includes(c.all.blocks[i]!) ? '*' : ''}`).join(', ')}`);
   }

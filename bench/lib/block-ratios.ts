@@ -112,3 +112,16 @@ export function verdictAgainst(s: Pick<RatioSummary, 'lo' | 'hi' | 'ratios'>, co
   if (dearerIs === 'higher') return s.hi <= 1 + cost ? 'meets' : s.lo > 1 + cost ? 'exceeds' : 'not resolved';
   return s.lo >= 1 - cost ? 'meets' : s.hi < 1 - cost ? 'exceeds' : 'not resolved';
 }
+
+/**
+ * How many blocks an interval as wide as this one would need to shrink to +-`halfWidth` (0.02 for
+ * +-2%): the width of a median's interval falls as 1/sqrt(blocks). A sizing hint for the next run,
+ * from the spread this run saw; null when there is no interval to scale.
+ */
+export function blocksForHalfWidth(s: Pick<RatioSummary, 'lo' | 'hi' | 'ratios'>, halfWidth: number): number | null {
+  const now = (s.hi - s.lo) / 2;
+  if (s.ratios.length < 2 || !Number.isFinite(now) || !(halfWidth > 0)) return null;
+  if (now === 0) return s.ratios.length;
+  // less a hair, so that float noise in hi - lo (1.04 - 0.96 is not 0.08) does not add a block
+  return Math.max(s.ratios.length, Math.ceil(s.ratios.length * (now / halfWidth) ** 2 - 1e-9));
+}

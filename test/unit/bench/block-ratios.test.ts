@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareByBlock, flagSlowHost, MIN_BLOCKS_FOR_VERDICT, verdictAgainst, type BlockRun } from '../../../bench/lib/block-ratios.ts';
+import { blocksForHalfWidth, compareByBlock, flagSlowHost, MIN_BLOCKS_FOR_VERDICT, verdictAgainst, type BlockRun } from '../../../bench/lib/block-ratios.ts';
 
 const run = (block: number, variant: string, cpuUsPerRequest: number, rps: number, calibrationMs: number): BlockRun => ({ block, variant, cpuUsPerRequest, rps, calibrationMs });
 
@@ -90,4 +90,18 @@ test('verdictAgainst: a cost goal read from an interval', () => {
   assert.equal(MIN_BLOCKS_FOR_VERDICT, 5);
   assert.equal(verdictAgainst({ lo: 1.2, hi: 1.2, ratios: [1.2] }, 0.03, 'higher'), 'too few blocks');
   assert.equal(verdictAgainst({ lo: 0.99, hi: 1.01, ratios: [0.99, 1, 1, 1.01] }, 0.03, 'higher'), 'too few blocks');
+});
+
+test('blocksForHalfWidth: the interval shrinks as 1/sqrt(blocks)', () => {
+  const ten = Array.from({ length: 10 }, () => 1);
+  const cases: Array<[number, number, number[], number, number | null]> = [
+    [0.96, 1.04, ten, 0.02, 40], // +-4% with 10 blocks -> +-2% needs 4x the blocks
+    [0.98, 1.02, ten, 0.02, 10], // already there
+    [0.99, 1.01, ten, 0.02, 10], // narrower than asked: never fewer blocks than it has
+    [0.97, 1.03, ten, 0.01, 90],
+    [1, 1, ten, 0.02, 10], // zero width
+    [1, 1.1, [1], 0.02, null], // one block: nothing to scale
+    [Number.NaN, Number.NaN, ten, 0.02, null],
+  ];
+  for (const [lo, hi, ratios, half, want] of cases) assert.equal(blocksForHalfWidth({ lo, hi, ratios }, half), want, `${lo}-${hi} n ${ratios.length} +-${half}`);
 });
