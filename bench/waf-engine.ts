@@ -236,6 +236,7 @@ async function instrChild(name: string, root: string, cgDir: string): Promise<In
   // work, the same in every window. GC cost (proportional to allocation) is left out.
   args.push(process.execPath, '--expose-gc', '--no-flush-bytecode', '--single-threaded', '--min-semi-space-size=256', '--max-semi-space-size=256', '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, '--instr');
   for (const k of ['iterations', 'blocks', 'pl', 'requests', 'windows', 'warmup', 'host'] as const) args.push(`--${k}`, argv[k]);
+  if (argv.service) args.push('--service');
   const proc = spawn('valgrind', args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   const pid = String(proc.pid);
   const out: InstrCounts = { total: {}, rest: {} };
