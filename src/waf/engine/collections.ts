@@ -36,7 +36,12 @@ export class Collection {
   missSplit: MissSplit | undefined;
 
   add(key: string, value: string): void {
-    this.items.push(makeItem(key, value));
+    this.addItem(makeItem(key, value));
+  }
+
+  /** Adds an item (made by makeItem; it may sit in other collections too: items are never changed). */
+  addItem(item: Item): void {
+    this.items.push(item);
     this.changed();
   }
 
@@ -101,8 +106,13 @@ export class MapCollection {
   }
 
   set(key: string, value: string): void {
+    this.setLower(key.toLowerCase(), key, value);
+  }
+
+  /** set() with the lower-cased key given (compiled setvars carry it interned). */
+  setLower(lkey: string, key: string, value: string): void {
     // A new item (not an update in place): the miss memo caches by item.
-    this.map.set(key.toLowerCase(), [makeItem(key, value)]);
+    this.map.set(lkey, [makeItem(key, value)]);
   }
 
   delete(key: string): void {

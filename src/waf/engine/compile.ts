@@ -15,6 +15,7 @@ import {
 import { compileOperator } from '../operators/index.ts';
 import { getTransformation } from '../transformations/index.ts';
 import { COLLECTIONS } from './collections.ts';
+import { intern } from './intern.ts';
 import { compileMacro } from './macro.ts';
 import { MissMemo } from './memo.ts';
 import {
@@ -150,9 +151,11 @@ function parseSetVar(value: string, pos: SourcePos, text: string): SetVar {
   }
   const dot = target.indexOf('.');
   if (dot < 0) bad(`setvar needs COLLECTION.key, got "${target}"`, pos, text);
+  const key = compileMacro(target.slice(dot + 1).trim());
   return {
-    collection: target.slice(0, dot).trim().toUpperCase(),
-    key: compileMacro(target.slice(dot + 1).trim()),
+    collection: intern(target.slice(0, dot).trim().toUpperCase()),
+    key,
+    lkey: key.constant ? intern(key.source.toLowerCase()) : undefined,
     op,
     value: compileMacro(rhs),
   };
@@ -197,7 +200,7 @@ function applyAction(a: RuleActions, act: ActionSpec, pos: SourcePos, text: stri
     case 'block':
     case 'deny':
     case 'drop':
-      a.disruptive = act.name;
+      a.disruptive = intern(act.name) as typeof act.name; // compared with literals per matched rule (disrupt)
       return;
     case 'allow':
       a.disruptive = 'allow';
@@ -271,20 +274,6 @@ function applyAction(a: RuleActions, act: ActionSpec, pos: SourcePos, text: stri
       if (inertActions.has(act.name)) return;
       bad(`unknown action "${act.name}"`, pos, text);
   }
-}
-
-/** The engine's copy of a string: V8 interns property names, so `s` is returned as the one
- * interned string with its content. The rule loop compares variable names with literals (`switch`)
- * and looks them up in Maps keyed by literals: interned strings compare by pointer, others by
- * content, each time. For strings fixed at load time (names, keys, transformation chains). */
-export function intern(s: string): string;
-export function intern(s: string | undefined): string | undefined;
-export function intern(s: string | undefined): string | undefined {
-  if (s === undefined) return undefined;
-  const holder: Record<string, true> = {};
-  holder[s] = true;
-  for (const k in holder) return k;
-  return s; // an array index ("0"): not interned as a name, and not a variable name either
 }
 
 /** T with every key required (optional ones may hold undefined): a literal typed so must list them all. */

@@ -1,11 +1,14 @@
 // Macro expansion: `%{TX.score}`, `%{MATCHED_VAR}`, `%{request_headers.host}`, `%{rule.id}`.
 // Templates are compiled once at load time into literal and lookup parts.
+import { intern } from './intern.ts';
 
 export interface MacroRef {
   /** Upper-case collection or variable name. */
   name: string;
   /** Key inside the collection (original case), if any. */
   key?: string;
+  /** The key lower-cased (interned: collections are keyed by it), when there is one. */
+  lkey?: string;
 }
 
 export type MacroPart = string | MacroRef;
@@ -26,7 +29,9 @@ export function compileMacro(source: string): Macro {
     if (m.index > last) parts.push(source.slice(last, m.index));
     const inner = m[1]!.trim();
     const dot = inner.search(/[.:]/);
-    parts.push(dot < 0 ? { name: inner.toUpperCase() } : { name: inner.slice(0, dot).toUpperCase(), key: inner.slice(dot + 1) });
+    const name = intern(dot < 0 ? inner.toUpperCase() : inner.slice(0, dot).toUpperCase());
+    const key = dot < 0 ? undefined : inner.slice(dot + 1);
+    parts.push({ name, key, lkey: intern(key?.toLowerCase()) });
     last = m.index + m[0].length;
   }
   if (last < source.length) parts.push(source.slice(last));

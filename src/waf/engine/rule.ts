@@ -38,6 +38,8 @@ export type SetVarOp = 'set' | 'add' | 'sub' | 'delete';
 export interface SetVar {
   collection: string;
   key: Macro;
+  /** The key lower-cased and interned when it has no macro (collections are keyed by it). */
+  lkey: string | undefined;
   op: SetVarOp;
   value: Macro;
 }

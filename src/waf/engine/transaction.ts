@@ -315,10 +315,16 @@ export class Transaction {
   }
 
   private addArg(origin: 'GET' | 'POST', name: string, value: string): void {
-    this.col('ARGS').add(name, value);
-    this.col('ARGS_NAMES').add(name, name);
-    this.col(`ARGS_${origin}`).add(name, value);
-    this.col(`ARGS_${origin}_NAMES`).add(name, name);
+    // One item in ARGS and ARGS_GET/POST (and one in both name lists): the miss memo caches its
+    // lookup on the item, so a value is looked up once, not once per collection. Literal names:
+    // a built name (`ARGS_${origin}`) is not interned and compared by content in the Map.
+    const arg = makeItem(name, value);
+    const argName = makeItem(name, name);
+    const get = origin === 'GET';
+    this.col('ARGS').addItem(arg);
+    this.col('ARGS_NAMES').addItem(argName);
+    this.col(get ? 'ARGS_GET' : 'ARGS_POST').addItem(arg);
+    this.col(get ? 'ARGS_GET_NAMES' : 'ARGS_POST_NAMES').addItem(argName);
   }
 
   private parseCookies(header: string): void {
@@ -496,7 +502,7 @@ export class Transaction {
     if (name === 'RULE') return undefined; // handled by the rule-aware resolver
     const col = this.keyed(name);
     if (!col) return undefined;
-    return col.get(key.toLowerCase())[0]?.value;
+    return col.get(ref.lkey ?? key.toLowerCase())[0]?.value;
   };
 
   private expandFor(macro: Macro, rule: Rule): string {
@@ -516,7 +522,7 @@ export class Transaction {
     const rule = this.macroRule!;
     if (ref.name === 'RULE' && ref.key !== undefined) {
       const starter = this.rules.byId.get(rule.chainStarterId) ?? rule;
-      switch (ref.key.toLowerCase()) {
+      switch (ref.lkey ?? ref.key.toLowerCase()) {
         case 'id':
           return String(starter.id);
         case 'msg':
@@ -673,8 +679,8 @@ export class Transaction {
       }
       for (let ii = 0; ii < items.length; ii++) {
         const sel = items[ii]!;
-        const bits = memo?.of(sel);
-        if (bits !== undefined && knownMiss(bits, linkIndex)) continue;
+        const entry = memo?.of(sel);
+        if (entry !== undefined && knownMiss(entry.bits, linkIndex)) continue;
         const stages = this.transform(link, sel.value);
         // Without multiMatch only the last stage is inspected; with it, every distinct stage.
         const last = stages.length - 1;
@@ -699,7 +705,7 @@ export class Transaction {
           this.runActions(link);
           if (!link.multiMatch) break;
         }
-        if (!hitValue && bits !== undefined) setMiss(bits, linkIndex);
+        if (!hitValue && entry !== undefined) setMiss(entry, linkIndex);
       }
     }
     return matched;
@@ -740,18 +746,21 @@ export class Transaction {
       const target = sv.collection === 'TX' ? this.tx : this.persistent.get(sv.collection);
       if (!target) continue;
       const key = this.expandFor(sv.key, link);
+      // Compiled keys come lower-cased and interned: no lower-casing per setvar, and the TX
+      // lookups with rule keys (interned too) compare by pointer.
+      const lkey = sv.lkey ?? key.toLowerCase();
       if (sv.op === 'delete') {
-        target.delete(key);
+        target.delete(lkey);
         continue;
       }
       const value = this.expandFor(sv.value, link);
       if (sv.op === 'set') {
-        target.set(key, value);
+        target.setLower(lkey, key, value);
         continue;
       }
-      const cur = Number.parseInt(target.first(key) ?? '0', 10) || 0;
+      const cur = Number.parseInt(target.get(lkey)[0]?.value ?? '0', 10) || 0;
       const delta = Number.parseInt(value, 10) || 0;
-      target.set(key, String(sv.op === 'add' ? cur + delta : cur - delta));
+      target.setLower(lkey, key, String(sv.op === 'add' ? cur + delta : cur - delta));
     }
     for (const c of link.ctls) this.applyCtl(c.kind, c.value, link);
   }

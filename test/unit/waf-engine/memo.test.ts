@@ -9,10 +9,11 @@ describe('miss memo bitsets', () => {
   it('sets and reads each link bit alone, across word boundaries', () => {
     const memo = new MissMemo(100);
     for (const link of [0, 1, 7, 8, 31, 32, 33, 63, 64, 99]) {
-      const bits = memo.of(makeItem('', `value-${link}`))!;
-      assert.equal(knownMiss(bits, link), false);
-      setMiss(bits, link);
-      for (let other = 0; other < 100; other++) assert.equal(knownMiss(bits, other), other === link, `link ${link}, read ${other}`);
+      const entry = memo.of(makeItem('', `value-${link}`))!;
+      assert.equal(knownMiss(entry.bits, link), false);
+      setMiss(entry, link);
+      for (let other = 0; other < 100; other++) assert.equal(knownMiss(entry.bits, other), other === link, `link ${link}, read ${other}`);
+      assert.equal(entry.known, 1);
     }
   });
 
@@ -33,5 +34,63 @@ describe('miss memo bitsets', () => {
     assert.deepEqual(split.fresh, [fresh]);
     for (const link of [3, 40, 65]) assert.equal(knownMiss(split.all, link), true, `link ${link}`);
     for (const link of [0, 50, 69]) assert.equal(knownMiss(split.all, link), false, `link ${link}`);
+  });
+
+  it('known counts the bits set, once per link, across words', () => {
+    const memo = new MissMemo(100);
+    const entry = memo.of(makeItem('', 'counted'))!;
+    const links = [0, 31, 32, 63, 64, 99];
+    for (const link of [...links, ...links]) setMiss(entry, link); // the second round changes nothing
+    assert.equal(entry.known, links.length);
+    let bits = 0;
+    for (let link = 0; link < 100; link++) if (knownMiss(entry.bits, link)) bits++;
+    assert.equal(bits, links.length);
+  });
+
+  it('split ranks items by their known count: an item with less than half the best count stays fresh', () => {
+    const memo = new MissMemo(40);
+    currentTransaction.serial = 2001;
+    const well = makeItem('k', 'well known');
+    const little = makeItem('k', 'little known');
+    for (let link = 0; link < 10; link++) setMiss(memo.of(well)!, link);
+    for (let link = 0; link < 4; link++) setMiss(memo.of(little)!, link); // 4 * 2 < 10
+    const split = memo.split([well, little]);
+    assert.deepEqual(split.fresh, [little]);
+    for (let link = 0; link < 40; link++) assert.equal(knownMiss(split.all, link), link < 10, `link ${link}`);
+  });
+
+  it('split of one known item: links it misses later show in `all` too (still true of every known item)', () => {
+    const memo = new MissMemo(40);
+    currentTransaction.serial = 2002;
+    const one = makeItem('k', 'alone');
+    setMiss(memo.of(one)!, 1);
+    const split = memo.split([one]);
+    assert.deepEqual(split.fresh, []);
+    assert.equal(knownMiss(split.all, 1), true);
+    assert.equal(knownMiss(split.all, 2), false);
+    setMiss(memo.of(one)!, 2);
+    assert.equal(knownMiss(split.all, 2), true);
+  });
+
+  it('split with no item known (long values): every bit of `all` set, every item fresh', () => {
+    const memo = new MissMemo(40);
+    const long = makeItem('k', 'x'.repeat(5000));
+    const split = memo.split([long]);
+    assert.deepEqual(split.fresh, [long]);
+    for (let link = 0; link < 40; link++) assert.equal(knownMiss(split.all, link), true);
+  });
+
+  it('split of several known items: `all` is their AND, a copy (the items keep their own bits)', () => {
+    const memo = new MissMemo(64);
+    currentTransaction.serial = 2003;
+    const a = makeItem('k', 'first');
+    const b = makeItem('k', 'second');
+    for (const link of [5, 33, 40]) setMiss(memo.of(a)!, link);
+    for (const link of [5, 33, 41]) setMiss(memo.of(b)!, link);
+    const split = memo.split([a, b]);
+    assert.deepEqual(split.fresh, []);
+    for (let link = 0; link < 64; link++) assert.equal(knownMiss(split.all, link), link === 5 || link === 33, `link ${link}`);
+    assert.equal(knownMiss(memo.of(a)!.bits, 40), true);
+    assert.equal(knownMiss(memo.of(b)!.bits, 41), true);
   });
 });
