@@ -161,4 +161,20 @@ describe('transformation registry', () => {
       assert.ok(!/[^\x00-\xff]/.test(out), `${name} produced a char above 0xff`);
     }
   });
+  it('lowercase / uppercase change ASCII letters only, on the native (ASCII) and byte-wise (latin1) paths alike', () => {
+    // Every byte alone, then every byte inside ASCII text (the native path) and next to a high byte (the byte-wise one).
+    for (let c = 0; c < 256; c++) {
+      const ch = String.fromCharCode(c);
+      const lower = c >= 0x41 && c <= 0x5a ? String.fromCharCode(c + 0x20) : ch;
+      const upper = c >= 0x61 && c <= 0x7a ? String.fromCharCode(c - 0x20) : ch;
+      assert.equal(t('lowercase')(ch), lower, `lowercase 0x${c.toString(16)}`);
+      assert.equal(t('uppercase')(ch), upper, `uppercase 0x${c.toString(16)}`);
+      assert.equal(t('lowercase')(`Ab${ch}Zz`), `ab${lower}zz`);
+      assert.equal(t('uppercase')(`Ab${ch}Zz`), `AB${upper}ZZ`);
+      assert.equal(t('lowercase')(`\xb5Q${ch}`), `\xb5q${lower}`); // µ: String#toLowerCase would make it U+03BC
+      assert.equal(t('uppercase')(`\xffq${ch}`), `\xffQ${upper}`); // ÿ: String#toUpperCase would make it U+0178
+    }
+    const body = JSON.stringify({ Name: 'Alice MARTIN', note: 'X'.repeat(2000) });
+    assert.equal(t('lowercase')(body), body.replace(/[A-Z]/g, (m) => m.toLowerCase()));
+  });
 });
