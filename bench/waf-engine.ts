@@ -30,7 +30,7 @@
 // first, and the report gives the per-round ratio baseline/this tree (same-run, interleaved).
 // CRS from $CRS_DIR (default ../shared/conformance/crs).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
@@ -234,7 +234,9 @@ async function instrChild(name: string, root: string, cgDir: string): Promise<In
   // No GC inside a counted window (a minor GC before it, a young generation larger than a window's
   // allocation) and no bytecode flushing or background threads: the count is the engine's own
   // work, the same in every window. GC cost (proportional to allocation) is left out.
-  args.push(process.execPath, '--expose-gc', '--no-flush-bytecode', '--single-threaded', '--min-semi-space-size=256', '--max-semi-space-size=256', '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, '--instr');
+  // With --keep, JIT code is named in /tmp/perf-<pid>.map (copied next to the dumps as <tree>.perf.map).
+  const perfMap = argv.keep ? ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=/dev/null'] : [];
+  args.push(process.execPath, ...perfMap, '--expose-gc', '--no-flush-bytecode', '--single-threaded', '--min-semi-space-size=256', '--max-semi-space-size=256', '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, '--instr');
   for (const k of ['iterations', 'blocks', 'pl', 'requests', 'windows', 'warmup', 'host'] as const) args.push(`--${k}`, argv[k]);
   if (argv.service) args.push('--service');
   const proc = spawn('valgrind', args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
@@ -266,6 +268,10 @@ async function instrChild(name: string, root: string, cgDir: string): Promise<In
       continue;
     }
     proc.stdin!.write('go\n');
+  }
+  if (argv.keep && existsSync(`/tmp/perf-${pid}.map`)) {
+    copyFileSync(`/tmp/perf-${pid}.map`, join(resolve(argv.keep), `${name}.perf.map`));
+    rmSync(`/tmp/perf-${pid}.map`);
   }
   return out;
 }

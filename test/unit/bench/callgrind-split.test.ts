@@ -25,3 +25,15 @@ test('splitCallgrindDump sums self costs by category; call costs and repeated na
   ].join('\n');
   assert.deepEqual(splitCallgrindDump(dump), { total: 680, gc: 325, compiler: 200, rest: 155 });
 });
+
+test('splitCallgrindDump counts the full GC helpers the V8 names alone do not say are GC', () => {
+  const names = [
+    'v8::internal::LiveObjectRange<(v8::internal::LiveObjectIterationMode)0>::iterator::AdvanceToNextValidObject()',
+    'v8::internal::(anonymous namespace)::RememberedSetUpdatingItem::Process()',
+    'heap::base::ActiveSystemPages::Add(unsigned long, unsigned long, unsigned long)',
+    'v8::internal::PretenuringHandler::UpdateAllocationSite(v8::internal::Map, v8::internal::HeapObject)',
+    '__popcountdi2',
+  ];
+  const dump = ['events: Ir', ...names.flatMap((n, i) => [`fn=(${i + 1}) ${n}`, '0 10']), 'fn=(9) Builtins_StringEqual', '0 7'].join('\n');
+  assert.deepEqual(splitCallgrindDump(dump), { total: 57, gc: 50, compiler: 0, rest: 7 });
+});
