@@ -262,10 +262,10 @@ export function parsePayload(payload: Buffer, encoding: Encoding): unknown {
   }
 }
 
-/** Parses a frame's JSON payload; undefined when it is not valid JSON. */
-export function parseJsonPayload(payload: Buffer): unknown {
+/** Parses a frame's JSON payload (`payload[start, end)`, default all of it); undefined when it is not valid JSON. */
+export function parseJsonPayload(payload: Buffer, start = 0, end = payload.length): unknown {
   try {
-    return JSON.parse(payload.toString('utf8'));
+    return JSON.parse(payload.toString('utf8', start, end));
   } catch {
     return undefined;
   }

@@ -4,7 +4,7 @@
 // cancellation. See docs/agents.md for an example.
 import { createServer, type Server, type Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
-import { FrameDecoder, FrameWriter, MessageType, encodeFrame, parseJsonPayload, parsePayload, type Encoding } from '../agent-protocol/frames.ts';
+import { FrameDecoder, FrameWriter, MessageType, parseJsonPayload, parsePayload, type Encoding } from '../agent-protocol/frames.ts';
 import { V1Decoder, encodeV1 } from '../agent-protocol/v1.ts';
 import {
   EventNumber,
@@ -37,12 +37,14 @@ export type {
 
 /** A decision with its header operations, audit facts and body mutations; build with allow()/block()/redirect(). */
 export class Decision {
-  private readonly requestOps: WireHeaderOp[] = [];
-  private readonly responseOps: WireHeaderOp[] = [];
-  private readonly tags: string[] = [];
-  private readonly ruleIds: string[] = [];
-  private readonly reasonCodes: string[] = [];
-  private readonly custom: Record<string, unknown> = {};
+  // Lists and the custom map are created when first used: an allow() with nothing attached (the
+  // usual reply, one per event) is one small object.
+  private requestOps: WireHeaderOp[] | undefined;
+  private responseOps: WireHeaderOp[] | undefined;
+  private tags: string[] | undefined;
+  private ruleIds: string[] | undefined;
+  private reasonCodes: string[] | undefined;
+  private custom: Record<string, unknown> | undefined;
   private confidenceValue: number | undefined;
   private needsMoreFlag = false;
   private requestBody: { data: string | null; chunk_index: number } | undefined;
@@ -52,39 +54,39 @@ export class Decision {
   constructor(readonly decision: WireDecision) {}
 
   setRequestHeader(name: string, value: string): this {
-    this.requestOps.push({ set: { name, value } });
+    (this.requestOps ??= []).push({ set: { name, value } });
     return this;
   }
   addRequestHeader(name: string, value: string): this {
-    this.requestOps.push({ add: { name, value } });
+    (this.requestOps ??= []).push({ add: { name, value } });
     return this;
   }
   removeRequestHeader(name: string): this {
-    this.requestOps.push({ remove: { name } });
+    (this.requestOps ??= []).push({ remove: { name } });
     return this;
   }
   setResponseHeader(name: string, value: string): this {
-    this.responseOps.push({ set: { name, value } });
+    (this.responseOps ??= []).push({ set: { name, value } });
     return this;
   }
   addResponseHeader(name: string, value: string): this {
-    this.responseOps.push({ add: { name, value } });
+    (this.responseOps ??= []).push({ add: { name, value } });
     return this;
   }
   removeResponseHeader(name: string): this {
-    this.responseOps.push({ remove: { name } });
+    (this.responseOps ??= []).push({ remove: { name } });
     return this;
   }
   tag(...tags: string[]): this {
-    this.tags.push(...tags);
+    (this.tags ??= []).push(...tags);
     return this;
   }
   ruleId(...ids: string[]): this {
-    this.ruleIds.push(...ids);
+    (this.ruleIds ??= []).push(...ids);
     return this;
   }
   reasonCode(...codes: string[]): this {
-    this.reasonCodes.push(...codes);
+    (this.reasonCodes ??= []).push(...codes);
     return this;
   }
   confidence(value: number): this {
@@ -93,7 +95,7 @@ export class Decision {
   }
   /** Extra audit.custom fields (correlation_id is always set by the SDK). */
   auditField(key: string, value: unknown): this {
-    this.custom[key] = value;
+    (this.custom ??= {})[key] = value;
     return this;
   }
   /** Provisional decision: keep sending body chunks. */
@@ -121,17 +123,17 @@ export class Decision {
   isPlainAllow(): boolean {
     return (
       this.decision === 'allow' &&
-      this.requestOps.length === 0 &&
-      this.responseOps.length === 0 &&
-      this.tags.length === 0 &&
-      this.ruleIds.length === 0 &&
-      this.reasonCodes.length === 0 &&
+      empty(this.requestOps) &&
+      empty(this.responseOps) &&
+      empty(this.tags) &&
+      empty(this.ruleIds) &&
+      empty(this.reasonCodes) &&
       this.confidenceValue === undefined &&
       !this.needsMoreFlag &&
       this.requestBody === undefined &&
       this.responseBody === undefined &&
       this.websocketDecision === undefined &&
-      Object.keys(this.custom).length === 0
+      (this.custom === undefined || Object.keys(this.custom).length === 0)
     );
   }
 
@@ -141,14 +143,14 @@ export class Decision {
       // The v2 UDS transport carries the v1 AgentResponse JSON unchanged, version field included.
       version: 1,
       decision: this.decision,
-      request_headers: this.requestOps,
-      response_headers: this.responseOps,
+      request_headers: this.requestOps ?? [],
+      response_headers: this.responseOps ?? [],
       routing_metadata: {},
       audit: {
-        tags: this.tags,
-        rule_ids: this.ruleIds,
+        tags: this.tags ?? [],
+        rule_ids: this.ruleIds ?? [],
         confidence: this.confidenceValue ?? null,
-        reason_codes: this.reasonCodes,
+        reason_codes: this.reasonCodes ?? [],
         custom: { ...this.custom, correlation_id: correlationId },
       },
       needs_more: this.needsMoreFlag,
@@ -158,6 +160,10 @@ export class Decision {
     };
     return wire;
   }
+}
+
+function empty(list: readonly unknown[] | undefined): boolean {
+  return list === undefined || list.length === 0;
 }
 
 export function allow(): Decision {
@@ -322,14 +328,14 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
   // Replies are batched per event-loop turn (one writev for the replies to one read's frames).
   const writer = new FrameWriter(socket);
   const send = (type: number, payload: unknown) => {
-    if (!socket.destroyed) writer.write(encodeFrame(type, payload, encoding));
+    if (!socket.destroyed) writer.writeMessage(type, payload, encoding);
   };
   const reply = (correlationId: string, d: Decision) => {
     // A plain allow goes out from its template (messages.ts encodeAllowReply), no toWire/stringify.
     const plain = encoding === 'json' && d.isPlainAllow() ? encodeAllowReply(correlationId, 5) : undefined;
     if (!plain) return send(MessageType.AgentResponse, d.toWire(correlationId));
     plain.writeUInt32BE(plain.length - 4, 0);
-    plain.writeUInt8(MessageType.AgentResponse, 4);
+    plain[4] = MessageType.AgentResponse;
     if (!socket.destroyed) writer.write(plain);
   };
 
@@ -338,39 +344,45 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     for (const c of inFlight.values()) c.cancel();
     inFlight.clear();
   });
-  socket.on('data', (chunk: Buffer) => {
-    let frames;
-    try {
-      frames = decoder.push(chunk);
-    } catch (err) {
-      log('dropping connection: bad frame', err);
-      socket.destroy();
+  // Set once the connection is refused or dropped: the rest of a read is not looked at.
+  let stopped = false;
+  const stop = (why: string, err?: unknown) => {
+    log(why, err);
+    stopped = true;
+    socket.destroy();
+  };
+  // Each frame is visited in place in the socket's chunk (no Frame object or array per read).
+  const visit = (type: number, buf: Buffer, start: number, end: number): void => {
+    if (stopped) return;
+    if (handshaken) {
+      // JSON (the usual encoding) is decoded straight from the chunk, without a view of it.
+      handleFrame(type, encoding === 'json' ? parseJsonPayload(buf, start, end) : parsePayload(buf.subarray(start, end), encoding));
       return;
     }
-    for (const frame of frames) {
-      // The handshake is always JSON; later frames use the negotiated encoding.
-      const body = handshaken ? parsePayload(frame.payload, encoding) : parseJsonPayload(frame.payload);
-      if (!handshaken) {
-        if (frame.type !== MessageType.HandshakeRequest || typeof body !== 'object' || body === null) {
-          log('dropping connection: expected a handshake');
-          socket.destroy();
-          return;
-        }
-        const req = body as Partial<HandshakeRequest>;
-        const ok = Array.isArray(req.supported_versions) && req.supported_versions.includes(2);
-        const offered = Array.isArray(req.supported_encodings) ? req.supported_encodings : ['json'];
-        const chosen = (options.encodings ?? ['json']).find((e) => offered.includes(e)) ?? 'json';
-        send(MessageType.HandshakeResponse, handshakeResponse(options, ok, chosen));
-        if (!ok) {
-          writer.flush();
-          socket.end();
-          return;
-        }
-        handshaken = true;
-        encoding = chosen;
-        continue;
-      }
-      handleFrame(frame.type, body);
+    // The handshake is always JSON; later frames use the negotiated encoding.
+    const body = parseJsonPayload(buf, start, end);
+    if (type !== MessageType.HandshakeRequest || typeof body !== 'object' || body === null) return stop('dropping connection: expected a handshake');
+    const req = body as Partial<HandshakeRequest>;
+    const ok = Array.isArray(req.supported_versions) && req.supported_versions.includes(2);
+    const offered = Array.isArray(req.supported_encodings) ? req.supported_encodings : ['json'];
+    const chosen = (options.encodings ?? ['json']).find((e) => offered.includes(e)) ?? 'json';
+    send(MessageType.HandshakeResponse, handshakeResponse(options, ok, chosen));
+    if (!ok) {
+      stopped = true;
+      writer.flush();
+      socket.end();
+      return;
+    }
+    handshaken = true;
+    encoding = chosen;
+  };
+  socket.on('data', (chunk: Buffer) => {
+    if (stopped) return;
+    try {
+      decoder.feed(chunk, visit);
+    } catch (err) {
+      // frames before the broken one were handled; the connection cannot be resynchronised
+      stop('dropping connection: bad frame', err);
     }
   });
 
@@ -393,7 +405,7 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     const handlerName = EVENT_HANDLERS[type as keyof typeof EVENT_HANDLERS];
     if (!handlerName) return; // health/flow-control/unknown types: nothing to answer
     const handler = options[handlerName] as Handler<unknown> | undefined;
-    void dispatch(correlationId, handler, body);
+    dispatch(correlationId, handler, body);
   }
 
   async function configure(correlationId: string, event: ConfigureEvent): Promise<void> {
@@ -406,21 +418,42 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     }
   }
 
-  async function dispatch(correlationId: string, handler: Handler<unknown> | undefined, event: unknown): Promise<void> {
+  function failed(correlationId: string, err: unknown): Decision {
+    log(`handler failed for ${correlationId}`, err);
+    return options.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
+  }
+
+  function dispatch(correlationId: string, handler: Handler<unknown> | undefined, event: unknown): void {
+    const cancel = new EventCancel(correlationId);
+    let result: Result | Promise<Result>;
+    try {
+      result = handler ? handler(event, cancel) : undefined;
+    } catch (err) {
+      reply(correlationId, failed(correlationId, err));
+      return;
+    }
+    // A handler that answers synchronously (an allow-all agent, most WAF verdicts) is answered at
+    // once: no promise, no await, no entry in inFlight (no cancel can arrive while it runs).
+    if (!isThenable(result)) {
+      reply(correlationId, result ?? allow());
+      return;
+    }
     // Body chunks and headers of one request share a correlation id; each event gets its own
     // controller, and a cancel aborts whichever is current.
-    const cancel = new EventCancel(correlationId);
     inFlight.set(correlationId, cancel);
-    let decision: Decision;
-    try {
-      decision = (handler ? await handler(event, cancel) : undefined) ?? allow();
-    } catch (err) {
-      log(`handler failed for ${correlationId}`, err);
-      decision = options.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
-    }
-    if (inFlight.get(correlationId) === cancel) inFlight.delete(correlationId);
-    if (!cancel.cancelled) reply(correlationId, decision);
+    const settle = (decision: Decision): void => {
+      if (inFlight.get(correlationId) === cancel) inFlight.delete(correlationId);
+      if (!cancel.cancelled) reply(correlationId, decision);
+    };
+    Promise.resolve(result).then(
+      (r) => settle(r ?? allow()),
+      (err: unknown) => settle(failed(correlationId, err)),
+    );
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 const V1_HANDLERS: Record<string, keyof AgentOptions> = {
