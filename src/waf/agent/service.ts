@@ -4,8 +4,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { LRUCache } from 'lru-cache';
-
 import { allow, block, type Decision } from '../../agent-sdk/index.ts';
 import type {
   RequestBodyChunkEvent,
@@ -18,6 +16,7 @@ import { extraRulesText } from '../extra/index.ts';
 import { splitExclusions } from '../tune/index.ts';
 import { defaultCrsDir, loadWaf, type Intervention, type MatchedRule, type Transaction, type Waf } from '../index.ts';
 import { stdoutLines } from './audit-writer.ts';
+import { PendingTransactions } from './pending.ts';
 import type { WafAgentConfig } from './config.ts';
 
 /** Rules that only evaluate or report the anomaly score (not a detection of their own). */
@@ -72,7 +71,7 @@ export function buildWaf(c: WafAgentConfig): Waf {
 }
 
 export class WafService {
-  private readonly pending = new LRUCache<string, Pending>({ max: 10_000, ttl: 5 * 60_000 });
+  private readonly pending = new PendingTransactions<Pending>(10_000, 5 * 60_000);
   private warnedLateEvent = false;
 
   constructor(
@@ -123,8 +122,7 @@ export class WafService {
       return allow();
     }
     // With request-side-only the decision below ends the transaction: it is kept for later
-    // events only when some can come (a set and a delete on the LRU per bodiless request were
-    // ~2% of the agent's time under the bench:waf GET load).
+    // events only when some can come.
     if (!this.config.requestSideOnly) this.pending.set(ev.correlation_id, p);
     // No body to wait for: phase 2 runs now so argument rules see the query string.
     return this.decide(ev.correlation_id, p, tx.processRequestBody(), 'request_headers');
