@@ -211,6 +211,32 @@ describe('validation operators (true = invalid input found)', () => {
   it('@validateByteRange refuses a reversed range', () => {
     assert.throws(() => compileOperator('validateByteRange', '100-20'), /invalid range/);
   });
+  it('@validateByteRange: long values (one RegExp scan first) answer as the byte loop does, chars above 0xff by their low byte', () => {
+    const params = ['1-255', '9,10,13,32-126,128-255', '32-36,38-126', '38,44-46,48-58,61,65-90,95,97-122', '0-255', '0', '255'];
+    let seed = 7;
+    const rand = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    for (const param of params) {
+      const allowed = new Set<number>();
+      for (const t of param.split(',')) {
+        const [lo, hi = lo] = t.split('-').map(Number) as [number, number?];
+        for (let b = lo; b <= hi!; b++) allowed.add(b);
+      }
+      const want = (s: string): boolean => [...s].some((_, i) => !allowed.has(s.charCodeAt(i) & 0xff));
+      const inputs: string[] = [];
+      for (const len of [63, 64, 65, 200, 2048]) {
+        inputs.push('a'.repeat(len), 'a'.repeat(len - 1) + '\0', 'a'.repeat(len - 1) + '\u0100', 'a'.repeat(len - 1) + '\u0161', '\x7f' + 'b'.repeat(len - 1));
+        for (let k = 0; k < 20; k++) {
+          let s = '';
+          for (let i = 0; i < len; i++) s += String.fromCharCode(k < 10 ? 0x20 + rand(0x5f) : rand(k < 15 ? 0x100 : 0x300));
+          inputs.push(s);
+        }
+      }
+      for (const input of inputs) assert.equal(run('validateByteRange', param, input), want(input), `${param} on ${JSON.stringify(input.slice(-4))} (${input.length})`);
+    }
+  });
 });
 
 describe('@verify* checksums', () => {
