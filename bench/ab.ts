@@ -59,6 +59,7 @@ import type { WrkResult } from './lib/wrk.ts';
 import { bootstrapMedianInterval, median } from './lib/stats.ts';
 import { callgrindWrap, countWindow, instrumentationOn, sendFixed, SLOW_STATE_FN } from './lib/instr.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
+import { startPerfStat, syscallEvents, type PerfStatSession } from './lib/perf-stat.ts';
 
 const { values } = parseArgs({
   options: {
@@ -238,26 +239,9 @@ const SYSCALLS = ['read', 'write', 'writev', 'recvfrom', 'sendto', 'epoll_wait',
 /** Scheduler events: a process switched out (it blocked or was preempted), woken, moved to another core. */
 const SCHED = ['context-switches', 'cpu-migrations', 'sched:sched_wakeup'];
 
-/** Starts counting the syscalls of `pid` (all its threads); stop() returns the counts by name. */
-async function countSyscalls(pid: number, file: string): Promise<{ stop(): Promise<Map<string, number>> }> {
-  const events = ['raw_syscalls:sys_enter', ...SYSCALLS.map((s) => `syscalls:sys_enter_${s}`), ...SCHED];
-  const perf = spawn('perf', ['stat', '-x', ',', '-o', file, '-e', events.join(','), '-p', String(pid)], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 300)); // attach before the load starts
-  return {
-    async stop() {
-      const exited = new Promise((r) => perf.once('exit', r));
-      perf.kill('SIGINT');
-      await exited;
-      const counts = new Map<string, number>();
-      for (const line of readFileSync(file, 'utf8').split('\n')) {
-        const [value, , event] = line.split(',');
-        if (!event || value === undefined) continue;
-        const name = event === 'raw_syscalls:sys_enter' ? 'all' : event.replace('syscalls:sys_enter_', '').replace('sched:sched_', '');
-        counts.set(name, Number(value) || 0);
-      }
-      return counts;
-    },
-  };
+/** Starts counting the syscalls and scheduler events of `pid` (all its threads). */
+function countSyscalls(pid: number): Promise<PerfStatSession> {
+  return startPerfStat(pid, [...syscallEvents(SYSCALLS), ...SCHED]);
 }
 
 /** [voluntary, involuntary] context switches of a process, all threads (/proc/PID/task/TID/status). */
@@ -286,8 +270,8 @@ async function sysMode(): Promise<void> {
         const key = `${s.name} /${p}`;
         if (!got.has(key)) got.set(key, { gw: new Map(), agent: new Map(), cpu: [] });
         const g = got.get(key)!;
-        const gwCount = await countSyscalls(s.gateway.pid, join(tmp, `perf-gw-${s.name}`));
-        const agCount = await countSyscalls(s.agent.pid, join(tmp, `perf-agent-${s.name}`));
+        const gwCount = await countSyscalls(s.gateway.pid);
+        const agCount = await countSyscalls(s.agent.pid);
         const cs0 = [ctxSwitches(s.gateway.pid), ctxSwitches(s.agent.pid)];
         const r = await timed(s, p, duration);
         const n = r.requests;

@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { startHopOrigin, startHopSide } from './lib/agent-hop-side.ts';
 import { benchScratchDir, requireCommands } from './lib/processes.ts';
 import { sendFixed } from './lib/instr.ts';
+import { perfStatDuring } from './lib/perf-stat.ts';
 import { median } from './lib/stats.ts';
 
 const { values } = parseArgs({
@@ -90,21 +91,8 @@ process.on('exit', removeProbes);
 
 /** Runs `load` while perf counts the probes in process `pid`; the counts per event. */
 async function countProbes<T>(pid: number, load: () => Promise<T>): Promise<{ counts: Map<string, number>; result: T }> {
-  const perf = spawn('perf', ['stat', '-x', ',', ...PROBES.flatMap(([e]) => ['-e', `${GROUP}:${e}`]), '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  perf.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  await new Promise((r) => setTimeout(r, 300)); // perf attached
-  const result = await load();
-  const exited = new Promise((r) => perf.on('exit', r));
-  perf.kill('SIGINT');
-  await exited;
-  const counts = new Map<string, number>();
-  for (const line of err.split('\n')) {
-    const f = line.split(',');
-    const event = f[2]?.replace(`${GROUP}:`, '');
-    if (event && PROBES.some(([e]) => e === event)) counts.set(event, Number(f[0]));
-  }
-  if (counts.size !== PROBES.length) throw new Error(`perf stat gave no counts: ${err}`);
+  const [result, counts] = await perfStatDuring(pid, PROBES.map(([e]) => `${GROUP}:${e}`), load);
+  if (counts.size !== PROBES.length) throw new Error(`perf stat counted ${counts.size} of ${PROBES.length} probes`);
   return { counts, result };
 }
 

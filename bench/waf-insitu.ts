@@ -28,7 +28,6 @@
 // $CRS_DIR (default ../shared/conformance/crs).
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
 import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
@@ -37,6 +36,7 @@ import { clockTicksPerSecond, loadAverage } from './lib/procfs.ts';
 import { median } from './lib/stats.ts';
 import { renderPassthrough } from './lib/targets.ts';
 import { compiledWafEntries, sentinelWafConfig, wrkScript } from './lib/waf-path.ts';
+import { perfStatDuring, syscallEvents } from './lib/perf-stat.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
 import { BROWSER_HEADERS } from './lib/waf-requests.ts';
 
@@ -223,22 +223,8 @@ function readCounters(pid: number): ProcCounters {
 }
 
 /** perf stat on the syscall tracepoints of one process for as long as `during` runs. */
-async function countSyscalls<T>(pid: number, file: string, during: () => Promise<T>): Promise<[T, Map<string, number>]> {
-  const events = ['raw_syscalls:sys_enter', ...SYSCALLS.map((s) => `syscalls:sys_enter_${s}`)];
-  const perf = spawn('perf', ['stat', '-x', ',', '-o', file, '-e', events.join(','), '-p', String(pid)], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 300)); // perf attaches
-  const result = await during();
-  const exited = new Promise((r) => perf.once('exit', r));
-  perf.kill('SIGINT');
-  await exited;
-  const counts = new Map<string, number>();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const [n, , ev] = line.split(',');
-    if (!ev || n === undefined) continue;
-    const name = ev === 'raw_syscalls:sys_enter' ? 'total' : ev.replace('syscalls:sys_enter_', '');
-    counts.set(name, Number(n) || 0);
-  }
-  return [result, counts];
+function countSyscalls<T>(pid: number, during: () => Promise<T>): Promise<[T, Map<string, number>]> {
+  return perfStatDuring(pid, syscallEvents(SYSCALLS), during);
 }
 
 interface ProcWindow {
@@ -262,7 +248,7 @@ interface Window {
   agent?: ProcWindow;
 }
 
-async function measure(side: Side, kind: 'get' | 'post', script: string, secs: number, dir: string): Promise<Window> {
+async function measure(side: Side, kind: 'get' | 'post', script: string, secs: number): Promise<Window> {
   const procs = [side.gateway, ...(side.agent ? [side.agent] : [])];
   const c0 = procs.map((p) => readCounters(p.proc.pid));
   const g0 = procs.map((p) => p.gc.snapshot());
@@ -272,8 +258,8 @@ async function measure(side: Side, kind: 'get' | 'post', script: string, secs: n
   if (argv['no-syscalls']) out = await run();
   else {
     // One perf per process, nested, both attached before wrk starts.
-    const [[o, agentSys], gwSys] = await countSyscalls(procs[0]!.proc.pid, join(dir, 'perf-gw.txt'), () =>
-      procs[1] ? countSyscalls(procs[1].proc.pid, join(dir, 'perf-agent.txt'), run) : run().then((x) => [x, new Map<string, number>()] as [string, Map<string, number>]),
+    const [[o, agentSys], gwSys] = await countSyscalls(procs[0]!.proc.pid, () =>
+      procs[1] ? countSyscalls(procs[1].proc.pid, run) : run().then((x) => [x, new Map<string, number>()] as [string, Map<string, number>]),
     );
     out = o;
     sys = [gwSys, agentSys];
@@ -300,8 +286,8 @@ async function measure(side: Side, kind: 'get' | 'post', script: string, secs: n
 
 const f1 = (x: number): string => x.toFixed(1);
 function procLine(p: ProcWindow): string {
-  const sc = [...p.syscalls].filter(([k, v]) => k !== 'total' && v >= 0.05).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' ');
-  return `cpu ${f1(p.userUs + p.sysUs)} us (usr ${f1(p.userUs)} sys ${f1(p.sysUs)}; not main thread ${f1(p.otherThreadsUs)})  cs ${p.voluntary.toFixed(2)}v+${p.involuntary.toFixed(2)}i  syscalls ${(p.syscalls.get('total') ?? 0).toFixed(2)}${sc ? ` [${sc}]` : ''}  gc ${(p.scavenges * 1000).toFixed(1)} scav+${(p.otherGcs * 1000).toFixed(2)} other /1k req, pause ${f1(p.gcPauseUs)} us, promoted ${(p.promotedBytes / 1024).toFixed(1)} KiB`;
+  const sc = [...p.syscalls].filter(([k, v]) => k !== 'all' && v >= 0.05).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' ');
+  return `cpu ${f1(p.userUs + p.sysUs)} us (usr ${f1(p.userUs)} sys ${f1(p.sysUs)}; not main thread ${f1(p.otherThreadsUs)})  cs ${p.voluntary.toFixed(2)}v+${p.involuntary.toFixed(2)}i  syscalls ${(p.syscalls.get('all') ?? 0).toFixed(2)}${sc ? ` [${sc}]` : ''}  gc ${(p.scavenges * 1000).toFixed(1)} scav+${(p.otherGcs * 1000).toFixed(2)} other /1k req, pause ${f1(p.gcPauseUs)} us, promoted ${(p.promotedBytes / 1024).toFixed(1)} KiB`;
 }
 
 function summarise(ws: ProcWindow[]): ProcWindow {
@@ -342,12 +328,12 @@ async function main(): Promise<number> {
   const sides: Side[] = [];
   try {
     for (const s of specs) sides.push(await startSide(s, dir, originPort));
-    for (const kind of kinds) for (const s of sides) await measure(s, kind, scripts[kind], Number(argv.warmup), dir); // warm-up (JIT, caches)
+    for (const kind of kinds) for (const s of sides) await measure(s, kind, scripts[kind], Number(argv.warmup)); // warm-up (JIT, caches)
     for (let round = 0; round < rounds; round++) {
       for (const kind of kinds) {
         const order = sides.map((_, i) => sides[(i + round) % sides.length]!);
         for (const s of order) {
-          const w = await measure(s, kind, scripts[kind], duration, dir);
+          const w = await measure(s, kind, scripts[kind], duration);
           (results.get(`${kind}|${s.spec.name}`) ?? results.set(`${kind}|${s.spec.name}`, []).get(`${kind}|${s.spec.name}`)!).push(w);
           console.log(`  r${round + 1} ${kind.toUpperCase().padEnd(4)} ${s.spec.name.padEnd(12)} ${w.rps.toFixed(0).padStart(6)} req/s  total ${f1(total(w))} us/req${w.non2xx ? `  (${w.non2xx} non-2xx)` : ''}`);
           console.log(`       gateway ${procLine(w.gateway)}`);
