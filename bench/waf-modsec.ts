@@ -13,6 +13,8 @@ import { parseArgs as parseNodeArgs } from 'node:util';
 
 import { nginxHttpCommon, originNginxConf, writeOriginFiles } from './lib/configs.ts';
 import { freePort, requireCommands, killAll, runPinned, spawnPinned, waitForStatus200, waitReady, type Proc } from './lib/processes.ts';
+import { flagSlowHost } from './lib/block-ratios.ts';
+import { measureHostSpeed } from './lib/host-speed.ts';
 import { startResourceSampler, loadAverage } from './lib/procfs.ts';
 import { median } from './lib/stats.ts';
 import { renderPassthrough } from './lib/targets.ts';
@@ -38,6 +40,7 @@ const { values: argv } = parseNodeArgs({
     'cpu-prof-dir': { type: 'string', default: '' },
     baseline: { type: 'string', default: '' },
     host: { type: 'string', default: '' },
+    'slow-host': { type: 'string', default: '1.25' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -46,13 +49,19 @@ if (argv.help) {
   console.log(`usage: npm run bench:waf -- [--duration S] [--rounds N] [--connections N] [--pl 1,2]
     [--requests get,post] [--targets modsec,sentinel-waf,in-process,passthrough]
     [--multicore] [--crs-dir DIR] [--extra-agent-args "..."] [--cpu-prof-dir DIR] [--baseline DIR] [--host NAME]
+    [--slow-host 1.25]
   --host NAME: a Host header instead of wrk's numeric 127.0.0.1:port, which CRS 920350 matches at PL1
   (a logged warning below the threshold: every request then carries detection headers and an audit line).
   --baseline DIR: another checkout (with node_modules); its sentinel+waf and in-process targets
   (pinned) run too, interleaved, named "... [base]", and the summary gives base/this CPU ratios.
   --multicore: also run Sentinel (worker-threads = cores) + sentinel-waf and passthrough
   unpinned, for the several-cores ratio (the load generator then shares the cores).
-  --cpu-prof-dir: run the gateways and agents with node --cpu-prof, profiles written there.`);
+  --cpu-prof-dir: run the gateways and agents with node --cpu-prof, profiles written there.
+  --slow-host X: a fixed JavaScript loop runs on CPU 0 before and after every measured window
+  (bench/lib/host-speed.ts); a window whose loop took more than X times the run's median was taken
+  in one of the host's slow phases: it is flagged in its line and left out of the medians and
+  ratios (each summary line says how many were left out; if every window of a target was flagged,
+  all of them are used and the line says so).`);
   process.exit(0);
 }
 
@@ -327,9 +336,16 @@ interface Sample {
   cpu: number[];
   non2xx: number;
   errors: number;
+  /** CPU ms of the host-speed loop on the proxies' core around this window (the slower of before and after) */
+  calibrationMs: number;
+  /** set after the run: the host-speed loop of this window was slow (see --slow-host) */
+  slowHost?: boolean;
+  /** on a median: how many windows it is over, and how many flagged ones it left out */
+  note?: string;
 }
 
-async function measure(kind: 'get' | 'post', port: number, procs: Proc[], scripts: Record<string, string>, pinned: boolean, secs: number): Promise<Sample> {
+async function measure(kind: 'get' | 'post', port: number, procs: Proc[], scripts: Record<string, string>, pinned: boolean, secs: number, calibrate: boolean): Promise<Sample> {
+  const before = calibrate ? await measureHostSpeed(PROXY_CPU) : undefined;
   const samplers = procs.map((p) => startResourceSampler(p.pid));
   const out = await runPinned('wrk', pinned ? LOAD_CPU : null, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', '-s', scripts[kind]!, `http://127.0.0.1:${port}/`], (secs + 30) * 1000);
   const usage = samplers.map((s) => s.stop());
@@ -338,7 +354,9 @@ async function measure(kind: 'get' | 'post', port: number, procs: Proc[], script
   // Only for the pinned single-process targets: the sampler reads the listed pids, not the
   // workers a cluster primary forks.
   const cpuMs = pinned && w.requestsPerSec > 0 ? (usage.reduce((n, u) => n + u.cpuPct, 0) * 10) / w.requestsPerSec : 0;
-  return { rps: w.requestsPerSec, cpuMs, p50: w.latencyMs.p50, p99: w.latencyMs.p99, cpu: usage.map((u) => u.cpuPct), non2xx: w.non2xx3xx, errors: e.connect + e.read + e.write + e.timeout };
+  const after = calibrate ? await measureHostSpeed(PROXY_CPU) : undefined;
+  const calibrationMs = before && after ? Math.max(before.cpuMs, after.cpuMs) : 0;
+  return { rps: w.requestsPerSec, cpuMs, p50: w.latencyMs.p50, p99: w.latencyMs.p99, cpu: usage.map((u) => u.cpuPct), non2xx: w.non2xx3xx, errors: e.connect + e.read + e.write + e.timeout, calibrationMs };
 }
 
 async function main(): Promise<number> {
@@ -364,6 +382,7 @@ async function main(): Promise<number> {
   const origin = spawnPinned('origin', LOAD_CPU, 'nginx', ['-e', 'stderr', '-p', dir, '-c', originConf]);
   const targets = targetsFor();
   const results = new Map<string, Sample[]>();
+  const allSamples: Sample[] = [];
   const failures: string[] = [];
   console.log(`WAF bench: ${rounds} rounds x ${duration} s, ${connections} connections, CRS ${crsDir}, load ${loadAverage()}`);
   try {
@@ -377,11 +396,12 @@ async function main(): Promise<number> {
           running = await t.start(dir, originPort);
           await check(t, running.port);
           for (const kind of requests) {
-            await measure(kind, running.port, running.procs, scripts, !t.multicore, 2); // warm-up (JIT), not recorded
-            const s = await measure(kind, running.port, running.procs, scripts, !t.multicore, duration);
+            await measure(kind, running.port, running.procs, scripts, !t.multicore, 2, false); // warm-up (JIT), not recorded
+            const s = await measure(kind, running.port, running.procs, scripts, !t.multicore, duration, true);
             const key = `${kind}|${t.name}`;
             (results.get(key) ?? results.set(key, []).get(key)!).push(s);
-            console.log(`  round ${round + 1} ${kind.toUpperCase().padEnd(4)} ${t.name.padEnd(34)} ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuMs.toFixed(2)} CPU-ms/req  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  cpu ${s.cpu.map((c) => `${c.toFixed(0)}%`).join('+')}${s.non2xx || s.errors ? `  (${s.non2xx} non-2xx, ${s.errors} errors)` : ''}`);
+            allSamples.push(s);
+            console.log(`  round ${round + 1} ${kind.toUpperCase().padEnd(4)} ${t.name.padEnd(34)} ${s.rps.toFixed(0).padStart(7)} req/s  ${s.cpuMs.toFixed(2)} CPU-ms/req  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  cpu ${s.cpu.map((c) => `${c.toFixed(0)}%`).join('+')}  host loop ${s.calibrationMs.toFixed(0)} ms${s.non2xx || s.errors ? `  (${s.non2xx} non-2xx, ${s.errors} errors)` : ''}`);
           }
         } catch (err) {
           const msg = `${t.name}: ${(err as Error).message.split('\n').slice(0, 6).join('\n')}`;
@@ -397,7 +417,12 @@ async function main(): Promise<number> {
     killAll();
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`\nmedians over ${rounds} rounds (load after: ${loadAverage()})`);
+  // Flag the windows taken in a slow host phase (in place: the same objects sit in `results`).
+  const flags = flagSlowHost(allSamples, Number(argv['slow-host']));
+  allSamples.forEach((s, i) => (s.slowHost = flags[i]!.slowHost));
+  const slow = flags.filter((f) => f.slowHost);
+  console.log(`\nhost-speed loop on CPU ${PROXY_CPU}: median ${median(allSamples.map((s) => s.calibrationMs)).toFixed(1)} ms; ${slow.length} of ${flags.length} windows flagged as taken in a slow host phase (loop > ${argv['slow-host']}x median)${slow.length ? `: ${slow.map((f) => `x${f.hostSlowdown.toFixed(2)}`).join(' ')}` : ''}`);
+  console.log(`medians over ${rounds} rounds, flagged windows left out (load after: ${loadAverage()})`);
   for (const kind of requests) {
     for (const pl of levels) {
       const modsec = med(results.get(`${kind}|nginx+modsecurity PL${pl}`));
@@ -409,13 +434,18 @@ async function main(): Promise<number> {
       console.log(`  ${line.join('  ')}`);
       if (argv.baseline) {
         const ab = (name: string): string => {
-          const xs = results.get(`${kind}|${name}`)?.filter((x) => x.non2xx === 0) ?? [];
-          const bs = results.get(`${kind}|${name} [base]`)?.filter((x) => x.non2xx === 0) ?? [];
-          const n = Math.min(xs.length, bs.length);
-          if (n === 0) return `${name}: n/a`;
-          // Per-round ratio (rounds interleave the targets): base CPU-ms / this CPU-ms, > 1 = this is cheaper.
-          const r = Array.from({ length: n }, (_, i) => bs[i]!.cpuMs / xs[i]!.cpuMs);
-          return `${name}: base/this CPU x${median(r).toFixed(3)} (rounds ${r.map((x) => x.toFixed(2)).join(' ')}; this ${median(xs.map((x) => x.cpuMs)).toFixed(3)}, base ${median(bs.map((x) => x.cpuMs)).toFixed(3)} CPU-ms/req)`;
+          const xs = results.get(`${kind}|${name}`) ?? [];
+          const bs = results.get(`${kind}|${name} [base]`) ?? [];
+          // Per-round ratio (rounds interleave the targets): base CPU-ms / this CPU-ms, > 1 = this is
+          // cheaper; a round counts when both windows answered 2xx and neither was in a slow host phase.
+          const pairs = Array.from({ length: Math.min(xs.length, bs.length) }, (_, i) => [xs[i]!, bs[i]!] as const).filter(([x, b]) => x.non2xx === 0 && b.non2xx === 0);
+          const clean = pairs.filter(([x, b]) => !x.slowHost && !b.slowHost);
+          if (pairs.length === 0) return `${name}: n/a`;
+          const used = clean.length ? clean : pairs;
+          const r = used.map(([x, b]) => b.cpuMs / x.cpuMs);
+          const left = pairs.length - clean.length;
+          const note = clean.length ? (left ? `; ${left} flagged round(s) left out` : '') : '; EVERY round flagged: all used';
+          return `${name}: base/this CPU x${median(r).toFixed(3)} (rounds ${r.map((x) => x.toFixed(2)).join(' ')}; this ${median(used.map(([x]) => x.cpuMs)).toFixed(3)}, base ${median(used.map(([, b]) => b.cpuMs)).toFixed(3)} CPU-ms/req${note})`;
         };
         console.log(`  ${kind.toUpperCase()} PL${pl} vs baseline: ${ab(`sentinel+waf PL${pl}`)}  ${ab(`sentinel in-process waf PL${pl}`)}`);
       }
@@ -437,11 +467,16 @@ async function main(): Promise<number> {
 /** Median over the valid runs: a run with failed answers (non-2xx: agent timeouts, 5xx) measured
  * how fast the path fails, not how fast it inspects, so it does not count. */
 function med(all: Sample[] | undefined): Sample | undefined {
-  const xs = all?.filter((x) => x.non2xx === 0);
-  if (!xs?.length) return undefined;
-  return { rps: median(xs.map((x) => x.rps)), cpuMs: median(xs.map((x) => x.cpuMs)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), cpu: [], non2xx: 0, errors: 0 };
+  const valid = all?.filter((x) => x.non2xx === 0);
+  if (!valid?.length) return undefined;
+  // Windows taken in a slow host phase are left out, unless that would leave none.
+  const clean = valid.filter((x) => !x.slowHost);
+  const xs = clean.length ? clean : valid;
+  const left = valid.length - clean.length;
+  const note = clean.length ? (left ? `${left} of ${valid.length} flagged, left out` : '') : `all ${valid.length} flagged, used`;
+  return { rps: median(xs.map((x) => x.rps)), cpuMs: median(xs.map((x) => x.cpuMs)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), cpu: [], non2xx: 0, errors: 0, calibrationMs: median(xs.map((x) => x.calibrationMs)), ...(note ? { note } : {}) };
 }
-const fmt = (s: Sample | undefined): string => (s ? `${s.rps.toFixed(0)} req/s ${s.cpuMs.toFixed(2)} CPU-ms/req (p50 ${s.p50.toFixed(2)} ms)` : 'n/a');
+const fmt = (s: Sample | undefined): string => (s ? `${s.rps.toFixed(0)} req/s ${s.cpuMs.toFixed(2)} CPU-ms/req (p50 ${s.p50.toFixed(2)} ms${s.note ? `; ${s.note}` : ''})` : 'n/a');
 /** req/s ratio, and in brackets the CPU-per-request ratio (b's CPU-ms / a's: the one-core throughput ratio). */
 const ratio = (a: Sample | undefined, b: Sample | undefined): string =>
   a && b && b.rps > 0 ? `x${(a.rps / b.rps).toFixed(2)}${a.cpuMs > 0 && b.cpuMs > 0 ? ` [cpu x${(b.cpuMs / a.cpuMs).toFixed(2)}]` : ''}` : 'n/a';

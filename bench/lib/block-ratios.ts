@@ -17,14 +17,17 @@ export interface BlockRun {
   calibrationMs: number;
 }
 
-export interface FlaggedRun extends BlockRun {
+/** What flagSlowHost adds to a measurement (also used by bench/waf-modsec.ts, which has no blocks). */
+export interface HostFlag {
   /** calibrationMs / the run's median calibration */
   hostSlowdown: number;
   slowHost: boolean;
 }
 
+export interface FlaggedRun extends BlockRun, HostFlag {}
+
 /** Marks the runs whose calibration took more than `threshold` x the median calibration of all runs. */
-export function flagSlowHost<T extends BlockRun>(runs: readonly T[], threshold: number): (T & FlaggedRun)[] {
+export function flagSlowHost<T extends Pick<BlockRun, 'calibrationMs'>>(runs: readonly T[], threshold: number): (T & HostFlag)[] {
   if (!(threshold > 1)) throw new RangeError(`slow-host threshold ${threshold} must be above 1`);
   const mid = median(runs.map((r) => r.calibrationMs));
   return runs.map((r) => {
