@@ -1,7 +1,7 @@
 // `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--warmup 8] [--connections 20] [--rates 0.01,1] [--profile DIR]`
 // `node --import tsx bench/tracing.ts --mode instr [--rates 0,0.01] [--windows 5] [--requests 2000] [--baseline DIR] [--keep DIR]`
 // `node --import tsx bench/tracing.ts --mode fresh [--blocks 20] [--rates 0.01,1] [--baseline DIR [--baseline-rates off,0.01]]
-//      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--json FILE]`
+//      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--interleave K] [--json FILE]`
 //
 // What OpenTelemetry tracing costs (docs/tracing.md, issue 15: 1% sampling <= 3%, 100% <= 25%):
 // the compiled Sentinel (passthrough config) with tracing off, at sampling-rate 0.01 and at 1,
@@ -39,8 +39,15 @@
 // comparison and counted in the second (bench/lib/block-ratios.ts). Why: one long-lived process
 // per side (bench/ab.ts) has an interval that ignores which V8 state each process lands in, and
 // 5 s wall-clock rounds (--mode time) cannot tell a slow process from a slow host phase.
-// --json FILE writes every measurement (to pool runs). `--baseline . --baseline-rates 0.01` is an
-// A/A check of the method: "1%" against "base 1%" of the same build.
+// --interleave K (K >= 2): all the gateways of a block are started and warmed up, then each gets
+// its measured requests in K segments taken in turn with the others' (A B, B A, A B, ...), so the
+// host's slow phases (seconds to a minute long) fall on both sides of a block's ratio; without it
+// (0) one gateway is measured at a time and the report's figure of record is the host-normalised
+// ratio (docs/tracing.md "Cost": why, and the figures of the quiet run that decided it).
+// --json FILE writes every measurement and the trees' commits, after every block (a run stopped
+// early keeps its blocks); bench/tracing-fresh-analyse.ts prints the report from one or several
+// such files (pooled only when commits and options agree). `--baseline . --baseline-rates 0.01`
+// is an A/A check of the method: "1%" against "base 1%" of the same build.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,8 +63,9 @@ import { median } from './lib/stats.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
 import { startHopOrigin } from './lib/agent-hop-side.ts';
 import { h2loadFixed, type H2loadResult } from './lib/h2load.ts';
-import { measureHostSpeed } from './lib/host-speed.ts';
-import { blocksForHalfWidth, compareByBlock, flagSlowHost, verdictAgainst, type BlockRun, type FlaggedRun, type RatioSummary } from './lib/block-ratios.ts';
+import { measureHostSpeed, type HostSpeed } from './lib/host-speed.ts';
+import type { FreshData, FreshRun, FreshSegment } from './lib/fresh-data.ts';
+import { freshReport } from './lib/fresh-report.ts';
 
 const { values } = parseArgs({
   options: {
@@ -80,6 +88,7 @@ const { values } = parseArgs({
     'baseline-rates': { type: 'string' },
     'slow-host': { type: 'string', default: '1.25' },
     json: { type: 'string' },
+    interleave: { type: 'string', default: '0' },
   },
 });
 if (values.mode !== 'time' && values.mode !== 'instr' && values.mode !== 'fresh') throw new Error(`--mode ${values.mode}: expected time, instr or fresh`);
@@ -299,19 +308,16 @@ interface FreshVariant extends Variant {
   root: string;
 }
 
-interface FreshRun extends BlockRun {
-  errors: number;
-  otlpBatches: number;
-  /** CPU per request of the second half of the measured requests / of the first: well below 1 means the warm-up was too short */
-  drift: number;
-  calibrationWallMs: number;
+/** The commit a tree is at and whether its files differ from it (recorded so that runs can be pooled: bench/lib/fresh-data.ts). */
+function gitState(root: string): { commit: string | null; dirty: boolean | null } {
+  try {
+    const commit = execFileSync('git', ['-C', root, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    const status = execFileSync('git', ['-C', root, 'status', '--porcelain'], { encoding: 'utf8' }).trim();
+    return { commit, dirty: status.length > 0 };
+  } catch {
+    return { commit: null, dirty: null };
+  }
 }
-
-/** Issue 15's goals: what each sampling rate may cost against tracing off. */
-const GOALS = new Map<number, number>([
-  [0.01, 0.03],
-  [1, 0.25],
-]);
 
 async function freshMode(): Promise<void> {
   if (!requireCommands(['h2load', 'nginx', 'taskset'], 'nghttp2-client nginx util-linux')) process.exit(2);
@@ -319,12 +325,16 @@ async function freshMode(): Promise<void> {
   const n = Number(values.requests ?? 40_000);
   const warmup = Number(values['warmup-requests'] ?? 60_000);
   const threshold = Number(values['slow-host']);
+  const interleave = Number(values.interleave);
+  if (!(Number.isInteger(interleave) && (interleave === 0 || interleave >= 2) && interleave * 2 <= n)) throw new Error(`--interleave ${values.interleave}: expected 0 (one gateway at a time) or 2 or more segments per gateway`);
   const tmp = benchScratchDir('bench-tracing-fresh-');
   const baseRoot = values.baseline ? resolve(values.baseline) : undefined;
   const variants: FreshVariant[] = VARIANTS.map((v) => ({ ...v, label: v.name, tree: 'current', root: repoRoot }));
   if (baseRoot) {
     for (const v of parseRates(values['baseline-rates'] ?? `off,${values.rates}`)) variants.push({ ...v, label: `base ${v.name}`, tree: 'baseline', root: baseRoot });
   }
+  const startedAt = new Date().toISOString();
+  const git = new Map([...new Set(variants.map((v) => v.root))].map((root) => [root, gitState(root)]));
   // the OTLP sink answers in this process: keep it off the gateway's CPU
   pinSelf(LOAD_CPU);
   const entries = new Map<string, string>();
@@ -333,15 +343,30 @@ async function freshMode(): Promise<void> {
   await waitReady(origin, originPort, SMALL_PATH, 10_000);
   const sink = await startOtlpSink();
   console.log(
-    `fresh mode: ${blocks} blocks x ${variants.length} fresh gateways (${variants.map((v) => v.label).join(', ')}), each ${warmup} warm-up then ${n} measured requests, h2load --h1 -c${connections}; gateway on CPU ${PROXY_CPU}, load, origin and OTLP sink on CPU ${LOAD_CPU}` +
+    `fresh mode: ${blocks} blocks x ${variants.length} fresh gateways (${variants.map((v) => v.label).join(', ')}), each ${warmup} warm-up then ${n} measured requests${interleave ? ` in ${interleave} segments taken in turn with the block's other gateways` : ', one gateway at a time'}, h2load --h1 -c${connections}; gateway on CPU ${PROXY_CPU}, load, origin and OTLP sink on CPU ${LOAD_CPU}` +
       (baseRoot ? `\ncurrent = ${repoRoot}, baseline = ${baseRoot}` : ''),
   );
   const runs: FreshRun[] = [];
+  const data: FreshData = {
+    variants: variants.map((v) => ({ label: v.label, rate: v.rate ?? null, tree: v.tree, root: v.root, ...git.get(v.root)! })),
+    warmup,
+    requests: n,
+    connections,
+    threshold,
+    interleave,
+    node: process.version,
+    startedAt,
+    runs,
+  };
   const t0 = performance.now();
   try {
     for (let block = 1; block <= blocks; block++) {
       const order = variants.map((_, i) => variants[(i + block - 1) % variants.length]!);
-      for (const v of order) runs.push(await freshRun(v, block, entries.get(v.root)!, tmp, originPort, sink, warmup, n));
+      const ctx = { block, entries, tmp, originPort, sink, warmup, n };
+      if (interleave) runs.push(...(await freshBlockInterleaved(order, ctx, interleave)));
+      else for (const v of order) runs.push(await freshRun(v, ctx));
+      // after every block: a run stopped early (the quiet window ended) keeps its blocks for bench/tracing-fresh-analyse.ts
+      if (values.json) writeFileSync(resolve(values.json), JSON.stringify(data, null, 1));
       const perBlock = (performance.now() - t0) / 1000 / block;
       console.log(`  (${perBlock.toFixed(0)} s per block so far; ${block < blocks ? `~${((perBlock * (blocks - block)) / 60).toFixed(1)} min to go` : `${((perBlock * blocks) / 60).toFixed(1)} min of blocks in all`}, load average ${loadAverage()})`);
     }
@@ -349,103 +374,151 @@ async function freshMode(): Promise<void> {
     await sink.close();
     await origin.stop();
   }
-  if (values.json) writeFileSync(resolve(values.json), JSON.stringify({ variants: variants.map((v) => ({ label: v.label, rate: v.rate ?? null, tree: v.tree, root: v.root })), warmup, requests: n, connections, threshold, runs }, null, 1));
-  freshReport(variants, flagSlowHost(runs, threshold), threshold, warmup, n);
+  console.log(freshReport(data));
+}
+
+interface BlockContext {
+  block: number;
+  entries: Map<string, string>;
+  tmp: string;
+  originPort: number;
+  sink: Awaited<ReturnType<typeof startOtlpSink>>;
+  warmup: number;
+  n: number;
+}
+
+/** Wall seconds of each phase of a block or run, printed so that its length can be told from its load. */
+function phaseClock() {
+  const phase: Record<'start' | 'warmup' | 'measure' | 'loops' | 'stop', number> = { start: 0, warmup: 0, measure: 0, loops: 0, stop: 0 };
+  let mark = performance.now();
+  return {
+    lap(p: keyof typeof phase) {
+      const now = performance.now();
+      phase[p] += (now - mark) / 1000;
+      mark = now;
+    },
+    text: () => Object.entries(phase).map(([k, t]) => `${k} ${t.toFixed(1)}`).join(', '),
+  };
+}
+
+const gatewayTag = (block: number, v: FreshVariant) => `b${block}-${v.label.replace('%', 'pct').replace(' ', '-')}`;
+
+function printRun(run: FreshRun, before: HostSpeed, after: HostSpeed, phases: string): void {
+  console.log(
+    `[block ${run.block}] ${run.variant.padEnd(9)} ${Math.round(run.rps)} req/s  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request (2nd half ×${run.drift.toFixed(3)})  host loop ${before.cpuMs.toFixed(0)}/${after.cpuMs.toFixed(0)} ms CPU  errors ${run.errors}  OTLP batches ${run.otlpBatches}  | s: ${phases}`,
+  );
 }
 
 /** One fresh gateway: start, warm up, calibrate, measure n requests in two halves, calibrate, stop. */
-async function freshRun(v: FreshVariant, block: number, entry: string, tmp: string, originPort: number, sink: Awaited<ReturnType<typeof startOtlpSink>>, warmup: number, n: number): Promise<FreshRun> {
-  // wall seconds of each phase, printed so that a run's length can be told from its load
-  const phase: Record<'start' | 'warmup' | 'measure' | 'loops' | 'stop', number> = { start: 0, warmup: 0, measure: 0, loops: 0, stop: 0 };
-  let mark = performance.now();
-  const lap = (p: keyof typeof phase) => {
-    const now = performance.now();
-    phase[p] += (now - mark) / 1000;
-    mark = now;
-  };
-  const { proc, port } = await startGateway({ entry, root: v.root, v, tmp, tag: `b${block}-${v.label.replace('%', 'pct').replace(' ', '-')}`, originPort, sinkPort: sink.port });
-  lap('start');
+async function freshRun(v: FreshVariant, c: BlockContext): Promise<FreshRun> {
+  const clock = phaseClock();
+  const { proc, port } = await startGateway({ entry: c.entries.get(v.root)!, root: v.root, v, tmp: c.tmp, tag: gatewayTag(c.block, v), originPort: c.originPort, sinkPort: c.sink.port });
+  clock.lap('start');
   try {
     const url = `http://127.0.0.1:${port}${SMALL_PATH}`;
-    await h2loadFixed(url, warmup, connections, LOAD_CPU);
-    lap('warmup');
+    await h2loadFixed(url, c.warmup, connections, LOAD_CPU);
+    clock.lap('warmup');
     const before = await measureHostSpeed(PROXY_CPU);
-    lap('loops');
-    sink.reset();
+    clock.lap('loops');
+    c.sink.reset();
     const halves: { cpuNs: number; r: H2loadResult }[] = [];
-    for (const count of [Math.floor(n / 2), n - Math.floor(n / 2)]) {
+    for (const count of [Math.floor(c.n / 2), c.n - Math.floor(c.n / 2)]) {
       const c0 = treeCpuNs(proc.pid);
       const r = await h2loadFixed(url, count, connections, LOAD_CPU);
       halves.push({ cpuNs: treeCpuNs(proc.pid) - c0, r });
     }
-    lap('measure');
+    clock.lap('measure');
     const after = await measureHostSpeed(PROXY_CPU);
-    lap('loops');
+    clock.lap('loops');
     const [h1, h2] = halves as [(typeof halves)[0], (typeof halves)[0]];
     const done = h1.r.succeeded + h2.r.succeeded;
     const run: FreshRun = {
-      block,
+      block: c.block,
       variant: v.label,
       cpuUsPerRequest: (h1.cpuNs + h2.cpuNs) / 1000 / Math.max(1, done),
       rps: done / (h1.r.durationS + h2.r.durationS),
       calibrationMs: Math.max(before.cpuMs, after.cpuMs),
+      calibrationBeforeMs: before.cpuMs,
+      calibrationAfterMs: after.cpuMs,
       calibrationWallMs: Math.max(before.wallMs, after.wallMs),
       drift: h2.cpuNs / Math.max(1, h2.r.succeeded) / (h1.cpuNs / Math.max(1, h1.r.succeeded)),
-      errors: n - (h1.r.status2xx + h2.r.status2xx),
-      otlpBatches: sink.batches(),
+      errors: c.n - (h1.r.status2xx + h2.r.status2xx),
+      otlpBatches: c.sink.batches(),
     };
     await proc.stop();
-    lap('stop');
-    console.log(
-      `[block ${block}] ${v.label.padEnd(9)} ${Math.round(run.rps)} req/s  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request (2nd half ×${run.drift.toFixed(3)})  host loop ${before.cpuMs.toFixed(0)}/${after.cpuMs.toFixed(0)} ms CPU  errors ${run.errors}  OTLP batches ${run.otlpBatches}  | s: ${Object.entries(phase).map(([k, t]) => `${k} ${t.toFixed(1)}`).join(', ')}`,
-    );
+    clock.lap('stop');
+    printRun(run, before, after, clock.text());
     return run;
   } finally {
     await proc.stop(); // a no-op once stopped
   }
 }
 
-function freshReport(variants: FreshVariant[], runs: (FreshRun & FlaggedRun)[], threshold: number, warmup: number, n: number): void {
-  const blocks = new Set(runs.map((r) => r.block)).size;
-  const flagged = runs.filter((r) => r.slowHost);
-  const calib = median(runs.map((r) => r.calibrationMs));
-  const lines = [
-    '',
-    `tracing cost, fresh processes: ${blocks} blocks x ${variants.length} gateways, each ${warmup} warm-up + ${n} measured requests (h2load --h1 -c${connections}, CPU ${LOAD_CPU}), gateway on CPU ${PROXY_CPU}`,
-    `host calibration loop on CPU ${PROXY_CPU}: median ${calib.toFixed(1)} ms CPU; ${flagged.length} of ${runs.length} measurements flagged as taken in a slow host phase (loop > ${threshold}x median)${flagged.length ? `: ${flagged.map((r) => `block ${r.block} ${r.variant} ×${r.hostSlowdown.toFixed(2)}`).join(', ')}` : ''}`,
-    '',
-    '| variant | CPU µs/request, median (range) | req/s, median (range) | 2nd half / 1st half CPU, median | measurements (flagged) |',
-    '|:--|--:|--:|--:|--:|',
-  ];
-  const range = (xs: number[], d: number) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)})`;
-  for (const v of variants) {
-    const mine = runs.filter((r) => r.variant === v.label);
-    const clean = mine.filter((r) => !r.slowHost);
-    const use = clean.length ? clean : mine;
-    lines.push(`| ${v.label} | ${range(use.map((r) => r.cpuUsPerRequest), 1)} | ${range(use.map((r) => r.rps), 0)} | ${median(use.map((r) => r.drift)).toFixed(3)} | ${mine.length} (${mine.length - clean.length}) |`);
+/**
+ * One interleaved block (--interleave K): every variant's fresh gateway started and warmed up (in
+ * `order`), one calibration loop, then K rounds in which each gateway in turn gets n/K requests
+ * (the order mirrored every other round: A B, B A, A B, ...), one calibration loop, stop. All the
+ * gateways live through the same seconds, so a slow host phase of a few seconds falls on both
+ * sides of a ratio instead of on one; each gateway's CPU per request is its CPU over the whole
+ * measured span (what it did between its own segments, e.g. the exporter's timer, included)
+ * divided by its requests.
+ */
+async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: number): Promise<FreshRun[]> {
+  const clock = phaseClock();
+  const gws: { v: FreshVariant; proc: Proc; url: string; segs: FreshSegment[]; ok: number; cpu0: number; cpu1: number }[] = [];
+  try {
+    for (const v of order) {
+      const { proc, port } = await startGateway({ entry: c.entries.get(v.root)!, root: v.root, v, tmp: c.tmp, tag: gatewayTag(c.block, v), originPort: c.originPort, sinkPort: c.sink.port });
+      gws.push({ v, proc, url: `http://127.0.0.1:${port}${SMALL_PATH}`, segs: [], ok: 0, cpu0: 0, cpu1: 0 });
+    }
+    clock.lap('start');
+    for (const g of gws) await h2loadFixed(g.url, c.warmup, connections, LOAD_CPU);
+    clock.lap('warmup');
+    const before = await measureHostSpeed(PROXY_CPU);
+    clock.lap('loops');
+    c.sink.reset();
+    for (const g of gws) g.cpu0 = treeCpuNs(g.proc.pid);
+    const per = Math.floor(c.n / k);
+    for (let round = 0; round < k; round++) {
+      const count = round === k - 1 ? c.n - per * (k - 1) : per;
+      for (const g of round % 2 === 0 ? gws : [...gws].reverse()) {
+        const s0 = treeCpuNs(g.proc.pid);
+        const r = await h2loadFixed(g.url, count, connections, LOAD_CPU);
+        g.segs.push({ requests: r.succeeded, cpuNs: treeCpuNs(g.proc.pid) - s0, durationS: r.durationS });
+        g.ok += r.status2xx;
+      }
+    }
+    for (const g of gws) g.cpu1 = treeCpuNs(g.proc.pid);
+    clock.lap('measure');
+    const after = await measureHostSpeed(PROXY_CPU);
+    clock.lap('loops');
+    const batches = c.sink.batches();
+    for (const g of gws) await g.proc.stop();
+    clock.lap('stop');
+    return gws.map((g) => {
+      const done = g.segs.reduce((a, s) => a + s.requests, 0);
+      const half = Math.floor(k / 2);
+      const perReq = (segs: FreshSegment[]) => segs.reduce((a, s) => a + s.cpuNs, 0) / Math.max(1, segs.reduce((a, s) => a + s.requests, 0));
+      const run: FreshRun = {
+        block: c.block,
+        variant: g.v.label,
+        cpuUsPerRequest: (g.cpu1 - g.cpu0) / 1000 / Math.max(1, done),
+        rps: done / g.segs.reduce((a, s) => a + s.durationS, 0),
+        calibrationMs: Math.max(before.cpuMs, after.cpuMs),
+        calibrationBeforeMs: before.cpuMs,
+        calibrationAfterMs: after.cpuMs,
+        calibrationWallMs: Math.max(before.wallMs, after.wallMs),
+        drift: perReq(g.segs.slice(k - half)) / perReq(g.segs.slice(0, half)),
+        errors: c.n - g.ok,
+        otlpBatches: batches, // the sink is shared: the block's batches from every gateway
+        segments: g.segs,
+      };
+      printRun(run, before, after, clock.text());
+      return run;
+    });
+  } finally {
+    for (const g of gws) await g.proc.stop(); // a no-op once stopped
   }
-  lines.push('', 'Per-block ratios; median with a bootstrap 95% interval over blocks (each block = fresh processes). First line: blocks with no flagged side; second: every block.');
-  const pairs: [FreshVariant, FreshVariant][] = [];
-  for (const v of variants) {
-    const off = variants.find((o) => o.tree === v.tree && o.rate === undefined);
-    if (off && off !== v) pairs.push([v, off]);
-  }
-  for (const v of variants) {
-    const base = v.tree === 'current' ? variants.find((b) => b.tree === 'baseline' && b.rate === v.rate) : undefined;
-    if (base) pairs.push([v, base]);
-  }
-  const cell = (s: RatioSummary) => `×${s.median.toFixed(3)} (95% ${s.lo.toFixed(3)}-${s.hi.toFixed(3)})`;
-  for (const [v, ref] of pairs) {
-    const c = compareByBlock(runs, v.label, ref.label);
-    // the goal applies to a sampling rate against tracing off of the same tree; an A/B of two trees is read against 3%
-    const cost = ref.rate === undefined ? GOALS.get(v.rate ?? -1) : 0.03;
-    const goal = cost === undefined ? '' : `; ${ref.rate === undefined ? 'goal' : 'A/B'} <= ${cost * 100}% dearer: CPU/request ${verdictAgainst(c.clean.cpu, cost, 'higher')}, req/s ${verdictAgainst(c.clean.rps, cost, 'lower')}`;
-    const need = blocksForHalfWidth(c.clean.cpu, 0.02);
-    lines.push(`${v.label} / ${ref.label}: CPU/request ${cell(c.clean.cpu)}, req/s ${cell(c.clean.rps)}, ${c.clean.blocks.length} clean blocks${goal}${need === null ? '' : `; ~${need} clean blocks would give CPU/request +-2%`}`);
-    lines.push(`${''.padEnd(v.label.length + ref.label.length + 3)}  all ${c.all.blocks.length} blocks: CPU/request ${cell(c.all.cpu)}, req/s ${cell(c.all.rps)}; flagged blocks: ${c.flaggedBlocks.join(', ') || 'none'}`);
-    lines.push(`${''.padEnd(v.label.length + ref.label.length + 3)}  per block CPU/request: ${c.all.cpu.ratios.map((x, i) => `${x.toFixed(3)}${c.flaggedBlocks.includes(c.all.blocks[i]!) ? '*' : ''}`).join(', ')}`);
-  }
-  console.log(lines.join('\n'));
 }
 
 main().catch((err: unknown) => {

@@ -15,6 +15,9 @@ export interface BlockRun {
   rps: number;
   /** CPU ms of the calibration loop on the gateway's core around this measurement (the slower of before and after) */
   calibrationMs: number;
+  /** the loop before and after the measurement (runs recorded before 2026-12-05 10:00 have only the slower one) */
+  calibrationBeforeMs?: number;
+  calibrationAfterMs?: number;
 }
 
 /** What flagSlowHost adds to a measurement (also used by bench/waf-modsec.ts, which has no blocks). */
@@ -127,4 +130,67 @@ export function blocksForHalfWidth(s: Pick<RatioSummary, 'lo' | 'hi' | 'ratios'>
   if (now === 0) return s.ratios.length;
   // less a hair, so that float noise in hi - lo (1.04 - 0.96 is not 0.08) does not add a block
   return Math.max(s.ratios.length, Math.ceil(s.ratios.length * (now / halfWidth) ** 2 - 1e-9));
+}
+
+/** The host's speed around a run as a loop time: the mean of the loops before and after when both were recorded, else the slower one. */
+export function hostLoopMs(r: BlockRun): number {
+  return r.calibrationBeforeMs !== undefined && r.calibrationAfterMs !== undefined ? (r.calibrationBeforeMs + r.calibrationAfterMs) / 2 : r.calibrationMs;
+}
+
+/**
+ * Each run's CPU per request and req/s as if the host had run at the median speed of all runs:
+ * CPU / (loop / median loop), req/s x (loop / median loop), with the loop of hostLoopMs. The same
+ * fixed rule for every run and variant (no exponent fitted on the outcome, nothing dropped), so a
+ * block ratio changes only by the two sides' loop ratio. Flags and other fields are kept.
+ */
+export function normaliseByHost<T extends BlockRun>(runs: readonly T[]): T[] {
+  const mid = median(runs.map(hostLoopMs));
+  return runs.map((r) => {
+    const speed = hostLoopMs(r) / mid;
+    if (!(speed > 0) || !Number.isFinite(speed)) throw new RangeError(`block ${r.block} ${r.variant}: no usable calibration (${hostLoopMs(r)} ms)`);
+    return { ...r, cpuUsPerRequest: r.cpuUsPerRequest / speed, rps: r.rps * speed };
+  });
+}
+
+/** Sample standard deviation of the natural logs of positive ratios (0.05 = a ~5% spread per block); NaN below two. */
+export function logSpread(ratios: readonly number[]): number {
+  const xs = ratios.filter((x) => x > 0 && Number.isFinite(x)).map(Math.log);
+  if (xs.length < 2) return Number.NaN;
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+/**
+ * How much of the run-to-run spread of CPU per request the host's speed explains: log CPU per
+ * request against log host loop, each centred on its variant's mean (so the variants' own costs
+ * do not count), pooled over variants. slope 1 = CPU per request moves as the loop does; r the
+ * correlation; spread / residual the standard deviation of log CPU before and after removing the
+ * fitted slope. A diagnostic for docs/tracing.md, not an estimator.
+ */
+export function hostDependence(runs: readonly BlockRun[]): { n: number; slope: number; r: number; spread: number; residual: number } {
+  const xs: number[] = [];
+  const ys: number[] = [];
+  let groups = 0;
+  for (const v of new Set(runs.map((r) => r.variant))) {
+    const mine = runs.filter((r) => r.variant === v && r.cpuUsPerRequest > 0 && hostLoopMs(r) > 0);
+    if (mine.length < 2) continue;
+    const x = mine.map((r) => Math.log(hostLoopMs(r)));
+    const y = mine.map((r) => Math.log(r.cpuUsPerRequest));
+    const mx = x.reduce((a, b) => a + b, 0) / x.length;
+    const my = y.reduce((a, b) => a + b, 0) / y.length;
+    groups++;
+    for (let i = 0; i < x.length; i++) {
+      xs.push(x[i]! - mx);
+      ys.push(y[i]! - my);
+    }
+  }
+  const n = xs.length;
+  const sxx = xs.reduce((a, x) => a + x * x, 0);
+  const syy = ys.reduce((a, y) => a + y * y, 0);
+  const sxy = xs.reduce((a, x, i) => a + x * ys[i]!, 0);
+  // degrees of freedom: one mean per variant, and the slope
+  if (n < groups + 2 || sxx === 0 || syy === 0) return { n, slope: Number.NaN, r: Number.NaN, spread: Number.NaN, residual: Number.NaN };
+  const slope = sxy / sxx;
+  const res = ys.map((y, i) => y - slope * xs[i]!);
+  return { n, slope, r: sxy / Math.sqrt(sxx * syy), spread: Math.sqrt(syy / (n - groups)), residual: Math.sqrt(res.reduce((a, e) => a + e * e, 0) / (n - groups - 1)) };
 }

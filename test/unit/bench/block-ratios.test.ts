@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blocksForHalfWidth, compareByBlock, flagSlowHost, MIN_BLOCKS_FOR_VERDICT, verdictAgainst, type BlockRun } from '../../../bench/lib/block-ratios.ts';
+import { blocksForHalfWidth, compareByBlock, flagSlowHost, hostDependence, hostLoopMs, logSpread, MIN_BLOCKS_FOR_VERDICT, normaliseByHost, verdictAgainst, type BlockRun } from '../../../bench/lib/block-ratios.ts';
 
 const run = (block: number, variant: string, cpuUsPerRequest: number, rps: number, calibrationMs: number): BlockRun => ({ block, variant, cpuUsPerRequest, rps, calibrationMs });
 
@@ -104,4 +104,77 @@ test('blocksForHalfWidth: the interval shrinks as 1/sqrt(blocks)', () => {
     [Number.NaN, Number.NaN, ten, 0.02, null],
   ];
   for (const [lo, hi, ratios, half, want] of cases) assert.equal(blocksForHalfWidth({ lo, hi, ratios }, half), want, `${lo}-${hi} n ${ratios.length} +-${half}`);
+});
+
+const looped = (block: number, variant: string, cpuUsPerRequest: number, before: number, after: number): BlockRun => ({
+  block,
+  variant,
+  cpuUsPerRequest,
+  rps: 1e6 / cpuUsPerRequest,
+  calibrationMs: Math.max(before, after),
+  calibrationBeforeMs: before,
+  calibrationAfterMs: after,
+});
+
+test('hostLoopMs: the mean of before and after when both were recorded, else the slower one', () => {
+  const cases: Array<[BlockRun, number]> = [
+    [looped(1, 'off', 90, 100, 120), 110],
+    [looped(1, 'off', 90, 150, 150), 150],
+    [run(1, 'off', 90, 10_000, 130), 130], // an older record: only the slower loop
+    [{ ...run(1, 'off', 90, 10_000, 130), calibrationBeforeMs: 100 }, 130], // half a pair is not a pair
+  ];
+  for (const [r, want] of cases) assert.equal(hostLoopMs(r), want);
+});
+
+test('normaliseByHost: CPU and req/s scaled by the run\'s loop against the median loop, nothing dropped', () => {
+  // loops 100, 100, 150 (mean of 140/160), 50: median 100
+  const runs = flagSlowHost([looped(1, 'off', 80, 100, 100), looped(1, '1%', 82, 100, 100), looped(2, 'off', 120, 140, 160), looped(2, '1%', 41, 50, 50)], 1.25);
+  const got = normaliseByHost(runs);
+  assert.deepEqual(got.map((r) => r.cpuUsPerRequest), [80, 82, 80, 82]);
+  assert.deepEqual(
+    got.map((r) => Math.round(r.rps)),
+    runs.map((r, i) => Math.round(r.rps * [1, 1, 1.5, 0.5][i]!)),
+  );
+  assert.deepEqual(got.map((r) => r.slowHost), [false, false, true, false], 'flags stay as they were measured');
+  assert.equal(runs[2]!.cpuUsPerRequest, 120, 'the input is not changed');
+  // a slow phase that hit one side of a block cancels out of its ratio
+  const c = compareByBlock(got, '1%', 'off');
+  assert.deepEqual(c.all.cpu.ratios, [82 / 80, 82 / 80]);
+  // a ratio between two runs at the same host speed is left as it was
+  const same = normaliseByHost([looped(1, 'off', 80, 120, 120), looped(1, '1%', 88, 120, 120), looped(2, 'off', 70, 90, 90)]);
+  assert.equal(same[1]!.cpuUsPerRequest / same[0]!.cpuUsPerRequest, 88 / 80);
+  assert.throws(() => normaliseByHost([looped(1, 'off', 80, 0, 0), looped(1, '1%', 80, 100, 100), looped(2, 'off', 80, 100, 100)]), RangeError);
+  assert.deepEqual(normaliseByHost([]), []);
+});
+
+test('logSpread: standard deviation of log ratios', () => {
+  const cases: Array<[number[], number]> = [
+    [[1, 1, 1], 0],
+    [[Math.E, 1 / Math.E], Math.sqrt(2)], // logs 1 and -1
+    [[2, 2, 0.5, 0.5], Math.sqrt((4 * Math.LN2 ** 2) / 3)],
+    [[1.1], Number.NaN],
+    [[], Number.NaN],
+    [[1, 0, -1, Number.NaN, 1], 0], // non-positive and non-finite ratios are not ratios
+  ];
+  for (const [xs, want] of cases) {
+    const got = logSpread(xs);
+    if (Number.isNaN(want)) assert.ok(Number.isNaN(got), String(xs));
+    else assert.ok(Math.abs(got - want) < 1e-12, `${xs}: ${got} vs ${want}`);
+  }
+});
+
+test('hostDependence: slope and correlation of log CPU on log host loop within variants', () => {
+  // CPU exactly proportional to the loop in each variant (different levels): slope 1, r 1, no residual
+  const prop = [100, 120, 150, 90].flatMap((loop, i) => [looped(i + 1, 'off', 0.8 * loop, loop, loop), looped(i + 1, '1%', 0.85 * loop, loop, loop)]);
+  const p = hostDependence(prop);
+  assert.equal(p.n, 8);
+  assert.ok(Math.abs(p.slope - 1) < 1e-12 && Math.abs(p.r - 1) < 1e-12 && p.residual < 1e-9, JSON.stringify(p));
+  assert.ok(p.spread > 0.1);
+  // CPU going as loop^2: slope 2
+  const sq = [100, 120, 150, 90].map((loop, i) => looped(i + 1, 'off', (loop / 100) ** 2 * 80, loop, loop));
+  assert.ok(Math.abs(hostDependence(sq).slope - 2) < 1e-12);
+  // the variants' own levels do not make a slope: each variant at one host speed
+  const flat = [looped(1, 'off', 80, 100, 100), looped(2, 'off', 80, 100, 100), looped(1, '1%', 90, 130, 130), looped(2, '1%', 90, 130, 130)];
+  assert.ok(Number.isNaN(hostDependence(flat).slope));
+  assert.ok(Number.isNaN(hostDependence([]).slope));
 });
