@@ -1,7 +1,7 @@
 // `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--warmup 8] [--connections 20] [--rates 0.01,1] [--profile DIR]`
 // `node --import tsx bench/tracing.ts --mode instr [--rates 0,0.01] [--windows 5] [--requests 2000] [--baseline DIR] [--keep DIR]`
 // `node --import tsx bench/tracing.ts --mode fresh [--blocks 20] [--rates 0.01,1] [--baseline DIR [--baseline-rates off,0.01]]
-//      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--interleave K] [--json FILE]`
+//      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--interleave K] [--max-minutes M] [--json FILE]`
 //
 // What OpenTelemetry tracing costs (docs/tracing.md, issue 15: 1% sampling <= 3%, 100% <= 25%):
 // the compiled Sentinel (passthrough config) with tracing off, at sampling-rate 0.01 and at 1,
@@ -44,6 +44,8 @@
 // host's slow phases (seconds to a minute long) fall on both sides of a block's ratio; without it
 // (0) one gateway is measured at a time and the report's figure of record is the host-normalised
 // ratio (docs/tracing.md "Cost": why, and the figures of the quiet run that decided it).
+// --max-minutes M: start no block that would end after M minutes of blocks (at the run's seconds
+// per block so far), so a run fits a quiet window; --blocks is then the upper bound.
 // --json FILE writes every measurement and the trees' commits, after every block (a run stopped
 // early keeps its blocks); bench/tracing-fresh-analyse.ts prints the report from one or several
 // such files (pooled only when commits and options agree). `--baseline . --baseline-rates 0.01`
@@ -89,6 +91,7 @@ const { values } = parseArgs({
     'slow-host': { type: 'string', default: '1.25' },
     json: { type: 'string' },
     interleave: { type: 'string', default: '0' },
+    'max-minutes': { type: 'string' },
   },
 });
 if (values.mode !== 'time' && values.mode !== 'instr' && values.mode !== 'fresh') throw new Error(`--mode ${values.mode}: expected time, instr or fresh`);
@@ -326,6 +329,8 @@ async function freshMode(): Promise<void> {
   const warmup = Number(values['warmup-requests'] ?? 60_000);
   const threshold = Number(values['slow-host']);
   const interleave = Number(values.interleave);
+  const maxMinutes = values['max-minutes'] === undefined ? undefined : Number(values['max-minutes']);
+  if (maxMinutes !== undefined && !(maxMinutes > 0)) throw new Error(`--max-minutes ${values['max-minutes']}: expected a positive number`);
   if (!(Number.isInteger(interleave) && (interleave === 0 || interleave >= 2) && interleave * 2 <= n)) throw new Error(`--interleave ${values.interleave}: expected 0 (one gateway at a time) or 2 or more segments per gateway`);
   const tmp = benchScratchDir('bench-tracing-fresh-');
   const baseRoot = values.baseline ? resolve(values.baseline) : undefined;
@@ -367,8 +372,12 @@ async function freshMode(): Promise<void> {
       else for (const v of order) runs.push(await freshRun(v, ctx));
       // after every block: a run stopped early (the quiet window ended) keeps its blocks for bench/tracing-fresh-analyse.ts
       if (values.json) writeFileSync(resolve(values.json), JSON.stringify(data, null, 1));
-      const perBlock = (performance.now() - t0) / 1000 / block;
-      console.log(`  (${perBlock.toFixed(0)} s per block so far; ${block < blocks ? `~${((perBlock * (blocks - block)) / 60).toFixed(1)} min to go` : `${((perBlock * blocks) / 60).toFixed(1)} min of blocks in all`}, load average ${loadAverage()})`);
+      const elapsedS = (performance.now() - t0) / 1000;
+      const perBlock = elapsedS / block;
+      // --max-minutes: no block is started that would not end inside the window (a rule on time only, never on the figures)
+      const last = block === blocks || (maxMinutes !== undefined && elapsedS + perBlock > maxMinutes * 60);
+      console.log(`  (${perBlock.toFixed(0)} s per block so far; ${!last ? `~${((perBlock * (blocks - block)) / 60).toFixed(1)} min to go` : `${(elapsedS / 60).toFixed(1)} min of blocks in all${block < blocks ? `: --max-minutes ${maxMinutes} reached after ${block} of ${blocks} blocks` : ''}`}, load average ${loadAverage()})`);
+      if (last) break;
     }
   } finally {
     await sink.close();
