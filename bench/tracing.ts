@@ -311,11 +311,15 @@ interface FreshVariant extends Variant {
   root: string;
 }
 
-/** The commit a tree is at and whether its files differ from it (recorded so that runs can be pooled: bench/lib/fresh-data.ts). */
+/**
+ * The commit a tree is at and whether its tracked files differ from it (recorded so that runs can
+ * be pooled: bench/lib/fresh-data.ts). Untracked files do not count: nothing the gateway runs can
+ * reach one without a tracked file changing (an import), and a run's own --json file may sit there.
+ */
 function gitState(root: string): { commit: string | null; dirty: boolean | null } {
   try {
     const commit = execFileSync('git', ['-C', root, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-    const status = execFileSync('git', ['-C', root, 'status', '--porcelain'], { encoding: 'utf8' }).trim();
+    const status = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim();
     return { commit, dirty: status.length > 0 };
   } catch {
     return { commit: null, dirty: null };
