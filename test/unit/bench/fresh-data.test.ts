@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { calibrationFromLog, parseFreshData, poolFreshData, poolKey, type FreshData, type FreshRun } from '../../../bench/lib/fresh-data.ts';
 import { comparisons, freshReport, interleavingGain } from '../../../bench/lib/fresh-report.ts';
 import { logSpread } from '../../../bench/lib/block-ratios.ts';
@@ -168,4 +172,27 @@ test('interleavingGain: the same segments taken in turn against half a measureme
   assert.equal(g3.separated[2]!.toFixed(6), (242 / 200).toFixed(6));
   const want = ((logSpread(g3.separated) / logSpread(g3.interleaved)) ** 2).toFixed(1);
   assert.match(freshReport(dataset({ runs })), new RegExp(`: ~${want.replace('.', '\\.')}x the blocks without it`));
+});
+
+test('bench/tracing-fresh-analyse.ts: prints the pooled report, refuses files that may not be pooled', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fresh-analyse-'));
+  try {
+    const runs = (first: number) => [first, first + 1, first + 2].flatMap((b) => [freshRun(b, 'off', 90), freshRun(b, '1%', 90 * 1.02)]);
+    const write = (name: string, d: FreshData) => {
+      writeFileSync(join(dir, name), JSON.stringify(d));
+      return join(dir, name);
+    };
+    const a = write('a.json', dataset({ runs: runs(1) }));
+    const b = write('b.json', dataset({ runs: runs(1) }));
+    const other = write('c.json', dataset({ runs: runs(1) }, 'c'.repeat(40)));
+    const script = join(import.meta.dirname, '..', '..', '..', 'bench', 'tracing-fresh-analyse.ts');
+    const out = execFileSync(process.execPath, ['--import', 'tsx', script, '--json', a, '--json', b], { encoding: 'utf8' });
+    assert.match(out, /^2 file\(s\): /);
+    assert.match(out, /1% \/ off: all blocks \(6 blocks\): CPU\/request ×1\.020 \(95% 1\.020-1\.020\)/);
+    const refused = spawnSync(process.execPath, ['--import', 'tsx', script, '--json', a, '--json', other], { encoding: 'utf8' });
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /cannot pool .*c\.json with .*a\.json: they differ in commit or options/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
