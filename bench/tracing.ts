@@ -39,8 +39,8 @@
 // comparison and counted in the second (bench/lib/block-ratios.ts). Why: one long-lived process
 // per side (bench/ab.ts) has an interval that ignores which V8 state each process lands in, and
 // 5 s wall-clock rounds (--mode time) cannot tell a slow process from a slow host phase.
-// --interleave K (K >= 2): all the gateways of a block are started and warmed up, then each gets
-// its measured requests in K segments taken in turn with the others' (A B, B A, A B, ...), so the
+// --interleave K (K >= 2): all the gateways of a block are started, then each gets its warm-up and
+// then its measured requests in K segments taken in turn with the others' (A B, B A, A B, ...), so the
 // host's slow phases (seconds to a minute long) fall on both sides of a block's ratio; without it
 // (0) one gateway is measured at a time and the report's figure of record is the host-normalised
 // ratio (docs/tracing.md "Cost": why, and the figures of the quiet run that decided it).
@@ -467,10 +467,20 @@ async function freshRun(v: FreshVariant, c: BlockContext): Promise<FreshRun> {
   }
 }
 
+/** `total` requests for each of `items` in `k` rounds, the order mirrored every other round (A B, B A, A B, ...); the last round takes the remainder. */
+async function inTurn<T>(items: readonly T[], k: number, total: number, send: (item: T, count: number) => Promise<unknown>): Promise<void> {
+  const per = Math.floor(total / k);
+  for (let round = 0; round < k; round++) {
+    const count = round === k - 1 ? total - per * (k - 1) : per;
+    for (const item of round % 2 === 0 ? items : [...items].reverse()) await send(item, count);
+  }
+}
+
 /**
- * One interleaved block (--interleave K): every variant's fresh gateway started and warmed up (in
- * `order`), one calibration loop, then K rounds in which each gateway in turn gets n/K requests
- * (the order mirrored every other round: A B, B A, A B, ...), one calibration loop, stop. All the
+ * One interleaved block (--interleave K): every variant's fresh gateway started (in `order`) and
+ * warmed up in K rounds of warmup/K requests each in turn, one calibration loop, then K rounds in
+ * which each gateway in turn gets n/K requests (the order mirrored every other round: A B, B A,
+ * A B, ...), one calibration loop, stop. All the
  * gateways live through the same seconds, so a slow host phase of a few seconds falls on both
  * sides of a ratio instead of on one; each gateway's CPU per request is its CPU over the whole
  * measured span (what it did between its own segments, e.g. the exporter's timer, included)
@@ -485,22 +495,21 @@ async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: 
       gws.push({ v, proc, url: `http://127.0.0.1:${port}${SMALL_PATH}`, segs: [], ok: 0, cpu0: 0, cpu1: 0 });
     }
     clock.lap('start');
-    for (const g of gws) await h2loadFixed(g.url, c.warmup, connections, LOAD_CPU);
+    // the warm-up in the same rhythm as the measurement (K chunks taken in turn): warmed up one
+    // after the other, the first gateway sat idle through the others' warm-up and its first
+    // measured segment came out dearer (a loaded run: 1.1-1.6x its later segments)
+    await inTurn(gws, k, c.warmup, (g, count) => h2loadFixed(g.url, count, connections, LOAD_CPU));
     clock.lap('warmup');
     const before = await measureHostSpeed(PROXY_CPU);
     clock.lap('loops');
     c.sink.reset();
     for (const g of gws) g.cpu0 = treeCpuNs(g.proc.pid);
-    const per = Math.floor(c.n / k);
-    for (let round = 0; round < k; round++) {
-      const count = round === k - 1 ? c.n - per * (k - 1) : per;
-      for (const g of round % 2 === 0 ? gws : [...gws].reverse()) {
-        const s0 = treeCpuNs(g.proc.pid);
-        const r = await h2loadFixed(g.url, count, connections, LOAD_CPU);
-        g.segs.push({ requests: r.succeeded, cpuNs: treeCpuNs(g.proc.pid) - s0, durationS: r.durationS });
-        g.ok += r.status2xx;
-      }
-    }
+    await inTurn(gws, k, c.n, async (g, count) => {
+      const s0 = treeCpuNs(g.proc.pid);
+      const r = await h2loadFixed(g.url, count, connections, LOAD_CPU);
+      g.segs.push({ requests: r.succeeded, cpuNs: treeCpuNs(g.proc.pid) - s0, durationS: r.durationS });
+      g.ok += r.status2xx;
+    });
     for (const g of gws) g.cpu1 = treeCpuNs(g.proc.pid);
     clock.lap('measure');
     const after = await measureHostSpeed(PROXY_CPU);
