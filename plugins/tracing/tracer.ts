@@ -69,28 +69,50 @@ const KIND_SERVER = 2;
 const KIND_CLIENT = 3;
 
 /**
- * A request that is not sampled: its own trace, server span and every child at once. No span is
- * recorded; it only carries the ids the next hop and the access log need (one object per request).
+ * The trace of one request, sampled or not: one class for both, so the core's trace sites
+ * (generation.ts, forwarder.ts: `sampled`, `traceId`, `server`, `finish`) see one map rather
+ * than two (docs/tracing.md "Session 10"). Unsampled (`recorded` undefined): nothing is recorded,
+ * the trace is its own server span and every child, and only carries the ids the next hop and the
+ * access log need (flags 00; one object per request). Sampled: `server` is the recorded span.
  */
-class UnsampledTrace implements RequestTrace, TraceSpan {
-  readonly sampled = false;
-  readonly spanId = newSpanId();
-  current: TraceSpan = this;
-  private tp: string | undefined;
-  constructor(readonly traceId: string) {}
-  get server(): TraceSpan {
-    return this;
+class Trace implements RequestTrace, TraceSpan {
+  readonly server: TraceSpan;
+  current: TraceSpan;
+  private tp: string | undefined = undefined;
+  constructor(
+    readonly traceId: string,
+    readonly spanId: string,
+    readonly sampled: boolean,
+    /** the recorded server span; undefined when not sampled */
+    readonly recorded: RecordedSpan | undefined,
+    /** the server span's name before the route is known (`GET`, or `HTTP` for other methods); '' when not sampled */
+    readonly method: string,
+  ) {
+    this.server = recorded ?? this;
+    this.current = this.server;
   }
+  /** only read as a span when not sampled (a sampled trace's spans are `server` and its children) */
   get traceparent(): string {
-    return (this.tp ??= formatTraceparent(this.traceId, this.spanId, false));
+    return (this.tp ??= formatTraceparent(this.traceId, this.spanId, this.sampled));
   }
-  child(): TraceSpan {
-    return this;
+  child(name: string, kind: 'internal' | 'client', startTime?: number): TraceSpan {
+    const s = this.recorded;
+    if (s === undefined) return this;
+    // children share the trace's tracestate; their parent (the server span) is local
+    return new RecordedSpan(s.queue, s.traceId, s.spanId, false, s.traceState, name, kind === 'client' ? KIND_CLIENT : KIND_INTERNAL, startTime ?? performance.now(), []);
   }
+  // as an unsampled span: nothing is recorded
   set(): void {}
   fail(): void {}
   end(): void {}
-  finish(): void {}
+  finish(status: number, errorType: string | undefined): void {
+    const s = this.recorded;
+    if (s === undefined) return;
+    s.set(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    // Server spans: 4xx are the client's business, not an error of the server (semantic conventions).
+    if (status >= 500 || errorType !== undefined) s.fail(errorType ?? String(status));
+    s.end();
+  }
 }
 
 /** A recorded span: a plain object the export queue takes as it is when it ends. */
@@ -131,36 +153,6 @@ class RecordedSpan implements TraceSpan, SpanRecord {
     if (this.endMs !== 0) return; // ended once
     this.endMs = performance.now();
     this.queue.add(this);
-  }
-}
-
-class SampledTrace implements RequestTrace {
-  readonly sampled = true;
-  current: TraceSpan;
-  constructor(
-    readonly server: RecordedSpan,
-    /** the server span's name before the route is known (`GET`, or `HTTP` for other methods) */
-    readonly method: string,
-  ) {
-    this.current = server;
-  }
-  get traceId(): string {
-    return this.server.traceId;
-  }
-  get spanId(): string {
-    return this.server.spanId;
-  }
-  child(name: string, kind: 'internal' | 'client', startTime?: number): TraceSpan {
-    const s = this.server;
-    // children share the trace's tracestate; their parent (the server span) is local
-    return new RecordedSpan(s.queue, s.traceId, s.spanId, false, s.traceState, name, kind === 'client' ? KIND_CLIENT : KIND_INTERNAL, startTime ?? performance.now(), []);
-  }
-  finish(status: number, errorType: string | undefined): void {
-    const s = this.server;
-    s.set(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
-    // Server spans: 4xx are the client's business, not an error of the server (semantic conventions).
-    if (status >= 500 || errorType !== undefined) s.fail(errorType ?? String(status));
-    s.end();
   }
 }
 
@@ -216,7 +208,7 @@ export class Tracing implements TracingRuntime {
       traceId = root.traceId;
       sampled = root.sampled;
     }
-    if (!sampled) return new UnsampledTrace(traceId);
+    if (!sampled) return new Trace(traceId, newSpanId(), false, undefined, '');
     const standard = STANDARD_METHODS.has(method);
     const socket = req.socket;
     const attributes: AttributeValue[] = [
@@ -244,13 +236,13 @@ export class Tracing implements TracingRuntime {
     const name = standard ? method : 'HTTP';
     const tracestate = parent && typeof h.tracestate === 'string' ? h.tracestate : undefined;
     const server = new RecordedSpan(this.queue, traceId, parent ? parent.spanId : '', parent !== undefined, tracestate, name, KIND_SERVER, startTime, attributes);
-    return new SampledTrace(server, name);
+    return new Trace(traceId, server.spanId, true, server, name);
   }
 
   routed(t: RequestTrace, route: CompiledRoute): void {
-    if (!t.sampled) return;
-    const trace = t as SampledTrace;
-    const span = trace.server;
+    const trace = t as Trace;
+    const span = trace.recorded;
+    if (span === undefined) return;
     span.set('sentinel.route.id', route.id);
     let known = this.routeNames.get(route);
     if (!known) {
