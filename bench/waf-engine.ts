@@ -235,7 +235,8 @@ async function instrChild(name: string, root: string, cgDir: string): Promise<In
   // allocation) and no bytecode flushing or background threads: the count is the engine's own
   // work, the same in every window. GC cost (proportional to allocation) is left out.
   // With --keep, JIT code is named in /tmp/perf-<pid>.map (copied next to the dumps as <tree>.perf.map).
-  const perfMap = argv.keep ? ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=/dev/null'] : [];
+  // V8's own log goes to a file: node 20.20 writes it to stdout (our pacing channel) for --logfile=/dev/null.
+  const perfMap = argv.keep ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(cgDir, `${name}.v8.log`)}`] : [];
   args.push(process.execPath, ...perfMap, '--expose-gc', '--no-flush-bytecode', '--single-threaded', '--min-semi-space-size=256', '--max-semi-space-size=256', '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, '--instr');
   for (const k of ['iterations', 'blocks', 'pl', 'requests', 'windows', 'warmup', 'host'] as const) args.push(`--${k}`, argv[k]);
   if (argv.service) args.push('--service');
