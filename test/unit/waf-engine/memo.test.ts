@@ -94,3 +94,33 @@ describe('miss memo bitsets', () => {
     assert.equal(knownMiss(memo.of(b)!.bits, 41), true);
   });
 });
+
+describe('miss memo: the AND of a split kept across transactions', () => {
+  it('the same known entries with unchanged counts reuse the AND; a new bit on any of them recomputes it', () => {
+    const memo = new MissMemo(64);
+    const values = ['kept-a', 'kept-b', 'kept-c'];
+    for (let tx = 1; tx <= 2; tx++) {
+      currentTransaction.serial = 3000 + tx;
+      for (const v of values) memo.of(makeItem('k', v));
+    }
+    currentTransaction.serial = 3003;
+    const items = () => values.map((v) => makeItem('k', v));
+    for (const it of items()) for (const link of [1, 40]) setMiss(memo.of(it)!, link);
+    setMiss(memo.of(items()[1]!)!, 7); // one item only: not in the AND
+    const first = memo.split(items());
+    currentTransaction.serial = 3004;
+    const again = memo.split(items());
+    assert.equal(again.all, first.all, 'same entries, same counts: the kept AND');
+    for (let link = 0; link < 64; link++) assert.equal(knownMiss(again.all, link), link === 1 || link === 40, `link ${link}`);
+    // Link 7 becomes a miss of every item: the counts move, the AND is computed again and has it.
+    for (const it of items()) setMiss(memo.of(it)!, 7);
+    currentTransaction.serial = 3005;
+    const after = memo.split(items());
+    assert.notEqual(after.all, first.all);
+    for (let link = 0; link < 64; link++) assert.equal(knownMiss(after.all, link), link === 1 || link === 7 || link === 40, `link ${link}`);
+    // Other entries (one item less) do not take the kept AND of three.
+    const two = memo.split(items().slice(0, 2));
+    assert.notEqual(two.all, after.all);
+    for (let link = 0; link < 64; link++) assert.equal(knownMiss(two.all, link), link === 1 || link === 7 || link === 40, `link ${link}`);
+  });
+});
