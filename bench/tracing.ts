@@ -188,12 +188,24 @@ async function main(): Promise<void> {
 
 /** A fresh compiled gateway (`entry`, built from `root`) for variant `v` on PROXY_CPU, answering; `tag` names its config file. */
 async function startGateway(o: { entry: string; root: string; v: Variant; tmp: string; tag: string; originPort: number; sinkPort: number; nodeArgs?: string[] }): Promise<{ proc: Proc; port: number }> {
-  const port = await freePort();
-  const file = join(o.tmp, `sentinel-${o.tag}.kdl`);
-  writeFileSync(file, configFor(o.v, `127.0.0.1:${port}`, `127.0.0.1:${o.originPort}`, `127.0.0.1:${await freePort()}`, o.sinkPort));
-  const proc = spawnPinned(`sentinel ${o.tag}`, PROXY_CPU, process.execPath, [...(o.nodeArgs ?? []), o.entry, 'run', '-c', file], { cwd: o.root, env: { ...process.env, NODE_ENV: 'production' } });
-  await waitReady(proc, port, SMALL_PATH, 30_000);
-  return { proc, port };
+  // freePort() hands a port back to the kernel's ephemeral range, where an outgoing connection
+  // (h2load, the other gateway's upstream pool) can take it as its source port before the gateway
+  // listens: a 50-minute run met EADDRINUSE once in ~100 starts. Such a start is retried on new
+  // ports; any other start-up failure ends the run.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const file = join(o.tmp, `sentinel-${o.tag}.kdl`);
+    writeFileSync(file, configFor(o.v, `127.0.0.1:${port}`, `127.0.0.1:${o.originPort}`, `127.0.0.1:${await freePort()}`, o.sinkPort));
+    const proc = spawnPinned(`sentinel ${o.tag}`, PROXY_CPU, process.execPath, [...(o.nodeArgs ?? []), o.entry, 'run', '-c', file], { cwd: o.root, env: { ...process.env, NODE_ENV: 'production' } });
+    try {
+      await waitReady(proc, port, SMALL_PATH, 30_000);
+      return { proc, port };
+    } catch (err) {
+      await proc.stop();
+      if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+      console.error(`  sentinel ${o.tag}: a port was taken between freePort() and listen (EADDRINUSE), starting again on new ports`);
+    }
+  }
 }
 
 function pinSelf(cpu: number): void {
