@@ -188,10 +188,10 @@ async function main(): Promise<void> {
 
 /** A fresh compiled gateway (`entry`, built from `root`) for variant `v` on PROXY_CPU, answering; `tag` names its config file. */
 async function startGateway(o: { entry: string; root: string; v: Variant; tmp: string; tag: string; originPort: number; sinkPort: number; nodeArgs?: string[] }): Promise<{ proc: Proc; port: number }> {
-  // freePort() hands a port back to the kernel's ephemeral range, where an outgoing connection
-  // (h2load, the other gateway's upstream pool) can take it as its source port before the gateway
-  // listens: a 50-minute run met EADDRINUSE once in ~100 starts. Such a start is retried on new
-  // ports; any other start-up failure ends the run.
+  // A port freePort() picked can still be bound by another process before the gateway listens
+  // (freePort now picks outside the ephemeral range, so no longer by an outgoing connection's
+  // source port: that ended a 50-minute run once). Such a start is retried on new ports; any
+  // other start-up failure ends the run.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const file = join(o.tmp, `sentinel-${o.tag}.kdl`);

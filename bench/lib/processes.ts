@@ -4,7 +4,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
@@ -129,17 +128,8 @@ export async function runPinned(name: string, cpu: number | null, cmd: string, a
 }
 
 /** A port that was free a moment ago (bind 127.0.0.1:0, read, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// one picker for tests and benches: ports outside the ephemeral range (test/helpers/ports.ts says why)
+export { freePort } from '../../test/helpers/ports.ts';
 
 function getStatus(port: number, path: string, scheme: 'http' | 'https'): Promise<number> {
   const request = scheme === 'https' ? httpsRequest : httpRequest;

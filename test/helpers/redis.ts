@@ -1,22 +1,16 @@
 // Starts a real redis-server on a free loopback port for a test (and the generic bits the
 // memcached helper reuses). A missing binary is a failure that says how to install it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { once } from 'node:events';
+import { freePort } from './ports.ts';
 
 export function requireBinary(bin: string, aptPackage: string): void {
   const r = spawnSync(bin, ['--version'], { stdio: 'ignore' });
   if (r.error) throw new Error(`${bin} is not installed; install it with: apt-get install -y ${aptPackage}`);
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 /** Sends `probe` and resolves true when the reply starts with `expect` (one attempt, 500 ms max). */
 function probeOnce(port: number, probe: string, expect: string): Promise<boolean> {

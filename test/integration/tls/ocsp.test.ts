@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../helpers/ports.ts';
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import pino from 'pino';
@@ -12,13 +12,6 @@ import { Pki, openssl, type Issued, type TestCa } from '../../helpers/pki.ts';
 import { requireCli, sClient, startTlsServer, eventually, type TestServer } from './harness.ts';
 import { buildCertId, buildOcspRequest, parseOcspResponse, checkOcspResponse, fetchOcsp, OcspStapler } from '../../../plugins/tls/ocsp.ts';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface Responder {
   port: number;

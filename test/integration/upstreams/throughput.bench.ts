@@ -4,7 +4,7 @@
 // The upstreams and the gateway run as separate processes; autocannon runs here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../helpers/ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -27,13 +27,6 @@ const rounds = arg('rounds', 2);
 const connections = arg('connections', 32);
 const repoRoot = new URL('../../../', import.meta.url).pathname;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function waitHttp(url: string): Promise<void> {
   for (let i = 0; i < 1200; i++) {
