@@ -40,7 +40,10 @@ export interface HopSideOptions {
 }
 
 export async function startHopSide(name: string, root: string, o: HopSideOptions): Promise<HopSide> {
-  const entry = await buildSentinel(root); // <root>/.tmp/bench/dist/src/cli/main.js
+  // A build directory of this run's own (<root>/.tmp/bench/dist-<pid>, removed at exit): a
+  // baseline worktree is shared by several helpers' runs, and one run's rebuild of the shared
+  // dist must not pull files from under another run's gateway.
+  const entry = await buildSentinel(root, { ownDir: true });
   const dist = resolve(entry, '..', '..', '..');
   const dir = o.dir;
   mkdirSync(dir, { recursive: true });
