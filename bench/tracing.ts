@@ -92,6 +92,8 @@ const { values } = parseArgs({
     json: { type: 'string' },
     interleave: { type: 'string', default: '0' },
     'max-minutes': { type: 'string' },
+    // instr mode: extra node flags for every gateway (e.g. --perf-basic-prof to name JIT code in the kept dumps)
+    'node-flags': { type: 'string', default: '' },
   },
 });
 if (values.mode !== 'time' && values.mode !== 'instr' && values.mode !== 'fresh') throw new Error(`--mode ${values.mode}: expected time, instr or fresh`);
@@ -248,7 +250,7 @@ async function instrMode(): Promise<void> {
   if (values.keep) mkdirSync(resolve(values.keep), { recursive: true });
   const trees = [{ label: '', root: repoRoot }, ...(values.baseline ? [{ label: 'base ', root: resolve(values.baseline) }] : [])];
   const entries = [];
-  for (const t of trees) entries.push(await buildSentinel(t.root)); // one tsc at a time
+  for (const t of trees) entries.push(await buildSentinel(t.root, { ownDir: true })); // one tsc at a time, each run its own output (another bench rebuilding a shared tree cannot pull it away)
   const originDir = join(tmp, 'origin');
   mkdirSync(originDir);
   writeOriginFiles(originDir);
@@ -257,7 +259,8 @@ async function instrMode(): Promise<void> {
   const origin = spawnPinned('origin nginx', null, 'nginx', ['-e', 'stderr', '-p', originDir, '-c', join(originDir, 'origin.conf')]);
   await waitReady(origin, originPort, SMALL_PATH, 10_000);
   const sink = await startOtlpSink();
-  const gateways: { name: string; tree: string; variant: Variant; port: number; proc: Proc; counts: number[] }[] = [];
+  const gateways: { name: string; tree: string; variant: Variant; port: number; proc: Proc; counts: number[]; rest: number[]; gc: number[]; compiler: number[]; define: number[] }[] = [];
+  const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
   try {
     for (const [i, t] of trees.entries()) {
       for (const v of VARIANTS) {
@@ -265,8 +268,8 @@ async function instrMode(): Promise<void> {
         const file = name.replace('%', 'pct').replace(' ', '-');
         const port = await freePort();
         writeFileSync(join(tmp, `${file}.kdl`), configFor(v, `127.0.0.1:${port}`, `127.0.0.1:${originPort}`, `127.0.0.1:${await freePort()}`, sink.port));
-        const proc = spawnPinned(`sentinel ${name}`, null, 'valgrind', [...callgrindWrap(cgDir, file).slice(1), process.execPath, entries[i]!, 'run', '-c', join(tmp, `${file}.kdl`)], { cwd: t.root, env: { ...process.env, NODE_ENV: 'production' } });
-        gateways.push({ name, tree: t.label, variant: v, port, proc, counts: [] });
+        const proc = spawnPinned(`sentinel ${name}`, null, 'valgrind', [...callgrindWrap(cgDir, file).slice(1), process.execPath, ...nodeFlags, entries[i]!, 'run', '-c', join(tmp, `${file}.kdl`)], { cwd: t.root, env: { ...process.env, NODE_ENV: 'production' } });
+        gateways.push({ name, tree: t.label, variant: v, port, proc, counts: [], rest: [], gc: [], compiler: [], define: [] });
       }
     }
     await Promise.all(gateways.map((g) => waitReady(g.proc, g.port, SMALL_PATH, 600_000)));
@@ -282,13 +285,18 @@ async function instrMode(): Promise<void> {
       await Promise.all(
         gateways.map(async (g) => {
           const file = g.name.replace('%', 'pct').replace(' ', '-');
-          const keep = values.keep ? () => join(resolve(values.keep!), `${file}.w${w}.callgrind`) : undefined;
-          const { instr, result: bad } = await countWindow(cgDir, file, g.proc.pid, () => sendFixed(g.port, SMALL_PATH, n, concurrency), keep);
+          // the gateway's pid in the name (the dump's own name is <file>.<pid>.<n>): its /tmp/perf-<pid>.map names JIT code (--node-flags=--perf-basic-prof)
+          const keep = values.keep ? (dump: string) => join(resolve(values.keep!), `${file}.w${w}.${dump.split('.').at(-2)}.callgrind`) : undefined;
+          const { instr, split, defineCalls, result: bad } = await countWindow(cgDir, file, g.proc.pid, () => sendFixed(g.port, SMALL_PATH, n, concurrency), keep);
           if (bad) throw new Error(`${g.name}: ${bad} non-200 answers`);
           g.counts.push(instr / n);
+          g.rest.push(split.rest / n);
+          g.gc.push(split.gc / n);
+          g.compiler.push(split.compiler / n);
+          g.define.push(defineCalls / n);
         }),
       );
-      console.log(`[window ${w}] ${gateways.map((g) => `${g.name} ${g.counts[w - 1]!.toFixed(0)}`).join(' | ')} instr/req`);
+      console.log(`[window ${w}] ${gateways.map((g) => `${g.name} ${g.counts[w - 1]!.toFixed(0)} (rest ${g.rest[w - 1]!.toFixed(0)}, gc ${g.gc[w - 1]!.toFixed(0)}, jit ${g.compiler[w - 1]!.toFixed(0)}, define ${g.define[w - 1]!.toFixed(1)})`).join(' | ')} instr/req`);
     }
   } finally {
     for (const g of gateways) await g.proc.stop();
@@ -303,13 +311,23 @@ async function instrMode(): Promise<void> {
     const ratios = g.counts.map((c, i) => c / off.counts[i]!);
     lines.push(`| ${g.name} | ${g.counts.map((c) => c.toFixed(0)).join(', ')} | ${median(g.counts).toFixed(0)} | ${ratios.map((r) => r.toFixed(3)).join(', ')} | ${median(ratios).toFixed(3)} |`);
   }
+  // the same without V8's garbage collector and optimising compiler (bench/lib/callgrind-split.ts): what the request path itself ran
+  lines.push('', 'without GC and TurboFan ("rest"), and the GC and the slow-state calls (Runtime_DefineKeyedOwnPropertyInLiteral) per request:', '');
+  lines.push('| gateway | rest instr/req per window | median | ×off per window | median | GC instr/req (median) | define calls/req per window |');
+  lines.push('|:--|:--|--:|:--|--:|--:|:--|');
+  for (const g of gateways) {
+    const off = gateways.find((o) => o.tree === g.tree && o.variant.rate === undefined)!;
+    const ratios = g.rest.map((c, i) => c / off.rest[i]!);
+    lines.push(`| ${g.name} | ${g.rest.map((c) => c.toFixed(0)).join(', ')} | ${median(g.rest).toFixed(0)} | ${ratios.map((r) => r.toFixed(3)).join(', ')} | ${median(ratios).toFixed(3)} | ${median(g.gc).toFixed(0)} | ${g.define.map((d) => d.toFixed(1)).join(', ')} |`);
+  }
   if (trees.length > 1) {
     lines.push('', `current (${repoRoot}) / baseline (${trees[1]!.root}), per window:`);
     for (const v of VARIANTS) {
       const cur = gateways.find((g) => g.tree === '' && g.variant === v)!;
       const base = gateways.find((g) => g.tree !== '' && g.variant === v)!;
       const ratios = cur.counts.map((c, i) => c / base.counts[i]!);
-      lines.push(`${v.name}: ×${median(ratios).toFixed(3)} (${ratios.map((r) => r.toFixed(3)).join(', ')}); instr/req ${median(cur.counts).toFixed(0)} vs ${median(base.counts).toFixed(0)}`);
+      const rest = cur.rest.map((c, i) => c / base.rest[i]!);
+      lines.push(`${v.name}: ×${median(ratios).toFixed(3)} (${ratios.map((r) => r.toFixed(3)).join(', ')}); instr/req ${median(cur.counts).toFixed(0)} vs ${median(base.counts).toFixed(0)}; without GC and TurboFan ×${median(rest).toFixed(3)} (${rest.map((r) => r.toFixed(3)).join(', ')})`);
     }
   }
   console.log(lines.join('\n'));

@@ -6,6 +6,7 @@
 //
 //   node --import tsx bench/v8-state.ts [--baseline DIR] [--processes 6] [--warmup 6000] [--requests 4000]
 //       [--path pass] [--concurrency 8] [--node-flags "..."] [--stacks] [--access-log] [--mixed-query]
+//       [--tracing off,0,0.01] [--probes ic]
 //
 // The counts come from uprobes on the node binary's own symbols (perf stat -e probe_v8state:*
 // -p PID around exactly --requests requests after --warmup, which is counted too): exact, and
@@ -20,6 +21,13 @@
 // --access-log: the gateways write a JSON access log; --mixed-query: every other request carries a
 // query string (concurrently), so the per-request literals see more than one shape, as in real traffic.
 // Processes of the two trees alternate (current, baseline, current, ...), one at a time.
+// --tracing LIST: each tree runs once per entry (off = tracing off, a number = sampling rate, OTLP to a
+// sink in this process), alternating: does a sampling rate change what the request path runs natively?
+// `RATE:noexport` records and encodes the sampled spans but sends none while the process runs (a
+// queue and batch larger than the run, scheduled-delay an hour): is it the export or the spans?
+// --probes ic: also counts inline-cache misses (Runtime_*IC_Miss), the megamorphic load/store stubs,
+// cons-string flattening, string compares in the runtime, deoptimisations, optimising compiles and
+// scavenges / mark-compacts; the warm-up is then not counted (a hot stub under a uprobe is slow).
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,6 +36,7 @@ import { startHopOrigin, startHopSide } from './lib/agent-hop-side.ts';
 import { benchScratchDir, requireCommands } from './lib/processes.ts';
 import { sendFixed } from './lib/instr.ts';
 import { perfStatDuring } from './lib/perf-stat.ts';
+import { startOtlpSink } from './lib/otlp-sink.ts';
 import { median } from './lib/stats.ts';
 
 const { values } = parseArgs({
@@ -42,6 +51,11 @@ const { values } = parseArgs({
     stacks: { type: 'boolean', default: false },
     'access-log': { type: 'boolean', default: false },
     'mixed-query': { type: 'boolean', default: false },
+    tracing: { type: 'string' },
+    probes: { type: 'string', default: '' },
+    // with --stacks: the probe whose callers are listed (define, or with --probes ic e.g. keyedloadmega)
+    'stacks-event': { type: 'string', default: 'define' },
+    'stacks-top': { type: 'string', default: '15' },
   },
 });
 if (!requireCommands(['perf', 'nm', 'readelf'], 'linux-perf binutils')) process.exit(2);
@@ -51,6 +65,25 @@ const PROBES: readonly [string, string][] = [
   ['define', '_ZN2v88internal39Runtime_DefineKeyedOwnPropertyInLiteralEiPmPNS0_7IsolateE'],
   ['migrate', '_ZN2v88internal8JSObject15MigrateInstanceEPNS0_7IsolateENS0_6HandleIS1_EE'],
   ['trymigrate', '_ZN2v88internal8JSObject18TryMigrateInstanceEPNS0_7IsolateENS0_6HandleIS1_EE'],
+  ...(values.probes === 'ic'
+    ? ([
+        ['loadmiss', '_ZN2v88internal19Runtime_LoadIC_MissEiPmPNS0_7IsolateE'],
+        ['keyedloadmiss', '_ZN2v88internal24Runtime_KeyedLoadIC_MissEiPmPNS0_7IsolateE'],
+        ['storemiss', '_ZN2v88internal20Runtime_StoreIC_MissEiPmPNS0_7IsolateE'],
+        ['keyedstoremiss', '_ZN2v88internal25Runtime_KeyedStoreIC_MissEiPmPNS0_7IsolateE'],
+        ['loadmega', 'Builtins_LoadIC_Megamorphic'],
+        ['keyedloadmega', 'Builtins_KeyedLoadIC_Megamorphic'],
+        ['keyedloadmegastr', 'Builtins_KeyedLoadIC_MegamorphicStringKey'],
+        ['keyedstoremega', 'Builtins_KeyedStoreIC_Megamorphic'],
+        ['flatten', '_ZN2v88internal6String11SlowFlattenEPNS0_7IsolateENS0_6HandleINS0_10ConsStringEEENS0_14AllocationTypeE'],
+        ['strequal', '_ZN2v88internal19Runtime_StringEqualEiPmPNS0_7IsolateE'],
+        ['stringadd', '_ZN2v88internal17Runtime_StringAddEiPmPNS0_7IsolateE'],
+        ['deopt', '_ZN2v88internal25Runtime_NotifyDeoptimizedEiPmPNS0_7IsolateE'],
+        ['compileopt', '_ZN2v88internal24Runtime_CompileOptimizedEiPmPNS0_7IsolateE'],
+        ['scavenge', '_ZN2v88internal4Heap8ScavengeEv'],
+        ['markcompact', '_ZN2v88internal4Heap11MarkCompactEv'],
+      ] as [string, string][])
+    : []),
 ];
 const GROUP = 'probe_v8state';
 const UPROBES = '/sys/kernel/tracing/uprobe_events';
@@ -102,7 +135,8 @@ async function countProbes<T>(pid: number, load: () => Promise<T>): Promise<{ co
  */
 async function printStacks(pid: number, load: () => Promise<unknown>): Promise<void> {
   const data = join(tmp, `perf-${pid}.data`);
-  const perf = spawn('perf', ['record', '-q', '-g', '-o', data, '-e', `${GROUP}:define`, '-p', String(pid)], { stdio: 'ignore' });
+  const event = values['stacks-event'];
+  const perf = spawn('perf', ['record', '-q', '-g', '-o', data, '-e', `${GROUP}:${event}`, '-p', String(pid)], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 300));
   await load();
   const exited = new Promise((r) => perf.on('exit', r));
@@ -119,14 +153,26 @@ async function printStacks(pid: number, load: () => Promise<unknown>): Promise<v
     const js = frames.filter((f) => /^(JS:|Function:|LazyCompile:|\*|~)/.test(f)).slice(0, 2).join(' <- ') || frames.slice(0, 3).join(' <- ');
     callers.set(js, (callers.get(js) ?? 0) + 1);
   }
-  console.log(`  ${total} define calls; callers (first two JS frames):`);
-  for (const [f, c] of [...callers].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${String(c).padStart(7)}  ${f}`);
+  console.log(`  ${total} ${event} calls; callers (first two JS frames):`);
+  for (const [f, c] of [...callers].sort((a, b) => b[1] - a[1]).slice(0, Number(values['stacks-top']))) console.log(`  ${String(c).padStart(7)}  ${f}`);
 }
 
 const tmp = benchScratchDir('v8-state-');
 const { port: originPort } = await startHopOrigin(tmp);
 const REPO = resolve(import.meta.dirname, '..');
-const trees = [['current', REPO] as const, ...(values.baseline ? [['baseline', resolve(values.baseline)] as const] : [])];
+const roots = [['current', REPO] as const, ...(values.baseline ? [['baseline', resolve(values.baseline)] as const] : [])];
+const rates = values.tracing === undefined ? [undefined] : values.tracing.split(',').map((r) => r.trim());
+const sink = values.tracing === undefined ? undefined : await startOtlpSink();
+/** [label, root, tracing]: each tree once per --tracing entry */
+const rateLabel = (r: string) => (r === 'off' ? 'off' : `${Number(r.split(':')[0]) * 100}%${r.endsWith(':noexport') ? ' noexport' : ''}`);
+const NO_EXPORT = 'max-queue-size 10000000; max-export-batch-size 10000000; scheduled-delay "3600s"';
+const trees = roots.flatMap(([t, root]) =>
+  rates.map((r) => {
+    const label = r === undefined ? t : roots.length > 1 ? `${t} ${rateLabel(r)}` : rateLabel(r);
+    const tracing = r === undefined || r === 'off' ? undefined : { endpoint: `http://127.0.0.1:${sink!.port}`, rate: Number(r.split(':')[0]), extra: r.endsWith(':noexport') ? NO_EXPORT : undefined };
+    return [label, root, tracing] as const;
+  }),
+);
 const n = Number(values.requests);
 const warmup = Number(values.warmup);
 const concurrency = Number(values.concurrency);
@@ -138,13 +184,17 @@ const send = async (port: number, count: number): Promise<number> => {
   const bad = await Promise.all([sendFixed(port, `/${values.path}`, count - half, Math.ceil(concurrency / 2)), sendFixed(port, `/${values.path}?q=1`, half, Math.ceil(concurrency / 2))]);
   return bad[0] + bad[1];
 };
+/** rare events (GCs, compiles) need more digits than per-request calls */
+const fmt = (x: number): string => (x !== 0 && Math.abs(x) < 0.1 ? x.toFixed(4) : x.toFixed(2));
 const perReq = new Map<string, Map<string, number[]>>(trees.map(([t]) => [t, new Map(PROBES.map(([e]) => [e, [] as number[]]))]));
 
 console.log(`${values.processes} fresh gateways per tree, /${values.path}: ${warmup} warm-up requests, then ${n} counted (${concurrency} keep-alive connections)${values['access-log'] ? ', access log on' : ''}${values['mixed-query'] ? ', every other request with a query string' : ''}`);
 for (let i = 0; i < Number(values.processes); i++) {
-  for (const [tree, root] of trees) {
-    const side = await startHopSide(`${tree}${i}`, root, { dir: join(tmp, `${tree}${i}`), originPort, gatewayCpu: null, agentCpu: null, nodeFlags, ...(values['access-log'] ? { accessLogFile: join(tmp, `${tree}${i}`, 'access.log') } : {}) });
-    const { counts: warm } = await countProbes(side.gateway.pid, () => send(side.port, warmup));
+  for (const [tree, root, tracing] of trees) {
+    const dir = join(tmp, `${tree.replace(/[ %]/g, '_')}${i}`);
+    const side = await startHopSide(`${tree}${i}`, root, { dir, originPort, gatewayCpu: null, agentCpu: null, nodeFlags, tracing, ...(values['access-log'] ? { accessLogFile: join(dir, 'access.log') } : {}) });
+    const warm = values.probes === 'ic' ? new Map(PROBES.map(([e]) => [e, Number.NaN])) : (await countProbes(side.gateway.pid, () => send(side.port, warmup))).counts;
+    if (values.probes === 'ic') await send(side.port, warmup);
     if (values.stacks) await printStacks(side.gateway.pid, () => send(side.port, n));
     const { counts, result: bad } = await countProbes(side.gateway.pid, () => send(side.port, n));
     await side.gateway.stop();
@@ -152,10 +202,10 @@ for (let i = 0; i < Number(values.processes); i++) {
     const row = PROBES.map(([e]) => {
       const x = counts.get(e)! / n;
       perReq.get(tree)!.get(e)!.push(x);
-      return `${e} ${x.toFixed(2)}`;
+      return `${e} ${fmt(x)}`;
     });
-    const warmRow = PROBES.map(([e]) => `${e} ${(warm.get(e)! / warmup).toFixed(2)}`);
-    console.log(`${tree.padEnd(8)} process ${i + 1}: per request ${row.join(', ')}${bad ? ` (${bad} non-200)` : ''} | warm-up ${warmRow.join(', ')}`);
+    const warmRow = values.probes === 'ic' ? '' : ` | warm-up ${PROBES.map(([e]) => `${e} ${(warm.get(e)! / warmup).toFixed(2)}`).join(', ')}`;
+    console.log(`${tree.padEnd(9)} process ${i + 1}: per request ${row.join(', ')}${bad ? ` (${bad} non-200)` : ''}${warmRow}`);
   }
 }
 
@@ -163,6 +213,6 @@ console.log('\nper tree: processes with any define call per request (>= 1), and 
 for (const [tree] of trees) {
   const m = perReq.get(tree)!;
   const slow = m.get('define')!.filter((x) => x >= 1).length;
-  console.log(`${tree}: ${slow}/${values.processes} in the define state; median ${PROBES.map(([e]) => `${e} ${median(m.get(e)!).toFixed(2)}`).join(', ')}`);
+  console.log(`${tree}: ${slow}/${values.processes} in the define state; median ${PROBES.map(([e]) => `${e} ${fmt(median(m.get(e)!))}`).join(', ')}`);
 }
 process.exit(0); // the origin's pipes would keep the loop alive; the exit handlers stop it and remove the probes

@@ -34,7 +34,7 @@ export interface HopSideOptions {
   /** the agent's timeout-ms (default 1000; a gateway under valgrind needs far more) */
   agentTimeoutMs?: number;
   /** OpenTelemetry tracing on the gateway: OTLP/HTTP to `endpoint` at `rate` (bench/ab.ts --tracing) */
-  tracing?: { endpoint: string; rate: number };
+  tracing?: { endpoint: string; rate: number; /** more tracing settings, KDL (`scheduled-delay "3600s"; ...`) */ extra?: string };
   /** the access log on, JSON lines to this file (bench/v8-state.ts --access-log) */
   accessLogFile?: string;
 }
@@ -74,7 +74,7 @@ routes {
   route "pass" { matches { path-prefix "/" }; upstream "origin" }
 }
 upstreams { upstream "origin" { target "127.0.0.1:${o.originPort}" } }
-observability { logging { level "warn"; access-log { ${o.accessLogFile ? `file "${o.accessLogFile}"` : 'enabled #false'} } }; metrics { address "127.0.0.1:${metricsPort}" }${o.tracing ? `; tracing { backend "otlp" { endpoint "${o.tracing.endpoint}" }; sampling-rate ${o.tracing.rate} }` : ''} }
+observability { logging { level "warn"; access-log { ${o.accessLogFile ? `file "${o.accessLogFile}"` : 'enabled #false'} } }; metrics { address "127.0.0.1:${metricsPort}" }${o.tracing ? `; tracing { backend "otlp" { endpoint "${o.tracing.endpoint}" }; sampling-rate ${o.tracing.rate}${o.tracing.extra ? `; ${o.tracing.extra}` : ''} }` : ''} }
 `;
   writeFileSync(join(dir, 'gw.kdl'), config);
   const [cmd, ...pre] = o.wrap?.length ? [...o.wrap, process.execPath] : [process.execPath];

@@ -59,3 +59,39 @@ export function splitCallgrindDump(text: string): InstrSplit {
   }
   return out;
 }
+
+/**
+ * Self cost (first event) per function name, from the same cost lines as splitCallgrindDump
+ * (bench/callgrind-diff.ts compares two processes by it). Names as callgrind wrote them: JIT code
+ * without symbols is `0x<address>`, which a perf map can name.
+ */
+export function selfCostByFunction(text: string): Map<string, number> {
+  const names = new Map<string, string>();
+  const out = new Map<string, number>();
+  let current = '';
+  let afterCalls = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('fn=') || line.startsWith('cfn=')) {
+      const m = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
+      if (!m) continue;
+      if (m[2] !== undefined) names.set(m[1]!, m[2]);
+      if (line.startsWith('fn=')) current = names.get(m[1]!) ?? '';
+      continue;
+    }
+    if (line.startsWith('calls=')) {
+      afterCalls = true;
+      continue;
+    }
+    const c = line.charCodeAt(0);
+    if ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2a) {
+      if (afterCalls) {
+        afterCalls = false;
+        continue;
+      }
+      const parts = line.trim().split(/\s+/);
+      if (parts.length < 2) continue;
+      out.set(current, (out.get(current) ?? 0) + Number(parts[1]));
+    }
+  }
+  return out;
+}

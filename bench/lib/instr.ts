@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { parseCallgrindCallsTo, parseCallgrindSummary } from './callgrind.ts';
+import { splitCallgrindDump, type InstrSplit } from './callgrind-split.ts';
 
 /** The valgrind command line that runs a gateway counted; dumps go to `dir/<name>.<pid>.N`. */
 export function callgrindWrap(dir: string, name: string): string[] {
@@ -61,7 +62,7 @@ export const SLOW_STATE_FN = 'Runtime_DefineKeyedOwnPropertyInLiteral';
  * meanwhile (every thread: JIT, GC, libuv) and the calls of SLOW_STATE_FN. `keep` names the file to keep the dump as (for
  * callgrind_annotate), given the dump's own name; otherwise it is removed.
  */
-export async function countWindow<T>(dir: string, name: string, pid: number, load: () => Promise<T>, keep?: (dump: string) => string): Promise<{ instr: number; defineCalls: number; result: T }> {
+export async function countWindow<T>(dir: string, name: string, pid: number, load: () => Promise<T>, keep?: (dump: string) => string): Promise<{ instr: number; defineCalls: number; split: InstrSplit; result: T }> {
   execFileSync('callgrind_control', ['-z', String(pid)], { stdio: 'ignore' });
   const result = await load();
   const before = new Set(readdirSync(dir));
@@ -72,7 +73,9 @@ export async function countWindow<T>(dir: string, name: string, pid: number, loa
   const text = readFileSync(file, 'utf8');
   const instr = parseCallgrindSummary(text);
   const defineCalls = parseCallgrindCallsTo(text, SLOW_STATE_FN);
+  // GC and TurboFan are split off: a compile or a full GC that falls into one window moves its total by far more than the code under test
+  const split = splitCallgrindDump(text);
   if (keep) renameSync(file, keep(fresh[0]!));
   else rmSync(file);
-  return { instr, defineCalls, result };
+  return { instr, defineCalls, split, result };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { splitCallgrindDump } from '../../../bench/lib/callgrind-split.ts';
+import { selfCostByFunction, splitCallgrindDump } from '../../../bench/lib/callgrind-split.ts';
 
 test('splitCallgrindDump sums self costs by category; call costs and repeated names by id', () => {
   const dump = [
@@ -36,4 +36,30 @@ test('splitCallgrindDump counts the full GC helpers the V8 names alone do not sa
   ];
   const dump = ['events: Ir', ...names.flatMap((n, i) => [`fn=(${i + 1}) ${n}`, '0 10']), 'fn=(9) Builtins_StringEqual', '0 7'].join('\n');
   assert.deepEqual(splitCallgrindDump(dump), { total: 57, gc: 50, compiler: 0, rest: 7 });
+});
+
+test('selfCostByFunction sums each function\'s own cost by name, not what its calls cost', () => {
+  const dump = [
+    'events: Ir',
+    'fn=(1) 0x000000000d1b0080',
+    '0 100',
+    '+2 50',
+    'cfn=(2) Builtins_KeyedLoadIC_Megamorphic',
+    'calls=3 0',
+    '0 400', // inclusive cost of the calls: the callee's, not the caller's
+    'fn=(2)',
+    '0 300',
+    'fn=(1)',
+    '* 5',
+    'fn=(3)',
+    '0 1',
+  ].join('\n');
+  assert.deepEqual(
+    [...selfCostByFunction(dump)],
+    [
+      ['0x000000000d1b0080', 155],
+      ['Builtins_KeyedLoadIC_Megamorphic', 300],
+      ['', 1],
+    ],
+  );
 });
