@@ -28,6 +28,7 @@
 // --probes ic: also counts inline-cache misses (Runtime_*IC_Miss), the megamorphic load/store stubs,
 // cons-string flattening, string compares in the runtime, deoptimisations, optimising compiles and
 // scavenges / mark-compacts; the warm-up is then not counted (a hot stub under a uprobe is slow).
+// --probes jit: only the rare ones (deoptimisations, optimising compiles, scavenges, mark-compacts), at native speed.
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -65,6 +66,14 @@ const PROBES: readonly [string, string][] = [
   ['define', '_ZN2v88internal39Runtime_DefineKeyedOwnPropertyInLiteralEiPmPNS0_7IsolateE'],
   ['migrate', '_ZN2v88internal8JSObject15MigrateInstanceEPNS0_7IsolateENS0_6HandleIS1_EE'],
   ['trymigrate', '_ZN2v88internal8JSObject18TryMigrateInstanceEPNS0_7IsolateENS0_6HandleIS1_EE'],
+  ...(values.probes === 'jit'
+    ? ([
+        ['deopt', '_ZN2v88internal25Runtime_NotifyDeoptimizedEiPmPNS0_7IsolateE'],
+        ['compileopt', '_ZN2v88internal24Runtime_CompileOptimizedEiPmPNS0_7IsolateE'],
+        ['scavenge', '_ZN2v88internal4Heap8ScavengeEv'],
+        ['markcompact', '_ZN2v88internal4Heap11MarkCompactEv'],
+      ] as [string, string][])
+    : []),
   ...(values.probes === 'ic'
     ? ([
         ['loadmiss', '_ZN2v88internal19Runtime_LoadIC_MissEiPmPNS0_7IsolateE'],
