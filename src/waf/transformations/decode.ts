@@ -338,6 +338,10 @@ export function sqlHexDecode(input: string): string {
  */
 export function utf8toUnicode(input: string): string {
   const n = input.length;
+  // Only a byte >= 0xc0 can start a sequence: without one the value is copied as it is.
+  let lead = false;
+  for (let i = 0; i < n && !lead; i++) lead = input.charCodeAt(i) >= 0xc0;
+  if (!lead) return input;
   const out = new ByteWriter(input.length);
   let i = 0;
   while (i < n) {

@@ -28,7 +28,21 @@ function isSpaceOrNbsp(c: number): boolean {
   return isSpaceCode(c) || c === NBSP;
 }
 
+/** Whether compressWhitespace would change the input: a whitespace char other than a space, or
+ * two in a row. Most values have neither, and the copy through a ByteWriter costs a Buffer. */
+function compressible(input: string): boolean {
+  let prev = false;
+  for (let i = 0; i < input.length; i++) {
+    const c = input.charCodeAt(i);
+    const space = isSpaceOrNbsp(c);
+    if (space && (prev || c !== 0x20)) return true;
+    prev = space;
+  }
+  return false;
+}
+
 export function compressWhitespace(input: string): string {
+  if (!compressible(input)) return input;
   const out = new ByteWriter(input.length);
   let inSpace = false;
   for (let i = 0; i < input.length; i++) {
@@ -44,7 +58,13 @@ export function compressWhitespace(input: string): string {
   return out.toString();
 }
 
+function hasWhitespace(input: string): boolean {
+  for (let i = 0; i < input.length; i++) if (isSpaceOrNbsp(input.charCodeAt(i))) return true;
+  return false;
+}
+
 export function removeWhitespace(input: string): string {
+  if (!hasWhitespace(input)) return input;
   const out = new ByteWriter(input.length);
   for (let i = 0; i < input.length; i++) {
     const c = input.charCodeAt(i);
@@ -143,12 +163,37 @@ export function replaceComments(input: string): string {
   return out;
 }
 
+/** Whether cmdLine would change the input: a char it drops or turns into a separator, or an
+ * upper-case letter (nothing else changes; '/' and '(' only drop a pending separator). */
+function cmdLineChanges(input: string): boolean {
+  for (let i = 0; i < input.length; i++) {
+    const c = input.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return true;
+    switch (c) {
+      case 0x22: // "
+      case 0x27: // '
+      case 0x5c: // backslash
+      case 0x5e: // ^
+      case 0x20:
+      case 0x2c: // ,
+      case 0x3b: // ;
+      case 0x09:
+      case 0x0d:
+      case 0x0a:
+        return true;
+      default:
+    }
+  }
+  return false;
+}
+
 /**
  * Windows command-line evasion normalisation: drop \ " ' ^, collapse
  * separators (space , ; tab CR LF) into one space, drop a space before / or (,
  * lowercase.
  */
 export function cmdLine(input: string): string {
+  if (!cmdLineChanges(input)) return input;
   const out = new ByteWriter(input.length);
   // A run of separators becomes one space, written only once we know no / or ( follows.
   let pendingSpace = false;

@@ -178,3 +178,43 @@ describe('transformation registry', () => {
     assert.equal(t('lowercase')(body), body.replace(/[A-Z]/g, (m) => m.toLowerCase()));
   });
 });
+
+describe('transformations that return an unchanged value as it is', () => {
+  // Reference definitions (regex-based, slow) against the fast paths, over short strings of the
+  // chars that matter to each: the early return must fire exactly when nothing would change.
+  const ws = /[\t\n\v\f\r \xa0]/;
+  const refs: Record<string, (s: string) => string> = {
+    removeWhitespace: (s) => s.replace(new RegExp(ws.source, 'g'), ''),
+    compressWhitespace: (s) => s.replace(new RegExp(`${ws.source}+`, 'g'), ' '),
+    cmdLine: (s) =>
+      s
+        .replace(/["'\\^]/g, '')
+        .replace(/[ ,;\t\r\n]+/g, ' ')
+        .replace(/ (?=[/(])/g, '')
+        .replace(/[A-Z]/g, (c) => c.toLowerCase()),
+  };
+  const alphabet = ['a', 'A', 'Z', 'z', ' ', '\t', '\n', '\r', '\v', '\f', '\xa0', ',', ';', '"', "'", '\\', '^', '/', '(', '\x80', '\xc3', '\xa9', '0'];
+  let seed = 12345;
+  const next = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed >>> 8;
+  };
+  const samples: string[] = [''];
+  for (let k = 0; k < 4000; k++) {
+    let s = '';
+    for (let len = next() % 7; len > 0; len--) s += alphabet[next() % alphabet.length];
+    samples.push(s);
+  }
+  for (const [name, ref] of Object.entries(refs)) {
+    it(`${name} matches its reference on ${samples.length} strings`, () => {
+      for (const s of samples) assert.equal(t(name)(s), ref(s), JSON.stringify(s));
+    });
+  }
+  it('utf8toUnicode copies values without a byte >= 0xc0 (and converts those with one)', () => {
+    for (const s of samples) {
+      if (!/[\xc0-\xff]/.test(s)) assert.equal(t('utf8toUnicode')(s), s, JSON.stringify(s));
+    }
+    assert.equal(t('utf8toUnicode')('\x80\xbfab'), '\x80\xbfab');
+    assert.equal(t('utf8toUnicode')('ab\xc3\xa9'), 'ab%u00e9');
+  });
+});
