@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { atoi, compileOperator, operatorNames, type OperatorContext } from '../../../src/waf/operators/index.ts';
+import { PhraseMatcher } from '../../../src/waf/operators/pm.ts';
 
 function ctx(vars: Record<string, string> = {}, capture = false): OperatorContext {
   return {
@@ -284,5 +285,36 @@ describe('compileOperator', () => {
     ]) {
       assert.ok(operatorNames.includes(name), name);
     }
+  });
+});
+
+describe('PhraseMatcher (flattened automaton)', () => {
+  it('finds what the Map walk finds, on random phrase lists and inputs', () => {
+    let seed = 7;
+    const next = (): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed >>> 8;
+    };
+    const alphabet = ['a', 'b', 'c', 'A', 'B', '\xe9', '\xc9', ' ', '\0'];
+    const word = (max: number): string => {
+      let s = '';
+      for (let len = 1 + (next() % max); len > 0; len--) s += alphabet[next() % alphabet.length];
+      return s;
+    };
+    for (let round = 0; round < 200; round++) {
+      const phrases = Array.from({ length: 1 + (next() % 8) }, () => word(4));
+      const m = new PhraseMatcher(phrases);
+      const walk = (m as unknown as { findWide(s: string): string | null }).findWide.bind(m);
+      for (let k = 0; k < 30; k++) {
+        const input = next() % 10 === 0 ? `${word(6)}\u0101${word(6)}` : word(12);
+        assert.equal(m.find(input), walk(input), `${JSON.stringify(phrases)} in ${JSON.stringify(input)}`);
+      }
+    }
+  });
+  it('keeps phrases with chars above 0xff working (the Map walk)', () => {
+    const m = new PhraseMatcher(['\u0101b', 'cd']);
+    assert.equal(m.find('x\u0101B'), '\u0101B');
+    assert.equal(m.find('xCD'), 'CD');
+    assert.equal(m.find('xyz'), null);
   });
 });
