@@ -279,6 +279,9 @@ function applyAction(a: RuleActions, act: ActionSpec, pos: SourcePos, text: stri
 /** T with every key required (optional ones may hold undefined): a literal typed so must list them all. */
 type EveryKey<T> = { [K in keyof Required<T>]: T[K] };
 
+/** Keyed variables that are not in COLLECTIONS (Transaction.keyed answers them by name). */
+export const KEYED_SPECIAL: ReadonlySet<string> = new Set(['TX', 'MATCHED_VARS', 'MATCHED_VARS_NAMES', 'XML', 'IP', 'GLOBAL', 'SESSION', 'USER', 'RESOURCE', 'ENV']);
+
 function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): RuleVariable {
   // Every field set, in one order: one hidden class for all selectors in the rule loop.
   const v: RuleVariable = {
@@ -289,6 +292,7 @@ function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): Rule
     count: spec.count,
     exclude: spec.exclude,
     whole: spec.key === undefined && spec.keyRegex === undefined && !spec.count && COLLECTIONS.has(spec.name),
+    scalar: !COLLECTIONS.has(spec.name) && !KEYED_SPECIAL.has(spec.name),
   };
   if (spec.keyRegex !== undefined) {
     try {

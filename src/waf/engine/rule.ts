@@ -26,6 +26,9 @@ export interface RuleVariable {
   /** A whole built-in collection (no key, no key regex, not a count): the miss memo's
    * whole-collection skip applies. Decided at compile time (the rule loop reads it per link). */
   whole: boolean;
+  /** Names no collection: selected straight from the transaction's scalar variables (the
+   * transaction's keyed-collection lookup by name would find nothing). Decided at compile time. */
+  scalar: boolean;
 }
 
 export interface Transformation {

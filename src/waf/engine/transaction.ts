@@ -89,6 +89,8 @@ export class Transaction {
   private removedIds: [number, number][] = [];
   private readonly removedTags = new Set<string>();
   private readonly removedTargets = new Map<number, RuleVariable[]>();
+  /** Per link (by linkIndex): 1 when removedTargets has its chain starter's id. */
+  private removedLinks: Uint8Array | undefined;
 
   private readonly matches: MatchedRule[] = [];
   private intervention: Intervention | undefined;
@@ -97,6 +99,8 @@ export class Transaction {
   private allowUntilPhase = 0;
   /** Per transformation chain: value -> its transformation stages (see transform). */
   private readonly tCache = new Map<string, Map<string, Stages>>();
+  /** Per transformation, long input -> output (see longStep). */
+  private longSteps: Map<(input: string) => string, Map<string, string>> | undefined;
   /** Scalar variables as one-item arrays, reused while the value stays the same (the miss memo
    * caches its lookup on the item). */
   private readonly scalarItems = new Map<string, Item[]>();
@@ -441,6 +445,7 @@ export class Transaction {
   /** Items a variable selector yields, before exclusions (read-only: arrays may be shared);
    * sets selKeyed (false for scalars). */
   private select(v: RuleVariable): Item[] {
+    if (v.scalar) return this.selectScalar(v.name);
     if (v.name === 'XML') {
       const key = v.key ?? '/*';
       const vals = key.includes('@') ? this.xmlAttrs : this.xmlTexts;
@@ -448,20 +453,22 @@ export class Transaction {
       return vals.map((value) => makeItem(key, value));
     }
     const col = this.keyed(v.name);
-    if (!col) {
-      this.selKeyed = false;
-      const value = this.scalar(v.name);
-      if (value === undefined) return NO_ITEMS;
-      const cached = this.scalarItems.get(v.name);
-      if (cached !== undefined && cached[0]!.value === value) return cached;
-      const one = [makeItem('', value)];
-      this.scalarItems.set(v.name, one);
-      return one;
-    }
+    if (!col) return this.selectScalar(v.name);
     this.selKeyed = true;
     if (v.lkey !== undefined) return col.get(v.lkey);
     if (v.keyRegex) return keysMatching(col.items, v.keyRegex);
     return col.items;
+  }
+
+  private selectScalar(name: string): Item[] {
+    this.selKeyed = false;
+    const value = this.scalar(name);
+    if (value === undefined) return NO_ITEMS;
+    const cached = this.scalarItems.get(name);
+    if (cached !== undefined && cached[0]!.value === value) return cached;
+    const one = [makeItem('', value)];
+    this.scalarItems.set(name, one);
+    return one;
   }
 
   // No closures in the rule loop's functions: a closure that captures a loop or parameter
@@ -487,7 +494,10 @@ export class Transaction {
   /** ctl:ruleRemoveTarget* exclusions of a link (by its chain starter's id; tags were resolved
    * to ids when the ctl ran). */
   private runtimeExclusions(rule: Rule): RuleVariable[] {
-    return this.removedTargets.size ? (this.removedTargets.get(rule.chainStarterId) ?? NONE) : NONE;
+    // A flag per link says whether its chain has any (a Map lookup per link walked was ~3% of a GET:
+    // CRS 941010 removes targets on every request, so the Map is never empty).
+    const flags = this.removedLinks;
+    return flags !== undefined && flags[rule.linkIndex] === 1 ? (this.removedTargets.get(rule.chainStarterId) ?? NONE) : NONE;
   }
 
   // ------------------------------------------------------------------ macros
@@ -728,13 +738,31 @@ export class Transaction {
       const fresh = [value];
       let cur = value;
       for (const t of link.transformations) {
-        cur = t.fn(cur);
+        cur = cur.length < LONG_STEP ? t.fn(cur) : this.longStep(t.fn, cur);
         fresh.push(cur);
       }
       byValue.set(value, fresh);
       stages = fresh;
     }
     return stages;
+  }
+
+  /** One transformation of a long value (a request body), once per transaction whatever the
+   * chain: chains differ but share steps (t:lowercase of the 2 KiB JSON body ran in two chains,
+   * and each copy was hashed, compared and scanned by the prefilter again). */
+  private longStep(fn: (input: string) => string, input: string): string {
+    const steps = (this.longSteps ??= new Map());
+    let byInput = steps.get(fn);
+    if (byInput === undefined) {
+      byInput = new Map();
+      steps.set(fn, byInput);
+    }
+    let out = byInput.get(input);
+    if (out === undefined) {
+      out = fn(input);
+      byInput.set(input, out);
+    }
+    return out;
   }
 
   private runActions(link: Rule): void {
@@ -814,6 +842,10 @@ export class Transaction {
   private removeTargets(id: number, vars: RuleVariable[]): void {
     const had = this.removedTargets.get(id);
     this.removedTargets.set(id, had === undefined ? vars : [...had, ...vars]);
+    const index = linksByStarter(this.rules);
+    const flags = (this.removedLinks ??= new Uint8Array(index.links));
+    const links = index.byStarter.get(id);
+    if (links !== undefined) for (let i = 0; i < links.length; i++) flags[links[i]!] = 1;
   }
 
   private disrupt(rule: Rule): void {
@@ -839,6 +871,9 @@ export class Transaction {
 
 
 const NONE: RuleVariable[] = [];
+/** From this length on a transformation's result is shared by every chain of the transaction
+ * (longStep): below it, a Map lookup costs about what most transformations cost. */
+const LONG_STEP = 256;
 const NO_ITEMS: Item[] = [];
 /** A value, then its transformation stages in order. */
 type Stages = readonly string[];
@@ -884,6 +919,31 @@ function starterIdsWithTag(rules: RuleSet, tag: string): number[] {
     byTag.set(tag, ids);
   }
   return ids;
+}
+
+// The links of each chain starter id, and how many links the rule set has, per rule set
+// (runtimeExclusions' flags).
+const starterLinks = new WeakMap<RuleSet, { byStarter: Map<number, number[]>; links: number }>();
+function linksByStarter(rules: RuleSet): { byStarter: Map<number, number[]>; links: number } {
+  let index = starterLinks.get(rules);
+  if (!index) {
+    const byStarter = new Map<number, number[]>();
+    let links = 0;
+    for (const entries of Object.values(rules.phases)) {
+      for (const e of entries) {
+        if (e.kind !== 'rule') continue;
+        for (let l: Rule | undefined = e.rule; l; l = l.chained) {
+          let list = byStarter.get(l.chainStarterId);
+          if (!list) byStarter.set(l.chainStarterId, (list = []));
+          list.push(l.linkIndex);
+          if (l.linkIndex >= links) links = l.linkIndex + 1;
+        }
+      }
+    }
+    index = { byStarter, links };
+    starterLinks.set(rules, index);
+  }
+  return index;
 }
 
 // UNIQUE_ID: a random per-process prefix and a counter (one randomBytes call per transaction

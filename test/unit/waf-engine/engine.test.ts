@@ -250,3 +250,59 @@ describe('configuration errors', () => {
     });
   }
 });
+
+describe('rule loop bookkeeping (session 11)', () => {
+  it('ctl:ruleRemoveTarget* reaches the chained links of the rule, in this transaction only', () => {
+    const waf = engine(`
+SecRule ARGS:skip "@streq 1" "id:200,phase:1,pass,nolog,ctl:ruleRemoveTargetById=201;ARGS:q"
+SecRule ARGS "@contains x" "id:201,phase:1,pass,log,chain"
+  SecRule ARGS "@contains y" "t:none"
+SecRule ARGS:tag "@streq 1" "id:202,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=t1;ARGS:q"
+SecRule ARGS "@contains z" "id:203,phase:1,pass,log,tag:'t1'"`);
+    assert.deepEqual(run(waf, { uri: '/?q=xy' }).ids, [201]);
+    // The chain's second link no longer sees ARGS:q either: y only in q, so no match.
+    assert.deepEqual(run(waf, { uri: '/?skip=1&q=xy' }).ids, []);
+    assert.deepEqual(run(waf, { uri: '/?skip=1&q=x&r=y' }).ids, []);
+    assert.deepEqual(run(waf, { uri: '/?skip=1&r=xy' }).ids, [201]);
+    assert.deepEqual(run(waf, { uri: '/?tag=1&q=z' }).ids, []);
+    assert.deepEqual(run(waf, { uri: '/?q=z' }).ids, [203]);
+    // Interleaved transactions keep their own exclusions.
+    const a = waf.newTransaction(req({ uri: '/?skip=1&q=xy' }));
+    const b = waf.newTransaction(req({ uri: '/?q=xy' }));
+    a.processRequestHeaders();
+    b.processRequestHeaders();
+    assert.deepEqual(a.matchedRules().map((m) => m.id), []);
+    assert.deepEqual(b.matchedRules().map((m) => m.id), [201]);
+  });
+
+  it('scalar variables, keyed specials and collections are told apart at compile time', () => {
+    const waf = engine(`
+SecRule REQUEST_URI "@contains a" "id:210,phase:1,pass,log"
+SecRule TX:x "@streq 1" "id:211,phase:1,pass,log"
+SecRule REQUEST_HEADERS:Host "@contains example" "id:212,phase:1,pass,log"
+SecRule ARGS "@streq v" "id:213,phase:1,pass,log"
+SecAction "id:214,phase:1,pass,nolog,setvar:tx.x=1"
+SecRule TX:x "@streq 1" "id:215,phase:1,pass,log"
+SecRule MATCHED_VARS "@streq 1" "id:216,phase:1,pass,log,chain"
+  SecRule REQUEST_METHOD "@streq GET" "t:none"`);
+    const vars = (id: number) => waf.ruleSet.byId.get(id)!.variables.map((v) => [v.name, v.scalar]);
+    assert.deepEqual(vars(210), [['REQUEST_URI', true]]);
+    assert.deepEqual(vars(211), [['TX', false]]);
+    assert.deepEqual(vars(212), [['REQUEST_HEADERS', false]]);
+    assert.deepEqual(vars(216), [['MATCHED_VARS', false]]);
+    assert.deepEqual(waf.ruleSet.byId.get(216)!.chained!.variables.map((v) => v.scalar), [true]);
+    // MATCHED_VARS is empty when a rule starts (216 never matches), as before.
+    assert.deepEqual(run(waf, { uri: '/a?k=v' }).ids, [210, 212, 213, 215]);
+  });
+
+  it('a long value transformed in several chains gives the same results as one chain', () => {
+    const long = `${'A'.repeat(300)}%41`;
+    const waf = engine(`
+SecRule ARGS:v "@rx ^a{301}$" "id:220,phase:1,pass,log,t:none,t:urlDecodeUni,t:lowercase"
+SecRule ARGS:v "@rx ^a{300}%41$" "id:221,phase:1,pass,log,t:none,t:lowercase"
+SecRule ARGS:v "@rx ^a{300}a$" "id:222,phase:1,pass,log,t:none,t:lowercase,t:urlDecodeUni,t:lowercase"
+SecRule ARGS:v "@rx ^A{300}A$" "id:223,phase:1,pass,log,t:none,t:urlDecodeUni"`);
+    // ARGS decoding already turned %2541 into %41.
+    assert.deepEqual(run(waf, { uri: `/?v=${long.replace('%41', '%2541')}` }).ids, [220, 221, 222, 223]);
+  });
+});
