@@ -112,11 +112,35 @@ export function parseJson(body: string, opts: JsonOptions = {}): JsonResult {
     }
   };
 
+  // JSON's number grammar, -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?, matched by hand within the next 512
+  // chars (a regex over a slice per number was a third of the parser on a JSON order).
+  const isDigit = (at: number, end: number): boolean => {
+    if (at >= end) return false;
+    const c = body.charCodeAt(at);
+    return c >= 0x30 && c <= 0x39;
+  };
   const readNumber = (): string => {
-    const m = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(body.slice(i, i + 512));
-    if (!m) fail('bad number');
-    i += m![0].length;
-    return m![0];
+    const end = Math.min(n, i + 512);
+    let j = i;
+    if (j < end && body.charCodeAt(j) === 0x2d) j++;
+    if (!isDigit(j, end)) fail('bad number');
+    if (body.charCodeAt(j) === 0x30) j++;
+    else while (isDigit(j, end)) j++;
+    if (j < end && body.charCodeAt(j) === 0x2e && isDigit(j + 1, end)) {
+      j += 2;
+      while (isDigit(j, end)) j++;
+    }
+    if (j < end && (body.charCodeAt(j) | 0x20) === 0x65) {
+      let k = j + 1;
+      if (k < end && (body.charCodeAt(k) === 0x2b || body.charCodeAt(k) === 0x2d)) k++;
+      if (isDigit(k, end)) {
+        while (isDigit(k, end)) k++;
+        j = k;
+      }
+    }
+    const text = body.slice(i, j);
+    i = j;
+    return text;
   };
 
   const readValue = (path: string, depth: number): void => {
@@ -160,16 +184,21 @@ export function parseJson(body: string, opts: JsonOptions = {}): JsonResult {
       args.push([path, readString()]);
       return;
     }
-    for (const [word, value] of [
-      ['true', 'true'],
-      ['false', 'false'],
-      ['null', ''],
-    ] as const) {
-      if (body.startsWith(word, i)) {
-        i += word.length;
-        args.push([path, value]);
-        return;
-      }
+    // No array of words per value: true, false and null checked in place.
+    if (body.startsWith('true', i)) {
+      i += 4;
+      args.push([path, 'true']);
+      return;
+    }
+    if (body.startsWith('false', i)) {
+      i += 5;
+      args.push([path, 'false']);
+      return;
+    }
+    if (body.startsWith('null', i)) {
+      i += 4;
+      args.push([path, '']);
+      return;
     }
     args.push([path, readNumber()]);
   };

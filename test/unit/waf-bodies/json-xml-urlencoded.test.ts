@@ -103,3 +103,35 @@ describe('parseUrlEncoded', () => {
     assert.deepEqual(parseUrlEncoded('a=1;b=2', ';'), [['a', '1'], ['b', '2']]);
   });
 });
+
+describe('JSON numbers (scanned by hand)', () => {
+  it('reads what the grammar regex reads, within 512 chars', () => {
+    const grammar = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/;
+    const pieces = ['-', '0', '1', '9', '.', 'e', 'E', '+', '-', 'x', '00', '12'];
+    let seed = 3;
+    const next = (): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed >>> 8;
+    };
+    const samples = ['0', '-0', '1.5e+3', '1.e3', '01', '1e', '1E-', '-', '.5', '1.5.5', `${'9'.repeat(600)}`, `1.${'2'.repeat(520)}`, `1e${'3'.repeat(530)}`];
+    for (let k = 0; k < 3000; k++) {
+      let s = '';
+      for (let n = 1 + (next() % 6); n > 0; n--) s += pieces[next() % pieces.length];
+      samples.push(s);
+    }
+    for (const s of samples) {
+      const r = parseJson(`[${s}]`);
+      const m = grammar.exec(s.slice(0, 512));
+      if (!m) {
+        assert.deepEqual(r.args, [], s);
+        assert.match(r.error ?? '', /bad number/, s);
+        continue;
+      }
+      assert.deepEqual(r.args, [['json.0', m[0]]], s);
+      assert.equal(r.error === undefined, m[0] === s, s);
+    }
+  });
+  it('true, false and null', () => {
+    assert.deepEqual(parseJson('[true,false,null,nul]').args, [['json.0', 'true'], ['json.1', 'false'], ['json.2', '']]);
+  });
+});
