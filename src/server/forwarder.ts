@@ -393,7 +393,7 @@ async function relayResponse(
     response.dump();
     return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempts, upstreamAddr };
   }
-  // Ours wins over an upstream's own X-Correlation-Id (writeHead would override the early setHeader).
+  // Ours wins over an upstream's own X-Correlation-Id.
   headers['x-correlation-id'] = ctx.traceId;
   if (chain.wantsBodies && responseHasBody(ctx.method, info.status)) {
     // Chosen once per response: only filters that opt in for this response make it leave the

@@ -455,7 +455,10 @@ export class Generation {
     const listener = req[LISTENER]!;
     const metrics = this.deps.metrics;
     const { traceId, path } = f;
-    res.setHeader('x-correlation-id', traceId);
+    // No early res.setHeader('x-correlation-id'): every writer below adds it itself (writeLocal,
+    // sendError, the relays), and a header set on `res` before writeHead(status, headers) sends
+    // writeHead down Node's slow path, where each of the upstream's headers goes through
+    // setHeader (lower-cased, copied into res's header table) before being written.
     // Probes answer before anything else (and never touch upstreams).
     if (listener.config.probes && path.charCodeAt(1) === 95 /* '_' */ && (path === '/_/health' || path === '/_/ready')) {
       const ok = path === '/_/health' || this.ready();
