@@ -22,52 +22,13 @@ const GC = new RegExp(
 );
 const COMPILER = /v8::internal::compiler::|v8::internal::maglev::/;
 
-/** Self cost (first event) per function category, from the dump's cost lines (compressed names,
- * `fn=`/`cfn=` definitions; the line after `calls=` is an inclusive call cost, not self cost). */
-export function splitCallgrindDump(text: string): InstrSplit {
-  const names = new Map<string, string>();
-  let cat: 'gc' | 'compiler' | 'rest' = 'rest';
-  let afterCalls = false;
-  const out = { total: 0, gc: 0, compiler: 0, rest: 0 };
-  for (const line of text.split('\n')) {
-    if (line.startsWith('fn=') || line.startsWith('cfn=')) {
-      const m = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
-      if (!m) continue;
-      if (m[2] !== undefined) names.set(m[1]!, m[2]);
-      if (line.startsWith('fn=')) {
-        const name = names.get(m[1]!) ?? '';
-        cat = GC.test(name) ? 'gc' : COMPILER.test(name) ? 'compiler' : 'rest';
-      }
-      continue;
-    }
-    if (line.startsWith('calls=')) {
-      afterCalls = true;
-      continue;
-    }
-    const c = line.charCodeAt(0);
-    if ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2a) {
-      if (afterCalls) {
-        afterCalls = false;
-        continue;
-      }
-      const parts = line.trim().split(/\s+/);
-      if (parts.length < 2) continue;
-      const cost = Number(parts[1]);
-      out[cat] += cost;
-      out.total += cost;
-    }
-  }
-  return out;
-}
-
 /**
- * Self cost (first event) per function name, from the same cost lines as splitCallgrindDump
- * (bench/callgrind-diff.ts compares two processes by it). Names as callgrind wrote them: JIT code
- * without symbols is `0x<address>`, which a perf map can name.
+ * Calls `visit(function name, cost)` for each self-cost line of a dump (first event; compressed
+ * names, `fn=`/`cfn=` definitions; the line after `calls=` is an inclusive call cost, not self
+ * cost). Names as callgrind wrote them: JIT code without symbols is `0x<address>`.
  */
-export function selfCostByFunction(text: string): Map<string, number> {
+function visitSelfCosts(text: string, visit: (fn: string, cost: number) => void): void {
   const names = new Map<string, string>();
-  const out = new Map<string, number>();
   let current = '';
   let afterCalls = false;
   for (const line of text.split('\n')) {
@@ -90,8 +51,27 @@ export function selfCostByFunction(text: string): Map<string, number> {
       }
       const parts = line.trim().split(/\s+/);
       if (parts.length < 2) continue;
-      out.set(current, (out.get(current) ?? 0) + Number(parts[1]));
+      visit(current, Number(parts[1]));
     }
   }
+}
+
+/** Self cost per function category (see the top of this file). */
+export function splitCallgrindDump(text: string): InstrSplit {
+  const out = { total: 0, gc: 0, compiler: 0, rest: 0 };
+  const categories = new Map<string, 'gc' | 'compiler' | 'rest'>();
+  visitSelfCosts(text, (fn, cost) => {
+    let cat = categories.get(fn);
+    if (cat === undefined) categories.set(fn, (cat = GC.test(fn) ? 'gc' : COMPILER.test(fn) ? 'compiler' : 'rest'));
+    out[cat] += cost;
+    out.total += cost;
+  });
+  return out;
+}
+
+/** Self cost per function name (bench/callgrind-diff.ts compares two processes by it). */
+export function selfCostByFunction(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  visitSelfCosts(text, (fn, cost) => out.set(fn, (out.get(fn) ?? 0) + cost));
   return out;
 }
