@@ -19,6 +19,8 @@
 //     from GC and JIT timing, and the interval says how large it is. Each window also prints the
 //     calls per request of V8's Runtime_DefineKeyedOwnPropertyInLiteral: ~36 in a process in the
 //     slow per-process state (docs/architecture.md), ~0 otherwise; compare sides in the same state.
+//     "rest" is the same count without V8's GC and TurboFan and without once-a-second timer work
+//     (bench/lib/callgrind-split.ts): what the requests themselves ran.
 //     --keep-dumps DIR keeps each window's dump (callgrind_annotate shows where native code spends
 //     them; JIT code is "???").
 //
@@ -192,12 +194,12 @@ async function timeMode(): Promise<void> {
 
 // ---- instr mode --------------------------------------------------------------------------------
 /** Zeroes the side's callgrind counters, runs the requests, dumps, and returns instructions. */
-async function countSide(side: HopSide, path: string, n: number): Promise<{ instr: number; define: number; bad: number }> {
+async function countSide(side: HopSide, path: string, n: number): Promise<{ instr: number; rest: number; define: number; bad: number }> {
   const keepDir = values['keep-dumps'];
   if (keepDir) mkdirSync(keepDir, { recursive: true });
   const keep = keepDir ? (dump: string) => join(keepDir, `${side.name}-${path}-${dump}`) : undefined;
-  const { instr, defineCalls, result } = await countWindow(cgDir, side.name, side.gateway.pid, () => sendFixed(side.port, `/${path}`, n, Number(values.concurrency)), keep);
-  return { instr, define: defineCalls / n, bad: result };
+  const { instr, defineCalls, split, result } = await countWindow(cgDir, side.name, side.gateway.pid, () => sendFixed(side.port, `/${path}`, n, Number(values.concurrency)), keep);
+  return { instr, rest: split.rest, define: defineCalls / n, bad: result };
 }
 
 async function instrMode(): Promise<void> {
@@ -211,7 +213,7 @@ async function instrMode(): Promise<void> {
     instrumentationOn(s.gateway.pid);
     for (const p of paths) await sendFixed(s.port, `/${p}`, Math.min(warmup, 200), Number(values.concurrency)); // re-translate the hot code instrumented
   }));
-  const got = new Map(paths.map((p) => [p, { cur: [] as number[], base: [] as number[] }]));
+  const got = new Map(paths.map((p) => [p, { cur: [] as number[], base: [] as number[], curRest: [] as number[], baseRest: [] as number[] }]));
   for (let w = 0; w < windows; w++) {
     for (const p of w % 2 === 0 ? paths : [...paths].reverse()) {
       const g = got.get(p)!;
@@ -219,7 +221,9 @@ async function instrMode(): Promise<void> {
       const [c, b] = await Promise.all([countSide(current, p, n), countSide(baseline, p, n)]);
       g.cur.push(c.instr / n);
       g.base.push(b.instr / n);
-      console.log(`[window ${w + 1}] ${p.padEnd(5)} current ${(c.instr / n).toFixed(0)} instr/req | baseline ${(b.instr / n).toFixed(0)} instr/req | ×${fmt(c.instr / b.instr)} | ${SLOW_STATE_FN} per request: current ${c.define.toFixed(1)}, baseline ${b.define.toFixed(1)}${c.bad + b.bad ? ` non-200 ${c.bad + b.bad}` : ''}`);
+      g.curRest.push(c.rest / n);
+      g.baseRest.push(b.rest / n);
+      console.log(`[window ${w + 1}] ${p.padEnd(5)} current ${(c.instr / n).toFixed(0)} (rest ${(c.rest / n).toFixed(0)}) instr/req | baseline ${(b.instr / n).toFixed(0)} (rest ${(b.rest / n).toFixed(0)}) instr/req | ×${fmt(c.instr / b.instr)} (rest ×${fmt(c.rest / b.rest)}) | ${SLOW_STATE_FN} per request: current ${c.define.toFixed(1)}, baseline ${b.define.toFixed(1)}${c.bad + b.bad ? ` non-200 ${c.bad + b.bad}` : ''}`);
     }
   }
   console.log(`\nA/B instr mode: gateway instructions per request under callgrind, ${windows} windows of ${n} requests after ${warmup} warm-up, ${values.concurrency} keep-alive connections`);
@@ -229,6 +233,8 @@ async function instrMode(): Promise<void> {
     const ratios = g.cur.map((c, i) => c / g.base[i]!);
     const spread = (xs: number[]) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
     console.log(`/${p}: instr/req ${verdict(ratios)}; current median ${median(g.cur).toFixed(0)} (${spread(g.cur)}), baseline ${median(g.base).toFixed(0)} (${spread(g.base)})`);
+    const restRatios = g.curRest.map((c, i) => c / g.baseRest[i]!);
+    console.log(`/${p}: rest (no GC, TurboFan, timers) ${verdict(restRatios)}; current median ${median(g.curRest).toFixed(0)} (${spread(g.curRest)}), baseline ${median(g.baseRest).toFixed(0)} (${spread(g.baseRest)})`);
   }
 }
 

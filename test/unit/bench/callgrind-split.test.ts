@@ -23,7 +23,7 @@ test('splitCallgrindDump sums self costs by category; call costs and repeated na
     'fn=(1)',
     '-1 5',
   ].join('\n');
-  assert.deepEqual(splitCallgrindDump(dump), { total: 680, gc: 325, compiler: 200, rest: 155 });
+  assert.deepEqual(splitCallgrindDump(dump), { total: 680, gc: 325, compiler: 200, periodic: 0, rest: 155 });
 });
 
 test('splitCallgrindDump counts the full GC helpers the V8 names alone do not say are GC', () => {
@@ -35,7 +35,13 @@ test('splitCallgrindDump counts the full GC helpers the V8 names alone do not sa
     '__popcountdi2',
   ];
   const dump = ['events: Ir', ...names.flatMap((n, i) => [`fn=(${i + 1}) ${n}`, '0 10']), 'fn=(9) Builtins_StringEqual', '0 7'].join('\n');
-  assert.deepEqual(splitCallgrindDump(dump), { total: 57, gc: 50, compiler: 0, rest: 7 });
+  assert.deepEqual(splitCallgrindDump(dump), { total: 57, gc: 50, compiler: 0, periodic: 0, rest: 7 });
+});
+
+test('splitCallgrindDump keeps the once-a-second histogram read out of the rest', () => {
+  const names = ['hdr_mean', 'all_values_iter_next', 'node::(anonymous namespace)::HistogramImpl::GetMean(v8::FunctionCallbackInfo<v8::Value> const&)'];
+  const dump = ['events: Ir', ...names.flatMap((n, i) => [`fn=(${i + 1}) ${n}`, '0 100']), 'fn=(9) Builtins_StringEqual', '0 7', 'fn=(10) my_hdr_helper', '0 3'].join('\n');
+  assert.deepEqual(splitCallgrindDump(dump), { total: 310, gc: 0, compiler: 0, periodic: 300, rest: 10 });
 });
 
 test('selfCostByFunction sums each function\'s own cost by name, not what its calls cost', () => {
