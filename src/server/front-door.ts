@@ -69,8 +69,12 @@ export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedT
   // Node keeps the first of several Host headers; a proxy that picks another one sees another vhost.
   const raw = req.rawHeaders;
   let hosts = 0;
+  let underscored: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    // CGI-style upstreams (PHP-FPM, WSGI, Rack) read `X_Forwarded_For` as X-Forwarded-For: a name
+    // with '_' would get past every strip list and header key. Dropped below, as nginx does.
+    if (name.indexOf('_') >= 0) (underscored ??= []).push(name);
     // 'host' in any case, without allocating a lower-cased copy of every header name
     if (name.length === 4 && (name.charCodeAt(0) | 32) === 104 && (name.charCodeAt(1) | 32) === 111 && (name.charCodeAt(2) | 32) === 115 && (name.charCodeAt(3) | 32) === 116 && ++hosts > 1) {
       return reject('duplicate_host');
@@ -112,6 +116,7 @@ export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedT
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused (the listener leaves this to us).
   if (host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) return reject('missing_host');
   if (host !== undefined && host !== sentHost) headers.host = host;
+  if (underscored) for (const name of underscored) delete headers[name.toLowerCase()];
   if (t.form === 'absolute' || t.changed) req.url = t.query === '' ? t.path : `${t.path}?${t.query}`;
   return { path: t.path, query: t.query };
 }

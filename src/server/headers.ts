@@ -17,11 +17,13 @@ export const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * Headers a client must never be able to inject upstream: Sentinel's internal ones, and URL
- * overrides some frameworks (IIS, Symfony, Laminas) obey in place of the request line, which
- * would let a request routed as `/public` be served as `/admin`.
+ * Headers a client must never be able to inject upstream: Sentinel's internal ones, URL overrides
+ * some frameworks (IIS, Symfony, Laminas) obey in place of the request line, which would let a
+ * request routed as `/public` be served as `/admin`, and method overrides (Express
+ * method-override, Symfony, Laravel, OData) that make the upstream act on another method than the
+ * one routed, rate-limited and cached on (a cached GET answered as a DELETE).
  */
-const STRIP_INBOUND = new Set(['x-internal-token', 'authorization-internal', 'x-original-url', 'x-rewrite-url']);
+const STRIP_INBOUND = new Set(['x-internal-token', 'authorization-internal', 'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override']);
 
 /**
  * Client identity and original-request headers that only a trusted proxy may set: from any other
