@@ -292,9 +292,21 @@ export async function forward(opts: {
         // A stalled upload: counted like any upstream timeout, retried only if the body replays.
         err = new UpstreamWriteTimeout(group.timeouts.writeMs);
       } else if (ctx.cancelled) {
-        // The client went away: not the upstream's fault.
-        group.report(target, { kind: 'response', status: 499, latencyMs });
-        return { status: 499, durationMs: 0, requestBodyBytes: limiter?.bytes ?? 0, responseBodyBytes: 0, upstreamAttempts: attempt, error: 'client closed request' };
+        if (!uploadCutByUpstream(res, err)) {
+          // The client went away: not the upstream's fault.
+          group.report(target, { kind: 'response', status: 499, latencyMs });
+          return { status: 499, durationMs: 0, requestBodyBytes: limiter?.bytes ?? 0, responseBodyBytes: 0, upstreamAttempts: attempt, error: 'client closed request' };
+        }
+        // undici destroys the request body when the upstream connection fails mid-upload, which
+        // reads as a client abort although the client is connected and waiting for an answer.
+        if (!req.complete) {
+          // The upstream hung up while the client was still sending: maybe its own body timeout
+          // against a slow client, which must not count against the target (docs/security.md,
+          // "Upstream blame"). The unread rest of the body ends the connection.
+          group.abandon(target);
+          res.setHeader('connection', 'close');
+          return sendError(res, ctx, 502, 'Bad Gateway: upstream closed the connection during the upload', attempt, 'upload_reset');
+        }
       }
       const c = classifyUpstreamError(err);
       if (c.blame === 'client') {
@@ -693,6 +705,18 @@ export function localBodyBytes(local: LocalResponse): Buffer {
   else out = Buffer.concat(b, partsLength(b));
   local.onSent?.();
   return out;
+}
+
+/**
+ * The attempt failed because undici's upload broke (it then destroys the request body, which
+ * cancels the request as if the client had left), not because the client left or a filter or
+ * timer cancelled it: the client's connection is still open and nothing was answered yet.
+ */
+function uploadCutByUpstream(res: ServerResponse, err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
+  if (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET' && code !== 'EPIPE') return false;
+  const socket = res.socket;
+  return socket !== null && !socket.destroyed && !res.destroyed && !res.headersSent;
 }
 
 export function sendError(res: ServerResponse, ctx: Context, status: number, message: string, attempts: number, reason?: string): ForwardResult {
