@@ -34,6 +34,7 @@ const MESSAGES: Record<FrontDoorKind, string> = {
   backslash: 'Bad Request: backslash in the path',
   path_parameter: 'Bad Request: path parameters (;) are not accepted',
   fragment: 'Bad Request: fragment in the request target',
+  overlong_utf8: 'Bad Request: overlong UTF-8 in the path',
   uri_too_long: 'URI Too Long',
   bad_target: 'Bad Request: invalid request target',
   bad_scheme: 'Bad Request: absolute-form target with a scheme other than http or https',

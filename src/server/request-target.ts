@@ -12,6 +12,7 @@
 //     raw '\' (Windows/IIS and WHATWG URL parsers read it as '/'), ';' or '%3B' (path parameters:
 //     Java servlet containers strip them, so '/admin;x' is '/admin' there), '#' (a fragment is never
 //     part of a request target)
+//   - 400: overlong UTF-8 escapes (%C0%AE, %E0%80%AF, ...: '.', '/' for decoders that accept them)
 //   - 414: targets longer than MAX_TARGET_LENGTH
 // Paths stay case-sensitive (as in nginx); see docs/security.md for case-insensitive upstreams.
 // The query is forwarded as sent (its encoding is the application's business); only '#' and
@@ -29,6 +30,7 @@ export type TargetRejection =
   | 'backslash'
   | 'path_parameter'
   | 'fragment'
+  | 'overlong_utf8'
   | 'uri_too_long'
   | 'bad_target'
   | 'bad_scheme'
@@ -98,6 +100,7 @@ function slowPath(path: string): PathResult {
       if (b < 0x20 || b === 0x7f) return { ok: false, reason: 'control_character' };
       if (b === 0x2f || b === 0x5c) return { ok: false, reason: 'encoded_slash' };
       if (b === 0x3b) return { ok: false, reason: 'path_parameter' };
+      if (b >= 0xc0 && overlongAt(b, path, i + 3)) return { ok: false, reason: 'overlong_utf8' };
       if (b < 128 && CLASS[b]! & UNRESERVED) seg += String.fromCharCode(b);
       else seg += '%' + HEX[h]! + HEX[l]!;
       i += 2;
@@ -135,6 +138,23 @@ function slowPath(path: string): PathResult {
   if (out.length === 0) return { ok: true, path: '/' };
   const result = '/' + out.join('/') + (trailing ? '/' : '');
   return result.length > MAX_TARGET_LENGTH ? { ok: false, reason: 'uri_too_long' } : { ok: true, path: result };
+}
+
+/**
+ * Whether escaped byte `b` starts an overlong UTF-8 form with the escape at `j` (%C0%AE is '.',
+ * %C0%AF '/', %E0%80%AF '/' again): never valid UTF-8, only ever sent to get a '.', '/' or '\'
+ * past a check to a decoder that accepts them (old IIS, Tomcat). A Latin-1 'À' before anything but
+ * a continuation byte is not one.
+ */
+function overlongAt(b: number, path: string, j: number): boolean {
+  if (b !== 0xc0 && b !== 0xc1 && b !== 0xe0 && b !== 0xf0) return false;
+  if (path.charCodeAt(j) !== 37 /* % */) return false;
+  const h = hexValue(path.charCodeAt(j + 1));
+  const l = h >= 0 ? hexValue(path.charCodeAt(j + 2)) : -1;
+  if (l < 0) return false;
+  const next = (h << 4) | l;
+  // the second byte's range that makes each lead overlong (RFC 3629 §4)
+  return next >= 0x80 && next <= (b <= 0xc1 ? 0xbf : b === 0xe0 ? 0x9f : 0x8f);
 }
 
 /** Checks a query string (without '?'): it is forwarded as sent, so only what no parser should see is refused. */

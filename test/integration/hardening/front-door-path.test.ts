@@ -36,7 +36,7 @@ after(async () => {
 const get = (target: string) => rawRequest(port, http1('GET', target, ['Host: public.example.com', 'Connection: close']));
 
 test('the admin route is not bypassed by any spelling of /admin', async () => {
-  const spellings = ['/admin', '/%61dmin', '//admin', '/./admin', '/x/../admin', '/%2e/admin', '/%2E%2E/admin', '/admin/', '/admin/./x', '/admin;x', '/admin%2fx', '/admin%00', '/admin\\', '/%61dmin%2f..%2f', '/x/..%2fadmin', '/admin%3bx', '/admin#x'];
+  const spellings = ['/admin', '/%61dmin', '//admin', '/./admin', '/x/../admin', '/%2e/admin', '/%2E%2E/admin', '/admin/', '/admin/./x', '/admin;x', '/admin%2fx', '/admin%00', '/admin\\', '/%61dmin%2f..%2f', '/x/..%2fadmin', '/admin%3bx', '/admin#x', '/x/%C0%AE%C0%AE/admin', '/x/%E0%80%AE%E0%80%AE%C0%AFadmin'];
   const before = up.seen.length;
   for (const target of spellings) {
     const r = await get(target);
@@ -92,7 +92,7 @@ test('the rate-limit path key sees the normalised path: no fresh bucket per spel
 
 test('rejections are counted by kind in sentinel_client_errors_total', async () => {
   const text = await gw.metrics.render();
-  for (const kind of ['encoded_slash', 'backslash', 'path_parameter', 'control_character', 'bad_percent_encoding', 'fragment']) {
+  for (const kind of ['encoded_slash', 'backslash', 'path_parameter', 'control_character', 'bad_percent_encoding', 'fragment', 'overlong_utf8']) {
     assert.match(text, new RegExp(`sentinel_client_errors_total\\{kind="${kind}"\\} [1-9]`), kind);
   }
 });

@@ -32,6 +32,11 @@ test('paths: normalisation table (RFC 3986 6.2.2 + 5.2.4, merged slashes)', () =
     ['/%7euser', '/~user'],
     ['/%41%42%30', '/AB0'],
     ['/caf%c3%a9', '/caf%C3%A9'],
+    // not overlong: Latin-1 'À' / 'à' before ASCII, and the shortest 3- and 4-byte forms
+    ['/%C0x', '/%C0x'],
+    ['/%E0%A4%85', '/%E0%A4%85'],
+    ['/%F0%9F%98%80', '/%F0%9F%98%80'],
+    ['/%C0', '/%C0'],
     ['/a%2b', '/a%2B'],
     ['/100%25', '/100%25'],
     ['/a|b', '/a%7Cb'],
@@ -62,6 +67,12 @@ test('paths: rejections (400 kinds, 414)', () => {
     ['/%4', 'bad_percent_encoding'],
     ['/a%', 'bad_percent_encoding'],
     ['/%%41', 'bad_percent_encoding'],
+    // overlong UTF-8: '.', '/' and '\\' spelled in 2, 3 and 4 bytes
+    ['/%C0%AE%C0%AE/admin', 'overlong_utf8'],
+    ['/%c0%af', 'overlong_utf8'],
+    ['/%C1%9C', 'overlong_utf8'],
+    ['/%E0%80%AF', 'overlong_utf8'],
+    ['/%F0%80%80%AF', 'overlong_utf8'],
     ['/caf\u00e9', 'non_ascii'],
     ['/' + 'a'.repeat(MAX_TARGET_LENGTH), 'uri_too_long'],
   ];
