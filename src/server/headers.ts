@@ -46,6 +46,15 @@ const PROXY_ONLY = new Set([
   'x-forwarded-ssl',
   'x-url-scheme',
   'front-end-https',
+  // read as the original scheme, host or URL by Rack (X-Forwarded-Scheme), Traefik and
+  // forward-auth servers (X-Forwarded-Uri), and others; X-Host / X-Original-Host are known
+  // cache-poisoning vectors
+  'x-forwarded-scheme',
+  'x-forwarded-protocol',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-original-host',
+  'x-host',
 ]);
 
 export interface ForwardHeaderInput {

@@ -103,3 +103,17 @@ test("a header-keyed rate limit: X_Api_Key is neither a fresh bucket nor the ups
   assert.equal(up.seen[n]!.headers['x_api_key'], undefined);
   assert.equal((await get('X_Api_Key: k2')).status, 429, 'every underscore spelling lands in the one keyless bucket');
 });
+
+// Spellings frameworks read as the original scheme, host or URL (Rack: X-Forwarded-Scheme; Traefik
+// and forward-auth servers: X-Forwarded-Uri; X-Host / X-Original-Host: known cache-poisoning
+// vectors): from an untrusted peer they would be believed, since the upstream trusts the gateway.
+test('scheme, host and URL spellings of the identity headers are dropped from an untrusted peer, kept from a trusted proxy', async () => {
+  const sent = ['X-Forwarded-Scheme: https', 'X-Forwarded-Protocol: https', 'X-Forwarded-Uri: /admin', 'X-Forwarded-Path: /admin', 'X-Original-Host: evil.example', 'X-Host: evil.example'];
+  const names = sent.map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
+  let n = up.seen.length;
+  assert.equal((await rawRequest(open.address('http').port, http1('GET', '/who', ['Host: public.example.com', ...sent, 'Connection: close']))).status, 200);
+  for (const name of names) assert.equal(up.seen[n]!.headers[name], undefined, `untrusted: ${name}`);
+  n = up.seen.length;
+  assert.equal((await rawRequest(behindProxy.address('http').port, http1('GET', '/who', ['Host: public.example.com', ...sent, 'Connection: close']))).status, 200);
+  for (const name of names) assert.notEqual(up.seen[n]!.headers[name], undefined, `trusted: ${name}`);
+});
