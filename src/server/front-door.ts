@@ -5,6 +5,7 @@
 // Policy and statuses: docs/security.md "Request normalisation".
 import type { IncomingMessage } from 'node:http';
 import { normalizeHost, parseTarget, type TargetRejection } from './request-target.ts';
+import { HOP_BY_HOP, connectionListed } from './headers.ts';
 
 export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'asterisk_form' | 'transfer_coding';
 
@@ -118,8 +119,26 @@ export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedT
   if (host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) return reject('missing_host');
   if (host !== undefined && host !== sentHost) headers.host = host;
   if (underscored) for (const name of underscored) delete headers[name.toLowerCase()];
+  const connection = headers.connection;
+  if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') dropConnectionListed(headers, connection);
   if (t.form === 'absolute' || t.changed) req.url = t.query === '' ? t.path : `${t.path}?${t.query}`;
   return { path: t.path, query: t.query };
+}
+
+/**
+ * Headers named in `Connection` are hop-by-hop (RFC 9110 §7.6.1): the upstream never gets them,
+ * so nothing before it may act on them either (a cache keying a `Vary: Accept` variant on an
+ * Accept the upstream never saw stores the wrong answer under it). The framing and the vhost stay
+ * (`Connection: content-length, host` must not drop the body or retarget the request); the
+ * hop-by-hop headers themselves (Upgrade, TE) are dealt with where they are forwarded.
+ */
+function dropConnectionListed(headers: FrontDoorRequest['headers'], connection: string): void {
+  const listed = connectionListed(connection);
+  if (!listed) return;
+  for (const name of listed) {
+    if (name === 'host' || name === 'content-length' || HOP_BY_HOP.has(name)) continue;
+    delete headers[name];
+  }
 }
 
 export function isAnswer(x: AdmittedTarget | FrontDoorAnswer): x is FrontDoorAnswer {
