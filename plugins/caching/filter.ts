@@ -8,6 +8,7 @@ import type { CompiledRoute } from '../../src/config/compile.ts';
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, ResponseBodyHandler, UpstreamFailure, UpstreamResponseInfo } from '../../src/pipeline/types.ts';
 import { classifyUpstreamError } from '../../src/errors/index.ts';
 import { applyHeaderOps } from '../../src/server/headers.ts';
+import { requestHasBody } from '../../src/server/forwarder.ts';
 import type { EntryMeta, EntryWriter, StoredResponse } from './store/entry.ts';
 import { globsMatcher } from './glob.ts';
 import { normalisePath, normaliseQuery, primaryKey, variantKey } from './key.ts';
@@ -125,6 +126,9 @@ export class CacheFilter implements RequestFilter {
     if (!mem) return undefined;
     const h = ctx.raw.headers;
     if (h['cache-control'] !== undefined || h.pragma !== undefined || h.range !== undefined || h.upgrade !== undefined) return undefined;
+    // a GET with a body (a fat GET): frameworks that read its parameters answer for the body,
+    // which the key does not have; never answered from or stored in the cache
+    if (requestHasBody(ctx.raw)) return undefined;
     if (this.excluded(ctx.path)) return undefined;
     const primary = primaryKey(ctx, this.s.ignoreQueryParams);
     const vary = mem.varyOf(primary);
@@ -174,6 +178,7 @@ export class CacheFilter implements RequestFilter {
     if (this.excluded(ctx.path)) return bypass('excluded');
     if (h.range !== undefined) return bypass('range');
     if (h.upgrade !== undefined) return bypass('upgrade');
+    if (requestHasBody(ctx.raw)) return bypass('body');
     const reqcc = parseCacheControl(h['cache-control']);
     if (reqcc.has('no-store')) return bypass('no-store');
     st.primary = primaryKey(ctx, this.s.ignoreQueryParams);

@@ -46,7 +46,9 @@ export function normaliseQuery(query: string, ignore: readonly string[]): string
     } catch {
       name = rawName;
     }
-    if (ignore.includes(name)) continue;
+    // Rack and older Python split on ';' as well: `utm_source=a;cb=evil` hides `cb` from a key
+    // that drops utm_source, so an ignored parameter carrying ';' stays in the key.
+    if (ignore.includes(name) && !part.includes(';')) continue;
     kept.push([rawName, part]);
   }
   kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));

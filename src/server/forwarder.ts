@@ -41,6 +41,12 @@ function h2BodyFollows(req: IncomingMessage): boolean {
   return req.httpVersionMajor === 2 && (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
 }
 
+/** Whether the client sends a request body (Content-Length above 0, chunked, or HTTP/2 DATA). */
+export function requestHasBody(req: IncomingMessage): boolean {
+  const contentLength = req.headers['content-length'];
+  return contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined || h2BodyFollows(req);
+}
+
 /** What the balancer may look at for this request (also used by the WebSocket proxy). */
 export function pickContext(ctx: Context, exclude: Set<number>): PickContext {
   const headers = ctx.raw.headers;
@@ -153,7 +159,7 @@ export async function forward(opts: {
   const { ctx, req, res, route, group, chain, metrics } = opts;
   const exclude = new Set<number>();
   const contentLength = req.headers['content-length'];
-  const hasBody = ctx.body !== undefined || (contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined || h2BodyFollows(req));
+  const hasBody = ctx.body !== undefined || requestHasBody(req);
   let limiter: (Transform & { bytes: number }) | undefined;
   let bodyArg: Dispatcher.DispatchOptions['body'] = null;
   if (ctx.body !== undefined) {

@@ -29,6 +29,9 @@ test('normaliseQuery: sorted, ignored params dropped, encoding kept', () => {
     ['utm%5Fsource=x&id=3', ['utm_source'], 'id=3'],
     ['q=a%20b&&', [], 'q=a%20b'],
     ['flag&x=1', [], 'flag&x=1'],
+    // parameter cloaking: Rack and old Python split on ';' too, so an ignored param that hides
+    // another behind ';' stays in the key
+    ['utm_source=a;cb=evil&id=3', ['utm_source'], 'id=3&utm_source=a;cb=evil'],
   ];
   for (const [q, ignore, want] of cases) assert.equal(normaliseQuery(q, ignore), want, q);
 });
