@@ -128,15 +128,17 @@ export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedT
 /**
  * Headers named in `Connection` are hop-by-hop (RFC 9110 §7.6.1): the upstream never gets them,
  * so nothing before it may act on them either (a cache keying a `Vary: Accept` variant on an
- * Accept the upstream never saw stores the wrong answer under it). The framing and the vhost stay
- * (`Connection: content-length, host` must not drop the body or retarget the request); the
- * hop-by-hop headers themselves (Upgrade, TE) are dealt with where they are forwarded.
+ * Accept the upstream never saw stores the wrong answer under it). The framing, the vhost and the
+ * client chain stay (`Connection: content-length, host` must not drop the body or retarget the
+ * request); the hop-by-hop headers themselves (Upgrade, TE) are dealt with where they are forwarded.
  */
 function dropConnectionListed(headers: FrontDoorRequest['headers'], connection: string): void {
   const listed = connectionListed(connection);
   if (!listed) return;
   for (const name of listed) {
-    if (name === 'host' || name === 'content-length' || HOP_BY_HOP.has(name)) continue;
+    // X-Forwarded-For stays too: behind a trusted proxy the client address is resolved from it
+    // (dropped, the client would become the proxy); its upstream value is rebuilt anyway.
+    if (name === 'host' || name === 'content-length' || name === 'x-forwarded-for' || HOP_BY_HOP.has(name)) continue;
     delete headers[name];
   }
 }

@@ -117,3 +117,14 @@ test('scheme, host and URL spellings of the identity headers are dropped from an
   assert.equal((await rawRequest(behindProxy.address('http').port, http1('GET', '/who', ['Host: public.example.com', ...sent, 'Connection: close']))).status, 200);
   for (const name of names) assert.notEqual(up.seen[n]!.headers[name], undefined, `trusted: ${name}`);
 });
+
+// Connection-listed headers are removed at the front door, but X-Forwarded-For is what the client
+// address is resolved from behind a trusted proxy: dropping it would make every such client the
+// proxy itself (its rate-limit bucket, its allow-from network). Its upstream value is rebuilt anyway.
+test('Connection: x-forwarded-for through a trusted proxy does not turn the client into the proxy', async () => {
+  const n = up.seen.length;
+  const r = await rawRequest(behindProxy.address('http').port, http1('GET', '/who', ['Host: a', 'X-Forwarded-For: 203.0.113.9', 'Connection: close, x-forwarded-for']));
+  assert.equal(r.status, 200);
+  assert.equal(up.seen[n]!.headers['x-real-ip'], '203.0.113.9', 'the resolved client');
+  assert.equal(up.seen[n]!.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
+});
