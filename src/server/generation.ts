@@ -17,7 +17,7 @@ import { matchRoute, requestMatchInput, stripPort } from '../routing/match.ts';
 import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlightCap, oversizedHeader } from './request-limits.ts';
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps } from './headers.ts';
-import { incomingTraceId, pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
+import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
 import { forward, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
@@ -425,11 +425,13 @@ export class Generation {
     }
     const startTime = performance.now();
     const method = req.method ?? 'GET';
-    // With tracing on, a request without a client-sent id is correlated by its W3C trace id.
+    // The correlation id is the client's id or a generated one whether tracing is on or off
+    // (sentinel-reference.md §3.4; Envoy keeps x-request-id apart from the trace id too): the W3C
+    // trace id travels in traceparent and the access log's otel_trace_id (docs/tracing.md "Propagation").
     const trace = this.tracing?.start(req, method, target.path, startTime);
     return {
       startTime,
-      traceId: trace ? (incomingTraceId(req.headers) ?? trace.traceId) : pickTraceId(req.headers, this.traceFormat),
+      traceId: pickTraceId(req.headers, this.traceFormat),
       method,
       path: target.path,
       query: target.query,
