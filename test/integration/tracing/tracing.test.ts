@@ -16,6 +16,7 @@ const SERVER = 2;
 const CLIENT = 3;
 const INTERNAL = 1;
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
+const TINYFLAKE = /^[1-9A-HJ-NP-Za-km-z]{11}$/;
 
 const tmp = tempDir();
 
@@ -35,6 +36,21 @@ async function counter(gw: Gateway, name: string, labels: Record<string, string>
 
 function spansOf(c: Collector, traceId: string): ReceivedSpan[] {
   return c.spans.filter((s) => s.traceId === traceId);
+}
+
+/** The trace id of the (one) request to `path`, from its server span once the collector has it. */
+async function traceOfPath(c: Collector, path: string): Promise<string> {
+  const find = () => c.spans.find((s) => s.kind === SERVER && s.attributes['url.path'] === path);
+  await eventually(() => find() !== undefined, `the server span of ${path}`);
+  return find()!.traceId;
+}
+
+/** Every access log entry written so far by the gateways whose log file names start with `prefix`. */
+function accessEntries(prefix: string): Record<string, unknown>[] {
+  return readdirSync(tmp.dir)
+    .filter((n) => n.startsWith(prefix))
+    .flatMap((n) => readFileSync(join(tmp.dir, n), 'utf8').trim().split('\n').filter(Boolean))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('sampled requests (rate 1): structure, attributes, propagation', () => {
@@ -110,8 +126,11 @@ ${tracingBlock(collector.endpoint, 1)}
     assert.ok(tp, `upstream got a W3C traceparent: ${String(seen.headers.traceparent)}`);
     const [, traceId, attemptSpanId, flags] = tp;
     assert.equal(flags, '01', 'sampled');
-    // no client id: the correlation id is the trace id
-    assert.equal(r.headers['x-correlation-id'], traceId);
+    // no client id: the correlation id is a TinyFlake as with tracing off, not the trace id
+    // (reference §3.4; the trace id travels in traceparent), the same one upstream
+    const correlation = String(r.headers['x-correlation-id']);
+    assert.match(correlation, TINYFLAKE);
+    assert.deepEqual([seen.headers['x-correlation-id'], seen.headers['x-trace-id']], [correlation, correlation]);
     await eventually(() => spansOf(collector, traceId!).length >= 5, 'the five spans of the request reach the collector');
     const spans = spansOf(collector, traceId!);
     const server = spans.find((s) => s.kind === SERVER)!;
@@ -186,7 +205,7 @@ ${tracingBlock(collector.endpoint, 1)}
     const parentSpan = '10f067aa0ba902b8';
     const r = await request(`${base}/api/unsampled`, { headers: { traceparent: `00-${parentTrace}-${parentSpan}-00`, tracestate: 'vendor=xyz' } });
     assert.equal(r.status, 200);
-    assert.equal(r.headers['x-correlation-id'], parentTrace, 'correlated by the trace id');
+    assert.match(String(r.headers['x-correlation-id']), TINYFLAKE, 'the correlation id is not the trace id');
     const seen = up.seen.at(-1)!;
     const tp = TRACEPARENT.exec(String(seen.headers.traceparent));
     assert.ok(tp, `upstream got a W3C traceparent: ${String(seen.headers.traceparent)}`);
@@ -197,8 +216,8 @@ ${tracingBlock(collector.endpoint, 1)}
     const agentSaw = agent.lines.filter((l) => l.seen === 'request').map((l) => (l.metadata as { traceparent: string | null }).traceparent);
     assert.ok(agentSaw.includes(String(seen.headers.traceparent)), `agent metadata.traceparent: ${agentSaw.join(', ')}`);
     // a sampled request after it is exported: by then nothing of the unsampled one has been
-    const control = await request(`${base}/api/after-unsampled`);
-    const controlTrace = String(control.headers['x-correlation-id']);
+    assert.equal((await request(`${base}/api/after-unsampled`)).status, 200);
+    const controlTrace = TRACEPARENT.exec(String(up.seen.at(-1)!.headers.traceparent))![1]!;
     await eventually(() => spansOf(collector, controlTrace).length >= 5, 'the spans of the sampled request after it');
     assert.equal(spansOf(collector, parentTrace).length, 0, 'no span of the unsampled request');
   });
@@ -217,7 +236,7 @@ ${tracingBlock(collector.endpoint, 1)}
     flakyCalls = 0;
     const r = await request(`${base}/flaky`);
     assert.equal(r.status, 200);
-    const traceId = String(r.headers['x-correlation-id']);
+    const traceId = await traceOfPath(collector, '/flaky');
     await eventually(() => spansOf(collector, traceId).filter((s) => s.kind === CLIENT).length === 2 && spansOf(collector, traceId).some((s) => s.kind === SERVER), 'two attempt spans');
     const attempts = spansOf(collector, traceId)
       .filter((s) => s.kind === CLIENT)
@@ -238,7 +257,7 @@ ${tracingBlock(collector.endpoint, 1)}
     await request(`${base}/limited/a`);
     const r = await request(`${base}/limited/b`);
     assert.equal(r.status, 429);
-    const traceId = String(r.headers['x-correlation-id']);
+    const traceId = await traceOfPath(collector, '/limited/b');
     await eventually(() => spansOf(collector, traceId).some((s) => s.kind === SERVER), 'server span of the blocked request');
     const spans = spansOf(collector, traceId);
     const filter = spans.find((s) => s.name === 'rate-limit deny')!;
@@ -269,6 +288,23 @@ ${tracingBlock(collector.endpoint, 1)}
     assert.ok(entry, 'access log entry of the request');
     assert.equal(entry.otel_trace_id, tp[1]);
     assert.match(String(entry.otel_span_id), /^[0-9a-f]{16}$/);
+    const seen = up.seen.at(-1)!;
+    assert.deepEqual([seen.headers['x-correlation-id'], seen.headers['x-trace-id']], ['client-id-1', 'client-id-1'], 'the client id goes upstream');
+  });
+
+  test('without a client id the access log carries the TinyFlake as trace_id and the W3C trace id as otel_trace_id', async () => {
+    const r = await request(`${base}/api/log-generated`);
+    const correlation = String(r.headers['x-correlation-id']);
+    assert.match(correlation, TINYFLAKE);
+    const tp = TRACEPARENT.exec(String(up.seen.at(-1)!.headers.traceparent))!;
+    let entry: Record<string, unknown> | undefined;
+    await eventually(() => {
+      (gw as unknown as { accessLog?: { flush?(): void } }).accessLog?.flush?.();
+      entry = accessEntries('access-1-').find((e) => e.path === '/api/log-generated');
+      return entry !== undefined;
+    }, 'the access log line');
+    assert.deepEqual([entry!.trace_id, entry!.otel_trace_id], [correlation, tp[1]]);
+    assert.match(String(entry!.otel_span_id), /^[0-9a-f]{16}$/);
   });
 });
 
@@ -311,6 +347,7 @@ ${tracingBlock(collector.endpoint, rate, '', backendExtra)}
 
   test('rate 0: no spans, yet the upstream gets an unsampled traceparent', async () => {
     const ids: string[] = [];
+    const spanIds: string[] = [];
     await withGateway(0, async (base) => {
       for (let i = 0; i < 5; i++) {
         const r = await request(`${base}/r0/${i}`);
@@ -318,10 +355,15 @@ ${tracingBlock(collector.endpoint, rate, '', backendExtra)}
         const tp = TRACEPARENT.exec(String(up.seen.at(-1)!.headers.traceparent))!;
         assert.equal(tp[3], '00');
         ids.push(tp[1]!);
+        spanIds.push(tp[2]!);
       }
     });
     assert.equal(new Set(ids).size, 5, 'each request its own trace');
     for (const id of ids) assert.equal(spansOf(collector, id).length, 0);
+    // unsampled requests too: the access log carries the W3C trace id next to the correlation id
+    const logged = accessEntries('access-0-').filter((e) => String(e.path).startsWith('/r0/'));
+    assert.deepEqual(logged.map((e) => `${String(e.otel_trace_id)}-${String(e.otel_span_id)}`).sort(), ids.map((id, i) => `${id}-${spanIds[i]}`).sort(), 'the ids the upstream saw');
+    for (const e of logged) assert.match(String(e.trace_id), TINYFLAKE);
   });
 
   test('rate 0 honours a sampled parent; rate 1 honours an unsampled parent', async () => {
