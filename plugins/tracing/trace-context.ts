@@ -90,6 +90,66 @@ export function newSpanId(): string {
   }
 }
 
+// Root ids: a request without a parent gets its trace id and its own span id as the text of the
+// unsampled `traceparent`, `00-<trace id>-<span id>-00`, one entry of a pool text built 64 entries
+// at a time (hex written by a table loop into a template whose dashes never change, then one
+// latin1 string). The header the upstream gets is then a slice of that text, and the two ids are
+// slices of the slice, taken only when something reads them (the access log): formatting the
+// header per request was a template string of 55 characters, a cons string that the header-value
+// check flattened again (docs/tracing.md "Session 12").
+const ROOT_LEN = 55;
+const ROOT_BYTES = 24; // 16 trace id + 8 span id
+const ROOTS = 64;
+const rootBytes = Buffer.allocUnsafeSlow(ROOTS * ROOT_BYTES);
+const rootWords = new DataView(rootBytes.buffer, rootBytes.byteOffset, ROOTS * ROOT_BYTES);
+const rootAscii = Buffer.alloc(ROOTS * ROOT_LEN);
+for (let r = 0; r < ROOTS; r++) rootAscii.write('00-', r * ROOT_LEN, 'latin1');
+for (let r = 0; r < ROOTS; r++) rootAscii.write('-', r * ROOT_LEN + 35, 'latin1');
+for (let r = 0; r < ROOTS; r++) rootAscii.write('-00', r * ROOT_LEN + 52, 'latin1');
+/** byte b -> its two lowercase hex digits at 2b, 2b+1 */
+const HEX_PAIRS = new Uint8Array(512);
+for (let b = 0; b < 256; b++) {
+  HEX_PAIRS[2 * b] = '0123456789abcdef'.charCodeAt(b >> 4);
+  HEX_PAIRS[2 * b + 1] = '0123456789abcdef'.charCodeAt(b & 15);
+}
+let rootText = '';
+let rootNext = ROOTS;
+
+function writeHex(from: number, count: number, to: number): void {
+  for (let i = 0; i < count; i++) {
+    const b = rootBytes[from + i]! << 1;
+    rootAscii[to + 2 * i] = HEX_PAIRS[b]!;
+    rootAscii[to + 2 * i + 1] = HEX_PAIRS[b + 1]!;
+  }
+}
+
+function refillRoots(): void {
+  randomFillSync(rootBytes);
+  for (let r = 0; r < ROOTS; r++) {
+    writeHex(r * ROOT_BYTES, 16, r * ROOT_LEN + 3);
+    writeHex(r * ROOT_BYTES + 16, 8, r * ROOT_LEN + 36);
+  }
+  rootText = rootAscii.toString('latin1');
+  rootNext = 0;
+}
+
+/** The trace id of an unsampled root `traceparent` (see newRoot). */
+export function rootTraceId(traceparent: string): string {
+  return traceparent.slice(3, 35);
+}
+
+/** The span id of an unsampled root `traceparent` (see newRoot). */
+export function rootSpanId(traceparent: string): string {
+  return traceparent.slice(36, 52);
+}
+
+/** A new random root trace. */
+export interface Root {
+  /** `00-<trace id>-<span id>-00`: the unsampled traceparent naming the root's own (server) span */
+  readonly traceparent: string;
+  readonly sampled: boolean;
+}
+
 /**
  * Trace-id ratio sampling, the same decision as the OpenTelemetry SDK's TraceIdRatioBasedSampler
  * (the XOR of the trace id's four 32-bit words below `floor(rate * 0xffffffff)`; everything at
@@ -113,16 +173,20 @@ export class RatioSampler {
     return this.sampleWords(w(0), w(8), w(16), w(24));
   }
 
-  /** A new random root trace id and its sampling decision. */
-  newTrace(): { traceId: string; sampled: boolean } {
+  /** A new random root trace (trace id and span id never all zeros) and its sampling decision. */
+  newRoot(): Root {
     for (;;) {
-      const at = take(16);
-      const w0 = words.getUint32(at);
-      const w1 = words.getUint32(at + 4);
-      const w2 = words.getUint32(at + 8);
-      const w3 = words.getUint32(at + 12);
-      // an all-zero trace id is invalid
-      if ((w0 | w1 | w2 | w3) !== 0) return { traceId: poolHex.slice(at * 2, at * 2 + 32), sampled: this.sampleWords(w0, w1, w2, w3) };
+      if (rootNext === ROOTS) refillRoots();
+      const r = rootNext++;
+      const at = r * ROOT_BYTES;
+      const w0 = rootWords.getUint32(at);
+      const w1 = rootWords.getUint32(at + 4);
+      const w2 = rootWords.getUint32(at + 8);
+      const w3 = rootWords.getUint32(at + 12);
+      // all-zero ids are invalid
+      if ((w0 | w1 | w2 | w3) === 0 || (rootWords.getUint32(at + 16) | rootWords.getUint32(at + 20)) === 0) continue;
+      const o = r * ROOT_LEN;
+      return { traceparent: rootText.slice(o, o + ROOT_LEN), sampled: this.sampleWords(w0, w1, w2, w3) };
     }
   }
 }

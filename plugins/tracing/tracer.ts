@@ -34,7 +34,7 @@ import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-js
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
 import { otlpEnvironment, type OtlpHttpTransport } from './otlp-http.ts';
-import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent } from './trace-context.ts';
+import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
 export type { ExportEvents } from './span-export.ts';
@@ -78,10 +78,12 @@ const KIND_CLIENT = 3;
 class Trace implements RequestTrace, TraceSpan {
   readonly server: TraceSpan;
   current: TraceSpan;
-  private tp: string | undefined = undefined;
   constructor(
-    readonly traceId: string,
-    readonly spanId: string,
+    /** undefined for an unsampled root: then a slice of `tp`, taken when read (the access log) */
+    private tid: string | undefined,
+    private sid: string | undefined,
+    /** an unsampled root's `traceparent` (trace-context.ts newRoot); otherwise made when read */
+    private tp: string | undefined,
     readonly sampled: boolean,
     /** the recorded server span; undefined when not sampled */
     readonly recorded: RecordedSpan | undefined,
@@ -90,6 +92,12 @@ class Trace implements RequestTrace, TraceSpan {
   ) {
     this.server = recorded ?? this;
     this.current = this.server;
+  }
+  get traceId(): string {
+    return (this.tid ??= rootTraceId(this.tp!));
+  }
+  get spanId(): string {
+    return (this.sid ??= rootSpanId(this.tp!));
   }
   /** only read as a span when not sampled (a sampled trace's spans are `server` and its children) */
   get traceparent(): string {
@@ -199,16 +207,16 @@ export class Tracing implements TracingRuntime {
     // Parent-based: a valid client traceparent decides; otherwise the trace id's ratio does.
     const parent = h.traceparent === undefined ? undefined : parseTraceparent(h.traceparent);
     let traceId: string;
-    let sampled: boolean;
     if (parent) {
+      if (!parent.sampled) return new Trace(parent.traceId, newSpanId(), undefined, false, undefined, '');
       traceId = parent.traceId;
-      sampled = parent.sampled;
     } else {
-      const root = this.sampler.newTrace();
-      traceId = root.traceId;
-      sampled = root.sampled;
+      const root = this.sampler.newRoot();
+      // unsampled (99 in 100 at 1%): the ids stay inside the ready traceparent until read
+      if (!root.sampled) return new Trace(undefined, undefined, root.traceparent, false, undefined, '');
+      traceId = rootTraceId(root.traceparent);
     }
-    if (!sampled) return new Trace(traceId, newSpanId(), false, undefined, '');
+    // sampled from here on
     const standard = STANDARD_METHODS.has(method);
     const socket = req.socket;
     const attributes: AttributeValue[] = [
@@ -236,7 +244,7 @@ export class Tracing implements TracingRuntime {
     const name = standard ? method : 'HTTP';
     const tracestate = parent && typeof h.tracestate === 'string' ? h.tracestate : undefined;
     const server = new RecordedSpan(this.queue, traceId, parent ? parent.spanId : '', parent !== undefined, tracestate, name, KIND_SERVER, startTime, attributes);
-    return new Trace(traceId, server.spanId, true, server, name);
+    return new Trace(traceId, server.spanId, undefined, true, server, name);
   }
 
   routed(t: RequestTrace, route: CompiledRoute): void {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { SamplingDecision, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
-import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent } from '../../../plugins/tracing/trace-context.ts';
+import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from '../../../plugins/tracing/trace-context.ts';
 
 const T = '4bf92f3577b34da6a3ce929d0e0e4736';
 const S = '00f067aa0ba902b7';
@@ -51,18 +51,37 @@ test('formatTraceparent and span ids', () => {
   assert.equal(ids.size, 1000, 'random span ids');
 });
 
-test('trace and span ids drawn in turns from the random pool (several refills) never repeat', () => {
+test('trace and span ids drawn in turns from the random pools (several refills) never repeat', () => {
   const sampler = new RatioSampler(0.5);
   const seen = new Set<string>();
   for (let i = 0; i < 3000; i++) {
-    const { traceId } = sampler.newTrace();
+    const { traceparent } = sampler.newRoot();
+    const traceId = rootTraceId(traceparent);
+    const rootSpan = rootSpanId(traceparent);
     const spanId = newSpanId();
     assert.match(traceId, /^[0-9a-f]{32}$/);
     assert.match(spanId, /^[0-9a-f]{16}$/);
-    // no id is a piece of another: the pool hands out each byte once
-    assert.ok(!seen.has(traceId) && !seen.has(spanId) && !seen.has(traceId.slice(0, 16)) && !seen.has(traceId.slice(16)), `repeat at ${i}`);
-    seen.add(traceId).add(spanId).add(traceId.slice(0, 16)).add(traceId.slice(16));
+    // the root's traceparent is the unsampled one of its ids, whatever the decision
+    assert.equal(traceparent, formatTraceparent(traceId, rootSpan, false));
+    assert.deepEqual(parseTraceparent(traceparent), { traceId, spanId: rootSpan, sampled: false });
+    // no id is a piece of another: the pools hand out each byte once
+    const pieces = [traceId, rootSpan, spanId, traceId.slice(0, 16), traceId.slice(16)];
+    assert.ok(pieces.every((p) => !seen.has(p)), `repeat at ${i}`);
+    for (const p of pieces) seen.add(p);
   }
+});
+
+test('root ids: every byte value reaches the hex text (the table encoder against Buffer hex)', () => {
+  const sampler = new RatioSampler(0);
+  const digits = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const tp = sampler.newRoot().traceparent;
+    const hex = rootTraceId(tp) + rootSpanId(tp);
+    // the hex round-trips through bytes
+    assert.equal(Buffer.from(hex, 'hex').toString('hex'), hex);
+    for (let j = 0; j < hex.length; j += 2) digits.add(hex.slice(j, j + 2));
+  }
+  assert.equal(digits.size, 256, 'all 256 byte values seen');
 });
 
 test('RatioSampler: the same decision as the SDK TraceIdRatioBasedSampler for the same trace id', () => {
@@ -72,11 +91,12 @@ test('RatioSampler: the same decision as the SDK TraceIdRatioBasedSampler for th
     let sampled = 0;
     const n = 4000;
     for (let i = 0; i < n; i++) {
-      const root = ours.newTrace();
-      assert.match(root.traceId, /^[0-9a-f]{32}$/);
-      const want = sdk.shouldSample(ROOT_CONTEXT, root.traceId).decision === SamplingDecision.RECORD_AND_SAMPLED;
-      assert.equal(root.sampled, want, `rate ${rate}, trace ${root.traceId}`);
-      assert.equal(ours.sample(root.traceId), want, `rate ${rate}, trace ${root.traceId} from hex`);
+      const root = ours.newRoot();
+      const traceId = rootTraceId(root.traceparent);
+      assert.match(traceId, /^[0-9a-f]{32}$/);
+      const want = sdk.shouldSample(ROOT_CONTEXT, traceId).decision === SamplingDecision.RECORD_AND_SAMPLED;
+      assert.equal(root.sampled, want, `rate ${rate}, trace ${traceId}`);
+      assert.equal(ours.sample(traceId), want, `rate ${rate}, trace ${traceId} from hex`);
       if (root.sampled) sampled++;
     }
     // the share follows the rate (6 standard deviations of slack: this never flakes)
