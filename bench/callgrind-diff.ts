@@ -64,8 +64,17 @@ function nameOf(fn: string, pid: string | undefined): string {
       lo = mid + 1;
     } else hi = mid - 1;
   }
-  for (let i = at; i >= 0 && i > at - 8; i--) if (addr < m[i]!.end) return m[i]!.name.replace(/^JS:/, '');
+  for (let i = at; i >= 0 && i > at - 8; i--) if (addr < m[i]!.end) return treeless(m[i]!.name.replace(/^JS:/, ''));
   return '(JIT code, unnamed)';
+}
+
+/**
+ * A JS function's name without the checkout it was loaded from (`file:///work/wt/x/.tmp/bench/dist-123/src/a.js`
+ * -> `dist/src/a.js`, `/work/wt/y/node_modules/undici/...` -> `node_modules/undici/...`), so dumps of
+ * two trees (a `--baseline` run) compare function by function.
+ */
+function treeless(name: string): string {
+  return name.replace(/(?:file:\/\/)?\/\S*?\/(?:\.tmp\/bench\/dist-\d+\/|(node_modules\/))/g, (_m, nm: string | undefined) => nm ?? 'dist/');
 }
 
 function group(name: string): string {

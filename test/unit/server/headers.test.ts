@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { forwardHeaders, responseHeaders, applyHeaderOps } from '../../../src/server/headers.ts';
-import { pickTraceId, tinyflake, traceIdFormat } from '../../../src/server/trace-id.ts';
+import { randomBytes } from 'node:crypto';
+import { base58Randoms, nextTinyflake, pickTraceId, tinyflake, traceIdFormat } from '../../../src/server/trace-id.ts';
 import { classifyUpstreamError } from '../../../src/errors/index.ts';
 
 test('hop-by-hop and Connection-listed headers are stripped; X-Forwarded-* set', () => {
@@ -93,6 +94,31 @@ test('trace ids: reuse incoming, else TinyFlake (11 base58 chars) or UUID', () =
   assert.equal(tinyflake(0, Buffer.alloc(6)), '11111111111');
   assert.equal(traceIdFormat('uuidv4'), 'uuid');
   assert.equal(traceIdFormat('whatever'), 'tinyflake');
+});
+
+test('pooled TinyFlakes: the random part is what tinyflake() makes of the same 6 bytes; the time part the second', () => {
+  // edge values: 0, 58^8 - 1 and 58^8 (the 48 bits exceed 8 Base58 digits: both keep the last 8), 2^48 - 1
+  const edges = [0, 58 ** 8 - 1, 58 ** 8, 2 ** 48 - 1];
+  const bytes = Buffer.concat([...edges.map((n) => Buffer.from(n.toString(16).padStart(12, '0'), 'hex')), randomBytes(6 * 500)]);
+  const count = bytes.length / 6;
+  const out = new Uint8Array(8 * count);
+  base58Randoms(new DataView(bytes.buffer, bytes.byteOffset, bytes.length), count, out);
+  for (let i = 0; i < count; i++) {
+    const want = tinyflake(0, bytes.subarray(6 * i, 6 * i + 6)).slice(3);
+    assert.equal(Buffer.from(out.subarray(8 * i, 8 * i + 8)).toString('latin1'), want, `id ${i}`);
+  }
+  assert.equal(Buffer.from(out.subarray(0, 8)).toString('latin1'), '11111111');
+  const seen = new Set<string>();
+  const now = Date.UTC(2026, 11, 5, 16, 0, 0);
+  for (let i = 0; i < 2000; i++) {
+    // several pool refills and a change of second on the way
+    const t = now + i * 7;
+    const id = nextTinyflake(t);
+    assert.match(id, /^[1-9A-HJ-NP-Za-km-z]{11}$/);
+    assert.equal(id.slice(0, 3), tinyflake(t, Buffer.alloc(6)).slice(0, 3), `time part at ${t}`);
+    seen.add(id.slice(3));
+  }
+  assert.ok(seen.size >= 1999, 'random parts do not repeat');
 });
 
 test('error taxonomy: refused/reset 502, timeouts 504', () => {
