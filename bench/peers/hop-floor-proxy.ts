@@ -31,8 +31,14 @@ const pool = new Pool(upstream.origin, { connections: 128, pipelining: 1, keepAl
 
 /** One upstream exchange written straight into the client response (no body stream). */
 class Relay implements Dispatcher.DispatchHandler {
+  private done = false;
   constructor(private readonly res: ServerResponse) {}
-  onConnect(): void {}
+  onConnect(abort: (err?: Error) => void): void {
+    // a client gone mid-exchange frees the upstream connection (else the pool runs dry)
+    this.res.once('close', () => {
+      if (!this.done) abort();
+    });
+  }
   onHeaders(statusCode: number, raw: Buffer[]): boolean {
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
@@ -44,12 +50,16 @@ class Relay implements Dispatcher.DispatchHandler {
     return true;
   }
   onData(chunk: Buffer): boolean {
-    return this.res.write(chunk);
+    // the origin's bodies are a few bytes: no backpressure (false would pause the upstream for good)
+    this.res.write(chunk);
+    return true;
   }
   onComplete(): void {
+    this.done = true;
     this.res.end();
   }
   onError(): void {
+    this.done = true;
     if (this.res.headersSent || this.res.destroyed) this.res.destroy();
     else this.res.writeHead(502).end();
   }
