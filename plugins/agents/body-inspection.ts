@@ -2,61 +2,11 @@
 // The bytes read from the client are kept exactly as received (they are replayed upstream);
 // agents may see a decompressed copy, produced under a ratio cap and an absolute cap, and
 // a decompression bomb is stopped at the cap, never expanded.
-import type { Readable, Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
 
-export type ReadResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' | 'error'; received: number };
-
-/**
- * Reads a whole request body, at most `hardLimit` bytes (beyond: too_large, reading stops).
- * `onChunk` lets stream mode look at each chunk as it arrives; the stream is paused until the
- * returned promise settles (so a slow agent back-pressures the client, not the gateway's memory).
- */
-export function readBody(stream: Readable, hardLimit: number, signal: AbortSignal, onChunk?: (chunk: Buffer) => Promise<void> | void): Promise<ReadResult> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let done = false;
-    const finish = (r: ReadResult) => {
-      if (done) return;
-      done = true;
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
-      resolve(r);
-    };
-    const onData = (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > hardLimit) {
-        stream.pause();
-        finish({ ok: false, reason: 'too_large', received });
-        return;
-      }
-      chunks.push(chunk);
-      if (onChunk) {
-        const r = onChunk(chunk);
-        if (r) {
-          stream.pause();
-          r.then(
-            () => !done && stream.resume(),
-            () => finish({ ok: false, reason: 'error', received }),
-          );
-        }
-      }
-    };
-    const onEnd = () => finish({ ok: true, body: Buffer.concat(chunks, received) });
-    const onError = () => finish({ ok: false, reason: 'error', received });
-    const onAbort = () => finish({ ok: false, reason: 'aborted', received });
-    if (signal.aborted) return onAbort();
-    if (stream.readableEnded) return onEnd();
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('error', onError);
-    signal.addEventListener('abort', onAbort, { once: true });
-    stream.resume();
-  });
-}
+// Reading a whole body is the core's (the forwarder buffers small bodies with it too).
+export { readBody, type ReadResult } from '../../src/server/request-body.ts';
 
 /** Content-type allowlist by prefix (parameters such as charset are ignored). */
 export function isInspectedContentType(contentType: string | undefined, allowed: readonly string[]): boolean {

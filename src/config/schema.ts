@@ -158,7 +158,8 @@ export const LimitsSchema = Block({
   'max-header-name-bytes': Type.Optional(Type.Integer({ minimum: 1, default: 256 })),
   'max-header-value-bytes': Type.Optional(Type.Integer({ minimum: 1, default: 4096 })),
   'max-body-size-bytes': Type.Optional(Type.Integer({ minimum: 0, default: 10485760, aliases: ['max-body-size'] })),
-  // default: min(1 MiB, max-body-size-bytes)
+  // request bodies up to this size are read whole before a target is picked (docs/security.md,
+  // "Request buffering"); 0 streams every body. Default: min(1 MiB, max-body-size-bytes)
   'max-body-buffer-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
   'max-body-inspection-bytes': Type.Optional(Type.Integer({ minimum: 0, default: 1048576 })),
   'max-decompression-ratio': Type.Optional(Type.Number({ exclusiveMinimum: 0, default: 100 })),

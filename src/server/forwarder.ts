@@ -12,6 +12,7 @@ import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
+import { readBody } from './request-body.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { CounterCell, HistogramCell } from '../metrics/fast.ts';
@@ -45,6 +46,16 @@ function h2BodyFollows(req: IncomingMessage): boolean {
 export function requestHasBody(req: IncomingMessage): boolean {
   const contentLength = req.headers['content-length'];
   return contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined || h2BodyFollows(req);
+}
+
+/**
+ * Requests whose body is a stream by protocol (gRPC, including client and bidirectional streams
+ * over HTTP/2, and gRPC-Web): the upstream must see each message as it is sent, so they are never
+ * buffered.
+ */
+function streamedProtocol(req: IncomingMessage): boolean {
+  const ct = req.headers['content-type'];
+  return ct !== undefined && ct.length >= 16 && ct.slice(0, 16).toLowerCase() === 'application/grpc';
 }
 
 /** What the balancer may look at for this request (also used by the WebSocket proxy). */
@@ -154,6 +165,8 @@ export async function forward(opts: {
   group: UpstreamGroup;
   chain: FilterChain;
   maxBodyBytes: number;
+  /** bodies up to this many bytes are read whole before a target is picked; 0: always stream */
+  bufferBodyBytes: number;
   metrics: Metrics;
 }): Promise<ForwardResult> {
   const { ctx, req, res, route, group, chain, metrics } = opts;
@@ -162,6 +175,9 @@ export async function forward(opts: {
   const hasBody = ctx.body !== undefined || requestHasBody(req);
   let limiter: (Transform & { bytes: number }) | undefined;
   let bodyArg: Dispatcher.DispatchOptions['body'] = null;
+  // Request buffering (docs/security.md, "Request buffering"): a body that may fit the threshold
+  // is read whole before a target is picked, so a client that trickles it holds no upstream socket.
+  let bufferFirst = false;
   if (ctx.body !== undefined) {
     bodyArg = ctx.body;
     ctx.upstreamHeaders['content-length'] = String(ctx.body.length);
@@ -172,7 +188,10 @@ export async function forward(opts: {
     // that end for an empty or shorter body and sends it as a whole request (docs/security.md,
     // "Request bodies").
     req.once('aborted', () => ctx.cancel('client aborted the request body'));
-    if (contentLength !== undefined) {
+    bufferFirst = opts.bufferBodyBytes > 0 && (contentLength === undefined || Number(contentLength) <= opts.bufferBodyBytes) && !streamedProtocol(req);
+    if (bufferFirst) {
+      // bodyArg is set once the body is read (readFirst)
+    } else if (contentLength !== undefined) {
       bodyArg = req; // size already checked against the limit by the caller
     } else {
       limiter = limitStream(opts.maxBodyBytes);
@@ -180,7 +199,7 @@ export async function forward(opts: {
       bodyArg = limiter;
     }
   }
-  const bodyReplayable = !hasBody || ctx.body !== undefined;
+  let bodyReplayable = !hasBody || ctx.body !== undefined;
   const upstreamLabel = { upstream: group.id, route: route.id };
   const cells = upstreamCells(metrics, route, group.id);
   // `timeouts { request-secs }` bounds the whole exchange (all attempts and the response body).
@@ -190,9 +209,54 @@ export async function forward(opts: {
     ctx.cancel('upstream request timeout');
   }, group.timeouts.requestMs);
   try {
+    if (bufferFirst) {
+      const early = await readFirst();
+      if (early) return early;
+    }
     return await attempts();
   } finally {
     clearTimeout(requestTimer);
+  }
+
+  /**
+   * Reads the body before any target is involved: whole (sent with Content-Length, replayable),
+   * or, past the threshold (a chunked or HTTP/2 body without Content-Length that grew), what was
+   * read followed by the rest as it arrives. A client that stops or leaves here never reaches an
+   * upstream. Returns the answer when the request ends here.
+   */
+  async function readFirst(): Promise<ForwardResult | undefined> {
+    const kept: Buffer[] = [];
+    const read = await readBody(req, opts.bufferBodyBytes, ctx.signal, undefined, kept);
+    if (read.ok) {
+      ctx.body = read.body;
+      bodyArg = read.body;
+      bodyReplayable = true;
+      ctx.upstreamHeaders['content-length'] = String(read.body.length);
+      delete ctx.upstreamHeaders['transfer-encoding'];
+      return undefined;
+    }
+    if (read.reason === 'too_large' && !ctx.cancelled) {
+      if (read.received > opts.maxBodyBytes) {
+        metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
+        ctx.audit.blocked = 'body_size_exceeded';
+        return sendError(res, ctx, 413, 'Payload Too Large', 0);
+      }
+      limiter = limitStream(opts.maxBodyBytes);
+      for (const c of kept) limiter.write(c);
+      req.pipe(limiter);
+      bodyArg = limiter;
+      return undefined;
+    }
+    if (timedOut) {
+      // request-secs ran out while the client was still sending: the client was slow.
+      metrics.blockedRequests.inc({ reason: 'request_body_timeout' });
+      ctx.audit.blocked = 'request_body_timeout';
+      return sendError(res, ctx, 408, 'Request Timeout: the request body did not arrive in time', 0, 'client_timeout');
+    }
+    if (ctx.cancelled || res.destroyed) {
+      return { status: 499, durationMs: 0, requestBodyBytes: read.received, responseBodyBytes: 0, upstreamAttempts: 0, error: 'client closed request' };
+    }
+    return sendError(res, ctx, 400, 'Bad Request: the request body could not be read', 0, 'body_read_failed');
   }
 
   /** The upstream failed: a filter may still answer (onUpstreamError), else the core's error. */

@@ -96,6 +96,9 @@ interface Admitted {
  * the header-phase filters, so any of them can still refuse with its own status and the body is
  * never sent. A refusal closes the connection: the unread body would be parsed as the next request.
  */
+/** `limits { max-body-buffer-bytes }` when unset (the reference's default). */
+const DEFAULT_BODY_BUFFER_BYTES = 1024 * 1024;
+
 function deferContinue(req: IncomingMessage, res: ServerResponse): void {
   // Node answers any other expectation with 417 before we see the request; HTTP/1.0 gets no 1xx.
   if (req.httpVersion === '1.0' || typeof res.writeContinue !== 'function') return;
@@ -131,6 +134,8 @@ export class Generation {
   private inFlight = 0;
   private drained: (() => void) | undefined;
   private readonly bodyLimit: number;
+  /** `limits { max-body-buffer-bytes }`: request bodies up to this size are read before a target is picked */
+  private readonly bodyBufferLimit: number;
   private readonly maxHeaderCount: number;
   private readonly maxHeaderName: number;
   private readonly maxHeaderValue: number;
@@ -144,6 +149,7 @@ export class Generation {
     this.traceFormat = traceIdFormat(deps.config.system['trace-id-format']);
     this.trusted = compileTrusted(deps.config.trustedProxies);
     this.bodyLimit = deps.config.limits['max-body-size-bytes'];
+    this.bodyBufferLimit = deps.config.limits['max-body-buffer-bytes'] ?? DEFAULT_BODY_BUFFER_BYTES;
     this.maxHeaderCount = deps.config.limits['max-header-count'];
     this.maxHeaderName = deps.config.limits['max-header-name-bytes'] ?? DEFAULT_MAX_HEADER_NAME_BYTES;
     this.maxHeaderValue = deps.config.limits['max-header-value-bytes'] ?? DEFAULT_MAX_HEADER_VALUE_BYTES;
@@ -298,7 +304,7 @@ export class Generation {
       // The gateway answered the expectation itself; undici cannot send it (UND_ERR_NOT_SUPPORTED).
       if (req.headers.expect !== undefined) delete a.ctx.upstreamHeaders.expect;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
-      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, chain: a.chain, maxBodyBytes: a.limit, metrics: this.deps.metrics });
+      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, chain: a.chain, maxBodyBytes: a.limit, bufferBodyBytes: Math.min(this.bodyBufferLimit, a.limit), metrics: this.deps.metrics });
     } catch (err) {
       this.failed(err, res, f);
     } finally {

@@ -1,10 +1,8 @@
-// OPEN FINDING (session 12 audit), kept as a todo test: request bodies are streamed to the
-// upstream as they arrive, so a client that trickles its uploads holds one upstream connection per
-// upload for up to the listener's request-timeout-secs. With the defaults, one address may open 100
-// connections (max-connections-per-client) and a target's pool has 100 sockets (connection-pool
-// max-connections): one client can take every socket and every other client's request queues until
-// it times out. Here with a pool of 4. Fix candidates: buffer small bodies before picking a target
-// (nginx's proxy_request_buffering), and/or cap the streaming uploads in flight per client address.
+// Session 12 audit finding, fixed by request buffering (docs/security.md, "Request buffering"):
+// bodies up to max-body-buffer-bytes are read before a target is picked, so a client that
+// trickles its uploads holds no upstream socket; before, with the defaults one address could open
+// 100 connections (max-connections-per-client) against a pool of 100 sockets (connection-pool
+// max-connections) and queue every other client's requests until they timed out. Pool of 4 here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -28,7 +26,7 @@ after(async () => {
   await up.close();
 });
 
-test('four trickled uploads from one client do not take every upstream socket from the others', { todo: 'open: streamed uploads hold pool sockets (docs/security.md, "Open findings")' }, async () => {
+test('four trickled uploads from one client do not take every upstream socket from the others', async () => {
   const port = gw.address('http').port;
   const socks: net.Socket[] = [];
   try {

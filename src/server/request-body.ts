@@ -1,0 +1,59 @@
+// Reading a request body into memory: agent body inspection (plugins/agents) and the forwarder's
+// request buffering (docs/security.md, "Request buffering") share this one reader.
+import type { Readable } from 'node:stream';
+
+export type ReadResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' | 'error'; received: number };
+
+/**
+ * Reads a whole request body, at most `hardLimit` bytes (beyond: too_large, the stream is left
+ * paused). `onChunk` lets stream mode look at each chunk as it arrives; the stream is paused until
+ * the returned promise settles (so a slow agent back-pressures the client, not the gateway's
+ * memory). `kept`, when given, collects every chunk read, the one that passed the limit included,
+ * so a caller can still send what was read before the rest of the stream.
+ */
+export function readBody(stream: Readable, hardLimit: number, signal: AbortSignal, onChunk?: (chunk: Buffer) => Promise<void> | void, kept?: Buffer[]): Promise<ReadResult> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = kept ?? [];
+    let received = 0;
+    let done = false;
+    const finish = (r: ReadResult) => {
+      if (done) return;
+      done = true;
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      signal.removeEventListener('abort', onAbort);
+      resolve(r);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > hardLimit) {
+        stream.pause();
+        if (kept) kept.push(chunk);
+        finish({ ok: false, reason: 'too_large', received });
+        return;
+      }
+      chunks.push(chunk);
+      if (onChunk) {
+        const r = onChunk(chunk);
+        if (r) {
+          stream.pause();
+          r.then(
+            () => !done && stream.resume(),
+            () => finish({ ok: false, reason: 'error', received }),
+          );
+        }
+      }
+    };
+    const onEnd = () => finish({ ok: true, body: Buffer.concat(chunks, received) });
+    const onError = () => finish({ ok: false, reason: 'error', received });
+    const onAbort = () => finish({ ok: false, reason: 'aborted', received });
+    if (signal.aborted) return onAbort();
+    if (stream.readableEnded) return onEnd();
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.resume();
+  });
+}

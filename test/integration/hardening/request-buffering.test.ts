@@ -1,0 +1,179 @@
+// Request buffering (docs/security.md, "Request buffering"): a body up to
+// `limits { max-body-buffer-bytes }` is read whole before a target is picked and goes upstream
+// byte for byte with a Content-Length (a chunked one too); a larger one, and gRPC, stream as
+// before; a client that leaves or stalls mid-body never reaches the upstream.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http, { type IncomingMessage } from 'node:http';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { gatewayFrom } from '../../helpers/gateway.ts';
+import type { Gateway } from '../../../src/server/gateway.ts';
+
+interface Seen {
+  url: string;
+  headers: IncomingMessage['headers'];
+  body?: Buffer;
+}
+
+const THRESHOLD = 4096;
+let upstream: http.Server;
+const seen: Seen[] = [];
+let gw: Gateway;
+let port: number;
+/** whether the client has started writing the last part of its body */
+let clientDone = true;
+/** per upstream request: it arrived before the client sent the last part of the body */
+const headersBeforeEnd: boolean[] = [];
+
+before(async () => {
+  upstream = http.createServer((req, res) => {
+    const s: Seen = { url: req.url!, headers: req.headers };
+    seen.push(s);
+    headersBeforeEnd.push(!clientDone);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      s.body = Buffer.concat(chunks);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ bytes: s.body.length }));
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const target = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const g = await gatewayFrom(`
+system { graceful-shutdown-timeout-secs 2 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+limits { max-body-buffer-bytes ${THRESHOLD} }
+routes {
+  route "slow" { matches { path-prefix "/timeout" } ; upstream "short" }
+  route "main" { matches { path-prefix "/" } ; upstream "backend" }
+}
+upstreams {
+  upstream "backend" { target "${target}" }
+  upstream "short" { target "${target}"; timeouts { request-secs 1 } }
+}
+`);
+  gw = g.gw;
+  port = gw.address('http').port;
+});
+
+after(async () => {
+  await gw.close();
+  upstream.closeAllConnections();
+  await new Promise<void>((r) => upstream.close(() => r()));
+});
+
+function reset(): void {
+  seen.length = 0;
+  headersBeforeEnd.length = 0;
+}
+
+/** Sends `parts` (with a pause between them) as one request body; resolves with status and body. */
+function send(path: string, headers: Record<string, string>, parts: Buffer[], gapMs = 0): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    clientDone = false;
+    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+    });
+    req.on('error', reject);
+    void (async () => {
+      for (let i = 0; i < parts.length; i++) {
+        if (i === parts.length - 1) clientDone = true;
+        req.write(parts[i]);
+        if (gapMs > 0 && i < parts.length - 1) await new Promise((r) => setTimeout(r, gapMs));
+      }
+      req.end();
+    })();
+  });
+}
+
+test('a buffered body with Content-Length arrives byte for byte, after the client finished it', async () => {
+  reset();
+  const body = randomBytes(3000);
+  const r = await send('/cl', { 'content-length': String(body.length), 'content-type': 'application/octet-stream' }, [body.subarray(0, 1000), body.subarray(1000)], 100);
+  assert.equal(r.status, 200);
+  assert.equal(seen.length, 1);
+  assert.deepEqual(seen[0]!.body, body);
+  assert.equal(seen[0]!.headers['content-length'], '3000');
+  assert.equal(headersBeforeEnd[0], false, 'the upstream saw the request only once the body was complete');
+});
+
+test('a chunked body up to the threshold goes upstream with a Content-Length, not chunked', async () => {
+  reset();
+  const body = randomBytes(THRESHOLD);
+  const r = await send('/chunked', { 'transfer-encoding': 'chunked' }, [body.subarray(0, 10), body.subarray(10, 2000), body.subarray(2000)], 50);
+  assert.equal(r.status, 200);
+  assert.deepEqual(seen[0]!.body, body);
+  assert.equal(seen[0]!.headers['content-length'], String(THRESHOLD));
+  assert.equal(seen[0]!.headers['transfer-encoding'], undefined);
+  assert.equal(headersBeforeEnd[0], false);
+});
+
+test('a chunked body that grows past the threshold streams: what was read first, then the rest', async () => {
+  reset();
+  const body = randomBytes(3 * THRESHOLD);
+  const r = await send('/big-chunked', { 'transfer-encoding': 'chunked' }, [body.subarray(0, 100), body.subarray(100, 2 * THRESHOLD), body.subarray(2 * THRESHOLD)], 300);
+  assert.equal(r.status, 200);
+  assert.deepEqual(seen[0]!.body, body);
+  assert.equal(seen[0]!.headers['transfer-encoding'], 'chunked');
+  assert.equal(headersBeforeEnd[0], true, 'the upstream saw the request while the body was still coming');
+});
+
+test('a Content-Length above the threshold streams as before', async () => {
+  reset();
+  const body = randomBytes(2 * THRESHOLD);
+  const r = await send('/big-cl', { 'content-length': String(body.length) }, [body.subarray(0, 100), body.subarray(100)], 300);
+  assert.equal(r.status, 200);
+  assert.deepEqual(seen[0]!.body, body);
+  assert.equal(seen[0]!.headers['content-length'], String(body.length));
+  assert.equal(headersBeforeEnd[0], true);
+});
+
+test('gRPC bodies are never buffered (client and bidirectional streams)', async () => {
+  reset();
+  const body = randomBytes(100);
+  const r = await send('/grpc', { 'transfer-encoding': 'chunked', 'content-type': 'application/grpc+proto' }, [body.subarray(0, 10), body.subarray(10)], 300);
+  assert.equal(r.status, 200);
+  assert.deepEqual(seen[0]!.body, body);
+  assert.equal(headersBeforeEnd[0], true);
+});
+
+test('a client that leaves mid-body (buffered) causes no upstream request at all', async () => {
+  reset();
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => undefined);
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  s.write('POST /abort HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789');
+  await new Promise((r) => setTimeout(r, 200));
+  s.destroy();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(seen.length, 0);
+});
+
+test('a client that stalls mid-body (buffered) gets 408 at request-secs, and the upstream nothing', async () => {
+  reset();
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => undefined);
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  let answer = '';
+  s.setEncoding('utf8');
+  s.on('data', (c: string) => (answer += c));
+  s.write('POST /timeout HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789');
+  const t0 = performance.now();
+  await new Promise<void>((r) => {
+    const check = setInterval(() => {
+      if (answer.includes('\r\n\r\n') || performance.now() - t0 > 5000) {
+        clearInterval(check);
+        r();
+      }
+    }, 50);
+  });
+  s.destroy();
+  assert.match(answer, /^HTTP\/1\.1 408 /);
+  assert.equal(seen.length, 0);
+});
