@@ -31,7 +31,13 @@ before(async () => {
     req.on('end', () => res.end('ok'));
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const g = await gatewayFrom(simpleConfig(`127.0.0.1:${(upstream.address() as AddressInfo).port}`, { upstream: 'circuit-breaker { failure-threshold 1; timeout-seconds 30 }' }));
+  const g = await gatewayFrom(
+    simpleConfig(`127.0.0.1:${(upstream.address() as AddressInfo).port}`, {
+      upstream: 'circuit-breaker { failure-threshold 1; timeout-seconds 30 }',
+      // streamed uploads (request buffering would read this body before any upstream sees it)
+      top: 'limits { max-body-buffer-bytes 0 }',
+    }),
+  );
   gw = g.gw;
   base = g.url();
 });
