@@ -11,7 +11,7 @@ import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamR
 import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent-protocol/client.ts';
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
-import { CancelReason, toHeaderValues, type AgentReply, type HeaderOp, type RequestHeadersEvent } from '../../src/agent-protocol/messages.ts';
+import { CancelReason, RequestHeadersMessage, toHeaderValues, type AgentReply, type HeaderOp } from '../../src/agent-protocol/messages.ts';
 import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody } from './body-inspection.ts';
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
 import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
@@ -301,30 +301,7 @@ export class AgentFilter implements RequestFilter {
   private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
     const members = chain.sets.requestHeaders;
     const cid = state.correlation.id;
-    const event: RequestHeadersEvent = {
-      correlation_id: cid,
-      metadata: {
-        correlation_id: cid,
-        request_id: ctx.traceId,
-        client_ip: ctx.clientIp,
-        client_port: ctx.clientPort,
-        server_name: ctx.tls?.serverName ?? (ctx.host || null),
-        protocol: `HTTP/${ctx.httpVersion}`,
-        tls_version: ctx.tls?.version ?? null,
-        tls_cipher: ctx.tls?.cipher ?? null,
-        route_id: ctx.routeId ?? null,
-        upstream_id: ctx.upstreamId ?? null,
-        timestamp: ctx.timestamp,
-        // with tracing on, the agent's parent is this filter's span; else the client's traceparent
-        traceparent: ctx.trace ? ctx.trace.current.traceparent : (firstHeader(ctx.raw.headers.traceparent) ?? null),
-        ...(ctx.tls?.clientSubject !== undefined
-          ? { client_cert_subject: ctx.tls.clientSubject, client_cert_sans: ctx.tls.clientSans ?? [], client_cert_fingerprint: ctx.tls.clientFingerprint256 ?? '' }
-          : {}),
-      },
-      method: ctx.method,
-      uri: ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,
-      headers: toHeaderValues(ctx.raw.headers),
-    };
+    const event = requestHeadersEvent(ctx, cid);
     const merged = await this.fanOut(ctx, members, MessageType.RequestHeaders, 'request_headers', cid, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
     if (merged.response) return merged.response;
     applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
@@ -626,6 +603,34 @@ function wants(m: Member, event: 'request_headers' | 'request_body' | 'response_
   if (phase === 'response' && requestSide && event !== 'request_complete') return false;
   if (event === 'request_body') return m.def.events.has('request_body') || m.settings.inspectBody === true;
   return m.def.events.has(event);
+}
+
+/** The request_headers event of a request (a RequestHeadersMessage: the frame writer hand-encodes its JSON). */
+export function requestHeadersEvent(ctx: RequestContext, cid: string): RequestHeadersMessage {
+  return new RequestHeadersMessage(
+    cid,
+    {
+      correlation_id: cid,
+      request_id: ctx.traceId,
+      client_ip: ctx.clientIp,
+      client_port: ctx.clientPort,
+      server_name: ctx.tls?.serverName ?? (ctx.host || null),
+      protocol: `HTTP/${ctx.httpVersion}`,
+      tls_version: ctx.tls?.version ?? null,
+      tls_cipher: ctx.tls?.cipher ?? null,
+      route_id: ctx.routeId ?? null,
+      upstream_id: ctx.upstreamId ?? null,
+      timestamp: ctx.timestamp,
+      // with tracing on, the agent's parent is this filter's span; else the client's traceparent
+      traceparent: ctx.trace ? ctx.trace.current.traceparent : (firstHeader(ctx.raw.headers.traceparent) ?? null),
+      ...(ctx.tls?.clientSubject !== undefined
+        ? { client_cert_subject: ctx.tls.clientSubject, client_cert_sans: ctx.tls.clientSans ?? [], client_cert_fingerprint: ctx.tls.clientFingerprint256 ?? '' }
+        : {}),
+    },
+    ctx.method,
+    ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,
+    toHeaderValues(ctx.raw.headers),
+  );
 }
 
 /** A copy of an event addressed to another correlation id (top level and metadata). */

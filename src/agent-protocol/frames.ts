@@ -5,6 +5,7 @@
 // Payloads are JSON, or MessagePack after a handshake that negotiated it (the handshake
 // itself is always JSON).
 import { decodeMsgpack, encodeMsgpackShared } from './msgpack.ts';
+import { RequestHeadersMessage, encodeRequestHeadersJson, lastJsonOneByte } from './messages.ts';
 
 export type Encoding = 'json' | 'msgpack';
 
@@ -83,6 +84,9 @@ export interface FrameSink {
   uncork(): void;
 }
 
+/** Marks a queued JSON part (in FrameWriter's `types`) whose text is one byte per character: written as latin1. */
+const ONE_BYTE = 0x100;
+
 /** A turn's frames up to this many bytes go out as one buffer; larger turns are written frame by frame (no big copy). */
 const COALESCE_BYTES = 64 * 1024;
 
@@ -99,7 +103,7 @@ const COALESCE_BYTES = 64 * 1024;
 export class FrameWriter {
   /** a frame (Buffer) or a JSON payload (string) whose header is written at flush */
   private parts: (Buffer | string)[] = [];
-  /** per part: the message type of a string part, -1 for a Buffer */
+  /** per part: the message type of a string part (| ONE_BYTE when it is written as latin1), -1 for a Buffer */
   private types: number[] = [];
   /** per part: its bytes on the wire, header included */
   private sizes: number[] = [];
@@ -125,6 +129,13 @@ export class FrameWriter {
   writeMessage(type: number, payload: unknown, encoding: Encoding): void {
     if (encoding === 'msgpack' || Buffer.isBuffer(payload)) {
       this.write(encodeFrame(type, payload, encoding));
+      return;
+    }
+    if (payload instanceof RequestHeadersMessage) {
+      // the per-request event: hand-encoded, and printable ASCII (the usual case) is copied as latin1 without a UTF-8 length pass
+      const json = encodeRequestHeadersJson(payload);
+      if (lastJsonOneByte) this.enqueue(json, type | ONE_BYTE, 5 + json.length);
+      else this.enqueue(json, type, 5 + Buffer.byteLength(json, 'utf8'));
       return;
     }
     const json = JSON.stringify(payload ?? null);
@@ -182,8 +193,8 @@ function frameOf(part: Buffer | string, type: number, size: number): Buffer {
 
 function writeJsonFrame(out: Buffer, at: number, type: number, json: string, length: number): void {
   out.writeUInt32BE(length + 1, at);
-  out[at + 4] = type;
-  out.write(json, at + 5, length, 'utf8');
+  out[at + 4] = type & 0xff;
+  out.write(json, at + 5, length, type & ONE_BYTE ? 'latin1' : 'utf8');
 }
 
 /** Receives one frame: its type and its payload, `buf[start, end)` (a view into the socket's chunk). */

@@ -1,0 +1,136 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FrameDecoder, FrameWriter, MessageType, type FrameSink } from '../../../src/agent-protocol/frames.ts';
+import { RequestHeadersMessage, encodeRequestHeadersJson, lastJsonOneByte, toHeaderValues, type RequestMetadata } from '../../../src/agent-protocol/messages.ts';
+import { requestHeadersEvent } from '../../../plugins/agents/filter.ts';
+import type { RequestContext } from '../../../src/pipeline/types.ts';
+
+const meta = (over: Partial<RequestMetadata> = {}): RequestMetadata => ({
+  correlation_id: 'c1',
+  request_id: 'c1',
+  client_ip: '127.0.0.1',
+  client_port: 45678,
+  server_name: 'example.test',
+  protocol: 'HTTP/1.1',
+  tls_version: null,
+  tls_cipher: null,
+  route_id: 'r',
+  upstream_id: 'u',
+  timestamp: '2026-12-05T15:49:55.123Z',
+  traceparent: null,
+  ...over,
+});
+
+// Strings JSON escapes or writes as more than one byte: quotes, backslashes, control characters,
+// DEL, Latin-1, BMP, astral and lone surrogates.
+const ODD = ['a"b', 'a\\b', 'tab\there', 'nl\n', '\u0000\u001f', '\u007f', 'café', '日本', '😀', '\ud800', 'x\udfffy', ''];
+
+const cases: [string, RequestHeadersMessage][] = [
+  ['usual', new RequestHeadersMessage('c1', meta(), 'GET', '/agent', toHeaderValues({ host: '127.0.0.1:8080', 'user-agent': 'wrk', accept: '*/*' }))],
+  ['no headers', new RequestHeadersMessage('c1', meta(), 'GET', '/', {})],
+  ['several values', new RequestHeadersMessage('c1', meta(), 'POST', '/a?b=c', toHeaderValues({ 'set-cookie': ['a=1', 'b=2'], 'x-n': 5 as unknown as string }))],
+  ['tls, traceparent', new RequestHeadersMessage('c1', meta({ tls_version: 'TLSv1.3', tls_cipher: 'TLS_AES_128_GCM_SHA256', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }), 'GET', '/', {})],
+  ['nulls', new RequestHeadersMessage('c1', meta({ server_name: null, route_id: null, upstream_id: null }), 'GET', '/', {})],
+  [
+    'client certificate',
+    new RequestHeadersMessage('c1', meta({ client_cert_subject: 'CN=a,O="b"', client_cert_sans: ['DNS:a', 'URI:x'], client_cert_fingerprint: 'AB:CD' }), 'GET', '/', {}),
+  ],
+  ['non-finite and odd numbers', new RequestHeadersMessage('c1', meta({ client_port: NaN }), 'GET', '/', {})],
+  ['negative zero, fraction', new RequestHeadersMessage('c1', meta({ client_port: -0.5 }), 'GET', '/', {})],
+  // a producer that lied about types: JSON.stringify's answer still
+  ['missing members', new RequestHeadersMessage(undefined as unknown as string, meta({ client_ip: undefined as unknown as string }), 'GET', undefined as unknown as string, undefined as unknown as Record<string, string[]>)],
+  ['metadata missing', new RequestHeadersMessage('c1', undefined as unknown as RequestMetadata, 'GET', '/', {})],
+  ['odd header value kinds', new RequestHeadersMessage('c1', meta(), 'GET', '/', { a: [undefined, null, 1, true, { x: 'y' }] as unknown as string[], b: 'plain' as unknown as string[], c: undefined as unknown as string[] })],
+  ['headers an array', new RequestHeadersMessage('c1', meta(), 'GET', '/', ['x'] as unknown as Record<string, string[]>)],
+  ...ODD.map((s, i): [string, RequestHeadersMessage] => [
+    `odd string ${i}`,
+    new RequestHeadersMessage(`id${s}`, meta({ client_ip: s, server_name: s, traceparent: s, correlation_id: s }), s, `/${s}`, { [`h${s}`]: [s, 'ok'] }),
+  ]),
+];
+
+test('encodeRequestHeadersJson writes exactly what JSON.stringify writes', () => {
+  for (const [name, e] of cases) {
+    const json = encodeRequestHeadersJson(e);
+    assert.equal(json, JSON.stringify(e), name);
+    // one byte per character when it says so (the frame writer then copies it as latin1)
+    if (lastJsonOneByte) assert.equal(Buffer.byteLength(json, 'utf8'), json.length, `${name}: one-byte claim`);
+  }
+  encodeRequestHeadersJson(cases[0]![1]);
+  assert.equal(lastJsonOneByte, true, 'printable ASCII is one byte');
+  encodeRequestHeadersJson(cases.find(([n]) => n === 'odd string 7')![1]);
+  assert.equal(lastJsonOneByte, false, 'a non-ASCII string is not');
+});
+
+test('a cycle or a bigint in the event throws, as JSON.stringify does', () => {
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  assert.throws(() => encodeRequestHeadersJson(new RequestHeadersMessage('c', meta(), 'GET', '/', { a: [cyclic] as unknown as string[] })), TypeError);
+  assert.throws(() => encodeRequestHeadersJson(new RequestHeadersMessage('c', meta({ client_port: 1n as unknown as number }), 'GET', '/', {})), TypeError);
+});
+
+class Sink implements FrameSink {
+  destroyed = false;
+  readonly chunks: Buffer[] = [];
+  write(chunk: Buffer): void {
+    this.chunks.push(Buffer.from(chunk));
+  }
+  cork(): void {}
+  uncork(): void {}
+}
+
+test('the frame writer sends a RequestHeadersMessage as the same bytes as its plain-object twin', async () => {
+  for (const [name, e] of cases) {
+    if (name === 'missing members' || name === 'metadata missing') continue;
+    const plain = JSON.parse(JSON.stringify(e)) as unknown;
+    const a = new Sink();
+    const b = new Sink();
+    const wa = new FrameWriter(a);
+    const wb = new FrameWriter(b);
+    // a turn of several frames (one buffer) and a turn of one (its own frame)
+    wa.writeMessage(MessageType.RequestHeaders, e, 'json');
+    wa.writeMessage(MessageType.Ping, { sequence: 1 }, 'json');
+    wa.writeMessage(MessageType.RequestHeaders, e, 'json');
+    wb.writeMessage(MessageType.RequestHeaders, plain, 'json');
+    wb.writeMessage(MessageType.Ping, { sequence: 1 }, 'json');
+    wb.writeMessage(MessageType.RequestHeaders, plain, 'json');
+    await new Promise((r) => setImmediate(r));
+    wa.writeMessage(MessageType.RequestHeaders, e, 'json');
+    wb.writeMessage(MessageType.RequestHeaders, plain, 'json');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(Buffer.concat(a.chunks), Buffer.concat(b.chunks), name);
+    const frames = new FrameDecoder().push(Buffer.concat(a.chunks));
+    assert.deepEqual(
+      frames.map((f) => f.type),
+      [MessageType.RequestHeaders, MessageType.Ping, MessageType.RequestHeaders, MessageType.RequestHeaders],
+    );
+    assert.deepEqual(JSON.parse(frames[0]!.payload.toString('utf8')), plain, name);
+  }
+});
+
+test("the filter's request_headers event: members in the reference's order, JSON as JSON.stringify writes it", () => {
+  const ctx = {
+    traceId: 't1',
+    clientIp: '10.0.0.1',
+    clientPort: 5000,
+    host: 'example.test',
+    httpVersion: '1.1',
+    routeId: 'r1',
+    upstreamId: 'u1',
+    timestamp: '2026-12-05T00:00:00.000Z',
+    method: 'GET',
+    path: '/p',
+    query: 'q=1',
+    raw: { headers: { host: 'example.test', traceparent: '00-aa-bb-01' } },
+  } as unknown as RequestContext;
+  const plain = requestHeadersEvent(ctx, 'c9');
+  assert.deepEqual(Object.keys(plain), ['correlation_id', 'metadata', 'method', 'uri', 'headers']);
+  assert.equal(encodeRequestHeadersJson(plain), JSON.stringify(plain));
+  assert.equal(plain.uri, '/p?q=1');
+  assert.equal(plain.metadata.traceparent, '00-aa-bb-01');
+  const tls = requestHeadersEvent(
+    { ...ctx, tls: { serverName: 'sni.test', version: 'TLSv1.3', cipher: 'C', clientSubject: 'CN=x', clientSans: ['DNS:x'], clientFingerprint256: 'AA' } } as unknown as RequestContext,
+    'c10',
+  );
+  assert.deepEqual(Object.keys(tls.metadata).slice(-3), ['client_cert_subject', 'client_cert_sans', 'client_cert_fingerprint']);
+  assert.equal(encodeRequestHeadersJson(tls), JSON.stringify(tls));
+});
