@@ -471,13 +471,6 @@ function jsonValue(v: unknown): string | undefined {
   }
 }
 
-/** `,"key":value` (no comma for the first member); '' when the member is left out. */
-function member(key: string, v: unknown, first: boolean): string {
-  const s = jsonValue(v);
-  if (s === undefined) return '';
-  return first ? `"${key}":${s}` : `,"${key}":${s}`;
-}
-
 /** A plain object of header lists (what toHeaderValues builds). */
 function headersJson(headers: HeaderValues): string {
   let out = '{';
@@ -500,38 +493,83 @@ function headersJson(headers: HeaderValues): string {
   return out + '}';
 }
 
+const isText = (v: unknown): v is string => typeof v === 'string';
+const isTextOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
+const textOrNull = (v: string | null): string => (v === null ? 'null' : quote(v));
+
 /**
- * JSON.stringify(e), written by hand for the event's known members (metadata in the filter's order,
- * the client certificate members when present). Sets lastJsonOneByte.
+ * JSON.stringify(e), written by hand: when every member has the type the filter gives it (the
+ * usual event), one concatenation of the members in the filter's order; anything else (a member
+ * missing or of another type, the client-certificate members) is JSON.stringify's. One expression
+ * matters: a helper per member cost as much as JSON.stringify saved (docs/architecture.md,
+ * "Session 12"). Sets lastJsonOneByte.
  */
 export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
-  lastJsonOneByte = true;
-  const m = e.metadata;
-  let meta: string;
-  if (typeof m !== 'object' || m === null || Array.isArray(m) || Object.getPrototypeOf(m) !== Object.prototype) meta = jsonValue(m) ?? '';
-  else {
-    const parts =
-      member('correlation_id', m.correlation_id, true) +
-      member('request_id', m.request_id, false) +
-      member('client_ip', m.client_ip, false) +
-      member('client_port', m.client_port, false) +
-      member('server_name', m.server_name, false) +
-      member('protocol', m.protocol, false) +
-      member('tls_version', m.tls_version, false) +
-      member('tls_cipher', m.tls_cipher, false) +
-      member('route_id', m.route_id, false) +
-      member('upstream_id', m.upstream_id, false) +
-      member('timestamp', m.timestamp, false) +
-      member('traceparent', m.traceparent, false) +
-      (m.client_cert_subject !== undefined
-        ? member('client_cert_subject', m.client_cert_subject, false) + member('client_cert_sans', m.client_cert_sans, false) + member('client_cert_fingerprint', m.client_cert_fingerprint, false)
-        : '');
-    // a member left out first would leave a leading comma
-    meta = `{${parts.charCodeAt(0) === 0x2c ? parts.slice(1) : parts}}`;
-  }
-  const metaMember = meta === '' ? '' : `,"metadata":${meta}`;
+  const m = e.metadata as RequestMetadata | null | undefined;
   const h: unknown = e.headers;
-  const headers = typeof h === 'object' && h !== null && !Array.isArray(h) && Object.getPrototypeOf(h) === Object.prototype ? `,"headers":${headersJson(e.headers)}` : member('headers', h, false);
-  const body = member('correlation_id', e.correlation_id, true) + metaMember + member('method', e.method, false) + member('uri', e.uri, false) + headers;
-  return `{${body.charCodeAt(0) === 0x2c ? body.slice(1) : body}}`;
+  if (
+    !(
+      isText(e.correlation_id) &&
+      isText(e.method) &&
+      isText(e.uri) &&
+      typeof m === 'object' &&
+      m !== null &&
+      Object.getPrototypeOf(m) === Object.prototype &&
+      isText(m.correlation_id) &&
+      isText(m.request_id) &&
+      isText(m.client_ip) &&
+      Number.isFinite(m.client_port) &&
+      isTextOrNull(m.server_name) &&
+      isText(m.protocol) &&
+      isTextOrNull(m.tls_version) &&
+      isTextOrNull(m.tls_cipher) &&
+      isTextOrNull(m.route_id) &&
+      isTextOrNull(m.upstream_id) &&
+      isText(m.timestamp) &&
+      isTextOrNull(m.traceparent) &&
+      m.client_cert_subject === undefined &&
+      typeof h === 'object' &&
+      h !== null &&
+      Object.getPrototypeOf(h) === Object.prototype
+    )
+  ) {
+    lastJsonOneByte = false;
+    return JSON.stringify(e);
+  }
+  lastJsonOneByte = true;
+  return (
+    '{"correlation_id":' +
+    quote(e.correlation_id) +
+    ',"metadata":{"correlation_id":' +
+    quote(m.correlation_id) +
+    ',"request_id":' +
+    quote(m.request_id) +
+    ',"client_ip":' +
+    quote(m.client_ip) +
+    ',"client_port":' +
+    String(m.client_port) +
+    ',"server_name":' +
+    textOrNull(m.server_name) +
+    ',"protocol":' +
+    quote(m.protocol) +
+    ',"tls_version":' +
+    textOrNull(m.tls_version) +
+    ',"tls_cipher":' +
+    textOrNull(m.tls_cipher) +
+    ',"route_id":' +
+    textOrNull(m.route_id) +
+    ',"upstream_id":' +
+    textOrNull(m.upstream_id) +
+    ',"timestamp":' +
+    quote(m.timestamp) +
+    ',"traceparent":' +
+    textOrNull(m.traceparent) +
+    '},"method":' +
+    quote(e.method) +
+    ',"uri":' +
+    quote(e.uri) +
+    ',"headers":' +
+    headersJson(e.headers) +
+    '}'
+  );
 }
