@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { CompiledConfig } from '../config/compile.ts';
 import { formatDiagnostic } from '../config/diagnostics.ts';
-import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
+import { createLogger, createSink, waitFlushed, type LineSink } from '../logging/logger.ts';
 import { Metrics } from '../metrics/registry.ts';
 import { loadAny, serveMetrics, type GatewayOptions } from '../server/gateway.ts';
 import { reloadSources, watchConfigSources, type ConfigWatcher } from '../config/watch.ts';
@@ -262,9 +262,7 @@ export class ClusterPrimary {
     clearTimeout(this.shutdownTimer);
     this.log.info({ code: this.exitCode }, 'cluster stopped');
     const code = this.exitCode;
-    this.auditLog?.flush?.();
-    setTimeout(() => process.exit(code), 1000).unref();
-    this.log.flush(() => process.exit(code));
+    void Promise.all([this.auditLog?.flushed?.(), waitFlushed((cb) => this.log.flush(cb))]).then(() => process.exit(code));
   }
 }
 

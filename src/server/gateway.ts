@@ -11,7 +11,7 @@ import { loadConfigFile, loadConfigText, defaultConfigText, DEFAULT_CONFIG_PATH 
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts';
 import { reloadSources, watchConfigSources, type ConfigWatcher } from '../config/watch.ts';
 import { Metrics } from '../metrics/registry.ts';
-import { createLogger, createSink, type LineSink } from '../logging/logger.ts';
+import { createLogger, createSink, waitFlushed, type LineSink } from '../logging/logger.ts';
 import { SyslogSink, type SyslogSinkOptions } from '../logging/syslog/sink.ts';
 import { Generation, type ListenerRuntime } from './generation.ts';
 import type { ListenerTls } from './listener-tls.ts';
@@ -448,10 +448,9 @@ export class Gateway {
     }
     await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, 1000).unref())]);
     if (this.metricsServer) await new Promise<void>((r) => this.metricsServer!.close(() => r()));
-    this.accessLog?.flush?.();
-    this.auditLog?.flush?.();
-    await this.auditSyslog?.close();
-    this.log?.flush?.();
+    // Waited for, not only started: a worker exits right after close() (src/cluster/worker.ts).
+    await Promise.all([this.accessLog?.flushed?.(), this.auditLog?.flushed?.(), this.auditSyslog?.close()]);
+    if (this.log) await waitFlushed((cb) => this.log.flush(cb));
   }
 }
 
