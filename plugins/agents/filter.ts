@@ -18,6 +18,7 @@ import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definit
 import type { AgentManager } from './manager.ts';
 import type { AgentCells, AgentMetrics } from './metrics.ts';
 import { ResponseBodyInspector } from './response-body.ts';
+import { requestHasBody } from '../../src/server/request-body.ts';
 import { applyAgentHeaderOps } from './header-ops.ts';
 import { createFrameInspector } from './websocket.ts';
 import type { FrameInspector } from '../../src/websocket/session.ts';
@@ -312,7 +313,7 @@ export class AgentFilter implements RequestFilter {
   private async requestBodyPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
     const policy = this.gen.body;
     let members = chain.sets.requestBody;
-    if (members.length === 0 || !policy.enabled || !hasBody(ctx) || ctx.body !== undefined) return undefined;
+    if (members.length === 0 || !policy.enabled || !requestHasBody(ctx.raw) || ctx.body !== undefined) return undefined;
     // A body outside the allowlist is what an attacker would send to slip past a fail-closed
     // agent: such members see it unless they opt out (inspect-unknown-content-types #false).
     if (!isInspectedContentType(firstHeader(ctx.raw.headers['content-type']), policy.contentTypes)) {
@@ -644,13 +645,6 @@ function observeLatency(m: Member, eventName: string, started: number): void {
   const ms = performance.now() - started;
   m.cells.latency(eventName).observe(ms / 1000);
   m.client.latency.observe(ms);
-}
-
-function hasBody(ctx: RequestContext): boolean {
-  const h = ctx.raw.headers;
-  if (h['transfer-encoding'] !== undefined) return true;
-  const cl = Number(h['content-length'] ?? 0);
-  return Number.isFinite(cl) && cl > 0;
 }
 
 function firstHeader(v: string | string[] | undefined): string | undefined {

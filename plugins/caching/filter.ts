@@ -8,7 +8,7 @@ import type { CompiledRoute } from '../../src/config/compile.ts';
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, ResponseBodyHandler, UpstreamFailure, UpstreamResponseInfo } from '../../src/pipeline/types.ts';
 import { classifyUpstreamError } from '../../src/errors/index.ts';
 import { applyHeaderOps } from '../../src/server/headers.ts';
-import { requestHasBody } from '../../src/server/forwarder.ts';
+import { requestHasBody } from '../../src/server/request-body.ts';
 import type { EntryMeta, EntryWriter, StoredResponse } from './store/entry.ts';
 import { globsMatcher } from './glob.ts';
 import { normalisePath, normaliseQuery, primaryKey, variantKey } from './key.ts';

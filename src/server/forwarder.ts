@@ -12,7 +12,7 @@ import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
-import { readBody } from './request-body.ts';
+import { readBody, requestHasBody } from './request-body.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { CounterCell, HistogramCell } from '../metrics/fast.ts';
@@ -37,16 +37,6 @@ export function limitStream(limit: number): Transform & { bytes: number } {
   return t;
 }
 
-/** An HTTP/2 request without Content-Length still has a body unless its HEADERS ended the stream. */
-function h2BodyFollows(req: IncomingMessage): boolean {
-  return req.httpVersionMajor === 2 && (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
-}
-
-/** Whether the client sends a request body (Content-Length above 0, chunked, or HTTP/2 DATA). */
-export function requestHasBody(req: IncomingMessage): boolean {
-  const contentLength = req.headers['content-length'];
-  return contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined || h2BodyFollows(req);
-}
 
 /**
  * Requests whose body is a stream by protocol (gRPC, including client and bidirectional streams

@@ -1,5 +1,6 @@
 // Reading a request body into memory: agent body inspection (plugins/agents) and the forwarder's
 // request buffering (docs/security.md, "Request buffering") share this one reader.
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 
 export type ReadResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' | 'error'; received: number };
@@ -56,4 +57,18 @@ export function readBody(stream: Readable, hardLimit: number, signal: AbortSigna
     signal.addEventListener('abort', onAbort, { once: true });
     stream.resume();
   });
+}
+
+/** An HTTP/2 request without Content-Length still has a body unless its HEADERS ended the stream. */
+function h2BodyFollows(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2 && (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
+}
+
+/**
+ * Whether the client sends a request body (Content-Length above 0, chunked, or HTTP/2 DATA): the one
+ * test the forwarder, the cache and agent body inspection share.
+ */
+export function requestHasBody(req: IncomingMessage): boolean {
+  const contentLength = req.headers['content-length'];
+  return contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined || h2BodyFollows(req);
 }
