@@ -54,18 +54,23 @@ const nodeFlags = values['node-flags'] ? values['node-flags'].split(' ').filter(
 const floorPaths = values.paths.split(',');
 if (!floorPaths.includes('pass')) throw new Error('--paths must include pass (the ratios are over it)');
 
-/** The floor's two programs as plain JavaScript under the repository (so `undici` resolves), removed at exit. */
+/**
+ * The floor's two programs and their shared framing as plain JavaScript under the repository (so
+ * `undici` resolves; `./x.ts` imports become `./x.js`), removed at exit.
+ */
 function transpile(): { proxy: string; agent: string } {
   const dir = join(REPO, '.tmp', 'bench', `hop-floor-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
   const out = (name: string): string => {
     const src = readFileSync(join(REPO, 'bench', 'peers', `${name}.ts`), 'utf8');
-    const js = ts.transpileModule(src, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
-    const file = join(dir, `${name}.mjs`);
-    writeFileSync(file, js);
+    const compilerOptions = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, rewriteRelativeImportExtensions: true };
+    const file = join(dir, `${name}.js`);
+    writeFileSync(file, ts.transpileModule(src, { compilerOptions }).outputText);
     return file;
   };
+  out('hop-floor-frames');
   return { proxy: out('hop-floor-proxy'), agent: out('hop-floor-agent') };
 }
 

@@ -2,9 +2,10 @@
 // one read in one write. A JSON event (bench/peers/hop-floor-proxy.ts /json, /batch) is parsed, as
 // Sentinel's SDK parses it, and answered with the SDK's plain-allow bytes around its
 // correlation_id; a 4-byte event (/small) is answered with its own 4 bytes. No handshake: the
-// floor's proxy does not send one. Self-contained; usage: node hop-floor-agent.js --socket PATH
+// floor's proxy does not send one. Transpiled with hop-floor-frames.ts by bench/hop-floor.ts; usage: node hop-floor-agent.js --socket PATH
 import { createServer } from 'node:net';
 import { rmSync } from 'node:fs';
+import { frameSplitter } from './hop-floor-frames.ts';
 
 const i = process.argv.indexOf('--socket');
 const socketPath = i >= 0 ? process.argv[i + 1] : undefined;
@@ -17,17 +18,9 @@ const ALLOW_PREFIX = Buffer.from(
 const ALLOW_SUFFIX = Buffer.from('"}},"needs_more":false,"request_body_mutation":null,"response_body_mutation":null}');
 
 const server = createServer((socket) => {
-  let rest: Buffer | undefined;
-  socket.on('data', (chunk: Buffer) => {
-    const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
-    rest = undefined;
-    const replies: Buffer[] = [];
-    let at = 0;
-    while (buf.length - at >= 4) {
-      const length = buf.readUInt32BE(at);
-      if (buf.length - at < 4 + length) break;
-      const start = at + 5;
-      const end = at + 4 + length;
+  let replies: Buffer[] = [];
+  const onData = frameSplitter(
+    (buf, _type, start, end) => {
       if (end - start === 4) {
         const reply = Buffer.allocUnsafe(9);
         reply.writeUInt32BE(5, 0);
@@ -46,11 +39,14 @@ const server = createServer((socket) => {
         ALLOW_SUFFIX.copy(reply, 5 + ALLOW_PREFIX.length + id.length);
         replies.push(reply);
       }
-      at = end;
-    }
-    if (at < buf.length) rest = buf.subarray(at);
-    if (replies.length > 0) socket.write(replies.length === 1 ? replies[0]! : Buffer.concat(replies));
-  });
+    },
+    () => {
+      if (replies.length === 0) return;
+      socket.write(replies.length === 1 ? replies[0]! : Buffer.concat(replies));
+      replies = [];
+    },
+  );
+  socket.on('data', onData);
   socket.on('error', () => socket.destroy());
 });
 rmSync(socketPath, { force: true });

@@ -10,11 +10,12 @@
 // The reply is matched by its id: the JSON paths read it at a fixed offset of the SDK's
 // plain-allow template (as Sentinel's plainAllowCorrelationId), the small paths as a u32.
 // No timeouts, no cancel, no metrics: what is left is what any Node proxy pays for the hop.
-// Self-contained (node: and undici only): bench/hop-floor.ts transpiles it without tsx.
+// node:, undici and hop-floor-frames.ts only: bench/hop-floor.ts transpiles them without tsx.
 // Usage: node hop-floor-proxy.js --port P --upstream http://127.0.0.1:O --agent /path/agent.sock
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
+import { frameSplitter } from './hop-floor-frames.ts';
 
 const arg = (name: string): string => {
   const i = process.argv.indexOf(name);
@@ -87,36 +88,26 @@ const ALLOW_SUFFIX_LENGTH = Buffer.byteLength('"}},"needs_more":false,"request_b
 type Waiter = () => void;
 const byId = new Map<string, Waiter>();
 const bySmallId = new Map<number, Waiter>();
-let rest: Buffer | undefined;
 
 const agent: Socket = connect(agentPath);
 agent.setNoDelay?.(true);
-agent.on('data', (chunk: Buffer) => {
-  const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
-  rest = undefined;
-  let at = 0;
-  while (buf.length - at >= 4) {
-    const length = buf.readUInt32BE(at);
-    if (buf.length - at < 4 + length) break;
-    const start = at + 5;
-    const end = at + 4 + length;
-    if (buf[at + 4] === AGENT_RESPONSE) {
-      if (end - start === 4) {
-        const id = buf.readUInt32BE(start);
-        const w = bySmallId.get(id);
-        bySmallId.delete(id);
-        w?.();
-      } else {
-        const id = buf.toString('latin1', start + ALLOW_PREFIX_LENGTH, end - ALLOW_SUFFIX_LENGTH);
-        const w = byId.get(id);
-        byId.delete(id);
-        w?.();
-      }
+agent.on(
+  'data',
+  frameSplitter((buf, type, start, end) => {
+    if (type !== AGENT_RESPONSE) return;
+    if (end - start === 4) {
+      const id = buf.readUInt32BE(start);
+      const w = bySmallId.get(id);
+      bySmallId.delete(id);
+      w?.();
+    } else {
+      const id = buf.toString('latin1', start + ALLOW_PREFIX_LENGTH, end - ALLOW_SUFFIX_LENGTH);
+      const w = byId.get(id);
+      byId.delete(id);
+      w?.();
     }
-    at = end;
-  }
-  if (at < buf.length) rest = buf.subarray(at);
-});
+  }),
+);
 agent.on('error', (err) => {
   console.error(`agent socket: ${err.message}`);
   process.exit(1);
