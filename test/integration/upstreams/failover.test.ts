@@ -31,7 +31,9 @@ const ACTIVE_AND_PASSIVE = `
     health-check {
       type "http" { path "/health"; expected-status 200 }
       interval-secs 0.2
-      timeout-secs 0.2
+      // a refused connection fails at once; the timeout only has to outlast event-loop stalls of a
+      // loaded CI machine (0.2 s made every target unhealthy at load 10-20: 503s, a flaky test)
+      timeout-secs 1
       unhealthy-threshold 2
       healthy-threshold 2
     }
