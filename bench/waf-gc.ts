@@ -2,7 +2,7 @@
 // or behind sentinel-waf, pinned to CPU 0, under the bench:waf load (wrk, 50 connections, CPU 1),
 // started with V8's --trace-gc-nvp; prints per request: scavenges, bytes surviving them, bytes
 // promoted, GC pauses, and CPU (from /proc). Bytes per request depend much less on other load
-// than times do. Build first with `npm run bench:waf` (it compiles into <root>/.tmp/bench/dist).
+// than times do. Compiles <root> into <root>/.tmp/bench/dist first (as `npm run bench:waf` does).
 //
 //   node --import tsx bench/waf-gc.ts <root> inproc|agent get|post <seconds> [node flags...]
 //   e.g. node --import tsx bench/waf-gc.ts . inproc post 8 --max-semi-space-size=64
@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
 import { freePort } from './lib/processes.ts';
 import { renderPassthrough } from './lib/targets.ts';
+import { compiledWafEntries } from './lib/waf-path.ts';
 import { BROWSER_HEADERS, jsonBody, POST_PATH, getPath } from './lib/waf-requests.ts';
 const [rootArg, mode, kind, secs, ...nodeArgs] = process.argv.slice(2) as [string, string, string, string, ...string[]];
 const root = resolve(rootArg);
@@ -35,7 +36,7 @@ filters { filter "waf" { type "agent"; agent "waf"; failure-mode "closed" } }
 waf { body-inspection { content-types "application/json" "application/x-www-form-urlencoded" } }
 `;
 writeFileSync(join(dir, 'gw.kdl'), cfg);
-const dist = join(root, '.tmp/bench/dist');
+const { dist } = await compiledWafEntries(root);
 const procs: ReturnType<typeof spawn>[] = [o];
 if (mode === 'agent') {
   const a = spawn('taskset', ['-c', '0', process.execPath, ...flags, join(dist, 'src/waf/agent/main.js'), '--socket', `${dir}/waf.sock`, '--crs-dir', crs, '--paranoia-level', '1', '--mode', 'blocking', '--workers', '1'], { stdio: ['ignore', openSync(join(dir, 'agent.log'), 'w'), openSync(join(dir, 'agent.err'), 'w')], detached: true, cwd: root, env: { ...process.env, SENTINEL_WAF_REQUEST_SIDE_ONLY: 'true' } });
@@ -45,9 +46,21 @@ if (mode === 'agent') {
 const g = spawn('taskset', ['-c', '0', process.execPath, ...flags, join(dist, 'src/cli/main.js'), 'run', '-c', join(dir, 'gw.kdl')], { stdio: ['ignore', openSync(join(dir, 'gw.log'), 'w'), openSync(join(dir, 'gw.err'), 'w')], detached: true, cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
 procs.push(g);
 const hdr = Object.fromEntries(BROWSER_HEADERS);
-for (let i = 0; i < 600; i++) {
+for (let i = 0; ; i++) {
   const r = await fetch(`http://127.0.0.1:${port}/small`, { headers: hdr }).catch(() => undefined);
   if (r?.status === 200) break;
+  if (i === 600 || g.exitCode !== null) {
+    // say why (the gateway's stderr) and leave no process behind
+    console.error(`the gateway did not answer 200 (last: ${r?.status ?? 'no answer'}):\n${readFileSync(join(dir, 'gw.err'), 'utf8').slice(-2000)}`);
+    for (const p of procs) {
+      try {
+        process.kill(-p.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    process.exit(1);
+  }
   await new Promise((res) => setTimeout(res, 200));
 }
 const lua = (s: string) => JSON.stringify(s);
