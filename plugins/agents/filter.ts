@@ -19,7 +19,7 @@ import type { AgentManager } from './manager.ts';
 import type { AgentCells, AgentMetrics } from './metrics.ts';
 import { ResponseBodyInspector } from './response-body.ts';
 import { requestHasBody } from '../../src/server/request-body.ts';
-import { applyAgentHeaderOps } from './header-ops.ts';
+import { applyAgentHeaderOps, withoutFramingHeaders } from './header-ops.ts';
 import { createFrameInspector } from './websocket.ts';
 import type { FrameInspector } from '../../src/websocket/session.ts';
 import { requestAuditEvent, type AuditEventType } from '../../src/logging/audit.ts';
@@ -113,7 +113,7 @@ export function decisionResponse(reply: AgentReply): LocalResponse | undefined {
     case 'allow':
       return undefined;
     case 'block':
-      return text(d.status, d.body ?? 'Blocked by agent', 'agent_blocked', d.headers);
+      return text(d.status, d.body ?? 'Blocked by agent', 'agent_blocked', withoutFramingHeaders(d.headers));
     case 'redirect':
       return { status: d.status, headers: { location: d.url, 'content-type': 'text/plain; charset=utf-8' }, body: `Redirecting to ${d.url}`, blockReason: 'agent_redirect' };
     case 'challenge':

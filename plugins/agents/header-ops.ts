@@ -4,8 +4,20 @@
 import type { HeaderMap } from '../../src/pipeline/types.ts';
 import type { HeaderOp } from '../../src/agent-protocol/messages.ts';
 
-// The core owns message framing; agents must not be able to desynchronise it.
-const PROTECTED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection']);
+// The core owns message framing; agents must not be able to desynchronise it. HTTP2-Settings is
+// here too: like the other connection-specific names, Node refuses to write it on an HTTP/2 stream.
+const PROTECTED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection', 'http2-settings']);
+
+/** A block's own headers without the framing ones (names are lower-cased by the reply parser). */
+export function withoutFramingHeaders(headers: Record<string, string>): Record<string, string> {
+  let out: Record<string, string> | undefined;
+  for (const name in headers) {
+    if (!PROTECTED_HEADERS.has(name)) continue;
+    out ??= { ...headers };
+    delete out[name];
+  }
+  return out ?? headers;
+}
 
 export function applyAgentHeaderOps(headers: HeaderMap, ops: readonly HeaderOp[]): void {
   for (const op of ops) {

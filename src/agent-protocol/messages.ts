@@ -209,8 +209,10 @@ export interface AgentReply {
 export class ProtocolError extends Error {}
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Header values may not carry CR, LF or NUL (response splitting); other controls are rejected too.
-const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
+// Header values may not carry CR, LF or NUL (response splitting); other controls are rejected too,
+// and so is anything outside Latin-1, which Node refuses to write (ERR_INVALID_CHAR): the same
+// set as Node's own check, so a value accepted here can always be sent.
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 export function isValidHeaderName(name: string): boolean {
   return TOKEN.test(name);
@@ -280,7 +282,8 @@ function decision(v: unknown): Decision {
       return { kind: 'redirect', url: body.url, status };
     }
     case 'challenge': {
-      if (!isRecord(body) || typeof body.challenge_type !== 'string') throw new ProtocolError('challenge decision needs challenge_type');
+      // challenge_type becomes the X-Sentinel-Challenge header's value
+      if (!isRecord(body) || typeof body.challenge_type !== 'string' || !isValidHeaderValue(body.challenge_type)) throw new ProtocolError('challenge decision needs a valid challenge_type');
       const params: Record<string, string> = {};
       if (isRecord(body.params)) for (const [k, p] of Object.entries(body.params)) params[k] = String(p);
       return { kind: 'challenge', challengeType: body.challenge_type, params };

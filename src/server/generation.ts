@@ -451,7 +451,17 @@ export class Generation {
 
   private failed(err: unknown, res: ServerResponse, f: Front): void {
     this.deps.log.error({ err, trace_id: f.traceId }, 'request failed inside the gateway');
-    f.result = f.ctx ? sendError(res, f.ctx, 500, 'Internal Server Error', 0) : this.sendLocal(res, f.traceId, { status: 500, body: 'Internal Server Error' });
+    // What made the first write throw (a header Node refuses to write: a Trailer on HTTP/1.1, a
+    // connection-specific name or a non-Latin-1 value on HTTP/2) may still be set on the response;
+    // writing the 500 with it would throw again, uncaught, and end the process.
+    if (!res.headersSent) for (const name of res.getHeaderNames()) res.removeHeader(name);
+    try {
+      f.result = f.ctx ? sendError(res, f.ctx, 500, 'Internal Server Error', 0) : this.sendLocal(res, f.traceId, { status: 500, body: 'Internal Server Error' });
+    } catch (again) {
+      this.deps.log.error({ err: again, trace_id: f.traceId }, 'the 500 could not be written either; connection closed');
+      res.destroy();
+      f.result = { status: 500, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0, error: 'internal_error' };
+    }
   }
 
   /**

@@ -56,6 +56,11 @@ test('malformed replies are ProtocolErrors', () => {
     cid({ decision: { block: { status: 403, headers: { 'X-A': 'a\r\nb' } } } }),
     cid({ decision: 'allow', audit: { tags: [1], custom: { correlation_id: 'c1' } } }),
     cid({ decision: 'allow', request_body_mutation: { data: 5 } }),
+    // values Node refuses to write (outside Latin-1): a protocol error, not a 500 from writeHead
+    cid({ decision: 'allow', response_headers: [{ set: { name: 'x', value: 'a\u0100' } }] }),
+    cid({ decision: { block: { status: 403, headers: { 'X-A': '\u2028' } } } }),
+    cid({ decision: { redirect: { url: 'https://a.test/\u00e9\u0100' } } }),
+    cid({ decision: { challenge: { challenge_type: 'x\r\ny' } } }),
   ];
   for (const b of bad) assert.throws(() => parseAgentReply(b), ProtocolError, JSON.stringify(b));
 });
