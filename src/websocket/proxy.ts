@@ -2,7 +2,8 @@
 // or TLS connection of our own (not the undici pool: the socket leaves HTTP after the 101), send
 // the upgrade request, relay the upstream's 101 (or its refusal, then close), then relay bytes
 // both ways with backpressure: raw, or frame by frame through an inspector (agents).
-import { ServerResponse, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { ServerResponse, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { createHash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -125,6 +126,16 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   }
 
   const { upRes, upSocket, upHead } = handshake;
+  if (!acceptsHandshake(upRes.headers, headers['sec-websocket-key'])) {
+    // A 101 that does not answer this handshake (no or a wrong accept, another protocol): the
+    // upstream may still be speaking HTTP, and a tunnel would carry the client's next bytes to it
+    // as requests no route or filter sees (WebSocket smuggling).
+    upSocket.destroy();
+    group.report(target, { kind: 'response', status: 502, latencyMs });
+    metrics.upstreamFailures.inc({ ...label, reason: 'protocol' });
+    ctx.log.warn({ upstream: group.id, target: target.address }, 'upstream answered the upgrade with a 101 that is not a WebSocket handshake answer; refusing it');
+    return sendError(res, ctx, 502, 'Bad Gateway: upstream sent an invalid WebSocket handshake answer', 1, 'protocol');
+  }
   const deflate = /(^|,)\s*(permessage-deflate|x-webkit-deflate-frame)/i.test(String(upRes.headers['sec-websocket-extensions'] ?? ''));
   if (inspecting && deflate) {
     // Negotiated an extension nobody offered (RFC 6455 §9.1 says fail): fail closed rather than relay uninspectable frames.
@@ -286,4 +297,12 @@ function upstreamHandshake(
     });
     upReq.end();
   });
+}
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** Whether a 101 answers the handshake sent with `key`: `Upgrade: websocket` and the RFC 6455 §4.2.2 accept. */
+export function acceptsHandshake(headers: IncomingHttpHeaders, key: unknown): boolean {
+  if (typeof key !== 'string' || String(headers.upgrade ?? '').trim().toLowerCase() !== 'websocket') return false;
+  return headers['sec-websocket-accept'] === createHash('sha1').update(key + WS_GUID).digest('base64');
 }

@@ -1,0 +1,108 @@
+// WebSocket smuggling through an upstream's 101 (session 13 audit). The gateway opened the tunnel
+// on any 101 the upstream sent: one without a valid Sec-WebSocket-Accept for the client's key, or
+// switching to another protocol (`Upgrade: h2c`). An upstream that answers 101 outside a real
+// handshake (an endpoint that reflects a status code, a misbehaving application) then keeps
+// speaking HTTP on that connection, and every byte the client sends next is a raw request to the
+// upstream that no route, filter, agent or WAF ever sees (`GET /admin` through a route that only
+// matches `/ws`). Now the 101 must switch to `websocket` and carry the accept value RFC 6455 §4.2.2
+// derives from the client's key; anything else is a 502 and the connection is closed.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { createHash } from 'node:crypto';
+import { gatewayFrom } from '../../helpers/gateway.ts';
+import type { Gateway } from '../../../src/server/gateway.ts';
+
+const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+const ACCEPT = createHash('sha1').update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+
+/** The upstream's 101 per request path. */
+const ANSWERS: Record<string, string> = {
+  '/ws/bad-accept': `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n`,
+  '/ws/no-accept': `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+  '/ws/h2c': `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`,
+  '/ws/good': `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`,
+};
+
+let server: net.Server;
+let gw: Gateway;
+/** request lines the upstream read, in order */
+const seen: string[] = [];
+
+before(async () => {
+  // After its 101 this upstream keeps speaking HTTP: any request line it reads is answered.
+  server = net.createServer((s) => {
+    let buf = '';
+    let first = true;
+    s.on('error', () => undefined);
+    s.on('data', (c: Buffer) => {
+      buf += c.toString('latin1');
+      for (let e = buf.indexOf('\r\n\r\n'); e >= 0; e = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, e);
+        buf = buf.slice(e + 4);
+        const line = head.split('\r\n')[0]!;
+        seen.push(line);
+        if (first) s.write(ANSWERS[line.split(' ')[1]!] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+        else s.write('HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nINTERNAL-ONLY');
+        first = false;
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  gw = (
+    await gatewayFrom(`
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "ws" { matches { path-prefix "/ws" }; upstream "backend"; websocket #true } }
+upstreams { upstream "backend" { target "127.0.0.1:${(server.address() as net.AddressInfo).port}"; circuit-breaker { failure-threshold 1000 } } }
+`)
+  ).gw;
+});
+
+after(async () => {
+  await gw.close();
+  await new Promise((r) => server.close(r));
+});
+
+/** Upgrades, and once any answer arrives sends a raw `GET /admin` on the same connection. */
+function upgradeThenSmuggle(path: string): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = net.connect(gw.address('http').port, '127.0.0.1', () =>
+      s.write(`GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\n\r\n`),
+    );
+    let text = '';
+    let sent = false;
+    const finish = (closed: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ text, closed });
+    };
+    const timer = setTimeout(() => finish(false), 1500);
+    s.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+      if (!sent && text.includes('\r\n\r\n')) {
+        sent = true;
+        s.write('GET /admin HTTP/1.1\r\nHost: internal\r\n\r\n');
+      }
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => finish(true));
+  });
+}
+
+test('a 101 that is not a WebSocket handshake answer for this client is a 502: no tunnel, nothing smuggled', async () => {
+  for (const path of ['/ws/bad-accept', '/ws/no-accept', '/ws/h2c']) {
+    const n = seen.length;
+    const r = await upgradeThenSmuggle(path);
+    assert.match(r.text, /^HTTP\/1\.1 502 /, `${path}: ${JSON.stringify(r.text.slice(0, 200))}`);
+    assert.doesNotMatch(r.text, /INTERNAL-ONLY/, path);
+    assert.ok(r.closed, `${path}: connection closed`);
+    assert.deepEqual(seen.slice(n), [`GET ${path} HTTP/1.1`], `${path}: the upstream read only the upgrade`);
+  }
+});
+
+test('a real handshake answer still opens the tunnel', async () => {
+  const r = await upgradeThenSmuggle('/ws/good');
+  assert.match(r.text, /^HTTP\/1\.1 101 /);
+  assert.match(r.text, new RegExp(`sec-websocket-accept: ${ACCEPT.replace(/[+/=]/g, '\\$&')}`, 'i'));
+});
