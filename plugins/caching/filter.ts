@@ -59,7 +59,8 @@ interface State {
  * become hit-for-pass. A failing origin must not lose coalescing, or every waiter would hit it.
  */
 function urlUncacheable(reason: string, status: number): boolean {
-  if (reason === 'method' || reason === 'range') return false;
+  // a Cookie (like a Range) belongs to this request: the next, anonymous one may be stored
+  if (reason === 'method' || reason === 'range' || reason === 'cookie') return false;
   return !(reason === 'status' && status >= 500);
 }
 

@@ -101,6 +101,11 @@ export function storeVerdict(req: { method: string; url: string; headers: Header
   const policy = new Policy({ ...req, headers: reqHeaders }, res, { shared, cacheHeuristic: 0.1 });
   if (!policy.storable()) return { store: false, reason: 'not-storable' };
   const explicit = (shared && rescc.has('s-maxage')) || rescc.has('max-age') || res.headers.expires !== undefined;
+  // A request with a Cookie is often answered for that user: without the origin's own word
+  // (explicit freshness or public) a shared cache must not guess, or a personal page that
+  // carries no Cache-Control is served to everyone for default-ttl-secs (web cache deception:
+  // /account/profile/x.css). The heuristic below is for anonymous requests.
+  if (shared && req.headers.cookie !== undefined && !explicit && !rescc.has('public') && !vary.includes('cookie')) return { store: false, reason: 'cookie' };
   let lifetime: number;
   if (rescc.has('no-cache')) lifetime = 0;
   else if (explicit) lifetime = policy.maxAge();
