@@ -44,6 +44,30 @@ test('splitCallgrindDump keeps the once-a-second histogram read out of the rest'
   assert.deepEqual(splitCallgrindDump(dump), { total: 310, gc: 0, compiler: 0, periodic: 300, rest: 10 });
 });
 
+test('splitCallgrindDump counts what the histogram functions call (hdr_reset -> memset) as periodic, not what others call', () => {
+  const dump = [
+    'events: Ir',
+    'fn=(1) hdr_reset',
+    '0 10',
+    'cfn=(2) __memset_avx2_unaligned_erms',
+    'calls=1 0',
+    '0 900', // inclusive: the memset this timer work ran
+    'cfn=(3) hdr_mean',
+    'calls=1 0',
+    '0 40', // a periodic callee is periodic already (its self cost below)
+    'fn=(4) 0x000000000d1b0080',
+    '0 5',
+    'cfn=(2)',
+    'calls=2 0',
+    '0 100', // the same memset called by the program: stays in the rest
+    'fn=(2)',
+    '0 1000',
+    'fn=(3)',
+    '0 40',
+  ].join('\n');
+  assert.deepEqual(splitCallgrindDump(dump), { total: 1055, gc: 0, compiler: 0, periodic: 950, rest: 105 });
+});
+
 test('selfCostByFunction sums each function\'s own cost by name, not what its calls cost', () => {
   const dump = [
     'events: Ir',
