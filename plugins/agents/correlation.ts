@@ -16,17 +16,22 @@ export function reserveCorrelationId(traceId: string): CorrelationHandle {
   let id = traceId;
   while (reserved.has(id)) id = `${traceId}~${(++sequence).toString(36)}`;
   reserved.set(id, 1);
-  return {
-    id,
-    hold() {
-      reserved.set(id, (reserved.get(id) ?? 0) + 1);
-    },
-    release() {
-      const n = (reserved.get(id) ?? 1) - 1;
-      if (n <= 0) reserved.delete(id);
-      else reserved.set(id, n);
-    },
-  };
+  return new Reservation(id);
+}
+
+/** A class, not an object of two closures: one allocation per request. */
+class Reservation implements CorrelationHandle {
+  constructor(readonly id: string) {}
+
+  hold(): void {
+    reserved.set(this.id, (reserved.get(this.id) ?? 0) + 1);
+  }
+
+  release(): void {
+    const n = (reserved.get(this.id) ?? 1) - 1;
+    if (n <= 0) reserved.delete(this.id);
+    else reserved.set(this.id, n);
+  }
 }
 
 /** For leak checks in tests. */

@@ -82,8 +82,8 @@ interface RequestState {
   correlation: CorrelationHandle;
   /** the request's own hold on the correlation id is given back (request finished or aborted) */
   released: boolean;
-  /** agent filter ids already run for this request */
-  handled: Set<string>;
+  /** agent filter ids already run for this request (a list: one or a few ids, no Set per request) */
+  handled: string[];
   chains: Chain[];
 }
 
@@ -165,23 +165,46 @@ export class AgentFilter implements RequestFilter {
 
   async onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> {
     let state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    if (state?.handled.has(this.id)) return undefined;
+    if (state?.handled.includes(this.id)) return undefined;
     if (!state) {
       const correlation = reserveCorrelationId(ctx.traceId);
-      const st: RequestState = { correlation, released: false, handled: new Set(), chains: [] };
+      const st: RequestState = { correlation, released: false, handled: [], chains: [] };
       state = st;
       ctx.state.set(STATE_KEY, state);
       ctx.onCancel(() => releaseRequestHold(st));
     }
     // The usual request: the first agent filter of its route takes the route's whole chain.
     const route = this.membersFor(ctx.routeId);
-    const sets = state.handled.size === 0 ? route : memberSets(route.all.filter((m) => !state.handled.has(m.settings.id)));
+    const handled = state.handled;
+    const sets = handled.length === 0 ? route : memberSets(route.all.filter((m) => !handled.includes(m.settings.id)));
     const members = sets.all;
-    for (const m of members) state.handled.add(m.settings.id);
+    for (const m of members) if (!handled.includes(m.settings.id)) handled.push(m.settings.id);
     const chain: Chain = { members, sets, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
     state.chains.push(chain);
     // Phases nobody subscribed to are not entered (no async call for nothing).
-    if (sets.requestHeaders.length > 0) {
+    const headersMembers = sets.requestHeaders;
+    if (headersMembers.length === 1) {
+      // The usual route: one agent on request headers, called and merged here (no phase and
+      // fan-out frames around the call: two async functions and their promises per request).
+      const m = headersMembers[0]!;
+      const cid = state.correlation.id;
+      const id = cid + m.cidSuffix;
+      const event = requestHeadersEvent(ctx, cid);
+      const started = performance.now();
+      let outcome: Outcome;
+      try {
+        const reply = await m.client.call(MessageType.RequestHeaders, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs, cancel: ctx });
+        observeLatency(m, 'request_headers', started);
+        outcome = { ok: true, reply };
+      } catch (error) {
+        outcome = { ok: false, error: error as AgentCallError };
+      }
+      const merged = emptyMerged();
+      this.merge(ctx, m, outcome, merged, 'request_headers');
+      if (merged.response) return merged.response;
+      if (merged.requestOps.length > 0) applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+      if (merged.responseOps.length > 0) chain.responseOps.push(...merged.responseOps);
+    } else if (headersMembers.length > 1) {
       const refused = await this.requestHeadersPhase(ctx, state, chain);
       if (refused) return refused;
     }
@@ -192,7 +215,7 @@ export class AgentFilter implements RequestFilter {
   /** Synchronous unless an agent of the chain is subscribed to response headers. */
   onResponse(ctx: RequestContext, res: UpstreamResponseInfo): Promise<LocalResponse | undefined> | undefined {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    const chain = state?.chains.find((c) => !c.responseDone && c.members.some((m) => m.settings.id === this.id));
+    const chain = state ? chainOf(state, this.id, 'responseDone') : undefined;
     if (!state || !chain) return undefined;
     chain.responseDone = true;
     if (chain.responseOps.length > 0) applyAgentHeaderOps(res.headers, chain.responseOps);
@@ -211,7 +234,7 @@ export class AgentFilter implements RequestFilter {
 
   onResponseBody(ctx: RequestContext, res: UpstreamResponseInfo): ResponseBodyHandler | undefined {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    const chain = state?.chains.find((c) => !c.responseBodyDone && c.members.some((m) => m.settings.id === this.id));
+    const chain = state ? chainOf(state, this.id, 'responseBodyDone') : undefined;
     if (!state || !chain) return undefined;
     chain.responseBodyDone = true;
     const members = chain.sets.responseBody;
@@ -233,14 +256,15 @@ export class AgentFilter implements RequestFilter {
 
   onComplete(ctx: RequestContext, info: CompletionInfo): void {
     const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
-    const chain = state?.chains.find((c) => !c.completeDone && c.members.some((m) => m.settings.id === this.id));
+    const chain = state ? chainOf(state, this.id, 'completeDone') : undefined;
     if (!state || !chain) return;
     chain.completeDone = true;
     if (chain.sets.complete.length > 0) this.requestComplete(state, chain, info);
     // The core does not abort a request that finished normally (that would cost undici the
     // upstream connection), so the request's own hold ends here, once every chain completed;
     // request_complete calls keep theirs until their replies are in.
-    if (state.chains.every((c) => c.completeDone)) releaseRequestHold(state);
+    for (const c of state.chains) if (!c.completeDone) return;
+    releaseRequestHold(state);
   }
 
   /** request_complete to the chain's agents subscribed to it: fire and forget for the client. */
@@ -425,7 +449,7 @@ export class AgentFilter implements RequestFilter {
     event: unknown,
     timeoutOf: (m: Member) => number,
   ): Promise<Merged> {
-    const merged: Merged = { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
+    const merged = emptyMerged();
     // One agent (the usual route): awaited directly, the request itself is the canceller.
     if (members.length === 1) {
       const m = members[0]!;
@@ -525,6 +549,19 @@ export class AgentFilter implements RequestFilter {
 export function decisionEventType(reply: AgentReply, refused: boolean): AuditEventType {
   if (reply.ruleIds.length === 0) return 'agent_decision';
   return refused ? 'waf_block' : 'waf_match';
+}
+
+/** The first chain of the request with this filter among its members and `done` not yet set (a loop: no closures per call). */
+function chainOf(state: RequestState, filterId: string, done: 'responseDone' | 'responseBodyDone' | 'completeDone'): Chain | undefined {
+  for (const c of state.chains) {
+    if (c[done]) continue;
+    for (const m of c.members) if (m.settings.id === filterId) return c;
+  }
+  return undefined;
+}
+
+function emptyMerged(): Merged {
+  return { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
 }
 
 export interface Merged {

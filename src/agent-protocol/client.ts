@@ -2,7 +2,7 @@
 // concurrency limit (callers queue for a permit, bounded by their own timeout), a per-agent
 // circuit breaker, and the timeout/cancel handling of every call.
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerSettings, type BreakerState } from './agent-breaker.ts';
-import { AgentCallError, AgentConnection, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
+import { AgentCallError, AgentConnection, type ProtocolConnection, type ProtocolIssue, type ReplySink } from './connection.ts';
 import { V1Connection } from './v1.ts';
 import { MessageType } from './frames.ts';
 import { CancelReason, type AgentReply, type HandshakeRequest } from './messages.ts';
@@ -107,11 +107,14 @@ export class AgentClient {
   private configureSeq = 0;
   /** the connection the previous call went out on (see pick) */
   private lastPicked: ProtocolConnection | undefined;
+  /** what a PendingCall needs of its client (one object per client, not per call) */
+  private readonly host: CallHost;
 
   constructor(readonly options: AgentClientOptions) {
     this.semaphore = new Semaphore(options.maxConcurrentCalls);
     this.breaker = new CircuitBreaker(options.breaker ?? DEFAULT_BREAKER, (s) => options.hooks?.breaker?.(options.id, s));
     this.slots = Array.from({ length: Math.max(1, options.connections) }, () => ({ conn: undefined, connecting: undefined, failures: 0, nextAttemptAt: 0, timer: undefined }));
+    this.host = { id: options.id, breaker: this.breaker, semaphore: this.semaphore, pick: () => this.pick(), connection: () => this.connection() };
   }
 
   get id(): string {
@@ -146,64 +149,11 @@ export class AgentClient {
     const canceller = opts.cancel;
     if (canceller?.cancelled) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
     if (!this.breaker.tryPass(Date.now())) return Promise.reject(new AgentCallError('circuit_open', `agent ${this.id} circuit is open`));
-    // The per-request hot path: settle-once state in closures, the deadline on the shared
-    // queue (no setTimeout per call), and when a permit and an open connection are at hand
-    // (the usual case) the event is written synchronously, without promise hops in between.
-    return new Promise<AgentReply>((resolve, reject) => {
-      let settled = false;
-      let release: (() => void) | undefined;
-      let waiting: { cancel(): void } | undefined;
-      let conn: ProtocolConnection | undefined;
-      const cleanup = () => {
-        deadline.cancel();
-        if (canceller) canceller.offCancel(onCancel);
-        waiting?.cancel();
-        release?.();
-      };
-      const fail = (error: AgentCallError, cancelReason?: number) => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        if (conn && cancelReason !== undefined) conn.cancel(correlationId, cancelReason);
-        if (error.kind === 'cancelled' || error.kind === 'rejected') this.breaker.onNeutral();
-        else this.breaker.onFailure(Date.now());
-        reject(error);
-      };
-      const onFailure = (err: unknown) => fail(toCallError(err));
-      const onReply = (reply: AgentReply) => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        this.breaker.onSuccess();
-        resolve(reply);
-      };
-      const send = (c: ProtocolConnection) => {
-        if (settled) return;
-        conn = c;
-        c.request(type, correlationId, payload).then(onReply, onFailure);
-      };
-      const onCancel = () => fail(new AgentCallError('cancelled', `agent ${this.id} call cancelled`), canceller?.cancelCode ?? CancelReason.ClientDisconnect);
-      const deadline: Deadline = callDeadlines.add(opts.timeoutMs, () => fail(new AgentCallError('timeout', `agent ${this.id} timed out after ${opts.timeoutMs} ms`), CancelReason.Timeout));
-      if (canceller) canceller.onCancel(onCancel);
-      if (settled) return;
-      release = this.semaphore.tryTake();
-      if (release) {
-        const c = this.pick();
-        if (c) send(c);
-        else this.connection().then(send, onFailure);
-        return;
-      }
-      const permit = this.semaphore.take();
-      waiting = permit;
-      permit.ready
-        .then((r) => {
-          waiting = undefined;
-          if (settled) return r();
-          release = r;
-          return this.connection().then(send);
-        })
-        .catch(onFailure);
-    });
+    // The per-request hot path: one PendingCall object is the call's state, the connection's
+    // reply sink, the deadline's target and the cancel listener's owner (no closure per step),
+    // and when a permit and an open connection are at hand (the usual case) the event is written
+    // synchronously, without promise hops in between.
+    return new Promise<AgentReply>((resolve, reject) => new PendingCall(this.host, type, correlationId, payload, canceller, resolve, reject).start(opts.timeoutMs));
   }
 
   /** Fire-and-forget event on any open connection (request_complete); never opens one. */
@@ -345,6 +295,133 @@ export class AgentClient {
       config: null,
       supported_encodings: this.options.encoding === 'msgpack' ? ['json', 'msgpack'] : ['json'],
     };
+  }
+}
+
+interface CallHost {
+  readonly id: string;
+  readonly breaker: CircuitBreaker;
+  readonly semaphore: Semaphore;
+  pick(): ProtocolConnection | undefined;
+  connection(): Promise<ProtocolConnection>;
+}
+
+/**
+ * One call in flight. Settles once: a reply, a failure from the connection, the deadline, or the
+ * canceller. Once settled it lets go of everything of the request (event, canceller, listener,
+ * promise functions): a call is short-lived, and one that a scavenge happens to find alive must
+ * not carry the request's objects into old space with it.
+ */
+class PendingCall implements ReplySink {
+  private settled = false;
+  /** holds a permit taken with tryAcquire (given back with semaphore.release) */
+  private permit = false;
+  /** the release function of a permit that was queued for */
+  private releaseQueued: (() => void) | undefined;
+  private waiting: { cancel(): void } | undefined;
+  private conn: ProtocolConnection | undefined;
+  private deadline: Deadline | undefined;
+  private cancelListener: (() => void) | undefined;
+  private timeoutMs = 0;
+
+  constructor(
+    private readonly host: CallHost,
+    private readonly type: number,
+    private readonly correlationId: string,
+    private payload: unknown,
+    private canceller: CallCanceller | undefined,
+    private resolveCall: ((reply: AgentReply) => void) | undefined,
+    private rejectCall: ((err: AgentCallError) => void) | undefined,
+  ) {}
+
+  start(timeoutMs: number): void {
+    this.timeoutMs = timeoutMs;
+    this.deadline = callDeadlines.add(timeoutMs, this);
+    const canceller = this.canceller;
+    if (canceller) {
+      this.cancelListener = () => this.fail(new AgentCallError('cancelled', `agent ${this.host.id} call cancelled`), this.canceller?.cancelCode ?? CancelReason.ClientDisconnect);
+      canceller.onCancel(this.cancelListener);
+      if (this.settled) return;
+    }
+    const host = this.host;
+    if (host.semaphore.tryAcquire()) {
+      this.permit = true;
+      const c = host.pick();
+      if (c) this.sendOn(c);
+      else host.connection().then((c) => this.sendOn(c), (err: unknown) => this.reject(err));
+      return;
+    }
+    const permit = host.semaphore.take();
+    this.waiting = permit;
+    permit.ready
+      .then((r) => {
+        this.waiting = undefined;
+        if (this.settled) return r();
+        this.releaseQueued = r;
+        return host.connection().then((c) => this.sendOn(c));
+      })
+      .catch((err: unknown) => this.reject(err));
+  }
+
+  private sendOn(c: ProtocolConnection): void {
+    if (this.settled) return;
+    this.conn = c;
+    const payload = this.payload;
+    this.payload = undefined; // encoded now (v2); v1 keeps its own reference while it waits
+    if (c.sendTo) c.sendTo(this.type, this.correlationId, payload, this);
+    else c.request(this.type, this.correlationId, payload).then((r) => this.resolve(r), (err: unknown) => this.reject(err));
+  }
+
+  /** The agent's reply (ReplySink). */
+  resolve(reply: AgentReply): void {
+    if (this.settled) return;
+    const done = this.resolveCall!;
+    this.finish();
+    this.host.breaker.onSuccess();
+    done(reply);
+  }
+
+  /** A failure from the connection or the way to it (ReplySink). */
+  reject(err: unknown): void {
+    this.fail(toCallError(err));
+  }
+
+  /** The deadline (DeadlineQueue target). */
+  onDeadline(): void {
+    this.fail(new AgentCallError('timeout', `agent ${this.host.id} timed out after ${this.timeoutMs} ms`), CancelReason.Timeout);
+  }
+
+  private fail(error: AgentCallError, cancelReason?: number): void {
+    if (this.settled) return;
+    const done = this.rejectCall!;
+    const conn = this.conn;
+    this.finish();
+    if (conn && cancelReason !== undefined) conn.cancel(this.correlationId, cancelReason);
+    if (error.kind === 'cancelled' || error.kind === 'rejected') this.host.breaker.onNeutral();
+    else this.host.breaker.onFailure(Date.now());
+    done(error);
+  }
+
+  /** Settles: stops the deadline, leaves the canceller and the permit queue, gives the permit back, and drops every reference to the request. */
+  private finish(): void {
+    this.settled = true;
+    this.deadline?.cancel();
+    this.deadline = undefined;
+    if (this.canceller && this.cancelListener) this.canceller.offCancel(this.cancelListener);
+    this.canceller = undefined;
+    this.cancelListener = undefined;
+    this.waiting?.cancel();
+    this.waiting = undefined;
+    if (this.permit) {
+      this.permit = false;
+      this.host.semaphore.release();
+    }
+    this.releaseQueued?.();
+    this.releaseQueued = undefined;
+    this.payload = undefined;
+    this.conn = undefined;
+    this.resolveCall = undefined;
+    this.rejectCall = undefined;
   }
 }
 

@@ -35,6 +35,8 @@ export interface ProtocolConnection {
    * `onFailure` possibly before this returns (closed connection, id in flight, encode failure).
    */
   send?(type: number, correlationId: string, payload: unknown, onReply: (reply: AgentReply) => void, onFailure: (err: AgentCallError) => void): void;
+  /** `send` with one object as both callbacks (no closures per call): the client's PendingCall. */
+  sendTo?(type: number, correlationId: string, payload: unknown, sink: ReplySink): void;
   cancel(correlationId: string, reason?: number): void;
   notify(type: number, payload: unknown): void;
   close(): void;
@@ -51,9 +53,10 @@ export interface ConnectionOptions {
   onProtocolIssue?: (issue: ProtocolIssue) => void;
 }
 
-interface Pending {
-  resolve: (reply: AgentReply) => void;
-  reject: (err: AgentCallError) => void;
+/** Who receives a call's outcome: exactly one of the two, once (the connection forgets it first). */
+export interface ReplySink {
+  resolve(reply: AgentReply): void;
+  reject(err: AgentCallError): void;
 }
 
 /** A socket being opened by `openAgentSocket`. */
@@ -112,7 +115,7 @@ export class AgentConnection implements ProtocolConnection {
   /** events, cancels and pongs: batched per event-loop turn */
   private writer: FrameWriter | undefined;
   private readonly decoder: FrameDecoder;
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new Map<string, ReplySink>();
   private closed = false;
   private readonly closeListeners: (() => void)[] = [];
   private pingTimer: NodeJS.Timeout | undefined;
@@ -207,16 +210,20 @@ export class AgentConnection implements ProtocolConnection {
   }
 
   send(type: number, correlationId: string, payload: unknown, onReply: (reply: AgentReply) => void, onFailure: (err: AgentCallError) => void): void {
-    if (!this.alive) return onFailure(new AgentCallError('connection_lost', 'agent connection is closed'));
-    if (this.pending.has(correlationId)) return onFailure(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
+    this.sendTo(type, correlationId, payload, { resolve: onReply, reject: onFailure });
+  }
+
+  sendTo(type: number, correlationId: string, payload: unknown, sink: ReplySink): void {
+    if (!this.alive) return sink.reject(new AgentCallError('connection_lost', 'agent connection is closed'));
+    if (this.pending.has(correlationId)) return sink.reject(new AgentCallError('rejected', `correlation id ${correlationId} already in flight`));
     // Encode before registering: a payload that cannot be serialised (a BigInt, a cycle) fails
     // this call only, and leaves no pending entry behind to occupy the id and inflate inFlight.
     try {
       this.writer!.writeMessage(type, payload, this.encoding);
     } catch (err) {
-      return onFailure(new AgentCallError('unavailable', `agent event could not be encoded: ${(err as Error)?.message ?? String(err)}`));
+      return sink.reject(new AgentCallError('unavailable', `agent event could not be encoded: ${(err as Error)?.message ?? String(err)}`));
     }
-    this.pending.set(correlationId, { resolve: onReply, reject: onFailure });
+    this.pending.set(correlationId, sink);
   }
 
   /** Forgets a pending call (timeout, client gone, another agent blocked) and tells the agent. */

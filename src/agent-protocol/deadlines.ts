@@ -10,12 +10,15 @@ export interface Deadline {
   cancel(): void;
 }
 
+/** What a deadline fires: a callback, or an object (no closure per call: the client's PendingCall). */
+export type DeadlineAction = (() => void) | { onDeadline(): void };
+
 class Entry implements Deadline {
   prev: Entry | undefined = undefined;
   next: Entry | undefined = undefined;
   constructor(
     readonly at: number,
-    public fire: (() => void) | undefined,
+    public fire: DeadlineAction | undefined,
     private lane: Lane | undefined,
   ) {}
 
@@ -55,8 +58,8 @@ export class DeadlineQueue {
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
-  /** Calls `fire` once, `ms` from now, unless the returned deadline is cancelled before. */
-  add(ms: number, fire: () => void): Deadline {
+  /** Calls `fire` (or its `onDeadline`) once, `ms` from now, unless the returned deadline is cancelled before. */
+  add(ms: number, fire: DeadlineAction): Deadline {
     let lane = this.lanes.get(ms);
     if (!lane) this.lanes.set(ms, (lane = new Lane()));
     const e = new Entry(this.now() + ms, fire, lane);
@@ -77,7 +80,7 @@ export class DeadlineQueue {
     this.timer = undefined;
     this.armedAt = Infinity;
     const now = this.now();
-    const due: { at: number; fire: () => void }[] = [];
+    const due: { at: number; fire: DeadlineAction }[] = [];
     let next = Infinity;
     for (const [ms, lane] of this.lanes) {
       let e = lane.head;
@@ -93,7 +96,11 @@ export class DeadlineQueue {
     // Fired once the queue is consistent again (a callback may add deadlines), earliest first
     // when a late sweep found several lanes due.
     if (due.length > 1) due.sort((a, b) => a.at - b.at);
-    for (const d of due) d.fire();
+    for (const d of due) {
+      const f = d.fire;
+      if (typeof f === 'function') f();
+      else f.onDeadline();
+    }
   };
 }
 

@@ -27,6 +27,25 @@ export class Semaphore {
   }
 
   /**
+   * A permit now without a release function (the client's hot path: no closure per call): true
+   * when taken; the holder gives it back with `release()`, exactly once.
+   */
+  tryAcquire(): boolean {
+    if (this.available > 0 && this.waiters.length === 0) {
+      this.available -= 1;
+      return true;
+    }
+    return false;
+  }
+
+  /** Gives back a permit taken with `tryAcquire` (to the first waiter, if any). */
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next.grant();
+    else this.available += 1;
+  }
+
+  /**
    * A permit request without an AbortSignal (cheaper on the hot path): `ready` resolves with the
    * release function; `cancel()` leaves the queue (a no-op once granted).
    */
@@ -79,9 +98,7 @@ export class Semaphore {
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiters.shift();
-      if (next) next.grant();
-      else this.available += 1;
+      this.release();
     };
   }
 }

@@ -54,20 +54,51 @@ export class FilterChain {
     return undefined;
   }
 
-  /** onResponse in reverse order (filters edit `info.headers` in place); the first answer replaces the response. */
-  async onResponse(ctx: RequestContext, info: UpstreamResponseInfo): Promise<LocalResponse | undefined> {
-    for (const filter of this.response) {
-      const local = await filter.onResponse!(ctx, info);
+  /**
+   * onResponse in reverse order (filters edit `info.headers` in place); the first answer replaces
+   * the response. Synchronous while every filter answers synchronously (an agent route without a
+   * response_headers agent: no async call, no promise per response); from the first filter that
+   * returns a promise on, the rest run in an async continuation.
+   */
+  onResponse(ctx: RequestContext, info: UpstreamResponseInfo): LocalResponse | undefined | Promise<LocalResponse | undefined> {
+    const fs = this.response;
+    for (let i = 0; i < fs.length; i++) {
+      const r = fs[i]!.onResponse!(ctx, info);
+      if (isPromise(r)) return this.responseFrom(i, r, ctx, info);
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  private async responseFrom(i: number, pending: Promise<void | LocalResponse>, ctx: RequestContext, info: UpstreamResponseInfo): Promise<LocalResponse | undefined> {
+    const first = await pending;
+    if (first) return first;
+    const fs = this.response;
+    for (let j = i + 1; j < fs.length; j++) {
+      const local = await fs[j]!.onResponse!(ctx, info);
       if (local) return local;
     }
     return undefined;
   }
 
-  /** The body handlers the filters choose for this response (reverse order), or undefined when none does. */
-  async onResponseBody(ctx: RequestContext, info: UpstreamResponseInfo): Promise<ResponseBodyHandler[] | undefined> {
+  /** The body handlers the filters choose for this response (reverse order), or undefined when none does; synchronous as onResponse is. */
+  onResponseBody(ctx: RequestContext, info: UpstreamResponseInfo): ResponseBodyHandler[] | undefined | Promise<ResponseBodyHandler[] | undefined> {
     let handlers: ResponseBodyHandler[] | undefined;
-    for (const filter of this.body) {
-      const h = await filter.onResponseBody!(ctx, info);
+    const fs = this.body;
+    for (let i = 0; i < fs.length; i++) {
+      const h = fs[i]!.onResponseBody!(ctx, info);
+      if (isPromise(h)) return this.bodyFrom(i, h, handlers, ctx, info);
+      if (h) (handlers ??= []).push(h);
+    }
+    return handlers;
+  }
+
+  private async bodyFrom(i: number, pending: Promise<ResponseBodyHandler | undefined>, handlers: ResponseBodyHandler[] | undefined, ctx: RequestContext, info: UpstreamResponseInfo): Promise<ResponseBodyHandler[] | undefined> {
+    const first = await pending;
+    if (first) (handlers ??= []).push(first);
+    const fs = this.body;
+    for (let j = i + 1; j < fs.length; j++) {
+      const h = await fs[j]!.onResponseBody!(ctx, info);
       if (h) (handlers ??= []).push(h);
     }
     return handlers;
@@ -92,6 +123,11 @@ export class FilterChain {
       }
     }
   }
+}
+
+/** A filter's answer that is still to come (a promise or any thenable: awaited like one). */
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** A filter's onRequest inside its own span. */

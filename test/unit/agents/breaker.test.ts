@@ -69,3 +69,22 @@ test('semaphore: FIFO permits, aborted waiters leave the queue', async () => {
   assert.deepEqual(order, ['2-aborted', '3']);
   assert.equal(s.inUse, 0);
 });
+
+test('semaphore: tryAcquire/release without a release function; a release hands the permit to the first waiter', async () => {
+  const s = new Semaphore(2);
+  assert.equal(s.tryAcquire(), true);
+  assert.equal(s.tryAcquire(), true);
+  assert.equal(s.tryAcquire(), false, 'no permit left');
+  assert.equal(s.inUse, 2);
+  const waiter = s.take();
+  assert.equal(s.queued, 1);
+  assert.equal(s.tryAcquire(), false, 'a waiter is queued: no jumping the queue');
+  s.release();
+  const r = await waiter.ready;
+  assert.equal(s.queued, 0);
+  assert.equal(s.inUse, 2, 'the released permit went to the waiter');
+  r();
+  r(); // idempotent
+  s.release();
+  assert.equal(s.inUse, 0);
+});

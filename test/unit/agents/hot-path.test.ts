@@ -55,6 +55,18 @@ test('deadlines: many settled calls leave nothing behind and a live one still fi
   assert.equal(late, 1);
 });
 
+test('deadlines: an object target gets onDeadline once; a cancelled one never', async () => {
+  let clock = 0;
+  const q = new DeadlineQueue(() => clock);
+  const fired: string[] = [];
+  q.add(10, { onDeadline: () => fired.push('obj') });
+  q.add(10, { onDeadline: () => fired.push('cancelled') }).cancel();
+  q.add(5, () => fired.push('fn'));
+  clock = 20;
+  await sleep(30);
+  assert.deepEqual(fired, ['fn', 'obj']);
+});
+
 test('plain allow: the template is byte for byte what the SDK writes for allow()', () => {
   for (const id of ['abc', 'trace-1~2#2', '01HX9Z', 'ü-ñ', '']) {
     const wire = Buffer.from(JSON.stringify(allow().toWire(id)));
