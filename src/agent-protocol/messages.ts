@@ -442,137 +442,104 @@ export class RequestHeadersMessage implements RequestHeadersEvent {
 /** Whether the last encodeRequestHeadersJson text was printable ASCII only (its UTF-8 length is its length). */
 export let lastJsonOneByte = true;
 
-function quote(s: string): string {
+/** Printable ASCII without `"` and `\\`: JSON writes it between quotes as it is (one byte per character). */
+function plain(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
-      lastJsonOneByte = false;
-      return JSON.stringify(s);
-    }
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
   }
-  return `"${s}"`;
+  return true;
 }
 
-/** A member's value as JSON.stringify writes it; undefined when JSON.stringify leaves the member out. */
-function jsonValue(v: unknown): string | undefined {
-  switch (typeof v) {
-    case 'string':
-      return quote(v);
-    case 'number':
-      return Number.isFinite(v) ? String(v) : 'null';
-    case 'boolean':
-      return v ? 'true' : 'false';
-    case 'undefined':
-    case 'function':
-    case 'symbol':
-      return undefined;
-    default:
-      if (v === null) return 'null';
-      // anything else (a list, a nested object, a bigint): JSON.stringify's own answer (or its throw)
-      lastJsonOneByte = false;
-      return JSON.stringify(v);
-  }
-}
+const isPlain = (v: unknown): v is string => typeof v === 'string' && plain(v);
+const isPlainOrNull = (v: unknown): v is string | null => v === null || (typeof v === 'string' && plain(v));
 
-/** A plain object of header lists (what toHeaderValues builds). */
-function headersJson(headers: HeaderValues): string {
+/** A plain object of header lists (what toHeaderValues builds) as JSON, or undefined when a name or value is not a plain string. */
+function headersJson(headers: HeaderValues): string | undefined {
   let out = '{';
   let first = true;
   for (const name in headers) {
     const list: unknown = headers[name];
-    let s: string | undefined;
-    if (Array.isArray(list)) {
-      s = '[';
-      for (let i = 0; i < list.length; i++) {
-        const x: unknown = list[i];
-        s += (i === 0 ? '' : ',') + (jsonValue(x) ?? 'null');
-      }
-      s += ']';
-    } else s = jsonValue(list);
-    if (s === undefined) continue;
-    out += (first ? '' : ',') + quote(name) + ':' + s;
+    if (!Array.isArray(list) || !plain(name)) return undefined;
+    out += first ? '"' + name + '":[' : ',"' + name + '":[';
     first = false;
+    for (let i = 0; i < list.length; i++) {
+      const x: unknown = list[i];
+      if (!isPlain(x)) return undefined;
+      out += i === 0 ? '"' + x + '"' : ',"' + x + '"';
+    }
+    out += ']';
   }
   return out + '}';
 }
 
-const isText = (v: unknown): v is string => typeof v === 'string';
-const isTextOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
-const textOrNull = (v: string | null): string => (v === null ? 'null' : quote(v));
-
 /**
- * JSON.stringify(e), written by hand: when every member has the type the filter gives it (the
- * usual event), one concatenation of the members in the filter's order; anything else (a member
- * missing or of another type, the client-certificate members) is JSON.stringify's. One expression
- * matters: a helper per member cost as much as JSON.stringify saved (docs/architecture.md,
- * "Session 12"). Sets lastJsonOneByte.
+ * JSON.stringify(e), written by hand: when every member has the type the filter gives it and every
+ * string is printable ASCII without quotes or backslashes (the usual event), one concatenation of
+ * the members in the filter's order, the quotes inside the literals (no helper and no quoting
+ * string per member: both cost as much as JSON.stringify saved, docs/architecture.md "Session 12"
+ * and "Session 13"); anything else, e.g. a header value with a quote or a non-ASCII character, the
+ * client-certificate members, is JSON.stringify's. Sets lastJsonOneByte.
  */
 export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
   const m = e.metadata as RequestMetadata | null | undefined;
   const h: unknown = e.headers;
-  if (
-    !(
-      isText(e.correlation_id) &&
-      isText(e.method) &&
-      isText(e.uri) &&
-      typeof m === 'object' &&
-      m !== null &&
-      Object.getPrototypeOf(m) === Object.prototype &&
-      isText(m.correlation_id) &&
-      isText(m.request_id) &&
-      isText(m.client_ip) &&
-      Number.isFinite(m.client_port) &&
-      isTextOrNull(m.server_name) &&
-      isText(m.protocol) &&
-      isTextOrNull(m.tls_version) &&
-      isTextOrNull(m.tls_cipher) &&
-      isTextOrNull(m.route_id) &&
-      isTextOrNull(m.upstream_id) &&
-      isText(m.timestamp) &&
-      isTextOrNull(m.traceparent) &&
-      m.client_cert_subject === undefined &&
-      typeof h === 'object' &&
-      h !== null &&
-      Object.getPrototypeOf(h) === Object.prototype
-    )
-  ) {
+  const headers =
+    isPlain(e.correlation_id) &&
+    isPlain(e.method) &&
+    isPlain(e.uri) &&
+    typeof m === 'object' &&
+    m !== null &&
+    Object.getPrototypeOf(m) === Object.prototype &&
+    isPlain(m.correlation_id) &&
+    isPlain(m.request_id) &&
+    isPlain(m.client_ip) &&
+    Number.isFinite(m.client_port) &&
+    isPlainOrNull(m.server_name) &&
+    isPlain(m.protocol) &&
+    isPlainOrNull(m.tls_version) &&
+    isPlainOrNull(m.tls_cipher) &&
+    isPlainOrNull(m.route_id) &&
+    isPlainOrNull(m.upstream_id) &&
+    isPlain(m.timestamp) &&
+    isPlainOrNull(m.traceparent) &&
+    m.client_cert_subject === undefined &&
+    typeof h === 'object' &&
+    h !== null &&
+    Object.getPrototypeOf(h) === Object.prototype
+      ? headersJson(h as HeaderValues)
+      : undefined;
+  if (headers === undefined) {
     lastJsonOneByte = false;
     return JSON.stringify(e);
   }
   lastJsonOneByte = true;
   return (
-    '{"correlation_id":' +
-    quote(e.correlation_id) +
-    ',"metadata":{"correlation_id":' +
-    quote(m.correlation_id) +
-    ',"request_id":' +
-    quote(m.request_id) +
-    ',"client_ip":' +
-    quote(m.client_ip) +
-    ',"client_port":' +
-    String(m.client_port) +
-    ',"server_name":' +
-    textOrNull(m.server_name) +
-    ',"protocol":' +
-    quote(m.protocol) +
-    ',"tls_version":' +
-    textOrNull(m.tls_version) +
-    ',"tls_cipher":' +
-    textOrNull(m.tls_cipher) +
-    ',"route_id":' +
-    textOrNull(m.route_id) +
-    ',"upstream_id":' +
-    textOrNull(m.upstream_id) +
-    ',"timestamp":' +
-    quote(m.timestamp) +
-    ',"traceparent":' +
-    textOrNull(m.traceparent) +
-    '},"method":' +
-    quote(e.method) +
-    ',"uri":' +
-    quote(e.uri) +
-    ',"headers":' +
-    headersJson(e.headers) +
+    '{"correlation_id":"' +
+    e.correlation_id +
+    '","metadata":{"correlation_id":"' +
+    m!.correlation_id +
+    '","request_id":"' +
+    m!.request_id +
+    '","client_ip":"' +
+    m!.client_ip +
+    '","client_port":' +
+    String(m!.client_port) +
+    (m!.server_name === null ? ',"server_name":null' : ',"server_name":"' + m!.server_name + '"') +
+    ',"protocol":"' +
+    m!.protocol +
+    (m!.tls_version === null ? '","tls_version":null' : '","tls_version":"' + m!.tls_version + '"') +
+    (m!.tls_cipher === null ? ',"tls_cipher":null' : ',"tls_cipher":"' + m!.tls_cipher + '"') +
+    (m!.route_id === null ? ',"route_id":null' : ',"route_id":"' + m!.route_id + '"') +
+    (m!.upstream_id === null ? ',"upstream_id":null' : ',"upstream_id":"' + m!.upstream_id + '"') +
+    ',"timestamp":"' +
+    m!.timestamp +
+    (m!.traceparent === null ? '","traceparent":null},"method":"' : '","traceparent":"' + m!.traceparent + '"},"method":"') +
+    e.method +
+    '","uri":"' +
+    e.uri +
+    '","headers":' +
+    headers +
     '}'
   );
 }
