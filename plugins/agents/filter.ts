@@ -191,19 +191,23 @@ export class AgentFilter implements RequestFilter {
       const id = cid + m.cidSuffix;
       const event = requestHeadersEvent(ctx, cid);
       const started = performance.now();
-      let outcome: Outcome;
+      let outcome: Outcome | undefined;
       try {
         const reply = await m.client.call(MessageType.RequestHeaders, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs, cancel: ctx });
         observeLatency(m, 'request_headers', started);
-        outcome = { ok: true, reply };
+        // an allow with nothing attached only counts (what merge would do with it)
+        if (isBareAllow(reply)) m.cells.decision('allow').value++;
+        else outcome = { ok: true, reply };
       } catch (error) {
         outcome = { ok: false, error: error as AgentCallError };
       }
-      const merged = emptyMerged();
-      this.merge(ctx, m, outcome, merged, 'request_headers');
-      if (merged.response) return merged.response;
-      if (merged.requestOps.length > 0) applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
-      if (merged.responseOps.length > 0) chain.responseOps.push(...merged.responseOps);
+      if (outcome) {
+        const merged = emptyMerged();
+        this.merge(ctx, m, outcome, merged, 'request_headers');
+        if (merged.response) return merged.response;
+        if (merged.requestOps.length > 0) applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+        if (merged.responseOps.length > 0) chain.responseOps.push(...merged.responseOps);
+      }
     } else if (headersMembers.length > 1) {
       const refused = await this.requestHeadersPhase(ctx, state, chain);
       if (refused) return refused;
@@ -560,6 +564,19 @@ function chainOf(state: RequestState, filterId: string, done: 'responseDone' | '
   return undefined;
 }
 
+/** An allow with no header operations, audit tags or rule ids, no body mutation: nothing for merge to apply or record but its count. */
+export function isBareAllow(reply: AgentReply): boolean {
+  return (
+    reply.decision.kind === 'allow' &&
+    reply.requestHeaderOps.length === 0 &&
+    reply.responseHeaderOps.length === 0 &&
+    reply.tags.length === 0 &&
+    reply.ruleIds.length === 0 &&
+    reply.requestBodyMutation === undefined &&
+    reply.responseBodyMutation === undefined
+  );
+}
+
 function emptyMerged(): Merged {
   return { requestOps: [], responseOps: [], bodyMutation: undefined, responseBodyMutation: undefined, response: undefined };
 }
@@ -653,7 +670,7 @@ export function requestHeadersEvent(ctx: RequestContext, cid: string): RequestHe
       client_ip: ctx.clientIp,
       client_port: ctx.clientPort,
       server_name: ctx.tls?.serverName ?? (ctx.host || null),
-      protocol: `HTTP/${ctx.httpVersion}`,
+      protocol: protocolLabel(ctx.httpVersion),
       tls_version: ctx.tls?.version ?? null,
       tls_cipher: ctx.tls?.cipher ?? null,
       route_id: ctx.routeId ?? null,
@@ -669,6 +686,20 @@ export function requestHeadersEvent(ctx: RequestContext, cid: string): RequestHe
     ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,
     toHeaderValues(ctx.raw.headers),
   );
+}
+
+/** `HTTP/<version>`, the usual ones without a string built per event. */
+export function protocolLabel(version: string): string {
+  switch (version) {
+    case '1.1':
+      return 'HTTP/1.1';
+    case '2.0':
+      return 'HTTP/2.0';
+    case '1.0':
+      return 'HTTP/1.0';
+    default:
+      return `HTTP/${version}`;
+  }
 }
 
 /** A copy of an event addressed to another correlation id (top level and metadata). */

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentCallError } from '../../../src/agent-protocol/client.ts';
-import { parseAgentReply } from '../../../src/agent-protocol/messages.ts';
-import { decisionResponse, failureResponse } from '../../../plugins/agents/filter.ts';
+import { parseAgentReply, plainAllowReply } from '../../../src/agent-protocol/messages.ts';
+import { decisionResponse, failureResponse, isBareAllow, protocolLabel } from '../../../plugins/agents/filter.ts';
 import { applyAgentHeaderOps as applyHeaderOps } from '../../../plugins/agents/header-ops.ts';
 import { reserveCorrelationId, reservedCorrelationIds } from '../../../plugins/agents/correlation.ts';
 import type { HeaderMap } from '../../../src/pipeline/types.ts';
@@ -73,4 +73,24 @@ test('correlation ids are unique while reserved and freed after the last holder'
   assert.equal(c.id, 'req-1');
   c.release();
   assert.equal(reservedCorrelationIds(), base);
+});
+
+test('a bare allow (nothing for merge to apply or record) is told apart from every reply that carries something', () => {
+  const wire = (over: Record<string, unknown>) => parseAgentReply({ version: 1, decision: 'allow', audit: { custom: { correlation_id: 'c' } }, ...over });
+  const cases: [string, ReturnType<typeof parseAgentReply>, boolean][] = [
+    ['the SDK template', plainAllowReply('c'), true],
+    ['a plain allow spelled otherwise', wire({}), true],
+    ['block', wire({ decision: { block: { status: 403 } } }), false],
+    ['request header op', wire({ request_headers: [{ set: { name: 'x-a', value: '1' } }] }), false],
+    ['response header op', wire({ response_headers: [{ remove: { name: 'x-b' } }] }), false],
+    ['tags', wire({ audit: { tags: ['t'], custom: { correlation_id: 'c' } } }), false],
+    ['rule ids', wire({ audit: { rule_ids: ['942100'], custom: { correlation_id: 'c' } } }), false],
+    ['request body mutation', wire({ request_body_mutation: { data: '' } }), false],
+    ['response body mutation', wire({ response_body_mutation: { data: 'eA==' } }), false],
+  ];
+  for (const [name, reply, bare] of cases) assert.equal(isBareAllow(reply), bare, name);
+});
+
+test('protocolLabel: HTTP/<version>', () => {
+  for (const v of ['1.0', '1.1', '2.0', '3', '']) assert.equal(protocolLabel(v), `HTTP/${v}`);
 });
