@@ -165,6 +165,9 @@ export const LimitsSchema = Block({
   'max-decompression-ratio': Type.Optional(Type.Number({ exclusiveMinimum: 0, default: 100 })),
   'max-decompressed-size-bytes': Type.Optional(Type.Integer({ minimum: 0, default: 104857600 })),
   'max-connections-per-client': Type.Optional(Type.Integer({ minimum: 1 })),
+  // Sentinel extension: request bodies streaming upstream (above max-body-buffer-bytes, gRPC) per
+  // client address (docs/security.md, "Request buffering"); default 16 (upload-slots.ts), 0 = no cap
+  'max-streaming-uploads-per-client': Type.Optional(Type.Integer({ minimum: 0 })),
   'max-connections-per-route': Type.Optional(Type.Integer({ minimum: 1 })),
   'max-total-connections': Type.Optional(Type.Integer({ minimum: 1 })),
   'max-idle-connections-per-upstream': Type.Optional(Type.Integer({ minimum: 0 })),

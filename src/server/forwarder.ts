@@ -16,6 +16,7 @@ import { readBody, requestHasBody } from './request-body.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { CounterCell, HistogramCell } from '../metrics/fast.ts';
+import { bodyArrived, type UploadGate } from './upload-slots.ts';
 
 export class BodyTooLarge extends Error {
   constructor(readonly limit: number) {
@@ -158,6 +159,8 @@ export async function forward(opts: {
   /** bodies up to this many bytes are read whole before a target is picked; 0: always stream */
   bufferBodyBytes: number;
   metrics: Metrics;
+  /** `limits { max-streaming-uploads-per-client }`: asked before a body streams upstream */
+  uploads?: UploadGate;
 }): Promise<ForwardResult> {
   const { ctx, req, res, route, group, chain, metrics } = opts;
   const exclude = new Set<number>();
@@ -168,6 +171,7 @@ export async function forward(opts: {
   // Request buffering (docs/security.md, "Request buffering"): a body that may fit the threshold
   // is read whole before a target is picked, so a client that trickles it holds no upstream socket.
   let bufferFirst = false;
+  let releaseUpload: (() => void) | undefined;
   if (ctx.body !== undefined) {
     bodyArg = ctx.body;
     ctx.upstreamHeaders['content-length'] = String(ctx.body.length);
@@ -179,6 +183,13 @@ export async function forward(opts: {
     // "Request bodies").
     req.once('aborted', () => ctx.cancel('client aborted the request body'));
     bufferFirst = opts.bufferBodyBytes > 0 && (contentLength === undefined || Number(contentLength) <= opts.bufferBodyBytes) && !streamedProtocol(req);
+    if (!bufferFirst && opts.uploads) {
+      // HTTP/2 hands over a request at its HEADERS frame, before the DATA that came with it in
+      // the same read: one turn of the loop lets a unary gRPC call's message end its stream.
+      if (opts.uploads.cap > 0 && !bodyArrived(req)) await new Promise((r) => setImmediate(r));
+      const refused = takeUploadSlot();
+      if (refused) return refused;
+    }
     if (bufferFirst) {
       // bodyArg is set once the body is read (readFirst)
     } else if (contentLength !== undefined) {
@@ -206,6 +217,28 @@ export async function forward(opts: {
     return await attempts();
   } finally {
     clearTimeout(requestTimer);
+    releaseUpload?.();
+  }
+
+  /**
+   * Before a body streams (docs/security.md, "Request buffering"): a slot of the client's
+   * streaming uploads, held until the body has arrived or the exchange ends, whichever is first.
+   * Returns the answer when the client is at its cap: 429, before any target is picked.
+   */
+  function takeUploadSlot(): ForwardResult | undefined {
+    const slot = opts.uploads?.take(ctx.clientIp, req);
+    if (slot === undefined) return undefined;
+    if (slot !== null) {
+      releaseUpload = slot;
+      req.once('end', slot);
+      return undefined;
+    }
+    metrics.blockedRequests.inc({ reason: 'streaming_uploads_limit' });
+    ctx.audit.blocked = 'streaming_uploads_limit';
+    res.setHeader('retry-after', '1');
+    // the unread rest of the body would be parsed as the next request
+    if (req.httpVersionMajor === 1) res.setHeader('connection', 'close');
+    return sendError(res, ctx, 429, 'Too Many Requests: too many request bodies streaming from this client', 0, 'streaming_uploads_limit');
   }
 
   /**
@@ -231,6 +264,8 @@ export async function forward(opts: {
         ctx.audit.blocked = 'body_size_exceeded';
         return sendError(res, ctx, 413, 'Payload Too Large', 0);
       }
+      const refused = takeUploadSlot();
+      if (refused) return refused;
       limiter = limitStream(opts.maxBodyBytes);
       for (const c of kept) limiter.write(c);
       req.pipe(limiter);

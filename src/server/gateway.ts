@@ -1,5 +1,6 @@
 // The gateway process: listeners (created once), the current generation, reload (SIGHUP,
 // file watch, API), the standalone metrics server, and graceful shutdown.
+import { UploadSlots } from './upload-slots.ts';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Server as NetServer } from 'node:net';
@@ -69,6 +70,8 @@ export function loadAny(opts: GatewayOptions): CompiledConfig {
 
 export class Gateway {
   readonly metrics = new Metrics();
+  /** streaming uploads per client: one count for every generation of this process */
+  private readonly uploadSlots = new UploadSlots();
   readonly instanceId = randomUUID();
   readonly startedAt = Date.now();
   log!: Logger;
@@ -173,6 +176,7 @@ export class Gateway {
       draining: () => this.draining,
       features: COMPOSITION.features,
       gatewayInfo: () => this.statusInfo(),
+      uploadSlots: this.uploadSlots,
       ...(previous ? { previous } : {}),
     });
   }

@@ -29,6 +29,7 @@ import { frontDoor, isAnswer, parserError, requestLineOf, type AdmittedTarget, t
 import { errorBody } from '../errors/index.ts';
 import type { GatewayStatusInfo } from '../status/report.ts';
 import { requestAuditEvent, type AuditEventType } from '../logging/audit.ts';
+import { DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT, UploadGate, UploadSlots } from './upload-slots.ts';
 
 export interface ListenerRuntime {
   readonly config: CompiledListener;
@@ -53,6 +54,8 @@ export interface GenerationDeps {
   features: readonly FeatureManifest[];
   /** the gateway's view for the status page (reload history, bound listeners) */
   gatewayInfo?: () => GatewayStatusInfo;
+  /** streaming uploads in flight per client, shared by the process's generations */
+  uploadSlots?: UploadSlots;
 }
 
 const LISTENER = Symbol('sentinel.listener');
@@ -140,6 +143,7 @@ export class Generation {
   private readonly maxHeaderName: number;
   private readonly maxHeaderValue: number;
   private readonly maxInFlight: number | undefined;
+  private readonly uploads: UploadGate;
   /** upgraded WebSocket connections running on this generation */
   private readonly sessions = new Set<WsSession>();
 
@@ -154,6 +158,8 @@ export class Generation {
     this.maxHeaderName = deps.config.limits['max-header-name-bytes'] ?? DEFAULT_MAX_HEADER_NAME_BYTES;
     this.maxHeaderValue = deps.config.limits['max-header-value-bytes'] ?? DEFAULT_MAX_HEADER_VALUE_BYTES;
     this.maxInFlight = inFlightCap(deps.config.limits);
+    const trusted = this.trusted;
+    this.uploads = new UploadGate(deps.uploadSlots ?? new UploadSlots(), deps.config.limits['max-streaming-uploads-per-client'] ?? DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT, (ip) => trusted.any && isTrusted(trusted, ip));
   }
 
   static async create(deps: GenerationDeps): Promise<Generation> {
@@ -304,7 +310,7 @@ export class Generation {
       // The gateway answered the expectation itself; undici cannot send it (UND_ERR_NOT_SUPPORTED).
       if (req.headers.expect !== undefined) delete a.ctx.upstreamHeaders.expect;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
-      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, chain: a.chain, maxBodyBytes: a.limit, bufferBodyBytes: Math.min(this.bodyBufferLimit, a.limit), metrics: this.deps.metrics });
+      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, chain: a.chain, maxBodyBytes: a.limit, bufferBodyBytes: Math.min(this.bodyBufferLimit, a.limit), metrics: this.deps.metrics, uploads: this.uploads });
     } catch (err) {
       this.failed(err, res, f);
     } finally {
