@@ -23,7 +23,7 @@ import { parseDurationMs } from '../../src/config/types-helpers.ts';
 import { TlsConfigKeys, type ListenerTlsConfig } from './schema.ts';
 import { tlsCompile } from './config-checks.ts';
 import { loadCaBundle, loadCertKeyPair, ocspResponderUrl, oneLine, parseSubjectAltName, resolvePath, type LoadedCert } from './certs.ts';
-import { buildSniTable, lookupSni, type SniEntry, type SniOverlap, type SniTable } from './sni.ts';
+import { buildSniTable, isMisdirected, lookupSni, type SniEntry, type SniOverlap, type SniTable } from './sni.ts';
 import { cipherList, versionRange } from './options.ts';
 import { OcspStapler, type StapleTarget } from './ocsp.ts';
 import { CertWatcher, type WatchPlan } from './reload.ts';
@@ -43,6 +43,8 @@ export interface TlsManager {
   reload(config?: ListenerTlsConfig): Promise<void>;
   /** The negotiated parameters and the verified client identity for RequestContext.tls. Works with req.socket of HTTP/1.1 and HTTP/2 requests. */
   tlsInfo(socket: TLSSocket): TlsInfo;
+  /** 421: the request's (normalised, port-less) Host belongs to another certificate than the connection's SNI selected (sni.ts isMisdirected) */
+  misdirected(socket: TLSSocket, host: string): boolean;
   close(): Promise<void>;
 }
 
@@ -76,6 +78,8 @@ interface Snapshot {
   defaultCert: LoadedCert;
   sniEntries: SniEntry<LoadedCert>[];
   table: SniTable<SecureContext>;
+  /** the same table with the certificates (which names each covers: 421 decisions) */
+  certTable: SniTable<LoadedCert>;
   overlaps: SniOverlap[];
   caPem: string | undefined;
   requestCert: boolean;
@@ -222,6 +226,7 @@ function buildSnapshot(config: ListenerTlsConfig, m: Material, ticketKeys: Buffe
     defaultCert: m.defaultCert,
     sniEntries: m.sniEntries,
     table,
+    certTable,
     overlaps,
     caPem: m.ca?.pem,
     requestCert: !!m.ca,
@@ -486,6 +491,27 @@ class Manager implements TlsManager {
     );
     await this.applied(previous);
   }
+
+  misdirected(socket: TLSSocket, host: string): boolean {
+    const s = this.snapshot;
+    // one certificate: every host is served by it (nothing to compare)
+    if (s.sniEntries.length === 0) return false;
+    return isMisdirected(s.certTable, s.defaultCert, socket.servername, host, this.covers);
+  }
+
+  /** Whether a certificate is valid for a host name; answers kept per certificate (bounded: Hosts are client input). */
+  private readonly coverCache = new WeakMap<LoadedCert, Map<string, boolean>>();
+  private readonly covers = (cert: LoadedCert, host: string): boolean => {
+    let known = this.coverCache.get(cert);
+    if (!known) this.coverCache.set(cert, (known = new Map()));
+    let yes = known.get(host);
+    if (yes === undefined) {
+      if (known.size >= 1024) known.clear();
+      yes = cert.leaf.checkHost(host) !== undefined;
+      known.set(host, yes);
+    }
+    return yes;
+  };
 
   tlsInfo(socket: TLSSocket): TlsInfo {
     const cached = this.infoCache.get(socket);

@@ -90,3 +90,18 @@ export function lookupSni<T>(table: SniTable<T>, servername: string | false | un
   if (dot <= 0) return undefined;
   return table.wildcard.get(name.slice(dot + 1));
 }
+
+/**
+ * RFC 9110 §15.5.20 (421 Misdirected Request): whether a request for `host` came over a connection
+ * whose SNI (`servername`; none: the default certificate) selected another certificate than the
+ * one that host belongs to. A host belongs to the entry its name selects, else to the default
+ * certificate when that covers it, else to nobody (any connection may carry it, as before). A
+ * served certificate that covers the host serves it too (HTTP/2 connection coalescing, RFC 9113
+ * §9.1.1, e.g. a wildcard). `covers` says whether a certificate is valid for a host name.
+ */
+export function isMisdirected<T>(table: SniTable<T>, defaultValue: T, servername: string | false | undefined | null, host: string, covers: (cert: T, host: string) => boolean): boolean {
+  const owner = lookupSni(table, host)?.value ?? (covers(defaultValue, host) ? defaultValue : undefined);
+  if (owner === undefined) return false;
+  const served = lookupSni(table, servername)?.value ?? defaultValue;
+  return owner !== served && !covers(served, host);
+}

@@ -255,6 +255,7 @@ export class Gateway {
     if (l.protocol === 'https') {
       tls = await COMPOSITION.listenerTls({ listenerId: l.id, config: l.tls!, baseDir: this.config.baseDir, log: this.log, metrics: this.metrics, audit: this.audit });
       runtime.tlsInfo = (s) => tls!.tlsInfo(s);
+      runtime.misdirected = (s, host) => tls!.misdirected(s, host);
       const s = http2.createSecureServer(
         {
           allowHTTP1: true,

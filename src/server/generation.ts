@@ -34,6 +34,8 @@ import { DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT, UploadGate, UploadSlots } fro
 export interface ListenerRuntime {
   readonly config: CompiledListener;
   tlsInfo?: (socket: TLSSocket) => TlsInfo;
+  /** TLS listeners: the Host belongs to another certificate than the connection's SNI selected (421) */
+  misdirected?: (socket: TLSSocket, host: string) => boolean;
 }
 
 export interface GenerationDeps {
@@ -509,6 +511,12 @@ export class Generation {
     const clientIp = this.clientIp(req);
     const rawHost = req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '';
     const host = stripPort(rawHost).toLowerCase();
+    // RFC 9110 §15.5.20: not over a connection negotiated for another certificate (docs/tls.md, "SNI and Host")
+    if (listener.misdirected !== undefined && (socket as TLSSocket).encrypted && listener.misdirected(socket as TLSSocket, host)) {
+      metrics.clientErrors.inc({ kind: 'misdirected_request' });
+      f.result = this.sendLocal(res, traceId, { status: 421, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(421, 'Misdirected Request: this connection was negotiated for another host', traceId) });
+      return undefined;
+    }
     const input = requestMatchInput(f.method, path, f.query, host, req.headers);
     // Only a sampled request records child spans (an unsampled one carries its ids and nothing else).
     const sampled = f.trace?.sampled === true;

@@ -19,6 +19,8 @@ export interface ListenerTls {
   reload(config?: ListenerTlsBlock): Promise<void>;
   /** the negotiated parameters and the verified client identity for RequestContext.tls */
   tlsInfo(socket: TLSSocket): TlsInfo;
+  /** 421 Misdirected Request: `host` (normalised, without port) belongs to another certificate than the connection's SNI selected */
+  misdirected(socket: TLSSocket, host: string): boolean;
   close(): Promise<void>;
 }
 

@@ -1,7 +1,7 @@
 // Pure SNI table: normalisation, wildcard depth, exact-over-wildcard, priority, overlaps.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildSniTable, lookupSni, normalizeHostname, type SniEntry } from '../../../plugins/tls/sni.ts';
+import { buildSniTable, isMisdirected, lookupSni, normalizeHostname, type SniEntry } from '../../../plugins/tls/sni.ts';
 
 const entry = (source: string, names: string[], priority = false): SniEntry<string> => ({ source, names, priority, value: source });
 
@@ -81,5 +81,33 @@ describe('overlaps', () => {
   });
   it('a name listed twice in one entry is not an overlap', () => {
     assert.deepEqual(buildSniTable([entry('one', ['a.test', 'A.TEST'])], { allowOverlaps: false }).overlaps, []);
+  });
+});
+
+describe('isMisdirected (421)', () => {
+  // certificates are strings here; what each covers, as X509Certificate.checkHost would say
+  const covered: Record<string, RegExp> = { dflt: /^www\.example\.com$/, api: /^api\.example\.com$/, wild: /^[^.]+\.example\.com$/, admin: /^admin\.internal\.test$/ };
+  const covers = (cert: string, host: string) => covered[cert]!.test(host);
+  const { table } = buildSniTable([entry('api', ['api.example.com']), entry('wild', ['*.example.com']), entry('admin', ['admin.internal.test'])], { allowOverlaps: false });
+  const rows: [sni: string | undefined, host: string, misdirected: boolean][] = [
+    ['api.example.com', 'api.example.com', false],
+    ['api.example.com', 'admin.internal.test', true],
+    ['admin.internal.test', 'api.example.com', true],
+    ['admin.internal.test', 'www.example.com', true], // the wildcard entry owns www (by name)... and admin does not cover it
+    ['foo.example.com', 'api.example.com', false], // the wildcard covers api: coalescing
+    ['foo.example.com', 'admin.internal.test', true],
+    [undefined, 'www.example.com', false], // default certificate, wildcard-owned name it covers
+    [undefined, 'api.example.com', true],
+    [undefined, 'nobody.test', false], // owned by nobody
+    ['api.example.com', 'nobody.test', false],
+    ['unknown.other', 'admin.internal.test', true], // an unknown SNI gets the default
+    ['API.Example.COM.', 'api.example.com', false],
+  ];
+  for (const [sni, host, want] of rows) {
+    it(`SNI ${sni ?? '(none)'}, Host ${host}: ${want ? '421' : 'served'}`, () => assert.equal(isMisdirected(table, 'dflt', sni, host, covers), want));
+  }
+  it('no sni entries: the default serves every host', () => {
+    const empty = buildSniTable<string>([], { allowOverlaps: false }).table;
+    assert.equal(isMisdirected(empty, 'dflt', 'x.test', 'www.example.com', covers), false);
   });
 });
