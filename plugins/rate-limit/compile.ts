@@ -2,7 +2,7 @@
 // errors that name the KDL path. The decoder has already checked types and applied defaults.
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
 import { ConfigError } from '../../src/config/diagnostics.ts';
-import { type KeySpec, parseKeySpec } from './keys.ts';
+import { type ClientPrefixes, type KeySpec, parseKeySpec } from './keys.ts';
 import type { RateLimitFilterConfig, RateLimitsConfig } from './schema.ts';
 import { redisClientPlan, type RedisSettings } from './store-redis.ts';
 import { memcachedServers, type MemcachedSettings } from './store-memcached.ts';
@@ -19,12 +19,19 @@ export interface RateLimitSettings {
   maxRps: number;
   burst: number;
   key: KeySpec;
+  /** how client-ip keys group addresses */
+  prefixes: ClientPrefixes;
   onLimit: OnLimit;
   maxDelayMs: number;
   statusCode: number;
   message: string;
   maxKeys: number;
   backend: BackendSettings;
+}
+
+/** `client-ipv4-prefix` / `client-ipv6-prefix` (range-checked by the schema), defaults /32 and /64. */
+function prefixesOf(c: { 'client-ipv4-prefix'?: number | undefined; 'client-ipv6-prefix'?: number | undefined }): ClientPrefixes {
+  return { v4: c['client-ipv4-prefix'] ?? 32, v6: c['client-ipv6-prefix'] ?? 64 };
 }
 
 function filterPath(id: string): string {
@@ -77,6 +84,7 @@ export function compileRateLimitFilter(id: string, raw: Record<string, unknown>,
     maxRps: c['max-rps'] ?? 100,
     burst: c.burst ?? 10,
     key: key as KeySpec,
+    prefixes: prefixesOf(c),
     onLimit: (c['on-limit'] ?? 'reject') as OnLimit, // the schema's Enum types as string
     maxDelayMs: c['max-delay-ms'] ?? 5000,
     statusCode: c['status-code'] ?? 429,
@@ -99,6 +107,8 @@ export function validateRateLimitFilter(id: string, raw: Record<string, unknown>
 export interface GlobalLimitSettings {
   /** per-key default limit (default-rps/default-burst/key) */
   perKey?: { maxRps: number; burst: number; key: KeySpec };
+  /** how client-ip keys of both limits group addresses */
+  prefixes?: ClientPrefixes;
   /** the `global { }` limit: one bucket for all traffic unless it has a key */
   global?: { maxRps: number; burst: number; key: KeySpec };
 }
@@ -117,6 +127,7 @@ export function compileRateLimits(config: RateLimitsConfig | undefined, diagnost
     return k;
   };
   const defaultKey = keyOf(config.key, { kind: 'client-ip' }, 'rate-limits > key');
+  out.prefixes = prefixesOf(config);
   if (config['default-rps'] !== undefined) {
     out.perKey = { maxRps: config['default-rps'], burst: config['default-burst'] ?? 10, key: defaultKey };
   } else if (config['default-burst'] !== undefined) {

@@ -216,7 +216,7 @@ function runFilter(e: Enforcement, ctx: RequestContext): LocalResponse | undefin
 
 /** Builds the limiter for compiled settings; returns it with the leases to release on close. */
 function buildTake(s: RateLimitSettings, services: GenerationServices, metrics: RateLimitMetrics): { take: Take; leases: Lease<unknown>[]; backend: LiveCounts['backend'] } {
-  const keyOf: KeyFunction = keyFunction(s.key);
+  const keyOf: KeyFunction = keyFunction(s.key, s.prefixes);
   if (s.backend.kind === 'local') {
     const store = leaseLocalStore(services, `filter:${s.id}`, bucketParams(s.maxRps, s.burst), s.maxKeys, metrics);
     return { take: (ctx) => store.value.take(keyOf(ctx)), leases: [store], backend: () => ({ kind: 'local', keys: store.value.size, breaker: null }) };
@@ -286,7 +286,7 @@ export function createGlobalRateLimit(config: RateLimitsConfig | undefined, serv
     if (!limit) continue;
     const store = leaseLocalStore(services, `rate-limits:${name}`, bucketParams(limit.maxRps, limit.burst), 100000, metrics);
     leases.push(store);
-    const keyOf = keyFunction(limit.key);
+    const keyOf = keyFunction(limit.key, g.prefixes);
     stages.push({
       id: `rate-limits:${name}`,
       keySpec: limit.key,

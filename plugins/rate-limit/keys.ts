@@ -2,6 +2,14 @@
 // function; the per-request cost is one string build (and a hash for long values).
 import { createHash } from 'node:crypto';
 import type { RequestContext } from '../../src/pipeline/types.ts';
+import { clientPrefixKey, DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX } from '../../src/server/client-prefix.ts';
+
+/** How client addresses are grouped into `client-ip` keys: prefix lengths (docs/rate-limit.md, "Client addresses"). */
+export interface ClientPrefixes {
+  v4: number;
+  v6: number;
+}
+export const DEFAULT_CLIENT_PREFIXES: ClientPrefixes = { v4: DEFAULT_IPV4_PREFIX, v6: DEFAULT_IPV6_PREFIX };
 
 export type KeySpec =
   | { kind: 'client-ip' }
@@ -49,16 +57,17 @@ export type KeyFunction = (ctx: Pick<RequestContext, 'clientIp' | 'path' | 'rout
  * shapes never collide, and a missing header gets its own bucket ("h-") that no header value
  * ("h:<value>") can reach.
  */
-export function keyFunction(spec: KeySpec): KeyFunction {
+export function keyFunction(spec: KeySpec, prefixes: ClientPrefixes = DEFAULT_CLIENT_PREFIXES): KeyFunction {
+  const { v4, v6 } = prefixes;
   switch (spec.kind) {
     case 'client-ip':
-      return (ctx) => 'i:' + ctx.clientIp;
+      return (ctx) => 'i:' + clientPrefixKey(ctx.clientIp, v4, v6);
     case 'path':
       return (ctx) => 'p:' + bounded(ctx.path);
     case 'route':
       return (ctx) => 'r:' + (ctx.routeId ?? '');
     case 'client-ip-and-path':
-      return (ctx) => 'ip:' + bounded(ctx.clientIp + ' ' + ctx.path);
+      return (ctx) => 'ip:' + bounded(clientPrefixKey(ctx.clientIp, v4, v6) + ' ' + ctx.path);
     case 'header': {
       const name = spec.name;
       return (ctx) => {

@@ -8,6 +8,10 @@ export const RateLimitFilterProperties = {
   burst: Type.Optional(Type.Integer({ minimum: 0, default: 10 })),
   // Checked by validateKeySpec (keys.ts): client-ip | path | route | client-ip-and-path | header:<Name>
   key: Type.Optional(Type.String({ default: 'client-ip' })),
+  /** (ours) client-ip keys aggregate IPv6 clients to this prefix (docs/rate-limit.md, "Client addresses"); default 64, 128 = per address */
+  'client-ipv6-prefix': Type.Optional(Type.Integer({ minimum: 0, maximum: 128 })),
+  /** (ours) ... and IPv4 clients; default 32 = per address */
+  'client-ipv4-prefix': Type.Optional(Type.Integer({ minimum: 0, maximum: 32 })),
   'on-limit': Type.Optional(Enum(['reject', 'delay', 'log-only'] as const, { default: 'reject' })),
   'max-delay-ms': Type.Optional(Type.Integer({ minimum: 0, default: 5000 })),
   'status-code': Type.Optional(Type.Integer({ minimum: 100, maximum: 599, default: 429 })),
@@ -47,6 +51,9 @@ export const RateLimitsSchema = Block({
   'default-rps': Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   'default-burst': Type.Optional(Type.Integer({ minimum: 0 })),
   key: Type.Optional(Type.String({ default: 'client-ip' })),
+  /** (ours) as in a rate-limit filter, for default-rps and a keyed global limit */
+  'client-ipv6-prefix': Type.Optional(Type.Integer({ minimum: 0, maximum: 128 })),
+  'client-ipv4-prefix': Type.Optional(Type.Integer({ minimum: 0, maximum: 32 })),
   global: Type.Optional(GlobalRateLimitSchema),
 });
 export type RateLimitsConfig = Static<typeof RateLimitsSchema>;

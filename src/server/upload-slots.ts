@@ -4,6 +4,7 @@
 // have in flight, so a client trickling uploads cannot take a pool's sockets from everyone else.
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
+import { clientPrefixKey } from './client-prefix.ts';
 
 /** The cap when the config does not set one. */
 export const DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT = 16;
@@ -70,6 +71,7 @@ export class UploadGate {
    */
   take(clientIp: string, req: IncomingMessage): (() => void) | null | undefined {
     if (this.cap === 0 || bodyArrived(req) || this.exempt(clientIp)) return undefined;
-    return this.slots.acquire(clientIp, this.cap) ?? null;
+    // an IPv6 client holds a /64: counted as one, as rate limits count it (client-prefix.ts)
+    return this.slots.acquire(clientPrefixKey(clientIp), this.cap) ?? null;
   }
 }

@@ -15,6 +15,7 @@ test('defaults follow Sentinel (decoded from KDL by the project decoder)', () =>
     maxRps: 100,
     burst: 10,
     key: { kind: 'client-ip' },
+    prefixes: { v4: 32, v6: 64 },
     onLimit: 'reject',
     maxDelayMs: 5000,
     statusCode: 429,
@@ -90,9 +91,12 @@ test('rate-limits block: defaults, global, key variants, invalid key', () => {
   assert.deepEqual(compileRateLimits(a.config as RateLimitsConfig), {
     perKey: { maxRps: 100, burst: 20, key: { kind: 'client-ip' } },
     global: { maxRps: 1000, burst: 10, key: { kind: 'global' } },
+    prefixes: { v4: 32, v6: 64 },
   });
   const b = decodeRateLimits('global { max-rps 5; key "header:X-Custom-Key" }');
-  assert.deepEqual(compileRateLimits(b.config as RateLimitsConfig), { global: { maxRps: 5, burst: 10, key: { kind: 'header', name: 'x-custom-key' } } });
+  assert.deepEqual(compileRateLimits(b.config as RateLimitsConfig), { global: { maxRps: 5, burst: 10, key: { kind: 'header', name: 'x-custom-key' } }, prefixes: { v4: 32, v6: 64 } });
+  const p = decodeRateLimits('default-rps 1; client-ipv6-prefix 56; client-ipv4-prefix 24');
+  assert.deepEqual(compileRateLimits(p.config as RateLimitsConfig)?.prefixes, { v4: 24, v6: 56 });
   const c = decodeRateLimits('default-rps 1; key "user"');
   const d = validateRateLimits(c.config as RateLimitsConfig);
   assert.equal(d[0]!.path, 'rate-limits > key');

@@ -42,6 +42,23 @@ test('key functions pick the right request facts', () => {
   assert.equal(keyFunction({ kind: 'global' })(ctx), 'g');
 });
 
+test('client-ip keys: IPv6 per /64 by default, IPv4-mapped as IPv4, prefixes configurable (behaviour change, session 13)', () => {
+  const rows: [ip: string, prefixes: { v4: number; v6: number } | undefined, ipKey: string][] = [
+    ['2001:db8:0:1::a', undefined, 'i:2001:db8:0:1::/64'],
+    ['2001:db8:0:1:ffff::1', undefined, 'i:2001:db8:0:1::/64'],
+    ['::ffff:198.51.100.7', undefined, 'i:198.51.100.7'],
+    ['198.51.100.7', undefined, 'i:198.51.100.7'],
+    ['2001:db8:0:1::a', { v4: 32, v6: 128 }, 'i:2001:db8:0:1::a'],
+    ['2001:db8:0:1::a', { v4: 32, v6: 48 }, 'i:2001:db8::/48'],
+    ['198.51.100.7', { v4: 24, v6: 64 }, 'i:198.51.100.0/24'],
+  ];
+  for (const [ip, prefixes, want] of rows) {
+    const ctx = fakeCtx({ ip, path: '/x' });
+    assert.equal(keyFunction({ kind: 'client-ip' }, prefixes)(ctx), want, `${ip} ${JSON.stringify(prefixes)}`);
+    assert.equal(keyFunction({ kind: 'client-ip-and-path' }, prefixes)(ctx), `ip:${want.slice(2)} /x`);
+  }
+});
+
 test('a missing header has its own bucket that no header value can reach', () => {
   const f = keyFunction({ kind: 'header', name: 'x-api-key' });
   const missing = f(fakeCtx());

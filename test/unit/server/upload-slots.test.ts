@@ -48,3 +48,12 @@ test('gate: no cap, exempt client, arrived body: no slot; otherwise a slot or nu
     assert.equal(got === undefined ? 'none' : got === null ? 'refused' : 'slot', row.want, JSON.stringify(row));
   }
 });
+
+test('gate: IPv6 clients are counted per /64, IPv4-mapped ones as their IPv4 address', () => {
+  const gate = new UploadGate(new UploadSlots(), 1, () => false);
+  assert.ok(gate.take('2001:db8:0:1::a', h1(false)));
+  assert.equal(gate.take('2001:db8:0:1::b', h1(false)), null, 'same /64');
+  assert.ok(gate.take('2001:db8:0:2::a', h1(false)), 'another /64');
+  assert.ok(gate.take('192.0.2.1', h1(false)));
+  assert.equal(gate.take('::ffff:192.0.2.1', h1(false)), null);
+});
