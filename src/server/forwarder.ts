@@ -511,6 +511,8 @@ async function relayResponse(
     if (handlers instanceof Promise) handlers = await handlers;
     if (handlers) return relayFilteredBody(ctx, res, response.body, info, handlers, attempts, upstreamAddr, metrics);
   }
+  // RFC 9110 §8.6: no Content-Length on a 204 (an upstream's own, e.g. `0`, is dropped)
+  if (info.status === 204) delete headers['content-length'];
   res.writeHead(info.status, headers as Record<string, string | string[]>);
   const outcome = await response.relayTo(res);
   if (outcome.clientClosed) {

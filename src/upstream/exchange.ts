@@ -115,6 +115,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    // A 304 (or a 204) has no body, whatever its Content-Length says (RFC 9110 §8.6: a 304 may
+    // carry the 200's length). undici exempts only HEAD from its length check and fails such a
+    // response after its headers: it is complete (undici drops the connection, which is all it costs).
+    if ((this.statusCode === 304 || this.statusCode === 204) && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+      this.onComplete();
+      return;
+    }
     this.failure = err;
     this.signal.off('abort', this.onCancel);
     const reject = this.rejectHeaders;
