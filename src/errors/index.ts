@@ -92,6 +92,7 @@ function upstreamFailure(e: ErrLike, code: string): Omit<ClassifiedError, 'blame
     case 'HPE_INVALID_HEADER_TOKEN':
     case 'UND_ERR_INFO':
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'SENTINEL_BAD_RESPONSE': // src/upstream/exchange.ts InvalidUpstreamResponse
       return { status: 502, reason: 'protocol', message: 'Bad Gateway: invalid response from upstream', beforeSend: false };
     default:
       if (e.name === 'TimeoutError') return { status: 504, reason: 'timeout', message: 'Gateway Timeout: upstream did not respond in time', beforeSend: false };

@@ -90,9 +90,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: readonly RawHeader[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: informational, the final response follows
+    // 600-999 are not HTTP statuses (RFC 9110 §15: a client treats them as a 5xx)
+    const headers = statusCode < 600 ? endToEndHeaders(rawHeaders) : undefined;
+    if (headers === undefined) {
+      this.abort(new InvalidUpstreamResponse(statusCode < 600 ? 'a transfer coding other than chunked' : `status ${statusCode}`));
+      return false;
+    }
     this.statusCode = statusCode;
     this.resumeFn = resume;
-    this.headers = endToEndHeaders(rawHeaders);
+    this.headers = headers;
     const settle = this.resolveHeaders;
     this.resolveHeaders = this.rejectHeaders = null;
     settle?.(this);
@@ -239,8 +245,23 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 /** A raw header name or value: Buffers from undici's HTTP/1.1 parser, strings from our HTTP/2 dispatcher. */
 type RawHeader = Buffer | string;
 
-/** Response headers from raw name/value pairs, minus hop-by-hop ones and any named in Connection. */
-export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap {
+/** A response the gateway does not relay: answered 502 like any malformed response (src/errors). */
+export class InvalidUpstreamResponse extends Error {
+  readonly code = 'SENTINEL_BAD_RESPONSE';
+  constructor(what: string) {
+    super(`invalid response from upstream: ${what}`);
+  }
+}
+
+const ONLY_CHUNKED = /^[\t ]*chunked[\t ]*$/i;
+
+/**
+ * Response headers from raw name/value pairs, minus hop-by-hop ones and any named in Connection.
+ * undefined when the response has a transfer coding other than chunked (`gzip`, `gzip, chunked`):
+ * undici removes only the chunked framing, so the body it hands over would still be coded, with
+ * nothing left to say so once Transfer-Encoding (hop-by-hop) is gone.
+ */
+export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap | undefined {
   const out: HeaderMap = {};
   let connection: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -250,6 +271,7 @@ export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap {
     const value = typeof v === 'string' ? v : v.toString('latin1');
     if (HOP_BY_HOP.has(name)) {
       if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+      else if (name === 'transfer-encoding' && !ONLY_CHUNKED.test(value)) return undefined;
       continue;
     }
     const cur = out[name];

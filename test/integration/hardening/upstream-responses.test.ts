@@ -9,6 +9,10 @@
 // revalidation held: it reads the 304's headers and drops the rest). Now a 204/304 ends at its
 // headers whatever Content-Length says, and a 204 goes out without one (RFC 9110 §8.6).
 //
+// Also fixed (low): a response with a transfer coding other than chunked (`Transfer-Encoding:
+// gzip`) was relayed with the coding still applied and its header removed (hop-by-hop), so the
+// client read gzip bytes as the body; a status of 600-999 was relayed as is. Both are now 502.
+//
 // The rest are probes that held, kept as cheap regressions: a body cut short never looks complete
 // to the client, ambiguous framing is a 502, hop-by-hop headers and those named in Connection
 // never reach the client.
@@ -27,6 +31,10 @@ const ANSWERS: Record<string, { bytes: string; close?: boolean }> = {
   '/cut-chunked': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n', close: true },
   '/two-cl': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!' },
   '/cl-te': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' },
+  '/te-gzip': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello', close: true },
+  '/te-gzip-chunked': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' },
+  '/status-999': { bytes: 'HTTP/1.1 999 Weird\r\nContent-Length: 5\r\n\r\nhello' },
+  '/status-600': { bytes: 'HTTP/1.1 600 Weird\r\nContent-Length: 5\r\n\r\nhello' },
   '/bare-lf': { bytes: 'HTTP/1.1 200 OK\r\nX-A: a\nSet-Cookie: evil=1\r\nContent-Length: 5\r\n\r\nhello' },
   '/hop': {
     bytes:
@@ -119,6 +127,13 @@ test('a body cut short never looks complete: Content-Length kept and the connect
   assert.equal(chunked.statuses[0], 200);
   assert.ok(chunked.closed, 'closed');
   assert.doesNotMatch(chunked.text, /\r\n0\r\n\r\n/, 'no last chunk');
+});
+
+test('a transfer coding other than chunked, or a status above 599, is a 502 (was relayed: the coding silently removed, the status as is)', async () => {
+  for (const p of ['/te-gzip', '/te-gzip-chunked', '/status-999', '/status-600']) {
+    const r = await rawRequest(port, http1('GET', p, ['Host: a', 'Connection: close']));
+    assert.equal(r.status, 502, `${p}: ${JSON.stringify(r.raw)}`);
+  }
 });
 
 test('ambiguous or invalid response framing is a 502', async () => {
