@@ -92,42 +92,60 @@ export function newSpanId(): string {
 
 // Root ids: a request without a parent gets its trace id and its own span id as the text of the
 // unsampled `traceparent`, `00-<trace id>-<span id>-00`, one entry of a pool text built 64 entries
-// at a time (hex written by a table loop into a template whose dashes never change, then one
-// latin1 string). The header the upstream gets is then a slice of that text, and the two ids are
-// slices of the slice, taken only when something reads them (the access log): formatting the
-// header per request was a template string of 55 characters, a cons string that the header-value
-// check flattened again (docs/tracing.md "Session 12").
+// at a time (the hex written into a template whose dashes never change, then one latin1 string).
+// The header the upstream gets is then a slice of that text, and the two ids are slices of the
+// slice, taken only when something reads them (the access log): formatting the header per request
+// was a template string of 55 characters, a cons string that the header-value check flattened
+// again (docs/tracing.md "Session 12").
+// The hex is written four digits at a time: each random 32-bit word gives eight digits, its low
+// and its high nibbles (`r & 0x0f0f0f0f`, `r >>> 4 & 0x0f0f0f0f`, one nibble per byte lane),
+// turned into ASCII in the lanes at once and stored as one little-endian word. A digit per table
+// byte (two loads and two stores a byte) was the larger part of the unsampled path's own cost
+// (docs/tracing.md "Session 13").
 const ROOT_LEN = 55;
-const ROOT_BYTES = 24; // 16 trace id + 8 span id
+const ROOT_WORDS = 6; // 4 trace id + 2 span id random words
 const ROOTS = 64;
-const rootBytes = Buffer.allocUnsafeSlow(ROOTS * ROOT_BYTES);
-const rootWords = new DataView(rootBytes.buffer, rootBytes.byteOffset, ROOTS * ROOT_BYTES);
+const rootBytes = Buffer.allocUnsafeSlow(ROOTS * ROOT_WORDS * 4);
+/** the random words (allocUnsafeSlow: its own ArrayBuffer, offset 0, so aligned) */
+const rootRandom = new Uint32Array(rootBytes.buffer, rootBytes.byteOffset, ROOTS * ROOT_WORDS);
 const rootAscii = Buffer.alloc(ROOTS * ROOT_LEN);
+const rootOut = new DataView(rootAscii.buffer, rootAscii.byteOffset, ROOTS * ROOT_LEN);
 for (let r = 0; r < ROOTS; r++) rootAscii.write('00-', r * ROOT_LEN, 'latin1');
 for (let r = 0; r < ROOTS; r++) rootAscii.write('-', r * ROOT_LEN + 35, 'latin1');
 for (let r = 0; r < ROOTS; r++) rootAscii.write('-00', r * ROOT_LEN + 52, 'latin1');
-/** byte b -> its two lowercase hex digits at 2b, 2b+1 */
-const HEX_PAIRS = new Uint8Array(512);
-for (let b = 0; b < 256; b++) {
-  HEX_PAIRS[2 * b] = '0123456789abcdef'.charCodeAt(b >> 4);
-  HEX_PAIRS[2 * b + 1] = '0123456789abcdef'.charCodeAt(b & 15);
-}
 let rootText = '';
 let rootNext = ROOTS;
 
-function writeHex(from: number, count: number, to: number): void {
-  for (let i = 0; i < count; i++) {
-    const b = rootBytes[from + i]! << 1;
-    rootAscii[to + 2 * i] = HEX_PAIRS[b]!;
-    rootAscii[to + 2 * i + 1] = HEX_PAIRS[b + 1]!;
-  }
+/**
+ * Four nibbles, one per byte lane (each 0..15), as the four lowercase hex digits in the same lanes:
+ * `'0' + n`, plus 39 more (`'a' - '0' - 10`) where n >= 10. No lane carries into the next.
+ */
+export function hexLanes(x: number): number {
+  return x + 0x30303030 + (((x + 0x06060606) >>> 4) & 0x01010101) * 39;
+}
+
+/** The 16-bit value of four nibble lanes read as hex digits in lane order (lane 0 first). */
+function nibbleValue(x: number): number {
+  return ((x & 0xf) << 12) | (((x >>> 8) & 0xf) << 8) | (((x >>> 16) & 0xf) << 4) | ((x >>> 24) & 0xf);
 }
 
 function refillRoots(): void {
   randomFillSync(rootBytes);
   for (let r = 0; r < ROOTS; r++) {
-    writeHex(r * ROOT_BYTES, 16, r * ROOT_LEN + 3);
-    writeHex(r * ROOT_BYTES + 16, 8, r * ROOT_LEN + 36);
+    const w = r * ROOT_WORDS;
+    const o = r * ROOT_LEN;
+    // trace id: digits 3..34, word t's low nibbles then its high nibbles
+    for (let t = 0; t < 4; t++) {
+      const x = rootRandom[w + t]!;
+      rootOut.setUint32(o + 3 + 8 * t, hexLanes(x & 0x0f0f0f0f), true);
+      rootOut.setUint32(o + 7 + 8 * t, hexLanes((x >>> 4) & 0x0f0f0f0f), true);
+    }
+    // span id: digits 36..51
+    for (let t = 0; t < 2; t++) {
+      const x = rootRandom[w + 4 + t]!;
+      rootOut.setUint32(o + 36 + 8 * t, hexLanes(x & 0x0f0f0f0f), true);
+      rootOut.setUint32(o + 40 + 8 * t, hexLanes((x >>> 4) & 0x0f0f0f0f), true);
+    }
   }
   rootText = rootAscii.toString('latin1');
   rootNext = 0;
@@ -178,15 +196,20 @@ export class RatioSampler {
     for (;;) {
       if (rootNext === ROOTS) refillRoots();
       const r = rootNext++;
-      const at = r * ROOT_BYTES;
-      const w0 = rootWords.getUint32(at);
-      const w1 = rootWords.getUint32(at + 4);
-      const w2 = rootWords.getUint32(at + 8);
-      const w3 = rootWords.getUint32(at + 12);
-      // all-zero ids are invalid
-      if ((w0 | w1 | w2 | w3) === 0 || (rootWords.getUint32(at + 16) | rootWords.getUint32(at + 20)) === 0) continue;
+      const w = r * ROOT_WORDS;
+      const a = rootRandom[w]!;
+      const b = rootRandom[w + 1]!;
+      const c = rootRandom[w + 2]!;
+      const d = rootRandom[w + 3]!;
+      // all-zero ids are invalid (an id's digits are all 0 exactly when its words are)
+      if ((a | b | c | d) === 0 || (rootRandom[w + 4]! | rootRandom[w + 5]!) === 0) continue;
+      // The SDK's words are the trace id's digits 8j..8j+7; digits 8j..8j+3 are word j's low
+      // nibbles, 8j+4..8j+7 its high ones, so the XOR of the four words is built from the XOR
+      // of the random words, nibble lane by nibble lane.
+      const x = a ^ b ^ c ^ d;
+      const xored = ((nibbleValue(x & 0x0f0f0f0f) << 16) | nibbleValue((x >>> 4) & 0x0f0f0f0f)) >>> 0;
       const o = r * ROOT_LEN;
-      return { traceparent: rootText.slice(o, o + ROOT_LEN), sampled: this.sampleWords(w0, w1, w2, w3) };
+      return { traceparent: rootText.slice(o, o + ROOT_LEN), sampled: xored < this.upperBound };
     }
   }
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { SamplingDecision, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
-import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from '../../../plugins/tracing/trace-context.ts';
+import { RatioSampler, formatTraceparent, hexLanes, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from '../../../plugins/tracing/trace-context.ts';
 
 const T = '4bf92f3577b34da6a3ce929d0e0e4736';
 const S = '00f067aa0ba902b7';
@@ -82,6 +82,34 @@ test('root ids: every byte value reaches the hex text (the table encoder against
     for (let j = 0; j < hex.length; j += 2) digits.add(hex.slice(j, j + 2));
   }
   assert.equal(digits.size, 256, 'all 256 byte values seen');
+});
+
+test('hexLanes: four nibbles, one per byte lane, become their four hex digits in the same lanes', () => {
+  const digits = '0123456789abcdef';
+  // every nibble in every lane, next to neighbours that would carry if a lane overflowed
+  for (let lane = 0; lane < 4; lane++) {
+    for (let n = 0; n < 16; n++) {
+      for (const other of [0, 9, 10, 15]) {
+        const nibbles = [other, other, other, other];
+        nibbles[lane] = n;
+        const x = nibbles[0]! | (nibbles[1]! << 8) | (nibbles[2]! << 16) | (nibbles[3]! << 24);
+        const out = Buffer.alloc(4);
+        out.writeUInt32LE(hexLanes(x) >>> 0);
+        assert.equal(out.toString('latin1'), nibbles.map((v) => digits[v]).join(''), `lane ${lane}, nibble ${n}, others ${other}`);
+      }
+    }
+  }
+  const table: [number, string][] = [
+    [0x00000000, '0000'],
+    [0x0f0f0f0f, 'ffff'],
+    [0x0a090100, '019a'],
+    [0x0b0c0d0e, 'edcb'],
+  ];
+  for (const [x, want] of table) {
+    const out = Buffer.alloc(4);
+    out.writeUInt32LE(hexLanes(x) >>> 0);
+    assert.equal(out.toString('latin1'), want, x.toString(16));
+  }
 });
 
 test('RatioSampler: the same decision as the SDK TraceIdRatioBasedSampler for the same trace id', () => {
