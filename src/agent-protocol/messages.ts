@@ -221,6 +221,18 @@ export function isValidHeaderValue(value: string): boolean {
   return !BAD_VALUE.test(value);
 }
 
+// A reply's header lists are bounded like a client's header section (nginx's and Node's 8-16 KiB,
+// `limits { max-header-count }` 100): a buggy agent's 20,000-header block is a protocol error
+// (the filter's failure mode), not a response written as it is.
+export const MAX_REPLY_HEADERS = 100;
+export const MAX_REPLY_HEADER_BYTES = 64 * 1024;
+
+/** Throws when one list of a reply (block headers, request or response header operations) is too large. */
+function checkHeaderBudget(count: number, bytes: number, what: string): void {
+  if (count > MAX_REPLY_HEADERS) throw new ProtocolError(`${what}: more than ${MAX_REPLY_HEADERS} headers`);
+  if (bytes > MAX_REPLY_HEADER_BYTES) throw new ProtocolError(`${what}: more than ${MAX_REPLY_HEADER_BYTES} bytes of headers`);
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -234,18 +246,23 @@ function stringList(v: unknown, what: string): string[] {
 function headerOps(v: unknown, what: string): HeaderOp[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new ProtocolError(`${what} must be a list`);
-  return v.map((raw, i) => {
+  let bytes = 0;
+  const ops = v.map((raw, i): HeaderOp => {
     if (!isRecord(raw)) throw new ProtocolError(`${what}[${i}] must be an object`);
     const kind = Object.keys(raw)[0];
     const body = kind === undefined ? undefined : raw[kind];
     if (!isRecord(body) || typeof body.name !== 'string' || !isValidHeaderName(body.name)) {
       throw new ProtocolError(`${what}[${i}] needs a valid header name`);
     }
+    bytes += body.name.length;
     if (kind === 'remove') return { op: 'remove', name: body.name.toLowerCase() };
     if (kind !== 'set' && kind !== 'add') throw new ProtocolError(`${what}[${i}]: unknown header operation "${kind}"`);
     if (typeof body.value !== 'string' || !isValidHeaderValue(body.value)) throw new ProtocolError(`${what}[${i}] needs a valid header value`);
+    bytes += body.value.length;
     return { op: kind, name: body.name.toLowerCase(), value: body.value };
   });
+  checkHeaderBudget(ops.length, bytes, what);
+  return ops;
 }
 
 function decision(v: unknown): Decision {
@@ -266,10 +283,15 @@ function decision(v: unknown): Decision {
       if (body.body !== undefined && body.body !== null && typeof body.body !== 'string') throw new ProtocolError('block body must be a string');
       const headers: Record<string, string> = {};
       if (isRecord(body.headers)) {
+        let count = 0;
+        let bytes = 0;
         for (const [name, value] of Object.entries(body.headers)) {
           if (!isValidHeaderName(name) || typeof value !== 'string' || !isValidHeaderValue(value)) throw new ProtocolError(`invalid block header "${name}"`);
           headers[name.toLowerCase()] = value;
+          count++;
+          bytes += name.length + value.length;
         }
+        checkHeaderBudget(count, bytes, 'block headers');
       }
       return { kind: 'block', status, body: (body.body as string | null | undefined) ?? null, headers };
     }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProtocolError, parseAgentReply, toHeaderValues } from '../../../src/agent-protocol/messages.ts';
+import { MAX_REPLY_HEADER_BYTES, MAX_REPLY_HEADERS, ProtocolError, parseAgentReply, toHeaderValues } from '../../../src/agent-protocol/messages.ts';
 
 const cid = (extra: Record<string, unknown> = {}) => ({ audit: { custom: { correlation_id: 'c1' } }, ...extra });
 
@@ -63,6 +63,24 @@ test('malformed replies are ProtocolErrors', () => {
     cid({ decision: { challenge: { challenge_type: 'x\r\ny' } } }),
   ];
   for (const b of bad) assert.throws(() => parseAgentReply(b), ProtocolError, JSON.stringify(b));
+});
+
+test('header lists of a reply are bounded: count and bytes, at the limit accepted, beyond a ProtocolError', () => {
+  const names = (n: number) => Array.from({ length: n }, (_, i) => `x-h${i}`);
+  const block = (headers: Record<string, string>) => cid({ decision: { block: { status: 403, headers } } });
+  const ops = (list: { set: { name: string; value: string } }[]) => cid({ decision: 'allow', request_headers: list, response_headers: list });
+  const atCount = names(MAX_REPLY_HEADERS);
+  const overCount = names(MAX_REPLY_HEADERS + 1);
+  assert.equal(Object.keys((parseAgentReply(block(Object.fromEntries(atCount.map((n) => [n, 'v'])))).decision as { headers: object }).headers).length, MAX_REPLY_HEADERS);
+  assert.equal(parseAgentReply(ops(atCount.map((name) => ({ set: { name, value: 'v' } })))).requestHeaderOps.length, MAX_REPLY_HEADERS);
+  assert.throws(() => parseAgentReply(block(Object.fromEntries(overCount.map((n) => [n, 'v'])))), /block headers: more than 100 headers/);
+  assert.throws(() => parseAgentReply(ops(overCount.map((name) => ({ set: { name, value: 'v' } })))), /request_headers: more than 100 headers/);
+  // bytes: names and values together; exactly the budget passes, one byte more does not
+  const fill = (total: number) => 'v'.repeat(total - 'x-big'.length);
+  assert.doesNotThrow(() => parseAgentReply(block({ 'x-big': fill(MAX_REPLY_HEADER_BYTES) })));
+  assert.throws(() => parseAgentReply(block({ 'x-big': fill(MAX_REPLY_HEADER_BYTES + 1) })), ProtocolError);
+  assert.throws(() => parseAgentReply(cid({ decision: 'allow', response_headers: [{ set: { name: 'x-big', value: fill(MAX_REPLY_HEADER_BYTES + 1) } }] })), /response_headers: more than/);
+  assert.throws(() => parseAgentReply(cid({ decision: 'allow', request_headers: [{ remove: { name: 'x'.repeat(MAX_REPLY_HEADER_BYTES + 1) } }] })), ProtocolError);
 });
 
 test('body mutations: null passes through, "" drops, base64 replaces', () => {
