@@ -3,10 +3,11 @@
 // (src/server/headers.ts applyHeaderOps): agents' operations skip the framing headers.
 import type { HeaderMap } from '../../src/pipeline/types.ts';
 import type { HeaderOp } from '../../src/agent-protocol/messages.ts';
+import { GATEWAY_OWNED } from '../../src/server/headers.ts';
 
-// The core owns message framing; agents must not be able to desynchronise it. HTTP2-Settings is
-// here too: like the other connection-specific names, Node refuses to write it on an HTTP/2 stream.
-const PROTECTED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection', 'http2-settings']);
+// The core owns message framing; agents must not be able to desynchronise it (GATEWAY_OWNED:
+// also the connection-specific names Node refuses to write on an HTTP/2 stream).
+const PROTECTED_HEADERS = GATEWAY_OWNED;
 
 /** A block's own headers without the framing ones (names are lower-cased by the reply parser). */
 export function withoutFramingHeaders(headers: Record<string, string>): Record<string, string> {

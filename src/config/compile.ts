@@ -20,6 +20,7 @@ import {
 import { parseSize } from './types-helpers.ts';
 import { collectTargets } from '../upstream/address.ts';
 import { compileTrusted, isTrusted } from '../server/trusted-proxies.ts';
+import { GATEWAY_OWNED } from '../server/headers.ts';
 import { reportUnimplemented } from './unimplemented.ts';
 import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ConfigLanguage } from './language.ts';
@@ -134,8 +135,19 @@ export function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\./.test(h);
 }
 
-function headerOps(raw: { rename?: Record<string, string>; set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } | undefined): HeaderOpsConfig | undefined {
+type RawHeaderOps = { rename?: Record<string, string>; set?: Record<string, string>; add?: Record<string, string>; remove?: string[] };
+
+/**
+ * A route's header policy; setting, adding or renaming to a framing or connection-specific header
+ * is an error (the gateway writes those itself; on HTTP/2 Node refuses them and the answer was a
+ * 500). Removing one is allowed (a no-op: they are never relayed).
+ */
+function headerOps(raw: RawHeaderOps | undefined, path: string, d: Decoder): HeaderOpsConfig | undefined {
   if (!raw) return undefined;
+  const targets = [...Object.keys(raw.set ?? {}), ...Object.keys(raw.add ?? {}), ...Object.values(raw.rename ?? {})];
+  for (const name of targets) {
+    if (GATEWAY_OWNED.has(name.toLowerCase())) d.error(path, `"${name}" is a framing or connection-specific header the gateway writes itself; a header policy may only remove it`);
+  }
   return {
     rename: Object.entries(raw.rename ?? {}),
     set: Object.entries(raw.set ?? {}),
@@ -424,8 +436,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       serviceType,
       websocket: r.websocket ?? false,
       failureMode: (r.policies?.['failure-mode'] ?? 'closed') as 'open' | 'closed',
-      requestHeaders: headerOps(r.policies?.['request-headers']),
-      responseHeaders: headerOps(r.policies?.['response-headers']),
+      requestHeaders: headerOps(r.policies?.['request-headers'], `${path} > policies > request-headers`, d),
+      responseHeaders: headerOps(r.policies?.['response-headers'], `${path} > policies > response-headers`, d),
       timeoutMs: r.policies?.['timeout-secs'] !== undefined ? r.policies['timeout-secs'] * 1000 : undefined,
       maxBodyBytes: maxBody,
       // every feature's route step ran (the composition has them all): the slices are complete

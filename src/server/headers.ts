@@ -17,6 +17,13 @@ export const HOP_BY_HOP = new Set([
 ]);
 
 /**
+ * Message framing and connection-specific headers, which the gateway alone writes: an agent's
+ * header operations or block headers and a route's header policies may not set them (a second
+ * framing beside the gateway's, or a name Node refuses to write on HTTP/2, RFC 9113 §8.2.2).
+ */
+export const GATEWAY_OWNED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'http2-settings']);
+
+/**
  * Headers a client must never be able to inject upstream: Sentinel's internal ones, URL overrides
  * some frameworks (IIS, Symfony, Laminas) obey in place of the request line, which would let a
  * request routed as `/public` be served as `/admin`, and method overrides (Express

@@ -12,7 +12,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
@@ -171,14 +171,19 @@ test('the gateway is still up and answering after every reply above', async () =
   assert.equal(r.status, 200);
 });
 
-test('a response Node refuses to write is a 500, never an uncaught exception (route header policy on HTTP/2)', async () => {
-  // Not an agent: a route policy setting a connection-specific header, which HTTP/1.1 writes and
-  // HTTP/2 refuses. The first writeHead throws; the 500 after it must not throw again.
+test('a response Node refuses to write is a 500, never an uncaught exception (a plugin filter on HTTP/2)', async () => {
+  // Not an agent: an in-process plugin filter setting a connection-specific header, which HTTP/2
+  // refuses (a route header policy doing so is a config error since session 13). The first
+  // writeHead throws; the 500 after it must not throw again.
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-bad-header-'));
+  const module = join(dir, 'bad-header.mjs');
+  writeFileSync(module, "export default async function (app, opts) { opts.filter({ onResponse(ctx, res) { res.headers['http2-settings'] = 'x'; } }); }\n");
   const g = (
     await gatewayFrom(`
 system { graceful-shutdown-timeout-secs 1 }
 listeners { listener "h2c" { address "127.0.0.1:0"; protocol "h2" } }
-routes { route "main" { matches { path-prefix "/" }; upstream "backend"; policies { response-headers { set { HTTP2-Settings "x" } } } } }
+filters { filter "bad" { type "plugin"; module "${module}"; failure-mode "open" } }
+routes { route "main" { matches { path-prefix "/" }; upstream "backend"; filters "bad" } }
 upstreams { upstream "backend" { target "${up.address}" } }
 `)
   ).gw;
@@ -200,5 +205,6 @@ upstreams { upstream "backend" { target "${up.address}" } }
     }
   } finally {
     await g.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
