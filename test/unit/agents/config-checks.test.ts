@@ -2,8 +2,7 @@
 // and one transport per agent, reported by every config compile (no validators needed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfigText } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/config/diagnostics.ts';
+import { configErrors } from '../../helpers/config-diagnostics.ts';
 
 const base = (agents: string, filter: string) => `listeners { listener "http" { address "127.0.0.1:0" } }
 agents { ${agents} }
@@ -12,15 +11,7 @@ routes { route "r" { matches { path-prefix "/" }; upstream "u"; filters "f" } }
 upstreams { upstream "u" { target "127.0.0.1:9" } }
 `;
 
-function errors(text: string): string[] {
-  try {
-    loadConfigText(text);
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.path}: ${d.message}`);
-  }
-}
+const errors = (text: string): string[] => configErrors(text);
 
 test('agent references and transports are checked by the agents feature', () => {
   const cases: Array<[string, string, string[]]> = [

@@ -3,23 +3,14 @@
 // route, remove is allowed; ordinary names pass.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfigText } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/config/diagnostics.ts';
+import { configErrors } from '../../helpers/config-diagnostics.ts';
 
 const withPolicy = (policy: string) => `listeners { listener "http" { address "127.0.0.1:0" } }
 routes { route "r" { matches { path-prefix "/" }; upstream "u"; policies { ${policy} } } }
 upstreams { upstream "u" { target "127.0.0.1:9" } }
 `;
 
-function errors(text: string): string[] {
-  try {
-    loadConfigText(text);
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.path}: ${d.message}`);
-  }
-}
+const errors = (text: string): string[] => configErrors(text);
 
 const owned = (where: string, name: string) => `routes > route "r" > policies > ${where}: "${name}" is a framing or connection-specific header the gateway writes itself; a header policy may only remove it`;
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfigText } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/config/diagnostics.ts';
+import { configErrors } from '../../helpers/config-diagnostics.ts';
 
 const wrap = (route: string) => `
 listeners { listener "http" { address "127.0.0.1:0" } }
@@ -14,15 +14,7 @@ routes { route "s" {
 upstreams { upstream "u" { target "127.0.0.1:1" } }
 `;
 
-function errors(text: string): string[] {
-  try {
-    loadConfigText(text, { baseDir: '/srv/conf' });
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.path}: ${d.message}`);
-  }
-}
+const errors = (text: string): string[] => configErrors(text, { baseDir: '/srv/conf' });
 
 test('defaults follow Sentinel; a relative root is resolved against the config folder; no upstream needed', () => {
   const c = loadConfigText(wrap('static-files { root "www" }'), { baseDir: '/srv/conf' });

@@ -2,23 +2,13 @@
 // tls block agree, checked by every config compile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfigText } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/config/diagnostics.ts';
+import { configDiagnostics } from '../../helpers/config-diagnostics.ts';
 
 const config = (listener: string) => `listeners { listener "web" { ${listener} } }
 routes { route "r" { matches { path-prefix "/" }; builtin-handler "status" } }
 `;
 
-function diagnostics(text: string): { errors: string[]; warnings: string[] } {
-  try {
-    const c = loadConfigText(text);
-    return { errors: [], warnings: c.warnings.map((w) => `${w.path}: ${w.message}`) };
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    const pick = (s: 'error' | 'warning') => err.diagnostics.filter((d) => d.severity === s).map((d) => `${d.path}: ${d.message}`);
-    return { errors: pick('error'), warnings: pick('warning') };
-  }
-}
+const diagnostics = (text: string) => configDiagnostics(text);
 
 test('listener protocol and tls block', () => {
   const cases: Array<[string, string, string[], string[]]> = [
