@@ -7,13 +7,11 @@ import { GATEWAY_OWNED } from '../../src/server/headers.ts';
 
 // The core owns message framing; agents must not be able to desynchronise it (GATEWAY_OWNED:
 // also the connection-specific names Node refuses to write on an HTTP/2 stream).
-const PROTECTED_HEADERS = GATEWAY_OWNED;
-
 /** A block's own headers without the framing ones (names are lower-cased by the reply parser). */
 export function withoutFramingHeaders(headers: Record<string, string>): Record<string, string> {
   let out: Record<string, string> | undefined;
   for (const name in headers) {
-    if (!PROTECTED_HEADERS.has(name)) continue;
+    if (!GATEWAY_OWNED.has(name)) continue;
     out ??= { ...headers };
     delete out[name];
   }
@@ -22,7 +20,7 @@ export function withoutFramingHeaders(headers: Record<string, string>): Record<s
 
 export function applyAgentHeaderOps(headers: HeaderMap, ops: readonly HeaderOp[]): void {
   for (const op of ops) {
-    if (PROTECTED_HEADERS.has(op.name)) continue;
+    if (GATEWAY_OWNED.has(op.name)) continue;
     if (op.op === 'remove') delete headers[op.name];
     else if (op.op === 'set') headers[op.name] = op.value;
     else {
