@@ -7,7 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
-import type { CompiledConfig, CompiledListener, CompiledRoute } from '../config/compile.ts';
+import { STATE_REVEALING_BUILTINS, type CompiledConfig, type CompiledListener, type CompiledRoute } from '../config/compile.ts';
 import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, RequestTrace, TlsInfo } from '../pipeline/types.ts';
 import { FilterChain } from '../pipeline/chain.ts';
 import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type StaticFilesRuntime, type TracingRuntime, type WebSocketRuntime } from '../pipeline/feature.ts';
@@ -20,6 +20,7 @@ import { forwardHeaders, applyHeaderOps } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
 import { forward, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
+import { namesThisMachine } from '../builtins/local-host.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
 import type { LineSink } from '../logging/logger.ts';
 import { isTrusted, compileTrusted, type TrustedMatcher } from './trusted-proxies.ts';
@@ -582,8 +583,16 @@ export class Generation {
       return undefined;
     }
     if (route.builtin) {
+      // DNS rebinding: gateway state only to a Host that names this machine, one the route names
+      // itself, or over TLS (a browser checks the name against the certificate) (src/builtins/local-host.ts)
+      const localHost = (socket as TLSSocket).encrypted === true || route.raw.matches?.host !== undefined || namesThisMachine(host);
+      if (!localHost && STATE_REVEALING_BUILTINS.includes(route.builtin)) {
+        this.blocked('admin_host', 421, f, clientIp, route.id);
+        f.result = this.sendLocal(res, traceId, { status: 421, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(421, 'Misdirected Request', traceId) });
+        return undefined;
+      }
       const audit = (type: AuditEventType, fields: Record<string, unknown>) => this.deps.audit(requestAuditEvent(ctx, type, { listener: listener.config.id, ...fields }));
-      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: listener.config.loopback || route.allowFrom !== undefined, listener: listener.config.id, path, query: f.query, headers: req.headers, prefixes: route.raw.matches?.['path-prefix'] ?? [], audit }));
+      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: (listener.config.loopback || route.allowFrom !== undefined) && localHost, listener: listener.config.id, path, query: f.query, headers: req.headers, prefixes: route.raw.matches?.['path-prefix'] ?? [], audit }));
       return undefined;
     }
     // A static-files route: the files are its origin, relayed through the route's response filters.

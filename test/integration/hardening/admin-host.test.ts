@@ -1,0 +1,67 @@
+// DNS rebinding against the admin surfaces (session 14 audit): a page the operator opens on
+// evil.example can make its name resolve to 127.0.0.1 after the page loaded; the browser then
+// sends same-origin requests to the loopback admin listener with `Host: evil.example:9090` and
+// reads the answers (the status page's JSON, the config and upstream dumps, the metrics) or
+// purges the cache. Binding to loopback stops other hosts, not other origins in a local browser.
+// State-revealing builtins therefore answer only a Host that names this machine (an IP literal,
+// `localhost`, `*.localhost`) or one the route names itself in a `host` condition.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
+import { rawRequest, http1 } from '../../helpers/raw-http.ts';
+
+let gw: Gateway;
+let port: number;
+
+before(async () => {
+  gw = await startGateway({
+    logLevel: 'silent',
+    configText: `
+listeners { listener "admin" { address "127.0.0.1:0"; default-route "status" } }
+routes {
+  route "status-page" { matches { path-prefix "/_/status" }; builtin-handler "status-page" }
+  route "config" { matches { path-prefix "/admin/config" }; builtin-handler "config" }
+  route "upstreams" { matches { path "/admin/upstreams" }; builtin-handler "upstreams" }
+  route "metrics" { matches { path "/metrics" }; builtin-handler "metrics" }
+  route "stats" { matches { path "/admin/cache/stats" }; builtin-handler "cache-stats" }
+  route "purge" { matches { path-prefix "/admin/cache/purge" }; builtin-handler "cache-purge" }
+  route "named" { matches { path "/named/config"; host "admin.internal" }; builtin-handler "config" }
+  route "status" { priority "low"; builtin-handler "status" }
+}`,
+  });
+  port = gw.address('admin').port;
+});
+
+after(async () => {
+  await gw.close();
+});
+
+const STATEFUL = ['/_/status?format=json', '/_/status', '/admin/config', '/admin/upstreams', '/metrics', '/admin/cache/stats', '/admin/cache/purge/x'];
+
+test('a rebound name gets no admin answer: 421, nothing of the state', async () => {
+  for (const host of ['evil.example', `evil.example:${port}`, 'evil.example.', 'localhost.evil.example', '127.0.0.1.nip.io']) {
+    for (const path of STATEFUL) {
+      const r = await rawRequest(port, http1('GET', path, [`Host: ${host}`, 'Connection: close']));
+      assert.equal(r.status, 421, `${host} ${path}: ${r.body.slice(0, 80)}`);
+      assert.doesNotMatch(r.body, /listeners|upstreams|sentinel_|routes|purged/, `${host} ${path}`);
+      assert.equal(JSON.parse(r.body).error, 'Misdirected Request');
+    }
+  }
+  const status = await rawRequest(port, http1('GET', '/', ['Host: evil.example', 'Connection: close']));
+  assert.equal(status.status, 200);
+  assert.equal(JSON.parse(status.body).version, undefined, 'the status builtin keeps its details to local names');
+});
+
+test('names of this machine and the route\'s own host condition are answered', async () => {
+  for (const host of ['127.0.0.1', `127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`, 'admin.localhost']) {
+    for (const path of STATEFUL.filter((p) => !p.includes('cache'))) {
+      const r = await rawRequest(port, http1('GET', path, [`Host: ${host}`, 'Connection: close']));
+      assert.equal(r.status, 200, `${host} ${path}`);
+    }
+    const status = await rawRequest(port, http1('GET', '/', [`Host: ${host}`, 'Connection: close']));
+    assert.ok(JSON.parse(status.body).version, `${host}: status details`);
+  }
+  const named = await rawRequest(port, http1('GET', '/named/config', ['Host: admin.internal', 'Connection: close']));
+  assert.equal(named.status, 200, 'a host the route names itself');
+  assert.ok(JSON.parse(named.body).listeners);
+});
