@@ -23,7 +23,7 @@ import { notFoundBody } from '../builtins/handlers.ts';
 import { namesThisMachine } from '../builtins/local-host.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
 import type { LineSink } from '../logging/logger.ts';
-import { isTrusted, compileTrusted, type TrustedMatcher } from './trusted-proxies.ts';
+import { isTrusted, compileTrusted, forwardedAddress, type TrustedMatcher } from './trusted-proxies.ts';
 import { localResponder } from '../websocket/proxy.ts';
 import type { WsSession } from '../websocket/session.ts';
 import { frontDoor, isAnswer, parserError, requestLineOf, type AdmittedTarget, type FrontDoorAnswer } from './front-door.ts';
@@ -706,11 +706,18 @@ export class Generation {
     const peer = req.socket.remoteAddress ?? '';
     const ip = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
     if (!this.trusted.any || !isTrusted(this.trusted, peer)) return ip;
-    // Walk X-Forwarded-For from the right, skipping trusted proxies.
+    // Walk X-Forwarded-For from the right, skipping trusted proxies. An entry that is not an
+    // address ends the walk at the proxy that sent it: the client's text is never the address.
     const xff = req.headers['x-forwarded-for'];
     const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-    for (let i = list.length - 1; i >= 0; i--) if (!isTrusted(this.trusted, list[i]!)) return list[i]!;
-    return list[0] ?? ip;
+    let nearest = ip;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const entry = forwardedAddress(list[i]!);
+      if (entry === undefined) return nearest;
+      if (!isTrusted(this.trusted, entry)) return entry;
+      nearest = entry;
+    }
+    return nearest;
   }
 
   get activeRequests(): number {

@@ -24,3 +24,30 @@ export function isTrusted(m: TrustedMatcher, ip: string): boolean {
   if (isIPv6(plain)) return m.list.check(plain, 'ipv6');
   return false;
 }
+
+/**
+ * An X-Forwarded-For entry as an address: a plain IPv4/IPv6 address, or `ip:port`, `[v6]` and
+ * `[v6]:port` as some balancers write them (Azure Application Gateway, RFC 7239 style), the
+ * IPv4-mapped prefix dropped as for the peer. Undefined for anything else (docs/security.md
+ * "Admin, static files, metrics and logs": such text went into logs and X-Real-IP as written).
+ */
+export function forwardedAddress(entry: string): string | undefined {
+  let s = entry;
+  if (s.charCodeAt(0) === 91 /* '[' */) {
+    const end = s.indexOf(']');
+    if (end < 0) return undefined;
+    const rest = s.slice(end + 1);
+    if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return undefined;
+    s = s.slice(1, end);
+    return isIPv6(s) ? unmapped(s) : undefined;
+  }
+  if (isIPv4(s)) return s;
+  if (isIPv6(s)) return unmapped(s);
+  const colon = s.indexOf(':');
+  if (colon > 0 && s.indexOf(':', colon + 1) < 0 && /^\d{1,5}$/.test(s.slice(colon + 1)) && isIPv4(s.slice(0, colon))) return s.slice(0, colon);
+  return undefined;
+}
+
+function unmapped(v6: string): string {
+  return v6.startsWith('::ffff:') && isIPv4(v6.slice(7)) ? v6.slice(7) : v6;
+}
