@@ -2,6 +2,7 @@
 // group's policy allows), the error taxonomy, client-abort propagation, and socket destruction
 // when an upstream fails after the response headers went out.
 import { ServerResponse, type IncomingMessage } from 'node:http';
+import http2, { type Http2ServerResponse } from 'node:http2';
 import { Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CancelToken, type Context } from './context.ts';
@@ -236,8 +237,6 @@ export async function forward(opts: {
     metrics.blockedRequests.inc({ reason: 'streaming_uploads_limit' });
     ctx.audit.blocked = 'streaming_uploads_limit';
     res.setHeader('retry-after', '1');
-    // the unread rest of the body would be parsed as the next request
-    if (req.httpVersionMajor === 1) res.setHeader('connection', 'close');
     return sendError(res, ctx, 429, 'Too Many Requests: too many request bodies streaming from this client', 0, 'streaming_uploads_limit');
   }
 
@@ -399,7 +398,6 @@ export async function forward(opts: {
           // against a slow client, which must not count against the target (docs/security.md,
           // "Upstream blame"). The unread rest of the body ends the connection.
           group.abandon(target);
-          res.setHeader('connection', 'close');
           return sendError(res, ctx, 502, 'Bad Gateway: upstream closed the connection during the upload', attempt, 'upload_reset');
         }
       }
@@ -821,6 +819,7 @@ function uploadCutByUpstream(res: ServerResponse, err: unknown): boolean {
 
 export function sendError(res: ServerResponse, ctx: Context, status: number, message: string, attempts: number, reason?: string): ForwardResult {
   if (!res.headersSent) {
+    endUnreadBody(res);
     const body = errorBody(status, message, ctx.traceId);
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-correlation-id': ctx.traceId });
     res.end(body);
@@ -828,6 +827,24 @@ export function sendError(res: ServerResponse, ctx: Context, status: number, mes
     res.destroy();
   }
   return { status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: attempts, ...(reason ? { error: reason } : {}) };
+}
+
+/**
+ * An answer before the request body has all arrived (408, 413, 429, a cut upload): Node would
+ * read and discard the rest to keep the connection (HTTP/1.1) or leave the stream half open
+ * (HTTP/2), which a trickling client stretches to the listener's request-timeout-secs. HTTP/1.1
+ * closes the connection after the answer; HTTP/2 resets the stream with NO_ERROR once the answer
+ * is out (RFC 9113 §8.1).
+ */
+function endUnreadBody(res: ServerResponse): void {
+  const req = res.req;
+  if (req.complete || !requestHasBody(req)) return;
+  if (req.httpVersionMajor === 1) res.setHeader('connection', 'close');
+  else {
+    // the compat response's own 'finish' waits for the stream to close: watch the stream's
+    const stream = (res as unknown as Http2ServerResponse).stream;
+    stream.once('finish', () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+  }
 }
 
 function delay(ms: number): Promise<void> {

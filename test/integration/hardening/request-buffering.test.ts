@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http, { type IncomingMessage } from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +23,7 @@ let upstream: http.Server;
 const seen: Seen[] = [];
 let gw: Gateway;
 let port: number;
+let h2port: number;
 /** whether the client has started writing the last part of its body */
 let clientDone = true;
 /** per upstream request: it arrived before the client sent the last part of the body */
@@ -44,7 +46,10 @@ before(async () => {
   const target = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   const g = await gatewayFrom(`
 system { graceful-shutdown-timeout-secs 2 }
-listeners { listener "http" { address "127.0.0.1:0" } }
+listeners {
+  listener "http" { address "127.0.0.1:0" }
+  listener "h2c" { address "127.0.0.1:0"; protocol "h2" }
+}
 limits { max-body-buffer-bytes ${THRESHOLD} }
 routes {
   route "slow" { matches { path-prefix "/timeout" } ; upstream "short" }
@@ -57,6 +62,7 @@ upstreams {
 `);
   gw = g.gw;
   port = gw.address('http').port;
+  h2port = gw.address('h2c').port;
 });
 
 after(async () => {
@@ -155,7 +161,7 @@ test('a client that leaves mid-body (buffered) causes no upstream request at all
   assert.equal(seen.length, 0);
 });
 
-test('a client that stalls mid-body (buffered) gets 408 at request-secs, and the upstream nothing', async () => {
+test('a client that stalls mid-body (buffered) gets 408 at request-secs, the upstream nothing, and the connection ends', async () => {
   reset();
   const s = net.connect(port, '127.0.0.1');
   s.on('error', () => undefined);
@@ -163,17 +169,50 @@ test('a client that stalls mid-body (buffered) gets 408 at request-secs, and the
   let answer = '';
   s.setEncoding('utf8');
   s.on('data', (c: string) => (answer += c));
-  s.write('POST /timeout HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789');
-  const t0 = performance.now();
-  await new Promise<void>((r) => {
-    const check = setInterval(() => {
-      if (answer.includes('\r\n\r\n') || performance.now() - t0 > 5000) {
-        clearInterval(check);
-        r();
-      }
-    }, 50);
+  // The client keeps trickling after the 408: the gateway must close, not read the rest for it.
+  const trickle = setInterval(() => s.write('x'), 100);
+  const ended = new Promise<string>((r) => {
+    s.once('close', () => r('closed'));
+    setTimeout(() => r('still open'), 5000).unref();
   });
+  s.write('POST /timeout HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789');
+  const outcome = await ended;
+  clearInterval(trickle);
   s.destroy();
   assert.match(answer, /^HTTP\/1\.1 408 /);
+  assert.match(answer, /\r\nconnection: close\r\n/i);
+  assert.equal(outcome, 'closed');
   assert.equal(seen.length, 0);
+});
+
+test('HTTP/2: a stream that stalls mid-body gets 408 and is reset with NO_ERROR (RFC 9113 §8.1), the session stays usable', async () => {
+  reset();
+  const session = http2.connect(`http://127.0.0.1:${h2port}`);
+  session.on('error', () => undefined);
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': '/timeout', 'content-length': '1000' });
+    stream.on('error', () => undefined);
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (c: string) => (body += c));
+    stream.write('0123456789');
+    const trickle = setInterval(() => { if (!stream.closed) stream.write('x'); }, 100);
+    const closed = new Promise<string>((r) => {
+      stream.once('close', () => r(`closed ${stream.rstCode}`));
+      setTimeout(() => r('still open'), 5000).unref();
+    });
+    const status = await new Promise<number>((r) => stream.once('response', (h) => r(Number(h[':status']))));
+    const outcome = await closed;
+    clearInterval(trickle);
+    assert.equal(status, 408);
+    assert.equal(outcome, `closed ${http2.constants.NGHTTP2_NO_ERROR}`);
+    assert.equal(JSON.parse(body).status, 408, 'the whole answer arrives before the reset');
+    assert.equal(seen.length, 0);
+    const next = session.request({ ':method': 'GET', ':path': '/after' });
+    const nextStatus = await new Promise<number>((r) => next.once('response', (h) => r(Number(h[':status']))));
+    next.resume();
+    assert.equal(nextStatus, 200);
+  } finally {
+    session.close();
+  }
 });
