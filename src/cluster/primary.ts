@@ -5,7 +5,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { CompiledConfig } from '../config/compile.ts';
-import { formatDiagnostic } from '../config/diagnostics.ts';
+import { formatDiagnostic, reportableError } from '../config/diagnostics.ts';
 import { createLogger, createSink, waitFlushed, type LineSink } from '../logging/logger.ts';
 import { Metrics } from '../metrics/registry.ts';
 import { loadAny, serveMetrics, type GatewayOptions } from '../server/gateway.ts';
@@ -188,8 +188,10 @@ export class ClusterPrimary {
       next = loadAny(this.opts);
     } catch (err) {
       this.metrics.configReloads.inc({ result: 'failure' });
-      this.auditLog?.write(JSON.stringify({ timestamp: new Date().toISOString(), event_type: 'config_change', action: 'reload_failed', reason: (err as Error).message, role: 'primary' }) + '\n');
-      this.log.error({ err: (err as Error).message }, 'config reload failed; no worker was changed, continuing with the previous configuration');
+      // never the config's quoted lines (they may hold a secret): docs/security.md, session 14
+      const why = reportableError(err);
+      this.auditLog?.write(JSON.stringify({ timestamp: new Date().toISOString(), event_type: 'config_change', action: 'reload_failed', reason: why, role: 'primary' }) + '\n');
+      this.log.error({ err: why }, 'config reload failed; no worker was changed, continuing with the previous configuration');
       return;
     }
     for (const w of next.warnings) this.log.warn(formatDiagnostic(w));

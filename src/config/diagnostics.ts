@@ -1,5 +1,6 @@
 // Config diagnostics: every message names the KDL node path (and file:line where known),
 // says what was expected, and suggests the nearest valid key.
+import { redactUrl } from './redact.ts';
 
 export interface SourceLocation {
   file: string;
@@ -34,6 +35,26 @@ export function formatDiagnostic(d: Diagnostic): string {
   const where = l ? `${l.file}${l.line ? `:${l.line}${l.column ? `:${l.column}` : ''}` : ''}: ` : '';
   const path = d.path ? `${d.path}: ` : '';
   return `${d.severity}: ${where}${path}${d.message}`;
+}
+
+/**
+ * A config error as it may leave the process outside the CLI (the status page's reload history,
+ * the `reload_failed` audit event, the error log): each error's file:line:column and message
+ * without the quoted source line a syntax error carries (that line is where a mistyped secret
+ * is), URL passwords redacted. The CLI (`sentinel test`, startup) still prints the line.
+ */
+export function reportableError(err: unknown): string {
+  const text =
+    err instanceof ConfigError
+      ? `invalid configuration (${err.diagnostics.filter((d) => d.severity === 'error').length} error(s)):\n` +
+        err.diagnostics
+          .filter((d) => d.severity === 'error')
+          .map((d) => '  ' + formatDiagnostic({ ...d, message: d.message.split('\n', 1)[0]! }))
+          .join('\n')
+      : err instanceof Error
+        ? err.message
+        : String(err);
+  return redactUrl(text);
 }
 
 /** Thrown when a configuration cannot be used; carries every error found, not just the first. */

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledListener } from '../config/compile.ts';
 import { loadConfigFile, loadConfigText, defaultConfigText, DEFAULT_CONFIG_PATH } from '../config/load.ts';
-import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts';
+import { ConfigError, formatDiagnostic, reportableError } from '../config/diagnostics.ts';
 import { reloadSources, watchConfigSources, type ConfigWatcher } from '../config/watch.ts';
 import { Metrics } from '../metrics/registry.ts';
 import { createLogger, createSink, waitFlushed, type LineSink } from '../logging/logger.ts';
@@ -353,9 +353,11 @@ export class Gateway {
     } catch (err) {
       this.metrics.configReloads.inc({ result: 'failure' });
       const duration = Math.round(performance.now() - began);
-      this.recordReload({ at, kind: 'reload', result: 'failure', generation: null, duration_ms: duration, error: clipError((err as Error).message) });
-      this.audit({ event_type: 'config_change', action: 'reload_failed', reason: (err as Error).message, duration_ms: duration });
-      this.log.error({ err: err instanceof ConfigError ? err.message : err }, 'config reload failed; continuing with the previous configuration');
+      // what leaves the process here (status page, audit, log) never quotes the config's lines: they may hold a secret
+      const why = reportableError(err);
+      this.recordReload({ at, kind: 'reload', result: 'failure', generation: null, duration_ms: duration, error: clipError(why) });
+      this.audit({ event_type: 'config_change', action: 'reload_failed', reason: why, duration_ms: duration });
+      this.log.error({ err: err instanceof ConfigError ? why : err }, 'config reload failed; continuing with the previous configuration');
       throw err;
     }
     next.start();
