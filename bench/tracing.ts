@@ -109,14 +109,19 @@ interface Variant {
   name: string;
   /** sampling rate, or undefined for tracing off */
   rate: number | undefined;
+  /** `RATE:noexport`: spans recorded and encoded, none sent while the gateway runs (queue and batch larger than any run, scheduled-delay an hour) */
+  noExport?: boolean;
 }
 const rateName = (rate: number | undefined) => (rate === undefined ? 'off' : `${rate * 100}%`);
-/** "off,0.01,1" -> variants; "off" is tracing off, a number a sampling rate */
+/** "off,0.01,1,0.01:noexport" -> variants; "off" is tracing off, a number a sampling rate (`:noexport`: see Variant) */
 const parseRates = (list: string): Variant[] =>
   list.split(',').map((r) => r.trim()).filter(Boolean).map((r) => {
-    const rate = r === 'off' ? undefined : Number(r);
+    const noExport = r.endsWith(':noexport');
+    const num = noExport ? r.slice(0, -':noexport'.length) : r;
+    const rate = num === 'off' ? undefined : Number(num);
     if (rate !== undefined && !(rate >= 0 && rate <= 1)) throw new Error(`sampling rate ${r}: expected off or 0..1`);
-    return { name: rateName(rate), rate };
+    if (noExport && rate === undefined) throw new Error(`${r}: :noexport needs a sampling rate`);
+    return noExport ? { name: `${rateName(rate)} noexport`, rate, noExport } : { name: rateName(rate), rate };
   });
 // tracing off, then one variant per --rates entry (e.g. `--rates 0,0.01,1`: rate 0 isolates the unsampled path)
 const VARIANTS: Variant[] = [{ name: 'off', rate: undefined }, ...parseRates(values.rates)];
@@ -133,7 +138,7 @@ interface Run {
 function configFor(v: Variant, listen: string, origin: string, metrics: string, sinkPort: number): string {
   const base = renderPassthrough(repoRoot, { listen, origin, metrics });
   if (v.rate === undefined) return base;
-  const traced = base.replace(/\nobservability \{\n/, `\nobservability {\n    tracing {\n        backend "otlp" { endpoint "http://127.0.0.1:${sinkPort}" }\n        sampling-rate ${v.rate}\n    }\n`);
+  const traced = base.replace(/\nobservability \{\n/, `\nobservability {\n    tracing {\n        backend "otlp" { endpoint "http://127.0.0.1:${sinkPort}" }\n        sampling-rate ${v.rate}\n${v.noExport ? '        max-queue-size 10000000\n        max-export-batch-size 10000000\n        scheduled-delay "3600s"\n' : ''}    }\n`);
   if (traced === base) throw new Error('the passthrough config no longer has an observability block');
   return traced;
 }

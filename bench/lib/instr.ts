@@ -14,7 +14,10 @@ import { splitCallgrindDump, type InstrSplit } from './callgrind-split.ts';
 export function callgrindWrap(dir: string, name: string): string[] {
   // --smc-check=all: V8 writes and patches machine code; --instr-atstart=no: start-up and warm-up
   // run uninstrumented (several times faster; V8 tiers up by counts, not by time)
-  return ['valgrind', '--tool=callgrind', '--smc-check=all', '--instr-atstart=no', `--callgrind-out-file=${join(dir, `${name}.%p`)}`];
+  // BENCH_CALLGRIND_FLAGS: more callgrind options, e.g. "--cache-sim=yes --branch-sim=yes" (the
+  // dumps then carry cache and branch-miss events after Ir, which stays the first event)
+  const extra = process.env.BENCH_CALLGRIND_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
+  return ['valgrind', '--tool=callgrind', '--smc-check=all', '--instr-atstart=no', ...extra, `--callgrind-out-file=${join(dir, `${name}.%p`)}`];
 }
 
 /** Sends exactly n GETs over `concurrency` keep-alive connections; returns the non-200 count. */
