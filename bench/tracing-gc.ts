@@ -32,6 +32,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '60000' },
     concurrency: { type: 'string', default: '8' },
     'node-flags': { type: 'string', default: '--predictable-gc-schedule' },
+    // list the functions TurboFan compiled during the segments, per gateway, with their milliseconds
+    'list-compiles': { type: 'boolean', default: false },
   },
 });
 const REPO = resolve(import.meta.dirname, '..');
@@ -99,12 +101,15 @@ interface Seg {
   allocated: number;
   promoted: number;
   opts: number;
+  compileMs: number;
   deopts: number;
   batches: number;
   mainNs: number;
   otherNs: number;
 }
 const results = new Map<string, Seg[]>(sides.map((s) => [s.name, []]));
+/** per gateway: compiled function (with OSR marked) -> [compiles, ms] */
+const compiledFns = new Map<string, Map<string, [number, number]>>(sides.map((s) => [s.name, new Map()]));
 const segments = Number(values.segments);
 console.log(`tracing-gc: ${sides.length} gateways, ${segments} segments of ${n} /pass requests each after ${values.warmup} warm-up, ${concurrency} keep-alive connections`);
 for (let i = 0; i < segments; i++) {
@@ -122,23 +127,44 @@ for (let i = 0; i < segments; i++) {
     const lines = s.lines.slice(from);
     const gc = sumGcLines(lines);
     const allocated = lines.reduce((a, l) => a + Number(/(?:^|\s)allocated=(\d+)/.exec(l)?.[1] ?? 0), 0);
-    const opts = lines.filter((l) => l.startsWith('[completed compiling') || l.startsWith('[completed optimizing')).length;
+    // one `[completed compiling ... - took PREPARE, EXECUTE, FINALIZE ms]` line per optimising compile (the
+    // `[completed optimizing` line after it names the same compile); the times are wall-clock phases
+    const compiled = lines.filter((l) => l.startsWith('[completed compiling'));
+    const opts = compiled.length;
+    for (const l of compiled) {
+      const fn = `${/<JSFunction ([^ >]*)/.exec(l)?.[1] || '(anonymous)'}${l.includes(') OSR') ? ' OSR' : ''}`;
+      const m = /took ([\d.]+), ([\d.]+), ([\d.]+) ms/.exec(l);
+      const e = compiledFns.get(s.name)!.get(fn) ?? [0, 0];
+      e[0]++;
+      e[1] += m ? Number(m[1]) + Number(m[2]) + Number(m[3]) : 0;
+      compiledFns.get(s.name)!.set(fn, e);
+    }
+    const compileMs = compiled.reduce((a, l) => {
+      const m = /took ([\d.]+), ([\d.]+), ([\d.]+) ms/.exec(l);
+      return m ? a + Number(m[1]) + Number(m[2]) + Number(m[3]) : a;
+    }, 0);
     const deopts = lines.filter((l) => l.startsWith('[bailout')).length;
-    const seg: Seg = { scavenges: gc.scavenges, markCompacts: gc.markCompacts, allocated, promoted: gc.promotedBytes, opts, deopts, batches, mainNs: cpu1.main - cpu0.main, otherNs: cpu1.other - cpu0.other };
+    const seg: Seg = { scavenges: gc.scavenges, markCompacts: gc.markCompacts, allocated, promoted: gc.promotedBytes, opts, compileMs, deopts, batches, mainNs: cpu1.main - cpu0.main, otherNs: cpu1.other - cpu0.other };
     results.get(s.name)!.push(seg);
     console.log(
-      `  ${s.name.padEnd(16)} scav ${seg.scavenges} mc ${seg.markCompacts} alloc ${(allocated / n).toFixed(0)} B/req promoted ${(seg.promoted / n).toFixed(1)} B/req opt ${opts} deopt ${deopts} batches ${batches} cpu main ${(seg.mainNs / n / 1000).toFixed(1)} other ${(seg.otherNs / n / 1000).toFixed(2)} µs/req${bad ? ` ${bad} non-200` : ''}`,
+      `  ${s.name.padEnd(16)} scav ${seg.scavenges} mc ${seg.markCompacts} alloc ${(allocated / n).toFixed(0)} B/req promoted ${(seg.promoted / n).toFixed(1)} B/req opt ${opts} (${compileMs.toFixed(1)} ms) deopt ${deopts} batches ${batches} cpu main ${(seg.mainNs / n / 1000).toFixed(1)} other ${(seg.otherNs / n / 1000).toFixed(2)} µs/req${bad ? ` ${bad} non-200` : ''}`,
     );
   }
 }
 console.log(`\nper request, medians over ${segments} segments (allocated: bytes V8 reported at each GC of the segment; CPU: timing, for the split only)`);
-console.log('| gateway | scavenges /1k req | mark-compacts | allocated B/req | promoted B/req | opt compiles /1k req | deopts /1k req | OTLP batches | main-thread µs/req | other threads µs/req |');
-console.log('|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+console.log('| gateway | scavenges /1k req | mark-compacts | allocated B/req | promoted B/req | opt compiles /1k req | their ms /1k req | deopts /1k req | OTLP batches | main-thread µs/req | other threads µs/req |');
+console.log('|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
 for (const [name, list] of results) {
   const m = (f: (x: Seg) => number) => median(list.map(f));
   console.log(
-    `| ${name} | ${m((x) => (x.scavenges / n) * 1000).toFixed(2)} | ${list.map((x) => x.markCompacts).join(',')} | ${m((x) => x.allocated / n).toFixed(0)} | ${m((x) => x.promoted / n).toFixed(1)} | ${m((x) => (x.opts / n) * 1000).toFixed(2)} | ${m((x) => (x.deopts / n) * 1000).toFixed(2)} | ${list.map((x) => x.batches).join(',')} | ${m((x) => x.mainNs / n / 1000).toFixed(1)} | ${m((x) => x.otherNs / n / 1000).toFixed(2)} |`,
+    `| ${name} | ${m((x) => (x.scavenges / n) * 1000).toFixed(2)} | ${list.map((x) => x.markCompacts).join(',')} | ${m((x) => x.allocated / n).toFixed(0)} | ${m((x) => x.promoted / n).toFixed(1)} | ${m((x) => (x.opts / n) * 1000).toFixed(2)} | ${m((x) => (x.compileMs / n) * 1000).toFixed(2)} | ${m((x) => (x.deopts / n) * 1000).toFixed(2)} | ${list.map((x) => x.batches).join(',')} | ${m((x) => x.mainNs / n / 1000).toFixed(1)} | ${m((x) => x.otherNs / n / 1000).toFixed(2)} |`,
   );
+}
+if (values['list-compiles']) {
+  for (const [name, fns] of compiledFns) {
+    console.log(`\n${name}: functions optimised during the segments (compiles, ms)`);
+    for (const [fn, [c, ms]] of [...fns].sort((a, b) => b[1][1] - a[1][1])) console.log(`  ${String(c).padStart(3)} ${ms.toFixed(1).padStart(7)} ms  ${fn}`);
+  }
 }
 for (const s of sides) await s.gateway.stop();
 for (const s of sides) await s.agent.stop();
