@@ -4,14 +4,14 @@
 // the whole chain of that route's agent filters (request headers to all of them in parallel,
 // decisions merged in chain order: the first non-allow decision wins and cancels the rest;
 // header operations of allowing agents accumulate). The later agent filters of the route find
-// themselves marked as handled in ctx.state and do nothing. Then the request body (when an agent
+// themselves marked as handled in ctx.agentState and do nothing. Then the request body (when an agent
 // wants it), response headers in onResponse, the response body in onResponseBody
 // (response-body.ts), and request_complete in onComplete.
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler, FilterStatus } from '../../src/pipeline/types.ts';
 import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent-protocol/client.ts';
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
-import { CancelReason, RequestHeadersMessage, toHeaderValues, type AgentReply, type HeaderOp } from '../../src/agent-protocol/messages.ts';
+import { CancelReason, RequestHeadersMessage, plainEvent, toHeaderValues, type AgentReply, type HeaderOp } from '../../src/agent-protocol/messages.ts';
 import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody } from './body-inspection.ts';
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
 import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
@@ -34,8 +34,6 @@ export interface AgentGeneration {
   /** a route's filter ids in order; undefined = unknown (each agent filter then runs alone) */
   readonly routeFilters: ((routeId: string) => readonly string[] | undefined) | undefined;
 }
-
-const STATE_KEY = 'agents';
 
 export interface Member {
   settings: AgentFilterSettings;
@@ -164,13 +162,13 @@ export class AgentFilter implements RequestFilter {
   }
 
   async onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> {
-    let state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    let state = ctx.agentState as RequestState | undefined;
     if (state?.handled.includes(this.id)) return undefined;
     if (!state) {
       const correlation = reserveCorrelationId(ctx.traceId);
       const st: RequestState = { correlation, released: false, handled: [], chains: [] };
       state = st;
-      ctx.state.set(STATE_KEY, state);
+      ctx.agentState = state;
       ctx.onCancel(() => releaseRequestHold(st));
     }
     // The usual request: the first agent filter of its route takes the route's whole chain.
@@ -218,7 +216,7 @@ export class AgentFilter implements RequestFilter {
 
   /** Synchronous unless an agent of the chain is subscribed to response headers. */
   onResponse(ctx: RequestContext, res: UpstreamResponseInfo): Promise<LocalResponse | undefined> | undefined {
-    const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    const state = ctx.agentState as RequestState | undefined;
     const chain = state ? chainOf(state, this.id, 'responseDone') : undefined;
     if (!state || !chain) return undefined;
     chain.responseDone = true;
@@ -237,7 +235,7 @@ export class AgentFilter implements RequestFilter {
   }
 
   onResponseBody(ctx: RequestContext, res: UpstreamResponseInfo): ResponseBodyHandler | undefined {
-    const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    const state = ctx.agentState as RequestState | undefined;
     const chain = state ? chainOf(state, this.id, 'responseBodyDone') : undefined;
     if (!state || !chain) return undefined;
     chain.responseBodyDone = true;
@@ -248,7 +246,7 @@ export class AgentFilter implements RequestFilter {
 
   /** Frames of an upgraded request, for the chain's agents subscribed to websocket_frame (websocket.ts). */
   webSocketInspector(ctx: RequestContext, info: { deflate: boolean }): FrameInspector | undefined {
-    const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    const state = ctx.agentState as RequestState | undefined;
     if (!state) return undefined;
     const members = this.membersFor(ctx.routeId).all.filter((m) => m.def.events.has('websocket_frame'));
     return createFrameInspector({ ctx, members, correlation: state.correlation, failureMode: (m) => this.failureMode(ctx, m), metrics: this.gen.manager.metrics, deflate: info.deflate });
@@ -259,7 +257,7 @@ export class AgentFilter implements RequestFilter {
   }
 
   onComplete(ctx: RequestContext, info: CompletionInfo): void {
-    const state = ctx.state.get(STATE_KEY) as RequestState | undefined;
+    const state = ctx.agentState as RequestState | undefined;
     const chain = state ? chainOf(state, this.id, 'completeDone') : undefined;
     if (!state || !chain) return;
     chain.completeDone = true;
@@ -684,7 +682,7 @@ export function requestHeadersEvent(ctx: RequestContext, cid: string): RequestHe
     },
     ctx.method,
     ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,
-    toHeaderValues(ctx.raw.headers),
+    ctx.raw.headers,
   );
 }
 
@@ -704,7 +702,7 @@ export function protocolLabel(version: string): string {
 
 /** A copy of an event addressed to another correlation id (top level and metadata). */
 function withCorrelationId(event: unknown, id: string): unknown {
-  const e: Record<string, unknown> = { ...(event as Record<string, unknown>), correlation_id: id };
+  const e: Record<string, unknown> = { ...(plainEvent(event) as Record<string, unknown>), correlation_id: id };
   if (typeof e.metadata === 'object' && e.metadata !== null) e.metadata = { ...(e.metadata as Record<string, unknown>), correlation_id: id };
   return e;
 }

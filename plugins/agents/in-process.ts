@@ -7,7 +7,7 @@
 // process has its own engine, so it uses every core. Replies go through parseAgentReply, the
 // same validation as a socket agent's.
 import { AgentCallError } from '../../src/agent-protocol/client.ts';
-import { parseAgentReply, type AgentReply } from '../../src/agent-protocol/messages.ts';
+import { parseAgentReply, plainEvent, type AgentReply } from '../../src/agent-protocol/messages.ts';
 import { allow, block, EVENT_HANDLERS, type AgentHandlers, type Decision, type EventContext } from '../../src/agent-sdk/index.ts';
 import type { BreakerState } from '../../src/agent-protocol/agent-breaker.ts';
 import type { CallOptions } from '../../src/agent-protocol/client.ts';
@@ -114,7 +114,7 @@ export class InProcessAgent implements AgentTransport {
     let decision: Decision;
     this.running += 1;
     try {
-      decision = (handler ? await handler(payload, { correlationId, signal: NEVER_ABORTED }) : undefined) ?? allow();
+      decision = (handler ? await handler(plainEvent(payload), { correlationId, signal: NEVER_ABORTED }) : undefined) ?? allow();
     } catch (err) {
       this.log(`agent ${this.id}: in-process handler failed for ${correlationId}: ${String(err)}`);
       decision = handlers.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');

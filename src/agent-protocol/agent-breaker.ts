@@ -29,6 +29,11 @@ export class CircuitBreaker {
     return this.stateValue;
   }
 
+  /** Closed: every call passes, nothing to reserve (the caller can skip reading the clock). */
+  get closed(): boolean {
+    return this.stateValue === 'closed';
+  }
+
   /** Reserves a pass; false while open or when the half-open probe budget is used up. */
   tryPass(now: number): boolean {
     const s = this.state(now);

@@ -148,7 +148,8 @@ export class AgentClient {
     if (this.closed) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} client is closed`));
     const canceller = opts.cancel;
     if (canceller?.cancelled) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
-    if (!this.breaker.tryPass(Date.now())) return Promise.reject(new AgentCallError('circuit_open', `agent ${this.id} circuit is open`));
+    // a closed circuit (the usual case) needs no clock
+    if (!this.breaker.closed && !this.breaker.tryPass(Date.now())) return Promise.reject(new AgentCallError('circuit_open', `agent ${this.id} circuit is open`));
     // The per-request hot path: one PendingCall object is the call's state, the connection's
     // reply sink, the deadline's target and the cancel listener's owner (no closure per step),
     // and when a permit and an open connection are at hand (the usual case) the event is written

@@ -5,7 +5,7 @@
 // Payloads are JSON, or MessagePack after a handshake that negotiated it (the handshake
 // itself is always JSON).
 import { decodeMsgpack, encodeMsgpackShared } from './msgpack.ts';
-import { RequestHeadersMessage, encodeRequestHeadersJson, lastJsonOneByte } from './messages.ts';
+import { RequestHeadersMessage, encodeRequestHeadersJson, lastJsonOneByte, plainEvent } from './messages.ts';
 
 export type Encoding = 'json' | 'msgpack';
 
@@ -57,7 +57,7 @@ export class FrameError extends Error {
 export function encodeFrame(type: number, payload: unknown, encoding: Encoding = 'json'): Buffer {
   if (Buffer.isBuffer(payload)) return rawFrame(type, payload);
   // MessagePack is written into the encoder's shared buffer and copied once, into the frame.
-  if (encoding === 'msgpack') return rawFrame(type, encodeMsgpackShared(payload ?? null));
+  if (encoding === 'msgpack') return rawFrame(type, encodeMsgpackShared(plainEvent(payload) ?? null));
   // Serialise straight into the frame (no intermediate buffer: this runs for every event).
   const json = JSON.stringify(payload ?? null);
   const length = Buffer.byteLength(json, 'utf8');

@@ -375,6 +375,13 @@ export function toHeaderValues(headers: Record<string, string | string[] | numbe
     if (value === undefined) continue;
     const key = name.toLowerCase();
     const list = typeof value === 'string' ? [value] : Array.isArray(value) ? value.map(String) : [String(value)];
+    if (key === '__proto__') {
+      // a header by that name (a null-prototype header object can hold one) is an own member
+      // like any other, not the object's prototype (which JSON would leave out)
+      const own = Object.hasOwn(out, key) ? out[key] : undefined;
+      Object.defineProperty(out, key, { value: own ? own.concat(list) : list, enumerable: true, writable: true, configurable: true });
+      continue;
+    }
     const prev = out[key];
     out[key] = prev ? prev.concat(list) : list;
   }
@@ -417,8 +424,12 @@ export function plainAllowCorrelationId(payload: Buffer, start = 0, stop = paylo
     const b = payload[i]!;
     if (b === 0x22 || b === 0x5c || b < 0x20) return undefined;
   }
-  return payload.toString('utf8', from, end);
+  // toString's own argument and encoding handling is ~1.2k instructions on top of this slice (callgrind)
+  return (payload as SlicingBuffer).utf8Slice(from, end);
 }
+
+/** Buffer's UTF-8 slice as toString('utf8', start, end) ends up calling it (not in @types/node; the range is checked above). */
+type SlicingBuffer = Buffer & { utf8Slice(start: number, end: number): string };
 
 // Shared and frozen: nothing downstream mutates a reply's lists (a mutation would throw, not leak).
 const NONE: never[] = [];
@@ -450,15 +461,50 @@ export function plainAllowReply(correlationId: string): AgentReply {
 // JSON.stringify itself), and reports whether the text is one byte per character, so the frame
 // writer can skip the UTF-8 length pass and copy it as latin1.
 
-/** The request_headers event, as a class so the frame writer can recognise it (instanceof) and take the encoder below. */
+/** A request's headers as Node gives them (IncomingHttpHeaders): what toHeaderValues turns into the agent form. */
+export type RawHeaders = Record<string, string | string[] | number | undefined>;
+
+/**
+ * The request_headers event, as a class so the frame writer can recognise it (instanceof) and take
+ * the encoder below. It holds the request's headers as Node gave them: the v2 JSON encoder writes
+ * them without the agent-form object and lists (`toHeaderValues`), and everyone else sees that
+ * form through `headers` (made on first read) and `toJSON()` (the plain event, which JSON.stringify
+ * and the MessagePack encoder use). The raw headers are private fields: no spread, `Object.keys`
+ * or `for-in` of the message sees them.
+ */
 export class RequestHeadersMessage implements RequestHeadersEvent {
+  readonly #raw: RawHeaders;
+  #headers: HeaderValues | undefined = undefined;
+
   constructor(
     public correlation_id: string,
     public metadata: RequestMetadata,
     public method: string,
     public uri: string,
-    public headers: HeaderValues,
-  ) {}
+    rawHeaders: RawHeaders,
+  ) {
+    this.#raw = rawHeaders;
+  }
+
+  /** The agent form (lower-cased names, lists of values). */
+  get headers(): HeaderValues {
+    return (this.#headers ??= toHeaderValues(this.#raw));
+  }
+
+  /** The headers as given to the constructor (read by the encoder; not to be changed). */
+  get rawHeaders(): RawHeaders {
+    return this.#raw;
+  }
+
+  /** The plain event: what goes on the wire, in the reference's member order. */
+  toJSON(): RequestHeadersEvent {
+    return { correlation_id: this.correlation_id, metadata: this.metadata, method: this.method, uri: this.uri, headers: this.headers };
+  }
+}
+
+/** A RequestHeadersMessage as its plain event (for transports that copy or walk the event), anything else as it is. */
+export function plainEvent(payload: unknown): unknown {
+  return payload instanceof RequestHeadersMessage ? payload.toJSON() : payload;
 }
 
 /** Whether the last encodeRequestHeadersJson text was printable ASCII only (its UTF-8 length is its length). */
@@ -476,21 +522,41 @@ function plain(s: string): boolean {
 const isPlain = (v: unknown): v is string => typeof v === 'string' && plain(v);
 const isPlainOrNull = (v: unknown): v is string | null => v === null || (typeof v === 'string' && plain(v));
 
-/** A plain object of header lists (what toHeaderValues builds) as JSON, or undefined when a name or value is not a plain string. */
-function headersJson(headers: HeaderValues): string | undefined {
+/** Printable ASCII without `"`, `\\` and upper-case letters: a header name toHeaderValues keeps as it is and JSON writes as it is. */
+function plainLower(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c || (c >= 0x41 && c <= 0x5a)) return false;
+  }
+  return true;
+}
+
+/**
+ * JSON.stringify(toHeaderValues(raw)) for Node's header object, without building that object: a
+ * string value is a one-element list, a list is written as it is, an undefined value is left out;
+ * undefined (the caller falls back) for anything else: a name toHeaderValues would lower-case or
+ * that JSON would escape, `__proto__`, a value that is not a plain string (a number, non-ASCII).
+ */
+function rawHeadersJson(raw: RawHeaders): string | undefined {
   let out = '{';
   let first = true;
-  for (const name in headers) {
-    const list: unknown = headers[name];
-    if (!Array.isArray(list) || !plain(name)) return undefined;
-    out += first ? '"' + name + '":[' : ',"' + name + '":[';
+  for (const name in raw) {
+    const v = raw[name];
+    if (v === undefined) continue;
+    if (!plainLower(name) || name === '__proto__') return undefined;
+    if (typeof v === 'string') {
+      if (!plain(v)) return undefined;
+      out += first ? '"' + name + '":["' + v + '"]' : ',"' + name + '":["' + v + '"]';
+    } else if (Array.isArray(v)) {
+      out += first ? '"' + name + '":[' : ',"' + name + '":[';
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        if (!isPlain(x)) return undefined;
+        out += i === 0 ? '"' + x + '"' : ',"' + x + '"';
+      }
+      out += ']';
+    } else return undefined;
     first = false;
-    for (let i = 0; i < list.length; i++) {
-      const x: unknown = list[i];
-      if (!isPlain(x)) return undefined;
-      out += i === 0 ? '"' + x + '"' : ',"' + x + '"';
-    }
-    out += ']';
   }
   return out + '}';
 }
@@ -505,7 +571,7 @@ function headersJson(headers: HeaderValues): string | undefined {
  */
 export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
   const m = e.metadata as RequestMetadata | null | undefined;
-  const h: unknown = e.headers;
+  const h: unknown = e.rawHeaders;
   const headers =
     isPlain(e.correlation_id) &&
     isPlain(e.method) &&
@@ -513,8 +579,9 @@ export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
     typeof m === 'object' &&
     m !== null &&
     Object.getPrototypeOf(m) === Object.prototype &&
-    isPlain(m.correlation_id) &&
-    isPlain(m.request_id) &&
+    // the correlation id is usually the request id, the same string: checked once
+    (m.correlation_id === e.correlation_id || isPlain(m.correlation_id)) &&
+    (m.request_id === e.correlation_id || isPlain(m.request_id)) &&
     isPlain(m.client_ip) &&
     Number.isFinite(m.client_port) &&
     isPlainOrNull(m.server_name) &&
@@ -527,9 +594,8 @@ export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
     isPlainOrNull(m.traceparent) &&
     m.client_cert_subject === undefined &&
     typeof h === 'object' &&
-    h !== null &&
-    Object.getPrototypeOf(h) === Object.prototype
-      ? headersJson(h as HeaderValues)
+    h !== null
+      ? rawHeadersJson(h as RawHeaders)
       : undefined;
   if (headers === undefined) {
     lastJsonOneByte = false;

@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net';
 import { AgentCallError, openAgentSocket, type ProtocolConnection, type ProtocolIssue } from './connection.ts';
 import { MessageType } from './frames.ts';
-import { ProtocolError, parseAgentReply, type AgentReply } from './messages.ts';
+import { ProtocolError, parseAgentReply, plainEvent, type AgentReply } from './messages.ts';
 
 export const MAX_V1_MESSAGE_BYTES = 10 * 1024 * 1024;
 
@@ -29,9 +29,9 @@ const EVENT_TYPES: Record<number, string> = {
 export function v1Request(type: number, payload: unknown): { version: 1; event_type: string; payload: unknown } {
   const eventType = EVENT_TYPES[type];
   if (eventType === undefined) throw new Error(`message type 0x${type.toString(16)} has no v1 event`);
-  let p = payload;
-  if (typeof payload === 'object' && payload !== null) {
-    const o = payload as Record<string, unknown>;
+  let p = plainEvent(payload);
+  if (typeof p === 'object' && p !== null) {
+    const o = p as Record<string, unknown>;
     if (type === MessageType.Configure) p = { agent_id: o.agent_id, config: o.config };
     else if (type === MessageType.RequestHeaders) {
       // v1 RequestHeaders carries the correlation id in metadata only.

@@ -97,6 +97,11 @@ export interface RequestContext {
   readonly audit: { tags: string[]; ruleIds: string[]; rateLimited: boolean; blocked?: string | undefined };
   /** per-request scratch space for filters, keyed by filter id */
   readonly state: Map<string, unknown>;
+  /**
+   * The agent filters' per-request state (plugins/agents/filter.ts), a slot of its own: every
+   * request on an agent route has one, and a `state` Map for it cost ~1k instructions a request.
+   */
+  agentState?: unknown;
   readonly log: Logger;
   /** the request's trace when tracing is on (plugins/tracing), else undefined */
   readonly trace: RequestTrace | undefined;

@@ -14,6 +14,8 @@ export class Context implements RequestContext {
   readonly responseHeaders: HeaderMap = {};
   readonly audit = { tags: [] as string[], ruleIds: [] as string[], rateLimited: false, blocked: undefined as string | undefined };
   private _state: Map<string, unknown> | undefined;
+  /** plugins/agents' per-request state (RequestContext.agentState); declared so every context has the same shape */
+  agentState: unknown = undefined;
   private _log: Logger | undefined;
   // An AbortController costs more than the rest of the context together (profiled); the
   // forwarder hands undici the cheap `cancelToken` and the AbortSignal exists only if a filter asks.

@@ -37,6 +37,18 @@ test('a failed probe re-opens; neutral outcomes free the probe', () => {
   assert.equal(b.state(1500), 'open');
 });
 
+test('closed is true only while every call passes without a reservation', () => {
+  const b = new CircuitBreaker(settings);
+  assert.equal(b.closed, true);
+  for (let i = 0; i < 3; i++) b.onFailure(0);
+  assert.equal(b.closed, false, 'open');
+  assert.equal(b.tryPass(1000), true);
+  assert.equal(b.closed, false, 'half-open: the clock and the probe budget matter');
+  b.onSuccess();
+  b.onSuccess();
+  assert.equal(b.closed, true);
+});
+
 test('success resets the consecutive failure count', () => {
   const b = new CircuitBreaker(settings);
   b.onFailure(0);

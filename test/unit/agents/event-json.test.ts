@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FrameDecoder, FrameWriter, MessageType, type FrameSink } from '../../../src/agent-protocol/frames.ts';
-import { RequestHeadersMessage, encodeRequestHeadersJson, lastJsonOneByte, toHeaderValues, type RequestMetadata } from '../../../src/agent-protocol/messages.ts';
+import { RequestHeadersMessage, encodeRequestHeadersJson, lastJsonOneByte, plainEvent, toHeaderValues, type RawHeaders, type RequestMetadata } from '../../../src/agent-protocol/messages.ts';
+import { v1Request } from '../../../src/agent-protocol/v1.ts';
+import { decodeMsgpack } from '../../../src/agent-protocol/msgpack.ts';
+import { encodeFrame } from '../../../src/agent-protocol/frames.ts';
 import { requestHeadersEvent } from '../../../plugins/agents/filter.ts';
 import type { RequestContext } from '../../../src/pipeline/types.ts';
 
@@ -42,6 +45,15 @@ const cases: [string, RequestHeadersMessage][] = [
   ['metadata missing', new RequestHeadersMessage('c1', undefined as unknown as RequestMetadata, 'GET', '/', {})],
   ['odd header value kinds', new RequestHeadersMessage('c1', meta(), 'GET', '/', { a: [undefined, null, 1, true, { x: 'y' }] as unknown as string[], b: 'plain' as unknown as string[], c: undefined as unknown as string[] })],
   ['headers an array', new RequestHeadersMessage('c1', meta(), 'GET', '/', ['x'] as unknown as Record<string, string[]>)],
+  // Node's header object as the filter passes it: the encoder writes the agent form without building it
+  ['raw: a list and an undefined value', new RequestHeadersMessage('c1', meta(), 'GET', '/', { host: 'h', 'set-cookie': ['a=1', 'b=2'], skip: undefined, empty: [], accept: '*/*' })],
+  ['raw: upper-case names (lower-cased and merged, as toHeaderValues does)', new RequestHeadersMessage('c1', meta(), 'GET', '/', { Host: 'h', host: 'i', 'X-A': ['1'] })],
+  ['raw: a number value', new RequestHeadersMessage('c1', meta(), 'GET', '/', { 'content-length': 5 })],
+  ['raw: integer-like names first', new RequestHeadersMessage('c1', meta(), 'GET', '/', { b: 'x', '12': 'y', a: 'z' })],
+  ['raw: null prototype', new RequestHeadersMessage('c1', meta(), 'GET', '/', Object.assign(Object.create(null) as RawHeaders, { host: 'h', ':path': '/' }))],
+  ['raw: inherited member', new RequestHeadersMessage('c1', meta(), 'GET', '/', Object.assign(Object.create({ inherited: 'i' }) as RawHeaders, { host: 'h' }))],
+  ['raw: __proto__ own member', new RequestHeadersMessage('c1', meta(), 'GET', '/', JSON.parse('{"__proto__":"x","host":"h"}') as RawHeaders)],
+  ['raw: non-string list member', new RequestHeadersMessage('c1', meta(), 'GET', '/', { a: ['x', 1 as unknown as string] })],
   ...ODD.map((s, i): [string, RequestHeadersMessage] => [
     `odd string ${i}`,
     new RequestHeadersMessage(`id${s}`, meta({ client_ip: s, server_name: s, traceparent: s, correlation_id: s }), s, `/${s}`, { [`h${s}`]: [s, 'ok'] }),
@@ -52,6 +64,9 @@ test('encodeRequestHeadersJson writes exactly what JSON.stringify writes', () =>
   for (const [name, e] of cases) {
     const json = encodeRequestHeadersJson(e);
     assert.equal(json, JSON.stringify(e), name);
+    // and that is the plain event with the agent form of the headers (what the filter sent before it passed Node's object)
+    const twin = { correlation_id: e.correlation_id, metadata: e.metadata, method: e.method, uri: e.uri, headers: toHeaderValues(e.rawHeaders ?? {}) };
+    assert.equal(json, JSON.stringify(twin), `${name}: plain twin`);
     // one byte per character when it says so (the frame writer then copies it as latin1)
     if (lastJsonOneByte) assert.equal(Buffer.byteLength(json, 'utf8'), json.length, `${name}: one-byte claim`);
   }
@@ -64,7 +79,7 @@ test('encodeRequestHeadersJson writes exactly what JSON.stringify writes', () =>
 test('a cycle or a bigint in the event throws, as JSON.stringify does', () => {
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
-  assert.throws(() => encodeRequestHeadersJson(new RequestHeadersMessage('c', meta(), 'GET', '/', { a: [cyclic] as unknown as string[] })), TypeError);
+  assert.throws(() => encodeRequestHeadersJson(new RequestHeadersMessage('c', meta({ client_cert_subject: 'CN=x', client_cert_sans: [cyclic] as unknown as string[] }), 'GET', '/', {})), TypeError);
   assert.throws(() => encodeRequestHeadersJson(new RequestHeadersMessage('c', meta({ client_port: 1n as unknown as number }), 'GET', '/', {})), TypeError);
 });
 
@@ -123,7 +138,8 @@ test("the filter's request_headers event: members in the reference's order, JSON
     raw: { headers: { host: 'example.test', traceparent: '00-aa-bb-01' } },
   } as unknown as RequestContext;
   const plain = requestHeadersEvent(ctx, 'c9');
-  assert.deepEqual(Object.keys(plain), ['correlation_id', 'metadata', 'method', 'uri', 'headers']);
+  assert.deepEqual(Object.keys(plain.toJSON()), ['correlation_id', 'metadata', 'method', 'uri', 'headers']);
+  assert.deepEqual(plain.headers, { host: ['example.test'], traceparent: ['00-aa-bb-01'] });
   assert.equal(encodeRequestHeadersJson(plain), JSON.stringify(plain));
   assert.equal(plain.uri, '/p?q=1');
   assert.equal(plain.metadata.traceparent, '00-aa-bb-01');
@@ -133,4 +149,22 @@ test("the filter's request_headers event: members in the reference's order, JSON
   );
   assert.deepEqual(Object.keys(tls.metadata).slice(-3), ['client_cert_subject', 'client_cert_sans', 'client_cert_fingerprint']);
   assert.equal(encodeRequestHeadersJson(tls), JSON.stringify(tls));
+});
+
+test('other transports get the plain event: toJSON, headers, spread, v1, MessagePack', () => {
+  const raw: RawHeaders = { host: 'h', 'set-cookie': ['a', 'b'], Accept: '*/*' };
+  const e = new RequestHeadersMessage('c1', meta(), 'GET', '/x', raw);
+  const want = { correlation_id: 'c1', metadata: meta(), method: 'GET', uri: '/x', headers: { host: ['h'], 'set-cookie': ['a', 'b'], accept: ['*/*'] } };
+  assert.deepEqual(e.headers, want.headers);
+  assert.equal(e.headers, e.headers, 'made once');
+  assert.deepEqual(e.toJSON(), want);
+  assert.deepEqual(plainEvent(e), want);
+  const other = { a: 1 };
+  assert.equal(plainEvent(other), other, 'anything else as it is');
+  // the raw headers are private: a spread, Object.keys or for-in of the message does not see them
+  assert.deepEqual(Object.keys(e), ['correlation_id', 'metadata', 'method', 'uri']);
+  assert.deepEqual(v1Request(MessageType.RequestHeaders, e).payload, { metadata: meta(), method: 'GET', uri: '/x', headers: want.headers });
+  const frame = encodeFrame(MessageType.RequestHeaders, e, 'msgpack');
+  assert.deepEqual(decodeMsgpack(frame.subarray(5)), want);
+  assert.deepEqual(JSON.parse(encodeFrame(MessageType.RequestHeaders, e).subarray(5).toString()), want);
 });

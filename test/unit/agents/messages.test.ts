@@ -96,6 +96,13 @@ test('audit facts', () => {
   assert.deepEqual([r.tags, r.ruleIds, r.reasonCodes, r.confidence, r.needsMore], [['a'], ['942100'], ['SQLI'], 0.9, true]);
 });
 
+test('toHeaderValues: a header named __proto__ is an own member, not the prototype', () => {
+  const raw = Object.assign(Object.create(null) as Record<string, string>, { host: 'h' });
+  Object.defineProperty(raw, '__proto__', { value: 'x', enumerable: true });
+  raw['__PROTO__'] = 'y';
+  assert.equal(JSON.stringify(toHeaderValues(raw)), '{"host":["h"],"__proto__":["x","y"]}');
+});
+
 test('toHeaderValues lower-cases names and always gives lists', () => {
   assert.deepEqual(toHeaderValues({ Host: 'a', 'set-cookie': ['x', 'y'], 'Content-Length': 5, skip: undefined }), { host: ['a'], 'set-cookie': ['x', 'y'], 'content-length': ['5'] });
 });
