@@ -81,7 +81,8 @@ export interface BuiltinRequest {
   detail: boolean;
   /** the listener that received the request (the status page links only what it serves) */
   listener: string;
-  /** the request target and headers (cache-purge reads its pattern from them) */
+  /** the request method and target and headers (cache-purge reads its pattern from them) */
+  method?: string;
   path?: string;
   query?: string;
   headers?: Record<string, string | string[] | undefined>;
@@ -89,6 +90,36 @@ export interface BuiltinRequest {
   prefixes?: readonly string[];
   /** writes a request-scoped audit event (admin_action, cache_purge) */
   audit?: (type: AuditEventType, fields: Record<string, unknown>) => void;
+}
+
+/** The methods the cache-purge builtin answers: none a page can send cross-site without asking. */
+export const PURGE_METHODS = ['POST', 'PURGE', 'DELETE'] as const;
+
+/**
+ * Why a cache-purge request is refused, if it is: a state change must not ride a safe method
+ * (an `<img>` on any page would purge), nor come from another origin's page in the operator's
+ * browser (a form POST needs no CORS preflight). Browsers say where a request comes from
+ * (`Sec-Fetch-Site`, and `Origin` on every POST); tools such as curl send neither.
+ */
+export function purgeRefusal(method: string, headers: Record<string, string | string[] | undefined>): { status: 403 | 405; message: string } | undefined {
+  if (!(PURGE_METHODS as readonly string[]).includes(method)) return { status: 405, message: `cache purge takes ${PURGE_METHODS.join(', ')}` };
+  const site = headers['sec-fetch-site'];
+  const origin = headers.origin;
+  const host = headers.host ?? headers[':authority'];
+  const crossSite = site !== undefined && site !== 'same-origin' && site !== 'none';
+  if (crossSite || (typeof origin === 'string' && (typeof host !== 'string' || originHost(origin) !== host.toLowerCase()))) {
+    return { status: 403, message: 'cache purge refused: a cross-origin request from a browser' };
+  }
+  return undefined;
+}
+
+/** `host[:port]` of an Origin header; undefined for `null` (sandboxed, file:) or garbage. */
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -212,13 +243,20 @@ export async function runBuiltin(handler: BuiltinHandler, env: BuiltinEnv, trace
     case 'cache-purge':
     case 'cache-stats': {
       // Who may ask is the route's business (admin listener / allow-from, see STATE_REVEALING_BUILTINS).
+      const h = req.headers ?? {};
+      const refused = handler === 'cache-purge' ? purgeRefusal(req.method ?? 'GET', h) : undefined;
+      if (refused) {
+        // counted and audited as a refused PURGE is (blockReason)
+        const answer = json(refused.status, { error: refused.status === 405 ? 'Method Not Allowed' : 'Forbidden', status: refused.status, message: refused.message, request_id: traceId }, traceId);
+        if (refused.status === 405) answer.headers = { ...answer.headers, allow: PURGE_METHODS.join(', ') };
+        return { ...answer, blockReason: 'cache_purge_denied' };
+      }
       const cache = env.cache?.();
       if (!cache) return json(503, { error: 'Service Unavailable', status: 503, message: 'the HTTP cache is disabled (cache { enabled #false }) or no route caches', request_id: traceId }, traceId);
       if (handler === 'cache-stats') {
         req.audit?.('admin_action', { action: 'cache-stats', status_code: 200 });
         return cache.statsResponse(traceId);
       }
-      const h = req.headers ?? {};
       const wildcard = String(h['x-purge-wildcard'] ?? '').toLowerCase() === 'true';
       const host = typeof h['x-purge-host'] === 'string' ? h['x-purge-host'].toLowerCase() : undefined;
       const pattern = purgePattern(req.path ?? '/', req.query ?? '', req.prefixes ?? []);

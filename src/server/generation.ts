@@ -592,7 +592,9 @@ export class Generation {
         return undefined;
       }
       const audit = (type: AuditEventType, fields: Record<string, unknown>) => this.deps.audit(requestAuditEvent(ctx, type, { listener: listener.config.id, ...fields }));
-      f.result = this.sendLocal(res, traceId, await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: (listener.config.loopback || route.allowFrom !== undefined) && localHost, listener: listener.config.id, path, query: f.query, headers: req.headers, prefixes: route.raw.matches?.['path-prefix'] ?? [], audit }));
+      const answer = await this.builtins!.run(route.builtin, traceId, { accept: req.headers.accept ?? '', detail: (listener.config.loopback || route.allowFrom !== undefined) && localHost, listener: listener.config.id, method: req.method, path, query: f.query, headers: req.headers, prefixes: route.raw.matches?.['path-prefix'] ?? [], audit });
+      if (answer.blockReason) this.blocked(answer.blockReason, answer.status, f, clientIp, route.id);
+      f.result = this.sendLocal(res, traceId, answer);
       return undefined;
     }
     // A static-files route: the files are its origin, relayed through the route's response filters.

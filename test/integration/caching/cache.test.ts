@@ -213,7 +213,7 @@ test('PURGE is refused without auth (purge-allow, purge-token); the cache-purge 
   assert.equal(JSON.parse(purged.body).purged_entries, 1);
   assert.equal((await get(`${base}/p/one`)).body, 'one2');
   // the builtin is an admin route: who may call it is the listener's / allow-from's business
-  const wild = await get(`${base}/admin/cache/purge/p/*`, { 'x-purge-wildcard': 'true' });
+  const wild = await get(`${base}/admin/cache/purge/p/*`, { 'x-purge-wildcard': 'true' }, 'PURGE');
   assert.equal(wild.status, 200);
   const wbody = JSON.parse(wild.body);
   assert.equal(wbody.purged_entries, 2);

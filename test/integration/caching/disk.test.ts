@@ -202,7 +202,7 @@ test('hybrid: memory in front of disk; a disk hit is promoted; purge covers both
   await until('h2 stored again', () => fileFor(dir, '/h2') !== undefined);
   assert.equal(o.hits('/h2'), 2);
   // wildcard purge through the builtin, both tiers
-  const wild = await get(`${base}/admin/cache/purge/h*`, { 'x-purge-wildcard': 'true' });
+  const wild = await get(`${base}/admin/cache/purge/h*`, { 'x-purge-wildcard': 'true' }, 'PURGE');
   assert.equal(wild.status, 200);
   assert.deepEqual(entryFiles(dir), []);
   s = await stats(base);

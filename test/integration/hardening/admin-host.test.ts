@@ -65,3 +65,21 @@ test('names of this machine and the route\'s own host condition are answered', a
   assert.equal(named.status, 200, 'a host the route names itself');
   assert.ok(JSON.parse(named.body).listeners);
 });
+
+test('the cache purge takes no safe method and no request another origin\'s page sends (CSRF)', async () => {
+  const get = await rawRequest(port, http1('GET', '/admin/cache/purge/x', ['Host: 127.0.0.1', 'Connection: close']));
+  assert.equal(get.status, 405);
+  assert.equal(get.headers.allow, 'POST, PURGE, DELETE');
+  for (const h of ['Origin: http://evil.example', 'Sec-Fetch-Site: cross-site', 'Origin: null']) {
+    const r = await rawRequest(port, http1('POST', '/admin/cache/purge/x', ['Host: 127.0.0.1', h, 'Content-Length: 0', 'Connection: close']));
+    assert.equal(r.status, 403, h);
+  }
+  const metrics = await rawRequest(port, http1('GET', '/metrics', ['Host: 127.0.0.1', 'Connection: close']));
+  assert.match(metrics.body, /sentinel_blocked_requests_total\{reason="cache_purge_denied"\} 4\b/, 'counted as a refused PURGE');
+  // a tool (no browser headers) and the admin's own page are answered
+  for (const h of [[], ['Origin: http://127.0.0.1', 'Sec-Fetch-Site: same-origin']]) {
+    const r = await rawRequest(port, http1('POST', '/admin/cache/purge/x', ['Host: 127.0.0.1', ...h, 'Content-Length: 0', 'Connection: close']));
+    assert.equal(r.status, 200, h.join(' '));
+    assert.equal(JSON.parse(r.body).purged_entries, 0);
+  }
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { purgePattern } from '../../../src/builtins/handlers.ts';
+import { purgePattern, purgeRefusal } from '../../../src/builtins/handlers.ts';
 import { appendCacheStatus, cacheStatusMember } from '../../../plugins/caching/cache-status.ts';
 
 test('purgePattern: the path after the endpoint prefix, with the query', () => {
@@ -14,6 +14,30 @@ test('purgePattern: the path after the endpoint prefix, with the query', () => {
     ['/p/*', '', [], '/p/*'],
   ];
   for (const [path, q, prefixes, want] of cases) assert.equal(purgePattern(path, q, prefixes), want, path);
+});
+
+test('purgeRefusal: no safe method, no other origin\'s page in a browser; tools without browser headers pass', () => {
+  const host = '127.0.0.1:9090';
+  const cases: [string, Record<string, string>, number | undefined][] = [
+    ['POST', { host }, undefined],
+    ['PURGE', { host }, undefined],
+    ['DELETE', { host }, undefined],
+    ['GET', { host }, 405],
+    ['HEAD', { host }, 405],
+    ['PUT', { host }, 405],
+    ['POST', { host, 'sec-fetch-site': 'cross-site' }, 403],
+    ['POST', { host, 'sec-fetch-site': 'same-site' }, 403],
+    ['POST', { host, 'sec-fetch-site': 'same-origin', origin: `http://${host}` }, undefined],
+    ['POST', { host, 'sec-fetch-site': 'none' }, undefined],
+    ['POST', { host, origin: 'http://evil.example' }, 403],
+    ['POST', { host, origin: 'null' }, 403],
+    ['POST', { host, origin: 'not a url' }, 403],
+    ['POST', { host, origin: 'http://127.0.0.1:9091' }, 403],
+    ['POST', { host: 'Admin.Localhost:9090', origin: 'http://admin.localhost:9090' }, undefined],
+    ['POST', { ':authority': host, origin: `https://${host}` }, undefined],
+    ['POST', { origin: `http://${host}` }, 403],
+  ];
+  for (const [method, headers, want] of cases) assert.equal(purgeRefusal(method, headers)?.status, want, `${method} ${JSON.stringify(headers)}`);
 });
 
 test('Cache-Status members (RFC 9211) are appended after the upstream ones', () => {
