@@ -4,7 +4,10 @@
 //   half-open --success-threshold successes-->             closed
 //   half-open --any failure-->                             open (timer restarts)
 // In half-open at most half-open-max-requests probes are in flight at once.
+// What counts as a failure is isFailure(): transport failures always, relayed statuses only when
+// the block lists them in `failure-status-codes` (docs/security.md, "Upstream blame").
 import type { CircuitBreakerConfig } from './schema.ts';
+import type { AttemptOutcome } from '../../src/upstream/types.ts';
 
 export type BreakerPhase = 'closed' | 'open' | 'half-open';
 
@@ -27,9 +30,11 @@ export interface BreakerSettings {
   successThreshold: number;
   timeoutMs: number;
   halfOpenMaxRequests: number;
+  /** response statuses (5xx) that count as failures; empty by default */
+  failureStatuses: ReadonlySet<number>;
 }
 
-export const DEFAULT_BREAKER: BreakerSettings = { failureThreshold: 5, successThreshold: 2, timeoutMs: 30_000, halfOpenMaxRequests: 1 };
+export const DEFAULT_BREAKER: BreakerSettings = { failureThreshold: 5, successThreshold: 2, timeoutMs: 30_000, halfOpenMaxRequests: 1, failureStatuses: new Set() };
 
 export function breakerSettings(cfg: CircuitBreakerConfig | undefined): BreakerSettings {
   return {
@@ -37,7 +42,19 @@ export function breakerSettings(cfg: CircuitBreakerConfig | undefined): BreakerS
     successThreshold: cfg?.['success-threshold'] ?? DEFAULT_BREAKER.successThreshold,
     timeoutMs: (cfg?.['timeout-seconds'] ?? DEFAULT_BREAKER.timeoutMs / 1000) * 1000,
     halfOpenMaxRequests: cfg?.['half-open-max-requests'] ?? DEFAULT_BREAKER.halfOpenMaxRequests,
+    failureStatuses: cfg?.['failure-status-codes'] ? new Set(cfg['failure-status-codes']) : DEFAULT_BREAKER.failureStatuses,
   };
+}
+
+/**
+ * Whether an attempt counts against the target for this breaker: every transport failure the
+ * forwarder reports (connect refused or timed out, reset, response timeout, TLS, malformed
+ * response), and a relayed response only when its status is in `failure-status-codes`. A status,
+ * even 502-504, is the application's answer to one request, which a client can choose inputs to
+ * provoke: counted by default, it would let any client open the breaker for everyone.
+ */
+export function isFailure(o: AttemptOutcome, cfg: BreakerSettings): boolean {
+  return o.kind === 'error' || cfg.failureStatuses.has(o.status);
 }
 
 export const CLOSED: BreakerState = { phase: 'closed', failures: 0, successes: 0, probes: 0, openedAt: 0 };

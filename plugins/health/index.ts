@@ -6,11 +6,11 @@ import { defineFeature } from '../../src/pipeline/feature.ts';
 import { HealthConfigKeys } from './schema.ts';
 import type { BreakerPolicy, HealthPolicy } from '../../src/upstream/policies.ts';
 import { urlHost } from '../../src/upstream/address.ts';
-import { CLOSED, breakerSettings, canPass, next, phaseGauge } from './circuit-breaker.ts';
+import { CLOSED, breakerSettings, canPass, isFailure, next, phaseGauge, type BreakerSettings } from './circuit-breaker.ts';
 import { HealthScheduler, INITIAL_THRESHOLD, healthCheckSettings, httpProbe, tcpProbe, thresholdNext, type HealthCheckSettings, type ThresholdState } from './active.ts';
 import { grpcHealthCheck } from './grpc-health.ts';
 
-export const breakerPolicy: BreakerPolicy = { settings: breakerSettings, closed: CLOSED, canPass, next, gauge: phaseGauge };
+export const breakerPolicy: BreakerPolicy = { settings: breakerSettings, closed: CLOSED, canPass, next, isFailure: (o, s) => isFailure(o, s as BreakerSettings), gauge: phaseGauge };
 
 export const healthPolicy: HealthPolicy = {
   settings: healthCheckSettings,
@@ -39,7 +39,7 @@ export const healthFeature = defineFeature({
     const hc = u['health-check'] ? healthCheckSettings(u['health-check']) : undefined;
     const active =
       hc === undefined ? { active: 'none (passive only)' } : typeof hc === 'string' ? { active: hc } : { active: hc.kind, ...(hc.kind === 'http' ? { path: hc.path, 'expected-status': hc.expectedText } : {}), 'interval-ms': hc.intervalMs, 'timeout-ms': hc.timeoutMs, 'healthy-threshold': hc.healthyThreshold, 'unhealthy-threshold': hc.unhealthyThreshold };
-    return [{ title: 'health', settings: { ...active, 'circuit-breaker': `${b.failureThreshold} failures -> open ${b.timeoutMs / 1000} s, ${b.successThreshold} successes to close` } }];
+    return [{ title: 'health', settings: { ...active, 'circuit-breaker': `${b.failureThreshold} failures -> open ${b.timeoutMs / 1000} s, ${b.successThreshold} successes to close${b.failureStatuses.size > 0 ? `; statuses ${[...b.failureStatuses].join(' ')} count as failures` : ''}` } }];
   },
   upstreamPolicies: { breakers: breakerPolicy, health: healthPolicy },
   register(app) {

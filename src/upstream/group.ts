@@ -35,7 +35,6 @@ import { pickTarget } from './selection.ts';
 import { UpstreamGauges } from './gauges.ts';
 import { targetSnapshot, type UpstreamSnapshot } from './report.ts';
 
-export { isFailure } from './target.ts';
 export { upstreamsReport, type UpstreamSnapshot } from './report.ts';
 export type { UpstreamTimeouts } from './connections.ts';
 

@@ -39,6 +39,8 @@ export interface BreakerPolicy {
   /** may a request pass now? (pure; `acquire` moves open -> half-open) */
   canPass(state: BreakerState, now: number, settings: BreakerSettings): boolean;
   next(state: BreakerState, event: BreakerEvent, now: number, settings: BreakerSettings): BreakerState;
+  /** whether an attempt's outcome is a failure for a breaker with these settings (and the passive window, with the upstream's) */
+  isFailure(outcome: AttemptOutcome, settings: BreakerSettings): boolean;
   /** the value of sentinel_circuit_breaker_state for a phase */
   gauge(phase: BreakerPhase): number;
 }

@@ -6,7 +6,10 @@ import type { GenerationServices } from '../pipeline/types.ts';
 import type { AttemptOutcome } from './types.ts';
 import type { BreakerEvent, BreakerSettings, BreakerState, CircuitBreakerBlock, HealthCheckScheduler, HealthCheckSettings, ProbeResult, ProbeTarget, UpstreamPolicies } from './policies.ts';
 import type { UpstreamGauges } from './gauges.ts';
-import { isFailure, type Target } from './target.ts';
+import type { Target } from './target.ts';
+
+const FAILURE: BreakerEvent = { type: 'failure' };
+const SUCCESS: BreakerEvent = { type: 'success' };
 
 export class TargetHealth {
   /** the settings of routes with their own circuit-breaker block */
@@ -56,15 +59,18 @@ export class TargetHealth {
     }
   }
 
-  /** One attempt's outcome: passive window and breaker(s). Returns whether it counted as a failure. */
+  /**
+   * One attempt's outcome: passive window and breaker(s). Each breaker judges it with its own
+   * `failure-status-codes`; the passive window with the upstream's. Returns whether it counted as
+   * a failure of the target (the upstream's verdict).
+   */
   record(t: Target, outcome: AttemptOutcome, now: number, route: string | undefined): boolean {
     const b = this.policies.breakers;
-    const failed = isFailure(outcome);
+    const failed = b.isFailure(outcome, this.breakerCfg);
     t.recordOutcome(outcome, failed);
-    const event: BreakerEvent = { type: failed ? 'failure' : 'success' };
-    this.setBreaker(t, b.next(t.breaker, event, now, this.breakerCfg));
+    this.setBreaker(t, b.next(t.breaker, failed ? FAILURE : SUCCESS, now, this.breakerCfg));
     const rcfg = route !== undefined ? this.routeBreakerCfg.get(route) : undefined;
-    if (rcfg) this.setRouteBreaker(t, route!, b.next(t.routeBreakers.get(route!) ?? b.closed, event, now, rcfg));
+    if (rcfg) this.setRouteBreaker(t, route!, b.next(t.routeBreakers.get(route!) ?? b.closed, b.isFailure(outcome, rcfg) ? FAILURE : SUCCESS, now, rcfg));
     return failed;
   }
 

@@ -49,14 +49,3 @@ export class Target implements TargetState {
     return this.window.length === 0 ? 0 : this.window.filter(Boolean).length / this.window.length;
   }
 }
-
-/**
- * An attempt outcome that counts against the target (passive health, breaker): errors, and the
- * statuses that say the target (or what is behind it) is unavailable: 502, 503, 504. Not 500 or
- * the rest of 5xx: an application error for one request, which any client can ask for at will
- * (docs/security.md, "Upstream blame"); a target that answers 500 to everything is the active
- * health check's to catch.
- */
-export function isFailure(o: AttemptOutcome): boolean {
-  return o.kind === 'error' || (o.status >= 502 && o.status <= 504);
-}

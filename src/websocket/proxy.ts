@@ -131,7 +131,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
     // upstream may still be speaking HTTP, and a tunnel would carry the client's next bytes to it
     // as requests no route or filter sees (WebSocket smuggling).
     upSocket.destroy();
-    group.report(target, { kind: 'response', status: 502, latencyMs });
+    group.report(target, { kind: 'error', reason: 'protocol', latencyMs });
     metrics.upstreamFailures.inc({ ...label, reason: 'protocol' });
     ctx.log.warn({ upstream: group.id, target: target.address }, 'upstream answered the upgrade with a 101 that is not a WebSocket handshake answer; refusing it');
     return sendError(res, ctx, 502, 'Bad Gateway: upstream sent an invalid WebSocket handshake answer', 1, 'protocol');
@@ -140,7 +140,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   if (inspecting && deflate) {
     // Negotiated an extension nobody offered (RFC 6455 §9.1 says fail): fail closed rather than relay uninspectable frames.
     upSocket.destroy();
-    group.report(target, { kind: 'response', status: 502, latencyMs });
+    group.report(target, { kind: 'error', reason: 'protocol', latencyMs });
     metrics.upstreamFailures.inc({ ...label, reason: 'protocol' });
     ctx.log.warn({ upstream: group.id, target: target.address }, 'upstream negotiated permessage-deflate that was not offered; refusing the upgrade');
     return sendError(res, ctx, 502, 'Bad Gateway: upstream negotiated a WebSocket extension that was not offered', 1, 'protocol');

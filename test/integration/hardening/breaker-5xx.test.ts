@@ -1,26 +1,53 @@
-// A breaker any client can trip (session 12 audit): 500 is an application error for that request
-// (a bug a crafted input reaches, a handler that throws on bad JSON), and any client can ask for
-// it at will. Counted as a target failure, five such requests ejected the only target and every
-// client got 503 for timeout-seconds, renewable by the same five requests. Only 502, 503 and 504
-// (the target or what is behind it unavailable) count; the breaker still opens on those.
+// A breaker any client can trip (session 12 and 14 audits). A response status is the
+// application's answer to one request, and a client chooses the request: a handler that throws on
+// bad JSON (500), or one that itself answers 502-504 for some input (a report behind an inner
+// proxy that times out, an app relaying its own dependency's failure). Counted as target failures,
+// a few such requests ejected the target and every client got 503 for timeout-seconds, renewable
+// by the same few requests. Since session 14 no relayed status feeds a breaker unless the block
+// lists it in `failure-status-codes`; transport failures (connection refused, response timeout)
+// still open it. Real upstreams on loopback.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
-import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { closedPort, startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 
 let up: TestUpstream;
+let silent: http.Server;
 let gw: Gateway;
 let base: string;
 
 before(async () => {
   up = await startUpstream((req, res) => {
-    const m = /^\/status\/(\d{3})$/.exec(req.url ?? '');
+    const m = /\/status\/(\d{3})$/.exec(req.url ?? '');
     res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'text/plain' });
     res.end('x');
   });
-  const g = await gatewayFrom(simpleConfig(up.address, { upstream: 'circuit-breaker { failure-threshold 3; timeout-seconds 30 }' }));
+  // accepts connections and requests, never answers: a response timeout
+  silent = http.createServer(() => {});
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const silentAddr = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const dead = `127.0.0.1:${await closedPort()}`;
+  const g = await gatewayFrom(`
+system { graceful-shutdown-timeout-secs 2 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes {
+  route "strict" { matches { path-prefix "/strict" }; upstream "app"; circuit-breaker { failure-threshold 3; timeout-seconds 30; failure-status-codes 502 } }
+  route "layer7" { matches { path-prefix "/layer7" }; upstream "layer7" }
+  route "dead" { matches { path-prefix "/dead" }; upstream "dead" }
+  route "silent" { matches { path-prefix "/silent" }; upstream "silent" }
+  route "app" { matches { path-prefix "/" }; upstream "app" }
+}
+upstreams {
+  upstream "app" { target "${up.address}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 } }
+  upstream "layer7" { target "${up.address}"; circuit-breaker { failure-threshold 3; timeout-seconds 30; failure-status-codes 502 503 504 } }
+  upstream "dead" { target "${dead}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 } }
+  upstream "silent" { target "${silentAddr}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 }; timeouts { read-secs 0.2 } }
+}
+`);
   gw = g.gw;
   base = g.url();
 });
@@ -28,22 +55,55 @@ before(async () => {
 after(async () => {
   await gw.close();
   await up.close();
+  silent.closeAllConnections();
+  await new Promise<void>((r) => silent.close(() => r()));
 });
 
-const breakerState = async () => /sentinel_circuit_breaker_state\{component="upstream:backend:[^"]+",route=""\} (\d)/.exec(await gw.metrics.render())?.[1];
+const breakerState = async (upstream: string, route = '') =>
+  new RegExp(`sentinel_circuit_breaker_state\\{component="upstream:${upstream}:[^"]+",route="${route}"\\} (\\d)`).exec(await gw.metrics.render())?.[1];
 
-test('500, 501 and 505 from the upstream, 10 times each, leave the breaker closed', async () => {
-  for (const status of [500, 501, 505]) {
+test('a client hammering paths the application answers with 500-599 (502-504 included) leaves the breaker closed', async () => {
+  for (const status of [500, 501, 502, 503, 504, 505, 599]) {
     for (let i = 0; i < 10; i++) assert.equal((await request(`${base}/status/${status}`)).status, status, 'relayed as sent');
     assert.equal((await request(`${base}/ok`)).status, 200, `after 10 x ${status}`);
   }
-  assert.equal(await breakerState(), '0');
+  assert.equal(await breakerState('app'), '0');
+  const failures = await gw.metrics.render();
+  assert.doesNotMatch(failures, /sentinel_upstream_failures_total\{upstream="app"[^}]*\} [1-9]/, 'no upstream failure counted');
 });
 
-test('502, 503 and 504 still open the breaker at failure-threshold', async () => {
-  for (const status of [502, 503, 504]) {
-    await request(`${base}/status/${status}`);
-  }
-  assert.equal(await breakerState(), '1', 'open');
-  assert.equal((await request(`${base}/ok`)).status, 503, 'no healthy target');
+/** Requests `path` until the gateway answers 503 (no healthy target); returns the statuses seen. */
+async function untilEjected(path: string): Promise<number[]> {
+  const seen: number[] = [];
+  for (let i = 0; i < 6 && seen.at(-1) !== 503; i++) seen.push((await request(`${base}${path}`)).status);
+  return seen;
+}
+
+test('connection refusals still open the breaker at failure-threshold', async () => {
+  // each request may take two attempts (the default retry after a connect failure)
+  const seen = await untilEjected('/dead/x');
+  assert.equal(seen.at(-1), 503, `ejected: ${seen}`);
+  assert.ok(seen.length <= 3 && seen.slice(0, -1).every((s) => s === 502), `502 until 3 failed attempts: ${seen}`);
+  assert.equal(await breakerState('dead'), '1', 'open');
+});
+
+test('response timeouts still open the breaker at failure-threshold', async () => {
+  const seen = await untilEjected('/silent/x');
+  assert.equal(seen.at(-1), 503, `ejected: ${seen}`);
+  assert.ok(seen.length <= 3 && seen.slice(0, -1).every((s) => s === 504), `504 until 3 failed attempts: ${seen}`);
+  assert.equal(await breakerState('silent'), '1', 'open');
+});
+
+test('an upstream that lists 502 503 504 in failure-status-codes opens on them (the operator\'s choice)', async () => {
+  for (const status of [502, 503, 504]) assert.equal((await request(`${base}/layer7/status/${status}`)).status, status);
+  assert.equal(await breakerState('layer7'), '1', 'open');
+  assert.equal((await request(`${base}/layer7/ok`)).status, 503);
+});
+
+test('a route that lists 502 opens its own breaker only: other routes to the same target are not affected', async () => {
+  for (let i = 0; i < 3; i++) assert.equal((await request(`${base}/strict/status/502`)).status, 502);
+  assert.equal(await breakerState('app', 'strict'), '1', 'the route breaker is open');
+  assert.equal(await breakerState('app'), '0', 'the upstream breaker is not');
+  assert.equal((await request(`${base}/strict/ok`)).status, 503);
+  assert.equal((await request(`${base}/ok`)).status, 200, 'the other route still reaches the target');
 });

@@ -28,7 +28,7 @@ routes {
   route "strict" {
     matches { path-prefix "/strict" }
     upstream "u"
-    circuit-breaker { failure-threshold 1; success-threshold 1; timeout-seconds 60 }
+    circuit-breaker { failure-threshold 1; success-threshold 1; timeout-seconds 60; failure-status-codes 503 }
     policies { request-headers { set { "X-Marker" "${marker}" } } }
   }
   route "main" { matches { path-prefix "/" }; upstream "u" }
@@ -38,7 +38,7 @@ upstreams {
     target "${good}"
     target "${bad}"
     load-balancing "round_robin"
-    circuit-breaker { failure-threshold 2; success-threshold 1; timeout-seconds 60 }
+    circuit-breaker { failure-threshold 2; success-threshold 1; timeout-seconds 60; failure-status-codes 503 }
     retry-policy { max-attempts 1 }
   }
 }`;
@@ -59,7 +59,7 @@ test('an open breaker stays open across a reload; a route breaker is per route a
   gw = g.gw;
   const base = g.url();
 
-  // /strict: the first 503 from bad opens the strict route's breaker for bad only
+  // /strict: the first 503 from bad (listed in failure-status-codes: bad stands for a proxy whose backends are gone) opens the strict route's breaker for bad only
   for (let i = 0; i < 2; i++) await request(`${base}/strict/x`);
   let snap = await snapshot(base);
   let badT = snap.upstreams[0]!.targets.find((t) => t.address === bad.address)!;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLOSED, breakerSettings, canPass, next, type BreakerEvent, type BreakerState } from '../../../plugins/health/circuit-breaker.ts';
+import { CLOSED, breakerSettings, canPass, isFailure, next, type BreakerEvent, type BreakerState } from '../../../plugins/health/circuit-breaker.ts';
+import type { AttemptOutcome } from '../../../src/upstream/types.ts';
 
 const cfg = breakerSettings({ 'failure-threshold': 3, 'success-threshold': 2, 'timeout-seconds': 10, 'half-open-max-requests': 1 });
 
@@ -9,7 +10,34 @@ function run(events: [BreakerEvent['type'], number][], start: BreakerState = CLO
 }
 
 test('defaults are Sentinel\'s 5 / 2 / 30 s / 1', () => {
-  assert.deepEqual(breakerSettings(undefined), { failureThreshold: 5, successThreshold: 2, timeoutMs: 30_000, halfOpenMaxRequests: 1 });
+  assert.deepEqual(breakerSettings(undefined), { failureThreshold: 5, successThreshold: 2, timeoutMs: 30_000, halfOpenMaxRequests: 1, failureStatuses: new Set() });
+});
+
+test('isFailure: transport failures always; a relayed status only when failure-status-codes lists it', () => {
+  const plain = breakerSettings(undefined);
+  const layer7 = breakerSettings({ 'failure-status-codes': [502, 503, 504] });
+  const err = (reason: 'connect_refused' | 'connect_timeout' | 'reset' | 'timeout' | 'tls' | 'protocol' | 'other'): AttemptOutcome => ({ kind: 'error', reason, latencyMs: 1 });
+  const status = (s: number): AttemptOutcome => ({ kind: 'response', status: s, latencyMs: 1 });
+  const rows: [string, AttemptOutcome, boolean, boolean][] = [
+    ['connect refused', err('connect_refused'), true, true],
+    ['connect timeout', err('connect_timeout'), true, true],
+    ['reset', err('reset'), true, true],
+    ['response timeout', err('timeout'), true, true],
+    ['tls', err('tls'), true, true],
+    ['malformed response', err('protocol'), true, true],
+    ['other error', err('other'), true, true],
+    ['200', status(200), false, false],
+    ['404', status(404), false, false],
+    ['500', status(500), false, false],
+    ['502 relayed', status(502), false, true],
+    ['503 relayed', status(503), false, true],
+    ['504 relayed', status(504), false, true],
+    ['505', status(505), false, false],
+  ];
+  for (const [name, o, byDefault, listed] of rows) {
+    assert.equal(isFailure(o, plain), byDefault, `${name} (default)`);
+    assert.equal(isFailure(o, layer7), listed, `${name} (failure-status-codes 502 503 504)`);
+  }
 });
 
 test('transition table', () => {

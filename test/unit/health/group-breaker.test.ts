@@ -59,13 +59,21 @@ test('a client abort (499) neither trips nor closes the breaker and frees the pr
   assert.equal(g.select(pickContext({ exclude: new Set([1]) }))!.target.index, 0, 'probe slot was released');
 });
 
-test('5xx count as failures; 4xx do not', () => {
-  const { g } = setup({ 'circuit-breaker': { 'failure-threshold': 3 } });
-  for (let i = 0; i < 5; i++) g.report(g.select(pickContext({ exclude: new Set([1]) }))!.target, { kind: 'response', status: 404, latencyMs: 1 });
-  assert.equal(g.snapshot().targets[0]!.circuit_breaker, 'closed');
-  for (let i = 0; i < 3; i++) g.report(g.select(pickContext({ exclude: new Set([1]) }))!.target, { kind: 'response', status: 503, latencyMs: 1 });
-  assert.equal(g.snapshot().targets[0]!.circuit_breaker, 'open');
-  assert.equal(g.snapshot().targets[0]!.last_error, 'status 503');
+test('relayed statuses are not failures by default; with failure-status-codes the listed ones are', () => {
+  const each = (g: UpstreamGroup, status: number, n: number) => {
+    for (let i = 0; i < n; i++) g.report(g.select(pickContext({ exclude: new Set([1]) }))!.target, { kind: 'response', status, latencyMs: 1 });
+  };
+  const plain = setup({ 'circuit-breaker': { 'failure-threshold': 3 } }).g;
+  for (const status of [404, 500, 502, 503, 504]) each(plain, status, 5);
+  assert.equal(plain.snapshot().targets[0]!.circuit_breaker, 'closed');
+  assert.equal(plain.snapshot().targets[0]!.failure_rate, 0, 'nor in the passive window');
+  const layer7 = setup({ 'circuit-breaker': { 'failure-threshold': 3, 'failure-status-codes': [503] } }).g;
+  each(layer7, 404, 5);
+  each(layer7, 502, 5);
+  assert.equal(layer7.snapshot().targets[0]!.circuit_breaker, 'closed', '502 is not listed');
+  each(layer7, 503, 3);
+  assert.equal(layer7.snapshot().targets[0]!.circuit_breaker, 'open');
+  assert.equal(layer7.snapshot().targets[0]!.last_error, 'status 503');
 });
 
 test('retries go to another target, and fall back to a tried one only when nothing else is usable', () => {

@@ -6,7 +6,7 @@ import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { fakeServices, pickContext } from '../../integration/upstreams/helpers.ts';
 
-const fail = { kind: 'response', status: 503, latencyMs: 1 } as const;
+const fail = { kind: 'error', reason: 'reset', latencyMs: 1 } as const;
 const ok = { kind: 'response', status: 200, latencyMs: 1 } as const;
 
 function setup() {
@@ -83,4 +83,23 @@ test('a client abort through the route view frees the route probe slot', () => {
   strict.report(probe.target, { kind: 'response', status: 499, latencyMs: 1 });
   assert.equal(g.targets[0]!.inFlight, 0);
   assert.equal(strict.select(onlyFirst())!.target.address, '10.0.0.1:80', 'probe slot released');
+});
+
+test('each breaker judges a relayed status by its own failure-status-codes', () => {
+  const services = fakeServices();
+  const g = new UpstreamGroup({
+    id: 'u',
+    config: { id: 'u', target: [{ address: '10.0.0.1:80', weight: 1 }, { address: '10.0.0.2:80', weight: 1 }], 'circuit-breaker': { 'failure-threshold': 2 } } as RawUpstream,
+    baseDir: '.',
+    services,
+    routeCircuitBreakers: new Map([['strict', { 'failure-threshold': 2, 'failure-status-codes': [502] }]]),
+    now: () => 1_000_000,
+    rng: () => 0.5,
+  });
+  const strict = g.forRoute('strict');
+  for (let i = 0; i < 3; i++) strict.report(strict.select(onlyFirst())!.target, { kind: 'response', status: 502, latencyMs: 1 });
+  const snap = g.snapshot().targets[0]!;
+  assert.deepEqual(snap.route_circuit_breakers, { strict: 'open' });
+  assert.equal(snap.circuit_breaker, 'closed', 'the upstream block does not list 502');
+  assert.equal(snap.failure_rate, 0, 'the passive window follows the upstream block');
 });
