@@ -50,6 +50,24 @@ function bounded(value: string): string {
   return '#' + createHash('sha256').update(value).digest('base64url');
 }
 
+const ASCII_ESCAPE = /%(2[1-9A-F]|[3-6][0-9A-F]|7[0-9A-E])/g;
+const decodeAscii = (_m: string, hex: string): string => String.fromCharCode(parseInt(hex, 16));
+
+/**
+ * The normalised path (src/server/request-target.ts) as a `path` key: spellings the normaliser
+ * keeps apart but an application commonly treats as one resource share a bucket, so a client
+ * cannot get a fresh one by respelling. Removed: one trailing `/` (runs are already merged;
+ * `/x/` is `/x`, `/` stays); case (`/Login` is `/login`: IIS and case-insensitive file systems);
+ * the escapes of printable ASCII the normaliser keeps (`/a%21` is `/a!`: most frameworks decode
+ * them; `%2F` `%5C` `%3B` never get this far). Merging resources that are distinct can only count
+ * more strictly, never less.
+ */
+export function pathKey(path: string): string {
+  let p = path.indexOf('%') === -1 ? path : path.replace(ASCII_ESCAPE, decodeAscii);
+  p = p.toLowerCase();
+  return p.length > 1 && p.charCodeAt(p.length - 1) === 0x2f ? p.slice(0, -1) : p;
+}
+
 export type KeyFunction = (ctx: Pick<RequestContext, 'clientIp' | 'path' | 'routeId' | 'raw'>) => string;
 
 /**
@@ -63,11 +81,11 @@ export function keyFunction(spec: KeySpec, prefixes: ClientPrefixes = DEFAULT_CL
     case 'client-ip':
       return (ctx) => 'i:' + clientPrefixKey(ctx.clientIp, v4, v6);
     case 'path':
-      return (ctx) => 'p:' + bounded(ctx.path);
+      return (ctx) => 'p:' + bounded(pathKey(ctx.path));
     case 'route':
       return (ctx) => 'r:' + (ctx.routeId ?? '');
     case 'client-ip-and-path':
-      return (ctx) => 'ip:' + bounded(clientPrefixKey(ctx.clientIp, v4, v6) + ' ' + ctx.path);
+      return (ctx) => 'ip:' + bounded(clientPrefixKey(ctx.clientIp, v4, v6) + ' ' + pathKey(ctx.path));
     case 'header': {
       const name = spec.name;
       return (ctx) => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseKeySpec, keyFunction, type KeySpec } from '../../../plugins/rate-limit/keys.ts';
+import { parseKeySpec, keyFunction, pathKey, type KeySpec } from '../../../plugins/rate-limit/keys.ts';
+import { normalizePath } from '../../../src/server/request-target.ts';
 import { fakeCtx } from './fixtures.ts';
 
 test('parseKeySpec accepts Sentinel spellings', () => {
@@ -75,4 +76,32 @@ test('long values are hashed so stored keys stay small, and stay distinct', () =
   assert.notEqual(a, b);
   const p = keyFunction({ kind: 'path' })(fakeCtx({ path: '/' + 'x'.repeat(5000) }));
   assert.ok(p.length < 64);
+});
+
+test('path keys: spellings the normaliser keeps apart but applications read as one share a bucket (session 14)', () => {
+  // each row: spellings as sent -> the key of all of them (after the front door's normalisation)
+  const rows: [spellings: string[], key: string][] = [
+    [['/x', '/x/', '//x//', '/x/.', '/y/../x/', '/%78', '/%78/'], '/x'],
+    [['/login', '/Login', '/LOGIN/', '/l%4Fgin'], '/login'],
+    [['/a!b', '/a%21b', '/A%21B/'], '/a!b'],
+    [['/a:b@c', '/a%3Ab%40c', '/a%3ab%40c'], '/a:b@c'],
+    [['/a%7Cb', '/a|b', '/A%7cB/'], '/a|b'],
+    [['/', '//', '/./'], '/'],
+    [['/caf%C3%A9', '/caf%c3%a9', '/CAF%C3%A9/'], '/caf%c3%a9'],
+    [['/a%2541'], '/a%41'],
+    [['/a%20b', '/a%20B/'], '/a%20b'],
+  ];
+  const f = keyFunction({ kind: 'path' });
+  for (const [spellings, key] of rows) {
+    for (const sent of spellings) {
+      const n = normalizePath(sent);
+      assert.ok(n.ok, sent);
+      assert.equal(pathKey(n.path), key, sent);
+      assert.equal(f(fakeCtx({ path: n.path })), 'p:' + key, sent);
+      assert.equal(keyFunction({ kind: 'client-ip-and-path' })(fakeCtx({ ip: '198.51.100.7', path: n.path })), 'ip:198.51.100.7 ' + key, sent);
+    }
+  }
+  // still distinct: other paths, a deeper segment, the query is not part of the path
+  const keys = ['/x', '/xy', '/x/y', '/x.', '/a%2541', '/aA'].map((p) => pathKey(p));
+  assert.equal(new Set(keys).size, keys.length, keys.join(' '));
 });
