@@ -71,7 +71,8 @@ class LocalSource implements ResponseSource {
     return this.stream;
   }
 
-  relayTo(res: ServerResponse): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }> {
+  relayTo(res: ServerResponse, status: number, headers: HeaderMap): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }> {
+    res.writeHead(status, headers as Record<string, string | string[]>);
     const m = this.make;
     if (!m || Buffer.isBuffer(m)) {
       // a body already in memory goes out with the headers in one write

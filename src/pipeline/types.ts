@@ -257,8 +257,12 @@ export interface ResponseSource {
   readonly headers: HeaderMap;
   /** the body as a stream (for response-body handlers) */
   readonly body: Readable;
-  /** copies the body to the client with backpressure and ends the response */
-  relayTo(res: ServerResponse): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }>;
+  /**
+   * writes the status line and headers, copies the body to the client with backpressure and ends
+   * the response; an upstream's writes the status line only with the first body byte or the end
+   * (a body that fails before resolves with `error` and nothing written)
+   */
+  relayTo(res: ServerResponse, status: number, headers: HeaderMap): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }>;
   /** releases the body unread (a filter answered instead) */
   dump(): void;
 }

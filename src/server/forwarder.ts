@@ -511,16 +511,20 @@ async function relayResponse(
   }
   // RFC 9110 §8.6: no Content-Length on a 204 (an upstream's own, e.g. `0`, is dropped)
   if (info.status === 204) delete headers['content-length'];
-  res.writeHead(info.status, headers as Record<string, string | string[]>);
-  const outcome = await response.relayTo(res);
+  const outcome = await response.relayTo(res, info.status, headers);
   if (outcome.clientClosed) {
     return { status: 499, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: 'client closed request', upstreamAddr };
   }
   if (outcome.error !== undefined) {
+    const c = classifyUpstreamError(outcome.error);
+    if (!res.headersSent) {
+      // The body failed before its first byte: no status went out, so the client gets the
+      // gateway's answer (502, or 504 for a body timeout) instead of a cut connection.
+      return { ...sendError(res, ctx, c.status, c.message, attempts, `upstream failed before the body: ${c.reason}`), upstreamAddr };
+    }
     // Headers are out: the only honest signal left is to cut the connection.
     res.destroy();
     res.socket?.destroy();
-    const c = classifyUpstreamError(outcome.error);
     return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: `upstream failed mid-body: ${c.reason}`, upstreamAddr };
   }
   return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, upstreamAddr };

@@ -157,13 +157,19 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * Copies the body to the client with backpressure (resolves when the body ended, failed, or the
-   * client went away — then the upstream request is aborted).
+   * Writes the status line and `headers`, then copies the body to the client with backpressure
+   * (resolves when the body ended, failed, or the client went away — then the upstream request is
+   * aborted). The status line is written with the first body byte or the end, never before: an
+   * HTTP/1.1 response sends nothing before its first write anyway, so a body that fails before
+   * any byte (a bad first chunk, the upstream closing short of its Content-Length) resolves with
+   * `error` and `res.headersSent` still false, and the caller can answer 502 instead of cutting a
+   * connection that never saw a status (docs/security.md, "Upstream responses").
    */
-  relayTo(res: ServerResponse): Promise<RelayOutcome> {
+  relayTo(res: ServerResponse, status: number, headers: HeaderMap): Promise<RelayOutcome> {
     return new Promise((resolve) => {
       let bytes = 0;
       let done = false;
+      let head = true;
       const finish = (outcome: RelayOutcome): void => {
         if (done) return;
         done = true;
@@ -185,12 +191,20 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       res.on('close', onClose);
       this.attach({
         data: (chunk) => {
+          if (head) {
+            head = false;
+            res.writeHead(status, headers as Record<string, string | string[]>);
+          }
           bytes += chunk.length;
           if (res.write(chunk)) return true;
           this.paused = true;
           return false;
         },
         end: () => {
+          if (head) {
+            head = false;
+            res.writeHead(status, headers as Record<string, string | string[]>);
+          }
           res.end();
           finish({ bytes });
         },

@@ -13,6 +13,12 @@
 // gzip`) was relayed with the coding still applied and its header removed (hop-by-hop), so the
 // client read gzip bytes as the body; a status of 600-999 was relayed as is. Both are now 502.
 //
+// Session 14 (open finding of session 13): a response that fails after its headers but before any
+// body byte (a bad first chunk, the upstream closing short of its Content-Length with nothing
+// sent) reached the client as a cut connection with no status at all, since the relay had called
+// writeHead. The status line now waits for the first body byte or the end, and such a response
+// is a 502 from the gateway; the client connection stays usable.
+//
 // The rest are probes that held, kept as cheap regressions: a body cut short never looks complete
 // to the client, ambiguous framing is a 502, hop-by-hop headers and those named in Connection
 // never reach the client.
@@ -29,6 +35,10 @@ const ANSWERS: Record<string, { bytes: string; close?: boolean }> = {
   '/204-cl': { bytes: 'HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n' },
   '/cut-cl': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello', close: true },
   '/cut-chunked': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n', close: true },
+  '/bad-first-chunk': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-App: 1\r\n\r\nzz\r\nhello\r\n0\r\n\r\n', close: true },
+  '/empty-cl': { bytes: 'HTTP/1.1 200 OK\r\nX-App: 1\r\nContent-Length: 100\r\n\r\n', close: true },
+  '/bad-second-chunk': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n', close: true },
+  '/unsolicited-100': { bytes: 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' },
   '/two-cl': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!' },
   '/cl-te': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' },
   '/te-gzip': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello', close: true },
@@ -127,6 +137,27 @@ test('a body cut short never looks complete: Content-Length kept and the connect
   assert.equal(chunked.statuses[0], 200);
   assert.ok(chunked.closed, 'closed');
   assert.doesNotMatch(chunked.text, /\r\n0\r\n\r\n/, 'no last chunk');
+});
+
+test('a response that fails before its first body byte is a 502 (was: no status, connection cut); the connection stays usable', async () => {
+  for (const p of ['/bad-first-chunk', '/empty-cl']) {
+    const r = await rawExchange(port, http1('GET', p, ['Host: a']) + http1('GET', '/next', ['Host: a', 'Connection: close']), { responses: 2, waitMs: 3000 });
+    assert.deepEqual(r.statuses, [502, 200], `${p}: ${JSON.stringify(r.text)}`);
+    assert.match(r.text, /"status":502/, 'the gateway\'s JSON error');
+    assert.doesNotMatch(r.text, /x-app/i, 'none of the failed response\'s headers');
+    assert.match(r.text, /\r\n\r\nok$/, 'the second answer is whole');
+  }
+  // after a body byte went out, cutting the connection is still the only signal
+  const late = await rawExchange(port, http1('GET', '/bad-second-chunk', ['Host: a']), { waitMs: 3000 });
+  assert.equal(late.statuses[0], 200);
+  assert.ok(late.closed, 'closed');
+  assert.doesNotMatch(late.text, /\r\n0\r\n\r\n/, 'no last chunk');
+});
+
+test('an unsolicited 100 Continue is still a 502 (undici destroys the connection: open finding in security.md)', async () => {
+  // When this starts to pass through as 200, undici accepts it: close the open finding.
+  const r = await rawRequest(port, http1('GET', '/unsolicited-100', ['Host: a', 'Connection: close']));
+  assert.equal(r.status, 502, JSON.stringify(r.raw));
 });
 
 test('a transfer coding other than chunked, or a status above 599, is a 502 (was relayed: the coding silently removed, the status as is)', async () => {

@@ -32,11 +32,19 @@ function scripted(): { dispatcher: Dispatcher; handler: () => Handler; aborted: 
 const OPTS = { path: '/', method: 'GET' } as Dispatcher.DispatchOptions;
 const raw = (...pairs: string[]): Buffer[] => pairs.map((s) => Buffer.from(s, 'latin1'));
 
-/** A ServerResponse stand-in: records writes; `full` makes write() report backpressure. */
-function fakeRes(full = false): ServerResponse & { chunks: Buffer[]; ended: boolean } {
-  const r = new EventEmitter() as EventEmitter & { chunks: Buffer[]; ended: boolean; write(c: Buffer): boolean; end(): void };
+type FakeRes = ServerResponse & { chunks: Buffer[]; ended: boolean; head: [number, unknown] | undefined };
+
+/** A ServerResponse stand-in: records the status line, writes and the end; `full` makes write() report backpressure. */
+function fakeRes(full = false): FakeRes {
+  const r = new EventEmitter() as EventEmitter & { chunks: Buffer[]; ended: boolean; head: [number, unknown] | undefined; writeHead(s: number, h: unknown): void; write(c: Buffer): boolean; end(): void };
   r.chunks = [];
   r.ended = false;
+  r.head = undefined;
+  r.writeHead = (status: number, headers: unknown) => {
+    assert.equal(r.head, undefined, 'one status line');
+    assert.equal(r.chunks.length, 0, 'the status line before the body');
+    r.head = [status, headers];
+  };
   r.write = (c: Buffer) => {
     r.chunks.push(c);
     return !full;
@@ -44,7 +52,7 @@ function fakeRes(full = false): ServerResponse & { chunks: Buffer[]; ended: bool
   r.end = () => {
     r.ended = true;
   };
-  return r as unknown as ServerResponse & { chunks: Buffer[]; ended: boolean };
+  return r as unknown as FakeRes;
 }
 
 test('endToEndHeaders: lower-cased names, repeated names as arrays, hop-by-hop and Connection-listed names dropped', () => {
@@ -78,8 +86,9 @@ test('chunks that arrive before a sink is attached are relayed in order, then th
   assert.equal(ex.statusCode, 200);
   assert.deepEqual(ex.headers, { 'content-length': '6' });
   const res = fakeRes();
-  const outcome = await ex.relayTo(res);
+  const outcome = await ex.relayTo(res, ex.statusCode, ex.headers);
   assert.deepEqual(outcome, { bytes: 6 });
+  assert.deepEqual(res.head, [200, { 'content-length': '6' }]);
   assert.equal(Buffer.concat(res.chunks).toString(), 'abcdef');
   assert.equal(res.ended, true);
 });
@@ -95,7 +104,7 @@ test('a large early body pauses the upstream until the sink is attached; client 
   assert.equal(h.onData(big), false, 'past 64 KiB held, undici is told to pause');
   const ex = await sent;
   const res = fakeRes(false);
-  const relay = ex.relayTo(res);
+  const relay = ex.relayTo(res, 200, {});
   assert.equal(resumes, 1, 'attaching a sink that accepts the held bytes resumes the upstream');
   assert.equal(h.onData(Buffer.from('x')), true);
   h.onComplete(null);
@@ -108,7 +117,7 @@ test('a large early body pauses the upstream until the sink is attached; client 
   s2.handler().onHeaders(200, [], () => resumes2++, 'OK');
   const ex2 = await sent2;
   const slow = fakeRes(true);
-  const relay2 = ex2.relayTo(slow);
+  const relay2 = ex2.relayTo(slow, 200, {});
   assert.equal(s2.handler().onData(Buffer.from('a')), false, 'a full client socket pauses the upstream');
   slow.emit('drain');
   assert.equal(resumes2, 1);
@@ -128,19 +137,50 @@ test('errors: before the headers the send rejects; mid-body the relay reports it
   s2.handler().onData(Buffer.from('part'));
   const boom = new Error('other side closed');
   s2.handler().onError(boom);
-  const out = await (await sent2).relayTo(fakeRes());
+  const partRes = fakeRes();
+  const out = await (await sent2).relayTo(partRes, 200, {});
   assert.equal(out.bytes, 4);
   assert.equal(out.error, boom);
+  assert.deepEqual(partRes.head, [200, {}], 'the status line went out with the first byte');
 
   const s3 = scripted();
   const sent3 = UpstreamExchange.send(s3.dispatcher, OPTS, new CancelToken());
   s3.handler().onHeaders(200, [], () => undefined, 'OK');
   const res = fakeRes();
-  const relay = (await sent3).relayTo(res);
+  const relay = (await sent3).relayTo(res, 200, {});
   res.emit('close');
   assert.deepEqual(await relay, { bytes: 0, clientClosed: true });
   assert.equal(s3.aborted.length, 1);
   assert.equal(s3.aborted[0]!.name, 'AbortError');
+});
+
+test('the status line waits for the first body byte or the end: a body that fails before any byte leaves nothing written', async () => {
+  // fails before the sink is attached (the bad chunk came in the same read as the headers) and after
+  for (const late of [false, true]) {
+    const s = scripted();
+    const sent = UpstreamExchange.send(s.dispatcher, OPTS, new CancelToken());
+    s.handler().onHeaders(200, raw('Content-Length', '10'), () => undefined, 'OK');
+    const bad = Object.assign(new Error('invalid chunk size'), { code: 'HPE_INVALID_CHUNK_SIZE' });
+    if (!late) s.handler().onError(bad);
+    const res = fakeRes();
+    const relay = (await sent).relayTo(res, 200, { 'content-length': '10' });
+    assert.equal(res.head, undefined, 'nothing written while no byte came');
+    if (late) s.handler().onError(bad);
+    assert.deepEqual(await relay, { bytes: 0, error: bad });
+    assert.equal(res.head, undefined, `no status line (error ${late ? 'after' : 'before'} the relay started)`);
+    assert.equal(res.ended, false);
+  }
+  // a body-less response: the status line with the end
+  const s = scripted();
+  const sent = UpstreamExchange.send(s.dispatcher, OPTS, new CancelToken());
+  s.handler().onHeaders(204, [], () => undefined, 'No Content');
+  const res = fakeRes();
+  const relay = (await sent).relayTo(res, 204, {});
+  assert.equal(res.head, undefined);
+  s.handler().onComplete(null);
+  assert.deepEqual(await relay, { bytes: 0 });
+  assert.deepEqual(res.head, [204, {}]);
+  assert.equal(res.ended, true);
 });
 
 test('the cancel token aborts: before dispatch (at connect) and while waiting for headers', async () => {
