@@ -128,6 +128,23 @@ export class MapCollection {
     return this.map.get(lkey) ?? (NO_ITEMS as Item[]);
   }
 
+  /** Puts a (shared, read-only) one-item array under a lower-cased key, as setLower would have
+   * made it: the load-time fold (transaction.ts) replays TX values it computed once. */
+  putItems(lkey: string, one: Item[]): void {
+    this.map.set(lkey, one);
+  }
+
+  /** The key -> one-item array entries in insertion order (shared arrays: read-only). */
+  rawEntries(): IterableIterator<[string, Item[]]> {
+    return this.map.entries();
+  }
+
+  /** Replaces the whole content with a copy of `from` (the fold's probe restores its TX). */
+  resetTo(from: ReadonlyMap<string, Item[]>): void {
+    this.map.clear();
+    for (const [k, v] of from) this.map.set(k, v);
+  }
+
   *entries(): IterableIterator<[string, Item]> {
     for (const [k, one] of this.map) yield [k, one[0]!];
   }

@@ -6,7 +6,7 @@ import { COLLECTIONS, Collection, makeItem, MapCollection, type Item } from './c
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
-import type { PersistentStore } from './persistence.ts';
+import { PersistentStore } from './persistence.ts';
 import type { OperatorContext, Phase, Rule, RuleEntry, RuleVariable } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -110,6 +110,8 @@ export class Transaction {
   private selKeyed = false;
   /** Matched data of the rule being evaluated (copied when the whole chain matched). */
   private readonly collected: MatchedData[] = [];
+  /** The rule set's load-time decisions (see FoldPlan), in use once phase 1 started with them. */
+  private folds: (Fold | undefined)[][] | undefined;
 
   constructor(
     private readonly rules: RuleSet,
@@ -581,6 +583,10 @@ export class Transaction {
     if (this.mode === 'Off') return;
     if (this.allowUntilPhase >= phase && phase !== 5) return;
     currentTransaction.serial = this.serial;
+    // The fold holds only for a transaction whose phase 1 runs every rule of its set-up prefix
+    // (scoped exclusions remove rules before phase 1): decided here, once.
+    if (phase === 1 && foldingEnabled && this.removedIds.length === 0 && this.removedTags.size === 0) this.folds = foldPlanOf(this.rules).phases;
+    const folds = this.folds !== undefined ? this.folds[phase] : undefined;
     const entries = this.rules.phases[phase]!;
     const markers = this.rules.markers[phase]!;
     let skip = 0;
@@ -593,7 +599,12 @@ export class Transaction {
         continue;
       }
       if (this.isRemoved(rule)) continue;
-      if (!this.evaluate(rule)) continue;
+      const f = folds !== undefined ? folds[i] : undefined;
+      // A decided rule runs as decided unless a ctl removed some of its targets.
+      if (f !== undefined && (this.removedLinks === undefined || this.removedLinks[rule.linkIndex] !== 1)) {
+        if (!f.hit) continue;
+        this.replay(f, rule);
+      } else if (!this.evaluate(rule)) continue;
       if (this.intervention && phase !== 5) return;
       if (this.allowUntilPhase >= phase && phase !== 5) return;
       if (rule.skipAfter !== undefined) {
@@ -630,7 +641,7 @@ export class Transaction {
     if (rule.log === false) {
       // Nothing reads a nolog match's message, data or matched values (matchedRules() leaves it
       // out; HIGHEST_SEVERITY reads the severity): one shared record per rule, not one per match.
-      this.matches.push((rule.nologMatch ??= Object.freeze({ id: rule.id, phase: rule.phase, msg: '', logdata: '', severity: rule.severity, tags: rule.tags, matched: [], log: false, disruptive: rule.effectiveDisruptive })));
+      this.matches.push(nologRecord(rule));
       this.disrupt(rule);
       return true;
     }
@@ -647,6 +658,130 @@ export class Transaction {
     });
     this.disrupt(rule);
     return true;
+  }
+
+  /** What evaluate() does for a rule the fold decided matches (a nolog rule): its TX values,
+   * MATCHED_VAR(S), its record and its disruptive action. */
+  private replay(f: Fold, rule: Rule): void {
+    const sets = f.sets;
+    for (let k = 0; k < sets.length; k++) this.tx.putItems(sets[k]!.lkey, sets[k]!.one);
+    if (f.matchedVars !== undefined) {
+      this.matchedVar = f.matchedVar;
+      this.matchedVarName = f.matchedVarName;
+      this.matchedVars = f.matchedVars; // replaced, never pushed to: evaluate() starts a new list
+    } else if (this.matchedVars.length) this.matchedVars = [];
+    this.matches.push(nologRecord(rule));
+    this.disrupt(rule);
+  }
+
+  // ------------------------------------------------------------------ the fold (load time)
+
+  /** Builds the rule set's fold plan on a probe transaction (see FoldPlan). */
+  static buildFoldPlan(rules: RuleSet): FoldPlan {
+    const savedId = idCounter;
+    const savedSerial = currentTransaction.serial;
+    try {
+      const probe = new Transaction(rules, new PersistentStore(0), { clientIp: '0.0.0.0', clientPort: 0, serverPort: 0 }, { method: 'GET', uri: '/', protocol: 'HTTP/1.1' }, []);
+      currentTransaction.serial = probe.serial;
+      return probe.foldAll();
+    } finally {
+      idCounter = savedId; // the probe takes no UNIQUE_ID from the real transactions' sequence
+      currentTransaction.serial = savedSerial;
+    }
+  }
+
+  private foldAll(): FoldPlan {
+    const rules = this.rules;
+    const phases: (Fold | undefined)[][] = rules.phases.map((entries) => new Array<Fold | undefined>(entries.length).fill(undefined));
+    // 1. The set-up prefix of phase 1, run here on the probe: while every rule is either decided
+    // from TX alone (TX starts empty, so all of it is known) or cannot change what a later rule
+    // reads (no TX write, no skip, no disruptive action, no rule removal).
+    const entries = rules.phases[1]!;
+    const markers = rules.markers[1]!;
+    const executed = new Set<Rule>();
+    let i = 0;
+    for (; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.kind === 'marker') continue;
+      const rule = e.rule;
+      const f = this.foldRule(rule, ANY_KEY, true);
+      if (f !== undefined) {
+        phases[1]![i] = f;
+        executed.add(rule);
+        if (f.hit && rule.skipAfter !== undefined) {
+          const at = markers.get(rule.skipAfter);
+          if (at !== undefined) i = at;
+          else {
+            const target = ruleIndex(entries, rule.skipAfter);
+            i = target < 0 ? entries.length : target;
+          }
+        }
+        continue;
+      }
+      if (!cannotAffectOthers(rule)) break;
+    }
+    // 2. TX keys nothing outside the prefix writes keep the prefix's values for the rest of the
+    // transaction: the rules that read only those are decided once for every phase.
+    const writes = txWritesOutside(rules, executed);
+    const stable = (lkey: string): boolean => !writes.any && !writes.keys.has(lkey) && !writes.prefixes.some((p) => lkey.startsWith(p)) && !(writes.capture && /^\d$/.test(lkey));
+    const known = new Map(this.tx.rawEntries());
+    for (let p = 1; p <= 5; p++) {
+      const list = rules.phases[p]!;
+      for (let j = p === 1 ? i : 0; j < list.length; j++) {
+        const e = list[j]!;
+        if (e.kind === 'marker') continue;
+        this.tx.resetTo(known);
+        const f = this.foldRule(e.rule, stable, false);
+        if (f !== undefined) phases[p]![j] = f;
+      }
+    }
+    return { phases };
+  }
+
+  /** Decides a rule on the probe from TX keys `known` accepts: a miss (the starter link matches
+   * nothing, so no action runs), a hit whose only effects replay() reproduces, or undefined.
+   * A hit's TX writes are kept on the probe (the prefix builds up TX); anything else is undone. */
+  private foldRule(rule: Rule, known: (lkey: string) => boolean, prefix: boolean): Fold | undefined {
+    if (!readsOnlyTx(rule, known)) return undefined;
+    const before = new Map(this.tx.rawEntries());
+    const records = this.matches.length;
+    const mv = this.matchedVar;
+    const mvn = this.matchedVarName;
+    this.matchedVar = this.matchedVarName = UNSET;
+    const hit = this.evaluate(rule);
+    const touched = this.matchedVar !== UNSET;
+    let fold: Fold | undefined;
+    // With an operator, a starter link that matched set MATCHED_VAR (a SecAction runs its actions
+    // without): nothing matched means no action ran.
+    if (!hit && !touched && rule.operator !== undefined) fold = MISS;
+    else if (hit && hitFoldable(rule, known, prefix)) {
+      const sets: FoldSet[] = [];
+      let deleted = false;
+      for (const k of before.keys()) if (this.tx.get(k).length === 0) deleted = true;
+      for (const [lkey, one] of this.tx.rawEntries()) if (before.get(lkey) !== one) sets.push({ lkey, one });
+      if (!deleted && (prefix || sets.length === 0)) {
+        fold = touched
+          ? { hit: true, sets, matchedVar: this.matchedVar, matchedVarName: this.matchedVarName, matchedVars: this.matchedVars }
+          : { hit: true, sets, matchedVar: '', matchedVarName: '', matchedVars: undefined };
+      }
+    }
+    if (fold === undefined || !fold.hit || !touched) {
+      this.matchedVar = mv;
+      this.matchedVarName = mvn;
+    }
+    this.matchedVars = [];
+    if (fold === undefined) this.tx.resetTo(before);
+    // Whatever a rule not folded did to the probe is undone (a decided hit has no ctl or initcol).
+    this.matches.length = records;
+    this.intervention = undefined;
+    this.allowUntilPhase = 0;
+    this.mode = this.rules.settings.ruleEngine;
+    this.removedIds = [];
+    this.removedTags.clear();
+    this.removedTargets.clear();
+    this.removedLinks = undefined;
+    this.persistent.clear();
+    return fold;
   }
 
   /** Runs one link's operator over its variables; records matches. */
@@ -871,6 +1006,154 @@ export class Transaction {
 
 
 const NONE: RuleVariable[] = [];
+
+// ------------------------------------------------------------------ the fold (load time)
+//
+// Configuration the rule set fixes at load: CRS's set-up (crs-setup SecActions, the 901 defaults
+// `&TX:x "@eq 0" ... setvar:tx.x=...`) writes TX values no other rule writes, and ~110 rules per
+// request read only those (the paranoia-level gates `TX:DETECTION_PARANOIA_LEVEL "@lt N" ...
+// skipAfter`, enforcement switches, the reporting levels). A probe transaction runs the phase-1
+// prefix up to the first rule that could change what a later rule reads, then decides, in every
+// phase, each rule that reads only TX keys written nowhere else. At run time a decided miss is
+// skipped and a decided hit replays its effects (TX values set, MATCHED_VAR(S), the nolog record,
+// the disruptive action); the loop's skipAfter/skip handling is unchanged.
+//
+// Why it is exact: the prefix's rules run on the same TX every transaction (TX starts empty; the
+// rules between them that are not decided write no TX, capture nothing, skip nothing, disrupt
+// nothing and remove no rule or target), and replay reproduces the state evaluate() leaves (the
+// miss memo, transformation and prefilter caches are caches). After the prefix, keys written only
+// by the prefix's rules (or by no rule) keep their values; a write's key with a macro threatens
+// every key starting with its literal prefix (every key when it has none), a capture the keys
+// 0-9. A transaction with rules removed before phase 1 (scoped exclusions) does not use the
+// fold; a rule removed later (ctl) is skipped before the fold is read; a link whose targets a
+// ctl removed is evaluated.
+
+interface FoldSet {
+  lkey: string;
+  one: Item[];
+}
+
+/** A rule decided at load: `hit` false = it never matches (no action runs). */
+interface Fold {
+  hit: boolean;
+  /** TX values the rule sets, in order (the prefix's set-up rules only). */
+  sets: FoldSet[];
+  matchedVar: string;
+  matchedVarName: string;
+  /** undefined: the rule has no operator and leaves MATCHED_VAR as it was. */
+  matchedVars: Item[] | undefined;
+}
+
+/** Per phase (index 1-5), per entry of the phase's list: the rule's decision, if any. */
+export interface FoldPlan {
+  phases: (Fold | undefined)[][];
+}
+
+const MISS: Fold = { hit: false, sets: [], matchedVar: '', matchedVarName: '', matchedVars: undefined };
+/** MATCHED_VAR before the probe evaluates a rule (no rule can produce this string from TX). */
+const UNSET = '\u0000fold-unset\u0000';
+const ANY_KEY = (): boolean => true;
+
+let foldingEnabled = true;
+
+/** Turns the load-time fold on or off for transactions whose phase 1 starts afterwards (tests and
+ * benches compare both; on by default). */
+export function setFolding(on: boolean): void {
+  foldingEnabled = on;
+}
+
+const foldPlans = new WeakMap<RuleSet, FoldPlan>();
+function foldPlanOf(rules: RuleSet): FoldPlan {
+  let plan = foldPlans.get(rules);
+  if (plan === undefined) {
+    plan = Transaction.buildFoldPlan(rules);
+    foldPlans.set(rules, plan);
+  }
+  return plan;
+}
+
+function nologRecord(rule: Rule): Readonly<MatchedRule> {
+  return (rule.nologMatch ??= Object.freeze({ id: rule.id, phase: rule.phase, msg: '', logdata: '', severity: rule.severity, tags: rule.tags, matched: [], log: false, disruptive: rule.effectiveDisruptive }));
+}
+
+/** The rule's starter link reads only TX values under literal keys `known` accepts (an operator
+ * parameter's macros too); a SecAction reads nothing. */
+function readsOnlyTx(link: Rule, known: (lkey: string) => boolean): boolean {
+  for (const v of link.variables) {
+    if (v.exclude) continue;
+    if (v.name !== 'TX' || v.lkey === undefined || v.keyRegex !== undefined || !known(v.lkey)) return false;
+  }
+  const op = link.operator;
+  if (op === undefined) return link.variables.length === 0;
+  if (op.param.includes('%{')) {
+    for (const part of compileMacro(op.param).parts) {
+      if (typeof part === 'string') continue;
+      if (part.name !== 'TX' || part.lkey === undefined || !known(part.lkey)) return false;
+    }
+  }
+  return true;
+}
+
+/** A decided hit's effects are ones replay() reproduces: every link decided from `known` TX, no
+ * ctl, initcol or capture, a nolog record, no redirect (its URL is a macro); set-up rules of the
+ * prefix may set TX (their values' macros read known TX, the rule or its matched value) but not
+ * disrupt or skip; elsewhere no setvar at all. */
+function hitFoldable(rule: Rule, known: (lkey: string) => boolean, prefix: boolean): boolean {
+  if (rule.log !== false || rule.effectiveDisruptive === 'redirect') return false;
+  if (prefix && (rule.effectiveDisruptive !== 'pass' || rule.skip !== 0)) return false;
+  for (let link: Rule | undefined = rule; link; link = link.chained) {
+    if (!readsOnlyTx(link, known)) return false;
+    if (link.ctls.length !== 0 || link.initcols.length !== 0 || link.capture) return false;
+    if (!prefix && link.setvars.length !== 0) return false;
+    for (const sv of link.setvars) {
+      if (sv.collection !== 'TX' || sv.op === 'delete' || sv.lkey === undefined) return false;
+      for (const part of sv.value.parts) {
+        if (typeof part === 'string') continue;
+        if (part.name === 'RULE' || part.name === 'MATCHED_VAR' || part.name === 'MATCHED_VAR_NAME') continue;
+        if (part.name !== 'TX' || part.lkey === undefined || !known(part.lkey)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+/** ctl kinds that change neither TX nor which rules run nor what they see. */
+const HARMLESS_CTLS = new Set(['requestBodyProcessor', 'requestBodyAccess', 'forceRequestBodyVariable', 'responseBodyAccess', 'auditEngine', 'auditLogParts', 'debugLogLevel']);
+
+/** A rule of the prefix that is not decided may run between decided ones when it cannot change
+ * what they read or whether they run. */
+function cannotAffectOthers(rule: Rule): boolean {
+  if (rule.effectiveDisruptive !== 'pass' || rule.skip !== 0 || rule.skipAfter !== undefined) return false;
+  for (let link: Rule | undefined = rule; link; link = link.chained) {
+    if (link.setvars.length !== 0 || link.initcols.length !== 0 || link.capture) return false;
+    for (const c of link.ctls) if (!HARMLESS_CTLS.has(c.kind)) return false;
+  }
+  return true;
+}
+
+/** The TX keys the rules not in `executed` may write: literal keys, literal prefixes of macro
+ * keys (`any` when a key starts with a macro), and whether any captures (keys 0-9). */
+function txWritesOutside(rules: RuleSet, executed: Set<Rule>): { keys: Set<string>; prefixes: string[]; any: boolean; capture: boolean } {
+  const out = { keys: new Set<string>(), prefixes: [] as string[], any: false, capture: false };
+  for (const entries of rules.phases) {
+    for (const e of entries) {
+      if (e.kind !== 'rule' || executed.has(e.rule)) continue;
+      for (let link: Rule | undefined = e.rule; link; link = link.chained) {
+        if (link.capture) out.capture = true;
+        for (const sv of link.setvars) {
+          if (sv.collection !== 'TX') continue;
+          if (sv.lkey !== undefined) out.keys.add(sv.lkey);
+          else {
+            const first = sv.key.parts[0];
+            if (typeof first === 'string' && first !== '') out.prefixes.push(first.toLowerCase());
+            else out.any = true;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
 /** From this length on a transformation's result is shared by every chain of the transaction
  * (longStep): below it, a Map lookup costs about what most transformations cost. */
 const LONG_STEP = 256;

@@ -1,0 +1,217 @@
+// The load-time fold (engine/transaction.ts, "the fold"): rules decided from TX values the
+// set-up fixes must give the same outcome as evaluating them. Each case runs the same requests
+// through two engines of the same rules, fold on and off, and compares everything a rule or a
+// caller can see: the intervention, the matched rules (logged ones with messages, data and
+// matched values; nolog ones by id), and TX and MATCHED_VAR(S) as later rules read them.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { setFolding, Transaction, type FoldPlan } from '../../../src/waf/engine/transaction.ts';
+import { wafFromText, type Waf } from '../../../src/waf/index.ts';
+
+interface Req {
+  uri: string;
+  headers?: [string, string][];
+  body?: string;
+  /** Rule ids removed before phase 1 (as a scoped exclusion does). */
+  remove?: string[];
+  /** Body sent before phase 1 runs (an early 413 with SecRequestBodyLimitAction Reject). */
+  bodyFirst?: boolean;
+}
+
+/** Rules every case ends with: they log TX in order, MATCHED_VAR(S) and HIGHEST_SEVERITY at the
+ * end of each phase, so any difference in state shows in the matched rules. */
+const PROBES = [1, 2, 3, 4, 5]
+  .map((p) => `SecRule TX "@unconditionalMatch" "id:99${p}1,phase:${p},pass,log,msg:'tx'"
+SecRule MATCHED_VARS "@unconditionalMatch" "id:99${p}2,phase:${p},pass,log,msg:'mv',logdata:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecRule HIGHEST_SEVERITY "@unconditionalMatch" "id:99${p}3,phase:${p},pass,log,msg:'hs'"`)
+  .join('\n');
+
+function outcome(waf: Waf, r: Req): string {
+  const headers: [string, string][] = [['Host', 'example.com'], ...(r.headers ?? [])];
+  const tx = waf.newTransaction({ clientIp: '10.0.0.1', clientPort: 4000, serverPort: 80, method: r.body === undefined ? 'GET' : 'POST', uri: r.uri, protocol: 'HTTP/1.1', headers });
+  if (r.remove) tx.removeRules(r.remove, []);
+  const out: unknown[] = [];
+  let it = r.bodyFirst && r.body !== undefined ? tx.appendRequestBody(r.body) : undefined;
+  it ??= tx.processRequestHeaders();
+  if (!it && r.body !== undefined && !r.bodyFirst) it = tx.appendRequestBody(r.body);
+  it ??= tx.processRequestBody();
+  it ??= tx.processResponseHeaders(200, [['Content-Type', 'text/html']]);
+  if (!it) tx.processResponseBody();
+  tx.processLogging();
+  out.push(tx.interrupted, tx.engineMode);
+  out.push(tx.matchedRules().map((m) => [m.id, m.phase, m.msg, m.logdata, m.matched, m.disruptive]));
+  out.push(tx.allMatchedRules().map((m) => m.id));
+  return JSON.stringify(out);
+}
+
+function compare(rules: string, reqs: Req[], label = ''): void {
+  const text = `${rules}\n${PROBES}`;
+  const on = wafFromText(text);
+  const off = wafFromText(text);
+  for (const r of reqs) {
+    // Twice each: the second run meets warm caches (miss memo, prefilter).
+    for (let round = 0; round < 2; round++) {
+      setFolding(true);
+      const a = outcome(on, r);
+      setFolding(false);
+      const b = outcome(off, r);
+      setFolding(true);
+      assert.equal(a, b, `${label} ${JSON.stringify(r)}`);
+    }
+  }
+}
+
+/** Ids of the rules the plan decides: [hits, misses]. */
+function decided(waf: Waf): [number[], number[]] {
+  const plan: FoldPlan = Transaction.buildFoldPlan(waf.ruleSet);
+  const hits: number[] = [];
+  const misses: number[] = [];
+  plan.phases.forEach((folds, p) =>
+    folds.forEach((f, i) => {
+      const e = waf.ruleSet.phases[p]![i]!;
+      if (f === undefined || e.kind !== 'rule') return;
+      (f.hit ? hits : misses).push(e.rule.id);
+    }),
+  );
+  return [hits.sort((a, b) => a - b), misses.sort((a, b) => a - b)];
+}
+
+const SETUP = `SecRuleEngine On
+SecRequestBodyAccess On
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.pl=1,setvar:tx.threshold=5"
+SecRule &TX:pl "@eq 0" "id:2,phase:1,pass,nolog,setvar:tx.pl=1"
+SecRule &TX:other "@eq 0" "id:3,phase:1,pass,nolog,setvar:tx.other=7"
+SecAction "id:4,phase:1,pass,nolog,setvar:tx.score=0"`;
+
+const GATED = `${SETUP}
+SecRule TX:pl "@lt 1" "id:10,phase:1,pass,nolog,skipAfter:END-1"
+SecRule ARGS "@contains attack" "id:11,phase:1,pass,log,msg:'attack %{MATCHED_VAR}',severity:2,setvar:tx.score=+5"
+SecRule TX:pl "@lt 2" "id:12,phase:1,pass,nolog,skipAfter:END-1"
+SecRule ARGS "@contains pl2" "id:13,phase:1,pass,log,msg:'pl2',setvar:tx.score=+5"
+SecMarker END-1
+SecRule MATCHED_VAR "@streq 1" "id:14,phase:1,pass,log,msg:'after gate %{MATCHED_VAR_NAME}'"
+SecRule TX:pl "@ge 1" "id:20,phase:2,pass,nolog,setvar:tx.sum=+%{tx.score}"
+SecRule TX:score "@ge %{tx.threshold}" "id:21,phase:2,deny,status:403,log,msg:'blocked'"
+SecRule TX:other "@eq 7" "id:30,phase:4,pass,nolog,skipAfter:END-4"
+SecRule RESPONSE_STATUS "@streq 200" "id:31,phase:4,pass,log,msg:'not reached'"
+SecMarker END-4
+SecRule TX:pl "@ge 2" "id:50,phase:5,pass,log,msg:'pl2 log'"
+SecRule TX:pl "@eq 1" "id:51,phase:5,pass,nolog"`;
+
+const REQS: Req[] = [{ uri: '/?a=hello' }, { uri: '/?a=attack' }, { uri: '/?a=pl2' }, { uri: '/', body: 'x=attack', headers: [['Content-Type', 'application/x-www-form-urlencoded']] }];
+
+describe('load-time fold', () => {
+  it('decides the gates and the set-up, and gives the same outcomes', () => {
+    const [hits, misses] = decided(wafFromText(GATED));
+    assert.deepEqual(hits, [1, 3, 4, 12, 30, 51]);
+    assert.deepEqual(misses, [2, 10, 50]);
+    compare(GATED, REQS, 'gated');
+  });
+
+  it('a key some request rule writes is not decided', () => {
+    const rules = `${GATED}\nSecRule ARGS "@streq up" "id:60,phase:1,pass,nolog,setvar:tx.pl=2"`;
+    const [hits, misses] = decided(wafFromText(rules));
+    for (const id of [12, 20, 50, 51]) assert.ok(!hits.includes(id) && !misses.includes(id), `rule ${id} decided`);
+    assert.ok(hits.includes(30));
+    compare(rules, [...REQS, { uri: '/?a=up' }], 'written');
+  });
+
+  it('a write under a macro key threatens the keys with its literal prefix, or all keys', () => {
+    const prefixed = `${GATED}\nSecRule ARGS "@rx ." "id:61,phase:2,pass,nolog,setvar:'tx.p%{MATCHED_VAR}=2'"`;
+    let [hits] = decided(wafFromText(prefixed));
+    assert.ok(!hits.includes(12) && !hits.includes(20), 'tx.pl starts with p');
+    assert.ok(hits.includes(30), 'tx.other does not');
+    compare(prefixed, [...REQS, { uri: '/?a=l' }], 'prefixed');
+    const any = `${GATED}\nSecRule ARGS "@rx ." "id:61,phase:2,pass,nolog,setvar:'tx.%{MATCHED_VAR}=2'"`;
+    [hits] = decided(wafFromText(any));
+    assert.ok(!hits.includes(30) && !hits.includes(12));
+    compare(any, [...REQS, { uri: '/?a=other' }, { uri: '/?a=pl' }], 'any');
+  });
+
+  it('captures threaten TX:0-9', () => {
+    const rules = `${SETUP}
+SecRule ARGS "@rx (a+)" "id:10,phase:1,pass,nolog,capture"
+SecRule TX:0 "@streq aa" "id:11,phase:1,pass,log,msg:'cap'"
+SecRule &TX:1 "@eq 0" "id:12,phase:1,pass,log,msg:'no cap 1'"`;
+    const [hits, misses] = decided(wafFromText(rules));
+    assert.ok(![11, 12].some((id) => hits.includes(id) || misses.includes(id)));
+    compare(rules, [{ uri: '/?x=aa' }, { uri: '/?x=b' }], 'capture');
+  });
+
+  it('a ctl removing a decided rule or its TX target at run time', () => {
+    const rules = `${GATED}
+SecRule ARGS "@streq rm" "id:70,phase:1,pass,nolog,ctl:ruleRemoveById=12"
+SecRule ARGS "@streq tgt" "id:71,phase:1,pass,nolog,ctl:ruleRemoveTargetById=30;TX:other,ctl:ruleRemoveTargetById=52;TX:pl"
+SecRule &TX:pl "@eq 0" "id:52,phase:5,pass,log,msg:'pl removed'"`;
+    compare(rules, [...REQS, { uri: '/?a=rm' }, { uri: '/?a=tgt' }, { uri: '/?a=rm&b=pl2' }], 'ctl');
+  });
+
+  it('rules removed before phase 1 (scoped exclusions), an early intervention, the engine switched off', () => {
+    const rules = `SecRequestBodyLimit 5
+SecRequestBodyLimitAction Reject
+${GATED}
+SecRule ARGS "@streq off" "id:72,phase:1,pass,nolog,ctl:ruleEngine=Off"
+SecRule ARGS "@streq det" "id:73,phase:1,pass,nolog,ctl:ruleEngine=DetectionOnly"`;
+    compare(rules, [...REQS, { uri: '/?a=attack', remove: ['1'] }, { uri: '/?a=pl2', remove: ['12'] }, { uri: '/', body: 'x=attackattack', bodyFirst: true }, { uri: '/?a=off' }, { uri: '/?a=det&b=attack' }], 'removed');
+  });
+
+  it('the prefix ends at a rule that could change what the set-up rules read', () => {
+    const rules = `SecRuleEngine On
+SecRule REQUEST_HEADERS:Content-Type "@rx json" "id:5,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.pl=1"
+SecRule ARGS "@streq two" "id:6,phase:1,pass,nolog,setvar:tx.late=2"
+SecRule &TX:late "@eq 0" "id:7,phase:1,pass,nolog,setvar:tx.late=1"
+SecRule TX:pl "@eq 1" "id:8,phase:1,pass,log,msg:'pl %{tx.late}'"
+SecRule TX:late "@eq 1" "id:9,phase:2,pass,nolog,skipAfter:END"
+SecRule ARGS "@streq two" "id:10,phase:2,pass,log,msg:'late two'"
+SecMarker END`;
+    const [hits, misses] = decided(wafFromText(rules));
+    assert.deepEqual(hits, [1]);
+    assert.deepEqual(misses, []);
+    compare(rules, [{ uri: '/?a=one' }, { uri: '/?a=two' }, { uri: '/', body: '{"a":"two"}', headers: [['Content-Type', 'application/json']] }], 'prefix');
+  });
+
+  it('random rule sets: fold on and off agree', () => {
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const keys = ['a', 'b', 'c', 'pa', '0'];
+    const ops = ['@lt', '@ge', '@eq', '!@eq'];
+    let folded = 0;
+    for (let set = 0; set < 150; set++) {
+      const lines = ['SecRuleEngine On', 'SecRequestBodyAccess On'];
+      let id = 100;
+      let marker = 0;
+      const open: string[] = [];
+      for (let n = 0; n < 4; n++) lines.push(`SecAction "id:${id++},phase:1,pass,nolog,setvar:tx.${keys[rnd(4)]}=${rnd(3)}"`);
+      for (let n = 0; n < 3; n++) lines.push(`SecRule &TX:${keys[rnd(4)]} "@eq 0" "id:${id++},phase:1,pass,nolog,setvar:tx.${keys[rnd(4)]}=${rnd(3)}"`);
+      for (let n = 0; n < 25; n++) {
+        const phase = 1 + rnd(5);
+        const k = keys[rnd(keys.length)];
+        const kind = rnd(10);
+        const skip = rnd(3) === 0 ? `,skipAfter:M${marker}` : '';
+        if (skip) open.push(`M${marker++}`);
+        const count = rnd(4) === 0 ? '&' : '';
+        const param = rnd(5) === 0 ? `%{tx.${keys[rnd(4)]}}` : String(rnd(3));
+        if (kind < 5) lines.push(`SecRule ${count}TX:${k} "${ops[rnd(ops.length)]} ${param}" "id:${id++},phase:${phase},pass,${rnd(2) ? 'nolog' : `log,msg:'g %{MATCHED_VAR}'`}${skip}"`);
+        else if (kind < 7) lines.push(`SecRule ARGS "@streq v${rnd(3)}" "id:${id++},phase:${phase},pass,log,msg:'arg',severity:${rnd(5)},setvar:tx.${keys[rnd(keys.length)]}=+1${skip}"`);
+        else if (kind < 8) lines.push(`SecRule ARGS "@rx (v\\d)" "id:${id++},phase:${phase},pass,nolog,capture${skip}"`);
+        else if (kind < 9) lines.push(`SecRule ARGS "@streq v${rnd(3)}" "id:${id++},phase:${phase},pass,nolog,ctl:ruleRemoveById=${100 + rnd(id - 100)}"`);
+        else lines.push(`SecRule TX:${k} "@ge ${rnd(3)}" "id:${id++},phase:${phase},pass,nolog,chain"\nSecRule ARGS "@streq v${rnd(3)}" "setvar:tx.${keys[rnd(4)]}=${rnd(3)}"`);
+        if (open.length && rnd(3) === 0) lines.push(`SecMarker ${open.shift()}`);
+      }
+      for (const m of open) lines.push(`SecMarker ${m}`);
+      lines.push(`SecRule TX:a "@ge 2" "id:${id},phase:2,deny,status:403,log,msg:'deny'"`);
+      // Markers out of phase order are still valid text; skipAfter to a marker of another phase
+      // jumps to the end of the phase (as the engine does).
+      const text = lines.join('\n');
+      const [hits, misses] = decided(wafFromText(text));
+      folded += hits.length + misses.length;
+      compare(text, [{ uri: '/' }, { uri: '/?x=v0' }, { uri: '/?x=v1&y=v2' }, { uri: '/?x=v2', remove: ['101'] }], `set ${set}`);
+    }
+    assert.ok(folded > 150 * 5, `only ${folded} rules decided`);
+  });
+});
