@@ -11,3 +11,18 @@ export function namesThisMachine(host: string): boolean {
   if (isIPv4(host)) return true;
   return host.length > 2 && host.charCodeAt(0) === 91 /* '[' */ && host.endsWith(']') && isIPv6(host.slice(1, -1));
 }
+
+/**
+ * For a server without the front door (the standalone metrics listener): whether a raw Host
+ * header names this machine. No Host at all (HTTP/1.0 tools) is not a browser's request.
+ */
+export function hostHeaderNamesThisMachine(header: string | undefined): boolean {
+  if (header === undefined || header === '') return true;
+  let host = header.toLowerCase();
+  const bracket = host.startsWith('[') ? host.indexOf(']') : -1;
+  const colon = host.lastIndexOf(':');
+  if (bracket >= 0) host = host.slice(0, bracket + 1);
+  else if (colon >= 0) host = host.slice(0, colon);
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  return namesThisMachine(host);
+}

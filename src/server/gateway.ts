@@ -24,6 +24,7 @@ import { upgradeAsRequest } from './upgrade-as-request.ts';
 import { errorBody } from '../errors/index.ts';
 import { guardHttp2Abuse } from './http2-abuse.ts';
 import type { GatewayStatusInfo, ListenerStatus, ReloadRecord } from '../status/report.ts';
+import { hostHeaderNamesThisMachine } from '../builtins/local-host.ts';
 
 /** audit lines held while the file (or stdout) is slower than the events; more are dropped and counted */
 const AUDIT_FILE_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -469,7 +470,11 @@ export async function serveMetrics(config: CompiledConfig, render: () => Promise
   const path = m.path ?? '/metrics';
   const server = http.createServer((req, res) => {
     const p = (req.url ?? '/').split('?')[0];
-    if (p === path) {
+    if (!hostHeaderNamesThisMachine(req.headers.host)) {
+      // DNS rebinding (docs/security.md "Admin, static files, metrics and logs"), as the builtins
+      res.writeHead(421, { 'content-type': 'text/plain' });
+      res.end('Misdirected Request: reach the metrics listener by address or localhost');
+    } else if (p === path) {
       render()
         .then((body) => {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });

@@ -9,15 +9,19 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
+import { freePort } from '../../helpers/ports.ts';
 
 let gw: Gateway;
 let port: number;
+let metricsPort: number;
 
 before(async () => {
+  metricsPort = await freePort();
   gw = await startGateway({
     logLevel: 'silent',
     configText: `
 listeners { listener "admin" { address "127.0.0.1:0"; default-route "status" } }
+observability { metrics { address "127.0.0.1:${metricsPort}" } }
 routes {
   route "status-page" { matches { path-prefix "/_/status" }; builtin-handler "status-page" }
   route "config" { matches { path-prefix "/admin/config" }; builtin-handler "config" }
@@ -81,5 +85,18 @@ test('the cache purge takes no safe method and no request another origin\'s page
     const r = await rawRequest(port, http1('POST', '/admin/cache/purge/x', ['Host: 127.0.0.1', ...h, 'Content-Length: 0', 'Connection: close']));
     assert.equal(r.status, 200, h.join(' '));
     assert.equal(JSON.parse(r.body).purged_entries, 0);
+  }
+});
+
+test('the standalone metrics listener answers only a Host that names this machine', async () => {
+  for (const host of ['evil.example', `evil.example:${metricsPort}`, 'sentinel.monitoring.svc']) {
+    const r = await rawRequest(metricsPort, http1('GET', '/metrics', [`Host: ${host}`, 'Connection: close']));
+    assert.equal(r.status, 421, host);
+    assert.doesNotMatch(r.body, /sentinel_/, host);
+  }
+  for (const host of [`127.0.0.1:${metricsPort}`, `localhost:${metricsPort}`]) {
+    const r = await rawRequest(metricsPort, http1('GET', '/metrics', [`Host: ${host}`, 'Connection: close']));
+    assert.equal(r.status, 200, host);
+    assert.match(r.body, /sentinel_/, host);
   }
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { namesThisMachine } from '../../../src/builtins/local-host.ts';
+import { hostHeaderNamesThisMachine, namesThisMachine } from '../../../src/builtins/local-host.ts';
 
 test('namesThisMachine: IP literals and localhost names only (DNS rebinding)', () => {
   const table: [string, boolean][] = [
@@ -21,4 +21,23 @@ test('namesThisMachine: IP literals and localhost names only (DNS rebinding)', (
     ['0x7f000001', false],
   ];
   for (const [host, want] of table) assert.equal(namesThisMachine(host), want, host);
+});
+
+test('hostHeaderNamesThisMachine: a raw Host header (port, case, trailing dot) for the standalone metrics listener', () => {
+  const table: [string | undefined, boolean][] = [
+    [undefined, true],
+    ['', true],
+    ['127.0.0.1:9091', true],
+    ['LOCALHOST:9091', true],
+    ['localhost.', true],
+    ['[::1]:9091', true],
+    ['[::1]', true],
+    ['10.0.0.7', true],
+    ['evil.example:9091', false],
+    ['evil.example.:9091', false],
+    ['sentinel.monitoring.svc:9091', false],
+    ['[evil]:9091', false],
+    ['127.0.0.1.nip.io:9091', false],
+  ];
+  for (const [header, want] of table) assert.equal(hostHeaderNamesThisMachine(header), want, String(header));
 });
