@@ -163,13 +163,20 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
    * HTTP/1.1 response sends nothing before its first write anyway, so a body that fails before
    * any byte (a bad first chunk, the upstream closing short of its Content-Length) resolves with
    * `error` and `res.headersSent` still false, and the caller can answer 502 instead of cutting a
-   * connection that never saw a status (docs/security.md, "Upstream responses").
+   * connection that never saw a status (docs/security.md, "Upstream responses"). Except an event
+   * stream or gRPC response: its client must see the stream open before the first event or
+   * message, which may be minutes away, so its head goes out at once.
    */
   relayTo(res: ServerResponse, status: number, headers: HeaderMap): Promise<RelayOutcome> {
     return new Promise((resolve) => {
       let bytes = 0;
       let done = false;
       let head = true;
+      if (opensStream(headers)) {
+        head = false;
+        res.writeHead(status, headers as Record<string, string | string[]>);
+        res.flushHeaders();
+      }
       const finish = (outcome: RelayOutcome): void => {
         if (done) return;
         done = true;
@@ -293,4 +300,11 @@ export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap | undefine
   }
   for (const listed of connectionListed(connection) ?? []) delete out[listed];
   return out;
+}
+
+/** A response whose client waits on an open stream: Server-Sent Events, gRPC (and gRPC-Web). */
+export function opensStream(headers: HeaderMap): boolean {
+  const type = headers['content-type'];
+  const t = (Array.isArray(type) ? type[0] : type)?.toLowerCase();
+  return t !== undefined && (t.startsWith('text/event-stream') || t.startsWith('application/grpc'));
 }

@@ -38,6 +38,7 @@ const ANSWERS: Record<string, { bytes: string; close?: boolean }> = {
   '/bad-first-chunk': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-App: 1\r\n\r\nzz\r\nhello\r\n0\r\n\r\n', close: true },
   '/empty-cl': { bytes: 'HTTP/1.1 200 OK\r\nX-App: 1\r\nContent-Length: 100\r\n\r\n', close: true },
   '/bad-second-chunk': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n', close: true },
+  '/sse-wait': { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n' },
   '/unsolicited-100': { bytes: 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' },
   '/two-cl': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!' },
   '/cl-te': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' },
@@ -152,6 +153,20 @@ test('a response that fails before its first body byte is a 502 (was: no status,
   assert.equal(late.statuses[0], 200);
   assert.ok(late.closed, 'closed');
   assert.doesNotMatch(late.text, /\r\n0\r\n\r\n/, 'no last chunk');
+});
+
+test('an event stream\'s head goes out at once, before its first event (the client must see the stream open)', async () => {
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => undefined);
+  let text = '';
+  s.setEncoding('latin1');
+  s.on('data', (c: string) => (text += c));
+  s.write(http1('GET', '/sse-wait', ['Host: a']));
+  const t0 = performance.now();
+  while (!text.includes('\r\n\r\n') && performance.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+  s.destroy();
+  assert.match(text, /^HTTP\/1\.1 200 /, 'the status line without any event');
+  assert.match(text, /content-type: text\/event-stream/i);
 });
 
 test('an unsolicited 100 Continue is still a 502 (undici destroys the connection: open finding in security.md)', async () => {

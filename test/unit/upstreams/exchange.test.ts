@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { UpstreamExchange, endToEndHeaders } from '../../../src/upstream/exchange.ts';
+import { UpstreamExchange, endToEndHeaders, opensStream } from '../../../src/upstream/exchange.ts';
 import { CancelToken } from '../../../src/server/context.ts';
 
 type Handler = {
@@ -225,4 +225,19 @@ test('body stream: held and later chunks in order; dump() discards and gives up 
   assert.equal(s2.aborted.length, 0, 'a short body is read to the end (the connection stays usable)');
   s2.handler().onData(Buffer.alloc(100 * 1024));
   assert.equal(s2.aborted.length, 1, 'a long one is cut off');
+});
+
+test('opensStream: event streams and gRPC send their head at once, other types wait for the first byte', () => {
+  const table: [string | string[] | undefined, boolean][] = [
+    ['text/event-stream', true],
+    ['Text/Event-Stream; charset=utf-8', true],
+    ['application/grpc', true],
+    ['application/grpc+proto', true],
+    ['application/grpc-web-text', true],
+    [['text/event-stream'], true],
+    ['text/html', false],
+    ['application/json', false],
+    [undefined, false],
+  ];
+  for (const [type, want] of table) assert.equal(opensStream(type === undefined ? {} : { 'content-type': type }), want, String(type));
 });
