@@ -45,7 +45,7 @@ upstreams {
     target "${staticTarget}"
     discovery "file" { path "${file}"; watch-interval 0.1 }
     load-balancing "round_robin"
-    circuit-breaker { failure-threshold 2; success-threshold 1; timeout-seconds 60 }
+    circuit-breaker { failure-threshold 2; success-threshold 1; timeout-seconds 60; failure-status-codes 503 }  // b fails with 503 below
     retry-policy { max-attempts 1 }
   }
   upstream "empty" { discovery "file" { path "${file}.empty"; watch-interval 0.1 } }
