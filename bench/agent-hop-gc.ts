@@ -13,7 +13,7 @@ import { startHopOrigin, startHopSide, type HopSide } from './lib/agent-hop-side
 import { sendFixed } from './lib/instr.ts';
 import { benchScratchDir } from './lib/processes.ts';
 import { median } from './lib/stats.ts';
-import { sumGcLines, type GcSums } from './lib/gc-trace.ts';
+import { collectLines, sumGcLines, type GcSums } from './lib/gc-trace.ts';
 
 const { values } = parseArgs({
   options: {
@@ -39,14 +39,7 @@ interface Traced extends HopSide {
 
 async function start(name: string, root: string, originPort: number): Promise<Traced> {
   const side = await startHopSide(name, root, { dir: join(tmp, name), originPort, gatewayCpu: null, agentCpu: null, nodeFlags: ['--trace-gc-nvp', ...values['node-flags'].split(/\s+/).filter(Boolean)] });
-  const lines: string[] = [];
-  let rest = '';
-  side.gateway.child.stdout!.on('data', (c: Buffer) => {
-    const parts = (rest + c.toString('utf8')).split('\n');
-    rest = parts.pop()!;
-    lines.push(...parts);
-  });
-  return { ...side, lines };
+  return { ...side, lines: collectLines(side.gateway.child.stdout!) };
 }
 
 const { port: originPort } = await startHopOrigin(tmp);

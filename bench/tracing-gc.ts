@@ -20,7 +20,7 @@ import { startHopOrigin, startHopSide, type HopSide } from './lib/agent-hop-side
 import { sendFixed } from './lib/instr.ts';
 import { benchScratchDir } from './lib/processes.ts';
 import { median } from './lib/stats.ts';
-import { sumGcLines } from './lib/gc-trace.ts';
+import { collectLines, sumGcLines } from './lib/gc-trace.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
 
 const { values } = parseArgs({
@@ -81,14 +81,7 @@ for (const [t, root] of roots) {
       tracing,
       nodeFlags: ['--trace-gc-nvp', '--trace-opt', '--trace-deopt', ...values['node-flags'].split(/\s+/).filter(Boolean)],
     });
-    const lines: string[] = [];
-    let rest = '';
-    side.gateway.child.stdout!.on('data', (c: Buffer) => {
-      const parts = (rest + c.toString('utf8')).split('\n');
-      rest = parts.pop()!;
-      lines.push(...parts);
-    });
-    sides.push({ ...side, name, lines });
+    sides.push({ ...side, name, lines: collectLines(side.gateway.child.stdout!) });
   }
 }
 // warm-up in turn, in chunks, so no gateway sits idle long after its own

@@ -20,3 +20,15 @@ export function sumGcLines(lines: readonly string[]): GcSums {
   }
   return sums;
 }
+
+/** Collects a child's output lines (V8's --trace-gc-nvp and --trace-opt print to stdout) as they arrive. */
+export function collectLines(stream: NodeJS.ReadableStream): string[] {
+  const lines: string[] = [];
+  let rest = '';
+  stream.on('data', (c: Buffer) => {
+    const parts = (rest + c.toString('utf8')).split('\n');
+    rest = parts.pop()!;
+    lines.push(...parts);
+  });
+  return lines;
+}

@@ -608,12 +608,7 @@ export class Transaction {
       if (this.intervention && phase !== 5) return;
       if (this.allowUntilPhase >= phase && phase !== 5) return;
       if (rule.skipAfter !== undefined) {
-        const at = markers.get(rule.skipAfter);
-        if (at !== undefined) i = at;
-        else {
-          const target = ruleIndex(entries, rule.skipAfter);
-          i = target < 0 ? entries.length : target;
-        }
+        i = skipAfterIndex(entries, markers, rule.skipAfter);
         continue;
       }
       if (rule.skip > 0) skip = rule.skip;
@@ -708,14 +703,7 @@ export class Transaction {
       if (f !== undefined) {
         phases[1]![i] = f;
         executed.add(rule);
-        if (f.hit && rule.skipAfter !== undefined) {
-          const at = markers.get(rule.skipAfter);
-          if (at !== undefined) i = at;
-          else {
-            const target = ruleIndex(entries, rule.skipAfter);
-            i = target < 0 ? entries.length : target;
-          }
-        }
+        if (f.hit && rule.skipAfter !== undefined) i = skipAfterIndex(entries, markers, rule.skipAfter);
         continue;
       }
       if (!cannotAffectOthers(rule)) break;
@@ -1251,6 +1239,14 @@ function keysMatching(items: Item[], re: RegExp): Item[] {
 }
 
 /** Index of the rule with this id in a phase's entries (skipAfter naming a rule, not a marker). */
+/** Where a skipAfter lands: its marker, else the rule with that id, else past the phase's end. */
+function skipAfterIndex(entries: RuleEntry[], markers: ReadonlyMap<string, number>, target: string): number {
+  const at = markers.get(target);
+  if (at !== undefined) return at;
+  const i = ruleIndex(entries, target);
+  return i < 0 ? entries.length : i;
+}
+
 function ruleIndex(entries: RuleEntry[], id: string): number {
   for (let i = 0; i < entries.length; i++) {
     const x = entries[i]!;
