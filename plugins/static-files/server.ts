@@ -124,8 +124,7 @@ function readWhole(path: string, st: Stats): Buffer | undefined {
     return undefined;
   }
   try {
-    const now = fstatSync(fd);
-    if (now.ino !== st.ino || now.dev !== st.dev || now.size !== st.size || now.mtimeMs !== st.mtimeMs) return undefined;
+    if (!sameFile(fstatSync(fd), st)) return undefined;
     const buf = Buffer.allocUnsafe(st.size);
     let n = 0;
     for (let r = -1; r !== 0 && n < st.size; n += r) r = readSync(fd, buf, n, st.size - n, n);
@@ -135,6 +134,11 @@ function readWhole(path: string, st: Stats): Buffer | undefined {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Still the file `st` describes: same inode, size and mtime (the validators sent stay true). */
+function sameFile(now: Stats, st: Stats): boolean {
+  return now.ino === st.ino && now.dev === st.dev && now.size === st.size && now.mtimeMs === st.mtimeMs;
 }
 
 export class StaticFileServer {
@@ -261,7 +265,7 @@ export class StaticFileServer {
       }
       // changed since resolved, or a large file (streamed by name): resolved again first
       if (!fresh) return this.respond(ctx, true);
-      return new LocalSource(200, headers, () => encoded(fileStream(body.path, 0, body.st.size - 1), live, body.st.size));
+      return new LocalSource(200, headers, () => encoded(fileStream(body.path, body.st, 0, body.st.size - 1), live, body.st.size));
     }
     headers['accept-ranges'] = 'bytes';
     let status = 200;
@@ -291,7 +295,7 @@ export class StaticFileServer {
       // as without the resolve cache, not on one resolved up to RESOLVE_TTL_MS ago
       return this.respond(ctx, true);
     }
-    return new LocalSource(status, headers, () => fileStream(body.path, start, end));
+    return new LocalSource(status, headers, () => fileStream(body.path, body.st, start, end));
   }
 
   private async listing(ctx: RequestContext, dir: string): Promise<ResponseSource> {
@@ -329,9 +333,22 @@ export class StaticFileServer {
   }
 }
 
-/** The file's bytes start..end (inclusive); the stream owns its fd and closes it on end or destroy. */
-function fileStream(path: string, start: number, end: number): Readable {
-  return createReadStream(path, { start, end, highWaterMark: 64 * 1024 });
+/**
+ * The file's bytes start..end (inclusive); the stream owns its fd and closes it on end or destroy.
+ * Opened as readWhole opens (no symlink as the last part, the inode checked against `st`): someone
+ * who can write inside the root cannot swap a parent directory for a symlink out of it between
+ * the realpath check and this open. A file that changed is a failed body (the connection is cut).
+ */
+export function fileStream(path: string, st: Stats, start: number, end: number): Readable {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, OPEN_FLAGS);
+    if (!sameFile(fstatSync(fd), st)) throw new Error(`static file changed since it was checked: ${path}`);
+    return createReadStream('', { fd, start, end, highWaterMark: 64 * 1024, autoClose: true });
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    return new Readable({ read() { this.destroy(err as Error); } });
+  }
 }
 
 /** A file's bytes through an encoder (bounded zlib state, see plugins/compress/encoder.ts). */
