@@ -4,6 +4,8 @@
 // requests still carry the attacker's name in Host. A name that cannot be re-pointed is an IP
 // literal or `localhost` / `*.localhost` (RFC 6761 §6.3: always loopback, browsers never ask DNS).
 import { isIPv4, isIPv6 } from 'node:net';
+import { normalizeHost } from '../server/request-target.ts';
+import { stripPort } from '../routing/match.ts';
 
 /** `host`: as the front door normalised it (lower case, no trailing dot), without the port. */
 export function namesThisMachine(host: string): boolean {
@@ -14,15 +16,11 @@ export function namesThisMachine(host: string): boolean {
 
 /**
  * For a server without the front door (the standalone metrics listener): whether a raw Host
- * header names this machine. No Host at all (HTTP/1.0 tools) is not a browser's request.
+ * header names this machine, normalised as the front door does. No Host at all (HTTP/1.0 tools)
+ * is not a browser's request; a malformed one names nothing.
  */
 export function hostHeaderNamesThisMachine(header: string | undefined): boolean {
   if (header === undefined || header === '') return true;
-  let host = header.toLowerCase();
-  const bracket = host.startsWith('[') ? host.indexOf(']') : -1;
-  const colon = host.lastIndexOf(':');
-  if (bracket >= 0) host = host.slice(0, bracket + 1);
-  else if (colon >= 0) host = host.slice(0, colon);
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  return namesThisMachine(host);
+  const host = normalizeHost(header, 0);
+  return typeof host === 'string' && namesThisMachine(stripPort(host));
 }
