@@ -7,7 +7,19 @@ cd "$(dirname "$0")/.."
 npm run -s typecheck
 npm run -s lint
 files=(test/**/*.test.ts)
-node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"
+# The TAP stream is also kept in a file so that a failure is repeated at the very end: CI logs
+# often show only their tail, and the failing test would otherwise be thousands of lines up.
+tap=$(mktemp "${TMPDIR:-/tmp}/sentinel-tests.XXXXXX.tap")
+trap 'rm -f "$tap"' EXIT
+status=0
+node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files[@]}" | tee "$tap" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo
+  echo "=== failed tests (repeated from above) ==="
+  # A failing test's "not ok" line and its indented diagnostics, up to the next test line.
+  awk '/^ *not ok /{show=1; print; next} /^ *(ok|not ok|# Subtest:) /{show=0} show' "$tap" | head -n 400
+  exit "$status"
+fi
 # Conformance suites (CRS, SecLang operators, libinjection) read ../shared/conformance.
 if compgen -G "test/conformance/suites/*.ts" >/dev/null; then
   npm run -s conformance -- all
