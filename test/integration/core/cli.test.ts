@@ -55,9 +55,17 @@ routes { route "r" { matches { path-prefix "/" }; builtin-handler "${handler}" }
   writeFileSync(file, cfg('health'));
   const child = spawn(process.execPath, [bin, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start line: ${out}`)), 60_000);
+    // On a loaded CI machine the start can be slow; whatever happens, the failure says what the
+    // child printed on both streams (a bare "no start line" once left nothing to go on).
+    const timer = setTimeout(() => reject(new Error(`no start line within 60 s; stdout: ${out}; stderr: ${err}`)), 60_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`sentinel run exited (${code ?? signal}) before its start line; stdout: ${out}; stderr: ${err}`));
+    });
     child.stdout.on('data', () => {
       const m = /http=[^"]*:(\d+)/.exec(out);
       if (m) {
