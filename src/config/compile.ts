@@ -69,6 +69,8 @@ export interface CompiledRoute extends CompiledRouteSlices {
   /** route policies timeout-secs, ms */
   readonly timeoutMs: number | undefined;
   readonly maxBodyBytes: number | undefined;
+  /** route policies max-body-buffer-bytes (replaces the limits' one for this route); undefined = the limits' */
+  readonly bodyBufferBytes: number | undefined;
   /** listener ids serving this route; undefined = every listener */
   readonly listeners: readonly string[] | undefined;
   /** `allow-from`: true when the client address may use this route; undefined = anyone */
@@ -440,6 +442,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       responseHeaders: headerOps(r.policies?.['response-headers'], `${path} > policies > response-headers`, d),
       timeoutMs: r.policies?.['timeout-secs'] !== undefined ? r.policies['timeout-secs'] * 1000 : undefined,
       maxBodyBytes: maxBody,
+      bodyBufferBytes: r.policies?.['max-body-buffer-bytes'],
       // every feature's route step ran (the composition has them all): the slices are complete
       ...(slices as CompiledRouteSlices),
       listeners: r.listeners,
@@ -487,6 +490,14 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
   };
   if (limits['max-body-buffer-bytes'] !== undefined && limits['max-body-buffer-bytes'] > limits['max-body-size-bytes']) {
     d.error('limits > max-body-buffer-bytes', 'must not exceed max-body-size-bytes');
+  }
+  for (const r of compiled) {
+    // as for the limits' value: a threshold no body may reach is a mistake, not a setting
+    const bodyLimit = Math.min(limits['max-body-size-bytes'], r.maxBodyBytes ?? Infinity);
+    if (r.bodyBufferBytes !== undefined && r.bodyBufferBytes > bodyLimit) {
+      const node = routeNode(nodes, r.id)?.children.find((c) => c.name === 'policies')?.children.find((c) => c.name === 'max-body-buffer-bytes');
+      d.error(`routes > route "${r.id}" > policies > max-body-buffer-bytes`, `must not exceed the route's body size limit (${bodyLimit} bytes: limits max-body-size-bytes${r.maxBodyBytes !== undefined ? ', policies max-body-size' : ''})`, node);
+    }
   }
 
   const errors = d.diagnostics.filter((x) => x.severity === 'error');

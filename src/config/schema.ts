@@ -94,6 +94,10 @@ const POLICIES = {
   'response-headers': Type.Optional(HeaderOps),
   'timeout-secs': Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   'max-body-size': Type.Optional(Size),
+  // (ours) this route's `limits { max-body-buffer-bytes }`: request bodies up to this size are read
+  // whole before a target is picked; 0 streams every body of the route (docs/security.md,
+  // "Request buffering")
+  'max-body-buffer-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
   'failure-mode': Type.Optional(Enum(['open', 'closed'] as const, { default: 'closed' })),
   'rate-limit': Type.Optional(Block({ 'requests-per-second': Type.Optional(Type.Number()), burst: Type.Optional(Type.Integer()), key: Type.Optional(Type.String()) })),
 };

@@ -20,6 +20,8 @@ export function configView(c: CompiledConfig): unknown {
       failure_mode: r.failureMode,
       timeout_ms: r.timeoutMs ?? null,
       max_body_bytes: r.maxBodyBytes ?? null,
+      // only when set, so the views of configs without it keep their shape
+      ...(r.bodyBufferBytes !== undefined ? { body_buffer_bytes: r.bodyBufferBytes } : {}),
       matches: r.raw.matches ?? {},
       request_headers: r.requestHeaders ?? null,
       response_headers: r.responseHeaders ?? null,

@@ -313,7 +313,7 @@ export class Generation {
       // The gateway answered the expectation itself; undici cannot send it (UND_ERR_NOT_SUPPORTED).
       if (req.headers.expect !== undefined) delete a.ctx.upstreamHeaders.expect;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
-      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, chain: a.chain, maxBodyBytes: a.limit, bufferBodyBytes: Math.min(this.bodyBufferLimit, a.limit), metrics: this.deps.metrics, uploads: this.uploads });
+      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, chain: a.chain, maxBodyBytes: a.limit, bufferBodyBytes: Math.min(a.route.bodyBufferBytes ?? this.bodyBufferLimit, a.limit), metrics: this.deps.metrics, uploads: this.uploads });
     } catch (err) {
       this.failed(err, res, f);
     } finally {
