@@ -69,6 +69,8 @@ export interface CompiledRoute extends CompiledRouteSlices {
   /** route policies timeout-secs, ms */
   readonly timeoutMs: number | undefined;
   readonly maxBodyBytes: number | undefined;
+  /** route policies forward-method-override, upper-cased; undefined = the override headers are removed */
+  readonly methodOverrides: ReadonlySet<string> | undefined;
   /** route policies max-body-buffer-bytes (replaces the limits' one for this route); undefined = the limits' */
   readonly bodyBufferBytes: number | undefined;
   /** listener ids serving this route; undefined = every listener */
@@ -217,6 +219,25 @@ export interface CompileOptions {
 }
 
 /** The `route "id" { }` node of a route (for diagnostics that point into it). */
+/** Methods an override header may name (RFC 9110 §9.1: a token); not the overridden POST itself, nor CONNECT. */
+function methodOverrideList(list: string[] | undefined, path: string, d: Decoder, node: Node | undefined): ReadonlySet<string> | undefined {
+  if (list === undefined) return undefined;
+  if (list.length === 0) d.error(path, 'expected one or more methods, e.g. forward-method-override "PUT" "PATCH" "DELETE"', node);
+  const out = new Set<string>();
+  for (const m of list) {
+    const u = m.toUpperCase();
+    if (!/^[A-Z][A-Z0-9_-]{0,31}$/.test(u)) d.error(path, `"${m}" is not a method name`, node);
+    else if (u === 'POST' || u === 'CONNECT') d.error(path, `"${m}" cannot be an override: ${u === 'POST' ? 'the headers are only forwarded on POST' : 'the gateway is not a forward proxy'}`, node);
+    else out.add(u);
+  }
+  return out;
+}
+
+/** `route "id" { policies { <key> } }`'s node, for a diagnostic's file:line. */
+function policyNode(nodes: Node[], id: string, key: string): Node | undefined {
+  return routeNode(nodes, id)?.children.find((c) => c.name === 'policies')?.children.find((c) => c.name === key);
+}
+
 function routeNode(nodes: Node[], id: string): Node | undefined {
   for (const n of nodes) if (n.name === 'routes') for (const c of n.children) if (c.name === 'route' && c.values[0] === id) return c;
   return undefined;
@@ -425,6 +446,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     } catch (err) {
       d.error(`${path} > policies > max-body-size`, (err as Error).message);
     }
+    const methodOverrides = methodOverrideList(r.policies?.['forward-method-override'], `${path} > policies > forward-method-override`, d, policyNode(nodes, r.id, 'forward-method-override'));
     const checks = regexOk ? compileChecks(conditions) : [];
     compiled.push({
       id: r.id,
@@ -443,6 +465,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       timeoutMs: r.policies?.['timeout-secs'] !== undefined ? r.policies['timeout-secs'] * 1000 : undefined,
       maxBodyBytes: maxBody,
       bodyBufferBytes: r.policies?.['max-body-buffer-bytes'],
+      methodOverrides,
       // every feature's route step ran (the composition has them all): the slices are complete
       ...(slices as CompiledRouteSlices),
       listeners: r.listeners,
@@ -495,7 +518,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     // as for the limits' value: a threshold no body may reach is a mistake, not a setting
     const bodyLimit = Math.min(limits['max-body-size-bytes'], r.maxBodyBytes ?? Infinity);
     if (r.bodyBufferBytes !== undefined && r.bodyBufferBytes > bodyLimit) {
-      const node = routeNode(nodes, r.id)?.children.find((c) => c.name === 'policies')?.children.find((c) => c.name === 'max-body-buffer-bytes');
+      const node = policyNode(nodes, r.id, 'max-body-buffer-bytes');
       d.error(`routes > route "${r.id}" > policies > max-body-buffer-bytes`, `must not exceed the route's body size limit (${bodyLimit} bytes: limits max-body-size-bytes${r.maxBodyBytes !== undefined ? ', policies max-body-size' : ''})`, node);
     }
   }

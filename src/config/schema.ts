@@ -99,6 +99,9 @@ const POLICIES = {
   // "Request buffering")
   'max-body-buffer-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
   'failure-mode': Type.Optional(Enum(['open', 'closed'] as const, { default: 'closed' })),
+  // (ours) forward X-HTTP-Method-Override / X-HTTP-Method / X-Method-Override on POST when they
+  // name one of these methods (docs/security.md, "Identity headers"); default: always removed
+  'forward-method-override': Type.Optional(Type.Array(Type.String())),
   'rate-limit': Type.Optional(Block({ 'requests-per-second': Type.Optional(Type.Number()), burst: Type.Optional(Type.Integer()), key: Type.Optional(Type.String()) })),
 };
 

@@ -22,6 +22,7 @@ export function configView(c: CompiledConfig): unknown {
       max_body_bytes: r.maxBodyBytes ?? null,
       // only when set, so the views of configs without it keep their shape
       ...(r.bodyBufferBytes !== undefined ? { body_buffer_bytes: r.bodyBufferBytes } : {}),
+      ...(r.methodOverrides !== undefined ? { forward_method_override: [...r.methodOverrides] } : {}),
       matches: r.raw.matches ?? {},
       request_headers: r.requestHeaders ?? null,
       response_headers: r.responseHeaders ?? null,

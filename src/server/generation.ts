@@ -16,7 +16,7 @@ import { methodLabel, type Metrics } from '../metrics/registry.ts';
 import { matchRoute, requestMatchInput, stripPort } from '../routing/match.ts';
 import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlightCap, oversizedHeader } from './request-limits.ts';
 import { Context } from './context.ts';
-import { forwardHeaders, applyHeaderOps } from './headers.ts';
+import { forwardHeaders, applyHeaderOps, forwardMethodOverride } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
 import { forward, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
@@ -543,6 +543,7 @@ export class Generation {
       protocol: tls ? 'https' : 'http',
       traceId,
     });
+    if (route.methodOverrides) forwardMethodOverride(upstreamHeaders, f.method, req.headers, route.methodOverrides);
     const ctx = (f.ctx = new Context(traceId, f.startTime, req, f.method, path, f.query, host, clientIp, socket.remotePort ?? 0, listener.config.id, tls ? 'https' : 'http', tls, route.id, route.upstream, upstreamHeaders, this.deps.log));
     ctx.trace = f.trace;
     const chain = (f.chain = this.chains.get(route.id)!);

@@ -32,6 +32,29 @@ export const GATEWAY_OWNED = new Set(['content-length', 'transfer-encoding', 'co
  */
 const STRIP_INBOUND = new Set(['x-internal-token', 'authorization-internal', 'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override']);
 
+/** The method-override header names (stripped above; a route may forward them, see forwardMethodOverride). */
+export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+
+/**
+ * Route `policies { forward-method-override "PUT" "DELETE" ... }` (docs/security.md, "Identity
+ * headers"): puts back into the upstream headers `out` the override headers of a **POST** whose
+ * value names one of the `allowed` methods (upper case; compared case-insensitively), as sent.
+ * Anything else stays removed: an override on another method (a GET turned into a DELETE would be
+ * cached and rate-limited as a GET), a value not listed, a repeated header (Node joins it into a
+ * list), a name `Connection` lists. The frameworks that read these headers honour them on POST
+ * only by default (Express method-override, Symfony, Laravel, Rack::MethodOverride).
+ */
+export function forwardMethodOverride(out: HeaderMap, method: string, headers: Record<string, string | string[] | undefined>, allowed: ReadonlySet<string>): void {
+  if (method !== 'POST') return;
+  let listed: Set<string> | undefined;
+  for (const name of METHOD_OVERRIDE_HEADERS) {
+    const v = headers[name];
+    if (typeof v !== 'string' || !allowed.has(v.toUpperCase())) continue;
+    listed ??= connectionListed(headers.connection) ?? new Set();
+    if (!listed.has(name)) out[name] = v;
+  }
+}
+
 /**
  * Client identity and original-request headers that only a trusted proxy may set: from any other
  * peer they are dropped (X-Forwarded-For/-Proto/-Host are overwritten, X-Real-IP is set to the
