@@ -22,6 +22,17 @@ let base: string;
 
 before(async () => {
   up = await startUpstream((req, res) => {
+    // a response that fails after its headers: the application's handler crashed or stalled
+    // while streaming the body (the client chose the request)
+    const cut = /\/cut\/(mid|first|stall)$/.exec(req.url ?? '');
+    if (cut) {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
+      if (cut[1] === 'first') res.flushHeaders();
+      else res.write('part of the body');
+      if (cut[1] !== 'stall') setTimeout(() => res.socket?.destroy(), 20);
+      else setTimeout(() => res.socket?.destroy(), 2000).unref();
+      return;
+    }
     const m = /\/status\/(\d{3})$/.exec(req.url ?? '');
     res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'text/plain' });
     res.end('x');
@@ -39,6 +50,7 @@ routes {
   route "layer7" { matches { path-prefix "/layer7" }; upstream "layer7" }
   route "dead" { matches { path-prefix "/dead" }; upstream "dead" }
   route "silent" { matches { path-prefix "/silent" }; upstream "silent" }
+  route "cut" { matches { path-prefix "/cut" }; upstream "cut" }
   route "app" { matches { path-prefix "/" }; upstream "app" }
 }
 upstreams {
@@ -46,6 +58,7 @@ upstreams {
   upstream "layer7" { target "${up.address}"; circuit-breaker { failure-threshold 3; timeout-seconds 30; failure-status-codes 502 503 504 } }
   upstream "dead" { target "${dead}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 } }
   upstream "silent" { target "${silentAddr}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 }; timeouts { read-secs 0.2 } }
+  upstream "cut" { target "${up.address}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 }; timeouts { read-secs 0.2 } }
 }
 `);
   gw = g.gw;
@@ -106,4 +119,26 @@ test('a route that lists 502 opens its own breaker only: other routes to the sam
   assert.equal(await breakerState('app'), '0', 'the upstream breaker is not');
   assert.equal((await request(`${base}/strict/ok`)).status, 503);
   assert.equal((await request(`${base}/ok`)).status, 200, 'the other route still reaches the target');
+});
+
+// Session 15 decision (docs/security.md, "Upstream blame", "A body that fails after the status"):
+// once the upstream's status line arrived the application has answered; a body it then cuts or
+// stalls is reported as that status, like a 500 (a handler that throws mid-stream can do nothing
+// else), so a client that can make it happen cannot open the breaker for everyone.
+test('responses whose body fails after the status (reset mid-body, before the first byte, stalled past read-secs) leave the breaker closed', async () => {
+  const outcomes: string[] = [];
+  for (const kind of ['mid', 'first', 'stall']) {
+    for (let i = 0; i < 5; i++) {
+      try {
+        const r = await request(`${base}/cut/${kind}`, { timeoutMs: 5000 });
+        outcomes.push(`${kind}:${r.status}`);
+      } catch {
+        outcomes.push(`${kind}:cut`);
+      }
+    }
+  }
+  // mid-body failures cut the client connection; a failure before the first byte is the gateway's 502
+  assert.deepEqual(outcomes, [...Array(5).fill('mid:cut'), ...Array(5).fill('first:502'), ...Array(5).fill('stall:cut')]);
+  assert.equal(await breakerState('cut'), '0', 'closed after 15 failed bodies with threshold 3');
+  assert.doesNotMatch(await gw.metrics.render(), /sentinel_upstream_failures_total\{upstream="cut"[^}]*\} [1-9]/, 'no upstream failure counted');
 });
