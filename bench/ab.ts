@@ -22,7 +22,8 @@
 //     "rest" is the same count without V8's GC and TurboFan and without once-a-second timer work
 //     (bench/lib/callgrind-split.ts): what the requests themselves ran.
 //     --keep-dumps DIR keeps each window's dump (callgrind_annotate shows where native code spends
-//     them; JIT code is "???").
+//     them; JIT code is "???"). With `--node-flags='--perf-basic-prof ...'` bench/callgrind-diff.ts
+//     names JIT code too: the dumps are named `<side>-<path>-<n>.<pid>.callgrind` for it.
 //
 //   node --import tsx bench/ab.ts --baseline DIR --mode sys [--windows 4] [--duration 3]
 //     Syscalls per request, gateway and agent process apart, counted by the kernel's syscall
@@ -197,7 +198,8 @@ async function timeMode(): Promise<void> {
 async function countSide(side: HopSide, path: string, n: number): Promise<{ instr: number; rest: number; define: number; bad: number }> {
   const keepDir = values['keep-dumps'];
   if (keepDir) mkdirSync(keepDir, { recursive: true });
-  const keep = keepDir ? (dump: string) => join(keepDir, `${side.name}-${path}-${dump}`) : undefined;
+  // named `<side>-<path>-<n>.<pid>.callgrind`, the form bench/callgrind-diff.ts reads the pid from (for the perf map)
+  const keep = keepDir ? (dump: string) => join(keepDir, `${side.name}-${path}-${dump.split('.').slice(2).join('-')}.${side.gateway.pid}.callgrind`) : undefined;
   const { instr, defineCalls, split, result } = await countWindow(cgDir, side.name, side.gateway.pid, () => sendFixed(side.port, `/${path}`, n, Number(values.concurrency)), keep);
   return { instr, rest: split.rest, define: defineCalls / n, bad: result };
 }
