@@ -3,11 +3,11 @@
 // normalised authority, so every later stage (Fastify, routing, rate-limit keys, agents, the WAF,
 // the access log, the upstream request, the WebSocket handshake) reads the same values.
 // Policy and statuses: docs/security.md "Request normalisation".
-import type { IncomingMessage } from 'node:http';
+import { METHODS, type IncomingMessage } from 'node:http';
 import { normalizeHost, parseTarget, type TargetRejection } from './request-target.ts';
 import { HOP_BY_HOP, connectionListed } from './headers.ts';
 
-export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'asterisk_form' | 'transfer_coding';
+export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'asterisk_form' | 'transfer_coding' | 'unknown_method';
 
 /** A request answered at the front door: a rejection (kind set) or the local `OPTIONS *` answer. */
 export interface FrontDoorAnswer {
@@ -47,10 +47,18 @@ const MESSAGES: Record<FrontDoorKind, string> = {
   connect_method: 'Method Not Allowed: CONNECT is not supported',
   asterisk_form: 'Bad Request: the asterisk target is only valid with OPTIONS',
   transfer_coding: 'Not Implemented: transfer codings other than chunked are not supported',
+  unknown_method: 'Not Implemented: unknown method',
 };
 
+/**
+ * The methods HTTP/1.1's parser accepts (llhttp's list, case-sensitive). HTTP/2 takes any token
+ * as `:method` (`delete`, `FOO`); Fastify's router dispatches none of those, so they were answered
+ * by its fallback without routing, agents, the access log or metrics. Same answer as HTTP/1.1.
+ */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
+
 function reject(kind: FrontDoorKind): FrontDoorAnswer {
-  const status = kind === 'uri_too_long' ? 414 : kind === 'connect_method' ? 405 : kind === 'transfer_coding' ? 501 : 400;
+  const status = kind === 'uri_too_long' ? 414 : kind === 'connect_method' ? 405 : kind === 'transfer_coding' || kind === 'unknown_method' ? 501 : 400;
   return { status, kind, message: MESSAGES[kind], ...(kind === 'connect_method' ? { headers: { allow: ALLOWED_METHODS } } : {}) };
 }
 
@@ -63,6 +71,7 @@ export type FrontDoorRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers
  */
 export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedTarget | FrontDoorAnswer {
   if (req.method === 'CONNECT') return reject('connect_method');
+  if (req.method !== undefined && !KNOWN_METHODS.has(req.method)) return reject('unknown_method');
   // Node's parser takes `Transfer-Encoding: gzip, chunked`, removes the chunked framing and hands
   // over a body that is still gzip-coded, with nothing left to say so: forwarded, the upstream would
   // read it as plain. RFC 9112 §6.1: a transfer coding the server does not understand gets 501.
