@@ -217,8 +217,22 @@ export class ClusterPrimary {
     this.log.info({ workers: workers.length }, 'configuration reloaded in every worker');
   }
 
-  /** The cluster-wide exposition: a snapshot from every ready worker, merged (aggregate.ts). */
-  async renderMetrics(): Promise<string> {
+  private rendering: Promise<string> | undefined;
+
+  /**
+   * The cluster-wide exposition. Scrapes that arrive while one is being built share it: each would
+   * otherwise ask every worker for its whole registry and merge in this one thread (session 15:
+   * 50 concurrent scrapes of the metrics builtin took 2.8 s, 200 took 7.7 s, and a worker slowed
+   * past SNAPSHOT_TIMEOUT_MS fails every scrape waiting on it). The shared answer was started at
+   * most one build earlier than the scrape arrived.
+   */
+  renderMetrics(): Promise<string> {
+    this.rendering ??= this.buildMetrics().finally(() => (this.rendering = undefined));
+    return this.rendering;
+  }
+
+  /** A snapshot from every ready worker, merged (aggregate.ts). */
+  private async buildMetrics(): Promise<string> {
     const workers = [...this.ready.values()];
     // A worker that cannot answer fails the scrape: a sum with a worker missing would look like a
     // counter reset to Prometheus.

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { request } from '../../helpers/http.ts';
 import { freePort } from '../../helpers/redis.ts';
+import { openssl } from '../../helpers/pki.ts';
 
 const bin = fileURLToPath(new URL('../../../bin/sentinel.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sentinel-cluster-'));
@@ -81,10 +82,14 @@ listeners { listener "http" { address "127.0.0.1:0" } }
 routes {
   route "whoami" { matches { path "/whoami" }; builtin-handler "status" }
   route "metrics" { matches { path "/m" }; builtin-handler "metrics" }
+  route "upstreams" { matches { path "/u" }; builtin-handler "upstreams" }
   route "api" { matches { path-prefix "/api" }; upstream "backend" }
   ${extraRoute}
 }
-upstreams { upstream "backend" { target "${up.address}" } }
+upstreams {
+  upstream "backend" { target "${up.address}" }
+  upstream "mutual" { target "127.0.0.1:1"; tls { client-cert "${join(dir, 'client.crt')}"; client-key "${join(dir, 'client-secret.key')}" } }
+}
 observability { metrics { address "127.0.0.1:${metricsPort}" }; logging { level "info"; audit-log { file "${auditFile}" }; access-log { enabled #true; file "${accessFile}" } } }
 `;
 }
@@ -130,6 +135,7 @@ before(async () => {
     }, delay);
   });
   metricsPort = await freePort();
+  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'client-secret.key'), '-out', join(dir, 'client.crt'), '-subj', '/CN=client', '-days', '2']);
   writeFileSync(file, config());
   proc = new Proc(spawn(process.execPath, [bin, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SENTINEL_CONFIG: '' } }));
   const started = await proc.waitFor((l) => l.msg === 'sentinel cluster started', START_MS);
@@ -176,6 +182,20 @@ test('traffic is served by both workers and the aggregated metrics count every r
     assert.equal(r.status, 200);
     assert.equal(metricSum(r.body, 'sentinel_requests_total', 'route="api"'), 30);
   }
+  // Concurrent scrapes share one build in the primary (session 15 audit); every one gets the aggregate.
+  for (const r of await burst('/m', 40, 40)) {
+    assert.equal(r.status, 200);
+    assert.equal(metricSum(r.body, 'sentinel_requests_total', 'route="api"'), 30);
+  }
+  // The upstreams builtin describes the answering worker: addresses and state, no TLS paths or secrets;
+  // like every state-revealing builtin it answers 421 to a Host that is not this machine's.
+  const ups = await request(`${base}/u`);
+  assert.equal(ups.status, 200);
+  assert.match(ups.body, /"address": "127\.0\.0\.1:\d+"/);
+  assert.match(ups.body, /"id": "mutual"/);
+  assert.doesNotMatch(ups.body, /client|secret|\.key|\.crt|tls/i);
+  assert.equal((await request(`${base}/u`, { headers: { host: 'rebound.example' } })).status, 421);
+  assert.equal((await request(`${base}/m`, { headers: { host: 'rebound.example' } })).status, 421);
 });
 
 test('SIGHUP: the primary validates once and every worker switches to the new routes', async () => {
