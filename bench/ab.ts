@@ -392,6 +392,15 @@ async function perfMode(): Promise<void> {
     if (paths.length === 2) console.log(row(`${s.name} agent-pass`, minus(gs.find(([p]) => p === 'agent')![1], gs.find(([p]) => p === 'pass')![1])));
   }
   for (const p of paths) console.log(row(`current-baseline /${p}`, minus(groups(mean(`current /${p}`)), groups(mean(`baseline /${p}`)))));
+  // one path: the functions that differ most between the sides (e.g. tracing on against off: --tracing 0.01 --baseline-tracing off)
+  if (paths.length === 1) {
+    const p = paths[0]!;
+    const a = mean(`current /${p}`);
+    const b = mean(`baseline /${p}`);
+    const diff = [...new Set([...a.keys(), ...b.keys()])].map((sym) => [sym, (a.get(sym)?.us ?? 0) - (b.get(sym)?.us ?? 0), b.get(sym)?.us ?? 0, a.get(sym)?.us ?? 0] as const).sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
+    console.log(`\nfunctions by current minus baseline on /${p}, µs per request (baseline, current)`);
+    for (const [sym, d, bu, cu] of diff.slice(0, Number(values.top))) console.log(`${fmt(d, 2).padStart(7)} ${fmt(bu, 2).padStart(7)} ${fmt(cu, 2).padStart(7)}  ${sym.slice(0, 140)}`);
+  }
   if (paths.length !== 2) return;
   for (const s of sides) {
     const a = mean(`${s.name} /agent`);

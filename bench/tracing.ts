@@ -68,6 +68,7 @@ import { h2loadFixed, type H2loadResult } from './lib/h2load.ts';
 import { measureHostSpeed, type HostSpeed } from './lib/host-speed.ts';
 import type { FreshData, FreshRun, FreshSegment } from './lib/fresh-data.ts';
 import { freshReport } from './lib/fresh-report.ts';
+import { blockOrder, turnOrder } from './lib/fresh-positions.ts';
 
 const { values } = parseArgs({
   options: {
@@ -405,7 +406,7 @@ async function freshMode(): Promise<void> {
   const t0 = performance.now();
   try {
     for (let block = 1; block <= blocks; block++) {
-      const order = variants.map((_, i) => variants[(i + block - 1) % variants.length]!);
+      const order = blockOrder(variants, block);
       const ctx = { block, entries, tmp, originPort, sink, warmup, n };
       if (interleave) runs.push(...(await freshBlockInterleaved(order, ctx, interleave)));
       else for (const v of order) runs.push(await freshRun(v, ctx));
@@ -507,7 +508,7 @@ async function inTurn<T>(items: readonly T[], k: number, total: number, send: (i
   const per = Math.floor(total / k);
   for (let round = 0; round < k; round++) {
     const count = round === k - 1 ? total - per * (k - 1) : per;
-    for (const item of round % 2 === 0 ? items : [...items].reverse()) await send(item, count);
+    for (const item of turnOrder(items, round)) await send(item, count);
   }
 }
 
