@@ -71,6 +71,8 @@ export function renderReport(r: ExplainReport): string {
     websocket: d.websocket,
     'failure-mode': d.failure_mode,
     'max-body-bytes': d.max_body_bytes,
+    ...(d.body_buffer_bytes !== undefined ? { 'max-body-buffer-bytes': d.body_buffer_bytes === 0 ? '0 (bodies stream to the upstream as they arrive)' : d.body_buffer_bytes } : {}),
+    ...(d.forward_method_override ? { 'forward-method-override': `${d.forward_method_override.join(' ')} (on POST only)` } : {}),
     ...(d.timeout_secs !== null ? { 'timeout-secs': d.timeout_secs } : {}),
     ...(d.request_headers ? { 'request-headers': d.request_headers } : {}),
     ...(d.response_headers ? { 'response-headers': d.response_headers } : {}),

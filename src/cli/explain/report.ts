@@ -43,6 +43,10 @@ export interface RouteDetails {
   websocket: boolean;
   failure_mode: string;
   max_body_bytes: number;
+  /** the route's own request-buffering threshold (policies max-body-buffer-bytes), when set */
+  body_buffer_bytes?: number;
+  /** policies forward-method-override, when set */
+  forward_method_override?: string[];
   timeout_secs: number | null;
   request_headers: ExplainValue;
   response_headers: ExplainValue;
@@ -143,6 +147,8 @@ function routeDetails(config: CompiledConfig, features: readonly FeatureManifest
     websocket: r.websocket,
     failure_mode: r.failureMode,
     max_body_bytes: Math.min(config.limits['max-body-size-bytes'], r.maxBodyBytes ?? Infinity),
+    ...(r.bodyBufferBytes !== undefined ? { body_buffer_bytes: r.bodyBufferBytes } : {}),
+    ...(r.methodOverrides !== undefined ? { forward_method_override: [...r.methodOverrides] } : {}),
     timeout_secs: r.timeoutMs === undefined ? null : r.timeoutMs / 1000,
     request_headers: r.requestHeaders ? { ...r.requestHeaders } : null,
     response_headers: r.responseHeaders ? { ...r.responseHeaders } : null,
