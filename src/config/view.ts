@@ -1,4 +1,4 @@
-// A JSON view of a compiled config: what golden tests compare and `sentinel test --dump` prints.
+// A JSON view of a compiled config: what golden tests compare and `sentinel migrate` checks a rewrite against.
 // Secrets are redacted (src/config/redact.ts): the dump may be pasted into an issue.
 import type { CompiledConfig, ConfigCompileSteps } from './compile.ts';
 import { redactSecrets } from './redact.ts';
