@@ -112,6 +112,11 @@ export class Transaction {
   private readonly collected: MatchedData[] = [];
   /** The rule set's load-time decisions (see FoldPlan), in use once phase 1 started with them. */
   private folds: (Fold | undefined)[][] | undefined;
+  /** Per phase, the entries whose starter reads only response variables (skipped while the
+   * transaction has no response); undefined when the load-time decisions are off. */
+  private responseOnly: Uint8Array[] | undefined;
+  /** processResponseHeaders ran: the response variables exist. */
+  private hasResponse = false;
 
   constructor(
     private readonly rules: RuleSet,
@@ -167,6 +172,7 @@ export class Transaction {
     if (this.intervention) return this.intervention;
     if (this.lastPhase < 2) this.processRequestBody();
     if (this.intervention) return this.intervention;
+    this.hasResponse = true;
     this.scalars.set('RESPONSE_STATUS', String(status));
     this.scalars.set('STATUS', String(status));
     this.scalars.set('RESPONSE_PROTOCOL', protocol);
@@ -586,7 +592,11 @@ export class Transaction {
     // The fold holds only for a transaction whose phase 1 runs every rule of its set-up prefix
     // (scoped exclusions remove rules before phase 1): decided here, once.
     if (phase === 1 && foldingEnabled && this.removedIds.length === 0 && this.removedTags.size === 0) this.folds = foldPlanOf(this.rules).phases;
+    if (phase === 1 && foldingEnabled) this.responseOnly = responseOnlyOf(this.rules);
     const folds = this.folds !== undefined ? this.folds[phase] : undefined;
+    // Without a response (a request-side agent, or phases 3-4 run by processLogging) a rule whose
+    // starter reads only response variables selects no item, so it cannot match: skipped as a miss.
+    const noResponse = this.responseOnly !== undefined && !this.hasResponse ? this.responseOnly[phase] : undefined;
     const entries = this.rules.phases[phase]!;
     const markers = this.rules.markers[phase]!;
     let skip = 0;
@@ -598,6 +608,7 @@ export class Transaction {
         skip--;
         continue;
       }
+      if (noResponse !== undefined && noResponse[i] === 1) continue;
       if (this.isRemoved(rule)) continue;
       const f = folds !== undefined ? folds[i] : undefined;
       // A decided rule runs as decided unless a ctl removed some of its targets.
@@ -1056,6 +1067,43 @@ function foldPlanOf(rules: RuleSet): FoldPlan {
   if (plan === undefined) {
     plan = Transaction.buildFoldPlan(rules);
     foldPlans.set(rules, plan);
+  }
+  return plan;
+}
+
+/** The variables only processResponseHeaders / processResponseBody fill (absent before). */
+const RESPONSE_VARIABLES: ReadonlySet<string> = new Set([
+  'RESPONSE_STATUS', 'STATUS', 'RESPONSE_PROTOCOL', 'STATUS_LINE', 'RESPONSE_HEADERS', 'RESPONSE_HEADERS_NAMES',
+  'RESPONSE_CONTENT_TYPE', 'RESPONSE_CONTENT_LENGTH', 'RESPONSE_BODY',
+]);
+
+/** A starter with an operator whose variables are all response variables (no count: `&VAR` of an
+ * absent collection is the item "0"; exclusions select nothing): with no response it selects no
+ * item, so the operator never runs (negated or not) and no action runs. */
+export function readsOnlyResponse(rule: Rule): boolean {
+  if (rule.operator === undefined) return false;
+  let any = false;
+  for (const v of rule.variables) {
+    if (v.exclude) continue;
+    if (v.count || !RESPONSE_VARIABLES.has(v.name)) return false;
+    any = true;
+  }
+  return any;
+}
+
+const responseOnlyPlans = new WeakMap<RuleSet, Uint8Array[]>();
+function responseOnlyOf(rules: RuleSet): Uint8Array[] {
+  let plan = responseOnlyPlans.get(rules);
+  if (plan === undefined) {
+    plan = rules.phases.map((entries) => {
+      const flags = new Uint8Array(entries.length);
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (e.kind === 'rule' && readsOnlyResponse(e.rule)) flags[i] = 1;
+      }
+      return flags;
+    });
+    responseOnlyPlans.set(rules, plan);
   }
   return plan;
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { setFolding, Transaction, type FoldPlan } from '../../../src/waf/engine/transaction.ts';
+import { readsOnlyResponse, setFolding, Transaction, type FoldPlan } from '../../../src/waf/engine/transaction.ts';
 import { wafFromText, type Waf } from '../../../src/waf/index.ts';
 
 interface Req {
@@ -17,6 +17,10 @@ interface Req {
   remove?: string[];
   /** Body sent before phase 1 runs (an early 413 with SecRequestBodyLimitAction Reject). */
   bodyFirst?: boolean;
+  /** No response: phases 3-4 run from processLogging, as for a request-side-only agent. */
+  noResponse?: boolean;
+  /** The response's headers (default a text/html Content-Type). */
+  responseHeaders?: [string, string][];
 }
 
 /** Rules every case ends with: they log TX in order, MATCHED_VAR(S) and HIGHEST_SEVERITY at the
@@ -36,8 +40,10 @@ function outcome(waf: Waf, r: Req): string {
   it ??= tx.processRequestHeaders();
   if (!it && r.body !== undefined && !r.bodyFirst) it = tx.appendRequestBody(r.body);
   it ??= tx.processRequestBody();
-  it ??= tx.processResponseHeaders(200, [['Content-Type', 'text/html']]);
-  if (!it) tx.processResponseBody();
+  if (!r.noResponse) {
+    it ??= tx.processResponseHeaders(200, r.responseHeaders ?? [['Content-Type', 'text/html']]);
+    if (!it) tx.processResponseBody();
+  }
   tx.processLogging();
   out.push(tx.interrupted, tx.engineMode);
   out.push(tx.matchedRules().map((m) => [m.id, m.phase, m.msg, m.logdata, m.matched, m.disruptive]));
@@ -170,6 +176,45 @@ SecMarker END`;
     assert.deepEqual(hits, [1]);
     assert.deepEqual(misses, []);
     compare(rules, [{ uri: '/?a=one' }, { uri: '/?a=two' }, { uri: '/', body: '{"a":"two"}', headers: [['Content-Type', 'application/json']] }], 'prefix');
+  });
+
+  it('without a response, rules reading only response variables are skipped as misses', () => {
+    const rules = `${GATED}
+SecResponseBodyAccess On
+SecRule ARGS "@streq mv" "id:80,phase:1,pass,nolog"
+SecRule RESPONSE_HEADERS "!@rx ^never$" "id:81,phase:1,pass,log,msg:'neg %{MATCHED_VAR}'"
+SecRule RESPONSE_STATUS "!@streq 999" "id:82,phase:3,pass,log,msg:'status',skipAfter:END-R3"
+SecRule ARGS "@streq mv" "id:83,phase:3,pass,log,msg:'not skipped'"
+SecMarker END-R3
+SecRule &RESPONSE_HEADERS "@eq 0" "id:84,phase:3,pass,log,msg:'no headers'"
+SecRule &RESPONSE_HEADERS:Content-Type "@eq 0" "id:85,phase:4,pass,log,msg:'no type'"
+SecRule RESPONSE_HEADERS|!RESPONSE_HEADERS:Content-Type "@unconditionalMatch" "id:86,phase:4,pass,log,msg:'other header'"
+SecRule RESPONSE_BODY "@rx ^$" "id:87,phase:4,pass,log,msg:'empty body'"
+SecRule RESPONSE_HEADERS_NAMES|ARGS "@rx ^(?:x|mv)$" "id:88,phase:4,pass,log,msg:'mixed %{MATCHED_VAR_NAME}'"
+SecRule STATUS|STATUS_LINE|RESPONSE_PROTOCOL|RESPONSE_CONTENT_TYPE|RESPONSE_CONTENT_LENGTH "@unconditionalMatch" "id:89,phase:5,pass,log,msg:'resp %{MATCHED_VAR_NAME}',setvar:tx.score=+1"
+SecRule MATCHED_VAR "@rx ." "id:90,phase:5,pass,log,msg:'mv after %{MATCHED_VAR_NAME}'"
+SecRule RESPONSE_STATUS "@streq 200" "id:91,phase:4,deny,status:403,log,msg:'denied on response'"`;
+    const reqs: Req[] = [];
+    for (const r of [...REQS, { uri: '/?a=mv' }, { uri: '/?x=1' }]) {
+      reqs.push(r, { ...r, noResponse: true }, { ...r, responseHeaders: [['Content-Type', 'text/html'], ['X', 'y']] }, { ...r, responseHeaders: [] });
+    }
+    compare(rules, reqs, 'response');
+  });
+
+  it('which starters read only response variables', () => {
+    const waf = wafFromText(`SecRule RESPONSE_BODY "@rx a" "id:1,phase:4,pass"
+SecRule RESPONSE_HEADERS:Content-Type|!RESPONSE_HEADERS:x "!@rx a" "id:2,phase:3,pass"
+SecRule STATUS|RESPONSE_STATUS|RESPONSE_PROTOCOL|STATUS_LINE|RESPONSE_HEADERS_NAMES|RESPONSE_CONTENT_TYPE|RESPONSE_CONTENT_LENGTH "@rx a" "id:3,phase:5,pass"
+SecRule &RESPONSE_HEADERS "@eq 0" "id:4,phase:3,pass"
+SecRule RESPONSE_BODY|ARGS "@rx a" "id:5,phase:4,pass"
+SecRule !RESPONSE_HEADERS:x "@rx a" "id:6,phase:4,pass"
+SecAction "id:7,phase:4,pass"
+SecRule ARGS "@rx a" "id:8,phase:4,pass,chain"
+SecRule RESPONSE_BODY "@rx a" ""
+SecRule RESPONSE_BODY "@rx a" "id:9,phase:4,pass,chain"
+SecRule ARGS "@rx a" ""`);
+    const only = [...waf.ruleSet.byId.values()].filter((r) => readsOnlyResponse(r)).map((r) => r.id);
+    assert.deepEqual(only.sort((a, b) => a - b), [1, 2, 3, 9]);
   });
 
   it('random rule sets: fold on and off agree', () => {
