@@ -24,6 +24,7 @@ import { GATEWAY_OWNED } from '../server/headers.ts';
 import { reportUnimplemented } from './unimplemented.ts';
 import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ConfigLanguage } from './language.ts';
+import { compileAllowedOrigins } from '../websocket/origin.ts';
 
 export const BUILTIN_HANDLERS = ['status', 'health', 'metrics', 'not-found', 'config', 'upstreams', 'cache-purge', 'cache-stats', 'status-page'] as const;
 export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
@@ -63,6 +64,8 @@ export interface CompiledRoute extends CompiledRouteSlices {
   readonly filters: readonly string[];
   readonly serviceType: string;
   readonly websocket: boolean;
+  /** `websocket-allowed-origins`, normalised (src/websocket/origin.ts); undefined = Origin unchecked */
+  readonly websocketOrigins: ReadonlySet<string> | undefined;
   readonly failureMode: 'open' | 'closed';
   readonly requestHeaders: HeaderOpsConfig | undefined;
   readonly responseHeaders: HeaderOpsConfig | undefined;
@@ -440,6 +443,15 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
         d.error(`${path} > allow-from`, (err as Error).message.replace('trusted proxy', 'address'));
       }
     }
+    let websocketOrigins: ReadonlySet<string> | undefined;
+    if (r['websocket-allowed-origins'] !== undefined) {
+      try {
+        websocketOrigins = compileAllowedOrigins(r['websocket-allowed-origins']);
+      } catch (err) {
+        d.error(`${path} > websocket-allowed-origins`, (err as Error).message);
+      }
+      if (r.websocket !== true) d.warn(`${path} > websocket-allowed-origins`, 'has no effect without websocket #true (every upgrade is refused)');
+    }
     let maxBody: number | undefined;
     try {
       maxBody = parseSize(r.policies?.['max-body-size']);
@@ -459,6 +471,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       filters: r.filters ?? [],
       serviceType,
       websocket: r.websocket ?? false,
+      websocketOrigins,
       failureMode: (r.policies?.['failure-mode'] ?? 'closed') as 'open' | 'closed',
       requestHeaders: headerOps(r.policies?.['request-headers'], `${path} > policies > request-headers`, d),
       responseHeaders: headerOps(r.policies?.['response-headers'], `${path} > policies > response-headers`, d),

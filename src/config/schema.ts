@@ -120,6 +120,9 @@ const ROUTE = {
   'waf-enabled': Type.Optional(Type.Boolean()),
   websocket: Type.Optional(Type.Boolean({ default: false })),
   'websocket-inspection': Type.Optional(Type.Boolean()),
+  // (ours) browsers whose page is at one of these origins (scheme://host[:port]) may open a
+  // WebSocket here; others get 403 (cross-site WebSocket hijacking). Default: Origin unchecked
+  'websocket-allowed-origins': Type.Optional(Type.Array(Type.String())),
   // seconds without a frame (bytes) in either direction before the session is closed with 1001; 0 = never
   'websocket-idle-timeout-secs': Type.Optional(Type.Number({ minimum: 0 })),
   // Parsed for compatibility; not implemented yet (warned at compile time).

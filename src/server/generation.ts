@@ -25,6 +25,7 @@ import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
 import type { LineSink } from '../logging/logger.ts';
 import { isTrusted, compileTrusted, forwardedAddress, type TrustedMatcher } from './trusted-proxies.ts';
 import { localResponder } from '../websocket/proxy.ts';
+import { upgradeRefusal } from '../websocket/origin.ts';
 import type { WsSession } from '../websocket/session.ts';
 import { frontDoor, isAnswer, parserError, requestLineOf, type AdmittedTarget, type FrontDoorAnswer } from './front-door.ts';
 import { errorBody } from '../errors/index.ts';
@@ -550,10 +551,12 @@ export class Generation {
     res.once('close', () => {
       if (!res.writableFinished) ctx.cancel('client closed the connection');
     });
-    // WebSocket gating (Sentinel answers 403 when the route does not allow upgrades).
-    if (req.headers.upgrade?.toLowerCase() === 'websocket' && !route.websocket) {
-      this.blocked('websocket_not_enabled', 403, f, clientIp, route.id);
-      f.result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'WebSocket not enabled for this route' });
+    // The WebSocket gate: 403 when the route does not allow upgrades (as Sentinel) or the page's
+    // Origin is not in its websocket-allowed-origins (src/websocket/origin.ts).
+    const wsRefusal = req.headers.upgrade === undefined ? undefined : upgradeRefusal(route, req.headers);
+    if (wsRefusal) {
+      this.blocked(wsRefusal.reason, 403, f, clientIp, route.id);
+      f.result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: wsRefusal.message });
       return undefined;
     }
     const limit = Math.min(this.bodyLimit, route.maxBodyBytes ?? Infinity);

@@ -69,6 +69,7 @@ export function renderReport(r: ExplainReport): string {
     ...(d.allow_from ? { 'allow-from': `${d.allow_from.addresses.join(', ')}${d.allow_from.allowed === null ? ' (give --client-ip to check a client)' : d.allow_from.allowed ? ` (client ${d.allow_from.client_ip} allowed)` : ` (client ${d.allow_from.client_ip} refused: 403)`}` } : {}),
     ...(d.builtin ? { 'builtin-handler': d.builtin } : {}),
     websocket: d.websocket,
+    ...(d.websocket_allowed_origins ? { 'websocket-allowed-origins': d.websocket_allowed_origins.join(', ') } : {}),
     'failure-mode': d.failure_mode,
     'max-body-bytes': d.max_body_bytes,
     ...(d.body_buffer_bytes !== undefined ? { 'max-body-buffer-bytes': d.body_buffer_bytes === 0 ? '0 (bodies stream to the upstream as they arrive)' : d.body_buffer_bytes } : {}),

@@ -4,6 +4,7 @@
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../../config/compile.ts';
 import type { ExplainSection, ExplainSettings, ExplainValue, FeatureManifest } from '../../pipeline/feature.ts';
 import { frontDoor, isAnswer, type FrontDoorRequest } from '../../server/front-door.ts';
+import { upgradeRefusal } from '../../websocket/origin.ts';
 import { firstFailure, matchRoute, requestMatchInput, stripPort, type MatchInput } from '../../routing/match.ts';
 
 export interface ExplainRequest {
@@ -41,6 +42,8 @@ export interface RouteDetails {
   allow_from: { addresses: string[]; client_ip: string | null; allowed: boolean | null } | null;
   builtin: string | null;
   websocket: boolean;
+  /** `websocket-allowed-origins`, normalised; absent when the route leaves the Origin unchecked */
+  websocket_allowed_origins?: string[];
   failure_mode: string;
   max_body_bytes: number;
   /** the route's own request-buffering threshold (policies max-body-buffer-bytes), when set */
@@ -145,6 +148,7 @@ function routeDetails(config: CompiledConfig, features: readonly FeatureManifest
     allow_from: allow && r.allowFrom ? { addresses: [...allow], client_ip: clientIp ?? null, allowed: clientIp === undefined ? null : r.allowFrom(clientIp) } : null,
     builtin: r.builtin ?? null,
     websocket: r.websocket,
+    ...(r.websocketOrigins ? { websocket_allowed_origins: [...r.websocketOrigins] } : {}),
     failure_mode: r.failureMode,
     max_body_bytes: Math.min(config.limits['max-body-size-bytes'], r.maxBodyBytes ?? Infinity),
     ...(r.bodyBufferBytes !== undefined ? { body_buffer_bytes: r.bodyBufferBytes } : {}),
@@ -219,7 +223,8 @@ export function explain(config: CompiledConfig, features: readonly FeatureManife
   report.served_by = { route: route.id, via: chosen ? 'match' : 'default-route' };
   report.route = routeDetails(config, features, route, req.clientIp);
   if (report.route.allow_from?.allowed === false) report.refusals.push({ status: 403, reason: `client ${req.clientIp} is not in allow-from` });
-  if (headers.upgrade?.toLowerCase() === 'websocket' && !route.websocket) report.refusals.push({ status: 403, reason: 'WebSocket not enabled for this route' });
+  const wsRefusal = upgradeRefusal(route, headers);
+  if (wsRefusal) report.refusals.push({ status: 403, reason: wsRefusal.message });
   const cl = headers['content-length'];
   if (cl !== undefined && Number(cl) > report.route.max_body_bytes) report.refusals.push({ status: 413, reason: `Content-Length ${cl} > ${report.route.max_body_bytes} bytes` });
   return report;

@@ -1,9 +1,10 @@
 // WebSocket probes of the session 15 audit: Origin, and what frame-by-frame inspection sees of a
-// fragmented message. Both are limits, not bugs, recorded in docs/security.md (Open findings): the
-// gateway has no Origin check of its own (the agents' request_headers event and the upstream get
-// the Origin as sent), and agents see each fragment on its own, so a pattern split across
-// fragments reaches the upstream unless the agent reassembles (fin / frame_index say where a
-// message ends). This test turns red when either changes, so the doc can follow.
+// fragmented message. The Origin finding is fixed (route `websocket-allowed-origins`, refused
+// before the filters run; websocket-origin.test.ts has the details); a route without the key still
+// leaves the Origin to the agents and the upstream. The fragments one is a limit, not a bug,
+// recorded in docs/security.md (Open findings): agents see each fragment on its own, so a pattern
+// split across fragments reaches the upstream unless the agent reassembles (fin / frame_index say
+// where a message ends). This test turns red when either changes, so the doc can follow.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -46,7 +47,10 @@ system { graceful-shutdown-timeout-secs 1 }
 listeners { listener "http" { address "127.0.0.1:0" } }
 agents { agent "guard" { unix-socket "${join(dir, 'guard.sock')}"; events "request_headers" "websocket_frame"; timeout-ms 2000 } }
 filters { filter "guard" { type "agent"; agent "guard"; failure-mode "closed" } }
-routes { route "insp" { matches { path-prefix "/insp" }; upstream "echo"; websocket #true; websocket-inspection #true; filters "guard" } }
+routes {
+  route "insp" { matches { path-prefix "/insp" }; upstream "echo"; websocket #true; websocket-inspection #true; filters "guard" }
+  route "guarded" { matches { path-prefix "/guarded" }; upstream "echo"; websocket #true; websocket-allowed-origins "https://app.example"; filters "guard" }
+}
 upstreams { upstream "echo" { target "${echo.address}" } }
 `));
   port = gw.address('http').port;
@@ -59,7 +63,19 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('Origin: no gateway check; the agent and the upstream see it as sent', async () => {
+test('Origin: refused by the gateway on a route that lists origins, before the agent or the upstream', async () => {
+  const seen = [origins.length, echo.upgrades.length];
+  const c = await WsClient.connect(port, '/guarded/o', { Origin: 'https://evil.example' });
+  c.destroy();
+  assert.equal(c.handshake.status, 403);
+  assert.deepEqual([origins.length, echo.upgrades.length], seen, 'neither the agent nor the upstream was asked');
+  const ok = await WsClient.connect(port, '/guarded/o', { Origin: 'https://app.example' });
+  ok.destroy();
+  assert.equal(ok.handshake.status, 101);
+  assert.equal(origins.at(-1), 'https://app.example');
+});
+
+test('Origin: a route without websocket-allowed-origins leaves it to the agent and the upstream, as sent', async () => {
   const c = await WsClient.connect(port, '/insp/o', { Origin: 'https://evil.example' });
   try {
     assert.equal(c.handshake.status, 101);
