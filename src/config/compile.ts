@@ -221,7 +221,6 @@ export interface CompileOptions {
   language: ConfigLanguage;
 }
 
-/** The `route "id" { }` node of a route (for diagnostics that point into it). */
 /** Methods an override header may name (RFC 9110 §9.1: a token); not the overridden POST itself, nor CONNECT. */
 function methodOverrideList(list: string[] | undefined, path: string, d: Decoder, node: Node | undefined): ReadonlySet<string> | undefined {
   if (list === undefined) return undefined;
@@ -241,6 +240,7 @@ function policyNode(nodes: Node[], id: string, key: string): Node | undefined {
   return routeNode(nodes, id)?.children.find((c) => c.name === 'policies')?.children.find((c) => c.name === key);
 }
 
+/** The `route "id" { }` node of a route (for diagnostics that point into it). */
 function routeNode(nodes: Node[], id: string): Node | undefined {
   for (const n of nodes) if (n.name === 'routes') for (const c of n.children) if (c.name === 'route' && c.values[0] === id) return c;
   return undefined;

@@ -23,6 +23,9 @@ export const HOP_BY_HOP = new Set([
  */
 export const GATEWAY_OWNED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'http2-settings']);
 
+/** The method-override header names (stripped below; a route may forward them, see forwardMethodOverride). */
+export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+
 /**
  * Headers a client must never be able to inject upstream: Sentinel's internal ones, URL overrides
  * some frameworks (IIS, Symfony, Laminas) obey in place of the request line, which would let a
@@ -30,10 +33,7 @@ export const GATEWAY_OWNED = new Set(['content-length', 'transfer-encoding', 'co
  * method-override, Symfony, Laravel, OData) that make the upstream act on another method than the
  * one routed, rate-limited and cached on (a cached GET answered as a DELETE).
  */
-const STRIP_INBOUND = new Set(['x-internal-token', 'authorization-internal', 'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override']);
-
-/** The method-override header names (stripped above; a route may forward them, see forwardMethodOverride). */
-export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+const STRIP_INBOUND = new Set<string>(['x-internal-token', 'authorization-internal', 'x-original-url', 'x-rewrite-url', ...METHOD_OVERRIDE_HEADERS]);
 
 /**
  * Route `policies { forward-method-override "PUT" "DELETE" ... }` (docs/security.md, "Identity
