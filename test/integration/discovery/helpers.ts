@@ -8,18 +8,30 @@ import { join } from 'node:path';
 import { promises as dns } from 'node:dns';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { freePort } from '../../helpers/ports.ts';
 
 export const INSTALL_DNSMASQ = 'dnsmasq is required for the DNS discovery tests: apt-get install -y dnsmasq (scripts/setup.sh installs it)';
 
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port dnsmasq can take for both UDP and TCP. Not bind(0): that port comes from the ephemeral
+ * range, where an outgoing TCP connection of another test may hold it as its source port, and
+ * dnsmasq's TCP listener then failed with "Address already in use" (CI, session 15). freePort
+ * picks outside that range and checks TCP; UDP is checked here.
+ */
+async function freeDnsPort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await freePort();
+    if (await udpFree(port)) return port;
+  }
+  throw new Error('no loopback port free for both UDP and TCP after 20 attempts');
 }
 
 export interface Dnsmasq {
@@ -45,7 +57,7 @@ export async function startDnsmasq(hosts: Record<string, string[]>, srv: string[
   if (spawnSync('dnsmasq', ['--version']).error) throw new Error(INSTALL_DNSMASQ);
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-dnsmasq-'));
   const hostsFile = join(dir, 'hosts');
-  const port = await freeUdpPort();
+  const port = await freeDnsPort();
   let child: ChildProcess | undefined;
   const writeHosts = (records: Record<string, string[]>) => {
     const text = Object.entries(records)
