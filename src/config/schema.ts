@@ -94,9 +94,9 @@ const POLICIES = {
   'response-headers': Type.Optional(HeaderOps),
   'timeout-secs': Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   'max-body-size': Type.Optional(Size),
-  // (ours) this route's `limits { max-body-buffer-bytes }`: request bodies up to this size are read
-  // whole before a target is picked; 0 streams every body of the route (docs/security.md,
-  // "Request buffering")
+  // (ours) replaces `limits { max-body-buffer-bytes }` for this route: request bodies up to this
+  // size are read whole before a target is picked; 0 streams every body of the route
+  // (docs/security.md, "Request buffering")
   'max-body-buffer-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
   'failure-mode': Type.Optional(Enum(['open', 'closed'] as const, { default: 'closed' })),
   // (ours) forward X-HTTP-Method-Override / X-HTTP-Method / X-Method-Override on POST when they
