@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics/registry.ts';
 import { VERSION } from '../metrics/registry.ts';
 import { collectTargets } from '../upstream/address.ts';
 import { redactSecrets } from '../config/redact.ts';
-import { featureEntries } from '../config/view.ts';
+import { featureEntries, routePolicyView } from '../config/view.ts';
 import { upstreamsReport, type UpstreamGroup } from '../upstream/group.ts';
 import type { RequestFilter } from '../pipeline/types.ts';
 import type { AuditEventType } from '../logging/audit.ts';
@@ -62,7 +62,18 @@ export function configDump(c: CompiledConfig): unknown {
   return redactSecrets({
     server: c.system,
     listeners: c.listeners.map((l) => ({ id: l.id, address: `${l.host}:${l.port}`, protocol: l.protocol, default_route: l.defaultRoute ?? null, tls: l.tls ? { enabled: true } : null })),
-    routes: c.routes.map((r) => ({ id: r.id, priority: r.priority, upstream: r.upstream ?? null, builtin_handler: r.builtin ?? null, filters: r.filters, listeners: r.listeners ?? null, service_type: r.serviceType })),
+    routes: c.routes.map((r) => ({
+      id: r.id,
+      priority: r.priority,
+      upstream: r.upstream ?? null,
+      builtin_handler: r.builtin ?? null,
+      filters: r.filters,
+      listeners: r.listeners ?? null,
+      service_type: r.serviceType,
+      ...routePolicyView(r),
+      // the features' per-route settings (cache ...), as the view shows them
+      ...featureEntries(c, (s) => s.routeView?.(r)),
+    })),
     upstreams: [...c.upstreams.values()].map((u) => ({
       id: u.id,
       targets: collectTargets(u).map((t) => ({ address: t.address, weight: t.weight })),

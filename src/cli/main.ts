@@ -1,4 +1,4 @@
-// `sentinel [run] [-c FILE]`, `sentinel test -c FILE`, `sentinel lint -c FILE`, --help, --version.
+// `sentinel [run] [-c FILE]`, `sentinel test -c FILE [--dump]`, `sentinel lint -c FILE`, --help, --version.
 import { existsSync } from 'node:fs';
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -7,6 +7,7 @@ import { ConfigError, formatDiagnostic, type Diagnostic } from '../config/diagno
 import { DEFAULT_CONFIG_PATH } from '../config/load.ts';
 import { loadAny, startGateway } from '../server/gateway.ts';
 import { FEATURES } from '../features.ts';
+import { configView } from '../config/view.ts';
 import { parseWorkersFlag, resolveWorkerCount } from '../cluster/policy.ts';
 import { writePidFile } from './pid-file.ts';
 
@@ -16,6 +17,7 @@ Usage:
   sentinel [run] [-c FILE]      run the gateway (default: $SENTINEL_CONFIG, else the embedded default config)
   sentinel run --workers N      run N worker processes sharing the listeners (0 = one per CPU)
   sentinel test -c FILE         validate FILE (and its includes, TLS files); exit 1 on any error
+  sentinel test -c FILE --dump  validate, then print the compiled config as JSON (secrets redacted)
   sentinel lint -c FILE         validate and print every warning (unknown keys, deprecated spellings); exit 0 unless invalid
   sentinel -t -c FILE           same as test
   sentinel explain -c FILE [METHOD] URL [-H 'Name: value']... [--listener ID] [--client-ip IP] [--json]
@@ -44,6 +46,8 @@ interface Args {
   config?: string;
   logLevel?: string;
   workers?: number;
+  /** `test --dump`: print the compiled config's JSON view after a successful test */
+  dump?: boolean;
 }
 
 export function parseArgs(argv: string[]): Args {
@@ -60,11 +64,13 @@ export function parseArgs(argv: string[]): Args {
       args.config = v;
     } else if (a.startsWith('--config=')) args.config = a.slice(9);
     else if (a === '--log-level') args.logLevel = argv[++i];
+    else if (a === '--dump') args.dump = true;
     else if (a === '--workers') args.workers = parseWorkersFlag(argv[++i]);
     else if (a.startsWith('--workers=')) args.workers = parseWorkersFlag(a.slice(10));
     else throw new Error(`unknown argument "${a}" (see sentinel --help)`);
   }
   if (args.config === undefined && process.env.SENTINEL_CONFIG) args.config = process.env.SENTINEL_CONFIG;
+  if (args.dump && args.command !== 'test') throw new Error('--dump goes with "sentinel test"');
   return args;
 }
 
@@ -106,7 +112,11 @@ export async function main(argv: string[]): Promise<number> {
       }
       if (args.command === 'lint') printDiagnostics(config.warnings);
       else if (config.warnings.length > 0) console.error(`${config.warnings.length} warning(s); run "sentinel lint -c ${file}" to see them`);
-      console.log(`configuration file ${file} test is successful`);
+      // the dump on stdout alone (it pipes into jq), the verdict on stderr
+      if (args.dump) {
+        console.log(JSON.stringify(configView(config), null, 2));
+        console.error(`configuration file ${file} test is successful`);
+      } else console.log(`configuration file ${file} test is successful`);
       return 0;
     } catch (err) {
       if (err instanceof ConfigError) printDiagnostics(err.diagnostics.filter((d) => d.severity === 'error' || args.command === 'lint'));

@@ -1,6 +1,6 @@
 // A JSON view of a compiled config: what golden tests compare and `sentinel migrate` checks a rewrite against.
 // Secrets are redacted (src/config/redact.ts): the dump may be pasted into an issue.
-import type { CompiledConfig, ConfigCompileSteps } from './compile.ts';
+import type { CompiledConfig, CompiledRoute, ConfigCompileSteps } from './compile.ts';
 import { redactSecrets } from './redact.ts';
 
 export function configView(c: CompiledConfig): unknown {
@@ -15,15 +15,8 @@ export function configView(c: CompiledConfig): unknown {
       builtin: r.builtin ?? null,
       filters: r.filters,
       listeners: r.listeners ?? null,
-      allow_from: r.raw['allow-from'] ?? null,
       service_type: r.serviceType,
-      failure_mode: r.failureMode,
-      timeout_ms: r.timeoutMs ?? null,
-      max_body_bytes: r.maxBodyBytes ?? null,
-      // only when set, so the views of configs without it keep their shape
-      ...(r.bodyBufferBytes !== undefined ? { body_buffer_bytes: r.bodyBufferBytes } : {}),
-      ...(r.methodOverrides !== undefined ? { forward_method_override: [...r.methodOverrides] } : {}),
-      matches: r.raw.matches ?? {},
+      ...routePolicyView(r),
       request_headers: r.requestHeaders ?? null,
       response_headers: r.responseHeaders ?? null,
       ...featureEntries(c, (s) => s.routeView?.(r)),
@@ -36,6 +29,24 @@ export function configView(c: CompiledConfig): unknown {
     ...featureEntries(c, (s) => s.view?.(c)),
     warnings: c.warnings.map((w) => `${w.path}: ${w.message}`),
   });
+}
+
+/**
+ * What a route lets through and how it fails: shared by this view and the admin `config` dump, so
+ * an operator reading the dump sees the same per-route policies the golden tests pin.
+ */
+export function routePolicyView(r: CompiledRoute): Record<string, unknown> {
+  return {
+    allow_from: r.raw['allow-from'] ?? null,
+    failure_mode: r.failureMode,
+    timeout_ms: r.timeoutMs ?? null,
+    max_body_bytes: r.maxBodyBytes ?? null,
+    // only when set, so the views of configs without them keep their shape
+    ...(r.bodyBufferBytes !== undefined ? { body_buffer_bytes: r.bodyBufferBytes } : {}),
+    ...(r.methodOverrides !== undefined ? { forward_method_override: [...r.methodOverrides] } : {}),
+    ...(r.websocketOrigins !== undefined ? { websocket_allowed_origins: [...r.websocketOrigins] } : {}),
+    matches: r.raw.matches ?? {},
+  };
 }
 
 /** What the features' compile steps add to a view, merged in step order. */

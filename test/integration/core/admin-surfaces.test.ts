@@ -49,8 +49,30 @@ routes {
   route "ours" { matches { path "/mine" }; allow-from "127.0.0.0/8" "::1"; builtin-handler "config" }
   route "theirs" { matches { path "/theirs" }; allow-from "10.0.0.0/8"; builtin-handler "config" }
   route "status" { priority "low"; builtin-handler "status" }
-}`);
-  assert.equal((await get('http', '/mine')).status, 200);
+  route "app" {
+    matches { path-prefix "/app"; method "GET" "POST" }
+    upstream "u"
+    websocket #true
+    websocket-allowed-origins "https://App.example.com"
+    policies { timeout-secs 7; max-body-size "1KB"; max-body-buffer-bytes 0; forward-method-override "PUT"; failure-mode "closed" }
+  }
+}
+upstreams { upstream "u" { target "127.0.0.1:1" } }`);
+  const mine = await get('http', '/mine');
+  assert.equal(mine.status, 200);
+  // the dump shows what each route lets through and how it fails, as the config view does
+  const routes = JSON.parse(mine.body).routes as Record<string, unknown>[];
+  const byId = (id: string) => routes.find((r) => r.id === id);
+  assert.deepEqual(byId('theirs')?.allow_from, ['10.0.0.0/8']);
+  assert.deepEqual(byId('status')?.allow_from, null);
+  const app = byId('app')!;
+  assert.deepEqual(app.matches, { 'path-prefix': ['/app'], method: ['GET', 'POST'] });
+  assert.equal(app.timeout_ms, 7000);
+  assert.equal(app.max_body_bytes, 1024);
+  assert.equal(app.body_buffer_bytes, 0);
+  assert.deepEqual(app.forward_method_override, ['PUT']);
+  assert.deepEqual(app.websocket_allowed_origins, ['https://app.example.com']);
+  assert.equal(app.failure_mode, 'closed');
   const denied = await get('http', '/theirs');
   assert.equal(denied.status, 403);
   assert.equal(JSON.parse(denied.body).error, 'Forbidden');

@@ -27,6 +27,31 @@ test('sentinel test: success line, exit 0', () => {
   assert.match(r.stdout, /configuration file .*zentinel\.kdl test is successful/);
 });
 
+test('sentinel test --dump: the compiled config as JSON on stdout, secrets redacted; only with test', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-cli-dump-'));
+  const file = join(dir, 'd.kdl');
+  writeFileSync(
+    file,
+    `listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "r" { matches { path-prefix "/api" }; upstream "u"; policies { timeout-secs 3 } } }
+upstreams { upstream "u" { target "127.0.0.1:1" } }
+agents { agent "a" { unix-socket "/tmp/a.sock"; config { api-key "hunter2" } } }
+`,
+  );
+  const r = run('test', '-c', file, '--dump');
+  assert.equal(r.status, 0, r.stderr);
+  const view = JSON.parse(r.stdout) as { routes: { id: string; timeout_ms: number; matches: unknown }[] };
+  assert.deepEqual(
+    view.routes.map((x) => [x.id, x.timeout_ms, x.matches]),
+    [['r', 3000, { 'path-prefix': ['/api'] }]],
+  );
+  assert.doesNotMatch(r.stdout, /hunter2/);
+  assert.match(r.stderr, /test is successful/);
+  const wrong = run('run', '--dump', '-c', file);
+  assert.equal(wrong.status, 2);
+  assert.match(wrong.stderr, /--dump goes with "sentinel test"/);
+});
+
 test('sentinel test: errors and exit 1 on a bad config; lint prints warnings', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-cli-'));
   const bad = join(dir, 'bad.kdl');
