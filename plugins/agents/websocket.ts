@@ -1,5 +1,7 @@
 // WebSocket frame inspection by agents (sentinel-reference.md §2.3 WebSocketFrame, §2.2 1011).
-// The gateway's session (src/websocket/session.ts) hands each frame here; every agent of the
+// The gateway's session (src/websocket/session.ts) hands each frame here — or each whole message:
+// a reassembled fragmented message is one event with the first frame's opcode, fin true and the
+// whole payload, the reference's shape (websocket-inspect-messages, docs/websocket.md); every agent of the
 // route's chain subscribed to `websocket_frame` gets it (in parallel), replies merge in chain
 // order (the first drop or close wins). All frames of a session use the upgrade request's
 // correlation id, so calls are serialised per session: replies are routed by correlation id.
@@ -7,7 +9,7 @@ import type { RequestContext } from '../../src/pipeline/types.ts';
 import type { AgentCallError } from '../../src/agent-protocol/client.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import type { AgentReply, WebSocketFrameEvent } from '../../src/agent-protocol/messages.ts';
-import type { Frame } from '../../src/websocket/frames.ts';
+import type { InspectUnit } from '../../src/websocket/messages.ts';
 import { CloseCode, opcodeName } from '../../src/websocket/frames.ts';
 import type { FrameInspector, FrameVerdict } from '../../src/websocket/session.ts';
 import type { CorrelationHandle } from './correlation.ts';
@@ -61,8 +63,8 @@ class AgentFrameInspector implements FrameInspector {
     o.correlation.hold();
   }
 
-  inspect(frame: Frame, clientToServer: boolean, frameIndex: number): Promise<FrameVerdict> {
-    const run = this.tail.then(() => this.decide(frame, clientToServer, frameIndex));
+  inspect(unit: InspectUnit, clientToServer: boolean, frameIndex: number): Promise<FrameVerdict> {
+    const run = this.tail.then(() => this.decide(unit, clientToServer, frameIndex));
     this.tail = run.catch(() => undefined);
     return run;
   }
@@ -73,7 +75,7 @@ class AgentFrameInspector implements FrameInspector {
     void this.tail.finally(() => this.o.correlation.release());
   }
 
-  private async decide(frame: Frame, clientToServer: boolean, frameIndex: number): Promise<FrameVerdict> {
+  private async decide(frame: InspectUnit, clientToServer: boolean, frameIndex: number): Promise<FrameVerdict> {
     const { ctx, members, metrics } = this.o;
     const cid = this.o.correlation.id;
     const event: WebSocketFrameEvent = {

@@ -3,9 +3,7 @@
 // core answers upgrades with 403 before they reach a proxy.
 import { defineFeature, DECORATION, type WebSocketRuntime } from '../../src/pipeline/feature.ts';
 import { proxyWebSocket } from '../../src/websocket/proxy.ts';
-
-/** Largest frame payload accepted when frames are inspected (Sentinel's default max frame size). */
-const WS_MAX_FRAME_BYTES = 1024 * 1024;
+import { WS_MAX_FRAME_BYTES } from '../../src/websocket/messages.ts';
 
 export const websocketFeature = defineFeature({
   name: 'websocket',

@@ -120,6 +120,11 @@ const ROUTE = {
   'waf-enabled': Type.Optional(Type.Boolean()),
   websocket: Type.Optional(Type.Boolean({ default: false })),
   'websocket-inspection': Type.Optional(Type.Boolean()),
+  // (ours) with websocket-inspection: a fragmented message is reassembled (up to the 1 MiB frame
+  // limit) and inspected once, whole; #false = each fragment on its own. Default #true
+  'websocket-inspect-messages': Type.Optional(Type.Boolean()),
+  // (ours) with websocket-inspection: frames allowed in one data message (more: close 1009). Default 1024
+  'websocket-max-fragments': Type.Optional(Type.Integer({ minimum: 1 })),
   // (ours) browsers whose page is at one of these origins (scheme://host[:port]) may open a
   // WebSocket here; others get 403 (cross-site WebSocket hijacking). Default: Origin unchecked
   'websocket-allowed-origins': Type.Optional(Type.Array(Type.String())),

@@ -64,7 +64,7 @@ export class Metrics {
   });
   readonly websocketClosedByGateway = new Counter({
     name: 'sentinel_websocket_closed_by_gateway_total',
-    help: 'WebSocket sessions the gateway closed itself, by route and reason (idle, going_away, agent, protocol, too_big, inspection_error)',
+    help: 'WebSocket sessions the gateway closed itself, by route and reason (idle, going_away, agent, protocol, too_big, too_many_fragments, inspection_error)',
     labelNames: ['route', 'reason'] as const,
     registers: [this.registry],
   });
@@ -86,6 +86,12 @@ export class Metrics {
     help: 'Payload size of inspected WebSocket frames',
     labelNames: ['route', 'direction'] as const,
     buckets: [16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576],
+    registers: [this.registry],
+  });
+  readonly websocketMessagesReassembled = new Counter({
+    name: 'sentinel_websocket_messages_reassembled_total',
+    help: 'Fragmented WebSocket messages inspected whole (websocket-inspect-messages), by route, direction and decision',
+    labelNames: ['route', 'direction', 'decision'] as const,
     registers: [this.registry],
   });
   readonly up = new Gauge({ name: 'sentinel_up', help: '1 while the gateway runs', registers: [this.registry] });

@@ -55,13 +55,16 @@ export interface FrameHeader {
   payloadLength: number;
 }
 
-/** Why a byte stream is not valid WebSocket framing, with the close code to answer with. */
+/** Why a byte stream is refused: invalid framing, or over a limit (`kind` names the metric reason). */
 export class FrameProtocolError extends Error {
+  readonly kind: 'protocol' | 'too_big' | 'too_many_fragments';
   constructor(
     message: string,
     readonly closeCode: number,
+    kind?: 'too_many_fragments',
   ) {
     super(message);
+    this.kind = kind ?? (closeCode === CloseCode.TooBig ? 'too_big' : 'protocol');
   }
 }
 
@@ -105,6 +108,10 @@ export interface ParserOptions {
   requireMask?: boolean;
   /** RSV1 allowed (permessage-deflate negotiated) */
   allowRsv1?: boolean;
+  /** frames allowed in one data message, the first one included (more: 1009); undefined = no cap */
+  maxFragments?: number;
+  /** payload bytes allowed in one data message, all fragments together (more: 1009); undefined = no cap */
+  maxMessageBytes?: number;
 }
 
 /** Chunks -> frames; keeps partial frames between pushes; enforces RFC 6455 §5 rules. */
@@ -114,6 +121,9 @@ export class FrameParser {
   private header: FrameHeader | undefined;
   /** a fragmented data message is open (continuations expected) */
   private inMessage = false;
+  /** frames and payload bytes of the current data message (checked on each header, before its payload is held) */
+  private fragments = 0;
+  private messageBytes = 0;
   private failed: FrameProtocolError | undefined;
 
   constructor(private readonly opts: ParserOptions) {}
@@ -171,9 +181,17 @@ export class FrameParser {
     if (h.opcode === Opcode.Continuation) {
       if (!this.inMessage) throw new FrameProtocolError('continuation frame without a message to continue', CloseCode.ProtocolError);
       if (h.rsv !== 0) throw new FrameProtocolError('reserved bits on a continuation frame', CloseCode.ProtocolError);
+      this.fragments++;
+      this.messageBytes += h.payloadLength;
     } else if (this.inMessage) {
       throw new FrameProtocolError('new data frame while a fragmented message is open', CloseCode.ProtocolError);
+    } else {
+      this.fragments = 1;
+      this.messageBytes = h.payloadLength;
     }
+    const { maxFragments, maxMessageBytes } = this.opts;
+    if (maxFragments !== undefined && this.fragments > maxFragments) throw new FrameProtocolError(`message of more than ${maxFragments} fragments`, CloseCode.TooBig, 'too_many_fragments');
+    if (maxMessageBytes !== undefined && this.messageBytes > maxMessageBytes) throw new FrameProtocolError(`message payload over ${maxMessageBytes} bytes`, CloseCode.TooBig);
     this.inMessage = !h.fin;
   }
 

@@ -17,6 +17,7 @@ import { classifyUpstreamError } from '../errors/index.ts';
 import { applyHeaderOps, responseHeaders } from '../server/headers.ts';
 import { localBodyBytes, pickContext, relayBody, sendError, type ForwardResult } from '../server/forwarder.ts';
 import { WsSession, type FrameInspector } from './session.ts';
+import { WS_MAX_FRAGMENTS } from './messages.ts';
 
 /** A filter that can inspect the frames of an upgraded connection (agents). */
 export interface WebSocketFrameFilter {
@@ -176,6 +177,8 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
 
   const inspector = inspecting ? firstInspector(o.chain.filters, ctx, deflate) : undefined;
   const idleSecs = route.raw['websocket-idle-timeout-secs'] ?? WS_IDLE_TIMEOUT_SECS;
+  const wholeMessages = route.raw['websocket-inspect-messages'] ?? true;
+  const maxFragments = route.raw['websocket-max-fragments'] ?? WS_MAX_FRAGMENTS;
   const session = new WsSession({
     client: o.socket,
     upstream: upSocket,
@@ -183,6 +186,8 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
     upstreamHead: upHead,
     inspector,
     maxFrameBytes: o.maxFrameBytes,
+    wholeMessages,
+    maxFragments,
     metrics,
     routeId: route.id,
     log: ctx.log,
@@ -191,6 +196,9 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   o.sessions.add(session);
   try {
     const bytes = await session.done;
+    // a refused message is a refusal like an oversized body: one `blocked` audit event (status 101)
+    if (session.closedBy === 'too_big') ctx.audit.blocked = 'websocket_message_too_big';
+    else if (session.closedBy === 'too_many_fragments') ctx.audit.blocked = 'websocket_too_many_fragments';
     return { status: 101, durationMs: 0, requestBodyBytes: bytes.clientToServer, responseBodyBytes: bytes.serverToClient, upstreamAttempts: 1, upstreamAddr: target.address };
   } finally {
     o.sessions.delete(session);

@@ -1,18 +1,21 @@
 // One upgraded connection after the 101: bytes relayed both ways with backpressure, either raw
-// (frame boundaries only tracked, so a close frame can be injected cleanly) or frame by frame
-// through an inspector whose verdicts are applied in order per direction. Half-closes propagate;
+// (frame boundaries only tracked, so a close frame can be injected cleanly) or through an
+// inspector, frame by frame or message by message (fragments held until the last one; control
+// frames pass in between), whose verdicts are applied in order per direction. Half-closes propagate;
 // an error on either socket ends both; a session that is closed by the gateway (agent decision,
 // protocol error, shutdown) sends close frames to both sides first.
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.ts';
-import { BoundaryTracker, CloseCode, FrameParser, FrameProtocolError, Opcode, closePayload, encodeFrame, opcodeName, type Frame } from './frames.ts';
+import { BoundaryTracker, CloseCode, FrameParser, FrameProtocolError, Opcode, closePayload, encodeFrame, opcodeName } from './frames.ts';
+import { MessageAssembler, frameUnit, type InspectUnit } from './messages.ts';
 
 export type FrameVerdict = { action: 'allow' } | { action: 'drop' } | { action: 'close'; code: number; reason: string };
 
-/** Decides about frames of one session (agents). Calls for one direction never overlap. */
+/** Decides about frames (or whole messages) of one session (agents). Calls for one direction never overlap. */
 export interface FrameInspector {
-  inspect(frame: Frame, clientToServer: boolean, frameIndex: number): Promise<FrameVerdict>;
+  /** `index` counts the units asked about, per direction, from 0 */
+  inspect(unit: InspectUnit, clientToServer: boolean, index: number): Promise<FrameVerdict>;
   /** the session is over (release correlation ids ...) */
   end(): void;
 }
@@ -25,6 +28,10 @@ export interface SessionOptions {
   upstreamHead: Buffer;
   inspector: FrameInspector | undefined;
   maxFrameBytes: number;
+  /** inspect a fragmented message once, whole (up to maxFrameBytes in all), instead of each fragment */
+  wholeMessages: boolean;
+  /** frames allowed in one data message when inspecting (more: 1009) */
+  maxFragments: number;
   metrics: Metrics;
   routeId: string;
   log: Logger;
@@ -33,7 +40,7 @@ export interface SessionOptions {
 }
 
 /** Why the gateway closed a session (the `reason` label of sentinel_websocket_closed_by_gateway_total). */
-type CloseCause = 'idle' | 'going_away' | 'agent' | 'protocol' | 'too_big' | 'inspection_error';
+export type CloseCause = 'idle' | 'going_away' | 'agent' | 'protocol' | 'too_big' | 'too_many_fragments' | 'inspection_error';
 
 /** How long a socket may stay open after its peer side is gone or a close was sent. */
 const LINGER_MS = 2000;
@@ -46,7 +53,9 @@ interface Direction {
   bytes: number;
   readonly tracker: BoundaryTracker | undefined;
   readonly parser: FrameParser | undefined;
-  readonly queue: Frame[];
+  /** whole-message inspection: holds the fragments of an open message */
+  readonly assembler: MessageAssembler | undefined;
+  readonly queue: InspectUnit[];
   busy: boolean;
   index: number;
   srcEnded: boolean;
@@ -58,6 +67,8 @@ export class WsSession {
   private readonly c2s: Direction;
   private readonly s2c: Direction;
   private closing = false;
+  /** why the gateway closed the session, when it did */
+  closedBy: CloseCause | undefined;
   private open = 2;
   private readonly timers: NodeJS.Timeout[] = [];
   private lastActivity = Date.now();
@@ -73,7 +84,10 @@ export class WsSession {
       dst,
       bytes: 0,
       tracker: inspect ? undefined : new BoundaryTracker(),
-      parser: inspect ? new FrameParser({ maxFrameBytes: o.maxFrameBytes, requireMask: c2s }) : undefined,
+      parser: inspect
+        ? new FrameParser({ maxFrameBytes: o.maxFrameBytes, requireMask: c2s, maxFragments: o.maxFragments, maxMessageBytes: o.wholeMessages ? o.maxFrameBytes : undefined })
+        : undefined,
+      assembler: inspect && o.wholeMessages ? new MessageAssembler() : undefined,
       queue: [],
       busy: false,
       index: 0,
@@ -130,18 +144,21 @@ export class WsSession {
       if (!d.dst.write(chunk)) d.src.pause();
       return;
     }
-    let frames: Frame[];
+    const queued = d.queue.length;
     try {
-      frames = d.parser.push(chunk);
+      for (const frame of d.parser.push(chunk)) {
+        const unit = d.assembler ? d.assembler.push(frame) : frameUnit(frame);
+        if (unit) d.queue.push(unit);
+      }
     } catch (err) {
-      const e = err as FrameProtocolError;
-      this.o.log.info({ err: e.message, direction: d.label }, 'invalid websocket framing; closing the session');
-      const tooBig = e.closeCode === CloseCode.TooBig;
-      this.closeBoth(e.closeCode ?? CloseCode.ProtocolError, tooBig ? 'Frame too large' : 'Protocol error', tooBig ? 'too_big' : 'protocol');
+      if (!(err instanceof FrameProtocolError)) throw err;
+      this.o.log.info({ err: err.message, direction: d.label }, 'invalid or oversized websocket framing; closing the session');
+      const reason = err.kind === 'too_big' ? 'Message too big' : err.kind === 'too_many_fragments' ? 'Too many fragments' : 'Protocol error';
+      this.closeBoth(err.closeCode, reason, err.kind);
       return;
     }
-    if (frames.length === 0) return;
-    d.queue.push(...frames);
+    // nothing complete yet (a partial frame, or fragments held): read on
+    if (d.queue.length === queued) return;
     // Read no further while decisions are pending: frames keep their order and memory is bounded.
     d.src.pause();
     void this.pump(d);
@@ -153,24 +170,34 @@ export class WsSession {
     const m = this.o.metrics;
     try {
       while (d.queue.length > 0 && !this.closing) {
-        const frame = d.queue.shift()!;
-        const opcode = opcodeName(frame.opcode) ?? 'unknown';
+        const unit = d.queue.shift()!;
+        const opcode = opcodeName(unit.opcode) ?? 'unknown';
         const started = performance.now();
         let verdict: FrameVerdict;
         let cause: CloseCause = 'agent';
         try {
-          verdict = await this.o.inspector!.inspect(frame, d.c2s, d.index++);
+          verdict = await this.o.inspector!.inspect(unit, d.c2s, d.index++);
         } catch (err) {
           this.o.log.warn({ err: (err as Error).message }, 'websocket frame inspection failed');
           verdict = { action: 'close', code: CloseCode.InternalError, reason: 'Inspection failed' };
           cause = 'inspection_error';
         }
         m.websocketInspectionDuration.observe({ route: this.o.routeId }, (performance.now() - started) / 1000);
-        m.websocketFrameSize.observe({ route: this.o.routeId, direction: d.label }, frame.payload.length);
-        m.websocketFrames.inc({ route: this.o.routeId, direction: d.label, opcode, decision: verdict.action });
+        const frames = unit.frames;
+        for (const f of frames) m.websocketFrameSize.observe({ route: this.o.routeId, direction: d.label }, f.payload.length);
+        // a reassembled message's decision is every one of its frames' (counted under the message's opcode)
+        m.websocketFrames.inc({ route: this.o.routeId, direction: d.label, opcode, decision: verdict.action }, frames.length);
+        if (frames.length > 1) m.websocketMessagesReassembled.inc({ route: this.o.routeId, direction: d.label, decision: verdict.action });
         if (this.closing) return;
-        if (verdict.action === 'allow') d.dst.write(frame.raw);
-        else if (verdict.action === 'close') {
+        if (verdict.action === 'allow') {
+          if (frames.length === 1) d.dst.write(frames[0]!.raw);
+          else {
+            // the fragments unchanged, byte for byte, in one write
+            d.dst.cork();
+            for (const f of frames) d.dst.write(f.raw);
+            d.dst.uncork();
+          }
+        } else if (verdict.action === 'close') {
           this.closeBoth(verdict.code, verdict.reason, cause);
           return;
         }
@@ -204,6 +231,7 @@ export class WsSession {
   private closeBoth(code: number, reason: string, cause?: CloseCause): void {
     if (this.closing) return;
     this.closing = true;
+    this.closedBy = cause;
     clearTimeout(this.idleTimer);
     if (cause) this.o.metrics.websocketClosedByGateway.inc({ route: this.o.routeId, reason: cause });
     const payload = closePayload(code, reason);

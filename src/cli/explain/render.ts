@@ -15,6 +15,11 @@ function settings(s: ExplainSettings, indent: string): string[] {
   return keys.map((k) => `${indent}${k.padEnd(width)}  ${value(s[k]!)}`);
 }
 
+function wsInspection(w: NonNullable<NonNullable<ExplainReport['route']>['websocket_inspection']>): string {
+  const how = w.whole_messages ? `whole messages (fragments reassembled, at most ${w.max_message_bytes} bytes)` : `frame by frame (frames of at most ${w.max_frame_bytes} bytes)`;
+  return `${how}, at most ${w.max_fragments} fragments per message`;
+}
+
 function candidateLine(c: Candidate, idWidth: number): string {
   const head = `${c.route.padEnd(idWidth)}  priority ${String(c.priority).padStart(4)}  specificity ${String(c.specificity).padStart(5)}  `;
   switch (c.status) {
@@ -70,6 +75,7 @@ export function renderReport(r: ExplainReport): string {
     ...(d.builtin ? { 'builtin-handler': d.builtin } : {}),
     websocket: d.websocket,
     ...(d.websocket_allowed_origins ? { 'websocket-allowed-origins': d.websocket_allowed_origins.join(', ') } : {}),
+    ...(d.websocket_inspection ? { 'websocket-inspection': wsInspection(d.websocket_inspection) } : {}),
     'failure-mode': d.failure_mode,
     'max-body-bytes': d.max_body_bytes,
     ...(d.body_buffer_bytes !== undefined ? { 'max-body-buffer-bytes': d.body_buffer_bytes === 0 ? '0 (bodies stream to the upstream as they arrive)' : d.body_buffer_bytes } : {}),

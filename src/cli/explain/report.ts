@@ -5,6 +5,7 @@ import type { CompiledConfig, CompiledListener, CompiledRoute } from '../../conf
 import type { ExplainSection, ExplainSettings, ExplainValue, FeatureManifest } from '../../pipeline/feature.ts';
 import { frontDoor, isAnswer, type FrontDoorRequest } from '../../server/front-door.ts';
 import { upgradeRefusal } from '../../websocket/origin.ts';
+import { WS_MAX_FRAGMENTS, WS_MAX_FRAME_BYTES } from '../../websocket/messages.ts';
 import { firstFailure, matchRoute, requestMatchInput, stripPort, type MatchInput } from '../../routing/match.ts';
 
 export interface ExplainRequest {
@@ -44,6 +45,8 @@ export interface RouteDetails {
   websocket: boolean;
   /** `websocket-allowed-origins`, normalised; absent when the route leaves the Origin unchecked */
   websocket_allowed_origins?: string[];
+  /** `websocket-inspection #true`: whole messages or frame by frame, and the per-message limits */
+  websocket_inspection?: { whole_messages: boolean; max_message_bytes: number | null; max_frame_bytes: number; max_fragments: number };
   failure_mode: string;
   max_body_bytes: number;
   /** the route's own request-buffering threshold (policies max-body-buffer-bytes), when set */
@@ -126,6 +129,12 @@ function rank(f: FeatureManifest): number {
   return i < 0 ? SECTION_ORDER.length : i;
 }
 
+/** What frame inspection does on a route with `websocket-inspection #true` (src/websocket/proxy.ts reads the same keys). */
+function websocketInspection(r: CompiledRoute): NonNullable<RouteDetails['websocket_inspection']> {
+  const whole = r.raw['websocket-inspect-messages'] ?? true;
+  return { whole_messages: whole, max_message_bytes: whole ? WS_MAX_FRAME_BYTES : null, max_frame_bytes: WS_MAX_FRAME_BYTES, max_fragments: r.raw['websocket-max-fragments'] ?? WS_MAX_FRAGMENTS };
+}
+
 function routeDetails(config: CompiledConfig, features: readonly FeatureManifest[], r: CompiledRoute, clientIp: string | undefined): RouteDetails {
   const filters = r.filters.map((id) => {
     const f = config.filters.get(id)!;
@@ -149,6 +158,7 @@ function routeDetails(config: CompiledConfig, features: readonly FeatureManifest
     builtin: r.builtin ?? null,
     websocket: r.websocket,
     ...(r.websocketOrigins ? { websocket_allowed_origins: [...r.websocketOrigins] } : {}),
+    ...(r.websocket && r.raw['websocket-inspection'] === true ? { websocket_inspection: websocketInspection(r) } : {}),
     failure_mode: r.failureMode,
     max_body_bytes: Math.min(config.limits['max-body-size-bytes'], r.maxBodyBytes ?? Infinity),
     ...(r.bodyBufferBytes !== undefined ? { body_buffer_bytes: r.bodyBufferBytes } : {}),

@@ -1,0 +1,80 @@
+// What frame inspection asks the agents about, pure (no sockets): one unit per frame, or (route
+// `websocket-inspect-messages`, the default) one unit per whole message, so a pattern split
+// across the fragments of a message is seen in one piece. A unit keeps its frames exactly as
+// received: an allowed unit is forwarded byte for byte, fragment boundaries and mask keys
+// included. Limits (bytes and fragments per message) are the parser's: it checks them on each
+// header, before a payload is held (frames.ts).
+import { CloseCode, FrameProtocolError, Opcode, isControl, type Frame } from './frames.ts';
+
+/**
+ * Largest frame payload accepted when frames are inspected (Sentinel's default max frame size), and
+ * the largest message when whole messages are (websocket-inspect-messages).
+ */
+export const WS_MAX_FRAME_BYTES = 1024 * 1024;
+
+/**
+ * Default `websocket-max-fragments`: frames in one data message on an inspected route (more: 1009).
+ * 1 MiB (the message limit) in 1024 fragments is 1 KiB each; senders that fragment use 4-16 KiB.
+ */
+export const WS_MAX_FRAGMENTS = 1024;
+
+export interface InspectUnit {
+  /** text/binary for a data message (never continuation when whole), or the control frame's opcode */
+  readonly opcode: number;
+  /** true for a whole message; a lone fragment (frame by frame) carries its own fin */
+  readonly fin: boolean;
+  /** the unmasked payload: the fragments' payloads joined */
+  readonly payload: Buffer;
+  /** the frames as received, in order (one, unless a fragmented message was reassembled) */
+  readonly frames: readonly Frame[];
+}
+
+/** A frame on its own (frame-by-frame inspection, control frames, unfragmented messages). */
+export function frameUnit(frame: Frame): InspectUnit {
+  return { opcode: frame.opcode, fin: frame.fin, payload: frame.payload, frames: [frame] };
+}
+
+/**
+ * Frames -> units, whole messages: a control frame or an unfragmented data frame is a unit at once
+ * (control frames interleaved in a fragmented message are not held back behind it, RFC 6455
+ * §5.4); the fragments of a message are held until the one with fin, then make one unit. Throws
+ * FrameProtocolError (1002) on a continuation without a message, or a new data frame before fin
+ * (the parser refuses both first; the assembler does not trust its input to have been checked).
+ */
+export class MessageAssembler {
+  private held: Frame[] = [];
+  private bytes = 0;
+
+  /** frames held for an incomplete message */
+  get heldFrames(): number {
+    return this.held.length;
+  }
+
+  /** payload bytes held for an incomplete message */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  /** The unit `frame` completes, or undefined while a message is still open. */
+  push(frame: Frame): InspectUnit | undefined {
+    if (isControl(frame.opcode)) return frameUnit(frame);
+    if (frame.opcode === Opcode.Continuation) {
+      if (this.held.length === 0) throw new FrameProtocolError('continuation frame without a message to continue', CloseCode.ProtocolError);
+    } else if (this.held.length > 0) {
+      throw new FrameProtocolError('new data frame while a fragmented message is open', CloseCode.ProtocolError);
+    } else if (frame.fin) {
+      return frameUnit(frame);
+    }
+    this.held.push(frame);
+    this.bytes += frame.payload.length;
+    if (!frame.fin) return undefined;
+    const frames = this.held;
+    const payload = Buffer.concat(
+      frames.map((f) => f.payload),
+      this.bytes,
+    );
+    this.held = [];
+    this.bytes = 0;
+    return { opcode: frames[0]!.opcode, fin: true, payload, frames };
+  }
+}
