@@ -15,6 +15,10 @@
 //                 flags), e.g. waf:semi32=--max-semi-space-size=32
 //   gw:NAME=FLAGS   the waf side with extra node FLAGS for the gateway
 //   env:NAME=K=V    the waf side with one more environment variable for both processes
+//   both:NAME=FLAGS the waf side with extra node FLAGS for both processes
+//   spin:NAME=US[@FLAGS]  the allow side with an agent that busy-waits US microseconds per request
+//                 (the engine's CPU on the shared core, without its allocation: a "slow" agent);
+//                 FLAGS ('+' between) for the gateway, e.g. spin:s250=250@--max-semi-space-size=32
 //
 //   node --import tsx bench/waf-insitu.ts [--requests get,post] [--rounds 3] [--duration 5]
 //       [--sides pass,allow,waf] [--baseline DIR] [--no-syscalls] [--connections 50] [--warmup 3]
@@ -67,6 +71,8 @@ const SYSCALLS = ['read', 'write', 'writev', 'epoll_wait', 'epoll_pwait', 'epoll
 interface SideSpec {
   name: string;
   kind: 'pass' | 'allow' | 'waf';
+  /** allow side only: microseconds the agent busy-waits per request headers event */
+  spinUs?: number;
   root: string;
   agentFlags: string[];
   gatewayFlags: string[];
@@ -79,13 +85,17 @@ function parseSides(): SideSpec[] {
     const base: SideSpec = { name: s, kind: 'waf', root: REPO, agentFlags: [], gatewayFlags: [], env: {} };
     if (s === 'pass' || s === 'allow' || s === 'waf') out.push({ ...base, kind: s });
     else {
-      const m = /^(waf|gw|env):([\w.-]+)=(.+)$/.exec(s);
-      if (!m) throw new Error(`--sides: cannot read "${s}" (pass, allow, waf, waf:NAME=FLAGS, gw:NAME=FLAGS, env:NAME=K=V)`);
+      const m = /^(waf|gw|both|env|spin):([\w.-]+)=(.+)$/.exec(s);
+      if (!m) throw new Error(`--sides: cannot read "${s}" (pass, allow, waf, waf:NAME=FLAGS, gw:NAME=FLAGS, env:NAME=K=V, spin:NAME=US[@FLAGS])`);
       const [, what, name, rest] = m as unknown as [string, string, string, string];
-      if (what === 'env') {
+      if (what === 'spin') {
+        const [us, flags] = rest.split('@') as [string, string | undefined];
+        out.push({ ...base, name, kind: 'allow', spinUs: Number(us), gatewayFlags: flags ? flags.split('+') : [] });
+      } else if (what === 'env') {
         const eq = rest.indexOf('=');
         out.push({ ...base, name, env: { [rest.slice(0, eq)]: rest.slice(eq + 1) } });
-      } else out.push({ ...base, name, [what === 'waf' ? 'agentFlags' : 'gatewayFlags']: rest.split('+') });
+      } else if (what === 'both') out.push({ ...base, name, agentFlags: rest.split('+'), gatewayFlags: rest.split('+') });
+      else out.push({ ...base, name, [what === 'waf' ? 'agentFlags' : 'gatewayFlags']: rest.split('+') });
     }
   }
   if (argv.baseline) out.push({ name: 'waf[base]', kind: 'waf', root: resolve(argv.baseline), agentFlags: [], gatewayFlags: [], env: {} });
@@ -98,6 +108,11 @@ class GcCounter {
   others = 0;
   pauseMs = 0;
   promotedBytes = 0;
+  survivedBytes = 0;
+  /** bytes allocated between GCs (the nvp line's allocated=, summed) */
+  allocatedBytes = 0;
+  /** mark-compacts started by V8's memory reducer (reduce_memory=1), not by heap growth */
+  reducing = 0;
   private partial = '';
   attach(p: Proc): void {
     p.child.stdout!.on('data', (c: Buffer) => {
@@ -107,14 +122,19 @@ class GcCounter {
         const kind = / gc=(\w+)/.exec(l)?.[1];
         if (!kind) continue;
         if (kind === 's') this.scavenges++;
-        else this.others++;
+        else {
+          this.others++;
+          if (/ reduce_memory=1/.test(l)) this.reducing++;
+        }
+        this.survivedBytes += Number(/\bnew_space_survived=(\d+)/.exec(l)?.[1] ?? 0);
+        this.allocatedBytes += Number(/\ballocated=(\d+)/.exec(l)?.[1] ?? 0);
         this.pauseMs += Number(/\bpause=([\d.]+)/.exec(l)?.[1] ?? 0);
         this.promotedBytes += Number(/\bpromoted=(\d+)/.exec(l)?.[1] ?? 0);
       }
     });
   }
-  snapshot(): { scavenges: number; others: number; pauseMs: number; promotedBytes: number } {
-    return { scavenges: this.scavenges, others: this.others, pauseMs: this.pauseMs, promotedBytes: this.promotedBytes };
+  snapshot(): { scavenges: number; others: number; pauseMs: number; promotedBytes: number; survivedBytes: number; allocatedBytes: number; reducing: number } {
+    return { scavenges: this.scavenges, others: this.others, pauseMs: this.pauseMs, promotedBytes: this.promotedBytes, survivedBytes: this.survivedBytes, allocatedBytes: this.allocatedBytes, reducing: this.reducing };
   }
 }
 
@@ -163,7 +183,9 @@ async function startSide(spec: SideSpec, dir: string, originPort: number): Promi
     writeFileSync(
       file,
       `import { runAgent, allow } from ${JSON.stringify(join(dist, 'src', 'agent-sdk', 'index.js'))};
-await runAgent({ socketPath: ${JSON.stringify(socket)}, name: 'bench-allow', onRequestHeaders: () => allow(), onRequestBodyChunk: () => allow() });
+const spinUs = ${spec.spinUs ?? 0};
+const spin = () => { if (spinUs > 0) { const end = process.hrtime.bigint() + BigInt(spinUs * 1000); while (process.hrtime.bigint() < end); } };
+await runAgent({ socketPath: ${JSON.stringify(socket)}, name: 'bench-allow', onRequestHeaders: () => (spin(), allow()), onRequestBodyChunk: () => allow() });
 process.stderr.write('listening\\n');
 process.on('SIGTERM', () => process.exit(0));
 `,
@@ -238,6 +260,9 @@ interface ProcWindow {
   otherGcs: number;
   gcPauseUs: number;
   promotedBytes: number;
+  survivedBytes: number;
+  allocatedBytes: number;
+  reducing: number;
 }
 
 interface Window {
@@ -280,6 +305,9 @@ async function measure(side: Side, kind: 'get' | 'post', script: string, secs: n
     otherGcs: (g1[i]!.others - g0[i]!.others) / n,
     gcPauseUs: ((g1[i]!.pauseMs - g0[i]!.pauseMs) * 1000) / n,
     promotedBytes: (g1[i]!.promotedBytes - g0[i]!.promotedBytes) / n,
+    survivedBytes: (g1[i]!.survivedBytes - g0[i]!.survivedBytes) / n,
+    allocatedBytes: (g1[i]!.allocatedBytes - g0[i]!.allocatedBytes) / n,
+    reducing: (g1[i]!.reducing - g0[i]!.reducing) / n,
   });
   return { rps: w.requestsPerSec, requests: n, non2xx: w.non2xx3xx, gateway: per(0), ...(procs[1] ? { agent: per(1) } : {}) };
 }
@@ -287,7 +315,7 @@ async function measure(side: Side, kind: 'get' | 'post', script: string, secs: n
 const f1 = (x: number): string => x.toFixed(1);
 function procLine(p: ProcWindow): string {
   const sc = [...p.syscalls].filter(([k, v]) => k !== 'all' && v >= 0.05).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' ');
-  return `cpu ${f1(p.userUs + p.sysUs)} us (usr ${f1(p.userUs)} sys ${f1(p.sysUs)}; not main thread ${f1(p.otherThreadsUs)})  cs ${p.voluntary.toFixed(2)}v+${p.involuntary.toFixed(2)}i  syscalls ${(p.syscalls.get('all') ?? 0).toFixed(2)}${sc ? ` [${sc}]` : ''}  gc ${(p.scavenges * 1000).toFixed(1)} scav+${(p.otherGcs * 1000).toFixed(2)} other /1k req, pause ${f1(p.gcPauseUs)} us, promoted ${(p.promotedBytes / 1024).toFixed(1)} KiB`;
+  return `cpu ${f1(p.userUs + p.sysUs)} us (usr ${f1(p.userUs)} sys ${f1(p.sysUs)}; not main thread ${f1(p.otherThreadsUs)})  cs ${p.voluntary.toFixed(2)}v+${p.involuntary.toFixed(2)}i  syscalls ${(p.syscalls.get('all') ?? 0).toFixed(2)}${sc ? ` [${sc}]` : ''}  gc ${(p.scavenges * 1000).toFixed(1)} scav+${(p.otherGcs * 1000).toFixed(2)} other (${(p.reducing * 1000).toFixed(2)} memory-reducing) /1k req, pause ${f1(p.gcPauseUs)} us, allocated ${(p.allocatedBytes / 1024).toFixed(1)} survived ${(p.survivedBytes / 1024).toFixed(1)} promoted ${(p.promotedBytes / 1024).toFixed(1)} KiB`;
 }
 
 function summarise(ws: ProcWindow[]): ProcWindow {
@@ -304,6 +332,9 @@ function summarise(ws: ProcWindow[]): ProcWindow {
     otherGcs: m((p) => p.otherGcs),
     gcPauseUs: m((p) => p.gcPauseUs),
     promotedBytes: m((p) => p.promotedBytes),
+    survivedBytes: m((p) => p.survivedBytes),
+    allocatedBytes: m((p) => p.allocatedBytes),
+    reducing: m((p) => p.reducing),
   };
 }
 
@@ -341,6 +372,13 @@ async function main(): Promise<number> {
         }
       }
     }
+    // Resident memory at the end (a larger young generation costs memory): VmRSS and VmHWM.
+    for (const s of sides)
+      for (const [what, p] of [['gateway', s.gateway], ['agent', s.agent]] as const)
+        if (p) {
+          const st = readFileSync(`/proc/${p.proc.pid}/status`, 'utf8');
+          console.log(`  ${s.spec.name} ${what}: VmRSS ${/VmRSS:\s+(\d+)/.exec(st)?.[1]} kB, VmHWM ${/VmHWM:\s+(\d+)/.exec(st)?.[1]} kB`);
+        }
   } finally {
     for (const s of sides) for (const p of [s.gateway, s.agent]) if (p) await p.proc.stop();
     await origin.stop();

@@ -40,6 +40,7 @@ const { values: argv } = parseNodeArgs({
     'cpu-prof-dir': { type: 'string', default: '' },
     baseline: { type: 'string', default: '' },
     host: { type: 'string', default: '' },
+    'gateway-node-flags': { type: 'string', default: '' },
     'slow-host': { type: 'string', default: '1.25' },
     help: { type: 'boolean', default: false },
   },
@@ -49,7 +50,10 @@ if (argv.help) {
   console.log(`usage: npm run bench:waf -- [--duration S] [--rounds N] [--connections N] [--pl 1,2]
     [--requests get,post] [--targets modsec,sentinel-waf,in-process,passthrough]
     [--multicore] [--crs-dir DIR] [--extra-agent-args "..."] [--cpu-prof-dir DIR] [--baseline DIR] [--host NAME]
-    [--slow-host 1.25]
+    [--slow-host 1.25] [--gateway-node-flags "..."]
+  --gateway-node-flags "...": node flags for this checkout's gateways (not the baseline's), e.g.
+  "--min-semi-space-size=16", which a single-process gateway takes only on its command line
+  (cluster workers get it by default: src/cluster/young-generation.ts).
   --host NAME: a Host header instead of wrk's numeric 127.0.0.1:port, which CRS 920350 matches at PL1
   (a logged warning below the threshold: every request then carries detection headers and an audit line).
   --baseline DIR: another checkout (with node_modules); its sentinel+waf and in-process targets
@@ -76,6 +80,8 @@ const PROXY_CPU = 0;
 /** node flags for the gateway and agent processes (profiling); node refuses --cpu-prof in NODE_OPTIONS. */
 const nodeFlags = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof-dir'])}`] : [];
 const LOAD_CPU = 1;
+/** --gateway-node-flags, for this checkout's gateways only (the baseline runs without). */
+const gatewayFlags = (root: string): string[] => (root === REPO ? argv['gateway-node-flags'].split(/\s+/).filter(Boolean) : []);
 
 // ---- the two requests ------------------------------------------------------------------------
 
@@ -162,7 +168,7 @@ async function startGateway(dir: string, name: string, config: string, cpu: numb
   const text = config.replaceAll('{{listen}}', `127.0.0.1:${port}`).replaceAll('{{metrics}}', `127.0.0.1:${metrics}`);
   const file = join(dir, `${name}.kdl`);
   writeFileSync(file, text);
-  const proc = spawnPinned(name, cpu, process.execPath, [...nodeFlags, gateway, 'run', '-c', file], { cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
+  const proc = spawnPinned(name, cpu, process.execPath, [...nodeFlags, ...gatewayFlags(root), gateway, 'run', '-c', file], { cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
   await waitUp(proc, port, 120_000); // an in-process WAF loads the CRS first
   return { port, procs: [proc], proc };
 }
