@@ -13,6 +13,7 @@ import { reloadSources, watchConfigSources, type ConfigWatcher } from '../config
 import { aggregateClusterMetrics, type WorkerSnapshot } from './aggregate.ts';
 import { isToPrimary, type ToPrimary, type ToWorker, type WorkerMetricsJson } from './messages.ts';
 import { DEFAULT_RESTART_POLICY, RestartPolicy, type RestartPolicyOptions } from './policy.ts';
+import { workerExecArgv } from './young-generation.ts';
 
 export interface PrimaryOptions extends Pick<GatewayOptions, 'configPath' | 'logLevel'> {
   workers: number;
@@ -64,7 +65,8 @@ export class ClusterPrimary {
     // round-robin policy every connection would be accepted by the primary and passed over IPC
     // (one more hop per connection, and the primary becomes the bottleneck).
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({});
+    // The workers' young generation (young-generation.ts): a flag only the command line can set.
+    cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env) });
     cluster.on('message', (worker, m: unknown) => this.onMessage(worker, m));
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
     process.on('SIGHUP', () => {

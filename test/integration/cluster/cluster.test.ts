@@ -157,6 +157,10 @@ test('a primary and two workers; logs carry the worker id', () => {
   assert.equal(workerPids.length, 2);
   assert.equal(new Set(workerPids).size, 2);
   assert.ok(!workerPids.includes(proc.child.pid!), 'the primary serves no traffic itself');
+  // Forked with the young-generation flag (src/cluster/young-generation.ts); the primary runs without it.
+  const argv = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  for (const pid of workerPids) assert.ok(argv(pid).includes('--min-semi-space-size=16'), `worker ${pid} has the semi-space flag`);
+  assert.ok(!argv(proc.child.pid!).includes('--min-semi-space-size=16'));
   const workerStarts = proc.lines.filter((l) => l.msg === 'sentinel started');
   assert.deepEqual(workerStarts.map((l) => l.worker).sort(), [1, 2]);
 });
