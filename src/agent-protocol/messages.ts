@@ -569,6 +569,54 @@ function rawHeadersJson(raw: RawHeaders): string | undefined {
  * and "Session 13"); anything else, e.g. a header value with a quote or a non-ASCII character, the
  * client-certificate members, is JSON.stringify's. Sets lastJsonOneByte.
  */
+/** The last route fragment written, and the members it was written from (compared with ===). */
+let fragServerName: string | null | undefined;
+let fragProtocol: string | undefined;
+let fragTlsVersion: string | null | undefined;
+let fragTlsCipher: string | null | undefined;
+let fragRouteId: string | null | undefined;
+let fragUpstreamId: string | null | undefined;
+let fragment = '';
+
+/**
+ * `,"server_name":…,"upstream_id":…` of the event: the same for every request of a route and
+ * host, so the last one is kept and reused while its six members are equal (six string compares
+ * instead of ~12 string additions per event, and a shallower string to flatten). The members are
+ * plain-checked by the caller; the bytes are the ones the additions would give.
+ */
+function routeFragment(m: RequestMetadata): string {
+  if (
+    m.server_name === fragServerName &&
+    m.protocol === fragProtocol &&
+    m.tls_version === fragTlsVersion &&
+    m.tls_cipher === fragTlsCipher &&
+    m.route_id === fragRouteId &&
+    m.upstream_id === fragUpstreamId
+  )
+    return fragment;
+  fragServerName = m.server_name;
+  fragProtocol = m.protocol;
+  fragTlsVersion = m.tls_version;
+  fragTlsCipher = m.tls_cipher;
+  fragRouteId = m.route_id;
+  fragUpstreamId = m.upstream_id;
+  fragment = flatten(
+    (m.server_name === null ? ',"server_name":null' : ',"server_name":"' + m.server_name + '"') +
+      ',"protocol":"' +
+      m.protocol +
+      (m.tls_version === null ? '","tls_version":null' : '","tls_version":"' + m.tls_version + '"') +
+      (m.tls_cipher === null ? ',"tls_cipher":null' : ',"tls_cipher":"' + m.tls_cipher + '"') +
+      (m.route_id === null ? ',"route_id":null' : ',"route_id":"' + m.route_id + '"') +
+      (m.upstream_id === null ? ',"upstream_id":null' : ',"upstream_id":"' + m.upstream_id + '"'),
+  );
+  return fragment;
+}
+
+/** A flat copy of a concatenated printable-ASCII string (kept across requests: one sequential string, not a tree of its parts). */
+function flatten(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
+}
+
 export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
   const m = e.metadata as RequestMetadata | null | undefined;
   const h: unknown = e.rawHeaders;
@@ -613,13 +661,7 @@ export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
     m!.client_ip +
     '","client_port":' +
     String(m!.client_port) +
-    (m!.server_name === null ? ',"server_name":null' : ',"server_name":"' + m!.server_name + '"') +
-    ',"protocol":"' +
-    m!.protocol +
-    (m!.tls_version === null ? '","tls_version":null' : '","tls_version":"' + m!.tls_version + '"') +
-    (m!.tls_cipher === null ? ',"tls_cipher":null' : ',"tls_cipher":"' + m!.tls_cipher + '"') +
-    (m!.route_id === null ? ',"route_id":null' : ',"route_id":"' + m!.route_id + '"') +
-    (m!.upstream_id === null ? ',"upstream_id":null' : ',"upstream_id":"' + m!.upstream_id + '"') +
+    routeFragment(m!) +
     ',"timestamp":"' +
     m!.timestamp +
     (m!.traceparent === null ? '","traceparent":null},"method":"' : '","traceparent":"' + m!.traceparent + '"},"method":"') +

@@ -76,6 +76,30 @@ test('encodeRequestHeadersJson writes exactly what JSON.stringify writes', () =>
   assert.equal(lastJsonOneByte, false, 'a non-ASCII string is not');
 });
 
+test('the reused route fragment follows every change of its six members', () => {
+  // one member changed at a time, back and forth, and equal strings that are distinct objects
+  const variants: Partial<RequestMetadata>[] = [
+    {},
+    { server_name: ['example', '.test'].join('') },
+    { server_name: null },
+    { protocol: 'HTTP/2.0' },
+    { tls_version: 'TLSv1.3' },
+    { tls_cipher: 'TLS_AES_128_GCM_SHA256' },
+    { route_id: 'r2' },
+    { route_id: null },
+    { upstream_id: 'u2' },
+    { upstream_id: null },
+    {},
+    { server_name: 'other.test', route_id: 'r3', upstream_id: 'u3' },
+    {},
+  ];
+  for (const round of [0, 1])
+    for (const [i, over] of variants.entries()) {
+      const e = new RequestHeadersMessage('c1', meta(over), 'GET', '/', { host: 'h' });
+      assert.equal(encodeRequestHeadersJson(e), JSON.stringify(e), `round ${round}, variant ${i}`);
+    }
+});
+
 test('a cycle or a bigint in the event throws, as JSON.stringify does', () => {
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;

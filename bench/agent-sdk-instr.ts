@@ -1,0 +1,109 @@
+// The SDK agent's side of the hop, in instructions (issue #16 item 3): one process runs the SDK's
+// allow-all agent (the agent bench/agent-hop.ts starts) and a raw client on a Unix socket that
+// writes request_headers events in batches of --batch frames (one write per batch, as the
+// gateway's FrameWriter sends a turn's events) and reads the replies. Run under callgrind twice
+// with different --events; (instructions of the long run - the short run) / (difference in
+// events) is what one event costs, the client's small constant share included (the same for
+// every tree). --root DIR picks the checkout whose SDK is measured.
+//   for n in 20000 40000; do valgrind --tool=callgrind --smc-check=all --callgrind-out-file=/tmp/sdk.$n \
+//     node --import tsx bench/agent-sdk-instr.ts --root DIR --events $n; done
+// Without valgrind it prints CPU µs per event (process.cpuUsage), a rough timing.
+import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+
+const { values } = parseArgs({
+  options: {
+    root: { type: 'string', default: '.' },
+    events: { type: 'string', default: '20000' },
+    batch: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '0' },
+    callgrind: { type: 'boolean', default: false },
+  },
+});
+const root = resolve(values.root!);
+const events = Number(values.events);
+const batch = Number(values.batch);
+
+const sdk = (await import(pathToFileURL(join(root, 'src', 'agent-sdk', 'index.ts')).href)) as typeof import('../src/agent-sdk/index.ts');
+const socketPath = join(mkdtempSync(join(tmpdir(), 'sdk-instr-')), 'agent.sock');
+const agent = await sdk.runAgent({ socketPath, name: 'bench-allow', onRequestHeaders: () => sdk.allow() });
+
+function frame(type: number, json: string): Buffer {
+  const body = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(5 + body.length);
+  out.writeUInt32BE(body.length + 1, 0);
+  out[4] = type;
+  body.copy(out, 5);
+  return out;
+}
+
+// A request_headers event as the gateway writes it for the bench's GET (Host, Connection).
+function event(i: number): string {
+  const cid = `0af7651916cd43dd8448eb211c80319c-${String(i).padStart(4, '0')}`;
+  return JSON.stringify({
+    metadata: {
+      correlation_id: cid,
+      request_id: cid,
+      client_ip: '127.0.0.1',
+      client_port: 40000 + i,
+      server_name: '127.0.0.1:8080',
+      protocol: 'HTTP/1.1',
+      tls_version: null,
+      tls_cipher: null,
+      route_id: 'agent',
+      upstream_id: 'origin',
+      timestamp: '2026-12-06T04:00:00.000Z',
+      traceparent: null,
+    },
+    method: 'GET',
+    uri: '/agent',
+    headers: { host: ['127.0.0.1:8080'], connection: ['keep-alive'] },
+    correlation_id: cid,
+  });
+}
+const batchBuf = Buffer.concat(Array.from({ length: batch }, (_, i) => frame(0x10, event(i))));
+
+const sock = connect(socketPath);
+await new Promise<void>((ok) => sock.once('connect', () => ok()));
+let pendingFrames = 0;
+let buffered: Buffer = Buffer.alloc(0);
+let wake: (() => void) | undefined;
+sock.on('data', (chunk: Buffer) => {
+  buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+  let at = 0;
+  while (buffered.length - at >= 4) {
+    const len = buffered.readUInt32BE(at);
+    if (buffered.length - at < 4 + len) break;
+    at += 4 + len;
+    pendingFrames--;
+  }
+  buffered = buffered.subarray(at);
+  if (pendingFrames <= 0 && wake) {
+    const w = wake;
+    wake = undefined;
+    w();
+  }
+});
+const roundTrip = (buf: Buffer, frames: number) =>
+  new Promise<void>((ok) => {
+    pendingFrames = frames;
+    wake = ok;
+    sock.write(buf);
+  });
+
+await roundTrip(frame(0x01, JSON.stringify({ supported_versions: [2], proxy_id: 'bench', proxy_version: '0', config: null, supported_encodings: ['json'] })), 1);
+for (let n = 0; n < Number(values.warmup); n += batch) await roundTrip(batchBuf, batch);
+const control = (...args: string[]) => new Promise<void>((ok, fail) => execFile('callgrind_control', [...args, String(process.pid)], (err) => (err ? fail(err) : ok())));
+if (values.callgrind) await control('-i', 'on');
+const t0 = process.cpuUsage();
+for (let n = 0; n < events; n += batch) await roundTrip(batchBuf, batch);
+const t = process.cpuUsage(t0);
+if (values.callgrind) await control('-d');
+console.log(`${events} events in batches of ${batch}: ${((t.user + t.system) / events).toFixed(2)} µs CPU per event (client and agent, one process)`);
+sock.destroy();
+await agent.close();
