@@ -11,6 +11,7 @@ import { unknownFields, validateObject } from '../../helpers/k8s-schema.ts';
 
 interface Container {
   name: string;
+  command?: string[];
   args: string[];
   env?: { name: string; value: string }[];
   ports?: { name: string; containerPort: number }[];
@@ -127,6 +128,20 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
     assert.match(kdlOf(objs), /auto-reload #false/);
   });
 
+  it('nodeSemiSpaceMb: the gateway container runs node with the young-generation flag (16 by default); 0 leaves the image ENTRYPOINT and turns it off in cluster workers', async () => {
+    const env = (c: Container, name: string) => c.env?.find((e) => e.name === name)?.value;
+    const dflt = gateway(find<Deployment>(await render({ valuesFiles: valueSets.waf }), 'Deployment')!);
+    assert.deepEqual(dflt.command, ['node', '--min-semi-space-size=16', '/app/bin/entrypoint.mjs']);
+    assert.equal(env(dflt, 'SENTINEL_SEMI_SPACE_MB'), undefined);
+    const waf = find<Deployment>(await render({ valuesFiles: valueSets.waf }), 'Deployment')!.spec.template.spec.containers.find((c) => c.name === 'waf')!;
+    assert.equal(waf.command, undefined, 'the WAF agent keeps the image ENTRYPOINT (the flag did not pay there)');
+    const big = gateway(find<Deployment>(await render({ set: ['nodeSemiSpaceMb=32'] }), 'Deployment')!);
+    assert.deepEqual(big.command, ['node', '--min-semi-space-size=32', '--max-semi-space-size=32', '/app/bin/entrypoint.mjs']);
+    const off = gateway(find<Deployment>(await render({ set: ['nodeSemiSpaceMb=0'] }), 'Deployment')!);
+    assert.equal(off.command, undefined);
+    assert.equal(env(off, 'SENTINEL_SEMI_SPACE_MB'), '0');
+  });
+
   it('WAF sidecar: own container, probes and resources, socket on a shared emptyDir that the KDL agent block points at', async () => {
     const objs = await render({ valuesFiles: valueSets.waf });
     const d = find<Deployment>(objs, 'Deployment')!;
@@ -213,6 +228,7 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
       ['dashboards.enabled=yes', /dashboards\.enabled.*Invalid type/],
       ['config.logLevel=verbose', /config\.logLevel.*must be one of the following/],
       ['image.pullPolicy=Sometimes', /image\.pullPolicy.*must be one of the following/],
+      ['nodeSemiSpaceMb=-1', /nodeSemiSpaceMb.*Must be greater than or equal to 0/],
     ];
     for (const [set, message] of bad) {
       it(set, async () => {

@@ -29,6 +29,8 @@ interface Probe {
 }
 interface Container {
   name: string;
+  /** set when the chart gives node flags: ["node", ...flags, "/app/bin/entrypoint.mjs"] */
+  command?: string[];
   args: string[];
   env: { name: string; value: string }[];
   ports?: { name: string; containerPort: number }[];
@@ -72,7 +74,10 @@ function layOutPod(objs: K8sObject[], root: string): PathMap {
 
 function startContainer(c: Container, map: PathMap): Proc {
   const env = Object.fromEntries(c.env.map((e) => [e.name, mapPath(map, e.value)]));
-  const p = startProc(process.execPath, [join(inst.pkgDir, 'bin', 'entrypoint.mjs'), ...c.args.map((a) => mapPath(map, a))], { cwd: tmp, env });
+  // the image's ENTRYPOINT is `node /app/bin/entrypoint.mjs`; a rendered command replaces it
+  const [node, ...entry] = c.command ?? ['node', '/app/bin/entrypoint.mjs'];
+  assert.equal(node, 'node', `${c.name}: the image runs node`);
+  const p = startProc(process.execPath, [...entry.map((a) => mapPath(map, a)), ...c.args.map((a) => mapPath(map, a))], { cwd: tmp, env });
   procs.push(p);
   return p;
 }
