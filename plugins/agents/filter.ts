@@ -365,6 +365,15 @@ export class AgentFilter implements RequestFilter {
     const cid = state.correlation.id;
     const streaming = members.filter((m) => m.def.requestBodyMode.kind === 'stream' || (m.def.requestBodyMode.kind === 'hybrid' && !(declared <= m.def.requestBodyMode.bufferBytes)));
     const buffered = members.filter((m) => !streaming.includes(m));
+
+    // A coded body (Content-Encoding: gzip, deflate, br, ...) that an agent would see as coded
+    // bytes while the upstream's framework decodes it: the WAF parses gzip noise and the attack
+    // inside goes through. Refused (whatever the failure mode, as a bomb is) unless the agents see
+    // it decoded: `decompress #true` and buffered inspection (stream events carry raw chunks).
+    const codings = contentCodings(ctx.raw.headers['content-encoding']);
+    if (codings.length > 0 && (streaming.length > 0 || !policy.decompress)) {
+      return text(415, 'Unsupported Media Type: coded request bodies are not inspected (Content-Encoding)', 'encoded_request_body');
+    }
     const stream = streaming.length > 0 ? new BodyStreamer(this, ctx, streaming, cid) : undefined;
 
     // Everything read is replayed upstream, so the read is bounded by the request limit even
@@ -390,7 +399,6 @@ export class AgentFilter implements RequestFilter {
 
     let inspected = read.body;
     let decoded = false;
-    const codings = contentCodings(ctx.raw.headers['content-encoding']);
     if (buffered.length > 0 && codings.length > 0 && policy.decompress) {
       const r = await decompressBounded(read.body, codings, { maxRatio: policy.maxDecompressionRatio, maxBytes: policy.maxDecompressedBytes });
       const encoding = encodingLabel(codings);

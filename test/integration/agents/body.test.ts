@@ -106,6 +106,18 @@ test('gzip body: inspected decoded, replayed compressed byte-for-byte', async ()
   assert.equal(attack.status, 403, 'an attack hidden by gzip is found');
 });
 
+test('a coded body a stream-mode agent would see compressed is refused 415, under either failure mode (session 16 audit)', async () => {
+  const hits = upstream.hits.length;
+  for (const [path, coding] of [['/stream/gz', 'gzip'], ['/stream/br', 'br'], ['/stream/x', 'x-foo']] as const) {
+    const r = await send(gw.port, path, { headers: { ...JSON_CT, 'content-encoding': coding }, body: gzipSync(json({ q: 'attack' })) });
+    assert.equal(r.status, 415, path);
+  }
+  assert.equal(upstream.hits.length, hits, 'nothing reached the upstream');
+  // identity is no coding
+  const plain = await send(gw.port, '/stream/id', { headers: { ...JSON_CT, 'content-encoding': 'identity' }, body: json({ q: 'fine' }) });
+  assert.equal(plain.status, 200);
+});
+
 test('a decompression bomb is refused (413) without being expanded, under either failure mode', async () => {
   const bomb = gzipSync(Buffer.alloc(32 * 1024 * 1024, 0x20)); // ~32 KiB on the wire
   assert.ok(bomb.length < LIMIT);
