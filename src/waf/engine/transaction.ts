@@ -9,6 +9,7 @@ import { knownMiss, setMiss } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
 import type { OperatorContext, Phase, Rule, RuleEntry, RuleVariable } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
+import { parseJson } from '../bodies/json.ts';
 import { currentTransaction } from '../seen-before.ts';
 
 export interface Intervention {
@@ -363,7 +364,11 @@ export class Transaction {
     if (this.reqBodyTooLarge) s.set('INBOUND_DATA_ERROR', '1');
     // As in Coraza, the URL-encoded and JSON processors expose the raw body too.
     if (!proc || proc === 'URLENCODED' || proc === 'JSON' || this.forceRequestBodyVariable) s.set('REQUEST_BODY', body);
-    if (!proc || body.length === 0) return;
+    if (body.length === 0) return;
+    if (!proc) {
+      this.sniffJsonBody(body);
+      return;
+    }
     const result = processBody(proc, body, this.col('REQUEST_HEADERS').first('content-type') ?? '', this.rules.settings.argumentSeparator);
     for (const [name, value] of result.args) this.addArg('POST', name, value);
     if (result.error !== undefined) {
@@ -392,6 +397,24 @@ export class Transaction {
       for (const name of m.partNames) this.col('MULTIPART_NAME').add(name, name);
       for (const [flag, value] of Object.entries(m.flags)) s.set(flag, value);
     }
+  }
+
+  /**
+   * A body no processor was chosen for (no Content-Type, `text/plain`, `application/x-json`, ...)
+   * that is a JSON document is still JSON to many applications: Go's json.Decoder and Flask's
+   * get_json(force=True) ignore the type, Express parses whatever types it is told to. ModSecurity
+   * and Coraza leave such a body to REQUEST_BODY, which few CRS rules read, so an attack in it
+   * passed wherever the CRS content-type policy (920420, 920340) had been relaxed. Its values
+   * become ARGS as with the JSON processor (session 16 audit); REQBODY_PROCESSOR stays empty and a
+   * body that does not parse is left alone (no REQBODY_ERROR: it was never claimed to be JSON).
+   */
+  private sniffJsonBody(body: string): void {
+    let i = body.startsWith('\xef\xbb\xbf') ? 3 : 0;
+    while (i < body.length && (body[i] === ' ' || body[i] === '\t' || body[i] === '\r' || body[i] === '\n')) i++;
+    if (body[i] !== '{' && body[i] !== '[') return;
+    const r = parseJson(body);
+    if (r.error !== undefined) return;
+    for (const [name, value] of r.args) this.addArg('POST', name, value);
   }
 
   // ------------------------------------------------------------------ variables

@@ -89,6 +89,12 @@ function attacks(): Probe[] {
   add('application/json ; charset=utf-8', req('POST', '/x', ['Content-Type: application/json ; charset=utf-8'], json));
   add('application/vnd.api+json', req('POST', '/x', ['Content-Type: application/vnd.api+json'], json));
   add('form Content-Type with a JSON body', req('POST', '/x', [FORM], json));
+  // JSON the WAF had no processor for, which Go's json.Decoder, Flask's get_json(force=True) or a
+  // permissive Express parser read anyway (fixed: the WAF sniffs a JSON document)
+  add('text/plain with a JSON body', req('POST', '/x', ['Content-Type: text/plain'], json));
+  add('no Content-Type, a JSON body', req('POST', '/x', [], json));
+  add('application/x-json', req('POST', '/x', ['Content-Type: application/x-json'], json));
+  add('text/json, a JSON array', req('POST', '/x', ['Content-Type: text/json'], `[${json}]`));
   // bodies: multipart
   add('multipart', req('POST', '/x', [MP], part('q', sqli) + '--BND--\r\n'));
   add('multipart, quoted boundary', req('POST', '/x', ['Content-Type: multipart/form-data; boundary="BND"'], part('q', sqli) + '--BND--\r\n'));

@@ -72,6 +72,25 @@ SecRule REQUEST_LINE "@streq GET /a%20b/c.php?x=%41 HTTP/1.1" "id:33,phase:1,pas
 SecRule ARGS:x "@streq A" "id:34,phase:1,pass,log"`);
     assert.deepEqual(run(waf, { uri: '/a%20b/c.php?x=%41' }).ids, [30, 31, 32, 33, 34]);
   });
+
+  it('a JSON body without a processor (no or another Content-Type) still gives ARGS (session 16 audit)', () => {
+    const waf = engine(`
+SecRule ARGS:json.q "@contains attack" "id:40,phase:2,pass,log"
+SecRule ARGS_POST_NAMES "@streq json.a.0" "id:41,phase:2,pass,log"
+SecRule REQBODY_ERROR "!@eq 0" "id:42,phase:2,pass,log"
+SecRule REQBODY_PROCESSOR "@rx ." "id:43,phase:2,pass,log"`);
+    const post = (ct: string | undefined, body: string) => run(waf, { method: 'POST', uri: '/p', headers: ct ? [['Content-Type', ct]] : [] }, body).ids;
+    const doc = '{"a":[1],"q":"an attack"}';
+    const table: [string | undefined, string, number[]][] = [
+      ['text/plain', doc, [40, 41]],
+      [undefined, doc, [40, 41]],
+      ['application/x-json', `\xef\xbb\xbf \r\n${doc}`, [40, 41]],
+      ['text/json', `[${doc}]`, []], // json.0.q and json.0.a.0: other names
+      ['text/plain', '{not json', []], // no REQBODY_ERROR: the body never said it was JSON
+      ['text/plain', 'q=an attack', []], // form sniffing is not done: no framework parses a form without its type
+    ];
+    for (const [ct, body, want] of table) assert.deepEqual(post(ct, body), want, `${ct} ${body}`);
+  });
 });
 
 describe('actions', () => {
