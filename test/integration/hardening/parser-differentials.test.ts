@@ -102,6 +102,9 @@ function attacks(): Probe[] {
   add('multipart, boundary twice (the first is the one used)', req('POST', '/x', ['Content-Type: multipart/form-data; boundary=BND; boundary=AAA'], part('q', sqli) + '--BND--\r\n'));
   add('multipart, no final boundary', req('POST', '/x', [MP], part('q', sqli)));
   add('multipart, LF line endings', req('POST', '/x', [MP], (part('q', sqli) + '--BND--\r\n').replace(/\r\n/g, '\n')));
+  // Go's mime/multipart decodes quoted-printable parts for the application (fixed: decoded ARGs)
+  add('multipart, a base64 part', req('POST', '/x', [MP], `--BND\r\nContent-Disposition: form-data; name="q"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(sqli).toString('base64')}\r\n--BND--\r\n`));
+  add('multipart, a quoted-printable part', req('POST', '/x', [MP], `--BND\r\nContent-Disposition: form-data; name="q"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${sqli.replace(/'/g, '=27').replace(/ /g, '=20')}\r\n--BND--\r\n`));
   add('multipart, filename*= with a traversal', req('POST', '/x', [MP], `--BND\r\nContent-Disposition: form-data; name="f"; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd\r\nContent-Type: text/plain\r\n\r\nhello\r\n--BND--\r\n`));
   add('multipart, a fake part in the preamble', req('POST', '/x', [MP], `preamble\r\nContent-Disposition: form-data; name="q"\r\n\r\n${sqli}\r\n--BND\r\nContent-Disposition: form-data; name="a"\r\n\r\nok\r\n--BND--\r\n`));
   add('multipart, two name parameters', req('POST', '/x', [MP], `--BND\r\nContent-Disposition: form-data; name="a;b"; name="q"\r\n\r\n${sqli}\r\n--BND--\r\n`));

@@ -203,3 +203,19 @@ describe('parseMultipart: evasion flags', () => {
     assert.equal(r.flags.MULTIPART_STRICT_ERROR, 1);
   });
 });
+
+describe('parseMultipart: Content-Transfer-Encoding (session 16 audit)', () => {
+  const part = (cte: string, value: string) => parseMultipart(crlf('--XyZ', 'Content-Disposition: form-data; name="q"', `Content-Transfer-Encoding: ${cte}`, '', value, '--XyZ--', ''), CT).args;
+  const attack = "1' OR '1'='1";
+  it('a base64 or quoted-printable field is an ARG both as sent and decoded', () => {
+    const table: [string, string, [string, string][]][] = [
+      ['base64', Buffer.from(attack).toString('base64'), [['q', Buffer.from(attack).toString('base64')], ['q', attack]]],
+      [' Base64 ', 'MScgT1Ig\r\nJzEnPScx', [['q', 'MScgT1Ig\r\nJzEnPScx'], ['q', attack]]],
+      ['quoted-printable', '1=27 OR =271=27=3D=\r\n=271', [['q', '1=27 OR =271=27=3D=\r\n=271'], ['q', attack]]],
+      ['quoted-printable', 'plain', [['q', 'plain']]],
+      ['8bit', attack, [['q', attack]]],
+      ['x-unknown', 'abc', [['q', 'abc']]],
+    ];
+    for (const [cte, value, want] of table) assert.deepEqual(part(cte, value), want, cte);
+  });
+});
