@@ -16,6 +16,12 @@ export interface MatchInput {
   header(name: string): string | undefined;
   /** decoded query parameter lookup ('' for a parameter without '='), undefined when absent */
   query(name: string): string | undefined;
+  /**
+   * A parameter `query` was asked for that upstreams may read differently (session 16 audit):
+   * sent twice with different values (PHP, Rails and Django keep the last, the lookup the first),
+   * or also found when `;` separates (Rack, older Python). The caller refuses the request.
+   */
+  ambiguousQuery?: string;
 }
 
 export interface RouteConditions {
@@ -200,7 +206,8 @@ export function firstFailure(checks: readonly ConditionCheck[], input: MatchInpu
 /** The MatchInput of a request: lower-cased header names as Node gives them, the query decoded lazily. */
 export function requestMatchInput(method: string, path: string, query: string, host: string, headers: Readonly<Record<string, string | string[] | undefined>>): MatchInput {
   let params: URLSearchParams | undefined;
-  return {
+  let semicolons: URLSearchParams | undefined;
+  const input: MatchInput = {
     method,
     path,
     host,
@@ -210,10 +217,17 @@ export function requestMatchInput(method: string, path: string, query: string, h
     },
     query: (name) => {
       params ??= new URLSearchParams(query);
-      const v = params.get(name);
-      return v === null ? undefined : v;
+      const all = params.getAll(name);
+      if (all.some((v) => v !== all[0])) input.ambiguousQuery = name;
+      else if (query.includes(';')) {
+        semicolons ??= new URLSearchParams(query.replaceAll(';', '&'));
+        const alt = semicolons.getAll(name);
+        if (alt.length !== all.length || alt.some((v) => v !== all[0])) input.ambiguousQuery = name;
+      }
+      return all.length === 0 ? undefined : all[0];
     },
   };
+  return input;
 }
 
 /** Sorts by priority desc, then specificity desc, stable on config order. */

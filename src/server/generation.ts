@@ -525,6 +525,14 @@ export class Generation {
     const matchStart = sampled ? performance.now() : 0;
     const route = (f.route = matchRoute(this.config.routesByListener.get(listener.config.id) ?? this.config.routes, input, this.defaultRoutes.get(listener.config.id)));
     if (sampled) this.traceRouteMatch(f.trace!, matchStart, route);
+    // A query-param condition read a parameter the upstream may see with another value: the
+    // route chosen could be one the upstream's reading would not have matched (docs/security.md,
+    // "Parser differentials").
+    if (input.ambiguousQuery !== undefined) {
+      metrics.clientErrors.inc({ kind: 'ambiguous_query_param' });
+      f.result = this.sendLocal(res, traceId, { status: 400, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(400, 'Bad Request: a query parameter the routes read is sent with different values', traceId) });
+      return undefined;
+    }
     if (!route) {
       f.result = this.sendLocal(res, traceId, notFoundBody(traceId, 'No matching route found'));
       return undefined;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileConditions, compileHost, hostMatches, matchRoute, prefixMatches, priorityValue, sortRoutes, specificity, stripPort, type MatchInput, type RouteConditions } from '../../../src/routing/match.ts';
+import { compileConditions, compileHost, hostMatches, matchRoute, prefixMatches, priorityValue, requestMatchInput, sortRoutes, specificity, stripPort, type MatchInput, type RouteConditions } from '../../../src/routing/match.ts';
 
 function input(over: Partial<{ method: string; path: string; host: string; headers: Record<string, string>; query: string }> = {}): MatchInput {
   const headers = over.headers ?? {};
@@ -141,4 +141,24 @@ test('host globs escape dots; `*` inside a label is one label\'s characters; reg
     ['a|b', 'b', true],
   ];
   for (const [pattern, host, want] of cases) assert.equal(hostMatches(compileHost(pattern), host), want, `${pattern} vs ${host}`);
+});
+
+test('a query parameter read with values upstreams may read differently is flagged (session 16 audit)', () => {
+  const table: [query: string, value: string | undefined, ambiguous: boolean][] = [
+    ['action=delete', 'delete', false],
+    ['action=delete&action=delete', 'delete', false],
+    ['action=view&action=delete', 'view', true], // PHP, Rails, Django read "delete"
+    ['action=delete&action=', 'delete', true],
+    ['x=1;action=delete', undefined, true], // Rack and older Python split on ;
+    ['action=view;x=1', 'view;x=1', true],
+    ['other=1;2&action=view', 'view', false], // ; elsewhere does not touch this parameter
+    ['other=1', undefined, false],
+  ];
+  for (const [query, value, ambiguous] of table) {
+    const i = requestMatchInput('GET', '/', query, 'a.example', {});
+    assert.equal(i.query('action'), value, query);
+    assert.equal(i.ambiguousQuery !== undefined, ambiguous, query);
+  }
+  const untouched = requestMatchInput('GET', '/', 'action=view&action=delete', 'a.example', {});
+  assert.equal(untouched.ambiguousQuery, undefined, 'only parameters a condition reads are looked at');
 });
