@@ -561,14 +561,6 @@ function rawHeadersJson(raw: RawHeaders): string | undefined {
   return out + '}';
 }
 
-/**
- * JSON.stringify(e), written by hand: when every member has the type the filter gives it and every
- * string is printable ASCII without quotes or backslashes (the usual event), one concatenation of
- * the members in the filter's order, the quotes inside the literals (no helper and no quoting
- * string per member: both cost as much as JSON.stringify saved, docs/architecture.md "Session 12"
- * and "Session 13"); anything else, e.g. a header value with a quote or a non-ASCII character, the
- * client-certificate members, is JSON.stringify's. Sets lastJsonOneByte.
- */
 /** The last route fragment written, and the members it was written from (compared with ===). */
 let fragServerName: string | null | undefined;
 let fragProtocol: string | undefined;
@@ -617,6 +609,14 @@ function flatten(s: string): string {
   return Buffer.from(s, 'latin1').toString('latin1');
 }
 
+/**
+ * JSON.stringify(e), written by hand: when every member has the type the filter gives it and every
+ * string is printable ASCII without quotes or backslashes (the usual event), one concatenation of
+ * the members in the filter's order, the quotes inside the literals (no helper and no quoting
+ * string per member: both cost as much as JSON.stringify saved, docs/architecture.md "Session 12"
+ * and "Session 13"); anything else, e.g. a header value with a quote or a non-ASCII character, the
+ * client-certificate members, is JSON.stringify's. Sets lastJsonOneByte.
+ */
 export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
   const m = e.metadata as RequestMetadata | null | undefined;
   const h: unknown = e.rawHeaders;
