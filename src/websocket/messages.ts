@@ -4,6 +4,7 @@
 // received: an allowed unit is forwarded byte for byte, fragment boundaries and mask keys
 // included. Limits (bytes and fragments per message) are the parser's: it checks them on each
 // header, before a payload is held (frames.ts).
+import type { RawRoute } from '../config/schema.ts';
 import { CloseCode, FrameProtocolError, Opcode, isControl, type Frame } from './frames.ts';
 
 /**
@@ -17,6 +18,11 @@ export const WS_MAX_FRAME_BYTES = 1024 * 1024;
  * 1 MiB (the message limit) in 1024 fragments is 1 KiB each; senders that fragment use 4-16 KiB.
  */
 export const WS_MAX_FRAGMENTS = 1024;
+
+/** A route's frame-inspection settings with their defaults (the session runs them, explain shows them). */
+export function messageInspection(route: Pick<RawRoute, 'websocket-inspect-messages' | 'websocket-max-fragments'>): { wholeMessages: boolean; maxFragments: number } {
+  return { wholeMessages: route['websocket-inspect-messages'] ?? true, maxFragments: route['websocket-max-fragments'] ?? WS_MAX_FRAGMENTS };
+}
 
 export interface InspectUnit {
   /** text/binary for a data message (never continuation when whole), or the control frame's opcode */

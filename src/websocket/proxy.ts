@@ -17,7 +17,7 @@ import { classifyUpstreamError } from '../errors/index.ts';
 import { applyHeaderOps, responseHeaders } from '../server/headers.ts';
 import { localBodyBytes, pickContext, relayBody, sendError, type ForwardResult } from '../server/forwarder.ts';
 import { WsSession, type FrameInspector } from './session.ts';
-import { WS_MAX_FRAGMENTS } from './messages.ts';
+import { messageInspection } from './messages.ts';
 
 /** A filter that can inspect the frames of an upgraded connection (agents). */
 export interface WebSocketFrameFilter {
@@ -177,8 +177,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
 
   const inspector = inspecting ? firstInspector(o.chain.filters, ctx, deflate) : undefined;
   const idleSecs = route.raw['websocket-idle-timeout-secs'] ?? WS_IDLE_TIMEOUT_SECS;
-  const wholeMessages = route.raw['websocket-inspect-messages'] ?? true;
-  const maxFragments = route.raw['websocket-max-fragments'] ?? WS_MAX_FRAGMENTS;
+  const { wholeMessages, maxFragments } = messageInspection(route.raw);
   const session = new WsSession({
     client: o.socket,
     upstream: upSocket,

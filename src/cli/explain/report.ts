@@ -5,7 +5,7 @@ import type { CompiledConfig, CompiledListener, CompiledRoute } from '../../conf
 import type { ExplainSection, ExplainSettings, ExplainValue, FeatureManifest } from '../../pipeline/feature.ts';
 import { frontDoor, isAnswer, type FrontDoorRequest } from '../../server/front-door.ts';
 import { upgradeRefusal } from '../../websocket/origin.ts';
-import { WS_MAX_FRAGMENTS, WS_MAX_FRAME_BYTES } from '../../websocket/messages.ts';
+import { WS_MAX_FRAME_BYTES, messageInspection } from '../../websocket/messages.ts';
 import { firstFailure, matchRoute, requestMatchInput, stripPort, type MatchInput } from '../../routing/match.ts';
 
 export interface ExplainRequest {
@@ -129,10 +129,10 @@ function rank(f: FeatureManifest): number {
   return i < 0 ? SECTION_ORDER.length : i;
 }
 
-/** What frame inspection does on a route with `websocket-inspection #true` (src/websocket/proxy.ts reads the same keys). */
+/** What frame inspection does on a route with `websocket-inspection #true` (the settings the session runs). */
 function websocketInspection(r: CompiledRoute): NonNullable<RouteDetails['websocket_inspection']> {
-  const whole = r.raw['websocket-inspect-messages'] ?? true;
-  return { whole_messages: whole, max_message_bytes: whole ? WS_MAX_FRAME_BYTES : null, max_frame_bytes: WS_MAX_FRAME_BYTES, max_fragments: r.raw['websocket-max-fragments'] ?? WS_MAX_FRAGMENTS };
+  const { wholeMessages, maxFragments } = messageInspection(r.raw);
+  return { whole_messages: wholeMessages, max_message_bytes: wholeMessages ? WS_MAX_FRAME_BYTES : null, max_frame_bytes: WS_MAX_FRAME_BYTES, max_fragments: maxFragments };
 }
 
 function routeDetails(config: CompiledConfig, features: readonly FeatureManifest[], r: CompiledRoute, clientIp: string | undefined): RouteDetails {
