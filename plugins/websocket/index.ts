@@ -3,14 +3,13 @@
 // core answers upgrades with 403 before they reach a proxy.
 import { defineFeature, DECORATION, type WebSocketRuntime } from '../../src/pipeline/feature.ts';
 import { proxyWebSocket } from '../../src/websocket/proxy.ts';
-import { WS_MAX_FRAME_BYTES } from '../../src/websocket/messages.ts';
 
 export const websocketFeature = defineFeature({
   name: 'websocket',
   dependencies: ['forwarding'],
   uses: (config) => config.routes.some((r) => r.websocket),
   register(app) {
-    const runtime: WebSocketRuntime = { proxy: (o) => proxyWebSocket({ ...o, maxFrameBytes: WS_MAX_FRAME_BYTES }) };
+    const runtime: WebSocketRuntime = { proxy: proxyWebSocket };
     app.decorate(DECORATION.websocket, runtime);
   },
 });

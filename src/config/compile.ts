@@ -25,6 +25,7 @@ import { reportUnimplemented } from './unimplemented.ts';
 import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ConfigLanguage } from './language.ts';
 import { compileAllowedOrigins } from '../websocket/origin.ts';
+import { WS_MAX_FRAME_BYTES } from '../websocket/messages.ts';
 
 export const BUILTIN_HANDLERS = ['status', 'health', 'metrics', 'not-found', 'config', 'upstreams', 'cache-purge', 'cache-stats', 'status-page'] as const;
 export type BuiltinHandler = (typeof BUILTIN_HANDLERS)[number];
@@ -452,9 +453,12 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       }
       if (r.websocket !== true) d.warn(`${path} > websocket-allowed-origins`, 'has no effect without websocket #true (every upgrade is refused)');
     }
-    for (const k of ['websocket-inspect-messages', 'websocket-max-fragments'] as const) {
+    for (const k of ['websocket-inspect-messages', 'websocket-max-fragments', 'websocket-max-message-bytes'] as const) {
       // frames are parsed only on inspected routes; raw relaying counts nothing
       if (r[k] !== undefined && r['websocket-inspection'] !== true) d.warn(`${path} > ${k}`, 'has no effect without websocket-inspection #true (frames are relayed raw)');
+    }
+    if (r['websocket-max-message-bytes'] !== undefined && r['websocket-inspection'] === true && r['websocket-inspect-messages'] === false) {
+      d.warn(`${path} > websocket-max-message-bytes`, `has no effect with websocket-inspect-messages #false (each frame is limited to ${WS_MAX_FRAME_BYTES} bytes)`);
     }
     let maxBody: number | undefined;
     try {

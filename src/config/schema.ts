@@ -5,6 +5,7 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { Block, Named, Repeated, Duration, Size, Enum } from './types-helpers.ts';
 import { DiscoverySchema } from '../upstream/discovery/schema.ts';
+import { WS_MAX_MESSAGE_BYTES_LIMIT } from '../websocket/messages.ts';
 
 // The keys a feature adds to a core block. The core declares them empty; each feature's schema
 // module declares its keys with their schema types (TypeScript declaration merging, as Fastify
@@ -120,9 +121,12 @@ const ROUTE = {
   'waf-enabled': Type.Optional(Type.Boolean()),
   websocket: Type.Optional(Type.Boolean({ default: false })),
   'websocket-inspection': Type.Optional(Type.Boolean()),
-  // (ours) with websocket-inspection: a fragmented message is reassembled (up to the 1 MiB frame
-  // limit) and inspected once, whole; #false = each fragment on its own. Default #true
+  // (ours) with websocket-inspection: a fragmented message is reassembled (up to
+  // websocket-max-message-bytes) and inspected once, whole; #false = each fragment on its own. Default #true
   'websocket-inspect-messages': Type.Optional(Type.Boolean()),
+  // (ours) with whole messages: payload bytes of one message, all its fragments together (more:
+  // close 1009). Default 1 MiB; at most 4 MiB (why: WS_MAX_MESSAGE_BYTES_LIMIT)
+  'websocket-max-message-bytes': Type.Optional(Type.Integer({ minimum: 1, maximum: WS_MAX_MESSAGE_BYTES_LIMIT })),
   // (ours) with websocket-inspection: frames allowed in one data message (more: close 1009). Default 1024
   'websocket-max-fragments': Type.Optional(Type.Integer({ minimum: 1 })),
   // (ours) browsers whose page is at one of these origins (scheme://host[:port]) may open a

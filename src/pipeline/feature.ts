@@ -272,7 +272,7 @@ export interface StaticFilesRuntime {
 
 /** `websocket`: proxies an admitted upgrade (only registered when a route allows WebSocket). */
 export interface WebSocketRuntime {
-  proxy(opts: Omit<WsProxyOptions, 'maxFrameBytes'>): Promise<ForwardResult>;
+  proxy(opts: WsProxyOptions): Promise<ForwardResult>;
 }
 
 /** `tracing`: opens the server span of each request (only registered when tracing is on). */

@@ -8,20 +8,41 @@ import type { RawRoute } from '../config/schema.ts';
 import { CloseCode, FrameProtocolError, Opcode, isControl, type Frame } from './frames.ts';
 
 /**
- * Largest frame payload accepted when frames are inspected (Sentinel's default max frame size), and
- * the largest message when whole messages are (websocket-inspect-messages).
+ * Largest frame payload accepted when frames are inspected one by one (Sentinel's default max frame
+ * size), and the default largest message when whole messages are (websocket-max-message-bytes).
  */
 export const WS_MAX_FRAME_BYTES = 1024 * 1024;
 
 /**
+ * Upper bound of `websocket-max-message-bytes`. A whole message is held per direction until its
+ * last fragment and goes to each agent as one event, base64 in JSON (4/3 of its size): 4 MiB keeps
+ * that under the agent protocol's 10 MiB v1 message and 16 MiB v2 frame with room to spare.
+ */
+export const WS_MAX_MESSAGE_BYTES_LIMIT = 4 * 1024 * 1024;
+
+/**
  * Default `websocket-max-fragments`: frames in one data message on an inspected route (more: 1009).
- * 1 MiB (the message limit) in 1024 fragments is 1 KiB each; senders that fragment use 4-16 KiB.
+ * 1 MiB (the default message limit) in 1024 fragments is 1 KiB each; senders that fragment use 4-16 KiB.
  */
 export const WS_MAX_FRAGMENTS = 1024;
 
+/** A route's frame-inspection limits, as the frame parser takes them (more of any: 1009). */
+export interface MessageInspection {
+  /** reassemble a fragmented message and inspect it once (websocket-inspect-messages) */
+  wholeMessages: boolean;
+  /** payload bytes of one frame: the message limit when whole (a frame is part of its message), else 1 MiB */
+  maxFrameBytes: number;
+  /** payload bytes of one message, all fragments together (websocket-max-message-bytes); undefined frame by frame */
+  maxMessageBytes: number | undefined;
+  /** frames of one data message (websocket-max-fragments) */
+  maxFragments: number;
+}
+
 /** A route's frame-inspection settings with their defaults (the session runs them, explain shows them). */
-export function messageInspection(route: Pick<RawRoute, 'websocket-inspect-messages' | 'websocket-max-fragments'>): { wholeMessages: boolean; maxFragments: number } {
-  return { wholeMessages: route['websocket-inspect-messages'] ?? true, maxFragments: route['websocket-max-fragments'] ?? WS_MAX_FRAGMENTS };
+export function messageInspection(route: Pick<RawRoute, 'websocket-inspect-messages' | 'websocket-max-fragments' | 'websocket-max-message-bytes'>): MessageInspection {
+  const wholeMessages = route['websocket-inspect-messages'] ?? true;
+  const maxMessageBytes = wholeMessages ? (route['websocket-max-message-bytes'] ?? WS_MAX_FRAME_BYTES) : undefined;
+  return { wholeMessages, maxFrameBytes: maxMessageBytes ?? WS_MAX_FRAME_BYTES, maxMessageBytes, maxFragments: route['websocket-max-fragments'] ?? WS_MAX_FRAGMENTS };
 }
 
 export interface InspectUnit {

@@ -55,8 +55,6 @@ export interface WsProxyOptions {
   metrics: Metrics;
   /** the generation's live sessions (closed with 1001 when its drain time is over) */
   sessions: Set<WsSession>;
-  /** largest frame payload accepted when frames are inspected */
-  maxFrameBytes: number;
 }
 
 class HandshakeError extends Error {
@@ -177,16 +175,13 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
 
   const inspector = inspecting ? firstInspector(o.chain.filters, ctx, deflate) : undefined;
   const idleSecs = route.raw['websocket-idle-timeout-secs'] ?? WS_IDLE_TIMEOUT_SECS;
-  const { wholeMessages, maxFragments } = messageInspection(route.raw);
   const session = new WsSession({
     client: o.socket,
     upstream: upSocket,
     clientHead: o.head,
     upstreamHead: upHead,
     inspector,
-    maxFrameBytes: o.maxFrameBytes,
-    wholeMessages,
-    maxFragments,
+    limits: messageInspection(route.raw),
     metrics,
     routeId: route.id,
     log: ctx.log,

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.ts';
 import { BoundaryTracker, CloseCode, FrameParser, FrameProtocolError, Opcode, closePayload, encodeFrame, opcodeName } from './frames.ts';
-import { MessageAssembler, frameUnit, type InspectUnit } from './messages.ts';
+import { MessageAssembler, frameUnit, type InspectUnit, type MessageInspection } from './messages.ts';
 
 export type FrameVerdict = { action: 'allow' } | { action: 'drop' } | { action: 'close'; code: number; reason: string };
 
@@ -27,11 +27,8 @@ export interface SessionOptions {
   clientHead: Buffer;
   upstreamHead: Buffer;
   inspector: FrameInspector | undefined;
-  maxFrameBytes: number;
-  /** inspect a fragmented message once, whole (up to maxFrameBytes in all), instead of each fragment */
-  wholeMessages: boolean;
-  /** frames allowed in one data message when inspecting (more: 1009) */
-  maxFragments: number;
+  /** the route's limits when inspecting (messageInspection): whole messages or frame by frame, bytes and fragments */
+  limits: MessageInspection;
   metrics: Metrics;
   routeId: string;
   log: Logger;
@@ -85,9 +82,9 @@ export class WsSession {
       bytes: 0,
       tracker: inspect ? undefined : new BoundaryTracker(),
       parser: inspect
-        ? new FrameParser({ maxFrameBytes: o.maxFrameBytes, requireMask: c2s, maxFragments: o.maxFragments, maxMessageBytes: o.wholeMessages ? o.maxFrameBytes : undefined })
+        ? new FrameParser({ maxFrameBytes: o.limits.maxFrameBytes, requireMask: c2s, maxFragments: o.limits.maxFragments, maxMessageBytes: o.limits.maxMessageBytes })
         : undefined,
-      assembler: inspect && o.wholeMessages ? new MessageAssembler() : undefined,
+      assembler: inspect && o.limits.wholeMessages ? new MessageAssembler() : undefined,
       queue: [],
       busy: false,
       index: 0,

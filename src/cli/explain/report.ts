@@ -5,7 +5,7 @@ import type { CompiledConfig, CompiledListener, CompiledRoute } from '../../conf
 import type { ExplainSection, ExplainSettings, ExplainValue, FeatureManifest } from '../../pipeline/feature.ts';
 import { frontDoor, isAnswer, type FrontDoorRequest } from '../../server/front-door.ts';
 import { upgradeRefusal } from '../../websocket/origin.ts';
-import { WS_MAX_FRAME_BYTES, messageInspection } from '../../websocket/messages.ts';
+import { messageInspection } from '../../websocket/messages.ts';
 import { firstFailure, matchRoute, requestMatchInput, stripPort, type MatchInput } from '../../routing/match.ts';
 
 export interface ExplainRequest {
@@ -131,8 +131,8 @@ function rank(f: FeatureManifest): number {
 
 /** What frame inspection does on a route with `websocket-inspection #true` (the settings the session runs). */
 function websocketInspection(r: CompiledRoute): NonNullable<RouteDetails['websocket_inspection']> {
-  const { wholeMessages, maxFragments } = messageInspection(r.raw);
-  return { whole_messages: wholeMessages, max_message_bytes: wholeMessages ? WS_MAX_FRAME_BYTES : null, max_frame_bytes: WS_MAX_FRAME_BYTES, max_fragments: maxFragments };
+  const m = messageInspection(r.raw);
+  return { whole_messages: m.wholeMessages, max_message_bytes: m.maxMessageBytes ?? null, max_frame_bytes: m.maxFrameBytes, max_fragments: m.maxFragments };
 }
 
 function routeDetails(config: CompiledConfig, features: readonly FeatureManifest[], r: CompiledRoute, clientIp: string | undefined): RouteDetails {

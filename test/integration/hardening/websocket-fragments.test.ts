@@ -4,7 +4,8 @@
 // the Origin to the agents and the upstream. Fragments (session 16): on an inspected route the
 // gateway reassembles a fragmented message and asks the agents once, whole (one websocket_frame
 // event, fin true), before any fragment is forwarded; `websocket-inspect-messages #false` keeps the
-// old frame-by-frame events, and `websocket-max-fragments` caps the frames of one message either way.
+// old frame-by-frame events, and `websocket-max-fragments` caps the frames of one message either way;
+// `websocket-max-message-bytes` (session 17) sets the message limit (default 1 MiB).
 // A real echo upstream, a real SDK agent on a Unix socket, a raw-socket client.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -54,6 +55,8 @@ routes {
   route "insp" { matches { path-prefix "/insp" }; upstream "echo"; websocket #true; websocket-inspection #true; filters "guard" }
   route "perframe" { matches { path-prefix "/perframe" }; upstream "echo"; websocket #true; websocket-inspection #true; websocket-inspect-messages #false; filters "guard" }
   route "capped" { matches { path-prefix "/capped" }; upstream "echo"; websocket #true; websocket-inspection #true; websocket-max-fragments 4; filters "guard" }
+  route "small" { matches { path-prefix "/small" }; upstream "echo"; websocket #true; websocket-inspection #true; websocket-max-message-bytes 1000; filters "guard" }
+  route "large" { matches { path-prefix "/large" }; upstream "echo"; websocket #true; websocket-inspection #true; websocket-max-message-bytes 2097152; filters "guard" }
   route "guarded" { matches { path-prefix "/guarded" }; upstream "echo"; websocket #true; websocket-allowed-origins "https://app.example"; filters "guard" }
 }
 upstreams { upstream "echo" { target "${echo.address}" } }
@@ -197,6 +200,37 @@ test('a fragmented message over the 1 MiB limit (each fragment under it) is refu
   assert.deepEqual(dataFrames(upstreamFrames()), []);
 });
 
+test('websocket-max-message-bytes: a message over a small limit is refused with 1009, one at the limit passes', async () => {
+  const ok = await connect('/small/ok');
+  ok.c.send(Opcode.Binary, Buffer.alloc(600, 1), false);
+  ok.c.send(Opcode.Continuation, Buffer.alloc(400, 2));
+  assert.deepEqual(await ok.c.message(), { opcode: Opcode.Binary, data: Buffer.concat([Buffer.alloc(600, 1), Buffer.alloc(400, 2)]) }, '1000 bytes: the limit');
+  const { c, id, upstreamFrames } = await connect('/small/over');
+  c.send(Opcode.Binary, Buffer.alloc(600, 1), false);
+  c.send(Opcode.Continuation, Buffer.alloc(401, 2));
+  assert.deepEqual(await c.waitClose(), { code: 1009, reason: 'Message too big' });
+  assert.deepEqual(seen(id, true), [], 'no agent call');
+  assert.deepEqual(dataFrames(upstreamFrames()), [], 'nothing forwarded');
+  const single = await connect('/small/single');
+  single.c.send(Opcode.Text, 'x'.repeat(1001));
+  assert.deepEqual(await single.c.waitClose(), { code: 1009, reason: 'Message too big' }, 'an unfragmented message over it too');
+});
+
+test('websocket-max-message-bytes above 1 MiB: an unfragmented message larger than the default frame limit passes whole', async () => {
+  const { c, id } = await connect('/large/one');
+  const data = Buffer.alloc(1536 * 1024, 7);
+  c.send(Opcode.Binary, data);
+  assert.deepEqual(await c.message(), { opcode: Opcode.Binary, data }, 'echoed: the upstream got it');
+  assert.deepEqual(
+    events.filter((e) => e.correlation_id === id).map((e) => [e.client_to_server, e.opcode, Buffer.from(e.data, 'base64').length]),
+    [
+      [true, 'binary', data.length],
+      [false, 'binary', data.length],
+    ],
+    'the agent saw it whole, both ways',
+  );
+});
+
 test('metrics and audit events', async () => {
   const text = await gw.metrics.render();
   const metric = (name: string, labels: string) => Number(new RegExp(`${name}\\{${labels}\\} (\\d+)`).exec(text)?.[1] ?? 0);
@@ -209,22 +243,25 @@ test('metrics and audit events', async () => {
   assert.equal(metric('sentinel_websocket_frames_total', 'route="insp",direction="c2s",opcode="text",decision="close"'), 3);
   assert.equal(metric('sentinel_websocket_closed_by_gateway_total', 'route="capped",reason="too_many_fragments"'), 1);
   assert.equal(metric('sentinel_websocket_closed_by_gateway_total', 'route="insp",reason="too_big"'), 1);
+  assert.equal(metric('sentinel_websocket_closed_by_gateway_total', 'route="small",reason="too_big"'), 2);
   assert.equal(metric('sentinel_websocket_closed_by_gateway_total', 'route="insp",reason="agent"'), 2);
 
   for (const c of clients) c.destroy();
   await gw.close(); // ends the sessions (audit events are written when a session ends) and flushes the file
   type Entry = Record<string, unknown>;
   let blocked: Entry[] = [];
-  for (let i = 0; i < 50 && blocked.length < 2; i++) {
+  for (let i = 0; i < 50 && blocked.length < 4; i++) {
     blocked = readFileSync(auditLog, 'utf8')
       .split('\n')
       .filter((l) => l.endsWith('}'))
       .map((l) => JSON.parse(l) as Entry)
       .filter((e) => e.event_type === 'blocked' && (e.reason === 'websocket_message_too_big' || e.reason === 'websocket_too_many_fragments'));
-    if (blocked.length < 2) await new Promise((r) => setTimeout(r, 100));
+    if (blocked.length < 4) await new Promise((r) => setTimeout(r, 100));
   }
   assert.deepEqual(blocked.map((e) => [e.reason, e.route_id, e.status_code]).sort(), [
     ['websocket_message_too_big', 'insp', 101],
+    ['websocket_message_too_big', 'small', 101],
+    ['websocket_message_too_big', 'small', 101],
     ['websocket_too_many_fragments', 'capped', 101],
   ]);
 });

@@ -2,11 +2,12 @@
 // limits, src/websocket/frames.ts): which units the agents are asked about for a sequence of
 // frames (fin/opcode), control frames interleaved in a fragmented message, protocol errors,
 // the message byte limit and the fragment cap, in both modes; split at every byte too. And the
-// route keys (websocket-inspect-messages, websocket-max-fragments): values, errors, warnings.
+// route keys (websocket-inspect-messages, websocket-max-fragments, websocket-max-message-bytes):
+// the limits they give the parser, values, errors, warnings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloseCode, FrameParser, FrameProtocolError, Opcode, encodeFrame, opcodeName, type Frame } from '../../../src/websocket/frames.ts';
-import { MessageAssembler, frameUnit, type InspectUnit } from '../../../src/websocket/messages.ts';
+import { MessageAssembler, WS_MAX_FRAME_BYTES, WS_MAX_MESSAGE_BYTES_LIMIT, frameUnit, messageInspection, type InspectUnit, type MessageInspection } from '../../../src/websocket/messages.ts';
 import { loadConfigText } from '../../../src/config/load.ts';
 import { ConfigError, formatDiagnostic } from '../../../src/config/diagnostics.ts';
 import { configDiagnostics } from '../../helpers/config-diagnostics.ts';
@@ -17,21 +18,21 @@ const { Text: T, Binary: B, Continuation: C, Ping: PING, Pong: PONG, Close: CLOS
 type Step = [number, boolean, string];
 /** [opcode name, fin, payload, frames in the unit] */
 type Unit = [string, boolean, string, number];
+/** the route keys the limits come from (messageInspection, as the session takes them) */
 interface Limits {
   whole?: boolean;
-  maxFrameBytes?: number;
+  maxMessageBytes?: number;
   maxFragments?: number;
 }
 type Outcome = { units: Unit[]; error?: [number, FrameProtocolError['kind']] };
 
 const wire = (steps: Step[]) => steps.map(([opcode, fin, payload]) => encodeFrame({ opcode, fin, payload, mask: true }));
 
-/** What the session does: parser (limits as the session sets them) -> assembler or one unit per frame. */
+/** What the session does: parser (the route's limits, as the session sets them) -> assembler or one unit per frame. */
 function run(steps: Step[], l: Limits = {}, chunkBytes = 0): Outcome & { raw: InspectUnit[] } {
-  const whole = l.whole ?? true;
-  const maxFrameBytes = l.maxFrameBytes ?? 1 << 20;
-  const parser = new FrameParser({ maxFrameBytes, requireMask: true, maxFragments: l.maxFragments ?? 1024, maxMessageBytes: whole ? maxFrameBytes : undefined });
-  const assembler = whole ? new MessageAssembler() : undefined;
+  const m = messageInspection({ 'websocket-inspect-messages': l.whole, 'websocket-max-message-bytes': l.maxMessageBytes, 'websocket-max-fragments': l.maxFragments });
+  const parser = new FrameParser({ maxFrameBytes: m.maxFrameBytes, requireMask: true, maxFragments: m.maxFragments, maxMessageBytes: m.maxMessageBytes });
+  const assembler = m.wholeMessages ? new MessageAssembler() : undefined;
   const bytes = Buffer.concat(wire(steps));
   const chunks: Buffer[] = [];
   if (chunkBytes === 0) chunks.push(bytes);
@@ -130,7 +131,7 @@ const CASES: { name: string; steps: Step[]; limits?: Limits; want: Outcome }[] =
       [T, false, '123456'],
       [C, true, '7890'],
     ],
-    limits: { maxFrameBytes: 10 },
+    limits: { maxMessageBytes: 10 },
     want: { units: [['text', true, '1234567890', 2]] },
   },
   {
@@ -139,17 +140,17 @@ const CASES: { name: string; steps: Step[]; limits?: Limits; want: Outcome }[] =
       [T, false, '123456'],
       [C, true, '78901'],
     ],
-    limits: { maxFrameBytes: 10 },
+    limits: { maxMessageBytes: 10 },
     want: { units: [], error: [CloseCode.TooBig, 'too_big'] },
   },
-  { name: 'one frame over the limit: 1009 too_big', steps: [[B, true, '12345678901']], limits: { maxFrameBytes: 10 }, want: { units: [], error: [CloseCode.TooBig, 'too_big'] } },
+  { name: 'one frame over the limit: 1009 too_big', steps: [[B, true, '12345678901']], limits: { maxMessageBytes: 10 }, want: { units: [], error: [CloseCode.TooBig, 'too_big'] } },
   {
-    name: 'frame by frame: the same message passes the byte limit (each frame is under it)',
+    name: 'frame by frame: no message limit (each frame is under the 1 MiB frame limit)',
     steps: [
       [T, false, '123456'],
       [C, true, '78901'],
     ],
-    limits: { maxFrameBytes: 10, whole: false },
+    limits: { maxMessageBytes: 10, whole: false },
     want: {
       units: [
         ['text', false, '123456', 1],
@@ -301,6 +302,18 @@ function printedErrors(text: string): string[] {
   }
 }
 
+test('messageInspection: the parser limits the route keys give, with their defaults', () => {
+  const MiB = 1 << 20;
+  const cases: Array<[string, Parameters<typeof messageInspection>[0], MessageInspection]> = [
+    ['defaults', {}, { wholeMessages: true, maxFrameBytes: MiB, maxMessageBytes: MiB, maxFragments: 1024 }],
+    ['a smaller message limit: frames are bounded by it too', { 'websocket-max-message-bytes': 4096 }, { wholeMessages: true, maxFrameBytes: 4096, maxMessageBytes: 4096, maxFragments: 1024 }],
+    // an unfragmented message is one frame: a raised message limit must take it whole, as browsers send it
+    ['the upper bound: one frame may carry the whole message', { 'websocket-max-message-bytes': WS_MAX_MESSAGE_BYTES_LIMIT }, { wholeMessages: true, maxFrameBytes: 4 * MiB, maxMessageBytes: 4 * MiB, maxFragments: 1024 }],
+    ['frame by frame: the key does not apply, frames keep 1 MiB', { 'websocket-inspect-messages': false, 'websocket-max-message-bytes': 4096, 'websocket-max-fragments': 8 }, { wholeMessages: false, maxFrameBytes: WS_MAX_FRAME_BYTES, maxMessageBytes: undefined, maxFragments: 8 }],
+  ];
+  for (const [name, keys, want] of cases) assert.deepEqual(messageInspection(keys), want, name);
+});
+
 test('route keys: values, errors with file:line, warnings without websocket-inspection', () => {
   const pick = (keys: string) => loadConfigText(withRoute(keys)).routesById.get('r')!.raw;
   const raw = pick('websocket #true; websocket-inspection #true; websocket-inspect-messages #false; websocket-max-fragments 16');
@@ -310,6 +323,9 @@ test('route keys: values, errors with file:line, warnings without websocket-insp
   const cases: Array<[string, string, RegExp]> = [
     ['zero fragments', 'websocket-max-fragments 0', new RegExp(`^error: ws\\.kdl:6:5: ${key} websocket-max-fragments: must be >= 1, got 0$`)],
     ['a fraction', 'websocket-max-fragments 1.5', new RegExp(`^error: ws\\.kdl:6:5: ${key} websocket-max-fragments: expected an integer, got number 1.5$`)],
+    ['an empty message limit', 'websocket-max-message-bytes 0', new RegExp(`^error: ws\\.kdl:6:5: ${key} websocket-max-message-bytes: must be >= 1, got 0$`)],
+    ['a message limit over 4 MiB', 'websocket-max-message-bytes 4194305', new RegExp(`^error: ws\\.kdl:6:5: ${key} websocket-max-message-bytes: must be <= 4194304, got 4194305$`)],
+    ['a size string', 'websocket-max-message-bytes "64KiB"', new RegExp(`^error: ws\\.kdl:6:5: ${key} websocket-max-message-bytes: expected an integer, got string "64KiB"$`)],
     ['a string', 'websocket-inspect-messages "yes"', new RegExp(`^error: ws\\.kdl:6:5: ${key} websocket-inspect-messages: expected a boolean \\(#true or #false\\), got string "yes"$`)],
   ];
   for (const [name, k, want] of cases) {
@@ -317,9 +333,14 @@ test('route keys: values, errors with file:line, warnings without websocket-insp
     assert.equal(errors.length, 1, `${name}: ${errors.join(' | ')}`);
     assert.match(errors[0]!, want, name);
   }
-  assert.deepEqual(configDiagnostics(withRoute('websocket #true; websocket-inspect-messages #true; websocket-max-fragments 8')).warnings, [
+  assert.deepEqual(configDiagnostics(withRoute('websocket #true; websocket-inspect-messages #true; websocket-max-fragments 8; websocket-max-message-bytes 4096')).warnings, [
     `${key} websocket-inspect-messages: has no effect without websocket-inspection #true (frames are relayed raw)`,
     `${key} websocket-max-fragments: has no effect without websocket-inspection #true (frames are relayed raw)`,
+    `${key} websocket-max-message-bytes: has no effect without websocket-inspection #true (frames are relayed raw)`,
   ]);
-  assert.deepEqual(configDiagnostics(withRoute('websocket #true; websocket-inspection #true; websocket-max-fragments 8')).warnings, []);
+  assert.deepEqual(configDiagnostics(withRoute('websocket #true; websocket-inspection #true; websocket-inspect-messages #false; websocket-max-message-bytes 4096')).warnings, [
+    `${key} websocket-max-message-bytes: has no effect with websocket-inspect-messages #false (each frame is limited to 1048576 bytes)`,
+  ]);
+  assert.deepEqual(configDiagnostics(withRoute('websocket #true; websocket-inspection #true; websocket-max-fragments 8; websocket-max-message-bytes 4096')).warnings, []);
+  assert.equal(pick('websocket #true; websocket-inspection #true; websocket-max-message-bytes 4096')['websocket-max-message-bytes'], 4096);
 });
