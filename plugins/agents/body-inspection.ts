@@ -15,6 +15,45 @@ export function isInspectedContentType(contentType: string | undefined, allowed:
   return allowed.some((prefix) => ct.startsWith(prefix));
 }
 
+/**
+ * Charsets an agent reads as the application does: ASCII-compatible, every byte below 0x80 the
+ * ASCII character (the syntax attacks are made of), so the bytes an agent matches are the
+ * characters the application decodes. The list of CRS 920480 (utf-8, iso-8859-1, iso-8859-15,
+ * windows-1252) plus us-ascii, with their IANA aliases.
+ */
+const READABLE_CHARSETS = new Set([
+  'utf-8', 'utf8', 'unicode-1-1-utf-8',
+  'us-ascii', 'ascii', 'us', 'iso646-us', 'iso-ir-6', 'ansi_x3.4-1968', 'ansi_x3.4-1986', 'cp367', 'ibm367', 'csascii',
+  'iso-8859-1', 'iso8859-1', 'iso_8859-1', 'iso_8859-1:1987', 'latin1', 'l1', 'iso-ir-100', 'ibm819', 'cp819', 'csisolatin1',
+  'iso-8859-15', 'iso8859-15', 'iso_8859-15', 'latin-9', 'latin9',
+  'windows-1252', 'cp1252', 'x-cp1252',
+]);
+
+/**
+ * The first `charset` parameter of a Content-Type an agent would not read as the application
+ * does (EBCDIC `ibm037`, `utf-7`, `utf-16`, `shift_jis` whose second bytes may be `\` or `'`, …),
+ * or undefined when every one is readable or there is none. Every parameter named `charset`
+ * (any case, quoted or not, `charset*` too) counts: a parser that takes the last one must not
+ * read another text than one that takes the first.
+ */
+export function unreadableCharset(contentType: string | undefined): string | undefined {
+  if (!contentType || !contentType.includes('=')) return undefined;
+  const params = contentType.split(';');
+  for (let i = 1; i < params.length; i++) {
+    const p = params[i]!;
+    const eq = p.indexOf('=');
+    if (eq < 0) continue;
+    const name = p.slice(0, eq).trim().toLowerCase();
+    if (name !== 'charset' && name !== 'charset*') continue;
+    let value = p.slice(eq + 1).trim().toLowerCase();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1).trim();
+    // RFC 2231 `charset*=utf-8''x`: the value's own charset and language come first
+    if (name === 'charset*') value = value.slice(value.lastIndexOf("'") + 1);
+    if (!READABLE_CHARSETS.has(value)) return value === '' ? '(empty)' : value;
+  }
+  return undefined;
+}
+
 export type DecompressResult =
   | { ok: true; data: Buffer; encodings: string[] }
   | { ok: false; reason: 'ratio_exceeded' | 'size_exceeded' | 'corrupt' | 'unsupported'; encoding: string };

@@ -12,7 +12,7 @@ import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, RequestHeadersMessage, plainEvent, toHeaderValues, type AgentReply, type HeaderOp } from '../../src/agent-protocol/messages.ts';
-import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody } from './body-inspection.ts';
+import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody, unreadableCharset } from './body-inspection.ts';
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
 import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
 import type { AgentManager } from './manager.ts';
@@ -372,7 +372,17 @@ export class AgentFilter implements RequestFilter {
     // it decoded: `decompress #true` and buffered inspection (stream events carry raw chunks).
     const codings = contentCodings(ctx.raw.headers['content-encoding']);
     if (codings.length > 0 && (streaming.length > 0 || !policy.decompress)) {
-      return text(415, 'Unsupported Media Type: coded request bodies are not inspected (Content-Encoding)', 'encoded_request_body');
+      return this.refuseBody(ctx, 415, 'Unsupported Media Type: coded request bodies are not inspected (Content-Encoding)', 'encoded_request_body');
+    }
+    // A charset whose bytes are not the characters the agents match (EBCDIC ibm037, utf-7,
+    // utf-16, shift_jis, ...): the WAF reads the bytes as sent while an application that decodes
+    // the charset (.NET, IIS, Java) reads the attack. Refused, not transcoded: a form's escapes
+    // are decoded before the charset applies and every framework does its own mix of the two.
+    const charset = unreadableCharset(firstHeader(ctx.raw.headers['content-type']));
+    if (charset !== undefined) {
+      // echoed only when it is a plain name: the client wrote it
+      const named = /^[a-z0-9._:-]{1,40}$/.test(charset) ? ` ${charset}` : '';
+      return this.refuseBody(ctx, 415, `Unsupported Media Type: request bodies in charset${named} are not inspected`, 'unsupported_charset');
     }
     const stream = streaming.length > 0 ? new BodyStreamer(this, ctx, streaming, cid) : undefined;
 
@@ -544,6 +554,12 @@ export class AgentFilter implements RequestFilter {
       this.audit(ctx, m, decisionEventType(reply, false), { action: 'allow', rule_ids: reply.ruleIds, tags: reply.tags, reason: reply.reasonCodes.join(',') || undefined, confidence: reply.confidence });
     }
     return false;
+  }
+
+  /** A body the agents cannot read as the application would: refused by the filter itself, audited as a block. */
+  private refuseBody(ctx: RequestContext, status: number, message: string, reason: string): LocalResponse {
+    this.gen.services.audit(requestAuditEvent(ctx, 'blocked', { timestamp: new Date().toISOString(), reason, status_code: status, filter: this.id }));
+    return text(status, message, reason);
   }
 
   private audit(ctx: RequestContext, m: Member, eventType: AuditEventType, fields: Record<string, unknown>): void {

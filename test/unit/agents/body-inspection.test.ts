@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { StreamingDecoder, contentCodings, decompressBounded, isInspectedContentType, readBody } from '../../../plugins/agents/body-inspection.ts';
+import { StreamingDecoder, contentCodings, decompressBounded, isInspectedContentType, readBody, unreadableCharset } from '../../../plugins/agents/body-inspection.ts';
 import { DEFAULT_INSPECTED_CONTENT_TYPES } from '../../../plugins/agents/definition.ts';
 
 const json = Buffer.from(JSON.stringify({ user: 'alice', items: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `item ${i}` })) }));
@@ -116,4 +116,35 @@ test('StreamingDecoder: bombs stop at the cap, corrupt input fails, stacked/unkn
   assert.deepEqual(await bad.push(Buffer.from('definitely not gzip'), true), { ok: false, reason: 'corrupt' });
   assert.equal(StreamingDecoder.for(['gzip', 'br'], limits), undefined);
   assert.equal(StreamingDecoder.for(['zstd'], limits), undefined);
+});
+
+test('unreadableCharset: charsets the agents read as the application does pass, any other is named', () => {
+  const cases: [string | undefined, string | undefined][] = [
+    [undefined, undefined],
+    ['application/x-www-form-urlencoded', undefined],
+    ['application/json; charset=utf-8', undefined],
+    ['application/json; charset=UTF-8', undefined],
+    ['application/json;charset="utf-8"', undefined],
+    ['text/plain; charset=us-ascii', undefined],
+    ['application/x-www-form-urlencoded; charset=ISO-8859-1', undefined],
+    ['application/x-www-form-urlencoded; charset=latin1', undefined],
+    ['application/x-www-form-urlencoded; charset=windows-1252', undefined],
+    ['application/x-www-form-urlencoded; charset=iso-8859-15', undefined],
+    ['multipart/form-data; boundary=x=y', undefined],
+    ['application/x-www-form-urlencoded; charset=ibm037', 'ibm037'],
+    ['application/x-www-form-urlencoded; charset=IBM500', 'ibm500'],
+    ['application/x-www-form-urlencoded; charset=utf-7', 'utf-7'],
+    ['application/x-www-form-urlencoded; charset=utf-16', 'utf-16'],
+    ['application/json; charset=utf-32le', 'utf-32le'],
+    ['application/x-www-form-urlencoded; charset=shift_jis', 'shift_jis'],
+    ['application/x-www-form-urlencoded; charset="cp037"', 'cp037'],
+    ['application/x-www-form-urlencoded; CHARSET = ibm037', 'ibm037'],
+    ['application/x-www-form-urlencoded; charset=', '(empty)'],
+    // two charsets: whichever a parser takes, both must be readable
+    ['application/x-www-form-urlencoded; charset=utf-8; charset=ibm037', 'ibm037'],
+    ['application/x-www-form-urlencoded; charset=ibm037; charset=utf-8', 'ibm037'],
+    ["application/x-www-form-urlencoded; charset*=utf-8''ibm037", 'ibm037'],
+    ["application/x-www-form-urlencoded; charset*=utf-8''utf-8", undefined],
+  ];
+  for (const [ct, expected] of cases) assert.equal(unreadableCharset(ct), expected, String(ct));
 });
