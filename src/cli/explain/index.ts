@@ -1,5 +1,5 @@
 // `sentinel explain -c FILE [METHOD] URL [-H 'Name: value']... [--listener ID] [--client-ip IP] [--json]`
-// Exit codes: 0 a route matched (or the front door / a probe answers), 1 no route matched
+// Exit codes: 0 a route matched (or the front door / a probe / the ambiguous-query check answers), 1 no route matched
 // (the report says whether a default-route or a 404 answers), 2 a config or usage error.
 import { existsSync } from 'node:fs';
 import { ConfigError, formatDiagnostic } from '../../config/diagnostics.ts';
@@ -79,5 +79,5 @@ export function explainCommand(argv: string[]): number {
     return 2;
   }
   process.stdout.write(args.json ? JSON.stringify(report, null, 2) + '\n' : renderReport(report));
-  return report.front_door || report.probe || report.matched ? 0 : 1;
+  return report.front_door || report.probe || report.matched || report.ambiguous_query ? 0 : 1;
 }

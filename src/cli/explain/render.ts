@@ -61,6 +61,14 @@ export function renderReport(r: ExplainReport): string {
   for (const c of r.candidates) out.push(candidateLine(c, idWidth));
   if (r.candidates.length === 0) out.push('  (no routes)');
   out.push('');
+  if (r.ambiguous_query) {
+    const a = r.ambiguous_query;
+    const list = (v: string[]) => (v.length === 0 ? '(absent)' : v.map((x) => JSON.stringify(x)).join(', '));
+    out.push(`refused right after matching: ${a.status} Bad Request (${a.kind}); no route serves it`);
+    out.push(`  the routes read query parameter ${JSON.stringify(a.param)}: ${list(a.values)}${a.values_split_on_semicolon ? `; with ";" also a separator: ${list(a.values_split_on_semicolon)}` : ''}`);
+    out.push('  an upstream may read another value than the routes did (PHP, Rails, Django take the last; Rack and older Python split on ";")');
+    return out.join('\n') + '\n';
+  }
   if (!r.route) {
     out.push(`no route matches: the gateway answers ${r.not_found!.status} "${r.not_found!.message}" (the listener has no default-route).`);
     return out.join('\n') + '\n';

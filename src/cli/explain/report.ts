@@ -80,6 +80,12 @@ export interface ExplainReport {
   route: RouteDetails | null;
   /** answers given after the match, before any filter (allow-from, websocket, body size) */
   refusals: { status: number; reason: string }[];
+  /**
+   * set when a `query-param` condition the matcher evaluated read a parameter sent with different
+   * values, or also found when `;` separates: the gateway answers 400 `ambiguous_query_param`
+   * right after matching, whatever route matched (docs/security.md, "Parser differentials")
+   */
+  ambiguous_query: { status: 400; kind: 'ambiguous_query_param'; param: string; values: string[]; values_split_on_semicolon: string[] | null } | null;
 }
 
 /** Node's header table from `Name: value` pairs: lower-cased names, repeats joined with ", ". */
@@ -195,6 +201,7 @@ export function explain(config: CompiledConfig, features: readonly FeatureManife
     not_found: null,
     route: null,
     refusals: [],
+    ambiguous_query: null,
   };
   const admitted = frontDoor(wire, listener.protocol === 'https' ? 443 : 80);
   if (isAnswer(admitted)) {
@@ -212,6 +219,8 @@ export function explain(config: CompiledConfig, features: readonly FeatureManife
   const served = config.routesByListener.get(listener.id) ?? config.routes;
   // the real matcher decides; the candidates list only says why the others did not win
   const chosen = matchRoute(served, input);
+  // read now: the candidates below evaluate routes the matcher never reached, which must not count
+  const ambiguous = input.ambiguousQuery;
   let reached = true;
   for (const r of config.routes) {
     const { matches, ...c } = candidateFor(r, listener, input);
@@ -224,6 +233,12 @@ export function explain(config: CompiledConfig, features: readonly FeatureManife
   }
   if (reached && chosen) throw new Error(`internal: the matcher chose "${chosen.id}" but explain found no match`);
   report.matched = chosen?.id ?? null;
+  if (ambiguous !== undefined) {
+    const values = new URLSearchParams(admitted.query).getAll(ambiguous);
+    const split = admitted.query.includes(';') ? new URLSearchParams(admitted.query.replaceAll(';', '&')).getAll(ambiguous) : null;
+    report.ambiguous_query = { status: 400, kind: 'ambiguous_query_param', param: ambiguous, values, values_split_on_semicolon: split };
+    return report;
+  }
   const fallback = listener.defaultRoute !== undefined ? config.routesById.get(listener.defaultRoute) : undefined;
   const route = chosen ?? fallback;
   if (!route) {
