@@ -101,6 +101,13 @@ export const agentsFeature = defineFeature({
       ...(def ? { 'circuit-breaker': `${def.breaker.failureThreshold} failures -> open ${def.breaker.openMs / 1000} s` } : {}),
     };
   },
+  inspectsWebSocketFrames(config, filter) {
+    // as AgentFilter.webSocketInspector: the route's agent filters whose agent subscribes to websocket_frame
+    if (filter.type !== 'agent') return false;
+    const s = defineAgentFilter(filter.id, filter.config);
+    const block = ((config.raw.agents ?? []) as AgentBlock[]).find((a) => a.id === s.agent);
+    return block !== undefined && defineAgent(block, config.baseDir).definition.events.has('websocket_frame');
+  },
   explainRoute(config, route) {
     // the WAF is an agent (sentinel-waf); the waf block is what the agent filters are told
     const waf = config.raw.waf;

@@ -91,6 +91,11 @@ export interface FeatureManifest {
   explainRoute?(config: CompiledConfig, route: CompiledRoute): ExplainSection[];
   /** `sentinel explain`: the key settings of a filter of a type this feature provides, else undefined */
   explainFilter?(config: CompiledConfig, filter: CompiledFilter, route: CompiledRoute): ExplainSettings | undefined;
+  /**
+   * `sentinel explain`: whether a filter of a type this feature provides is shown the frames of a
+   * route with `websocket-inspection #true` (without one, frames are relayed raw)
+   */
+  inspectsWebSocketFrames?(config: CompiledConfig, filter: CompiledFilter): boolean;
   readonly plugin: FeaturePlugin;
 }
 

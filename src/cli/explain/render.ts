@@ -16,8 +16,9 @@ function settings(s: ExplainSettings, indent: string): string[] {
 }
 
 function wsInspection(w: NonNullable<NonNullable<ExplainReport['route']>['websocket_inspection']>): string {
+  if (!w.active) return `no effect: ${w.reason}`;
   const how = w.whole_messages ? `whole messages (fragments reassembled, at most ${w.max_message_bytes} bytes)` : `frame by frame (frames of at most ${w.max_frame_bytes} bytes)`;
-  return `${how}, at most ${w.max_fragments} fragments per message`;
+  return `${how}, at most ${w.max_fragments} fragments per message; shown to ${w.filters.join(', ')}`;
 }
 
 function candidateLine(c: Candidate, idWidth: number): string {

@@ -45,8 +45,11 @@ export interface RouteDetails {
   websocket: boolean;
   /** `websocket-allowed-origins`, normalised; absent when the route leaves the Origin unchecked */
   websocket_allowed_origins?: string[];
-  /** `websocket-inspection #true`: whole messages or frame by frame, and the per-message limits */
-  websocket_inspection?: { whole_messages: boolean; max_message_bytes: number | null; max_frame_bytes: number; max_fragments: number };
+  /**
+   * `websocket-inspection #true`: the filters shown the frames, whole messages or frame by frame and
+   * the per-message limits; or, with no such filter, why it has no effect
+   */
+  websocket_inspection?: { active: true; filters: string[]; whole_messages: boolean; max_message_bytes: number | null; max_frame_bytes: number; max_fragments: number } | { active: false; reason: string };
   failure_mode: string;
   max_body_bytes: number;
   /** the route's own request-buffering threshold (policies max-body-buffer-bytes), when set */
@@ -135,10 +138,15 @@ function rank(f: FeatureManifest): number {
   return i < 0 ? SECTION_ORDER.length : i;
 }
 
-/** What frame inspection does on a route with `websocket-inspection #true` (the settings the session runs). */
-function websocketInspection(r: CompiledRoute): NonNullable<RouteDetails['websocket_inspection']> {
+/**
+ * What frame inspection does on a route with `websocket-inspection #true` (the settings the session
+ * runs): nothing unless one of its filters is shown the frames (an agent subscribed to websocket_frame).
+ */
+function websocketInspection(config: CompiledConfig, features: readonly FeatureManifest[], r: CompiledRoute): NonNullable<RouteDetails['websocket_inspection']> {
+  const filters = r.filters.filter((id) => features.some((feature) => feature.inspectsWebSocketFrames?.(config, config.filters.get(id)!) === true));
+  if (filters.length === 0) return { active: false, reason: 'no filter on the route subscribes to websocket_frame (frames are relayed raw)' };
   const m = messageInspection(r.raw);
-  return { whole_messages: m.wholeMessages, max_message_bytes: m.maxMessageBytes ?? null, max_frame_bytes: m.maxFrameBytes, max_fragments: m.maxFragments };
+  return { active: true, filters, whole_messages: m.wholeMessages, max_message_bytes: m.maxMessageBytes ?? null, max_frame_bytes: m.maxFrameBytes, max_fragments: m.maxFragments };
 }
 
 function routeDetails(config: CompiledConfig, features: readonly FeatureManifest[], r: CompiledRoute, clientIp: string | undefined): RouteDetails {
@@ -164,7 +172,7 @@ function routeDetails(config: CompiledConfig, features: readonly FeatureManifest
     builtin: r.builtin ?? null,
     websocket: r.websocket,
     ...(r.websocketOrigins ? { websocket_allowed_origins: [...r.websocketOrigins] } : {}),
-    ...(r.websocket && r.raw['websocket-inspection'] === true ? { websocket_inspection: websocketInspection(r) } : {}),
+    ...(r.websocket && r.raw['websocket-inspection'] === true ? { websocket_inspection: websocketInspection(config, features, r) } : {}),
     failure_mode: r.failureMode,
     max_body_bytes: Math.min(config.limits['max-body-size-bytes'], r.maxBodyBytes ?? Infinity),
     ...(r.bodyBufferBytes !== undefined ? { body_buffer_bytes: r.bodyBufferBytes } : {}),
