@@ -27,6 +27,18 @@ export interface SpanRecord {
   readonly attributes: readonly AttributeValue[];
   /** status ERROR */
   readonly failed: boolean;
+  /**
+   * The same ids as numbers, when the recorder has them (trace-context.ts: 24, 24 and 16 bits
+   * of each 8 bytes): the protobuf encoder then writes them instead of decoding the hex.
+   */
+  readonly traceParts?: { readonly a: number; readonly b: number; readonly c: number; readonly d: number; readonly e: number; readonly f: number };
+  readonly sidA?: number;
+  readonly sidB?: number;
+  readonly sidC?: number;
+  /** the parent's (when parentSpanId is not '') */
+  readonly pidA?: number;
+  readonly pidB?: number;
+  readonly pidC?: number;
 }
 
 export type AttributeValue = string | number | boolean;

@@ -128,6 +128,18 @@ function writeHexId(buf: Uint8Array, off: number, hex: string, bytes: number): v
   for (let i = 0; i < bytes; i++) buf[off + i] = (HEX[hex.charCodeAt(2 * i) & 0x7f]! << 4) | HEX[hex.charCodeAt(2 * i + 1) & 0x7f]!;
 }
 
+/** An 8-byte id given as its 24-, 24- and 16-bit parts (trace-context.ts idPartA/B/C). */
+function writeIdParts(buf: Uint8Array, off: number, a: number, b: number, c: number): void {
+  buf[off] = a >>> 16;
+  buf[off + 1] = (a >>> 8) & 0xff;
+  buf[off + 2] = a & 0xff;
+  buf[off + 3] = b >>> 16;
+  buf[off + 4] = (b >>> 8) & 0xff;
+  buf[off + 5] = b & 0xff;
+  buf[off + 6] = c >>> 8;
+  buf[off + 7] = c & 0xff;
+}
+
 /** A fixed64 Unix-nanosecond time of a performance.now() value (exact: split in 32-bit halves). */
 function writeTime(buf: Buffer, off: number, tag: number, perfMs: number): number {
   const s = wallSeconds(perfMs);
@@ -212,19 +224,32 @@ export class OtlpProtoEncoder implements SpanEncoding {
     const start = out.off;
     buf[start] = T_SPAN;
     const at = start + 2;
-    // ids are hex (trace-context.ts, or a traceparent parseTraceparent validated): 16 and 8 bytes
+    // ids: the recorder's numbers, or hex (trace-context.ts, or a traceparent parseTraceparent validated): 16 and 8 bytes
     buf[at] = T_TRACE_ID;
     buf[at + 1] = 16;
-    writeHexId(buf, at + 2, s.traceId, 16);
     buf[at + 18] = T_SPAN_ID;
     buf[at + 19] = 8;
-    writeHexId(buf, at + 20, s.spanId, 8);
     let off = at + 28;
-    if (s.parentSpanId !== '') {
-      buf[off] = T_PARENT_SPAN_ID;
-      buf[off + 1] = 8;
-      writeHexId(buf, off + 2, s.parentSpanId, 8);
-      off += 10;
+    const t = s.traceParts;
+    if (t !== undefined) {
+      writeIdParts(buf, at + 2, t.a, t.b, t.c);
+      writeIdParts(buf, at + 10, t.d, t.e, t.f);
+      writeIdParts(buf, at + 20, s.sidA!, s.sidB!, s.sidC!);
+      if (s.parentSpanId !== '') {
+        buf[off] = T_PARENT_SPAN_ID;
+        buf[off + 1] = 8;
+        writeIdParts(buf, off + 2, s.pidA!, s.pidB!, s.pidC!);
+        off += 10;
+      }
+    } else {
+      writeHexId(buf, at + 2, s.traceId, 16);
+      writeHexId(buf, at + 20, s.spanId, 8);
+      if (s.parentSpanId !== '') {
+        buf[off] = T_PARENT_SPAN_ID;
+        buf[off + 1] = 8;
+        writeHexId(buf, off + 2, s.parentSpanId, 8);
+        off += 10;
+      }
     }
     if (s.traceState !== undefined) off = writeString(buf, off, T_TRACE_STATE, s.traceState);
     buf[off] = T_FLAGS_0;

@@ -82,12 +82,69 @@ function take(n: number): number {
   return at;
 }
 
+/** where the last newSpanId() came from in `pool` (read back by lastSpanIdHi/Lo before the next take) */
+let lastSpanAt = 0;
+
 /** A random span id: 16 hex digits, never all zeros. */
 export function newSpanId(): string {
   for (;;) {
     const at = take(8);
-    if ((words.getUint32(at) | words.getUint32(at + 4)) !== 0) return poolHex.slice(at * 2, at * 2 + 16);
+    if ((words.getUint32(at) | words.getUint32(at + 4)) !== 0) {
+      lastSpanAt = at;
+      return poolHex.slice(at * 2, at * 2 + 16);
+    }
   }
+}
+
+// Ids as numbers for the protobuf encoder, so it writes bytes instead of decoding hex (decoding the
+// ids of a sampled request's three spans from their sliced hex strings was ~7,400 instructions,
+// the encoder's largest item: docs/tracing.md "Session 17"). An 8-byte id is three small integers,
+// its bytes 0-2 and 3-5 (24 bits each) and 6-7 (16 bits): V8 keeps small integers in the object
+// itself, where two 32-bit words would each be a heap number.
+
+/** An 8-byte id's first part (bytes 0-2) from its two big-endian 32-bit words. */
+export function idPartA(hi: number): number {
+  return hi >>> 8;
+}
+/** bytes 3-5 */
+export function idPartB(hi: number, lo: number): number {
+  return ((hi & 0xff) << 16) | (lo >>> 16);
+}
+/** bytes 6-7 */
+export function idPartC(lo: number): number {
+  return lo & 0xffff;
+}
+
+/** The big-endian words of the span id the last newSpanId() returned. */
+export function lastSpanIdHi(): number {
+  return words.getUint32(lastSpanAt);
+}
+export function lastSpanIdLo(): number {
+  return words.getUint32(lastSpanAt + 4);
+}
+
+/** A trace id as six parts (bytes 0-7 as a, b, c; 8-15 as d, e, f). */
+export class TraceIdParts {
+  constructor(
+    readonly a: number,
+    readonly b: number,
+    readonly c: number,
+    readonly d: number,
+    readonly e: number,
+    readonly f: number,
+  ) {}
+  static ofWords(w0: number, w1: number, w2: number, w3: number): TraceIdParts {
+    return new TraceIdParts(idPartA(w0), idPartB(w0, w1), idPartC(w1), idPartA(w2), idPartB(w2, w3), idPartC(w3));
+  }
+  /** from 32 hex digits (validated: a client's traceparent) */
+  static ofHex(hex: string): TraceIdParts {
+    return TraceIdParts.ofWords(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16), hexWord(hex, 24));
+  }
+}
+
+/** Eight hex digits of `hex` from `from` as a 32-bit number (validated hex). */
+export function hexWord(hex: string, from: number): number {
+  return parseInt(hex.slice(from, from + 8), 16);
 }
 
 // Root ids: a request without a parent gets its trace id and its own span id as the text of the
@@ -151,6 +208,17 @@ function refillRoots(): void {
   rootNext = 0;
 }
 
+/** the pool entry of the last newRoot() */
+let lastRoot = 0;
+
+/** The trace id of the last newRoot() as numbers, from its random words (no hex decoding). */
+export function lastRootTraceIdParts(): TraceIdParts {
+  const w = lastRoot * ROOT_WORDS;
+  // trace id word t (big-endian) is digits 8t..8t+7: random word t's low nibbles, then its high ones
+  const word = (x: number) => ((nibbleValue(x & 0x0f0f0f0f) << 16) | nibbleValue((x >>> 4) & 0x0f0f0f0f)) >>> 0;
+  return TraceIdParts.ofWords(word(rootRandom[w]!), word(rootRandom[w + 1]!), word(rootRandom[w + 2]!), word(rootRandom[w + 3]!));
+}
+
 /** The trace id of an unsampled root `traceparent` (see newRoot). */
 export function rootTraceId(traceparent: string): string {
   return traceparent.slice(3, 35);
@@ -209,6 +277,7 @@ export class RatioSampler {
       const x = a ^ b ^ c ^ d;
       const xored = ((nibbleValue(x & 0x0f0f0f0f) << 16) | nibbleValue((x >>> 4) & 0x0f0f0f0f)) >>> 0;
       const o = r * ROOT_LEN;
+      lastRoot = r;
       return { traceparent: rootText.slice(o, o + ROOT_LEN), sampled: xored < this.upperBound };
     }
   }

@@ -34,7 +34,7 @@ import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-js
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
 import { otlpEnvironment, type OtlpHttpTransport } from './otlp-http.ts';
-import { RatioSampler, formatTraceparent, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from './trace-context.ts';
+import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
 export type { ExportEvents } from './span-export.ts';
@@ -107,7 +107,7 @@ class Trace implements RequestTrace, TraceSpan {
     const s = this.recorded;
     if (s === undefined) return this;
     // children share the trace's tracestate; their parent (the server span) is local
-    return new RecordedSpan(s.queue, s.traceId, s.spanId, false, s.traceState, name, kind === 'client' ? KIND_CLIENT : KIND_INTERNAL, startTime ?? performance.now(), []);
+    return new RecordedSpan(s.queue, s.traceId, s.spanId, false, s.traceState, name, kind === 'client' ? KIND_CLIENT : KIND_INTERNAL, startTime ?? performance.now(), [], s.traceParts, s.sidA, s.sidB, s.sidC);
   }
   // as an unsampled span: nothing is recorded
   set(): void {}
@@ -126,6 +126,10 @@ class Trace implements RequestTrace, TraceSpan {
 /** A recorded span: a plain object the export queue keeps as it is when it ends (and encodes with its batch). */
 class RecordedSpan implements TraceSpan, SpanRecord {
   readonly spanId = newSpanId();
+  /** the span id as numbers for the protobuf encoder (trace-context.ts) */
+  readonly sidA: number;
+  readonly sidB: number;
+  readonly sidC: number;
   endMs = 0;
   failed = false;
   private tp: string | undefined;
@@ -139,7 +143,18 @@ class RecordedSpan implements TraceSpan, SpanRecord {
     readonly kind: number,
     readonly startMs: number,
     readonly attributes: AttributeValue[],
-  ) {}
+    /** the trace id and the parent span id (0s for a root) as numbers */
+    readonly traceParts: TraceIdParts,
+    readonly pidA: number,
+    readonly pidB: number,
+    readonly pidC: number,
+  ) {
+    const hi = lastSpanIdHi();
+    const lo = lastSpanIdLo();
+    this.sidA = idPartA(hi);
+    this.sidB = idPartB(hi, lo);
+    this.sidC = idPartC(lo);
+  }
   get traceparent(): string {
     return (this.tp ??= formatTraceparent(this.traceId, this.spanId, true));
   }
@@ -209,14 +224,17 @@ export class Tracing implements TracingRuntime {
     // Parent-based: a valid client traceparent decides; otherwise the trace id's ratio does.
     const parent = h.traceparent === undefined ? undefined : parseTraceparent(h.traceparent);
     let traceId: string;
+    let traceParts: TraceIdParts;
     if (parent) {
       if (!parent.sampled) return new Trace(parent.traceId, newSpanId(), undefined, false, undefined, '');
       traceId = parent.traceId;
+      traceParts = TraceIdParts.ofHex(traceId);
     } else {
       const root = this.sampler.newRoot();
       // unsampled (99 in 100 at 1%): the ids stay inside the ready traceparent until read
       if (!root.sampled) return new Trace(undefined, undefined, root.traceparent, false, undefined, '');
       traceId = rootTraceId(root.traceparent);
+      traceParts = lastRootTraceIdParts();
     }
     // sampled from here on
     const standard = STANDARD_METHODS.has(method);
@@ -245,7 +263,17 @@ export class Tracing implements TracingRuntime {
     if (ua) attributes.push(ATTR_USER_AGENT_ORIGINAL, ua);
     const name = standard ? method : 'HTTP';
     const tracestate = parent && typeof h.tracestate === 'string' ? h.tracestate : undefined;
-    const server = new RecordedSpan(this.queue, traceId, parent ? parent.spanId : '', parent !== undefined, tracestate, name, KIND_SERVER, startTime, attributes);
+    let pidA = 0;
+    let pidB = 0;
+    let pidC = 0;
+    if (parent) {
+      const hi = hexWord(parent.spanId, 0);
+      const lo = hexWord(parent.spanId, 8);
+      pidA = idPartA(hi);
+      pidB = idPartB(hi, lo);
+      pidC = idPartC(lo);
+    }
+    const server = new RecordedSpan(this.queue, traceId, parent ? parent.spanId : '', parent !== undefined, tracestate, name, KIND_SERVER, startTime, attributes, traceParts, pidA, pidB, pidC);
     return new Trace(traceId, server.spanId, undefined, true, server, name);
   }
 

@@ -130,3 +130,22 @@ test('the collector answer: partial success is read, an empty answer is none', (
   assert.deepEqual(decodeExportResponse(answer), { rejectedSpans: 3, errorMessage: 'bad' });
   assert.throws(() => decodeExportResponse(Buffer.from([0x0a, 0x09, 0x08])), /truncated/);
 });
+
+test('encode: ids given as numbers (the recorder\'s parts) give the same bytes as their hex', () => {
+  const parts = (hex: string) => {
+    const b = Buffer.from(hex, 'hex');
+    return [b.readUIntBE(0, 3), b.readUIntBE(3, 3), b.readUIntBE(6, 2)] as const;
+  };
+  for (const s of [
+    span({ traceId: 'ffffffffffffffffffffffffffffffff', spanId: 'ffffffffffffffff', parentSpanId: '0000000000000001' }),
+    span({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', parentSpanId: '' }),
+    span({ traceId: '00000000000000000000000000000001', spanId: '8000000000000000', parentSpanId: '00f067aa0ba902b7', remoteParent: true }),
+  ]) {
+    const [a, b, c] = parts(s.traceId.slice(0, 16));
+    const [d, e, f] = parts(s.traceId.slice(16));
+    const [sidA, sidB, sidC] = parts(s.spanId);
+    const [pidA, pidB, pidC] = s.parentSpanId === '' ? [0, 0, 0] : parts(s.parentSpanId);
+    const withParts: SpanRecord = { ...s, traceParts: { a, b, c, d, e, f }, sidA, sidB, sidC, pidA, pidB, pidC };
+    assert.deepEqual(Buffer.from(encodeRequest(encoder(), [withParts])), Buffer.from(encodeRequest(encoder(), [s])), s.traceId);
+  }
+});

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { SamplingDecision, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
-import { RatioSampler, formatTraceparent, hexLanes, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from '../../../plugins/tracing/trace-context.ts';
+import { RatioSampler, TraceIdParts, formatTraceparent, hexLanes, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from '../../../plugins/tracing/trace-context.ts';
 
 const T = '4bf92f3577b34da6a3ce929d0e0e4736';
 const S = '00f067aa0ba902b7';
@@ -138,4 +138,27 @@ test('RatioSampler: the same decision as the SDK TraceIdRatioBasedSampler for th
     const sdk = new TraceIdRatioBasedSampler(rate);
     for (const id of edges) assert.equal(ours.sample(id), sdk.shouldSample(ROOT_CONTEXT, id).decision === SamplingDecision.RECORD_AND_SAMPLED, `rate ${rate}, ${id}`);
   }
+});
+
+test('ids as numbers (for the protobuf encoder): the parts of every root trace id and span id are its hex bytes', () => {
+  const parts = (hex: string) => {
+    const b = Buffer.from(hex, 'hex');
+    return [b.readUIntBE(0, 3), b.readUIntBE(3, 3), b.readUIntBE(6, 2)];
+  };
+  const sampler = new RatioSampler(1);
+  for (let i = 0; i < 300; i++) {
+    const root = sampler.newRoot();
+    const t = lastRootTraceIdParts();
+    const hex = rootTraceId(root.traceparent);
+    assert.deepEqual([t.a, t.b, t.c, t.d, t.e, t.f], [...parts(hex.slice(0, 16)), ...parts(hex.slice(16))], hex);
+    const h = TraceIdParts.ofHex(hex);
+    assert.deepEqual([h.a, h.b, h.c, h.d, h.e, h.f], [t.a, t.b, t.c, t.d, t.e, t.f]);
+    const sid = newSpanId();
+    const hi = lastSpanIdHi();
+    const lo = lastSpanIdLo();
+    assert.deepEqual([idPartA(hi), idPartB(hi, lo), idPartC(lo)], parts(sid), sid);
+    assert.deepEqual([idPartA(hexWord(sid, 0)), idPartB(hexWord(sid, 0), hexWord(sid, 8)), idPartC(hexWord(sid, 8))], parts(sid));
+  }
+  const max = TraceIdParts.ofHex('ffffffffffffffffffffffffffffffff');
+  assert.deepEqual([max.a, max.b, max.c, max.d, max.e, max.f], [0xffffff, 0xffffff, 0xffff, 0xffffff, 0xffffff, 0xffff]);
 });
