@@ -131,7 +131,7 @@ export class CacheFilter implements RequestFilter {
     // which the key does not have; never answered from or stored in the cache
     if (requestHasBody(ctx.raw)) return undefined;
     if (this.excluded(ctx.path)) return undefined;
-    const primary = primaryKey(ctx, this.s.ignoreQueryParams);
+    const primary = primaryKey(ctx, this.s.ignoreQueryParams, h);
     const vary = mem.varyOf(primary);
     if (vary === undefined) return undefined;
     const entry = mem.get(vary.length === 0 ? primary : variantKey(primary, vary, (n) => h[n]));
@@ -182,7 +182,7 @@ export class CacheFilter implements RequestFilter {
     if (requestHasBody(ctx.raw)) return bypass('body');
     const reqcc = parseCacheControl(h['cache-control']);
     if (reqcc.has('no-store')) return bypass('no-store');
-    st.primary = primaryKey(ctx, this.s.ignoreQueryParams);
+    st.primary = primaryKey(ctx, this.s.ignoreQueryParams, h);
     const found = await this.find(st.primary, h);
     st.varyMiss = found.varyMiss;
     const entry = found.entry;

@@ -51,7 +51,9 @@ export function normaliseQuery(query: string, ignore: readonly string[]): string
     if (ignore.includes(name) && !part.includes(';')) continue;
     kept.push([rawName, part]);
   }
-  kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  // By name only, and stable: the values of a repeated name keep their order. `p=a&p=b` and
+  // `p=b&p=a` are two answers (PHP, Rails, Django read the last, others the first).
+  kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return kept.map((k) => k[1]).join('&');
 }
 
@@ -62,11 +64,48 @@ export interface KeyRequest {
   query: string;
 }
 
+/**
+ * Headers an application builds its own URLs from (links, redirects, canonical tags) that reach it
+ * as sent when they come from `system { trusted-proxies }` (docs/security.md, "Identity headers").
+ * From any other peer the gateway replaces or removes them, so the upstream's value is the host and
+ * scheme already keyed; from a trusted proxy that passes a client's `X-Forwarded-Host: evil` on,
+ * the answer (links to evil) was stored for every client of the URL. Keyed as sent when present.
+ */
+const URL_SHAPING = new Set(['forwarded', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-protocol', 'x-forwarded-uri', 'x-forwarded-path', 'x-url-scheme', 'front-end-https', 'x-original-host', 'x-host']);
+
+/** The `Forwarded` parameters that shape URLs (host, proto): `for=` differs per client and is not keyed. */
+function forwardedUrlPart(v: string): string {
+  let out = '';
+  for (const el of v.split(/[,;]/)) {
+    const t = el.trim().toLowerCase();
+    if (t.startsWith('host=') || t.startsWith('proto=')) out += `${out ? ';' : ''}${t}`;
+  }
+  return out;
+}
+
 /** The key of the resource (before Vary). HEAD shares GET's key. */
-export function primaryKey(req: KeyRequest, ignoreQueryParams: readonly string[]): string {
+export function primaryKey(req: KeyRequest, ignoreQueryParams: readonly string[], headers?: Readonly<Record<string, string | string[] | undefined>>): string {
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   const q = normaliseQuery(req.query, ignoreQueryParams);
-  return `${method} ${req.host}${normalisePath(req.path)}${q ? `?${q}` : ''}`;
+  let key = `${method} ${req.host}${normalisePath(req.path)}${q ? `?${q}` : ''}`;
+  if (headers !== undefined) {
+    // `host` is the Host without its port (as routes match it); the upstream gets the port too
+    // and may write it into links: `Host: shop.example:1337` is another answer
+    const h = headers.host;
+    if (typeof h === 'string' && h !== req.host) key += `\nhost: ${h}`;
+    // a hit's request has a handful of headers: walk them rather than look up every name
+    let found: string[] | undefined;
+    for (const n in headers) if (URL_SHAPING.has(n)) (found ??= []).push(n);
+    if (found !== undefined) {
+      // in one order whatever order they came in
+      for (const n of found.sort()) {
+        const v = headers[n]!;
+        const s = Array.isArray(v) ? v.join(',') : v;
+        key += `\n${n}: ${n === 'forwarded' ? forwardedUrlPart(s) : s}`;
+      }
+    }
+  }
+  return key;
 }
 
 /** Request header values as the key sees them: list members trimmed, whitespace collapsed. */

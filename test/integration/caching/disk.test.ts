@@ -7,7 +7,11 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewayFrom } from '../../helpers/gateway.ts';
-import { cacheConfig, get, scriptedOrigin, send, type Script } from './origin.ts';
+import { cacheConfig, get as getWithPortHost, scriptedOrigin, send, type Script } from './origin.ts';
+
+// One Host for every gateway: the Host's port is part of the key (a `Host: x:1337` answer is not the
+// default port's), and a restarted gateway listens on another ephemeral port
+const get = (url: string, headers: Record<string, string> = {}, method = 'GET') => getWithPortHost(url, { host: 'localhost', ...headers }, method);
 
 const cleanup: (() => Promise<void> | void)[] = [];
 after(async () => {

@@ -24,7 +24,10 @@ test('normaliseQuery: sorted, ignored params dropped, encoding kept', () => {
   const cases: [string, string[], string][] = [
     ['', [], ''],
     ['b=2&a=1', [], 'a=1&b=2'],
-    ['a=2&a=1', [], 'a=1&a=2'],
+    // a repeated name keeps the order of its values: first-wins and last-wins frameworks differ
+    ['a=2&a=1', [], 'a=2&a=1'],
+    ['b=1&a=2&a=1', [], 'a=2&a=1&b=1'],
+    ['a=1&b=1&a=2', [], 'a=1&a=2&b=1'],
     ['utm_source=x&id=3', ['utm_source'], 'id=3'],
     ['utm%5Fsource=x&id=3', ['utm_source'], 'id=3'],
     ['q=a%20b&&', [], 'q=a%20b'],
@@ -42,6 +45,20 @@ test('primaryKey: HEAD shares GET, host and query are part of it', () => {
   assert.equal(k('GET', 'a.test', '/x', 'b=1&a=2'), k('GET', 'a.test', '/x', 'a=2&b=1&fbclid=zz'));
   assert.notEqual(k('GET', 'a.test', '/x', ''), k('GET', 'b.test', '/x', ''));
   assert.notEqual(k('GET', 'a.test', '/x', 'a=1'), k('GET', 'a.test', '/x', 'a=2'));
+  assert.notEqual(k('GET', 'a.test', '/x', 'a=1&a=2'), k('GET', 'a.test', '/x', 'a=2&a=1'));
+});
+
+test('primaryKey: the Host port and the URL-shaping forwarded headers are keyed as the upstream gets them', () => {
+  const k = (headers: Record<string, string>) => primaryKey({ method: 'GET', host: 'a.test', path: '/x', query: '' }, [], { host: 'a.test', ...headers });
+  const plain = k({});
+  assert.equal(plain, primaryKey({ method: 'GET', host: 'a.test', path: '/x', query: '' }, []), 'nothing added for a plain request');
+  assert.notEqual(k({ host: 'a.test:8080' }), plain);
+  for (const n of ['x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'x-original-host', 'x-host', 'x-forwarded-scheme', 'front-end-https']) {
+    assert.notEqual(k({ [n]: 'evil' }), plain, n);
+  }
+  assert.notEqual(k({ forwarded: 'host=evil' }), plain);
+  assert.equal(k({ forwarded: 'for=1.2.3.4;proto=https' }), k({ forwarded: 'for=5.6.7.8; proto=https' }), 'for= is not keyed');
+  assert.equal(k({ 'x-forwarded-for': '1.2.3.4' }), plain, 'X-Forwarded-For is not keyed');
 });
 
 test('varyNames and variantKey', () => {
