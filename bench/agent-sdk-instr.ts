@@ -15,6 +15,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { RequestHeadersMessage, encodeRequestHeadersJson } from '../src/agent-protocol/messages.ts';
 
 const { values } = parseArgs({
   options: {
@@ -42,29 +43,25 @@ function frame(type: number, json: string): Buffer {
   return out;
 }
 
-// A request_headers event as the gateway writes it for the bench's GET (Host, Connection).
+// A request_headers event as the gateway writes it for the bench's GET (Host, Connection): the
+// gateway's own encoder (this checkout's), so every tree's SDK reads the same bytes.
 function event(i: number): string {
   const cid = `0af7651916cd43dd8448eb211c80319c-${String(i).padStart(4, '0')}`;
-  return JSON.stringify({
-    metadata: {
-      correlation_id: cid,
-      request_id: cid,
-      client_ip: '127.0.0.1',
-      client_port: 40000 + i,
-      server_name: '127.0.0.1:8080',
-      protocol: 'HTTP/1.1',
-      tls_version: null,
-      tls_cipher: null,
-      route_id: 'agent',
-      upstream_id: 'origin',
-      timestamp: '2026-12-06T04:00:00.000Z',
-      traceparent: null,
-    },
-    method: 'GET',
-    uri: '/agent',
-    headers: { host: ['127.0.0.1:8080'], connection: ['keep-alive'] },
+  const metadata = {
     correlation_id: cid,
-  });
+    request_id: cid,
+    client_ip: '127.0.0.1',
+    client_port: 40000 + i,
+    server_name: '127.0.0.1:8080',
+    protocol: 'HTTP/1.1',
+    tls_version: null,
+    tls_cipher: null,
+    route_id: 'agent',
+    upstream_id: 'origin',
+    timestamp: '2026-12-06T04:00:00.000Z',
+    traceparent: null,
+  };
+  return encodeRequestHeadersJson(new RequestHeadersMessage(cid, metadata, 'GET', '/agent', { host: '127.0.0.1:8080', connection: 'keep-alive' }));
 }
 const batchBuf = Buffer.concat(Array.from({ length: batch }, (_, i) => frame(0x10, event(i))));
 

@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
 import { FrameDecoder, FrameWriter, MessageType, parseJsonPayload, parsePayload, type Encoding } from '../agent-protocol/frames.ts';
 import { V1Decoder, encodeV1 } from '../agent-protocol/v1.ts';
+import { parseRequestHeadersPayload } from '../agent-protocol/event-decoder.ts';
 import {
   EventNumber,
   type ConfigureEvent,
@@ -355,8 +356,11 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
   const visit = (type: number, buf: Buffer, start: number, end: number): void => {
     if (stopped) return;
     if (handshaken) {
-      // JSON (the usual encoding) is decoded straight from the chunk, without a view of it.
-      handleFrame(type, encoding === 'json' ? parseJsonPayload(buf, start, end) : parsePayload(buf.subarray(start, end), encoding));
+      // JSON (the usual encoding) is decoded straight from the chunk, without a view of it; the
+      // per-request event in the gateway's layout by a reader that knows it (event-decoder.ts).
+      if (encoding !== 'json') handleFrame(type, parsePayload(buf.subarray(start, end), encoding));
+      else if (type === MessageType.RequestHeaders) handleFrame(type, parseRequestHeadersPayload(buf, start, end));
+      else handleFrame(type, parseJsonPayload(buf, start, end));
       return;
     }
     // The handshake is always JSON; later frames use the negotiated encoding.

@@ -1,0 +1,226 @@
+// The request_headers event's JSON, read by hand on the agent's side (the SDK): every event the
+// gateway sends is parsed by the agent, and JSON.parse of the ~400-byte event was ~17k of the SDK
+// allow-all agent's ~42k instructions per event (docs/agents.md "Hop cost, session 16"). The
+// gateway writes the event in one fixed layout (messages.ts encodeRequestHeadersJson: the members
+// in one order, no whitespace, strings without escapes); this reader knows that layout and builds
+// the object JSON.parse would build, with the keys from literals (no key scanning or string-table
+// lookups) and the values sliced from the text. Anything else (another member order or member,
+// whitespace, an escape, a number that is not a small integer, `__proto__`) is not read here: the
+// caller falls back to JSON.parse, so what the SDK hands a handler never depends on which path read it.
+import type { RequestHeadersEvent } from './messages.ts';
+
+/** A literal of the layout as bytes (the keys and punctuation between values). */
+const lit = (text: string): Uint8Array => Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+
+const L = {
+  head: lit('{"correlation_id":'),
+  metadata: lit(',"metadata":{"correlation_id":'),
+  requestId: lit(',"request_id":'),
+  clientIp: lit(',"client_ip":'),
+  clientPort: lit(',"client_port":'),
+  serverName: lit(',"server_name":'),
+  protocol: lit(',"protocol":'),
+  tlsVersion: lit(',"tls_version":'),
+  tlsCipher: lit(',"tls_cipher":'),
+  routeId: lit(',"route_id":'),
+  upstreamId: lit(',"upstream_id":'),
+  timestamp: lit(',"timestamp":'),
+  traceparent: lit(',"traceparent":'),
+  method: lit('},"method":'),
+  uri: lit(',"uri":'),
+  headers: lit(',"headers":{'),
+  nameEnd: lit(':['),
+  null: lit('null'),
+};
+
+// One decode at a time (the reader never yields): the payload's bytes, its text (latin1, one
+// character per byte: the reader only takes ASCII, where that is the UTF-8 text), where the payload
+// starts in both, and the read position in the bytes.
+let b: Uint8Array = new Uint8Array(0);
+let text = '';
+let base = 0;
+let end = 0;
+let at = 0;
+
+/**
+ * The bytes continue with `l` at `at`: step over it. Bytes, not the text's characters: a typed
+ * array's loads are a few instructions each, charCodeAt on a string ~20 (callgrind).
+ */
+function take(l: Uint8Array): boolean {
+  // locals: module bindings are reloaded (and hole-checked) on every use inside a loop
+  const bytes = b;
+  const from = at;
+  const n = l.length;
+  if (from + n > end) return false;
+  for (let i = 0; i < n; i++) if (bytes[from + i] !== l[i]) return false;
+  at = from + n;
+  return true;
+}
+
+/**
+ * A string whose opening quote is at `at`: its characters up to the closing quote; undefined when
+ * it holds an escape, a control character or a non-ASCII byte (JSON.parse's business: escapes to
+ * decode, UTF-8 to decode, or an error to raise) or has no closing quote.
+ */
+function str(): string | undefined {
+  const bytes = b;
+  const stop = end;
+  const from = at + 1;
+  for (let i = from; i < stop; i++) {
+    const c = bytes[i]!;
+    if (c === 0x22) {
+      at = i + 1;
+      return text.slice(from - base, i - base);
+    }
+    if (c < 0x20 || c === 0x5c || c > 0x7e) return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * One member value at `at`: a string, null, or a non-negative integer of at most 15 digits
+ * without a leading zero (exact as a double, and what JSON.parse reads); undefined for anything
+ * else. What follows the value is checked by the next literal, so `01`, `1.5` or `1e3` fail there.
+ */
+function value(): string | number | null | undefined {
+  if (at >= end) return undefined;
+  const c = b[at]!;
+  if (c === 0x22) return str();
+  if (c === 0x6e) return take(L.null) ? null : undefined;
+  if (c === 0x30) {
+    at++;
+    return 0;
+  }
+  if (c < 0x31 || c > 0x39) return undefined;
+  const from = at;
+  let n = 0;
+  let i = at;
+  for (let d = c; d >= 0x30 && d <= 0x39 && i < end; d = b[++i]!) n = n * 10 + (d - 0x30);
+  at = i;
+  return i - from > 15 ? undefined : n;
+}
+
+/** A string value at `at` (for header names and values); undefined for anything else. */
+function quoted(): string | undefined {
+  return at < end && b[at] === 0x22 ? str() : undefined;
+}
+
+/**
+ * JSON.parse of a request_headers payload (`payload[start, stop)`, UTF-8) in the gateway's layout;
+ * undefined when it is not in that layout (then JSON.parse decides: another layout, non-ASCII
+ * text, or not JSON). When it returns an object, that object has the members, member order,
+ * values and prototypes JSON.parse gives.
+ */
+export function decodeRequestHeadersJson(payload: Uint8Array, start: number, stop: number): RequestHeadersEvent | undefined {
+  b = payload;
+  base = start;
+  end = stop;
+  at = start;
+  if (!take(L.head)) return undefined;
+  text = (payload as SlicingBuffer).latin1Slice(start, stop);
+  const event = read();
+  // nothing of this payload is kept past the call
+  b = EMPTY;
+  text = '';
+  return event;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function read(): RequestHeadersEvent | undefined {
+  const correlationId = value();
+  if (correlationId === undefined || !take(L.metadata)) return undefined;
+  const metaCorrelationId = value();
+  if (metaCorrelationId === undefined || !take(L.requestId)) return undefined;
+  const requestId = value();
+  if (requestId === undefined || !take(L.clientIp)) return undefined;
+  const clientIp = value();
+  if (clientIp === undefined || !take(L.clientPort)) return undefined;
+  const clientPort = value();
+  if (clientPort === undefined || !take(L.serverName)) return undefined;
+  const serverName = value();
+  if (serverName === undefined || !take(L.protocol)) return undefined;
+  const protocol = value();
+  if (protocol === undefined || !take(L.tlsVersion)) return undefined;
+  const tlsVersion = value();
+  if (tlsVersion === undefined || !take(L.tlsCipher)) return undefined;
+  const tlsCipher = value();
+  if (tlsCipher === undefined || !take(L.routeId)) return undefined;
+  const routeId = value();
+  if (routeId === undefined || !take(L.upstreamId)) return undefined;
+  const upstreamId = value();
+  if (upstreamId === undefined || !take(L.timestamp)) return undefined;
+  const timestamp = value();
+  if (timestamp === undefined || !take(L.traceparent)) return undefined;
+  const traceparent = value();
+  if (traceparent === undefined || !take(L.method)) return undefined;
+  const method = value();
+  if (method === undefined || !take(L.uri)) return undefined;
+  const uri = value();
+  if (uri === undefined || !take(L.headers)) return undefined;
+  const headers: Record<string, string[]> = {};
+  if (at < end && b[at] === 0x7d) at++;
+  else
+    for (;;) {
+      const name = quoted();
+      // `__proto__` would set the prototype by assignment; JSON.parse makes it an own member
+      if (name === undefined || name === '__proto__' || !take(L.nameEnd)) return undefined;
+      const list: string[] = [];
+      if (at < end && b[at] === 0x5d) at++;
+      else
+        for (;;) {
+          const v = quoted();
+          if (v === undefined || at >= end) return undefined;
+          list.push(v);
+          const c = b[at++];
+          if (c === 0x5d) break;
+          if (c !== 0x2c) return undefined;
+        }
+      // a repeated name: the last list wins, in the first one's place (as JSON.parse does)
+      headers[name] = list;
+      if (at >= end) return undefined;
+      const c = b[at++];
+      if (c === 0x7d) break;
+      if (c !== 0x2c) return undefined;
+    }
+  if (at !== end - 1 || b[at] !== 0x7d) return undefined;
+  // Built as literals in JSON.parse's member order; the types are whatever the text held (the
+  // SDK's handlers get what JSON.parse would have given them, checked or not).
+  return {
+    correlation_id: correlationId,
+    metadata: {
+      correlation_id: metaCorrelationId,
+      request_id: requestId,
+      client_ip: clientIp,
+      client_port: clientPort,
+      server_name: serverName,
+      protocol,
+      tls_version: tlsVersion,
+      tls_cipher: tlsCipher,
+      route_id: routeId,
+      upstream_id: upstreamId,
+      timestamp,
+      traceparent,
+    },
+    method,
+    uri,
+    headers,
+  } as unknown as RequestHeadersEvent;
+}
+
+/** Buffer's latin1 slice as toString('latin1', start, end) ends up calling it (not in @types/node; the range is the frame's). */
+type SlicingBuffer = Uint8Array & { latin1Slice(start: number, end: number): string };
+
+/**
+ * A request_headers frame's JSON payload (`payload[start, end)`), as parseJsonPayload gives it:
+ * the gateway's layout read by hand, anything else by JSON.parse; undefined when it is not JSON.
+ */
+export function parseRequestHeadersPayload(payload: Buffer, start: number, end: number): unknown {
+  const event = decodeRequestHeadersJson(payload, start, end);
+  if (event !== undefined) return event;
+  try {
+    return JSON.parse(payload.toString('utf8', start, end));
+  } catch {
+    return undefined;
+  }
+}
