@@ -1,6 +1,6 @@
 // Test upstreams: real node:http servers on 127.0.0.1 with an ephemeral port.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 
 export interface TestUpstream {
   port: number;
@@ -36,12 +36,21 @@ export async function startUpstream(handler?: Handler, opts: { bufferBody?: bool
     port,
     address: `127.0.0.1:${port}`,
     seen,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    close: () => closeServer(server),
   };
+}
+
+/**
+ * Closes a server a test started; resolves once it stopped listening. close() waits for open
+ * connections, so an http(s) server's are closed first (idle keep-alive sockets would hold it for
+ * seconds) and `open` (raw sockets, h2 sessions the test tracked) are destroyed. Undefined (never
+ * started) and a server already closed resolve too.
+ */
+export function closeServer(server: Server | undefined, open: Iterable<{ destroy(): void }> = []): Promise<void> {
+  if (!server) return Promise.resolve();
+  for (const s of open) s.destroy();
+  (server as Partial<Pick<http.Server, 'closeAllConnections'>>).closeAllConnections?.();
+  return new Promise((r) => server.close(() => r()));
 }
 
 function defaultHandler(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
@@ -55,6 +64,6 @@ export async function closedPort(): Promise<number> {
   const s = http.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
+  await closeServer(s);
   return port;
 }

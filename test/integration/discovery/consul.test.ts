@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { startUpstream, type TestUpstream, closeServer } from '../../helpers/upstream.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { eventually } from './helpers.ts';
 
@@ -72,8 +72,7 @@ before(async () => {
 });
 after(async () => {
   await Promise.all(gateways.map((g) => g.close()));
-  consul.closeAllConnections();
-  await new Promise((r) => consul.close(r));
+  await closeServer(consul);
   await Promise.all(ups.map((u) => u.close()));
 });
 

@@ -16,6 +16,7 @@ import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { eventually, serversOnOnePort, type NamedServer } from './helpers.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 const TOKEN = 'sentinel-test-token';
 let pki: Pki;
@@ -82,8 +83,7 @@ before(async () => {
 
 after(async () => {
   await Promise.all(gateways.map((g) => g.close()));
-  api?.closeAllConnections();
-  await new Promise((r) => api?.close(r));
+  await closeServer(api);
   await closeServers?.();
   await pki?.close();
 });

@@ -15,7 +15,7 @@ import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { startUpstream, type TestUpstream, closeServer } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
 import { FrameDecoder, MessageType, encodeFrame, parseJsonPayload } from '../../../src/agent-protocol/frames.ts';
@@ -93,7 +93,7 @@ upstreams { upstream "backend" { target "${up.address}" } }
 after(async () => {
   await gw.close();
   await up.close();
-  await new Promise((r) => agent.close(r));
+  await closeServer(agent);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closedPort, startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { closedPort, startUpstream, type TestUpstream, closeServer } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
@@ -68,8 +68,7 @@ upstreams {
 after(async () => {
   await gw.close();
   await up.close();
-  silent.closeAllConnections();
-  await new Promise<void>((r) => silent.close(() => r()));
+  await closeServer(silent);
 });
 
 const breakerState = async (upstream: string, route = '') =>

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 interface Seen {
   url: string;
@@ -67,8 +68,7 @@ upstreams {
 
 after(async () => {
   await gw.close();
-  upstream.closeAllConnections();
-  await new Promise<void>((r) => upstream.close(() => r()));
+  await closeServer(upstream);
 });
 
 function reset(): void {

@@ -11,6 +11,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 let upstream: http.Server;
 let target: string;
@@ -46,8 +47,7 @@ before(async () => {
 
 after(async () => {
   await gw.close();
-  upstream.closeAllConnections();
-  await new Promise<void>((r) => upstream.close(() => r()));
+  await closeServer(upstream);
 });
 
 function config(streamRoute: boolean): string {

@@ -11,6 +11,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 const CAP = 2;
 let upstream: http.Server;
@@ -56,8 +57,7 @@ upstreams {
 
 after(async () => {
   await gw.close();
-  upstream.closeAllConnections();
-  await new Promise<void>((r) => upstream.close(() => r()));
+  await closeServer(upstream);
 });
 
 interface Trickle {

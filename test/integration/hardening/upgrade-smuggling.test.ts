@@ -9,6 +9,7 @@ import net from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawExchange } from '../../helpers/raw-http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 let gw: Gateway;
 let port: number;
@@ -45,7 +46,7 @@ upstreams { upstream "backend" { target "127.0.0.1:${(srv.address() as net.Addre
 
 after(async () => {
   await gw.close();
-  await new Promise((r) => srv.close(r));
+  await closeServer(srv);
 });
 
 const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';

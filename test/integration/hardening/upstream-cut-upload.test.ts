@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 let upstream: http.Server;
 let gw: Gateway;
@@ -44,8 +45,7 @@ before(async () => {
 
 after(async () => {
   await gw.close();
-  upstream.closeAllConnections();
-  await new Promise<void>((r) => upstream.close(() => r()));
+  await closeServer(upstream);
 });
 
 /** Sends 10 of 100 declared body bytes, the other 90 after `restAfterMs` (if set); collects the answer. */

@@ -28,6 +28,7 @@ import net from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawExchange, rawRequest, http1 } from '../../helpers/raw-http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 /** Each path's answer; `close` ends the connection after it (a cut body). */
 const ANSWERS: Record<string, { bytes: string; close?: boolean }> = {
@@ -100,7 +101,7 @@ cache { enabled #true; status-header #true }
 
 after(async () => {
   await gw.close();
-  await new Promise((r) => server.close(r));
+  await closeServer(server);
 });
 
 test('a 304 with Content-Length is relayed as a 304 and the client connection stays usable', async () => {

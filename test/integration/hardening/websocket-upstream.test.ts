@@ -12,6 +12,7 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const ACCEPT = createHash('sha1').update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
@@ -61,7 +62,7 @@ upstreams { upstream "backend" { target "127.0.0.1:${(server.address() as net.Ad
 
 after(async () => {
   await gw.close();
-  await new Promise((r) => server.close(r));
+  await closeServer(server);
 });
 
 /** Upgrades, and once any answer arrives sends a raw `GET /admin` on the same connection. */

@@ -10,6 +10,7 @@ import { request } from '../../helpers/http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { startServer, type TestServer } from './helpers.ts';
 import { makePki, type Pki } from './pki.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 let pki: Pki;
 let h2server: http2.Http2SecureServer;
@@ -81,7 +82,7 @@ upstreams {
 after(async () => {
   await gw?.close();
   await Promise.all(servers.map((s) => s.close()));
-  await new Promise((r) => h2server.close(r));
+  await closeServer(h2server);
   pki.cleanup();
 });
 

@@ -19,6 +19,7 @@ import { startGateway } from '../../../src/server/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import { fakeServices, pickContext } from './helpers.ts';
 import { makePki, type Pki } from './pki.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -59,13 +60,7 @@ async function h2Server(secure: boolean, onStream: StreamHandler): Promise<H2Ser
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   info.port = (server.address() as AddressInfo).port;
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of live) s.destroy();
-        server.close(() => r());
-      }),
-  );
+  cleanups.push(() => closeServer(server, live));
   return info;
 }
 
@@ -238,7 +233,7 @@ test('a GOAWAY with an error after the upstream took the request: that request f
 test('min-version 2 over TLS to an HTTP/1.1-only target: 502 and a log line naming the upstream', async () => {
   const h1 = https.createServer({ key: pki.read('serverKey'), cert: pki.read('serverCert') }, (_req, res) => res.end('h1'));
   await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => (h1.closeAllConnections(), h1.close(() => r()))));
+  cleanups.push(() => closeServer(h1));
   const port = (h1.address() as AddressInfo).port;
 
   const g = group(port, { ...TLS, 'http-version': { 'min-version': 2 } } as Partial<RawUpstream>, 'only-h2');
@@ -288,7 +283,7 @@ upstreams { upstream "only-h2" { target "127.0.0.1:${port}"; tls { sni "backend.
 test('min-version 2 over cleartext to an HTTP/1.1 server: a clear h2c error; h2c to an h2 server works', async () => {
   const h1 = http.createServer((_req, res) => res.end('h1'));
   await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => (h1.closeAllConnections(), h1.close(() => r()))));
+  cleanups.push(() => closeServer(h1));
   const g = group((h1.address() as AddressInfo).port, { 'http-version': { 'min-version': 2 } } as Partial<RawUpstream>, 'h2c');
   const err = await rejects(send(g, 'GET'));
   assert.equal(classifyUpstreamError(err).reason, 'protocol');
@@ -335,7 +330,7 @@ test('h2-ping-interval: an idle session whose PING goes unanswered is closed; an
     up.on('error', end).on('close', end);
   });
   await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => relay.close(() => r())));
+  cleanups.push(() => closeServer(relay));
   const g = group((relay.address() as AddressInfo).port, { 'http-version': { 'min-version': 2, 'h2-ping-interval': 1 } } as Partial<RawUpstream>);
   assert.equal((await send(g, 'GET')).status, 200);
   const d = g.dispatcher(g.targets[0]!) as unknown as { stats(): { connected: number } };

@@ -11,6 +11,7 @@ import type { RawUpstream } from '../../../src/config/schema.ts';
 import { classifyUpstreamError } from '../../../src/errors/index.ts';
 import { fakeServices, pickContext } from './helpers.ts';
 import { makePki, type Pki } from './pki.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 
 let pki: Pki;
 let mtlsPort: number;
@@ -32,8 +33,7 @@ before(async () => {
 
 after(async () => {
   for (const c of cleanups.reverse()) await c();
-  mtlsServer.closeAllConnections();
-  await new Promise((r) => mtlsServer.close(r));
+  await closeServer(mtlsServer);
   pki.cleanup();
 });
 
@@ -117,13 +117,7 @@ test('HTTP/2 to upstreams: negotiated via ALPN, multiplexed; GOAWAY and stream r
     stream.end(`h2 ${sessionCount}`);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sessions) s.destroy();
-        server.close(() => r());
-      }),
-  );
+  cleanups.push(() => closeServer(server, sessions));
   const port = (server.address() as AddressInfo).port;
   const g = group(port, { tls: { sni: 'backend.test', 'ca-cert': 'ca.crt' }, 'http-version': { 'min-version': 1, 'max-version': 2 } } as Partial<RawUpstream>);
 
@@ -150,7 +144,7 @@ test('http-version max 1 keeps HTTP/1.1 even when the upstream offers h2', async
     res.end(req.httpVersion);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  cleanups.push(() => closeServer(server));
   const port = (server.address() as AddressInfo).port;
   const h1 = group(port, { tls: { sni: 'backend.test', 'ca-cert': 'ca.crt' } } as Partial<RawUpstream>);
   assert.equal((await get(h1)).body, '1.1');
