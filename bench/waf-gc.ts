@@ -4,8 +4,11 @@
 // promoted, GC pauses, and CPU (from /proc). Bytes per request depend much less on other load
 // than times do. Compiles <root> into <root>/.tmp/bench/dist first (as `npm run bench:waf` does).
 //
-//   node --import tsx bench/waf-gc.ts <root> inproc|agent get|post <seconds> [node flags...]
-//   e.g. node --import tsx bench/waf-gc.ts . inproc post 8 --max-semi-space-size=64
+//   node --import tsx bench/waf-gc.ts <root> inproc|agent get|post <seconds> [--host=NAME] [node flags...]
+//   e.g. node --import tsx bench/waf-gc.ts . inproc post 8 --host=shop.example.com --max-semi-space-size=64
+// --host=NAME sends that Host header (as bench:waf --host: wrk's numeric one matches CRS 920350).
+// With --trace-deopt / --trace-opt among the node flags, also prints V8's deoptimisations and
+// optimised compiles per 1,000 requests of the measured window (a deopt loop shows as both).
 // CRS from $CRS_DIR (default ../shared/conformance/crs). Scratch files under os.tmpdir().
 import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync, openSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -16,8 +19,10 @@ import { freePort } from './lib/processes.ts';
 import { renderPassthrough } from './lib/targets.ts';
 import { compiledWafEntries } from './lib/waf-path.ts';
 import { BROWSER_HEADERS, jsonBody, POST_PATH, getPath } from './lib/waf-requests.ts';
-const [rootArg, mode, kind, secs, ...nodeArgs] = process.argv.slice(2) as [string, string, string, string, ...string[]];
+const [rootArg, mode, kind, secs, ...rest] = process.argv.slice(2) as [string, string, string, string, ...string[]];
 const root = resolve(rootArg);
+const host = rest.find((a) => a.startsWith('--host='))?.slice('--host='.length) ?? '';
+const nodeArgs = rest.filter((a) => !a.startsWith('--host='));
 const flags = ['--trace-gc-nvp', ...nodeArgs];
 const crs = process.env.CRS_DIR ?? resolve(import.meta.dirname, '..', '..', 'shared', 'conformance', 'crs');
 const dir = mkdtempSync(join(tmpdir(), 'sentinel-waf-gc-'));
@@ -64,7 +69,7 @@ for (let i = 0; ; i++) {
   await new Promise((res) => setTimeout(res, 200));
 }
 const lua = (s: string) => JSON.stringify(s);
-const headers = BROWSER_HEADERS.map(([k, v]) => `headers[${lua(k)}] = ${lua(v)}`).join('\n');
+const headers = [...(host ? [['Host', host] as [string, string]] : []), ...BROWSER_HEADERS].map(([k, v]) => `headers[${lua(k)}] = ${lua(v)}`).join('\n');
 const [pre, post] = jsonBody('{{n}}').split('{{n}}') as [string, string];
 const [gpre] = getPath('{{n}}').split('{{n}}') as [string];
 writeFileSync(join(dir, 'load.lua'), kind === 'post'
@@ -86,7 +91,10 @@ const summarize = (ls: string[]) => {
   const f = (l: string, k: string) => Number(new RegExp(`\\b${k}=([\\d.]+)`).exec(l)?.[1] ?? 0);
   const sc = gcs.filter((l) => / gc=s /.test(l)), mc = gcs.filter((l) => !/ gc=s /.test(l));
   const sum = (xs: string[], k: string) => xs.reduce((n, l) => n + f(l, k), 0);
-  return `scavenges ${(sc.length / reqs * 1000).toFixed(1)}/1k req, survived ${(sum(sc, 'new_space_survived') / reqs / 1024).toFixed(1)} KB/req, promoted ${(sum(gcs, 'promoted') / reqs / 1024).toFixed(1)} KB/req, pause ${(sum(sc, 'pause') / reqs).toFixed(3)} ms/req; other GCs ${mc.length} (${mc.map((l) => /gc=(\w+)/.exec(l)?.[1]).join(',')}) pause ${(sum(mc, 'pause') / reqs).toFixed(3)} ms/req; heap after last ${(f(gcs.at(-1) ?? '', 'total_size_after') / 1e6).toFixed(0)} MB`;
+  const deopts = ls.filter((l) => l.includes('[bailout (kind: deopt')).length;
+  const opts = ls.filter((l) => /\[completed (optimizing|compiling)/.test(l)).length;
+  const jit = nodeArgs.some((a) => a.startsWith('--trace-deopt') || a.startsWith('--trace-opt')) ? `; deopts ${(deopts / reqs * 1000).toFixed(2)}/1k req, optimised compiles ${(opts / reqs * 1000).toFixed(2)}/1k req` : '';
+  return `scavenges ${(sc.length / reqs * 1000).toFixed(1)}/1k req, survived ${(sum(sc, 'new_space_survived') / reqs / 1024).toFixed(1)} KB/req, promoted ${(sum(gcs, 'promoted') / reqs / 1024).toFixed(1)} KB/req, pause ${(sum(sc, 'pause') / reqs).toFixed(3)} ms/req; other GCs ${mc.length} (${mc.map((l) => /gc=(\w+)/.exec(l)?.[1]).join(',')}) pause ${(sum(mc, 'pause') / reqs).toFixed(3)} ms/req; heap after last ${(f(gcs.at(-1) ?? '', 'total_size_after') / 1e6).toFixed(0)} MB${jit}`;
 };
 console.log(`${root} ${mode} ${kind}: ${reqs} req (${non} non-2xx), CPU ${pids.map((p, i) => ((c1[i]! - c0[i]!) / reqs).toFixed(3)).join('+')} ms/req`);
 console.log(`  gateway: ${summarize(lines('gw.log').slice(l0.gw))}`);

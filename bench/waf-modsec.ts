@@ -41,6 +41,7 @@ const { values: argv } = parseNodeArgs({
     baseline: { type: 'string', default: '' },
     host: { type: 'string', default: '' },
     'gateway-node-flags': { type: 'string', default: '' },
+    'baseline-node-flags': { type: 'string', default: '' },
     'slow-host': { type: 'string', default: '1.25' },
     help: { type: 'boolean', default: false },
   },
@@ -50,10 +51,12 @@ if (argv.help) {
   console.log(`usage: npm run bench:waf -- [--duration S] [--rounds N] [--connections N] [--pl 1,2]
     [--requests get,post] [--targets modsec,sentinel-waf,in-process,passthrough]
     [--multicore] [--crs-dir DIR] [--extra-agent-args "..."] [--cpu-prof-dir DIR] [--baseline DIR] [--host NAME]
-    [--slow-host 1.25] [--gateway-node-flags "..."]
+    [--slow-host 1.25] [--gateway-node-flags "..."] [--baseline-node-flags "..."]
   --gateway-node-flags "...": node flags for this checkout's gateways (not the baseline's), e.g.
   "--min-semi-space-size=16", which a single-process gateway takes only on its command line
   (cluster workers get it by default: src/cluster/young-generation.ts).
+  --baseline-node-flags "...": the same for the --baseline checkout's gateways (give both the same
+  flags to compare code, not flags).
   --host NAME: a Host header instead of wrk's numeric 127.0.0.1:port, which CRS 920350 matches at PL1
   (a logged warning below the threshold: every request then carries detection headers and an audit line).
   --baseline DIR: another checkout (with node_modules); its sentinel+waf and in-process targets
@@ -80,8 +83,8 @@ const PROXY_CPU = 0;
 /** node flags for the gateway and agent processes (profiling); node refuses --cpu-prof in NODE_OPTIONS. */
 const nodeFlags = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof-dir'])}`] : [];
 const LOAD_CPU = 1;
-/** --gateway-node-flags, for this checkout's gateways only (the baseline runs without). */
-const gatewayFlags = (root: string): string[] => (root === REPO ? argv['gateway-node-flags'].split(/\s+/).filter(Boolean) : []);
+/** --gateway-node-flags for this checkout's gateways, --baseline-node-flags for the baseline's. */
+const gatewayFlags = (root: string): string[] => argv[root === REPO ? 'gateway-node-flags' : 'baseline-node-flags'].split(/\s+/).filter(Boolean);
 
 // ---- the two requests ------------------------------------------------------------------------
 
