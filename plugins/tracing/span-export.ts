@@ -58,34 +58,24 @@ export function otlpHttpSender(settings: ExportSettings, contentType: string, us
 }
 
 /**
- * Ended spans wait as objects until this many have gathered (or their batch is due), then are
- * encoded together from setImmediate. Small enough that at 100% sampling a span object dies
- * young (a few dozen requests: a scavenge comes every ~120), large enough that the encoder runs
- * a few times a second at 1% instead of once per sampled request (docs/tracing.md "Session 17").
- */
-const ENCODE_CHUNK = 64;
-
-/**
  * The bounded export queue (what the SDK's BatchSpanProcessor does, without its per-span work):
  * `add` keeps the ended span as it is (its numbers and the strings the request already had), or
  * drops it (counted as `queue_full`) once `maxQueueSize` spans wait (`closed` after close()). The
- * spans are encoded together in one loop, off the request path: from setImmediate once
- * ENCODE_CHUNK wait, or when their batch is sent. A span the encoding throws on is dropped there
- * (`encode_failed`). Full batches are cut as they fill; the request around a batch is built when
- * it is sent.
+ * spans are encoded together, a batch in one loop, off the request path: a full batch from
+ * setImmediate as soon as it fills (so at 100% sampling a span object lives for about a batch's
+ * worth of requests and is not promoted), a partial one when the timer sends it. A span the
+ * encoding throws on is dropped there (`encode_failed`). Why not encode each span as it ends:
+ * docs/tracing.md "Session 17".
  */
 export class SpanExportQueue {
   private readonly bytes: SpanBytes;
   /** ended spans not encoded yet, oldest first */
   private records: SpanRecord[] = [];
-  /** spans encoded into `bytes` and not cut into a batch yet */
-  private open = 0;
   /** full batches already encoded, oldest first */
   private full: SpanBatch[] = [];
   /** every span waiting, encoded or not */
   private queued = 0;
   private readonly batchSize: number;
-  private readonly encodeAt: number;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   /** the batch being sent in steady state (one at a time) */
@@ -104,7 +94,6 @@ export class SpanExportQueue {
     private readonly events: ExportEvents,
   ) {
     this.batchSize = Math.min(settings.maxExportBatchSize, settings.maxQueueSize);
-    this.encodeAt = Math.min(ENCODE_CHUNK, this.batchSize);
     // a chunk holds about a batch (~300 bytes a span in protobuf, ~600 in JSON)
     this.bytes = new SpanBytes(Math.min(4 << 20, this.batchSize * 768), encoding.headRoom);
   }
@@ -125,7 +114,8 @@ export class SpanExportQueue {
       return;
     }
     this.queued++;
-    if (this.records.push(span) >= this.encodeAt) this.immediate ??= setImmediate(this.onImmediate);
+    // a full batch is encoded (and sent, if none is out) from setImmediate, after the request
+    if (this.records.push(span) >= this.batchSize) this.immediate ??= setImmediate(this.onTimer);
     else if (this.inFlight === undefined) this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
   }
 
@@ -151,75 +141,64 @@ export class SpanExportQueue {
     if (encode > 0) this.events.dropped(encode, 'encode_failed');
   };
 
-  /** After a request: the waiting spans encoded, a full batch sent if none is out. */
-  private readonly onImmediate = (): void => {
-    this.immediate = undefined;
-    this.encodePending();
-    if (this.full.length > 0) this.sendNext(false);
-    else if (this.inFlight === undefined && this.queued > 0) this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
-  };
+  private exportSoon(): void {
+    this.immediate ??= setImmediate(this.onTimer);
+  }
 
-  /** The scheduled delay: whatever waits goes, a part batch included. */
   private readonly onTimer = (): void => {
     clearTimeout(this.timer);
+    clearImmediate(this.immediate);
     this.timer = undefined;
-    this.sendNext(true);
-  };
-
-  private sendNext(part: boolean): void {
+    this.immediate = undefined;
+    this.encodeFull();
     if (this.inFlight !== undefined || this.queued === 0) return;
-    const batch = this.take(part);
+    const batch = this.take();
     if (batch === undefined) return;
-    clearTimeout(this.timer);
-    this.timer = undefined;
     this.inFlight = this.exportBatch(batch).finally(() => {
       this.inFlight = undefined;
       if (this.closed) return;
-      if (this.full.length > 0) this.immediate ??= setImmediate(this.onImmediate);
+      if (this.full.length > 0 || this.records.length >= this.batchSize) this.exportSoon();
       else if (this.queued > 0) this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
     });
+  };
+
+  /** Encodes every full batch of waiting spans (one loop a batch). */
+  private encodeFull(): void {
+    while (this.records.length >= this.batchSize) this.encodeBatch(this.batchSize);
   }
 
   /**
-   * Every waiting span encoded, in one loop, into `bytes`; a batch is cut each time one fills. A
-   * span the encoding throws on is dropped and counted (its bytes are not kept: `off` moves on
-   * success only).
+   * The oldest `n` waiting spans encoded into one batch, in one loop, out of `records`; a span
+   * the encoding throws on is dropped and counted (the bytes it wrote are not kept: `off` moves
+   * on success only).
    */
-  private encodePending(): void {
+  private encodeBatch(n: number): void {
     const records = this.records;
-    if (records.length === 0) return;
-    this.records = [];
     const encoding = this.encoding;
     const bytes = this.bytes;
-    let failed = 0;
-    for (let i = 0; i < records.length; i++) {
+    let spans = 0;
+    for (let i = 0; i < n; i++) {
       try {
         encoding.append(records[i]!, bytes);
+        spans++;
       } catch {
-        failed++;
-        continue;
-      }
-      if (++this.open === this.batchSize) {
-        this.full.push({ body: bytes.take(), spans: this.open });
-        this.open = 0;
+        this.droppedEncode++;
       }
     }
-    if (failed > 0) {
-      this.queued -= failed;
-      this.droppedEncode += failed;
+    if (n === records.length) this.records = [];
+    else records.splice(0, n);
+    if (spans < n) {
+      this.queued -= n - spans;
       this.reportDropsSoon();
     }
+    if (spans > 0) this.full.push({ body: bytes.take(), spans });
   }
 
-  /** The oldest batch (with `part`, also a part batch), out of the queue, as a whole export request. */
-  private take(part: boolean): SpanBatch | undefined {
-    this.encodePending();
-    let spans = this.full.shift();
-    if (spans === undefined) {
-      if (!part || this.open === 0) return undefined;
-      spans = { body: this.bytes.take(), spans: this.open };
-      this.open = 0;
-    }
+  /** The oldest batch, out of the queue, as a whole export request (undefined: nothing could be encoded). */
+  private take(): SpanBatch | undefined {
+    if (this.full.length === 0 && this.records.length > 0) this.encodeBatch(Math.min(this.records.length, this.batchSize));
+    const spans = this.full.shift();
+    if (spans === undefined) return undefined;
     this.queued -= spans.spans;
     return { body: this.encoding.request(spans.body), spans: spans.spans };
   }
@@ -259,9 +238,8 @@ export class SpanExportQueue {
     this.closed = true;
     clearTimeout(this.timer);
     clearImmediate(this.immediate);
-    this.timer = this.immediate = undefined;
     const sending: Promise<void>[] = this.inFlight ? [this.inFlight] : [];
-    for (let batch = this.take(true); batch !== undefined; batch = this.take(true)) sending.push(this.exportBatch(batch));
+    for (let batch = this.take(); batch !== undefined; batch = this.take()) sending.push(this.exportBatch(batch));
     await Promise.all(sending);
     this.reportDrops();
   }
