@@ -1,5 +1,5 @@
-// Finished spans on their way to the collector: a bounded queue of ended spans, encoded a batch at
-// a time in one loop (span-bytes.ts), batches sent one at a time from a timer (or from
+// Finished spans on their way to the collector: a bounded queue of encoded spans (each span is
+// encoded when it ends, span-bytes.ts), batches sent one at a time from a timer (or from
 // setImmediate once a batch is full), never from inside a request. The encodings are ours
 // (otlp-proto.ts, otlp-json.ts), and so is the HTTP side (otlp-http.ts, on undici: retries,
 // timeouts, OTEL_EXPORTER_OTLP_* headers, certificates and compression).
@@ -59,21 +59,17 @@ export function otlpHttpSender(settings: ExportSettings, contentType: string, us
 
 /**
  * The bounded export queue (what the SDK's BatchSpanProcessor does, without its per-span work):
- * `add` keeps the ended span as it is (its numbers and the strings the request already had), or
- * drops it (counted as `queue_full`) once `maxQueueSize` spans wait (`closed` after close()). The
- * spans are encoded together, a batch in one loop, off the request path: a full batch from
- * setImmediate as soon as it fills (so at 100% sampling a span object lives for about a batch's
- * worth of requests and is not promoted), a partial one when the timer sends it. A span the
- * encoding throws on is dropped there (`encode_failed`). Why not encode each span as it ends:
- * docs/tracing.md "Session 17".
+ * `add` encodes the span into the queue's bytes, or drops it (counted as `queue_full`) once
+ * `maxQueueSize` spans wait (`closed` after close(), `encode_failed` if the encoding throws). Full batches are cut as they fill; the request around a batch is
+ * built when it is sent.
  */
 export class SpanExportQueue {
   private readonly bytes: SpanBytes;
-  /** ended spans not encoded yet, oldest first */
-  private records: SpanRecord[] = [];
-  /** full batches already encoded, oldest first */
+  /** full batches of encoded spans, oldest first */
   private full: SpanBatch[] = [];
-  /** every span waiting, encoded or not */
+  /** spans in `bytes` not cut into a batch yet */
+  private open = 0;
+  /** every span waiting */
   private queued = 0;
   private readonly batchSize: number;
   private timer: NodeJS.Timeout | undefined;
@@ -99,8 +95,8 @@ export class SpanExportQueue {
   }
 
   /**
-   * A finished span (called at span end, on the request path: no encoding and no I/O here). The
-   * span must not change after it (RecordedSpan ignores later sets).
+   * A finished span (called at span end, on the request path: one span's encoding, a few hundred
+   * bytes; no I/O here). The span object is not kept.
    */
   add(span: SpanRecord): void {
     if (this.closed) {
@@ -113,10 +109,22 @@ export class SpanExportQueue {
       this.reportDropsSoon();
       return;
     }
+    try {
+      this.encoding.append(span, this.bytes);
+    } catch {
+      // never fails a request (the bytes written so far are not counted: `off` moves on success)
+      this.droppedEncode++;
+      this.reportDropsSoon();
+      return;
+    }
     this.queued++;
-    // a full batch is encoded (and sent, if none is out) from setImmediate, after the request
-    if (this.records.push(span) >= this.batchSize) this.immediate ??= setImmediate(this.onTimer);
-    else if (this.inFlight === undefined) this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
+    if (++this.open >= this.batchSize) {
+      this.full.push({ body: this.bytes.take(), spans: this.open });
+      this.open = 0;
+    }
+    if (this.inFlight !== undefined) return; // its completion schedules the next batch
+    if (this.full.length > 0) this.exportSoon();
+    else this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
   }
 
   /** drops are reported in a batch, after the request */
@@ -150,55 +158,22 @@ export class SpanExportQueue {
     clearImmediate(this.immediate);
     this.timer = undefined;
     this.immediate = undefined;
-    this.encodeFull();
     if (this.inFlight !== undefined || this.queued === 0) return;
-    const batch = this.take();
-    if (batch === undefined) return;
-    this.inFlight = this.exportBatch(batch).finally(() => {
+    this.inFlight = this.exportBatch(this.take()).finally(() => {
       this.inFlight = undefined;
       if (this.closed) return;
-      if (this.full.length > 0 || this.records.length >= this.batchSize) this.exportSoon();
+      if (this.full.length > 0) this.exportSoon();
       else if (this.queued > 0) this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
     });
   };
 
-  /** Encodes every full batch of waiting spans (one loop a batch). */
-  private encodeFull(): void {
-    while (this.records.length >= this.batchSize) this.encodeBatch(this.batchSize);
-  }
-
-  /**
-   * The oldest `n` waiting spans encoded into one batch, in one loop, out of `records`; a span
-   * the encoding throws on is dropped and counted (the bytes it wrote are not kept: `off` moves
-   * on success only).
-   */
-  private encodeBatch(n: number): void {
-    const records = this.records;
-    const encoding = this.encoding;
-    const bytes = this.bytes;
-    let spans = 0;
-    for (let i = 0; i < n; i++) {
-      try {
-        encoding.append(records[i]!, bytes);
-        spans++;
-      } catch {
-        this.droppedEncode++;
-      }
+  /** The oldest batch, out of the queue, as a whole export request. */
+  private take(): SpanBatch {
+    let spans = this.full.shift();
+    if (spans === undefined) {
+      spans = { body: this.bytes.take(), spans: this.open };
+      this.open = 0;
     }
-    if (n === records.length) this.records = [];
-    else records.splice(0, n);
-    if (spans < n) {
-      this.queued -= n - spans;
-      this.reportDropsSoon();
-    }
-    if (spans > 0) this.full.push({ body: bytes.take(), spans });
-  }
-
-  /** The oldest batch, out of the queue, as a whole export request (undefined: nothing could be encoded). */
-  private take(): SpanBatch | undefined {
-    if (this.full.length === 0 && this.records.length > 0) this.encodeBatch(Math.min(this.records.length, this.batchSize));
-    const spans = this.full.shift();
-    if (spans === undefined) return undefined;
     this.queued -= spans.spans;
     return { body: this.encoding.request(spans.body), spans: spans.spans };
   }
@@ -239,7 +214,7 @@ export class SpanExportQueue {
     clearTimeout(this.timer);
     clearImmediate(this.immediate);
     const sending: Promise<void>[] = this.inFlight ? [this.inFlight] : [];
-    for (let batch = this.take(); batch !== undefined; batch = this.take()) sending.push(this.exportBatch(batch));
+    while (this.queued > 0) sending.push(this.exportBatch(this.take()));
     await Promise.all(sending);
     this.reportDrops();
   }

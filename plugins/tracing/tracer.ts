@@ -123,7 +123,7 @@ class Trace implements RequestTrace, TraceSpan {
   }
 }
 
-/** A recorded span: a plain object the export queue keeps as it is when it ends (and encodes with its batch). */
+/** A recorded span: a plain object the export queue takes as it is when it ends. */
 class RecordedSpan implements TraceSpan, SpanRecord {
   readonly spanId = newSpanId();
   /** the span id as numbers for the protobuf encoder (trace-context.ts) */
@@ -159,7 +159,6 @@ class RecordedSpan implements TraceSpan, SpanRecord {
     return (this.tp ??= formatTraceparent(this.traceId, this.spanId, true));
   }
   set(key: string, value: AttributeValue): void {
-    if (this.endMs !== 0) return; // ended: queued as it was (encoded later, with its batch)
     const a = this.attributes;
     for (let i = 0; i < a.length; i += 2) {
       if (a[i] === key) {
@@ -170,7 +169,6 @@ class RecordedSpan implements TraceSpan, SpanRecord {
     a.push(key, value);
   }
   fail(errorType: string): void {
-    if (this.endMs !== 0) return;
     this.set(ATTR_ERROR_TYPE, errorType);
     this.failed = true;
   }
