@@ -219,16 +219,6 @@ export function lastRootTraceIdParts(): TraceIdParts {
   return TraceIdParts.ofWords(word(rootRandom[w]!), word(rootRandom[w + 1]!), word(rootRandom[w + 2]!), word(rootRandom[w + 3]!));
 }
 
-/**
- * The trace id of the last newRoot() as a string of its own. A sampled span keeps its trace id
- * until its batch is encoded, and a slice of the pool text would keep the whole text (64 roots,
- * 3.5 KB) alive with it, promoted by the garbage collector (docs/tracing.md "Session 17").
- */
-export function lastRootTraceIdCopy(): string {
-  const o = lastRoot * ROOT_LEN;
-  return rootAscii.toString('latin1', o + 3, o + 35);
-}
-
 /** The trace id of an unsampled root `traceparent` (see newRoot). */
 export function rootTraceId(traceparent: string): string {
   return traceparent.slice(3, 35);

@@ -34,7 +34,7 @@ import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-js
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
 import { otlpEnvironment, type OtlpHttpTransport } from './otlp-http.ts';
-import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdCopy, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from './trace-context.ts';
+import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
 export type { ExportEvents } from './span-export.ts';
@@ -231,7 +231,7 @@ export class Tracing implements TracingRuntime {
       const root = this.sampler.newRoot();
       // unsampled (99 in 100 at 1%): the ids stay inside the ready traceparent until read
       if (!root.sampled) return new Trace(undefined, undefined, root.traceparent, false, undefined, '');
-      traceId = lastRootTraceIdCopy();
+      traceId = rootTraceId(root.traceparent);
       traceParts = lastRootTraceIdParts();
     }
     // sampled from here on
