@@ -1,9 +1,8 @@
-// Encoded spans waiting for export. Ended spans are encoded together, in loops of up to 64 off
-// the request path (span-export.ts), into a shared chunk, and the span objects become garbage:
-// kept as objects until a whole batch was sent, queued spans, their attribute arrays and strings
-// survived the young generation's scavenges and were promoted, and the garbage collector was the
-// largest part of what 100% sampling cost (docs/tracing.md "Cost", "Session 17"). Bytes in a
-// Buffer are off the JS heap.
+// Encoded spans waiting for export. A span is encoded when it ends (a few hundred bytes written
+// into a shared chunk) and the span objects become garbage at once: kept as objects until their
+// batch was sent, every queued span, its attribute array and strings survived the young
+// generation's scavenges and were promoted, and the garbage collector was the largest part of
+// what 100% sampling cost (docs/tracing.md "Cost"). Bytes in a Buffer are off the JS heap.
 import type { SpanRecord } from './otlp-json.ts';
 
 /** An OTLP encoding of spans: one span at a time into a SpanBytes, the request around them. */
