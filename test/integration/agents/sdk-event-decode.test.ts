@@ -9,6 +9,7 @@ import { MessageType } from '../../../src/agent-protocol/frames.ts';
 import { RequestHeadersMessage, encodeRequestHeadersJson, plainAllowCorrelationId } from '../../../src/agent-protocol/messages.ts';
 import { allow, runAgent } from '../../../src/agent-sdk/index.ts';
 import { tempDir } from './harness.ts';
+import { sampleMetadata } from '../../helpers/agent-events.ts';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -63,20 +64,7 @@ test('a handler sees the JSON.parse event for the gateway layout and for any oth
   const next = replies(sock);
   sock.write(frame(MessageType.HandshakeRequest, JSON.stringify({ supported_versions: [2], proxy_id: 't', proxy_version: '0', config: null, supported_encodings: ['json'] })));
   // the handshake reply is not an AgentResponse; wait until the agent answers the first event
-  const metadata = {
-    correlation_id: 'g1',
-    request_id: 'g1',
-    client_ip: '127.0.0.1',
-    client_port: 40001,
-    server_name: 'example.test',
-    protocol: 'HTTP/1.1',
-    tls_version: null,
-    tls_cipher: null,
-    route_id: 'r',
-    upstream_id: 'u',
-    timestamp: '2026-12-06T07:00:00.000Z',
-    traceparent: null,
-  };
+  const metadata = sampleMetadata({ correlation_id: 'g1', request_id: 'g1', client_port: 40001, timestamp: '2026-12-06T07:00:00.000Z' });
   const gateway = encodeRequestHeadersJson(new RequestHeadersMessage('g1', metadata, 'GET', '/a', { host: 'h', 'set-cookie': ['a', 'b'] }));
   const other = JSON.stringify({ metadata: { ...metadata, correlation_id: 'o1', request_id: 'o1' }, method: 'POST', uri: '/b', headers: { host: ['h'] }, correlation_id: 'o1' }, null, 1);
   const escaped = gateway.replaceAll('g1', 'e1').replace('"h"', '"h\\u00e9"');

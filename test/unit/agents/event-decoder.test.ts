@@ -5,22 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRequestHeadersJson as decodePayload, parseRequestHeadersPayload } from '../../../src/agent-protocol/event-decoder.ts';
 import { RequestHeadersMessage, encodeRequestHeadersJson, type RawHeaders, type RequestMetadata } from '../../../src/agent-protocol/messages.ts';
+import { sampleMetadata as meta } from '../../helpers/agent-events.ts';
 
-const meta = (over: Partial<RequestMetadata> = {}): RequestMetadata => ({
-  correlation_id: 'c1',
-  request_id: 'c1',
-  client_ip: '127.0.0.1',
-  client_port: 45678,
-  server_name: 'example.test',
-  protocol: 'HTTP/1.1',
-  tls_version: null,
-  tls_cipher: null,
-  route_id: 'r',
-  upstream_id: 'u',
-  timestamp: '2026-12-05T15:49:55.123Z',
-  traceparent: null,
-  ...over,
-});
 
 const wire = (m: RequestMetadata, headers: RawHeaders, cid = 'c1', method = 'GET', uri = '/agent'): string =>
   encodeRequestHeadersJson(new RequestHeadersMessage(cid, m, method, uri, headers));

@@ -7,22 +7,8 @@ import { decodeMsgpack } from '../../../src/agent-protocol/msgpack.ts';
 import { encodeFrame } from '../../../src/agent-protocol/frames.ts';
 import { requestHeadersEvent } from '../../../plugins/agents/filter.ts';
 import type { RequestContext } from '../../../src/pipeline/types.ts';
+import { sampleMetadata as meta } from '../../helpers/agent-events.ts';
 
-const meta = (over: Partial<RequestMetadata> = {}): RequestMetadata => ({
-  correlation_id: 'c1',
-  request_id: 'c1',
-  client_ip: '127.0.0.1',
-  client_port: 45678,
-  server_name: 'example.test',
-  protocol: 'HTTP/1.1',
-  tls_version: null,
-  tls_cipher: null,
-  route_id: 'r',
-  upstream_id: 'u',
-  timestamp: '2026-12-05T15:49:55.123Z',
-  traceparent: null,
-  ...over,
-});
 
 // Strings JSON escapes or writes as more than one byte: quotes, backslashes, control characters,
 // DEL, Latin-1, BMP, astral and lone surrogates.
