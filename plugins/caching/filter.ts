@@ -134,7 +134,8 @@ export class CacheFilter implements RequestFilter {
     const primary = primaryKey(ctx, this.s.ignoreQueryParams, h);
     const vary = mem.varyOf(primary);
     if (vary === undefined) return undefined;
-    const entry = mem.get(vary.length === 0 ? primary : variantKey(primary, vary, (n) => h[n]));
+    const up = ctx.upstreamHeaders;
+    const entry = mem.get(vary.length === 0 ? primary : variantKey(primary, vary, (n) => up[n]));
     if (!entry) return undefined;
     const age = ageOf(entry, this.rt.Policy);
     if (!(age < entry.lifetime)) return undefined;
@@ -183,7 +184,8 @@ export class CacheFilter implements RequestFilter {
     const reqcc = parseCacheControl(h['cache-control']);
     if (reqcc.has('no-store')) return bypass('no-store');
     st.primary = primaryKey(ctx, this.s.ignoreQueryParams, h);
-    const found = await this.find(st.primary, h);
+    // Variants are keyed on what the upstream gets (docs/cache.md "Vary"), not on what the client sent
+    const found = await this.find(st.primary, ctx.upstreamHeaders);
     st.varyMiss = found.varyMiss;
     const entry = found.entry;
     if (entry) {
@@ -217,7 +219,7 @@ export class CacheFilter implements RequestFilter {
     else {
       this.rt.shared.totals.coalescedWaits++;
       const finished = await claim.wait(this.rt.storage.lockTimeoutMs);
-      const again = (await this.find(st.primary, h)).entry;
+      const again = (await this.find(st.primary, ctx.upstreamHeaders)).entry;
       if (again && again !== entry) {
         const v = lookupVerdict(again, h, this.rt.Policy);
         if (v.use !== 'revalidate') {
@@ -379,7 +381,8 @@ export class CacheFilter implements RequestFilter {
     const p = st.pending!;
     st.pending = undefined;
     return {
-      key: variantKey(st.primary, p.vary, (n) => ctx.raw.headers[n]),
+      // what the upstream got: identity headers the gateway wrote, an agent's header operations
+      key: variantKey(st.primary, p.vary, (n) => ctx.upstreamHeaders[n]),
       primary: st.primary,
       host: ctx.host,
       target: this.target(ctx),
@@ -494,7 +497,7 @@ export class CacheFilter implements RequestFilter {
         // stored as it arrives, like a miss's body (the memory tier reserves it against the budget)
         const cl = Number(r.headers['content-length']);
         const writer = this.rt.shared.backend.begin({
-          key: variantKey(entry.primary, v.vary, (n) => reqHeaders[n]),
+          key: variantKey(entry.primary, v.vary, (n) => headers[n]),
           primary: entry.primary,
           host: entry.host,
           target: entry.target,

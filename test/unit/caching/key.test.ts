@@ -65,6 +65,10 @@ test('varyNames and variantKey', () => {
   assert.deepEqual(varyNames(['x-tenant'], 'Accept-Encoding, Accept-Language'), ['accept-encoding', 'accept-language', 'x-tenant']);
   assert.deepEqual(varyNames([], undefined), []);
   assert.equal(varyNames([], 'Accept, *'), undefined);
+  // written anew for every request: never reusable (session 18)
+  assert.equal(varyNames([], 'Accept, X-Correlation-Id'), undefined);
+  assert.equal(varyNames(['traceparent'], undefined), undefined);
+  assert.deepEqual(varyNames([], 'X-Forwarded-For'), ['x-forwarded-for']);
   const h = (v: Record<string, string>) => (n: string) => v[n];
   const a = variantKey('GET a/x', ['accept-encoding'], h({ 'accept-encoding': 'gzip,  br' }));
   const b = variantKey('GET a/x', ['accept-encoding'], h({ 'accept-encoding': 'gzip, br' }));
