@@ -92,8 +92,9 @@ export interface FeatureManifest {
   /** `sentinel explain`: the key settings of a filter of a type this feature provides, else undefined */
   explainFilter?(config: CompiledConfig, filter: CompiledFilter, route: CompiledRoute): ExplainSettings | undefined;
   /**
-   * `sentinel explain`: whether a filter of a type this feature provides is shown the frames of a
-   * route with `websocket-inspection #true` (without one, frames are relayed raw)
+   * Whether a filter of a type this feature provides is shown the frames of a route with
+   * `websocket-inspection #true` (without one, frames are relayed raw and compression offers
+   * pass): `sentinel explain` and the WebSocket proxy, through frameInspectingFilters
    */
   inspectsWebSocketFrames?(config: CompiledConfig, filter: CompiledFilter): boolean;
   readonly plugin: FeaturePlugin;
@@ -213,6 +214,19 @@ export function planFeatures(all: readonly FeatureManifest[], config: CompiledCo
   };
   for (const m of all) if (wanted.has(m.name)) visit(m, []);
   return order;
+}
+
+/**
+ * The filters of `route` that a feature says are shown its WebSocket frames under
+ * `websocket-inspection #true` (inspectsWebSocketFrames); none: the flag has no effect, frames
+ * are relayed raw. `sentinel explain` and the generation (which strips compression offers only
+ * where frames are inspected) both ask this.
+ */
+export function frameInspectingFilters(config: CompiledConfig, features: readonly FeatureManifest[], route: CompiledRoute): string[] {
+  return route.filters.filter((id) => {
+    const filter = config.filters.get(id);
+    return filter !== undefined && features.some((feature) => feature.inspectsWebSocketFrames?.(config, filter) === true);
+  });
 }
 
 /** A decoration of the previous generation's instance, when it has one. */

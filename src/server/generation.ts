@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { STATE_REVEALING_BUILTINS, type CompiledConfig, type CompiledListener, type CompiledRoute } from '../config/compile.ts';
 import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, RequestTrace, TlsInfo } from '../pipeline/types.ts';
 import { FilterChain } from '../pipeline/chain.ts';
-import { DECORATION, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type StaticFilesRuntime, type TracingRuntime, type WebSocketRuntime } from '../pipeline/feature.ts';
+import { DECORATION, frameInspectingFilters, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type StaticFilesRuntime, type TracingRuntime, type WebSocketRuntime } from '../pipeline/feature.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import { methodLabel, type Metrics } from '../metrics/registry.ts';
 import { matchRoute, requestMatchInput, stripPort } from '../routing/match.ts';
@@ -126,6 +126,8 @@ export class Generation {
   private readonly routeGroups = new Map<string, UpstreamGroup>();
   /** per route: its filter chain (src/pipeline/chain.ts), built once with the generation */
   private readonly chains = new Map<string, FilterChain>();
+  /** routes whose WebSocket frames a filter inspects (`websocket-inspection #true` with an effect) */
+  private readonly frameInspection = new Set<string>();
   private readonly allFilters: RequestFilter[] = [];
   private readonly defaultRoutes = new Map<string, CompiledRoute>();
   private readonly traceFormat: TraceIdFormat;
@@ -274,6 +276,7 @@ export class Generation {
     for (const r of this.config.routes) {
       const own = r.filters.map((id) => built.get(id)).filter((f): f is RequestFilter => f !== undefined);
       this.chains.set(r.id, new FilterChain(r.builtin ? own : [...global, ...own, ...(tails.get(r.id) ?? [])]));
+      if (r.websocket && r.raw['websocket-inspection'] === true && frameInspectingFilters(this.config, this.deps.features, r).length > 0) this.frameInspection.add(r.id);
     }
     return app;
   }
@@ -337,7 +340,7 @@ export class Generation {
       if (!a) return;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
       // admit() refuses upgrades on routes without `websocket #true`, so the feature is registered here
-      f.result = await this.websocket!.proxy({ ctx: a.ctx, req, socket, head, res, route: a.route, group: a.group, chain: a.chain, metrics: this.deps.metrics, sessions: this.sessions });
+      f.result = await this.websocket!.proxy({ ctx: a.ctx, req, socket, head, res, route: a.route, group: a.group, chain: a.chain, inspectFrames: this.frameInspection.has(a.route.id), metrics: this.deps.metrics, sessions: this.sessions });
     } catch (err) {
       this.failed(err, res, f);
     } finally {

@@ -52,6 +52,8 @@ export interface WsProxyOptions {
   route: CompiledRoute;
   group: UpstreamGroup;
   chain: FilterChain;
+  /** a filter of the route is shown its frames (`websocket-inspection #true` with an effect: frameInspectingFilters) */
+  inspectFrames: boolean;
   metrics: Metrics;
   /** the generation's live sessions (closed with 1001 when its drain time is over) */
   sessions: Set<WsSession>;
@@ -81,7 +83,8 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   delete headers['transfer-encoding'];
   // Compressed frames cannot be inspected: when frames go to agents, the client's compression
   // offer is not forwarded, so the upstream cannot negotiate it (the session stays uncompressed).
-  const inspecting = route.raw['websocket-inspection'] === true && o.chain.filters.some((f) => framesFilter(f) !== undefined);
+  // Where no filter is shown the frames, the offer passes and the session keeps its compression.
+  const inspecting = o.inspectFrames;
   if (inspecting) {
     const ext = withoutCompressionOffers(headers['sec-websocket-extensions']);
     if (ext === undefined) delete headers['sec-websocket-extensions'];

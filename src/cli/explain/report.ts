@@ -2,7 +2,7 @@
 // real front door (src/server/front-door.ts) and the real matcher (src/routing/match.ts). The
 // report is plain data: render.ts prints it for people, --json prints it as is (stable keys).
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../../config/compile.ts';
-import type { ExplainSection, ExplainSettings, ExplainValue, FeatureManifest } from '../../pipeline/feature.ts';
+import { frameInspectingFilters, type ExplainSection, type ExplainSettings, type ExplainValue, type FeatureManifest } from '../../pipeline/feature.ts';
 import { frontDoor, isAnswer, type FrontDoorRequest } from '../../server/front-door.ts';
 import { upgradeRefusal } from '../../websocket/origin.ts';
 import { messageInspection } from '../../websocket/messages.ts';
@@ -143,7 +143,7 @@ function rank(f: FeatureManifest): number {
  * runs): nothing unless one of its filters is shown the frames (an agent subscribed to websocket_frame).
  */
 function websocketInspection(config: CompiledConfig, features: readonly FeatureManifest[], r: CompiledRoute): NonNullable<RouteDetails['websocket_inspection']> {
-  const filters = r.filters.filter((id) => features.some((feature) => feature.inspectsWebSocketFrames?.(config, config.filters.get(id)!) === true));
+  const filters = frameInspectingFilters(config, features, r);
   if (filters.length === 0) return { active: false, reason: 'no filter on the route subscribes to websocket_frame (frames are relayed raw)' };
   const m = messageInspection(r.raw);
   return { active: true, filters, whole_messages: m.wholeMessages, max_message_bytes: m.maxMessageBytes ?? null, max_frame_bytes: m.maxFrameBytes, max_fragments: m.maxFragments };

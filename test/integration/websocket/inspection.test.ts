@@ -1,7 +1,9 @@
 // WebSocket frame inspection by agents through the real gateway: an SDK agent on a Unix socket
 // (onWebSocketFrame), a real echo upstream, a raw-socket client. allow (byte for byte), drop and
 // close in both directions, block -> 1008, fail-closed 1011 with a hung and a dead agent,
-// fail-open forwarding, permessage-deflate offers stripped (frames still inspected), routes without inspection, metrics.
+// fail-open forwarding, permessage-deflate offers stripped (frames still inspected) only where
+// inspection has an effect (a deflate-speaking upstream keeps compression elsewhere), routes
+// without inspection, metrics.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +14,7 @@ import type { Gateway } from '../../../src/server/gateway.ts';
 import { allow, block, closeWebSocket, dropFrame, runAgent, type RunningAgent, type WebSocketFrameEvent } from '../../../src/agent-sdk/index.ts';
 import { reservedCorrelationIds } from '../../../plugins/agents/correlation.ts';
 import { Opcode } from '../../../src/websocket/frames.ts';
-import { startEchoUpstream, WsClient, type EchoUpstream } from './ws-helpers.ts';
+import { deflateMessage, inflateMessage, RSV1, startEchoUpstream, WsClient, type EchoUpstream } from './ws-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sws-'));
 const sock = (n: string) => join(dir, `${n}.sock`);
@@ -50,18 +52,21 @@ listeners { listener "http" { address "127.0.0.1:0" } }
 agents {
   agent "guard" { unix-socket "${sock('guard')}"; events "request_headers" "websocket_frame"; timeout-ms 2000 }
   agent "dead" { unix-socket "${sock('dead')}"; events "websocket_frame"; timeout-ms 300; pool { reconnect-interval-ms 100 } }
+  agent "headers-only" { unix-socket "${sock('guard')}"; events "request_headers" }
 }
 filters {
   filter "guard" { type "agent"; agent "guard"; failure-mode "closed" }
   filter "guard-fast" { type "agent"; agent "guard"; failure-mode "closed"; timeout-ms 300 }
   filter "guard-open" { type "agent"; agent "guard"; failure-mode "open"; timeout-ms 300 }
   filter "dead" { type "agent"; agent "dead"; failure-mode "closed" }
+  filter "headers-only" { type "agent"; agent "headers-only" }
 }
 routes {
   route "insp" { matches { path-prefix "/insp" }; upstream "echo"; websocket #true; websocket-inspection #true; filters "guard" }
   route "fast" { matches { path-prefix "/fast" }; upstream "echo"; websocket #true; websocket-inspection #true; filters "guard-fast" }
   route "open" { matches { path-prefix "/open" }; upstream "echo"; websocket #true; websocket-inspection #true; filters "guard-open" }
   route "dead" { matches { path-prefix "/dead" }; upstream "echo"; websocket #true; websocket-inspection #true; filters "dead" }
+  route "no-effect" { matches { path-prefix "/no-effect" }; upstream "echo"; websocket #true; websocket-inspection #true; filters "headers-only" }
   route "plain" { matches { path-prefix "/plain" }; upstream "echo"; websocket #true; filters "guard" }
 }
 upstreams { upstream "echo" { target "${echo.address}" } }
@@ -215,11 +220,31 @@ test('an upstream that negotiates permessage-deflate nobody offered: the upgrade
   assert.equal(of('wsi-force').length, 0);
 });
 
-test('routes without inspection still forward the compression offer', async () => {
+/** A compressed message from the client reaches the upstream as sent, and its compressed echo comes back. */
+async function compressedRoundTrip(c: WsClient, upstreamFrames: () => import('../../../src/websocket/frames.ts').Frame[]): Promise<void> {
+  const sent = c.send(Opcode.Text, deflateMessage('squeeze me, squeeze me, squeeze me'), true, RSV1);
+  await c.until(() => c.frames.some((f) => f.opcode === Opcode.Text), 'the compressed echo');
+  assert.ok(upstreamFrames()[0]!.raw.equals(sent), 'the compressed frame reached the upstream unchanged');
+  const echoed = c.frames.find((f) => f.opcode === Opcode.Text)!;
+  assert.equal(echoed.rsv, RSV1, 'the answer is compressed');
+  assert.equal(inflateMessage(echoed.payload).toString(), 'squeeze me, squeeze me, squeeze me');
+}
+
+test('routes without inspection still forward the compression offer: the session stays compressed end to end', async () => {
   const upgradesBefore = echo.upgrades.length;
-  const { c } = await connect('/plain/deflate', { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
+  const { c, upstreamFrames } = await connect('/plain/deflate', { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
   assert.equal(echo.upgrades[upgradesBefore]!['sec-websocket-extensions'], 'permessage-deflate');
   assert.equal(c.handshake.headers['sec-websocket-extensions'], 'permessage-deflate');
+  await compressedRoundTrip(c, upstreamFrames);
+});
+
+test('websocket-inspection with no filter shown the frames: the compression offer passes, the session stays compressed', async () => {
+  const upgradesBefore = echo.upgrades.length;
+  const { c, id, upstreamFrames } = await connect('/no-effect/deflate', { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits, x-other' });
+  assert.equal(echo.upgrades[upgradesBefore]!['sec-websocket-extensions'], 'permessage-deflate; client_max_window_bits, x-other', 'the offer was forwarded whole');
+  assert.equal(c.handshake.headers['sec-websocket-extensions'], 'permessage-deflate');
+  await compressedRoundTrip(c, upstreamFrames);
+  assert.equal(of(id).length, 0, 'no frame went to an agent');
 });
 
 test('routes without websocket-inspection: agents see the upgrade request only, not frames', async () => {

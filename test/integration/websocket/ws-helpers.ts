@@ -5,10 +5,24 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import tls, { type TLSSocket } from 'node:tls';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { constants as zlib, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { FrameParser, Opcode, closePayload, encodeFrame, parseClosePayload, type Frame } from '../../../src/websocket/frames.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export const acceptKey = (key: string) => createHash('sha1').update(key + GUID).digest('base64');
+
+const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/** One message's payload under permessage-deflate (RFC 7692 §7.2.1), compressed on its own (no context carried over). */
+export function deflateMessage(data: Buffer | string): Buffer {
+  const out = deflateRawSync(data, { finishFlush: zlib.Z_SYNC_FLUSH });
+  return out.subarray(0, out.length - DEFLATE_TAIL.length);
+}
+/** The inverse of deflateMessage (§7.2.2: the tail is appended back). */
+export function inflateMessage(data: Buffer): Buffer {
+  return inflateRawSync(Buffer.concat([data, DEFLATE_TAIL]), { finishFlush: zlib.Z_SYNC_FLUSH });
+}
+/** RSV1: the frame's message is compressed (permessage-deflate) */
+export const RSV1 = 4;
 
 export interface EchoUpstream {
   port: number;
@@ -31,8 +45,10 @@ export interface EchoUpstream {
 /**
  * Echo server: data frames are echoed with the same opcode/fin, pings answered with pongs,
  * a close answered with a close then the end. Paths: /(suffix) /refuse -> 401 with a body; /deflate ->
- * negotiates permessage-deflate when the request offered it, /force-deflate even when not
- * (frames stay uncompressed: only the header matters to the gateway); text "server-close" -> the server closes with 1000 "bye".
+ * negotiates permessage-deflate when the request offered it and speaks it (a compressed
+ * single-frame message is inflated and echoed compressed), /force-deflate negotiates it even when
+ * not offered (frames stay uncompressed: only the header matters to the gateway); text
+ * "server-close" -> the server closes with 1000 "bye".
  */
 export async function startEchoUpstream(opts: { tls?: { cert: Buffer; key: Buffer } } = {}): Promise<EchoUpstream> {
   const sockets = new Set<Socket>();
@@ -63,12 +79,13 @@ export async function startEchoUpstream(opts: { tls?: { cert: Buffer; key: Buffe
     // /deflate negotiates compression when it was offered (as real servers do), /force-deflate
     // even when it was not (a misbehaving server)
     const offered = /permessage-deflate/i.test(String(req.headers['sec-websocket-extensions'] ?? ''));
-    const extra = (req.url?.endsWith('/deflate') && offered) || req.url?.endsWith('/force-deflate') ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : '';
+    const deflate = req.url?.endsWith('/deflate') === true && offered;
+    const extra = deflate || req.url?.endsWith('/force-deflate') ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : '';
     const proto = req.headers['sec-websocket-protocol'] ? `Sec-WebSocket-Protocol: ${String(req.headers['sec-websocket-protocol']).split(',')[0]!.trim()}\r\n` : '';
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(String(req.headers['sec-websocket-key']))}\r\n${extra}${proto}X-Upstream: echo\r\n\r\n`);
     const frames: Frame[] = [];
     u.received.push(frames);
-    const parser = new FrameParser({ maxFrameBytes: 64 << 20, requireMask: true });
+    const parser = new FrameParser({ maxFrameBytes: 64 << 20, requireMask: true, allowRsv1: deflate });
     const onData = (chunk: Buffer) => {
       let got: Frame[];
       try {
@@ -84,7 +101,11 @@ export async function startEchoUpstream(opts: { tls?: { cert: Buffer; key: Buffe
           if (!socket.writableEnded) socket.end(encodeFrame({ opcode: Opcode.Close, payload: f.payload.subarray(0, 2) }));
         } else if (f.opcode === Opcode.Ping) socket.write(encodeFrame({ opcode: Opcode.Pong, payload: f.payload }));
         else if (f.opcode === Opcode.Text && f.payload.toString() === 'server-close') socket.end(encodeFrame({ opcode: Opcode.Close, payload: closePayload(1000, 'bye') }));
-        else if (f.opcode !== Opcode.Pong && !socket.writableEnded) socket.write(encodeFrame({ opcode: f.opcode, payload: f.payload, fin: f.fin }));
+        else if (f.opcode !== Opcode.Pong && !socket.writableEnded) {
+          // a compressed message: read it, answer it compressed (what a deflate-speaking server does)
+          const payload = f.rsv & RSV1 ? deflateMessage(inflateMessage(f.payload)) : f.payload;
+          socket.write(encodeFrame({ opcode: f.opcode, payload, fin: f.fin, rsv: f.rsv & RSV1 }));
+        }
       }
     };
     socket.on('data', onData);
@@ -114,7 +135,7 @@ export interface Handshake {
 /** A WebSocket client over a raw socket, frames encoded/decoded with the gateway's codec. */
 export class WsClient {
   readonly frames: Frame[] = [];
-  private readonly parser = new FrameParser({ maxFrameBytes: 64 << 20, requireMask: false });
+  private parser!: FrameParser;
   private waiters: (() => void)[] = [];
   closed = false;
   error: Error | undefined;
@@ -188,6 +209,9 @@ export class WsClient {
   }
 
   private start(head: Buffer): void {
+    // compressed frames (RSV1) are legal once the answer negotiated permessage-deflate
+    const deflate = /permessage-deflate/i.test(this.handshake.headers['sec-websocket-extensions'] ?? '');
+    this.parser = new FrameParser({ maxFrameBytes: 64 << 20, requireMask: false, allowRsv1: deflate });
     const onData = (c: Buffer) => {
       try {
         this.frames.push(...this.parser.push(c));
@@ -232,9 +256,9 @@ export class WsClient {
     }
   }
 
-  /** Sends one masked frame; returns its bytes. */
-  send(opcode: number, payload: Buffer | string = Buffer.alloc(0), fin = true): Buffer {
-    const bytes = encodeFrame({ opcode, payload, fin, mask: true });
+  /** Sends one masked frame (rsv: RSV1 for a compressed message); returns its bytes. */
+  send(opcode: number, payload: Buffer | string = Buffer.alloc(0), fin = true, rsv = 0): Buffer {
+    const bytes = encodeFrame({ opcode, payload, fin, mask: true, rsv });
     this.socket.write(bytes);
     return bytes;
   }
