@@ -54,6 +54,97 @@ export function unreadableCharset(contentType: string | undefined): string | und
   return undefined;
 }
 
+/** A Content-Type parameter's value (the first of that name), unquoted; undefined when absent. */
+function parameter(contentType: string, wanted: string): string | undefined {
+  const params = contentType.split(';');
+  for (let i = 1; i < params.length; i++) {
+    const p = params[i]!;
+    const eq = p.indexOf('=');
+    if (eq < 0 || p.slice(0, eq).trim().toLowerCase() !== wanted) continue;
+    const v = p.slice(eq + 1).trim();
+    return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+  }
+  return undefined;
+}
+
+const CHARSET_FIELD = /;\s*name\s*=\s*"?_charset_"?\s*(;|$)/i;
+
+/** A charset named as a field value (the HTML form convention `_charset_`), readable or not. */
+function unreadableCharsetName(value: string): string | undefined {
+  const v = value.trim().toLowerCase();
+  return READABLE_CHARSETS.has(v) ? undefined : v === '' ? '(empty)' : v;
+}
+
+/**
+ * The first charset inside a form body an agent would not read as the application does: a
+ * multipart part's own `Content-Type: ...; charset=` (Apache Commons FileUpload's
+ * `FileItem.getString()`, servlet containers and others decode the part with it), or a
+ * `_charset_` field (the HTML convention some servers use to pick the form's charset), in a
+ * multipart or urlencoded body. The request's own Content-Type is `unreadableCharset`'s. Only
+ * the part headers are read (lines up to the first empty one after each boundary), so a part's
+ * content that looks like headers (an uploaded e-mail) is not mistaken for them.
+ */
+export function unreadableFormCharset(contentType: string | undefined, body: Buffer): string | undefined {
+  if (!contentType) return undefined;
+  const semi = contentType.indexOf(';');
+  const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (type === 'application/x-www-form-urlencoded') {
+    if (body.indexOf('_charset_') < 0) return undefined;
+    for (const pair of body.toString('latin1').split(/[&;]/)) {
+      const eq = pair.indexOf('=');
+      if (eq < 0 || pair.slice(0, eq) !== '_charset_') continue;
+      let value: string;
+      try {
+        value = decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' '));
+      } catch {
+        return '(undecodable)';
+      }
+      const bad = unreadableCharsetName(value);
+      if (bad !== undefined) return bad;
+    }
+    return undefined;
+  }
+  if (!type.startsWith('multipart/')) return undefined;
+  const boundary = parameter(contentType, 'boundary');
+  if (!boundary) return undefined;
+  const delimiter = Buffer.from(`--${boundary}`, 'latin1');
+  let at = body.indexOf(delimiter);
+  while (at >= 0) {
+    let line = at + delimiter.length;
+    if (body[line] === 0x2d && body[line + 1] === 0x2d) return undefined; // the close delimiter
+    line = body.indexOf(0x0a, line);
+    if (line < 0) return undefined;
+    line++;
+    let charsetField = false;
+    // the part's header lines, up to the empty one
+    for (;;) {
+      const end = body.indexOf(0x0a, line);
+      if (end < 0) return undefined;
+      const text = body.toString('latin1', line, body[end - 1] === 0x0d ? end - 1 : end);
+      line = end + 1;
+      if (text === '') break;
+      const colon = text.indexOf(':');
+      if (colon < 0) continue;
+      const name = text.slice(0, colon).trim().toLowerCase();
+      const value = text.slice(colon + 1);
+      if (name === 'content-type') {
+        const bad = unreadableCharset(value);
+        if (bad !== undefined) return bad;
+      } else if (name === 'content-disposition' && CHARSET_FIELD.test(value)) charsetField = true;
+    }
+    const next = body.indexOf(delimiter, line);
+    if (charsetField) {
+      let end = next < 0 ? body.length : next;
+      if (body[end - 1] === 0x0a) end--;
+      if (body[end - 1] === 0x0d) end--;
+      const bad = unreadableCharsetName(body.toString('latin1', line, Math.max(line, end)));
+      if (bad !== undefined) return bad;
+    }
+    at = next;
+  }
+  return undefined;
+}
+
 export type DecompressResult =
   | { ok: true; data: Buffer; encodings: string[] }
   | { ok: false; reason: 'ratio_exceeded' | 'size_exceeded' | 'corrupt' | 'unsupported'; encoding: string };

@@ -12,7 +12,7 @@ import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, RequestHeadersMessage, plainEvent, toHeaderValues, type AgentReply, type HeaderOp } from '../../src/agent-protocol/messages.ts';
-import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody, unreadableCharset } from './body-inspection.ts';
+import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody, unreadableCharset, unreadableFormCharset } from './body-inspection.ts';
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
 import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
 import type { AgentManager } from './manager.ts';
@@ -379,11 +379,7 @@ export class AgentFilter implements RequestFilter {
     // the charset (.NET, IIS, Java) reads the attack. Refused, not transcoded: a form's escapes
     // are decoded before the charset applies and every framework does its own mix of the two.
     const charset = unreadableCharset(firstHeader(ctx.raw.headers['content-type']));
-    if (charset !== undefined) {
-      // echoed only when it is a plain name: the client wrote it
-      const named = /^[a-z0-9._:-]{1,40}$/.test(charset) ? ` ${charset}` : '';
-      return this.refuseBody(ctx, 415, `Unsupported Media Type: request bodies in charset${named} are not inspected`, 'unsupported_charset');
-    }
+    if (charset !== undefined) return this.refuseCharset(ctx, charset);
     const stream = streaming.length > 0 ? new BodyStreamer(this, ctx, streaming, cid) : undefined;
 
     // Everything read is replayed upstream, so the read is bounded by the request limit even
@@ -425,6 +421,11 @@ export class AgentFilter implements RequestFilter {
       decoded = true;
     }
 
+    // The same for a charset inside the form: a multipart part's own Content-Type charset or a
+    // `_charset_` field (one pass over the part headers, multipart and urlencoded bodies only).
+    const formCharset = unreadableFormCharset(firstHeader(ctx.raw.headers['content-type']), inspected);
+    if (formCharset !== undefined) return this.refuseCharset(ctx, formCharset);
+
     const sendTo: Member[] = [];
     for (const m of buffered) {
       if (inspected.length <= limitOf(m)) sendTo.push(m);
@@ -443,6 +444,12 @@ export class AgentFilter implements RequestFilter {
       }
     }
     return this.finishBody(ctx, upstreamBody, false);
+  }
+
+  private refuseCharset(ctx: RequestContext, charset: string): LocalResponse {
+    // echoed only when it is a plain name: the client wrote it
+    const named = /^[a-z0-9._:-]{1,40}$/.test(charset) ? ` ${charset}` : '';
+    return this.refuseBody(ctx, 415, `Unsupported Media Type: request bodies in charset${named} are not inspected`, 'unsupported_charset');
   }
 
   /** Sets the body to replay; a replaced body gets a matching Content-Length (and loses its coding if agents saw it decoded). */

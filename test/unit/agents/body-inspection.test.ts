@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { StreamingDecoder, contentCodings, decompressBounded, isInspectedContentType, readBody, unreadableCharset } from '../../../plugins/agents/body-inspection.ts';
+import { StreamingDecoder, contentCodings, decompressBounded, isInspectedContentType, readBody, unreadableCharset, unreadableFormCharset } from '../../../plugins/agents/body-inspection.ts';
 import { DEFAULT_INSPECTED_CONTENT_TYPES } from '../../../plugins/agents/definition.ts';
 
 const json = Buffer.from(JSON.stringify({ user: 'alice', items: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `item ${i}` })) }));
@@ -147,4 +147,31 @@ test('unreadableCharset: charsets the agents read as the application does pass, 
     ["application/x-www-form-urlencoded; charset*=utf-8''utf-8", undefined],
   ];
   for (const [ct, expected] of cases) assert.equal(unreadableCharset(ct), expected, String(ct));
+});
+
+test('unreadableFormCharset: part charsets and _charset_ fields, part headers only', () => {
+  const mp = (...parts: string[]) => Buffer.from(parts.map((p) => `--b\r\n${p}\r\n`).join('') + '--b--\r\n', 'latin1');
+  const MP = 'multipart/form-data; boundary="b"';
+  const cases: [string | undefined, Buffer, string | undefined][] = [
+    [undefined, mp('Content-Type: text/plain; charset=utf-16\r\n\r\nx'), undefined],
+    ['application/json', Buffer.from('{"_charset_":"utf-7"}'), undefined],
+    [MP, mp('Content-Disposition: form-data; name="q"\r\n\r\nx'), undefined],
+    [MP, mp('Content-Disposition: form-data; name="q"\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nx'), undefined],
+    [MP, mp('Content-Disposition: form-data; name="q"\r\nContent-Type: text/plain; charset=utf-16\r\n\r\nx'), 'utf-16'],
+    [MP, mp('CONTENT-TYPE : text/plain; charset="ibm037"\r\n\r\nx'), 'ibm037'],
+    // LF-only lines (a lax parser's reading)
+    [MP, Buffer.from('--b\nContent-Type: text/plain; charset=utf-7\n\nx\n--b--\n'), 'utf-7'],
+    [MP, mp('Content-Disposition: form-data; name="_charset_"\r\n\r\nShift_JIS'), 'shift_jis'],
+    [MP, mp('Content-Disposition: form-data; name=_charset_\r\n\r\n utf-8 '), undefined],
+    [MP, mp('Content-Disposition: form-data; name="_charset_x"\r\n\r\nibm037'), undefined],
+    // content that looks like headers is content
+    [MP, mp('Content-Disposition: form-data; name="m"\r\n\r\nContent-Type: text/plain; charset=utf-16'), undefined],
+    // no boundary, or unterminated: nothing to read (the WAF refuses a broken multipart)
+    ['multipart/form-data', mp('Content-Type: text/plain; charset=utf-16\r\n\r\nx'), undefined],
+    ['application/x-www-form-urlencoded', Buffer.from('a=1&_charset_=utf-7&b=2'), 'utf-7'],
+    ['application/x-www-form-urlencoded; charset=utf-8', Buffer.from('_charset_=UTF-8&q=x'), undefined],
+    ['application/x-www-form-urlencoded', Buffer.from('x_charset_=utf-7'), undefined],
+    ['application/x-www-form-urlencoded', Buffer.from('_charset_=%ZZ'), '(undecodable)'],
+  ];
+  for (const [ct, body, expected] of cases) assert.equal(unreadableFormCharset(ct, body), expected, `${ct} ${body.toString('latin1')}`);
 });

@@ -1,0 +1,104 @@
+// A charset inside an inspected form body (session 18 audit; open finding of the session 17
+// audit): the 415 `unsupported_charset` read only the request's own Content-Type, while Apache
+// Commons FileUpload (`FileItem.getString()`), servlet containers and others decode a multipart
+// part with its own `Content-Type: ...; charset=`, and some servers take a form's charset from a
+// `_charset_` field. The in-process WAF (CRS at PL1, with the CRS charset rules 920480, 922100
+// and 922110 relaxed, as an operator whose application needs another charset would) read the
+// part's EBCDIC or UTF-16 bytes as sent and let the attack through. The gateway now refuses such
+// a body 415 before any agent decides; part content that merely looks like headers passes.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
+import { rawRequest } from '../../helpers/raw-http.ts';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+
+let upstream: TestUpstream;
+let gw: Awaited<ReturnType<typeof gatewayFrom>>;
+let port: number;
+
+// IBM037 (EBCDIC, US): enough of the table for the probe
+const EBCDIC: Record<string, number> = { ' ': 0x40, "'": 0x7d, '=': 0x7e, '-': 0x60, ',': 0x6b };
+for (let i = 0; i < 26; i++) {
+  const l = String.fromCharCode(97 + i);
+  const off = i < 9 ? 0x81 + i : i < 18 ? 0x91 + i - 9 : 0xa2 + i - 18;
+  EBCDIC[l] = off;
+  EBCDIC[l.toUpperCase()] = off + 0x40;
+}
+for (let d = 0; d < 10; d++) EBCDIC[String(d)] = 0xf0 + d;
+const ibm037 = (s: string) => Buffer.from([...s].map((c) => EBCDIC[c] ?? assert.fail(`no EBCDIC for ${c}`)));
+
+const sqli = "1' OR '1'='1' UNION SELECT password FROM users--";
+const B = 'xYzBoundary42';
+
+function part(headers: string[], content: Buffer | string): Buffer {
+  return Buffer.concat([Buffer.from(`--${B}\r\n${headers.join('\r\n')}\r\n\r\n`, 'latin1'), Buffer.from(content as Buffer), Buffer.from('\r\n', 'latin1')]);
+}
+const multipart = (...parts: Buffer[]) => Buffer.concat([...parts, Buffer.from(`--${B}--\r\n`, 'latin1')]);
+
+function post(contentType: string, body: Buffer): Buffer {
+  const head = `POST /x HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\nAccept: text/html\r\nConnection: close\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+before(async () => {
+  upstream = await startUpstream();
+  gw = await gatewayFrom(
+    simpleConfig(upstream.address, {
+      route: 'filters "waf"',
+      top: `
+agents {
+  agent "waf" {
+    in-process "sentinel-waf"
+    config { crs-dir "${crsDir}"; paranoia-level 1; disabled-rules "920480" "922100" "922110" }
+    events "request_headers" "request_body"
+    timeout-ms 20000
+  }
+}
+filters { filter "waf" { type "agent"; agent "waf"; failure-mode "closed" } }
+observability { logging { level "error" } }
+`,
+    }),
+  );
+  port = Number(new URL(gw.url()).port);
+});
+
+after(async () => {
+  await gw?.gw.close();
+  await upstream?.close();
+});
+
+const MP = `multipart/form-data; boundary=${B}`;
+
+test("a multipart part's own charset, or a _charset_ field, that the agents cannot read: 415, never forwarded", async () => {
+  const probes: [string, string, Buffer][] = [
+    ['part charset=ibm037', MP, multipart(part(['Content-Disposition: form-data; name="q"', 'Content-Type: text/plain; charset=ibm037'], ibm037(sqli)))],
+    ['part charset=utf-16le', MP, multipart(part(['Content-Disposition: form-data; name="q"', 'Content-Type: text/plain; charset=UTF-16LE'], Buffer.from(sqli, 'utf16le')))],
+    ['part charset, quoted, second header', MP, multipart(part(['content-disposition: form-data; name="a"'], 'x'), part(['Content-Disposition: form-data; name="q"', 'content-type: text/plain;charset="cp037"'], ibm037(sqli)))],
+    ['_charset_ field', MP, multipart(part(['Content-Disposition: form-data; name="_charset_"'], 'IBM037'), part(['Content-Disposition: form-data; name="q"'], ibm037(sqli)))],
+    ['urlencoded _charset_', 'application/x-www-form-urlencoded', Buffer.concat([Buffer.from('_charset_=ibm037&q=', 'latin1'), ibm037(sqli)])],
+  ];
+  const before = upstream.seen.length;
+  for (const [what, ct, body] of probes) {
+    const r = await rawRequest(port, post(ct, body), { timeoutMs: 20_000 });
+    assert.equal(r.status, 415, `${what}: ${r.status} ${r.body}`);
+  }
+  assert.equal(upstream.seen.length, before, 'nothing forwarded');
+  assert.match(await gw.gw.metrics.render(), /sentinel_blocked_requests_total\{reason="unsupported_charset"\} 5/);
+});
+
+test('readable part charsets, and part content that only looks like part headers, pass byte for byte', async () => {
+  const bodies = [
+    multipart(part(['Content-Disposition: form-data; name="q"', 'Content-Type: text/plain; charset=utf-8'], 'hello')),
+    multipart(part(['Content-Disposition: form-data; name="_charset_"'], 'UTF-8'), part(['Content-Disposition: form-data; name="q"'], 'hello')),
+    // an uploaded e-mail: its own headers are content, not part headers
+    multipart(part(['Content-Disposition: form-data; name="mail"; filename="m.eml"', 'Content-Type: message/rfc822'], 'Subject: hi\r\nContent-Type: text/plain; charset=utf-16\r\n\r\nbody')),
+  ];
+  for (const body of bodies) {
+    const r = await rawRequest(port, post(MP, body), { timeoutMs: 20_000 });
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(upstream.seen.at(-1)!.body, body);
+  }
+  assert.equal((await rawRequest(port, post('application/x-www-form-urlencoded', Buffer.from('_charset_=UTF-8&q=hello')), { timeoutMs: 20_000 })).status, 200);
+});
