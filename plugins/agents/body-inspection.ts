@@ -75,6 +75,15 @@ function unreadableCharsetName(value: string): string | undefined {
   return READABLE_CHARSETS.has(v) ? undefined : v === '' ? '(empty)' : v;
 }
 
+function decodedOrUndefined(s: string): string | undefined {
+  if (s.indexOf('%') < 0 && s.indexOf('+') < 0) return s;
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The first charset inside a form body an agent would not read as the application does: a
  * multipart part's own `Content-Type: ...; charset=` (Apache Commons FileUpload's
@@ -89,16 +98,14 @@ export function unreadableFormCharset(contentType: string | undefined, body: Buf
   const semi = contentType.indexOf(';');
   const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
   if (type === 'application/x-www-form-urlencoded') {
-    if (body.indexOf('_charset_') < 0) return undefined;
+    // the name may be escaped (`%5Fcharset%5F`): a body without `charset` in either spelling has none
+    if (body.indexOf('charset') < 0 && body.indexOf('%') < 0) return undefined;
     for (const pair of body.toString('latin1').split(/[&;]/)) {
       const eq = pair.indexOf('=');
-      if (eq < 0 || pair.slice(0, eq) !== '_charset_') continue;
-      let value: string;
-      try {
-        value = decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' '));
-      } catch {
-        return '(undecodable)';
-      }
+      if (eq < 0) continue;
+      if (decodedOrUndefined(pair.slice(0, eq)) !== '_charset_') continue;
+      const value = decodedOrUndefined(pair.slice(eq + 1));
+      if (value === undefined) return '(undecodable)';
       const bad = unreadableCharsetName(value);
       if (bad !== undefined) return bad;
     }

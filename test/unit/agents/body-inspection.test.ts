@@ -172,6 +172,8 @@ test('unreadableFormCharset: part charsets and _charset_ fields, part headers on
     ['application/x-www-form-urlencoded; charset=utf-8', Buffer.from('_charset_=UTF-8&q=x'), undefined],
     ['application/x-www-form-urlencoded', Buffer.from('x_charset_=utf-7'), undefined],
     ['application/x-www-form-urlencoded', Buffer.from('_charset_=%ZZ'), '(undecodable)'],
+    ['application/x-www-form-urlencoded', Buffer.from('q=1&%5Fcharset%5F=utf%2D7'), 'utf-7'],
+    ['application/x-www-form-urlencoded', Buffer.from('a%ZZ=1&q=%41'), undefined],
   ];
   for (const [ct, body, expected] of cases) assert.equal(unreadableFormCharset(ct, body), expected, `${ct} ${body.toString('latin1')}`);
 });
