@@ -11,7 +11,7 @@ import { AgentConnection } from '../../../src/agent-protocol/connection.ts';
 import { FrameDecoder, MessageType, encodeFrame, type Frame } from '../../../src/agent-protocol/frames.ts';
 import { decodeMsgpack } from '../../../src/agent-protocol/msgpack.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { closeServer, startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { send, spawnAgent, tempDir, type AgentProcess } from './harness.ts';
 
 const tmp = tempDir();
@@ -164,6 +164,6 @@ test('a handshake answer naming an encoding that was not offered fails the conne
     });
     await assert.rejects(conn.open(), /chose encoding/);
     assert.deepEqual(issues, ['bad_handshake']);
-    await new Promise<void>((r) => server.close(() => r()));
+    await closeServer(server);
   }
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closedPort, startUpstream } from '../../helpers/upstream.ts';
+import { closedPort, closeServer, startUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 
@@ -22,13 +22,7 @@ async function rawServer(onConn: (s: net.Socket) => void): Promise<number> {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   // A server that never reads would never see the gateway hang up: destroy its sockets at the end.
-  cleanups.push(
-    () =>
-      new Promise((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
+  cleanups.push(() => closeServer(server, sockets));
   return (server.address() as AddressInfo).port;
 }
 

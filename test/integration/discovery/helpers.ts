@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promises as dns } from 'node:dns';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from '../../helpers/upstream.ts';
 import { freePort } from '../../helpers/ports.ts';
 
 export const INSTALL_DNSMASQ = 'dnsmasq is required for the DNS discovery tests: apt-get install -y dnsmasq (scripts/setup.sh installs it)';
@@ -193,13 +194,5 @@ export async function serversOnOnePort(hosts: string[]): Promise<{ port: number;
 }
 
 async function closeAll(servers: NamedServer[]): Promise<void> {
-  await Promise.all(
-    servers.map(
-      (s) =>
-        new Promise<void>((r) => {
-          s.server.closeAllConnections();
-          s.server.close(() => r());
-        }),
-    ),
-  );
+  await Promise.all(servers.map((s) => closeServer(s.server)));
 }

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { closeServer, startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import { allow, runAgent, type RunningAgent } from '../../../src/agent-sdk/index.ts';
@@ -104,9 +104,7 @@ upstreams {
     async killFlaky() {
       const s = flaky.server;
       flaky.server = undefined;
-      if (!s) return;
-      s.closeAllConnections();
-      await new Promise<void>((r) => s.close(() => r()));
+      await closeServer(s);
     },
     async restartFlaky() {
       flaky.server = await listenOn(flaky.port);

@@ -5,6 +5,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import http2 from 'node:http2';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from '../../helpers/upstream.ts';
 import type { TLSSocket } from 'node:tls';
 import pino from 'pino';
 import { Metrics } from '../../../src/metrics/registry.ts';
@@ -78,11 +79,7 @@ export async function startTlsServer(config: ListenerTlsConfig, baseDir: string,
     logs,
     async close() {
       await mgr.close();
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        // end idle keep-alive / h2 sessions so close() resolves
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      });
+      await closeServer(server);
     },
   };
 }

@@ -8,6 +8,7 @@
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from '../../helpers/upstream.ts';
 
 export interface ReceivedSpan {
   traceId: string;
@@ -232,10 +233,6 @@ export async function startCollector(mode: 'ok' | 'hang' = 'ok', delayMs = 0): P
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   c.port = (server.address() as AddressInfo).port;
   c.endpoint = `http://127.0.0.1:${c.port}`;
-  c.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
+  c.close = () => closeServer(server);
   return c;
 }

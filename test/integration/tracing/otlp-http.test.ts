@@ -16,7 +16,7 @@ import { OtlpHttpTransport, otlpEnvironment, MAX_RESPONSE_BYTES, MAX_RETRIES, ty
 import { SpanExportQueue, otlpHttpSender, type DropReason } from '../../../plugins/tracing/span-export.ts';
 import { OtlpProtoEncoder } from '../../../plugins/tracing/otlp-proto.ts';
 import type { SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
-import { closedPort } from '../../helpers/upstream.ts';
+import { closedPort, closeServer } from '../../helpers/upstream.ts';
 import { Pki, openssl } from '../../helpers/pki.ts';
 import { eventually } from '../agents/harness.ts';
 import { decodeProtoTraces } from './collector.ts';
@@ -69,11 +69,7 @@ async function receiver(answer: Answer, tls?: https.ServerOptions): Promise<Rece
     url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/v1/traces`,
     requests,
     connections: () => new Promise((r, j) => server.getConnections((err, n) => (err ? j(err) : r(n)))),
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    close: () => closeServer(server),
   };
   return rx;
 }
@@ -268,8 +264,7 @@ describe('a dead or wedged collector', () => {
       assert.equal(got, 1);
     } finally {
       await t.close();
-      server?.closeAllConnections();
-      await new Promise((r) => server?.close(r) ?? r(undefined));
+      await closeServer(server);
     }
   });
 

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
-import { startUpstream, closedPort, type TestUpstream } from '../../helpers/upstream.ts';
+import { startUpstream, closedPort, closeServer, type TestUpstream } from '../../helpers/upstream.ts';
 import { request } from '../../helpers/http.ts';
 import { eventually, spawnAgent, tempDir, type AgentProcess } from '../agents/harness.ts';
 import { startCollector, type Collector, type ReceivedSpan } from './collector.ts';
@@ -113,7 +113,7 @@ ${tracingBlock(collector.endpoint, 1)}
   after(async () => {
     await gw?.close();
     await up?.close();
-    await Promise.all(flaky.map((f) => new Promise<void>((r) => f.close(() => r()))));
+    await Promise.all(flaky.map((f) => closeServer(f)));
     await agent?.stop();
     await collector?.close();
   });

@@ -1,6 +1,7 @@
 // Shared fixtures for upstream tests: fake generation services and real loopback HTTP servers.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from '../../helpers/upstream.ts';
 import pino from 'pino';
 import { Metrics } from '../../../src/metrics/registry.ts';
 import type { GenerationServices } from '../../../src/pipeline/types.ts';
@@ -48,10 +49,6 @@ export async function startServer(handler: (req: IncomingMessage, res: ServerRes
     server,
     port: p,
     address: host.includes(':') ? `[${host}]:${p}` : `${host}:${p}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeServer(server),
   };
 }

@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createTcpServer, type Socket, type AddressInfo } from 'node:net';
 import { UpstreamGroup } from '../../helpers/upstream-group.ts';
+import { closeServer } from '../../helpers/upstream.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { classifyUpstreamError } from '../../../src/errors/index.ts';
 import { fakeServices, pickContext, startServer, type TestServer } from './helpers.ts';
@@ -98,13 +99,7 @@ test('connect timeout: a TLS upstream that never completes the handshake fails a
     accepted.add(sock); // accepts TCP, never speaks TLS
   });
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  cleanups.push(
-    () =>
-      new Promise((r) => {
-        for (const sock of accepted) sock.destroy();
-        silent.close(() => r());
-      }),
-  );
+  cleanups.push(() => closeServer(silent, accepted));
   const port = (silent.address() as AddressInfo).port;
   const g = group(`127.0.0.1:${port}`, { timeouts: { 'connect-secs': 0.2 }, tls: { 'insecure-skip-verify': true } } as Partial<RawUpstream>);
   const err = await get(g).then(

@@ -5,6 +5,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import tls, { type TLSSocket } from 'node:tls';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { closeServer } from '../../helpers/upstream.ts';
 import { constants as zlib, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { FrameParser, Opcode, closePayload, encodeFrame, parseClosePayload, type Frame } from '../../../src/websocket/frames.ts';
 
@@ -116,12 +117,7 @@ export async function startEchoUpstream(opts: { tls?: { cert: Buffer; key: Buffe
   return Object.assign(u as EchoUpstream, {
     port,
     address: `127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    close: () => closeServer(server, sockets),
   });
 }
 
