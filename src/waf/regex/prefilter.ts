@@ -113,10 +113,18 @@ export class RegexPrefilter {
     else {
       ans = this.cache.get(input) ?? this.recent.get(input);
       if (ans === undefined) {
-        ans = new Uint8Array(this.built).fill(NOT_SCANNED);
         const keep = input.length <= CACHE_MAX_VALUE && this.seen.check(input);
         const store = keep ? this.cache : this.recent;
-        if (store.size >= (keep ? CACHE_ENTRIES : RECENT)) store.delete(store.keys().next().value as string);
+        let reuse: Uint8Array | undefined;
+        if (store.size >= (keep ? CACHE_ENTRIES : RECENT)) {
+          const oldest = store.keys().next().value as string;
+          // The recent list recycles its arrays: the bench GET's ~7 one-off values (its counter in
+          // the query, the URI, the request line...) each took a fresh one, and in the engine alone
+          // that tripled the bytes promoted per GET (1.46 KiB -> 0.41 with reuse), for no gain.
+          if (!keep) reuse = store.get(oldest);
+          store.delete(oldest);
+        }
+        ans = reuse !== undefined ? reuse.fill(NOT_SCANNED) : new Uint8Array(this.built).fill(NOT_SCANNED);
         store.set(input, ans);
       }
       this.lastInput = input;
