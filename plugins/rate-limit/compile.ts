@@ -2,7 +2,7 @@
 // errors that name the KDL path. The decoder has already checked types and applied defaults.
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
 import { ConfigError } from '../../src/config/diagnostics.ts';
-import { type ClientPrefixes, type KeySpec, parseKeySpec } from './keys.ts';
+import { type ClientPrefixes, type KeySpec, identityKeyWarning, parseKeySpec } from './keys.ts';
 import type { RateLimitFilterConfig, RateLimitsConfig } from './schema.ts';
 import { redisClientPlan, type RedisSettings } from './store-redis.ts';
 import { memcachedServers, type MemcachedSettings } from './store-memcached.ts';
@@ -47,6 +47,10 @@ export function compileRateLimitFilter(id: string, raw: Record<string, unknown>,
 
   const key = parseKeySpec(c.key ?? 'client-ip');
   if ('error' in key) err('key', key.error);
+  else {
+    const w = identityKeyWarning(key);
+    if (w) diagnostics.push({ severity: 'warning', path: `${path} > key`, message: w });
+  }
 
   const kind = c.backend ?? 'local';
   let backend: BackendSettings = { kind: 'local' };
@@ -124,6 +128,8 @@ export function compileRateLimits(config: RateLimitsConfig | undefined, diagnost
       diagnostics.push({ severity: 'error', path, message: k.error });
       return fallback;
     }
+    const w = identityKeyWarning(k);
+    if (w) diagnostics.push({ severity: 'warning', path, message: w });
     return k;
   };
   const defaultKey = keyOf(config.key, { kind: 'client-ip' }, 'rate-limits > key');

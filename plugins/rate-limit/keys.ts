@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { RequestContext } from '../../src/pipeline/types.ts';
 import { clientPrefixKey, DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX } from '../../src/server/client-prefix.ts';
+import { isIdentityHeader } from '../../src/server/headers.ts';
 
 /** How client addresses are grouped into `client-ip` keys: prefix lengths (docs/rate-limit.md, "Client addresses"). */
 export interface ClientPrefixes {
@@ -42,6 +43,17 @@ export function parseKeySpec(raw: string): KeySpec | { error: string } {
   return { error: `invalid key "${raw}": expected one of ${KEY_SPELLINGS.join(', ')}` };
 }
 
+/**
+ * A warning for a key on a client-identity header (X-Forwarded-For, X-Real-IP, True-Client-IP ...):
+ * it is not the per-client limit it looks like. From a peer outside trusted-proxies the gateway
+ * writes or removes the header, so the key is the peer or one bucket for all; behind a trusted
+ * proxy the leftmost X-Forwarded-For entries are still whatever the client sent.
+ */
+export function identityKeyWarning(spec: KeySpec): string | undefined {
+  if (spec.kind !== 'header' || !isIdentityHeader(spec.name)) return undefined;
+  return `key "header:${spec.name}" reads the value the upstream gets: from a client outside system { trusted-proxies } the gateway's own (the peer address) or none (one bucket for every client), behind a trusted proxy a value its client may choose; key "client-ip" is the resolved client address`;
+}
+
 /** Values longer than this are hashed so an attacker cannot make each stored key huge. */
 const MAX_RAW_KEY_LENGTH = 64;
 
@@ -68,7 +80,7 @@ export function pathKey(path: string): string {
   return p.length > 1 && p.charCodeAt(p.length - 1) === 0x2f ? p.slice(0, -1) : p;
 }
 
-export type KeyFunction = (ctx: Pick<RequestContext, 'clientIp' | 'path' | 'routeId' | 'raw'>) => string;
+export type KeyFunction = (ctx: Pick<RequestContext, 'clientIp' | 'path' | 'routeId' | 'upstreamHeaders'>) => string;
 
 /**
  * Builds the key function. Every key starts with a one-letter tag so buckets of different
@@ -88,8 +100,11 @@ export function keyFunction(spec: KeySpec, prefixes: ClientPrefixes = DEFAULT_CL
       return (ctx) => 'ip:' + bounded(clientPrefixKey(ctx.clientIp, v4, v6) + ' ' + pathKey(ctx.path));
     case 'header': {
       const name = spec.name;
+      // What the upstream gets, not what the client sent: an identity header (X-Forwarded-For,
+      // X-Real-IP, True-Client-IP ...) from a peer outside trusted-proxies is the address the
+      // gateway wrote or nothing, never a value the client picks per request (session 18 audit)
       return (ctx) => {
-        const v = ctx.raw.headers[name];
+        const v = ctx.upstreamHeaders[name];
         if (v === undefined) return 'h-';
         return 'h:' + bounded(Array.isArray(v) ? v.join(', ') : v);
       };

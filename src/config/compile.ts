@@ -5,7 +5,7 @@
 import { Type, type TSchema } from 'typebox';
 import type { KdlNode as Node } from './kdl/types.ts';
 import { Decoder } from './decode.ts';
-import { ConfigError, didYouMean, type Diagnostic } from './diagnostics.ts';
+import { ConfigError, didYouMean, type Diagnostic, type SourceLocation } from './diagnostics.ts';
 import { locationOf } from './kdl-loader.ts';
 import {
   filterSchema,
@@ -245,6 +245,21 @@ function policyNode(nodes: Node[], id: string, key: string): Node | undefined {
 function routeNode(nodes: Node[], id: string): Node | undefined {
   for (const n of nodes) if (n.name === 'routes') for (const c of n.children) if (c.name === 'route' && c.values[0] === id) return c;
   return undefined;
+}
+
+/** The source location of the node a diagnostic path names (`routes > route "api" > matches`), as deep as it resolves. */
+function locateByPath(nodes: Node[], path: string): SourceLocation | undefined {
+  let found: Node | undefined;
+  let level = nodes;
+  for (const segment of path.split(' > ')) {
+    const m = /^([^\s"]+)(?: "(.*)")?$/.exec(segment.trim());
+    if (!m) break;
+    const next = level.find((n) => n.name === m[1] && (m[2] === undefined || n.values[0] === m[2]));
+    if (!next) break;
+    found = next;
+    level = next.children;
+  }
+  return found ? locationOf(found) : undefined;
 }
 
 /** Decodes and compiles a list of top-level KDL nodes. Throws ConfigError when anything is wrong. */
@@ -517,8 +532,11 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     }
   }
 
-  for (const f of filters.values()) d.diagnostics.push(...(opts.validators?.filter?.(f) ?? []));
-  d.diagnostics.push(...(opts.validators?.top?.(raw, opts.baseDir) ?? []));
+  // Validators see decoded values, not nodes: their diagnostics get the node their path names
+  // (`filters > filter "a" > key`), so a warning says file:line like the decoder's own.
+  const located = (list: Diagnostic[]) => list.map((x) => (x.location ? x : { ...x, location: locateByPath(nodes, x.path) }));
+  for (const f of filters.values()) d.diagnostics.push(...located(opts.validators?.filter?.(f) ?? []));
+  d.diagnostics.push(...located(opts.validators?.top?.(raw, opts.baseDir) ?? []));
 
   const configSlices: Partial<CompiledConfigSlices> = {};
   for (const s of steps) if (s.config) Object.assign(configSlices, s.config(raw, compiled, { baseDir: opts.baseDir, diagnostics: d.diagnostics, filters }));

@@ -87,6 +87,15 @@ const PROXY_ONLY = new Set([
   'x-host',
 ]);
 
+/**
+ * Headers that say who the client is or how it reached us: the gateway writes them
+ * (X-Forwarded-For, X-Real-IP, X-Forwarded-Proto, X-Forwarded-Host) or, from a peer outside
+ * trusted-proxies, removes them. A setting keyed on one reads the gateway's value, not the client's.
+ */
+export function isIdentityHeader(lowerName: string): boolean {
+  return PROXY_ONLY.has(lowerName) || lowerName === 'x-forwarded-for' || lowerName === 'x-forwarded-proto' || lowerName === 'x-forwarded-host';
+}
+
 export interface ForwardHeaderInput {
   /** node's req.headers (lower-cased names) */
   headers: Record<string, string | string[] | undefined>;

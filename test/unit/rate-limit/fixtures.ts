@@ -46,7 +46,7 @@ export function fakeCtx(opts: { ip?: string; path?: string; routeId?: string; he
     tls: undefined,
     routeId: opts.routeId ?? 'api',
     upstreamId: 'backend',
-    upstreamHeaders: {},
+    upstreamHeaders: { ...opts.headers },
     responseHeaders: {},
     body: undefined,
     signal,

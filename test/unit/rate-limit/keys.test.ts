@@ -105,3 +105,25 @@ test('path keys: spellings the normaliser keeps apart but applications read as o
   const keys = ['/x', '/xy', '/x/y', '/x.', '/a%2541', '/aA'].map((p) => pathKey(p));
   assert.equal(new Set(keys).size, keys.length, keys.join(' '));
 });
+
+test('a key on a client-identity header warns with its file:line (session 18 audit); other header keys do not', async () => {
+  const { loadConfigText } = await import('../../../src/config/load.ts');
+  const { formatDiagnostic } = await import('../../../src/config/diagnostics.ts');
+  const { pluginValidators } = await import('../../../src/server/validators.ts');
+  const text = `listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "r" { matches { path-prefix "/" }; upstream "u"; filters "a" "b" "c" } }
+upstreams { upstream "u" { target "127.0.0.1:1" } }
+filters {
+  filter "a" { type "rate-limit"; max-rps 1; key "header:X-Forwarded-For" }
+  filter "b" { type "rate-limit"; max-rps 1; key "header:True-Client-IP" }
+  filter "c" { type "rate-limit"; max-rps 1; key "header:X-Api-Key" }
+}
+rate-limits { default-rps 10; key "header:X-Real-IP" }
+`;
+  const warnings = loadConfigText(text, { name: 'gw.kdl', validators: pluginValidators }).warnings.filter((w) => w.message.includes('reads the value the upstream gets')).map(formatDiagnostic);
+  assert.equal(warnings.length, 3, warnings.join('\n'));
+  assert.match(warnings.join('\n'), /filter "a" > key: key "header:x-forwarded-for"/);
+  assert.match(warnings.join('\n'), /filter "b" > key: key "header:true-client-ip"/);
+  assert.match(warnings.join('\n'), /rate-limits > key: key "header:x-real-ip"/);
+  for (const w of warnings) assert.match(w, /gw\.kdl:\d+/, `file:line in ${w}`);
+});
