@@ -27,14 +27,13 @@
 // CRS from $CRS_DIR (default ../shared/conformance/crs).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { parseCallgrindSummary } from './lib/callgrind.ts';
 import { splitCallgrindDump } from './lib/callgrind-split.ts';
 import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
-import { callgrindWrap } from './lib/instr.ts';
+import { callgrindWrap, sendFixed, type FixedRequest } from './lib/instr.ts';
 import { benchScratchDir, freePort } from './lib/processes.ts';
 import { median } from './lib/stats.ts';
 import { renderPassthrough } from './lib/targets.ts';
@@ -86,33 +85,14 @@ if (!argv.host) delete headers.Host;
 const [bodyPre, bodyPost] = jsonBody('{{n}}').split('{{n}}') as [string, string];
 let counter = 0;
 
-/** Sends exactly n requests (each with a fresh counter) over `concurrency` keep-alive connections; returns the non-200 count. */
-async function sendBench(port: number, n: number, concurrency: number): Promise<number> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  let sent = 0;
-  let bad = 0;
-  const worker = async (): Promise<void> => {
-    while (sent < n) {
-      sent++;
-      const id = String(++counter).padStart(8, '0');
-      const status = await new Promise<number>((ok) => {
-        const body = post ? bodyPre + id + bodyPost : undefined;
-        const h = post ? { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body!)) } : headers;
-        const req = request({ host: '127.0.0.1', port, method: post ? 'POST' : 'GET', path: post ? POST_PATH : getPath(String(counter)), agent, headers: h }, (res) => {
-          res.resume();
-          res.on('end', () => ok(res.statusCode ?? 0));
-          res.on('error', () => ok(0));
-        });
-        req.on('error', () => ok(0));
-        req.end(body);
-      });
-      if (status !== 200) bad++;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  agent.destroy();
-  return bad;
+/** The next request of the bench: a benign GET (or the JSON POST) with a fresh counter. */
+function nextRequest(): FixedRequest {
+  const id = String(++counter).padStart(8, '0');
+  if (!post) return { path: getPath(String(counter)), headers };
+  const body = bodyPre + id + bodyPost;
+  return { method: 'POST', path: POST_PATH, headers: { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }, body };
 }
+const sendBench = (port: number, n: number, concurrency: number): Promise<number> => sendFixed(port, nextRequest, n, concurrency);
 
 async function startSide(spec: string, root: string, label: string, originPort: number): Promise<Side> {
   // KIND@FLAGS: this side's gateway gets FLAGS ('+' between; '@' alone: none) instead of --gateway-node-flags

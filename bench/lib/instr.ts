@@ -20,22 +20,36 @@ export function callgrindWrap(dir: string, name: string): string[] {
   return ['valgrind', '--tool=callgrind', '--smc-check=all', '--instr-atstart=no', ...extra, `--callgrind-out-file=${join(dir, `${name}.%p`)}`];
 }
 
-/** Sends exactly n GETs over `concurrency` keep-alive connections; returns the non-200 count. */
-export async function sendFixed(port: number, path: string, n: number, concurrency: number, headers: Record<string, string> = {}): Promise<number> {
+/** One request of sendFixed, as a request builder gives it. */
+export interface FixedRequest {
+  method?: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/**
+ * Sends exactly n requests over `concurrency` keep-alive connections: GETs of `path` with
+ * `headers`, or, when `path` is a builder, the request it returns for each one (a fresh counter, a
+ * POST body: bench/waf-path-instr.ts); returns the non-200 count.
+ */
+export async function sendFixed(port: number, path: string | (() => FixedRequest), n: number, concurrency: number, headers: Record<string, string> = {}): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const fixed: FixedRequest | undefined = typeof path === 'string' ? { path, headers } : undefined;
   let sent = 0;
   let bad = 0;
   const worker = async (): Promise<void> => {
     while (sent < n) {
       sent++;
+      const r = fixed ?? (path as () => FixedRequest)();
       const status = await new Promise<number>((ok) => {
-        const req = request({ host: '127.0.0.1', port, path, agent, headers }, (res) => {
+        const req = request({ host: '127.0.0.1', port, method: r.method ?? 'GET', path: r.path, agent, headers: r.headers }, (res) => {
           res.resume();
           res.on('end', () => ok(res.statusCode ?? 0));
           res.on('error', () => ok(0));
         });
         req.on('error', () => ok(0));
-        req.end();
+        req.end(r.body);
       });
       if (status !== 200) bad++;
     }
