@@ -112,11 +112,18 @@ interface Variant {
   rate: number | undefined;
   /** `RATE:noexport`: spans recorded and encoded, none sent while the gateway runs (queue and batch larger than any run, scheduled-delay an hour) */
   noExport?: boolean;
+  /**
+   * `off:tp`: tracing off, and the route's request-headers policy sets a constant `traceparent` of
+   * an unsampled root's length upstream (ordinary config, no bench-only knob): the header's cost
+   * without any of the tracing code, so `0% / off tp` is what the tracing code itself costs.
+   */
+  upstreamTraceparent?: boolean;
 }
 const rateName = (rate: number | undefined) => (rate === undefined ? 'off' : `${rate * 100}%`);
-/** "off,0.01,1,0.01:noexport" -> variants; "off" is tracing off, a number a sampling rate (`:noexport`: see Variant) */
+/** "off,0.01,1,0.01:noexport,off:tp" -> variants; "off" is tracing off, a number a sampling rate (`:noexport`, `off:tp`: see Variant) */
 const parseRates = (list: string): Variant[] =>
   list.split(',').map((r) => r.trim()).filter(Boolean).map((r) => {
+    if (r === 'off:tp') return { name: 'off tp', rate: undefined, upstreamTraceparent: true };
     const noExport = r.endsWith(':noexport');
     const num = noExport ? r.slice(0, -':noexport'.length) : r;
     const rate = num === 'off' ? undefined : Number(num);
@@ -136,8 +143,16 @@ interface Run {
   sinkBatches: number;
 }
 
+/** what `off:tp` sends upstream: the W3C example ids, flags 00, as long as an unsampled root's header (55 characters) */
+const CONSTANT_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+
 function configFor(v: Variant, listen: string, origin: string, metrics: string, sinkPort: number): string {
   const base = renderPassthrough(repoRoot, { listen, origin, metrics });
+  if (v.upstreamTraceparent) {
+    const withHeader = base.replace(/\n(\s*)upstream "origin"\n/, `\n$1upstream "origin"\n$1policies { request-headers { set { traceparent "${CONSTANT_TRACEPARENT}" } } }\n`);
+    if (withHeader === base) throw new Error('the passthrough config no longer has its route\'s upstream "origin" line');
+    return withHeader;
+  }
   if (v.rate === undefined) return base;
   const traced = base.replace(/\nobservability \{\n/, `\nobservability {\n    tracing {\n        backend "otlp" { endpoint "http://127.0.0.1:${sinkPort}" }\n        sampling-rate ${v.rate}\n${v.noExport ? '        max-queue-size 10000000\n        max-export-batch-size 10000000\n        scheduled-delay "3600s"\n' : ''}    }\n`);
   if (traced === base) throw new Error('the passthrough config no longer has an observability block');

@@ -17,12 +17,25 @@ export const GOALS = new Map<number, number>([
 const PROXY_CPU = 0;
 const LOAD_CPU = 1;
 
-/** The comparisons a run's variants allow: each rate against off of its tree, then current against baseline at the same rate. */
+/** The untraced variant a tree's other variants are read against: its first one ("off"). */
+export function offOf(variants: FreshData['variants'], tree: string): FreshData['variants'][number] | undefined {
+  return variants.find((o) => o.tree === tree && o.rate === null);
+}
+
+/**
+ * The comparisons a run's variants allow: each variant against off of its tree, each traced one
+ * also against the tree's other untraced variants (`off tp`: untraced, with a constant upstream
+ * `traceparent`), then current against baseline at the same rate.
+ */
 export function comparisons(variants: FreshData['variants']): [FreshData['variants'][number], FreshData['variants'][number]][] {
   const pairs: [FreshData['variants'][number], FreshData['variants'][number]][] = [];
   for (const v of variants) {
-    const off = variants.find((o) => o.tree === v.tree && o.rate === null);
+    const off = offOf(variants, v.tree);
     if (off && off !== v) pairs.push([v, off]);
+  }
+  for (const v of variants) {
+    if (v.rate === null) continue;
+    for (const o of variants) if (o.tree === v.tree && o.rate === null && o !== offOf(variants, v.tree)) pairs.push([v, o]);
   }
   for (const v of variants) {
     const base = v.tree === 'current' ? variants.find((b) => b.tree === 'baseline' && b.rate === v.rate) : undefined;
@@ -96,7 +109,7 @@ export function freshReport(data: FreshData): string {
     if (!plain.all.blocks.length) continue;
     const norm = compareByBlock(normalised, v.label, ref.label);
     // the goal applies to a sampling rate against tracing off of the same tree; an A/B of two trees is read against 3%
-    const cost = ref.rate === null ? GOALS.get(v.rate ?? -1) : 0.03;
+    const cost = ref.rate !== null ? 0.03 : ref === offOf(variants, ref.tree) ? GOALS.get(v.rate ?? -1) : undefined;
     const verdict = (s: { cpu: RatioSummary; rps: RatioSummary }) =>
       cost === undefined ? '' : `; ${ref.rate === null ? 'goal' : 'A/B'} <= ${cost * 100}% dearer: CPU/request ${verdictAgainst(s.cpu, cost, 'higher')}, req/s ${verdictAgainst(s.rps, cost, 'lower')}`;
     const need = (s: RatioSummary) => {

@@ -128,6 +128,9 @@ test('comparisons: each rate against off of its tree, then current against basel
   const got = comparisons([v('off', null, 'current'), v('1%', 0.01, 'current'), v('base off', null, 'baseline'), v('base 1%', 0.01, 'baseline')]).map(([a, b]) => `${a.label} / ${b.label}`);
   assert.deepEqual(got, ['1% / off', 'base 1% / base off', 'off / base off', '1% / base 1%']);
   assert.deepEqual(comparisons([v('1%', 0.01, 'current')]), []);
+  // a second untraced variant (`off tp`, a constant upstream traceparent): against off, and every traced variant against it too
+  const tp = comparisons([v('off', null, 'current'), v('off tp', null, 'current'), v('0%', 0, 'current'), v('1%', 0.01, 'current')]).map(([a, b]) => `${a.label} / ${b.label}`);
+  assert.deepEqual(tp, ['off tp / off', '0% / off', '1% / off', '0% / off tp', '1% / off tp']);
 });
 
 test('freshReport: the figure of record follows the design, the older figure stays next to it', () => {
