@@ -259,8 +259,21 @@ export class RatioSampler {
     return this.sampleWords(w(0), w(8), w(16), w(24));
   }
 
+  /** the decision for the root of the last rootTraceparent() */
+  lastSampled = false;
+
   /** A new random root trace (trace id and span id never all zeros) and its sampling decision. */
   newRoot(): Root {
+    const traceparent = this.rootTraceparent();
+    return { traceparent, sampled: this.lastSampled };
+  }
+
+  /**
+   * newRoot() without an object per request (the request path's form): the root's traceparent,
+   * its decision in `lastSampled`. An unsampled request allocated the `Root` besides its
+   * traceparent slice and its trace (docs/tracing.md "Session 18").
+   */
+  rootTraceparent(): string {
     for (;;) {
       if (rootNext === ROOTS) refillRoots();
       const r = rootNext++;
@@ -278,7 +291,8 @@ export class RatioSampler {
       const xored = ((nibbleValue(x & 0x0f0f0f0f) << 16) | nibbleValue((x >>> 4) & 0x0f0f0f0f)) >>> 0;
       const o = r * ROOT_LEN;
       lastRoot = r;
-      return { traceparent: rootText.slice(o, o + ROOT_LEN), sampled: xored < this.upperBound };
+      this.lastSampled = xored < this.upperBound;
+      return rootText.slice(o, o + ROOT_LEN);
     }
   }
 }

@@ -72,19 +72,17 @@ const KIND_CLIENT = 3;
  * The trace of one request, sampled or not: one class for both, so the core's trace sites
  * (generation.ts, forwarder.ts: `sampled`, `traceId`, `server`, `finish`) see one map rather
  * than two (docs/tracing.md "Session 10"). Unsampled (`recorded` undefined): nothing is recorded,
- * the trace is its own server span and every child, and only carries the ids the next hop and the
- * access log need (flags 00; one object per request). Sampled: `server` is the recorded span.
+ * the trace is its own server span and every child, and only carries the `traceparent` the next
+ * hop gets (flags 00); the access log's ids are slices of it, taken when read. One small object
+ * per request: the ids are not kept apart from the header (docs/tracing.md "Session 18").
+ * Sampled: `server` is the recorded span, which holds the ids.
  */
 class Trace implements RequestTrace, TraceSpan {
   readonly server: TraceSpan;
   current: TraceSpan;
   constructor(
-    /** undefined for an unsampled root: then a slice of `tp`, taken when read (the access log) */
-    private tid: string | undefined,
-    private sid: string | undefined,
-    /** an unsampled root's `traceparent` (trace-context.ts newRoot); otherwise made when read */
-    private tp: string | undefined,
-    readonly sampled: boolean,
+    /** unsampled: `00-<trace id>-<span id>-00` (a root's from trace-context.ts, or under a client's parent); sampled: '' (never read: `server` is the recorded span) */
+    readonly traceparent: string,
     /** the recorded server span; undefined when not sampled */
     readonly recorded: RecordedSpan | undefined,
     /** the server span's name before the route is known (`GET`, or `HTTP` for other methods); '' when not sampled */
@@ -93,15 +91,16 @@ class Trace implements RequestTrace, TraceSpan {
     this.server = recorded ?? this;
     this.current = this.server;
   }
+  get sampled(): boolean {
+    return this.recorded !== undefined;
+  }
   get traceId(): string {
-    return (this.tid ??= rootTraceId(this.tp!));
+    const s = this.recorded;
+    return s === undefined ? rootTraceId(this.traceparent) : s.traceId;
   }
   get spanId(): string {
-    return (this.sid ??= rootSpanId(this.tp!));
-  }
-  /** only read as a span when not sampled (a sampled trace's spans are `server` and its children) */
-  get traceparent(): string {
-    return (this.tp ??= formatTraceparent(this.traceId, this.spanId, this.sampled));
+    const s = this.recorded;
+    return s === undefined ? rootSpanId(this.traceparent) : s.spanId;
   }
   child(name: string, kind: 'internal' | 'client', startTime?: number): TraceSpan {
     const s = this.recorded;
@@ -224,14 +223,15 @@ export class Tracing implements TracingRuntime {
     let traceId: string;
     let traceParts: TraceIdParts;
     if (parent) {
-      if (!parent.sampled) return new Trace(parent.traceId, newSpanId(), undefined, false, undefined, '');
+      if (!parent.sampled) return new Trace(formatTraceparent(parent.traceId, newSpanId(), false), undefined, '');
       traceId = parent.traceId;
       traceParts = TraceIdParts.ofHex(traceId);
     } else {
-      const root = this.sampler.newRoot();
+      const sampler = this.sampler;
+      const traceparent = sampler.rootTraceparent();
       // unsampled (99 in 100 at 1%): the ids stay inside the ready traceparent until read
-      if (!root.sampled) return new Trace(undefined, undefined, root.traceparent, false, undefined, '');
-      traceId = rootTraceId(root.traceparent);
+      if (!sampler.lastSampled) return new Trace(traceparent, undefined, '');
+      traceId = rootTraceId(traceparent);
       traceParts = lastRootTraceIdParts();
     }
     // sampled from here on
@@ -272,7 +272,7 @@ export class Tracing implements TracingRuntime {
       pidC = idPartC(lo);
     }
     const server = new RecordedSpan(this.queue, traceId, parent ? parent.spanId : '', parent !== undefined, tracestate, name, KIND_SERVER, startTime, attributes, traceParts, pidA, pidB, pidC);
-    return new Trace(traceId, server.spanId, undefined, true, server, name);
+    return new Trace('', server, name);
   }
 
   routed(t: RequestTrace, route: CompiledRoute): void {

@@ -126,6 +126,11 @@ test('RatioSampler: the same decision as the SDK TraceIdRatioBasedSampler for th
       assert.equal(root.sampled, want, `rate ${rate}, trace ${traceId}`);
       assert.equal(ours.sample(traceId), want, `rate ${rate}, trace ${traceId} from hex`);
       if (root.sampled) sampled++;
+      // the request path's form: the traceparent alone, the decision left in lastSampled
+      const tp = ours.rootTraceparent();
+      const id = rootTraceId(tp);
+      assert.deepEqual(parseTraceparent(tp), { traceId: id, spanId: rootSpanId(tp), sampled: false });
+      assert.equal(ours.lastSampled, sdk.shouldSample(ROOT_CONTEXT, id).decision === SamplingDecision.RECORD_AND_SAMPLED, `rate ${rate}, trace ${id} (rootTraceparent)`);
     }
     // the share follows the rate (6 standard deviations of slack: this never flakes)
     const sd = Math.sqrt((rate * (1 - rate)) / n);
