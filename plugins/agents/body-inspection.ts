@@ -43,13 +43,13 @@ export function unreadableCharset(contentType: string | undefined): string | und
     const p = params[i]!;
     const eq = p.indexOf('=');
     if (eq < 0) continue;
-    const name = p.slice(0, eq).trim().toLowerCase();
+    const name = parameterName(p, eq);
     if (name !== 'charset' && name !== 'charset*') continue;
-    let value = p.slice(eq + 1).trim().toLowerCase();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1).trim();
+    let value = parameterValue(p, eq).trim().toLowerCase();
     // RFC 2231 `charset*=utf-8''x`: the value's own charset and language come first
     if (name === 'charset*') value = value.slice(value.lastIndexOf("'") + 1);
-    if (!READABLE_CHARSETS.has(value)) return value === '' ? '(empty)' : value;
+    const bad = charsetVerdict(value);
+    if (bad !== undefined) return bad;
   }
   return undefined;
 }
@@ -60,19 +60,30 @@ function parameter(contentType: string, wanted: string): string | undefined {
   for (let i = 1; i < params.length; i++) {
     const p = params[i]!;
     const eq = p.indexOf('=');
-    if (eq < 0 || p.slice(0, eq).trim().toLowerCase() !== wanted) continue;
-    const v = p.slice(eq + 1).trim();
-    return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+    if (eq >= 0 && parameterName(p, eq) === wanted) return parameterValue(p, eq);
   }
   return undefined;
+}
+
+/** The name of the parameter `p` (text between two `;`, its `=` at `eq`), lower case. */
+const parameterName = (p: string, eq: number): string => p.slice(0, eq).trim().toLowerCase();
+
+/** The value of the parameter `p`, unquoted (a quoted-string's escapes are left as they are). */
+function parameterValue(p: string, eq: number): string {
+  const v = p.slice(eq + 1).trim();
+  return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+}
+
+/** A lower-case charset label: undefined when the agents read it as the application does, else its name for the refusal. */
+function charsetVerdict(label: string): string | undefined {
+  return READABLE_CHARSETS.has(label) ? undefined : label === '' ? '(empty)' : label;
 }
 
 const CHARSET_FIELD = /;\s*name\s*=\s*"?_charset_"?\s*(;|$)/i;
 
 /** A charset named as a field value (the HTML form convention `_charset_`), readable or not. */
 function unreadableCharsetName(value: string): string | undefined {
-  const v = value.trim().toLowerCase();
-  return READABLE_CHARSETS.has(v) ? undefined : v === '' ? '(empty)' : v;
+  return charsetVerdict(value.trim().toLowerCase());
 }
 
 function decodedOrUndefined(s: string): string | undefined {

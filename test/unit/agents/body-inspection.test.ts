@@ -145,6 +145,10 @@ test('unreadableCharset: charsets the agents read as the application does pass, 
     ['application/x-www-form-urlencoded; charset=ibm037; charset=utf-8', 'ibm037'],
     ["application/x-www-form-urlencoded; charset*=utf-8''ibm037", 'ibm037'],
     ["application/x-www-form-urlencoded; charset*=utf-8''utf-8", undefined],
+    // spaces inside the quotes are trimmed; after an RFC 2231 prefix they are not (no parser reads ' utf-8' as UTF-8)
+    ['application/x-www-form-urlencoded; charset=" IBM037 "', 'ibm037'],
+    ['application/x-www-form-urlencoded; charset=" utf-8 "', undefined],
+    ["application/x-www-form-urlencoded; charset*=utf-8'' utf-8", ' utf-8'],
   ];
   for (const [ct, expected] of cases) assert.equal(unreadableCharset(ct), expected, String(ct));
 });
@@ -168,6 +172,9 @@ test('unreadableFormCharset: part charsets and _charset_ fields, part headers on
     [MP, mp('Content-Disposition: form-data; name="m"\r\n\r\nContent-Type: text/plain; charset=utf-16'), undefined],
     // no boundary, or unterminated: nothing to read (the WAF refuses a broken multipart)
     ['multipart/form-data', mp('Content-Type: text/plain; charset=utf-16\r\n\r\nx'), undefined],
+    // the boundary parameter's name in any case; its value as written (case kept), quoted or not
+    ['multipart/form-data; BOUNDARY=b', mp('Content-Type: text/plain; charset=utf-16\r\n\r\nx'), 'utf-16'],
+    ['multipart/form-data; charset=utf-8; boundary="B"', mp('Content-Type: text/plain; charset=utf-16\r\n\r\nx'), undefined],
     ['application/x-www-form-urlencoded', Buffer.from('a=1&_charset_=utf-7&b=2'), 'utf-7'],
     ['application/x-www-form-urlencoded; charset=utf-8', Buffer.from('_charset_=UTF-8&q=x'), undefined],
     ['application/x-www-form-urlencoded', Buffer.from('x_charset_=utf-7'), undefined],
