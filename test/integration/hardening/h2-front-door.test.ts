@@ -231,3 +231,18 @@ async function rawHeaders(fields: Buffer[]): Promise<{ reset: boolean; seen: Tes
   s.socket.destroy();
   return { reset: s.received.includes(FrameType.RST_STREAM) || s.received.includes(FrameType.GOAWAY), seen: up.seen.slice(n) };
 }
+
+test('two content-type fields on an HTTP/2 request with a body (session 18 probe, held): the upstream gets the first only, the one inspection reads', async () => {
+  const s = await openRaw(port, false);
+  const n = up.seen.length;
+  const POST_HTTP = Buffer.from([0x83, 0x86]); // :method POST, :scheme http
+  const fields = [POST_HTTP, lit(4, '/dup-ct'), lit(1, 'a.example'), lit('content-type', 'text/plain'), lit('content-type', 'application/x-www-form-urlencoded'), lit('content-length', '3')];
+  s.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.concat(fields)), frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from('q=1'))]));
+  const deadline = Date.now() + 2000;
+  while (Date.now() < deadline && up.seen.length === n && !s.received.includes(FrameType.RST_STREAM) && !s.closed) await new Promise((r) => setTimeout(r, 20));
+  s.socket.destroy();
+  const seen = up.seen.slice(n);
+  assert.equal(seen.length, 1, 'forwarded');
+  assert.equal(seen[0]!.headers['content-type'], 'text/plain');
+  assert.equal(seen[0]!.body.toString(), 'q=1');
+});
