@@ -7,7 +7,7 @@ import { METHODS, type IncomingMessage } from 'node:http';
 import { normalizeHost, parseTarget, type TargetRejection } from './request-target.ts';
 import { HOP_BY_HOP, connectionListed } from './headers.ts';
 
-export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'asterisk_form' | 'transfer_coding' | 'unknown_method';
+export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'trace_method' | 'http10_transfer_encoding' | 'asterisk_form' | 'transfer_coding' | 'unknown_method';
 
 /** A request answered at the front door: a rejection (kind set) or the local `OPTIONS *` answer. */
 export interface FrontDoorAnswer {
@@ -45,8 +45,10 @@ const MESSAGES: Record<FrontDoorKind, string> = {
   duplicate_host: 'Bad Request: more than one Host header',
   authority_mismatch: 'Bad Request: :authority and Host differ',
   connect_method: 'Method Not Allowed: CONNECT is not supported',
+  trace_method: 'Method Not Allowed: TRACE is not forwarded',
   asterisk_form: 'Bad Request: the asterisk target is only valid with OPTIONS',
   transfer_coding: 'Not Implemented: transfer codings other than chunked are not supported',
+  http10_transfer_encoding: 'Bad Request: Transfer-Encoding in an HTTP/1.0 request',
   unknown_method: 'Not Implemented: unknown method',
 };
 
@@ -58,8 +60,9 @@ const MESSAGES: Record<FrontDoorKind, string> = {
 const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
 
 function reject(kind: FrontDoorKind): FrontDoorAnswer {
-  const status = kind === 'uri_too_long' ? 414 : kind === 'connect_method' ? 405 : kind === 'transfer_coding' || kind === 'unknown_method' ? 501 : 400;
-  return { status, kind, message: MESSAGES[kind], ...(kind === 'connect_method' ? { headers: { allow: ALLOWED_METHODS } } : {}) };
+  const notAllowed = kind === 'connect_method' || kind === 'trace_method';
+  const status = kind === 'uri_too_long' ? 414 : notAllowed ? 405 : kind === 'transfer_coding' || kind === 'unknown_method' ? 501 : 400;
+  return { status, kind, message: MESSAGES[kind], ...(notAllowed ? { headers: { allow: ALLOWED_METHODS } } : {}) };
 }
 
 /** What the front door reads of a request (an IncomingMessage, or the one `sentinel explain` builds). */
@@ -71,12 +74,21 @@ export type FrontDoorRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers
  */
 export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedTarget | FrontDoorAnswer {
   if (req.method === 'CONNECT') return reject('connect_method');
+  // An upstream that answers TRACE (Apache's default TraceEnable on) echoes the request as it got
+  // it: the headers the gateway, a route policy or an agent added (internal tokens, the identity
+  // an auth agent resolved) would go back to the client. nginx refuses it too.
+  if (req.method === 'TRACE') return reject('trace_method');
   if (req.method !== undefined && !KNOWN_METHODS.has(req.method)) return reject('unknown_method');
   // Node's parser takes `Transfer-Encoding: gzip, chunked`, removes the chunked framing and hands
   // over a body that is still gzip-coded, with nothing left to say so: forwarded, the upstream would
   // read it as plain. RFC 9112 §6.1: a transfer coding the server does not understand gets 501.
   const te = req.headers['transfer-encoding'];
-  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') return reject('transfer_coding');
+  if (te !== undefined) {
+    if (te.trim().toLowerCase() !== 'chunked') return reject('transfer_coding');
+    // HTTP/1.0 has no chunked coding: a 1.0 hop in front reads another body length than Node did
+    // (RFC 9112 §6.1 calls it faulty framing and says close after it; nginx answers 400)
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return reject('http10_transfer_encoding');
+  }
   // Node keeps the first of several Host headers; a proxy that picks another one sees another vhost.
   const raw = req.rawHeaders;
   let hosts = 0;

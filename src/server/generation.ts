@@ -64,6 +64,11 @@ export interface GenerationDeps {
 
 const LISTENER = Symbol('sentinel.listener');
 const TARGET = Symbol('sentinel.target');
+
+/** Set on a socket whose request had faulty framing (an HTTP/1.0 request with Transfer-Encoding). */
+const FAULTY_FRAMING = Symbol('sentinel.faultyFraming');
+type FramingTagged = Duplex & { [FAULTY_FRAMING]?: true };
+
 type TaggedRequest = IncomingMessage & { [LISTENER]?: ListenerRuntime; [TARGET]?: AdmittedTarget };
 
 /** A feature's runtime, read once when the generation is built (undefined when the config does not use it). */
@@ -355,10 +360,21 @@ export class Generation {
    * here (malformed request, CONNECT, OPTIONS *) with an access log entry. False when answered.
    */
   private enter(req: TaggedRequest, res: ServerResponse, listener: ListenerRuntime): boolean {
+    // a request read after faulty framing on its connection: bytes of an earlier body, not a request
+    if ((req.socket as FramingTagged | null)?.[FAULTY_FRAMING] === true) {
+      req.socket.destroy();
+      return false;
+    }
     const t = frontDoor(req, listener.config.protocol === 'https' ? 443 : 80);
     if (!isAnswer(t)) {
       req[TARGET] = t;
       return true;
+    }
+    if (t.kind === 'http10_transfer_encoding') {
+      // Faulty framing (RFC 9112 §6.1): nothing after it on this connection is a request. Node
+      // has parsed a pipelined one already when the bytes came together: refused by the mark.
+      (req.socket as FramingTagged)[FAULTY_FRAMING] = true;
+      res.shouldKeepAlive = false;
     }
     this.answerAtFrontDoor(req, res, t);
     return false;
