@@ -144,7 +144,7 @@ function rank(f: FeatureManifest): number {
  */
 function websocketInspection(config: CompiledConfig, features: readonly FeatureManifest[], r: CompiledRoute): NonNullable<RouteDetails['websocket_inspection']> {
   const filters = frameInspectingFilters(config, features, r);
-  if (filters.length === 0) return { active: false, reason: 'no filter on the route subscribes to websocket_frame (frames are relayed raw)' };
+  if (filters.length === 0) return { active: false, reason: 'no filter on the route subscribes to websocket_frame (frames are relayed raw, compression offers pass)' };
   const m = messageInspection(r.raw);
   return { active: true, filters, whole_messages: m.wholeMessages, max_message_bytes: m.maxMessageBytes ?? null, max_frame_bytes: m.maxFrameBytes, max_fragments: m.maxFragments };
 }

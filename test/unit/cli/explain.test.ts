@@ -48,7 +48,7 @@ test('explain shows websocket-inspection only where a filter is shown the frames
   const inspection = (path: string) => explain(config, FEATURES, { method: 'GET', target: path, headers: [['Upgrade', 'websocket']] }, 'websocket.kdl').route?.websocket_inspection;
   assert.deepEqual(inspection('/feed'), { active: true, filters: ['ws-guard'], whole_messages: true, max_message_bytes: 65536, max_frame_bytes: 65536, max_fragments: 64 });
   assert.deepEqual(inspection('/ticks'), { active: true, filters: ['ws-guard'], whole_messages: false, max_message_bytes: null, max_frame_bytes: 1048576, max_fragments: 1024 }, 'the agent not subscribed is not listed');
-  assert.deepEqual(inspection('/raw'), { active: false, reason: 'no filter on the route subscribes to websocket_frame (frames are relayed raw)' }, 'its only agent sees request_headers: no effect');
+  assert.deepEqual(inspection('/raw'), { active: false, reason: 'no filter on the route subscribes to websocket_frame (frames are relayed raw, compression offers pass)' }, 'its only agent sees request_headers: no effect');
   assert.equal(inspection('/chat'), undefined, 'no websocket-inspection: nothing to show');
 });
 
