@@ -7,7 +7,7 @@ import { METHODS, type IncomingMessage } from 'node:http';
 import { normalizeHost, parseTarget, type TargetRejection } from './request-target.ts';
 import { HOP_BY_HOP, connectionListed } from './headers.ts';
 
-export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'trace_method' | 'http10_transfer_encoding' | 'asterisk_form' | 'transfer_coding' | 'unknown_method';
+export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'trace_method' | 'http10_transfer_encoding' | 'http_version' | 'asterisk_form' | 'transfer_coding' | 'unknown_method';
 
 /** A request answered at the front door: a rejection (kind set) or the local `OPTIONS *` answer. */
 export interface FrontDoorAnswer {
@@ -49,6 +49,7 @@ const MESSAGES: Record<FrontDoorKind, string> = {
   asterisk_form: 'Bad Request: the asterisk target is only valid with OPTIONS',
   transfer_coding: 'Not Implemented: transfer codings other than chunked are not supported',
   http10_transfer_encoding: 'Bad Request: Transfer-Encoding in an HTTP/1.0 request',
+  http_version: 'HTTP Version Not Supported',
   unknown_method: 'Not Implemented: unknown method',
 };
 
@@ -61,7 +62,7 @@ const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
 
 function reject(kind: FrontDoorKind): FrontDoorAnswer {
   const notAllowed = kind === 'connect_method' || kind === 'trace_method';
-  const status = kind === 'uri_too_long' ? 414 : notAllowed ? 405 : kind === 'transfer_coding' || kind === 'unknown_method' ? 501 : 400;
+  const status = kind === 'uri_too_long' ? 414 : kind === 'http_version' ? 505 : notAllowed ? 405 : kind === 'transfer_coding' || kind === 'unknown_method' ? 501 : 400;
   return { status, kind, message: MESSAGES[kind], ...(notAllowed ? { headers: { allow: ALLOWED_METHODS } } : {}) };
 }
 
@@ -73,6 +74,10 @@ export type FrontDoorRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers
  * instead of routing the request.
  */
 export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedTarget | FrontDoorAnswer {
+  // Node's HTTP/1 parser also takes `HTTP/0.9` (`GET /x` and nothing else) and `HTTP/2.0` in a
+  // request line: neither is HTTP/1, and code that tells HTTP/2 by the major
+  // version would take such a request for a stream. Only an HTTP/2 session's requests have `stream`.
+  if (req.httpVersionMajor !== 1 && (req as { stream?: unknown }).stream === undefined) return reject('http_version');
   if (req.method === 'CONNECT') return reject('connect_method');
   // An upstream that answers TRACE (Apache's default TraceEnable on) echoes the request as it got
   // it: the headers the gateway, a route policy or an agent added (internal tokens, the identity

@@ -1,4 +1,5 @@
-// Session 18 audit (docs/security.md "Session 18 audit"): TRACE and Transfer-Encoding on HTTP/1.0.
+// Session 18 audit (docs/security.md "Session 18 audit"): TRACE, Transfer-Encoding on HTTP/1.0,
+// HTTP versions other than 1.x on an HTTP/1 connection.
 // TRACE was forwarded, and an upstream that answers it (Apache's default) echoed the request as it
 // got it, headers the gateway or a route policy added included; now 405 at the front door. An
 // HTTP/1.0 request with Transfer-Encoding (faulty framing, RFC 9112 §6.1: HTTP/1.0 has no chunked
@@ -58,4 +59,14 @@ test('HTTP/1.0 with Transfer-Encoding: 400 and the connection closes; the bytes 
   const c = await rawExchange(port, 'POST /c HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
   assert.deepEqual(c.statuses, [200]);
   assert.equal(up.seen.at(-1)!.body.toString(), 'abc');
+});
+
+test('a request line with HTTP/0.9 (no version) or HTTP/2.0 over HTTP/1: 505, never forwarded (HTTP/1.2, 3.0: the parser\'s 400)', async () => {
+  const n = up.seen.length;
+  for (const line of ['GET /v09', 'GET /v2 HTTP/2.0']) {
+    const r = await rawExchange(port, `${line}\r\nHost: a.example\r\nConnection: close\r\n\r\n`);
+    assert.deepEqual(r.statuses, [505], `${line}: ${r.text}`);
+  }
+  assert.equal(up.seen.length, n, 'nothing forwarded');
+  assert.match(await gw.metrics.render(), /sentinel_client_errors_total\{kind="http_version"\} 2/);
 });
