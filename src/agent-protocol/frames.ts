@@ -142,6 +142,11 @@ export class FrameWriter {
     this.enqueue(json, type, 5 + Buffer.byteLength(json, 'utf8'));
   }
 
+  /** Queues a JSON payload the caller knows is one byte per character (printable ASCII), e.g. the plain allow. */
+  writeOneByteJson(type: number, json: string): void {
+    this.enqueue(json, type | ONE_BYTE, 5 + json.length);
+  }
+
   private enqueue(part: Buffer | string, type: number, size: number): void {
     this.parts.push(part);
     this.types.push(type);
@@ -192,10 +197,21 @@ function frameOf(part: Buffer | string, type: number, size: number): Buffer {
 }
 
 function writeJsonFrame(out: Buffer, at: number, type: number, json: string, length: number): void {
-  out.writeUInt32BE(length + 1, at);
+  // the header by byte and the text by the buffer's own latin1/utf8 writers: writeUInt32BE's and
+  // write()'s argument and encoding checks ran for every frame (the sizes were computed here)
+  const n = length + 1;
+  out[at] = n >>> 24;
+  out[at + 1] = (n >>> 16) & 0xff;
+  out[at + 2] = (n >>> 8) & 0xff;
+  out[at + 3] = n & 0xff;
   out[at + 4] = type & 0xff;
-  out.write(json, at + 5, length, type & ONE_BYTE ? 'latin1' : 'utf8');
+  const raw = out as WritingBuffer;
+  if (type & ONE_BYTE) raw.latin1Write(json, at + 5, length);
+  else raw.utf8Write(json, at + 5, length);
 }
+
+/** Buffer's own writers, as write(string, offset, length, encoding) ends up calling them (not in @types/node). */
+type WritingBuffer = Buffer & { latin1Write(s: string, offset: number, length: number): number; utf8Write(s: string, offset: number, length: number): number };
 
 /** Receives one frame: its type and its payload, `buf[start, end)` (a view into the socket's chunk). */
 export type FrameVisitor = (type: number, buf: Buffer, start: number, end: number) => void;

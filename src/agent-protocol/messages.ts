@@ -393,25 +393,23 @@ export function toHeaderValues(headers: Record<string, string | string[] | numbe
 // from a template (the exact bytes JSON.stringify gives for allow().toWire(id)), and the gateway
 // recognises those bytes without JSON.parse and validation. Anything else, e.g. the same reply
 // from another agent implementation with other key order or spacing, takes the general path.
-const ALLOW_PREFIX = Buffer.from(
-  '{"version":1,"decision":"allow","request_headers":[],"response_headers":[],"routing_metadata":{},"audit":{"tags":[],"rule_ids":[],"confidence":null,"reason_codes":[],"custom":{"correlation_id":"',
-);
-const ALLOW_SUFFIX = Buffer.from('"}},"needs_more":false,"request_body_mutation":null,"response_body_mutation":null}');
-// A correlation id the template can carry as is: no quote, backslash or control character (those need JSON escapes).
-const PLAIN_ID = /^[^"\\\0-\x1f]*$/;
+const ALLOW_PREFIX_TEXT =
+  '{"version":1,"decision":"allow","request_headers":[],"response_headers":[],"routing_metadata":{},"audit":{"tags":[],"rule_ids":[],"confidence":null,"reason_codes":[],"custom":{"correlation_id":"';
+const ALLOW_SUFFIX_TEXT = '"}},"needs_more":false,"request_body_mutation":null,"response_body_mutation":null}';
+const ALLOW_PREFIX = Buffer.from(ALLOW_PREFIX_TEXT);
+const ALLOW_SUFFIX = Buffer.from(ALLOW_SUFFIX_TEXT);
+// A correlation id the template can carry as is, one byte per character: printable ASCII without
+// a quote or backslash (anything else needs a JSON escape or UTF-8, and takes the general path).
+const ASCII_ID = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**
- * The JSON payload of a plain allow for `correlationId` after `headroom` unwritten bytes (room for
- * a frame header), or undefined when the id needs escaping.
+ * The JSON payload of a plain allow for `correlationId`, as a string of one byte per character
+ * (the SDK's writer copies it as latin1: no Buffer per reply), or undefined when the id is not
+ * printable ASCII without a quote or backslash. The bytes are JSON.stringify's of
+ * `allow().toWire(correlationId)`, which is what the general path writes for every other id.
  */
-export function encodeAllowReply(correlationId: string, headroom = 0): Buffer | undefined {
-  if (!PLAIN_ID.test(correlationId)) return undefined;
-  const idBytes = Buffer.byteLength(correlationId, 'utf8');
-  const out = Buffer.allocUnsafe(headroom + ALLOW_PREFIX.length + idBytes + ALLOW_SUFFIX.length);
-  let at = headroom + ALLOW_PREFIX.copy(out, headroom);
-  at += out.write(correlationId, at, 'utf8');
-  ALLOW_SUFFIX.copy(out, at);
-  return out;
+export function allowReplyText(correlationId: string): string | undefined {
+  return ASCII_ID.test(correlationId) ? ALLOW_PREFIX_TEXT + correlationId + ALLOW_SUFFIX_TEXT : undefined;
 }
 
 /** The correlation id of a JSON payload (`payload[start, stop)`) that is exactly the plain allow template, else undefined. */

@@ -21,7 +21,7 @@ import {
   type WireAgentResponse,
   type WireDecision,
   type WireHeaderOp,
-  encodeAllowReply,
+  allowReplyText,
 } from '../agent-protocol/messages.ts';
 
 export type {
@@ -332,12 +332,11 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     if (!socket.destroyed) writer.writeMessage(type, payload, encoding);
   };
   const reply = (correlationId: string, d: Decision) => {
-    // A plain allow goes out from its template (messages.ts encodeAllowReply), no toWire/stringify.
-    const plain = encoding === 'json' && d.isPlainAllow() ? encodeAllowReply(correlationId, 5) : undefined;
-    if (!plain) return send(MessageType.AgentResponse, d.toWire(correlationId));
-    plain.writeUInt32BE(plain.length - 4, 0);
-    plain[4] = MessageType.AgentResponse;
-    if (!socket.destroyed) writer.write(plain);
+    // A plain allow goes out from its template (messages.ts allowReplyText), no toWire/stringify
+    // and no Buffer of its own: the text is copied into the turn's write.
+    const plain = encoding === 'json' && d.isPlainAllow() ? allowReplyText(correlationId) : undefined;
+    if (plain === undefined) return send(MessageType.AgentResponse, d.toWire(correlationId));
+    if (!socket.destroyed) writer.writeOneByteJson(MessageType.AgentResponse, plain);
   };
 
   socket.on('error', () => socket.destroy());

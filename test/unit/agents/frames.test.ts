@@ -170,3 +170,26 @@ test('FrameDecoder.feed: each frame as a view of the chunk, frames before a brok
   );
   assert.equal(d2.bufferedBytes, 0);
 });
+
+test('FrameWriter: frames written from text carry the bytes encodeFrame writes, at every header size; one-byte JSON as latin1', async () => {
+  const writes: Buffer[] = [];
+  const sink = { destroyed: false, write: (b: Buffer) => void writes.push(b), cork: () => {}, uncork: () => {} };
+  const w = new FrameWriter(sink);
+  // payload lengths whose u32 header uses one, two, three bytes (0x01_00_00 and up), UTF-8 and one-byte text
+  for (const n of [3, 300, 70_000, 0x012345]) {
+    for (const text of ['x'.repeat(n), 'é'.repeat(n)]) {
+      writes.length = 0;
+      w.writeMessage(MessageType.Cancel, { t: text }, 'json');
+      w.writeMessage(MessageType.Pong, { n }, 'json');
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(Buffer.concat(writes), Buffer.concat([encodeFrame(MessageType.Cancel, { t: text }), encodeFrame(MessageType.Pong, { n })]), `${n} ${text[0]}`);
+    }
+  }
+  writes.length = 0;
+  const json = JSON.stringify({ decision: 'allow', id: ' !#~' });
+  w.writeOneByteJson(MessageType.AgentResponse, json);
+  w.writeOneByteJson(MessageType.AgentResponse, json);
+  await new Promise((r) => setImmediate(r));
+  const one = encodeFrame(MessageType.AgentResponse, JSON.parse(json));
+  assert.deepEqual(writes, [Buffer.concat([one, one])]);
+});
