@@ -4,7 +4,7 @@
 // Each side (a gateway of one checkout) takes its round's segments as one block while the other
 // side's gateway idles. The block that follows the other side's block starts after that idle
 // (16-32 s with --duration 8): its first segment is cold (after an idle the gateway's young
-// generation has shrunk, so it scavenges 4-8x as often per request for the next few thousand
+// generation has shrunk, so it often scavenges 5-8x as often per request for the next few thousand
 // requests; bench/README.md). Until session 18 the side order and the path order flipped
 // together every round, so the cold first segment was always the baseline's /pass and the
 // current side's /agent: the baseline's agent/pass read high and the current's low, also with
