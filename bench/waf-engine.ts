@@ -25,6 +25,11 @@
 // counts per window: all instructions, and the engine's own (without V8's GC and TurboFan, which
 // fall into some windows and not others: bench/lib/callgrind-split.ts).
 //
+// --gc: the child runs with V8's --trace-gc-nvp, and each round also prints, per kind, over the
+// timed blocks: scavenges per 1,000 requests, bytes promoted to the old generation per request and
+// mark-compacts (counts, not times: another process's load does not change them much). The
+// engine's cross-request state is what survives its scavenges (the requests run one at a time).
+//
 // --baseline DIR: another checkout of this repository (e.g. `git worktree add /tmp/base main`, with
 // node_modules linked in); each round runs one child process per tree, alternating which goes
 // first, and the report gives the per-round ratio baseline/this tree (same-run, interleaved).
@@ -38,6 +43,7 @@ import { parseArgs } from 'node:util';
 
 import { parseCallgrindSummary } from './lib/callgrind.ts';
 import { splitCallgrindDump } from './lib/callgrind-split.ts';
+import { sumGcLines, type GcSums } from './lib/gc-trace.ts';
 import { benchScratchDir } from './lib/processes.ts';
 import { bootstrapMedianInterval, median } from './lib/stats.ts';
 import { BROWSER_HEADERS, getPath, jsonBody, POST_PATH } from './lib/waf-requests.ts';
@@ -60,6 +66,7 @@ const { values: argv } = parseArgs({
     child: { type: 'string', default: '' },
     service: { type: 'boolean', default: false },
     host: { type: 'string', default: '127.0.0.1:8080' },
+    gc: { type: 'boolean', default: false },
   },
 });
 
@@ -72,6 +79,8 @@ interface ChildResult {
   /** logged rule ids that matched the first request of each kind (920350 for the numeric Host, as in bench:waf) */
   matched: string;
   loadMs: number;
+  /** --gc: per kind, V8's GC over the timed blocks */
+  gc?: Record<string, GcSums & { requests: number }>;
 }
 
 interface WafLike {
@@ -161,9 +170,11 @@ async function child(root: string): Promise<void> {
   const samples: Record<string, number[]> = {};
   for (let b = 0; b < Number(argv.blocks); b++) {
     for (const k of kinds) {
+      if (argv.gc) process.stdout.write(`gc-begin ${k}\n`);
       const c0 = process.cpuUsage();
       for (let i = 0; i < count(k); i++) run(k);
       const c = process.cpuUsage(c0);
+      if (argv.gc) process.stdout.write(`gc-end ${count(k)}\n`);
       (samples[k] ??= []).push((c.user + c.system) / 1000 / count(k));
     }
   }
@@ -213,13 +224,39 @@ async function serviceRunner(root: string): Promise<(k: Kind) => void> {
 
 function runChild(root: string): ChildResult {
   const prof = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof-dir'])}`] : [];
-  const args = [...prof, '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root];
+  const args = [...prof, ...(argv.gc ? ['--trace-gc-nvp'] : []), '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root];
   for (const k of ['iterations', 'blocks', 'pl', 'requests', 'warmup', 'host'] as const) args.push(`--${k}`, argv[k]);
   if (argv.service) args.push('--service');
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (argv.gc) args.push('--gc');
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`child for ${root} exited with ${r.status}`);
-  const line = r.stdout.trim().split('\n').pop()!;
-  return JSON.parse(line) as ChildResult;
+  const lines = r.stdout.trim().split('\n');
+  // the result is the last JSON line (with --gc, V8's lines may follow it)
+  const res = JSON.parse(lines.findLast((l) => l.startsWith('{'))!) as ChildResult;
+  if (argv.gc) res.gc = gcByKind(lines);
+  return res;
+}
+
+/** --gc: V8's --trace-gc-nvp lines between the child's gc-begin KIND / gc-end N markers, per kind. */
+function gcByKind(lines: string[]): Record<string, GcSums & { requests: number }> {
+  const out: Record<string, GcSums & { requests: number }> = {};
+  let kind: string | undefined;
+  let inBlock: string[] = [];
+  for (const line of lines) {
+    if (line.startsWith('gc-begin ')) {
+      kind = line.slice('gc-begin '.length);
+      inBlock = [];
+    } else if (line.startsWith('gc-end ') && kind !== undefined) {
+      const s = sumGcLines(inBlock);
+      const o = (out[kind] ??= { scavenges: 0, markCompacts: 0, promotedBytes: 0, requests: 0 });
+      o.scavenges += s.scavenges;
+      o.markCompacts += s.markCompacts;
+      o.promotedBytes += s.promotedBytes;
+      o.requests += Number(line.slice('gc-end '.length));
+      kind = undefined;
+    } else if (kind !== undefined) inBlock.push(line);
+  }
+  return out;
 }
 
 /** One tree's child under callgrind: instructions per request, per kind, one entry per window. */
@@ -317,6 +354,9 @@ async function main(): Promise<void> {
       const res = runChild(root);
       if (res.blocked > 0) console.log(`  warning: ${name}: ${res.blocked} benign requests blocked`);
       console.log(`  round ${r + 1} ${name.padEnd(8)} ${kinds.map((k) => `${k} ${res.cpu[k]!.toFixed(3)} ms`).join('  ')}  (rules loaded in ${res.loadMs.toFixed(0)} ms; matched ${res.matched || 'none'})`);
+      for (const [k, g] of Object.entries(res.gc ?? {})) {
+        console.log(`          ${k}: scavenges ${(g.scavenges / g.requests * 1000).toFixed(2)}/1k, promoted ${(g.promotedBytes / g.requests).toFixed(0)} B/req, mark-compacts ${g.markCompacts}`);
+      }
       for (const k of kinds) ((per[name] ??= {})[k] ??= []).push(res.cpu[k]!);
     }
   }
