@@ -452,6 +452,9 @@ export class CacheFilter implements RequestFilter {
       const v = ctx.upstreamHeaders[k];
       if (v !== undefined && !CLIENT_CONDITIONALS.includes(k) && k !== 'range') headers[k] = v;
     }
+    // the route's request-headers policy applies after the cache looked (src/server/generation.ts):
+    // the refresh is a request to the upstream like a miss's, so it gets it too
+    if (this.route.requestHeaders) applyHeaderOps(headers, this.route.requestHeaders);
     Object.assign(headers, revalidationHeaders(entry.headers));
     const policyReq = this.policyRequest(ctx);
     const reqHeaders = { ...ctx.raw.headers };

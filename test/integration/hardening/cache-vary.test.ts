@@ -81,3 +81,32 @@ test('Vary on a header the gateway writes per request (X-Correlation-Id) is not 
   const again = await get('/corr', '127.0.0.1');
   assert.doesNotMatch(again.cache, /; hit|stored/, again.cache);
 });
+
+test("a stale-while-revalidate background refresh gets the route's request-headers policy, as a miss does", async () => {
+  const origin = await startUpstream((req, res) => {
+    // stored already stale (Age beyond max-age): the next request is served stale and refreshed
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=10, stale-while-revalidate=60', age: '11', 'content-length': 2 });
+    res.end('ok');
+  });
+  const g = (
+    await gatewayFrom(`
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "main" { matches { path-prefix "/" }; upstream "backend"; cache { enabled #true }; policies { request-headers { set { "X-Internal-Token" "s3cret" } } } } }
+upstreams { upstream "backend" { target "${origin.address}" } }
+cache { enabled #true; status-header #true }
+`)
+  ).gw;
+  try {
+    const p = g.address('http').port;
+    const once = () => new Promise<void>((resolve, reject) => http.get({ host: '127.0.0.1', port: p, path: '/swr', headers: { connection: 'close' } }, (res) => res.resume().on('end', resolve)).on('error', reject));
+    await once();
+    await once(); // stale: answered from the entry, refreshed in the background
+    for (let i = 0; i < 200 && origin.seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(origin.seen.length, 2, 'the background refresh reached the upstream');
+    assert.deepEqual(origin.seen.map((r) => r.headers['x-internal-token']), ['s3cret', 's3cret']);
+  } finally {
+    await g.close();
+    await origin.close();
+  }
+});
