@@ -157,7 +157,11 @@ export class Decoder {
   }
 
   private unknown(schema: TSchema, path: string, what: string, name: string, known: string[], node?: Node): void {
-    const hint = KEY_HINTS[name] && path.startsWith('routes') ? `: ${KEY_HINTS[name]}` : '';
+    // a route setting written beside `policies` instead of in it (`max-body-size 10` in the route):
+    // the operator believes a limit applies that does not
+    const policies = (schema as { properties?: Record<string, { properties?: Record<string, unknown> }> }).properties?.policies;
+    const misplaced = policies?.properties?.[name] !== undefined ? `: it belongs in policies { ${name} ... }` : '';
+    const hint = KEY_HINTS[name] && path.startsWith('routes') ? `: ${KEY_HINTS[name]}` : misplaced;
     const msg = `unknown key "${what}"${didYouMean(name, known)}${hint}`;
     if (meta(schema).closed === 'error') this.error(path, `${msg}; valid keys: ${known.join(', ')}`, node);
     else this.warn(path, `${msg} (ignored)`, node);

@@ -37,3 +37,16 @@ test('route max-body-buffer-bytes: compiled onto the route, undefined when unset
   assert.equal(pick('max-body-buffer-bytes 100'), 100);
   assert.equal(pick('timeout-secs 5'), undefined);
 });
+
+test('a policies key written in the route itself warns where it belongs (session 18: `max-body-size` beside policies limited nothing)', async () => {
+  const { configDiagnostics } = await import('../../helpers/config-diagnostics.ts');
+  const text = `listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "r" { matches { path-prefix "/" }; upstream "u"; max-body-size "1KB"; forward-method-override "PUT" } }
+upstreams { upstream "u" { target "127.0.0.1:9" } }
+`;
+  const { errors, warnings } = configDiagnostics(text);
+  assert.deepEqual(errors, []);
+  assert.ok(warnings.includes('routes > route "r": unknown key "max-body-size": it belongs in policies { max-body-size ... } (ignored)'), warnings.join('\n'));
+  assert.ok(warnings.includes('routes > route "r": unknown key "forward-method-override": it belongs in policies { forward-method-override ... } (ignored)'), warnings.join('\n'));
+  assert.equal(loadConfigText(text).routesById.get('r')!.maxBodyBytes, undefined, 'still ignored: a warning, as other unknown keys');
+});
