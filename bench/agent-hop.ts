@@ -133,6 +133,8 @@ function combine(parts: readonly Run[], secondsEach: number): Run {
   const per = (f: (r: Run) => number) => parts.reduce((a, r, i) => a + f(r) * n[i]!, 0) / Math.max(1, total);
   return { rps: total / (secondsEach * parts.length), gwCpuUs: per((r) => r.gwCpuUs), gwSysUs: per((r) => r.gwSysUs), agentCpuUs: per((r) => r.agentCpuUs), scavengesPerK: per((r) => r.scavengesPerK), errors: parts.reduce((a, r) => a + r.errors, 0) };
 }
+/** the share of CPU 0 the gateway used while loaded: well below 100% on the quiet machine means it waited (for the core, the origin, wrk) rather than computed */
+const busy = (r: Run) => `${((r.rps * r.gwCpuUs) / 1e4).toFixed(0)}%`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
 
@@ -197,7 +199,7 @@ for (let round = 0; round < rounds; round++) {
     const [name, p] = key.split('\0') as [string, 'pass' | 'agent'];
     const r = combine(runs, segmentSeconds);
     results.get(name)![p].push(r);
-    console.log(`[round ${round + 1}] ${name.padEnd(8)} ${p.padEnd(5)} ${r.rps.toFixed(0)} req/s  gateway ${r.gwCpuUs.toFixed(1)} µs/req (sys ${r.gwSysUs.toFixed(1)})  agent ${r.agentCpuUs.toFixed(1)} µs/req${values.gc ? `  scavenges ${r.scavengesPerK.toFixed(1)}/1k req` : ''}${r.errors ? `  errors ${r.errors}` : ''}`);
+    console.log(`[round ${round + 1}] ${name.padEnd(8)} ${p.padEnd(5)} ${r.rps.toFixed(0)} req/s  gateway ${r.gwCpuUs.toFixed(1)} µs/req (sys ${r.gwSysUs.toFixed(1)}, busy ${busy(r)})  agent ${r.agentCpuUs.toFixed(1)} µs/req${values.gc ? `  scavenges ${r.scavengesPerK.toFixed(1)}/1k req` : ''}${r.errors ? `  errors ${r.errors}` : ''}`);
   }
   const after = await measureHostSpeed(0);
   roundLoops.push({ calibrationMs: (before.cpuMs + after.cpuMs) / 2 });
