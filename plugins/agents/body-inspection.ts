@@ -79,7 +79,42 @@ function charsetVerdict(label: string): string | undefined {
   return READABLE_CHARSETS.has(label) ? undefined : label === '' ? '(empty)' : label;
 }
 
-const CHARSET_FIELD = /;\s*name\s*=\s*"?_charset_"?\s*(;|$)/i;
+/** `%XX` escapes as bytes, read as Latin-1 (the name compared is ASCII, whatever charset the value names). */
+const percentDecoded = (s: string): string => s.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+
+/**
+ * Whether a part's Content-Disposition names the field `_charset_`: `name=`, quoted or not, or
+ * RFC 2231's `name*=utf-8''%5Fcharset%5F` (charset'language'percent-encoded) and continuations
+ * `name*0=`/`name*0*=`, `name*1=`… (busboy, Python's email package and others decode them, and a
+ * parser that prefers `name*` to `name` must not find a field the scan missed). Any case, as before.
+ */
+function namesCharsetField(disposition: string): boolean {
+  const params = disposition.split(';');
+  const pieces: string[] = [];
+  for (let i = 1; i < params.length; i++) {
+    const p = params[i]!;
+    const eq = p.indexOf('=');
+    if (eq < 0) continue;
+    const name = parameterName(p, eq);
+    if (!name.startsWith('name')) continue;
+    const value = parameterValue(p, eq);
+    if (name === 'name') {
+      if (value.toLowerCase() === '_charset_') return true;
+      continue;
+    }
+    const ext = /^name\*(?:(\d{1,3})(\*)?)?$/.exec(name);
+    if (!ext) continue;
+    const index = ext[1] === undefined ? -1 : Number(ext[1]);
+    const encoded = ext[1] === undefined || ext[2] !== undefined;
+    // the first (or only) encoded piece starts with charset'language'
+    const text = encoded && index <= 0 ? value.slice(value.indexOf("'", value.indexOf("'") + 1) + 1) : value;
+    const decoded = encoded ? percentDecoded(text) : text;
+    if (index < 0) {
+      if (decoded.toLowerCase() === '_charset_') return true;
+    } else pieces[index] = decoded;
+  }
+  return pieces.length > 0 && pieces.join('').toLowerCase() === '_charset_';
+}
 
 /** A charset named as a field value (the HTML form convention `_charset_`), readable or not. */
 function unreadableCharsetName(value: string): string | undefined {
@@ -148,7 +183,7 @@ export function unreadableFormCharset(contentType: string | undefined, body: Buf
       if (name === 'content-type') {
         const bad = unreadableCharset(value);
         if (bad !== undefined) return bad;
-      } else if (name === 'content-disposition' && CHARSET_FIELD.test(value)) charsetField = true;
+      } else if (name === 'content-disposition' && namesCharsetField(value)) charsetField = true;
     }
     const next = body.indexOf(delimiter, line);
     if (charsetField) {

@@ -77,6 +77,9 @@ test("a multipart part's own charset, or a _charset_ field, that the agents cann
     ['part charset=utf-16le', MP, multipart(part(['Content-Disposition: form-data; name="q"', 'Content-Type: text/plain; charset=UTF-16LE'], Buffer.from(sqli, 'utf16le')))],
     ['part charset, quoted, second header', MP, multipart(part(['content-disposition: form-data; name="a"'], 'x'), part(['Content-Disposition: form-data; name="q"', 'content-type: text/plain;charset="cp037"'], ibm037(sqli)))],
     ['_charset_ field', MP, multipart(part(['Content-Disposition: form-data; name="_charset_"'], 'IBM037'), part(['Content-Disposition: form-data; name="q"'], ibm037(sqli)))],
+    // an RFC 2231 name (session 18 audit's open finding): undici's Request.formData() reads `name*`
+    // over `name`, so this field is `_charset_` to it and `q` to the WAF's parser
+    ['_charset_ field named name*=', MP, multipart(part(["Content-Disposition: form-data; name=\"q\"; name*=utf-8''%5Fcharset%5F"], 'ibm037'), part(['Content-Disposition: form-data; name="q"'], ibm037(sqli)))],
     ['urlencoded _charset_', 'application/x-www-form-urlencoded', Buffer.concat([Buffer.from('_charset_=ibm037&q=', 'latin1'), ibm037(sqli)])],
   ];
   const before = upstream.seen.length;
@@ -85,7 +88,7 @@ test("a multipart part's own charset, or a _charset_ field, that the agents cann
     assert.equal(r.status, 415, `${what}: ${r.status} ${r.body}`);
   }
   assert.equal(upstream.seen.length, before, 'nothing forwarded');
-  assert.match(await gw.gw.metrics.render(), /sentinel_blocked_requests_total\{reason="unsupported_charset"\} 5/);
+  assert.match(await gw.gw.metrics.render(), /sentinel_blocked_requests_total\{reason="unsupported_charset"\} 6/);
 });
 
 test('readable part charsets, and part content that only looks like part headers, pass byte for byte', async () => {

@@ -168,6 +168,14 @@ test('unreadableFormCharset: part charsets and _charset_ fields, part headers on
     [MP, mp('Content-Disposition: form-data; name="_charset_"\r\n\r\nShift_JIS'), 'shift_jis'],
     [MP, mp('Content-Disposition: form-data; name=_charset_\r\n\r\n utf-8 '), undefined],
     [MP, mp('Content-Disposition: form-data; name="_charset_x"\r\n\r\nibm037'), undefined],
+    // RFC 2231 names (charset'language'percent-encoded, continuations), next to a plain name or not
+    [MP, mp("Content-Disposition: form-data; name*=utf-8''_charset_\r\n\r\nibm037"), 'ibm037'],
+    [MP, mp("Content-Disposition: form-data; name=\"q\"; NAME*=UTF-8'en'%5Fcharset%5f\r\n\r\nutf-7"), 'utf-7'],
+    [MP, mp("Content-Disposition: form-data; name*0*=utf-8''%5Fchar; name*1=set_\r\n\r\nutf-16"), 'utf-16'],
+    [MP, mp('Content-Disposition: form-data; name*0="_cha"; name*1="rset_"\r\n\r\nshift_jis'), 'shift_jis'],
+    [MP, mp("Content-Disposition: form-data; name*=utf-8''_charset_\r\n\r\nUTF-8"), undefined],
+    [MP, mp("Content-Disposition: form-data; name*=utf-8''%5Fcharset%5Fx\r\n\r\nibm037"), undefined],
+    [MP, mp("Content-Disposition: form-data; filename*=utf-8''_charset_; name=\"f\"\r\n\r\nibm037"), undefined],
     // content that looks like headers is content
     [MP, mp('Content-Disposition: form-data; name="m"\r\n\r\nContent-Type: text/plain; charset=utf-16'), undefined],
     // no boundary, or unterminated: nothing to read (the WAF refuses a broken multipart)
