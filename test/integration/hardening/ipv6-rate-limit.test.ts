@@ -5,53 +5,25 @@
 // on ::1 as X-Forwarded-For entries (the address resolution rate limits always use).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
-import type { Gateway } from '../../../src/server/gateway.ts';
+import { startLimitedGateway, type LimitedGateway } from '../../helpers/rate-limit.ts';
 
-let up: TestUpstream;
-let gw: Gateway;
-let port: number;
+let g: LimitedGateway;
+/** One request to [::1] as `client` (an X-Forwarded-For entry; none: the ::1 peer itself). */
+const status = (path: string, client?: string) => g.status(path, client ? { 'x-forwarded-for': client } : {});
 
 before(async () => {
-  up = await startUpstream();
-  gw = (
-    await gatewayFrom(`
-system { graceful-shutdown-timeout-secs 1; trusted-proxies "::1/128" }
-listeners { listener "v6" { address "[::1]:0" } }
-routes {
-  route "per-address" { matches { path-prefix "/exact" }; upstream "backend"; filters "exact" }
-  route "v4-24" { matches { path-prefix "/v4" }; upstream "backend"; filters "v4" }
-  route "default" { matches { path-prefix "/" }; upstream "backend"; filters "limit" }
-}
-upstreams { upstream "backend" { target "${up.address}" } }
-filters {
-  filter "limit" { type "rate-limit"; max-rps 0.01; burst 0; key "client-ip" }
-  filter "exact" { type "rate-limit"; max-rps 0.01; burst 0; key "client-ip"; client-ipv6-prefix 128 }
-  filter "v4" { type "rate-limit"; max-rps 0.01; burst 0; key "client-ip"; client-ipv4-prefix 24 }
-}
-`)
-  ).gw;
-  port = gw.address('v6').port;
+  g = await startLimitedGateway(
+    [
+      { prefix: '/exact', key: 'client-ip', extra: 'client-ipv6-prefix 128' },
+      { prefix: '/v4', key: 'client-ip', extra: 'client-ipv4-prefix 24' },
+      { prefix: '/', key: 'client-ip' },
+    ],
+    { system: 'trusted-proxies "::1/128"', address: '[::1]:0' },
+  );
 });
 
-after(async () => {
-  await gw.close();
-  await up.close();
-});
-
-/** One request to [::1] as `client` (an X-Forwarded-For entry; none: the ::1 peer itself). */
-function status(path: string, client?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '::1', family: 6, port, path, headers: client ? { 'x-forwarded-for': client } : {}, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+after(() => g.close());
 
 test('the ::1 peer itself is limited per address (one real IPv6 source)', async () => {
   assert.equal(await status('/peer'), 200);

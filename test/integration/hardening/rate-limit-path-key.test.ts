@@ -5,51 +5,20 @@
 // URL parsing in between).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
-import { gatewayFrom } from '../../helpers/gateway.ts';
-import type { Gateway } from '../../../src/server/gateway.ts';
+import { startLimitedGateway, type LimitedGateway } from '../../helpers/rate-limit.ts';
 
-let up: TestUpstream;
-let gw: Gateway;
-let port: number;
+let g: LimitedGateway;
+/** One request with the target exactly as written. */
+const status = (path: string) => g.status(path);
 
 before(async () => {
-  up = await startUpstream();
-  gw = (
-    await gatewayFrom(`
-system { graceful-shutdown-timeout-secs 1 }
-listeners { listener "http" { address "127.0.0.1:0" } }
-routes {
-  route "per-client" { matches { path-prefix "/c" }; upstream "backend"; filters "per-client" }
-  route "per-path" { matches { path-prefix "/" }; upstream "backend"; filters "per-path" }
-}
-upstreams { upstream "backend" { target "${up.address}" } }
-filters {
-  filter "per-path" { type "rate-limit"; max-rps 0.01; burst 0; key "path" }
-  filter "per-client" { type "rate-limit"; max-rps 0.01; burst 0; key "client-ip-and-path" }
-}
-`)
-  ).gw;
-  port = gw.address('http').port;
+  g = await startLimitedGateway([
+    { prefix: '/c', key: 'client-ip-and-path' },
+    { prefix: '/', key: 'path' },
+  ]);
 });
 
-after(async () => {
-  await gw.close();
-  await up.close();
-});
-
-/** One request with the target exactly as written. */
-function status(path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+after(() => g.close());
 
 const groups: [first: string, respellings: string[]][] = [
   ['/login', ['/login/', '/Login', '/LOGIN/', '//login', '/l%6Fgin', '/x/../login/', '/login?fresh=1']],

@@ -9,27 +9,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
+import { ibm037, post, sqli, startCharsetWafGateway, type CharsetWafGateway } from '../../helpers/charset-waf.ts';
 import { rawRequest } from '../../helpers/raw-http.ts';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
-import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+import type { TestUpstream } from '../../helpers/upstream.ts';
 
+let g: CharsetWafGateway;
 let upstream: TestUpstream;
-let gw: Awaited<ReturnType<typeof gatewayFrom>>;
+let gw: CharsetWafGateway['gw'];
 let port: number;
 
-// IBM037 (EBCDIC, US): enough of the table for the probe
-const EBCDIC: Record<string, number> = { ' ': 0x40, "'": 0x7d, '=': 0x7e, '-': 0x60, ',': 0x6b };
-for (let i = 0; i < 26; i++) {
-  const l = String.fromCharCode(97 + i);
-  const off = i < 9 ? 0x81 + i : i < 18 ? 0x91 + i - 9 : 0xa2 + i - 18;
-  EBCDIC[l] = off;
-  EBCDIC[l.toUpperCase()] = off + 0x40;
-}
-for (let d = 0; d < 10; d++) EBCDIC[String(d)] = 0xf0 + d;
-const ibm037 = (s: string) => Buffer.from([...s].map((c) => EBCDIC[c] ?? assert.fail(`no EBCDIC for ${c}`)));
-
-const sqli = "1' OR '1'='1' UNION SELECT password FROM users--";
 const B = 'xYzBoundary42';
 
 function part(headers: string[], content: Buffer | string): Buffer {
@@ -37,37 +25,12 @@ function part(headers: string[], content: Buffer | string): Buffer {
 }
 const multipart = (...parts: Buffer[]) => Buffer.concat([...parts, Buffer.from(`--${B}--\r\n`, 'latin1')]);
 
-function post(contentType: string, body: Buffer): Buffer {
-  const head = `POST /x HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\nAccept: text/html\r\nConnection: close\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\n\r\n`;
-  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
-}
-
 before(async () => {
-  upstream = await startUpstream();
-  gw = await gatewayFrom(
-    simpleConfig(upstream.address, {
-      route: 'filters "waf"',
-      top: `
-agents {
-  agent "waf" {
-    in-process "sentinel-waf"
-    config { crs-dir "${crsDir}"; paranoia-level 1; disabled-rules "920480" "922100" "922110" }
-    events "request_headers" "request_body"
-    timeout-ms 20000
-  }
-}
-filters { filter "waf" { type "agent"; agent "waf"; failure-mode "closed" } }
-observability { logging { level "error" } }
-`,
-    }),
-  );
-  port = Number(new URL(gw.url()).port);
+  g = await startCharsetWafGateway({ disabledRules: ['920480', '922100', '922110'] });
+  ({ upstream, gw, port } = g);
 });
 
-after(async () => {
-  await gw?.gw.close();
-  await upstream?.close();
-});
+after(() => g?.close());
 
 const MP = `multipart/form-data; boundary=${B}`;
 
