@@ -169,21 +169,30 @@ export function unreadableFormCharset(contentType: string | undefined, body: Buf
     if (line < 0) return undefined;
     line++;
     let charsetField = false;
-    // the part's header lines, up to the empty one
+    // the part's header lines, up to the empty one; a line that starts with a space or tab
+    // continues the header before it (obs-fold: Commons FileUpload and the WAF's parser unfold it,
+    // so `Content-Type: text/plain;` + ` charset=ibm037` is one header with a charset)
+    let header = '';
     for (;;) {
       const end = body.indexOf(0x0a, line);
       if (end < 0) return undefined;
       const text = body.toString('latin1', line, body[end - 1] === 0x0d ? end - 1 : end);
       line = end + 1;
+      if (header !== '' && (text.startsWith(' ') || text.startsWith('\t'))) {
+        header += ` ${text.trim()}`;
+        continue;
+      }
+      const colon = header.indexOf(':');
+      if (colon >= 0) {
+        const name = header.slice(0, colon).trim().toLowerCase();
+        const value = header.slice(colon + 1);
+        if (name === 'content-type') {
+          const bad = unreadableCharset(value);
+          if (bad !== undefined) return bad;
+        } else if (name === 'content-disposition' && namesCharsetField(value)) charsetField = true;
+      }
       if (text === '') break;
-      const colon = text.indexOf(':');
-      if (colon < 0) continue;
-      const name = text.slice(0, colon).trim().toLowerCase();
-      const value = text.slice(colon + 1);
-      if (name === 'content-type') {
-        const bad = unreadableCharset(value);
-        if (bad !== undefined) return bad;
-      } else if (name === 'content-disposition' && namesCharsetField(value)) charsetField = true;
+      header = text;
     }
     const next = body.indexOf(delimiter, line);
     if (charsetField) {

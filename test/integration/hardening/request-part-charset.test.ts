@@ -43,6 +43,10 @@ test("a multipart part's own charset, or a _charset_ field, that the agents cann
     // an RFC 2231 name (session 18 audit's open finding): undici's Request.formData() reads `name*`
     // over `name`, so this field is `_charset_` to it and `q` to the WAF's parser
     ['_charset_ field named name*=', MP, multipart(part(["Content-Disposition: form-data; name=\"q\"; name*=utf-8''%5Fcharset%5F"], 'ibm037'), part(['Content-Disposition: form-data; name="q"'], ibm037(sqli)))],
+    // a folded part header (obs-fold): Commons FileUpload unfolds it into `charset=ibm037`. The
+    // in-process WAF already refused it 400 (multipart header folding is a strict error); agents
+    // without that check did not, so the scan unfolds and the answer is the 415 of the others
+    ['folded part charset', MP, multipart(part(['Content-Disposition: form-data; name="q"', 'Content-Type: text/plain;', ' charset=ibm037'], ibm037(sqli)))],
     ['urlencoded _charset_', 'application/x-www-form-urlencoded', Buffer.concat([Buffer.from('_charset_=ibm037&q=', 'latin1'), ibm037(sqli)])],
   ];
   const before = upstream.seen.length;
@@ -51,7 +55,7 @@ test("a multipart part's own charset, or a _charset_ field, that the agents cann
     assert.equal(r.status, 415, `${what}: ${r.status} ${r.body}`);
   }
   assert.equal(upstream.seen.length, before, 'nothing forwarded');
-  assert.match(await gw.gw.metrics.render(), /sentinel_blocked_requests_total\{reason="unsupported_charset"\} 6/);
+  assert.match(await gw.gw.metrics.render(), /sentinel_blocked_requests_total\{reason="unsupported_charset"\} 7/);
 });
 
 test('readable part charsets, and part content that only looks like part headers, pass byte for byte', async () => {

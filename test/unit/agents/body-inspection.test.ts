@@ -176,6 +176,10 @@ test('unreadableFormCharset: part charsets and _charset_ fields, part headers on
     [MP, mp("Content-Disposition: form-data; name*=utf-8''_charset_\r\n\r\nUTF-8"), undefined],
     [MP, mp("Content-Disposition: form-data; name*=utf-8''%5Fcharset%5Fx\r\n\r\nibm037"), undefined],
     [MP, mp("Content-Disposition: form-data; filename*=utf-8''_charset_; name=\"f\"\r\n\r\nibm037"), undefined],
+    // folded header lines (obs-fold) continue the header before them
+    [MP, mp('Content-Disposition: form-data; name="q"\r\nContent-Type: text/plain;\r\n charset=ibm037\r\n\r\nx'), 'ibm037'],
+    [MP, mp('Content-Type: text/plain;\r\n\tcharset=utf-8\r\nContent-Disposition: form-data;\r\n name="_charset_"\r\n\r\nutf-7'), 'utf-7'],
+    [MP, mp('Content-Disposition: form-data; name="q"\r\n charset=ibm037\r\n\r\nx'), undefined],
     // content that looks like headers is content
     [MP, mp('Content-Disposition: form-data; name="m"\r\n\r\nContent-Type: text/plain; charset=utf-16'), undefined],
     // no boundary, or unterminated: nothing to read (the WAF refuses a broken multipart)
