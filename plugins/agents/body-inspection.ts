@@ -39,19 +39,44 @@ const READABLE_CHARSETS = new Set([
 export function unreadableCharset(contentType: string | undefined): string | undefined {
   if (!contentType || !contentType.includes('=')) return undefined;
   const params = contentType.split(';');
+  const pieces: string[] = [];
   for (let i = 1; i < params.length; i++) {
     const p = params[i]!;
     const eq = p.indexOf('=');
     if (eq < 0) continue;
     const name = parameterName(p, eq);
-    if (name !== 'charset' && name !== 'charset*') continue;
-    let value = parameterValue(p, eq).trim().toLowerCase();
-    // RFC 2231 `charset*=utf-8''x`: the value's own charset and language come first
-    if (name === 'charset*') value = value.slice(value.lastIndexOf("'") + 1);
-    const bad = charsetVerdict(value);
+    if (!name.startsWith('charset')) continue;
+    let value: string;
+    if (name === 'charset') value = parameterValue(p, eq).trim();
+    else {
+      const piece = extendedPiece(name, 'charset', parameterValue(p, eq).trim());
+      if (piece === undefined) continue;
+      if (piece.index >= 0) {
+        pieces[piece.index] = piece.text;
+        continue;
+      }
+      value = piece.text;
+    }
+    const bad = charsetVerdict(value.toLowerCase());
     if (bad !== undefined) return bad;
   }
-  return undefined;
+  // RFC 2231 continuations (`charset*0=ibm; charset*1=037`), joined as Python's email package and
+  // werkzeug do
+  return pieces.length > 0 ? charsetVerdict(pieces.join('').toLowerCase()) : undefined;
+}
+
+/**
+ * A piece of the RFC 2231 parameter `base` named `name`: `base*` (index -1) or `base*N` /
+ * `base*N*` of a continued one, its value percent-decoded when `*`-encoded (the first encoded
+ * piece without its `charset'language'` prefix); undefined for another name.
+ */
+function extendedPiece(name: string, base: string, value: string): { index: number; text: string } | undefined {
+  const ext = /^\*(?:(\d{1,3})(\*)?)?$/.exec(name.slice(base.length));
+  if (!ext || !name.startsWith(base)) return undefined;
+  const index = ext[1] === undefined ? -1 : Number(ext[1]);
+  if (ext[1] !== undefined && ext[2] === undefined) return { index, text: value };
+  const text = index <= 0 ? value.slice(value.indexOf("'", value.indexOf("'") + 1) + 1) : value;
+  return { index, text: percentDecoded(text) };
 }
 
 /** A Content-Type parameter's value (the first of that name), unquoted; undefined when absent. */
@@ -80,7 +105,9 @@ function charsetVerdict(label: string): string | undefined {
 }
 
 /** `%XX` escapes as bytes, read as Latin-1 (the name compared is ASCII, whatever charset the value names). */
-const percentDecoded = (s: string): string => s.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+function percentDecoded(s: string): string {
+  return s.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
 
 /**
  * Whether a part's Content-Disposition names the field `_charset_`: `name=`, quoted or not, or
@@ -96,22 +123,15 @@ function namesCharsetField(disposition: string): boolean {
     const eq = p.indexOf('=');
     if (eq < 0) continue;
     const name = parameterName(p, eq);
-    if (!name.startsWith('name')) continue;
-    const value = parameterValue(p, eq);
     if (name === 'name') {
-      if (value.toLowerCase() === '_charset_') return true;
+      if (parameterValue(p, eq).toLowerCase() === '_charset_') return true;
       continue;
     }
-    const ext = /^name\*(?:(\d{1,3})(\*)?)?$/.exec(name);
-    if (!ext) continue;
-    const index = ext[1] === undefined ? -1 : Number(ext[1]);
-    const encoded = ext[1] === undefined || ext[2] !== undefined;
-    // the first (or only) encoded piece starts with charset'language'
-    const text = encoded && index <= 0 ? value.slice(value.indexOf("'", value.indexOf("'") + 1) + 1) : value;
-    const decoded = encoded ? percentDecoded(text) : text;
-    if (index < 0) {
-      if (decoded.toLowerCase() === '_charset_') return true;
-    } else pieces[index] = decoded;
+    const piece = extendedPiece(name, 'name', parameterValue(p, eq));
+    if (piece === undefined) continue;
+    if (piece.index < 0) {
+      if (piece.text.toLowerCase() === '_charset_') return true;
+    } else pieces[piece.index] = piece.text;
   }
   return pieces.length > 0 && pieces.join('').toLowerCase() === '_charset_';
 }

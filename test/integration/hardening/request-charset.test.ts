@@ -35,6 +35,8 @@ test('an EBCDIC or UTF-7 form with an attack is refused 415 and never reaches th
     [`${FORM}; charset=IBM037`, ibm037(`q=${sqli}`)],
     [`${FORM}; charset="cp037"`, ibm037(`q=${sqli}`)],
     [`${FORM}; charset=utf-8; charset=ibm037`, ibm037(`q=${sqli}`)],
+    // RFC 2231 continuations: werkzeug and Python's email package join them into `ibm037`
+    [`${FORM}; charset*0=ibm; charset*1=037`, ibm037(`q=${sqli}`)],
     [`${FORM}; charset=utf-7`, Buffer.from("q=1+ACc- OR +ACc-1+ACc-=+ACc-1+ACc- UNION SELECT password FROM users--")],
     [`${FORM}; charset=utf-16le`, Buffer.from(`q=${sqli}`, 'utf16le')],
     ['application/json; charset=utf-16', Buffer.from(JSON.stringify({ q: sqli }), 'utf16le')],
@@ -46,7 +48,7 @@ test('an EBCDIC or UTF-7 form with an attack is refused 415 and never reaches th
     assert.equal(r.status, 415, ct);
   }
   assert.equal(upstream.seen.length, before, 'nothing forwarded');
-  assert.match(await gw.gw.metrics.render(), /sentinel_blocked_requests_total\{reason="unsupported_charset"\} 8/);
+  assert.match(await gw.gw.metrics.render(), /sentinel_blocked_requests_total\{reason="unsupported_charset"\} 9/);
 });
 
 test('the readable charsets pass as before, byte for byte', async () => {
@@ -70,7 +72,7 @@ test('each refusal is a blocked audit event naming the reason and the filter', a
     .filter((l) => l.endsWith('}'))
     .map((l) => JSON.parse(l) as Entry)
     .filter((e) => e.event_type === 'blocked' && e.reason === 'unsupported_charset');
-  assert.equal(blocked.length, 8);
+  assert.equal(blocked.length, 9);
   assert.equal(blocked[0]!.status_code, 415);
   assert.equal(blocked[0]!.filter, 'waf');
   assert.equal(blocked[0]!.route_id, 'main');

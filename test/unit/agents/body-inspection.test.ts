@@ -149,6 +149,12 @@ test('unreadableCharset: charsets the agents read as the application does pass, 
     ['application/x-www-form-urlencoded; charset=" IBM037 "', 'ibm037'],
     ['application/x-www-form-urlencoded; charset=" utf-8 "', undefined],
     ["application/x-www-form-urlencoded; charset*=utf-8'' utf-8", ' utf-8'],
+    // RFC 2231 escapes and continuations (Python's email package and werkzeug join the pieces)
+    ["application/x-www-form-urlencoded; charset*=utf-8''%69bm037", 'ibm037'],
+    ['application/x-www-form-urlencoded; charset*0=ibm; charset*1=037', 'ibm037'],
+    ["application/x-www-form-urlencoded; charset*0*=utf-8''utf%2D; charset*1=8", undefined],
+    ['application/x-www-form-urlencoded; charset=utf-8; charset*0="utf-16"', 'utf-16'],
+    ['application/x-www-form-urlencoded; charsets=ibm037', undefined],
   ];
   for (const [ct, expected] of cases) assert.equal(unreadableCharset(ct), expected, String(ct));
 });
