@@ -38,45 +38,46 @@ const READABLE_CHARSETS = new Set([
  */
 export function unreadableCharset(contentType: string | undefined): string | undefined {
   if (!contentType || !contentType.includes('=')) return undefined;
-  const params = contentType.split(';');
+  for (const value of parameterValues(contentType, 'charset')) {
+    const bad = charsetVerdict(value.toLowerCase());
+    if (bad !== undefined) return bad;
+  }
+  return undefined;
+}
+
+/**
+ * Every value of the parameter `base` in a header with `;`-separated parameters: `base=` (unquoted,
+ * trimmed), RFC 2231's `base*=charset'language'%XX` (decoded; spaces after the prefix kept), and
+ * the continuation `base*0=`/`base*0*=`, `base*1=`… joined, last (werkzeug's
+ * `parse_options_header` and Python's `email` `get_param` join the pieces).
+ */
+function parameterValues(header: string, base: string): string[] {
+  const params = header.split(';');
+  const values: string[] = [];
   const pieces: string[] = [];
   for (let i = 1; i < params.length; i++) {
     const p = params[i]!;
     const eq = p.indexOf('=');
     if (eq < 0) continue;
     const name = parameterName(p, eq);
-    if (!name.startsWith('charset')) continue;
-    let value: string;
-    if (name === 'charset') value = parameterValue(p, eq).trim();
-    else {
-      const piece = extendedPiece(name, 'charset', parameterValue(p, eq).trim());
-      if (piece === undefined) continue;
-      if (piece.index >= 0) {
-        pieces[piece.index] = piece.text;
-        continue;
-      }
-      value = piece.text;
+    if (!name.startsWith(base)) continue;
+    const value = parameterValue(p, eq);
+    if (name.length === base.length) {
+      values.push(value.trim());
+      continue;
     }
-    const bad = charsetVerdict(value.toLowerCase());
-    if (bad !== undefined) return bad;
+    const ext = /^\*(?:(\d{1,3})(\*)?)?$/.exec(name.slice(base.length));
+    if (!ext) continue;
+    const index = ext[1] === undefined ? -1 : Number(ext[1]);
+    // `*`-encoded: percent escapes, and the first piece starts with charset'language'
+    const encoded = ext[1] === undefined || ext[2] !== undefined;
+    const text = encoded && index <= 0 ? value.slice(value.indexOf("'", value.indexOf("'") + 1) + 1) : value;
+    const decoded = encoded ? percentDecoded(text) : text;
+    if (index < 0) values.push(decoded);
+    else pieces[index] = decoded;
   }
-  // RFC 2231 continuations (`charset*0=ibm; charset*1=037`), joined as Python's email package and
-  // werkzeug do
-  return pieces.length > 0 ? charsetVerdict(pieces.join('').toLowerCase()) : undefined;
-}
-
-/**
- * A piece of the RFC 2231 parameter `base` named `name`: `base*` (index -1) or `base*N` /
- * `base*N*` of a continued one, its value percent-decoded when `*`-encoded (the first encoded
- * piece without its `charset'language'` prefix); undefined for another name.
- */
-function extendedPiece(name: string, base: string, value: string): { index: number; text: string } | undefined {
-  const ext = /^\*(?:(\d{1,3})(\*)?)?$/.exec(name.slice(base.length));
-  if (!ext || !name.startsWith(base)) return undefined;
-  const index = ext[1] === undefined ? -1 : Number(ext[1]);
-  if (ext[1] !== undefined && ext[2] === undefined) return { index, text: value };
-  const text = index <= 0 ? value.slice(value.indexOf("'", value.indexOf("'") + 1) + 1) : value;
-  return { index, text: percentDecoded(text) };
+  if (pieces.length > 0) values.push(pieces.join(''));
+  return values;
 }
 
 /** A Content-Type parameter's value (the first of that name), unquoted; undefined when absent. */
@@ -110,31 +111,12 @@ function percentDecoded(s: string): string {
 }
 
 /**
- * Whether a part's Content-Disposition names the field `_charset_`: `name=`, quoted or not, or
- * RFC 2231's `name*=utf-8''%5Fcharset%5F` (charset'language'percent-encoded) and continuations
- * `name*0=`/`name*0*=`, `name*1=`… (busboy, Python's email package and others decode them, and a
- * parser that prefers `name*` to `name` must not find a field the scan missed). Any case, as before.
+ * Whether a part's Content-Disposition names the field `_charset_` (any case, as before): by
+ * `name=`, or by RFC 2231's `name*=` or continued `name*0=`… (undici's `Request.formData()`
+ * prefers `name*` to `name`; Python's `email` package joins continuations).
  */
-function namesCharsetField(disposition: string): boolean {
-  const params = disposition.split(';');
-  const pieces: string[] = [];
-  for (let i = 1; i < params.length; i++) {
-    const p = params[i]!;
-    const eq = p.indexOf('=');
-    if (eq < 0) continue;
-    const name = parameterName(p, eq);
-    if (name === 'name') {
-      if (parameterValue(p, eq).toLowerCase() === '_charset_') return true;
-      continue;
-    }
-    const piece = extendedPiece(name, 'name', parameterValue(p, eq));
-    if (piece === undefined) continue;
-    if (piece.index < 0) {
-      if (piece.text.toLowerCase() === '_charset_') return true;
-    } else pieces[piece.index] = piece.text;
-  }
-  return pieces.length > 0 && pieces.join('').toLowerCase() === '_charset_';
-}
+const namesCharsetField = (disposition: string): boolean =>
+  parameterValues(disposition, 'name').some((v) => v.toLowerCase() === '_charset_');
 
 /** A charset named as a field value (the HTML form convention `_charset_`), readable or not. */
 function unreadableCharsetName(value: string): string | undefined {
