@@ -9,6 +9,11 @@
 // --host=NAME sends that Host header (as bench:waf --host: wrk's numeric one matches CRS 920350).
 // With --trace-deopt / --trace-opt among the node flags, also prints V8's deoptimisations and
 // optimised compiles per 1,000 requests of the measured window (a deopt loop shows as both).
+// --survivors=FILE: V8's sampling heap profiler over the measured window in the in-process gateway
+// (the agent with `agent`), keeping only samples no scavenge collected (those a mark-compact
+// collects are kept): prints the bytes per request by allocating JS function (the outermost frame
+// of optimised code: inlined callees count as their caller) and writes the profile to FILE
+// (SURVIVORS_INTERVAL env: bytes between samples, default 4096).
 // CRS from $CRS_DIR (default ../shared/conformance/crs). Scratch files under os.tmpdir().
 import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync, openSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -22,8 +27,12 @@ import { BROWSER_HEADERS, jsonBody, POST_PATH, getPath } from './lib/waf-request
 const [rootArg, mode, kind, secs, ...rest] = process.argv.slice(2) as [string, string, string, string, ...string[]];
 const root = resolve(rootArg);
 const host = rest.find((a) => a.startsWith('--host='))?.slice('--host='.length) ?? '';
-const nodeArgs = rest.filter((a) => !a.startsWith('--host='));
+const survivors = rest.find((a) => a.startsWith('--survivors='))?.slice('--survivors='.length);
+const nodeArgs = rest.filter((a) => !a.startsWith('--host=') && !a.startsWith('--survivors='));
 const flags = ['--trace-gc-nvp', ...nodeArgs];
+// the process whose survivors are sampled: the gateway in-process, the agent otherwise
+const survFlags = survivors ? ['--import', resolve(import.meta.dirname, 'lib', 'survivors-preload.mjs')] : [];
+const survEnv = survivors ? { SURVIVORS_OUT: resolve(survivors) } : {};
 const crs = process.env.CRS_DIR ?? resolve(import.meta.dirname, '..', '..', 'shared', 'conformance', 'crs');
 const dir = mkdtempSync(join(tmpdir(), 'sentinel-waf-gc-'));
 for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d), { recursive: true });
@@ -44,11 +53,11 @@ writeFileSync(join(dir, 'gw.kdl'), cfg);
 const { dist } = await compiledWafEntries(root);
 const procs: ReturnType<typeof spawn>[] = [o];
 if (mode === 'agent') {
-  const a = spawn('taskset', ['-c', '0', process.execPath, ...flags, join(dist, 'src/waf/agent/main.js'), '--socket', `${dir}/waf.sock`, '--crs-dir', crs, '--paranoia-level', '1', '--mode', 'blocking', '--workers', '1'], { stdio: ['ignore', openSync(join(dir, 'agent.log'), 'w'), openSync(join(dir, 'agent.err'), 'w')], detached: true, cwd: root, env: { ...process.env, SENTINEL_WAF_REQUEST_SIDE_ONLY: 'true' } });
+  const a = spawn('taskset', ['-c', '0', process.execPath, ...flags, ...survFlags, join(dist, 'src/waf/agent/main.js'), '--socket', `${dir}/waf.sock`, '--crs-dir', crs, '--paranoia-level', '1', '--mode', 'blocking', '--workers', '1'], { stdio: ['ignore', openSync(join(dir, 'agent.log'), 'w'), openSync(join(dir, 'agent.err'), 'w')], detached: true, cwd: root, env: { ...process.env, ...survEnv, SENTINEL_WAF_REQUEST_SIDE_ONLY: 'true' } });
   procs.push(a);
   for (let i = 0; i < 600 && !readFileSync(join(dir, 'agent.err'), 'utf8').includes('listening'); i++) await new Promise((r) => setTimeout(r, 200));
 }
-const g = spawn('taskset', ['-c', '0', process.execPath, ...flags, join(dist, 'src/cli/main.js'), 'run', '-c', join(dir, 'gw.kdl')], { stdio: ['ignore', openSync(join(dir, 'gw.log'), 'w'), openSync(join(dir, 'gw.err'), 'w')], detached: true, cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
+const g = spawn('taskset', ['-c', '0', process.execPath, ...flags, ...(mode === 'inproc' ? survFlags : []), join(dist, 'src/cli/main.js'), 'run', '-c', join(dir, 'gw.kdl')], { stdio: ['ignore', openSync(join(dir, 'gw.log'), 'w'), openSync(join(dir, 'gw.err'), 'w')], detached: true, cwd: root, env: { ...process.env, ...(mode === 'inproc' ? survEnv : {}), NODE_ENV: 'production' } });
 procs.push(g);
 const hdr = Object.fromEntries(BROWSER_HEADERS);
 for (let i = 0; ; i++) {
@@ -81,9 +90,12 @@ const cpu = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8
 const pids = procs.slice(1).map((p) => p.pid!);
 const lines = (f: string) => readFileSync(join(dir, f), 'utf8').split('\n');
 const l0 = { gw: lines('gw.log').length, ag: mode === 'agent' ? lines('agent.log').length : 0 };
+const target = pids[0]!; // the agent, or the in-process gateway
+if (survivors) process.kill(target, 'SIGUSR2');
 const c0 = pids.map(cpu);
 const out = wrk(Number(secs));
 const c1 = pids.map(cpu);
+if (survivors) process.kill(target, 'SIGUSR2');
 const reqs = Number(/(\d+) requests in/.exec(out)![1]);
 const non = /Non-2xx[^\d]*(\d+)/.exec(out)?.[1] ?? '0';
 const summarize = (ls: string[]) => {
@@ -99,6 +111,17 @@ const summarize = (ls: string[]) => {
 console.log(`${root} ${mode} ${kind}: ${reqs} req (${non} non-2xx), CPU ${pids.map((p, i) => ((c1[i]! - c0[i]!) / reqs).toFixed(3)).join('+')} ms/req`);
 console.log(`  gateway: ${summarize(lines('gw.log').slice(l0.gw))}`);
 if (mode === 'agent') console.log(`  agent:   ${summarize(lines('agent.log').slice(l0.ag))}`);
+if (survivors) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if (readFileSync(survivors, 'utf8').length > 0) break;
+    } catch {
+      // not written yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  printSurvivors(JSON.parse(readFileSync(survivors, 'utf8')) as ProfileNode & { head?: ProfileNode }, reqs);
+}
 for (const p of procs) {
   try {
     process.kill(-p.pid!, 'SIGTERM');
@@ -107,3 +130,26 @@ for (const p of procs) {
   }
 }
 rmSync(dir, { recursive: true, force: true });
+
+interface ProfileNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: ProfileNode[] }
+/** Bytes per request still sampled (survived every scavenge) by allocating function, and by its caller chain. */
+function printSurvivors(p: ProfileNode & { head?: ProfileNode }, n: number): void {
+  const site = new Map<string, number>();
+  const chain = new Map<string, number>();
+  const name = (f: ProfileNode['callFrame']) => `${f.functionName || '(anon)'} ${f.url.replace(/^.*\/dist\//, '')}:${f.lineNumber + 1}`;
+  let total = 0;
+  const walk = (node: ProfileNode, stack: string[]) => {
+    const s = [...stack, name(node.callFrame)];
+    if (node.selfSize > 0) {
+      total += node.selfSize;
+      const k = s.at(-1)!;
+      site.set(k, (site.get(k) ?? 0) + node.selfSize);
+      const c = s.slice(-4).reverse().join(' < ');
+      chain.set(c, (chain.get(c) ?? 0) + node.selfSize);
+    }
+    for (const c of node.children) walk(c, s);
+  };
+  walk(p.head ?? p, []);
+  const top = (m: Map<string, number>, k: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, k).map(([s, b]) => `    ${(b / n).toFixed(0).padStart(6)} B/req  ${s}`).join('\n');
+  console.log(`  survivors (sampled, every scavenge survived): ${(total / n / 1024).toFixed(2)} KB/req\n  by allocating function:\n${top(site, 20)}\n  by the last 4 frames:\n${top(chain, 12)}`);
+}
