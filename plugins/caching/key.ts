@@ -3,6 +3,8 @@
 //   (minus ignore-query-params) [+ the values of the Vary'd request headers].
 // Equivalent spellings of one URL (%7E vs ~, ./ and ../ segments, query order) share an entry.
 
+import { isWrittenPerRequest } from '../../src/server/headers.ts';
+
 /** Characters RFC 3986 calls unreserved: their percent-encoding means the same URL. */
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
@@ -128,15 +130,6 @@ export function variantKey(primary: string, varyNames: readonly string[], header
 }
 
 /**
- * Request headers the gateway writes anew for every request (src/server/headers.ts, the forwarder's
- * traceparent): variants are keyed on what the upstream got, so a response varying on one of them
- * could never be reused, only fill the store. Treated as `Vary: *`.
- */
-const PER_REQUEST = new Set(['x-correlation-id', 'x-trace-id', 'traceparent']);
-
-export const writtenPerRequest = (lowerName: string): boolean => PER_REQUEST.has(lowerName);
-
-/**
  * The header names a stored response varies on: the route's vary-headers plus the response's
  * Vary (lower-cased, sorted, unique). `undefined` for `Vary: *` or a header the gateway writes per
  * request (never reusable, not stored).
@@ -144,14 +137,14 @@ export const writtenPerRequest = (lowerName: string): boolean => PER_REQUEST.has
 export function varyNames(routeVary: readonly string[], responseVary: string | string[] | undefined): string[] | undefined {
   const names = new Set<string>();
   for (const n of routeVary) {
-    if (PER_REQUEST.has(n)) return undefined;
+    if (isWrittenPerRequest(n)) return undefined;
     names.add(n);
   }
   const v = Array.isArray(responseVary) ? responseVary.join(',') : (responseVary ?? '');
   for (const part of v.split(',')) {
     const n = part.trim().toLowerCase();
     if (n === '') continue;
-    if (n === '*' || PER_REQUEST.has(n)) return undefined;
+    if (n === '*' || isWrittenPerRequest(n)) return undefined;
     names.add(n);
   }
   return [...names].sort();

@@ -4,7 +4,7 @@
 import { Type, type Static } from 'typebox';
 import { Block, Enum, Size, parseSize } from '../../src/config/types-helpers.ts';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
-import { writtenPerRequest } from './key.ts';
+import { isWrittenPerRequest } from '../../src/server/headers.ts';
 
 export const CacheStorageSchema = Block({
   enabled: Type.Optional(Type.Boolean({ default: true })),
@@ -144,7 +144,7 @@ export function normaliseRouteCache(raw: RawRouteCache, path: string, diags: Dia
   }
   for (const h of raw['vary-headers'] ?? []) {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h)) diags.push({ severity: 'error', path: `${path} > vary-headers`, message: `"${h}" is not a header name` });
-    else if (writtenPerRequest(h.toLowerCase())) diags.push({ severity: 'error', path: `${path} > vary-headers`, message: `"${h}" is written anew by the gateway for every request: nothing would ever be stored` });
+    else if (isWrittenPerRequest(h.toLowerCase())) diags.push({ severity: 'error', path: `${path} > vary-headers`, message: `"${h}" is written anew by the gateway for every request: nothing would ever be stored` });
   }
   const maxEntry = size(raw['max-size-bytes'], `${path} > max-size-bytes`, diags) ?? DEFAULT_ENTRY_MAX;
   return {

@@ -96,6 +96,17 @@ export function isIdentityHeader(lowerName: string): boolean {
   return PROXY_ONLY.has(lowerName) || lowerName === 'x-forwarded-for' || lowerName === 'x-forwarded-proto' || lowerName === 'x-forwarded-host';
 }
 
+/**
+ * Request headers the gateway writes anew for every request: the correlation ids below and the
+ * forwarder's `traceparent`. A setting keyed on one never sees the same value twice (the cache
+ * treats a Vary on one as `Vary: *`).
+ */
+const WRITTEN_PER_REQUEST: ReadonlySet<string> = new Set(['x-correlation-id', 'x-trace-id', 'traceparent']);
+
+export function isWrittenPerRequest(lowerName: string): boolean {
+  return WRITTEN_PER_REQUEST.has(lowerName);
+}
+
 export interface ForwardHeaderInput {
   /** node's req.headers (lower-cased names) */
   headers: Record<string, string | string[] | undefined>;
