@@ -95,6 +95,23 @@ export class CacheFilter implements RequestFilter {
     return dot >= 0 && this.s.excludeExtensions.includes(last.slice(dot + 1).toLowerCase());
   }
 
+  /**
+   * The headers the keys read. The route's request-headers policy applies after the filters
+   * (src/server/generation.ts), so a key read from the headers before it selected entries stored
+   * for other upstream requests: a rename into a Vary'd or URL-shaping header served another
+   * client's variant, or stored links to a host a client chose under the plain key (session 19
+   * audit). With a policy both are read with it applied, on copies; without one, as they are.
+   */
+  private keyHeaders(ctx: RequestContext): { client: Headers; upstream: Headers } {
+    const ops = this.route.requestHeaders;
+    if (!ops) return { client: ctx.raw.headers, upstream: ctx.upstreamHeaders };
+    const client: HeaderMap = { ...(ctx.raw.headers as HeaderMap) };
+    const upstream: HeaderMap = { ...ctx.upstreamHeaders };
+    applyHeaderOps(client, ops);
+    applyHeaderOps(upstream, ops);
+    return { client, upstream };
+  }
+
   /** What purges match: the normalised path and query. */
   private target(ctx: RequestContext): string {
     const q = normaliseQuery(ctx.query, this.s.ignoreQueryParams);
@@ -131,10 +148,11 @@ export class CacheFilter implements RequestFilter {
     // which the key does not have; never answered from or stored in the cache
     if (requestHasBody(ctx.raw)) return undefined;
     if (this.excluded(ctx.path)) return undefined;
-    const primary = primaryKey(ctx, this.s.ignoreQueryParams, h);
+    const keyed = this.keyHeaders(ctx);
+    const primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed.client);
     const vary = mem.varyOf(primary);
     if (vary === undefined) return undefined;
-    const up = ctx.upstreamHeaders;
+    const up = keyed.upstream;
     const entry = mem.get(vary.length === 0 ? primary : variantKey(primary, vary, (n) => up[n]));
     if (!entry) return undefined;
     const age = ageOf(entry, this.rt.Policy);
@@ -183,9 +201,10 @@ export class CacheFilter implements RequestFilter {
     if (requestHasBody(ctx.raw)) return bypass('body');
     const reqcc = parseCacheControl(h['cache-control']);
     if (reqcc.has('no-store')) return bypass('no-store');
-    st.primary = primaryKey(ctx, this.s.ignoreQueryParams, h);
+    const keyed = this.keyHeaders(ctx);
+    st.primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed.client);
     // Variants are keyed on what the upstream gets (docs/cache.md "Vary"), not on what the client sent
-    const found = await this.find(st.primary, ctx.upstreamHeaders);
+    const found = await this.find(st.primary, keyed.upstream);
     st.varyMiss = found.varyMiss;
     const entry = found.entry;
     if (entry) {
@@ -219,7 +238,7 @@ export class CacheFilter implements RequestFilter {
     else {
       this.rt.shared.totals.coalescedWaits++;
       const finished = await claim.wait(this.rt.storage.lockTimeoutMs);
-      const again = (await this.find(st.primary, ctx.upstreamHeaders)).entry;
+      const again = (await this.find(st.primary, keyed.upstream)).entry;
       if (again && again !== entry) {
         const v = lookupVerdict(again, h, this.rt.Policy);
         if (v.use !== 'revalidate') {

@@ -110,3 +110,51 @@ cache { enabled #true; status-header #true }
     await origin.close();
   }
 });
+
+// Session 19 audit: the route's request-headers policy applies after the cache filter, so a key
+// read before it selected entries stored for other upstream headers. The keys are now read from
+// the headers with the policy applied, as the upstream gets them.
+test("the keys read the headers with the route's request-headers policy applied: no other client's variant, no poisoned entry", async () => {
+  const origin = await startUpstream((req, res) => {
+    const h = req.headers;
+    const vary = req.url!.startsWith('/tenant') ? 'X-Tenant' : req.url!.startsWith('/lang') ? 'Accept-Language' : '';
+    const body = JSON.stringify({ tenant: h['x-tenant'], host: h['x-forwarded-host'], lang: h['accept-language'] });
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=60', ...(vary ? { vary } : {}), 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  const g = (
+    await gatewayFrom(`
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes {
+  route "tenant" { matches { path-prefix "/tenant" }; upstream "backend"; cache { enabled #true }; policies { request-headers { rename { X-Client-Tenant "X-Tenant" } } } }
+  route "lang" { matches { path-prefix "/lang" }; upstream "backend"; cache { enabled #true }; policies { request-headers { remove "Accept-Language" } } }
+  route "links" { matches { path-prefix "/links" }; upstream "backend"; cache { enabled #true }; policies { request-headers { rename { X-Client-Host "X-Forwarded-Host" } } } }
+}
+upstreams { upstream "backend" { target "${origin.address}" } }
+cache { enabled #true; status-header #true }
+`)
+  ).gw;
+  const was = port;
+  port = g.address('http').port;
+  try {
+    // Vary'd header the policy writes: acme's variant is stored under X-Tenant: acme (what the
+    // upstream got); a client whose own X-Tenant says acme but whose upstream request says globex
+    // must not get it
+    assert.equal((await get('/tenant', '127.0.0.1', { 'x-client-tenant': 'acme' })).body.tenant, 'acme');
+    const other = await get('/tenant', '127.0.0.1', { 'x-tenant': 'acme', 'x-client-tenant': 'globex' });
+    assert.equal(other.body.tenant, 'globex', `served another tenant's variant (${other.cache})`);
+    // URL-shaping header the policy writes: the entry is keyed on it, so a plain request does not
+    // get links to the host another client chose
+    assert.equal((await get('/links', '127.0.0.1', { 'x-client-host': 'evil.example' })).body.host, 'evil.example');
+    const plain = await get('/links', '127.0.0.1');
+    assert.equal(plain.body.host, 'shop.example', `poisoned entry served (${plain.cache})`);
+    // a Vary'd header the policy removes: every client's upstream request is the same, one entry
+    await get('/lang', '127.0.0.1', { 'accept-language': 'fr' });
+    assert.match((await get('/lang', '127.0.0.1', { 'accept-language': 'de' })).cache, /; hit/);
+  } finally {
+    port = was;
+    await g.close();
+    await origin.close();
+  }
+});
