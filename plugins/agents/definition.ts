@@ -157,6 +157,8 @@ export interface AgentFilterSettings {
   /** inspect bodies outside the content-type allowlist; undefined = when failing closed */
   inspectUnknownTypes: boolean | undefined;
   maxBodyBytes: number | undefined;
+  /** a request body over the limit: 413 or forwarded uninspected; undefined = by the failure mode */
+  bodyOverLimit: 'reject' | 'forward' | undefined;
 }
 
 export function defineAgentFilter(id: string, config: Record<string, unknown>): AgentFilterSettings {
@@ -173,6 +175,7 @@ export function defineAgentFilter(id: string, config: Record<string, unknown>): 
     inspectBody: config['inspect-body'] as boolean | undefined,
     inspectUnknownTypes: config['inspect-unknown-content-types'] as boolean | undefined,
     maxBodyBytes: config['max-body-bytes'] as number | undefined,
+    bodyOverLimit: config['body-over-limit'] as AgentFilterSettings['bodyOverLimit'],
   };
 }
 

@@ -325,6 +325,17 @@ export class AgentFilter implements RequestFilter {
     return m.settings.failureMode ?? (ctx.routeId !== undefined ? this.gen.services.routeFailureMode(ctx.routeId) : 'closed');
   }
 
+  /**
+   * A request body over the agent's limit is refused (413) rather than forwarded uninspected: the
+   * filter's `body-over-limit`, else its failure mode's answer (the reference's). A client chooses
+   * its body's size, so an operator who is fail-open for the agent's availability may still refuse
+   * padded bodies (docs/security.md, "Session 19 audit").
+   */
+  private rejectsOverLimit(ctx: RequestContext, m: Member): boolean {
+    const said = m.settings.bodyOverLimit;
+    return said !== undefined ? said === 'reject' : this.failureMode(ctx, m) === 'closed';
+  }
+
   private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
     const members = chain.sets.requestHeaders;
     const cid = state.correlation.id;
@@ -355,7 +366,7 @@ export class AgentFilter implements RequestFilter {
       const kept: Member[] = [];
       for (const m of members) {
         if (declared <= limitOf(m)) kept.push(m);
-        else if (this.failureMode(ctx, m) === 'closed') return text(413, 'Payload Too Large', 'body_size_exceeded');
+        else if (this.rejectsOverLimit(ctx, m)) return text(413, 'Payload Too Large', 'body_size_exceeded');
         else metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
       }
       members = kept;
@@ -383,9 +394,9 @@ export class AgentFilter implements RequestFilter {
     const stream = streaming.length > 0 ? new BodyStreamer(this, ctx, streaming, cid) : undefined;
 
     // Everything read is replayed upstream, so the read is bounded by the request limit even
-    // when an open agent will be skipped for size; closed agents alone bound it by their limit.
-    const allClosed = members.every((m) => this.failureMode(ctx, m) === 'closed');
-    const readLimit = allClosed ? Math.max(...members.map(limitOf)) : policy.maxBodyBytes;
+    // when an agent will be skipped for size; agents that refuse such bodies alone bound it by their limit.
+    const allReject = members.every((m) => this.rejectsOverLimit(ctx, m));
+    const readLimit = allReject ? Math.max(...members.map(limitOf)) : policy.maxBodyBytes;
     const read = await readBody(ctx.raw, readLimit, ctx.signal, stream ? (c) => stream.push(c) : undefined);
     if (!read.ok) {
       if (stream?.response) return stream.response;
@@ -429,7 +440,7 @@ export class AgentFilter implements RequestFilter {
     const sendTo: Member[] = [];
     for (const m of buffered) {
       if (inspected.length <= limitOf(m)) sendTo.push(m);
-      else if (this.failureMode(ctx, m) === 'closed') return text(413, 'Payload Too Large', 'body_size_exceeded');
+      else if (this.rejectsOverLimit(ctx, m)) return text(413, 'Payload Too Large', 'body_size_exceeded');
       else metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
     }
     if (sendTo.length > 0) {

@@ -63,6 +63,9 @@ export const AgentFilterProperties = {
   // (or that have none) still go to the agent; default: on when this filter fails closed
   'inspect-unknown-content-types': Type.Optional(Type.Boolean()),
   'max-body-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
+  // (ours) a request body over the agent's limit: "reject" (413) or "forward" (uninspected);
+  // default: the failure mode's (closed 413, open forward, as the reference)
+  'body-over-limit': Type.Optional(Enum(['reject', 'forward'] as const)),
 };
 
 export const WafSchema = Block({

@@ -539,7 +539,13 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
   d.diagnostics.push(...located(opts.validators?.top?.(raw, opts.baseDir) ?? []));
 
   const configSlices: Partial<CompiledConfigSlices> = {};
-  for (const s of steps) if (s.config) Object.assign(configSlices, s.config(raw, compiled, { baseDir: opts.baseDir, diagnostics: d.diagnostics, filters }));
+  for (const s of steps) {
+    if (!s.config) continue;
+    // a feature's checks name paths too: located like the validators'
+    const own: Diagnostic[] = [];
+    Object.assign(configSlices, s.config(raw, compiled, { baseDir: opts.baseDir, diagnostics: own, filters }));
+    d.diagnostics.push(...located(own));
+  }
 
   reportUnimplemented(raw, d);
 

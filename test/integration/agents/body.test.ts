@@ -28,10 +28,14 @@ before(async () => {
     filters: {
       'body-closed': { agent: 'body', 'failure-mode': 'closed' },
       'body-open': { agent: 'body', 'failure-mode': 'open' },
+      'body-open-strict': { agent: 'body', 'failure-mode': 'open', 'body-over-limit': 'reject' },
+      'body-closed-lax': { agent: 'body', 'failure-mode': 'closed', 'body-over-limit': 'forward' },
       'body-closed-typed': { agent: 'body', 'failure-mode': 'closed', 'inspect-unknown-content-types': false },
       stream: { agent: 'stream' },
     },
     routes: [
+      { id: 'open-strict', prefix: '/open-strict', filters: ['body-open-strict'] },
+      { id: 'closed-lax', prefix: '/closed-lax', filters: ['body-closed-lax'] },
       { id: 'open', prefix: '/open', filters: ['body-open'] },
       { id: 'stream', prefix: '/stream', filters: ['stream'] },
       { id: 'typed', prefix: '/typed', filters: ['body-closed-typed'] },
@@ -148,6 +152,24 @@ test('body over the inspection limit: closed 413, open skips the agent and forwa
   const chunkedOpen = await send(gw.port, '/open/big', { headers: { ...JSON_CT, 'transfer-encoding': 'chunked' }, body: parts });
   assert.equal(chunkedOpen.status, 200);
   assert.equal(sha256(upstream.hits.at(-1)!.body), sha256(big));
+});
+
+test('body-over-limit says what a body over the inspection limit gets, whatever the failure mode (session 19 audit)', async () => {
+  const big = json({ pad: 'y'.repeat(LIMIT) });
+  const parts = [big.subarray(0, 40_000), big.subarray(40_000)];
+  const hits = upstream.hits.length;
+  // fail-open for the agent's availability, but a padded body is refused: declared and chunked
+  assert.equal((await send(gw.port, '/open-strict/big', { headers: JSON_CT, body: big })).status, 413);
+  assert.equal((await send(gw.port, '/open-strict/big', { headers: { ...JSON_CT, 'transfer-encoding': 'chunked' }, body: parts })).status, 413);
+  assert.equal(upstream.hits.length, hits, 'nothing forwarded uninspected');
+  // a small body on that route is still inspected and forwarded
+  const small = json({ user: 'alice' });
+  assert.equal((await send(gw.port, '/open-strict/small', { headers: JSON_CT, body: small })).status, 200);
+  assert.equal(upstream.hits.at(-1)!.headers['x-agent-body-sha256'], sha256(small));
+  // the other way round, said explicitly: fail-closed for agent failures, oversized bodies forwarded
+  assert.equal((await send(gw.port, '/closed-lax/big', { headers: JSON_CT, body: big })).status, 200);
+  assert.equal(sha256(upstream.hits.at(-1)!.body), sha256(big));
+  assert.equal(upstream.hits.at(-1)!.headers['x-agent-body-sha256'], undefined);
 });
 
 test('the agent may replace the body; Content-Length follows', async () => {

@@ -43,3 +43,25 @@ test('an agent block with no transport is an error even without the manifests\' 
     JSON.stringify(got),
   );
 });
+
+test('a fail-open filter that inspects request bodies warns that bodies over the limit go uninspected, unless it says body-over-limit (session 19 audit)', async () => {
+  const { loadConfigText } = await import('../../../src/config/load.ts');
+  const { formatDiagnostic } = await import('../../../src/config/diagnostics.ts');
+  const text = (filter: string, policies = '') => `listeners { listener "http" { address "127.0.0.1:0" } }
+agents { agent "waf" { unix-socket "/tmp/waf.sock"; events "request_headers" "request_body" }; agent "hdr" { unix-socket "/tmp/h.sock" } }
+filters { ${filter} }
+routes { route "r" { matches { path-prefix "/" }; upstream "u"; filters "f"; ${policies} } }
+upstreams { upstream "u" { target "127.0.0.1:9" } }
+`;
+  const warnings = (t: string) => loadConfigText(t, { name: 'gw.kdl' }).warnings.filter((w) => w.message.includes('over the agent')).map(formatDiagnostic);
+  const open = warnings(text('filter "f" { type "agent"; agent "waf"; failure-mode "open" }'));
+  assert.equal(open.length, 1, open.join('\n'));
+  assert.match(open[0]!, /gw\.kdl:3.*filter "f".*fail-open \(route "r"\).*body-over-limit "reject"/);
+  // the route's failure mode when the filter has none
+  assert.equal(warnings(text('filter "f" { type "agent"; agent "waf" }', 'policies { failure-mode "open" }')).length, 1);
+  // said explicitly, fail-closed, no body events, or body inspection off: nothing to say
+  assert.deepEqual(warnings(text('filter "f" { type "agent"; agent "waf"; failure-mode "open"; body-over-limit "forward" }')), []);
+  assert.deepEqual(warnings(text('filter "f" { type "agent"; agent "waf" }')), []);
+  assert.deepEqual(warnings(text('filter "f" { type "agent"; agent "hdr"; failure-mode "open" }')), []);
+  assert.deepEqual(warnings(text('filter "f" { type "agent"; agent "waf"; failure-mode "open" }').replace('upstreams', 'waf { body-inspection { inspect-request-body #false } }\nupstreams')), []);
+});

@@ -47,7 +47,9 @@ test('agent filter settings', () => {
     inspectBody: undefined,
     inspectUnknownTypes: undefined,
     maxBodyBytes: undefined,
+    bodyOverLimit: undefined,
   });
+  assert.equal(defineAgentFilter('f', { agent: 'waf', 'failure-mode': 'open', 'body-over-limit': 'reject' }).bodyOverLimit, 'reject');
   assert.throws(() => defineAgentFilter('f', {}), /needs agent/);
   assert.throws(() => defineAgentFilter('f', { agent: 'x', 'failure-mode': 'maybe' }), /failure-mode/);
 });
