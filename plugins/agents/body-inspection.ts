@@ -30,6 +30,25 @@ const READABLE_CHARSETS = new Set([
 ]);
 
 /**
+ * Whether a multipart Content-Type gives its boundary as an RFC 2231 parameter (`boundary*=`,
+ * continued `boundary*0=` …, any case). Parsers that decode such parameters (werkzeug's
+ * parse_options_header, Python's email get_param) split the body on it, while the WAF's parser
+ * and the form charset scan read `boundary=`: beside a plain one, the agents read other parts
+ * than the application (session 19 audit). No browser or common client writes one.
+ */
+export function extendedBoundary(contentType: string | undefined): boolean {
+  if (!contentType || contentType.indexOf('*') < 0) return false;
+  const params = contentType.split(';');
+  if (!params[0]!.trim().toLowerCase().startsWith('multipart/')) return false;
+  for (let i = 1; i < params.length; i++) {
+    const p = params[i]!;
+    const eq = p.indexOf('=');
+    if (eq >= 0 && parameterName(p, eq).startsWith('boundary*')) return true;
+  }
+  return false;
+}
+
+/**
  * The first `charset` parameter of a Content-Type an agent would not read as the application
  * does (EBCDIC `ibm037`, `utf-7`, `utf-16`, `shift_jis` whose second bytes may be `\` or `'`, …),
  * or undefined when every one is readable or there is none. Every parameter named `charset`

@@ -12,7 +12,7 @@ import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, RequestHeadersMessage, plainEvent, toHeaderValues, type AgentReply, type HeaderOp } from '../../src/agent-protocol/messages.ts';
-import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody, unreadableCharset, unreadableFormCharset } from './body-inspection.ts';
+import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody, extendedBoundary, unreadableCharset, unreadableFormCharset } from './body-inspection.ts';
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
 import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
 import type { AgentManager } from './manager.ts';
@@ -391,6 +391,10 @@ export class AgentFilter implements RequestFilter {
     // are decoded before the charset applies and every framework does its own mix of the two.
     const charset = unreadableCharset(firstHeader(ctx.raw.headers['content-type']));
     if (charset !== undefined) return this.refuseCharset(ctx, charset);
+    // a multipart boundary an RFC 2231 parser reads and the agents' parsers do not: other parts
+    if (extendedBoundary(firstHeader(ctx.raw.headers['content-type']))) {
+      return this.refuseBody(ctx, 415, 'Unsupported Media Type: a multipart boundary given as boundary*= is not inspected', 'multipart_boundary');
+    }
     const stream = streaming.length > 0 ? new BodyStreamer(this, ctx, streaming, cid) : undefined;
 
     // Everything read is replayed upstream, so the read is bounded by the request limit even

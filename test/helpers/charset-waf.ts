@@ -43,7 +43,7 @@ export async function startCharsetWafGateway(opts: { disabledRules: readonly str
 agents {
   agent "waf" {
     in-process "sentinel-waf"
-    config { crs-dir "${crsDir}"; paranoia-level 1; disabled-rules ${opts.disabledRules.map((r) => `"${r}"`).join(' ')} }
+    config { crs-dir "${crsDir}"; paranoia-level 1${opts.disabledRules.length > 0 ? `; disabled-rules ${opts.disabledRules.map((r) => `"${r}"`).join(' ')}` : ''} }
     events "request_headers" "request_body"
     timeout-ms 20000
   }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { StreamingDecoder, contentCodings, decompressBounded, isInspectedContentType, readBody, unreadableCharset, unreadableFormCharset } from '../../../plugins/agents/body-inspection.ts';
+import { StreamingDecoder, contentCodings, decompressBounded, extendedBoundary, isInspectedContentType, readBody, unreadableCharset, unreadableFormCharset } from '../../../plugins/agents/body-inspection.ts';
 import { DEFAULT_INSPECTED_CONTENT_TYPES } from '../../../plugins/agents/definition.ts';
 
 const json = Buffer.from(JSON.stringify({ user: 'alice', items: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `item ${i}` })) }));
@@ -201,4 +201,13 @@ test('unreadableFormCharset: part charsets and _charset_ fields, part headers on
     ['application/x-www-form-urlencoded', Buffer.from('a%ZZ=1&q=%41'), undefined],
   ];
   for (const [ct, body, expected] of cases) assert.equal(unreadableFormCharset(ct, body), expected, `${ct} ${body.toString('latin1')}`);
+});
+
+test('extendedBoundary: an RFC 2231 boundary parameter on a multipart type (session 19 audit)', () => {
+  for (const ct of ["multipart/form-data; boundary*=utf-8''b", "Multipart/Mixed; boundary=a; BOUNDARY*=''b", 'multipart/form-data; boundary=a; boundary*0=b; boundary*1=c', "multipart/form-data; boundary* = utf-8''b"]) {
+    assert.equal(extendedBoundary(ct), true, ct);
+  }
+  for (const ct of [undefined, 'multipart/form-data; boundary=a*b', 'multipart/form-data; boundary="a*b"', "application/json; boundary*=''b", "multipart/form-data; boundary=a; name*=utf-8''x"]) {
+    assert.equal(extendedBoundary(ct), false, String(ct));
+  }
 });
