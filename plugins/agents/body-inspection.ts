@@ -179,53 +179,98 @@ export function unreadableFormCharset(contentType: string | undefined, body: Buf
     return undefined;
   }
   if (!type.startsWith('multipart/')) return undefined;
+  for (const part of multipartParts(contentType, body)) {
+    let charsetField = false;
+    for (const [name, value] of part.headers) {
+      if (name === 'content-type') {
+        const bad = unreadableCharset(value);
+        if (bad !== undefined) return bad;
+      } else if (name === 'content-disposition' && namesCharsetField(value)) charsetField = true;
+    }
+    if (charsetField) {
+      const bad = unreadableCharsetName(body.toString('latin1', part.start, part.end));
+      if (bad !== undefined) return bad;
+    }
+  }
+  return undefined;
+}
+
+interface MultipartPart {
+  /** the part's headers (name lower-cased, folded lines joined) */
+  headers: [string, string][];
+  /** its content: body[start, end) */
+  start: number;
+  end: number;
+}
+
+/**
+ * The parts of a multipart body split on the Content-Type's `boundary=`, headers only read (the
+ * lines up to the first empty one after each boundary), so a part's content that looks like
+ * headers (an uploaded e-mail) is never taken for them. A line that starts with a space or tab
+ * continues the header before it (obs-fold: Commons FileUpload and the WAF's parser unfold it).
+ * Stops at the close delimiter or where the body ends (a part cut inside its headers is yielded
+ * with what was read and no content).
+ */
+function* multipartParts(contentType: string, body: Buffer): Generator<MultipartPart> {
   const boundary = parameter(contentType, 'boundary');
-  if (!boundary) return undefined;
+  if (!boundary) return;
   const delimiter = Buffer.from(`--${boundary}`, 'latin1');
   let at = body.indexOf(delimiter);
   while (at >= 0) {
     let line = at + delimiter.length;
-    if (body[line] === 0x2d && body[line + 1] === 0x2d) return undefined; // the close delimiter
+    if (body[line] === 0x2d && body[line + 1] === 0x2d) return; // the close delimiter
     line = body.indexOf(0x0a, line);
-    if (line < 0) return undefined;
+    if (line < 0) return;
     line++;
-    let charsetField = false;
-    // the part's header lines, up to the empty one; a line that starts with a space or tab
-    // continues the header before it (obs-fold: Commons FileUpload and the WAF's parser unfold it,
-    // so `Content-Type: text/plain;` + ` charset=ibm037` is one header with a charset)
+    const headers: [string, string][] = [];
     let header = '';
+    const flush = () => {
+      const colon = header.indexOf(':');
+      if (colon >= 0) headers.push([header.slice(0, colon).trim().toLowerCase(), header.slice(colon + 1)]);
+    };
     for (;;) {
       const end = body.indexOf(0x0a, line);
-      if (end < 0) return undefined;
+      if (end < 0) {
+        flush(); // cut inside the headers: what was read still counts
+        yield { headers, start: body.length, end: body.length };
+        return;
+      }
       const text = body.toString('latin1', line, body[end - 1] === 0x0d ? end - 1 : end);
       line = end + 1;
       if (header !== '' && (text.startsWith(' ') || text.startsWith('\t'))) {
         header += ` ${text.trim()}`;
         continue;
       }
-      const colon = header.indexOf(':');
-      if (colon >= 0) {
-        const name = header.slice(0, colon).trim().toLowerCase();
-        const value = header.slice(colon + 1);
-        if (name === 'content-type') {
-          const bad = unreadableCharset(value);
-          if (bad !== undefined) return bad;
-        } else if (name === 'content-disposition' && namesCharsetField(value)) charsetField = true;
-      }
+      flush();
       if (text === '') break;
       header = text;
     }
     const next = body.indexOf(delimiter, line);
-    if (charsetField) {
-      let end = next < 0 ? body.length : next;
-      if (body[end - 1] === 0x0a) end--;
-      if (body[end - 1] === 0x0d) end--;
-      const bad = unreadableCharsetName(body.toString('latin1', line, Math.max(line, end)));
-      if (bad !== undefined) return bad;
-    }
+    let end = next < 0 ? body.length : next;
+    if (body[end - 1] === 0x0a) end--;
+    if (body[end - 1] === 0x0d) end--;
+    yield { headers, start: line, end: Math.max(line, end) };
     at = next;
   }
-  return undefined;
+}
+
+/**
+ * A multipart body of another type than `multipart/form-data` (`multipart/related`, `mixed`, …)
+ * with a part whose Content-Disposition is `form-data`: Apache Commons FileUpload (Spring's
+ * multipart resolver, servlet containers) and Go's `Request.MultipartReader` read such parts as
+ * form fields under any `multipart/` type, while the WAF parses only `multipart/form-data` as a
+ * form and leaves the others to REQUEST_BODY, which few CRS rules read (session 19 audit). Parts
+ * without a form-data disposition (SOAP MTOM's XML and attachments) are not fields to them.
+ */
+export function formFieldsOutsideFormData(contentType: string | undefined, body: Buffer): boolean {
+  if (!contentType) return false;
+  const semi = contentType.indexOf(';');
+  const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (!type.startsWith('multipart/') || type === 'multipart/form-data') return false;
+  for (const part of multipartParts(contentType, body)) {
+    for (const [name, value] of part.headers) if (name === 'content-disposition' && /^\s*form-data\s*(?:;|$)/i.test(value)) return true;
+  }
+  return false;
 }
 
 export type DecompressResult =

@@ -12,7 +12,7 @@ import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, RequestHeadersMessage, plainEvent, toHeaderValues, type AgentReply, type HeaderOp } from '../../src/agent-protocol/messages.ts';
-import { contentCodings, decompressBounded, encodingLabel, isInspectedContentType, readBody, extendedBoundary, unreadableCharset, unreadableFormCharset } from './body-inspection.ts';
+import { contentCodings, decompressBounded, encodingLabel, extendedBoundary, formFieldsOutsideFormData, isInspectedContentType, readBody, unreadableCharset, unreadableFormCharset } from './body-inspection.ts';
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
 import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
 import type { AgentManager } from './manager.ts';
@@ -440,6 +440,10 @@ export class AgentFilter implements RequestFilter {
     // `_charset_` field (one pass over the part headers, multipart and urlencoded bodies only).
     const formCharset = unreadableFormCharset(firstHeader(ctx.raw.headers['content-type']), inspected);
     if (formCharset !== undefined) return this.refuseCharset(ctx, formCharset);
+    // form fields in a multipart type the WAF does not parse as a form (multipart/related, mixed)
+    if (formFieldsOutsideFormData(firstHeader(ctx.raw.headers['content-type']), inspected)) {
+      return this.refuseBody(ctx, 415, 'Unsupported Media Type: form-data parts are inspected in multipart/form-data only', 'multipart_type');
+    }
 
     const sendTo: Member[] = [];
     for (const m of buffered) {

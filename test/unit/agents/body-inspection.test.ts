@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { StreamingDecoder, contentCodings, decompressBounded, extendedBoundary, isInspectedContentType, readBody, unreadableCharset, unreadableFormCharset } from '../../../plugins/agents/body-inspection.ts';
+import { StreamingDecoder, contentCodings, decompressBounded, extendedBoundary, formFieldsOutsideFormData, isInspectedContentType, readBody, unreadableCharset, unreadableFormCharset } from '../../../plugins/agents/body-inspection.ts';
 import { DEFAULT_INSPECTED_CONTENT_TYPES } from '../../../plugins/agents/definition.ts';
 
 const json = Buffer.from(JSON.stringify({ user: 'alice', items: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `item ${i}` })) }));
@@ -210,4 +210,19 @@ test('extendedBoundary: an RFC 2231 boundary parameter on a multipart type (sess
   for (const ct of [undefined, 'multipart/form-data; boundary=a*b', 'multipart/form-data; boundary="a*b"', "application/json; boundary*=''b", "multipart/form-data; boundary=a; name*=utf-8''x"]) {
     assert.equal(extendedBoundary(ct), false, String(ct));
   }
+});
+
+test('formFieldsOutsideFormData: form-data parts under another multipart type (session 19 audit)', () => {
+  // one part, these header lines
+  const b = (headers: string[]) => Buffer.from(`--x\r\n${headers.join('\r\n')}\r\n\r\nv\r\n--x--\r\n`, 'latin1');
+  const field = 'Content-Disposition: form-data; name="q"';
+  assert.equal(formFieldsOutsideFormData('multipart/related; boundary=x', b([field])), true);
+  assert.equal(formFieldsOutsideFormData('multipart/mixed; boundary=x', b(['Content-Type: text/plain', 'content-disposition:FORM-DATA;name=q'])), true);
+  // a folded disposition is one header
+  assert.equal(formFieldsOutsideFormData('multipart/mixed; boundary=x', b(['Content-Disposition:', ' form-data; name="q"'])), true);
+  assert.equal(formFieldsOutsideFormData('multipart/form-data; boundary=x', b([field])), false);
+  assert.equal(formFieldsOutsideFormData('multipart/related; boundary=x', b(['Content-ID: <root>', 'Content-Disposition: attachment; filename="a"'])), false);
+  assert.equal(formFieldsOutsideFormData('application/json', b([field])), false);
+  // part content that looks like a form-data header is content
+  assert.equal(formFieldsOutsideFormData('multipart/mixed; boundary=x', Buffer.from(`--x\r\nContent-Type: message/rfc822\r\n\r\n${field}\r\n--x--\r\n`, 'latin1')), false);
 });
