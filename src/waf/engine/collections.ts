@@ -9,11 +9,15 @@ export interface Item {
   /** MissMemo bookkeeping (memo.ts): the value's miss entry for the memo that set it. */
   memo?: MissEntry | undefined;
   memoOwner?: object | undefined;
+  /** The value's transformation stages by chain id (Rule.tId; see Transaction.transform), made
+   * on the first transformation. The value never changes and chain ids are process-wide, so an
+   * entry stays right for as long as the item lives, whichever transaction reads it. */
+  stages?: (readonly string[] | undefined)[] | undefined;
 }
 
 /** An item with the shape every collection uses (one hidden class on the hot path). */
 export function makeItem(key: string, value: string): Item {
-  return { key, value, memo: undefined, memoOwner: undefined };
+  return { key, value, memo: undefined, memoOwner: undefined, stages: undefined };
 }
 
 // Collections that exist (empty) even when nothing filled them, so selectors on them yield nothing.

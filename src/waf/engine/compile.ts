@@ -19,6 +19,7 @@ import { intern } from './intern.ts';
 import { compileMacro } from './macro.ts';
 import { MissMemo } from './memo.ts';
 import {
+  chainId,
   severityNames,
   type Ctl,
   type CtlKind,
@@ -126,7 +127,6 @@ function emptyActions(): RuleActions {
     capture: false,
     multiMatch: false,
     transformations: [],
-    tKey: '',
   };
 }
 
@@ -515,7 +515,6 @@ export class RuleSetBuilder {
       applyAction(acts, s, d, d.text);
     }
     if (!isChild && acts.id === 0) bad('rule has no id', d, d.text);
-    acts.tKey = intern(acts.transformations.map((t) => t.name.toLowerCase()).join(','));
     const rulesDir = dirname(d.file);
     let operator: Rule['operator'];
     let variables: RuleVariable[] = [];
@@ -556,7 +555,6 @@ export class RuleSetBuilder {
       log: acts.log,
       auditlog: acts.auditlog,
       transformations: acts.transformations,
-      tKey: acts.tKey,
       file: d.file,
       line: d.line,
       raw: d.text,
@@ -567,6 +565,7 @@ export class RuleSetBuilder {
       effectiveStatus: 403,
       pure: operator !== undefined && !operator.param.includes('%{'),
       linkIndex: this.links++,
+      tId: 0,
       chained: undefined,
       staticExcl: undefined,
       nologMatch: undefined,
@@ -625,6 +624,8 @@ export class RuleSetBuilder {
         phases[e.rule.phase]!.push(e);
       }
     }
+    // Chain ids from the final transformations (SecRuleUpdateActionById may have changed them).
+    for (const r of this.rules) for (let l: Rule | undefined = r; l; l = l.chained) l.tId = chainId(l.transformations);
     const byId = new Map(this.rules.map((r) => [r.id, r]));
     return { settings: { ...this.settings }, phases, byId, markers, misses: new MissMemo(this.links) };
   }

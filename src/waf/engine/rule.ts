@@ -96,8 +96,6 @@ export interface RuleActions {
   log?: boolean;
   auditlog?: boolean;
   transformations: Transformation[];
-  /** Key identifying the transformation chain, for the per-transaction cache. */
-  tKey: string;
 }
 
 export interface Rule extends RuleActions {
@@ -119,6 +117,9 @@ export interface Rule extends RuleActions {
   pure: boolean;
   /** Position of this link (chain links included) in its rule set, for the MissMemo bitsets. */
   linkIndex: number;
+  /** The transformation chain's process-wide id (chainId(), set when the rule set is built, after
+   * any SecRuleUpdateActionById): the slot of its stages in an item's stage cache. */
+  tId: number;
   /** The link's own `!VAR:key` selectors (computed on first use: SecRuleUpdateTargetById adds some). */
   staticExcl?: RuleVariable[];
   /** The record of this rule's matches when it is `nolog` (nothing in it depends on the request). */
@@ -129,3 +130,23 @@ export interface Rule extends RuleActions {
 export type RuleEntry = { kind: 'rule'; rule: Rule } | { kind: 'marker'; name: string };
 
 export const severityNames = ['EMERGENCY', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'];
+
+/** Chain key (lower-cased names, comma-joined) -> id; process-wide, so an id means the same chain
+ * in every rule set (0 = no transformation). */
+const chainIds = new Map<string, number>([['', 0]]);
+
+/** The id of a transformation chain: equal for chains with the same transformations in order. */
+export function chainId(ts: readonly Transformation[]): number {
+  const key = ts.map((t) => t.name.toLowerCase()).join(',');
+  let id = chainIds.get(key);
+  if (id === undefined) {
+    id = chainIds.size;
+    chainIds.set(key, id);
+  }
+  return id;
+}
+
+/** How many chain ids exist so far (an item's stage cache is made this long). */
+export function chainCount(): number {
+  return chainIds.size;
+}

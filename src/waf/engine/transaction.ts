@@ -7,7 +7,7 @@ import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet 
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
-import type { OperatorContext, Phase, Rule, RuleEntry, RuleVariable } from './rule.ts';
+import { chainCount, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { parseJson } from '../bodies/json.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -98,8 +98,6 @@ export class Transaction {
   /** Highest phase already processed (phases never run twice). */
   private lastPhase = 0;
   private allowUntilPhase = 0;
-  /** Per transformation chain: value -> its transformation stages (see transform). */
-  private readonly tCache = new Map<string, Map<string, Stages>>();
   /** Per transformation, long input -> output (see longStep). */
   private longSteps: Map<(input: string) => string, Map<string, string>> | undefined;
   /** Scalar variables as one-item arrays, reused while the value stays the same (the miss memo
@@ -848,7 +846,7 @@ export class Transaction {
         const sel = items[ii]!;
         const entry = memo?.of(sel);
         if (entry !== undefined && knownMiss(entry.bits, linkIndex)) continue;
-        const stages = this.transform(link, sel.value);
+        const stages = this.transform(link, sel);
         // Without multiMatch only the last stage is inspected; with it, every distinct stage.
         const last = stages.length - 1;
         let hitValue = false;
@@ -878,36 +876,38 @@ export class Transaction {
     return matched;
   }
 
-  /** Transformation pipeline with a per-transaction cache: the value, then the result of each
-   * transformation (read-only, shared). */
-  private transform(link: Rule, value: string): Stages {
-    if (link.transformations.length === 0) {
+  /** Transformation pipeline, cached on the item by chain id: the value, then the result of each
+   * transformation (read-only, shared). An array slot per chain, not a Map per chain keyed by the
+   * value: every repeated (chain, value) of a benign GET was the same item again (48 of 86). */
+  private transform(link: Rule, item: Item): Stages {
+    const ts = link.transformations;
+    const value = item.value;
+    if (ts.length === 0) {
       this.untransformed[0] = value;
       return this.untransformed;
     }
-    let byValue = this.tCache.get(link.tKey);
-    if (!byValue) {
-      byValue = new Map();
-      this.tCache.set(link.tKey, byValue);
+    const tId = link.tId;
+    let byChain = item.stages;
+    if (byChain === undefined) {
+      byChain = new Array<Stages | undefined>(chainCount());
+      item.stages = byChain;
+    } else {
+      const stages = byChain[tId];
+      if (stages !== undefined) return stages;
     }
-    let stages = byValue.get(value);
-    if (!stages) {
-      // Sized up front, not a literal grown by push: with `[value]` + push, 7 of 9 in-process
-      // gateways promoted ~8 KiB a GET (the arrays and what they hold survived scavenges, a
-      // V8 state per process), with this 0 of 8 (docs/waf.md, "eighteenth session").
-      const ts = link.transformations;
-      const fresh = new Array<string>(ts.length + 1);
-      fresh[0] = value;
-      let cur = value;
-      for (let i = 0; i < ts.length; i++) {
-        const fn = ts[i]!.fn;
-        cur = cur.length < LONG_STEP ? fn(cur) : this.longStep(fn, cur);
-        fresh[i + 1] = cur;
-      }
-      byValue.set(value, fresh);
-      stages = fresh;
+    // Sized up front, not a literal grown by push: with `[value]` + push, 7 of 9 in-process
+    // gateways promoted ~8 KiB a GET (the arrays and what they hold survived scavenges, a
+    // V8 state per process), with this 0 of 8 (docs/waf.md, "eighteenth session").
+    const fresh = new Array<string>(ts.length + 1);
+    fresh[0] = value;
+    let cur = value;
+    for (let i = 0; i < ts.length; i++) {
+      const fn = ts[i]!.fn;
+      cur = cur.length < LONG_STEP ? fn(cur) : this.longStep(fn, cur);
+      fresh[i + 1] = cur;
     }
-    return stages;
+    byChain[tId] = fresh;
+    return fresh;
   }
 
   /** One transformation of a long value (a request body), once per transaction whatever the

@@ -161,6 +161,18 @@ SecRule ARGS "@streq %41" "id:91,phase:1,pass,log,t:urlDecode,multiMatch"`);
     assert.deepEqual(run(waf, { uri: '/?x=%2541' }).ids, [91]);
   });
 
+  it('a chain changed by SecRuleUpdateActionById has its own transformation results', () => {
+    // Both rules read the same item with `t:lowercase` until the update gives rule 101 another
+    // chain; its results must not come from the cache of rule 100's (the chain's key was once
+    // computed before the update, and rule 101 then saw "abc").
+    const waf = engine(`
+SecRule ARGS:a "@streq abc" "id:100,phase:1,pass,log,t:none,t:lowercase"
+SecRule ARGS:a "@streq ABC" "id:101,phase:1,pass,log,t:none,t:lowercase"
+SecRuleUpdateActionById 101 "t:none,t:urlDecode"
+SecRule ARGS:a "@streq abc" "id:102,phase:1,pass,log,t:none,t:lowercase"`);
+    assert.deepEqual(run(waf, { uri: '/?a=ABC' }).ids, [100, 101, 102]);
+  });
+
   it('redirect intervention expands its URL', () => {
     const waf = engine(`SecRule ARGS:go "@streq 1" "id:95,phase:1,redirect:'https://example.test/blocked?id=%{rule.id}'"`);
     assert.deepEqual(run(waf, { uri: '/?go=1' }).it, { status: 302, ruleId: 95, action: 'redirect', url: 'https://example.test/blocked?id=95' });
