@@ -476,9 +476,12 @@ export class Transaction {
   private select(v: RuleVariable): Item[] {
     if (v.scalar) return this.selectScalar(v.name);
     if (v.name === 'XML') {
+      this.selKeyed = true;
+      // Most requests have no XML body, and CRS names XML:/* beside ARGS in ~190 selectors a GET
+      // walks: nothing to look at, no key test, no empty array made.
+      if (this.xmlTexts.length === 0 && this.xmlAttrs.length === 0) return NO_ITEMS;
       const key = v.key ?? '/*';
       const vals = key.includes('@') ? this.xmlAttrs : this.xmlTexts;
-      this.selKeyed = true;
       return vals.map((value) => makeItem(key, value));
     }
     const col = this.keyed(v.name);

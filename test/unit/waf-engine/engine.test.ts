@@ -63,6 +63,18 @@ SecRule ARGS|!ARGS:/^ok_/ "@contains attack" "id:21,phase:1,pass,log"`);
     assert.deepEqual(run(waf, { uri: '/?ok_1=attack' }).ids, [20]);
   });
 
+  it('XML:/* and XML://@* select the body texts and attributes, and nothing without an XML body', () => {
+    const waf = engine(`
+SecRule REQUEST_HEADERS:Content-Type "@rx ^text/xml" "id:35,phase:1,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule XML:/* "@streq hi" "id:36,phase:2,pass,log"
+SecRule XML://@* "@streq 7" "id:37,phase:2,pass,log"
+SecRule XML:/* "!@streq zz" "id:38,phase:2,pass,log"
+SecRule &XML:/* "@eq 0" "id:39,phase:2,pass,log"`);
+    const xml = { method: 'POST', headers: [['Content-Type', 'text/xml']] as [string, string][] };
+    assert.deepEqual(run(waf, xml, '<a n="7"><b>hi</b></a>').ids, [36, 37, 38]);
+    assert.deepEqual(run(waf, { uri: '/?x=hi' }).ids, [39]);
+  });
+
   it('request line variables and decoded REQUEST_FILENAME', () => {
     const waf = engine(`
 SecRule REQUEST_FILENAME "@streq /a b/c.php" "id:30,phase:1,pass,log"
