@@ -370,9 +370,12 @@ export class Generation {
       req[TARGET] = t;
       return true;
     }
-    if (t.kind === 'http10_transfer_encoding') {
+    if (t.kind === 'http10_transfer_encoding' || (t.kind === 'transfer_coding' && req.httpVersionMajor === 1)) {
       // Faulty framing (RFC 9112 §6.1): nothing after it on this connection is a request. Node
       // has parsed a pipelined one already when the bytes came together: refused by the mark.
+      // A coding refused with 501 too (session 19 audit): Node framed its body one way (an empty
+      // Transfer-Encoding beside a Content-Length by the length: §6.1 says close), a hop in front
+      // that reads `identity, chunked` or the empty coding otherwise frames another.
       (req.socket as FramingTagged)[FAULTY_FRAMING] = true;
       res.shouldKeepAlive = false;
     }

@@ -77,3 +77,23 @@ test('a body the front door refuses is discarded, never parsed as the next reque
   assert.deepEqual(r.statuses, [501]);
   assert.deepEqual(up.seen.slice(n).map((s) => s.url), []);
 });
+
+// Session 19 audit: a Transfer-Encoding the front door refuses (501) kept the connection open, so
+// a request pipelined after the body Node framed was forwarded. With an empty Transfer-Encoding
+// beside a Content-Length (Node frames by the length) RFC 9112 §6.1 says close after answering; a
+// hop in front that reads `identity, chunked` or an empty coding otherwise frames another body.
+test('a Transfer-Encoding refused with 501 closes the connection: the request after it is never read', async () => {
+  const cases: [string, string][] = [
+    ['empty Transfer-Encoding with Content-Length', post('Transfer-Encoding:\r\nContent-Length: 3\r\n', 'abc')],
+    ['Transfer-Encoding: identity, chunked', post('Transfer-Encoding: identity, chunked\r\n', '0\r\n\r\n')],
+    ['Transfer-Encoding: gzip, chunked', post('Transfer-Encoding: gzip, chunked\r\n', '0\r\n\r\n')],
+  ];
+  for (const [label, bytes] of cases) {
+    const n = up.seen.length;
+    const r = await rawExchange(port, bytes, { responses: 2, waitMs: 2000 });
+    assert.deepEqual(r.statuses, [501], `${label}: ${JSON.stringify(r.text.slice(0, 200))}`);
+    assert.ok(r.closed, `${label}: connection closed`);
+    assert.match(r.text, /\r\nconnection: close\r\n/i, label);
+    assert.deepEqual(up.seen.slice(n).map((s) => s.url), [], `${label}: nothing forwarded`);
+  }
+});
