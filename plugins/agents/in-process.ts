@@ -7,7 +7,7 @@
 // process has its own engine, so it uses every core. Replies go through parseAgentReply, the
 // same validation as a socket agent's.
 import { AgentCallError } from '../../src/agent-protocol/client.ts';
-import { parseAgentReply, plainEvent, type AgentReply } from '../../src/agent-protocol/messages.ts';
+import { parseAgentReply, plainAllowReply, type AgentReply } from '../../src/agent-protocol/messages.ts';
 import { allow, block, EVENT_HANDLERS, type AgentHandlers, type Decision, type EventContext } from '../../src/agent-sdk/index.ts';
 import type { BreakerState } from '../../src/agent-protocol/agent-breaker.ts';
 import type { CallOptions } from '../../src/agent-protocol/client.ts';
@@ -108,19 +108,61 @@ export class InProcessAgent implements AgentTransport {
     this.handlers = undefined;
   }
 
-  private async invoke(handlers: AgentHandlers, type: number, correlationId: string, payload: unknown): Promise<AgentReply> {
+  /**
+   * The handler's decision as the filter's reply. A synchronous handler (the WAF answers every
+   * event synchronously) is answered without an await; a plain allow (the usual answer) is the
+   * validated reply the socket client gives for the template bytes, not toWire + parseAgentReply.
+   * The event goes to the program as the filter built it (a RequestHeadersMessage: its `headers`
+   * are made on first read; the program may read the raw headers): programs are ours and read
+   * members, they do not copy or walk the event.
+   */
+  private invoke(handlers: AgentHandlers, type: number, correlationId: string, payload: unknown): Promise<AgentReply> {
     const name = EVENT_HANDLERS[type as keyof typeof EVENT_HANDLERS];
     const handler = name ? (handlers[name] as ((event: unknown, ctx: EventContext) => Decision | undefined | void | Promise<Decision | undefined | void>) | undefined) : undefined;
-    let decision: Decision;
+    let result: Decision | undefined | void | Promise<Decision | undefined | void>;
     this.running += 1;
     try {
-      decision = (handler ? await handler(plainEvent(payload), { correlationId, signal: NEVER_ABORTED }) : undefined) ?? allow();
+      result = handler ? handler(payload, { correlationId, signal: NEVER_ABORTED }) : undefined;
     } catch (err) {
-      this.log(`agent ${this.id}: in-process handler failed for ${correlationId}: ${String(err)}`);
-      decision = handlers.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
-    } finally {
       this.running -= 1;
+      return this.settled(correlationId, this.failed(handlers, correlationId, err));
     }
-    return parseAgentReply(decision.toWire(correlationId));
+    if (!isThenable(result)) {
+      this.running -= 1;
+      return this.settled(correlationId, result ?? allow());
+    }
+    return Promise.resolve(result).then(
+      (d) => {
+        this.running -= 1;
+        return this.reply(correlationId, d ?? allow());
+      },
+      (err: unknown) => {
+        this.running -= 1;
+        return this.reply(correlationId, this.failed(handlers, correlationId, err));
+      },
+    );
   }
+
+  private failed(handlers: AgentHandlers, correlationId: string, err: unknown): Decision {
+    this.log(`agent ${this.id}: in-process handler failed for ${correlationId}: ${String(err)}`);
+    return handlers.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
+  }
+
+  /** The reply as a settled promise (a reply that does not validate rejects the call, as on a socket). */
+  private settled(correlationId: string, d: Decision): Promise<AgentReply> {
+    try {
+      return Promise.resolve(this.reply(correlationId, d));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /** What the socket client returns for the decision's reply (the same validation); throws as it would. */
+  private reply(correlationId: string, d: Decision): AgentReply {
+    return d.isPlainAllow() ? plainAllowReply(correlationId) : parseAgentReply(d.toWire(correlationId));
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }

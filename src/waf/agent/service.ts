@@ -12,6 +12,7 @@ import type {
   ResponseBodyChunkEvent,
   ResponseHeadersEvent,
 } from '../../agent-sdk/index.ts';
+import { RequestHeadersMessage } from '../../agent-protocol/messages.ts';
 import { extraRulesText } from '../extra/index.ts';
 import { splitExclusions } from '../tune/index.ts';
 import { defaultCrsDir, loadWaf, type Intervention, type MatchedRule, type Transaction, type Waf } from '../index.ts';
@@ -91,10 +92,12 @@ export class WafService {
   }
 
   onRequestHeaders(ev: RequestHeadersEvent): Decision {
-    const path = ev.uri.split('?')[0]!;
-    if (this.config.excludePaths.some((p) => path.startsWith(p))) return allow().tag('waf-excluded-path');
-    const headers: [string, string][] = [];
-    for (const [name, values] of Object.entries(ev.headers)) for (const v of values) headers.push([name, v]);
+    const excluded = this.config.excludePaths;
+    if (excluded.length > 0) {
+      const path = ev.uri.split('?')[0]!;
+      if (excluded.some((p) => path.startsWith(p))) return allow().tag('waf-excluded-path');
+    }
+    const headers = headerPairs(ev);
     const tx = this.waf.newTransaction({
       clientIp: ev.metadata.client_ip,
       clientPort: ev.metadata.client_port,
@@ -145,8 +148,7 @@ export class WafService {
   onResponseHeaders(ev: ResponseHeadersEvent): Decision {
     const p = this.pending.get(ev.correlation_id);
     if (!p) return this.lateEvent('response_headers');
-    const headers: [string, string][] = [];
-    for (const [name, values] of Object.entries(ev.headers)) for (const v of values) headers.push([name, v]);
+    const headers = listPairs(ev.headers);
     const it = p.tx.processResponseHeaders(ev.status, headers);
     if (it) return this.finish(ev.correlation_id, p, it, 'response_headers');
     if (!p.inspectResponse || !p.tx.inspectsResponseBody) return this.decide(ev.correlation_id, p, p.tx.processResponseBody(), 'response_headers');
@@ -263,6 +265,45 @@ export class WafService {
     if (status !== undefined) line.status = status;
     this.audit(line);
   }
+}
+
+/**
+ * A request_headers event's headers as the engine's (name, value) list: `ev.headers` flattened in
+ * its order. In-process the event is the gateway's RequestHeadersMessage: when every raw name is
+ * already in the agent form (lower case, as Node gives them) the pairs are read from the raw
+ * headers, the same pairs without the agent-form object and its lists (toHeaderValues).
+ */
+export function headerPairs(ev: RequestHeadersEvent): [string, string][] {
+  if (!(ev instanceof RequestHeadersMessage)) return listPairs(ev.headers);
+  const raw = ev.rawHeaders;
+  const out: [string, string][] = [];
+  for (const name in raw) {
+    const v = raw[name];
+    if (v === undefined) continue;
+    if (!lowerCase(name)) return listPairs(ev.headers);
+    if (typeof v === 'string') out.push([name, v]);
+    else if (Array.isArray(v)) for (const x of v) out.push([name, String(x)]);
+    else out.push([name, String(v)]);
+  }
+  return out;
+}
+
+/** No upper-case ASCII letter (toLowerCase would keep the name as it is: it is its own agent-form key). */
+function lowerCase(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return false;
+    // outside ASCII, toLowerCase has its own rules: let it decide
+    if (c > 0x7f) return name === name.toLowerCase();
+  }
+  return true;
+}
+
+/** Agent-form headers (name -> values) as (name, value) pairs, in order. */
+function listPairs(headers: Record<string, string[]>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const name of Object.keys(headers)) for (const v of headers[name]!) out.push([name, v]);
+  return out;
 }
 
 function truncate(s: string, n: number): string {

@@ -1,0 +1,75 @@
+// The in-process transport's reply (plugins/agents/in-process.ts): whatever way the handler
+// answers (synchronously, with a promise, by throwing, with a reply that does not validate), the
+// call settles as the socket client would: the reply parseAgentReply gives for the decision's
+// wire form (a plain allow included, which is answered without it), and a rejection, never a
+// synchronous throw, for a reply that does not validate.
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+
+import { InProcessAgent } from '../../../plugins/agents/in-process.ts';
+import { MessageType } from '../../../src/agent-protocol/frames.ts';
+import { parseAgentReply, RequestHeadersMessage } from '../../../src/agent-protocol/messages.ts';
+import { allow, block, type AgentHandlers, type Decision } from '../../../src/agent-sdk/index.ts';
+import { sampleMetadata as meta } from '../../helpers/agent-events.ts';
+
+/** An in-process agent whose program is `handlers` (what start() sets once the program is built). */
+function agentWith(handlers: AgentHandlers, logs: string[] = []): InProcessAgent {
+  const agent = new InProcessAgent('t', 'sentinel-waf', {}, new Set(['request_headers']), (m) => logs.push(m));
+  (agent as unknown as { handlers: AgentHandlers }).handlers = handlers;
+  return agent;
+}
+
+const event = (): RequestHeadersMessage => new RequestHeadersMessage('c1', meta(), 'GET', '/a?b=1', { host: 'h', accept: '*/*' });
+const opts = { timeoutMs: 1000 };
+const wire = (d: Decision) => parseAgentReply(d.toWire('c1'));
+
+const decisions: [string, () => Decision][] = [
+  ['a plain allow', () => allow()],
+  ['an allow with a header and tags', () => allow().addRequestHeader('X-WAF-Score', '3').tag('waf-detected').ruleId('920350')],
+  ['a block', () => block(403, 'Forbidden', { 'X-WAF-Rule': '942100' }).reasonCode('WAF_BLOCKED')],
+  ['needs more', () => allow().needsMore()],
+];
+
+for (const [name, make] of decisions) {
+  test(`in-process reply, ${name}: the socket client's reply, from a synchronous and an async handler`, async () => {
+    const sync = agentWith({ onRequestHeaders: () => make() });
+    assert.deepEqual(await sync.call(MessageType.RequestHeaders, 'c1', event(), opts), wire(make()));
+    assert.equal(sync.pendingReplies, 0);
+    const later = agentWith({ onRequestHeaders: async () => make() });
+    assert.deepEqual(await later.call(MessageType.RequestHeaders, 'c1', event(), opts), wire(make()));
+    assert.equal(later.pendingReplies, 0);
+  });
+}
+
+test('in-process: no handler, or a handler answering nothing, is a plain allow', async () => {
+  assert.deepEqual(await agentWith({}).call(MessageType.RequestHeaders, 'c1', event(), opts), wire(allow()));
+  assert.deepEqual(await agentWith({ onRequestHeaders: () => undefined }).call(MessageType.RequestHeaders, 'c1', event(), opts), wire(allow()));
+});
+
+test('in-process: the handler gets the event with its agent-form headers', async () => {
+  let seen: unknown;
+  await agentWith({ onRequestHeaders: (ev) => void (seen = ev.headers) }).call(MessageType.RequestHeaders, 'c1', event(), opts);
+  assert.deepEqual(seen, { host: ['h'], accept: ['*/*'] });
+});
+
+test('in-process: a throwing or rejecting handler is the failure decision, logged', async () => {
+  const logs: string[] = [];
+  const throws = agentWith({ onRequestHeaders: () => { throw new Error('boom'); } }, logs);
+  assert.deepEqual(await throws.call(MessageType.RequestHeaders, 'c1', event(), opts), wire(block(500, 'Agent error')));
+  const rejects = agentWith({ onRequestHeaders: () => Promise.reject(new Error('late boom')), onHandlerError: 'allow' }, logs);
+  assert.deepEqual(await rejects.call(MessageType.RequestHeaders, 'c1', event(), opts), wire(allow()));
+  assert.equal(logs.length, 2);
+  assert.match(logs[0]!, /boom/);
+  assert.equal(throws.pendingReplies + rejects.pendingReplies, 0);
+});
+
+test('in-process: a reply that does not validate rejects the call (no synchronous throw)', async () => {
+  const bad = () => allow().addRequestHeader('bad name', 'x');
+  for (const handlers of [{ onRequestHeaders: bad }, { onRequestHeaders: async () => bad() }] as AgentHandlers[]) {
+    const agent = agentWith(handlers);
+    let p: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => (p = agent.call(MessageType.RequestHeaders, 'c1', event(), opts)));
+    await assert.rejects(p!, /header/i);
+    assert.equal(agent.pendingReplies, 0);
+  }
+});

@@ -1,0 +1,40 @@
+// The engine's header list from a request_headers event (service.ts headerPairs): from the
+// gateway's RequestHeadersMessage (in-process) it reads the raw headers when their names are
+// already lower case; the pairs must be exactly the agent-form headers (`ev.headers`, what the
+// socket agent decodes) flattened in order, whatever the raw object holds.
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+
+import { RequestHeadersMessage, toHeaderValues, type RawHeaders } from '../../../src/agent-protocol/messages.ts';
+import { headerPairs } from '../../../src/waf/agent/service.ts';
+import { sampleMetadata as meta } from '../../helpers/agent-events.ts';
+
+/** What the service used before: the agent form, flattened. */
+function viaAgentForm(raw: RawHeaders): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [name, values] of Object.entries(toHeaderValues(raw))) for (const v of values) out.push([name, v]);
+  return out;
+}
+
+const raws: [string, RawHeaders][] = [
+  ['the bench GET', { host: 'shop.example.com', 'user-agent': 'Mozilla/5.0', accept: 'text/html', 'accept-language': 'en-US,en;q=0.5', 'accept-encoding': 'gzip', cookie: 'a=1; b=2' }],
+  ['none', {}],
+  ['a list and an undefined value', { host: 'h', 'set-cookie': ['a=1', 'b=2'], skip: undefined, empty: [], accept: '*/*' }],
+  ['upper-case names (merged by the agent form)', { Host: 'h', accept: 'x', host: 'i', 'X-A': ['1'] }],
+  ['an upper-case name last', { host: 'h', 'X-A': '1' }],
+  ['a number value', { 'content-length': 5 }],
+  ['list items that are not strings', { a: [1, true] as unknown as string[] }],
+  ['integer-like names first', { b: 'x', '12': 'y', a: 'z' }],
+  ['null prototype, a __proto__ header', Object.assign(Object.create(null) as RawHeaders, { host: 'h', ['__proto__']: 'p', ':path': '/' })],
+  ['inherited member', Object.assign(Object.create({ inherited: 'i' }) as RawHeaders, { host: 'h' })],
+  ['non-ASCII names', { 'x-é': 'a', 'x-É': 'b', 'x-ǅ': 'c', 'x-İ': 'd' }],
+];
+
+for (const [name, raw] of raws) {
+  test(`headerPairs: ${name}`, () => {
+    const want = viaAgentForm(raw);
+    assert.deepEqual(headerPairs(new RequestHeadersMessage('c1', meta(), 'GET', '/', raw)), want, 'from the message');
+    // a decoded event (the socket agent's) is its agent-form headers
+    assert.deepEqual(headerPairs({ correlation_id: 'c1', metadata: meta(), method: 'GET', uri: '/', headers: toHeaderValues(raw) }), want, 'from a plain event');
+  });
+}
