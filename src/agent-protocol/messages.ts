@@ -538,14 +538,25 @@ function plainLower(s: string): boolean {
 function rawHeadersJson(raw: RawHeaders): string | undefined {
   let out = '{';
   let first = true;
+  let at = 0;
   for (const name in raw) {
     const v = raw[name];
     if (v === undefined) continue;
-    if (!plainLower(name) || name === '__proto__') return undefined;
     if (typeof v === 'string') {
-      if (!plain(v)) return undefined;
-      out += first ? '"' + name + '":["' + v + '"]' : ',"' + name + '":["' + v + '"]';
+      // the same header as the last request's at this position: its member as written then
+      let member = at < SEEN_HEADERS && name === seenNames[at] && v === seenValues[at] ? seenMembers[at] : undefined;
+      if (member === undefined) {
+        if (!plainLower(name) || name === '__proto__' || !plain(v)) return undefined;
+        member = '"' + name + '":["' + v + '"]';
+        if (at < SEEN_HEADERS) {
+          seenNames[at] = name;
+          seenValues[at] = v;
+          seenMembers[at] = member;
+        }
+      }
+      out += first ? member : ',' + member;
     } else if (Array.isArray(v)) {
+      if (!plainLower(name) || name === '__proto__') return undefined;
       out += first ? '"' + name + '":[' : ',"' + name + '":[';
       for (let i = 0; i < v.length; i++) {
         const x: unknown = v[i];
@@ -555,8 +566,43 @@ function rawHeadersJson(raw: RawHeaders): string | undefined {
       out += ']';
     } else return undefined;
     first = false;
+    at++;
   }
   return out + '}';
+}
+
+/**
+ * Per position in the header object, the last plain string header written there: its name, its
+ * value and its JSON member. A client's requests on a connection (and browsers of one kind) send
+ * the same headers in the same order, so most members are reused after two string compares,
+ * without the character loops and the four additions (only plain headers are kept, so a header
+ * equal to a kept one is plain too).
+ */
+const SEEN_HEADERS = 32;
+const seenNames: string[] = [];
+const seenValues: string[] = [];
+const seenMembers: string[] = [];
+
+/**
+ * The last client address and timestamp found plain: a connection's requests share one address
+ * string and requests of one millisecond one timestamp string (src/server/context.ts), so a string
+ * equal to the last one is known plain without its character loop.
+ */
+let seenClientIp: string | undefined;
+let seenTimestamp: string | undefined;
+
+function plainClientIp(v: unknown): boolean {
+  if (v === seenClientIp && v !== undefined) return true;
+  if (!isPlain(v)) return false;
+  seenClientIp = v;
+  return true;
+}
+
+function plainTimestamp(v: unknown): boolean {
+  if (v === seenTimestamp && v !== undefined) return true;
+  if (!isPlain(v)) return false;
+  seenTimestamp = v;
+  return true;
 }
 
 /** The last route fragment written, and the members it was written from (compared with ===). */
@@ -571,10 +617,12 @@ let fragment = '';
 /**
  * `,"server_name":…,"upstream_id":…` of the event: the same for every request of a route and
  * host, so the last one is kept and reused while its six members are equal (six string compares
- * instead of ~12 string additions per event, and a shallower string to flatten). The members are
- * plain-checked by the caller; the bytes are the ones the additions would give.
+ * instead of ~12 string additions and six plain checks per event, and a shallower string to
+ * flatten). The members are plain-checked when a fragment is made (only plain ones are kept, so
+ * members equal to the kept ones are plain too); undefined when one is not (the caller falls
+ * back). The bytes are the ones the additions would give.
  */
-function routeFragment(m: RequestMetadata): string {
+function routeFragment(m: RequestMetadata): string | undefined {
   if (
     m.server_name === fragServerName &&
     m.protocol === fragProtocol &&
@@ -584,6 +632,7 @@ function routeFragment(m: RequestMetadata): string {
     m.upstream_id === fragUpstreamId
   )
     return fragment;
+  if (!(isPlainOrNull(m.server_name) && isPlain(m.protocol) && isPlainOrNull(m.tls_version) && isPlainOrNull(m.tls_cipher) && isPlainOrNull(m.route_id) && isPlainOrNull(m.upstream_id))) return undefined;
   fragServerName = m.server_name;
   fragProtocol = m.protocol;
   fragTlsVersion = m.tls_version;
@@ -628,22 +677,17 @@ export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
     // the correlation id is usually the request id, the same string: checked once
     (m.correlation_id === e.correlation_id || isPlain(m.correlation_id)) &&
     (m.request_id === e.correlation_id || isPlain(m.request_id)) &&
-    isPlain(m.client_ip) &&
+    plainClientIp(m.client_ip) &&
     Number.isFinite(m.client_port) &&
-    isPlainOrNull(m.server_name) &&
-    isPlain(m.protocol) &&
-    isPlainOrNull(m.tls_version) &&
-    isPlainOrNull(m.tls_cipher) &&
-    isPlainOrNull(m.route_id) &&
-    isPlainOrNull(m.upstream_id) &&
-    isPlain(m.timestamp) &&
+    plainTimestamp(m.timestamp) &&
     isPlainOrNull(m.traceparent) &&
     m.client_cert_subject === undefined &&
     typeof h === 'object' &&
     h !== null
       ? rawHeadersJson(h as RawHeaders)
       : undefined;
-  if (headers === undefined) {
+  const route = headers === undefined ? undefined : routeFragment(m!);
+  if (route === undefined) {
     lastJsonOneByte = false;
     return JSON.stringify(e);
   }
@@ -659,7 +703,7 @@ export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
     m!.client_ip +
     '","client_port":' +
     String(m!.client_port) +
-    routeFragment(m!) +
+    route +
     ',"timestamp":"' +
     m!.timestamp +
     (m!.traceparent === null ? '","traceparent":null},"method":"' : '","traceparent":"' + m!.traceparent + '"},"method":"') +

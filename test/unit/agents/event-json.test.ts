@@ -86,6 +86,48 @@ test('the reused route fragment follows every change of its six members', () => 
     }
 });
 
+test('a client address or timestamp found plain before does not let a different one through unchecked', () => {
+  // the encoder keeps the last plain address and timestamp: equal strings (also distinct objects)
+  // skip the check, anything else is checked, whatever came before
+  const odd = ['a"b', 'a\\b', 'nl\n', 'café', '\ud800', ''];
+  const seq: Partial<RequestMetadata>[] = [{}, { client_ip: ['127.0.', '0.1'].join('') }];
+  for (const s of odd) seq.push({ client_ip: s }, {}, { timestamp: s }, {}, { timestamp: `2026-12-05T15:49:55.12${s}Z` }, { client_ip: s, timestamp: s }, {});
+  seq.push({ client_ip: undefined as unknown as string }, { timestamp: undefined as unknown as string }, { client_ip: 5 as unknown as string }, {});
+  for (const [i, over] of seq.entries()) {
+    const e = new RequestHeadersMessage('c1', meta(over), 'GET', '/', { host: 'h' });
+    assert.equal(encodeRequestHeadersJson(e), JSON.stringify(e), `step ${i}`);
+  }
+});
+
+test('headers written before at the same position are reused only when name and value are equal', () => {
+  // the encoder keeps each position's last plain header; every change of name, value, kind or
+  // position, and odd strings in place of kept ones, must give JSON.stringify's bytes
+  const same = (s: string) => Buffer.from(s, 'latin1').toString('latin1'); // an equal string that is another object
+  const seq: RawHeaders[] = [
+    { host: 'h', accept: '*/*' },
+    { host: same('h'), accept: same('*/*') },
+    { host: 'h', accept: 'text/html' },
+    { accept: '*/*', host: 'h' },
+    { host: 'h', Accept: '*/*' },
+    { host: 'h', accept: ['*/*', 'x'] },
+    { host: 'h', accept: undefined, 'user-agent': 'wrk' },
+    { host: 'h', __proto__: 'x' } as unknown as RawHeaders,
+    { host: 'h', accept: 5 as unknown as string },
+    { host: 'h', accept: '*/*' },
+    ...ODD.map((o): RawHeaders => ({ host: 'h', accept: o })),
+    ...ODD.map((o): RawHeaders => ({ host: 'h', [`a${o}`]: '*/*' })),
+    { host: 'h', accept: '*/*' },
+    Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-${i}`, `v${i}`])),
+    Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-${i}`, i === 35 ? 'a"b' : `v${i}`])),
+    Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-${i}`, `v${i}`])),
+  ];
+  for (const round of [0, 1])
+    for (const [i, raw] of seq.entries()) {
+      const e = new RequestHeadersMessage('c1', meta(), 'GET', '/', raw);
+      assert.equal(encodeRequestHeadersJson(e), JSON.stringify(e), `round ${round}, step ${i}`);
+    }
+});
+
 test('a cycle or a bigint in the event throws, as JSON.stringify does', () => {
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
