@@ -244,8 +244,8 @@ async function instrMode(): Promise<void> {
 /** The syscalls the hop can change (socket I/O, the event loop's waits, timers, GC's memory calls). */
 const SYSCALLS = ['read', 'write', 'writev', 'recvfrom', 'sendto', 'epoll_wait', 'epoll_pwait', 'epoll_ctl', 'futex', 'mprotect', 'madvise', 'mmap', 'munmap'];
 
-/** Scheduler events: a process switched out (it blocked or was preempted), woken, moved to another core. */
-const SCHED = ['context-switches', 'cpu-migrations', 'sched:sched_wakeup'];
+/** Scheduler events: a process switched out (it blocked or was preempted), woken, moved to another core; and its page faults (kernel time that is no syscall: a V8 heap touching fresh pages). */
+const SCHED = ['context-switches', 'cpu-migrations', 'sched:sched_wakeup', 'page-faults'];
 
 /** Starts counting the syscalls and scheduler events of `pid` (all its threads). */
 function countSyscalls(pid: number): Promise<PerfStatSession> {
@@ -303,7 +303,7 @@ async function sysMode(): Promise<void> {
     console.log(`${key}: gateway CPU ${cell(g.cpu)} µs/req`);
     for (const proc of ['gw', 'agent'] as const) {
       const m = g[proc];
-      const names = ['all', ...SYSCALLS, 'context-switches', 'voluntary-switches', 'preempted', 'cpu-migrations', 'wakeup'].filter((k) => (m.get(k) ?? []).some((v) => v > 0.005));
+      const names = ['all', ...SYSCALLS, 'context-switches', 'voluntary-switches', 'preempted', 'cpu-migrations', 'wakeup', 'page-faults'].filter((k) => (m.get(k) ?? []).some((v) => v > 0.005));
       console.log(`  ${proc === 'gw' ? 'gateway' : 'agent  '} ${names.map((k) => `${k} ${cell(m.get(k))}`).join(', ')}`);
     }
   }
