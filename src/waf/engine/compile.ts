@@ -20,6 +20,7 @@ import { compileMacro } from './macro.ts';
 import { MissMemo } from './memo.ts';
 import {
   chainId,
+  scalarSlot,
   severityNames,
   type Ctl,
   type CtlKind,
@@ -293,7 +294,9 @@ function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): Rule
     exclude: spec.exclude,
     whole: spec.key === undefined && spec.keyRegex === undefined && !spec.count && COLLECTIONS.has(spec.name),
     scalar: !COLLECTIONS.has(spec.name) && !KEYED_SPECIAL.has(spec.name),
+    sid: -1,
   };
+  if (v.scalar && !spec.exclude) v.sid = scalarSlot(v.name);
   if (spec.keyRegex !== undefined) {
     try {
       v.keyRegex = new RegExp(spec.keyRegex, 'i');

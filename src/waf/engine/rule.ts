@@ -29,6 +29,9 @@ export interface RuleVariable {
   /** Names no collection: selected straight from the transaction's scalar variables (the
    * transaction's keyed-collection lookup by name would find nothing). Decided at compile time. */
   scalar: boolean;
+  /** For a scalar the transaction stores (not one of COMPUTED_SCALARS): its process-wide slot
+   * (scalarSlot()), where a transaction keeps the selected items until a scalar changes; else -1. */
+  sid: number;
 }
 
 export interface Transformation {
@@ -149,4 +152,29 @@ export function chainId(ts: readonly Transformation[]): number {
 /** How many chain ids exist so far (an item's stage cache is made this long). */
 export function chainCount(): number {
   return chainIds.size;
+}
+
+/** Scalar variables the transaction computes when read (Transaction.scalar's switch: keep the two
+ * in step) rather than stores: they get no slot. */
+export const COMPUTED_SCALARS: ReadonlySet<string> = new Set([
+  'MATCHED_VAR', 'MATCHED_VAR_NAME', 'ARGS_COMBINED_SIZE', 'REQUEST_BODY_LENGTH', 'FULL_REQUEST_LENGTH',
+  'TIME', 'TIME_EPOCH', 'DURATION', 'HIGHEST_SEVERITY',
+]);
+
+const scalarIds = new Map<string, number>();
+
+/** The slot of a stored scalar variable (-1 for a computed one); process-wide, like chain ids. */
+export function scalarSlot(name: string): number {
+  if (COMPUTED_SCALARS.has(name)) return -1;
+  let id = scalarIds.get(name);
+  if (id === undefined) {
+    id = scalarIds.size;
+    scalarIds.set(name, id);
+  }
+  return id;
+}
+
+/** How many scalar slots exist so far. */
+export function scalarSlotCount(): number {
+  return scalarIds.size;
 }

@@ -7,7 +7,7 @@ import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet 
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
-import { chainCount, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable } from './rule.ts';
+import { chainCount, scalarSlotCount, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { parseJson } from '../bodies/json.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -89,9 +89,10 @@ export class Transaction {
   // runtime rule controls (ctl)
   private removedIds: [number, number][] = [];
   private readonly removedTags = new Set<string>();
-  private readonly removedTargets = new Map<number, RuleVariable[]>();
-  /** Per link (by linkIndex): 1 when removedTargets has its chain starter's id. */
-  private removedLinks: Uint8Array | undefined;
+  /** Per link (by linkIndex): 0, or 1 + the index in removedLists of the targets ctl removed from
+   * its chain (the starter's links get the same list). */
+  private removedLinks: Uint32Array | undefined;
+  private readonly removedLists: RuleVariable[][] = [];
 
   private readonly matches: MatchedRule[] = [];
   private intervention: Intervention | undefined;
@@ -103,6 +104,9 @@ export class Transaction {
   /** Scalar variables as one-item arrays, reused while the value stays the same (the miss memo
    * caches its lookup on the item). */
   private readonly scalarItems = new Map<string, Item[]>();
+  /** Stored scalars' selected items by slot (RuleVariable.sid), until the next setScalar: two
+   * Map lookups per scalar selection were ~150 a GET (REQUEST_FILENAME alone is read 44 times). */
+  private scalarSlots: (Item[] | undefined)[] | undefined;
   /** transform()'s answer for links without transformations (read before the next call). */
   private readonly untransformed: string[] = [''];
   /** Set by select(): whether the selected variable is a collection (names get ":key"). */
@@ -172,10 +176,10 @@ export class Transaction {
     if (this.lastPhase < 2) this.processRequestBody();
     if (this.intervention) return this.intervention;
     this.hasResponse = true;
-    this.scalars.set('RESPONSE_STATUS', String(status));
-    this.scalars.set('STATUS', String(status));
-    this.scalars.set('RESPONSE_PROTOCOL', protocol);
-    this.scalars.set('STATUS_LINE', `${protocol} ${status}`);
+    this.setScalar('RESPONSE_STATUS', String(status));
+    this.setScalar('STATUS', String(status));
+    this.setScalar('RESPONSE_PROTOCOL', protocol);
+    this.setScalar('STATUS_LINE', `${protocol} ${status}`);
     const rh = this.col('RESPONSE_HEADERS');
     const rhn = this.col('RESPONSE_HEADERS_NAMES');
     for (const [k, v] of headers) {
@@ -184,8 +188,8 @@ export class Transaction {
       const lk = k.toLowerCase();
       if (lk === 'content-type') {
         this.responseContentType = v;
-        this.scalars.set('RESPONSE_CONTENT_TYPE', v);
-      } else if (lk === 'content-length') this.scalars.set('RESPONSE_CONTENT_LENGTH', v);
+        this.setScalar('RESPONSE_CONTENT_TYPE', v);
+      } else if (lk === 'content-length') this.setScalar('RESPONSE_CONTENT_LENGTH', v);
     }
     return this.runPhase(3);
   }
@@ -213,7 +217,7 @@ export class Transaction {
     if (this.lastPhase < 3) this.processResponseHeaders(200, []);
     if (this.intervention) return this.intervention;
     if (this.inspectsResponseBody) {
-      this.scalars.set('RESPONSE_BODY', Buffer.concat(this.respChunks).toString('latin1'));
+      this.setScalar('RESPONSE_BODY', Buffer.concat(this.respChunks).toString('latin1'));
     }
     return this.runPhase(4);
   }
@@ -267,39 +271,38 @@ export class Transaction {
   }
 
   private setRequest(conn: ConnectionInfo, req: RequestLine, headers: [string, string][]): void {
-    const s = this.scalars;
-    s.set('REMOTE_ADDR', conn.clientIp);
-    s.set('REMOTE_HOST', conn.clientIp);
-    s.set('REMOTE_PORT', String(conn.clientPort));
-    s.set('SERVER_ADDR', conn.serverIp ?? '127.0.0.1');
-    s.set('SERVER_PORT', String(conn.serverPort));
-    s.set('UNIQUE_ID', this.id);
-    s.set('REQUEST_METHOD', req.method);
-    s.set('REQUEST_PROTOCOL', req.protocol);
-    s.set('REQUEST_LINE', `${req.method} ${req.uri} ${req.protocol}`);
-    s.set('REQUEST_URI_RAW', req.uri);
+    this.setScalar('REMOTE_ADDR', conn.clientIp);
+    this.setScalar('REMOTE_HOST', conn.clientIp);
+    this.setScalar('REMOTE_PORT', String(conn.clientPort));
+    this.setScalar('SERVER_ADDR', conn.serverIp ?? '127.0.0.1');
+    this.setScalar('SERVER_PORT', String(conn.serverPort));
+    this.setScalar('UNIQUE_ID', this.id);
+    this.setScalar('REQUEST_METHOD', req.method);
+    this.setScalar('REQUEST_PROTOCOL', req.protocol);
+    this.setScalar('REQUEST_LINE', `${req.method} ${req.uri} ${req.protocol}`);
+    this.setScalar('REQUEST_URI_RAW', req.uri);
     // An absolute-form target ("http://host/path") is reduced to its path for REQUEST_URI.
     let uri = req.uri;
     const abs = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(uri);
     if (abs) uri = uri.slice(abs[0].length) || '/';
-    s.set('REQUEST_URI', uri);
+    this.setScalar('REQUEST_URI', uri);
     const q = uri.indexOf('?');
     const path = q < 0 ? uri : uri.slice(0, q);
     const query = q < 0 ? '' : uri.slice(q + 1);
     // REQUEST_FILENAME and REQUEST_BASENAME are percent-decoded (as in ModSecurity and Coraza).
     const filename = percentDecode(path);
-    s.set('REQUEST_FILENAME', filename);
-    s.set('PATH_INFO', filename);
-    s.set('REQUEST_BASENAME', filename.slice(filename.lastIndexOf('/') + 1));
-    s.set('QUERY_STRING', query);
-    s.set('REQBODY_ERROR', '0');
-    s.set('REQBODY_PROCESSOR_ERROR', '0');
-    s.set('INBOUND_DATA_ERROR', '0');
-    s.set('OUTBOUND_DATA_ERROR', '0');
-    s.set('MULTIPART_STRICT_ERROR', '0');
-    s.set('MULTIPART_UNMATCHED_BOUNDARY', '0');
+    this.setScalar('REQUEST_FILENAME', filename);
+    this.setScalar('PATH_INFO', filename);
+    this.setScalar('REQUEST_BASENAME', filename.slice(filename.lastIndexOf('/') + 1));
+    this.setScalar('QUERY_STRING', query);
+    this.setScalar('REQBODY_ERROR', '0');
+    this.setScalar('REQBODY_PROCESSOR_ERROR', '0');
+    this.setScalar('INBOUND_DATA_ERROR', '0');
+    this.setScalar('OUTBOUND_DATA_ERROR', '0');
+    this.setScalar('MULTIPART_STRICT_ERROR', '0');
+    this.setScalar('MULTIPART_UNMATCHED_BOUNDARY', '0');
     const now = new Date();
-    s.set('TIME_EPOCH', String(Math.floor(now.getTime() / 1000)));
+    this.setScalar('TIME_EPOCH', String(Math.floor(now.getTime() / 1000)));
     for (const [name, value] of this.splitArgs(query)) this.addArg('GET', name, value);
     const rh = this.col('REQUEST_HEADERS');
     const rhn = this.col('REQUEST_HEADERS_NAMES');
@@ -308,7 +311,7 @@ export class Transaction {
       rhn.add(k, k);
       const lk = k.toLowerCase();
       if (lk === 'cookie') this.parseCookies(v);
-      else if (lk === 'host') s.set('SERVER_NAME', v.replace(/:\d+$/, ''));
+      else if (lk === 'host') this.setScalar('SERVER_NAME', v.replace(/:\d+$/, ''));
     }
     // The processor is known from the headers already in phase 1 (CRS 920400 reads it there).
     const ct = (rh.first('content-type') ?? '').toLowerCase();
@@ -316,9 +319,15 @@ export class Transaction {
     else if (ct.startsWith('multipart/form-data')) this.setBodyProcessor('MULTIPART');
   }
 
+  /** Every write of a scalar variable goes here: it drops the selection slots. */
+  private setScalar(name: string, value: string): void {
+    this.scalars.set(name, value);
+    this.scalarSlots = undefined;
+  }
+
   private setBodyProcessor(p: BodyProcessor): void {
     this.bodyProcessor = p;
-    this.scalars.set('REQBODY_PROCESSOR', p);
+    this.setScalar('REQBODY_PROCESSOR', p);
   }
 
   private splitArgs(text: string): [string, string][] {
@@ -353,15 +362,14 @@ export class Transaction {
   }
 
   private parseRequestBody(): void {
-    const s = this.scalars;
     const raw = this.reqChunks.length === 1 ? this.reqChunks[0]! : Buffer.concat(this.reqChunks);
     const body = raw.toString('latin1');
-    s.set('REQUEST_BODY_LENGTH', String(body.length));
+    this.setScalar('REQUEST_BODY_LENGTH', String(body.length));
     if (!this.requestBodyAccess) return;
     const proc = this.bodyProcessor;
-    if (this.reqBodyTooLarge) s.set('INBOUND_DATA_ERROR', '1');
+    if (this.reqBodyTooLarge) this.setScalar('INBOUND_DATA_ERROR', '1');
     // As in Coraza, the URL-encoded and JSON processors expose the raw body too.
-    if (!proc || proc === 'URLENCODED' || proc === 'JSON' || this.forceRequestBodyVariable) s.set('REQUEST_BODY', body);
+    if (!proc || proc === 'URLENCODED' || proc === 'JSON' || this.forceRequestBodyVariable) this.setScalar('REQUEST_BODY', body);
     if (body.length === 0) return;
     if (!proc) {
       this.sniffJsonBody(body);
@@ -370,10 +378,10 @@ export class Transaction {
     const result = processBody(proc, body, this.col('REQUEST_HEADERS').first('content-type') ?? '', this.rules.settings.argumentSeparator);
     for (const [name, value] of result.args) this.addArg('POST', name, value);
     if (result.error !== undefined) {
-      s.set('REQBODY_ERROR', '1');
-      s.set('REQBODY_PROCESSOR_ERROR', '1');
-      s.set('REQBODY_ERROR_MSG', result.error);
-      s.set('REQBODY_PROCESSOR_ERROR_MSG', result.error);
+      this.setScalar('REQBODY_ERROR', '1');
+      this.setScalar('REQBODY_PROCESSOR_ERROR', '1');
+      this.setScalar('REQBODY_ERROR_MSG', result.error);
+      this.setScalar('REQBODY_PROCESSOR_ERROR_MSG', result.error);
     }
     this.xmlTexts = result.xmlTexts ?? [];
     this.xmlAttrs = result.xmlAttrs ?? [];
@@ -390,10 +398,10 @@ export class Transaction {
         combined += f.size;
         this.col('MULTIPART_FILENAME').add(f.name, f.filename);
       }
-      s.set('FILES_COMBINED_SIZE', String(combined));
+      this.setScalar('FILES_COMBINED_SIZE', String(combined));
       for (const [part, line] of m.partHeaders) this.col('MULTIPART_PART_HEADERS').add(part, line);
       for (const name of m.partNames) this.col('MULTIPART_NAME').add(name, name);
-      for (const [flag, value] of Object.entries(m.flags)) s.set(flag, value);
+      for (const [flag, value] of Object.entries(m.flags)) this.setScalar(flag, value);
     }
   }
 
@@ -418,6 +426,8 @@ export class Transaction {
   // ------------------------------------------------------------------ variables
 
   private scalar(name: string): string | undefined {
+    // The names computed here are rule.ts's COMPUTED_SCALARS (keep them in step): the others are
+    // read from `scalars`, and only setScalar writes it.
     switch (name) {
       case 'MATCHED_VAR':
         return this.matchedVar;
@@ -474,7 +484,7 @@ export class Transaction {
   /** Items a variable selector yields, before exclusions (read-only: arrays may be shared);
    * sets selKeyed (false for scalars). */
   private select(v: RuleVariable): Item[] {
-    if (v.scalar) return this.selectScalar(v.name);
+    if (v.scalar) return v.sid >= 0 ? this.selectStored(v.sid, v.name) : this.selectScalar(v.name);
     if (v.name === 'XML') {
       this.selKeyed = true;
       // Most requests have no XML body, and CRS names XML:/* beside ARGS in ~190 selectors a GET
@@ -490,6 +500,24 @@ export class Transaction {
     if (v.lkey !== undefined) return col.get(v.lkey);
     if (v.keyRegex) return keysMatching(col.items, v.keyRegex);
     return col.items;
+  }
+
+  /** selectScalar for a stored scalar, through its slot. */
+  private selectStored(sid: number, name: string): Item[] {
+    let slots = this.scalarSlots;
+    if (slots === undefined) {
+      slots = new Array<Item[] | undefined>(scalarSlotCount());
+      this.scalarSlots = slots;
+    } else {
+      const one = slots[sid];
+      if (one !== undefined) {
+        this.selKeyed = false;
+        return one;
+      }
+    }
+    const one = this.selectScalar(name);
+    slots[sid] = one;
+    return one;
   }
 
   private selectScalar(name: string): Item[] {
@@ -529,7 +557,8 @@ export class Transaction {
     // A flag per link says whether its chain has any (a Map lookup per link walked was ~3% of a GET:
     // CRS 941010 removes targets on every request, so the Map is never empty).
     const flags = this.removedLinks;
-    return flags !== undefined && flags[rule.linkIndex] === 1 ? (this.removedTargets.get(rule.chainStarterId) ?? NONE) : NONE;
+    const k = flags !== undefined ? flags[rule.linkIndex]! : 0;
+    return k === 0 ? NONE : this.removedLists[k - 1]!;
   }
 
   // ------------------------------------------------------------------ macros
@@ -636,7 +665,7 @@ export class Transaction {
       if (this.isRemoved(rule)) continue;
       const f = folds !== undefined ? folds[i] : undefined;
       // A decided rule runs as decided unless a ctl removed some of its targets.
-      if (f !== undefined && (this.removedLinks === undefined || this.removedLinks[rule.linkIndex] !== 1)) {
+      if (f !== undefined && (this.removedLinks === undefined || this.removedLinks[rule.linkIndex] === 0)) {
         if (!f.hit) continue;
         this.replay(f, rule);
       } else if (!this.evaluate(rule)) continue;
@@ -801,7 +830,7 @@ export class Transaction {
     this.mode = this.rules.settings.ruleEngine;
     this.removedIds = [];
     this.removedTags.clear();
-    this.removedTargets.clear();
+    this.removedLists.length = 0;
     this.removedLinks = undefined;
     this.persistent.clear();
     return fold;
@@ -979,10 +1008,14 @@ export class Transaction {
         if (semi < 0) return;
         const vars = ctlTargets(value.slice(semi + 1), link);
         const what = value.slice(0, semi);
-        if (kind === 'ruleRemoveTargetByTag') for (const id of starterIdsWithTag(this.rules, what)) this.removeTargets(id, vars);
+        if (kind === 'ruleRemoveTargetByTag') this.removeTargets(linksWithTag(this.rules, what), vars);
         else {
+          const { byStarter } = linksByStarter(this.rules);
           for (const [lo, hi] of parseIdRanges(what)) {
-            for (let id = lo; id <= hi && id - lo < 100000; id++) if (this.rules.byId.has(id)) this.removeTargets(id, vars);
+            for (let id = lo; id <= hi && id - lo < 100000; id++) {
+              const links = byStarter.get(id);
+              if (links !== undefined) this.removeTargets(links, vars);
+            }
           }
         }
         return;
@@ -1004,14 +1037,30 @@ export class Transaction {
     }
   }
 
-  /** Adds runtime exclusions to a rule (`vars` is shared and read-only). */
-  private removeTargets(id: number, vars: RuleVariable[]): void {
-    const had = this.removedTargets.get(id);
-    this.removedTargets.set(id, had === undefined ? vars : [...had, ...vars]);
-    const index = linksByStarter(this.rules);
-    const flags = (this.removedLinks ??= new Uint8Array(index.links));
-    const links = index.byStarter.get(id);
-    if (links !== undefined) for (let i = 0; i < links.length; i++) flags[links[i]!] = 1;
+  /** Adds runtime exclusions to the links of some chains (`vars` is shared and read-only): one
+   * list per link index, no Map per starter id (CRS 941010 removes a target from 33 chains on
+   * every request). A link that already had some gets the concatenation, as its chain's other
+   * links do (they were always flagged together). */
+  private removeTargets(links: readonly number[], vars: RuleVariable[]): void {
+    const flags = (this.removedLinks ??= new Uint32Array(linksByStarter(this.rules).links));
+    const lists = this.removedLists;
+    lists.push(vars);
+    const fresh = lists.length;
+    let from = 0;
+    let merged = 0;
+    for (let i = 0; i < links.length; i++) {
+      const l = links[i]!;
+      const had = flags[l]!;
+      if (had === 0 || had === fresh) flags[l] = fresh;
+      else {
+        if (had !== from) {
+          lists.push([...lists[had - 1]!, ...vars]);
+          from = had;
+          merged = lists.length;
+        }
+        flags[l] = merged;
+      }
+    }
   }
 
   private disrupt(rule: Rule): void {
@@ -1255,21 +1304,22 @@ function ctlTargets(text: string, link: Rule): RuleVariable[] {
   return vars;
 }
 
-// Chain starters carrying a tag (ctl:ruleRemoveTargetByTag), per rule set.
+// The links of the chain starters carrying a tag (ctl:ruleRemoveTargetByTag), per rule set.
 const tagIndex = new WeakMap<RuleSet, Map<string, number[]>>();
-function starterIdsWithTag(rules: RuleSet, tag: string): number[] {
+function linksWithTag(rules: RuleSet, tag: string): number[] {
   let byTag = tagIndex.get(rules);
   if (!byTag) {
     byTag = new Map();
     tagIndex.set(rules, byTag);
   }
-  let ids = byTag.get(tag);
-  if (!ids) {
-    ids = [];
-    for (const r of rules.byId.values()) if (r.tags.includes(tag)) ids.push(r.id);
-    byTag.set(tag, ids);
+  let links = byTag.get(tag);
+  if (!links) {
+    links = [];
+    const { byStarter } = linksByStarter(rules);
+    for (const r of rules.byId.values()) if (r.tags.includes(tag)) links.push(...(byStarter.get(r.id) ?? []));
+    byTag.set(tag, links);
   }
-  return ids;
+  return links;
 }
 
 // The links of each chain starter id, and how many links the rule set has, per rule set

@@ -318,6 +318,37 @@ SecRule ARGS "@contains z" "id:203,phase:1,pass,log,tag:'t1'"`);
     assert.deepEqual(b.matchedRules().map((m) => m.id), [201]);
   });
 
+  it('several ctl:ruleRemoveTarget* on one chain add up, by id and by tag, whatever the order', () => {
+    const waf = engine(`
+SecRule ARGS:one "@streq 1" "id:220,phase:1,pass,nolog,ctl:ruleRemoveTargetById=222;ARGS:a"
+SecRule ARGS:two "@streq 1" "id:221,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=t2;ARGS:b,ctl:ruleRemoveTargetById=222-223;ARGS:c"
+SecRule ARGS "@contains x" "id:222,phase:1,pass,log,tag:'t2',chain"
+  SecRule ARGS "@contains y" "t:none"
+SecRule ARGS "@contains x" "id:223,phase:1,pass,log,tag:'t2'"`);
+    assert.deepEqual(run(waf, { uri: '/?a=xy&b=xy&c=xy' }).ids, [222, 223]);
+    // 222 lost a (by id), b (by tag) and c (by id range); 223 only b and c.
+    assert.deepEqual(run(waf, { uri: '/?one=1&two=1&a=xy&b=xy&c=xy' }).ids, [223]);
+    assert.deepEqual(run(waf, { uri: '/?one=1&two=1&a=xy&b=xy&c=xy&d=xy' }).ids, [222, 223]);
+    // Each removal alone leaves the other targets in.
+    assert.deepEqual(run(waf, { uri: '/?one=1&a=xy' }).ids, [223]);
+    assert.deepEqual(run(waf, { uri: '/?two=1&b=x&c=y&a=y' }).ids, []);
+    assert.deepEqual(run(waf, { uri: '/?two=1&b=x&c=y&a=xy' }).ids, [222, 223]);
+    // The first ctl's targets stay removed after the second added its own (a merged list).
+    assert.deepEqual(run(waf, { uri: '/?one=1&two=1&a=xy' }).ids, [223]);
+  });
+
+  it('a scalar written mid-phase (ctl:requestBodyProcessor) is read anew by the next rule', () => {
+    const waf = engine(`
+SecRule REQBODY_PROCESSOR "@streq URLENCODED" "id:230,phase:1,pass,log"
+SecRule REQUEST_METHOD "@streq POST" "id:231,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQBODY_PROCESSOR "@streq JSON" "id:232,phase:1,pass,log"
+SecRule REQBODY_PROCESSOR "@streq URLENCODED" "id:233,phase:1,pass,log"
+SecRule &REQBODY_PROCESSOR "@eq 1" "id:234,phase:1,pass,log"`);
+    const form = { method: 'POST', headers: [['Content-Type', 'application/x-www-form-urlencoded']] as [string, string][] };
+    assert.deepEqual(run(waf, form, '{"a":1}').ids, [230, 232, 234]);
+    assert.deepEqual(run(waf, { headers: [['Content-Type', 'application/x-www-form-urlencoded']] }).ids, [230, 233, 234]);
+  });
+
   it('scalar variables, keyed specials and collections are told apart at compile time', () => {
     const waf = engine(`
 SecRule REQUEST_URI "@contains a" "id:210,phase:1,pass,log"
