@@ -724,8 +724,9 @@ export function requestHeadersEvent(ctx: RequestContext, cid: string): RequestHe
       route_id: ctx.routeId ?? null,
       upstream_id: ctx.upstreamId ?? null,
       timestamp: ctx.timestamp,
-      // with tracing on, the agent's parent is this filter's span; else the client's traceparent
-      traceparent: ctx.trace ? ctx.trace.current.traceparent : (firstHeader(ctx.raw.headers.traceparent) ?? null),
+      // with tracing on, the agent's parent is this filter's span (sampled) or the request's
+      // unsampled context; with tracing off the client's traceparent
+      traceparent: ctx.trace ? ctx.trace.current.traceparent : (ctx.traceparent ?? firstHeader(ctx.raw.headers.traceparent) ?? null),
       ...(ctx.tls?.clientSubject !== undefined
         ? { client_cert_subject: ctx.tls.clientSubject, client_cert_sans: ctx.tls.clientSans ?? [], client_cert_fingerprint: ctx.tls.clientFingerprint256 ?? '' }
         : {}),

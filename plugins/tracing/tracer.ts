@@ -34,7 +34,7 @@ import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-js
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
 import { otlpEnvironment, type OtlpHttpTransport } from './otlp-http.ts';
-import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootSpanId, rootTraceId } from './trace-context.ts';
+import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootTraceId } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
 export type { ExportEvents } from './span-export.ts';
@@ -69,52 +69,32 @@ const KIND_SERVER = 2;
 const KIND_CLIENT = 3;
 
 /**
- * The trace of one request, sampled or not: one class for both, so the core's trace sites
- * (generation.ts, forwarder.ts: `sampled`, `traceId`, `server`, `finish`) see one map rather
- * than two (docs/tracing.md "Session 10"). Unsampled (`recorded` undefined): nothing is recorded,
- * the trace is its own server span and every child, and only carries the `traceparent` the next
- * hop gets (flags 00); the access log's ids are slices of it, taken when read. One small object
- * per request: the ids are not kept apart from the header (docs/tracing.md "Session 18").
- * Sampled: `server` is the recorded span, which holds the ids.
+ * The trace of one sampled request: `server` is the recorded server span, which holds the ids.
+ * An unsampled request has none: Tracing.start returns only its `traceparent` (flags 00), so the
+ * core's trace sites see `undefined` as with tracing off (docs/tracing.md "Session 19").
  */
-class Trace implements RequestTrace, TraceSpan {
-  readonly server: TraceSpan;
+class Trace implements RequestTrace {
   current: TraceSpan;
   constructor(
-    /** unsampled: `00-<trace id>-<span id>-00` (a root's from trace-context.ts, or under a client's parent); sampled: '' (never read: `server` is the recorded span) */
-    readonly traceparent: string,
-    /** the recorded server span; undefined when not sampled */
-    readonly recorded: RecordedSpan | undefined,
-    /** the server span's name before the route is known (`GET`, or `HTTP` for other methods); '' when not sampled */
+    readonly server: RecordedSpan,
+    /** the server span's name before the route is known (`GET`, or `HTTP` for other methods) */
     readonly method: string,
   ) {
-    this.server = recorded ?? this;
-    this.current = this.server;
-  }
-  get sampled(): boolean {
-    return this.recorded !== undefined;
+    this.current = server;
   }
   get traceId(): string {
-    const s = this.recorded;
-    return s === undefined ? rootTraceId(this.traceparent) : s.traceId;
+    return this.server.traceId;
   }
   get spanId(): string {
-    const s = this.recorded;
-    return s === undefined ? rootSpanId(this.traceparent) : s.spanId;
+    return this.server.spanId;
   }
   child(name: string, kind: 'internal' | 'client', startTime?: number): TraceSpan {
-    const s = this.recorded;
-    if (s === undefined) return this;
+    const s = this.server;
     // children share the trace's tracestate; their parent (the server span) is local
     return new RecordedSpan(s.queue, s.traceId, s.spanId, false, s.traceState, name, kind === 'client' ? KIND_CLIENT : KIND_INTERNAL, startTime ?? performance.now(), [], s.traceParts, s.sidA, s.sidB, s.sidC);
   }
-  // as an unsampled span: nothing is recorded
-  set(): void {}
-  fail(): void {}
-  end(): void {}
   finish(status: number, errorType: string | undefined): void {
-    const s = this.recorded;
-    if (s === undefined) return;
+    const s = this.server;
     s.set(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
     // Server spans: 4xx are the client's business, not an error of the server (semantic conventions).
     if (status >= 500 || errorType !== undefined) s.fail(errorType ?? String(status));
@@ -216,21 +196,22 @@ export class Tracing implements TracingRuntime {
     }
   }
 
-  start(req: IncomingMessage, method: string, path: string, startTime: number): RequestTrace {
+  /** A sampled request's trace, or an unsampled one's `traceparent` (flags 00) and nothing else. */
+  start(req: IncomingMessage, method: string, path: string, startTime: number): RequestTrace | string {
     const h = req.headers;
     // Parent-based: a valid client traceparent decides; otherwise the trace id's ratio does.
     const parent = h.traceparent === undefined ? undefined : parseTraceparent(h.traceparent);
     let traceId: string;
     let traceParts: TraceIdParts;
     if (parent) {
-      if (!parent.sampled) return new Trace(formatTraceparent(parent.traceId, newSpanId(), false), undefined, '');
+      if (!parent.sampled) return formatTraceparent(parent.traceId, newSpanId(), false);
       traceId = parent.traceId;
       traceParts = TraceIdParts.ofHex(traceId);
     } else {
       const sampler = this.sampler;
       const traceparent = sampler.rootTraceparent();
-      // unsampled (99 in 100 at 1%): the ids stay inside the ready traceparent until read
-      if (!sampler.lastSampled) return new Trace(traceparent, undefined, '');
+      // unsampled (99 in 100 at 1%): the ready traceparent is all there is
+      if (!sampler.lastSampled) return traceparent;
       traceId = rootTraceId(traceparent);
       traceParts = lastRootTraceIdParts();
     }
@@ -272,13 +253,12 @@ export class Tracing implements TracingRuntime {
       pidC = idPartC(lo);
     }
     const server = new RecordedSpan(this.queue, traceId, parent ? parent.spanId : '', parent !== undefined, tracestate, name, KIND_SERVER, startTime, attributes, traceParts, pidA, pidB, pidC);
-    return new Trace('', server, name);
+    return new Trace(server, name);
   }
 
   routed(t: RequestTrace, route: CompiledRoute): void {
     const trace = t as Trace;
-    const span = trace.recorded;
-    if (span === undefined) return;
+    const span = trace.server;
     span.set('sentinel.route.id', route.id);
     let known = this.routeNames.get(route);
     if (!known) {

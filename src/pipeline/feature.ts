@@ -297,10 +297,12 @@ export interface WebSocketRuntime {
 /** `tracing`: opens the server span of each request (only registered when tracing is on). */
 export interface TracingRuntime {
   /**
-   * The request's trace: the client's `traceparent`/`tracestate` are its parent; `startTime` is
-   * the performance.now() of arrival.
+   * The request's trace when it is sampled (the client's `traceparent`/`tracestate` are its
+   * parent; `startTime` is the performance.now() of arrival); when it is not, only the
+   * `traceparent` the next hops get, `00-<trace id>-<span id>-00`: an unsampled request carries
+   * no trace object (docs/tracing.md "Session 19").
    */
-  start(req: IncomingMessage, method: string, path: string, startTime: number): RequestTrace;
+  start(req: IncomingMessage, method: string, path: string, startTime: number): RequestTrace | string;
   /** called once the route is known: names the server span `METHOD route` and sets http.route */
   routed(trace: RequestTrace, route: CompiledRoute): void;
 }

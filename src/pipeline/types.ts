@@ -26,8 +26,8 @@ export interface TlsInfo {
 /**
  * One span of a traced request (plugins/tracing). The core opens and ends spans at fixed points
  * (route match, each filter, each upstream attempt) of sampled requests only; it never sees the
- * OpenTelemetry encoding. A request that is not sampled opens no child: its `server` span records
- * nothing and carries the context (flags 00) the upstream and agents get.
+ * OpenTelemetry encoding. A request that is not sampled has no trace object at all, only the
+ * `traceparent` (flags 00) the upstream and agents get (RequestContext.traceparent).
  */
 export interface TraceSpan {
   /** the W3C `traceparent` naming this span (what the next hop sees as its parent) */
@@ -38,13 +38,12 @@ export interface TraceSpan {
   end(): void;
 }
 
-/** The trace of one request: its server span, and children under it. */
+/** The trace of one sampled request: its server span, and children under it. */
 export interface RequestTrace {
   /** 32 hex digits (W3C trace id) */
   readonly traceId: string;
   /** 16 hex digits: the server span */
   readonly spanId: string;
-  readonly sampled: boolean;
   readonly server: TraceSpan;
   /** the span that is running now (a filter's while its onRequest runs; else the server span) */
   current: TraceSpan;
@@ -103,8 +102,13 @@ export interface RequestContext {
    */
   agentState?: unknown;
   readonly log: Logger;
-  /** the request's trace when tracing is on (plugins/tracing), else undefined */
+  /** the request's trace when tracing is on and the request is sampled (plugins/tracing), else undefined */
   readonly trace: RequestTrace | undefined;
+  /**
+   * With tracing on and the request not sampled: the W3C `traceparent` the upstream and agents get,
+   * `00-<trace id>-<span id>-00` (nothing is recorded for it); else undefined.
+   */
+  readonly traceparent?: string | undefined;
 }
 
 /** A response a filter produces instead of forwarding (block, redirect, 429, builtin ...). */

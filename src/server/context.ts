@@ -9,8 +9,10 @@ export class Context implements RequestContext {
   private _timestamp: string | undefined;
   private readonly wallStart = Date.now();
   body: Buffer | undefined = undefined;
-  /** set by the generation right after construction when tracing is on */
+  /** set by the generation right after construction when tracing is on and the request sampled */
   trace: RequestTrace | undefined = undefined;
+  /** set by the generation right after construction when tracing is on and the request not sampled */
+  traceparent: string | undefined = undefined;
   readonly responseHeaders: HeaderMap = {};
   readonly audit = { tags: [] as string[], ruleIds: [] as string[], rateLimited: false, blocked: undefined as string | undefined };
   private _state: Map<string, unknown> | undefined;

@@ -304,10 +304,8 @@ export async function forward(opts: {
     // With tracing on, each attempt of a sampled request is a client span and the upstream sees it
     // as its parent; an unsampled request records nothing: the upstream gets its ids, flags 00.
     let span: TraceSpan | undefined;
-    if (ctx.trace) {
-      if (ctx.trace.sampled) span = attemptSpan(ctx, req.method ?? 'GET', group.origin(target), req.url ?? '/', target.host, target.port, group.id, attempt);
-      else ctx.upstreamHeaders.traceparent = ctx.trace.server.traceparent;
-    }
+    if (ctx.trace) span = attemptSpan(ctx, req.method ?? 'GET', group.origin(target), req.url ?? '/', target.host, target.port, group.id, attempt);
+    else if (ctx.traceparent !== undefined) ctx.upstreamHeaders.traceparent = ctx.traceparent;
     const t0 = performance.now();
     let outcome: AttemptOutcome;
     let response: UpstreamExchange;

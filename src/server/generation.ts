@@ -88,8 +88,10 @@ interface Front {
   /** the route's filter chain, set with ctx (onComplete runs over it) */
   chain: FilterChain | undefined;
   result: ForwardResult | undefined;
-  /** with tracing on: the request's trace (its server span) */
+  /** with tracing on, a sampled request's trace (its server span) */
   readonly trace: RequestTrace | undefined;
+  /** with tracing on, an unsampled request's `traceparent` (flags 00): no trace object for it */
+  readonly traceparent: string | undefined;
 }
 
 /** A request the front half let through, with what the back half (forward / WebSocket proxy) needs. */
@@ -467,6 +469,7 @@ export class Generation {
     // (sentinel-reference.md §3.4; Envoy keeps x-request-id apart from the trace id too): the W3C
     // trace id travels in traceparent and the access log's otel_trace_id (docs/tracing.md "Propagation").
     const trace = this.tracing?.start(req, method, target.path, startTime);
+    const unsampled = typeof trace === 'string';
     return {
       startTime,
       traceId: pickTraceId(req.headers, this.traceFormat),
@@ -477,7 +480,8 @@ export class Generation {
       ctx: undefined,
       chain: undefined,
       result: undefined,
-      trace,
+      trace: unsampled ? undefined : trace,
+      traceparent: unsampled ? trace : undefined,
     };
   }
 
@@ -542,11 +546,12 @@ export class Generation {
       return undefined;
     }
     const input = requestMatchInput(f.method, path, f.query, host, req.headers);
-    // Only a sampled request records child spans (an unsampled one carries its ids and nothing else).
-    const sampled = f.trace?.sampled === true;
-    const matchStart = sampled ? performance.now() : 0;
+    // Only a sampled request has a trace and records child spans (an unsampled one carries its
+    // traceparent and nothing else).
+    const trace = f.trace;
+    const matchStart = trace ? performance.now() : 0;
     const route = (f.route = matchRoute(this.config.routesByListener.get(listener.config.id) ?? this.config.routes, input, this.defaultRoutes.get(listener.config.id)));
-    if (sampled) this.traceRouteMatch(f.trace!, matchStart, route);
+    if (trace) this.traceRouteMatch(trace, matchStart, route);
     // A query-param condition read a parameter the upstream may see with another value: the
     // route chosen could be one the upstream's reading would not have matched (docs/security.md,
     // "Parser differentials").
@@ -576,7 +581,8 @@ export class Generation {
     });
     if (route.methodOverrides) forwardMethodOverride(upstreamHeaders, f.method, req.headers, route.methodOverrides);
     const ctx = (f.ctx = new Context(traceId, f.startTime, req, f.method, path, f.query, host, clientIp, socket.remotePort ?? 0, listener.config.id, tls ? 'https' : 'http', tls, route.id, route.upstream, upstreamHeaders, this.deps.log));
-    ctx.trace = f.trace;
+    ctx.trace = trace;
+    ctx.traceparent = f.traceparent;
     const chain = (f.chain = this.chains.get(route.id)!);
     res.once('close', () => {
       if (!res.writableFinished) ctx.cancel('client closed the connection');
@@ -596,8 +602,8 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' }, body: JSON.stringify({ error: 'Payload Too Large', status: 413, request_id: traceId }) });
       return undefined;
     }
-    // filter spans for sampled requests only (an unsampled one's agents still get ctx.trace's context)
-    const refusal = chain.hasRequestHooks ? await chain.onRequest(ctx, sampled ? f.trace : undefined) : undefined;
+    // filter spans for sampled requests only (an unsampled one's agents still get ctx.traceparent)
+    const refusal = chain.hasRequestHooks ? await chain.onRequest(ctx, trace) : undefined;
     if (refusal) {
       const { filter, local } = refusal;
       if (local.blockReason) {
@@ -661,7 +667,7 @@ export class Generation {
   }
 
   private finish(req: IncomingMessage, _res: ServerResponse, f: Front): void {
-    const { startTime, method, path, query, traceId, route, ctx, chain, result, trace } = f;
+    const { startTime, method, path, query, traceId, route, ctx, chain, result, trace, traceparent } = f;
     const metrics = this.deps.metrics;
     const durationMs = performance.now() - startTime;
     const status = result?.status ?? 500;
@@ -707,8 +713,9 @@ export class Generation {
         connection_reused: false,
         rate_limit_hit: ctx?.audit.rateLimited ?? false,
         client_cert_subject: ctx?.tls?.clientSubject,
-        otel_trace_id: trace ? trace.traceId : undefined,
-        otel_span_id: trace ? trace.spanId : undefined,
+        // an unsampled request's ids are in its traceparent, `00-<trace id>-<span id>-00`
+        otel_trace_id: trace ? trace.traceId : traceparent?.slice(3, 35),
+        otel_span_id: trace ? trace.spanId : traceparent?.slice(36, 52),
       };
       access.write(formatAccess(entry, this.deps.accessFormat));
     }

@@ -220,6 +220,47 @@ ${tracingBlock(collector.endpoint, 1)}
     const controlTrace = TRACEPARENT.exec(String(up.seen.at(-1)!.headers.traceparent))![1]!;
     await eventually(() => spansOf(collector, controlTrace).length >= 5, 'the spans of the sampled request after it');
     assert.equal(spansOf(collector, parentTrace).length, 0, 'no span of the unsampled request');
+    // the access log names the unsampled request by the ids the upstream saw
+    let entry: Record<string, unknown> | undefined;
+    await eventually(() => {
+      (gw as unknown as { accessLog?: { flush?(): void } }).accessLog?.flush?.();
+      entry = accessEntries('access-1-').find((e) => e.path === '/api/unsampled');
+      return entry !== undefined;
+    }, 'the access log line');
+    assert.deepEqual([entry!.otel_trace_id, entry!.otel_span_id], [parentTrace, tp[2]]);
+  });
+
+  test('an unsampled root (rate 0): the agent and the upstream get the same traceparent, flags 00, and the access log its ids', async () => {
+    const gw0 = await startGateway({
+      logLevel: 'silent',
+      configText: `
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+agents { agent "tracer" { unix-socket "${sock}"; events "request_headers"; timeout-ms 5000 } }
+filters { filter "inspect" { type "agent"; agent "tracer" } }
+routes { route "api" { matches { path-prefix "/api" }; upstream "backend"; filters "inspect" } }
+upstreams { upstream "backend" { target "${up.address}" } }
+${tracingBlock(collector.endpoint, 0)}
+`,
+    });
+    const seenBefore = agent.lines.length;
+    let tp: RegExpExecArray;
+    try {
+      const r = await request(`http://127.0.0.1:${gw0.address('http').port}/api/unsampled-root`);
+      assert.equal(r.status, 200);
+      const upstreamTp = String(up.seen.at(-1)!.headers.traceparent);
+      tp = TRACEPARENT.exec(upstreamTp)!;
+      assert.ok(tp, `upstream got a W3C traceparent: ${upstreamTp}`);
+      assert.equal(tp[3], '00', 'not sampled');
+      const agentSaw = agent.lines.slice(seenBefore).filter((l) => l.seen === 'request').map((l) => (l.metadata as { traceparent: string | null }).traceparent);
+      assert.deepEqual(agentSaw, [upstreamTp], 'the agent got the same context');
+    } finally {
+      await gw0.close();
+    }
+    const entry = accessEntries('access-0-').find((e) => e.path === '/api/unsampled-root');
+    assert.ok(entry, 'access log entry of the request');
+    assert.deepEqual([entry.otel_trace_id, entry.otel_span_id], [tp[1], tp[2]]);
+    assert.equal(spansOf(collector, tp[1]!).length, 0, 'nothing recorded');
   });
 
   test('an invalid client traceparent is ignored: a new trace starts', async () => {
