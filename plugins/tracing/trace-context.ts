@@ -159,12 +159,20 @@ export function hexWord(hex: string, from: number): number {
 // turned into ASCII in the lanes at once and stored as one little-endian word. A digit per table
 // byte (two loads and two stores a byte) was the larger part of the unsampled path's own cost
 // (docs/tracing.md "Session 13").
+// The random words are drawn for 16 texts at once: one randomFillSync costs ~15,000 instructions
+// whatever its size (Node's job object, OpenSSL's DRBG call) plus ~3 a byte, so filling 1,536
+// bytes per text was ~300 instructions a request; 24 KiB per 1,024 roots is ~90 (docs/tracing.md
+// "Session 19"). The text stays 64 entries: it lives until its last slice is dropped, and a
+// larger one would outlive a scavenge and be promoted.
 const ROOT_LEN = 55;
 const ROOT_WORDS = 6; // 4 trace id + 2 span id random words
 const ROOTS = 64;
-const rootBytes = Buffer.allocUnsafeSlow(ROOTS * ROOT_WORDS * 4);
+const RANDOM_WORDS = 16 * ROOTS * ROOT_WORDS;
+const rootBytes = Buffer.allocUnsafeSlow(RANDOM_WORDS * 4);
 /** the random words (allocUnsafeSlow: its own ArrayBuffer, offset 0, so aligned) */
-const rootRandom = new Uint32Array(rootBytes.buffer, rootBytes.byteOffset, ROOTS * ROOT_WORDS);
+const rootRandom = new Uint32Array(rootBytes.buffer, rootBytes.byteOffset, RANDOM_WORDS);
+/** where the current text's entry 0 has its words in rootRandom (the first refill draws) */
+let rootBase = RANDOM_WORDS - ROOTS * ROOT_WORDS;
 const rootAscii = Buffer.alloc(ROOTS * ROOT_LEN);
 const rootOut = new DataView(rootAscii.buffer, rootAscii.byteOffset, ROOTS * ROOT_LEN);
 for (let r = 0; r < ROOTS; r++) rootAscii.write('00-', r * ROOT_LEN, 'latin1');
@@ -187,9 +195,13 @@ function nibbleValue(x: number): number {
 }
 
 function refillRoots(): void {
-  randomFillSync(rootBytes);
+  rootBase += ROOTS * ROOT_WORDS;
+  if (rootBase === RANDOM_WORDS) {
+    randomFillSync(rootBytes);
+    rootBase = 0;
+  }
   for (let r = 0; r < ROOTS; r++) {
-    const w = r * ROOT_WORDS;
+    const w = rootBase + r * ROOT_WORDS;
     const o = r * ROOT_LEN;
     // trace id: digits 3..34, word t's low nibbles then its high nibbles
     for (let t = 0; t < 4; t++) {
@@ -213,7 +225,7 @@ let lastRoot = 0;
 
 /** The trace id of the last newRoot() as numbers, from its random words (no hex decoding). */
 export function lastRootTraceIdParts(): TraceIdParts {
-  const w = lastRoot * ROOT_WORDS;
+  const w = rootBase + lastRoot * ROOT_WORDS;
   // trace id word t (big-endian) is digits 8t..8t+7: random word t's low nibbles, then its high ones
   const word = (x: number) => ((nibbleValue(x & 0x0f0f0f0f) << 16) | nibbleValue((x >>> 4) & 0x0f0f0f0f)) >>> 0;
   return TraceIdParts.ofWords(word(rootRandom[w]!), word(rootRandom[w + 1]!), word(rootRandom[w + 2]!), word(rootRandom[w + 3]!));
@@ -277,7 +289,7 @@ export class RatioSampler {
     for (;;) {
       if (rootNext === ROOTS) refillRoots();
       const r = rootNext++;
-      const w = r * ROOT_WORDS;
+      const w = rootBase + r * ROOT_WORDS;
       const a = rootRandom[w]!;
       const b = rootRandom[w + 1]!;
       const c = rootRandom[w + 2]!;

@@ -151,7 +151,8 @@ test('ids as numbers (for the protobuf encoder): the parts of every root trace i
     return [b.readUIntBE(0, 3), b.readUIntBE(3, 3), b.readUIntBE(6, 2)];
   };
   const sampler = new RatioSampler(1);
-  for (let i = 0; i < 300; i++) {
+  // past a draw of the random words (one per 1,024 roots) and many texts of 64
+  for (let i = 0; i < 1100; i++) {
     const root = sampler.newRoot();
     const t = lastRootTraceIdParts();
     const hex = rootTraceId(root.traceparent);
