@@ -53,6 +53,17 @@ function accessEntries(prefix: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** The access log entry of the request to `path` (rate-1 gateways' files), once `gw` has written it. */
+async function loggedEntry(gw: Gateway, path: string): Promise<Record<string, unknown>> {
+  let entry: Record<string, unknown> | undefined;
+  await eventually(() => {
+    (gw as unknown as { accessLog?: { flush?(): void } }).accessLog?.flush?.();
+    entry = accessEntries('access-1-').find((e) => e.path === path);
+    return entry !== undefined;
+  }, `the access log line of ${path}`);
+  return entry!;
+}
+
 describe('sampled requests (rate 1): structure, attributes, propagation', () => {
   let collector: Collector;
   let up: TestUpstream;
@@ -221,13 +232,8 @@ ${tracingBlock(collector.endpoint, 1)}
     await eventually(() => spansOf(collector, controlTrace).length >= 5, 'the spans of the sampled request after it');
     assert.equal(spansOf(collector, parentTrace).length, 0, 'no span of the unsampled request');
     // the access log names the unsampled request by the ids the upstream saw
-    let entry: Record<string, unknown> | undefined;
-    await eventually(() => {
-      (gw as unknown as { accessLog?: { flush?(): void } }).accessLog?.flush?.();
-      entry = accessEntries('access-1-').find((e) => e.path === '/api/unsampled');
-      return entry !== undefined;
-    }, 'the access log line');
-    assert.deepEqual([entry!.otel_trace_id, entry!.otel_span_id], [parentTrace, tp[2]]);
+    const entry = await loggedEntry(gw, '/api/unsampled');
+    assert.deepEqual([entry.otel_trace_id, entry.otel_span_id], [parentTrace, tp[2]]);
   });
 
   test('an unsampled root (rate 0): the agent and the upstream get the same traceparent, flags 00, and the access log its ids', async () => {
@@ -338,14 +344,9 @@ ${tracingBlock(collector.endpoint, 0)}
     const correlation = String(r.headers['x-correlation-id']);
     assert.match(correlation, TINYFLAKE);
     const tp = TRACEPARENT.exec(String(up.seen.at(-1)!.headers.traceparent))!;
-    let entry: Record<string, unknown> | undefined;
-    await eventually(() => {
-      (gw as unknown as { accessLog?: { flush?(): void } }).accessLog?.flush?.();
-      entry = accessEntries('access-1-').find((e) => e.path === '/api/log-generated');
-      return entry !== undefined;
-    }, 'the access log line');
-    assert.deepEqual([entry!.trace_id, entry!.otel_trace_id], [correlation, tp[1]]);
-    assert.match(String(entry!.otel_span_id), /^[0-9a-f]{16}$/);
+    const entry = await loggedEntry(gw, '/api/log-generated');
+    assert.deepEqual([entry.trace_id, entry.otel_trace_id], [correlation, tp[1]]);
+    assert.match(String(entry.otel_span_id), /^[0-9a-f]{16}$/);
   });
 });
 
