@@ -9,6 +9,7 @@
 import type http from 'node:http';
 import http2 from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
+import tls, { type TLSSocket } from 'node:tls';
 import type { CompiledConfig, CompiledListener } from '../config/compile.ts';
 
 export interface ListenerLimits {
@@ -90,6 +91,9 @@ export function applyHttp1Limits(server: http.Server | http2.Http2SecureServer, 
   s.connectionsCheckingInterval = CONNECTIONS_CHECKING_INTERVAL_MS;
 }
 
+/** How long a peer has to end its side of an HTTP/2 connection after the gateway ended its own. */
+const PEER_END_GRACE_MS = 1000;
+
 /**
  * HTTP/2 sessions (h2c, and TLS clients that chose h2): a session with no open stream is closed
  * (GOAWAY) after the header timeout when it never sent a request, after the keep-alive timeout
@@ -97,6 +101,18 @@ export function applyHttp1Limits(server: http.Server | http2.Http2SecureServer, 
  * reset. `limits()` is read when a timer is armed, so a reload applies to the next one.
  */
 export function guardHttp2Sessions(server: http2.Http2Server | http2.Http2SecureServer, limits: () => ListenerLimits, onClose: (reason: 'h2_idle' | 'h2_request_timeout') => void): void {
+  // A session closed gracefully (GOAWAY, then no open stream: idle, shutdown, abuse) ends its
+  // socket and then waits, with no timer, for the peer to end its side: a peer that never does
+  // would hold the socket, and its slot of max-connections-per-client, for ever.
+  const reapAfterEnd = (socket: Socket): void => {
+    socket.once('finish', () => {
+      const t = setTimeout(() => socket.destroy(), PEER_END_GRACE_MS);
+      t.unref();
+      socket.once('close', () => clearTimeout(t));
+    });
+  };
+  if (server instanceof tls.Server) server.on('secureConnection', (s: TLSSocket) => s.alpnProtocol === 'h2' && reapAfterEnd(s));
+  else server.on('connection', reapAfterEnd);
   server.on('session', (session: http2.ServerHttp2Session) => {
     let open = 0;
     let timer: NodeJS.Timeout | undefined;

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { Pki } from '../../helpers/pki.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
-import { holdOpen, rawExchange } from '../../helpers/raw-http.ts';
+import { holdOpen, rawExchange, type RawReply } from '../../helpers/raw-http.ts';
 
 const HEADER_TIMEOUT_S = 1;
 const KEEPALIVE_S = 1;
@@ -160,6 +160,19 @@ describe('listener limits on HTTPS and h2c', () => {
   });
 });
 
+/**
+ * A request on a new connection, repeated until one is answered or BOUND_MS ran out: the gateway
+ * frees a client's slot when its own socket closes, which comes after the client's close.
+ */
+async function untilAnswered(port: number, request: string): Promise<RawReply> {
+  const until = performance.now() + BOUND_MS;
+  for (;;) {
+    const r = await rawExchange(port, request, { waitMs: BOUND_MS });
+    if (r.statuses.length > 0 || performance.now() > until) return r;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
 describe('connection caps', () => {
   test('max-connections-per-client: one client cannot hold every slot; others still connect', async () => {
     const gw = await startGateway({ configText: config(pki.dir, up.address, 'max-connections-per-client 3'), logLevel: 'silent' });
@@ -183,14 +196,34 @@ describe('connection caps', () => {
       const metrics = await gw.metrics.render();
       assert.match(metrics, /sentinel_connections_rejected_total\{listener="http",reason="max_connections_per_client"\} [1-9]/);
       // a held slot given back is usable again
-      const closedOne = new Promise((r) => sockets[0]!.once('close', r));
       sockets[0]!.destroy();
-      await closedOne;
-      await new Promise((r) => setTimeout(r, 50));
-      const ok = await rawExchange(port, 'GET /again HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { waitMs: BOUND_MS });
+      const ok = await untilAnswered(port, 'GET /again HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
       assert.equal(ok.statuses[0], 200, ok.text);
     } finally {
       for (const s of sockets) s.destroy();
+      await gw.close();
+    }
+  });
+
+  test('an h2c peer that never ends its side after the idle GOAWAY does not keep its connection (nor its slot)', async () => {
+    const gw = await startGateway({ configText: config(pki.dir, up.address, 'max-connections-per-client 1'), logLevel: 'silent' });
+    // allowHalfOpen: the gateway's FIN does not end this side; it sends the preface and SETTINGS, then nothing
+    const peer = net.connect({ port: gw.address('h2c').port, host: '127.0.0.1', allowHalfOpen: true });
+    peer.on('error', () => undefined);
+    try {
+      const gatewayEnded = new Promise<boolean>((r) => {
+        peer.once('end', () => r(true));
+        setTimeout(() => r(false), BOUND_MS).unref();
+      });
+      peer.on('data', () => undefined);
+      peer.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+      assert.equal(await gatewayEnded, true, 'GOAWAY and FIN after the idle timeout');
+      // The peer still holds its side open. The gateway's socket must go all the same: the
+      // client's one slot becomes free (the cap counts across listeners).
+      const ok = await untilAnswered(gw.address('http').port, 'GET /after-half-open HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      assert.equal(ok.statuses[0], 200, `the slot is still held: ${ok.text}`);
+    } finally {
+      peer.destroy();
       await gw.close();
     }
   });
