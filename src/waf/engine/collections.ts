@@ -21,12 +21,22 @@ export function makeItem(key: string, value: string): Item {
 }
 
 // Collections that exist (empty) even when nothing filled them, so selectors on them yield nothing.
-export const COLLECTIONS = new Set([
+const COLLECTION_NAMES = [
   'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES', 'REQUEST_HEADERS',
   'REQUEST_HEADERS_NAMES', 'REQUEST_COOKIES', 'REQUEST_COOKIES_NAMES', 'RESPONSE_HEADERS',
   'RESPONSE_HEADERS_NAMES', 'FILES', 'FILES_NAMES', 'FILES_SIZES', 'FILES_TMPNAMES', 'MULTIPART_PART_HEADERS',
   'MULTIPART_FILENAME', 'MULTIPART_NAME', 'GEO', 'FILES_TMP_CONTENT',
-]);
+];
+export const COLLECTIONS: ReadonlySet<string> = new Set(COLLECTION_NAMES);
+const collectionIds = new Map(COLLECTION_NAMES.map((n, i) => [n, i]));
+
+/** How many built-in collections there are (a transaction's collection slots). */
+export const COLLECTION_COUNT = COLLECTION_NAMES.length;
+
+/** A built-in collection's slot (RuleVariable.cid, the transaction's collection array), or -1. */
+export function collectionSlot(name: string): number {
+  return collectionIds.get(name) ?? -1;
+}
 
 const NO_ITEMS: readonly Item[] = Object.freeze([]) as readonly Item[];
 

@@ -14,7 +14,7 @@ import {
 } from '../seclang/parser.ts';
 import { compileOperator } from '../operators/index.ts';
 import { getTransformation } from '../transformations/index.ts';
-import { COLLECTIONS } from './collections.ts';
+import { collectionSlot, COLLECTIONS } from './collections.ts';
 import { intern } from './intern.ts';
 import { compileMacro } from './macro.ts';
 import { MissMemo } from './memo.ts';
@@ -295,6 +295,7 @@ function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): Rule
     whole: spec.key === undefined && spec.keyRegex === undefined && !spec.count && COLLECTIONS.has(spec.name),
     scalar: !COLLECTIONS.has(spec.name) && !KEYED_SPECIAL.has(spec.name),
     sid: -1,
+    cid: collectionSlot(spec.name),
   };
   if (v.scalar && !spec.exclude) v.sid = scalarSlot(v.name);
   if (spec.keyRegex !== undefined) {

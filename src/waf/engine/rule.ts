@@ -32,6 +32,9 @@ export interface RuleVariable {
   /** For a scalar the transaction stores (not one of COMPUTED_SCALARS): its process-wide slot
    * (scalarSlot()), where a transaction keeps the selected items until a scalar changes; else -1. */
   sid: number;
+  /** A built-in collection's slot (collectionSlot()), else -1: the rule loop reads the
+   * transaction's collection from an array, not a Map by name. */
+  cid: number;
 }
 
 export interface Transformation {

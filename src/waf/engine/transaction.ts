@@ -2,7 +2,7 @@
 // interventions and the list of matched rules.
 import { randomBytes } from 'node:crypto';
 
-import { COLLECTIONS, Collection, makeItem, MapCollection, type Item } from './collections.ts';
+import { COLLECTION_COUNT, collectionSlot, COLLECTIONS, Collection, makeItem, MapCollection, type Item } from './collections.ts';
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
@@ -70,6 +70,9 @@ export class Transaction {
   // variables
   private readonly scalars = new Map<string, string>();
   private readonly cols = new Map<string, Collection>();
+  /** The built-in collections made so far, by slot (RuleVariable.cid): the rule loop's reads
+   * without a Map lookup by name (~2 per selector of a whole or keyed collection). */
+  private readonly colSlots = new Array<Collection | undefined>(COLLECTION_COUNT).fill(undefined);
   private readonly tx = new MapCollection();
   private readonly persistent = new Map<string, MapCollection>();
   private matchedVars: Item[] = [];
@@ -266,6 +269,8 @@ export class Transaction {
     if (!c) {
       c = new Collection();
       this.cols.set(name, c);
+      const slot = collectionSlot(name);
+      if (slot >= 0) this.colSlots[slot] = c;
     }
     return c;
   }
@@ -494,7 +499,7 @@ export class Transaction {
       const vals = key.includes('@') ? this.xmlAttrs : this.xmlTexts;
       return vals.map((value) => makeItem(key, value));
     }
-    const col = this.keyed(v.name);
+    const col = v.cid >= 0 ? (this.colSlots[v.cid] ?? EMPTY) : this.keyed(v.name);
     if (!col) return this.selectScalar(v.name);
     this.selKeyed = true;
     if (v.lkey !== undefined) return col.get(v.lkey);
@@ -859,7 +864,7 @@ export class Transaction {
       if (v.exclude) continue;
       let items: Item[];
       let keyed: boolean;
-      const col = memo !== undefined && v.whole ? this.cols.get(v.name) : undefined;
+      const col = memo !== undefined && v.whole ? this.colSlots[v.cid] : undefined;
       if (col !== undefined) {
         // A whole collection: when every known value misses this link, only new values are left.
         const split = (col.missSplit ??= memo!.split(col.items));
