@@ -153,7 +153,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('a primary and two workers; logs carry the worker id', () => {
+test('a primary and two workers; logs carry the worker id', async () => {
   assert.equal(workerPids.length, 2);
   assert.equal(new Set(workerPids).size, 2);
   assert.ok(!workerPids.includes(proc.child.pid!), 'the primary serves no traffic itself');
@@ -161,6 +161,9 @@ test('a primary and two workers; logs carry the worker id', () => {
   const argv = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   for (const pid of workerPids) assert.ok(argv(pid).includes('--min-semi-space-size=16'), `worker ${pid} has the semi-space flag`);
   assert.ok(!argv(proc.child.pid!).includes('--min-semi-space-size=16'));
+  // Each worker writes its own stdout: a worker's 'sentinel started' line can reach the pipe after
+  // the primary's 'sentinel cluster started' (seen once in CI at load ~20), so wait for both.
+  await proc.waitFor(() => proc.lines.filter((l) => l.msg === 'sentinel started').length >= 2, START_MS);
   const workerStarts = proc.lines.filter((l) => l.msg === 'sentinel started');
   assert.deepEqual(workerStarts.map((l) => l.worker).sort(), [1, 2]);
 });
