@@ -43,6 +43,24 @@ async function status(f: RequestFilter, ip = '192.0.2.1'): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Calls the filter for fresh client addresses (windows of their own) until two calls in a row
+ * reached Redis, bounded to 10 s: the pool (2 connections) connects in the background, and a call
+ * on a connection not yet ready within a short redis-timeout-ms is decided locally (a fixed
+ * 100 ms sleep was not always enough on a loaded machine).
+ */
+async function untilConnected(f: RequestFilter, id: string): Promise<void> {
+  let inRow = 0;
+  for (let i = 0; i < 100; i++) {
+    const ip = `192.0.2.${100 + i}`;
+    await status(f, ip);
+    inRow = (await admin.keys(`sentinel:ratelimit:${id}:*${ip}`)).length > 0 ? inRow + 1 : 0;
+    if (inRow === 2) return;
+    await sleep(100);
+  }
+  assert.fail(`${id}: no two calls in a row reached Redis within 10 s`);
+}
+
 test('the Lua sliding window is atomic: two backends sharing one Redis admit exactly the limit', async () => {
   const a = new RedisBackend({ url: redis.url, mode: 'standalone', sentinelMaster: 'm', poolSize: 3, timeoutMs: 500 });
   const b = new RedisBackend({ url: redis.url, mode: 'standalone', sentinelMaster: 'm', poolSize: 3, timeoutMs: 500 });
@@ -92,9 +110,9 @@ test('Redis killed mid-test: no errors surface, the local fallback limits, Redis
   // max-rps 0.1: the shared window is 1 request per 10 s, and so is the local fallback (burst
   // does not widen it): exactly 1 passes for a fresh key.
   const f = redisFilter('failover', 'max-rps 0.1; burst 4; redis-timeout-ms 100', services);
-  await sleep(100);
+  await untilConnected(f, 'failover');
   assert.equal(await status(f, '198.51.100.1'), 200);
-  assert.ok((await admin.keys('sentinel:ratelimit:failover:*')).length > 0, 'the first request went to Redis');
+  assert.ok((await admin.keys('sentinel:ratelimit:failover:*198.51.100.1')).length > 0, 'the first request went to Redis');
 
   await redis.kill();
   // Every request still gets an answer; the local buckets decide.
