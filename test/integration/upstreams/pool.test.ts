@@ -83,14 +83,18 @@ test('idle-timeout closes an idle keep-alive socket', async () => {
 
 test('max-lifetime: a connection older than the limit is not reused', async () => {
   const s = await trackedServer((_req, res) => res.end('ok'));
-  const g = group(s.address, { 'connection-pool': { 'max-lifetime-secs': 0.2, 'idle-timeout-secs': 60 } } as Partial<RawUpstream>);
+  const g = group(s.address, { 'connection-pool': { 'max-lifetime-secs': 1, 'idle-timeout-secs': 60 } } as Partial<RawUpstream>);
+  const born = performance.now();
   await get(g);
   await sleep(20); // undici frees the socket a tick after the body ends
   await get(g);
-  assert.equal(s.ports.length, 1, 'reused while young');
-  await sleep(300);
+  // 'young' only holds if the second request went out within the lifetime (a loaded machine
+  // can stall longer; the second part below holds either way)
+  if (performance.now() - born < 900) assert.equal(s.ports.length, 1, 'reused while young');
+  await sleep(1100);
+  const before = s.ports.length;
   await get(g);
-  assert.equal(s.ports.length, 2, 'replaced once older than max-lifetime');
+  assert.equal(s.ports.length, before + 1, 'replaced once older than max-lifetime');
 });
 
 test('connect timeout: a TLS upstream that never completes the handshake fails as connect_timeout', async () => {
