@@ -4,7 +4,7 @@
 import type { CompiledRoute, ConfigCompileContext, ConfigCompileSteps } from '../../src/config/compile.ts';
 import type { RawConfig } from '../../src/config/schema.ts';
 import { didYouMean } from '../../src/config/diagnostics.ts';
-import { defineAgent, defineAgentFilter, type AgentBlock } from './definition.ts';
+import { defineAgent, defineAgentFilter, sendsRequestBodies, type AgentBlock } from './definition.ts';
 
 export const agentsCompile: ConfigCompileSteps = {
   config(raw, routes, { filters, diagnostics, baseDir }) {
@@ -52,9 +52,9 @@ function overLimitWarnings(raw: RawConfig, routes: readonly CompiledRoute[], fil
       } catch {
         continue; // reported as an error elsewhere
       }
-      if (s.bodyOverLimit !== undefined || (s.failureMode ?? r.failureMode) !== 'open' || s.phase === 'response') continue;
+      if (s.bodyOverLimit !== undefined || (s.failureMode ?? r.failureMode) !== 'open') continue;
       const block = agents.find((a) => a.id === s.agent);
-      if (!block || !(s.inspectBody === true || defineAgent(block, baseDir).definition.events.has('request_body'))) continue;
+      if (!block || !sendsRequestBodies(s, defineAgent(block, baseDir).definition)) continue;
       warned.add(id);
       warn(`filters > filter "${id}"`, `fail-open (route "${r.id}"): a request body over the agent's inspection limit is forwarded uninspected, so a client can pad an attack past it; add body-over-limit "reject" (413) or body-over-limit "forward" to keep this`);
     }

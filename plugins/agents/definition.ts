@@ -161,6 +161,21 @@ export interface AgentFilterSettings {
   bodyOverLimit: 'reject' | 'forward' | undefined;
 }
 
+/** Whether the filter sends request bodies to its agent (the filter's `wants(m, 'request_body')`). */
+export function sendsRequestBodies(s: AgentFilterSettings, def: AgentDefinition): boolean {
+  return s.phase !== 'response' && (s.inspectBody === true || def.events.has('request_body'));
+}
+
+/** What a request body over the agent's limit gets: the filter's `body-over-limit`, else its failure mode's (closed 413). */
+export function overLimitAnswer(s: AgentFilterSettings, failureMode: 'open' | 'closed'): 'reject' | 'forward' {
+  return s.bodyOverLimit ?? (failureMode === 'closed' ? 'reject' : 'forward');
+}
+
+/** Whether a body outside the content-type allowlist goes to the agent: the filter's `inspect-unknown-content-types`, else when failing closed. */
+export function inspectsUnknownTypes(s: AgentFilterSettings, failureMode: 'open' | 'closed'): boolean {
+  return s.inspectUnknownTypes ?? failureMode === 'closed';
+}
+
 export function defineAgentFilter(id: string, config: Record<string, unknown>): AgentFilterSettings {
   const fm = config['failure-mode'];
   const failureMode = parseFailureMode(fm);

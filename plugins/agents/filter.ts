@@ -14,7 +14,7 @@ import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, RequestHeadersMessage, plainEvent, toHeaderValues, type AgentReply, type HeaderOp } from '../../src/agent-protocol/messages.ts';
 import { contentCodings, decompressBounded, encodingLabel, extendedBoundary, formFieldsOutsideFormData, isInspectedContentType, readBody, unreadableCharset, unreadableFormCharset } from './body-inspection.ts';
 import { reserveCorrelationId, type CorrelationHandle } from './correlation.ts';
-import type { AgentDefinition, AgentFilterSettings, BodyPolicy } from './definition.ts';
+import { inspectsUnknownTypes, overLimitAnswer, sendsRequestBodies, type AgentDefinition, type AgentFilterSettings, type BodyPolicy } from './definition.ts';
 import type { AgentManager } from './manager.ts';
 import type { AgentCells, AgentMetrics } from './metrics.ts';
 import { ResponseBodyInspector } from './response-body.ts';
@@ -332,8 +332,7 @@ export class AgentFilter implements RequestFilter {
    * padded bodies (docs/security.md, "Session 19 audit").
    */
   private rejectsOverLimit(ctx: RequestContext, m: Member): boolean {
-    const said = m.settings.bodyOverLimit;
-    return said !== undefined ? said === 'reject' : this.failureMode(ctx, m) === 'closed';
+    return overLimitAnswer(m.settings, this.failureMode(ctx, m)) === 'reject';
   }
 
   private async requestHeadersPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
@@ -354,7 +353,7 @@ export class AgentFilter implements RequestFilter {
     // A body outside the allowlist is what an attacker would send to slip past a fail-closed
     // agent: such members see it unless they opt out (inspect-unknown-content-types #false).
     if (!isInspectedContentType(firstHeader(ctx.raw.headers['content-type']), policy.contentTypes)) {
-      members = members.filter((m) => m.settings.inspectUnknownTypes ?? this.failureMode(ctx, m) === 'closed');
+      members = members.filter((m) => inspectsUnknownTypes(m.settings, this.failureMode(ctx, m)));
       if (members.length === 0) return undefined;
     }
     const limitOf = (m: Member) => m.settings.maxBodyBytes ?? m.def.maxRequestBodyBytes ?? policy.maxInspectionBytes;
@@ -704,7 +703,7 @@ function wants(m: Member, event: 'request_headers' | 'request_body' | 'response_
   const requestSide = event !== 'response_headers' && event !== 'response_body';
   if (phase === 'request' && !requestSide) return false;
   if (phase === 'response' && requestSide && event !== 'request_complete') return false;
-  if (event === 'request_body') return m.def.events.has('request_body') || m.settings.inspectBody === true;
+  if (event === 'request_body') return sendsRequestBodies(m.settings, m.def);
   return m.def.events.has(event);
 }
 

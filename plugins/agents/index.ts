@@ -4,8 +4,9 @@
 // Agent clients are created on first use and shared with the next generation when the agent
 // block did not change (manager.ts); closing the generation's filters releases them.
 import type { FilterFactory, GenerationServices, RequestFilter } from '../../src/pipeline/types.ts';
-import { defineAgent, defineAgentFilter, defineBodyPolicy, type AgentBlock, type AgentDefinition, type BodyPolicy, type LimitsLike } from './definition.ts';
-import { defineFeature, usesFilterType } from '../../src/pipeline/feature.ts';
+import { defineAgent, defineAgentFilter, defineBodyPolicy, inspectsUnknownTypes, overLimitAnswer, sendsRequestBodies, type AgentBlock, type AgentDefinition, type AgentFilterSettings, type BodyPolicy, type LimitsLike } from './definition.ts';
+import { defineFeature, usesFilterType, type ExplainSettings } from '../../src/pipeline/feature.ts';
+import type { CompiledConfig } from '../../src/config/compile.ts';
 import { AgentFilterProperties, AgentsConfigKeys } from './schema.ts';
 import { AgentFilter, type AgentGeneration } from './filter.ts';
 import { AgentManager } from './manager.ts';
@@ -77,6 +78,25 @@ export const BODY_POLICY_DECORATION = 'bodyInspection';
  * blocks. Registered when a filter has type "agent". The request/response body policy comes
  * from the body-inspection feature (registered after this one when an agent reads bodies).
  */
+/**
+ * `sentinel explain`: what a request body gets from a filter that sends bodies to its agent, as
+ * filter.ts decides it: over the agent's limit (413 or forwarded uninspected) and outside the
+ * content-type allowlist (sent to the agent or forwarded without it); "by failure-mode" when the
+ * filter does not say. Nothing for a filter whose agent never sees a request body.
+ */
+function requestBodyAnswers(config: CompiledConfig, s: AgentFilterSettings, def: AgentDefinition, failureMode: 'open' | 'closed'): ExplainSettings {
+  const policy = defineBodyPolicy(config.raw.waf, config.limits);
+  if (!policy.enabled || !sendsRequestBodies(s, def)) return {};
+  const by = (said: unknown) => (said === undefined ? ` (by failure-mode ${failureMode})` : '');
+  const limit = s.maxBodyBytes ?? def.maxRequestBodyBytes ?? policy.maxInspectionBytes;
+  const over = overLimitAnswer(s, failureMode) === 'reject' ? 'reject: 413' : 'forward: uninspected';
+  const unknown = inspectsUnknownTypes(s, failureMode) ? 'sent to the agent' : 'forwarded without the agent';
+  return {
+    'body-over-limit': `${over} over ${limit} bytes${by(s.bodyOverLimit)}`,
+    'unknown-types': `${unknown}${by(s.inspectUnknownTypes)}`,
+  };
+}
+
 export const agentsFeature = defineFeature({
   name: 'agents',
   dependencies: [],
@@ -89,6 +109,7 @@ export const agentsFeature = defineFeature({
     const s = defineAgentFilter(filter.id, filter.config);
     const block = ((config.raw.agents ?? []) as AgentBlock[]).find((a) => a.id === s.agent);
     const def = block ? defineAgent(block, config.baseDir).definition : undefined;
+    const failureMode = s.failureMode ?? route.failureMode;
     return {
       agent: s.agent,
       transport: def?.socketPath ? `unix-socket ${def.socketPath}` : null,
@@ -96,8 +117,9 @@ export const agentsFeature = defineFeature({
       phase: s.phase ?? 'by events',
       'timeout-ms': s.timeoutMs ?? def?.timeoutMs ?? 1000,
       // the filter's own failure-mode, else the route's (filter.ts failureMode)
-      'failure-mode': s.failureMode ?? route.failureMode,
+      'failure-mode': failureMode,
       ...(s.inspectBody !== undefined ? { 'inspect-body': s.inspectBody } : {}),
+      ...(def ? requestBodyAnswers(config, s, def, failureMode) : {}),
       ...(def ? { 'circuit-breaker': `${def.breaker.failureThreshold} failures -> open ${def.breaker.openMs / 1000} s` } : {}),
     };
   },
