@@ -9,13 +9,13 @@
 //     node --import tsx bench/agent-sdk-instr.ts --root DIR --events $n; done
 // Without valgrind it prints CPU µs per event (process.cpuUsage), a rough timing.
 import { execFile } from 'node:child_process';
-import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { RequestHeadersMessage, encodeRequestHeadersJson } from '../src/agent-protocol/messages.ts';
+import { connectFrameClient, frame } from './lib/agent-socket-client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,15 +33,6 @@ const batch = Number(values.batch);
 const sdk = (await import(pathToFileURL(join(root, 'src', 'agent-sdk', 'index.ts')).href)) as typeof import('../src/agent-sdk/index.ts');
 const socketPath = join(mkdtempSync(join(tmpdir(), 'sdk-instr-')), 'agent.sock');
 const agent = await sdk.runAgent({ socketPath, name: 'bench-allow', onRequestHeaders: () => sdk.allow() });
-
-function frame(type: number, json: string): Buffer {
-  const body = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(5 + body.length);
-  out.writeUInt32BE(body.length + 1, 0);
-  out[4] = type;
-  body.copy(out, 5);
-  return out;
-}
 
 // A request_headers event as the gateway writes it for the bench's GET (Host, Connection): the
 // gateway's own encoder (this checkout's), so every tree's SDK reads the same bytes.
@@ -65,35 +56,8 @@ function event(i: number): string {
 }
 const batchBuf = Buffer.concat(Array.from({ length: batch }, (_, i) => frame(0x10, event(i))));
 
-const sock = connect(socketPath);
-await new Promise<void>((ok) => sock.once('connect', () => ok()));
-let pendingFrames = 0;
-let buffered: Buffer = Buffer.alloc(0);
-let wake: (() => void) | undefined;
-sock.on('data', (chunk: Buffer) => {
-  buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-  let at = 0;
-  while (buffered.length - at >= 4) {
-    const len = buffered.readUInt32BE(at);
-    if (buffered.length - at < 4 + len) break;
-    at += 4 + len;
-    pendingFrames--;
-  }
-  buffered = buffered.subarray(at);
-  if (pendingFrames <= 0 && wake) {
-    const w = wake;
-    wake = undefined;
-    w();
-  }
-});
-const roundTrip = (buf: Buffer, frames: number) =>
-  new Promise<void>((ok) => {
-    pendingFrames = frames;
-    wake = ok;
-    sock.write(buf);
-  });
-
-await roundTrip(frame(0x01, JSON.stringify({ supported_versions: [2], proxy_id: 'bench', proxy_version: '0', config: null, supported_encodings: ['json'] })), 1);
+const client = await connectFrameClient(socketPath);
+const roundTrip = client.roundTrip;
 for (let n = 0; n < Number(values.warmup); n += batch) await roundTrip(batchBuf, batch);
 const control = (...args: string[]) => new Promise<void>((ok, fail) => execFile('callgrind_control', [...args, String(process.pid)], (err) => (err ? fail(err) : ok())));
 if (values.callgrind) await control('-i', 'on');
@@ -102,5 +66,5 @@ for (let n = 0; n < events; n += batch) await roundTrip(batchBuf, batch);
 const t = process.cpuUsage(t0);
 if (values.callgrind) await control('-d');
 console.log(`${events} events in batches of ${batch}: ${((t.user + t.system) / events).toFixed(2)} µs CPU per event (client and agent, one process)`);
-sock.destroy();
+client.destroy();
 await agent.close();

@@ -12,7 +12,6 @@
 //   for n in 20000 40000; do valgrind --tool=callgrind --smc-check=all --callgrind-out-file=/tmp/br.$n \
 //     node --import tsx bench/waf-bridge-instr.ts --root DIR --side inproc --events $n; done
 // Without valgrind it prints CPU µs per event (process.cpuUsage), a rough timing.
-import { connect } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,6 +20,7 @@ import { parseArgs } from 'node:util';
 
 import { RequestHeadersMessage, encodeRequestHeadersJson, type RequestMetadata } from '../src/agent-protocol/messages.ts';
 import { BROWSER_HEADERS, getPath } from './lib/waf-requests.ts';
+import { connectFrameClient, frame } from './lib/agent-socket-client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -124,14 +124,6 @@ if (values.side === 'inproc') {
   const socketPath = join(mkdtempSync(join(tmpdir(), 'waf-bridge-')), 'agent.sock');
   const agent = await sdk.runAgent({ socketPath, name: 'bench-waf', ...wafHandlers(service) });
   close = () => agent.close();
-  const frame = (type: number, json: string): Buffer => {
-    const body = Buffer.from(json, 'utf8');
-    const out = Buffer.alloc(5 + body.length);
-    out.writeUInt32BE(body.length + 1, 0);
-    out[4] = type;
-    body.copy(out, 5);
-    return out;
-  };
   // this checkout's encoder: every root's agent reads the same bytes
   const batchBuf = Buffer.concat(
     Array.from({ length: batch }, (_, i) => {
@@ -139,40 +131,14 @@ if (values.side === 'inproc') {
       return frame(0x10, encodeRequestHeadersJson(new RequestHeadersMessage(cid, metadata(cid, i), 'GET', getPath(String(i)), raw)));
     }),
   );
-  const sock = connect(socketPath);
-  await new Promise<void>((ok) => sock.once('connect', () => ok()));
-  let pending = 0;
-  let buffered: Buffer = Buffer.alloc(0);
-  let wake: (() => void) | undefined;
-  sock.on('data', (chunk: Buffer) => {
-    buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-    let at = 0;
-    while (buffered.length - at >= 4) {
-      const len = buffered.readUInt32BE(at);
-      if (buffered.length - at < 4 + len) break;
-      at += 4 + len;
-      pending--;
-    }
-    buffered = buffered.subarray(at);
-    if (pending <= 0 && wake) {
-      const w = wake;
-      wake = undefined;
-      w();
-    }
-  });
-  const roundTrip = (buf: Buffer, frames: number): Promise<void> =>
-    new Promise<void>((ok) => {
-      pending = frames;
-      wake = ok;
-      sock.write(buf);
-    });
-  await roundTrip(frame(0x01, JSON.stringify({ supported_versions: [2], proxy_id: 'bench', proxy_version: '0', config: null, supported_encodings: ['json'] })), 1);
+  const client = await connectFrameClient(socketPath);
+  const roundTrip = client.roundTrip;
   run = async (n) => {
     for (let done = 0; done < n; done += batch) await roundTrip(batchBuf, batch);
   };
   const prev = close;
   close = async () => {
-    sock.destroy();
+    client.destroy();
     await prev();
   };
 } else throw new Error(`--side inproc|agent, not ${values.side}`);
