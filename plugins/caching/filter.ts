@@ -31,6 +31,12 @@ interface Pending extends Freshness {
   vary: string[];
 }
 
+/** What the keys read on a route with a request-headers policy: the policy applied (keyHeaders). */
+interface KeyHeaders {
+  client: Headers;
+  upstream: Headers;
+}
+
 interface State {
   mode: 'lookup' | 'bypass' | 'invalidate' | 'head-miss';
   bypassDetail?: string;
@@ -100,11 +106,10 @@ export class CacheFilter implements RequestFilter {
    * (src/server/generation.ts), so a key read from the headers before it selected entries stored
    * for other upstream requests: a rename into a Vary'd or URL-shaping header served another
    * client's variant, or stored links to a host a client chose under the plain key (session 19
-   * audit). With a policy both are read with it applied, on copies; without one, as they are.
+   * audit). With a policy both are read with it applied, on copies made once a request (onRequest);
+   * without one (undefined) the keys read the request's own headers and nothing is allocated.
    */
-  private keyHeaders(ctx: RequestContext): { client: Headers; upstream: Headers } {
-    const ops = this.route.requestHeaders;
-    if (!ops) return { client: ctx.raw.headers, upstream: ctx.upstreamHeaders };
+  private keyHeaders(ctx: RequestContext, ops: Parameters<typeof applyHeaderOps>[1]): KeyHeaders {
     const client: HeaderMap = { ...(ctx.raw.headers as HeaderMap) };
     const upstream: HeaderMap = { ...ctx.upstreamHeaders };
     applyHeaderOps(client, ops);
@@ -128,7 +133,9 @@ export class CacheFilter implements RequestFilter {
   }
 
   onRequest(ctx: RequestContext): LocalResponse | undefined | Promise<LocalResponse | undefined> {
-    return this.quickHit(ctx) ?? this.lookup(ctx);
+    const ops = this.route.requestHeaders;
+    const keyed = ops && this.s.methods.includes(ctx.method) ? this.keyHeaders(ctx, ops) : undefined;
+    return this.quickHit(ctx, keyed) ?? this.lookup(ctx, keyed);
   }
 
   /**
@@ -137,7 +144,7 @@ export class CacheFilter implements RequestFilter {
    * in memory and fresh. For such a request lookup() decides exactly the same (fresh: age below the
    * lifetime); anything else (undefined here) takes lookup().
    */
-  private quickHit(ctx: RequestContext): LocalResponse | undefined {
+  private quickHit(ctx: RequestContext, keyed: KeyHeaders | undefined): LocalResponse | undefined {
     const m = ctx.method;
     if (m === 'GET' ? !this.quickGet : m !== 'HEAD' || !this.quickHead) return undefined;
     const mem = this.rt.shared.backend.inMemory;
@@ -148,11 +155,10 @@ export class CacheFilter implements RequestFilter {
     // which the key does not have; never answered from or stored in the cache
     if (requestHasBody(ctx.raw)) return undefined;
     if (this.excluded(ctx.path)) return undefined;
-    const keyed = this.keyHeaders(ctx);
-    const primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed.client);
+    const primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed?.client ?? h);
     const vary = mem.varyOf(primary);
     if (vary === undefined) return undefined;
-    const up = keyed.upstream;
+    const up = keyed?.upstream ?? ctx.upstreamHeaders;
     const entry = mem.get(vary.length === 0 ? primary : variantKey(primary, vary, (n) => up[n]));
     if (!entry) return undefined;
     const age = ageOf(entry, this.rt.Policy);
@@ -173,7 +179,7 @@ export class CacheFilter implements RequestFilter {
     return { status: entry.status, headers: stored, body: entry.body, onSent: entry.lease?.hold() };
   }
 
-  private async lookup(ctx: RequestContext): Promise<LocalResponse | undefined> {
+  private async lookup(ctx: RequestContext, keyed: KeyHeaders | undefined): Promise<LocalResponse | undefined> {
     const h = ctx.raw.headers;
     if (ctx.method === 'PURGE') {
       if (!this.rt.mayPurge(ctx.clientIp, h)) return this.rt.forbidden(ctx.traceId);
@@ -201,10 +207,10 @@ export class CacheFilter implements RequestFilter {
     if (requestHasBody(ctx.raw)) return bypass('body');
     const reqcc = parseCacheControl(h['cache-control']);
     if (reqcc.has('no-store')) return bypass('no-store');
-    const keyed = this.keyHeaders(ctx);
-    st.primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed.client);
+    st.primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed?.client ?? h);
+    const up = keyed?.upstream ?? ctx.upstreamHeaders;
     // Variants are keyed on what the upstream gets (docs/cache.md "Vary"), not on what the client sent
-    const found = await this.find(st.primary, keyed.upstream);
+    const found = await this.find(st.primary, up);
     st.varyMiss = found.varyMiss;
     const entry = found.entry;
     if (entry) {
@@ -238,7 +244,7 @@ export class CacheFilter implements RequestFilter {
     else {
       this.rt.shared.totals.coalescedWaits++;
       const finished = await claim.wait(this.rt.storage.lockTimeoutMs);
-      const again = (await this.find(st.primary, keyed.upstream)).entry;
+      const again = (await this.find(st.primary, up)).entry;
       if (again && again !== entry) {
         const v = lookupVerdict(again, h, this.rt.Policy);
         if (v.use !== 'revalidate') {
