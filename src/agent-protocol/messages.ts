@@ -588,22 +588,18 @@ const seenMembers: string[] = [];
  * string and requests of one millisecond one timestamp string (src/server/context.ts), so a string
  * equal to the last one is known plain without its character loop.
  */
-let seenClientIp: string | undefined;
-let seenTimestamp: string | undefined;
-
-function plainClientIp(v: unknown): boolean {
-  if (v === seenClientIp && v !== undefined) return true;
-  if (!isPlain(v)) return false;
-  seenClientIp = v;
-  return true;
+class LastPlain {
+  private last: string | undefined;
+  /** Whether `v` is a plain string (isPlain), remembering the last one found plain. */
+  check(v: unknown): boolean {
+    if (v === this.last && v !== undefined) return true;
+    if (!isPlain(v)) return false;
+    this.last = v;
+    return true;
+  }
 }
-
-function plainTimestamp(v: unknown): boolean {
-  if (v === seenTimestamp && v !== undefined) return true;
-  if (!isPlain(v)) return false;
-  seenTimestamp = v;
-  return true;
-}
+const clientIpPlain = new LastPlain();
+const timestampPlain = new LastPlain();
 
 /** The last route fragment written, and the members it was written from (compared with ===). */
 let fragServerName: string | null | undefined;
@@ -677,9 +673,9 @@ export function encodeRequestHeadersJson(e: RequestHeadersMessage): string {
     // the correlation id is usually the request id, the same string: checked once
     (m.correlation_id === e.correlation_id || isPlain(m.correlation_id)) &&
     (m.request_id === e.correlation_id || isPlain(m.request_id)) &&
-    plainClientIp(m.client_ip) &&
+    clientIpPlain.check(m.client_ip) &&
     Number.isFinite(m.client_port) &&
-    plainTimestamp(m.timestamp) &&
+    timestampPlain.check(m.timestamp) &&
     isPlainOrNull(m.traceparent) &&
     m.client_cert_subject === undefined &&
     typeof h === 'object' &&
