@@ -137,24 +137,36 @@ export type RuleEntry = { kind: 'rule'; rule: Rule } | { kind: 'marker'; name: s
 
 export const severityNames = ['EMERGENCY', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'];
 
-/** Chain key (lower-cased names, comma-joined) -> id; process-wide, so an id means the same chain
- * in every rule set (0 = no transformation). */
-const chainIds = new Map<string, number>([['', 0]]);
+/** Keys to dense ids, process-wide, so an id means the same key in every rule set. */
+class DenseIds {
+  private readonly ids = new Map<string, number>();
+  constructor(first?: string) {
+    if (first !== undefined) this.ids.set(first, 0);
+  }
+  of(key: string): number {
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.ids.size;
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+  get count(): number {
+    return this.ids.size;
+  }
+}
+
+/** Chain key (lower-cased names, comma-joined) -> id (0 = no transformation). */
+const chainIds = new DenseIds('');
 
 /** The id of a transformation chain: equal for chains with the same transformations in order. */
 export function chainId(ts: readonly Transformation[]): number {
-  const key = ts.map((t) => t.name.toLowerCase()).join(',');
-  let id = chainIds.get(key);
-  if (id === undefined) {
-    id = chainIds.size;
-    chainIds.set(key, id);
-  }
-  return id;
+  return chainIds.of(ts.map((t) => t.name.toLowerCase()).join(','));
 }
 
 /** How many chain ids exist so far (an item's stage cache is made this long). */
 export function chainCount(): number {
-  return chainIds.size;
+  return chainIds.count;
 }
 
 /** Scalar variables the transaction computes when read (Transaction.scalar's switch: keep the two
@@ -164,20 +176,14 @@ export const COMPUTED_SCALARS: ReadonlySet<string> = new Set([
   'TIME', 'TIME_EPOCH', 'DURATION', 'HIGHEST_SEVERITY',
 ]);
 
-const scalarIds = new Map<string, number>();
+const scalarIds = new DenseIds();
 
 /** The slot of a stored scalar variable (-1 for a computed one); process-wide, like chain ids. */
 export function scalarSlot(name: string): number {
-  if (COMPUTED_SCALARS.has(name)) return -1;
-  let id = scalarIds.get(name);
-  if (id === undefined) {
-    id = scalarIds.size;
-    scalarIds.set(name, id);
-  }
-  return id;
+  return COMPUTED_SCALARS.has(name) ? -1 : scalarIds.of(name);
 }
 
 /** How many scalar slots exist so far. */
 export function scalarSlotCount(): number {
-  return scalarIds.size;
+  return scalarIds.count;
 }
