@@ -74,11 +74,6 @@ export function createAgentFilterFactory(opts: AgentPluginOptions): FilterFactor
 export const BODY_POLICY_DECORATION = 'bodyInspection';
 
 /**
- * The agents feature: `filter "id" { type "agent" }` backed by the `agents { agent "id" {} }`
- * blocks. Registered when a filter has type "agent". The request/response body policy comes
- * from the body-inspection feature (registered after this one when an agent reads bodies).
- */
-/**
  * `sentinel explain`: what a request body gets from a filter that sends bodies to its agent, as
  * filter.ts decides it: over the agent's limit (413 or forwarded uninspected) and outside the
  * content-type allowlist (sent to the agent or forwarded without it); "by failure-mode" when the
@@ -97,6 +92,11 @@ function requestBodyAnswers(config: CompiledConfig, s: AgentFilterSettings, def:
   };
 }
 
+/**
+ * The agents feature: `filter "id" { type "agent" }` backed by the `agents { agent "id" {} }`
+ * blocks. Registered when a filter has type "agent". The request/response body policy comes
+ * from the body-inspection feature (registered after this one when an agent reads bodies).
+ */
 export const agentsFeature = defineFeature({
   name: 'agents',
   dependencies: [],
