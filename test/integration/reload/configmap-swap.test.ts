@@ -131,8 +131,10 @@ describe('auto-reload with a mounted ConfigMap and TLS Secret', { timeout: 180_0
   it('a broken ConfigMap keeps the running routes, and says why in the log and the metric', async () => {
     const failures = await reloads('failure');
     swapVolume(configDir, { 'config.kdl': config(['old', 'new']).replace('upstream "app" }', 'upstream "missing" }') });
-    await loadUntil('/new', async () => (await reloads('failure')) === failures + 1, 'a failed reload');
-    assert.match(gw.output(), /config reload failed; continuing with the previous configuration/);
+    // the metric can count the failure before the (asynchronous) log line is written: wait for both
+    const logged = /config reload failed; continuing with the previous configuration/;
+    await loadUntil('/new', async () => (await reloads('failure')) === failures + 1 && logged.test(gw.output()), 'a failed reload and its log line');
+    assert.match(gw.output(), logged);
     assert.match(gw.output(), /missing/);
     assert.equal((await request(`http://127.0.0.1:${port}/new`)).status, 200);
     assert.equal((await request(`http://127.0.0.1:${port}/old`)).status, 200);
