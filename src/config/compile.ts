@@ -75,6 +75,8 @@ export interface CompiledRoute extends CompiledRouteSlices {
   readonly maxBodyBytes: number | undefined;
   /** route policies forward-method-override, upper-cased; undefined = the override headers are removed */
   readonly methodOverrides: ReadonlySet<string> | undefined;
+  /** route policies get-body: whether a GET or HEAD with a body is forwarded (default refused, 400) */
+  readonly getBody: 'refuse' | 'forward';
   /** route policies max-body-buffer-bytes (replaces the limits' one for this route); undefined = the limits' */
   readonly bodyBufferBytes: number | undefined;
   /** listener ids serving this route; undefined = every listener */
@@ -502,6 +504,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       maxBodyBytes: maxBody,
       bodyBufferBytes: r.policies?.['max-body-buffer-bytes'],
       methodOverrides,
+      getBody: r.policies?.['get-body'] ?? 'refuse',
       // every feature's route step ran (the composition has them all): the slices are complete
       ...(slices as CompiledRouteSlices),
       listeners: r.listeners,

@@ -60,7 +60,7 @@ export function readBody(stream: Readable, hardLimit: number, signal: AbortSigna
 }
 
 /** An HTTP/2 request without Content-Length still has a body unless its HEADERS ended the stream. */
-function h2BodyFollows(req: IncomingMessage): boolean {
+export function h2BodyFollows(req: IncomingMessage): boolean {
   return req.httpVersionMajor === 2 && (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
 }
 
@@ -71,4 +71,15 @@ function h2BodyFollows(req: IncomingMessage): boolean {
 export function requestHasBody(req: IncomingMessage): boolean {
   const contentLength = req.headers['content-length'];
   return contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined || h2BodyFollows(req);
+}
+
+/**
+ * A GET or HEAD whose head says a body follows (Content-Length above 0, or Transfer-Encoding).
+ * An HTTP/2 stream that merely stays open after its HEADERS may still end with no DATA: the
+ * forwarder reads it to tell (docs/security.md, "GET and HEAD bodies").
+ */
+export function getWithDeclaredBody(method: string, req: IncomingMessage): boolean {
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  const cl = req.headers['content-length'];
+  return cl !== undefined ? Number(cl) !== 0 : req.headers['transfer-encoding'] !== undefined;
 }

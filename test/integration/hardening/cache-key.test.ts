@@ -31,7 +31,8 @@ listeners {
   listener "http" { address "127.0.0.1:0" }
   listener "h2c" { address "127.0.0.1:0"; protocol "h2" }
 }
-routes { route "main" { matches { path-prefix "/" }; upstream "backend"; cache { enabled #true; ignore-query-params "utm_source" } } }
+// get-body "forward": the fat GET is forwarded (refused by default, get-body.test.ts)
+routes { route "main" { matches { path-prefix "/" }; upstream "backend"; policies { get-body "forward" }; cache { enabled #true; ignore-query-params "utm_source" } } }
 upstreams { upstream "backend" { target "${up.address}" } }
 cache { enabled #true; status-header #true }
 `)

@@ -1,0 +1,139 @@
+// GET and HEAD bodies (session 20 audit; docs/security.md, "GET and HEAD bodies"): an upstream that
+// does not read a GET's body (a naive backend, some frameworks' static handlers) takes its bytes
+// for the next request on the pooled keep-alive connection ("CL.0" request smuggling). The
+// upstream here is a raw net server that parses like such a backend: it ignores Content-Length
+// and Transfer-Encoding on GET and HEAD and answers each request it finds with its path.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import http2 from 'node:http2';
+import { gatewayFrom } from '../../helpers/gateway.ts';
+import { rawExchange, rawRequest, http1 } from '../../helpers/raw-http.ts';
+import { startUpstream, closeServer, type TestUpstream } from '../../helpers/upstream.ts';
+import type { Gateway } from '../../../src/server/gateway.ts';
+
+/** Paths the naive upstream answered, in order. */
+const seen: string[] = [];
+const sockets = new Set<net.Socket>();
+let naive: net.Server;
+let reader: TestUpstream;
+let gw: Gateway;
+let port: number;
+
+function naiveServer(): net.Server {
+  return net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    let buf = '';
+    s.on('data', (c: Buffer) => {
+      buf += c.toString('latin1');
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.slice(0, end);
+        const [method = '', path = ''] = head.split(' ');
+        let rest = buf.slice(end + 4);
+        // the naive part: only methods it expects a body on are framed by their Content-Length
+        const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
+        if (method !== 'GET' && method !== 'HEAD' && cl) rest = rest.slice(Number(cl[1]));
+        buf = rest;
+        seen.push(path);
+        s.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${path.length}\r\n\r\n${path}`);
+      }
+    });
+  });
+}
+
+before(async () => {
+  naive = naiveServer();
+  await new Promise<void>((r) => naive.listen(0, '127.0.0.1', r));
+  reader = await startUpstream((req, res, body) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`${req.method} ${req.url} body=${body.toString()}`);
+  });
+  const naivePort = (naive.address() as net.AddressInfo).port;
+  gw = (
+    await gatewayFrom(`
+system { graceful-shutdown-timeout-secs 1 }
+listeners {
+  listener "http" { address "127.0.0.1:0" }
+  listener "h2c" { address "127.0.0.1:0"; protocol "h2" }
+}
+routes {
+  route "search" { matches { path-prefix "/search" }; upstream "reader"; policies { get-body "forward" } }
+  route "explicit" { matches { path-prefix "/explicit" }; upstream "naive"; policies { get-body "refuse" } }
+  route "main" { matches { path-prefix "/" }; upstream "naive" }
+}
+upstreams {
+  upstream "naive" { target "127.0.0.1:${naivePort}" }
+  upstream "reader" { target "${reader.address}" }
+}
+`)
+  ).gw;
+  port = gw.address('http').port;
+});
+
+after(async () => {
+  await gw.close();
+  await closeServer(naive, sockets);
+  await reader.close();
+});
+
+const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n';
+
+test('a GET or HEAD with a body is refused 400 before it reaches an upstream that would misread it', async () => {
+  const cases: Array<[string, string[], string]> = [
+    ['GET /p (Content-Length)', ['Host: a', `Content-Length: ${smuggled.length}`], smuggled],
+    ['HEAD /p (Content-Length)', ['Host: a', `Content-Length: ${smuggled.length}`], smuggled],
+    ['GET /p (chunked)', ['Host: a', 'Transfer-Encoding: chunked'], `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`],
+    ['GET /explicit (Content-Length, get-body "refuse")', ['Host: a', `Content-Length: ${smuggled.length}`], smuggled],
+  ];
+  for (const [name, headers, body] of cases) {
+    const [method, target] = name.split(' ') as [string, string];
+    // a HEAD answer has no body: read status lines and the close only
+    const r = await rawExchange(port, http1(method, target, headers, body), { waitMs: 3000 });
+    assert.deepEqual(r.statuses, [400], name);
+    assert.match(r.text, /\r\nconnection: close\r\n/i, `${name}: the unread body ends the connection`);
+    // another client's request on the pooled upstream connection gets its own answer
+    const victim = await rawRequest(port, http1('GET', '/victim', ['Host: a', 'Connection: close']));
+    assert.equal(victim.body, '/victim', `${name}: no desync for the next client`);
+  }
+  assert.deepEqual(seen.filter((p) => p !== '/victim'), [], 'the upstream never saw the body as a request');
+});
+
+test('a GET with Content-Length: 0, or an HTTP/2 GET whose stream ends without DATA, is forwarded', async () => {
+  seen.length = 0;
+  const r = await rawRequest(port, http1('GET', '/empty', ['Host: a', 'Content-Length: 0', 'Connection: close']));
+  assert.equal(r.status, 200);
+  assert.equal(r.body, '/empty');
+  const session = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`);
+  try {
+    const ask = (path: string, data: string | undefined) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = session.request({ ':path': path, ':authority': 'a' }, { endStream: false });
+        let status = 0;
+        let text = '';
+        req.setEncoding('utf8');
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (c: string) => (text += c));
+        req.on('end', () => resolve({ status, body: text }));
+        req.on('error', reject);
+        req.end(data);
+      });
+    assert.deepEqual(await ask('/h2-empty', undefined), { status: 200, body: '/h2-empty' }, 'HEADERS without END_STREAM, then an empty DATA');
+    const refused = await ask('/h2-data', smuggled);
+    assert.equal(refused.status, 400, 'HTTP/2 DATA on a GET without content-length');
+    assert.match(refused.body, /may not carry a body/);
+  } finally {
+    session.close();
+  }
+  assert.deepEqual(seen, ['/empty', '/h2-empty']);
+});
+
+test('a route with get-body "forward" sends the body with its framing (an upstream that reads it)', async () => {
+  const r = await rawRequest(port, http1('GET', '/search/_search', ['Host: a', 'Content-Length: 13', 'Content-Type: application/json', 'Connection: close'], '{"query":{}}\n'));
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'GET /search/_search body={"query":{}}\n');
+  const chunked = await rawRequest(port, http1('GET', '/search/x', ['Host: a', 'Transfer-Encoding: chunked', 'Connection: close'], '3\r\nabc\r\n0\r\n\r\n'));
+  assert.equal(chunked.body, 'GET /search/x body=abc');
+});
