@@ -399,7 +399,11 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       header: m.header,
       method: m.method,
       queryParam: m['query-param'],
+      windowsPaths: m['path-spelling'] === 'windows',
     };
+    if (m['path-spelling'] === 'windows' && !m.path?.length && !m['path-prefix']?.length) {
+      d.warn(`${path} > matches > path-spelling`, 'has no effect without path or path-prefix (path-regex is matched on the path as sent)');
+    }
     // RE2 must accept every pattern before the predicate is built (compileConditions throws).
     let regexOk = true;
     for (const re of conditions.pathRegex ?? []) {

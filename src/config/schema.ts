@@ -81,6 +81,9 @@ export const MatchesSchema = Block({
   header: Repeated(HeaderMatch),
   method: Type.Optional(Type.Array(Type.String())),
   'query-param': Repeated(QueryParam),
+  // (ours) "windows": path and path-prefix also match the spellings a Windows / IIS upstream serves
+  // as the same path (case, trailing dots and spaces, ::$DATA, 8.3 aliases); docs/security.md
+  'path-spelling': Type.Optional(Enum(['exact', 'windows'] as const)),
 });
 
 const HeaderOps = Block({

@@ -4,6 +4,7 @@
 // `path-prefix` stops at a segment boundary; the Host port is stripped; `path-regex` is an
 // unanchored search on the path without query. Every config regex runs on RE2 (linear time), so
 // a pattern like `(a+)+$` cannot stall the event loop on a hostile Host or path.
+import { windowsPathMatches, windowsPrefixMatches, windowsSegments } from './windows-path.ts';
 import RE2 from 're2';
 
 export interface MatchInput {
@@ -32,6 +33,8 @@ export interface RouteConditions {
   header?: { name: string; value?: string }[];
   method?: string[];
   queryParam?: { name: string; value?: string }[];
+  /** `path-spelling "windows"`: path and path-prefix also match what a Windows upstream reads as them (./windows-path.ts) */
+  windowsPaths?: boolean;
 }
 
 export interface MatchableRoute {
@@ -155,8 +158,19 @@ export function compileChecks(c: RouteConditions): ConditionCheck[] {
     const set = new Set(c.method.map((m) => m.toUpperCase()));
     checks.push({ kind: 'method', expected: [...set].join(', '), test: (i) => set.has(i.method), actual: method });
   }
-  for (const p of c.path ?? []) checks.push({ kind: 'path', expected: p, test: (i) => i.path === p, actual: path });
-  for (const p of c.pathPrefix ?? []) checks.push({ kind: 'path-prefix', expected: p, test: (i) => prefixMatches(p, i.path), actual: path });
+  if (c.windowsPaths) {
+    for (const p of c.path ?? []) {
+      const segs = windowsSegments(p);
+      checks.push({ kind: 'path', expected: `${p} (windows spelling)`, test: (i) => windowsPathMatches(segs, i.path), actual: path });
+    }
+    for (const p of c.pathPrefix ?? []) {
+      const segs = windowsSegments(p);
+      checks.push({ kind: 'path-prefix', expected: `${p} (windows spelling)`, test: (i) => windowsPrefixMatches(segs, i.path), actual: path });
+    }
+  } else {
+    for (const p of c.path ?? []) checks.push({ kind: 'path', expected: p, test: (i) => i.path === p, actual: path });
+    for (const p of c.pathPrefix ?? []) checks.push({ kind: 'path-prefix', expected: p, test: (i) => prefixMatches(p, i.path), actual: path });
+  }
   if (c.host?.length) {
     const hosts = c.host.map(compileHost);
     checks.push({ kind: 'host', expected: c.host.join(' | '), test: (i) => hosts.some((h) => hostMatches(h, i.host)), actual: (i) => i.host });

@@ -1,0 +1,64 @@
+// Windows path spellings (session 20 audit; docs/security.md, "Windows path spellings"): IIS and
+// NTFS serve `/admin.`, `/admin%20`, `/ADMIN`, `/admin::$DATA` and the 8.3 alias `/ADMINI~1` of
+// `/administration` as the protected resource. Routed on their spelling, they fell to the
+// catch-all and past the protected route's allow-from. `matches { path-spelling "windows" }`
+// makes the protected route claim them.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { gatewayFrom } from '../../helpers/gateway.ts';
+import { rawRequest, http1 } from '../../helpers/raw-http.ts';
+import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import type { Gateway } from '../../../src/server/gateway.ts';
+
+let up: TestUpstream;
+let gw: Gateway;
+let port: number;
+const seen: string[] = [];
+
+before(async () => {
+  up = await startUpstream((req, res) => {
+    seen.push(req.url!);
+    res.end('catch-all');
+  });
+  gw = (
+    await gatewayFrom(`
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes {
+  route "admin" { matches { path-prefix "/admin"; path-spelling "windows" }; upstream "iis"; allow-from "10.9.9.9" }
+  route "long" { matches { path "/administration/users.aspx"; path-spelling "windows" }; upstream "iis"; allow-from "10.9.9.9" }
+  route "exact" { matches { path-prefix "/secret" }; upstream "iis"; allow-from "10.9.9.9" }
+  route "all" { matches { path-prefix "/" }; upstream "iis" }
+}
+upstreams { upstream "iis" { target "${up.address}" } }
+`)
+  ).gw;
+  port = gw.address('http').port;
+});
+
+after(async () => {
+  await gw.close();
+  await up.close();
+});
+
+const get = (target: string) => rawRequest(port, http1('GET', target, ['Host: a', 'Connection: close']));
+
+test('Windows spellings of a path-spelling "windows" route are routed to it (403 here), never to the catch-all', async () => {
+  const spellings = [
+    '/admin', '/ADMIN', '/Admin/x', '/admin.', '/admin..', '/admin%20', '/admin.%20.', '/admin./users', '/admin%20/users',
+    '/admin::$DATA', '/admin:$DATA', '/ADMIN::$INDEX_ALLOCATION/x', '/admin:x', '/.../admin', '/admin?x=1',
+    '/administration/users.aspx', '/ADMINI~1/users.aspx', '/admini~2/USERS~1.ASP', '/administration./users.aspx.', '/Administration/Users.aspx::$DATA',
+  ];
+  for (const s of spellings) assert.equal((await get(s)).status, 403, s);
+  assert.deepEqual(seen, [], 'the upstream saw none of them');
+});
+
+test('other paths stay with the catch-all; a route without path-spelling matches its exact spelling only', async () => {
+  seen.length = 0;
+  for (const s of ['/administrator', '/adminx', '/wiki/Washington,_D.C.', '/x/admin.', '/administration/users.aspx/x', '/ADMINX~1/users.aspx', '/secret.', '/SECRET']) {
+    const r = await get(s);
+    assert.equal(r.status, 200, s);
+    assert.equal(r.body, 'catch-all', s);
+  }
+  assert.equal((await get('/secret')).status, 403);
+  assert.deepEqual(seen, ['/administrator', '/adminx', '/wiki/Washington,_D.C.', '/x/admin.', '/administration/users.aspx/x', '/ADMINX~1/users.aspx', '/secret.', '/SECRET']);
+});

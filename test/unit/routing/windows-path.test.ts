@@ -1,0 +1,53 @@
+// `matches { path-spelling "windows" }` (src/routing/windows-path.ts): which request paths a route's
+// path / path-prefix claims under the Windows spelling. Integration: hardening/windows-paths.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { windowsPathMatches, windowsPrefixMatches, windowsSegments } from '../../../src/routing/windows-path.ts';
+import { configDiagnostics } from '../../helpers/config-diagnostics.ts';
+
+test('windowsSegments: case, trailing dots and spaces, streams, empty segments', () => {
+  const cases: Array<[string, string[]]> = [
+    ['/', ['']],
+    ['/Admin', ['admin']],
+    ['/admin.', ['admin']],
+    ['/admin%20.%20', ['admin']],
+    ['/admin/', ['admin', '']],
+    ['/admin::$DATA', ['admin']],
+    ['/a.b.', ['a.b']],
+    ['/.../x', ['x']],
+    ['/x/...', ['x', '']],
+    ['/caf%C3%A9', ['caf%c3%a9']],
+  ];
+  for (const [path, want] of cases) assert.deepEqual(windowsSegments(path), want, path);
+});
+
+test('windowsPrefixMatches / windowsPathMatches: segment boundaries and 8.3 aliases', () => {
+  const prefix = (p: string, path: string) => windowsPrefixMatches(windowsSegments(p), path);
+  const exact = (p: string, path: string) => windowsPathMatches(windowsSegments(p), path);
+  const cases: Array<[boolean, boolean, string, string]> = [
+    // [want, exact?, route, request]
+    [true, false, '/admin', '/ADMIN./x'],
+    [false, false, '/admin', '/administrator'],
+    [true, false, '/admin/', '/admin%20/'],
+    [false, false, '/admin/', '/admin'],
+    [true, false, '/', '/anything'],
+    [true, false, '/administration', '/ADMINI~1'],
+    [true, false, '/administration', '/admini~12/x'],
+    [false, false, '/administration', '/ADMINX~1'],
+    [true, false, '/Program Files', '/PROGRA~1'],
+    [true, true, '/a/long-file-name.html', '/a/LONG-F~1.HTM'],
+    [false, true, '/a/b', '/a/b/'],
+    [true, true, '/a/b', '/A/B.'],
+    [false, true, '/a/b', '/a/b/c'],
+  ];
+  for (const [want, isExact, route, path] of cases) assert.equal(isExact ? exact(route, path) : prefix(route, path), want, `${route} ${path}`);
+});
+
+test('path-spelling without path or path-prefix warns', () => {
+  const kdl = (m: string) => `listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "r" { matches { ${m} }; upstream "u" } }
+upstreams { upstream "u" { target "127.0.0.1:9" } }
+`;
+  assert.deepEqual(configDiagnostics(kdl('path-regex "^/a"; path-spelling "windows"')).warnings, ['routes > route "r" > matches > path-spelling: has no effect without path or path-prefix (path-regex is matched on the path as sent)']);
+  assert.deepEqual(configDiagnostics(kdl('path-prefix "/a"; path-spelling "windows"')).warnings, []);
+});
