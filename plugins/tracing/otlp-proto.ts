@@ -150,9 +150,21 @@ function writeTime(buf: Buffer, off: number, tag: number, perfMs: number): numbe
   const lo = c % 0x1_0000_0000;
   const hi = Math.floor(a / 0x10000) + Math.floor(c / 0x1_0000_0000);
   buf[off] = tag;
-  buf.writeUInt32LE(lo, off + 1);
-  buf.writeUInt32LE(hi, off + 5);
+  writeFixed32(buf, off + 1, lo);
+  writeFixed32(buf, off + 5, hi);
   return off + 9;
+}
+
+/**
+ * A little-endian 32-bit word (0 <= n < 2^32) byte by byte: Buffer#writeUInt32LE is a call with
+ * range checks, ~120 instructions a call under callgrind against ~10 for the four stores, and a
+ * span writes five words (its flags and two times).
+ */
+function writeFixed32(buf: Uint8Array, off: number, n: number): void {
+  buf[off] = n & 0xff;
+  buf[off + 1] = (n >>> 8) & 0xff;
+  buf[off + 2] = (n >>> 16) & 0xff;
+  buf[off + 3] = n >>> 24;
 }
 
 /** One AnyValue's body. */
@@ -254,7 +266,7 @@ export class OtlpProtoEncoder implements SpanEncoding {
     if (s.traceState !== undefined) off = writeString(buf, off, T_TRACE_STATE, s.traceState);
     buf[off] = T_FLAGS_0;
     buf[off + 1] = T_FLAGS_1;
-    buf.writeUInt32LE(s.remoteParent ? FLAGS_REMOTE_PARENT : FLAGS_LOCAL_PARENT, off + 2);
+    writeFixed32(buf, off + 2, s.remoteParent ? FLAGS_REMOTE_PARENT : FLAGS_LOCAL_PARENT);
     off = writeString(buf, off + 6, T_NAME, s.name);
     buf[off] = T_KIND;
     buf[off + 1] = s.kind;

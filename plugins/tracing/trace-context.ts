@@ -236,9 +236,16 @@ let lastRoot = 0;
 /** The trace id of the last newRoot() as numbers, from its random words (no hex decoding). */
 export function lastRootTraceIdParts(): TraceIdParts {
   const w = rootBase + lastRoot * ROOT_WORDS;
-  // trace id word t (big-endian) is digits 8t..8t+7: random word t's low nibbles, then its high ones
-  const word = (x: number) => ((nibbleValue(x & 0x0f0f0f0f) << 16) | nibbleValue((x >>> 4) & 0x0f0f0f0f)) >>> 0;
-  return TraceIdParts.ofWords(word(rootRandom[w]!), word(rootRandom[w + 1]!), word(rootRandom[w + 2]!), word(rootRandom[w + 3]!));
+  return TraceIdParts.ofWords(traceIdWord(rootRandom[w]!), traceIdWord(rootRandom[w + 1]!), traceIdWord(rootRandom[w + 2]!), traceIdWord(rootRandom[w + 3]!));
+}
+
+/**
+ * Trace id word t (big-endian) of a root from its random word t: digits 8t..8t+7 are the random
+ * word's low nibbles, then its high ones. (A function of its own, not a closure made per sampled
+ * request.)
+ */
+function traceIdWord(x: number): number {
+  return ((nibbleValue(x & 0x0f0f0f0f) << 16) | nibbleValue((x >>> 4) & 0x0f0f0f0f)) >>> 0;
 }
 
 /** The trace id of an unsampled root `traceparent` (see newRoot). */
@@ -310,7 +317,7 @@ export class RatioSampler {
       // nibbles, 8j+4..8j+7 its high ones, so the XOR of the four words is built from the XOR
       // of the random words, nibble lane by nibble lane.
       const x = a ^ b ^ c ^ d;
-      const xored = ((nibbleValue(x & 0x0f0f0f0f) << 16) | nibbleValue((x >>> 4) & 0x0f0f0f0f)) >>> 0;
+      const xored = traceIdWord(x);
       const o = r * ROOT_LEN;
       lastRoot = r;
       this.lastSampled = xored < this.upperBound;
