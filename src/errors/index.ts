@@ -10,9 +10,11 @@ export interface ClassifiedError {
   reason: UpstreamErrorReason;
   /**
    * 'upstream': the target failed (reported to health and breakers, may be retried);
-   * 'client': the request itself was refused before or while it was sent (never reported, never retried)
+   * 'client': the request itself was refused before or while it was sent (never reported, never retried);
+   * 'answer': the application answered something the upstream client cannot relay (an interim
+   * `100 Continue` nobody asked for): reported as a response (the target is alive), never retried
    */
-  blame: 'upstream' | 'client';
+  blame: 'upstream' | 'client' | 'answer';
   /** client-facing message (no addresses, no internals) */
   message: string;
   /** true when no byte reached the upstream, so any request may be retried */
@@ -48,11 +50,21 @@ const CLIENT_SHAPED = new Set([
 // beforeSend is not consulted for client-blamed errors (never retried); false is the safe claim.
 const INVALID_REQUEST: ClassifiedError = { status: 400, reason: 'invalid_request', blame: 'client', message: 'Bad Request: the request cannot be forwarded as sent', beforeSend: false };
 
+/**
+ * undici 7.30 (and 8.14) destroys the connection on any `100` status line before a handler sees it
+ * (client-h1.js onHeadersComplete; its other 'bad response' is for bytes with no request in
+ * flight, which fails no request). RFC 9110 §15.2 lets a server send 1xx at will, and which URL
+ * makes an application send one is the client's choice: counted as a transport failure, a few such
+ * requests opened the target's breaker for every client (docs/security.md, "Upstream blame").
+ */
+const UNRELAYABLE_INTERIM: ClassifiedError = { status: 502, reason: 'protocol', blame: 'answer', message: 'Bad Gateway: invalid response from upstream', beforeSend: false };
+
 /** Maps undici / socket errors to the gateway's statuses: refused/reset 502, timeouts 504, request-shape 400. */
 export function classifyUpstreamError(err: unknown): ClassifiedError {
   const e = (err ?? {}) as ErrLike;
   const code = e.code ?? (e.cause as ErrLike | undefined)?.code ?? '';
   if (CLIENT_SHAPED.has(code)) return INVALID_REQUEST;
+  if (code === 'UND_ERR_SOCKET' && e.message === 'bad response') return UNRELAYABLE_INTERIM;
   return { ...upstreamFailure(e, code), blame: 'upstream' };
 }
 

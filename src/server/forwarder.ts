@@ -416,6 +416,13 @@ export async function forward(opts: {
         ctx.log.info({ err: (err as Error).message, code: (err as { code?: string }).code, upstream: group.id }, 'request refused by the upstream client: not forwarded');
         return sendError(res, ctx, c.status, c.message, attempt, c.reason);
       }
+      if (c.blame === 'answer') {
+        // the target answered (an unsolicited 100): its health hears a response, as for any status
+        group.report(target, { kind: 'response', status: c.status, latencyMs });
+        metrics.upstreamFailures.inc({ ...upstreamLabel, reason: c.reason });
+        ctx.log.warn({ err: (err as Error).message, upstream: group.id, target: target.address, reason: c.reason }, 'upstream sent an interim 100 Continue the gateway cannot relay');
+        return upstreamFailed(c.status, c.message, attempt, c.reason);
+      }
       outcome = { kind: 'error', reason: c.reason, latencyMs };
       group.report(target, outcome);
       metrics.upstreamFailures.inc({ ...upstreamLabel, reason: c.reason });

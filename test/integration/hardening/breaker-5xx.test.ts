@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { closedPort, startUpstream, type TestUpstream, closeServer } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
@@ -17,6 +17,7 @@ import type { Gateway } from '../../../src/server/gateway.ts';
 
 let up: TestUpstream;
 let silent: http.Server;
+let interim: net.Server;
 let gw: Gateway;
 let base: string;
 
@@ -42,6 +43,17 @@ before(async () => {
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   const silentAddr = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
   const dead = `127.0.0.1:${await closedPort()}`;
+  // answers /interim/100 with a 100 Continue nobody asked for (RFC 9110 §15.2 allows it) before
+  // its 200; anything else with a plain 200
+  interim = net.createServer((s) => {
+    s.on('data', (c: Buffer) => {
+      const path = c.toString('latin1').split(' ')[1] ?? '';
+      s.write(`${path === '/interim/100' ? 'HTTP/1.1 100 Continue\r\n\r\n' : ''}HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok`);
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => interim.listen(0, '127.0.0.1', r));
+  const interimAddr = `127.0.0.1:${(interim.address() as AddressInfo).port}`;
   const g = await gatewayFrom(`
 system { graceful-shutdown-timeout-secs 2 }
 listeners { listener "http" { address "127.0.0.1:0" } }
@@ -51,6 +63,7 @@ routes {
   route "dead" { matches { path-prefix "/dead" }; upstream "dead" }
   route "silent" { matches { path-prefix "/silent" }; upstream "silent" }
   route "cut" { matches { path-prefix "/cut" }; upstream "cut" }
+  route "interim" { matches { path-prefix "/interim" }; upstream "interim" }
   route "app" { matches { path-prefix "/" }; upstream "app" }
 }
 upstreams {
@@ -59,6 +72,7 @@ upstreams {
   upstream "dead" { target "${dead}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 } }
   upstream "silent" { target "${silentAddr}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 }; timeouts { read-secs 0.2 } }
   upstream "cut" { target "${up.address}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 }; timeouts { read-secs 0.2 } }
+  upstream "interim" { target "${interimAddr}"; circuit-breaker { failure-threshold 3; timeout-seconds 30 } }
 }
 `);
   gw = g.gw;
@@ -69,6 +83,7 @@ after(async () => {
   await gw.close();
   await up.close();
   await closeServer(silent);
+  await closeServer(interim);
 });
 
 const breakerState = async (upstream: string, route = '') =>
@@ -140,4 +155,13 @@ test('responses whose body fails after the status (reset mid-body, before the fi
   assert.deepEqual(outcomes, [...Array(5).fill('mid:cut'), ...Array(5).fill('first:502'), ...Array(5).fill('stall:cut')]);
   assert.equal(await breakerState('cut'), '0', 'closed after 15 failed bodies with threshold 3');
   assert.doesNotMatch(await gw.metrics.render(), /sentinel_upstream_failures_total\{upstream="cut"[^}]*\} [1-9]/, 'no upstream failure counted');
+});
+
+test('an unsolicited 100 Continue (on a URL the client picks) is a 502 that leaves the breaker closed', async () => {
+  // undici cannot relay it (security.md, Open findings); counted as a transport failure, five
+  // requests to such a URL opened the target's breaker for every client (503 below)
+  for (let i = 0; i < 5; i++) assert.equal((await request(`${base}/interim/100`)).status, 502, `request ${i}`);
+  assert.equal(await breakerState('interim'), '0', 'closed after 5 interim answers with threshold 3');
+  const r = await request(`${base}/interim/plain`);
+  assert.equal(r.status, 200);
 });
