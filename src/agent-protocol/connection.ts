@@ -3,7 +3,7 @@
 // cancel. Anything the agent sends that cannot be trusted is counted and handled locally:
 // a broken frame or undecodable JSON drops the connection (its callers fail fast instead of
 // waiting for a timeout); a reply for an unknown correlation id is ignored.
-import { connect, type Socket } from 'node:net';
+import { connect, type OnReadOpts, type Socket } from 'node:net';
 import { FrameDecoder, FrameError, FrameWriter, MAX_FRAME_BYTES, MessageType, encodeFrame, isKnownMessageType, parseJsonPayload, parsePayload, type Encoding } from './frames.ts';
 import { CancelReason, ProtocolError, parseAgentReply, plainAllowCorrelationId, plainAllowReply, type AgentReply, type HandshakeRequest, type HandshakeResponse } from './messages.ts';
 
@@ -80,10 +80,13 @@ export function openAgentSocket(o: {
   /** what timed out, for the message: "connect", "connect/handshake" */
   phase: string;
   onFail(err: AgentCallError): void;
-  onData(chunk: Buffer): void;
+  /** steady-state data as 'data' events; absent when the socket is read through `onread` */
+  onData?(chunk: Buffer): void;
   onLost(err: AgentCallError): void;
+  /** read into this buffer instead of the stream layer (net's `onread`; no 'data' events then) */
+  onread?: OnReadOpts;
 }): SocketOpening {
-  const socket = connect(o.socketPath);
+  const socket = o.onread ? connect({ path: o.socketPath, onread: o.onread }) : connect(o.socketPath);
   let settled = false;
   const fail = (err: AgentCallError): void => {
     if (settled) return;
@@ -103,18 +106,25 @@ export function openAgentSocket(o: {
       socket.removeAllListeners('error');
       socket.removeAllListeners('close');
       socket.removeAllListeners('data');
-      socket.on('data', o.onData);
+      if (o.onData) socket.on('data', o.onData);
       socket.on('error', () => o.onLost(new AgentCallError('connection_lost', 'agent connection error')));
       socket.on('close', () => o.onLost(new AgentCallError('connection_lost', 'agent connection closed')));
     },
   };
 }
 
+/** Size of each v2 connection's read buffer; a longer frame is assembled across reads by the decoder. */
+export const READ_BUFFER_BYTES = 64 * 1024;
+
 export class AgentConnection implements ProtocolConnection {
   private socket: Socket | undefined;
   /** events, cancels and pongs: batched per event-loop turn */
   private writer: FrameWriter | undefined;
   private readonly decoder: FrameDecoder;
+  /** where the agent's bytes are read (net's `onread`): no Readable push/'data' emit and no new buffer per read */
+  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** the handshake's reader until it succeeds, then the frames' */
+  private reader: ((buf: Buffer, bytes: number) => void) | undefined;
   private readonly pending = new Map<string, ReplySink>();
   private closed = false;
   private readonly closeListeners: (() => void)[] = [];
@@ -160,18 +170,19 @@ export class AgentConnection implements ProtocolConnection {
           this.shutdown(err);
           reject(err);
         },
-        onData: (c) => this.onData(c),
         onLost: (err) => this.shutdown(err),
+        onread: { buffer: this.readBuffer, callback: this.onRead },
       });
       const { socket, fail } = opening;
       socket.once('close', () => fail(new AgentCallError('unavailable', 'agent closed the connection during the handshake')));
       socket.once('connect', () => socket.write(encodeFrame(MessageType.HandshakeRequest, this.options.handshake)));
       this.socket = socket;
       this.writer = new FrameWriter(socket);
-      const onHandshakeData = (chunk: Buffer) => {
+      this.reader = (buf, bytes) => {
         let frames;
         try {
-          frames = this.decoder.push(chunk);
+          // copied: the frames after the handshake's are visited below, and the handshake is once per connection
+          frames = this.decoder.push(Buffer.from(buf.subarray(0, bytes)));
         } catch (err) {
           this.options.onProtocolIssue?.(err instanceof FrameError && err.kind === 'zero_length' ? 'zero_length_frame' : 'oversized_frame');
           fail(new AgentCallError('protocol', 'bad frame during the handshake'));
@@ -194,13 +205,13 @@ export class AgentConnection implements ProtocolConnection {
           return;
         }
         this.encoding = chosen;
+        this.reader = this.onData;
         opening.established();
         this.capabilities = body.capabilities;
         this.startPing();
         for (const frame of rest) this.visitFrame(frame.type, frame.payload, 0, frame.payload.length);
         resolve(body as HandshakeResponse);
       };
-      socket.on('data', onHandshakeData);
     });
   }
 
@@ -243,9 +254,15 @@ export class AgentConnection implements ProtocolConnection {
     this.shutdown(new AgentCallError('connection_lost', 'agent connection closed by the proxy'));
   }
 
-  private onData(chunk: Buffer): void {
+  /** net's `onread` callback: `bytes` of the agent's were read into `buf` (this.readBuffer), which the next read overwrites. */
+  private readonly onRead = (bytes: number, buf: Buffer): boolean => {
+    if (!this.closed) this.reader?.(buf, bytes);
+    return true;
+  };
+
+  private readonly onData = (buf: Buffer, bytes: number): void => {
     try {
-      this.decoder.feed(chunk, this.visitFrame);
+      this.decoder.feed(buf, this.visitFrame, bytes, true);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
       this.options.onProtocolIssue?.(err.kind === 'zero_length' ? 'zero_length_frame' : 'oversized_frame');
@@ -253,9 +270,13 @@ export class AgentConnection implements ProtocolConnection {
       return;
     }
     this.watchPartialFrame();
-  }
+  };
 
-  /** One frame of a read (a view into the chunk): the plain allow is matched in place, anything else gets its own payload view. */
+  /**
+   * One frame of a read (in the reused read buffer): the plain allow is matched in place, anything
+   * else gets a payload view (JSON is parsed into new objects at once; MessagePack gets a copy,
+   * since its decoder returns bin values as views of its input).
+   */
   private readonly visitFrame = (type: number, buf: Buffer, start: number, end: number): void => {
     if (this.closed) return;
     // The common reply, recognised by its bytes (messages.ts plainAllowCorrelationId).
@@ -266,7 +287,7 @@ export class AgentConnection implements ProtocolConnection {
         return;
       }
     }
-    this.onFrame(type, buf.subarray(start, end));
+    this.onFrame(type, this.encoding === 'json' ? buf.subarray(start, end) : Buffer.from(buf.subarray(start, end)));
   };
 
   /** A frame left half-written for longer than the connect timeout will never complete: drop the connection. */

@@ -243,36 +243,43 @@ export class FrameDecoder {
   /**
    * Hands each whole frame of `chunk` to `visit` as it is found, without a Frame object or a
    * Buffer view per frame (the reply path's per-frame cost at load). Frames before a broken one
-   * are visited, then FrameError is thrown.
+   * are visited, then FrameError is thrown. Only `chunk[0, length)` is read. `transient`: the
+   * chunk's memory is reused once this returns (a socket's `onread` buffer), so the start of an
+   * incomplete frame is copied, not kept as a view; a visitor must not keep `buf` either.
    */
-  feed(chunk: Buffer, visit: FrameVisitor): void {
+  feed(chunk: Buffer, visit: FrameVisitor, length = chunk.length, transient = false): void {
     let buf = chunk;
+    let total = length;
     if (this.restBytes > 0) {
-      this.rest.push(chunk);
-      this.restBytes += chunk.length;
+      const part = length < chunk.length ? chunk.subarray(0, length) : chunk;
+      this.rest.push(transient ? Buffer.from(part) : part);
+      this.restBytes += length;
       // A large frame arrives in many chunks: joined once, when it is complete.
       if (this.restNeed > 0 && this.restBytes < this.restNeed) return;
       buf = this.rest.length === 1 ? this.rest[0]! : Buffer.concat(this.rest, this.restBytes);
+      total = buf.length;
       this.rest = [];
       this.restBytes = 0;
       this.restNeed = 0;
+      // the joined frame is a copy of its own: what is left of it after this read may be kept as a view
+      transient = false;
     }
     let at = 0;
-    const total = buf.length;
     let need = 0;
     while (total - at >= 4) {
-      const length = buf.readUInt32BE(at);
-      if (length === 0) throw new FrameError('zero-length frame', 'zero_length');
-      if (length > this.maxFrameBytes) throw new FrameError(`frame of ${length} bytes exceeds the ${this.maxFrameBytes}-byte limit`, 'oversized');
-      if (total - at < 4 + length) {
-        need = 4 + length;
+      const size = buf.readUInt32BE(at);
+      if (size === 0) throw new FrameError('zero-length frame', 'zero_length');
+      if (size > this.maxFrameBytes) throw new FrameError(`frame of ${size} bytes exceeds the ${this.maxFrameBytes}-byte limit`, 'oversized');
+      if (total - at < 4 + size) {
+        need = 4 + size;
         break;
       }
-      visit(buf[at + 4]!, buf, at + 5, at + 4 + length);
-      at += 4 + length;
+      visit(buf[at + 4]!, buf, at + 5, at + 4 + size);
+      at += 4 + size;
     }
     if (at < total) {
-      this.rest.push(at === 0 ? buf : buf.subarray(at));
+      const tail = at === 0 && total === buf.length ? buf : buf.subarray(at, total);
+      this.rest.push(transient ? Buffer.from(tail) : tail);
       this.restBytes = total - at;
       this.restNeed = need;
     }

@@ -193,3 +193,46 @@ test('FrameWriter: frames written from text carry the bytes encodeFrame writes, 
   const one = encodeFrame(MessageType.AgentResponse, JSON.parse(json));
   assert.deepEqual(writes, [Buffer.concat([one, one])]);
 });
+
+/** Feeds `wire` to `d` as a socket read through one reused buffer of `size` bytes would: each read overwrites the buffer (the rest filled with junk). */
+function feedThroughReusedBuffer(d: FrameDecoder, wire: Buffer, size: number, cuts: number[]): [number, string][] {
+  const got: [number, string][] = [];
+  const buf = Buffer.alloc(size);
+  const visit = (type: number, b: Buffer, start: number, end: number) => got.push([type, b.toString('utf8', start, end)]);
+  let at = 0;
+  for (const cut of [...cuts, wire.length]) {
+    while (at < cut) {
+      const n = Math.min(size, cut - at);
+      buf.fill(0x7e);
+      wire.copy(buf, 0, at, at + n);
+      d.feed(buf, visit, n, true);
+      at += n;
+    }
+  }
+  return got;
+}
+
+test('FrameDecoder.feed, transient reads (a reused read buffer): split frames, several frames per read, a frame larger than the buffer', () => {
+  const payloads = ['{"a":1}', '{"b":"' + 'x'.repeat(300) + '"}', '{"c":3}', '{"big":"' + 'y'.repeat(5000) + '"}', '{"d":4}'];
+  const wire = Buffer.concat(payloads.map((p, i) => encodeFrame(MessageType.AgentResponse + (i % 2), JSON.parse(p))));
+  const want = payloads.map((p, i) => [MessageType.AgentResponse + (i % 2), p]);
+  // a 64-byte buffer: most frames span reads, the 5 KiB one spans ~80 of them
+  for (const cuts of [[], [3], [4], [5], [6], [12, 13], [20, 400, 401]]) {
+    const d = new FrameDecoder();
+    assert.deepEqual(feedThroughReusedBuffer(d, wire, 64, cuts), want, `64-byte reads, cuts ${cuts}`);
+    assert.equal(d.bufferedBytes, 0);
+  }
+  // a buffer larger than the wire: several frames in one read, and a frame cut at every offset
+  for (let cut = 1; cut < wire.length; cut += 7) {
+    const d = new FrameDecoder();
+    assert.deepEqual(feedThroughReusedBuffer(d, wire, 64 * 1024, [cut]), want, `one cut at ${cut}`);
+  }
+  // bytes past `length` in the buffer are not read
+  const d = new FrameDecoder();
+  const one = encodeFrame(MessageType.Pong, { s: 1 });
+  const buf = Buffer.concat([one, Buffer.from([0, 0, 0, 0, 0])]);
+  const seen: number[] = [];
+  d.feed(buf, (type) => seen.push(type), one.length, true);
+  assert.deepEqual(seen, [MessageType.Pong]);
+  assert.equal(d.bufferedBytes, 0);
+});
