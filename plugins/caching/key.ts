@@ -51,10 +51,11 @@ export function normaliseQuery(query: string, ignore: readonly string[]): string
     // Rack and older Python split on ';' as well: `utm_source=a;cb=evil` hides `cb` from a key
     // that drops utm_source, so an ignored parameter carrying ';' stays in the key.
     if (ignore.includes(name) && !part.includes(';')) continue;
-    kept.push([rawName, part]);
+    kept.push([name, part]);
   }
   // By name only, and stable: the values of a repeated name keep their order. `p=a&p=b` and
-  // `p=b&p=a` are two answers (PHP, Rails, Django read the last, others the first).
+  // `p=b&p=a` are two answers (PHP, Rails, Django read the last, others the first). The name as
+  // the application decodes it: `a=1&%61=2` and `%61=2&a=1` are two answers too (session 20).
   kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return kept.map((k) => k[1]).join('&');
 }

@@ -137,3 +137,10 @@ test('a route with get-body "forward" sends the body with its framing (an upstre
   const chunked = await rawRequest(port, http1('GET', '/search/x', ['Host: a', 'Transfer-Encoding: chunked', 'Connection: close'], '3\r\nabc\r\n0\r\n\r\n'));
   assert.equal(chunked.body, 'GET /search/x body=abc');
 });
+
+test('open finding: a DELETE with a body is forwarded with it (only GET and HEAD are refused)', async () => {
+  seen.length = 0;
+  const r = await rawRequest(port, http1('DELETE', '/d', ['Host: a', 'Content-Length: 2', 'Connection: close'], '{}'));
+  assert.equal(r.status, 200);
+  assert.deepEqual(seen, ['/d']);
+});
