@@ -20,7 +20,8 @@
 // quiet bench:waf runs start this checkout's gateways); --node-flags: for every process.
 // BENCH_CALLGRIND_FLAGS="--cache-sim=yes" adds simulated cache misses (printed when present).
 // --plain: no callgrind; the processes run at full speed with --trace-gc-nvp --trace-opt
-// --trace-deopt and each window counts per request, per process, from their output: scavenges,
+// --trace-deopt (their output kept in --keep-dumps DIR as SIDE-ROLE.out, for the functions
+// compiled and deoptimised) and each window counts per request, per process, from their output: scavenges,
 // bytes surviving them and promoted, mark-compacts, optimised compiles and deoptimisations, and
 // the CPU time (/proc, load-dependent). Counts per request, not per second: a loaded machine
 // stretches the windows but does not change them much.
@@ -229,6 +230,8 @@ try {
       p.child.once('exit', () => (clearTimeout(t), done(undefined)));
       p.child.kill('SIGTERM');
     })));
+    // --keep-dumps DIR: the processes' trace output (--trace-opt/--trace-deopt by function)
+    if (argv['keep-dumps']) for (const s of sides) for (const p of s.procs) writeFileSync(join(argv['keep-dumps'], `${s.name}-${p.role}.out`), readFileSync(p.out));
     process.exit(0);
   }
   for (const s of sides) {

@@ -5,7 +5,7 @@
 // second process to schedule. Handlers run on the gateway's event loop (an engine call is ~1 ms
 // of CPU, as it would be in the agent's own loop); with `worker-threads N` every gateway worker
 // process has its own engine, so it uses every core. Replies go through parseAgentReply, the
-// same validation as a socket agent's.
+// same validation as a socket agent's. Calls are batched per event-loop turn (see call()).
 import { AgentCallError } from '../../src/agent-protocol/client.ts';
 import { parseAgentReply, plainAllowReply, type AgentReply } from '../../src/agent-protocol/messages.ts';
 import { allow, block, EVENT_HANDLERS, type AgentHandlers, type Decision, type EventContext } from '../../src/agent-sdk/index.ts';
@@ -40,12 +40,24 @@ export const IN_PROCESS_PROGRAMS: readonly string[] = Object.keys(PROGRAMS);
 
 const NEVER_ABORTED = new AbortController().signal;
 
+/** A call waiting for the turn's batch. */
+interface Queued {
+  type: number;
+  correlationId: string;
+  payload: unknown;
+  cancel: CallOptions['cancel'];
+  resolve: (reply: AgentReply) => void;
+  reject: (err: Error) => void;
+}
+
 export class InProcessAgent implements AgentTransport {
   private handlers: AgentHandlers | undefined;
   private failure: Error | undefined;
   private ready: Promise<void> | undefined;
   private running = 0;
   private closed = false;
+  /** Calls made since the last batch ran (see call()). */
+  private queue: Queued[] = [];
   /** One "connection": the program itself. No breaker: nothing between the filter and the handlers can fail apart from them. */
   readonly options = { connections: 1 };
   readonly breaker = { state: (): BreakerState => 'closed' };
@@ -80,17 +92,31 @@ export class InProcessAgent implements AgentTransport {
   }
 
   get pendingReplies(): number {
-    return this.running;
+    return this.running + this.queue.length;
   }
 
   get load(): { inUse: number; queued: number } {
-    return { inUse: this.running, queued: 0 };
+    return { inUse: this.running, queued: this.queue.length };
   }
 
+  /**
+   * The program is not run inside call(): the call waits for a batch that runs every call made
+   * during this event-loop turn back to back, from a setImmediate (after the turn's other I/O
+   * callbacks: the requests parsed from the same poll). On one core the gateway then runs the
+   * engine for a batch of requests, then their continuations (upstream calls, replies), as the
+   * socket agent path does with its batched frames; called request by request, interleaved with
+   * the gateway's own work, the same instructions cost ~1.2x the CPU (docs/waf.md, "The twentieth
+   * session: the in-process path").
+   */
   call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
     if (this.closed) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} is closed`));
     if (opts.cancel?.cancelled) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
-    if (this.handlers) return this.invoke(this.handlers, type, correlationId, payload);
+    if (this.handlers) {
+      return new Promise<AgentReply>((resolve, reject) => {
+        if (this.queue.length === 0) setImmediate(this.runBatch);
+        this.queue.push({ type, correlationId, payload, cancel: opts.cancel, resolve, reject });
+      });
+    }
     if (this.failure) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} (in-process ${this.program}) failed to start: ${this.failure.message}`));
     this.start();
     // Still building: wait for it, bounded by the call's timeout like a connection attempt.
@@ -103,6 +129,17 @@ export class InProcessAgent implements AgentTransport {
     });
   }
 
+  /** Runs the queued calls in their order; a call cancelled or closed meanwhile is not run. */
+  private readonly runBatch = (): void => {
+    const batch = this.queue;
+    this.queue = [];
+    for (const q of batch) {
+      if (this.closed || !this.handlers) q.reject(new AgentCallError('unavailable', `agent ${this.id} is closed`));
+      else if (q.cancel?.cancelled) q.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
+      else this.invoke(this.handlers, q);
+    }
+  };
+
   async close(): Promise<void> {
     this.closed = true;
     this.handlers = undefined;
@@ -110,35 +147,37 @@ export class InProcessAgent implements AgentTransport {
 
   /**
    * The handler's decision as the filter's reply. A synchronous handler (the WAF answers every
-   * event synchronously) is answered without an await; a plain allow (the usual answer) is the
+   * event synchronously) settles the call at once; a plain allow (the usual answer) is the
    * validated reply the socket client gives for the template bytes, not toWire + parseAgentReply.
    * The event goes to the program as the filter built it (a RequestHeadersMessage: its `headers`
    * are made on first read; the program may read the raw headers): programs are ours and read
    * members, they do not copy or walk the event.
    */
-  private invoke(handlers: AgentHandlers, type: number, correlationId: string, payload: unknown): Promise<AgentReply> {
-    const name = EVENT_HANDLERS[type as keyof typeof EVENT_HANDLERS];
+  private invoke(handlers: AgentHandlers, q: Queued): void {
+    const name = EVENT_HANDLERS[q.type as keyof typeof EVENT_HANDLERS];
     const handler = name ? (handlers[name] as ((event: unknown, ctx: EventContext) => Decision | undefined | void | Promise<Decision | undefined | void>) | undefined) : undefined;
     let result: Decision | undefined | void | Promise<Decision | undefined | void>;
     this.running += 1;
     try {
-      result = handler ? handler(payload, { correlationId, signal: NEVER_ABORTED }) : undefined;
+      result = handler ? handler(q.payload, { correlationId: q.correlationId, signal: NEVER_ABORTED }) : undefined;
     } catch (err) {
       this.running -= 1;
-      return this.settled(correlationId, this.failed(handlers, correlationId, err));
+      this.settle(q, this.failed(handlers, q.correlationId, err));
+      return;
     }
     if (!isThenable(result)) {
       this.running -= 1;
-      return this.settled(correlationId, result ?? allow());
+      this.settle(q, result ?? allow());
+      return;
     }
-    return Promise.resolve(result).then(
+    Promise.resolve(result).then(
       (d) => {
         this.running -= 1;
-        return this.reply(correlationId, d ?? allow());
+        this.settle(q, d ?? allow());
       },
       (err: unknown) => {
         this.running -= 1;
-        return this.reply(correlationId, this.failed(handlers, correlationId, err));
+        this.settle(q, this.failed(handlers, q.correlationId, err));
       },
     );
   }
@@ -148,13 +187,16 @@ export class InProcessAgent implements AgentTransport {
     return handlers.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
   }
 
-  /** The reply as a settled promise (a reply that does not validate rejects the call, as on a socket). */
-  private settled(correlationId: string, d: Decision): Promise<AgentReply> {
+  /** Settles the call with the decision's reply (a reply that does not validate rejects it, as on a socket). */
+  private settle(q: Queued, d: Decision): void {
+    let reply: AgentReply;
     try {
-      return Promise.resolve(this.reply(correlationId, d));
+      reply = this.reply(q.correlationId, d);
     } catch (err) {
-      return Promise.reject(err as Error);
+      q.reject(err as Error);
+      return;
     }
+    q.resolve(reply);
   }
 
   /** What the socket client returns for the decision's reply (the same validation); throws as it would. */

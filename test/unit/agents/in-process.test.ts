@@ -7,8 +7,9 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
 import { InProcessAgent } from '../../../plugins/agents/in-process.ts';
+import { AgentCallError, CancelScope } from '../../../src/agent-protocol/client.ts';
 import { MessageType } from '../../../src/agent-protocol/frames.ts';
-import { parseAgentReply, RequestHeadersMessage } from '../../../src/agent-protocol/messages.ts';
+import { CancelReason, parseAgentReply, RequestHeadersMessage } from '../../../src/agent-protocol/messages.ts';
 import { allow, block, type AgentHandlers, type Decision } from '../../../src/agent-sdk/index.ts';
 import { sampleMetadata as meta } from '../../helpers/agent-events.ts';
 
@@ -72,4 +73,38 @@ test('in-process: a reply that does not validate rejects the call (no synchronou
     await assert.rejects(p!, /header/i);
     assert.equal(agent.pendingReplies, 0);
   }
+});
+
+// Batching (docs/waf.md "The twentieth session: the in-process path"): the program runs for the
+// calls of one event-loop turn together, after the turn, not inside call().
+test('in-process: calls of one turn run together after it, in order, before their continuations', async () => {
+  const log: string[] = [];
+  const agent = agentWith({ onRequestHeaders: (_ev, ctx) => void log.push(`run ${ctx.correlationId}`) });
+  const ev = event();
+  const first = agent.call(MessageType.RequestHeaders, 'c1', ev, opts).then(() => log.push('reply c1'));
+  const second = agent.call(MessageType.RequestHeaders, 'c2', ev, opts).then(() => log.push('reply c2'));
+  assert.deepEqual(log, [], 'the program does not run inside call()');
+  assert.equal(agent.pendingReplies, 2);
+  assert.deepEqual(agent.load, { inUse: 0, queued: 2 });
+  await Promise.all([first, second]);
+  assert.deepEqual(log, ['run c1', 'run c2', 'reply c1', 'reply c2']);
+  assert.equal(agent.pendingReplies, 0);
+});
+
+test('in-process: a call cancelled, or an agent closed, before the batch runs is not run', async () => {
+  let runs = 0;
+  const agent = agentWith({ onRequestHeaders: () => void runs++ });
+  const scope = new CancelScope();
+  const cancelled = agent.call(MessageType.RequestHeaders, 'c1', event(), { ...opts, cancel: scope });
+  const kept = agent.call(MessageType.RequestHeaders, 'c2', event(), opts);
+  scope.cancel(CancelReason.ClientDisconnect);
+  await assert.rejects(cancelled, (e: unknown) => e instanceof AgentCallError && e.kind === 'cancelled');
+  assert.deepEqual(await kept, parseAgentReply(allow().toWire('c2')));
+  assert.equal(runs, 1);
+  const closing = agentWith({ onRequestHeaders: () => void runs++ });
+  const late = closing.call(MessageType.RequestHeaders, 'c3', event(), opts);
+  await closing.close();
+  await assert.rejects(late, (e: unknown) => e instanceof AgentCallError && e.kind === 'unavailable');
+  assert.equal(runs, 1);
+  assert.equal(agent.pendingReplies + closing.pendingReplies, 0);
 });
