@@ -81,3 +81,34 @@ test('held: a WebSocket upgrade carrying a body is refused (get_body) and the by
   assert.deepEqual(r.statuses, [400]);
   assert.deepEqual(wsSeen, []);
 });
+
+test('held: the admin builtins never grant a cross-origin read (no Access-Control-Allow-* on answers or preflights)', async () => {
+  const admin = (
+    await gatewayFrom(`
+listeners { listener "admin" { address "127.0.0.1:0"; default-route "status" } }
+routes {
+  route "status-page" { matches { path-prefix "/_/status" }; builtin-handler "status-page" }
+  route "config" { matches { path-prefix "/admin/config" }; builtin-handler "config" }
+  route "upstreams" { matches { path "/admin/upstreams" }; builtin-handler "upstreams" }
+  route "metrics" { matches { path "/metrics" }; builtin-handler "metrics" }
+  route "stats" { matches { path "/admin/cache/stats" }; builtin-handler "cache-stats" }
+  route "status" { priority "low"; builtin-handler "status" }
+}
+`)
+  ).gw;
+  try {
+    const p = admin.address('admin').port;
+    const host = `Host: 127.0.0.1:${p}`;
+    for (const path of ['/_/status?format=json', '/_/status', '/admin/config', '/admin/upstreams', '/metrics', '/admin/cache/stats', '/']) {
+      for (const origin of ['http://evil.example', 'null']) {
+        const r = await rawRequest(p, http1('GET', path, [host, `Origin: ${origin}`, 'Connection: close']));
+        assert.equal(r.status, 200, `${path} ${origin}`);
+        assert.equal(Object.keys(r.headers).filter((h) => h.startsWith('access-control-')).length, 0, `${path} ${origin}: ${JSON.stringify(r.headers)}`);
+      }
+      const pre = await rawExchange(p, http1('OPTIONS', path, [host, 'Origin: http://evil.example', 'Access-Control-Request-Method: GET', 'Access-Control-Request-Headers: x-purge-wildcard', 'Connection: close']), { waitMs: 2000 });
+      assert.doesNotMatch(pre.text, /access-control-allow/i, `preflight ${path}`);
+    }
+  } finally {
+    await admin.close();
+  }
+});
