@@ -7,6 +7,8 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
+import { once } from 'node:events';
 import { Pki } from '../../helpers/pki.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
@@ -205,28 +207,37 @@ describe('connection caps', () => {
     }
   });
 
-  test('an h2c peer that never ends its side after the idle GOAWAY does not keep its connection (nor its slot)', async () => {
-    const gw = await startGateway({ configText: config(pki.dir, up.address, 'max-connections-per-client 1'), logLevel: 'silent' });
-    // allowHalfOpen: the gateway's FIN does not end this side; it sends the preface and SETTINGS, then nothing
-    const peer = net.connect({ port: gw.address('h2c').port, host: '127.0.0.1', allowHalfOpen: true });
-    peer.on('error', () => undefined);
-    try {
-      const gatewayEnded = new Promise<boolean>((r) => {
-        peer.once('end', () => r(true));
-        setTimeout(() => r(false), BOUND_MS).unref();
-      });
-      peer.on('data', () => undefined);
-      peer.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
-      assert.equal(await gatewayEnded, true, 'GOAWAY and FIN after the idle timeout');
-      // The peer still holds its side open. The gateway's socket must go all the same: the
-      // client's one slot becomes free (the cap counts across listeners).
-      const ok = await untilAnswered(gw.address('http').port, 'GET /after-half-open HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
-      assert.equal(ok.statuses[0], 200, `the slot is still held: ${ok.text}`);
-    } finally {
-      peer.destroy();
-      await gw.close();
-    }
-  });
+  for (const overTls of [false, true]) {
+    const kind = overTls ? 'a TLS peer that chose h2 (ALPN)' : 'an h2c peer';
+    test(`${kind} that never ends its side after the idle GOAWAY does not keep its connection (nor its slot)`, async () => {
+      const gw = await startGateway({ configText: config(pki.dir, up.address, 'max-connections-per-client 1'), logLevel: 'silent' });
+      // allowHalfOpen: the gateway's FIN does not end this side; it sends the preface and SETTINGS, then nothing
+      const peer: net.Socket = overTls
+        ? tls.connect({ socket: net.connect({ port: gw.address('https').port, host: '127.0.0.1', allowHalfOpen: true }), ALPNProtocols: ['h2'], rejectUnauthorized: false })
+        : net.connect({ port: gw.address('h2c').port, host: '127.0.0.1', allowHalfOpen: true });
+      peer.on('error', () => undefined);
+      try {
+        const gatewayEnded = new Promise<boolean>((r) => {
+          peer.once('end', () => r(true));
+          setTimeout(() => r(false), BOUND_MS).unref();
+        });
+        peer.on('data', () => undefined);
+        if (overTls) {
+          await once(peer, 'secureConnect');
+          assert.equal((peer as tls.TLSSocket).alpnProtocol, 'h2');
+        }
+        peer.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+        assert.equal(await gatewayEnded, true, 'GOAWAY and FIN after the idle timeout');
+        // The peer still holds its side open. The gateway's socket must go all the same: the
+        // client's one slot becomes free (the cap counts across listeners).
+        const ok = await untilAnswered(gw.address('http').port, 'GET /after-half-open HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+        assert.equal(ok.statuses[0], 200, `the slot is still held: ${ok.text}`);
+      } finally {
+        peer.destroy();
+        await gw.close();
+      }
+    });
+  }
 
   test('trusted proxies are exempt from the per-client cap (their clients share the address)', async () => {
     const gw = await startGateway({ configText: config(pki.dir, up.address, 'max-connections-per-client 2', 'trusted-proxies "127.0.0.1"'), logLevel: 'silent' });
