@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { cacheConfig, get as getWithPortHost, scriptedOrigin, send, type Script } from './origin.ts';
+import { until } from '../../helpers/until.ts';
 
 // One Host for every gateway: the Host's port is part of the key (a `Host: x:1337` answer is not the
 // default port's), and a restarted gateway listens on another ephemeral port
@@ -37,14 +38,6 @@ function fileFor(root: string, target: string): string | undefined {
 }
 
 /** Stores finish after the response (the file is renamed once complete): poll, bounded. */
-async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await cond())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 async function origin(scripts: Record<string, Script>) {
   const o = await scriptedOrigin(scripts);
   cleanup.push(() => o.up.close());

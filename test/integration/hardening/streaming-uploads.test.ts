@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { closeServer } from '../../helpers/upstream.ts';
+import { until } from '../../helpers/until.ts';
 
 const CAP = 2;
 let upstream: http.Server;
@@ -88,14 +89,6 @@ async function trickle(path: string, opts: { from?: string; headers?: string } =
 
 function finish(t: Trickle): void {
   t.socket.write(Buffer.alloc(99_999, 0x61));
-}
-
-async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function blocked(): Promise<number> {

@@ -14,6 +14,7 @@ import { MessageType } from '../../../src/agent-protocol/frames.ts';
 import type { AgentReply } from '../../../src/agent-protocol/messages.ts';
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 import { requestMetadata } from './request-metadata.ts';
+import { until } from '../../helpers/until.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-workers-'));
@@ -32,14 +33,6 @@ function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 let seq = 0;
@@ -117,7 +110,7 @@ describe('sentinel-waf --workers 2', () => {
       const now = children(proc.pid!);
       return now.length === 2 && !now.includes(victim) && now.includes(survivor);
     }, 30_000);
-    await until('the replacement to be ready', () => /replacing it/.test(stderr), 5000);
+    await until('the replacement to be ready', () => /replacing it/.test(stderr));
     // Calls on the dead worker's connections fail until the client reconnects; bounded retries.
     let allowed = 0;
     for (let i = 0; i < 200 && allowed < 20; i++) {
