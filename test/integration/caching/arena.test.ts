@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { cacheConfig, get, scriptedOrigin, type Script } from './origin.ts';
+import { until } from '../../helpers/until.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => {
@@ -48,7 +49,7 @@ async function setup() {
     assert.ok(got.equals(bodyOf(n)), `/big/${n} intact`);
     const status = r.headers.get('cache-status') ?? '';
     // the store lands after the response: wait for it (bounded)
-    if (status.includes('stored')) for (let i = 0; i < 200 && (await stats()).stores === before; i++) await new Promise((res) => setTimeout(res, 10));
+    if (status.includes('stored')) await until(`the store of /big/${n}`, async () => (await stats()).stores !== before);
     return status;
   };
   return { base, hits: origin.hits, stats, fetchWhole };
@@ -90,8 +91,8 @@ test('a hit being written to a slow client keeps its bytes while its entry is ev
   const { base, hits, stats, fetchWhole } = await setup();
   assert.match(await fetchWhole(0), /stored/);
   const slow = slowClient(base, '/big/0');
-  // let the gateway write what the socket takes: the rest waits, read from the arena chunks
-  await new Promise((r) => setTimeout(r, 300));
+  // the hit has begun (its head is here): the rest waits in the gateway, read from the arena chunks
+  await until('the head of the slow hit', () => slow.received() > 0);
   assert.ok(slow.received() < BODY_BYTES, 'the hit is still being written');
   // four more 6 MiB bodies through a 16 MiB budget: /big/0 is evicted, the others evict each other
   for (const n of [1, 2, 3, 4]) await fetchWhole(n);
@@ -116,17 +117,15 @@ test('a slow client that leaves mid-body gives the chunks back', async () => {
   const { base, stats, fetchWhole } = await setup();
   await fetchWhole(0);
   const slow = slowClient(base, '/big/0');
-  await new Promise((r) => setTimeout(r, 300));
+  await until('the head of the slow hit', () => slow.received() > 0);
   assert.ok(slow.received() < BODY_BYTES, 'the hit is still being written');
   for (const n of [1, 2]) await fetchWhole(n);
   assert.equal((await stats()).entries, 1, 'the evicted body still holds its chunks');
   slow.sock.destroy();
   // once the gateway sees the connection close, the chunks are free: two entries fit again
-  let entries = 0;
-  for (let i = 0; i < 20 && entries < 2; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    await fetchWhole(3 + (i % 5));
-    entries = (await stats()).entries;
-  }
-  assert.equal(entries, 2);
+  let i = 0;
+  await until('two entries once the slow client left', async () => {
+    await fetchWhole(3 + (i++ % 5));
+    return (await stats()).entries === 2;
+  });
 });

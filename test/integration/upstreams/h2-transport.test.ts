@@ -20,6 +20,7 @@ import { request } from '../../helpers/http.ts';
 import { fakeServices, pickContext } from './helpers.ts';
 import { makePki, type Pki } from './pki.ts';
 import { closeServer } from '../../helpers/upstream.ts';
+import { until } from '../../helpers/until.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -40,6 +41,8 @@ type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHt
 interface H2Server {
   port: number;
   sessions: number;
+  /** PING frames received from the client (node:http2 answers them itself) */
+  pings: number;
 }
 
 /** A real node:http2 server (TLS when `secure`), numbering its sessions 1, 2, ... */
@@ -47,12 +50,13 @@ async function h2Server(secure: boolean, onStream: StreamHandler): Promise<H2Ser
   const server = secure ? http2.createSecureServer({ key: pki.read('serverKey'), cert: pki.read('serverCert'), allowHTTP1: false }) : http2.createServer();
   const live = new Set<http2.ServerHttp2Session>();
   const numbers = new WeakMap<http2.ServerHttp2Session, number>();
-  const info: H2Server = { port: 0, sessions: 0 };
+  const info: H2Server = { port: 0, sessions: 0, pings: 0 };
   server.on('session', (s) => {
     numbers.set(s, ++info.sessions);
     live.add(s);
     s.on('close', () => live.delete(s));
     s.on('error', () => undefined);
+    s.on('ping', () => info.pings++);
   });
   server.on('stream', (stream, headers) => {
     stream.on('error', () => undefined); // refused / reset streams error on the server side too
@@ -268,10 +272,7 @@ upstreams { upstream "only-h2" { target "127.0.0.1:${port}"; tls { sni "backend.
   assert.equal(r.status, 502);
   assert.equal(JSON.parse(r.body).error, 'Bad Gateway: upstream does not speak HTTP/2');
   let logged = '';
-  for (let i = 0; i < 50 && !logged.includes('does not speak HTTP/2'); i++) {
-    await new Promise((res) => setTimeout(res, 50));
-    logged = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
-  }
+  await until('the error log line', () => (logged = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '').includes('does not speak HTTP/2')).catch(() => undefined);
   const line = logged.split('\n').find((l) => l.includes('upstream request failed'));
   assert.ok(line, `no 'upstream request failed' line in: ${logged}`);
   const entry = JSON.parse(line) as { upstream: string; err: string; reason: string };
@@ -313,7 +314,8 @@ test('max-h2-streams caps concurrent streams per session; max-connections caps s
   assert.equal(peak, 4, 'two sessions with two streams each');
   assert.equal(srv.sessions, 2);
   const rt = g.dispatcher(g.targets[0]!) as unknown as { stats(): { connected: number; idle: number } };
-  await new Promise((r) => setTimeout(r, 20));
+  // the streams' ends reach the pool after the responses: wait for both sessions to be idle
+  await until('both sessions idle', () => rt.stats().idle === 2).catch(() => undefined);
   assert.deepEqual(rt.stats(), { connected: 2, idle: 2, fallback: false });
 });
 
@@ -334,12 +336,11 @@ test('h2-ping-interval: an idle session whose PING goes unanswered is closed; an
   const g = group((relay.address() as AddressInfo).port, { 'http-version': { 'min-version': 2, 'h2-ping-interval': 1 } } as Partial<RawUpstream>);
   assert.equal((await send(g, 'GET')).status, 200);
   const d = g.dispatcher(g.targets[0]!) as unknown as { stats(): { connected: number } };
-  await new Promise((r) => setTimeout(r, 2500)); // two PINGs, answered
+  // A second PING is sent only after the first one's ACK came back within the interval
+  await until('two PINGs at the server', () => srv.pings >= 2);
   assert.equal(d.stats().connected, 1, 'answered PINGs keep the idle session');
   frozen = true;
-  const deadline = Date.now() + 5000;
-  while (d.stats().connected !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(d.stats().connected, 0, 'the unanswered PING closed the session');
+  await until('the unanswered PING to close the session', () => d.stats().connected === 0);
   frozen = false;
   const again = await send(g, 'GET');
   assert.equal(again.status, 200, 'a new session serves the next request');

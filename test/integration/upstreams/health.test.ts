@@ -7,6 +7,7 @@ import { fromJSON } from '@grpc/proto-loader';
 import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { fakeServices, pickContext, startServer, type TestServer } from './helpers.ts';
+import { until } from '../../helpers/until.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -169,8 +170,7 @@ test('scheduler: start() runs checks on its own, jittered, and close() stops the
     'health-check': { type: { kind: 'http', path: '/' }, 'interval-secs': 0.05 },
   } as Omit<RawUpstream, 'id'>);
   g.start();
-  for (let i = 0; i < 100 && hits < 9; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(hits >= 9, `expected repeated checks of 3 targets, saw ${hits}`);
+  await until(() => `repeated checks of 3 targets (saw ${hits})`, () => hits >= 9);
   await g.close();
   const after = hits;
   await new Promise((r) => setTimeout(r, 200));
