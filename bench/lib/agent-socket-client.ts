@@ -3,16 +3,9 @@
 // batch as the gateway's FrameWriter sends a turn's events, and waits until as many reply frames
 // came back. It counts frames only: the benches measure the agent's side, not reply handling.
 import { connect } from 'node:net';
+import { frame } from '../../test/helpers/agent-frames.ts';
 
-/** One v2 frame: 4-byte big-endian length (type byte included), the type byte, the JSON body. */
-export function frame(type: number, json: string): Buffer {
-  const body = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(5 + body.length);
-  out.writeUInt32BE(body.length + 1, 0);
-  out[4] = type;
-  body.copy(out, 5);
-  return out;
-}
+export { frame };
 
 export interface FrameClient {
   /** Writes `buf` (holding `frames` request frames) and resolves once `frames` replies were read. */

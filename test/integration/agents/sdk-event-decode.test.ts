@@ -10,18 +10,10 @@ import { RequestHeadersMessage, encodeRequestHeadersJson, plainAllowCorrelationI
 import { allow, runAgent } from '../../../src/agent-sdk/index.ts';
 import { tempDir } from './harness.ts';
 import { sampleMetadata } from '../../helpers/agent-events.ts';
+import { frame } from '../../helpers/agent-frames.ts';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
-
-function frame(type: number, json: string): Buffer {
-  const body = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(5 + body.length);
-  out.writeUInt32BE(body.length + 1, 0);
-  out[4] = type;
-  body.copy(out, 5);
-  return out;
-}
 
 /** Reads reply frames off `sock` and hands out their correlation ids in arrival order. */
 function replies(sock: Socket): () => Promise<string> {
