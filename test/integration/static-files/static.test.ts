@@ -13,6 +13,7 @@ import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawExchange } from '../../helpers/raw-http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { requestBytes, type BytesReply } from '../../helpers/http.ts';
+import { until } from '../../helpers/until.ts';
 
 /** curl's stdout. Asynchronous: the gateway runs in this process, a synchronous child would block it. */
 function curl(args: string[]): Promise<string> {
@@ -463,8 +464,7 @@ test('a large file streams with bounded memory, and a client leaving mid-body cl
     });
     req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
   });
-  for (let i = 0; i < 100 && openFds() > 0; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(openFds(), 0, 'the file handle is closed after the client left');
+  await until('the file handle to be closed after the client left', () => openFds() === 0);
 });
 
 test('curl --compressed decodes a compressed static file end to end', async () => {

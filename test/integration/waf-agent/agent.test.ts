@@ -13,6 +13,7 @@ import { MessageType } from '../../../src/agent-protocol/frames.ts';
 import type { AgentReply } from '../../../src/agent-protocol/messages.ts';
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 import { requestMetadata } from './request-metadata.ts';
+import { until } from '../../helpers/until.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-'));
@@ -166,7 +167,7 @@ describe('sentinel-waf blocking at PL1', () => {
   test('each block writes one JSON audit line with rule ids and truncated data', async () => {
     const before = a!.stdout.length;
     await requestHeaders(a!, '/items?id=1%20UNION%20SELECT%20password%20FROM%20users');
-    for (let i = 0; i < 50 && a!.stdout.length === before; i++) await new Promise((r) => setTimeout(r, 20));
+    await until('the audit line', () => a!.stdout.length > before);
     const line = JSON.parse(a!.stdout.at(-1)!) as { decision: string; rules: { id: number; data: string }[]; inbound_score: number };
     assert.equal(line.decision, 'block');
     assert.ok(line.rules.some((r) => r.id >= 942000 && r.id < 943000), 'an SQLi rule is named');

@@ -13,6 +13,7 @@ import { closedPort } from '../../helpers/upstream.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { Opcode } from '../../../src/websocket/frames.ts';
 import { startEchoUpstream, WsClient, type EchoUpstream } from './ws-helpers.ts';
+import { until } from '../../helpers/until.ts';
 
 let echo: EchoUpstream;
 let gw: Gateway;
@@ -193,8 +194,8 @@ test('a session without frames either way for websocket-idle-timeout-secs is clo
   quiet.text('one');
   assert.equal((await quiet.message()).data.toString(), 'one');
   // busy: a frame every 100 ms for 2.5 s, more than twice the timeout
-  const until = Date.now() + 2500;
-  for (let i = 0; Date.now() < until; i++) {
+  const busyUntil = Date.now() + 2500;
+  for (let i = 0; Date.now() < busyUntil; i++) {
     busy.text(`m${i}`);
     assert.equal((await busy.message()).data.toString(), `m${i}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -222,7 +223,7 @@ test('access log: one entry per session with status 101 and the session duration
     await new Promise((r) => setTimeout(r, 150));
     c.close();
     await c.waitClose();
-    for (let i = 0; i < 50 && own.gw.current.activeRequests > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await until('the session to end', () => own.gw.current.activeRequests === 0);
     const text = await own.gw.metrics.render();
     assert.match(text, /sentinel_websocket_connections_total\{route="ws"\} 1\n/);
     assert.match(text, /sentinel_requests_total\{route="ws",method="GET",status="101"\} 1\n/);
