@@ -16,6 +16,7 @@ import type { GenerationServices, HeaderMap, LocalResponse, RequestContext, Requ
 import { createAgentFilterFactory, type AgentPluginOptions } from '../../../plugins/agents/index.ts';
 import { pickTraceId } from '../../../src/server/trace-id.ts';
 import { withCancellation } from '../../helpers/cancellation.ts';
+import { until, UNTIL_MS } from '../../helpers/until.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 
@@ -266,21 +267,15 @@ export function send(port: number, path: string, opts: { method?: string; header
 
 export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-/** Polls `check` (bounded) until it returns true. */
 /** Polls `check` until it holds or `deadlineMs` passes (time-bounded, so a slow machine gets the whole budget). */
-export async function waitUntil(check: () => boolean | Promise<boolean>, what: string, deadlineMs = 10_000, everyMs = 50): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() >= end) throw new Error(`timed out after ${deadlineMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+export function waitUntil(check: () => boolean | Promise<boolean>, what: string, deadlineMs = UNTIL_MS, everyMs = 50): Promise<void> {
+  return until(what, check, deadlineMs, everyMs);
 }
 
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, tries = 100, everyMs = 50): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
+/**
+ * Polls `check` every `everyMs` until it holds; the bound is time, at least `tries` x `everyMs` and
+ * never under UNTIL_MS (counted tries ran short on a loaded machine, where each wait is longer).
+ */
+export function eventually(check: () => boolean | Promise<boolean>, what: string, tries = 100, everyMs = 50): Promise<void> {
+  return until(what, check, Math.max(UNTIL_MS, tries * everyMs), everyMs);
 }

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer } from '../../helpers/upstream.ts';
 import { freePort } from '../../helpers/ports.ts';
+import { until, UNTIL_MS } from '../../helpers/until.ts';
 
 export const INSTALL_DNSMASQ = 'dnsmasq is required for the DNS discovery tests: apt-get install -y dnsmasq (scripts/setup.sh installs it)';
 
@@ -143,14 +144,9 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls `check` until it returns true (bounded); fails with `what`. */
-export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await sleep(50);
-  }
+/** Polls `check` until it returns true (bounded, 10 s unless told); fails with `what`. */
+export function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = UNTIL_MS): Promise<void> {
+  return until(what, check, timeoutMs, 50);
 }
 
 export interface NamedServer {
