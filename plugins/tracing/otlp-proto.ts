@@ -201,6 +201,13 @@ function textBytes(v: AttributeValue): number {
   return typeof v === 'string' ? v.length * 3 : 0;
 }
 
+/** One attribute name's encoded KeyValue fields: by value, and the last one used. */
+interface PairCache {
+  lastValue: AttributeValue | undefined;
+  lastBytes: Uint8Array | undefined;
+  readonly values: Map<AttributeValue, Uint8Array>;
+}
+
 export class OtlpProtoEncoder implements SpanEncoding {
   readonly contentType = 'application/x-protobuf';
   /** room for the request's head in front of each batch: resource, scope, two tags, two lengths */
@@ -208,8 +215,8 @@ export class OtlpProtoEncoder implements SpanEncoding {
   /** ResourceSpans.resource and ScopeSpans.scope, encoded once */
   private readonly resource: Buffer;
   private readonly scope: Buffer;
-  /** attribute name -> value -> its encoded KeyValue field (bounded, like the JSON encoder's cache) */
-  private readonly pairs = new Map<string, Map<AttributeValue, Uint8Array>>();
+  /** attribute name -> its encoded KeyValue fields by value (bounded, like the JSON encoder's cache) */
+  private readonly pairs = new Map<string, PairCache>();
 
   constructor(resource: Readonly<Record<string, AttributeValue>>, scope: { name: string; version: string }) {
     const attrs = Object.entries(resource);
@@ -289,18 +296,26 @@ export class OtlpProtoEncoder implements SpanEncoding {
    * each, and copied.
    */
   private attribute(buf: Buffer, off: number, name: string, value: AttributeValue): number {
-    let values = this.pairs.get(name);
-    if (values === undefined) {
-      values = new Map();
-      if (this.pairs.size < MAX_CACHED_NAMES) this.pairs.set(name, values);
+    let entry = this.pairs.get(name);
+    if (entry === undefined) {
+      entry = { lastValue: undefined, lastBytes: undefined, values: new Map() };
+      if (this.pairs.size < MAX_CACHED_NAMES) this.pairs.set(name, entry);
     }
-    const cached = values.get(value);
+    // the value of the name's previous span first: most repeat it (one Map lookup instead of two)
+    let cached = entry.lastValue === value ? entry.lastBytes : entry.values.get(value);
     if (cached !== undefined) {
+      entry.lastValue = value;
+      entry.lastBytes = cached;
       buf.set(cached, off);
       return off + cached.length;
     }
     const end = writeKeyValue(buf, off, T_ATTRIBUTE, name, value);
-    if (values.size < MAX_CACHED_VALUES && (typeof value !== 'string' || value.length <= MAX_CACHED_LENGTH)) values.set(value, Uint8Array.prototype.slice.call(buf, off, end));
+    if (entry.values.size < MAX_CACHED_VALUES && (typeof value !== 'string' || value.length <= MAX_CACHED_LENGTH)) {
+      cached = Uint8Array.prototype.slice.call(buf, off, end);
+      entry.values.set(value, cached);
+      entry.lastValue = value;
+      entry.lastBytes = cached;
+    }
     return end;
   }
 

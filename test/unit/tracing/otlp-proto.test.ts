@@ -92,9 +92,10 @@ test('encode: big spans (three-byte lengths) and many spans grow the bytes, none
   );
 });
 
-test('encode: repeated and differently typed values of one attribute stay apart (the KeyValue cache)', () => {
+test('encode: repeated and differently typed values of one attribute stay apart (the KeyValue cache and its last value)', () => {
   const enc = encoder();
-  const values = ['a', 'b', 'a', 1, '1', true, 'true', 1.5, 0, 'x'.repeat(500), 'x'.repeat(500), 'ü', 'ü'];
+  // runs of one value (the last-value memo), a value equal to the previous one as another string object, types side by side
+  const values = ['a', 'b', 'a', 'a', 1, 1, '1', 1, true, 'true', true, 1.5, 0, 'x'.repeat(500), 'x'.repeat(500), 'ü', 'ü', 'cd', ['c', 'd'].join(''), 'c'];
   for (let round = 0; round < 2; round++) {
     const spans = values.map((v, i) => span({ spanId: String(i + 1).padStart(16, '0'), attributes: ['k', v] }));
     assert.deepEqual(
