@@ -6,6 +6,7 @@ import http2 from 'node:http2';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { closeServer } from '../../helpers/upstream.ts';
+import { until, UNTIL_MS } from '../../helpers/until.ts';
 import type { TLSSocket } from 'node:tls';
 import pino from 'pino';
 import { Metrics } from '../../../src/metrics/registry.ts';
@@ -105,13 +106,13 @@ export function curl(port: number, host: string, cacert: string, args: string[] 
   return exec('curl', ['-sS', '--max-time', '10', '--cacert', cacert, '--resolve', `${host}:${port}:127.0.0.1`, ...args, `https://${host}:${port}${path}`]);
 }
 
-/** Polls `check` every 50 ms up to `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (true) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Polls `check` every 50 ms up to `timeoutMs` (10 s unless told); resolves with its first value that is not undefined or false. */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = UNTIL_MS, what = 'condition'): Promise<T> {
+  let v: T | undefined;
+  const holds = async () => {
+    v = await check();
+    return v !== undefined && v !== false;
+  };
+  await until(what, holds, timeoutMs, 50);
+  return v as T;
 }

@@ -11,6 +11,7 @@ import pino from 'pino';
 import { Pki, openssl, type Issued, type TestCa } from '../../helpers/pki.ts';
 import { requireCli, sClient, startTlsServer, eventually, type TestServer } from './harness.ts';
 import { buildCertId, buildOcspRequest, parseOcspResponse, checkOcspResponse, fetchOcsp, OcspStapler } from '../../../plugins/tls/ocsp.ts';
+import { UNTIL_MS } from '../../helpers/until.ts';
 
 
 interface Responder {
@@ -32,7 +33,7 @@ async function startResponder(ca: TestCa, port: number, signer: { cert: string; 
       if (child.exitCode !== null) throw new Error(`openssl ocsp exited: ${stderr}`);
       return (await fetch(url).then(() => true).catch(() => false)) || undefined;
     },
-    5000,
+    UNTIL_MS,
     'the OCSP responder to listen',
   );
   return {

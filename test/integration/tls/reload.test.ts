@@ -10,6 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { Pki, type TestCa } from '../../helpers/pki.ts';
 import { curl, eventually, sClient, servedCn, startTlsServer, type TestServer } from './harness.ts';
+import { UNTIL_MS } from '../../helpers/until.ts';
 
 /** Copies a certificate pair over the live files, replacing them by rename like cert-manager does. */
 async function install(src: { cert: string; key: string }, dst: { cert: string; key: string }): Promise<void> {
@@ -177,7 +178,7 @@ describe('certificate file watching', () => {
   it('a replaced cert-file/key-file pair is picked up without a reload call', async () => {
     const v2 = await ca.issue('w2', { cn: 'watched v2', dns: ['watched.test'] });
     await install(v2, { cert: pki.path('watched.crt'), key: pki.path('watched.key') });
-    await eventually(async () => ((await cnFor('watched.test')) === 'watched v2') || undefined, 5000, 'the watched certificate to be served');
+    await eventually(async () => ((await cnFor('watched.test')) === 'watched v2') || undefined, UNTIL_MS, 'the watched certificate to be served');
   });
 
   it('sni-certs reload-mode "watch": a certificate dropped into the folder is served', async () => {
@@ -185,13 +186,13 @@ describe('certificate file watching', () => {
     const d = await ca.issue('dropped', { cn: 'dropped', dns: ['dropped.test'] });
     await copyFile(d.key, pki.path('watchdir/dropped.key'));
     await copyFile(d.cert, pki.path('watchdir/dropped.crt'));
-    await eventually(async () => ((await cnFor('dropped.test')) === 'dropped') || undefined, 5000, 'the dropped certificate to be served');
+    await eventually(async () => ((await cnFor('dropped.test')) === 'dropped') || undefined, UNTIL_MS, 'the dropped certificate to be served');
   });
 
   it('sni-certs reload-mode "interval": a certificate added to the folder is served', async () => {
     const p = await ca.issue('polled', { cn: 'polled', dns: ['polled.test'] });
     await copyFile(p.key, pki.path('polldir/polled-key.pem'));
     await copyFile(p.cert, pki.path('polldir/polled.pem'));
-    await eventually(async () => ((await cnFor('polled.test')) === 'polled') || undefined, 5000, 'the polled certificate to be served');
+    await eventually(async () => ((await cnFor('polled.test')) === 'polled') || undefined, UNTIL_MS, 'the polled certificate to be served');
   });
 });
