@@ -298,6 +298,7 @@ test('curl --compressed through the proxy decodes to the origin bytes', async (t
   if ((await run(['--version'])) === undefined) {
     // as the browser test does: on CI a missing tool is a failure, not a skip that looks like a pass
     assert.ok(!process.env.CI, 'curl is missing (scripts/setup.sh installs it)');
+    process.stderr.write('\n*** SKIPPING the curl --compressed test: curl is missing; install it with: apt-get install -y curl (scripts/setup.sh does) ***\n\n');
     t.skip('curl not available');
     return;
   }
