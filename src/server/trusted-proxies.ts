@@ -19,9 +19,11 @@ export function compileTrusted(entries: readonly string[]): TrustedMatcher {
 }
 
 export function isTrusted(m: TrustedMatcher, ip: string): boolean {
-  const plain = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  if (isIPv4(plain)) return m.list.check(plain, 'ipv4');
-  if (isIPv6(plain)) return m.list.check(plain, 'ipv6');
+  if (isIPv4(ip)) return m.list.check(ip, 'ipv4');
+  // IPv6 as it is: BlockList matches an IPv4-mapped address in any spelling (`::ffff:10.0.0.1`,
+  // `::FFFF:a00:1`) against IPv4 entries. Cutting a `::ffff:` prefix left `a00:1`, no address:
+  // a trusted hop so written was taken for the client, an allowed client was refused.
+  if (isIPv6(ip)) return m.list.check(ip, 'ipv6');
   return false;
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { forwardedAddress } from '../../../src/server/trusted-proxies.ts';
+import { compileTrusted, forwardedAddress, isTrusted } from '../../../src/server/trusted-proxies.ts';
 
 test('forwardedAddress: addresses (with a port or brackets) or nothing', () => {
   const table: [string, string | undefined][] = [
@@ -25,4 +25,22 @@ test('forwardedAddress: addresses (with a port or brackets) or nothing', () => {
     ['', undefined],
   ];
   for (const [entry, want] of table) assert.equal(forwardedAddress(entry), want, entry);
+});
+
+test('isTrusted: an IPv4-mapped address matches IPv4 entries in every spelling (session 20)', () => {
+  const m = compileTrusted(['10.0.0.0/8', 'fd00::/8']);
+  const table: [string, boolean][] = [
+    ['10.0.0.1', true],
+    ['::ffff:10.0.0.1', true],
+    ['::FFFF:10.0.0.1', true],
+    ['::ffff:a00:1', true], // was false: `::ffff:` cut, `a00:1` is no address
+    ['0:0:0:0:0:ffff:a00:1', true],
+    ['fd00::1%eth0', true],
+    ['11.0.0.1', false],
+    ['::ffff:b00:1', false],
+    ['64:ff9b::a00:1', false], // NAT64 is another address
+    ['010.0.0.1', false],
+    ['unknown', false],
+  ];
+  for (const [ip, want] of table) assert.equal(isTrusted(m, ip), want, ip);
 });
