@@ -1,6 +1,7 @@
 // Keyed collections (ARGS, REQUEST_HEADERS, TX, ...): ordered, duplicate keys allowed,
 // keys compared case-insensitively as ModSecurity does.
 import type { MissEntry, MissSplit } from './memo.ts';
+import { keyMatches, type RuleVariable } from './rule.ts';
 
 export interface Item {
   /** Original-case key ('' for scalar variables). */
@@ -116,6 +117,14 @@ export class MapCollection {
   get items(): Item[] {
     const out: Item[] = [];
     for (const one of this.map.values()) out.push(one[0]!);
+    return out;
+  }
+
+  /** The items whose key the selector's key regex matches, in order, without building `items`
+   * (CRS 920450 and 922100 select TX by a key regex on every request, over ~50 keys). */
+  matching(v: RuleVariable): Item[] {
+    const out: Item[] = [];
+    for (const one of this.map.values()) if (keyMatches(v, one[0]!.key)) out.push(one[0]!);
     return out;
   }
 

@@ -20,6 +20,7 @@ import { compileMacro } from './macro.ts';
 import { MissMemo } from './memo.ts';
 import {
   chainId,
+  literalKeyRegex,
   scalarSlot,
   severityNames,
   type Ctl,
@@ -290,6 +291,8 @@ function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): Rule
     key: intern(spec.key),
     lkey: intern(spec.key?.toLowerCase()),
     keyRegex: undefined,
+    keyLit: undefined,
+    keyAnchored: false,
     count: spec.count,
     exclude: spec.exclude,
     whole: spec.key === undefined && spec.keyRegex === undefined && !spec.count && COLLECTIONS.has(spec.name),
@@ -301,6 +304,11 @@ function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): Rule
   if (spec.keyRegex !== undefined) {
     try {
       v.keyRegex = new RegExp(spec.keyRegex, 'i');
+      const lit = literalKeyRegex(spec.keyRegex);
+      if (lit !== undefined) {
+        v.keyLit = lit.lit;
+        v.keyAnchored = lit.anchored;
+      }
     } catch (e) {
       bad(`invalid key regex /${spec.keyRegex}/: ${(e as Error).message}`, pos, text);
     }

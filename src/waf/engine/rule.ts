@@ -21,6 +21,11 @@ export interface RuleVariable {
   /** Lower-cased literal key for case-insensitive lookups. */
   lkey?: string;
   keyRegex?: RegExp;
+  /** When keyRegex is a literal (`^abc`, `abc`, with a trailing `.*` or `x*`): the literal,
+   * ASCII lower-cased, tested without the RegExp (keyLiteralMatches); else undefined. */
+  keyLit: string | undefined;
+  /** keyLit must start the key (the regex began with `^`). */
+  keyAnchored: boolean;
   count: boolean;
   exclude: boolean;
   /** A whole built-in collection (no key, no key regex, not a count): the miss memo's
@@ -186,4 +191,36 @@ export function scalarSlot(name: string): number {
 /** How many scalar slots exist so far. */
 export function scalarSlotCount(): number {
   return scalarIds.count;
+}
+
+/** A key regex (compiled with flag 'i', no 'u') that is a literal of ASCII letters, digits and
+ * `_`, maybe anchored by `^` and ended by `.*` or `c*` (both may match nothing, so the literal
+ * alone decides): the literal lower-cased and whether it is anchored; else undefined. */
+export function literalKeyRegex(source: string): { lit: string; anchored: boolean } | undefined {
+  const m = /^(\^?)([A-Za-z0-9_]+?)(\.\*|[A-Za-z0-9_]\*)?$/.exec(source);
+  if (m === null) return undefined;
+  return { lit: m[2]!.toLowerCase(), anchored: m[1] === '^' };
+}
+
+/** What `new RegExp(source, 'i').test(key)` answers for a literal key regex: without 'u', a key
+ * char matches an ASCII literal char only when it is that char in either case (a non-ASCII char
+ * whose upper case is ASCII, such as U+017F, is not folded to it). */
+export function keyLiteralMatches(key: string, lit: string, anchored: boolean): boolean {
+  const n = lit.length;
+  const last = anchored ? 0 : key.length - n;
+  for (let at = 0; at <= last; at++) {
+    let i = 0;
+    for (; i < n; i++) {
+      let c = key.charCodeAt(at + i);
+      if (c >= 0x41 && c <= 0x5a) c += 0x20;
+      if (c !== lit.charCodeAt(i)) break;
+    }
+    if (i === n) return true;
+  }
+  return false;
+}
+
+/** Whether a selector's key regex matches `key` (its literal without the RegExp when it has one). */
+export function keyMatches(v: RuleVariable, key: string): boolean {
+  return v.keyLit !== undefined ? keyLiteralMatches(key, v.keyLit, v.keyAnchored) : v.keyRegex!.test(key);
 }

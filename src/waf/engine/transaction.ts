@@ -7,7 +7,7 @@ import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet 
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
-import { chainCount, scalarSlotCount, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable } from './rule.ts';
+import { chainCount, keyMatches, scalarSlotCount, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { parseJson } from '../bodies/json.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -96,6 +96,8 @@ export class Transaction {
    * its chain (the starter's links get the same list). */
   private removedLinks: Uint32Array | undefined;
   private readonly removedLists: RuleVariable[][] = [];
+  /** removedLinks is a first removal's shared array (firstRemovalsOf): copied before a write. */
+  private removedShared = false;
 
   private readonly matches: MatchedRule[] = [];
   private intervention: Intervention | undefined;
@@ -462,7 +464,7 @@ export class Transaction {
     }
   }
 
-  private keyed(name: string): { items: Item[]; get(lkey: string): Item[] } | undefined {
+  private keyed(name: string): KeyedItems | undefined {
     switch (name) {
       case 'TX':
         return this.tx;
@@ -499,11 +501,11 @@ export class Transaction {
       const vals = key.includes('@') ? this.xmlAttrs : this.xmlTexts;
       return vals.map((value) => makeItem(key, value));
     }
-    const col = v.cid >= 0 ? (this.colSlots[v.cid] ?? EMPTY) : this.keyed(v.name);
+    const col: KeyedItems | undefined = v.cid >= 0 ? (this.colSlots[v.cid] ?? EMPTY) : this.keyed(v.name);
     if (!col) return this.selectScalar(v.name);
     this.selKeyed = true;
     if (v.lkey !== undefined) return col.get(v.lkey);
-    if (v.keyRegex) return keysMatching(col.items, v.keyRegex);
+    if (v.keyRegex) return col.matching !== undefined ? col.matching(v) : keysMatching(col.items, v);
     return col.items;
   }
 
@@ -550,7 +552,7 @@ export class Transaction {
       if (e.lkey !== undefined) {
         if (key.toLowerCase() === e.lkey) return true;
       } else if (e.keyRegex) {
-        if (e.keyRegex.test(key)) return true;
+        if (keyMatches(e, key)) return true;
       } else return true;
     }
     return false;
@@ -656,7 +658,7 @@ export class Transaction {
     // starter reads only response variables selects no item, so it cannot match: skipped as a miss.
     const noResponse = this.responseOnly !== undefined && !this.hasResponse ? this.responseOnly[phase] : undefined;
     const entries = this.rules.phases[phase]!;
-    const markers = this.rules.markers[phase]!;
+    const jumps = skipTargetsOf(this.rules)[phase]!;
     let skip = 0;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
@@ -677,7 +679,7 @@ export class Transaction {
       if (this.intervention && phase !== 5) return;
       if (this.allowUntilPhase >= phase && phase !== 5) return;
       if (rule.skipAfter !== undefined) {
-        i = skipAfterIndex(entries, markers, rule.skipAfter);
+        i = jumps[i]!;
         continue;
       }
       if (rule.skip > 0) skip = rule.skip;
@@ -1009,20 +1011,24 @@ export class Transaction {
         return;
       case 'ruleRemoveTargetById':
       case 'ruleRemoveTargetByTag': {
-        const semi = value.indexOf(';');
-        if (semi < 0) return;
-        const vars = ctlTargets(value.slice(semi + 1), link);
-        const what = value.slice(0, semi);
-        if (kind === 'ruleRemoveTargetByTag') this.removeTargets(linksWithTag(this.rules, what), vars);
-        else {
-          const { byStarter } = linksByStarter(this.rules);
-          for (const [lo, hi] of parseIdRanges(what)) {
-            for (let id = lo; id <= hi && id - lo < 100000; id++) {
-              const links = byStarter.get(id);
-              if (links !== undefined) this.removeTargets(links, vars);
-            }
-          }
+        if (this.removedLinks !== undefined || this.removedLists.length !== 0) {
+          this.removeTargetsByCtl(kind, value, link);
+          return;
         }
+        // A transaction's first target removal always has the same outcome (CRS 941010 runs one
+        // on every request: a typed array over every link, 33 chains' links flagged): computed
+        // once per rule set and ctl text, shared read-only until a later removal copies it.
+        const byText = firstRemovalsOf(this.rules)[kind === 'ruleRemoveTargetByTag' ? 1 : 0];
+        let first = byText.get(value);
+        if (first === undefined) {
+          this.removeTargetsByCtl(kind, value, link);
+          first = { flags: this.removedLinks, lists: this.removedLists.slice() };
+          byText.set(value, first);
+        } else {
+          this.removedLinks = first.flags;
+          for (let i = 0; i < first.lists.length; i++) this.removedLists.push(first.lists[i]!);
+        }
+        this.removedShared = first.flags !== undefined;
         return;
       }
       case 'requestBodyProcessor':
@@ -1042,12 +1048,33 @@ export class Transaction {
     }
   }
 
+  private removeTargetsByCtl(kind: string, value: string, link: Rule): void {
+    const semi = value.indexOf(';');
+    if (semi < 0) return;
+    const vars = ctlTargets(value.slice(semi + 1), link);
+    const what = value.slice(0, semi);
+    if (kind === 'ruleRemoveTargetByTag') this.removeTargets(linksWithTag(this.rules, what), vars);
+    else {
+      const { byStarter } = linksByStarter(this.rules);
+      for (const [lo, hi] of parseIdRanges(what)) {
+        for (let id = lo; id <= hi && id - lo < 100000; id++) {
+          const links = byStarter.get(id);
+          if (links !== undefined) this.removeTargets(links, vars);
+        }
+      }
+    }
+  }
+
   /** Adds runtime exclusions to the links of some chains (`vars` is shared and read-only): one
    * list per link index, no Map per starter id (CRS 941010 removes a target from 33 chains on
    * every request). A link that already had some gets the concatenation, as its chain's other
    * links do (they were always flagged together). */
   private removeTargets(links: readonly number[], vars: RuleVariable[]): void {
-    const flags = (this.removedLinks ??= new Uint32Array(linksByStarter(this.rules).links));
+    let flags = this.removedLinks;
+    if (flags === undefined) flags = new Uint32Array(linksByStarter(this.rules).links);
+    else if (this.removedShared) flags = flags.slice();
+    this.removedLinks = flags;
+    this.removedShared = false;
     const lists = this.removedLists;
     lists.push(vars);
     const fresh = lists.length;
@@ -1175,6 +1202,41 @@ export function readsOnlyResponse(rule: Rule): boolean {
     any = true;
   }
   return any;
+}
+
+/** The outcome of a transaction's first ctl:ruleRemoveTarget* with a given text (see applyCtl). */
+interface FirstRemoval {
+  flags: Uint32Array | undefined;
+  lists: RuleVariable[][];
+}
+/** Per rule set: by text, for ruleRemoveTargetById [0] and ruleRemoveTargetByTag [1]. */
+const firstRemovals = new WeakMap<RuleSet, [Map<string, FirstRemoval>, Map<string, FirstRemoval>]>();
+function firstRemovalsOf(rules: RuleSet): [Map<string, FirstRemoval>, Map<string, FirstRemoval>] {
+  let byKind = firstRemovals.get(rules);
+  if (byKind === undefined) {
+    byKind = [new Map(), new Map()];
+    firstRemovals.set(rules, byKind);
+  }
+  return byKind;
+}
+
+/** Per phase, per entry with skipAfter: where the jump lands (skipAfterIndex, a Map lookup by
+ * the marker's name, ~15 times a GET, computed once per rule set); -1 elsewhere. */
+const skipTargets = new WeakMap<RuleSet, Int32Array[]>();
+function skipTargetsOf(rules: RuleSet): Int32Array[] {
+  let plan = skipTargets.get(rules);
+  if (plan === undefined) {
+    plan = rules.phases.map((entries, p) => {
+      const at = new Int32Array(entries.length).fill(-1);
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (e.kind === 'rule' && e.rule.skipAfter !== undefined) at[i] = skipAfterIndex(entries, rules.markers[p]!, e.rule.skipAfter);
+      }
+      return at;
+    });
+    skipTargets.set(rules, plan);
+  }
+  return plan;
 }
 
 const responseOnlyPlans = new WeakMap<RuleSet, Uint8Array[]>();
@@ -1367,9 +1429,9 @@ function staticExclusions(rule: Rule): RuleVariable[] {
   return (rule.staticExcl ??= rule.variables.filter((v) => v.exclude));
 }
 
-function keysMatching(items: Item[], re: RegExp): Item[] {
+function keysMatching(items: Item[], v: RuleVariable): Item[] {
   const out: Item[] = [];
-  for (let i = 0; i < items.length; i++) if (re.test(items[i]!.key)) out.push(items[i]!);
+  for (let i = 0; i < items.length; i++) if (keyMatches(v, items[i]!.key)) out.push(items[i]!);
   return out;
 }
 
@@ -1395,8 +1457,16 @@ function excludesVariable(excl: RuleVariable[], name: string): boolean {
   return false;
 }
 
-function wrap(items: Item[]): { items: Item[]; get(lkey: string): Item[] } {
-  return { items, get: (lkey) => items.filter((i) => i.key.toLowerCase() === lkey) };
+/** What select() reads from a keyed variable; `matching` (MapCollection's) selects by a key regex
+ * without building `items` first. */
+interface KeyedItems {
+  items: Item[];
+  get(lkey: string): Item[];
+  matching?: (v: RuleVariable) => Item[];
+}
+
+function wrap(items: Item[]): KeyedItems {
+  return { items, get: (lkey) => items.filter((i) => i.key.toLowerCase() === lkey), matching: undefined };
 }
 
 /** A collection with nothing in it (absent cookies, files, persistent collections not opened). */

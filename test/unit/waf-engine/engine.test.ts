@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { SecLangError, wafFromDirectives, wafFromText, type NewTransactionInput, type Waf } from '../../../src/waf/index.ts';
+import { keyLiteralMatches, literalKeyRegex } from '../../../src/waf/engine/rule.ts';
 import { loadDirectives } from '../../../src/waf/seclang/parser.ts';
 
 const req = (over: Partial<NewTransactionInput> = {}): NewTransactionInput => ({
@@ -335,6 +336,74 @@ SecRule ARGS "@contains x" "id:223,phase:1,pass,log,tag:'t2'"`);
     assert.deepEqual(run(waf, { uri: '/?two=1&b=x&c=y&a=xy' }).ids, [222, 223]);
     // The first ctl's targets stay removed after the second added its own (a merged list).
     assert.deepEqual(run(waf, { uri: '/?one=1&two=1&a=xy' }).ids, [223]);
+  });
+
+  it('a first ctl:ruleRemoveTarget* is shared by the transactions: made once, and a later removal stays in its own transaction', () => {
+    const waf = engine(`
+SecAction "id:240,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=t3;ARGS:a"
+SecRule ARGS:more "@streq 1" "id:241,phase:1,pass,nolog,ctl:ruleRemoveTargetById=242;ARGS:b"
+SecRule ARGS "@contains x" "id:242,phase:1,pass,log,tag:'t3'"`);
+    assert.deepEqual(run(waf, { uri: '/?a=x' }).ids, []);
+    assert.deepEqual(run(waf, { uri: '/?b=x' }).ids, [242]);
+    assert.deepEqual(run(waf, { uri: '/?more=1&b=x' }).ids, []);
+    // The second removal (b) did not reach the shared first one.
+    assert.deepEqual(run(waf, { uri: '/?b=x' }).ids, [242]);
+    assert.deepEqual(run(waf, { uri: '/?more=1&a=x&c=x' }).ids, [242]);
+    assert.deepEqual(run(waf, { uri: '/?more=1&a=x&b=x' }).ids, []);
+    // No flag array per transaction for the first removal (the miss memo's arrays are made for
+    // values new to it: the same request three times first).
+    for (let i = 0; i < 3; i++) run(waf, { uri: '/?a=y&b=y' });
+    const Original = globalThis.Uint32Array;
+    let made = 0;
+    globalThis.Uint32Array = class extends Original {
+      constructor(...args: ConstructorParameters<typeof Uint32Array>) {
+        super(...args);
+        made++;
+      }
+    } as typeof Uint32Array;
+    try {
+      for (let i = 0; i < 5; i++) assert.deepEqual(run(waf, { uri: '/?a=y&b=y' }).ids, []);
+    } finally {
+      globalThis.Uint32Array = Original;
+    }
+    assert.equal(made, 0);
+  });
+
+  it('literal key regexes are answered without the RegExp, as the RegExp answers them', () => {
+    const sources = ['^header_name_920450_', 'MULTIPART_HEADERS_CONTENT_TYPES_*', 'paramcounter_.*', '__utm', '^a', 'ab*', 'x_9', '^ki'];
+    const parsed = sources.map((src) => literalKeyRegex(src));
+    assert.deepEqual(parsed, [
+      { lit: 'header_name_920450_', anchored: true },
+      { lit: 'multipart_headers_content_types', anchored: false },
+      { lit: 'paramcounter_', anchored: false },
+      { lit: '__utm', anchored: false },
+      { lit: 'a', anchored: true },
+      { lit: 'a', anchored: false },
+      { lit: 'x_9', anchored: false },
+      { lit: 'ki', anchored: true },
+    ]);
+    for (const other of ['^a.b', 'a|b', '^(a)', 'a+', '[ab]', 'a$', '.*a', 'a\\d', '']) assert.equal(literalKeyRegex(other), undefined, other);
+    const keys = ['', 'header_name_920450_cookie', 'HEADER_NAME_920450_x', 'xheader_name_920450_', 'header_name_920450', 'multipart_headers_content_types_x',
+      'Multipart_Headers_Content_Types', 'pre-PARAMCOUNTER_1', 'paramcounter', '__UTMz', '_utm', 'A', 'ba', 'b', 'X_9', 'x-9',
+      '\u017f', 'header_name_920450\u017f', '\u212a', 'a\u212a', '\u0130', 'hEaDeR_nAmE_920450_', 'AB', 'x_9\u017f', 'KI', '\u212ai', 'k\u0130', 'Ki\u0307'];
+    sources.forEach((src, k) => {
+      const re = new RegExp(src, 'i');
+      const { lit, anchored } = parsed[k]!;
+      for (const key of keys) assert.equal(keyLiteralMatches(key, lit, anchored), re.test(key), `/${src}/i on ${JSON.stringify(key)}`);
+    });
+  });
+
+  it('TX and cookies selected and excluded by literal key regexes', () => {
+    const waf = engine(`
+SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" "id:250,phase:1,pass,nolog,capture,setvar:'tx.hn_%{tx.0}=%{tx.0}'"
+SecRule TX:/^HN_X-/ "@rx ." "id:251,phase:1,pass,log,multiMatch"
+SecRule &TX:/^hn_x-/ "@eq 2" "id:252,phase:1,pass,log"
+SecRule REQUEST_COOKIES|!REQUEST_COOKIES:/__utm/ "@contains bad" "id:253,phase:1,pass,log"`);
+    const headers: [string, string][] = [['Host', 'h'], ['X-One', '1'], ['x-two', '2'], ['Y-x-', '3']];
+    assert.deepEqual(run(waf, { headers }).ids, [251, 252]);
+    assert.deepEqual(run(waf, { headers: [['Host', 'h'], ['X-One', '1']] }).ids, [251]);
+    assert.deepEqual(run(waf, { headers: [['Cookie', '__UTMa=bad; x__utm=bad']] }).ids, []);
+    assert.deepEqual(run(waf, { headers: [['Cookie', '__utm=ok; \u017f__utm=x; other=bad']] }).ids, [253]);
   });
 
   it('a scalar written mid-phase (ctl:requestBodyProcessor) is read anew by the next rule', () => {
