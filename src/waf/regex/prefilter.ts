@@ -17,12 +17,6 @@ import { SeenBefore } from '../seen-before.ts';
  * the ARGS patterns scanned it at ~27 ns a byte (its DFA states overflowing the cache, it seems;
  * the other Sets 1.5-3), 32 halves the POST's RE2 time for a few more calls per GET (10 -> 14). */
 const CHUNK = 32;
-/** Values up to this many chars are scanned by wide Sets instead (up to WIDE patterns each): a
- * Set call costs ~4 k instructions whatever the value (the binding, RE2's set-up, the result
- * array), and the bench GET's counter in `page` met 8 chunks of 32, while on a short value a
- * wide Set's DFA stays small (its states are bounded by the value's length). */
-const SHORT_VALUE = 128;
-const WIDE = 128;
 const CACHE_ENTRIES = 20_000;
 /** Values longer than this are unlikely to repeat across requests (bodies, long tokens): their
  * answers are kept only in a small recent list. */
@@ -47,10 +41,7 @@ export class RegexPrefilter {
   private readonly indexBySource = new Map<string, number>();
   private chunks: Chunk[] = [];
   /** Per pattern: its chunk, or -1 when no Set holds it. */
-  private chunkOf: Int32Array = new Int32Array(0);
-  /** The same patterns in wide Sets, for values of at most SHORT_VALUE chars. */
-  private wide: Chunk[] = [];
-  private wideOf: Int32Array = new Int32Array(0);
+  private chunkOf = new Int32Array(0);
   private built = 0;
   private readonly cache = new Map<string, Uint8Array>();
   private readonly recent = new Map<string, Uint8Array>();
@@ -84,10 +75,10 @@ export class RegexPrefilter {
     const fresh = this.sources.slice(this.built).map((_, k) => this.built + k);
     // Patterns of one group side by side, so a value asked about by one group's rules meets few Sets.
     fresh.sort((a, b) => (this.groups[a]! < this.groups[b]! ? -1 : this.groups[a]! > this.groups[b]! ? 1 : a - b));
-    this.chunkOf = grown(this.chunkOf, this.sources.length);
-    this.wideOf = grown(this.wideOf, this.sources.length);
-    for (let at = 0; at < fresh.length; at += CHUNK) this.addChunk(fresh.slice(at, at + CHUNK), this.chunks, this.chunkOf);
-    for (let at = 0; at < fresh.length; at += WIDE) this.addChunk(fresh.slice(at, at + WIDE), this.wide, this.wideOf);
+    const chunkOf = new Int32Array(this.sources.length).fill(-1);
+    chunkOf.set(this.chunkOf);
+    this.chunkOf = chunkOf;
+    for (let at = 0; at < fresh.length; at += CHUNK) this.addChunk(fresh.slice(at, at + CHUNK));
     this.built = this.sources.length;
     // Older answers lack the new patterns.
     this.cache.clear();
@@ -96,28 +87,26 @@ export class RegexPrefilter {
     this.lastAnswer = undefined;
   }
 
-  private addChunk(members: number[], list: Chunk[], chunkOf: Int32Array): void {
+  private addChunk(members: number[]): void {
     if (members.length === 0) return;
     try {
       const set = new RE2.Set(members.map((i) => this.sources[i]!), 'ms');
-      for (const i of members) chunkOf[i] = list.length;
-      list.push({ set, members });
+      for (const i of members) this.chunkOf[i] = this.chunks.length;
+      this.chunks.push({ set, members });
     } catch {
       // Too big for one automaton (or a pattern RE2.Set refuses): halve; a lone refusal stays
       // outside every Set and is answered "unknown" (the caller runs its own regex).
       if (members.length === 1) return;
       const half = members.length >> 1;
-      this.addChunk(members.slice(0, half), list, chunkOf);
-      this.addChunk(members.slice(half), list, chunkOf);
+      this.addChunk(members.slice(0, half));
+      this.addChunk(members.slice(half));
     }
   }
 
   /** Whether pattern `index` matches `input` (a latin1 "binary" string, as the regexes see it). */
   answer(index: number, input: string): PrefilterAnswer {
     if (index >= this.built) return 2;
-    // A value's length decides its Sets, so every answer of one value comes from the same family.
-    const short = input.length <= SHORT_VALUE;
-    const chunk = (short ? this.wideOf : this.chunkOf)[index]!;
+    const chunk = this.chunkOf[index]!;
     if (chunk < 0) return 2;
     let ans: Uint8Array | undefined;
     if (input === this.lastInput) ans = this.lastAnswer!;
@@ -143,7 +132,7 @@ export class RegexPrefilter {
     }
     let a = ans[index]!;
     if (a === NOT_SCANNED) {
-      this.scan((short ? this.wide : this.chunks)[chunk]!, input, ans);
+      this.scan(this.chunks[chunk]!, input, ans);
       a = ans[index]!;
     }
     return a as PrefilterAnswer;
@@ -165,13 +154,6 @@ export class RegexPrefilter {
     for (const i of c.members) ans[i] = 0;
     for (const h of hits) ans[c.members[h]!] = 1;
   }
-}
-
-/** A per-pattern chunk index grown to `n` patterns (new ones -1: in no Set yet). */
-function grown(of: Int32Array, n: number): Int32Array<ArrayBuffer> {
-  const out = new Int32Array(n).fill(-1);
-  out.set(of);
-  return out;
 }
 
 /** Process-wide: compiled patterns are shared by every rule set (see compileRegex's cache). */
