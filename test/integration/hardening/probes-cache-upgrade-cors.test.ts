@@ -1,5 +1,6 @@
-// Session 20 audit probes (docs/security.md, "Session 20 audit"): raw requests to a real gateway
-// on loopback with a caching route and a WebSocket route.
+// Probes of the session 20 audit (docs/security.md, "Session 20 audit"): cache keys and HEAD
+// entries, an upgrade with a body, the admin builtins and CORS. Raw requests to a real gateway on
+// loopback with a caching route and a WebSocket route.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
