@@ -78,7 +78,7 @@ export function requestHasBody(req: IncomingMessage): boolean {
  * An HTTP/2 stream that merely stays open after its HEADERS may still end with no DATA: the
  * forwarder reads it to tell (docs/security.md, "GET and HEAD bodies").
  */
-export function getWithDeclaredBody(method: string, req: IncomingMessage): boolean {
+export function getWithDeclaredBody(method: string, req: { headers: IncomingMessage['headers'] }): boolean {
   if (method !== 'GET' && method !== 'HEAD') return false;
   const cl = req.headers['content-length'];
   return cl !== undefined ? Number(cl) !== 0 : req.headers['transfer-encoding'] !== undefined;

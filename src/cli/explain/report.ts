@@ -5,6 +5,7 @@ import type { CompiledConfig, CompiledListener, CompiledRoute } from '../../conf
 import { frameInspectingFilters, type ExplainSection, type ExplainSettings, type ExplainValue, type FeatureManifest } from '../../pipeline/feature.ts';
 import { frontDoor, isAnswer, type FrontDoorRequest } from '../../server/front-door.ts';
 import { upgradeRefusal } from '../../websocket/origin.ts';
+import { getWithDeclaredBody } from '../../server/request-body.ts';
 import { messageInspection } from '../../websocket/messages.ts';
 import { firstFailure, matchRoute, requestMatchInput, stripPort, type MatchInput } from '../../routing/match.ts';
 
@@ -56,6 +57,8 @@ export interface RouteDetails {
   body_buffer_bytes?: number;
   /** policies forward-method-override, when set */
   forward_method_override?: string[];
+  /** policies get-body "forward", when set (the default refuses a GET/HEAD with a body: 400) */
+  get_body?: 'forward';
   timeout_secs: number | null;
   request_headers: ExplainValue;
   response_headers: ExplainValue;
@@ -177,6 +180,7 @@ function routeDetails(config: CompiledConfig, features: readonly FeatureManifest
     max_body_bytes: Math.min(config.limits['max-body-size-bytes'], r.maxBodyBytes ?? Infinity),
     ...(r.bodyBufferBytes !== undefined ? { body_buffer_bytes: r.bodyBufferBytes } : {}),
     ...(r.methodOverrides !== undefined ? { forward_method_override: [...r.methodOverrides] } : {}),
+    ...(r.getBody === 'forward' ? { get_body: 'forward' as const } : {}),
     timeout_secs: r.timeoutMs === undefined ? null : r.timeoutMs / 1000,
     request_headers: r.requestHeaders ? { ...r.requestHeaders } : null,
     response_headers: r.responseHeaders ? { ...r.responseHeaders } : null,
@@ -258,6 +262,10 @@ export function explain(config: CompiledConfig, features: readonly FeatureManife
   if (report.route.allow_from?.allowed === false) report.refusals.push({ status: 403, reason: `client ${req.clientIp} is not in allow-from` });
   const wsRefusal = upgradeRefusal(route, headers);
   if (wsRefusal) report.refusals.push({ status: 403, reason: wsRefusal.message });
+  // in the gateway's order: the upgrade gate, then a GET/HEAD with a body, then the size limit
+  if (route.getBody === 'refuse' && getWithDeclaredBody(report.request.method, { headers })) {
+    report.refusals.push({ status: 400, reason: `get_body: a ${report.request.method} with a body (policies get-body "forward" forwards it)` });
+  }
   const cl = headers['content-length'];
   if (cl !== undefined && Number(cl) > report.route.max_body_bytes) report.refusals.push({ status: 413, reason: `Content-Length ${cl} > ${report.route.max_body_bytes} bytes` });
   return report;
