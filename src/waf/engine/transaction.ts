@@ -1174,15 +1174,21 @@ export function setFolding(on: boolean): void {
   foldingEnabled = on;
 }
 
-const foldPlans = new WeakMap<RuleSet, FoldPlan>();
-function foldPlanOf(rules: RuleSet): FoldPlan {
-  let plan = foldPlans.get(rules);
-  if (plan === undefined) {
-    plan = Transaction.buildFoldPlan(rules);
-    foldPlans.set(rules, plan);
-  }
-  return plan;
+/** A value built from a rule set once and kept while the rule set lives: the plans and indexes
+ * every transaction of the rule set shares read-only. */
+function perRuleSet<T>(build: (rules: RuleSet) => T): (rules: RuleSet) => T {
+  const built = new WeakMap<RuleSet, T>();
+  return (rules) => {
+    let value = built.get(rules);
+    if (value === undefined) {
+      value = build(rules);
+      built.set(rules, value);
+    }
+    return value;
+  };
 }
+
+const foldPlanOf = perRuleSet((rules) => Transaction.buildFoldPlan(rules));
 
 /** The variables only processResponseHeaders / processResponseBody fill (absent before). */
 const RESPONSE_VARIABLES: ReadonlySet<string> = new Set([
@@ -1210,51 +1216,28 @@ interface FirstRemoval {
   lists: RuleVariable[][];
 }
 /** Per rule set: by text, for ruleRemoveTargetById [0] and ruleRemoveTargetByTag [1]. */
-const firstRemovals = new WeakMap<RuleSet, [Map<string, FirstRemoval>, Map<string, FirstRemoval>]>();
-function firstRemovalsOf(rules: RuleSet): [Map<string, FirstRemoval>, Map<string, FirstRemoval>] {
-  let byKind = firstRemovals.get(rules);
-  if (byKind === undefined) {
-    byKind = [new Map(), new Map()];
-    firstRemovals.set(rules, byKind);
-  }
-  return byKind;
+const firstRemovalsOf = perRuleSet((): [Map<string, FirstRemoval>, Map<string, FirstRemoval>] => [new Map(), new Map()]);
+
+/** Per phase, one slot per entry: `at(rule, phase)` for a rule entry, 0 for a marker (never read). */
+function entryPlan<A extends Uint8Array | Int32Array>(rules: RuleSet, make: (n: number) => A, at: (rule: Rule, phase: number) => number): A[] {
+  return rules.phases.map((entries, p) => {
+    const plan = make(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.kind === 'rule') plan[i] = at(e.rule, p);
+    }
+    return plan;
+  });
 }
 
 /** Per phase, per entry with skipAfter: where the jump lands (skipAfterIndex, a Map lookup by
- * the marker's name, ~15 times a GET, computed once per rule set); -1 elsewhere. */
-const skipTargets = new WeakMap<RuleSet, Int32Array[]>();
-function skipTargetsOf(rules: RuleSet): Int32Array[] {
-  let plan = skipTargets.get(rules);
-  if (plan === undefined) {
-    plan = rules.phases.map((entries, p) => {
-      const at = new Int32Array(entries.length).fill(-1);
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        if (e.kind === 'rule' && e.rule.skipAfter !== undefined) at[i] = skipAfterIndex(entries, rules.markers[p]!, e.rule.skipAfter);
-      }
-      return at;
-    });
-    skipTargets.set(rules, plan);
-  }
-  return plan;
-}
+ * the marker's name, ~15 times a GET, computed once per rule set); -1 for other rules. */
+const skipTargetsOf = perRuleSet((rules) =>
+  entryPlan(rules, (n) => new Int32Array(n), (rule, p) => (rule.skipAfter !== undefined ? skipAfterIndex(rules.phases[p]!, rules.markers[p]!, rule.skipAfter) : -1)),
+);
 
-const responseOnlyPlans = new WeakMap<RuleSet, Uint8Array[]>();
-function responseOnlyOf(rules: RuleSet): Uint8Array[] {
-  let plan = responseOnlyPlans.get(rules);
-  if (plan === undefined) {
-    plan = rules.phases.map((entries) => {
-      const flags = new Uint8Array(entries.length);
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        if (e.kind === 'rule' && readsOnlyResponse(e.rule)) flags[i] = 1;
-      }
-      return flags;
-    });
-    responseOnlyPlans.set(rules, plan);
-  }
-  return plan;
-}
+/** Per phase, 1 for the starters that read only response variables (readsOnlyResponse). */
+const responseOnlyOf = perRuleSet((rules) => entryPlan(rules, (n) => new Uint8Array(n), (rule) => (readsOnlyResponse(rule) ? 1 : 0)));
 
 function nologRecord(rule: Rule): Readonly<MatchedRule> {
   return (rule.nologMatch ??= Object.freeze({ id: rule.id, phase: rule.phase, msg: '', logdata: '', severity: rule.severity, tags: rule.tags, matched: [], log: false, disruptive: rule.effectiveDisruptive }));
@@ -1372,13 +1355,9 @@ function ctlTargets(text: string, link: Rule): RuleVariable[] {
 }
 
 // The links of the chain starters carrying a tag (ctl:ruleRemoveTargetByTag), per rule set.
-const tagIndex = new WeakMap<RuleSet, Map<string, number[]>>();
+const tagIndex = perRuleSet(() => new Map<string, number[]>());
 function linksWithTag(rules: RuleSet, tag: string): number[] {
-  let byTag = tagIndex.get(rules);
-  if (!byTag) {
-    byTag = new Map();
-    tagIndex.set(rules, byTag);
-  }
+  const byTag = tagIndex(rules);
   let links = byTag.get(tag);
   if (!links) {
     links = [];
@@ -1391,28 +1370,22 @@ function linksWithTag(rules: RuleSet, tag: string): number[] {
 
 // The links of each chain starter id, and how many links the rule set has, per rule set
 // (runtimeExclusions' flags).
-const starterLinks = new WeakMap<RuleSet, { byStarter: Map<number, number[]>; links: number }>();
-function linksByStarter(rules: RuleSet): { byStarter: Map<number, number[]>; links: number } {
-  let index = starterLinks.get(rules);
-  if (!index) {
-    const byStarter = new Map<number, number[]>();
-    let links = 0;
-    for (const entries of Object.values(rules.phases)) {
-      for (const e of entries) {
-        if (e.kind !== 'rule') continue;
-        for (let l: Rule | undefined = e.rule; l; l = l.chained) {
-          let list = byStarter.get(l.chainStarterId);
-          if (!list) byStarter.set(l.chainStarterId, (list = []));
-          list.push(l.linkIndex);
-          if (l.linkIndex >= links) links = l.linkIndex + 1;
-        }
+const linksByStarter = perRuleSet((rules) => {
+  const byStarter = new Map<number, number[]>();
+  let links = 0;
+  for (const entries of Object.values(rules.phases)) {
+    for (const e of entries) {
+      if (e.kind !== 'rule') continue;
+      for (let l: Rule | undefined = e.rule; l; l = l.chained) {
+        let list = byStarter.get(l.chainStarterId);
+        if (!list) byStarter.set(l.chainStarterId, (list = []));
+        list.push(l.linkIndex);
+        if (l.linkIndex >= links) links = l.linkIndex + 1;
       }
     }
-    index = { byStarter, links };
-    starterLinks.set(rules, index);
   }
-  return index;
-}
+  return { byStarter, links };
+});
 
 // UNIQUE_ID: a random per-process prefix and a counter (one randomBytes call per transaction
 // showed up in profiles; uniqueness is what the variable promises, not unpredictability).
