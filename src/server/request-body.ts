@@ -69,8 +69,13 @@ export function h2BodyFollows(req: IncomingMessage): boolean {
  * test the forwarder, the cache and agent body inspection share.
  */
 export function requestHasBody(req: IncomingMessage): boolean {
-  const contentLength = req.headers['content-length'];
-  return contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined || h2BodyFollows(req);
+  return headDeclaresBody(req.headers) || (req.headers['content-length'] === undefined && h2BodyFollows(req));
+}
+
+/** The head says a body follows: Content-Length above 0, or (without one) Transfer-Encoding. */
+function headDeclaresBody(headers: IncomingMessage['headers']): boolean {
+  const cl = headers['content-length'];
+  return cl !== undefined ? Number(cl) !== 0 : headers['transfer-encoding'] !== undefined;
 }
 
 /**
@@ -79,7 +84,5 @@ export function requestHasBody(req: IncomingMessage): boolean {
  * forwarder reads it to tell (docs/security.md, "GET and HEAD bodies").
  */
 export function getWithDeclaredBody(method: string, req: { headers: IncomingMessage['headers'] }): boolean {
-  if (method !== 'GET' && method !== 'HEAD') return false;
-  const cl = req.headers['content-length'];
-  return cl !== undefined ? Number(cl) !== 0 : req.headers['transfer-encoding'] !== undefined;
+  return (method === 'GET' || method === 'HEAD') && headDeclaresBody(req.headers);
 }
