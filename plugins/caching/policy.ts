@@ -147,7 +147,9 @@ export function lookupVerdict(f: Freshness, reqHeaders: Headers, Policy: typeof 
   const pragmaNoCache = reqHeaders['cache-control'] === undefined && /no-cache/i.test(String(reqHeaders.pragma ?? ''));
   if (cc.has('no-cache') || pragmaNoCache) return { use: 'revalidate', age, staleIfError: sieOk };
   const maxAge = seconds(cc.get('max-age'));
-  if (maxAge !== undefined && age > maxAge) return { use: 'revalidate', age, staleIfError: sieOk };
+  // max-age=0 is a reload (browsers send it): revalidate even when no time has passed since the
+  // entry was stored or refreshed (age 0 is not "greater than 0", but the client wants the origin)
+  if (maxAge !== undefined && (maxAge === 0 || age > maxAge)) return { use: 'revalidate', age, staleIfError: sieOk };
   const minFresh = seconds(cc.get('min-fresh'));
   if (minFresh !== undefined && f.lifetime - age < minFresh) return { use: 'revalidate', age, staleIfError: sieOk };
   if (age < f.lifetime) return { use: 'fresh', age };

@@ -90,6 +90,8 @@ test('lookupVerdict: fresh, then stale-while-revalidate, then revalidate (stale-
   assert.equal(at(1, { pragma: 'no-cache' }).use, 'revalidate');
   assert.equal(at(5, { 'cache-control': 'max-age=3' }).use, 'revalidate');
   assert.equal(at(5, { 'cache-control': 'max-age=6' }).use, 'fresh');
+  // max-age=0 revalidates even at age 0 (the same millisecond as the store: CI saw it served fresh)
+  assert.equal(at(0, { 'cache-control': 'max-age=0' }).use, 'revalidate');
   assert.equal(at(5, { 'cache-control': 'min-fresh=6' }).use, 'revalidate');
   assert.equal(at(45, { 'cache-control': 'max-stale=40' }).use, 'fresh');
   assert.equal(at(60, { 'cache-control': 'max-stale=40' }).use, 'revalidate');
