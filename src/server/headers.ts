@@ -57,8 +57,8 @@ export function forwardMethodOverride(out: HeaderMap, method: string, headers: R
 
 /**
  * Client identity and original-request headers that only a trusted proxy may set: from any other
- * peer they are dropped (X-Forwarded-For/-Proto/-Host are overwritten, X-Real-IP is set to the
- * client address). docs/security.md "Identity headers".
+ * peer they are dropped (X-Forwarded-For/-Proto/-Host are overwritten; X-Real-IP is the resolved
+ * client address from any peer). docs/security.md "Identity headers".
  */
 const PROXY_ONLY = new Set([
   'forwarded',
@@ -151,7 +151,10 @@ export function forwardHeaders(input: ForwardHeaderInput): HeaderMap {
   const xff = trustedPeer ? headers['x-forwarded-for'] : undefined;
   const prior = Array.isArray(xff) ? xff.join(', ') : xff;
   out['x-forwarded-for'] = prior ? `${prior}, ${input.peerIp}` : input.peerIp;
-  if (!trustedPeer || headers['x-real-ip'] === undefined) out['x-real-ip'] = input.clientIp;
+  // Always the address the gateway resolved (rate limits, agents, the log use it): a trusted proxy
+  // that does not set X-Real-IP itself (an ALB, a CDN) passes the client's own on, and kept, it
+  // told the upstream an address nobody resolved (docs/security.md, "Identity headers").
+  out['x-real-ip'] = input.clientIp;
   if (!trustedPeer || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = input.protocol;
   if (!trustedPeer || !headers['x-forwarded-host']) {
     if (headers.host !== undefined) out['x-forwarded-host'] = headers.host;

@@ -45,6 +45,22 @@ async function accessLines(): Promise<string[]> {
   return existsSync(access) ? readFileSync(access, 'latin1').split('\n') : [];
 }
 
+// Session 21: a trusted proxy that does not write X-Real-IP itself (an ALB, a CDN append to
+// X-Forwarded-For only) passes the client's own X-Real-IP on. It was kept, so the upstream read an
+// address the gateway never resolved (its rate limits and log used another one).
+test('X-Real-IP is the address the gateway resolved, whatever the client or a trusted proxy sent', async () => {
+  const table: [string[], string][] = [
+    [['X-Real-IP: 6.6.6.6', 'X-Forwarded-For: 203.0.113.5'], '203.0.113.5'],
+    [['X-Real-IP: 6.6.6.6'], '127.0.0.1'],
+    [['X-Real-IP: 6.6.6.6', 'X-Real-IP: 7.7.7.7', 'X-Forwarded-For: 198.51.100.2, 10.0.0.3'], '198.51.100.2'],
+  ];
+  for (const [headers, want] of table) {
+    const r = await rawRequest(port, http1('GET', '/real-ip', ['Host: a', ...headers, 'Connection: close']));
+    assert.equal(r.status, 200, headers.join('; '));
+    assert.equal(up.seen.at(-1)!.headers['x-real-ip'], want, headers.join('; '));
+  }
+});
+
 test('an X-Forwarded-For entry that is not an address is never the client address', async () => {
   const table: [string, string][] = [
     ['6.6.6.6 - - [01/Jan/2026:00:00:00 +0000] "GET /forged HTTP/1.1" 200 0 "-" "-" x 0ms', '127.0.0.1'],

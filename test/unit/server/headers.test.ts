@@ -64,6 +64,9 @@ test('identity and URL-override headers from an untrusted peer are dropped or ov
   assert.equal(trusted['x-original-url'], undefined);
   assert.equal(trusted['x-rewrite-url'], undefined);
   assert.equal(trusted['true-client-ip'], '127.0.0.1');
+  // X-Real-IP is the resolved client even from a trusted proxy (one that does not write it passes the client's on)
+  const passed = forwardHeaders({ headers: { 'x-real-ip': '6.6.6.6', 'x-forwarded-for': '203.0.113.5' }, clientIp: '203.0.113.5', peerIp: '10.0.0.1', trustedPeer: true, protocol: 'http', traceId: 't' });
+  assert.equal(passed['x-real-ip'], '203.0.113.5');
 });
 
 test('Connection naming Host does not drop Host', () => {
