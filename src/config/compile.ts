@@ -75,7 +75,7 @@ export interface CompiledRoute extends CompiledRouteSlices {
   readonly maxBodyBytes: number | undefined;
   /** route policies forward-method-override, upper-cased; undefined = the override headers are removed */
   readonly methodOverrides: ReadonlySet<string> | undefined;
-  /** route policies get-body: whether a GET or HEAD with a body is forwarded (default refused, 400) */
+  /** route policies get-body: whether a body on GET, HEAD, DELETE, OPTIONS … (bodylessMethod) is forwarded (default refused, 400) */
   readonly getBody: 'refuse' | 'forward';
   /** route policies max-body-buffer-bytes (replaces the limits' one for this route); undefined = the limits' */
   readonly bodyBufferBytes: number | undefined;

@@ -106,9 +106,11 @@ const POLICIES = {
   // (ours) forward X-HTTP-Method-Override / X-HTTP-Method / X-Method-Override on POST when they
   // name one of these methods (docs/security.md, "Identity headers"); default: always removed
   'forward-method-override': Type.Optional(Type.Array(Type.String())),
-  // (ours) a GET or HEAD request with a body: "refuse" (400 get_body, the default) or "forward"
-  // (for an upstream that reads such bodies, e.g. Elasticsearch). An upstream that ignores the
-  // body reads it as the next request on the pooled connection (docs/security.md, "GET and HEAD bodies")
+  // (ours) a body on a method that defines none (GET, HEAD, DELETE, OPTIONS, COPY, MOVE, UNLOCK, …):
+  // "refuse" (400 get_body, the default) or "forward" (for an upstream that frames every request by
+  // its Content-Length, e.g. Elasticsearch, the Kubernetes API). An upstream that ignores the body
+  // reads it as the next request on the pooled connection (docs/security.md, "Bodies on GET and
+  // other bodiless methods")
   'get-body': Type.Optional(Enum(['refuse', 'forward'] as const)),
   'rate-limit': Type.Optional(Block({ 'requests-per-second': Type.Optional(Type.Number()), burst: Type.Optional(Type.Integer()), key: Type.Optional(Type.String()) })),
 };

@@ -13,7 +13,7 @@ import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
-import { h2BodyFollows, readBody, requestHasBody } from './request-body.ts';
+import { bodylessMethod, h2BodyFollows, readBody, requestHasBody } from './request-body.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { CounterCell, HistogramCell } from '../metrics/fast.ts';
@@ -149,8 +149,10 @@ export class UpstreamWriteTimeout extends Error {
   }
 }
 
-/** The 400 `get_body` answer's message (docs/security.md, "GET and HEAD bodies"). */
-export const GET_BODY_MESSAGE = 'Bad Request: a GET or HEAD request may not carry a body on this route';
+/** The 400 `get_body` answer's message (docs/security.md, "Bodies on GET and other bodiless methods"). */
+export function bodyRefusedMessage(method: string): string {
+  return `Bad Request: a ${method} request may not carry a body on this route`;
+}
 
 export async function forward(opts: {
   ctx: Context;
@@ -169,11 +171,12 @@ export async function forward(opts: {
   const { ctx, req, res, route, group, chain, metrics } = opts;
   const exclude = new Set<number>();
   const contentLength = req.headers['content-length'];
-  // A GET/HEAD whose head declared a body was refused before the filters (getWithDeclaredBody);
-  // what is left is HTTP/2 DATA without content-length, read here (nothing beyond 0 bytes is kept)
-  if (route.getBody === 'refuse' && (ctx.method === 'GET' || ctx.method === 'HEAD') && (ctx.body !== undefined ? ctx.body.length > 0 : contentLength === undefined && h2BodyFollows(req) && !(await readBody(req, 0, ctx.signal)).ok)) {
+  // A bodiless method whose head declared a body was refused before the filters
+  // (bodylessWithDeclaredBody); what is left is HTTP/2 DATA without content-length, read here
+  // (nothing beyond 0 bytes is kept)
+  if (route.getBody === 'refuse' && bodylessMethod(ctx.method) && (ctx.body !== undefined ? ctx.body.length > 0 : contentLength === undefined && h2BodyFollows(req) && !(await readBody(req, 0, ctx.signal)).ok)) {
     metrics.clientErrors.inc({ kind: 'get_body' });
-    return sendError(res, ctx, 400, GET_BODY_MESSAGE, 0, 'get_body');
+    return sendError(res, ctx, 400, bodyRefusedMessage(ctx.method), 0, 'get_body');
   }
   const hasBody = ctx.body !== undefined || requestHasBody(req);
   let limiter: (Transform & { bytes: number }) | undefined;

@@ -18,8 +18,8 @@ import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlight
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps, forwardMethodOverride } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
-import { forward, GET_BODY_MESSAGE, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
-import { getWithDeclaredBody } from './request-body.ts';
+import { bodyRefusedMessage, forward, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
+import { bodylessWithDeclaredBody } from './request-body.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
 import { namesThisMachine } from '../builtins/local-host.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
@@ -596,12 +596,12 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: wsRefusal.message });
       return undefined;
     }
-    // CL.0 smuggling: an upstream that ignores a GET's body reads it as the next request on the
-    // pooled connection (docs/security.md, "GET and HEAD bodies"). The body is never read: HTTP/1.1
-    // closes after the answer, HTTP/2 resets the stream.
-    if (route.getBody === 'refuse' && getWithDeclaredBody(f.method, req)) {
+    // CL.0 smuggling: an upstream that ignores a GET's (or DELETE's, OPTIONS' …) body reads it as
+    // the next request on the pooled connection (docs/security.md, "Bodies on GET and other
+    // bodiless methods"). The body is never read: HTTP/1.1 closes after the answer, HTTP/2 resets the stream.
+    if (route.getBody === 'refuse' && bodylessWithDeclaredBody(f.method, req)) {
       metrics.clientErrors.inc({ kind: 'get_body' });
-      f.result = sendError(res, ctx, 400, GET_BODY_MESSAGE, 0, 'get_body');
+      f.result = sendError(res, ctx, 400, bodyRefusedMessage(f.method), 0, 'get_body');
       return undefined;
     }
     const limit = Math.min(this.bodyLimit, route.maxBodyBytes ?? Infinity);

@@ -79,10 +79,23 @@ function headDeclaresBody(headers: IncomingMessage['headers']): boolean {
 }
 
 /**
- * A GET or HEAD whose head says a body follows (Content-Length above 0, or Transfer-Encoding).
- * An HTTP/2 stream that merely stays open after its HEADERS may still end with no DATA: the
- * forwarder reads it to tell (docs/security.md, "GET and HEAD bodies").
+ * Methods whose request body has no defined semantics (RFC 9110 §9.3: GET, HEAD, DELETE, OPTIONS;
+ * WebDAV's COPY, MOVE, UNLOCK; the non-standard others Node's parser takes that define none). An
+ * upstream that frames requests by their method reads such a body as the next request (CL.0);
+ * TRACE and CONNECT never get past the front door. docs/security.md, "Bodies on GET and other
+ * bodiless methods".
  */
-export function getWithDeclaredBody(method: string, req: { headers: IncomingMessage['headers'] }): boolean {
-  return (method === 'GET' || method === 'HEAD') && headDeclaresBody(req.headers);
+const BODYLESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'COPY', 'MOVE', 'UNLOCK', 'PURGE', 'LINK', 'UNLINK', 'SUBSCRIBE', 'UNSUBSCRIBE', 'M-SEARCH']);
+
+export function bodylessMethod(method: string): boolean {
+  return BODYLESS_METHODS.has(method);
+}
+
+/**
+ * A bodiless method (above) whose head says a body follows (Content-Length above 0, or
+ * Transfer-Encoding). An HTTP/2 stream that merely stays open after its HEADERS may still end with
+ * no DATA: the forwarder reads it to tell.
+ */
+export function bodylessWithDeclaredBody(method: string, req: { headers: IncomingMessage['headers'] }): boolean {
+  return BODYLESS_METHODS.has(method) && headDeclaresBody(req.headers);
 }

@@ -89,7 +89,7 @@ export function renderReport(r: ExplainReport): string {
     'max-body-bytes': d.max_body_bytes,
     ...(d.body_buffer_bytes !== undefined ? { 'max-body-buffer-bytes': d.body_buffer_bytes === 0 ? '0 (bodies stream to the upstream as they arrive)' : d.body_buffer_bytes } : {}),
     ...(d.forward_method_override ? { 'forward-method-override': `${d.forward_method_override.join(' ')} (on POST only)` } : {}),
-    ...(d.get_body ? { 'get-body': `${d.get_body} (a GET or HEAD with a body is forwarded)` } : {}),
+    ...(d.get_body ? { 'get-body': `${d.get_body} (a body on GET, HEAD, DELETE, OPTIONS and the other bodiless methods is forwarded)` } : {}),
     ...(d.timeout_secs !== null ? { 'timeout-secs': d.timeout_secs } : {}),
     ...(d.request_headers ? { 'request-headers': d.request_headers } : {}),
     ...(d.response_headers ? { 'response-headers': d.response_headers } : {}),

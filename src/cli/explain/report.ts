@@ -5,7 +5,7 @@ import type { CompiledConfig, CompiledListener, CompiledRoute } from '../../conf
 import { frameInspectingFilters, type ExplainSection, type ExplainSettings, type ExplainValue, type FeatureManifest } from '../../pipeline/feature.ts';
 import { frontDoor, isAnswer, type FrontDoorRequest } from '../../server/front-door.ts';
 import { upgradeRefusal } from '../../websocket/origin.ts';
-import { getWithDeclaredBody } from '../../server/request-body.ts';
+import { bodylessWithDeclaredBody } from '../../server/request-body.ts';
 import { messageInspection } from '../../websocket/messages.ts';
 import { firstFailure, matchRoute, requestMatchInput, stripPort, type MatchInput } from '../../routing/match.ts';
 
@@ -262,8 +262,8 @@ export function explain(config: CompiledConfig, features: readonly FeatureManife
   if (report.route.allow_from?.allowed === false) report.refusals.push({ status: 403, reason: `client ${req.clientIp} is not in allow-from` });
   const wsRefusal = upgradeRefusal(route, headers);
   if (wsRefusal) report.refusals.push({ status: 403, reason: wsRefusal.message });
-  // in the gateway's order: the upgrade gate, then a GET/HEAD with a body, then the size limit
-  if (route.getBody === 'refuse' && getWithDeclaredBody(report.request.method, { headers })) {
+  // in the gateway's order: the upgrade gate, then a body on a bodiless method, then the size limit
+  if (route.getBody === 'refuse' && bodylessWithDeclaredBody(report.request.method, { headers })) {
     report.refusals.push({ status: 400, reason: `get_body: a ${report.request.method} with a body (policies get-body "forward" forwards it)` });
   }
   const cl = headers['content-length'];

@@ -1,8 +1,9 @@
-// GET and HEAD bodies (session 20 audit; docs/security.md, "GET and HEAD bodies"): an upstream that
-// does not read a GET's body (a naive backend, some frameworks' static handlers) takes its bytes
-// for the next request on the pooled keep-alive connection ("CL.0" request smuggling). The
-// upstream here is a raw net server that parses like such a backend: it ignores Content-Length
-// and Transfer-Encoding on GET and HEAD and answers each request it finds with its path.
+// Bodies on GET and other bodiless methods (session 20 audit for GET/HEAD, session 21 for DELETE,
+// OPTIONS and the rest; docs/security.md, "Bodies on GET and other bodiless methods"): an upstream
+// that does not read such a body (a naive backend, some frameworks' static handlers) takes its
+// bytes for the next request on the pooled keep-alive connection ("CL.0" request smuggling). The
+// upstream here is a raw net server that parses like such a backend: it frames only POST, PUT and
+// PATCH by their Content-Length and answers each request it finds with its path.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -35,7 +36,7 @@ function naiveServer(): net.Server {
         let rest = buf.slice(end + 4);
         // the naive part: only methods it expects a body on are framed by their Content-Length
         const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
-        if (method !== 'GET' && method !== 'HEAD' && cl) rest = rest.slice(Number(cl[1]));
+        if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && cl) rest = rest.slice(Number(cl[1]));
         buf = rest;
         seen.push(path);
         s.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${path.length}\r\n\r\n${path}`);
@@ -138,9 +139,46 @@ test('a route with get-body "forward" sends the body with its framing (an upstre
   assert.equal(chunked.body, 'GET /search/x body=abc');
 });
 
-test('open finding: a DELETE with a body is forwarded with it (only GET and HEAD are refused)', async () => {
+// Session 21: the session 20 fix refused GET and HEAD only; a DELETE, OPTIONS or COPY body reached
+// the naive upstream, which answered /smuggled as its own request.
+test('a DELETE, OPTIONS, COPY or PURGE with a body is refused like a GET, over HTTP/1.1 and HTTP/2', async () => {
   seen.length = 0;
-  const r = await rawRequest(port, http1('DELETE', '/d', ['Host: a', 'Content-Length: 2', 'Connection: close'], '{}'));
-  assert.equal(r.status, 200);
-  assert.deepEqual(seen, ['/d']);
+  for (const method of ['DELETE', 'OPTIONS', 'COPY', 'PURGE']) {
+    const r = await rawExchange(port, http1(method, '/p', ['Host: a', `Content-Length: ${smuggled.length}`], smuggled), { waitMs: 3000 });
+    assert.deepEqual(r.statuses, [400], method);
+    assert.match(r.text, new RegExp(`a ${method} request may not carry a body`), method);
+    const chunked = await rawExchange(port, http1(method, '/p', ['Host: a', 'Transfer-Encoding: chunked'], `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`), { waitMs: 3000 });
+    assert.deepEqual(chunked.statuses, [400], `${method} chunked`);
+    const victim = await rawRequest(port, http1('GET', '/victim', ['Host: a', 'Connection: close']));
+    assert.equal(victim.body, '/victim', `${method}: no desync for the next client`);
+  }
+  const session = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`);
+  try {
+    const status = (headers: http2.OutgoingHttpHeaders, data: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = session.request({ ':authority': 'a', ...headers }, { endStream: false });
+        let st = 0;
+        req.on('response', (h) => (st = Number(h[':status'])));
+        req.on('close', () => resolve(st));
+        req.on('error', reject);
+        req.resume();
+        req.end(data);
+      });
+    assert.equal(await status({ ':method': 'DELETE', ':path': '/h2-cl', 'content-length': String(smuggled.length) }, smuggled), 400, 'h2 DELETE with content-length');
+    assert.equal(await status({ ':method': 'OPTIONS', ':path': '/h2-data' }, smuggled), 400, 'h2 OPTIONS DATA without content-length');
+  } finally {
+    session.close();
+  }
+  assert.deepEqual(seen.filter((p) => p !== '/victim'), [], 'the upstream never saw a body as a request');
+});
+
+test('a DELETE or OPTIONS without a body (CORS preflights) or with Content-Length: 0 is forwarded; get-body "forward" forwards their bodies', async () => {
+  seen.length = 0;
+  const del = await rawRequest(port, http1('DELETE', '/d', ['Host: a', 'Content-Length: 0', 'Connection: close']));
+  assert.equal(del.body, '/d');
+  const preflight = await rawRequest(port, http1('OPTIONS', '/o', ['Host: a', 'Origin: http://x.example', 'Access-Control-Request-Method: PUT', 'Connection: close']));
+  assert.equal(preflight.body, '/o');
+  assert.deepEqual(seen, ['/d', '/o']);
+  const scroll = await rawRequest(port, http1('DELETE', '/search/_search/scroll', ['Host: a', 'Content-Length: 16', 'Content-Type: application/json', 'Connection: close'], '{"scroll_id":1}\n'));
+  assert.equal(scroll.body, 'DELETE /search/_search/scroll body={"scroll_id":1}\n');
 });

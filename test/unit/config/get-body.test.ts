@@ -1,4 +1,4 @@
-// Route `policies { get-body "refuse" | "forward" }` (docs/security.md, "GET and HEAD bodies"):
+// Route `policies { get-body "refuse" | "forward" }` (docs/security.md, "Bodies on GET and other bodiless methods"):
 // accepted values, errors, and the default (refuse). The behaviour: integration/hardening/get-body.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
