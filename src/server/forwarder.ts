@@ -171,58 +171,66 @@ export async function forward(opts: {
   const { ctx, req, res, route, group, chain, metrics } = opts;
   const exclude = new Set<number>();
   const contentLength = req.headers['content-length'];
-  // A bodiless method whose head declared a body was refused before the filters
-  // (bodylessWithDeclaredBody); what is left is HTTP/2 DATA without content-length, read here
-  // (nothing beyond 0 bytes is kept)
-  if (route.getBody === 'refuse' && bodylessMethod(ctx.method) && (ctx.body !== undefined ? ctx.body.length > 0 : contentLength === undefined && h2BodyFollows(req) && !(await readBody(req, 0, ctx.signal)).ok)) {
-    metrics.clientErrors.inc({ kind: 'get_body' });
-    return sendError(res, ctx, 400, bodyRefusedMessage(ctx.method), 0, 'get_body');
-  }
-  const hasBody = ctx.body !== undefined || requestHasBody(req);
+  let hasBody = false;
   let limiter: (Transform & { bytes: number }) | undefined;
   let bodyArg: Dispatcher.DispatchOptions['body'] = null;
   // Request buffering (docs/security.md, "Request buffering"): a body that may fit the threshold
   // is read whole before a target is picked, so a client that trickles it holds no upstream socket.
   let bufferFirst = false;
   let releaseUpload: (() => void) | undefined;
-  if (ctx.body !== undefined) {
-    bodyArg = ctx.body;
-    ctx.upstreamHeaders['content-length'] = String(ctx.body.length);
-    delete ctx.upstreamHeaders['transfer-encoding'];
-  } else if (hasBody) {
-    // A body the client breaks off (an HTTP/2 stream reset, e.g. for DATA beyond its
-    // Content-Length) ends the request stream as if it were complete: cancel before undici takes
-    // that end for an empty or shorter body and sends it as a whole request (docs/security.md,
-    // "Request bodies").
-    req.once('aborted', () => ctx.cancel('client aborted the request body'));
-    bufferFirst = opts.bufferBodyBytes > 0 && (contentLength === undefined || Number(contentLength) <= opts.bufferBodyBytes) && !streamedProtocol(req);
-    if (!bufferFirst && opts.uploads) {
-      // HTTP/2 hands over a request at its HEADERS frame, before the DATA that came with it in
-      // the same read: one turn of the loop lets a unary gRPC call's message end its stream.
-      if (opts.uploads.cap > 0 && !bodyArrived(req)) await new Promise((r) => setImmediate(r));
-      const refused = takeUploadSlot();
-      if (refused) return refused;
-    }
-    if (bufferFirst) {
-      // bodyArg is set once the body is read (readFirst)
-    } else if (contentLength !== undefined) {
-      bodyArg = req; // size already checked against the limit by the caller
-    } else {
-      limiter = limitStream(opts.maxBodyBytes);
-      req.pipe(limiter);
-      bodyArg = limiter;
-    }
-  }
-  let bodyReplayable = !hasBody || ctx.body !== undefined;
+  let bodyReplayable = true;
   const upstreamLabel = { upstream: group.id, route: route.id };
   const cells = upstreamCells(metrics, route, group.id);
-  // `timeouts { request-secs }` bounds the whole exchange (all attempts and the response body).
+  // `timeouts { request-secs }` bounds the whole exchange: every read of the request body (an
+  // HTTP/2 GET's empty one included), all attempts and the response body.
   let timedOut = false;
   const requestTimer = setTimeout(() => {
     timedOut = true;
     ctx.cancel('upstream request timeout');
   }, group.timeouts.requestMs);
   try {
+    // A bodiless method whose head declared a body was refused before the filters
+    // (bodylessWithDeclaredBody); what is left is HTTP/2 DATA without content-length, read here
+    // (nothing beyond 0 bytes is kept). Before session 21 this read ran before request-secs: a
+    // stream that never sent its DATA nor ended waited for the listener's request timeout (60 s).
+    if (route.getBody === 'refuse' && bodylessMethod(ctx.method) && (ctx.body !== undefined ? ctx.body.length > 0 : contentLength === undefined && h2BodyFollows(req))) {
+      const empty = ctx.body === undefined ? await readBody(req, 0, ctx.signal) : undefined;
+      if (empty === undefined || (!empty.ok && empty.reason === 'too_large')) {
+        metrics.clientErrors.inc({ kind: 'get_body' });
+        return sendError(res, ctx, 400, bodyRefusedMessage(ctx.method), 0, 'get_body');
+      }
+      if (!empty.ok) return bodyReadFailed(empty.received);
+    }
+    hasBody = ctx.body !== undefined || requestHasBody(req);
+    if (ctx.body !== undefined) {
+      bodyArg = ctx.body;
+      ctx.upstreamHeaders['content-length'] = String(ctx.body.length);
+      delete ctx.upstreamHeaders['transfer-encoding'];
+    } else if (hasBody) {
+      // A body the client breaks off (an HTTP/2 stream reset, e.g. for DATA beyond its
+      // Content-Length) ends the request stream as if it were complete: cancel before undici takes
+      // that end for an empty or shorter body and sends it as a whole request (docs/security.md,
+      // "Request bodies").
+      req.once('aborted', () => ctx.cancel('client aborted the request body'));
+      bufferFirst = opts.bufferBodyBytes > 0 && (contentLength === undefined || Number(contentLength) <= opts.bufferBodyBytes) && !streamedProtocol(req);
+      if (!bufferFirst && opts.uploads) {
+        // HTTP/2 hands over a request at its HEADERS frame, before the DATA that came with it in
+        // the same read: one turn of the loop lets a unary gRPC call's message end its stream.
+        if (opts.uploads.cap > 0 && !bodyArrived(req)) await new Promise((r) => setImmediate(r));
+        const refused = takeUploadSlot();
+        if (refused) return refused;
+      }
+      if (bufferFirst) {
+        // bodyArg is set once the body is read (readFirst)
+      } else if (contentLength !== undefined) {
+        bodyArg = req; // size already checked against the limit by the caller
+      } else {
+        limiter = limitStream(opts.maxBodyBytes);
+        req.pipe(limiter);
+        bodyArg = limiter;
+      }
+    }
+    bodyReplayable = !hasBody || ctx.body !== undefined;
     if (bufferFirst) {
       const early = await readFirst();
       if (early) return early;
@@ -283,6 +291,11 @@ export async function forward(opts: {
       bodyArg = limiter;
       return undefined;
     }
+    return bodyReadFailed(read.received);
+  }
+
+  /** A read of the body before any target failed (not for its size): who is to blame, and the answer. */
+  function bodyReadFailed(received: number): ForwardResult {
     if (timedOut) {
       // request-secs ran out while the client was still sending: the client was slow.
       metrics.blockedRequests.inc({ reason: 'request_body_timeout' });
@@ -290,7 +303,7 @@ export async function forward(opts: {
       return sendError(res, ctx, 408, 'Request Timeout: the request body did not arrive in time', 0, 'client_timeout');
     }
     if (ctx.cancelled || res.destroyed) {
-      return { status: 499, durationMs: 0, requestBodyBytes: read.received, responseBodyBytes: 0, upstreamAttempts: 0, error: 'client closed request' };
+      return { status: 499, durationMs: 0, requestBodyBytes: received, responseBodyBytes: 0, upstreamAttempts: 0, error: 'client closed request' };
     }
     return sendError(res, ctx, 400, 'Bad Request: the request body could not be read', 0, 'body_read_failed');
   }

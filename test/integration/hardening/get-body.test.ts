@@ -59,15 +59,18 @@ system { graceful-shutdown-timeout-secs 1 }
 listeners {
   listener "http" { address "127.0.0.1:0" }
   listener "h2c" { address "127.0.0.1:0"; protocol "h2" }
+  listener "h2c-stall" { address "127.0.0.1:0"; protocol "h2"; request-timeout-secs 6 }
 }
 routes {
   route "search" { matches { path-prefix "/search" }; upstream "reader"; policies { get-body "forward" } }
   route "explicit" { matches { path-prefix "/explicit" }; upstream "naive"; policies { get-body "refuse" } }
+  route "stall" { matches { path-prefix "/stall" }; upstream "quick" }
   route "main" { matches { path-prefix "/" }; upstream "naive" }
 }
 upstreams {
   upstream "naive" { target "127.0.0.1:${naivePort}" }
   upstream "reader" { target "${reader.address}" }
+  upstream "quick" { target "127.0.0.1:${naivePort}"; timeouts { request-secs 1 } }
 }
 `)
   ).gw;
@@ -181,4 +184,30 @@ test('a DELETE or OPTIONS without a body (CORS preflights) or with Content-Lengt
   assert.deepEqual(seen, ['/d', '/o']);
   const scroll = await rawRequest(port, http1('DELETE', '/search/_search/scroll', ['Host: a', 'Content-Length: 16', 'Content-Type: application/json', 'Connection: close'], '{"scroll_id":1}\n'));
   assert.equal(scroll.body, 'DELETE /search/_search/scroll body={"scroll_id":1}\n');
+});
+
+// Session 21: an HTTP/2 GET without content-length whose HEADERS did not end the stream is read
+// (for DATA) before it is forwarded. That read ran before request-secs started: a client that sent
+// no DATA and never ended the stream held it until the listener's request-timeout-secs (6 s here,
+// 60 s by default), which resets the stream without an answer. Now request-secs (1 s) answers 408.
+test('an HTTP/2 GET that never sends its DATA nor ends its stream is bounded by request-secs: 408', async () => {
+  seen.length = 0;
+  const session = http2.connect(`http://127.0.0.1:${gw.address('h2c-stall').port}`);
+  try {
+    const reply = await new Promise<{ status: number; body: string; error?: string }>((resolve) => {
+      const req = session.request({ ':path': '/stall', ':authority': 'a' }, { endStream: false });
+      let status = 0;
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => resolve({ status, body }));
+      req.on('error', (e: Error) => resolve({ status, body, error: e.message }));
+    });
+    assert.equal(reply.status, 408, `answered by request-secs, not reset by the listener's timeout (${reply.error ?? 'no error'})`);
+    assert.match(reply.body, /did not arrive in time/);
+  } finally {
+    session.close();
+  }
+  assert.deepEqual(seen, [], 'nothing reached the upstream');
 });
