@@ -6,7 +6,6 @@ import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
 import { createRateLimitFilter } from '../../../plugins/rate-limit/index.ts';
 import { RedisBackend } from '../../../plugins/rate-limit/store-redis.ts';
-import { windowFor } from '../../../plugins/rate-limit/limiter.ts';
 import type { RequestFilter } from '../../../src/pipeline/types.ts';
 import { slidingWindowMismatches, timedCall, type TimedCall } from '../../helpers/rate-limit.ts';
 import { decodeFilter, fakeCtx, fakeServices, metricValue } from '../../unit/rate-limit/fixtures.ts';
@@ -63,19 +62,20 @@ async function untilConnected(f: RequestFilter, id: string): Promise<void> {
 }
 
 test('the Lua sliding window is atomic: two backends sharing one Redis admit exactly the limit', async () => {
-  const a = new RedisBackend({ url: redis.url, mode: 'standalone', sentinelMaster: 'm', poolSize: 3, timeoutMs: 500 });
-  const b = new RedisBackend({ url: redis.url, mode: 'standalone', sentinelMaster: 'm', poolSize: 3, timeoutMs: 500 });
+  const a = new RedisBackend({ url: redis.url, mode: 'standalone', sentinelMaster: 'm', poolSize: 3, timeoutMs: 5000 });
+  const b = new RedisBackend({ url: redis.url, mode: 'standalone', sentinelMaster: 'm', poolSize: 3, timeoutMs: 5000 });
   backends.push(a, b);
-  await sleep(100); // let the pools connect (offline queue is off by design)
-  const w = windowFor(25);
-  // 100 concurrent requests, alternating instances, well inside one 1 s window.
+  // 100 concurrent requests, alternating instances, inside one window: 25 per minute rather than
+  // per second (windowFor(25)), so a burst slowed by a loaded machine still fits in it. The first
+  // calls on each connection wait for it to be ready (bounded by the timeout, generous here).
+  const w = { windowMs: 60_000, limit: 25 };
   const decisions = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).take('it:shared:atomic', w)));
   assert.equal(decisions.filter((d) => d.allowed).length, 25);
   assert.equal(await admin.zcard('it:shared:atomic'), 25, 'rejected requests are not logged');
   const pttl = await admin.pttl('it:shared:atomic');
-  assert.ok(pttl > 0 && pttl <= 1000, `key expires with the window (pttl ${pttl})`);
+  assert.ok(pttl > 0 && pttl <= w.windowMs, `key expires with the window (pttl ${pttl})`);
   const rejected = decisions.find((d) => !d.allowed)!;
-  assert.ok(rejected.retryAfterMs > 0 && rejected.retryAfterMs <= 1000);
+  assert.ok(rejected.retryAfterMs > 0 && rejected.retryAfterMs <= w.windowMs);
 });
 
 test('two gateway filters (separate processes share nothing else) enforce one combined limit', async () => {
@@ -141,7 +141,7 @@ test('Redis killed mid-test: no errors surface, the local fallback limits, Redis
 test('Redis that hangs (SIGSTOP): answers come within the timeout from the fallback', async () => {
   const services = fakeServices();
   const f = redisFilter('hang', 'max-rps 100; redis-timeout-ms 50', services);
-  await sleep(100);
+  await untilConnected(f, 'hang'); // the calls below must meet a connected Redis that stopped answering
   assert.equal(await status(f), 200);
   redis.pause();
   try {
@@ -160,7 +160,7 @@ test('Redis that hangs (SIGSTOP): answers come within the timeout from the fallb
 test('redis-fallback #false fails open while Redis is down', async () => {
   const services = fakeServices();
   const f = redisFilter('failopen', 'max-rps 1; burst 0; redis-fallback #false; redis-timeout-ms 100', services);
-  await sleep(100);
+  await untilConnected(f, 'failopen');
   await redis.kill();
   try {
     const results = [];
@@ -174,7 +174,7 @@ test('redis-fallback #false fails open while Redis is down', async () => {
 
 test('delay works against Redis: the request waits for the window to free a slot', async () => {
   const f = redisFilter('delayed', 'max-rps 2; burst 0; on-limit "delay"; max-delay-ms 3000; redis-timeout-ms 500');
-  await sleep(300);
+  await untilConnected(f, 'delayed'); // Redis decides, not the local fallback
   assert.equal(await status(f), 200);
   assert.equal(await status(f), 200);
   const ctx = fakeCtx();
