@@ -1,7 +1,7 @@
 // WebSocket proxying through the real gateway: a real echo upstream and a raw-socket client.
 // Gating (403), echo of text/binary/fragmented/1 MiB messages, refusals relayed, upstream down,
 // close in both directions, rate limits on upgrades, access log and metrics, reload and shutdown.
-import { after, before, test } from 'node:test';
+import { after, before, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -191,21 +191,28 @@ test('a session without frames either way for websocket-idle-timeout-secs is clo
   const busy = await connect('/idle/busy');
   assert.equal(quiet.handshake.status, 101);
   const closesBefore = echo.closes.length;
-  quiet.text('one');
-  assert.equal((await quiet.message()).data.toString(), 'one');
-  // busy: a frame every 100 ms for 2.5 s, more than twice the timeout
-  const busyUntil = Date.now() + 2500;
-  for (let i = 0; Date.now() < busyUntil; i++) {
-    busy.text(`m${i}`);
-    assert.equal((await busy.message()).data.toString(), `m${i}`);
-    await new Promise((r) => setTimeout(r, 100));
+  // The idle check compares Date.now() with the last bytes' time when its timer fires. The wall
+  // clock is held and moved by hand, so "1.2 s without bytes" (quiet) and "bytes every 0.4 s"
+  // (busy) are exact: on the real clock a stall of the test process over 1 s closed the busy one.
+  mock.timers.enable({ apis: ['Date'], now: Date.now() });
+  try {
+    quiet.text('one');
+    assert.equal((await quiet.message()).data.toString(), 'one');
+    for (let i = 0; i < 3; i++) {
+      mock.timers.tick(400);
+      busy.text(`m${i}`);
+      assert.equal((await busy.message()).data.toString(), `m${i}`);
+    }
+    // quiet: 1.2 s since its last bytes; busy: none. The clock stands still until quiet is closed.
+    assert.deepEqual(await quiet.waitClose(), { code: 1001, reason: 'Idle timeout' });
+    await quiet.until(() => echo.closes.slice(closesBefore).some((c) => c.code === 1001), 'the upstream to get the 1001 too');
+    assert.equal(busy.closed, false, 'traffic kept the busy session open');
+    busy.text('still here');
+    assert.equal((await busy.message()).data.toString(), 'still here');
+    assert.match(await gw.metrics.render(), /sentinel_websocket_closed_by_gateway_total\{route="idle",reason="idle"\} 1\n/);
+  } finally {
+    mock.timers.reset();
   }
-  assert.deepEqual(await quiet.waitClose(), { code: 1001, reason: 'Idle timeout' });
-  await quiet.until(() => echo.closes.slice(closesBefore).some((c) => c.code === 1001), 'the upstream to get the 1001 too');
-  assert.equal(busy.closed, false, 'traffic kept the busy session open');
-  busy.text('still here');
-  assert.equal((await busy.message()).data.toString(), 'still here');
-  assert.match(await gw.metrics.render(), /sentinel_websocket_closed_by_gateway_total\{route="idle",reason="idle"\} [1-9]/);
   busy.close();
   await busy.waitClose();
 });

@@ -236,11 +236,11 @@ export class WsClient {
     for (const f of w) f();
   }
 
-  /** Waits (bounded) until `check` holds. */
+  /** Waits (bounded, on the monotonic clock: tests may hold Date still) until `check` holds. */
   async until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     while (!check()) {
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) throw new Error(`timed out waiting for ${what}; frames: ${this.frames.map((f) => `${f.opcode}:${f.payload.length}`).join(',')}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, Math.min(left, 200));
