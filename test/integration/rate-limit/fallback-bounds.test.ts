@@ -108,9 +108,10 @@ test('two gateways, Redis killed and restarted: no burst passes more than the lo
   const down = await burst([g1, g2], 20);
   const sinceSpent = Date.now() - spentAt;
   assert.ok(down.degraded[0]! > 0 && down.degraded[1]! > 0, 'the fallback decided');
+  // (Before the fix 20 of 20 passed at once. No flat "< 20": on a loaded machine the bound
+  // below is over 20 and the buckets may rightly have refilled that much: a stress run saw 20,20.)
   for (const ok of down.ok) {
     assert.ok(ok <= Math.ceil((LIMIT * (sinceSpent + healthy.elapsed)) / 1000), `first burst after the kill: ${down.ok} (${sinceSpent} ms after the healthy burst)`);
-    assert.ok(ok < 20, `before the fix: 20 of 20 (${down.ok})`);
   }
 
   // Back, 2.5 s later: some decisions are local, some go to Redis again; whichever decides,
