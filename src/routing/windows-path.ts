@@ -15,16 +15,61 @@ function canonSegment(seg: string): string {
   return s.slice(0, end).toLowerCase();
 }
 
+/** A run of percent escapes of non-ASCII bytes (the UTF-8 of a non-ASCII character). */
+const NON_ASCII_ESCAPES = /(?:%[89A-Fa-f][0-9A-Fa-f])+/g;
+
+/**
+ * Characters Windows' "best fit" conversions (WideCharToMultiByte to the ANSI code page, as an
+ * application using the ANSI file APIs does) read as a path separator, and that NFKC (below)
+ * leaves alone: division slash, fraction slash, big solidus; set minus, reverse solidus
+ * operator, big reverse solidus, and the yen and won signs, which code pages 932 and 949 show
+ * in the place of `\`.
+ */
+const BEST_FIT_SEPARATORS = /[\u2215\u2044\u29F8\u2216\u29F5\u29F9\u00A5\u20A9]/g;
+
+/**
+ * The path with its non-ASCII characters as a best-fit conversion reads them: the UTF-8 escapes
+ * decoded, compatibility forms folded (NFKD: full-width `ａ`, `／`, `．`, `：`, `～` to ASCII, a
+ * no-break space to a space), combining marks dropped (`ā` to `a`, as best fit does for a letter
+ * outside the code page; `ä`, which code page 1252 has, is claimed too: matching errs towards the
+ * protected route), the separators above and back-slashes to `/` (Windows reads both).
+ * Undefined for an ASCII path (the common case: one scan).
+ */
+function bestFitPath(path: string): string | undefined {
+  let s = path;
+  if (s.indexOf('%') >= 0) {
+    s = s.replace(NON_ASCII_ESCAPES, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run; // not UTF-8 (Latin-1 bytes): left as escapes, as the front door forwards them
+      }
+    });
+  }
+  if (!/[^\x00-\x7F]/.test(s)) return undefined;
+  return s.normalize('NFKD').replace(/\p{M}/gu, '').replace(BEST_FIT_SEPARATORS, '/').replace(/\\/g, '/');
+}
+
 /**
  * The path's segments as a Windows upstream reads them. Segments that resolve to nothing (`...`,
- * a lone `%20`) are dropped, except the last, which stays as `''` like a trailing `/`.
+ * a lone `%20`) are dropped, except the last, which stays as `''` like a trailing `/`. A path with
+ * non-ASCII characters is read after the best-fit fold (bestFitPath), whose `.` and `..` segments
+ * (full-width dots) are resolved as Windows resolves them.
  */
 export function windowsSegments(path: string): string[] {
-  const raw = path.split('/');
+  const folded = bestFitPath(path);
+  const raw = (folded ?? path).split('/');
   const out: string[] = [];
   for (let i = 1; i < raw.length; i++) {
-    const c = canonSegment(raw[i]!);
-    if (c !== '' || i === raw.length - 1) out.push(c);
+    const seg = raw[i]!;
+    const last = i === raw.length - 1;
+    if (folded !== undefined && (seg === '.' || seg === '..')) {
+      if (seg === '..') out.pop();
+      if (last) out.push('');
+      continue;
+    }
+    const c = canonSegment(seg);
+    if (c !== '' || last) out.push(c);
   }
   return out;
 }

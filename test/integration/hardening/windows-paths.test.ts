@@ -52,14 +52,35 @@ test('Windows spellings of a path-spelling "windows" route are routed to it (403
   assert.deepEqual(seen, [], 'the upstream saw none of them');
 });
 
-// `/%EF%BD%81dmin` (fullwidth a, which IIS's best-fit mapping may read as `a`): not claimed, an open finding
+// Session 21: best-fit spellings (full-width letters, dots and solidus, a letter with a mark, a
+// division slash) are what an application using Windows' ANSI file APIs reads as `/admin`; before,
+// the route did not claim them and they reached the catch-all.
+test('best-fit Unicode spellings of a path-spelling "windows" route are routed to it (403), never to the catch-all', async () => {
+  seen.length = 0;
+  const spellings = [
+    '/%EF%BD%81dmin', // ａdmin (U+FF41)
+    '/%EF%BC%A1%EF%BC%A4%EF%BC%AD%EF%BC%A9%EF%BC%AE', // ＡＤＭＩＮ
+    '/admin%EF%BC%8Fusers', // admin／users (U+FF0F)
+    '/x/%EF%BC%8E%EF%BC%8E/admin', // /x/．．/admin
+    '/x%EF%BC%BC..%EF%BC%BCadmin', // x＼..＼admin (U+FF3C)
+    '/x%E2%88%95..%E2%88%95admin', // x∕..∕admin (U+2215 division slash)
+    '/%C4%81dmin', // ādmin (U+0101)
+    '/a%CC%88dmin', // a + combining diaeresis
+    '/admin%EF%BC%9A%EF%BC%9A%EF%BC%84DATA', // admin：：＄DATA
+    '/admin%C2%A0', // admin + no-break space
+    '/ADMINI%EF%BD%9E1/users.aspx', // ADMINI～1 (8.3 alias of /administration)
+  ];
+  for (const s of spellings) assert.equal((await get(s)).status, 403, s);
+  assert.deepEqual(seen, [], 'the upstream saw none of them');
+});
+
 test('other paths stay with the catch-all; a route without path-spelling matches its exact spelling only', async () => {
   seen.length = 0;
-  for (const s of ['/administrator', '/adminx', '/wiki/Washington,_D.C.', '/x/admin.', '/administration/users.aspx/x', '/ADMINX~1/users.aspx', '/secret.', '/SECRET', '/%EF%BD%81dmin']) {
+  for (const s of ['/administrator', '/adminx', '/wiki/Washington,_D.C.', '/x/admin.', '/administration/users.aspx/x', '/ADMINX~1/users.aspx', '/secret.', '/SECRET', '/%EF%BD%81dministrator', '/caf%E9', '/%E6%97%A5%E6%9C%AC']) {
     const r = await get(s);
     assert.equal(r.status, 200, s);
     assert.equal(r.body, 'catch-all', s);
   }
   assert.equal((await get('/secret')).status, 403);
-  assert.deepEqual(seen, ['/administrator', '/adminx', '/wiki/Washington,_D.C.', '/x/admin.', '/administration/users.aspx/x', '/ADMINX~1/users.aspx', '/secret.', '/SECRET', '/%EF%BD%81dmin']);
+  assert.deepEqual(seen, ['/administrator', '/adminx', '/wiki/Washington,_D.C.', '/x/admin.', '/administration/users.aspx/x', '/ADMINX~1/users.aspx', '/secret.', '/SECRET', '/%EF%BD%81dministrator', '/caf%E9', '/%E6%97%A5%E6%9C%AC']);
 });

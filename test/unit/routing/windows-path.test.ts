@@ -16,7 +16,13 @@ test('windowsSegments: case, trailing dots and spaces, streams, empty segments',
     ['/a.b.', ['a.b']],
     ['/.../x', ['x']],
     ['/x/...', ['x', '']],
-    ['/caf%C3%A9', ['caf%c3%a9']],
+    // session 21: the best-fit fold of non-ASCII characters
+    ['/caf%C3%A9', ['cafe']],
+    ['/caf%E9', ['caf%e9']], // not UTF-8: left as escapes
+    ['/%EF%BC%A1dmin%EF%BC%8Fx', ['admin', 'x']],
+    ['/a/%EF%BC%8E%EF%BC%8E/b/%EF%BC%8E', ['b', '']],
+    ['/a%E2%88%95b%C2%A5c', ['a', 'b', 'c']],
+    ['/%E6%97%A5%E6%9C%AC', ['日本']],
   ];
   for (const [path, want] of cases) assert.deepEqual(windowsSegments(path), want, path);
 });
