@@ -1,7 +1,7 @@
 // Reads a Sentinel KDL file: parses KDL 2.0 with our own parser (src/config/kdl/), expands top-level
 // `include "glob"` nodes (relative to the including file, sorted, recursive, cycles rejected, no match =
 // warning) and remembers which file every node came from; the parser gives each node's line and column.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { KdlSyntaxError, parseDocument } from './kdl/parser.ts';
 import type { KdlNode } from './kdl/types.ts';
@@ -56,13 +56,51 @@ function escapeRe(s: string): string {
 }
 
 /**
+ * Where one load reads: the config file's folder as given (`shown`, what diagnostics and `files`
+ * name) and the folder it really is in, resolved once per load (`real`). A mounted Kubernetes
+ * ConfigMap is `config.kdl -> ..data/config.kdl`, `..data -> ..<timestamp>/`, swapped by renaming
+ * `..data`; reading each include through the symlinks let a swap between two reads build a config
+ * of the old main file and the new includes. The timestamped folder never changes, so every file
+ * under `shown` is read from `real` (docs/security.md, "Session 21 audit").
+ */
+interface Snapshot {
+  shown: string;
+  real: string;
+}
+
+/** The path a file is read from: under the snapshot's folder when it is under the shown one. */
+function onDisk(file: string, snap: Snapshot | undefined): string {
+  if (snap === undefined) return file;
+  if (file === snap.shown) return snap.real;
+  return file.startsWith(snap.shown + sep) ? snap.real + file.slice(snap.shown.length) : file;
+}
+
+/** The inverse of onDisk, for the paths a glob found in the snapshot. */
+function asShown(file: string, snap: Snapshot | undefined): string {
+  if (snap === undefined) return file;
+  if (file === snap.real) return snap.shown;
+  return file.startsWith(snap.real + sep) ? snap.shown + file.slice(snap.real.length) : file;
+}
+
+/** Test seam: called after each config file is read (the swap race is injected here). */
+export const loaderHooks: { afterRead?: (file: string) => void } = {};
+
+/**
  * Loads a config file and everything it includes, as one list of top-level nodes. `sources`
  * (absolute path -> text) replaces files' contents (`sentinel migrate` checks its rewrite before writing).
  */
 export function loadKdlFile(path: string, sources?: ReadonlyMap<string, string>): LoadedDocument {
   const warnings: Diagnostic[] = [];
   const files: string[] = [];
-  const nodes = loadRecursive(resolve(path), [], warnings, files, sources);
+  const abs = resolve(path);
+  let snap: Snapshot | undefined;
+  try {
+    const real = dirname(realpathSync(abs));
+    if (real !== dirname(abs)) snap = { shown: dirname(abs), real };
+  } catch {
+    // missing: the read below reports it
+  }
+  const nodes = loadRecursive(abs, [], warnings, files, sources, snap);
   return { nodes, files, warnings };
 }
 
@@ -74,7 +112,7 @@ export function loadKdlText(text: string, name: string, baseDir = process.cwd())
   return { nodes, files, warnings };
 }
 
-function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], files: string[], sources?: ReadonlyMap<string, string>): KdlNode[] {
+function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], files: string[], sources?: ReadonlyMap<string, string>, snap?: Snapshot): KdlNode[] {
   if (stack.includes(file)) {
     throw new ConfigError([
       { severity: 'error', path: 'include', message: `circular include: ${[...stack, file].join(' -> ')}`, location: { file } },
@@ -82,17 +120,18 @@ function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], fi
   }
   let text: string;
   try {
-    text = sources?.get(file) ?? readFileSync(file, 'utf8');
+    text = sources?.get(file) ?? readFileSync(onDisk(file, snap), 'utf8');
   } catch (err) {
     throw new ConfigError([
       { severity: 'error', path: '', message: `cannot read config file: ${(err as Error).message}`, location: { file } },
     ]);
   }
+  loaderHooks.afterRead?.(file);
   files.push(file);
-  return expandIncludes(parseKdl(text, file), file, [...stack, file], warnings, files, sources);
+  return expandIncludes(parseKdl(text, file), file, [...stack, file], warnings, files, sources, snap);
 }
 
-function expandIncludes(nodes: KdlNode[], file: string, stack: string[], warnings: Diagnostic[], files: string[], sources?: ReadonlyMap<string, string>): KdlNode[] {
+function expandIncludes(nodes: KdlNode[], file: string, stack: string[], warnings: Diagnostic[], files: string[], sources?: ReadonlyMap<string, string>, snap?: Snapshot): KdlNode[] {
   const out: KdlNode[] = [];
   for (const node of nodes) {
     if (node.name !== 'include') {
@@ -105,11 +144,12 @@ function expandIncludes(nodes: KdlNode[], file: string, stack: string[], warning
         { severity: 'error', path: 'include', message: 'expected a glob string argument, e.g. include "routes/*.kdl"', location: locationOf(node) ?? { file } },
       ]);
     }
-    const matches = expandGlob(pattern, dirname(file));
+    // globbed in the snapshot (onDisk also maps an absolute pattern under the config's folder)
+    const matches = expandGlob(onDisk(isAbsolute(pattern) ? pattern : join(dirname(file), pattern), snap), '/').map((m) => asShown(m, snap));
     if (matches.length === 0) {
       warnings.push({ severity: 'warning', path: `include "${pattern}"`, message: 'pattern matched no files', location: locationOf(node) ?? { file } });
     }
-    for (const m of matches) out.push(...loadRecursive(m, stack.length ? stack : [file], warnings, files, sources));
+    for (const m of matches) out.push(...loadRecursive(m, stack.length ? stack : [file], warnings, files, sources, snap));
   }
   return out;
 }
