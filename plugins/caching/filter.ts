@@ -155,7 +155,7 @@ export class CacheFilter implements RequestFilter {
     // which the key does not have; never answered from or stored in the cache
     if (requestHasBody(ctx.raw)) return undefined;
     if (this.excluded(ctx.path)) return undefined;
-    const primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed?.client ?? h);
+    const primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed?.client ?? h, this.route.id);
     const vary = mem.varyOf(primary);
     if (vary === undefined) return undefined;
     const up = keyed?.upstream ?? ctx.upstreamHeaders;
@@ -207,7 +207,7 @@ export class CacheFilter implements RequestFilter {
     if (requestHasBody(ctx.raw)) return bypass('body');
     const reqcc = parseCacheControl(h['cache-control']);
     if (reqcc.has('no-store')) return bypass('no-store');
-    st.primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed?.client ?? h);
+    st.primary = primaryKey(ctx, this.s.ignoreQueryParams, keyed?.client ?? h, this.route.id);
     const up = keyed?.upstream ?? ctx.upstreamHeaders;
     // Variants are keyed on what the upstream gets (docs/cache.md "Vary"), not on what the client sent
     const found = await this.find(st.primary, up);

@@ -86,11 +86,18 @@ function forwardedUrlPart(v: string): string {
   return out;
 }
 
-/** The key of the resource (before Vary). HEAD shares GET's key. */
-export function primaryKey(req: KeyRequest, ignoreQueryParams: readonly string[], headers?: Readonly<Record<string, string | string[] | undefined>>): string {
+/**
+ * The key of the resource (before Vary). HEAD shares GET's key. `route`: the id of the route that
+ * caches it. Two routes can match one URL on what the key leaves out (a header condition, the
+ * listener): keyed without the route, the answer one route's upstream gave was served to clients
+ * the other route sends elsewhere, an internal listener's answer on the public one (session 21
+ * audit). `@` is no header-name character, so the line cannot meet a keyed header's.
+ */
+export function primaryKey(req: KeyRequest, ignoreQueryParams: readonly string[], headers?: Readonly<Record<string, string | string[] | undefined>>, route?: string): string {
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   const q = normaliseQuery(req.query, ignoreQueryParams);
   let key = `${method} ${req.host}${normalisePath(req.path)}${q ? `?${q}` : ''}`;
+  if (route !== undefined) key += `\n@route: ${route}`;
   if (headers !== undefined) {
     // `host` is the Host without its port (as routes match it); the upstream gets the port too
     // and may write it into links: `Host: shop.example:1337` is another answer

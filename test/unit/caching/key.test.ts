@@ -46,6 +46,10 @@ test('primaryKey: HEAD shares GET, host and query are part of it', () => {
   assert.notEqual(k('GET', 'a.test', '/x', ''), k('GET', 'b.test', '/x', ''));
   assert.notEqual(k('GET', 'a.test', '/x', 'a=1'), k('GET', 'a.test', '/x', 'a=2'));
   assert.notEqual(k('GET', 'a.test', '/x', 'a=1&a=2'), k('GET', 'a.test', '/x', 'a=2&a=1'));
+  // session 21: the route that caches is part of the key
+  const r = (route: string) => primaryKey({ method: 'GET', host: 'a.test', path: '/x', query: '' }, [], undefined, route);
+  assert.notEqual(r('main'), r('beta'));
+  assert.equal(r('main'), r('main'));
 });
 
 test('primaryKey: the Host port and the URL-shaping forwarded headers are keyed as the upstream gets them', () => {
