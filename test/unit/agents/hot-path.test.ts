@@ -10,6 +10,7 @@ import { allow, block } from '../../../src/agent-sdk/index.ts';
 import { Context } from '../../../src/server/context.ts';
 import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
+import { until } from '../../helpers/until.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,7 +42,8 @@ test('deadlines: a callback may add deadlines; cancelling after firing is harmle
     fired.push(1);
     q.add(5, () => fired.push(2));
   });
-  await sleep(60);
+  // the second is armed when the first fires: wait for it rather than for a sum of delays
+  await until('both deadlines', () => fired.length === 2);
   first.cancel();
   assert.deepEqual(fired, [1, 2]);
 });
@@ -51,7 +53,7 @@ test('deadlines: many settled calls leave nothing behind and a live one still fi
   let late = 0;
   for (let i = 0; i < 10_000; i++) q.add(20, () => assert.fail('cancelled deadline fired')).cancel();
   q.add(20, () => late++);
-  await sleep(80);
+  await until('the live deadline', () => late > 0);
   assert.equal(late, 1);
 });
 

@@ -10,6 +10,7 @@ import type { SendOutcome } from '../../../plugins/tracing/otlp-http.ts';
 import type { SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
 import { OtlpProtoEncoder } from '../../../plugins/tracing/otlp-proto.ts';
 import { decodeProtoTraces } from '../../integration/tracing/collector.ts';
+import { until } from '../../helpers/until.ts';
 
 function rec(i: number): SpanRecord {
   return { traceId: 'a'.repeat(32), spanId: String(i).padStart(16, '0'), parentSpanId: '', traceState: undefined, name: `s${i}`, kind: 1, remoteParent: false, startMs: i, endMs: i + 1, attributes: [], failed: false };
@@ -103,9 +104,10 @@ test('a sender that never answers is given up a second after the export timeout'
   h.queue.add(rec(2));
   await tick();
   assert.equal(h.sent.length, 1);
-  await sleep(1200);
+  // given up a second after the 20 ms export timeout; then the next batch goes out
+  await until('the wedged batch to be given up', () => h.dropped.export_failed > 0);
   assert.equal(h.dropped.export_failed, 1, 'the wedged batch counted as failed');
-  await tick();
+  await until('the next batch', () => h.sent.length > 1);
   assert.equal(h.sent.length, 2, 'and the queue moved on');
   h.answer(true); // the late answer of the first one changes nothing
   h.answer(true);
