@@ -1,6 +1,6 @@
 // connection-pool and timeouts bounds, proven against real loopback servers through the group's
 // undici pools: max-connections, max-idle, idle-timeout, max-lifetime, connect and read timeouts.
-import { test, after } from 'node:test';
+import { test, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createTcpServer, type Socket, type AddressInfo } from 'node:net';
 import { UpstreamGroup } from '../../helpers/upstream-group.ts';
@@ -8,12 +8,14 @@ import { closeServer } from '../../helpers/upstream.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { classifyUpstreamError } from '../../../src/errors/index.ts';
 import { fakeServices, pickContext, startServer, type TestServer } from './helpers.ts';
+import { until } from '../../helpers/until.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** undici's pool stats for the group's one target */
+const poolStats = (g: UpstreamGroup) => (g.dispatcher(g.targets[0]!) as unknown as { stats: { connected: number; free: number } }).stats;
 
 /** An HTTP server that tracks its open sockets. */
 async function trackedServer(handler: Parameters<typeof startServer>[0]): Promise<TestServer & { open: Set<Socket>; maxOpen: number; ports: number[] }> {
@@ -63,11 +65,12 @@ test('max-idle: idle keep-alive sockets beyond the limit are closed', async () =
   await Promise.all(Array.from({ length: 4 }, () => get(g)));
   assert.equal(s.maxOpen, 4);
   // idle sockets beyond max-idle are closed by a sweep every IDLE_SWEEP_MS
-  for (let i = 0; i < 300 && s.open.size > 1; i++) await sleep(10);
+  await until(() => `one open socket, have ${s.open.size}`, () => s.open.size <= 1);
   assert.equal(s.open.size, 1, 'one idle socket kept');
   // the pool still works and reuses the kept socket
   const before = s.ports.length;
-  await sleep(20);
+  // the pool's side learns of the closed sockets a moment later: wait until it holds just the kept one
+  await until('the pool to hold one free connection', () => poolStats(g).connected === 1 && poolStats(g).free === 1);
   assert.equal((await get(g)).status, 200);
   assert.equal(s.ports.length, before, 'no new connection needed');
 });
@@ -77,24 +80,31 @@ test('idle-timeout closes an idle keep-alive socket', async () => {
   const g = group(s.address, { 'connection-pool': { 'idle-timeout-secs': 0.2 } } as Partial<RawUpstream>);
   await get(g);
   assert.equal(s.open.size, 1);
-  for (let i = 0; i < 200 && s.open.size > 0; i++) await sleep(10);
-  assert.equal(s.open.size, 0);
+  await until('the idle socket to close', () => s.open.size === 0);
 });
 
 test('max-lifetime: a connection older than the limit is not reused', async () => {
   const s = await trackedServer((_req, res) => res.end('ok'));
   const g = group(s.address, { 'connection-pool': { 'max-lifetime-secs': 1, 'idle-timeout-secs': 60 } } as Partial<RawUpstream>);
-  const born = performance.now();
-  await get(g);
-  await sleep(20); // undici frees the socket a tick after the body ends
-  await get(g);
-  // 'young' only holds if the second request went out within the lifetime (a loaded machine
-  // can stall longer; the second part below holds either way)
-  if (performance.now() - born < 900) assert.equal(s.ports.length, 1, 'reused while young');
-  await sleep(1100);
-  const before = s.ports.length;
-  await get(g);
-  assert.equal(s.ports.length, before + 1, 'replaced once older than max-lifetime');
+  // undici's pool stamps a connection's birth and checks its age with Date.now(): hold the wall
+  // clock and move it by hand, so 'young' and 'old' do not depend on how fast the machine is
+  // (on the real clock a stall over ~0.9 s made the first check impossible to make).
+  mock.timers.enable({ apis: ['Date'], now: Date.now() });
+  try {
+    // undici frees the socket a tick after the body ends: wait for it, or the next request opens another
+    const free = () => until('the socket back in the pool', () => poolStats(g).free > 0);
+    await get(g);
+    await free();
+    mock.timers.tick(900);
+    await get(g);
+    assert.equal(s.ports.length, 1, 'reused while young');
+    await free();
+    mock.timers.tick(200);
+    await get(g);
+    assert.equal(s.ports.length, 2, 'replaced once older than max-lifetime');
+  } finally {
+    mock.timers.reset();
+  }
 });
 
 test('connect timeout: a TLS upstream that never completes the handshake fails as connect_timeout', async () => {
@@ -136,11 +146,7 @@ test('pool gauges report open and idle connections per upstream', async () => {
   g.start();
   await Promise.all(Array.from({ length: 3 }, () => get(g)));
   let text = '';
-  for (let i = 0; i < 60; i++) {
-    text = await services.metrics.render();
-    if (/sentinel_connection_pool_size\{upstream="gauged"\} [1-9]/.test(text)) break;
-    await sleep(50);
-  }
+  await until('the pool gauges', async () => /sentinel_connection_pool_size\{upstream="gauged"\} [1-9]/.test((text = await services.metrics.render())));
   assert.match(text, /sentinel_connection_pool_size\{upstream="gauged"\} [1-9]/);
   assert.match(text, /sentinel_connection_pool_idle\{upstream="gauged"\} [1-9]/);
   assert.match(text, /sentinel_circuit_breaker_state\{component="upstream:gauged:127\.0\.0\.1:\d+",route=""\} 0/);
