@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { cacheConfig as config, get, scriptedOrigin, send, type Script } from './origin.ts';
+import { until } from '../../helpers/until.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 after(async () => {
@@ -96,12 +97,8 @@ test('100 concurrent misses for one key make one upstream request', async () => 
   });
   const pending = Promise.all(Array.from({ length: 100 }, () => get(`${base}/slow`)));
   // The origin answers once the other 99 wait for the first (bounded poll of cache-stats).
-  const deadline = Date.now() + 10_000;
   let waits = 0;
-  while (waits < 99 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-    waits = JSON.parse((await get(`${base}/admin/cache/stats`)).body).coalesced_waits;
-  }
+  await until(() => `99 coalesced waits, have ${waits}`, async () => (waits = JSON.parse((await get(`${base}/admin/cache/stats`)).body).coalesced_waits) >= 99);
   assert.equal(waits, 99);
   release();
   const all = await pending;
@@ -136,12 +133,7 @@ test('stale-while-revalidate: stale copies are served while exactly one backgrou
   }
   assert.equal(hits('/swr'), 2, 'one refresh for 20 stale hits');
   release();
-  let body = '';
-  for (let i = 0; i < 50 && body !== 'v2'; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    body = (await get(`${base}/swr`)).body;
-  }
-  assert.equal(body, 'v2');
+  await until('the refreshed copy', async () => (await get(`${base}/swr`)).body === 'v2');
   assert.equal(hits('/swr'), 2);
 });
 
@@ -255,12 +247,8 @@ test('memory budget: filling the cache past max-size evicts the least recently u
   for (let i = 0; i < 40; i++) {
     assert.equal((await get(`${base}/m${i}`)).body.length, 8000);
     // stores complete after the response: wait for this one (bounded), then check the accounting
-    const deadline = Date.now() + 5000;
     let st = await stats();
-    while (st.stores < i + 1 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
-      st = await stats();
-    }
+    await until(`store ${i + 1}`, async () => (st = await stats()).stores >= i + 1, undefined, 10);
     assert.equal(st.stores, i + 1);
     assert.ok(st.size_bytes <= budget, `after ${i + 1} stores: ${st.size_bytes} > ${budget}`);
   }
