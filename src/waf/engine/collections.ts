@@ -1,7 +1,7 @@
 // Keyed collections (ARGS, REQUEST_HEADERS, TX, ...): ordered, duplicate keys allowed,
 // keys compared case-insensitively as ModSecurity does.
 import type { MissEntry, MissSplit } from './memo.ts';
-import { keyMatches, type RuleVariable } from './rule.ts';
+import { keyMatches, txSlotCount, txSlotKey, txSlotOf, type RuleVariable } from './rule.ts';
 
 export interface Item {
   /** Original-case key ('' for scalar variables). */
@@ -170,5 +170,132 @@ export class MapCollection {
 
   *entries(): IterableIterator<[string, Item]> {
     for (const [k, one] of this.map) yield [k, one[0]!];
+  }
+}
+
+/**
+ * TX: single-valued, ordered like a Map (a new key goes last, an update keeps its place, a deleted
+ * key that comes back goes last), keyed by the lower-cased key. The keys a configuration names
+ * literally have process-wide slots (rule.ts txSlot): their values sit in an array, so a write is
+ * an array store, not a Map insert that grows and rehashes the table every transaction (a CRS GET
+ * writes ~50 keys, ~30 of them the fold's replay of the set-up). Keys built at run time (from
+ * captures or request data) go to a Map. Which store a key uses is fixed for the transaction's
+ * life: slots made after it began (another rule set loaded) are not used by it.
+ */
+export class TxCollection {
+  /** Values by slot; undefined = absent. */
+  private readonly vals: (Item[] | undefined)[];
+  /** Keys without a slot (below `limit`). */
+  private dyn: Map<string, Item[]> | undefined;
+  /** The present keys in order: a slot (number) or a key without one (string). */
+  private readonly order: (number | string)[] = [];
+  private readonly limit: number;
+
+  constructor() {
+    this.limit = txSlotCount();
+    this.vals = new Array<Item[] | undefined>(this.limit).fill(undefined);
+  }
+
+  private slotOf(lkey: string): number {
+    const s = txSlotOf(lkey);
+    return s < this.limit ? s : -1;
+  }
+
+  /** The item under a slot as a (shared, read-only) array. */
+  getSlot(slot: number): Item[] {
+    return this.vals[slot] ?? (NO_ITEMS as Item[]);
+  }
+
+  /** The item under a lower-cased key as a (shared, read-only) array. */
+  get(lkey: string): Item[] {
+    const s = this.slotOf(lkey);
+    if (s >= 0) return this.vals[s] ?? (NO_ITEMS as Item[]);
+    return this.dyn?.get(lkey) ?? (NO_ITEMS as Item[]);
+  }
+
+  first(key: string): string | undefined {
+    return this.get(key.toLowerCase())[0]?.value;
+  }
+
+  /** Puts a (shared, read-only) one-item array under a slot. */
+  putSlot(slot: number, one: Item[]): void {
+    const vals = this.vals;
+    if (vals[slot] === undefined) this.order.push(slot);
+    vals[slot] = one;
+  }
+
+  /** Puts a (shared, read-only) one-item array under a lower-cased key, as setLower would have
+   * made it: the load-time fold (transaction.ts) replays TX values it computed once. */
+  putItems(lkey: string, one: Item[]): void {
+    const s = this.slotOf(lkey);
+    if (s >= 0) {
+      this.putSlot(s, one);
+      return;
+    }
+    const dyn = (this.dyn ??= new Map());
+    const n = dyn.size;
+    dyn.set(lkey, one);
+    if (dyn.size !== n) this.order.push(lkey);
+  }
+
+  set(key: string, value: string): void {
+    this.putItems(key.toLowerCase(), [makeItem(key, value)]);
+  }
+
+  /** set() with the lower-cased key given. A new item, not an update in place: the miss memo
+   * caches by item. */
+  setLower(lkey: string, key: string, value: string): void {
+    this.putItems(lkey, [makeItem(key, value)]);
+  }
+
+  /** setLower() for a key with a slot (compiled setvars carry it). */
+  setSlot(slot: number, key: string, value: string): void {
+    this.putSlot(slot, [makeItem(key, value)]);
+  }
+
+  delete(key: string): void {
+    const lkey = key.toLowerCase();
+    const s = this.slotOf(lkey);
+    if (s >= 0) {
+      if (this.vals[s] === undefined) return;
+      this.vals[s] = undefined;
+      this.order.splice(this.order.indexOf(s), 1);
+    } else if (this.dyn?.delete(lkey) === true) this.order.splice(this.order.indexOf(lkey), 1);
+  }
+
+  private at(o: number | string): Item[] {
+    return typeof o === 'number' ? this.vals[o]! : this.dyn!.get(o)!;
+  }
+
+  get items(): Item[] {
+    const order = this.order;
+    const out = new Array<Item>(order.length);
+    for (let i = 0; i < order.length; i++) out[i] = this.at(order[i]!)[0]!;
+    return out;
+  }
+
+  /** The items whose key the selector's key regex matches, in order, without building `items`
+   * (CRS 920450 and 922100 select TX by a key regex on every request, over ~50 keys). */
+  matching(v: RuleVariable): Item[] {
+    const order = this.order;
+    const out: Item[] = [];
+    for (let i = 0; i < order.length; i++) {
+      const it = this.at(order[i]!)[0]!;
+      if (keyMatches(v, it.key)) out.push(it);
+    }
+    return out;
+  }
+
+  /** The lower-cased key -> one-item array entries in order (shared arrays: read-only). */
+  rawEntries(): [string, Item[]][] {
+    return this.order.map((o): [string, Item[]] => [typeof o === 'number' ? txSlotKey(o) : o, this.at(o)]);
+  }
+
+  /** Replaces the whole content with `from`'s entries (the fold's probe restores its TX). */
+  resetTo(from: ReadonlyMap<string, Item[]>): void {
+    for (const o of this.order) if (typeof o === 'number') this.vals[o] = undefined;
+    this.order.length = 0;
+    this.dyn = undefined;
+    for (const [k, v] of from) this.putItems(k, v);
   }
 }

@@ -22,6 +22,7 @@ import {
   chainId,
   literalKeyRegex,
   scalarSlot,
+  txSlot,
   severityNames,
   type Ctl,
   type CtlKind,
@@ -154,13 +155,9 @@ function parseSetVar(value: string, pos: SourcePos, text: string): SetVar {
   const dot = target.indexOf('.');
   if (dot < 0) bad(`setvar needs COLLECTION.key, got "${target}"`, pos, text);
   const key = compileMacro(target.slice(dot + 1).trim());
-  return {
-    collection: intern(target.slice(0, dot).trim().toUpperCase()),
-    key,
-    lkey: key.constant ? intern(key.source.toLowerCase()) : undefined,
-    op,
-    value: compileMacro(rhs),
-  };
+  const collection = intern(target.slice(0, dot).trim().toUpperCase());
+  const lkey = key.constant ? intern(key.source.toLowerCase()) : undefined;
+  return { collection, key, lkey, slot: collection === 'TX' && lkey !== undefined ? txSlot(lkey) : -1, op, value: compileMacro(rhs) };
 }
 
 /** Applies one action to an action set; used for defaults, rules and SecRuleUpdateActionById. */
@@ -299,6 +296,7 @@ function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): Rule
     scalar: !COLLECTIONS.has(spec.name) && !KEYED_SPECIAL.has(spec.name),
     sid: -1,
     cid: collectionSlot(spec.name),
+    txs: spec.name === 'TX' && spec.key !== undefined ? txSlot(spec.key.toLowerCase()) : -1,
   };
   if (v.scalar && !spec.exclude) v.sid = scalarSlot(v.name);
   if (spec.keyRegex !== undefined) {

@@ -40,6 +40,9 @@ export interface RuleVariable {
   /** A built-in collection's slot (collectionSlot()), else -1: the rule loop reads the
    * transaction's collection from an array, not a Map by name. */
   cid: number;
+  /** For `TX:key` (a literal key): the key's TX slot (txSlot()), else -1: read from the
+   * transaction's slot array, no Map lookup. */
+  txs: number;
 }
 
 export interface Transformation {
@@ -54,6 +57,8 @@ export interface SetVar {
   key: Macro;
   /** The key lower-cased and interned when it has no macro (collections are keyed by it). */
   lkey: string | undefined;
+  /** For a TX setvar with a literal key: the key's TX slot (txSlot()), else -1. */
+  slot: number;
   op: SetVarOp;
   value: Macro;
 }
@@ -156,6 +161,10 @@ class DenseIds {
     }
     return id;
   }
+  /** The key's id, or -1 without making one. */
+  get(key: string): number {
+    return this.ids.get(key) ?? -1;
+  }
   get count(): number {
     return this.ids.size;
   }
@@ -191,6 +200,39 @@ export function scalarSlot(name: string): number {
 /** How many scalar slots exist so far. */
 export function scalarSlotCount(): number {
   return scalarIds.count;
+}
+
+/** TX keys the rule sets name literally (setvar keys, `TX:key` selectors, `%{tx.key}` macros),
+ * lower-cased, to process-wide slots: a transaction keeps their values in an array (TxCollection)
+ * instead of a Map grown from empty every time (~50 keys a CRS GET, ~30 of them the fold's
+ * replay). Only keys written in a configuration get one (bounded); keys built at run time from
+ * request data stay in a Map. Ids only grow: a transaction uses those that existed when it began. */
+const txIds = new DenseIds();
+const txNames: string[] = [];
+
+/** The TX slot of a lower-cased literal key, made if new (at load time). */
+export function txSlot(lkey: string): number {
+  const id = txIds.of(lkey);
+  if (id === txNames.length) txNames.push(lkey);
+  return id;
+}
+
+/** The TX slot of a lower-cased key if it has one, else -1 (made by nothing at run time). */
+export function txSlotOf(lkey: string): number {
+  return txIds.get(lkey);
+}
+
+// The capture keys (`capture` writes TX:0-9 on every match of a capturing rule).
+for (let i = 0; i < 10; i++) txSlot(String(i));
+
+/** How many TX slots exist so far. */
+export function txSlotCount(): number {
+  return txIds.count;
+}
+
+/** The lower-cased key of a TX slot. */
+export function txSlotKey(slot: number): string {
+  return txNames[slot]!;
 }
 
 /** A key regex (compiled with flag 'i', no 'u') that is a literal of ASCII letters, digits and

@@ -2,12 +2,12 @@
 // interventions and the list of matched rules.
 import { randomBytes } from 'node:crypto';
 
-import { COLLECTION_COUNT, collectionSlot, COLLECTIONS, Collection, makeItem, MapCollection, type Item } from './collections.ts';
+import { COLLECTION_COUNT, collectionSlot, COLLECTIONS, Collection, makeItem, MapCollection, TxCollection, type Item } from './collections.ts';
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
-import { chainCount, keyMatches, scalarSlotCount, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable } from './rule.ts';
+import { chainCount, keyMatches, scalarSlotCount, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { parseJson } from '../bodies/json.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -73,7 +73,7 @@ export class Transaction {
   /** The built-in collections made so far, by slot (RuleVariable.cid): the rule loop's reads
    * without a Map lookup by name (~2 per selector of a whole or keyed collection). */
   private readonly colSlots = new Array<Collection | undefined>(COLLECTION_COUNT).fill(undefined);
-  private readonly tx = new MapCollection();
+  private readonly tx = new TxCollection();
   private readonly persistent = new Map<string, MapCollection>();
   private matchedVars: Item[] = [];
   private matchedVarName = '';
@@ -492,6 +492,10 @@ export class Transaction {
    * sets selKeyed (false for scalars). */
   private select(v: RuleVariable): Item[] {
     if (v.scalar) return v.sid >= 0 ? this.selectStored(v.sid, v.name) : this.selectScalar(v.name);
+    if (v.txs >= 0) {
+      this.selKeyed = true;
+      return this.tx.getSlot(v.txs);
+    }
     if (v.name === 'XML') {
       this.selKeyed = true;
       // Most requests have no XML body, and CRS names XML:/* beside ARGS in ~190 selectors a GET
@@ -730,7 +734,12 @@ export class Transaction {
    * MATCHED_VAR(S), its record and its disruptive action. */
   private replay(f: Fold, rule: Rule): void {
     const sets = f.sets;
-    for (let k = 0; k < sets.length; k++) this.tx.putItems(sets[k]!.lkey, sets[k]!.one);
+    const tx = this.tx;
+    for (let k = 0; k < sets.length; k++) {
+      const set = sets[k]!;
+      if (set.slot >= 0) tx.putSlot(set.slot, set.one);
+      else tx.putItems(set.lkey, set.one);
+    }
     if (f.matchedVars !== undefined) {
       this.matchedVar = f.matchedVar;
       this.matchedVarName = f.matchedVarName;
@@ -817,7 +826,7 @@ export class Transaction {
       const sets: FoldSet[] = [];
       let deleted = false;
       for (const k of before.keys()) if (this.tx.get(k).length === 0) deleted = true;
-      for (const [lkey, one] of this.tx.rawEntries()) if (before.get(lkey) !== one) sets.push({ lkey, one });
+      for (const [lkey, one] of this.tx.rawEntries()) if (before.get(lkey) !== one) sets.push({ lkey, slot: txSlotOf(lkey), one });
       if (!deleted && (prefix || sets.length === 0)) {
         fold = touched
           ? { hit: true, sets, matchedVar: this.matchedVar, matchedVarName: this.matchedVarName, matchedVars: this.matchedVars }
@@ -973,6 +982,10 @@ export class Transaction {
       this.persistent.set(ic.collection, this.store.open(ic.collection, key));
     }
     for (const sv of link.setvars) {
+      if (sv.slot >= 0) {
+        this.setTxSlot(sv, link);
+        continue;
+      }
       const target = sv.collection === 'TX' ? this.tx : this.persistent.get(sv.collection);
       if (!target) continue;
       const key = this.expandFor(sv.key, link);
@@ -993,6 +1006,24 @@ export class Transaction {
       target.setLower(lkey, key, String(sv.op === 'add' ? cur + delta : cur - delta));
     }
     for (const c of link.ctls) this.applyCtl(c.kind, c.value, link);
+  }
+
+  /** A TX setvar with a literal key (a slot): what runActions does, by slot. */
+  private setTxSlot(sv: SetVar, link: Rule): void {
+    const tx = this.tx;
+    if (sv.op === 'delete') {
+      tx.delete(sv.lkey!);
+      return;
+    }
+    const key = sv.key.source;
+    const value = this.expandFor(sv.value, link);
+    if (sv.op === 'set') {
+      tx.setSlot(sv.slot, key, value);
+      return;
+    }
+    const cur = Number.parseInt(tx.getSlot(sv.slot)[0]?.value ?? '0', 10) || 0;
+    const delta = Number.parseInt(value, 10) || 0;
+    tx.setSlot(sv.slot, key, String(sv.op === 'add' ? cur + delta : cur - delta));
   }
 
   private applyCtl(kind: string, value: string, link: Rule): void {
@@ -1142,6 +1173,8 @@ const NONE: RuleVariable[] = [];
 
 interface FoldSet {
   lkey: string;
+  /** The key's TX slot (txSlotOf), or -1. */
+  slot: number;
   one: Item[];
 }
 

@@ -448,4 +448,35 @@ SecRule ARGS:v "@rx ^A{300}A$" "id:223,phase:1,pass,log,t:none,t:urlDecodeUni"`)
     // ARGS decoding already turned %2541 into %41.
     assert.deepEqual(run(waf, { uri: `/?v=${long.replace('%41', '%2541')}` }).ids, [220, 221, 222, 223]);
   });
+
+  it('TX keeps a Map\'s order across slotted, run-time and replayed keys (session 21)', () => {
+    // 1 is the fold's replay (set-up prefix), 2 writes run-time keys (from a capture), 3-5 write
+    // slotted keys by setvar: an update keeps its place, a deleted key that comes back goes last.
+    const waf = engine(`
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.ka=1,setvar:tx.kb=2,setvar:tx.kc=3"
+SecRule REQUEST_HEADERS:x-k "@rx ^(.*)$" "id:2,phase:1,pass,nolog,capture,setvar:'tx.k_%{tx.1}=4',setvar:'tx.k_%{tx.1}2=4'"
+SecAction "id:3,phase:1,pass,nolog,setvar:tx.kb=5,setvar:!tx.ka,setvar:tx.kd=6,setvar:'!tx.k_%{tx.1}'"
+SecAction "id:4,phase:1,pass,nolog,setvar:tx.ka=+7,setvar:'tx.k_%{tx.1}=8'"
+SecRule TX:/^k/ "@rx ." "id:10,phase:2,pass,log"
+SecRule &TX:/^k/ "@eq 6" "id:11,phase:2,pass,log"
+SecRule TX:ka "@eq 7" "id:12,phase:2,pass,log"`);
+    const { tx, ids } = run(waf, { headers: [['X-K', 'Dyn']] });
+    assert.deepEqual(ids, [10, 11, 12]);
+    const names = tx.matchedRules()[0]!.matched.map((m) => `${m.variable}=${m.value}`);
+    assert.deepEqual(names, ['TX:kb=5', 'TX:kc=3', 'TX:k_Dyn2=4', 'TX:kd=6', 'TX:ka=7', 'TX:k_Dyn=8']);
+  });
+
+  it('a TX key a later rule set names literally stays where a running transaction put it', () => {
+    const key = 'zz_late_key_session21';
+    const waf = engine(`SecRule REQUEST_HEADERS:x-k "@rx ^(.*)$" "id:1,phase:1,pass,nolog,capture,setvar:'tx.%{tx.1}=dyn'"`);
+    const tx = waf.newTransaction(req({ headers: [['X-K', key]] }));
+    tx.processRequestHeaders();
+    assert.equal(tx.getTx(key), 'dyn');
+    // Compiling this gives the key a slot the running transaction did not know.
+    engine(`SecAction "id:2,phase:1,pass,nolog,setvar:tx.${key}=1"`);
+    assert.equal(tx.getTx(key), 'dyn');
+    const later = waf.newTransaction(req({ headers: [['X-K', key]] }));
+    later.processRequestHeaders();
+    assert.equal(later.getTx(key), 'dyn');
+  });
 });
