@@ -197,6 +197,18 @@ export function scalarSlot(name: string): number {
   return COMPUTED_SCALARS.has(name) ? -1 : scalarIds.of(name);
 }
 
+/** Where a transaction stores a scalar's value (setScalar): its slot, made if new, computed
+ * scalars included (REQUEST_BODY_LENGTH is both); the names are the engine's and the body
+ * processors', a bounded set. */
+export function scalarStoreSlot(name: string): number {
+  return scalarIds.of(name);
+}
+
+/** A scalar's slot if it has one, else -1 (reads of names nothing ever stored). */
+export function scalarSlotOf(name: string): number {
+  return scalarIds.get(name);
+}
+
 /** How many scalar slots exist so far. */
 export function scalarSlotCount(): number {
   return scalarIds.count;

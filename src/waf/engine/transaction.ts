@@ -7,7 +7,7 @@ import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet 
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
-import { chainCount, keyMatches, scalarSlotCount, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar } from './rule.ts';
+import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { parseJson } from '../bodies/json.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -68,7 +68,12 @@ export class Transaction {
   private bodyProcessor: BodyProcessor | undefined;
 
   // variables
-  private readonly scalars = new Map<string, string>();
+  /** Stored scalar values by slot (scalarStoreSlot): an array store per setScalar, not a Map
+   * grown from empty every transaction (~25 writes in setRequest). */
+  private readonly scalarVals = new Array<string | undefined>(scalarSlotCount()).fill(undefined);
+  /** Stored scalars' selected items by slot (RuleVariable.sid), kept while the value stays the
+   * same (the miss memo caches its lookup on the item). */
+  private readonly scalarSel = new Array<Item[] | undefined>(scalarSlotCount()).fill(undefined);
   private readonly cols = new Map<string, Collection>();
   /** The built-in collections made so far, by slot (RuleVariable.cid): the rule loop's reads
    * without a Map lookup by name (~2 per selector of a whole or keyed collection). */
@@ -106,12 +111,8 @@ export class Transaction {
   private allowUntilPhase = 0;
   /** Per transformation, long input -> output (see longStep). */
   private longSteps: Map<(input: string) => string, Map<string, string>> | undefined;
-  /** Scalar variables as one-item arrays, reused while the value stays the same (the miss memo
-   * caches its lookup on the item). */
+  /** Computed scalar variables as one-item arrays, reused while the value stays the same. */
   private readonly scalarItems = new Map<string, Item[]>();
-  /** Stored scalars' selected items by slot (RuleVariable.sid), until the next setScalar: two
-   * Map lookups per scalar selection were ~150 a GET (REQUEST_FILENAME alone is read 44 times). */
-  private scalarSlots: (Item[] | undefined)[] | undefined;
   /** transform()'s answer for links without transformations (read before the next call). */
   private readonly untransformed: string[] = [''];
   /** Set by select(): whether the selected variable is a collection (names get ":key"). */
@@ -328,8 +329,10 @@ export class Transaction {
 
   /** Every write of a scalar variable goes here: it drops the selection slots. */
   private setScalar(name: string, value: string): void {
-    this.scalars.set(name, value);
-    this.scalarSlots = undefined;
+    const slot = scalarStoreSlot(name);
+    if (this.scalarVals[slot] === value) return;
+    this.scalarVals[slot] = value;
+    this.scalarSel[slot] = undefined;
   }
 
   private setBodyProcessor(p: BodyProcessor): void {
@@ -446,9 +449,9 @@ export class Transaction {
         return String(n);
       }
       case 'REQUEST_BODY_LENGTH':
-        return this.scalars.get(name) ?? '0';
+        return this.stored(name) ?? '0';
       case 'FULL_REQUEST_LENGTH':
-        return String((this.scalars.get('REQUEST_LINE')?.length ?? 0) + this.reqBodyLength);
+        return String((this.stored('REQUEST_LINE')?.length ?? 0) + this.reqBodyLength);
       case 'TIME':
       case 'TIME_EPOCH':
         return String(Math.floor(Date.now() / 1000));
@@ -460,8 +463,13 @@ export class Transaction {
         return String(h);
       }
       default:
-        return this.scalars.get(name);
+        return this.stored(name);
     }
+  }
+
+  private stored(name: string): string | undefined {
+    const slot = scalarSlotOf(name);
+    return slot < 0 ? undefined : this.scalarVals[slot];
   }
 
   private keyed(name: string): KeyedItems | undefined {
@@ -491,7 +499,7 @@ export class Transaction {
   /** Items a variable selector yields, before exclusions (read-only: arrays may be shared);
    * sets selKeyed (false for scalars). */
   private select(v: RuleVariable): Item[] {
-    if (v.scalar) return v.sid >= 0 ? this.selectStored(v.sid, v.name) : this.selectScalar(v.name);
+    if (v.scalar) return v.sid >= 0 ? this.selectStored(v.sid) : this.selectScalar(v.name);
     if (v.txs >= 0) {
       this.selKeyed = true;
       return this.tx.getSlot(v.txs);
@@ -514,21 +522,14 @@ export class Transaction {
   }
 
   /** selectScalar for a stored scalar, through its slot. */
-  private selectStored(sid: number, name: string): Item[] {
-    let slots = this.scalarSlots;
-    if (slots === undefined) {
-      slots = new Array<Item[] | undefined>(scalarSlotCount());
-      this.scalarSlots = slots;
-    } else {
-      const one = slots[sid];
-      if (one !== undefined) {
-        this.selKeyed = false;
-        return one;
-      }
-    }
-    const one = this.selectScalar(name);
-    slots[sid] = one;
-    return one;
+  private selectStored(sid: number): Item[] {
+    this.selKeyed = false;
+    const one = this.scalarSel[sid];
+    if (one !== undefined) return one;
+    const value = this.scalarVals[sid];
+    const made = value === undefined ? NO_ITEMS : [makeItem('', value)];
+    this.scalarSel[sid] = made;
+    return made;
   }
 
   private selectScalar(name: string): Item[] {
