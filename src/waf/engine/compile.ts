@@ -577,7 +577,7 @@ export class RuleSetBuilder {
       linkIndex: this.links++,
       tId: 0,
       chained: undefined,
-      staticExcl: undefined,
+      sel: undefined,
       nologMatch: undefined,
     };
     if (isChild) {

@@ -7,7 +7,7 @@ import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet 
 import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
-import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar } from './rule.ts';
+import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { parseJson } from '../bodies/json.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -880,7 +880,8 @@ export class Transaction {
       this.runActions(link);
       return true;
     }
-    const excl = staticExclusions(link);
+    const sel = linkSelectors(link);
+    const excl = sel.excl;
     const rtExcl = this.runtimeExclusions(link);
     const allExcl = rtExcl.length === 0 ? excl : excl.length === 0 ? rtExcl : [...excl, ...rtExcl];
     let matched = false;
@@ -890,10 +891,9 @@ export class Transaction {
     const linkIndex = link.linkIndex;
     // Indexed loops: the arrays here differ in shape (shared, filtered, fresh), and a for-of over
     // them allocated an iterator and a result object per step in optimised code.
-    const vars = link.variables;
+    const vars = this.xmlTexts.length === 0 && this.xmlAttrs.length === 0 ? sel.noXml : sel.all;
     for (let vi = 0; vi < vars.length; vi++) {
       const v = vars[vi]!;
-      if (v.exclude) continue;
       let items: Item[];
       let keyed: boolean;
       const col = memo !== undefined && v.whole ? this.colSlots[v.cid] : undefined;
@@ -1514,9 +1514,15 @@ function nextUniqueId(): string {
   return ID_PREFIX + idCounter.toString(16).padStart(12, '0');
 }
 
-/** The rule's own `!VAR:key` selectors, computed once per rule. */
-function staticExclusions(rule: Rule): RuleVariable[] {
-  return (rule.staticExcl ??= rule.variables.filter((v) => v.exclude));
+/** The link's selectors split for the rule loop, computed once per link. */
+function linkSelectors(rule: Rule): LinkSelectors {
+  let sel = rule.sel;
+  if (sel === undefined) {
+    const all = rule.variables.filter((v) => !v.exclude);
+    sel = { excl: rule.variables.filter((v) => v.exclude), all, noXml: all.filter((v) => v.name !== 'XML' || v.count) };
+    rule.sel = sel;
+  }
+  return sel;
 }
 
 function keysMatching(items: Item[], v: RuleVariable): Item[] {
