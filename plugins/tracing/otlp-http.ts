@@ -32,6 +32,17 @@ export interface SendOutcome {
   readonly rejected?: { readonly spans: number; readonly message: string };
 }
 
+/**
+ * How the export queue reaches the collector: this file's OtlpHttpTransport on the request thread,
+ * or export-thread.ts's ThreadTransport (the same transport inside a worker thread). `send` never
+ * throws and calls back exactly once; `close` waits for what is in flight, `destroy` cuts it.
+ */
+export interface ExportTransport {
+  send(body: Uint8Array, done: (outcome: SendOutcome) => void): void;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
 export const MAX_RETRIES = 5;
 export const INITIAL_BACKOFF_MS = 1000;
 export const MAX_BACKOFF_MS = 5000;
@@ -180,7 +191,7 @@ export interface OtlpHttpOptions {
  * `close` waits for what is in flight, `destroy` cuts it (those exports fail) and cancels pending
  * retries. Neither leaves a socket or a timer behind.
  */
-export class OtlpHttpTransport {
+export class OtlpHttpTransport implements ExportTransport {
   private readonly pool: Pool;
   private readonly origin: string;
   private readonly path: string;
@@ -218,7 +229,8 @@ export class OtlpHttpTransport {
     this.backstopMs = o.timeoutMs + 1000;
   }
 
-  send(body: Uint8Array, done: (outcome: SendOutcome) => void): void {
+  /** `elapsedMs`: export-timeout already spent before this call (the hand-over to the export thread). */
+  send(body: Uint8Array, done: (outcome: SendOutcome) => void, elapsedMs = 0): void {
     if (this.closing) {
       done({ error: 'the exporter is closed' });
       return;
@@ -228,7 +240,7 @@ export class OtlpHttpTransport {
       done(outcome);
       if (--this.exports === 0) for (const wake of this.idle.splice(0)) wake();
     };
-    const deadline = performance.now() + this.o.timeoutMs;
+    const deadline = performance.now() + this.o.timeoutMs - elapsedMs;
     const payload = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     if (!this.gzip) {
       this.exportWithRetries(payload, deadline, finish);

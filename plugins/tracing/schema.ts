@@ -26,6 +26,8 @@ export const TracingSchema = Block({
   'max-export-batch-size': Type.Optional(Type.Integer({ minimum: 1, default: 512 })),
   'scheduled-delay': Type.Optional(Duration),
   'export-timeout': Type.Optional(Duration),
+  // Extension: the OTLP/HTTP requests in a worker thread (#true) or on the request thread (#false).
+  'export-thread': Type.Optional(Type.Boolean({ default: true })),
 });
 
 /** The keys the tracing feature adds to the config (its manifest's `schema`). */

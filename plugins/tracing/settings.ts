@@ -17,6 +17,8 @@ export interface TracingSettings {
   readonly maxExportBatchSize: number;
   readonly scheduledDelayMs: number;
   readonly exportTimeoutMs: number;
+  /** the OTLP/HTTP requests in a worker thread of their own (`export-thread`, default #true) */
+  readonly exportThread: boolean;
 }
 
 const PATH = 'observability > tracing';
@@ -90,5 +92,6 @@ export function tracingSettings(raw: RawTracing | undefined): TracingSettings | 
     maxExportBatchSize: raw['max-export-batch-size'] ?? 512,
     scheduledDelayMs: parseDurationMs(raw['scheduled-delay']) ?? 1000,
     exportTimeoutMs: parseDurationMs(raw['export-timeout']) ?? 10_000,
+    exportThread: raw['export-thread'] ?? true,
   };
 }

@@ -3,7 +3,8 @@
 // setImmediate once a batch is full), never from inside a request. The encodings are ours
 // (otlp-proto.ts, otlp-json.ts), and so is the HTTP side (otlp-http.ts, on undici: retries,
 // timeouts, OTEL_EXPORTER_OTLP_* headers, certificates and compression).
-import { OtlpHttpTransport, type OtlpEnvironment, type SendOutcome } from './otlp-http.ts';
+import { OtlpHttpTransport, type ExportTransport, type OtlpEnvironment, type OtlpHttpOptions, type SendOutcome } from './otlp-http.ts';
+import { ThreadTransport } from './export-thread.ts';
 import type { SpanRecord } from './otlp-json.ts';
 import { SpanBytes, type SpanEncoding } from './span-bytes.ts';
 
@@ -40,20 +41,23 @@ export interface SpanBatch {
 /** Sends one batch; calls back exactly once with what came of it. */
 export type SendBatch = (batch: SpanBatch, done: (outcome: SendOutcome) => void) => void;
 
-/** The OTLP/HTTP sender of a tracer: its transport to the configured collector. */
-export function otlpHttpSender(settings: ExportSettings, contentType: string, userAgent: string, environment: OtlpEnvironment): { send: SendBatch; transport: OtlpHttpTransport } {
+/**
+ * The OTLP/HTTP sender of a tracer: its transport to the configured collector, in the export
+ * thread (started at once, so its start-up is not spent inside the first export's timeout) or,
+ * with `export-thread #false`, on the request thread.
+ */
+export function otlpHttpSender(settings: ExportSettings, contentType: string, userAgent: string, environment: OtlpEnvironment, thread: boolean): { send: SendBatch; transport: ExportTransport } {
   const batch = Math.min(settings.maxExportBatchSize, settings.maxQueueSize);
-  const transport = new OtlpHttpTransport({
-    url: settings.url,
-    contentType,
-    timeoutMs: settings.exportTimeoutMs,
-    userAgent,
-    // In steady state one batch is out at a time; a flush (reload, shutdown) sends the whole
-    // queue at once: a socket per batch, up to a few (the rest wait in the pool, inside their
-    // export-timeout).
-    connections: Math.min(Math.ceil(settings.maxQueueSize / batch) + 1, 8),
-    environment,
-  });
+  // In steady state one batch is out at a time; a flush (reload, shutdown) sends the whole queue
+  // at once: a socket per batch, up to a few (the rest wait in the pool, inside their export-timeout).
+  const batches = Math.ceil(settings.maxQueueSize / batch) + 1;
+  const options: OtlpHttpOptions = { url: settings.url, contentType, timeoutMs: settings.exportTimeoutMs, userAgent, connections: Math.min(batches, 8), environment };
+  if (!thread) {
+    const transport = new OtlpHttpTransport(options);
+    return { send: (b, done) => transport.send(b.body, done), transport };
+  }
+  const transport = new ThreadTransport(options, batches);
+  transport.start();
   return { send: (b, done) => transport.send(b.body, done), transport };
 }
 

@@ -33,7 +33,7 @@ import type { TracingSettings } from './settings.ts';
 import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-json.ts';
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
-import { otlpEnvironment, type OtlpHttpTransport } from './otlp-http.ts';
+import { otlpEnvironment, type ExportTransport } from './otlp-http.ts';
 import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootTraceId } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
@@ -162,7 +162,7 @@ export class Tracing implements TracingRuntime {
   private readonly sampler: RatioSampler;
   private readonly queue: SpanExportQueue;
   /** undefined when the test gave its own sender */
-  private readonly transport: OtlpHttpTransport | undefined;
+  private readonly transport: ExportTransport | undefined;
   /** OTEL_EXPORTER_OTLP_* settings that could not be used (the plugin logs them) */
   readonly warnings: readonly string[];
   private readonly scheme: string;
@@ -189,7 +189,7 @@ export class Tracing implements TracingRuntime {
       this.warnings = [];
     } else {
       const environment = otlpEnvironment(env);
-      const sender = otlpHttpSender(settings, encoding.contentType, `Sentinel/${identity.version}`, environment);
+      const sender = otlpHttpSender(settings, encoding.contentType, `Sentinel/${identity.version}`, environment, settings.exportThread);
       this.queue = new SpanExportQueue(settings, encoding, sender.send, events);
       this.transport = sender.transport;
       this.warnings = environment.warnings;

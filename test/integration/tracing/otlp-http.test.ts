@@ -274,7 +274,7 @@ describe('a dead or wedged collector', () => {
     const details: string[] = [];
     let exported = 0;
     const settings = { url: rx.url, maxQueueSize: 16, maxExportBatchSize: 4, scheduledDelayMs: 10, exportTimeoutMs: 400 };
-    const sender = otlpHttpSender(settings, 'application/x-protobuf', 'Sentinel/test', otlpEnvironment({}));
+    const sender = otlpHttpSender(settings, 'application/x-protobuf', 'Sentinel/test', otlpEnvironment({}), false);
     const queue = new SpanExportQueue(settings, new OtlpProtoEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' }), sender.send, {
       exported: (n) => (exported += n),
       dropped: (n, reason, detail) => {
