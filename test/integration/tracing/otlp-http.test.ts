@@ -12,7 +12,9 @@ import type { TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OtlpHttpTransport, otlpEnvironment, MAX_RESPONSE_BYTES, MAX_RETRIES, type SendOutcome } from '../../../plugins/tracing/otlp-http.ts';
+import { Worker } from 'node:worker_threads';
+import { OtlpHttpTransport, otlpEnvironment, MAX_RESPONSE_BYTES, MAX_RETRIES, type ExportTransport, type SendOutcome } from '../../../plugins/tracing/otlp-http.ts';
+import { ExportThread, ThreadTransport } from '../../../plugins/tracing/export-thread.ts';
 import { SpanExportQueue, otlpHttpSender, type DropReason } from '../../../plugins/tracing/span-export.ts';
 import { OtlpProtoEncoder } from '../../../plugins/tracing/otlp-proto.ts';
 import type { SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
@@ -76,18 +78,20 @@ async function receiver(answer: Answer, tls?: https.ServerOptions): Promise<Rece
 
 const BODY = Buffer.from('an encoded ExportTraceServiceRequest');
 
-function transport(url: string, o: { timeoutMs?: number; env?: NodeJS.ProcessEnv; contentType?: string } = {}): OtlpHttpTransport {
-  return new OtlpHttpTransport({
+/** The transport on this thread, or in `o.thread` (the export thread, as the gateway runs it by default). */
+function transport(url: string, o: { timeoutMs?: number; env?: NodeJS.ProcessEnv; contentType?: string; thread?: ExportThread; maxInFlight?: number } = {}): ExportTransport {
+  const options = {
     url,
     contentType: o.contentType ?? 'application/x-protobuf',
     timeoutMs: o.timeoutMs ?? 5000,
     userAgent: 'Sentinel/test',
     connections: 2,
     environment: otlpEnvironment(o.env ?? {}),
-  });
+  };
+  return o.thread ? new ThreadTransport(options, o.maxInFlight ?? 4, o.thread) : new OtlpHttpTransport(options);
 }
 
-function send(t: OtlpHttpTransport, body: Uint8Array = BODY): Promise<SendOutcome> {
+function send(t: ExportTransport, body: Uint8Array = BODY): Promise<SendOutcome> {
   return new Promise((resolve) => t.send(body, resolve));
 }
 
@@ -369,14 +373,16 @@ describe('https', () => {
     }
   });
 
-  test('a client certificate from OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE / _CLIENT_KEY', async () => {
+  for (const where of ['this thread', 'the export thread'] as const)
+  test(`a client certificate from OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE / _CLIENT_KEY (${where})`, async () => {
+    const thread = where === 'the export thread' ? new ExportThread() : undefined;
     const rx = await receiver(
       () => ({ status: 200 }),
       { cert: readFileSync(selfSigned.cert), key: readFileSync(selfSigned.key), ca: readFileSync(client.ca), requestCert: true, rejectUnauthorized: true },
     );
     const env = { OTEL_EXPORTER_OTLP_CERTIFICATE: selfSigned.cert, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: client.cert, OTEL_EXPORTER_OTLP_CLIENT_KEY: client.key };
-    const t = transport(rx.url, { env });
-    const anonymous = transport(rx.url, { env: { OTEL_EXPORTER_OTLP_CERTIFICATE: selfSigned.cert }, timeoutMs: 500 });
+    const t = transport(rx.url, { env, thread });
+    const anonymous = transport(rx.url, { env: { OTEL_EXPORTER_OTLP_CERTIFICATE: selfSigned.cert }, timeoutMs: 500, thread });
     try {
       assert.deepEqual(await send(t), {});
       assert.equal(rx.requests.length, 1);
@@ -387,6 +393,157 @@ describe('https', () => {
     } finally {
       await t.close();
       await anonymous.close();
+      await rx.close();
+      await thread?.thread?.terminate();
+    }
+  });
+});
+
+describe('the export thread (the transport in a worker thread, the default)', () => {
+  const thread = new ExportThread();
+  after(() => thread.thread?.terminate());
+
+  test('delivered: the same POST as from this thread; the batch handed over is the caller\'s bytes, untouched', async () => {
+    const rx = await receiver(() => ({ status: 200 }));
+    const t = transport(rx.url, { thread, env: { OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=a' } });
+    try {
+      // a view into a larger buffer, as the queue's batches are
+      const chunk = Buffer.concat([Buffer.from('before'), BODY, Buffer.from('after')]);
+      const view = chunk.subarray(6, 6 + BODY.length);
+      assert.deepEqual(await send(t, view), {});
+      assert.equal(rx.requests.length, 1);
+      const r = rx.requests[0]!;
+      assert.deepEqual(r.body, BODY);
+      assert.equal(r.headers['content-type'], 'application/x-protobuf');
+      assert.equal(r.headers['user-agent'], 'Sentinel/test');
+      assert.equal(r.headers['x-tenant'], 'a');
+      assert.equal(chunk.toString(), `before${BODY}after`, 'the caller\'s buffer is neither detached nor changed');
+    } finally {
+      await t.close();
+      await rx.close();
+    }
+  });
+
+  test('5xx: 500 is final, 503 retried (the retries run in the thread)', async () => {
+    const rx = await receiver((n, r) => (r.url.endsWith('/500') ? { status: 500, body: 'broken' } : n <= 2 ? { status: 503, headers: { 'retry-after': '0' } } : { status: 200 }));
+    const final = transport(rx.url.replace('/v1/traces', '/500'), { thread });
+    const retried = transport(rx.url, { thread });
+    try {
+      assert.match((await send(final)).error ?? '', /^HTTP 500: broken/);
+      assert.equal(rx.requests.length, 1);
+      assert.deepEqual(await send(retried), {});
+      assert.equal(rx.requests.length, 3, 'one 503, then the retry delivered');
+    } finally {
+      await final.close();
+      await retried.close();
+      await rx.close();
+    }
+  });
+
+  test('a dead collector, and a slow one cut at export-timeout: the queue counts export_failed', async () => {
+    const dead = `http://127.0.0.1:${await closedPort()}/v1/traces`;
+    const rx = await receiver(() => null);
+    const settings = { url: rx.url, maxQueueSize: 16, maxExportBatchSize: 4, scheduledDelayMs: 10, exportTimeoutMs: 400 };
+    try {
+      for (const url of [dead, rx.url]) {
+        const dropped: Partial<Record<DropReason, number>> = {};
+        const details: string[] = [];
+        const t = transport(url, { thread, timeoutMs: settings.exportTimeoutMs });
+        const queue = new SpanExportQueue(settings, new OtlpProtoEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' }), (b, done) => t.send(b.body, done), {
+          exported: () => assert.fail('nothing is delivered'),
+          dropped: (n, reason, detail) => {
+            dropped[reason] = (dropped[reason] ?? 0) + n;
+            if (detail) details.push(detail);
+          },
+        });
+        for (let i = 0; i < 3; i++) queue.add(span(i));
+        await eventually(() => dropped.export_failed === 3, `the failed export counted (${url === dead ? 'dead' : 'slow'})`, 100, 50);
+        assert.match(details[0]!, url === dead ? /ECONNREFUSED/ : /timed out/);
+        await queue.close();
+        await t.close();
+      }
+      assert.equal(rx.requests.length, 1, 'the slow receiver got the batch and never answered');
+    } finally {
+      await rx.close();
+    }
+  });
+
+  test('at most maxInFlight exports handed over: one more fails at once as busy', async () => {
+    const rx = await receiver(() => null);
+    const t = transport(rx.url, { thread, maxInFlight: 1, timeoutMs: 60_000 });
+    try {
+      const first = send(t);
+      assert.match((await send(t)).error ?? '', /busy \(1 exports in flight\)/);
+      await t.destroy();
+      assert.match((await first).error ?? '', /closed before the collector answered/);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  test('the thread terminated mid-export: the export fails (counted), the next one after the back-off starts a new thread and delivers', async () => {
+    const own = new ExportThread();
+    let answer: 'hang' | 'ok' = 'hang';
+    const rx = await receiver(() => (answer === 'hang' ? null : { status: 200 }));
+    const t = transport(rx.url, { thread: own, timeoutMs: 60_000 });
+    try {
+      const hung = send(t);
+      await eventually(() => rx.requests.length === 1, 'the export reached the receiver', 100, 50);
+      const first = own.thread!;
+      await first.terminate();
+      assert.match((await hung).error ?? '', /the export thread exited/);
+      answer = 'ok';
+      // sends within the back-off fail at once ("restarting in N ms") without starting a thread
+      await eventually(async () => (await send(t)).error === undefined, 'a send after the back-off delivered', 100, 50);
+      assert.notEqual(own.thread, first, 'a new thread');
+      assert.equal(rx.requests.length, 2);
+    } finally {
+      await t.close();
+      await rx.close();
+      await own.thread?.terminate();
+    }
+  });
+
+  test('a thread that stops answering is terminated at the next send past export-timeout (+ grace)', async () => {
+    // a worker that takes every message and answers none
+    const own = new ExportThread(() => new Worker('require("node:worker_threads").parentPort.on("message", () => {})', { eval: true }));
+    const t = transport('http://127.0.0.1:9/v1/traces', { thread: own, timeoutMs: 50 });
+    try {
+      const silent = send(t);
+      const first = own.thread!;
+      let exited = false;
+      first.once('exit', () => (exited = true));
+      // the next sends give the silent thread up once the first export is overdue
+      await eventually(async () => {
+        void send(t);
+        return exited;
+      }, 'the silent thread terminated', 100, 50);
+      assert.match((await silent).error ?? '', /did not answer within export-timeout/);
+    } finally {
+      await t.destroy();
+      await own.thread?.terminate();
+    }
+  });
+
+  test('close() after a flush: every queued span delivered, then the thread closes this exporter\'s sockets', async () => {
+    const rx = await receiver(() => ({ status: 200 }));
+    const settings = { url: rx.url, maxQueueSize: 64, maxExportBatchSize: 8, scheduledDelayMs: 3_600_000, exportTimeoutMs: 5000 };
+    const t = transport(rx.url, { thread });
+    let exported = 0;
+    const queue = new SpanExportQueue(settings, new OtlpProtoEncoder({ 'service.name': 's' }, { name: 'sentinel', version: '0' }), (b, done) => t.send(b.body, done), {
+      exported: (n) => (exported += n),
+      dropped: (n, reason) => assert.fail(`${n} dropped (${reason})`),
+    });
+    try {
+      for (let i = 0; i < 20; i++) queue.add(span(i));
+      assert.equal(rx.requests.length, 0, 'an hour\'s delay: only the flush sends');
+      await queue.close();
+      await t.close();
+      assert.equal(exported, 20);
+      assert.equal(rx.requests.flatMap((r) => decodeProtoTraces(r.body)).length, 20);
+      await eventually(async () => (await rx.connections()) === 0, 'no socket left open', 50, 50);
+      assert.match((await send(t)).error ?? '', /closed/);
+    } finally {
       await rx.close();
     }
   });

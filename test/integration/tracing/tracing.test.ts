@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
+import { sharedExportThread } from '../../../plugins/tracing/export-thread.ts';
 import { startUpstream, closedPort, closeServer, type TestUpstream } from '../../helpers/upstream.ts';
 import { request } from '../../helpers/http.ts';
 import { eventually, spawnAgent, tempDir, type AgentProcess } from '../agents/harness.ts';
@@ -487,6 +489,43 @@ observability { tracing { backend "otlp" { endpoint "${endpoint}" }; sampling-ra
     }
   });
 
+  test('the export thread terminated mid-run: the export in flight counted as export_failed, every request served, later spans delivered by a new thread', async () => {
+    let hang = true;
+    const collector = await startCollector();
+    // one endpoint that hangs until the thread is gone, then forwards to a working collector
+    const front = http.createServer((req, res) => {
+      if (hang) return;
+      const fwd = http.request(`${collector.endpoint}${req.url}`, { method: 'POST', headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(fwd);
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const gw = await startGateway({ logLevel: 'silent', configText: config(`http://127.0.0.1:${(front.address() as AddressInfo).port}`, 'export-timeout "60s"') });
+    try {
+      const base = `http://127.0.0.1:${gw.address('http').port}`;
+      for (let i = 0; i < 5; i++) assert.equal((await request(`${base}/before/${i}`)).status, 200);
+      const exportThread = sharedExportThread().thread;
+      assert.ok(exportThread, 'the gateway exports through the export thread');
+      await eventually(async () => (await new Promise<number>((r, j) => front.getConnections((e, n) => (e ? j(e) : r(n))))) > 0, 'an export reached the hanging endpoint');
+      await exportThread.terminate();
+      hang = false;
+      await eventually(async () => (await counter(gw, 'sentinel_tracing_spans_dropped_total', { reason: 'export_failed' })) > 0, 'the export in flight counted as failed');
+      for (let i = 0; i < 5; i++) assert.equal((await request(`${base}/during/${i}`)).status, 200);
+      // the queue retries its timer; a send after the restart back-off starts a new thread
+      await eventually(async () => {
+        assert.equal((await request(`${base}/after`)).status, 200);
+        return collector.spans.some((s) => s.attributes['url.path'] === '/after');
+      }, 'spans delivered by a new export thread', 200, 50);
+      assert.notEqual(sharedExportThread().thread, exportThread);
+    } finally {
+      await gw.close();
+      await closeServer(front);
+      await collector.close();
+    }
+  });
+
   test('a hanging collector: every request served, the bounded queue drops and counts', async () => {
     const hung = await startCollector('hang');
     const gw = await startGateway({ logLevel: 'silent', configText: config(hung.endpoint, 'export-timeout "30s"; max-queue-size 8; max-export-batch-size 4') });
@@ -495,7 +534,8 @@ observability { tracing { backend "otlp" { endpoint "${endpoint}" }; sampling-ra
       const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => request(`${base}/hang/${i}`).then((r) => r.status)));
       assert.deepEqual(new Set(statuses), new Set([200]));
       await eventually(async () => (await counter(gw, 'sentinel_tracing_spans_dropped_total', { reason: 'queue_full' })) > 0, 'queue overflow counted');
-      assert.ok(hung.requests >= 1, 'the exporter did reach the hanging collector');
+      // (the export thread may still be starting when the queue overflows)
+      await eventually(() => hung.requests >= 1, 'the exporter reached the hanging collector');
       // still served while the collector hangs
       assert.equal((await request(`${base}/after`)).status, 200);
     } finally {
