@@ -11,6 +11,7 @@ import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
 import { escapeLogField, formatAccess } from '../../../src/logging/access-log.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { until } from '../../helpers/until.ts';
 
 let up: TestUpstream;
 let gw: Gateway;
@@ -31,19 +32,17 @@ after(async () => {
 });
 
 async function accessLog(match: (text: string) => boolean): Promise<string> {
-  // the sink is asynchronous: flush and poll (bounded)
-  for (let i = 0; i < 50; i++) {
+  // the sink is asynchronous: flush and poll (bounded; the caller's assertion says what is missing)
+  const read = () => {
     (gw as unknown as { accessLog?: { flush?(): void } }).accessLog?.flush?.();
-    let text = '';
     try {
-      text = readFileSync(accessFile, 'utf8');
+      return readFileSync(accessFile, 'utf8');
     } catch {
-      /* not created yet */
+      return ''; // not created yet
     }
-    if (match(text)) return text;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return readFileSync(accessFile, 'utf8');
+  };
+  await until('the access-log line', () => match(read())).catch(() => undefined);
+  return read();
 }
 
 test('an unknown method gets 501 with the JSON error body, a metric and an access-log line', async () => {

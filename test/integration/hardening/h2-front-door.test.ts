@@ -204,6 +204,7 @@ test('MadeYouReset: streams the server resets for the client count as resets; th
     s.socket.write(Buffer.concat(burst));
     const deadline = Date.now() + 3000;
     while (Date.now() < deadline && s.goaways.length === 0 && !s.closed) await new Promise((r) => setTimeout(r, 20));
+    // a negative guard: streams still on their way would reach the upstream within it (counted below)
     await new Promise((r) => setTimeout(r, 300));
     s.socket.destroy();
     assert.ok(s.goaways.length > 0 || s.closed, `${label}: GOAWAY or closed`);
@@ -227,6 +228,7 @@ async function rawHeaders(fields: Buffer[]): Promise<{ reset: boolean; seen: Tes
   s.socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, Buffer.concat(fields)));
   const deadline = Date.now() + 2000;
   while (Date.now() < deadline && !s.received.includes(FrameType.RST_STREAM) && !s.received.includes(FrameType.DATA) && !s.closed) await new Promise((r) => setTimeout(r, 20));
+  // a negative guard for the callers that expect nothing at the upstream after a reset
   await new Promise((r) => setTimeout(r, 50));
   s.socket.destroy();
   return { reset: s.received.includes(FrameType.RST_STREAM) || s.received.includes(FrameType.GOAWAY), seen: up.seen.slice(n) };

@@ -155,9 +155,9 @@ test('a client that leaves mid-body (buffered) causes no upstream request at all
   s.on('error', () => undefined);
   await new Promise<void>((r) => s.once('connect', () => r()));
   s.write('POST /abort HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789');
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 200)); // lets the gateway start buffering; nothing to observe (it forwards nothing)
   s.destroy();
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, 300)); // a negative guard: a forwarded request would show within it
   assert.equal(seen.length, 0);
 });
 

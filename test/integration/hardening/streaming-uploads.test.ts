@@ -11,6 +11,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import type { UploadSlots } from '../../../src/server/upload-slots.ts';
 import { closeServer } from '../../helpers/upstream.ts';
 import { until } from '../../helpers/until.ts';
 
@@ -160,7 +161,8 @@ test('slots come back after the client aborts mid-upload', async () => {
   await until('both at the upstream', () => arrived.length === 2);
   a.socket.destroy();
   b.socket.destroy();
-  await new Promise((r) => setTimeout(r, 200));
+  // the gateway learns of the aborts a moment later: wait for the slots (a 200 ms sleep raced it)
+  await until("the aborted uploads' slots back", () => (gw as unknown as { uploadSlots: UploadSlots }).uploadSlots.clients === 0);
   await assertCapFree('/after-abort');
 });
 

@@ -56,6 +56,7 @@ async function exchange(bytes: string, mode: typeof answer = 'forbidden'): Promi
   answer = mode;
   received = '';
   const r = await rawExchange(port, bytes, { responses: 2, waitMs: 1500 });
+  // a negative guard, not a wait for an event: smuggled bytes would reach the upstream shortly after
   await new Promise((res) => setTimeout(res, 100));
   return { statuses: r.statuses, closed: r.closed, upstream: received };
 }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { until } from '../../helpers/until.ts';
 import { startEchoUpstream, WsClient, type EchoUpstream } from '../websocket/ws-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'swso-'));
@@ -118,11 +119,10 @@ test('refusals are blocked audit events and 403 access log entries', async () =>
       .filter((l) => l.endsWith('}'))
       .map((l) => JSON.parse(l) as Entry);
   let blocked: Entry[] = [];
-  for (let i = 0; i < 50; i++) {
-    blocked = read(auditLog).filter((e) => e.event_type === 'blocked' && e.reason === 'websocket_origin_not_allowed');
-    if (blocked.length >= 9) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until(
+    () => `9 blocked events, have ${blocked.length}`,
+    () => (blocked = read(auditLog).filter((e) => e.event_type === 'blocked' && e.reason === 'websocket_origin_not_allowed')).length >= 9,
+  );
   assert.equal(blocked.length, 9, '7 refused + 1 after a reload + 1 after restoring the list');
   assert.equal(blocked[0]!.status_code, 403);
   assert.equal(blocked[0]!.route_id, 'app');
