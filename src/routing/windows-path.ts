@@ -20,7 +20,7 @@ const NON_ASCII_ESCAPES = /(?:%[89A-Fa-f][0-9A-Fa-f])+/g;
 
 /**
  * Characters Windows' "best fit" conversions (WideCharToMultiByte to the ANSI code page, as an
- * application using the ANSI file APIs does) read as a path separator, and that NFKC (below)
+ * application using the ANSI file APIs does) read as a path separator, and that NFKD (below)
  * leaves alone: division slash, fraction slash, big solidus; set minus, reverse solidus
  * operator, big reverse solidus, and the yen and won signs, which code pages 932 and 949 show
  * in the place of `\`.
