@@ -10,12 +10,14 @@ import { MessageType } from '../../../src/agent-protocol/frames.ts';
 import { CancelReason } from '../../../src/agent-protocol/messages.ts';
 import { allow, block, runAgent, type RunningAgent } from '../../../src/agent-sdk/index.ts';
 import { tempDir } from './harness.ts';
+import { until } from '../../helpers/until.ts';
 
 const tmp = tempDir();
 const agents: RunningAgent[] = [];
 const conns: AgentConnection[] = [];
 /** correlation ids whose async handler finished after a cancel */
 const finishedAfterCancel: string[] = [];
+const startedCancellable: string[] = [];
 
 async function connect(onHandlerError: 'block' | 'allow', name: string): Promise<AgentConnection> {
   const agent = await runAgent({
@@ -33,12 +35,18 @@ async function connect(onHandlerError: 'block' | 'allow', name: string): Promise
       if (how === 'async-throw') return Promise.reject(new Error('later boom'));
       if (how === 'async-block') return new Promise((r) => setTimeout(() => r(block(403, 'async')), 5));
       if (how === 'async-cancelled') {
-        return new Promise((r) =>
-          setTimeout(() => {
+        // ends when its signal aborts (or, if it never does, after 5 s): a 100 ms timer here lost
+        // the race to the cancel when the process stalled
+        startedCancellable.push(event.correlation_id);
+        return new Promise((r) => {
+          const done = () => {
+            clearTimeout(bound);
             if (ctx.signal.aborted) finishedAfterCancel.push(event.correlation_id);
             r(allow());
-          }, 100),
-        );
+          };
+          const bound = setTimeout(done, 5000);
+          ctx.signal.addEventListener('abort', done, { once: true });
+        });
       }
       return Promise.resolve(allow());
     },
@@ -91,14 +99,15 @@ test('synchronous and asynchronous handlers: decisions, ops and errors arrive as
 
 test('a cancelled asynchronous event gets no reply; the connection keeps working', async () => {
   const pending = ask(closed, 'async-cancelled', 'gone-1');
-  await new Promise((r) => setTimeout(r, 20));
+  await until('the handler to start', () => startedCancellable.includes('gone-1'));
   // the proxy side forgets the call and tells the agent (as the client does on a timeout)
   closed.cancel('gone-1', CancelReason.Timeout);
-  await new Promise((r) => setTimeout(r, 150));
+  await until('the handler to end', () => finishedAfterCancel.length > 0);
   assert.deepEqual(finishedAfterCancel, ['gone-1'], 'the handler saw its signal aborted');
   assert.equal(closed.inFlight, 0);
   // the cancelled request's promise never settles (its pending entry is gone); a new call works
-  const settled = await Promise.race([pending.then(() => 'settled', (e: AgentCallError) => e.kind), new Promise((r) => setTimeout(() => r('open'), 10))]);
+  // (a negative guard: a reply sent when the handler ended would settle it within the 60 ms)
+  const settled = await Promise.race([pending.then(() => 'settled', (e: AgentCallError) => e.kind), new Promise((r) => setTimeout(() => r('open'), 60))]);
   assert.equal(settled, 'open');
   assert.equal((await ask(closed, 'sync-allow', 'after-cancel')).decision.kind, 'allow');
 });

@@ -14,6 +14,7 @@ import { startUpstream, closedPort, type TestUpstream } from '../../helpers/upst
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import { freePort } from '../../helpers/redis.ts';
+import { until } from '../../helpers/until.ts';
 import { startRsyslog, type Rsyslog } from '../../helpers/rsyslog.ts';
 import { Pki, type Issued, type TestCa } from '../../helpers/pki.ts';
 import { allow, block, runAgent, type RunningAgent } from '../../../src/agent-sdk/index.ts';
@@ -267,11 +268,8 @@ test('every audit event kind, structured, in the audit file', async () => {
   }
   // the file sink writes asynchronously even after close: wait (bounded) for the last events (the certificate reloads)
   let events: Event[] = [];
-  for (let i = 0; i < 50; i++) {
-    events = readFileSync(file, 'utf8').split('\n').filter((l) => l.endsWith('}')).map((l) => JSON.parse(l) as Event);
-    if (events.filter((e) => e.event_type === 'cert_reload').length >= 2) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const read = () => (events = readFileSync(file, 'utf8').split('\n').filter((l) => l.endsWith('}')).map((l) => JSON.parse(l) as Event));
+  await until('two cert_reload events', () => read().filter((e) => e.event_type === 'cert_reload').length >= 2).catch(() => undefined); // check() says what is missing
   fileEvents = events.length;
   check(events);
   assert.doesNotMatch(await gw.metrics.render(), /sentinel_audit_dropped_total\{sink="file"\} [1-9]/);

@@ -173,6 +173,6 @@ test('scheduler: start() runs checks on its own, jittered, and close() stops the
   await until(() => `repeated checks of 3 targets (saw ${hits})`, () => hits >= 9);
   await g.close();
   const after = hits;
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 200)); // a negative guard: four intervals in which no check may come
   assert.equal(hits, after, 'no checks after close()');
 });
