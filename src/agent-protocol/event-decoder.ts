@@ -109,7 +109,8 @@ function quoted(): string | undefined {
  * JSON.parse of a request_headers payload (`payload[start, stop)`, UTF-8) in the gateway's layout;
  * undefined when it is not in that layout (then JSON.parse decides: another layout, non-ASCII
  * text, or not JSON). When it returns an object, that object has the members, member order,
- * values and prototypes JSON.parse gives.
+ * values and prototypes JSON.parse gives, and every string in it is printable ASCII without a
+ * quote or backslash (the only strings this reader takes).
  */
 export function decodeRequestHeadersJson(payload: Uint8Array, start: number, stop: number): RequestHeadersEvent | undefined {
   b = payload;
@@ -212,11 +213,19 @@ function read(): RequestHeadersEvent | undefined {
 type SlicingBuffer = Uint8Array & { latin1Slice(start: number, end: number): string };
 
 /**
+ * Whether the last `parseRequestHeadersPayload` read its payload by hand, i.e. every string of the
+ * event it returned is printable ASCII without a quote or backslash (the SDK then writes the plain
+ * allow for its correlation id without checking the id again).
+ */
+export let lastPayloadPlain = false;
+
+/**
  * A request_headers frame's JSON payload (`payload[start, end)`), as parseJsonPayload gives it:
  * the gateway's layout read by hand, anything else by JSON.parse; undefined when it is not JSON.
  */
 export function parseRequestHeadersPayload(payload: Buffer, start: number, end: number): unknown {
   const event = decodeRequestHeadersJson(payload, start, end);
+  lastPayloadPlain = event !== undefined;
   if (event !== undefined) return event;
   try {
     return JSON.parse(payload.toString('utf8', start, end));

@@ -109,8 +109,25 @@ export class FrameWriter {
   private sizes: number[] = [];
   private bytes = 0;
   private scheduled = false;
+  /** between hold() and release(): frames wait for release() instead of a setImmediate */
+  private held = false;
 
   constructor(private readonly sink: FrameSink) {}
+
+  /**
+   * Frames queued from now on wait for `release()`, which writes them (no setImmediate for them).
+   * The SDK holds its writer while it handles one read's frames: a synchronous handler's replies
+   * then leave in one write at the end of the read, without an Immediate per read.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Ends `hold()` and writes what is queued now, frames queued earlier in this turn included (order kept). */
+  release(): void {
+    this.held = false;
+    if (this.parts.length > 0) this.flush();
+  }
 
   /** Frames wait for this turn's write (a frame queued now shares it). */
   get pending(): boolean {
@@ -152,7 +169,7 @@ export class FrameWriter {
     this.types.push(type);
     this.sizes.push(size);
     this.bytes += size;
-    if (this.scheduled) return;
+    if (this.scheduled || this.held) return;
     this.scheduled = true;
     setImmediate(this.flush);
   }

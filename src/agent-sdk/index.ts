@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
 import { FrameDecoder, FrameWriter, MessageType, parseJsonPayload, parsePayload, type Encoding } from '../agent-protocol/frames.ts';
 import { V1Decoder, encodeV1 } from '../agent-protocol/v1.ts';
-import { parseRequestHeadersPayload } from '../agent-protocol/event-decoder.ts';
+import { lastPayloadPlain, parseRequestHeadersPayload } from '../agent-protocol/event-decoder.ts';
 import {
   EventNumber,
   type ConfigureEvent,
@@ -331,10 +331,11 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
   const send = (type: number, payload: unknown) => {
     if (!socket.destroyed) writer.writeMessage(type, payload, encoding);
   };
-  const reply = (correlationId: string, d: Decision) => {
+  // plainId: the id came through the event reader, which takes only printable ASCII without a quote or backslash
+  const reply = (correlationId: string, d: Decision, plainId = false) => {
     // A plain allow goes out from its template (messages.ts allowReplyText), no toWire/stringify
     // and no Buffer of its own: the text is copied into the turn's write.
-    const plain = encoding === 'json' && d.isPlainAllow() ? allowReplyText(correlationId) : undefined;
+    const plain = encoding === 'json' && d.isPlainAllow() ? allowReplyText(correlationId, plainId) : undefined;
     if (plain === undefined) return send(MessageType.AgentResponse, d.toWire(correlationId));
     if (!socket.destroyed) writer.writeOneByteJson(MessageType.AgentResponse, plain);
   };
@@ -358,8 +359,11 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
       // JSON (the usual encoding) is decoded straight from the chunk, without a view of it; the
       // per-request event in the gateway's layout by a reader that knows it (event-decoder.ts).
       if (encoding !== 'json') handleFrame(type, parsePayload(buf.subarray(start, end), encoding));
-      else if (type === MessageType.RequestHeaders) handleFrame(type, parseRequestHeadersPayload(buf, start, end));
-      else handleFrame(type, parseJsonPayload(buf, start, end));
+      else if (type !== MessageType.RequestHeaders) handleFrame(type, parseJsonPayload(buf, start, end));
+      else {
+        const event = parseRequestHeadersPayload(buf, start, end);
+        handleFrame(type, event, lastPayloadPlain);
+      }
       return;
     }
     // The handshake is always JSON; later frames use the negotiated encoding.
@@ -381,15 +385,21 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
   };
   socket.on('data', (chunk: Buffer) => {
     if (stopped) return;
+    // The replies of synchronous handlers (an allow-all agent) leave in one write when the read
+    // is done, not from a setImmediate per read; asynchronous ones keep the per-turn batching.
+    writer.hold();
     try {
       decoder.feed(chunk, visit);
     } catch (err) {
       // frames before the broken one were handled; the connection cannot be resynchronised
       stop('dropping connection: bad frame', err);
+    } finally {
+      writer.release();
     }
   });
 
-  function handleFrame(type: number, body: unknown): void {
+  /** plainIds: the event's strings are printable ASCII without a quote or backslash (event-decoder.ts read it) */
+  function handleFrame(type: number, body: unknown, plainIds = false): void {
     if (type === MessageType.Ping) {
       send(MessageType.Pong, body ?? {});
       return;
@@ -408,7 +418,7 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     const handlerName = EVENT_HANDLERS[type as keyof typeof EVENT_HANDLERS];
     if (!handlerName) return; // health/flow-control/unknown types: nothing to answer
     const handler = options[handlerName] as Handler<unknown> | undefined;
-    dispatch(correlationId, handler, body);
+    dispatch(correlationId, handler, body, plainIds);
   }
 
   async function configure(correlationId: string, event: ConfigureEvent): Promise<void> {
@@ -426,7 +436,7 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     return options.onHandlerError === 'allow' ? allow() : block(500, 'Agent error');
   }
 
-  function dispatch(correlationId: string, handler: Handler<unknown> | undefined, event: unknown): void {
+  function dispatch(correlationId: string, handler: Handler<unknown> | undefined, event: unknown, plainId: boolean): void {
     const cancel = new EventCancel(correlationId);
     let result: Result | Promise<Result>;
     try {
@@ -438,7 +448,7 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     // A handler that answers synchronously (an allow-all agent, most WAF verdicts) is answered at
     // once: no promise, no await, no entry in inFlight (no cancel can arrive while it runs).
     if (!isThenable(result)) {
-      reply(correlationId, result ?? allow());
+      reply(correlationId, result ?? allow(), plainId);
       return;
     }
     // Body chunks and headers of one request share a correlation id; each event gets its own
@@ -446,7 +456,7 @@ function serveConnection(socket: Socket, options: AgentOptions, log: NonNullable
     inFlight.set(correlationId, cancel);
     const settle = (decision: Decision): void => {
       if (inFlight.get(correlationId) === cancel) inFlight.delete(correlationId);
-      if (!cancel.cancelled) reply(correlationId, decision);
+      if (!cancel.cancelled) reply(correlationId, decision, plainId);
     };
     Promise.resolve(result).then(
       (r) => settle(r ?? allow()),

@@ -78,3 +78,41 @@ test('a handler sees the JSON.parse event for the gateway layout and for any oth
   sock.destroy();
   await agent.close();
 });
+
+test('the plain allow for an event read by hand and for one read by JSON.parse: JSON.stringify(allow().toWire(id)) byte for byte', async () => {
+  // The hand reader takes only printable ASCII without quotes or backslashes, so the SDK writes the
+  // template for its ids unchecked; ids from JSON.parse (escapes, non-ASCII) are checked as before.
+  const agent = await runAgent({ socketPath: join(tmp.dir, 'reply-bytes.sock'), name: 'reply-bytes', log: () => undefined, onRequestHeaders: () => allow() });
+  const sock = connect(agent.socketPath);
+  await new Promise<void>((ok) => sock.once('connect', () => ok()));
+  const payloads: Buffer[] = [];
+  let buf = Buffer.alloc(0);
+  let wake: (() => void) | undefined;
+  sock.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      const len = buf.readUInt32BE(0);
+      if (buf[4] === MessageType.AgentResponse) payloads.push(Buffer.from(buf.subarray(5, 4 + len)));
+      buf = buf.subarray(4 + len);
+    }
+    wake?.();
+  });
+  sock.write(frame(MessageType.HandshakeRequest, JSON.stringify({ supported_versions: [2], proxy_id: 't', proxy_version: '0', config: null, supported_encodings: ['json'] })));
+  const event = (id: string): string => encodeRequestHeadersJson(new RequestHeadersMessage(id, sampleMetadata({ correlation_id: id, request_id: id }), 'GET', '/', { host: 'h' }));
+  // the gateway's layout (by hand), then ids only JSON.parse reads (an escaped quote, a backslash,
+  // non-ASCII) between hand-read ones, so a hand-read event's id never leaks into the next reply
+  const ids = ['g-1', 'q"1', 'g-2', 'b\\1', 'ü-1', 'g-3'];
+  const frames = ids.map((id) => {
+    const text = event(id);
+    assert.equal(text.includes(JSON.stringify(id)), true);
+    return frame(MessageType.RequestHeaders, text);
+  });
+  sock.write(Buffer.concat(frames));
+  while (payloads.length < ids.length) await new Promise<void>((ok) => (wake = ok));
+  assert.deepEqual(
+    payloads.map((p) => p.toString('utf8')),
+    ids.map((id) => JSON.stringify(allow().toWire(id))),
+  );
+  sock.destroy();
+  await agent.close();
+});

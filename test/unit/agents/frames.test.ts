@@ -110,6 +110,44 @@ test('FrameWriter: frames written in one event-loop turn leave in one write, in 
   assert.deepEqual(calls, []);
 });
 
+test('FrameWriter.hold/release: frames queued while held are written at release, in one write, without waiting for the turn', async () => {
+  const writes: Buffer[] = [];
+  const sink = { destroyed: false, write: (b: Buffer) => writes.push(b), cork: () => undefined, uncork: () => undefined };
+  const w = new FrameWriter(sink);
+  // a frame queued before the hold (e.g. an asynchronous handler's reply) goes with the held ones, first
+  w.writeMessage(MessageType.Pong, { s: 0 }, 'json');
+  w.hold();
+  w.writeMessage(MessageType.AgentResponse, { n: 1 }, 'json');
+  w.writeOneByteJson(MessageType.AgentResponse, '{"n":2}');
+  assert.equal(writes.length, 0, 'nothing is written while held');
+  w.release();
+  assert.equal(writes.length, 1, 'one write at release');
+  assert.deepEqual(framesOf(writes[0]!), [
+    [0x42, { s: 0 }],
+    [0x20, { n: 1 }],
+    [0x20, { n: 2 }],
+  ]);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(writes.length, 1, 'the turn has nothing left to write');
+
+  // held with nothing queued: release writes nothing, and later frames take the per-turn write again
+  w.hold();
+  w.release();
+  assert.equal(writes.length, 1);
+  w.writeMessage(MessageType.Ping, { s: 3 }, 'json');
+  assert.equal(w.pending, true);
+  assert.equal(writes.length, 1, 'after release the writer batches per turn again');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(framesOf(writes[1]!), [[0x41, { s: 3 }]]);
+
+  // a held writer whose socket died drops its frames, as a scheduled write would
+  w.hold();
+  w.writeMessage(MessageType.Ping, { s: 4 }, 'json');
+  sink.destroyed = true;
+  w.release();
+  assert.equal(writes.length, 2);
+});
+
 test('FrameWriter: a turn of more than 64 KiB is corked frame by frame instead of copied into one buffer', async () => {
   const writes: Buffer[] = [];
   const calls: string[] = [];
