@@ -9,8 +9,24 @@
 // caller falls back to JSON.parse, so what the SDK hands a handler never depends on which path read it.
 import type { RequestHeadersEvent } from './messages.ts';
 
-/** A literal of the layout as bytes (the keys and punctuation between values). */
-const lit = (text: string): Uint8Array => Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+/**
+ * A literal of the layout (the keys and punctuation between values) as little-endian 32-bit words
+ * and the bytes after the last whole word: `take` compares four bytes a step (~300 literal bytes an
+ * event; byte by byte was ~5k instructions of the SDK agent's ~45k an event, callgrind).
+ */
+interface Literal {
+  readonly length: number;
+  readonly words: Int32Array;
+  readonly tail: Uint8Array;
+}
+
+function lit(text: string): Literal {
+  const bytes = Uint8Array.from(text, (ch) => ch.charCodeAt(0));
+  const whole = bytes.length >> 2;
+  const view = new DataView(bytes.buffer);
+  const words = Int32Array.from({ length: whole }, (_, i) => view.getInt32(i * 4, true));
+  return { length: bytes.length, words, tail: bytes.subarray(whole * 4) };
+}
 
 const L = {
   head: lit('{"correlation_id":'),
@@ -37,6 +53,8 @@ const L = {
 // character per byte: the reader only takes ASCII, where that is the UTF-8 text), where the payload
 // starts in both, and the read position in the bytes.
 let b: Uint8Array = new Uint8Array(0);
+/** `b` as a DataView from its first byte (made once per ArrayBuffer region, see viewOf) */
+let v: DataView = new DataView(new ArrayBuffer(0));
 let text = '';
 let base = 0;
 let end = 0;
@@ -46,14 +64,18 @@ let at = 0;
  * The bytes continue with `l` at `at`: step over it. Bytes, not the text's characters: a typed
  * array's loads are a few instructions each, charCodeAt on a string ~20 (callgrind).
  */
-function take(l: Uint8Array): boolean {
+function take(l: Literal): boolean {
   // locals: module bindings are reloaded (and hole-checked) on every use inside a loop
-  const bytes = b;
   const from = at;
-  const n = l.length;
-  if (from + n > end) return false;
-  for (let i = 0; i < n; i++) if (bytes[from + i] !== l[i]) return false;
-  at = from + n;
+  if (from + l.length > end) return false;
+  const view = v;
+  const words = l.words;
+  let o = from;
+  for (let i = 0; i < words.length; i++, o += 4) if (view.getInt32(o, true) !== words[i]) return false;
+  const bytes = b;
+  const tail = l.tail;
+  for (let i = 0; i < tail.length; i++) if (bytes[o + i] !== tail[i]) return false;
+  at = from + l.length;
   return true;
 }
 
@@ -114,19 +136,33 @@ function quoted(): string | undefined {
  */
 export function decodeRequestHeadersJson(payload: Uint8Array, start: number, stop: number): RequestHeadersEvent | undefined {
   b = payload;
+  v = viewOf(payload);
   base = start;
   end = stop;
   at = start;
   if (!take(L.head)) return undefined;
   text = (payload as SlicingBuffer).latin1Slice(start, stop);
   const event = read();
-  // nothing of this payload is kept past the call
+  // nothing of this payload is kept past the call (but the view, until the next chunk: viewOf)
   b = EMPTY;
   text = '';
   return event;
 }
 
 const EMPTY = new Uint8Array(0);
+
+// The last view made: the SDK's reads of one chunk (and its frames) share it, so a DataView is
+// made per read rather than per event. It holds the chunk's memory until the next read's view.
+let viewed: Uint8Array = EMPTY;
+let viewedAs: DataView = new DataView(EMPTY.buffer);
+
+function viewOf(payload: Uint8Array): DataView {
+  if (payload !== viewed) {
+    viewed = payload;
+    viewedAs = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  }
+  return viewedAs;
+}
 
 function read(): RequestHeadersEvent | undefined {
   const correlationId = value();
