@@ -216,9 +216,12 @@ describe('sentinel-waf --extra-rules', () => {
 
   test('a base64-encoded SQLi argument is blocked by the base64 set', async () => {
     const payload = encodeURIComponent(Buffer.from("1' UNION SELECT password FROM users--").toString('base64'));
+    const before = a!.stdout.length;
     const { reply } = await requestHeaders(a!, `/search?data=${payload}`);
     assertBlocked(reply);
     if (reply.decision.kind === 'block') assert.equal(reply.decision.headers['x-waf-rule'], '990101');
+    // stdout and the agent socket are two pipes: the reply may arrive before the audit line
+    await until('the audit line', () => a!.stdout.length > before);
     const audit = JSON.parse(a!.stdout.at(-1) ?? '{}') as { rules?: { id: number }[] };
     assert.ok(audit.rules?.some((r) => r.id === 990101), 'the audit line names the extra rule');
   });
