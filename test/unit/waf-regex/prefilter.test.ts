@@ -52,3 +52,22 @@ describe('regex prefilter: one-off values', () => {
     assert.equal(made, 0);
   });
 });
+
+describe('regex prefilter: admission across transactions', () => {
+  it('keeps a value across requests once it came back in another transaction, not a one-off value', () => {
+    const { pf, idx } = built();
+    const cache = (pf as unknown as { cache: Map<string, Uint8Array> }).cache;
+    let serial = 40_000;
+    const ask = (value: string): void => {
+      currentTransaction.serial = serial++;
+      pf.answer(idx[0]!, value);
+    };
+    ask('a header value');
+    // Out of the recent list, so the next sight goes through admission again.
+    for (let n = 0; n < 100; n++) ask(`one-off-${n}`);
+    assert.equal(cache.has('a header value'), false, 'first sight: recent list only');
+    ask(['a header', ' value'].join(''));
+    assert.equal(cache.has('a header value'), true, 'seen in an earlier transaction: kept');
+    assert.equal([...cache.keys()].some((k) => k.startsWith('one-off-')), false, 'one-off values are not kept');
+  });
+});
