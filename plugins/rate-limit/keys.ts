@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { RequestContext } from '../../src/pipeline/types.ts';
 import { clientPrefixKey, DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX } from '../../src/server/client-prefix.ts';
 import { isIdentityHeader } from '../../src/server/headers.ts';
+import { windowsSegments } from '../../src/routing/windows-path.ts';
 
 /** How client addresses are grouped into `client-ip` keys: prefix lengths (docs/rate-limit.md, "Client addresses"). */
 export interface ClientPrefixes {
@@ -64,6 +65,8 @@ function bounded(value: string): string {
 
 const ASCII_ESCAPE = /%(2[1-9A-F]|[3-6][0-9A-F]|7[0-9A-E])/g;
 const decodeAscii = (_m: string, hex: string): string => String.fromCharCode(parseInt(hex, 16));
+/** A segment ending in a dot, or an escape left (%20, UTF-8): pathKey reads the path as Windows does. */
+const WINDOWS_RESPELLING = /\.(?:\/|$)|%/;
 
 /**
  * The normalised path (src/server/request-target.ts) as a `path` key: spellings the normaliser
@@ -71,11 +74,16 @@ const decodeAscii = (_m: string, hex: string): string => String.fromCharCode(par
  * cannot get a fresh one by respelling. Removed: one trailing `/` (runs are already merged;
  * `/x/` is `/x`, `/` stays); case (`/Login` is `/login`: IIS and case-insensitive file systems);
  * the escapes of printable ASCII the normaliser keeps (`/a%21` is `/a!`: most frameworks decode
- * them; `%2F` `%5C` `%3B` never get this far). Merging resources that are distinct can only count
- * more strictly, never less.
+ * them; `%2F` `%5C` `%3B` never get this far); and, since session 21, what Windows / IIS read as the
+ * same segment (src/routing/windows-path.ts: trailing dots and spaces, best-fit forms of non-ASCII
+ * characters such as full-width letters; not the `:` of a data stream, which `/items:batchGet`
+ * style APIs use, nor 8.3 aliases, which need the long name). Merging resources that are distinct
+ * can only count more strictly, never less.
  */
 export function pathKey(path: string): string {
   let p = path.indexOf('%') === -1 ? path : path.replace(ASCII_ESCAPE, decodeAscii);
+  // a segment ending in a dot, or an escape (%20, UTF-8) left: the Windows reading
+  if (WINDOWS_RESPELLING.test(p)) p = `/${windowsSegments(p, false).join('/')}`.replace(/ /g, '%20');
   p = p.toLowerCase();
   return p.length > 1 && p.charCodeAt(p.length - 1) === 0x2f ? p.slice(0, -1) : p;
 }

@@ -5,10 +5,13 @@
 // protected resource. Pure functions on the front door's normalised path (a space is `%20`; `\`,
 // `%5C`, `%2F` and `;` were refused before routing).
 
-/** One segment as NTFS / IIS resolve it: up to a `:` (an alternate data stream), trailing dots and spaces dropped, case folded. */
-function canonSegment(seg: string): string {
+/**
+ * One segment as NTFS / IIS resolve it: up to a `:` (an alternate data stream; unless `streams` is
+ * false), trailing dots and spaces dropped, case folded.
+ */
+function canonSegment(seg: string, streams: boolean): string {
   let s = seg.indexOf('%') < 0 ? seg : seg.replace(/%20/g, ' ');
-  const colon = s.indexOf(':');
+  const colon = streams ? s.indexOf(':') : -1;
   if (colon >= 0) s = s.slice(0, colon);
   let end = s.length;
   while (end > 0 && (s.charCodeAt(end - 1) === 46 /* . */ || s.charCodeAt(end - 1) === 32)) end--;
@@ -54,9 +57,10 @@ function bestFitPath(path: string): string | undefined {
  * The path's segments as a Windows upstream reads them. Segments that resolve to nothing (`...`,
  * a lone `%20`) are dropped, except the last, which stays as `''` like a trailing `/`. A path with
  * non-ASCII characters is read after the best-fit fold (bestFitPath), whose `.` and `..` segments
- * (full-width dots) are resolved as Windows resolves them.
+ * (full-width dots) are resolved as Windows resolves them. `streams` false keeps a `:` and what
+ * follows (rate-limit keys: `/items:batchGet` is a resource of its own on most upstreams).
  */
-export function windowsSegments(path: string): string[] {
+export function windowsSegments(path: string, streams = true): string[] {
   const folded = bestFitPath(path);
   const raw = (folded ?? path).split('/');
   const out: string[] = [];
@@ -68,7 +72,7 @@ export function windowsSegments(path: string): string[] {
       if (last) out.push('');
       continue;
     }
-    const c = canonSegment(seg);
+    const c = canonSegment(seg, streams);
     if (c !== '' || last) out.push(c);
   }
   return out;

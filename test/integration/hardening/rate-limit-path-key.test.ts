@@ -24,6 +24,8 @@ const groups: [first: string, respellings: string[]][] = [
   ['/login', ['/login/', '/Login', '/LOGIN/', '//login', '/l%6Fgin', '/x/../login/', '/login?fresh=1']],
   ['/a!b', ['/a%21b', '/A%21B/', '/a!b/']],
   ['/api/v1/items', ['/api/v1/items/', '/API/V1/Items', '/api//v1/./items/']],
+  // session 21: what IIS serves as /login.aspx (trailing dots and spaces, full-width l, ā)
+  ['/login.aspx', ['/login.aspx.', '/LOGIN.ASPX%20', '/login.aspx.%20.', '/%EF%BD%8Cogin.aspx', '/login.%C4%81spx/']],
 ];
 
 test('path key: every respelling of a limited path lands in its bucket (429), other paths do not', async () => {
@@ -33,6 +35,9 @@ test('path key: every respelling of a limited path lands in its bucket (429), ot
   }
   assert.equal(await status('/login/x'), 200, 'a deeper path is another resource');
   assert.equal(await status('/logins'), 200);
+  assert.equal(await status('/login:batch'), 200, 'a `:` custom method is another resource (no data-stream cut)');
+  assert.equal(await status('/wiki/D.C.'), 200);
+  assert.equal(await status('/wiki/D.C'), 429, 'a trailing dot is not a resource of its own');
 });
 
 test('client-ip-and-path key: the same, per client', async () => {
