@@ -138,7 +138,8 @@ test('disk: an entry over max-size-bytes is dropped (no file), and an aborted bo
   const { base } = await gateway(cacheConfig(o.up, { top: `backend "disk"; disk-path "${dir}"`, route: 'max-size-bytes 4096' }));
   assert.equal((await get(`${base}/big`)).body.length, 6000, 'the client gets every byte');
   await assert.rejects(get(`${base}/cut`));
-  await new Promise((r) => setTimeout(r, 100));
+  // the store notices the cut after the client does: wait for it to count the abort
+  await until('the aborted store', async () => /sentinel_cache_dropped_total\{reason="aborted"\} 1/.test(await (await get(`${base}/metrics`)).body));
   assert.deepEqual(entryFiles(dir), []);
   assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
   await get(`${base}/big`);

@@ -8,6 +8,7 @@ import { DiskBackend, decodeEntry, decodeMeta, encodeTrailer, fileHash, TRAILER_
 import { HybridBackend } from '../../../plugins/caching/store/hybrid.ts';
 import { MemoryBackend } from '../../../plugins/caching/store/memory.ts';
 import { entrySize, type StoredResponse } from '../../../plugins/caching/store/entry.ts';
+import { until } from '../../helpers/until.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -132,10 +133,9 @@ test('disk backend: an aborted write leaves nothing; a Vary change drops old var
   await d.ready;
   const w = d.begin(entry('/aborted', ''));
   w.write(Buffer.from('part of a body'));
-  await new Promise((r) => setTimeout(r, 20));
+  await until('the temporary file', () => readdirSync(join(root, 'tmp')).length > 0);
   w.abort();
-  await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+  await until('the temporary file removed', () => readdirSync(join(root, 'tmp')).length === 0);
   assert.equal(entryFiles(root).length, 0);
   assert.equal(await d.get('GET a.test/aborted'), undefined);
 
