@@ -83,7 +83,9 @@ function transport(url: string, o: { timeoutMs?: number; env?: NodeJS.ProcessEnv
   const options = {
     url,
     contentType: o.contentType ?? 'application/x-protobuf',
-    timeoutMs: o.timeoutMs ?? 5000,
+    // generous unless a test is about export-timeout (it passes its own): under two busy loops a
+    // delivery through the export thread took over the 5 s this was ('export-timeout reached')
+    timeoutMs: o.timeoutMs ?? 30_000,
     userAgent: 'Sentinel/test',
     connections: 2,
     environment: otlpEnvironment(o.env ?? {}),
