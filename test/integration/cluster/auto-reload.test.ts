@@ -61,7 +61,8 @@ test('a file change reloads every worker once, driven by the primary', async () 
     for (const r of replies) ids.add((JSON.parse(r.body) as { instance_id: string }).instance_id);
   }
   assert.equal(ids.size, 2, 'both workers serve the new route');
-  // One watcher (the primary's): each worker reloaded exactly once.
+  // One watcher (the primary's): each worker reloaded exactly once. Both reloads were awaited above
+  // ('in every worker'); the 500 ms is a negative guard for a second watcher's extra reloads.
   await new Promise((r) => setTimeout(r, 500));
   const applied = lines().filter((l) => l.msg === 'configuration reloaded');
   assert.deepEqual(applied.map((l) => l.worker).sort(), [1, 2]);
