@@ -43,7 +43,10 @@ export type SpawnWorker = () => Worker;
 
 export const spawnExportWorker: SpawnWorker = () => {
   const here = import.meta.url;
-  const options = { execArgv: withoutLoaders(process.execArgv), resourceLimits: { maxOldGenerationSizeMb: HEAP_MB } };
+  // No inherited Node flags: a Worker refuses V8 flags such as the cluster workers' and the Helm
+  // chart's --min-semi-space-size ("invalid execArgv flags": every export failed in production), and
+  // module loaders are the thread's own (tsx registered below); V8 flags are process-wide anyway.
+  const options = { execArgv: [], resourceLimits: { maxOldGenerationSizeMb: HEAP_MB } };
   if (!here.endsWith('.ts')) return new Worker(new URL('./otlp-worker.js', here), options);
   // Running from the sources (tsx registered in this thread, by --import or by bin/launch.mjs's
   // register()): a worker does not inherit module hooks, so it registers tsx itself first.
@@ -52,17 +55,6 @@ export const spawnExportWorker: SpawnWorker = () => {
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(boot, { ...options, eval: true });
 };
-
-/** Node flags without module loaders (the thread loads its own; tsx registered twice is wasted start-up). */
-function withoutLoaders(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (/^(--import|--require|-r|--loader|--experimental-loader)$/.test(a)) i++;
-    else if (!/^(--import|--require|--loader|--experimental-loader)=/.test(a)) out.push(a);
-  }
-  return out;
-}
 
 /** The worker and the transports it serves; restarts it (after a back-off) when it is gone. */
 export class ExportThread {

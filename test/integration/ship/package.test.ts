@@ -12,6 +12,8 @@ import { request } from '../../helpers/http.ts';
 // The test copy of the CRS ($CRS_DIR, else ../shared/conformance/crs).
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 import { installPackedBuild, repoRoot, startProc, waitForOutput, waitForStatus, type PackedInstall, type Proc } from '../../helpers/packed.ts';
+import { until } from '../../helpers/until.ts';
+import { startCollector } from '../tracing/collector.ts';
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-pack-'));
@@ -59,6 +61,32 @@ routes { route "status" { matches { path-prefix "/" }; builtin-handler "status" 
     assert.equal((await request(`http://127.0.0.1:${port}/_/ready`)).status, 200);
     await gw.stop();
     assert.equal(gw.child.exitCode, 0, gw.output());
+  });
+
+  it('tracing exports from dist/ through its worker thread (the compiled otlp-worker.js, no tsx)', async () => {
+    const collector = await startCollector();
+    try {
+      const port = await freePort();
+      const cfg = join(tmp, 'traced.kdl');
+      writeFileSync(
+        cfg,
+        `system { graceful-shutdown-timeout-secs 2 }
+listeners { listener "http" { address "127.0.0.1:${port}"; default-route "status" } }
+routes { route "status" { matches { path-prefix "/" }; builtin-handler "status" } }
+observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; sampling-rate 1; service-name "packed"; scheduled-delay "50ms" } }
+`,
+      );
+      const gw = startProc(bin('sentinel'), ['run', '-c', cfg], { cwd: inst.appDir });
+      procs.push(gw);
+      await waitForStatus(`http://127.0.0.1:${port}/_/health`, 200, gw);
+      for (let i = 0; i < 3; i++) assert.equal((await request(`http://127.0.0.1:${port}/traced/${i}`)).status, 200);
+      await until(() => `spans from the packed gateway (${collector.requests} exports, ${collector.spans.map((s) => String(s.attributes['url.path'])).join(' ')}): ${gw.output()}`, () => collector.spans.some((s) => s.attributes['url.path'] === '/traced/2'));
+      assert.equal(collector.spans.find((s) => s.attributes['url.path'] === '/traced/2')!.resource['service.name'], 'packed');
+      await gw.stop();
+      assert.equal(gw.child.exitCode, 0, gw.output());
+    } finally {
+      await collector.close();
+    }
   });
 
   it('sentinel explain and sentinel migrate from dist/ give the golden outputs of the source tests', async () => {
