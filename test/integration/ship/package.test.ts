@@ -45,20 +45,28 @@ describe('npm pack + npm install --omit=dev', { timeout: 600_000 }, () => {
     assert.match(stdout, /dist\/config\/default\.kdl test is successful/);
   });
 
-  it('sentinel runs a config and answers its probes', async () => {
+  /** `sentinel run` from the package on a status-page config (plus `extra` KDL), healthy. */
+  async function runPacked(name: string, extra = ''): Promise<{ gw: Proc; base: string }> {
     const port = await freePort();
-    const cfg = join(tmp, 'gw.kdl');
+    const cfg = join(tmp, `${name}.kdl`);
     writeFileSync(
       cfg,
       `system { graceful-shutdown-timeout-secs 2 }
 listeners { listener "http" { address "127.0.0.1:${port}"; default-route "status" } }
 routes { route "status" { matches { path-prefix "/" }; builtin-handler "status" } }
+${extra}
 `,
     );
     const gw = startProc(bin('sentinel'), ['run', '-c', cfg], { cwd: inst.appDir });
     procs.push(gw);
-    await waitForStatus(`http://127.0.0.1:${port}/_/health`, 200, gw);
-    assert.equal((await request(`http://127.0.0.1:${port}/_/ready`)).status, 200);
+    const base = `http://127.0.0.1:${port}`;
+    await waitForStatus(`${base}/_/health`, 200, gw);
+    return { gw, base };
+  }
+
+  it('sentinel runs a config and answers its probes', async () => {
+    const { gw, base } = await runPacked('gw');
+    assert.equal((await request(`${base}/_/ready`)).status, 200);
     await gw.stop();
     assert.equal(gw.child.exitCode, 0, gw.output());
   });
@@ -66,22 +74,12 @@ routes { route "status" { matches { path-prefix "/" }; builtin-handler "status" 
   it('tracing exports from dist/ through its worker thread (the compiled otlp-worker.js, no tsx)', async () => {
     const collector = await startCollector();
     try {
-      const port = await freePort();
-      const cfg = join(tmp, 'traced.kdl');
-      writeFileSync(
-        cfg,
-        `system { graceful-shutdown-timeout-secs 2 }
-listeners { listener "http" { address "127.0.0.1:${port}"; default-route "status" } }
-routes { route "status" { matches { path-prefix "/" }; builtin-handler "status" } }
-observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; sampling-rate 1; service-name "packed"; scheduled-delay "50ms" } }
-`,
-      );
-      const gw = startProc(bin('sentinel'), ['run', '-c', cfg], { cwd: inst.appDir });
-      procs.push(gw);
-      await waitForStatus(`http://127.0.0.1:${port}/_/health`, 200, gw);
-      for (let i = 0; i < 3; i++) assert.equal((await request(`http://127.0.0.1:${port}/traced/${i}`)).status, 200);
-      await until(() => `spans from the packed gateway (${collector.requests} exports, ${collector.spans.map((s) => String(s.attributes['url.path'])).join(' ')}): ${gw.output()}`, () => collector.spans.some((s) => s.attributes['url.path'] === '/traced/2'));
-      assert.equal(collector.spans.find((s) => s.attributes['url.path'] === '/traced/2')!.resource['service.name'], 'packed');
+      // `sentinel run` forks cluster workers with --min-semi-space-size, which a Worker's execArgv refuses
+      const { gw, base } = await runPacked('traced', `observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; sampling-rate 1; service-name "packed"; scheduled-delay "50ms" } }`);
+      for (let i = 0; i < 3; i++) assert.equal((await request(`${base}/traced/${i}`)).status, 200);
+      const traced = () => collector.spans.find((s) => s.attributes['url.path'] === '/traced/2');
+      await until(() => `spans from the packed gateway (${collector.requests} exports): ${gw.output()}`, () => traced() !== undefined);
+      assert.equal(traced()!.resource['service.name'], 'packed');
       await gw.stop();
       assert.equal(gw.child.exitCode, 0, gw.output());
     } finally {
