@@ -112,8 +112,8 @@ interface Variant {
   rate: number | undefined;
   /** `RATE:noexport`: spans recorded and encoded, none sent while the gateway runs (queue and batch larger than any run, scheduled-delay an hour) */
   noExport?: boolean;
-  /** `RATE:inline`: the exporter's HTTP requests on the request thread (`export-thread #false`, as before session 21) */
-  inline?: boolean;
+  /** `RATE:inline` / `RATE:thread`: `export-thread #false` (the default: the exporter's HTTP requests on the request thread) / `#true` (in a worker thread) */
+  exportThread?: boolean;
   /**
    * `off:tp`: tracing off, and the route's request-headers policy sets a constant `traceparent` of
    * an unsampled root's length upstream (ordinary config, no bench-only knob): the header's cost
@@ -122,7 +122,7 @@ interface Variant {
   upstreamTraceparent?: boolean;
 }
 const rateName = (rate: number | undefined) => (rate === undefined ? 'off' : `${rate * 100}%`);
-/** "off,0.01,1,0.01:noexport,0.01:inline,off:tp" -> variants; "off" is tracing off, a number a sampling rate (`:noexport`, `off:tp`: see Variant) */
+/** "off,0.01,1,0.01:noexport,0.01:thread,off:tp" -> variants; "off" is tracing off, a number a sampling rate (`:noexport`, `:inline`, `:thread`, `off:tp`: see Variant) */
 const parseRates = (list: string): Variant[] =>
   list.split(',').map((r) => r.trim()).filter(Boolean).map((r) => {
     if (r === 'off:tp') return { name: 'off tp', rate: undefined, upstreamTraceparent: true };
@@ -130,9 +130,9 @@ const parseRates = (list: string): Variant[] =>
     const rate = num === 'off' ? undefined : Number(num);
     if (rate !== undefined && !(rate >= 0 && rate <= 1)) throw new Error(`sampling rate ${r}: expected off or 0..1`);
     if (suffix === undefined) return { name: rateName(rate), rate };
-    if (suffix !== 'noexport' && suffix !== 'inline') throw new Error(`${r}: expected RATE, RATE:noexport or RATE:inline`);
+    if (suffix !== 'noexport' && suffix !== 'inline' && suffix !== 'thread') throw new Error(`${r}: expected RATE, RATE:noexport, RATE:inline or RATE:thread`);
     if (rate === undefined) throw new Error(`${r}: :${suffix} needs a sampling rate`);
-    return suffix === 'noexport' ? { name: `${rateName(rate)} noexport`, rate, noExport: true } : { name: `${rateName(rate)} inline`, rate, inline: true };
+    return suffix === 'noexport' ? { name: `${rateName(rate)} noexport`, rate, noExport: true } : { name: `${rateName(rate)} ${suffix}`, rate, exportThread: suffix === 'thread' };
   });
 // tracing off, then one variant per --rates entry (e.g. `--rates 0,0.01,1`: rate 0 isolates the unsampled path)
 const VARIANTS: Variant[] = [{ name: 'off', rate: undefined }, ...parseRates(values.rates)];
@@ -157,7 +157,7 @@ function configFor(v: Variant, listen: string, origin: string, metrics: string, 
     return withHeader;
   }
   if (v.rate === undefined) return base;
-  const traced = base.replace(/\nobservability \{\n/, `\nobservability {\n    tracing {\n        backend "otlp" { endpoint "http://127.0.0.1:${sinkPort}" }\n        sampling-rate ${v.rate}\n${v.noExport ? '        max-queue-size 10000000\n        max-export-batch-size 10000000\n        scheduled-delay "3600s"\n' : ''}${v.inline ? '        export-thread #false\n' : ''}    }\n`);
+  const traced = base.replace(/\nobservability \{\n/, `\nobservability {\n    tracing {\n        backend "otlp" { endpoint "http://127.0.0.1:${sinkPort}" }\n        sampling-rate ${v.rate}\n${v.noExport ? '        max-queue-size 10000000\n        max-export-batch-size 10000000\n        scheduled-delay "3600s"\n' : ''}${v.exportThread !== undefined ? `        export-thread #${v.exportThread}\n` : ''}    }\n`);
   if (traced === base) throw new Error('the passthrough config no longer has an observability block');
   return traced;
 }

@@ -25,8 +25,8 @@
 // sink in this process), alternating: does a sampling rate change what the request path runs natively?
 // `RATE:noexport` records and encodes the sampled spans but sends none while the process runs (a
 // queue and batch larger than the run, scheduled-delay an hour): is it the export or the spans?
-// `RATE:inline` exports from the request thread (`export-thread #false`, as before session 21)
-// instead of the export thread: does the exporter's undici code mix with the forwarder's?
+// `RATE:thread` exports from a worker thread (`export-thread #true`), `RATE:inline` from the request
+// thread (`#false`, the default): does the exporter's undici code mix with the forwarder's?
 // --probes ic: also counts inline-cache misses (Runtime_*IC_Miss), the megamorphic load/store stubs,
 // cons-string flattening, string compares in the runtime, deoptimisations, optimising compiles and
 // scavenges / mark-compacts; the warm-up is then not counted (a hot stub under a uprobe is slow).
@@ -175,14 +175,15 @@ const roots = [['current', REPO] as const, ...(values.baseline ? [['baseline', r
 const rates = values.tracing === undefined ? [undefined] : values.tracing.split(',').map((r) => r.trim());
 const sink = values.tracing === undefined ? undefined : await startOtlpSink();
 /** [label, root, tracing]: each tree once per --tracing entry */
-const rateLabel = (r: string) => (r === 'off' ? 'off' : `${Number(r.split(':')[0]) * 100}%${r.endsWith(':noexport') ? ' noexport' : r.endsWith(':inline') ? ' inline' : ''}`);
+const rateLabel = (r: string) => (r === 'off' ? 'off' : `${Number(r.split(':')[0]) * 100}%${r.endsWith(':noexport') ? ' noexport' : r.endsWith(':inline') ? ' inline' : r.endsWith(':thread') ? ' thread' : ''}`);
 const NO_EXPORT = 'max-queue-size 10000000; max-export-batch-size 10000000; scheduled-delay "3600s"';
-/** `RATE:inline`: the exporter's HTTP requests on the request thread (as before session 21), not in the export thread */
+/** `RATE:inline` / `RATE:thread`: the exporter's HTTP requests on the request thread (the default) / in the export thread */
 const INLINE = 'export-thread #false';
+const THREAD = 'export-thread #true';
 const trees = roots.flatMap(([t, root]) =>
   rates.map((r) => {
     const label = r === undefined ? t : roots.length > 1 ? `${t} ${rateLabel(r)}` : rateLabel(r);
-    const tracing = r === undefined || r === 'off' ? undefined : { endpoint: `http://127.0.0.1:${sink!.port}`, rate: Number(r.split(':')[0]), extra: r.endsWith(':noexport') ? NO_EXPORT : r.endsWith(':inline') ? INLINE : undefined };
+    const tracing = r === undefined || r === 'off' ? undefined : { endpoint: `http://127.0.0.1:${sink!.port}`, rate: Number(r.split(':')[0]), extra: r.endsWith(':noexport') ? NO_EXPORT : r.endsWith(':inline') ? INLINE : r.endsWith(':thread') ? THREAD : undefined };
     return [label, root, tracing] as const;
   }),
 );

@@ -27,7 +27,7 @@ export const TracingSchema = Block({
   'scheduled-delay': Type.Optional(Duration),
   'export-timeout': Type.Optional(Duration),
   // Extension: the OTLP/HTTP requests in a worker thread (#true) or on the request thread (#false).
-  'export-thread': Type.Optional(Type.Boolean({ default: true })),
+  'export-thread': Type.Optional(Type.Boolean({ default: false })),
 });
 
 /** The keys the tracing feature adds to the config (its manifest's `schema`). */

@@ -17,7 +17,7 @@ export interface TracingSettings {
   readonly maxExportBatchSize: number;
   readonly scheduledDelayMs: number;
   readonly exportTimeoutMs: number;
-  /** the OTLP/HTTP requests in a worker thread of their own (`export-thread`, default #true) */
+  /** the OTLP/HTTP requests in a worker thread of their own (`export-thread`, default #false: measured dearer, docs/tracing.md "Session 21 quiet figures") */
   readonly exportThread: boolean;
 }
 
@@ -92,6 +92,6 @@ export function tracingSettings(raw: RawTracing | undefined): TracingSettings | 
     maxExportBatchSize: raw['max-export-batch-size'] ?? 512,
     scheduledDelayMs: parseDurationMs(raw['scheduled-delay']) ?? 1000,
     exportTimeoutMs: parseDurationMs(raw['export-timeout']) ?? 10_000,
-    exportThread: raw['export-thread'] ?? true,
+    exportThread: raw['export-thread'] ?? false,
   };
 }

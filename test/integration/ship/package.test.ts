@@ -71,11 +71,11 @@ ${extra}
     assert.equal(gw.child.exitCode, 0, gw.output());
   });
 
-  it('tracing exports from dist/ through its worker thread (the compiled otlp-worker.js, no tsx)', async () => {
+  it('tracing exports from dist/ through its export thread when asked (the compiled otlp-worker.js, no tsx)', async () => {
     const collector = await startCollector();
     try {
       // `sentinel run` forks cluster workers with --min-semi-space-size, which a Worker's execArgv refuses
-      const { gw, base } = await runPacked('traced', `observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; sampling-rate 1; service-name "packed"; scheduled-delay "50ms" } }`);
+      const { gw, base } = await runPacked('traced', `observability { tracing { backend "otlp" { endpoint "${collector.endpoint}" }; sampling-rate 1; service-name "packed"; scheduled-delay "50ms"; export-thread #true } }`);
       for (let i = 0; i < 3; i++) assert.equal((await request(`${base}/traced/${i}`)).status, 200);
       const traced = () => collector.spans.find((s) => s.attributes['url.path'] === '/traced/2');
       await until(() => `spans from the packed gateway (${collector.requests} exports): ${gw.output()}`, () => traced() !== undefined);

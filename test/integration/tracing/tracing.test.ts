@@ -502,7 +502,7 @@ observability { tracing { backend "otlp" { endpoint "${endpoint}" }; sampling-ra
       req.pipe(fwd);
     });
     await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-    const gw = await startGateway({ logLevel: 'silent', configText: config(`http://127.0.0.1:${(front.address() as AddressInfo).port}`, 'export-timeout "60s"') });
+    const gw = await startGateway({ logLevel: 'silent', configText: config(`http://127.0.0.1:${(front.address() as AddressInfo).port}`, 'export-timeout "60s"; export-thread #true') });
     try {
       const base = `http://127.0.0.1:${gw.address('http').port}`;
       for (let i = 0; i < 5; i++) assert.equal((await request(`${base}/before/${i}`)).status, 200);

@@ -69,9 +69,9 @@ test('settings: defaults, the /v1/traces path, and off when disabled or absent',
     maxExportBatchSize: 512,
     scheduledDelayMs: 1000,
     exportTimeoutMs: 10_000,
-    exportThread: true,
+    exportThread: false,
   });
-  assert.equal(tracingSettings({ ...raw, 'export-thread': false })?.exportThread, false);
+  assert.equal(tracingSettings({ ...raw, 'export-thread': true })?.exportThread, true);
   assert.equal(tracingSettings({ ...raw, 'scheduled-delay': '250ms', 'export-timeout': 3 })?.exportTimeoutMs, 3000);
   assert.equal(tracingSettings({ ...raw, 'scheduled-delay': '250ms' })?.scheduledDelayMs, 250);
   assert.equal(tracingSettings({ ...raw, backend: { ...raw.backend!, protocol: 'http/json' } })?.protocol, 'http/json');
