@@ -20,7 +20,7 @@ import {
 import { parseSize } from './types-helpers.ts';
 import { collectTargets } from '../upstream/address.ts';
 import { compileTrusted, isTrusted } from '../server/trusted-proxies.ts';
-import { GATEWAY_OWNED } from '../server/headers.ts';
+import { DEFAULT_TRUSTED_PROXY_HEADERS, GATEWAY_OWNED, isTrustableProxyHeader } from '../server/headers.ts';
 import { reportUnimplemented } from './unimplemented.ts';
 import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ConfigLanguage } from './language.ts';
@@ -126,6 +126,8 @@ export interface CompiledConfig extends CompiledConfigSlices {
   readonly observability: RawObservability;
   /** CIDRs / addresses whose X-Forwarded-For is trusted */
   readonly trustedProxies: readonly string[];
+  /** the identity headers a trusted proxy's value is kept for (lower-case; docs/security.md "Identity headers") */
+  readonly trustedProxyHeaders: ReadonlySet<string>;
   readonly warnings: readonly Diagnostic[];
   /** the compile steps it was compiled with (the config views ask them for the features' entries) */
   readonly steps: readonly ConfigCompileSteps[];
@@ -335,6 +337,18 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     'auto-reload': false,
     ...system,
   };
+
+  // The identity headers a trusted proxy writes itself: the front door keeps its value for these only.
+  let proxyHeaders = DEFAULT_TRUSTED_PROXY_HEADERS;
+  const listedProxyHeaders = systemFull['trusted-proxy-headers'];
+  if (listedProxyHeaders !== undefined) {
+    proxyHeaders = new Set(listedProxyHeaders.map((h) => h.toLowerCase()));
+    for (const h of proxyHeaders) {
+      if (h === 'x-forwarded-for') d.error('system > trusted-proxy-headers', 'x-forwarded-for is always read from a trusted proxy (the client address) and need not be listed');
+      else if (h === 'x-real-ip') d.error('system > trusted-proxy-headers', 'x-real-ip is always the client address the gateway resolved and cannot be kept');
+      else if (!isTrustableProxyHeader(h)) d.error('system > trusted-proxy-headers', `"${h}" is not a header the gateway removes from clients (expected one of the identity headers in docs/security.md, e.g. "x-forwarded-host", "forwarded", "cf-connecting-ip")`);
+    }
+  }
 
   // listeners
   const listeners: CompiledListener[] = [];
@@ -594,6 +608,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
     // every feature's config step ran (the composition has them all): the slices are complete
     ...(configSlices as CompiledConfigSlices),
     trustedProxies: systemFull['trusted-proxies'] ?? [],
+    trustedProxyHeaders: proxyHeaders,
     warnings: d.diagnostics.filter((x) => x.severity === 'warning'),
     steps,
   };

@@ -56,6 +56,7 @@ export const SystemSchema = Block({
   'auto-reload': Type.Optional(Type.Boolean({ default: false })),
   'route-cache-size': Type.Optional(Type.Integer({ minimum: 1, default: 1000 })),
   'trusted-proxies': Type.Optional(Type.Array(Type.String())),
+  'trusted-proxy-headers': Type.Optional(Type.Array(Type.String())),
 });
 
 const LISTENER = {

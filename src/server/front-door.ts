@@ -5,7 +5,7 @@
 // Policy and statuses: docs/security.md "Request normalisation".
 import { METHODS, type IncomingMessage } from 'node:http';
 import { normalizeHost, parseTarget, type TargetRejection } from './request-target.ts';
-import { HOP_BY_HOP, connectionListed } from './headers.ts';
+import { HOP_BY_HOP, connectionListed, normaliseIdentityHeaders, type PeerTrust } from './headers.ts';
 
 export type FrontDoorKind = TargetRejection | 'missing_host' | 'duplicate_host' | 'authority_mismatch' | 'connect_method' | 'trace_method' | 'http10_transfer_encoding' | 'http_version' | 'asterisk_form' | 'transfer_coding' | 'unknown_method';
 
@@ -71,9 +71,10 @@ export type FrontDoorRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers
 
 /**
  * Checks and normalises `req` in place. Returns the normalised target, or the answer to send
- * instead of routing the request.
+ * instead of routing the request. `trust` says whether the peer is a trusted proxy and which of
+ * its identity headers are kept (docs/security.md, "Identity headers").
  */
-export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedTarget | FrontDoorAnswer {
+export function frontDoor(req: FrontDoorRequest, defaultPort: number, trust: PeerTrust): AdmittedTarget | FrontDoorAnswer {
   // Node's HTTP/1 parser also takes `HTTP/0.9` (`GET /x` and nothing else) and `HTTP/2.0` in a
   // request line: neither is HTTP/1, and code that tells HTTP/2 by the major
   // version would take such a request for a stream. Only an HTTP/2 session's requests have `stream`.
@@ -147,6 +148,7 @@ export function frontDoor(req: FrontDoorRequest, defaultPort: number): AdmittedT
   if (underscored) for (const name of underscored) delete headers[name.toLowerCase()];
   const connection = headers.connection;
   if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') dropConnectionListed(headers, connection);
+  normaliseIdentityHeaders(headers, trust);
   if (t.form === 'absolute' || t.changed) req.url = t.query === '' ? t.path : `${t.path}?${t.query}`;
   return { path: t.path, query: t.query };
 }

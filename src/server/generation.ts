@@ -16,7 +16,7 @@ import { methodLabel, type Metrics } from '../metrics/registry.ts';
 import { matchRoute, requestMatchInput, stripPort } from '../routing/match.ts';
 import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlightCap, oversizedHeader } from './request-limits.ts';
 import { Context } from './context.ts';
-import { forwardHeaders, applyHeaderOps, forwardMethodOverride } from './headers.ts';
+import { forwardHeaders, applyHeaderOps, forwardMethodOverride, UNTRUSTED_PEER, type PeerTrust } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
 import { bodyRefusedMessage, forward, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
 import { bodylessWithDeclaredBody } from './request-body.ts';
@@ -140,6 +140,8 @@ export class Generation {
   private readonly defaultRoutes = new Map<string, CompiledRoute>();
   private readonly traceFormat: TraceIdFormat;
   private readonly trusted: TrustedMatcher;
+  /** a trusted proxy's peer trust: which of its identity headers the front door keeps */
+  private readonly proxyTrust: PeerTrust;
   private builtins: BuiltinsRuntime | undefined;
   private websocket: WebSocketRuntime | undefined;
   /** the tracing feature's runtime; undefined when tracing is off (the request path checks only this) */
@@ -166,6 +168,7 @@ export class Generation {
     this.config = deps.config;
     this.traceFormat = traceIdFormat(deps.config.system['trace-id-format']);
     this.trusted = compileTrusted(deps.config.trustedProxies);
+    this.proxyTrust = { trustedPeer: true, kept: deps.config.trustedProxyHeaders };
     this.bodyLimit = deps.config.limits['max-body-size-bytes'];
     this.bodyBufferLimit = deps.config.limits['max-body-buffer-bytes'] ?? DEFAULT_BODY_BUFFER_BYTES;
     this.maxHeaderCount = deps.config.limits['max-header-count'];
@@ -368,7 +371,8 @@ export class Generation {
       req.socket.destroy();
       return false;
     }
-    const t = frontDoor(req, listener.config.protocol === 'https' ? 443 : 80);
+    const trusted = this.trusted.any && isTrusted(this.trusted, req.socket.remoteAddress ?? '');
+    const t = frontDoor(req, listener.config.protocol === 'https' ? 443 : 80, trusted ? this.proxyTrust : UNTRUSTED_PEER);
     if (!isAnswer(t)) {
       req[TARGET] = t;
       return true;

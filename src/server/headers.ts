@@ -1,6 +1,7 @@
 // Pure header transforms between the client and the upstream (design.md §5 "Headers").
 import type { HeaderMap } from '../pipeline/types.ts';
 import type { HeaderOpsConfig } from '../config/compile.ts';
+import { normalizeHost } from './request-target.ts';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones a proxy must not forward as-is. */
 export const HOP_BY_HOP = new Set([
@@ -97,6 +98,135 @@ export function isIdentityHeader(lowerName: string): boolean {
 }
 
 /**
+ * The identity headers a trusted proxy's value may be kept for (`system { trusted-proxy-headers }`):
+ * all but X-Forwarded-For (always read and appended to) and X-Real-IP (always the resolved client).
+ */
+export function isTrustableProxyHeader(lowerName: string): boolean {
+  return lowerName !== 'x-real-ip' && lowerName !== 'x-forwarded-for' && isIdentityHeader(lowerName);
+}
+
+/**
+ * Kept from a trusted proxy when `trusted-proxy-headers` is not set: the two every load balancer
+ * writes itself (AWS ALB, GCP, Azure, Cloudflare for the scheme; ALB, nginx-ingress, Traefik for
+ * the port), so a client behind one cannot choose them; values are checked (below) anyway.
+ */
+export const DEFAULT_TRUSTED_PROXY_HEADERS: ReadonlySet<string> = new Set(['x-forwarded-proto', 'x-forwarded-port']);
+
+/** Who the peer is, as the front door needs it to normalise the identity headers. */
+export interface PeerTrust {
+  /** the direct peer is in `system { trusted-proxies }` */
+  trustedPeer: boolean;
+  /** the identity headers whose value a trusted proxy's request keeps (`trusted-proxy-headers`) */
+  kept: ReadonlySet<string>;
+}
+
+/** An untrusted peer: every identity header it sends is removed (the gateway writes its own). */
+export const UNTRUSTED_PEER: PeerTrust = { trustedPeer: false, kept: DEFAULT_TRUSTED_PROXY_HEADERS };
+
+/**
+ * Identity headers as the front door leaves them in the request, so every stage (route `header`
+ * conditions, agents, the WAF, the cache key, rate-limit keys) reads the value the upstream gets
+ * (docs/security.md, "Identity headers"): from an untrusted peer none; from a trusted proxy
+ * X-Forwarded-For, and the names `trust.kept` lists when their value is well formed (one
+ * value; a scheme of http/https; a Host the front door would take; a port; an RFC 7239 list).
+ * Anything else is removed, and forwardHeaders writes the gateway's own X-Forwarded-Proto / -Host.
+ * Costs one Set lookup per header name when the client sent none.
+ */
+export function normaliseIdentityHeaders(headers: Record<string, string | string[] | undefined>, trust: PeerTrust): void {
+  for (const name in headers) {
+    if (!isIdentityHeader(name)) continue;
+    if (!trust.trustedPeer) delete headers[name];
+    else if (name === 'x-forwarded-for') continue;
+    else if (!trust.kept.has(name)) delete headers[name];
+    else {
+      const v = headers[name];
+      const checked = typeof v === 'string' ? wellFormedProxyValue(name, v) : undefined;
+      if (checked === undefined) delete headers[name];
+      else if (checked !== v) headers[name] = checked;
+    }
+  }
+}
+
+/**
+ * A trusted proxy's value of a kept identity header as the upstream gets it, or undefined when it
+ * is not one well-formed value (a list whose members frameworks pick differently: Express takes the
+ * first X-Forwarded-Host, Rails the last).
+ */
+export function wellFormedProxyValue(name: string, value: string): string | undefined {
+  const v = value.trim();
+  switch (name) {
+    case 'x-forwarded-proto': {
+      const p = v.toLowerCase();
+      return p === 'http' || p === 'https' ? p : undefined;
+    }
+    case 'x-forwarded-host': {
+      const h = normalizeHost(v, -1);
+      return typeof h === 'string' ? h : undefined;
+    }
+    case 'x-forwarded-port':
+      return /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? String(Number(v)) : undefined;
+    case 'forwarded':
+      return isForwardedList(v) ? v : undefined;
+    default:
+      // other names are kept as sent (Node refuses control bytes in values)
+      return v === '' ? undefined : value;
+  }
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** An RFC 7239 node: `unknown`, an obfuscated `_id`, IPv4 or `[IPv6]`, optionally with `:port` (digits or `_id`). */
+const FORWARDED_NODE = /^(?:unknown|_[A-Za-z0-9._-]+|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])(?::(?:\d{1,5}|_[A-Za-z0-9._-]+))?$/;
+
+/**
+ * `Forwarded` (RFC 7239 §4): elements separated by `,`, pairs by `;`, each `token=token` or
+ * `token="quoted"`, a parameter at most once per element; `for`/`by` nodes, `host` a Host the
+ * front door would take, `proto` http or https. Spring's ForwardedHeaderFilter and others read
+ * it in preference to X-Forwarded-*: a value they might read otherwise is not forwarded.
+ */
+export function isForwardedList(v: string): boolean {
+  let i = 0;
+  const n = v.length;
+  let seen = new Set<string>();
+  let pairs = 0;
+  while (i <= n) {
+    while (i < n && (v[i] === ' ' || v[i] === '\t')) i++;
+    const eq = v.indexOf('=', i);
+    if (eq < 0) return false;
+    const name = v.slice(i, eq).toLowerCase();
+    if (!TOKEN.test(name) || seen.has(name)) return false;
+    seen.add(name);
+    let value: string;
+    i = eq + 1;
+    if (v[i] === '"') {
+      let out = '';
+      i++;
+      for (; i < n && v[i] !== '"'; i++) {
+        if (v[i] === '\\') i++;
+        if (i < n) out += v[i];
+      }
+      if (i >= n) return false;
+      i++;
+      value = out;
+    } else {
+      const end = i + (/^[^;,\s]*/.exec(v.slice(i))![0].length);
+      value = v.slice(i, end);
+      if (!TOKEN.test(value)) return false;
+      i = end;
+    }
+    if ((name === 'for' || name === 'by') && !FORWARDED_NODE.test(value)) return false;
+    if (name === 'host' && typeof normalizeHost(value, -1) !== 'string') return false;
+    if (name === 'proto' && value.toLowerCase() !== 'http' && value.toLowerCase() !== 'https') return false;
+    pairs++;
+    while (i < n && (v[i] === ' ' || v[i] === '\t')) i++;
+    if (i === n) return pairs > 0;
+    if (v[i] === ',') seen = new Set();
+    else if (v[i] !== ';') return false;
+    i++;
+  }
+  return false;
+}
+
+/**
  * Request headers the gateway writes anew for every request: the correlation ids below and the
  * forwarder's `traceparent`. A setting keyed on one never sees the same value twice (the cache
  * treats a Vary on one as `Vary: *`).
@@ -114,7 +244,7 @@ export interface ForwardHeaderInput {
   clientIp: string;
   /** the direct peer (socket remote address): the hop appended to X-Forwarded-For */
   peerIp: string;
-  /** whether the direct peer is a trusted proxy (its X-Forwarded-* are kept and appended to) */
+  /** whether the direct peer is a trusted proxy (its X-Forwarded-For is appended to) */
   trustedPeer: boolean;
   protocol: 'http' | 'https';
   traceId: string;
@@ -132,13 +262,17 @@ export function connectionListed(v: string | string[] | undefined): Set<string> 
   return out;
 }
 
+/**
+ * The upstream request's headers. The identity headers were normalised at the front door
+ * (normaliseIdentityHeaders): what is left of them is a trusted proxy's well-formed value, kept;
+ * the gateway writes the rest.
+ */
 export function forwardHeaders(input: ForwardHeaderInput): HeaderMap {
   const { headers, trustedPeer } = input;
   const listed = connectionListed(headers.connection);
   const out: HeaderMap = {};
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || STRIP_INBOUND.has(name) || name.charCodeAt(0) === 58 /* ':' h2 pseudo */) continue;
-    if (!trustedPeer && PROXY_ONLY.has(name)) continue;
     // `Connection: host` must not make the upstream see the target address instead of the vhost
     if (listed?.has(name) && name !== 'host') continue;
     out[name] = headers[name];
@@ -155,8 +289,8 @@ export function forwardHeaders(input: ForwardHeaderInput): HeaderMap {
   // that does not set X-Real-IP itself (an ALB, a CDN) passes the client's own on, and kept, it
   // told the upstream an address nobody resolved (docs/security.md, "Identity headers").
   out['x-real-ip'] = input.clientIp;
-  if (!trustedPeer || !headers['x-forwarded-proto']) out['x-forwarded-proto'] = input.protocol;
-  if (!trustedPeer || !headers['x-forwarded-host']) {
+  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = input.protocol;
+  if (out['x-forwarded-host'] === undefined) {
     if (headers.host !== undefined) out['x-forwarded-host'] = headers.host;
     else if (headers[':authority'] !== undefined) out['x-forwarded-host'] = headers[':authority'];
   }

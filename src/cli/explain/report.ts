@@ -4,6 +4,8 @@
 import type { CompiledConfig, CompiledListener, CompiledRoute } from '../../config/compile.ts';
 import { frameInspectingFilters, type ExplainSection, type ExplainSettings, type ExplainValue, type FeatureManifest } from '../../pipeline/feature.ts';
 import { frontDoor, isAnswer, type FrontDoorRequest } from '../../server/front-door.ts';
+import { UNTRUSTED_PEER } from '../../server/headers.ts';
+import { compileTrusted, isTrusted } from '../../server/trusted-proxies.ts';
 import { upgradeRefusal } from '../../websocket/origin.ts';
 import { bodylessWithDeclaredBody } from '../../server/request-body.ts';
 import { messageInspection } from '../../websocket/messages.ts';
@@ -215,7 +217,9 @@ export function explain(config: CompiledConfig, features: readonly FeatureManife
     refusals: [],
     ambiguous_query: null,
   };
-  const admitted = frontDoor(wire, listener.protocol === 'https' ? 443 : 80);
+  // the client is the peer (`--client-ip`): a trusted proxy keeps the identity headers the config lists
+  const trustedPeer = req.clientIp !== undefined && isTrusted(compileTrusted(config.trustedProxies), req.clientIp);
+  const admitted = frontDoor(wire, listener.protocol === 'https' ? 443 : 80, trustedPeer ? { trustedPeer, kept: config.trustedProxyHeaders } : UNTRUSTED_PEER);
   if (isAnswer(admitted)) {
     report.front_door = { status: admitted.status, kind: admitted.kind ?? null, message: admitted.message || 'answered by the gateway itself (OPTIONS *)' };
     return report;

@@ -46,7 +46,8 @@ cache { enabled #true; status-header #true }
 `;
   gw = (await gatewayFrom(kdl(''))).gw;
   port = gw.address('http').port;
-  trusted = (await gatewayFrom(kdl('trusted-proxies "127.0.0.0/8"'))).gw;
+  // a proxy that writes these itself (session 22: only listed names are kept from a trusted proxy)
+  trusted = (await gatewayFrom(kdl('trusted-proxies "127.0.0.0/8"; trusted-proxy-headers "x-forwarded-host" "x-forwarded-proto" "forwarded" "x-forwarded-prefix" "x-original-host"'))).gw;
   trustedPort = trusted.address('http').port;
 });
 

@@ -32,7 +32,8 @@ filters { filter "per-key" { type "rate-limit"; max-rps 0.01; burst 1; key "head
 before(async () => {
   up = await startUpstream();
   open = (await gatewayFrom(config(''))).gw;
-  behindProxy = (await gatewayFrom(config('trusted-proxies "127.0.0.1" "::1"'))).gw;
+  // the proxy writes the spellings of the last test itself (session 22: only listed names are kept)
+  behindProxy = (await gatewayFrom(config('trusted-proxies "127.0.0.1" "::1"; trusted-proxy-headers "x-forwarded-scheme" "x-forwarded-protocol" "x-forwarded-uri" "x-forwarded-path" "x-original-host" "x-host"'))).gw;
 });
 
 after(async () => {
@@ -107,7 +108,7 @@ test("a header-keyed rate limit: X_Api_Key is neither a fresh bucket nor the ups
 // Spellings frameworks read as the original scheme, host or URL (Rack: X-Forwarded-Scheme; Traefik
 // and forward-auth servers: X-Forwarded-Uri; X-Host / X-Original-Host: known cache-poisoning
 // vectors): from an untrusted peer they would be believed, since the upstream trusts the gateway.
-test('scheme, host and URL spellings of the identity headers are dropped from an untrusted peer, kept from a trusted proxy', async () => {
+test('scheme, host and URL spellings of the identity headers are dropped from an untrusted peer, kept from a trusted proxy that writes them', async () => {
   const sent = ['X-Forwarded-Scheme: https', 'X-Forwarded-Protocol: https', 'X-Forwarded-Uri: /admin', 'X-Forwarded-Path: /admin', 'X-Original-Host: evil.example', 'X-Host: evil.example'];
   const names = sent.map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
   let n = up.seen.length;

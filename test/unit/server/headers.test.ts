@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { forwardHeaders, responseHeaders, applyHeaderOps } from '../../../src/server/headers.ts';
+import { forwardHeaders, responseHeaders, applyHeaderOps, normaliseIdentityHeaders, wellFormedProxyValue, isForwardedList, DEFAULT_TRUSTED_PROXY_HEADERS, UNTRUSTED_PEER, type PeerTrust } from '../../../src/server/headers.ts';
 import { randomBytes } from 'node:crypto';
 import { base58Randoms, nextTinyflake, pickTraceId, tinyflake, traceIdFormat } from '../../../src/server/trace-id.ts';
 import { classifyUpstreamError } from '../../../src/errors/index.ts';
@@ -27,9 +27,18 @@ test('hop-by-hop and Connection-listed headers are stripped; X-Forwarded-* set',
   assert.equal(out['x-forwarded-by'], 'Sentinel');
 });
 
+/** As the gateway does it: the front door normalises the identity headers, then forwardHeaders builds. */
+function upstreamOf(headers: Record<string, string>, trust: PeerTrust, clientIp: string, peerIp: string) {
+  const h: Record<string, string | string[] | undefined> = { ...headers };
+  normaliseIdentityHeaders(h, trust);
+  return forwardHeaders({ headers: h, clientIp, peerIp, trustedPeer: trust.trustedPeer, protocol: 'http', traceId: 't' });
+}
+const ALL_KEPT: PeerTrust = { trustedPeer: true, kept: new Set(['x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'true-client-ip', 'x-forwarded-port', 'x-forwarded-prefix']) };
+const DEFAULT_KEPT: PeerTrust = { trustedPeer: true, kept: DEFAULT_TRUSTED_PROXY_HEADERS };
+
 test('a trusted peer keeps X-Forwarded-For and the direct peer (not the resolved client) is appended', () => {
   // as the gateway calls it: peer 10.0.0.9 is a trusted proxy, the client it reports is 1.2.3.4
-  const out = forwardHeaders({ headers: { 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https', 'x-real-ip': '1.2.3.4', forwarded: 'for=1.2.3.4' }, clientIp: '1.2.3.4', peerIp: '10.0.0.9', trustedPeer: true, protocol: 'http', traceId: 't' });
+  const out = upstreamOf({ 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https', 'x-real-ip': '1.2.3.4', forwarded: 'for=1.2.3.4' }, ALL_KEPT, '1.2.3.4', '10.0.0.9');
   assert.equal(out['x-forwarded-for'], '1.2.3.4, 10.0.0.9');
   assert.equal(out['x-forwarded-proto'], 'https');
   assert.equal(out['x-real-ip'], '1.2.3.4');
@@ -53,20 +62,63 @@ test('identity and URL-override headers from an untrusted peer are dropped or ov
     'x-forwarded-port': '443',
     'x-forwarded-prefix': '/admin',
   };
-  const out = forwardHeaders({ headers: spoofed, clientIp: '203.0.113.5', peerIp: '203.0.113.5', trustedPeer: false, protocol: 'http', traceId: 't' });
+  const out = upstreamOf(spoofed, UNTRUSTED_PEER, '203.0.113.5', '203.0.113.5');
   for (const name of ['forwarded', 'true-client-ip', 'x-client-ip', 'cf-connecting-ip', 'x-cluster-client-ip', 'x-original-url', 'x-rewrite-url', 'x-forwarded-port', 'x-forwarded-prefix']) assert.equal(out[name], undefined, name);
   assert.equal(out['x-real-ip'], '203.0.113.5');
   assert.equal(out['x-forwarded-for'], '203.0.113.5');
   assert.equal(out['x-forwarded-host'], 'example.com');
   assert.equal(out['x-forwarded-proto'], 'http');
   // URL overrides are dropped even from trusted proxies
-  const trusted = forwardHeaders({ headers: spoofed, clientIp: '127.0.0.1', peerIp: '10.0.0.1', trustedPeer: true, protocol: 'http', traceId: 't' });
+  const trusted = upstreamOf(spoofed, ALL_KEPT, '127.0.0.1', '10.0.0.1');
   assert.equal(trusted['x-original-url'], undefined);
   assert.equal(trusted['x-rewrite-url'], undefined);
   assert.equal(trusted['true-client-ip'], '127.0.0.1');
+  assert.equal(trusted['x-forwarded-host'], 'internal');
+  // session 22: by default a trusted proxy keeps only X-Forwarded-Proto and -Port (which load balancers write)
+  const byDefault = upstreamOf(spoofed, DEFAULT_KEPT, '127.0.0.1', '10.0.0.1');
+  assert.deepEqual([byDefault['x-forwarded-proto'], byDefault['x-forwarded-port'], byDefault['x-forwarded-host'], byDefault.forwarded, byDefault['true-client-ip'], byDefault['x-forwarded-prefix']], ['https', '443', 'example.com', undefined, undefined, undefined]);
   // X-Real-IP is the resolved client even from a trusted proxy (one that does not write it passes the client's on)
-  const passed = forwardHeaders({ headers: { 'x-real-ip': '6.6.6.6', 'x-forwarded-for': '203.0.113.5' }, clientIp: '203.0.113.5', peerIp: '10.0.0.1', trustedPeer: true, protocol: 'http', traceId: 't' });
+  const passed = upstreamOf({ 'x-real-ip': '6.6.6.6', 'x-forwarded-for': '203.0.113.5' }, ALL_KEPT, '203.0.113.5', '10.0.0.1');
   assert.equal(passed['x-real-ip'], '203.0.113.5');
+});
+
+test('a kept identity header must be one well-formed value', () => {
+  const table: [string, string, string | undefined][] = [
+    ['x-forwarded-proto', 'https', 'https'],
+    ['x-forwarded-proto', ' HTTPS ', 'https'],
+    ['x-forwarded-proto', 'https, http', undefined],
+    ['x-forwarded-proto', 'javascript', undefined],
+    ['x-forwarded-proto', '', undefined],
+    ['x-forwarded-host', 'Shop.Example.', 'shop.example'],
+    ['x-forwarded-host', 'shop.example:8443', 'shop.example:8443'],
+    ['x-forwarded-host', '[2001:db8::1]:443', '[2001:db8::1]:443'],
+    ['x-forwarded-host', 'a.example, evil.example', undefined],
+    ['x-forwarded-host', 'evil.example/path', undefined],
+    ['x-forwarded-host', 'user@evil.example', undefined],
+    ['x-forwarded-host', 'evil.example:99999', undefined],
+    ['x-forwarded-host', '', undefined],
+    ['x-forwarded-port', '443', '443'],
+    ['x-forwarded-port', '0443', '443'],
+    ['x-forwarded-port', '0', undefined],
+    ['x-forwarded-port', '70000', undefined],
+    ['x-forwarded-port', '443, 80', undefined],
+    ['forwarded', 'for=192.0.2.60;proto=http;by=203.0.113.43', 'for=192.0.2.60;proto=http;by=203.0.113.43'],
+    ['forwarded', 'for="[2001:db8:cafe::17]:4711"', 'for="[2001:db8:cafe::17]:4711"'],
+    ['forwarded', 'for=192.0.2.43, for=198.51.100.17;host=a.example', 'for=192.0.2.43, for=198.51.100.17;host=a.example'],
+    ['forwarded', 'For=unknown;Proto=HTTPS;host="a.example:8080"', 'For=unknown;Proto=HTTPS;host="a.example:8080"'],
+    ['forwarded', 'for="_hidden:_port"', 'for="_hidden:_port"'],
+    ['forwarded', 'for=_hidden:_port', undefined], // ':' is no token character: RFC 7239 quotes it
+    ['forwarded', 'host=evil.example/x', undefined],
+    ['forwarded', 'host=a.example;host=evil.example', undefined],
+    ['forwarded', 'proto=gopher', undefined],
+    ['forwarded', 'for=not an address', undefined],
+    ['forwarded', 'for=1.2.3.4;', undefined],
+    ['forwarded', 'for="1.2.3.4', undefined],
+    ['forwarded', 'garbage', undefined],
+    ['x-forwarded-prefix', '/app', '/app'],
+  ];
+  for (const [name, value, want] of table) assert.equal(wellFormedProxyValue(name, value), want, `${name}: ${value}`);
+  assert.equal(isForwardedList('for=1.2.3.4,for=5.6.7.8'), true);
 });
 
 test('Connection naming Host does not drop Host', () => {
