@@ -415,8 +415,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       queryParam: m['query-param'],
       windowsPaths: m['path-spelling'] === 'windows',
     };
-    if (m['path-spelling'] === 'windows' && !m.path?.length && !m['path-prefix']?.length) {
-      d.warn(`${path} > matches > path-spelling`, 'has no effect without path or path-prefix (path-regex is matched on the path as sent)');
+    if (m['path-spelling'] === 'windows' && !m.path?.length && !m['path-prefix']?.length && !m['path-regex']?.length) {
+      d.warn(`${path} > matches > path-spelling`, 'has no effect without path, path-prefix or path-regex');
     }
     // RE2 must accept every pattern before the predicate is built (compileConditions throws).
     let regexOk = true;

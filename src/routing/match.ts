@@ -4,7 +4,7 @@
 // `path-prefix` stops at a segment boundary; the Host port is stripped; `path-regex` is an
 // unanchored search on the path without query. Every config regex runs on RE2 (linear time), so
 // a pattern like `(a+)+$` cannot stall the event loop on a hostile Host or path.
-import { windowsPathMatches, windowsPrefixMatches, windowsSegments } from './windows-path.ts';
+import { windowsPathMatches, windowsPrefixMatches, windowsReadingPaths, windowsSegments } from './windows-path.ts';
 import RE2 from 're2';
 
 export interface MatchInput {
@@ -190,7 +190,13 @@ export function compileChecks(c: RouteConditions): ConditionCheck[] {
   }
   for (const r of c.pathRegex ?? []) {
     const re = compileRouteRegex(r);
-    checks.push({ kind: 'path-regex', expected: r, test: (i) => re.test(i.path), actual: path });
+    if (c.windowsPaths) {
+      // under the rule a regex also sees each Windows reading of the path (lower-cased, trailing
+      // dots and spaces, streams cut, best fit, `..%20`, decoded twice), and compares case-insensitively
+      const folded = compileRouteRegex(r, 'i');
+      const test = (i: MatchInput) => re.test(i.path) || windowsReadingPaths(i.path).some((p) => folded.test(p));
+      checks.push({ kind: 'path-regex', expected: `${r} (windows spelling)`, test, actual: path });
+    } else checks.push({ kind: 'path-regex', expected: r, test: (i) => re.test(i.path), actual: path });
   }
   return checks;
 }

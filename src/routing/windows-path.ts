@@ -56,24 +56,60 @@ function bestFitPath(path: string): string | undefined {
 /**
  * The path's segments as a Windows upstream reads them. Segments that resolve to nothing (`...`,
  * a lone `%20`) are dropped, except the last, which stays as `''` like a trailing `/`. A path with
- * non-ASCII characters is read after the best-fit fold (bestFitPath), whose `.` and `..` segments
- * (full-width dots) are resolved as Windows resolves them. `streams` false keeps a `:` and what
- * follows (rate-limit keys: `/items:batchGet` is a resource of its own on most upstreams).
+ * non-ASCII characters is read after the best-fit fold (bestFitPath); `.` and `..` segments (full-
+ * width dots, or a twice-decoded `%252e`) are resolved as Windows resolves them. `streams` false
+ * keeps a `:` and what follows (rate-limit keys: `/items:batchGet` is a resource of its own on most
+ * upstreams). `dotsAsParent`: a segment of dots and spaces starting with `..` (`..%20`, `...`)
+ * is read as `..` instead of dropped (whether IIS does was not verified: windowsReadings takes both).
  */
-export function windowsSegments(path: string, streams = true): string[] {
+export function windowsSegments(path: string, streams = true, dotsAsParent = false): string[] {
   const folded = bestFitPath(path);
   const raw = (folded ?? path).split('/');
   const out: string[] = [];
   for (let i = 1; i < raw.length; i++) {
     const seg = raw[i]!;
     const last = i === raw.length - 1;
-    if (folded !== undefined && (seg === '.' || seg === '..')) {
-      if (seg === '..') out.pop();
+    if (seg === '.' || seg === '..' || (dotsAsParent && DOTS_AND_SPACES.test(seg))) {
+      if (seg !== '.') out.pop();
       if (last) out.push('');
       continue;
     }
     const c = canonSegment(seg, streams);
     if (c !== '' || last) out.push(c);
+  }
+  return out;
+}
+
+/** A segment of two or more dots and spaces (`..%20`, `%20..`, `...`): `..` to a reader that trims spaces. */
+const DOTS_AND_SPACES = /^(?:\.|%20| )*\.(?:\.|%20| )*\.(?:\.|%20| )*$/;
+/** Whether some segment of the path is one of those. */
+const HAS_DOTS_AND_SPACES = /(?:^|\/)(?:\.|%20)*\.(?:\.|%20)*\.(?:\.|%20)*(?:\/|$)/;
+
+/**
+ * The path decoded once more (`%2561` is `%61` then `a`, `%252e` is `.`, `%252F` and `%255C` are
+ * `/`), as an upstream that decodes twice reads it; undefined without a `%25`.
+ */
+function twiceDecoded(path: string): string | undefined {
+  if (path.indexOf('%25') < 0) return undefined;
+  return path.replace(/%25/g, '%').replace(/%([0-7][0-9A-Fa-f])/g, (m, hex: string) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return c === '\\' ? '/' : c === '%' ? m : c;
+  });
+}
+
+/**
+ * Every reading of the path a Windows upstream may make (docs/security.md, "Windows path
+ * spellings"): as windowsSegments reads it; with a `..%20` or `...` segment taken as `..`; decoded
+ * twice. A route under the rule claims the request when any reading matches (matching errs towards
+ * the protected route). One reading, and one scan more, for a path with neither.
+ */
+export function windowsReadings(path: string): string[][] {
+  const out = [windowsSegments(path)];
+  if (HAS_DOTS_AND_SPACES.test(path)) out.push(windowsSegments(path, true, true));
+  const twice = twiceDecoded(path);
+  if (twice !== undefined) {
+    out.push(windowsSegments(twice));
+    if (HAS_DOTS_AND_SPACES.test(twice)) out.push(windowsSegments(twice, true, true));
   }
   return out;
 }
@@ -98,9 +134,13 @@ function segmentNames(q: string, r: string): boolean {
   return m !== null && shortNameStem(r).startsWith(m[1]!);
 }
 
-/** `path` under the Windows spelling: the same segments, each named as above. */
+/** `path` under the Windows spelling: the same segments, each named as above, in some reading. */
 export function windowsPathMatches(route: readonly string[], path: string): boolean {
-  const q = windowsSegments(path);
+  for (const q of windowsReadings(path)) if (segmentsName(route, q)) return true;
+  return false;
+}
+
+function segmentsName(route: readonly string[], q: readonly string[]): boolean {
   if (q.length !== route.length) return false;
   for (let i = 0; i < route.length; i++) if (!segmentNames(q[i]!, route[i]!)) return false;
   return true;
@@ -111,9 +151,18 @@ export function windowsPathMatches(route: readonly string[], path: string): bool
  * ending in `/` (its last segment `''`) wants at least one more segment, anything.
  */
 export function windowsPrefixMatches(route: readonly string[], path: string): boolean {
-  const q = windowsSegments(path);
+  for (const q of windowsReadings(path)) if (prefixSegmentsName(route, q)) return true;
+  return false;
+}
+
+function prefixSegmentsName(route: readonly string[], q: readonly string[]): boolean {
   if (q.length < route.length) return false;
   const last = route.length - 1;
   for (let i = 0; i < last; i++) if (!segmentNames(q[i]!, route[i]!)) return false;
   return route[last] === '' || segmentNames(q[last]!, route[last]!);
+}
+
+/** The readings of windowsReadings as paths, for a `path-regex` under the rule (a space as `%20`). */
+export function windowsReadingPaths(path: string): string[] {
+  return windowsReadings(path).map((segs) => `/${segs.join('/')}`.replace(/ /g, '%20'));
 }

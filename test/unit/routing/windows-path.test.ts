@@ -49,11 +49,13 @@ test('windowsPrefixMatches / windowsPathMatches: segment boundaries and 8.3 alia
   for (const [want, isExact, route, path] of cases) assert.equal(isExact ? exact(route, path) : prefix(route, path), want, `${route} ${path}`);
 });
 
-test('path-spelling without path or path-prefix warns', () => {
+test('path-spelling without path, path-prefix or path-regex warns', () => {
   const kdl = (m: string) => `listeners { listener "http" { address "127.0.0.1:0" } }
 routes { route "r" { matches { ${m} }; upstream "u" } }
 upstreams { upstream "u" { target "127.0.0.1:9" } }
 `;
-  assert.deepEqual(configDiagnostics(kdl('path-regex "^/a"; path-spelling "windows"')).warnings, ['routes > route "r" > matches > path-spelling: has no effect without path or path-prefix (path-regex is matched on the path as sent)']);
+  assert.deepEqual(configDiagnostics(kdl('method "GET"; path-spelling "windows"')).warnings, ['routes > route "r" > matches > path-spelling: has no effect without path, path-prefix or path-regex']);
+  // session 22: a path-regex is matched on the Windows readings too
+  assert.deepEqual(configDiagnostics(kdl('path-regex "^/a"; path-spelling "windows"')).warnings, []);
   assert.deepEqual(configDiagnostics(kdl('path-prefix "/a"; path-spelling "windows"')).warnings, []);
 });
