@@ -3,7 +3,7 @@
 // drop, request-rate caps, geo blocking, namespace scoping) is a config ERROR; any other is a
 // WARNING that `sentinel lint` prints. When a feature lands, delete its line here.
 import type { Decoder } from './decode.ts';
-import type { RawConfig, RawListener } from './schema.ts';
+import type { RawConfig, RawListener, RawObservability, RawRoute } from './schema.ts';
 
 type Severity = 'error' | 'warning';
 interface Entry {
@@ -15,7 +15,10 @@ interface Entry {
   given: (raw: RawConfig) => boolean;
 }
 
+/** The schema's default, which the decoder fills in: only another value asks for something. */
+const ROUTE_CACHE_DEFAULT = 1000;
 const sys = (raw: RawConfig) => raw.system ?? raw.server ?? {};
+const logging = (raw: RawConfig) => (raw.observability as RawObservability | undefined)?.logging;
 const lim = (raw: RawConfig) => (raw.limits ?? {}) as Record<string, unknown>;
 const limit = (key: string, severity: Severity, why: string): Entry => ({ path: `limits > ${key}`, severity, why, given: (raw) => lim(raw)[key] !== undefined });
 
@@ -24,6 +27,10 @@ export const NOT_IMPLEMENTED: readonly Entry[] = [
   { path: 'system > group', severity: 'error', why: 'privileges are not dropped; start Sentinel with that group (systemd Group=, the container\'s USER uid:gid)', given: (r) => sys(r).group !== undefined },
   { path: 'system > daemon', severity: 'warning', why: 'Sentinel runs in the foreground; let the service manager detach it', given: (r) => sys(r).daemon === true },
   { path: 'system > working-directory', severity: 'warning', why: 'the working directory is not changed; relative paths are resolved against the config file\'s folder', given: (r) => sys(r)['working-directory'] !== undefined },
+  { path: 'system > route-cache-size', severity: 'warning', why: 'routes are matched for every request, there is no route cache to size', given: (r) => (sys(r)['route-cache-size'] ?? ROUTE_CACHE_DEFAULT) !== ROUTE_CACHE_DEFAULT },
+  { path: 'observability > metrics > high-cardinality', severity: 'warning', why: 'metric labels are the same either way (docs/metrics.md)', given: (r) => (r.observability as RawObservability | undefined)?.metrics?.['high-cardinality'] === true },
+  { path: 'observability > logging > format', severity: 'warning', why: 'the log is JSON lines; pipe it through pino-pretty to read it', given: (r) => logging(r)?.format === 'pretty' },
+  { path: 'observability > logging > timestamps', severity: 'warning', why: 'every log line carries an ISO time', given: (r) => logging(r)?.timestamps === false },
   limit('max-requests-per-second-global', 'error', 'no request-rate cap is enforced from limits; use a rate-limit filter (filters { filter "rl" { type "rate-limit"; max-rps N; key "route" } })'),
   limit('max-requests-per-second-per-client', 'error', 'no request-rate cap is enforced from limits; use a rate-limit filter with key "client-ip"'),
   limit('max-requests-per-second-per-route', 'error', 'no request-rate cap is enforced from limits; use a rate-limit filter with key "route"'),
@@ -44,7 +51,37 @@ export function reportUnimplemented(raw: RawConfig, d: Decoder): void {
     if (e.severity === 'error') d.error(e.path, msg);
     else d.warn(e.path, msg);
   }
+  for (const sink of ['access-log', 'error-log', 'audit-log'] as const) {
+    const cfg = logging(raw)?.[sink];
+    if (!cfg) continue;
+    for (const key of SINK_KEYS_NOT_READ) if (cfg[key] !== undefined) d.warn(`observability > logging > ${sink} > ${key}`, `not implemented: ${sinkWhy(sink, key)}`);
+  }
+  for (const r of (raw.routes ?? []) as RawRoute[]) {
+    const path = `routes > route "${r.id}"`;
+    if (r['waf-enabled'] !== undefined) d.warn(`${path} > waf-enabled`, 'not implemented: a flag only; the WAF inspects the routes whose filters name a WAF agent filter (filters "waf", docs/waf.md)');
+    if (r.policies?.['rate-limit'] !== undefined) {
+      d.error(`${path} > policies > rate-limit`, 'not implemented: no rate limit is enforced from policies; use a rate-limit filter (filters { filter "rl" { type "rate-limit"; max-rps N; burst N; key "client-ip" } }) and filters "rl" on the route');
+    }
+  }
   for (const l of (raw.listeners ?? []) as (RawListener & { id: string })[]) {
     if (l.namespace !== undefined) d.error(`listeners > listener "${l.id}" > namespace`, 'not implemented: namespaces are not implemented, so this listener would serve every route; remove it or give the listener its own routes with route { listeners "<id>" }');
+  }
+}
+
+/** Log sink keys Sentinel reads and this version does not (every sink writes every line, in full). */
+const SINK_KEYS_NOT_READ = ['level', 'buffer-size', 'sample-rate', 'include-trace-id', 'log-blocked', 'log-agent-decisions', 'log-waf-events'] as const;
+
+function sinkWhy(sink: string, key: (typeof SINK_KEYS_NOT_READ)[number]): string {
+  switch (key) {
+    case 'level':
+      return sink === 'error-log' ? 'the error-log is the application log: observability { logging { level } } (or --log-level) sets its level' : `the ${sink} has no level: it gets every line`;
+    case 'buffer-size':
+      return 'the sinks\' write buffers are fixed (docs/core.md, "Logs")';
+    case 'sample-rate':
+      return `every line is written to the ${sink}`;
+    case 'include-trace-id':
+      return 'access and audit lines always carry trace_id';
+    default:
+      return `the ${sink} writes every event it has (docs/core.md)`;
   }
 }
