@@ -88,7 +88,7 @@ export function pathKey(path: string): string {
   return p.length > 1 && p.charCodeAt(p.length - 1) === 0x2f ? p.slice(0, -1) : p;
 }
 
-export type KeyFunction = (ctx: Pick<RequestContext, 'clientIp' | 'path' | 'routeId' | 'upstreamHeaders'>) => string;
+export type KeyFunction = (ctx: Pick<RequestContext, 'clientIp' | 'path' | 'keyPath' | 'routeId' | 'upstreamHeaders'>) => string;
 
 /**
  * Builds the key function. Every key starts with a one-letter tag so buckets of different
@@ -101,11 +101,11 @@ export function keyFunction(spec: KeySpec, prefixes: ClientPrefixes = DEFAULT_CL
     case 'client-ip':
       return (ctx) => 'i:' + clientPrefixKey(ctx.clientIp, v4, v6);
     case 'path':
-      return (ctx) => 'p:' + bounded(pathKey(ctx.path));
+      return (ctx) => 'p:' + bounded(pathKey(ctx.keyPath ?? ctx.path));
     case 'route':
       return (ctx) => 'r:' + (ctx.routeId ?? '');
     case 'client-ip-and-path':
-      return (ctx) => 'ip:' + bounded(clientPrefixKey(ctx.clientIp, v4, v6) + ' ' + pathKey(ctx.path));
+      return (ctx) => 'ip:' + bounded(clientPrefixKey(ctx.clientIp, v4, v6) + ' ' + pathKey(ctx.keyPath ?? ctx.path));
     case 'header': {
       const name = spec.name;
       // What the upstream gets, not what the client sent: an identity header (X-Forwarded-For,

@@ -22,7 +22,7 @@ import { collectTargets } from '../upstream/address.ts';
 import { compileTrusted, isTrusted } from '../server/trusted-proxies.ts';
 import { DEFAULT_TRUSTED_PROXY_HEADERS, GATEWAY_OWNED, isTrustableProxyHeader } from '../server/headers.ts';
 import { reportUnimplemented } from './unimplemented.ts';
-import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
+import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, windowsKeyPathOf, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ConfigLanguage } from './language.ts';
 import { compileAllowedOrigins } from '../websocket/origin.ts';
 import { WS_MAX_FRAME_BYTES } from '../websocket/messages.ts';
@@ -60,6 +60,8 @@ export interface CompiledRoute extends CompiledRouteSlices {
   readonly test: (input: MatchInput) => boolean;
   /** the `matches` conditions in evaluation order; `test` is exactly these AND-ed (explain walks them) */
   readonly conditions: readonly ConditionCheck[];
+  /** `path-spelling "windows"`: the request path as the route reads it, for rate-limit path keys (RequestContext.keyPath) */
+  readonly windowsKeyPath: ((path: string) => string) | undefined;
   readonly upstream: string | undefined;
   readonly builtin: BuiltinHandler | undefined;
   readonly filters: readonly string[];
@@ -509,6 +511,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       specificity: regexOk ? specificity(conditions) : 0,
       test: regexOk ? allOf(checks) : () => false,
       conditions: checks,
+      windowsKeyPath: conditions.windowsPaths ? windowsKeyPathOf(conditions) : undefined,
       upstream: r.upstream,
       builtin,
       filters: r.filters ?? [],

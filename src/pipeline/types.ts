@@ -64,6 +64,11 @@ export interface RequestContext {
   readonly method: string;
   /** path without query, as received (not decoded) */
   readonly path: string;
+  /**
+   * the path rate-limit `path` keys count when the route has `path-spelling "windows"`: the route's
+   * own reading of the request (src/routing/windows-path.ts windowsKeyPath); undefined otherwise
+   */
+  readonly keyPath?: string | undefined;
   /** query string without '?', '' when absent */
   readonly query: string;
   /** Host header without port, lower-cased */

@@ -4,7 +4,7 @@
 // `path-prefix` stops at a segment boundary; the Host port is stripped; `path-regex` is an
 // unanchored search on the path without query. Every config regex runs on RE2 (linear time), so
 // a pattern like `(a+)+$` cannot stall the event loop on a hostile Host or path.
-import { windowsPathMatches, windowsPrefixMatches, windowsReadingPaths, windowsSegments } from './windows-path.ts';
+import { windowsKeyPath, windowsPathMatches, windowsPrefixMatches, windowsReadingPaths, windowsSegments } from './windows-path.ts';
 import RE2 from 're2';
 
 export interface MatchInput {
@@ -147,6 +147,13 @@ export interface ConditionCheck {
   readonly test: (input: MatchInput) => boolean;
   /** what the request has for this condition (undefined: absent) */
   readonly actual: (input: MatchInput) => string | undefined;
+}
+
+/** A `path-spelling "windows"` route's reading of a request path for rate-limit keys (windowsKeyPath). */
+export function windowsKeyPathOf(c: RouteConditions): (path: string) => string {
+  const exact = (c.path ?? []).map((p) => windowsSegments(p));
+  const prefixes = (c.pathPrefix ?? []).map((p) => windowsSegments(p));
+  return (path) => windowsKeyPath(exact, prefixes, path);
 }
 
 /** Compiles the conditions into checks, cheapest first (the order they are evaluated in). */

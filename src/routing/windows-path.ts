@@ -164,5 +164,31 @@ function prefixSegmentsName(route: readonly string[], q: readonly string[]): boo
 
 /** The readings of windowsReadings as paths, for a `path-regex` under the rule (a space as `%20`). */
 export function windowsReadingPaths(path: string): string[] {
-  return windowsReadings(path).map((segs) => `/${segs.join('/')}`.replace(/ /g, '%20'));
+  return windowsReadings(path).map(joinSegments);
+}
+
+/**
+ * The path a `path-spelling "windows"` route's rate-limit `path` keys count (docs/rate-limit.md,
+ * "Paths are keyed"): the first reading that one of the route's `path` / `path-prefix` lists
+ * (`exact`, `prefixes`: their windowsSegments) names, with the segments it names written as the
+ * route writes them (an 8.3 alias, a data stream, a case or a trailing dot of `/login.aspx` count as
+ * `/login.aspx`); the rest of the path and a route on `path-regex` only: the first reading, streams
+ * cut. Without it `/login.aspx::$DATA` and `/LOGIN~1.ASP` were buckets of their own.
+ */
+export function windowsKeyPath(exact: readonly (readonly string[])[], prefixes: readonly (readonly string[])[], path: string): string {
+  const readings = windowsReadings(path);
+  for (const q of readings) {
+    for (const r of exact) if (segmentsName(r, q)) return joinSegments(r);
+    for (const r of prefixes) {
+      if (!prefixSegmentsName(r, q)) continue;
+      // a route prefix ending in `/` (last segment '') names any segment there: keep the request's
+      const named = r[r.length - 1] === '' ? r.length - 1 : r.length;
+      return joinSegments([...r.slice(0, named), ...q.slice(named)]);
+    }
+  }
+  return joinSegments(readings[0]!);
+}
+
+function joinSegments(segs: readonly string[]): string {
+  return `/${segs.join('/')}`.replace(/ /g, '%20');
 }

@@ -16,6 +16,8 @@ export class Context implements RequestContext {
   readonly responseHeaders: HeaderMap = {};
   readonly audit = { tags: [] as string[], ruleIds: [] as string[], rateLimited: false, blocked: undefined as string | undefined };
   private _state: Map<string, unknown> | undefined;
+  /** RequestContext.keyPath: set by the generation for routes with `path-spelling "windows"` */
+  keyPath: string | undefined = undefined;
   /** plugins/agents' per-request state (RequestContext.agentState); declared so every context has the same shape */
   agentState: unknown = undefined;
   private _log: Logger | undefined;

@@ -588,6 +588,7 @@ export class Generation {
     const ctx = (f.ctx = new Context(traceId, f.startTime, req, f.method, path, f.query, host, clientIp, socket.remotePort ?? 0, listener.config.id, tls ? 'https' : 'http', tls, route.id, route.upstream, upstreamHeaders, this.deps.log));
     ctx.trace = trace;
     ctx.traceparent = f.traceparent;
+    if (route.windowsKeyPath !== undefined) ctx.keyPath = route.windowsKeyPath(path);
     const chain = (f.chain = this.chains.get(route.id)!);
     res.once('close', () => {
       if (!res.writableFinished) ctx.cancel('client closed the connection');

@@ -13,6 +13,8 @@ export interface LimitedRoute {
   key: string;
   /** more rate-limit filter settings, KDL (`client-ipv6-prefix 128`) */
   extra?: string;
+  /** more `matches` conditions, KDL (`path-spelling "windows"`) */
+  matches?: string;
 }
 
 export interface LimitedGateway {
@@ -30,7 +32,7 @@ export async function startLimitedGateway(routes: readonly LimitedRoute[], opts:
 system { graceful-shutdown-timeout-secs 1${opts.system ? `; ${opts.system}` : ''} }
 listeners { listener "http" { address "${address}" } }
 routes {
-${routes.map((r, i) => `  route "r${i}" { matches { path-prefix "${r.prefix}" }; upstream "backend"; filters "f${i}" }`).join('\n')}
+${routes.map((r, i) => `  route "r${i}" { matches { path-prefix "${r.prefix}"${r.matches ? `; ${r.matches}` : ''} }; upstream "backend"; filters "f${i}" }`).join('\n')}
 }
 upstreams { upstream "backend" { target "${up.address}" } }
 filters {

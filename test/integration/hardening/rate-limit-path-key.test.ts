@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { startLimitedGateway, type LimitedGateway } from '../../helpers/rate-limit.ts';
 
 let g: LimitedGateway;
+let w: LimitedGateway;
 /** One request with the target exactly as written. */
 const status = (path: string) => g.status(path);
 
@@ -16,9 +17,18 @@ before(async () => {
     { prefix: '/c', key: 'client-ip-and-path' },
     { prefix: '/', key: 'path' },
   ]);
+  const windows = 'path-spelling "windows"';
+  w = await startLimitedGateway([
+    { prefix: '/login.aspx', key: 'path', matches: windows },
+    { prefix: '/administration', key: 'client-ip-and-path', matches: windows },
+    { prefix: '/', key: 'path' },
+  ]);
 });
 
-after(() => g.close());
+after(async () => {
+  await g.close();
+  await w.close();
+});
 
 const groups: [first: string, respellings: string[]][] = [
   ['/login', ['/login/', '/Login', '/LOGIN/', '//login', '/l%6Fgin', '/x/../login/', '/login?fresh=1']],
@@ -44,4 +54,19 @@ test('client-ip-and-path key: the same, per client', async () => {
   assert.equal(await status('/c/report'), 200);
   for (const p of ['/c/report/', '/c/Report', '/c/rep%6Frt/']) assert.equal(await status(p), 429, p);
   assert.equal(await status('/c/other'), 200);
+});
+
+// Session 22 (open since session 21): the keys left a data stream (`::$DATA`) and 8.3 aliases
+// (`LOGIN~1.ASP`) apart, two more buckets per limited path against an IIS upstream. On a route with
+// `path-spelling "windows"` the keys now count the route's own reading of the path.
+test('on a path-spelling "windows" route the key is the route\'s reading: data streams and 8.3 aliases share the bucket', async () => {
+  const s = (path: string) => w.status(path);
+  assert.equal(await s('/login.aspx'), 200);
+  for (const p of ['/login.aspx::$DATA', '/LOGIN.ASPX:$DATA', '/LOGIN~1.ASP', '/login~2.asp', '/x/..%20/login.aspx', '/%256Cogin.aspx']) assert.equal(await s(p), 429, `${p} shares the bucket of /login.aspx`);
+  assert.equal(await s('/administration/users.aspx'), 200);
+  for (const p of ['/ADMINI~1/users.aspx', '/administration::$INDEX_ALLOCATION/users.aspx', '/Administration./Users.aspx']) assert.equal(await s(p), 429, `${p} shares the bucket of /administration/users.aspx`);
+  assert.equal(await s('/administration/other.aspx'), 200, 'another page is another bucket');
+  // a route without the key keeps the `:` (a custom method is its own resource)
+  assert.equal(await s('/items'), 200);
+  assert.equal(await s('/items:batchGet'), 200);
 });

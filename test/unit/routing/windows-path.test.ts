@@ -2,7 +2,7 @@
 // path / path-prefix claims under the Windows spelling. Integration: hardening/windows-paths.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { windowsPathMatches, windowsPrefixMatches, windowsSegments } from '../../../src/routing/windows-path.ts';
+import { windowsKeyPath, windowsPathMatches, windowsPrefixMatches, windowsSegments } from '../../../src/routing/windows-path.ts';
 import { configDiagnostics } from '../../helpers/config-diagnostics.ts';
 
 test('windowsSegments: case, trailing dots and spaces, streams, empty segments', () => {
@@ -58,4 +58,21 @@ upstreams { upstream "u" { target "127.0.0.1:9" } }
   // session 22: a path-regex is matched on the Windows readings too
   assert.deepEqual(configDiagnostics(kdl('path-regex "^/a"; path-spelling "windows"')).warnings, []);
   assert.deepEqual(configDiagnostics(kdl('path-prefix "/a"; path-spelling "windows"')).warnings, []);
+});
+
+test('windowsKeyPath: the route\'s own reading of a request path (rate-limit keys)', () => {
+  const exact = [windowsSegments('/login.aspx')];
+  const prefixes = [windowsSegments('/administration'), windowsSegments('/api/')];
+  const table: [string, string][] = [
+    ['/LOGIN~1.ASP', '/login.aspx'],
+    ['/login.aspx::$DATA', '/login.aspx'],
+    ['/Login.aspx.', '/login.aspx'],
+    ['/ADMINI~1/Users.aspx', '/administration/users.aspx'],
+    ['/administration:$I30/x', '/administration/x'],
+    ['/api/V1', '/api/v1'],
+    ['/x/..%20/login.aspx', '/login.aspx'],
+    ['/%2561dministration/a', '/administration/a'],
+    ['/other:batch', '/other'],
+  ];
+  for (const [path, want] of table) assert.equal(windowsKeyPath(exact, prefixes, path), want, path);
 });
