@@ -23,7 +23,9 @@ export const agentsCompile: ConfigCompileSteps = {
       const n = [a['unix-socket'], a.grpc, a.http, a['in-process']].filter((x) => x !== undefined).length;
       if (n !== 1) error(`agents > agent "${a.id}"`, n === 0 ? 'needs a transport: unix-socket "/path", grpc "http://host:port", http "http://..." or in-process "sentinel-waf"' : 'give exactly one transport');
     }
-    overLimitWarnings(raw, routes, filters, agents, baseDir, (path, message) => diagnostics.push({ severity: 'warning', path, message }));
+    const warn = (path: string, message: string) => diagnostics.push({ severity: 'warning', path, message });
+    overLimitWarnings(raw, routes, filters, agents, baseDir, warn);
+    notActedOn(raw, agents, warn);
     return {};
   },
   view: (c) => ({ agents: c.raw.agents ?? [] }),
@@ -59,4 +61,32 @@ function overLimitWarnings(raw: RawConfig, routes: readonly CompiledRoute[], fil
       warn(`filters > filter "${id}"`, `fail-open (route "${r.id}"): a request body over the agent's inspection limit is forwarded uninspected, so a client can pad an attack past it; add body-over-limit "reject" (413) or body-over-limit "forward" to keep this`);
     }
   }
+}
+
+/** Pool keys Sentinel reads and this version does not, with what happens instead (docs/agents.md, "Limits"). */
+const POOL_NOT_READ: Readonly<Record<string, string>> = {
+  'load-balance-strategy': 'connections are picked least-loaded first',
+  'max-reconnect-attempts': 'reconnects never give up (backoff capped by reconnect-interval-ms)',
+  'drain-timeout-ms': 'a reload drains nothing: unchanged agents keep their client',
+  'max-concurrent-per-connection': 'concurrency is bounded per agent by max-concurrent-calls',
+};
+
+/**
+ * Accepted keys that do nothing here say so (`sentinel lint`), as src/config/unimplemented.ts does
+ * for the core's: the agent pool's, and the `waf` block's besides body-inspection (the gateway
+ * embeds no WAF engine: sentinel-waf takes paranoia level, mode and exclusions from its own flags
+ * or its agent block's `config { }`).
+ */
+function notActedOn(raw: RawConfig, agents: readonly AgentBlock[], warn: (path: string, message: string) => void): void {
+  for (const a of agents) {
+    const pool = (a.pool ?? {}) as Record<string, unknown>;
+    for (const [key, instead] of Object.entries(POOL_NOT_READ)) if (pool[key] !== undefined) warn(`agents > agent "${a.id}" > pool > ${key}`, `not implemented: ${instead}`);
+  }
+  const waf = raw.waf;
+  if (!waf) return;
+  const engine = 'the gateway embeds no WAF engine: give sentinel-waf its paranoia-level, mode, thresholds and exclusions in its flags or its agent block\'s config { } (docs/waf.md)';
+  // the decoder fills in the schema's defaults (engine coraza, mode prevention, audit-log #true): only another value asks for something
+  const given = { engine: (waf.engine ?? 'coraza') !== 'coraza', mode: (waf.mode ?? 'prevention') !== 'prevention', 'audit-log': waf['audit-log'] === false, ruleset: waf.ruleset !== undefined };
+  for (const [key, isGiven] of Object.entries(given)) if (isGiven) warn(`waf > ${key}`, `not acted on: ${engine}`);
+  if (waf['body-inspection']?.['inspect-response-body'] === true) warn('waf > body-inspection > inspect-response-body', 'not implemented: response bodies go to the agents whose events include response_body');
 }

@@ -131,10 +131,11 @@ export const agentsFeature = defineFeature({
     return block !== undefined && defineAgent(block, config.baseDir).definition.events.has('websocket_frame');
   },
   explainRoute(config, route) {
-    // the WAF is an agent (sentinel-waf); the waf block is what the agent filters are told
+    // the WAF is an agent (sentinel-waf) with its own settings: nothing of the waf block but
+    // body-inspection reaches it (config-checks.ts warns), so the section says so
     const waf = config.raw.waf;
     if (!waf || !route.filters.some((id) => config.filters.get(id)?.type === 'agent')) return [];
-    return [{ title: 'waf (through the agent filters)', settings: { engine: waf.engine ?? 'coraza', mode: waf.mode ?? 'prevention', 'paranoia-level': waf.ruleset?.['paranoia-level'] ?? 1, 'anomaly-threshold': waf.ruleset?.['anomaly-threshold'] ?? 5 } }];
+    return [{ title: 'waf block (not acted on: sentinel-waf takes these from its flags or its agent config { })', settings: { engine: waf.engine ?? 'coraza', mode: waf.mode ?? 'prevention', 'paranoia-level': waf.ruleset?.['paranoia-level'] ?? 1, 'anomaly-threshold': waf.ruleset?.['anomaly-threshold'] ?? 5 } }];
   },
   validators: {
     top: (raw, baseDir) => validateAgents((raw.agents ?? []) as AgentBlock[], baseDir).map((message) => ({ severity: 'error' as const, path: 'agents', message })),
