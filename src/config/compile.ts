@@ -110,6 +110,8 @@ export interface CompiledFilter {
   readonly id: string;
   readonly type: string;
   readonly config: Record<string, unknown>;
+  /** where a filter the compiler made from another block was written (diagnostics name it, not `filters`) */
+  readonly origin?: { readonly path: string; readonly keys: Readonly<Record<string, string>> };
 }
 
 export interface CompiledConfig extends CompiledConfigSlices {
@@ -242,6 +244,44 @@ function methodOverrideList(list: string[] | undefined, path: string, d: Decoder
   return out;
 }
 
+/**
+ * Sentinel's legacy per-route limit, `policies { rate-limit { requests-per-second; burst; key } }`,
+ * as a rate-limit filter of the route's own (id `route:<id>:rate-limit`, local store, 429): a config
+ * written for Sentinel keeps its limit. Returns route id -> filter id.
+ */
+function policyRateLimits(routes: readonly RawRoute[], filters: Map<string, CompiledFilter>, nodes: Node[], d: Decoder): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of routes) {
+    const limit = r.policies?.['rate-limit'];
+    if (limit === undefined) continue;
+    const path = `routes > route "${r.id}" > policies > rate-limit`;
+    const node = policyNode(nodes, r.id, 'rate-limit');
+    const rps = limit['requests-per-second'];
+    if (rps === undefined || !(rps > 0)) {
+      d.error(path, rps === undefined ? 'missing "requests-per-second" (requests a second, > 0)' : `requests-per-second must be > 0, got ${rps}`, node);
+      continue;
+    }
+    if (limit.burst !== undefined && limit.burst < 0) d.error(`${path} > burst`, `must be >= 0, got ${limit.burst}`, node);
+    const id = `route:${r.id}:rate-limit`;
+    if (filters.has(id)) {
+      d.error(path, `the route's limit is the filter "${id}", and a filter of that id is also written: rename that filter`, node);
+      continue;
+    }
+    const config: Record<string, unknown> = { 'max-rps': rps, burst: limit.burst ?? 10, key: limit.key ?? 'client-ip' };
+    filters.set(id, { id, type: 'rate-limit', config, origin: { path, keys: { 'max-rps': 'requests-per-second' } } });
+    out.set(r.id, id);
+  }
+  return out;
+}
+
+/** A validator's diagnostic about a filter the compiler made, named where the operator wrote it. */
+function atOrigin(x: Diagnostic, f: CompiledFilter): Diagnostic {
+  const prefix = `filters > filter "${f.id}"`;
+  if (!f.origin || !x.path.startsWith(prefix)) return x;
+  const rest = x.path.slice(prefix.length).replace(/^ > ([\w-]+)/, (_m, k: string) => ` > ${f.origin!.keys[k] ?? k}`);
+  return { ...x, path: f.origin.path + rest };
+}
+
 /** `route "id" { policies { <key> } }`'s node, for a diagnostic's file:line. */
 function policyNode(nodes: Node[], id: string, key: string): Node | undefined {
   return routeNode(nodes, id)?.children.find((c) => c.name === 'policies')?.children.find((c) => c.name === key);
@@ -313,6 +353,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       filters.set(id, { id, type, config });
     }
   }
+
+  const policyLimits = policyRateLimits((raw.routes ?? []) as RawRoute[], filters, nodes, d);
 
   // Types and required keys must hold before cross-references can be checked.
   if (d.diagnostics.some((x) => x.severity === 'error')) throw new ConfigError(d.diagnostics);
@@ -514,7 +556,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       windowsKeyPath: conditions.windowsPaths ? windowsKeyPathOf(conditions) : undefined,
       upstream: r.upstream,
       builtin,
-      filters: r.filters ?? [],
+      // the route's own policies { rate-limit } runs before the filters it names
+      filters: policyLimits.has(r.id) ? [policyLimits.get(r.id)!, ...(r.filters ?? [])] : (r.filters ?? []),
       serviceType,
       websocket: r.websocket ?? false,
       websocketOrigins,
@@ -559,7 +602,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
   // Validators see decoded values, not nodes: their diagnostics get the node their path names
   // (`filters > filter "a" > key`), so a warning says file:line like the decoder's own.
   const located = (list: Diagnostic[]) => list.map((x) => (x.location ? x : { ...x, location: locateByPath(nodes, x.path) }));
-  for (const f of filters.values()) d.diagnostics.push(...located(opts.validators?.filter?.(f) ?? []));
+  for (const f of filters.values()) d.diagnostics.push(...located((opts.validators?.filter?.(f) ?? []).map((x) => (f.origin ? atOrigin(x, f) : x))));
   d.diagnostics.push(...located(opts.validators?.top?.(raw, opts.baseDir) ?? []));
 
   const configSlices: Partial<CompiledConfigSlices> = {};

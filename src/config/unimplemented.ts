@@ -59,9 +59,6 @@ export function reportUnimplemented(raw: RawConfig, d: Decoder): void {
   for (const r of (raw.routes ?? []) as RawRoute[]) {
     const path = `routes > route "${r.id}"`;
     if (r['waf-enabled'] !== undefined) d.warn(`${path} > waf-enabled`, 'not implemented: a flag only; the WAF inspects the routes whose filters name a WAF agent filter (filters "waf", docs/waf.md)');
-    if (r.policies?.['rate-limit'] !== undefined) {
-      d.error(`${path} > policies > rate-limit`, 'not implemented: no rate limit is enforced from policies; use a rate-limit filter (filters { filter "rl" { type "rate-limit"; max-rps N; burst N; key "client-ip" } }) and filters "rl" on the route');
-    }
   }
   for (const l of (raw.listeners ?? []) as (RawListener & { id: string })[]) {
     if (l.namespace !== undefined) d.error(`listeners > listener "${l.id}" > namespace`, 'not implemented: namespaces are not implemented, so this listener would serve every route; remove it or give the listener its own routes with route { listeners "<id>" }');

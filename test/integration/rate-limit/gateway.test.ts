@@ -144,6 +144,46 @@ test('global rate-limits block applies to every route', async () => {
   assert.deepEqual(statuses, [200, 200, 429, 429]);
 });
 
+test("Sentinel's route policies { rate-limit } is enforced, per route, before the route's filters", async () => {
+  // 0.01 a second refills a token every 100 s: exact counts however slow the machine is.
+  const kdl = `
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes {
+  route "legacy" { matches { path-prefix "/legacy" }; upstream "backend"; filters "per-route"
+    policies { rate-limit { requests-per-second 0.01; burst 1; key "header:X-Api-Key" } } }
+  route "other" { matches { path-prefix "/other" }; upstream "backend"; policies { rate-limit { requests-per-second 0.01; burst 1; key "header:X-Api-Key" } } }
+}
+upstreams { upstream "backend" { target "${up.address}" } }
+filters { filter "per-route" { type "rate-limit"; max-rps 0.01; burst 2; key "route" } }
+`;
+  const { gw, url } = await start(kdl);
+  const legacy = [];
+  for (const key of ['alpha', 'alpha', 'beta', 'gamma']) legacy.push((await request(`${url()}/legacy`, { headers: { 'x-api-key': key } })).status);
+  // The policy limit first: alpha's second is refused by it and never takes a token of
+  // "per-route", so beta still passes and gamma finds "per-route" empty. Run the other way
+  // round, alpha's second would have taken per-route's last token and beta been refused.
+  assert.deepEqual(legacy, [200, 429, 200, 429]);
+  // the other route's limit has its own buckets: alpha has not used it yet
+  assert.deepEqual(await burst(`${url()}/other`, 2, { 'x-api-key': 'alpha' }), [200, 429]);
+  const text = await gw.metrics.render();
+  assert.match(text, /sentinel_rate_limit_exceeded_total\{filter="route:legacy:rate-limit",action="reject"\} 1\n/);
+  assert.match(text, /sentinel_rate_limit_exceeded_total\{filter="per-route",action="reject"\} 1\n/);
+  assert.match(text, /sentinel_rate_limit_exceeded_total\{filter="route:other:rate-limit",action="reject"\} 1\n/);
+  assert.match(text, /sentinel_rate_limited_total\{route="legacy"\} 2\n/);
+});
+
+test('a bad policies { rate-limit } is a config error naming where it was written', async () => {
+  const kdl = (limit: string) => `
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "api" { matches { path-prefix "/" }; upstream "backend"; policies { rate-limit { ${limit} } } } }
+upstreams { upstream "backend" { target "${up.address}" } }
+`;
+  await assert.rejects(gatewayFrom(kdl('burst 5')), /routes > route "api" > policies > rate-limit: missing "requests-per-second"/);
+  await assert.rejects(gatewayFrom(kdl('requests-per-second 0')), /routes > route "api" > policies > rate-limit: requests-per-second must be > 0/);
+  await assert.rejects(gatewayFrom(kdl('requests-per-second 5; key "cookie:session"')), /routes > route "api" > policies > rate-limit > key: invalid key "cookie:session"/);
+});
+
 test('a reload with the same limit keeps the buckets; a changed limit starts fresh', async () => {
   const kdl = config('max-rps 0.1; burst 1');
   const { gw, url } = await start(kdl);
