@@ -2,7 +2,9 @@
 // constant parameter (Rule.pure) is a pure function of the value: transformations then operator.
 // When it did not match a value once, it never will, so the next request carrying the same value
 // (a User-Agent, an Accept header, a cookie, a common argument) skips it. One bitset per distinct
-// value (one bit per link of the rule set), looked up once per collection item, bounded LRU.
+// value (one bit per link of the rule set), looked up once per collection item, bounded (CLOCK:
+// values in use stay, see ClockCache).
+import { ClockCache } from '../clock-cache.ts';
 import { SeenBefore } from '../seen-before.ts';
 import type { Item } from './collections.ts';
 
@@ -41,7 +43,7 @@ export interface MissSplit {
 }
 
 export class MissMemo {
-  private readonly byValue = new Map<string, MissEntry>();
+  private readonly byValue: ClockCache<MissEntry>;
   private readonly words: number;
   private readonly seen = new SeenBefore();
 
@@ -51,7 +53,9 @@ export class MissMemo {
   /** split()'s list of well-known entries (reused: only its first `n` slots are read). */
   private readonly scratch: MissEntry[] = [];
 
-  constructor(links: number) {
+  /** `capacity`: how many values are kept (a parameter for the tests). */
+  constructor(links: number, capacity = MAX_VALUES) {
+    this.byValue = new ClockCache(capacity);
     this.words = (links + 31) >> 5;
     this.none = new Uint32Array(this.words).fill(0xffffffff);
   }
@@ -66,15 +70,18 @@ export class MissMemo {
       if (e === undefined) {
         e = { bits: new Uint32Array(this.words), known: 0, and: undefined };
         // A value new to the memo is known by its items for this transaction only, until it comes back.
-        if (this.seen.check(value)) {
-          if (this.byValue.size >= MAX_VALUES) this.byValue.delete(this.byValue.keys().next().value as string);
-          this.byValue.set(value, e);
-        }
+        // An evicted entry is not reused: items of a running transaction may still hold it.
+        if (this.seen.check(value)) this.byValue.add(value, e);
       }
     }
     item.memoOwner = this;
     item.memo = e;
     return e;
+  }
+
+  /** How many values are kept (tests). */
+  get size(): number {
+    return this.byValue.size;
   }
 
   /** Splits a collection's items. Which items count as known only decides how much is skipped:

@@ -1,7 +1,7 @@
 // One pass for many patterns: every constant @rx pattern is also a member of an RE2.Set, so the
 // first rule that asks "does pattern i match this value?" scans the value once against all
 // patterns of i's Set and the answer for the others is a bitmap lookup. The answers are cached by
-// value across transactions (a pure function of the pattern list and the value, bounded LRU):
+// value across transactions (a pure function of the pattern list and the value, bounded: CLOCK):
 // header values, cookie names and common arguments repeat from request to request.
 //
 // Patterns are grouped into Sets by the variables of the rules that use them (the `group` given to
@@ -10,6 +10,7 @@
 // rules that never see it (a Set scan costs per byte, whatever the answer).
 import RE2 from 're2';
 
+import { ClockCache } from '../clock-cache.ts';
 import { SeenBefore } from '../seen-before.ts';
 
 /** A Set of this many patterns compiles in well under a second and fits RE2's DFA budget;
@@ -43,8 +44,8 @@ export class RegexPrefilter {
   /** Per pattern: its chunk, or -1 when no Set holds it. */
   private chunkOf = new Int32Array(0);
   private built = 0;
-  private readonly cache = new Map<string, Uint8Array>();
-  private readonly recent = new Map<string, Uint8Array>();
+  private readonly cache: ClockCache<Uint8Array>;
+  private readonly recent = new ClockCache<Uint8Array>(RECENT);
   private readonly seen = new SeenBefore();
   /** The last answer, for the very common case of consecutive rules asking about one value. */
   private lastInput: string | undefined;
@@ -52,6 +53,11 @@ export class RegexPrefilter {
   /** The last value's UTF-8 bytes (node-re2 would convert a string on every Set call). */
   private bytesOf: string | undefined;
   private bytes: Buffer | undefined;
+
+  /** `capacity`: how many values `cache` keeps (a parameter for the tests). */
+  constructor(capacity = CACHE_ENTRIES) {
+    this.cache = new ClockCache(capacity);
+  }
 
   /** Adds an RE2 pattern (compiled with flags 'ms') and returns its index; `group` names the
    * values it will be asked about (the rule's variables), for the Set it joins. */
@@ -115,17 +121,13 @@ export class RegexPrefilter {
       if (ans === undefined) {
         const keep = input.length <= CACHE_MAX_VALUE && this.seen.check(input);
         const store = keep ? this.cache : this.recent;
-        let reuse: Uint8Array | undefined;
-        if (store.size >= (keep ? CACHE_ENTRIES : RECENT)) {
-          const oldest = store.keys().next().value as string;
-          // The recent list recycles its arrays: the bench GET's ~7 one-off values (its counter in
-          // the query, the URI, the request line...) each took a fresh one, and in the engine alone
-          // that tripled the bytes promoted per GET (1.46 KiB -> 0.41 with reuse), for no gain.
-          if (!keep) reuse = store.get(oldest);
-          store.delete(oldest);
-        }
+        // The array of the value evicted for room is reused (lastAnswer may be it, and is replaced
+        // below): the bench GET's ~7 one-off values (its counter in the query, the URI, the
+        // request line...) each took a fresh one in the recent list, and in the engine alone that
+        // tripled the bytes promoted per GET (1.46 KiB -> 0.41 with reuse), for no gain.
+        const reuse = store.reserve();
         ans = reuse !== undefined ? reuse.fill(NOT_SCANNED) : new Uint8Array(this.built).fill(NOT_SCANNED);
-        store.set(input, ans);
+        store.add(input, ans);
       }
       this.lastInput = input;
       this.lastAnswer = ans;

@@ -124,3 +124,84 @@ describe('miss memo: the AND of a split kept across transactions', () => {
     for (let link = 0; link < 64; link++) assert.equal(knownMiss(two.all, link), link === 1 || link === 7 || link === 40, `link ${link}`);
   });
 });
+
+describe('miss memo: bounded, values in use kept', () => {
+  it('keeps a value looked up in every transaction while many more values than it holds come and go', () => {
+    const memo = new MissMemo(40, 100);
+    let serial = 5000;
+    const hot = (): ReturnType<MissMemo['of']> => memo.of(makeItem('User-Agent', 'Mozilla/5.0 (the same every time)'));
+    currentTransaction.serial = serial++;
+    hot();
+    currentTransaction.serial = serial++;
+    const kept = hot()!; // second sight: admitted
+    setMiss(kept, 3);
+    // 1,000 values that each come back once in a later transaction (ids seen twice): each is
+    // admitted, so the memo turns over ten times. The hot value is looked up in every transaction.
+    for (let n = 0; n < 1000; n++) {
+      for (const v of [n, n - 1]) {
+        currentTransaction.serial = serial++;
+        if (v >= 0) memo.of(makeItem('id', `id-${v}`));
+        assert.equal(hot(), kept, `hot value dropped after ${n} others`);
+      }
+    }
+    assert.equal(knownMiss(kept.bits, 3), true);
+    assert.ok(memo.size <= 100, `size ${memo.size}`);
+  });
+
+  it('drops values not looked up again first, and stays at its bound', () => {
+    const memo = new MissMemo(40, 10);
+    let serial = 6000;
+    const admit = (v: string): void => {
+      for (let k = 0; k < 2; k++) {
+        currentTransaction.serial = serial++;
+        memo.of(makeItem('k', v));
+      }
+    };
+    for (let n = 0; n < 10; n++) admit(`v${n}`);
+    assert.equal(memo.size, 10);
+    currentTransaction.serial = serial++;
+    const used = memo.of(makeItem('k', 'v0')); // v0 was kept first, then looked up again
+    admit('v10'); // one over the bound: v1 (oldest not looked up again) goes, v0 stays
+    assert.equal(memo.size, 10);
+    currentTransaction.serial = serial++;
+    assert.equal(memo.of(makeItem('k', 'v0')), used);
+    // v1 comes back and is admitted again: v2 is the oldest now but was looked up, so v3 goes.
+    const before = memo.of(makeItem('k', 'v2'));
+    currentTransaction.serial = serial++;
+    memo.of(makeItem('k', 'v1'));
+    assert.equal(memo.size, 10);
+    currentTransaction.serial = serial++;
+    assert.equal(memo.of(makeItem('k', 'v2')), before, 'v2 was looked up after v1 went: kept');
+  });
+});
+
+describe('miss memo: eviction does not walk the Map', () => {
+  it('admits values into a full memo without iterating a Map (V8 walks every deleted entry from the start)', () => {
+    const memo = new MissMemo(40, 50);
+    let serial = 7000;
+    const admit = (v: string): void => {
+      for (let k = 0; k < 2; k++) {
+        currentTransaction.serial = serial++;
+        memo.of(makeItem('k', v));
+      }
+    };
+    for (let n = 0; n < 60; n++) admit(`before-${n}`);
+    const proto = Map.prototype as unknown as Record<string | symbol, (...a: unknown[]) => unknown>;
+    const names: (string | symbol)[] = ['keys', 'values', 'entries', 'forEach', Symbol.iterator];
+    const saved = names.map((k) => proto[k]!);
+    let walks = 0;
+    names.forEach((k, i) => {
+      proto[k] = function (this: unknown, ...a: unknown[]) {
+        walks++;
+        return saved[i]!.apply(this, a);
+      };
+    });
+    try {
+      for (let n = 0; n < 200; n++) admit(`after-${n}`);
+    } finally {
+      names.forEach((k, i) => (proto[k] = saved[i]!));
+    }
+    assert.equal(memo.size, 50);
+    assert.equal(walks, 0);
+  });
+});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import type { ClockCache } from '../../../src/waf/clock-cache.ts';
 import { RegexPrefilter } from '../../../src/waf/regex/prefilter.ts';
 import { currentTransaction } from '../../../src/waf/seen-before.ts';
 
@@ -56,7 +57,7 @@ describe('regex prefilter: one-off values', () => {
 describe('regex prefilter: admission across transactions', () => {
   it('keeps a value across requests once it came back in another transaction, not a one-off value', () => {
     const { pf, idx } = built();
-    const cache = (pf as unknown as { cache: Map<string, Uint8Array> }).cache;
+    const cache = (pf as unknown as { cache: ClockCache<Uint8Array> }).cache;
     let serial = 40_000;
     const ask = (value: string): void => {
       currentTransaction.serial = serial++;
@@ -65,9 +66,43 @@ describe('regex prefilter: admission across transactions', () => {
     ask('a header value');
     // Out of the recent list, so the next sight goes through admission again.
     for (let n = 0; n < 100; n++) ask(`one-off-${n}`);
-    assert.equal(cache.has('a header value'), false, 'first sight: recent list only');
+    assert.equal(cache.peek('a header value') !== undefined, false, 'first sight: recent list only');
     ask(['a header', ' value'].join(''));
-    assert.equal(cache.has('a header value'), true, 'seen in an earlier transaction: kept');
+    assert.equal(cache.peek('a header value') !== undefined, true, 'seen in an earlier transaction: kept');
     assert.equal([...cache.keys()].some((k) => k.startsWith('one-off-')), false, 'one-off values are not kept');
+  });
+});
+
+describe('regex prefilter: bounded cache, values in use kept', () => {
+  it('keeps a value asked about in every transaction while many more values than it holds come and go, and answers stay right', () => {
+    const pf = new RegexPrefilter(50);
+    const idx = SOURCES.map((s) => pf.register(s, 'ARGS'));
+    pf.build();
+    const res = SOURCES.map((s) => new RegExp(s, 'ms'));
+    const cache = (pf as unknown as { cache: ClockCache<Uint8Array> }).cache;
+    const hot = 'xyz-abc-123';
+    let serial = 50_000;
+    const ask = (value: string): void => {
+      for (let p = 0; p < SOURCES.length; p++) assert.equal(pf.answer(idx[p]!, value), res[p]!.test(value) ? 1 : 0, `${SOURCES[p]} on ${value}`);
+    };
+    const other = (v: number): string => (v % 3 === 0 ? `y${v}z` : `q-${v}-q`);
+    currentTransaction.serial = serial++;
+    ask(hot);
+    // Values come back once, 70 values later: out of the recent list (64) by then, so the second
+    // sight is admitted to the cache, which turns over ~10 times. The hot value is asked about in
+    // every transaction from its own second sight on.
+    let kept: Uint8Array | undefined;
+    for (let n = 0; n < 570; n++) {
+      for (const v of [n, n - 70]) {
+        currentTransaction.serial = serial++;
+        if (v >= 0) ask(other(v));
+        if (n < 70) continue;
+        ask(hot);
+        kept ??= cache.peek(hot);
+        assert.ok(kept, 'second sight: cached');
+        assert.equal(cache.peek(hot), kept, `hot value dropped after ${n} others`);
+      }
+    }
+    assert.ok(cache.size <= 50, `size ${cache.size}`);
   });
 });
