@@ -83,7 +83,7 @@ export class ClusterPrimary {
     for (let i = 0; i < this.opts.workers; i++) cluster.fork();
     await started;
     this.metricsServer = await serveMetrics(this.config, () => this.renderMetrics());
-    if (this.config.system['auto-reload'] && this.config.file) this.watcher = watchConfigSources(reloadSources(this.config), () => void this.reload());
+    if (this.config.system['auto-reload'] && this.config.file) this.watcher = watchConfigSources(() => reloadSources(this.config), () => void this.reload());
     this.metrics.generation.set(1);
     const pids = [...this.ready.values()].map((w) => w.process.pid);
     this.log.info({ workers: this.opts.workers, pid: process.pid, worker_pids: pids, listeners: this.listenersText }, 'sentinel cluster started');
@@ -198,6 +198,7 @@ export class ClusterPrimary {
     }
     for (const w of next.warnings) this.log.warn(formatDiagnostic(w));
     this.config = next;
+    this.watcher?.refresh();
     const workers = [...this.ready.values()];
     const results = await Promise.all(
       workers.map((w) =>

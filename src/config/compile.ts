@@ -116,6 +116,8 @@ export interface CompiledFilter {
 
 export interface CompiledConfig extends CompiledConfigSlices {
   readonly file: string | undefined;
+  /** the config file and every file it includes, as given (mounted paths), in load order */
+  readonly files: readonly string[];
   readonly baseDir: string;
   readonly raw: RawConfig;
   readonly system: Required<Pick<RawSystem, 'worker-threads' | 'max-connections' | 'graceful-shutdown-timeout-secs' | 'trace-id-format' | 'auto-reload'>> & RawSystem;
@@ -224,6 +226,8 @@ export interface ConfigCompileSteps {
 
 export interface CompileOptions {
   file?: string;
+  /** the files the config was read from: `file` and its includes, in load order (auto-reload watches them) */
+  files?: readonly string[];
   baseDir: string;
   validators?: ConfigValidators;
   /** the composition's config language (src/features.ts COMPOSITION.language) */
@@ -640,6 +644,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
 
   const config: CompiledConfig = {
     file: opts.file,
+    files: opts.files ?? (opts.file ? [opts.file] : []),
     baseDir: opts.baseDir,
     raw,
     system: systemFull,

@@ -10,12 +10,17 @@ import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import type { CompiledConfig } from './compile.ts';
 
 export interface ConfigWatcher {
+  /** watch the current sources again (after a reload: an include or TLS file added or removed) */
+  refresh(): void;
   close(): void;
 }
 
-/** The files a reload re-reads: the config file and every `*-file` of the listeners' tls blocks. */
+/**
+ * The files a reload re-reads: the config file, every file it includes (session 22: before, an edit
+ * to an included file alone was never seen) and every `*-file` of the listeners' tls blocks.
+ */
 export function reloadSources(config: CompiledConfig): string[] {
-  const files = config.file ? [config.file] : [];
+  const files = config.files.length > 0 ? [...config.files] : config.file ? [config.file] : [];
   const collect = (v: unknown, key: string): void => {
     if (typeof v === 'string' && key.endsWith('-file')) files.push(isAbsolute(v) ? v : resolve(config.baseDir, v));
     else if (Array.isArray(v)) for (const item of v) collect(item, key);
@@ -46,14 +51,15 @@ export function watchTargets(files: readonly string[], realpath: (p: string) => 
   return targets;
 }
 
-export function watchConfigSources(files: readonly string[], onChange: () => void, debounceMs = 200): ConfigWatcher {
+/** `sources` is asked again at every re-arm: a reload may add or drop an include or a TLS file. */
+export function watchConfigSources(sources: () => readonly string[], onChange: () => void, debounceMs = 200): ConfigWatcher {
   let watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const arm = (): void => {
     for (const w of watchers) w.close();
     watchers = [];
-    for (const [dir, names] of watchTargets(files)) {
+    for (const [dir, names] of watchTargets(sources())) {
       try {
         const w = watch(dir, (_event, name) => {
           if (name !== null && !names.has(name.toString())) return;
@@ -75,6 +81,9 @@ export function watchConfigSources(files: readonly string[], onChange: () => voi
   };
   arm();
   return {
+    refresh() {
+      if (!closed) arm();
+    },
     close() {
       closed = true;
       clearTimeout(timer);

@@ -127,7 +127,7 @@ export class Gateway {
       throw err;
     }
     if (this.opts.handleSignals) this.installSignals();
-    if (config.system['auto-reload'] && config.file && !this.opts.clusterWorker) this.watcher = watchConfigSources(reloadSources(config), () => void this.reload().catch(() => undefined));
+    if (config.system['auto-reload'] && config.file && !this.opts.clusterWorker) this.watcher = watchConfigSources(() => reloadSources(this.generation.config), () => void this.reload().catch(() => undefined));
     this.log.info({ generation: this.generation.number, listeners: config.listeners.map((l) => `${l.id}=${this.addressText(l.id)}`) }, 'sentinel started');
   }
 
@@ -369,6 +369,8 @@ export class Gateway {
     this.recordReload({ at, kind: 'reload', result: 'success', generation: next.number, duration_ms: duration });
     this.audit({ event_type: 'config_change', action: 'reload_success', generation: next.number, duration_ms: duration });
     this.log.info({ generation: next.number }, 'configuration reloaded');
+    // the new config may include other files (or name other TLS files): watch what it was read from
+    this.watcher?.refresh();
     for (const slot of this.listeners.values()) {
       const l = next.config.listeners.find((x) => x.id === slot.config.id);
       if (l && l.protocol === slot.config.protocol) {
