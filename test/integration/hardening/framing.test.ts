@@ -51,6 +51,19 @@ const REFUSED: [string, string, number][] = [
   ['chunked on HTTP/1.0', `POST /a HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUG}`, 400],
   ['NUL in a header value', `GET /a HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n${SMUG}`, 400],
   ['HTTP/1.2', `GET /a HTTP/1.2\r\nHost: a\r\n\r\n${SMUG}`, 400],
+  // session 22 probes (held)
+  ['Transfer-Encoding: chunked, (a trailing comma)', post('Transfer-Encoding: chunked,\r\n', '0\r\n\r\n'), 400],
+  ['Transfer-Encoding: ,chunked', post('Transfer-Encoding: ,chunked\r\n', '0\r\n\r\n'), 501],
+  ['Transfer-Encoding: chunked and an empty Transfer-Encoding', post('Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n', '0\r\n\r\n'), 501],
+  ['Transfer-Encoding: "chunked"', post('Transfer-Encoding: "chunked"\r\n', '0\r\n\r\n'), 501],
+  ['a quoted chunk extension holding CR LF', post('Transfer-Encoding: chunked\r\n', '3;x="a\r\nb"\r\nabc\r\n0\r\n\r\n'), 400],
+  ['a 20 KiB chunk extension', post('Transfer-Encoding: chunked\r\n', `3;x=${'a'.repeat(20000)}\r\nabc\r\n0\r\n\r\n`), 400],
+  ['a chunk size 0x3', post('Transfer-Encoding: chunked\r\n', '0x3\r\nabc\r\n0\r\n\r\n'), 400],
+  ['a chunk size ended by a bare CR', post('Transfer-Encoding: chunked\r\n', '3\rabc\r\n0\r\n\r\n'), 400],
+  ['Content-Length in a trailer', post('Transfer-Encoding: chunked\r\n', '3\r\nabc\r\n0\r\nContent-Length: 50\r\n\r\n'), 400],
+  ['tabs between the request line parts', `GET\t/a\tHTTP/1.1\r\nHost: a\r\n\r\n${SMUG}`, 501],
+  ['an empty Content-Length', post('Content-Length: \r\n', ''), 400],
+  ['obs-fold in another header', post('X-A: a\r\n b\r\nContent-Length: 3\r\n', 'abc'), 400],
 ];
 
 test('ambiguous framing is refused and the connection closed: nothing reaches the upstream', async () => {
