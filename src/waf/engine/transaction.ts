@@ -2,9 +2,9 @@
 // interventions and the list of matched rules.
 import { randomBytes } from 'node:crypto';
 
-import { COLLECTION_COUNT, collectionSlot, COLLECTIONS, Collection, makeItem, MapCollection, TxCollection, type Item } from './collections.ts';
+import { COLLECTION_COUNT, collectionSlot, Collection, makeItem, MapCollection, TxCollection, undefinedArray, type Item } from './collections.ts';
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
-import { compileMacro, expandMacro, type Macro, type MacroRef } from './macro.ts';
+import { compileMacro, expandMacro, type Macro, type MacroRef, type MacroResolver } from './macro.ts';
 import { knownMiss, setMiss } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
 import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
@@ -70,16 +70,16 @@ export class Transaction {
   // variables
   /** Stored scalar values by slot (scalarStoreSlot): an array store per setScalar, not a Map
    * grown from empty every transaction (~25 writes in setRequest). */
-  private readonly scalarVals = new Array<string | undefined>(scalarSlotCount()).fill(undefined);
+  private readonly scalarVals = undefinedArray<string>(scalarSlotCount());
   /** Stored scalars' selected items by slot (RuleVariable.sid), kept while the value stays the
    * same (the miss memo caches its lookup on the item). */
-  private readonly scalarSel = new Array<Item[] | undefined>(scalarSlotCount()).fill(undefined);
-  private readonly cols = new Map<string, Collection>();
-  /** The built-in collections made so far, by slot (RuleVariable.cid): the rule loop's reads
-   * without a Map lookup by name (~2 per selector of a whole or keyed collection). */
-  private readonly colSlots = new Array<Collection | undefined>(COLLECTION_COUNT).fill(undefined);
+  private readonly scalarSel = undefinedArray<Item[]>(scalarSlotCount());
+  /** The collections made so far, by slot (collectionSlot(), RuleVariable.cid): every collection
+   * the transaction fills is a built-in one, so no Map by name. */
+  private readonly colSlots = undefinedArray<Collection>(COLLECTION_COUNT);
   private readonly tx = new TxCollection();
-  private readonly persistent = new Map<string, MapCollection>();
+  /** Persistent collections opened by initcol (made on the first: most transactions open none). */
+  private persistent: Map<string, MapCollection> | undefined;
   private matchedVars: Item[] = [];
   private matchedVarName = '';
   private matchedVar = '';
@@ -96,7 +96,8 @@ export class Transaction {
 
   // runtime rule controls (ctl)
   private removedIds: [number, number][] = [];
-  private readonly removedTags = new Set<string>();
+  /** Tags removed by ctl or scoped exclusions (made on the first). */
+  private removedTags: Set<string> | undefined;
   /** Per link (by linkIndex): 0, or 1 + the index in removedLists of the targets ctl removed from
    * its chain (the starter's links get the same list). */
   private removedLinks: Uint32Array | undefined;
@@ -112,7 +113,7 @@ export class Transaction {
   /** Per transformation, long input -> output (see longStep). */
   private longSteps: Map<(input: string) => string, Map<string, string>> | undefined;
   /** Computed scalar variables as one-item arrays, reused while the value stays the same. */
-  private readonly scalarItems = new Map<string, Item[]>();
+  private scalarItems: Map<string, Item[]> | undefined;
   /** transform()'s answer for links without transformations (read before the next call). */
   private readonly untransformed: string[] = [''];
   /** Set by select(): whether the selected variable is a collection (names get ":key"). */
@@ -257,7 +258,7 @@ export class Transaction {
   /** Removes rules for this transaction only (like ctl:ruleRemoveById / ruleRemoveByTag). */
   removeRules(ids: string[], tags: string[]): void {
     for (const id of ids) this.removedIds = this.removedIds.concat(parseIdRanges(id));
-    for (const t of tags) this.removedTags.add(t);
+    for (const t of tags) (this.removedTags ??= new Set()).add(t);
   }
 
   /** A TX variable, e.g. 'blocking_inbound_anomaly_score'. */
@@ -267,15 +268,11 @@ export class Transaction {
 
   // ------------------------------------------------------------------ request setup
 
+  /** A built-in collection (the names the transaction fills are all built-in), made if new. */
   private col(name: string): Collection {
-    let c = this.cols.get(name);
-    if (!c) {
-      c = new Collection();
-      this.cols.set(name, c);
-      const slot = collectionSlot(name);
-      if (slot >= 0) this.colSlots[slot] = c;
-    }
-    return c;
+    const slot = collectionSlot(name);
+    if (slot < 0) throw new Error(`not a built-in collection: ${name}`);
+    return (this.colSlots[slot] ??= new Collection());
   }
 
   private setRequest(conn: ConnectionInfo, req: RequestLine, headers: [string, string][]): void {
@@ -309,8 +306,7 @@ export class Transaction {
     this.setScalar('OUTBOUND_DATA_ERROR', '0');
     this.setScalar('MULTIPART_STRICT_ERROR', '0');
     this.setScalar('MULTIPART_UNMATCHED_BOUNDARY', '0');
-    const now = new Date();
-    this.setScalar('TIME_EPOCH', String(Math.floor(now.getTime() / 1000)));
+    this.setScalar('TIME_EPOCH', String(Math.floor(Date.now() / 1000)));
     for (const [name, value] of this.splitArgs(query)) this.addArg('GET', name, value);
     const rh = this.col('REQUEST_HEADERS');
     const rhn = this.col('REQUEST_HEADERS_NAMES');
@@ -488,11 +484,14 @@ export class Transaction {
       case 'SESSION':
       case 'USER':
       case 'RESOURCE':
-        return this.persistent.get(name) ?? EMPTY;
+        return this.persistent?.get(name) ?? EMPTY;
       case 'ENV':
         return wrap(Object.entries(process.env).map(([key, value]) => ({ key, value: value ?? '' })));
       default:
-        return this.cols.get(name) ?? (COLLECTIONS.has(name) ? EMPTY : undefined);
+      {
+        const slot = collectionSlot(name);
+        return slot < 0 ? undefined : (this.colSlots[slot] ?? EMPTY);
+      }
     }
   }
 
@@ -536,10 +535,11 @@ export class Transaction {
     this.selKeyed = false;
     const value = this.scalar(name);
     if (value === undefined) return NO_ITEMS;
-    const cached = this.scalarItems.get(name);
+    const items = (this.scalarItems ??= new Map());
+    const cached = items.get(name);
     if (cached !== undefined && cached[0]!.value === value) return cached;
     const one = [makeItem('', value)];
-    this.scalarItems.set(name, one);
+    items.set(name, one);
     return one;
   }
 
@@ -565,7 +565,7 @@ export class Transaction {
 
   // ------------------------------------------------------------------ macros
 
-  private resolveRef = (ref: MacroRef): string | undefined => {
+  private resolveRef(ref: MacroRef): string | undefined {
     const { name, key } = ref;
     if (key === undefined) {
       if (name === 'MATCHED_VAR') return this.matchedVar;
@@ -576,7 +576,7 @@ export class Transaction {
     const col = this.keyed(name);
     if (!col) return undefined;
     return col.get(ref.lkey ?? key.toLowerCase())[0]?.value;
-  };
+  }
 
   private expandFor(macro: Macro, rule: Rule): string {
     if (macro.constant) return macro.source;
@@ -584,14 +584,15 @@ export class Transaction {
     // was an allocation per setvar and message); saved and restored for the nested RULE.msg case.
     const outer = this.macroRule;
     this.macroRule = rule;
-    const text = expandMacro(macro, this.ruleRef);
+    Transaction.expanding = this;
+    const text = expandMacro(macro, Transaction.RULE_REF);
     this.macroRule = outer;
     return text;
   }
 
   private macroRule: Rule | undefined;
 
-  private readonly ruleRef = (ref: MacroRef): string | undefined => {
+  private ruleRef(ref: MacroRef): string | undefined {
     const rule = this.macroRule!;
     if (ref.name === 'RULE' && ref.key !== undefined) {
       const starter = this.rules.byId.get(rule.chainStarterId) ?? rule;
@@ -613,15 +614,27 @@ export class Transaction {
       }
     }
     return this.resolveRef(ref);
-  };
+  }
 
-  private expandText = (text: string): string => {
+  private expandText(text: string): string {
     if (!text.includes('%{')) return text;
-    return expandMacro(operatorMacro(text), this.resolveRef);
+    Transaction.expanding = this;
+    return expandMacro(operatorMacro(text), Transaction.RESOLVE_REF);
+  }
+
+  // The macro resolvers are shared, not closures made per transaction (three a transaction, and
+  // under tsx's keepNames each also cost an Object.defineProperty, ~23 k instructions a GET):
+  // they read the transaction being expanded, set right before each expansion (the engine is
+  // synchronous; a nested expansion is of the same transaction).
+  private static expanding: Transaction;
+  private static readonly RESOLVE_REF: MacroResolver = (ref) => Transaction.expanding.resolveRef(ref);
+  private static readonly RULE_REF: MacroResolver = (ref) => Transaction.expanding.ruleRef(ref);
+  private static readonly EXPAND_TEXT = function (this: OpContext, text: string): string {
+    return this.tx.expandText(text);
   };
 
   /** One operator context per transaction (operators never re-enter the engine). */
-  private readonly opCtx: OperatorContext = { capture: false, captures: [], expand: this.expandText };
+  private readonly opCtx: OpContext = { capture: false, captures: [], expand: Transaction.EXPAND_TEXT, tx: this };
 
   // ------------------------------------------------------------------ evaluation
 
@@ -646,7 +659,7 @@ export class Transaction {
     currentTransaction.serial = this.serial;
     // The fold holds only for a transaction whose phase 1 runs every rule of its set-up prefix
     // (scoped exclusions remove rules before phase 1): decided here, once.
-    if (phase === 1 && foldingEnabled && this.removedIds.length === 0 && this.removedTags.size === 0) this.folds = foldPlanOf(this.rules).phases;
+    if (phase === 1 && foldingEnabled && this.removedIds.length === 0 && this.removedTags === undefined) this.folds = foldPlanOf(this.rules).phases;
     if (phase === 1 && foldingEnabled) this.responseOnly = responseOnlyOf(this.rules);
     const folds = this.folds !== undefined ? this.folds[phase] : undefined;
     // Without a response (a request-side agent, or phases 3-4 run by processLogging) a rule whose
@@ -703,7 +716,8 @@ export class Transaction {
 
   private isRemoved(rule: Rule): boolean {
     if (this.removedIds.length && idInRanges(rule.id, this.removedIds)) return true;
-    if (this.removedTags.size) for (const t of rule.tags) if (this.removedTags.has(t)) return true;
+    const tags = this.removedTags;
+    if (tags !== undefined) for (const t of rule.tags) if (tags.has(t)) return true;
     return false;
   }
 
@@ -856,10 +870,10 @@ export class Transaction {
     this.allowUntilPhase = 0;
     this.mode = this.rules.settings.ruleEngine;
     this.removedIds = [];
-    this.removedTags.clear();
+    this.removedTags = undefined;
     this.removedLists.length = 0;
     this.removedLinks = undefined;
-    this.persistent.clear();
+    this.persistent = undefined;
     return fold;
   }
 
@@ -995,14 +1009,14 @@ export class Transaction {
   private runActions(link: Rule): void {
     for (const ic of link.initcols) {
       const key = this.expandFor(ic.key, link);
-      this.persistent.set(ic.collection, this.store.open(ic.collection, key));
+      (this.persistent ??= new Map()).set(ic.collection, this.store.open(ic.collection, key));
     }
     for (const sv of link.setvars) {
       if (sv.slot >= 0) {
         this.setTxSlot(sv, link);
         continue;
       }
-      const target = sv.collection === 'TX' ? this.tx : this.persistent.get(sv.collection);
+      const target = sv.collection === 'TX' ? this.tx : this.persistent?.get(sv.collection);
       if (!target) continue;
       const key = this.expandFor(sv.key, link);
       // Compiled keys come lower-cased and interned: no lower-casing per setvar, and the TX
@@ -1054,7 +1068,7 @@ export class Transaction {
         this.removedIds = this.removedIds.concat(parseIdRanges(value));
         return;
       case 'ruleRemoveByTag':
-        this.removedTags.add(value);
+        (this.removedTags ??= new Set()).add(value);
         return;
       case 'ruleRemoveTargetById':
       case 'ruleRemoveTargetByTag': {
@@ -1165,6 +1179,11 @@ export class Transaction {
 
 
 const NONE: RuleVariable[] = [];
+
+/** The operator context with the transaction its `expand` reads. */
+interface OpContext extends OperatorContext {
+  readonly tx: Transaction;
+}
 
 // ------------------------------------------------------------------ the fold (load time)
 //
