@@ -2,17 +2,19 @@
 // real CLI as it is written, then starts on loopback (listeners moved to ephemeral ports, the
 // upstream and the WAF agent socket replaced by real ones, the WAF's call timeouts widened) and
 // serves what its comments promise.
-// A new .kdl in either folder fails the table test until it has a row here.
+// A new .kdl in either folder fails the table test until it has a row here. The README's
+// configuration walkthrough passes `sentinel lint` without a warning.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { request } from '../../helpers/http.ts';
 import { repoRoot } from '../../helpers/packed.ts';
+import { openssl } from '../../helpers/pki.ts';
 // The test copy of the CRS ($CRS_DIR, else ../shared/conformance/crs).
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 
@@ -132,4 +134,18 @@ describe('shipped configs (examples/*.kdl, config/*.kdl)', { timeout: 300_000 },
       await row();
     });
   }
+});
+
+describe('README.md', { timeout: 300_000 }, () => {
+  it('the configuration walkthrough passes `sentinel lint` without a warning (a certificate where it names one)', async () => {
+    const block = /^```kdl\n([\s\S]*?)^```/m.exec(readFileSync(join(repoRoot, 'README.md'), 'utf8'));
+    assert.ok(block, 'no kdl block in README.md');
+    const dir = join(tmp, 'readme');
+    mkdirSync(join(dir, 'certs'), { recursive: true });
+    await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'certs', 'site.key'), '-out', join(dir, 'certs', 'site.pem'), '-subj', '/CN=api.example.com', '-days', '2']);
+    writeFileSync(join(dir, 'sentinel.kdl'), block[1]!);
+    const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'sentinel.mjs'), 'lint', '-c', join(dir, 'sentinel.kdl')], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /warning/, r.stderr);
+  });
 });
