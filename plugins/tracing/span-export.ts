@@ -76,6 +76,11 @@ export class SpanExportQueue {
   /** every span waiting */
   private queued = 0;
   private readonly batchSize: number;
+  // the settings this queue reads, as its own fields: the queue's loads stay monomorphic whatever
+  // object the settings came in (the sampled path's warm-up gives a copy of another shape)
+  private readonly maxQueueSize: number;
+  private readonly scheduledDelayMs: number;
+  private readonly exportTimeoutMs: number;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   /** the batch being sent in steady state (one at a time) */
@@ -88,12 +93,15 @@ export class SpanExportQueue {
   private closed = false;
 
   constructor(
-    private readonly settings: ExportSettings,
+    settings: ExportSettings,
     private readonly encoding: SpanEncoding,
     private readonly send: SendBatch,
     private readonly events: ExportEvents,
   ) {
     this.batchSize = Math.min(settings.maxExportBatchSize, settings.maxQueueSize);
+    this.maxQueueSize = settings.maxQueueSize;
+    this.scheduledDelayMs = settings.scheduledDelayMs;
+    this.exportTimeoutMs = settings.exportTimeoutMs;
     // a chunk holds about a batch (~300 bytes a span in protobuf, ~600 in JSON)
     this.bytes = new SpanBytes(Math.min(4 << 20, this.batchSize * 768), encoding.headRoom);
   }
@@ -108,7 +116,7 @@ export class SpanExportQueue {
       this.reportDropsSoon();
       return;
     }
-    if (this.queued >= this.settings.maxQueueSize) {
+    if (this.queued >= this.maxQueueSize) {
       this.droppedFull++;
       this.reportDropsSoon();
       return;
@@ -128,7 +136,7 @@ export class SpanExportQueue {
     }
     if (this.inFlight !== undefined) return; // its completion schedules the next batch
     if (this.full.length > 0) this.exportSoon();
-    else this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
+    else this.timer ??= setTimeout(this.onTimer, this.scheduledDelayMs).unref();
   }
 
   /** drops are reported in a batch, after the request */
@@ -167,7 +175,7 @@ export class SpanExportQueue {
       this.inFlight = undefined;
       if (this.closed) return;
       if (this.full.length > 0) this.exportSoon();
-      else if (this.queued > 0) this.timer ??= setTimeout(this.onTimer, this.settings.scheduledDelayMs).unref();
+      else if (this.queued > 0) this.timer ??= setTimeout(this.onTimer, this.scheduledDelayMs).unref();
     });
   };
 
@@ -199,7 +207,7 @@ export class SpanExportQueue {
         if (outcome.rejected) this.events.rejected?.(outcome.rejected.spans, outcome.rejected.message);
         resolve();
       };
-      const guard = setTimeout(() => settle({ error: 'the transport did not answer within export-timeout' }), this.settings.exportTimeoutMs + 1000).unref();
+      const guard = setTimeout(() => settle({ error: 'the transport did not answer within export-timeout' }), this.exportTimeoutMs + 1000).unref();
       try {
         this.send(batch, settle);
       } catch (err) {
