@@ -289,7 +289,7 @@ async function instrMode(): Promise<void> {
     for (const [i, t] of trees.entries()) {
       for (const v of VARIANTS) {
         const name = `${t.label}${v.name}`;
-        const file = name.replace('%', 'pct').replace(' ', '-');
+        const file = name.replace('%', 'pct').replaceAll(' ', '-');
         const port = await freePort();
         writeFileSync(join(tmp, `${file}.kdl`), configFor(v, `127.0.0.1:${port}`, `127.0.0.1:${originPort}`, `127.0.0.1:${await freePort()}`, sink.port));
         const proc = spawnPinned(`sentinel ${name}`, null, 'valgrind', [...callgrindWrap(cgDir, file).slice(1), process.execPath, ...nodeFlags, entries[i]!, 'run', '-c', join(tmp, `${file}.kdl`)], { cwd: t.root, env: { ...process.env, NODE_ENV: 'production' } });
@@ -308,7 +308,7 @@ async function instrMode(): Promise<void> {
     for (let w = 1; w <= windows; w++) {
       await Promise.all(
         gateways.map(async (g) => {
-          const file = g.name.replace('%', 'pct').replace(' ', '-');
+          const file = g.name.replace('%', 'pct').replaceAll(' ', '-');
           // the gateway's pid in the name (the dump's own name is <file>.<pid>.<n>): its /tmp/perf-<pid>.map names JIT code (--node-flags=--perf-basic-prof)
           const keep = values.keep ? (dump: string) => join(resolve(values.keep!), `${file}.w${w}.${dump.split('.').at(-2)}.callgrind`) : undefined;
           const { instr, split, defineCalls, result: bad } = await countWindow(cgDir, file, g.proc.pid, () => sendFixed(g.port, SMALL_PATH, n, concurrency), keep);
@@ -468,7 +468,7 @@ function phaseClock() {
   };
 }
 
-const gatewayTag = (block: number, v: FreshVariant) => `b${block}-${v.label.replace('%', 'pct').replace(' ', '-')}`;
+const gatewayTag = (block: number, v: FreshVariant) => `b${block}-${v.label.replace('%', 'pct').replaceAll(' ', '-')}`;
 
 function printRun(run: FreshRun, before: HostSpeed, after: HostSpeed, phases: string): void {
   console.log(
