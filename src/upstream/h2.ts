@@ -211,6 +211,13 @@ class Exchange {
   }
 }
 
+/** A PING's ACK still missing once the socket was read: close the session. */
+function pingOverdue(s: Session): void {
+  if (!s.pingPending || s.closed) return;
+  s.session.destroy(new errors.SocketError('HTTP/2 PING not answered'));
+  s.socket.destroy();
+}
+
 export class H2Dispatcher extends Dispatcher {
   private readonly sessions = new Set<Session>();
   private connecting = 0;
@@ -636,9 +643,8 @@ export class H2Dispatcher extends Dispatcher {
     ex.handler.onError?.(err);
   }
 
-  /** Idle timeout, max-idle, max-lifetime and keep-alive PINGs, once a second for all sessions. */
-  private sweep(): void {
-    const now = performance.now();
+  /** Idle timeout, max-idle, max-lifetime and keep-alive PINGs, once a second for all sessions (`now`: tests drive it by hand). */
+  private sweep(now = performance.now()): void {
     const o = this.o;
     let idle = 0;
     for (const s of this.sessions) {
@@ -655,9 +661,10 @@ export class H2Dispatcher extends Dispatcher {
       }
       if (o.pingIntervalMs > 0 && now - s.lastPing >= o.pingIntervalMs) {
         if (s.pingPending) {
-          // A whole interval without the PING's ACK: the peer or the path is gone.
-          s.session.destroy(new errors.SocketError('HTTP/2 PING not answered'));
-          s.socket.destroy();
+          // A whole interval without the PING's ACK: the peer or the path is gone. Judged after
+          // the I/O phase that follows (setImmediate runs after poll): timers run first, so after
+          // a stall of this process an ACK that came in meanwhile is still unread in the socket.
+          setImmediate(pingOverdue, s);
           continue;
         }
         s.lastPing = now;

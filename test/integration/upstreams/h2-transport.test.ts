@@ -43,6 +43,8 @@ interface H2Server {
   sessions: number;
   /** PING frames received from the client (node:http2 answers them itself) */
   pings: number;
+  /** called on each PING received, after counting it */
+  onPing?: () => void;
 }
 
 /** A real node:http2 server (TLS when `secure`), numbering its sessions 1, 2, ... */
@@ -56,7 +58,7 @@ async function h2Server(secure: boolean, onStream: StreamHandler): Promise<H2Ser
     live.add(s);
     s.on('close', () => live.delete(s));
     s.on('error', () => undefined);
-    s.on('ping', () => info.pings++);
+    s.on('ping', () => (info.pings++, info.onPing?.()));
   });
   server.on('stream', (stream, headers) => {
     stream.on('error', () => undefined); // refused / reset streams error on the server side too
@@ -319,6 +321,14 @@ test('max-h2-streams caps concurrent streams per session; max-connections caps s
   assert.deepEqual(rt.stats(), { connected: 2, idle: 2, fallback: false });
 });
 
+/** The dispatcher's PING state, reached past `private` (the test drives its sweeps by hand). */
+interface PingDispatcher {
+  stats(): { connected: number; idle: number };
+  sweepTimer: NodeJS.Timeout;
+  sessions: Set<{ pingPending: boolean; lastPing: number }>;
+  sweep(now?: number): void;
+}
+
 test('h2-ping-interval: an idle session whose PING goes unanswered is closed; answered PINGs keep it', async () => {
   const srv = await h2Server(false, answer);
   // A TCP relay that can stop forwarding (a peer or path that went silent).
@@ -334,17 +344,72 @@ test('h2-ping-interval: an idle session whose PING goes unanswered is closed; an
   await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
   cleanups.push(() => closeServer(relay));
   const g = group((relay.address() as AddressInfo).port, { 'http-version': { 'min-version': 2, 'h2-ping-interval': 1 } } as Partial<RawUpstream>);
+  const d = g.dispatcher(g.targets[0]!) as unknown as PingDispatcher;
+  // The test is the clock: the dispatcher's once-a-second timer is seen to call its sweep, then
+  // stopped, and each sweep is run by hand with a given time, so whether a PING is due or overdue
+  // does not depend on how late a loaded machine ran the timer or read an ACK.
+  const sweep = d.sweep.bind(d);
+  let ticks = 0;
+  d.sweep = () => void ticks++;
   assert.equal((await send(g, 'GET')).status, 200);
-  const d = g.dispatcher(g.targets[0]!) as unknown as { stats(): { connected: number } };
-  // A second PING is sent only after the first one's ACK came back within the interval
-  await until('two PINGs at the server', () => srv.pings >= 2);
+  await until('the sweep timer to fire', () => ticks > 0);
+  clearInterval(d.sweepTimer);
+  // only idle sessions are PINGed: the GET's stream may end a moment after its response
+  await until('the session idle', () => d.stats().idle === 1);
+  const [s] = d.sessions;
+  assert.ok(s && d.sessions.size === 1);
+  let now = s.lastPing; // the session's start
+  const pings = srv.pings;
+  const state = (what: string) => () => `${what} (PINGs at the server ${srv.pings - pings}, pending ${s.pingPending}, ${JSON.stringify(d.stats())})`;
+  sweep(now + 999);
+  assert.equal(s.pingPending, false, 'no PING before the interval');
+  sweep((now += 1000));
+  assert.equal(s.pingPending, true, 'a PING once the interval passed');
+  await until(state('the first PING answered'), () => srv.pings === pings + 1 && !s.pingPending);
+  sweep((now += 1000));
+  await until(state('the second PING answered'), () => srv.pings === pings + 2 && !s.pingPending);
   assert.equal(d.stats().connected, 1, 'answered PINGs keep the idle session');
   frozen = true;
-  await until('the unanswered PING to close the session', () => d.stats().connected === 0);
+  sweep((now += 1000));
+  assert.equal(s.pingPending, true, 'a PING sent into the silent path');
+  sweep(now + 999);
+  // negative guard: a close would be decided in this sweep and done after the next I/O phase
+  await new Promise(setImmediate);
+  assert.equal(d.stats().connected, 1, 'not closed before a whole interval without the ACK');
+  sweep(now + 1000);
+  await until(state('the unanswered PING to close the session'), () => d.stats().connected === 0);
   frozen = false;
   const again = await send(g, 'GET');
   assert.equal(again.status, 200, 'a new session serves the next request');
   assert.equal(again.json.session, 2);
+});
+
+test('h2-ping-interval: an ACK that arrived while the process stalled keeps the session', async () => {
+  const srv = await h2Server(false, answer);
+  const g = group(srv.port, { 'http-version': { 'min-version': 2, 'h2-ping-interval': 1 } } as Partial<RawUpstream>);
+  assert.equal((await send(g, 'GET')).status, 200);
+  const d = g.dispatcher(g.targets[0]!) as unknown as PingDispatcher;
+  const [s] = d.sessions;
+  assert.ok(s);
+  // The server answers the PING at once; then the process stalls (synchronously) for longer than
+  // the interval, so the ACK waits unread in the socket when the next sweep is due. Timers run
+  // before I/O: a sweep that judged the PING right away would close a session whose peer answered.
+  const stalled = new Promise<void>((resolve) => {
+    srv.onPing = () => {
+      srv.onPing = undefined;
+      setImmediate(() => {
+        const end = performance.now() + 1500;
+        while (performance.now() < end) {
+          /* stall */
+        }
+        resolve();
+      });
+    };
+  });
+  await stalled;
+  await until('the next PING after the stall, or the session closed', () => (srv.pings >= 2 && !s.pingPending) || d.stats().connected === 0);
+  assert.equal(d.stats().connected, 1, 'the answered session is kept');
+  assert.equal((await send(g, 'GET')).json.session, 1, 'and serves the next request on it');
 });
 
 test('write-secs over HTTP/2: a stream whose flow-control window stays closed fails with 504 after write-secs', async () => {
