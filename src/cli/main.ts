@@ -19,7 +19,7 @@ Usage:
   sentinel test -c FILE         validate FILE (and its includes, TLS files); exit 1 on any error
   sentinel test -c FILE --dump  validate, then print the compiled config as JSON (secrets redacted)
   sentinel lint -c FILE         validate and print every warning (unknown keys, deprecated spellings); exit 0 unless invalid
-  sentinel -t -c FILE           same as test
+  sentinel -t -c FILE           same as test (so is: sentinel validate -c FILE)
   sentinel explain -c FILE [METHOD] URL [-H 'Name: value']... [--listener ID] [--client-ip IP] [--json]
                                 which route a request takes and why (each candidate in evaluation order
                                 and the condition that failed), then its filters, agents, limits, cache,

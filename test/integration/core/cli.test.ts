@@ -19,6 +19,11 @@ test('--version and --help', () => {
   const h = run('--help');
   assert.equal(h.status, 0);
   assert.match(h.stdout, /sentinel test -c FILE/);
+  // docs/operations.md names validate as a spelling of test: --help says so, and it works
+  assert.match(h.stdout, /sentinel validate -c FILE/);
+  const validate = run('validate', '-c', join(fixtures, 'example-passthrough.kdl'));
+  assert.equal(validate.status, 0, validate.stderr);
+  assert.match(validate.stdout, /test is successful/);
 });
 
 test('sentinel test: success line, exit 0', () => {
