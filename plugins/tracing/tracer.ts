@@ -34,7 +34,7 @@ import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-js
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
 import { otlpEnvironment, type ExportTransport } from './otlp-http.ts';
-import { RatioSampler, TraceIdParts, type RemoteParent, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootTraceId } from './trace-context.ts';
+import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootTraceId } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
 export type { ExportEvents } from './span-export.ts';
@@ -158,11 +158,6 @@ class RecordedSpan implements TraceSpan, SpanRecord {
   }
 }
 
-/** Synthetic sampled requests run once per process by the first tracer (Tracing.warm). */
-const WARM_TRACES = 2000;
-let sampledPathWarm = false;
-const NO_EVENTS: ExportEvents = { exported: () => undefined, dropped: () => undefined };
-
 export class Tracing implements TracingRuntime {
   private readonly sampler: RatioSampler;
   private readonly queue: SpanExportQueue;
@@ -199,46 +194,6 @@ export class Tracing implements TracingRuntime {
       this.transport = sender.transport;
       this.warnings = environment.warnings;
     }
-    if (!sampledPathWarm) {
-      sampledPathWarm = true;
-      const n = WARM_TRACES;
-      // its own queue (large enough that no span is dropped unencoded) and encoder, a sender that drops
-      const warm = new Tracing({ ...settings, maxQueueSize: 4 * n }, identity, NO_EVENTS, scheme, (_batch, done) => done({}));
-      warm.warm(n);
-    }
-  }
-
-  /**
-   * `n` synthetic sampled requests through the recorder and the encoder, dropped: at 1% the sampled
-   * path runs once in 100 requests and stayed in V8's interpreter and baseline tiers for the first
-   * hundreds of thousands of requests (~60k instructions a sampled request against ~36k once
-   * optimised, docs/tracing.md "Session 22"). Runs once per process, on a tracer of its own (its
-   * queue, encoder and pair cache are not the generation's), before any request.
-   */
-  private warm(n: number): void {
-    const upstreamHeaders: Record<string, string> = {};
-    for (let i = 0; i < n; i++) {
-      const start = performance.now();
-      const traceId = rootTraceId(this.sampler.rootTraceparent());
-      const trace = this.record(traceId, lastRootTraceIdParts(), undefined, undefined, 'GET', '/', this.scheme, '1.1', '127.0.0.1', 1024 + (i & 15), 'localhost', 'sentinel', start);
-      // what the core records for a request (src/server/generation.ts, forwarder.ts)
-      const match = trace.child('route match', 'internal', start);
-      match.set('sentinel.route.id', 'warm');
-      match.end();
-      trace.server.set('sentinel.route.id', 'warm');
-      const attempt = trace.child('GET', 'client');
-      attempt.set('http.request.method', 'GET');
-      attempt.set('url.full', 'http://127.0.0.1:1/');
-      attempt.set('server.address', '127.0.0.1');
-      attempt.set('server.port', 1);
-      attempt.set('sentinel.upstream.id', 'warm');
-      attempt.set('sentinel.upstream.attempt', 1);
-      upstreamHeaders.traceparent = attempt.traceparent;
-      attempt.set(ATTR_HTTP_RESPONSE_STATUS_CODE, 200);
-      attempt.end();
-      trace.finish(200, undefined);
-    }
-    void this.queue.close();
   }
 
   /** A sampled request's trace, or an unsampled one's `traceparent` (flags 00) and nothing else. */
@@ -260,66 +215,33 @@ export class Tracing implements TracingRuntime {
       traceId = rootTraceId(traceparent);
       traceParts = lastRootTraceIdParts();
     }
-    // sampled from here on: the request's fields, read here, and the trace built apart from them
-    // (`record`), so that Tracing.warm runs the same code without a request object
-    const socket = req.socket;
-    const host = h.host ?? (h[':authority'] as string | undefined);
-    const ua = h['user-agent'];
-    return this.record(
-      traceId,
-      traceParts,
-      parent,
-      parent && typeof h.tracestate === 'string' ? h.tracestate : undefined,
-      method,
-      path,
-      (socket as { encrypted?: boolean }).encrypted ? 'https' : this.scheme,
-      req.httpVersion,
-      socket.remoteAddress ?? '',
-      socket.remotePort ?? 0,
-      host,
-      ua,
-      startTime,
-    );
-  }
-
-  /** A sampled request's trace: its server span with the request's attributes. */
-  private record(
-    traceId: string,
-    traceParts: TraceIdParts,
-    parent: RemoteParent | undefined,
-    tracestate: string | undefined,
-    method: string,
-    path: string,
-    scheme: string,
-    httpVersion: string,
-    peerAddress: string,
-    peerPort: number,
-    host: string | undefined,
-    ua: string | undefined,
-    startTime: number,
-  ): Trace {
+    // sampled from here on
     const standard = STANDARD_METHODS.has(method);
+    const socket = req.socket;
     const attributes: AttributeValue[] = [
       ATTR_HTTP_REQUEST_METHOD,
       standard ? method : '_OTHER',
       ATTR_URL_PATH,
       path,
       ATTR_URL_SCHEME,
-      scheme,
+      (socket as { encrypted?: boolean }).encrypted ? 'https' : this.scheme,
       ATTR_NETWORK_PROTOCOL_VERSION,
-      httpVersion,
+      req.httpVersion,
       ATTR_NETWORK_PEER_ADDRESS,
-      stripMapped(peerAddress),
+      stripMapped(socket.remoteAddress ?? ''),
       ATTR_NETWORK_PEER_PORT,
-      peerPort,
+      socket.remotePort ?? 0,
     ];
     if (!standard) attributes.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, method);
+    const host = h.host ?? (h[':authority'] as string | undefined);
     if (host) {
       const name = stripPort(host);
       attributes.push(ATTR_SERVER_ADDRESS, name.startsWith('[') ? name.slice(1, -1) : name);
     }
+    const ua = h['user-agent'];
     if (ua) attributes.push(ATTR_USER_AGENT_ORIGINAL, ua);
     const name = standard ? method : 'HTTP';
+    const tracestate = parent && typeof h.tracestate === 'string' ? h.tracestate : undefined;
     let pidA = 0;
     let pidB = 0;
     let pidC = 0;
