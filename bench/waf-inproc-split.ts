@@ -9,9 +9,17 @@
 // a passthrough gateway (same compiled tree, no WAF) and measures it in alternating windows: the
 // rest of the in-process gateway against passthrough is the cost of the WAF path outside the
 // engine's batches (the agent filter, promises, GC, and the gateway's code run after the engine's).
+// `--baseline DIR` (another checkout, node_modules present) also starts that tree's in-process
+// gateway, measured the same way in alternating windows: per window the ratio baseline ÷ this tree,
+// and per tree the spread of the batches' CPU a GET over the windows after the first (max ÷ min).
+// wrk's counter restarts at 1 in every window, so from the second window on the query's values
+// come back from the window before: the engine's caches admit ~2 values a GET and, once full
+// (after ~10,000 GETs), evict as many (the periodic slow windows of session 21, docs/waf.md
+// "Session 22 (waf22)"): use enough windows to get there.
 //
 //   node --import tsx bench/waf-inproc-split.ts [--root DIR] [--warmup 20] [--windows 5]
 //       [--duration 5] [--connections 50] [--gateway-node-flags "--min-semi-space-size=16"] [--pass]
+//       [--baseline DIR]
 //
 // The patch is a text replacement in the compiled plugins/agents/in-process.js; it fails loudly
 // when the source no longer has the shape it expects. CRS from $CRS_DIR (default ../shared/conformance/crs).
@@ -35,6 +43,7 @@ const { values: argv } = parseArgs({
     connections: { type: 'string', default: '50' },
     'gateway-node-flags': { type: 'string', default: '--min-semi-space-size=16' },
     pass: { type: 'boolean', default: false },
+    baseline: { type: 'string', default: '' },
     host: { type: 'string', default: 'shop.example.com' },
   },
 });
@@ -55,8 +64,8 @@ interface Sums {
 }
 
 /** The compiled tree copied next to it (node_modules still resolves) with the batch counters patched in. */
-function patchedCopy(dist: string): string {
-  const copy = join(root, '.tmp', 'bench', `split-dist-${process.pid}`);
+function patchedCopy(tree: string, dist: string): string {
+  const copy = join(tree, '.tmp', 'bench', `split-dist-${process.pid}`);
   rmSync(copy, { recursive: true, force: true });
   cpSync(dist, copy, { recursive: true });
   process.on('exit', () => rmSync(copy, { recursive: true, force: true }));
@@ -116,19 +125,20 @@ async function main(): Promise<number> {
   writeFileSync(join(dir, 'origin.conf'), originNginxConf(originPort, dir));
   const origin = spawnPinned('origin', LOAD_CPU, 'nginx', ['-e', 'stderr', '-p', dir, '-c', join(dir, 'origin.conf')]);
   await waitReady(origin, originPort, '/small', 10_000);
-  const { dist } = await compiledWafEntries(root);
-  const main = patchedCopy(dist);
+  const baseRoot = argv.baseline ? resolve(argv.baseline) : '';
+  const main = patchedCopy(root, (await compiledWafEntries(root)).dist);
+  const baseMain = baseRoot ? patchedCopy(baseRoot, (await compiledWafEntries(baseRoot)).dist) : '';
   const flags = argv['gateway-node-flags'].split(/\s+/).filter(Boolean);
-  const counters = join(dir, 'split.json');
-  const start = async (name: string, waf: boolean): Promise<{ proc: Proc; port: number }> => {
+  const start = async (name: string, waf: boolean, entry = main, tree = root): Promise<{ proc: Proc; port: number; counters: string }> => {
     const port = await freePort();
     const metrics = await freePort();
-    const base = renderPassthrough(root, { listen: `127.0.0.1:${port}`, origin: `127.0.0.1:${originPort}`, metrics: `127.0.0.1:${metrics}` }).replace(/worker-threads \d+/, 'worker-threads 1');
+    const base = renderPassthrough(tree, { listen: `127.0.0.1:${port}`, origin: `127.0.0.1:${originPort}`, metrics: `127.0.0.1:${metrics}` }).replace(/worker-threads \d+/, 'worker-threads 1');
     const cfg = waf ? sentinelWafConfig(base, `in-process "sentinel-waf"\n        config { crs-dir "${crsDir}"; paranoia-level 1; mode "blocking" }`, 1) : base;
     writeFileSync(join(dir, `${name}.kdl`), cfg);
-    const proc = spawnPinned(name, GATEWAY_CPU, process.execPath, [...flags, main, 'run', '-c', join(dir, `${name}.kdl`)], { cwd: root, env: { ...process.env, NODE_ENV: 'production', BENCH_SPLIT_FILE: counters } });
+    const counters = join(dir, `${name}.split.json`);
+    const proc = spawnPinned(name, GATEWAY_CPU, process.execPath, [...flags, entry, 'run', '-c', join(dir, `${name}.kdl`)], { cwd: tree, env: { ...process.env, NODE_ENV: 'production', BENCH_SPLIT_FILE: counters } });
     await waitReady(proc, port, '/', 120_000); // the in-process WAF loads the CRS first
-    return { proc, port };
+    return { proc, port, counters };
   };
   writeFileSync(join(dir, 'get.lua'), wrkScript('get', argv.host));
   const wrk = async (port: number, secs: number): Promise<number> => {
@@ -137,34 +147,59 @@ async function main(): Promise<number> {
     if (!m || /Non-2xx/.test(out)) throw new Error(`wrk: no clean run:\n${out}`);
     return Number(m[1]);
   };
+  type Row = { total: number; batch: number; rest: number; gc: number };
+  /** One window of wrk on an in-process gateway, its CPU split per GET. */
+  const window = async (g: { proc: Proc; port: number; counters: string }): Promise<Row & { n: number; calls: number }> => {
+    const a = await sums(g.proc, g.counters);
+    const n = await wrk(g.port, Number(argv.duration));
+    const b = await sums(g.proc, g.counters);
+    const per = (x: number): number => x / 1000 / n;
+    const gcMs = (s: Sums): number => Object.values(s.gc).reduce((x, y) => x + y, 0);
+    const total = per(b.total - a.total);
+    const batch = per(b.batchCpu - a.batchCpu);
+    return { n, calls: (b.calls - a.calls) / (b.batches - a.batches), total, batch, rest: total - batch, gc: (gcMs(b) - gcMs(a)) / n };
+  };
+  const show = (r: Row): string => `${r.total.toFixed(3)} = batches ${r.batch.toFixed(3)} + rest ${r.rest.toFixed(3)} (GC pauses ${r.gc.toFixed(3)} ms wall)`;
   try {
     const inproc = await start('inproc', true);
+    const baseline = baseRoot ? await start('baseline', true, baseMain, baseRoot) : undefined;
     const pass = argv.pass ? await start('pass', false) : undefined;
-    console.log(`in-process WAF gateway split: ${root}, ${argv.windows} windows x ${argv.duration} s after ${argv.warmup} s warm-up, ${argv.connections} connections, node ${flags.join(' ')}`);
+    console.log(`in-process WAF gateway split: ${root}${baseRoot ? ` against ${baseRoot}` : ''}, ${argv.windows} windows x ${argv.duration} s after ${argv.warmup} s warm-up, ${argv.connections} connections, node ${flags.join(' ')}`);
     await wrk(inproc.port, Number(argv.warmup));
+    if (baseline) await wrk(baseline.port, Number(argv.warmup));
     if (pass) await wrk(pass.port, Number(argv.warmup));
-    const rows: { total: number; batch: number; rest: number; gc: number; pass?: number }[] = [];
+    const rows: (Row & { pass?: number })[] = [];
+    const baseRows: Row[] = [];
     for (let w = 0; w < Number(argv.windows); w++) {
-      const a = await sums(inproc.proc, counters);
-      const n = await wrk(inproc.port, Number(argv.duration));
-      const b = await sums(inproc.proc, counters);
-      const per = (x: number): number => x / 1000 / n;
-      const gcMs = (s: Sums): number => Object.values(s.gc).reduce((x, y) => x + y, 0);
-      const row = { total: per(b.total - a.total), batch: per(b.batchCpu - a.batchCpu), rest: 0, gc: (gcMs(b) - gcMs(a)) / n, pass: undefined as number | undefined };
-      row.rest = row.total - row.batch;
-      let passText = '';
+      const row: Row & { n: number; calls: number; pass?: number } = await window(inproc);
+      let more = '';
+      if (baseline) {
+        const b = await window(baseline);
+        baseRows.push(b);
+        more += `\n     baseline: ${b.n} GETs, CPU-ms a GET ${show(b)}; baseline ÷ this x${(b.total / row.total).toFixed(3)}, batches x${(b.batch / row.batch).toFixed(3)}`;
+      }
       if (pass) {
         const c0 = procCpu(pass.proc.pid);
         const m = await wrk(pass.port, Number(argv.duration));
         row.pass = (procCpu(pass.proc.pid) - c0) / 1000 / m;
-        passText = `; passthrough ${row.pass.toFixed(3)}`;
+        more += `; passthrough ${row.pass.toFixed(3)}`;
       }
       rows.push(row);
-      console.log(`  window ${w + 1}: ${n} GETs, ${((b.calls - a.calls) / (b.batches - a.batches)).toFixed(1)} calls a batch; CPU-ms a GET: in-process ${row.total.toFixed(3)} = batches ${row.batch.toFixed(3)} + rest ${row.rest.toFixed(3)} (GC pauses ${row.gc.toFixed(3)} ms wall)${passText}`);
+      console.log(`  window ${w + 1}: ${row.n} GETs, ${row.calls.toFixed(1)} calls a batch; CPU-ms a GET: in-process ${show(row)}${more}`);
     }
-    const med = (k: 'total' | 'batch' | 'rest' | 'gc'): string => median(rows.map((r) => r[k])).toFixed(3);
+    const med = (rs: Row[], k: keyof Row): string => median(rs.map((r) => r[k])).toFixed(3);
+    // The batches' CPU a GET over the windows after the first: how far the dearest is from the cheapest.
+    const spread = (rs: Row[]): string => {
+      const b = rs.slice(1).map((r) => r.batch);
+      return b.length ? `x${(Math.max(...b) / Math.min(...b)).toFixed(2)}` : '-';
+    };
     const passMed = pass ? median(rows.map((r) => r.pass!)) : undefined;
-    console.log(`medians: in-process ${med('total')} CPU-ms a GET = batches ${med('batch')} + rest ${med('rest')}; GC pauses ${med('gc')} ms${passMed === undefined ? '' : `; passthrough ${passMed.toFixed(3)}, rest - passthrough ${(median(rows.map((r) => r.rest - r.pass!))).toFixed(3)} (per window)`}`);
+    console.log(`medians: in-process ${med(rows, 'total')} CPU-ms a GET = batches ${med(rows, 'batch')} + rest ${med(rows, 'rest')}; GC pauses ${med(rows, 'gc')} ms; batches' spread (windows 2-) ${spread(rows)}${passMed === undefined ? '' : `; passthrough ${passMed.toFixed(3)}, rest - passthrough ${median(rows.map((r) => r.rest - r.pass!)).toFixed(3)} (per window)`}`);
+    if (baseline) {
+      const ratios = (k: keyof Row): string => median(baseRows.slice(1).map((b, i) => b[k] / rows[i + 1]![k])).toFixed(3);
+      console.log(`baseline: ${med(baseRows, 'total')} CPU-ms a GET = batches ${med(baseRows, 'batch')} + rest ${med(baseRows, 'rest')}; batches' spread (windows 2-) ${spread(baseRows)}`);
+      console.log(`baseline ÷ this, median of windows 2-: whole gateway x${ratios('total')}, batches x${ratios('batch')}, rest x${ratios('rest')}`);
+    }
     return 0;
   } finally {
     killAll();
