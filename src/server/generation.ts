@@ -594,11 +594,11 @@ export class Generation {
       if (!res.writableFinished) ctx.cancel('client closed the connection');
     });
     // The WebSocket gate: 403 when the route does not allow upgrades (as Sentinel) or the page's
-    // Origin is not in its websocket-allowed-origins (src/websocket/origin.ts).
+    // Origin is not in its websocket-allowed-origins, 400 without a valid key (src/websocket/origin.ts).
     const wsRefusal = req.headers.upgrade === undefined ? undefined : upgradeRefusal(route, req.headers);
     if (wsRefusal) {
-      this.blocked(wsRefusal.reason, 403, f, clientIp, route.id);
-      f.result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: wsRefusal.message });
+      this.blocked(wsRefusal.reason, wsRefusal.status, f, clientIp, route.id);
+      f.result = this.sendLocal(res, traceId, { status: wsRefusal.status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: wsRefusal.message });
       return undefined;
     }
     // CL.0 smuggling: an upstream that ignores a GET's (or DELETE's, OPTIONS' …) body reads it as

@@ -48,17 +48,29 @@ export function originAllowed(allowed: ReadonlySet<string>, origin: string | und
 }
 
 export interface UpgradeRefusal {
-  readonly reason: 'websocket_not_enabled' | 'websocket_origin_not_allowed';
+  readonly status: 400 | 403;
+  readonly reason: 'websocket_not_enabled' | 'websocket_origin_not_allowed' | 'websocket_bad_key';
   readonly message: string;
 }
 
-const NOT_ENABLED: UpgradeRefusal = { reason: 'websocket_not_enabled', message: 'WebSocket not enabled for this route' };
-const FOREIGN_ORIGIN: UpgradeRefusal = { reason: 'websocket_origin_not_allowed', message: 'WebSocket Origin not allowed for this route' };
+const NOT_ENABLED: UpgradeRefusal = { status: 403, reason: 'websocket_not_enabled', message: 'WebSocket not enabled for this route' };
+const FOREIGN_ORIGIN: UpgradeRefusal = { status: 403, reason: 'websocket_origin_not_allowed', message: 'WebSocket Origin not allowed for this route' };
+const BAD_KEY: UpgradeRefusal = { status: 400, reason: 'websocket_bad_key', message: 'Bad Request: a WebSocket upgrade needs one Sec-WebSocket-Key of 16 bytes in base64 (RFC 6455 section 4.1)' };
 
-/** Why a WebSocket upgrade request is refused (403), or undefined when it may go on (or is no upgrade). */
+/** RFC 6455 §4.1: a base64-encoded 16-byte nonce. */
+const WS_KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
+
+/**
+ * Why a WebSocket upgrade request is refused (403; 400 for a handshake without a valid key), or
+ * undefined when it may go on (or is no upgrade). Without a key the gateway could not check the
+ * upstream's 101 (src/websocket/proxy.ts acceptsHandshake): an upstream that answers it anyway was
+ * charged a protocol failure the client chose (session 22 audit).
+ */
 export function upgradeRefusal(route: { readonly websocket: boolean; readonly websocketOrigins: ReadonlySet<string> | undefined }, headers: IncomingHttpHeaders): UpgradeRefusal | undefined {
   if (headers.upgrade === undefined || headers.upgrade.toLowerCase() !== 'websocket') return undefined;
   if (!route.websocket) return NOT_ENABLED;
   if (route.websocketOrigins !== undefined && !originAllowed(route.websocketOrigins, headers.origin)) return FOREIGN_ORIGIN;
+  const key = headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !WS_KEY.test(key.trim())) return BAD_KEY;
   return undefined;
 }

@@ -265,7 +265,7 @@ export function explain(config: CompiledConfig, features: readonly FeatureManife
   report.route = routeDetails(config, features, route, req.clientIp);
   if (report.route.allow_from?.allowed === false) report.refusals.push({ status: 403, reason: `client ${req.clientIp} is not in allow-from` });
   const wsRefusal = upgradeRefusal(route, headers);
-  if (wsRefusal) report.refusals.push({ status: 403, reason: wsRefusal.message });
+  if (wsRefusal) report.refusals.push({ status: wsRefusal.status, reason: wsRefusal.message });
   // in the gateway's order: the upgrade gate, then a body on a bodiless method, then the size limit
   if (route.getBody === 'refuse' && bodylessWithDeclaredBody(report.request.method, { headers })) {
     report.refusals.push({ status: 400, reason: `get_body: a ${report.request.method} with a body (policies get-body "forward" forwards it)` });

@@ -66,11 +66,9 @@ after(async () => {
 });
 
 /** Upgrades, and once any answer arrives sends a raw `GET /admin` on the same connection. */
-function upgradeThenSmuggle(path: string): Promise<{ text: string; closed: boolean }> {
+function upgradeThenSmuggle(path: string, handshake = `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\n`): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
-    const s = net.connect(gw.address('http').port, '127.0.0.1', () =>
-      s.write(`GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\n\r\n`),
-    );
+    const s = net.connect(gw.address('http').port, '127.0.0.1', () => s.write(`GET ${path} HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n${handshake}\r\n`));
     let text = '';
     let sent = false;
     const finish = (closed: boolean) => {
@@ -106,4 +104,17 @@ test('a real handshake answer still opens the tunnel', async () => {
   const r = await upgradeThenSmuggle('/ws/good');
   assert.match(r.text, /^HTTP\/1\.1 101 /);
   assert.match(r.text, new RegExp(`sec-websocket-accept: ${ACCEPT.replace(/[+/=]/g, '\\$&')}`, 'i'));
+});
+
+// Session 22: an upgrade without a valid key (none, not 16 bytes of base64, or removed by listing it
+// in Connection) was forwarded; the gateway then had no key to check the upstream's 101 against,
+// and an upstream that answered 101 anyway was charged a `protocol` failure the client chose.
+test('an upgrade without a valid Sec-WebSocket-Key is refused 400 before the upstream', async () => {
+  for (const handshake of ['Connection: Upgrade\r\n', 'Connection: Upgrade\r\nSec-WebSocket-Key: abc\r\n', `Connection: Upgrade, Sec-WebSocket-Key\r\nSec-WebSocket-Key: ${KEY}\r\n`]) {
+    const n = seen.length;
+    const r = await upgradeThenSmuggle('/ws/no-accept', handshake);
+    assert.match(r.text, /^HTTP\/1\.1 400 /, `${JSON.stringify(handshake)}: ${JSON.stringify(r.text.slice(0, 200))}`);
+    assert.doesNotMatch(r.text, /INTERNAL-ONLY/);
+    assert.deepEqual(seen.slice(n), [], `${JSON.stringify(handshake)}: the upstream read nothing`);
+  }
 });

@@ -71,7 +71,7 @@ for (const [origin, want] of matches) {
 
 test('upgradeRefusal: not an upgrade, not enabled, foreign origin, unchecked', () => {
   const on = { websocket: true, websocketOrigins: allowed };
-  const ws = (origin?: string) => ({ upgrade: 'WebSocket', ...(origin === undefined ? {} : { origin }) });
+  const ws = (origin?: string) => ({ upgrade: 'WebSocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...(origin === undefined ? {} : { origin }) });
   assert.equal(upgradeRefusal(on, { origin: 'https://evil.example' }), undefined, 'a plain request is not gated');
   assert.equal(upgradeRefusal(on, { upgrade: 'h2c', origin: 'https://evil.example' }), undefined, 'another upgrade token is not gated');
   assert.equal(upgradeRefusal({ websocket: false, websocketOrigins: undefined }, ws())?.reason, 'websocket_not_enabled');
@@ -81,6 +81,12 @@ test('upgradeRefusal: not an upgrade, not enabled, foreign origin, unchecked', (
   assert.equal(upgradeRefusal(on, ws('https://app.example.com')), undefined);
   assert.equal(upgradeRefusal(on, ws()), undefined);
   assert.equal(upgradeRefusal({ websocket: true, websocketOrigins: undefined }, ws('https://evil.example')), undefined, 'no key: unchecked (backward-compatible)');
+  // session 22: the handshake key the gateway checks the upstream's 101 against
+  for (const k of [undefined, '', 'abc', 'dGhlIHNhbXBsZSBub25jZR==', 'dGhlIHNhbXBsZSBub25jZQ==, dGhlIHNhbXBsZSBub25jZQ==']) {
+    const h = { upgrade: 'websocket', ...(k === undefined ? {} : { 'sec-websocket-key': k }) };
+    const r = upgradeRefusal(on, h);
+    assert.deepEqual([r?.reason, r?.status], ['websocket_bad_key', 400], String(k));
+  }
 });
 
 const withRoute = (keys: string) => `listeners { listener "http" { address "127.0.0.1:0" } }
