@@ -12,6 +12,7 @@ import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { request } from '../../helpers/http.ts';
 import { freePort } from '../../helpers/redis.ts';
 import { openssl } from '../../helpers/pki.ts';
+import { until } from '../../helpers/until.ts';
 
 const bin = fileURLToPath(new URL('../../../bin/sentinel.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sentinel-cluster-'));
@@ -266,7 +267,7 @@ test('SIGTERM: in-flight requests complete, every worker drains, the primary exi
   const seenBefore = up.seen.length;
   const slow = Array.from({ length: 6 }, (_, i) => request(`${base}/api/slow/${i}`, { timeoutMs: 30_000 }));
   // wait until all six reached the upstream (so they are in flight in the workers)
-  for (let i = 0; i < 200 && up.seen.length - seenBefore < 6; i++) await new Promise((r) => setTimeout(r, 50));
+  await until(() => `all six at the upstream (${up.seen.length - seenBefore} so far)`, () => up.seen.length - seenBefore >= 6, 30_000);
   assert.equal(up.seen.length - seenBefore, 6);
   const t0 = Date.now();
   proc.child.kill('SIGTERM');
