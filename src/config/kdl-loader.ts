@@ -95,10 +95,15 @@ export function loadKdlFile(path: string, sources?: ReadonlyMap<string, string>)
   const abs = resolve(path);
   let snap: Snapshot | undefined;
   try {
+    // Only the Kubernetes shape (the file reached through the folder's `..data` symlink): a config
+    // file that is a symlink elsewhere (stow, Nix, /etc/alternatives, certbot-style layouts) keeps
+    // its includes relative to the path as given, as before session 21 (session 22 audit: they
+    // were read from the target's folder, and routes in `conf.d/` silently matched no files).
+    const shown = dirname(abs);
     const real = dirname(realpathSync(abs));
-    if (real !== dirname(abs)) snap = { shown: dirname(abs), real };
+    if (real !== shown && real === realpathSync(join(shown, '..data'))) snap = { shown, real };
   } catch {
-    // missing: the read below reports it
+    // missing (or no `..data`): the read below reports a missing file
   }
   const nodes = loadRecursive(abs, [], warnings, files, sources, snap);
   return { nodes, files, warnings };

@@ -84,3 +84,28 @@ test('a ConfigMap swap between reading the main file and its include never build
   assert.equal(await answer(), 'A', 'the next load reads version 2 whole');
   assert.deepEqual(configFiles(join(mount, 'sentinel.kdl')), [join(mount, 'sentinel.kdl'), join(mount, 'routes.kdl')], 'files are named by the mounted path (diagnostics, lint), not the version folder');
 });
+
+// Session 22 audit: the snapshot also applied to a config file that is a symlink outside the
+// Kubernetes shape (stow, Nix, /etc/alternatives: /etc/sentinel/sentinel.kdl -> /opt/cfg/sentinel.kdl),
+// so its includes were read from /opt/cfg instead of next to the path given: `include "conf.d/*.kdl"`
+// matched no files (a warning only) and the routes in it, with their allow-from, silently vanished.
+test('a config file symlinked outside a ConfigMap keeps its includes next to the path given', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'sentinel-symlinked-config-'));
+  mkdirSync(join(root, 'etc', 'conf.d'), { recursive: true });
+  mkdirSync(join(root, 'opt'));
+  writeFileSync(join(root, 'opt', 'sentinel.kdl'), `system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+include "conf.d/*.kdl"
+upstreams { upstream "first" { target "${a.address}" } }
+`);
+  writeFileSync(join(root, 'etc', 'conf.d', 'routes.kdl'), routes('first'));
+  symlinkSync(join(root, 'opt', 'sentinel.kdl'), join(root, 'etc', 'sentinel.kdl'));
+  const g = await startGateway({ configPath: join(root, 'etc', 'sentinel.kdl'), logLevel: 'silent' });
+  try {
+    const r = await rawRequest(g.address('http').port, http1('GET', '/x', ['Host: a', 'Connection: close']));
+    assert.equal(r.body, 'A', `the route of conf.d/routes.kdl is loaded (${r.status})`);
+    assert.deepEqual(configFiles(join(root, 'etc', 'sentinel.kdl')), [join(root, 'etc', 'sentinel.kdl'), join(root, 'etc', 'conf.d', 'routes.kdl')]);
+  } finally {
+    await g.close();
+  }
+});
