@@ -147,6 +147,31 @@ export function compileRateLimits(config: RateLimitsConfig | undefined, diagnost
   return out;
 }
 
+/** One rate cap from the `limits { }` block (no burst: `N` a second is a bucket of N). */
+export interface LimitsRate {
+  name: 'per-client' | 'per-route' | 'global';
+  maxRps: number;
+  key: KeySpec;
+}
+
+/**
+ * `limits { max-requests-per-second-per-client N; -per-route N; -global N }` (Sentinel's keys, never
+ * enforced there) as limits keyed by client address, by route, and one for all traffic; per-key
+ * caps first, so a client over its own cap does not use up the shared budget. The schema has
+ * checked each is a number > 0.
+ */
+export function limitsRates(limits: Record<string, unknown> | undefined): LimitsRate[] {
+  const out: LimitsRate[] = [];
+  const rate = (k: string) => (typeof limits?.[k] === 'number' ? (limits[k] as number) : undefined);
+  const perClient = rate('max-requests-per-second-per-client');
+  const perRoute = rate('max-requests-per-second-per-route');
+  const global = rate('max-requests-per-second-global');
+  if (perClient !== undefined) out.push({ name: 'per-client', maxRps: perClient, key: { kind: 'client-ip' } });
+  if (perRoute !== undefined) out.push({ name: 'per-route', maxRps: perRoute, key: { kind: 'route' } });
+  if (global !== undefined) out.push({ name: 'global', maxRps: global, key: { kind: 'global' } });
+  return out;
+}
+
 export function validateRateLimits(config: RateLimitsConfig | undefined): Diagnostic[] {
   const d: Diagnostic[] = [];
   compileRateLimits(config, d);

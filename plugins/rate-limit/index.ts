@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FilterFactory, FilterStatus, GenerationServices, HeaderMap, LocalResponse, RequestContext, RequestFilter } from '../../src/pipeline/types.ts';
 import type { Diagnostic } from '../../src/config/diagnostics.ts';
 import { Breaker } from './backend-breaker.ts';
-import { type BackendSettings, compileRateLimitFilter, compileRateLimits, validateRateLimitFilter, validateRateLimits, type OnLimit, type RateLimitSettings, throwIfErrors } from './compile.ts';
+import { type BackendSettings, compileRateLimitFilter, compileRateLimits, limitsRates, validateRateLimitFilter, validateRateLimits, type OnLimit, type RateLimitSettings, throwIfErrors } from './compile.ts';
 import { RemoteLimiter } from './fallback.ts';
 import { type KeyFunction, type KeySpec, describeKeySpec, keyFunction } from './keys.ts';
 import { bucketParams, type BucketParams, type Decision, fallbackParams, rateLimitHeaders, retryAfterSeconds, windowFor } from './limiter.ts';
@@ -265,30 +265,32 @@ export const createRateLimitFilter: FilterFactory = (id, config, services) => {
 };
 
 /**
- * The top-level `rate-limits { }` block as one filter to run before the route's filters, or
- * undefined when it sets no limit. `default-rps` limits every request per key (`key`, default
- * client-ip); `global { max-rps }` limits all traffic together (or per its own key). Both answer
- * 429 "Rate limit exceeded". Throws ConfigError on an invalid key.
+ * The top-level `rate-limits { }` block and the `limits { max-requests-per-second-* }` caps as one
+ * filter to run before the route's filters, or undefined when they set no limit. `default-rps`
+ * limits every request per key (`key`, default client-ip); `global { max-rps }` limits all traffic
+ * together (or per its own key); the `limits` caps per client, per route and for all traffic. All
+ * answer 429 "Rate limit exceeded". Throws ConfigError on an invalid key.
  */
-export function createGlobalRateLimit(config: RateLimitsConfig | undefined, services: GenerationServices): RequestFilter | undefined {
+export function createGlobalRateLimit(config: RateLimitsConfig | undefined, services: GenerationServices, limits?: Record<string, unknown>): RequestFilter | undefined {
   const diagnostics: Diagnostic[] = [];
   const g = compileRateLimits(config, diagnostics);
   throwIfErrors(diagnostics);
-  if (!g || (!g.perKey && !g.global)) return undefined;
+  // Per-key first: a client over its own limit must not use up a shared budget.
+  const planned: { id: string; limit: { maxRps: number; burst: number; key: KeySpec } }[] = [];
+  if (g?.perKey) planned.push({ id: 'rate-limits:default', limit: g.perKey });
+  for (const r of limitsRates(limits)) if (r.name !== 'global') planned.push({ id: `limits:${r.name}`, limit: { ...r, burst: 0 } });
+  if (g?.global) planned.push({ id: 'rate-limits:global', limit: g.global });
+  for (const r of limitsRates(limits)) if (r.name === 'global') planned.push({ id: `limits:${r.name}`, limit: { ...r, burst: 0 } });
+  if (planned.length === 0) return undefined;
   const metrics = metricsOf(services);
   const leases: Lease<LocalStore>[] = [];
   const stages: Enforcement[] = [];
-  // Per-key first: a client over its own limit must not use up the shared global budget.
-  for (const [name, limit] of [
-    ['default', g.perKey],
-    ['global', g.global],
-  ] as const) {
-    if (!limit) continue;
-    const store = leaseLocalStore(services, `rate-limits:${name}`, bucketParams(limit.maxRps, limit.burst), 100000, metrics);
+  for (const { id, limit } of planned) {
+    const store = leaseLocalStore(services, id, bucketParams(limit.maxRps, limit.burst), 100000, metrics);
     leases.push(store);
-    const keyOf = keyFunction(limit.key, g.prefixes);
+    const keyOf = keyFunction(limit.key, g?.prefixes ?? { v4: 32, v6: 64 });
     stages.push({
-      id: `rate-limits:${name}`,
+      id,
       keySpec: limit.key,
       onLimit: 'reject',
       maxDelayMs: 0,
@@ -311,7 +313,7 @@ export function createGlobalRateLimit(config: RateLimitsConfig | undefined, serv
       }
       return undefined;
     },
-    // the status page lists each stage (rate-limits:default, rate-limits:global) on its own
+    // the status page lists each stage (rate-limits:default, limits:per-client, ...) on its own
     status: () => stages.map(limitStatus),
     async close() {
       await Promise.all(leases.map((l) => l.release()));
@@ -320,13 +322,14 @@ export function createGlobalRateLimit(config: RateLimitsConfig | undefined, serv
 }
 
 /**
- * The rate-limit feature: `filter "id" { type "rate-limit" }` and the global `rate-limits { }`
- * block (a filter that runs first on every proxied route). Registered when the config has either.
+ * The rate-limit feature: `filter "id" { type "rate-limit" }`, the global `rate-limits { }` block
+ * and the `limits { max-requests-per-second-* }` caps (a filter that runs first on every proxied
+ * route). Registered when the config has any.
  */
 export const rateLimitFeature = defineFeature({
   name: 'rate-limit',
   dependencies: [],
-  uses: (config) => config.raw['rate-limits'] !== undefined || usesFilterType(config, 'rate-limit'),
+  uses: (config) => config.raw['rate-limits'] !== undefined || limitsRates(config.raw.limits as Record<string, unknown> | undefined).length > 0 || usesFilterType(config, 'rate-limit'),
   schema: RateLimitConfigKeys,
   filterTypes: { 'rate-limit': RateLimitFilterProperties },
   explainFilter(_config, filter) {
@@ -337,11 +340,14 @@ export const rateLimitFeature = defineFeature({
   },
   explainRoute(config, route) {
     // the global limits run before the route's own filters, on proxied routes only
-    const g = route.builtin ? undefined : compileRateLimits(config.raw['rate-limits'], []);
-    if (!g) return [];
+    if (route.builtin) return [];
+    const g = compileRateLimits(config.raw['rate-limits'], []);
     const out = [];
-    if (g.perKey) out.push({ title: 'rate limit (rate-limits default-rps, before the route filters)', settings: { 'max-rps': g.perKey.maxRps, burst: g.perKey.burst, key: describeKeySpec(g.perKey.key) } });
-    if (g.global) out.push({ title: 'rate limit (rate-limits global, before the route filters)', settings: { 'max-rps': g.global.maxRps, burst: g.global.burst, key: describeKeySpec(g.global.key) } });
+    if (g?.perKey) out.push({ title: 'rate limit (rate-limits default-rps, before the route filters)', settings: { 'max-rps': g.perKey.maxRps, burst: g.perKey.burst, key: describeKeySpec(g.perKey.key) } });
+    if (g?.global) out.push({ title: 'rate limit (rate-limits global, before the route filters)', settings: { 'max-rps': g.global.maxRps, burst: g.global.burst, key: describeKeySpec(g.global.key) } });
+    for (const r of limitsRates(config.raw.limits as Record<string, unknown> | undefined)) {
+      out.push({ title: `rate limit (limits max-requests-per-second-${r.name}, before the route filters)`, settings: { 'max-rps': r.maxRps, burst: 0, key: describeKeySpec(r.key) } });
+    }
     return out;
   },
   validators: {
@@ -350,7 +356,7 @@ export const rateLimitFeature = defineFeature({
   },
   register(app, host) {
     host.filterType('rate-limit', createRateLimitFilter);
-    const global = createGlobalRateLimit(host.config.raw['rate-limits'], host.services);
+    const global = createGlobalRateLimit(host.config.raw['rate-limits'], host.services, host.config.raw.limits as Record<string, unknown> | undefined);
     if (global) host.globalFilter(global);
     app.decorate('rateLimit', { global });
   },

@@ -3,6 +3,7 @@
 // sharing one Redis (with Redis killed while they run).
 import { test, before, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,6 +183,26 @@ upstreams { upstream "backend" { target "${up.address}" } }
   await assert.rejects(gatewayFrom(kdl('burst 5')), /routes > route "api" > policies > rate-limit: missing "requests-per-second"/);
   await assert.rejects(gatewayFrom(kdl('requests-per-second 0')), /routes > route "api" > policies > rate-limit: requests-per-second must be > 0/);
   await assert.rejects(gatewayFrom(kdl('requests-per-second 5; key "cookie:session"')), /routes > route "api" > policies > rate-limit > key: invalid key "cookie:session"/);
+});
+
+test('limits { max-requests-per-second-per-client / -per-route / -global } cap every proxied route', async () => {
+  // 0.01 a second: a bucket of one request that refills in 100 s, exact however slow the machine is
+  const withLimits = (key: string) => start(config('max-rps 100', `limits { max-requests-per-second-${key} 0.01 }`));
+  // two clients: 127.0.0.1 and 127.0.0.2 (Linux routes all of 127/8 to loopback)
+  const other = new http.Agent({ localAddress: '127.0.0.2' });
+  const seq = async (g: Awaited<ReturnType<typeof start>>) => [
+    ...(await burst(`${g.url()}/limited`, 2)),
+    (await request(`${g.url()}/limited`, { agent: other })).status,
+    (await request(`${g.url()}/open`, { agent: other })).status,
+  ];
+  const perClient = await withLimits('per-client');
+  const perRoute = await withLimits('per-route');
+  const global = await withLimits('global');
+  assert.deepEqual(await seq(perClient), [200, 429, 200, 429], 'each client one budget across routes');
+  assert.deepEqual(await seq(perRoute), [200, 429, 429, 200], 'each route one budget across clients');
+  assert.deepEqual(await seq(global), [200, 429, 429, 429], 'one budget for all');
+  const text = await perRoute.gw.metrics.render();
+  assert.match(text, /sentinel_rate_limit_exceeded_total\{filter="limits:per-route",action="reject"\} 2\n/);
 });
 
 test('a reload with the same limit keeps the buckets; a changed limit starts fresh', async () => {
