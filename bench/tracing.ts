@@ -1,7 +1,8 @@
 // `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--warmup 8] [--connections 20] [--rates 0.01,1] [--profile DIR]`
 // `node --import tsx bench/tracing.ts --mode instr [--rates 0,0.01] [--windows 5] [--requests 2000] [--baseline DIR] [--keep DIR]`
 // `node --import tsx bench/tracing.ts --mode fresh [--blocks 20] [--rates 0.01,1] [--baseline DIR [--baseline-rates off,0.01]]
-//      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--interleave K] [--max-minutes M] [--json FILE]`
+//      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--interleave K] [--max-minutes M] [--json FILE]
+//      [--node-flags "--min-semi-space-size=16"]`
 //
 // What OpenTelemetry tracing costs (docs/tracing.md, issue 15: 1% sampling <= 3%, 100% <= 25%):
 // the compiled Sentinel (passthrough config) with tracing off, at sampling-rate 0.01 and at 1,
@@ -93,7 +94,8 @@ const { values } = parseArgs({
     json: { type: 'string' },
     interleave: { type: 'string', default: '0' },
     'max-minutes': { type: 'string' },
-    // instr mode: extra node flags for every gateway (e.g. --perf-basic-prof to name JIT code in the kept dumps)
+    // instr and fresh modes: extra node flags for every gateway (e.g. --perf-basic-prof to name JIT code in
+    // the kept dumps; --min-semi-space-size=16 to start every fresh gateway with a grown young generation)
     'node-flags': { type: 'string', default: '' },
   },
 });
@@ -136,6 +138,8 @@ const parseRates = (list: string): Variant[] =>
   });
 // tracing off, then one variant per --rates entry (e.g. `--rates 0,0.01,1`: rate 0 isolates the unsampled path)
 const VARIANTS: Variant[] = [{ name: 'off', rate: undefined }, ...parseRates(values.rates)];
+/** --node-flags in fresh mode: given to every gateway of every block (recorded in --json; files pool only with the same flags) */
+const freshNodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
 
 interface Run {
   variant: string;
@@ -406,7 +410,7 @@ async function freshMode(): Promise<void> {
   await waitReady(origin, originPort, SMALL_PATH, 10_000);
   const sink = await startOtlpSink();
   console.log(
-    `fresh mode: ${blocks} blocks x ${variants.length} fresh gateways (${variants.map((v) => v.label).join(', ')}), each ${warmup} warm-up then ${n} measured requests${interleave ? ` in ${interleave} segments taken in turn with the block's other gateways` : ', one gateway at a time'}, h2load --h1 -c${connections}; gateway on CPU ${PROXY_CPU}, load, origin and OTLP sink on CPU ${LOAD_CPU}` +
+    `fresh mode: ${blocks} blocks x ${variants.length} fresh gateways (${variants.map((v) => v.label).join(', ')}), each ${warmup} warm-up then ${n} measured requests${interleave ? ` in ${interleave} segments taken in turn with the block's other gateways` : ', one gateway at a time'}, h2load --h1 -c${connections}; gateway on CPU ${PROXY_CPU}, load, origin and OTLP sink on CPU ${LOAD_CPU}${freshNodeFlags.length > 0 ? `; every gateway with node flags ${freshNodeFlags.join(' ')}` : ''}` +
       (baseRoot ? `\ncurrent = ${repoRoot}, baseline = ${baseRoot}` : ''),
   );
   const runs: FreshRun[] = [];
@@ -418,6 +422,7 @@ async function freshMode(): Promise<void> {
     threshold,
     interleave,
     node: process.version,
+    nodeFlags: freshNodeFlags,
     startedAt,
     runs,
   };
@@ -479,7 +484,7 @@ function printRun(run: FreshRun, before: HostSpeed, after: HostSpeed, phases: st
 /** One fresh gateway: start, warm up, calibrate, measure n requests in two halves, calibrate, stop. */
 async function freshRun(v: FreshVariant, c: BlockContext): Promise<FreshRun> {
   const clock = phaseClock();
-  const { proc, port } = await startGateway({ entry: c.entries.get(v.root)!, root: v.root, v, tmp: c.tmp, tag: gatewayTag(c.block, v), originPort: c.originPort, sinkPort: c.sink.port });
+  const { proc, port } = await startGateway({ entry: c.entries.get(v.root)!, root: v.root, v, tmp: c.tmp, tag: gatewayTag(c.block, v), originPort: c.originPort, sinkPort: c.sink.port, nodeArgs: freshNodeFlags });
   clock.lap('start');
   try {
     const url = `http://127.0.0.1:${port}${SMALL_PATH}`;
@@ -545,7 +550,7 @@ async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: 
   const gws: { v: FreshVariant; proc: Proc; url: string; segs: FreshSegment[]; ok: number; cpu0: number; cpu1: number }[] = [];
   try {
     for (const v of order) {
-      const { proc, port } = await startGateway({ entry: c.entries.get(v.root)!, root: v.root, v, tmp: c.tmp, tag: gatewayTag(c.block, v), originPort: c.originPort, sinkPort: c.sink.port });
+      const { proc, port } = await startGateway({ entry: c.entries.get(v.root)!, root: v.root, v, tmp: c.tmp, tag: gatewayTag(c.block, v), originPort: c.originPort, sinkPort: c.sink.port, nodeArgs: freshNodeFlags });
       gws.push({ v, proc, url: `http://127.0.0.1:${port}${SMALL_PATH}`, segs: [], ok: 0, cpu0: 0, cpu1: 0 });
     }
     clock.lap('start');

@@ -45,6 +45,8 @@ export interface FreshData {
   interleave?: number;
   /** process.version of the runner (and so of the gateways) */
   node?: string;
+  /** node flags every gateway ran with (`--node-flags`; files without them: none) */
+  nodeFlags?: string[];
   startedAt?: string;
   runs: FreshRun[];
 }
@@ -77,6 +79,7 @@ export function poolKey(d: FreshData): string {
     threshold: d.threshold,
     interleave: d.interleave ?? 0,
     node: d.node ?? null,
+    nodeFlags: d.nodeFlags ?? [],
   });
 }
 

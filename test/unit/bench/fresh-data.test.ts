@@ -85,6 +85,7 @@ test('poolFreshData: refuses to mix commits, options, designs, or unknown and mo
     [dataset({ connections: 10 }), /differ/],
     [dataset({ interleave: 0 }), /differ/],
     [dataset({ node: 'v22.0.0' }), /differ/],
+    [dataset({ nodeFlags: ['--min-semi-space-size=16'] }), /differ/],
     [dataset({ threshold: 1.3 }), /differ/],
     [dataset({ variants: [dataset().variants[0]!, { ...dataset().variants[1]!, rate: 0.02, label: '2%' }], runs: [] }), /differ/],
     [dataset({}, null), /has no recorded commit/],
@@ -100,6 +101,8 @@ test('poolFreshData: refuses to mix commits, options, designs, or unknown and mo
       err,
     );
   }
+  // a file written before --node-flags was recorded pools with one that ran without flags
+  assert.equal(poolKey(dataset({ nodeFlags: [] })), poolKey(a));
   // the roots may differ (two worktrees at the same commit)
   assert.equal(poolKey(dataset({ variants: dataset().variants.map((v) => ({ ...v, root: '/elsewhere' })) })), poolKey(a));
 });
