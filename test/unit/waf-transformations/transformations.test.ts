@@ -210,6 +210,58 @@ describe('transformations that return an unchanged value as it is', () => {
       for (const s of samples) assert.equal(t(name)(s), ref(s), JSON.stringify(s));
     });
   }
+  it('normalisePath(Win) return the path itself exactly when no segment changes, and agree with the segment walk', () => {
+    // The segment walk (split on '/', drop '' and '.', '..' pops) as the reference.
+    const walk = (path: string): string => {
+      if (path === '') return path;
+      const absolute = path.startsWith('/');
+      const parts = path.split('/');
+      const stack: string[] = [];
+      for (const part of parts) {
+        if (part === '' || part === '.') continue;
+        if (part === '..') {
+          if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.pop();
+          else if (!absolute) stack.push('..');
+          continue;
+        }
+        stack.push(part);
+      }
+      const body = stack.join('/');
+      const trailing = path.endsWith('/') && parts[parts.length - 1] === '';
+      if (absolute) return trailing && body ? `/${body}/` : `/${body}`;
+      return trailing && body ? `${body}/` : body;
+    };
+    const chars = ['/', '/', '.', '.', 'a', 'b', '\\'];
+    const paths: string[] = [''];
+    for (let k = 0; k < 6000; k++) {
+      let s = '';
+      for (let len = next() % 8; len > 0; len--) s += chars[next() % chars.length];
+      paths.push(s);
+    }
+    for (const p of paths) {
+      assert.equal(t('normalisePath')(p), walk(p), JSON.stringify(p));
+      assert.equal(t('normalisePathWin')(p), walk(p.replaceAll('\\', '/')), JSON.stringify(p));
+    }
+    assert.equal(t('normalisePath')('/products/search'), '/products/search');
+  });
+  it('urlDecode(Uni) without an escape: + is a space and every char its low byte (the byte path), or the value itself without a +', () => {
+    const chars = ['+', 'a', ' ', '\xe9', '\u0141', '\uff0b', '%'];
+    for (let k = 0; k < 4000; k++) {
+      let s = '';
+      for (let len = next() % 7; len > 0; len--) s += chars[next() % chars.length];
+      if (s.includes('%')) continue;
+      // Nothing to decode: the value as it is (no masking either).
+      let want = s;
+      if (s.includes('+')) {
+        want = '';
+        for (let i = 0; i < s.length; i++) want += s[i] === '+' ? ' ' : String.fromCharCode(s.charCodeAt(i) & 0xff);
+      }
+      assert.equal(t('urlDecodeUni')(s), want, JSON.stringify(s));
+      assert.equal(t('urlDecode')(s), want, JSON.stringify(s));
+    }
+    assert.equal(t('urlDecodeUni')('q=blue+running+shoes&page=7'), 'q=blue running shoes&page=7');
+    assert.equal(t('urlDecodeUni')('a+\u0141'), 'a A');
+  });
   it('utf8toUnicode copies values without a byte >= 0xc0 (and converts those with one)', () => {
     for (const s of samples) {
       if (!/[\xc0-\xff]/.test(s)) assert.equal(t('utf8toUnicode')(s), s, JSON.stringify(s));
