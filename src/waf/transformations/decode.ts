@@ -95,8 +95,9 @@ export function urlEncode(input: string): string {
   return out.toString();
 }
 
-/** Named entities ModSecurity decodes; everything else numeric (&#..; / &#x..;). */
-const NAMED_ENTITIES: Record<string, number> = { quot: 0x22, amp: 0x26, lt: 0x3c, gt: 0x3e, nbsp: 0xa0 };
+/** Named entities ModSecurity decodes; everything else numeric (&#..; / &#x..;). A Map, not an
+ * object literal: `&constructor` found Object.prototype.constructor and decoded to a NUL. */
+const NAMED_ENTITIES: ReadonlyMap<string, number> = new Map([['quot', 0x22], ['amp', 0x26], ['lt', 0x3c], ['gt', 0x3e], ['nbsp', 0xa0]]);
 
 /** Parse digits as C's strtol would into an unsigned char: saturates at LONG_MAX. */
 function strtolByte(digits: string, radix: 10 | 16): number {
@@ -106,7 +107,8 @@ function strtolByte(digits: string, radix: 10 | 16): number {
 }
 
 export function htmlEntityDecode(input: string): string {
-  if (input.indexOf('&') < 0) return input;
+  const amp = input.indexOf('&');
+  if (amp < 0 || !entityDecodeChanges(input, amp)) return input;
   const n = input.length;
   const out = new ByteWriter(input.length);
   let i = 0;
@@ -135,7 +137,7 @@ export function htmlEntityDecode(input: string): string {
     }
     let j = k;
     while (j < n && isAlnumCode(input.charCodeAt(j))) j++;
-    const code = j > k ? NAMED_ENTITIES[input.slice(k, j).toLowerCase()] : undefined;
+    const code = j > k ? NAMED_ENTITIES.get(input.slice(k, j).toLowerCase()) : undefined;
     if (code !== undefined) {
       out.byte(code);
       i = input[j] === ';' ? j + 1 : j;
@@ -145,6 +147,22 @@ export function htmlEntityDecode(input: string): string {
     i = j;
   }
   return out.toString();
+}
+
+/** Whether htmlEntityDecode changes a value whose first '&' is at `amp`: a char above 0xff (the
+ * byte path keeps only the low byte), '&#' (maybe a numeric entity) or '&' and a named entity.
+ * A query string's '&size=...' is none of these: no byte writer for it (three a benign GET). */
+function entityDecodeChanges(input: string, amp: number): boolean {
+  const n = input.length;
+  for (let i = 0; i < n; i++) if (input.charCodeAt(i) > 0xff) return true;
+  for (let i = amp; i >= 0 && i + 1 < n; i = input.indexOf('&', i + 1)) {
+    const k = i + 1;
+    if (input.charCodeAt(k) === 0x23) return true;
+    let j = k;
+    while (j < n && isAlnumCode(input.charCodeAt(j))) j++;
+    if (j - k >= 2 && j - k <= 4 && NAMED_ENTITIES.has(input.slice(k, j).toLowerCase())) return true;
+  }
+  return false;
 }
 
 const SIMPLE_C_ESCAPES: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11 };

@@ -262,6 +262,31 @@ describe('transformations that return an unchanged value as it is', () => {
     assert.equal(t('urlDecodeUni')('q=blue+running+shoes&page=7'), 'q=blue running shoes&page=7');
     assert.equal(t('urlDecodeUni')('a+\u0141'), 'a A');
   });
+  it('htmlEntityDecode returns values without an entity as they are, and agrees with a regex reference', () => {
+    const named = new Map([['quot', 0x22], ['amp', 0x26], ['lt', 0x3c], ['gt', 0x3e], ['nbsp', 0xa0]]);
+    const byte = (digits: string, radix: number): string => String.fromCharCode(Number(BigInt(radix === 16 ? `0x${digits}` : digits) & 0xffn));
+    const ref = (s: string): string => {
+      if (!s.includes('&')) return s;
+      const out = s.replace(/&#[xX]([0-9a-fA-F]+);?|&#([0-9]+);?|&([a-zA-Z0-9]+);?/g, (m, hex?: string, dec?: string, name?: string) => {
+        if (hex !== undefined) return byte(hex, 16);
+        if (dec !== undefined) return byte(dec, 10);
+        const code = named.get(name!.toLowerCase());
+        return code === undefined ? m : String.fromCharCode(code);
+      });
+      let masked = '';
+      for (let i = 0; i < out.length; i++) masked += String.fromCharCode(out.charCodeAt(i) & 0xff);
+      return masked;
+    };
+    const chars = ['&', '&', '#', 'x', 'l', 't', 'g', 'a', 'm', 'p', ';', '1', 'F', 'Q', 'U', 'O', 's', '=', ' ', '\u0141'];
+    for (let k = 0; k < 8000; k++) {
+      let s = '';
+      for (let len = next() % 8; len > 0; len--) s += chars[next() % chars.length];
+      assert.equal(t('htmlEntityDecode')(s), ref(s), JSON.stringify(s));
+    }
+    const q = 'q=blue running shoes&size=42&page=7';
+    assert.equal(t('htmlEntityDecode')(q), q);
+    assert.equal(t('htmlEntityDecode')('a&constructor;b&lt;'), 'a&constructor;b<');
+  });
   it('utf8toUnicode copies values without a byte >= 0xc0 (and converts those with one)', () => {
     for (const s of samples) {
       if (!/[\xc0-\xff]/.test(s)) assert.equal(t('utf8toUnicode')(s), s, JSON.stringify(s));
