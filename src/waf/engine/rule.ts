@@ -152,6 +152,10 @@ export interface LinkSelectors {
   /** `all` without XML (not counted): what a transaction without an XML body walks (CRS names
    * XML:/* and XML://@* beside ARGS in ~95 links each: 190 of ~750 selector visits a GET). */
   noXml: RuleVariable[];
+  /** Per selector of `all` / `noXml`: 1 when an exclusion of `excl` names its variable (the rule
+   * loop filters its items), else 0; the ctl removals of a transaction are checked apart. */
+  allExcluded: Uint8Array;
+  noXmlExcluded: Uint8Array;
 }
 
 /** A rule or a SecMarker in a phase's ordered list. */

@@ -892,7 +892,6 @@ export class Transaction {
     const flags = this.removedLinks;
     const k = flags !== undefined ? flags[link.linkIndex]! : 0;
     const rtExcl = k === 0 ? NONE : this.removedLists[k - 1]!;
-    const allExcl = rtExcl.length === 0 ? excl : excl.length === 0 ? rtExcl : [...excl, ...rtExcl];
     let matched = false;
     const ctx = this.opCtx;
     ctx.capture = link.capture;
@@ -900,7 +899,9 @@ export class Transaction {
     const linkIndex = link.linkIndex;
     // Indexed loops: the arrays here differ in shape (shared, filtered, fresh), and a for-of over
     // them allocated an iterator and a result object per step in optimised code.
-    const vars = this.xmlTexts.length === 0 && this.xmlAttrs.length === 0 ? sel.noXml : sel.all;
+    const noXml = this.xmlTexts.length === 0 && this.xmlAttrs.length === 0;
+    const vars = noXml ? sel.noXml : sel.all;
+    const excluded = noXml ? sel.noXmlExcluded : sel.allExcluded;
     for (let vi = 0; vi < vars.length; vi++) {
       const v = vars[vi]!;
       let items: Item[];
@@ -915,7 +916,11 @@ export class Transaction {
         items = this.select(v);
         keyed = this.selKeyed;
       }
-      if (allExcl.length && items.length && excludesVariable(allExcl, v.name)) items = this.withoutExcluded(items, v.name, allExcl);
+      // Whether an exclusion names the variable: the link's own decided once (excluded[vi]), the
+      // transaction's ctl removals looked up (a name loop per visit was ~15 k instructions a GET).
+      if (items.length && (excluded[vi] === 1 || (rtExcl.length !== 0 && excludesVariable(rtExcl, v.name)))) {
+        items = this.withoutExcluded(items, v.name, rtExcl.length === 0 ? excl : excl.length === 0 ? rtExcl : [...excl, ...rtExcl]);
+      }
       if (v.count) {
         items = [makeItem(v.key ?? '', String(items.length))];
         keyed = v.key !== undefined;
@@ -1533,7 +1538,10 @@ function linkSelectors(rule: Rule): LinkSelectors {
   let sel = rule.sel;
   if (sel === undefined) {
     const all = rule.variables.filter((v) => !v.exclude);
-    sel = { excl: rule.variables.filter((v) => v.exclude), all, noXml: all.filter((v) => v.name !== 'XML' || v.count) };
+    const excl = rule.variables.filter((v) => v.exclude);
+    const noXml = all.filter((v) => v.name !== 'XML' || v.count);
+    const flags = (vars: RuleVariable[]): Uint8Array => Uint8Array.from(vars, (v) => (excludesVariable(excl, v.name) ? 1 : 0));
+    sel = { excl, all, noXml, allExcluded: flags(all), noXmlExcluded: flags(noXml) };
     rule.sel = sel;
   }
   return sel;

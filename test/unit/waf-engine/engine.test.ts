@@ -449,6 +449,19 @@ SecRule ARGS:v "@rx ^A{300}A$" "id:223,phase:1,pass,log,t:none,t:urlDecodeUni"`)
     assert.deepEqual(run(waf, { uri: `/?v=${long.replace('%41', '%2541')}` }).ids, [220, 221, 222, 223]);
   });
 
+  it('a link\'s own exclusions and a transaction\'s ctl removals both filter its items, on every selector they name', () => {
+    const waf = engine(`
+SecRule REQUEST_FILENAME "@streq /ctl" "id:299,phase:1,pass,nolog,ctl:ruleRemoveTargetById=300;ARGS:b,ctl:ruleRemoveTargetById=300;ARGS_GET:b"
+SecRule ARGS|ARGS_GET|!ARGS:a|!ARGS_GET:a|!ARGS_GET:c "@streq x" "id:300,phase:1,pass,log,t:none"
+SecRule ARGS|!REQUEST_HEADERS:a "@streq y" "id:301,phase:1,pass,log,t:none"`);
+    const ids = (uri: string): number[] => run(waf, { uri }).ids;
+    assert.deepEqual(ids('/p?a=x&c=z&d=y'), [301]);
+    assert.deepEqual(ids('/p?a=x&c=x'), [300]); // ARGS:c is only excluded from ARGS_GET
+    assert.deepEqual(ids('/p?a=x&b=x'), [300]);
+    assert.deepEqual(ids('/ctl?a=x&b=x'), []);
+    assert.deepEqual(ids('/ctl?a=x&b=x&e=x'), [300]);
+  });
+
   it('TX keeps a Map\'s order across slotted, run-time and replayed keys (session 21)', () => {
     // 1 is the fold's replay (set-up prefix), 2 writes run-time keys (from a capture), 3-5 write
     // slotted keys by setvar: an update keeps its place, a deleted key that comes back goes last.
