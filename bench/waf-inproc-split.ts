@@ -140,7 +140,7 @@ async function main(): Promise<number> {
     await waitReady(proc, port, '/', 120_000); // the in-process WAF loads the CRS first
     return { proc, port, counters };
   };
-  writeFileSync(join(dir, 'get.lua'), wrkScript('get', argv.host));
+  writeFileSync(join(dir, 'get.lua'), wrkScript('get', argv.host, 'restart'));
   const wrk = async (port: number, secs: number): Promise<number> => {
     const out = await runPinned('wrk', LOAD_CPU, 'wrk', ['-t1', `-c${argv.connections}`, `-d${secs}s`, '-s', join(dir, 'get.lua'), `http://127.0.0.1:${port}/`], (secs + 30) * 1000);
     const m = /(\d+) requests in/.exec(out);

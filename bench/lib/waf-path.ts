@@ -54,17 +54,27 @@ waf {
 const luaString = (s: string): string => JSON.stringify(s);
 
 /**
- * wrk's Lua script for the benign GET or the 2 KiB JSON POST, a counter in every request. `host`:
+ * Where a run's counter starts: the run's start second times a million, so every run (every round
+ * of every target) sends values no earlier run sent. Starting at 1 in each run made later rounds
+ * repeat earlier rounds' values, which the WAF's caches keep (session 22: the figures of record
+ * before then were taken partly with such repeats).
+ */
+const COUNTER_START = { fresh: 'local n = (os.time() % 1000000) * 1000000', restart: 'local n = 0' } as const;
+
+/**
+ * wrk's Lua script for the benign GET or the 2 KiB JSON POST, a counter in every request, unique
+ * across runs (COUNTER_START), or with `counter: 'restart'` from 1 in every run (to reach the
+ * caches' admission and eviction regime on purpose, as bench/waf-inproc-split.ts does). `host`:
  * a Host header instead of wrk's (the numeric 127.0.0.1:port, which CRS 920350 "Host header is a
  * numeric IP address" matches at PL1: a warning, score 3, below the threshold, but a logged match,
  * so every request gets detection headers and an audit line).
  */
-export function wrkScript(kind: 'get' | 'post', host = ''): string {
+export function wrkScript(kind: 'get' | 'post', host = '', counter: keyof typeof COUNTER_START = 'fresh'): string {
   const all: [string, string][] = host ? [['Host', host], ...BROWSER_HEADERS] : BROWSER_HEADERS;
   const headers = all.map(([k, v]) => `headers[${luaString(k)}] = ${luaString(v)}`).join('\n');
   if (kind === 'get') {
     const [getPre] = getPath('{{n}}').split('{{n}}') as [string];
-    return `local n = 0
+    return `${COUNTER_START[counter]}
 local headers = {}
 ${headers}
 request = function()
@@ -74,13 +84,13 @@ end
 `;
   }
   const [pre, post] = jsonBody('{{n}}').split('{{n}}') as [string, string];
-  return `local n = 0
+  return `${COUNTER_START[counter]}
 local headers = {}
 ${headers}
 headers["Content-Type"] = "application/json"
 request = function()
   n = n + 1
-  local id = string.format("%08d", n % 100000000)
+  local id = string.format("%012d", n % 1000000000000)
   return wrk.format("POST", ${luaString(POST_PATH)}, headers, ${luaString(pre)} .. id .. ${luaString(post)})
 end
 `;
