@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfigText } from '../../../src/config/load.ts';
+import { pluginValidators } from '../../../src/server/validators.ts';
 import { chartDir, find, helm, lint, refusal, render, type K8sObject } from '../../helpers/helm.ts';
 import { unknownFields, validateObject } from '../../helpers/k8s-schema.ts';
 
@@ -165,6 +166,10 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
     const agents = config.raw.agents as unknown as Record<string, { 'unix-socket'?: unknown }>;
     assert.match(JSON.stringify(agents), new RegExp(socket.replace(/\//g, '\\/')));
     assert.ok(config.routes.every((r) => r.filters.includes('waf')), 'every route goes through the WAF');
+    // fail-open keeps oversized bodies refused (and the config loads without the padding warning)
+    const open = loadConfigText(kdlOf(await render({ valuesFiles: valueSets.waf, set: ['waf.failureMode=open'] })), { validators: pluginValidators });
+    assert.deepEqual(open.filters.get('waf')?.config['body-over-limit'], 'reject');
+    assert.deepEqual(open.warnings.map((x) => x.message), []);
   });
 
   it('TLS from a Secret: the Secret is mounted where the https listener reads it; in-place reload turns auto-reload on', async () => {
