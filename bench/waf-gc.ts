@@ -22,8 +22,8 @@ import { tmpdir } from 'node:os';
 import { originNginxConf, writeOriginFiles } from './lib/configs.ts';
 import { freePort } from './lib/processes.ts';
 import { renderPassthrough } from './lib/targets.ts';
-import { compiledWafEntries } from './lib/waf-path.ts';
-import { BROWSER_HEADERS, jsonBody, POST_PATH, getPath } from './lib/waf-requests.ts';
+import { compiledWafEntries, wrkScript } from './lib/waf-path.ts';
+import { BROWSER_HEADERS } from './lib/waf-requests.ts';
 const [rootArg, mode, kind, secs, ...rest] = process.argv.slice(2) as [string, string, string, string, ...string[]];
 const root = resolve(rootArg);
 const host = rest.find((a) => a.startsWith('--host='))?.slice('--host='.length) ?? '';
@@ -77,13 +77,7 @@ for (let i = 0; ; i++) {
   }
   await new Promise((res) => setTimeout(res, 200));
 }
-const lua = (s: string) => JSON.stringify(s);
-const headers = [...(host ? [['Host', host] as [string, string]] : []), ...BROWSER_HEADERS].map(([k, v]) => `headers[${lua(k)}] = ${lua(v)}`).join('\n');
-const [pre, post] = jsonBody('{{n}}').split('{{n}}') as [string, string];
-const [gpre] = getPath('{{n}}').split('{{n}}') as [string];
-writeFileSync(join(dir, 'load.lua'), kind === 'post'
-  ? `local n = 0\nlocal headers = {}\n${headers}\nheaders["Content-Type"] = "application/json"\nrequest = function()\n n = n + 1\n local id = string.format("%08d", n % 100000000)\n return wrk.format("POST", ${lua(POST_PATH)}, headers, ${lua(pre)} .. id .. ${lua(post)})\nend\n`
-  : `local n = 0\nlocal headers = {}\n${headers}\nrequest = function()\n n = n + 1\n return wrk.format("GET", ${lua(gpre)} .. n, headers)\nend\n`);
+writeFileSync(join(dir, 'load.lua'), wrkScript(kind === 'post' ? 'post' : 'get', host));
 const wrk = (s: number) => execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c50', `-d${s}s`, '-s', join(dir, 'load.lua'), `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
 wrk(3); // warm-up
 const cpu = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
