@@ -65,12 +65,14 @@ export interface GenerationDeps {
 
 const LISTENER = Symbol('sentinel.listener');
 const TARGET = Symbol('sentinel.target');
+/** Whether the peer is a trusted proxy: asked once, at the front door, and read by every later step. */
+const PEER_TRUSTED = Symbol('sentinel.peerTrusted');
 
 /** Set on a socket whose request had faulty framing (an HTTP/1.0 request with Transfer-Encoding). */
 const FAULTY_FRAMING = Symbol('sentinel.faultyFraming');
 type FramingTagged = Duplex & { [FAULTY_FRAMING]?: true };
 
-type TaggedRequest = IncomingMessage & { [LISTENER]?: ListenerRuntime; [TARGET]?: AdmittedTarget };
+type TaggedRequest = IncomingMessage & { [LISTENER]?: ListenerRuntime; [TARGET]?: AdmittedTarget; [PEER_TRUSTED]?: boolean };
 
 /** A feature's runtime, read once when the generation is built (undefined when the config does not use it). */
 function decoration<T>(app: FastifyInstance, name: string): T | undefined {
@@ -371,7 +373,7 @@ export class Generation {
       req.socket.destroy();
       return false;
     }
-    const trusted = this.trusted.any && isTrusted(this.trusted, req.socket.remoteAddress ?? '');
+    const trusted = (req[PEER_TRUSTED] = this.trusted.any && isTrusted(this.trusted, req.socket.remoteAddress ?? ''));
     const t = frontDoor(req, listener.config.protocol === 'https' ? 443 : 80, trusted ? this.proxyTrust : UNTRUSTED_PEER);
     if (!isAnswer(t)) {
       req[TARGET] = t;
@@ -580,7 +582,7 @@ export class Generation {
       headers: req.headers,
       clientIp,
       peerIp: peer.startsWith('::ffff:') ? peer.slice(7) : peer,
-      trustedPeer: this.trusted.any && isTrusted(this.trusted, peer),
+      trustedPeer: this.peerTrusted(req),
       protocol: tls ? 'https' : 'http',
       traceId,
     });
@@ -759,10 +761,15 @@ export class Generation {
     return writeLocal(res, traceId, local);
   }
 
-  private clientIp(req: IncomingMessage): string {
+  /** The front door's answer (every request and upgrade passes it before anything reads this). */
+  private peerTrusted(req: TaggedRequest): boolean {
+    return req[PEER_TRUSTED] ?? (this.trusted.any && isTrusted(this.trusted, req.socket.remoteAddress ?? ''));
+  }
+
+  private clientIp(req: TaggedRequest): string {
     const peer = req.socket.remoteAddress ?? '';
     const ip = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
-    if (!this.trusted.any || !isTrusted(this.trusted, peer)) return ip;
+    if (!this.peerTrusted(req)) return ip;
     // Walk X-Forwarded-For from the right, skipping trusted proxies. An entry that is not an
     // address ends the walk at the proxy that sent it: the client's text is never the address.
     const xff = req.headers['x-forwarded-for'];
