@@ -6,7 +6,7 @@ import { Type, type TSchema } from 'typebox';
 import type { KdlNode as Node } from './kdl/types.ts';
 import { Decoder } from './decode.ts';
 import { ConfigError, didYouMean, type Diagnostic, type SourceLocation } from './diagnostics.ts';
-import { locationOf } from './kdl-loader.ts';
+import { locationOf, type IncludeLookup } from './kdl-loader.ts';
 import {
   filterSchema,
   type RawConfig,
@@ -118,6 +118,8 @@ export interface CompiledConfig extends CompiledConfigSlices {
   readonly file: string | undefined;
   /** the config file and every file it includes, as given (mounted paths), in load order */
   readonly files: readonly string[];
+  /** the folders the include globs looked in, with the names they were after (auto-reload watches them) */
+  readonly includeLookups: readonly IncludeLookup[];
   readonly baseDir: string;
   readonly raw: RawConfig;
   readonly system: Required<Pick<RawSystem, 'worker-threads' | 'max-connections' | 'graceful-shutdown-timeout-secs' | 'trace-id-format' | 'auto-reload'>> & RawSystem;
@@ -228,6 +230,7 @@ export interface CompileOptions {
   file?: string;
   /** the files the config was read from: `file` and its includes, in load order (auto-reload watches them) */
   files?: readonly string[];
+  includeLookups?: readonly IncludeLookup[];
   baseDir: string;
   validators?: ConfigValidators;
   /** the composition's config language (src/features.ts COMPOSITION.language) */
@@ -645,6 +648,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
   const config: CompiledConfig = {
     file: opts.file,
     files: opts.files ?? (opts.file ? [opts.file] : []),
+    includeLookups: opts.includeLookups ?? [],
     baseDir: opts.baseDir,
     raw,
     system: systemFull,

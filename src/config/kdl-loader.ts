@@ -21,7 +21,15 @@ export function locationOf(node: KdlNode): SourceLocation | undefined {
 export interface LoadedDocument {
   nodes: KdlNode[];
   files: string[];
+  /** where the include globs looked (folder, name pattern): a file created there may change the config */
+  globs: IncludeLookup[];
   warnings: Diagnostic[];
+}
+
+/** A folder an include glob read and the pattern (a RegExp source) its names were matched against. */
+export interface IncludeLookup {
+  dir: string;
+  name: string;
 }
 
 /** Parses KDL text (one file) into nodes that know their location. Throws ConfigError on syntax errors. */
@@ -92,6 +100,7 @@ export const loaderHooks: { afterRead?: (file: string) => void } = {};
 export function loadKdlFile(path: string, sources?: ReadonlyMap<string, string>): LoadedDocument {
   const warnings: Diagnostic[] = [];
   const files: string[] = [];
+  const globs: IncludeLookup[] = [];
   const abs = resolve(path);
   let snap: Snapshot | undefined;
   try {
@@ -105,19 +114,36 @@ export function loadKdlFile(path: string, sources?: ReadonlyMap<string, string>)
   } catch {
     // missing (or no `..data`): the read below reports a missing file
   }
-  const nodes = loadRecursive(abs, [], warnings, files, sources, snap);
-  return { nodes, files, warnings };
+  const nodes = loadRecursive(abs, [], { warnings, files, globs, sources, snap });
+  return { nodes, files, globs: dedupeLookups(globs), warnings };
+}
+
+function dedupeLookups(globs: IncludeLookup[]): IncludeLookup[] {
+  const seen = new Map<string, IncludeLookup>();
+  for (const g of globs) seen.set(`${g.dir}\0${g.name}`, g);
+  return [...seen.values()];
 }
 
 /** Parses config text that has no file behind it (the embedded default, tests). Includes resolve against baseDir. */
 export function loadKdlText(text: string, name: string, baseDir = process.cwd()): LoadedDocument {
   const warnings: Diagnostic[] = [];
   const files: string[] = [];
-  const nodes = expandIncludes(parseKdl(text, name), join(baseDir, name), [], warnings, files);
-  return { nodes, files, warnings };
+  const globs: IncludeLookup[] = [];
+  const nodes = expandIncludes(parseKdl(text, name), join(baseDir, name), [], { warnings, files, globs });
+  return { nodes, files, globs: dedupeLookups(globs), warnings };
 }
 
-function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], files: string[], sources?: ReadonlyMap<string, string>, snap?: Snapshot): KdlNode[] {
+/** What one load collects and reads through. */
+interface LoadState {
+  warnings: Diagnostic[];
+  files: string[];
+  globs: IncludeLookup[];
+  sources?: ReadonlyMap<string, string> | undefined;
+  snap?: Snapshot | undefined;
+}
+
+function loadRecursive(file: string, stack: string[], st: LoadState): KdlNode[] {
+  const { files, sources, snap } = st;
   if (stack.includes(file)) {
     throw new ConfigError([
       { severity: 'error', path: 'include', message: `circular include: ${[...stack, file].join(' -> ')}`, location: { file } },
@@ -133,10 +159,11 @@ function loadRecursive(file: string, stack: string[], warnings: Diagnostic[], fi
   }
   loaderHooks.afterRead?.(file);
   files.push(file);
-  return expandIncludes(parseKdl(text, file), file, [...stack, file], warnings, files, sources, snap);
+  return expandIncludes(parseKdl(text, file), file, [...stack, file], st);
 }
 
-function expandIncludes(nodes: KdlNode[], file: string, stack: string[], warnings: Diagnostic[], files: string[], sources?: ReadonlyMap<string, string>, snap?: Snapshot): KdlNode[] {
+function expandIncludes(nodes: KdlNode[], file: string, stack: string[], st: LoadState): KdlNode[] {
+  const { warnings, snap } = st;
   const out: KdlNode[] = [];
   for (const node of nodes) {
     if (node.name !== 'include') {
@@ -150,17 +177,22 @@ function expandIncludes(nodes: KdlNode[], file: string, stack: string[], warning
       ]);
     }
     // globbed in the snapshot (onDisk also maps an absolute pattern under the config's folder)
-    const matches = expandGlob(onDisk(isAbsolute(pattern) ? pattern : join(dirname(file), pattern), snap), '/').map((m) => asShown(m, snap));
+    const lookedIn = (dir: string, name: RegExp): void => void st.globs.push({ dir: asShown(dir, snap), name: name.source });
+    const matches = expandGlob(onDisk(isAbsolute(pattern) ? pattern : join(dirname(file), pattern), snap), '/', lookedIn).map((m) => asShown(m, snap));
     if (matches.length === 0) {
       warnings.push({ severity: 'warning', path: `include "${pattern}"`, message: 'pattern matched no files', location: locationOf(node) ?? { file } });
     }
-    for (const m of matches) out.push(...loadRecursive(m, stack.length ? stack : [file], warnings, files, sources, snap));
+    for (const m of matches) out.push(...loadRecursive(m, stack.length ? stack : [file], st));
   }
   return out;
 }
 
-/** Minimal glob: `*` and `?` within a segment, `**` for any depth. Results sorted. */
-export function expandGlob(pattern: string, baseDir: string): string[] {
+/**
+ * Minimal glob: `*` and `?` within a segment, `**` for any depth. Results sorted. `lookedIn` hears
+ * every folder the walk looked in and which names there it was after (any name under `**`), so
+ * auto-reload can watch for a file that would newly match (session 23 audit).
+ */
+export function expandGlob(pattern: string, baseDir: string, lookedIn?: (dir: string, name: RegExp) => void): string[] {
   const abs = isAbsolute(pattern) ? pattern : join(baseDir, pattern);
   const parts = abs.split(sep).filter((p, i) => p !== '' || i === 0);
   const results: string[] = [];
@@ -171,6 +203,7 @@ export function expandGlob(pattern: string, baseDir: string): string[] {
     }
     const part = parts[idx]!;
     if (part === '**') {
+      lookedIn?.(dir, ANY_NAME);
       walk(dir, idx + 1);
       for (const e of safeReaddir(dir)) if (isDir(join(dir, e))) walk(join(dir, e), idx);
       return;
@@ -178,9 +211,12 @@ export function expandGlob(pattern: string, baseDir: string): string[] {
     if (!/[*?[]/.test(part)) {
       const next = idx === 0 && part === '' ? sep : join(dir, part);
       if (idx === parts.length - 1 ? exists(next) : isDir(next)) walk(next, idx + 1);
+      // only where the walk stopped (the folders above a file that exists need no watch)
+      else lookedIn?.(dir, new RegExp(`^${escapeRe(part)}$`));
       return;
     }
     const re = new RegExp('^' + part.split('').map((c) => (c === '*' ? '[^/]*' : c === '?' ? '[^/]' : escapeRe(c))).join('') + '$');
+    lookedIn?.(dir, re);
     for (const e of safeReaddir(dir).sort()) {
       if (!re.test(e)) continue;
       const p = join(dir, e);
@@ -190,6 +226,8 @@ export function expandGlob(pattern: string, baseDir: string): string[] {
   walk(parts[0] === '' ? sep : parts[0]!, 1);
   return [...new Set(results)].sort();
 }
+
+const ANY_NAME = /^/;
 
 function safeReaddir(d: string): string[] {
   try {

@@ -19,7 +19,7 @@ export function loadConfigFile(path: string, extra: Extra & { sources?: Readonly
   const abs = resolve(path);
   const { sources, language = COMPOSITION.language, ...rest } = extra;
   const doc = loadKdlFile(abs, sources);
-  return compileConfig(doc.nodes, { file: abs, files: doc.files, baseDir: dirname(abs), language, ...rest }, doc.warnings);
+  return compileConfig(doc.nodes, { file: abs, files: doc.files, includeLookups: doc.globs, baseDir: dirname(abs), language, ...rest }, doc.warnings);
 }
 
 /** The files a config is made of (the file and everything it includes), in load order. */

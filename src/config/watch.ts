@@ -4,10 +4,19 @@
 // following the old inode, so the swap would go unseen. Watched: the folder of the config file
 // and of every TLS file the listeners read, plus the folder of each symlink's current target
 // (an edited target outside the mount). Events for those names or `..data` are debounced into
-// one onChange; the watch set is rebuilt after each one (targets move with every swap).
+// one onChange; the watch set is rebuilt after each one (targets move with every swap). The folders
+// an include glob looked in are watched for names its pattern matches (session 23 audit: a new
+// `conf.d/20-admin.kdl` waited for another event).
 import { realpathSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import type { CompiledConfig } from './compile.ts';
+import type { IncludeLookup } from './kdl-loader.ts';
+
+/** What auto-reload watches: the files a reload re-reads, and where the include globs looked. */
+export interface WatchSources {
+  files: readonly string[];
+  globs: readonly IncludeLookup[];
+}
 
 export interface ConfigWatcher {
   /** watch the current sources again (after a reload: an include or TLS file added or removed) */
@@ -19,7 +28,7 @@ export interface ConfigWatcher {
  * The files a reload re-reads: the config file, every file it includes (session 22: before, an edit
  * to an included file alone was never seen) and every `*-file` of the listeners' tls blocks.
  */
-export function reloadSources(config: CompiledConfig): string[] {
+export function reloadSources(config: CompiledConfig): WatchSources {
   const files = config.files.length > 0 ? [...config.files] : config.file ? [config.file] : [];
   const collect = (v: unknown, key: string): void => {
     if (typeof v === 'string' && key.endsWith('-file')) files.push(isAbsolute(v) ? v : resolve(config.baseDir, v));
@@ -27,7 +36,7 @@ export function reloadSources(config: CompiledConfig): string[] {
     else if (v && typeof v === 'object') for (const [k, item] of Object.entries(v)) collect(item, k);
   };
   for (const l of config.listeners) if (l.tls) collect(l.tls, 'tls');
-  return [...new Set(files)];
+  return { files: [...new Set(files)], globs: config.includeLookups };
 }
 
 /** folder -> names in it whose change means "reload" (`..data` is the Kubernetes swap). */
@@ -51,18 +60,35 @@ export function watchTargets(files: readonly string[], realpath: (p: string) => 
   return targets;
 }
 
+/** folder -> the name patterns of the include globs that looked there */
+function globTargets(globs: readonly IncludeLookup[]): Map<string, RegExp[]> {
+  const out = new Map<string, RegExp[]>();
+  for (const g of globs) {
+    const list = out.get(g.dir) ?? [];
+    list.push(new RegExp(g.name));
+    out.set(g.dir, list);
+  }
+  return out;
+}
+
 /** `sources` is asked again at every re-arm: a reload may add or drop an include or a TLS file. */
-export function watchConfigSources(sources: () => readonly string[], onChange: () => void, debounceMs = 200): ConfigWatcher {
+export function watchConfigSources(sources: () => WatchSources, onChange: () => void, debounceMs = 200): ConfigWatcher {
   let watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const arm = (): void => {
     for (const w of watchers) w.close();
     watchers = [];
-    for (const [dir, names] of watchTargets(sources())) {
+    const { files, globs } = sources();
+    const named = watchTargets(files);
+    const patterns = globTargets(globs);
+    for (const dir of new Set([...named.keys(), ...patterns.keys()])) {
+      const names = named.get(dir);
+      const res = patterns.get(dir) ?? [];
       try {
         const w = watch(dir, (_event, name) => {
-          if (name !== null && !names.has(name.toString())) return;
+          const n = name?.toString();
+          if (n !== undefined && !names?.has(n) && !res.some((re) => re.test(n))) return;
           clearTimeout(timer);
           timer = setTimeout(fire, debounceMs);
         });

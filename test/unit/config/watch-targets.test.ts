@@ -37,6 +37,6 @@ describe('reloadSources', () => {
 routes { route "r" { matches { path-prefix "/" }; builtin-handler "health" } }`,
       { baseDir: '/etc/sentinel' },
     );
-    assert.deepEqual(reloadSources(config).sort(), ['/abs/a.key', '/etc/sentinel/b.crt', '/etc/sentinel/b.key', '/etc/sentinel/ca.pem', '/etc/sentinel/tls/a.crt']);
+    assert.deepEqual([...reloadSources(config).files].sort(), ['/abs/a.key', '/etc/sentinel/b.crt', '/etc/sentinel/b.key', '/etc/sentinel/ca.pem', '/etc/sentinel/tls/a.crt']);
   });
 });
