@@ -18,6 +18,14 @@ export const HOP_BY_HOP = new Set([
 ]);
 
 /**
+ * Upstream response headers the gateway never relays (session 23 audit): `Alt-Svc` advertises the
+ * upstream's alternative services, which are not the gateway's (a client that followed one would go
+ * around the gateway, or to a port it does not serve). A route's `response-headers` policy sets
+ * the gateway's own.
+ */
+export const UPSTREAM_ONLY_RESPONSE = new Set(['alt-svc']);
+
+/**
  * Message framing and connection-specific headers, which the gateway alone writes: an agent's
  * header operations or block headers and a route's header policies may not set them (a second
  * framing beside the gateway's, or a name Node refuses to write on HTTP/2, RFC 9113 §8.2.2).
@@ -306,7 +314,7 @@ export function responseHeaders(upstream: Record<string, string | string[] | und
   const listed = connectionListed(upstream.connection);
   const out: HeaderMap = {};
   for (const name in upstream) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || UPSTREAM_ONLY_RESPONSE.has(name)) continue;
     out[name] = upstream[name];
   }
   return out;

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import { errors, type Dispatcher } from 'undici';
 import type { HeaderMap } from '../pipeline/types.ts';
-import { HOP_BY_HOP, connectionListed } from '../server/headers.ts';
+import { HOP_BY_HOP, UPSTREAM_ONLY_RESPONSE, connectionListed } from '../server/headers.ts';
 
 /** What the exchange needs of the request's cancel token (src/server/context.ts CancelToken). */
 export interface CancelSignal {
@@ -277,8 +277,8 @@ export class InvalidUpstreamResponse extends Error {
 const ONLY_CHUNKED = /^[\t ]*chunked[\t ]*$/i;
 
 /**
- * Response headers from raw name/value pairs, minus hop-by-hop ones and any named in Connection.
- * undefined when the response has a transfer coding other than chunked (`gzip`, `gzip, chunked`):
+ * Response headers from raw name/value pairs, minus hop-by-hop ones, any named in Connection and
+ * the upstream's own (`UPSTREAM_ONLY_RESPONSE`: Alt-Svc). undefined when the response has a transfer coding other than chunked (`gzip`, `gzip, chunked`):
  * undici removes only the chunked framing, so the body it hands over would still be coded, with
  * nothing left to say so once Transfer-Encoding (hop-by-hop) is gone.
  */
@@ -295,6 +295,7 @@ export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap | undefine
       else if (name === 'transfer-encoding' && !ONLY_CHUNKED.test(value)) return undefined;
       continue;
     }
+    if (UPSTREAM_ONLY_RESPONSE.has(name)) continue;
     const cur = out[name];
     out[name] = cur === undefined ? value : Array.isArray(cur) ? [...cur, value] : [cur, value];
   }

@@ -48,6 +48,7 @@ const ANSWERS: Record<string, { bytes: string; close?: boolean }> = {
   '/status-999': { bytes: 'HTTP/1.1 999 Weird\r\nContent-Length: 5\r\n\r\nhello' },
   '/status-600': { bytes: 'HTTP/1.1 600 Weird\r\nContent-Length: 5\r\n\r\nhello' },
   '/bare-lf': { bytes: 'HTTP/1.1 200 OK\r\nX-A: a\nSet-Cookie: evil=1\r\nContent-Length: 5\r\n\r\nhello' },
+  '/alt-svc': { bytes: 'HTTP/1.1 200 OK\r\nAlt-Svc: h2="evil.example:443"; ma=2592000, h3=":8443"\r\nalt-svc: clear\r\nX-Kept: yes\r\nContent-Length: 5\r\n\r\nhello' },
   '/hop': {
     bytes:
       'HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=1\r\nProxy-Authenticate: Basic\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nTrailer: X-T\r\nHTTP2-Settings: x\r\nX-Kept: yes\r\nContent-Length: 5\r\n\r\nhello',
@@ -91,6 +92,7 @@ system { graceful-shutdown-timeout-secs 1 }
 listeners { listener "http" { address "127.0.0.1:0" } }
 routes {
   route "cached" { matches { path-prefix "/cached" }; upstream "backend"; cache { enabled #true } }
+  route "own-alt-svc" { matches { path-prefix "/own/" }; upstream "backend"; policies { response-headers { set { Alt-Svc "h3=\\":443\\"" } } } }
   route "main" { matches { path-prefix "/" }; upstream "backend" }
 }
 upstreams { upstream "backend" { target "${up}"; circuit-breaker { failure-threshold 1000 } } }
@@ -197,4 +199,17 @@ test('hop-by-hop response headers and those named in Connection never reach the 
   assert.equal(r.body, 'hello');
   assert.equal(r.headers['x-kept'], 'yes');
   for (const n of ['x-secret', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'upgrade', 'trailer', 'http2-settings']) assert.equal(r.headers[n], undefined, n);
+});
+
+test("an upstream's Alt-Svc never reaches the client; a route's response-headers policy sets the gateway's own (session 23)", async () => {
+  // Was relayed: a client (browsers, curl --alt-svc) would take the upstream's alternative service,
+  // another host or a port the gateway does not serve, for the origin's and go around the gateway.
+  const r = await rawRequest(port, http1('GET', '/alt-svc', ['Host: a', 'Connection: close']));
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'hello');
+  assert.equal(r.headers['x-kept'], 'yes');
+  assert.equal(r.headers['alt-svc'], undefined, JSON.stringify(r.raw));
+  const own = await rawRequest(port, http1('GET', '/own/alt-svc', ['Host: a', 'Connection: close']));
+  assert.equal(own.status, 200);
+  assert.equal(own.headers['alt-svc'], 'h3=":443"', JSON.stringify(own.raw));
 });

@@ -22,7 +22,8 @@ const ANSWERS: Record<string, string> = {
   '/ws/bad-accept': `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n`,
   '/ws/no-accept': `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
   '/ws/h2c': `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`,
-  '/ws/good': `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`,
+  '/ws/good': `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${ACCEPT}\r\nAlt-Svc: h3=":9"\r\n\r\n`,
+  '/ws/refused': `HTTP/1.1 401 Unauthorized\r\nAlt-Svc: h2="evil.example:443"\r\nContent-Length: 0\r\n\r\n`,
 };
 
 let server: net.Server;
@@ -104,6 +105,11 @@ test('a real handshake answer still opens the tunnel', async () => {
   const r = await upgradeThenSmuggle('/ws/good');
   assert.match(r.text, /^HTTP\/1\.1 101 /);
   assert.match(r.text, new RegExp(`sec-websocket-accept: ${ACCEPT.replace(/[+/=]/g, '\\$&')}`, 'i'));
+  // session 23: the upstream's Alt-Svc is not relayed, on the 101 nor on a refused upgrade
+  assert.doesNotMatch(r.text, /alt-svc/i);
+  const refused = await upgradeThenSmuggle('/ws/refused');
+  assert.match(refused.text, /^HTTP\/1\.1 401 /);
+  assert.doesNotMatch(refused.text, /alt-svc/i);
 });
 
 // Session 22: an upgrade without a valid key (none, not 16 bytes of base64, or removed by listing it
