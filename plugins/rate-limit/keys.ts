@@ -65,6 +65,11 @@ function bounded(value: string): string {
 
 const ASCII_ESCAPE = /%(2[1-9A-F]|[3-6][0-9A-F]|7[0-9A-E])/g;
 const decodeAscii = (_m: string, hex: string): string => String.fromCharCode(parseInt(hex, 16));
+/**
+ * An NTFS stream suffix at the end of a segment: `::$DATA`, `:$DATA`, `:name:$DATA`,
+ * `:$I30:$INDEX_ALLOCATION` (a `:` followed by a `$` type). A plain `:` (`/items:batchGet`) is kept.
+ */
+const NTFS_STREAM = /(?::[^/:]*)?:\$[A-Za-z_][A-Za-z0-9_]*(?=\/|$)/g;
 /** A segment ending in a dot, or an escape left (%20, UTF-8): pathKey reads the path as Windows does. */
 const WINDOWS_RESPELLING = /\.(?:\/|$)|%/;
 
@@ -76,12 +81,15 @@ const WINDOWS_RESPELLING = /\.(?:\/|$)|%/;
  * the escapes of printable ASCII the normaliser keeps (`/a%21` is `/a!`: most frameworks decode
  * them; `%2F` `%5C` `%3B` never get this far); and, since session 21, what Windows / IIS read as the
  * same segment (src/routing/windows-path.ts: trailing dots and spaces, best-fit forms of non-ASCII
- * characters such as full-width letters; not the `:` of a data stream, which `/items:batchGet`
- * style APIs use, nor 8.3 aliases, which need the long name). Merging resources that are distinct
- * can only count more strictly, never less.
+ * characters such as full-width letters); since session 23 an NTFS stream suffix (`::$DATA`,
+ * `:$DATA`: a `:` and a `$` type; a plain `:`, which `/items:batchGet` style APIs use, is kept).
+ * Not 8.3 aliases: `LOGIN~1.ASP` needs the long name, which only a route under
+ * `path-spelling "windows"` knows (its own path). Merging resources that are distinct can only
+ * count more strictly, never less.
  */
 export function pathKey(path: string): string {
   let p = path.indexOf('%') === -1 ? path : path.replace(ASCII_ESCAPE, decodeAscii);
+  if (p.indexOf(':$') !== -1) p = p.replace(NTFS_STREAM, '');
   // a segment ending in a dot, or an escape (%20, UTF-8) left: the Windows reading
   if (WINDOWS_RESPELLING.test(p)) p = `/${windowsSegments(p, false).join('/')}`.replace(/ /g, '%20');
   p = p.toLowerCase();

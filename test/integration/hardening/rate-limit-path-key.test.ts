@@ -33,9 +33,11 @@ after(async () => {
 const groups: [first: string, respellings: string[]][] = [
   ['/login', ['/login/', '/Login', '/LOGIN/', '//login', '/l%6Fgin', '/x/../login/', '/login?fresh=1']],
   ['/a!b', ['/a%21b', '/A%21B/', '/a!b/']],
-  ['/api/v1/items', ['/api/v1/items/', '/API/V1/Items', '/api//v1/./items/']],
+  ['/api/v1/items', ['/api/v1/items/', '/API/V1/Items', '/api//v1/./items/', '/api::$INDEX_ALLOCATION/v1/items']],
   // session 21: what IIS serves as /login.aspx (trailing dots and spaces, full-width l, ā)
   ['/login.aspx', ['/login.aspx.', '/LOGIN.ASPX%20', '/login.aspx.%20.', '/%EF%BD%8Cogin.aspx', '/login.%C4%81spx/']],
+  // session 23: an NTFS stream suffix on a route WITHOUT path-spelling "windows" (`%24` is `$`)
+  ['/logon.aspx', ['/logon.aspx::$DATA', '/LOGON.ASPX:$DATA', '/logon.aspx:%24data', '/logon.aspx:x:$DATA']],
 ];
 
 test('path key: every respelling of a limited path lands in its bucket (429), other paths do not', async () => {

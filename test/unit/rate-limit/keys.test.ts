@@ -93,6 +93,9 @@ test('path keys: spellings the normaliser keeps apart but applications read as o
     [['/a.b./c', '/a.b/c.'], '/a.b/c'],
     [['/a%2541'], '/a%41'],
     [['/a%20b', '/a%20B/'], '/a%20b'],
+    // session 23: an NTFS stream suffix (a `:` and a `$` type), on any route
+    [['/logon.aspx::$DATA', '/LOGON.ASPX:$DATA', '/logon.aspx%3A%3A%24DATA', '/logon.aspx:s:$DATA', '/logon.aspx.::$DATA'], '/logon.aspx'],
+    [['/d::$INDEX_ALLOCATION/f', '/d:$I30:$INDEX_ALLOCATION/f'], '/d/f'],
   ];
   const f = keyFunction({ kind: 'path' });
   for (const [spellings, key] of rows) {
@@ -106,7 +109,7 @@ test('path keys: spellings the normaliser keeps apart but applications read as o
   }
   // still distinct: other paths, a deeper segment, the query is not part of the path (`/x.` is
   // `/x` since session 21, as Windows reads it; a `:` custom method is not cut)
-  const keys = ['/x', '/xy', '/x/y', '/x.y', '/x:y', '/a%2541', '/aA'].map((p) => pathKey(p));
+  const keys = ['/x', '/xy', '/x/y', '/x.y', '/x:y', '/x:$', '/x:$1', '/x$y', '/a%2541', '/aA'].map((p) => pathKey(p));
   assert.equal(new Set(keys).size, keys.length, keys.join(' '));
 });
 
