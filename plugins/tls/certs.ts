@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
+import { MountedSnapshot } from '../../src/config/mounted.ts';
 
 export interface LoadedCert {
   certPath: string;
@@ -28,10 +29,18 @@ export function resolvePath(path: string, baseDir: string): string {
   return isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
-/** Reads a config-referenced file, turning fs errors into a message an operator can act on. */
-export async function readConfigFile(key: string, path: string): Promise<string> {
+/** Test seam: called after each certificate, key or CA file is read (a Secret swap is injected here). */
+export const certHooks: { afterRead?: (path: string) => void } = {};
+
+/**
+ * Reads a config-referenced file, turning fs errors into a message an operator can act on. With a
+ * `view`, a file of a mounted Secret is read in the version the view resolved first (MountedSnapshot).
+ */
+export async function readConfigFile(key: string, path: string, view?: MountedSnapshot): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    const text = await readFile(view ? view.path(path) : path, 'utf8');
+    certHooks.afterRead?.(path);
+    return text;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
@@ -132,12 +141,16 @@ export function ocspResponderUrl(cert: X509Certificate): string | undefined {
   return undefined;
 }
 
-/** Reads and cross-checks a cert-file/key-file pair. `what` prefixes messages (e.g. `sni[2]`). */
-export async function loadCertKeyPair(certFile: string, keyFile: string, baseDir: string, what = ''): Promise<LoadedCert> {
+/**
+ * Reads and cross-checks a cert-file/key-file pair. `what` prefixes messages (e.g. `sni[2]`). `view`:
+ * one load's MountedSnapshot, so a pair (and the CA bundle) in a Secret volume is read from one version.
+ */
+export async function loadCertKeyPair(certFile: string, keyFile: string, baseDir: string, what = '', view = new MountedSnapshot()): Promise<LoadedCert> {
   const prefix = what ? `${what} ` : '';
   const certPath = resolvePath(certFile, baseDir);
   const keyPath = resolvePath(keyFile, baseDir);
-  const [certPem, keyPem] = await Promise.all([readConfigFile(`${prefix}cert-file`, certPath), readConfigFile(`${prefix}key-file`, keyPath)]);
+  const certPem = await readConfigFile(`${prefix}cert-file`, certPath, view);
+  const keyPem = await readConfigFile(`${prefix}key-file`, keyPath, view);
   const certs = parseCertificates(`${prefix}cert-file`, certPath, certPem);
   const key = parsePrivateKey(`${prefix}key-file`, keyPath, keyPem);
   const leaf = certs[0]!;
@@ -165,9 +178,9 @@ export async function loadCertKeyPair(certFile: string, keyFile: string, baseDir
 }
 
 /** A CA bundle for client verification (mTLS). */
-export async function loadCaBundle(caFile: string, baseDir: string): Promise<{ path: string; pem: string; certs: X509Certificate[] }> {
+export async function loadCaBundle(caFile: string, baseDir: string, view?: MountedSnapshot): Promise<{ path: string; pem: string; certs: X509Certificate[] }> {
   const path = resolvePath(caFile, baseDir);
-  const pem = await readConfigFile('ca-file', path);
+  const pem = await readConfigFile('ca-file', path, view);
   const certs = parseCertificates('ca-file', path, pem);
   for (const c of certs) {
     if (!c.ca) throw new Error(`tls ca-file "${path}": certificate ${oneLine(c.subject)} is not a CA certificate (basicConstraints CA:FALSE)`);

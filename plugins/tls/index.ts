@@ -27,6 +27,7 @@ import { buildSniTable, isMisdirected, lookupSni, type SniEntry, type SniOverlap
 import { cipherList, versionRange } from './options.ts';
 import { OcspStapler, type StapleTarget } from './ocsp.ts';
 import { CertWatcher, type WatchPlan } from './reload.ts';
+import { MountedSnapshot } from '../../src/config/mounted.ts';
 import { classifyHandshakeError } from './handshake.ts';
 import { defineFeature } from '../../src/pipeline/feature.ts';
 import type { AuditSink } from '../../src/logging/audit.ts';
@@ -131,7 +132,10 @@ async function loadMaterial(config: ListenerTlsConfig, baseDir: string) {
 
   const range = versionRange(config['min-version'], config['max-version']);
   const ciphers = cipherList(config['cipher-suite'], range);
-  const ca = config['ca-file'] ? await loadCaBundle(config['ca-file'], baseDir) : undefined;
+  // one version of each mounted Secret for the whole load: a swap between two reads cannot pair a
+  // certificate with the other version's key or CA bundle (session 23 audit)
+  const view = new MountedSnapshot();
+  const ca = config['ca-file'] ? await loadCaBundle(config['ca-file'], baseDir, view) : undefined;
 
   const sniEntries: SniEntry<LoadedCert>[] = [];
   const files: string[] = [];
@@ -140,7 +144,7 @@ async function loadMaterial(config: ListenerTlsConfig, baseDir: string) {
     if (sni.acme !== undefined) throw new Error(`tls ${what} acme ${acme}`);
     if (sni.hostnames && sni['priority-hostnames']) throw new Error(`tls ${what}: hostnames and priority-hostnames are mutually exclusive (use one list)`);
     if (!sni['cert-file'] || !sni['key-file']) throw new Error(`tls ${what}: cert-file and key-file are required (acme is not supported)`);
-    const cert = await loadCertKeyPair(sni['cert-file'], sni['key-file'], baseDir, what);
+    const cert = await loadCertKeyPair(sni['cert-file'], sni['key-file'], baseDir, what, view);
     const listed = sni['priority-hostnames'] ?? sni.hostnames;
     if (listed?.length === 0) throw new Error(`tls ${what}: empty host name list`);
     const names = listed ?? cert.names;
@@ -156,7 +160,7 @@ async function loadMaterial(config: ListenerTlsConfig, baseDir: string) {
   for (const sc of config['sni-certs'] ?? []) {
     const dir = resolvePath(sc['cert-folder'], baseDir);
     for (const p of await scanCertFolder(dir)) {
-      const cert = await loadCertKeyPair(p.cert, p.key, baseDir, `sni-certs "${dir}"`);
+      const cert = await loadCertKeyPair(p.cert, p.key, baseDir, `sni-certs "${dir}"`, view);
       if (cert.names.length === 0) throw new Error(`tls sni-certs "${dir}": certificate "${p.cert}" has no SAN DNS names nor a CN`);
       sniEntries.push({ source: `sni-certs (${p.cert})`, names: cert.names, priority: false, value: cert });
     }
@@ -168,7 +172,7 @@ async function loadMaterial(config: ListenerTlsConfig, baseDir: string) {
 
   let defaultCert: LoadedCert;
   if (config['cert-file'] && config['key-file']) {
-    defaultCert = await loadCertKeyPair(config['cert-file'], config['key-file'], baseDir);
+    defaultCert = await loadCertKeyPair(config['cert-file'], config['key-file'], baseDir, '', view);
     files.push(defaultCert.certPath, defaultCert.keyPath);
   } else if (sniEntries[0]) {
     defaultCert = sniEntries[0].value;

@@ -3,6 +3,7 @@
 // checks, the upstream TLS options, and the timeouts. Pools are created on first use and closed
 // when their target leaves (after the requests in flight on them) or the group closes.
 import { readFileSync } from 'node:fs';
+import { MountedSnapshot } from '../config/mounted.ts';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
@@ -150,7 +151,9 @@ function poolOptions(id: string, config: RawUpstream, timeouts: UpstreamTimeouts
   if (h2 && hv?.['h2-ping-interval'] !== undefined && hv['h2-ping-interval'] > 0) opts.pingIntervalMs = hv['h2-ping-interval'] * 1000;
   const tls = config.tls;
   if (tls) {
-    const read = (p: string | undefined): Buffer | undefined => (p ? readFileSync(resolve(baseDir, p)) : undefined);
+    // one version of a mounted Secret for the three files (session 23 audit: a swap between reads)
+    const view = new MountedSnapshot();
+    const read = (p: string | undefined): Buffer | undefined => (p ? readFileSync(view.path(resolve(baseDir, p))) : undefined);
     const ca = read(tls['ca-cert']);
     const cert = read(tls['client-cert']);
     const key = read(tls['client-key']);
