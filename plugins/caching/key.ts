@@ -65,13 +65,15 @@ export interface KeyRequest {
   host: string;
   path: string;
   query: string;
+  /** the listener's scheme: the X-Forwarded-Proto the gateway writes for a direct client */
+  protocol?: 'http' | 'https';
 }
 
 /**
  * Headers an application builds its own URLs from (links, redirects, canonical tags) that reach it
  * as sent when they come from `system { trusted-proxies }` (docs/security.md, "Identity headers").
- * From any other peer the gateway replaces or removes them, so the upstream's value is the host and
- * scheme already keyed; from a trusted proxy that passes a client's `X-Forwarded-Host: evil` on,
+ * From any other peer the gateway replaces or removes them, so the upstream's value is the host
+ * and the listener's scheme, both keyed (the scheme since session 23); from a trusted proxy that passes a client's `X-Forwarded-Host: evil` on,
  * the answer (links to evil) was stored for every client of the URL. Keyed as sent when present.
  */
 const URL_SHAPING = new Set(['forwarded', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-protocol', 'x-forwarded-uri', 'x-forwarded-path', 'x-url-scheme', 'front-end-https', 'x-original-host', 'x-host']);
@@ -98,6 +100,10 @@ export function primaryKey(req: KeyRequest, ignoreQueryParams: readonly string[]
   const q = normaliseQuery(req.query, ignoreQueryParams);
   let key = `${method} ${req.host}${normalisePath(req.path)}${q ? `?${q}` : ''}`;
   if (route !== undefined) key += `\n@route: ${route}`;
+  // The scheme the upstream is told (session 23 audit): one route on a plain and a TLS listener
+  // shared entries, so a plain client's stored "301 to https" (force_ssl, SECURE_SSL_REDIRECT) was
+  // every HTTPS client's answer, a redirect loop. Plain keys are unchanged.
+  if (req.protocol === 'https') key += '\n@scheme: https';
   if (headers !== undefined) {
     // `host` is the Host without its port (as routes match it); the upstream gets the port too
     // and may write it into links: `Host: shop.example:1337` is another answer
