@@ -89,7 +89,7 @@ const HAS_DOTS_AND_SPACES = /(?:^|\/)(?:\.|%20)*\.(?:\.|%20)*\.(?:\.|%20)*(?:\/|
  * The path decoded once more (`%2561` is `%61` then `a`, `%252e` is `.`, `%252F` and `%255C` are
  * `/`), as an upstream that decodes twice reads it; undefined without a `%25`.
  */
-function twiceDecoded(path: string): string | undefined {
+function decodedOnceMore(path: string): string | undefined {
   if (path.indexOf('%25') < 0) return undefined;
   return path.replace(/%25/g, '%').replace(/%([0-7][0-9A-Fa-f])/g, (m, hex: string) => {
     const c = String.fromCharCode(parseInt(hex, 16));
@@ -98,18 +98,24 @@ function twiceDecoded(path: string): string | undefined {
 }
 
 /**
+ * How many more decodings a reading is taken for: twice (session 22), three and four times (session
+ * 23: `%252561dmin`). Each needs a `%25` left, so an ordinary path pays one indexOf.
+ */
+const MORE_DECODINGS = 3;
+
+/**
  * Every reading of the path a Windows upstream may make (docs/security.md, "Windows path
  * spellings"): as windowsSegments reads it; with a `..%20` or `...` segment taken as `..`; decoded
- * twice. A route under the rule claims the request when any reading matches (matching errs towards
+ * twice, three and four times. A route under the rule claims the request when any reading matches (matching errs towards
  * the protected route). One reading, and one scan more, for a path with neither.
  */
 export function windowsReadings(path: string): string[][] {
   const out = [windowsSegments(path)];
   if (HAS_DOTS_AND_SPACES.test(path)) out.push(windowsSegments(path, true, true));
-  const twice = twiceDecoded(path);
-  if (twice !== undefined) {
-    out.push(windowsSegments(twice));
-    if (HAS_DOTS_AND_SPACES.test(twice)) out.push(windowsSegments(twice, true, true));
+  let decoded: string | undefined = path;
+  for (let i = 0; i < MORE_DECODINGS && (decoded = decodedOnceMore(decoded)) !== undefined; i++) {
+    out.push(windowsSegments(decoded));
+    if (HAS_DOTS_AND_SPACES.test(decoded)) out.push(windowsSegments(decoded, true, true));
   }
   return out;
 }

@@ -72,6 +72,7 @@ test('windowsKeyPath: the route\'s own reading of a request path (rate-limit key
     ['/api/V1', '/api/v1'],
     ['/x/..%20/login.aspx', '/login.aspx'],
     ['/%2561dministration/a', '/administration/a'],
+    ['/%25252561dministration/a', '/administration/a'],
     ['/other:batch', '/other'],
   ];
   for (const [path, want] of table) assert.equal(windowsKeyPath(exact, prefixes, path), want, path);
