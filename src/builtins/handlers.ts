@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics/registry.ts';
 import { VERSION } from '../metrics/registry.ts';
 import { collectTargets } from '../upstream/address.ts';
 import { redactSecrets } from '../config/redact.ts';
+import { unimplementedUses, withoutUnread } from '../config/unimplemented.ts';
 import { featureEntries, routePolicyView } from '../config/view.ts';
 import { upstreamsReport, type UpstreamGroup } from '../upstream/group.ts';
 import type { RequestFilter } from '../pipeline/types.ts';
@@ -57,10 +58,14 @@ export function notFoundBody(traceId: string, message = 'The requested resource 
   return json(404, { error: 'Not Found', status: 404, message, request_id: traceId, timestamp: new Date().toISOString() }, traceId, true);
 }
 
-/** A redacted view of the config: no TLS material, no agent configs, no secret (redact.ts). */
+/**
+ * A redacted view of the config: no TLS material, no agent configs, no secret (redact.ts). It
+ * shows what applies: keys accepted and never read (unimplemented.ts) are left out of `server`
+ * and `limits` and listed under `not_implemented` with the loader's warning when the config sets them.
+ */
 export function configDump(c: CompiledConfig): unknown {
   return redactSecrets({
-    server: c.system,
+    server: withoutUnread('system', c.system),
     listeners: c.listeners.map((l) => ({ id: l.id, address: `${l.host}:${l.port}`, protocol: l.protocol, default_route: l.defaultRoute ?? null, tls: l.tls ? { enabled: true } : null })),
     routes: c.routes.map((r) => ({
       id: r.id,
@@ -80,9 +85,10 @@ export function configDump(c: CompiledConfig): unknown {
       load_balancing: u['load-balancing'] ?? 'round_robin',
     })),
     filters: [...c.filters.keys()],
-    limits: c.limits,
+    limits: withoutUnread('limits', c.limits),
     // the features' summaries (agents, waf ...), from their compile steps
     ...featureEntries(c, (s) => s.dump?.(c)),
+    not_implemented: unimplementedUses(c.raw).map((u) => ({ path: u.path, message: u.message })),
   });
 }
 

@@ -47,14 +47,15 @@ export const SystemSchema = Block({
   'worker-threads': Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
   'max-connections': Type.Optional(Type.Integer({ minimum: 1, default: 10000 })),
   'graceful-shutdown-timeout-secs': Type.Optional(Type.Number({ minimum: 0, default: 30 })),
-  daemon: Type.Optional(Type.Boolean({ default: false })),
+  // accepted and not read (unimplemented.ts): no default, so no dump shows a value that applies nothing
+  daemon: Type.Optional(Type.Boolean()),
   'pid-file': Type.Optional(Type.String()),
   user: Type.Optional(Type.String()),
   group: Type.Optional(Type.String()),
   'working-directory': Type.Optional(Type.String()),
   'trace-id-format': Type.Optional(Type.String({ default: 'tinyflake' })),
   'auto-reload': Type.Optional(Type.Boolean({ default: false })),
-  'route-cache-size': Type.Optional(Type.Integer({ minimum: 1, default: 1000 })),
+  'route-cache-size': Type.Optional(Type.Integer({ minimum: 1 })),
   'trusted-proxies': Type.Optional(Type.Array(Type.String())),
   'trusted-proxy-headers': Type.Optional(Type.Array(Type.String())),
 });

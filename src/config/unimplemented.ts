@@ -15,7 +15,7 @@ interface Entry {
   given: (raw: RawConfig) => boolean;
 }
 
-/** The schema's default, which the decoder fills in: only another value asks for something. */
+/** Sentinel's default route cache size: a config that states it asks for nothing different. */
 const ROUTE_CACHE_DEFAULT = 1000;
 const sys = (raw: RawConfig) => raw.system ?? raw.server ?? {};
 const logging = (raw: RawConfig) => (raw.observability as RawObservability | undefined)?.logging;
@@ -40,26 +40,48 @@ export const NOT_IMPLEMENTED: readonly Entry[] = [
   { path: 'namespace', severity: 'error', why: 'namespaces are not implemented: the routes, upstreams and filters inside would be ignored', given: (r) => r.namespace !== undefined },
 ];
 
-/** Reports every unimplemented setting the config uses. */
-export function reportUnimplemented(raw: RawConfig, d: Decoder): void {
-  for (const e of NOT_IMPLEMENTED) {
-    if (!e.given(raw)) continue;
-    const msg = `not implemented: ${e.why}`;
-    if (e.severity === 'error') d.error(e.path, msg);
-    else d.warn(e.path, msg);
-  }
+export interface UnimplementedUse {
+  path: string;
+  severity: Severity;
+  message: string;
+}
+
+/** Every unimplemented setting the config uses (what the loader reports, and the `config` dump lists). */
+export function unimplementedUses(raw: RawConfig): UnimplementedUse[] {
+  const out: UnimplementedUse[] = [];
+  for (const e of NOT_IMPLEMENTED) if (e.given(raw)) out.push({ path: e.path, severity: e.severity, message: `not implemented: ${e.why}` });
   for (const sink of ['access-log', 'error-log', 'audit-log'] as const) {
     const cfg = logging(raw)?.[sink];
     if (!cfg) continue;
-    for (const key of SINK_KEYS_NOT_READ) if (cfg[key] !== undefined) d.warn(`observability > logging > ${sink} > ${key}`, `not implemented: ${sinkWhy(sink, key)}`);
+    for (const key of SINK_KEYS_NOT_READ) if (cfg[key] !== undefined) out.push({ path: `observability > logging > ${sink} > ${key}`, severity: 'warning', message: `not implemented: ${sinkWhy(sink, key)}` });
   }
   for (const r of (raw.routes ?? []) as RawRoute[]) {
-    const path = `routes > route "${r.id}"`;
-    if (r['waf-enabled'] !== undefined) d.warn(`${path} > waf-enabled`, 'not implemented: a flag only; the WAF inspects the routes whose filters name a WAF agent filter (filters "waf", docs/waf.md)');
+    if (r['waf-enabled'] !== undefined) out.push({ path: `routes > route "${r.id}" > waf-enabled`, severity: 'warning', message: 'not implemented: a flag only; the WAF inspects the routes whose filters name a WAF agent filter (filters "waf", docs/waf.md)' });
   }
   for (const l of (raw.listeners ?? []) as (RawListener & { id: string })[]) {
-    if (l.namespace !== undefined) d.error(`listeners > listener "${l.id}" > namespace`, 'not implemented: namespaces are not implemented, so this listener would serve every route; remove it or give the listener its own routes with route { listeners "<id>" }');
+    if (l.namespace !== undefined) out.push({ path: `listeners > listener "${l.id}" > namespace`, severity: 'error', message: 'not implemented: namespaces are not implemented, so this listener would serve every route; remove it or give the listener its own routes with route { listeners "<id>" }' });
   }
+  return out;
+}
+
+/** Reports every unimplemented setting the config uses. */
+export function reportUnimplemented(raw: RawConfig, d: Decoder): void {
+  for (const u of unimplementedUses(raw)) {
+    if (u.severity === 'error') d.error(u.path, u.message);
+    else d.warn(u.path, u.message);
+  }
+}
+
+/** The keys of `system` / `limits` that are accepted and never read: a dump of what applies leaves them out. */
+export function unreadKeys(block: 'system' | 'limits'): ReadonlySet<string> {
+  const prefix = `${block} > `;
+  return new Set(NOT_IMPLEMENTED.filter((e) => e.path.startsWith(prefix)).map((e) => e.path.slice(prefix.length)));
+}
+
+/** `obj` without the keys of `block` that nothing reads. */
+export function withoutUnread<T extends object>(block: 'system' | 'limits', obj: T): Partial<T> {
+  const unread = unreadKeys(block);
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !unread.has(k))) as Partial<T>;
 }
 
 /** Log sink keys Sentinel reads and this version does not (every sink writes every line, in full). */

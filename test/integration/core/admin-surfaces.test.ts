@@ -103,3 +103,21 @@ agents { agent "waf" { unix-socket "/tmp"; config { api-key "hunter2-agent"; tok
   const view = JSON.stringify(configView(config));
   assert.match(view, /redis:\/\/app:<redacted>@127\.0\.0\.1:6379\/0/, 'the URL stays readable, without its password');
 });
+
+test('/admin/config shows what applies: keys accepted and never read are left out, and listed with the loader warning when set', async () => {
+  const admin = `listeners { listener "admin" { address "127.0.0.1:0" } }
+routes { route "config" { matches { path-prefix "/admin/config" }; builtin-handler "config" } }`;
+  // Nothing set: no route-cache-size 1000 / daemon false that nothing reads (the schema used to fill them in).
+  const plain = JSON.parse((await (await start(`system { worker-threads 1 }\n${admin}`))('admin', '/admin/config')).body);
+  assert.deepEqual(Object.keys(plain.server).sort(), ['auto-reload', 'graceful-shutdown-timeout-secs', 'max-connections', 'trace-id-format', 'worker-threads']);
+  assert.deepEqual(plain.not_implemented, []);
+  // Set: still out of server/limits, and listed with the same message `sentinel lint` prints.
+  const kdl = `system { worker-threads 1; route-cache-size 50; daemon #true }\nlimits { max-queued-requests 10; max-header-count 50 }\n${admin}`;
+  const dump = JSON.parse((await (await start(kdl))('admin', '/admin/config')).body);
+  for (const key of ['route-cache-size', 'daemon']) assert.equal(key in dump.server, false, `server.${key}`);
+  assert.equal('max-queued-requests' in dump.limits, false);
+  assert.equal(dump.limits['max-header-count'], 50, 'a limit that applies stays');
+  const warnings = loadConfigText(kdl).warnings.filter((w) => w.message.startsWith('not implemented')).map((w) => ({ path: w.path, message: w.message }));
+  assert.equal(warnings.length, 3);
+  assert.deepEqual(dump.not_implemented, warnings);
+});
