@@ -17,6 +17,7 @@ import { chartDir, find, helm, render, type K8sObject } from '../../helpers/helm
 import { installPackedBuild, startProc, waitForStatus, type PackedInstall, type Proc } from '../../helpers/packed.ts';
 // The test copy of the CRS ($CRS_DIR, else ../shared/conformance/crs).
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+import { conformanceData, itNeeding } from '../../helpers/needs.ts';
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-pod-'));
@@ -141,7 +142,7 @@ describe('the chart played as a pod from the npm package', { timeout: 900_000 },
     assert.equal(gateway.child.exitCode, 0, gateway.output());
   });
 
-  it('WAF sidecar on: probes answer 200, an attack gets 403 from the sidecar, a clean request passes', async () => {
+  itNeeding(conformanceData('crs').missing, 'WAF sidecar on: probes answer 200, an attack gets 403 from the sidecar, a clean request passes', {}, async () => {
     // A generous agent timeout: this is about the wiring, not latency, on a machine that may be loaded
     // (the default 200 ms can run out on a cold first request and give 504, failure-mode closed).
     const { url } = await playPod('waf', [join(chartDir, 'ci', 'waf-values.yaml')], ['waf.timeoutMs=10000']);

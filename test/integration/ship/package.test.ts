@@ -11,6 +11,7 @@ import { freePort } from '../../helpers/redis.ts';
 import { request } from '../../helpers/http.ts';
 // The test copy of the CRS ($CRS_DIR, else ../shared/conformance/crs).
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+import { conformanceData, itNeeding } from '../../helpers/needs.ts';
 import { installPackedBuild, repoRoot, startProc, waitForOutput, waitForStatus, type PackedInstall, type Proc } from '../../helpers/packed.ts';
 import { until } from '../../helpers/until.ts';
 import { startCollector } from '../tracing/collector.ts';
@@ -98,7 +99,7 @@ ${extra}
     assert.equal(`exit 0\n--- stdout\n${migrated.stdout}--- stderr\n${migrated.stderr}`, golden('migrate', 'legacy.txt'));
   });
 
-  it('sentinel-waf loads the CRS given with --crs-dir, and without a CRS says how to get one', async () => {
+  itNeeding(conformanceData('crs').missing, 'sentinel-waf loads the CRS given with --crs-dir, and without a CRS says how to get one', {}, async () => {
     const waf = startProc(bin('sentinel-waf'), ['--socket', join(tmp, 'waf.sock'), '--crs-dir', crsDir], { cwd: inst.appDir });
     procs.push(waf);
     await waitForOutput(waf, 'listening on');

@@ -4,6 +4,7 @@
 // and attacks in the query, headers, form and JSON bodies) must get the same status and the same
 // X-WAF-Rule from both, attacks must not reach the upstream, and a bad in-process config is a
 // clean failure (fail-closed 503), not a crash.
+// needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';

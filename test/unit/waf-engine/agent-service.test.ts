@@ -2,6 +2,7 @@
 // (request_headers + request_body only, the usual WAF config), the decision must end the
 // transaction: nothing else will, and kept transactions pile up to the 10,000-entry limit. With
 // request_complete subscribed, the transaction stays until it, as before. The CRS is real (PL1).
+// needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 

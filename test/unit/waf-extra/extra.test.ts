@@ -12,6 +12,7 @@ import { extraRulesText, parseExtraRuleSets } from '../../../src/waf/extra/index
 import { loadWaf, type Waf } from '../../../src/waf/index.ts';
 import { configFromCli, configFromJson } from '../../../src/waf/agent/config.ts';
 import { crsDir } from '../waf-regex/crs-rules.ts';
+import { conformanceData, describeNeeding } from '../../helpers/needs.ts';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const b64url = (s: string): string => Buffer.from(s).toString('base64url');
@@ -65,7 +66,7 @@ describe('configuration', () => {
   test('no set, no rule', () => assert.equal(extraRulesText([], '/crs/rules'), ''));
 });
 
-describe('extra rule sets in the CRS (PL1, blocking)', () => {
+describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1, blocking)', {}, () => {
   const rulesDir = join(crsDir, 'rules');
   let crsOnly: Waf | undefined;
   let withExtra: Waf | undefined;
