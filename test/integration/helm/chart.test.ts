@@ -1,13 +1,17 @@
 // helm/sentinel rendered and linted by a real Helm (scripts/fetch-helm.sh), every object checked
 // against the Kubernetes API schema, the values schema refusing bad values, and the rendered KDL
 // compiled by the gateway's own loader (the probes use a port the config really serves).
-import { describe, it, before } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { loadConfigText } from '../../../src/config/load.ts';
 import { pluginValidators } from '../../../src/server/validators.ts';
-import { chartDir, find, helm, lint, refusal, render, type K8sObject } from '../../helpers/helm.ts';
+import { chartDir, find, helm, lint, refusal, render, repoRoot, type K8sObject } from '../../helpers/helm.ts';
+import { openssl } from '../../helpers/pki.ts';
 import { unknownFields, validateObject } from '../../helpers/k8s-schema.ts';
 
 interface Container {
@@ -62,6 +66,9 @@ function kdlOf(objs: K8sObject[]): string {
   return cm.data['config.kdl']!;
 }
 
+const run = promisify(execFile);
+const tmp = mkdtempSync(join(tmpdir(), 'sentinel-chart-'));
+
 const gateway = (d: Deployment) => d.spec.template.spec.containers.find((c) => c.name === 'sentinel')!;
 const port = (c: Container, name: string) => c.ports?.find((p) => p.name === name)?.containerPort;
 
@@ -69,6 +76,7 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
   before(async () => {
     await helm();
   });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
 
   for (const [name, valuesFiles] of Object.entries(valueSets)) {
     describe(`values: ${name}`, () => {
@@ -85,6 +93,22 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
           assert.deepEqual(await validateObject(o), [], `${o.kind} ${o.metadata.name}`);
         }
       });
+
+      if (name !== 'existing ConfigMap') {
+        it('the rendered ConfigMap passes `sentinel validate` and `sentinel lint` without a warning (the CLI, as an operator checks it)', async () => {
+          // the TLS Secret's files where the chart mounts them: a folder of this test's (tls.mountPath)
+          const tls = join(tmp, name.replace(/\W+/g, '-'));
+          mkdirSync(tls, { recursive: true });
+          await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(tls, 'tls.key'), '-out', join(tls, 'tls.crt'), '-subj', '/CN=sentinel.example', '-days', '2']);
+          const kdl = join(tls, 'config.kdl');
+          writeFileSync(kdl, kdlOf(await render({ valuesFiles, set: [`tls.mountPath=${tls}`] })));
+          for (const command of ['validate', 'lint']) {
+            const r = await run(process.execPath, [join(repoRoot, 'bin', 'sentinel.mjs'), command, '-c', kdl], { timeout: 120_000 }).catch((e: { stdout: string; stderr: string }) => assert.fail(`sentinel ${command}: ${e.stdout}${e.stderr}`));
+            assert.match(r.stdout, /test is successful/);
+            assert.doesNotMatch(r.stderr, /warning/i, `sentinel ${command}: ${r.stderr}`);
+          }
+        });
+      }
 
       it('probes /_/health and /_/ready on the port the rendered config listens on; hardened pod', async () => {
         const objs = await render({ valuesFiles });
@@ -205,6 +229,23 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
     assert.deepEqual([...check(sm, ''), ...check(sm.spec, '.spec'), ...sm.spec.endpoints.flatMap((e) => check(e, '.spec.endpoints[]'))], []);
     const without = await render({ valuesFiles: valueSets['autoscaling + PDB + ServiceMonitor + NetworkPolicy'] });
     assert.equal(find(without, 'ServiceMonitor'), undefined, 'no ServiceMonitor without the monitoring.coreos.com/v1 API');
+  });
+
+  it('podDisruptionBudget: maxUnavailable 1 by default; minAvailable, when set, replaces it (also after a null maxUnavailable); neither set is refused', async () => {
+    type Pdb = K8sObject & { spec: { minAvailable?: number | string; maxUnavailable?: number | string } };
+    const pdb = async (set: string[], valuesFiles: string[] = []) => {
+      const o = find<Pdb>(await render({ valuesFiles, set: ['podDisruptionBudget.enabled=true', ...set] }), 'PodDisruptionBudget')!;
+      assert.deepEqual(await validateObject(o), []);
+      return { min: o.spec.minAvailable, max: o.spec.maxUnavailable };
+    };
+    assert.deepEqual(await pdb([]), { min: undefined, max: 1 });
+    assert.deepEqual(await pdb(['podDisruptionBudget.minAvailable=1']), { min: 1, max: undefined });
+    assert.deepEqual(await pdb(['podDisruptionBudget.minAvailable=50%']), { min: '50%', max: undefined });
+    // a values file that clears the default the YAML way
+    const nulled = join(tmp, 'pdb-null.yaml');
+    writeFileSync(nulled, 'podDisruptionBudget:\n  maxUnavailable: null\n  minAvailable: 2\n');
+    assert.deepEqual(await pdb([], [nulled]), { min: 2, max: undefined });
+    assert.match((await refusal({ set: ['podDisruptionBudget.enabled=true', 'podDisruptionBudget.maxUnavailable='] })) ?? 'accepted', /podDisruptionBudget\.enabled needs podDisruptionBudget\.maxUnavailable or podDisruptionBudget\.minAvailable/);
   });
 
   it('dashboards.enabled: the Grafana dashboard as a ConfigMap with the sidecar label (off by default)', async () => {
