@@ -144,12 +144,30 @@ export function variantKey(primary: string, varyNames: readonly string[], header
 }
 
 /**
+ * Request headers a response was chosen by although its Vary may not say so (session 23 audit):
+ * a `Content-Encoding` other than identity was chosen by `Accept-Encoding` (stored without it, the
+ * gzip answer to one client was served to clients that cannot decode it), an
+ * `Access-Control-Allow-Origin` that is not `*` by `Origin` (one site's grant served to every
+ * other site's page, whose browser then refuses the answer). Shared caches (Cloudflare, Fastly)
+ * add the same. A response that says so itself costs nothing more.
+ */
+export function impliedVary(response: Readonly<Record<string, string | string[] | undefined>>): string[] {
+  const out: string[] = [];
+  const ce = response['content-encoding'];
+  if (ce !== undefined && String(ce).trim().toLowerCase() !== 'identity') out.push('accept-encoding');
+  const acao = response['access-control-allow-origin'];
+  if (acao !== undefined && String(acao).trim() !== '*') out.push('origin');
+  return out;
+}
+
+/**
  * The header names a stored response varies on: the route's vary-headers plus the response's
- * Vary (lower-cased, sorted, unique). `undefined` for `Vary: *` or a header the gateway writes per
+ * Vary (lower-cased, sorted, unique), plus those `impliedVary` names for `response`. `undefined` for `Vary: *` or a header the gateway writes per
  * request (never reusable, not stored).
  */
-export function varyNames(routeVary: readonly string[], responseVary: string | string[] | undefined): string[] | undefined {
+export function varyNames(routeVary: readonly string[], responseVary: string | string[] | undefined, response?: Readonly<Record<string, string | string[] | undefined>>): string[] | undefined {
   const names = new Set<string>();
+  if (response !== undefined) for (const n of impliedVary(response)) names.add(n);
   for (const n of routeVary) {
     if (isWrittenPerRequest(n)) return undefined;
     names.add(n);

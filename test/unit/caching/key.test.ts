@@ -100,3 +100,15 @@ test('globs: * within a segment, ** across, ? one character', () => {
   assert.equal(globsMatcher([])('/x'), false);
   assert.equal(globsMatcher(['/a/**', '/b'])('/b'), true);
 });
+
+test('varyNames: the headers a response was chosen by without naming them (session 23)', () => {
+  assert.deepEqual(varyNames([], undefined, { 'content-encoding': 'gzip' }), ['accept-encoding']);
+  assert.deepEqual(varyNames([], 'Accept-Encoding', { 'content-encoding': 'br' }), ['accept-encoding']);
+  assert.deepEqual(varyNames([], undefined, { 'content-encoding': 'identity', 'access-control-allow-origin': '*' }), []);
+  assert.deepEqual(varyNames(['x-tenant'], undefined, { 'access-control-allow-origin': 'https://a.example' }), ['origin', 'x-tenant']);
+  assert.equal(varyNames([], '*', { 'content-encoding': 'gzip' }), undefined);
+  // the scheme of a TLS listener is keyed, a plain one's key is unchanged
+  const req = { method: 'GET', host: 'a', path: '/x', query: '' };
+  assert.equal(primaryKey({ ...req, protocol: 'http' }, []), primaryKey(req, []));
+  assert.notEqual(primaryKey({ ...req, protocol: 'https' }, []), primaryKey(req, []));
+});
