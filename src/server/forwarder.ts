@@ -14,6 +14,7 @@ import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
 import { bodylessMethod, h2BodyFollows, readBody, requestHasBody } from './request-body.ts';
+import { responseChunkRead, type ResponseChunkRead } from './body-seams.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { CounterCell, HistogramCell } from '../metrics/fast.ts';
@@ -721,6 +722,7 @@ async function relayFilteredBody(
     let lastSeen = false;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       received += chunk.length;
+      if (responseChunkRead.hasSubscribers) responseChunkRead.publish({ path: ctx.path, received } satisfies ResponseChunkRead);
       const last = declared >= 0 && received >= declared;
       const out = await chain(chunk, last);
       if (!Buffer.isBuffer(out)) return stop(out);

@@ -2,6 +2,7 @@
 // request buffering (docs/security.md, "Request buffering") share this one reader.
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
+import { requestChunkRead, type RequestChunkRead } from './body-seams.ts';
 
 export type ReadResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' | 'error'; received: number };
 
@@ -45,6 +46,7 @@ export function readBody(stream: Readable, hardLimit: number, signal: AbortSigna
           );
         }
       }
+      if (requestChunkRead.hasSubscribers) requestChunkRead.publish({ stream, received } satisfies RequestChunkRead);
     };
     const onEnd = () => finish({ ok: true, body: Buffer.concat(chunks, received) });
     const onError = () => finish({ ok: false, reason: 'error', received });

@@ -3,10 +3,13 @@
 // limits under fail-closed/fail-open, body mutation, and stream mode.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { reservedCorrelationIds } from '../../../plugins/agents/correlation.ts';
 import type { AgentFilter } from '../../../plugins/agents/filter.ts';
+import { requestReads } from '../../helpers/chunk-reads.ts';
+import { until } from '../../helpers/until.ts';
 import { eventually, send, sha256, spawnAgent, startPipeline, startUpstream, tempDir, type AgentProcess, type Pipeline } from './harness.ts';
 
 const tmp = tempDir();
@@ -181,28 +184,48 @@ test('the agent may replace the body; Content-Length follows', async () => {
 });
 
 test('stream mode: chunks go to the agent as they arrive; a later chunk can block', async () => {
-  const pause = () => new Promise((r) => setTimeout(r, 50));
+  // Each write goes once the gateway read the previous one as a chunk of its own (the body seam,
+  // test/helpers/chunk-reads.ts), not after a pause: a stalled machine would coalesce timed writes.
+  // The filter holds one chunk back (the last carries is_last), so chunk 0 reaches the agent once
+  // chunk 1 was read: the agent must have seen all but the last before the client ends the body.
+  const path = '/stream/ok';
   const parts = ['{"a":"', 'b'.repeat(1000), '","c":"d"}'];
-  const ok = await new Promise<Awaited<ReturnType<typeof send>>>((resolve, reject) => {
-    void (async () => {
-      const { request } = await import('node:http');
-      const req = request({ host: '127.0.0.1', port: gw.port, path: '/stream/ok', method: 'POST', headers: JSON_CT, agent: false }, (res) => {
+  const reads = requestReads(path);
+  const chunksSeen = () => {
+    const request = agent.lines.findLast((l) => l.seen === 'request' && l.uri === path);
+    const cid = (request?.metadata as { correlation_id?: string } | undefined)?.correlation_id;
+    return cid === undefined ? [] : agent.lines.filter((l) => l.seen === 'chunk' && l.correlation_id === cid);
+  };
+  try {
+    const req = request({ host: '127.0.0.1', port: gw.port, path, method: 'POST', headers: JSON_CT, agent: false });
+    const replied = new Promise<Awaited<ReturnType<typeof send>>>((resolve, reject) => {
+      req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
       });
       req.on('error', reject);
-      for (const p of parts) {
-        req.write(p);
-        await pause();
-      }
-      req.end();
-    })();
-  });
-  assert.equal(ok.status, 200);
-  const hit = upstream.hits.at(-1)!;
-  assert.equal(hit.body.toString(), parts.join(''));
-  assert.ok(Number(hit.headers['x-agent-body-chunks']) >= 2, `chunks seen: ${hit.headers['x-agent-body-chunks']}`);
+    });
+    let sent = 0;
+    for (const [i, p] of parts.entries()) {
+      req.write(p);
+      sent += p.length;
+      await reads.upTo(sent, `part ${i}`);
+    }
+    await until(() => `the agent to see ${reads.reads - 1} chunks before the body ended (seen: ${JSON.stringify(chunksSeen())}): does stream mode buffer?`, () => chunksSeen().length >= reads.reads - 1);
+    req.end();
+    const ok = await replied;
+    assert.equal(ok.status, 200);
+    const hit = upstream.hits.at(-1)!;
+    assert.equal(hit.body.toString(), parts.join(''));
+    // a write is normally one read; one split in two is still one agent chunk per read
+    const n = reads.reads;
+    assert.ok(n >= parts.length, `reads: ${n}`);
+    assert.equal(hit.headers['x-agent-body-chunks'], String(n), 'one agent chunk per read');
+    assert.deepEqual(chunksSeen().map((l) => [l.chunk_index, l.is_last]), Array.from({ length: n }, (_, i) => [i, i === n - 1]));
+  } finally {
+    reads.close();
+  }
   const blocked = await send(gw.port, '/stream/x', { headers: JSON_CT, body: ['{"a":"fine",', '"b":"attack"}'] });
   assert.equal(blocked.status, 403);
   assert.match(blocked.body.toString(), /^body blocked at chunk \d+$/);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { responseReads } from '../../helpers/chunk-reads.ts';
 import { sha256, spawnAgent, tempDir, type AgentProcess } from './harness.ts';
 
 const tmp = tempDir();
@@ -24,6 +25,35 @@ const BIG = 5 * 1024 * 1024;
 // The upstream holds the tail of /big until the test releases it (first bytes before the end).
 let releaseBig: (() => void) | undefined;
 let bigFinished = false;
+
+// What went wrong pacing the upstream's writes (checked after the tests: an upstream handler has no test to fail).
+const pacingErrors: string[] = [];
+
+/**
+ * Writes `parts` as separate chunks: each once the gateway read the previous one (the body seam,
+ * test/helpers/chunk-reads.ts), so no stall merges two parts into one agent chunk. Stops when the
+ * gateway drops the response (a cut, a block).
+ */
+function writePaced(path: string, res: ServerResponse, parts: Buffer[]): void {
+  const reads = responseReads(path);
+  let closed = false;
+  res.once('close', () => (closed = true));
+  void (async () => {
+    let sent = 0;
+    for (const [i, p] of parts.entries()) {
+      if (closed) return;
+      res.write(p);
+      sent += p.length;
+      await reads.upTo(sent, `part ${i} of ${path}`, () => closed);
+    }
+    res.end();
+  })()
+    .catch((err: unknown) => {
+      pacingErrors.push(String(err));
+      res.destroy();
+    })
+    .finally(() => reads.close());
+}
 
 function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url!, 'http://x');
@@ -58,33 +88,20 @@ function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
     return;
   }
   if (url.searchParams.has('chunks') || url.searchParams.has('halves')) {
-    // Chunked (no Content-Length), parts written with a pause between them.
+    // Chunked (no Content-Length), each part written once the gateway read the previous one.
     const n = Number(url.searchParams.get('halves'));
     const parts = url.searchParams.has('halves') ? ['x'.repeat(n), 'y'.repeat(n)] : url.searchParams.get('chunks')!.split(',');
     res.writeHead(200, { 'content-type': 'text/plain' });
-    let i = 0;
-    const next = () => {
-      if (i === parts.length) return void res.end();
-      res.write(parts[i++]);
-      setTimeout(next, 40);
-    };
-    next();
+    writePaced(url.pathname, res, parts.map((p) => Buffer.from(p)));
     return;
   }
   const body = Buffer.from(JSON.stringify({ text, pad: 'p'.repeat(Number(url.searchParams.get('pad') ?? '0')) }));
   if (url.searchParams.has('gzparts') || url.searchParams.has('gzbomb')) {
-    // A gzip stream sent chunked in three parts with pauses (or a bomb: 64 MiB of zeros).
+    // A gzip stream sent chunked in three paced parts (or a bomb: 64 MiB of zeros).
     const gz = gzipSync(url.searchParams.has('gzbomb') ? Buffer.alloc(64 * 1024 * 1024) : body);
     const cut = [0, Math.floor(gz.length / 3), Math.floor((2 * gz.length) / 3), gz.length];
     res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
-    let i = 0;
-    const next = () => {
-      if (i === 3) return void res.end();
-      res.write(gz.subarray(cut[i]!, cut[i + 1]!));
-      i++;
-      setTimeout(next, 30);
-    };
-    next();
+    writePaced(url.pathname, res, [0, 1, 2].map((i) => gz.subarray(cut[i]!, cut[i + 1]!)));
     return;
   }
   if (url.searchParams.has('gzip')) {
@@ -149,6 +166,7 @@ after(async () => {
   await up?.close();
   await agent?.stop();
   tmp.cleanup();
+  assert.deepEqual(pacingErrors, [], 'the upstream paced its parts by the gateway\'s reads');
 });
 
 interface Got {
@@ -249,11 +267,11 @@ test('stream mode: chunks reach the agent as they arrive; the body is forwarded 
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), 'one-two-three');
   assert.equal(r.headers['x-agent-saw-sha256'], undefined, 'headers were out before the agent answered');
+  // one event per upstream write (the writes are paced by the gateway's reads), then the empty last
   const ev = eventsFor(mark);
-  assert.ok(ev.length >= 3, `events: ${ev.length}`);
   assert.deepEqual(
-    ev.map((e) => e.chunk_index),
-    ev.map((_, i) => i),
+    ev.map((e) => [e.chunk_index, e.bytes]),
+    [[0, 4], [1, 4], [2, 5], [3, 0]],
   );
   assert.equal(ev.at(-1)!.is_last, true);
   assert.ok(ev.slice(0, -1).every((e) => e.is_last === false));
