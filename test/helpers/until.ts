@@ -14,3 +14,29 @@ export async function until(what: string | (() => string), cond: () => boolean |
     await sleep(everyMs);
   }
 }
+
+/**
+ * Bound for a wait that only a hang exceeds: CI's loaded 2-core machine stalls for seconds, never
+ * for this long. A test asserts order and cause; this bound only turns a hang into a message.
+ */
+export const HANG_MS = 30_000;
+
+/** Resolves as `p` does; rejects naming `what` if `p` has not settled after `timeoutMs` (it hung). */
+export async function notHung<T>(what: string, p: Promise<T>, timeoutMs = HANG_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`hung: ${what} had not finished after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([p, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Bound for a recovery that waits on a backoff: the rate-limit breaker's cooldown doubles per
+ * failed probe up to 30 s (plugins/rate-limit/backend-breaker.ts), so a backend down for long on a
+ * loaded machine may be probed again only 30 s later.
+ */
+export const RECOVERY_MS = 60_000;
