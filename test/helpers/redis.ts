@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { freePort } from './ports.ts';
+import { START_MS, until } from './until.ts';
 
 export function requireBinary(bin: string, aptPackage: string): void {
   const r = spawnSync(bin, ['--version'], { stdio: 'ignore' });
@@ -32,13 +33,9 @@ function probeOnce(port: number, probe: string, expect: string): Promise<boolean
   });
 }
 
-/** Polls until the service answers (bounded: 100 tries, about 5 s). */
+/** Polls until the service answers (bounded by START_MS: a loaded machine starts processes slowly). */
 export async function waitForService(port: number, probe: string, expect: string, name: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await probeOnce(port, probe, expect)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${name} on 127.0.0.1:${port} did not become ready within 5 s`);
+  await until(`${name} on 127.0.0.1:${port} to answer`, () => probeOnce(port, probe, expect), START_MS, 50);
 }
 
 export interface ManagedService {

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
+import { START_MS, until, UNTIL_MS } from './until.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -55,19 +56,20 @@ ruleset(name="audit") { action(type="omfile" file="${outFile}" template="fields"
   const proc: ChildProcess = spawn(bin, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslog.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += String(d)));
-  for (let i = 0; i < 100 && !(await tcpOpen(readyPort)); i++) {
-    if (proc.exitCode !== null) break;
-    await sleep(100);
-  }
-  if (!(await tcpOpen(readyPort))) {
+  try {
+    await until(`rsyslogd to listen on ${readyPort}`, async () => {
+      if (proc.exitCode !== null) throw new Error(`rsyslogd exited (${proc.exitCode}) before it listened on ${readyPort}: ${stderr}`);
+      return tcpOpen(readyPort);
+    }, START_MS, 100);
+  } catch (err) {
     proc.kill('SIGKILL');
-    throw new Error(`rsyslogd did not listen on ${readyPort}: ${stderr}`);
+    throw new Error(`${(err as Error).message}: ${stderr}`, { cause: err });
   }
   return {
     dir,
     async received(host, want) {
       let rows: Received[] = [];
-      for (let i = 0; i < 100; i++) {
+      const read = () => {
         const lines = existsSync(outFile) ? readFileSync(outFile, 'utf8').split('\n').filter((l) => l !== '') : [];
         rows = lines
           .map((l) => l.split('\t'))
@@ -82,9 +84,10 @@ ruleset(name="audit") { action(type="omfile" file="${outFile}" template="fields"
             sd: sd!,
             event: JSON.parse(msg!.replace(/^\s*\uFEFF/, '')) as Record<string, unknown>,
           }));
-        if (rows.length >= want) return rows;
-        await sleep(100);
-      }
+        return rows.length >= want;
+      };
+      // what arrived by the bound is returned all the same: the caller's assertion shows it
+      await until(`${want} rows from ${host}`, read, UNTIL_MS, 100).catch(() => undefined);
       return rows;
     },
     async stop() {

@@ -40,3 +40,6 @@ export async function notHung<T>(what: string, p: Promise<T>, timeoutMs = HANG_M
  * loaded machine may be probed again only 30 s later.
  */
 export const RECOVERY_MS = 60_000;
+
+/** Bound for a child process (redis-server, memcached, dnsmasq, rsyslogd, a gateway) to start answering on a loaded machine. */
+export const START_MS = 60_000;

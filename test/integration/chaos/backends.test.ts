@@ -4,6 +4,7 @@
 // the shared backend decides again (bounded waits on the fallback counter).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { RECOVERY_MS, until } from '../../helpers/until.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
@@ -56,16 +57,21 @@ async function trafficUntil(path: string, stop: Promise<unknown>): Promise<numbe
   return out;
 }
 
-/** Until a request is decided by the backend again (the fallback counter stays put). Bounded. */
-async function untilBackendDecides(path: string, filter: string, deadlineMs = 30_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    const before = await fallbacks(filter);
-    await request(`${g.url()}${path}`);
-    if ((await fallbacks(filter)) === before) return;
-    await sleep(100);
-  }
-  throw new Error(`${filter}: still deciding locally ${deadlineMs} ms after the fault was removed`);
+/**
+ * Until a request is decided by the backend again (the fallback counter stays put). Bounded past
+ * the breaker's longest cooldown (RECOVERY_MS).
+ */
+async function untilBackendDecides(path: string, filter: string): Promise<void> {
+  await until(
+    `${filter}: a request decided by the backend again after the fault was removed`,
+    async () => {
+      const before = await fallbacks(filter);
+      await request(`${g.url()}${path}`);
+      return (await fallbacks(filter)) === before;
+    },
+    RECOVERY_MS,
+    100,
+  );
 }
 
 test('Redis flapping under traffic: only 200/429, then Redis decides again', async () => {

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer } from '../../helpers/upstream.ts';
 import { freePort } from '../../helpers/ports.ts';
-import { until, UNTIL_MS } from '../../helpers/until.ts';
+import { START_MS, until, UNTIL_MS } from '../../helpers/until.ts';
 
 export const INSTALL_DNSMASQ = 'dnsmasq is required for the DNS discovery tests: apt-get install -y dnsmasq (scripts/setup.sh installs it)';
 
@@ -94,16 +94,18 @@ export async function startDnsmasq(hosts: Record<string, string[]>, srv: string[
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     // ready when it answers (NXDOMAIN for a name it does not know is an answer)
-    for (let i = 0; i < 100; i++) {
-      if (child.exitCode !== null) throw new Error(`dnsmasq exited: ${stderr}`);
-      const answered = await resolver.resolve4('ready-probe.test').then(
-        () => true,
-        (e: NodeJS.ErrnoException) => e.code === 'ENOTFOUND' || e.code === 'ENODATA',
-      );
-      if (answered) return;
-      await sleep(50);
-    }
-    throw new Error(`dnsmasq did not answer on port ${port}: ${stderr}`);
+    await until(
+      () => `dnsmasq to answer on port ${port}: ${stderr}`,
+      async () => {
+        if (child!.exitCode !== null) throw new Error(`dnsmasq exited: ${stderr}`);
+        return resolver.resolve4('ready-probe.test').then(
+          () => true,
+          (e: NodeJS.ErrnoException) => e.code === 'ENOTFOUND' || e.code === 'ENODATA',
+        );
+      },
+      START_MS,
+      50,
+    );
   };
   const stop = async () => {
     const c = child;
@@ -138,10 +140,6 @@ export async function startDnsmasq(hosts: Record<string, string[]>, srv: string[
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Polls `check` until it returns true (bounded, 10 s unless told); fails with `what`. */

@@ -9,6 +9,7 @@ import { METHODS } from 'node:http';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { openRaw, frame, FrameType, Flag } from '../abuse/h2-frames.ts';
+import { until } from '../../helpers/until.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 
 let up: TestUpstream;
@@ -202,8 +203,7 @@ test('MadeYouReset: streams the server resets for the client count as resets; th
       burst.push(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, id, base), provoke(id));
     }
     s.socket.write(Buffer.concat(burst));
-    const deadline = Date.now() + 3000;
-    while (Date.now() < deadline && s.goaways.length === 0 && !s.closed) await new Promise((r) => setTimeout(r, 20));
+    await until(`${label}: a GOAWAY or a close`, () => s.goaways.length > 0 || s.closed);
     // a negative guard: streams still on their way would reach the upstream within it (counted below)
     await new Promise((r) => setTimeout(r, 300));
     s.socket.destroy();
@@ -226,8 +226,7 @@ async function rawHeaders(fields: Buffer[]): Promise<{ reset: boolean; seen: Tes
   const s = await openRaw(port, false);
   const n = up.seen.length;
   s.socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, Buffer.concat(fields)));
-  const deadline = Date.now() + 2000;
-  while (Date.now() < deadline && !s.received.includes(FrameType.RST_STREAM) && !s.received.includes(FrameType.DATA) && !s.closed) await new Promise((r) => setTimeout(r, 20));
+  await until(() => `RST_STREAM, DATA or a close (frames so far: ${s.received.join(',')})`, () => s.received.includes(FrameType.RST_STREAM) || s.received.includes(FrameType.DATA) || s.closed);
   // a negative guard for the callers that expect nothing at the upstream after a reset
   await new Promise((r) => setTimeout(r, 50));
   s.socket.destroy();
@@ -240,8 +239,7 @@ test('two content-type fields on an HTTP/2 request with a body (session 18 probe
   const POST_HTTP = Buffer.from([0x83, 0x86]); // :method POST, :scheme http
   const fields = [POST_HTTP, lit(4, '/dup-ct'), lit(1, 'a.example'), lit('content-type', 'text/plain'), lit('content-type', 'application/x-www-form-urlencoded'), lit('content-length', '3')];
   s.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.concat(fields)), frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from('q=1'))]));
-  const deadline = Date.now() + 2000;
-  while (Date.now() < deadline && up.seen.length === n && !s.received.includes(FrameType.RST_STREAM) && !s.closed) await new Promise((r) => setTimeout(r, 20));
+  await until('the request at the upstream, or RST_STREAM or a close', () => up.seen.length > n || s.received.includes(FrameType.RST_STREAM) || s.closed);
   s.socket.destroy();
   const seen = up.seen.slice(n);
   assert.equal(seen.length, 1, 'forwarded');

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { openRaw, frame, FrameType, Flag } from '../abuse/h2-frames.ts';
+import { until } from '../../helpers/until.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 
 let up: TestUpstream;
@@ -45,8 +46,7 @@ async function send(fields: Buffer[]): Promise<{ reset: boolean; seen: TestUpstr
   const s = await openRaw(port, false);
   const n = up.seen.length;
   s.socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, Buffer.concat(fields)));
-  const deadline = Date.now() + 2000;
-  while (Date.now() < deadline && !s.received.includes(FrameType.RST_STREAM) && !s.received.includes(FrameType.DATA) && !s.closed) await new Promise((r) => setTimeout(r, 20));
+  await until(() => `RST_STREAM, DATA or a close (frames so far: ${s.received.join(',')})`, () => s.received.includes(FrameType.RST_STREAM) || s.received.includes(FrameType.DATA) || s.closed);
   s.socket.destroy();
   return { reset: s.received.includes(FrameType.RST_STREAM) || s.received.includes(FrameType.GOAWAY), seen: up.seen.slice(n) };
 }

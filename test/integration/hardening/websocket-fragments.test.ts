@@ -9,6 +9,7 @@
 // A real echo upstream, a real SDK agent on a Unix socket, a raw-socket client.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { until } from '../../helpers/until.ts';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -250,14 +251,15 @@ test('metrics and audit events', async () => {
   await gw.close(); // ends the sessions (audit events are written when a session ends) and flushes the file
   type Entry = Record<string, unknown>;
   let blocked: Entry[] = [];
-  for (let i = 0; i < 50 && blocked.length < 4; i++) {
-    blocked = readFileSync(auditLog, 'utf8')
-      .split('\n')
-      .filter((l) => l.endsWith('}'))
-      .map((l) => JSON.parse(l) as Entry)
-      .filter((e) => e.event_type === 'blocked' && (e.reason === 'websocket_message_too_big' || e.reason === 'websocket_too_many_fragments'));
-    if (blocked.length < 4) await new Promise((r) => setTimeout(r, 100));
-  }
+  await until(
+    () => `4 blocked WebSocket events in the audit log (${blocked.length} so far)`,
+    () =>
+      (blocked = readFileSync(auditLog, 'utf8')
+        .split('\n')
+        .filter((l) => l.endsWith('}'))
+        .map((l) => JSON.parse(l) as Entry)
+        .filter((e) => e.event_type === 'blocked' && (e.reason === 'websocket_message_too_big' || e.reason === 'websocket_too_many_fragments'))).length >= 4,
+  );
   assert.deepEqual(blocked.map((e) => [e.reason, e.route_id, e.status_code]).sort(), [
     ['websocket_message_too_big', 'insp', 101],
     ['websocket_message_too_big', 'small', 101],

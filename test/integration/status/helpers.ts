@@ -8,6 +8,7 @@ import http from 'node:http';
 import { closeServer, startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
+import { RECOVERY_MS, until } from '../../helpers/until.ts';
 import { allow, runAgent, type RunningAgent } from '../../../src/agent-sdk/index.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import type { StatusReport } from '../../../src/status/report.ts';
@@ -120,16 +121,25 @@ upstreams {
   return world;
 }
 
-/** Sends requests through the pool route until `done(report)` holds (bounded: `max` rounds). */
-export async function driveUntil(w: StatusWorld, done: (r: StatusReport) => boolean, what: string, max = 60): Promise<StatusReport> {
+/**
+ * Sends requests through the pool route until `done(report)` holds; bounded past the breakers'
+ * backoffs (RECOVERY_MS), failing with `what` and the last report.
+ */
+export async function driveUntil(w: StatusWorld, done: (r: StatusReport) => boolean, what: string): Promise<StatusReport> {
   let last: StatusReport | undefined;
-  for (let i = 0; i < max; i++) {
-    for (let k = 0; k < 4; k++) await request(`${w.url}/p/${i}-${k}`).catch(() => undefined);
-    last = await w.report();
-    if (done(last)) return last;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`${what}: not reached after ${max} rounds; last report: ${JSON.stringify(last?.upstreams)}`);
+  let i = 0;
+  await until(
+    () => `${what} (after ${i} rounds; last report: ${JSON.stringify(last?.upstreams)})`,
+    async () => {
+      for (let k = 0; k < 4; k++) await request(`${w.url}/p/${i}-${k}`).catch(() => undefined);
+      i++;
+      last = await w.report();
+      return done(last);
+    },
+    RECOVERY_MS,
+    150,
+  );
+  return last!;
 }
 
 /** The flaky target's entry in a report. */

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { request } from '../../helpers/http.ts';
+import { HANG_MS, until } from '../../helpers/until.ts';
 import { startStatusWorld, driveUntil, flakyTarget, XSS_ROUTE, type StatusWorld } from './helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -43,15 +44,10 @@ after(async () => {
 
 const cell = (key: string, col: string) => `tr[data-key=${JSON.stringify(key)}] td[data-col="${col}"]`;
 
-/** Waits (bounded: 20 s) until the page's own refresh shows `want` in the element. */
+/** Waits (bounded by HANG_MS) until the page's own refresh shows `want` in the element. */
 async function untilText(selector: string, want: string): Promise<void> {
   let seen: string | null = null;
-  for (let i = 0; i < 100; i++) {
-    seen = await page.textContent(selector);
-    if (seen === want) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.fail(`${selector}: still "${seen}", not "${want}"`);
+  await until(() => `${selector} to show "${want}" (still "${seen}")`, async () => (seen = await page.textContent(selector)) === want, HANG_MS, 200);
 }
 
 async function screenshot(name: string): Promise<void> {

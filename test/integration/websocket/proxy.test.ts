@@ -13,7 +13,7 @@ import { closedPort } from '../../helpers/upstream.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { Opcode } from '../../../src/websocket/frames.ts';
 import { startEchoUpstream, WsClient, type EchoUpstream } from './ws-helpers.ts';
-import { until } from '../../helpers/until.ts';
+import { until, UNTIL_MS } from '../../helpers/until.ts';
 
 let echo: EchoUpstream;
 let gw: Gateway;
@@ -238,15 +238,18 @@ test('access log: one entry per session with status 101 and the session duration
     await own.gw.close();
   }
   let entry: Record<string, unknown> | undefined;
-  for (let i = 0; i < 50 && !entry; i++) {
-    entry = readFileSync(log, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((e) => e.trace_id === 'ws-logged');
-    if (!entry) await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(entry, 'access log entry written when the session ended');
+  await until(
+    'the access log entry written when the session ended',
+    () =>
+      (entry = readFileSync(log, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((e) => e.trace_id === 'ws-logged')) !== undefined,
+    UNTIL_MS,
+    100,
+  );
+  assert.ok(entry);
   assert.equal(entry.status, 101);
   assert.equal(entry.route_id, 'ws');
   assert.equal(entry.path, '/ws/logged');
