@@ -84,11 +84,11 @@ async function measure(rate: number): Promise<{ cpuUs: number; sysUs: number; by
         match.end();
         const attempt = trace.child('GET', 'client');
         attempt.set('http.request.method', 'GET');
-        attempt.set('url.full', 'http://127.0.0.1:8081' + '/small');
         attempt.set('server.address', '127.0.0.1');
         attempt.set('server.port', 8081);
         attempt.set('sentinel.upstream.id', 'origin');
         attempt.set('sentinel.upstream.attempt', 1);
+        attempt.set('url.full', 'http://127.0.0.1:8081' + '/small');
         upstreamHeaders.traceparent = attempt.traceparent;
         attempt.set('http.response.status_code', 200);
         attempt.end();

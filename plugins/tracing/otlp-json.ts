@@ -51,6 +51,14 @@ export type HrTime = [number, number];
 const ORIGIN_S = Math.floor(performance.timeOrigin / 1000);
 const ORIGIN_NS = Math.round((performance.timeOrigin - ORIGIN_S * 1000) * 1e6);
 
+/**
+ * The time origin as Unix nanoseconds in two 32-bit words (`ORIGIN_S * 1e9 + ORIGIN_NS`, exact), for
+ * the protobuf encoder's fixed64 times (otlp-proto.ts writeTime).
+ */
+const ORIGIN_NANOS = BigInt(ORIGIN_S) * 1_000_000_000n + BigInt(ORIGIN_NS);
+export const ORIGIN_NANOS_HI = Number(ORIGIN_NANOS >> 32n);
+export const ORIGIN_NANOS_LO = Number(ORIGIN_NANOS & 0xffff_ffffn);
+
 /** the nanoseconds part of the last wallSeconds() result (unixNanos needs both halves, without an array) */
 let lastNanos = 0;
 

@@ -5,6 +5,8 @@
 // Spans are opened explicitly at the pipeline's fixed points with their parent passed by hand: no
 // context manager, no AsyncLocalStorage, no patched modules.
 import type { IncomingMessage } from 'node:http';
+// not the global: Node 20's `performance` global is an accessor, run on every call from code that is not optimised
+import { performance } from 'node:perf_hooks';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
@@ -79,6 +81,10 @@ class Trace implements RequestTrace {
     readonly server: RecordedSpan,
     /** the server span's name before the route is known (`GET`, or `HTTP` for other methods) */
     readonly method: string,
+    /** the server span's last attributes, set by finish(): `url.path`, `network.peer.address` and `.port` */
+    private readonly path: string,
+    private readonly peerAddress: string,
+    private readonly peerPort: number,
   ) {
     this.current = server;
   }
@@ -96,6 +102,8 @@ class Trace implements RequestTrace {
   finish(status: number, errorType: string | undefined): void {
     const s = this.server;
     s.set(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    // the plugin's own keys, set nowhere else
+    if (s.endMs === 0) s.attributes.push(ATTR_URL_PATH, this.path, ATTR_NETWORK_PEER_ADDRESS, this.peerAddress, ATTR_NETWORK_PEER_PORT, this.peerPort);
     // Server spans: 4xx are the client's business, not an error of the server (semantic conventions).
     if (status >= 500 || errorType !== undefined) s.fail(errorType ?? String(status));
     s.end();
@@ -138,6 +146,9 @@ class RecordedSpan implements TraceSpan, SpanRecord {
     return (this.tp ??= formatTraceparent(this.traceId, this.spanId, true));
   }
   set(key: string, value: AttributeValue): void {
+    // a span is encoded when it ends: later values would not be exported, and the encoder keeps
+    // the ended span's attributes as they are (otlp-proto.ts, the attribute runs)
+    if (this.endMs !== 0) return;
     const a = this.attributes;
     for (let i = 0; i < a.length; i += 2) {
       if (a[i] === key) {
@@ -218,19 +229,16 @@ export class Tracing implements TracingRuntime {
     // sampled from here on
     const standard = STANDARD_METHODS.has(method);
     const socket = req.socket;
+    // What repeats from request to request comes first, then the route's (routed), the status and
+    // what varies by request or connection (finish): the encoder copies a span's leading
+    // attributes that equal the previous server span's as one run (otlp-proto.ts).
     const attributes: AttributeValue[] = [
       ATTR_HTTP_REQUEST_METHOD,
       standard ? method : '_OTHER',
-      ATTR_URL_PATH,
-      path,
       ATTR_URL_SCHEME,
       (socket as { encrypted?: boolean }).encrypted ? 'https' : this.scheme,
       ATTR_NETWORK_PROTOCOL_VERSION,
       req.httpVersion,
-      ATTR_NETWORK_PEER_ADDRESS,
-      stripMapped(socket.remoteAddress ?? ''),
-      ATTR_NETWORK_PEER_PORT,
-      socket.remotePort ?? 0,
     ];
     if (!standard) attributes.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, method);
     const host = h.host ?? (h[':authority'] as string | undefined);
@@ -253,7 +261,7 @@ export class Tracing implements TracingRuntime {
       pidC = idPartC(lo);
     }
     const server = new RecordedSpan(this.queue, traceId, parent ? parent.spanId : '', parent !== undefined, tracestate, name, KIND_SERVER, startTime, attributes, traceParts, pidA, pidB, pidC);
-    return new Trace(server, name);
+    return new Trace(server, name, path, stripMapped(socket.remoteAddress ?? ''), socket.remotePort ?? 0);
   }
 
   routed(t: RequestTrace, route: CompiledRoute): void {

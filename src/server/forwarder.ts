@@ -481,13 +481,15 @@ export async function forward(opts: {
 /** The client span of one upstream attempt (HTTP semantic conventions); sets the upstream `traceparent`. */
 function attemptSpan(ctx: Context, method: string, origin: string, path: string, host: string, port: number, upstream: string, attempt: number): TraceSpan {
   const span = ctx.trace!.child(method, 'client');
+  // what repeats from request to request first, url.full (the path) last: the encoder copies the
+  // leading attributes that equal the previous attempt span's as one run (plugins/tracing/otlp-proto.ts)
   span.set('http.request.method', method);
-  span.set('url.full', origin + path);
   span.set('server.address', host);
   span.set('server.port', port);
   span.set('sentinel.upstream.id', upstream);
   span.set('sentinel.upstream.attempt', attempt);
   if (attempt > 1) span.set('http.request.resend_count', attempt - 1);
+  span.set('url.full', origin + path);
   ctx.upstreamHeaders.traceparent = span.traceparent;
   return span;
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { OtlpProtoEncoder, decodeExportResponse } from '../../../plugins/tracing/otlp-proto.ts';
 import { SpanBytes, encodeRequest } from '../../../plugins/tracing/span-bytes.ts';
 import { decodeProtoTraces, protoScopeVersion } from '../../integration/tracing/collector.ts';
-import type { SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
+import type { AttributeValue, SpanRecord } from '../../../plugins/tracing/otlp-json.ts';
 import { nanos, span } from './span-fixture.ts';
 
 const encoder = () => new OtlpProtoEncoder({ 'service.name': 'edge "one" ü', 'service.instance.id': 'i-1', 'service.version': '1.2.3', 'process.pid': 42 }, { name: 'sentinel', version: '1.2.3' });
@@ -104,6 +104,45 @@ test('encode: repeated and differently typed values of one attribute stay apart 
       `round ${round}`,
     );
   }
+});
+
+test('encode: spans of a kind repeating the previous one\'s leading attributes (the attribute runs) are written as a fresh encoder writes them', () => {
+  const enc = encoder();
+  const out = new SpanBytes(1024, enc.headRoom);
+  // the bytes of one span as `e` appends it (after the head room)
+  const piece = (e: OtlpProtoEncoder, bytes: SpanBytes, s: SpanRecord) => {
+    e.append(s, bytes);
+    return Buffer.from(bytes.take().subarray(e.headRoom));
+  };
+  const base = ['http.request.method', 'GET', 'url.scheme', 'http', 'server.address', 'example.com', 'sentinel.route.id', 'api', 'http.response.status_code', 200, 'url.path', '/a', 'network.peer.port', 40000];
+  const long = 'u'.repeat(2000); // a run over the kept size
+  const kinds: [number, AttributeValue[]][] = [
+    [2, base],
+    [2, base], // all equal (the same array)
+    [2, [...base.slice(0, -1), 40001]], // the last differs
+    [2, [...base.slice(0, 5), ['exam', 'ple.com'].join(''), ...base.slice(6)]], // equal as another string object
+    [2, [...base.slice(0, 11), '/b', 'url.query', 'x=1', ...base.slice(12)]], // a tail that differs and is longer
+    [2, base.slice(0, 6)], // shorter than the run
+    [2, ['http.request.method', 'POST', ...base.slice(2)]], // the first differs: the run is replaced
+    [2, ['http.request.method', 'POST', ...base.slice(2, 8), 'http.response.status_code', -0, 'error.type', 'x']],
+    [2, ['http.request.method', 'POST', ...base.slice(2, 8), 'http.response.status_code', 0, 'ratio', NaN]],
+    [2, ['http.request.method', 'POST', ...base.slice(2, 8), 'http.response.status_code', 0, 'ratio', NaN]],
+    [2, ['http.request.method', 'POST', 'user_agent.original', long, ...base.slice(2)]],
+    [2, ['http.request.method', 'POST', 'user_agent.original', long, ...base.slice(2)]],
+    [3, ['http.request.method', 'GET', 'server.port', 8080, 'url.full', 'http://u/a']], // another kind, its own run
+    [2, ['http.request.method', 'POST', 'user_agent.original', long]],
+    [3, ['http.request.method', 'GET', 'server.port', 8080, 'url.full', 'http://u/b']],
+    [3, ['http.request.method', 'GET', 'server.port', '8080', 'url.full', 'http://u/b']], // equal text, another type
+    [1, []],
+    [1, ['sentinel.route.id', 'api']],
+    [3, []],
+    [3, ['http.request.method', 'GET']],
+  ];
+  kinds.forEach(([kind, attributes], i) => {
+    const s = span({ spanId: String(i + 1).padStart(16, '0'), kind, attributes });
+    const fresh = encoder();
+    assert.deepEqual(piece(enc, out, s), piece(fresh, new SpanBytes(1024, fresh.headRoom), s), `span ${i}`);
+  });
 });
 
 test('pieces taken from SpanBytes stay intact while later spans are appended', () => {
