@@ -42,7 +42,7 @@ const FLAGS_REMOTE_PARENT = 0x301;
 const FLAGS_LOW = FLAGS_LOCAL_PARENT & 0xff;
 
 /** Room for the fixed part of a span: tags, ids, lengths, kind, times, flags, status. */
-const SPAN_FIXED_BYTES = 96;
+const SPAN_FIXED_BYTES = 98;
 /** Per attribute beyond its text: tags, lengths, a number. */
 const ATTRIBUTE_FIXED_BYTES = 32;
 const MAX_CACHED_NAMES = 100;
@@ -219,6 +219,14 @@ interface AttributeRun {
   readonly ends: Int32Array;
 }
 
+/** How many leading entries of `attrs` (whole pairs) equal those of `prev`. */
+function matching(prev: readonly AttributeValue[], attrs: readonly AttributeValue[]): number {
+  const m = Math.min(prev.length, attrs.length);
+  let i = 0;
+  while (i < m && prev[i] === attrs[i] && prev[i + 1] === attrs[i + 1]) i += 2;
+  return i;
+}
+
 /** A run longer than this is not kept (a long user agent or path). */
 const MAX_RUN_BYTES = 1024;
 
@@ -242,6 +250,8 @@ export class OtlpProtoEncoder implements SpanEncoding {
   private readonly runs: (AttributeRun | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined];
   /** where each attribute of the span being encoded ends, from its first attribute (grown on demand) */
   private ends = new Int32Array(32);
+  /** by span kind: the bytes of the last span's length (1 or 2) */
+  private readonly lengthBytes = new Uint8Array(6).fill(2);
 
   constructor(resource: Readonly<Record<string, AttributeValue>>, scope: { name: string; version: string }) {
     const attrs = Object.entries(resource);
@@ -263,13 +273,20 @@ export class OtlpProtoEncoder implements SpanEncoding {
   append(s: SpanRecord, out: SpanBytes): void {
     const attrs = s.attributes;
     const kind = s.kind;
-    const run = kind < this.runs.length ? this.runs[kind] : undefined;
+    const known = kind < this.runs.length;
+    const run = known ? this.runs[kind] : undefined;
+    // attributes [0, matched) are the run's (its bytes are copied whole: room for all of them)
+    const matched = run === undefined ? 0 : matching(run.attributes, attrs);
     let room = SPAN_FIXED_BYTES + s.name.length * 3 + (s.traceState === undefined ? 0 : s.traceState.length * 3) + (run === undefined ? 0 : run.bytes.length);
-    for (let i = 0; i < attrs.length; i += 2) room += ATTRIBUTE_FIXED_BYTES + (attrs[i] as string).length * 3 + textBytes(attrs[i + 1]!);
+    for (let i = matched; i < attrs.length; i += 2) room += ATTRIBUTE_FIXED_BYTES + (attrs[i] as string).length * 3 + textBytes(attrs[i + 1]!);
     const buf = out.reserve(room);
     const start = out.off;
     buf[start] = T_SPAN;
-    const at = start + 2;
+    // the span's length goes in front of it: as many bytes as the kind's last span needed (1 or
+    // 2), so that the body is moved only when that guess was wrong (closeLength moved every span
+    // of 128 bytes or more by a byte: a TypedArray#copyWithin of the whole span)
+    const lenBytes = known ? this.lengthBytes[kind]! : 1;
+    const at = start + 1 + lenBytes;
     // ids: the recorder's numbers, or hex (trace-context.ts, or a traceparent parseTraceparent validated): 16 and 8 bytes
     buf[at] = T_TRACE_ID;
     buf[at + 1] = 16;
@@ -310,7 +327,7 @@ export class OtlpProtoEncoder implements SpanEncoding {
     buf[off + 1] = s.kind;
     off = writeTime(buf, off + 2, T_START, s.startMs);
     off = writeTime(buf, off, T_END, s.endMs);
-    off = this.attributes(buf, off, attrs, kind, run);
+    off = this.attributes(buf, off, attrs, kind, run, matched);
     if (s.failed) {
       buf[off] = T_STATUS;
       buf[off + 1] = STATUS_ERROR.length;
@@ -318,7 +335,21 @@ export class OtlpProtoEncoder implements SpanEncoding {
       buf[off + 3] = STATUS_ERROR[1]!;
       off += 4;
     }
-    out.off = closeLength(buf, start + 1, at, off);
+    const len = off - at;
+    const need = len < 0x80 ? 1 : len < 0x4000 ? 2 : varintSize(len);
+    if (need === lenBytes) {
+      if (need === 1) buf[start + 1] = len;
+      else {
+        buf[start + 1] = (len & 0x7f) | 0x80;
+        buf[start + 2] = len >>> 7;
+      }
+      out.off = off;
+    } else {
+      buf.copyWithin(start + 1 + need, at, off);
+      writeVarint(buf, start + 1, len);
+      out.off = start + 1 + need + len;
+    }
+    if (known) this.lengthBytes[kind] = need === 1 ? 1 : 2;
   }
 
   /**
@@ -329,22 +360,16 @@ export class OtlpProtoEncoder implements SpanEncoding {
    * and the lookup of its name was ~400 instructions an attribute (docs/tracing.md "Session 23").
    * The run is replaced when less than half of a span's attributes matched it.
    */
-  private attributes(buf: Buffer, off: number, attrs: readonly AttributeValue[], kind: number, run: AttributeRun | undefined): number {
+  private attributes(buf: Buffer, off: number, attrs: readonly AttributeValue[], kind: number, run: AttributeRun | undefined, i: number): number {
     const start = off;
     const n = attrs.length;
     let ends = this.ends;
     if (ends.length < n >> 1) ends = this.ends = new Int32Array(n);
-    let i = 0;
-    if (run !== undefined) {
-      const prev = run.attributes;
-      const m = Math.min(prev.length, n);
-      while (i < m && prev[i] === attrs[i] && prev[i + 1] === attrs[i + 1]) i += 2;
-      if (i > 0) {
-        buf.set(run.bytes, off);
-        const runEnds = run.ends;
-        for (let k = 0; k < i >> 1; k++) ends[k] = runEnds[k]!;
-        off += runEnds[(i >> 1) - 1]!;
-      }
+    if (i > 0) {
+      buf.set(run!.bytes, off);
+      const runEnds = run!.ends;
+      for (let k = 0; k < i >> 1; k++) ends[k] = runEnds[k]!;
+      off += runEnds[(i >> 1) - 1]!;
     }
     for (let j = i; j < n; j += 2) {
       off = this.attribute(buf, off, attrs[j] as string, attrs[j + 1]!);

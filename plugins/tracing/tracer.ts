@@ -169,6 +169,14 @@ class RecordedSpan implements TraceSpan, SpanRecord {
   }
 }
 
+/** A route's `http.route` template and server span name per method (the last method's first). */
+interface RouteNames {
+  readonly template: string | undefined;
+  readonly names: Map<string, string>;
+  lastMethod: string;
+  lastName: string;
+}
+
 export class Tracing implements TracingRuntime {
   private readonly sampler: RatioSampler;
   private readonly queue: SpanExportQueue;
@@ -178,7 +186,12 @@ export class Tracing implements TracingRuntime {
   readonly warnings: readonly string[];
   private readonly scheme: string;
   /** route -> [http.route template, server span name per method] (a generation's routes are fixed) */
-  private readonly routeNames = new Map<CompiledRoute, { template: string | undefined; names: Map<string, string> }>();
+  private readonly routeNames = new Map<CompiledRoute, RouteNames>();
+  private lastRoute: CompiledRoute | undefined;
+  /** the last request's Host header and its `server.address` */
+  private lastHost = '';
+  private lastAddress = '';
+  private lastKnown: RouteNames | undefined;
 
   /** `send` replaces the OTLP/HTTP sender (tests); `env` is where OTEL_EXPORTER_OTLP_* are read. */
   constructor(settings: TracingSettings, identity: { instanceId: string; version: string }, events: ExportEvents, scheme = 'http', send?: SendBatch, env: NodeJS.ProcessEnv = process.env) {
@@ -243,8 +256,14 @@ export class Tracing implements TracingRuntime {
     if (!standard) attributes.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, method);
     const host = h.host ?? (h[':authority'] as string | undefined);
     if (host) {
-      const name = stripPort(host);
-      attributes.push(ATTR_SERVER_ADDRESS, name.startsWith('[') ? name.slice(1, -1) : name);
+      // the last Host's address when it repeats: no slice, and the same string object for the
+      // encoder's attribute run to compare
+      if (host !== this.lastHost) {
+        const name = stripPort(host);
+        this.lastHost = host;
+        this.lastAddress = name.startsWith('[') ? name.slice(1, -1) : name;
+      }
+      attributes.push(ATTR_SERVER_ADDRESS, this.lastAddress);
     }
     const ua = h['user-agent'];
     if (ua) attributes.push(ATTR_USER_AGENT_ORIGINAL, ua);
@@ -268,15 +287,21 @@ export class Tracing implements TracingRuntime {
     const trace = t as Trace;
     const span = trace.server;
     span.set('sentinel.route.id', route.id);
-    let known = this.routeNames.get(route);
+    // the route and method of the last request first: most requests repeat them (two Map lookups less)
+    let known = this.lastRoute === route ? this.lastKnown : this.routeNames.get(route);
     if (!known) {
-      known = { template: routeTemplate(route), names: new Map() };
+      known = { template: routeTemplate(route), names: new Map(), lastMethod: '', lastName: '' };
       this.routeNames.set(route, known);
     }
+    this.lastRoute = route;
+    this.lastKnown = known;
     if (known.template === undefined) return;
     span.set(ATTR_HTTP_ROUTE, known.template);
-    let name = known.names.get(trace.method);
-    if (name === undefined) known.names.set(trace.method, (name = `${trace.method} ${known.template}`));
+    const method = trace.method;
+    let name = known.lastMethod === method ? known.lastName : known.names.get(method);
+    if (name === undefined) known.names.set(method, (name = `${method} ${known.template}`));
+    known.lastMethod = method;
+    known.lastName = name;
     span.name = name;
   }
 
