@@ -188,6 +188,12 @@ export class Tracing implements TracingRuntime {
   /** route -> [http.route template, server span name per method] (a generation's routes are fixed) */
   private readonly routeNames = new Map<CompiledRoute, RouteNames>();
   private lastRoute: CompiledRoute | undefined;
+  /**
+   * A connection's `network.peer.address` and `.port`, read once: socket.remoteAddress and
+   * .remotePort are getters through Socket#_getpeername (megamorphic keyed loads, ~1k instructions
+   * the pair a request under callgrind), and a connection carries many requests.
+   */
+  private readonly peers = new WeakMap<object, { readonly address: string; readonly port: number }>();
   /** the last request's Host header and its `server.address` */
   private lastHost = '';
   private lastAddress = '';
@@ -280,7 +286,13 @@ export class Tracing implements TracingRuntime {
       pidC = idPartC(lo);
     }
     const server = new RecordedSpan(this.queue, traceId, parent ? parent.spanId : '', parent !== undefined, tracestate, name, KIND_SERVER, startTime, attributes, traceParts, pidA, pidB, pidC);
-    return new Trace(server, name, path, stripMapped(socket.remoteAddress ?? ''), socket.remotePort ?? 0);
+    let peer = this.peers.get(socket);
+    if (peer === undefined) {
+      peer = { address: stripMapped(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+      // a destroyed socket has no address: not remembered
+      if (socket.remoteAddress !== undefined) this.peers.set(socket, peer);
+    }
+    return new Trace(server, name, path, peer.address, peer.port);
   }
 
   routed(t: RequestTrace, route: CompiledRoute): void {

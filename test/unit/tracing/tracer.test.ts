@@ -10,8 +10,11 @@ import type { CompiledRoute } from '../../../src/config/compile.ts';
 import { decodeProtoTraces, type ReceivedSpan } from '../../integration/tracing/collector.ts';
 
 const route = (id: string, prefix: string) => ({ id, raw: { matches: { 'path-prefix': [prefix] } } }) as unknown as CompiledRoute;
+// one socket per client port, reused by the requests on that connection (the recorder reads a connection's peer once)
+const sockets = new Map<number, object>();
+const socketOf = (port: number) => sockets.get(port) ?? sockets.set(port, { remoteAddress: `::ffff:10.0.0.${port % 7}`, remotePort: port }).get(port)!;
 const request = (host: string | undefined, ua: string, port: number) =>
-  ({ headers: { ...(host === undefined ? {} : { host }), 'user-agent': ua }, socket: { remoteAddress: '::ffff:10.0.0.7', remotePort: port }, httpVersion: '1.1' }) as unknown as IncomingMessage;
+  ({ headers: { ...(host === undefined ? {} : { host }), 'user-agent': ua }, socket: socketOf(port), httpVersion: '1.1' }) as unknown as IncomingMessage;
 
 test('server and attempt spans keep their own attributes as the Host, route, method, path and peer change from request to request', async () => {
   const spans: ReceivedSpan[] = [];
@@ -69,7 +72,7 @@ test('server and attempt spans keep their own attributes as the Host, route, met
         'http.route': c.route === api ? '/api/*' : '/*',
         'http.response.status_code': c.status,
         'url.path': c.path,
-        'network.peer.address': '10.0.0.7',
+        'network.peer.address': `10.0.0.${c.port % 7}`,
         'network.peer.port': c.port,
         ...(c.status >= 500 ? { 'error.type': String(c.status) } : {}),
       },
