@@ -98,7 +98,12 @@ function* lines(body: string): Generator<Line> {
 
 interface Disposition {
   name?: string;
+  /** `filename`, else `filename*` as sent: the name FILES holds */
   filename?: string;
+  /** the plain `filename` parameter, when sent */
+  plainFilename?: string;
+  /** the RFC 5987 `filename*` parameter as sent */
+  filenameStar?: string;
 }
 
 /**
@@ -152,9 +157,11 @@ export function parseDisposition(value: string, flags: Record<string, number>): 
     if (param === 'name' || param === 'filename') {
       if (out[param] !== undefined) throw new MultipartError(`multipart: duplicate Content-Disposition ${param}`);
       out[param] = paramValue;
+      if (param === 'filename') out.plainFilename = paramValue;
     } else if (param === 'filename*') {
       // RFC 5987 ext-value (charset''percent-encoded); keep it for inspection as the file name.
       out.filename ??= paramValue;
+      out.filenameStar = paramValue;
     }
   }
   return out;
@@ -233,14 +240,19 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
       const file: MultipartFile = { name, filename: disposition.filename, size: content.length, content };
       if (contentType !== undefined) file.contentType = contentType;
       result.files.push(file);
+      // A part with a file name no parser keeps is a form field to some (session 23 audit).
+      if (isFieldToSomeParser(disposition)) addField(name, content, transferEncoding);
     } else {
-      result.args.push([name, content]);
-      // Go's mime/multipart decodes a quoted-printable part for the application, other parsers
-      // base64: the decoded value is an ARG too, so an attack is not hidden by the coding (session
-      // 16 audit; ModSecurity inspects the coded text only, and CRS 922120 refuses the header).
-      const decoded = decodeTransfer(content, transferEncoding);
-      if (decoded !== undefined && decoded !== content) result.args.push([name, decoded]);
+      addField(name, content, transferEncoding);
     }
+  };
+  const addField = (name: string, content: string, transferEncoding: string | undefined): void => {
+    result.args.push([name, content]);
+    // Go's mime/multipart decodes a quoted-printable part for the application, other parsers
+    // base64: the decoded value is an ARG too, so an attack is not hidden by the coding (session
+    // 16 audit; ModSecurity inspects the coded text only, and CRS 922120 refuses the header).
+    const decoded = decodeTransfer(content, transferEncoding);
+    if (decoded !== undefined && decoded !== content) result.args.push([name, decoded]);
   };
 
   // Flags describe everything read, even when a malformed part stops the parse.
@@ -300,6 +312,34 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
     if (part && !part.inHeaders) finishPart(part);
     throw new MultipartError('multipart: final boundary missing');
   }
+}
+
+/**
+ * Whether a part that carries a file name is a form field to a common parser: busboy (multer,
+ * @fastify/multipart) takes a part as a file only when `filename*` or `filename` is non-empty;
+ * Go's mime/multipart (`Request.ParseMultipartForm`) when its file name is non-empty, reading
+ * `filename*` over `filename` only when it decodes (utf-8 or us-ascii, `charset'lang'value`).
+ * ModSecurity files such a part and the CRS never reads its content, so `filename=""` hid an
+ * attack in a field from the WAF (session 23 audit): its content is an ARG as well.
+ */
+export function isFieldToSomeParser(d: { plainFilename?: string; filenameStar?: string }): boolean {
+  const plain = d.plainFilename ?? '';
+  const star = d.filenameStar;
+  if (plain === '' && (star ?? '') === '') return true; // busboy
+  const goName = star === undefined ? plain : (decodeExtValue(star) ?? plain);
+  return goName === '';
+}
+
+/** An RFC 5987 ext-value as Go's mime package decodes it (us-ascii, utf-8); undefined when it does not. */
+function decodeExtValue(v: string): string | undefined {
+  const q1 = v.indexOf("'");
+  const q2 = q1 < 0 ? -1 : v.indexOf("'", q1 + 1);
+  if (q2 < 0) return undefined;
+  const charset = v.slice(0, q1).toLowerCase();
+  if (charset !== 'utf-8' && charset !== 'us-ascii') return undefined;
+  const value = v.slice(q2 + 1);
+  if (/%(?![0-9A-Fa-f]{2})/.test(value)) return undefined;
+  return value.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
 }
 
 interface Header {

@@ -219,3 +219,29 @@ describe('parseMultipart: Content-Transfer-Encoding (session 16 audit)', () => {
     for (const [cte, value, want] of table) assert.deepEqual(part(cte, value), want, cte);
   });
 });
+
+describe('parseMultipart: file names no parser keeps (session 23 audit)', () => {
+  // busboy (multer, @fastify/multipart) and Go's mime/multipart read these parts as form fields
+  const parse = (disp: string, value = 'v', extra: string[] = []) => parseMultipart(crlf('--XyZ', `Content-Disposition: form-data; name="q"; ${disp}`, ...extra, '', value, '--XyZ--', ''), CT);
+
+  it('an empty filename: a file (as ModSecurity) and an ARG too', () => {
+    for (const disp of ['filename=""', 'filename=', `filename*=utf-8''`, `filename="a.txt"; filename*=utf-8''`, `filename*=ibm037''a.txt`, 'filename*=a.txt', `filename*=utf-8''%zz`]) {
+      const r = parse(disp);
+      assert.deepEqual(r.args, [['q', 'v']], disp);
+      assert.equal(r.files.length, 1, disp);
+    }
+  });
+
+  it('a file name every parser keeps: a file only', () => {
+    for (const disp of ['filename="a.txt"', `filename*=UTF-8''a.txt`, `filename="a.txt"; filename*=utf-8''b.txt`, `filename=""; filename*=utf-8''b.txt`, `filename="a.txt"; filename*=ibm037''b`]) {
+      const r = parse(disp);
+      assert.deepEqual(r.args, [], disp);
+      assert.equal(r.files.length, 1, disp);
+    }
+  });
+
+  it('a coded empty-filename part: its decoded value is an ARG too', () => {
+    const r = parse('filename=""', Buffer.from('hello').toString('base64'), ['Content-Transfer-Encoding: base64']);
+    assert.deepEqual(r.args, [['q', 'aGVsbG8='], ['q', 'hello']]);
+  });
+});
