@@ -13,7 +13,7 @@ import { copyFile, mkdir, symlink } from 'node:fs/promises';
 import { renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pki, type TestCa } from '../../helpers/pki.ts';
-import { sClient, servedCn, startTlsServer, type TestServer } from './harness.ts';
+import { requireCli, sClient, servedCn, startTlsServer, type TestServer } from './harness.ts';
 import { certHooks } from '../../../plugins/tls/certs.ts';
 
 let pki: Pki;
@@ -36,6 +36,7 @@ function point(v: string): void {
 }
 
 before(async () => {
+  requireCli('openssl', 'apt-get install -y openssl');
   pki = await Pki.create();
   ca = await pki.ca('ca');
   secret = pki.path('secret');
