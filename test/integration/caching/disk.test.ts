@@ -141,7 +141,9 @@ test('disk: an entry over max-size-bytes is dropped (no file), and an aborted bo
   // the store notices the cut after the client does: wait for it to count the abort
   await until('the aborted store', async () => /sentinel_cache_dropped_total\{reason="aborted"\} 1/.test(await (await get(`${base}/metrics`)).body));
   assert.deepEqual(entryFiles(dir), []);
-  assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
+  // the abort unlinks its tmp file once the stream has let go of the fd: after the count, not with it
+  // (ci23a, load ~37: the file was still there when the count was read)
+  await until(() => `the aborted tmp file removed (left: ${readdirSync(join(dir, 'tmp')).join(', ')})`, () => readdirSync(join(dir, 'tmp')).length === 0);
   await get(`${base}/big`);
   assert.equal(o.hits('/big'), 2);
   const m = await (await get(`${base}/metrics`)).body;
