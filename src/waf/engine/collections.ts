@@ -289,13 +289,21 @@ export class TxCollection {
   }
 
   /** The items whose key the selector's key regex matches, in order, without building `items`
-   * (CRS 920450 and 922100 select TX by a key regex on every request, over ~50 keys). */
+   * (CRS 920450 and 922100 select TX by a key regex on every request, over ~50 keys, ~40 of them
+   * slotted: their answers are kept per selector and slot, see slotKeyMatches). */
   matching(v: RuleVariable): Item[] {
     const order = this.order;
     const out: Item[] = [];
+    let memo: SlotKeyMatches | undefined;
     for (let i = 0; i < order.length; i++) {
-      const it = this.at(order[i]!)[0]!;
-      if (keyMatches(v, it.key)) out.push(it);
+      const o = order[i]!;
+      if (typeof o === 'number') {
+        const it = this.vals[o]![0]!;
+        if (slotKeyMatches((memo ??= slotMemoOf(v)), v, o, it.key)) out.push(it);
+      } else {
+        const it = this.dyn!.get(o)![0]!;
+        if (keyMatches(v, it.key)) out.push(it);
+      }
     }
     return out;
   }
@@ -312,4 +320,39 @@ export class TxCollection {
     this.dyn = undefined;
     for (const [k, v] of from) this.putItems(k, v);
   }
+}
+
+/** Per TX key-regex selector, the answer for each slot's key as last seen: a slot's item keys are
+ * the configuration's own spellings (setvar keys, interned), so the same string comes back in
+ * every transaction and is tested once per process, not once per transaction. */
+interface SlotKeyMatches {
+  /** The key each answer was computed for (by slot). */
+  keys: (string | undefined)[];
+  answers: boolean[];
+}
+
+const slotMemos = new WeakMap<RuleVariable, SlotKeyMatches>();
+
+function slotMemoOf(v: RuleVariable): SlotKeyMatches {
+  let m = slotMemos.get(v);
+  if (m === undefined) {
+    m = { keys: [], answers: [] };
+    slotMemos.set(v, m);
+  }
+  return m;
+}
+
+/** keyMatches(v, key) for the key of a slot, answered from the memo when that key was seen last
+ * (the key is compared, not assumed: a slot's item may carry another spelling). */
+function slotKeyMatches(m: SlotKeyMatches, v: RuleVariable, slot: number, key: string): boolean {
+  if (m.keys[slot] === key) return m.answers[slot]!;
+  const hit = keyMatches(v, key);
+  // Grown in order (holes would make the arrays dictionary-backed).
+  while (m.keys.length <= slot) {
+    m.keys.push(undefined);
+    m.answers.push(false);
+  }
+  m.keys[slot] = key;
+  m.answers[slot] = hit;
+  return hit;
 }

@@ -479,6 +479,24 @@ SecRule TX:ka "@eq 7" "id:12,phase:2,pass,log"`);
     assert.deepEqual(names, ['TX:kb=5', 'TX:kc=3', 'TX:k_Dyn2=4', 'TX:kd=6', 'TX:ka=7', 'TX:k_Dyn=8']);
   });
 
+  it('TX key regexes answer a slotted key by its spelling in this transaction (session 23 memo)', () => {
+    // tx.ka and tx.\u212aa (KELVIN SIGN, lower-cased to "k") share the slot "ka"; /ka/i without
+    // the u flag does not match the Kelvin sign, so the answer kept for one spelling is wrong for
+    // the other.
+    const waf = engine(`
+SecRule REQUEST_HEADERS:x-s "@streq a" "id:1,phase:1,pass,nolog,setvar:tx.ka=1"
+SecRule REQUEST_HEADERS:x-s "@streq b" "id:2,phase:1,pass,nolog,setvar:tx.\u212aa=1"
+SecRule TX:/^ka/ "@rx ." "id:10,phase:1,pass,log"
+SecRule TX:/^k[a-c]$/ "@rx ." "id:11,phase:1,pass,log"
+SecRule &TX:/^k[a-c]$/ "@eq 0" "id:12,phase:1,pass,log"`);
+    const ids = (s: string): number[] => run(waf, { headers: [['Host', 'h'], ['X-S', s]] }).ids;
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(ids('a'), [10, 11], `a, round ${i}`);
+      assert.deepEqual(ids('b'), [12], `b, round ${i}`);
+      assert.deepEqual(ids('c'), [12], `c, round ${i}`);
+    }
+  });
+
   it('a TX key a later rule set names literally stays where a running transaction put it', () => {
     const key = 'zz_late_key_session21';
     const waf = engine(`SecRule REQUEST_HEADERS:x-k "@rx ^(.*)$" "id:1,phase:1,pass,nolog,capture,setvar:'tx.%{tx.1}=dyn'"`);
