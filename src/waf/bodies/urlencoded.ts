@@ -11,12 +11,26 @@ export type Pair = [name: string, value: string];
 export function parseUrlEncoded(body: string, separator = '&'): Pair[] {
   const pairs: Pair[] = [];
   if (body === '') return pairs;
-  for (const piece of body.split(separator)) {
-    if (piece === '') continue;
-    const eq = piece.indexOf('=');
-    const name = eq < 0 ? piece : piece.slice(0, eq);
-    const value = eq < 0 ? '' : piece.slice(eq + 1);
-    pairs.push([urlDecode(name), urlDecode(value)]);
+  if (separator === '') {
+    // split('') cuts between every character: each is a piece of its own.
+    for (const piece of body.split(separator)) pairs.push(piece === '=' ? ['', ''] : [urlDecode(piece), '']);
+    return pairs;
   }
-  return pairs;
+  // The pieces are read in place (no split() array of pieces): a query string is parsed on every
+  // request. `eq` is the first '=' at or after `start` (-1: none left, -2: not looked for yet),
+  // looked for again only once passed: one scan of the body in all, however many pieces lack '='.
+  const n = body.length;
+  let start = 0;
+  let eq = -2;
+  for (;;) {
+    let end = body.indexOf(separator, start);
+    if (end < 0) end = n;
+    if (end > start) {
+      if (eq !== -1 && eq < start) eq = body.indexOf('=', start);
+      if (eq >= 0 && eq < end) pairs.push([urlDecode(body.slice(start, eq)), urlDecode(body.slice(eq + 1, end))]);
+      else pairs.push([urlDecode(body.slice(start, end)), '']);
+    }
+    if (end === n) return pairs;
+    start = end + separator.length;
+  }
 }

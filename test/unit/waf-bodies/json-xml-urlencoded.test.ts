@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { parseJson, parseUrlEncoded, parseXml } from '../../../src/waf/bodies/index.ts';
+import { urlDecode } from '../../../src/waf/transformations/decode.ts';
 
 describe('parseJson', () => {
   it('flattens objects and arrays with the json. prefix (json.a.b, json.list.0)', () => {
@@ -101,6 +102,50 @@ describe('parseUrlEncoded', () => {
   }
   it('honours a custom argument separator', () => {
     assert.deepEqual(parseUrlEncoded('a=1;b=2', ';'), [['a', '1'], ['b', '2']]);
+  });
+  it('reads pieces in place as split() cut them (session 23), any separator', () => {
+    // The reference: the split() version the in-place reader replaced.
+    const reference = (body: string, sep: string): [string, string][] => {
+      const out: [string, string][] = [];
+      if (body === '') return out;
+      for (const piece of body.split(sep)) {
+        if (piece === '') continue;
+        const eq = piece.indexOf('=');
+        out.push([urlDecode(eq < 0 ? piece : piece.slice(0, eq)), urlDecode(eq < 0 ? '' : piece.slice(eq + 1))]);
+      }
+      return out;
+    };
+    const alphabet = ['a', 'b', '=', '&', ';', '+', '%', '%41', '%z', '==', '&&', '\u00e9', '\ud83d\ude00'];
+    let seed = 11;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648);
+    for (const sep of ['&', ';', '=', 'aa', '=&', '&&', '']) {
+      for (let i = 0; i < 3000; i++) {
+        let body = '';
+        const n = next() % 12;
+        for (let j = 0; j < n; j++) body += alphabet[next() % alphabet.length];
+        assert.deepEqual(parseUrlEncoded(body, sep), reference(body, sep), `${JSON.stringify(body)} split on ${JSON.stringify(sep)}`);
+      }
+    }
+  });
+  it('looks for each piece\'s = once over the whole body, not once a piece', () => {
+    // 2,000 pieces without '=' (then one with): a search for '=' from each piece would scan the
+    // rest of the body every time (quadratic in the body's length).
+    const body = `${'k&'.repeat(2000)}x=1`;
+    const original = String.prototype.indexOf;
+    let equalsSearches = 0;
+    String.prototype.indexOf = function (this: string, search: string, from?: number): number {
+      if (search === '=') equalsSearches++;
+      return original.call(this, search, from);
+    };
+    let pairs: [string, string][];
+    try {
+      pairs = parseUrlEncoded(body);
+    } finally {
+      String.prototype.indexOf = original;
+    }
+    assert.equal(pairs.length, 2001);
+    assert.deepEqual(pairs.at(-1), ['x', '1']);
+    assert.ok(equalsSearches <= 2, `${equalsSearches} searches for '='`);
   });
 });
 
