@@ -10,6 +10,7 @@ import { PersistentStore } from './persistence.ts';
 import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { parseJson } from '../bodies/json.ts';
+import { parseUrlEncoded } from '../bodies/urlencoded.ts';
 import { currentTransaction } from '../seen-before.ts';
 
 export interface Intervention {
@@ -55,6 +56,18 @@ export interface RequestLine {
 
 const MAX_MATCHED_VALUE = 256;
 const MAX_LOGDATA = 512;
+
+// The collections a request's set-up fills, by slot.
+const C_ARGS = collectionSlot('ARGS');
+const C_ARGS_NAMES = collectionSlot('ARGS_NAMES');
+const C_ARGS_GET = collectionSlot('ARGS_GET');
+const C_ARGS_GET_NAMES = collectionSlot('ARGS_GET_NAMES');
+const C_ARGS_POST = collectionSlot('ARGS_POST');
+const C_ARGS_POST_NAMES = collectionSlot('ARGS_POST_NAMES');
+const C_REQUEST_HEADERS = collectionSlot('REQUEST_HEADERS');
+const C_REQUEST_HEADERS_NAMES = collectionSlot('REQUEST_HEADERS_NAMES');
+const C_REQUEST_COOKIES = collectionSlot('REQUEST_COOKIES');
+const C_REQUEST_COOKIES_NAMES = collectionSlot('REQUEST_COOKIES_NAMES');
 
 
 export class Transaction {
@@ -272,6 +285,11 @@ export class Transaction {
   private col(name: string): Collection {
     const slot = collectionSlot(name);
     if (slot < 0) throw new Error(`not a built-in collection: ${name}`);
+    return this.colAt(slot);
+  }
+
+  /** col() by slot (the C_ constants: no lookup by name on a request's set-up). */
+  private colAt(slot: number): Collection {
     return (this.colSlots[slot] ??= new Collection());
   }
 
@@ -286,9 +304,10 @@ export class Transaction {
     this.setScalar('REQUEST_PROTOCOL', req.protocol);
     this.setScalar('REQUEST_LINE', `${req.method} ${req.uri} ${req.protocol}`);
     this.setScalar('REQUEST_URI_RAW', req.uri);
-    // An absolute-form target ("http://host/path") is reduced to its path for REQUEST_URI.
+    // An absolute-form target ("http://host/path") is reduced to its path for REQUEST_URI (the
+    // usual origin-form target starts with '/': no regex run for it).
     let uri = req.uri;
-    const abs = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(uri);
+    const abs = uri.charCodeAt(0) === 0x2f ? null : ABSOLUTE_FORM.exec(uri);
     if (abs) uri = uri.slice(abs[0].length) || '/';
     this.setScalar('REQUEST_URI', uri);
     const q = uri.indexOf('?');
@@ -307,18 +326,21 @@ export class Transaction {
     this.setScalar('MULTIPART_STRICT_ERROR', '0');
     this.setScalar('MULTIPART_UNMATCHED_BOUNDARY', '0');
     this.setScalar('TIME_EPOCH', String(Math.floor(Date.now() / 1000)));
-    for (const [name, value] of this.splitArgs(query)) this.addArg('GET', name, value);
-    const rh = this.col('REQUEST_HEADERS');
-    const rhn = this.col('REQUEST_HEADERS_NAMES');
-    for (const [k, v] of headers) {
+    if (query !== '') for (const [name, value] of this.splitArgs(query)) this.addArg('GET', name, value);
+    const rh = this.colAt(C_REQUEST_HEADERS);
+    const rhn = this.colAt(C_REQUEST_HEADERS_NAMES);
+    let contentType: string | undefined;
+    for (let i = 0; i < headers.length; i++) {
+      const [k, v] = headers[i]!;
       rh.add(k, v);
       rhn.add(k, k);
       const lk = k.toLowerCase();
       if (lk === 'cookie') this.parseCookies(v);
-      else if (lk === 'host') this.setScalar('SERVER_NAME', v.replace(/:\d+$/, ''));
+      else if (lk === 'host') this.setScalar('SERVER_NAME', withoutPort(v));
+      else if (lk === 'content-type') contentType ??= v;
     }
     // The processor is known from the headers already in phase 1 (CRS 920400 reads it there).
-    const ct = (rh.first('content-type') ?? '').toLowerCase();
+    const ct = (contentType ?? '').toLowerCase();
     if (ct.startsWith('application/x-www-form-urlencoded')) this.setBodyProcessor('URLENCODED');
     else if (ct.startsWith('multipart/form-data')) this.setBodyProcessor('MULTIPART');
   }
@@ -347,17 +369,17 @@ export class Transaction {
     const arg = makeItem(name, value);
     const argName = makeItem(name, name);
     const get = origin === 'GET';
-    this.col('ARGS').addItem(arg);
-    this.col('ARGS_NAMES').addItem(argName);
-    this.col(get ? 'ARGS_GET' : 'ARGS_POST').addItem(arg);
-    this.col(get ? 'ARGS_GET_NAMES' : 'ARGS_POST_NAMES').addItem(argName);
+    this.colAt(C_ARGS).addItem(arg);
+    this.colAt(C_ARGS_NAMES).addItem(argName);
+    this.colAt(get ? C_ARGS_GET : C_ARGS_POST).addItem(arg);
+    this.colAt(get ? C_ARGS_GET_NAMES : C_ARGS_POST_NAMES).addItem(argName);
   }
 
   private parseCookies(header: string): void {
-    const c = this.col('REQUEST_COOKIES');
-    const cn = this.col('REQUEST_COOKIES_NAMES');
+    const c = this.colAt(C_REQUEST_COOKIES);
+    const cn = this.colAt(C_REQUEST_COOKIES_NAMES);
     for (const part of header.split(';')) {
-      const p = part.replace(/^[ \t]+/, '');
+      const p = withoutLeadingBlanks(part);
       if (p === '') continue;
       const eq = p.indexOf('=');
       const name = eq < 0 ? p : p.slice(0, eq);
@@ -1596,7 +1618,27 @@ function truncate(s: string, n: number): string {
 
 /** Splits `a=1&b=2` into decoded pairs (the query string and urlencoded bodies). */
 export function splitUrlEncoded(text: string, sep: string): [string, string][] {
-  return processBody('URLENCODED', text, '', sep).args;
+  return parseUrlEncoded(text, sep);
+}
+
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
+/** `host.replace(/:\d+$/, '')` without the regex: a trailing `:` and ASCII digits dropped. */
+export function withoutPort(host: string): string {
+  let i = host.length;
+  while (i > 0) {
+    const c = host.charCodeAt(i - 1);
+    if (c < 0x30 || c > 0x39) break;
+    i--;
+  }
+  return i < host.length && i > 0 && host.charCodeAt(i - 1) === 0x3a ? host.slice(0, i - 1) : host;
+}
+
+/** `s.replace(/^[ \t]+/, '')` without the regex. */
+export function withoutLeadingBlanks(s: string): string {
+  let i = 0;
+  while (i < s.length && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++;
+  return i === 0 ? s : s.slice(i);
 }
 
 /** %XX -> byte; malformed escapes are kept as written. '+' is not a space in paths. */

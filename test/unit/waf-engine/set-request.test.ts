@@ -1,0 +1,85 @@
+// A transaction's request set-up (Transaction.setRequest): what the collections and scalars hold
+// for the edges of a request line and headers, pinned value by value, and the regex-free helpers
+// against the regexes they replace (session 23).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { wafFromText, type NewTransactionInput } from '../../../src/waf/index.ts';
+import { withoutLeadingBlanks, withoutPort } from '../../../src/waf/engine/transaction.ts';
+
+const waf = wafFromText(`SecRuleEngine On
+SecRequestBodyAccess On
+SecRule ARGS_GET|ARGS_GET_NAMES|ARGS|ARGS_NAMES "@rx ^" "id:1,phase:1,pass,log,t:none"
+SecRule REQUEST_COOKIES|REQUEST_COOKIES_NAMES "@rx ^" "id:2,phase:1,pass,log,t:none"
+SecRule SERVER_NAME|REQUEST_URI|REQUEST_FILENAME|REQUEST_BASENAME|QUERY_STRING|REQBODY_PROCESSOR "@rx ^" "id:3,phase:1,pass,log,t:none"
+SecRule REQUEST_HEADERS|REQUEST_HEADERS_NAMES "@rx ^" "id:4,phase:1,pass,log,t:none"`);
+
+function vars(over: Partial<NewTransactionInput>): Record<number, string[]> {
+  const tx = waf.newTransaction({ clientIp: '192.0.2.1', clientPort: 1234, serverPort: 80, method: 'GET', uri: '/', protocol: 'HTTP/1.1', headers: [], ...over });
+  tx.processRequestHeaders();
+  const out: Record<number, string[]> = {};
+  for (const m of tx.matchedRules()) out[m.id] = m.matched.map((d) => `${d.variable}=${d.value}`);
+  return out;
+}
+
+describe('request set-up', () => {
+  it('query strings: duplicate keys, empty values and names, bare names, malformed escapes', () => {
+    const v = vars({ uri: '/p?a=1&a=2&&=v&b=&c&d=%zz%4&e=%41+%2B&f=x=y' });
+    assert.deepEqual(v[1], [
+      'ARGS_GET:a=1', 'ARGS_GET:a=2', 'ARGS_GET:=v', 'ARGS_GET:b=', 'ARGS_GET:c=', 'ARGS_GET:d=%zz%4', 'ARGS_GET:e=A +', 'ARGS_GET:f=x=y',
+      'ARGS_GET_NAMES:a=a', 'ARGS_GET_NAMES:a=a', 'ARGS_GET_NAMES:=', 'ARGS_GET_NAMES:b=b', 'ARGS_GET_NAMES:c=c', 'ARGS_GET_NAMES:d=d', 'ARGS_GET_NAMES:e=e', 'ARGS_GET_NAMES:f=f',
+      'ARGS:a=1', 'ARGS:a=2', 'ARGS:=v', 'ARGS:b=', 'ARGS:c=', 'ARGS:d=%zz%4', 'ARGS:e=A +', 'ARGS:f=x=y',
+      'ARGS_NAMES:a=a', 'ARGS_NAMES:a=a', 'ARGS_NAMES:=', 'ARGS_NAMES:b=b', 'ARGS_NAMES:c=c', 'ARGS_NAMES:d=d', 'ARGS_NAMES:e=e', 'ARGS_NAMES:f=f',
+    ]);
+    assert.equal(vars({ uri: '/p?' })[1], undefined);
+    assert.equal(vars({ uri: '/p' })[1], undefined);
+    assert.deepEqual(vars({ uri: '/p?&&' })[3], ['REQUEST_URI=/p?&&', 'REQUEST_FILENAME=/p', 'REQUEST_BASENAME=p', 'QUERY_STRING=&&']);
+  });
+
+  it('absolute-form and origin-form targets', () => {
+    assert.deepEqual(vars({ uri: 'http://h.test:81/a%2Fb/c.php?x=1' })[3], [
+      'REQUEST_URI=/a%2Fb/c.php?x=1', 'REQUEST_FILENAME=/a/b/c.php', 'REQUEST_BASENAME=c.php', 'QUERY_STRING=x=1',
+    ]);
+    assert.deepEqual(vars({ uri: 'HTTPS://h.test' })[3], ['REQUEST_URI=/', 'REQUEST_FILENAME=/', 'REQUEST_BASENAME=', 'QUERY_STRING=']);
+    assert.deepEqual(vars({ uri: '//h.test/x' })[3], ['REQUEST_URI=//h.test/x', 'REQUEST_FILENAME=//h.test/x', 'REQUEST_BASENAME=x', 'QUERY_STRING=']);
+    assert.deepEqual(vars({ uri: '*' })[3], ['REQUEST_URI=*', 'REQUEST_FILENAME=*', 'REQUEST_BASENAME=*', 'QUERY_STRING=']);
+  });
+
+  it('cookies with odd spellings', () => {
+    const v = vars({ headers: [['Cookie', ' a=1;\tb=2;;c; =d;e=f=g; \t h = 3 ;'], ['cookie', 'a=again']] });
+    assert.deepEqual(v[2], [
+      'REQUEST_COOKIES:a=1', 'REQUEST_COOKIES:b=2', 'REQUEST_COOKIES:c=', 'REQUEST_COOKIES:=d', 'REQUEST_COOKIES:e=f=g', 'REQUEST_COOKIES:h = 3 ', 'REQUEST_COOKIES:a=again',
+      'REQUEST_COOKIES_NAMES:a=a', 'REQUEST_COOKIES_NAMES:b=b', 'REQUEST_COOKIES_NAMES:c=c', 'REQUEST_COOKIES_NAMES:=', 'REQUEST_COOKIES_NAMES:e=e', 'REQUEST_COOKIES_NAMES:h =h ', 'REQUEST_COOKIES_NAMES:a=a',
+    ]);
+  });
+
+  it('header case: the first Content-Type decides the body processor, Host gives SERVER_NAME without a port', () => {
+    const v = vars({ headers: [['HOST', 'Shop.test:8080'], ['CONTENT-TYPE', 'Application/X-WWW-Form-Urlencoded; charset=utf-8'], ['content-type', 'multipart/form-data; boundary=x']] });
+    assert.deepEqual(v[3], ['SERVER_NAME=Shop.test', 'REQUEST_URI=/', 'REQUEST_FILENAME=/', 'REQUEST_BASENAME=', 'QUERY_STRING=', 'REQBODY_PROCESSOR=URLENCODED']);
+    assert.deepEqual(v[4], [
+      'REQUEST_HEADERS:HOST=Shop.test:8080', 'REQUEST_HEADERS:CONTENT-TYPE=Application/X-WWW-Form-Urlencoded; charset=utf-8', 'REQUEST_HEADERS:content-type=multipart/form-data; boundary=x',
+      'REQUEST_HEADERS_NAMES:HOST=HOST', 'REQUEST_HEADERS_NAMES:CONTENT-TYPE=CONTENT-TYPE', 'REQUEST_HEADERS_NAMES:content-type=content-type',
+    ]);
+    assert.deepEqual(vars({ headers: [['Content-Type', 'multipart/form-data; boundary=x']] })[3]!.at(-1), 'REQBODY_PROCESSOR=MULTIPART');
+    for (const [host, name] of [['[::1]:443', '[::1]'], ['h:', 'h:'], [':80', ''], ['h:8o', 'h:8o'], ['h:\u0661', 'h:\u0661'], ['h::1', 'h:']] as const) {
+      assert.deepEqual(vars({ headers: [['Host', host]] })[3]![0], `SERVER_NAME=${name}`, host);
+    }
+  });
+
+  it('withoutPort and withoutLeadingBlanks answer as the regexes they replace', () => {
+    const alphabet = ['', ':', '0', '9', '5', 'a', ' ', '\t', '\u0661', '/', ';', '\n', '\u00a0', 'x'];
+    let seed = 7;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648);
+    const samples = ['', ':', ':1', '1', 'a:1', 'a:1:2', 'a::12', ' \t a', '\t', 'a ', '\u00a0a'];
+    for (let i = 0; i < 5000; i++) {
+      let s = '';
+      const n = next() % 8;
+      for (let j = 0; j < n; j++) s += alphabet[next() % alphabet.length];
+      samples.push(s);
+    }
+    for (const s of samples) {
+      assert.equal(withoutPort(s), s.replace(/:\d+$/, ''), JSON.stringify(s));
+      assert.equal(withoutLeadingBlanks(s), s.replace(/^[ \t]+/, ''), JSON.stringify(s));
+    }
+  });
+});
