@@ -69,6 +69,33 @@ const C_REQUEST_HEADERS_NAMES = collectionSlot('REQUEST_HEADERS_NAMES');
 const C_REQUEST_COOKIES = collectionSlot('REQUEST_COOKIES');
 const C_REQUEST_COOKIES_NAMES = collectionSlot('REQUEST_COOKIES_NAMES');
 
+/** The scalars a request's set-up writes, by store slot (scalarStoreSlot). */
+const SETUP = {
+  REMOTE_ADDR: scalarStoreSlot('REMOTE_ADDR'),
+  REMOTE_HOST: scalarStoreSlot('REMOTE_HOST'),
+  REMOTE_PORT: scalarStoreSlot('REMOTE_PORT'),
+  SERVER_ADDR: scalarStoreSlot('SERVER_ADDR'),
+  SERVER_PORT: scalarStoreSlot('SERVER_PORT'),
+  UNIQUE_ID: scalarStoreSlot('UNIQUE_ID'),
+  REQUEST_METHOD: scalarStoreSlot('REQUEST_METHOD'),
+  REQUEST_PROTOCOL: scalarStoreSlot('REQUEST_PROTOCOL'),
+  REQUEST_LINE: scalarStoreSlot('REQUEST_LINE'),
+  REQUEST_URI_RAW: scalarStoreSlot('REQUEST_URI_RAW'),
+  REQUEST_URI: scalarStoreSlot('REQUEST_URI'),
+  REQUEST_FILENAME: scalarStoreSlot('REQUEST_FILENAME'),
+  PATH_INFO: scalarStoreSlot('PATH_INFO'),
+  REQUEST_BASENAME: scalarStoreSlot('REQUEST_BASENAME'),
+  QUERY_STRING: scalarStoreSlot('QUERY_STRING'),
+  REQBODY_ERROR: scalarStoreSlot('REQBODY_ERROR'),
+  REQBODY_PROCESSOR_ERROR: scalarStoreSlot('REQBODY_PROCESSOR_ERROR'),
+  INBOUND_DATA_ERROR: scalarStoreSlot('INBOUND_DATA_ERROR'),
+  OUTBOUND_DATA_ERROR: scalarStoreSlot('OUTBOUND_DATA_ERROR'),
+  MULTIPART_STRICT_ERROR: scalarStoreSlot('MULTIPART_STRICT_ERROR'),
+  MULTIPART_UNMATCHED_BOUNDARY: scalarStoreSlot('MULTIPART_UNMATCHED_BOUNDARY'),
+  TIME_EPOCH: scalarStoreSlot('TIME_EPOCH'),
+  SERVER_NAME: scalarStoreSlot('SERVER_NAME'),
+} as const;
+
 
 export class Transaction {
   readonly id: string;
@@ -294,38 +321,38 @@ export class Transaction {
   }
 
   private setRequest(conn: ConnectionInfo, req: RequestLine, headers: [string, string][]): void {
-    this.setScalar('REMOTE_ADDR', conn.clientIp);
-    this.setScalar('REMOTE_HOST', conn.clientIp);
-    this.setScalar('REMOTE_PORT', String(conn.clientPort));
-    this.setScalar('SERVER_ADDR', conn.serverIp ?? '127.0.0.1');
-    this.setScalar('SERVER_PORT', String(conn.serverPort));
-    this.setScalar('UNIQUE_ID', this.id);
-    this.setScalar('REQUEST_METHOD', req.method);
-    this.setScalar('REQUEST_PROTOCOL', req.protocol);
-    this.setScalar('REQUEST_LINE', `${req.method} ${req.uri} ${req.protocol}`);
-    this.setScalar('REQUEST_URI_RAW', req.uri);
+    this.setScalarAt(SETUP.REMOTE_ADDR, conn.clientIp);
+    this.setScalarAt(SETUP.REMOTE_HOST, conn.clientIp);
+    this.setScalarAt(SETUP.REMOTE_PORT, String(conn.clientPort));
+    this.setScalarAt(SETUP.SERVER_ADDR, conn.serverIp ?? '127.0.0.1');
+    this.setScalarAt(SETUP.SERVER_PORT, String(conn.serverPort));
+    this.setScalarAt(SETUP.UNIQUE_ID, this.id);
+    this.setScalarAt(SETUP.REQUEST_METHOD, req.method);
+    this.setScalarAt(SETUP.REQUEST_PROTOCOL, req.protocol);
+    this.setScalarAt(SETUP.REQUEST_LINE, `${req.method} ${req.uri} ${req.protocol}`);
+    this.setScalarAt(SETUP.REQUEST_URI_RAW, req.uri);
     // An absolute-form target ("http://host/path") is reduced to its path for REQUEST_URI (the
     // usual origin-form target starts with '/': no regex run for it).
     let uri = req.uri;
     const abs = uri.charCodeAt(0) === 0x2f ? null : ABSOLUTE_FORM.exec(uri);
     if (abs) uri = uri.slice(abs[0].length) || '/';
-    this.setScalar('REQUEST_URI', uri);
+    this.setScalarAt(SETUP.REQUEST_URI, uri);
     const q = uri.indexOf('?');
     const path = q < 0 ? uri : uri.slice(0, q);
     const query = q < 0 ? '' : uri.slice(q + 1);
     // REQUEST_FILENAME and REQUEST_BASENAME are percent-decoded (as in ModSecurity and Coraza).
     const filename = percentDecode(path);
-    this.setScalar('REQUEST_FILENAME', filename);
-    this.setScalar('PATH_INFO', filename);
-    this.setScalar('REQUEST_BASENAME', filename.slice(filename.lastIndexOf('/') + 1));
-    this.setScalar('QUERY_STRING', query);
-    this.setScalar('REQBODY_ERROR', '0');
-    this.setScalar('REQBODY_PROCESSOR_ERROR', '0');
-    this.setScalar('INBOUND_DATA_ERROR', '0');
-    this.setScalar('OUTBOUND_DATA_ERROR', '0');
-    this.setScalar('MULTIPART_STRICT_ERROR', '0');
-    this.setScalar('MULTIPART_UNMATCHED_BOUNDARY', '0');
-    this.setScalar('TIME_EPOCH', String(Math.floor(Date.now() / 1000)));
+    this.setScalarAt(SETUP.REQUEST_FILENAME, filename);
+    this.setScalarAt(SETUP.PATH_INFO, filename);
+    this.setScalarAt(SETUP.REQUEST_BASENAME, filename.slice(filename.lastIndexOf('/') + 1));
+    this.setScalarAt(SETUP.QUERY_STRING, query);
+    this.setScalarAt(SETUP.REQBODY_ERROR, '0');
+    this.setScalarAt(SETUP.REQBODY_PROCESSOR_ERROR, '0');
+    this.setScalarAt(SETUP.INBOUND_DATA_ERROR, '0');
+    this.setScalarAt(SETUP.OUTBOUND_DATA_ERROR, '0');
+    this.setScalarAt(SETUP.MULTIPART_STRICT_ERROR, '0');
+    this.setScalarAt(SETUP.MULTIPART_UNMATCHED_BOUNDARY, '0');
+    this.setScalarAt(SETUP.TIME_EPOCH, String(Math.floor(Date.now() / 1000)));
     if (query !== '') for (const [name, value] of this.splitArgs(query)) this.addArg('GET', name, value);
     const rh = this.colAt(C_REQUEST_HEADERS);
     const rhn = this.colAt(C_REQUEST_HEADERS_NAMES);
@@ -336,7 +363,7 @@ export class Transaction {
       rhn.add(k, k);
       const lk = k.toLowerCase();
       if (lk === 'cookie') this.parseCookies(v);
-      else if (lk === 'host') this.setScalar('SERVER_NAME', withoutPort(v));
+      else if (lk === 'host') this.setScalarAt(SETUP.SERVER_NAME, withoutPort(v));
       else if (lk === 'content-type') contentType ??= v;
     }
     // The processor is known from the headers already in phase 1 (CRS 920400 reads it there).
@@ -347,7 +374,11 @@ export class Transaction {
 
   /** Every write of a scalar variable goes here: it drops the selection slots. */
   private setScalar(name: string, value: string): void {
-    const slot = scalarStoreSlot(name);
+    this.setScalarAt(scalarStoreSlot(name), value);
+  }
+
+  /** setScalar by store slot (SETUP: no lookup by name for a request's set-up). */
+  private setScalarAt(slot: number, value: string): void {
     if (this.scalarVals[slot] === value) return;
     this.scalarVals[slot] = value;
     this.scalarSel[slot] = undefined;
