@@ -409,14 +409,26 @@ export class Transaction {
   private parseCookies(header: string): void {
     const c = this.colAt(C_REQUEST_COOKIES);
     const cn = this.colAt(C_REQUEST_COOKIES_NAMES);
-    for (const part of header.split(';')) {
-      const p = withoutLeadingBlanks(part);
-      if (p === '') continue;
-      const eq = p.indexOf('=');
-      const name = eq < 0 ? p : p.slice(0, eq);
-      const value = eq < 0 ? '' : p.slice(eq + 1);
-      c.add(name, value);
-      cn.add(name, name);
+    // header.split(';') with each piece's leading blanks dropped, read in place (no array of
+    // pieces); `eq` is the first '=' at or after the piece (-1: none left, -2: not looked for
+    // yet), looked for again only once passed, as in parseUrlEncoded.
+    const n = header.length;
+    let start = 0;
+    let eq = -2;
+    for (;;) {
+      let end = header.indexOf(';', start);
+      if (end < 0) end = n;
+      let s = start;
+      while (s < end && (header.charCodeAt(s) === 0x20 || header.charCodeAt(s) === 0x09)) s++;
+      if (s < end) {
+        if (eq !== -1 && eq < s) eq = header.indexOf('=', s);
+        const name = eq >= 0 && eq < end ? header.slice(s, eq) : header.slice(s, end);
+        const value = eq >= 0 && eq < end ? header.slice(eq + 1, end) : '';
+        c.add(name, value);
+        cn.add(name, name);
+      }
+      if (end === n) return;
+      start = end + 1;
     }
   }
 
@@ -1665,12 +1677,6 @@ export function withoutPort(host: string): string {
   return i < host.length && i > 0 && host.charCodeAt(i - 1) === 0x3a ? host.slice(0, i - 1) : host;
 }
 
-/** `s.replace(/^[ \t]+/, '')` without the regex. */
-export function withoutLeadingBlanks(s: string): string {
-  let i = 0;
-  while (i < s.length && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++;
-  return i === 0 ? s : s.slice(i);
-}
 
 /** %XX -> byte; malformed escapes are kept as written. '+' is not a space in paths. */
 export function percentDecode(s: string): string {
