@@ -292,8 +292,20 @@ export class TxCollection {
    * (CRS 920450 and 922100 select TX by a key regex on every request, over ~50 keys, ~40 of them
    * slotted: their answers are kept per selector and slot, see slotKeyMatches). */
   matching(v: RuleVariable): Item[] {
-    const order = this.order;
     const out: Item[] = [];
+    if (v.keyLit !== undefined && !literalMatchesSomeSlot(v, this.limit)) {
+      // No key with a slot can match (see literalMatchesSomeSlot): only the run-time keys, in the
+      // Map's order, which is their order in `order` (both append a new key and drop a deleted one).
+      const dyn = this.dyn;
+      if (dyn !== undefined) {
+        for (const one of dyn.values()) {
+          const it = one[0]!;
+          if (keyMatches(v, it.key)) out.push(it);
+        }
+      }
+      return out;
+    }
+    const order = this.order;
     let memo: SlotKeyMatches | undefined;
     for (let i = 0; i < order.length; i++) {
       const o = order[i]!;
@@ -332,6 +344,29 @@ interface SlotKeyMatches {
 }
 
 const slotMemos = new WeakMap<RuleVariable, SlotKeyMatches>();
+
+/** Per literal key-regex selector: the lowest TX slot whose key it matches (Infinity: none), over
+ * the first `tested` slots. */
+const firstSlotHits = new WeakMap<RuleVariable, { tested: number; first: number }>();
+
+/**
+ * Whether a literal key regex (keyLit) matches the key of some slot below `limit`. When it does
+ * not, it matches no item stored under those slots either, whatever the item key's spelling: a
+ * slot's key is the item key's toLowerCase(), and a spelling the literal matches holds it as ASCII
+ * characters, which toLowerCase() keeps (lower-cased) in the slot's key. CRS 920450 and 922100's
+ * selectors match no slot: they walk only the ~6 run-time keys, not the ~45 slotted ones.
+ */
+function literalMatchesSomeSlot(v: RuleVariable, limit: number): boolean {
+  let h = firstSlotHits.get(v);
+  if (h === undefined) {
+    h = { tested: 0, first: Infinity };
+    firstSlotHits.set(v, h);
+  }
+  for (; h.tested < limit && h.first === Infinity; h.tested++) {
+    if (keyMatches(v, txSlotKey(h.tested))) h.first = h.tested;
+  }
+  return h.first < limit;
+}
 
 function slotMemoOf(v: RuleVariable): SlotKeyMatches {
   let m = slotMemos.get(v);

@@ -497,6 +497,26 @@ SecRule &TX:/^k[a-c]$/ "@eq 0" "id:12,phase:1,pass,log"`);
     }
   });
 
+  it('a literal TX key regex no slotted key matches walks the run-time keys in TX order (session 23)', () => {
+    // dd_* keys exist only at run time (from captures): deleted and set again, a key goes last;
+    // a later rule set's slot named like them does not change what a running transaction sees.
+    const waf = engine(`
+SecRule REQUEST_HEADERS:x-k "@rx ^(.*)$" "id:1,phase:1,pass,nolog,capture,setvar:'tx.dd_%{tx.1}a=1',setvar:'tx.dd_%{tx.1}b=2',setvar:'tx.dd_%{tx.1}c=3',setvar:tx.other=4"
+SecRule REQUEST_HEADERS:x-k "@rx ^(.*)$" "id:2,phase:1,pass,nolog,capture,setvar:'!tx.dd_%{tx.1}a',setvar:'tx.dd_%{tx.1}b=5',setvar:'tx.dd_%{tx.1}a=6'"
+SecRule TX:/^DD_/ "@rx ." "id:10,phase:1,pass,log,multiMatch"
+SecRule TX:/dd_x/ "@rx ." "id:11,phase:1,pass,log"
+SecRule TX:/^dd_xz/ "@rx ." "id:12,phase:1,pass,log"`);
+    const matched = (tx: { matchedRules(): { id: number; matched: { variable: string; value: string }[] }[] }, id: number): string[] =>
+      tx.matchedRules().find((m) => m.id === id)?.matched.map((m) => `${m.variable}=${m.value}`) ?? [];
+    const first = run(waf, { headers: [['X-K', 'X']] });
+    assert.deepEqual(first.ids, [10, 11]);
+    assert.deepEqual(matched(first.tx, 10), ['TX:dd_Xb=5', 'TX:dd_Xc=3', 'TX:dd_Xa=6']);
+    engine(`SecAction "id:3,phase:1,pass,nolog,setvar:tx.dd_xzz=1"`);
+    const later = run(waf, { headers: [['X-K', 'Xz']] });
+    assert.deepEqual(later.ids, [10, 11, 12]);
+    assert.deepEqual(matched(later.tx, 10), ['TX:dd_Xzb=5', 'TX:dd_Xzc=3', 'TX:dd_Xza=6']);
+  });
+
   it('a TX key a later rule set names literally stays where a running transaction put it', () => {
     const key = 'zz_late_key_session21';
     const waf = engine(`SecRule REQUEST_HEADERS:x-k "@rx ^(.*)$" "id:1,phase:1,pass,nolog,capture,setvar:'tx.%{tx.1}=dyn'"`);
