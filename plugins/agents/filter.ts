@@ -18,7 +18,7 @@ import { inspectsUnknownTypes, overLimitAnswer, sendsRequestBodies, type AgentDe
 import type { AgentManager } from './manager.ts';
 import type { AgentCells, AgentMetrics } from './metrics.ts';
 import { ResponseBodyInspector } from './response-body.ts';
-import { requestHasBody } from '../../src/server/request-body.ts';
+import { h2BodyFollows, requestHasBody } from '../../src/server/request-body.ts';
 import { applyAgentHeaderOps, withoutFramingHeaders } from './header-ops.ts';
 import { createFrameInspector } from './websocket.ts';
 import type { FrameInspector } from '../../src/websocket/session.ts';
@@ -732,8 +732,21 @@ export function requestHeadersEvent(ctx: RequestContext, cid: string): RequestHe
     },
     ctx.method,
     ctx.query ? `${ctx.path}?${ctx.query}` : ctx.path,
-    ctx.raw.headers,
+    agentHeaders(ctx.raw),
   );
+}
+
+/**
+ * The request's headers as agents get them. An HTTP/2 request whose body follows without
+ * `content-length` says so in no header, and an agent that tells a body by its head (sentinel-waf,
+ * in-process or not) decided at the headers and let the body through uninspected (session 23 WAF
+ * evasion audit): such a request carries `transfer-encoding: chunked` to the agents, what the same
+ * body of unknown length is over HTTP/1.1. The upstream gets the gateway's own framing as before.
+ */
+function agentHeaders(req: RequestContext['raw']): RequestContext['raw']['headers'] {
+  const h = req.headers;
+  if (h['content-length'] !== undefined || h['transfer-encoding'] !== undefined || !h2BodyFollows(req)) return h;
+  return { ...h, 'transfer-encoding': 'chunked' };
 }
 
 /** `HTTP/<version>`, the usual ones without a string built per event. */

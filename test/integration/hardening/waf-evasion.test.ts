@@ -1,7 +1,7 @@
 // WAF evasion (docs/security.md, "Session 23 WAF evasion audit"): attacks the CRS blocks in their
 // plain shape, re-shaped so the WAF might read the request differently from the upstream. Real
 // gateways on loopback with the in-process WAF (CRS PL1), a recording upstream, exact bytes over a
-// socket.
+// socket (node:http2 for HTTP/2 bodies without content-length).
 //
 // Set-ups as in parser-differentials.test.ts: `strict` is the CRS as shipped; `relaxed` disables
 // the CRS protocol rules that refuse odd framing, types, charsets and headers outright, so the
@@ -9,6 +9,7 @@
 // needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 
 import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
 import { rawRequest } from '../../helpers/raw-http.ts';
@@ -17,9 +18,10 @@ import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 
 const RELAXED = '"920420" "920450" "920480" "920470" "920340" "920640" "922120" "920120" "920270" "920250"';
 
-function config(upstream: string, wafConfig: string): string {
+function config(upstream: string, wafConfig: string, listener = ''): string {
   return simpleConfig(upstream, {
     route: 'filters "waf"',
+    listener,
     top: `
 agents {
   agent "waf" {
@@ -97,7 +99,7 @@ async function status(port: number, bytes: Buffer): Promise<number> {
 
 describe('WAF evasion: attacks re-shaped against the body processors', () => {
   let upstream: TestUpstream;
-  const gws: Record<'strict' | 'relaxed', { port: number; close: () => Promise<void> }> = {} as never;
+  const gws: Record<'strict' | 'relaxed' | 'h2', { port: number; close: () => Promise<void> }> = {} as never;
 
   before(async () => {
     upstream = await startUpstream();
@@ -107,6 +109,8 @@ describe('WAF evasion: attacks re-shaped against the body processors', () => {
     };
     gws.strict = await start(config(upstream.address, ''));
     gws.relaxed = await start(config(upstream.address, `disabled-rules ${RELAXED}`));
+    // the CRS as shipped on an h2c listener
+    gws.h2 = await start(config(upstream.address, '', 'protocol "h2"'));
   });
 
   after(async () => {
@@ -136,5 +140,38 @@ describe('WAF evasion: attacks re-shaped against the body processors', () => {
     }
     assert.equal(upstream.seen.length, seen + 4);
     assert.equal(upstream.seen.at(-1)!.body.toString('latin1'), file);
+  });
+
+  test('HTTP/2 bodies without content-length, in several DATA frames, are inspected whole', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gws.h2.port}`);
+    try {
+      // chunks [] ends the stream with the HEADERS frame (no body)
+      const post = (contentType: string, chunks: string[], path = '/x') =>
+        new Promise<number>((resolve, reject) => {
+          const s = session.request({ ':method': 'POST', ':path': path, 'content-type': contentType, 'user-agent': UA.slice('User-Agent: '.length), accept: 'text/html' }, { endStream: chunks.length === 0 });
+          s.on('response', (h) => resolve(Number(h[':status'])));
+          s.on('error', reject);
+          s.resume();
+          for (const c of chunks.slice(0, -1)) s.write(c);
+          if (chunks.length > 0) s.end(chunks.at(-1));
+        });
+      const seen = upstream.seen.length;
+      const form = `a=1&q=${encodeURIComponent(sqli)}`;
+      assert.equal(await post('application/x-www-form-urlencoded', [form.slice(0, 9), form.slice(9)]), 403);
+      const part = mp('; filename=""', sqli);
+      assert.equal(await post('multipart/form-data; boundary=BND', [part.slice(0, 60), part.slice(60)]), 403);
+      assert.equal(await post('application/json', [JSON.stringify({ q: sqli })]), 403);
+      // a POST whose HEADERS end the stream: the query is still inspected
+      assert.equal(await post('application/x-www-form-urlencoded', [], `/x?q=${encodeURIComponent(sqli)}`), 403);
+      assert.equal(upstream.seen.length, seen, 'nothing forwarded');
+      assert.equal(await post('application/x-www-form-urlencoded', ['a=1&', 'q=hello']), 200);
+      assert.equal(upstream.seen.at(-1)!.body.toString(), 'a=1&q=hello');
+      assert.equal(upstream.seen.at(-1)!.headers['content-length'], '11');
+      assert.equal(upstream.seen.at(-1)!.headers['transfer-encoding'], undefined);
+      assert.equal(await post('application/x-www-form-urlencoded', [], '/x?q=hello'), 200);
+      assert.equal(upstream.seen.length, seen + 2);
+    } finally {
+      session.destroy();
+    }
   });
 });
