@@ -12,6 +12,7 @@ import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { closeServer } from '../../helpers/upstream.ts';
+import { HANG_MS } from '../../helpers/until.ts';
 
 let upstream: http.Server;
 let gw: Gateway;
@@ -49,9 +50,8 @@ after(async () => {
 });
 
 /** Sends 10 of 100 declared body bytes, the other 90 after `restAfterMs` (if set); collects the answer. */
-function partialUpload(port: number, restAfterMs: number | undefined): Promise<{ text: string; ms: number; closed: boolean }> {
+function partialUpload(port: number, restAfterMs: number | undefined): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
-    const t0 = performance.now();
     const s = net.connect(port, '127.0.0.1', () => s.write('POST /cut HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789'));
     let text = '';
     const rest = restAfterMs === undefined ? undefined : setTimeout(() => s.writable && s.write('x'.repeat(90)), restAfterMs);
@@ -59,9 +59,10 @@ function partialUpload(port: number, restAfterMs: number | undefined): Promise<{
       clearTimeout(timer);
       clearTimeout(rest);
       s.destroy();
-      resolve({ text, ms: performance.now() - t0, closed });
+      resolve({ text, closed });
     };
-    const timer = setTimeout(() => done(false), 5000);
+    // HANG_MS: under the listener's 60 s request timeout, at which the old bug answered
+    const timer = setTimeout(() => done(false), HANG_MS);
     s.on('data', (c: Buffer) => (text += c.toString('latin1')));
     s.on('error', () => undefined);
     s.on('close', () => done(true));
@@ -77,7 +78,6 @@ test('the upstream hangs up mid-upload: 502 at once, connection closed, target n
     assert.match(r.text, /^HTTP\/1\.1 502 /, `answered: ${JSON.stringify(r.text.slice(0, 80))}`);
     assert.match(r.text, /"status":502/);
     assert.ok(r.closed, 'the connection is closed (the rest of the body is never parsed as a request)');
-    assert.ok(r.ms < 3000, `answered in ${Math.round(r.ms)} ms, not at the request timeout`);
   }
   const ok = await request(`${base}/after`);
   assert.equal(ok.status, 200, 'the breaker (failure-threshold 1) is still closed');

@@ -22,18 +22,32 @@ test('flushed() resolves with every line written so far in the file, the file op
   }
 });
 
-for (const [name, flush, atMostMs] of [
-  ['a flush that calls back', (cb: (err?: Error | null) => void) => setImmediate(cb), FLUSH_WAIT_MS / 2],
-  ['a flush that calls back with an error', (cb: (err?: Error | null) => void) => cb(new Error('EIO')), FLUSH_WAIT_MS / 2],
-  ['a flush that throws (destroyed sink)', () => { throw new Error('SonicBoom destroyed'); }, FLUSH_WAIT_MS / 2],
-  ['a flush that never calls back (stuck disk)', () => {}, FLUSH_WAIT_MS * 3],
+// On a held clock (mock timers): the flushes that call back (or throw) end the wait with no time
+// passing; a stuck one ends exactly when FLUSH_WAIT_MS has passed, and not a millisecond before.
+for (const [name, flush] of [
+  ['a flush that calls back', (cb: (err?: Error | null) => void) => setImmediate(cb)],
+  ['a flush that calls back with an error', (cb: (err?: Error | null) => void) => cb(new Error('EIO'))],
+  ['a flush that throws (destroyed sink)', () => { throw new Error('SonicBoom destroyed'); }],
+  ['a flush that never calls back (stuck disk)', () => {}],
 ] as const) {
-  test(`waitFlushed ends for ${name}`, async () => {
-    const t0 = Date.now();
-    await waitFlushed(flush);
-    const ms = Date.now() - t0;
-    // bounds, not timings: a stuck flush waits about FLUSH_WAIT_MS, the others do not wait for it
-    assert.ok(ms < atMostMs, `waited ${ms} ms`);
-    if (name.includes('never')) assert.ok(ms >= FLUSH_WAIT_MS - 50, `gave up after ${ms} ms`);
+  test(`waitFlushed ends for ${name}`, async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let ended = false;
+    const wait = waitFlushed(flush).then(() => (ended = true));
+    // settles the flush's own callback (setImmediate is not mocked) and the promise chain
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    if (!name.includes('never')) {
+      assert.equal(ended, true, 'ended without the FLUSH_WAIT_MS timer');
+      return;
+    }
+    assert.equal(ended, false, 'a stuck flush is waited for');
+    t.mock.timers.tick(FLUSH_WAIT_MS - 1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ended, false, 'not given up before FLUSH_WAIT_MS');
+    t.mock.timers.tick(1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ended, true, 'given up at FLUSH_WAIT_MS');
+    await wait;
   });
 }
