@@ -3,6 +3,7 @@
 // gateway closes a connection.
 import net from 'node:net';
 import tls from 'node:tls';
+import { UNTIL_MS } from './until.ts';
 
 export interface RawReply {
   /** everything the server sent, latin1 */
@@ -20,7 +21,10 @@ export interface RawOptions {
   alpn?: string[];
   /** resolve once this many final (>= 200) responses arrived, or on close / timeout (default 1) */
   responses?: number;
-  /** upper bound on the wait (default 5 s) */
+  /**
+   * upper bound on the wait (default UNTIL_MS): most exchanges end at a close or a complete answer
+   * and never reach it; pass a short one only as a negative window (nothing more may come in it)
+   */
   waitMs?: number;
 }
 
@@ -45,7 +49,7 @@ export function rawExchange(port: number, bytes: string | Buffer, opts: RawOptio
       socket.destroy();
       resolve({ text, statuses: statusesOf(text), closed });
     };
-    const timer = setTimeout(() => finish(false), opts.waitMs ?? 5000);
+    const timer = setTimeout(() => finish(false), opts.waitMs ?? UNTIL_MS);
     socket.once(opts.tls ? 'secureConnect' : 'connect', () => socket.write(bytes));
     socket.on('data', (c: Buffer) => {
       text += c.toString('latin1');
@@ -153,7 +157,7 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { timeout
       if (reply) resolve(reply);
       else reject(new Error(`no complete response; got ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`));
     };
-    const timer = setTimeout(() => finish(new Error(`no response within ${opts.timeoutMs ?? 5000} ms; got ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`)), opts.timeoutMs ?? 5000);
+    const timer = setTimeout(() => finish(new Error(`no response within ${opts.timeoutMs ?? UNTIL_MS} ms; got ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`)), opts.timeoutMs ?? UNTIL_MS);
     sock.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
       if (parse(buf, false)) finish();
@@ -210,7 +214,7 @@ function parse(buf: Buffer, closed: boolean): ParsedReply | undefined {
  * after a `100 Continue`, never after a final answer. Resolves when the server closes or `waitMs`
  * ran out (send Connection: close).
  */
-export function expectContinueExchange(port: number, head: string, body: string | Buffer, waitMs = 5000): Promise<RawReply & { bodySent: boolean }> {
+export function expectContinueExchange(port: number, head: string, body: string | Buffer, waitMs = UNTIL_MS): Promise<RawReply & { bodySent: boolean }> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');
     let text = '';

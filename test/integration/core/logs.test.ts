@@ -1,6 +1,7 @@
 // Access log lines (JSON and combined) with the reference's fields; audit events for reloads.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { until, UNTIL_MS } from '../../helpers/until.ts';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,14 +15,11 @@ after(async () => {
   for (const c of cleanups) await c();
 });
 
+/** The file's text once `pred` holds; after the bound, what is there (the caller's assertion shows it). */
 async function waitFor(file: string, pred: (s: string) => boolean): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const s = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    if (pred(s)) return s;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const read = () => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+  await until(`${file} to hold the expected lines`, () => pred(read()), UNTIL_MS, 50).catch(() => undefined);
+  return read();
 }
 
 test('JSON access log with the reference fields, and audit config_change events', async () => {

@@ -2,6 +2,7 @@
 // max-in-flight-requests -> 503, system { pid-file } written and removed.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { until } from '../../helpers/until.ts';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,7 +46,7 @@ test('max-header-name-bytes / max-header-value-bytes -> 431; max-in-flight-reque
   assert.equal((await request(`${url()}/x`, { headers: { 'x-seventeen-chars': '1' } })).status, 431);
   // one request held at the upstream fills the single slot; the next is refused, then served again
   const slow = request(`${url()}/slow`);
-  for (let i = 0; i < 500 && !up.seen.some((s) => s.url === '/slow'); i++) await new Promise((r) => setTimeout(r, 10));
+  await until('the held request at the upstream', () => up.seen.some((s) => s.url === '/slow'));
   const busy = await request(`${url()}/x`);
   assert.equal(busy.status, 503);
   assert.equal(busy.headers['retry-after'], '1');

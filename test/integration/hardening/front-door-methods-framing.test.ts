@@ -46,7 +46,7 @@ test('TRACE: 405 with Allow, never forwarded (the echo would show what the gatew
 test('HTTP/1.0 with Transfer-Encoding: 400 and the connection closes; the bytes after it are not a request', async () => {
   const n = up.seen.length;
   for (const keepAlive of ['Connection: keep-alive\r\n', '']) {
-    const r = await rawExchange(port, `POST /a HTTP/1.0\r\nHost: a.example\r\n${keepAlive}Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.0\r\nHost: a.example\r\n\r\n`, { responses: 2, waitMs: 3000 });
+    const r = await rawExchange(port, `POST /a HTTP/1.0\r\nHost: a.example\r\n${keepAlive}Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.0\r\nHost: a.example\r\n\r\n`, { responses: 2 });
     assert.deepEqual(r.statuses, [400], r.text);
     assert.match(r.text, /\r\nConnection: close\r\n/i);
     assert.ok(r.closed, 'closed by the gateway');
@@ -54,7 +54,7 @@ test('HTTP/1.0 with Transfer-Encoding: 400 and the connection closes; the bytes 
   assert.deepEqual(up.seen.slice(n).map((s) => `${s.method} ${s.url}`), [], 'neither the request nor what followed it reached the upstream');
   assert.match(await gw.metrics.render(), /sentinel_client_errors_total\{kind="http10_transfer_encoding"\} 2/);
   // HTTP/1.0 keep-alive with Content-Length keeps its connection; HTTP/1.1 chunked is unchanged
-  const k = await rawExchange(port, 'POST /k1 HTTP/1.0\r\nHost: a.example\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabcGET /k2 HTTP/1.0\r\nHost: a.example\r\n\r\n', { responses: 2, waitMs: 3000 });
+  const k = await rawExchange(port, 'POST /k1 HTTP/1.0\r\nHost: a.example\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabcGET /k2 HTTP/1.0\r\nHost: a.example\r\n\r\n', { responses: 2 });
   assert.deepEqual(k.statuses, [200, 200]);
   const c = await rawExchange(port, 'POST /c HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
   assert.deepEqual(c.statuses, [200]);

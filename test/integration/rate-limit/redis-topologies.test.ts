@@ -2,6 +2,7 @@
 // Sentinel, and a three-master Redis Cluster, all started here on free loopback ports.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { START_MS, until } from '../../helpers/until.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,8 +29,6 @@ after(async () => {
   await master?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function statuses(f: RequestFilter, ip: string, n: number): Promise<number[]> {
   const out: number[] = [];
@@ -80,13 +79,7 @@ test('redis-mode "cluster": keys spread over three masters, each window enforced
   }
   const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(create.status, 0, create.stdout + create.stderr);
-  let ok = false;
-  for (let i = 0; i < 100 && !ok; i++) {
-    const info = spawnSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'info'], { encoding: 'utf8' });
-    ok = info.stdout.includes('cluster_state:ok');
-    if (!ok) await sleep(100);
-  }
-  assert.ok(ok, 'cluster reached state ok');
+  await until('the Redis cluster to reach cluster_state:ok', () => spawnSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok'), START_MS, 100);
 
   const m = fakeServices();
   const { config } = decodeFilter(`backend "redis"; redis-mode "cluster"; redis-url "${ports.map((p) => `127.0.0.1:${p}`).join(',')}"; ${LIMIT}`);

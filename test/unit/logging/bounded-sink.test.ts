@@ -3,6 +3,7 @@
 // what does not fit is dropped and counted; once a reader appears the kept lines arrive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { until } from '../../helpers/until.ts';
 import { spawnSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,7 @@ test('a stuck sink drops past its bound and counts; nothing waits', async () => 
   const reader = createReadStream(fifo);
   reader.on('data', (c) => chunks.push(c as Buffer));
   const ended = new Promise<void>((r) => reader.on('end', () => r()));
-  for (let i = 0; i < 100 && chunks.length === 0; i++) await new Promise((r) => setTimeout(r, 50)); // bounded wait for the open
+  await until('the first bytes through the FIFO once a reader opened it', () => chunks.length > 0);
   sink.end?.();
   await ended;
   const lines = Buffer.concat(chunks).toString().split('\n').filter(Boolean);
