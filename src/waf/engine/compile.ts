@@ -15,6 +15,7 @@ import {
 import { compileOperator } from '../operators/index.ts';
 import { getTransformation } from '../transformations/index.ts';
 import { collectionSlot, COLLECTIONS } from './collections.ts';
+import { assignReadGroups } from './groups.ts';
 import { intern } from './intern.ts';
 import { compileMacro } from './macro.ts';
 import { MissMemo } from './memo.ts';
@@ -579,6 +580,7 @@ export class RuleSetBuilder {
       chained: undefined,
       sel: undefined,
       nologMatch: undefined,
+      group: undefined,
     };
     if (isChild) {
       rule.id = this.openChain!.starter.id;
@@ -636,6 +638,8 @@ export class RuleSetBuilder {
     }
     // Chain ids from the final transformations (SecRuleUpdateActionById may have changed them).
     for (const r of this.rules) for (let l: Rule | undefined = r; l; l = l.chained) l.tId = chainId(l.transformations);
+    // What each link reads, from its final targets (SecRuleUpdateTarget* may have added some).
+    assignReadGroups(this.rules, this.links);
     const byId = new Map(this.rules.map((r) => [r.id, r]));
     return { settings: { ...this.settings }, phases, byId, markers, misses: new MissMemo(this.links) };
   }

@@ -1,4 +1,5 @@
 // The compiled rule model: what the compiler (compile.ts) produces and the transaction runs.
+import type { ReadGroup } from './groups.ts';
 import type { Macro } from './macro.ts';
 import type { MatchedRule } from './transaction.ts';
 
@@ -141,6 +142,9 @@ export interface Rule extends RuleActions {
   sel?: LinkSelectors;
   /** The record of this rule's matches when it is `nolog` (nothing in it depends on the request). */
   nologMatch?: Readonly<MatchedRule>;
+  /** The links that read what this one reads (groups.ts), set when the rule set is built;
+   * undefined for a link the rule loop does not group. */
+  group: ReadGroup | undefined;
 }
 
 /** A link's variables as the rule loop walks them. */

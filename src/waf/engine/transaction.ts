@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { COLLECTION_COUNT, collectionSlot, Collection, makeItem, MapCollection, TxCollection, undefinedArray, type Item } from './collections.ts';
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
 import { compileMacro, expandMacro, type Macro, type MacroRef, type MacroResolver } from './macro.ts';
-import { knownMiss, setMiss } from './memo.ts';
+import { groupingEnabled, nextGroupStamp, type ReadGroup } from './groups.ts';
+import { knownMiss, setMiss, type MissBits, type MissMemo } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
 import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
@@ -167,6 +168,9 @@ export class Transaction {
   private responseOnly: Uint8Array[] | undefined;
   /** processResponseHeaders ran: the response variables exist. */
   private hasResponse = false;
+  /** Which group summaries (groups.ts) hold for this transaction now: new at each phase run and
+   * each scalar change. */
+  private stamp = nextGroupStamp();
 
   constructor(
     private readonly rules: RuleSet,
@@ -382,6 +386,7 @@ export class Transaction {
     if (this.scalarVals[slot] === value) return;
     this.scalarVals[slot] = value;
     this.scalarSel[slot] = undefined;
+    this.stamp = nextGroupStamp();
   }
 
   private setBodyProcessor(p: BodyProcessor): void {
@@ -722,6 +727,8 @@ export class Transaction {
     if (this.mode === 'Off') return;
     if (this.allowUntilPhase >= phase && phase !== 5) return;
     currentTransaction.serial = this.serial;
+    // The group summaries (groups.ts) of an earlier phase run hold no more.
+    this.stamp = nextGroupStamp();
     // The fold holds only for a transaction whose phase 1 runs every rule of its set-up prefix
     // (scoped exclusions remove rules before phase 1): decided here, once.
     if (phase === 1 && foldingEnabled && this.removedIds.length === 0 && this.removedTags === undefined) this.folds = foldPlanOf(this.rules).phases;
@@ -949,22 +956,26 @@ export class Transaction {
       this.runActions(link);
       return true;
     }
-    const sel = linkSelectors(link);
-    const excl = sel.excl;
     // ctl:ruleRemoveTarget* exclusions of the link (tags were resolved to links when the ctl ran):
     // a flag per link, 0 or 1 + the index of its list. Written here, not called: as a method it
     // fell out of matchLink's inlining budget (+9 k instructions a GET, session 21).
     const flags = this.removedLinks;
     const k = flags !== undefined ? flags[link.linkIndex]! : 0;
+    const noXml = this.xmlTexts.length === 0 && this.xmlAttrs.length === 0;
+    const g = link.group;
+    if (g !== undefined && k === 0 && (noXml || !g.xml) && groupingEnabled) {
+      const grouped = this.matchGrouped(link, g, collected);
+      if (grouped !== undefined) return grouped;
+    }
+    const sel = linkSelectors(link);
+    const excl = sel.excl;
     const rtExcl = k === 0 ? NONE : this.removedLists[k - 1]!;
     let matched = false;
-    const ctx = this.opCtx;
-    ctx.capture = link.capture;
+    this.opCtx.capture = link.capture;
     const memo = link.pure ? this.rules.misses : undefined;
     const linkIndex = link.linkIndex;
     // Indexed loops: the arrays here differ in shape (shared, filtered, fresh), and a for-of over
     // them allocated an iterator and a result object per step in optimised code.
-    const noXml = this.xmlTexts.length === 0 && this.xmlAttrs.length === 0;
     const vars = noXml ? sel.noXml : sel.all;
     const excluded = noXml ? sel.noXmlExcluded : sel.allExcluded;
     for (let vi = 0; vi < vars.length; vi++) {
@@ -991,37 +1002,143 @@ export class Transaction {
         keyed = v.key !== undefined;
       }
       for (let ii = 0; ii < items.length; ii++) {
-        const sel = items[ii]!;
-        const entry = memo?.of(sel);
+        const item = items[ii]!;
+        const entry = memo?.of(item);
         if (entry !== undefined && knownMiss(entry.bits, linkIndex)) continue;
-        const stages = this.transform(link, sel);
-        // Without multiMatch only the last stage is inspected; with it, every distinct stage.
-        const last = stages.length - 1;
-        let hitValue = false;
-        for (let s = link.multiMatch ? 0 : last; s <= last; s++) {
-          const input = stages[s]!;
-          if (link.multiMatch && s > 0 && stages.indexOf(input) < s) continue;
-          if (ctx.captures.length !== 0) ctx.captures.length = 0;
-          const hit = op.compiled.evaluate(input, ctx) !== op.negated;
-          if (!hit) continue;
-          matched = true;
-          hitValue = true;
-          if (link.capture && ctx.captures.length) {
-            for (let i = 0; i < ctx.captures.length && i < 10; i++) this.tx.set(String(i), ctx.captures[i] ?? '');
-          }
-          // MATCHED_VAR(S) hold the transformed value (chains such as CRS 944120 rely on it).
-          this.matchedVar = input;
-          const name = keyed ? `${v.name}:${sel.key}` : v.name;
-          this.matchedVarName = name;
-          this.matchedVars.push(makeItem(name, input));
-          collected?.push({ variable: name, value: truncate(input, MAX_MATCHED_VALUE) });
-          this.runActions(link);
-          if (!link.multiMatch) break;
-        }
-        if (!hitValue && entry !== undefined) setMiss(entry, linkIndex);
+        if (this.matchValue(link, op, v, keyed, item, collected)) matched = true;
+        else if (entry !== undefined) setMiss(entry, linkIndex);
       }
     }
     return matched;
+  }
+
+  /** A grouped link (groups.ts) whose bit the group's summary has: only the summary's fresh items
+   * are evaluated, each still checked against its own bits. undefined: take the selector walk. */
+  private matchGrouped(link: Rule, g: ReadGroup, collected: MatchedData[] | undefined): boolean | undefined {
+    const memo = this.rules.misses;
+    if (g.stamp !== this.stamp) {
+      g.stamp = this.stamp;
+      g.uses = 0;
+    }
+    if (g.uses++ === 0) this.summarise(g, memo);
+    const linkIndex = link.linkIndex;
+    if (!knownMiss(g.all, linkIndex)) return undefined;
+    const op = link.operator!;
+    this.opCtx.capture = link.capture;
+    const fresh = g.fresh;
+    const vars = g.freshVars;
+    const n = g.freshCount;
+    let matched = false;
+    for (let i = 0; i < n; i++) {
+      const item = fresh[i]!;
+      const entry = memo.of(item);
+      if (entry !== undefined && knownMiss(entry.bits, linkIndex)) continue;
+      const v = vars[i]!;
+      if (this.matchValue(link, op, v, !v.scalar, item, collected)) matched = true;
+      else if (entry !== undefined) setMiss(entry, linkIndex);
+    }
+    return matched;
+  }
+
+  /** Fills a group's summary for this transaction's current items (see groups.ts). */
+  private summarise(g: ReadGroup, memo: MissMemo): void {
+    // The bitsets to AND: the same objects as last time (a collection's kept AND, a well-known
+    // value's entry) give the same AND or a subset of it (bits are only set), so the last AND is
+    // kept and only taken again after REFRESH summaries, to pick up the bits learnt since.
+    const parts = g.parts;
+    let same = g.age < GROUP_REFRESH;
+    let np = 0;
+    const fresh = g.fresh;
+    const freshVars = g.freshVars;
+    let n = 0;
+    const vars = g.vars;
+    for (let vi = 0; vi < vars.length; vi++) {
+      const v = vars[vi]!;
+      let items: Item[];
+      if (v.whole) {
+        const col = this.colSlots[v.cid];
+        if (col === undefined || col.items.length === 0) continue;
+        // The collection's split, shared with the selector walk: every item outside its fresh
+        // list is a known miss for the links whose bit its `all` has.
+        const split = (col.missSplit ??= memo.split(col.items));
+        if (np >= g.partCount || parts[np] !== split.all) {
+          same = false;
+          if (np < parts.length) parts[np] = split.all;
+          else parts.push(split.all);
+        }
+        np++;
+        items = split.fresh;
+      } else {
+        items = this.select(v);
+        if (items.length === 0) continue;
+        // A single item (a header, a scalar) well known to the memo is ANDed in; one it knows
+        // little about (a new value: the links before have just set their own bits) stays fresh.
+        if (items.length === 1) {
+          const e = memo.of(items[0]!);
+          if (e !== undefined && e.known >= GROUP_KNOWN) {
+            if (np >= g.partCount || parts[np] !== e.bits) {
+              same = false;
+              if (np < parts.length) parts[np] = e.bits;
+              else parts.push(e.bits);
+            }
+            np++;
+            continue;
+          }
+        }
+      }
+      if (items.length !== 0 && g.excluded[vi] === 1) items = this.withoutExcluded(items, v.name, g.excl);
+      // Written by index over the group's arrays, which only grow (no shrinking and regrowing).
+      for (let i = 0; i < items.length; i++, n++) {
+        if (n < fresh.length) {
+          fresh[n] = items[i]!;
+          freshVars[n] = v;
+        } else {
+          fresh.push(items[i]!);
+          freshVars.push(v);
+        }
+      }
+    }
+    g.freshCount = n;
+    if (same && np === g.partCount) {
+      g.age++;
+      return;
+    }
+    g.partCount = np;
+    g.age = 0;
+    const all = g.all;
+    // Loops, not TypedArray#fill (a runtime call).
+    for (let w = 0; w < all.length; w++) all[w] = 0xffffffff;
+    for (let p = 0; p < np; p++) andInto(all, parts[p]!);
+  }
+
+  /** Runs a link's operator on one item's value (its stages, with multiMatch); on a match records
+   * MATCHED_VAR(S) and the matched data and runs the link's actions. Whether it matched. */
+  private matchValue(link: Rule, op: NonNullable<Rule['operator']>, v: RuleVariable, keyed: boolean, item: Item, collected: MatchedData[] | undefined): boolean {
+    const ctx = this.opCtx;
+    const stages = this.transform(link, item);
+    // Without multiMatch only the last stage is inspected; with it, every distinct stage.
+    const last = stages.length - 1;
+    let hitValue = false;
+    for (let s = link.multiMatch ? 0 : last; s <= last; s++) {
+      const input = stages[s]!;
+      if (link.multiMatch && s > 0 && stages.indexOf(input) < s) continue;
+      if (ctx.captures.length !== 0) ctx.captures.length = 0;
+      const hit = op.compiled.evaluate(input, ctx) !== op.negated;
+      if (!hit) continue;
+      hitValue = true;
+      if (link.capture && ctx.captures.length) {
+        for (let i = 0; i < ctx.captures.length && i < 10; i++) this.tx.set(String(i), ctx.captures[i] ?? '');
+      }
+      // MATCHED_VAR(S) hold the transformed value (chains such as CRS 944120 rely on it).
+      this.matchedVar = input;
+      const name = keyed ? `${v.name}:${item.key}` : v.name;
+      this.matchedVarName = name;
+      this.matchedVars.push(makeItem(name, input));
+      collected?.push({ variable: name, value: truncate(input, MAX_MATCHED_VALUE) });
+      this.runActions(link);
+      if (!link.multiMatch) break;
+    }
+    return hitValue;
   }
 
   /** Transformation pipeline, cached on the item by chain id: the value, then the result of each
@@ -1249,6 +1366,16 @@ export class Transaction {
 
 
 const NONE: RuleVariable[] = [];
+
+/** How many known misses a single item's entry needs to be ANDed into a group's summary rather
+ * than kept fresh (a value new to this transaction has the bits of the few links that saw it). */
+const GROUP_KNOWN = 64;
+/** After this many summaries with the same bitsets, a group's AND is taken again. */
+const GROUP_REFRESH = 32;
+
+function andInto(all: Uint32Array, bits: MissBits): void {
+  for (let k = 0; k < all.length; k++) all[k]! &= bits[k]!;
+}
 
 /** The operator context with the transaction its `expand` reads. */
 interface OpContext extends OperatorContext {
