@@ -14,39 +14,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 
-import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
-import { rawRequest } from '../../helpers/raw-http.ts';
+import { gatewayFrom } from '../../helpers/gateway.ts';
+import { leakedProbes, probeRequest as req, probeStatus as exchange, RELAXED_RULES as RELAXED, startProbeGateway, wafConfig } from '../../helpers/waf-probes.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
-import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 
-const RELAXED = '"920420" "920450" "920480" "920470" "920340" "920640" "922120" "920120" "920270" "920250"';
-
-function config(upstream: string, wafConfig: string, bodyInspection = ''): string {
-  return simpleConfig(upstream, {
-    route: 'filters "waf"',
-    top: `
-agents {
-  agent "waf" {
-    in-process "sentinel-waf"
-    config { crs-dir "${crsDir}"; paranoia-level 1; ${wafConfig} }
-    events "request_headers" "request_body"
-    timeout-ms 20000
-  }
-}
-filters { filter "waf" { type "agent"; agent "waf"; failure-mode "closed" } }
-${bodyInspection}
-`,
-  });
-}
-
-const UA = 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0';
-
-function req(method: string, target: string, headers: string[], body: Buffer | string = '', opts: { length?: boolean } = {}): Buffer {
-  const b = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
-  const all = ['Host: localhost', UA, 'Accept: text/html', 'Connection: close', ...headers];
-  if (b.length > 0 && opts.length !== false) all.push(`Content-Length: ${b.length}`);
-  return Buffer.concat([Buffer.from(`${method} ${target} HTTP/1.1\r\n${all.map((h) => h + '\r\n').join('')}\r\n`, 'latin1'), b]);
-}
+const config = (upstream: string, waf: string, bodyInspection = ''): string => wafConfig(upstream, waf, { top: bodyInspection });
 
 const sqli = "1' OR '1'='1' UNION SELECT password FROM users--";
 const form = `q=${encodeURIComponent(sqli)}`;
@@ -126,24 +98,13 @@ function attacks(): Probe[] {
   return p;
 }
 
-async function exchange(port: number, bytes: Buffer): Promise<number> {
-  try {
-    return (await rawRequest(port, bytes, { timeoutMs: 20_000 })).status;
-  } catch {
-    return 0; // closed without an answer: nothing forwarded is what the caller checks
-  }
-}
-
 describe('parser differentials: the WAF against what an upstream parses', () => {
   let upstream: TestUpstream;
   const gws: Record<'strict' | 'relaxed' | 'decoding', { port: number; close: () => Promise<void> }> = {} as never;
 
   before(async () => {
     upstream = await startUpstream();
-    const start = async (kdl: string) => {
-      const g = await gatewayFrom(kdl);
-      return { port: Number(new URL(g.url()).port), close: () => g.gw.close() };
-    };
+    const start = startProbeGateway;
     gws.strict = await start(config(upstream.address, ''));
     gws.relaxed = await start(config(upstream.address, `disabled-rules ${RELAXED}`));
     gws.decoding = await start(config(upstream.address, `disabled-rules ${RELAXED}`, 'waf { body-inspection { decompress #true } }'));
@@ -156,12 +117,7 @@ describe('parser differentials: the WAF against what an upstream parses', () => 
 
   for (const setup of ['strict', 'relaxed'] as const) {
     test(`${setup}: every attack shape is refused and never reaches the upstream`, async () => {
-      const leaked: string[] = [];
-      for (const p of attacks()) {
-        const before = upstream.seen.length;
-        const status = await exchange(gws[setup].port, p.bytes);
-        if (upstream.seen.length !== before || !(status >= 400 && status < 500)) leaked.push(`${p.name}: ${status}${upstream.seen.length !== before ? ' (forwarded)' : ''}`);
-      }
+      const leaked = await leakedProbes(gws[setup].port, upstream, attacks().map((p) => [p.name, p.bytes] as const));
       assert.deepEqual(leaked, []);
     });
   }

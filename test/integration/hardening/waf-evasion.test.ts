@@ -11,38 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 
-import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
-import { rawRequest } from '../../helpers/raw-http.ts';
+import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, wafConfig as config } from '../../helpers/waf-probes.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
-import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
-
-const RELAXED = '"920420" "920450" "920480" "920470" "920340" "920640" "922120" "920120" "920270" "920250"';
-
-function config(upstream: string, wafConfig: string, listener = ''): string {
-  return simpleConfig(upstream, {
-    route: 'filters "waf"',
-    listener,
-    top: `
-agents {
-  agent "waf" {
-    in-process "sentinel-waf"
-    config { crs-dir "${crsDir}"; paranoia-level 1; ${wafConfig} }
-    events "request_headers" "request_body"
-    timeout-ms 20000
-  }
-}
-filters { filter "waf" { type "agent"; agent "waf"; failure-mode "closed" } }
-`,
-  });
-}
-
-const UA = 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0';
-
-function req(method: string, target: string, headers: string[], body = ''): Buffer {
-  const all = ['Host: localhost', UA, 'Accept: text/html', 'Connection: close', ...headers];
-  if (body.length > 0) all.push(`Content-Length: ${Buffer.byteLength(body, 'latin1')}`);
-  return Buffer.from(`${method} ${target} HTTP/1.1\r\n${all.map((h) => h + '\r\n').join('')}\r\n${body}`, 'latin1');
-}
 
 const sqli = "1' OR '1'='1' UNION SELECT password FROM users--";
 const MP = 'Content-Type: multipart/form-data; boundary=BND';
@@ -89,28 +59,16 @@ function attacks(): [string, Buffer][] {
   return a;
 }
 
-async function status(port: number, bytes: Buffer): Promise<number> {
-  try {
-    return (await rawRequest(port, bytes, { timeoutMs: 20_000 })).status;
-  } catch {
-    return 0; // closed without an answer: what matters is that nothing was forwarded
-  }
-}
-
 describe('WAF evasion: attacks re-shaped against the body processors', () => {
   let upstream: TestUpstream;
   const gws: Record<'strict' | 'relaxed' | 'h2', { port: number; close: () => Promise<void> }> = {} as never;
 
   before(async () => {
     upstream = await startUpstream();
-    const start = async (kdl: string) => {
-      const g = await gatewayFrom(kdl);
-      return { port: Number(new URL(g.url()).port), close: () => g.gw.close() };
-    };
     gws.strict = await start(config(upstream.address, ''));
-    gws.relaxed = await start(config(upstream.address, `disabled-rules ${RELAXED}`));
+    gws.relaxed = await start(config(upstream.address, `disabled-rules ${RELAXED_RULES}`));
     // the CRS as shipped on an h2c listener
-    gws.h2 = await start(config(upstream.address, '', 'protocol "h2"'));
+    gws.h2 = await start(config(upstream.address, '', { listener: 'protocol "h2"' }));
   });
 
   after(async () => {
@@ -120,12 +78,7 @@ describe('WAF evasion: attacks re-shaped against the body processors', () => {
 
   for (const setup of ['strict', 'relaxed'] as const) {
     test(`${setup}: every shape is refused and never reaches the upstream`, async () => {
-      const leaked: string[] = [];
-      for (const [name, bytes] of attacks()) {
-        const seen = upstream.seen.length;
-        const s = await status(gws[setup].port, bytes);
-        if (upstream.seen.length !== seen || !(s >= 400 && s < 500)) leaked.push(`${name}: ${s}${upstream.seen.length !== seen ? ' (forwarded)' : ''}`);
-      }
+      const leaked = await leakedProbes(gws[setup].port, upstream, attacks());
       assert.deepEqual(leaked, []);
     });
   }
@@ -148,7 +101,7 @@ describe('WAF evasion: attacks re-shaped against the body processors', () => {
       // chunks [] ends the stream with the HEADERS frame (no body)
       const post = (contentType: string, chunks: string[], path = '/x') =>
         new Promise<number>((resolve, reject) => {
-          const s = session.request({ ':method': 'POST', ':path': path, 'content-type': contentType, 'user-agent': UA.slice('User-Agent: '.length), accept: 'text/html' }, { endStream: chunks.length === 0 });
+          const s = session.request({ ':method': 'POST', ':path': path, 'content-type': contentType, 'user-agent': BROWSER_UA.slice('User-Agent: '.length), accept: 'text/html' }, { endStream: chunks.length === 0 });
           s.on('response', (h) => resolve(Number(h[':status'])));
           s.on('error', reject);
           s.resume();
