@@ -2,6 +2,7 @@
 // the in-process WAF (CRS PL1) on a catch-all route, exact request bytes, and the leak check.
 import { gatewayFrom, simpleConfig } from './gateway.ts';
 import { rawRequest } from './raw-http.ts';
+import { START_MS } from './until.ts';
 import type { TestUpstream } from './upstream.ts';
 import { crsDir } from '../unit/waf-regex/crs-rules.ts';
 
@@ -25,7 +26,7 @@ agents {
     in-process "sentinel-waf"
     config { crs-dir "${crsDir}"; paranoia-level 1; ${wafConfig} }
     events "request_headers" "request_body"
-    timeout-ms 20000
+    timeout-ms 60000
   }
 }
 filters { filter "waf" { type "agent"; agent "waf"; failure-mode "closed" } }
@@ -47,7 +48,9 @@ export function probeRequest(method: string, target: string, headers: string[], 
 /** The answer's status; 0 when the gateway closed without one (what matters then is that nothing was forwarded). */
 export async function probeStatus(port: number, bytes: Buffer): Promise<number> {
   try {
-    return (await rawRequest(port, bytes, { timeoutMs: 20_000 })).status;
+    // START_MS (and the agent's timeout-ms 60000): a fresh gateway's first probe twice got no
+    // answer within 20 s under load (load average 17-28, session 23) and read as a leak; a hang still fails
+    return (await rawRequest(port, bytes, { timeoutMs: START_MS })).status;
   } catch {
     return 0;
   }
