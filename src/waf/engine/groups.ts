@@ -23,7 +23,6 @@
 //   is still right for the subset); a link with targets removed by a ctl at run time and a
 //   transaction with an XML body (XML selectors are left out of the key) take the ordinary walk;
 // - impure links (an operator parameter with a macro) are not grouped: the memo does not apply.
-import type { Item } from './collections.ts';
 import type { MissBits } from './memo.ts';
 import type { Rule, RuleVariable } from './rule.ts';
 
@@ -46,11 +45,10 @@ export interface ReadGroup {
   readonly parts: MissBits[];
   partCount: number;
   age: number;
-  /** The items not covered by `all` and their selectors: the first `freshCount` (the arrays are
-   * reused from one summary to the next and only grow). */
-  readonly fresh: Item[];
-  readonly freshVars: RuleVariable[];
-  freshCount: number;
+  /** The items not covered by `all`, with their selectors: [freshStart, freshEnd) of the
+   * transaction's lists (Transaction.groupItems / groupVars). */
+  freshStart: number;
+  freshEnd: number;
 }
 
 /** Whether the rule loop may group a selector that is not an exclusion: see the header. */
@@ -90,9 +88,8 @@ export function assignReadGroups(starters: readonly Rule[], links: number): numb
           parts: [],
           partCount: -1,
           age: 0,
-          fresh: [],
-          freshVars: [],
-          freshCount: 0,
+          freshStart: 0,
+          freshEnd: 0,
         };
         byKey.set(key, g);
       }

@@ -171,6 +171,10 @@ export class Transaction {
   /** Which group summaries (groups.ts) hold for this transaction now: new at each phase run and
    * each scalar change. */
   private stamp = nextGroupStamp();
+  /** The group summaries' fresh items and their selectors (ReadGroup.freshStart/End index them;
+   * made on the first summary, appended to for the transaction's life). */
+  private groupItems: Item[] | undefined;
+  private groupVars: RuleVariable[] | undefined;
 
   constructor(
     private readonly rules: RuleSet,
@@ -1025,11 +1029,11 @@ export class Transaction {
     if (!knownMiss(g.all, linkIndex)) return undefined;
     const op = link.operator!;
     this.opCtx.capture = link.capture;
-    const fresh = g.fresh;
-    const vars = g.freshVars;
-    const n = g.freshCount;
+    const fresh = this.groupItems!;
+    const vars = this.groupVars!;
+    const end = g.freshEnd;
     let matched = false;
-    for (let i = 0; i < n; i++) {
+    for (let i = g.freshStart; i < end; i++) {
       const item = fresh[i]!;
       const entry = memo.of(item);
       if (entry !== undefined && knownMiss(entry.bits, linkIndex)) continue;
@@ -1048,9 +1052,11 @@ export class Transaction {
     const parts = g.parts;
     let same = g.age < GROUP_REFRESH;
     let np = 0;
-    const fresh = g.fresh;
-    const freshVars = g.freshVars;
-    let n = 0;
+    // The fresh items go to the transaction's own lists (young objects into young arrays: no
+    // write barrier's slow path, as writing them into the group's long-lived arrays took).
+    const fresh = (this.groupItems ??= []);
+    const freshVars = (this.groupVars ??= []);
+    g.freshStart = fresh.length;
     const vars = g.vars;
     for (let vi = 0; vi < vars.length; vi++) {
       const v = vars[vi]!;
@@ -1087,18 +1093,12 @@ export class Transaction {
         }
       }
       if (items.length !== 0 && g.excluded[vi] === 1) items = this.withoutExcluded(items, v.name, g.excl);
-      // Written by index over the group's arrays, which only grow (no shrinking and regrowing).
-      for (let i = 0; i < items.length; i++, n++) {
-        if (n < fresh.length) {
-          fresh[n] = items[i]!;
-          freshVars[n] = v;
-        } else {
-          fresh.push(items[i]!);
-          freshVars.push(v);
-        }
+      for (let i = 0; i < items.length; i++) {
+        fresh.push(items[i]!);
+        freshVars.push(v);
       }
     }
-    g.freshCount = n;
+    g.freshEnd = fresh.length;
     if (same && np === g.partCount) {
       g.age++;
       return;
