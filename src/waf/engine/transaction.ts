@@ -491,16 +491,31 @@ export class Transaction {
    * get_json(force=True) ignore the type, Express parses whatever types it is told to. ModSecurity
    * and Coraza leave such a body to REQUEST_BODY, which few CRS rules read, so an attack in it
    * passed wherever the CRS content-type policy (920420, 920340) had been relaxed. Its values
-   * become ARGS as with the JSON processor (session 16 audit); REQBODY_PROCESSOR stays empty and a
-   * body that does not parse is left alone (no REQBODY_ERROR: it was never claimed to be JSON).
+   * become ARGS as with the JSON processor (session 16 audit), a JSON Lines body's line by line;
+   * REQBODY_PROCESSOR stays empty and a body that does not parse is left alone (no REQBODY_ERROR:
+   * it was never claimed to be JSON).
    */
   private sniffJsonBody(body: string): void {
     let i = body.startsWith('\xef\xbb\xbf') ? 3 : 0;
     while (i < body.length && (body[i] === ' ' || body[i] === '\t' || body[i] === '\r' || body[i] === '\n')) i++;
     if (body[i] !== '{' && body[i] !== '[') return;
     const r = parseJson(body);
-    if (r.error !== undefined) return;
-    for (const [name, value] of r.args) this.addArg('POST', name, value);
+    if (r.error === undefined) {
+      for (const [name, value] of r.args) this.addArg('POST', name, value);
+      return;
+    }
+    // JSON Lines / NDJSON (a document a line) is one document at a time to its readers: each line
+    // that parses alone gives ARGS too (session 23 WAF evasion audit: `{"a":1}\n{"q":"<sqli>"}`
+    // as text/plain passed where 920420 had been relaxed). Linear in the body: each line once.
+    for (let start = 0; start < body.length; ) {
+      let end = body.indexOf('\n', start);
+      if (end < 0) end = body.length;
+      const line = body.slice(start, end).trim();
+      start = end + 1;
+      if (line[0] !== '{' && line[0] !== '[') continue;
+      const doc = parseJson(line);
+      if (doc.error === undefined) for (const [name, value] of doc.args) this.addArg('POST', name, value);
+    }
   }
 
   // ------------------------------------------------------------------ variables

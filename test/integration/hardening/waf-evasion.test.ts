@@ -55,6 +55,9 @@ function attacks(): [string, Buffer][] {
   add('JSON: two documents under application/json', req('POST', '/x', [JS], `{"a":1}\n${JSON.stringify({ q: sqli })}\n`));
   add('JSON: application/merge-patch+json', req('POST', '/x', ['Content-Type: application/merge-patch+json'], JSON.stringify({ q: sqli })));
   add('JSON: text/json; charset=utf-8', req('POST', '/x', ['Content-Type: text/json; charset=utf-8'], JSON.stringify({ q: sqli })));
+  // JSON Lines: the sniff reads each line that parses alone (relaxed: 920420 no longer refuses the type): fixed
+  add('JSON Lines as application/x-ndjson', req('POST', '/x', ['Content-Type: application/x-ndjson'], `{"a":1}\n${JSON.stringify({ q: sqli })}\n`));
+  add('JSON Lines as text/plain', req('POST', '/x', ['Content-Type: text/plain'], `{"a":1}\r\n${JSON.stringify({ q: sqli })}`));
   add('JSON: application/json-seq (RS prefix)', req('POST', '/x', ['Content-Type: application/json-seq'], '\x1e' + JSON.stringify({ q: sqli }) + '\n'));
   return a;
 }

@@ -101,6 +101,11 @@ SecRule REQBODY_PROCESSOR "@rx ." "id:43,phase:2,pass,log"`);
       ['text/json', `[${doc}]`, []], // json.0.q and json.0.a.0: other names
       ['text/plain', '{not json', []], // no REQBODY_ERROR: the body never said it was JSON
       ['text/plain', 'q=an attack', []], // form sniffing is not done: no framework parses a form without its type
+      // JSON Lines (session 23 WAF evasion audit): each line that parses alone gives ARGS
+      ['application/x-ndjson', `{"b":2}\n${doc}\n`, [40, 41]],
+      ['text/plain', `{"b":2}\r\n  ${doc}\r\n`, [40, 41]],
+      [undefined, `{"b":2}\n{not json\n${doc}`, [40, 41]], // a broken line is skipped, the rest still read
+      ['text/plain', `{"b":2}\nq=an attack`, []], // only the lines that are JSON
     ];
     for (const [ct, body, want] of table) assert.deepEqual(post(ct, body), want, `${ct} ${body}`);
   });
