@@ -93,7 +93,7 @@ test('Redis flapping under traffic: only 200/429, then Redis decides again', asy
 
 test('Memcached hung (SIGSTOP) under traffic: answers keep coming from the fallback, then Memcached decides again', async () => {
   await untilBackendDecides('/m', 'mc-rl');
-  mc.pause();
+  await mc.pause();
   let statuses: number[];
   try {
     statuses = await trafficUntil('/m', sleep(1500));

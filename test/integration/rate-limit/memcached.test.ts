@@ -135,7 +135,7 @@ test('memcached that hangs (SIGSTOP): answers come within the timeout from the f
   const services = fakeServices();
   const f = mcFilter('mc-hang', 'max-rps 100; memcached-timeout-ms 50', services);
   assert.equal(await status(f), 200);
-  mc.pause();
+  await mc.pause();
   try {
     // memcached stays stopped until every answer is in: answers at all mean the client gave up
     // on it (the timeout), and each one was decided locally. No clock: a hang is what fails.

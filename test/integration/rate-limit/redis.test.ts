@@ -148,7 +148,7 @@ test('Redis that hangs (SIGSTOP): answers come within the timeout from the fallb
   const f = redisFilter('hang', 'max-rps 100; redis-timeout-ms 50', services);
   await untilConnected(f, 'hang'); // the calls below must meet a connected Redis that stopped answering
   assert.equal(await status(f), 200);
-  redis.pause();
+  await redis.pause();
   try {
     // Redis stays stopped until every answer is in: answers at all mean the client gave up on it
     // (the timeout), and each one was decided locally. No clock: a hang is what fails.
