@@ -25,6 +25,9 @@ export const HOP_BY_HOP = new Set([
  */
 export const UPSTREAM_ONLY_RESPONSE = new Set(['alt-svc']);
 
+/** Upstream response headers not relayed as they came: HOP_BY_HOP and UPSTREAM_ONLY_RESPONSE in one lookup a header. */
+export const NOT_RELAYED_RESPONSE = new Set([...HOP_BY_HOP, ...UPSTREAM_ONLY_RESPONSE]);
+
 /**
  * Message framing and connection-specific headers, which the gateway alone writes: an agent's
  * header operations or block headers and a route's header policies may not set them (a second
@@ -309,12 +312,12 @@ export function forwardHeaders(input: ForwardHeaderInput): HeaderMap {
   return out;
 }
 
-/** Response headers from the upstream, minus hop-by-hop ones. */
+/** Response headers from the upstream, minus hop-by-hop ones and the upstream's own (Alt-Svc). */
 export function responseHeaders(upstream: Record<string, string | string[] | undefined>): HeaderMap {
   const listed = connectionListed(upstream.connection);
   const out: HeaderMap = {};
   for (const name in upstream) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name) || UPSTREAM_ONLY_RESPONSE.has(name)) continue;
+    if (NOT_RELAYED_RESPONSE.has(name) || listed?.has(name)) continue;
     out[name] = upstream[name];
   }
   return out;

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import { errors, type Dispatcher } from 'undici';
 import type { HeaderMap } from '../pipeline/types.ts';
-import { HOP_BY_HOP, UPSTREAM_ONLY_RESPONSE, connectionListed } from '../server/headers.ts';
+import { NOT_RELAYED_RESPONSE, connectionListed } from '../server/headers.ts';
 
 /** What the exchange needs of the request's cancel token (src/server/context.ts CancelToken). */
 export interface CancelSignal {
@@ -278,7 +278,7 @@ const ONLY_CHUNKED = /^[\t ]*chunked[\t ]*$/i;
 
 /**
  * Response headers from raw name/value pairs, minus hop-by-hop ones, any named in Connection and
- * the upstream's own (`UPSTREAM_ONLY_RESPONSE`: Alt-Svc). undefined when the response has a transfer coding other than chunked (`gzip`, `gzip, chunked`):
+ * the upstream's own (`NOT_RELAYED_RESPONSE`: Alt-Svc). undefined when the response has a transfer coding other than chunked (`gzip`, `gzip, chunked`):
  * undici removes only the chunked framing, so the body it hands over would still be coded, with
  * nothing left to say so once Transfer-Encoding (hop-by-hop) is gone.
  */
@@ -290,12 +290,11 @@ export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap | undefine
     const v = raw[i + 1]!;
     const name = (typeof n === 'string' ? n : n.toString('latin1')).toLowerCase();
     const value = typeof v === 'string' ? v : v.toString('latin1');
-    if (HOP_BY_HOP.has(name)) {
+    if (NOT_RELAYED_RESPONSE.has(name)) {
       if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       else if (name === 'transfer-encoding' && !ONLY_CHUNKED.test(value)) return undefined;
       continue;
     }
-    if (UPSTREAM_ONLY_RESPONSE.has(name)) continue;
     const cur = out[name];
     out[name] = cur === undefined ? value : Array.isArray(cur) ? [...cur, value] : [cur, value];
   }
