@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { gatewayFrom, simpleConfig } from './gateway.ts';
 import { startUpstream, type TestUpstream } from './upstream.ts';
+import { untilInProcessAgentsBuilt } from './waf-probes.ts';
 import { crsDir } from '../unit/waf-regex/crs-rules.ts';
 
 // IBM037 (EBCDIC, US): enough of the table for the probes
@@ -53,10 +54,18 @@ observability { logging { level "error"${audit} } }
 `,
     }),
   );
+  const port = Number(new URL(gw.url()).port);
+  try {
+    await untilInProcessAgentsBuilt(port);
+  } catch (err) {
+    await gw.gw.close();
+    await upstream.close();
+    throw err;
+  }
   return {
     upstream,
     gw,
-    port: Number(new URL(gw.url()).port),
+    port,
     close: async () => {
       await gw.gw.close();
       await upstream.close();

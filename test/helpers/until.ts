@@ -34,12 +34,46 @@ export async function notHung<T>(what: string, p: Promise<T>, timeoutMs = HANG_M
   }
 }
 
+/** How often `notHungTurning` looks at the clock, and the most one look may count. */
+const TURN_MS = 100;
+
+/**
+ * As `notHung`, but the bound counts only time in which this process's event loop turned: a tick
+ * every TURN_MS adds the time since the last one, at most 2 x TURN_MS. A stretch in which the loop
+ * was blocked (a gateway in this process compiling the CRS for its in-process WAF) or the process
+ * was not scheduled (a loaded machine) counts as one tick, not as its length, so such a stretch
+ * cannot turn a slow start into a failure; an idle loop waiting for an answer that never comes
+ * counts wall time, so a hang still fails after `timeoutMs`.
+ */
+export async function notHungTurning<T>(what: string, p: Promise<T>, timeoutMs = HANG_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    const start = performance.now();
+    let counted = 0;
+    let last = start;
+    timer = setInterval(() => {
+      const now = performance.now();
+      counted += Math.min(now - last, 2 * TURN_MS);
+      last = now;
+      if (counted >= timeoutMs) reject(new Error(`hung: ${what} had not finished after ${timeoutMs} ms of event-loop time (${Math.round(now - start)} ms wall)`));
+    }, TURN_MS);
+  });
+  try {
+    return await Promise.race([p, hung]);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /**
  * Bound for a recovery that waits on a backoff: the rate-limit breaker's cooldown doubles per
  * failed probe up to 30 s (plugins/rate-limit/backend-breaker.ts), so a backend down for long on a
  * loaded machine may be probed again only 30 s later.
  */
 export const RECOVERY_MS = 60_000;
+
+/** Longest delay setTimeout takes (a longer one fires at once): a helper's own timer switched off where `notHungTurning` bounds the wait. */
+export const NO_WALL_BOUND = 2 ** 31 - 1;
 
 /** Bound for a child process (redis-server, memcached, dnsmasq, rsyslogd, a gateway) to start answering on a loaded machine. */
 export const START_MS = 60_000;
