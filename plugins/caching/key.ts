@@ -162,16 +162,16 @@ export function impliedVary(response: Readonly<Record<string, string | string[] 
 
 /**
  * The header names a stored response varies on: the route's vary-headers plus the response's
- * Vary (lower-cased, sorted, unique), plus those `impliedVary` names for `response`. `undefined` for `Vary: *` or a header the gateway writes per
- * request (never reusable, not stored).
+ * Vary (lower-cased, sorted, unique), plus the names `impliedVary` reads off the response.
+ * `undefined` for `Vary: *` or a header the gateway writes per request (never reusable, not stored).
  */
-export function varyNames(routeVary: readonly string[], responseVary: string | string[] | undefined, response?: Readonly<Record<string, string | string[] | undefined>>): string[] | undefined {
-  const names = new Set<string>();
-  if (response !== undefined) for (const n of impliedVary(response)) names.add(n);
+export function varyNames(routeVary: readonly string[], response: Readonly<Record<string, string | string[] | undefined>>): string[] | undefined {
+  const names = new Set<string>(impliedVary(response));
   for (const n of routeVary) {
     if (isWrittenPerRequest(n)) return undefined;
     names.add(n);
   }
+  const responseVary = response.vary;
   const v = Array.isArray(responseVary) ? responseVary.join(',') : (responseVary ?? '');
   for (const part of v.split(',')) {
     const n = part.trim().toLowerCase();

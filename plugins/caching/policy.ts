@@ -92,7 +92,7 @@ export function storeVerdict(req: { method: string; url: string; headers: Header
   if (req.headers.authorization !== undefined && !rescc.has('public') && !rescc.has('s-maxage') && !rescc.has('must-revalidate')) {
     return { store: false, reason: 'authorization' };
   }
-  const vary = varyNames(settings.varyHeaders, res.headers.vary, res.headers);
+  const vary = varyNames(settings.varyHeaders, res.headers);
   if (!vary) return { store: false, reason: 'vary' };
   // The policy object is stored with the entry and keeps the request headers it was given when the
   // response has a Vary: only those that matter to it, not the whole request's.
