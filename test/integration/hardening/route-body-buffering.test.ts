@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { closeServer } from '../../helpers/upstream.ts';
-import { UNTIL_MS } from '../../helpers/until.ts';
+import { notHungTurning, UNTIL_MS } from '../../helpers/until.ts';
 
 let upstream: http.Server;
 let target: string;
@@ -134,7 +134,8 @@ test('HTTP/2: a non-gRPC bidirectional stream on the streaming route', async () 
     stream.on('data', (c: string) => (body += c));
     const ended = new Promise<void>((r) => stream.once('end', () => r()));
     stream.write('hello');
-    const reply = await Promise.race([first, new Promise<string>((r) => setTimeout(() => r('no answer'), 2000))]);
+    // bounded by event-loop time (a loaded machine cannot make it fire): buffered, the answer never comes before the end
+    const reply = await notHungTurning('the first answer', first, UNTIL_MS).catch(() => 'no answer');
     assert.equal(reply, 'got 5\n', 'the upstream answered the first message before the stream ended');
     clientDone = true;
     stream.end('world');
@@ -155,19 +156,15 @@ test('the streaming route still counts against max-streaming-uploads-per-client;
     s.on('error', () => undefined);
     await new Promise<void>((r) => s.once('connect', () => r()));
     s.write(`POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789`);
-    return new Promise<string>((r) => {
-      s.once('data', (c: Buffer) => r(c.toString('latin1')));
-      setTimeout(() => r('no answer'), 3000).unref();
-    });
+    const answer = new Promise<string>((r) => s.once('data', (c: Buffer) => r(c.toString('latin1'))));
+    return notHungTurning('the first bytes of the answer', answer, UNTIL_MS).catch(() => 'no answer');
   };
   try {
-    const holding = await trickle('/stream/a'); // takes the client's one slot
-    await new Promise((r) => setTimeout(r, 200));
+    // the held upload reached the upstream, which answered its first part: it holds the client's one slot
+    assert.match(await (await trickle('/stream/a')), /^HTTP\/1\.1 200 /);
     const over = await trickle('/stream/b');
     assert.match(await over, /^HTTP\/1\.1 429 [\s\S]*\r\nretry-after: 1\r\n/i);
-    // the held upload reached the upstream, which answered its first part
-    assert.match(await holding, /^HTTP\/1\.1 200 /);
-    const buffered = await fetch(`http://127.0.0.1:${port}/other`, { method: 'POST', body: 'small', signal: AbortSignal.timeout(3000) });
+    const buffered = await notHungTurning('a buffered POST', fetch(`http://127.0.0.1:${port}/other`, { method: 'POST', body: 'small' }));
     assert.equal(buffered.status, 200, 'a body read first takes no slot');
     assert.equal(await buffered.text(), 'got 5\ndone 5\n');
   } finally {

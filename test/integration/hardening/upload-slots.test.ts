@@ -9,6 +9,7 @@ import net from 'node:net';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
+import { notHungTurning, until } from '../../helpers/until.ts';
 
 let up: TestUpstream;
 let gw: Gateway;
@@ -37,9 +38,13 @@ test('four trickled uploads from one client do not take every upstream socket fr
       s.write('POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\nx');
       socks.push(s);
     }
-    await new Promise((r) => setTimeout(r, 300));
-    const r = await fetch(`${base}/other`, { signal: AbortSignal.timeout(2000) });
+    // the four uploads are in the gateway (not a 300 ms pause: a loaded machine may not have read them yet)
+    await until('four uploads in flight', () => gw.current.activeRequests === 4);
+    // bounded by event-loop time, not a 2 s wall clock a loaded machine can outlast: taken sockets
+    // would queue this request until the uploads end, which they do not before the finally below
+    const r = await notHungTurning('a request beside four trickled uploads', fetch(`${base}/other`));
     assert.equal(r.status, 200);
+    assert.ok(gw.current.activeRequests >= 4, 'the four uploads were still held when it was answered');
   } finally {
     for (const s of socks) s.destroy();
   }
