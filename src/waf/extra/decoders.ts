@@ -1,5 +1,6 @@
 // Decoders of the extra rule sets (issue #16): what the CRS does not look inside. Inputs and
 // outputs are latin1 "binary" strings (char code = byte), as everywhere in the engine.
+import { urlDecode } from '../transformations/decode.ts';
 
 /** Runs of the base64 / base64url alphabet long enough to carry a payload (>= 9 bytes). */
 const BASE64_RUN = /[A-Za-z0-9+/_-]{12,}={0,2}/g;
@@ -10,13 +11,37 @@ const MAX_SEGMENTS = 32;
 const MAX_JSON = 65536;
 const MAX_LEAVES = 256;
 
+/**
+ * Share of a decoded run's bytes that are text: printable ASCII and whitespace, and the bytes of
+ * well-formed UTF-8 sequences of non-control characters (a payload padded with accented words or
+ * emoji is text to the application; random bytes seldom form such sequences).
+ */
 function printableShare(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if ((c >= 0x20 && c < 0x7f) || c === 0x09 || c === 0x0a || c === 0x0d) n++;
+    else if (c >= 0xc2 && c <= 0xf4) {
+      const len = utf8SequenceAt(s, i, c);
+      if (len > 0) {
+        n += len;
+        i += len - 1;
+      }
+    }
   }
   return s.length === 0 ? 0 : n / s.length;
+}
+
+/** Length of the well-formed UTF-8 sequence of a character from U+00A0 up led by `lead` at `i`; 0 if none. */
+function utf8SequenceAt(s: string, i: number, lead: number): number {
+  const len = lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
+  if (i + len > s.length) return 0;
+  for (let k = 1; k < len; k++) if ((s.charCodeAt(i + k) & 0xc0) !== 0x80) return 0;
+  // C1 controls (U+0080-U+009F) are not text; overlong 3/4-byte forms are not well-formed
+  const second = s.charCodeAt(i + 1);
+  if (lead === 0xc2 && second < 0xa0) return 0;
+  if ((lead === 0xe0 && second < 0xa0) || (lead === 0xf0 && second < 0x90) || (lead === 0xf4 && second > 0x8f)) return 0;
+  return len;
 }
 
 /** Decodes base64 or base64url, padded or not; undefined when the length cannot be base64. */
@@ -27,24 +52,61 @@ export function decodeBase64Any(run: string): string | undefined {
   return Buffer.from(s, 'base64').toString('latin1');
 }
 
+/** Adds a decoded run when it is text (a JSON text as its string leaves); false when it is not. */
+function addText(out: string[], decoded: string | undefined): boolean {
+  if (decoded === undefined || decoded.length < MIN_DECODED || printableShare(decoded) < PRINTABLE_SHARE) return false;
+  const leaves = jsonLeaves(decoded);
+  if (leaves.length) out.push(...leaves);
+  else out.push(decoded);
+  return true;
+}
+
+/** Characters outside the base64 / base64url alphabet and padding, which decoders skip. */
+const NOT_BASE64 = /[^A-Za-z0-9+/_=-]+/g;
+/** A JWT (or JWS): three base64url segments, two dots. Its readers decode segment by segment. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
 /**
  * The base64 / base64url (padded or not) runs of a value that decode to mostly printable text
- * (>= 90% printable ASCII, >= 6 bytes): hashes, UUIDs, random ids and binary data (images)
- * decode to bytes that are not text and are dropped. A decoded text that is itself JSON (a JWT
- * payload, say) yields its string leaves instead, so JSON punctuation is not read as SQL.
+ * (>= 90% printable ASCII or well-formed UTF-8, >= 6 bytes): hashes, UUIDs, random ids and binary
+ * data (images) decode to bytes that are not text and are dropped. A decoded text that is itself
+ * JSON (a JWT payload, say) yields its string leaves instead, so JSON punctuation is not read as SQL.
+ *
+ * Node's `Buffer.from(s, 'base64')` and Python's `b64decode` skip every character outside the
+ * alphabet, so `MScg.T1Ig!JzEn...` or a payload cut into lines is one text to the application and
+ * runs too short or too misaligned to read to a run-by-run decoder (session 24 WAF evasion audit):
+ * a value whose runs are separated by such characters is also read with them dropped, up to the
+ * first padding `=` (where both decoders stop), at each of the four alignments (a prefix the
+ * application strips, `Bearer `, shifts it). A JWT's dots are not skipped: its readers split on
+ * them. A value with percent escapes (a cookie or header the application URL-decodes first) is
+ * read decoded as well.
  */
 export function base64Texts(value: string): string[] {
   if (value.length < 12) return [];
   const out: string[] = [];
+  readBase64(value, out);
+  if (value.indexOf('%') >= 0 && out.length < MAX_SEGMENTS) {
+    const decoded = urlDecode(value);
+    if (decoded !== value) readBase64(decoded, out);
+  }
+  return out.length > MAX_SEGMENTS ? out.slice(0, MAX_SEGMENTS) : out;
+}
+
+function readBase64(value: string, out: string[]): void {
+  let runs = 0;
   BASE64_RUN.lastIndex = 0;
   for (let m = BASE64_RUN.exec(value); m && out.length < MAX_SEGMENTS; m = BASE64_RUN.exec(value)) {
-    const decoded = decodeBase64Any(m[0]);
-    if (decoded === undefined || decoded.length < MIN_DECODED || printableShare(decoded) < PRINTABLE_SHARE) continue;
-    const leaves = jsonLeaves(decoded);
-    if (leaves.length) out.push(...leaves);
-    else out.push(decoded);
+    runs++;
+    addText(out, decodeBase64Any(m[0]));
   }
-  return out;
+  // one run that is the whole value (the usual case): nothing skipped, nothing more to read
+  if ((runs === 1 && /^[A-Za-z0-9+/_-]+=*$/.test(value)) || out.length >= MAX_SEGMENTS || JWT_SHAPE.test(value)) return;
+  const eq = value.indexOf('=');
+  const head = eq < 0 ? value : value.slice(0, eq);
+  NOT_BASE64.lastIndex = 0;
+  const joined = head.replace(NOT_BASE64, '');
+  if (joined.length < 12 || joined.length === head.length) return;
+  for (let shift = 0; shift < 4; shift++) if (addText(out, decodeBase64Any(joined.slice(shift)))) return;
 }
 
 /** `t:sentinelBase64Text`: the decoded texts of base64Texts joined by newlines ('' if none). */

@@ -37,6 +37,24 @@ describe('decoders', () => {
   ];
   for (const c of cases) test(`base64Texts: ${c.name}`, () => assert.deepEqual(base64Texts(c.value), c.want));
 
+  // Session 24 WAF evasion audit: Node's Buffer.from(s, 'base64') and Python's b64decode skip every
+  // character outside the alphabet; a run-by-run reader saw pieces too short or misaligned.
+  const union = "1' UNION SELECT password FROM users--";
+  const skipped: { name: string; value: string; want: string }[] = [
+    { name: 'junk characters inside', value: `${b64(union).slice(0, 4)}.${b64(union).slice(4, 8)}!${b64(union).slice(8)}`, want: union },
+    { name: 'aligned 12-character runs joined by dots', value: b64(union).match(/.{1,12}/g)!.join('.'), want: union },
+    { name: 'MIME line breaks', value: b64(union).match(/.{1,8}/g)!.join('\r\n'), want: union },
+    { name: 'percent-encoded + / = (a cookie the application URL-decodes)', value: encodeURIComponent(b64("1' OR '1'='1'>>>>")), want: "1' OR '1'='1'>>>>" },
+    { name: 'a payload padded with UTF-8 text', value: b64(`${union} ${'é'.repeat(30)}`), want: Buffer.from(`${union} ${'é'.repeat(30)}`).toString('latin1') },
+  ];
+  for (const c of skipped) test(`base64Texts: ${c.name}`, () => assert.ok(base64Texts(c.value).includes(c.want), JSON.stringify(base64Texts(c.value))));
+  test('base64Texts: binary with line breaks and sentences are not text when read across their separators', () => {
+    const mime = randomBytes(300).toString('base64').match(/.{1,76}/g)!.join('\r\n');
+    assert.deepEqual(base64Texts(mime), []);
+    assert.deepEqual(base64Texts(PNG.match(/.{1,20}/g)!.join('\n')), []);
+    assert.deepEqual(base64Texts('Please select one item from the list of running shoes, size 42'), []);
+  });
+
   test('random ids (base64url, 16-48 bytes) never decode to text', () => {
     for (let i = 0; i < 500; i++) {
       const id = randomBytes(16 + (i % 33)).toString(i % 2 ? 'base64url' : 'base64');
@@ -110,6 +128,11 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
     { name: 'base64 shell command in an argument', req: { uri: `/run?c=${encodeURIComponent(b64('; cat /etc/shadow'))}` }, rule: 990105 },
     { name: 'base64 SQLi in a JSON field', req: { uri: '/api/items', body: JSON.stringify({ q: b64("' or 1=1 -- ") }) }, rule: 990101 },
     { name: 'base64 SQLi in a cookie', req: { uri: '/', headers: [['Cookie', `prefs=${b64("admin' --")}`]] }, rule: 990101 },
+    // session 24 WAF evasion audit: what Node's and Python's base64 decoders skip
+    { name: 'base64 SQLi with junk characters inside', req: { uri: `/search?data=${encodeURIComponent(b64("1' UNION SELECT password FROM users--").replace(/(.{5})/g, '$1.'))}` }, rule: 990101 },
+    { name: 'base64 SQLi cut into MIME lines in a JSON field', req: { uri: '/api/items', body: JSON.stringify({ q: b64("1' UNION SELECT password FROM users--").match(/.{1,12}/g)!.join('\r\n') }) }, rule: 990101 },
+    { name: 'base64 SQLi in a cookie with percent-encoded + and /', req: { uri: '/', headers: [['Cookie', `prefs=${encodeURIComponent(b64("?>>1' or 'a'='a"))}`]] }, rule: 990101 },
+    { name: 'base64 SQLi padded with UTF-8 text', req: { uri: `/search?data=${encodeURIComponent(b64(`1' UNION SELECT password FROM users-- ${'日本語'.repeat(10)}`))}` }, rule: 990101 },
     { name: 'SQLi in X-Forwarded-Host', req: { uri: '/', headers: [['X-Forwarded-Host', "1' or '1'='1"]] }, rule: 990111 },
     { name: 'SQLi in a custom header', req: { uri: '/', headers: [['X-Api-Version', '1 UNION SELECT NULL,version()--']] }, rule: 990111 },
   ];
@@ -144,6 +167,11 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
     { name: 'UUIDs in query and headers', req: { uri: `/o?id=${randomUUID()}`, headers: [['X-Request-Id', randomUUID()], ['X-Correlation-Id', randomUUID()]] } },
     { name: 'client hints and ETags', req: { uri: '/', headers: [['Sec-Ch-Ua', '"Chromium";v="120", "Not?A_Brand";v="8"'], ['Sec-Ch-Ua-Platform', '"Linux"'], ['If-None-Match', 'W/"5e15153d-120f"']] } },
     { name: 'base64 of an ordinary sentence', req: { uri: `/?msg=${encodeURIComponent(b64('Meet me at the station at 5 pm, bring the tickets.'))}` } },
+    // session 24: values whose separators the base64 set now reads across
+    { name: 'base64 of a UTF-8 sentence', req: { uri: `/?msg=${encodeURIComponent(b64('Rendez-vous à la gare à 17 h, café compris. Grüße, 東京'))}` } },
+    { name: 'MIME-wrapped image and random bytes in a JSON body', req: { uri: '/api/upload', body: JSON.stringify({ png: PNG.match(/.{1,76}/g)!.join('\r\n'), blob: randomBytes(600).toString('base64').match(/.{1,76}/g)!.join('\n') }) } },
+    { name: 'framework session cookies (Flask, Rails, Django signed)', req: { uri: '/', headers: [['Cookie', `session=${b64url('{"user_id":42,"cart":["sku-1"]}')}.ZXhhbXBsZQ.${randomBytes(20).toString('base64url')}; _app_session=${b64('{"session_id":"abc123","csrf":"tok"}')}--${randomBytes(20).toString('hex')}; sig=${b64url('user:42')}:1pQx2Z:${randomBytes(16).toString('base64url')}`]] } },
+    { name: 'Accept, Accept-Language and a URL argument', req: { uri: `/r?next=${encodeURIComponent('https://shop.example/orders/2024/summary?page=2&sort=date')}`, headers: [['Accept-Language', 'fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5'], ['Link', '<https://shop.example/style.css>; rel=preload; as=style']] } },
   ];
   for (const n of negatives) {
     test(`no extra rule fires: ${n.name}`, () => {
