@@ -65,9 +65,23 @@ describe('parseXml', () => {
   it('collects element texts (XML:/*) and attribute values (XML://@*)', () => {
     const r = parseXml('<?xml version="1.0"?><a id="1"><b x="y">hi <i>there</i></b><![CDATA[<raw>]]></a>');
     assert.equal(r.error, undefined);
-    assert.deepEqual(r.texts, ['hi', 'there', '<raw>']);
+    // each run of text between tags, then the whole document's text (ModSecurity's XML:/*)
+    assert.deepEqual(r.texts, ['hi', 'there', '<raw>', 'hi there<raw>']);
     assert.deepEqual(r.attrs, ['1', 'y']);
   });
+  it('one text: no second copy of the whole', () => {
+    assert.deepEqual(parseXml('<a>\n  <b> one </b>\n</a>').texts, ['one']);
+  });
+  // session 24 WAF evasion audit: the application reads one string (textContent, JAXB, lxml itertext)
+  const splits: [string, string, string[]][] = [
+    ['a comment', "<r><q>1' UN<!--x-->ION SEL<!---->ECT 1</q></r>", ["1' UNION SELECT 1"]],
+    ['a processing instruction', "<r><q>1' UN<?pi x?>ION SELECT 1</q></r>", ["1' UNION SELECT 1"]],
+    ['CDATA sections', "<r><q>1' UN<![CDATA[ION SEL]]>ECT 1</q></r>", ["1' UNION SELECT 1"]],
+    ['child elements', "<r><q>1' UN<b/>ION SEL<b></b>ECT 1</q></r>", ["1' UN", 'ION SEL', 'ECT 1', "1' UNION SELECT 1"]],
+  ];
+  for (const [what, body, texts] of splits) {
+    it(`text split by ${what} is also read joined`, () => assert.deepEqual(parseXml(body).texts, texts));
+  }
   it('decodes the predefined entities', () => {
     assert.deepEqual(parseXml('<a>&lt;script&gt;&amp;</a>').texts, ['<script>&']);
   });
