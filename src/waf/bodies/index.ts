@@ -10,3 +10,4 @@ export {
 } from './multipart.ts';
 export { parseJson, type JsonOptions, type JsonResult } from './json.ts';
 export { parseXml, type XmlResult } from './xml.ts';
+export { unescapedCookieValue } from './cookie.ts';

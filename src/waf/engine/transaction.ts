@@ -12,6 +12,7 @@ import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot,
 import { processBody, type BodyProcessor } from './body.ts';
 import { parseJson } from '../bodies/json.ts';
 import { parseUrlEncoded } from '../bodies/urlencoded.ts';
+import { unescapedCookieValue } from '../bodies/cookie.ts';
 import { currentTransaction } from '../seen-before.ts';
 
 export interface Intervention {
@@ -422,6 +423,7 @@ export class Transaction {
     // pieces); `eq` is the first '=' at or after the piece (-1: none left, -2: not looked for
     // yet), looked for again only once passed, as in parseUrlEncoded.
     const n = header.length;
+    const escapes = header.indexOf('\\') >= 0;
     let start = 0;
     let eq = -2;
     for (;;) {
@@ -435,6 +437,11 @@ export class Transaction {
         const value = eq >= 0 && eq < end ? header.slice(eq + 1, end) : '';
         c.add(name, value);
         cn.add(name, name);
+        // a quoted value with backslash escapes, as Python's cookie readers decode it: an item more
+        if (escapes) {
+          const u = unescapedCookieValue(value);
+          if (u !== undefined && u !== value) c.add(name, u);
+        }
       }
       if (end === n) return;
       start = end + 1;
