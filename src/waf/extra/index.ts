@@ -22,7 +22,11 @@ export const EXTRA_RULE_IDS = '990100-990199';
 
 const ALL_INPUTS = 'ARGS|ARGS_NAMES|REQUEST_COOKIES|REQUEST_COOKIES_NAMES|REQUEST_HEADERS|XML:/*';
 // Already inspected by CRS 941100 / 942100 (not scored twice); cookies are parsed into REQUEST_COOKIES.
-const OTHER_HEADERS = 'REQUEST_HEADERS|!REQUEST_HEADERS:User-Agent|!REQUEST_HEADERS:Referer|!REQUEST_HEADERS:Cookie';
+// HTTP message signatures' component lists (RFC 9421: `sig1=("@method" "@path");created=...`) are
+// SQL to libinjection (fingerprint `no(s`), so every signed request was refused; their readers
+// parse them as structured fields (session 24 WAF evasion audit).
+const OTHER_HEADERS =
+  'REQUEST_HEADERS|!REQUEST_HEADERS:User-Agent|!REQUEST_HEADERS:Referer|!REQUEST_HEADERS:Cookie|!REQUEST_HEADERS:Signature-Input|!REQUEST_HEADERS:Accept-Signature';
 const XSS_T = 't:none,t:utf8toUnicode,t:urlDecodeUni,t:htmlEntityDecode,t:jsDecode,t:cssDecode,t:removeNulls';
 const SQLI_T = 't:none,t:utf8toUnicode,t:urlDecodeUni,t:removeNulls';
 

@@ -171,6 +171,18 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
     { name: 'base64 of a UTF-8 sentence', req: { uri: `/?msg=${encodeURIComponent(b64('Rendez-vous à la gare à 17 h, café compris. Grüße, 東京'))}` } },
     { name: 'MIME-wrapped image and random bytes in a JSON body', req: { uri: '/api/upload', body: JSON.stringify({ png: PNG.match(/.{1,76}/g)!.join('\r\n'), blob: randomBytes(600).toString('base64').match(/.{1,76}/g)!.join('\n') }) } },
     { name: 'framework session cookies (Flask, Rails, Django signed)', req: { uri: '/', headers: [['Cookie', `session=${b64url('{"user_id":42,"cart":["sku-1"]}')}.ZXhhbXBsZQ.${randomBytes(20).toString('base64url')}; _app_session=${b64('{"session_id":"abc123","csrf":"tok"}')}--${randomBytes(20).toString('hex')}; sig=${b64url('user:42')}:1pQx2Z:${randomBytes(16).toString('base64url')}`]] } },
+    {
+      name: 'HTTP message signatures (RFC 9421) and digests',
+      req: {
+        uri: '/api/orders',
+        headers: [
+          ['Signature-Input', 'sig1=("@method" "@target-uri" "content-digest");created=1618884473;keyid="test-key-rsa-pss"'],
+          ['Signature', `sig1=:${randomBytes(64).toString('base64')}:`],
+          ['Accept-Signature', 'sig1=("@status" "content-digest");keyid="k1"'],
+          ['Content-Digest', `sha-256=:${randomBytes(32).toString('base64')}:`],
+        ],
+      },
+    },
     { name: 'Accept, Accept-Language and a URL argument', req: { uri: `/r?next=${encodeURIComponent('https://shop.example/orders/2024/summary?page=2&sort=date')}`, headers: [['Accept-Language', 'fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5'], ['Link', '<https://shop.example/style.css>; rel=preload; as=style']] } },
   ];
   for (const n of negatives) {
