@@ -7,48 +7,118 @@ import { requestChunkRead, type RequestChunkRead } from './body-seams.ts';
 export type ReadResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' | 'error'; received: number };
 
 /**
+ * Chunks below this size are gathered: kept as one copy per this many bytes, and handed to
+ * `onChunk` as one chunk per socket read (or per this many bytes). A client that sends its body one
+ * byte per HTTP/1.1 chunk or HTTP/2 DATA frame (a 64 KiB read holds ~10,000 of them) cost a Buffer
+ * object (~150 bytes of heap) per byte of body and a stream-mode agent one event per byte
+ * (docs/security.md, "Session 24 audit").
+ */
+const SMALL_CHUNK = 1024;
+
+/** Small chunks gathered into one Buffer (a single one is handed on as it is). */
+class Gather {
+  parts: Buffer[] = [];
+  bytes = 0;
+  add(chunk: Buffer): void {
+    this.parts.push(chunk);
+    this.bytes += chunk.length;
+  }
+  take(): Buffer | undefined {
+    const n = this.parts.length;
+    if (n === 0) return undefined;
+    const block = n === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.bytes);
+    this.parts = [];
+    this.bytes = 0;
+    return block;
+  }
+}
+
+/**
  * Reads a whole request body, at most `hardLimit` bytes (beyond: too_large, the stream is left
- * paused). `onChunk` lets stream mode look at each chunk as it arrives; the stream is paused until
- * the returned promise settles (so a slow agent back-pressures the client, not the gateway's
- * memory). `kept`, when given, collects every chunk read, the one that passed the limit included,
- * so a caller can still send what was read before the rest of the stream.
+ * paused). `onChunk` lets stream mode look at the body as it arrives (small chunks of one socket
+ * read together, see SMALL_CHUNK); the stream is paused until the returned promise settles (so a
+ * slow agent back-pressures the client, not the gateway's memory). `kept`, when given, collects
+ * every byte read, the chunk that passed the limit included, so a caller can still send what was
+ * read before the rest of the stream.
  */
 export function readBody(stream: Readable, hardLimit: number, signal: AbortSignal, onChunk?: (chunk: Buffer) => Promise<void> | void, kept?: Buffer[]): Promise<ReadResult> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = kept ?? [];
+    const stored = new Gather();
+    const unseen = onChunk ? new Gather() : undefined;
+    let later: NodeJS.Immediate | undefined;
     let received = 0;
     let done = false;
     const finish = (r: ReadResult) => {
       if (done) return;
       done = true;
+      if (later) clearImmediate(later);
       stream.off('data', onData);
       stream.off('end', onEnd);
       stream.off('error', onError);
       signal.removeEventListener('abort', onAbort);
       resolve(r);
     };
+    const store = (chunk: Buffer) => {
+      if (chunk.length >= SMALL_CHUNK) {
+        const block = stored.take();
+        if (block) chunks.push(block);
+        chunks.push(chunk);
+        return;
+      }
+      stored.add(chunk);
+      if (stored.bytes >= SMALL_CHUNK) chunks.push(stored.take()!);
+    };
+    /** Hands what stream mode has not seen yet to onChunk (paused until its promise settles). */
+    const show = (): Promise<void> | void => {
+      if (later) clearImmediate(later);
+      later = undefined;
+      const block = unseen!.take();
+      if (!block) return;
+      const r = onChunk!(block);
+      if (requestChunkRead.hasSubscribers) requestChunkRead.publish({ stream, received } satisfies RequestChunkRead);
+      if (r) {
+        stream.pause();
+        r.then(
+          () => !done && stream.resume(),
+          () => finish({ ok: false, reason: 'error', received }),
+        );
+      }
+      return r;
+    };
     const onData = (chunk: Buffer) => {
       received += chunk.length;
       if (received > hardLimit) {
         stream.pause();
-        if (kept) kept.push(chunk);
+        if (kept) {
+          const block = stored.take();
+          if (block) kept.push(block);
+          kept.push(chunk);
+        }
         finish({ ok: false, reason: 'too_large', received });
         return;
       }
-      chunks.push(chunk);
-      if (onChunk) {
-        const r = onChunk(chunk);
-        if (r) {
-          stream.pause();
-          r.then(
-            () => !done && stream.resume(),
-            () => finish({ ok: false, reason: 'error', received }),
-          );
-        }
+      store(chunk);
+      if (!unseen) {
+        if (requestChunkRead.hasSubscribers) requestChunkRead.publish({ stream, received } satisfies RequestChunkRead);
+        return;
       }
-      if (requestChunkRead.hasSubscribers) requestChunkRead.publish({ stream, received } satisfies RequestChunkRead);
+      unseen.add(chunk);
+      // the rest of this socket read is parsed before the immediate runs
+      if (unseen.bytes >= SMALL_CHUNK) show();
+      else later ??= setImmediate(show);
     };
-    const onEnd = () => finish({ ok: true, body: Buffer.concat(chunks, received) });
+    const whole = () => {
+      const block = stored.take();
+      if (block) chunks.push(block);
+      finish({ ok: true, body: Buffer.concat(chunks, received) });
+    };
+    // what stream mode had not seen yet goes first, and its refusal still fails the read
+    const onEnd = () => {
+      const shown = unseen ? show() : undefined;
+      if (shown) shown.then(whole, () => undefined);
+      else whole();
+    };
     const onError = () => finish({ ok: false, reason: 'error', received });
     const onAbort = () => finish({ ok: false, reason: 'aborted', received });
     if (signal.aborted) return onAbort();

@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { reservedCorrelationIds } from '../../../plugins/agents/correlation.ts';
@@ -229,6 +230,30 @@ test('stream mode: chunks go to the agent as they arrive; a later chunk can bloc
   const blocked = await send(gw.port, '/stream/x', { headers: JSON_CT, body: ['{"a":"fine",', '"b":"attack"}'] });
   assert.equal(blocked.status, 403);
   assert.match(blocked.body.toString(), /^body blocked at chunk \d+$/);
+});
+
+test('stream mode: a body sent one byte per chunk reaches the agent gathered, not as one event per byte (session 24 audit)', async () => {
+  // 3,000 chunks of one byte in one write (18 kB of chunked framing): one socket read or a few.
+  // Before, each was an agent event of its own (and a Buffer kept per byte).
+  const path = '/stream/one-byte-chunks';
+  const body = `{"a":"${'b'.repeat(2990)}"}`;
+  const framed = [...body].map((c) => `1\r\n${c}\r\n`).join('');
+  const s = connect(gw.port, '127.0.0.1');
+  s.on('error', () => undefined);
+  let answer = '';
+  s.setEncoding('latin1');
+  s.on('data', (c: string) => (answer += c));
+  try {
+    s.write(`POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${framed}0\r\n\r\n`);
+    await until(() => `the answer (got ${JSON.stringify(answer.slice(0, 80))})`, () => /^HTTP\/1\.1 \d{3} [^]*\r\n\r\n/.test(answer) && s.readableEnded);
+  } finally {
+    s.destroy();
+  }
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  const hit = upstream.hits.at(-1)!;
+  assert.equal(hit.body.toString(), body);
+  const events = Number(hit.headers['x-agent-body-chunks']);
+  assert.ok(events >= 1 && events <= 8, `agent events for 3,000 one-byte chunks: ${events}`);
 });
 
 test('no leaked pending calls or correlation ids', async () => {

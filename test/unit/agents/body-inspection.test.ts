@@ -74,7 +74,21 @@ test('readBody buffers everything, stops past the limit, and lets stream mode se
     seen.push(c.toString());
   });
   assert.deepEqual(ok, { ok: true, body: Buffer.from('abcdef') });
+  // small chunks that arrive together (one socket read) are seen as one (session 24 audit)
+  assert.deepEqual(seen, ['abcdef']);
+  seen.length = 0;
+  const apart = Readable.from((async function* () {
+    for (const p of parts) {
+      yield p;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  })());
+  assert.deepEqual(await readBody(apart, 100, new AbortController().signal, async (c) => void seen.push(c.toString())), { ok: true, body: Buffer.from('abcdef') });
   assert.deepEqual(seen, ['ab', 'cd', 'ef']);
+  const large = Buffer.alloc(1024, 'x');
+  seen.length = 0;
+  assert.equal((await readBody(Readable.from([Buffer.from('a'), large, Buffer.from('b')]), 2000, new AbortController().signal, async (c) => void seen.push(c.toString()))).ok, true);
+  assert.deepEqual(seen, [`a${large.toString()}`, 'b'], 'what was gathered goes with the next chunk that fills SMALL_CHUNK');
   const big = await readBody(Readable.from(parts), 3, new AbortController().signal);
   assert.deepEqual(big, { ok: false, reason: 'too_large', received: 4 });
   const stopped = await readBody(Readable.from(parts), 100, new AbortController().signal, () => Promise.reject(new Error('blocked')));
