@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parse } from 'yaml';
 import { loadConfigText } from '../../../src/config/load.ts';
 import { pluginValidators } from '../../../src/server/validators.ts';
 import { chartDir, find, helm, lint, refusal, render, repoRoot, type K8sObject } from '../../helpers/helm.ts';
@@ -68,6 +69,18 @@ function kdlOf(objs: K8sObject[]): string {
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-chart-'));
+
+/** The values README.md shows under "Deploy on Kubernetes" (its first yaml block there), as a values file: the newcomer's example must render and load. */
+function readmeValues(): string {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Deploy on Kubernetes'));
+  const block = /```yaml\n([\s\S]*?)```/.exec(section);
+  assert.ok(block, 'README.md "Deploy on Kubernetes" has no yaml block');
+  const file = join(tmp, 'readme-values.yaml');
+  writeFileSync(file, block[1]!);
+  return file;
+}
+valueSets['README example'] = [readmeValues()];
 
 const gateway = (d: Deployment) => d.spec.template.spec.containers.find((c) => c.name === 'sentinel')!;
 const port = (c: Container, name: string) => c.ports?.find((p) => p.name === name)?.containerPort;
@@ -138,6 +151,19 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
       });
     });
   }
+
+  it('Chart.yaml describes this package: version and appVersion are package.json\'s, no home or sources but its own', async () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string; homepage?: string; repository?: string | { url: string } };
+    const { stdout } = await run(await helm(), ['show', 'chart', chartDir], { timeout: 60_000 });
+    const chart = parse(stdout) as { name: string; version: string; appVersion: string; home?: string; sources?: string[] };
+    assert.equal(chart.name, 'sentinel');
+    // the image tag defaults to appVersion: the image built from this checkout's package
+    assert.equal(chart.appVersion, pkg.version);
+    assert.equal(chart.version, pkg.version);
+    // session 23's chart had home: the Rust Sentinel's repository, another project
+    const own = [pkg.homepage, typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url].filter((u): u is string => u !== undefined);
+    for (const url of [chart.home, ...(chart.sources ?? [])].filter((u): u is string => u !== undefined)) assert.ok(own.includes(url), `Chart.yaml names ${url}, which is not this package's homepage or repository`);
+  });
 
   it('default values: one gateway container, the Service exposes http only, roll mode checksums the config', async () => {
     const objs = await render();
