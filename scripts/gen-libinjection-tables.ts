@@ -49,7 +49,7 @@ export function generateTables(dataRoot: string = libinjectionDataRoot()): strin
     '// Data from libinjection (https://github.com/libinjection/libinjection), BSD-3-Clause,',
     '// Copyright (c) 2012-2016 Nick Galbreath. See COPYING beside the source data.',
     // paths relative to the data root, so the output does not depend on where it lives
-    '// Generated from shared/conformance/libinjection/src/sqlparse_data.json and src/fingerprints.txt',
+    "// Generated from libinjection's src/sqlparse_data.json and src/fingerprints.txt",
     `// at libinjection commit ${commit} (see SOURCE.txt there).`,
     '',
     '/** Character class of each byte 0..255 (libinjection charmap without the CHAR_ prefix). */',

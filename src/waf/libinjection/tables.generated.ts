@@ -1,7 +1,7 @@
 // GENERATED FILE - do not edit by hand. Regenerate: npx tsx scripts/gen-libinjection-tables.ts
 // Data from libinjection (https://github.com/libinjection/libinjection), BSD-3-Clause,
 // Copyright (c) 2012-2016 Nick Galbreath. See COPYING beside the source data.
-// Generated from shared/conformance/libinjection/src/sqlparse_data.json and src/fingerprints.txt
+// Generated from libinjection's src/sqlparse_data.json and src/fingerprints.txt
 // at libinjection commit 85e252a28981d479822092bad235bb75beb7edfa (see SOURCE.txt there).
 
 /** Character class of each byte 0..255 (libinjection charmap without the CHAR_ prefix). */

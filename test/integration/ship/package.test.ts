@@ -3,7 +3,7 @@
 import { describe, before, after, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,6 +39,13 @@ describe('npm pack + npm install --omit=dev', { timeout: 600_000 }, () => {
     }
     assert.deepEqual(files.filter((f) => /^package\/(src|test|plugins|agents|bench)\//.test(f) || f.endsWith('.ts')), []);
     for (const dev of ['tsx', 'typescript', 'eslint']) assert.equal(existsSync(join(inst.appDir, 'node_modules', dev)), false, `${dev} was installed`);
+  });
+
+  it('the compiled build names no path of the checkout around it (../shared: test data an installed package never has)', () => {
+    const named = readdirSync(join(inst.pkgDir, 'dist'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => statSync(join(inst.pkgDir, 'dist', f)).isFile())
+      .filter((f) => /shared\/conformance|\.\.\/shared\b/.test(readFileSync(join(inst.pkgDir, 'dist', f), 'latin1')));
+    assert.deepEqual(named, []);
   });
 
   it('sentinel validates its embedded default config from dist/', async () => {
