@@ -13,7 +13,7 @@ import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import type { UploadSlots } from '../../../src/server/upload-slots.ts';
 import { closeServer } from '../../helpers/upstream.ts';
-import { until } from '../../helpers/until.ts';
+import { notHungTurning, until } from '../../helpers/until.ts';
 
 const CAP = 2;
 let upstream: http.Server;
@@ -127,10 +127,11 @@ test('another client address and a GET of the capped client are unaffected', asy
   try {
     for (let i = 0; i < CAP; i++) held.push(await trickle(`/mine-${i}`));
     await until('the held uploads', () => arrived.length === CAP);
-    const get = await fetch(`http://127.0.0.1:${port}/get`, { signal: AbortSignal.timeout(3000) });
+    // bounded by event-loop time (a capped GET or small POST would be a 429 at once, not a wait)
+    const get = await notHungTurning('a GET beside the held uploads', fetch(`http://127.0.0.1:${port}/get`));
     assert.equal(get.status, 200);
     // a small (buffered) body is not a streaming upload
-    const small = await fetch(`http://127.0.0.1:${port}/small`, { method: 'POST', body: 'hello', signal: AbortSignal.timeout(3000) });
+    const small = await notHungTurning('a small POST beside the held uploads', fetch(`http://127.0.0.1:${port}/small`, { method: 'POST', body: 'hello' }));
     assert.equal(small.status, 200);
     const other = await trickle('/other', { from: '127.0.0.2' });
     held.push(other);
