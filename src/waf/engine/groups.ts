@@ -49,6 +49,10 @@ export interface ReadGroup {
    * transaction's lists (Transaction.groupItems / groupVars). */
   freshStart: number;
   freshEnd: number;
+  /** The group for the links of this one whose targets a ctl removed (`underList`, a list of the
+   * transaction's removedLists: the shared first removal's list is the same array every time). */
+  underList: readonly RuleVariable[] | undefined;
+  under: ReadGroup | undefined;
 }
 
 /** Whether the rule loop may group a selector that is not an exclusion: see the header. */
@@ -90,6 +94,8 @@ export function assignReadGroups(starters: readonly Rule[], links: number): numb
           age: 0,
           freshStart: 0,
           freshEnd: 0,
+          underList: undefined,
+          under: undefined,
         };
         byKey.set(key, g);
       }
@@ -97,6 +103,38 @@ export function assignReadGroups(starters: readonly Rule[], links: number): numb
     }
   }
   return byKey.size;
+}
+
+/** The group a transaction's links of `g` read once a ctl removed `removed` from their targets
+ * (CRS 941010 removes REQUEST_FILENAME from the 27 xss-perf-disable links on nearly every
+ * request, and each of them took the selector walk): the ctl's targets are exclusions like the
+ * link's own, and a selector they exclude whole (no key) is left out, its items never read (its
+ * value is never evaluated by those links, so ANDing its bits in would leave their bits out).
+ * Kept on `g` for the last list seen: the shared first removal's list is the same array in every
+ * transaction; another list makes a new group (right, only not reused). */
+export function groupUnder(g: ReadGroup, removed: readonly RuleVariable[]): ReadGroup {
+  if (g.underList === removed) return g.under!;
+  const excl = [...g.excl, ...removed];
+  const vars = g.vars.filter((v) => !removed.some((e) => e.name === v.name && e.lkey === undefined && e.keyRegex === undefined));
+  const under: ReadGroup = {
+    vars,
+    excluded: Uint8Array.from(vars, (v) => (excl.some((e) => e.name === v.name) ? 1 : 0)),
+    excl,
+    xml: g.xml,
+    stamp: 0,
+    uses: 0,
+    all: new Uint32Array(g.all.length),
+    parts: [],
+    partCount: -1,
+    age: 0,
+    freshStart: 0,
+    freshEnd: 0,
+    underList: undefined,
+    under: undefined,
+  };
+  g.underList = removed;
+  g.under = under;
+  return under;
 }
 
 let stamps = 0;

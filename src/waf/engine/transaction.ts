@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { COLLECTION_COUNT, collectionSlot, Collection, makeItem, MapCollection, TxCollection, undefinedArray, type Item } from './collections.ts';
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
 import { compileMacro, expandMacro, type Macro, type MacroRef, type MacroResolver } from './macro.ts';
-import { groupingEnabled, nextGroupStamp, type ReadGroup } from './groups.ts';
+import { groupingEnabled, groupUnder, nextGroupStamp, type ReadGroup } from './groups.ts';
 import { knownMiss, setMiss, type MissBits, type MissMemo } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
 import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
@@ -989,8 +989,8 @@ export class Transaction {
     const k = flags !== undefined ? flags[link.linkIndex]! : 0;
     const noXml = this.xmlTexts.length === 0 && this.xmlAttrs.length === 0;
     const g = link.group;
-    if (g !== undefined && k === 0 && (noXml || !g.xml) && groupingEnabled) {
-      const grouped = this.matchGrouped(link, g, collected);
+    if (g !== undefined && (noXml || !g.xml) && groupingEnabled) {
+      const grouped = this.matchGrouped(link, k === 0 ? g : groupUnder(g, this.removedLists[k - 1]!), collected);
       if (grouped !== undefined) return grouped;
     }
     const sel = linkSelectors(link);

@@ -18,11 +18,14 @@ interface Grouped {
 }
 const proto = Transaction.prototype as unknown as Grouped;
 const matchGrouped = proto.matchGrouped;
-/** Links evaluated on a group's summary (matchGrouped answered) since the last reset. */
+/** Links evaluated on a group's summary (matchGrouped answered) since the last reset; `under`:
+ * those on the group made for a ctl's target removals (groupUnder), not the link's own. */
 let summarised = 0;
+let under = 0;
 proto.matchGrouped = function (this: Grouped, link: Rule, g: unknown, collected: unknown): boolean | undefined {
   const r = matchGrouped.call(this, link, g, collected);
   if (r !== undefined) summarised++;
+  if (r !== undefined && g !== link.group) under++;
   return r;
 };
 
@@ -157,6 +160,37 @@ SecRule ARGS "@rx attack" "id:22,phase:1,pass,log,msg:'22 %{MATCHED_VAR_NAME}'"
 SecRule ARGS "@rx attack" "id:23,phase:1,pass,log,msg:'23 %{MATCHED_VAR_NAME}',tag:'t23'"`;
     const used = compare(rules, [...repeat({ uri: '/?q=x&p=y' }), { uri: '/?q=attack&p=attack&rm=1' }, { uri: '/?q=attack&rm=1' }, { uri: '/?q=attack' }], 'ctl');
     assert.ok(used > 0);
+  });
+
+  it('links whose targets a ctl removed read the group made for the removal (as CRS 941010)', () => {
+    // 10 removes REQUEST_FILENAME (whole) from the tagged links on every request, as CRS 941010
+    // does, and 11 ARGS:q from 31 and REQUEST_COOKIES from 32 when asked (a second removal: a
+    // merged list for 32's links, another list for 31's).
+    // 70 more links miss the path, so its value is well known (a summary ANDs such a value's
+    // bits in): the removed REQUEST_FILENAME must be left out of the summary, not ANDed.
+    const FILLERS = Array.from({ length: 70 }, (_, i) => `SecRule REQUEST_FILENAME "@streq /zz${i}" "id:${500 + i},phase:1,pass,nolog"`).join('\n');
+    const rules = `SecRule REQUEST_FILENAME "@rx ^/" "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=perf;REQUEST_FILENAME"
+SecRule ARGS:rm "@streq 1" "id:11,phase:1,pass,nolog,ctl:ruleRemoveTargetById=31;ARGS:q,ctl:ruleRemoveTargetById=32;REQUEST_COOKIES"
+SecRule ARGS|REQUEST_COOKIES|REQUEST_FILENAME "@rx attack" "id:30,phase:2,pass,log,msg:'30 %{MATCHED_VAR_NAME}',tag:'perf'"
+SecRule ARGS|REQUEST_COOKIES|REQUEST_FILENAME "@rx attack" "id:31,phase:2,pass,log,msg:'31 %{MATCHED_VAR_NAME}',tag:'perf'"
+SecRule ARGS|REQUEST_COOKIES|REQUEST_FILENAME "@rx attack" "id:32,phase:2,pass,log,msg:'32 %{MATCHED_VAR_NAME}',tag:'perf',chain"
+  SecRule ARGS|REQUEST_COOKIES|REQUEST_FILENAME "@rx attack" "t:none"
+SecRule ARGS|REQUEST_COOKIES|REQUEST_FILENAME "@rx attack" "id:33,phase:2,pass,log,msg:'33 %{MATCHED_VAR_NAME}'"
+SecRule ARGS|REQUEST_COOKIES|REQUEST_FILENAME|!ARGS:p "@rx attack" "id:34,phase:2,pass,log,msg:'34 %{MATCHED_VAR_NAME}',tag:'perf'"
+${FILLERS}`;
+    const headers: [string, string][] = [['Cookie', 'a=b; c=d']];
+    under = 0;
+    const used = compare(rules, [
+      ...repeat({ uri: '/shop?q=x&p=y', headers }),
+      { uri: '/shop?q=x&p=new', headers },
+      { uri: '/attack?q=x&p=y', headers },
+      { uri: '/shop?q=attack&p=attack', headers: [['Cookie', 'a=attack']] },
+      ...repeat({ uri: '/shop?q=x&p=y&rm=1', headers }, 2),
+      { uri: '/attack?q=attack&p=new&rm=1', headers: [['Cookie', 'a=attack']] },
+      { uri: '/shop?q=attack&rm=1', headers },
+    ], 'removed');
+    assert.ok(used > 0);
+    assert.ok(under > 0, 'the links under the removal were answered from a summary');
   });
 
   it('a scalar changed mid-phase by ctl:requestBodyProcessor is read again', () => {
