@@ -11,3 +11,4 @@ export {
 export { parseJson, type JsonOptions, type JsonResult } from './json.ts';
 export { parseXml, type XmlResult } from './xml.ts';
 export { unescapedCookieValue } from './cookie.ts';
+export { sniffBody, type Sniffed } from './sniff.ts';

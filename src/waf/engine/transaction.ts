@@ -10,7 +10,7 @@ import { knownMiss, setMiss, type MissBits, type MissMemo } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
 import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
-import { parseJson } from '../bodies/json.ts';
+import { sniffBody } from '../bodies/sniff.ts';
 import { parseUrlEncoded } from '../bodies/urlencoded.ts';
 import { unescapedCookieValue } from '../bodies/cookie.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -459,7 +459,7 @@ export class Transaction {
     if (!proc || proc === 'URLENCODED' || proc === 'JSON' || this.forceRequestBodyVariable) this.setScalar('REQUEST_BODY', body);
     if (body.length === 0) return;
     if (!proc) {
-      this.sniffJsonBody(body);
+      this.sniffBody(body);
       return;
     }
     const result = processBody(proc, body, this.col('REQUEST_HEADERS').first('content-type') ?? '', this.rules.settings.argumentSeparator);
@@ -493,35 +493,16 @@ export class Transaction {
   }
 
   /**
-   * A body no processor was chosen for (no Content-Type, `text/plain`, `application/x-json`, ...)
-   * that is a JSON document is still JSON to many applications: Go's json.Decoder and Flask's
-   * get_json(force=True) ignore the type, Express parses whatever types it is told to. ModSecurity
-   * and Coraza leave such a body to REQUEST_BODY, which few CRS rules read, so an attack in it
-   * passed wherever the CRS content-type policy (920420, 920340) had been relaxed. Its values
-   * become ARGS as with the JSON processor (session 16 audit), a JSON Lines body's line by line;
-   * REQBODY_PROCESSOR stays empty and a body that does not parse is left alone (no REQBODY_ERROR:
-   * it was never claimed to be JSON).
+   * A body no processor was chosen for, as the applications that ignore its type read it
+   * (bodies/sniff.ts: JSON, JSON Lines, XML, a text form): its values become ARGS / XML:/* as a
+   * processor's would; REQBODY_PROCESSOR stays empty and nothing is an error.
    */
-  private sniffJsonBody(body: string): void {
-    let i = body.startsWith('\xef\xbb\xbf') ? 3 : 0;
-    while (i < body.length && (body[i] === ' ' || body[i] === '\t' || body[i] === '\r' || body[i] === '\n')) i++;
-    if (body[i] !== '{' && body[i] !== '[') return;
-    const r = parseJson(body);
-    if (r.error === undefined) {
-      for (const [name, value] of r.args) this.addArg('POST', name, value);
-      return;
-    }
-    // JSON Lines / NDJSON (a document a line) is one document at a time to its readers: each line
-    // that parses alone gives ARGS too (session 23 WAF evasion audit: `{"a":1}\n{"q":"<sqli>"}`
-    // as text/plain passed where 920420 had been relaxed). Linear in the body: each line once.
-    for (let start = 0; start < body.length; ) {
-      let end = body.indexOf('\n', start);
-      if (end < 0) end = body.length;
-      const line = body.slice(start, end).trim();
-      start = end + 1;
-      if (line[0] !== '{' && line[0] !== '[') continue;
-      const doc = parseJson(line);
-      if (doc.error === undefined) for (const [name, value] of doc.args) this.addArg('POST', name, value);
+  private sniffBody(body: string): void {
+    const s = sniffBody(body, this.rules.settings.argumentSeparator, this.col('REQUEST_HEADERS').first('content-type') ?? '');
+    for (const [name, value] of s.args) this.addArg('POST', name, value);
+    if (s.xml) {
+      this.xmlTexts = s.xml.texts;
+      this.xmlAttrs = s.xml.attrs;
     }
   }
 

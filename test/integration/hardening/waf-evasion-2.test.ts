@@ -76,9 +76,20 @@ function attacks(): [string, Buffer][] {
   return a;
 }
 
-/** Fixed in the relaxed set-up (as shipped, 920420 refuses the type): XML types Spring reads as XML. */
+/**
+ * Fixed in the relaxed set-up (as shipped, 920420 / 920340 refuse the type or its absence): XML
+ * types Spring reads as XML, forms Bottle reads whatever the type, XML PHP and lxml read raw.
+ */
 function relaxedAttacks(): [string, Buffer][] {
-  return [['XML: application/atom+xml (Spring reads application/*+xml)', req('POST', '/x', ['Content-Type: application/atom+xml'], `<r><q>${union}</q></r>`)]];
+  return [
+    ['XML: application/atom+xml (Spring reads application/*+xml)', req('POST', '/x', ['Content-Type: application/atom+xml'], `<r><q>${union}</q></r>`)],
+    ['form without a Content-Type (Bottle, cgi.FieldStorage)', req('POST', '/x', [], `a=1&q=${enc(or)}`)],
+    ['form as text/plain (Bottle)', req('POST', '/x', ['Content-Type: text/plain'], `q=${enc(union)}`)],
+    ['form after a JSON line (Bottle)', req('POST', '/x', ['Content-Type: text/plain'], `{"a":1}\nq=${enc(or)}`)],
+    ['form after a binary byte, no Content-Type', req('POST', '/x', [], `\x01&q=${enc(or)}`)],
+    ['XML without a Content-Type (simplexml over php://input)', req('POST', '/x', [], `<r><q>${or}</q></r>`)],
+    ['XML as text/plain', req('POST', '/x', ['Content-Type: text/plain'], `<r><q>1' UN<!---->ION SELECT password FROM users--</q></r>`)],
+  ];
 }
 
 describe('WAF evasion, second round: values as upstream parsers read them', () => {
@@ -114,6 +125,15 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
       const raw = upstream.seen.at(-1)!.headers;
       assert.equal(raw[name.toLowerCase()], benign);
     }
+  });
+
+  test('relaxed: an upload of SQL as application/octet-stream is not read as a form, a text/plain note is', async () => {
+    const seen = upstream.seen.length;
+    const file = Buffer.from("-- seed\nUPDATE users SET name='x' WHERE id=1 OR 1=1;\n");
+    assert.equal(await status(gws.relaxed.port, req('POST', '/upload?name=seed', ['Content-Type: application/octet-stream'], file)), 200);
+    assert.equal(await status(gws.relaxed.port, req('POST', '/note', ['Content-Type: text/plain'], 'colour=blue&size=42')), 200);
+    assert.equal(upstream.seen.length, seen + 2);
+    assert.deepEqual(upstream.seen.at(-2)!.body, file);
   });
 
   test('benign traffic still passes with the extra rule sets: JWTs, images, UUIDs, session cookies, XML with comments', async () => {

@@ -100,7 +100,7 @@ SecRule REQBODY_PROCESSOR "@rx ." "id:43,phase:2,pass,log"`);
       ['application/x-json', `\xef\xbb\xbf \r\n${doc}`, [40, 41]],
       ['text/json', `[${doc}]`, []], // json.0.q and json.0.a.0: other names
       ['text/plain', '{not json', []], // no REQBODY_ERROR: the body never said it was JSON
-      ['text/plain', 'q=an attack', []], // form sniffing is not done: no framework parses a form without its type
+      ['text/plain', 'q=an attack', []], // a text form gives ARGS:q (session 24, bodies/sniff.ts), not json.q
       // JSON Lines (session 23 WAF evasion audit): each line that parses alone gives ARGS
       ['application/x-ndjson', `{"b":2}\n${doc}\n`, [40, 41]],
       ['text/plain', `{"b":2}\r\n  ${doc}\r\n`, [40, 41]],

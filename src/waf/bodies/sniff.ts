@@ -1,0 +1,74 @@
+// Bodies no processor was chosen for (no Content-Type, `text/plain`, `application/octet-stream`,
+// ...), read as the applications that ignore the type read them. ModSecurity and Coraza leave such
+// a body to REQUEST_BODY, which few CRS rules read, so an attack in it passed wherever the CRS
+// content-type policy (920420, 920340) had been relaxed.
+import { parseJson } from './json.ts';
+import { parseUrlEncoded, type Pair } from './urlencoded.ts';
+import { parseXml, type XmlResult } from './xml.ts';
+
+export interface Sniffed {
+  /** ARGS_POST: a JSON document's values (named as the JSON processor names them), a form's pairs */
+  args: Pair[];
+  /** XML:/* and XML://@* of a well-formed XML document */
+  xml?: XmlResult;
+}
+
+/**
+ * - a JSON document (first character `{` or `[` after a UTF-8 BOM and whitespace): Go's
+ *   json.Decoder, Flask's get_json(force=True), permissive Express parsers (session 16 audit); a
+ *   JSON Lines body line by line, each line that parses alone (session 23 WAF evasion audit);
+ * - a well-formed XML document (first character `<`): PHP's simplexml_load_string and lxml over
+ *   the raw body ignore the type (session 24 WAF evasion audit);
+ * - otherwise, without a Content-Type or as `text/plain`, a body with an `=` is also a form, its
+ *   pairs that hold no control byte but tab and line ends: Bottle's `request.forms` reads every
+ *   body that is not multipart as one, and Python's cgi.FieldStorage a POST without a type
+ *   (session 24 WAF evasion audit). Other types (`application/octet-stream`, ...) are not: file
+ *   uploads carry them, and a text file's code would be read as arguments.
+ * Nothing is an error: the body never said it was any of these.
+ */
+export function sniffBody(body: string, separator: string, contentType: string): Sniffed {
+  let i = body.startsWith('\xef\xbb\xbf') ? 3 : 0;
+  while (i < body.length && (body[i] === ' ' || body[i] === '\t' || body[i] === '\r' || body[i] === '\n')) i++;
+  const first = body[i];
+  const args: Pair[] = [];
+  if (first === '{' || first === '[') {
+    const r = parseJson(body);
+    if (r.error === undefined) return { args: r.args };
+    jsonLines(body, args);
+  } else if (first === '<') {
+    const xml = parseXml(body);
+    if (xml.error === undefined) return { args, xml };
+  }
+  if (body.indexOf('=') >= 0 && formLike(contentType)) {
+    for (const pair of parseUrlEncoded(body, separator)) if (isText(pair[0]) && isText(pair[1])) args.push(pair);
+  }
+  return { args };
+}
+
+/** No Content-Type, or `text/plain` (also what a browser form with enctype="text/plain" sends). */
+function formLike(contentType: string): boolean {
+  const t = contentType.trim().toLowerCase();
+  return t === '' || t.startsWith('text/plain');
+}
+
+/** JSON Lines / NDJSON: each line that parses alone (linear in the body: each line once). */
+function jsonLines(body: string, args: Pair[]): void {
+  for (let start = 0; start < body.length; ) {
+    let end = body.indexOf('\n', start);
+    if (end < 0) end = body.length;
+    const line = body.slice(start, end).trim();
+    start = end + 1;
+    if (line[0] !== '{' && line[0] !== '[') continue;
+    const doc = parseJson(line);
+    if (doc.error === undefined) for (const pair of doc.args) args.push(pair);
+  }
+}
+
+/** No control bytes but tab, LF and CR (binary data has them). */
+function isText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return false;
+  }
+  return true;
+}

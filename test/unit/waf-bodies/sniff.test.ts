@@ -1,0 +1,29 @@
+// Bodies without a processor read as the applications that ignore their type read them
+// (src/waf/bodies/sniff.ts): JSON (session 16 audit), JSON Lines (session 23), XML and text forms
+// (session 24 WAF evasion audit).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { sniffBody } from '../../../src/waf/bodies/sniff.ts';
+
+describe('sniffBody', () => {
+  const rows: [what: string, body: string, args: [string, string][], xmlTexts?: string[], type?: string][] = [
+    ['a JSON document: its values only', '{"q":"a=b"}', [['json.q', 'a=b']]],
+    ['JSON Lines, then the whole as a form (Bottle reads any body as one)', '{"a":1}\nq=x', [['json.a', '1'], ['{"a":1}\nq', 'x']]],
+    ['a broken JSON start does not hide a form', '{=1&q=x', [['{', '1'], ['q', 'x']]],
+    ['a well-formed XML document: XML:/*, not a form', '<r a="1"><q>x</q></r>', [], ['x']],
+    ['XML that does not parse: a form if it has an =', '<r a="1"><q>x</r>', [['<r a', '"1"><q>x</r>']]],
+    ['a text form', 'a=1&q=x+y', [['a', '1'], ['q', 'x y']]],
+    ['text without =', 'hello world', []],
+    ['text/plain: a form', 'a=1&q=x', [['a', '1'], ['q', 'x']], undefined, 'text/plain; charset=utf-8'],
+    ['other types: not a form (uploads)', 'a=1&q=x', [], undefined, 'application/octet-stream'],
+    ['the pairs with control bytes left out', 'PK\x03\x04a=1&q=x&\x00=1', [['q', 'x']]],
+  ];
+  for (const [what, body, args, xmlTexts, type] of rows) {
+    it(what, () => {
+      const s = sniffBody(body, '&', type ?? '');
+      assert.deepEqual(s.args, args);
+      assert.deepEqual(s.xml?.texts, xmlTexts);
+    });
+  }
+});
