@@ -12,7 +12,13 @@ export { readBody, type ReadResult } from '../../src/server/request-body.ts';
 export function isInspectedContentType(contentType: string | undefined, allowed: readonly string[]): boolean {
   if (!contentType) return false;
   const ct = contentType.split(';')[0]!.trim().toLowerCase();
-  return allowed.some((prefix) => ct.startsWith(prefix));
+  if (allowed.some((prefix) => ct.startsWith(prefix))) return true;
+  // A structured-syntax suffix (RFC 6839) is its base type to the WAF (recommended rules 200000,
+  // 200006, 200007; 920420 allows application/soap+xml as shipped): with `application/json` or
+  // `application/xml` listed, `application/vnd.api+json` and `application/soap+xml` are too, else a
+  // fail-open filter skipped them (session 24 WAF evasion audit).
+  const suffix = /^application\/[a-z0-9.!#$&^_-]+\+(json|xml)$/.exec(ct)?.[1];
+  return suffix !== undefined && allowed.includes(`application/${suffix}`);
 }
 
 /**

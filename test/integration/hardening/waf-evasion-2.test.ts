@@ -94,13 +94,15 @@ function relaxedAttacks(): [string, Buffer][] {
 
 describe('WAF evasion, second round: values as upstream parsers read them', () => {
   let upstream: TestUpstream;
-  const gws: Record<'strict' | 'relaxed' | 'extra', { port: number; close: () => Promise<void> }> = {} as never;
+  const gws: Record<'strict' | 'relaxed' | 'extra' | 'open', { port: number; close: () => Promise<void> }> = {} as never;
 
   before(async () => {
     upstream = await startUpstream();
     gws.strict = await start(config(upstream.address, ''));
     gws.relaxed = await start(config(upstream.address, `disabled-rules ${RELAXED_RULES}`));
     gws.extra = await start(config(upstream.address, 'extra-rules "all"'));
+    // the CRS as shipped behind a fail-open filter: bodies of types outside `content-types` skip it
+    gws.open = await start(config(upstream.address, '').replace('failure-mode "closed"', 'failure-mode "open"'));
   });
 
   after(async () => {
@@ -114,6 +116,18 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
       assert.deepEqual(leaked, []);
     });
   }
+
+  test('fail-open: application/*+json and application/*+xml bodies reach the WAF (soap+xml is a type the CRS allows as shipped)', async () => {
+    const shapes: [string, Buffer][] = [
+      ['application/vnd.api+json', req('POST', '/x', ['Content-Type: application/vnd.api+json'], JSON.stringify({ data: { q: or } }))],
+      ['application/cloudevents+json', req('POST', '/x', ['Content-Type: application/cloudevents+json'], JSON.stringify({ data: { q: or } }))],
+      ['application/soap+xml', req('POST', '/x', ['Content-Type: application/soap+xml; charset=utf-8'], `<r><q>${or}</q></r>`)],
+    ];
+    assert.deepEqual(await leakedProbes(gws.open.port, upstream, shapes), []);
+    const seen = upstream.seen.length;
+    assert.equal(await status(gws.open.port, req('POST', '/x', ['Content-Type: application/soap+xml'], '<Envelope><Body><GetOrder><Id>1</Id></GetOrder></Body></Envelope>')), 200);
+    assert.equal(upstream.seen.length, seen + 1);
+  });
 
   test('a duplicate User-Agent or Referer: the upstream gets the first only, the one the WAF read', async () => {
     const dup = (name: string, benign: string) =>

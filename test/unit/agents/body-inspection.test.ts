@@ -63,8 +63,17 @@ test('content-type allowlist matches by prefix, ignoring parameters and case', (
     ['image/png', false],
     ['text/plain', false],
     [undefined, false],
+    // structured-syntax suffixes with their base type listed (session 24 WAF evasion audit)
+    ['application/vnd.api+json', true],
+    ['application/cloudevents+json; charset=utf-8', true],
+    ['Application/SOAP+XML', true],
+    ['application/atom+xml', true],
+    ['image/svg+xml', false],
+    ['application/+json', false],
+    ['application/x+json+zip', false],
   ];
   for (const [ct, want] of table) assert.equal(isInspectedContentType(ct, DEFAULT_INSPECTED_CONTENT_TYPES), want, String(ct));
+  assert.equal(isInspectedContentType('application/vnd.api+json', ['multipart/form-data']), false, 'only when the base type is listed');
 });
 
 test('readBody buffers everything, stops past the limit, and lets stream mode see chunks', async () => {
