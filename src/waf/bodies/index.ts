@@ -10,5 +10,5 @@ export {
 } from './multipart.ts';
 export { parseJson, type JsonOptions, type JsonResult } from './json.ts';
 export { parseXml, type XmlResult } from './xml.ts';
-export { unescapedCookieValue } from './cookie.ts';
+export { quotedCookieValues } from './cookie.ts';
 export { sniffBody, type Sniffed } from './sniff.ts';

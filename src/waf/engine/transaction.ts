@@ -12,7 +12,7 @@ import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot,
 import { processBody, type BodyProcessor } from './body.ts';
 import { sniffBody } from '../bodies/sniff.ts';
 import { parseUrlEncoded } from '../bodies/urlencoded.ts';
-import { unescapedCookieValue } from '../bodies/cookie.ts';
+import { quotedCookieValues } from '../bodies/cookie.ts';
 import { currentTransaction } from '../seen-before.ts';
 
 export interface Intervention {
@@ -423,7 +423,8 @@ export class Transaction {
     // pieces); `eq` is the first '=' at or after the piece (-1: none left, -2: not looked for
     // yet), looked for again only once passed, as in parseUrlEncoded.
     const n = header.length;
-    const escapes = header.indexOf('\\') >= 0;
+    // quoted values as Python's cookie readers take them (across ';', escapes decoded): items more
+    if (header.indexOf('"') >= 0) for (const [name, value] of quotedCookieValues(header)) c.add(name, value);
     let start = 0;
     let eq = -2;
     for (;;) {
@@ -437,11 +438,6 @@ export class Transaction {
         const value = eq >= 0 && eq < end ? header.slice(eq + 1, end) : '';
         c.add(name, value);
         cn.add(name, name);
-        // a quoted value with backslash escapes, as Python's cookie readers decode it: an item more
-        if (escapes) {
-          const u = unescapedCookieValue(value);
-          if (u !== undefined && u !== value) c.add(name, u);
-        }
       }
       if (end === n) return;
       start = end + 1;

@@ -34,10 +34,11 @@ function attacks(): [string, Buffer][] {
   add('XML: text split by CDATA', req('POST', '/x', [XML], "<r><q>1' UN<![CDATA[ION SEL]]>ECT password FROM users--</q></r>"));
   add('XML: text split by processing instructions', req('POST', '/x', [XML], "<r><q>1' UN<?x y?>ION SEL<?x y?>ECT password FROM users--</q></r>"));
   add('XML: text split by child elements', req('POST', '/x', [XML], "<r><q>1' UN<b/>ION SEL<b/>ECT password FROM users--</q></r>"));
-  // fixed: cookies as Python's http.cookies._unquote gives them (Django, Flask, Tornado)
+  // fixed: quoted cookies as Python reads them (http.cookies: Django, aiohttp, Tornado; werkzeug: Flask)
   add('cookie: quoted with octal escapes', req('GET', '/x', [`Cookie: q="${octal(or)}"`]));
   add("cookie: quoted with \\' escapes", req('GET', '/x', [`Cookie: q="${or.replace(/'/g, "\\'")}"`]));
   add('cookie: octal escapes, closing quote after a ;', req('GET', '/x', [`Cookie: a=1; q="${octal(or)};"`]));
+  add('cookie: a quoted value across ; (SimpleCookie, werkzeug)', req('GET', '/x', [`Cookie: a=1; q="1' OR/*;*/'1'='1"; z=2`]));
   // held: query and form pollution
   add('query: the plain shape', req('GET', `/x?q=${enc(or)}`, []));
   add('query: ; separator (Rack, old parse_qs)', req('GET', `/x?a=x';q=${enc(or)}`, []));

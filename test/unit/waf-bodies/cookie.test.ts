@@ -1,20 +1,20 @@
-// Cookie values with backslash escapes, decoded as Python's cookie readers do (session 24 WAF
-// evasion audit): http.cookies._unquote, used by Django's parse_cookie, werkzeug and Tornado.
+// Quoted cookie values as Python's cookie readers give them (session 24 WAF evasion audit):
+// http.cookies (SimpleCookie, _unquote: Django, aiohttp, Tornado) and werkzeug (Flask).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { unescapedCookieValue } from '../../../src/waf/bodies/cookie.ts';
+import { quotedCookieValues } from '../../../src/waf/bodies/cookie.ts';
 
-describe('unescapedCookieValue', () => {
-  const rows: [string, string | undefined][] = [
-    ['plain', undefined],
-    ['"quoted, no escape"', undefined],
-    ['"1\\047 OR \\0471\\047=\\0471"', "1' OR '1'='1"],
-    ['"a\\"b\\\\c\\=d\\n"', 'a"b\\c=dn'],
-    ['"\\012\\400"', '\n400'], // \4xx is not octal to Python: the backslash goes, the digits stay
-    [' "x\\047y" ', "x'y"],
-    ['"open\\047 quote', "open' quote"], // the WAF's piece of a quoted value werkzeug reads across ';'
-    ['bare\\047', "bare'"],
+describe('quotedCookieValues', () => {
+  const rows: [string, [string, string][]][] = [
+    ['a=plain; b=2', []],
+    ['q="quoted, no escape"', []],
+    ['q="1\\047 OR \\0471\\047=\\0471"', [['q', "1' OR '1'='1"]]],
+    ['a=1; q="a\\"b\\\\c\\=d\\n"; z=2', [['q', 'a"b\\c=dn']]],
+    ['q="\\012\\400"', [['q', '\n400']]], // \4xx is not octal to Python: the backslash goes, the digits stay
+    ["q=\"1' OR/*;*/'1'='1\"", [['q', "1' OR/*;*/'1'='1"]]], // one value across ';'
+    ['a="x;y"; b="p\\047"', [['a', 'x;y'], ['b', "p'"]]],
+    ['q="unclosed\\047; z=1', []], // not a quoted string to Python either
   ];
-  for (const [value, want] of rows) it(JSON.stringify(value), () => assert.equal(unescapedCookieValue(value), want));
+  for (const [header, want] of rows) it(JSON.stringify(header), () => assert.deepEqual(quotedCookieValues(header), want));
 });
