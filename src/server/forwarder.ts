@@ -13,7 +13,7 @@ import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
-import { bodylessMethod, h2BodyFollows, readBody, requestHasBody } from './request-body.ts';
+import { bodylessMethod, Gather, h2BodyFollows, readBody, requestHasBody, SMALL_CHUNK } from './request-body.ts';
 import { responseChunkRead, type ResponseChunkRead } from './body-seams.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
@@ -26,14 +26,43 @@ export class BodyTooLarge extends Error {
   }
 }
 
-/** Counts streamed request bytes and fails the stream once the limit is passed. */
+/**
+ * Counts streamed request bytes and fails the stream once the limit is passed. Chunks under
+ * SMALL_CHUNK bytes are passed on gathered, one Buffer per socket read (or per SMALL_CHUNK bytes):
+ * a body sent one byte per HTTP/1.1 chunk or HTTP/2 DATA frame went upstream as one write, and one
+ * upstream chunk, per byte (docs/security.md, "Session 24 audit").
+ */
 export function limitStream(limit: number): Transform & { bytes: number } {
   let bytes = 0;
+  const small = new Gather();
+  let later: NodeJS.Immediate | undefined;
+  const pass = (): void => {
+    if (later) clearImmediate(later);
+    later = undefined;
+    const block = small.take();
+    if (block) t.push(block);
+  };
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       bytes += chunk.length;
-      if (bytes > limit) cb(new BodyTooLarge(limit));
-      else cb(null, chunk);
+      if (bytes > limit) return cb(new BodyTooLarge(limit));
+      if (chunk.length >= SMALL_CHUNK) {
+        pass();
+        return cb(null, chunk);
+      }
+      small.add(chunk);
+      // the rest of this socket read comes in before the immediate runs
+      if (small.bytes >= SMALL_CHUNK) pass();
+      else later ??= setImmediate(pass);
+      cb();
+    },
+    flush(cb) {
+      pass();
+      cb();
+    },
+    destroy(err, cb) {
+      if (later) clearImmediate(later);
+      cb(err);
     },
   }) as Transform & { bytes: number };
   Object.defineProperty(t, 'bytes', { get: () => bytes });
@@ -223,9 +252,10 @@ export async function forward(opts: {
       }
       if (bufferFirst) {
         // bodyArg is set once the body is read (readFirst)
-      } else if (contentLength !== undefined) {
+      } else if (contentLength !== undefined && req.httpVersionMajor !== 2) {
         bodyArg = req; // size already checked against the limit by the caller
       } else {
+        // HTTP/2 with a content-length too: its DATA frames may be a byte each (limitStream)
         limiter = limitStream(opts.maxBodyBytes);
         req.pipe(limiter);
         bodyArg = limiter;

@@ -13,10 +13,10 @@ export type ReadResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_
  * object (~150 bytes of heap) per byte of body and a stream-mode agent one event per byte
  * (docs/security.md, "Session 24 audit").
  */
-const SMALL_CHUNK = 1024;
+export const SMALL_CHUNK = 1024;
 
 /** Small chunks gathered into one Buffer (a single one is handed on as it is). */
-class Gather {
+export class Gather {
   parts: Buffer[] = [];
   bytes = 0;
   add(chunk: Buffer): void {
