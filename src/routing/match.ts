@@ -4,7 +4,7 @@
 // `path-prefix` stops at a segment boundary; the Host port is stripped; `path-regex` is an
 // unanchored search on the path without query. Every config regex runs on RE2 (linear time), so
 // a pattern like `(a+)+$` cannot stall the event loop on a hostile Host or path.
-import { windowsKeyPath, windowsPathMatches, windowsPrefixMatches, windowsReadingPaths, windowsSegments } from './windows-path.ts';
+import { regexLiteralNames, shortNameReadingPaths, windowsKeyPath, windowsPathMatches, windowsPrefixMatches, windowsReadingPaths, windowsSegments } from './windows-path.ts';
 import RE2 from 're2';
 
 export interface MatchInput {
@@ -201,7 +201,9 @@ export function compileChecks(c: RouteConditions): ConditionCheck[] {
       // under the rule a regex also sees each Windows reading of the path (lower-cased, trailing
       // dots and spaces, streams cut, best fit, `..%20`, decoded twice), and compares case-insensitively
       const folded = compileRouteRegex(r, 'i');
-      const test = (i: MatchInput) => re.test(i.path) || windowsReadingPaths(i.path).some((p) => folded.test(p));
+      // and an 8.3 alias as each long name the regex spells that it may stand for (session 24)
+      const names = regexLiteralNames(r);
+      const test = (i: MatchInput) => re.test(i.path) || windowsReadingPaths(i.path).some((p) => folded.test(p)) || shortNameReadingPaths(i.path, names).some((p) => folded.test(p));
       checks.push({ kind: 'path-regex', expected: `${r} (windows spelling)`, test, actual: path });
     } else checks.push({ kind: 'path-regex', expected: r, test: (i) => re.test(i.path), actual: path });
   }

@@ -173,6 +173,82 @@ export function windowsReadingPaths(path: string): string[] {
   return windowsReadings(path).map(joinSegments);
 }
 
+/** Characters that end a run of name characters in a regex source (and `/`, a segment boundary). */
+const REGEX_META = new Set(['^', '$', '(', ')', '|', '*', '+', '?', '{', '}', '/']);
+
+/**
+ * The names a `path-regex` may spell a long name with (session 24 audit): the runs of name
+ * characters in its source, lower-cased; an escaped `\.`, `\-`, `\~` or `\_` is that character,
+ * any other escape, a character class, a group or an anchor ends a run. Used only to read an 8.3
+ * alias in a request (shortNameReadingPaths): a name that is not the regex's costs nothing but a
+ * reading that does not match.
+ */
+export function regexLiteralNames(source: string): string[] {
+  const names = new Set<string>();
+  let run = '';
+  const end = () => {
+    if (run !== '') names.add(run.toLowerCase());
+    run = '';
+  };
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\\') {
+      const n = source[++i];
+      if (n === '.' || n === '-' || n === '~' || n === '_') run += n;
+      else end();
+    } else if (c === '[') {
+      end();
+      // to the class's closing bracket (a `]` first in the class, or escaped, is a member)
+      i += source[i + 1] === '^' ? 2 : 1;
+      if (source[i] === ']') i++;
+      while (i < source.length && source[i] !== ']') i += source[i] === '\\' ? 2 : 1;
+    } else if (REGEX_META.has(c)) end();
+    else run += c === '.' ? '' : c;
+    // an unescaped `.` is any character: the run goes on without it (`admin.strator` reads `adminstrator`, harmless)
+  }
+  end();
+  return [...names];
+}
+
+/**
+ * The readings of windowsReadingPaths with each 8.3 alias segment (`ADMINI~1`, `LOGIN~1.ASP`)
+ * written as a long name it may stand for, for a `path-regex` under the rule (session 24 audit; a
+ * regex cannot see the alias, which needs the long name): each of `names` whose stem starts with
+ * the alias' base, the base followed by each `.ext` of `names` that starts with the alias'
+ * extension, and the base alone (for a regex that spells the rest of the name with a class). At
+ * most 64 paths; none for a path without `~`.
+ */
+export function shortNameReadingPaths(path: string, names: readonly string[]): string[] {
+  if (path.indexOf('~') < 0) return [];
+  const out: string[] = [];
+  for (const reading of windowsReadings(path)) {
+    let combos: string[][] = [[]];
+    let aliased = false;
+    for (const seg of reading) {
+      const m = SHORT_NAME.exec(seg);
+      let options = [seg];
+      if (m !== null) {
+        aliased = true;
+        const base = m[1]!;
+        const dot = seg.lastIndexOf('.');
+        const ext = dot > seg.indexOf('~') ? seg.slice(dot + 1) : undefined;
+        const longNames = new Set<string>([base]);
+        for (const n of names) {
+          if (n.startsWith('.')) {
+            if (ext !== undefined && n.slice(1).startsWith(ext)) longNames.add(base + n);
+          } else if (shortNameStem(n).startsWith(base)) longNames.add(n);
+        }
+        options = [...longNames];
+      }
+      const next: string[][] = [];
+      for (const c of combos) for (const o of options) if (next.length < 64) next.push([...c, o]);
+      combos = next;
+    }
+    if (aliased) for (const c of combos) if (out.length < 64) out.push(joinSegments(c));
+  }
+  return out;
+}
+
 /**
  * The path a `path-spelling "windows"` route's rate-limit `path` keys count (docs/rate-limit.md,
  * "Paths are keyed"): the first reading that one of the route's `path` / `path-prefix` lists

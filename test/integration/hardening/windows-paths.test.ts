@@ -28,6 +28,9 @@ routes {
   route "long" { matches { path "/administration/users.aspx"; path-spelling "windows" }; upstream "iis"; allow-from "10.9.9.9" }
   route "exact" { matches { path-prefix "/secret" }; upstream "iis"; allow-from "10.9.9.9" }
   route "reports" { matches { path-regex "^/reports/[0-9]+$"; path-spelling "windows" }; upstream "iis"; allow-from "10.9.9.9" }
+  route "manage" { matches { path-regex "^/management/[a-z]+\\\\.aspx$"; path-spelling "windows" }; upstream "iis"; allow-from "10.9.9.9" }
+  route "aspx" { matches { path-regex "^/app/.*\\\\.aspx$"; path-spelling "windows" }; upstream "iis"; allow-from "10.9.9.9" }
+  route "tools" { matches { path-regex "^/tool[a-z]*/"; path-spelling "windows" }; upstream "iis"; allow-from "10.9.9.9" }
   route "all" { matches { path-prefix "/" }; upstream "iis" }
 }
 upstreams { upstream "iis" { target "${up.address}" } }
@@ -91,6 +94,18 @@ test('..%20 segments, double-encoded spellings and path-regex routes under path-
   ];
   for (const s of spellings) assert.equal((await get(s)).status, 403, s);
   assert.deepEqual(seen, [], 'the upstream saw none of them');
+});
+
+// Session 24 (open since session 22): an 8.3 alias against a path-regex route under the rule. A regex
+// cannot see `MANAGE~1` (it needs the long name), so `/MANAGE~1/users.aspx` reached the catch-all.
+// The alias is now read as each long name the regex spells that it may stand for, and as its base.
+test('8.3 aliases against path-regex routes under path-spelling "windows" are claimed (403)', async () => {
+  seen.length = 0;
+  const spellings = ['/MANAGE~1/users.aspx', '/manage~2/USERS.ASPX', '/MANAGE~1/users.aspx.', '/app/x/LOGIN~1.ASP', '/app/DEFAUL~1.ASP', '/TOOLKI~1/run', '/toolbo~3/x', '/MANAGE~1/%2575sers.aspx'];
+  for (const s of spellings) assert.equal((await get(s)).status, 403, s);
+  assert.deepEqual(seen, [], 'the upstream saw none of them');
+  // an alias of another name, and a regex that names no file there, stay with the catch-all
+  for (const s of ['/MANAGX~1/users.aspx', '/app/x/LOGIN~1.HTM', '/TOOL~1X/run', '/REPORT~1/1x']) assert.equal((await get(s)).status, 200, s);
 });
 
 test('other paths stay with the catch-all; a route without path-spelling matches its exact spelling only', async () => {

@@ -2,7 +2,7 @@
 // path / path-prefix claims under the Windows spelling. Integration: hardening/windows-paths.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { windowsKeyPath, windowsPathMatches, windowsPrefixMatches, windowsSegments } from '../../../src/routing/windows-path.ts';
+import { regexLiteralNames, shortNameReadingPaths, windowsKeyPath, windowsPathMatches, windowsPrefixMatches, windowsSegments } from '../../../src/routing/windows-path.ts';
 import { configDiagnostics } from '../../helpers/config-diagnostics.ts';
 
 test('windowsSegments: case, trailing dots and spaces, streams, empty segments', () => {
@@ -76,4 +76,21 @@ test('windowsKeyPath: the route\'s own reading of a request path (rate-limit key
     ['/other:batch', '/other'],
   ];
   for (const [path, want] of table) assert.equal(windowsKeyPath(exact, prefixes, path), want, path);
+});
+
+test('regexLiteralNames: the runs of name characters a path-regex spells (session 24)', () => {
+  assert.deepEqual(regexLiteralNames('^/administration/[0-9]+$'), ['administration']);
+  assert.deepEqual(regexLiteralNames('\\.aspx$'), ['.aspx']);
+  assert.deepEqual(regexLiteralNames('^/(admin|Administration)/'), ['admin', 'administration']);
+  assert.deepEqual(regexLiteralNames('^/api/v[12]/internal\\-tools/.*'), ['api', 'v', 'internal-tools']);
+  assert.deepEqual(regexLiteralNames('^/x[]a]y/\\d+z'), ['x', 'y', 'z']);
+});
+
+test('shortNameReadingPaths: an 8.3 alias as each long name it may stand for, and its base (session 24)', () => {
+  assert.deepEqual(shortNameReadingPaths('/ADMINI~1/5', ['administration', 'admin']), ['/admini/5', '/administration/5']);
+  assert.deepEqual(shortNameReadingPaths('/x/LOGIN~1.ASP', ['.aspx', '.html']), ['/x/login', '/x/login.aspx']);
+  assert.deepEqual(shortNameReadingPaths('/administration/5', ['administration']), [], 'no alias, no reading');
+  assert.deepEqual(shortNameReadingPaths('/a~b/5', ['administration']), [], 'not an 8.3 name');
+  const many = shortNameReadingPaths(`/${Array.from({ length: 8 }, (_, i) => `ABCDEF~${i + 1}`).join('/')}`, ['abcdefgh', 'abcdefghi', 'abcdefx']);
+  assert.ok(many.length > 0 && many.length <= 64, `bounded: ${many.length}`);
 });
