@@ -1,6 +1,8 @@
 // Instructions per request of the whole WAF path (issue #16, "the in-process anomaly"): the
-// compiled gateway with the WAF in-process (`inproc`), or the gateway plus the sentinel-waf
-// agent process (`agent`), or passthrough (`pass`), every process under callgrind. Per window the
+// compiled gateway with the WAF in-process (`inproc`), the same with an empty rule set
+// (`inproc-norules`: the gateway's half of the in-process path, the bridge and a transaction's
+// set-up, no CRS rule run), or the gateway plus the sentinel-waf agent process (`agent`), or
+// passthrough (`pass`), every process under callgrind. Per window the
 // counters of all of a side's processes are zeroed, exactly --requests benign GETs (or 2 KiB JSON
 // POSTs: --request post) are sent over --concurrency keep-alive connections, each with its own
 // counter in the query (or order id) and the bench's browser headers, and the counters are dumped.
@@ -8,7 +10,7 @@
 // compilers, once-a-second timer work and the rest (bench/lib/callgrind-split.ts); what other load
 // on the machine does not change. The sides run at the same time, their windows alternate.
 //
-//   node --import tsx bench/waf-path-instr.ts [--sides inproc,agent] [--baseline DIR]
+//   node --import tsx bench/waf-path-instr.ts [--sides inproc,inproc-norules,agent,pass] [--baseline DIR]
 //       [--windows 3] [--requests 400] [--warmup 4000] [--concurrency 50] [--request get|post]
 //       [--host shop.example.com] [--gateway-node-flags "--min-semi-space-size=16"]
 //       [--node-flags "..."] [--keep-dumps DIR]
@@ -95,6 +97,14 @@ function nextRequest(): FixedRequest {
 }
 const sendBench = (port: number, n: number, concurrency: number): Promise<number> => sendFixed(port, nextRequest, n, concurrency);
 
+/** A rules directory with one empty .conf (the CRS's `Include *.conf` must match a file). */
+function emptyRulesDir(): string {
+  const d = join(dir, 'no-rules');
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'empty.conf'), '# no rules\n');
+  return d;
+}
+
 async function startSide(spec: string, root: string, label: string, originPort: number): Promise<Side> {
   // KIND@FLAGS: this side's gateway gets FLAGS ('+' between; '@' alone: none) instead of --gateway-node-flags
   const [kind, own] = spec.split('@') as [string, string | undefined];
@@ -106,7 +116,12 @@ async function startSide(spec: string, root: string, label: string, originPort: 
   const base = renderPassthrough(root, { listen: `127.0.0.1:${port}`, origin: `127.0.0.1:${originPort}`, metrics: `127.0.0.1:${metrics}` }).replace(/worker-threads \d+/, 'worker-threads 1');
   const procs: Proc[] = [];
   let config = base;
-  if (kind === 'inproc') config = sentinelWafConfig(base, `in-process "sentinel-waf"\n        config { crs-dir "${crsDir}"; paranoia-level 1; mode "blocking" }`, 1).replace('timeout-ms 10000', 'timeout-ms 600000');
+  if (kind === 'inproc' || kind === 'inproc-norules') {
+    // inproc-norules: the same in-process path with an empty rule set (crs-setup and the
+    // recommended conf only): the gateway's half, the bridge and a transaction's set-up, no CRS rules
+    const rules = kind === 'inproc-norules' ? `; rules-dir "${emptyRulesDir()}"` : '';
+    config = sentinelWafConfig(base, `in-process "sentinel-waf"\n        config { crs-dir "${crsDir}"${rules}; paranoia-level 1; mode "blocking" }`, 1).replace('timeout-ms 10000', 'timeout-ms 600000');
+  }
   else if (kind === 'agent') {
     const socket = join(dir, `${label}.sock`);
     rmSync(socket, { force: true });
@@ -118,7 +133,7 @@ async function startSide(spec: string, root: string, label: string, originPort: 
     }
     // valgrind slows the agent tens of times: no call may time out and fail closed
     config = sentinelWafConfig(base, `unix-socket "${socket}"`, 1).replace('timeout-ms 10000', 'timeout-ms 600000');
-  } else if (kind !== 'pass') throw new Error(`unknown side ${kind}: expected inproc, agent or pass`);
+  } else if (kind !== 'pass') throw new Error(`unknown side ${kind}: expected inproc, inproc-norules, agent or pass`);
   const file = join(dir, `${label}.kdl`);
   writeFileSync(file, config);
   const child = spawnCounted(`${label}-gateway`, [...words(argv['node-flags']), ...gatewayFlags, gateway, 'run', '-c', file], root, {});
