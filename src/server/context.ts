@@ -102,13 +102,26 @@ export class Context implements RequestContext {
 }
 
 // Requests arriving in the same millisecond share one formatted timestamp (every agent event
-// carries one; toISOString was ~1% of the gateway on the agent path).
+// carries one; toISOString was ~1% of the gateway on the agent path). Within a second only the
+// milliseconds change: the text up to them is kept and the three digits appended (toISOString's
+// C++ formatting is ~7 k instructions a call, a new millisecond every few requests).
 let isoMs = -1;
 let isoText = '';
-function isoAt(ms: number): string {
+let isoSecond = Number.NaN;
+/** toISOString of isoSecond without its last four characters (`sssZ`): ends with the '.' */
+let isoPrefix = '';
+
+/** `new Date(ms).toISOString()` for an integer `ms` (Date.now()); exported for its test. */
+export function isoAt(ms: number): string {
   if (ms !== isoMs) {
+    const second = Math.floor(ms / 1000);
+    if (second !== isoSecond) {
+      isoPrefix = new Date(second * 1000).toISOString().slice(0, -4);
+      isoSecond = second;
+    }
+    const frac = ms - second * 1000;
+    isoText = `${isoPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
     isoMs = ms;
-    isoText = new Date(ms).toISOString();
   }
   return isoText;
 }
