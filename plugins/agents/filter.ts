@@ -210,8 +210,14 @@ export class AgentFilter implements RequestFilter {
       const refused = await this.requestHeadersPhase(ctx, state, chain);
       if (refused) return refused;
     }
-    if (sets.requestBody.length === 0) return undefined;
+    // No body to read (a GET on a WAF route): no async body phase entered, no promise to adopt.
+    if (!this.readsBody(ctx, sets.requestBody)) return undefined;
     return this.requestBodyPhase(ctx, state, chain);
+  }
+
+  /** Whether the request has a body some member of the chain may be sent (requestBodyPhase's entry test). */
+  private readsBody(ctx: RequestContext, members: Member[]): boolean {
+    return members.length > 0 && this.gen.body.enabled && ctx.body === undefined && requestHasBody(ctx.raw);
   }
 
   /** Synchronous unless an agent of the chain is subscribed to response headers. */
@@ -346,10 +352,10 @@ export class AgentFilter implements RequestFilter {
     return undefined;
   }
 
+  /** The request body to the chain's agents; called when readsBody() holds. */
   private async requestBodyPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
     const policy = this.gen.body;
     let members = chain.sets.requestBody;
-    if (members.length === 0 || !policy.enabled || !requestHasBody(ctx.raw) || ctx.body !== undefined) return undefined;
     // A body outside the allowlist is what an attacker would send to slip past a fail-closed
     // agent: such members see it unless they opt out (inspect-unknown-content-types #false).
     if (!isInspectedContentType(firstHeader(ctx.raw.headers['content-type']), policy.contentTypes)) {

@@ -119,8 +119,7 @@ export class WafService {
     };
     const it = tx.processRequestHeaders();
     if (it) return this.finish(ev.correlation_id, p, it, 'request_headers');
-    const hasBody = headers.some(([k, v]) => (k === 'content-length' && v !== '0') || k === 'transfer-encoding');
-    if (hasBody && this.config.inspectRequestBody) {
+    if (this.config.inspectRequestBody && declaresBody(headers)) {
       this.pending.set(ev.correlation_id, p);
       return allow();
     }
@@ -299,6 +298,15 @@ function lowerCase(name: string): boolean {
   return true;
 }
 
+/** A `content-length` other than "0" or a `transfer-encoding` among the pairs (a loop: no closure per event). */
+export function declaresBody(headers: [string, string][]): boolean {
+  for (let i = 0; i < headers.length; i++) {
+    const [k, v] = headers[i]!;
+    if ((k === 'content-length' && v !== '0') || k === 'transfer-encoding') return true;
+  }
+  return false;
+}
+
 /** Agent-form headers (name -> values) as (name, value) pairs, in order. */
 function listPairs(headers: Record<string, string[]>): [string, string][] {
   const out: [string, string][] = [];
@@ -312,7 +320,9 @@ function truncate(s: string, n: number): string {
 }
 
 /** The proxy reports "HTTP/1.1", "HTTP/2" or "h2"; CRS expects the HTTP/x form. */
-function normaliseProtocol(p: string): string {
+export function normaliseProtocol(p: string): string {
+  // the gateway's own labels (protocolLabel) as they are: no regex and no new string per event
+  if (p === 'HTTP/1.1' || p === 'HTTP/2.0' || p === 'HTTP/1.0') return p;
   if (/^HTTP\//i.test(p)) return p.toUpperCase();
   if (p === 'h2' || p === 'h2c') return 'HTTP/2.0';
   if (p === 'h3') return 'HTTP/3.0';

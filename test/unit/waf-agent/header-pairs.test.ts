@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
 import { RequestHeadersMessage, toHeaderValues, type RawHeaders } from '../../../src/agent-protocol/messages.ts';
-import { headerPairs } from '../../../src/waf/agent/service.ts';
+import { declaresBody, headerPairs, normaliseProtocol } from '../../../src/waf/agent/service.ts';
 import { sampleMetadata as meta } from '../../helpers/agent-events.ts';
 
 /** What the service used before: the agent form, flattened. */
@@ -38,3 +38,28 @@ for (const [name, raw] of raws) {
     assert.deepEqual(headerPairs({ correlation_id: 'c1', metadata: meta(), method: 'GET', uri: '/', headers: toHeaderValues(raw) }), want, 'from a plain event');
   });
 }
+
+test('declaresBody: the closure it replaced, on every pair list', () => {
+  const before = (h: [string, string][]): boolean => h.some(([k, v]) => (k === 'content-length' && v !== '0') || k === 'transfer-encoding');
+  const lists: [string, string][][] = [
+    [],
+    [['host', 'h']],
+    [['content-length', '0']],
+    [['content-length', '12']],
+    [['content-length', '']],
+    [['content-length', '00']],
+    [['content-length', '0'], ['transfer-encoding', 'chunked']],
+    [['transfer-encoding', '']],
+    [['Content-Length', '5']],
+    [['host', 'h'], ['content-length', '0'], ['content-length', '7']],
+    ...raws.map(([, raw]) => headerPairs(new RequestHeadersMessage('c1', meta(), 'POST', '/', raw))),
+  ];
+  for (const h of lists) assert.equal(declaresBody(h), before(h), JSON.stringify(h));
+});
+
+test('normaliseProtocol: the gateway\'s labels as they are, anything else as the regex path made it', () => {
+  const before = (p: string): string => (/^HTTP\//i.test(p) ? p.toUpperCase() : p === 'h2' || p === 'h2c' ? 'HTTP/2.0' : p === 'h3' ? 'HTTP/3.0' : p || 'HTTP/1.1');
+  for (const p of ['HTTP/1.1', 'HTTP/2.0', 'HTTP/1.0', 'HTTP/0.9', 'http/1.1', 'Http/2.0', 'HTTP/2', 'h2', 'h2c', 'h3', '', 'SPDY/3', 'HTTP/1.1 ']) {
+    assert.equal(normaliseProtocol(p), before(p), p);
+  }
+});
