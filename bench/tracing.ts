@@ -405,7 +405,7 @@ async function instrMode(): Promise<void> {
     }
   }
   const last = windows - 1;
-  lines.push('', ...countedFigureLines(gateways.map((g) => ({ name: g.name, tree: g.tree, variant: g.variant.name, rest: g.rest[last]!, define: g.define[last]!, restarts: g.restarts })), VARIANTS[0]!.name, windows));
+  lines.push('', ...countedFigureLines(gateways.map((g) => ({ name: g.name, tree: g.tree, variant: g.variant.name, rest: g.rest[last]!, gc: g.gc[last]!, define: g.define[last]!, restarts: g.restarts })), VARIANTS[0]!.name, windows));
   console.log(lines.join('\n'));
 }
 

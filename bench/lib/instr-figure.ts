@@ -16,6 +16,8 @@ export interface CountedProcess {
   variant: string;
   /** instructions a request of the last window without GC and TurboFan */
   rest: number;
+  /** the GC's instructions a request in the last window (a real cost, but one a single major GC moves by ~10k) */
+  gc: number;
   /** Runtime_DefineKeyedOwnPropertyInLiteral calls a request in the last window */
   define: number;
   /** how many times the process was replaced after landing in the slow state */
@@ -35,6 +37,8 @@ export interface RateFigure {
   extra: number;
   /** the smallest and largest ratio over every (variant process, off process) pair */
   pairs: [number, number];
+  /** the same ratio with the GC's instructions counted in */
+  withGc: number;
 }
 
 export interface CountedFigure {
@@ -51,6 +55,7 @@ export function countedFigure(processes: readonly CountedProcess[], off: string)
   const offAA = new Map<string, [number, number] | undefined>();
   for (const tree of [...new Set(processes.map((p) => p.tree))]) {
     const of = (variant: string) => kept.filter((p) => p.tree === tree && p.variant === variant).map((p) => p.rest);
+    const gcOf = (variant: string) => kept.filter((p) => p.tree === tree && p.variant === variant).map((p) => p.rest + p.gc);
     const offs = of(off);
     const aa = offs.flatMap((a, i) => offs.filter((_, j) => j !== i).map((b) => a / b));
     offAA.set(tree, aa.length > 0 ? [Math.min(...aa), Math.max(...aa)] : undefined);
@@ -58,7 +63,7 @@ export function countedFigure(processes: readonly CountedProcess[], off: string)
       const xs = of(variant);
       if (xs.length === 0 || offs.length === 0) continue;
       const pairs = xs.flatMap((a) => offs.map((b) => a / b));
-      rates.push({ tree, variant, processes: xs.length, ratio: median(xs) / median(offs), extra: median(xs) - median(offs), pairs: [Math.min(...pairs), Math.max(...pairs)] });
+      rates.push({ tree, variant, processes: xs.length, ratio: median(xs) / median(offs), extra: median(xs) - median(offs), pairs: [Math.min(...pairs), Math.max(...pairs)], withGc: median(gcOf(variant)) / median(gcOf(off)) });
     }
   }
   return { rates, offAA, slow };
@@ -75,7 +80,7 @@ export function countedFigureLines(processes: readonly CountedProcess[], off: st
     const offs = processes.filter((p) => p.tree === tree && p.variant === off && p.define < SLOW_STATE_DEFINES);
     out.push(`${tree || 'current '}off: ${offs.length > 0 ? median(offs.map((p) => p.rest)).toFixed(0) : '-'} instr/req, ${offs.length} process(es)${aa ? `; off / off (A/A) ${aa[0].toFixed(4)}-${aa[1].toFixed(4)}` : ''}`);
     for (const r of f.rates.filter((x) => x.tree === tree)) {
-      out.push(`${tree || 'current '}${r.variant} / off: ×${r.ratio.toFixed(4)} (${r.extra >= 0 ? '+' : ''}${r.extra.toFixed(0)} instr/req; pairs ${r.pairs[0].toFixed(4)}-${r.pairs[1].toFixed(4)}, ${r.processes} process(es))`);
+      out.push(`${tree || 'current '}${r.variant} / off: ×${r.ratio.toFixed(4)} (${r.extra >= 0 ? '+' : ''}${r.extra.toFixed(0)} instr/req; pairs ${r.pairs[0].toFixed(4)}-${r.pairs[1].toFixed(4)}, ${r.processes} process(es); with GC ×${r.withGc.toFixed(4)})`);
     }
   }
   return out;

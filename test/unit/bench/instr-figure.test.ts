@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { countedFigure, countedFigureLines, type CountedProcess } from '../../../bench/lib/instr-figure.ts';
 
-const p = (name: string, variant: string, rest: number, define = 0, tree = '', restarts = 0): CountedProcess => ({ name, tree, variant, rest, define, restarts });
+const p = (name: string, variant: string, rest: number, define = 0, tree = '', restarts = 0, gc = 20_000): CountedProcess => ({ name, tree, variant, rest, gc, define, restarts });
 
 test('the counted figure: medians over processes, every pair, off against off', () => {
   const f = countedFigure([p('off #1', 'off', 200_000), p('off #2', 'off', 202_000), p('1% #1', '1%', 205_000), p('1% #2', '1%', 207_000)], 'off');
@@ -14,6 +14,7 @@ test('the counted figure: medians over processes, every pair, off against off', 
   assert.equal(r.extra, 5_000);
   assert.deepEqual(r.pairs, [205_000 / 202_000, 207_000 / 200_000]);
   assert.deepEqual(f.offAA.get(''), [200_000 / 202_000, 202_000 / 200_000]);
+  assert.equal(r.withGc, 226_000 / 221_000);
 });
 
 test('a process in the slow V8 state is left out and named; one off process has no A/A', () => {
@@ -25,7 +26,7 @@ test('a process in the slow V8 state is left out and named; one off process has 
   const lines = countedFigureLines(procs, 'off', 3).join('\n');
   assert.match(lines, /replaced after landing in V8's slow state: 0% #2 2x/);
   assert.match(lines, /left out .*off #2 \(24\.0 define calls\/req\), 0% #2/);
-  assert.match(lines, /current 0% \/ off: ×1\.0050 \(\+1000 instr\/req; pairs 1\.0050-1\.0050, 1 process\(es\)\)/);
+  assert.match(lines, /current 0% \/ off: ×1\.0050 \(\+1000 instr\/req; pairs 1\.0050-1\.0050, 1 process\(es\); with GC ×1\.0045\)/);
 });
 
 test('each tree against its own off; a rate with only slow processes gets no figure', () => {
