@@ -7,9 +7,6 @@ const BASE64_RUN = /[A-Za-z0-9+/_-]{12,}={0,2}/g;
 const MIN_DECODED = 6;
 /** Share of printable bytes a decoded run needs to count as text (random bytes score ~37%). */
 const PRINTABLE_SHARE = 0.9;
-const MAX_SEGMENTS = 32;
-const MAX_JSON = 65536;
-const MAX_LEAVES = 256;
 
 /**
  * Share of a decoded run's bytes that are text: printable ASCII and whitespace, and the bytes of
@@ -56,7 +53,7 @@ export function decodeBase64Any(run: string): string | undefined {
 function addText(out: string[], decoded: string | undefined): boolean {
   if (decoded === undefined || decoded.length < MIN_DECODED || printableShare(decoded) < PRINTABLE_SHARE) return false;
   const leaves = jsonLeaves(decoded);
-  if (leaves.length) out.push(...leaves);
+  if (leaves.length) for (const leaf of leaves) out.push(leaf);
   else out.push(decoded);
   return true;
 }
@@ -85,22 +82,23 @@ export function base64Texts(value: string): string[] {
   if (value.length < 12) return [];
   const out: string[] = [];
   readBase64(value, out);
-  if (value.indexOf('%') >= 0 && out.length < MAX_SEGMENTS) {
+  if (value.indexOf('%') >= 0) {
     const decoded = urlDecode(value);
     if (decoded !== value) readBase64(decoded, out);
   }
-  return out.length > MAX_SEGMENTS ? out.slice(0, MAX_SEGMENTS) : out;
+  return out;
 }
 
 function readBase64(value: string, out: string[]): void {
   let runs = 0;
   BASE64_RUN.lastIndex = 0;
-  for (let m = BASE64_RUN.exec(value); m && out.length < MAX_SEGMENTS; m = BASE64_RUN.exec(value)) {
+  // every run (a cap of 32 texts let a payload follow 32 benign ones: session 24 WAF evasion audit)
+  for (let m = BASE64_RUN.exec(value); m; m = BASE64_RUN.exec(value)) {
     runs++;
     addText(out, decodeBase64Any(m[0]));
   }
   // one run that is the whole value (the usual case): nothing skipped, nothing more to read
-  if ((runs === 1 && /^[A-Za-z0-9+/_-]+=*$/.test(value)) || out.length >= MAX_SEGMENTS || JWT_SHAPE.test(value)) return;
+  if ((runs === 1 && /^[A-Za-z0-9+/_-]+=*$/.test(value)) || JWT_SHAPE.test(value)) return;
   const eq = value.indexOf('=');
   const head = eq < 0 ? value : value.slice(0, eq);
   NOT_BASE64.lastIndex = 0;
@@ -120,30 +118,36 @@ export function base64Text(value: string): string {
  */
 export function jsonLeaves(value: string): string[] {
   const t = value.trimStart();
-  if (t.length > MAX_JSON || (t[0] !== '{' && t[0] !== '[')) return [];
+  if (t[0] !== '{' && t[0] !== '[') return [];
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(t, 'latin1').toString('utf8'));
   } catch {
     return [];
   }
+  // Every leaf, however many and however deep (the application's JSON.parse has no cap either: a
+  // cap of 256 leaves or 32 levels let a payload hide behind padding, session 24 WAF evasion
+  // audit); an explicit stack, in document order, so depth cannot overflow ours.
   const out: string[] = [];
-  const walk = (v: unknown, depth: number): void => {
-    if (out.length >= MAX_LEAVES || depth > 32) return;
+  const stack: unknown[] = [doc];
+  while (stack.length > 0) {
+    const v = stack.pop();
     if (typeof v === 'string') {
-      out.push(Buffer.from(v, 'utf8').toString('latin1'));
+      const text = Buffer.from(v, 'utf8').toString('latin1');
+      out.push(text);
       // JSON-in-JSON: a string that is a document of its own.
-      const inner = jsonLeaves(v);
-      if (inner.length) out.push(...inner);
-    } else if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
-    else if (v !== null && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) {
-        if (k.length > 2) out.push(k);
-        walk(x, depth + 1);
+      for (const inner of jsonLeaves(text)) out.push(inner);
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push(v[i]);
+    } else if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, x] = entries[i]!;
+        stack.push(x);
+        if (k.length > 2) stack.push(k);
       }
     }
-  };
-  walk(doc, 0);
+  }
   return out;
 }
 

@@ -70,6 +70,22 @@ describe('decoders', () => {
     { name: 'broken JSON', value: '{"a":', want: [] },
   ];
   for (const c of json) test(`jsonLeaves: ${c.name}`, () => assert.deepEqual(jsonLeaves(c.value), c.want));
+
+  // session 24 WAF evasion audit: no cap an attacker can pad past
+  test('jsonLeaves: every leaf behind 300 others, 40 levels deep, past 64 KiB', () => {
+    const q = "' or 1=1--";
+    assert.equal(jsonLeaves(JSON.stringify({ pad: Array.from({ length: 300 }, (_, i) => `v${i}`), q })).at(-1), q);
+    let deep: unknown = { q };
+    for (let i = 0; i < 40; i++) deep = [deep];
+    assert.deepEqual(jsonLeaves(JSON.stringify(deep)), [q]);
+    assert.equal(jsonLeaves(JSON.stringify({ pad: 'x'.repeat(70000), q })).at(-1), q);
+    // as deep as JSON.parse goes (V8 parses iteratively): no stack overflow of ours
+    assert.deepEqual(jsonLeaves(`${'['.repeat(100000)}${JSON.stringify({ q })}${']'.repeat(100000)}`), [q]);
+  });
+  test('base64Texts: a payload behind 40 benign texts', () => {
+    const value = `${Array.from({ length: 40 }, (_, i) => b64(`hello world ${i}`)).join(' ')} ${b64("1' or 1=1--")}`;
+    assert.equal(base64Texts(value).at(-1), "1' or 1=1--");
+  });
 });
 
 describe('configuration', () => {
@@ -152,6 +168,8 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
     { name: 'JSON in a header, escaped script tag', req: { uri: '/', headers: [['X-Filter', '{"name":"\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"}']] }, rule: 990122 },
     { name: 'JSON inside a JSON string', req: { uri: '/api', body: JSON.stringify({ payload: JSON.stringify({ q: "1' or '1'='1" }) }) }, rule: 990121 },
     { name: 'XML attribute', req: { uri: '/api', body: '<?xml version="1.0"?><a x="&apos; or 1=1--">hi</a>', type: 'application/xml' }, rule: 990123 },
+    // session 24: behind more leaves than the old cap of 256, in a form field
+    { name: 'JSON in a form field, the payload after 300 leaves', req: { uri: '/api', body: `f=${encodeURIComponent(JSON.stringify({ pad: Array.from({ length: 300 }, (_, i) => `v${i}`), q: '\\u0027 or 1=1--' }).replace('\\\\u0027', '\\u0027'))}`, type: 'application/x-www-form-urlencoded' }, rule: 990121 },
   ];
   for (const p of jsonPositives) {
     test(`json set detects: ${p.name}`, () => {
