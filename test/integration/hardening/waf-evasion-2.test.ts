@@ -8,8 +8,9 @@
 // needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 
-import { leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, wafConfig as config } from '../../helpers/waf-probes.ts';
+import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, wafConfig as config } from '../../helpers/waf-probes.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 
 const or = "1' OR '1'='1";
@@ -95,7 +96,7 @@ function relaxedAttacks(): [string, Buffer][] {
 
 describe('WAF evasion, second round: values as upstream parsers read them', () => {
   let upstream: TestUpstream;
-  const gws: Record<'strict' | 'relaxed' | 'extra' | 'open', { port: number; close: () => Promise<void> }> = {} as never;
+  const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2', { port: number; close: () => Promise<void> }> = {} as never;
 
   before(async () => {
     upstream = await startUpstream();
@@ -104,6 +105,7 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
     gws.extra = await start(config(upstream.address, 'extra-rules "all"'));
     // the CRS as shipped behind a fail-open filter: bodies of types outside `content-types` skip it
     gws.open = await start(config(upstream.address, '').replace('failure-mode "closed"', 'failure-mode "open"'));
+    gws.h2 = await start(config(upstream.address, '', { listener: 'protocol "h2"' }));
   });
 
   after(async () => {
@@ -128,6 +130,23 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
     const seen = upstream.seen.length;
     assert.equal(await status(gws.open.port, req('POST', '/x', ['Content-Type: application/soap+xml'], '<Envelope><Body><GetOrder><Id>1</Id></GetOrder></Body></Envelope>')), 200);
     assert.equal(upstream.seen.length, seen + 1);
+  });
+
+  test('HTTP/2 cookie crumbs (RFC 9113 8.2.3) joined with "; ": a quoted value across them is read whole', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gws.h2.port}`);
+    try {
+      const seen = upstream.seen.length;
+      const s = session.request({ ':method': 'GET', ':path': '/x', 'user-agent': BROWSER_UA.slice('User-Agent: '.length), accept: 'text/html', cookie: [`q="1' OR/*`, `*/'1'='1"`] }, { endStream: true });
+      const st = await new Promise<number>((resolve, reject) => {
+        s.on('response', (h) => resolve(Number(h[':status'])));
+        s.on('error', reject);
+        s.resume();
+      });
+      assert.equal(st, 403);
+      assert.equal(upstream.seen.length, seen);
+    } finally {
+      session.destroy();
+    }
   });
 
   test('a duplicate User-Agent or Referer: the upstream gets the first only, the one the WAF read', async () => {
