@@ -11,6 +11,7 @@ import { PersistentStore } from './persistence.ts';
 import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { sniffBody } from '../bodies/sniff.ts';
+import { compileOperator } from '../operators/index.ts';
 import { parseUrlEncoded } from '../bodies/urlencoded.ts';
 import { quotedCookieValues } from '../bodies/cookie.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -164,6 +165,8 @@ export class Transaction {
   private readonly collected: MatchedData[] = [];
   /** The rule set's load-time decisions (see FoldPlan), in use once phase 1 started with them. */
   private folds: (Fold | undefined)[][] | undefined;
+  /** Their per-link part (FoldPlan.links), in use with them. */
+  private linkPlans: (LinkPlan | undefined)[] | undefined;
   /** Per phase, the entries whose starter reads only response variables (skipped while the
    * transaction has no response); undefined when the load-time decisions are off. */
   private responseOnly: Uint8Array[] | undefined;
@@ -734,7 +737,11 @@ export class Transaction {
     this.stamp = nextGroupStamp();
     // The fold holds only for a transaction whose phase 1 runs every rule of its set-up prefix
     // (scoped exclusions remove rules before phase 1): decided here, once.
-    if (phase === 1 && foldingEnabled && this.removedIds.length === 0 && this.removedTags === undefined) this.folds = foldPlanOf(this.rules).phases;
+    if (phase === 1 && foldingEnabled && this.removedIds.length === 0 && this.removedTags === undefined) {
+      const plan = foldPlanOf(this.rules);
+      this.folds = plan.phases;
+      this.linkPlans = plan.links;
+    }
     if (phase === 1 && foldingEnabled) this.responseOnly = responseOnlyOf(this.rules);
     const folds = this.folds !== undefined ? this.folds[phase] : undefined;
     // Without a response (a request-side agent, or phases 3-4 run by processLogging) a rule whose
@@ -868,6 +875,7 @@ export class Transaction {
   private foldAll(): FoldPlan {
     const rules = this.rules;
     const phases: (Fold | undefined)[][] = rules.phases.map((entries) => new Array<Fold | undefined>(entries.length).fill(undefined));
+    const links = new Array<LinkPlan | undefined>(linksByStarter(rules).links).fill(undefined);
     // 1. The set-up prefix of phase 1, run here on the probe: while every rule is either decided
     // from TX alone (TX starts empty, so all of it is known) or cannot change what a later rule
     // reads (no TX write, no skip, no disruptive action, no rule removal).
@@ -901,9 +909,39 @@ export class Transaction {
         this.tx.resetTo(known);
         const f = this.foldRule(e.rule, stable, false);
         if (f !== undefined) phases[p]![j] = f;
+        else for (let l: Rule | undefined = e.rule; l; l = l.chained) links[l.linkIndex] = this.planLink(l, stable, known);
       }
     }
-    return { phases };
+    this.tx.resetTo(known);
+    return { phases, links };
+  }
+
+  /** 3. A link of a rule not decided whole (see LinkPlan), on the probe's TX after the prefix. */
+  private planLink(link: Rule, stable: (lkey: string) => boolean, known: Map<string, Item[]>): LinkPlan | undefined {
+    const op = link.operator;
+    if (op === undefined || link.capture) return undefined;
+    this.tx.resetTo(known);
+    if (readsOnlyTx(link, stable) && link.variables.every((v) => !v.exclude)) {
+      // The link's own evaluation with its actions left out: what it matches is what it records.
+      const { setvars, ctls, initcols } = link;
+      link.setvars = [];
+      link.ctls = [];
+      link.initcols = [];
+      this.matchedVars = [];
+      try {
+        this.matchLink(link, undefined);
+        return { hits: this.matchedVars, operator: undefined };
+      } finally {
+        link.setvars = setvars;
+        link.ctls = ctls;
+        link.initcols = initcols;
+        this.matchedVars = [];
+      }
+    }
+    if (link.pure || !RESOLVABLE.has(op.name.toLowerCase()) || !paramReadsOnlyTx(op.param, stable)) return undefined;
+    const param = this.expandText(op.param);
+    if (param.includes('%{')) return undefined;
+    return { hits: undefined, operator: { name: op.name, param, negated: op.negated, compiled: compileOperator(op.name, param) } };
   }
 
   /** Decides a rule on the probe from TX keys `known` accepts: a miss (the starter link matches
@@ -964,6 +1002,10 @@ export class Transaction {
     // fell out of matchLink's inlining budget (+9 k instructions a GET, session 21).
     const flags = this.removedLinks;
     const k = flags !== undefined ? flags[link.linkIndex]! : 0;
+    // The fold's decision for this link (a link reading stable TX, an operator resolved), unless
+    // a ctl removed some of its targets.
+    const plan = this.linkPlans !== undefined && k === 0 ? this.linkPlans[link.linkIndex] : undefined;
+    if (plan !== undefined && plan.hits !== undefined) return this.replayLink(link, plan.hits, collected);
     const noXml = this.xmlTexts.length === 0 && this.xmlAttrs.length === 0;
     const g = link.group;
     if (g !== undefined && (noXml || !g.xml) && groupingEnabled) {
@@ -975,7 +1017,9 @@ export class Transaction {
     const rtExcl = k === 0 ? NONE : this.removedLists[k - 1]!;
     let matched = false;
     this.opCtx.capture = link.capture;
-    const memo = link.pure ? this.rules.misses : undefined;
+    const resolved = plan !== undefined ? plan.operator : undefined;
+    const memo = link.pure || resolved !== undefined ? this.rules.misses : undefined;
+    const operator = resolved ?? op;
     const linkIndex = link.linkIndex;
     // Indexed loops: the arrays here differ in shape (shared, filtered, fresh), and a for-of over
     // them allocated an iterator and a result object per step in optimised code.
@@ -1008,11 +1052,25 @@ export class Transaction {
         const item = items[ii]!;
         const entry = memo?.of(item);
         if (entry !== undefined && knownMiss(entry.bits, linkIndex)) continue;
-        if (this.matchValue(link, op, v, keyed, item, collected)) matched = true;
+        if (this.matchValue(link, operator, v, keyed, item, collected)) matched = true;
         else if (entry !== undefined) setMiss(entry, linkIndex);
       }
     }
     return matched;
+  }
+
+  /** What matchLink does for a link decided at load (LinkPlan.hits): each match's MATCHED_VAR(S),
+   * matched data and the link's actions, in order. */
+  private replayLink(link: Rule, hits: readonly Item[], collected: MatchedData[] | undefined): boolean {
+    for (let i = 0; i < hits.length; i++) {
+      const h = hits[i]!;
+      this.matchedVar = h.value;
+      this.matchedVarName = h.key;
+      this.matchedVars.push(h);
+      collected?.push({ variable: h.key, value: truncate(h.value, MAX_MATCHED_VALUE) });
+      this.runActions(link);
+    }
+    return hits.length !== 0;
   }
 
   /** A grouped link (groups.ts) whose bit the group's summary has: only the summary's fresh items
@@ -1420,9 +1478,29 @@ interface Fold {
   matchedVars: Item[] | undefined;
 }
 
-/** Per phase (index 1-5), per entry of the phase's list: the rule's decision, if any. */
+/** A link of a rule not decided whole, decided from TX keys that keep the prefix's values
+ * (foldAll step 3): `hits`, when it reads only those, the matches it makes (MATCHED_VARS items:
+ * the name and the matched value, in order), replayed with its actions (CRS: the anomaly-score
+ * additions `TX:BLOCKING_PARANOIA_LEVEL "@ge 1" ... setvar:tx.blocking_inbound_anomaly_score=+...`
+ * and 920250's `TX:CRS_VALIDATE_UTF8_ENCODING "@eq 1"` starter, 9 links a GET); else `operator`,
+ * its operator compiled with the parameter's macros expanded, when they read only those keys
+ * (`REQUEST_METHOD "!@within %{tx.allowed_methods}"`, the anomaly thresholds: 7 links a GET).
+ * With a constant parameter the link is pure for these transactions and uses the miss memo
+ * (transactions without the fold evaluate the macro and never read or write its bits). */
+interface LinkPlan {
+  hits: readonly Item[] | undefined;
+  operator: NonNullable<Rule['operator']> | undefined;
+}
+
+/** Operators whose macro parameter is expanded per evaluation and then used as a constant one
+ * (withParam in operators/index.ts): the expansion can be done once. */
+const RESOLVABLE: ReadonlySet<string> = new Set(['streq', 'strmatch', 'contains', 'containsword', 'beginswith', 'endswith', 'within', 'eq', 'ge', 'gt', 'le', 'lt']);
+
+/** Per phase (index 1-5), per entry of the phase's list: the rule's decision, if any; per link
+ * (linkIndex): its own (LinkPlan), if any. */
 export interface FoldPlan {
   phases: (Fold | undefined)[][];
+  links: (LinkPlan | undefined)[];
 }
 
 const MISS: Fold = { hit: false, sets: [], matchedVar: '', matchedVarName: '', matchedVars: undefined };
@@ -1579,11 +1657,15 @@ function readsOnlyTx(link: Rule, known: (lkey: string) => boolean): boolean {
   }
   const op = link.operator;
   if (op === undefined) return link.variables.length === 0;
-  if (op.param.includes('%{')) {
-    for (const part of compileMacro(op.param).parts) {
-      if (typeof part === 'string') continue;
-      if (part.name !== 'TX' || part.lkey === undefined || !known(part.lkey)) return false;
-    }
+  return paramReadsOnlyTx(op.param, known);
+}
+
+/** An operator parameter's macros read only TX values under literal keys `known` accepts. */
+function paramReadsOnlyTx(param: string, known: (lkey: string) => boolean): boolean {
+  if (!param.includes('%{')) return true;
+  for (const part of compileMacro(param).parts) {
+    if (typeof part === 'string') continue;
+    if (part.name !== 'TX' || part.lkey === undefined || !known(part.lkey)) return false;
   }
   return true;
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { readsOnlyResponse, setFolding, Transaction, type FoldPlan } from '../../../src/waf/engine/transaction.ts';
+import type { Rule } from '../../../src/waf/engine/rule.ts';
 import { wafFromText, type Waf } from '../../../src/waf/index.ts';
 import { outcome, PROBES, type Req } from './outcome.ts';
 
@@ -174,6 +175,41 @@ SecRule RESPONSE_BODY "@rx a" "id:9,phase:4,pass,chain"
 SecRule ARGS "@rx a" ""`);
     const only = [...waf.ruleSet.byId.values()].filter((r) => readsOnlyResponse(r)).map((r) => r.id);
     assert.deepEqual(only.sort((a, b) => a - b), [1, 2, 3, 9]);
+  });
+
+  it('links decided from stable TX: score additions, a logged chain starter, operator parameters', () => {
+    const rules = `${GATED.replace(SETUP, `${SETUP}\nSecAction "id:5,phase:1,pass,nolog,setvar:tx.allowed=GET HEAD,setvar:tx.tag=AbC"`)}
+SecRule TX:pl "@ge 1" "id:40,phase:2,pass,log,msg:'chain %{MATCHED_VAR}',logdata:'%{MATCHED_VAR_NAME}',chain"
+  SecRule ARGS "@contains attack" "t:none,setvar:tx.x=+1"
+SecRule REQUEST_METHOD "!@within %{tx.allowed}" "id:41,phase:1,block,log,msg:'method %{MATCHED_VAR}',severity:3"
+SecRule TX:tag "@rx (?i)^abc$" "id:42,phase:3,pass,log,msg:'mm %{MATCHED_VAR}',t:none,t:lowercase,multiMatch,setvar:tx.mm=+1"
+SecRule TX:tag|TX:pl "@rx ^[a1]" "id:43,phase:2,pass,log,msg:'two %{MATCHED_VAR_NAME}',t:lowercase,setvar:tx.two=+1"
+SecRule ARGS "@streq hello" "id:44,phase:2,pass,log,msg:'absent',chain"
+  SecRule TX:absent "!@rx x" ""
+SecRule ARGS "@streq tgt" "id:45,phase:1,pass,nolog,ctl:ruleRemoveTargetById=20;TX:pl,ctl:ruleRemoveTargetById=41;REQUEST_METHOD"
+SecRule ARGS "@streq up" "id:46,phase:1,pass,nolog,setvar:tx.score=+100"`;
+    const waf = wafFromText(rules);
+    const plan = Transaction.buildFoldPlan(waf.ruleSet);
+    const planOf = (id: number): string[] => {
+      const out: string[] = [];
+      for (let l: Rule | undefined = waf.ruleSet.byId.get(id); l; l = l.chained) {
+        const p = plan.links[l.linkIndex];
+        out.push(p === undefined ? '-' : p.hits !== undefined ? `hits ${p.hits.map((h) => `${h.key}=${h.value}`).join(' ')}` : `op ${p.operator!.param}`);
+      }
+      return out;
+    };
+    assert.deepEqual(planOf(20), ['hits TX:pl=1']);
+    assert.deepEqual(planOf(21), ['op 5']);
+    assert.deepEqual(planOf(40), ['hits TX:pl=1', '-']);
+    assert.deepEqual(planOf(41), ['op GET HEAD']);
+    assert.deepEqual(planOf(42), ['hits TX:tag=AbC TX:tag=abc']);
+    assert.deepEqual(planOf(43), ['hits TX:tag=abc TX:pl=1']);
+    assert.deepEqual(planOf(44), ['-', 'hits ']);
+    // A request that blocks on the score (21's resolved threshold), a POST (41's allowed methods
+    // resolved), the targets of 20 and 41 removed by a ctl, and the set-up rule 5 removed before
+    // phase 1 (no fold: the macro is expanded again, to nothing, and 41 matches the GET).
+    const post = { uri: '/', body: 'x=attack', headers: [['Content-Type', 'application/x-www-form-urlencoded']] as [string, string][] };
+    compare(rules, [...REQS, { uri: '/?a=attack&b=up' }, post, { uri: '/?a=tgt' }, { ...post, body: 'a=tgt' }, { uri: '/?a=attack', remove: ['5'] }, { uri: '/?a=hello' }], 'links');
   });
 
   it('random rule sets: fold on and off agree', () => {
