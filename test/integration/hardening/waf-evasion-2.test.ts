@@ -4,14 +4,19 @@
 // charsets, codings, duplicate headers). Real gateways on loopback with the in-process WAF (CRS
 // PL1), a recording upstream, exact bytes over a socket. Set-ups as in waf-evasion.test.ts:
 // `strict` is the CRS as shipped, `relaxed` without its protocol rules; `extra` is the CRS as
-// shipped with `extra-rules "all"`.
+// shipped with `extra-rules "all"`; `agent` the CRS as shipped in sentinel-waf as its own process.
 // needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, wafConfig as config } from '../../helpers/waf-probes.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 
 const or = "1' OR '1'='1";
 const union = "1' UNION SELECT password FROM users--";
@@ -96,7 +101,9 @@ function relaxedAttacks(): [string, Buffer][] {
 
 describe('WAF evasion, second round: values as upstream parsers read them', () => {
   let upstream: TestUpstream;
-  const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2', { port: number; close: () => Promise<void> }> = {} as never;
+  const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2' | 'agent', { port: number; close: () => Promise<void> }> = {} as never;
+  const tmp = mkdtempSync(join(tmpdir(), 'waf-evasion-2-'));
+  let agent: ChildProcess | undefined;
 
   before(async () => {
     upstream = await startUpstream();
@@ -106,14 +113,33 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
     // the CRS as shipped behind a fail-open filter: bodies of types outside `content-types` skip it
     gws.open = await start(config(upstream.address, '').replace('failure-mode "closed"', 'failure-mode "open"'));
     gws.h2 = await start(config(upstream.address, '', { listener: 'protocol "h2"' }));
+    // sentinel-waf as its own process on a Unix socket (the CRS as shipped): the same verdicts
+    const socket = join(tmp, 'waf.sock');
+    const proc = spawn(process.execPath, [join(import.meta.dirname, '..', '..', '..', 'bin', 'sentinel-waf.mjs'), '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    agent = proc;
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      proc.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('listening on')) resolve();
+      });
+      proc.once('exit', (code) => reject(new Error(`sentinel-waf exited ${code}: ${stderr}`)));
+    });
+    gws.agent = await start(config(upstream.address, '').replace(/in-process "sentinel-waf"\s*config \{[^}]*\}/, `unix-socket "${socket}"`));
   });
 
   after(async () => {
     for (const g of Object.values(gws)) await g?.close();
     await upstream?.close();
+    if (agent && agent.exitCode === null) {
+      const exited = new Promise((r) => agent!.once('exit', r));
+      agent.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(tmp, { recursive: true, force: true });
   });
 
-  for (const setup of ['strict', 'relaxed', 'extra'] as const) {
+  for (const setup of ['strict', 'relaxed', 'extra', 'agent'] as const) {
     test(`${setup}: every shape is refused and never reaches the upstream`, async () => {
       const leaked = await leakedProbes(gws[setup].port, upstream, setup === 'relaxed' ? [...attacks(), ...relaxedAttacks()] : attacks());
       assert.deepEqual(leaked, []);
@@ -170,7 +196,7 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
     assert.deepEqual(upstream.seen.at(-2)!.body, file);
   });
 
-  test('benign traffic still passes with the extra rule sets: JWTs, images, UUIDs, session cookies, XML with comments', async () => {
+  test('benign traffic still passes (with the extra rule sets, and through sentinel-waf): JWTs, images, UUIDs, session cookies, XML with comments', async () => {
     const b64url = (s: string) => Buffer.from(s).toString('base64url');
     const jwt = `${b64url('{"alg":"HS256","typ":"JWT"}')}.${b64url('{"sub":"1234567890","name":"Anne O\'Neil","iat":1516239022}')}.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c`;
     const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
@@ -180,7 +206,7 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
       ['a MIME-wrapped image in a JSON body', req('POST', '/avatar', ['Content-Type: application/json'], JSON.stringify({ image: png.match(/.{1,20}/g)!.join('\r\n') }))],
       ['XML with comments and CDATA', req('POST', '/feed', [XML], '<order><!-- from the shop --><item>blue <![CDATA[running]]> shoes</item><note>gift <b>wrap</b> please</note></order>')],
     ];
-    for (const setup of ['strict', 'extra'] as const) {
+    for (const setup of ['strict', 'extra', 'agent'] as const) {
       for (const [name, bytes] of benign) {
         const seen = upstream.seen.length;
         assert.equal(await status(gws[setup].port, bytes), 200, `${setup}: ${name}`);
