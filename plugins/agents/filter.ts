@@ -8,7 +8,8 @@
 // wants it), response headers in onResponse, the response body in onResponseBody
 // (response-body.ts), and request_complete in onComplete.
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler, FilterStatus } from '../../src/pipeline/types.ts';
-import { AgentCallError, CancelScope, type CallCanceller } from '../../src/agent-protocol/client.ts';
+import { AgentCallError, AgentClient, CancelScope, type CallCanceller, type CallOptions } from '../../src/agent-protocol/client.ts';
+import type { ReplySink } from '../../src/agent-protocol/connection.ts';
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
 import { CancelReason, RequestHeadersMessage, plainEvent, toHeaderValues, type AgentReply, type HeaderOp } from '../../src/agent-protocol/messages.ts';
@@ -161,7 +162,7 @@ export class AgentFilter implements RequestFilter {
     return this.gen.manager.stats();
   }
 
-  async onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> {
+  onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> | undefined {
     let state = ctx.agentState as RequestState | undefined;
     if (state?.handled.includes(this.id)) return undefined;
     if (!state) {
@@ -179,33 +180,44 @@ export class AgentFilter implements RequestFilter {
     for (const m of members) if (!handled.includes(m.settings.id)) handled.push(m.settings.id);
     const chain: Chain = { members, sets, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
     state.chains.push(chain);
+    const headersMembers = sets.requestHeaders;
+    const m = headersMembers.length === 1 ? headersMembers[0]! : undefined;
+    if (m !== undefined && m.client instanceof AgentClient && !this.readsBody(ctx, sets.requestBody)) {
+      // The usual request: one socket agent on request headers and no body to send after it (a
+      // GET on a WAF route too). The request's one promise is settled from the reply's read by a
+      // HeadersCall (no call promise, no async function and no await between the reply and the chain).
+      const client = m.client;
+      const cid = state.correlation.id;
+      const id = cid + m.cidSuffix;
+      const event = requestHeadersEvent(ctx, cid);
+      const started = performance.now();
+      const opts: CallOptions = { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs, cancel: ctx };
+      return new Promise((resolve, reject) => {
+        client.callInto(MessageType.RequestHeaders, id, m.cidSuffix ? withCorrelationId(event, id) : event, opts, new HeadersCall(this, ctx, m, chain, started, resolve, reject));
+      });
+    }
+    return this.requestPhases(ctx, state, chain, sets);
+  }
+
+  private async requestPhases(ctx: RequestContext, state: RequestState, chain: Chain, sets: MemberSets): Promise<LocalResponse | undefined> {
     // Phases nobody subscribed to are not entered (no async call for nothing).
     const headersMembers = sets.requestHeaders;
     if (headersMembers.length === 1) {
-      // The usual route: one agent on request headers, called and merged here (no phase and
-      // fan-out frames around the call: two async functions and their promises per request).
+      // One agent on request headers (an in-process one, or followed by the body phase): called
+      // and merged here (no phase and fan-out frames around the call).
       const m = headersMembers[0]!;
       const cid = state.correlation.id;
       const id = cid + m.cidSuffix;
       const event = requestHeadersEvent(ctx, cid);
       const started = performance.now();
-      let outcome: Outcome | undefined;
+      let refused: LocalResponse | undefined;
       try {
         const reply = await m.client.call(MessageType.RequestHeaders, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs, cancel: ctx });
-        observeLatency(m, 'request_headers', started);
-        // an allow with nothing attached only counts (what merge would do with it)
-        if (isBareAllow(reply)) m.cells.decision('allow').value++;
-        else outcome = { ok: true, reply };
+        refused = this.headersReplied(ctx, m, chain, started, reply);
       } catch (error) {
-        outcome = { ok: false, error: error as AgentCallError };
+        refused = this.headersOutcome(ctx, m, chain, { ok: false, error: error as AgentCallError });
       }
-      if (outcome) {
-        const merged = emptyMerged();
-        this.merge(ctx, m, outcome, merged, 'request_headers');
-        if (merged.response) return merged.response;
-        if (merged.requestOps.length > 0) applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
-        if (merged.responseOps.length > 0) chain.responseOps.push(...merged.responseOps);
-      }
+      if (refused) return refused;
     } else if (headersMembers.length > 1) {
       const refused = await this.requestHeadersPhase(ctx, state, chain);
       if (refused) return refused;
@@ -218,6 +230,27 @@ export class AgentFilter implements RequestFilter {
   /** Whether the request has a body some member of the chain may be sent (requestBodyPhase's entry test). */
   private readsBody(ctx: RequestContext, members: Member[]): boolean {
     return members.length > 0 && this.gen.body.enabled && ctx.body === undefined && requestHasBody(ctx.raw);
+  }
+
+  /** One agent's reply to request_headers: counted and timed; the answer for the client when it refused the request. */
+  headersReplied(ctx: RequestContext, m: Member, chain: Chain, started: number, reply: AgentReply): LocalResponse | undefined {
+    observeLatency(m, 'request_headers', started);
+    // an allow with nothing attached only counts (what merge would do with it)
+    if (isBareAllow(reply)) {
+      m.cells.decision('allow').value++;
+      return undefined;
+    }
+    return this.headersOutcome(ctx, m, chain, { ok: true, reply });
+  }
+
+  /** One agent's request_headers outcome merged and applied (header operations now or at the response); the answer when it refused the request. */
+  headersOutcome(ctx: RequestContext, m: Member, chain: Chain, outcome: Outcome): LocalResponse | undefined {
+    const merged = emptyMerged();
+    this.merge(ctx, m, outcome, merged, 'request_headers');
+    if (merged.response) return merged.response;
+    if (merged.requestOps.length > 0) applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+    if (merged.responseOps.length > 0) chain.responseOps.push(...merged.responseOps);
+    return undefined;
   }
 
   /** Synchronous unless an agent of the chain is subscribed to response headers. */
@@ -595,6 +628,39 @@ export class AgentFilter implements RequestFilter {
 
   private audit(ctx: RequestContext, m: Member, eventType: AuditEventType, fields: Record<string, unknown>): void {
     this.gen.services.audit(requestAuditEvent(ctx, eventType, { timestamp: new Date().toISOString(), agent_id: m.def.id, ...fields }));
+  }
+}
+
+/**
+ * The one-agent request_headers call (AgentFilter.onRequest): the client's reply sink that settles
+ * the request's promise. It runs inside the connection's read, so whatever applying the outcome
+ * throws rejects the request instead of escaping into the socket's callback.
+ */
+class HeadersCall implements ReplySink {
+  constructor(
+    private readonly filter: AgentFilter,
+    private readonly ctx: RequestContext,
+    private readonly m: Member,
+    private readonly chain: Chain,
+    private readonly started: number,
+    private readonly settle: (local: LocalResponse | undefined) => void,
+    private readonly fail: (err: unknown) => void,
+  ) {}
+
+  resolve(reply: AgentReply): void {
+    try {
+      this.settle(this.filter.headersReplied(this.ctx, this.m, this.chain, this.started, reply));
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  reject(error: AgentCallError): void {
+    try {
+      this.settle(this.filter.headersOutcome(this.ctx, this.m, this.chain, { ok: false, error }));
+    } catch (err) {
+      this.fail(err);
+    }
   }
 }
 

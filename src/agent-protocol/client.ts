@@ -145,16 +145,25 @@ export class AgentClient {
    * circuit_open, timeout, unavailable/connection_lost/protocol (agent error), cancelled.
    */
   call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
-    if (this.closed) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} client is closed`));
+    return new Promise<AgentReply>((resolve, reject) => this.callInto(type, correlationId, payload, opts, { resolve, reject }));
+  }
+
+  /**
+   * `call` without a promise: `sink` gets the reply or the AgentCallError, once (possibly before
+   * this returns). The agent filter's one-agent path passes its own object, which settles the
+   * request's promise straight from the reply's read (no call promise and no await in between).
+   */
+  callInto(type: number, correlationId: string, payload: unknown, opts: CallOptions, sink: ReplySink): void {
+    if (this.closed) return sink.reject(new AgentCallError('unavailable', `agent ${this.id} client is closed`));
     const canceller = opts.cancel;
-    if (canceller?.cancelled) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
+    if (canceller?.cancelled) return sink.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
     // a closed circuit (the usual case) needs no clock
-    if (!this.breaker.closed && !this.breaker.tryPass(Date.now())) return Promise.reject(new AgentCallError('circuit_open', `agent ${this.id} circuit is open`));
+    if (!this.breaker.closed && !this.breaker.tryPass(Date.now())) return sink.reject(new AgentCallError('circuit_open', `agent ${this.id} circuit is open`));
     // The per-request hot path: one PendingCall object is the call's state, the connection's
     // reply sink, the deadline's target and the cancel listener's owner (no closure per step),
     // and when a permit and an open connection are at hand (the usual case) the event is written
     // synchronously, without promise hops in between.
-    return new Promise<AgentReply>((resolve, reject) => new PendingCall(this.host, type, correlationId, payload, canceller, resolve, reject).start(opts.timeoutMs));
+    new PendingCall(this.host, type, correlationId, payload, canceller, sink).start(opts.timeoutMs);
   }
 
   /** Fire-and-forget event on any open connection (request_complete); never opens one. */
@@ -331,8 +340,8 @@ class PendingCall implements ReplySink {
     private readonly correlationId: string,
     private payload: unknown,
     private canceller: CallCanceller | undefined,
-    private resolveCall: ((reply: AgentReply) => void) | undefined,
-    private rejectCall: ((err: AgentCallError) => void) | undefined,
+    /** who gets the outcome (the caller's); dropped when settled */
+    private out: ReplySink | undefined,
   ) {}
 
   start(timeoutMs: number): void {
@@ -376,10 +385,10 @@ class PendingCall implements ReplySink {
   /** The agent's reply (ReplySink). */
   resolve(reply: AgentReply): void {
     if (this.settled) return;
-    const done = this.resolveCall!;
+    const out = this.out!;
     this.finish();
     this.host.breaker.onSuccess();
-    done(reply);
+    out.resolve(reply);
   }
 
   /** A failure from the connection or the way to it (ReplySink). */
@@ -394,13 +403,13 @@ class PendingCall implements ReplySink {
 
   private fail(error: AgentCallError, cancelReason?: number): void {
     if (this.settled) return;
-    const done = this.rejectCall!;
+    const out = this.out!;
     const conn = this.conn;
     this.finish();
     if (conn && cancelReason !== undefined) conn.cancel(this.correlationId, cancelReason);
     if (error.kind === 'cancelled' || error.kind === 'rejected') this.host.breaker.onNeutral();
     else this.host.breaker.onFailure(Date.now());
-    done(error);
+    out.reject(error);
   }
 
   /** Settles: stops the deadline, leaves the canceller and the permit queue, gives the permit back, and drops every reference to the request. */
@@ -421,8 +430,7 @@ class PendingCall implements ReplySink {
     this.releaseQueued = undefined;
     this.payload = undefined;
     this.conn = undefined;
-    this.resolveCall = undefined;
-    this.rejectCall = undefined;
+    this.out = undefined;
   }
 }
 
