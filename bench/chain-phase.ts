@@ -30,10 +30,11 @@ const filter: RequestFilter = {
 const chain = new FilterChain([filter]);
 const ctx = {} as RequestContext; // the hooks above do not read it
 const info: UpstreamResponseInfo = { status: 200, headers: {} };
+const out = { refusedBy: undefined as RequestFilter | undefined };
 
 async function viaChain(n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const refusal = await chain.onRequest(ctx, undefined);
+    const refusal = await chain.onRequest(ctx, undefined, out);
     const local: LocalResponse | undefined = await chain.onResponse(ctx, info);
     if (refusal || local) throw new Error('unexpected answer');
   }

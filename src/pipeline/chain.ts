@@ -7,10 +7,9 @@
 import type { Logger } from 'pino';
 import type { CompletionInfo, LocalResponse, RequestContext, RequestFilter, RequestTrace, ResponseBodyHandler, UpstreamFailure, UpstreamResponseInfo } from './types.ts';
 
-/** A request a filter answered in onRequest (it stops the chain). */
-export interface RequestRefusal {
-  readonly filter: RequestFilter;
-  readonly local: LocalResponse;
+/** Where FilterChain.onRequest records the filter it asked last: the one that answered, when one did. */
+export interface RefusalOut {
+  refusedBy: RequestFilter | undefined;
 }
 
 export class FilterChain {
@@ -43,13 +42,34 @@ export class FilterChain {
   readonly wantsBodies: boolean;
 
   /**
-   * onRequest of each filter in order; the first answer stops the chain. With `trace`, each
-   * filter runs in its own span (agents see it as the parent in their metadata).
+   * onRequest of each filter in order; the first answer stops the chain, and `out.refusedBy` is
+   * the filter that gave it (the last one asked). With `trace`, each filter runs in its own span
+   * (agents see it as the parent in their metadata). Synchronous while every filter answers
+   * synchronously; a promise from the last filter (an agent route's usual case) is returned as
+   * it is, so the caller awaits the filter's own promise (no async frame of the chain's around it);
+   * from any other filter that returns one, the rest run in an async continuation.
    */
-  async onRequest(ctx: RequestContext, trace: RequestTrace | undefined): Promise<RequestRefusal | undefined> {
-    for (const filter of this.request) {
+  onRequest(ctx: RequestContext, trace: RequestTrace | undefined, out: RefusalOut): LocalResponse | undefined | Promise<LocalResponse | undefined> {
+    const fs = this.request;
+    for (let i = 0; i < fs.length; i++) {
+      const filter = fs[i]!;
+      out.refusedBy = filter;
+      const local = trace ? tracedOnRequest(trace, filter, ctx) : filter.onRequest!(ctx);
+      if (isPromise(local)) return i === fs.length - 1 ? local : this.requestFrom(i, local, ctx, trace, out);
+      if (local) return local;
+    }
+    return undefined;
+  }
+
+  private async requestFrom(i: number, pending: Promise<LocalResponse | undefined>, ctx: RequestContext, trace: RequestTrace | undefined, out: RefusalOut): Promise<LocalResponse | undefined> {
+    const first = await pending;
+    if (first) return first;
+    const fs = this.request;
+    for (let j = i + 1; j < fs.length; j++) {
+      const filter = fs[j]!;
+      out.refusedBy = filter;
       const local = trace ? await tracedOnRequest(trace, filter, ctx) : await filter.onRequest!(ctx);
-      if (local) return { filter, local };
+      if (local) return local;
     }
     return undefined;
   }
@@ -126,7 +146,7 @@ export class FilterChain {
 }
 
 /** A filter's answer that is still to come (a promise or any thenable: awaited like one). */
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+export function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 

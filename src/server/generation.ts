@@ -9,7 +9,7 @@ import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import { STATE_REVEALING_BUILTINS, type CompiledConfig, type CompiledListener, type CompiledRoute } from '../config/compile.ts';
 import type { FilterFactory, GenerationServices, LocalResponse, RequestFilter, RequestTrace, TlsInfo } from '../pipeline/types.ts';
-import { FilterChain } from '../pipeline/chain.ts';
+import { FilterChain, isPromise } from '../pipeline/chain.ts';
 import { DECORATION, frameInspectingFilters, planFeatures, type BuiltinsRuntime, type FeatureHost, type FeatureManifest, type ForwardingRuntime, type RouteTable, type StaticFilesRuntime, type TracingRuntime, type WebSocketRuntime } from '../pipeline/feature.ts';
 import type { UpstreamGroup } from '../upstream/group.ts';
 import { methodLabel, type Metrics } from '../metrics/registry.ts';
@@ -95,6 +95,8 @@ interface Front {
   readonly trace: RequestTrace | undefined;
   /** with tracing on, an unsampled request's `traceparent` (flags 00): no trace object for it */
   readonly traceparent: string | undefined;
+  /** the filter the chain's onRequest asked last (the one that answered, when one did) */
+  refusedBy: RequestFilter | undefined;
 }
 
 /** A request the front half let through, with what the back half (forward / WebSocket proxy) needs. */
@@ -489,6 +491,7 @@ export class Generation {
       result: undefined,
       trace: unsampled ? undefined : trace,
       traceparent: unsampled ? trace : undefined,
+      refusedBy: undefined,
     };
   }
 
@@ -619,9 +622,11 @@ export class Generation {
       return undefined;
     }
     // filter spans for sampled requests only (an unsampled one's agents still get ctx.traceparent)
-    const refusal = chain.hasRequestHooks ? await chain.onRequest(ctx, trace) : undefined;
-    if (refusal) {
-      const { filter, local } = refusal;
+    // (the chain's answer is the filter's own promise, awaited here, or a value: no await for it)
+    const asked = chain.hasRequestHooks ? chain.onRequest(ctx, trace, f) : undefined;
+    const local = isPromise(asked) ? await asked : asked;
+    if (local) {
+      const filter = f.refusedBy!;
       if (local.blockReason) {
         // rate limits and agents write their own, more specific audit events
         if (filter.type === 'rate-limit' || filter.type === 'agent') metrics.blockedRequests.inc({ reason: local.blockReason });
