@@ -100,6 +100,28 @@ const SETUP = {
 } as const;
 
 
+/** The set-up's scalars that start as '0' on every request (written by the template). */
+const SETUP_ZEROS = [
+  SETUP.REQBODY_ERROR,
+  SETUP.REQBODY_PROCESSOR_ERROR,
+  SETUP.INBOUND_DATA_ERROR,
+  SETUP.OUTBOUND_DATA_ERROR,
+  SETUP.MULTIPART_STRICT_ERROR,
+  SETUP.MULTIPART_UNMATCHED_BOUNDARY,
+];
+const scalarTemplates: (string | undefined)[][] = [];
+
+/** A new transaction's stored scalars (n slots): undefined but SETUP_ZEROS, a copy of a kept packed template. */
+function freshScalars(n: number): (string | undefined)[] {
+  let t = scalarTemplates[n];
+  if (t === undefined) {
+    t = undefinedArray<string>(n);
+    for (const slot of SETUP_ZEROS) t[slot] = '0';
+    scalarTemplates[n] = t;
+  }
+  return t.slice();
+}
+
 export class Transaction {
   readonly id: string;
   /** Process-unique number (the cross-request caches tell transactions apart by it). */
@@ -113,7 +135,7 @@ export class Transaction {
   // variables
   /** Stored scalar values by slot (scalarStoreSlot): an array store per setScalar, not a Map
    * grown from empty every transaction (~25 writes in setRequest). */
-  private readonly scalarVals = undefinedArray<string>(scalarSlotCount());
+  private readonly scalarVals = freshScalars(scalarSlotCount());
   /** Stored scalars' selected items by slot (RuleVariable.sid), kept while the value stays the
    * same (the miss memo caches its lookup on the item). */
   private readonly scalarSel = undefinedArray<Item[]>(scalarSlotCount());
@@ -333,38 +355,37 @@ export class Transaction {
   }
 
   private setRequest(conn: ConnectionInfo, req: RequestLine, headers: [string, string][]): void {
-    this.setScalarAt(SETUP.REMOTE_ADDR, conn.clientIp);
-    this.setScalarAt(SETUP.REMOTE_HOST, conn.clientIp);
-    this.setScalarAt(SETUP.REMOTE_PORT, String(conn.clientPort));
-    this.setScalarAt(SETUP.SERVER_ADDR, conn.serverIp ?? '127.0.0.1');
-    this.setScalarAt(SETUP.SERVER_PORT, String(conn.serverPort));
-    this.setScalarAt(SETUP.UNIQUE_ID, this.id);
-    this.setScalarAt(SETUP.REQUEST_METHOD, req.method);
-    this.setScalarAt(SETUP.REQUEST_PROTOCOL, req.protocol);
-    this.setScalarAt(SETUP.REQUEST_LINE, `${req.method} ${req.uri} ${req.protocol}`);
-    this.setScalarAt(SETUP.REQUEST_URI_RAW, req.uri);
+    // The transaction is new: its slot arrays are fresh copies (every value and selection
+    // undefined) and no group summary exists before the first phase run takes its own stamp, so
+    // the set-up writes its scalars straight into the slots, not through setScalarAt's compare,
+    // selection reset and stamp (25 calls a request). The constant '0's come with the template.
+    const vals = this.scalarVals;
+    vals[SETUP.REMOTE_ADDR] = conn.clientIp;
+    vals[SETUP.REMOTE_HOST] = conn.clientIp;
+    vals[SETUP.REMOTE_PORT] = String(conn.clientPort);
+    vals[SETUP.SERVER_ADDR] = conn.serverIp ?? '127.0.0.1';
+    vals[SETUP.SERVER_PORT] = String(conn.serverPort);
+    vals[SETUP.UNIQUE_ID] = this.id;
+    vals[SETUP.REQUEST_METHOD] = req.method;
+    vals[SETUP.REQUEST_PROTOCOL] = req.protocol;
+    vals[SETUP.REQUEST_LINE] = `${req.method} ${req.uri} ${req.protocol}`;
+    vals[SETUP.REQUEST_URI_RAW] = req.uri;
     // An absolute-form target ("http://host/path") is reduced to its path for REQUEST_URI (the
     // usual origin-form target starts with '/': no regex run for it).
     let uri = req.uri;
     const abs = uri.charCodeAt(0) === 0x2f ? null : ABSOLUTE_FORM.exec(uri);
     if (abs) uri = uri.slice(abs[0].length) || '/';
-    this.setScalarAt(SETUP.REQUEST_URI, uri);
+    vals[SETUP.REQUEST_URI] = uri;
     const q = uri.indexOf('?');
     const path = q < 0 ? uri : uri.slice(0, q);
     const query = q < 0 ? '' : uri.slice(q + 1);
     // REQUEST_FILENAME and REQUEST_BASENAME are percent-decoded (as in ModSecurity and Coraza).
     const filename = percentDecode(path);
-    this.setScalarAt(SETUP.REQUEST_FILENAME, filename);
-    this.setScalarAt(SETUP.PATH_INFO, filename);
-    this.setScalarAt(SETUP.REQUEST_BASENAME, filename.slice(filename.lastIndexOf('/') + 1));
-    this.setScalarAt(SETUP.QUERY_STRING, query);
-    this.setScalarAt(SETUP.REQBODY_ERROR, '0');
-    this.setScalarAt(SETUP.REQBODY_PROCESSOR_ERROR, '0');
-    this.setScalarAt(SETUP.INBOUND_DATA_ERROR, '0');
-    this.setScalarAt(SETUP.OUTBOUND_DATA_ERROR, '0');
-    this.setScalarAt(SETUP.MULTIPART_STRICT_ERROR, '0');
-    this.setScalarAt(SETUP.MULTIPART_UNMATCHED_BOUNDARY, '0');
-    this.setScalarAt(SETUP.TIME_EPOCH, String(Math.floor(Date.now() / 1000)));
+    vals[SETUP.REQUEST_FILENAME] = filename;
+    vals[SETUP.PATH_INFO] = filename;
+    vals[SETUP.REQUEST_BASENAME] = filename.slice(filename.lastIndexOf('/') + 1);
+    vals[SETUP.QUERY_STRING] = query;
+    vals[SETUP.TIME_EPOCH] = String(Math.floor(Date.now() / 1000));
     if (query !== '') for (const [name, value] of this.splitArgs(query)) this.addArg('GET', name, value);
     const rh = this.colAt(C_REQUEST_HEADERS);
     const rhn = this.colAt(C_REQUEST_HEADERS_NAMES);
@@ -375,7 +396,7 @@ export class Transaction {
       rhn.add(k, k);
       const lk = k.toLowerCase();
       if (lk === 'cookie') this.parseCookies(v);
-      else if (lk === 'host') this.setScalarAt(SETUP.SERVER_NAME, withoutPort(v));
+      else if (lk === 'host') vals[SETUP.SERVER_NAME] = withoutPort(v);
       else if (lk === 'content-type') contentType ??= v;
     }
     // The processor is known from the headers already in phase 1 (CRS 920400 reads it there).

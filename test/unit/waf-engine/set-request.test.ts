@@ -98,3 +98,40 @@ describe('request set-up', () => {
     }
   });
 });
+
+describe('request set-up: the scalars written straight into a fresh transaction (session 24)', () => {
+  const scalars = 'REMOTE_ADDR|REMOTE_HOST|REMOTE_PORT|SERVER_ADDR|SERVER_PORT|REQUEST_METHOD|REQUEST_PROTOCOL|REQUEST_LINE|REQUEST_URI_RAW|REQUEST_URI|REQUEST_FILENAME|PATH_INFO|REQUEST_BASENAME|QUERY_STRING|REQBODY_ERROR|REQBODY_PROCESSOR_ERROR|INBOUND_DATA_ERROR|OUTBOUND_DATA_ERROR|MULTIPART_STRICT_ERROR|MULTIPART_UNMATCHED_BOUNDARY|SERVER_NAME';
+  const rules = `SecRuleEngine On
+SecRequestBodyAccess On
+SecRequestBodyLimit 8
+SecRequestBodyLimitAction ProcessPartial
+SecRule ${scalars} "@rx ^" "id:10,phase:2,pass,log,t:none"`;
+  const line = (m: { matched: { variable: string; value: string }[] }): string[] => m.matched.map((d) => `${d.variable}=${d.value}`);
+  const want = [
+    'REMOTE_ADDR=192.0.2.1', 'REMOTE_HOST=192.0.2.1', 'REMOTE_PORT=1234', 'SERVER_ADDR=127.0.0.1', 'SERVER_PORT=80', 'REQUEST_METHOD=POST', 'REQUEST_PROTOCOL=HTTP/1.1',
+    'REQUEST_LINE=POST /a/b%2e?x=1 HTTP/1.1', 'REQUEST_URI_RAW=/a/b%2e?x=1', 'REQUEST_URI=/a/b%2e?x=1', 'REQUEST_FILENAME=/a/b.', 'PATH_INFO=/a/b.', 'REQUEST_BASENAME=b.', 'QUERY_STRING=x=1',
+  ];
+  const zeros = ['REQBODY_ERROR=0', 'REQBODY_PROCESSOR_ERROR=0', 'INBOUND_DATA_ERROR=0', 'OUTBOUND_DATA_ERROR=0', 'MULTIPART_STRICT_ERROR=0', 'MULTIPART_UNMATCHED_BOUNDARY=0'];
+  const post = (w: ReturnType<typeof wafFromText>, body: string) => {
+    const tx = w.newTransaction({ clientIp: '192.0.2.1', clientPort: 1234, serverPort: 80, method: 'POST', uri: '/a/b%2e?x=1', protocol: 'HTTP/1.1', headers: [['Host', 'h.test:81'], ['Host', 'second:82'], ['Content-Type', 'application/json'], ['Content-Length', String(body.length)]] });
+    tx.appendRequestBody(body);
+    tx.processRequestBody();
+    return line(tx.matchedRules().find((m) => m.id === 10)!);
+  };
+
+  it('every set-up scalar, the constant zeros included, and a body error does not leak into the next transaction', () => {
+    const w = wafFromText(rules);
+    // the last Host wins, as every write of a scalar does
+    assert.deepEqual(post(w, '{"a":1}'), [...want, ...zeros, 'SERVER_NAME=second']);
+    // a body over SecRequestBodyLimit (ProcessPartial): this transaction's INBOUND_DATA_ERROR is 1...
+    const over = post(w, '{"a":"0123456789"}');
+    assert.ok(over.includes('INBOUND_DATA_ERROR=1') && !over.includes('INBOUND_DATA_ERROR=0'), over.join(' '));
+    // ...and the next transaction starts from the zeros again (its slots are a copy, not the template)
+    assert.deepEqual(post(w, '{"a":2}'), [...want, ...zeros, 'SERVER_NAME=second']);
+  });
+
+  it('a rule set with more scalar slots (another template size) starts from the same zeros', () => {
+    const w = wafFromText(`${rules}\nSecRule UNIQUE_ID|FULL_REQUEST_LENGTH|TIME_EPOCH "@rx ^" "id:11,phase:2,pass,log,t:none"`);
+    assert.deepEqual(post(w, '{"a":1}'), [...want, ...zeros, 'SERVER_NAME=second']);
+  });
+});
