@@ -21,6 +21,7 @@ import { localResponder } from '../websocket/proxy.ts';
 import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, guardHttp2Sessions, headerListBytes, http1ServerOptions, http2Settings, listenerLimits, type GateLimits, type ListenerLimits } from './listener-limits.ts';
 import { compileTrusted, isTrusted } from './trusted-proxies.ts';
 import { upgradeAsRequest } from './upgrade-as-request.ts';
+import { admitPipelined } from './pipelining.ts';
 import { errorBody } from '../errors/index.ts';
 import { guardHttp2Abuse } from './http2-abuse.ts';
 import type { GatewayStatusInfo, ListenerStatus, ReloadRecord } from '../status/report.ts';
@@ -92,7 +93,7 @@ export class Gateway {
   /** the start and the reloads, newest first (the status page's history) */
   private readonly reloadHistory: ReloadRecord[] = [];
   private readonly connectionsRejected = this.metrics.counter('sentinel_connections_rejected_total', 'Connections closed on arrival by a connection limit, by listener and reason', ['listener', 'reason']);
-  private readonly connectionsClosed = this.metrics.counter('sentinel_connections_closed_total', 'HTTP/2 sessions and streams the gateway closed for a timeout, by listener and reason', ['listener', 'reason']);
+  private readonly connectionsClosed = this.metrics.counter('sentinel_connections_closed_total', 'HTTP/2 sessions and streams the gateway closed for a timeout, and HTTP/1.1 connections closed for their pipelining depth, by listener and reason', ['listener', 'reason']);
   /** max-total-connections / max-connections-per-client over every listener (read per connection, so reloads apply) */
   private readonly gate = new ConnectionGate(() => this.gateLimits(), (listener, reason) => this.connectionsRejected.inc({ listener, reason }));
   private gateLimitsCache: { config: CompiledConfig; limits: GateLimits } | undefined;
@@ -200,7 +201,16 @@ export class Gateway {
   }
 
   private handler(runtime: ListenerRuntime) {
-    return (req: IncomingMessage, res: ServerResponse) => this.generation.dispatch(req, res, runtime);
+    return (req: IncomingMessage, res: ServerResponse) => {
+      // HTTP/1.1 pipelining beyond MAX_PIPELINED requests waiting on one connection closes it (src/server/pipelining.ts)
+      if (!admitPipelined(req, res)) {
+        // Node goes on parsing the read it has: count the connection once
+        if (!req.socket.destroyed) this.connectionsClosed.inc({ listener: runtime.config.id, reason: 'pipeline_depth' });
+        req.socket.destroy();
+        return;
+      }
+      this.generation.dispatch(req, res, runtime);
+    };
   }
 
   /**
