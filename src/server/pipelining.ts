@@ -37,9 +37,11 @@ function connectionClosed(this: Counted): void {
  * given out of order). A request that is not pipelined costs one property read.
  */
 export function admitPipelined(req: IncomingMessage, res: ServerResponse): boolean {
+  // HTTP/2's req.socket is a proxy of the session's: not read for its requests
+  if (req.httpVersionMajor !== 1) return true;
   const socket = req.socket as Counted;
   const current = socket._httpMessage;
-  if (current === res || current === null || current === undefined || req.httpVersionMajor !== 1) return true;
+  if (current === res || current === null || current === undefined) return true;
   let waiting = socket[WAITING];
   if (waiting === undefined) {
     if (socket.destroyed) return false;
