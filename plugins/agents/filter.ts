@@ -135,6 +135,11 @@ export class AgentFilter implements RequestFilter {
     return this.onClose();
   }
 
+  /** An in-process agent's program is built (a socket agent connects in the background: nothing to wait for). */
+  async ready(): Promise<void> {
+    await this.gen.manager.peek(this.settings.agent)?.whenBuilt?.();
+  }
+
   /** The agent as the status page shows it (src/status): connections, breaker, latency. */
   status(): FilterStatus {
     const c = this.gen.manager.peek(this.settings.agent);

@@ -18,6 +18,8 @@ export interface AgentTransport {
   readonly id: string;
   call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply>;
   start(): void;
+  /** Settles when the program can take calls; rejects when it failed to build (in-process only). */
+  whenBuilt?(): Promise<void>;
   close(): Promise<void>;
   readonly openConnections: number;
   readonly pendingReplies: number;
@@ -87,6 +89,13 @@ export class InProcessAgent implements AgentTransport {
     });
   }
 
+  /** The build started by start(): the generation waits for it before it is served (filter.ready()). */
+  async whenBuilt(): Promise<void> {
+    this.start();
+    await this.ready;
+    if (this.failure) throw new Error(`agent ${this.id}: in-process ${this.program} failed to start: ${this.failure.message}`);
+  }
+
   get openConnections(): number {
     return this.handlers && !this.closed ? 1 : 0;
   }
@@ -120,11 +129,17 @@ export class InProcessAgent implements AgentTransport {
     if (this.failure) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} (in-process ${this.program}) failed to start: ${this.failure.message}`));
     this.start();
     // Still building: wait for it, bounded by the call's timeout like a connection attempt.
+    // (A generation is served only once its programs are built, so this is for calls made outside
+    // one; a call that timed out is not run later, after its request was answered.)
     return new Promise<AgentReply>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new AgentCallError('timeout', `agent ${this.id} (in-process ${this.program}) not ready after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new AgentCallError('timeout', `agent ${this.id} (in-process ${this.program}) not ready after ${opts.timeoutMs} ms`));
+      }, opts.timeoutMs);
       void this.ready!.then(() => {
         clearTimeout(timer);
-        this.call(type, correlationId, payload, opts).then(resolve, reject);
+        if (!timedOut) this.call(type, correlationId, payload, opts).then(resolve, reject);
       });
     });
   }

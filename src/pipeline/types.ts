@@ -207,6 +207,13 @@ export interface RequestFilter {
    */
   onUpstreamError?(ctx: RequestContext, failure: UpstreamFailure): LocalResponse | undefined;
   onComplete?(ctx: RequestContext, info: CompletionInfo): void;
+  /**
+   * Settles when the filter can serve: the generation is not served (start: before the listeners
+   * open; reload: before the swap) until every filter's has. A rejection fails the start or the
+   * reload (the previous generation keeps serving). For work a filter cannot do on its first
+   * request, such as an in-process agent's build (the WAF's CRS compile).
+   */
+  ready?(): Promise<void>;
   /** called when the generation is disposed */
   close?(): Promise<void> | void;
   /** live state for the status page (src/status): counters, connections, breakers; cheap, read on demand */

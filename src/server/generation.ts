@@ -293,6 +293,9 @@ export class Generation {
       this.chains.set(r.id, new FilterChain(r.builtin ? own : [...global, ...own, ...(tails.get(r.id) ?? [])]));
       if (r.websocket && r.raw['websocket-inspection'] === true && frameInspectingFilters(this.config, this.deps.features, r).length > 0) this.frameInspection.add(r.id);
     }
+    // Not served before every filter can serve (an in-process agent built): a request must not wait
+    // for, or be refused by, work the gateway does once (docs/agents.md, "In-process agents").
+    await Promise.all(this.allFilters.map((f) => f.ready?.()));
     return app;
   }
 

@@ -111,6 +111,8 @@ describe('auto-reload with a mounted ConfigMap and TLS Secret', { timeout: 180_0
     configDir = mountVolume('config', { 'config.kdl': config(['old']) });
     gw = startProc(process.execPath, [join(repoRoot, 'bin', 'sentinel.mjs'), 'run', '-c', join(configDir, 'config.kdl')], { cwd: tmp });
     await waitForStatus(`http://127.0.0.1:${port}/old`, 200, gw);
+    // the metrics listener opens after the gateway's own (ci24a: the first reloads() was refused)
+    await waitForStatus(`http://127.0.0.1:${metricsPort}/metrics`, 200, gw);
   });
   after(async () => {
     await gw?.stop();

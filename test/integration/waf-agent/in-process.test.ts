@@ -8,14 +8,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { gatewayFrom, simpleConfig } from '../../helpers/gateway.ts';
 import { request, type Reply } from '../../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
-import { notHungTurning } from '../../helpers/until.ts';
+import { freePort } from '../../helpers/ports.ts';
+import { notHungTurning, START_MS, until } from '../../helpers/until.ts';
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
@@ -147,16 +149,82 @@ describe('in-process sentinel-waf against the socket agent', () => {
   });
 });
 
-describe('in-process sentinel-waf with a config it cannot load', () => {
-  test('requests fail closed with 503 and the gateway keeps serving', async () => {
+describe('in-process sentinel-waf: built before the gateway serves (session 24)', () => {
+  // Before: the listeners opened and /_/ready answered 200 while the engine was still being
+  // imported and the CRS compiled, so the first requests waited for the build and, past the
+  // agent's timeout-ms, were refused (fail-closed 504); a build that failed left a gateway that
+  // answered every request 503 (fail-open: let every request through uninspected).
+  test('a gateway process opens its listener only once its in-process WAF is built: its first answer is a verdict, not a timeout', async () => {
     const upstream = await startUpstream();
-    const g = await gatewayFrom(gatewayConfig(upstream.address, `in-process "sentinel-waf"\n    config { crs-dir "${join(tmp, 'no-such-crs')}" }`, 2000));
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'sw-inproc-first-'));
+    const file = join(dir, 'first-answer.kdl');
+    writeFileSync(file, gatewayConfig(upstream.address, 'in-process "sentinel-waf"\n    ' + wafConfig, 1).replace('127.0.0.1:0', `127.0.0.1:${port}`));
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'sentinel.mjs'), 'run', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SENTINEL_CONFIG: '' } });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
-      const first = await request(`${g.url()}/x`, { headers: browser, timeoutMs: 10_000 });
-      assert.equal(first.status, 503);
-      const again = await request(`${g.url()}/y`, { headers: browser, timeoutMs: 10_000 });
-      assert.equal(again.status, 503);
+      // Asked as soon as the port takes a connection (before: ~1 s of engine import and CRS
+      // compile after it did, so with a 1 ms agent timeout the first answers were 504s).
+      let first: Reply | undefined;
+      await until(
+        () => `a first answer on port ${port} (stderr: ${stderr})`,
+        async () => {
+          first = await send(`http://127.0.0.1:${port}`, cases[0]!).catch(() => undefined);
+          return first !== undefined || child.exitCode !== null;
+        },
+        START_MS,
+        5,
+      );
+      assert.equal(first?.status, 200, `first answer ${first?.status}: ${first?.body}`);
+      assert.equal((await send(`http://127.0.0.1:${port}`, cases[4]!)).status, 403);
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+      await upstream.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the first request after start is inspected, not timed out, even with a 1 ms agent timeout', async () => {
+    const upstream = await startUpstream();
+    const g = await gatewayFrom(gatewayConfig(upstream.address, 'in-process "sentinel-waf"\n    ' + wafConfig, 1));
+    try {
+      const clean = await send(g.url(), cases[0]!);
+      assert.equal(clean.status, 200);
+      const attack = await send(g.url(), cases[4]!);
+      assert.equal(attack.status, 403);
+      assert.equal(attack.headers['x-waf-blocked'], 'true');
+    } finally {
+      await g.gw.close();
+      await upstream.close();
+    }
+  });
+
+  test('a config it cannot load fails the start with the agent named', async () => {
+    const upstream = await startUpstream();
+    try {
+      await assert.rejects(
+        gatewayFrom(gatewayConfig(upstream.address, `in-process "sentinel-waf"\n    config { crs-dir "${join(tmp, 'no-such-crs')}" }`, 2000)),
+        /agent waf: in-process sentinel-waf failed to start: .*no-such-crs/,
+      );
       assert.equal(upstream.seen.length, 0);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  test('a reload to a config it cannot load is refused and the running generation keeps inspecting', async () => {
+    const upstream = await startUpstream();
+    const good = gatewayConfig(upstream.address, 'in-process "sentinel-waf"\n    ' + wafConfig);
+    const g = await gatewayFrom(good);
+    try {
+      const before = g.gw.current.number;
+      await assert.rejects(g.gw.reload(gatewayConfig(upstream.address, `in-process "sentinel-waf"\n    config { crs-dir "${join(tmp, 'no-such-crs')}" }`)), /failed to start/);
+      assert.equal(g.gw.current.number, before, 'the generation was not swapped');
+      assert.equal((await send(g.url(), cases[0]!)).status, 200);
+      assert.equal((await send(g.url(), cases[4]!)).status, 403);
     } finally {
       await g.gw.close();
       await upstream.close();

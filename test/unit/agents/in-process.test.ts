@@ -108,3 +108,22 @@ test('in-process: a call cancelled, or an agent closed, before the batch runs is
   assert.equal(runs, 1);
   assert.equal(agent.pendingReplies + closing.pendingReplies, 0);
 });
+
+test('in-process: a call that timed out waiting for the build is not run once the build ends (session 24)', async () => {
+  let runs = 0;
+  const agent = new InProcessAgent('t', 'sentinel-waf', {}, new Set(['request_headers']));
+  // a build that ends when the test says so
+  let built!: () => void;
+  const internals = agent as unknown as { ready: Promise<void>; handlers: AgentHandlers | undefined };
+  internals.ready = new Promise<void>((r) => (built = r));
+  const call = agent.call(MessageType.RequestHeaders, 'c1', event(), { timeoutMs: 5 });
+  await assert.rejects(call, (err: unknown) => err instanceof AgentCallError && /not ready after 5 ms/.test(err.message));
+  internals.handlers = { onRequestHeaders: () => ((runs += 1), allow()) };
+  built();
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(runs, 0, 'the timed-out call was not run after its request had been answered');
+  // a call made now runs
+  await agent.call(MessageType.RequestHeaders, 'c2', event(), opts);
+  assert.equal(runs, 1);
+});
