@@ -750,6 +750,7 @@ export class Transaction {
   }
 
   private runPhaseRules(phase: Phase): void {
+    let runs: (Run | undefined)[] | undefined;
     this.lastPhase = Math.max(this.lastPhase, phase);
     if (this.mode === 'Off') return;
     if (this.allowUntilPhase >= phase && phase !== 5) return;
@@ -762,6 +763,7 @@ export class Transaction {
       const plan = foldPlanOf(this.rules);
       this.folds = plan.phases;
       this.linkPlans = plan.links;
+      runs = plan.runs;
     }
     if (phase === 1 && foldingEnabled) this.responseOnly = responseOnlyOf(this.rules);
     const folds = this.folds !== undefined ? this.folds[phase] : undefined;
@@ -778,6 +780,13 @@ export class Transaction {
     let links = this.removedLinks;
     let next = this.walkOf(phase, folds !== undefined, noResponse);
     for (let i = next[0]!; i < n; ) {
+      if (runs !== undefined) {
+        const run = runs[i];
+        if (run !== undefined) {
+          i = next[this.replayRun(run)]!;
+          continue;
+        }
+      }
       const rule = (entries[i] as RuleEntryOf<'rule'>).rule;
       if (this.isRemoved(rule)) {
         i = next[i + 1]!;
@@ -877,6 +886,27 @@ export class Transaction {
     this.disrupt(rule);
   }
 
+  /** replay() of each rule of a run in turn, at once; where the walk goes on. */
+  private replayRun(run: Run): number {
+    const tx = this.tx;
+    const sets = run.sets;
+    for (let k = 0; k < sets.length; k++) {
+      const set = sets[k]!;
+      if (set.slot >= 0) tx.putSlot(set.slot, set.one);
+      else tx.putItems(set.lkey, set.one);
+    }
+    const records = run.records;
+    for (let k = 0; k < records.length; k++) this.matches.push(records[k]!);
+    if (run.touched) {
+      this.matchedVar = run.matchedVar;
+      this.matchedVarName = run.matchedVarName;
+    }
+    // Replaced, never pushed to: evaluate() starts a new list when this one is not empty.
+    if (run.matchedVars !== undefined) this.matchedVars = run.matchedVars;
+    else if (this.matchedVars.length !== 0) this.matchedVars = [];
+    return run.end;
+  }
+
   // ------------------------------------------------------------------ the fold (load time)
 
   /** Builds the rule set's fold plan on a probe transaction (see FoldPlan). */
@@ -903,6 +933,9 @@ export class Transaction {
     const entries = rules.phases[1]!;
     const markers = rules.markers[1]!;
     const executed = new Set<Rule>();
+    // Runs of decided rules, from a hit to the next rule not decided (see Run).
+    const runs = new Array<Run | undefined>(entries.length).fill(undefined);
+    let run: Run | undefined;
     let i = 0;
     for (; i < entries.length; i++) {
       const e = entries[i]!;
@@ -912,11 +945,26 @@ export class Transaction {
       if (f !== undefined) {
         phases[1]![i] = f;
         executed.add(rule);
+        if (f.hit) {
+          if (run === undefined) runs[i] = run = { end: 0, sets: [], records: [], touched: false, matchedVar: '', matchedVarName: '', matchedVars: undefined };
+          // What replay() leaves.
+          run.sets.push(...f.sets);
+          run.records.push(nologRecord(rule));
+          if (f.matchedVars !== undefined) {
+            run.touched = true;
+            run.matchedVar = f.matchedVar;
+            run.matchedVarName = f.matchedVarName;
+            run.matchedVars = f.matchedVars;
+          } else run.matchedVars = undefined;
+        }
         if (f.hit && rule.skipAfter !== undefined) i = skipAfterIndex(entries, markers, rule.skipAfter);
         continue;
       }
+      if (run !== undefined) run.end = i;
+      run = undefined;
       if (!cannotAffectOthers(rule)) break;
     }
+    if (run !== undefined) run.end = i;
     // 2. TX keys nothing outside the prefix writes keep the prefix's values for the rest of the
     // transaction: the rules that read only those are decided once for every phase.
     const writes = txWritesOutside(rules, executed);
@@ -934,7 +982,7 @@ export class Transaction {
       }
     }
     this.tx.resetTo(known);
-    return { phases, links };
+    return { phases, links, runs };
   }
 
   /** 3. A link of a rule not decided whole (see LinkPlan), on the probe's TX after the prefix. */
@@ -1517,11 +1565,33 @@ interface LinkPlan {
  * (withParam in operators/index.ts): the expansion can be done once. */
 const RESOLVABLE: ReadonlySet<string> = new Set(['streq', 'strmatch', 'contains', 'containsword', 'beginswith', 'endswith', 'within', 'eq', 'ge', 'gt', 'le', 'lt']);
 
+/** Decided rules of phase 1's set-up prefix in a row, from a hit to the next rule not decided
+ * (`end`, an entry index), replayed at once rather than rule by rule (CRS PL1: 40 rules, 44 TX
+ * values a request). Its hits are set-up rules (pass, no skip, no ctl: hitFoldable), nothing in
+ * the prefix removes a rule or target, and when the fold is used none was removed before phase 1
+ * and no intervention or allow is in force, so the walk, arriving at the first hit, would replay
+ * each in turn (following its skipAfter jumps, stepping over its misses) and arrive at `end`. */
+interface Run {
+  end: number;
+  /** Every hit's TX values in order. */
+  sets: FoldSet[];
+  /** Every hit's record in order. */
+  records: Readonly<MatchedRule>[];
+  /** MATCHED_VAR(S) after the last hit: `touched`, a hit set MATCHED_VAR; matchedVars undefined,
+   * the last hit left the list empty (a new one: a shared empty list would be pushed to). */
+  touched: boolean;
+  matchedVar: string;
+  matchedVarName: string;
+  matchedVars: Item[] | undefined;
+}
+
 /** Per phase (index 1-5), per entry of the phase's list: the rule's decision, if any; per link
- * (linkIndex): its own (LinkPlan), if any. */
+ * (linkIndex): its own (LinkPlan), if any; the decided start of phase 1. */
 export interface FoldPlan {
   phases: (Fold | undefined)[][];
   links: (LinkPlan | undefined)[];
+  /** Phase 1's runs, at the entry index of their first hit. */
+  runs: (Run | undefined)[];
 }
 
 const MISS: Fold = { hit: false, sets: [], matchedVar: '', matchedVarName: '', matchedVars: undefined };

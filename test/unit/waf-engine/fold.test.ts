@@ -212,6 +212,31 @@ SecRule ARGS "@streq up" "id:46,phase:1,pass,nolog,setvar:tx.score=+100"`;
     compare(rules, [...REQS, { uri: '/?a=attack&b=up' }, post, { uri: '/?a=tgt' }, { ...post, body: 'a=tgt' }, { uri: '/?a=attack', remove: ['5'] }, { uri: '/?a=hello' }], 'links');
   });
 
+  it('runs of decided set-up rules are replayed at once, between rules that are not decided', () => {
+    // 3 and 5 are not decided but cannot change what the set-up reads (a body processor ctl, a
+    // nolog match that sets MATCHED_VAR); 6 skips over 7; 9 reads MATCHED_VAR(S) as the runs
+    // left them (56 after 6: the list emptied, MATCHED_VAR kept), and ends the prefix.
+    const rules = `SecRuleEngine On
+SecRequestBodyAccess On
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.a=1"
+SecRule &TX:b "@eq 0" "id:2,phase:1,pass,nolog,setvar:tx.b=2"
+SecRule REQUEST_HEADERS:Content-Type "@rx json" "id:3,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule &TX:c "@eq 0" "id:4,phase:1,pass,nolog,setvar:tx.c=3"
+SecAction "id:45,phase:1,pass,nolog,setvar:tx.d=4"
+SecRule ARGS "@streq mv" "id:5,phase:1,pass,nolog"
+SecRule &TX:e "@eq 0" "id:6,phase:1,pass,nolog,setvar:tx.e=5,skipAfter:S"
+SecAction "id:7,phase:1,pass,nolog,setvar:tx.never=1"
+SecMarker S
+SecAction "id:56,phase:1,pass,nolog,setvar:tx.f=6"
+SecRule TX:zzz "@eq 1" "id:8,phase:1,pass,nolog"
+SecRule MATCHED_VARS|MATCHED_VAR "@rx ." "id:9,phase:1,pass,log,msg:'mv %{MATCHED_VAR_NAME}=%{MATCHED_VAR}',setvar:tx.seen=+1"
+SecRule TX:a "@eq 1" "id:10,phase:2,pass,log,msg:'a %{tx.b} %{tx.c} %{tx.d} %{tx.e}'"`;
+    const plan = Transaction.buildFoldPlan(wafFromText(rules).ruleSet);
+    const runs = plan.runs.map((r, i) => (r === undefined ? '' : `${i}-${r.end}:${r.records.map((m) => m.id).join(',')}`)).filter((x) => x !== '');
+    assert.deepEqual(runs, ['0-2:1,2', '3-5:4,45', '6-11:6,56']);
+    compare(rules, [{ uri: '/' }, { uri: '/?a=mv' }, { uri: '/', body: '{"a":"mv"}', headers: [['Content-Type', 'application/json']] }, { uri: '/?a=mv', remove: ['2'] }], 'runs');
+  });
+
   it('random rule sets: fold on and off agree', () => {
     let seed = 12345;
     const rnd = (n: number): number => {
