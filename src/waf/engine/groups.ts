@@ -65,6 +65,26 @@ function selectorKey(v: RuleVariable): string {
   return `${v.exclude ? '!' : ''}${v.name}${v.key !== undefined ? `:${v.key}` : v.keyRegex !== undefined ? `:/${v.keyRegex.source}/` : ''}`;
 }
 
+/** A group reading `vars` (less `excl`), with no summary yet. `words`: the known-miss bit words (one bit a link). */
+function newGroup(vars: RuleVariable[], excl: RuleVariable[], xml: boolean, words: number): ReadGroup {
+  return {
+    vars,
+    excluded: Uint8Array.from(vars, (v) => (excl.some((e) => e.name === v.name) ? 1 : 0)),
+    excl,
+    xml,
+    stamp: 0,
+    uses: 0,
+    all: new Uint32Array(words),
+    parts: [],
+    partCount: -1,
+    age: 0,
+    freshStart: 0,
+    freshEnd: 0,
+    underList: undefined,
+    under: undefined,
+  };
+}
+
 /** Gives every pure link whose selectors are all groupable its group (links with the same
  * selector list share one); other links get undefined. `links`: the rule set's link count. */
 export function assignReadGroups(starters: readonly Rule[], links: number): number {
@@ -81,22 +101,7 @@ export function assignReadGroups(starters: readonly Rule[], links: number): numb
       if (g === undefined) {
         const excl = link.variables.filter((v) => v.exclude);
         const kept = vars.filter((v) => v.name !== 'XML');
-        g = {
-          vars: kept,
-          excluded: Uint8Array.from(kept, (v) => (excl.some((e) => e.name === v.name) ? 1 : 0)),
-          excl,
-          xml: kept.length !== vars.length,
-          stamp: 0,
-          uses: 0,
-          all: new Uint32Array(words),
-          parts: [],
-          partCount: -1,
-          age: 0,
-          freshStart: 0,
-          freshEnd: 0,
-          underList: undefined,
-          under: undefined,
-        };
+        g = newGroup(kept, excl, kept.length !== vars.length, words);
         byKey.set(key, g);
       }
       link.group = g;
@@ -116,22 +121,7 @@ export function groupUnder(g: ReadGroup, removed: readonly RuleVariable[]): Read
   if (g.underList === removed) return g.under!;
   const excl = [...g.excl, ...removed];
   const vars = g.vars.filter((v) => !removed.some((e) => e.name === v.name && e.lkey === undefined && e.keyRegex === undefined));
-  const under: ReadGroup = {
-    vars,
-    excluded: Uint8Array.from(vars, (v) => (excl.some((e) => e.name === v.name) ? 1 : 0)),
-    excl,
-    xml: g.xml,
-    stamp: 0,
-    uses: 0,
-    all: new Uint32Array(g.all.length),
-    parts: [],
-    partCount: -1,
-    age: 0,
-    freshStart: 0,
-    freshEnd: 0,
-    underList: undefined,
-    under: undefined,
-  };
+  const under = newGroup(vars, excl, g.xml, g.all.length);
   g.underList = removed;
   g.under = under;
   return under;
