@@ -8,7 +8,7 @@
 // wants it), response headers in onResponse, the response body in onResponseBody
 // (response-body.ts), and request_complete in onComplete.
 import type { HeaderMap, LocalResponse, RequestContext, RequestFilter, UpstreamResponseInfo, GenerationServices, CompletionInfo, ResponseBodyHandler, FilterStatus } from '../../src/pipeline/types.ts';
-import { AgentCallError, AgentClient, CancelScope, type CallCanceller, type CallOptions } from '../../src/agent-protocol/client.ts';
+import { AgentCallError, CancelScope, type CallCanceller, type CallOptions } from '../../src/agent-protocol/client.ts';
 import type { ReplySink } from '../../src/agent-protocol/connection.ts';
 import type { AgentTransport } from './in-process.ts';
 import { MessageType } from '../../src/agent-protocol/frames.ts';
@@ -185,43 +185,34 @@ export class AgentFilter implements RequestFilter {
     for (const m of members) if (!handled.includes(m.settings.id)) handled.push(m.settings.id);
     const chain: Chain = { members, sets, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
     state.chains.push(chain);
-    const headersMembers = sets.requestHeaders;
-    const m = headersMembers.length === 1 ? headersMembers[0]! : undefined;
-    if (m !== undefined && m.client instanceof AgentClient && !this.readsBody(ctx, sets.requestBody)) {
-      // The usual request: one socket agent on request headers and no body to send after it (a
-      // GET on a WAF route too). The request's one promise is settled from the reply's read by a
-      // HeadersCall (no call promise, no async function and no await between the reply and the chain).
-      const client = m.client;
-      const cid = state.correlation.id;
-      const id = cid + m.cidSuffix;
-      const event = requestHeadersEvent(ctx, cid);
-      const started = performance.now();
-      const opts: CallOptions = { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs, cancel: ctx };
-      return new Promise((resolve, reject) => {
-        client.callInto(MessageType.RequestHeaders, id, m.cidSuffix ? withCorrelationId(event, id) : event, opts, new HeadersCall(this, ctx, m, chain, started, resolve, reject));
-      });
-    }
+    // The usual request: one agent on request headers and no body to send after it (a GET on a
+    // WAF route too): the call's own promise is the request's (no async function around it).
+    if (sets.requestHeaders.length === 1 && !this.readsBody(ctx, sets.requestBody)) return this.headersCall(ctx, state, chain, sets.requestHeaders[0]!);
     return this.requestPhases(ctx, state, chain, sets);
+  }
+
+  /**
+   * One agent's request_headers call, merged and applied; the answer when it refused the request.
+   * The promise is settled from the reply's read by a HeadersCall (no call promise and no await
+   * between the reply and the chain).
+   */
+  private headersCall(ctx: RequestContext, state: RequestState, chain: Chain, m: Member): Promise<LocalResponse | undefined> {
+    const cid = state.correlation.id;
+    const id = cid + m.cidSuffix;
+    const event = requestHeadersEvent(ctx, cid);
+    const started = performance.now();
+    const opts: CallOptions = { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs, cancel: ctx };
+    return new Promise((resolve, reject) => {
+      m.client.callInto(MessageType.RequestHeaders, id, m.cidSuffix ? withCorrelationId(event, id) : event, opts, new HeadersCall(this, ctx, m, chain, started, resolve, reject));
+    });
   }
 
   private async requestPhases(ctx: RequestContext, state: RequestState, chain: Chain, sets: MemberSets): Promise<LocalResponse | undefined> {
     // Phases nobody subscribed to are not entered (no async call for nothing).
     const headersMembers = sets.requestHeaders;
     if (headersMembers.length === 1) {
-      // One agent on request headers (an in-process one, or followed by the body phase): called
-      // and merged here (no phase and fan-out frames around the call).
-      const m = headersMembers[0]!;
-      const cid = state.correlation.id;
-      const id = cid + m.cidSuffix;
-      const event = requestHeadersEvent(ctx, cid);
-      const started = performance.now();
-      let refused: LocalResponse | undefined;
-      try {
-        const reply = await m.client.call(MessageType.RequestHeaders, id, m.cidSuffix ? withCorrelationId(event, id) : event, { timeoutMs: m.settings.timeoutMs ?? m.def.timeoutMs, cancel: ctx });
-        refused = this.headersReplied(ctx, m, chain, started, reply);
-      } catch (error) {
-        refused = this.headersOutcome(ctx, m, chain, { ok: false, error: error as AgentCallError });
-      }
+      // One agent on request headers followed by the body phase (no phase and fan-out frames around the call)
+      const refused = await this.headersCall(ctx, state, chain, headersMembers[0]!);
       if (refused) return refused;
     } else if (headersMembers.length > 1) {
       const refused = await this.requestHeadersPhase(ctx, state, chain);
@@ -637,7 +628,7 @@ export class AgentFilter implements RequestFilter {
 }
 
 /**
- * The one-agent request_headers call (AgentFilter.onRequest): the client's reply sink that settles
+ * The one-agent request_headers call (AgentFilter.headersCall): the transport's reply sink that settles
  * the request's promise. It runs inside the connection's read, so whatever applying the outcome
  * throws rejects the request instead of escaping into the socket's callback.
  */

@@ -11,12 +11,15 @@ import { parseAgentReply, plainAllowReply, type AgentReply } from '../../src/age
 import { allow, block, EVENT_HANDLERS, type AgentHandlers, type Decision, type EventContext } from '../../src/agent-sdk/index.ts';
 import type { BreakerState } from '../../src/agent-protocol/agent-breaker.ts';
 import type { CallOptions } from '../../src/agent-protocol/client.ts';
+import type { ReplySink } from '../../src/agent-protocol/connection.ts';
 import { LatencyStats } from '../../src/status/latency.ts';
 
 /** What the agent filters need from an agent, over a socket (AgentClient) or in-process. */
 export interface AgentTransport {
   readonly id: string;
   call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply>;
+  /** `call` without a promise: `sink` gets the reply or the error, once (possibly before this returns). */
+  callInto(type: number, correlationId: string, payload: unknown, opts: CallOptions, sink: ReplySink): void;
   start(): void;
   /** Settles when the program can take calls; rejects when it failed to build (in-process only). */
   whenBuilt?(): Promise<void>;
@@ -48,8 +51,7 @@ interface Queued {
   correlationId: string;
   payload: unknown;
   cancel: CallOptions['cancel'];
-  resolve: (reply: AgentReply) => void;
-  reject: (err: Error) => void;
+  sink: ReplySink;
 }
 
 export class InProcessAgent implements AgentTransport {
@@ -118,29 +120,30 @@ export class InProcessAgent implements AgentTransport {
    * session: the in-process path").
    */
   call(type: number, correlationId: string, payload: unknown, opts: CallOptions): Promise<AgentReply> {
-    if (this.closed) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} is closed`));
-    if (opts.cancel?.cancelled) return Promise.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
+    return new Promise<AgentReply>((resolve, reject) => this.callInto(type, correlationId, payload, opts, { resolve, reject }));
+  }
+
+  callInto(type: number, correlationId: string, payload: unknown, opts: CallOptions, sink: ReplySink): void {
+    if (this.closed) return sink.reject(new AgentCallError('unavailable', `agent ${this.id} is closed`));
+    if (opts.cancel?.cancelled) return sink.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
     if (this.handlers) {
-      return new Promise<AgentReply>((resolve, reject) => {
-        if (this.queue.length === 0) setImmediate(this.runBatch);
-        this.queue.push({ type, correlationId, payload, cancel: opts.cancel, resolve, reject });
-      });
+      if (this.queue.length === 0) setImmediate(this.runBatch);
+      this.queue.push({ type, correlationId, payload, cancel: opts.cancel, sink });
+      return;
     }
-    if (this.failure) return Promise.reject(new AgentCallError('unavailable', `agent ${this.id} (in-process ${this.program}) failed to start: ${this.failure.message}`));
+    if (this.failure) return sink.reject(new AgentCallError('unavailable', `agent ${this.id} (in-process ${this.program}) failed to start: ${this.failure.message}`));
     this.start();
     // Still building: wait for it, bounded by the call's timeout like a connection attempt.
     // (A generation is served only once its programs are built, so this is for calls made outside
     // one; a call that timed out is not run later, after its request was answered.)
-    return new Promise<AgentReply>((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(new AgentCallError('timeout', `agent ${this.id} (in-process ${this.program}) not ready after ${opts.timeoutMs} ms`));
-      }, opts.timeoutMs);
-      void this.ready!.then(() => {
-        clearTimeout(timer);
-        if (!timedOut) this.call(type, correlationId, payload, opts).then(resolve, reject);
-      });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      sink.reject(new AgentCallError('timeout', `agent ${this.id} (in-process ${this.program}) not ready after ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    void this.ready!.then(() => {
+      clearTimeout(timer);
+      if (!timedOut) this.callInto(type, correlationId, payload, opts, sink);
     });
   }
 
@@ -149,8 +152,8 @@ export class InProcessAgent implements AgentTransport {
     const batch = this.queue;
     this.queue = [];
     for (const q of batch) {
-      if (this.closed || !this.handlers) q.reject(new AgentCallError('unavailable', `agent ${this.id} is closed`));
-      else if (q.cancel?.cancelled) q.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
+      if (this.closed || !this.handlers) q.sink.reject(new AgentCallError('unavailable', `agent ${this.id} is closed`));
+      else if (q.cancel?.cancelled) q.sink.reject(new AgentCallError('cancelled', `agent ${this.id} call cancelled`));
       else this.invoke(this.handlers, q);
     }
   };
@@ -208,10 +211,11 @@ export class InProcessAgent implements AgentTransport {
     try {
       reply = this.reply(q.correlationId, d);
     } catch (err) {
-      q.reject(err as Error);
+      // as before: the validation error itself, which the filter reads as an agent error
+      q.sink.reject(err as AgentCallError);
       return;
     }
-    q.resolve(reply);
+    q.sink.resolve(reply);
   }
 
   /** What the socket client returns for the decision's reply (the same validation); throws as it would. */
