@@ -13,7 +13,7 @@ import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
-import { bodylessMethod, Gather, h2BodyFollows, readBody, requestHasBody, SMALL_CHUNK } from './request-body.ts';
+import { bodylessMethod, Gather, h2BodyFollows, readBody, requestHasBody } from './request-body.ts';
 import { responseChunkRead, type ResponseChunkRead } from './body-seams.ts';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Metrics } from '../metrics/registry.ts';
@@ -28,7 +28,7 @@ export class BodyTooLarge extends Error {
 
 /**
  * Counts streamed request bytes and fails the stream once the limit is passed. Chunks under
- * SMALL_CHUNK bytes are passed on gathered, one Buffer per socket read (or per SMALL_CHUNK bytes):
+ * SMALL_CHUNK (request-body.ts) bytes are passed on gathered, one Buffer per socket read (or per SMALL_CHUNK bytes):
  * a body sent one byte per HTTP/1.1 chunk or HTTP/2 DATA frame went upstream as one write, and one
  * upstream chunk, per byte (docs/security.md, "Session 24 audit").
  */
@@ -36,6 +36,9 @@ export function limitStream(limit: number): Transform & { bytes: number } {
   let bytes = 0;
   const small = new Gather();
   let later: NodeJS.Immediate | undefined;
+  const push = (block: Buffer): void => {
+    t.push(block);
+  };
   const pass = (): void => {
     if (later) clearImmediate(later);
     later = undefined;
@@ -46,14 +49,13 @@ export function limitStream(limit: number): Transform & { bytes: number } {
     transform(chunk: Buffer, _enc, cb) {
       bytes += chunk.length;
       if (bytes > limit) return cb(new BodyTooLarge(limit));
-      if (chunk.length >= SMALL_CHUNK) {
-        pass();
-        return cb(null, chunk);
+      small.offer(chunk, push);
+      // what is left gathered goes at the end of this socket read (the rest of it comes in first)
+      if (small.bytes > 0) later ??= setImmediate(pass);
+      else if (later) {
+        clearImmediate(later);
+        later = undefined;
       }
-      small.add(chunk);
-      // the rest of this socket read comes in before the immediate runs
-      if (small.bytes >= SMALL_CHUNK) pass();
-      else later ??= setImmediate(pass);
       cb();
     },
     flush(cb) {

@@ -31,6 +31,17 @@ export class Gather {
     this.bytes = 0;
     return block;
   }
+  /** Passes `chunk` on through `emit`: a large one at once (after what was gathered), small ones once SMALL_CHUNK bytes are gathered. */
+  offer(chunk: Buffer, emit: (block: Buffer) => void): void {
+    if (chunk.length >= SMALL_CHUNK) {
+      const block = this.take();
+      if (block) emit(block);
+      emit(chunk);
+      return;
+    }
+    this.add(chunk);
+    if (this.bytes >= SMALL_CHUNK) emit(this.take()!);
+  }
 }
 
 /**
@@ -59,15 +70,8 @@ export function readBody(stream: Readable, hardLimit: number, signal: AbortSigna
       signal.removeEventListener('abort', onAbort);
       resolve(r);
     };
-    const store = (chunk: Buffer) => {
-      if (chunk.length >= SMALL_CHUNK) {
-        const block = stored.take();
-        if (block) chunks.push(block);
-        chunks.push(chunk);
-        return;
-      }
-      stored.add(chunk);
-      if (stored.bytes >= SMALL_CHUNK) chunks.push(stored.take()!);
+    const keep = (block: Buffer) => {
+      chunks.push(block);
     };
     /** Hands what stream mode has not seen yet to onChunk (paused until its promise settles). */
     const show = (): Promise<void> | void => {
@@ -98,7 +102,7 @@ export function readBody(stream: Readable, hardLimit: number, signal: AbortSigna
         finish({ ok: false, reason: 'too_large', received });
         return;
       }
-      store(chunk);
+      stored.offer(chunk, keep);
       if (!unseen) {
         if (requestChunkRead.hasSubscribers) requestChunkRead.publish({ stream, received } satisfies RequestChunkRead);
         return;
