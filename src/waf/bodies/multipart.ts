@@ -104,7 +104,20 @@ interface Disposition {
   plainFilename?: string;
   /** the RFC 5987 `filename*` parameter as sent */
   filenameStar?: string;
+  /** spelled as browsers and client libraries write it (PLAIN_PARAMS): every parser reads it alike */
+  plainSpelling: boolean;
 }
+
+/**
+ * The parameters of a Content-Disposition as Chrome, Firefox, curl, Go, urllib3, Java and .NET
+ * write them: `; name=` and `; filename=` in lower case, `=` without spaces, a quoted value without
+ * backslashes or a token without quotes, and `filename*=` as an RFC 5987 ext-value. Parsers part
+ * ways on anything else (session 25 audit): PHP's rfc1867 takes a key up to the `=` as it is
+ * (`filename ="a.txt"` is no file name to it) and reads a `'` anywhere as opening a quoted run that
+ * swallows the `;`s up to the next one (`x'=1; filename="a.txt"; y'=2`); Rack matches `filename`
+ * case-sensitively; ModSecurity refuses all three (REQBODY_ERROR).
+ */
+const PLAIN_PARAMS = /^(?:;[ \t]*(?:(?:name|filename)=(?:"[^"\\\r\n]*"|[!#$%&*+.^_`|~0-9A-Za-z-]+)|filename\*=[!#$&+.^_`{}~0-9A-Za-z-]*'[0-9A-Za-z-]*'[!#$%&+.^_`|~0-9A-Za-z-]*))*;?$/;
 
 /**
  * Content-Disposition: form-data; name="a"; filename="b". Sets flags for
@@ -114,7 +127,7 @@ export function parseDisposition(value: string, flags: Record<string, number>): 
   const v = value.trim();
   if (!/^form-data\b/i.test(v)) throw new MultipartError('multipart: Content-Disposition is not form-data');
   let i = 'form-data'.length;
-  const out: Disposition = {};
+  const out: Disposition = { plainSpelling: PLAIN_PARAMS.test(v.slice(i)) };
   while (i < v.length) {
     const sep = /^\s*(;?)\s*/.exec(v.slice(i))!;
     if (sep[1] === '' && sep[0] !== '' && i < v.length) flags.MULTIPART_MISSING_SEMICOLON = 1;
@@ -154,16 +167,14 @@ export function parseDisposition(value: string, flags: Record<string, number>): 
       i += m[0].length;
       if (paramValue.startsWith("'") || paramValue.includes('"')) flags.MULTIPART_INVALID_QUOTING = 1;
     }
-    if (param === 'name' || param === 'filename') {
-      if (out[param] !== undefined) throw new MultipartError(`multipart: duplicate Content-Disposition ${param}`);
-      out[param] = paramValue;
-      if (param === 'filename') out.plainFilename = paramValue;
-    } else if (param === 'filename*') {
-      // RFC 5987 ext-value (charset''percent-encoded); keep it for inspection as the file name.
-      out.filename ??= paramValue;
-      out.filenameStar = paramValue;
-    }
+    const key = param === 'name' ? 'name' : param === 'filename' ? 'plainFilename' : param === 'filename*' ? 'filenameStar' : undefined;
+    if (key === undefined) continue;
+    if (out[key] !== undefined) throw new MultipartError(`multipart: duplicate Content-Disposition ${param}`);
+    out[key] = paramValue;
   }
+  // FILES holds `filename`, else the RFC 5987 ext-value (charset''percent-encoded) as sent.
+  const filename = out.plainFilename ?? out.filenameStar;
+  if (filename !== undefined) out.filename = filename;
   return out;
 }
 
@@ -255,11 +266,19 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
     if (decoded !== undefined && decoded !== content) result.args.push([name, decoded]);
   };
 
+  // Line ends count where ModSecurity looks: delimiter lines, the line end before a delimiter
+  // (which belongs to it), part headers and the blank line after them. A part's content is data:
+  // a text file with LF line ends is not an evasion (it was a 400 until session 25).
+  const eolSeen = (eol: string): void => {
+    if (eol === '\r\n') sawCrlf = true;
+    else if (eol === '\n') sawLf = true;
+  };
+  let prevEol = '';
   // Flags describe everything read, even when a malformed part stops the parse.
   try {
     for (const line of lines(body)) {
-      if (line.eol === '\r\n') sawCrlf = true;
-      else if (line.eol === '\n') sawLf = true;
+      const eolBefore = prevEol;
+      prevEol = line.eol;
       if (finished) {
         after += line.text + line.eol;
         continue;
@@ -269,6 +288,8 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
         const isFinal = rest.startsWith('--');
         const tail = isFinal ? rest.slice(2) : rest;
         if (/^[ \t]*$/.test(tail)) {
+          eolSeen(eolBefore);
+          eolSeen(line.eol);
           if (part) finishPart(part);
           seenFirst = true;
           part = null;
@@ -288,6 +309,7 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
       }
       if (!part) continue;
       if (part.inHeaders) {
+        eolSeen(line.eol);
         if (line.text === '') {
           part.inHeaders = false;
         } else {
@@ -322,8 +344,11 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
  * ModSecurity files such a part and the CRS never reads its content, so `filename=""` hid an
  * attack in a field from the WAF (session 23 audit): its content is an ARG as well.
  */
-export function isFieldToSomeParser(d: { plainFilename?: string; filenameStar?: string }): boolean {
-  const plain = d.plainFilename ?? '';
+export function isFieldToSomeParser(d: { plainFilename?: string; filenameStar?: string; plainSpelling: boolean }): boolean {
+  // PHP's rfc1867 and Python's cgi.FieldStorage read `filename` only: `filename*` alone is a field
+  // to them; and a spelling parsers read apart is a field to one of them (PLAIN_PARAMS).
+  if (d.plainFilename === undefined || !d.plainSpelling) return true;
+  const plain = d.plainFilename;
   const star = d.filenameStar;
   if (plain === '' && (star ?? '') === '') return true; // busboy
   const goName = star === undefined ? plain : (decodeExtValue(star) ?? plain);

@@ -90,6 +90,22 @@ describe('parseMultipart: evasion flags', () => {
       flags: ['MULTIPART_CRLF_LF_LINES', 'MULTIPART_CRLF_LINE', 'MULTIPART_LF_LINE', 'MULTIPART_STRICT_ERROR'],
     },
     {
+      // ModSecurity's reading: content is data; the line end before a delimiter belongs to it (session 25)
+      what: 'LF line ends inside a part (a text file from Linux): not flagged',
+      body: crlf('--XyZ', 'Content-Disposition: form-data; name="f"; filename="a.txt"', '', 'one\ntwo\n', '--XyZ--', ''),
+      flags: ['MULTIPART_CRLF_LINE'],
+    },
+    {
+      what: 'an LF before a delimiter',
+      body: `--XyZ\r\n${part.join('\r\n')}\n--XyZ--\r\n`,
+      flags: ['MULTIPART_CRLF_LF_LINES', 'MULTIPART_CRLF_LINE', 'MULTIPART_LF_LINE', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
+      what: 'an LF after a part header',
+      body: `--XyZ\r\n${part[0]}\n\r\nv\r\n--XyZ--\r\n`,
+      flags: ['MULTIPART_CRLF_LF_LINES', 'MULTIPART_CRLF_LINE', 'MULTIPART_LF_LINE', 'MULTIPART_STRICT_ERROR'],
+    },
+    {
       what: 'quoted boundary',
       ct: 'multipart/form-data; boundary="XyZ"',
       body: crlf('--XyZ', ...part, '--XyZ--'),
@@ -233,11 +249,29 @@ describe('parseMultipart: file names no parser keeps (session 23 audit)', () => 
   });
 
   it('a file name every parser keeps: a file only', () => {
-    for (const disp of ['filename="a.txt"', `filename*=UTF-8''a.txt`, `filename="a.txt"; filename*=utf-8''b.txt`, `filename=""; filename*=utf-8''b.txt`, `filename="a.txt"; filename*=ibm037''b`]) {
+    for (const disp of ['filename="a.txt"', 'filename=a.txt', `filename="a.txt"; filename*=utf-8''b.txt`, `filename=""; filename*=utf-8''b.txt`, `filename="a.txt"; filename*=ibm037''b`, `filename*=utf-8''b.txt; filename="a.txt"`, `filename="it's.txt"`]) {
       const r = parse(disp);
       assert.deepEqual(r.args, [], disp);
       assert.equal(r.files.length, 1, disp);
     }
+  });
+
+  it('a file name PHP or Python\'s cgi does not read (session 25 audit): a file and an ARG too', () => {
+    // PHP's rfc1867: the key up to `=` as sent, `'` opens a quoted run across `;`, `filename*` unread;
+    // Rack: `filename` case-sensitive; cgi.FieldStorage: `filename*` unread
+    for (const disp of [`filename*=UTF-8''a.txt`, 'filename ="a.txt"', 'filename\t="a.txt"', `x'=1; filename="a.txt"; y'=2`, 'FILENAME="a.txt"', 'filename="a.txt" ; x=1', `filename*=a'b; filename="a.txt"`, 'filename="C:\\a.txt"', 'filename="a.txt"; filename*=x']) {
+      const r = parse(disp);
+      assert.deepEqual(r.args, [['q', 'v']], disp);
+      assert.equal(r.files.length, 1, disp);
+    }
+    assert.equal(parse(`filename*=UTF-8''a.txt`).files[0]!.filename, `UTF-8''a.txt`);
+  });
+
+  it('filename* before filename is not a duplicate: FILES holds the plain name', () => {
+    const r = parse(`filename*=utf-8''b.txt; filename="a.txt"`);
+    assert.equal(r.flags.REQBODY_PROCESSOR_ERROR, 0);
+    assert.equal(r.files[0]!.filename, 'a.txt');
+    assert.equal(parse(`filename*=utf-8''b.txt; filename*=utf-8''c.txt`).flags.REQBODY_PROCESSOR_ERROR, 1);
   });
 
   it('a coded empty-filename part: its decoded value is an ARG too', () => {
