@@ -164,7 +164,7 @@ describe('parseUrlEncoded', () => {
 });
 
 describe('JSON numbers (scanned by hand)', () => {
-  it('reads what the grammar regex reads, within 512 chars', () => {
+  it('reads what the grammar regex reads, at any length (a 600-digit number was a parse error until session 25)', () => {
     const grammar = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/;
     const pieces = ['-', '0', '1', '9', '.', 'e', 'E', '+', '-', 'x', '00', '12'];
     let seed = 3;
@@ -180,7 +180,7 @@ describe('JSON numbers (scanned by hand)', () => {
     }
     for (const s of samples) {
       const r = parseJson(`[${s}]`);
-      const m = grammar.exec(s.slice(0, 512));
+      const m = grammar.exec(s);
       if (!m) {
         assert.deepEqual(r.args, [], s);
         assert.match(r.error ?? '', /bad number/, s);
