@@ -3,7 +3,7 @@
 // gateway closes a connection.
 import net from 'node:net';
 import tls from 'node:tls';
-import { UNTIL_MS } from './until.ts';
+import { turningTimeout, UNTIL_MS } from './until.ts';
 
 export interface RawReply {
   /** everything the server sent, latin1 */
@@ -22,8 +22,10 @@ export interface RawOptions {
   /** resolve once this many final (>= 200) responses arrived, or on close / timeout (default 1) */
   responses?: number;
   /**
-   * upper bound on the wait (default UNTIL_MS): most exchanges end at a close or a complete answer
-   * and never reach it; pass a short one only as a negative window (nothing more may come in it)
+   * upper bound on the wait (default UNTIL_MS), in event-loop time (`turningTimeout`: a loaded
+   * machine or a gateway in this process blocking the loop cannot make it run out first): most
+   * exchanges end at a close or a complete answer and never reach it; pass a short one only as a
+   * negative window (nothing more may come in it), and then prove the window by a later answer
    */
   waitMs?: number;
 }
@@ -45,11 +47,11 @@ export function rawExchange(port: number, bytes: string | Buffer, opts: RawOptio
     const finish = (closed: boolean) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      cancel();
       socket.destroy();
       resolve({ text, statuses: statusesOf(text), closed });
     };
-    const timer = setTimeout(() => finish(false), opts.waitMs ?? UNTIL_MS);
+    const cancel = turningTimeout(opts.waitMs ?? UNTIL_MS, () => finish(false));
     socket.once(opts.tls ? 'secureConnect' : 'connect', () => socket.write(bytes));
     socket.on('data', (c: Buffer) => {
       text += c.toString('latin1');
@@ -60,7 +62,7 @@ export function rawExchange(port: number, bytes: string | Buffer, opts: RawOptio
     socket.on('error', (err) => {
       if (!done && text === '') {
         done = true;
-        clearTimeout(timer);
+        cancel();
         reject(err);
       }
     });
@@ -105,12 +107,13 @@ export function holdOpen(port: number, opts: { tls?: boolean; alpn?: string[]; s
     let t0 = 0;
     let drip: NodeJS.Timeout | undefined;
     const finish = (closed: boolean) => {
-      clearTimeout(timer);
+      cancel();
       clearInterval(drip);
       socket.destroy();
       resolve({ closedAfterMs: closed ? performance.now() - t0 : undefined, text });
     };
-    const timer = setTimeout(() => finish(false), opts.maxWaitMs);
+    // event-loop time, as rawExchange's waitMs
+    const cancel = turningTimeout(opts.maxWaitMs, () => finish(false));
     socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
       t0 = performance.now();
       if (opts.send !== undefined) socket.write(opts.send);
@@ -121,7 +124,7 @@ export function holdOpen(port: number, opts: { tls?: boolean; alpn?: string[]; s
     socket.on('close', () => finish(true));
     socket.on('error', (err) => {
       if (t0 === 0) {
-        clearTimeout(timer);
+        cancel();
         reject(err);
       }
     });
@@ -150,14 +153,16 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { timeout
     const finish = (err?: Error) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      cancel();
       sock.destroy();
       if (err) return reject(err);
       const reply = parse(buf, true);
       if (reply) resolve(reply);
       else reject(new Error(`no complete response; got ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`));
     };
-    const timer = setTimeout(() => finish(new Error(`no response within ${opts.timeoutMs ?? UNTIL_MS} ms; got ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`)), opts.timeoutMs ?? UNTIL_MS);
+    const timeoutMs = opts.timeoutMs ?? UNTIL_MS;
+    // event-loop time (rawExchange's waitMs); NO_WALL_BOUND where the caller bounds the wait itself
+    const cancel = turningTimeout(timeoutMs, () => finish(new Error(`no response within ${timeoutMs} ms of event-loop time; got ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`)));
     sock.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
       if (parse(buf, false)) finish();
@@ -212,7 +217,7 @@ function parse(buf: Buffer, closed: boolean): ParsedReply | undefined {
  * A strict `Expect: 100-continue` client (stricter than curl, which sends the body after 1 s
  * anyway): sends `head` (a request head with Expect, ending in the blank line), sends `body` only
  * after a `100 Continue`, never after a final answer. Resolves when the server closes or `waitMs`
- * ran out (send Connection: close).
+ * of event-loop time ran out (send Connection: close).
  */
 export function expectContinueExchange(port: number, head: string, body: string | Buffer, waitMs = UNTIL_MS): Promise<RawReply & { bodySent: boolean }> {
   return new Promise((resolve, reject) => {
@@ -223,11 +228,11 @@ export function expectContinueExchange(port: number, head: string, body: string 
     const finish = (closed: boolean) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      cancel();
       s.destroy();
       resolve({ text, statuses: statusesOf(text), closed, bodySent });
     };
-    const timer = setTimeout(() => finish(false), waitMs);
+    const cancel = turningTimeout(waitMs, () => finish(false));
     s.on('connect', () => s.write(head));
     s.on('data', (c: Buffer) => {
       text += c.toString('latin1');
@@ -240,7 +245,7 @@ export function expectContinueExchange(port: number, head: string, body: string 
     s.on('error', (err) => {
       if (!done && text === '') {
         done = true;
-        clearTimeout(timer);
+        cancel();
         reject(err);
       } else finish(true);
     });

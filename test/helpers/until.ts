@@ -34,34 +34,60 @@ export async function notHung<T>(what: string, p: Promise<T>, timeoutMs = HANG_M
   }
 }
 
-/** How often `notHungTurning` looks at the clock, and the most one look may count. */
+/** How often a turning timer looks at the clock, and the most one look may count. */
 const TURN_MS = 100;
 
 /**
- * As `notHung`, but the bound counts only time in which this process's event loop turned: a tick
- * every TURN_MS adds the time since the last one, at most 2 x TURN_MS. A stretch in which the loop
- * was blocked (a gateway in this process compiling the CRS for its in-process WAF) or the process
- * was not scheduled (a loaded machine) counts as one tick, not as its length, so such a stretch
- * cannot turn a slow start into a failure; an idle loop waiting for an answer that never comes
- * counts wall time, so a hang still fails after `timeoutMs`.
+ * A timer that fires once `ms` of event-loop time has passed: a tick every TURN_MS adds the time
+ * since the last one, at most 2 x TURN_MS. A stretch in which the loop was blocked (a gateway in
+ * this process compiling the CRS for its in-process WAF) or the process was not scheduled (a
+ * loaded machine) counts as one tick, not as its length; an idle loop counts wall time. Use it for
+ * a bound that a loaded machine must not reach first: the wait for an answer, a close, a reset.
+ * `onExpire` gets the wall time that passed. Returns the cancel function.
+ */
+export function turningTimeout(ms: number, onExpire: (wallMs: number) => void): () => void {
+  const start = performance.now();
+  let counted = 0;
+  let last = start;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    counted += Math.min(now - last, 2 * TURN_MS);
+    last = now;
+    if (counted < ms) return;
+    clearInterval(timer);
+    onExpire(now - start);
+  }, TURN_MS);
+  return () => clearInterval(timer);
+}
+
+/**
+ * As `notHung`, but the bound counts only time in which this process's event loop turned
+ * (`turningTimeout`), so a blocked loop or a loaded machine cannot turn a slow start into a
+ * failure; an idle loop waiting for an answer that never comes counts wall time, so a hang still
+ * fails after `timeoutMs`.
  */
 export async function notHungTurning<T>(what: string, p: Promise<T>, timeoutMs = HANG_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  let cancel = (): void => undefined;
   const hung = new Promise<never>((_, reject) => {
-    const start = performance.now();
-    let counted = 0;
-    let last = start;
-    timer = setInterval(() => {
-      const now = performance.now();
-      counted += Math.min(now - last, 2 * TURN_MS);
-      last = now;
-      if (counted >= timeoutMs) reject(new Error(`hung: ${what} had not finished after ${timeoutMs} ms of event-loop time (${Math.round(now - start)} ms wall)`));
-    }, TURN_MS);
+    cancel = turningTimeout(timeoutMs, (wall) => reject(new Error(`hung: ${what} had not finished after ${timeoutMs} ms of event-loop time (${Math.round(wall)} ms wall)`)));
   });
   try {
     return await Promise.race([p, hung]);
   } finally {
-    clearInterval(timer);
+    cancel();
+  }
+}
+
+/** Resolves with `p`'s value, or with `late` once `timeoutMs` of event-loop time passed without it (`turningTimeout`). */
+export async function orAfterTurning<T, L>(p: Promise<T>, timeoutMs: number, late: L): Promise<T | L> {
+  let cancel = (): void => undefined;
+  const expired = new Promise<L>((resolve) => {
+    cancel = turningTimeout(timeoutMs, () => resolve(late));
+  });
+  try {
+    return await Promise.race([p, expired]);
+  } finally {
+    cancel();
   }
 }
 

@@ -2,7 +2,10 @@
 // h2c apply the same header timeout, keep-alive timeout and header size limit as plain HTTP;
 // HTTP/2 sessions have an idle timeout; one client cannot hold every connection slot.
 // Timing assertions are upper bounds only (a close must happen within a generous bound, far
-// below the 60-300 s Node defaults the listeners had), never speed checks.
+// below the 60-300 s Node defaults the listeners had), never speed checks. The bounds count
+// event-loop time (until.ts turningTimeout; the gateway runs in this process), so a loaded
+// machine that leaves the process unscheduled cannot run them out before the gateway's own
+// timers fire; an idle loop counts wall time, so a close that never comes still fails.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -13,10 +16,11 @@ import { Pki } from '../../helpers/pki.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { holdOpen, rawExchange, type RawReply } from '../../helpers/raw-http.ts';
+import { orAfterTurning, turningTimeout } from '../../helpers/until.ts';
 
 const HEADER_TIMEOUT_S = 1;
 const KEEPALIVE_S = 1;
-/** a close must come within this (Node's own defaults are 60 s and more) */
+/** a close must come within this much event-loop time (Node's own defaults are 60 s and more) */
 const BOUND_MS = 10_000;
 
 const config = (dir: string, upstream: string, extraLimits = '', extraSystem = '') => `
@@ -116,7 +120,7 @@ describe('listener limits on HTTPS and h2c', () => {
     session.on('error', () => undefined);
     const r = await h2request(session, { ':path': '/h2c-idle' });
     assert.equal(r.status, 200);
-    const t = await Promise.race([closed, new Promise<undefined>((res) => setTimeout(() => res(undefined), BOUND_MS))]);
+    const t = await orAfterTurning(closed, BOUND_MS, undefined);
     assert.notEqual(t, undefined, `h2c session still open after ${BOUND_MS} ms`);
     assert.equal(goaway, true, 'closed with a GOAWAY');
     assert.match(await gw.metrics.render(), /sentinel_connections_closed_total\{listener="h2c",reason="h2_idle"\} [1-9]/);
@@ -125,7 +129,7 @@ describe('listener limits on HTTPS and h2c', () => {
   test('an h2 session over TLS that never sends a request is closed', async () => {
     const session = h2connect(gw.address('https').port, true);
     session.on('error', () => undefined);
-    const closed = await Promise.race([new Promise<boolean>((resolve) => session.once('close', () => resolve(true))), new Promise<boolean>((res) => setTimeout(() => res(false), BOUND_MS))]);
+    const closed = await orAfterTurning(new Promise<boolean>((resolve) => session.once('close', () => resolve(true))), BOUND_MS, false);
     session.destroy();
     assert.equal(closed, true, `h2 session still open after ${BOUND_MS} ms`);
   });
@@ -156,22 +160,27 @@ describe('listener limits on HTTPS and h2c', () => {
     s.on('error', () => undefined);
     s.on('response', () => undefined);
     s.write('hello');
-    const closed = await Promise.race([new Promise<boolean>((resolve) => s.once('close', () => resolve(true))), new Promise<boolean>((res) => setTimeout(() => res(false), BOUND_MS))]);
+    const closed = await orAfterTurning(new Promise<boolean>((resolve) => s.once('close', () => resolve(true))), BOUND_MS, false);
     session.destroy();
     assert.equal(closed, true, `stream still open after ${BOUND_MS} ms`);
   });
 });
 
 /**
- * A request on a new connection, repeated until one is answered or BOUND_MS ran out: the gateway
- * frees a client's slot when its own socket closes, which comes after the client's close.
+ * A request on a new connection, repeated until one is answered or BOUND_MS of event-loop time ran
+ * out: the gateway frees a client's slot when its own socket closes, which comes after the client's close.
  */
 async function untilAnswered(port: number, request: string): Promise<RawReply> {
-  const until = performance.now() + BOUND_MS;
-  for (;;) {
-    const r = await rawExchange(port, request, { waitMs: BOUND_MS });
-    if (r.statuses.length > 0 || performance.now() > until) return r;
-    await new Promise((res) => setTimeout(res, 50));
+  let expired = false;
+  const cancel = turningTimeout(BOUND_MS, () => (expired = true));
+  try {
+    for (;;) {
+      const r = await rawExchange(port, request, { waitMs: BOUND_MS });
+      if (r.statuses.length > 0 || expired) return r;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  } finally {
+    cancel();
   }
 }
 
@@ -217,10 +226,7 @@ describe('connection caps', () => {
         : net.connect({ port: gw.address('h2c').port, host: '127.0.0.1', allowHalfOpen: true });
       peer.on('error', () => undefined);
       try {
-        const gatewayEnded = new Promise<boolean>((r) => {
-          peer.once('end', () => r(true));
-          setTimeout(() => r(false), BOUND_MS).unref();
-        });
+        const gatewayEnded = orAfterTurning(new Promise<boolean>((r) => peer.once('end', () => r(true))), BOUND_MS, false);
         peer.on('data', () => undefined);
         if (overTls) {
           await once(peer, 'secureConnect');

@@ -12,14 +12,15 @@ import type { AddressInfo } from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { closeServer } from '../../helpers/upstream.ts';
-import { notHungTurning, UNTIL_MS } from '../../helpers/until.ts';
+import { request } from '../../helpers/http.ts';
+import { notHungTurning, turningTimeout, UNTIL_MS } from '../../helpers/until.ts';
 
 let upstream: http.Server;
 let target: string;
 let gw: Gateway;
 let port: number;
 let h2port: number;
-/** per upstream request: whether it arrived before the client finished its body */
+/** per upstream POST: whether it arrived before the client finished its body (the probe GETs are not counted) */
 const early: boolean[] = [];
 let clientDone = true;
 
@@ -27,7 +28,7 @@ before(async () => {
   // Answers at the first body chunk ("got N" per chunk) and ends when the request body ends: an
   // upstream that talks to the client while the upload goes on.
   upstream = http.createServer((req: IncomingMessage, res) => {
-    early.push(!clientDone);
+    if (req.method === 'POST') early.push(!clientDone);
     let n = 0;
     req.on('data', (c: Buffer) => {
       if (n === 0) res.writeHead(200, { 'content-type': 'text/plain' });
@@ -68,17 +69,25 @@ upstreams { upstream "backend" { target "${target}" } }
 }
 
 /**
- * Sends a chunked POST of two parts; the second goes only once the upstream's answer to the first
- * arrived, or after `waitMs` without it. Resolves with whether the answer came before the second
- * part, the status and the whole answer. Where an early answer is expected pass UNTIL_MS (it was
- * 600 ms everywhere: a stress run's streamed answer came later); 600 ms is the negative guard of
- * the buffered routes, which must not answer before the whole body.
+ * Sends a chunked POST of two parts and resolves with whether the upstream's answer came before
+ * the second part, the status and the whole answer. `streams`: the second part goes once the
+ * answer to the first arrived, or after UNTIL_MS of event-loop time without it (then the test
+ * fails: a loaded machine cannot run that bound out first). `buffers`: the second part goes once a
+ * GET sent after the first part was answered through the gateway: the end of the negative window,
+ * a positive event (the gateway reads in order, so a streamed first part would have reached the
+ * upstream, and its answer the client, by then), never a fixed wait that a slow machine outlasts.
  */
-function converse(path: string, waitMs = 600): Promise<{ answeredEarly: boolean; status: number; body: string }> {
+function converse(path: string, expect: 'streams' | 'buffers'): Promise<{ answeredEarly: boolean; status: number; body: string }> {
   return new Promise((resolve, reject) => {
     clientDone = false;
     let answeredEarly = false;
-    let sendRest: () => void = () => undefined;
+    let cancel = (): void => undefined;
+    const sendRest = () => {
+      cancel();
+      if (clientDone) return;
+      clientDone = true;
+      req.end('second part');
+    };
     const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -92,20 +101,16 @@ function converse(path: string, waitMs = 600): Promise<{ answeredEarly: boolean;
       res.on('end', () => resolve({ answeredEarly, status: res.statusCode!, body }));
     });
     req.on('error', reject);
-    const timer = setTimeout(() => sendRest(), waitMs);
-    sendRest = () => {
-      clearTimeout(timer);
-      if (clientDone) return;
-      clientDone = true;
-      req.end('second part');
-    };
-    req.write('first');
+    req.write('first', () => {
+      if (expect === 'streams') cancel = turningTimeout(UNTIL_MS, sendRest);
+      else notHungTurning('the probe GET', request(`http://127.0.0.1:${port}/probe`)).then((r) => (r.status === 200 ? sendRest() : reject(new Error(`probe GET: ${r.status}`))), reject);
+    });
   });
 }
 
 test('a route with max-body-buffer-bytes 0 streams: its upstream answers while the upload goes on', async () => {
   early.length = 0;
-  const r = await converse('/stream/upload', UNTIL_MS);
+  const r = await converse('/stream/upload', 'streams');
   assert.equal(r.status, 200);
   assert.equal(r.answeredEarly, true, 'the client got the upstream answer to its first part before sending the rest');
   assert.deepEqual(early, [true]);
@@ -114,7 +119,7 @@ test('a route with max-body-buffer-bytes 0 streams: its upstream answers while t
 
 test('every other route still reads the body first', async () => {
   early.length = 0;
-  const r = await converse('/upload');
+  const r = await converse('/upload', 'buffers');
   assert.equal(r.status, 200);
   assert.equal(r.answeredEarly, false);
   assert.deepEqual(early, [false], 'the upstream saw the request only once the body was complete');
@@ -176,14 +181,14 @@ test('a reload switches the route policy for new requests', async () => {
   await gw.reload(config(false));
   try {
     early.length = 0;
-    const buffered = await converse('/stream/upload');
+    const buffered = await converse('/stream/upload', 'buffers');
     assert.equal(buffered.answeredEarly, false);
     assert.deepEqual(early, [false]);
   } finally {
     await gw.reload(config(true));
   }
   early.length = 0;
-  const streamed = await converse('/stream/upload', UNTIL_MS);
+  const streamed = await converse('/stream/upload', 'streams');
   assert.equal(streamed.answeredEarly, true);
   assert.deepEqual(early, [true]);
 });
