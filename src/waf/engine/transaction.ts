@@ -1278,12 +1278,9 @@ export class Transaction {
       return this.untransformed;
     }
     const tId = link.tId;
-    let byChain = item.stages;
-    if (byChain === undefined) {
-      byChain = new Array<Stages | undefined>(chainCount());
-      item.stages = byChain;
-    } else {
-      const stages = byChain[tId];
+    const kept = item.stages;
+    if (kept !== undefined) {
+      const stages = keptStages(kept, tId);
       if (stages !== undefined) return stages;
     }
     // Sized up front, not a literal grown by push: with `[value]` + push, 7 of 9 in-process
@@ -1297,7 +1294,7 @@ export class Transaction {
       cur = cur.length < LONG_STEP ? fn(cur) : this.longStep(fn, cur);
       fresh[i + 1] = cur;
     }
-    byChain[tId] = fresh;
+    keepStages(item, kept, tId, fresh);
     return fresh;
   }
 
@@ -1827,6 +1824,27 @@ const LONG_STEP = 256;
 const NO_ITEMS: Item[] = [];
 /** A value, then its transformation stages in order. */
 type Stages = readonly string[];
+
+/** An item's stages for a chain id (Item.stages): one chain's as an (id, stages) pair, more
+ * chains' in an array by chain id. Most items see one chain (7 of 10 a CRS GET): a pair, not an
+ * array with a slot for every chain (42 with the CRS, ~350 bytes an item). */
+function keptStages(kept: (number | Stages | undefined)[], tId: number): Stages | undefined {
+  if (kept.length !== 2) return kept[tId] as Stages | undefined;
+  return kept[0] === tId ? (kept[1] as Stages) : undefined;
+}
+
+/** Adds a chain's stages to an item's (keptStages's forms; `kept`: item.stages). */
+function keepStages(item: Item, kept: (number | Stages | undefined)[] | undefined, tId: number, stages: Stages): void {
+  if (kept === undefined) item.stages = [tId, stages];
+  else if (kept.length !== 2) kept[tId] = stages;
+  else {
+    // A second chain: the array by chain id (never 2 long, so the forms stay apart).
+    const byChain = new Array<Stages | undefined>(Math.max(chainCount(), 3));
+    byChain[kept[0] as number] = kept[1] as Stages;
+    byChain[tId] = stages;
+    item.stages = byChain;
+  }
+}
 
 // Operator parameters with macros (`@within %{tx.allowed_methods}`), compiled once per process.
 const operatorMacros = new Map<string, Macro>();
