@@ -36,6 +36,7 @@ export class PendingTransactions<T> {
   }
 
   delete(id: string): void {
-    this.entries.delete(id);
+    // Empty on most in-process GETs (request-side-only: nothing kept): no hash of the id.
+    if (this.entries.size !== 0) this.entries.delete(id);
   }
 }

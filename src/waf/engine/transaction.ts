@@ -171,6 +171,8 @@ export class Transaction {
   private removedShared = false;
 
   private readonly matches: MatchedRule[] = [];
+  /** How many of `matches` are logged (log: true): evaluate() is the only place that adds one. */
+  private logged = 0;
   private intervention: Intervention | undefined;
   /** Highest phase already processed (phases never run twice). */
   private lastPhase = 0;
@@ -320,7 +322,8 @@ export class Transaction {
 
   /** Logged matched rules in evaluation order. */
   matchedRules(): MatchedRule[] {
-    return this.matches.filter((m) => m.log);
+    // A benign CRS GET has ~45 nolog records and no logged one (the agent asks twice a request).
+    return this.logged === 0 ? [] : this.matches.filter((m) => m.log);
   }
 
   /** Every matched rule, nolog ones included (diagnostics; a nolog rule's record has no message,
@@ -385,7 +388,7 @@ export class Transaction {
     vals[SETUP.PATH_INFO] = filename;
     vals[SETUP.REQUEST_BASENAME] = filename.slice(filename.lastIndexOf('/') + 1);
     vals[SETUP.QUERY_STRING] = query;
-    vals[SETUP.TIME_EPOCH] = String(Math.floor(Date.now() / 1000));
+    vals[SETUP.TIME_EPOCH] = epochText();
     if (query !== '') for (const [name, value] of this.splitArgs(query)) this.addArg('GET', name, value);
     const rh = this.colAt(C_REQUEST_HEADERS);
     const rhn = this.colAt(C_REQUEST_HEADERS_NAMES);
@@ -394,6 +397,11 @@ export class Transaction {
       const [k, v] = headers[i]!;
       rh.add(k, v);
       rhn.add(k, k);
+      // Only a name of one of the three lengths looked for is lower-cased (no builtin call per
+      // header): a name that lower-cases to ASCII has that length (the one Unicode lower-casing
+      // that grows a string, U+0130, adds a non-ASCII mark).
+      const n = k.length;
+      if (n !== 4 && n !== 6 && n !== 12) continue;
       const lk = k.toLowerCase();
       if (lk === 'cookie') this.parseCookies(v);
       else if (lk === 'host') vals[SETUP.SERVER_NAME] = withoutPort(v);
@@ -469,8 +477,9 @@ export class Transaction {
   }
 
   private parseRequestBody(): void {
-    const raw = this.reqChunks.length === 1 ? this.reqChunks[0]! : Buffer.concat(this.reqChunks);
-    const body = raw.toString('latin1');
+    // No chunk (every GET): no Buffer.concat of nothing and its empty buffer's text.
+    const chunks = this.reqChunks;
+    const body = chunks.length === 0 ? '' : (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('latin1');
     this.setScalar('REQUEST_BODY_LENGTH', String(body.length));
     if (!this.requestBodyAccess) return;
     const proc = this.bodyProcessor;
@@ -852,6 +861,7 @@ export class Transaction {
       this.disrupt(rule);
       return true;
     }
+    this.logged++;
     this.matches.push({
       id: rule.id,
       phase: rule.phase,
@@ -1020,6 +1030,7 @@ export class Transaction {
     if (!readsOnlyTx(rule, known)) return undefined;
     const before = new Map(this.tx.rawEntries());
     const records = this.matches.length;
+    const logged = this.logged;
     const mv = this.matchedVar;
     const mvn = this.matchedVarName;
     this.matchedVar = this.matchedVarName = UNSET;
@@ -1048,6 +1059,7 @@ export class Transaction {
     if (fold === undefined) this.tx.resetTo(before);
     // Whatever a rule not folded did to the probe is undone (a decided hit has no ctl or initcol).
     this.matches.length = records;
+    this.logged = logged;
     this.intervention = undefined;
     this.allowUntilPhase = 0;
     this.mode = this.rules.settings.ruleEngine;
@@ -1910,6 +1922,18 @@ const linksByStarter = perRuleSet((rules) => {
 const ID_PREFIX = randomBytes(8).toString('hex');
 let idCounter = 0;
 let txSerial = 0;
+let epochSecond = -1;
+let epochSecondText = '';
+/** The current Unix time in seconds as text (made once a second, not once a transaction). */
+function epochText(): string {
+  const now = Math.floor(Date.now() / 1000);
+  if (now !== epochSecond) {
+    epochSecond = now;
+    epochSecondText = String(now);
+  }
+  return epochSecondText;
+}
+
 function nextUniqueId(): string {
   idCounter = (idCounter + 1) % 0x1000000000000;
   return ID_PREFIX + idCounter.toString(16).padStart(12, '0');
