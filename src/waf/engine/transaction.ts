@@ -111,6 +111,10 @@ const SETUP_ZEROS = [
 ];
 const scalarTemplates: (string | undefined)[][] = [];
 
+/** Per stored scalar slot, the one-item selection last made (see selectStored): one item a slot
+ * for the process. */
+const sharedSel: (Item[] | undefined)[] = [];
+
 /** A new transaction's stored scalars (n slots): undefined but SETUP_ZEROS, a copy of a kept packed template. */
 function freshScalars(n: number): (string | undefined)[] {
   let t = scalarTemplates[n];
@@ -632,7 +636,17 @@ export class Transaction {
     const one = this.scalarSel[sid];
     if (one !== undefined) return one;
     const value = this.scalarVals[sid];
-    const made = value === undefined ? NO_ITEMS : [makeItem('', value)];
+    let made: Item[];
+    if (value === undefined) made = NO_ITEMS;
+    else {
+      // The last transaction's item when the value is the same text (REQUEST_METHOD,
+      // REQUEST_FILENAME, SERVER_NAME, the zeros ... of a repeated request): no new item, and its
+      // miss memo entry and transformation stages come with it (items never change, and both are
+      // right for the value whichever transaction reads them).
+      const last = sharedSel[sid];
+      if (last !== undefined && last[0]!.value === value) made = last;
+      else sharedSel[sid] = made = [makeItem('', value)];
+    }
     this.scalarSel[sid] = made;
     return made;
   }

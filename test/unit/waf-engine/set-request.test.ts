@@ -135,3 +135,33 @@ SecRule ${scalars} "@rx ^" "id:10,phase:2,pass,log,t:none"`;
     assert.deepEqual(post(w, '{"a":1}'), [...want, ...zeros, 'SERVER_NAME=second']);
   });
 });
+
+describe('stored scalars: the item of the last selection, shared while the value is the same (session 25)', () => {
+  // A hit and a miss per scalar, with and without a transformation (the memo keeps the misses and
+  // the item its stages): each transaction sees only its own values.
+  const w = wafFromText(`SecRuleEngine On
+SecRule REQUEST_METHOD "@streq POST" "id:1,phase:1,pass,log,t:none"
+SecRule REQUEST_METHOD|REQUEST_FILENAME "@rx ^/b|^get$" "id:2,phase:1,pass,log,t:none,t:lowercase"
+SecRule REQUEST_BASENAME "@streq B" "id:3,phase:1,pass,log,t:none,t:uppercase"`);
+  const open = (method: string, uri: string) => w.newTransaction({ clientIp: '192.0.2.1', clientPort: 1, serverPort: 80, method, uri, protocol: 'HTTP/1.1', headers: [] });
+  const seen = (tx: ReturnType<typeof open>): string[] => tx.matchedRules().flatMap((m) => m.matched.map((d) => `${m.id} ${d.variable}=${d.value}`));
+  const a = ['2 REQUEST_METHOD=get'];
+  const b = ['1 REQUEST_METHOD=POST', '2 REQUEST_FILENAME=/b', '3 REQUEST_BASENAME=B'];
+
+  it('one after another, the same values again and others', () => {
+    for (const [method, uri, want] of [['GET', '/a', a], ['POST', '/b', b], ['POST', '/b', b], ['GET', '/a', a], ['GET', '/a', a], ['POST', '/b', b]] as const) {
+      const tx = open(`${method}`, `${uri}`);
+      tx.processRequestHeaders();
+      assert.deepEqual(seen(tx), want, `${method} ${uri}`);
+    }
+  });
+
+  it('two transactions open at once, run in either order', () => {
+    const x = open('GET', '/a');
+    const y = open('POST', '/b');
+    y.processRequestHeaders();
+    x.processRequestHeaders();
+    assert.deepEqual(seen(x), a);
+    assert.deepEqual(seen(y), b);
+  });
+});
