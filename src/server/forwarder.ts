@@ -811,6 +811,9 @@ export function writeLocal(res: ServerResponse, traceId: string, local: LocalRes
     onSent = undefined;
   }
   if (!res.headersSent) {
+    // a refusal before the body was read (403, 404, 429, an agent's block): Node would read and
+    // discard the rest, unbounded by any body limit, to keep the connection
+    endUnreadBody(res);
     try {
       writeLocalHead(res, traceId, local, size);
       if (typeof body === 'string' || Buffer.isBuffer(body)) res.end(body);

@@ -2,7 +2,10 @@
 // reader that buffers bodies (request buffering, agent body inspection) kept one Buffer per chunk,
 // ~150 bytes of heap per byte of body: 1 MiB sent as 6 MiB of chunked framing held ~150 MB until
 // the body ended, and a streamed one (past max-body-buffer-bytes, or a route's 0) went upstream as
-// one chunk per byte (docs/security.md, "Session 24 audit"). Small chunks are now gathered.
+// one chunk per byte (docs/security.md, "Session 24 audit"). Small chunks are now gathered. And
+// since session 25 a body may come in at most 4,096 chunks plus one per 64 bytes (plus 100 a
+// second): Node's own cost per chunk (~1.4 s of CPU per MiB of one-byte chunks) is bounded by
+// closing the connection (HTTP/2: resetting the stream) past that (src/server/body-chunks.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -67,35 +70,70 @@ after(async () => {
   await closeServer(counting);
 });
 
-test('HTTP/2: 60,000 DATA frames of one byte without content-length are held in about the body size', async () => {
-  const size = 60_000; // within the stream's initial window (65,535): no WINDOW_UPDATE to wait for
-  const path = '/one-byte-frames';
-  const reads = requestReads(path);
+test('a body in more chunks than its size explains: HTTP/1.1 closes the connection, HTTP/2 resets the stream; nothing is forwarded', async () => {
+  const seenBefore = upstream.seen.length;
+  // HTTP/1.1: 20,000 chunks of one byte (120 kB of wire) to a route that reads bodies first
+  const s = net.connect(gw.address('http').port, '127.0.0.1');
+  s.on('error', () => undefined);
+  let answer = '';
+  s.setEncoding('latin1');
+  s.on('data', (c: string) => (answer += c));
+  const closed = new Promise<void>((r) => s.once('close', () => r()));
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  s.write('POST /budget-h1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n');
+  s.write('1\r\nx\r\n'.repeat(20_000));
+  // before: the whole body was read (4.5 s of CPU a MiB on this path) and forwarded
+  await closed;
+  assert.equal(answer, '');
+  // HTTP/2: 20,000 DATA frames of one byte (within the stream's initial window)
+  const path = '/budget-h2';
   const raw = await openRaw(gw.address('h2c').port, false);
   try {
-    // HPACK: :method POST (static 3), :scheme http (6), :path and :authority as literals
     const block = Buffer.concat([Buffer.from([0x83, 0x86, 0x04, path.length]), Buffer.from(path), Buffer.from([0x01, 1]), Buffer.from('a')]);
-    const heap0 = heapNow();
     raw.socket.write(Buffer.concat([settings(), frame(FrameType.HEADERS, Flag.END_HEADERS, 1, block)]));
-    const one = frame(FrameType.DATA, 0, 1, Buffer.from('x'));
-    const batch = Buffer.concat(Array.from({ length: 1000 }, () => one));
-    for (let sent = 0; sent < size; sent += 1000) if (!raw.socket.write(batch)) await new Promise((r) => raw.socket.once('drain', r));
-    await reads.upTo(size, 'the whole body');
-    const grown = heapNow() - heap0;
-    // before: ~9 MB (one Buffer per frame)
-    assert.ok(grown < 3e6, `heap grew by ${(grown / 1e6).toFixed(1)} MB while the gateway held a 60 kB body`);
+    raw.socket.write(Buffer.concat(Array.from({ length: 20_000 }, () => frame(FrameType.DATA, 0, 1, Buffer.from('x')))));
+    await until(() => 'the stream to be reset', () => raw.received.includes(FrameType.RST_STREAM));
     raw.socket.write(frame(FrameType.DATA, Flag.END_STREAM, 1));
-    await until(() => 'the upstream to get the request', () => upstream.seen.at(-1)?.url === path);
   } finally {
-    reads.close();
     raw.socket.destroy();
   }
-  const hit = upstream.seen.at(-1)!;
-  assert.equal(hit.headers['content-length'], String(size));
-  assert.ok(hit.body.equals(Buffer.alloc(size, 'x')));
+  const metrics = await gw.metrics.render();
+  assert.match(metrics, /sentinel_connections_closed_total\{listener="http",reason="body_chunks"\} 1\b/);
+  assert.match(metrics, /sentinel_connections_closed_total\{listener="h2c",reason="body_chunks"\} 1\b/);
+  assert.ok(!upstream.seen.slice(seenBefore).some((r) => r.url === '/budget-h1' || r.url === path), 'nothing forwarded');
 });
 
-test('HTTP/1.1: a 1 MiB body in 1-byte chunks is held in about its own size, and forwarded byte for byte', async () => {
+test('4,096 one-byte chunks and a body whose chunks average 64 bytes are within the budget', async () => {
+  const one = await postChunked('/budget-free', Buffer.from('1\r\nx\r\n'.repeat(4096)));
+  assert.match(one, /^HTTP\/1\.1 200 /);
+  assert.equal(upstream.seen.at(-1)!.body.length, 4096);
+  // 16,000 chunks: 15,000 of 64 bytes, then 1,000 of one byte (at 4,096 + 960,000 / 64 = 19,096)
+  const framed = Buffer.concat([Buffer.from(`40\r\n${'y'.repeat(64)}\r\n`.repeat(15_000)), Buffer.from('1\r\nz\r\n'.repeat(1000))]);
+  const mixed = await postChunked('/budget-mixed', framed);
+  assert.match(mixed, /^HTTP\/1\.1 200 /);
+  assert.equal(upstream.seen.at(-1)!.body.length, 961_000);
+});
+
+/** POSTs `framed` (chunked coding without its last chunk) on a connection of its own; the answer's text */
+async function postChunked(path: string, framed: Buffer): Promise<string> {
+  const s = net.connect(gw.address('http').port, '127.0.0.1');
+  s.on('error', () => undefined);
+  let answer = '';
+  s.setEncoding('latin1');
+  s.on('data', (c: string) => (answer += c));
+  try {
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    s.write(`POST ${path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`);
+    for (let at = 0; at < framed.length; at += 65_536) if (!s.write(framed.subarray(at, at + 65_536))) await new Promise((r) => s.once('drain', r));
+    s.write('0\r\n\r\n');
+    await new Promise<void>((r) => s.once('close', () => r()));
+  } finally {
+    s.destroy();
+  }
+  return answer;
+}
+
+test('HTTP/1.1: a 1 MiB body in 64-byte chunks (16,384 of them) is held in about its own size, and forwarded byte for byte', async () => {
   const size = 1 << 20; // the default max-body-buffer-bytes: read whole before forwarding
   const reads = requestReads('/one-byte-chunks');
   const s = net.connect(gw.address('http').port, '127.0.0.1');
@@ -107,12 +145,14 @@ test('HTTP/1.1: a 1 MiB body in 1-byte chunks is held in about its own size, and
     await new Promise<void>((r) => s.once('connect', () => r()));
     const heap0 = heapNow();
     s.write('POST /one-byte-chunks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n');
-    const block = Buffer.from('1\r\nx\r\n'.repeat(8192));
+    // the smallest chunks the budget lets a body of any size use (src/server/body-chunks.ts)
+    const block = Buffer.from(`40\r\n${'x'.repeat(64)}\r\n`.repeat(128));
     for (let sent = 0; sent < size; sent += 8192) if (!s.write(block)) await new Promise((r) => s.once('drain', r));
     await reads.upTo(size, 'the whole body');
     const grown = heapNow() - heap0;
-    // before: ~150 MB (one Buffer per byte); now about the body (1 MiB) and the gathered pieces
-    assert.ok(grown < 24e6, `heap grew by ${Math.round(grown / 1e6)} MB while the gateway held a 1 MiB body`);
+    // one Buffer per chunk (before session 24): 3.3 MB here (and ~150 MB for one-byte chunks);
+    // gathered: ~0.2 MB beyond the body, which is held outside the heap
+    assert.ok(grown < 1.5e6, `heap grew by ${(grown / 1e6).toFixed(1)} MB while the gateway held a 1 MiB body`);
     s.write('0\r\n\r\n');
     await until(() => `the answer (got ${JSON.stringify(answer.slice(0, 80))})`, () => /\r\n\r\n\{.*\}$/.test(answer));
   } finally {
@@ -126,9 +166,9 @@ test('HTTP/1.1: a 1 MiB body in 1-byte chunks is held in about its own size, and
   assert.ok(hit.body.equals(Buffer.alloc(size, 'x')), 'the upstream got the body byte for byte');
 });
 
-test('a streamed body sent one byte per chunk goes upstream gathered, not as one chunk per byte (HTTP/1.1 chunked, HTTP/2 with content-length)', async () => {
+test('a streamed body sent 16 bytes per chunk goes upstream gathered, not as one chunk per chunk (HTTP/1.1 chunked, HTTP/2 with content-length)', async () => {
   const size = 60_000;
-  // HTTP/1.1: 60,000 chunks of one byte in 8 kB writes, to a route that streams every body
+  // HTTP/1.1: 3,750 chunks of 16 bytes (within the chunk budget), to a route that streams every body
   const s = net.connect(gw.address('http').port, '127.0.0.1');
   s.on('error', () => undefined);
   let answer = '';
@@ -137,25 +177,24 @@ test('a streamed body sent one byte per chunk goes upstream gathered, not as one
   try {
     await new Promise<void>((r) => s.once('connect', () => r()));
     s.write('POST /streamed/h1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n');
-    const block = Buffer.from('1\r\nx\r\n'.repeat(1000));
-    for (let sent = 0; sent < size; sent += 1000) if (!s.write(block)) await new Promise((r) => s.once('drain', r));
+    const block = Buffer.from(`10\r\n${'x'.repeat(16)}\r\n`.repeat(250));
+    for (let sent = 0; sent < size; sent += 4000) if (!s.write(block)) await new Promise((r) => s.once('drain', r));
     s.write('0\r\n\r\n');
     await until(() => `the answer (got ${JSON.stringify(answer.slice(0, 80))})`, () => /\r\n\r\nok$/.test(answer) || /\r\n0\r\n\r\n$/.test(answer));
   } finally {
     s.destroy();
   }
   assert.match(answer, /^HTTP\/1\.1 200 /);
-  // HTTP/2: 60,000 DATA frames of one byte with a content-length (streamed as it is above the threshold)
+  // HTTP/2: 3,750 DATA frames of 16 bytes with a content-length (streamed as it is above the threshold)
   const path = '/streamed/h2';
   const raw = await openRaw(gw.address('h2c').port, false);
   try {
     const cl = String(size);
     const headers = Buffer.concat([Buffer.from([0x83, 0x86, 0x04, path.length]), Buffer.from(path), Buffer.from([0x01, 1]), Buffer.from('a'), Buffer.from([0x0f, 0x0d, cl.length]), Buffer.from(cl)]);
     raw.socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, headers));
-    const one = frame(FrameType.DATA, 0, 1, Buffer.from('x'));
-    const batch = Buffer.concat(Array.from({ length: 1000 }, () => one));
-    for (let sent = 0; sent < size - 1000; sent += 1000) if (!raw.socket.write(batch)) await new Promise((r) => raw.socket.once('drain', r));
-    raw.socket.write(Buffer.concat([...Array.from({ length: 999 }, () => one), frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from('x'))]));
+    const piece = Buffer.alloc(16, 'x');
+    const one = frame(FrameType.DATA, 0, 1, piece);
+    raw.socket.write(Buffer.concat([...Array.from({ length: size / 16 - 1 }, () => one), frame(FrameType.DATA, Flag.END_STREAM, 1, piece)]));
     await until(() => 'the upstream to get the HTTP/2 body', () => events.has(path));
   } finally {
     raw.socket.destroy();
@@ -165,7 +204,7 @@ test('a streamed body sent one byte per chunk goes upstream gathered, not as one
   assert.equal(h1.bytes, size);
   assert.equal(h2.bytes, size);
   assert.equal(h2.contentLength, String(size));
-  // before: 60,000 upstream chunks each (one per byte); now about one per 1 kB or socket read
+  // before: 3,750 upstream chunks each (one per chunk); now about one per 1 kB or socket read
   assert.ok(h1.events < 2000, `HTTP/1.1: the upstream read the body in ${h1.events} pieces`);
   assert.ok(h2.events < 2000, `HTTP/2: the upstream read the body in ${h2.events} pieces`);
 });
