@@ -18,7 +18,7 @@ import { Generation, type ListenerRuntime } from './generation.ts';
 import type { ListenerTls } from './listener-tls.ts';
 import { COMPOSITION } from '../features.ts';
 import { localResponder } from '../websocket/proxy.ts';
-import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, guardHttp2Sessions, headerListBytes, http1ServerOptions, http2Settings, listenerLimits, type GateLimits, type ListenerLimits } from './listener-limits.ts';
+import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, guardHttp2Sessions, headerListBytes, http1ServerOptions, http2MaxHeaderPairs, http2Settings, listenerLimits, type GateLimits, type ListenerLimits } from './listener-limits.ts';
 import { compileTrusted, isTrusted } from './trusted-proxies.ts';
 import { upgradeAsRequest } from './upgrade-as-request.ts';
 import { admitPipelined } from './pipelining.ts';
@@ -284,6 +284,7 @@ export class Gateway {
           // a client that never finishes the handshake is a slow client too
           handshakeTimeout: lim.headersTimeoutMs,
           settings: http2Settings(lim, l.maxConcurrentStreams),
+          maxHeaderListPairs: http2MaxHeaderPairs(this.config.limits['max-header-count']),
         } as http2.SecureServerOptions,
         this.h2Handler(runtime),
       );
@@ -292,7 +293,7 @@ export class Gateway {
       guardHttp2Sessions(s, limitsNow, (reason) => this.connectionsClosed.inc({ listener: l.id, reason }));
       server = s;
     } else if (l.protocol === 'h2') {
-      const s = http2.createServer({ settings: http2Settings(lim, l.maxConcurrentStreams) }, this.h2Handler(runtime));
+      const s = http2.createServer({ settings: http2Settings(lim, l.maxConcurrentStreams), maxHeaderListPairs: http2MaxHeaderPairs(this.config.limits['max-header-count']) }, this.h2Handler(runtime));
       guardHttp2Sessions(s, limitsNow, (reason) => this.connectionsClosed.inc({ listener: l.id, reason }));
       server = s;
     } else {

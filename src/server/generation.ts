@@ -18,6 +18,7 @@ import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlight
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps, forwardMethodOverride, UNTRUSTED_PEER, type PeerTrust } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
+import { headerFieldCount } from './listener-limits.ts';
 import { bodyRefusedMessage, forward, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
 import { bodylessWithDeclaredBody } from './request-body.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
@@ -542,7 +543,7 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 503, body: JSON.stringify({ error: 'Service Unavailable', status: 503, message: 'too many requests in flight', request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' } });
       return undefined;
     }
-    const oversized = req.rawHeaders.length / 2 > this.maxHeaderCount ? 'header_count_exceeded' : oversizedHeader(req.rawHeaders, this.maxHeaderName, this.maxHeaderValue) ? 'header_field_too_large' : undefined;
+    const oversized = headerFieldCount(req.rawHeaders) > this.maxHeaderCount ? 'header_count_exceeded' : oversizedHeader(req.rawHeaders, this.maxHeaderName, this.maxHeaderValue) ? 'header_field_too_large' : undefined;
     if (oversized) {
       this.blocked(oversized, 431, f, this.clientIp(req), undefined);
       f.result = this.sendLocal(res, traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });

@@ -68,6 +68,27 @@ export function headerListBytes(raw: readonly string[]): number {
   return n;
 }
 
+/**
+ * Header fields of a request as `limits { max-header-count }` counts them, the same on both
+ * protocols: HTTP/2's pseudo-headers (first in the list: nghttp2 refuses one after a regular
+ * field) stand in for HTTP/1.1's request line and are not counted. HTTP/1.1 names never start
+ * with ':'.
+ */
+export function headerFieldCount(raw: readonly string[]): number {
+  let pseudo = 0;
+  while (pseudo < raw.length && raw[pseudo]!.charCodeAt(0) === 58 /* ':' */) pseudo += 2;
+  return (raw.length - pseudo) / 2;
+}
+
+/**
+ * Node resets an HTTP/2 stream with more header fields than its `maxHeaderListPairs` (128 by
+ * default, pseudo-headers included) before the gateway sees it: room for max-header-count fields,
+ * the four pseudo-headers and one more, so one field too many still gets the gateway's 431.
+ */
+export function http2MaxHeaderPairs(maxHeaderCount: number): number {
+  return Math.max(128, maxHeaderCount + 5);
+}
+
 interface Http1Props {
   maxHeaderSize?: number;
   headersTimeout: number;
