@@ -15,6 +15,7 @@ import type { RequestHeadersEvent } from './messages.ts';
  * event; byte by byte was ~5k instructions of the SDK agent's ~45k an event, callgrind).
  */
 interface Literal {
+  /** bytes compared: `length >> 2` words from `words`, then `length & 3` bytes from `tail` */
   readonly length: number;
   readonly words: Int32Array;
   readonly tail: Uint8Array;
@@ -70,14 +71,79 @@ function take(l: Literal): boolean {
   if (from + l.length > end) return false;
   const view = v;
   const words = l.words;
+  const whole = l.length >> 2;
   let o = from;
-  for (let i = 0; i < words.length; i++, o += 4) if (view.getInt32(o, true) !== words[i]) return false;
+  for (let i = 0; i < whole; i++, o += 4) if (view.getInt32(o, true) !== words[i]) return false;
   const bytes = b;
   const tail = l.tail;
-  for (let i = 0; i < tail.length; i++) if (bytes[o + i] !== tail[i]) return false;
+  const rest = l.length & 3;
+  for (let i = 0; i < rest; i++) if (bytes[o + i] !== tail[i]) return false;
   at = from + l.length;
   return true;
 }
+
+/**
+ * A member's string from an earlier event, as the literal of its quoted bytes: most members of
+ * one gateway's events repeat from event to event (client address, server name, protocol, route,
+ * upstream, the millisecond's timestamp, method, path, the header names and values), and a string
+ * whose bytes equal the kept ones is the kept string (no scan, no new string). `text` undefined:
+ * nothing kept.
+ */
+interface Kept {
+  length: number;
+  readonly words: Int32Array;
+  readonly tail: Uint8Array;
+  text: string | undefined;
+}
+
+/** Longest quoted string kept (quotes included): ids and cookies past it are read each time. */
+const KEPT_BYTES = 64;
+const keptSlot = (): Kept => ({ length: 0, words: new Int32Array(KEPT_BYTES >> 2), tail: new Uint8Array(3), text: undefined });
+
+/** The string value at `at` (`any`: or null or a number, as value() reads them), the kept one when its bytes are there. */
+function cached(k: Kept, any: boolean): string | number | null | undefined {
+  if (k.text !== undefined && take(k)) return k.text;
+  const r = any ? value() : quoted();
+  if (typeof r === 'string') keep(k, r);
+  return r;
+}
+
+/** Keeps the string str() just read (its bytes at lastFrom, with the quotes around them). */
+function keep(k: Kept, text: string): void {
+  const from = lastFrom - 1;
+  const length = lastLength + 2;
+  if (length > KEPT_BYTES) {
+    k.text = undefined;
+    return;
+  }
+  const view = v;
+  const words = k.words;
+  const whole = length >> 2;
+  for (let i = 0; i < whole; i++) words[i] = view.getInt32(from + i * 4, true);
+  const bytes = b;
+  const tail = k.tail;
+  const rest = length & 3;
+  for (let i = 0; i < rest; i++) tail[i] = bytes[from + whole * 4 + i]!;
+  k.length = length;
+  k.text = text;
+}
+
+// the kept strings by member, and by header position (a name and its first value)
+const K = {
+  clientIp: keptSlot(),
+  serverName: keptSlot(),
+  protocol: keptSlot(),
+  tlsVersion: keptSlot(),
+  tlsCipher: keptSlot(),
+  routeId: keptSlot(),
+  upstreamId: keptSlot(),
+  timestamp: keptSlot(),
+  method: keptSlot(),
+  uri: keptSlot(),
+};
+const KEPT_HEADERS = 16;
+const keptNames = Array.from({ length: KEPT_HEADERS }, keptSlot);
+const keptValues = Array.from({ length: KEPT_HEADERS }, keptSlot);
 
 /**
  * A string whose opening quote is at `at`: its characters up to the closing quote; undefined when
@@ -92,11 +158,36 @@ function str(): string | undefined {
     const c = bytes[i]!;
     if (c === 0x22) {
       at = i + 1;
+      lastFrom = from;
+      lastLength = i - from;
       return text.slice(from - base, i - base);
     }
     if (c < 0x20 || c === 0x5c || c > 0x7e) return undefined;
   }
   return undefined;
+}
+
+/** Where the last string str() took starts in the bytes (after its quote), and its length. */
+let lastFrom = 0;
+let lastLength = 0;
+
+/**
+ * `value()` for a member that usually repeats the string `prev` (the correlation id is written
+ * three times: correlation_id, metadata.correlation_id, request_id): when the quoted string at
+ * `at` has prev's bytes (at `from`, `length` of them), prev itself, compared four bytes a step and
+ * without a scan or a new string; anything else is read by `value()`. The bytes at `from` passed
+ * str()'s checks, so equal bytes are a string str() would have taken and JSON.parse gives as prev.
+ */
+function again(prev: string | number | null, from: number, length: number): string | number | null | undefined {
+  const start = at + 1;
+  if (typeof prev !== 'string' || start + length >= end || b[at] !== 0x22 || b[start + length] !== 0x22) return value();
+  const view = v;
+  let i = 0;
+  for (; i + 4 <= length; i += 4) if (view.getInt32(from + i, true) !== view.getInt32(start + i, true)) return value();
+  const bytes = b;
+  for (; i < length; i++) if (bytes[from + i] !== bytes[start + i]) return value();
+  at = start + length + 1;
+  return prev;
 }
 
 /**
@@ -166,47 +257,50 @@ function viewOf(payload: Uint8Array): DataView {
 
 function read(): RequestHeadersEvent | undefined {
   const correlationId = value();
+  const idFrom = lastFrom;
+  const idLength = lastLength;
   if (correlationId === undefined || !take(L.metadata)) return undefined;
-  const metaCorrelationId = value();
+  const metaCorrelationId = again(correlationId, idFrom, idLength);
   if (metaCorrelationId === undefined || !take(L.requestId)) return undefined;
-  const requestId = value();
+  const requestId = again(correlationId, idFrom, idLength);
   if (requestId === undefined || !take(L.clientIp)) return undefined;
-  const clientIp = value();
+  const clientIp = cached(K.clientIp, true);
   if (clientIp === undefined || !take(L.clientPort)) return undefined;
   const clientPort = value();
   if (clientPort === undefined || !take(L.serverName)) return undefined;
-  const serverName = value();
+  const serverName = cached(K.serverName, true);
   if (serverName === undefined || !take(L.protocol)) return undefined;
-  const protocol = value();
+  const protocol = cached(K.protocol, true);
   if (protocol === undefined || !take(L.tlsVersion)) return undefined;
-  const tlsVersion = value();
+  const tlsVersion = cached(K.tlsVersion, true);
   if (tlsVersion === undefined || !take(L.tlsCipher)) return undefined;
-  const tlsCipher = value();
+  const tlsCipher = cached(K.tlsCipher, true);
   if (tlsCipher === undefined || !take(L.routeId)) return undefined;
-  const routeId = value();
+  const routeId = cached(K.routeId, true);
   if (routeId === undefined || !take(L.upstreamId)) return undefined;
-  const upstreamId = value();
+  const upstreamId = cached(K.upstreamId, true);
   if (upstreamId === undefined || !take(L.timestamp)) return undefined;
-  const timestamp = value();
+  const timestamp = cached(K.timestamp, true);
   if (timestamp === undefined || !take(L.traceparent)) return undefined;
   const traceparent = value();
   if (traceparent === undefined || !take(L.method)) return undefined;
-  const method = value();
+  const method = cached(K.method, true);
   if (method === undefined || !take(L.uri)) return undefined;
-  const uri = value();
+  const uri = cached(K.uri, true);
   if (uri === undefined || !take(L.headers)) return undefined;
   const headers: Record<string, string[]> = {};
   if (at < end && b[at] === 0x7d) at++;
   else
-    for (;;) {
-      const name = quoted();
+    for (let position = 0; ; position++) {
+      const kept = position < KEPT_HEADERS;
+      const name = kept ? (cached(keptNames[position]!, false) as string | undefined) : quoted();
       // `__proto__` would set the prototype by assignment; JSON.parse makes it an own member
       if (name === undefined || name === '__proto__' || !take(L.nameEnd)) return undefined;
       const list: string[] = [];
       if (at < end && b[at] === 0x5d) at++;
       else
-        for (;;) {
-          const v = quoted();
+        for (let first = kept; ; first = false) {
+          const v = first ? (cached(keptValues[position]!, false) as string | undefined) : quoted();
           if (v === undefined || at >= end) return undefined;
           list.push(v);
           const c = b[at++];

@@ -8,6 +8,7 @@ import { RequestHeadersMessage, encodeRequestHeadersJson, type RawHeaders, type 
 import { sampleMetadata as meta } from '../../helpers/agent-events.ts';
 
 
+const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const wire = (m: RequestMetadata, headers: RawHeaders, cid = 'c1', method = 'GET', uri = '/agent'): string =>
   encodeRequestHeadersJson(new RequestHeadersMessage(cid, m, method, uri, headers));
 
@@ -49,6 +50,13 @@ const layout: [string, string][] = [
   ['port 0', wire(meta({ client_port: 0 }), { host: 'h' })],
   ['empty strings', wire(meta({ client_ip: '', server_name: '' }), { '': '' }, '', '', '')],
   ['a long id', wire(meta({ correlation_id: 'x'.repeat(300), request_id: 'y'.repeat(300) }), { host: 'h' }, 'x'.repeat(300))],
+  // the id three times, as the gateway writes it (the reader takes the second and third by comparing them with the first)
+  ['a trace id three times', wire(meta({ correlation_id: TRACE, request_id: TRACE }), { host: 'h' }, TRACE)],
+  ['a suffixed correlation id, the request id without', wire(meta({ correlation_id: `${TRACE}#2`, request_id: TRACE }), { host: 'h' }, `${TRACE}#2`)],
+  ['a request id of the same length, one byte apart', wire(meta({ correlation_id: TRACE, request_id: `${TRACE.slice(0, 31)}0` }), { host: 'h' }, TRACE)],
+  ['a request id one byte apart in its first word', wire(meta({ correlation_id: TRACE, request_id: `1${TRACE.slice(1)}` }), { host: 'h' }, TRACE)],
+  ['a request id longer than the id', wire(meta({ correlation_id: TRACE, request_id: `${TRACE}x` }), { host: 'h' }, TRACE)],
+  ['ids of 5 and 4 characters', wire(meta({ correlation_id: 'abcde', request_id: 'abcd' }), { host: 'h' }, 'abcde')],
 ];
 
 test('the gateway layout is read by hand, and the object is the one JSON.parse builds', () => {
@@ -122,7 +130,10 @@ test('anything else is left to JSON.parse, with the same result', () => {
 });
 
 test('single-byte mutations of an event: the SDK reads what JSON.parse reads, or nothing where it throws', () => {
-  const base = Buffer.from(layout[3]![1], 'utf8');
+  for (const what of ['several values and an empty list', 'a trace id three times']) mutations(Buffer.from(layout.find(([w]) => w === what)![1], 'utf8'));
+});
+
+function mutations(base: Buffer): void {
   // a fixed sequence (xorshift), so a failure reproduces
   let seed = 0x2f6b1c3d;
   const next = (): number => {
@@ -150,4 +161,45 @@ test('single-byte mutations of an event: the SDK reads what JSON.parse reads, or
   }
   // many mutations stay inside a value, and the reader must have taken them
   assert.ok(readByHand > 500, `read by hand ${readByHand}`);
+}
+
+test('strings kept from one event to the next: a sequence that changes them reads as JSON.parse does', () => {
+  const host = (v: string): RawHeaders => ({ host: v, connection: 'keep-alive' });
+  const long = 'v'.repeat(70);
+  const sequence: string[] = [
+    wire(meta(), host('127.0.0.1:8080')),
+    wire(meta(), host('127.0.0.1:8080')),
+    // one byte apart at the end, in the first word, one byte longer, one shorter
+    wire(meta({ timestamp: '2026-12-05T15:49:55.124Z' }), host('127.0.0.1:8081')),
+    wire(meta({ timestamp: '3026-12-05T15:49:55.124Z' }), host('227.0.0.1:8081')),
+    wire(meta({ client_ip: '127.0.0.10' }), host('127.0.0.1:80810')),
+    wire(meta({ client_ip: '127.0.0.1' }), host('127.0.0.1:808')),
+    // the member kept becomes null, a number is where a string was, and back
+    wire(meta({ server_name: null, route_id: null }), host('h')),
+    wire(meta({ server_name: 'example.test', route_id: 'r' }), host('h')),
+    // headers in another order, more and fewer of them, lists, values past the kept length
+    wire(meta(), { connection: 'keep-alive', host: 'h' }),
+    wire(meta(), { connection: 'close', host: 'h', 'x-a': ['1', '2'], 'x-b': long }),
+    wire(meta(), { connection: 'close', host: 'h', 'x-a': ['1', '2'], 'x-b': long }),
+    wire(meta(), { connection: 'close', host: 'h', 'x-a': ['2', '1'], 'x-b': `${long}w` }),
+    wire(meta(), { connection: 'close' }),
+    wire(meta(), Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-${i}`, `v${i}`]))),
+    wire(meta(), Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-${i}`, `v${i + 1}`]))),
+    wire(meta(), host('')),
+    wire(meta(), host('h')),
+    // not the layout: a kept value followed by something else than its closing quote
+    usual.replace('"127.0.0.1:8080"', '"127.0.0.1:8080x"'),
+    usual.replace('"127.0.0.1:8080"', '"127.0.0.1:8080'),
+    usual,
+  ];
+  let byHand = 0;
+  for (const [i, s] of sequence.entries()) {
+    const event = decodeRequestHeadersJson(s);
+    if (event !== undefined) {
+      byHand++;
+      assertSame(event, JSON.parse(s), `event ${i}: read by hand`);
+    }
+    assertSame(payload(s), parsed(s), `event ${i}`);
+  }
+  assert.ok(byHand >= sequence.length - 2, `read by hand ${byHand}`);
 });
