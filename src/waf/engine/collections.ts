@@ -22,6 +22,34 @@ export function makeItem(key: string, value: string): Item {
   return { key, value, memo: undefined, memoOwner: undefined, stages: undefined };
 }
 
+/**
+ * Per position in a request's list (its i-th header, cookie or argument), the item the last
+ * transaction made there, given again while key and value are the same text: a repeated request
+ * (the same client's headers, cookies, most arguments) makes no new items, and each comes with its
+ * miss memo entry and transformation stages (items never change; both are right for the value
+ * whichever transaction reads them). Positions past `positions` and values longer than
+ * MAX_KEPT_VALUE get fresh items (what is kept for the process stays small).
+ */
+export class PositionItems {
+  private readonly kept: (Item | undefined)[] = [];
+
+  constructor(private readonly positions: number) {}
+
+  item(pos: number, key: string, value: string): Item {
+    const last = this.kept[pos];
+    if (last !== undefined && last.value === value && last.key === key) return last;
+    const made = makeItem(key, value);
+    if (pos >= this.positions || value.length > MAX_KEPT_VALUE) return made;
+    // Grown in order (a hole would make the array dictionary-backed).
+    while (this.kept.length < pos) this.kept.push(undefined);
+    this.kept[pos] = made;
+    return made;
+  }
+}
+
+/** The longest value a PositionItems keeps. */
+export const MAX_KEPT_VALUE = 1024;
+
 // Collections that exist (empty) even when nothing filled them, so selectors on them yield nothing.
 const COLLECTION_NAMES = [
   'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES', 'REQUEST_HEADERS',

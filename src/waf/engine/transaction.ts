@@ -2,7 +2,7 @@
 // interventions and the list of matched rules.
 import { randomBytes } from 'node:crypto';
 
-import { COLLECTION_COUNT, collectionSlot, Collection, makeItem, MapCollection, TxCollection, undefinedArray, type Item } from './collections.ts';
+import { COLLECTION_COUNT, collectionSlot, Collection, makeItem, MapCollection, PositionItems, TxCollection, undefinedArray, type Item } from './collections.ts';
 import { idInRanges, parseIdRanges, parseTargets, type EngineMode, type RuleSet } from './compile.ts';
 import { compileMacro, expandMacro, type Macro, type MacroRef, type MacroResolver } from './macro.ts';
 import { groupingEnabled, groupUnder, nextGroupStamp, type ReadGroup } from './groups.ts';
@@ -110,6 +110,17 @@ const SETUP_ZEROS = [
   SETUP.MULTIPART_UNMATCHED_BOUNDARY,
 ];
 const scalarTemplates: (string | undefined)[][] = [];
+
+// What the last transaction made at each position of a request's lists (PositionItems).
+const KEPT_POSITIONS = 32;
+const HEADER_ITEMS = new PositionItems(KEPT_POSITIONS);
+const HEADER_NAME_ITEMS = new PositionItems(KEPT_POSITIONS);
+const COOKIE_ITEMS = new PositionItems(KEPT_POSITIONS);
+const COOKIE_NAME_ITEMS = new PositionItems(KEPT_POSITIONS);
+const ARG_GET_ITEMS = new PositionItems(KEPT_POSITIONS);
+const ARG_GET_NAME_ITEMS = new PositionItems(KEPT_POSITIONS);
+const ARG_POST_ITEMS = new PositionItems(KEPT_POSITIONS);
+const ARG_POST_NAME_ITEMS = new PositionItems(KEPT_POSITIONS);
 
 /** Per stored scalar slot, the one-item selection last made (see selectStored): one item a slot
  * for the process. */
@@ -393,14 +404,17 @@ export class Transaction {
     vals[SETUP.REQUEST_BASENAME] = filename.slice(filename.lastIndexOf('/') + 1);
     vals[SETUP.QUERY_STRING] = query;
     vals[SETUP.TIME_EPOCH] = epochText();
-    if (query !== '') for (const [name, value] of this.splitArgs(query)) this.addArg('GET', name, value);
+    if (query !== '') {
+      const args = this.splitArgs(query);
+      for (let i = 0; i < args.length; i++) this.addArg('GET', args[i]![0], args[i]![1], i);
+    }
     const rh = this.colAt(C_REQUEST_HEADERS);
     const rhn = this.colAt(C_REQUEST_HEADERS_NAMES);
     let contentType: string | undefined;
     for (let i = 0; i < headers.length; i++) {
       const [k, v] = headers[i]!;
-      rh.add(k, v);
-      rhn.add(k, k);
+      rh.addItem(HEADER_ITEMS.item(i, k, v));
+      rhn.addItem(HEADER_NAME_ITEMS.item(i, k, k));
       // Only a name of one of the three lengths looked for is lower-cased (no builtin call per
       // header): a name that lower-cases to ASCII has that length (the one Unicode lower-casing
       // that grows a string, U+0130, adds a non-ASCII mark).
@@ -439,13 +453,14 @@ export class Transaction {
     return splitUrlEncoded(text, this.rules.settings.argumentSeparator);
   }
 
-  private addArg(origin: 'GET' | 'POST', name: string, value: string): void {
+  /** `pos`: the argument's position among those of its origin. */
+  private addArg(origin: 'GET' | 'POST', name: string, value: string, pos: number): void {
     // One item in ARGS and ARGS_GET/POST (and one in both name lists): the miss memo caches its
     // lookup on the item, so a value is looked up once, not once per collection. Literal names:
     // a built name (`ARGS_${origin}`) is not interned and compared by content in the Map.
-    const arg = makeItem(name, value);
-    const argName = makeItem(name, name);
     const get = origin === 'GET';
+    const arg = (get ? ARG_GET_ITEMS : ARG_POST_ITEMS).item(pos, name, value);
+    const argName = (get ? ARG_GET_NAME_ITEMS : ARG_POST_NAME_ITEMS).item(pos, name, name);
     this.colAt(C_ARGS).addItem(arg);
     this.colAt(C_ARGS_NAMES).addItem(argName);
     this.colAt(get ? C_ARGS_GET : C_ARGS_POST).addItem(arg);
@@ -463,6 +478,7 @@ export class Transaction {
     if (header.indexOf('"') >= 0) for (const [name, value] of quotedCookieValues(header)) c.add(name, value);
     let start = 0;
     let eq = -2;
+    let pos = 0;
     for (;;) {
       let end = header.indexOf(';', start);
       if (end < 0) end = n;
@@ -472,8 +488,9 @@ export class Transaction {
         if (eq !== -1 && eq < s) eq = header.indexOf('=', s);
         const name = eq >= 0 && eq < end ? header.slice(s, eq) : header.slice(s, end);
         const value = eq >= 0 && eq < end ? header.slice(eq + 1, end) : '';
-        c.add(name, value);
-        cn.add(name, name);
+        c.addItem(COOKIE_ITEMS.item(pos, name, value));
+        cn.addItem(COOKIE_NAME_ITEMS.item(pos, name, name));
+        pos++;
       }
       if (end === n) return;
       start = end + 1;
@@ -496,7 +513,7 @@ export class Transaction {
       return;
     }
     const result = processBody(proc, body, this.col('REQUEST_HEADERS').first('content-type') ?? '', this.rules.settings.argumentSeparator);
-    for (const [name, value] of result.args) this.addArg('POST', name, value);
+    for (let i = 0; i < result.args.length; i++) this.addArg('POST', result.args[i]![0], result.args[i]![1], i);
     if (result.error !== undefined) {
       this.setScalar('REQBODY_ERROR', '1');
       this.setScalar('REQBODY_PROCESSOR_ERROR', '1');
@@ -532,7 +549,7 @@ export class Transaction {
    */
   private sniffBody(body: string): void {
     const s = sniffBody(body, this.rules.settings.argumentSeparator, this.col('REQUEST_HEADERS').first('content-type') ?? '');
-    for (const [name, value] of s.args) this.addArg('POST', name, value);
+    for (let i = 0; i < s.args.length; i++) this.addArg('POST', s.args[i]![0], s.args[i]![1], i);
     if (s.xml) {
       this.xmlTexts = s.xml.texts;
       this.xmlAttrs = s.xml.attrs;

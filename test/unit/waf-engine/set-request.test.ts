@@ -165,3 +165,55 @@ SecRule REQUEST_BASENAME "@streq B" "id:3,phase:1,pass,log,t:none,t:uppercase"`)
     assert.deepEqual(seen(y), b);
   });
 });
+
+describe('headers, cookies and arguments: the items made at the same position last time, while key and value are the same (session 25)', () => {
+  const w = wafFromText(`SecRuleEngine On
+SecRequestBodyAccess On
+SecRule REQUEST_HEADERS|REQUEST_HEADERS_NAMES "@rx ^" "id:1,phase:2,pass,log,t:none"
+SecRule REQUEST_COOKIES|REQUEST_COOKIES_NAMES "@rx ^" "id:2,phase:2,pass,log,t:none"
+SecRule ARGS_GET|ARGS_GET_NAMES|ARGS_POST|ARGS_POST_NAMES "@rx ^" "id:3,phase:2,pass,log,t:none"
+SecRule REQUEST_HEADERS|ARGS|REQUEST_COOKIES "@rx a" "id:4,phase:2,pass,log,t:none,t:lowercase"`);
+  type H = [string, string][];
+  const open = (uri: string, headers: H, body = '') => {
+    const all: H = body === '' ? headers : [...headers, ['Content-Type', 'application/x-www-form-urlencoded'], ['Content-Length', String(body.length)]];
+    const tx = w.newTransaction({ clientIp: '192.0.2.1', clientPort: 1, serverPort: 80, method: body === '' ? 'GET' : 'POST', uri, protocol: 'HTTP/1.1', headers: all });
+    if (body !== '') tx.appendRequestBody(body);
+    return tx;
+  };
+  const seen = (tx: ReturnType<typeof open>): string[] => {
+    tx.processRequestBody();
+    return tx.matchedRules().flatMap((m) => m.matched.map((d) => `${m.id} ${d.variable}=${d.value}`));
+  };
+  // What a transaction of its own (the first of a fresh process would make the same items) sees.
+  const alone = (uri: string, headers: H, body = ''): string[] => seen(open(uri, headers, body));
+  const long = 'A'.repeat(1500);
+  const many: H = Array.from({ length: 40 }, (_, i) => [`X-H${i % 3}`, `v${i % 2}`]);
+  const cases: [string, H, string][] = [
+    ['/p?a=1&b=2', [['Host', 'h'], ['Cookie', 'a=1; b=2'], ['Accept', 'A']], ''],
+    ['/p?a=1&b=3', [['Host', 'h'], ['Cookie', 'a=1; b=3'], ['Accept', 'a']], ''],
+    ['/p?b=2&a=1', [['Accept', 'A'], ['Host', 'h'], ['Cookie', 'b=2; a=1']], ''],
+    ['/p?a=1&b=2', [['host', 'h'], ['Cookie', 'A=1; b=2'], ['Accept', 'A']], ''],
+    [`/p?a=${long}`, [['Host', long], ['Cookie', `a=${long}`]], `a=${long}&c=x`],
+    ['/p?a=1', many, 'a=1&c=x'],
+    ['/p?a=1&b=2', [['Host', 'h'], ['Cookie', 'a=1; b=2'], ['Accept', 'A']], 'a=1&c=y'],
+  ];
+
+  it('each transaction sees its own headers, cookies and arguments, whatever came before', () => {
+    const want = cases.map(([u, h, b]) => alone(u, h, b));
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < cases.length; i++) {
+        const [u, h, b] = cases[(i * 3 + round) % cases.length]!;
+        assert.deepEqual(seen(open(u, h, b)), want[(i * 3 + round) % cases.length], `round ${round} case ${(i * 3 + round) % cases.length}`);
+      }
+    }
+  });
+
+  it('two transactions open at once, made in one order and run in the other', () => {
+    const x = open(cases[0]![0], cases[0]![1]);
+    const y = open(cases[1]![0], cases[1]![1]);
+    const z = open(cases[0]![0], cases[0]![1]);
+    assert.deepEqual(seen(y), alone(cases[1]![0], cases[1]![1]));
+    assert.deepEqual(seen(x), alone(cases[0]![0], cases[0]![1]));
+    assert.deepEqual(seen(z), alone(cases[0]![0], cases[0]![1]));
+  });
+});
