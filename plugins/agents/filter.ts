@@ -187,7 +187,7 @@ export class AgentFilter implements RequestFilter {
     state.chains.push(chain);
     // The usual request: one agent on request headers and no body to send after it (a GET on a
     // WAF route too): the call's own promise is the request's (no async function around it).
-    if (sets.requestHeaders.length === 1 && !this.readsBody(ctx, sets.requestBody)) return this.headersCall(ctx, state, chain, sets.requestHeaders[0]!);
+    if (sets.requestHeaders.length === 1 && !this.readsBody(ctx, sets.requestBody) && !this.bodyWithheld(ctx, sets.requestBody)) return this.headersCall(ctx, state, chain, sets.requestHeaders[0]!);
     return this.requestPhases(ctx, state, chain, sets);
   }
 
@@ -219,13 +219,42 @@ export class AgentFilter implements RequestFilter {
       if (refused) return refused;
     }
     // No body to read (a GET on a WAF route): no async body phase entered, no promise to adopt.
-    if (!this.readsBody(ctx, sets.requestBody)) return undefined;
-    return this.requestBodyPhase(ctx, state, chain);
+    if (!this.readsBody(ctx, sets.requestBody)) {
+      return this.bodyWithheld(ctx, sets.requestBody) ? this.bodyNotShown(ctx, state, chain, sets.requestBody) : undefined;
+    }
+    const withheld: Member[] = [];
+    const refused = await this.requestBodyPhase(ctx, state, chain, withheld);
+    if (refused || withheld.length === 0) return refused;
+    return this.bodyNotShown(ctx, state, chain, withheld);
   }
 
   /** Whether the request has a body some member of the chain may be sent (requestBodyPhase's entry test). */
   private readsBody(ctx: RequestContext, members: Member[]): boolean {
     return members.length > 0 && this.gen.body.enabled && ctx.body === undefined && requestHasBody(ctx.raw);
+  }
+
+  /** Whether members that asked for the request body will not be shown it (`inspect-request-body #false`). */
+  private bodyWithheld(ctx: RequestContext, members: Member[]): boolean {
+    return members.length > 0 && !this.gen.body.enabled && ctx.body === undefined && requestHasBody(ctx.raw);
+  }
+
+  /**
+   * Tells agents that asked for the request body and will not be shown it (inspection off, a type
+   * a fail-open filter skips, a body over the limit it forwards) that the body is over: an empty
+   * last chunk, `bytes_received` 0 against `total_size`. An agent that saw a body announced in the
+   * head waits for it before deciding: sentinel-waf runs the CRS's blocking evaluation (949110,
+   * phase 2) only then, so without this such a request's query, cookies and headers were never
+   * judged (session 25 WAF evasion audit). Its decision applies; a body replacement does not.
+   */
+  private async bodyNotShown(ctx: RequestContext, state: RequestState, chain: Chain, members: Member[]): Promise<LocalResponse | undefined> {
+    const cid = state.correlation.id;
+    const declared = Number(firstHeader(ctx.raw.headers['content-length']) ?? NaN);
+    const event = { correlation_id: cid, data: '', is_last: true, total_size: Number.isFinite(declared) ? declared : null, chunk_index: 0, bytes_received: 0 };
+    const merged = await this.fanOut(ctx, members, MessageType.RequestBodyChunk, 'request_body_chunk', cid, event, (m) => m.settings.timeoutMs ?? m.def.timeoutMs);
+    if (merged.response) return merged.response;
+    applyAgentHeaderOps(ctx.upstreamHeaders, merged.requestOps);
+    chain.responseOps.push(...merged.responseOps);
+    return undefined;
   }
 
   /** One agent's reply to request_headers: counted and timed; the answer for the client when it refused the request. */
@@ -381,14 +410,19 @@ export class AgentFilter implements RequestFilter {
     return undefined;
   }
 
-  /** The request body to the chain's agents; called when readsBody() holds. */
-  private async requestBodyPhase(ctx: RequestContext, state: RequestState, chain: Chain): Promise<LocalResponse | undefined> {
+  /**
+   * The request body to the chain's agents; called when readsBody() holds. Members that will not be
+   * shown it (skipped for its type or size) are added to `withheld`.
+   */
+  private async requestBodyPhase(ctx: RequestContext, state: RequestState, chain: Chain, withheld: Member[]): Promise<LocalResponse | undefined> {
     const policy = this.gen.body;
     let members = chain.sets.requestBody;
     // A body outside the allowlist is what an attacker would send to slip past a fail-closed
     // agent: such members see it unless they opt out (inspect-unknown-content-types #false).
     if (!isInspectedContentType(firstHeader(ctx.raw.headers['content-type']), policy.contentTypes)) {
+      const all = members;
       members = members.filter((m) => inspectsUnknownTypes(m.settings, this.failureMode(ctx, m)));
+      for (const m of all) if (!members.includes(m)) withheld.push(m);
       if (members.length === 0) return undefined;
     }
     const limitOf = (m: Member) => m.settings.maxBodyBytes ?? m.def.maxRequestBodyBytes ?? policy.maxInspectionBytes;
@@ -401,7 +435,10 @@ export class AgentFilter implements RequestFilter {
       for (const m of members) {
         if (declared <= limitOf(m)) kept.push(m);
         else if (this.rejectsOverLimit(ctx, m)) return text(413, 'Payload Too Large', 'body_size_exceeded');
-        else metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+        else {
+          metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+          withheld.push(m);
+        }
       }
       members = kept;
       if (members.length === 0) return undefined;
@@ -462,6 +499,7 @@ export class AgentFilter implements RequestFilter {
         // A bomb is refused whatever the failure mode: fail-open is about agent availability.
         if (r.reason === 'ratio_exceeded' || r.reason === 'size_exceeded') return text(413, 'Payload Too Large', 'decompression_limit');
         if (buffered.some((m) => this.failureMode(ctx, m) === 'closed')) return text(400, 'Bad Request', 'decompression_failed');
+        withheld.push(...buffered);
         return this.finishBody(ctx, upstreamBody, false);
       }
       metrics.decompression.inc({ encoding, result: 'ok' });
@@ -483,7 +521,10 @@ export class AgentFilter implements RequestFilter {
     for (const m of buffered) {
       if (inspected.length <= limitOf(m)) sendTo.push(m);
       else if (this.rejectsOverLimit(ctx, m)) return text(413, 'Payload Too Large', 'body_size_exceeded');
-      else metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+      else {
+        metrics.decisions.inc({ agent: m.def.id, decision: 'skipped' });
+        withheld.push(m);
+      }
     }
     if (sendTo.length > 0) {
       const event = { correlation_id: cid, data: inspected.toString('base64'), is_last: true, total_size: inspected.length, chunk_index: 0, bytes_received: inspected.length };

