@@ -7,7 +7,9 @@
 // every tree). --root DIR picks the checkout whose SDK is measured.
 //   for n in 20000 40000; do valgrind --tool=callgrind --smc-check=all --callgrind-out-file=/tmp/sdk.$n \
 //     node --import tsx bench/agent-sdk-instr.ts --root DIR --events $n; done
-// Without valgrind it prints CPU µs per event (process.cpuUsage), a rough timing.
+// Without valgrind it prints CPU µs per event (process.cpuUsage), a rough timing. --vary: each event of
+// a batch differs from the one before in client address, route, timestamp, path and Host (the
+// reader's kept strings all miss: its worst case).
 import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { mkdtempSync } from 'node:fs';
@@ -24,6 +26,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '0' },
     callgrind: { type: 'boolean', default: false },
+    // every event of a batch differs from the one before in each member the SDK's reader keeps (its worst case)
+    vary: { type: 'boolean', default: false },
   },
 });
 const root = resolve(values.root!);
@@ -38,21 +42,23 @@ const agent = await sdk.runAgent({ socketPath, name: 'bench-allow', onRequestHea
 // gateway's own encoder (this checkout's), so every tree's SDK reads the same bytes.
 function event(i: number): string {
   const cid = `0af7651916cd43dd8448eb211c80319c-${String(i).padStart(4, '0')}`;
+  // --vary: the i-th variant of a member, else the member as it always was
+  const m = (usual: string, varied: (d: number) => string): string => (values.vary ? varied(i % 10) : usual);
   const metadata = {
     correlation_id: cid,
     request_id: cid,
-    client_ip: '127.0.0.1',
+    client_ip: m('127.0.0.1', (d) => `127.0.0.${d}`),
     client_port: 40000 + i,
     server_name: '127.0.0.1:8080',
     protocol: 'HTTP/1.1',
     tls_version: null,
     tls_cipher: null,
-    route_id: 'agent',
+    route_id: m('agent', (d) => `agent${d}`),
     upstream_id: 'origin',
-    timestamp: '2026-12-06T04:00:00.000Z',
+    timestamp: m('2026-12-06T04:00:00.000Z', (d) => `2026-12-06T04:00:00.00${d}Z`),
     traceparent: null,
   };
-  return encodeRequestHeadersJson(new RequestHeadersMessage(cid, metadata, 'GET', '/agent', { host: '127.0.0.1:8080', connection: 'keep-alive' }));
+  return encodeRequestHeadersJson(new RequestHeadersMessage(cid, metadata, 'GET', m('/agent', (d) => `/agent${d}`), { host: m('127.0.0.1:8080', (d) => `127.0.0.1:808${d}`), connection: 'keep-alive' }));
 }
 const batchBuf = Buffer.concat(Array.from({ length: batch }, (_, i) => frame(0x10, event(i))));
 
