@@ -20,7 +20,7 @@ import { startHopOrigin, startHopSide, type HopSide } from './lib/agent-hop-side
 import { sendFixed } from './lib/instr.ts';
 import { benchScratchDir } from './lib/processes.ts';
 import { median } from './lib/stats.ts';
-import { collectLines, sumGcLines } from './lib/gc-trace.ts';
+import { collectLines, sumGcLines, sumJitLines } from './lib/gc-trace.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
 
 const { values } = parseArgs({
@@ -122,21 +122,13 @@ for (let i = 0; i < segments; i++) {
     const allocated = lines.reduce((a, l) => a + Number(/(?:^|\s)allocated=(\d+)/.exec(l)?.[1] ?? 0), 0);
     // one `[completed compiling ... - took PREPARE, EXECUTE, FINALIZE ms]` line per optimising compile (the
     // `[completed optimizing` line after it names the same compile); the times are wall-clock phases
-    const compiled = lines.filter((l) => l.startsWith('[completed compiling'));
-    const opts = compiled.length;
-    for (const l of compiled) {
-      const fn = `${/<JSFunction ([^ >]*)/.exec(l)?.[1] || '(anonymous)'}${l.includes(') OSR') ? ' OSR' : ''}`;
-      const m = /took ([\d.]+), ([\d.]+), ([\d.]+) ms/.exec(l);
+    const { compiles: opts, compileMs, deopts, compiled } = sumJitLines(lines);
+    for (const [fn, ms] of compiled) {
       const e = compiledFns.get(s.name)!.get(fn) ?? [0, 0];
       e[0]++;
-      e[1] += m ? Number(m[1]) + Number(m[2]) + Number(m[3]) : 0;
+      e[1] += ms;
       compiledFns.get(s.name)!.set(fn, e);
     }
-    const compileMs = compiled.reduce((a, l) => {
-      const m = /took ([\d.]+), ([\d.]+), ([\d.]+) ms/.exec(l);
-      return m ? a + Number(m[1]) + Number(m[2]) + Number(m[3]) : a;
-    }, 0);
-    const deopts = lines.filter((l) => l.startsWith('[bailout')).length;
     const seg: Seg = { scavenges: gc.scavenges, markCompacts: gc.markCompacts, allocated, promoted: gc.promotedBytes, opts, compileMs, deopts, batches, mainNs: cpu1.main - cpu0.main, otherNs: cpu1.other - cpu0.other };
     results.get(s.name)!.push(seg);
     console.log(

@@ -77,6 +77,7 @@ import { clockTicksPerSecond, loadAverage, treeCpuNs, treeCpuTicks } from './lib
 import { parseWrkOutput } from './lib/wrk.ts';
 import { median } from './lib/stats.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
+import { collectLines, sumJitLines, type JitSums } from './lib/gc-trace.ts';
 import { startHopOrigin } from './lib/agent-hop-side.ts';
 import { h2loadFixed, type H2loadResult } from './lib/h2load.ts';
 import { measureHostSpeed, type HostSpeed } from './lib/host-speed.ts';
@@ -159,6 +160,19 @@ const parseRates = (list: string): Variant[] =>
 const VARIANTS: Variant[] = [{ name: 'off', rate: undefined }, ...parseRates(values.rates)];
 /** --node-flags in fresh mode: given to every gateway of every block (recorded in --json; files pool only with the same flags) */
 const freshNodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
+/**
+ * Fresh mode with `--trace-opt` / `--trace-deopt` among --node-flags: each gateway's optimising
+ * compiles and deoptimisations inside its measured span are counted from its output, printed with
+ * its run and kept in --json (`jit`). Timed 1% read above its instruction count (docs/tracing.md,
+ * session 25): what a process still compiles and deoptimises while it is measured is in its CPU
+ * (every thread counts) and not in the count's figure (taken without TurboFan).
+ */
+const freshJitTrace = freshNodeFlags.some((f) => f === '--trace-opt' || f === '--trace-deopt');
+const jitOf = (lines: string[] | undefined, from: number, to: number): FreshRun['jit'] => {
+  if (!lines) return undefined;
+  const { compiles, compileMs, deopts, deopted }: JitSums = sumJitLines(lines.slice(from, to));
+  return { compiles, compileMs: Math.round(compileMs * 10) / 10, deopts, deopted };
+};
 
 interface Run {
   variant: string;
@@ -546,7 +560,8 @@ const gatewayTag = (block: number, v: FreshVariant) => `b${block}-${v.label.repl
 
 function printRun(run: FreshRun, before: HostSpeed, after: HostSpeed, phases: string): void {
   console.log(
-    `[block ${run.block}] ${run.variant.padEnd(9)} ${Math.round(run.rps)} req/s  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request (2nd half ×${run.drift.toFixed(3)})  host loop ${before.cpuMs.toFixed(0)}/${after.cpuMs.toFixed(0)} ms CPU  errors ${run.errors}  OTLP batches ${run.otlpBatches}  | s: ${phases}`,
+    `[block ${run.block}] ${run.variant.padEnd(9)} ${Math.round(run.rps)} req/s  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request (2nd half ×${run.drift.toFixed(3)})  host loop ${before.cpuMs.toFixed(0)}/${after.cpuMs.toFixed(0)} ms CPU  errors ${run.errors}  OTLP batches ${run.otlpBatches}  | s: ${phases}` +
+      (run.jit ? `\n           measured span: ${run.jit.compiles} optimising compiles (${run.jit.compileMs} ms), ${run.jit.deopts} deopts${run.jit.deopts ? `: ${run.jit.deopted.join(', ')}` : ''}` : ''),
   );
 }
 
@@ -555,6 +570,7 @@ async function freshRun(v: FreshVariant, c: BlockContext): Promise<FreshRun> {
   const clock = phaseClock();
   const { proc, port } = await startGateway({ entry: c.entries.get(v.root)!, root: v.root, v, tmp: c.tmp, tag: gatewayTag(c.block, v), originPort: c.originPort, sinkPort: c.sink.port, nodeArgs: freshNodeFlags });
   clock.lap('start');
+  const lines = freshJitTrace ? collectLines(proc.child.stdout!) : undefined;
   try {
     const url = `http://127.0.0.1:${port}${SMALL_PATH}`;
     await h2loadFixed(url, c.warmup, connections, LOAD_CPU);
@@ -562,12 +578,14 @@ async function freshRun(v: FreshVariant, c: BlockContext): Promise<FreshRun> {
     const before = await measureHostSpeed(PROXY_CPU);
     clock.lap('loops');
     c.sink.reset();
+    const jitFrom = lines?.length ?? 0;
     const halves: { cpuNs: number; r: H2loadResult }[] = [];
     for (const count of [Math.floor(c.n / 2), c.n - Math.floor(c.n / 2)]) {
       const c0 = treeCpuNs(proc.pid);
       const r = await h2loadFixed(url, count, connections, LOAD_CPU);
       halves.push({ cpuNs: treeCpuNs(proc.pid) - c0, r });
     }
+    const jit = jitOf(lines, jitFrom, lines?.length ?? 0);
     clock.lap('measure');
     const after = await measureHostSpeed(PROXY_CPU);
     clock.lap('loops');
@@ -585,6 +603,7 @@ async function freshRun(v: FreshVariant, c: BlockContext): Promise<FreshRun> {
       drift: h2.cpuNs / Math.max(1, h2.r.succeeded) / (h1.cpuNs / Math.max(1, h1.r.succeeded)),
       errors: c.n - (h1.r.status2xx + h2.r.status2xx),
       otlpBatches: c.sink.batches(),
+      ...(jit ? { jit } : {}),
     };
     await proc.stop();
     clock.lap('stop');
@@ -616,11 +635,11 @@ async function inTurn<T>(items: readonly T[], k: number, total: number, send: (i
  */
 async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: number): Promise<FreshRun[]> {
   const clock = phaseClock();
-  const gws: { v: FreshVariant; proc: Proc; url: string; segs: FreshSegment[]; ok: number; cpu0: number; cpu1: number }[] = [];
+  const gws: { v: FreshVariant; proc: Proc; url: string; segs: FreshSegment[]; ok: number; cpu0: number; cpu1: number; lines?: string[]; jit0: number; jit1: number }[] = [];
   try {
     for (const v of order) {
       const { proc, port } = await startGateway({ entry: c.entries.get(v.root)!, root: v.root, v, tmp: c.tmp, tag: gatewayTag(c.block, v), originPort: c.originPort, sinkPort: c.sink.port, nodeArgs: freshNodeFlags });
-      gws.push({ v, proc, url: `http://127.0.0.1:${port}${SMALL_PATH}`, segs: [], ok: 0, cpu0: 0, cpu1: 0 });
+      gws.push({ v, proc, url: `http://127.0.0.1:${port}${SMALL_PATH}`, segs: [], ok: 0, cpu0: 0, cpu1: 0, lines: freshJitTrace ? collectLines(proc.child.stdout!) : undefined, jit0: 0, jit1: 0 });
     }
     clock.lap('start');
     // the warm-up in the same rhythm as the measurement (K chunks taken in turn): warmed up one
@@ -631,14 +650,14 @@ async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: 
     const before = await measureHostSpeed(PROXY_CPU);
     clock.lap('loops');
     c.sink.reset();
-    for (const g of gws) g.cpu0 = treeCpuNs(g.proc.pid);
+    for (const g of gws) [g.cpu0, g.jit0] = [treeCpuNs(g.proc.pid), g.lines?.length ?? 0];
     await inTurn(gws, k, c.n, async (g, count) => {
       const s0 = treeCpuNs(g.proc.pid);
       const r = await h2loadFixed(g.url, count, connections, LOAD_CPU);
       g.segs.push({ requests: r.succeeded, cpuNs: treeCpuNs(g.proc.pid) - s0, durationS: r.durationS });
       g.ok += r.status2xx;
     });
-    for (const g of gws) g.cpu1 = treeCpuNs(g.proc.pid);
+    for (const g of gws) [g.cpu1, g.jit1] = [treeCpuNs(g.proc.pid), g.lines?.length ?? 0];
     clock.lap('measure');
     const after = await measureHostSpeed(PROXY_CPU);
     clock.lap('loops');
@@ -663,6 +682,8 @@ async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: 
         otlpBatches: batches, // the sink is shared: the block's batches from every gateway
         segments: g.segs,
       };
+      const jit = jitOf(g.lines, g.jit0, g.jit1);
+      if (jit) run.jit = jit;
       printRun(run, before, after, clock.text());
       return run;
     });

@@ -33,6 +33,8 @@ export interface FreshRun extends BlockRun {
   drift: number;
   calibrationWallMs: number;
   segments?: FreshSegment[];
+  /** with --trace-opt / --trace-deopt among the node flags: V8's optimising compiles and deopts inside the measured span (bench/lib/gc-trace.ts sumJitLines) */
+  jit?: { compiles: number; compileMs: number; deopts: number; deopted: string[] };
 }
 
 export interface FreshData {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sumGcLines } from '../../../bench/lib/gc-trace.ts';
+import { sumGcLines, sumJitLines } from '../../../bench/lib/gc-trace.ts';
 
 test('sumGcLines: scavenges, mark-compacts and promoted bytes of --trace-gc-nvp lines; other lines skipped', () => {
   const cases: { lines: string[]; want: ReturnType<typeof sumGcLines> }[] = [
@@ -17,4 +17,24 @@ test('sumGcLines: scavenges, mark-compacts and promoted bytes of --trace-gc-nvp 
     },
   ];
   for (const { lines, want } of cases) assert.deepEqual(sumGcLines(lines), want);
+});
+
+test('sumJitLines: optimising compiles with their phase times, deoptimisations with function and reason; other lines skipped', () => {
+  assert.deepEqual(sumJitLines([]), { compiles: 0, compileMs: 0, deopts: 0, compiled: [], deopted: [] });
+  const got = sumJitLines([
+    '[marking 0x1b93bd7c1ea1 <JSFunction writeH1 (sfi = 0x4b10bf90ad1)> for optimization to TURBOFAN, ConcurrencyMode::kConcurrent, reason: hot and stable]',
+    '[compiling method 0x1b93bd7c1ea1 <JSFunction writeH1 (sfi = 0x4b10bf90ad1)> (target TURBOFAN), mode: ConcurrencyMode::kConcurrent]',
+    '[completed compiling 0x1b93bd7c1ea1 <JSFunction writeH1 (sfi = 0x4b10bf90ad1)> (target TURBOFAN) - took 0.009, 112.341, 0.120 ms]',
+    '[completed optimizing 0x1b93bd7c1ea1 <JSFunction writeH1 (sfi = 0x4b10bf90ad1)> (target TURBOFAN)]',
+    '[bailout (kind: deopt-eager, reason: wrong map): begin. deoptimizing 0x132133b54f21 <JSFunction onConnect (sfi = 0x13507ab5549)>, 0x1ce9561c19f9 <Code TURBOFAN>, opt id 373, bytecode offset 57, deopt exit 3]',
+    'listening on 127.0.0.1:8080',
+    '[completed compiling 0x2c5b55256a99 <JSFunction  (sfi = 0x2f7e813ce2d1)> (target TURBOFAN) - took 0.5, 1.25, 0.25 ms]',
+    '[completed compiling 0x2c5b55256a91 <JSFunction attempts (sfi = 0x2f7e813ce2d9)> (target TURBOFAN) OSR - took 0.5, 1.25, 0.25 ms]',
+    '[bailout (kind: deopt-eager, reason: lost precision): begin. deoptimizing 0x2c5b55256a99 <JSFunction writeTime (sfi = 0x2f7e813ce2d1)>, 0x24a9257aa9e1 <Code TURBOFAN>, opt id 316]',
+  ]);
+  assert.equal(got.compiles, 3);
+  assert.ok(Math.abs(got.compileMs - 116.47) < 1e-9, String(got.compileMs));
+  assert.deepEqual(got.compiled.map(([fn]) => fn), ['writeH1', '(anonymous)', 'attempts OSR']);
+  assert.equal(got.deopts, 2);
+  assert.deepEqual(got.deopted, ['onConnect (wrong map)', 'writeTime (lost precision)']);
 });
