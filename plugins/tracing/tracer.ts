@@ -36,7 +36,7 @@ import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-js
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
 import { otlpEnvironment, type ExportTransport } from './otlp-http.ts';
-import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootTraceId } from './trace-context.ts';
+import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootTraceId, type RemoteParent } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
 export type { ExportEvents } from './span-export.ts';
@@ -231,21 +231,26 @@ export class Tracing implements TracingRuntime {
     const h = req.headers;
     // Parent-based: a valid client traceparent decides; otherwise the trace id's ratio does.
     const parent = h.traceparent === undefined ? undefined : parseTraceparent(h.traceparent);
-    let traceId: string;
-    let traceParts: TraceIdParts;
     if (parent) {
       if (!parent.sampled) return formatTraceparent(parent.traceId, newSpanId(), false);
-      traceId = parent.traceId;
-      traceParts = TraceIdParts.ofHex(traceId);
-    } else {
-      const sampler = this.sampler;
-      const traceparent = sampler.rootTraceparent();
-      // unsampled (99 in 100 at 1%): the ready traceparent is all there is
-      if (!sampler.lastSampled) return traceparent;
-      traceId = rootTraceId(traceparent);
-      traceParts = lastRootTraceIdParts();
+      return this.record(req, method, path, startTime, parent, parent.traceId, TraceIdParts.ofHex(parent.traceId));
     }
-    // sampled from here on
+    const sampler = this.sampler;
+    const traceparent = sampler.rootTraceparent();
+    // unsampled (99 in 100 at 1%): the ready traceparent is all there is
+    if (!sampler.lastSampled) return traceparent;
+    return this.record(req, method, path, startTime, undefined, rootTraceId(traceparent), lastRootTraceIdParts());
+  }
+
+  /**
+   * A sampled request's server span and trace. A method of its own, not a branch of `start`: at 1%
+   * its call is too rare for TurboFan to inline it into `start`, so what its loads see on the few
+   * sampled requests (socket and header objects of another shape: a "wrong map") deoptimises this
+   * method alone, not `start` (run on every request) and whatever inlined it, which a 1% gateway
+   * then recompiled while serving (docs/tracing.md, session 25).
+   */
+  private record(req: IncomingMessage, method: string, path: string, startTime: number, parent: RemoteParent | undefined, traceId: string, traceParts: TraceIdParts): Trace {
+    const h = req.headers;
     const standard = STANDARD_METHODS.has(method);
     const socket = req.socket;
     // What repeats from request to request comes first, then the route's (routed), the status and
