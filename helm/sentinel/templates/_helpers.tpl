@@ -60,3 +60,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "sentinel.metricsInService" -}}
 {{- if and .Values.metrics.enabled (or .Values.service.metricsEnabled (include "sentinel.serviceMonitor" .)) }}true{{ end }}
 {{- end }}
+
+{{/* The sentinel-waf sidecar and its socket volume: the WAF on, not in the gateway process. */}}
+{{- define "sentinel.wafSidecar" -}}
+{{- if and .Values.waf.enabled (not .Values.waf.inProcess) }}true{{ end }}
+{{- end }}

@@ -15,15 +15,23 @@ import { chartDir, find, helm, lint, refusal, render, repoRoot, type K8sObject }
 import { openssl } from '../../helpers/pki.ts';
 import { unknownFields, validateObject } from '../../helpers/k8s-schema.ts';
 
+interface Probe {
+  httpGet?: { path: string; port: string };
+  exec?: { command: string[] };
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  failureThreshold?: number;
+}
 interface Container {
   name: string;
   command?: string[];
   args: string[];
   env?: { name: string; value: string }[];
   ports?: { name: string; containerPort: number }[];
-  livenessProbe: { httpGet?: { path: string; port: string }; exec?: { command: string[] } };
-  readinessProbe: { httpGet?: { path: string; port: string }; exec?: { command: string[] } };
-  startupProbe: { httpGet?: { path: string; port: string }; exec?: { command: string[] } };
+  livenessProbe: Probe;
+  readinessProbe: Probe;
+  startupProbe: Probe;
+  resources?: { requests?: { cpu?: string | number } };
   securityContext: { readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; capabilities: { drop: string[] } };
   volumeMounts: { name: string; mountPath: string; subPath?: string }[];
 }
@@ -48,6 +56,7 @@ interface Service extends K8sObject {
 const valueSets: Record<string, string[]> = {
   default: [],
   waf: [join(chartDir, 'ci', 'waf-values.yaml')],
+  'WAF in process': [join(chartDir, 'ci', 'waf-in-process-values.yaml')],
   tls: [join(chartDir, 'ci', 'tls-values.yaml')],
   'existing ConfigMap': [join(chartDir, 'ci', 'existing-configmap-values.yaml')],
   'autoscaling + PDB + ServiceMonitor + NetworkPolicy': [join(chartDir, 'ci', 'scaling-values.yaml')],
@@ -83,6 +92,39 @@ function readmeValues(): string {
 valueSets['README example'] = [readmeValues()];
 
 const gateway = (d: Deployment) => d.spec.template.spec.containers.find((c) => c.name === 'sentinel')!;
+
+/**
+ * CPU-seconds one process takes from its start to the answer its startup probe waits for, rounded
+ * up from what session 25 measured on the `npm pack` build under a 10% CPU quota (the chart's
+ * 100m request; docs/deploy.md, "Session 25 (ship25)"): the gateway 0.86 (8.8 s wall), the gateway
+ * with the in-process WAF 1.65-1.84 (16.6-18.7 s; the CRS compile), sentinel-waf with one engine
+ * process 0.97 (15.5 s). A compile's CPU grows with the node's slower cores too: the budget asks twice.
+ */
+const START_CPU_S = { gateway: 1, inProcessWaf: 2, sidecar: 1 };
+const START_MARGIN = 2;
+/** Kubernetes CPU quantity -> cores ("100m", "0.5", 2). */
+const cores = (q: string | number | undefined): number => (q === undefined ? NaN : typeof q === 'number' ? q : q.endsWith('m') ? Number(q.slice(0, -1)) / 1000 : Number(q));
+/** Seconds the kubelet gives a container to pass its startup probe before it kills it. */
+const startBudget = (p: Probe) => (p.initialDelaySeconds ?? 0) + (p.periodSeconds ?? 10) * (p.failureThreshold ?? 3);
+
+/** Containers whose startup budget does not cover START_MARGIN x their measured start at their CPU request, with the figures. */
+function shortStartBudgets(objs: K8sObject[]): string[] {
+  const d = find<Deployment>(objs, 'Deployment')!;
+  const short: string[] = [];
+  for (const c of d.spec.template.spec.containers) {
+    let cpuS: number;
+    if (c.name === 'waf') cpuS = START_CPU_S.sidecar * Number(c.args[c.args.indexOf('--workers') + 1]);
+    else {
+      const config = loadConfigText(kdlOf(objs));
+      const inProcess = JSON.stringify(config.raw.agents ?? {}).includes('"in-process"');
+      cpuS = (inProcess ? START_CPU_S.inProcessWaf : START_CPU_S.gateway) * Math.max(1, config.system['worker-threads']);
+    }
+    const need = (START_MARGIN * cpuS) / cores(c.resources?.requests?.cpu);
+    const budget = startBudget(c.startupProbe);
+    if (!(budget >= need)) short.push(`${c.name}: startup budget ${budget} s < ${need.toFixed(0)} s (${START_MARGIN} x ${cpuS} CPU-s at ${c.resources?.requests?.cpu} CPU)`);
+  }
+  return short;
+}
 const port = (c: Container, name: string) => c.ports?.find((p) => p.name === name)?.containerPort;
 
 describe('helm/sentinel', { timeout: 300_000 }, () => {
@@ -203,6 +245,8 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
     assert.equal(waf.args[waf.args.indexOf('--paranoia-level') + 1], '2');
     // The chart's KDL subscribes request events only (files/config.kdl).
     assert.ok(waf.args.includes('--request-side-only'), 'the sidecar keeps transactions for a request_complete that never comes');
+    // sentinel-waf's own default is one engine process per CPU of the node, each compiling the CRS
+    assert.equal(waf.args[waf.args.indexOf('--workers') + 1], '1');
     // An operator whose own config subscribes response events turns it off.
     const full = find<Deployment>(await render({ valuesFiles: valueSets.waf, set: ['waf.requestSideOnly=false'] }), 'Deployment')!;
     const fullWaf = full.spec.template.spec.containers.find((c) => c.name === 'waf')!;
@@ -220,6 +264,37 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
     const open = loadConfigText(kdlOf(await render({ valuesFiles: valueSets.waf, set: ['waf.failureMode=open'] })), { validators: pluginValidators });
     assert.deepEqual(open.filters.get('waf')?.config['body-over-limit'], 'reject');
     assert.deepEqual(open.warnings.map((x) => x.message), []);
+  });
+
+  it('WAF in process: no sidecar and no socket volume; the gateway runs sentinel-waf with the CRS where the image installs it', async () => {
+    const objs = await render({ valuesFiles: valueSets['WAF in process'] });
+    const d = find<Deployment>(objs, 'Deployment')!;
+    assert.deepEqual(d.spec.template.spec.containers.map((c) => c.name), ['sentinel']);
+    assert.equal(d.spec.template.spec.volumes.find((v) => v.name === 'waf-socket'), undefined);
+    assert.equal(gateway(d).volumeMounts.find((m) => m.name === 'waf-socket'), undefined);
+    const config = loadConfigText(kdlOf(objs), { validators: pluginValidators });
+    assert.deepEqual(config.warnings.map((x) => x.message), []);
+    const agent = (config.raw.agents as unknown as { id: string; 'in-process'?: string; 'unix-socket'?: unknown; config?: Record<string, unknown> }[]).find((a) => a.id === 'waf')!;
+    assert.equal(agent['in-process'], 'sentinel-waf');
+    assert.equal(agent['unix-socket'], undefined);
+    const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+    const crs = /^COPY --from=build \/out\/crs (\S+)$/m.exec(dockerfile)?.[1];
+    assert.ok(crs, 'the Dockerfile installs the CRS');
+    assert.deepEqual(agent.config, { 'crs-dir': crs, 'paranoia-level': 2, mode: 'blocking', 'request-side-only': true });
+    assert.ok(config.routes.every((r) => r.filters.includes('waf')), 'every route goes through the WAF');
+  });
+
+  it('startup probes cover the build at the CPU request (in-process WAF: the CRS compile before the listeners open), for every value set', async () => {
+    for (const [name, valuesFiles] of Object.entries(valueSets)) {
+      if (name === 'existing ConfigMap') continue; // its config is not the chart's to read
+      assert.deepEqual(shortStartBudgets(await render({ valuesFiles })), [], name);
+    }
+    // the check itself: session 24's 60 s budget did not cover two in-process workers at 100m
+    const before = await render({ valuesFiles: valueSets['WAF in process'], set: ['probes.startup.failureThreshold=30', 'config.workers=2'] });
+    assert.deepEqual(shortStartBudgets(before), ['sentinel: startup budget 60 s < 80 s (2 x 4 CPU-s at 100m CPU)']);
+    // the default budget covers up to three in-process workers, not four
+    assert.deepEqual(shortStartBudgets(await render({ valuesFiles: valueSets['WAF in process'], set: ['config.workers=3'] })), []);
+    assert.equal(shortStartBudgets(await render({ valuesFiles: valueSets['WAF in process'], set: ['config.workers=4'] })).length, 1);
   });
 
   it('TLS from a Secret: the Secret is mounted where the https listener reads it; in-place reload turns auto-reload on', async () => {

@@ -3,7 +3,7 @@
 // /usr/share/sentinel/crs to the test copy of the CRS), installs the `npm pack` tarball with
 // --omit=dev, starts each rendered container as the image would (node bin/entrypoint.mjs + the
 // rendered args and env), runs the rendered probes on the rendered ports, and sends an attack
-// through the WAF sidecar when it is on.
+// through the WAF (the sidecar, or the gateway's in-process engine) when it is on.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -142,10 +142,8 @@ describe('the chart played as a pod from the npm package', { timeout: 900_000 },
     assert.equal(gateway.child.exitCode, 0, gateway.output());
   });
 
-  itNeeding(conformanceData('crs').missing, 'WAF sidecar on: probes answer 200, an attack gets 403 from the sidecar, a clean request passes', {}, async () => {
-    // A generous agent timeout: this is about the wiring, not latency, on a machine that may be loaded
-    // (the default 200 ms can run out on a cold first request and give 504, failure-mode closed).
-    const { url } = await playPod('waf', [join(chartDir, 'ci', 'waf-values.yaml')], ['waf.timeoutMs=10000']);
+  /** Attacks get the WAF's 403, a clean request reaches the catch-all route. */
+  async function wafAnswers(url: string): Promise<void> {
     // A browser-like request: the CRS scores missing Accept/User-Agent and a numeric Host at PL2.
     const headers = { host: 'shop.example', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64)', accept: 'text/html' };
     const get = (path: string) => request(`${url}${path}`, { headers });
@@ -155,5 +153,19 @@ describe('the chart played as a pod from the npm package', { timeout: 900_000 },
       assert.equal(r.headers['x-waf-blocked'], 'true', `${attack}: the 403 comes from the WAF agent`);
     }
     assert.equal((await get('/?q=blue+shoes')).status, 404, 'a clean request reaches the catch-all route');
+  }
+
+  itNeeding(conformanceData('crs').missing, 'WAF sidecar on: probes answer 200, an attack gets 403 from the sidecar, a clean request passes', {}, async () => {
+    // A generous agent timeout: this is about the wiring, not latency, on a machine that may be loaded
+    // (the default 200 ms can run out on a cold first request and give 504, failure-mode closed).
+    const { url } = await playPod('waf', [join(chartDir, 'ci', 'waf-values.yaml')], ['waf.timeoutMs=10000']);
+    await wafAnswers(url);
+  });
+
+  itNeeding(conformanceData('crs').missing, 'WAF in process: one container; its probes answer once the CRS is compiled, an attack gets 403 from the gateway itself', {}, async () => {
+    // the chart's own agent timeout (200 ms): the engine was built before the listeners opened and
+    // an in-process call cannot time out once started (docs/agents.md), so the first answers are verdicts
+    const { url } = await playPod('waf-in-process', [join(chartDir, 'ci', 'waf-in-process-values.yaml')]);
+    await wafAnswers(url);
   });
 });
