@@ -61,11 +61,18 @@ test('a file change reloads every worker once, driven by the primary', async () 
     for (const r of replies) ids.add((JSON.parse(r.body) as { instance_id: string }).instance_id);
   }
   assert.equal(ids.size, 2, 'both workers serve the new route');
-  // One watcher (the primary's): each worker reloaded exactly once. Both reloads were awaited above
-  // ('in every worker'); the 500 ms is a negative guard for a second watcher's extra reloads.
-  await new Promise((r) => setTimeout(r, 500));
-  const applied = lines().filter((l) => l.msg === 'configuration reloaded');
-  assert.deepEqual(applied.map((l) => l.worker).sort(), [1, 2]);
+  // One watcher (the primary's): each worker reloads exactly once a change. The negative window
+  // for a second watcher's extra reloads of the first change ends at a positive event: a second
+  // change reloaded in every worker (a worker's own watcher would have fired on the first change
+  // as soon as the primary's did, before that).
+  const everyWorker = () => lines().filter((l) => l.msg === 'configuration reloaded in every worker').length;
+  writeFileSync(file, cfg('route "c" { matches { path "/c" }; builtin-handler "status" }'));
+  await until(() => everyWorker() >= 2, 60_000, 'the second reload');
+  const upToSecond = lines();
+  upToSecond.length = upToSecond.findLastIndex((l) => l.msg === 'configuration reloaded in every worker');
+  const applied = upToSecond.filter((l) => l.msg === 'configuration reloaded');
+  assert.deepEqual(applied.map((l) => l.worker).sort(), [1, 1, 2, 2], 'each worker reloaded once a change');
+  assert.equal((await request(`${base}/c`)).status, 200);
 
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number | null];

@@ -173,6 +173,17 @@ test('scheduler: start() runs checks on its own, jittered, and close() stops the
   await until(() => `repeated checks of 3 targets (saw ${hits})`, () => hits >= 9);
   await g.close();
   const after = hits;
-  await new Promise((r) => setTimeout(r, 200)); // a negative guard: four intervals in which no check may come
+  // the negative window ends at a positive event: a group started after the close checks its own
+  // server four times over (each of its intervals is one in which the closed group may not check)
+  let others = 0;
+  const s2: TestServer = await startServer((_req, res) => {
+    others++;
+    res.end();
+  });
+  cleanups.push(() => s2.close());
+  const g2 = group({ target: [{ address: s2.address, weight: 1 }], 'health-check': { type: { kind: 'http', path: '/' }, 'interval-secs': 0.05 } } as Omit<RawUpstream, 'id'>);
+  g2.start();
+  await until(() => `four checks of a group started after the close (saw ${others})`, () => others >= 4);
+  await g2.close();
   assert.equal(hits, after, 'no checks after close()');
 });
