@@ -53,8 +53,8 @@ describe('npm pack + npm install --omit=dev', { timeout: 600_000 }, () => {
     assert.match(stdout, /dist\/config\/default\.kdl test is successful/);
   });
 
-  /** `sentinel run` from the package on a status-page config (plus `extra` KDL), healthy. */
-  async function runPacked(name: string, extra = ''): Promise<{ gw: Proc; base: string }> {
+  /** `sentinel run` from the package (or `start(cfg)`) on a status-page config (plus `extra` KDL), healthy. */
+  async function runPacked(name: string, extra = '', start = (cfg: string) => startProc(bin('sentinel'), ['run', '-c', cfg], { cwd: inst.appDir })): Promise<{ gw: Proc; base: string }> {
     const port = await freePort();
     const cfg = join(tmp, `${name}.kdl`);
     writeFileSync(
@@ -65,7 +65,7 @@ routes { route "status" { matches { path-prefix "/" }; builtin-handler "status" 
 ${extra}
 `,
     );
-    const gw = startProc(bin('sentinel'), ['run', '-c', cfg], { cwd: inst.appDir });
+    const gw = start(cfg);
     procs.push(gw);
     const base = `http://127.0.0.1:${port}`;
     await waitForStatus(`${base}/_/health`, 200, gw);
@@ -77,6 +77,19 @@ ${extra}
     assert.equal((await request(`${base}/_/ready`)).status, 200);
     await gw.stop();
     assert.equal(gw.child.exitCode, 0, gw.output());
+  });
+
+  it('`npm start` (README\'s quick start) runs the compiled build where there are no sources and no tsx, with $SENTINEL_CONFIG', async () => {
+    // the script as npm runs it, without npm's shell in between (a signal must reach the gateway)
+    const script = (JSON.parse(readFileSync(join(inst.pkgDir, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start']!;
+    const [cmd, ...args] = script.split(' ');
+    assert.equal(cmd, 'node', `npm start: ${script}`);
+    assert.equal(existsSync(join(inst.appDir, 'node_modules', 'tsx')), false);
+    const { gw, base } = await runPacked('npm-start', '', (cfg) => startProc(process.execPath, args, { cwd: inst.pkgDir, env: { SENTINEL_CONFIG: cfg } }));
+    assert.equal(JSON.parse((await request(base, { headers: { accept: 'application/json' } })).body).status, 'ok');
+    await gw.stop();
+    assert.equal(gw.child.exitCode, 0, gw.output());
+    assert.doesNotMatch(gw.output(), /tsx/);
   });
 
   it('tracing exports from dist/ through its export thread when asked (the compiled otlp-worker.js, no tsx)', async () => {
