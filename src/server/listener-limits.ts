@@ -21,6 +21,12 @@ export interface ListenerLimits {
   keepAliveTimeoutMs: number;
   /** limits { max-header-size-bytes }: HTTP/1.1 431, HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE (stream reset) */
   maxHeaderSize: number;
+  /**
+   * limits { max-header-count } plus one: Node keeps no more header fields of an HTTP/1.1 request
+   * (2000 by default) and frames the body by a Transfer-Encoding or Content-Length past them that
+   * the gateway never sees; one more than the limit is enough for its 431.
+   */
+  maxHeadersCount: number;
   maxRequestsPerSocket: number | undefined;
 }
 
@@ -34,6 +40,7 @@ export function listenerLimits(config: CompiledConfig, l: CompiledListener): Lis
     requestTimeoutMs: l.requestTimeoutMs,
     keepAliveTimeoutMs: l.keepAliveTimeoutMs,
     maxHeaderSize: limits['max-header-size-bytes'],
+    maxHeadersCount: limits['max-header-count'] + 1,
     maxRequestsPerSocket: l.keepAliveMaxRequests || undefined,
   };
 }
@@ -91,6 +98,7 @@ export function http2MaxHeaderPairs(maxHeaderCount: number): number {
 
 interface Http1Props {
   maxHeaderSize?: number;
+  maxHeadersCount: number;
   headersTimeout: number;
   requestTimeout: number;
   keepAliveTimeout: number;
@@ -105,6 +113,7 @@ interface Http1Props {
 export function applyHttp1Limits(server: http.Server | http2.Http2SecureServer, lim: ListenerLimits): void {
   const s = server as unknown as Http1Props;
   s.maxHeaderSize = lim.maxHeaderSize;
+  s.maxHeadersCount = lim.maxHeadersCount;
   s.headersTimeout = lim.headersTimeoutMs;
   s.requestTimeout = lim.requestTimeoutMs;
   s.keepAliveTimeout = lim.keepAliveTimeoutMs;

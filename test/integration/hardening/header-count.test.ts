@@ -1,7 +1,9 @@
 // `limits { max-header-count }` means the same over HTTP/1.1 and HTTP/2 (session 25 audit): HTTP/2's
 // four pseudo-headers, which stand in for the request line, were counted as headers (an HTTP/2
 // request could carry four fewer), and past 124 fields Node reset an HTTP/2 stream itself
-// (maxHeaderListPairs, 128 with the pseudo-headers) before the gateway's limit was read.
+// (maxHeaderListPairs, 128 with the pseudo-headers) before the gateway's limit was read. And over
+// HTTP/1.1 Node keeps at most 2000 header fields (maxHeadersCount) yet frames the body by a
+// Transfer-Encoding past them: with a limit above 2000 such headers vanished unseen.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -64,6 +66,26 @@ async function h2Status(n: number): Promise<number | string> {
     client.close();
   }
 }
+
+test('HTTP/1.1 past 2000 header fields (a limit above it): 431, not the first 2000 with the rest and their framing unseen', async () => {
+  const { gw: big } = await gatewayFrom(`
+system { graceful-shutdown-timeout-secs 1 }
+limits { max-header-count 2100; max-header-size-bytes 65536 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes { route "main" { matches { path-prefix "/" } ; upstream "backend" } }
+upstreams { upstream "backend" { target "${upstream.address}" } }
+`);
+  try {
+    const head = fields(2150, true).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const seen = upstream.seen.length;
+    const { statuses } = await rawExchange(big.address('http').port, `POST /hidden HTTP/1.1\r\n${head}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
+    // before: 200, forwarded without the body (its framing and 150 fields never seen)
+    assert.deepEqual(statuses, [431]);
+    assert.equal(upstream.seen.length, seen, 'nothing forwarded');
+  } finally {
+    await big.close();
+  }
+});
 
 test('HTTP/1.1 and HTTP/2 take as many header fields as max-header-count, and refuse one more with 431', async () => {
   // HTTP/1.1: LIMIT - 1 fields and Connection

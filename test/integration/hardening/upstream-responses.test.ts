@@ -42,6 +42,9 @@ const ANSWERS: Record<string, { bytes: string; close?: boolean }> = {
   '/bad-second-chunk': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n', close: true },
   '/sse-wait': { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n' },
   '/unsolicited-100': { bytes: 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' },
+  // an interim 100 that claims a body, and the response it would smuggle in front of the real one
+  '/unsolicited-100-cl': { bytes: 'HTTP/1.1 100 Continue\r\nContent-Length: 46\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggledHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' },
+  '/interim-103': { bytes: 'HTTP/1.1 103 Early Hints\r\nLink: </evil.js>; rel=preload\r\nX-Interim: 1\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' },
   '/two-cl': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!' },
   '/cl-te': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' },
   '/te-gzip': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello', close: true },
@@ -202,6 +205,21 @@ test('an unsolicited 100 Continue from an HTTP/1.1 upstream is still a 502 (undi
     assert.equal(h2.status, 200, `${method}: ${JSON.stringify(h2.raw)}`);
     assert.equal(h2.body, `h2 read ${body.length}`);
   }
+});
+
+test('an interim response cannot desynchronise the upstream connection (session 25): a 100 is a 502 and its connection is dropped, a 102/103 is skipped and not relayed', async () => {
+  // undici destroys the socket at any 100 (client-h1.js onHeadersComplete): what followed it is never read
+  const r = await rawExchange(port, http1('GET', '/unsolicited-100-cl', ['Host: a']) + http1('GET', '/after-100', ['Host: a', 'Connection: close']), { responses: 2 });
+  assert.deepEqual(r.statuses, [502, 200]);
+  assert.ok(!r.text.includes('smuggled'), r.text);
+  assert.match(r.text, /\r\n\r\nok$/);
+  // other 1xx are skipped by undici and the final answer read on the same connection; none reaches the client
+  const i = await rawRequest(port, http1('GET', '/interim-103', ['Host: a', 'Connection: close']));
+  assert.equal(i.status, 200);
+  assert.equal(i.body, 'ok');
+  assert.equal(i.headers.link, undefined);
+  assert.equal(i.headers['x-interim'], undefined);
+  assert.doesNotMatch(i.raw, /HTTP\/1\.1 1\d\d /);
 });
 
 test('a transfer coding other than chunked, or a status above 599, is a 502 (was relayed: the coding silently removed, the status as is)', async () => {
