@@ -380,6 +380,15 @@ export class Generation {
       return false;
     }
     const trusted = (req[PEER_TRUSTED] = this.trusted.any && isTrusted(this.trusted, req.socket.remoteAddress ?? ''));
+    // Before the front door: past the limit, Node kept only limit + 1 fields of an HTTP/1.1 request
+    // (listener-limits.ts, maxHeadersCount), and the front door would judge a request not sent.
+    if (req.rawHeaders.length / 2 > this.maxHeaderCount && headerFieldCount(req.rawHeaders) > this.maxHeaderCount) {
+      const f = this.begin(req);
+      this.blocked('header_count_exceeded', 431, f, this.clientIp(req), undefined);
+      f.result = this.sendLocal(res, f.traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: f.traceId }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
+      this.finish(req, res, f);
+      return false;
+    }
     const t = frontDoor(req, listener.config.protocol === 'https' ? 443 : 80, trusted ? this.proxyTrust : UNTRUSTED_PEER);
     if (!isAnswer(t)) {
       req[TARGET] = t;
@@ -543,7 +552,8 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 503, body: JSON.stringify({ error: 'Service Unavailable', status: 503, message: 'too many requests in flight', request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' } });
       return undefined;
     }
-    const oversized = headerFieldCount(req.rawHeaders) > this.maxHeaderCount ? 'header_count_exceeded' : oversizedHeader(req.rawHeaders, this.maxHeaderName, this.maxHeaderValue) ? 'header_field_too_large' : undefined;
+    // (too many header fields: refused before the front door, in enter())
+    const oversized = oversizedHeader(req.rawHeaders, this.maxHeaderName, this.maxHeaderValue) ? 'header_field_too_large' : undefined;
     if (oversized) {
       this.blocked(oversized, 431, f, this.clientIp(req), undefined);
       f.result = this.sendLocal(res, traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: traceId }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
