@@ -146,7 +146,8 @@ const usage = `sentinel-waf: OWASP CRS web application firewall agent (Sentinel 
   --exclude-paths P,P         path prefixes not inspected at all
   --no-body-inspection        do not inspect request bodies
   --response-inspection       inspect response bodies (text types)
-  --max-body-size BYTES       bytes of a body inspected (default 1048576)
+  --max-body-size BYTES       bytes of a body inspected (default 1048576); a longer request
+                              body is refused 413 in blocking mode
   --audit-all                 audit line for clean requests too
   --extra-rules SETS          opt-in rule sets beyond the CRS: base64,headers,json or all
                               (SENTINEL_WAF_EXTRA_RULES)

@@ -135,6 +135,10 @@ export class WafService {
     if (!p) return allow();
     const data = Buffer.from(ev.data, 'base64');
     const room = this.config.maxBodyBytes - p.bodyBytes;
+    // A body past max-body-size is refused when blocking, as SecRequestBodyLimitAction Reject does
+    // past SecRequestBodyLimit: its first bytes inspected and the rest let through, an attack padded
+    // past the agent's limit reached the upstream wherever the gateway sends more (session 25).
+    if (data.length > room && p.tx.engineMode === 'On') return this.finish(ev.correlation_id, p, { status: 413, ruleId: 0, action: 'deny' }, 'request_body');
     if (room > 0) {
       const it = p.tx.appendRequestBody(data.length > room ? data.subarray(0, room) : data);
       p.bodyBytes += Math.min(room, data.length);

@@ -104,7 +104,7 @@ function benignUploads(): [string, Buffer][] {
 
 describe('WAF evasion, third round: bodies as the upstream reads them', () => {
   let upstream: TestUpstream;
-  const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2' | 'agent' | 'tuned' | 'uninspected', { port: number; close: () => Promise<void> }> = {} as never;
+  const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2' | 'agent' | 'tuned' | 'uninspected' | 'wide' | 'wideAgent', { port: number; close: () => Promise<void> }> = {} as never;
   const tmp = mkdtempSync(join(tmpdir(), 'waf-evasion-3-'));
   let agent: ChildProcess | undefined;
 
@@ -117,6 +117,10 @@ describe('WAF evasion, third round: bodies as the upstream reads them', () => {
     gws.h2 = await start(config(upstream.address, '', { listener: 'protocol "h2"' }));
     // request bodies not sent to the agents at all: the WAF still judges the head
     gws.uninspected = await start(config(upstream.address, '', { top: 'waf { body-inspection { inspect-request-body #false } }' }));
+    // the gateway sends bodies up to 4 MiB: past the WAF's own max-body-size (1 MiB), and with it raised
+    const wide = 'waf { body-inspection { max-inspection-bytes 4194304 } }';
+    gws.wide = await start(config(upstream.address, '', { top: wide }));
+    gws.wideAgent = await start(config(upstream.address, 'max-body-size 4194304', { top: wide }));
     // the two recipes the docs give for what stays open: a rule exclusion for data: URIs in one
     // argument (the CRS's own false positive), and a form processor for octet-stream forms where
     // 920420 is relaxed for a Bottle application (the session 24 decision)
@@ -233,6 +237,21 @@ describe('WAF evasion, third round: bodies as the upstream reads them', () => {
     // the body itself is still not read: a form is forwarded as it came, inspection off
     const seen = upstream.seen.length;
     assert.equal(await status(gws.uninspected.port, req('POST', '/x', [FORM], `q=${enc(union)}`)), 200);
+    assert.equal(upstream.seen.length, seen + 1);
+  });
+
+  test("a body past the WAF's own max-body-size is refused 413, not inspected in part (the gateway's limit raised above it)", async () => {
+    const padded = req('POST', '/x', [FORM], `pad=${'a'.repeat(1024 * 1024 + 100)}&q=${enc(union)}`);
+    const benign = req('POST', '/x', [FORM], `pad=${'a'.repeat(1024 * 1024 + 100)}&q=blue`);
+    const seen = upstream.seen.length;
+    // forwarded (200) before: the agent inspected its first 1 MiB and let the rest through
+    assert.equal(await status(gws.wide.port, padded), 413);
+    assert.equal(await status(gws.wide.port, benign), 413);
+    assert.equal(upstream.seen.length, seen);
+    // with the WAF's limit raised to the gateway's: read whole
+    assert.equal(await status(gws.wideAgent.port, padded), 403);
+    assert.equal(upstream.seen.length, seen);
+    assert.equal(await status(gws.wideAgent.port, benign), 200);
     assert.equal(upstream.seen.length, seen + 1);
   });
 
