@@ -46,7 +46,9 @@ USER 10001:10001
 # 8080 gateway HTTP, 8443 HTTPS (when the config has a TLS listener), 9091 metrics server.
 EXPOSE 8080 8443 9091
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 CMD ["node", "/app/bin/healthcheck.mjs"]
+# start-period: the gateway answers once built, ~20 s a worker at a tenth of a core with an in-process
+# WAF (the CRS compile; docs/deploy.md, "Session 25"), so failures before 60 s do not count.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 CMD ["node", "/app/bin/healthcheck.mjs"]
 # First argument: sentinel | sentinel-waf | agent-echo | agent-denylist; the rest are its flags.
 ENTRYPOINT ["node", "/app/bin/entrypoint.mjs"]
 CMD ["sentinel", "run"]

@@ -6,11 +6,12 @@
 // container is a fresh copy of the runtime stage's layer with a private network namespace, the
 // image's USER, WORKDIR, ENV and ENTRYPOINT/CMD, and `-v` bind mounts. Needs root (mount, chroot).
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { startProc, type Proc } from './packed.ts';
 import type { Missing } from './needs.ts';
+import { START_MS, until } from './until.ts';
 
 const run = promisify(execFile);
 
@@ -257,6 +258,19 @@ export class DockerBuild {
     // a pod's containers share the first one's network namespace
     const [cmd, ...args] = o.netOf ? ['nsenter', `--net=/proc/${o.netOf.pid}/ns/net`, ...enter] : [enter[0]!, enter[1]!, '-n', ...enter.slice(2)];
     const proc = startProc(cmd!, args, { cwd: this.root });
+    // Started once its process has chrooted (after its namespaces and mounts). Before that its
+    // /proc/PID/ns/net and root are this machine's: a request or an exec would reach the host (seen:
+    // a gateway on the host's 127.0.0.1:8080 answered a container's first /_/health).
+    await until(
+      () => `container ${argv.join(' ')} to enter its root:\n${proc.output()}`,
+      () => {
+        if (proc.child.exitCode !== null) throw new Error(`container ${argv.join(' ')} exited with ${proc.child.exitCode} before entering its root:\n${proc.output()}`);
+        const root = rootOf(proc.child.pid!);
+        return root !== undefined && root !== '/';
+      },
+      START_MS,
+      5,
+    );
     return new Container(proc, image, env, user);
   }
 }
@@ -275,6 +289,15 @@ export interface ContainerOptions {
   readOnlyRoot?: boolean;
   /** join this container's network namespace (one pod) */
   netOf?: Container;
+}
+
+/** The root directory of process `pid` (its chroot), or undefined while it cannot be read. */
+function rootOf(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/root`);
+  } catch {
+    return undefined;
+  }
 }
 
 function readdirSafe(path: string): string[] | undefined {

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { DockerBuild, imageHostMissing, listFiles, parseDockerfile, parseDockerignore, type Container, type Stage, type Substitution } from '../../helpers/image.ts';
 import { conformanceData, describeNeeding } from '../../helpers/needs.ts';
 import { chartDir, find, render, type K8sObject } from '../../helpers/helm.ts';
-import { repoRoot, type Proc } from '../../helpers/packed.ts';
+import { installPackedBuild, repoRoot, type Proc } from '../../helpers/packed.ts';
 
 const run = promisify(execFile);
 const crs = conformanceData('crs');
@@ -86,6 +86,13 @@ describeNeeding(missing, 'the Dockerfile carried out without Docker', { timeout:
     const installed = listFiles(app).filter((f) => !f.startsWith('node_modules/'));
     assert.deepEqual(installed, [...packed, 'package-lock.json'].sort(), 'the image /app is the tarball plus the lockfile');
     assert.ok(packed.includes('dist/src/cli/main.js') && packed.includes('bin/entrypoint.mjs') && packed.includes('docs/deploy.md'));
+    // the same tarball the package tests install (docs/deploy.md): every file, with its size (the
+    // build stamp's time and commit aside), so a build input the Dockerfile does not COPY shows here
+    const sizes = async (tgz: string) => new Map((await run('tar', ['-tvzf', tgz], { maxBuffer: 16 << 20 })).stdout.split('\n').filter((l) => l && !l.startsWith('d')).map((l) => l.trim().split(/\s+/)).map((f) => [f.at(-1)!.replace(/^package\//, ''), f[2] ?? '']));
+    const mine = await sizes(tarball);
+    const theirs = await sizes((await installPackedBuild(join(tmp, 'package-test'))).tarball);
+    for (const m of [mine, theirs]) m.delete('dist/build-info.json');
+    assert.deepEqual([...mine].sort(), [...theirs].sort(), 'the image build stage packs what the package tests install');
     for (const dev of ['tsx', 'typescript', 'eslint', '@types']) assert.equal(existsSync(join(app, 'node_modules', dev)), false, `${dev} in the image`);
     // the substitution above skips install scripts: re2 must be the only production package with one
     const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }> };
@@ -210,5 +217,38 @@ upstreams { upstream "app" { target "127.0.0.1:3000" } }
     assert.equal(attack.headers['x-waf-blocked'], 'true');
     const clean = await c.request(FETCH_URL(8080, '/api/shoes?q=blue'), headers);
     assert.deepEqual([clean.status, clean.body], [200, 'upstream saw /api/shoes?q=blue']);
+  });
+
+  it('the chart with the WAF in process, in this image: the gateway alone (read-only root, the image\'s user) compiles the CRS the build installed, then serves verdicts', async () => {
+    const objs = await render({ valuesFiles: [join(chartDir, 'ci', 'waf-in-process-values.yaml')], set: ['config.upstreams=upstream "api" { target "127.0.0.1:3000" }'] });
+    type Probe = { httpGet: { path: string; port: string } };
+    type Ctr = { name: string; command?: string[]; args: string[]; env: { name: string; value: string }[]; volumeMounts: { name: string; mountPath: string }[]; startupProbe: Probe; readinessProbe: Probe };
+    const pod = find<K8sObject & { spec: { template: { spec: { securityContext: { runAsUser: number; runAsGroup?: number }; containers: Ctr[] } } } }>(objs, 'Deployment')!.spec.template.spec;
+    assert.deepEqual(pod.containers.map((x) => x.name), ['sentinel']);
+    const gw = pod.containers[0]!;
+    const configDir = join(tmp, 'waf-in-process-config');
+    mkdirSync(configDir);
+    writeFileSync(join(configDir, 'config.kdl'), find<K8sObject & { data: Record<string, string> }>(objs, 'ConfigMap')!.data['config.kdl']!);
+    const c = await build.container(image, {
+      command: gw.command,
+      args: gw.args,
+      env: Object.fromEntries(gw.env.map((e) => [e.name, e.value])),
+      user: `${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup ?? pod.securityContext.runAsUser}`,
+      binds: [[configDir, gw.volumeMounts.find((m) => m.name === 'config')!.mountPath]],
+      tmpfs: ['/tmp'],
+      readOnlyRoot: true,
+    });
+    containers.push(c);
+    await c.waitFor(FETCH_URL(8080, gw.startupProbe.httpGet.path), 200);
+    const ready = await c.request(FETCH_URL(8080, gw.readinessProbe.httpGet.path)).catch((e: Error) => assert.fail(`${e.message}\n${c.proc.output()}`));
+    assert.equal(ready.status, 200);
+    await upstream(c, 3000);
+    const headers = { host: 'shop.example', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64)', accept: 'text/html' };
+    const attack = await c.request(FETCH_URL(8080, `/api/?id=${encodeURIComponent("1' OR '1'='1")}`), headers);
+    assert.equal(attack.status, 403, attack.body);
+    assert.equal(attack.headers['x-waf-blocked'], 'true');
+    const clean = await c.request(FETCH_URL(8080, '/api/shoes?q=blue'), headers);
+    assert.deepEqual([clean.status, clean.body], [200, 'upstream saw /api/shoes?q=blue']);
+    assert.equal(await c.stop(), 0, c.proc.output());
   });
 });
