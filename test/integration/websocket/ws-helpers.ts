@@ -6,6 +6,7 @@ import https from 'node:https';
 import tls, { type TLSSocket } from 'node:tls';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { closeServer } from '../../helpers/upstream.ts';
+import { turningTimeout } from '../../helpers/until.ts';
 import { constants as zlib, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { FrameParser, Opcode, closePayload, encodeFrame, parseClosePayload, type Frame } from '../../../src/websocket/frames.ts';
 
@@ -157,7 +158,8 @@ export class WsClient {
     let buf = Buffer.alloc(0);
     let client: WsClient | undefined;
     return new Promise<WsClient>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no handshake answer within 10 s')), 10_000);
+      // event-loop time: the gateway usually runs in this process (a loaded machine cannot run it out first)
+      const cancel = turningTimeout(10_000, () => reject(new Error('no handshake answer within 10 s of event-loop time')));
       const onData = (chunk: Buffer) => {
         if (client) return;
         buf = Buffer.concat([buf, chunk]);
@@ -170,7 +172,7 @@ export class WsClient {
           hs.headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
         }
         const after = buf.subarray(end + 4);
-        clearTimeout(timer);
+        cancel();
         socket.off('data', onData);
         client = new WsClient(socket, hs);
         if (hs.status !== 101) {
@@ -191,13 +193,13 @@ export class WsClient {
       socket.on('data', onData);
       socket.once('close', () => {
         if (!client) {
-          clearTimeout(timer);
+          cancel();
           reject(new Error(`connection closed before a handshake answer: ${buf.toString()}`));
         }
       });
       socket.once('error', (err) => {
         if (!client) {
-          clearTimeout(timer);
+          cancel();
           reject(err);
         }
       });
@@ -236,19 +238,23 @@ export class WsClient {
     for (const f of w) f();
   }
 
-  /** Waits (bounded, on the monotonic clock: tests may hold Date still) until `check` holds. */
+  /** Waits until `check` holds, bounded in event-loop time (turningTimeout: on the monotonic clock, and a loaded machine cannot run it out first). */
   async until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    while (!check()) {
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; frames: ${this.frames.map((f) => `${f.opcode}:${f.payload.length}`).join(',')}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, Math.min(left, 200));
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
+    let expired = false;
+    const cancel = turningTimeout(timeoutMs, () => (expired = true));
+    try {
+      while (!check()) {
+        if (expired) throw new Error(`timed out waiting for ${what}; frames: ${this.frames.map((f) => `${f.opcode}:${f.payload.length}`).join(',')}`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 200);
+          this.waiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
         });
-      });
+      }
+    } finally {
+      cancel();
     }
   }
 
