@@ -5,7 +5,7 @@
 // value (one bit per link of the rule set), looked up once per collection item, bounded (CLOCK:
 // values in use stay, see ClockCache).
 import { ClockCache } from '../clock-cache.ts';
-import { SeenBefore } from '../seen-before.ts';
+import { currentTransaction, SeenBefore } from '../seen-before.ts';
 import type { Item } from './collections.ts';
 
 /** Values longer than this (bodies, long tokens) are not remembered. */
@@ -50,6 +50,11 @@ export class MissMemo {
   /** Every bit set: `all` of a split with no well-known item. Read-only. */
   private readonly none: MissBits;
 
+  /** The owner mark of items whose value has no entry yet, for the transaction whose serial is
+   * `pendingSerial` (of() answers them at once within it). */
+  private pending: object = {};
+  private pendingSerial = -1;
+
   /** split()'s list of well-known entries (reused: only its first `n` slots are read). */
   private readonly scratch: MissEntry[] = [];
 
@@ -60,21 +65,33 @@ export class MissMemo {
     this.none = new Uint32Array(this.words).fill(0xffffffff);
   }
 
-  /** The miss entry of an item's value (cached on the item), or undefined for long values. */
+  /** The miss entry of an item's value (cached on the item), or undefined for long values and
+   * values not kept (yet). */
   of(item: Item): MissEntry | undefined {
-    if (item.memoOwner === this) return item.memo;
+    const owner = item.memoOwner;
+    if (owner === this) return item.memo;
+    const serial = currentTransaction.serial;
+    if (serial !== this.pendingSerial) {
+      this.pending = {};
+      this.pendingSerial = serial;
+    } else if (owner === this.pending) return undefined;
     const value = item.value;
     let e: MissEntry | undefined;
     if (value.length <= MAX_VALUE) {
       e = this.byValue.get(value);
-      if (e === undefined) {
+      // A value new to the memo has no entry until it comes back in another transaction: an entry
+      // for this transaction alone would never be read (each link evaluates an item once; items
+      // with the same value get entries of their own), and its bitset, a typed array too long to
+      // live on V8's heap, cost a malloc and a free (5 a benign GET). An evicted entry is not
+      // reused: items of a running transaction may still hold it.
+      if (e === undefined && this.seen.check(value)) {
         e = { bits: new Uint32Array(this.words), known: 0, and: undefined };
-        // A value new to the memo is known by its items for this transaction only, until it comes back.
-        // An evicted entry is not reused: items of a running transaction may still hold it.
-        if (this.seen.check(value)) this.byValue.add(value, e);
+        this.byValue.add(value, e);
       }
     }
-    item.memoOwner = this;
+    // A value not kept yet is asked about again in another transaction (an item may outlive its
+    // transaction: PositionItems gives it to the next request with the same header).
+    item.memoOwner = e === undefined && value.length <= MAX_VALUE ? this.pending : this;
     item.memo = e;
     return e;
   }

@@ -2,14 +2,51 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { makeItem } from '../../../src/waf/engine/collections.ts';
-import { knownMiss, MissMemo, setMiss } from '../../../src/waf/engine/memo.ts';
+import { knownMiss, MissMemo, setMiss, type MissEntry } from '../../../src/waf/engine/memo.ts';
 import { currentTransaction } from '../../../src/waf/seen-before.ts';
 
+let serials = 9000;
+/** The entry of an item's value, the value offered in an earlier transaction first: a value is
+ * kept (has an entry) from the second transaction that carries it. */
+function kept(memo: MissMemo, item: ReturnType<typeof makeItem>): MissEntry {
+  currentTransaction.serial = serials++;
+  memo.of(makeItem(item.key, item.value));
+  currentTransaction.serial = serials++;
+  return memo.of(item)!;
+}
+
 describe('miss memo bitsets', () => {
+  it('a value has no entry in the first transaction that carries it, then one shared by its items', () => {
+    const memo = new MissMemo(40);
+    currentTransaction.serial = serials++;
+    assert.equal(memo.of(makeItem('k', 'once')), undefined);
+    assert.equal(memo.of(makeItem('other', 'once')), undefined, 'the same transaction again');
+    currentTransaction.serial = serials++;
+    const e = memo.of(makeItem('k', 'once'));
+    assert.ok(e !== undefined, 'kept when it comes back');
+    assert.equal(memo.of(makeItem('other', 'once')), e);
+    assert.equal(memo.size, 1);
+  });
+
+  it('an item that outlives its transaction (reused by the next request) gets the entry when its value comes back', () => {
+    const memo = new MissMemo(40);
+    const item = makeItem('k', 'kept by position');
+    currentTransaction.serial = serials++;
+    assert.equal(memo.of(item), undefined);
+    assert.equal(memo.of(item), undefined, 'asked again in the same transaction');
+    currentTransaction.serial = serials++;
+    const e = memo.of(item);
+    assert.ok(e !== undefined);
+    setMiss(e, 3);
+    currentTransaction.serial = serials++;
+    assert.equal(memo.of(item), e);
+    assert.equal(memo.of(makeItem('k', 'kept by position')), e);
+  });
+
   it('sets and reads each link bit alone, across word boundaries', () => {
     const memo = new MissMemo(100);
     for (const link of [0, 1, 7, 8, 31, 32, 33, 63, 64, 99]) {
-      const entry = memo.of(makeItem('', `value-${link}`))!;
+      const entry = kept(memo, makeItem('', `value-${link}`));
       assert.equal(knownMiss(entry.bits, link), false);
       setMiss(entry, link);
       for (let other = 0; other < 100; other++) assert.equal(knownMiss(entry.bits, other), other === link, `link ${link}, read ${other}`);
@@ -38,7 +75,7 @@ describe('miss memo bitsets', () => {
 
   it('known counts the bits set, once per link, across words', () => {
     const memo = new MissMemo(100);
-    const entry = memo.of(makeItem('', 'counted'))!;
+    const entry = kept(memo, makeItem('', 'counted'));
     const links = [0, 31, 32, 63, 64, 99];
     for (const link of [...links, ...links]) setMiss(entry, link); // the second round changes nothing
     assert.equal(entry.known, links.length);
@@ -49,11 +86,10 @@ describe('miss memo bitsets', () => {
 
   it('split ranks items by their known count: an item with less than half the best count stays fresh', () => {
     const memo = new MissMemo(40);
-    currentTransaction.serial = 2001;
     const well = makeItem('k', 'well known');
     const little = makeItem('k', 'little known');
-    for (let link = 0; link < 10; link++) setMiss(memo.of(well)!, link);
-    for (let link = 0; link < 4; link++) setMiss(memo.of(little)!, link); // 4 * 2 < 10
+    for (let link = 0; link < 10; link++) setMiss(kept(memo, well), link);
+    for (let link = 0; link < 4; link++) setMiss(kept(memo, little), link); // 4 * 2 < 10
     const split = memo.split([well, little]);
     assert.deepEqual(split.fresh, [little]);
     for (let link = 0; link < 40; link++) assert.equal(knownMiss(split.all, link), link < 10, `link ${link}`);
@@ -61,9 +97,8 @@ describe('miss memo bitsets', () => {
 
   it('split of one known item: links it misses later show in `all` too (still true of every known item)', () => {
     const memo = new MissMemo(40);
-    currentTransaction.serial = 2002;
     const one = makeItem('k', 'alone');
-    setMiss(memo.of(one)!, 1);
+    setMiss(kept(memo, one), 1);
     const split = memo.split([one]);
     assert.deepEqual(split.fresh, []);
     assert.equal(knownMiss(split.all, 1), true);
@@ -82,11 +117,10 @@ describe('miss memo bitsets', () => {
 
   it('split of several known items: `all` is their AND, a copy (the items keep their own bits)', () => {
     const memo = new MissMemo(64);
-    currentTransaction.serial = 2003;
     const a = makeItem('k', 'first');
     const b = makeItem('k', 'second');
-    for (const link of [5, 33, 40]) setMiss(memo.of(a)!, link);
-    for (const link of [5, 33, 41]) setMiss(memo.of(b)!, link);
+    for (const link of [5, 33, 40]) setMiss(kept(memo, a), link);
+    for (const link of [5, 33, 41]) setMiss(kept(memo, b), link);
     const split = memo.split([a, b]);
     assert.deepEqual(split.fresh, []);
     for (let link = 0; link < 64; link++) assert.equal(knownMiss(split.all, link), link === 5 || link === 33, `link ${link}`);
