@@ -117,7 +117,10 @@ export class RegexPrefilter {
     let ans: Uint8Array | undefined;
     if (input === this.lastInput) ans = this.lastAnswer!;
     else {
-      ans = this.cache.get(input) ?? this.recent.get(input);
+      // The recent list first: most values asked about here that are not the last one are this
+      // transaction's new values (its counter, its URI), which the big cache does not hold (19
+      // of the 26 lookups of a benign GET); a lookup there is a miss in a 20,000-entry table.
+      ans = this.recent.get(input) ?? this.cache.get(input);
       if (ans === undefined) {
         const keep = input.length <= CACHE_MAX_VALUE && this.seen.check(input);
         const store = keep ? this.cache : this.recent;
