@@ -206,6 +206,13 @@ export class Transaction {
   private folds: (Fold | undefined)[][] | undefined;
   /** Their per-link part (FoldPlan.links), in use with them. */
   private linkPlans: (LinkPlan | undefined)[] | undefined;
+  /** The fold plan's phases 3 and 4 for a transaction without a response (QuietPhase). */
+  private quiet: (QuietPhase | undefined)[] | undefined;
+  /** Phase 3 ran as its QuietPhase (phase 4's holds only after it). */
+  private quiet3 = false;
+  /** The probe is running phases 3-4 for the plan (foldAll step 4): walks without the fold's
+   * table, which is being built. */
+  private simulating = false;
   /** Per phase, the entries whose starter reads only response variables (skipped while the
    * transaction has no response); undefined when the load-time decisions are off. */
   private responseOnly: Uint8Array[] | undefined;
@@ -803,6 +810,7 @@ export class Transaction {
       const plan = foldPlanOf(this.rules);
       this.folds = plan.phases;
       this.linkPlans = plan.links;
+      this.quiet = plan.quiet;
       runs = plan.runs;
     }
     if (phase === 1 && foldingEnabled) this.responseOnly = responseOnlyOf(this.rules);
@@ -810,6 +818,14 @@ export class Transaction {
     // Without a response (a request-side agent, or phases 3-4 run by processLogging) a rule whose
     // starter reads only response variables selects no item, so it cannot match: skipped as a miss.
     const noResponse = this.responseOnly !== undefined && !this.hasResponse;
+    if (noResponse && (phase === 3 || phase === 4) && this.quiet !== undefined) {
+      const q = this.quiet[phase];
+      if (q !== undefined && (phase === 3 || this.quiet3) && this.quietHolds(q)) {
+        this.replayQuiet(q);
+        if (phase === 3) this.quiet3 = true;
+        return;
+      }
+    }
     const entries = this.rules.phases[phase]!;
     const n = entries.length;
     const jumps = skipTargetsOf(this.rules)[phase]!;
@@ -862,7 +878,7 @@ export class Transaction {
    * are its own (not a shared first removal) steps over no decided miss. */
   private walkOf(phase: Phase, folded: boolean, noResponse: boolean): Int32Array {
     const links = this.removedLinks;
-    const key = !folded ? NO_FOLD : links === undefined ? NO_REMOVALS : this.removedShared ? links : NO_FOLD;
+    const key = !folded || this.simulating ? NO_FOLD : links === undefined ? NO_REMOVALS : this.removedShared ? links : NO_FOLD;
     return walkTableOf(this.rules, key, phase, noResponse);
   }
 
@@ -948,6 +964,35 @@ export class Transaction {
     return run.end;
   }
 
+  /** Whether a QuietPhase holds for this transaction: no rule removed and no target removed from
+   * its links by a ctl (the fold's own conditions hold: it is in use). */
+  private quietHolds(q: QuietPhase): boolean {
+    if (this.removedIds.length !== 0 || this.removedTags !== undefined) return false;
+    const flags = this.removedLinks;
+    if (flags !== undefined) for (let k = 0; k < q.links.length; k++) if (flags[q.links[k]!] !== 0) return false;
+    return true;
+  }
+
+  /** What the walk of a QuietPhase's phase leaves, at once. */
+  private replayQuiet(q: QuietPhase): void {
+    const tx = this.tx;
+    const sets = q.sets;
+    for (let k = 0; k < sets.length; k++) {
+      const set = sets[k]!;
+      if (set.slot >= 0) tx.putSlot(set.slot, set.one);
+      else tx.putItems(set.lkey, set.one);
+    }
+    const records = q.records;
+    for (let k = 0; k < records.length; k++) this.matches.push(records[k]!);
+    if (q.touched) {
+      this.matchedVar = q.matchedVar;
+      this.matchedVarName = q.matchedVarName;
+    }
+    // A shared list is never pushed to (evaluate() starts a new one when it is not empty); an
+    // empty one would be: a new one.
+    if (q.matchedVars !== undefined) this.matchedVars = q.matchedVars.length === 0 ? [] : q.matchedVars;
+  }
+
   // ------------------------------------------------------------------ the fold (load time)
 
   /** Builds the rule set's fold plan on a probe transaction (see FoldPlan). */
@@ -1023,7 +1068,84 @@ export class Transaction {
       }
     }
     this.tx.resetTo(known);
-    return { phases, links, runs };
+    const quiet = this.quietPhases(executed, phases, links, known);
+    return { phases, links, runs, quiet };
+  }
+
+  /** 4. Phases 3 and 4 of a transaction that has no response (see QuietPhase): the rules the walk
+   * can reach there (not response-only) are checked to read only TX keys that nothing outside
+   * them, the set-up prefix and the response-only rules writes, and to have no effect replay
+   * cannot reproduce; then the walk itself runs on the probe, and what it left is recorded. */
+  private quietPhases(executed: Set<Rule>, phases: (Fold | undefined)[][], links: (LinkPlan | undefined)[], known: Map<string, Item[]>): (QuietPhase | undefined)[] {
+    const rules = this.rules;
+    const responseOnly = responseOnlyOf(rules);
+    const inside = new Set<Rule>(executed);
+    const reached: Rule[][] = [[], [], [], [], [], []];
+    rules.phases.forEach((entries, p) =>
+      entries.forEach((e, i) => {
+        if (e.kind !== 'rule') return;
+        if (responseOnly[p]![i] === 1) inside.add(e.rule);
+        else if (p === 3 || p === 4) {
+          inside.add(e.rule);
+          reached[p]!.push(e.rule);
+        }
+      }),
+    );
+    const writes = txWritesOutside(rules, inside);
+    const stable = (lkey: string): boolean => !writes.any && !writes.keys.has(lkey) && !writes.prefixes.some((p) => lkey.startsWith(p)) && !(writes.capture && /^\d$/.test(lkey));
+    const out: (QuietPhase | undefined)[] = [];
+    if (![...reached[3]!, ...reached[4]!].every((r) => quietRule(r, stable))) return out;
+    const mode = this.mode;
+    this.tx.resetTo(known);
+    this.folds = phases;
+    this.linkPlans = links;
+    this.responseOnly = responseOnly;
+    this.hasResponse = false;
+    this.simulating = true;
+    // Not empty, so the walk replaces it before it pushes (evaluate() starts a new list then).
+    const noVars: Item[] = [makeItem('', '')];
+    try {
+      for (const p of [3, 4] as const) {
+        const before = new Map(this.tx.rawEntries());
+        const records = this.matches.length;
+        this.matchedVar = this.matchedVarName = UNSET;
+        this.matchedVars = noVars;
+        this.runPhaseRules(p);
+        const added = this.matches.slice(records);
+        let deleted = false;
+        for (const k of before.keys()) if (this.tx.get(k).length === 0) deleted = true;
+        if (deleted || this.intervention !== undefined || this.allowUntilPhase !== 0 || this.mode !== mode || added.some((m) => m.log !== false)) break;
+        const sets: FoldSet[] = [];
+        for (const [lkey, one] of this.tx.rawEntries()) if (before.get(lkey) !== one) sets.push({ lkey, slot: txSlotOf(lkey), one });
+        const touched = this.matchedVar !== UNSET;
+        const linkIndexes: number[] = [];
+        for (const r of reached[p]!) for (let l: Rule | undefined = r; l; l = l.chained) linkIndexes.push(l.linkIndex);
+        out[p] = {
+          sets,
+          records: added,
+          links: linkIndexes,
+          touched,
+          matchedVar: touched ? this.matchedVar : '',
+          matchedVarName: touched ? this.matchedVarName : '',
+          matchedVars: this.matchedVars === noVars ? undefined : this.matchedVars,
+        };
+      }
+    } finally {
+      this.simulating = false;
+      this.folds = undefined;
+      this.linkPlans = undefined;
+      this.responseOnly = undefined;
+      this.lastPhase = 0;
+      this.matches.length = 0;
+      this.matchedVar = this.matchedVarName = '';
+      this.matchedVars = [];
+      this.intervention = undefined;
+      this.allowUntilPhase = 0;
+      this.mode = mode;
+      this.tx.resetTo(known);
+    }
+    // Phase 4's record starts from phase 3's: without phase 3's it is not used (see runPhaseRules).
+    return out[3] === undefined ? [] : out;
   }
 
   /** 3. A link of a rule not decided whole (see LinkPlan), on the probe's TX after the prefix. */
@@ -1625,6 +1747,50 @@ interface Run {
   matchedVars: Item[] | undefined;
 }
 
+/** What the rule walk of phase 3 or 4 leaves in a transaction that has no response (a
+ * request-side agent: processLogging runs them), recorded on the probe (foldAll step 4) and
+ * replayed at once. Exact when the fold is in use and no rule or target of the phase was removed
+ * (quietHolds): the rules the walk can reach there (response-only starters select nothing without
+ * a response, and are stepped over) read only TX keys that keep the probe's values in every such
+ * transaction (written by no rule outside these, the set-up prefix and the response-only rules,
+ * which never match without a response: phases 1-2 run before a response is set), have no ctl,
+ * capture or initcol and set only TX from TX and the rule's own values (quietRule); on the probe
+ * their hits were nolog, disrupted nothing and deleted no TX value. CRS PL1: 959's score sums and
+ * thresholds and the paranoia gates of 950-956, 16 replays and 8 evaluations a request before. */
+interface QuietPhase {
+  /** TX values written, in order (their final values). */
+  sets: FoldSet[];
+  /** The nolog records of the hits, in order. */
+  records: Readonly<MatchedRule>[];
+  /** Every link of the rules the walk can reach: none may have targets removed by a ctl. */
+  links: number[];
+  /** MATCHED_VAR(_NAME) set by a hit (else left as they were). */
+  touched: boolean;
+  matchedVar: string;
+  matchedVarName: string;
+  /** MATCHED_VARS as the walk left it; undefined: not replaced. */
+  matchedVars: Item[] | undefined;
+}
+
+/** A rule a QuietPhase may walk: every link reads only TX keys `known` accepts, has no ctl,
+ * initcol or capture, and sets only TX under literal keys from literal text, TX values `known`
+ * accepts and the rule's own values (not MATCHED_VAR: a rule without an operator would read
+ * the one an earlier phase left). */
+function quietRule(rule: Rule, known: (lkey: string) => boolean): boolean {
+  for (let link: Rule | undefined = rule; link; link = link.chained) {
+    if (!readsOnlyTx(link, known)) return false;
+    if (link.ctls.length !== 0 || link.initcols.length !== 0 || link.capture) return false;
+    for (const sv of link.setvars) {
+      if (sv.collection !== 'TX' || sv.op === 'delete' || sv.lkey === undefined) return false;
+      for (const part of sv.value.parts) {
+        if (typeof part === 'string' || part.name === 'RULE') continue;
+        if (part.name !== 'TX' || part.lkey === undefined || !known(part.lkey)) return false;
+      }
+    }
+  }
+  return true;
+}
+
 /** Per phase (index 1-5), per entry of the phase's list: the rule's decision, if any; per link
  * (linkIndex): its own (LinkPlan), if any; the decided start of phase 1. */
 export interface FoldPlan {
@@ -1632,6 +1798,8 @@ export interface FoldPlan {
   links: (LinkPlan | undefined)[];
   /** Phase 1's runs, at the entry index of their first hit. */
   runs: (Run | undefined)[];
+  /** Phases 3 and 4 without a response, when they can be recorded (QuietPhase). */
+  quiet: (QuietPhase | undefined)[];
 }
 
 const MISS: Fold = { hit: false, sets: [], matchedVar: '', matchedVarName: '', matchedVars: undefined };

@@ -280,3 +280,119 @@ SecRule TX:a "@eq 1" "id:10,phase:2,pass,log,msg:'a %{tx.b} %{tx.c} %{tx.d} %{tx
     assert.ok(folded > 150 * 5, `only ${folded} rules decided`);
   });
 });
+
+// Phases 3 and 4 of a transaction without a response, recorded at load and replayed at once
+// (QuietPhase in engine/transaction.ts). The probes here are phase 5's only: a phase 3 or 4 rule
+// reading all of TX or MATCHED_VARS would (rightly) keep those phases from being recorded.
+describe('phases 3 and 4 without a response', () => {
+  interface Quiet {
+    replayQuiet(q: unknown): void;
+  }
+  const proto = Transaction.prototype as unknown as Quiet;
+  const replayQuiet = proto.replayQuiet;
+  let replayed = 0;
+  proto.replayQuiet = function (this: Quiet, q: unknown): void {
+    replayed++;
+    replayQuiet.call(this, q);
+  };
+  const P5 = `SecRule TX "@unconditionalMatch" "id:9951,phase:5,pass,log,msg:'tx'"
+SecRule MATCHED_VARS "@unconditionalMatch" "id:9952,phase:5,pass,log,msg:'mv',logdata:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecRule MATCHED_VAR "@unconditionalMatch" "id:9954,phase:5,pass,log,msg:'mv1',logdata:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecRule HIGHEST_SEVERITY "@unconditionalMatch" "id:9953,phase:5,pass,log,msg:'hs'"`;
+
+  /** Fold on and off, each request without a response and with one; how many phases the fold's
+   * engine replayed as recorded. */
+  function compareQuiet(rules: string, reqs: Req[], label: string): number {
+    const text = `${rules}\n${P5}`;
+    const on = wafFromText(text);
+    const off = wafFromText(text);
+    let used = 0;
+    for (const r of reqs) {
+      for (const variant of [{ ...r, noResponse: true }, r, { ...r, responseHeaders: [['Content-Type', 'text/html'], ['X', 'leak']] as [string, string][] }]) {
+        for (let round = 0; round < 2; round++) {
+          setFolding(true);
+          replayed = 0;
+          const a = outcome(on, variant);
+          if (variant.noResponse) used += replayed;
+          else assert.equal(replayed, 0, `${label}: replayed with a response`);
+          setFolding(false);
+          const b = outcome(off, variant);
+          setFolding(true);
+          assert.equal(a, b, `${label} ${JSON.stringify(variant)}`);
+        }
+      }
+    }
+    return used;
+  }
+
+  function quietIds(rules: string): string[] {
+    const plan = Transaction.buildFoldPlan(wafFromText(`${rules}\n${P5}`).ruleSet);
+    return [3, 4].map((p) => {
+      const q = plan.quiet[p] as { records: { id: number }[] } | undefined;
+      return q === undefined ? '-' : q.records.map((m) => m.id).join(',');
+    });
+  }
+
+  const OUT = `${SETUP}
+SecAction "id:5,phase:1,pass,nolog,setvar:tx.out_pl1=0,setvar:tx.out_threshold=4"
+SecRule ARGS "@streq attack" "id:30,phase:2,pass,log,msg:'in',severity:2,setvar:tx.score=+5"
+SecRule TX:pl "@lt 1" "id:40,phase:3,pass,nolog,skipAfter:END-3"
+SecRule RESPONSE_HEADERS "@rx leak" "id:41,phase:3,pass,log,msg:'leak',severity:3,setvar:tx.out_pl1=+4"
+SecMarker END-3
+SecRule TX:pl "@ge 1" "id:42,phase:3,pass,nolog,setvar:tx.out_score=+%{tx.out_pl1}"
+SecRule TX:out_score "@ge %{tx.out_threshold}" "id:43,phase:3,deny,status:403,log,msg:'out %{tx.out_score}'"
+SecAction "id:44,phase:4,pass,nolog,setvar:tx.out_score=0"
+SecRule TX:pl "@ge 1" "id:45,phase:4,pass,nolog,setvar:tx.out_score=+%{tx.out_pl1}"
+SecRule RESPONSE_BODY "@rx leak" "id:46,phase:4,pass,log,msg:'body leak',setvar:tx.out_pl1=+4"
+SecRule TX:out_score "@ge %{tx.out_threshold}" "id:47,phase:4,deny,status:403,log,msg:'out4'"
+SecRule TX:out_score "@eq 0" "id:48,phase:4,pass,nolog,skipAfter:END-4"
+SecAction "id:49,phase:4,pass,nolog,setvar:tx.never=1"
+SecMarker END-4
+SecRule TX:out_score "@ge 0" "id:50,phase:5,pass,log,msg:'out at 5 %{tx.out_score} %{tx.never}'"`;
+  const REQS_Q: Req[] = [{ uri: '/' }, { uri: '/?a=attack' }, { uri: '/?a=attack', remove: ['44'] }];
+
+  it('are recorded when their rules read only TX the request side cannot change, and replayed', () => {
+    assert.deepEqual(quietIds(OUT), ['42', '44,45,48']);
+    const used = compareQuiet(OUT, REQS_Q, 'out');
+    // Phases 3 and 4 of the two requests without a removal, twice each.
+    assert.equal(used, 8);
+  });
+
+  it('are not recorded when a rule there reads a request variable, MATCHED_VAR or deletes TX', () => {
+    for (const extra of [
+      `SecRule ARGS "@streq x" "id:60,phase:3,pass,nolog,setvar:tx.x=1"`,
+      `SecRule TX:pl "@ge 1" "id:60,phase:4,pass,nolog,setvar:tx.x=%{MATCHED_VAR}"`,
+      `SecAction "id:60,phase:3,pass,nolog,setvar:!tx.score"`,
+      `SecRule TX:pl "@ge 1" "id:60,phase:3,pass,nolog,ctl:ruleRemoveById=45"`,
+      `SecRule TX:pl "@rx (1)" "id:60,phase:4,pass,nolog,capture"`,
+    ]) {
+      const rules = `${OUT}\n${extra}`;
+      assert.deepEqual(quietIds(rules), ['-', '-'], extra);
+      assert.equal(compareQuiet(rules, [...REQS_Q, { uri: '/?a=x' }], extra), 0);
+    }
+  });
+
+  it('are not recorded when a request rule writes what they read', () => {
+    const rules = `${OUT}\nSecRule ARGS "@streq bump" "id:61,phase:2,pass,nolog,setvar:tx.out_pl1=+4"`;
+    assert.deepEqual(quietIds(rules), ['-', '-']);
+    assert.equal(compareQuiet(rules, [...REQS_Q, { uri: '/?a=bump' }], 'bump'), 0);
+  });
+
+  it('phase 4 is not recorded when a rule there disrupts on the probe; phase 3 still is', () => {
+    const rules = `${OUT}\nSecRule TX:pl "@ge 1" "id:62,phase:4,deny,status:403,log,msg:'always'"`;
+    assert.deepEqual(quietIds(rules), ['42', '-']);
+    assert.equal(compareQuiet(rules, REQS_Q, 'deny'), 4);
+  });
+
+  it('are walked when a ctl removed one of their rules or targets', () => {
+    const rules = `${OUT}
+SecRule ARGS "@streq rm" "id:63,phase:1,pass,nolog,ctl:ruleRemoveById=44"
+SecRule ARGS "@streq tag" "id:64,phase:2,pass,nolog,ctl:ruleRemoveByTag=t4"
+SecRule ARGS "@streq tgt" "id:65,phase:1,pass,nolog,ctl:ruleRemoveTargetById=45;TX:pl"
+SecRule TX:pl "@ge 1" "id:66,phase:4,pass,nolog,tag:t4,setvar:tx.out_score=+9"`;
+    assert.deepEqual(quietIds(rules), ['42', '44,45,48,66']);
+    // A rule removed by id or tag: neither phase; a target of a phase-4 link: phase 3 still (twice).
+    for (const [uri, used] of [['/?a=rm', 0], ['/?a=tag', 0], ['/?a=tgt', 2]] as const) assert.equal(compareQuiet(rules, [{ uri }], uri), used, uri);
+    assert.equal(compareQuiet(rules, [{ uri: '/' }], 'none'), 4);
+  });
+});
