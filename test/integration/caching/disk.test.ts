@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { cacheConfig, get as getWithPortHost, scriptedOrigin, send, type Script } from './origin.ts';
-import { until } from '../../helpers/until.ts';
+import { turningTimeout, until, UNTIL_MS } from '../../helpers/until.ts';
 
 // One Host for every gateway: the Host's port is part of the key (a `Host: x:1337` answer is not the
 // default port's), and a restarted gateway listens on another ephemeral port
@@ -226,7 +226,9 @@ test('hit-for-pass: concurrent requests to an uncacheable URL all reach the orig
       if (n === 1) return answer();
       waiting.push(answer);
       if (waiting.length === N) for (const w of waiting.splice(0)) w();
-      else setTimeout(() => waiting.includes(answer) && (waiting.splice(waiting.indexOf(answer), 1), answer()), 3000);
+      // a fallback against a hang only, in event-loop time (the gateway runs in this process): a
+      // loaded machine slow to bring all N in must not answer one early and break the count
+      else turningTimeout(UNTIL_MS, () => waiting.includes(answer) && (waiting.splice(waiting.indexOf(answer), 1), answer()));
     },
   });
   const { base } = await gateway(cacheConfig(o.up, { top: 'lock-timeout 10' }));
