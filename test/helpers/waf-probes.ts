@@ -1,6 +1,8 @@
 // Shared by the WAF probe suites (parser-differentials.test.ts, waf-evasion.test.ts): a gateway with
 // the in-process WAF (CRS PL1) on a catch-all route, exact request bytes, and the leak check.
 import http2 from 'node:http2';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 
 import { gatewayFrom, simpleConfig } from './gateway.ts';
 import { rawRequest } from './raw-http.ts';
@@ -120,4 +122,31 @@ export async function leakedProbes(port: number, upstream: TestUpstream, probes:
     if (forwarded || !(s >= 400 && s < 500)) leaked.push(`${name}: ${s}${forwarded ? ' (forwarded)' : ''}`);
   }
   return leaked;
+}
+
+/** sentinel-waf as its own process on a Unix socket, with the CRS as shipped (PL1): `stop()` ends it. */
+export interface WafAgentProcess {
+  stop(): Promise<void>;
+}
+
+/** Starts bin/sentinel-waf.mjs on `socket` and resolves once it says it listens (rejects with its stderr if it exits first). */
+export async function startWafAgentProcess(socket: string): Promise<WafAgentProcess> {
+  const bin = join(import.meta.dirname, '..', '..', 'bin', 'sentinel-waf.mjs');
+  const proc = spawn(process.execPath, [bin, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    proc.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes('listening on')) resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`sentinel-waf exited ${code}: ${stderr}`)));
+  });
+  return {
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

@@ -9,14 +9,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, wafConfig as config } from '../../helpers/waf-probes.ts';
+import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, startWafAgentProcess, wafConfig as config, type WafAgentProcess } from '../../helpers/waf-probes.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
-import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 
 const or = "1' OR '1'='1";
 const union = "1' UNION SELECT password FROM users--";
@@ -103,7 +101,7 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
   let upstream: TestUpstream;
   const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2' | 'agent', { port: number; close: () => Promise<void> }> = {} as never;
   const tmp = mkdtempSync(join(tmpdir(), 'waf-evasion-2-'));
-  let agent: ChildProcess | undefined;
+  let agent: WafAgentProcess | undefined;
 
   before(async () => {
     upstream = await startUpstream();
@@ -115,27 +113,14 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
     gws.h2 = await start(config(upstream.address, '', { listener: 'protocol "h2"' }));
     // sentinel-waf as its own process on a Unix socket (the CRS as shipped): the same verdicts
     const socket = join(tmp, 'waf.sock');
-    const proc = spawn(process.execPath, [join(import.meta.dirname, '..', '..', '..', 'bin', 'sentinel-waf.mjs'), '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    agent = proc;
-    let stderr = '';
-    await new Promise<void>((resolve, reject) => {
-      proc.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('listening on')) resolve();
-      });
-      proc.once('exit', (code) => reject(new Error(`sentinel-waf exited ${code}: ${stderr}`)));
-    });
+    agent = await startWafAgentProcess(socket);
     gws.agent = await start(config(upstream.address, '').replace(/in-process "sentinel-waf"\s*config \{[^}]*\}/, `unix-socket "${socket}"`));
   });
 
   after(async () => {
     for (const g of Object.values(gws)) await g?.close();
     await upstream?.close();
-    if (agent && agent.exitCode === null) {
-      const exited = new Promise((r) => agent!.once('exit', r));
-      agent.kill('SIGTERM');
-      await exited;
-    }
+    await agent?.stop();
     rmSync(tmp, { recursive: true, force: true });
   });
 

@@ -10,14 +10,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, wafConfig as config } from '../../helpers/waf-probes.ts';
+import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, startWafAgentProcess, wafConfig as config, type WafAgentProcess } from '../../helpers/waf-probes.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
-import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 
 const union = "1' UNION SELECT password FROM users--";
 const enc = encodeURIComponent;
@@ -106,7 +104,7 @@ describe('WAF evasion, third round: bodies as the upstream reads them', () => {
   let upstream: TestUpstream;
   const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2' | 'agent' | 'tuned' | 'uninspected' | 'wide' | 'wideAgent', { port: number; close: () => Promise<void> }> = {} as never;
   const tmp = mkdtempSync(join(tmpdir(), 'waf-evasion-3-'));
-  let agent: ChildProcess | undefined;
+  let agent: WafAgentProcess | undefined;
 
   before(async () => {
     upstream = await startUpstream();
@@ -135,27 +133,14 @@ describe('WAF evasion, third round: bodies as the upstream reads them', () => {
     );
     gws.tuned = await start(config(upstream.address, `disabled-rules ${RELAXED_RULES}; exclusions-file "${exclusions}"`));
     const socket = join(tmp, 'waf.sock');
-    const proc = spawn(process.execPath, [join(import.meta.dirname, '..', '..', '..', 'bin', 'sentinel-waf.mjs'), '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    agent = proc;
-    let stderr = '';
-    await new Promise<void>((resolve, reject) => {
-      proc.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('listening on')) resolve();
-      });
-      proc.once('exit', (code) => reject(new Error(`sentinel-waf exited ${code}: ${stderr}`)));
-    });
+    agent = await startWafAgentProcess(socket);
     gws.agent = await start(config(upstream.address, '').replace(/in-process "sentinel-waf"\s*config \{[^}]*\}/, `unix-socket "${socket}"`));
   });
 
   after(async () => {
     for (const g of Object.values(gws)) await g?.close();
     await upstream?.close();
-    if (agent && agent.exitCode === null) {
-      const exited = new Promise((r) => agent!.once('exit', r));
-      agent.kill('SIGTERM');
-      await exited;
-    }
+    await agent?.stop();
     rmSync(tmp, { recursive: true, force: true });
   });
 
