@@ -77,6 +77,16 @@ describeNeeding(missing, 'the Dockerfile carried out without Docker', { timeout:
     }
   }
 
+  /** Through the gateway on 8080 of `c` (upstream on 3000): a SQLi is a WAF 403, a benign GET reaches the upstream. */
+  async function assertWafVerdicts(c: Container): Promise<void> {
+    const headers = { host: 'shop.example', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64)', accept: 'text/html' };
+    const attack = await c.request(FETCH_URL(8080, `/api/?id=${encodeURIComponent("1' OR '1'='1")}`), headers);
+    assert.equal(attack.status, 403, attack.body);
+    assert.equal(attack.headers['x-waf-blocked'], 'true');
+    const clean = await c.request(FETCH_URL(8080, '/api/shoes?q=blue'), headers);
+    assert.deepEqual([clean.status, clean.body], [200, 'upstream saw /api/shoes?q=blue']);
+  }
+
   it('the runtime stage holds the packed tarball under /app, production dependencies only, and the CRS', async () => {
     const build_ = build.stages.get('build')!;
     const tarball = join(build_.upper, 'out', 'sentinel-gateway.tgz');
@@ -211,12 +221,7 @@ upstreams { upstream "app" { target "127.0.0.1:3000" } }
     containers.push(c);
     await c.waitFor(FETCH_URL(8080, '/_/ready'), 200);
     await upstream(c, 3000);
-    const headers = { host: 'shop.example', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64)', accept: 'text/html' };
-    const attack = await c.request(FETCH_URL(8080, `/api/?id=${encodeURIComponent("1' OR '1'='1")}`), headers);
-    assert.equal(attack.status, 403, attack.body);
-    assert.equal(attack.headers['x-waf-blocked'], 'true');
-    const clean = await c.request(FETCH_URL(8080, '/api/shoes?q=blue'), headers);
-    assert.deepEqual([clean.status, clean.body], [200, 'upstream saw /api/shoes?q=blue']);
+    await assertWafVerdicts(c);
   });
 
   it('the chart with the WAF in process, in this image: the gateway alone (read-only root, the image\'s user) compiles the CRS the build installed, then serves verdicts', async () => {
@@ -243,12 +248,7 @@ upstreams { upstream "app" { target "127.0.0.1:3000" } }
     const ready = await c.request(FETCH_URL(8080, gw.readinessProbe.httpGet.path)).catch((e: Error) => assert.fail(`${e.message}\n${c.proc.output()}`));
     assert.equal(ready.status, 200);
     await upstream(c, 3000);
-    const headers = { host: 'shop.example', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64)', accept: 'text/html' };
-    const attack = await c.request(FETCH_URL(8080, `/api/?id=${encodeURIComponent("1' OR '1'='1")}`), headers);
-    assert.equal(attack.status, 403, attack.body);
-    assert.equal(attack.headers['x-waf-blocked'], 'true');
-    const clean = await c.request(FETCH_URL(8080, '/api/shoes?q=blue'), headers);
-    assert.deepEqual([clean.status, clean.body], [200, 'upstream saw /api/shoes?q=blue']);
+    await assertWafVerdicts(c);
     assert.equal(await c.stop(), 0, c.proc.output());
   });
 });
