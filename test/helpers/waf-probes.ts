@@ -74,6 +74,19 @@ export async function startProbeGateway(kdl: string): Promise<{ port: number; cl
   return { port, close: () => g.gw.close() };
 }
 
+/** The gateways the evasion suites compare: the CRS as shipped (`strict`), with RELAXED_RULES off,
+ * with `extra-rules "all"`, behind a fail-open filter (bodies of types outside `content-types` skip
+ * it), and the shipped CRS on an h2c listener. */
+export async function startProbeGatewaySet(upstream: string): Promise<Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2', { port: number; close: () => Promise<void> }>> {
+  return {
+    strict: await startProbeGateway(wafConfig(upstream, '')),
+    relaxed: await startProbeGateway(wafConfig(upstream, `disabled-rules ${RELAXED_RULES}`)),
+    extra: await startProbeGateway(wafConfig(upstream, 'extra-rules "all"')),
+    open: await startProbeGateway(wafConfig(upstream, '').replace('failure-mode "closed"', 'failure-mode "open"')),
+    h2: await startProbeGateway(wafConfig(upstream, '', { listener: 'protocol "h2"' })),
+  };
+}
+
 /**
  * Waits for a benign GET through a fresh gateway's in-process WAF to be answered 200 (its
  * catch-all route to the upstream). An in-process agent is built after the gateway listens: the
@@ -129,10 +142,10 @@ export interface WafAgentProcess {
   stop(): Promise<void>;
 }
 
-/** Starts bin/sentinel-waf.mjs on `socket` and resolves once it says it listens (rejects with its stderr if it exits first). */
-export async function startWafAgentProcess(socket: string): Promise<WafAgentProcess> {
+/** Starts bin/sentinel-waf.mjs on `socket` (CRS PL1, then `extraArgs`) and resolves once it says it listens (rejects with its stderr if it exits first). */
+export async function startWafAgentProcess(socket: string, extraArgs: string[] = []): Promise<WafAgentProcess> {
   const bin = join(import.meta.dirname, '..', '..', 'bin', 'sentinel-waf.mjs');
-  const proc = spawn(process.execPath, [bin, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [bin, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', '1', ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
     proc.stderr!.on('data', (d: Buffer) => {

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, startWafAgentProcess, wafConfig as config, type WafAgentProcess } from '../../helpers/waf-probes.ts';
+import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, startProbeGateway as start, startProbeGatewaySet, startWafAgentProcess, wafConfig as config, type WafAgentProcess } from '../../helpers/waf-probes.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 
 const or = "1' OR '1'='1";
@@ -105,12 +105,7 @@ describe('WAF evasion, second round: values as upstream parsers read them', () =
 
   before(async () => {
     upstream = await startUpstream();
-    gws.strict = await start(config(upstream.address, ''));
-    gws.relaxed = await start(config(upstream.address, `disabled-rules ${RELAXED_RULES}`));
-    gws.extra = await start(config(upstream.address, 'extra-rules "all"'));
-    // the CRS as shipped behind a fail-open filter: bodies of types outside `content-types` skip it
-    gws.open = await start(config(upstream.address, '').replace('failure-mode "closed"', 'failure-mode "open"'));
-    gws.h2 = await start(config(upstream.address, '', { listener: 'protocol "h2"' }));
+    Object.assign(gws, await startProbeGatewaySet(upstream.address));
     // sentinel-waf as its own process on a Unix socket (the CRS as shipped): the same verdicts
     const socket = join(tmp, 'waf.sock');
     agent = await startWafAgentProcess(socket);

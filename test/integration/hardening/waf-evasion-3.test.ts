@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, startWafAgentProcess, wafConfig as config, type WafAgentProcess } from '../../helpers/waf-probes.ts';
+import { BROWSER_UA, leakedProbes, probeRequest as req, probeStatus as status, RELAXED_RULES, startProbeGateway as start, startProbeGatewaySet, startWafAgentProcess, wafConfig as config, type WafAgentProcess } from '../../helpers/waf-probes.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 
 const union = "1' UNION SELECT password FROM users--";
@@ -108,11 +108,7 @@ describe('WAF evasion, third round: bodies as the upstream reads them', () => {
 
   before(async () => {
     upstream = await startUpstream();
-    gws.strict = await start(config(upstream.address, ''));
-    gws.relaxed = await start(config(upstream.address, `disabled-rules ${RELAXED_RULES}`));
-    gws.extra = await start(config(upstream.address, 'extra-rules "all"'));
-    gws.open = await start(config(upstream.address, '').replace('failure-mode "closed"', 'failure-mode "open"'));
-    gws.h2 = await start(config(upstream.address, '', { listener: 'protocol "h2"' }));
+    Object.assign(gws, await startProbeGatewaySet(upstream.address));
     // request bodies not sent to the agents at all: the WAF still judges the head
     gws.uninspected = await start(config(upstream.address, '', { top: 'waf { body-inspection { inspect-request-body #false } }' }));
     // the gateway sends bodies up to 4 MiB: past the WAF's own max-body-size (1 MiB), and with it raised

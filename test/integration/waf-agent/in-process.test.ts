@@ -7,7 +7,7 @@
 // needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { notHungTurning, START_MS, until } from '../../helpers/until.ts';
 import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+import { startWafAgentProcess, type WafAgentProcess } from '../../helpers/waf-probes.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sw-inproc-'));
@@ -91,19 +92,11 @@ describe('in-process sentinel-waf against the socket agent', () => {
   let upstream: TestUpstream;
   let inProc: Awaited<ReturnType<typeof gatewayFrom>>;
   let viaSocket: Awaited<ReturnType<typeof gatewayFrom>>;
-  let agent: ChildProcess;
+  let agent: WafAgentProcess | undefined;
 
   before(async () => {
     upstream = await startUpstream();
-    agent = spawn(process.execPath, [join(repoRoot, 'bin', 'sentinel-waf.mjs'), '--socket', socketPath, '--crs-dir', crsDir, '--workers', '1', '--paranoia-level', '1', '--exclude-paths', '/health'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    await new Promise<void>((resolve, reject) => {
-      agent.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('listening on')) resolve();
-      });
-      agent.once('exit', (code) => reject(new Error(`sentinel-waf exited ${code}: ${stderr}`)));
-    });
+    agent = await startWafAgentProcess(socketPath, ['--workers', '1', '--exclude-paths', '/health']);
     inProc = await gatewayFrom(gatewayConfig(upstream.address, 'in-process "sentinel-waf"\n    ' + wafConfig));
     viaSocket = await gatewayFrom(gatewayConfig(upstream.address, `unix-socket "${socketPath}"`));
     await untilServing(inProc.url());
@@ -114,11 +107,7 @@ describe('in-process sentinel-waf against the socket agent', () => {
     await inProc?.gw.close();
     await viaSocket?.gw.close();
     await upstream?.close();
-    if (agent && agent.exitCode === null) {
-      const exited = new Promise((r) => agent.once('exit', r));
-      agent.kill('SIGTERM');
-      await exited;
-    }
+    await agent?.stop();
     rmSync(tmp, { recursive: true, force: true });
   });
 
