@@ -251,3 +251,22 @@ export function expectContinueExchange(port: number, head: string, body: string 
     });
   });
 }
+
+/** A raw connection for a test that writes the request bytes itself: `answer` collects what comes back (latin1). */
+export interface RawConnection {
+  socket: net.Socket;
+  answer: string;
+  /** Settles when the connection closes (either side). */
+  closed: Promise<void>;
+}
+
+/** Connects to 127.0.0.1:`port` and resolves once connected; errors are left to `closed`. */
+export async function rawConnection(port: number): Promise<RawConnection> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  socket.setEncoding('latin1');
+  const conn: RawConnection = { socket, answer: '', closed: new Promise<void>((r) => socket.once('close', () => r())) };
+  socket.on('data', (c: string) => (conn.answer += c));
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  return conn;
+}

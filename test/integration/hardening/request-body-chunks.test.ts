@@ -15,6 +15,7 @@ import vm from 'node:vm';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { closeServer, startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { requestReads } from '../../helpers/chunk-reads.ts';
+import { rawConnection } from '../../helpers/raw-http.ts';
 import { until } from '../../helpers/until.ts';
 import { Flag, FrameType, frame, openRaw, settings } from '../abuse/h2-frames.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
@@ -73,18 +74,13 @@ after(async () => {
 test('a body in more chunks than its size explains: HTTP/1.1 closes the connection, HTTP/2 resets the stream; nothing is forwarded', async () => {
   const seenBefore = upstream.seen.length;
   // HTTP/1.1: 20,000 chunks of one byte (120 kB of wire) to a route that reads bodies first
-  const s = net.connect(gw.address('http').port, '127.0.0.1');
-  s.on('error', () => undefined);
-  let answer = '';
-  s.setEncoding('latin1');
-  s.on('data', (c: string) => (answer += c));
-  const closed = new Promise<void>((r) => s.once('close', () => r()));
-  await new Promise<void>((r) => s.once('connect', () => r()));
+  const conn = await rawConnection(gw.address('http').port);
+  const { socket: s, closed } = conn;
   s.write('POST /budget-h1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n');
   s.write('1\r\nx\r\n'.repeat(20_000));
   // before: the whole body was read (4.5 s of CPU a MiB on this path) and forwarded
   await closed;
-  assert.equal(answer, '');
+  assert.equal(conn.answer, '');
   // HTTP/2: 20,000 DATA frames of one byte (within the stream's initial window)
   const path = '/budget-h2';
   const raw = await openRaw(gw.address('h2c').port, false);
@@ -116,33 +112,25 @@ test('4,096 one-byte chunks and a body whose chunks average 64 bytes are within 
 
 /** POSTs `framed` (chunked coding without its last chunk) on a connection of its own; the answer's text */
 async function postChunked(path: string, framed: Buffer): Promise<string> {
-  const s = net.connect(gw.address('http').port, '127.0.0.1');
-  s.on('error', () => undefined);
-  let answer = '';
-  s.setEncoding('latin1');
-  s.on('data', (c: string) => (answer += c));
+  const conn = await rawConnection(gw.address('http').port);
+  const s = conn.socket;
   try {
-    await new Promise<void>((r) => s.once('connect', () => r()));
     s.write(`POST ${path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`);
     for (let at = 0; at < framed.length; at += 65_536) if (!s.write(framed.subarray(at, at + 65_536))) await new Promise((r) => s.once('drain', r));
     s.write('0\r\n\r\n');
-    await new Promise<void>((r) => s.once('close', () => r()));
+    await conn.closed;
   } finally {
     s.destroy();
   }
-  return answer;
+  return conn.answer;
 }
 
 test('HTTP/1.1: a 1 MiB body in 64-byte chunks (16,384 of them) is held in about its own size, and forwarded byte for byte', async () => {
   const size = 1 << 20; // the default max-body-buffer-bytes: read whole before forwarding
   const reads = requestReads('/one-byte-chunks');
-  const s = net.connect(gw.address('http').port, '127.0.0.1');
-  s.on('error', () => undefined);
-  let answer = '';
-  s.setEncoding('latin1');
-  s.on('data', (c: string) => (answer += c));
+  const conn = await rawConnection(gw.address('http').port);
+  const s = conn.socket;
   try {
-    await new Promise<void>((r) => s.once('connect', () => r()));
     const heap0 = heapNow();
     s.write('POST /one-byte-chunks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n');
     // the smallest chunks the budget lets a body of any size use (src/server/body-chunks.ts)
@@ -154,12 +142,12 @@ test('HTTP/1.1: a 1 MiB body in 64-byte chunks (16,384 of them) is held in about
     // gathered: ~0.2 MB beyond the body, which is held outside the heap
     assert.ok(grown < 1.5e6, `heap grew by ${(grown / 1e6).toFixed(1)} MB while the gateway held a 1 MiB body`);
     s.write('0\r\n\r\n');
-    await until(() => `the answer (got ${JSON.stringify(answer.slice(0, 80))})`, () => /\r\n\r\n\{.*\}$/.test(answer));
+    await until(() => `the answer (got ${JSON.stringify(conn.answer.slice(0, 80))})`, () => /\r\n\r\n\{.*\}$/.test(conn.answer));
   } finally {
     reads.close();
     s.destroy();
   }
-  assert.match(answer, /^HTTP\/1\.1 200 /);
+  assert.match(conn.answer, /^HTTP\/1\.1 200 /);
   const hit = upstream.seen.at(-1)!;
   assert.equal(hit.url, '/one-byte-chunks');
   assert.equal(hit.headers['content-length'], String(size));

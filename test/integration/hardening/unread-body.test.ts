@@ -6,9 +6,9 @@
 // (docs/security.md, "Session 25 audit"). HTTP/2 held: Node resets such a stream after the answer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { rawConnection } from '../../helpers/raw-http.ts';
 import { until } from '../../helpers/until.ts';
 import { Flag, FrameType, frame, openRaw, settings } from '../abuse/h2-frames.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
@@ -38,25 +38,20 @@ after(async () => {
 });
 
 test('HTTP/1.1: a refusal before the body was read closes the connection; the rest of the body is not read as the request', async () => {
-  const s = net.connect(gw.address('http').port, '127.0.0.1');
-  s.on('error', () => undefined);
-  let answer = '';
-  s.setEncoding('latin1');
-  s.on('data', (c: string) => (answer += c));
-  const closed = new Promise<void>((r) => s.once('close', () => r()));
+  const conn = await rawConnection(gw.address('http').port);
+  const { socket: s, closed } = conn;
   try {
-    await new Promise<void>((r) => s.once('connect', () => r()));
     s.write('POST /denied/upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
-    await until(() => `the 403 (got ${JSON.stringify(answer.slice(0, 80))})`, () => /\r\n\r\n\{.*\}$/.test(answer));
+    await until(() => `the 403 (got ${JSON.stringify(conn.answer.slice(0, 80))})`, () => /\r\n\r\n\{.*\}$/.test(conn.answer));
     // before: Node read on (any length: no body limit applies here) and answered the next request
     if (!s.destroyed) s.write('5\r\nworld\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n');
     await closed;
   } finally {
     s.destroy();
   }
-  assert.match(answer, /^HTTP\/1\.1 403 /);
-  assert.match(answer, /\r\nconnection: close\r\n/i);
-  assert.equal(answer.match(/HTTP\/1\.1 /g)!.length, 1, 'one answer');
+  assert.match(conn.answer, /^HTTP\/1\.1 403 /);
+  assert.match(conn.answer, /\r\nconnection: close\r\n/i);
+  assert.equal(conn.answer.match(/HTTP\/1\.1 /g)!.length, 1, 'one answer');
   assert.ok(!upstream.seen.some((r) => r.url === '/after'), 'nothing after the refused body was taken for a request');
 });
 
