@@ -927,13 +927,7 @@ export class Transaction {
   /** What evaluate() does for a rule the fold decided matches (a nolog rule): its TX values,
    * MATCHED_VAR(S), its record and its disruptive action. */
   private replay(f: Fold, rule: Rule): void {
-    const sets = f.sets;
-    const tx = this.tx;
-    for (let k = 0; k < sets.length; k++) {
-      const set = sets[k]!;
-      if (set.slot >= 0) tx.putSlot(set.slot, set.one);
-      else tx.putItems(set.lkey, set.one);
-    }
+    this.putSets(f.sets);
     if (f.matchedVars !== undefined) {
       this.matchedVar = f.matchedVar;
       this.matchedVarName = f.matchedVarName;
@@ -943,21 +937,31 @@ export class Transaction {
     this.disrupt(rule);
   }
 
-  /** replay() of each rule of a run in turn, at once; where the walk goes on. */
-  private replayRun(run: Run): number {
+  /** A recording's TX values, in order. */
+  private putSets(sets: readonly FoldSet[]): void {
     const tx = this.tx;
-    const sets = run.sets;
     for (let k = 0; k < sets.length; k++) {
       const set = sets[k]!;
       if (set.slot >= 0) tx.putSlot(set.slot, set.one);
       else tx.putItems(set.lkey, set.one);
     }
-    const records = run.records;
+  }
+
+  /** What a recorded stretch of hits (a Run, a QuietPhase) leaves but MATCHED_VARS, whose recording
+   * the two read differently: TX values, records, MATCHED_VAR(_NAME) when a hit set it. */
+  private replayHits(h: Run | QuietPhase): void {
+    this.putSets(h.sets);
+    const records = h.records;
     for (let k = 0; k < records.length; k++) this.matches.push(records[k]!);
-    if (run.touched) {
-      this.matchedVar = run.matchedVar;
-      this.matchedVarName = run.matchedVarName;
+    if (h.touched) {
+      this.matchedVar = h.matchedVar;
+      this.matchedVarName = h.matchedVarName;
     }
+  }
+
+  /** replay() of each rule of a run in turn, at once; where the walk goes on. */
+  private replayRun(run: Run): number {
+    this.replayHits(run);
     // Replaced, never pushed to: evaluate() starts a new list when this one is not empty.
     if (run.matchedVars !== undefined) this.matchedVars = run.matchedVars;
     else if (this.matchedVars.length !== 0) this.matchedVars = [];
@@ -975,19 +979,7 @@ export class Transaction {
 
   /** What the walk of a QuietPhase's phase leaves, at once. */
   private replayQuiet(q: QuietPhase): void {
-    const tx = this.tx;
-    const sets = q.sets;
-    for (let k = 0; k < sets.length; k++) {
-      const set = sets[k]!;
-      if (set.slot >= 0) tx.putSlot(set.slot, set.one);
-      else tx.putItems(set.lkey, set.one);
-    }
-    const records = q.records;
-    for (let k = 0; k < records.length; k++) this.matches.push(records[k]!);
-    if (q.touched) {
-      this.matchedVar = q.matchedVar;
-      this.matchedVarName = q.matchedVarName;
-    }
+    this.replayHits(q);
     // A shared list is never pushed to (evaluate() starts a new one when it is not empty); an
     // empty one would be: a new one.
     if (q.matchedVars !== undefined) this.matchedVars = q.matchedVars.length === 0 ? [] : q.matchedVars;
