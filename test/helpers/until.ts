@@ -101,5 +101,9 @@ export const RECOVERY_MS = 60_000;
 /** Longest delay setTimeout takes (a longer one fires at once): a helper's own timer switched off where `notHungTurning` bounds the wait. */
 export const NO_WALL_BOUND = 2 ** 31 - 1;
 
-/** Bound for a child process (redis-server, memcached, dnsmasq, rsyslogd, a gateway) to start answering on a loaded machine. */
-export const START_MS = 60_000;
+/**
+ * Bound for a child process (redis-server, memcached, dnsmasq, rsyslogd, a gateway) to start answering on a loaded machine.
+ * A gateway with the in-process WAF compiles the CRS first: 16.6-18.7 s at a 10% CPU share (docs/deploy.md, session 25)
+ * and past 60 s at load 21 on 2 cores (session 26): the chart's startup budget, 120 s.
+ */
+export const START_MS = 120_000;
