@@ -1,7 +1,7 @@
 // Shared by the WAF probe suites (parser-differentials.test.ts, waf-evasion.test.ts): a gateway with
 // the in-process WAF (CRS PL1) on a catch-all route, exact request bytes, and the leak check.
 import http2 from 'node:http2';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 import { gatewayFrom, simpleConfig } from './gateway.ts';
@@ -139,13 +139,25 @@ export async function leakedProbes(port: number, upstream: TestUpstream, probes:
 
 /** sentinel-waf as its own process on a Unix socket, with the CRS as shipped (PL1): `stop()` ends it. */
 export interface WafAgentProcess {
+  readonly proc: ChildProcess;
+  /** Its stdout lines so far (the audit lines), complete lines only. */
+  readonly stdout: string[];
+  /** Its stderr so far (start-up, reload and worker messages). */
+  stderr(): string;
   stop(): Promise<void>;
 }
 
-/** Starts bin/sentinel-waf.mjs on `socket` (CRS PL1, then `extraArgs`) and resolves once it says it listens (rejects with its stderr if it exits first). */
+/** Starts bin/sentinel-waf.mjs on `socket` (CRS PL1, then `extraArgs`: a later `--paranoia-level` wins) and resolves once it says it listens (rejects with its stderr if it exits first). */
 export async function startWafAgentProcess(socket: string, extraArgs: string[] = []): Promise<WafAgentProcess> {
   const bin = join(import.meta.dirname, '..', '..', 'bin', 'sentinel-waf.mjs');
-  const proc = spawn(process.execPath, [bin, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', '1', ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [bin, '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', '1', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: string[] = [];
+  let partial = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    stdout.push(...lines);
+  });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
     proc.stderr!.on('data', (d: Buffer) => {
@@ -155,6 +167,9 @@ export async function startWafAgentProcess(socket: string, extraArgs: string[] =
     proc.once('exit', (code) => reject(new Error(`sentinel-waf exited ${code}: ${stderr}`)));
   });
   return {
+    proc,
+    stdout,
+    stderr: () => stderr,
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise((r) => proc.once('exit', r));

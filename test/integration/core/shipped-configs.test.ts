@@ -6,7 +6,7 @@
 // configuration walkthrough passes `sentinel lint` without a warning.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { request } from '../../helpers/http.ts';
 import { repoRoot } from '../../helpers/packed.ts';
 import { openssl } from '../../helpers/pki.ts';
 // The test copy of the CRS ($CRS_DIR, else ../shared/conformance/crs).
-import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+import { startWafAgentProcess } from '../../helpers/waf-probes.ts';
 import { conformanceData, itNeeding } from '../../helpers/needs.ts';
 import { HANG_MS } from '../../helpers/until.ts';
 
@@ -54,23 +54,8 @@ async function serve(file: string, wafSocket?: string): Promise<Running> {
 /** sentinel-waf started as examples/waf.kdl's comment says, on a socket of this test. */
 async function startWaf(): Promise<string> {
   const socket = join(tmp, 'waf.sock');
-  const proc: ChildProcess = spawn(process.execPath, [join(repoRoot, 'bin', 'sentinel-waf.mjs'), '--socket', socket, '--crs-dir', crsDir, '--paranoia-level', '1', '--mode', 'blocking', '--extra-rules', 'base64,headers'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  cleanups.push(async () => {
-    if (proc.exitCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    await exited;
-  });
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    proc.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('listening on')) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`sentinel-waf exited with ${code}: ${err}`)));
-  });
+  const agent = await startWafAgentProcess(socket, ['--mode', 'blocking', '--extra-rules', 'base64,headers']);
+  cleanups.push(() => agent.stop());
   return socket;
 }
 

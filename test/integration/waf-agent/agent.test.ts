@@ -4,7 +4,6 @@
 // needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,47 +11,22 @@ import { join } from 'node:path';
 import { AgentClient } from '../../../src/agent-protocol/client.ts';
 import { MessageType } from '../../../src/agent-protocol/frames.ts';
 import type { AgentReply } from '../../../src/agent-protocol/messages.ts';
-import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
 import { requestMetadata } from './request-metadata.ts';
 import { until } from '../../helpers/until.ts';
+import { startWafAgentProcess, type WafAgentProcess } from '../../helpers/waf-probes.ts';
 
-const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-'));
 
 interface Agent {
-  proc: ChildProcess;
+  agent: WafAgentProcess;
   client: AgentClient;
+  /** The agent's audit lines so far. */
   stdout: string[];
 }
 
 async function startAgent(name: string, args: string[]): Promise<Agent> {
   const socketPath = join(tmp, `${name}.sock`);
-  const proc = spawn(process.execPath, [join(repoRoot, 'bin', 'sentinel-waf.mjs'), '--socket', socketPath, '--crs-dir', crsDir, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stdout: string[] = [];
-  let outBuf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    outBuf += d.toString();
-    const lines = outBuf.split('\n');
-    outBuf = lines.pop()!;
-    stdout.push(...lines);
-  });
-  let errText = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sentinel-waf did not start in 60 s: ${errText}`)), 60_000);
-    proc.stderr!.on('data', (d: Buffer) => {
-      errText += d.toString();
-      if (errText.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sentinel-waf exited with ${code}: ${errText}`));
-    });
-  });
+  const agent = await startWafAgentProcess(socketPath, args);
   const client = new AgentClient({
     id: name,
     socketPath,
@@ -61,17 +35,13 @@ async function startAgent(name: string, args: string[]): Promise<Agent> {
     reconnectIntervalMs: 200,
     maxConcurrentCalls: 10,
   });
-  return { proc, client, stdout };
+  return { agent, client, stdout: agent.stdout };
 }
 
 async function stopAgent(a: Agent | undefined): Promise<void> {
   if (!a) return;
   await a.client.close();
-  if (a.proc.exitCode === null) {
-    const exited = new Promise((r) => a.proc.once('exit', r));
-    a.proc.kill('SIGTERM');
-    await exited;
-  }
+  await a.agent.stop();
 }
 
 let seq = 0;

@@ -8,7 +8,7 @@
 // needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,26 +16,24 @@ import { join } from 'node:path';
 import { AgentClient } from '../../../src/agent-protocol/client.ts';
 import { MessageType } from '../../../src/agent-protocol/frames.ts';
 import type { AgentReply } from '../../../src/agent-protocol/messages.ts';
-import { crsDir } from '../../unit/waf-regex/crs-rules.ts';
+import { startWafAgentProcess, type WafAgentProcess } from '../../helpers/waf-probes.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const bin = join(repoRoot, 'bin', 'sentinel-waf.mjs');
 let tmp = '';
 let exclusions = '';
-let proc: ChildProcess | undefined;
+let agent: WafAgentProcess | undefined;
 let client: AgentClient | undefined;
-let stdout: string[] = [];
-let stderr = '';
 
 /** How often `line` appears in the agent's stderr from `from` on (one line per worker). */
 function count(line: string, from = 0): number {
-  return stderr.slice(from).split(line).length - 1;
+  return (agent?.stderr() ?? '').slice(from).split(line).length - 1;
 }
 
 async function waitFor(what: () => boolean, ms: number, label: string): Promise<void> {
   const deadline = Date.now() + ms;
   while (!what()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}; stderr:\n${stderr}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}; stderr:\n${agent?.stderr() ?? ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -60,19 +58,7 @@ for (const workers of [1, 2]) describe(`sentinel-waf tune (--workers ${workers})
     tmp = mkdtempSync(join(tmpdir(), 'sentinel-waf-tune-'));
     exclusions = join(tmp, 'exclusions.conf');
     const socketPath = join(tmp, 'waf.sock');
-    stdout = [];
-    stderr = '';
-    proc = spawn(process.execPath, [bin, '--socket', socketPath, '--crs-dir', crsDir, '--paranoia-level', '1', '--exclusions-file', exclusions, '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      stdout.push(...lines);
-    });
-    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await waitFor(() => stderr.includes('listening on') || proc!.exitCode !== null, 60_000, 'the agent');
-    assert.equal(proc.exitCode, null, stderr);
+    agent = await startWafAgentProcess(socketPath, ['--exclusions-file', exclusions, '--workers', String(workers)]);
     // One connection per worker: the primary hands accepted connections to the workers in turn.
     client = new AgentClient({ id: 'tune', socketPath, connections: workers, connectTimeoutMs: 2000, reconnectIntervalMs: 200, maxConcurrentCalls: 10 });
     client.start();
@@ -80,11 +66,7 @@ for (const workers of [1, 2]) describe(`sentinel-waf tune (--workers ${workers})
   });
   after(async () => {
     await client?.close();
-    if (proc && proc.exitCode === null) {
-      const exited = new Promise((r) => proc!.once('exit', r));
-      proc.kill('SIGTERM');
-      await exited;
-    }
+    await agent?.stop();
     rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -93,9 +75,9 @@ for (const workers of [1, 2]) describe(`sentinel-waf tune (--workers ${workers})
   test('proposes per-path, per-argument exclusions with counts, and the agent applies them live', async () => {
     for (let i = 0; i < 3; i++) assert.equal((await get(FP)).decision.kind, 'block');
     assert.equal((await get("/reports?filter=1'%20OR%20'1'='1")).decision.kind, 'block');
-    await waitFor(() => stdout.filter((l) => l.startsWith('{')).length >= 4, 5000, 'four audit lines');
+    await waitFor(() => agent!.stdout.filter((l) => l.startsWith('{')).length >= 4, 5000, 'four audit lines');
     const audit = join(tmp, 'audit.log');
-    writeFileSync(audit, `${stdout.join('\n')}\n`);
+    writeFileSync(audit, `${agent!.stdout.join('\n')}\n`);
 
     const tune = spawnSync(process.execPath, [bin, 'tune', '--from', audit, '--out', exclusions], { encoding: 'utf8' });
     assert.equal(tune.status, 0, tune.stderr);
@@ -107,7 +89,7 @@ for (const workers of [1, 2]) describe(`sentinel-waf tune (--workers ${workers})
 
     // No restart: the agent sees the new file (polling, 1 s) and rebuilds its rules.
     await waitFor(() => count('rules reloaded') >= workers, 15_000, `the reload in ${workers} worker(s)`);
-    assert.equal(proc!.pid !== undefined && proc!.exitCode === null, true);
+    assert.equal(agent!.proc.exitCode, null, 'the agent was not restarted');
     assert.deepEqual(await allGet(FP, 4 * workers), Array(4 * workers).fill('allow'), 'the excluded argument on its path passes in every worker');
     assert.equal((await get("/search?other=1'%20OR%20'1'='1")).decision.kind, 'block', 'another argument on that path is still inspected');
     assert.equal((await get("/elsewhere?q=1'%20OR%20'1'='1")).decision.kind, 'block', 'the argument on another path is still inspected');
@@ -115,8 +97,8 @@ for (const workers of [1, 2]) describe(`sentinel-waf tune (--workers ${workers})
 
   test('a broken exclusions file keeps the previous rules (SIGHUP reload)', async () => {
     writeFileSync(exclusions, 'SecRule REQUEST_FILENAME "@streq /x" "id:10100,phase:1,pass,nolog,bogusaction"\n');
-    const before = stderr.length;
-    proc!.kill('SIGHUP');
+    const before = agent!.stderr().length;
+    agent!.proc.kill('SIGHUP');
     await waitFor(() => count('failed, the previous rules stay', before) >= workers, 15_000, `the failed reload in ${workers} worker(s)`);
     assert.deepEqual(await allGet(FP, 4 * workers), Array(4 * workers).fill('allow'), 'the previous (tuned) rules still apply in every worker');
   });
