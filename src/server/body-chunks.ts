@@ -14,16 +14,63 @@ export const BYTES_PER_BODY_CHUNK = 64;
 /** And this many a second since the head arrived: a slow stream of small messages goes on for ever. */
 export const BODY_CHUNKS_PER_SECOND = 100;
 
+/** Pieces of every body that are its own: beyond them, small pieces draw on the connection's budget. */
+export const OWN_BODY_CHUNKS = 64;
+/** A connection's (HTTP/2 session's) budget of small pieces beyond its bodies' own: what one body could always use. */
+export const CONNECTION_BODY_CHUNKS = 4096;
+/** ... refilled this many a second: ten streams of tiny messages at a body's own rate. */
+export const CONNECTION_BODY_CHUNKS_PER_SECOND = 1000;
+
+/**
+ * The small pieces one connection's bodies may still come in (docs/security.md, "Session 26
+ * audit"). The per-body budget alone let an HTTP/2 session's 100 concurrent streams each use
+ * their 4,096 free pieces, round after round on one session (~1 s of CPU a round, no bound per
+ * session). A token bucket: a piece under BYTES_PER_BODY_CHUNK bytes takes what its size does not
+ * explain (a one-byte piece ~1), a larger piece gives back what its size explains beyond one
+ * (a sender averaging 64 bytes never runs dry); it holds at most CONNECTION_BODY_CHUNKS and
+ * refills at CONNECTION_BODY_CHUNKS_PER_SECOND.
+ */
+export class ConnectionChunkBudget {
+  private tokens = CONNECTION_BODY_CHUNKS;
+  private last = performance.now();
+
+  /** Charges one piece of `bytes`; false once the connection's budget is spent. */
+  take(bytes: number): boolean {
+    const cost = 1 - bytes / BYTES_PER_BODY_CHUNK;
+    if (cost <= 0) {
+      this.tokens = Math.min(CONNECTION_BODY_CHUNKS, this.tokens - cost);
+      return true;
+    }
+    const now = performance.now();
+    this.tokens = Math.min(CONNECTION_BODY_CHUNKS, this.tokens + ((now - this.last) * CONNECTION_BODY_CHUNKS_PER_SECOND) / 1000) - cost;
+    this.last = now;
+    return this.tokens >= 0;
+  }
+}
+
+const budgets = new WeakMap<object, ConnectionChunkBudget>();
+
+/** The budget of the connection `req` came on: its HTTP/2 session, or its HTTP/1.1 socket (kept across its requests). */
+export function connectionChunkBudget(req: IncomingMessage): ConnectionChunkBudget {
+  const owner: object = (req as unknown as { stream?: { session?: object } }).stream?.session ?? req.socket;
+  let budget = budgets.get(owner);
+  if (!budget) budgets.set(owner, (budget = new ConnectionChunkBudget()));
+  return budget;
+}
+
+export type ChunkLimit = 'body' | 'connection';
+
 type Push = IncomingMessage['push'];
 
 /**
  * Counts the chunks of `req`'s body as Node hands them to it (HTTP/1.1 `push` from the parser,
- * HTTP/2's compat layer `push` per DATA frame). Past the budget (FREE_BODY_CHUNKS, plus one per
- * BYTES_PER_BODY_CHUNK bytes, plus BODY_CHUNKS_PER_SECOND since now) `onOver` is called once and
- * no further chunk is passed on: the caller closes the connection or resets the stream, which the
+ * HTTP/2's compat layer `push` per DATA frame). Past the body's budget (FREE_BODY_CHUNKS, plus one
+ * per BYTES_PER_BODY_CHUNK bytes, plus BODY_CHUNKS_PER_SECOND since now), or once its pieces
+ * beyond OWN_BODY_CHUNKS have spent the connection's `budget`, `onOver` is called once and no
+ * further chunk is passed on: the caller closes the connection or resets the stream, which the
  * body's readers see as a client that left. The clock is read only once the byte share is spent.
  */
-export function guardBodyChunks(req: IncomingMessage, onOver: () => void): void {
+export function guardBodyChunks(req: IncomingMessage, budget: ConnectionChunkBudget, onOver: (limit: ChunkLimit) => void): void {
   const push: Push = req.push;
   const start = performance.now();
   let chunks = 0;
@@ -32,11 +79,17 @@ export function guardBodyChunks(req: IncomingMessage, onOver: () => void): void 
   req.push = function guardedPush(this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
     if (chunk !== null) {
       if (over) return false;
+      const size = (chunk as Buffer).length;
       chunks++;
-      bytes += (chunk as Buffer).length;
+      bytes += size;
       if (chunks > FREE_BODY_CHUNKS + bytes / BYTES_PER_BODY_CHUNK && chunks > FREE_BODY_CHUNKS + bytes / BYTES_PER_BODY_CHUNK + ((performance.now() - start) * BODY_CHUNKS_PER_SECOND) / 1000) {
         over = true;
-        onOver();
+        onOver('body');
+        return false;
+      }
+      if (chunks > OWN_BODY_CHUNKS && !budget.take(size)) {
+        over = true;
+        onOver('connection');
         return false;
       }
     }

@@ -22,7 +22,7 @@ import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, g
 import { compileTrusted, isTrusted } from './trusted-proxies.ts';
 import { upgradeAsRequest } from './upgrade-as-request.ts';
 import { admitPipelined } from './pipelining.ts';
-import { bodyInChunks, guardBodyChunks } from './body-chunks.ts';
+import { bodyInChunks, connectionChunkBudget, guardBodyChunks, type ChunkLimit } from './body-chunks.ts';
 import { errorBody } from '../errors/index.ts';
 import { guardHttp2Abuse } from './http2-abuse.ts';
 import type { GatewayStatusInfo, ListenerStatus, ReloadRecord } from '../status/report.ts';
@@ -94,7 +94,7 @@ export class Gateway {
   /** the start and the reloads, newest first (the status page's history) */
   private readonly reloadHistory: ReloadRecord[] = [];
   private readonly connectionsRejected = this.metrics.counter('sentinel_connections_rejected_total', 'Connections closed on arrival by a connection limit, by listener and reason', ['listener', 'reason']);
-  private readonly connectionsClosed = this.metrics.counter('sentinel_connections_closed_total', 'HTTP/2 sessions and streams the gateway closed for a timeout or a body in too many chunks, and HTTP/1.1 connections closed for their pipelining depth or a body in too many chunks, by listener and reason', ['listener', 'reason']);
+  private readonly connectionsClosed = this.metrics.counter('sentinel_connections_closed_total', 'HTTP/2 sessions and streams the gateway closed for a timeout or a body in too many chunks, and HTTP/1.1 connections closed for their pipelining depth or a body (or all of a connection\'s bodies) in too many chunks, by listener and reason', ['listener', 'reason']);
   /** max-total-connections / max-connections-per-client over every listener (read per connection, so reloads apply) */
   private readonly gate = new ConnectionGate(() => this.gateLimits(), (listener, reason) => this.connectionsRejected.inc({ listener, reason }));
   private gateLimitsCache: { config: CompiledConfig; limits: GateLimits } | undefined;
@@ -210,14 +210,14 @@ export class Gateway {
         req.socket.destroy();
         return;
       }
-      // a body in more pieces than its size explains ends its connection (HTTP/2: its stream): src/server/body-chunks.ts
-      if (bodyInChunks(req)) guardBodyChunks(req, () => this.tooManyChunks(req, runtime));
+      // a body (or a connection's bodies) in more pieces than their size explains ends its connection (HTTP/2: its stream): src/server/body-chunks.ts
+      if (bodyInChunks(req)) guardBodyChunks(req, connectionChunkBudget(req), (limit) => this.tooManyChunks(req, runtime, limit));
       this.generation.dispatch(req, res, runtime);
     };
   }
 
-  private tooManyChunks(req: IncomingMessage, runtime: ListenerRuntime): void {
-    this.connectionsClosed.inc({ listener: runtime.config.id, reason: 'body_chunks' });
+  private tooManyChunks(req: IncomingMessage, runtime: ListenerRuntime, limit: ChunkLimit): void {
+    this.connectionsClosed.inc({ listener: runtime.config.id, reason: limit === 'body' ? 'body_chunks' : 'connection_body_chunks' });
     const stream = (req as unknown as Partial<http2.Http2ServerRequest>).stream;
     if (stream) stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     else req.socket.destroy();

@@ -110,6 +110,49 @@ test('4,096 one-byte chunks and a body whose chunks average 64 bytes are within 
   assert.equal(upstream.seen.at(-1)!.body.length, 961_000);
 });
 
+/**
+ * On one new h2c session: `streams` POSTs, each a body of `frames` one-byte DATA frames then an
+ * empty END_STREAM (all within the initial windows). The frame types received, once every stream
+ * was answered (HEADERS) or reset.
+ */
+async function smallFramesOnOneSession(prefix: string, streams: number, frames: number): Promise<{ answered: number; reset: number }> {
+  const raw = await openRaw(gw.address('h2c').port, false);
+  try {
+    const out: Buffer[] = [settings()];
+    for (let i = 0; i < streams; i++) {
+      const path = `${prefix}/${i}`;
+      const block = Buffer.concat([Buffer.from([0x83, 0x86, 0x04, path.length]), Buffer.from(path), Buffer.from([0x01, 1]), Buffer.from('a')]);
+      out.push(frame(FrameType.HEADERS, Flag.END_HEADERS, 2 * i + 1, block));
+    }
+    raw.socket.write(Buffer.concat(out));
+    // round-robin, as a client multiplexing its uploads sends them
+    const one = Buffer.from('x');
+    for (let f = 0; f < frames; f++) raw.socket.write(Buffer.concat(Array.from({ length: streams }, (_, i) => frame(FrameType.DATA, 0, 2 * i + 1, one))));
+    raw.socket.write(Buffer.concat(Array.from({ length: streams }, (_, i) => frame(FrameType.DATA, Flag.END_STREAM, 2 * i + 1))));
+    const count = (t: number) => raw.received.filter((x) => x === t).length;
+    await until(() => `every stream answered or reset (${count(FrameType.HEADERS)} + ${count(FrameType.RST_STREAM)})`, () => count(FrameType.HEADERS) + count(FrameType.RST_STREAM) >= streams || raw.closed);
+    return { answered: count(FrameType.HEADERS), reset: count(FrameType.RST_STREAM) };
+  } finally {
+    raw.socket.destroy();
+  }
+}
+
+test('an HTTP/2 session\'s bodies share one budget of small pieces: 100 streams of 400 one-byte DATA frames are cut, 100 of 60 pass', async () => {
+  const seenBefore = upstream.seen.length;
+  // 40,000 one-byte frames: each body well within its own 4,096, together ~10x the session's 4,096
+  // (before: all 100 forwarded, and the same again on the same session, round after round)
+  const cut = await smallFramesOnOneSession('/session-budget', 100, 400);
+  assert.ok(cut.reset > 0, `no stream was reset (${cut.answered} answered)`);
+  const metrics = await gw.metrics.render();
+  assert.match(metrics, /sentinel_connections_closed_total\{listener="h2c",reason="connection_body_chunks"\} [1-9]/);
+  const forwarded = upstream.seen.slice(seenBefore).filter((r) => r.url.startsWith('/session-budget/')).length;
+  assert.ok(forwarded < 100, `${forwarded} of 100 forwarded`);
+  // many small bodies (a gRPC client's unary calls): each body's first 64 pieces are its own
+  const fine = await smallFramesOnOneSession('/session-fine', 100, 60);
+  assert.deepEqual(fine, { answered: 100, reset: 0 });
+  assert.equal(upstream.seen.slice(seenBefore).filter((r) => r.url.startsWith('/session-fine/')).length, 100);
+});
+
 /** POSTs `framed` (chunked coding without its last chunk) on a connection of its own; the answer's text */
 async function postChunked(path: string, framed: Buffer): Promise<string> {
   const conn = await rawConnection(gw.address('http').port);
