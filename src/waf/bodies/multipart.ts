@@ -106,6 +106,8 @@ interface Disposition {
   filenameStar?: string;
   /** spelled as browsers and client libraries write it (PLAIN_PARAMS): every parser reads it alike */
   plainSpelling: boolean;
+  /** when not plainly spelled: the other names a common parser files the part under (otherNames) */
+  otherNames: string[];
 }
 
 /**
@@ -127,7 +129,8 @@ export function parseDisposition(value: string, flags: Record<string, number>): 
   const v = value.trim();
   if (!/^form-data\b/i.test(v)) throw new MultipartError('multipart: Content-Disposition is not form-data');
   let i = 'form-data'.length;
-  const out: Disposition = { plainSpelling: PLAIN_PARAMS.test(v.slice(i)) };
+  const plainSpelling = PLAIN_PARAMS.test(v.slice(i));
+  const out: Disposition = { plainSpelling, otherNames: [] };
   while (i < v.length) {
     const sep = /^\s*(;?)\s*/.exec(v.slice(i))!;
     if (sep[1] === '' && sep[0] !== '' && i < v.length) flags.MULTIPART_MISSING_SEMICOLON = 1;
@@ -175,7 +178,143 @@ export function parseDisposition(value: string, flags: Record<string, number>): 
   // FILES holds `filename`, else the RFC 5987 ext-value (charset''percent-encoded) as sent.
   const filename = out.plainFilename ?? out.filenameStar;
   if (filename !== undefined) out.filename = filename;
+  if (!plainSpelling) out.otherNames = otherNames(v).filter((n) => n !== out.name);
   return out;
+}
+
+/**
+ * The names other parsers give a part whose Content-Disposition is not plainly spelled (session 26
+ * audit): the CRS reads the value whatever its name, but a rule exclusion by argument name
+ * (`!ARGS:comment`, `ctl:ruleRemoveTargetById=...;ARGS:comment`) skips it under the WAF's name while
+ * the application files it under another, and ARGS_NAMES must hold the name the application reads.
+ * - PHP's rfc1867: pairs split on `;` outside '...' and "..." runs, the key as sent (no trim),
+ *   compared without case; the last `name` wins; the value unquoted (`'q'` is q) or up to a space.
+ * - Rack 2.2: the last `;\s*name=` anywhere in the header, even inside another parameter's quotes
+ *   (`name="a"; x="; name=q"` is q), backslash escapes dropped.
+ * - werkzeug (Flask) and Go's mime: RFC 2231 `name*=utf-8''q` over `name` (werkzeug: the last
+ *   one wins), `name*0=`/`name*1=` continuations appended (werkzeug also to a plain `name`).
+ */
+function otherNames(v: string): string[] {
+  const names = new Set<string>();
+  const php = phpName(v);
+  if (php !== undefined) names.add(php);
+  for (const m of v.matchAll(/;\s*name=("(?:\\"|[^"])*"|[^\s()<>,;:\\"/[\]?=]+)/gi)) {
+    const raw = m[1]!;
+    names.add((raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1) : raw).replace(/\\(.)/g, '$1'));
+  }
+  for (const n of rfc2231Names(v)) names.add(n);
+  return [...names];
+}
+
+const isCSpace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f';
+
+/** PHP's php_ap_getword: from `from` up to `stop` outside '...' and "..." runs (a backslash escapes the run's quote); the word and where the next one starts. */
+function phpWord(s: string, from: number, stop: string): [string, number] {
+  let i = from;
+  while (i < s.length && s[i] !== stop) {
+    const q = s[i];
+    if (q === '"' || q === "'") {
+      i++;
+      while (i < s.length && s[i] !== q) i += s[i] === '\\' && s[i + 1] === q ? 2 : 1;
+      if (i < s.length) i++;
+    } else {
+      i++;
+    }
+  }
+  const word = s.slice(from, i);
+  while (s[i] === stop) i++;
+  return [word, i];
+}
+
+/** The part's name as PHP's rfc1867 reads a Content-Disposition value (php_ap_getword, php_ap_getword_conf). */
+function phpName(v: string): string | undefined {
+  let name: string | undefined;
+  let i = 0;
+  while (isCSpace(v[i])) i++;
+  while (i < v.length) {
+    const [pair, next] = phpWord(v, i, ';');
+    i = next;
+    while (isCSpace(v[i])) i++;
+    if (!pair.includes('=')) continue;
+    const [key, at] = phpWord(pair, 0, '=');
+    if (key.toLowerCase() !== 'name') continue;
+    let j = at;
+    while (isCSpace(pair[j])) j++;
+    const quote = pair[j] === '"' || pair[j] === "'" ? pair[j]! : '';
+    if (quote) j++;
+    let value = '';
+    for (; j < pair.length; j++) {
+      const c = pair[j]!;
+      if (quote ? c === quote : isCSpace(c)) break;
+      if (c === '\\' && (pair[j + 1] === '\\' || (quote !== '' && pair[j + 1] === quote))) value += pair[++j];
+      else value += c;
+    }
+    name = value;
+  }
+  return name;
+}
+
+/** Percent escapes decoded to bytes (one character each, as the body's text holds them). */
+const percentBytes = (s: string): string => s.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+
+/** werkzeug's token characters (`'` among them). */
+const WZ_TOKEN = "[\\w!#$%&'*+\\-.^`|~]+";
+
+/**
+ * RFC 2231 readings of `name`: werkzeug's parse_options_header (3.x: `key=` then a token or a
+ * quoted string, skipping to the next `;`; `name*` percent-decoded, continuations appended, the last
+ * wins) and Go's mime.ParseMediaType (`name*` over `name`).
+ */
+function rfc2231Names(v: string): string[] {
+  const semi = v.indexOf(';');
+  if (semi < 0) return [];
+  let rest = v.slice(semi + 1).trim();
+  const parts: [string, string][] = [];
+  for (;;) {
+    const k = new RegExp(`^(${WZ_TOKEN})=`).exec(rest);
+    if (k) {
+      const key = k[1]!.toLowerCase();
+      rest = rest.slice(k[0].length);
+      const token = new RegExp(`^${WZ_TOKEN}`).exec(rest);
+      if (token) {
+        parts.push([key, token[0]]);
+      } else if (rest[0] === '"') {
+        for (let pos = 1; pos < rest.length; ) {
+          const two = rest.slice(pos, pos + 2);
+          if (two === '\\\\' || two === '\\"') {
+            pos += 2;
+          } else if (rest[pos] === '"') {
+            parts.push([key, rest.slice(0, pos + 1)]);
+            rest = rest.slice(pos + 1);
+            break;
+          } else {
+            pos++;
+          }
+        }
+      }
+    }
+    const end = rest.indexOf(';');
+    if (end < 0) break;
+    rest = rest.slice(end + 1).replace(/^\s+/, '');
+  }
+  let werkzeug: string | undefined;
+  let star: string | undefined;
+  for (const [key, raw] of parts) {
+    if (!key.startsWith('name')) continue;
+    let k = key;
+    let value = raw;
+    if (k.endsWith('*')) {
+      k = k.slice(0, -1);
+      const ext = /^[\w!#$%&*+\-.^`|~]*'[\w!#$%&*+\-.^`|~]*'([\w!#$%&'*+\-.^`|~]+)/.exec(value);
+      if (ext) value = ext[1]!;
+      value = percentBytes(value);
+    }
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1).replace(/\\\\/g, '\\').replace(/\\"/g, '"').replace(/%22/g, '"');
+    if (/^name\*\d+$/.test(k)) werkzeug = (werkzeug ?? '') + value;
+    else if (k === 'name') werkzeug = value;
+    if (key === 'name*') star = value;
+  }
+  return [werkzeug, star].filter((n): n is string => n !== undefined);
 }
 
 interface PartState {
@@ -252,9 +391,13 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
       if (contentType !== undefined) file.contentType = contentType;
       result.files.push(file);
       // A part with a file name no parser keeps is a form field to some (session 23 audit).
-      if (isFieldToSomeParser(disposition)) addField(name, content, transferEncoding);
+      if (isFieldToSomeParser(disposition)) {
+        addField(name, content, transferEncoding);
+        for (const other of disposition.otherNames) addField(other, content, transferEncoding);
+      }
     } else {
       addField(name, content, transferEncoding);
+      for (const other of disposition.otherNames) addField(other, content, transferEncoding);
     }
   };
   const addField = (name: string, content: string, transferEncoding: string | undefined): void => {

@@ -279,3 +279,28 @@ describe('parseMultipart: file names no parser keeps (session 23 audit)', () => 
     assert.deepEqual(r.args, [['q', 'aGVsbG8='], ['q', 'hello']]);
   });
 });
+
+describe('parseMultipart: a part name other parsers read differently (session 26 audit)', () => {
+  const named = (params: string): string[] =>
+    parseMultipart(`--B\r\nContent-Disposition: form-data; ${params}\r\n\r\nv\r\n--B--\r\n`, 'multipart/form-data; boundary=B').args.map(([n]) => n);
+
+  it('the value is an ARG under each name PHP, Rack, werkzeug or Go reads, as well as ours', () => {
+    // werkzeug and Go: `name*` decoded, werkzeug's last one wins
+    assert.deepEqual(named(`name="a"; name*=utf-8''q`), ['a', 'q']);
+    assert.deepEqual(named(`name*=utf-8''q; name="a"`), ['a', 'q']);
+    assert.deepEqual(named(`name="a"; name*=utf-8''%31%27`), ['a', "1'"]);
+    // werkzeug: a continuation appended to `name`
+    assert.deepEqual(named('name="a"; name*0=q'), ['a', 'aq']);
+    // Rack 2.2: the last `; name=` anywhere in the header, inside quotes too
+    assert.deepEqual(named('name="a"; x="; name=q"'), ['a', 'q']);
+    // PHP: an unquoted value ends at a space; `'...'` is a quoted value
+    assert.deepEqual(named('name=q x'), ['q x', 'q']);
+    // werkzeug: `%22` in a quoted value is a quote
+    assert.deepEqual(named('name="a%22b"; x\'=1'), ['a%22b', 'a"b']);
+  });
+
+  it('plainly spelled names are read once', () => {
+    for (const p of ['name="q"', 'name=q', 'name="q"; filename="a.txt"', `name="f"; filename="a b.txt"; filename*=utf-8''a%20b.txt`]) assert.ok(named(p).every((n) => n === 'q' || n === 'f'), p);
+    assert.deepEqual(named('name="a b"'), ['a b']);
+  });
+});
