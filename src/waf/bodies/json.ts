@@ -16,6 +16,14 @@ export interface JsonResult {
 export interface JsonOptions {
   /** nesting deeper than this is an error (ModSecurity's SecRequestBodyJsonDepthLimit) */
   maxDepth?: number;
+  /**
+   * Read as lenient parsers do (session 26 WAF evasion audit): Python's json (`NaN`, `Infinity`),
+   * Gson's lenient reader (the default of `Gson.fromJson` and `JsonParser`: comments `//`, `/* *\/`
+   * and `#`, single-quoted strings, unquoted keys and values, `=`/`=>` after a key, `;` between
+   * elements, trailing commas), JSON5. For the sniff of bodies without a processor only: under
+   * `application/json` such a body stays a parse error (400), as ModSecurity has it.
+   */
+  lenient?: boolean;
 }
 
 // Recursion depth stays far below the JS stack limit (ModSecurity's default of 10000 would not).
@@ -26,6 +34,7 @@ class JsonError extends Error {}
 export function parseJson(body: string, opts: JsonOptions = {}): JsonResult {
   const args: Pair[] = [];
   const maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const lenient = opts.lenient === true;
   let i = 0;
   const n = body.length;
 
@@ -35,29 +44,56 @@ export function parseJson(body: string, opts: JsonOptions = {}): JsonResult {
   const skipSpace = (): void => {
     while (i < n) {
       const c = body.charCodeAt(i);
-      if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
+        if (lenient && skipComment()) continue;
+        break;
+      }
       i++;
     }
   };
+  /** Lenient: a `//`, `#` or `/* *\/` comment at i is skipped; whether there was one. */
+  const skipComment = (): boolean => {
+    const c = body[i];
+    if (c === '#' || body.startsWith('//', i)) {
+      const end = body.indexOf('\n', i);
+      i = end < 0 ? n : end + 1;
+      return true;
+    }
+    if (body.startsWith('/*', i)) {
+      const end = body.indexOf('*/', i + 2);
+      if (end < 0) fail('unterminated comment');
+      i = end + 2;
+      return true;
+    }
+    return c === '\f' || c === '\v' ? (i++, true) : false;
+  };
+  /** Lenient: an unquoted key or value (Gson's literal: up to whitespace or a delimiter). */
+  const readLiteral = (): string => {
+    const m = /^[^\s/\\;#=:,{}[\]"']+/.exec(body.slice(i, i + 65536));
+    if (!m) fail('unexpected character');
+    i += m![0].length;
+    return m![0];
+  };
 
   const readString = (): string => {
-    // body[i] is the opening quote
+    // body[i] is the opening quote (lenient: `'` too)
+    const quote = body.charCodeAt(i);
     i++;
     let out = '';
     for (;;) {
       if (i >= n) fail('unterminated string');
       const c = body.charCodeAt(i);
-      if (c === 0x22) {
+      if (c === quote) {
         i++;
         return out;
       }
-      if (c < 0x20) fail('control character in string');
+      if (c < 0x20 && !lenient) fail('control character in string');
       if (c !== 0x5c) {
         // copy a run of plain bytes at once
         let j = i + 1;
         while (j < n) {
           const d = body.charCodeAt(j);
-          if (d === 0x22 || d === 0x5c || d < 0x20) break;
+          if (d === quote || d === 0x5c || (d < 0x20 && !lenient)) break;
           j++;
         }
         out += body.slice(i, j);
@@ -107,7 +143,9 @@ export function parseJson(body: string, opts: JsonOptions = {}): JsonResult {
           break;
         }
         default:
-          fail(`bad escape \\${e ?? ''}`);
+          // lenient (JavaScript, JSON5, Gson): `\'` and any other escaped character is itself
+          if (!lenient || e === undefined) fail(`bad escape \\${e ?? ''}`);
+          else if (e !== '\n') out += e;
       }
     }
   };
@@ -162,16 +200,26 @@ export function parseJson(body: string, opts: JsonOptions = {}): JsonResult {
         let key = String(index);
         if (isObject) {
           skipSpace();
-          if (body[i] !== '"') fail('expected a string key');
-          key = readString();
+          if (body[i] === '"' || (lenient && body[i] === "'")) key = readString();
+          else if (lenient) key = readLiteral();
+          else fail('expected a string key');
           skipSpace();
-          if (body[i] !== ':') fail("expected ':'");
-          i++;
+          if (body[i] === ':') i++;
+          else if (lenient && body[i] === '=') i += body[i + 1] === '>' ? 2 : 1;
+          else fail("expected ':'");
         }
         readValue(`${path}.${key}`, depth + 1);
         skipSpace();
-        if (body[i] === ',') {
+        if (body[i] === ',' || (lenient && body[i] === ';')) {
           i++;
+          // lenient: a trailing comma before the close
+          if (lenient) {
+            skipSpace();
+            if (body[i] === close) {
+              i++;
+              return;
+            }
+          }
           continue;
         }
         if (body[i] === close) {
@@ -181,7 +229,7 @@ export function parseJson(body: string, opts: JsonOptions = {}): JsonResult {
         fail(`expected ',' or '${close}'`);
       }
     }
-    if (c === '"') {
+    if (c === '"' || (lenient && c === "'")) {
       args.push([path, readString()]);
       return;
     }
@@ -201,7 +249,7 @@ export function parseJson(body: string, opts: JsonOptions = {}): JsonResult {
       args.push([path, '']);
       return;
     }
-    args.push([path, readNumber()]);
+    args.push([path, lenient ? readLiteral() : readNumber()]);
   };
 
   try {

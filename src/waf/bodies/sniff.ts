@@ -17,6 +17,8 @@ export interface Sniffed {
  * - a JSON document (first character `{` or `[` after a UTF-8 BOM and whitespace): Go's
  *   json.Decoder, Flask's get_json(force=True), permissive Express parsers (session 16 audit); a
  *   JSON Lines body line by line, each line that parses alone (session 23 WAF evasion audit);
+ *   a document only lenient parsers read (Python's `NaN`, Gson's comments and single quotes) as
+ *   they read it (session 26 WAF evasion audit);
  * - a well-formed XML document (first character `<`): PHP's simplexml_load_string and lxml over
  *   the raw body ignore the type (session 24 WAF evasion audit);
  * - otherwise, without a Content-Type or as `text/plain`, a body with an `=` is also a form, its
@@ -31,9 +33,16 @@ export function sniffBody(body: string, separator: string, contentType: string):
   while (i < body.length && (body[i] === ' ' || body[i] === '\t' || body[i] === '\r' || body[i] === '\n')) i++;
   const first = body[i];
   const args: Pair[] = [];
-  if (first === '{' || first === '[') {
+  if (first === '/' || first === '#') {
+    // a lenient document may open with a comment
+    const lenient = parseJson(body, { lenient: true });
+    if (lenient.error === undefined && lenient.args.length > 0) return { args: lenient.args };
+  } else if (first === '{' || first === '[') {
     const r = parseJson(body);
     if (r.error === undefined) return { args: r.args };
+    // Python's json (NaN), Gson's lenient reader (comments, single quotes): session 26 audit
+    const lenient = parseJson(body, { lenient: true });
+    if (lenient.error === undefined) return { args: lenient.args };
     jsonLines(body, args);
   } else if (first === '<') {
     const xml = parseXml(body);

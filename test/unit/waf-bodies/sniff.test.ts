@@ -18,6 +18,11 @@ describe('sniffBody', () => {
     ['text/plain: a form', 'a=1&q=x', [['a', '1'], ['q', 'x']], undefined, 'text/plain; charset=utf-8'],
     ['other types: not a form (uploads)', 'a=1&q=x', [], undefined, 'application/octet-stream'],
     ['the pairs with control bytes left out', 'PK\x03\x04a=1&q=x&\x00=1', [['q', 'x']]],
+    // session 26 WAF evasion audit: JSON only lenient parsers read (Python's json, Gson lenient)
+    ["NaN (Python's json)", '{"n":NaN,"q":"x"}', [['json.n', 'NaN'], ['json.q', 'x']]],
+    ['comments, single quotes, unquoted keys and a trailing comma (Gson lenient)', "{/*c*/'q':'1\\' x', r: 2, # t\n}", [['json.q', "1' x"], ['json.r', '2']]],
+    ['a leading comment, = and ; (Gson lenient)', "// c\n{q = 'x'; r => y}", [['json.q', 'x'], ['json.r', 'y']]],
+    ['lenient JSON that still does not parse: JSON Lines and the form as before', '{"q": a b}\n{"r":1}', [['json.r', '1']]],
   ];
   for (const [what, body, args, xmlTexts, type] of rows) {
     it(what, () => {
