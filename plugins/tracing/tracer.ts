@@ -36,6 +36,7 @@ import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-js
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
 import { otlpEnvironment, type ExportTransport } from './otlp-http.ts';
+import { registerTraceparentName } from './undici-names.ts';
 import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootTraceId, type RemoteParent } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
@@ -203,6 +204,8 @@ export class Tracing implements TracingRuntime {
   constructor(settings: TracingSettings, identity: { instanceId: string; version: string }, events: ExportEvents, scheme = 'http', send?: SendBatch, env: NodeJS.ProcessEnv = process.env) {
     this.scheme = scheme;
     this.sampler = new RatioSampler(settings.samplingRate);
+    // every upstream request now carries a traceparent: undici finds its name at the first lookup
+    registerTraceparentName();
     const resource = {
       [ATTR_SERVICE_NAME]: settings.serviceName,
       [ATTR_SERVICE_INSTANCE_ID]: identity.instanceId,
