@@ -8,7 +8,11 @@
 //             plugins/tracing/trace-context.ts newRoot gives it)
 //   tp-known  as tp, with `traceparent` / `tracestate` added to undici's record of well-known
 //             header names first (lib/core/constants.js headerNameLowerCasedRecord, name -> its
-//             lower-case form): the lever of session 16 that was measured and dropped (-21)
+//             lower-case form): the lever of session 16 that was measured and dropped (-21);
+//             session 26 counted -272 (-399, -145) and landed it for `traceparent`
+//   known     as tp-known, with the gateway's own names too (x-forwarded-*, x-real-ip,
+//             x-correlation-id, x-trace-id): what every forwarded request pays for names undici
+//             does not know (docs/tracing.md "Session 26")
 // Each round and variant runs in a child under `valgrind --tool=callgrind --instr-atstart=no`;
 // counting goes on after the warm-up and 2,000 more constructions (the hot code re-translated
 // instrumented) and the dump is taken after --requests constructions: instructions per
@@ -33,19 +37,23 @@ const { values } = parseArgs({
 });
 const requests = Number(values.requests);
 const VARIANTS = values.variants.split(',').map((v) => v.trim());
-for (const v of VARIANTS) if (v !== 'none' && v !== 'tp' && v !== 'tp-known') throw new Error(`--variants: unknown ${v}`);
+for (const v of VARIANTS) if (v !== 'none' && v !== 'tp' && v !== 'tp-known' && v !== 'known') throw new Error(`--variants: unknown ${v}`);
 
 /** What the dropped lever did: the trace header names as names undici already knows. */
-function registerTraceHeaderNames(): void {
+function registerTraceHeaderNames(more: readonly string[] = []): void {
   const { headerNameLowerCasedRecord } = createRequire(import.meta.url)('undici/lib/core/constants.js') as { headerNameLowerCasedRecord: Record<string, string> };
-  for (const n of ['traceparent', 'tracestate']) headerNameLowerCasedRecord[n] = n;
+  for (const n of ['traceparent', 'tracestate', ...more]) headerNameLowerCasedRecord[n] = n;
 }
+
+/** The names src/server/headers.ts forwardHeaders adds to every request, none of them in undici's record. */
+const GATEWAY_NAMES = ['x-forwarded-for', 'x-real-ip', 'x-forwarded-proto', 'x-forwarded-host', 'x-correlation-id', 'x-trace-id', 'x-forwarded-by'];
 
 type RequestCtor = new (origin: string, opts: object, handler: object) => { headers: unknown[] };
 
 function runChild(variant: string): void {
   const Request = createRequire(import.meta.url)('undici/lib/core/request.js') as RequestCtor;
   if (variant === 'tp-known') registerTraceHeaderNames();
+  if (variant === 'known') registerTraceHeaderNames(GATEWAY_NAMES);
   const handler = { onConnect() {}, onHeaders() { return true; }, onData() { return true; }, onComplete() {}, onError() {}, onUpgrade() {} };
   // ~64 root traceparents a text, as trace-context.ts pools them
   const text = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00'.repeat(64);
