@@ -15,7 +15,26 @@ export interface XmlResult {
   error?: string;
 }
 
-export function parseXml(body: string): XmlResult {
+/**
+ * The document as UTF-8 bytes (one character each, as the body's text holds them), without a byte
+ * order mark: a UTF-8 BOM (what .NET's XmlWriter and many Windows tools write) and UTF-16 with a BOM
+ * or detected as libxml2 detects it (`<` then NUL) were parse errors, 400, for documents ModSecurity
+ * (libxml2), DOM parsers and lxml read (session 26 WAF evasion audit).
+ */
+function asUtf8(body: string): string {
+  if (body.startsWith('\xef\xbb\xbf')) return body.slice(3);
+  const le = body.startsWith('\xff\xfe') || body.startsWith('<\x00');
+  const be = body.startsWith('\xfe\xff') || body.startsWith('\x00<');
+  if (!le && !be) return body;
+  const bom = body.startsWith('\xff\xfe') || body.startsWith('\xfe\xff');
+  const bytes = Buffer.from(body.slice(bom ? 2 : 0), 'latin1');
+  if (bytes.length % 2 !== 0) return body;
+  if (be) bytes.swap16();
+  return Buffer.from(bytes.toString('utf16le'), 'utf8').toString('latin1');
+}
+
+export function parseXml(raw: string): XmlResult {
+  const body = asUtf8(raw);
   const texts: string[] = [];
   const attrs: string[] = [];
   const parser = new SaxesParser({ xmlns: false, position: true });

@@ -52,6 +52,9 @@ function lenientJson(): [string, Buffer][] {
   return out;
 }
 
+const XML = 'Content-Type: application/xml';
+const utf16le = (s: string): Buffer => Buffer.from(s, 'utf16le');
+
 describe('WAF evasion, fourth round', () => {
   let upstream: TestUpstream;
   const gws: Record<'strict' | 'relaxed' | 'extra' | 'open' | 'h2' | 'excluded' | 'excludedAgent', { port: number; close: () => Promise<void> }> = {} as never;
@@ -86,6 +89,27 @@ describe('WAF evasion, fourth round', () => {
   test('relaxed (920420 and 920340 off): JSON only lenient parsers read, as text/plain or without a type, is read as they read it', async () => {
     // forwarded (200) before: the sniff read strict JSON only (ModSecurity reads none of these bodies)
     assert.deepEqual(await leakedProbes(gws.relaxed.port, upstream, lenientJson()), []);
+  });
+
+  test('XML with a byte order mark (UTF-8, UTF-16) is read: benign documents pass, attacks are refused', async () => {
+    // 400 before (the BOM was text outside the root); ModSecurity (libxml2) reads all three
+    const benign: [string, Buffer][] = [
+      ['UTF-8 BOM (.NET XmlWriter)', req('POST', '/x', [XML], '\xef\xbb\xbf<r><q>hello</q></r>')],
+      ['UTF-16LE BOM and declaration', req('POST', '/x', [XML], utf16le('\ufeff<?xml version="1.0" encoding="utf-16"?><r><q>hello</q></r>'))],
+      ['UTF-16BE BOM', req('POST', '/x', [XML], utf16le('\ufeff<r><q>hello</q></r>').swap16())],
+    ];
+    for (const [name, bytes] of benign) {
+      const seen = upstream.seen.length;
+      assert.deepEqual(await leakedProbes(gws.strict.port, upstream, [[name, bytes]]), [`${name}: 200 (forwarded)`]);
+      assert.equal(upstream.seen.length, seen + 1, name);
+    }
+    assert.deepEqual(
+      await leakedProbes(gws.strict.port, upstream, [
+        ['UTF-8 BOM', req('POST', '/x', [XML], `\xef\xbb\xbf<r><q>${union}</q></r>`)],
+        ['UTF-16LE BOM', req('POST', '/x', [XML], utf16le(`\ufeff<r><q>${union}</q></r>`))],
+      ]),
+      [],
+    );
   });
 
   for (const setup of ['excluded', 'excludedAgent', 'strict'] as const) {

@@ -194,3 +194,18 @@ describe('JSON numbers (scanned by hand)', () => {
     assert.deepEqual(parseJson('[true,false,null,nul]').args, [['json.0', 'true'], ['json.1', 'false'], ['json.2', '']]);
   });
 });
+
+describe('parseXml: byte order marks and UTF-16 (session 26 WAF evasion audit)', () => {
+  const utf16le = (s: string): string => Buffer.from(s, 'utf16le').toString('latin1');
+  it('a UTF-8 BOM is read past (a 400 before)', () => {
+    assert.deepEqual(parseXml('\xef\xbb\xbf<r><q>a</q></r>'), { texts: ['a'], attrs: [] });
+  });
+  it('UTF-16 with a BOM, either order, or detected by `<` and NUL: its text as UTF-8 bytes', () => {
+    assert.deepEqual(parseXml(utf16le('\ufeff<?xml version="1.0" encoding="utf-16"?><r q="1\'">x</r>')), { texts: ['x'], attrs: ["1'"] });
+    assert.deepEqual(parseXml(Buffer.from(utf16le('\ufeff<r>b</r>'), 'latin1').swap16().toString('latin1')), { texts: ['b'], attrs: [] });
+    assert.deepEqual(parseXml(utf16le('<r>é</r>')).texts, ['\xc3\xa9']);
+  });
+  it('an odd number of UTF-16 bytes stays a parse error', () => {
+    assert.ok(parseXml('\xff\xfe<\x00r').error);
+  });
+});
