@@ -539,7 +539,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       }
       if (r.websocket !== true) d.warn(`${path} > websocket-allowed-origins`, 'has no effect without websocket #true (every upgrade is refused)');
     }
-    for (const k of ['websocket-inspect-messages', 'websocket-max-fragments', 'websocket-max-message-bytes'] as const) {
+    for (const k of ['websocket-inspect-messages', 'websocket-max-fragments', 'websocket-max-message-bytes', 'websocket-max-messages-per-second'] as const) {
       // frames are parsed only on inspected routes; raw relaying counts nothing
       if (r[k] !== undefined && r['websocket-inspection'] !== true) d.warn(`${path} > ${k}`, 'has no effect without websocket-inspection #true (frames are relayed raw)');
     }

@@ -140,6 +140,9 @@ const ROUTE = {
   'websocket-max-message-bytes': Type.Optional(Type.Integer({ minimum: 1, maximum: WS_MAX_MESSAGE_BYTES_LIMIT })),
   // (ours) with websocket-inspection: frames allowed in one data message (more: close 1009). Default 1024
   'websocket-max-fragments': Type.Optional(Type.Integer({ minimum: 1 })),
+  // (ours) with websocket-inspection: messages (and control frames) a client may send a second,
+  // each one agent call, with a burst of ten seconds' worth (more: close 1008). Default 100; 0 = unbounded
+  'websocket-max-messages-per-second': Type.Optional(Type.Integer({ minimum: 0 })),
   // (ours) browsers whose page is at one of these origins (scheme://host[:port]) may open a
   // WebSocket here; others get 403 (cross-site WebSocket hijacking). Default: Origin unchecked
   'websocket-allowed-origins': Type.Optional(Type.Array(Type.String())),

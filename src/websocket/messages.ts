@@ -26,6 +26,15 @@ export const WS_MAX_MESSAGE_BYTES_LIMIT = 4 * 1024 * 1024;
  */
 export const WS_MAX_FRAGMENTS = 1024;
 
+/**
+ * Default `websocket-max-messages-per-second`: units (messages, control frames) a client may send
+ * on an inspected session, each one agent call (more: 1008). A bucket of ten seconds' worth, so a
+ * burst at connect (subscriptions) passes; chat, editors and games send tens a second.
+ */
+export const WS_MAX_MESSAGES_PER_SECOND = 100;
+/** The bucket holds this many seconds of the rate. */
+export const WS_MESSAGE_BURST_SECONDS = 10;
+
 /** A route's frame-inspection limits, as the frame parser takes them (more of any: 1009). */
 export interface MessageInspection {
   /** reassemble a fragmented message and inspect it once (websocket-inspect-messages) */
@@ -36,13 +45,43 @@ export interface MessageInspection {
   maxMessageBytes: number | undefined;
   /** frames of one data message (websocket-max-fragments) */
   maxFragments: number;
+  /** units a client may send a second, each one agent call (websocket-max-messages-per-second); 0: unbounded */
+  maxMessagesPerSecond: number;
 }
 
 /** A route's frame-inspection settings with their defaults (the session runs them, explain shows them). */
-export function messageInspection(route: Pick<RawRoute, 'websocket-inspect-messages' | 'websocket-max-fragments' | 'websocket-max-message-bytes'>): MessageInspection {
+export function messageInspection(route: Pick<RawRoute, 'websocket-inspect-messages' | 'websocket-max-fragments' | 'websocket-max-message-bytes' | 'websocket-max-messages-per-second'>): MessageInspection {
   const wholeMessages = route['websocket-inspect-messages'] ?? true;
   const maxMessageBytes = wholeMessages ? (route['websocket-max-message-bytes'] ?? WS_MAX_FRAME_BYTES) : undefined;
-  return { wholeMessages, maxFrameBytes: maxMessageBytes ?? WS_MAX_FRAME_BYTES, maxMessageBytes, maxFragments: route['websocket-max-fragments'] ?? WS_MAX_FRAGMENTS };
+  return {
+    wholeMessages,
+    maxFrameBytes: maxMessageBytes ?? WS_MAX_FRAME_BYTES,
+    maxMessageBytes,
+    maxFragments: route['websocket-max-fragments'] ?? WS_MAX_FRAGMENTS,
+    maxMessagesPerSecond: route['websocket-max-messages-per-second'] ?? WS_MAX_MESSAGES_PER_SECOND,
+  };
+}
+
+/**
+ * The client's units on an inspected session (docs/security.md, "Session 26 audit"): each is an
+ * agent call (~130 µs of gateway CPU with an echo, 7 bytes of wire for a one-byte message), and no
+ * request rate limit counts them. A token bucket of WS_MESSAGE_BURST_SECONDS of the rate, full at
+ * the upgrade.
+ */
+export class MessageRate {
+  private tokens: number;
+  private last = performance.now();
+  constructor(private readonly perSecond: number) {
+    this.tokens = perSecond * WS_MESSAGE_BURST_SECONDS;
+  }
+
+  /** Counts one unit; false once the client is over its rate. */
+  take(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(this.perSecond * WS_MESSAGE_BURST_SECONDS, this.tokens + ((now - this.last) * this.perSecond) / 1000) - 1;
+    this.last = now;
+    return this.tokens >= 0;
+  }
 }
 
 export interface InspectUnit {

@@ -196,6 +196,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
     // a refused message is a refusal like an oversized body: one `blocked` audit event (status 101)
     if (session.closedBy === 'too_big') ctx.audit.blocked = 'websocket_message_too_big';
     else if (session.closedBy === 'too_many_fragments') ctx.audit.blocked = 'websocket_too_many_fragments';
+    else if (session.closedBy === 'message_rate') ctx.audit.blocked = 'websocket_message_rate';
     return { status: 101, durationMs: 0, requestBodyBytes: bytes.clientToServer, responseBodyBytes: bytes.serverToClient, upstreamAttempts: 1, upstreamAddr: target.address };
   } finally {
     o.sessions.delete(session);

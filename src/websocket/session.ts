@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.ts';
 import { BoundaryTracker, CloseCode, FrameParser, FrameProtocolError, Opcode, closePayload, encodeFrame, opcodeName } from './frames.ts';
-import { MessageAssembler, frameUnit, type InspectUnit, type MessageInspection } from './messages.ts';
+import { MessageAssembler, MessageRate, frameUnit, type InspectUnit, type MessageInspection } from './messages.ts';
 
 export type FrameVerdict = { action: 'allow' } | { action: 'drop' } | { action: 'close'; code: number; reason: string };
 
@@ -37,7 +37,7 @@ export interface SessionOptions {
 }
 
 /** Why the gateway closed a session (the `reason` label of sentinel_websocket_closed_by_gateway_total). */
-export type CloseCause = 'idle' | 'going_away' | 'agent' | 'protocol' | 'too_big' | 'too_many_fragments' | 'inspection_error';
+export type CloseCause = 'idle' | 'going_away' | 'agent' | 'protocol' | 'too_big' | 'too_many_fragments' | 'message_rate' | 'inspection_error';
 
 /** How long a socket may stay open after its peer side is gone or a close was sent. */
 const LINGER_MS = 2000;
@@ -70,10 +70,13 @@ export class WsSession {
   private readonly timers: NodeJS.Timeout[] = [];
   private lastActivity = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** the client's units, each an agent call (websocket-max-messages-per-second); none when relayed raw or unbounded */
+  private readonly clientRate: MessageRate | undefined;
 
   constructor(private readonly o: SessionOptions) {
     this.done = new Promise((r) => (this.resolveDone = r));
     const inspect = o.inspector !== undefined;
+    this.clientRate = inspect && o.limits.maxMessagesPerSecond > 0 ? new MessageRate(o.limits.maxMessagesPerSecond) : undefined;
     const dir = (c2s: boolean, src: Duplex, dst: Duplex): Direction => ({
       c2s,
       label: c2s ? 'c2s' : 's2c',
@@ -145,7 +148,14 @@ export class WsSession {
     try {
       for (const frame of d.parser.push(chunk)) {
         const unit = d.assembler ? d.assembler.push(frame) : frameUnit(frame);
-        if (unit) d.queue.push(unit);
+        if (!unit) continue;
+        // counted as parsed, before it is queued: one read of 10,000 tiny frames is refused at once
+        if (d.c2s && this.clientRate && !this.clientRate.take()) {
+          this.o.log.info({ perSecond: this.o.limits.maxMessagesPerSecond }, 'websocket client over its message rate; closing the session');
+          this.closeBoth(CloseCode.PolicyViolation, 'Message rate exceeded', 'message_rate');
+          return;
+        }
+        d.queue.push(unit);
       }
     } catch (err) {
       if (!(err instanceof FrameProtocolError)) throw err;

@@ -305,11 +305,12 @@ function printedErrors(text: string): string[] {
 test('messageInspection: the parser limits the route keys give, with their defaults', () => {
   const MiB = 1 << 20;
   const cases: Array<[string, Parameters<typeof messageInspection>[0], MessageInspection]> = [
-    ['defaults', {}, { wholeMessages: true, maxFrameBytes: MiB, maxMessageBytes: MiB, maxFragments: 1024 }],
-    ['a smaller message limit: frames are bounded by it too', { 'websocket-max-message-bytes': 4096 }, { wholeMessages: true, maxFrameBytes: 4096, maxMessageBytes: 4096, maxFragments: 1024 }],
+    ['defaults', {}, { wholeMessages: true, maxFrameBytes: MiB, maxMessageBytes: MiB, maxFragments: 1024, maxMessagesPerSecond: 100 }],
+    ['a smaller message limit: frames are bounded by it too', { 'websocket-max-message-bytes': 4096 }, { wholeMessages: true, maxFrameBytes: 4096, maxMessageBytes: 4096, maxFragments: 1024, maxMessagesPerSecond: 100 }],
     // an unfragmented message is one frame: a raised message limit must take it whole, as browsers send it
-    ['the upper bound: one frame may carry the whole message', { 'websocket-max-message-bytes': WS_MAX_MESSAGE_BYTES_LIMIT }, { wholeMessages: true, maxFrameBytes: 4 * MiB, maxMessageBytes: 4 * MiB, maxFragments: 1024 }],
-    ['frame by frame: the key does not apply, frames keep 1 MiB', { 'websocket-inspect-messages': false, 'websocket-max-message-bytes': 4096, 'websocket-max-fragments': 8 }, { wholeMessages: false, maxFrameBytes: WS_MAX_FRAME_BYTES, maxMessageBytes: undefined, maxFragments: 8 }],
+    ['the upper bound: one frame may carry the whole message', { 'websocket-max-message-bytes': WS_MAX_MESSAGE_BYTES_LIMIT }, { wholeMessages: true, maxFrameBytes: 4 * MiB, maxMessageBytes: 4 * MiB, maxFragments: 1024, maxMessagesPerSecond: 100 }],
+    ['frame by frame: the key does not apply, frames keep 1 MiB', { 'websocket-inspect-messages': false, 'websocket-max-message-bytes': 4096, 'websocket-max-fragments': 8 }, { wholeMessages: false, maxFrameBytes: WS_MAX_FRAME_BYTES, maxMessageBytes: undefined, maxFragments: 8, maxMessagesPerSecond: 100 }],
+    ['a message rate, or none', { 'websocket-max-messages-per-second': 0 }, { wholeMessages: true, maxFrameBytes: MiB, maxMessageBytes: MiB, maxFragments: 1024, maxMessagesPerSecond: 0 }],
   ];
   for (const [name, keys, want] of cases) assert.deepEqual(messageInspection(keys), want, name);
 });
