@@ -973,8 +973,23 @@ export class Transaction {
   private quietHolds(q: QuietPhase): boolean {
     if (this.removedIds.length !== 0 || this.removedTags !== undefined) return false;
     const flags = this.removedLinks;
-    if (flags !== undefined) for (let k = 0; k < q.links.length; k++) if (flags[q.links[k]!] !== 0) return false;
-    return true;
+    if (flags === undefined) return true;
+    // A shared first removal's flags never change (a later removal copies them first), so its
+    // answer is kept on the phase for that array (CRS 941010's on nearly every GET: 86 flags).
+    const shared = this.removedShared;
+    if (shared && q.heldFor === flags) return q.holds;
+    let holds = true;
+    for (let k = 0; k < q.links.length; k++) {
+      if (flags[q.links[k]!] !== 0) {
+        holds = false;
+        break;
+      }
+    }
+    if (shared) {
+      q.heldFor = flags;
+      q.holds = holds;
+    }
+    return holds;
   }
 
   /** What the walk of a QuietPhase's phase leaves, at once. */
@@ -1120,6 +1135,8 @@ export class Transaction {
           matchedVar: touched ? this.matchedVar : '',
           matchedVarName: touched ? this.matchedVarName : '',
           matchedVars: this.matchedVars === noVars ? undefined : this.matchedVars,
+          heldFor: undefined,
+          holds: false,
         };
       }
     } finally {
@@ -1762,6 +1779,9 @@ interface QuietPhase {
   matchedVarName: string;
   /** MATCHED_VARS as the walk left it; undefined: not replaced. */
   matchedVars: Item[] | undefined;
+  /** quietHolds' last answer for a shared (never written) removal flags array, and that array. */
+  heldFor: Uint32Array | undefined;
+  holds: boolean;
 }
 
 /** A rule a QuietPhase may walk: every link reads only TX keys `known` accepts, has no ctl,

@@ -395,4 +395,15 @@ SecRule TX:pl "@ge 1" "id:66,phase:4,pass,nolog,tag:t4,setvar:tx.out_score=+9"`;
     for (const [uri, used] of [['/?a=rm', 0], ['/?a=tag', 0], ['/?a=tgt', 2]] as const) assert.equal(compareQuiet(rules, [{ uri }], uri), used, uri);
     assert.equal(compareQuiet(rules, [{ uri: '/' }], 'none'), 4);
   });
+
+  it('hold or not per removal: the answer kept for one shared first removal is not another\'s', () => {
+    // Two first removals, each shared by every transaction that runs it: one of a link outside
+    // phases 3-4 (both replayed), one of a phase-4 link's target (phase 4 walked). In either
+    // order on one engine, each must get its own answer.
+    const rules = `${OUT}
+SecRule ARGS "@streq other" "id:67,phase:1,pass,nolog,ctl:ruleRemoveTargetById=30;ARGS:zz"
+SecRule ARGS "@streq tgt" "id:65,phase:1,pass,nolog,ctl:ruleRemoveTargetById=45;TX:pl"`;
+    assert.equal(compareQuiet(rules, [{ uri: '/?a=other' }, { uri: '/?a=tgt' }, { uri: '/?a=other' }], 'other-tgt'), 4 + 2 + 4);
+    assert.equal(compareQuiet(rules, [{ uri: '/?a=tgt' }, { uri: '/?a=other' }, { uri: '/?a=tgt' }], 'tgt-other'), 2 + 4 + 2);
+  });
 });
