@@ -298,6 +298,7 @@ function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): Rule
     sid: -1,
     cid: collectionSlot(spec.name),
     txs: spec.name === 'TX' && spec.key !== undefined ? txSlot(spec.key.toLowerCase()) : -1,
+    counted: undefined,
   };
   if (v.scalar && !spec.exclude) v.sid = scalarSlot(v.name);
   if (spec.keyRegex !== undefined) {

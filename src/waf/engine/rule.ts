@@ -1,4 +1,5 @@
 // The compiled rule model: what the compiler (compile.ts) produces and the transaction runs.
+import type { Item } from './collections.ts';
 import type { ReadGroup } from './groups.ts';
 import type { Macro } from './macro.ts';
 import type { MatchedRule } from './transaction.ts';
@@ -44,6 +45,8 @@ export interface RuleVariable {
   /** For `TX:key` (a literal key): the key's TX slot (txSlot()), else -1: read from the
    * transaction's slot array, no Map lookup. */
   txs: number;
+  /** For a count: its one-item selections by count, made on first use (countItems). */
+  counted: Item[][] | undefined;
 }
 
 export interface Transformation {

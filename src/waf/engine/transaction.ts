@@ -1288,7 +1288,7 @@ export class Transaction {
         items = this.withoutExcluded(items, v.name, rtExcl.length === 0 ? excl : excl.length === 0 ? rtExcl : [...excl, ...rtExcl]);
       }
       if (v.count) {
-        items = [makeItem(v.key ?? '', String(items.length))];
+        items = countItems(v, items.length);
         keyed = v.key !== undefined;
       }
       for (let ii = 0; ii < items.length; ii++) {
@@ -1766,6 +1766,19 @@ interface Run {
  * capture or initcol and set only TX from TX and the rule's own values (quietRule); on the probe
  * their hits were nolog, disrupted nothing and deleted no TX value. CRS PL1: 959's score sums and
  * thresholds and the paranoia gates of 950-956, 16 replays and 8 evaluations a request before. */
+/** Counts up to this many keep their selection on the variable (countItems). */
+const COUNTS_KEPT = 16;
+
+/** A count's one-item selection (`&ARGS`, `&REQUEST_HEADERS:Host`). The item's value is a function
+ * of the count alone and its key is the variable's, and items never change: small counts keep
+ * theirs on the variable for every transaction, and its miss memo entry and transformation
+ * stages come with it (a CRS GET's ~10 counts each made an item and looked "0" up in the memo). */
+function countItems(v: RuleVariable, n: number): Item[] {
+  if (n >= COUNTS_KEPT) return [makeItem(v.key ?? '', String(n))];
+  const kept = (v.counted ??= []);
+  return (kept[n] ??= [makeItem(v.key ?? '', String(n))]);
+}
+
 interface QuietPhase {
   /** TX values written, in order (their final values). */
   sets: FoldSet[];

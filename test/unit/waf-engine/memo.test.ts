@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { makeItem } from '../../../src/waf/engine/collections.ts';
 import { knownMiss, MissMemo, setMiss, type MissEntry } from '../../../src/waf/engine/memo.ts';
 import { currentTransaction } from '../../../src/waf/seen-before.ts';
+import { wafFromText } from '../../../src/waf/index.ts';
 
 let serials = 9000;
 /** The entry of an item's value, the value offered in an earlier transaction first: a value is
@@ -237,5 +238,35 @@ describe('miss memo: eviction does not walk the Map', () => {
     }
     assert.equal(memo.size, 50);
     assert.equal(walks, 0);
+  });
+});
+
+describe('counts keep their one-item selection on the variable', () => {
+  // countItems: `&VAR` selections up to 15 are kept per variable and count, with their memo entry.
+  const rules = `SecRule &ARGS:a "@eq 1" "id:1,phase:1,pass,log,msg:'a',logdata:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecRule &ARGS:b "@eq 2" "id:2,phase:1,pass,log,msg:'b',logdata:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecRule &ARGS "@ge 17" "id:3,phase:1,pass,log,msg:'many',logdata:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecRule &REQUEST_HEADERS:X-A|&REQUEST_HEADERS:X-B "@eq 0" "id:4,phase:1,pass,log,msg:'none',logdata:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"`;
+  const many = Array.from({ length: 18 }, (_, i) => `m${i}=1`).join('&');
+  const cases: [string, [string, string][], string][] = [
+    ['/?a=1', [], '1 ARGS:a=1|4 REQUEST_HEADERS:X-B=0'],
+    ['/?a=1&a=2', [['X-B', 'y']], '4 REQUEST_HEADERS:X-A=0'],
+    ['/?b=1&b=2', [['X-A', 'y']], '2 ARGS:b=2|4 REQUEST_HEADERS:X-B=0'],
+    ['/?a=1&b=2', [['X-A', 'y'], ['X-B', 'y']], '1 ARGS:a=1'],
+    ['/?b=1&b=2&a=3', [], '1 ARGS:a=1|2 ARGS:b=2|4 REQUEST_HEADERS:X-B=0'],
+    [`/?${many}`, [], '3 ARGS=18|4 REQUEST_HEADERS:X-B=0'],
+    [`/?${many}&z=1`, [['X-B', 'y']], '3 ARGS=19|4 REQUEST_HEADERS:X-A=0'],
+    ['/', [['X-B', 'y']], '4 REQUEST_HEADERS:X-A=0'],
+  ];
+  it('each transaction sees its own counts under each variable\'s key, in any order, again and again', () => {
+    const waf = wafFromText(rules);
+    for (let round = 0; round < 3; round++) {
+      for (const [uri, headers, want] of round === 1 ? [...cases].reverse() : cases) {
+        const tx = waf.newTransaction({ clientIp: '10.0.0.1', clientPort: 4000, serverPort: 80, method: 'GET', uri, protocol: 'HTTP/1.1', headers: [['Host', 'h'], ...headers] });
+        tx.processRequestHeaders();
+        const got = tx.matchedRules().map((m) => `${m.id} ${m.logdata}`).join('|');
+        assert.equal(got, want, `${uri} ${JSON.stringify(headers)} round ${round}`);
+      }
+    }
   });
 });
