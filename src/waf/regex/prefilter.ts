@@ -24,6 +24,12 @@ const CACHE_ENTRIES = 20_000;
 const CACHE_MAX_VALUE = 1024;
 /** Values not (yet) cached across requests: long ones and ones seen for the first time. */
 const RECENT = 64;
+/** A value of at most this many characters is scanned by its chunk's wide Set (WIDE chunks in
+ * one Set): the bench GET's counter (`page=N`, new every request) met 8 chunks, 8 Set calls of
+ * ~5 k instructions each (node-re2's call, the hit array, the answers), where the scan of 16
+ * bytes itself is a small part. Long values stay on the 32-pattern chunks (see CHUNK). */
+const SHORT = 32;
+const WIDE = 4;
 
 /** Per pattern: 0 = no match, 1 = match, 2 = unknown (not in any Set, or the scan failed). */
 export type PrefilterAnswer = 0 | 1 | 2;
@@ -34,6 +40,8 @@ interface Chunk {
   set: InstanceType<typeof RE2.Set>;
   /** Global index of each member. */
   members: number[];
+  /** For short values: a Set of this chunk's and its neighbours' patterns (undefined: none). */
+  wide: Chunk | undefined;
 }
 
 export class RegexPrefilter {
@@ -54,8 +62,11 @@ export class RegexPrefilter {
   private bytesOf: string | undefined;
   private bytes: Buffer | undefined;
 
-  /** `capacity`: how many values `cache` keeps (a parameter for the tests). */
-  constructor(capacity = CACHE_ENTRIES) {
+  /** `capacity`: how many values `cache` keeps, `chunk`: patterns a Set (parameters for the tests). */
+  constructor(
+    capacity = CACHE_ENTRIES,
+    private readonly chunkSize = CHUNK,
+  ) {
     this.cache = new ClockCache(capacity);
   }
 
@@ -84,7 +95,10 @@ export class RegexPrefilter {
     const chunkOf = new Int32Array(this.sources.length).fill(-1);
     chunkOf.set(this.chunkOf);
     this.chunkOf = chunkOf;
-    for (let at = 0; at < fresh.length; at += CHUNK) this.addChunk(fresh.slice(at, at + CHUNK));
+    const first = this.chunks.length;
+    for (let at = 0; at < fresh.length; at += this.chunkSize) this.addChunk(fresh.slice(at, at + this.chunkSize));
+    // Neighbouring chunks hold the patterns of neighbouring groups (sorted above).
+    for (let at = first; at < this.chunks.length; at += WIDE) this.addWide(this.chunks.slice(at, at + WIDE));
     this.built = this.sources.length;
     // Older answers lack the new patterns.
     this.cache.clear();
@@ -98,7 +112,7 @@ export class RegexPrefilter {
     try {
       const set = new RE2.Set(members.map((i) => this.sources[i]!), 'ms');
       for (const i of members) this.chunkOf[i] = this.chunks.length;
-      this.chunks.push({ set, members });
+      this.chunks.push({ set, members, wide: undefined });
     } catch {
       // Too big for one automaton (or a pattern RE2.Set refuses): halve; a lone refusal stays
       // outside every Set and is answered "unknown" (the caller runs its own regex).
@@ -106,6 +120,20 @@ export class RegexPrefilter {
       const half = members.length >> 1;
       this.addChunk(members.slice(0, half));
       this.addChunk(members.slice(half));
+    }
+  }
+
+  /** One Set of several chunks' patterns for short values; halved when RE2 refuses it. */
+  private addWide(parts: Chunk[]): void {
+    if (parts.length < 2) return;
+    const members = parts.flatMap((c) => c.members);
+    try {
+      const wide: Chunk = { set: new RE2.Set(members.map((i) => this.sources[i]!), 'ms'), members, wide: undefined };
+      for (const c of parts) c.wide = wide;
+    } catch {
+      const half = parts.length >> 1;
+      this.addWide(parts.slice(0, half));
+      this.addWide(parts.slice(half));
     }
   }
 
@@ -137,13 +165,19 @@ export class RegexPrefilter {
     }
     let a = ans[index]!;
     if (a === NOT_SCANNED) {
-      this.scan(this.chunks[chunk]!, input, ans);
+      const c = this.chunks[chunk]!;
+      const w = c.wide;
+      // A short value: one call answers the neighbouring chunks too (exact: a Set reports every
+      // member that matches, whichever Set it is in). Should the wide Set fail, the chunk's own.
+      if (w === undefined || input.length > SHORT || !this.scan(w, input, ans, false)) this.scan(c, input, ans, true);
       a = ans[index]!;
     }
     return a as PrefilterAnswer;
   }
 
-  private scan(c: Chunk, input: string, ans: Uint8Array): void {
+  /** Scans `input` with one Set and writes its members' answers; false when the Set failed and
+   * `last` is not set (the answers then untouched). */
+  private scan(c: Chunk, input: string, ans: Uint8Array, last: boolean): boolean {
     if (this.bytesOf !== input) {
       this.bytes = Buffer.from(input, 'utf8');
       this.bytesOf = input;
@@ -152,12 +186,15 @@ export class RegexPrefilter {
     try {
       hits = c.set.match(this.bytes!);
     } catch {
+      if (!last) return false;
       // DFA out of memory on this value: those patterns stay "unknown"
       for (const i of c.members) ans[i] = 2;
-      return;
+      return true;
     }
-    for (const i of c.members) ans[i] = 0;
-    for (const h of hits) ans[c.members[h]!] = 1;
+    const members = c.members;
+    for (let k = 0; k < members.length; k++) ans[members[k]!] = 0;
+    for (let k = 0; k < hits.length; k++) ans[members[hits[k]!]!] = 1;
+    return true;
   }
 }
 

@@ -106,3 +106,48 @@ describe('regex prefilter: bounded cache, values in use kept', () => {
     assert.ok(cache.size <= 50, `size ${cache.size}`);
   });
 });
+
+describe('regex prefilter: short values meet wide Sets', () => {
+  // Eight patterns, two a chunk: four chunks, one wide Set of all eight for short values.
+  const WIDE_SOURCES = ['abc', '^x', 'y+z', '[0-9]{3}$', '^[0-9]+$', 'q.q', '[^a-z]{5}', '(?:ab|cd)e?$'];
+  function wideBuilt(): { pf: RegexPrefilter; idx: number[]; res: RegExp[]; calls: () => number } {
+    const pf = new RegexPrefilter(1000, 2);
+    const idx = WIDE_SOURCES.map((s, i) => pf.register(s, `G${i}`));
+    pf.build();
+    let calls = 0;
+    const chunks = (pf as unknown as { chunks: { set: { match(b: Buffer): number[] }; wide: { set: { match(b: Buffer): number[] } } | undefined }[] }).chunks;
+    const sets = new Set(chunks.flatMap((c) => (c.wide ? [c.set, c.wide.set] : [c.set])));
+    for (const s of sets) {
+      const match = s.match.bind(s);
+      s.match = (b: Buffer): number[] => {
+        calls++;
+        return match(b);
+      };
+    }
+    return { pf, idx, res: WIDE_SOURCES.map((s) => new RegExp(s, 'ms')), calls: () => calls };
+  }
+
+  it('answers each pattern as its regex does, short values and long, whichever pattern is asked first', () => {
+    const { pf, idx, res } = wideBuilt();
+    const values = ['', 'x', '123', '12345', 'abcde', 'cd', 'xyyz', 'q-q', '!!!!!', 'x'.repeat(31) + '9', 'x'.repeat(32) + '123', `${'a'.repeat(40)}cd`, 'é12', 'ab\ncd', '99999999999999999'];
+    for (let n = 0; n < values.length * WIDE_SOURCES.length; n++) {
+      currentTransaction.serial = 40_000 + n;
+      // A new spelling each time (no cached answer), asked in a rotating order.
+      const value = `${values[n % values.length]!}${n % 3 === 0 ? '' : String.fromCharCode(0x20 + (n % 90))}`;
+      for (let k = 0; k < WIDE_SOURCES.length; k++) {
+        const p = (k + n) % WIDE_SOURCES.length;
+        assert.equal(pf.answer(idx[p]!, value), res[p]!.test(value) ? 1 : 0, `${WIDE_SOURCES[p]} on ${JSON.stringify(value)}`);
+      }
+    }
+  });
+
+  it('a short value asked about every pattern is one Set call; a long one one a chunk', () => {
+    const { pf, idx, calls } = wideBuilt();
+    currentTransaction.serial = 50_000;
+    for (const i of idx) pf.answer(i, '1765000000003001');
+    assert.equal(calls(), 1);
+    const long = `${'1'.repeat(40)}abc`;
+    for (const i of idx) pf.answer(i, long);
+    assert.equal(calls(), 1 + 4);
+  });
+});
