@@ -230,13 +230,26 @@ export class TxCollection {
   private readonly vals: (Item[] | undefined)[];
   /** Keys without a slot (below `limit`). */
   private dyn: Map<string, Item[]> | undefined;
-  /** The present keys in order: a slot (number) or a key without one (string). */
-  private readonly order: (number | string)[] = [];
+  /** The present keys in order: a slot (number) or a key without one (string), the first `n`
+   * of `order` (what lies past `n` is never read). Made at the length the last transaction's
+   * reached (txOrderHint), so it is not grown by push from empty every transaction (a CRS GET
+   * puts ~53 keys: three growths and their copies). */
+  private readonly order: (number | string)[];
+  private n = 0;
   private readonly limit: number;
 
   constructor() {
     this.limit = txSlotCount();
     this.vals = undefinedArray<Item[]>(this.limit);
+    this.order = new Array<number | string>(txOrderHint);
+  }
+
+  /** Appends a key to `order` (a store at its length grows it as a push would). */
+  private append(o: number | string): void {
+    const n = this.n;
+    this.order[n] = o;
+    this.n = n + 1;
+    txOrderHint = n < TX_ORDER_CAP ? n + 1 : TX_ORDER_CAP;
   }
 
   private slotOf(lkey: string): number {
@@ -263,7 +276,7 @@ export class TxCollection {
   /** Puts a (shared, read-only) one-item array under a slot. */
   putSlot(slot: number, one: Item[]): void {
     const vals = this.vals;
-    if (vals[slot] === undefined) this.order.push(slot);
+    if (vals[slot] === undefined) this.append(slot);
     vals[slot] = one;
   }
 
@@ -278,7 +291,7 @@ export class TxCollection {
     const dyn = (this.dyn ??= new Map());
     const n = dyn.size;
     dyn.set(lkey, one);
-    if (dyn.size !== n) this.order.push(lkey);
+    if (dyn.size !== n) this.append(lkey);
   }
 
   set(key: string, value: string): void {
@@ -302,8 +315,19 @@ export class TxCollection {
     if (s >= 0) {
       if (this.vals[s] === undefined) return;
       this.vals[s] = undefined;
-      this.order.splice(this.order.indexOf(s), 1);
-    } else if (this.dyn?.delete(lkey) === true) this.order.splice(this.order.indexOf(lkey), 1);
+      this.remove(s);
+    } else if (this.dyn?.delete(lkey) === true) this.remove(lkey);
+  }
+
+  /** Takes a present key out of `order` (the later ones move up). */
+  private remove(o: number | string): void {
+    const order = this.order;
+    const n = this.n;
+    let i = 0;
+    while (i < n && order[i] !== o) i++;
+    if (i === n) return;
+    for (; i + 1 < n; i++) order[i] = order[i + 1]!;
+    this.n = n - 1;
   }
 
   private at(o: number | string): Item[] {
@@ -312,8 +336,9 @@ export class TxCollection {
 
   get items(): Item[] {
     const order = this.order;
-    const out = new Array<Item>(order.length);
-    for (let i = 0; i < order.length; i++) out[i] = this.at(order[i]!)[0]!;
+    const n = this.n;
+    const out = new Array<Item>(n);
+    for (let i = 0; i < n; i++) out[i] = this.at(order[i]!)[0]!;
     return out;
   }
 
@@ -335,8 +360,9 @@ export class TxCollection {
       return out;
     }
     const order = this.order;
+    const n = this.n;
     let memo: SlotKeyMatches | undefined;
-    for (let i = 0; i < order.length; i++) {
+    for (let i = 0; i < n; i++) {
       const o = order[i]!;
       if (typeof o === 'number') {
         const it = this.vals[o]![0]!;
@@ -351,17 +377,30 @@ export class TxCollection {
 
   /** The lower-cased key -> one-item array entries in order (shared arrays: read-only). */
   rawEntries(): [string, Item[]][] {
-    return this.order.map((o): [string, Item[]] => [typeof o === 'number' ? txSlotKey(o) : o, this.at(o)]);
+    const out: [string, Item[]][] = [];
+    for (let i = 0; i < this.n; i++) {
+      const o = this.order[i]!;
+      out.push([typeof o === 'number' ? txSlotKey(o) : o, this.at(o)]);
+    }
+    return out;
   }
 
   /** Replaces the whole content with `from`'s entries (the fold's probe restores its TX). */
   resetTo(from: ReadonlyMap<string, Item[]>): void {
-    for (const o of this.order) if (typeof o === 'number') this.vals[o] = undefined;
-    this.order.length = 0;
+    for (let i = 0; i < this.n; i++) {
+      const o = this.order[i]!;
+      if (typeof o === 'number') this.vals[o] = undefined;
+    }
+    this.n = 0;
     this.dyn = undefined;
     for (const [k, v] of from) this.putItems(k, v);
   }
 }
+
+/** The length a TX collection's key order is made at: how many keys the last one put, at most
+ * TX_ORDER_CAP (only a size: TX collections open at once each have their own). */
+let txOrderHint = 0;
+const TX_ORDER_CAP = 512;
 
 /** Per TX key-regex selector, the answer for each slot's key as last seen: a slot's item keys are
  * the configuration's own spellings (setvar keys, interned), so the same string comes back in

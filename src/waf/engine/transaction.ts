@@ -185,7 +185,11 @@ export class Transaction {
   /** removedLinks is a first removal's shared array (firstRemovalsOf): copied before a write. */
   private removedShared = false;
 
-  private readonly matches: MatchedRule[] = [];
+  /** The matched rules' records, the first `matchCount` of `matches` (what lies past it is never
+   * read). Made at the length the last transaction's reached (recordsHint), so it is not grown
+   * by push from empty every transaction (a CRS GET records ~86, ~45 of them nolog). */
+  private readonly matches: MatchedRule[] = new Array<MatchedRule>(recordsHint);
+  private matchCount = 0;
   /** How many of `matches` are logged (log: true): evaluate() is the only place that adds one. */
   private logged = 0;
   private intervention: Intervention | undefined;
@@ -222,9 +226,13 @@ export class Transaction {
    * each scalar change. */
   private stamp = nextGroupStamp();
   /** The group summaries' fresh items and their selectors (ReadGroup.freshStart/End index them;
-   * made on the first summary, appended to for the transaction's life). */
+   * made on the first summary, appended to for the transaction's life): `groupCount` of them are
+   * written. Made at the size the last transaction's lists reached (groupListHint), so they are
+   * not grown by push from empty every transaction (a CRS GET writes ~70: three growths and their
+   * copies, ~1.5 KB of garbage). */
   private groupItems: Item[] | undefined;
   private groupVars: RuleVariable[] | undefined;
+  private groupCount = 0;
 
   constructor(
     private readonly rules: RuleSet,
@@ -345,13 +353,16 @@ export class Transaction {
   /** Logged matched rules in evaluation order. */
   matchedRules(): MatchedRule[] {
     // A benign CRS GET has ~45 nolog records and no logged one (the agent asks twice a request).
-    return this.logged === 0 ? [] : this.matches.filter((m) => m.log);
+    if (this.logged === 0) return [];
+    const out: MatchedRule[] = [];
+    for (let i = 0; i < this.matchCount; i++) if (this.matches[i]!.log) out.push(this.matches[i]!);
+    return out;
   }
 
   /** Every matched rule, nolog ones included (diagnostics; a nolog rule's record has no message,
    * data or matched values). */
   allMatchedRules(): MatchedRule[] {
-    return this.matches.slice();
+    return this.matches.slice(0, this.matchCount);
   }
 
   /** Removes rules for this transaction only (like ctl:ruleRemoveById / ruleRemoveByTag). */
@@ -589,7 +600,10 @@ export class Transaction {
         return '0';
       case 'HIGHEST_SEVERITY': {
         let h = 255;
-        for (const m of this.matches) if (m.severity !== undefined && m.severity < h) h = m.severity;
+        for (let i = 0; i < this.matchCount; i++) {
+          const m = this.matches[i]!;
+          if (m.severity !== undefined && m.severity < h) h = m.severity;
+        }
         return String(h);
       }
       default:
@@ -904,12 +918,12 @@ export class Transaction {
     if (rule.log === false) {
       // Nothing reads a nolog match's message, data or matched values (matchedRules() leaves it
       // out; HIGHEST_SEVERITY reads the severity): one shared record per rule, not one per match.
-      this.matches.push(nologRecord(rule));
+      this.record(nologRecord(rule));
       this.disrupt(rule);
       return true;
     }
     this.logged++;
-    this.matches.push({
+    this.record({
       id: rule.id,
       phase: rule.phase,
       msg: rule.msg ? this.expandFor(rule.msg, rule) : '',
@@ -933,8 +947,16 @@ export class Transaction {
       this.matchedVarName = f.matchedVarName;
       this.matchedVars = f.matchedVars; // replaced, never pushed to: evaluate() starts a new list
     } else if (this.matchedVars.length) this.matchedVars = [];
-    this.matches.push(nologRecord(rule));
+    this.record(nologRecord(rule));
     this.disrupt(rule);
+  }
+
+  /** Appends a matched rule's record (a store at the list's length grows it as a push would). */
+  private record(m: MatchedRule): void {
+    const n = this.matchCount;
+    this.matches[n] = m;
+    this.matchCount = n + 1;
+    recordsHint = n < RECORDS_CAP ? n + 1 : RECORDS_CAP;
   }
 
   /** A recording's TX values, in order. */
@@ -952,7 +974,7 @@ export class Transaction {
   private replayHits(h: Run | QuietPhase): void {
     this.putSets(h.sets);
     const records = h.records;
-    for (let k = 0; k < records.length; k++) this.matches.push(records[k]!);
+    for (let k = 0; k < records.length; k++) this.record(records[k]!);
     if (h.touched) {
       this.matchedVar = h.matchedVar;
       this.matchedVarName = h.matchedVarName;
@@ -1114,11 +1136,11 @@ export class Transaction {
     try {
       for (const p of [3, 4] as const) {
         const before = new Map(this.tx.rawEntries());
-        const records = this.matches.length;
+        const records = this.matchCount;
         this.matchedVar = this.matchedVarName = UNSET;
         this.matchedVars = noVars;
         this.runPhaseRules(p);
-        const added = this.matches.slice(records);
+        const added = this.matches.slice(records, this.matchCount);
         let deleted = false;
         for (const k of before.keys()) if (this.tx.get(k).length === 0) deleted = true;
         if (deleted || this.intervention !== undefined || this.allowUntilPhase !== 0 || this.mode !== mode || added.some((m) => m.log !== false)) break;
@@ -1145,7 +1167,7 @@ export class Transaction {
       this.linkPlans = undefined;
       this.responseOnly = undefined;
       this.lastPhase = 0;
-      this.matches.length = 0;
+      this.matchCount = 0;
       this.matchedVar = this.matchedVarName = '';
       this.matchedVars = [];
       this.intervention = undefined;
@@ -1191,7 +1213,7 @@ export class Transaction {
   private foldRule(rule: Rule, known: (lkey: string) => boolean, prefix: boolean): Fold | undefined {
     if (!readsOnlyTx(rule, known)) return undefined;
     const before = new Map(this.tx.rawEntries());
-    const records = this.matches.length;
+    const records = this.matchCount;
     const logged = this.logged;
     const mv = this.matchedVar;
     const mvn = this.matchedVarName;
@@ -1220,7 +1242,7 @@ export class Transaction {
     this.matchedVars = [];
     if (fold === undefined) this.tx.resetTo(before);
     // Whatever a rule not folded did to the probe is undone (a decided hit has no ctl or initcol).
-    this.matches.length = records;
+    this.matchCount = records;
     this.logged = logged;
     this.intervention = undefined;
     this.allowUntilPhase = 0;
@@ -1354,9 +1376,16 @@ export class Transaction {
     let np = 0;
     // The fresh items go to the transaction's own lists (young objects into young arrays: no
     // write barrier's slow path, as writing them into the group's long-lived arrays took).
-    const fresh = (this.groupItems ??= []);
-    const freshVars = (this.groupVars ??= []);
-    g.freshStart = fresh.length;
+    let fresh = this.groupItems;
+    let freshVars = this.groupVars;
+    if (fresh === undefined || freshVars === undefined) {
+      // Holey arrays of the hint's length: written by index below `groupCount`, never read past
+      // it (a store at the length grows them as a push would).
+      fresh = this.groupItems = new Array<Item>(groupListHint);
+      freshVars = this.groupVars = new Array<RuleVariable>(groupListHint);
+    }
+    let count = this.groupCount;
+    g.freshStart = count;
     const vars = g.vars;
     for (let vi = 0; vi < vars.length; vi++) {
       const v = vars[vi]!;
@@ -1394,11 +1423,16 @@ export class Transaction {
       }
       if (items.length !== 0 && g.excluded[vi] === 1) items = this.withoutExcluded(items, v.name, g.excl);
       for (let i = 0; i < items.length; i++) {
-        fresh.push(items[i]!);
-        freshVars.push(v);
+        fresh[count] = items[i]!;
+        freshVars[count] = v;
+        count++;
       }
     }
-    g.freshEnd = fresh.length;
+    g.freshEnd = count;
+    this.groupCount = count;
+    // The next transaction's lists are made this long (capped: one request with many arguments
+    // does not make every later one allocate for it).
+    groupListHint = count < GROUP_LIST_CAP ? count : GROUP_LIST_CAP;
     if (same && np === g.partCount) {
       g.age++;
       return;
@@ -1669,6 +1703,14 @@ const NONE: RuleVariable[] = [];
 const GROUP_KNOWN = 64;
 /** After this many summaries with the same bitsets, a group's AND is taken again. */
 const GROUP_REFRESH = 32;
+/** The length a transaction's group lists are made at: what the last summary left them at, at
+ * most GROUP_LIST_CAP (only a size: transactions open at once each have their own lists). */
+let groupListHint = 0;
+const GROUP_LIST_CAP = 512;
+/** The length a transaction's records are made at: how many the last record left, at most
+ * RECORDS_CAP (only a size, as groupListHint). */
+let recordsHint = 0;
+const RECORDS_CAP = 512;
 
 function andInto(all: Uint32Array, bits: MissBits): void {
   for (let k = 0; k < all.length; k++) all[k]! &= bits[k]!;
