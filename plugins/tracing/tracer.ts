@@ -29,6 +29,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import type { CompiledRoute } from '../../src/config/compile.ts';
 import { stripPort } from '../../src/routing/match.ts';
+import { registerKnownHeaderNames } from '../../src/upstream/undici-names.ts';
 import type { RequestTrace, TraceSpan } from '../../src/pipeline/types.ts';
 import type { TracingRuntime } from '../../src/pipeline/feature.ts';
 import type { TracingSettings } from './settings.ts';
@@ -36,7 +37,6 @@ import { OtlpJsonEncoder, type AttributeValue, type SpanRecord } from './otlp-js
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { SpanExportQueue, otlpHttpSender, type ExportEvents, type SendBatch } from './span-export.ts';
 import { otlpEnvironment, type ExportTransport } from './otlp-http.ts';
-import { registerTraceparentName } from './undici-names.ts';
 import { RatioSampler, TraceIdParts, formatTraceparent, hexWord, idPartA, idPartB, idPartC, lastRootTraceIdParts, lastSpanIdHi, lastSpanIdLo, newSpanId, parseTraceparent, rootTraceId, type RemoteParent } from './trace-context.ts';
 
 export { hrTime } from './otlp-json.ts';
@@ -205,7 +205,7 @@ export class Tracing implements TracingRuntime {
     this.scheme = scheme;
     this.sampler = new RatioSampler(settings.samplingRate);
     // every upstream request now carries a traceparent: undici finds its name at the first lookup
-    registerTraceparentName();
+    registerKnownHeaderNames(['traceparent']);
     const resource = {
       [ATTR_SERVICE_NAME]: settings.serviceName,
       [ATTR_SERVICE_INSTANCE_ID]: identity.instanceId,

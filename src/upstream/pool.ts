@@ -5,6 +5,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { Client, Pool, buildConnector, type Dispatcher } from 'undici';
 import { H2Dispatcher } from './h2.ts';
+import { GATEWAY_HEADER_NAMES, registerKnownHeaderNames } from './undici-names.ts';
 
 /** How often idle sockets beyond max-idle are closed. */
 export const IDLE_SWEEP_MS = 1000;
@@ -44,7 +45,14 @@ export interface TargetPool {
   close(): Promise<void>;
 }
 
+let gatewayNamesRegistered = false;
+
 export function createTargetPool(origin: string, o: TargetPoolOptions): TargetPool {
+  // every upstream request carries the names forwardHeaders adds: undici finds them at the first lookup
+  if (!gatewayNamesRegistered) {
+    registerKnownHeaderNames(GATEWAY_HEADER_NAMES);
+    gatewayNamesRegistered = true;
+  }
   // HTTP/2 goes through our own dispatcher (GOAWAY / refused-stream semantics, h2c); over TLS
   // without min-version 2 it falls back to the HTTP/1.1 pool below when ALPN picks http/1.1.
   const useH2 = o.h2Only === true || (o.allowH2 && o.tls !== undefined);

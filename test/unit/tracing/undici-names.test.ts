@@ -1,4 +1,4 @@
-// `traceparent` registered in undici's well-known header names (plugins/tracing/undici-names.ts):
+// `traceparent` registered in undici's well-known header names (src/upstream/undici-names.ts):
 // a tracer's start registers it, the upstream still gets the header as written, and undici still
 // refuses a value with a control character under that name (only the name's lookup is skipped).
 import { test } from 'node:test';
