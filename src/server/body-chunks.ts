@@ -6,6 +6,7 @@
 // consumer can make a chunk cheaper, so the count is bounded where Node hands the chunks over,
 // once for every reader of the body (request buffering, agents, the streamed path).
 import type { IncomingMessage } from 'node:http';
+import { TokenBucket } from './token-bucket.ts';
 
 /** Chunks any body may come in: a burst of small writes, a short stream of small messages. */
 export const FREE_BODY_CHUNKS = 4096;
@@ -31,20 +32,11 @@ export const CONNECTION_BODY_CHUNKS_PER_SECOND = 1000;
  * refills at CONNECTION_BODY_CHUNKS_PER_SECOND.
  */
 export class ConnectionChunkBudget {
-  private tokens = CONNECTION_BODY_CHUNKS;
-  private last = performance.now();
+  private readonly bucket = new TokenBucket(CONNECTION_BODY_CHUNKS, CONNECTION_BODY_CHUNKS_PER_SECOND);
 
   /** Charges one piece of `bytes`; false once the connection's budget is spent. */
   take(bytes: number): boolean {
-    const cost = 1 - bytes / BYTES_PER_BODY_CHUNK;
-    if (cost <= 0) {
-      this.tokens = Math.min(CONNECTION_BODY_CHUNKS, this.tokens - cost);
-      return true;
-    }
-    const now = performance.now();
-    this.tokens = Math.min(CONNECTION_BODY_CHUNKS, this.tokens + ((now - this.last) * CONNECTION_BODY_CHUNKS_PER_SECOND) / 1000) - cost;
-    this.last = now;
-    return this.tokens >= 0;
+    return this.bucket.take(1 - bytes / BYTES_PER_BODY_CHUNK);
   }
 }
 

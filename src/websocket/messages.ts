@@ -6,6 +6,7 @@
 // header, before a payload is held (frames.ts).
 import type { RawRoute } from '../config/schema.ts';
 import { CloseCode, FrameProtocolError, Opcode, isControl, type Frame } from './frames.ts';
+import { TokenBucket } from '../server/token-bucket.ts';
 
 /**
  * Largest frame payload accepted when frames are inspected one by one (Sentinel's default max frame
@@ -69,18 +70,14 @@ export function messageInspection(route: Pick<RawRoute, 'websocket-inspect-messa
  * the upgrade.
  */
 export class MessageRate {
-  private tokens: number;
-  private last = performance.now();
-  constructor(private readonly perSecond: number) {
-    this.tokens = perSecond * WS_MESSAGE_BURST_SECONDS;
+  private readonly bucket: TokenBucket;
+  constructor(perSecond: number) {
+    this.bucket = new TokenBucket(perSecond * WS_MESSAGE_BURST_SECONDS, perSecond);
   }
 
   /** Counts one unit; false once the client is over its rate. */
   take(): boolean {
-    const now = performance.now();
-    this.tokens = Math.min(this.perSecond * WS_MESSAGE_BURST_SECONDS, this.tokens + ((now - this.last) * this.perSecond) / 1000) - 1;
-    this.last = now;
-    return this.tokens >= 0;
+    return this.bucket.take();
   }
 }
 
