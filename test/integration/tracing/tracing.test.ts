@@ -13,6 +13,7 @@ import { startUpstream, closedPort, closeServer, type TestUpstream } from '../..
 import { request } from '../../helpers/http.ts';
 import { eventually, spawnAgent, tempDir, type AgentProcess } from '../agents/harness.ts';
 import { startCollector, type Collector, type ReceivedSpan } from './collector.ts';
+import { HANG_MS } from '../../helpers/until.ts';
 
 const SERVER = 2;
 const CLIENT = 3;
@@ -513,11 +514,13 @@ observability { tracing { backend "otlp" { endpoint "${endpoint}" }; sampling-ra
       hang = false;
       await eventually(async () => (await counter(gw, 'sentinel_tracing_spans_dropped_total', { reason: 'export_failed' })) > 0, 'the export in flight counted as failed');
       for (let i = 0; i < 5; i++) assert.equal((await request(`${base}/during/${i}`)).status, 200);
-      // the queue retries its timer; a send after the restart back-off starts a new thread
+      // the queue retries its timer; a send after the restart back-off (1 s, doubling after a
+      // failed start) starts a new thread: a worker's start took seconds at load 37, so the bound
+      // is HANG_MS (only a thread that never comes back exceeds it), not 200 tries
       await eventually(async () => {
         assert.equal((await request(`${base}/after`)).status, 200);
         return collector.spans.some((s) => s.attributes['url.path'] === '/after');
-      }, 'spans delivered by a new export thread', 200, 50);
+      }, 'spans delivered by a new export thread', HANG_MS / 50, 50);
       assert.notEqual(sharedExportThread().thread, exportThread);
     } finally {
       await gw.close();
