@@ -9,7 +9,7 @@
 import http2, { type Http2Session, type Http2Server, type Http2SecureServer } from 'node:http2';
 
 export interface Http2AbuseLimits {
-  /** streams reset by the client within `windowMs` */
+  /** streams reset by the client (its RST_STREAM, not the gateway's own resets) within `windowMs` */
   maxPeerResets: number;
   /** PING frames received within `windowMs` */
   maxPings: number;
@@ -67,9 +67,22 @@ export function guardHttp2Abuse(server: Http2Server | Http2SecureServer, onAbuse
       }
       live.add(stream);
       stream.once('close', () => live.delete(stream));
-      // 'aborted': the client reset the stream before the response was complete
+      // 'aborted': the stream was closed before the response was complete. Node emits it for a
+      // close of ours too (request-timeout-secs, the chunk budgets, a destroyed exchange), within
+      // that close() or destroy() call: only the client's RST_STREAM is abuse.
+      let ours = false;
+      const close = stream.close;
+      const destroy = stream.destroy;
+      stream.close = function ownClose(this: http2.ServerHttp2Stream, ...args: Parameters<typeof close>) {
+        ours = true;
+        return close.apply(this, args);
+      };
+      stream.destroy = function ownDestroy(this: http2.ServerHttp2Stream, ...args: Parameters<typeof destroy>) {
+        ours = true;
+        return destroy.apply(this, args);
+      };
       stream.once('aborted', () => {
-        if (resets.hit(Date.now())) abuse('rapid_reset');
+        if (!ours && resets.hit(Date.now())) abuse('rapid_reset');
       });
     });
     session.on('ping', () => {
