@@ -282,6 +282,17 @@ type EveryKey<T> = { [K in keyof Required<T>]: T[K] };
 /** Keyed variables that are not in COLLECTIONS (Transaction.keyed answers them by name). */
 export const KEYED_SPECIAL: ReadonlySet<string> = new Set(['TX', 'MATCHED_VARS', 'MATCHED_VARS_NAMES', 'XML', 'IP', 'GLOBAL', 'SESSION', 'USER', 'RESOURCE', 'ENV']);
 
+/** Collections whose keys are names a backend reads with case (argument, cookie, file and part
+ * names): an exclusion of a literal key skips that spelling only. ModSecurity 3 compares the key
+ * of ctl:ruleRemoveTarget* and SecRuleUpdateTarget* targets so (and of a rule's own `!ARGS:a`
+ * without case; here with case too). Header names, TX and the persistent collections are not case
+ * sensitive. */
+const EXACT_KEYED: ReadonlySet<string> = new Set([
+  'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES', 'REQUEST_COOKIES',
+  'REQUEST_COOKIES_NAMES', 'FILES', 'FILES_NAMES', 'FILES_SIZES', 'FILES_TMPNAMES', 'FILES_TMP_CONTENT',
+  'MULTIPART_PART_HEADERS',
+]);
+
 function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): RuleVariable {
   // Every field set, in one order: one hidden class for all selectors in the rule loop.
   const v: RuleVariable = {
@@ -291,6 +302,7 @@ function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): Rule
     keyRegex: undefined,
     keyLit: undefined,
     keyAnchored: false,
+    keyExact: EXACT_KEYED.has(spec.name),
     count: spec.count,
     exclude: spec.exclude,
     whole: spec.key === undefined && spec.keyRegex === undefined && !spec.count && COLLECTIONS.has(spec.name),

@@ -28,6 +28,10 @@ export interface RuleVariable {
   keyLit: string | undefined;
   /** keyLit must start the key (the regex began with `^`). */
   keyAnchored: boolean;
+  /** As an exclusion (`!ARGS:a`, a ctl:ruleRemoveTarget* or SecRuleUpdateTarget* target), a
+   * literal key compares with case: argument, cookie and file names (EXACT_KEYED), which PHP,
+   * werkzeug, Rack, Express and Go read as two fields when they differ in case only. */
+  keyExact: boolean;
   count: boolean;
   exclude: boolean;
   /** A whole built-in collection (no key, no key regex, not a count): the miss memo's

@@ -713,7 +713,7 @@ export class Transaction {
     for (const e of excl) {
       if (e.name !== vname) continue;
       if (e.lkey !== undefined) {
-        if (key.toLowerCase() === e.lkey) return true;
+        if (e.keyExact ? key === e.key : key.toLowerCase() === e.lkey) return true;
       } else if (e.keyRegex) {
         if (keyMatches(e, key)) return true;
       } else return true;

@@ -64,6 +64,21 @@ SecRule ARGS|!ARGS:/^ok_/ "@contains attack" "id:21,phase:1,pass,log"`);
     assert.deepEqual(run(waf, { uri: '/?ok_1=attack' }).ids, [20]);
   });
 
+  it('an excluded argument or cookie name skips that spelling only; header names without case', () => {
+    // ModSecurity 3 compares ctl / SecRuleUpdateTarget keys with case; backends read `A` apart from `a`
+    const waf = engine(`
+SecRule REQUEST_FILENAME "@beginsWith /c" "id:40,phase:1,pass,nolog,ctl:ruleRemoveTargetById=41;ARGS:a,ctl:ruleRemoveTargetById=41;REQUEST_COOKIES:k"
+SecRule ARGS|REQUEST_COOKIES "@contains attack" "id:41,phase:1,pass,log"
+SecRule ARGS|!ARGS:a|REQUEST_HEADERS|!REQUEST_HEADERS:x-a "@contains attack" "id:42,phase:1,pass,log"
+SecRule ARGS "@contains attack" "id:43,phase:1,pass,log"
+SecRuleUpdateTargetById 43 "!ARGS:a"`);
+    assert.deepEqual(run(waf, { uri: '/c?a=attack' }).ids, []);
+    assert.deepEqual(run(waf, { uri: '/c?A=attack' }).ids, [41, 42, 43]);
+    assert.deepEqual(run(waf, { uri: '/c', headers: [['Cookie', 'k=attack']] }).ids, [42]); // 42 reads the Cookie header
+    assert.deepEqual(run(waf, { uri: '/c', headers: [['Cookie', 'K=attack']] }).ids, [41, 42]);
+    assert.deepEqual(run(waf, { uri: '/', headers: [['X-A', 'attack']] }).ids, []);
+  });
+
   it('XML:/* and XML://@* select the body texts and attributes, and nothing without an XML body', () => {
     const waf = engine(`
 SecRule REQUEST_HEADERS:Content-Type "@rx ^text/xml" "id:35,phase:1,pass,nolog,ctl:requestBodyProcessor=XML"
