@@ -16,8 +16,6 @@ import { join } from 'node:path';
 import { constants as cryptoConstants } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions, type SecureVersion } from 'node:tls';
 import type { Socket } from 'node:net';
-import type { Logger } from 'pino';
-import type { Metrics } from '../../src/metrics/registry.ts';
 import type { TlsInfo } from '../../src/pipeline/types.ts';
 import { parseDurationMs } from '../../src/config/types-helpers.ts';
 import { TlsConfigKeys, type ListenerTlsConfig } from './schema.ts';
@@ -30,32 +28,16 @@ import { CertWatcher, type WatchPlan } from './reload.ts';
 import { MountedSnapshot } from '../../src/config/mounted.ts';
 import { classifyHandshakeError } from './handshake.ts';
 import { defineFeature } from '../../src/pipeline/feature.ts';
-import type { AuditSink } from '../../src/logging/audit.ts';
+import type { ListenerTls, ListenerTlsOptions } from '../../src/server/listener-tls.ts';
 
 export type { ListenerTlsConfig } from './schema.ts';
 export type { TlsInfo } from '../../src/pipeline/types.ts';
 
-export interface TlsManager {
-  /** Options for http2.createSecureServer({ allowHTTP1: true, ...serverOptions() }): default key/cert, SNICallback, ca, requestCert/rejectUnauthorized (mTLS), min/maxVersion, ciphers, ALPNProtocols ['h2','http/1.1'], session settings, and HTTP/2 `settings` (maxConcurrentStreams). */
-  serverOptions(): TlsOptions & { ALPNProtocols: string[]; settings: { maxConcurrentStreams: number } };
-  /** Hooks OCSP stapling ('OCSPRequest'), handshake metrics and failure counting onto the created server. */
-  attach(server: TlsServer): void;
-  /** Applies a new tls config (config reload) or re-reads the same files (SIGHUP / file change). Never rejects: a broken new certificate keeps the old one and logs why. */
-  reload(config?: ListenerTlsConfig): Promise<void>;
-  /** The negotiated parameters and the verified client identity for RequestContext.tls. Works with req.socket of HTTP/1.1 and HTTP/2 requests. */
-  tlsInfo(socket: TLSSocket): TlsInfo;
-  /** 421: the request's (normalised, port-less) Host belongs to another certificate than the connection's SNI selected (sni.ts isMisdirected) */
-  misdirected(socket: TLSSocket, host: string): boolean;
-  close(): Promise<void>;
-}
+/** The core's view of a listener's TLS (src/server/listener-tls.ts), which this feature implements. */
+export type TlsManager = ListenerTls;
 
-export interface TlsManagerOptions {
-  listenerId: string;
-  config: ListenerTlsConfig;
-  /** relative paths resolve against the config file's directory */
-  baseDir: string;
-  log: Logger;
-  metrics: Metrics;
+/** The core's options for a listener's TLS, and what tests and tools may tune. */
+export interface TlsManagerOptions extends ListenerTlsOptions {
   /** listener `max-concurrent-streams` (HTTP/2), default 100 */
   maxConcurrentStreams?: number;
   /** watch cert/key/ca files and re-read them on change (default true) */
@@ -66,8 +48,6 @@ export interface TlsManagerOptions {
   ticketKeyRotationMs?: number;
   /** OCSP fetcher override (tests) */
   ocspFetch?: import('./ocsp.ts').OcspFetch;
-  /** the audit log: certificate reloads (cert_reload) and client certificates (auth_event) */
-  audit?: AuditSink;
 }
 
 type Material = Awaited<ReturnType<typeof loadMaterial>>;
