@@ -3,6 +3,8 @@
 // external entities or DTDs, so XXE payloads cannot make us do I/O.
 import { SaxesParser } from 'saxes';
 
+import { DtdError, EntityExpander, MIN_EXPANSION_BUDGET, PREDEFINED, readDoctype } from './dtd.ts';
+
 export interface XmlResult {
   /**
    * XML:/* — each run of an element's text between two tags (text and CDATA joined across
@@ -62,6 +64,40 @@ export function parseXml(raw: string): XmlResult {
     for (const value of Object.values(tag.attributes)) attrs.push(String(value));
   });
   parser.on('closetag', endRun);
+  // An internal DTD subset: its entities expand where the document refers to them and its
+  // ATTLIST defaults are attributes, as libxml2 (ModSecurity), expat, Java's DOM and lxml read
+  // them. A reference was an "undefined entity" error before (400 for benign documents with
+  // entities; session 27 WAF evasion audit). The expansion is bounded (src/waf/bodies/dtd.ts).
+  parser.on('doctype', (text) => {
+    try {
+      const dtd = readDoctype(text);
+      if (dtd.entities.size === 0 && dtd.attributeDefaults.length === 0) return;
+      const expander = new EntityExpander(dtd.entities, Math.max(MIN_EXPANSION_BUDGET, body.length));
+      for (const v of dtd.attributeDefaults) attrs.push(expander.expandLiteral(v));
+      for (const name of dtd.entities.keys()) {
+        if (PREDEFINED.has(name)) continue;
+        // saxes looks a reference up in ENTITIES and inserts what it finds as text.
+        Object.defineProperty(parser.ENTITIES, name, {
+          configurable: true,
+          enumerable: true,
+          get: (): string => {
+            // After the first failure (the budget spent, say) every reference is empty: the
+            // document is an error already, and thousands of references must not each throw.
+            if (error !== undefined) return '';
+            try {
+              return expander.expand(name);
+            } catch (e) {
+              error = `XML parse error: ${(e as Error).message}`;
+              return '';
+            }
+          },
+        });
+      }
+    } catch (e) {
+      if (!(e instanceof DtdError)) throw e;
+      error ??= `XML parse error: ${e.message}`;
+    }
+  });
   parser.on('error', (e) => {
     // Keep the first error; saxes goes on after errors, and what it still
     // reports is worth inspecting.

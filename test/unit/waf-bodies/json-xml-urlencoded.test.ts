@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 
 import { parseJson, parseUrlEncoded, parseXml } from '../../../src/waf/bodies/index.ts';
 import { urlDecode } from '../../../src/waf/transformations/decode.ts';
+import { MIN_EXPANSION_BUDGET } from '../../../src/waf/bodies/dtd.ts';
 
 describe('parseJson', () => {
   it('flattens objects and arrays with the json. prefix (json.a.b, json.list.0)', () => {
@@ -207,5 +208,48 @@ describe('parseXml: byte order marks and UTF-16 (session 26 WAF evasion audit)',
   });
   it('an odd number of UTF-16 bytes stays a parse error', () => {
     assert.ok(parseXml('\xff\xfe<\x00r').error);
+  });
+});
+
+describe('parseXml: the internal DTD subset (session 27 WAF evasion audit)', () => {
+  const U = "1' UNION SELECT password FROM users--";
+  it('internal entities expand where the document refers to them, in text and attributes (a 400 before)', () => {
+    assert.deepEqual(parseXml('<!DOCTYPE r [<!ENTITY e "hello">]><r><q>&e;</q></r>'), { texts: ['hello'], attrs: [] });
+    assert.deepEqual(parseXml(`<!DOCTYPE r [<!ENTITY e "${U}">]><r><q>&e;</q></r>`).texts, [U]);
+    assert.deepEqual(parseXml(`<!DOCTYPE r [<!ENTITY e "x' OR 1=1">]><r a="&e;"/>`).attrs, ["x' OR 1=1"]);
+  });
+  it('as an XML parser reads them: nested references, character references, the first declaration binds', () => {
+    assert.deepEqual(parseXml(`<!DOCTYPE r [<!ENTITY u "UNI"><!ENTITY v "&u;ON">]><r>1' &v; SELECT</r>`).texts, ["1' UNION SELECT"]);
+    assert.deepEqual(parseXml('<!DOCTYPE r [<!ENTITY q "&#39;">]><r>1&q; OR</r>').texts, ["1' OR"]);
+    assert.deepEqual(parseXml('<!DOCTYPE r [<!ENTITY e "a&amp;b &#38;#60;c">]><r>&e;</r>').texts, ['a&b <c']);
+    assert.deepEqual(parseXml('<!DOCTYPE r [<!ENTITY e "one"><!ENTITY e "two">]><r>&e;</r>').texts, ['one']);
+    assert.deepEqual(parseXml('<!DOCTYPE r PUBLIC "-//x//y" "y.dtd" [<!-- "[" --><!ENTITY e "ok">]><r>&e;</r>').texts, ['ok']);
+  });
+  it('ATTLIST default values are attributes (expat and Java DOM add them to the element)', () => {
+    assert.deepEqual(parseXml(`<!DOCTYPE r [<!ATTLIST q id CDATA "${U}">]><r><q>x</q></r>`).attrs, [U]);
+  });
+  const refused: [string, string, RegExp][] = [
+    ['markup in an entity (read as elements by the application)', `<!DOCTYPE r [<!ENTITY m "UN<b/>ION">]><r>1' &m; SELECT</r>`, /markup/],
+    ['a parameter entity reference (its declarations bind first)', `<!DOCTYPE r [<!ENTITY % p '<!ENTITY e "x">'> %p; <!ENTITY e 'ok'>]><r>&e;</r>`, /parameter entity/],
+    ['an external entity (never fetched)', '<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]><r>&e;</r>', /undefined entity/],
+    ['a recursive entity', '<!DOCTYPE r [<!ENTITY a "&b;"><!ENTITY b "&a;">]><r>&a;</r>', /nested too deep/],
+    ['a name on Object.prototype is not an entity', '<!DOCTYPE r [<!ENTITY e "x">]><r>&constructor;</r>', /undefined entity/],
+  ];
+  for (const [what, doc, error] of refused) {
+    it(`refuses ${what}`, () => {
+      assert.match(parseXml(doc).error ?? '', error);
+    });
+  }
+  it('billion laughs and quadratic blowup stop at the budget (the document\'s length, at least 64 KiB)', () => {
+    const levels = ['<!ENTITY a "aaaaaaaaaa">'];
+    for (let i = 1; i < 8; i++) levels.push(`<!ENTITY ${'abcdefgh'[i]} "${`&${'abcdefgh'[i - 1]};`.repeat(10)}">`);
+    const laughs = parseXml(`<!DOCTYPE r [${levels.join('')}]><r>&h;</r>`); // 10^9 characters
+    assert.match(laughs.error ?? '', /over the limit/);
+    assert.ok(laughs.texts.every((t) => t.length <= MIN_EXPANSION_BUDGET));
+    const quadratic = parseXml(`<!DOCTYPE r [<!ENTITY a "${'x'.repeat(50_000)}">]><r>${'&a;'.repeat(20_000)}</r>`);
+    assert.match(quadratic.error ?? '', /over the limit/);
+    assert.ok(quadratic.texts.reduce((n, t) => n + t.length, 0) <= 2 * 110_000);
+    // within the budget: read whole
+    assert.equal(parseXml(`<!DOCTYPE r [<!ENTITY a "${'x'.repeat(100)}">]><r>${'&a;'.repeat(600)}</r>`).texts[0]!.length, 60_000);
   });
 });
