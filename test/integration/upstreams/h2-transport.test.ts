@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { startGateway } from '../../../src/server/gateway.ts';
 import { request } from '../../helpers/http.ts';
-import { fakeServices, pickContext } from './helpers.ts';
+import { attempt, fakeServices, pickContext } from './helpers.ts';
 import { makePki, type Pki } from './pki.ts';
 import { closeServer } from '../../helpers/upstream.ts';
 import { until } from '../../helpers/until.ts';
@@ -96,16 +96,8 @@ interface Sent {
 
 /** One attempt through the group, reported like the forwarder does. */
 async function send(g: UpstreamGroup, method: string, path = '/', body?: string): Promise<Sent> {
-  const p = g.select(pickContext())!;
-  try {
-    const res = await g.dispatcher(p.target).request({ origin: g.origin(p.target), path, method: method as 'GET', body: body ?? null, headers: body ? { 'content-type': 'text/plain' } : {} });
-    const text = await res.body.text();
-    g.report(p.target, { kind: 'response', status: res.statusCode, latencyMs: 1 });
-    return { status: res.statusCode, json: JSON.parse(text) as Sent['json'] };
-  } catch (e) {
-    g.report(p.target, { kind: 'error', reason: classifyUpstreamError(e).reason, latencyMs: 1 });
-    throw e;
-  }
+  const { status, text } = await attempt(g, method, path, body);
+  return { status, json: JSON.parse(text) as Sent['json'] };
 }
 
 const rejects = (p: Promise<unknown>) =>

@@ -6,6 +6,8 @@ import pino from 'pino';
 import { Metrics } from '../../../src/metrics/registry.ts';
 import type { GenerationServices } from '../../../src/pipeline/types.ts';
 import type { PickContext } from '../../../src/upstream/types.ts';
+import type { UpstreamGroup } from '../../helpers/upstream-group.ts';
+import { classifyUpstreamError } from '../../../src/errors/index.ts';
 
 export function fakeServices(): GenerationServices & { events: Record<string, unknown>[] } {
   const events: Record<string, unknown>[] = [];
@@ -29,6 +31,20 @@ export function pickContext(over: Partial<PickContext> & { headers?: Record<stri
     cookie: (n) => cookies[n],
     ...(over.exclude ? { exclude: over.exclude } : {}),
   };
+}
+
+/** One attempt through the group (a `body` goes as text/plain), reported to it like the forwarder does. */
+export async function attempt(g: UpstreamGroup, method: string, path = '/', body?: string): Promise<{ status: number; text: string }> {
+  const p = g.select(pickContext())!;
+  try {
+    const res = await g.dispatcher(p.target).request({ origin: g.origin(p.target), path, method: method as 'GET', body: body ?? null, headers: body ? { 'content-type': 'text/plain' } : {} });
+    const text = await res.body.text();
+    g.report(p.target, { kind: 'response', status: res.statusCode, latencyMs: 1 });
+    return { status: res.statusCode, text };
+  } catch (e) {
+    g.report(p.target, { kind: 'error', reason: classifyUpstreamError(e).reason, latencyMs: 1 });
+    throw e;
+  }
 }
 
 export interface TestServer {

@@ -7,7 +7,7 @@ import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import { closeServer } from '../../helpers/upstream.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { classifyUpstreamError } from '../../../src/errors/index.ts';
-import { fakeServices, pickContext, startServer, type TestServer } from './helpers.ts';
+import { attempt, fakeServices, pickContext, startServer, type TestServer } from './helpers.ts';
 import { until } from '../../helpers/until.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -39,16 +39,8 @@ function group(address: string, extra: Partial<RawUpstream>): UpstreamGroup {
 }
 
 async function get(g: UpstreamGroup, path = '/'): Promise<{ status: number; body: string }> {
-  const p = g.select(pickContext())!;
-  try {
-    const res = await g.dispatcher(p.target).request({ origin: g.origin(p.target), path, method: 'GET' });
-    const body = await res.body.text();
-    g.report(p.target, { kind: 'response', status: res.statusCode, latencyMs: 1 });
-    return { status: res.statusCode, body };
-  } catch (e) {
-    g.report(p.target, { kind: 'error', reason: classifyUpstreamError(e).reason, latencyMs: 1 });
-    throw e;
-  }
+  const { status, text } = await attempt(g, 'GET', path);
+  return { status, body: text };
 }
 
 test('max-connections caps concurrent sockets per target; excess requests queue and complete', async () => {

@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { UpstreamGroup } from '../../helpers/upstream-group.ts';
 import type { RawUpstream } from '../../../src/config/schema.ts';
 import { classifyUpstreamError } from '../../../src/errors/index.ts';
-import { fakeServices, pickContext } from './helpers.ts';
+import { attempt, fakeServices } from './helpers.ts';
 import { makePki, type Pki } from './pki.ts';
 import { closeServer } from '../../helpers/upstream.ts';
 
@@ -44,16 +44,8 @@ function group(port: number, extra: Partial<RawUpstream>): UpstreamGroup {
 }
 
 async function get(g: UpstreamGroup, path = '/'): Promise<{ status: number; body: string }> {
-  const p = g.select(pickContext())!;
-  try {
-    const res = await g.dispatcher(p.target).request({ origin: g.origin(p.target), path, method: 'GET' });
-    const body = await res.body.text();
-    g.report(p.target, { kind: 'response', status: res.statusCode, latencyMs: 1 });
-    return { status: res.statusCode, body };
-  } catch (e) {
-    g.report(p.target, { kind: 'error', reason: classifyUpstreamError(e).reason, latencyMs: 1 });
-    throw e;
-  }
+  const { status, text } = await attempt(g, 'GET', path);
+  return { status, body: text };
 }
 
 const fails = (p: Promise<unknown>) =>
