@@ -117,6 +117,8 @@ const { values } = parseArgs({
     // instr and fresh modes: extra node flags for every gateway (e.g. --perf-basic-prof to name JIT code in
     // the kept dumps; --min-semi-space-size=16 to start every fresh gateway with a grown young generation)
     'node-flags': { type: 'string', default: '' },
+    // fresh mode, interleaved: `perf record -e cpu-clock` of each gateway over its measured span, DIR/<tag>.data
+    perf: { type: 'string' },
   },
 });
 if (values.mode !== 'time' && values.mode !== 'instr' && values.mode !== 'fresh') throw new Error(`--mode ${values.mode}: expected time, instr or fresh`);
@@ -170,8 +172,10 @@ const freshNodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
 const freshJitTrace = freshNodeFlags.some((f) => f === '--trace-opt' || f === '--trace-deopt');
 const jitOf = (lines: string[] | undefined, from: number, to: number): FreshRun['jit'] => {
   if (!lines) return undefined;
-  const { compiles, compileMs, deopts, deopted }: JitSums = sumJitLines(lines.slice(from, to));
-  return { compiles, compileMs: Math.round(compileMs * 10) / 10, deopts, deopted };
+  const { compiles, compileMs, deopts, deopted, compiled }: JitSums = sumJitLines(lines.slice(from, to));
+  // the dearest compiles by name: which code was still settling while measured
+  const dearest = [...compiled].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([name, ms]): [string, number] => [name, Math.round(ms * 10) / 10]);
+  return { compiles, compileMs: Math.round(compileMs * 10) / 10, deopts, deopted, compiled: dearest };
 };
 
 interface Run {
@@ -478,6 +482,10 @@ async function freshMode(): Promise<void> {
   if (maxMinutes !== undefined && !(maxMinutes > 0)) throw new Error(`--max-minutes ${values['max-minutes']}: expected a positive number`);
   if (!(Number.isInteger(interleave) && (interleave === 0 || interleave >= 2) && interleave * 2 <= n)) throw new Error(`--interleave ${values.interleave}: expected 0 (one gateway at a time) or 2 or more segments per gateway`);
   const tmp = benchScratchDir('bench-tracing-fresh-');
+  if (values.perf) {
+    if (!interleave || !requireCommands(['perf'], 'linux-perf')) throw new Error('--perf needs --interleave K and perf');
+    mkdirSync(resolve(values.perf), { recursive: true });
+  }
   const baseRoot = values.baseline ? resolve(values.baseline) : undefined;
   const variants: FreshVariant[] = VARIANTS.map((v) => ({ ...v, label: v.name, tree: 'current', root: repoRoot }));
   if (baseRoot) {
@@ -561,7 +569,7 @@ const gatewayTag = (block: number, v: FreshVariant) => `b${block}-${v.label.repl
 function printRun(run: FreshRun, before: HostSpeed, after: HostSpeed, phases: string): void {
   console.log(
     `[block ${run.block}] ${run.variant.padEnd(9)} ${Math.round(run.rps)} req/s  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request (2nd half ×${run.drift.toFixed(3)})  host loop ${before.cpuMs.toFixed(0)}/${after.cpuMs.toFixed(0)} ms CPU  errors ${run.errors}  OTLP batches ${run.otlpBatches}  | s: ${phases}` +
-      (run.jit ? `\n           measured span: ${run.jit.compiles} optimising compiles (${run.jit.compileMs} ms), ${run.jit.deopts} deopts${run.jit.deopts ? `: ${run.jit.deopted.join(', ')}` : ''}` : ''),
+      (run.jit ? `\n           measured span: ${run.jit.compiles} optimising compiles (${run.jit.compileMs} ms), ${run.jit.deopts} deopts${run.jit.deopts ? `: ${run.jit.deopted.join(', ')}` : ''}${run.jit.compiled?.length ? `\n           dearest compiles: ${run.jit.compiled.map(([name, ms]) => `${name} ${ms}`).join(', ')}` : ''}` : ''),
   );
 }
 
@@ -650,6 +658,10 @@ async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: 
     const before = await measureHostSpeed(PROXY_CPU);
     clock.lap('loops');
     c.sink.reset();
+    // --perf DIR: each gateway sampled on CPU time over its whole measured span (its own segments and
+    // what it does in the others'); perf itself on the load CPU. Name JIT code with --perf-basic-prof.
+    const perfs = values.perf ? gws.map((g) => spawnPinned(`perf ${g.proc.name}`, LOAD_CPU, 'perf', ['record', '-q', '-e', 'cpu-clock', '-F', '1999', '-p', String(g.proc.pid), '-o', join(resolve(values.perf!), `${gatewayTag(c.block, g.v)}.data`)])) : [];
+    if (perfs.length) await new Promise((r) => setTimeout(r, 500)); // attached before the first segment
     for (const g of gws) [g.cpu0, g.jit0] = [treeCpuNs(g.proc.pid), g.lines?.length ?? 0];
     await inTurn(gws, k, c.n, async (g, count) => {
       const s0 = treeCpuNs(g.proc.pid);
@@ -658,6 +670,7 @@ async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: 
       g.ok += r.status2xx;
     });
     for (const g of gws) [g.cpu1, g.jit1] = [treeCpuNs(g.proc.pid), g.lines?.length ?? 0];
+    for (const p of perfs) await p.stop(); // SIGTERM: perf writes its file and exits
     clock.lap('measure');
     const after = await measureHostSpeed(PROXY_CPU);
     clock.lap('loops');

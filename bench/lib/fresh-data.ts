@@ -34,7 +34,7 @@ export interface FreshRun extends BlockRun {
   calibrationWallMs: number;
   segments?: FreshSegment[];
   /** with --trace-opt / --trace-deopt among the node flags: V8's optimising compiles and deopts inside the measured span (bench/lib/gc-trace.ts sumJitLines) */
-  jit?: { compiles: number; compileMs: number; deopts: number; deopted: string[] };
+  jit?: { compiles: number; compileMs: number; deopts: number; deopted: string[]; compiled?: [string, number][] };
 }
 
 export interface FreshData {
