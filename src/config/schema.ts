@@ -201,6 +201,10 @@ export const LimitsSchema = Block({
   // Sentinel extension: request bodies streaming upstream (above max-body-buffer-bytes, gRPC) per
   // client address (docs/security.md, "Request buffering"); default 16 (upload-slots.ts), 0 = no cap
   'max-streaming-uploads-per-client': Type.Optional(Type.Integer({ minimum: 0 })),
+  // Sentinel extension: how many connections' worth of the per-connection budgets (a body's small
+  // pieces, inspected WebSocket messages) one client address shares over all its connections
+  // (docs/security.md, "Session 27 audit"); default 8 (client-budgets.ts), 0 = per connection only
+  'max-connection-budgets-per-client': Type.Optional(Type.Integer({ minimum: 0 })),
   'max-connections-per-route': Type.Optional(Type.Integer({ minimum: 1 })),
   'max-total-connections': Type.Optional(Type.Integer({ minimum: 1 })),
   'max-idle-connections-per-upstream': Type.Optional(Type.Integer({ minimum: 0 })),

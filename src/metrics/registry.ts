@@ -64,7 +64,7 @@ export class Metrics {
   });
   readonly websocketClosedByGateway = new Counter({
     name: 'sentinel_websocket_closed_by_gateway_total',
-    help: 'WebSocket sessions the gateway closed itself, by route and reason (idle, going_away, agent, protocol, too_big, too_many_fragments, message_rate, inspection_error)',
+    help: 'WebSocket sessions the gateway closed itself, by route and reason (idle, going_away, agent, protocol, too_big, too_many_fragments, message_rate, client_message_rate, inspection_error)',
     labelNames: ['route', 'reason'] as const,
     registers: [this.registry],
   });

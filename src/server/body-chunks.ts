@@ -34,23 +34,35 @@ export const CONNECTION_BODY_CHUNKS_PER_SECOND = 1000;
 export class ConnectionChunkBudget {
   private readonly bucket = new TokenBucket(CONNECTION_BODY_CHUNKS, CONNECTION_BODY_CHUNKS_PER_SECOND);
 
-  /** Charges one piece of `bytes`; false once the connection's budget is spent. */
-  take(bytes: number): boolean {
-    return this.bucket.take(1 - bytes / BYTES_PER_BODY_CHUNK);
+  /**
+   * `client`: the client address's bucket (client-budgets.ts, session 27), charged the same: a
+   * new connection's full bucket no longer means a full budget. None for trusted proxies.
+   */
+  constructor(private readonly client?: TokenBucket) {}
+
+  /** Charges one piece of `bytes`; the budget it spent (the connection's first), or undefined while both last. */
+  take(bytes: number): 'connection' | 'client' | undefined {
+    const cost = 1 - bytes / BYTES_PER_BODY_CHUNK;
+    if (!this.bucket.take(cost)) return 'connection';
+    if (this.client && !this.client.take(cost)) return 'client';
+    return undefined;
   }
 }
 
 const budgets = new WeakMap<object, ConnectionChunkBudget>();
 
-/** The budget of the connection `req` came on: its HTTP/2 session, or its HTTP/1.1 socket (kept across its requests). */
-export function connectionChunkBudget(req: IncomingMessage): ConnectionChunkBudget {
+/**
+ * The budget of the connection `req` came on: its HTTP/2 session, or its HTTP/1.1 socket (kept
+ * across its requests). `client` gives the client's bucket, asked once, when the budget is made.
+ */
+export function connectionChunkBudget(req: IncomingMessage, client?: () => TokenBucket | undefined): ConnectionChunkBudget {
   const owner: object = (req as unknown as { stream?: { session?: object } }).stream?.session ?? req.socket;
   let budget = budgets.get(owner);
-  if (!budget) budgets.set(owner, (budget = new ConnectionChunkBudget()));
+  if (!budget) budgets.set(owner, (budget = new ConnectionChunkBudget(client?.())));
   return budget;
 }
 
-export type ChunkLimit = 'body' | 'connection';
+export type ChunkLimit = 'body' | 'connection' | 'client';
 
 type Push = IncomingMessage['push'];
 
@@ -58,7 +70,7 @@ type Push = IncomingMessage['push'];
  * Counts the chunks of `req`'s body as Node hands them to it (HTTP/1.1 `push` from the parser,
  * HTTP/2's compat layer `push` per DATA frame). Past the body's budget (FREE_BODY_CHUNKS, plus one
  * per BYTES_PER_BODY_CHUNK bytes, plus BODY_CHUNKS_PER_SECOND since now), or once its pieces
- * beyond OWN_BODY_CHUNKS have spent the connection's `budget`, `onOver` is called once and no
+ * beyond OWN_BODY_CHUNKS have spent the connection's `budget` (or its client's), `onOver` is called once and no
  * further chunk is passed on: the caller closes the connection or resets the stream, which the
  * body's readers see as a client that left. The clock is read only once the byte share is spent.
  */
@@ -79,10 +91,13 @@ export function guardBodyChunks(req: IncomingMessage, budget: ConnectionChunkBud
         onOver('body');
         return false;
       }
-      if (chunks > OWN_BODY_CHUNKS && !budget.take(size)) {
-        over = true;
-        onOver('connection');
-        return false;
+      if (chunks > OWN_BODY_CHUNKS) {
+        const spent = budget.take(size);
+        if (spent) {
+          over = true;
+          onOver(spent);
+          return false;
+        }
       }
     }
     return push.call(this, chunk, encoding);

@@ -22,7 +22,8 @@ import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, g
 import { compileTrusted, isTrusted } from './trusted-proxies.ts';
 import { upgradeAsRequest } from './upgrade-as-request.ts';
 import { admitPipelined } from './pipelining.ts';
-import { bodyInChunks, connectionChunkBudget, guardBodyChunks, type ChunkLimit } from './body-chunks.ts';
+import { CONNECTION_BODY_CHUNKS, CONNECTION_BODY_CHUNKS_PER_SECOND, bodyInChunks, connectionChunkBudget, guardBodyChunks, type ChunkLimit } from './body-chunks.ts';
+import { ClientBudgets } from './client-budgets.ts';
 import { errorBody } from '../errors/index.ts';
 import { guardHttp2Abuse } from './http2-abuse.ts';
 import type { GatewayStatusInfo, ListenerStatus, ReloadRecord } from '../status/report.ts';
@@ -33,6 +34,8 @@ const AUDIT_FILE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** reloads the status page lists (newest first) */
 const RELOAD_HISTORY = 20;
+/** `sentinel_connections_closed_total` reasons of the chunk budgets */
+const CHUNK_REASON: Record<ChunkLimit, string> = { body: 'body_chunks', connection: 'connection_body_chunks', client: 'client_body_chunks' };
 
 /** a failed reload's error as the history keeps it (a config with many errors has a long message) */
 function clipError(text: string): string {
@@ -75,6 +78,8 @@ export class Gateway {
   readonly metrics = new Metrics();
   /** streaming uploads per client: one count for every generation of this process */
   private readonly uploadSlots = new UploadSlots();
+  /** the per-client buckets behind the connection budgets (client-budgets.ts): kept across reloads */
+  private readonly clientBudgets = new ClientBudgets();
   readonly instanceId = randomUUID();
   readonly startedAt = Date.now();
   log!: Logger;
@@ -180,6 +185,7 @@ export class Gateway {
       features: COMPOSITION.features,
       gatewayInfo: () => this.statusInfo(),
       uploadSlots: this.uploadSlots,
+      clientBudgets: this.clientBudgets,
       ...(previous ? { previous } : {}),
     });
   }
@@ -211,13 +217,13 @@ export class Gateway {
         return;
       }
       // a body (or a connection's bodies) in more pieces than their size explains ends its connection (HTTP/2: its stream): src/server/body-chunks.ts
-      if (bodyInChunks(req)) guardBodyChunks(req, connectionChunkBudget(req), (limit) => this.tooManyChunks(req, runtime, limit));
+      if (bodyInChunks(req)) guardBodyChunks(req, connectionChunkBudget(req, () => this.generation.clientBudgets.chunks(req.socket.remoteAddress ?? '', CONNECTION_BODY_CHUNKS, CONNECTION_BODY_CHUNKS_PER_SECOND)), (limit) => this.tooManyChunks(req, runtime, limit));
       this.generation.dispatch(req, res, runtime);
     };
   }
 
   private tooManyChunks(req: IncomingMessage, runtime: ListenerRuntime, limit: ChunkLimit): void {
-    this.connectionsClosed.inc({ listener: runtime.config.id, reason: limit === 'body' ? 'body_chunks' : 'connection_body_chunks' });
+    this.connectionsClosed.inc({ listener: runtime.config.id, reason: CHUNK_REASON[limit] });
     const stream = (req as unknown as Partial<http2.Http2ServerRequest>).stream;
     if (stream) stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     else req.socket.destroy();

@@ -34,6 +34,7 @@ import { errorBody } from '../errors/index.ts';
 import type { GatewayStatusInfo } from '../status/report.ts';
 import { requestAuditEvent, type AuditEventType } from '../logging/audit.ts';
 import { DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT, UploadGate, UploadSlots } from './upload-slots.ts';
+import { ClientBudgetGate, ClientBudgets, DEFAULT_CONNECTION_BUDGETS_PER_CLIENT } from './client-budgets.ts';
 
 export interface ListenerRuntime {
   readonly config: CompiledListener;
@@ -62,6 +63,8 @@ export interface GenerationDeps {
   gatewayInfo?: () => GatewayStatusInfo;
   /** streaming uploads in flight per client, shared by the process's generations */
   uploadSlots?: UploadSlots;
+  /** the per-client buckets behind the connection budgets, shared by the process's generations */
+  clientBudgets?: ClientBudgets;
 }
 
 const LISTENER = Symbol('sentinel.listener');
@@ -165,6 +168,8 @@ export class Generation {
   private readonly maxHeaderValue: number;
   private readonly maxInFlight: number | undefined;
   private readonly uploads: UploadGate;
+  /** the client's share of the connection budgets (body pieces, WebSocket messages): `limits { max-connection-budgets-per-client }` */
+  readonly clientBudgets: ClientBudgetGate;
   /** upgraded WebSocket connections running on this generation */
   private readonly sessions = new Set<WsSession>();
 
@@ -182,6 +187,7 @@ export class Generation {
     this.maxInFlight = inFlightCap(deps.config.limits);
     const trusted = this.trusted;
     this.uploads = new UploadGate(deps.uploadSlots ?? new UploadSlots(), deps.config.limits['max-streaming-uploads-per-client'] ?? DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT, (ip) => trusted.any && isTrusted(trusted, ip));
+    this.clientBudgets = new ClientBudgetGate(deps.clientBudgets ?? new ClientBudgets(), deps.config.limits['max-connection-budgets-per-client'] ?? DEFAULT_CONNECTION_BUDGETS_PER_CLIENT, (ip) => trusted.any && isTrusted(trusted, ip));
   }
 
   static async create(deps: GenerationDeps): Promise<Generation> {
@@ -359,7 +365,7 @@ export class Generation {
       if (!a) return;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
       // admit() refuses upgrades on routes without `websocket #true`, so the feature is registered here
-      f.result = await this.websocket!.proxy({ ctx: a.ctx, req, socket, head, res, route: a.route, group: a.group, chain: a.chain, inspectFrames: this.frameInspection.has(a.route.id), metrics: this.deps.metrics, sessions: this.sessions });
+      f.result = await this.websocket!.proxy({ ctx: a.ctx, req, socket, head, res, route: a.route, group: a.group, chain: a.chain, inspectFrames: this.frameInspection.has(a.route.id), metrics: this.deps.metrics, sessions: this.sessions, clientBudgets: this.clientBudgets });
     } catch (err) {
       this.failed(err, res, f);
     } finally {

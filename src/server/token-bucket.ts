@@ -1,13 +1,13 @@
 // A token bucket: at most `capacity` tokens, refilled `perSecond` a second, full at creation. The
-// connection chunk budget (body-chunks.ts) and a WebSocket client's message rate
-// (websocket/messages.ts) both draw on one.
+// connection chunk budget (body-chunks.ts), a WebSocket client's message rate
+// (websocket/messages.ts) and the per-client budgets behind both (client-budgets.ts) draw on one.
 export class TokenBucket {
   private tokens: number;
   private last = performance.now();
 
   constructor(
-    private readonly capacity: number,
-    private readonly perSecond: number,
+    readonly capacity: number,
+    readonly perSecond: number,
   ) {
     this.tokens = capacity;
   }
@@ -22,5 +22,10 @@ export class TokenBucket {
     this.tokens = Math.min(this.capacity, this.tokens + ((now - this.last) * this.perSecond) / 1000) - cost;
     this.last = now;
     return this.tokens >= 0;
+  }
+
+  /** Whether the bucket has refilled to its capacity: it holds nothing a new bucket would not. */
+  full(now = performance.now()): boolean {
+    return this.tokens + ((now - this.last) * this.perSecond) / 1000 >= this.capacity;
   }
 }

@@ -71,13 +71,22 @@ export function messageInspection(route: Pick<RawRoute, 'websocket-inspect-messa
  */
 export class MessageRate {
   private readonly bucket: TokenBucket;
-  constructor(perSecond: number) {
+  /**
+   * `client`: the client address's bucket for this route (server/client-budgets.ts, session 27),
+   * charged the same: a new session's full burst no longer means the client's.
+   */
+  constructor(
+    perSecond: number,
+    private readonly client?: TokenBucket,
+  ) {
     this.bucket = new TokenBucket(perSecond * WS_MESSAGE_BURST_SECONDS, perSecond);
   }
 
-  /** Counts one unit; false once the client is over its rate. */
-  take(): boolean {
-    return this.bucket.take();
+  /** Counts one unit; the rate it went over (the session's first), or undefined while both last. */
+  take(): 'session' | 'client' | undefined {
+    if (!this.bucket.take()) return 'session';
+    if (this.client && !this.client.take()) return 'client';
+    return undefined;
   }
 }
 

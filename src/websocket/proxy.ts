@@ -17,7 +17,8 @@ import { classifyUpstreamError } from '../errors/index.ts';
 import { applyHeaderOps, responseHeaders } from '../server/headers.ts';
 import { localBodyBytes, pickContext, relayBody, sendError, type ForwardResult } from '../server/forwarder.ts';
 import { WsSession, type FrameInspector } from './session.ts';
-import { messageInspection } from './messages.ts';
+import { WS_MESSAGE_BURST_SECONDS, messageInspection } from './messages.ts';
+import type { ClientBudgetGate } from '../server/client-budgets.ts';
 
 /** A filter that can inspect the frames of an upgraded connection (agents). */
 export interface WebSocketFrameFilter {
@@ -57,6 +58,8 @@ export interface WsProxyOptions {
   metrics: Metrics;
   /** the generation's live sessions (closed with 1001 when its drain time is over) */
   sessions: Set<WsSession>;
+  /** the client's share of the per-session message rate (server/client-budgets.ts) */
+  clientBudgets?: ClientBudgetGate;
 }
 
 class HandshakeError extends Error {
@@ -178,17 +181,21 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
 
   const inspector = inspecting ? firstInspector(o.chain.filters, ctx, deflate) : undefined;
   const idleSecs = route.raw['websocket-idle-timeout-secs'] ?? WS_IDLE_TIMEOUT_SECS;
+  const limits = messageInspection(route.raw);
+  // reconnecting does not refill the client's burst: its sessions of this route share a bucket (none while unbounded)
+  const clientMessages = inspector && limits.maxMessagesPerSecond > 0 ? o.clientBudgets?.messages(route.id, ctx.clientIp, limits.maxMessagesPerSecond * WS_MESSAGE_BURST_SECONDS, limits.maxMessagesPerSecond) : undefined;
   const session = new WsSession({
     client: o.socket,
     upstream: upSocket,
     clientHead: o.head,
     upstreamHead: upHead,
     inspector,
-    limits: messageInspection(route.raw),
+    limits,
     metrics,
     routeId: route.id,
     log: ctx.log,
     idleTimeoutMs: idleSecs * 1000,
+    ...(clientMessages ? { clientMessages } : {}),
   });
   o.sessions.add(session);
   try {
@@ -197,6 +204,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
     if (session.closedBy === 'too_big') ctx.audit.blocked = 'websocket_message_too_big';
     else if (session.closedBy === 'too_many_fragments') ctx.audit.blocked = 'websocket_too_many_fragments';
     else if (session.closedBy === 'message_rate') ctx.audit.blocked = 'websocket_message_rate';
+    else if (session.closedBy === 'client_message_rate') ctx.audit.blocked = 'websocket_client_message_rate';
     return { status: 101, durationMs: 0, requestBodyBytes: bytes.clientToServer, responseBodyBytes: bytes.serverToClient, upstreamAttempts: 1, upstreamAddr: target.address };
   } finally {
     o.sessions.delete(session);

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/registry.ts';
 import { BoundaryTracker, CloseCode, FrameParser, FrameProtocolError, Opcode, closePayload, encodeFrame, opcodeName } from './frames.ts';
+import type { TokenBucket } from '../server/token-bucket.ts';
 import { MessageAssembler, MessageRate, frameUnit, type InspectUnit, type MessageInspection } from './messages.ts';
 
 export type FrameVerdict = { action: 'allow' } | { action: 'drop' } | { action: 'close'; code: number; reason: string };
@@ -34,10 +35,12 @@ export interface SessionOptions {
   log: Logger;
   /** close with 1001 after this long without bytes in either direction (0 or undefined: never) */
   idleTimeoutMs?: number;
+  /** the client's bucket of this route's messages, over all its sessions (none: trusted proxy, or off) */
+  clientMessages?: TokenBucket;
 }
 
 /** Why the gateway closed a session (the `reason` label of sentinel_websocket_closed_by_gateway_total). */
-export type CloseCause = 'idle' | 'going_away' | 'agent' | 'protocol' | 'too_big' | 'too_many_fragments' | 'message_rate' | 'inspection_error';
+export type CloseCause = 'idle' | 'going_away' | 'agent' | 'protocol' | 'too_big' | 'too_many_fragments' | 'message_rate' | 'client_message_rate' | 'inspection_error';
 
 /** How long a socket may stay open after its peer side is gone or a close was sent. */
 const LINGER_MS = 2000;
@@ -76,7 +79,7 @@ export class WsSession {
   constructor(private readonly o: SessionOptions) {
     this.done = new Promise((r) => (this.resolveDone = r));
     const inspect = o.inspector !== undefined;
-    this.clientRate = inspect && o.limits.maxMessagesPerSecond > 0 ? new MessageRate(o.limits.maxMessagesPerSecond) : undefined;
+    this.clientRate = inspect && o.limits.maxMessagesPerSecond > 0 ? new MessageRate(o.limits.maxMessagesPerSecond, o.clientMessages) : undefined;
     const dir = (c2s: boolean, src: Duplex, dst: Duplex): Direction => ({
       c2s,
       label: c2s ? 'c2s' : 's2c',
@@ -150,9 +153,10 @@ export class WsSession {
         const unit = d.assembler ? d.assembler.push(frame) : frameUnit(frame);
         if (!unit) continue;
         // counted as parsed, before it is queued: one read of 10,000 tiny frames is refused at once
-        if (d.c2s && this.clientRate && !this.clientRate.take()) {
-          this.o.log.info({ perSecond: this.o.limits.maxMessagesPerSecond }, 'websocket client over its message rate; closing the session');
-          this.closeBoth(CloseCode.PolicyViolation, 'Message rate exceeded', 'message_rate');
+        const over = d.c2s && this.clientRate ? this.clientRate.take() : undefined;
+        if (over) {
+          this.o.log.info({ perSecond: this.o.limits.maxMessagesPerSecond, over }, 'websocket client over its message rate; closing the session');
+          this.closeBoth(CloseCode.PolicyViolation, 'Message rate exceeded', over === 'session' ? 'message_rate' : 'client_message_rate');
           return;
         }
         d.queue.push(unit);

@@ -143,10 +143,11 @@ export class WsClient {
   ) {}
 
   /** Connects, sends the upgrade request and reads the answer's head (and body when not 101). */
-  static async connect(port: number, path = '/', headers: Record<string, string> = {}, opts: { tls?: { ca: Buffer; servername: string } } = {}): Promise<WsClient> {
+  static async connect(port: number, path = '/', headers: Record<string, string> = {}, opts: { tls?: { ca: Buffer; servername: string }; host?: string } = {}): Promise<WsClient> {
+    const host = opts.host ?? '127.0.0.1';
     const socket = opts.tls
-      ? tls.connect({ port, host: '127.0.0.1', ca: opts.tls.ca, servername: opts.tls.servername, ALPNProtocols: ['http/1.1'] })
-      : net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      ? tls.connect({ port, host, ca: opts.tls.ca, servername: opts.tls.servername, ALPNProtocols: ['http/1.1'] })
+      : net.connect({ port, host, allowHalfOpen: true });
     await new Promise<void>((ok, fail) => {
       socket.once(opts.tls ? 'secureConnect' : 'connect', ok);
       socket.once('error', fail);
