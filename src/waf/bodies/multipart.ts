@@ -317,6 +317,60 @@ function rfc2231Names(v: string): string[] {
   return [werkzeug, star].filter((n): n is string => n !== undefined);
 }
 
+/** Rack 3.1 reads a Content-Disposition up to this many bytes, and up to this many parameters. */
+const RACK_DISPOSITION_BYTES = 1536;
+const RACK_MAX_PARAMS = 16;
+
+/**
+ * The part as Rack 3.1's rewritten parser reads it (session 27 audit), when that may differ from the
+ * WAF's reading: a Content-Disposition over 1536 bytes is ignored (the part is named by its
+ * Content-ID header, else `<Content-Type>[]`, and is never a file, whatever its `filename`), and
+ * parameters past the sixteenth are not read; `name` is matched exactly (`NAME=` is no name), and a
+ * part without a name is named by its file name, else `<Content-Type>[]`. Undefined for a file
+ * (Rack keeps a file's content out of the form, as the WAF does) or a dropped part (`filename=""`).
+ */
+export function rackPart(disposition: string, contentId: string | undefined, contentType: string | undefined): { name: string } | undefined {
+  let name: string | undefined;
+  let filename: string | undefined;
+  if (disposition.length > RACK_DISPOSITION_BYTES) name = contentId;
+  else {
+    let filenameStar: string | undefined;
+    const semi = disposition.indexOf(';');
+    let rest = semi < 0 ? '' : disposition.slice(semi + 1);
+    let count = 0;
+    for (let eq = rest.indexOf('='); eq >= 0 && ++count <= RACK_MAX_PARAMS; eq = rest.indexOf('=')) {
+      const param = rest.slice(0, eq).replace(/^\s+/, '');
+      rest = rest.slice(eq + 1);
+      let value = '';
+      if (rest[0] === '"') {
+        // a quoted value: backslash escapes dropped (a `filename` keeps `\` before anything but `"`)
+        let i = 1;
+        for (; i < rest.length && rest[i] !== '"'; i++) {
+          if (rest[i] === '\\' && i + 1 < rest.length) {
+            if (param === 'filename' && rest[i + 1] !== '"') value += '\\';
+            i++;
+          }
+          value += rest[i];
+        }
+        rest = rest.slice(i + 1);
+      } else {
+        const end = rest.indexOf(';');
+        value = end < 0 ? rest.trim() : rest.slice(0, end);
+        rest = end < 0 ? '' : rest.slice(end);
+      }
+      if (param === 'name') name = value;
+      else if (param === 'filename') filename = value;
+      else if (param === 'filename*') filenameStar = value;
+      const next = rest.indexOf(';');
+      if (next >= 0) rest = rest.slice(next + 1);
+    }
+    if (filenameStar !== undefined) filename = filenameStar.split("'").slice(2).join("'");
+  }
+  if (filename !== undefined) return undefined;
+  if (name === undefined || name === '') name = `${contentType ?? 'text/plain'}[]`;
+  return { name };
+}
+
 interface PartState {
   headerLines: string[];
   content: string[];
@@ -363,16 +417,21 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
     }
     const headers = unfoldHeaders(p.headerLines, flags);
     let disposition: Disposition | undefined;
+    let rawDisposition = '';
     let contentType: string | undefined;
+    let contentId: string | undefined;
     let transferEncoding: string | undefined;
     for (const h of headers) {
       if (h.name === 'content-disposition') {
         if (disposition) throw new MultipartError('multipart: duplicate Content-Disposition header');
         disposition = parseDisposition(h.value, flags);
+        rawDisposition = h.raw.slice(h.raw.indexOf(':') + 1).replace(/^[ \t]+/, '');
       } else if (h.name === 'content-type') {
         contentType = h.value;
       } else if (h.name === 'content-transfer-encoding') {
         transferEncoding = h.value.trim().toLowerCase();
+      } else if (h.name === 'content-id' && contentId === undefined) {
+        contentId = h.value;
       }
     }
     if (!disposition) throw new MultipartError('multipart: part without Content-Disposition');
@@ -398,6 +457,16 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
     } else {
       addField(name, content, transferEncoding);
       for (const other of disposition.otherNames) addField(other, content, transferEncoding);
+    }
+    // Rack 3.1 parts ways only on a long or oddly spelled Content-Disposition: a file here may be
+    // a field there (`filename="<1,600 bytes>"` with `Content-ID: q` is the field q to a Rails
+    // application), under another name. The CRS then reads it as that field.
+    if (!disposition.plainSpelling || rawDisposition.length > RACK_DISPOSITION_BYTES) {
+      const rack = rackPart(rawDisposition, contentId, contentType);
+      const asField = disposition.filename === undefined || isFieldToSomeParser(disposition);
+      if (rack !== undefined && (!asField || (rack.name !== name && !disposition.otherNames.includes(rack.name)))) {
+        addField(rack.name, content, transferEncoding);
+      }
     }
   };
   const addField = (name: string, content: string, transferEncoding: string | undefined): void => {

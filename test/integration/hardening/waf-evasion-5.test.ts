@@ -1,7 +1,9 @@
 // WAF evasion, fifth round (docs/security.md, "Session 27 WAF evasion audit"): rule exclusions by
-// argument name against names a backend reads apart, XML with an internal DTD subset, ... Real gateways on loopback with the
+// argument name against names a backend reads apart, XML with an internal DTD subset, multipart
+// parts as Rack 3.1 reads them, ... Real gateways on loopback with the
 // in-process WAF (CRS PL1), a recording upstream, exact bytes over a socket. Every probe was also
-// sent to nginx + ModSecurity 3.0.9 with the same CRS and the same exclusions.
+// sent to nginx + ModSecurity 3.0.9 with the same CRS and the same exclusions, and the multipart
+// bodies to Rack 3.1.22's parser (its lib run under Debian's Ruby 3.1) and Rack 2.2.
 // needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,6 +102,30 @@ describe('WAF evasion, fifth round', () => {
         ['billion laughs', req('POST', '/x', [XML], `<!DOCTYPE r [${laughs.join('')}]><r>&h;</r>`)],
         ['quadratic blowup', req('POST', '/x', [XML], `<!DOCTYPE r [<!ENTITY a "${'x'.repeat(20_000)}">]><r>${'&a;'.repeat(10_000)}</r>`)],
         ['a parameter entity reference', req('POST', '/x', [XML], `<!DOCTYPE r [<!ENTITY % p '<!ENTITY e "${union}">'> %p; <!ENTITY e 'ok'>]><r>&e;</r>`)],
+      ]),
+      [],
+    );
+  });
+
+  test('multipart: a part Rack 3.1 reads as another field (a Content-Disposition over 1,536 bytes, past 16 parameters, `NAME=`)', async () => {
+    const pad = 'x'.repeat(1600);
+    const raw = (headers: string[]): string => ['--BND', ...headers, '', union, '--BND--', ''].join('\r\n');
+    const many = Array.from({ length: 16 }, (_, i) => `x${i}=1`).join('; ');
+    // forwarded (200) before, with the CRS as shipped: a file to the WAF (and to ModSecurity, 200:
+    // the CRS never reads a file), the field `q` (or `text/plain`) to a Rails or Sinatra application
+    assert.deepEqual(
+      await leakedProbes(strict.port, upstream, [
+        ['a long file name and Content-ID: q (Rack 3.1: the field q)', req('POST', '/x', [MP], raw([`Content-Disposition: form-data; name="a"; filename="${pad}.txt"`, 'Content-ID: q']))],
+        ['a long file name alone (Rack 3.1: the field text/plain[])', req('POST', '/x', [MP], raw([`Content-Disposition: form-data; name="a"; filename="${pad}.txt"`]))],
+      ]),
+      [],
+    );
+    // forwarded (200) before with ARGS:a excluded: `a` to the WAF, another name to Rack 3.1
+    assert.deepEqual(
+      await leakedProbes(excluded.port, upstream, [
+        ['a long Content-Disposition and Content-ID: q', req('POST', '/x', [MP], raw([`Content-Disposition: form-data; name="a"; x="${pad}"`, 'Content-ID: q']))],
+        ['name after 16 parameters (Rack 3.1: text/plain[])', req('POST', '/x', [MP], raw([`Content-Disposition: form-data; ${many}; name="a"`]))],
+        ['NAME= (Rack 3.1: text/plain[])', req('POST', '/x', [MP], raw(['Content-Disposition: form-data; NAME="a"']))],
       ]),
       [],
     );

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { parseMultipart } from '../../../src/waf/bodies/index.ts';
+import { rackPart } from '../../../src/waf/bodies/multipart.ts';
 
 const CT = 'multipart/form-data; boundary=XyZ';
 const crlf = (...lines: string[]): string => lines.join('\r\n');
@@ -302,5 +303,37 @@ describe('parseMultipart: a part name other parsers read differently (session 26
   it('plainly spelled names are read once', () => {
     for (const p of ['name="q"', 'name=q', 'name="q"; filename="a.txt"', `name="f"; filename="a b.txt"; filename*=utf-8''a%20b.txt`]) assert.ok(named(p).every((n) => n === 'q' || n === 'f'), p);
     assert.deepEqual(named('name="a b"'), ['a b']);
+  });
+});
+
+describe('parseMultipart: a part as Rack 3.1 reads it (session 27 audit)', () => {
+  const pad = 'x'.repeat(1600);
+  const part = (...headers: string[]): string => crlf('--XyZ', ...headers, '', 'V', '--XyZ--', '');
+  const names = (body: string): string[] => parseMultipart(body, CT).args.map(([n]) => n);
+  it('rackPart: Rack 3.1 names (checked against rack 3.1.22 run under Ruby 3.1)', () => {
+    assert.deepEqual(rackPart('form-data; name="q"', undefined, undefined), { name: 'q' });
+    assert.deepEqual(rackPart('form-data; NAME="q"', undefined, undefined), { name: 'text/plain[]' });
+    assert.deepEqual(rackPart('form-data; name="a"; x="; name=q"', undefined, undefined), { name: 'a' });
+    assert.deepEqual(rackPart('form-data; name=q x', undefined, undefined), { name: 'q x' });
+    assert.deepEqual(rackPart(`form-data; name="a"; filename="${pad}"`, 'q', undefined), { name: 'q' });
+    assert.deepEqual(rackPart(`form-data; name="a"; filename="${pad}"`, undefined, 'q'), { name: 'q[]' });
+    const many = Array.from({ length: 16 }, (_, i) => `x${i}=1`).join('; ');
+    assert.deepEqual(rackPart(`form-data; ${many}; name="a"`, undefined, undefined), { name: 'text/plain[]' });
+    assert.equal(rackPart('form-data; name="a"; filename="a.txt"', undefined, undefined), undefined);
+  });
+  it('a file to the WAF whose Content-Disposition Rack 3.1 ignores (over 1,536 bytes) is also the field Rack reads', () => {
+    const body = part(`Content-Disposition: form-data; name="a"; filename="${pad}.txt"`, 'Content-ID: q');
+    const r = parseMultipart(body, CT);
+    assert.equal(r.files.length, 1);
+    assert.deepEqual(r.args, [['q', 'V']]);
+  });
+  it('a name Rack 3.1 does not read (past 16 parameters, NAME=) is also its fallback name', () => {
+    const many = Array.from({ length: 16 }, (_, i) => `x${i}=1`).join('; ');
+    assert.ok(names(part(`Content-Disposition: form-data; ${many}; name="a"`)).includes('text/plain[]'));
+    assert.ok(names(part('Content-Disposition: form-data; NAME="a"', 'Content-Type: text/csv')).includes('text/csv[]'));
+  });
+  it('plainly spelled parts of usual length: one name, as before', () => {
+    assert.deepEqual(names(part('Content-Disposition: form-data; name="a"')), ['a']);
+    assert.deepEqual(parseMultipart(part(`Content-Disposition: form-data; name="a"; filename="${'y'.repeat(200)}.txt"`), CT).args, []);
   });
 });
