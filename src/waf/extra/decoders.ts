@@ -49,12 +49,39 @@ export function decodeBase64Any(run: string): string | undefined {
   return Buffer.from(s, 'base64').toString('latin1');
 }
 
-/** Adds a decoded run when it is text (a JSON text as its string leaves); false when it is not. */
-function addText(out: string[], decoded: string | undefined): boolean {
-  if (decoded === undefined || decoded.length < MIN_DECODED || printableShare(decoded) < PRINTABLE_SHARE) return false;
+/** How many decodings deep a text is read (an application that decodes a value twice, session 27). */
+const MAX_LAYERS = 3;
+
+/**
+ * The text of decoded bytes that are UTF-16LE (.NET's `Encoding.Unicode`, PowerShell's
+ * `-EncodedCommand`): an even length with a NUL in at least 90% of the odd bytes (ASCII text), as
+ * UTF-8 bytes; else undefined. Random bytes have a NUL in 1 of 256.
+ */
+function utf16leText(s: string): string | undefined {
+  if (s.length < 2 * MIN_DECODED) return undefined;
+  const n = s.length & ~1;
+  let nul = 0;
+  for (let i = 1; i < n; i += 2) if (s.charCodeAt(i) === 0) nul++;
+  if (nul < 0.9 * (n / 2)) return undefined;
+  return Buffer.from(Buffer.from(s.slice(0, n), 'latin1').toString('utf16le'), 'utf8').toString('latin1');
+}
+
+/**
+ * Adds a decoded run when it is text (a JSON text as its string leaves); false when it is not.
+ * UTF-16LE bytes are read as their text; a text that is itself base64 is read once more, up to
+ * MAX_LAYERS decodings (neither the CRS nor ModSecurity decodes any layer).
+ */
+function addText(out: string[], decoded: string | undefined, layer = 1): boolean {
+  if (decoded === undefined || decoded.length < MIN_DECODED) return false;
+  if (printableShare(decoded) < PRINTABLE_SHARE) {
+    const wide = utf16leText(decoded);
+    if (wide === undefined || printableShare(wide) < PRINTABLE_SHARE) return false;
+    decoded = wide;
+  }
   const leaves = jsonLeaves(decoded);
   if (leaves.length) for (const leaf of leaves) out.push(leaf);
   else out.push(decoded);
+  if (layer < MAX_LAYERS && decoded.length >= 12) readBase64(decoded, out, layer + 1);
   return true;
 }
 
@@ -89,13 +116,15 @@ export function base64Texts(value: string): string[] {
   return out;
 }
 
-function readBase64(value: string, out: string[]): void {
+function readBase64(value: string, out: string[], layer = 1): void {
   let runs = 0;
-  BASE64_RUN.lastIndex = 0;
-  // every run (a cap of 32 texts let a payload follow 32 benign ones: session 24 WAF evasion audit)
-  for (let m = BASE64_RUN.exec(value); m; m = BASE64_RUN.exec(value)) {
+  // every run (a cap of 32 texts let a payload follow 32 benign ones: session 24 WAF evasion audit);
+  // its own RegExp a layer: a decoded text is read while the outer value's runs are
+  const runRe = layer === 1 ? BASE64_RUN : new RegExp(BASE64_RUN.source, 'g');
+  runRe.lastIndex = 0;
+  for (let m = runRe.exec(value); m; m = runRe.exec(value)) {
     runs++;
-    addText(out, decodeBase64Any(m[0]));
+    addText(out, decodeBase64Any(m[0]), layer);
   }
   // one run that is the whole value (the usual case): nothing skipped, nothing more to read
   if ((runs === 1 && /^[A-Za-z0-9+/_-]+=*$/.test(value)) || JWT_SHAPE.test(value)) return;
@@ -104,7 +133,7 @@ function readBase64(value: string, out: string[]): void {
   NOT_BASE64.lastIndex = 0;
   const joined = head.replace(NOT_BASE64, '');
   if (joined.length < 12 || joined.length === head.length) return;
-  for (let shift = 0; shift < 4; shift++) if (addText(out, decodeBase64Any(joined.slice(shift)))) return;
+  for (let shift = 0; shift < 4; shift++) if (addText(out, decodeBase64Any(joined.slice(shift)), layer)) return;
 }
 
 /** `t:sentinelBase64Text`: the decoded texts of base64Texts joined by newlines ('' if none). */

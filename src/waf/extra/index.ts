@@ -2,8 +2,9 @@
 // here and loaded right before the CRS rules. They run in phase 2, before the CRS's blocking
 // evaluation (949110), and add to the same anomaly scores (tx.inbound_anomaly_score_pl1 and the
 // per-attack tx.*_score), so the CRS thresholds decide as for any CRS detection.
-//   base64  - base64 / base64url / unpadded values decoded (only mostly printable text) and run
-//             through libinjection SQLi/XSS and the CRS's LFI / Unix shell phrase lists
+//   base64  - base64 / base64url / unpadded values decoded (only mostly printable text; UTF-16LE
+//             read as text; up to three layers) and run through libinjection SQLi/XSS and the
+//             CRS's LFI / Unix shell / PowerShell phrase lists
 //   headers - every request header value through libinjection SQLi/XSS (the CRS checks only
 //             User-Agent, Referer and cookies)
 //   json    - JSON carried in arguments, headers, cookies and XML text (and JSON in JSON strings),
@@ -69,6 +70,8 @@ export function extraRulesText(sets: readonly ExtraRuleSet[], crsRulesDir: strin
       rule(990103, 'base64', ALL_INPUTS, `@pmFromFile ${join(crsRulesDir, 'lfi-os-files.data')}`, 't:none,t:sentinelBase64Text,t:normalisePathWin,t:lowercase', LFI, 'OS file access in a base64-encoded value'),
       rule(990104, 'base64', ALL_INPUTS, '@rx (?:^|[\\\\/])\\.\\.(?:[\\\\/]|$)', 't:none,t:sentinelBase64Text', LFI, 'Path traversal in a base64-encoded value'),
       rule(990105, 'base64', ALL_INPUTS, `@pmFromFile ${join(crsRulesDir, 'unix-shell.data')}`, 't:none,t:sentinelBase64Text,t:cmdLine,t:normalisePath', RCE, 'Unix shell command or path in a base64-encoded value'),
+      // PowerShell's -EncodedCommand is base64 of UTF-16LE (session 27): the CRS's cmdlet list, as 932120 reads it
+      rule(990106, 'base64', ALL_INPUTS, `@pmFromFile ${join(crsRulesDir, 'windows-powershell-commands.data')}`, 't:none,t:sentinelBase64Text,t:cmdLine', RCE, 'Windows PowerShell command in a base64-encoded value'),
     );
   }
   if (want.has('headers')) {

