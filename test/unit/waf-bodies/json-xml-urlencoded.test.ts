@@ -4,6 +4,8 @@ import { describe, it } from 'node:test';
 import { parseJson, parseUrlEncoded, parseXml } from '../../../src/waf/bodies/index.ts';
 import { urlDecode } from '../../../src/waf/transformations/decode.ts';
 import { MIN_EXPANSION_BUDGET } from '../../../src/waf/bodies/dtd.ts';
+import { MAX_ERRORS } from '../../../src/waf/bodies/xml.ts';
+import { SaxesParser } from 'saxes';
 
 describe('parseJson', () => {
   it('flattens objects and arrays with the json. prefix (json.a.b, json.list.0)', () => {
@@ -251,5 +253,27 @@ describe('parseXml: the internal DTD subset (session 27 WAF evasion audit)', () 
     assert.ok(quadratic.texts.reduce((n, t) => n + t.length, 0) <= 2 * 110_000);
     // within the budget: read whole
     assert.equal(parseXml(`<!DOCTYPE r [<!ENTITY a "${'x'.repeat(100)}">]><r>${'&a;'.repeat(600)}</r>`).texts[0]!.length, 60_000);
+  });
+});
+
+describe('parseXml: an error flood (session 27)', () => {
+  it('stops after MAX_ERRORS errors: 20,000 bad references make 64 errors, not 20,000', () => {
+    // counted, not timed: saxes makes an Error (with a stack trace) per error it reports
+    const proto = SaxesParser.prototype as unknown as { makeError: (m: string) => Error };
+    const made = proto.makeError;
+    let count = 0;
+    proto.makeError = function (this: unknown, m: string): Error {
+      count++;
+      return made.call(this, m);
+    };
+    try {
+      for (const doc of [`<r>${'&x;'.repeat(20_000)}</r>`, `<r>${'<<'.repeat(20_000)}</r>`]) {
+        count = 0;
+        assert.match(parseXml(doc).error ?? '', /XML parse error/);
+        assert.ok(count <= MAX_ERRORS, `${count} errors made`);
+      }
+    } finally {
+      proto.makeError = made;
+    }
   });
 });
