@@ -42,7 +42,11 @@ export interface NewTransactionInput {
   uri: string;
   /** e.g. "HTTP/1.1" */
   protocol: string;
-  headers: [string, string][];
+  /** The request headers as (name, value) pairs, in order. */
+  headers?: [string, string][];
+  /** Or the same headers as one flat list (name, value, name, value, ...): one array a request,
+   * not one a header (the in-process agent's form). Used when given, instead of `headers`. */
+  headerList?: readonly string[];
 }
 
 export class Waf {
@@ -61,16 +65,19 @@ export class Waf {
   }
 
   newTransaction(input: NewTransactionInput): Transaction {
-    const tx = new Transaction(
-      this.ruleSet,
-      this.store,
-      { clientIp: input.clientIp, clientPort: input.clientPort, serverIp: input.serverIp, serverPort: input.serverPort },
-      { method: input.method, uri: input.uri, protocol: input.protocol },
-      input.headers,
-    );
+    const list = input.headerList ?? flatHeaders(input.headers ?? []);
+    // The input is the connection and the request line (it has their members): no copies a request.
+    const tx = new Transaction(this.ruleSet, this.store, input, input, list);
     if (this.scoped.length) {
       const path = input.uri.split('?')[0]!;
-      const host = (input.headers.find(([k]) => k.toLowerCase() === 'host')?.[1] ?? '').replace(/:\d+$/, '').toLowerCase();
+      let host = '';
+      for (let i = 0; i + 1 < list.length; i += 2) {
+        if (list[i]!.toLowerCase() === 'host') {
+          host = list[i + 1]!;
+          break;
+        }
+      }
+      host = host.replace(/:\d+$/, '').toLowerCase();
       for (const s of this.scoped) {
         if (s.pathPrefix !== undefined && !path.startsWith(s.pathPrefix)) continue;
         if (s.host !== undefined && s.host.toLowerCase() !== host) continue;
@@ -79,6 +86,13 @@ export class Waf {
     }
     return tx;
   }
+}
+
+/** (name, value) pairs as one flat list: name, value, name, value, ... */
+export function flatHeaders(pairs: readonly (readonly [string, string])[]): string[] {
+  const out: string[] = [];
+  for (const [k, v] of pairs) out.push(k, v);
+  return out;
 }
 
 /** Compiles SecLang directives (already parsed) into a Waf. */

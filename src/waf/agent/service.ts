@@ -23,6 +23,7 @@ import type { WafAgentConfig } from './config.ts';
 /** Rules that only evaluate or report the anomaly score (not a detection of their own). */
 const SCORING_RULES = /^9(?:49|59|80)\d{3}$/;
 const MAX_DATA = 200;
+const NO_DETECTIONS: readonly MatchedRule[] = Object.freeze([]);
 
 export interface AuditLine {
   ts: string;
@@ -97,7 +98,7 @@ export class WafService {
       const path = ev.uri.split('?')[0]!;
       if (excluded.some((p) => path.startsWith(p))) return allow().tag('waf-excluded-path');
     }
-    const headers = headerPairs(ev);
+    const headers = headerList(ev);
     const tx = this.waf.newTransaction({
       clientIp: ev.metadata.client_ip,
       clientPort: ev.metadata.client_port,
@@ -105,9 +106,35 @@ export class WafService {
       method: ev.method,
       uri: ev.uri,
       protocol: normaliseProtocol(ev.metadata.protocol),
-      headers,
+      headerList: headers,
     });
-    const p: Pending = {
+    const it = tx.processRequestHeaders();
+    if (it) return this.finish(ev.correlation_id, this.pendingOf(ev, tx), it, 'request_headers');
+    if (this.config.inspectRequestBody && declaresBody(headers)) {
+      this.pending.set(ev.correlation_id, this.pendingOf(ev, tx));
+      return allow();
+    }
+    // No body to wait for: phase 2 runs now so argument rules see the query string.
+    const body = tx.processRequestBody();
+    // With request-side-only the decision ends the transaction: it is kept for later events only
+    // when some can come.
+    if (!this.config.requestSideOnly) {
+      const p = this.pendingOf(ev, tx);
+      this.pending.set(ev.correlation_id, p);
+      return this.decide(ev.correlation_id, p, body, 'request_headers');
+    }
+    if (body !== undefined || tx.loggedMatches !== 0 || this.config.auditAll) return this.decide(ev.correlation_id, this.pendingOf(ev, tx), body, 'request_headers');
+    // Nothing that logs matched (a benign request): decide() would add no header, and after the
+    // logging phases write an audit line only if one of those logged. No Pending record for it.
+    this.pending.delete(ev.correlation_id);
+    tx.processLogging();
+    if (tx.loggedMatches !== 0) this.writeAudit(ev.correlation_id, this.pendingOf(ev, tx), 'allow', 'request_headers');
+    return allow();
+  }
+
+  /** The record of a transaction kept between events or audited. */
+  private pendingOf(ev: RequestHeadersEvent, tx: Transaction): Pending {
+    return {
       tx,
       clientIp: ev.metadata.client_ip,
       method: ev.method,
@@ -117,17 +144,6 @@ export class WafService {
       inspectResponse: this.config.inspectResponseBody,
       audited: false,
     };
-    const it = tx.processRequestHeaders();
-    if (it) return this.finish(ev.correlation_id, p, it, 'request_headers');
-    if (this.config.inspectRequestBody && declaresBody(headers)) {
-      this.pending.set(ev.correlation_id, p);
-      return allow();
-    }
-    // With request-side-only the decision below ends the transaction: it is kept for later
-    // events only when some can come.
-    if (!this.config.requestSideOnly) this.pending.set(ev.correlation_id, p);
-    // No body to wait for: phase 2 runs now so argument rules see the query string.
-    return this.decide(ev.correlation_id, p, tx.processRequestBody(), 'request_headers');
   }
 
   onRequestBodyChunk(ev: RequestBodyChunkEvent): Decision {
@@ -230,7 +246,9 @@ export class WafService {
       .reasonCode('WAF_BLOCKED');
   }
 
-  private detections(tx: Transaction): MatchedRule[] {
+  private detections(tx: Transaction): readonly MatchedRule[] {
+    // A benign request has no logged match: no list and no filter pass (asked twice a decision).
+    if (tx.loggedMatches === 0) return NO_DETECTIONS;
     return tx.matchedRules().filter((m) => !SCORING_RULES.test(String(m.id)) && m.id >= 900000 && m.severity !== undefined);
   }
 
@@ -271,22 +289,24 @@ export class WafService {
 }
 
 /**
- * A request_headers event's headers as the engine's (name, value) list: `ev.headers` flattened in
- * its order. In-process the event is the gateway's RequestHeadersMessage: when every raw name is
- * already in the agent form (lower case, as Node gives them) the pairs are read from the raw
- * headers, the same pairs without the agent-form object and its lists (toHeaderValues).
+ * A request_headers event's headers as the engine's flat list (name, value, name, value, ...):
+ * `ev.headers` flattened in its order. One array a request, not one a header (the pairs were 8
+ * arrays for a browser GET's 7 headers). In-process the event is the gateway's
+ * RequestHeadersMessage: when every raw name is already in the agent form (lower case, as Node
+ * gives them) the list is read from the raw headers, without the agent-form object and its lists
+ * (toHeaderValues).
  */
-export function headerPairs(ev: RequestHeadersEvent): [string, string][] {
-  if (!(ev instanceof RequestHeadersMessage)) return listPairs(ev.headers);
+export function headerList(ev: RequestHeadersEvent): string[] {
+  if (!(ev instanceof RequestHeadersMessage)) return flatList(ev.headers);
   const raw = ev.rawHeaders;
-  const out: [string, string][] = [];
+  const out: string[] = [];
   for (const name in raw) {
     const v = raw[name];
     if (v === undefined) continue;
-    if (!lowerCase(name)) return listPairs(ev.headers);
-    if (typeof v === 'string') out.push([name, v]);
-    else if (Array.isArray(v)) for (const x of v) out.push([name, String(x)]);
-    else out.push([name, String(v)]);
+    if (!lowerCase(name)) return flatList(ev.headers);
+    if (typeof v === 'string') out.push(name, v);
+    else if (Array.isArray(v)) for (const x of v) out.push(name, String(x));
+    else out.push(name, String(v));
   }
   return out;
 }
@@ -302,13 +322,20 @@ function lowerCase(name: string): boolean {
   return true;
 }
 
-/** A `content-length` other than "0" or a `transfer-encoding` among the pairs (a loop: no closure per event). */
-export function declaresBody(headers: [string, string][]): boolean {
-  for (let i = 0; i < headers.length; i++) {
-    const [k, v] = headers[i]!;
-    if ((k === 'content-length' && v !== '0') || k === 'transfer-encoding') return true;
+/** A `content-length` other than "0" or a `transfer-encoding` in a flat header list (a loop: no closure per event). */
+export function declaresBody(headers: readonly string[]): boolean {
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const k = headers[i]!;
+    if ((k === 'content-length' && headers[i + 1] !== '0') || k === 'transfer-encoding') return true;
   }
   return false;
+}
+
+/** Agent-form headers (name -> values) as one flat list, in order. */
+function flatList(headers: Record<string, string[]>): string[] {
+  const out: string[] = [];
+  for (const name of Object.keys(headers)) for (const v of headers[name]!) out.push(name, v);
+  return out;
 }
 
 /** Agent-form headers (name -> values) as (name, value) pairs, in order. */

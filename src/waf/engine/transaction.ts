@@ -239,7 +239,8 @@ export class Transaction {
     private readonly store: PersistentStore,
     conn: ConnectionInfo,
     req: RequestLine,
-    headers: [string, string][],
+    /** Flat: name, value, name, value, ... (index.ts flatHeaders). */
+    headers: readonly string[],
   ) {
     this.serial = ++txSerial;
     this.id = nextUniqueId();
@@ -350,6 +351,11 @@ export class Transaction {
     return this.mode;
   }
 
+  /** How many logged rule matches so far (matchedRules().length without the list). */
+  get loggedMatches(): number {
+    return this.logged;
+  }
+
   /** Logged matched rules in evaluation order. */
   matchedRules(): MatchedRule[] {
     // A benign CRS GET has ~45 nolog records and no logged one (the agent asks twice a request).
@@ -390,7 +396,7 @@ export class Transaction {
     return (this.colSlots[slot] ??= new Collection());
   }
 
-  private setRequest(conn: ConnectionInfo, req: RequestLine, headers: [string, string][]): void {
+  private setRequest(conn: ConnectionInfo, req: RequestLine, headers: readonly string[]): void {
     // The transaction is new: its slot arrays are fresh copies (every value and selection
     // undefined) and no group summary exists before the first phase run takes its own stamp, so
     // the set-up writes its scalars straight into the slots, not through setScalarAt's compare,
@@ -429,8 +435,9 @@ export class Transaction {
     const rh = this.colAt(C_REQUEST_HEADERS);
     const rhn = this.colAt(C_REQUEST_HEADERS_NAMES);
     let contentType: string | undefined;
-    for (let i = 0; i < headers.length; i++) {
-      const [k, v] = headers[i]!;
+    for (let j = 0, i = 0; j + 1 < headers.length; j += 2, i++) {
+      const k = headers[j]!;
+      const v = headers[j + 1]!;
       rh.addItem(HEADER_ITEMS.item(i, k, v));
       rhn.addItem(HEADER_NAME_ITEMS.item(i, k, k));
       // Only a name of one of the three lengths looked for is lower-cased (no builtin call per

@@ -10,7 +10,7 @@ import type { RequestBodyChunkEvent, RequestHeadersEvent } from '../../../src/ag
 import { defaultConfig, type WafAgentConfig } from '../../../src/waf/agent/config.ts';
 import { requestSideOnly } from '../../../src/waf/agent/in-process.ts';
 import { buildWaf, WafService, type AuditLine } from '../../../src/waf/agent/service.ts';
-import type { Waf } from '../../../src/waf/index.ts';
+import { wafFromText, type Waf } from '../../../src/waf/index.ts';
 import { crsDir } from '../waf-regex/crs-rules.ts';
 
 let waf: Waf;
@@ -85,6 +85,32 @@ describe('WafService transaction lifetime', () => {
     svc.onRequestHeaders(headers('GET', '/search?q=shoes', 'shop.example'));
     assert.equal(audit.length, 1);
     assert.equal(audit[0]!.decision, 'allow');
+  });
+
+  test('request side only: a rule that logs only in the logging phase is audited at the decision, without a detection header', () => {
+    // The decision is taken before phases 3-5 run (nothing logged yet: no X-WAF-Detected), then
+    // the logging phases run and their logged match gets the request's audit line.
+    const late = wafFromText(`SecRuleEngine On\nSecRule REQUEST_METHOD "@streq GET" "id:900990,phase:5,pass,log,severity:2,msg:'late'"\nSecRule ARGS:early "@streq 1" "id:900991,phase:2,pass,log,severity:2,msg:'early'"`);
+    const audit: AuditLine[] = [];
+    const svc = new WafService(late, { ...config, auditAll: false, requestSideOnly: true }, (l) => audit.push(l));
+    const wire = svc.onRequestHeaders(headers('GET', '/search?q=shoes', 'shop.example')).toWire('x');
+    assert.equal(wire.decision, 'allow');
+    assert.doesNotMatch(JSON.stringify(wire), /X-WAF-Detected/);
+    assert.equal(svc.inFlight, 0);
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0]!.decision, 'detect');
+    assert.equal(audit[0]!.phase, 'request_headers');
+    assert.equal(audit[0]!.uri, '/search?q=shoes');
+    assert.equal(audit[0]!.client_ip, '192.0.2.7');
+    assert.deepEqual(audit[0]!.rules.map((r) => r.id), [900990]);
+    // a match before the decision: the header, and one line with both rules
+    const wire2 = svc.onRequestHeaders(headers('GET', '/search?early=1', 'shop.example')).toWire('x');
+    assert.match(JSON.stringify(wire2), /X-WAF-Detected/);
+    assert.equal(audit.length, 2);
+    assert.deepEqual(audit[1]!.rules.map((r) => r.id), [900991, 900990]);
+    // another method: nothing matches, nothing audited
+    svc.onRequestHeaders(headers('HEAD', '/search?q=shoes', 'shop.example'));
+    assert.equal(audit.length, 2);
   });
 
   test('request side only: a blocked request leaves nothing pending', () => {

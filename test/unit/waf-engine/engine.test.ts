@@ -270,6 +270,9 @@ SecRule ARGS "@contains x" "id:141,phase:1,pass,log,tag:'t2'"`;
     assert.deepEqual(run(waf, { uri: '/upload/a?v=x' }).ids, [141]);
     assert.deepEqual(run(waf, { uri: '/other?v=x' }).ids, [140, 141]);
     assert.deepEqual(run(waf, { uri: '/other?v=x', headers: [['Host', 'API.test:8443']] }).ids, [140]);
+    // the same headers as a flat list (the in-process agent's form), the host not first
+    assert.deepEqual(run(waf, { uri: '/other?v=x', headerList: ['accept', '*/*', 'host', 'api.test'] }).ids, [140]);
+    assert.deepEqual(run(waf, { uri: '/other?v=x', headerList: ['accept', 'host', 'host', 'other.test'] }).ids, [140, 141]);
   });
 });
 

@@ -23,6 +23,20 @@ function vars(over: Partial<NewTransactionInput>): Record<number, string[]> {
 }
 
 describe('request set-up', () => {
+  it('a flat header list (name, value, ...) sets up what the same (name, value) pairs do', () => {
+    const lists: [string, string][][] = [
+      [],
+      [['Host', 'Shop.test:8080'], ['Cookie', 'a=1; b=2'], ['content-type', 'application/x-www-form-urlencoded'], ['x-a', '1'], ['x-a', '2']],
+      [['cookie', 'a=again'], ['HOST', 'h'], ['Content-Type', 'multipart/form-data; boundary=x'], ['', ''], ['x', '']],
+    ];
+    for (const pairs of lists) {
+      const want = vars({ uri: '/p?a=1', headers: pairs });
+      assert.deepEqual(vars({ uri: '/p?a=1', headerList: pairs.flat() }), want, JSON.stringify(pairs));
+      // headerList wins over headers when both are given
+      assert.deepEqual(vars({ uri: '/p?a=1', headers: [['host', 'ignored']], headerList: pairs.flat() }), want, JSON.stringify(pairs));
+    }
+  });
+
   it('query strings: duplicate keys, empty values and names, bare names, malformed escapes', () => {
     const v = vars({ uri: '/p?a=1&a=2&&=v&b=&c&d=%zz%4&e=%41+%2B&f=x=y' });
     assert.deepEqual(v[1], [

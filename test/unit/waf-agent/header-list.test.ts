@@ -1,20 +1,22 @@
-// The engine's header list from a request_headers event (service.ts headerPairs): from the
+// The engine's header list from a request_headers event (service.ts headerList): from the
 // gateway's RequestHeadersMessage (in-process) it reads the raw headers when their names are
-// already lower case; the pairs must be exactly the agent-form headers (`ev.headers`, what the
-// socket agent decodes) flattened in order, whatever the raw object holds.
+// already lower case; the flat list (name, value, ...) must be exactly the agent-form headers
+// (`ev.headers`, what the socket agent decodes) flattened in order, whatever the raw object holds.
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
 import { RequestHeadersMessage, toHeaderValues, type RawHeaders } from '../../../src/agent-protocol/messages.ts';
-import { declaresBody, headerPairs, normaliseProtocol } from '../../../src/waf/agent/service.ts';
+import { declaresBody, headerList, normaliseProtocol } from '../../../src/waf/agent/service.ts';
 import { sampleMetadata as meta } from '../../helpers/agent-events.ts';
 
-/** What the service used before: the agent form, flattened. */
-function viaAgentForm(raw: RawHeaders): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [name, values] of Object.entries(toHeaderValues(raw))) for (const v of values) out.push([name, v]);
+/** What the service used before: the agent form, flattened (name, value, name, value, ...). */
+function viaAgentForm(raw: RawHeaders): string[] {
+  const out: string[] = [];
+  for (const [name, values] of Object.entries(toHeaderValues(raw))) for (const v of values) out.push(name, v);
   return out;
 }
+
+const flat = (pairs: [string, string][]): string[] => pairs.flat();
 
 const raws: [string, RawHeaders][] = [
   ['the bench GET', { host: 'shop.example.com', 'user-agent': 'Mozilla/5.0', accept: 'text/html', 'accept-language': 'en-US,en;q=0.5', 'accept-encoding': 'gzip', cookie: 'a=1; b=2' }],
@@ -31,15 +33,15 @@ const raws: [string, RawHeaders][] = [
 ];
 
 for (const [name, raw] of raws) {
-  test(`headerPairs: ${name}`, () => {
+  test(`headerList: ${name}`, () => {
     const want = viaAgentForm(raw);
-    assert.deepEqual(headerPairs(new RequestHeadersMessage('c1', meta(), 'GET', '/', raw)), want, 'from the message');
+    assert.deepEqual(headerList(new RequestHeadersMessage('c1', meta(), 'GET', '/', raw)), want, 'from the message');
     // a decoded event (the socket agent's) is its agent-form headers
-    assert.deepEqual(headerPairs({ correlation_id: 'c1', metadata: meta(), method: 'GET', uri: '/', headers: toHeaderValues(raw) }), want, 'from a plain event');
+    assert.deepEqual(headerList({ correlation_id: 'c1', metadata: meta(), method: 'GET', uri: '/', headers: toHeaderValues(raw) }), want, 'from a plain event');
   });
 }
 
-test('declaresBody: the closure it replaced, on every pair list', () => {
+test('declaresBody: the closure it replaced, on every header list', () => {
   const before = (h: [string, string][]): boolean => h.some(([k, v]) => (k === 'content-length' && v !== '0') || k === 'transfer-encoding');
   const lists: [string, string][][] = [
     [],
@@ -52,9 +54,14 @@ test('declaresBody: the closure it replaced, on every pair list', () => {
     [['transfer-encoding', '']],
     [['Content-Length', '5']],
     [['host', 'h'], ['content-length', '0'], ['content-length', '7']],
-    ...raws.map(([, raw]) => headerPairs(new RequestHeadersMessage('c1', meta(), 'POST', '/', raw))),
   ];
-  for (const h of lists) assert.equal(declaresBody(h), before(h), JSON.stringify(h));
+  for (const h of lists) assert.equal(declaresBody(flat(h)), before(h), JSON.stringify(h));
+  for (const [, raw] of raws) {
+    const list = headerList(new RequestHeadersMessage('c1', meta(), 'POST', '/', raw));
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < list.length; i += 2) pairs.push([list[i]!, list[i + 1]!]);
+    assert.equal(declaresBody(list), before(pairs), JSON.stringify(list));
+  }
 });
 
 test('normaliseProtocol: the gateway\'s labels as they are, anything else as the regex path made it', () => {
