@@ -4,7 +4,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import { STATE_REVEALING_BUILTINS, type CompiledConfig, type CompiledListener, type CompiledRoute } from '../config/compile.ts';
@@ -225,18 +225,10 @@ export class Generation {
    * contributed.
    */
   private async buildApp(services: GenerationServices): Promise<FastifyInstance> {
-    // Every request reaches handle(): Fastify's own answers (FST_ERR_* codes in a Fastify-shaped
-    // body) must never reach a client. A target Fastify's router cannot decode (e.g. '/%C0%AF',
-    // valid for the front door) and anything its router does not match go to the pipeline too.
-    const toPipeline = (request: FastifyRequest, reply: FastifyReply): void => {
-      reply.hijack();
-      void this.handle(request.raw as TaggedRequest, reply.raw);
-    };
-    const app = Fastify({ logger: false, return503OnClosing: false, frameworkErrors: (_err, request, reply) => toPipeline(request, reply) });
+    // The instance hosts the features (avvio order, decorations, onClose, under-pressure's
+    // event-loop watch for /_/ready); it routes nothing: dispatch() hands every request to handle().
+    const app = Fastify({ logger: false });
     this.app = app;
-    // Bodies are streamed by the forwarder, never parsed by Fastify.
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', (_req, _payload, done) => done(null));
     await app.register(underPressure, {
       maxEventLoopDelay: 1000,
       pressureHandler: () => undefined, // readiness reports pressure; traffic is not rejected
@@ -270,14 +262,6 @@ export class Generation {
       gateway: () => this.deps.gatewayInfo?.(),
     };
     for (const feature of planFeatures(this.deps.features, this.config)) app.register(feature.plugin, { host });
-    // Taken over in onRequest, before Fastify looks at Content-Type (it answers 415 itself for
-    // one it cannot parse): the body is the upstream's business. done() is never called.
-    app.all('*', { onRequest: (request, reply) => toPipeline(request, reply) }, () => undefined);
-    app.setNotFoundHandler(toPipeline);
-    app.setErrorHandler((err: { statusCode?: number }, _request, reply) => {
-      const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-      void reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, STATUS_CODES[status] ?? 'Error', ''));
-    });
     await app.ready();
 
     const forwarding = decoration<ForwardingRuntime>(app, DECORATION.forwarding);
@@ -320,9 +304,10 @@ export class Generation {
   dispatch(req: IncomingMessage, res: ServerResponse, listener: ListenerRuntime): void {
     (req as TaggedRequest)[LISTENER] = listener;
     if (!this.enter(req as TaggedRequest, res, listener)) return;
-    // Measured: Fastify's router in front of the pipeline costs ~4% of passthrough throughput
-    // (8.0k vs 8.3k req/s, same run); kept, as the generation's plugin host and for under-pressure.
-    this.app.routing(req, res);
+    // Straight to the pipeline: Fastify's routing (find-my-way's lookup and query parse, a
+    // Request and Reply, under-pressure's onRequest hook, a hijack) only led here, and no feature
+    // adds a Fastify hook or route (docs/architecture.md, "Per-generation Fastify instance").
+    void this.handle(req as TaggedRequest, res);
   }
 
   start(): void {
