@@ -32,6 +32,7 @@ export class FilterChain {
     this.hasRequestHooks = this.request.length > 0;
     this.hasResponseHooks = this.response.length > 0;
     this.wantsBodies = this.body.length > 0;
+    this.hasCompleteHooks = this.complete.length > 0;
   }
 
   /** some filter has onRequest (else the caller skips the phase: no async call for nothing) */
@@ -40,6 +41,8 @@ export class FilterChain {
   readonly hasResponseHooks: boolean;
   /** some filter may want a response's body (else the plain relay needs no asking) */
   readonly wantsBodies: boolean;
+  /** some filter has onComplete (else the caller builds no completion info for it) */
+  readonly hasCompleteHooks: boolean;
 
   /**
    * onRequest of each filter in order; the first answer stops the chain, and `out.refusedBy` is

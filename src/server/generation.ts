@@ -600,7 +600,9 @@ export class Generation {
     ctx.traceparent = f.traceparent;
     if (route.windowsKeyPath !== undefined) ctx.keyPath = route.windowsKeyPath(path);
     const chain = (f.chain = this.chains.get(route.id)!);
-    res.once('close', () => {
+    // `on`, not `once`: a response closes once, and once's wrapper (a bound function and its
+    // state object, removed again at the close) is work every request paid for nothing.
+    res.on('close', () => {
       if (!res.writableFinished) ctx.cancel('client closed the connection');
     });
     // The WebSocket gate: 403 when the route does not allow upgrades (as Sentinel) or the page's
@@ -704,8 +706,7 @@ export class Generation {
     if (ctx) {
       // refusals decided while forwarding (streamed body too large, body timeout, a request the upstream client refuses)
       if (ctx.audit.blocked !== undefined) this.deps.audit(requestAuditEvent(ctx, 'blocked', { reason: ctx.audit.blocked, status_code: status }));
-      const info = { ...(result ?? { status, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0 }), durationMs };
-      chain?.onComplete(ctx, info, this.deps.log);
+      if (chain?.hasCompleteHooks) chain.onComplete(ctx, { ...(result ?? { status, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 0 }), durationMs }, this.deps.log);
       // No abort here: aborting a finished request would make undici drop a reusable upstream
       // connection. Only a client that leaves early cancels (see the 'close' listener).
     }
@@ -750,7 +751,21 @@ export class Generation {
 
   // Cells are resolved once per label set (src/metrics/fast.ts).
   private readonly metricChildren = new Map<string, { observe(seconds: number): void }>();
+  // The label set asked last, and its cells: most requests repeat it (no key string, no Map lookup).
+  private lastRoute = '';
+  private lastMethod = '';
+  private lastStatus = 0;
+  private lastCells: { observe(seconds: number): void } | undefined;
   private requestMetrics(route: string, method: string, status: number): { observe(seconds: number): void } {
+    if (this.lastCells !== undefined && this.lastStatus === status && this.lastRoute === route && this.lastMethod === method) return this.lastCells;
+    const cells = this.metricCells(route, method, status);
+    this.lastRoute = route;
+    this.lastMethod = method;
+    this.lastStatus = status;
+    this.lastCells = cells;
+    return cells;
+  }
+  private metricCells(route: string, method: string, status: number): { observe(seconds: number): void } {
     const key = `${route}\u0000${method}\u0000${status}`;
     let child = this.metricChildren.get(key);
     if (!child) {

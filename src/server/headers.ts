@@ -280,7 +280,9 @@ export function connectionListed(v: string | string[] | undefined): Set<string> 
  */
 export function forwardHeaders(input: ForwardHeaderInput): HeaderMap {
   const { headers, trustedPeer } = input;
-  const listed = connectionListed(headers.connection);
+  // `Connection: keep-alive` (every HTTP/1.1 browser request) lists only a hop-by-hop name: no Set for it
+  const connection = headers.connection;
+  const listed = connection === 'keep-alive' ? undefined : connectionListed(connection);
   const out: HeaderMap = {};
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || STRIP_INBOUND.has(name) || name.charCodeAt(0) === 58 /* ':' h2 pseudo */) continue;

@@ -7,10 +7,12 @@ export const DEFAULT_MAX_HEADER_VALUE_BYTES = 4096;
 
 /** Which part of which header is over its limit (bytes as received: latin1 length), or undefined. */
 export function oversizedHeader(rawHeaders: readonly string[], maxName: number, maxValue: number): { part: 'name' | 'value'; name: string } | undefined {
+  // A string's latin1 byte length is its length (one byte per UTF-16 unit): what
+  // Buffer.byteLength(s, 'latin1') returns, without its argument and encoding checks per field.
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    if (Buffer.byteLength(name, 'latin1') > maxName) return { part: 'name', name: name.slice(0, 64) };
-    if (Buffer.byteLength(rawHeaders[i + 1]!, 'latin1') > maxValue) return { part: 'value', name };
+    if (name.length > maxName) return { part: 'name', name: name.slice(0, 64) };
+    if (rawHeaders[i + 1]!.length > maxValue) return { part: 'value', name };
   }
   return undefined;
 }

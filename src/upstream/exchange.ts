@@ -10,7 +10,7 @@
 // stream (response-body filters) still get one (`body`), and `dump()` discards the rest.
 import { Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
-import { errors, type Dispatcher } from 'undici';
+import { errors, util as undiciUtil, type Dispatcher } from 'undici';
 import type { HeaderMap } from '../pipeline/types.ts';
 import { NOT_RELAYED_RESPONSE, connectionListed } from '../server/headers.ts';
 
@@ -288,8 +288,11 @@ export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap | undefine
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const n = raw[i]!;
     const v = raw[i + 1]!;
-    const name = (typeof n === 'string' ? n : n.toString('latin1')).toLowerCase();
-    const value = typeof v === 'string' ? v : v.toString('latin1');
+    // A well-known name (content-type, date, ...) comes lower-cased from undici's name tree, without
+    // a string made and lower-cased; a value is Buffer's latin1 slice, what toString('latin1') ends
+    // in after ~1k instructions of argument and encoding handling (two a header, every response).
+    const name = typeof n === 'string' ? n.toLowerCase() : headerName(n);
+    const value = typeof v === 'string' ? v : (v as LatinSlicing).latin1Slice(0, v.length);
     if (NOT_RELAYED_RESPONSE.has(name)) {
       if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       else if (name === 'transfer-encoding' && !ONLY_CHUNKED.test(value)) return undefined;
@@ -301,6 +304,12 @@ export function endToEndHeaders(raw: readonly RawHeader[]): HeaderMap | undefine
   for (const listed of connectionListed(connection) ?? []) delete out[listed];
   return out;
 }
+
+/** Buffer's latin1 slice as toString('latin1') calls it (not in @types/node). */
+type LatinSlicing = Buffer & { latin1Slice(start: number, end: number): string };
+
+/** A raw header name, lower-cased: undici's lookup of its well-known names, else latin1 lower-cased. */
+const headerName: (name: Buffer) => string = typeof undiciUtil?.headerNameToString === 'function' ? undiciUtil.headerNameToString : (n) => n.toString('latin1').toLowerCase();
 
 /** A response whose client waits on an open stream: Server-Sent Events, gRPC (and gRPC-Web). */
 export function opensStream(headers: HeaderMap): boolean {

@@ -63,6 +63,8 @@ test('endToEndHeaders: lower-cased names, repeated names as arrays, hop-by-hop a
     [raw('Connection', 'close, X-Secret', 'X-Secret', 's', 'X-Public', 'p'), { 'x-public': 'p' }],
     [raw('Connection', 'x-one', 'Connection', 'X-Two', 'X-One', '1', 'X-Two', '2', 'X-Three', '3'), { 'x-three': '3' }],
     [raw('X-Latin', 'caf\u00e9'), { 'x-latin': 'caf\u00e9' }],
+    // well-known names in any case (undici's name tree), a prefix or extension of one, a latin1 name
+    [raw('CONTENT-type', 'a', 'Content', 'b', 'Content-Typex', 'c', 'X-\u00dcBER', 'd', 'ETag', 'e'), { 'content-type': 'a', content: 'b', 'content-typex': 'c', 'x-\u00fcber': 'd', etag: 'e' }],
     [[], {}],
     [raw('Connection', '', 'X-A', '1'), { 'x-a': '1' }],
     // our HTTP/2 dispatcher hands over strings instead of Buffers
