@@ -122,11 +122,29 @@ function containsWord(input: string, word: string): boolean {
   return false;
 }
 
+/** Common benign values of the variables @rx rules read (a request line, paths, numbers, words,
+ * header values): a pattern that matches one of them is "dense" for the prefilter (it hits most
+ * values it is scanned on, and a Set hit has a cost, see RegexPrefilter.register). Only where a
+ * pattern's Set lies depends on them, never an answer. */
+const DENSE_PROBES = ['', '0', '1234', 'abc', 'a b', '/', 'x.y', 'a=b&c=d', 'GET / HTTP/1.1'];
+/** How many probes a dense pattern matches. */
+const DENSE_AT = 3;
+
 function rxFactory(param: string, opts: OperatorOptions): (input: string, ctx: OperatorContext) => boolean {
   if (!hasMacro(param)) {
     // Constant pattern: the shared RE2.Set prefilter answers most calls without this regex.
     const re = compileRegex(param, RX_OPTIONS);
-    const index = prefilter.register(re.source, opts.group);
+    if (re.matchesAll) {
+      // `^.*$` (CRS 920450 with capture, on every header name): nothing to ask a Set about.
+      return (input, ctx) => {
+        if (ctx.capture) {
+          ctx.captures.length = 0;
+          ctx.captures.push(input);
+        }
+        return true;
+      };
+    }
+    const index = prefilter.register(re.source, opts.group, DENSE_PROBES.filter((p) => re.test(p)).length >= DENSE_AT);
     return (input, ctx) => {
       const known = prefilter.answer(index, input);
       if (known === 0) return false;

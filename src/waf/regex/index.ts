@@ -14,6 +14,8 @@ export interface SafeRegex {
   execAll(input: string): string[][];
   /** the RE2 pattern actually compiled */
   readonly source: string;
+  /** true when every input matches whole (`^.*$` with dotAll): no regex runs */
+  readonly matchesAll?: boolean;
 }
 
 export interface RegexOptions {
@@ -50,7 +52,7 @@ function toGroups(m: RegExpExecArray): string[] {
 /** `^.*$` with dotAll matches any input whole. CRS 920450 runs it with `capture` on every
  * request header name: answering without RE2 saves a UTF-8 conversion and a native call each. */
 function matchesWhole(source: string): SafeRegex {
-  return { source, test: () => true, exec: (input) => [input], execAll: (input) => [[input]] };
+  return { source, matchesAll: true, test: () => true, exec: (input) => [input], execAll: (input) => [[input]] };
 }
 
 function makeSafeRegex(source: string, flags: string): SafeRegex {

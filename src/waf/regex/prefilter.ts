@@ -47,6 +47,8 @@ interface Chunk {
 export class RegexPrefilter {
   private readonly sources: string[] = [];
   private readonly groups: string[] = [];
+  /** Per pattern: it matches common benign values (see register). */
+  private readonly dense: boolean[] = [];
   private readonly indexBySource = new Map<string, number>();
   private chunks: Chunk[] = [];
   /** Per pattern: its chunk, or -1 when no Set holds it. */
@@ -71,13 +73,21 @@ export class RegexPrefilter {
   }
 
   /** Adds an RE2 pattern (compiled with flags 'ms') and returns its index; `group` names the
-   * values it will be asked about (the rule's variables), for the Set it joins. */
-  register(source: string, group = ''): number {
+   * values it will be asked about (the rule's variables), for the Set it joins. `dense`: the
+   * pattern matches common benign values (`^[^#]+`, `.`, negated rules' allow-lists): it joins
+   * Sets of such patterns only, so that a value scanned for the others does not pay for its hit
+   * (node-re2 builds the hit array element by element, ~1 k instructions a hit). */
+  register(source: string, group = '', dense = false): number {
     const known = this.indexBySource.get(source);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      // Registered again by another rule with another verdict: dense wins until built.
+      if (dense && known >= this.built) this.dense[known] = true;
+      return known;
+    }
     const i = this.sources.length;
     this.sources.push(source);
     this.groups.push(group);
+    this.dense.push(dense);
     this.indexBySource.set(source, i);
     return i;
   }
@@ -90,15 +100,20 @@ export class RegexPrefilter {
   build(): void {
     if (this.built === this.sources.length) return;
     const fresh = this.sources.slice(this.built).map((_, k) => this.built + k);
-    // Patterns of one group side by side, so a value asked about by one group's rules meets few Sets.
-    fresh.sort((a, b) => (this.groups[a]! < this.groups[b]! ? -1 : this.groups[a]! > this.groups[b]! ? 1 : a - b));
     const chunkOf = new Int32Array(this.sources.length).fill(-1);
     chunkOf.set(this.chunkOf);
     this.chunkOf = chunkOf;
-    const first = this.chunks.length;
-    for (let at = 0; at < fresh.length; at += this.chunkSize) this.addChunk(fresh.slice(at, at + this.chunkSize));
-    // Neighbouring chunks hold the patterns of neighbouring groups (sorted above).
-    for (let at = first; at < this.chunks.length; at += WIDE) this.addWide(this.chunks.slice(at, at + WIDE));
+    // Dense patterns apart from the others (their own chunks and wide Sets): a value meets them
+    // only when one of them is asked about it.
+    for (const dense of [false, true]) {
+      const part = fresh.filter((i) => this.dense[i] === dense);
+      // Patterns of one group side by side, so a value asked about by one group's rules meets few Sets.
+      part.sort((a, b) => (this.groups[a]! < this.groups[b]! ? -1 : this.groups[a]! > this.groups[b]! ? 1 : a - b));
+      const first = this.chunks.length;
+      for (let at = 0; at < part.length; at += this.chunkSize) this.addChunk(part.slice(at, at + this.chunkSize));
+      // Neighbouring chunks hold the patterns of neighbouring groups (sorted above).
+      for (let at = first; at < this.chunks.length; at += WIDE) this.addWide(this.chunks.slice(at, at + WIDE));
+    }
     this.built = this.sources.length;
     // Older answers lack the new patterns.
     this.cache.clear();

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { atoi, compileOperator, operatorNames, type OperatorContext } from '../../../src/waf/operators/index.ts';
 import { PhraseMatcher } from '../../../src/waf/operators/pm.ts';
+import { prefilter } from '../../../src/waf/regex/prefilter.ts';
 
 function ctx(vars: Record<string, string> = {}, capture = false): OperatorContext {
   return {
@@ -113,6 +114,20 @@ describe('@rx', () => {
     c.captures.push('old');
     run('rx', '(a)', 'a', c);
     assert.deepEqual(c.captures, ['old']);
+  });
+  it('`^.*$` matches every input whole without joining the prefilter (CRS 920450)', () => {
+    const before = prefilter.size;
+    const op = compileOperator('rx', '^.*$');
+    assert.equal(prefilter.size, before);
+    for (const input of ['', 'user-agent', 'a\nb', 'x'.repeat(3000)]) {
+      const c = ctx({}, true);
+      c.captures.push('old', 'older');
+      assert.equal(op.evaluate(input, c), true);
+      assert.deepEqual(c.captures, [input]);
+      const plain = ctx();
+      assert.equal(op.evaluate(input, plain), true);
+      assert.deepEqual(plain.captures, []);
+    }
   });
   it('rejects look-ahead with a clear error', () => {
     assert.throws(() => compileOperator('rx', 'a(?!b)'), /@rx .*look-around/);

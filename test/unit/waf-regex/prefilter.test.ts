@@ -151,3 +151,59 @@ describe('regex prefilter: short values meet wide Sets', () => {
     assert.equal(calls(), 1 + 4);
   });
 });
+
+describe('regex prefilter: dense patterns apart', () => {
+  // Six sparse patterns and three dense ones (they match most values), two a chunk.
+  const SPARSE = ['abc', 'y+z', '[0-9]{3}$', 'q.q', '(?:ab|cd)e?$', '<script'];
+  const DENSE = ['.', '^[^#]+', '^[0-9a-z]+$'];
+  function denseBuilt(): { pf: RegexPrefilter; sparse: number[]; dense: number[]; hits: () => number; res: Map<number, RegExp> } {
+    const pf = new RegexPrefilter(1000, 2);
+    // Interleaved and in one group: without the split they would share chunks and wide Sets.
+    const sparse: number[] = [];
+    const dense: number[] = [];
+    for (let k = 0; k < SPARSE.length; k++) {
+      sparse.push(pf.register(SPARSE[k]!, 'ARGS'));
+      if (k < DENSE.length) dense.push(pf.register(DENSE[k]!, 'ARGS', true));
+    }
+    pf.build();
+    const res = new Map<number, RegExp>();
+    sparse.forEach((i, k) => res.set(i, new RegExp(SPARSE[k]!, 'ms')));
+    dense.forEach((i, k) => res.set(i, new RegExp(DENSE[k]!, 'ms')));
+    let hits = 0;
+    const chunks = (pf as unknown as { chunks: { set: { match(b: Buffer): number[] }; wide: { set: { match(b: Buffer): number[] } } | undefined }[] }).chunks;
+    const sets = new Set(chunks.flatMap((c) => (c.wide ? [c.set, c.wide.set] : [c.set])));
+    for (const s of sets) {
+      const match = s.match.bind(s);
+      s.match = (b: Buffer): number[] => {
+        const found = match(b);
+        hits += found.length;
+        return found;
+      };
+    }
+    return { pf, sparse, dense, hits: () => hits, res };
+  }
+
+  it('answers every pattern as its regex does, dense or not, in any order', () => {
+    const { pf, sparse, dense, res } = denseBuilt();
+    const all = [...sparse, ...dense];
+    const values = ['', '3100', 'abc', 'xyyz', 'q-q#', '<script>', 'x'.repeat(40) + 'cde', '#', 'é1', 'a\nb'];
+    for (let n = 0; n < values.length * all.length; n++) {
+      currentTransaction.serial = 60_000 + n;
+      const value = `${values[n % values.length]!}${n % 2 === 0 ? '' : String(n)}`;
+      for (let k = 0; k < all.length; k++) {
+        const p = all[(k + n) % all.length]!;
+        assert.equal(pf.answer(p, value), res.get(p)!.test(value) ? 1 : 0, `${res.get(p)!.source} on ${JSON.stringify(value)}`);
+      }
+    }
+  });
+
+  it('a value asked about sparse patterns only meets no dense one', () => {
+    const { pf, sparse, dense, hits } = denseBuilt();
+    currentTransaction.serial = 70_000;
+    // Every dense pattern matches these values and no sparse one does.
+    for (const v of ['page', 'hello', 'x'.repeat(40)]) for (const i of sparse) assert.equal(pf.answer(i, v), 0);
+    assert.equal(hits(), 0);
+    for (const i of dense) assert.equal(pf.answer(i, 'page'), 1);
+    assert.equal(hits(), dense.length);
+  });
+});
