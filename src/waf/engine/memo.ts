@@ -5,7 +5,7 @@
 // value (one bit per link of the rule set), looked up once per collection item, bounded (CLOCK:
 // values in use stay, see ClockCache).
 import { ClockCache } from '../clock-cache.ts';
-import { currentTransaction, SeenBefore } from '../seen-before.ts';
+import { currentTransaction, seenBefore } from '../seen-before.ts';
 import type { Item } from './collections.ts';
 
 /** Values longer than this (bodies, long tokens) are not remembered. */
@@ -45,7 +45,7 @@ export interface MissSplit {
 export class MissMemo {
   private readonly byValue: ClockCache<MissEntry>;
   private readonly words: number;
-  private readonly seen = new SeenBefore();
+  private readonly seen = seenBefore;
 
   /** Every bit set: `all` of a split with no well-known item. Read-only. */
   private readonly none: MissBits;

@@ -11,7 +11,7 @@
 import RE2 from 're2';
 
 import { ClockCache } from '../clock-cache.ts';
-import { SeenBefore } from '../seen-before.ts';
+import { seenBefore } from '../seen-before.ts';
 
 /** A Set of this many patterns compiles in well under a second and fits RE2's DFA budget;
  * a chunk RE2 refuses is split in halves. 64 was too many for a 2 KiB JSON body: the Set holding
@@ -56,7 +56,7 @@ export class RegexPrefilter {
   private built = 0;
   private readonly cache: ClockCache<Uint8Array>;
   private readonly recent = new ClockCache<Uint8Array>(RECENT);
-  private readonly seen = new SeenBefore();
+  private readonly seen = seenBefore;
   /** The last answer, for the very common case of consecutive rules asking about one value. */
   private lastInput: string | undefined;
   private lastAnswer: Uint8Array | undefined;
