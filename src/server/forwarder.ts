@@ -11,7 +11,7 @@ import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
 import type { HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, ResponseSource, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
 import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
-import { applyHeaderOps } from './headers.ts';
+import { HTTP2_SINGLE_VALUE, applyHeaderOps, singleValuedForHttp2 } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
 import { bodylessMethod, Gather, h2BodyFollows, readBody, requestHasBody } from './request-body.ts';
 import { responseChunkRead, type ResponseChunkRead } from './body-seams.ts';
@@ -567,6 +567,8 @@ async function relayResponse(
   }
   // Ours wins over an upstream's own X-Correlation-Id.
   headers['x-correlation-id'] = ctx.traceId;
+  // an HTTP/2 stream takes one value of Content-Type, Location, ETag ... (writeHead throws for a list)
+  if (res.req.httpVersionMajor === 2) singleValuedForHttp2(headers);
   if (chain.wantsBodies && responseHasBody(ctx.method, info.status)) {
     // Chosen once per response: only filters that opt in for this response make it leave the
     // plain relay below.
@@ -843,10 +845,12 @@ function writeLocalHead(res: ServerResponse, traceId: string, local: LocalRespon
   const h = local.headers;
   let typed = false;
   if (h) {
+    // a cache hit stored from an HTTP/1.1 answer may hold a list HTTP/2 writes as one value (relayResponse)
+    const h2 = res.req.httpVersionMajor === 2;
     for (const k in h) {
       const v = h[k];
       if (v === undefined) continue;
-      res.setHeader(k, v);
+      res.setHeader(k, h2 && Array.isArray(v) && v.length > 0 && HTTP2_SINGLE_VALUE.has(k) ? v[0]! : v);
       if (k === 'content-type') typed = true;
     }
   }

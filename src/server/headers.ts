@@ -35,6 +35,62 @@ export const NOT_RELAYED_RESPONSE = new Set([...HOP_BY_HOP, ...UPSTREAM_ONLY_RES
  */
 export const GATEWAY_OWNED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'http2-settings']);
 
+/**
+ * Response header names Node's HTTP/2 layer writes with one value only (kSingleValueHeaders in
+ * node:internal/http2/util, Node 20, without the pseudo-headers): writeHead throws
+ * ERR_HTTP2_HEADER_SINGLE_VALUE for a list, so an upstream answer that repeats one (two
+ * `X-Content-Type-Options: nosniff`, a framework's and a middleware's) was a 500 to every HTTP/2
+ * client (docs/security.md, "Session 28 audit").
+ */
+export const HTTP2_SINGLE_VALUE: ReadonlySet<string> = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
+/**
+ * Headers as an HTTP/2 response can carry them: a repeated single-value header keeps its first
+ * value, the one Node's own HTTP/1.1 client (IncomingMessage drops later Content-Type, Location,
+ * ETag ...) and HTTP/2 client read from such an answer. In place; only lists are looked up.
+ */
+export function singleValuedForHttp2(headers: HeaderMap): void {
+  for (const name in headers) {
+    const v = headers[name];
+    if (Array.isArray(v) && v.length > 0 && HTTP2_SINGLE_VALUE.has(name)) headers[name] = v[0];
+  }
+}
+
 /** The method-override header names (stripped below; a route may forward them, see forwardMethodOverride). */
 export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
 
