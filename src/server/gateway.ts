@@ -18,7 +18,7 @@ import { Generation, type ListenerRuntime } from './generation.ts';
 import type { ListenerTls } from './listener-tls.ts';
 import { COMPOSITION } from '../features.ts';
 import { localResponder } from '../websocket/proxy.ts';
-import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, guardHttp2Sessions, headerListBytes, http1ServerOptions, http2MaxHeaderPairs, http2Settings, listenerLimits, type GateLimits, type ListenerLimits } from './listener-limits.ts';
+import { ConnectionGate, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, applyHttp1Limits, guardHttp2Sessions, http1ServerOptions, http2MaxHeaderPairs, http2Settings, listenerLimits, type GateLimits, type ListenerLimits } from './listener-limits.ts';
 import { compileTrusted, isTrusted } from './trusted-proxies.ts';
 import { upgradeAsRequest } from './upgrade-as-request.ts';
 import { admitPipelined } from './pipelining.ts';
@@ -230,22 +230,12 @@ export class Gateway {
   }
 
   /**
-   * HTTP/2 requests (h2c, and TLS clients that chose h2). The header list limit is checked here:
-   * the SETTINGS_MAX_HEADER_LIST_SIZE the listener advertises binds a client only once it has
-   * acknowledged it, after its first requests went out; Node's HTTP/1.1 parser enforces its own.
+   * HTTP/2 requests (h2c, and TLS clients that chose h2). Their header list limit is checked by
+   * the generation's front (Generation.enter), where the answer is access-logged like any other.
    */
   private h2Handler(runtime: ListenerRuntime) {
     const http1 = this.handler(runtime);
-    return (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-      if (req.httpVersionMajor === 2 && headerListBytes(req.rawHeaders) > this.config.limits['max-header-size-bytes']) {
-        this.metrics.blockedRequests.inc({ reason: 'header_size_exceeded' });
-        const body = errorBody(431, 'Request Header Fields Too Large', '');
-        res.writeHead(431, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-        return;
-      }
-      http1(req as unknown as IncomingMessage, res as unknown as ServerResponse);
-    };
+    return (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => http1(req as unknown as IncomingMessage, res as unknown as ServerResponse);
   }
 
   /**

@@ -18,7 +18,7 @@ import { DEFAULT_MAX_HEADER_NAME_BYTES, DEFAULT_MAX_HEADER_VALUE_BYTES, inFlight
 import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps, forwardMethodOverride, UNTRUSTED_PEER, type PeerTrust } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
-import { headerFieldCount } from './listener-limits.ts';
+import { headerFieldCount, headerListBytes } from './listener-limits.ts';
 import { bodyRefusedMessage, forward, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
 import { bodylessWithDeclaredBody } from './request-body.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
@@ -164,6 +164,8 @@ export class Generation {
   /** `limits { max-body-buffer-bytes }`: request bodies up to this size are read before a target is picked */
   private readonly bodyBufferLimit: number;
   private readonly maxHeaderCount: number;
+  /** `limits { max-header-size-bytes }`, checked here for HTTP/2 (Node's HTTP/1.1 parser enforces its own) */
+  private readonly maxHeaderBytes: number;
   private readonly maxHeaderName: number;
   private readonly maxHeaderValue: number;
   private readonly maxInFlight: number | undefined;
@@ -182,6 +184,7 @@ export class Generation {
     this.bodyLimit = deps.config.limits['max-body-size-bytes'];
     this.bodyBufferLimit = deps.config.limits['max-body-buffer-bytes'] ?? DEFAULT_BODY_BUFFER_BYTES;
     this.maxHeaderCount = deps.config.limits['max-header-count'];
+    this.maxHeaderBytes = deps.config.limits['max-header-size-bytes'];
     this.maxHeaderName = deps.config.limits['max-header-name-bytes'] ?? DEFAULT_MAX_HEADER_NAME_BYTES;
     this.maxHeaderValue = deps.config.limits['max-header-value-bytes'] ?? DEFAULT_MAX_HEADER_VALUE_BYTES;
     this.maxInFlight = inFlightCap(deps.config.limits);
@@ -377,6 +380,16 @@ export class Generation {
       const f = this.begin(req);
       this.blocked('header_count_exceeded', 431, f, this.clientIp(req), undefined);
       f.result = this.sendLocal(res, f.traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: f.traceId }), headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
+      this.finish(req, res, f);
+      return false;
+    }
+    // HTTP/2: the SETTINGS_MAX_HEADER_LIST_SIZE a listener advertises binds a client only once it
+    // has acknowledged it, after its first requests went out. Answered here, not in the listener's
+    // handler, so the 431 has its correlation id and an access log entry as HTTP/1.1's has (session 28).
+    if (req.httpVersionMajor === 2 && headerListBytes(req.rawHeaders) > this.maxHeaderBytes) {
+      const f = this.begin(req);
+      this.blocked('header_size_exceeded', 431, f, this.clientIp(req), undefined);
+      f.result = this.sendLocal(res, f.traceId, { status: 431, body: JSON.stringify({ error: 'Request Header Fields Too Large', status: 431, request_id: f.traceId }), headers: { 'content-type': 'application/json; charset=utf-8' } });
       this.finish(req, res, f);
       return false;
     }
