@@ -3,7 +3,7 @@
 // a body to REQUEST_BODY, which few CRS rules read, so an attack in it passed wherever the CRS
 // content-type policy (920420, 920340) had been relaxed.
 import { parseJson } from './json.ts';
-import { parseUrlEncoded, type Pair } from './urlencoded.ts';
+import { parseUrlEncoded, semicolonPairs, type Pair } from './urlencoded.ts';
 import { parseXml, type XmlResult } from './xml.ts';
 
 export interface Sniffed {
@@ -49,7 +49,10 @@ export function sniffBody(body: string, separator: string, contentType: string):
     if (xml.error === undefined) return { args, xml };
   }
   if (body.indexOf('=') >= 0 && formLike(contentType)) {
-    for (const pair of parseUrlEncoded(body, separator)) if (isText(pair[0]) && isText(pair[1])) args.push(pair);
+    const pairs = parseUrlEncoded(body, separator);
+    // CGI.pm reads a POST without a type as a form, ';' a separator too
+    const all = separator === '&' && body.indexOf(';') >= 0 ? pairs.concat(semicolonPairs(body)) : pairs;
+    for (const pair of all) if (isText(pair[0]) && isText(pair[1])) args.push(pair);
   }
   return { args };
 }

@@ -34,3 +34,26 @@ export function parseUrlEncoded(body: string, separator = '&'): Pair[] {
     start = end + separator.length;
   }
 }
+
+/**
+ * The pairs a query string or form gives where `;` also separates: Rack 2.2's `Request#GET` (and
+ * so Rails up to 7.0 and Sinatra on it: `[&;]` and the blanks after one are a separator), Perl's
+ * CGI.pm and Plack (WWW::Form::UrlEncoded) for queries and form bodies. Only the `&`-pieces that
+ * hold a `;` give pairs: `a=1;q=x` is `a` = `1;q=x` to the WAF and `a` = `1`, `q` = `x` to such an
+ * application; without these an exclusion of `ARGS:a` also skipped an attack in `q`.
+ */
+export function semicolonPairs(query: string): Pair[] {
+  const pairs: Pair[] = [];
+  for (const piece of query.split('&')) {
+    if (piece.indexOf(';') < 0) continue;
+    for (let sub of piece.split(';')) {
+      let s = 0;
+      while (s < sub.length && sub.charCodeAt(s) === 0x20) s++;
+      sub = sub.slice(s);
+      if (sub === '') continue;
+      const eq = sub.indexOf('=');
+      pairs.push(eq < 0 ? [urlDecode(sub), ''] : [urlDecode(sub.slice(0, eq)), urlDecode(sub.slice(eq + 1))]);
+    }
+  }
+  return pairs;
+}

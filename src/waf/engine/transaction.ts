@@ -12,7 +12,7 @@ import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot,
 import { processBody, type BodyProcessor } from './body.ts';
 import { sniffBody } from '../bodies/sniff.ts';
 import { compileOperator } from '../operators/index.ts';
-import { parseUrlEncoded } from '../bodies/urlencoded.ts';
+import { parseUrlEncoded, semicolonPairs } from '../bodies/urlencoded.ts';
 import { quotedCookieValues } from '../bodies/cookie.ts';
 import { currentTransaction } from '../seen-before.ts';
 
@@ -431,6 +431,11 @@ export class Transaction {
     if (query !== '') {
       const args = this.splitArgs(query);
       for (let i = 0; i < args.length; i++) this.addArg('GET', args[i]![0], args[i]![1], i);
+      // Rack 2.2 also splits on ';': its pairs are ARGS too (under the names it reads them by).
+      if (query.indexOf(';') >= 0 && this.rules.settings.argumentSeparator === '&') {
+        const more = semicolonPairs(query);
+        for (let i = 0; i < more.length; i++) this.addArg('GET', more[i]![0], more[i]![1], args.length + i);
+      }
     }
     const rh = this.colAt(C_REQUEST_HEADERS);
     const rhn = this.colAt(C_REQUEST_HEADERS_NAMES);

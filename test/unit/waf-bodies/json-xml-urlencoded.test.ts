@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 
 import { parseJson, parseUrlEncoded, parseXml } from '../../../src/waf/bodies/index.ts';
 import { urlDecode } from '../../../src/waf/transformations/decode.ts';
+import { semicolonPairs } from '../../../src/waf/bodies/urlencoded.ts';
 import { MIN_EXPANSION_BUDGET } from '../../../src/waf/bodies/dtd.ts';
 import { MAX_ERRORS } from '../../../src/waf/bodies/xml.ts';
 import { SaxesParser } from 'saxes';
@@ -117,6 +118,12 @@ describe('parseUrlEncoded', () => {
   for (const [body, want] of rows) {
     it(JSON.stringify(body), () => assert.deepEqual(parseUrlEncoded(body), want));
   }
+  it("semicolonPairs: the pairs of '&'-pieces holding ';' as Rack 2.2, CGI.pm and Plack split them (session 28)", () => {
+    assert.deepEqual(semicolonPairs('a=1&b=2'), []);
+    assert.deepEqual(semicolonPairs('a=1;q=%27x&b=2'), [['a', '1'], ['q', "'x"]]);
+    assert.deepEqual(semicolonPairs('b=2&a=1;  q+r=x;;flag'), [['a', '1'], ['q r', 'x'], ['flag', '']]);
+    assert.deepEqual(semicolonPairs('a=1;+q=x'), [['a', '1'], [' q', 'x']]); // an encoded blank stays: Rack's ` q`
+  });
   it('honours a custom argument separator', () => {
     assert.deepEqual(parseUrlEncoded('a=1;b=2', ';'), [['a', '1'], ['b', '2']]);
   });
