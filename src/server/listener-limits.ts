@@ -11,6 +11,7 @@ import http2 from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { CompiledConfig, CompiledListener } from '../config/compile.ts';
+import { clientPrefixKey } from './client-prefix.ts';
 
 export interface ListenerLimits {
   /** limits { client-header-timeout-secs } (never above the request timeout) */
@@ -197,9 +198,10 @@ export interface GateLimits {
 export type RejectReason = 'max_connections' | 'max_total_connections' | 'max_connections_per_client';
 
 /**
- * Counts open connections per peer address (and in total) for every listener it watches, and
- * closes a new connection beyond a cap before a byte is read. The peer is the TCP peer; trusted
- * proxies, which carry many clients on their address, are exempt from the per-client cap.
+ * Counts open connections per client (and in total) for every listener it watches, and closes a
+ * new connection beyond a cap before a byte is read. The client is the TCP peer's address as
+ * clientPrefixKey reads it (an IPv6 /64, IPv4-mapped as IPv4); trusted proxies, which carry many
+ * clients on their address, are exempt from the per-client cap.
  */
 export class ConnectionGate {
   private total = 0;
@@ -223,11 +225,14 @@ export class ConnectionGate {
 
   private admit(socket: Socket, listener: string): void {
     const { maxTotal, perClient, exempt } = this.limits();
-    const peer = socket.remoteAddress ?? '';
+    const address = socket.remoteAddress ?? '';
+    // One client as the other per-client limits count it (client-prefix.ts): an IPv6 client holds
+    // a /64, and ::ffff:a.b.c.d on a dual-stack listener is a.b.c.d on an IPv4 one (session 28 audit).
+    const peer = clientPrefixKey(address);
     const mine = this.perPeer.get(peer) ?? 0;
     let reason: RejectReason | undefined;
     if (maxTotal !== undefined && this.total >= maxTotal) reason = 'max_total_connections';
-    else if (mine >= perClient && !exempt(peer)) reason = 'max_connections_per_client';
+    else if (mine >= perClient && !exempt(address)) reason = 'max_connections_per_client';
     if (reason) {
       this.onReject(listener, reason);
       socket.destroy();

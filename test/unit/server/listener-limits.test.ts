@@ -91,3 +91,17 @@ test('ConnectionGate: per-client cap, total cap, exemptions, slots given back on
   d.server.emit('drop');
   assert.deepEqual(d.rejected, ['max_connections'], "net.Server's own maxConnections drop is counted");
 });
+
+test('ConnectionGate counts a client as the other per-client limits do: IPv6 per /64, IPv4-mapped as IPv4 (session 28)', () => {
+  const g = gateWith({ perClient: 2 });
+  g.connect('2001:db8:0:1::a');
+  g.connect('2001:db8:0:1::b');
+  assert.equal(g.connect('2001:db8:0:1:ffff::1').destroyed, true, 'a third address of the same /64');
+  assert.equal(g.connect('2001:db8:0:2::a').destroyed, false, 'another /64');
+  g.connect('127.0.0.1');
+  g.connect('::ffff:127.0.0.1');
+  assert.equal(g.connect('127.0.0.1').destroyed, true, 'IPv4 and IPv4-mapped are one client');
+  const e = gateWith({ perClient: 1, exempt: (ip) => ip === '2001:db8::9' });
+  e.connect('2001:db8::9');
+  assert.equal(e.connect('2001:db8::9').destroyed, false, 'a trusted proxy is still exempt by its own address');
+});
