@@ -221,6 +221,11 @@ function buildSnapshot(config: ListenerTlsConfig, m: Material, ticketKeys: Buffe
   };
 }
 
+/** What decides whether a client certificate is accepted: the CA bundle and `client-auth`. */
+function clientVerification(caPem: string | undefined, config: ListenerTlsConfig): string {
+  return `${config['client-auth'] ? 'required' : 'optional'}\n${caPem ?? ''}`;
+}
+
 /** Startup validation, also used by `sentinel test`: throws Error with a clear message. */
 export async function validateTlsConfig(config: ListenerTlsConfig, baseDir: string): Promise<void> {
   const m = await loadMaterial(config, baseDir);
@@ -448,8 +453,14 @@ class Manager implements TlsManager {
     const previous = this.snapshot;
     const cfg = config ?? previous.config;
     let next: Snapshot;
+    let ticketKeys = this.ticketKeys;
     try {
-      next = buildSnapshot(cfg, await loadMaterial(cfg, this.opts.baseDir), this.ticketKeys);
+      const material = await loadMaterial(cfg, this.opts.baseDir);
+      // The ticket keys outlive a certificate rotation, but not a change of who may connect: a
+      // resumed session keeps the client verification of the handshake that made it, so a client
+      // the new ca-file refuses got in again with its ticket (docs/security.md, "Session 28 audit").
+      if (clientVerification(material.ca?.pem, cfg) !== clientVerification(previous.caPem, previous.config)) ticketKeys = randomBytes(48);
+      next = buildSnapshot(cfg, material, ticketKeys);
     } catch (err) {
       this.reloads.inc({ listener: this.opts.listenerId, result: 'failure' });
       this.opts.audit?.({ event_type: 'cert_reload', listener: this.opts.listenerId, result: 'failure', reason, error: (err as Error).message });
@@ -459,6 +470,7 @@ class Manager implements TlsManager {
     if (this.closed) return;
     const changed = fingerprintOf(previous) !== fingerprintOf(next) || config !== undefined;
     if (!changed) return; // a file event that did not change any material
+    this.ticketKeys = ticketKeys;
     this.snapshot = next;
     for (const server of this.servers) this.applyToServer(server);
     this.reloads.inc({ listener: this.opts.listenerId, result: 'success' });
