@@ -182,6 +182,17 @@ export class UpstreamWriteTimeout extends Error {
 }
 
 /** The 400 `get_body` answer's message (docs/security.md, "Bodies on GET and other bodiless methods"). */
+/** Checks a POST's whole body for `_method` overrides (src/server/method-param.ts): the refused method, or undefined. */
+export interface MethodParamCheck {
+  refused(body: Buffer): string | undefined;
+}
+
+/** The 400 for a `_method` override another route would take (the method named only when it is a plain one). */
+export function methodOverrideMessage(method: string): string {
+  const named = /^[A-Z]{1,20}$/.test(method) ? method : 'another method';
+  return `Bad Request: the _method parameter names ${named}, and such a request to this path is routed otherwise: send it as that method`;
+}
+
 export function bodyRefusedMessage(method: string): string {
   return `Bad Request: a ${method} request may not carry a body on this route`;
 }
@@ -199,6 +210,8 @@ export async function forward(opts: {
   metrics: Metrics;
   /** `limits { max-streaming-uploads-per-client }`: asked before a body streams upstream */
   uploads?: UploadGate;
+  /** a POST whose form body may carry a `_method` override another route would take (src/server/method-param.ts) */
+  methodParams?: MethodParamCheck;
 }): Promise<ForwardResult> {
   const { ctx, req, res, route, group, chain, metrics } = opts;
   const exclude = new Set<number>();
@@ -245,6 +258,8 @@ export async function forward(opts: {
       // "Request bodies").
       req.once('aborted', () => ctx.cancel('client aborted the request body'));
       bufferFirst = opts.bufferBodyBytes > 0 && (contentLength === undefined || Number(contentLength) <= opts.bufferBodyBytes) && !streamedProtocol(req);
+      // a body that would stream past the gateway unread cannot be checked for `_method`
+      if (!bufferFirst && opts.methodParams) return methodParamsUnchecked();
       if (!bufferFirst && opts.uploads) {
         // HTTP/2 hands over a request at its HEADERS frame, before the DATA that came with it in
         // the same read: one turn of the loop lets a unary gRPC call's message end its stream.
@@ -267,6 +282,14 @@ export async function forward(opts: {
     if (bufferFirst) {
       const early = await readFirst();
       if (early) return early;
+    }
+    if (opts.methodParams && ctx.body !== undefined) {
+      const refused = opts.methodParams.refused(ctx.body);
+      if (refused !== undefined) {
+        metrics.blockedRequests.inc({ reason: 'method_override' });
+        ctx.audit.blocked = 'method_override';
+        return sendError(res, ctx, 400, methodOverrideMessage(refused), 0, 'method_override');
+      }
     }
     return await attempts();
   } finally {
@@ -316,6 +339,7 @@ export async function forward(opts: {
         ctx.audit.blocked = 'body_size_exceeded';
         return sendError(res, ctx, 413, 'Payload Too Large', 0);
       }
+      if (opts.methodParams) return methodParamsUnchecked();
       const refused = takeUploadSlot();
       if (refused) return refused;
       limiter = limitStream(opts.maxBodyBytes);
@@ -325,6 +349,13 @@ export async function forward(opts: {
       return undefined;
     }
     return bodyReadFailed(read.received);
+  }
+
+  /** A form POST that could carry a `_method` another route takes, too large to be read first: 413 (docs/security.md, "Method overrides in parameters"). */
+  function methodParamsUnchecked(): ForwardResult {
+    metrics.blockedRequests.inc({ reason: 'method_override_unchecked' });
+    ctx.audit.blocked = 'method_override_unchecked';
+    return sendError(res, ctx, 413, `Payload Too Large: a form POST to this path is read whole to check its _method parameter, and this one is larger than the route's max-body-buffer-bytes (${opts.bufferBodyBytes})`, 0, 'method_override_unchecked');
   }
 
   /** A read of the body before any target failed (not for its size): who is to blame, and the answer. */

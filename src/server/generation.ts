@@ -19,8 +19,9 @@ import { Context } from './context.ts';
 import { forwardHeaders, applyHeaderOps, forwardMethodOverride, UNTRUSTED_PEER, type PeerTrust } from './headers.ts';
 import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
 import { headerFieldCount, headerListBytes } from './listener-limits.ts';
-import { bodyRefusedMessage, forward, relayLocalSource, sendError, type ForwardResult, writeLocal } from './forwarder.ts';
-import { bodylessWithDeclaredBody } from './request-body.ts';
+import { bodyRefusedMessage, forward, methodOverrideMessage, relayLocalSource, sendError, type ForwardResult, type MethodParamCheck, writeLocal } from './forwarder.ts';
+import { bodylessWithDeclaredBody, requestHasBody } from './request-body.ts';
+import { formKind, overrideCouldMove, overridesInBody, overridesInUrlencoded, refusedOverride } from './method-param.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
 import { namesThisMachine } from '../builtins/local-host.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
@@ -110,6 +111,8 @@ interface Admitted {
   group: UpstreamGroup;
   chain: FilterChain;
   limit: number;
+  /** a POST on a listener whose routes differ by method: the route a request with another method would get */
+  rematch: ((method: string) => CompiledRoute | undefined) | undefined;
 }
 
 /**
@@ -174,6 +177,12 @@ export class Generation {
   readonly clientBudgets: ClientBudgetGate;
   /** upgraded WebSocket connections running on this generation */
   private readonly sessions = new Set<WsSession>();
+  /**
+   * Per listener whose routes name methods (`matches { method ... }`): those methods. Only there can
+   * a `_method` override move a POST to another route (docs/security.md, "Method overrides in
+   * parameters"); elsewhere the check costs nothing.
+   */
+  private readonly routedMethods = new Map<string, readonly string[]>();
 
   private constructor(private readonly deps: GenerationDeps) {
     this.number = deps.number;
@@ -190,6 +199,11 @@ export class Generation {
     this.maxInFlight = inFlightCap(deps.config.limits);
     const trusted = this.trusted;
     this.uploads = new UploadGate(deps.uploadSlots ?? new UploadSlots(), deps.config.limits['max-streaming-uploads-per-client'] ?? DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT, (ip) => trusted.any && isTrusted(trusted, ip));
+    for (const l of deps.config.listeners) {
+      const methods = new Set<string>();
+      for (const r of deps.config.routesByListener.get(l.id) ?? deps.config.routes) for (const m of r.raw.matches?.method ?? []) methods.add(m.toUpperCase());
+      if (methods.size > 0) this.routedMethods.set(l.id, [...methods]);
+    }
     this.clientBudgets = new ClientBudgetGate(deps.clientBudgets ?? new ClientBudgets(), deps.config.limits['max-connection-budgets-per-client'] ?? DEFAULT_CONNECTION_BUDGETS_PER_CLIENT, (ip) => trusted.any && isTrusted(trusted, ip));
   }
 
@@ -330,12 +344,27 @@ export class Generation {
       // The gateway answered the expectation itself; undici cannot send it (UND_ERR_NOT_SUPPORTED).
       if (req.headers.expect !== undefined) delete a.ctx.upstreamHeaders.expect;
       if (a.route.requestHeaders) applyHeaderOps(a.ctx.upstreamHeaders, a.route.requestHeaders);
-      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, chain: a.chain, maxBodyBytes: a.limit, bufferBodyBytes: Math.min(a.route.bodyBufferBytes ?? this.bodyBufferLimit, a.limit), metrics: this.deps.metrics, uploads: this.uploads });
+      const methodParams = a.rematch !== undefined ? this.methodParamCheck(req, a.route, a.rematch) : undefined;
+      f.result = await forward({ ctx: a.ctx, req, res, route: a.route, group: a.group, chain: a.chain, maxBodyBytes: a.limit, bufferBodyBytes: Math.min(a.route.bodyBufferBytes ?? this.bodyBufferLimit, a.limit), metrics: this.deps.metrics, uploads: this.uploads, methodParams });
     } catch (err) {
       this.failed(err, res, f);
     } finally {
       this.finish(req, res, f);
     }
+  }
+
+  /**
+   * A POST's body check for `_method` (src/server/method-param.ts): only for a body a framework
+   * parses as a form (or Laravel's JSON), and only when some override could move the request to
+   * another route than `route`; undefined otherwise (the body streams as before).
+   */
+  private methodParamCheck(req: IncomingMessage, route: CompiledRoute, rematch: (method: string) => CompiledRoute | undefined): MethodParamCheck | undefined {
+    const contentType = req.headers['content-type'];
+    const kind = formKind(contentType);
+    if (kind === undefined || !requestHasBody(req)) return undefined;
+    const listener = (req as TaggedRequest)[LISTENER]!;
+    if (!overrideCouldMove(this.routedMethods.get(listener.config.id) ?? [], route, route.methodOverrides, rematch)) return undefined;
+    return { refused: (body) => refusedOverride(overridesInBody(body, kind, contentType), route, route.methodOverrides, rematch) };
   }
 
   /**
@@ -597,6 +626,20 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 403, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: 'Forbidden', status: 403, request_id: traceId }) });
       return undefined;
     }
+    // `_method` overrides (docs/security.md, "Method overrides in parameters"): frameworks run such
+    // a POST as the method named; refused when a request with that method would take another route.
+    let rematch: ((method: string) => CompiledRoute | undefined) | undefined;
+    if (f.method === 'POST' && this.routedMethods.has(listener.config.id)) {
+      const routes = this.config.routesByListener.get(listener.config.id) ?? this.config.routes;
+      const fallback = this.defaultRoutes.get(listener.config.id);
+      rematch = (method) => matchRoute(routes, { method, path: input.path, host: input.host, header: input.header, query: input.query }, fallback);
+      const refused = f.query === '' ? undefined : refusedOverride(overridesInUrlencoded(f.query), route, route.methodOverrides, rematch);
+      if (refused !== undefined) {
+        this.blocked('method_override', 400, f, clientIp, route.id);
+        f.result = this.sendLocal(res, traceId, { status: 400, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(400, methodOverrideMessage(refused), traceId) });
+        return undefined;
+      }
+    }
     const tls = listener.tlsInfo && (socket as TLSSocket).encrypted ? listener.tlsInfo(socket as TLSSocket) : undefined;
     const peer = socket.remoteAddress ?? '';
     const upstreamHeaders = forwardHeaders({
@@ -689,7 +732,7 @@ export class Generation {
       f.result = this.sendLocal(res, traceId, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: 'route has no upstream', status: 500, request_id: traceId }) });
       return undefined;
     }
-    return { ctx, route, group, chain, limit };
+    return { ctx, route, group, chain, limit, rematch };
   }
 
   /** A request the gateway refused itself: counted, and one `blocked` audit event. */
