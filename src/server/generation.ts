@@ -21,7 +21,7 @@ import { pickTraceId, traceIdFormat, type TraceIdFormat } from './trace-id.ts';
 import { headerFieldCount, headerListBytes } from './listener-limits.ts';
 import { bodyRefusedMessage, forward, methodOverrideMessage, relayLocalSource, sendError, type ForwardResult, type MethodParamCheck, writeLocal } from './forwarder.ts';
 import { bodylessWithDeclaredBody, requestHasBody } from './request-body.ts';
-import { formKind, overrideCouldMove, overridesInBody, overridesInUrlencoded, refusedOverride } from './method-param.ts';
+import { formKind, methodsNamed, overrideCouldMove, overridesInBody, overridesInUrlencoded, refusedOverride } from './method-param.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
 import { namesThisMachine } from '../builtins/local-host.ts';
 import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
@@ -200,9 +200,8 @@ export class Generation {
     const trusted = this.trusted;
     this.uploads = new UploadGate(deps.uploadSlots ?? new UploadSlots(), deps.config.limits['max-streaming-uploads-per-client'] ?? DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT, (ip) => trusted.any && isTrusted(trusted, ip));
     for (const l of deps.config.listeners) {
-      const methods = new Set<string>();
-      for (const r of deps.config.routesByListener.get(l.id) ?? deps.config.routes) for (const m of r.raw.matches?.method ?? []) methods.add(m.toUpperCase());
-      if (methods.size > 0) this.routedMethods.set(l.id, [...methods]);
+      const methods = methodsNamed(deps.config.routesByListener.get(l.id) ?? deps.config.routes);
+      if (methods.length > 0) this.routedMethods.set(l.id, methods);
     }
     this.clientBudgets = new ClientBudgetGate(deps.clientBudgets ?? new ClientBudgets(), deps.config.limits['max-connection-budgets-per-client'] ?? DEFAULT_CONNECTION_BUDGETS_PER_CLIENT, (ip) => trusted.any && isTrusted(trusted, ip));
   }

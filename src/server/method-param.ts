@@ -6,6 +6,7 @@
 // here finds the values such a framework would read; the request path re-matches the route with
 // each and refuses a POST whose override another route would take.
 import { parseMultipart } from '../waf/bodies/multipart.ts';
+import type { CompiledRoute } from '../config/compile.ts';
 
 /** The parameter every framework above reads (Symfony's and Rack's METHOD_OVERRIDE_PARAM_KEY). */
 const PARAM = '_method';
@@ -143,4 +144,11 @@ export function refusedOverride<R>(values: readonly string[], route: R, listed: 
 export function overrideCouldMove<R>(methods: readonly string[], route: R, listed: ReadonlySet<string> | undefined, rematch: (method: string) => R | undefined): boolean {
   if (rematch('') !== route) return true;
   return refusedOverride(methods, route, listed, rematch) !== undefined;
+}
+
+/** The methods a listener's routes name in `matches { method ... }` (upper case); empty: no override can move a request there. */
+export function methodsNamed(routes: readonly CompiledRoute[]): string[] {
+  const methods = new Set<string>();
+  for (const r of routes) for (const m of r.raw.matches?.method ?? []) methods.add(m.toUpperCase());
+  return [...methods];
 }

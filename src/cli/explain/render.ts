@@ -96,6 +96,11 @@ export function renderReport(r: ExplainReport): string {
   };
   out.push(...settings(core, '  '));
   for (const x of r.refusals) out.push(`  => answered ${x.status} before the filters: ${x.reason}`);
+  const moves = r.method_overrides?.refused ?? [];
+  if (moves.length > 0) {
+    const list = moves.map((m) => `${m.method === '*' ? 'any other method' : m.method} (${m.route === null ? 'no route' : `route ${m.route}`})`).join(', ');
+    out.push(`  method overrides: a _method in the query, a form or a JSON body naming ${list} is refused 400 (method_override); such a body over max-body-buffer-bytes 413`);
+  }
   out.push('');
   out.push(d.filters.length ? 'filters, in order:' : 'filters: none');
   d.filters.forEach((f, i) => {

@@ -8,6 +8,7 @@ import { UNTRUSTED_PEER } from '../../server/headers.ts';
 import { compileTrusted, isTrusted } from '../../server/trusted-proxies.ts';
 import { upgradeRefusal } from '../../websocket/origin.ts';
 import { bodylessWithDeclaredBody } from '../../server/request-body.ts';
+import { methodsNamed, overridesInUrlencoded, refusedOverride } from '../../server/method-param.ts';
 import { messageInspection } from '../../websocket/messages.ts';
 import { firstFailure, matchRoute, requestMatchInput, stripPort, type MatchInput } from '../../routing/match.ts';
 
@@ -94,6 +95,13 @@ export interface ExplainReport {
    * right after matching, whatever route matched (docs/security.md, "Parser differentials")
    */
   ambiguous_query: { status: 400; kind: 'ambiguous_query_param'; param: string; values: string[]; values_split_on_semicolon: string[] | null } | null;
+  /**
+   * a POST on a listener whose routes name methods: the `_method` overrides (query, form or JSON
+   * body) the gateway refuses with 400 `method_override`, as the route a request with that method
+   * would take (null: none; `method` "*" is any method no route names); absent otherwise
+   * (docs/security.md, "Method overrides in parameters")
+   */
+  method_overrides?: { refused: { method: string; route: string | null }[] };
 }
 
 /** Node's header table from `Name: value` pairs: lower-cased names, repeats joined with ", ". */
@@ -272,5 +280,13 @@ export function explain(config: CompiledConfig, features: readonly FeatureManife
   }
   const cl = headers['content-length'];
   if (cl !== undefined && Number(cl) > report.route.max_body_bytes) report.refusals.push({ status: 413, reason: `Content-Length ${cl} > ${report.route.max_body_bytes} bytes` });
+  const methods = method === 'POST' ? methodsNamed(served) : [];
+  if (methods.length > 0) {
+    const rematch = (m: string) => matchRoute(served, { ...input, method: m }, fallback);
+    const refused = [...methods, ''].filter((m) => m !== 'POST' && !route.methodOverrides?.has(m) && rematch(m) !== route);
+    report.method_overrides = { refused: refused.map((m) => ({ method: m === '' ? '*' : m, route: rematch(m)?.id ?? null })) };
+    const inQuery = refusedOverride(overridesInUrlencoded(admitted.query), route, route.methodOverrides, rematch);
+    if (inQuery !== undefined) report.refusals.push({ status: 400, reason: `method_override: the query's _method names ${inQuery}, which route ${rematch(inQuery)?.id ?? '(none)'} would take` });
+  }
   return report;
 }
