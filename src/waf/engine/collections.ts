@@ -309,6 +309,34 @@ export class TxCollection {
     this.putSlot(slot, [makeItem(key, value)]);
   }
 
+  /** setSlot() giving the one-item array the last shared write put under the slot (in any
+   * transaction) when key and value are the same text: CRS's score setvars write "0" to the
+   * same keys every request (12 a benign GET), each a new item and array, and each new item
+   * asked the miss memo again. Items never change, and what they carry is a function of the
+   * value, so the array is as good as a new one; TX readers never keep a transaction's arrays
+   * by identity, except the load-time fold's probe, which does not share (see Transaction). */
+  setSlotShared(slot: number, key: string, value: string): void {
+    const last = lastBySlot[slot];
+    if (last !== undefined) {
+      const it = last[0]!;
+      if (it.value === value && it.key === key) {
+        this.putSlot(slot, last);
+        return;
+      }
+    }
+    const one = [makeItem(key, value)];
+    lastBySlot[slot] = one;
+    this.putSlot(slot, one);
+  }
+
+  /** The value under a slot, or under a lower-cased key without one (`slot` < 0 or made after
+   * this transaction began): a macro reference's lookup with its slot found once (see
+   * Transaction.resolveRef). */
+  valueAt(slot: number, lkey: string): string | undefined {
+    if (slot >= 0 && slot < this.limit) return this.vals[slot]?.[0]?.value;
+    return this.dyn?.get(lkey)?.[0]?.value;
+  }
+
   delete(key: string): void {
     const lkey = key.toLowerCase();
     const s = this.slotOf(lkey);
@@ -400,6 +428,8 @@ export class TxCollection {
 /** The length a TX collection's key order is made at: how many keys the last one put, at most
  * TX_ORDER_CAP (only a size: TX collections open at once each have their own). */
 let txOrderHint = 0;
+/** Per TX slot, the one-item array setSlotShared last made (one a slot for the process). */
+const lastBySlot: (Item[] | undefined)[] = [];
 const TX_ORDER_CAP = 512;
 
 /** Per TX key-regex selector, the answer for each slot's key as last seen: a slot's item keys are

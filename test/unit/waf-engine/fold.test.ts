@@ -407,3 +407,44 @@ SecRule ARGS "@streq tgt" "id:65,phase:1,pass,nolog,ctl:ruleRemoveTargetById=45;
     assert.equal(compareQuiet(rules, [{ uri: '/?a=tgt' }, { uri: '/?a=other' }, { uri: '/?a=tgt' }], 'tgt-other'), 2 + 4 + 2);
   });
 });
+
+describe('TX values shared between transactions (TxCollection.setSlotShared)', () => {
+  it('the probe still tells a folded setvar that writes the value already there', () => {
+    // Rule 3 writes tx.x=0 as rule 1 did: on the probe both writes must be told apart (a shared
+    // array for the equal value would hide rule 3's write from the fold, and a request whose
+    // rule 2 set tx.x=1 in between would keep 1).
+    const rules = `SecRuleEngine On
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.x=0"
+SecRule ARGS "@contains bump" "id:2,phase:1,pass,nolog,setvar:tx.x=1"
+SecAction "id:3,phase:1,pass,nolog,setvar:tx.x=0"
+SecRule TX:x "@eq 1" "id:4,phase:1,deny,status:403,log,msg:'x is 1'"`;
+    compare(rules, [{ uri: '/?a=bump' }, { uri: '/' }, { uri: '/?a=bump' }], 'equal write');
+    const waf = wafFromText(rules);
+    const tx = waf.newTransaction({ clientIp: '10.0.0.1', clientPort: 1, serverPort: 80, method: 'GET', uri: '/?a=bump', protocol: 'HTTP/1.1', headers: [] });
+    assert.equal(tx.processRequestHeaders(), undefined);
+    assert.equal(tx.getTx('x'), '0');
+  });
+
+  it('each transaction sees its own values whatever the last one wrote', () => {
+    const rules = `SecRuleEngine On
+SecRule REQUEST_URI "@unconditionalMatch" "id:1,phase:1,pass,nolog,setvar:tx.s=0,setvar:tx.t=0"
+SecRule ARGS "@contains a" "id:2,phase:1,pass,nolog,setvar:tx.s=+5,setvar:tx.T=0"
+SecRule ARGS "@contains b" "id:3,phase:1,pass,nolog,setvar:tx.s=-5"
+SecRule TX:s "@unconditionalMatch" "id:4,phase:2,pass,log,msg:'s=%{tx.s} t=%{tx.t}'"
+SecRule TX:t "@unconditionalMatch" "id:5,phase:2,pass,log,msg:'%{MATCHED_VAR_NAME}'"`;
+    const waf = wafFromText(rules);
+    const seen: string[] = [];
+    const open = [];
+    for (const q of ['a', 'x', 'a', 'ab', 'b', 'x', 'a']) {
+      const tx = waf.newTransaction({ clientIp: '10.0.0.1', clientPort: 1, serverPort: 80, method: 'GET', uri: `/?q=${q}`, protocol: 'HTTP/1.1', headers: [] });
+      tx.processRequestHeaders();
+      tx.processRequestBody();
+      open.push(tx);
+      seen.push(`${q}:${tx.matchedRules().map((m) => m.msg).join(' ')}`);
+    }
+    // The key as its setvar spelled it: tx.T after tx.t (one slot, the same value, another case).
+    assert.deepEqual(seen, ['a:s=5 t=0 TX:T', 'x:s=0 t=0 TX:t', 'a:s=5 t=0 TX:T', 'ab:s=0 t=0 TX:T', 'b:s=-5 t=0 TX:t', 'x:s=0 t=0 TX:t', 'a:s=5 t=0 TX:T']);
+    // The transactions kept open still read their own values (arrays are never changed in place).
+    assert.deepEqual(open.map((tx) => tx.getTx('s')), ['5', '0', '5', '0', '-5', '0', '5']);
+  });
+});
