@@ -58,25 +58,18 @@ function methodValue(latin1: string): string {
  * refusal must cover each. Pairs are split on `&` and on `;` (Rack 2 read `;` in query strings).
  */
 export function overridesInUrlencoded(text: string, out: string[] = []): string[] {
-  let start = 0;
-  const n = text.length;
-  while (start <= n) {
-    let end = start;
-    while (end < n) {
-      const c = text.charCodeAt(end);
-      if (c === 38 /* & */ || c === 59 /* ; */) break;
-      end++;
-    }
-    const eq = text.indexOf('=', start);
-    if (eq >= 0 && eq < end) {
-      const name = text.slice(start, eq);
-      // cheap test first: a spelling of `_method` holds `method` or an escape
-      if ((name.includes('method') || name.includes('%')) && namesMethodParam(decodeForm(name))) out.push(methodValue(decodeForm(text.slice(eq + 1, end))));
-    }
-    start = end + 1;
+  // every spelling of the name holds `method` or an escape of one of its letters
+  if (!text.includes('method') && !text.includes('%')) return out;
+  // only the pairs whose name could be a spelling of it are decoded (the regex skips the others)
+  CANDIDATE.lastIndex = 0;
+  for (let m = CANDIDATE.exec(text); m !== null; m = CANDIDATE.exec(text)) {
+    if (namesMethodParam(decodeForm(m[1]!))) out.push(methodValue(decodeForm(m[2]!)));
   }
   return out;
 }
+
+/** A pair (after the start or a separator) whose name holds `method` or `%`: name, value. */
+const CANDIDATE = /(?:^|[&;])([^&;=]*?(?:method|%)[^&;=]*)=([^&;]*)/g;
 
 /** Which body parser a framework runs on a POST with this Content-Type; undefined: none reads `_method` from it. */
 export type FormKind = 'urlencoded' | 'multipart' | 'json';
@@ -116,8 +109,12 @@ export function overridesInBody(body: Buffer, kind: FormKind, contentType: strin
     }
     return out;
   }
-  // multipart: the WAF's parser names each field as PHP, Rack 2.2/3.1, werkzeug and Go read it
-  const parsed = parseMultipart(body.toString('latin1'), contentType ?? '');
+  // multipart: the WAF's parser names each field as PHP, Rack 2.2/3.1, werkzeug and Go read it.
+  // Part names are not percent-decoded, except RFC 2231's `name*=`: without `method` or that, no
+  // part is `_method` (a large upload is not parsed for nothing).
+  const text = body.toString('latin1');
+  if (!text.includes('method') && !/name\*/i.test(text)) return out;
+  const parsed = parseMultipart(text, contentType ?? '');
   for (const [name, value] of parsed.args) if (namesMethodParam(name)) out.push(methodValue(value));
   return out;
 }

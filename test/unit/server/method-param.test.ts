@@ -90,3 +90,10 @@ test('the decision: POST, listed methods and the same route pass; another route 
   assert.equal(overrideCouldMove(['PUT'], A, undefined, rematch), false);
   assert.equal(overrideCouldMove(['PUT'], A, undefined, (m) => (m === '' ? 'B' : A)), true); // any other method goes elsewhere
 });
+
+test('multipart: an RFC 2231 name* beside name (busboy, werkzeug, Go read it) and a body without any spelling', () => {
+  const star = '--b\r\nContent-Disposition: form-data; name="x"; name*=UTF-8\'\'%5Fmethod\r\n\r\nDELETE\r\n--b--\r\n';
+  assert.deepEqual(overridesInBody(Buffer.from(star), 'multipart', 'multipart/form-data; boundary=b'), ['DELETE']);
+  const none = '--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nDELETE\r\n--b--\r\n';
+  assert.deepEqual(overridesInBody(Buffer.from(none), 'multipart', 'multipart/form-data; boundary=b'), []);
+});
