@@ -181,3 +181,12 @@ test('HTTP/2: the query and the body are checked the same way', async () => {
     session.close();
   }
 });
+
+test('the refusals are counted by reason (method_override, method_override_unchecked)', async () => {
+  const count = async (reason: string) => (await gw.metrics.blockedRequests.get()).values.find((x) => x.labels.reason === reason)?.value ?? 0;
+  const before = await count('method_override');
+  assert.equal((await send('POST', '/api/items/1?_method=DELETE', 'x=1', [FORM])).status, 400);
+  assert.equal((await send('POST', '/api/items/1', '_method=DELETE', [FORM])).status, 400);
+  assert.equal(await count('method_override'), before + 2);
+  assert.ok((await count('method_override_unchecked')) >= 2, 'the 413s above');
+});
