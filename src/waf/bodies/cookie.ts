@@ -22,3 +22,46 @@ export function quotedCookieValues(header: string): Pair[] {
   }
   return out;
 }
+
+/**
+ * A header other cookie readers split where a `;` split does not (see looseCookiePairs): a `,`,
+ * `"`, `\` or non-ASCII character, or a blank after a character other than `;` and blanks. A loop,
+ * not a regex: it runs on every request with a Cookie header.
+ */
+function loose(header: string): boolean {
+  let prev = 0x3b;
+  for (let i = 0; i < header.length; i++) {
+    const c = header.charCodeAt(i);
+    if (c === 0x2c || c === 0x22 || c === 0x5c || c >= 0x7f) return true;
+    if ((c === 0x20 || c === 0x09) && prev !== 0x3b && prev !== 0x20 && prev !== 0x09) return true;
+    prev = c;
+  }
+  return false;
+}
+/** What those readers end a name=value at: ASP.NET Core's non-cookie-octets, and Python's blanks. */
+const LOOSE_SEPARATORS = /[;,\s"\\\u0000-\u001f\u007f-\uffff]+/;
+
+/**
+ * `name=value` pairs of a Cookie header that readers other than a `;` split find, where they
+ * differ from it (session 28 WAF evasion audit):
+ * - ASP.NET Core (`CookieHeaderParserShared`) separates cookies by `,` as well as `;`, and after
+ *   a pair it cannot read (a value with a blank, `"`, `\` or a non-ASCII character) moves on one
+ *   character at a time and reads the next `token=value` it finds: `c=1\q=x` is `q` = `x` to it;
+ * - Python's SimpleCookie (Bottle's `request.cookies`, aiohttp, CherryPy) ends a value at a blank:
+ *   `c=1 q=x` is `c` = `1` and `q` = `x`.
+ * The `;` split gives `c` = `1 q=x`: an exclusion of REQUEST_COOKIES:c also skipped the value of
+ * `q`. Every piece between such separators that holds an `=` after its name is a pair here, a
+ * superset of what the two read (values are kept as sent, as REQUEST_COOKIES keeps them).
+ */
+export function looseCookiePairs(header: string): Pair[] {
+  if (!loose(header)) return [];
+  const plain = new Set<string>();
+  for (const piece of header.split(';')) plain.add(piece.replace(/^[ \t]+/, ''));
+  const out: Pair[] = [];
+  for (const piece of header.split(LOOSE_SEPARATORS)) {
+    const eq = piece.indexOf('=');
+    if (eq <= 0 || plain.has(piece)) continue;
+    out.push([piece.slice(0, eq), piece.slice(eq + 1)]);
+  }
+  return out;
+}

@@ -13,7 +13,7 @@ import { processBody, type BodyProcessor } from './body.ts';
 import { sniffBody } from '../bodies/sniff.ts';
 import { compileOperator } from '../operators/index.ts';
 import { parseUrlEncoded, semicolonPairs } from '../bodies/urlencoded.ts';
-import { quotedCookieValues } from '../bodies/cookie.ts';
+import { looseCookiePairs, quotedCookieValues } from '../bodies/cookie.ts';
 import { currentTransaction } from '../seen-before.ts';
 
 export interface Intervention {
@@ -513,6 +513,11 @@ export class Transaction {
     const n = header.length;
     // quoted values as Python's cookie readers take them (across ';', escapes decoded): items more
     if (header.indexOf('"') >= 0) for (const [name, value] of quotedCookieValues(header)) c.add(name, value);
+    // pairs ASP.NET Core and Python's SimpleCookie read apart from a ';' split (`,`, blanks)
+    for (const [name, value] of looseCookiePairs(header)) {
+      c.add(name, value);
+      cn.add(name, name);
+    }
     let start = 0;
     let eq = -2;
     let pos = 0;

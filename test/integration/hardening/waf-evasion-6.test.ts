@@ -1,6 +1,7 @@
 // WAF evasion, sixth round (docs/security.md, "Session 28 WAF evasion audit"): names a backend reads
 // apart from the WAF when an operator excluded one field from the SQLi rules: `;` as a query and
-// form separator (Rack 2.2, Perl's CGI.pm and Plack). Real gateways on loopback with the in-process WAF (CRS PL1), a
+// form separator (Rack 2.2, Perl's CGI.pm and Plack), cookies split on `,` and blanks (ASP.NET
+// Core, Python's SimpleCookie). Real gateways on loopback with the in-process WAF (CRS PL1), a
 // recording upstream, exact bytes over a socket. Every probe was also sent to nginx + ModSecurity
 // 3.0.9 with the same CRS and exclusions (all forwarded there, 200), and to the backends' parsers.
 // needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
@@ -61,9 +62,22 @@ describe('WAF evasion, sixth round', () => {
     assert.deepEqual(await leakedProbes(excluded.port, upstream, probes), []);
   });
 
-  test('benign queries with `;` still pass', async () => {
+  test('cookies split on `,` (ASP.NET Core) and blanks (SimpleCookie: Bottle, aiohttp): `c=1 q=<sqli>` is the cookie q there', async () => {
+    // forwarded (200) before: the WAF read one cookie `c` = `1 q=...`, excluded
+    const probes: [string, Buffer][] = [
+      ['c=1,q=', req('GET', '/x', [`Cookie: c=1,q=${tight}`])],
+      ['c=1, q=', req('GET', '/x', [`Cookie: c=1, q=${tight}`])],
+      ['c=1 q= (SimpleCookie)', req('GET', '/x', [`Cookie: c=1 q=${tight}`])],
+      ['c="1" q= (SimpleCookie)', req('GET', '/x', [`Cookie: c="1" q=${tight}`])],
+      ['c=1\\q= (ASP.NET Core reads on past what it cannot)', req('GET', '/x', [`Cookie: c=1\\q=${tight}`])],
+    ];
+    assert.deepEqual(await leakedProbes(excluded.port, upstream, probes), []);
+  });
+
+  test('benign queries and cookies with `;`, `,` and blanks still pass', async () => {
     const benign: [string, Buffer][] = [
       ['a matrix-like query', req('GET', '/x?sort=name;desc&filter=a=1;b=2', [])],
+      ['cookies with blanks, commas and quotes', req('GET', '/x', ['Cookie: _ga=GA1.2.1234.5678; c=hello world; pref="a,b"; list=1,2,3; sid=abc=='])],
     ];
     for (const [name, bytes] of benign) assert.deepEqual(await leakedProbes(excluded.port, upstream, [[name, bytes]]), [`${name}: 200 (forwarded)`]);
   });
