@@ -178,6 +178,18 @@ const UPSTREAM = {
     }),
   ),
   discovery: Type.Optional(DiscoverySchema),
+  // (ours) answers read from the upstream for a client that stops reading, so the upstream
+  // connection goes back to the pool (docs/upstreams.md, "Response buffering"); event streams,
+  // gRPC and `X-Accel-Buffering: no` answers are never buffered
+  'response-buffering': Type.Optional(
+    Block({
+      enabled: Type.Optional(Type.Boolean({ default: true })),
+      // an answer's bytes held in memory (default 256 KiB)
+      'memory-bytes': Type.Optional(Type.Integer({ minimum: 16384, maximum: 67108864 })),
+      // past memory-bytes, an answer's bytes in an unlinked temp file (default 64 MiB); 0 = memory only
+      'file-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
+    }),
+  ),
 };
 
 /** A filter block of one type: `type` plus that type's keys. */
@@ -205,6 +217,12 @@ export const LimitsSchema = Block({
   // pieces, inspected WebSocket messages) one client address shares over all its connections
   // (docs/security.md, "Session 27 audit"); default 8 (client-budgets.ts), 0 = per connection only
   'max-connection-budgets-per-client': Type.Optional(Type.Integer({ minimum: 0 })),
+  // Sentinel extension: response buffering (docs/upstreams.md, "Response buffering"): memory and
+  // temp-file bytes for answers held for clients that stopped reading, per process (defaults 64 MiB,
+  // 1 GiB) and per client address (memory + file, default 64 MiB; IPv6 per /64)
+  'max-response-buffer-memory-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
+  'max-response-buffer-file-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
+  'max-response-buffer-bytes-per-client': Type.Optional(Type.Integer({ minimum: 0 })),
   'max-connections-per-route': Type.Optional(Type.Integer({ minimum: 1 })),
   'max-total-connections': Type.Optional(Type.Integer({ minimum: 1 })),
   'max-idle-connections-per-upstream': Type.Optional(Type.Integer({ minimum: 0 })),

@@ -50,6 +50,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly responseBuffering = new Counter({
+    name: 'sentinel_response_buffering_total',
+    help: 'Answers buffered for clients that stopped reading (buffered, spooled to a temp file) and the bounds that made a relay wait for its client instead (limit_memory, limit_file, limit_client, file_error)',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
   readonly clientErrors = new Counter({
     name: 'sentinel_client_errors_total',
     help: 'Requests refused before routing because the client sent something malformed or unsupported (parser errors, front-door normalisation), by kind',

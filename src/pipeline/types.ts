@@ -276,9 +276,10 @@ export interface ResponseSource {
   /**
    * writes the status line and headers, copies the body to the client with backpressure and ends
    * the response; an upstream's writes the status line only with the first body byte or the end
-   * (a body that fails before resolves with `error` and nothing written)
+   * (a body that fails before resolves with `error` and nothing written); an upstream's buffers
+   * under `buffering` for a client (`clientIp`) that stops reading (src/upstream/response-buffer.ts)
    */
-  relayTo(res: ServerResponse, status: number, headers: HeaderMap): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }>;
+  relayTo(res: ServerResponse, status: number, headers: HeaderMap, buffering?: import('../upstream/response-buffer.ts').ResponseBufferPolicy, clientIp?: string): Promise<{ bytes: number; error?: unknown; clientClosed?: boolean }>;
   /** releases the body unread (a filter answered instead) */
   dump(): void;
 }

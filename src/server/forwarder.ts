@@ -10,6 +10,7 @@ import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
 import type { HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, ResponseSource, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
 import type { FilterChain } from '../pipeline/chain.ts';
+import type { ResponseBufferPolicy } from '../upstream/response-buffer.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { HTTP2_SINGLE_VALUE, applyHeaderOps, singleValuedForHttp2 } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
@@ -532,7 +533,7 @@ export async function forward(opts: {
       }
     }
     try {
-      return await relayResponse(ctx, res, response, route, chain, pick.setCookie, attempt, target.address, metrics);
+      return await relayResponse(ctx, res, response, route, chain, pick.setCookie, attempt, target.address, metrics, group.responseBuffering);
     } finally {
       group.report(target, outcome);
       span?.end();
@@ -580,6 +581,7 @@ async function relayResponse(
   attempts: number,
   upstreamAddr: string,
   metrics: Metrics,
+  buffering?: ResponseBufferPolicy,
 ): Promise<ForwardResult> {
   const headers: HeaderMap = response.headers;
   for (const k in ctx.responseHeaders) headers[k] = ctx.responseHeaders[k];
@@ -609,7 +611,7 @@ async function relayResponse(
   }
   // RFC 9110 §8.6: no Content-Length on a 204 (an upstream's own, e.g. `0`, is dropped)
   if (info.status === 204) delete headers['content-length'];
-  const outcome = await response.relayTo(res, info.status, headers);
+  const outcome = await response.relayTo(res, info.status, headers, buffering, ctx.clientIp);
   if (outcome.clientClosed) {
     return { status: 499, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: 'client closed request', upstreamAddr };
   }
@@ -621,8 +623,7 @@ async function relayResponse(
       return { ...sendError(res, ctx, c.status, c.message, attempts, `upstream failed before the body: ${c.reason}`), upstreamAddr };
     }
     // Headers are out: the only honest signal left is to cut the connection.
-    res.destroy();
-    res.socket?.destroy();
+    cutResponse(res);
     return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: `upstream failed mid-body: ${c.reason}`, upstreamAddr };
   }
   return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, upstreamAddr };
@@ -666,6 +667,18 @@ export function relayBody(body: Readable, res: ServerResponse): Promise<{ bytes:
     res.on('drain', onDrain);
     res.on('close', onClose);
   });
+}
+
+/**
+ * Cuts a response whose head is out (HTTP/1.1: the connection). An HTTP/2 stream is reset with
+ * INTERNAL_ERROR: destroy() alone sends RST_STREAM NO_ERROR, which Node's client (and others) read
+ * as the end of a whole body (docs/security.md, "Session 28 (pool28)").
+ */
+function cutResponse(res: ServerResponse): void {
+  const stream = (res as unknown as Partial<Http2ServerResponse>).stream;
+  if (stream !== undefined && !stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  res.destroy();
+  res.socket?.destroy();
 }
 
 function responseHasBody(method: string, status: number): boolean {
@@ -774,8 +787,7 @@ async function relayFilteredBody(
     if (clientGone) return result(499, 'client closed request');
     if (headersOut) {
       // Headers (and maybe part of the body) are out: cutting the connection is the only way to stop.
-      res.destroy();
-      res.socket?.destroy();
+      cutResponse(res);
       return result(info.status, `response body stopped by a filter (${local.blockReason ?? local.status})`);
     }
     res.writeHead(local.status, { ...(local.headers as Record<string, string>), 'content-length': String(payload.length), 'x-correlation-id': ctx.traceId });
@@ -819,8 +831,7 @@ async function relayFilteredBody(
       ctx.log.warn({ err: (err as Error).message }, 'upstream response body failed before it could be inspected');
       return { ...sendError(res, ctx, c.status, c.message, attempts, c.reason), upstreamAddr };
     }
-    res.destroy();
-    res.socket?.destroy();
+    cutResponse(res);
     return result(info.status, `upstream failed mid-body: ${c.reason}`);
   } finally {
     res.off('close', onClose);

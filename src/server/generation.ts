@@ -36,6 +36,7 @@ import type { GatewayStatusInfo } from '../status/report.ts';
 import { requestAuditEvent, type AuditEventType } from '../logging/audit.ts';
 import { DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT, UploadGate, UploadSlots } from './upload-slots.ts';
 import { ClientBudgetGate, ClientBudgets, DEFAULT_CONNECTION_BUDGETS_PER_CLIENT } from './client-budgets.ts';
+import { DEFAULT_PER_CLIENT_BYTES, DEFAULT_PROCESS_FILE_BYTES, DEFAULT_PROCESS_MEMORY_BYTES, responseBufferBudget } from '../upstream/response-buffer.ts';
 
 export interface ListenerRuntime {
   readonly config: CompiledListener;
@@ -203,6 +204,12 @@ export class Generation {
       const methods = methodsNamed(deps.config.routesByListener.get(l.id) ?? deps.config.routes);
       if (methods.length > 0) this.routedMethods.set(l.id, methods);
     }
+    // response buffering's process and per-client bounds (src/upstream/response-buffer.ts): the newest generation's
+    responseBufferBudget.memoryCap = deps.config.limits['max-response-buffer-memory-bytes'] ?? DEFAULT_PROCESS_MEMORY_BYTES;
+    responseBufferBudget.fileCap = deps.config.limits['max-response-buffer-file-bytes'] ?? DEFAULT_PROCESS_FILE_BYTES;
+    responseBufferBudget.perClientCap = deps.config.limits['max-response-buffer-bytes-per-client'] ?? DEFAULT_PER_CLIENT_BYTES;
+    const bufferEvents = deps.metrics.responseBuffering;
+    responseBufferBudget.onEvent = (event) => bufferEvents.inc({ event });
     this.clientBudgets = new ClientBudgetGate(deps.clientBudgets ?? new ClientBudgets(), deps.config.limits['max-connection-budgets-per-client'] ?? DEFAULT_CONNECTION_BUDGETS_PER_CLIENT, (ip) => trusted.any && isTrusted(trusted, ip));
   }
 

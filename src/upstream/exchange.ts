@@ -13,6 +13,7 @@ import type { ServerResponse } from 'node:http';
 import { errors, util as undiciUtil, type Dispatcher } from 'undici';
 import type { HeaderMap } from '../pipeline/types.ts';
 import { NOT_RELAYED_RESPONSE, connectionListed } from '../server/headers.ts';
+import { BufferedRelay, relayBuffering, type ResponseBufferPolicy } from './response-buffer.ts';
 
 /** What the exchange needs of the request's cancel token (src/server/context.ts CancelToken). */
 export interface CancelSignal {
@@ -167,24 +168,32 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
    * stream or gRPC response: its client must see the stream open before the first event or
    * message, which may be minutes away, so its head goes out at once.
    */
-  relayTo(res: ServerResponse, status: number, headers: HeaderMap): Promise<RelayOutcome> {
+  relayTo(res: ServerResponse, status: number, headers: HeaderMap, buffering?: ResponseBufferPolicy, clientIp = ''): Promise<RelayOutcome> {
     return new Promise((resolve) => {
       let bytes = 0;
       let done = false;
       let head = true;
+      let buffer: BufferedRelay | null = null;
       if (opensStream(headers)) {
         head = false;
+        buffering = undefined; // an open stream is read as it comes: nothing to buffer
         res.writeHead(status, headers as Record<string, string | string[]>);
         res.flushHeaders();
+      } else if (buffering !== undefined && headers['x-accel-buffering'] !== undefined) {
+        // nginx's header: an upstream that streams says `no`; not relayed (nginx does not either)
+        if (String(headers['x-accel-buffering']).trim().toLowerCase() === 'no') buffering = undefined;
+        delete headers['x-accel-buffering'];
       }
       const finish = (outcome: RelayOutcome): void => {
         if (done) return;
         done = true;
         res.off('drain', onDrain);
         res.off('close', onClose);
+        buffer?.release();
         resolve(outcome);
       };
       const onDrain = (): void => {
+        if (buffer?.drained()) return;
         this.paused = false;
         this.resumeFn?.();
       };
@@ -196,22 +205,38 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       };
       res.on('drain', onDrain);
       res.on('close', onClose);
+      const writeHead = (): void => {
+        head = false;
+        res.writeHead(status, headers as Record<string, string | string[]>);
+      };
       this.attach({
         data: (chunk) => {
-          if (head) {
-            head = false;
-            res.writeHead(status, headers as Record<string, string | string[]>);
-          }
+          if (head) writeHead();
           bytes += chunk.length;
+          if (buffer !== null) {
+            if (buffer.data(chunk)) return true;
+            this.paused = true;
+            return false;
+          }
           if (res.write(chunk)) return true;
+          // The client stopped reading: buffer what the upstream sends instead of holding its connection.
+          if (buffering !== undefined) {
+            buffer = new BufferedRelay(res, relayBuffering(buffering, clientIp), this.signal, {
+              resume: () => {
+                this.paused = false;
+                this.resumeFn?.();
+              },
+              finish: (error) => finish(error === undefined ? { bytes } : { bytes, error }),
+            });
+            if (buffer.start()) return true;
+            buffer = null;
+          }
           this.paused = true;
           return false;
         },
         end: () => {
-          if (head) {
-            head = false;
-            res.writeHead(status, headers as Record<string, string | string[]>);
-          }
+          if (head) writeHead();
+          if (buffer !== null) return buffer.end();
           res.end();
           finish({ bytes });
         },

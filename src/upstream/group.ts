@@ -34,6 +34,7 @@ import { Retries } from './retries.ts';
 import { pickTarget } from './selection.ts';
 import { UpstreamGauges } from './gauges.ts';
 import { targetSnapshot, type UpstreamSnapshot } from './report.ts';
+import { responseBufferPolicy, type ResponseBufferPolicy } from './response-buffer.ts';
 
 export { upstreamsReport, type UpstreamSnapshot } from './report.ts';
 export type { UpstreamTimeouts } from './connections.ts';
@@ -67,6 +68,8 @@ const CLIENT_CLOSED = 499;
 export class UpstreamGroup {
   readonly id: string;
   readonly timeouts: UpstreamTimeouts;
+  /** `response-buffering { }`: undefined when off */
+  readonly responseBuffering: ResponseBufferPolicy | undefined;
   /** canonical load-balancing name */
   readonly algorithm: string;
   private readonly set: TargetSet;
@@ -122,6 +125,7 @@ export class UpstreamGroup {
     this.health = new TargetHealth(id, config['circuit-breaker'], opts.routeCircuitBreakers ?? new Map(), checks, policies, this.gauges, services);
     this.retries = new Retries(id, config['retry-policy'], policies.retry, this.now, this.rng, services.log);
     this.timeouts = upstreamTimeouts(config);
+    this.responseBuffering = responseBufferPolicy(config['response-buffering']);
     this.conns = new TargetConnections(id, config, this.timeouts, opts.baseDir, () => this.retries.take());
 
     // Until the first resolution (ready()), the group has its static targets; a previous
