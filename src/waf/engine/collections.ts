@@ -72,6 +72,17 @@ const NO_ITEMS: readonly Item[] = Object.freeze([]) as readonly Item[];
 
 const undefinedTemplates: (undefined[] | undefined)[] = [];
 
+/** Per collection slot, the last index built and the items it was built from (see
+ * Collection.get); only for collections of at most KEPT_INDEX_ITEMS items. */
+const keptIndexes: ({ items: Item[]; index: Map<string, Item[]> } | undefined)[] = [];
+const KEPT_INDEX_ITEMS = 64;
+
+function sameItems(a: readonly Item[], b: readonly Item[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** A new array of n undefined (packed): a copy of a kept template, not `new Array(n).fill()`,
  * whose C++ builtin cost ~3 k instructions per call (four per transaction). */
 export function undefinedArray<T>(n: number): (T | undefined)[] {
@@ -86,6 +97,8 @@ export function undefinedArray<T>(n: number): (T | undefined)[] {
 
 export class Collection {
   readonly items: Item[] = [];
+  /** The collection's slot (collectionSlot), or -1: keys the index kept for the process. */
+  constructor(private readonly slot = -1) {}
   /** Lower-cased key -> its items, built on the first keyed lookup, dropped on every change.
    * The engine looks keys up once per rule and transaction, and collections change only while
    * the request (or response) is being read. */
@@ -134,12 +147,24 @@ export class Collection {
   get(lkey: string): Item[] {
     let index = this.index;
     if (index === undefined) {
-      index = new Map();
-      for (const it of this.items) {
-        const k = it.key.toLowerCase();
-        const list = index.get(k);
-        if (list) list.push(it);
-        else index.set(k, [it]);
+      // The index the last transaction built for this slot when its items are the same objects
+      // (PositionItems gives a repeated request's headers again): an index is a function of the
+      // items, and neither it nor its lists are ever changed (a new index on every change). A
+      // benign GET's headers were a Map, seven lower-casings and lists built every request.
+      const slot = this.slot;
+      const kept = slot >= 0 ? keptIndexes[slot] : undefined;
+      if (kept !== undefined && sameItems(kept.items, this.items)) index = kept.index;
+      else {
+        index = new Map();
+        const items = this.items;
+        for (let i = 0; i < items.length; i++) {
+          const it = items[i]!;
+          const k = it.key.toLowerCase();
+          const list = index.get(k);
+          if (list) list.push(it);
+          else index.set(k, [it]);
+        }
+        if (slot >= 0 && items.length <= KEPT_INDEX_ITEMS) keptIndexes[slot] = { items: items.slice(), index };
       }
       this.index = index;
     }

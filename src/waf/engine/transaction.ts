@@ -400,7 +400,7 @@ export class Transaction {
 
   /** col() by slot (the C_ constants: no lookup by name on a request's set-up). */
   private colAt(slot: number): Collection {
-    return (this.colSlots[slot] ??= new Collection());
+    return (this.colSlots[slot] ??= new Collection(slot));
   }
 
   private setRequest(conn: ConnectionInfo, req: RequestLine, headers: readonly string[]): void {

@@ -233,3 +233,44 @@ SecRule REQUEST_HEADERS|ARGS|REQUEST_COOKIES "@rx a" "id:4,phase:2,pass,log,t:no
     assert.deepEqual(seen(z), alone(cases[0]![0], cases[0]![1]));
   });
 });
+
+describe('keyed lookups: the index the last transaction built, while the items are the same objects (session 28)', () => {
+  const w = wafFromText(`SecRuleEngine On
+SecRule REQUEST_HEADERS:Accept|REQUEST_HEADERS:host|REQUEST_HEADERS:X-A "@rx ^" "id:1,phase:1,pass,log,t:none"
+SecRule REQUEST_COOKIES:a|ARGS:a "@rx ^" "id:2,phase:1,pass,log,t:none"`);
+  type H = [string, string][];
+  const open = (uri: string, headers: H) => w.newTransaction({ clientIp: '192.0.2.1', clientPort: 1, serverPort: 80, method: 'GET', uri, protocol: 'HTTP/1.1', headers });
+  const seen = (tx: ReturnType<typeof open>): string[] => {
+    tx.processRequestHeaders();
+    return tx.matchedRules().flatMap((m) => m.matched.map((d) => `${d.variable}=${d.value}`));
+  };
+  // What rule 1 must see: the headers named accept, host, x-a (any case), in selector then list order.
+  const want = (h: H): string[] =>
+    ['accept', 'host', 'x-a'].flatMap((n) => h.filter(([k]) => k.toLowerCase() === n).map(([k, v]) => `REQUEST_HEADERS:${k}=${v}`));
+  const cases: H[] = [
+    [['Host', 'h'], ['Accept', 'A'], ['X-A', '1']],
+    [['Host', 'h'], ['Accept', 'A'], ['X-A', '1']],
+    [['Host', 'h'], ['Accept', 'B'], ['X-A', '1']],
+    [['Accept', 'A'], ['Host', 'h'], ['X-A', '1']],
+    [['Host', 'h'], ['accept', 'A'], ['X-A', '1']],
+    [['Host', 'h'], ['Accept', 'A'], ['X-A', '1'], ['x-a', '2']],
+    [['Host', 'h'], ['Accept', 'A']],
+    [['Host', 'h'], ['X-B', 'A'], ['X-A', '1']],
+  ];
+
+  it('each transaction finds its own headers by key, whatever the last one had', () => {
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < cases.length; i++) {
+        const h = cases[(i * 3 + round) % cases.length]!;
+        assert.deepEqual(seen(open('/', h)), want(h), `round ${round} ${JSON.stringify(h)}`);
+      }
+    }
+  });
+
+  it('two transactions open at once, and cookies and arguments beside the headers', () => {
+    const x = open('/?a=1', [['Host', 'h'], ['Accept', 'A'], ['Cookie', 'a=c1']]);
+    const y = open('/?a=2&a=3', [['Host', 'h'], ['Accept', 'B'], ['Cookie', 'a=c2; a=c3']]);
+    assert.deepEqual(seen(y), ['REQUEST_HEADERS:Accept=B', 'REQUEST_HEADERS:Host=h', 'REQUEST_COOKIES:a=c2', 'REQUEST_COOKIES:a=c3', 'ARGS:a=2', 'ARGS:a=3']);
+    assert.deepEqual(seen(x), ['REQUEST_HEADERS:Accept=A', 'REQUEST_HEADERS:Host=h', 'REQUEST_COOKIES:a=c1', 'ARGS:a=1']);
+  });
+});
