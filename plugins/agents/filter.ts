@@ -86,18 +86,6 @@ interface RequestState {
   chains: Chain[];
 }
 
-function newChain(sets: MemberSets): Chain {
-  return { members: sets.all, sets, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
-}
-
-/** The members' filter ids, each once, in order (one id: a list of one, no growth). */
-function memberIds(members: Member[]): string[] {
-  if (members.length === 1) return [members[0]!.settings.id];
-  const ids: string[] = [];
-  for (const m of members) if (!ids.includes(m.settings.id)) ids.push(m.settings.id);
-  return ids;
-}
-
 function releaseRequestHold(state: RequestState): void {
   if (state.released) return;
   state.released = true;
@@ -182,25 +170,21 @@ export class AgentFilter implements RequestFilter {
   onRequest(ctx: RequestContext): Promise<LocalResponse | undefined> | undefined {
     let state = ctx.agentState as RequestState | undefined;
     if (state?.handled.includes(this.id)) return undefined;
-    const route = this.membersFor(ctx.routeId);
-    let sets: MemberSets;
-    let chain: Chain;
     if (!state) {
-      // The usual request: the first agent filter of its route takes the route's whole chain. The
-      // request's lists are made at their size: an empty list's first push allocates room for 17.
-      sets = route;
-      chain = newChain(sets);
-      const st: RequestState = { correlation: reserveCorrelationId(ctx.traceId), released: false, handled: memberIds(sets.all), chains: [chain] };
+      const correlation = reserveCorrelationId(ctx.traceId);
+      const st: RequestState = { correlation, released: false, handled: [], chains: [] };
       state = st;
       ctx.agentState = state;
       ctx.onCancel(() => releaseRequestHold(st));
-    } else {
-      const handled = state.handled;
-      sets = handled.length === 0 ? route : memberSets(route.all.filter((m) => !handled.includes(m.settings.id)));
-      for (const m of sets.all) if (!handled.includes(m.settings.id)) handled.push(m.settings.id);
-      chain = newChain(sets);
-      state.chains.push(chain);
     }
+    // The usual request: the first agent filter of its route takes the route's whole chain.
+    const route = this.membersFor(ctx.routeId);
+    const handled = state.handled;
+    const sets = handled.length === 0 ? route : memberSets(route.all.filter((m) => !handled.includes(m.settings.id)));
+    const members = sets.all;
+    for (const m of members) if (!handled.includes(m.settings.id)) handled.push(m.settings.id);
+    const chain: Chain = { members, sets, responseOps: [], responseDone: false, responseBodyDone: false, completeDone: false };
+    state.chains.push(chain);
     // The usual request: one agent on request headers and no body to send after it (a GET on a
     // WAF route too): the call's own promise is the request's (no async function around it).
     if (sets.requestHeaders.length === 1 && !this.readsBody(ctx, sets.requestBody) && !this.bodyWithheld(ctx, sets.requestBody)) return this.headersCall(ctx, state, chain, sets.requestHeaders[0]!);
