@@ -714,26 +714,10 @@ export function decisionEventType(reply: AgentReply, refused: boolean): AuditEve
 /** The first chain of the request with this filter among its members and `done` not yet set (a loop: no closures per call). */
 function chainOf(state: RequestState, filterId: string, done: 'responseDone' | 'responseBodyDone' | 'completeDone'): Chain | undefined {
   for (const c of state.chains) {
-    if (isDone(c, done)) continue;
+    if (c[done]) continue;
     for (const m of c.members) if (m.settings.id === filterId) return c;
   }
   return undefined;
-}
-
-/**
- * `c[done]` by name: a keyed load whose key changes with the phase went megamorphic (V8's
- * KeyedLoadIC_Megamorphic, three a request on every agent route, in situ); each call site passes
- * a constant, so once inlined this is one field read.
- */
-function isDone(c: Chain, done: 'responseDone' | 'responseBodyDone' | 'completeDone'): boolean {
-  switch (done) {
-    case 'responseDone':
-      return c.responseDone;
-    case 'responseBodyDone':
-      return c.responseBodyDone;
-    default:
-      return c.completeDone;
-  }
 }
 
 /** An allow with no header operations, audit tags or rule ids, no body mutation: nothing for merge to apply or record but its count. */
