@@ -29,3 +29,6 @@ export function isToWorker(m: unknown): m is ToWorker {
 export function isToPrimary(m: unknown): m is ToPrimary {
   return isTyped(m);
 }
+
+/** Environment variable with the cluster's size, set by the primary on every worker it forks. */
+export const CLUSTER_WORKERS_ENV = 'SENTINEL_CLUSTER_WORKERS';

@@ -11,7 +11,7 @@ import { Metrics } from '../metrics/registry.ts';
 import { loadAny, serveMetrics, type GatewayOptions } from '../server/gateway.ts';
 import { reloadSources, watchConfigSources, type ConfigWatcher } from '../config/watch.ts';
 import { aggregateClusterMetrics, type WorkerSnapshot } from './aggregate.ts';
-import { isToPrimary, type ToPrimary, type ToWorker, type WorkerMetricsJson } from './messages.ts';
+import { CLUSTER_WORKERS_ENV, isToPrimary, type ToPrimary, type ToWorker, type WorkerMetricsJson } from './messages.ts';
 import { DEFAULT_RESTART_POLICY, RestartPolicy, type RestartPolicyOptions } from './policy.ts';
 import { workerExecArgv } from './young-generation.ts';
 
@@ -80,13 +80,18 @@ export class ClusterPrimary {
     // A SIGHUP that arrives while workers are starting is applied once they all run (a worker
     // that started early may hold the older file).
     this.reloading = started.catch(() => undefined);
-    for (let i = 0; i < this.opts.workers; i++) cluster.fork();
+    for (let i = 0; i < this.opts.workers; i++) this.forkWorker();
     await started;
     this.metricsServer = await serveMetrics(this.config, () => this.renderMetrics());
     if (this.config.system['auto-reload'] && this.config.file) this.watcher = watchConfigSources(() => reloadSources(this.config), () => void this.reload());
     this.metrics.generation.set(1);
     const pids = [...this.ready.values()].map((w) => w.process.pid);
     this.log.info({ workers: this.opts.workers, pid: process.pid, worker_pids: pids, listeners: this.listenersText }, 'sentinel cluster started');
+  }
+
+  /** A worker told the cluster's size (gateway-wide bounds, e.g. response buffering's, are split by it). */
+  private forkWorker(): Worker {
+    return cluster.fork({ [CLUSTER_WORKERS_ENV]: String(this.opts.workers) });
   }
 
   private send(worker: Worker, m: ToWorker): void {
@@ -168,7 +173,7 @@ export class ClusterPrimary {
     this.log.warn({ ...how, restart_in_ms: decision.delayMs }, 'worker died unexpectedly; replacing it');
     const t = setTimeout(() => {
       this.restartTimers.delete(t);
-      if (this.state === 'running') cluster.fork();
+      if (this.state === 'running') this.forkWorker();
     }, decision.delayMs);
     this.restartTimers.add(t);
   }

@@ -4,10 +4,16 @@ import cluster from 'node:cluster';
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts';
 import { startGateway, type Gateway, type GatewayOptions } from '../server/gateway.ts';
 import { useClusterMetrics } from '../builtins/handlers.ts';
-import { isToWorker, type ToPrimary, type ToWorker } from './messages.ts';
+import { CLUSTER_WORKERS_ENV, isToWorker, type ToPrimary, type ToWorker } from './messages.ts';
 
 function send(m: ToPrimary): void {
   if (process.connected) process.send!(m);
+}
+
+/** The cluster's size, from the primary (src/cluster/primary.ts forkWorker): gateway-wide bounds are split by it. */
+function workerCount(): number {
+  const n = Number(process.env[CLUSTER_WORKERS_ENV]);
+  return Number.isInteger(n) && n > 0 ? n : 1;
 }
 
 export async function runWorker(opts: Pick<GatewayOptions, 'configPath' | 'logLevel'>): Promise<void> {
@@ -18,7 +24,7 @@ export async function runWorker(opts: Pick<GatewayOptions, 'configPath' | 'logLe
   process.on('SIGHUP', () => undefined);
   let gateway: Gateway;
   try {
-    gateway = await startGateway({ ...opts, clusterWorker: { id } });
+    gateway = await startGateway({ ...opts, clusterWorker: { id, workers: workerCount() } });
   } catch (err) {
     if (err instanceof ConfigError) for (const d of err.diagnostics) console.error(formatDiagnostic(d));
     else console.error(`sentinel: worker ${id} failed to start: ${(err as Error).message}`);

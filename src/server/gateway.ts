@@ -56,7 +56,7 @@ export interface GatewayOptions {
    * Set in a cluster worker (src/cluster/worker.ts): logs carry `worker: id`, and the standalone
    * metrics server and auto-reload file watching are left to the primary.
    */
-  clusterWorker?: { id: number };
+  clusterWorker?: { id: number; workers?: number };
 }
 
 interface ListenerSlot {
@@ -186,6 +186,7 @@ export class Gateway {
       gatewayInfo: () => this.statusInfo(),
       uploadSlots: this.uploadSlots,
       clientBudgets: this.clientBudgets,
+      processShares: this.opts.clusterWorker?.workers ?? 1,
       ...(previous ? { previous } : {}),
     });
   }

@@ -67,6 +67,8 @@ export interface GenerationDeps {
   uploadSlots?: UploadSlots;
   /** the per-client buckets behind the connection budgets, shared by the process's generations */
   clientBudgets?: ClientBudgets;
+  /** how many gateway processes share the gateway-wide bounds (cluster workers; 1 alone) */
+  processShares?: number;
 }
 
 const LISTENER = Symbol('sentinel.listener');
@@ -204,9 +206,12 @@ export class Generation {
       const methods = methodsNamed(deps.config.routesByListener.get(l.id) ?? deps.config.routes);
       if (methods.length > 0) this.routedMethods.set(l.id, methods);
     }
-    // response buffering's process and per-client bounds (src/upstream/response-buffer.ts): the newest generation's
-    responseBufferBudget.memoryCap = deps.config.limits['max-response-buffer-memory-bytes'] ?? DEFAULT_PROCESS_MEMORY_BYTES;
-    responseBufferBudget.fileCap = deps.config.limits['max-response-buffer-file-bytes'] ?? DEFAULT_PROCESS_FILE_BYTES;
+    // response buffering's bounds (src/upstream/response-buffer.ts): the newest generation's. Memory
+    // and temp files are bounded for the whole gateway (one pod's memory limit and /tmp volume):
+    // each cluster worker takes its share.
+    const shares = Math.max(1, deps.processShares ?? 1);
+    responseBufferBudget.memoryCap = Math.floor((deps.config.limits['max-response-buffer-memory-bytes'] ?? DEFAULT_PROCESS_MEMORY_BYTES) / shares);
+    responseBufferBudget.fileCap = Math.floor((deps.config.limits['max-response-buffer-file-bytes'] ?? DEFAULT_PROCESS_FILE_BYTES) / shares);
     responseBufferBudget.perClientCap = deps.config.limits['max-response-buffer-bytes-per-client'] ?? DEFAULT_PER_CLIENT_BYTES;
     const bufferEvents = deps.metrics.responseBuffering;
     responseBufferBudget.onEvent = (event) => bufferEvents.inc({ event });

@@ -25,10 +25,14 @@ export interface ResponseBufferPolicy {
 
 export const DEFAULT_RESPONSE_BUFFER_MEMORY_BYTES = 256 * 1024;
 export const DEFAULT_RESPONSE_BUFFER_FILE_BYTES = 64 * 1024 * 1024;
-/** `limits { max-response-buffer-memory-bytes }`: memory for buffered answers in one process. */
+/** `limits { max-response-buffer-memory-bytes }`: memory for buffered answers of the gateway (its cluster workers split it). */
 export const DEFAULT_PROCESS_MEMORY_BYTES = 64 * 1024 * 1024;
-/** `limits { max-response-buffer-file-bytes }`: temp-file bytes in one process. */
-export const DEFAULT_PROCESS_FILE_BYTES = 1024 * 1024 * 1024;
+/**
+ * `limits { max-response-buffer-file-bytes }`: temp-file bytes of the gateway (its cluster workers
+ * split it). 256 MiB: what the Helm chart's /tmp volume holds beside 64Mi for the rest (a volume
+ * past its sizeLimit gets the pod evicted).
+ */
+export const DEFAULT_PROCESS_FILE_BYTES = 256 * 1024 * 1024;
 /** `limits { max-response-buffer-bytes-per-client }`: memory + file for one client address (IPv6 /64). */
 export const DEFAULT_PER_CLIENT_BYTES = 64 * 1024 * 1024;
 

@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { configDiagnostics, configErrors } from '../../helpers/config-diagnostics.ts';
-import { DEFAULT_RESPONSE_BUFFER_FILE_BYTES, DEFAULT_RESPONSE_BUFFER_MEMORY_BYTES, ResponseBufferBudget, responseBufferPolicy } from '../../../src/upstream/response-buffer.ts';
+import { DEFAULT_RESPONSE_BUFFER_FILE_BYTES, DEFAULT_RESPONSE_BUFFER_MEMORY_BYTES, ResponseBufferBudget, responseBufferBudget, responseBufferPolicy } from '../../../src/upstream/response-buffer.ts';
+import { startGateway } from '../../../src/server/gateway.ts';
+import { simpleConfig } from '../../helpers/gateway.ts';
 
 const cfg = (block: string, limits = '') => `
 ${limits}
@@ -55,4 +57,21 @@ test('the budget: per-client and process bounds, IPv6 per /64, everything given 
   b.give(a, 100, 200);
   assert.equal(b.memoryUsed + b.fileUsed, 0);
   assert.equal(b.clientCount, 0);
+});
+
+test('the process bounds hold for the whole gateway: each cluster worker takes its share (one pod memory limit and /tmp volume hold them all)', async () => {
+  const limits = 'limits { max-response-buffer-memory-bytes 8388608; max-response-buffer-file-bytes 402653184; max-response-buffer-bytes-per-client 1048576 }';
+  const alone = await startGateway({ configText: simpleConfig('127.0.0.1:9', { top: limits }), logLevel: 'silent' });
+  try {
+    assert.deepEqual([responseBufferBudget.memoryCap, responseBufferBudget.fileCap, responseBufferBudget.perClientCap], [8388608, 402653184, 1048576]);
+  } finally {
+    await alone.close();
+  }
+  const worker = await startGateway({ configText: simpleConfig('127.0.0.1:9', { top: limits }), logLevel: 'silent', clusterWorker: { id: 1, workers: 4 } });
+  try {
+    // per client stays whole: one client's connections land on one worker
+    assert.deepEqual([responseBufferBudget.memoryCap, responseBufferBudget.fileCap, responseBufferBudget.perClientCap], [2097152, 100663296, 1048576]);
+  } finally {
+    await worker.close();
+  }
 });
