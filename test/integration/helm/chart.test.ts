@@ -180,6 +180,13 @@ describe('helm/sentinel', { timeout: 300_000 }, () => {
           assert.ok(config.listeners.some((l) => l.port === port(c, 'http') && l.probes), `no listener serves probes on ${port(c, 'http')}`);
           // Safe defaults: no config/upstreams dumps, nothing on a wildcard address but the routes and probes.
           assert.deepEqual(config.routes.filter((r) => r.builtin === 'config' || r.builtin === 'upstreams').map((r) => r.id), []);
+          // Response buffering's temp files (whole gateway) fit the pod's /tmp with 64Mi to spare: an
+          // emptyDir past its sizeLimit gets the pod evicted, which a slow-reading client could trip.
+          const tmpVolume = d.spec.template.spec.volumes.find((v) => v.name === 'tmp') as { emptyDir?: { sizeLimit?: string } } | undefined;
+          const sizeLimit = /^(\d+)Mi$/.exec(tmpVolume?.emptyDir?.sizeLimit ?? '');
+          assert.ok(sizeLimit, `/tmp is not an emptyDir sized in Mi: ${JSON.stringify(tmpVolume)}`);
+          const fileBytes = config.limits['max-response-buffer-file-bytes'];
+          assert.ok(fileBytes !== undefined && fileBytes + 64 * 2 ** 20 <= Number(sizeLimit[1]) * 2 ** 20, `file bound ${fileBytes} vs /tmp ${sizeLimit[1]}Mi`);
         }
         const pod = d.spec.template.spec;
         assert.equal(pod.securityContext.runAsNonRoot, true);
