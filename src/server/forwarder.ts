@@ -182,7 +182,6 @@ export class UpstreamWriteTimeout extends Error {
   }
 }
 
-/** The 400 `get_body` answer's message (docs/security.md, "Bodies on GET and other bodiless methods"). */
 /** Checks a POST's whole body for `_method` overrides (src/server/method-param.ts): the refused method, or undefined. */
 export interface MethodParamCheck {
   refused(body: Buffer): string | undefined;
@@ -194,6 +193,7 @@ export function methodOverrideMessage(method: string): string {
   return `Bad Request: the _method parameter names ${named}, and such a request to this path is routed otherwise: send it as that method`;
 }
 
+/** The 400 `get_body` answer's message (docs/security.md, "Bodies on GET and other bodiless methods"). */
 export function bodyRefusedMessage(method: string): string {
   return `Bad Request: a ${method} request may not carry a body on this route`;
 }
