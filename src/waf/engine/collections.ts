@@ -72,17 +72,6 @@ const NO_ITEMS: readonly Item[] = Object.freeze([]) as readonly Item[];
 
 const undefinedTemplates: (undefined[] | undefined)[] = [];
 
-/** Per collection slot, the last index built and the items it was built from (see
- * Collection.get); only for collections of at most KEPT_INDEX_ITEMS items. */
-const keptIndexes: ({ items: Item[]; index: Map<string, Item[]> } | undefined)[] = [];
-const KEPT_INDEX_ITEMS = 64;
-
-function sameItems(a: readonly Item[], b: readonly Item[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** A new array of n undefined (packed): a copy of a kept template, not `new Array(n).fill()`,
  * whose C++ builtin cost ~3 k instructions per call (four per transaction). */
 export function undefinedArray<T>(n: number): (T | undefined)[] {
@@ -97,8 +86,6 @@ export function undefinedArray<T>(n: number): (T | undefined)[] {
 
 export class Collection {
   readonly items: Item[] = [];
-  /** The collection's slot (collectionSlot), or -1: keys the index kept for the process. */
-  constructor(private readonly slot = -1) {}
   /** Lower-cased key -> its items, built on the first keyed lookup, dropped on every change.
    * The engine looks keys up once per rule and transaction, and collections change only while
    * the request (or response) is being read. */
@@ -147,24 +134,12 @@ export class Collection {
   get(lkey: string): Item[] {
     let index = this.index;
     if (index === undefined) {
-      // The index the last transaction built for this slot when its items are the same objects
-      // (PositionItems gives a repeated request's headers again): an index is a function of the
-      // items, and neither it nor its lists are ever changed (a new index on every change). A
-      // benign GET's headers were a Map, seven lower-casings and lists built every request.
-      const slot = this.slot;
-      const kept = slot >= 0 ? keptIndexes[slot] : undefined;
-      if (kept !== undefined && sameItems(kept.items, this.items)) index = kept.index;
-      else {
-        index = new Map();
-        const items = this.items;
-        for (let i = 0; i < items.length; i++) {
-          const it = items[i]!;
-          const k = it.key.toLowerCase();
-          const list = index.get(k);
-          if (list) list.push(it);
-          else index.set(k, [it]);
-        }
-        if (slot >= 0 && items.length <= KEPT_INDEX_ITEMS) keptIndexes[slot] = { items: items.slice(), index };
+      index = new Map();
+      for (const it of this.items) {
+        const k = it.key.toLowerCase();
+        const list = index.get(k);
+        if (list) list.push(it);
+        else index.set(k, [it]);
       }
       this.index = index;
     }
@@ -334,34 +309,6 @@ export class TxCollection {
     this.putSlot(slot, [makeItem(key, value)]);
   }
 
-  /** setSlot() giving the one-item array the last shared write put under the slot (in any
-   * transaction) when key and value are the same text: CRS's score setvars write "0" to the
-   * same keys every request (12 a benign GET), each a new item and array, and each new item
-   * asked the miss memo again. Items never change, and what they carry is a function of the
-   * value, so the array is as good as a new one; TX readers never keep a transaction's arrays
-   * by identity, except the load-time fold's probe, which does not share (see Transaction). */
-  setSlotShared(slot: number, key: string, value: string): void {
-    const last = lastBySlot[slot];
-    if (last !== undefined) {
-      const it = last[0]!;
-      if (it.value === value && it.key === key) {
-        this.putSlot(slot, last);
-        return;
-      }
-    }
-    const one = [makeItem(key, value)];
-    lastBySlot[slot] = one;
-    this.putSlot(slot, one);
-  }
-
-  /** The value under a slot, or under a lower-cased key without one (`slot` < 0 or made after
-   * this transaction began): a macro reference's lookup with its slot found once (see
-   * Transaction.resolveRef). */
-  valueAt(slot: number, lkey: string): string | undefined {
-    if (slot >= 0 && slot < this.limit) return this.vals[slot]?.[0]?.value;
-    return this.dyn?.get(lkey)?.[0]?.value;
-  }
-
   delete(key: string): void {
     const lkey = key.toLowerCase();
     const s = this.slotOf(lkey);
@@ -453,8 +400,6 @@ export class TxCollection {
 /** The length a TX collection's key order is made at: how many keys the last one put, at most
  * TX_ORDER_CAP (only a size: TX collections open at once each have their own). */
 let txOrderHint = 0;
-/** Per TX slot, the one-item array setSlotShared last made (one a slot for the process). */
-const lastBySlot: (Item[] | undefined)[] = [];
 const TX_ORDER_CAP = 512;
 
 /** Per TX key-regex selector, the answer for each slot's key as last seen: a slot's item keys are

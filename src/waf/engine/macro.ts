@@ -9,8 +9,6 @@ export interface MacroRef {
   key?: string;
   /** The key lower-cased (interned: collections are keyed by it), when there is one. */
   lkey?: string;
-  /** For a TX reference: the key's slot once found (Transaction.resolveRef). */
-  txs?: number | undefined;
 }
 
 export type MacroPart = string | MacroRef;
@@ -33,7 +31,7 @@ export function compileMacro(source: string): Macro {
     const dot = inner.search(/[.:]/);
     const name = intern(dot < 0 ? inner.toUpperCase() : inner.slice(0, dot).toUpperCase());
     const key = dot < 0 ? undefined : inner.slice(dot + 1);
-    parts.push({ name, key, lkey: intern(key?.toLowerCase()), txs: undefined });
+    parts.push({ name, key, lkey: intern(key?.toLowerCase()) });
     last = m.index + m[0].length;
   }
   if (last < source.length) parts.push(source.slice(last));

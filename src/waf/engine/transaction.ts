@@ -126,10 +126,6 @@ const ARG_POST_NAME_ITEMS = new PositionItems(KEPT_POSITIONS);
  * for the process. */
 const sharedSel: (Item[] | undefined)[] = [];
 
-/** The capture keys TX:0-9 and their slots (rule.ts makes them first). */
-const CAPTURE_KEYS = Array.from({ length: 10 }, (_, i) => String(i));
-const CAPTURE_SLOTS = CAPTURE_KEYS.map((k) => txSlotOf(k));
-
 /** A new transaction's stored scalars (n slots): undefined but SETUP_ZEROS, a copy of a kept packed template. */
 function freshScalars(n: number): (string | undefined)[] {
   let t = scalarTemplates[n];
@@ -221,9 +217,6 @@ export class Transaction {
   /** The probe is running phases 3-4 for the plan (foldAll step 4): walks without the fold's
    * table, which is being built. */
   private simulating = false;
-  /** TX setvars give the last equal item of their slot (TxCollection.setSlotShared); false on
-   * the fold's probe, which tells what a rule wrote by the arrays it put. */
-  private shareTx = true;
   /** Per phase, the entries whose starter reads only response variables (skipped while the
    * transaction has no response); undefined when the load-time decisions are off. */
   private responseOnly: Uint8Array[] | undefined;
@@ -400,7 +393,7 @@ export class Transaction {
 
   /** col() by slot (the C_ constants: no lookup by name on a request's set-up). */
   private colAt(slot: number): Collection {
-    return (this.colSlots[slot] ??= new Collection(slot));
+    return (this.colSlots[slot] ??= new Collection());
   }
 
   private setRequest(conn: ConnectionInfo, req: RequestLine, headers: readonly string[]): void {
@@ -755,18 +748,6 @@ export class Transaction {
       return this.scalar(name);
     }
     if (name === 'RULE') return undefined; // handled by the rule-aware resolver
-    if (name === 'TX') {
-      // The key's slot found once for the reference (slots never move; a key without one may
-      // get one later, so only a found slot is kept): `%{tx.0}`, the anomaly scores... were a
-      // Map lookup each, ~18 a benign GET.
-      const lkey = ref.lkey ?? key.toLowerCase();
-      let slot = ref.txs;
-      if (slot === undefined) {
-        slot = txSlotOf(lkey);
-        if (slot >= 0 && ref.lkey !== undefined) ref.txs = slot;
-      }
-      return this.tx.valueAt(slot, lkey);
-    }
     const col = this.keyed(name);
     if (!col) return undefined;
     return col.get(ref.lkey ?? key.toLowerCase())[0]?.value;
@@ -1066,7 +1047,6 @@ export class Transaction {
     const savedSerial = currentTransaction.serial;
     try {
       const probe = new Transaction(rules, new PersistentStore(0), { clientIp: '0.0.0.0', clientPort: 0, serverPort: 0 }, { method: 'GET', uri: '/', protocol: 'HTTP/1.1' }, []);
-      probe.shareTx = false;
       currentTransaction.serial = probe.serial;
       return probe.foldAll();
     } finally {
@@ -1498,7 +1478,7 @@ export class Transaction {
       if (!hit) continue;
       hitValue = true;
       if (link.capture && ctx.captures.length) {
-        for (let i = 0; i < ctx.captures.length && i < 10; i++) this.tx.setSlot(CAPTURE_SLOTS[i]!, CAPTURE_KEYS[i]!, ctx.captures[i] ?? '');
+        for (let i = 0; i < ctx.captures.length && i < 10; i++) this.tx.set(String(i), ctx.captures[i] ?? '');
       }
       // MATCHED_VAR(S) hold the transformed value (chains such as CRS 944120 rely on it).
       this.matchedVar = input;
@@ -1602,18 +1582,13 @@ export class Transaction {
     }
     const key = sv.key.source;
     const value = this.expandFor(sv.value, link);
-    // Outside the fold's probe, which tells a rule's TX writes by a new array (foldRule).
-    const shared = this.shareTx;
     if (sv.op === 'set') {
-      if (shared) tx.setSlotShared(sv.slot, key, value);
-      else tx.setSlot(sv.slot, key, value);
+      tx.setSlot(sv.slot, key, value);
       return;
     }
     const cur = Number.parseInt(tx.getSlot(sv.slot)[0]?.value ?? '0', 10) || 0;
     const delta = Number.parseInt(value, 10) || 0;
-    const sum = String(sv.op === 'add' ? cur + delta : cur - delta);
-    if (shared) tx.setSlotShared(sv.slot, key, sum);
-    else tx.setSlot(sv.slot, key, sum);
+    tx.setSlot(sv.slot, key, String(sv.op === 'add' ? cur + delta : cur - delta));
   }
 
   private applyCtl(kind: string, value: string, link: Rule): void {
