@@ -3,7 +3,7 @@
 // a body to REQUEST_BODY, which few CRS rules read, so an attack in it passed wherever the CRS
 // content-type policy (920420, 920340) had been relaxed.
 import { parseJson } from './json.ts';
-import { parseUrlEncoded, semicolonPairs, type Pair } from './urlencoded.ts';
+import { formPairs, type Pair } from './urlencoded.ts';
 import { parseXml, type XmlResult } from './xml.ts';
 
 export interface Sniffed {
@@ -49,10 +49,8 @@ export function sniffBody(body: string, separator: string, contentType: string):
     if (xml.error === undefined) return { args, xml };
   }
   if (body.indexOf('=') >= 0 && formLike(contentType)) {
-    const pairs = parseUrlEncoded(body, separator);
     // CGI.pm reads a POST without a type as a form, ';' a separator too
-    const all = separator === '&' && body.indexOf(';') >= 0 ? pairs.concat(semicolonPairs(body)) : pairs;
-    for (const pair of all) if (isText(pair[0]) && isText(pair[1])) args.push(pair);
+    for (const pair of formPairs(body, separator)) if (isText(pair[0]) && isText(pair[1])) args.push(pair);
   }
   return { args };
 }

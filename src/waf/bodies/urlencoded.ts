@@ -57,3 +57,12 @@ export function semicolonPairs(query: string): Pair[] {
   }
   return pairs;
 }
+
+/**
+ * A form body's pairs as every reader sees them: the `separator` split, and with `&` the pairs of
+ * readers that split on `;` too (semicolonPairs) wherever the body holds one.
+ */
+export function formPairs(body: string, separator = '&'): Pair[] {
+  const pairs = parseUrlEncoded(body, separator);
+  return separator === '&' && body.indexOf(';') >= 0 ? pairs.concat(semicolonPairs(body)) : pairs;
+}

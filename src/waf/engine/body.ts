@@ -1,7 +1,7 @@
 // Adapter between the transaction and the body processors in src/waf/bodies: one call per
 // processor name, one result shape the transaction turns into variables.
-import { parseJson, parseMultipart, parseUrlEncoded, parseXml } from '../bodies/index.ts';
-import { semicolonPairs } from '../bodies/urlencoded.ts';
+import { parseJson, parseMultipart, parseXml } from '../bodies/index.ts';
+import { formPairs } from '../bodies/urlencoded.ts';
 
 export type BodyProcessor = 'URLENCODED' | 'MULTIPART' | 'JSON' | 'XML';
 
@@ -24,11 +24,9 @@ export interface BodyResult {
 
 export function processBody(proc: BodyProcessor, body: string, contentType: string, separator: string): BodyResult {
   switch (proc) {
-    case 'URLENCODED': {
-      const args = parseUrlEncoded(body, separator);
+    case 'URLENCODED':
       // Perl's CGI.pm and Plack (WWW::Form::UrlEncoded) also split a form on ';'.
-      return { args: separator === '&' && body.indexOf(';') >= 0 ? args.concat(semicolonPairs(body)) : args };
-    }
+      return { args: formPairs(body, separator) };
     case 'JSON': {
       const r = parseJson(body);
       return r.error !== undefined ? { args: r.args, error: r.error } : { args: r.args };
