@@ -12,7 +12,7 @@ import type { HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, Res
 import type { FilterChain } from '../pipeline/chain.ts';
 import type { ResponseBufferPolicy } from '../upstream/response-buffer.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
-import { HTTP2_SINGLE_VALUE, applyHeaderOps, singleValuedForHttp2 } from './headers.ts';
+import { applyHeaderOps, http2HeaderValue, singleValuedForHttp2 } from './headers.ts';
 import { UpstreamExchange } from '../upstream/exchange.ts';
 import { bodylessMethod, Gather, h2BodyFollows, readBody, requestHasBody } from './request-body.ts';
 import { responseChunkRead, type ResponseChunkRead } from './body-seams.ts';
@@ -892,7 +892,7 @@ function writeLocalHead(res: ServerResponse, traceId: string, local: LocalRespon
     for (const k in h) {
       const v = h[k];
       if (v === undefined) continue;
-      res.setHeader(k, h2 && Array.isArray(v) && v.length > 0 && HTTP2_SINGLE_VALUE.has(k) ? v[0]! : v);
+      res.setHeader(k, h2 ? http2HeaderValue(k, v) : v);
       if (k === 'content-type') typed = true;
     }
   }

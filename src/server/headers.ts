@@ -87,8 +87,13 @@ export const HTTP2_SINGLE_VALUE: ReadonlySet<string> = new Set([
 export function singleValuedForHttp2(headers: HeaderMap): void {
   for (const name in headers) {
     const v = headers[name];
-    if (Array.isArray(v) && v.length > 0 && HTTP2_SINGLE_VALUE.has(name)) headers[name] = v[0];
+    if (Array.isArray(v)) headers[name] = http2HeaderValue(name, v);
   }
+}
+
+/** One header's value as an HTTP/2 response can carry it (see singleValuedForHttp2). */
+export function http2HeaderValue<V extends string | string[]>(name: string, value: V): V | string {
+  return Array.isArray(value) && value.length > 0 && HTTP2_SINGLE_VALUE.has(name) ? value[0]! : value;
 }
 
 /** The method-override header names (stripped below; a route may forward them, see forwardMethodOverride). */
