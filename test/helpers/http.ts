@@ -1,5 +1,6 @@
 // A small HTTP client for tests (node:http, no pooling surprises).
 import http from 'node:http';
+import http2 from 'node:http2';
 
 export interface Reply {
   status: number;
@@ -34,4 +35,26 @@ export function requestBytes(url: string, opts: RequestOptions = {}): Promise<By
 export async function request(url: string, opts: RequestOptions = {}): Promise<Reply> {
   const r = await requestBytes(url, opts);
   return { status: r.status, headers: r.headers, body: r.body.toString() };
+}
+
+/** One GET over a new h2c session (prior knowledge) to 127.0.0.1:`port`: status, headers and body. */
+export function h2Get(port: number, path: string, authority = 'a.test'): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', reject);
+    const req = session.request({ ':path': path, ':authority': authority });
+    let headers: http2.IncomingHttpHeaders = {};
+    let body = '';
+    req.on('response', (h) => (headers = h));
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (body += d));
+    req.on('end', () => {
+      session.close();
+      resolve({ status: Number(headers[':status']), headers, body });
+    });
+    req.on('error', (e) => {
+      session.close();
+      reject(e);
+    });
+  });
 }

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUpstream, type TestUpstream, closeServer } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
+import { h2Get } from '../../helpers/http.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
 import { FrameDecoder, MessageType, encodeFrame, parseJsonPayload } from '../../../src/agent-protocol/frames.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
@@ -97,26 +98,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function h2get(path: string): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`);
-    session.on('error', reject);
-    const req = session.request({ ':path': path, ':authority': 'a.test' });
-    let headers: http2.IncomingHttpHeaders = {};
-    let body = '';
-    req.on('response', (h) => (headers = h));
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      session.close();
-      resolve({ status: Number(headers[':status']), headers, body });
-    });
-    req.on('error', (e) => {
-      session.close();
-      reject(e);
-    });
-  });
-}
+/** A GET over the gateway's h2c listener. */
+const h2get = (path: string) => h2Get(gw.address('h2c').port, path);
 
 const FRAMING_NAMES = ['transfer-encoding', 'trailer', 'upgrade', 'proxy-connection', 'http2-settings'];
 

@@ -10,8 +10,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import http2 from 'node:http2';
 import { gatewayFrom } from '../../helpers/gateway.ts';
+import { h2Get } from '../../helpers/http.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 import { closeServer } from '../../helpers/upstream.ts';
@@ -68,26 +68,8 @@ after(async () => {
   await closeServer(server, sockets);
 });
 
-function h2get(path: string): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const c = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`);
-    c.on('error', reject);
-    const s = c.request({ ':path': path, ':authority': 'a' });
-    let body = '';
-    s.setEncoding('utf8');
-    s.on('response', (headers) => {
-      s.on('data', (d: string) => (body += d));
-      s.on('end', () => {
-        c.close();
-        resolve({ status: Number(headers[':status']), headers, body });
-      });
-    });
-    s.on('error', (err) => {
-      c.close();
-      reject(err);
-    });
-  });
-}
+/** A GET over the gateway's h2c listener. */
+const h2get = (path: string) => h2Get(gw.address('h2c').port, path, 'a');
 
 test('an upstream header repeated that HTTP/2 holds to one value reaches an HTTP/2 client once, not as a 500', async () => {
   const same = await h2get('/nosniff-twice');

@@ -27,6 +27,41 @@ routes { route "main" { matches { path-prefix "/" }; upstream "backend" } }
 upstreams { upstream "backend" { target "${upstream}" } }
 `;
 
+interface CaReloadFixture {
+  pki: Pki;
+  up: TestUpstream;
+  gw: Gateway;
+  serverCa: string;
+  alice: { cert: string; key: string };
+}
+
+/**
+ * Per describe: a site CA and its server certificate, alice's client certificate from
+ * `old-clients` (a `new-clients` CA made beside it), an upstream, and a gateway accepting
+ * `old-clients`. Fields are set in before().
+ */
+function caReloadFixture(): CaReloadFixture {
+  const f = {} as CaReloadFixture;
+  before(async () => {
+    f.pki = await Pki.create();
+    const ca = await f.pki.ca('ca');
+    await ca.issue('site', { cn: 'site', dns: ['site.test'] });
+    const old = await f.pki.ca('old-clients');
+    const issued = await old.issue('alice', { cn: 'alice', usage: 'client' });
+    await f.pki.ca('new-clients');
+    f.serverCa = await readFile(ca.cert, 'utf8');
+    f.alice = { cert: await readFile(issued.cert, 'utf8'), key: await readFile(issued.key, 'utf8') };
+    f.up = await startUpstream();
+    f.gw = await startGateway({ configText: kdl('old-clients.crt', f.up.address), baseDir: f.pki.dir, logLevel: 'silent' });
+  });
+  after(async () => {
+    await f.gw?.close();
+    await f.up?.close();
+    await f.pki?.close();
+  });
+  return f;
+}
+
 interface Attempt {
   /** the gateway's answer's status line, or undefined when the handshake or the connection failed */
   status: string | undefined;
@@ -36,30 +71,7 @@ interface Attempt {
 }
 
 describe('a client CA removed by a reload', () => {
-  let pki: Pki;
-  let up: TestUpstream;
-  let gw: Gateway;
-  let serverCa: string;
-  let alice: { cert: string; key: string };
-
-  before(async () => {
-    pki = await Pki.create();
-    const ca = await pki.ca('ca');
-    await ca.issue('site', { cn: 'site', dns: ['site.test'] });
-    const old = await pki.ca('old-clients');
-    const issued = await old.issue('alice', { cn: 'alice', usage: 'client' });
-    await pki.ca('new-clients');
-    serverCa = await readFile(ca.cert, 'utf8');
-    alice = { cert: await readFile(issued.cert, 'utf8'), key: await readFile(issued.key, 'utf8') };
-    up = await startUpstream();
-    gw = await startGateway({ configText: kdl('old-clients.crt', up.address), baseDir: pki.dir, logLevel: 'silent' });
-  });
-
-  after(async () => {
-    await gw?.close();
-    await up?.close();
-    await pki?.close();
-  });
+  const f = caReloadFixture();
 
   /** One GET over a new TLS connection as alice, resuming `session` when given. */
   function attempt(session?: Buffer): Promise<Attempt> {
@@ -68,7 +80,7 @@ describe('a client CA removed by a reload', () => {
       let got = '';
       let done = false;
       let resumed = false;
-      const s = tls.connect({ host: '127.0.0.1', port: gw.address('https').port, servername: 'site.test', ca: serverCa, ...alice, ALPNProtocols: ['http/1.1'], ...(session ? { session } : {}) });
+      const s = tls.connect({ host: '127.0.0.1', port: f.gw.address('https').port, servername: 'site.test', ca: f.serverCa, ...f.alice, ALPNProtocols: ['http/1.1'], ...(session ? { session } : {}) });
       const finish = () => {
         if (done) return;
         done = true;
@@ -94,46 +106,23 @@ describe('a client CA removed by a reload', () => {
     const again = await attempt(first.session);
     assert.equal(again.resumed, true, 'resumption works while nothing changed');
 
-    await gw.reload(kdl('new-clients.crt', up.address));
+    await f.gw.reload(kdl('new-clients.crt', f.up.address));
     const fresh = await attempt();
     assert.equal(fresh.status, undefined, 'a full handshake with alice is refused by the new CA');
-    const seen = up.seen.length;
+    const seen = f.up.seen.length;
     const resumed = await attempt(again.session ?? first.session);
     assert.equal(resumed.status, undefined, `alice's old session must not get her in (resumed: ${resumed.resumed})`);
-    assert.equal(up.seen.length, seen, 'nothing reached the upstream');
+    assert.equal(f.up.seen.length, seen, 'nothing reached the upstream');
   });
 });
 
 describe('a connection made before a reload that dropped its client CA', () => {
-  let pki: Pki;
-  let up: TestUpstream;
-  let gw: Gateway;
-  let serverCa: string;
-  let alice: { cert: string; key: string };
-
-  before(async () => {
-    pki = await Pki.create();
-    const ca = await pki.ca('ca');
-    await ca.issue('site', { cn: 'site', dns: ['site.test'] });
-    const old = await pki.ca('old-clients');
-    const issued = await old.issue('alice', { cn: 'alice', usage: 'client' });
-    await pki.ca('new-clients');
-    serverCa = await readFile(ca.cert, 'utf8');
-    alice = { cert: await readFile(issued.cert, 'utf8'), key: await readFile(issued.key, 'utf8') };
-    up = await startUpstream();
-    gw = await startGateway({ configText: kdl('old-clients.crt', up.address), baseDir: pki.dir, logLevel: 'silent' });
-  });
-
-  after(async () => {
-    await gw?.close();
-    await up?.close();
-    await pki?.close();
-  });
+  const f = caReloadFixture();
 
   // Open (docs/security.md, "Session 28 audit"): connections outlive a reload with the verification
   // of their handshake. Kept as a todo that turns green with a fix.
   it('is not served past the reload (HTTP/1.1 keep-alive)', { todo: 'open since the session 28 audit: established connections keep their old client verification' }, async () => {
-    const s = tls.connect({ host: '127.0.0.1', port: gw.address('https').port, servername: 'site.test', ca: serverCa, ...alice, ALPNProtocols: ['http/1.1'] });
+    const s = tls.connect({ host: '127.0.0.1', port: f.gw.address('https').port, servername: 'site.test', ca: f.serverCa, ...f.alice, ALPNProtocols: ['http/1.1'] });
     let got = '';
     s.on('data', (d: Buffer) => (got += d.toString('latin1')));
     s.on('error', () => undefined);
@@ -146,11 +135,11 @@ describe('a connection made before a reload that dropped its client CA', () => {
       return got.slice(from).split('\r\n')[0] ?? '';
     };
     assert.equal(await answer(), 'HTTP/1.1 200 OK');
-    await gw.reload(kdl('new-clients.crt', up.address));
-    const seen = up.seen.length;
+    await f.gw.reload(kdl('new-clients.crt', f.up.address));
+    const seen = f.up.seen.length;
     const after = s.destroyed ? '' : await answer();
     assert.notEqual(after, 'HTTP/1.1 200 OK', 'the connection verified under the old ca-file is still served');
-    assert.equal(up.seen.length, seen, 'nothing reached the upstream');
+    assert.equal(f.up.seen.length, seen, 'nothing reached the upstream');
     s.destroy();
     await closed;
   });
