@@ -37,24 +37,48 @@ export async function request(url: string, opts: RequestOptions = {}): Promise<R
   return { status: r.status, headers: r.headers, body: r.body.toString() };
 }
 
-/** One GET over a new h2c session (prior knowledge) to 127.0.0.1:`port`: status, headers and body. */
-export function h2Get(port: number, path: string, authority = 'a.test'): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on('error', reject);
-    const req = session.request({ ':path': path, ':authority': authority });
-    let headers: http2.IncomingHttpHeaders = {};
-    let body = '';
-    req.on('response', (h) => (headers = h));
+/** What one HTTP/2 stream came to: the response (status, headers, body as text) or, when it was
+ * reset before any response, `rstCode`. */
+export interface H2Reply {
+  status?: number;
+  headers: http2.IncomingHttpHeaders;
+  body: string;
+  rstCode?: number;
+}
+
+/** One request on an open session (a body ends the stream after it). Never rejects: a stream that is
+ * reset or fails resolves with what it got, so tests can assert on resets as on statuses. */
+export function h2Request(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: string | Buffer): Promise<H2Reply> {
+  return new Promise((resolve) => {
+    const req = session.request(headers, { endStream: body === undefined });
+    let response: http2.IncomingHttpHeaders | undefined;
+    let text = '';
+    req.on('response', (h) => (response = h));
     req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      session.close();
-      resolve({ status: Number(headers[':status']), headers, body });
-    });
-    req.on('error', (e) => {
-      session.close();
-      reject(e);
-    });
+    req.on('data', (d: string) => (text += d));
+    req.on('error', () => undefined);
+    req.on('close', () =>
+      resolve(response ? { status: Number(response[':status']), headers: response, body: text } : { headers: {}, body: text, rstCode: req.rstCode }),
+    );
+    if (body !== undefined) req.end(body);
   });
+}
+
+/** One request over a new h2c session (prior knowledge) to 127.0.0.1:`port`, closed after it;
+ * rejects only when the session itself fails. */
+export async function h2Once(port: number, headers: http2.OutgoingHttpHeaders, body?: string | Buffer): Promise<H2Reply> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const failed = new Promise<never>((_, reject) => session.on('error', reject));
+  try {
+    return await Promise.race([h2Request(session, headers, body), failed]);
+  } finally {
+    session.close();
+  }
+}
+
+/** One GET over a new h2c session: status, headers and body (a reset before the response rejects). */
+export async function h2Get(port: number, path: string, authority = 'a.test'): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }> {
+  const r = await h2Once(port, { ':path': path, ':authority': authority });
+  if (r.status === undefined) throw new Error(`h2 GET ${path}: stream reset (code ${r.rstCode}) before a response`);
+  return { status: r.status, headers: r.headers, body: r.body };
 }

@@ -16,6 +16,7 @@ import { Pki } from '../../helpers/pki.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { holdOpen, rawExchange, type RawReply } from '../../helpers/raw-http.ts';
+import { h2Request } from '../../helpers/http.ts';
 import { orAfterTurning, turningTimeout } from '../../helpers/until.ts';
 
 const HEADER_TIMEOUT_S = 1;
@@ -58,18 +59,6 @@ after(async () => {
 
 function h2connect(port: number, tls: boolean): http2.ClientHttp2Session {
   return tls ? http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false }) : http2.connect(`http://127.0.0.1:${port}`);
-}
-
-/** One HTTP/2 request; resolves with the status, or the stream's reset code when there is no response. */
-function h2request(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders): Promise<{ status?: number; rstCode?: number }> {
-  return new Promise((resolve) => {
-    const s = session.request(headers);
-    let status: number | undefined;
-    s.on('response', (h) => (status = Number(h[':status'])));
-    s.on('error', () => undefined);
-    s.resume();
-    s.on('close', () => resolve(status !== undefined ? { status } : { rstCode: s.rstCode }));
-  });
 }
 
 describe('listener limits on HTTPS and h2c', () => {
@@ -118,7 +107,7 @@ describe('listener limits on HTTPS and h2c', () => {
     let goaway = false;
     session.on('goaway', () => (goaway = true));
     session.on('error', () => undefined);
-    const r = await h2request(session, { ':path': '/h2c-idle' });
+    const r = await h2Request(session, { ':path': '/h2c-idle' });
     assert.equal(r.status, 200);
     const t = await orAfterTurning(closed, BOUND_MS, undefined);
     assert.notEqual(t, undefined, `h2c session still open after ${BOUND_MS} ms`);
@@ -143,7 +132,7 @@ describe('listener limits on HTTPS and h2c', () => {
     for (const [name, tls] of [['h2c', false], ['https', true]] as const) {
       const session = h2connect(gw.address(name).port, tls);
       session.on('error', () => undefined);
-      const r = await h2request(session, { ':path': '/big', 'x-big': big });
+      const r = await h2Request(session, { ':path': '/big', 'x-big': big });
       session.destroy();
       assert.ok(r.status === undefined || r.status === 431, `${name} h2: ${JSON.stringify(r)}`);
     }

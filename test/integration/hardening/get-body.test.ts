@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import http2 from 'node:http2';
 import { gatewayFrom } from '../../helpers/gateway.ts';
+import { h2Request } from '../../helpers/http.ts';
 import { rawExchange, rawRequest, http1 } from '../../helpers/raw-http.ts';
 import { startUpstream, closeServer, type TestUpstream } from '../../helpers/upstream.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
@@ -112,19 +113,12 @@ test('a GET with Content-Length: 0, or an HTTP/2 GET whose stream ends without D
   assert.equal(r.body, '/empty');
   const session = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`);
   try {
-    const ask = (path: string, data: string | undefined) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = session.request({ ':path': path, ':authority': 'a' }, { endStream: false });
-        let status = 0;
-        let text = '';
-        req.setEncoding('utf8');
-        req.on('response', (h) => (status = Number(h[':status'])));
-        req.on('data', (c: string) => (text += c));
-        req.on('end', () => resolve({ status, body: text }));
-        req.on('error', reject);
-        req.end(data);
-      });
-    assert.deepEqual(await ask('/h2-empty', undefined), { status: 200, body: '/h2-empty' }, 'HEADERS without END_STREAM, then an empty DATA');
+    // HEADERS without END_STREAM, then the data ('' is one empty DATA frame that ends the stream)
+    const ask = async (path: string, data: string) => {
+      const r = await h2Request(session, { ':path': path, ':authority': 'a' }, data);
+      return { status: r.status, body: r.body };
+    };
+    assert.deepEqual(await ask('/h2-empty', ''), { status: 200, body: '/h2-empty' }, 'HEADERS without END_STREAM, then an empty DATA');
     const refused = await ask('/h2-data', smuggled);
     assert.equal(refused.status, 400, 'HTTP/2 DATA on a GET without content-length');
     assert.match(refused.body, /may not carry a body/);
@@ -157,16 +151,7 @@ test('a DELETE, OPTIONS, COPY or PURGE with a body is refused like a GET, over H
   }
   const session = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`);
   try {
-    const status = (headers: http2.OutgoingHttpHeaders, data: string) =>
-      new Promise<number>((resolve, reject) => {
-        const req = session.request({ ':authority': 'a', ...headers }, { endStream: false });
-        let st = 0;
-        req.on('response', (h) => (st = Number(h[':status'])));
-        req.on('close', () => resolve(st));
-        req.on('error', reject);
-        req.resume();
-        req.end(data);
-      });
+    const status = async (headers: http2.OutgoingHttpHeaders, data: string) => (await h2Request(session, { ':authority': 'a', ...headers }, data)).status;
     assert.equal(await status({ ':method': 'DELETE', ':path': '/h2-cl', 'content-length': String(smuggled.length) }, smuggled), 400, 'h2 DELETE with content-length');
     assert.equal(await status({ ':method': 'OPTIONS', ':path': '/h2-data' }, smuggled), 400, 'h2 OPTIONS DATA without content-length');
   } finally {

@@ -10,6 +10,7 @@ import http2 from 'node:http2';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { rawExchange } from '../../helpers/raw-http.ts';
+import { h2Request } from '../../helpers/http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 
 let upstream: TestUpstream;
@@ -55,13 +56,8 @@ async function h2Status(n: number): Promise<number | string> {
   try {
     const headers: http2.OutgoingHttpHeaders = { ':path': '/count' };
     for (const [k, v] of fields(n, false)) headers[k] = v;
-    const req = client.request(headers);
-    req.resume();
-    return await new Promise<number | string>((resolve) => {
-      req.once('response', (h) => resolve(Number(h[':status'])));
-      req.once('close', () => resolve(`reset ${req.rstCode}`));
-      req.once('error', () => undefined);
-    });
+    const r = await h2Request(client, headers);
+    return r.status ?? `reset ${r.rstCode}`;
   } finally {
     client.close();
   }

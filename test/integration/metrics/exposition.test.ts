@@ -4,10 +4,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import http2 from 'node:http2';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
+import { h2Once } from '../../helpers/http.ts';
 import { Pki } from '../../helpers/pki.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { documentedMetrics, exposedMetrics, registeredInSource, repoRoot } from '../../helpers/metric-names.ts';
@@ -71,7 +71,7 @@ upstreams {
   for (const path of ['/cached/1', '/cached/1', '/api/a', '/api/b?q=1', '/limited/1', '/limited/2', '/inspected/x', '/no-route-here']) await (await fetch(base + path)).text();
   // client-chosen methods (HTTP/1.1 and h2): must not become label values
   await (await fetch(base + '/api/m', { method: 'PROPFIND' })).text();
-  await h2Request(gw.address('http').port, 'WEIRDMETHOD');
+  await h2Once(gw.address('http').port, { ':method': 'WEIRDMETHOD', ':path': '/api/h2' });
   await httpsGet(gw.address('https').port, '/api/tls');
   exposition = await (await fetch(base + '/metrics')).text();
 });
@@ -82,22 +82,6 @@ after(async () => {
   await pki?.close();
 });
 
-/** One h2c request with prior knowledge and an arbitrary method; resolves on the response. */
-function h2Request(port: number, method: string): Promise<void> {
-  return new Promise((resolve) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on('error', () => resolve());
-    const req = session.request({ ':method': method, ':path': '/api/h2' });
-    req.on('response', () => undefined);
-    req.on('error', () => undefined);
-    req.resume();
-    req.on('close', () => {
-      session.close();
-      resolve();
-    });
-    req.end();
-  });
-}
 
 function httpsGet(port: number, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
