@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import { h2Request } from '../../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
@@ -58,15 +59,7 @@ test('a GET with a body is neither stored nor answered from the cache', async ()
   // HTTP/2: DATA after a GET's HEADERS, no content-length
   const session = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`);
   try {
-    const body = await new Promise<string>((resolve, reject) => {
-      const req = session.request({ ':path': '/f2', ':authority': 'a' }, { endStream: false });
-      let text = '';
-      req.setEncoding('utf8');
-      req.on('data', (c: string) => (text += c));
-      req.on('end', () => resolve(text));
-      req.on('error', reject);
-      req.end('cb=bad');
-    });
+    const { body } = await h2Request(session, { ':path': '/f2', ':authority': 'a' }, 'cb=bad');
     assert.equal(body, 'cb=bad');
   } finally {
     session.close();

@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import { h2Request } from '../../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
@@ -70,18 +71,12 @@ test("HTTP/2: header names with '_' and method overrides never reach the upstrea
   const session = http2.connect(`http://127.0.0.1:${open.address('h2c').port}`);
   try {
     const n = up.seen.length;
-    const status = await new Promise<number>((resolve, reject) => {
-      const headers: http2.OutgoingHttpHeaders = { ':path': '/who', ':authority': 'public.example.com', 'x-kept': 'yes' };
-      for (const line of [...UNDERSCORED, ...OVERRIDES]) {
-        const i = line.indexOf(':');
-        headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
-      }
-      const req = session.request(headers);
-      req.on('response', (h) => resolve(Number(h[':status'])));
-      req.on('error', reject);
-      req.resume();
-      req.end();
-    });
+    const headers: http2.OutgoingHttpHeaders = { ':path': '/who', ':authority': 'public.example.com', 'x-kept': 'yes' };
+    for (const line of [...UNDERSCORED, ...OVERRIDES]) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
+    const { status } = await h2Request(session, headers);
     assert.equal(status, 200);
     const seen = up.seen[n]!;
     assertClean(seen.headers, 'h2');

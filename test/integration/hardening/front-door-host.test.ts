@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import { h2Request } from '../../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
@@ -138,18 +139,7 @@ test('the upstream sees the normalised Host, also when Connection names Host', a
 test('HTTP/2: :authority and a different host header get 400; :authority alone is normalised', async () => {
   const session = http2.connect(`http://127.0.0.1:${h2port}`);
   try {
-    const ask = (headers: http2.OutgoingHttpHeaders) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = session.request(headers);
-        let status = 0;
-        let body = '';
-        req.on('response', (h) => (status = Number(h[':status'])));
-        req.setEncoding('utf8');
-        req.on('data', (c: string) => (body += c));
-        req.on('end', () => resolve({ status, body }));
-        req.on('error', reject);
-        req.end();
-      });
+    const ask = (headers: http2.OutgoingHttpHeaders) => h2Request(session, headers);
     const n = up.seen.length;
     const mismatch = await ask({ ':path': '/x', ':authority': 'public.example.com', host: 'internal.example.com' });
     assert.equal(mismatch.status, 400);

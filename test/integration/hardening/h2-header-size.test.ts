@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import { h2Once } from '../../helpers/http.ts';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,25 +40,10 @@ after(async () => {
   await up.close();
 });
 
-function h2(headers: http2.OutgoingHttpHeaders): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const c = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`);
-    c.on('error', reject);
-    const s = c.request(headers, { endStream: true });
-    let body = '';
-    s.setEncoding('utf8');
-    s.on('response', (h) => {
-      s.on('data', (d: string) => (body += d));
-      s.on('end', () => {
-        c.close();
-        resolve({ status: Number(h[':status']), headers: h, body });
-      });
-    });
-    s.on('error', (err) => {
-      c.close();
-      reject(err);
-    });
-  });
+async function h2(headers: http2.OutgoingHttpHeaders): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }> {
+  const r = await h2Once(gw.address('h2c').port, headers);
+  if (r.status === undefined) throw new Error(`stream reset (code ${r.rstCode}) before a response`);
+  return { status: r.status, headers: r.headers, body: r.body };
 }
 
 test('an HTTP/2 request over max-header-size-bytes is answered 431 with its correlation id and access-logged', async () => {

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import { h2Request } from '../../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
@@ -73,11 +74,7 @@ test('HTTP/2: forwarded on the opted-in route', async () => {
   session.on('error', () => undefined);
   try {
     const n = up.seen.length;
-    const stream = session.request({ ':method': 'POST', ':path': '/legacy/items/2', 'x-http-method-override': 'PUT' });
-    stream.end('x=1');
-    const status = await new Promise<number>((r) => stream.once('response', (h) => r(Number(h[':status']))));
-    stream.resume();
-    await new Promise((r) => stream.once('end', r));
+    const { status } = await h2Request(session, { ':method': 'POST', ':path': '/legacy/items/2', 'x-http-method-override': 'PUT' }, 'x=1');
     assert.equal(status, 200);
     assert.equal(up.seen[n]!.headers['x-http-method-override'], 'PUT');
   } finally {

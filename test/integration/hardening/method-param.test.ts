@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import { h2Request } from '../../helpers/http.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
@@ -163,14 +164,7 @@ test('a form body too large to be read first is refused (413) where an override 
 test('HTTP/2: the query and the body are checked the same way', async () => {
   const session = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`);
   session.on('error', () => undefined);
-  const one = async (path: string, body: string, type: string) => {
-    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': type });
-    stream.end(body);
-    const status = await new Promise<number>((r) => stream.once('response', (h) => r(Number(h[':status']))));
-    stream.resume();
-    await new Promise((r) => stream.once('close', r));
-    return status;
-  };
+  const one = async (path: string, body: string, type: string) => (await h2Request(session, { ':method': 'POST', ':path': path, 'content-type': type }, body)).status;
   try {
     const g = guarded.seen.length;
     assert.equal(await one('/api/items/1?_method=DELETE', 'x=1', 'application/x-www-form-urlencoded'), 400);

@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import http2 from 'node:http2';
+import { h2Request } from '../../helpers/http.ts';
 import { readFileSync } from 'node:fs';
 import { Pki } from '../../helpers/pki.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
@@ -118,14 +119,7 @@ test('no SNI (or an unknown name): the default certificate is the one served, an
 test('HTTP/2: :authority of another certificate gets 421 on the same session; a covered one is served', async () => {
   const session = http2.connect(`https://127.0.0.1:${port}`, { servername: 'foo.example.com', ca, checkServerIdentity: () => undefined });
   session.on('error', () => undefined);
-  const status = (authority: string) =>
-    new Promise<number>((resolve, reject) => {
-      const s = session.request({ ':path': '/h2', ':authority': authority });
-      s.on('response', (h) => resolve(Number(h[':status'])));
-      s.on('error', reject);
-      s.resume();
-      s.end();
-    });
+  const status = async (authority: string) => (await h2Request(session, { ':path': '/h2', ':authority': authority })).status;
   try {
     assert.equal(await status('foo.example.com'), 200);
     assert.equal(await status('api.example.com'), 200); // coalesced: the wildcard covers it
