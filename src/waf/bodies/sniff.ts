@@ -26,9 +26,16 @@ export interface Sniffed {
  *   body that is not multipart as one, and Python's cgi.FieldStorage a POST without a type
  *   (session 24 WAF evasion audit). Other types (`application/octet-stream`, ...) are not: file
  *   uploads carry them, and a text file's code would be read as arguments.
+ * - a JSON document in UTF-16 or UTF-32, with or without a byte order mark, as Python's
+ *   `json.loads` reads bytes (Flask's get_json(force=True)): session 29 WAF evasion audit.
  * Nothing is an error: the body never said it was any of these.
  */
 export function sniffBody(body: string, separator: string, contentType: string): Sniffed {
+  const wide = wideJsonText(body);
+  if (wide !== undefined) {
+    const r = parseJson(wide, { lenient: true });
+    if (r.error === undefined) return { args: r.args };
+  }
   let i = body.startsWith('\xef\xbb\xbf') ? 3 : 0;
   while (i < body.length && (body[i] === ' ' || body[i] === '\t' || body[i] === '\r' || body[i] === '\n')) i++;
   const first = body[i];
@@ -53,6 +60,37 @@ export function sniffBody(body: string, separator: string, contentType: string):
     for (const pair of formPairs(body, separator)) if (isText(pair[0]) && isText(pair[1])) args.push(pair);
   }
   return { args };
+}
+
+/**
+ * The body as UTF-8 (one character a byte) when Python's `json.detect_encoding` takes it for UTF-16
+ * or UTF-32 (a byte order mark, or NUL among its first four bytes), undefined otherwise or when it
+ * does not decode. Flask reads such a JSON body whatever its type, while to the WAF it was bytes
+ * with NULs: REQUEST_BODY only.
+ */
+export function wideJsonText(body: string): string | undefined {
+  if (body.length < 2) return undefined;
+  let unit: 2 | 4;
+  let le: boolean;
+  let skip = 0;
+  if (body.startsWith('\xff\xfe\x00\x00') || body.startsWith('\x00\x00\xfe\xff')) [unit, le, skip] = [4, body[0] === '\xff', 4];
+  else if (body.startsWith('\xff\xfe') || body.startsWith('\xfe\xff')) [unit, le, skip] = [2, body[0] === '\xff', 2];
+  else if (body[0] === '\x00') [unit, le] = [body.length >= 4 && body[1] === '\x00' ? 4 : 2, false];
+  else if (body[1] === '\x00') [unit, le] = [body.length >= 4 && body[2] === '\x00' && body[3] === '\x00' ? 4 : 2, true];
+  else return undefined;
+  const bytes = Buffer.from(body.slice(skip), 'latin1');
+  if (bytes.length % unit !== 0) return undefined;
+  if (unit === 2) {
+    if (!le) bytes.swap16();
+    return Buffer.from(bytes.toString('utf16le'), 'utf8').toString('latin1');
+  }
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 4) {
+    const cp = le ? bytes.readUInt32LE(i) : bytes.readUInt32BE(i);
+    if (cp > 0x10ffff) return undefined;
+    text += String.fromCodePoint(cp);
+  }
+  return Buffer.from(text, 'utf8').toString('latin1');
 }
 
 /** No Content-Type, or `text/plain` (also what a browser form with enctype="text/plain" sends). */

@@ -32,3 +32,39 @@ describe('sniffBody', () => {
     });
   }
 });
+
+describe('sniffBody: JSON in UTF-16 or UTF-32 (session 29 WAF evasion audit)', () => {
+  // Python's json.loads(bytes) detects these (a BOM, or NULs among the first four bytes): Flask's
+  // get_json(force=True) read `1' UNION ...` where the WAF saw bytes with NULs
+  const doc = `{"q":"1' é ☃ \u{1F600}"}`;
+  const le16 = Buffer.from(doc, 'utf16le');
+  const be16 = Buffer.from(le16).swap16();
+  const u32 = (le: boolean) => {
+    const cps = [...doc].map((c) => c.codePointAt(0)!);
+    const b = Buffer.alloc(cps.length * 4);
+    cps.forEach((cp, i) => (le ? b.writeUInt32LE(cp, i * 4) : b.writeUInt32BE(cp, i * 4)));
+    return b;
+  };
+  const want: [string, string][] = [['json.q', Buffer.from("1' é ☃ \u{1F600}", 'utf8').toString('latin1')]];
+  const rows: [string, Buffer][] = [
+    ['UTF-16LE', le16],
+    ['UTF-16LE with a BOM', Buffer.concat([Buffer.from([0xff, 0xfe]), le16])],
+    ['UTF-16BE', be16],
+    ['UTF-16BE with a BOM', Buffer.concat([Buffer.from([0xfe, 0xff]), be16])],
+    ['UTF-32LE', u32(true)],
+    ['UTF-32LE with a BOM', Buffer.concat([Buffer.from([0xff, 0xfe, 0, 0]), u32(true)])],
+    ['UTF-32BE', u32(false)],
+    ['UTF-32BE with a BOM', Buffer.concat([Buffer.from([0, 0, 0xfe, 0xff]), u32(false)])],
+  ];
+  for (const [what, bytes] of rows) {
+    it(what, () => {
+      for (const type of ['', 'text/plain']) assert.deepEqual(sniffBody(bytes.toString('latin1'), '&', type).args, want, `${what} ${type}`);
+    });
+  }
+  it('wide text that is not JSON, an odd length or a code point past U+10FFFF: nothing, and UTF-16 XML still XML', () => {
+    assert.deepEqual(sniffBody(Buffer.from('hello world', 'utf16le').toString('latin1'), '&', '').args, []);
+    assert.deepEqual(sniffBody(Buffer.concat([le16, Buffer.from([0x20])]).toString('latin1'), '&', '').args, []);
+    assert.deepEqual(sniffBody(Buffer.from([0x7b, 0, 0, 0, 0, 0, 0x11, 0]).toString('latin1'), '&', '').args, []);
+    assert.deepEqual(sniffBody(Buffer.from('<r><q>x</q></r>', 'utf16le').toString('latin1'), '&', '').xml?.texts, ['x']);
+  });
+});
