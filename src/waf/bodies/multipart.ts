@@ -420,7 +420,9 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
     let rawDisposition = '';
     let contentType: string | undefined;
     let contentId: string | undefined;
-    let transferEncoding: string | undefined;
+    // Every value: Go's mime/multipart decodes by the first Content-Transfer-Encoding header
+    // (Header.Get), other readers by the last (session 29 WAF evasion audit).
+    const transferEncoding: string[] = [];
     for (const h of headers) {
       if (h.name === 'content-disposition') {
         if (disposition) throw new MultipartError('multipart: duplicate Content-Disposition header');
@@ -429,7 +431,7 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
       } else if (h.name === 'content-type') {
         contentType = h.value;
       } else if (h.name === 'content-transfer-encoding') {
-        transferEncoding = h.value.trim().toLowerCase();
+        transferEncoding.push(h.value.trim().toLowerCase());
       } else if (h.name === 'content-id' && contentId === undefined) {
         contentId = h.value;
       }
@@ -469,13 +471,16 @@ function parseParts(body: string, boundary: string, result: MultipartResult, fil
       }
     }
   };
-  const addField = (name: string, content: string, transferEncoding: string | undefined): void => {
+  const addField = (name: string, content: string, transferEncoding: readonly string[]): void => {
     result.args.push([name, content]);
     // Go's mime/multipart decodes a quoted-printable part for the application, other parsers
     // base64: the decoded value is an ARG too, so an attack is not hidden by the coding (session
     // 16 audit; ModSecurity inspects the coded text only, and CRS 922120 refuses the header).
-    const decoded = decodeTransfer(content, transferEncoding);
-    if (decoded !== undefined && decoded !== content) result.args.push([name, decoded]);
+    for (const [i, encoding] of transferEncoding.entries()) {
+      if (transferEncoding.indexOf(encoding) !== i) continue;
+      const decoded = decodeTransfer(content, encoding);
+      if (decoded !== undefined && decoded !== content) result.args.push([name, decoded]);
+    }
   };
 
   // Line ends count where ModSecurity looks: delimiter lines, the line end before a delimiter

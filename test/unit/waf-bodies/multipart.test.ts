@@ -235,6 +235,16 @@ describe('parseMultipart: Content-Transfer-Encoding (session 16 audit)', () => {
     ];
     for (const [cte, value, want] of table) assert.deepEqual(part(cte, value), want, cte);
   });
+  it('two Content-Transfer-Encoding headers: decoded under each (Go decodes by the first, session 29 WAF evasion audit)', () => {
+    const qp = [...Buffer.from(attack)].map((b) => '=' + b.toString(16).toUpperCase().padStart(2, '0')).join('');
+    const b64 = Buffer.from(attack).toString('base64');
+    const two = (first: string, second: string, value: string) =>
+      parseMultipart(crlf('--XyZ', 'Content-Disposition: form-data; name="q"', `Content-Transfer-Encoding: ${first}`, `Content-Transfer-Encoding: ${second}`, '', value, '--XyZ--', ''), CT).args;
+    assert.deepEqual(two('quoted-printable', '7bit', qp), [['q', qp], ['q', attack]]);
+    assert.deepEqual(two('7bit', 'quoted-printable', qp), [['q', qp], ['q', attack]]);
+    assert.deepEqual(two('base64', '7bit', b64), [['q', b64], ['q', attack]]);
+    assert.deepEqual(two('base64', 'Base64', b64), [['q', b64], ['q', attack]]);
+  });
 });
 
 describe('parseMultipart: file names no parser keeps (session 23 audit)', () => {
