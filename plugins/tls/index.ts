@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { constants as cryptoConstants } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions, type SecureVersion } from 'node:tls';
 import type { Socket } from 'node:net';
+import type { ServerHttp2Session } from 'node:http2';
+import type { ServerResponse } from 'node:http';
 import type { TlsInfo } from '../../src/pipeline/types.ts';
 import { parseDurationMs } from '../../src/config/types-helpers.ts';
 import { TlsConfigKeys, type ListenerTlsConfig } from './schema.ts';
@@ -27,6 +29,7 @@ import { OcspStapler, type StapleTarget } from './ocsp.ts';
 import { CertWatcher, type WatchPlan } from './reload.ts';
 import { MountedSnapshot } from '../../src/config/mounted.ts';
 import { classifyHandshakeError } from './handshake.ts';
+import { stillAccepted, trustView } from './reverify.ts';
 import { defineFeature } from '../../src/pipeline/feature.ts';
 import type { ListenerTls, ListenerTlsOptions } from '../../src/server/listener-tls.ts';
 
@@ -69,6 +72,10 @@ interface Snapshot {
   watchPlan: WatchPlan;
   warnings: string[];
 }
+
+/** On each TLS socket: the verification epoch its client certificate was verified (or re-verified) under. */
+const VERIFIED = Symbol('sentinel.tlsVerifiedEpoch');
+type Stamped = { [VERIFIED]?: number };
 
 const CERT_EXTENSIONS = ['.crt', '.pem', '.cert', '.cer'];
 const TICKET_KEY_ROTATION_MS = 12 * 3_600_000;
@@ -250,6 +257,13 @@ class Manager implements TlsManager {
   private readonly ticketTimer: NodeJS.Timeout;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
+  /** raised by each reload that changes what client verification accepts (clientVerification) */
+  private epoch = 0;
+  /** when `epoch` was last raised (performance.now()): a handshake begun before it ran under the older settings */
+  private epochSince = -Infinity;
+  /** open connections, for the reload that raises the epoch: HTTP/1.1 sockets (upgraded ones too) and HTTP/2 sessions */
+  private readonly http1 = new Set<TLSSocket>();
+  private readonly sessions = new Set<ServerHttp2Session>();
 
   private readonly handshakeDuration;
   private readonly handshakeFailures;
@@ -372,6 +386,13 @@ class Manager implements TlsManager {
       const start = this.handshakeStart.get(k);
       this.handshakeStart.delete(k);
       if (start !== undefined) this.handshakeDuration.observe({ version: socket.getProtocol() ?? 'unknown' }, (performance.now() - start) / 1000);
+      // the epoch of the settings the whole handshake ran under: one that began before the last
+      // raise (the socket was made with the older context) gets the previous one, so it is stale
+      (socket as Stamped)[VERIFIED] = start !== undefined && start > this.epochSince ? this.epoch : this.epoch - 1;
+      if (socket.alpnProtocol !== 'h2') {
+        this.http1.add(socket);
+        socket.once('close', () => this.http1.delete(socket));
+      }
       if (this.opts.audit && this.snapshot.requestCert) this.auditClientCert(socket);
     };
     const onClientError = (err: Error, socket: TLSSocket) => {
@@ -389,17 +410,23 @@ class Manager implements TlsManager {
     const onOcsp = (cert: Buffer, _issuer: Buffer, cb: (err: Error | null, resp: Buffer | null) => void) => {
       cb(null, this.snapshot.config['ocsp-stapling'] === false ? null : this.stapler.staple(cert));
     };
-    // prepend: measure before the http2/https connection listeners run
+    const onSession = (session: ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+    };
+    // prepend: measure (and stamp the epoch) before the http2/https connection listeners run
     server.prependListener('connection', onConnection);
     server.prependListener('secureConnection', onSecure);
     server.on('tlsClientError', onClientError);
     server.on('OCSPRequest', onOcsp);
+    server.on('session', onSession);
     this.applyToServer(server);
     this.detachers.push(() => {
       server.off('connection', onConnection);
       server.off('secureConnection', onSecure);
       server.off('tlsClientError', onClientError);
       server.off('OCSPRequest', onOcsp);
+      server.off('session', onSession);
     });
   }
 
@@ -454,12 +481,14 @@ class Manager implements TlsManager {
     const cfg = config ?? previous.config;
     let next: Snapshot;
     let ticketKeys = this.ticketKeys;
+    let verificationChanged: boolean;
     try {
       const material = await loadMaterial(cfg, this.opts.baseDir);
       // The ticket keys outlive a certificate rotation, but not a change of who may connect: a
       // resumed session keeps the client verification of the handshake that made it, so a client
       // the new ca-file refuses got in again with its ticket (docs/security.md, "Session 28 audit").
-      if (clientVerification(material.ca?.pem, cfg) !== clientVerification(previous.caPem, previous.config)) ticketKeys = randomBytes(48);
+      verificationChanged = clientVerification(material.ca?.pem, cfg) !== clientVerification(previous.caPem, previous.config);
+      if (verificationChanged) ticketKeys = randomBytes(48);
       next = buildSnapshot(cfg, material, ticketKeys);
     } catch (err) {
       this.reloads.inc({ listener: this.opts.listenerId, result: 'failure' });
@@ -473,6 +502,8 @@ class Manager implements TlsManager {
     this.ticketKeys = ticketKeys;
     this.snapshot = next;
     for (const server of this.servers) this.applyToServer(server);
+    // The connections open now were verified under the previous settings (Session 29, tls29).
+    if (verificationChanged) this.reverifyOpen(previous, next);
     this.reloads.inc({ listener: this.opts.listenerId, result: 'success' });
     this.opts.audit?.({
       event_type: 'cert_reload',
@@ -487,6 +518,59 @@ class Manager implements TlsManager {
     );
     await this.applied(previous);
   }
+
+  /**
+   * After a reload that changed client verification: raises the epoch, keeps the connections
+   * whose client is surely still accepted (stillAccepted) and closes the others without cutting an
+   * answer: an idle HTTP/1.1 connection (or an upgraded one) now, one with an answer in flight
+   * after it (`Connection: close`), an HTTP/2 session by GOAWAY once its streams end. A request
+   * that still arrives on one of them is refused by the generation (verifiedNow: 421).
+   */
+  private reverifyOpen(before: Snapshot, after: Snapshot): void {
+    const was = this.epoch;
+    this.epoch = was + 1;
+    this.epochSince = performance.now();
+    const [old, now] = [trustView(before.material.ca), trustView(after.material.ca)];
+    // per client certificate: a client with many connections is checked once
+    const known = new Map<string, boolean>();
+    const keep = (socket: TLSSocket & Stamped): boolean => {
+      if (socket[VERIFIED] !== was) return false; // its handshake overlapped an earlier raise
+      // a client without a verified certificate has no identity to lose: kept unless one is now required
+      if (!socket.authorized) return !after.rejectUnauthorized;
+      const leaf = after.requestCert ? socket.getPeerX509Certificate() : undefined;
+      if (!leaf) return false;
+      let yes = known.get(leaf.fingerprint256);
+      if (yes === undefined) known.set(leaf.fingerprint256, (yes = stillAccepted(leaf, old, now)));
+      return yes;
+    };
+    let kept = 0;
+    let closing = 0;
+    for (const socket of this.http1) {
+      if (keep(socket)) {
+        (socket as Stamped)[VERIFIED] = this.epoch;
+        kept++;
+      } else {
+        closeHttp1(socket);
+        closing++;
+      }
+    }
+    for (const session of this.sessions) {
+      if (session.closed || session.destroyed) continue;
+      // the session's socket proxy reads and writes the TLS socket's own properties
+      const socket = session.socket as TLSSocket & Stamped;
+      if (keep(socket)) {
+        socket[VERIFIED] = this.epoch;
+        kept++;
+      } else {
+        session.close();
+        closing++;
+      }
+    }
+    this.opts.log.info({ listener: this.opts.listenerId, kept, closing }, 'tls: client verification changed: open connections re-verified (kept) or closed');
+  }
+
+  /** False on a connection verified under client verification settings a reload has replaced (and not re-verified). */
+  readonly verifiedNow = (socket: TLSSocket): boolean => (socket as Stamped)[VERIFIED] === this.epoch;
 
   misdirected(socket: TLSSocket, host: string): boolean {
     const s = this.snapshot;
@@ -540,6 +624,8 @@ class Manager implements TlsManager {
     for (const d of this.detachers) d();
     this.detachers.length = 0;
     this.servers.clear();
+    this.http1.clear();
+    this.sessions.clear();
     for (const c of this.allCerts(this.snapshot)) this.certExpiry.remove({ listener: this.opts.listenerId, cert: c.certPath, subject: c.subject });
     await this.reloading;
   }
@@ -548,6 +634,25 @@ class Manager implements TlsManager {
   async ocspSettled(): Promise<void> {
     await this.stapler.settled();
   }
+}
+
+/**
+ * Closes an HTTP/1.1 connection without cutting an answer: at once when idle (an upgraded
+ * WebSocket included: its tunnel was authorized by the old verification), else after the answer
+ * in flight, which says `Connection: close` when its head is not sent yet. `_httpMessage` is the
+ * answer node's server is writing on the socket (what its own closeIdleConnections reads).
+ */
+function closeHttp1(socket: TLSSocket): void {
+  const busy = socket as TLSSocket & { _httpMessage?: ServerResponse | null };
+  const res = busy._httpMessage;
+  if (!res) {
+    socket.destroySoon();
+    return;
+  }
+  if (!res.headersSent) res.shouldKeepAlive = false;
+  res.once('finish', () => {
+    if (!busy._httpMessage) socket.destroySoon();
+  });
 }
 
 /** A peer address without the IPv4-mapped prefix (as the request's client_ip). */

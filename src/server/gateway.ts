@@ -274,6 +274,7 @@ export class Gateway {
       tls = await COMPOSITION.listenerTls({ listenerId: l.id, config: l.tls!, baseDir: this.config.baseDir, log: this.log, metrics: this.metrics, audit: this.audit });
       runtime.tlsInfo = (s) => tls!.tlsInfo(s);
       runtime.misdirected = (s, host) => tls!.misdirected(s, host);
+      runtime.verifiedNow = tls.verifiedNow;
       const s = http2.createSecureServer(
         {
           allowHTTP1: true,

@@ -4,6 +4,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import type { Http2ServerRequest } from 'node:http2';
 import Fastify, { type FastifyInstance } from 'fastify';
 import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
@@ -41,6 +42,8 @@ import { DEFAULT_PER_CLIENT_BYTES, DEFAULT_PROCESS_FILE_BYTES, DEFAULT_PROCESS_M
 export interface ListenerRuntime {
   readonly config: CompiledListener;
   tlsInfo?: (socket: TLSSocket) => TlsInfo;
+  /** TLS listeners: false on a connection verified under client verification a reload replaced (421, closed) */
+  verifiedNow?: (socket: TLSSocket) => boolean;
   /** TLS listeners: the Host belongs to another certificate than the connection's SNI selected (421) */
   misdirected?: (socket: TLSSocket, host: string) => boolean;
 }
@@ -567,6 +570,19 @@ export class Generation {
     }
   }
 
+  /** 421 on a connection whose client verification a reload replaced, and the connection closed. */
+  private refuseStale(req: TaggedRequest, res: ServerResponse, traceId: string): ForwardResult {
+    this.deps.metrics.clientErrors.inc({ kind: 'stale_client_verification' });
+    const result = this.sendLocal(res, traceId, {
+      status: 421,
+      headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' },
+      body: errorBody(421, 'Misdirected Request: this connection was verified under client certificate settings that have changed; reconnect', traceId),
+    });
+    // HTTP/2 writes no Connection header: GOAWAY, once this answer is out
+    if (req.httpVersionMajor === 2) (req as unknown as Http2ServerRequest).stream?.session?.close();
+    return result;
+  }
+
   /**
    * The front half shared by requests and upgrades: probes, header limits, route match, the
    * WebSocket gate, body limit, the filters' onRequest (rate limits, agents), builtins. Returns
@@ -580,6 +596,12 @@ export class Generation {
     // sendError, the relays), and a header set on `res` before writeHead(status, headers) sends
     // writeHead down Node's slow path, where each of the upstream's headers goes through
     // setHeader (lower-cased, copied into res's header table) before being written.
+    // A TLS connection verified under client CA settings a reload has replaced (docs/tls.md, "Hot
+    // reload"): nothing on it is served, not even a probe; the client reconnects and is verified afresh.
+    if (listener.verifiedNow !== undefined && !listener.verifiedNow(req.socket as TLSSocket)) {
+      f.result = this.refuseStale(req, res, traceId);
+      return undefined;
+    }
     // Probes answer before anything else (and never touch upstreams).
     if (listener.config.probes && path.charCodeAt(1) === 95 /* '_' */ && (path === '/_/health' || path === '/_/ready')) {
       const ok = path === '/_/health' || this.ready();

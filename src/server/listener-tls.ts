@@ -19,6 +19,12 @@ export interface ListenerTls {
   reload(config?: ListenerTlsBlock): Promise<void>;
   /** the negotiated parameters and the verified client identity for RequestContext.tls */
   tlsInfo(socket: TLSSocket): TlsInfo;
+  /**
+   * False when the connection's client verification is older than the listener's: a reload changed
+   * what client verification accepts since its handshake and did not re-verify it. Such a
+   * connection is being closed; no request on it may be served (421). One compare: per request.
+   */
+  readonly verifiedNow: (socket: TLSSocket) => boolean;
   /** 421 Misdirected Request: `host` (normalised, without port) belongs to another certificate than the connection's SNI selected */
   misdirected(socket: TLSSocket, host: string): boolean;
   close(): Promise<void>;

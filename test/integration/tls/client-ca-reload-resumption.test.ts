@@ -6,24 +6,33 @@
 // original one, and TLS 1.3 hands out a new ticket on every resumption, so such a client stays
 // in for as long as it comes back within the session timeout. Now a reload whose client
 // verification changed makes new ticket keys: old sessions are not resumed.
+//
+// Session 29 (tls29): the connections already open at such a reload (HTTP/1.1 keep-alive, HTTP/2
+// sessions) kept the verification of their handshake and were served, as authorized, for as long
+// as the client kept them open. Now the reload re-checks each one and closes those whose client is
+// not surely still accepted (idle at once, after the answer in flight, GOAWAY); a request still
+// arriving on one is refused (421). A reload that leaves client verification alone leaves them be.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
-import { readFile } from 'node:fs/promises';
+import http2 from 'node:http2';
+import type { ServerResponse } from 'node:http';
+import { readFile, writeFile } from 'node:fs/promises';
+import { notHungTurning, until } from '../../helpers/until.ts';
 import { Pki } from '../../helpers/pki.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 
-const kdl = (caFile: string, upstream: string) => `
+const kdl = (caFile: string, upstream: string, clientAuth = true, route = 'main') => `
 system { graceful-shutdown-timeout-secs 1 }
 listeners {
   listener "https" {
     address "127.0.0.1:0"
     protocol "https"
-    tls { cert-file "site.crt"; key-file "site.key"; ca-file "${caFile}"; client-auth #true }
+    tls { cert-file "site.crt"; key-file "site.key"; ca-file "${caFile}"; client-auth ${clientAuth ? '#true' : '#false'} }
   }
 }
-routes { route "main" { matches { path-prefix "/" }; upstream "backend" } }
+routes { route "${route}" { matches { path-prefix "/" }; upstream "backend" } }
 upstreams { upstream "backend" { target "${upstream}" } }
 `;
 
@@ -33,6 +42,8 @@ interface CaReloadFixture {
   gw: Gateway;
   serverCa: string;
   alice: { cert: string; key: string };
+  /** answers of the upstream to `/hold` requests, kept until the test ends them */
+  held: ServerResponse[];
 }
 
 /**
@@ -48,13 +59,21 @@ function caReloadFixture(): CaReloadFixture {
     await ca.issue('site', { cn: 'site', dns: ['site.test'] });
     const old = await f.pki.ca('old-clients');
     const issued = await old.issue('alice', { cn: 'alice', usage: 'client' });
-    await f.pki.ca('new-clients');
+    const fresh = await f.pki.ca('new-clients');
+    // both CAs: a reload to it adds a CA and drops none
+    await writeFile(f.pki.path('both-clients.crt'), (await readFile(old.cert, 'utf8')) + (await readFile(fresh.cert, 'utf8')));
     f.serverCa = await readFile(ca.cert, 'utf8');
     f.alice = { cert: await readFile(issued.cert, 'utf8'), key: await readFile(issued.key, 'utf8') };
-    f.up = await startUpstream();
+    f.held = [];
+    f.up = await startUpstream((req, res) => {
+      if (req.url === '/hold') return void f.held.push(res);
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 });
+      res.end('ok');
+    });
     f.gw = await startGateway({ configText: kdl('old-clients.crt', f.up.address), baseDir: f.pki.dir, logLevel: 'silent' });
   });
   after(async () => {
+    for (const res of f.held) res.destroy();
     await f.gw?.close();
     await f.up?.close();
     await f.pki?.close();
@@ -116,31 +135,211 @@ describe('a client CA removed by a reload', () => {
   });
 });
 
-describe('a connection made before a reload that dropped its client CA', () => {
-  const f = caReloadFixture();
 
-  // Open (docs/security.md, "Session 28 audit"): connections outlive a reload with the verification
-  // of their handshake. Kept as a todo that turns green with a fix.
-  it('is not served past the reload (HTTP/1.1 keep-alive)', { todo: 'open since the session 28 audit: established connections keep their old client verification' }, async () => {
-    const s = tls.connect({ host: '127.0.0.1', port: f.gw.address('https').port, servername: 'site.test', ca: f.serverCa, ...f.alice, ALPNProtocols: ['http/1.1'] });
-    let got = '';
-    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    s.on('error', () => undefined);
-    const closed = new Promise<void>((r) => s.on('close', () => r()));
-    await new Promise<void>((r) => s.on('secureConnect', () => r()));
-    const answer = async (): Promise<string> => {
-      const from = got.length;
-      s.write('GET /x HTTP/1.1\r\nHost: site.test\r\n\r\n');
-      for (let i = 0; i < 500 && !/\r\n\r\n/.test(got.slice(from)) && !s.destroyed; i++) await new Promise((r) => setTimeout(r, 10));
-      return got.slice(from).split('\r\n')[0] ?? '';
-    };
-    assert.equal(await answer(), 'HTTP/1.1 200 OK');
+interface Answer {
+  /** the status line, '' when the connection closed before a whole answer */
+  status: string;
+  /** the header block, lower-cased */
+  head: string;
+}
+
+/** One raw HTTP/1.1 keep-alive connection over TLS: requests written by hand, answers read by Content-Length. */
+class KeepAlive {
+  private buf = '';
+  private wake: () => void = () => undefined;
+  readonly closed: Promise<void>;
+  isClosed = false;
+
+  private constructor(readonly socket: tls.TLSSocket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf += d.toString('latin1');
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+    this.closed = new Promise((r) =>
+      socket.on('close', () => {
+        this.isClosed = true;
+        this.wake();
+        r();
+      }),
+    );
+  }
+
+  static async open(f: CaReloadFixture, client: { cert?: string; key?: string }): Promise<KeepAlive> {
+    const s = tls.connect({ host: '127.0.0.1', port: f.gw.address('https').port, servername: 'site.test', ca: f.serverCa, ...client, ALPNProtocols: ['http/1.1'] });
+    const c = new KeepAlive(s);
+    await notHungTurning('the TLS handshake', new Promise<void>((resolve, reject) => (s.once('secureConnect', () => resolve()), s.once('close', () => reject(new Error('closed during the handshake'))))));
+    return c;
+  }
+
+  send(path: string): void {
+    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: site.test\r\n\r\n`);
+  }
+
+  /** The next whole answer on the connection. */
+  async answer(): Promise<Answer> {
+    return notHungTurning(
+      'an answer or the close',
+      new Promise<Answer>((resolve) => {
+        const look = () => {
+          const end = this.buf.indexOf('\r\n\r\n');
+          if (end >= 0) {
+            const head = this.buf.slice(0, end).toLowerCase();
+            const length = Number(/\r\ncontent-length: *(\d+)/.exec(head)?.[1] ?? 0);
+            if (this.buf.length >= end + 4 + length) {
+              this.buf = this.buf.slice(end + 4 + length);
+              return resolve({ status: head.split('\r\n')[0]!.toUpperCase().replace('HTTP/1.1', 'HTTP/1.1'), head });
+            }
+          }
+          if (this.isClosed) resolve({ status: '', head: '' });
+          else this.wake = look;
+        };
+        look();
+      }),
+    );
+  }
+
+  async get(path: string): Promise<Answer> {
+    if (this.isClosed) return { status: '', head: '' };
+    this.send(path);
+    return this.answer();
+  }
+}
+
+/** One HTTP/2 session over TLS. */
+async function h2Session(f: CaReloadFixture, client: { cert?: string; key?: string }): Promise<http2.ClientHttp2Session> {
+  const s = http2.connect(`https://127.0.0.1:${f.gw.address('https').port}`, { servername: 'site.test', ca: f.serverCa, ...client });
+  s.on('error', () => undefined);
+  await notHungTurning('the HTTP/2 session', new Promise<void>((resolve, reject) => (s.once('connect', () => resolve()), s.once('close', () => reject(new Error('closed before connecting'))))));
+  return s;
+}
+
+/** One GET on a session: its status, or the error's code when the stream could not be made or was refused. */
+function h2Status(s: http2.ClientHttp2Session, path: string): Promise<number | string> {
+  return notHungTurning(
+    `GET ${path} over HTTP/2`,
+    new Promise((resolve) => {
+      let req: http2.ClientHttp2Stream;
+      try {
+        req = s.request({ ':path': path, ':authority': 'site.test' });
+      } catch (err) {
+        return resolve((err as NodeJS.ErrnoException).code ?? 'error');
+      }
+      let status = 0;
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.resume();
+      req.on('end', () => resolve(status));
+      req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    }),
+  );
+}
+
+/** Requests refused on a connection whose client verification a reload replaced. */
+async function staleRefusals(f: CaReloadFixture): Promise<number> {
+  return (await f.gw.metrics.clientErrors.get()).values.find((v) => v.labels.kind === 'stale_client_verification')?.value ?? 0;
+}
+
+const closedOf = (s: http2.ClientHttp2Session) => (s.closed || s.destroyed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r())));
+
+describe('connections open at a reload that changes client verification', () => {
+  const f = caReloadFixture();
+  const baseline = (clientAuth = true) => f.gw.reload(kdl('old-clients.crt', f.up.address, clientAuth));
+
+  it('an idle HTTP/1.1 keep-alive connection of a dropped CA is closed, not served', async () => {
+    await baseline();
+    const c = await KeepAlive.open(f, f.alice);
+    assert.equal((await c.get('/x')).status, 'HTTP/1.1 200 OK');
     await f.gw.reload(kdl('new-clients.crt', f.up.address));
     const seen = f.up.seen.length;
-    const after = s.destroyed ? '' : await answer();
-    assert.notEqual(after, 'HTTP/1.1 200 OK', 'the connection verified under the old ca-file is still served');
+    const after = await c.get('/x');
+    assert.notEqual(after.status, 'HTTP/1.1 200 OK', 'the connection verified under the old ca-file is still served');
+    await notHungTurning('the close', c.closed);
     assert.equal(f.up.seen.length, seen, 'nothing reached the upstream');
+  });
+
+  it('a busy HTTP/1.1 connection gets its answer with Connection: close; a request after the reload is not forwarded', async () => {
+    await baseline();
+    const c = await KeepAlive.open(f, f.alice);
+    const held = f.held.length;
+    c.send('/hold');
+    await until('the upstream holds the request', () => f.held.length > held);
+    await f.gw.reload(kdl('new-clients.crt', f.up.address));
+    // written after the reload, behind the answer in flight: node hands it to the gateway at once
+    // (pipelining); it must be refused (421, queued behind the answer), never forwarded
+    const refused = await staleRefusals(f);
+    c.send('/late');
+    await until('the late request is refused or forwarded', async () => (await staleRefusals(f)) > refused || f.up.seen.some((r) => r.url === '/late'));
+    f.held[held]!.writeHead(200, { 'content-length': 4 }).end('held');
+    const first = await c.answer();
+    assert.equal(first.status, 'HTTP/1.1 200 OK', 'the answer in flight is finished');
+    assert.match(first.head, /\r\nconnection: close/, 'and says the connection closes');
+    const second = await c.answer();
+    assert.notEqual(second.status, 'HTTP/1.1 200 OK', 'the request sent after the reload is not served');
+    await notHungTurning('the close', c.closed);
+    assert.equal(f.up.seen.filter((r) => r.url === '/late').length, 0, 'the late request never reached the upstream');
+  });
+
+  it('an HTTP/2 session of a dropped CA gets GOAWAY after its stream in flight, and no new stream is served', async () => {
+    await baseline();
+    const s = await h2Session(f, f.alice);
+    assert.equal(await h2Status(s, '/x'), 200);
+    const held = f.held.length;
+    const inFlight = h2Status(s, '/hold');
+    await until('the upstream holds the request', () => f.held.length > held);
+    const goaway = new Promise<void>((r) => s.once('goaway', () => r()));
+    await f.gw.reload(kdl('new-clients.crt', f.up.address));
+    await notHungTurning('the GOAWAY', goaway);
+    const seen = f.up.seen.length;
+    assert.notEqual(await h2Status(s, '/x'), 200, 'a new stream on the old session is not served');
+    f.held[held]!.writeHead(200, { 'content-length': 4 }).end('held');
+    assert.equal(await inFlight, 200, 'the stream in flight is finished');
+    await notHungTurning('the session close', closedOf(s));
+    assert.equal(f.up.seen.length, seen, 'nothing reached the upstream after the reload');
+  });
+
+  it('a reload that leaves client verification alone leaves the connections open and served', async () => {
+    await baseline();
+    const c = await KeepAlive.open(f, f.alice);
+    const s = await h2Session(f, f.alice);
+    assert.equal((await c.get('/x')).status, 'HTTP/1.1 200 OK');
+    assert.equal(await h2Status(s, '/x'), 200);
+    // the routes change, the tls block does not
+    await f.gw.reload(kdl('old-clients.crt', f.up.address, true, 'renamed'));
+    assert.equal((await c.get('/x')).status, 'HTTP/1.1 200 OK', 'the same HTTP/1.1 connection is served');
+    assert.equal(await h2Status(s, '/x'), 200, 'the same HTTP/2 session is served');
+    assert.equal(c.isClosed || s.closed, false);
+    c.socket.destroy();
     s.destroy();
-    await closed;
+  });
+
+  it('a reload that adds a CA keeps the connections of the CAs still there (re-verified)', async () => {
+    await baseline();
+    const c = await KeepAlive.open(f, f.alice);
+    const s = await h2Session(f, f.alice);
+    assert.equal((await c.get('/x')).status, 'HTTP/1.1 200 OK');
+    await f.gw.reload(kdl('both-clients.crt', f.up.address));
+    assert.equal((await c.get('/x')).status, 'HTTP/1.1 200 OK', 'the same HTTP/1.1 connection is served');
+    assert.equal(await h2Status(s, '/x'), 200, 'the same HTTP/2 session is served');
+    assert.equal(c.isClosed || s.closed, false);
+    c.socket.destroy();
+    s.destroy();
+  });
+
+  it('turning client-auth on closes the anonymous connections and keeps the verified ones', async () => {
+    await baseline(false);
+    const anonymous = await KeepAlive.open(f, {});
+    const alice = await KeepAlive.open(f, f.alice);
+    const anonymous2 = await h2Session(f, {});
+    assert.equal((await anonymous.get('/x')).status, 'HTTP/1.1 200 OK', 'anonymous clients are served while client-auth is off');
+    assert.equal(await h2Status(anonymous2, '/x'), 200);
+    assert.equal((await alice.get('/x')).status, 'HTTP/1.1 200 OK');
+    await f.gw.reload(kdl('old-clients.crt', f.up.address, true));
+    const seen = f.up.seen.length;
+    assert.notEqual((await anonymous.get('/x')).status, 'HTTP/1.1 200 OK', 'the anonymous HTTP/1.1 connection is not served');
+    assert.notEqual(await h2Status(anonymous2, '/x'), 200, 'the anonymous HTTP/2 session is not served');
+    await notHungTurning('the closes', Promise.all([anonymous.closed, closedOf(anonymous2)]));
+    assert.equal(f.up.seen.length, seen, 'nothing of theirs reached the upstream');
+    assert.equal((await alice.get('/x')).status, 'HTTP/1.1 200 OK', "alice's connection, verified by a CA still there, is served");
+    alice.socket.destroy();
   });
 });
