@@ -3,7 +3,7 @@
 //      [--replicates R] [--export-batch 300] [--restarts 3]`
 // `node --import tsx bench/tracing.ts --mode fresh [--blocks 20] [--rates 0.01,1] [--baseline DIR [--baseline-rates off,0.01]]
 //      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--interleave K] [--max-minutes M] [--json FILE]
-//      [--node-flags "--min-semi-space-size=16"]`
+//      [--node-flags "--min-semi-space-size=16"] [--threads]`
 //
 // What OpenTelemetry tracing costs (docs/tracing.md, issue 15: 1% sampling <= 3%, 100% <= 25%):
 // the compiled Sentinel (passthrough config) with tracing off, at sampling-rate 0.01 and at 1,
@@ -63,6 +63,10 @@
 // early keeps its blocks); bench/tracing-fresh-analyse.ts prints the report from one or several
 // such files (pooled only when commits and options agree). `--baseline . --baseline-rates 0.01`
 // is an A/A check of the method: "1%" against "base 1%" of the same build.
+// --threads (with --interleave): each gateway's measured-span CPU split by thread (main, V8's
+// platform threads: GC and compiler workers, the other threads alive at ready: libuv's pool and
+// the export thread if on, threads started later), per request and against off, per block
+// (bench/lib/fresh-threads.ts; three /proc reads per gateway a block, nothing in the gateways).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,7 +77,7 @@ import { benchScratchDir, freePort, hasCommand, killAll, requireCommands, runPin
 import { callgrindWrap, countWindow, instrumentationOn, sendFixed } from './lib/instr.ts';
 import { countedFigureLines } from './lib/instr-figure.ts';
 import { buildSentinel, renderPassthrough } from './lib/targets.ts';
-import { clockTicksPerSecond, loadAverage, treeCpuNs, treeCpuTicks } from './lib/procfs.ts';
+import { clockTicksPerSecond, loadAverage, readyThreadGroups, splitThreadCpu, threadCpuNs, treeCpuNs, treeCpuTicks, type ThreadGroup } from './lib/procfs.ts';
 import { parseWrkOutput } from './lib/wrk.ts';
 import { median } from './lib/stats.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
@@ -83,6 +87,7 @@ import { h2loadFixed, type H2loadResult } from './lib/h2load.ts';
 import { measureHostSpeed, type HostSpeed } from './lib/host-speed.ts';
 import type { FreshData, FreshRun, FreshSegment } from './lib/fresh-data.ts';
 import { freshReport } from './lib/fresh-report.ts';
+import { threadSplitReport, THREAD_GROUPS } from './lib/fresh-threads.ts';
 import { blockOrder, turnOrder } from './lib/fresh-positions.ts';
 
 const { values } = parseArgs({
@@ -119,6 +124,9 @@ const { values } = parseArgs({
     'node-flags': { type: 'string', default: '' },
     // fresh mode, interleaved: `perf record -e cpu-clock` of each gateway over its measured span, DIR/<tag>.data
     perf: { type: 'string' },
+    // fresh mode, interleaved: each gateway's CPU over its measured span split by thread (main, V8's
+    // platform threads, libuv's pool and the export thread), reported per request and against off (bench/lib/fresh-threads.ts)
+    threads: { type: 'boolean', default: false },
   },
 });
 if (values.mode !== 'time' && values.mode !== 'instr' && values.mode !== 'fresh') throw new Error(`--mode ${values.mode}: expected time, instr or fresh`);
@@ -486,6 +494,7 @@ async function freshMode(): Promise<void> {
     if (!interleave || !requireCommands(['perf'], 'linux-perf')) throw new Error('--perf needs --interleave K and perf');
     mkdirSync(resolve(values.perf), { recursive: true });
   }
+  if (values.threads && !interleave) throw new Error('--threads needs --interleave K');
   const baseRoot = values.baseline ? resolve(values.baseline) : undefined;
   const variants: FreshVariant[] = VARIANTS.map((v) => ({ ...v, label: v.name, tree: 'current', root: repoRoot }));
   if (baseRoot) {
@@ -538,6 +547,7 @@ async function freshMode(): Promise<void> {
     await origin.stop();
   }
   console.log(freshReport(data));
+  if (values.threads) console.log(threadSplitReport(runs));
 }
 
 interface BlockContext {
@@ -569,6 +579,7 @@ const gatewayTag = (block: number, v: FreshVariant) => `b${block}-${v.label.repl
 function printRun(run: FreshRun, before: HostSpeed, after: HostSpeed, phases: string): void {
   console.log(
     `[block ${run.block}] ${run.variant.padEnd(9)} ${Math.round(run.rps)} req/s  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/request (2nd half ×${run.drift.toFixed(3)})  host loop ${before.cpuMs.toFixed(0)}/${after.cpuMs.toFixed(0)} ms CPU  errors ${run.errors}  OTLP batches ${run.otlpBatches}  | s: ${phases}` +
+      (run.threads ? `\n           by thread, µs a request: ${THREAD_GROUPS.map((g) => `${g} ${run.threads!.us[g].toFixed(2)} (${run.threads!.threads[g]})`).join(', ')}${run.threads.gone ? `, ${run.threads.gone} gone` : ''}` : '') +
       (run.jit ? `\n           measured span: ${run.jit.compiles} optimising compiles (${run.jit.compileMs} ms), ${run.jit.deopts} deopts${run.jit.deopts ? `: ${run.jit.deopted.join(', ')}` : ''}${run.jit.compiled?.length ? `\n           dearest compiles: ${run.jit.compiled.map(([name, ms]) => `${name} ${ms}`).join(', ')}` : ''}` : ''),
   );
 }
@@ -643,11 +654,13 @@ async function inTurn<T>(items: readonly T[], k: number, total: number, send: (i
  */
 async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: number): Promise<FreshRun[]> {
   const clock = phaseClock();
-  const gws: { v: FreshVariant; proc: Proc; url: string; segs: FreshSegment[]; ok: number; cpu0: number; cpu1: number; lines?: string[]; jit0: number; jit1: number }[] = [];
+  const gws: { v: FreshVariant; proc: Proc; url: string; segs: FreshSegment[]; ok: number; cpu0: number; cpu1: number; lines?: string[]; jit0: number; jit1: number; ready: Map<number, ThreadGroup>; th0?: Map<number, number>; th1?: Map<number, number> }[] = [];
   try {
     for (const v of order) {
       const { proc, port } = await startGateway({ entry: c.entries.get(v.root)!, root: v.root, v, tmp: c.tmp, tag: gatewayTag(c.block, v), originPort: c.originPort, sinkPort: c.sink.port, nodeArgs: freshNodeFlags });
-      gws.push({ v, proc, url: `http://127.0.0.1:${port}${SMALL_PATH}`, segs: [], ok: 0, cpu0: 0, cpu1: 0, lines: freshJitTrace ? collectLines(proc.child.stdout!) : undefined, jit0: 0, jit1: 0 });
+      // --threads: the threads alive once it answers, grouped by the order they were created in
+      const ready = values.threads ? readyThreadGroups(proc.pid, threadCpuNs(proc.pid).keys()) : new Map<number, ThreadGroup>();
+      gws.push({ v, proc, url: `http://127.0.0.1:${port}${SMALL_PATH}`, segs: [], ok: 0, cpu0: 0, cpu1: 0, lines: freshJitTrace ? collectLines(proc.child.stdout!) : undefined, jit0: 0, jit1: 0, ready });
     }
     clock.lap('start');
     // the warm-up in the same rhythm as the measurement (K chunks taken in turn): warmed up one
@@ -662,14 +675,14 @@ async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: 
     // what it does in the others'); perf itself on the load CPU. Name JIT code with --perf-basic-prof.
     const perfs = values.perf ? gws.map((g) => spawnPinned(`perf ${g.proc.name}`, LOAD_CPU, 'perf', ['record', '-q', '-e', 'cpu-clock', '-F', '1999', '-p', String(g.proc.pid), '-o', join(resolve(values.perf!), `${gatewayTag(c.block, g.v)}.data`)])) : [];
     if (perfs.length) await new Promise((r) => setTimeout(r, 500)); // attached before the first segment
-    for (const g of gws) [g.cpu0, g.jit0] = [treeCpuNs(g.proc.pid), g.lines?.length ?? 0];
+    for (const g of gws) [g.cpu0, g.jit0, g.th0] = [treeCpuNs(g.proc.pid), g.lines?.length ?? 0, values.threads ? threadCpuNs(g.proc.pid) : undefined];
     await inTurn(gws, k, c.n, async (g, count) => {
       const s0 = treeCpuNs(g.proc.pid);
       const r = await h2loadFixed(g.url, count, connections, LOAD_CPU);
       g.segs.push({ requests: r.succeeded, cpuNs: treeCpuNs(g.proc.pid) - s0, durationS: r.durationS });
       g.ok += r.status2xx;
     });
-    for (const g of gws) [g.cpu1, g.jit1] = [treeCpuNs(g.proc.pid), g.lines?.length ?? 0];
+    for (const g of gws) [g.cpu1, g.jit1, g.th1] = [treeCpuNs(g.proc.pid), g.lines?.length ?? 0, values.threads ? threadCpuNs(g.proc.pid) : undefined];
     for (const p of perfs) await p.stop(); // SIGTERM: perf writes its file and exits
     clock.lap('measure');
     const after = await measureHostSpeed(PROXY_CPU);
@@ -697,6 +710,11 @@ async function freshBlockInterleaved(order: FreshVariant[], c: BlockContext, k: 
       };
       const jit = jitOf(g.lines, g.jit0, g.jit1);
       if (jit) run.jit = jit;
+      if (g.th0 && g.th1) {
+        const split = splitThreadCpu(g.proc.pid, g.ready, g.th0, g.th1);
+        const per = (ns: number) => ns / 1000 / Math.max(1, done);
+        run.threads = { us: { main: per(split.ns.main), v8: per(split.ns.v8), other: per(split.ns.other), late: per(split.ns.late) }, threads: split.threads, gone: split.gone };
+      }
       printRun(run, before, after, clock.text());
       return run;
     });

@@ -5,6 +5,7 @@
 // connections, design and Node. Anything else is refused, never mixed. Pure except readFreshData.
 import { readFileSync } from 'node:fs';
 import type { BlockRun } from './block-ratios.ts';
+import type { RunThreads } from './fresh-threads.ts';
 
 export interface FreshVariantRecord {
   /** "off", "1%", "base 1%" */
@@ -34,6 +35,8 @@ export interface FreshRun extends BlockRun {
   calibrationWallMs: number;
   segments?: FreshSegment[];
   /** with --trace-opt / --trace-deopt among the node flags: V8's optimising compiles and deopts inside the measured span (bench/lib/gc-trace.ts sumJitLines) */
+  /** with --threads: the measured span's CPU a request by thread (bench/lib/fresh-threads.ts) */
+  threads?: RunThreads;
   jit?: { compiles: number; compileMs: number; deopts: number; deopted: string[]; compiled?: [string, number][] };
 }
 

@@ -149,3 +149,59 @@ export function loadAverage(): string {
     return 'unknown';
   }
 }
+
+/** CPU nanoseconds (schedstat) of each live thread of one process, by thread id. */
+export function threadCpuNs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const text = readOr(`/proc/${pid}/task/${tid}/schedstat`);
+    if (text) out.set(Number(tid), parseSchedstatNs(text));
+  }
+  return out;
+}
+
+/**
+ * Which thread of a node process did the CPU. Node 20 names every thread "node" (comm), and under
+ * load their start times spread over several clock ticks, so the threads are told apart by the
+ * order they were created in (thread ids rise): `main` is the process's own thread (tid = pid);
+ * `v8` the next `platform` ones, the platform Node creates before any JavaScript runs (the
+ * delayed-task thread and V8's four workers at the default --v8-pool-size: parallel scavenging,
+ * concurrent marking, concurrent compiles); `other` the rest alive when the gateway was ready
+ * (libuv's pool, started at its first use; the OTLP export thread with `export-thread #true`,
+ * started with the tracer); `late` the threads started after that.
+ */
+export type ThreadGroup = 'main' | 'v8' | 'other' | 'late';
+
+/** The groups of the threads alive at ready (their ids: threadCpuNs(pid).keys()). Pure. */
+export function readyThreadGroups(pid: number, tids: Iterable<number>, platform = 5): Map<number, ThreadGroup> {
+  const rest = [...tids].filter((t) => t !== pid).sort((a, b) => a - b);
+  const out = new Map<number, ThreadGroup>([[pid, 'main']]);
+  rest.forEach((t, i) => out.set(t, i < platform ? 'v8' : 'other'));
+  return out;
+}
+
+export interface ThreadSplit {
+  ns: Record<ThreadGroup, number>;
+  /** threads counted in each group (a thread seen only in `after` counts from 0) */
+  threads: Record<ThreadGroup, number>;
+  /** threads of `before` gone by `after` (their time in the span is lost) */
+  gone: number;
+}
+
+/** The CPU between two threadCpuNs() samples, by group (`ready`: readyThreadGroups; a thread not in it is late). Pure. */
+export function splitThreadCpu(pid: number, ready: ReadonlyMap<number, ThreadGroup>, before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): ThreadSplit {
+  const s: ThreadSplit = { ns: { main: 0, v8: 0, other: 0, late: 0 }, threads: { main: 0, v8: 0, other: 0, late: 0 }, gone: 0 };
+  for (const [tid, ns] of after) {
+    const g: ThreadGroup = tid === pid ? 'main' : (ready.get(tid) ?? 'late');
+    s.ns[g] += ns - (before.get(tid) ?? 0);
+    s.threads[g]++;
+  }
+  for (const tid of before.keys()) if (!after.has(tid)) s.gone++;
+  return s;
+}
