@@ -38,10 +38,14 @@ function plusToSpace(input: string, unicode: boolean): string {
   // meet strings of every representation) against a few in the compiled character class (the
   // loop was ~15 k instructions of a benign GET: the URI, request line and query, ~60 each).
   if (ABOVE_LATIN1.test(input)) return decodeBytes(input, unicode);
-  return input.replaceAll('+', ' ');
+  return input.replace(PLUSES, ' ');
 }
 
 const ABOVE_LATIN1 = /[^\u0000-\u00ff]/;
+/** A one-char global regex (V8 replaces it as an atom, into a flat string): ~10% fewer
+ * instructions than replaceAll's cons string of slices, which its first reader flattens. */
+const PLUSES = /\+/g;
+const UTF8_LEAD = /[^\u0000-\u00bf]/;
 
 function decodeBytes(input: string, unicode: boolean): string {
   const out = new ByteWriter(input.length);
@@ -159,7 +163,7 @@ export function htmlEntityDecode(input: string): string {
  * A query string's '&size=...' is none of these: no byte writer for it (three a benign GET). */
 function entityDecodeChanges(input: string, amp: number): boolean {
   const n = input.length;
-  for (let i = 0; i < n; i++) if (input.charCodeAt(i) > 0xff) return true;
+  if (ABOVE_LATIN1.test(input)) return true;
   for (let i = amp; i >= 0 && i + 1 < n; i = input.indexOf('&', i + 1)) {
     const k = i + 1;
     if (input.charCodeAt(k) === 0x23) return true;
@@ -373,10 +377,9 @@ export function sqlHexDecode(input: string): string {
  */
 export function utf8toUnicode(input: string): string {
   const n = input.length;
-  // Only a byte >= 0xc0 can start a sequence: without one the value is copied as it is.
-  let lead = false;
-  for (let i = 0; i < n && !lead; i++) lead = input.charCodeAt(i) >= 0xc0;
-  if (!lead) return input;
+  // Only a byte >= 0xc0 can start a sequence: without one the value is copied as it is (a
+  // regex's class, not a charCodeAt loop: ~40 instructions a character there).
+  if (!UTF8_LEAD.test(input)) return input;
   const out = new ByteWriter(input.length);
   let i = 0;
   while (i < n) {

@@ -6,18 +6,16 @@ import { asciiLower, asciiUpper, ByteWriter, isSpaceCode, NBSP } from '../string
 /** ASCII text (no byte >= 0x80): String#toLowerCase/toUpperCase change exactly the ASCII letters
  * there, in V8's native code a word at a time; byte by byte in JavaScript (asciiLower) the 2 KiB
  * JSON body's t:lowercase cost ~65 instructions a byte. Latin1 bytes >= 0x80 are not letters in
- * the C locale ModSecurity uses, so those strings take the byte-wise path. */
-function isAscii(input: string): boolean {
-  for (let i = 0; i < input.length; i++) if (input.charCodeAt(i) >= 0x80) return false;
-  return true;
-}
+ * the C locale ModSecurity uses, so those strings take the byte-wise path. The check is a
+ * regex's compiled class, not a charCodeAt loop (~40 instructions a character). */
+const ABOVE_ASCII = /[^\u0000-\u007f]/;
 
 export function lowercase(input: string): string {
-  return isAscii(input) ? input.toLowerCase() : asciiLower(input);
+  return ABOVE_ASCII.test(input) ? asciiLower(input) : input.toLowerCase();
 }
 
 export function uppercase(input: string): string {
-  return isAscii(input) ? input.toUpperCase() : asciiUpper(input);
+  return ABOVE_ASCII.test(input) ? asciiUpper(input) : input.toUpperCase();
 }
 
 export function length(input: string): string {
@@ -58,13 +56,11 @@ export function compressWhitespace(input: string): string {
   return out.toString();
 }
 
-function hasWhitespace(input: string): boolean {
-  for (let i = 0; i < input.length; i++) if (isSpaceOrNbsp(input.charCodeAt(i))) return true;
-  return false;
-}
+/** isSpaceOrNbsp's chars as a class: a regex's scan, not a charCodeAt loop. */
+const WHITESPACE = /[\t\n\v\f\r \u00a0]/;
 
 export function removeWhitespace(input: string): string {
-  if (!hasWhitespace(input)) return input;
+  if (!WHITESPACE.test(input)) return input;
   const out = new ByteWriter(input.length);
   for (let i = 0; i < input.length; i++) {
     const c = input.charCodeAt(i);
@@ -163,37 +159,35 @@ export function replaceComments(input: string): string {
   return out;
 }
 
-/** Whether cmdLine would change the input: a char it drops or turns into a separator, or an
- * upper-case letter (nothing else changes; '/' and '(' only drop a pending separator). */
-function cmdLineChanges(input: string): boolean {
-  for (let i = 0; i < input.length; i++) {
-    const c = input.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) return true;
-    switch (c) {
-      case 0x22: // "
-      case 0x27: // '
-      case 0x5c: // backslash
-      case 0x5e: // ^
-      case 0x20:
-      case 0x2c: // ,
-      case 0x3b: // ;
-      case 0x09:
-      case 0x0d:
-      case 0x0a:
-        return true;
-      default:
-    }
-  }
-  return false;
-}
+/** What cmdLine changes: a char it drops, a separator other than a space, an upper-case letter,
+ * or a space that is not alone (another separator after it) or goes (before '/' or '('): a lone
+ * space stays, so the URI of a query with '+' for spaces comes back as it is. */
+const CMD_CHANGES = /["'\\^,;\t\r\nA-Z]| [ /(]/;
+const CMD_DROP = /["'\\^]/g;
+/** A run of separators becomes one space, then a space before '/' or '(' goes (in this order:
+ * a lookahead after a run would backtrack through long runs, quadratic in their length). */
+const CMD_SEP = /[ ,;\t\r\n]+/g;
+const CMD_SPACE_BEFORE = / (?=[/(])/g;
+const ABOVE_LATIN1 = /[^\u0000-\u00ff]/;
 
 /**
  * Windows command-line evasion normalisation: drop \ " ' ^, collapse
  * separators (space , ; tab CR LF) into one space, drop a space before / or (,
  * lowercase.
+ *
+ * As regex passes (native scans), not a charCodeAt loop into a ByteWriter: the request line
+ * and the URI of every GET change (upper case, spaces), and the loop cost ~40 instructions a
+ * character and a Buffer a call. A char above 0xff takes the byte loop (its low byte counts).
  */
 export function cmdLine(input: string): string {
-  if (!cmdLineChanges(input)) return input;
+  if (!CMD_CHANGES.test(input)) return input;
+  if (ABOVE_LATIN1.test(input)) return cmdLineBytes(input);
+  const s = input.replace(CMD_DROP, '').replace(CMD_SEP, ' ').replace(CMD_SPACE_BEFORE, '');
+  // Only A-Z: String#toLowerCase would also change latin1 letters (the C locale does not).
+  return ABOVE_ASCII.test(s) ? asciiLower(s) : s.toLowerCase();
+}
+
+function cmdLineBytes(input: string): string {
   const out = new ByteWriter(input.length);
   // A run of separators becomes one space, written only once we know no / or ( follows.
   let pendingSpace = false;
