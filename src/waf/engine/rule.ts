@@ -261,8 +261,11 @@ export function txSlotOf(lkey: string): number {
   return txIds.get(lkey);
 }
 
-// The capture keys (`capture` writes TX:0-9 on every match of a capturing rule).
-for (let i = 0; i < 10; i++) txSlot(String(i));
+// The capture keys (`capture` writes TX:0-9 on every match of a capturing rule), with their slots
+// made first: every transaction's TX has them, so a capture writes by slot (no String(i),
+// lower-casing or slot lookup a capture; six a CRS GET, 920450's header names).
+export const CAPTURE_KEYS: readonly string[] = Array.from({ length: 10 }, (_, i) => String(i));
+export const CAPTURE_SLOTS: readonly number[] = CAPTURE_KEYS.map((k) => txSlot(k));
 
 /** How many TX slots exist so far. */
 export function txSlotCount(): number {

@@ -8,7 +8,7 @@ import { compileMacro, expandMacro, type Macro, type MacroRef, type MacroResolve
 import { groupingEnabled, groupUnder, nextGroupStamp, type ReadGroup } from './groups.ts';
 import { knownMiss, setMiss, type MissBits, type MissMemo } from './memo.ts';
 import { PersistentStore } from './persistence.ts';
-import { chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
+import { CAPTURE_KEYS, CAPTURE_SLOTS, chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { sniffBody } from '../bodies/sniff.ts';
 import { compileOperator } from '../operators/index.ts';
@@ -1478,7 +1478,7 @@ export class Transaction {
       if (!hit) continue;
       hitValue = true;
       if (link.capture && ctx.captures.length) {
-        for (let i = 0; i < ctx.captures.length && i < 10; i++) this.tx.set(String(i), ctx.captures[i] ?? '');
+        for (let i = 0; i < ctx.captures.length && i < 10; i++) this.tx.setSlot(CAPTURE_SLOTS[i]!, CAPTURE_KEYS[i]!, ctx.captures[i] ?? '');
       }
       // MATCHED_VAR(S) hold the transformed value (chains such as CRS 944120 rely on it).
       this.matchedVar = input;
