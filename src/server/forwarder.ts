@@ -611,6 +611,7 @@ async function relayResponse(
   }
   // RFC 9110 §8.6: no Content-Length on a 204 (an upstream's own, e.g. `0`, is dropped)
   if (info.status === 204) delete headers['content-length'];
+  else if (info.status === 205) return resetContent(res, response, headers, attempts, upstreamAddr);
   const outcome = await response.relayTo(res, info.status, headers, buffering, ctx.clientIp);
   if (outcome.clientClosed) {
     return { status: 499, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: 'client closed request', upstreamAddr };
@@ -682,7 +683,22 @@ function cutResponse(res: ServerResponse): void {
 }
 
 function responseHasBody(method: string, status: number): boolean {
-  return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+  return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 205 && status !== 304;
+}
+
+/**
+ * A 205 Reset Content goes out without content (RFC 9110 §15.3.6: `Content-Length: 0`), whatever
+ * the upstream sent with it: Node's HTTP/2 layer ends a 205 stream with its HEADERS frame and reset
+ * the stream at the first body byte (the client saw a cut, not the 205), and an HTTP/1.1 client
+ * that reads a 205 as bodiless (as RFC 9110 tells it to expect) would take the body for the next
+ * answer on the connection. The upstream's body is read and dropped (dump keeps a short one's connection).
+ */
+function resetContent(res: ServerResponse, response: ResponseSource, headers: HeaderMap, attempts: number, upstreamAddr: string): ForwardResult {
+  response.dump();
+  headers['content-length'] = '0';
+  res.writeHead(205, headers as Record<string, string | string[]>);
+  res.end();
+  return { status: 205, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: attempts, upstreamAddr };
 }
 
 const NO_BYTES = Buffer.alloc(0);
