@@ -1,5 +1,5 @@
 // Builtin handlers (sentinel-reference.md §3.1): JSON shapes and headers as in Sentinel.
-import type { BuiltinHandler, CompiledConfig } from '../config/compile.ts';
+import { STATE_REVEALING_BUILTINS, type BuiltinHandler, type CompiledConfig } from '../config/compile.ts';
 import type { LocalResponse } from '../pipeline/types.ts';
 import type { CacheAdminRuntime } from '../pipeline/feature.ts';
 import type { Metrics } from '../metrics/registry.ts';
@@ -157,11 +157,15 @@ export function purgePattern(path: string, query: string, prefixes: readonly str
   return query ? `${p}?${query}` : p;
 }
 
-/** The status page for browsers: what is running and where to look next (details only when allowed). */
+/**
+ * The status page for browsers: what is running and where to look next (details only when
+ * allowed). An anonymous client is not shown where the state-revealing builtins live (an
+ * allow-from route's path on a public listener is the operator's, not a visitor's, business).
+ */
 function welcomePage(env: BuiltinEnv, uptime: number, req: BuiltinRequest): string {
   const served = env.config.routesByListener.get(req.listener) ?? env.config.routes;
   const routes = served
-    .filter((r) => r.builtin && r.raw.matches)
+    .filter((r) => r.builtin && r.raw.matches && (req.detail || !STATE_REVEALING_BUILTINS.includes(r.builtin)))
     .map((r) => {
       const m = r.raw.matches!;
       const p = m.path?.[0] ?? m['path-prefix']?.[0];

@@ -121,3 +121,26 @@ routes { route "config" { matches { path-prefix "/admin/config" }; builtin-handl
   assert.equal(warnings.length, 3);
   assert.deepEqual(dump.not_implemented, warnings);
 });
+
+// Session 29 audit (audit29): the status builtin's welcome page listed every builtin route the
+// listener serves, with its path, to anyone: an allow-from `config` or `metrics` route on a public
+// listener gave its path away to a client it refuses. Only the detail view (a loopback listener,
+// an allow-from status route) lists those now.
+test('the welcome page on a public listener does not list state-revealing builtins to an anonymous client', async () => {
+  const kdl = (statusAllow: string) => `
+listeners { listener "http" { address "0.0.0.0:0" } }
+routes {
+  route "cfg" { matches { path "/ops-7f3a/config" }; allow-from "10.0.0.0/8"; builtin-handler "config" }
+  route "prom" { matches { path "/ops-7f3a/metrics" }; allow-from "127.0.0.0/8"; builtin-handler "metrics" }
+  route "health" { matches { path "/healthz" }; builtin-handler "health" }
+  route "status" { matches { path-prefix "/" }; priority "low"; ${statusAllow} builtin-handler "status" }
+}`;
+  const anon = await start(kdl(''));
+  const page = await anon('http', '/', { accept: 'text/html' });
+  assert.equal(page.status, 200);
+  assert.match(page.body, /\/healthz/, 'the public builtins are still listed');
+  assert.doesNotMatch(page.body, /ops-7f3a/, 'no path of an admin builtin');
+  // a client the status route lets in (allow-from) sees them all
+  const ops = await start(kdl('allow-from "127.0.0.0/8";'));
+  assert.match((await ops('http', '/', { accept: 'text/html' })).body, /\/ops-7f3a\/config[^]*\/ops-7f3a\/metrics/);
+});
