@@ -33,6 +33,19 @@ export interface AccessEntry {
   otel_span_id?: string;
 }
 
+/** The longest method kept whole in logs and spans: registered methods are at most 17 characters. */
+export const MAX_LOGGED_METHOD = 32;
+
+/**
+ * A request method as logs, audit events and trace spans carry it: HTTP/2 takes any token as
+ * `:method` (up to the header-size limit), and only methods from Node's list are ever routed
+ * (longer ones are refused 501 `unknown_method` at the front door): past 32 characters the rest is
+ * cut and marked, so one refused request cannot write kilobytes of method into every sink.
+ */
+export function loggedMethod(method: string): string {
+  return method.length > MAX_LOGGED_METHOD ? `${method.slice(0, MAX_LOGGED_METHOD)}...` : method;
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number) => String(n).padStart(2, '0');
 

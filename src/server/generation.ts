@@ -25,7 +25,7 @@ import { bodylessWithDeclaredBody, requestHasBody } from './request-body.ts';
 import { formKind, methodsNamed, overrideCouldMove, overridesInBody, overridesInUrlencoded, refusedOverride } from './method-param.ts';
 import { notFoundBody } from '../builtins/handlers.ts';
 import { namesThisMachine } from '../builtins/local-host.ts';
-import { formatAccess, type AccessEntry } from '../logging/access-log.ts';
+import { formatAccess, loggedMethod, type AccessEntry } from '../logging/access-log.ts';
 import type { LineSink } from '../logging/logger.ts';
 import { isTrusted, compileTrusted, forwardedAddress, type TrustedMatcher } from './trusted-proxies.ts';
 import { localResponder } from '../websocket/proxy.ts';
@@ -501,7 +501,7 @@ export class Generation {
         {
           timestamp: new Date().toISOString(),
           trace_id: traceId,
-          method: line.method,
+          method: loggedMethod(line.method),
           path: q >= 0 ? line.target.slice(0, q) : line.target,
           ...(q >= 0 ? { query: line.target.slice(q + 1) } : {}),
           protocol: 'HTTP/1.1',
@@ -533,7 +533,8 @@ export class Generation {
       target = { path: q >= 0 ? url.slice(0, q) : url, query: q >= 0 ? url.slice(q + 1) : '' };
     }
     const startTime = performance.now();
-    const method = req.method ?? 'GET';
+    // bounded for the logs and the span (loggedMethod): a longer method is never routed
+    const method = loggedMethod(req.method ?? 'GET');
     // The correlation id is the client's id or a generated one whether tracing is on or off
     // (sentinel-reference.md §3.4; Envoy keeps x-request-id apart from the trace id too): the W3C
     // trace id travels in traceparent and the access log's otel_trace_id (docs/tracing.md "Propagation").
