@@ -223,6 +223,8 @@ export const LimitsSchema = Block({
   'max-response-buffer-memory-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
   'max-response-buffer-file-bytes': Type.Optional(Type.Integer({ minimum: 0 })),
   'max-response-buffer-bytes-per-client': Type.Optional(Type.Integer({ minimum: 0 })),
+  // answers of one client address held unbuffered past those bounds (default 16, 0 = no cap; one more is cut)
+  'max-unbuffered-responses-per-client': Type.Optional(Type.Integer({ minimum: 0 })),
   'max-connections-per-route': Type.Optional(Type.Integer({ minimum: 1 })),
   'max-total-connections': Type.Optional(Type.Integer({ minimum: 1 })),
   'max-idle-connections-per-upstream': Type.Optional(Type.Integer({ minimum: 0 })),

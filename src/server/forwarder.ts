@@ -13,7 +13,7 @@ import type { FilterChain } from '../pipeline/chain.ts';
 import type { ResponseBufferPolicy } from '../upstream/response-buffer.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps, http2HeaderValue, singleValuedForHttp2 } from './headers.ts';
-import { UpstreamExchange } from '../upstream/exchange.ts';
+import { UnbufferedCapReached, UpstreamExchange } from '../upstream/exchange.ts';
 import { bodylessMethod, Gather, h2BodyFollows, readBody, requestHasBody } from './request-body.ts';
 import { responseChunkRead, type ResponseChunkRead } from './body-seams.ts';
 import type { CompiledRoute } from '../config/compile.ts';
@@ -615,6 +615,11 @@ async function relayResponse(
   const outcome = await response.relayTo(res, info.status, headers, buffering, ctx.clientIp);
   if (outcome.clientClosed) {
     return { status: 499, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: 'client closed request', upstreamAddr };
+  }
+  if (outcome.error instanceof UnbufferedCapReached) {
+    // the client's doing, not the upstream's: its answer is cut (the head is out)
+    cutResponse(res);
+    return { status: info.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: outcome.bytes, upstreamAttempts: attempts, error: outcome.error.message, upstreamAddr };
   }
   if (outcome.error !== undefined) {
     const c = classifyUpstreamError(outcome.error);

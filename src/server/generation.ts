@@ -37,7 +37,7 @@ import type { GatewayStatusInfo } from '../status/report.ts';
 import { requestAuditEvent, type AuditEventType } from '../logging/audit.ts';
 import { DEFAULT_MAX_STREAMING_UPLOADS_PER_CLIENT, UploadGate, UploadSlots } from './upload-slots.ts';
 import { ClientBudgetGate, ClientBudgets, DEFAULT_CONNECTION_BUDGETS_PER_CLIENT } from './client-budgets.ts';
-import { DEFAULT_PER_CLIENT_BYTES, DEFAULT_PROCESS_FILE_BYTES, DEFAULT_PROCESS_MEMORY_BYTES, responseBufferBudget } from '../upstream/response-buffer.ts';
+import { DEFAULT_PER_CLIENT_BYTES, DEFAULT_UNBUFFERED_PER_CLIENT, DEFAULT_PROCESS_FILE_BYTES, DEFAULT_PROCESS_MEMORY_BYTES, responseBufferBudget } from '../upstream/response-buffer.ts';
 
 export interface ListenerRuntime {
   readonly config: CompiledListener;
@@ -216,6 +216,7 @@ export class Generation {
     responseBufferBudget.memoryCap = Math.floor((deps.config.limits['max-response-buffer-memory-bytes'] ?? DEFAULT_PROCESS_MEMORY_BYTES) / shares);
     responseBufferBudget.fileCap = Math.floor((deps.config.limits['max-response-buffer-file-bytes'] ?? DEFAULT_PROCESS_FILE_BYTES) / shares);
     responseBufferBudget.perClientCap = deps.config.limits['max-response-buffer-bytes-per-client'] ?? DEFAULT_PER_CLIENT_BYTES;
+    responseBufferBudget.unbufferedCap = deps.config.limits['max-unbuffered-responses-per-client'] ?? DEFAULT_UNBUFFERED_PER_CLIENT;
     const bufferEvents = deps.metrics.responseBuffering;
     responseBufferBudget.onEvent = (event) => bufferEvents.inc({ event });
     this.clientBudgets = new ClientBudgetGate(deps.clientBudgets ?? new ClientBudgets(), deps.config.limits['max-connection-budgets-per-client'] ?? DEFAULT_CONNECTION_BUDGETS_PER_CLIENT, (ip) => trusted.any && isTrusted(trusted, ip));

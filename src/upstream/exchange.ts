@@ -13,7 +13,7 @@ import type { ServerResponse } from 'node:http';
 import { errors, util as undiciUtil, type Dispatcher } from 'undici';
 import type { HeaderMap } from '../pipeline/types.ts';
 import { NOT_RELAYED_RESPONSE, connectionListed } from '../server/headers.ts';
-import { BufferedRelay, relayBuffering, type ResponseBufferPolicy } from './response-buffer.ts';
+import { BufferedRelay, ResponseBufferBudget, relayBuffering, responseBufferBudget, type ResponseBufferPolicy } from './response-buffer.ts';
 
 /** What the exchange needs of the request's cancel token (src/server/context.ts CancelToken). */
 export interface CancelSignal {
@@ -56,6 +56,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private failure: unknown = undefined;
   private sink: Sink | null = null;
   private readable: Readable | undefined;
+  /** relayTo: the client key while this relay holds its connection for a client past a buffering bound */
+  private holding: string | undefined = undefined;
   private readonly onCancel = (): void => this.abort(new errors.RequestAbortedError());
 
   private constructor(private readonly signal: CancelSignal) {}
@@ -190,6 +192,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
         res.off('drain', onDrain);
         res.off('close', onClose);
         buffer?.release();
+        if (this.holding !== undefined) responseBufferBudget.unhold(this.holding);
         resolve(outcome);
       };
       const onDrain = (): void => {
@@ -215,7 +218,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
           bytes += chunk.length;
           if (buffer !== null) {
             if (buffer.data(chunk)) return true;
-            this.paused = true;
+            if (!this.waitForClient(clientIp)) finish({ bytes, error: new UnbufferedCapReached() });
             return false;
           }
           if (res.write(chunk)) return true;
@@ -230,6 +233,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
             });
             if (buffer.start()) return true;
             buffer = null;
+            if (!this.waitForClient(clientIp)) finish({ bytes, error: new UnbufferedCapReached() });
+            return false;
           }
           this.paused = true;
           return false;
@@ -243,6 +248,24 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
         error: (error) => finish({ bytes, error }),
       });
     });
+  }
+
+  /**
+   * The upstream waits for a client that a buffering bound stopped short (relayTo): counted per
+   * client, and one past `max-unbuffered-responses-per-client` is cut instead (false: the caller
+   * ends the relay), as request-secs cuts a client too slow for its answer, so that its connection
+   * goes back to the pool.
+   */
+  private waitForClient(clientIp: string): boolean {
+    this.paused = true;
+    if (this.holding !== undefined) return true;
+    const client = ResponseBufferBudget.clientKey(clientIp);
+    if (!responseBufferBudget.hold(client)) {
+      this.abort(new errors.RequestAbortedError());
+      return false;
+    }
+    this.holding = client;
+    return true;
   }
 
   /** The body as a stream, for consumers that want one (response-body filters). */
@@ -296,6 +319,14 @@ export class InvalidUpstreamResponse extends Error {
   readonly code = 'SENTINEL_BAD_RESPONSE';
   constructor(what: string) {
     super(`invalid response from upstream: ${what}`);
+  }
+}
+
+/** A relay cut because its client holds `max-unbuffered-responses-per-client` unread answers already. */
+export class UnbufferedCapReached extends Error {
+  readonly code = 'SENTINEL_UNBUFFERED_CAP';
+  constructor() {
+    super('client not reading: max-unbuffered-responses-per-client reached');
   }
 }
 

@@ -36,8 +36,15 @@ export const DEFAULT_PROCESS_FILE_BYTES = 256 * 1024 * 1024;
 /** `limits { max-response-buffer-bytes-per-client }`: memory + file for one client address (IPv6 /64). */
 export const DEFAULT_PER_CLIENT_BYTES = 64 * 1024 * 1024;
 
-/** Why buffering stopped short and the relay waits for the client (the metric's `event`). */
-export type BufferEvent = 'buffered' | 'spooled' | 'limit_memory' | 'limit_file' | 'limit_client' | 'file_error';
+/**
+ * `limits { max-unbuffered-responses-per-client }`: answers of one client address that a bound kept
+ * from being buffered and that hold their upstream connection while the client does not read (as
+ * `max-streaming-uploads-per-client` bounds the uploads that hold one). One more is cut.
+ */
+export const DEFAULT_UNBUFFERED_PER_CLIENT = 16;
+
+/** Why buffering stopped short and the relay waits for the client (the metric's `event`); `cut_client`: one past the unbuffered cap was cut. */
+export type BufferEvent = 'buffered' | 'spooled' | 'limit_memory' | 'limit_file' | 'limit_client' | 'file_error' | 'cut_client';
 
 /** An upstream's `response-buffering { }` as a policy (undefined: not buffered). */
 export function responseBufferPolicy(block: { enabled?: boolean; 'memory-bytes'?: number; 'file-bytes'?: number } | undefined): ResponseBufferPolicy | undefined {
@@ -53,6 +60,9 @@ export class ResponseBufferBudget {
   memoryCap = DEFAULT_PROCESS_MEMORY_BYTES;
   fileCap = DEFAULT_PROCESS_FILE_BYTES;
   perClientCap = DEFAULT_PER_CLIENT_BYTES;
+  /** unbuffered answers holding an upstream connection, per client (0: no cap) */
+  unbufferedCap = DEFAULT_UNBUFFERED_PER_CLIENT;
+  private readonly unbuffered = new Map<string, number>();
   /** where temp files are made (unlinked at once: nothing is left behind, even by a crash) */
   dir = tmpdir();
   /** counts buffering events (wired to the metric by the generation) */
@@ -89,6 +99,33 @@ export class ResponseBufferBudget {
     const left = (this.clients.get(client) ?? 0) - memory - file;
     if (left > 0) this.clients.set(client, left);
     else this.clients.delete(client);
+  }
+
+  /**
+   * A relay of `client` that a bound kept from buffering waits for its client, holding its upstream
+   * connection: true if the client may hold one more (count it until unhold()), false when it holds
+   * `unbufferedCap` already (the relay is cut: a client that reads nothing past its own bound could
+   * otherwise hold every socket of a target's pool until request-secs).
+   */
+  hold(client: string): boolean {
+    const n = this.unbuffered.get(client) ?? 0;
+    if (this.unbufferedCap > 0 && n >= this.unbufferedCap) {
+      this.onEvent('cut_client');
+      return false;
+    }
+    this.unbuffered.set(client, n + 1);
+    return true;
+  }
+
+  unhold(client: string): void {
+    const left = (this.unbuffered.get(client) ?? 1) - 1;
+    if (left > 0) this.unbuffered.set(client, left);
+    else this.unbuffered.delete(client);
+  }
+
+  /** Unbuffered answers `client` holds now (tests). */
+  holding(client: string): number {
+    return this.unbuffered.get(client) ?? 0;
   }
 
   /** The key of a client address: IPv6 per /64, as the other per-client bounds (client-prefix.ts). */
