@@ -10,10 +10,10 @@ import type { UpstreamGroup } from '../upstream/group.ts';
 import type { AttemptOutcome, PickContext } from '../upstream/types.ts';
 import type { HeaderMap, CompletionInfo, LocalResponse, ResponseBodyHandler, ResponseSource, TraceSpan, UpstreamResponseInfo } from '../pipeline/types.ts';
 import type { FilterChain } from '../pipeline/chain.ts';
-import type { ResponseBufferPolicy } from '../upstream/response-buffer.ts';
+import { BufferedRelay, ResponseBufferBudget, relayBuffering, responseBufferBudget, type ResponseBufferPolicy } from '../upstream/response-buffer.ts';
 import { classifyUpstreamError, errorBody } from '../errors/index.ts';
 import { applyHeaderOps, http2HeaderValue, singleValuedForHttp2 } from './headers.ts';
-import { UnbufferedCapReached, UpstreamExchange } from '../upstream/exchange.ts';
+import { UnbufferedCapReached, UpstreamExchange, opensStream } from '../upstream/exchange.ts';
 import { bodylessMethod, Gather, h2BodyFollows, readBody, requestHasBody } from './request-body.ts';
 import { responseChunkRead, type ResponseChunkRead } from './body-seams.ts';
 import type { CompiledRoute } from '../config/compile.ts';
@@ -607,7 +607,7 @@ async function relayResponse(
     // plain relay below.
     let handlers = chain.onResponseBody(ctx, info);
     if (handlers instanceof Promise) handlers = await handlers;
-    if (handlers) return relayFilteredBody(ctx, res, response.body, info, handlers, attempts, upstreamAddr, metrics);
+    if (handlers) return relayFilteredBody(ctx, res, response.body, info, handlers, attempts, upstreamAddr, metrics, buffering);
   }
   // RFC 9110 §8.6: no Content-Length on a 204 (an upstream's own, e.g. `0`, is dropped)
   if (info.status === 204) delete headers['content-length'];
@@ -722,8 +722,24 @@ async function relayFilteredBody(
   attempts: number,
   upstreamAddr: string,
   metrics: Metrics,
+  buffering?: ResponseBufferPolicy,
 ): Promise<ForwardResult> {
   const headers = info.headers;
+  // Response buffering as in the plain relay (UpstreamExchange.relayTo): a client that stops
+  // reading must not hold the upstream connection here either (session 29 audit).
+  if (opensStream(headers)) buffering = undefined;
+  else if (headers['x-accel-buffering'] !== undefined) {
+    if (String(headers['x-accel-buffering']).trim().toLowerCase() === 'no') buffering = undefined;
+    delete headers['x-accel-buffering'];
+  }
+  let buffer: BufferedRelay | null = null;
+  /** the buffered relay's end: undefined, or why it failed (a spool error, request-secs) */
+  let buffered: Promise<unknown> | undefined;
+  let bufferFailed: unknown;
+  /** wakes emit() waiting for the buffered relay to take more */
+  let wake: (() => void) | undefined;
+  let holding: string | undefined;
+  const onBufferDrain = () => buffer?.drained();
   const cl = headers['content-length'];
   const declared = typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
   let received = 0;
@@ -756,7 +772,40 @@ async function relayFilteredBody(
     if (res.writableFinished) return;
     clientGone = true;
     body.destroy();
+    wake?.();
   };
+  /** Waits until the buffered relay takes more (or failed, the client left, request-secs ran out). */
+  const bufferWait = () =>
+    new Promise<void>((r) => {
+      wake = () => {
+        wake = undefined;
+        ctx.offCancel(wakeUp);
+        r();
+      };
+      ctx.onCancel(wakeUp);
+    });
+  const wakeUp = () => wake?.();
+  /** A bound kept this answer from buffering: it waits for its client, counted (false: cut it). */
+  const mayWait = (): boolean => {
+    if (holding !== undefined || buffering === undefined) return true;
+    const client = ResponseBufferBudget.clientKey(ctx.clientIp);
+    if (!responseBufferBudget.hold(client)) return false;
+    holding = client;
+    return true;
+  };
+  /** Waits for the client to take more, or to leave, or for request-secs (the body then fails). */
+  const drainOrClose = () =>
+    new Promise<void>((r) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        ctx.offCancel(done);
+        r();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+      ctx.onCancel(done);
+    });
   res.on('close', onClose);
   const abortAll = () => {
     for (const h of handlers) h.abort?.();
@@ -786,18 +835,46 @@ async function relayFilteredBody(
     }
     if (out.length > 0) {
       sent += out.length;
-      if (!res.write(out)) await new Promise<void>((r) => {
-        const done = () => {
-          res.off('drain', done);
-          res.off('close', done);
-          r();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
+      if (buffer !== null) {
+        if (!buffer.data(out)) {
+          if (!mayWait()) throw new UnbufferedCapReached();
+          await bufferWait();
+        }
+        if (bufferFailed !== undefined) throw bufferFailed;
+      } else if (!res.write(out)) {
+        if (buffering !== undefined && startBuffer()) {
+          // taken: the upstream goes on while the client catches up
+        } else {
+          if (!mayWait()) throw new UnbufferedCapReached();
+          await drainOrClose();
+        }
+      }
     }
-    if (last) res.end();
+    if (last) {
+      if (buffer === null) res.end();
+      else {
+        buffer.end();
+        const failed = await buffered;
+        if (failed !== undefined) throw failed;
+      }
+    }
     return !clientGone;
+  };
+  const startBuffer = (): boolean => {
+    let settle!: (failed: unknown) => void;
+    buffered = new Promise((r) => (settle = r));
+    const b = new BufferedRelay(res, relayBuffering(buffering!, ctx.clientIp), ctx.cancelToken, {
+      resume: () => wake?.(),
+      finish: (error) => {
+        bufferFailed = error;
+        settle(error);
+        wake?.();
+      },
+    });
+    if (!b.start()) return false;
+    buffer = b;
+    res.on('drain', onBufferDrain);
+    return true;
   };
   const stop = (local: LocalResponse): ForwardResult => {
     // taken (and the filter's memory freed) before the paths that send none of it
@@ -847,6 +924,12 @@ async function relayFilteredBody(
   } catch (err) {
     abortAll();
     if (clientGone) return result(499, 'client closed request');
+    if (err instanceof UnbufferedCapReached) {
+      // the client's doing: its answer is cut (the head is out), the upstream stops
+      body.destroy();
+      cutResponse(res);
+      return result(info.status, err.message);
+    }
     const c = classifyUpstreamError(err);
     if (!headersOut) {
       ctx.log.warn({ err: (err as Error).message }, 'upstream response body failed before it could be inspected');
@@ -856,6 +939,11 @@ async function relayFilteredBody(
     return result(info.status, `upstream failed mid-body: ${c.reason}`);
   } finally {
     res.off('close', onClose);
+    if (buffer !== null) {
+      res.off('drain', onBufferDrain);
+      (buffer as BufferedRelay).release();
+    }
+    if (holding !== undefined) responseBufferBudget.unhold(holding);
   }
 }
 
