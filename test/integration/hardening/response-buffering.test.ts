@@ -249,6 +249,27 @@ test('an upstream that fails mid-body while the answer is buffered: the client\'
   }
 });
 
+// Session 29 audit (audit29), a probe that held: a temp file that cannot be made or written (a
+// full disk; here the folder is gone) cuts that answer (file_error), the client's cut reaches the
+// exchange (the upstream stops) and no byte stays counted against the budget (afterEach). Before
+// the request-secs test: its gateway, started last, takes the process budget's metric.
+test('a temp file that cannot be made cuts the answer, stops the upstream, and every byte counted is given back', async () => {
+  const dir = responseBufferBudget.dir;
+  responseBufferBudget.dir = join(spoolDir, 'gone');
+  const session = stalledSession();
+  try {
+    const errorsBefore = await metric('file_error');
+    const s = unread(session, '/big?file-error');
+    const closed = new Promise<number>((r) => s.stream.once('close', () => r(s.stream.rstCode ?? -1)));
+    await until('the spool to fail', async () => (await metric('file_error')) > errorsBefore);
+    assert.equal(await notHung('the answer cut', closed), http2.constants.NGHTTP2_INTERNAL_ERROR);
+  } finally {
+    session.destroy();
+    responseBufferBudget.dir = dir;
+  }
+  // afterEach: the budget back to zero
+});
+
 test('request-secs still bounds a buffered relay: a client that never reads is cut once it runs out, and its buffers go back', async () => {
   const port = (upstream.address() as AddressInfo).port;
   const short = await startGateway({
@@ -274,22 +295,3 @@ upstreams { upstream "backend" { target "127.0.0.1:${port}"; timeouts { request-
   }
 });
 
-// Session 29 audit (audit29), a probe that held: a temp file that cannot be made or written (a
-// full disk; here the folder is gone) cuts that answer (file_error), the client's cut reaches the
-// exchange (the upstream stops) and no byte stays counted against the budget (afterEach).
-test('a temp file that cannot be made cuts the answer, stops the upstream, and every byte counted is given back', async () => {
-  const dir = responseBufferBudget.dir;
-  responseBufferBudget.dir = join(spoolDir, 'gone');
-  const session = stalledSession();
-  try {
-    const errorsBefore = await metric('file_error');
-    const s = unread(session, '/big?file-error');
-    const closed = new Promise<number>((r) => s.stream.once('close', () => r(s.stream.rstCode ?? -1)));
-    await until('the spool to fail', async () => (await metric('file_error')) > errorsBefore);
-    assert.equal(await notHung('the answer cut', closed), http2.constants.NGHTTP2_INTERNAL_ERROR);
-  } finally {
-    session.destroy();
-    responseBufferBudget.dir = dir;
-  }
-  // afterEach: the budget back to zero
-});
