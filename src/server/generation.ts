@@ -43,7 +43,7 @@ export interface ListenerRuntime {
   readonly config: CompiledListener;
   tlsInfo?: (socket: TLSSocket) => TlsInfo;
   /** TLS listeners: false on a connection verified under client verification a reload replaced (421, closed) */
-  verifiedNow?: (socket: TLSSocket) => boolean;
+  verifiedNow?: (connection: object) => boolean;
   /** TLS listeners: the Host belongs to another certificate than the connection's SNI selected (421) */
   misdirected?: (socket: TLSSocket, host: string) => boolean;
 }
@@ -600,7 +600,7 @@ export class Generation {
     // setHeader (lower-cased, copied into res's header table) before being written.
     // A TLS connection verified under client CA settings a reload has replaced (docs/tls.md, "Hot
     // reload"): nothing on it is served, not even a probe; the client reconnects and is verified afresh.
-    if (listener.verifiedNow !== undefined && !listener.verifiedNow(req.socket as TLSSocket)) {
+    if (listener.verifiedNow !== undefined && !listener.verifiedNow(req.httpVersionMajor === 2 ? ((req as unknown as Http2ServerRequest).stream.session ?? req.socket) : req.socket)) {
       f.result = this.refuseStale(req, res, traceId);
       return undefined;
     }

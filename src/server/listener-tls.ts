@@ -22,9 +22,10 @@ export interface ListenerTls {
   /**
    * False when the connection's client verification is older than the listener's: a reload changed
    * what client verification accepts since its handshake and did not re-verify it. Such a
-   * connection is being closed; no request on it may be served (421). One compare: per request.
+   * connection is being closed; no request on it may be served (421). One compare per request:
+   * HTTP/1.1 passes the TLS socket, HTTP/2 the session (the request's socket is a proxy).
    */
-  readonly verifiedNow: (socket: TLSSocket) => boolean;
+  readonly verifiedNow: (connection: object) => boolean;
   /** 421 Misdirected Request: `host` (normalised, without port) belongs to another certificate than the connection's SNI selected */
   misdirected(socket: TLSSocket, host: string): boolean;
   close(): Promise<void>;
