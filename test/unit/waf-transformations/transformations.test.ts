@@ -210,6 +210,13 @@ describe('transformations that return an unchanged value as it is', () => {
       for (const s of samples) assert.equal(t(name)(s), ref(s), JSON.stringify(s));
     });
   }
+  it('cmdLine: a lone space stays, runs and long runs collapse, a space before / or ( goes, a char above 0xff keeps its low byte', () => {
+    assert.equal(t('cmdLine')('/products/search?q=blue running shoes&size=42'), '/products/search?q=blue running shoes&size=42');
+    assert.equal(t('cmdLine')('ls '), 'ls ');
+    assert.equal(t('cmdLine')(`A${' ,;\t'.repeat(20000)}/b`), 'a/b');
+    assert.equal(t('cmdLine')(`x${' '.repeat(50000)}Y`), 'x y');
+    assert.equal(t('cmdLine')('C\u0141 ;(x'), 'c\x41(x');
+  });
   it('normalisePath(Win) return the path itself exactly when no segment changes, and agree with the segment walk', () => {
     // The segment walk (split on '/', drop '' and '.', '..' pops) as the reference.
     const walk = (path: string): string => {
