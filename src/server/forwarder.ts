@@ -84,28 +84,37 @@ function streamedProtocol(req: IncomingMessage): boolean {
 }
 
 /** What the balancer may look at for this request (also used by the WebSocket proxy). */
-export function pickContext(ctx: Context, exclude: Set<number>): PickContext {
-  const headers = ctx.raw.headers;
-  let cookies: Map<string, string> | undefined;
-  return {
-    clientIp: ctx.clientIp,
-    path: ctx.path,
-    exclude,
-    header: (name) => {
-      const v = headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    },
-    cookie: (name) => {
-      if (!cookies) {
-        cookies = new Map();
-        for (const part of (headers.cookie ?? '').split(';')) {
-          const i = part.indexOf('=');
-          if (i > 0) cookies.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-        }
+export function pickContext(ctx: Context, exclude: ReadonlySet<number> | undefined): PickContext {
+  return new RequestPick(ctx.clientIp, ctx.path, exclude, ctx.raw.headers);
+}
+
+/** A PickContext as one object a pick (its lookups are methods, not two closures and their context). */
+class RequestPick implements PickContext {
+  private cookies: Map<string, string> | undefined = undefined;
+  constructor(
+    readonly clientIp: string,
+    readonly path: string,
+    readonly exclude: ReadonlySet<number> | undefined,
+    private readonly headers: IncomingMessage['headers'],
+  ) {}
+
+  header(name: string): string | undefined {
+    const v = this.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+
+  cookie(name: string): string | undefined {
+    let cookies = this.cookies;
+    if (!cookies) {
+      cookies = new Map();
+      for (const part of (this.headers.cookie ?? '').split(';')) {
+        const i = part.indexOf('=');
+        if (i > 0) cookies.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
       }
-      return cookies.get(name);
-    },
-  };
+      this.cookies = cookies;
+    }
+    return cookies.get(name);
+  }
 }
 
 export interface ForwardResult extends CompletionInfo {
@@ -198,7 +207,7 @@ export function bodyRefusedMessage(method: string): string {
   return `Bad Request: a ${method} request may not carry a body on this route`;
 }
 
-export async function forward(opts: {
+export interface ForwardOptions {
   ctx: Context;
   req: IncomingMessage;
   res: ServerResponse;
@@ -213,89 +222,127 @@ export async function forward(opts: {
   uploads?: UploadGate;
   /** a POST whose form body may carry a `_method` override another route would take (src/server/method-param.ts) */
   methodParams?: MethodParamCheck;
-}): Promise<ForwardResult> {
-  const { ctx, req, res, route, group, chain, metrics } = opts;
-  const exclude = new Set<number>();
-  const contentLength = req.headers['content-length'];
-  let hasBody = false;
-  let limiter: (Transform & { bytes: number }) | undefined;
-  let bodyArg: Dispatcher.DispatchOptions['body'] = null;
+}
+
+export function forward(opts: ForwardOptions): Promise<ForwardResult> {
+  return new Forwarding(opts).run();
+}
+
+/** `timeouts { request-secs }` ran out (a module function with the exchange as its argument: no closure a request). */
+function requestTimedOut(f: Forwarding): void {
+  f.timedOut = true;
+  f.ctx.cancel('upstream request timeout');
+}
+
+/**
+ * One request's exchange. Its state is this object's fields and its steps are methods: as one
+ * function with inner functions, every call made the functions' closures and their shared
+ * context (six of them, ~1 KiB a request with the attempt loop's async frame), on every path
+ * (docs/waf.md, "Session 29 (waf29b)").
+ */
+class Forwarding {
+  readonly ctx: Context;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly route: CompiledRoute;
+  readonly group: UpstreamGroup;
+  readonly chain: FilterChain;
+  readonly metrics: Metrics;
+  readonly opts: ForwardOptions;
+  readonly cells: UpstreamCells;
+  hasBody = false;
+  limiter: (Transform & { bytes: number }) | undefined = undefined;
+  bodyArg: Dispatcher.DispatchOptions['body'] = null;
   // Request buffering (docs/security.md, "Request buffering"): a body that may fit the threshold
   // is read whole before a target is picked, so a client that trickles it holds no upstream socket.
-  let bufferFirst = false;
-  let releaseUpload: (() => void) | undefined;
-  let bodyReplayable = true;
-  const upstreamLabel = { upstream: group.id, route: route.id };
-  const cells = upstreamCells(metrics, route, group.id);
-  // `timeouts { request-secs }` bounds the whole exchange: every read of the request body (an
-  // HTTP/2 GET's empty one included), all attempts and the response body.
-  let timedOut = false;
-  const requestTimer = setTimeout(() => {
-    timedOut = true;
-    ctx.cancel('upstream request timeout');
-  }, group.timeouts.requestMs);
-  try {
-    // A bodiless method whose head declared a body was refused before the filters
-    // (bodylessWithDeclaredBody); what is left is HTTP/2 DATA without content-length, read here
-    // (nothing beyond 0 bytes is kept). Before session 21 this read ran before request-secs: a
-    // stream that never sent its DATA nor ended waited for the listener's request timeout (60 s).
-    if (route.getBody === 'refuse' && bodylessMethod(ctx.method) && (ctx.body !== undefined ? ctx.body.length > 0 : contentLength === undefined && h2BodyFollows(req))) {
-      const empty = ctx.body === undefined ? await readBody(req, 0, ctx.signal) : undefined;
-      if (empty === undefined || (!empty.ok && empty.reason === 'too_large')) {
-        metrics.clientErrors.inc({ kind: 'get_body' });
-        return sendError(res, ctx, 400, bodyRefusedMessage(ctx.method), 0, 'get_body');
+  bufferFirst = false;
+  releaseUpload: (() => void) | undefined = undefined;
+  bodyReplayable = true;
+  timedOut = false;
+
+  constructor(opts: ForwardOptions) {
+    this.ctx = opts.ctx;
+    this.req = opts.req;
+    this.res = opts.res;
+    this.route = opts.route;
+    this.group = opts.group;
+    this.chain = opts.chain;
+    this.metrics = opts.metrics;
+    this.opts = opts;
+    this.cells = upstreamCells(opts.metrics, opts.route, opts.group.id);
+  }
+
+  async run(): Promise<ForwardResult> {
+    const { ctx, req, res, route, metrics } = this;
+    const contentLength = req.headers['content-length'];
+    // `timeouts { request-secs }` bounds the whole exchange: every read of the request body (an
+    // HTTP/2 GET's empty one included), all attempts and the response body.
+    const requestTimer = setTimeout(requestTimedOut, this.group.timeouts.requestMs, this);
+    try {
+      // A bodiless method whose head declared a body was refused before the filters
+      // (bodylessWithDeclaredBody); what is left is HTTP/2 DATA without content-length, read here
+      // (nothing beyond 0 bytes is kept). Before session 21 this read ran before request-secs: a
+      // stream that never sent its DATA nor ended waited for the listener's request timeout (60 s).
+      if (route.getBody === 'refuse' && bodylessMethod(ctx.method) && (ctx.body !== undefined ? ctx.body.length > 0 : contentLength === undefined && h2BodyFollows(req))) {
+        const empty = ctx.body === undefined ? await readBody(req, 0, ctx.signal) : undefined;
+        if (empty === undefined || (!empty.ok && empty.reason === 'too_large')) {
+          metrics.clientErrors.inc({ kind: 'get_body' });
+          return sendError(res, ctx, 400, bodyRefusedMessage(ctx.method), 0, 'get_body');
+        }
+        if (!empty.ok) return this.bodyReadFailed(empty.received);
       }
-      if (!empty.ok) return bodyReadFailed(empty.received);
-    }
-    hasBody = ctx.body !== undefined || requestHasBody(req);
-    if (ctx.body !== undefined) {
-      bodyArg = ctx.body;
-      ctx.upstreamHeaders['content-length'] = String(ctx.body.length);
-      delete ctx.upstreamHeaders['transfer-encoding'];
-    } else if (hasBody) {
-      // A body the client breaks off (an HTTP/2 stream reset, e.g. for DATA beyond its
-      // Content-Length) ends the request stream as if it were complete: cancel before undici takes
-      // that end for an empty or shorter body and sends it as a whole request (docs/security.md,
-      // "Request bodies").
-      req.once('aborted', () => ctx.cancel('client aborted the request body'));
-      bufferFirst = opts.bufferBodyBytes > 0 && (contentLength === undefined || Number(contentLength) <= opts.bufferBodyBytes) && !streamedProtocol(req);
-      // a body that would stream past the gateway unread cannot be checked for `_method`
-      if (!bufferFirst && opts.methodParams) return methodParamsUnchecked();
-      if (!bufferFirst && opts.uploads) {
-        // HTTP/2 hands over a request at its HEADERS frame, before the DATA that came with it in
-        // the same read: one turn of the loop lets a unary gRPC call's message end its stream.
-        if (opts.uploads.cap > 0 && !bodyArrived(req)) await new Promise((r) => setImmediate(r));
-        const refused = takeUploadSlot();
-        if (refused) return refused;
+      this.hasBody = ctx.body !== undefined || requestHasBody(req);
+      if (ctx.body !== undefined) {
+        this.bodyArg = ctx.body;
+        ctx.upstreamHeaders['content-length'] = String(ctx.body.length);
+        delete ctx.upstreamHeaders['transfer-encoding'];
+      } else if (this.hasBody) {
+        // A body the client breaks off (an HTTP/2 stream reset, e.g. for DATA beyond its
+        // Content-Length) ends the request stream as if it were complete: cancel before undici takes
+        // that end for an empty or shorter body and sends it as a whole request (docs/security.md,
+        // "Request bodies").
+        req.once('aborted', () => ctx.cancel('client aborted the request body'));
+        const opts = this.opts;
+        this.bufferFirst = opts.bufferBodyBytes > 0 && (contentLength === undefined || Number(contentLength) <= opts.bufferBodyBytes) && !streamedProtocol(req);
+        // a body that would stream past the gateway unread cannot be checked for `_method`
+        if (!this.bufferFirst && opts.methodParams) return this.methodParamsUnchecked();
+        if (!this.bufferFirst && opts.uploads) {
+          // HTTP/2 hands over a request at its HEADERS frame, before the DATA that came with it in
+          // the same read: one turn of the loop lets a unary gRPC call's message end its stream.
+          if (opts.uploads.cap > 0 && !bodyArrived(req)) await new Promise((r) => setImmediate(r));
+          const refused = this.takeUploadSlot();
+          if (refused) return refused;
+        }
+        if (this.bufferFirst) {
+          // bodyArg is set once the body is read (readFirst)
+        } else if (contentLength !== undefined && req.httpVersionMajor !== 2) {
+          this.bodyArg = req; // size already checked against the limit by the caller
+        } else {
+          // HTTP/2 with a content-length too: its DATA frames may be a byte each (limitStream)
+          const limiter = limitStream(opts.maxBodyBytes);
+          this.limiter = limiter;
+          req.pipe(limiter);
+          this.bodyArg = limiter;
+        }
       }
-      if (bufferFirst) {
-        // bodyArg is set once the body is read (readFirst)
-      } else if (contentLength !== undefined && req.httpVersionMajor !== 2) {
-        bodyArg = req; // size already checked against the limit by the caller
-      } else {
-        // HTTP/2 with a content-length too: its DATA frames may be a byte each (limitStream)
-        limiter = limitStream(opts.maxBodyBytes);
-        req.pipe(limiter);
-        bodyArg = limiter;
+      this.bodyReplayable = !this.hasBody || ctx.body !== undefined;
+      if (this.bufferFirst) {
+        const early = await this.readFirst();
+        if (early) return early;
       }
-    }
-    bodyReplayable = !hasBody || ctx.body !== undefined;
-    if (bufferFirst) {
-      const early = await readFirst();
-      if (early) return early;
-    }
-    if (opts.methodParams && ctx.body !== undefined) {
-      const refused = opts.methodParams.refused(ctx.body);
-      if (refused !== undefined) {
-        metrics.blockedRequests.inc({ reason: 'method_override' });
-        ctx.audit.blocked = 'method_override';
-        return sendError(res, ctx, 400, methodOverrideMessage(refused), 0, 'method_override');
+      if (this.opts.methodParams && ctx.body !== undefined) {
+        const refused = this.opts.methodParams.refused(ctx.body);
+        if (refused !== undefined) {
+          metrics.blockedRequests.inc({ reason: 'method_override' });
+          ctx.audit.blocked = 'method_override';
+          return sendError(res, ctx, 400, methodOverrideMessage(refused), 0, 'method_override');
+        }
       }
+      return await this.attempts();
+    } finally {
+      clearTimeout(requestTimer);
+      this.releaseUpload?.();
     }
-    return await attempts();
-  } finally {
-    clearTimeout(requestTimer);
-    releaseUpload?.();
   }
 
   /**
@@ -303,15 +350,16 @@ export async function forward(opts: {
    * streaming uploads, held until the body has arrived or the exchange ends, whichever is first.
    * Returns the answer when the client is at its cap: 429, before any target is picked.
    */
-  function takeUploadSlot(): ForwardResult | undefined {
-    const slot = opts.uploads?.take(ctx.clientIp, req);
+  takeUploadSlot(): ForwardResult | undefined {
+    const { ctx, req, res } = this;
+    const slot = this.opts.uploads?.take(ctx.clientIp, req);
     if (slot === undefined) return undefined;
     if (slot !== null) {
-      releaseUpload = slot;
+      this.releaseUpload = slot;
       req.once('end', slot);
       return undefined;
     }
-    metrics.blockedRequests.inc({ reason: 'streaming_uploads_limit' });
+    this.metrics.blockedRequests.inc({ reason: 'streaming_uploads_limit' });
     ctx.audit.blocked = 'streaming_uploads_limit';
     res.setHeader('retry-after', '1');
     return sendError(res, ctx, 429, 'Too Many Requests: too many request bodies streaming from this client', 0, 'streaming_uploads_limit');
@@ -323,47 +371,51 @@ export async function forward(opts: {
    * read followed by the rest as it arrives. A client that stops or leaves here never reaches an
    * upstream. Returns the answer when the request ends here.
    */
-  async function readFirst(): Promise<ForwardResult | undefined> {
+  async readFirst(): Promise<ForwardResult | undefined> {
+    const { ctx, req, res, opts } = this;
     const kept: Buffer[] = [];
     const read = await readBody(req, opts.bufferBodyBytes, ctx.signal, undefined, kept);
     if (read.ok) {
       ctx.body = read.body;
-      bodyArg = read.body;
-      bodyReplayable = true;
+      this.bodyArg = read.body;
+      this.bodyReplayable = true;
       ctx.upstreamHeaders['content-length'] = String(read.body.length);
       delete ctx.upstreamHeaders['transfer-encoding'];
       return undefined;
     }
     if (read.reason === 'too_large' && !ctx.cancelled) {
       if (read.received > opts.maxBodyBytes) {
-        metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
+        this.metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
         ctx.audit.blocked = 'body_size_exceeded';
         return sendError(res, ctx, 413, 'Payload Too Large', 0);
       }
-      if (opts.methodParams) return methodParamsUnchecked();
-      const refused = takeUploadSlot();
+      if (opts.methodParams) return this.methodParamsUnchecked();
+      const refused = this.takeUploadSlot();
       if (refused) return refused;
-      limiter = limitStream(opts.maxBodyBytes);
+      const limiter = limitStream(opts.maxBodyBytes);
+      this.limiter = limiter;
       for (const c of kept) limiter.write(c);
       req.pipe(limiter);
-      bodyArg = limiter;
+      this.bodyArg = limiter;
       return undefined;
     }
-    return bodyReadFailed(read.received);
+    return this.bodyReadFailed(read.received);
   }
 
   /** A form POST that could carry a `_method` another route takes, too large to be read first: 413 (docs/security.md, "Method overrides in parameters"). */
-  function methodParamsUnchecked(): ForwardResult {
-    metrics.blockedRequests.inc({ reason: 'method_override_unchecked' });
+  methodParamsUnchecked(): ForwardResult {
+    const { ctx } = this;
+    this.metrics.blockedRequests.inc({ reason: 'method_override_unchecked' });
     ctx.audit.blocked = 'method_override_unchecked';
-    return sendError(res, ctx, 413, `Payload Too Large: a form POST to this path is read whole to check its _method parameter, and this one is larger than the route's max-body-buffer-bytes (${opts.bufferBodyBytes})`, 0, 'method_override_unchecked');
+    return sendError(this.res, ctx, 413, `Payload Too Large: a form POST to this path is read whole to check its _method parameter, and this one is larger than the route's max-body-buffer-bytes (${this.opts.bufferBodyBytes})`, 0, 'method_override_unchecked');
   }
 
   /** A read of the body before any target failed (not for its size): who is to blame, and the answer. */
-  function bodyReadFailed(received: number): ForwardResult {
-    if (timedOut) {
+  bodyReadFailed(received: number): ForwardResult {
+    const { ctx, res } = this;
+    if (this.timedOut) {
       // request-secs ran out while the client was still sending: the client was slow.
-      metrics.blockedRequests.inc({ reason: 'request_body_timeout' });
+      this.metrics.blockedRequests.inc({ reason: 'request_body_timeout' });
       ctx.audit.blocked = 'request_body_timeout';
       return sendError(res, ctx, 408, 'Request Timeout: the request body did not arrive in time', 0, 'client_timeout');
     }
@@ -374,172 +426,199 @@ export async function forward(opts: {
   }
 
   /** The upstream failed: a filter may still answer (onUpstreamError), else the core's error. */
-  function upstreamFailed(status: number, message: string, attempt: number, reason: string): ForwardResult {
-    const local = res.headersSent ? undefined : chain.onUpstreamError(ctx, { status, reason });
+  upstreamFailed(status: number, message: string, attempt: number, reason: string): ForwardResult {
+    const { ctx, res } = this;
+    const local = res.headersSent ? undefined : this.chain.onUpstreamError(ctx, { status, reason });
     if (local) return { ...writeLocal(res, ctx.traceId, local), upstreamAttempts: attempt, error: reason };
     return sendError(res, ctx, status, message, attempt, reason);
   }
 
-  async function attempts(): Promise<ForwardResult> {
-  let attempt = 0;
-  for (;;) {
-    attempt++;
-    const pick = group.select(pickContext(ctx, exclude));
-    if (!pick) {
-      return upstreamFailed(503, 'Service Unavailable: no healthy upstream target', attempt - 1, 'no_healthy_target');
-    }
-    const target = pick.target;
-    exclude.add(target.index);
-    cells.attempts.value++;
-    // With tracing on, each attempt of a sampled request is a client span and the upstream sees it
-    // as its parent; an unsampled request records nothing: the upstream gets its ids, flags 00.
-    let span: TraceSpan | undefined;
-    if (ctx.trace) span = attemptSpan(ctx, req.method ?? 'GET', group.origin(target), req.url ?? '/', target.host, target.port, group.id, attempt);
-    else if (ctx.traceparent !== undefined) ctx.upstreamHeaders.traceparent = ctx.traceparent;
-    const t0 = performance.now();
-    let outcome: AttemptOutcome;
-    let response: UpstreamExchange;
-    // Only attempts that upload a body pay for the write-secs watch (a per-attempt cancel token
-    // linked to the client's, and one timer); bodiless requests keep the plain path.
-    let attemptBody = bodyArg;
-    let signal: CancelToken = ctx.cancelToken;
-    let stopWatch: (() => void) | undefined;
-    let unlinkToken: (() => void) | undefined;
-    let writeTimedOut = false;
-    if (bodyArg !== null) {
-      if (Buffer.isBuffer(bodyArg) && bodyArg.length > STREAM_BUFFER_ABOVE) attemptBody = Readable.from([bodyArg], { objectMode: false });
-      if (attemptBody instanceof Readable) {
-        const attemptToken = new CancelToken();
-        const parent = ctx.cancelToken;
-        const onParentAbort = () => attemptToken.cancel();
-        if (parent.aborted) attemptToken.cancel();
-        else parent.once('abort', onParentAbort);
-        signal = attemptToken;
-        const stopStall = watchUploadStall(attemptBody, group.timeouts.writeMs, () => {
-          writeTimedOut = true;
-          attemptToken.cancel();
-        });
-        // On success only the stall timer stops: the token stays linked so a client abort or
-        // request-secs still cancels the response body.
-        stopWatch = stopStall;
-        unlinkToken = () => parent.off('abort', onParentAbort);
+  /** A failure's metric labels (made only when one is counted). */
+  failureLabels(reason: string): { upstream: string; route: string; reason: string } {
+    return { upstream: this.group.id, route: this.route.id, reason };
+  }
+
+  async attempts(): Promise<ForwardResult> {
+    const { ctx, req, res, route, group, metrics, cells, bodyArg } = this;
+    let attempt = 0;
+    // The targets tried: none on the first attempt (no Set made for the usual request), the first
+    // one's id until a retry needs the Set.
+    let exclude: Set<number> | undefined;
+    let firstTried = -1;
+    for (;;) {
+      attempt++;
+      if (attempt > 1 && exclude === undefined) exclude = new Set([firstTried]);
+      const pick = group.select(pickContext(ctx, exclude));
+      if (!pick) {
+        return this.upstreamFailed(503, 'Service Unavailable: no healthy upstream target', attempt - 1, 'no_healthy_target');
       }
-    }
-    try {
-      response = await UpstreamExchange.send(
-        group.dispatcher(target),
-        {
-          origin: group.origin(target),
-          path: req.url ?? '/',
-          method: req.method as Dispatcher.HttpMethod,
-          headers: ctx.upstreamHeaders as Record<string, string | string[]>,
-          body: attemptBody,
-          headersTimeout: route.timeoutMs ?? group.timeouts.readMs,
-          bodyTimeout: group.timeouts.readMs,
-        },
-        signal,
-      );
-      stopWatch?.();
-    } catch (thrown) {
-      stopWatch?.();
-      unlinkToken?.();
-      if (span) {
-        span.fail(timedOut ? 'timeout' : writeTimedOut ? 'write_timeout' : ctx.cancelled ? 'cancelled' : classifyUpstreamError(thrown).reason);
-        span.end();
-      }
-      let err = thrown;
-      const latencyMs = performance.now() - t0;
-      if (err instanceof BodyTooLarge || (err as { cause?: unknown }).cause instanceof BodyTooLarge) {
-        group.abandon(target);
-        metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
-        ctx.audit.blocked = 'body_size_exceeded';
-        return sendError(res, ctx, 413, 'Payload Too Large', attempt);
-      }
-      // From here on, errors the client caused say nothing about the target: no report to passive
-      // health or breakers, no retry (docs/security.md, "Upstream blame").
-      if (timedOut && hasBody && ctx.body === undefined && !req.readableEnded && (attemptBody as Readable).readableFlowing !== false) {
-        // request-secs ran out while the client was still sending a body the upstream was
-        // ready to take (the dispatcher had not paused it): the client was slow.
-        group.abandon(target);
-        metrics.blockedRequests.inc({ reason: 'request_body_timeout' });
-        ctx.audit.blocked = 'request_body_timeout';
-        return sendError(res, ctx, 408, 'Request Timeout: the request body did not arrive in time', attempt, 'client_timeout');
-      }
-      if (timedOut) {
-        group.report(target, { kind: 'error', reason: 'timeout', latencyMs });
-        metrics.upstreamFailures.inc({ ...upstreamLabel, reason: 'timeout' });
-        return upstreamFailed(504, 'Gateway Timeout: upstream did not respond in time', attempt, 'timeout');
-      }
-      if (writeTimedOut) {
-        // A stalled upload: counted like any upstream timeout, retried only if the body replays.
-        err = new UpstreamWriteTimeout(group.timeouts.writeMs);
-      } else if (ctx.cancelled) {
-        if (!uploadCutByUpstream(res, err)) {
-          // The client went away: not the upstream's fault.
-          group.report(target, { kind: 'response', status: 499, latencyMs });
-          return { status: 499, durationMs: 0, requestBodyBytes: limiter?.bytes ?? 0, responseBodyBytes: 0, upstreamAttempts: attempt, error: 'client closed request' };
+      const target = pick.target;
+      if (exclude !== undefined) exclude.add(target.index);
+      else firstTried = target.index;
+      cells.attempts.value++;
+      // With tracing on, each attempt of a sampled request is a client span and the upstream sees it
+      // as its parent; an unsampled request records nothing: the upstream gets its ids, flags 00.
+      let span: TraceSpan | undefined;
+      if (ctx.trace) span = attemptSpan(ctx, req.method ?? 'GET', group.origin(target), req.url ?? '/', target.host, target.port, group.id, attempt);
+      else if (ctx.traceparent !== undefined) ctx.upstreamHeaders.traceparent = ctx.traceparent;
+      const t0 = performance.now();
+      let outcome: AttemptOutcome;
+      let response: UpstreamExchange;
+      // Only attempts that upload a body pay for the write-secs watch (a per-attempt cancel token
+      // linked to the client's, and one timer); bodiless requests keep the plain path.
+      const watch = bodyArg !== null ? watchAttemptBody(ctx.cancelToken, bodyArg, group.timeouts.writeMs) : undefined;
+      const attemptBody = watch !== undefined ? watch.body : bodyArg;
+      try {
+        response = await UpstreamExchange.send(
+          group.dispatcher(target),
+          {
+            origin: group.origin(target),
+            path: req.url ?? '/',
+            method: req.method as Dispatcher.HttpMethod,
+            headers: ctx.upstreamHeaders as Record<string, string | string[]>,
+            body: attemptBody,
+            headersTimeout: route.timeoutMs ?? group.timeouts.readMs,
+            bodyTimeout: group.timeouts.readMs,
+          },
+          watch !== undefined ? watch.signal : ctx.cancelToken,
+        );
+        watch?.stopStall?.();
+      } catch (thrown) {
+        watch?.stopStall?.();
+        watch?.unlink?.();
+        const writeTimedOut = watch?.writeTimedOut === true;
+        if (span) {
+          span.fail(this.timedOut ? 'timeout' : writeTimedOut ? 'write_timeout' : ctx.cancelled ? 'cancelled' : classifyUpstreamError(thrown).reason);
+          span.end();
         }
-        // undici destroys the request body when the upstream connection fails mid-upload, which
-        // reads as a client abort although the client is connected and waiting for an answer.
-        if (!req.complete) {
-          // The upstream hung up while the client was still sending: maybe its own body timeout
-          // against a slow client, which must not count against the target (docs/security.md,
-          // "Upstream blame"). The unread rest of the body ends the connection.
+        let err = thrown;
+        const latencyMs = performance.now() - t0;
+        if (err instanceof BodyTooLarge || (err as { cause?: unknown }).cause instanceof BodyTooLarge) {
           group.abandon(target);
-          return sendError(res, ctx, 502, 'Bad Gateway: upstream closed the connection during the upload', attempt, 'upload_reset');
+          metrics.blockedRequests.inc({ reason: 'body_size_exceeded' });
+          ctx.audit.blocked = 'body_size_exceeded';
+          return sendError(res, ctx, 413, 'Payload Too Large', attempt);
+        }
+        // From here on, errors the client caused say nothing about the target: no report to passive
+        // health or breakers, no retry (docs/security.md, "Upstream blame").
+        if (this.timedOut && this.hasBody && ctx.body === undefined && !req.readableEnded && (attemptBody as Readable).readableFlowing !== false) {
+          // request-secs ran out while the client was still sending a body the upstream was
+          // ready to take (the dispatcher had not paused it): the client was slow.
+          group.abandon(target);
+          metrics.blockedRequests.inc({ reason: 'request_body_timeout' });
+          ctx.audit.blocked = 'request_body_timeout';
+          return sendError(res, ctx, 408, 'Request Timeout: the request body did not arrive in time', attempt, 'client_timeout');
+        }
+        if (this.timedOut) {
+          group.report(target, { kind: 'error', reason: 'timeout', latencyMs });
+          metrics.upstreamFailures.inc(this.failureLabels('timeout'));
+          return this.upstreamFailed(504, 'Gateway Timeout: upstream did not respond in time', attempt, 'timeout');
+        }
+        if (writeTimedOut) {
+          // A stalled upload: counted like any upstream timeout, retried only if the body replays.
+          err = new UpstreamWriteTimeout(group.timeouts.writeMs);
+        } else if (ctx.cancelled) {
+          if (!uploadCutByUpstream(res, err)) {
+            // The client went away: not the upstream's fault.
+            group.report(target, { kind: 'response', status: 499, latencyMs });
+            return { status: 499, durationMs: 0, requestBodyBytes: this.limiter?.bytes ?? 0, responseBodyBytes: 0, upstreamAttempts: attempt, error: 'client closed request' };
+          }
+          // undici destroys the request body when the upstream connection fails mid-upload, which
+          // reads as a client abort although the client is connected and waiting for an answer.
+          if (!req.complete) {
+            // The upstream hung up while the client was still sending: maybe its own body timeout
+            // against a slow client, which must not count against the target (docs/security.md,
+            // "Upstream blame"). The unread rest of the body ends the connection.
+            group.abandon(target);
+            return sendError(res, ctx, 502, 'Bad Gateway: upstream closed the connection during the upload', attempt, 'upload_reset');
+          }
+        }
+        const c = classifyUpstreamError(err);
+        if (c.blame === 'client') {
+          group.abandon(target);
+          metrics.blockedRequests.inc({ reason: c.reason });
+          ctx.audit.blocked = c.reason;
+          ctx.log.info({ err: (err as Error).message, code: (err as { code?: string }).code, upstream: group.id }, 'request refused by the upstream client: not forwarded');
+          return sendError(res, ctx, c.status, c.message, attempt, c.reason);
+        }
+        if (c.blame === 'answer') {
+          // the target answered (an unsolicited 100): its health hears a response, as for any status
+          group.report(target, { kind: 'response', status: c.status, latencyMs });
+          metrics.upstreamFailures.inc(this.failureLabels(c.reason));
+          ctx.log.warn({ err: (err as Error).message, upstream: group.id, target: target.address, reason: c.reason }, 'upstream sent an interim 100 Continue the gateway cannot relay');
+          return this.upstreamFailed(c.status, c.message, attempt, c.reason);
+        }
+        outcome = { kind: 'error', reason: c.reason, latencyMs };
+        group.report(target, outcome);
+        metrics.upstreamFailures.inc(this.failureLabels(c.reason));
+        const retry = group.shouldRetry({ method: req.method ?? 'GET', attempt, outcome, bodyReplayable: this.bodyReplayable || (c.beforeSend && !this.hasBody), responseStarted: false });
+        if (retry.retry) {
+          if (retry.delayMs > 0) await delay(retry.delayMs);
+          continue;
+        }
+        ctx.log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, upstream: group.id, target: target.address, reason: c.reason }, 'upstream request failed');
+        return this.upstreamFailed(c.status, c.message, attempt, c.reason);
+      }
+      const latencyMs = performance.now() - t0;
+      outcome = { kind: 'response', status: response.statusCode, latencyMs };
+      cells.duration.observe(latencyMs / 1000);
+      if (span) {
+        span.set('http.response.status_code', response.statusCode);
+        if (response.statusCode >= 500) span.fail(String(response.statusCode));
+      }
+      if (response.statusCode >= 500) {
+        const retry = group.shouldRetry({ method: req.method ?? 'GET', attempt, outcome, bodyReplayable: this.bodyReplayable || IDEMPOTENT_NO_BODY.has(req.method ?? ''), responseStarted: false });
+        if (retry.retry) {
+          group.report(target, outcome);
+          span?.end();
+          response.dump();
+          if (retry.delayMs > 0) await delay(retry.delayMs);
+          continue;
         }
       }
-      const c = classifyUpstreamError(err);
-      if (c.blame === 'client') {
-        group.abandon(target);
-        metrics.blockedRequests.inc({ reason: c.reason });
-        ctx.audit.blocked = c.reason;
-        ctx.log.info({ err: (err as Error).message, code: (err as { code?: string }).code, upstream: group.id }, 'request refused by the upstream client: not forwarded');
-        return sendError(res, ctx, c.status, c.message, attempt, c.reason);
-      }
-      if (c.blame === 'answer') {
-        // the target answered (an unsolicited 100): its health hears a response, as for any status
-        group.report(target, { kind: 'response', status: c.status, latencyMs });
-        metrics.upstreamFailures.inc({ ...upstreamLabel, reason: c.reason });
-        ctx.log.warn({ err: (err as Error).message, upstream: group.id, target: target.address, reason: c.reason }, 'upstream sent an interim 100 Continue the gateway cannot relay');
-        return upstreamFailed(c.status, c.message, attempt, c.reason);
-      }
-      outcome = { kind: 'error', reason: c.reason, latencyMs };
-      group.report(target, outcome);
-      metrics.upstreamFailures.inc({ ...upstreamLabel, reason: c.reason });
-      const retry = group.shouldRetry({ method: req.method ?? 'GET', attempt, outcome, bodyReplayable: bodyReplayable || (c.beforeSend && !hasBody), responseStarted: false });
-      if (retry.retry) {
-        if (retry.delayMs > 0) await delay(retry.delayMs);
-        continue;
-      }
-      ctx.log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, upstream: group.id, target: target.address, reason: c.reason }, 'upstream request failed');
-      return upstreamFailed(c.status, c.message, attempt, c.reason);
-    }
-    const latencyMs = performance.now() - t0;
-    outcome = { kind: 'response', status: response.statusCode, latencyMs };
-    cells.duration.observe(latencyMs / 1000);
-    if (span) {
-      span.set('http.response.status_code', response.statusCode);
-      if (response.statusCode >= 500) span.fail(String(response.statusCode));
-    }
-    if (response.statusCode >= 500) {
-      const retry = group.shouldRetry({ method: req.method ?? 'GET', attempt, outcome, bodyReplayable: bodyReplayable || IDEMPOTENT_NO_BODY.has(req.method ?? ''), responseStarted: false });
-      if (retry.retry) {
+      try {
+        return await relayResponse(ctx, res, response, route, this.chain, pick.setCookie, attempt, target.address, metrics, group.responseBuffering);
+      } finally {
         group.report(target, outcome);
         span?.end();
-        response.dump();
-        if (retry.delayMs > 0) await delay(retry.delayMs);
-        continue;
       }
     }
-    try {
-      return await relayResponse(ctx, res, response, route, chain, pick.setCookie, attempt, target.address, metrics, group.responseBuffering);
-    } finally {
-      group.report(target, outcome);
-      span?.end();
-    }
   }
+}
+
+/**
+ * An attempt that uploads a body (docs: `timeouts { write-secs }`): a Buffer above
+ * STREAM_BUFFER_ABOVE as a one-chunk stream, and for a stream its own cancel token linked to the
+ * client's and the stall watch. Made only for attempts with a body.
+ */
+interface AttemptWatch {
+  body: Dispatcher.DispatchOptions['body'];
+  signal: CancelToken;
+  writeTimedOut: boolean;
+  stopStall: (() => void) | undefined;
+  /** on a failed attempt: the token no longer follows the client's */
+  unlink: (() => void) | undefined;
+}
+
+function watchAttemptBody(parent: CancelToken, bodyArg: Dispatcher.DispatchOptions['body'], writeMs: number): AttemptWatch {
+  let body: Dispatcher.DispatchOptions['body'] = bodyArg;
+  if (Buffer.isBuffer(bodyArg) && bodyArg.length > STREAM_BUFFER_ABOVE) body = Readable.from([bodyArg], { objectMode: false });
+  const w: AttemptWatch = { body, signal: parent, writeTimedOut: false, stopStall: undefined, unlink: undefined };
+  if (body instanceof Readable) {
+    const attemptToken = new CancelToken();
+    const onParentAbort = () => attemptToken.cancel();
+    if (parent.aborted) attemptToken.cancel();
+    else parent.once('abort', onParentAbort);
+    w.signal = attemptToken;
+    // On success only the stall timer stops: the token stays linked so a client abort or
+    // request-secs still cancels the response body.
+    w.stopStall = watchUploadStall(body, writeMs, () => {
+      w.writeTimedOut = true;
+      attemptToken.cancel();
+    });
+    w.unlink = () => parent.off('abort', onParentAbort);
   }
+  return w;
 }
 
 /** The client span of one upstream attempt (HTTP semantic conventions); sets the upstream `traceparent`. */
