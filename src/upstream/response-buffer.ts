@@ -35,6 +35,14 @@ export const DEFAULT_PROCESS_MEMORY_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_PROCESS_FILE_BYTES = 256 * 1024 * 1024;
 /** `limits { max-response-buffer-bytes-per-client }`: memory + file for one client address (IPv6 /64). */
 export const DEFAULT_PER_CLIENT_BYTES = 64 * 1024 * 1024;
+/**
+ * One client address's share of the process's buffering memory: a quarter of it (at least one
+ * answer's slot). An answer starts buffering only with a memory slot, so without a share one
+ * address with enough unread answers (~256 at the defaults) left every other slow client
+ * unbuffered, holding upstream connections (docs/security.md, "Session 29 (lead)"). Files are
+ * not shared this way: the per-client bound covers them.
+ */
+export const CLIENT_MEMORY_SHARE = 0.25;
 
 /**
  * `limits { max-unbuffered-responses-per-client }`: answers of one client address that a bound kept
@@ -57,6 +65,8 @@ export class ResponseBufferBudget {
   memoryUsed = 0;
   fileUsed = 0;
   private readonly clients = new Map<string, number>();
+  /** the memory part of `clients` (CLIENT_MEMORY_SHARE) */
+  private readonly clientMemory = new Map<string, number>();
   memoryCap = DEFAULT_PROCESS_MEMORY_BYTES;
   fileCap = DEFAULT_PROCESS_FILE_BYTES;
   perClientCap = DEFAULT_PER_CLIENT_BYTES;
@@ -79,6 +89,10 @@ export class ResponseBufferBudget {
       this.onEvent('limit_client');
       return false;
     }
+    if (!file && (this.clientMemory.get(client) ?? 0) + n > Math.max(n, Math.floor(this.memoryCap * CLIENT_MEMORY_SHARE))) {
+      this.onEvent('limit_client');
+      return false;
+    }
     if (file ? this.fileUsed + n > this.fileCap : this.memoryUsed + n > this.memoryCap) {
       this.onEvent(file ? 'limit_file' : 'limit_memory');
       return false;
@@ -89,7 +103,10 @@ export class ResponseBufferBudget {
   /** Counts `n` bytes for `client` (after fits(), or bytes that arrived anyway: one chunk past a bound). */
   add(client: string, n: number, file: boolean): void {
     if (file) this.fileUsed += n;
-    else this.memoryUsed += n;
+    else {
+      this.memoryUsed += n;
+      this.clientMemory.set(client, (this.clientMemory.get(client) ?? 0) + n);
+    }
     this.clients.set(client, (this.clients.get(client) ?? 0) + n);
   }
 
@@ -99,6 +116,9 @@ export class ResponseBufferBudget {
     const left = (this.clients.get(client) ?? 0) - memory - file;
     if (left > 0) this.clients.set(client, left);
     else this.clients.delete(client);
+    const memoryLeft = (this.clientMemory.get(client) ?? 0) - memory;
+    if (memoryLeft > 0) this.clientMemory.set(client, memoryLeft);
+    else this.clientMemory.delete(client);
   }
 
   /**

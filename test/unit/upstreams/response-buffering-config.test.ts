@@ -75,3 +75,30 @@ test('the process bounds hold for the whole gateway: each cluster worker takes i
     await worker.close();
   }
 });
+
+// Session 29 (lead): an answer starts buffering only with a memory slot, so one address that took
+// the whole memory bound left every other slow client unbuffered (their answers held connections).
+test("the budget: one client's share of the memory bound is a quarter (at least one slot); files are not shared so", () => {
+  const b = new ResponseBufferBudget();
+  const events: string[] = [];
+  b.onEvent = (e) => events.push(e);
+  b.memoryCap = 400;
+  b.fileCap = 1000;
+  b.perClientCap = 1000;
+  const hog = '192.0.2.1';
+  assert.ok(b.fits(hog, 100, false));
+  b.add(hog, 100, false);
+  assert.equal(b.fits(hog, 100, false), false, 'a second slot is past the quarter');
+  assert.deepEqual(events, ['limit_client']);
+  assert.ok(b.fits(hog, 500, true), 'its files are bounded by the per-client bound only');
+  for (const other of ['192.0.2.2', '192.0.2.3', '192.0.2.4']) {
+    assert.ok(b.fits(other, 100, false), `${other} still gets a slot`);
+    b.add(other, 100, false);
+  }
+  assert.equal(b.fits('192.0.2.5', 100, false), false, 'the process bound still holds');
+  b.give(hog, 100, 0);
+  assert.ok(b.fits(hog, 100, false), 'given back, the share is free again');
+  const tiny = new ResponseBufferBudget();
+  tiny.memoryCap = 100;
+  assert.ok(tiny.fits(hog, 100, false), 'a bound under four slots still gives a client one');
+});
