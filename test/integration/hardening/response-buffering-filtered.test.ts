@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { request } from '../../helpers/http.ts';
 import { closeServer } from '../../helpers/upstream.ts';
 import { notHung, until } from '../../helpers/until.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
@@ -70,18 +71,6 @@ after(async () => {
   rmSync(spoolDir, { recursive: true, force: true });
 });
 
-function h1Get(path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: gw.address('h1').port, path, agent: false }, (res) => {
-      let b = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => (b += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-    });
-    req.on('error', reject);
-  });
-}
-
 test('compressed answers a client does not read are buffered: the pool is free, the answers whole later', async () => {
   const session = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`, { settings: { initialWindowSize: 0 } });
   session.on('error', () => undefined);
@@ -101,7 +90,7 @@ test('compressed answers a client does not read are buffered: the pool is free, 
     });
     // Without buffering only 2 (the pool) ever reach the upstream: each holds its socket.
     await until(() => `every big request to reach the upstream (seen ${seenBig} of 4)`, () => seenBig === 4);
-    assert.deepEqual(await notHung("another client's GET to the same target", h1Get('/small')), { status: 200, body: 'ok' });
+    assert.deepEqual(await notHung("another client's GET to the same target", request(`http://127.0.0.1:${gw.address('h1').port}/small`).then(({ status, body }) => ({ status, body }))), { status: 200, body: 'ok' });
     session.settings({ initialWindowSize: 1 << 20 });
     for (const r of await notHung('the buffered answers read', Promise.all(streams))) {
       assert.equal(r.encoding, 'gzip');

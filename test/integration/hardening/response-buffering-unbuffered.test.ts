@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { request } from '../../helpers/http.ts';
 import { closeServer } from '../../helpers/upstream.ts';
 import { notHung, until } from '../../helpers/until.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
@@ -74,18 +75,6 @@ async function metric(event: string): Promise<number> {
   return (await m?.get())?.values.find((v) => v.labels.event === event)?.value ?? 0;
 }
 
-function h1Get(path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: gw.address('h1').port, path, agent: false }, (res) => {
-      let b = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => (b += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-    });
-    req.on('error', reject);
-  });
-}
-
 test('a client past its buffering bound holds at most max-unbuffered-responses-per-client upstream connections; one more is cut', async () => {
   // a session whose streams can never be sent a DATA byte until it says so
   const session = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`, { settings: { initialWindowSize: 0 } });
@@ -109,7 +98,7 @@ test('a client past its buffering bound holds at most max-unbuffered-responses-p
     // Without the cap, the first answer past the bound and the next hold both sockets: only 2 of
     // the 4 ever reach the upstream, and another client's GET waits for request-secs.
     await until(() => `every big request to reach the upstream (seen ${seenBig} of 4)`, () => seenBig === 4);
-    assert.deepEqual(await notHung("another client's GET to the same target", h1Get('/small')), { status: 200, body: 'ok' });
+    assert.deepEqual(await notHung("another client's GET to the same target", request(`http://127.0.0.1:${gw.address('h1').port}/small`).then(({ status, body }) => ({ status, body }))), { status: 200, body: 'ok' });
     await until('the answers past the cap to be cut', async () => (await metric('cut_client')) >= 2);
     // the answers that were kept are whole once the client reads; the cut ones are reset
     session.settings({ initialWindowSize: 1 << 20 });

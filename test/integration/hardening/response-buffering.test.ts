@@ -13,6 +13,7 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { request } from '../../helpers/http.ts';
 import { closeServer } from '../../helpers/upstream.ts';
 import { notHung, until } from '../../helpers/until.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
@@ -154,18 +155,6 @@ function unread(session: http2.ClientHttp2Session, path: string): Unread {
   };
 }
 
-function h1Get(path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: gw.address('h1').port, path, agent: false }, (res) => {
-      let b = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => (b += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-    });
-    req.on('error', reject);
-  });
-}
-
 test('a client that reads none of its answers no longer holds the pool: each is buffered, the sockets go back, another client is answered', async () => {
   const session = stalledSession();
   try {
@@ -174,7 +163,7 @@ test('a client that reads none of its answers no longer holds the pool: each is 
     await until(() => `every big request to reach the upstream (seen ${seen.get('/big') ?? 0} of ${2 * POOL})`, () => seen.get('/big') === 2 * POOL);
     await until('the big answers to be spooled', async () => (await metric('spooled')) >= 2 * POOL);
     assert.ok(responseBufferBudget.fileUsed > 0, 'the rest of each answer is in a temp file');
-    const small = await notHung('another client\'s GET to the same target', h1Get('/small'));
+    const small = await notHung('another client\'s GET to the same target', request(`http://127.0.0.1:${gw.address('h1').port}/small`).then(({ status, body }) => ({ status, body })));
     assert.deepEqual(small, { status: 200, body: 'ok' });
     // the stalled client still gets every byte, in order, once it reads
     const reads = streams.map((s) => s.read());
