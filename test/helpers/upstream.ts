@@ -1,6 +1,6 @@
-// Test upstreams: real node:http servers on 127.0.0.1 with an ephemeral port.
+// Test upstreams on 127.0.0.1 with an ephemeral port: real node:http servers, and a raw one with canned answers.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Server } from 'node:net';
+import net, { type AddressInfo, type Server } from 'node:net';
 
 export interface TestUpstream {
   port: number;
@@ -66,4 +66,29 @@ export async function closedPort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await closeServer(s);
   return port;
+}
+
+/**
+ * An HTTP/1.1 upstream on 127.0.0.1 that writes canned bytes: for each request head it reads, the
+ * answer `answers` holds for the request's path as written (else a 404), so a test can send what
+ * node:http would refuse to write (repeated single-value headers, a 205 with a body, ...).
+ */
+export async function startCannedUpstream(answers: Readonly<Record<string, string>>): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    let buf = '';
+    s.on('error', () => undefined);
+    s.on('data', (c: Buffer) => {
+      buf += c.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+        const path = buf.slice(0, end).split(' ')[1]!;
+        buf = buf.slice(end + 4);
+        s.write(answers[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, close: () => closeServer(server, sockets) };
 }

@@ -9,12 +9,11 @@
 // HTTP/1.1 and HTTP/2 clients read from such an answer); HTTP/1.1 clients are unchanged.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { h2Get } from '../../helpers/http.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
-import { closeServer } from '../../helpers/upstream.ts';
+import { startCannedUpstream } from '../../helpers/upstream.ts';
 
 const ANSWERS: Record<string, string> = {
   '/nosniff-twice': 'HTTP/1.1 200 OK\r\nX-Content-Type-Options: nosniff\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 2\r\n\r\nok',
@@ -24,27 +23,12 @@ const ANSWERS: Record<string, string> = {
   '/cached/x': 'HTTP/1.1 200 OK\r\nCache-Control: public, max-age=600\r\nETag: "a"\r\nETag: "b"\r\nContent-Length: 2\r\n\r\nok',
 };
 
-let server: net.Server;
-const sockets = new Set<net.Socket>();
+let upstream: Awaited<ReturnType<typeof startCannedUpstream>>;
 let gw: Gateway;
 
 before(async () => {
-  server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    let buf = '';
-    s.on('error', () => undefined);
-    s.on('data', (c: Buffer) => {
-      buf += c.toString('latin1');
-      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
-        const path = buf.slice(0, end).split(' ')[1]!;
-        buf = buf.slice(end + 4);
-        s.write(ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
+  upstream = await startCannedUpstream(ANSWERS);
+  const port = upstream.port;
   gw = (
     await gatewayFrom(`
 system { graceful-shutdown-timeout-secs 1 }
@@ -65,7 +49,7 @@ cache { enabled #true }
 
 after(async () => {
   await gw.close();
-  await closeServer(server, sockets);
+  await upstream.close();
 });
 
 /** A GET over the gateway's h2c listener. */

@@ -5,12 +5,11 @@
 // Content-Length. Now both get a 205 without content, and the upstream's body is dropped.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { h2Get } from '../../helpers/http.ts';
 import { rawExchange, rawRequest, http1 } from '../../helpers/raw-http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
-import { closeServer } from '../../helpers/upstream.ts';
+import { startCannedUpstream } from '../../helpers/upstream.ts';
 
 const ANSWERS: Record<string, string> = {
   '/reset': 'HTTP/1.1 205 Reset Content\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nform-reset!',
@@ -18,27 +17,12 @@ const ANSWERS: Record<string, string> = {
   '/ok': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
 };
 
-let server: net.Server;
-const sockets = new Set<net.Socket>();
+let upstream: Awaited<ReturnType<typeof startCannedUpstream>>;
 let gw: Gateway;
 
 before(async () => {
-  server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    let buf = '';
-    s.on('error', () => undefined);
-    s.on('data', (c: Buffer) => {
-      buf += c.toString('latin1');
-      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
-        const path = buf.slice(0, end).split(' ')[1]!;
-        buf = buf.slice(end + 4);
-        s.write(ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
+  upstream = await startCannedUpstream(ANSWERS);
+  const port = upstream.port;
   gw = (
     await gatewayFrom(`
 system { graceful-shutdown-timeout-secs 1 }
@@ -54,7 +38,7 @@ upstreams { upstream "app" { target "127.0.0.1:${port}" } }
 
 after(async () => {
   await gw.close();
-  await closeServer(server, sockets);
+  await upstream.close();
 });
 
 test('an upstream 205 with a body reaches an HTTP/2 client as a 205 without content, not a reset stream', async () => {
