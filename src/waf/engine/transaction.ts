@@ -58,6 +58,9 @@ export interface RequestLine {
 }
 
 const MAX_MATCHED_VALUE = 256;
+/** MATCHED_VARS when nothing matched yet: shared by every transaction, so never pushed to
+ * (Transaction.addMatchedVar replaces an empty list). */
+const NO_MATCHED_VARS: Item[] = [];
 const MAX_LOGDATA = 512;
 
 // The collections a request's set-up fills, by slot.
@@ -160,7 +163,9 @@ export class Transaction {
   private readonly tx = new TxCollection();
   /** Persistent collections opened by initcol (made on the first: most transactions open none). */
   private persistent: Map<string, MapCollection> | undefined;
-  private matchedVars: Item[] = [];
+  /** MATCHED_VARS: NO_MATCHED_VARS or a list of this transaction's or a fold record's, never
+   * pushed to when empty (addMatchedVar). */
+  private matchedVars: Item[] = NO_MATCHED_VARS;
   private matchedVarName = '';
   private matchedVar = '';
   private xmlTexts: string[] = [];
@@ -922,7 +927,7 @@ export class Transaction {
 
   /** Evaluates a rule with its chain; on a full match runs its actions and returns true. */
   private evaluate(rule: Rule): boolean {
-    if (this.matchedVars.length) this.matchedVars = [];
+    if (this.matchedVars.length !== 0) this.matchedVars = NO_MATCHED_VARS;
     // A nolog rule's record carries no matched values: none are collected for it.
     const collected = rule.log === false ? undefined : this.collected;
     // Setting an array's length goes through a runtime call even when it is already 0.
@@ -963,7 +968,7 @@ export class Transaction {
       this.matchedVar = f.matchedVar;
       this.matchedVarName = f.matchedVarName;
       this.matchedVars = f.matchedVars; // replaced, never pushed to: evaluate() starts a new list
-    } else if (this.matchedVars.length) this.matchedVars = [];
+    } else if (this.matchedVars.length !== 0) this.matchedVars = NO_MATCHED_VARS;
     this.record(nologRecord(rule));
     this.disrupt(rule);
   }
@@ -1003,7 +1008,7 @@ export class Transaction {
     this.replayHits(run);
     // Replaced, never pushed to: evaluate() starts a new list when this one is not empty.
     if (run.matchedVars !== undefined) this.matchedVars = run.matchedVars;
-    else if (this.matchedVars.length !== 0) this.matchedVars = [];
+    else if (this.matchedVars.length !== 0) this.matchedVars = NO_MATCHED_VARS;
     return run.end;
   }
 
@@ -1034,9 +1039,9 @@ export class Transaction {
   /** What the walk of a QuietPhase's phase leaves, at once. */
   private replayQuiet(q: QuietPhase): void {
     this.replayHits(q);
-    // A shared list is never pushed to (evaluate() starts a new one when it is not empty); an
-    // empty one would be: a new one.
-    if (q.matchedVars !== undefined) this.matchedVars = q.matchedVars.length === 0 ? [] : q.matchedVars;
+    // A shared list is never pushed to: evaluate() starts a new one when it is not empty, and
+    // addMatchedVar replaces an empty one.
+    if (q.matchedVars !== undefined) this.matchedVars = q.matchedVars;
   }
 
   // ------------------------------------------------------------------ the fold (load time)
@@ -1341,6 +1346,16 @@ export class Transaction {
     return matched;
   }
 
+  /** Adds a match to MATCHED_VARS. An empty list is replaced by a list of one, not pushed to:
+   * it may be NO_MATCHED_VARS or a fold record's, and `[]` and a push made room for 17 (~180
+   * bytes) where most rules match one value. With evaluate() resetting to the shared empty list
+   * (no `[]` per rule: 32 resets and 12-17 first matches a CRS GET) ~2.3 KB less garbage a GET. */
+  private addMatchedVar(item: Item): void {
+    const mv = this.matchedVars;
+    if (mv.length === 0) this.matchedVars = [item];
+    else mv.push(item);
+  }
+
   /** What matchLink does for a link decided at load (LinkPlan.hits): each match's MATCHED_VAR(S),
    * matched data and the link's actions, in order. */
   private replayLink(link: Rule, hits: readonly Item[], collected: MatchedData[] | undefined): boolean {
@@ -1348,7 +1363,7 @@ export class Transaction {
       const h = hits[i]!;
       this.matchedVar = h.value;
       this.matchedVarName = h.key;
-      this.matchedVars.push(h);
+      this.addMatchedVar(h);
       collected?.push({ variable: h.key, value: truncate(h.value, MAX_MATCHED_VALUE) });
       this.runActions(link);
     }
@@ -1484,7 +1499,7 @@ export class Transaction {
       this.matchedVar = input;
       const name = keyed ? `${v.name}:${item.key}` : v.name;
       this.matchedVarName = name;
-      this.matchedVars.push(makeItem(name, input));
+      this.addMatchedVar(makeItem(name, input));
       collected?.push({ variable: name, value: truncate(input, MAX_MATCHED_VALUE) });
       this.runActions(link);
       if (!link.multiMatch) break;
