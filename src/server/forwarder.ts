@@ -766,6 +766,11 @@ function cutResponse(res: ServerResponse): void {
   res.socket?.destroy();
 }
 
+/** Statuses that never carry content (RFC 9110 §15.3.5, §15.3.6, §15.4.5), whatever a writer was handed. */
+export function noContent(status: number): boolean {
+  return status === 204 || status === 205 || status === 304;
+}
+
 function responseHasBody(method: string, status: number): boolean {
   return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 205 && status !== 304;
 }
@@ -957,7 +962,8 @@ async function relayFilteredBody(
   };
   const stop = (local: LocalResponse): ForwardResult => {
     // taken (and the filter's memory freed) before the paths that send none of it
-    const payload = localBodyBytes(local);
+    const taken = localBodyBytes(local);
+    const payload = noContent(local.status) ? NO_BYTES : taken;
     body.destroy();
     abortAll();
     if (local.blockReason) metrics.blockedRequests.inc({ reason: local.blockReason });
@@ -967,7 +973,9 @@ async function relayFilteredBody(
       cutResponse(res);
       return result(info.status, `response body stopped by a filter (${local.blockReason ?? local.status})`);
     }
-    res.writeHead(local.status, { ...(local.headers as Record<string, string>), 'content-length': String(payload.length), 'x-correlation-id': ctx.traceId });
+    const headers: Record<string, string> = { ...(local.headers as Record<string, string>), 'content-length': String(payload.length), 'x-correlation-id': ctx.traceId };
+    if (local.status === 204 || local.status === 304) delete headers['content-length'];
+    res.writeHead(local.status, headers);
     res.end(payload);
     headersOut = true;
     sent = payload.length;
@@ -1032,7 +1040,9 @@ async function relayFilteredBody(
  * sends the headers only, so Content-Length is the GET body's.
  */
 export function writeLocal(res: ServerResponse, traceId: string, local: LocalResponse): ForwardResult {
-  let body = local.body ?? '';
+  // 204, 205 and 304 have no content (an agent's block body, 'Blocked by agent' by default): a 205
+  // written with one reset the HTTP/2 stream and framed it on HTTP/1.1 for clients that read none
+  let body = noContent(local.status) ? '' : (local.body ?? '');
   const size = typeof body === 'string' ? Buffer.byteLength(body) : Buffer.isBuffer(body) ? body.length : partsLength(body);
   let onSent = local.onSent;
   // Not written now (no socket yet: a pipelined response queued behind another; or already gone):
@@ -1085,7 +1095,7 @@ function writeLocalHead(res: ServerResponse, traceId: string, local: LocalRespon
     }
   }
   res.setHeader('x-correlation-id', traceId);
-  if (local.status !== 304 && local.status !== 204) res.setHeader('content-length', size);
+  if (local.status !== 304 && local.status !== 204) res.setHeader('content-length', noContent(local.status) ? 0 : size);
   else res.removeHeader('content-length');
   if (!typed && size > 0) res.setHeader('content-type', 'text/plain; charset=utf-8');
   res.writeHead(local.status);
