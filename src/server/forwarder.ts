@@ -259,6 +259,8 @@ class Forwarding {
   releaseUpload: (() => void) | undefined = undefined;
   bodyReplayable = true;
   timedOut = false;
+  /** when the client's request was whole at the gateway, if it took reading (a body, an HTTP/2 GET's empty DATA); 0 until then */
+  wholeAt = 0;
 
   constructor(opts: ForwardOptions) {
     this.ctx = opts.ctx;
@@ -285,6 +287,7 @@ class Forwarding {
       // stream that never sent its DATA nor ended waited for the listener's request timeout (60 s).
       if (route.getBody === 'refuse' && bodylessMethod(ctx.method) && (ctx.body !== undefined ? ctx.body.length > 0 : contentLength === undefined && h2BodyFollows(req))) {
         const empty = ctx.body === undefined ? await readBody(req, 0, ctx.signal) : undefined;
+        this.wholeAt = performance.now();
         if (empty === undefined || (!empty.ok && empty.reason === 'too_large')) {
           metrics.clientErrors.inc({ kind: 'get_body' });
           return sendError(res, ctx, 400, bodyRefusedMessage(ctx.method), 0, 'get_body');
@@ -302,6 +305,8 @@ class Forwarding {
         // that end for an empty or shorter body and sends it as a whole request (docs/security.md,
         // "Request bodies").
         req.once('aborted', () => ctx.cancel('client aborted the request body'));
+        // a streamed body's end, for the blame of a request-secs timeout (upstreamHadItsTime)
+        req.once('end', () => (this.wholeAt = performance.now()));
         const opts = this.opts;
         this.bufferFirst = opts.bufferBodyBytes > 0 && (contentLength === undefined || Number(contentLength) <= opts.bufferBodyBytes) && !streamedProtocol(req);
         // a body that would stream past the gateway unread cannot be checked for `_method`
@@ -400,6 +405,17 @@ class Forwarding {
       return undefined;
     }
     return this.bodyReadFailed(read.received);
+  }
+
+  /**
+   * Whether the target had the whole request for the time it is given (its headers timeout:
+   * read-secs or the route's timeout-secs; request-secs when shorter), less a tenth (at most 1 s)
+   * for timer slack. Measured from this attempt's start or the request's end at the gateway,
+   * whichever is later (docs/security.md, "Upstream blame").
+   */
+  upstreamHadItsTime(t0: number): boolean {
+    const given = Math.min(this.route.timeoutMs ?? this.group.timeouts.readMs, this.group.timeouts.requestMs);
+    return performance.now() - Math.max(t0, this.wholeAt) >= given - Math.min(1000, given / 10);
   }
 
   /** A form POST that could carry a `_method` another route takes, too large to be read first: 413 (docs/security.md, "Method overrides in parameters"). */
@@ -508,6 +524,14 @@ class Forwarding {
           metrics.blockedRequests.inc({ reason: 'request_body_timeout' });
           ctx.audit.blocked = 'request_body_timeout';
           return sendError(res, ctx, 408, 'Request Timeout: the request body did not arrive in time', attempt, 'client_timeout');
+        }
+        if (this.timedOut && !this.upstreamHadItsTime(t0)) {
+          // request-secs ran out after the body arrived, but the client's upload had taken so much
+          // of it that the target had the whole request for less than its time: a client that
+          // trickles its body could make any handler time out and open the breaker for everyone
+          group.abandon(target);
+          ctx.log.info({ upstream: group.id, target: target.address, hadMs: Math.round(performance.now() - Math.max(t0, this.wholeAt)) }, 'request-secs ran out after a slow request body: not counted against the target');
+          return this.upstreamFailed(504, 'Gateway Timeout: upstream did not respond in time', attempt, 'timeout_after_slow_body');
         }
         if (this.timedOut) {
           group.report(target, { kind: 'error', reason: 'timeout', latencyMs });
