@@ -19,21 +19,21 @@ Usage:
   sentinel test -c FILE         validate FILE (and its includes, TLS files); exit 1 on any error
   sentinel test -c FILE --dump  validate, then print the compiled config as JSON (secrets redacted)
   sentinel lint -c FILE         validate and print every warning (unknown keys, deprecated spellings); exit 0 unless invalid
-  sentinel -t -c FILE           same as test (so is: sentinel validate -c FILE)
-  sentinel explain -c FILE [METHOD] URL [-H 'Name: value']... [--listener ID] [--client-ip IP] [--json]
+  sentinel -t -c FILE           same as test (so are: --test, sentinel validate -c FILE)
+  sentinel explain -c FILE [METHOD] URL [-H|--header 'Name: value']... [--listener ID] [--client-ip IP] [--json]
                                 which route a request takes and why (each candidate in evaluation order
                                 and the condition that failed), then its filters, agents, limits, cache,
                                 upstream and balancing; exit 0 matched, 1 no route, 2 config error
-  sentinel migrate -c FILE [--write]
+  sentinel migrate -c FILE [--write|-w]
                                 rewrite deprecated forms (server -> system, legacy keys and spellings) into
                                 current ones and print a unified diff; --write saves it; exit 2 when FILE
                                 cannot be loaded (e.g. a schema-version newer than this gateway reads)
 
 Options:
-  -c, --config FILE   configuration file (.kdl)
+  -c, --config FILE   configuration file (.kdl); also --config=FILE
   --log-level LEVEL   override observability.logging.level (trace|debug|info|warn|error)
-  --workers N         override system { worker-threads }: 1 = one process, N > 1 = a primary and
-                      N workers (cluster), 0 = one worker per CPU
+  --workers N         override system { worker-threads } (also --workers=N): 1 = one process,
+                      N > 1 = a primary and N workers (cluster), 0 = one worker per CPU
   -h, --help          this help
   -v, --version       print the version
 

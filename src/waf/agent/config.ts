@@ -132,12 +132,14 @@ export function parseExclusion(text: string): ScopedExclusion {
 
 const usage = `sentinel-waf: OWASP CRS web application firewall agent (Sentinel agent protocol v2)
 
-  --socket PATH               Unix socket to listen on (SENTINEL_WAF_SOCKET)
+  --socket PATH               Unix socket to listen on (SENTINEL_WAF_SOCKET,
+                              default /var/run/sentinel/waf.sock)
   --crs-dir DIR               CRS root with rules/ and crs-setup.conf(.example) (CRS_DIR,
                               default /usr/share/sentinel/crs; scripts/fetch-crs.sh gets it)
   --rules-dir DIR             directory of *.conf rule files (default <crs-dir>/rules)
   --paranoia-level N          1-4 (SENTINEL_WAF_PARANOIA_LEVEL, default 1)
-  --mode blocking|detection   (SENTINEL_WAF_MODE, default blocking); --detect-only = --mode detection
+  --mode blocking|detection   (SENTINEL_WAF_MODE, default blocking); --detect-only = --mode detection,
+                              --block-mode = --mode blocking
   --inbound-threshold N       anomaly score that blocks a request (default 5)
   --outbound-threshold N      anomaly score that blocks a response (default 4)
   --disable-rules IDS         comma-separated ids or ranges removed everywhere

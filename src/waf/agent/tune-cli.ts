@@ -14,6 +14,7 @@ export const tuneUsage = `sentinel-waf tune --from AUDIT_LOG [--out FILE] [--min
   than --min-count times (default 1) are left out. Writes SecLang (ctl:ruleRemoveTargetById /
   ctl:ruleRemoveById per path, SecRuleUpdateTargetById everywhere) to --out (atomically) or
   stdout. Point the agent at the file with --exclusions-file: it re-reads it on change or SIGHUP.
+  --from - reads standard input; -h, --help prints this.
 `;
 
 export function runTune(argv: string[]): number {
