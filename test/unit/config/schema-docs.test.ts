@@ -50,3 +50,30 @@ test('every config key in config/schema.json is named in docs/*.md or README.md'
   const missing = [...keys].filter(([k]) => !words.has(k)).map(([k, paths]) => `${k} (${paths.slice(0, 3).join(' | ')})`);
   assert.deepEqual(missing, [], 'config keys no doc names');
 });
+
+test('docs/tls.md\'s key table names the tls block\'s keys, each with the schema\'s default', () => {
+  const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as { properties: { listeners: { items: { properties: { tls: { properties: Record<string, { default?: unknown }> } } } } } };
+  const tls = schema.properties.listeners.items.properties.tls.properties;
+  const md = readFileSync(join(repoRoot, 'docs', 'tls.md'), 'utf8');
+  const start = md.indexOf('| key | default | meaning |');
+  assert.ok(start >= 0, 'docs/tls.md has no key table');
+  const documented = new Set<string>();
+  const problems: string[] = [];
+  for (const line of md.slice(start).split('\n').slice(2)) {
+    if (!line.startsWith('|')) break;
+    const [keyCell, defaultCell] = line.slice(2).split(' | ');
+    const keys = [...keyCell!.matchAll(/`([a-z-]+)(?: \{ \})?`/g)].map((m) => m[1]!);
+    const defaults = defaultCell!.split(' / ');
+    keys.forEach((k, i) => {
+      documented.add(k);
+      if (!(k in tls)) return void problems.push(`${k}: not a key of tls`);
+      const said = defaults.length === keys.length ? /^`([^`]*)`$/.exec(defaults[i]!.trim())?.[1] : undefined;
+      const real = tls[k]!.default;
+      if (said === undefined || real === undefined) return;
+      const spelled = typeof real === 'boolean' ? `#${real}` : String(real);
+      if (said !== spelled) problems.push(`${k}: docs say ${said}, the schema's default is ${spelled}`);
+    });
+  }
+  for (const k of Object.keys(tls)) if (!documented.has(k)) problems.push(`${k}: a tls key the table leaves out`);
+  assert.deepEqual(problems, []);
+});
