@@ -68,24 +68,45 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
+/** A canned answer: its bytes (written as latin1), and whether the connection ends after them (a cut body). */
+export interface CannedAnswer {
+  bytes: string;
+  close?: boolean;
+}
+
+/**
+ * The answers: by the request's path as written, or a function of the request head (request line
+ * and headers) and the request's place on its connection (0 for the first); none: a 404.
+ */
+export type CannedAnswers = Readonly<Record<string, string | CannedAnswer>> | ((head: string, index: number) => string | CannedAnswer | undefined);
+
+const NOT_FOUND = 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n';
+
 /**
  * An HTTP/1.1 upstream on 127.0.0.1 that writes canned bytes: for each request head it reads, the
- * answer `answers` holds for the request's path as written (else a 404), so a test can send what
- * node:http would refuse to write (repeated single-value headers, a 205 with a body, ...).
+ * answer `answers` gives (else a 404), so a test can send what node:http would refuse to write
+ * (repeated single-value headers, a 205 with a body, a cut body, a 101 outside a handshake, ...).
  */
-export async function startCannedUpstream(answers: Readonly<Record<string, string>>): Promise<{ port: number; close(): Promise<void> }> {
+export async function startCannedUpstream(answers: CannedAnswers): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     let buf = '';
+    let index = 0;
     s.on('error', () => undefined);
     s.on('data', (c: Buffer) => {
       buf += c.toString('latin1');
       for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
-        const path = buf.slice(0, end).split(' ')[1]!;
+        const head = buf.slice(0, end);
         buf = buf.slice(end + 4);
-        s.write(answers[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+        const a = (typeof answers === 'function' ? answers(head, index++) : answers[head.split(' ')[1]!]) ?? NOT_FOUND;
+        const { bytes, close } = typeof a === 'string' ? { bytes: a, close: false } : a;
+        s.write(bytes, 'latin1');
+        if (close) {
+          s.end();
+          break;
+        }
       }
     });
   });

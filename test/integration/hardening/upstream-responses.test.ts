@@ -29,11 +29,11 @@ import http2 from 'node:http2';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { rawExchange, rawRequest, http1 } from '../../helpers/raw-http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
-import { closeServer } from '../../helpers/upstream.ts';
+import { startCannedUpstream, type CannedAnswer } from '../../helpers/upstream.ts';
 import { orAfterTurning, UNTIL_MS } from '../../helpers/until.ts';
 
 /** Each path's answer; `close` ends the connection after it (a cut body). */
-const ANSWERS: Record<string, { bytes: string; close?: boolean }> = {
+const ANSWERS: Record<string, CannedAnswer> = {
   '/304-cl': { bytes: 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\n' },
   '/204-cl': { bytes: 'HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n' },
   '/cut-cl': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello', close: true },
@@ -60,7 +60,7 @@ const ANSWERS: Record<string, { bytes: string; close?: boolean }> = {
   },
 };
 
-let server: net.Server;
+let upstream: Awaited<ReturnType<typeof startCannedUpstream>>;
 /** an h2c upstream that sends an interim 100 nobody asked for before every answer */
 let h2server: http2.Http2Server;
 let gw: Gateway;
@@ -68,31 +68,18 @@ let port: number;
 let cacheRequests: string[] = [];
 
 before(async () => {
-  server = net.createServer((s) => {
-    let buf = '';
-    s.on('error', () => undefined);
-    s.on('data', (c: Buffer) => {
-      buf += c.toString('latin1');
-      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
-        const head = buf.slice(0, end);
-        buf = buf.slice(end + 4);
-        const path = head.split(' ')[1]!;
-        if (path.startsWith('/cached')) {
-          // stored already stale (Age 5 > max-age 1: no wait, no clock edge) with a validator, no stale
-          // serving; revalidations get a 304 with the 200's Content-Length
-          cacheRequests.push(/if-none-match/i.test(head) ? 'conditional' : 'plain');
-          if (/if-none-match: "c1"/i.test(head)) s.write('HTTP/1.1 304 Not Modified\r\nETag: "c1"\r\nCache-Control: max-age=1, must-revalidate\r\nContent-Length: 6\r\n\r\n');
-          else s.write('HTTP/1.1 200 OK\r\nETag: "c1"\r\nCache-Control: max-age=1, must-revalidate\r\nAge: 5\r\nContent-Length: 6\r\n\r\nstored');
-          continue;
-        }
-        const a = ANSWERS[path] ?? { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' };
-        s.write(a.bytes, 'latin1');
-        if (a.close) s.end();
-      }
-    });
+  upstream = await startCannedUpstream((head) => {
+    const path = head.split(' ')[1]!;
+    if (path.startsWith('/cached')) {
+      // stored already stale (Age 5 > max-age 1: no wait, no clock edge) with a validator, no stale
+      // serving; revalidations get a 304 with the 200's Content-Length
+      cacheRequests.push(/if-none-match/i.test(head) ? 'conditional' : 'plain');
+      if (/if-none-match: "c1"/i.test(head)) return 'HTTP/1.1 304 Not Modified\r\nETag: "c1"\r\nCache-Control: max-age=1, must-revalidate\r\nContent-Length: 6\r\n\r\n';
+      return 'HTTP/1.1 200 OK\r\nETag: "c1"\r\nCache-Control: max-age=1, must-revalidate\r\nAge: 5\r\nContent-Length: 6\r\n\r\nstored';
+    }
+    return ANSWERS[path] ?? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const up = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const up = `127.0.0.1:${upstream.port}`;
   h2server = http2.createServer();
   h2server.on('stream', (s) => {
     s.additionalHeaders({ ':status': 100 });
@@ -126,7 +113,7 @@ cache { enabled #true; status-header #true }
 
 after(async () => {
   await gw.close();
-  await closeServer(server);
+  await upstream.close();
   await new Promise((r) => h2server.close(r));
 });
 

@@ -12,7 +12,7 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
-import { closeServer } from '../../helpers/upstream.ts';
+import { startCannedUpstream } from '../../helpers/upstream.ts';
 import { turningTimeout } from '../../helpers/until.ts';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -27,44 +27,31 @@ const ANSWERS: Record<string, string> = {
   '/ws/refused': `HTTP/1.1 401 Unauthorized\r\nAlt-Svc: h2="evil.example:443"\r\nContent-Length: 0\r\n\r\n`,
 };
 
-let server: net.Server;
+let upstream: Awaited<ReturnType<typeof startCannedUpstream>>;
 let gw: Gateway;
 /** request lines the upstream read, in order */
 const seen: string[] = [];
 
 before(async () => {
   // After its 101 this upstream keeps speaking HTTP: any request line it reads is answered.
-  server = net.createServer((s) => {
-    let buf = '';
-    let first = true;
-    s.on('error', () => undefined);
-    s.on('data', (c: Buffer) => {
-      buf += c.toString('latin1');
-      for (let e = buf.indexOf('\r\n\r\n'); e >= 0; e = buf.indexOf('\r\n\r\n')) {
-        const head = buf.slice(0, e);
-        buf = buf.slice(e + 4);
-        const line = head.split('\r\n')[0]!;
-        seen.push(line);
-        if (first) s.write(ANSWERS[line.split(' ')[1]!] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
-        else s.write('HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nINTERNAL-ONLY');
-        first = false;
-      }
-    });
+  upstream = await startCannedUpstream((head, index) => {
+    const line = head.split('\r\n')[0]!;
+    seen.push(line);
+    return index === 0 ? ANSWERS[line.split(' ')[1]!] : 'HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nINTERNAL-ONLY';
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   gw = (
     await gatewayFrom(`
 system { graceful-shutdown-timeout-secs 1 }
 listeners { listener "http" { address "127.0.0.1:0" } }
 routes { route "ws" { matches { path-prefix "/ws" }; upstream "backend"; websocket #true } }
-upstreams { upstream "backend" { target "127.0.0.1:${(server.address() as net.AddressInfo).port}"; circuit-breaker { failure-threshold 1000 } } }
+upstreams { upstream "backend" { target "127.0.0.1:${upstream.port}"; circuit-breaker { failure-threshold 1000 } } }
 `)
   ).gw;
 });
 
 after(async () => {
   await gw.close();
-  await closeServer(server);
+  await upstream.close();
 });
 
 /** Upgrades, and once any answer arrives sends a raw `GET /admin` on the same connection. */
