@@ -21,6 +21,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { notHungTurning, until } from '../../helpers/until.ts';
 import { Pki } from '../../helpers/pki.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { h2Request } from '../../helpers/http.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 
 const kdl = (caFile: string, upstream: string, clientAuth = true, route = 'main') => `
@@ -218,19 +219,10 @@ async function h2Session(f: CaReloadFixture, client: { cert?: string; key?: stri
 function h2Status(s: http2.ClientHttp2Session, path: string): Promise<number | string> {
   return notHungTurning(
     `GET ${path} over HTTP/2`,
-    new Promise((resolve) => {
-      let req: http2.ClientHttp2Stream;
-      try {
-        req = s.request({ ':path': path, ':authority': 'site.test' });
-      } catch (err) {
-        return resolve((err as NodeJS.ErrnoException).code ?? 'error');
-      }
-      let status = 0;
-      req.on('response', (h) => (status = Number(h[':status'])));
-      req.resume();
-      req.on('end', () => resolve(status));
-      req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
-    }),
+    h2Request(s, { ':path': path, ':authority': 'site.test' }).then(
+      (r) => r.status ?? `reset ${r.rstCode}`,
+      (err: NodeJS.ErrnoException) => err.code ?? 'error', // the session could not make the stream
+    ),
   );
 }
 

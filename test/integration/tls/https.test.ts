@@ -7,6 +7,7 @@ import { mkdir, copyFile } from 'node:fs/promises';
 import http2 from 'node:http2';
 import { Pki, type Issued, type TestCa } from '../../helpers/pki.ts';
 import { curl, exec, requireCli, sClient, servedCn, startTlsServer, type TestServer } from './harness.ts';
+import { h2Request } from '../../helpers/http.ts';
 
 describe('https listener: SNI, default certificate, ALPN, versions', () => {
   let pki: Pki;
@@ -107,15 +108,9 @@ describe('https listener: SNI, default certificate, ALPN, versions', () => {
   it('node http2 client gets the same answer as curl (proxy path identical over both)', async () => {
     const session = http2.connect(`https://127.0.0.1:${srv.port}`, { ca: await (await import('node:fs/promises')).readFile(ca.cert), servername: 'api.test' });
     try {
-      const body = await new Promise<string>((resolve, reject) => {
-        const req = session.request({ ':path': '/x' });
-        let data = '';
-        req.setEncoding('utf8');
-        req.on('data', (c: string) => (data += c));
-        req.on('end', () => resolve(data));
-        req.on('error', reject);
-      });
-      const json = JSON.parse(body) as { path: string; tls: { serverName: string } };
+      const r = await h2Request(session, { ':path': '/x' });
+      assert.equal(r.status, 200);
+      const json = JSON.parse(r.body) as { path: string; tls: { serverName: string } };
       assert.equal(json.path, '/x');
       assert.equal(json.tls.serverName, 'api.test');
     } finally {

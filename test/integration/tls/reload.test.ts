@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { Pki, type TestCa } from '../../helpers/pki.ts';
 import { curl, eventually, sClient, servedCn, startTlsServer, type TestServer } from './harness.ts';
 import { UNTIL_MS } from '../../helpers/until.ts';
+import { h2Request } from '../../helpers/http.ts';
 
 /** Copies a certificate pair over the live files, replacing them by rename like cert-manager does. */
 async function install(src: { cert: string; key: string }, dst: { cert: string; key: string }): Promise<void> {
@@ -36,14 +37,8 @@ function get(agent: https.Agent, port: number, ca: Buffer): Promise<{ body: stri
   });
 }
 
-function h2get(session: http2.ClientHttp2Session): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ':path': '/' });
-    req.on('response', (h) => resolve(Number(h[':status'])));
-    req.on('error', reject);
-    req.resume();
-  });
-}
+/** A GET / on the session: its status (undefined when the stream was reset). */
+const h2get = async (session: http2.ClientHttp2Session): Promise<number | undefined> => (await h2Request(session, { ':path': '/' })).status;
 
 describe('certificate hot reload', () => {
   let pki: Pki;
