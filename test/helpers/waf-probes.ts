@@ -1,11 +1,11 @@
 // Shared by the WAF probe suites (parser-differentials.test.ts, waf-evasion.test.ts): a gateway with
 // the in-process WAF (CRS PL1) on a catch-all route, exact request bytes, and the leak check.
-import http2 from 'node:http2';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 import { gatewayFrom, simpleConfig } from './gateway.ts';
 import { rawRequest } from './raw-http.ts';
+import { h2Once } from './http.ts';
 import { NO_WALL_BOUND, notHungTurning, START_MS } from './until.ts';
 import type { TestUpstream } from './upstream.ts';
 import { crsDir } from '../unit/waf-regex/crs-rules.ts';
@@ -108,21 +108,11 @@ export async function untilInProcessAgentsBuilt(port: number, h2 = false): Promi
   if (status !== 200) throw new Error(`${what}: ${status}, not 200`);
 }
 
-/** The status of a benign GET over h2c (prior knowledge). */
+/** The status of a benign GET over h2c (prior knowledge); a reset stream throws. */
 async function h2Status(port: number): Promise<number> {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      const s = session.request({ ':method': 'GET', ':path': '/', 'user-agent': BROWSER_UA.slice('User-Agent: '.length), accept: 'text/html' });
-      s.on('response', (h) => resolve(Number(h[':status'])));
-      s.on('error', reject);
-      session.on('error', reject);
-      s.resume();
-      s.end();
-    });
-  } finally {
-    session.destroy();
-  }
+  const r = await h2Once(port, { ':method': 'GET', ':path': '/', 'user-agent': BROWSER_UA.slice('User-Agent: '.length), accept: 'text/html' });
+  if (r.status === undefined) throw new Error(`h2 GET /: stream reset (code ${r.rstCode})`);
+  return r.status;
 }
 
 /** Sends each probe; the ones answered other than 4xx or forwarded to `upstream`, described. */

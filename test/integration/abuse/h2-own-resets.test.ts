@@ -9,6 +9,7 @@ import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { notHung } from '../../helpers/until.ts';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { HTTP2_ABUSE_LIMITS } from '../../../src/server/http2-abuse.ts';
+import { h2Request } from '../../helpers/http.ts';
 
 let up: TestUpstream;
 let gw: Gateway;
@@ -41,17 +42,8 @@ async function metric(name: string, labels: Record<string, string>): Promise<num
   return v?.value ?? 0;
 }
 
-function get(client: http2.ClientHttp2Session, path: string): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const req = client.request({ ':path': path });
-    let status = 0;
-    req.on('response', (h) => (status = Number(h[':status'])));
-    req.resume();
-    req.on('end', () => resolve(status));
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** A GET's status (undefined: the stream was reset). */
+const get = async (client: http2.ClientHttp2Session, path: string): Promise<number | undefined> => (await h2Request(client, { ':path': path })).status;
 
 test('uploads the gateway resets at its request timeout are not rapid-reset abuse: the session goes on', async () => {
   const client = http2.connect(`http://127.0.0.1:${gw.address('h2c').port}`, { settings: { maxConcurrentStreams: 1000 } });
