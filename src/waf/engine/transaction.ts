@@ -11,7 +11,7 @@ import { PersistentStore } from './persistence.ts';
 import { CAPTURE_KEYS, CAPTURE_SLOTS, chainCount, keyMatches, scalarSlotCount, scalarSlotOf, scalarStoreSlot, txSlotOf, type OperatorContext, type Phase, type Rule, type RuleEntry, type RuleVariable, type SetVar, type LinkSelectors } from './rule.ts';
 import { processBody, type BodyProcessor } from './body.ts';
 import { sniffBody } from '../bodies/sniff.ts';
-import { compileOperator } from '../operators/index.ts';
+import { clearList, compileOperator } from '../operators/index.ts';
 import { parseUrlEncoded, semicolonPairs } from '../bodies/urlencoded.ts';
 import { looseCookiePairs, quotedCookieValues } from '../bodies/cookie.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -930,8 +930,8 @@ export class Transaction {
     if (this.matchedVars.length !== 0) this.matchedVars = NO_MATCHED_VARS;
     // A nolog rule's record carries no matched values: none are collected for it.
     const collected = rule.log === false ? undefined : this.collected;
-    // Setting an array's length goes through a runtime call even when it is already 0.
-    if (collected && collected.length !== 0) collected.length = 0;
+    // clearList keeps the list's room (length 0 frees it) and makes no runtime call when empty.
+    if (collected !== undefined) clearList(collected);
     // Each link's non-disruptive actions run as soon as it matches (once per matched value),
     // before the next link is evaluated: CRS chains read TX values their starter just set.
     for (let link: Rule | undefined = rule; link; link = link.chained) {
@@ -1488,7 +1488,7 @@ export class Transaction {
     for (let s = link.multiMatch ? 0 : last; s <= last; s++) {
       const input = stages[s]!;
       if (link.multiMatch && s > 0 && stages.indexOf(input) < s) continue;
-      if (ctx.captures.length !== 0) ctx.captures.length = 0;
+      clearList(ctx.captures);
       const hit = op.compiled.evaluate(input, ctx) !== op.negated;
       if (!hit) continue;
       hitValue = true;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { atoi, compileOperator, operatorNames, type OperatorContext } from '../../../src/waf/operators/index.ts';
+import { atoi, clearList, compileOperator, operatorNames, type OperatorContext } from '../../../src/waf/operators/index.ts';
 import { PhraseMatcher } from '../../../src/waf/operators/pm.ts';
 import { prefilter } from '../../../src/waf/regex/prefilter.ts';
 
@@ -128,6 +128,21 @@ describe('@rx', () => {
       assert.equal(op.evaluate(input, plain), true);
       assert.deepEqual(plain.captures, []);
     }
+  });
+  it('clearList empties a list of any length and leaves no value behind (captures, matched data)', () => {
+    for (const n of [0, 1, 2, 17, 40]) {
+      const list: unknown[] = Array.from({ length: n }, (_, i) => `v${i}`);
+      clearList(list);
+      assert.equal(list.length, 0);
+      assert.equal(0 in list, false);
+      list.push('a', 'b');
+      assert.deepEqual(list, ['a', 'b']);
+    }
+    // a capture after a longer one: only the new values
+    const c = ctx({}, true);
+    run('rx', '(a)(b)(c)', 'abc', c);
+    run('rx', '(x)', 'x', c);
+    assert.deepEqual(c.captures, ['x', 'x']);
   });
   it('rejects look-ahead with a clear error', () => {
     assert.throws(() => compileOperator('rx', 'a(?!b)'), /@rx .*look-around/);
