@@ -1521,18 +1521,34 @@ export class Transaction {
     const kept = item.stages;
     if (kept !== undefined) {
       const stages = keptStages(kept, tId);
+      if (stages === UNCHANGED) {
+        this.untransformed[0] = value;
+        return this.untransformed;
+      }
       if (stages !== undefined) return stages;
     }
-    // Sized up front, not a literal grown by push: with `[value]` + push, 7 of 9 in-process
-    // gateways promoted ~8 KiB a GET (the arrays and what they hold survived scavenges, a
-    // V8 state per process), with this 0 of 8 (docs/waf.md, "eighteenth session").
-    const fresh = new Array<string>(ts.length + 1);
-    fresh[0] = value;
+    // Made at the first step that changes the value, sized up front (not a literal grown by push:
+    // with `[value]` + push, 7 of 9 in-process gateways promoted ~8 KiB a GET, docs/waf.md,
+    // "eighteenth session"). A chain that changes nothing (24 of 32 computed a CRS GET) makes no
+    // array: its stages are all the value, which matchValue reads as the value alone (the last
+    // stage is the value; with multiMatch every later stage repeats the first).
+    let fresh: string[] | undefined;
     let cur = value;
     for (let i = 0; i < ts.length; i++) {
       const fn = ts[i]!.fn;
-      cur = cur.length < LONG_STEP ? fn(cur) : this.longStep(fn, cur);
-      fresh[i + 1] = cur;
+      const out = cur.length < LONG_STEP ? fn(cur) : this.longStep(fn, cur);
+      if (fresh === undefined) {
+        if (out === value) continue;
+        fresh = new Array<string>(ts.length + 1);
+        for (let k = 0; k <= i; k++) fresh[k] = value;
+      }
+      fresh[i + 1] = out;
+      cur = out;
+    }
+    if (fresh === undefined) {
+      keepStages(item, kept, tId, UNCHANGED);
+      this.untransformed[0] = value;
+      return this.untransformed;
     }
     keepStages(item, kept, tId, fresh);
     return fresh;
@@ -2134,6 +2150,9 @@ const LONG_STEP = 256;
 const NO_ITEMS: Item[] = [];
 /** A value, then its transformation stages in order. */
 type Stages = readonly string[];
+
+/** Kept for a chain that changed nothing of an item's value (transform gives the value alone). */
+const UNCHANGED: Stages = [];
 
 /** An item's stages for a chain id (Item.stages): one chain's as an (id, stages) pair, more
  * chains' in an array by chain id. Most items see one chain (7 of 10 a CRS GET): a pair, not an

@@ -48,6 +48,21 @@ describe('transformation stages kept by chain', () => {
     assert.deepEqual(matched(text, '/p?a=%20AbC%2541%20', 2), [want, want]);
   });
 
+  it('chains that change nothing (no stages array kept) beside chains that change the value at a later step', () => {
+    const text = [
+      'SecRule ARGS:a "@streq abc" "id:1,phase:1,pass,log,t:none,t:lowercase,setvar:tx.mv=%{MATCHED_VAR}"',
+      'SecRule ARGS:a "@streq ABC" "id:2,phase:1,pass,log,t:none,t:lowercase,t:uppercase"',
+      'SecRule ARGS:a "@streq abc" "id:3,phase:1,pass,log,t:none,t:lowercase,t:uppercase,multiMatch"',
+      'SecRule ARGS:a "@streq abc" "id:4,phase:1,pass,log,t:none,t:lowercase,t:uppercase"',
+      'SecRule ARGS:a "@streq abc" "id:5,phase:1,pass,log,t:none,t:trim,multiMatch"',
+      'SecRule ARGS:a "@streq abc" "id:6,phase:1,pass,log,t:none,t:lowercase"',
+      'SecRule ARGS:a "@rx ^abc$" "id:7,phase:1,pass,log,t:none,t:trim,t:lowercase,t:removeNulls,setvar:tx.n=+1"',
+      'SecRule TX:mv "@streq abc" "id:8,phase:1,pass,log"',
+      'SecRule TX:n "@eq 1" "id:9,phase:1,pass,log"',
+    ].join('\n');
+    assert.deepEqual(matched(text, '/p?a=abc', 3), [[1, 2, 3, 5, 6, 7, 8, 9], [1, 2, 3, 5, 6, 7, 8, 9], [1, 2, 3, 5, 6, 7, 8, 9]]);
+  });
+
   it('two chains only (the pair becomes the array) and a scalar read by both', () => {
     const order = [2, 0, 2, 0];
     assert.deepEqual(matched(rules(order, 'REQUEST_BASENAME'), '/%20AbC%2541%20', 2), [[1, 2, 3, 4], [1, 2, 3, 4]]);
