@@ -1,6 +1,8 @@
 // `node --import tsx bench/tracing.ts [--rounds 3] [--duration 5] [--warmup 8] [--connections 20] [--rates 0.01,1] [--profile DIR]`
 // `node --import tsx bench/tracing.ts --mode instr [--rates 0,0.01] [--windows 5] [--requests 2000] [--baseline DIR] [--keep DIR]
 //      [--replicates R] [--export-batch 300] [--restarts 3]`
+// --rates: off, a rate, RATE:noexport / :inline / :thread, off:tp, RATE:one (one request with a sampled client
+// traceparent before the warm-up, e.g. 0:one, 0:one:noexport): bench/lib/tracing-variants.ts
 // `node --import tsx bench/tracing.ts --mode fresh [--blocks 20] [--rates 0.01,1] [--baseline DIR [--baseline-rates off,0.01]]
 //      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--interleave K] [--max-minutes M] [--json FILE]
 //      [--node-flags "--min-semi-space-size=16"] [--threads]`
@@ -89,6 +91,7 @@ import type { FreshData, FreshRun, FreshSegment } from './lib/fresh-data.ts';
 import { freshReport } from './lib/fresh-report.ts';
 import { threadSplitReport, THREAD_GROUPS } from './lib/fresh-threads.ts';
 import { blockOrder, turnOrder } from './lib/fresh-positions.ts';
+import { parseRates, SAMPLED_CLIENT_TRACEPARENT, type Variant } from './lib/tracing-variants.ts';
 
 const { values } = parseArgs({
   options: {
@@ -138,34 +141,6 @@ const repoRoot = resolve(import.meta.dirname, '..');
 const PROXY_CPU = 0;
 const LOAD_CPU = 1;
 
-interface Variant {
-  name: string;
-  /** sampling rate, or undefined for tracing off */
-  rate: number | undefined;
-  /** `RATE:noexport`: spans recorded and encoded, none sent while the gateway runs (queue and batch larger than any run, scheduled-delay an hour) */
-  noExport?: boolean;
-  /** `RATE:inline` / `RATE:thread`: `export-thread #false` (the default: the exporter's HTTP requests on the request thread) / `#true` (in a worker thread) */
-  exportThread?: boolean;
-  /**
-   * `off:tp`: tracing off, and the route's request-headers policy sets a constant `traceparent` of
-   * an unsampled root's length upstream (ordinary config, no bench-only knob): the header's cost
-   * without any of the tracing code, so `0% / off tp` is what the tracing code itself costs.
-   */
-  upstreamTraceparent?: boolean;
-}
-const rateName = (rate: number | undefined) => (rate === undefined ? 'off' : `${rate * 100}%`);
-/** "off,0.01,1,0.01:noexport,0.01:thread,off:tp" -> variants; "off" is tracing off, a number a sampling rate (`:noexport`, `:inline`, `:thread`, `off:tp`: see Variant) */
-const parseRates = (list: string): Variant[] =>
-  list.split(',').map((r) => r.trim()).filter(Boolean).map((r) => {
-    if (r === 'off:tp') return { name: 'off tp', rate: undefined, upstreamTraceparent: true };
-    const [num, suffix] = r.split(':') as [string, string | undefined];
-    const rate = num === 'off' ? undefined : Number(num);
-    if (rate !== undefined && !(rate >= 0 && rate <= 1)) throw new Error(`sampling rate ${r}: expected off or 0..1`);
-    if (suffix === undefined) return { name: rateName(rate), rate };
-    if (suffix !== 'noexport' && suffix !== 'inline' && suffix !== 'thread') throw new Error(`${r}: expected RATE, RATE:noexport, RATE:inline or RATE:thread`);
-    if (rate === undefined) throw new Error(`${r}: :${suffix} needs a sampling rate`);
-    return suffix === 'noexport' ? { name: `${rateName(rate)} noexport`, rate, noExport: true } : { name: `${rateName(rate)} ${suffix}`, rate, exportThread: suffix === 'thread' };
-  });
 // tracing off, then one variant per --rates entry (e.g. `--rates 0,0.01,1`: rate 0 isolates the unsampled path)
 const VARIANTS: Variant[] = [{ name: 'off', rate: undefined }, ...parseRates(values.rates)];
 /** --node-flags in fresh mode: given to every gateway of every block (recorded in --json; files pool only with the same flags) */
@@ -280,6 +255,8 @@ async function startGateway(o: { entry: string; root: string; v: Variant; tmp: s
     const proc = spawnPinned(`sentinel ${o.tag}`, PROXY_CPU, process.execPath, [...(o.nodeArgs ?? []), o.entry, 'run', '-c', file], { cwd: o.root, env: { ...process.env, NODE_ENV: 'production' } });
     try {
       await waitReady(proc, port, SMALL_PATH, 30_000);
+      // `RATE:one`: one request recorded (a client traceparent with flags 01) before anything else is sent
+      if (o.v.oneSampled) await sendOneSampled(port);
       return { proc, port };
     } catch (err) {
       await proc.stop();
@@ -287,6 +264,12 @@ async function startGateway(o: { entry: string; root: string; v: Variant; tmp: s
       console.error(`  sentinel ${o.tag}: a port was taken between freePort() and listen (EADDRINUSE), starting again on new ports`);
     }
   }
+}
+
+/** One GET of SMALL_PATH with a sampled client `traceparent` (`RATE:one`); refuses anything but a 200. */
+async function sendOneSampled(port: number): Promise<void> {
+  const bad = await sendFixed(port, SMALL_PATH, 1, 1, { traceparent: SAMPLED_CLIENT_TRACEPARENT });
+  if (bad !== 0) throw new Error(`the one sampled request to port ${port} was not answered 200`);
 }
 
 function pinSelf(cpu: number): void {
@@ -326,6 +309,7 @@ async function instrMode(): Promise<void> {
   const exportBatch = Number(values['export-batch']);
   if (!(Number.isInteger(exportBatch) && exportBatch >= 0)) throw new Error(`--export-batch ${values['export-batch']}: expected a whole number >= 0`);
   const warmup = Number(values['warmup-requests'] ?? 6000);
+  if (VARIANTS.some((v) => v.oneSampled)) throw new Error('--mode instr: RATE:one is for --mode fresh and time');
   const maxRestarts = Number(values.restarts);
   const concurrency = Number(values.concurrency);
   const tmp = benchScratchDir('bench-tracing-instr-');

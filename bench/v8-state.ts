@@ -25,6 +25,8 @@
 // sink in this process), alternating: does a sampling rate change what the request path runs natively?
 // `RATE:noexport` records and encodes the sampled spans but sends none while the process runs (a
 // queue and batch larger than the run, scheduled-delay an hour): is it the export or the spans?
+// `RATE:one` (e.g. `0:one`, `0:one:noexport`): one request with a sampled client traceparent before
+// the warm-up: does one recorded request change what every later one costs?
 // `RATE:thread` exports from a worker thread (`export-thread #true`), `RATE:inline` from the request
 // thread (`#false`, the default): does the exporter's undici code mix with the forwarder's?
 // --probes ic: also counts inline-cache misses (Runtime_*IC_Miss), the megamorphic load/store stubs,
@@ -41,6 +43,7 @@ import { sendFixed } from './lib/instr.ts';
 import { perfStatDuring } from './lib/perf-stat.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
 import { median } from './lib/stats.ts';
+import { parseRates, SAMPLED_CLIENT_TRACEPARENT, type Variant } from './lib/tracing-variants.ts';
 
 const { values } = parseArgs({
   options: {
@@ -175,7 +178,8 @@ const roots = [['current', REPO] as const, ...(values.baseline ? [['baseline', r
 const rates = values.tracing === undefined ? [undefined] : values.tracing.split(',').map((r) => r.trim());
 const sink = values.tracing === undefined ? undefined : await startOtlpSink();
 /** [label, root, tracing]: each tree once per --tracing entry */
-const rateLabel = (r: string) => (r === 'off' ? 'off' : `${Number(r.split(':')[0]) * 100}%${r.endsWith(':noexport') ? ' noexport' : r.endsWith(':inline') ? ' inline' : r.endsWith(':thread') ? ' thread' : ''}`);
+const variantOf = (r: string): Variant => parseRates(r)[0]!;
+const rateLabel = (r: string) => variantOf(r).name;
 const NO_EXPORT = 'max-queue-size 10000000; max-export-batch-size 10000000; scheduled-delay "3600s"';
 /** `RATE:inline` / `RATE:thread`: the exporter's HTTP requests on the request thread (the default) / in the export thread */
 const INLINE = 'export-thread #false';
@@ -183,8 +187,9 @@ const THREAD = 'export-thread #true';
 const trees = roots.flatMap(([t, root]) =>
   rates.map((r) => {
     const label = r === undefined ? t : roots.length > 1 ? `${t} ${rateLabel(r)}` : rateLabel(r);
-    const tracing = r === undefined || r === 'off' ? undefined : { endpoint: `http://127.0.0.1:${sink!.port}`, rate: Number(r.split(':')[0]), extra: r.endsWith(':noexport') ? NO_EXPORT : r.endsWith(':inline') ? INLINE : r.endsWith(':thread') ? THREAD : undefined };
-    return [label, root, tracing] as const;
+    const v = r === undefined ? undefined : variantOf(r);
+    const tracing = v?.rate === undefined ? undefined : { endpoint: `http://127.0.0.1:${sink!.port}`, rate: v.rate, extra: v.noExport ? NO_EXPORT : v.exportThread === false ? INLINE : v.exportThread ? THREAD : undefined };
+    return [label, root, tracing, v?.oneSampled === true] as const;
   }),
 );
 const n = Number(values.requests);
@@ -204,9 +209,11 @@ const perReq = new Map<string, Map<string, number[]>>(trees.map(([t]) => [t, new
 
 console.log(`${values.processes} fresh gateways per tree, /${values.path}: ${warmup} warm-up requests, then ${n} counted (${concurrency} keep-alive connections)${values['access-log'] ? ', access log on' : ''}${values['mixed-query'] ? ', every other request with a query string' : ''}`);
 for (let i = 0; i < Number(values.processes); i++) {
-  for (const [tree, root, tracing] of trees) {
+  for (const [tree, root, tracing, oneSampled] of trees) {
     const dir = join(tmp, `${tree.replace(/[ %]/g, '_')}${i}`);
     const side = await startHopSide(`${tree}${i}`, root, { dir, originPort, gatewayCpu: null, agentCpu: null, nodeFlags, tracing, ...(values['access-log'] ? { accessLogFile: join(dir, 'access.log') } : {}) });
+    // `RATE:one`: one request recorded (a client traceparent with flags 01) before the warm-up
+    if (oneSampled && (await sendFixed(side.port, `/${values.path}`, 1, 1, { traceparent: SAMPLED_CLIENT_TRACEPARENT })) !== 0) throw new Error('the one sampled request was not answered 200');
     const warm = values.probes === 'ic' ? new Map(PROBES.map(([e]) => [e, Number.NaN])) : (await countProbes(side.gateway.pid, () => send(side.port, warmup))).counts;
     if (values.probes === 'ic') await send(side.port, warmup);
     if (values.stacks) await printStacks(side.gateway.pid, () => send(side.port, n));
