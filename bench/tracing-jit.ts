@@ -16,7 +16,7 @@ import { benchScratchDir } from './lib/processes.ts';
 import { sendFixed } from './lib/instr.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
 import { collectLines } from './lib/gc-trace.ts';
-import { parseRates, SAMPLED_CLIENT_TRACEPARENT } from './lib/tracing-variants.ts';
+import { parseRates, loneRequestTraceparent } from './lib/tracing-variants.ts';
 import { readFileSync } from 'node:fs';
 
 /** The main thread's user and system clock ticks (/proc/PID/task/PID/stat fields 14 and 15). */
@@ -77,7 +77,8 @@ for (let i = 1; i <= Number(values.processes); i++) {
       ...(v.rate === undefined ? {} : { tracing: { endpoint: `http://127.0.0.1:${sink.port}`, rate: v.rate, extra: v.noExport ? NO_EXPORT : undefined } }),
     });
     const lines = collectLines(side.gateway.child.stdout!);
-    if (v.oneSampled && (await sendFixed(side.port, '/pass', 1, 1, { traceparent: SAMPLED_CLIENT_TRACEPARENT })) !== 0) throw new Error('the one sampled request failed');
+    const lone = loneRequestTraceparent(v);
+    if (lone !== undefined && (await sendFixed(side.port, '/pass', 1, 1, { traceparent: lone })) !== 0) throw new Error('the lone request failed');
     const bad1 = await sendFixed(side.port, '/pass', Number(values.warmup), Number(values.concurrency));
     await new Promise((r) => setTimeout(r, 200));
     const mark = lines.length;

@@ -2,7 +2,8 @@
 // `node --import tsx bench/tracing.ts --mode instr [--rates 0,0.01] [--windows 5] [--requests 2000] [--baseline DIR] [--keep DIR]
 //      [--replicates R] [--export-batch 300] [--restarts 3]`
 // --rates: off, a rate, RATE:noexport / :inline / :thread, off:tp, RATE:one (one request with a sampled client
-// traceparent before the warm-up, e.g. 0:one, 0:one:noexport): bench/lib/tracing-variants.ts
+// traceparent before the warm-up, e.g. 0:one, 0:one:noexport; RATE:lone the same request unsampled, its
+// control): bench/lib/tracing-variants.ts
 // `node --import tsx bench/tracing.ts --mode fresh [--blocks 20] [--rates 0.01,1] [--baseline DIR [--baseline-rates off,0.01]]
 //      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--interleave K] [--max-minutes M] [--json FILE]
 //      [--node-flags "--min-semi-space-size=16"] [--threads]`
@@ -91,7 +92,7 @@ import type { FreshData, FreshRun, FreshSegment } from './lib/fresh-data.ts';
 import { freshReport } from './lib/fresh-report.ts';
 import { threadSplitReport, THREAD_GROUPS } from './lib/fresh-threads.ts';
 import { blockOrder, turnOrder } from './lib/fresh-positions.ts';
-import { parseRates, SAMPLED_CLIENT_TRACEPARENT, type Variant } from './lib/tracing-variants.ts';
+import { parseRates, loneRequestTraceparent, type Variant } from './lib/tracing-variants.ts';
 
 const { values } = parseArgs({
   options: {
@@ -256,7 +257,8 @@ async function startGateway(o: { entry: string; root: string; v: Variant; tmp: s
     try {
       await waitReady(proc, port, SMALL_PATH, 30_000);
       // `RATE:one`: one request recorded (a client traceparent with flags 01) before anything else is sent
-      if (o.v.oneSampled) await sendOneSampled(port);
+      const lone = loneRequestTraceparent(o.v);
+      if (lone !== undefined) await sendLone(port, lone);
       return { proc, port };
     } catch (err) {
       await proc.stop();
@@ -266,10 +268,10 @@ async function startGateway(o: { entry: string; root: string; v: Variant; tmp: s
   }
 }
 
-/** One GET of SMALL_PATH with a sampled client `traceparent` (`RATE:one`); refuses anything but a 200. */
-async function sendOneSampled(port: number): Promise<void> {
-  const bad = await sendFixed(port, SMALL_PATH, 1, 1, { traceparent: SAMPLED_CLIENT_TRACEPARENT });
-  if (bad !== 0) throw new Error(`the one sampled request to port ${port} was not answered 200`);
+/** One GET of SMALL_PATH with a client `traceparent` (`RATE:one`: sampled, `RATE:lone`: not); refuses anything but a 200. */
+async function sendLone(port: number, traceparent: string): Promise<void> {
+  const bad = await sendFixed(port, SMALL_PATH, 1, 1, { traceparent });
+  if (bad !== 0) throw new Error(`the lone request to port ${port} was not answered 200`);
 }
 
 function pinSelf(cpu: number): void {
@@ -309,7 +311,7 @@ async function instrMode(): Promise<void> {
   const exportBatch = Number(values['export-batch']);
   if (!(Number.isInteger(exportBatch) && exportBatch >= 0)) throw new Error(`--export-batch ${values['export-batch']}: expected a whole number >= 0`);
   const warmup = Number(values['warmup-requests'] ?? 6000);
-  if (VARIANTS.some((v) => v.oneSampled)) throw new Error('--mode instr: RATE:one is for --mode fresh and time');
+  if (VARIANTS.some((v) => loneRequestTraceparent(v) !== undefined)) throw new Error('--mode instr: RATE:one and RATE:lone are for --mode fresh and time');
   const maxRestarts = Number(values.restarts);
   const concurrency = Number(values.concurrency);
   const tmp = benchScratchDir('bench-tracing-instr-');

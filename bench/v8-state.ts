@@ -26,7 +26,8 @@
 // `RATE:noexport` records and encodes the sampled spans but sends none while the process runs (a
 // queue and batch larger than the run, scheduled-delay an hour): is it the export or the spans?
 // `RATE:one` (e.g. `0:one`, `0:one:noexport`): one request with a sampled client traceparent before
-// the warm-up: does one recorded request change what every later one costs?
+// the warm-up: does one recorded request change what every later one costs? (`RATE:lone`: the same
+// request unsampled, the control)
 // `RATE:thread` exports from a worker thread (`export-thread #true`), `RATE:inline` from the request
 // thread (`#false`, the default): does the exporter's undici code mix with the forwarder's?
 // --probes ic: also counts inline-cache misses (Runtime_*IC_Miss), the megamorphic load/store stubs,
@@ -43,7 +44,7 @@ import { sendFixed } from './lib/instr.ts';
 import { perfStatDuring } from './lib/perf-stat.ts';
 import { startOtlpSink } from './lib/otlp-sink.ts';
 import { median } from './lib/stats.ts';
-import { parseRates, SAMPLED_CLIENT_TRACEPARENT, type Variant } from './lib/tracing-variants.ts';
+import { parseRates, loneRequestTraceparent, type Variant } from './lib/tracing-variants.ts';
 
 const { values } = parseArgs({
   options: {
@@ -189,7 +190,7 @@ const trees = roots.flatMap(([t, root]) =>
     const label = r === undefined ? t : roots.length > 1 ? `${t} ${rateLabel(r)}` : rateLabel(r);
     const v = r === undefined ? undefined : variantOf(r);
     const tracing = v?.rate === undefined ? undefined : { endpoint: `http://127.0.0.1:${sink!.port}`, rate: v.rate, extra: v.noExport ? NO_EXPORT : v.exportThread === false ? INLINE : v.exportThread ? THREAD : undefined };
-    return [label, root, tracing, v?.oneSampled === true] as const;
+    return [label, root, tracing, v === undefined ? undefined : loneRequestTraceparent(v)] as const;
   }),
 );
 const n = Number(values.requests);
@@ -209,11 +210,11 @@ const perReq = new Map<string, Map<string, number[]>>(trees.map(([t]) => [t, new
 
 console.log(`${values.processes} fresh gateways per tree, /${values.path}: ${warmup} warm-up requests, then ${n} counted (${concurrency} keep-alive connections)${values['access-log'] ? ', access log on' : ''}${values['mixed-query'] ? ', every other request with a query string' : ''}`);
 for (let i = 0; i < Number(values.processes); i++) {
-  for (const [tree, root, tracing, oneSampled] of trees) {
+  for (const [tree, root, tracing, lone] of trees) {
     const dir = join(tmp, `${tree.replace(/[ %]/g, '_')}${i}`);
     const side = await startHopSide(`${tree}${i}`, root, { dir, originPort, gatewayCpu: null, agentCpu: null, nodeFlags, tracing, ...(values['access-log'] ? { accessLogFile: join(dir, 'access.log') } : {}) });
     // `RATE:one`: one request recorded (a client traceparent with flags 01) before the warm-up
-    if (oneSampled && (await sendFixed(side.port, `/${values.path}`, 1, 1, { traceparent: SAMPLED_CLIENT_TRACEPARENT })) !== 0) throw new Error('the one sampled request was not answered 200');
+    if (lone !== undefined && (await sendFixed(side.port, `/${values.path}`, 1, 1, { traceparent: lone })) !== 0) throw new Error('the lone request was not answered 200');
     const warm = values.probes === 'ic' ? new Map(PROBES.map(([e]) => [e, Number.NaN])) : (await countProbes(side.gateway.pid, () => send(side.port, warmup))).counts;
     if (values.probes === 'ic') await send(side.port, warmup);
     if (values.stacks) await printStacks(side.gateway.pid, () => send(side.port, n));

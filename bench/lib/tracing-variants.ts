@@ -23,16 +23,21 @@ export interface Variant {
    * costs? (docs/tracing.md "Session 30")
    */
   oneSampled?: boolean;
+  /**
+   * `RATE:lone`: the control for `:one`: the same lone request before the warm-up with the same
+   * client `traceparent` flagged NOT sampled (flags 00), so that what differs is the recording only.
+   */
+  loneUnsampled?: boolean;
 }
 
 export const rateName = (rate: number | undefined): string => (rate === undefined ? 'off' : `${rate * 100}%`);
 
-const SUFFIXES = ['noexport', 'inline', 'thread', 'one'] as const;
+const SUFFIXES = ['noexport', 'inline', 'thread', 'one', 'lone'] as const;
 
 /**
  * "off,0.01,1,0.01:noexport,0.01:thread,off:tp,0:one,0:one:noexport" -> variants; "off" is tracing
  * off, a number a sampling rate, then suffixes (see Variant): at most one of noexport / inline /
- * thread, and `one`.
+ * thread, and one of `one` / `lone`.
  */
 export function parseRates(list: string): Variant[] {
   return list
@@ -49,10 +54,11 @@ export function parseRates(list: string): Variant[] {
       if (rate === undefined) throw new Error(`${r}: :${suffixes.join(':')} needs a sampling rate`);
       let exportKind: string | undefined;
       for (const s of suffixes) {
-        if (!(SUFFIXES as readonly string[]).includes(s)) throw new Error(`${r}: expected RATE, RATE:noexport, RATE:inline, RATE:thread, RATE:one or RATE:one:noexport`);
-        if (s === 'one') {
-          if (v.oneSampled) throw new Error(`${r}: :one twice`);
-          v.oneSampled = true;
+        if (!(SUFFIXES as readonly string[]).includes(s)) throw new Error(`${r}: expected RATE, RATE:noexport, RATE:inline, RATE:thread, RATE:one, RATE:lone or RATE:one:noexport`);
+        if (s === 'one' || s === 'lone') {
+          if (v.oneSampled || v.loneUnsampled) throw new Error(`${r}: at most one of :one, :lone`);
+          if (s === 'one') v.oneSampled = true;
+          else v.loneUnsampled = true;
         } else {
           if (exportKind !== undefined) throw new Error(`${r}: at most one of :noexport, :inline, :thread`);
           exportKind = s;
@@ -67,3 +73,10 @@ export function parseRates(list: string): Variant[] {
 
 /** The client `traceparent` of a `RATE:one` gateway's one sampled request (the W3C example ids, flags 01). */
 export const SAMPLED_CLIENT_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+/** `RATE:lone`'s: the same ids, flags 00 */
+export const UNSAMPLED_CLIENT_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+
+/** The client `traceparent` of the lone request a variant gets before its warm-up, if any. */
+export function loneRequestTraceparent(v: Variant): string | undefined {
+  return v.oneSampled ? SAMPLED_CLIENT_TRACEPARENT : v.loneUnsampled ? UNSAMPLED_CLIENT_TRACEPARENT : undefined;
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRates } from '../../../bench/lib/tracing-variants.ts';
+import { loneRequestTraceparent, parseRates } from '../../../bench/lib/tracing-variants.ts';
 
 test('parseRates: rates, off, and the suffixes (one sampled request included)', () => {
   const cases: [string, unknown[]][] = [
@@ -12,6 +12,7 @@ test('parseRates: rates, off, and the suffixes (one sampled request included)', 
     ['off:tp', [{ name: 'off tp', rate: undefined, upstreamTraceparent: true }]],
     ['0:one', [{ name: '0% one', rate: 0, oneSampled: true }]],
     ['0:one:noexport', [{ name: '0% one noexport', rate: 0, oneSampled: true, noExport: true }]],
+    ['0:lone', [{ name: '0% lone', rate: 0, loneUnsampled: true }]],
     ['0:noexport:one', [{ name: '0% noexport one', rate: 0, noExport: true, oneSampled: true }]],
     [' 0 , 0:one ', [{ name: '0%', rate: 0 }, { name: '0% one', rate: 0, oneSampled: true }]],
   ];
@@ -19,7 +20,13 @@ test('parseRates: rates, off, and the suffixes (one sampled request included)', 
 });
 
 test('parseRates: refuses what it cannot read', () => {
-  for (const bad of ['2', '-0.1', 'x', ':one', 'off:one', 'off:noexport', '0:two', '0:one:one', '0:noexport:thread']) {
+  for (const bad of ['2', '-0.1', 'x', ':one', 'off:one', 'off:noexport', '0:two', '0:one:one', '0:one:lone', '0:noexport:thread', 'off:lone']) {
     assert.throws(() => parseRates(bad), Error, bad);
   }
+});
+
+test('loneRequestTraceparent: flags 01 for :one, 00 for :lone, none otherwise', () => {
+  assert.match(loneRequestTraceparent(parseRates('0:one')[0]!)!, /-01$/);
+  assert.match(loneRequestTraceparent(parseRates('0:lone')[0]!)!, /-00$/);
+  assert.equal(loneRequestTraceparent(parseRates('0.01')[0]!), undefined);
 });
