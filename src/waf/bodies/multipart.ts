@@ -61,6 +61,14 @@ export function parseBoundary(contentType: string): Boundary {
   if (matches.length === 0) throw new MultipartError('multipart: no boundary in Content-Type');
   if (matches.length > 1) throw new MultipartError('multipart: more than one boundary in Content-Type');
   const m = matches[0]!;
+  // Other readers find the boundary elsewhere (session 30 WAF evasion audit): PHP's rfc1867 takes
+  // the first "boundary" anywhere in the header (`xboundary=B; boundary=A` is B to it), Go's
+  // mime.ParseMediaType lets RFC 2231's `boundary*=utf-8''B` / `boundary*0=` override
+  // `boundary=A`, PHP and Rack end a value at ','. A body can then hold one set of parts for the
+  // WAF and another for the application: refused, as ModSecurity refuses them (400).
+  const valueAt = m.index! + m[0].length - (m[3] ?? '').length;
+  const others = contentType.slice(0, valueAt) + contentType.slice(valueAt + (m[3] ?? '').length);
+  if ((others.match(/boundary/gi) ?? []).length > 1) throw new MultipartError('multipart: "boundary" more than once in Content-Type');
   let raw = (m[3] ?? '').replace(/\s+$/, '');
   let whitespace = (m[1] ?? '') !== '' || (m[2] ?? '') !== '';
   let quoted = false;
@@ -72,6 +80,7 @@ export function parseBoundary(contentType: string): Boundary {
   if (raw === '') throw new MultipartError('multipart: empty boundary');
   if (raw.length > 70) throw new MultipartError('multipart: boundary longer than 70 characters');
   if (/[^\x20-\x7e]/.test(raw)) throw new MultipartError('multipart: invalid character in boundary');
+  if (/[,\\"]/.test(raw)) throw new MultipartError('multipart: a boundary other parsers read differently (",", "\\" or a quote)');
   if (/\s/.test(raw)) whitespace = true;
   return { value: raw, quoted, whitespace };
 }

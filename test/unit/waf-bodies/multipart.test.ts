@@ -206,6 +206,39 @@ describe('parseMultipart: evasion flags', () => {
     });
   }
 
+  // Session 30 WAF evasion audit: PHP's rfc1867 takes the first "boundary" anywhere in the header,
+  // Go's mime.ParseMediaType lets RFC 2231's boundary* override boundary=, PHP and Rack end a value
+  // at ','. Each would read other parts than these (the SQLi field q hidden in a file's content).
+  const hidden = crlf('--AAA', 'Content-Disposition: form-data; name="x"; filename="a.txt"', '', '--BBB', 'Content-Disposition: form-data; name="q"', '', "1' OR 1=1--", '--BBB--', '', '--AAA--', '');
+  for (const ct of [
+    'multipart/form-data; xboundary=BBB; boundary=AAA',
+    'multipart/form-data; foo=boundary=BBB; boundary=AAA',
+    'multipart/form-data; charset="boundary=BBB"; boundary=AAA',
+    "multipart/form-data; boundary=AAA; boundary*=utf-8''BBB",
+    'multipart/form-data; boundary*0=BB; boundary*1=B; boundary=AAA',
+    'multipart/form-data; boundary=AAA; BOUNDARY*=BBB',
+  ]) {
+    it(`a boundary another parser reads elsewhere: ${ct}`, () => {
+      const r = parseMultipart(hidden, ct);
+      assert.match(r.error ?? '', /"boundary" more than once/);
+      assert.equal(r.flags.REQBODY_PROCESSOR_ERROR, 1);
+    });
+  }
+  for (const ct of ['multipart/form-data; boundary=AAA,BBB', 'multipart/form-data; boundary="AAA,BBB"', 'multipart/form-data; boundary="AAA\\"BBB"']) {
+    it(`a boundary value other parsers cut or unescape: ${ct}`, () => {
+      assert.match(parseMultipart(hidden, ct).error ?? '', /read differently/);
+    });
+  }
+  it('"boundary" inside the boundary (Firefox\'s geckoformboundary) and in another case is one boundary', () => {
+    for (const b of ['----geckoformboundary9f1c2d', '----WebKitFormBoundaryAbC123']) {
+      for (const ct of [`multipart/form-data; boundary=${b}`, `multipart/form-data; BOUNDARY=${b}`, `multipart/form-data; charset=utf-8; boundary=${b}`]) {
+        const r = parseMultipart(crlf(`--${b}`, ...part, `--${b}--`, ''), ct);
+        assert.equal(r.error, undefined, ct);
+        assert.deepEqual(r.args, [['a', 'v']]);
+      }
+    }
+  });
+
   it('still reports what it parsed before an error', () => {
     const r = parseMultipart(crlf('--XyZ', ...part, '--XyZ', 'bad header', '', 'x', '--XyZ--'), CT);
     assert.deepEqual(r.args, [['a', 'v']]);
