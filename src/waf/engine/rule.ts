@@ -14,6 +14,8 @@ export interface OperatorContext {
 
 export interface CompiledOperator {
   evaluate(input: string, ctx: OperatorContext): boolean;
+  /** See operators/index.ts: a constant @rx pattern's prefilter index, else -1. */
+  readonly prefilter: number;
 }
 
 /** A variable selector of a rule, with its key matcher compiled. */

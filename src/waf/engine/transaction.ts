@@ -12,6 +12,7 @@ import { CAPTURE_KEYS, CAPTURE_SLOTS, chainCount, keyMatches, scalarSlotCount, s
 import { processBody, type BodyProcessor } from './body.ts';
 import { sniffBody } from '../bodies/sniff.ts';
 import { clearList, compileOperator } from '../operators/index.ts';
+import { prefilter } from '../regex/prefilter.ts';
 import { parseUrlEncoded, semicolonPairs } from '../bodies/urlencoded.ts';
 import { looseCookiePairs, quotedCookieValues } from '../bodies/cookie.ts';
 import { currentTransaction } from '../seen-before.ts';
@@ -1386,11 +1387,22 @@ export class Transaction {
     const fresh = this.groupItems!;
     const vars = this.groupVars!;
     const end = g.freshEnd;
+    // A constant @rx pattern asks the prefilter first (operators/index.ts) and misses on its 0:
+    // asked here on the last stage, a miss skips matchValue and the operator's call (nothing else
+    // happens on a miss). Not for a negated operator (0 is its hit) or multiMatch (every stage).
+    const pf = op.negated || link.multiMatch ? -1 : op.compiled.prefilter;
     let matched = false;
     for (let i = g.freshStart; i < end; i++) {
       const item = fresh[i]!;
       const entry = memo.of(item);
       if (entry !== undefined && knownMiss(entry.bits, linkIndex)) continue;
+      if (pf >= 0) {
+        const stages = this.transform(link, item);
+        if (prefilter.answer(pf, stages[stages.length - 1]!) === 0) {
+          if (entry !== undefined) setMiss(entry, linkIndex);
+          continue;
+        }
+      }
       const v = vars[i]!;
       if (this.matchValue(link, op, v, !v.scalar, item, collected)) matched = true;
       else if (entry !== undefined) setMiss(entry, linkIndex);

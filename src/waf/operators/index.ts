@@ -23,6 +23,10 @@ export interface OperatorContext {
 export interface CompiledOperator {
   readonly name: string;
   evaluate(input: string, ctx: OperatorContext): boolean;
+  /** A constant @rx pattern's prefilter index (regex/prefilter.ts), else -1: evaluate() asks
+   * `prefilter.answer(prefilter, input)` first and returns false on 0, so a caller may ask it
+   * itself and skip the call on a known miss. */
+  readonly prefilter: number;
 }
 
 export interface OperatorOptions {
@@ -142,6 +146,14 @@ const DENSE_PROBES = ['', '0', '1234', 'abc', 'a b', '/', 'x.y', 'a=b&c=d', 'GET
 /** How many probes a dense pattern matches. */
 const DENSE_AT = 3;
 
+/** The prefilter index an operator function asks first (compileOperator reads it). */
+const PREFILTERED = new WeakMap<object, number>();
+
+function withPrefilter<F extends object>(index: number, fn: F): F {
+  PREFILTERED.set(fn, index);
+  return fn;
+}
+
 function rxFactory(param: string, opts: OperatorOptions): (input: string, ctx: OperatorContext) => boolean {
   if (!hasMacro(param)) {
     // Constant pattern: the shared RE2.Set prefilter answers most calls without this regex.
@@ -157,7 +169,7 @@ function rxFactory(param: string, opts: OperatorOptions): (input: string, ctx: O
       };
     }
     const index = prefilter.register(re.source, opts.group, DENSE_PROBES.filter((p) => re.test(p)).length >= DENSE_AT);
-    return (input, ctx) => {
+    return withPrefilter(index, (input, ctx) => {
       const known = prefilter.answer(index, input);
       if (known === 0) return false;
       if (known === 1 && !ctx.capture) return true;
@@ -166,7 +178,7 @@ function rxFactory(param: string, opts: OperatorOptions): (input: string, ctx: O
       if (!m) return false;
       setCaptures(ctx, m);
       return true;
-    };
+    });
   }
   const regex = withParam(param, (p) => compileRegex(p, RX_OPTIONS));
   return (input, ctx) => {
@@ -393,5 +405,5 @@ export function compileOperator(name: string, param: string, opts: OperatorOptio
       cause: e,
     });
   }
-  return { name: canonical, evaluate };
+  return { name: canonical, evaluate, prefilter: PREFILTERED.get(evaluate) ?? -1 };
 }
