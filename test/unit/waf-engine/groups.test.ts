@@ -102,6 +102,48 @@ SecRule ARGS|REQUEST_COOKIES|REQUEST_HEADERS:User-Agent "@rx ^[0-9]+$" "id:12,ph
     assert.ok(used > 0, 'the grouped path was taken');
   });
 
+  it('constant @rx links ask the prefilter in the grouped loop: transformations, negation, multiMatch, captures', () => {
+    const rules = `SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx attack" "id:10,phase:2,pass,log,t:none,t:lowercase,msg:'a %{MATCHED_VAR}',setvar:tx.score=+1"
+SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx ^(ev)il" "id:11,phase:2,pass,log,capture,t:none,t:urlDecodeUni,msg:'e %{TX.1}',setvar:tx.cap=%{TX.1}"
+SecRule ARGS|REQUEST_HEADERS:User-Agent "!@rx ^[a-z0-9 ]+$" "id:12,phase:2,pass,log,msg:'odd %{MATCHED_VAR}'"
+SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx <x>" "id:13,phase:2,pass,log,multiMatch,t:none,t:urlDecodeUni,msg:'mm %{MATCHED_VAR}'"
+SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx \\d{3}" "id:14,phase:2,pass,log,t:none,t:removeWhitespace,msg:'d %{MATCHED_VAR}'"`;
+    const headers: [string, string][] = [['User-Agent', 'curl']];
+    // A fresh value every link misses is answered by the prefilter: no matchValue call for it
+    // (the outcomes' probe rules, ids 99xx, are not counted).
+    const p = Transaction.prototype as unknown as { matchValue(...a: unknown[]): boolean };
+    const matchValue = p.matchValue;
+    let calls = 0;
+    p.matchValue = function (this: unknown, ...a: unknown[]): boolean {
+      if ((a[0] as Rule).id < 100) calls++;
+      return matchValue.apply(this, a);
+    };
+    try {
+      compare(rules, repeat({ uri: '/?q=shoes', headers }), 'warm');
+      setGrouping(true);
+      calls = 0;
+      const text = `${HEAD}\n${rules}\n${PROBES}`;
+      const waf = wafFromText(text);
+      for (const r of repeat({ uri: '/?q=shoes', headers })) outcome(waf, r);
+      calls = 0;
+      outcome(waf, { uri: '/?q=boots', headers });
+      // Only the negated link (12, its prefilter's 0 is a hit) and the multiMatch one (13, every
+      // stage) evaluate the new value.
+      assert.equal(calls, 2, 'matchValue calls for a fresh value every prefiltered link misses');
+    } finally {
+      p.matchValue = matchValue;
+    }
+    const used = compare(rules, [
+      ...repeat({ uri: '/?q=shoes', headers }),
+      { uri: '/?q=ATTACK', headers },
+      { uri: '/?q=%65vil&r=evil', headers },
+      { uri: '/?q=Shoes!', headers },
+      { uri: '/?q=%3Cx%3E', headers },
+      { uri: '/?q=1%202%203&z=12%203', headers: [['User-Agent', 'evil 123']] },
+    ], 'prefiltered');
+    assert.ok(used > 0, 'the grouped path was taken');
+  });
+
   it('a negated operator: an absent target never matches, a present one does', () => {
     const rules = `SecRule REQUEST_HEADERS:X-Absent "!@rx foo" "id:10,phase:1,pass,log,msg:'absent 1'"
 SecRule REQUEST_HEADERS:X-Absent "!@rx bar" "id:11,phase:1,pass,log,msg:'absent 2'"
