@@ -24,9 +24,9 @@ Usage:
                                 which route a request takes and why (each candidate in evaluation order
                                 and the condition that failed), then its filters, agents, limits, cache,
                                 upstream and balancing; exit 0 matched, 1 no route, 2 config error
-  sentinel migrate -c FILE [--write|-w]
+  sentinel migrate -c FILE [--write]
                                 rewrite deprecated forms (server -> system, legacy keys and spellings) into
-                                current ones and print a unified diff; --write saves it; exit 2 when FILE
+                                current ones and print a unified diff; --write (-w) saves it; exit 2 when FILE
                                 cannot be loaded (e.g. a schema-version newer than this gateway reads)
 
 Options:
