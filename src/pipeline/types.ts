@@ -254,6 +254,8 @@ export interface GenerationServices {
    * that make requests of their own (a cache's background refresh). Valid once the generation is built.
    */
   routeUpstream?(routeId: string): import('../upstream/group.ts').UpstreamGroup | undefined;
+  /** this process's listeners (bound, and configured with a port): addresses a discovered target must not name */
+  ownListeners?: () => readonly import('../upstream/discovery/address-policy.ts').ListenAddress[];
 }
 
 /**

@@ -28,6 +28,7 @@ import { errorBody } from '../errors/index.ts';
 import { guardHttp2Abuse } from './http2-abuse.ts';
 import type { GatewayStatusInfo, ListenerStatus, ReloadRecord } from '../status/report.ts';
 import { hostHeaderNamesThisMachine } from '../builtins/local-host.ts';
+import { ownListenerTargetErrors, type ListenAddress } from '../upstream/discovery/address-policy.ts';
 
 /** audit lines held while the file (or stdout) is slower than the events; more are dropped and counted */
 const AUDIT_FILE_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -86,6 +87,8 @@ export class Gateway {
   private generation!: Generation;
   private generationCounter = 0;
   private readonly listeners = new Map<string, ListenerSlot>();
+  /** the listeners' and the metrics server's configured addresses with a port (known before the bind; listeners change only with a restart) */
+  private configuredListeners: ListenAddress[] = [];
   private metricsServer: http.Server | undefined;
   private accessLog: LineSink | undefined;
   private auditLog: LineSink | undefined;
@@ -121,6 +124,8 @@ export class Gateway {
     this.log = createLogger(config.observability, this.opts.logLevel);
     if (this.opts.clusterWorker) this.log = this.log.child({ worker: this.opts.clusterWorker.id });
     for (const w of config.warnings) this.log.warn(formatDiagnostic(w));
+    this.configuredListeners = configuredListeners(config);
+    this.refuseOwnListenerTargets(config);
     this.openLogs(config);
     this.generation = await this.buildGeneration(config);
     this.generation.start();
@@ -129,6 +134,8 @@ export class Gateway {
     try {
       for (const l of config.listeners) await this.openListener(l);
       if (!this.opts.clusterWorker) this.metricsServer = await serveMetrics(config, () => this.metrics.render());
+      // ephemeral ports (port 0) are known only now
+      this.refuseOwnListenerTargets(config);
     } catch (err) {
       await this.close();
       throw err;
@@ -187,6 +194,7 @@ export class Gateway {
       uploadSlots: this.uploadSlots,
       clientBudgets: this.clientBudgets,
       processShares: this.opts.clusterWorker?.workers ?? 1,
+      ownListeners: () => this.ownListeners(),
       ...(previous ? { previous } : {}),
     });
   }
@@ -326,6 +334,24 @@ export class Gateway {
     this.listeners.set(l.id, { config: l, server, runtime, limits: lim, ...(tls ? { tls } : {}) });
   }
 
+  /** This process's listeners: bound addresses (admin and metrics listeners included) and the configured ones. */
+  ownListeners(): ListenAddress[] {
+    const out = [...this.configuredListeners];
+    for (const slot of this.listeners.values()) {
+      const a = slot.server.address();
+      if (a && typeof a !== 'string') out.push({ host: a.address, port: a.port });
+    }
+    const m = this.metricsAddress();
+    if (m) out.push(m);
+    return out;
+  }
+
+  /** A static target naming one of the gateway's own listeners is a config error (docs/security.md "Session 30 (disc30)"). */
+  private refuseOwnListenerTargets(config: CompiledConfig): void {
+    const errors = ownListenerTargetErrors(config.upstreams, this.ownListeners());
+    if (errors.length > 0) throw new Error(errors.join('\n'));
+  }
+
   address(listenerId: string): { host: string; port: number } {
     const slot = this.listeners.get(listenerId);
     if (!slot) throw new Error(`no listener "${listenerId}"`);
@@ -369,6 +395,7 @@ export class Gateway {
             : loadAny(this.opts);
       for (const w of config.warnings) this.log.warn(formatDiagnostic(w));
       this.checkListenersUnchanged(old.config, config);
+      this.refuseOwnListenerTargets(config);
       next = await this.buildGeneration(config, old);
     } catch (err) {
       this.metrics.configReloads.inc({ result: 'failure' });
@@ -481,6 +508,18 @@ export class Gateway {
     await Promise.all([this.accessLog?.flushed?.(), this.auditLog?.flushed?.(), this.auditSyslog?.close()]);
     if (this.log) await waitFlushed((cb) => this.log.flush(cb));
   }
+}
+
+/** The listeners' and the standalone metrics server's configured addresses, port 0 (ephemeral) left out. */
+function configuredListeners(config: CompiledConfig): ListenAddress[] {
+  const out: ListenAddress[] = config.listeners.filter((l) => l.port !== 0).map((l) => ({ host: l.host, port: l.port }));
+  const m = config.observability.metrics;
+  if (m && m.enabled !== false && m.address) {
+    const i = m.address.lastIndexOf(':');
+    const port = Number(m.address.slice(i + 1));
+    if (port > 0) out.push({ host: m.address.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port });
+  }
+  return out;
 }
 
 /** The standalone metrics server (observability.metrics.address); undefined when not configured. */

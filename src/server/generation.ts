@@ -72,6 +72,8 @@ export interface GenerationDeps {
   clientBudgets?: ClientBudgets;
   /** how many gateway processes share the gateway-wide bounds (cluster workers; 1 alone) */
   processShares?: number;
+  /** the gateway's own listeners: discovered targets naming one are dropped */
+  ownListeners?: GenerationServices['ownListeners'];
 }
 
 const LISTENER = Symbol('sentinel.listener');
@@ -236,6 +238,7 @@ export class Generation {
       audit: this.deps.audit,
       routeFailureMode: (routeId) => this.config.routesById.get(routeId)?.failureMode ?? 'closed',
       routeUpstream: (routeId) => this.routeGroups.get(routeId),
+      ...(this.deps.ownListeners ? { ownListeners: this.deps.ownListeners } : {}),
     };
   }
 

@@ -11,6 +11,7 @@ export class UpstreamGauges {
   private readonly poolIdleGauge;
   private readonly discoveryCounter;
   private readonly discoveryGauge;
+  private readonly droppedCounter;
 
   constructor(
     private readonly upstream: string,
@@ -26,6 +27,11 @@ export class UpstreamGauges {
     this.poolSizeGauge = m.gauge('sentinel_connection_pool_size', 'Open upstream connections', ['upstream'] as const);
     this.poolIdleGauge = m.gauge('sentinel_connection_pool_idle', 'Idle upstream keep-alive connections', ['upstream'] as const);
     this.discoveryCounter = m.counter('sentinel_discovery_refresh_total', 'Discovery resolutions by result (changed, unchanged, error)', ['upstream', 'kind', 'result'] as const);
+    this.droppedCounter = m.counter(
+      'sentinel_discovery_targets_dropped_total',
+      'Discovered targets dropped at a refresh for their address (link_local, unspecified, multicast, broadcast, own_listener), counted per answer',
+      ['upstream', 'reason'] as const,
+    );
     this.discoveryGauge = m.gauge('sentinel_discovery_targets', 'Targets from the last good discovery answer', ['upstream'] as const);
   }
 
@@ -62,6 +68,10 @@ export class UpstreamGauges {
 
   discoveryRefresh(kind: string, result: 'changed' | 'unchanged' | 'error'): void {
     this.discoveryCounter.inc({ upstream: this.upstream, kind, result });
+  }
+
+  discoveryDropped(reason: string, n: number): void {
+    this.droppedCounter.inc({ upstream: this.upstream, reason }, n);
   }
 
   discoveredTargets(n: number): void {

@@ -109,7 +109,7 @@ export class UpstreamGroup {
         if (this.started) this.gauges.unpublish(t);
         this.conns.release(t);
       },
-    });
+    }, services.ownListeners);
     const lb = config['load-balancing'];
     this.algorithm = policies.balancing.algorithmName(lb);
     this.loadBalancingKey = JSON.stringify(lb ?? null);

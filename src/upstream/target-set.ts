@@ -8,6 +8,7 @@ import type { RawUpstream } from '../config/schema.ts';
 import { collectTargets, type TargetSpec } from './address.ts';
 import type { DiscoverySource } from './discovery/types.ts';
 import { mergeSpecs, planTargetSet } from './discovery/diff.ts';
+import { droppedReason, type DroppedReason, type ListenAddress } from './discovery/address-policy.ts';
 import type { UpstreamPolicies } from './policies.ts';
 import type { UpstreamGauges } from './gauges.ts';
 import { Target } from './target.ts';
@@ -37,6 +38,10 @@ export class TargetSet {
   private readonly pendingWeights = new Map<Target, number>();
   private readonly staticSpecs: TargetSpec[];
   private readonly discoveryKey: string;
+  /** `allow-link-local #true` in the discovery block */
+  private readonly allowLinkLocal: boolean;
+  /** the addresses the last answer had dropped (logged again only when they change) */
+  private droppedKey = '';
   private discoveryTimer: NodeJS.Timeout | undefined;
   private refreshing: AbortController | undefined;
   private previous: TargetSet | undefined;
@@ -52,6 +57,8 @@ export class TargetSet {
     private readonly gauges: UpstreamGauges,
     private readonly log: Logger,
     private readonly events: TargetSetEvents,
+    /** the gateway's own listeners (bound, and configured): targets a discovery answer must not name */
+    private readonly ownListeners: () => readonly ListenAddress[] = () => [],
   ) {
     this.staticSpecs = collectTargets(config);
     this.source = source;
@@ -59,6 +66,7 @@ export class TargetSet {
       throw new Error(`upstream "${upstream}" requires at least one target`);
     }
     this.discoveryKey = JSON.stringify(config.discovery ?? null);
+    this.allowLinkLocal = (config.discovery as { 'allow-link-local'?: boolean } | undefined)?.['allow-link-local'] === true;
     this.previous = previous;
     this.ids = previous ? previous.ids : { next: 0 };
   }
@@ -126,7 +134,7 @@ export class TargetSet {
         new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true })),
       ]);
       if (isClosed()) return true;
-      const changed = this.apply(specs);
+      const changed = this.apply(this.admissible(specs, source.kind));
       this.gauges.discoveryRefresh(source.kind, changed ? 'changed' : 'unchanged');
       return true;
     } catch (err) {
@@ -138,6 +146,31 @@ export class TargetSet {
       clearTimeout(timer);
       if (this.refreshing === ac) this.refreshing = undefined;
     }
+  }
+
+  /**
+   * The answer without the targets a gateway must not proxy to (link-local, unspecified,
+   * multicast, broadcast, its own listeners: discovery/address-policy.ts), counted per answer and
+   * logged when the dropped set changes.
+   */
+  private admissible(specs: readonly TargetSpec[], kind: string): TargetSpec[] {
+    const own = this.ownListeners();
+    const kept: TargetSpec[] = [];
+    const dropped: { address: string; reason: DroppedReason }[] = [];
+    for (const s of specs) {
+      const reason = droppedReason(s.host, s.port, own, this.allowLinkLocal);
+      if (reason) dropped.push({ address: s.address, reason });
+      else kept.push(s);
+    }
+    const byReason = new Map<DroppedReason, number>();
+    for (const d of dropped) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + 1);
+    for (const [reason, n] of byReason) this.gauges.discoveryDropped(reason, n);
+    const key = dropped.map((d) => `${d.address} ${d.reason}`).join(',');
+    if (key !== this.droppedKey) {
+      this.droppedKey = key;
+      if (dropped.length > 0) this.log.warn({ upstream: this.upstream, kind, dropped }, 'discovery: targets dropped for their address (link-local, unspecified, multicast, broadcast or one of the gateway\'s own listeners)');
+    }
+    return kept;
   }
 
   /** Applies a discovery answer; true when the target set changed. */

@@ -20,6 +20,9 @@ export const KIND_KEYS: Record<DiscoveryKind, readonly string[]> = {
   file: ['path', 'watch-interval'],
 };
 
+/** Keys of every kind: `allow-link-local #true` keeps discovered link-local targets (169.254.0.0/16, fe80::/10), dropped by default (address-policy.ts). */
+const COMMON_KEYS: readonly string[] = ['allow-link-local'];
+
 const REQUIRED: Record<DiscoveryKind, readonly string[]> = {
   static: ['backends'],
   dns: ['hostname', 'port'],
@@ -45,6 +48,7 @@ export const DiscoverySchema = Block(
     'port-name': Type.Optional(Type.String({ description: 'kubernetes: EndpointSlice port name (default: the first port)' })),
     kubeconfig: Type.Optional(Type.String({ description: 'kubernetes: kubeconfig file; default: in-cluster service account' })),
     path: Type.Optional(Type.String({ description: 'file: one "host:port [weight]" per line' })),
+    'allow-link-local': Type.Optional(Type.Boolean({ description: 'every kind: keep discovered link-local targets (169.254.0.0/16, fe80::/10); default #false, dropped' })),
     'refresh-interval': Type.Optional(Duration),
     'watch-interval': Type.Optional(Duration),
   },
@@ -91,7 +95,7 @@ export function validateDiscovery(value: unknown): string[] {
   const p = `discovery "${k}"`;
   const errors: string[] = [];
   for (const key of keysOf(raw)) {
-    if (KIND_KEYS[k].includes(key)) continue;
+    if (KIND_KEYS[k].includes(key) || COMMON_KEYS.includes(key)) continue;
     const owners = DISCOVERY_KINDS.filter((o) => KIND_KEYS[o].includes(key));
     errors.push(`${p}: "${key}" is a key of discovery ${owners.map((o) => `"${o}"`).join(', ')}, not of "${k}"; keys of "${k}": ${KIND_KEYS[k].join(', ')}`);
   }
