@@ -6,6 +6,8 @@
 //
 //   node --import tsx bench/waf-engine.ts [--rounds 3] [--iterations 1000] [--warmup N] [--pl 1] [--requests get,post]
 //        [--baseline DIR] [--cpu-prof-dir DIR] [--instr [--windows 3] [--keep DIR]] [--service] [--host H]
+//        [--extra-rules SETS]
+// --extra-rules SETS: load these extra rule sets (src/waf/extra) in this checkout, not in --baseline's.
 //
 // --host H: the Host header (default 127.0.0.1:8080, numeric like wrk's, which CRS 920350 matches:
 // a logged warning on every request); e.g. --host shop.example.com for a request that matches no rule.
@@ -67,10 +69,12 @@ const { values: argv } = parseArgs({
     service: { type: 'boolean', default: false },
     host: { type: 'string', default: '127.0.0.1:8080' },
     gc: { type: 'boolean', default: false },
+    'extra-rules': { type: 'string', default: '' },
   },
 });
 
 type Kind = 'get' | 'post';
+const extraArgs = argv['extra-rules'] ? ['--extra-rules', argv['extra-rules']] : [];
 interface ChildResult {
   /** CPU ms per request, median over the blocks */
   cpu: Record<string, number>;
@@ -104,11 +108,20 @@ interface WafLike {
 async function child(root: string): Promise<void> {
   const entry = existsSync(resolve(root, 'src/waf/index.js')) ? 'src/waf/index.js' : 'src/waf/index.ts';
   const mod = (await import(pathToFileURL(resolve(root, entry)).href)) as {
-    loadWaf(opts: { mode: 'blocking'; paranoiaLevel: number; crsDir: string }): WafLike;
+    loadWaf(opts: { mode: 'blocking'; paranoiaLevel: number; crsDir: string; directives?: string }): WafLike;
   };
   const crsDir = process.env.CRS_DIR ?? resolve(REPO, '..', 'shared', 'conformance', 'crs');
+  // --extra-rules: this checkout only (the --baseline runs without: the difference is the sets' cost)
+  let directives: string | undefined;
+  if (argv['extra-rules'] && root === REPO) {
+    const extra = (await import(pathToFileURL(resolve(root, entry.replace('index.', 'extra/index.'))).href)) as {
+      extraRulesText(sets: string[], rulesDir: string): string;
+      parseExtraRuleSets(text: string): string[];
+    };
+    directives = extra.extraRulesText(extra.parseExtraRuleSets(argv['extra-rules']), resolve(crsDir, 'rules'));
+  }
   const t0 = performance.now();
-  const waf = mod.loadWaf({ mode: 'blocking', paranoiaLevel: Number(argv.pl), crsDir });
+  const waf = mod.loadWaf({ mode: 'blocking', paranoiaLevel: Number(argv.pl), crsDir, directives });
   const loadMs = performance.now() - t0;
   // As the gateway sends them: lower-cased names, Host first (wrk), Content-Length for bodies.
   const base: [string, string][] = [['host', argv.host], ...BROWSER_HEADERS.map(([k, v]): [string, string] => [k.toLowerCase(), v])];
@@ -224,7 +237,7 @@ async function serviceRunner(root: string): Promise<(k: Kind) => void> {
 
 function runChild(root: string): ChildResult {
   const prof = argv['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(argv['cpu-prof-dir'])}`] : [];
-  const args = [...prof, ...(argv.gc ? ['--trace-gc-nvp'] : []), '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root];
+  const args = [...prof, ...(argv.gc ? ['--trace-gc-nvp'] : []), '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, ...extraArgs];
   for (const k of ['iterations', 'blocks', 'pl', 'requests', 'warmup', 'host'] as const) args.push(`--${k}`, argv[k]);
   if (argv.service) args.push('--service');
   if (argv.gc) args.push('--gc');
@@ -274,7 +287,7 @@ async function instrChild(name: string, root: string, cgDir: string): Promise<In
   // With --keep, JIT code is named in /tmp/perf-<pid>.map (copied next to the dumps as <tree>.perf.map).
   // V8's own log goes to a file: node 20.20 writes it to stdout (our pacing channel) for --logfile=/dev/null.
   const perfMap = argv.keep ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(cgDir, `${name}.v8.log`)}`] : [];
-  args.push(process.execPath, ...perfMap, '--expose-gc', '--no-flush-bytecode', '--single-threaded', '--min-semi-space-size=256', '--max-semi-space-size=256', '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, '--instr');
+  args.push(process.execPath, ...perfMap, '--expose-gc', '--no-flush-bytecode', '--single-threaded', '--min-semi-space-size=256', '--max-semi-space-size=256', '--import', 'tsx', resolve(REPO, 'bench/waf-engine.ts'), '--child', root, '--instr', ...extraArgs);
   for (const k of ['iterations', 'blocks', 'pl', 'requests', 'windows', 'warmup', 'host'] as const) args.push(`--${k}`, argv[k]);
   if (argv.service) args.push('--service');
   const proc = spawn('valgrind', args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });

@@ -151,7 +151,7 @@ const usage = `sentinel-waf: OWASP CRS web application firewall agent (Sentinel 
   --max-body-size BYTES       bytes of a body inspected (default 1048576); a longer request
                               body is refused 413 in blocking mode
   --audit-all                 audit line for clean requests too
-  --extra-rules SETS          opt-in rule sets beyond the CRS: base64,headers,json or all
+  --extra-rules SETS          opt-in rule sets beyond the CRS: base64,headers,json,hpp or all
                               (SENTINEL_WAF_EXTRA_RULES)
   --exclusions-file PATH      SecLang exclusions (sentinel-waf tune writes them), re-read when
                               the file changes or on SIGHUP (SENTINEL_WAF_EXCLUSIONS_FILE)

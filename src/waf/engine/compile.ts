@@ -279,8 +279,9 @@ function applyAction(a: RuleActions, act: ActionSpec, pos: SourcePos, text: stri
 /** T with every key required (optional ones may hold undefined): a literal typed so must list them all. */
 type EveryKey<T> = { [K in keyof Required<T>]: T[K] };
 
-/** Keyed variables that are not in COLLECTIONS (Transaction.keyed answers them by name). */
-export const KEYED_SPECIAL: ReadonlySet<string> = new Set(['TX', 'MATCHED_VARS', 'MATCHED_VARS_NAMES', 'XML', 'IP', 'GLOBAL', 'SESSION', 'USER', 'RESOURCE', 'ENV']);
+/** Keyed variables that are not in COLLECTIONS (Transaction.keyed answers them by name).
+ * ARGS_JOINED is Sentinel's (src/waf/extra/joined.ts), made only when a rule reads it. */
+export const KEYED_SPECIAL: ReadonlySet<string> = new Set(['TX', 'MATCHED_VARS', 'MATCHED_VARS_NAMES', 'XML', 'IP', 'GLOBAL', 'SESSION', 'USER', 'RESOURCE', 'ENV', 'ARGS_JOINED']);
 
 /** Collections whose keys are names a backend reads with case (argument, cookie, file and part
  * names): an exclusion of a literal key skips that spelling only. ModSecurity 3 compares the key
@@ -290,7 +291,7 @@ export const KEYED_SPECIAL: ReadonlySet<string> = new Set(['TX', 'MATCHED_VARS',
 const EXACT_KEYED: ReadonlySet<string> = new Set([
   'ARGS', 'ARGS_GET', 'ARGS_POST', 'ARGS_NAMES', 'ARGS_GET_NAMES', 'ARGS_POST_NAMES', 'REQUEST_COOKIES',
   'REQUEST_COOKIES_NAMES', 'FILES', 'FILES_NAMES', 'FILES_SIZES', 'FILES_TMPNAMES', 'FILES_TMP_CONTENT',
-  'MULTIPART_PART_HEADERS',
+  'MULTIPART_PART_HEADERS', 'ARGS_JOINED',
 ]);
 
 function compileVariable(spec: VariableSpec, pos: SourcePos, text: string): RuleVariable {

@@ -16,6 +16,7 @@ import { prefilter } from '../regex/prefilter.ts';
 import { parseUrlEncoded, semicolonPairs } from '../bodies/urlencoded.ts';
 import { looseCookiePairs, quotedCookieValues } from '../bodies/cookie.ts';
 import { currentTransaction } from '../seen-before.ts';
+import { joinedArgs } from '../extra/joined.ts';
 
 export interface Intervention {
   status: number;
@@ -658,6 +659,9 @@ export class Transaction {
         return this.persistent?.get(name) ?? EMPTY;
       case 'ENV':
         return wrap(Object.entries(process.env).map(([key, value]) => ({ key, value: value ?? '' })));
+      case 'ARGS_JOINED':
+        // The `hpp` extra rule set's: a repeated name's values joined as applications join them.
+        return joinedItems(this.colSlots[C_ARGS_GET], this.colSlots[C_ARGS_POST]);
       default:
       {
         const slot = collectionSlot(name);
@@ -2324,6 +2328,12 @@ function wrap(items: Item[]): KeyedItems {
 
 /** A collection with nothing in it (absent cookies, files, persistent collections not opened). */
 const EMPTY = wrap(NO_ITEMS);
+
+/** ARGS_JOINED (the `hpp` extra rule set), out of `keyed` so that its size stays what it was. */
+function joinedItems(get: Collection | undefined, post: Collection | undefined): KeyedItems {
+  const joined = joinedArgs([get?.items ?? NO_ITEMS, post?.items ?? NO_ITEMS]);
+  return joined.length === 0 ? EMPTY : wrap(joined.map((j) => makeItem(j.key, j.value)));
+}
 
 function truncate(s: string, n: number): string {
   return s.length > n ? s.slice(0, n) : s;

@@ -7,11 +7,13 @@
 //             CRS's LFI / Unix shell / PowerShell phrase lists
 //   headers - every request header value through libinjection SQLi/XSS (the CRS checks only
 //             User-Agent, Referer and cookies)
+//   hpp     - each repeated argument name's values joined with ',' (ASP.NET, Node's array
+//             toString) through libinjection SQLi/XSS: a payload split across `q=...&q=...`
 //   json    - JSON carried in arguments, headers, cookies and XML text (and JSON in JSON strings),
 //             string leaves through libinjection; XML attribute values likewise
 import { join } from 'node:path';
 
-export const EXTRA_RULE_SETS = ['base64', 'headers', 'json'] as const;
+export const EXTRA_RULE_SETS = ['base64', 'headers', 'json', 'hpp'] as const;
 export type ExtraRuleSet = (typeof EXTRA_RULE_SETS)[number];
 
 export function isExtraRuleSet(s: string): s is ExtraRuleSet {
@@ -86,6 +88,14 @@ export function extraRulesText(sets: readonly ExtraRuleSet[], crsRulesDir: strin
       rule(990122, 'json', ALL_INPUTS, '@detectXSSDecoded json', 't:none', XSS, 'XSS in a JSON string (libinjection)'),
       rule(990123, 'json', 'XML://@*', '@detectSQLi', SQLI_T, SQLI, 'SQL Injection in an XML attribute (libinjection)'),
       rule(990124, 'json', 'XML://@*', '@detectXSS', XSS_T, XSS, 'XSS in an XML attribute (libinjection)'),
+    );
+  }
+  if (want.has('hpp')) {
+    // Session 30 WAF evasion audit: `q=1' OR/*&q=*/1=1--` is two benign values to the CRS and
+    // `1' OR/*,*/1=1--` to an application that joins them (942100 finds the join).
+    out.push(
+      rule(990131, 'hpp', 'ARGS_JOINED', '@detectSQLi', SQLI_T, SQLI, 'SQL Injection in the joined values of a repeated parameter (libinjection)'),
+      rule(990132, 'hpp', 'ARGS_JOINED', '@detectXSS', XSS_T, XSS, 'XSS in the joined values of a repeated parameter (libinjection)'),
     );
   }
   return out.length ? `${out.join('\n')}\n` : '';

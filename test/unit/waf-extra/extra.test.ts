@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 
 import { base64Texts, jsonLeaves } from '../../../src/waf/extra/decoders.ts';
+import { joinedArgs, joinKey } from '../../../src/waf/extra/joined.ts';
 import { extraRulesText, parseExtraRuleSets } from '../../../src/waf/extra/index.ts';
 import { loadWaf, type Waf } from '../../../src/waf/index.ts';
 import { configFromCli, configFromJson } from '../../../src/waf/agent/config.ts';
@@ -89,10 +90,29 @@ describe('decoders', () => {
   });
 });
 
+describe('ARGS_JOINED (the hpp set)', () => {
+  const item = (key: string, value: string) => ({ key, value });
+  test('joinKey: qs and JSON array names gather under their base name', () => {
+    assert.equal(joinKey('q[]'), 'q');
+    assert.equal(joinKey('q[12]'), 'q');
+    assert.equal(joinKey('q[a]'), 'q[a]');
+    assert.equal(joinKey('json.q.3'), 'json.q');
+    assert.equal(joinKey('json.q.a'), 'json.q.a');
+    assert.equal(joinKey('json.3'), 'json.3');
+    assert.equal(joinKey('a.3'), 'a.3');
+  });
+  test('joinedArgs: per source, and across the query and the body', () => {
+    assert.deepEqual(joinedArgs([[item('q', 'a'), item('x', '1'), item('q', 'b')], []]), [{ key: 'q', value: 'a,b' }]);
+    assert.deepEqual(joinedArgs([[item('q', 'a')], [item('q', 'b'), item('q[]', 'c')]]), [{ key: 'q', value: 'b,c' }, { key: 'q', value: 'a,b,c' }]);
+    assert.deepEqual(joinedArgs([[item('q', 'a')], [item('q', 'b')]]), [{ key: 'q', value: 'a,b' }]);
+    assert.deepEqual(joinedArgs([[item('q', 'a'), item('r', 'b')], [item('s', 'c')]]), []);
+  });
+});
+
 describe('configuration', () => {
   test('--extra-rules, the environment and the Configure key', () => {
     assert.deepEqual(configFromCli(['--extra-rules', 'base64,headers'], {}).extraRules, ['base64', 'headers']);
-    assert.deepEqual(configFromCli([], { SENTINEL_WAF_EXTRA_RULES: 'all' }).extraRules, ['base64', 'headers', 'json']);
+    assert.deepEqual(configFromCli([], { SENTINEL_WAF_EXTRA_RULES: 'all' }).extraRules, ['base64', 'headers', 'json', 'hpp']);
     assert.deepEqual(configFromJson(configFromCli([], {}), { 'extra-rules': ['json'] }).extraRules, ['json']);
     assert.throws(() => configFromCli(['--extra-rules', 'base65'], {}), /unknown extra rule set "base65"/);
     assert.deepEqual(parseExtraRuleSets('Base64, json,base64'), ['base64', 'json']);
@@ -107,7 +127,7 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
   let withExtra: Waf | undefined;
   const wafs = (): { crsOnly: Waf; withExtra: Waf } => {
     crsOnly ??= loadWaf({ mode: 'blocking', paranoiaLevel: 1, crsDir });
-    withExtra ??= loadWaf({ mode: 'blocking', paranoiaLevel: 1, crsDir, directives: extraRulesText(['base64', 'headers', 'json'], rulesDir) });
+    withExtra ??= loadWaf({ mode: 'blocking', paranoiaLevel: 1, crsDir, directives: extraRulesText(['base64', 'headers', 'json', 'hpp'], rulesDir) });
     return { crsOnly, withExtra };
   };
   const BROWSER: [string, string][] = [
@@ -186,6 +206,27 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
     });
   }
 
+  // Session 30 WAF evasion audit: a payload split across one name's values, each half benign to
+  // the CRS (and to ModSecurity with the same CRS: 200), which ASP.NET and Node's array toString
+  // join with ',' (942100 refuses the join).
+  const hppPositives: { name: string; req: Req; rule: number }[] = [
+    { name: "q=1' OR/* & q=*/1=1-- in the query", req: { uri: `/p?q=${encodeURIComponent("1' OR/*")}&q=${encodeURIComponent('*/1=1--')}` }, rule: 990131 },
+    { name: 'q[]= twice (qs)', req: { uri: `/p?q[]=${encodeURIComponent("1' WAITFOR/*")}&q[]=${encodeURIComponent("*/DELAY '0:0:5'--")}` }, rule: 990131 },
+    { name: 'q[0]= and q[1]= (qs)', req: { uri: `/p?q[0]=${encodeURIComponent('1; DROP/*')}&q[1]=${encodeURIComponent('*/TABLE users--')}` }, rule: 990131 },
+    { name: 'a form body', req: { uri: '/p', body: `q=${encodeURIComponent("1' OR/*")}&q=${encodeURIComponent('*/1=1--')}`, type: 'application/x-www-form-urlencoded' }, rule: 990131 },
+    { name: 'one half in the query, one in the body (Request.Params)', req: { uri: `/p?q=${encodeURIComponent("1' OR/*")}`, body: `q=${encodeURIComponent('*/1=1--')}`, type: 'application/x-www-form-urlencoded' }, rule: 990131 },
+    { name: 'a JSON array', req: { uri: '/p', body: JSON.stringify({ q: ["1' GROUP BY/*", '*/username,password HAVING 1=1--'] }) }, rule: 990131 },
+  ];
+  for (const p of hppPositives) {
+    test(`hpp set blocks: ${p.name} (the CRS alone does not)`, () => {
+      const { crsOnly: plain, withExtra: extra } = wafs();
+      assert.equal(run(plain, p.req).blocked, false, 'the CRS alone should miss this one (else the case proves nothing)');
+      const r = run(extra, p.req);
+      assert.ok(r.extra.includes(p.rule), `rule ${p.rule} matched: ${r.extra.join(',')}`);
+      assert.equal(r.blocked, true);
+    });
+  }
+
   const negatives: { name: string; req: Req }[] = [
     { name: 'JWT bearer token', req: { uri: '/me', headers: [['Authorization', `Bearer ${JWT}`]] } },
     { name: 'PNG and JPEG in a JSON body', req: { uri: '/api/avatar', body: JSON.stringify({ png: PNG, jpeg: `data:image/jpeg;base64,${JPEG}` }) } },
@@ -211,6 +252,10 @@ describeNeeding(conformanceData('crs').missing, 'extra rule sets in the CRS (PL1
     // session 27: the layers and UTF-16LE the set now reads, on benign values
     { name: 'base64 of base64 of a sentence, UTF-16LE base64 of a sentence and of a Windows path', req: { uri: `/?a=${encodeURIComponent(b64(b64('Meet me at the station at 5 pm, bring the tickets.')))}&b=${encodeURIComponent(b64le('Quarterly report, final version (2)'))}&c=${encodeURIComponent(b64le('C:\\Users\\Public\\Documents\\report.docx'))}` } },
     { name: 'UTF-16LE-looking binary (a BMP header, zero-filled bytes) and a base64 JWT', req: { uri: '/api/upload', body: JSON.stringify({ bmp: Buffer.concat([Buffer.from('BM'), Buffer.alloc(120)]).toString('base64'), token: b64(JWT), zeros: Buffer.alloc(64).toString('base64') }) } },
+    // session 30: repeated names as shops, search forms and APIs send them (the hpp set joins them)
+    { name: 'repeated filters, tags, ids and sorts', req: { uri: `/shop?tag=red&tag=blue&tag=x-large&size=42&size=43&sort=name&sort=-date&id=1&id=2&id=3&price=10-20&price=20-50&color[]=navy&color[]=off-white&q=rock+%26+roll&q=drum%27n%27bass` } },
+    { name: 'repeated names with prose, quotes and dashes', req: { uri: `/search?q=${encodeURIComponent("O'Neil")}&q=${encodeURIComponent("D'Arcy")}&note=${encodeURIComponent('Leave it at the door -- thanks')}&note=${encodeURIComponent("don't ring, it's late")}&exclude=${encodeURIComponent('select models')}&exclude=${encodeURIComponent('from 2019')}` } },
+    { name: 'a form with checkboxes and a JSON body with arrays', req: { uri: '/checkout', body: JSON.stringify({ items: ['SKU-1', 'SKU-2', 'gift wrap'], notes: ["it's a gift", 'deliver after 5 pm'], ids: [1, 2, 3], tags: ['a-b', 'c/d', 'e&f'] }) } },
     { name: 'Accept, Accept-Language and a URL argument', req: { uri: `/r?next=${encodeURIComponent('https://shop.example/orders/2024/summary?page=2&sort=date')}`, headers: [['Accept-Language', 'fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5'], ['Link', '<https://shop.example/style.css>; rel=preload; as=style']] } },
   ];
   for (const n of negatives) {
