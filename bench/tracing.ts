@@ -6,7 +6,7 @@
 // control): bench/lib/tracing-variants.ts
 // `node --import tsx bench/tracing.ts --mode fresh [--blocks 20] [--rates 0.01,1] [--baseline DIR [--baseline-rates off,0.01]]
 //      [--warmup-requests 60000] [--requests 40000] [--connections 20] [--slow-host 1.25] [--interleave K] [--max-minutes M] [--json FILE]
-//      [--node-flags "--min-semi-space-size=16"] [--threads]`
+//      [--node-flags "--min-semi-space-size=16"] [--threads] [--lone]`
 //
 // What OpenTelemetry tracing costs (docs/tracing.md, issue 15: 1% sampling <= 3%, 100% <= 25%):
 // the compiled Sentinel (passthrough config) with tracing off, at sampling-rate 0.01 and at 1,
@@ -92,7 +92,7 @@ import type { FreshData, FreshRun, FreshSegment } from './lib/fresh-data.ts';
 import { freshReport } from './lib/fresh-report.ts';
 import { threadSplitReport, THREAD_GROUPS } from './lib/fresh-threads.ts';
 import { blockOrder, turnOrder } from './lib/fresh-positions.ts';
-import { parseRates, loneRequestTraceparent, type Variant } from './lib/tracing-variants.ts';
+import { parseRates, loneRequestTraceparent, UNSAMPLED_CLIENT_TRACEPARENT, type Variant } from './lib/tracing-variants.ts';
 
 const { values } = parseArgs({
   options: {
@@ -131,6 +131,12 @@ const { values } = parseArgs({
     // fresh mode, interleaved: each gateway's CPU over its measured span split by thread (main, V8's
     // platform threads, libuv's pool and the export thread), reported per request and against off (bench/lib/fresh-threads.ts)
     threads: { type: 'boolean', default: false },
+    // fresh mode: every gateway (off included) gets RATE:lone's request (an unsampled client traceparent,
+    // on a keep-alive connection, after the readiness probe's GET) once ready, before its
+    // warm-up: a gateway whose first requests come as a flood drew a deopt cascade through Node's HTTP
+    // server (docs/tracing.md, "Session 30 (trace30)") that made it ~2-4% dearer ("Session 30 figures"),
+    // at random per gateway; with --lone no variant draws it
+    lone: { type: 'boolean', default: false },
   },
 });
 if (values.mode !== 'time' && values.mode !== 'instr' && values.mode !== 'fresh') throw new Error(`--mode ${values.mode}: expected time, instr or fresh`);
@@ -259,6 +265,7 @@ async function startGateway(o: { entry: string; root: string; v: Variant; tmp: s
       // `RATE:one`: one request recorded (a client traceparent with flags 01) before anything else is sent
       const lone = loneRequestTraceparent(o.v);
       if (lone !== undefined) await sendLone(port, lone);
+      else if (values.lone) await sendLone(port, UNSAMPLED_CLIENT_TRACEPARENT);
       return { proc, port };
     } catch (err) {
       await proc.stop();
@@ -268,7 +275,7 @@ async function startGateway(o: { entry: string; root: string; v: Variant; tmp: s
   }
 }
 
-/** One GET of SMALL_PATH with a client `traceparent` (`RATE:one`: sampled, `RATE:lone`: not); refuses anything but a 200. */
+/** One GET of SMALL_PATH with a client `traceparent` (`RATE:one`: sampled, `RATE:lone` and --lone: not); refuses anything but a 200. */
 async function sendLone(port: number, traceparent: string): Promise<void> {
   const bad = await sendFixed(port, SMALL_PATH, 1, 1, { traceparent });
   if (bad !== 0) throw new Error(`the lone request to port ${port} was not answered 200`);
@@ -311,7 +318,7 @@ async function instrMode(): Promise<void> {
   const exportBatch = Number(values['export-batch']);
   if (!(Number.isInteger(exportBatch) && exportBatch >= 0)) throw new Error(`--export-batch ${values['export-batch']}: expected a whole number >= 0`);
   const warmup = Number(values['warmup-requests'] ?? 6000);
-  if (VARIANTS.some((v) => loneRequestTraceparent(v) !== undefined)) throw new Error('--mode instr: RATE:one and RATE:lone are for --mode fresh and time');
+  if (values.lone || VARIANTS.some((v) => loneRequestTraceparent(v) !== undefined)) throw new Error('--mode instr: RATE:one and RATE:lone are for --mode fresh and time');
   const maxRestarts = Number(values.restarts);
   const concurrency = Number(values.concurrency);
   const tmp = benchScratchDir('bench-tracing-instr-');
