@@ -795,8 +795,16 @@ export function noContent(status: number): boolean {
   return status === 204 || status === 205 || status === 304;
 }
 
+/**
+ * The Content-Length a local answer of `size` bytes is framed with: none for 204 and 304 (they
+ * never say one), `size` otherwise (0 for a 205, whose content a writer drops: noContent).
+ */
+export function localContentLength(status: number, size: number): number | undefined {
+  return status === 204 || status === 304 ? undefined : size;
+}
+
 function responseHasBody(method: string, status: number): boolean {
-  return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 205 && status !== 304;
+  return method !== 'HEAD' && status >= 200 && !noContent(status);
 }
 
 /**
@@ -997,9 +1005,8 @@ async function relayFilteredBody(
       cutResponse(res);
       return result(info.status, `response body stopped by a filter (${local.blockReason ?? local.status})`);
     }
-    const headers: Record<string, string> = { ...(local.headers as Record<string, string>), 'content-length': String(payload.length), 'x-correlation-id': ctx.traceId };
-    if (local.status === 204 || local.status === 304) delete headers['content-length'];
-    res.writeHead(local.status, headers);
+    const length = localContentLength(local.status, payload.length);
+    res.writeHead(local.status, { ...(local.headers as Record<string, string>), ...(length === undefined ? {} : { 'content-length': String(length) }), 'x-correlation-id': ctx.traceId });
     res.end(payload);
     headersOut = true;
     sent = payload.length;
@@ -1119,7 +1126,8 @@ function writeLocalHead(res: ServerResponse, traceId: string, local: LocalRespon
     }
   }
   res.setHeader('x-correlation-id', traceId);
-  if (local.status !== 304 && local.status !== 204) res.setHeader('content-length', noContent(local.status) ? 0 : size);
+  const length = localContentLength(local.status, size);
+  if (length !== undefined) res.setHeader('content-length', length);
   else res.removeHeader('content-length');
   if (!typed && size > 0) res.setHeader('content-type', 'text/plain; charset=utf-8');
   res.writeHead(local.status);

@@ -15,7 +15,7 @@ import type { HeaderMap, RequestFilter } from '../pipeline/types.ts';
 import type { FilterChain } from '../pipeline/chain.ts';
 import { classifyUpstreamError } from '../errors/index.ts';
 import { applyHeaderOps, responseHeaders } from '../server/headers.ts';
-import { localBodyBytes, noContent, pickContext, relayBody, sendError, type ForwardResult } from '../server/forwarder.ts';
+import { localBodyBytes, localContentLength, noContent, pickContext, relayBody, sendError, type ForwardResult } from '../server/forwarder.ts';
 import { WsSession, type FrameInspector } from './session.ts';
 import { WS_MESSAGE_BURST_SECONDS, messageInspection } from './messages.ts';
 import type { ClientBudgetGate } from '../server/client-budgets.ts';
@@ -165,9 +165,11 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
   if (local) {
     upSocket.destroy();
     group.report(target, { kind: 'response', status: 101, latencyMs });
-    const payload = localBodyBytes(local);
-    res.writeHead(local.status, { ...(local.headers as Record<string, string>), ...(local.status === 205 ? { 'content-length': '0' } : {}), 'x-correlation-id': ctx.traceId });
-    res.end(noContent(local.status) ? undefined : payload);
+    const taken = localBodyBytes(local);
+    const payload = noContent(local.status) ? undefined : taken;
+    const length = localContentLength(local.status, payload?.length ?? 0);
+    res.writeHead(local.status, { ...(local.headers as Record<string, string>), ...(length === undefined ? {} : { 'content-length': String(length) }), 'x-correlation-id': ctx.traceId });
+    res.end(payload);
     return { status: local.status, durationMs: 0, requestBodyBytes: 0, responseBodyBytes: 0, upstreamAttempts: 1, upstreamAddr: target.address };
   }
   if (ctx.cancelled) {

@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { RawUpstream } from '../../config/schema.ts';
 import { collectTargets } from '../address.ts';
+import { isLoopbackHost } from '../../config/compile.ts';
 
 export type DroppedReason = 'link_local' | 'unspecified' | 'multicast' | 'broadcast' | 'own_listener';
 
@@ -67,10 +68,6 @@ export function addressClass(ip: string): Exclude<DroppedReason, 'own_listener'>
   return undefined;
 }
 
-function isLoopback(ip: string): boolean {
-  return ip === '::1' || (isIP(ip) === 4 && ip.startsWith('127.'));
-}
-
 /** This machine's interface addresses, canonical (read once per check: interfaces come and go). */
 function localAddresses(): Set<string> {
   const out = new Set<string>();
@@ -96,12 +93,12 @@ export function isOwnListener(host: string, port: number, own: readonly ListenAd
     if (lip === undefined) continue;
     const wildcard = lip === '0.0.0.0' || lip === '::';
     if (named) {
-      if (wildcard || isLoopback(lip)) return true;
+      if (wildcard || isLoopbackHost(lip)) return true;
       continue;
     }
     if (ip === lip) return true;
     if (wildcard) {
-      if (isLoopback(ip!) || addressClass(ip!) === 'unspecified') return true;
+      if (isLoopbackHost(ip!) || addressClass(ip!) === 'unspecified') return true;
       locals ??= local();
       if (locals.has(ip!)) return true;
     }
