@@ -4,13 +4,13 @@
 // (gateway.reload, what SIGHUP runs), an empty discovery-only pool answers 503.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { request } from '../../helpers/http.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
-import { eventually, serversOnOnePort, type NamedServer } from './helpers.ts';
+import { eventually, serversOnOnePort, writeTargets, type NamedServer } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sentinel-file-discovery-'));
 const gateways: Gateway[] = [];
@@ -20,12 +20,6 @@ after(async () => {
   await Promise.all(closers.map((c) => c()));
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Atomic rewrite (write + rename), as the docs recommend. */
-function writeTargets(file: string, lines: string[]): void {
-  writeFileSync(`${file}.tmp`, lines.join('\n') + '\n');
-  renameSync(`${file}.tmp`, file);
-}
 
 function config(staticTarget: string, file: string, marker: string): string {
   return `

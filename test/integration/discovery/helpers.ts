@@ -2,7 +2,7 @@
 // on several loopback addresses sharing one port (DNS A records carry no port), and polling.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promises as dns } from 'node:dns';
@@ -189,4 +189,10 @@ export async function serversOnOnePort(hosts: string[]): Promise<{ port: number;
 
 async function closeAll(servers: NamedServer[]): Promise<void> {
   await Promise.all(servers.map((s) => closeServer(s.server)));
+}
+
+/** A file-discovery targets file rewritten atomically (write + rename), as the docs recommend. */
+export function writeTargets(file: string, lines: string[]): void {
+  writeFileSync(`${file}.tmp`, lines.join('\n') + '\n');
+  renameSync(`${file}.tmp`, file);
 }

@@ -6,13 +6,13 @@
 // static target naming one of the gateway's own listeners is refused at start and at reload.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
 import { freePort } from '../../helpers/ports.ts';
-import { eventually, serversOnOnePort, type NamedServer } from './helpers.ts';
+import { eventually, serversOnOnePort, writeTargets, type NamedServer } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sentinel-own-listener-'));
 const gateways: Gateway[] = [];
@@ -22,11 +22,6 @@ after(async () => {
   await Promise.all(closers.map((c) => c()));
   rmSync(dir, { recursive: true, force: true });
 });
-
-function writeTargets(file: string, lines: string[]): void {
-  writeFileSync(`${file}.tmp`, lines.join('\n') + '\n');
-  renameSync(`${file}.tmp`, file);
-}
 
 function config(upstream: string, adminAddress = '127.0.0.1:0'): string {
   return `

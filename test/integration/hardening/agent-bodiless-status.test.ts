@@ -6,7 +6,7 @@
 // the client got no answer at all. 204 and 304 held (Node drops their body on both protocols).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import type net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,8 @@ import { startUpstream, type TestUpstream, closeServer } from '../../helpers/ups
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { h2Get } from '../../helpers/http.ts';
 import { rawExchange } from '../../helpers/raw-http.ts';
-import { FrameDecoder, MessageType, encodeFrame, parseJsonPayload } from '../../../src/agent-protocol/frames.ts';
+import { MessageType } from '../../../src/agent-protocol/frames.ts';
+import { startScriptedAgent } from '../../helpers/scripted-agent.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 
 const REPLIES: Record<string, Record<string, unknown>> = {
@@ -35,31 +36,16 @@ let gw: Gateway;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sa-'));
   const sock = join(dir, 'a.sock');
-  agent = net.createServer((socket) => {
-    const decoder = new FrameDecoder();
-    socket.on('error', () => socket.destroy());
-    socket.on('data', (chunk) => {
-      for (const frame of decoder.push(chunk)) {
-        const body = (parseJsonPayload(frame.payload) ?? {}) as Record<string, unknown>;
-        if (frame.type === MessageType.HandshakeRequest) {
-          socket.write(encodeFrame(MessageType.HandshakeResponse, { protocol_version: 2, capabilities: { agent_id: 'h', name: 'h', version: '0', supported_events: [0, 1, 2, 3, 4], features: {}, limits: {} }, success: true, error: null, encoding: 'json' }));
-          continue;
-        }
-        if (frame.type === MessageType.Ping) { socket.write(encodeFrame(MessageType.Pong, body)); continue; }
-        const cid = String(body.correlation_id ?? '');
-        let reply: Record<string, unknown> = { decision: 'allow' };
-        if (frame.type === MessageType.RequestHeaders) {
-          const path = String(body.uri).split('/').pop()!;
-          paths.set(cid, path);
-          if (!path.startsWith('rb')) reply = REPLIES[path] ?? reply;
-        } else if (frame.type === MessageType.ResponseBodyChunk) {
-          reply = REPLIES[(paths.get(cid) ?? '').slice(2)] ?? reply;
-        } else continue;
-        socket.write(encodeFrame(MessageType.AgentResponse, { version: 1, ...reply, audit: { custom: { correlation_id: cid } } }));
-      }
-    });
+  agent = await startScriptedAgent(sock, () => (type, body) => {
+    const cid = String(body.correlation_id ?? '');
+    if (type === MessageType.RequestHeaders) {
+      const path = String(body.uri).split('/').pop()!;
+      paths.set(cid, path);
+      return (path.startsWith('rb') ? undefined : REPLIES[path]) ?? { decision: 'allow' };
+    }
+    if (type === MessageType.ResponseBodyChunk) return REPLIES[(paths.get(cid) ?? '').slice(2)] ?? { decision: 'allow' };
+    return undefined;
   });
-  await new Promise<void>((r) => agent.listen(sock, r));
   up = await startUpstream();
   gw = (
     await gatewayFrom(`

@@ -11,7 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import net from 'node:net';
+import type net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,8 @@ import { startUpstream, type TestUpstream, closeServer } from '../../helpers/ups
 import { gatewayFrom } from '../../helpers/gateway.ts';
 import { h2Get } from '../../helpers/http.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
-import { FrameDecoder, MessageType, encodeFrame, parseJsonPayload } from '../../../src/agent-protocol/frames.ts';
+import { MessageType } from '../../../src/agent-protocol/frames.ts';
+import { startScriptedAgent } from '../../helpers/scripted-agent.ts';
 import type { Gateway } from '../../../src/server/gateway.ts';
 
 const FRAMING = { 'Transfer-Encoding': 'chunked', 'Content-Length': '1', Connection: 'close, x-a', Trailer: 'x-t', Upgrade: 'h2c', 'Keep-Alive': 'timeout=1', 'Proxy-Connection': 'close', 'HTTP2-Settings': 'AAA', 'X-Kept': 'yes' };
@@ -44,31 +45,19 @@ let gw: Gateway;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sa-'));
   const sock = join(dir, 'a.sock');
-  agent = net.createServer((socket) => {
-    const decoder = new FrameDecoder();
-    let path = '';
-    socket.on('error', () => socket.destroy());
-    socket.on('data', (chunk) => {
-      for (const frame of decoder.push(chunk)) {
-        const body = (parseJsonPayload(frame.payload) ?? {}) as Record<string, unknown>;
-        if (frame.type === MessageType.HandshakeRequest) {
-          socket.write(encodeFrame(MessageType.HandshakeResponse, { protocol_version: 2, capabilities: { agent_id: 'h', name: 'h', version: '0', supported_events: [0, 1, 2, 3], features: {}, limits: {} }, success: true, error: null, encoding: 'json' }));
-          continue;
-        }
-        if (frame.type === MessageType.Ping) {
-          socket.write(encodeFrame(MessageType.Pong, body));
-          continue;
-        }
-        if (frame.type === MessageType.Cancel) continue;
-        const cid = String(body.correlation_id ?? '');
-        if (frame.type === MessageType.RequestHeaders) path = String(body.uri).split('/').pop()!;
-        const wanted = frame.type === MessageType.RequestHeaders ? !path.startsWith('resp-') : frame.type === MessageType.ResponseHeaders && path.startsWith('resp-');
-        const reply = (wanted ? REPLIES[path] : undefined) ?? { decision: 'allow' };
-        socket.write(encodeFrame(MessageType.AgentResponse, { version: 1, ...reply, audit: { custom: { correlation_id: cid } } }));
-      }
-    });
-  });
-  await new Promise<void>((r) => agent.listen(sock, r));
+  agent = await startScriptedAgent(
+    sock,
+    () => {
+      let path = '';
+      return (type, body) => {
+        if (type === MessageType.Cancel) return undefined;
+        if (type === MessageType.RequestHeaders) path = String(body.uri).split('/').pop()!;
+        const wanted = type === MessageType.RequestHeaders ? !path.startsWith('resp-') : type === MessageType.ResponseHeaders && path.startsWith('resp-');
+        return (wanted ? REPLIES[path] : undefined) ?? { decision: 'allow' };
+      };
+    },
+    [0, 1, 2, 3],
+  );
   up = await startUpstream();
   gw = (
     await gatewayFrom(`
