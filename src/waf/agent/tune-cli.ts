@@ -1,12 +1,13 @@
-// `sentinel-waf tune --from audit.log [--out exclusions.conf] [--min-count N] [--global-paths N]`:
+// `sentinel-waf tune --from audit.log [--out exclusions.conf] [--min-count N] [--global-paths N] [--extra-rules SETS]`:
 // reads the agent's JSON audit lines and writes the proposed exclusions (src/waf/tune) as
 // SecLang, to --out or stdout, with a summary on stderr.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
+import { parseExtraRuleSets } from '../extra/index.ts';
 import { exclusionsText, parseAuditLog, proposeExclusions } from '../tune/index.ts';
 
-export const tuneUsage = `sentinel-waf tune --from AUDIT_LOG [--out FILE] [--min-count N] [--global-paths N]
+export const tuneUsage = `sentinel-waf tune --from AUDIT_LOG [--out FILE] [--min-count N] [--global-paths N] [--extra-rules SETS]
 
   Proposes exclusions from the agent's audit lines (stdout of sentinel-waf; blocked and detected
   requests): one per (rule id, path, argument/header/cookie) with its count, or one everywhere
@@ -14,15 +15,18 @@ export const tuneUsage = `sentinel-waf tune --from AUDIT_LOG [--out FILE] [--min
   than --min-count times (default 1) are left out. Writes SecLang (ctl:ruleRemoveTargetById /
   ctl:ruleRemoveById per path, SecRuleUpdateTargetById everywhere) to --out (atomically) or
   stdout. Point the agent at the file with --exclusions-file: it re-reads it on change or SIGHUP.
+  --extra-rules: the agent's sets (default SENTINEL_WAF_EXTRA_RULES); with hpp (or when the log
+  shows hpp hits) an argument excluded from a SQLi / XSS rule is also excluded, as ARGS_JOINED,
+  from 990131 / 990132, which read a repeated argument's values joined.
   --from - reads standard input; -h, --help prints this.
 `;
 
 export function runTune(argv: string[]): number {
-  let values: { from?: string; out?: string; 'min-count'?: string; 'global-paths'?: string; help?: boolean };
+  let values: { from?: string; out?: string; 'min-count'?: string; 'global-paths'?: string; 'extra-rules'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { from: { type: 'string' }, out: { type: 'string' }, 'min-count': { type: 'string' }, 'global-paths': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { from: { type: 'string' }, out: { type: 'string' }, 'min-count': { type: 'string' }, 'global-paths': { type: 'string' }, 'extra-rules': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (e) {
     process.stderr.write(`sentinel-waf tune: ${(e as Error).message}\n\n${tuneUsage}`);
@@ -44,7 +48,8 @@ export function runTune(argv: string[]): number {
   };
   let text: string;
   try {
-    const opts = { minCount: positive('min-count', values['min-count'], 1), globalPaths: positive('global-paths', values['global-paths'], 3) };
+    const sets = values['extra-rules'] ?? process.env.SENTINEL_WAF_EXTRA_RULES ?? '';
+    const opts = { minCount: positive('min-count', values['min-count'], 1), globalPaths: positive('global-paths', values['global-paths'], 3), hpp: parseExtraRuleSets(sets).includes('hpp') };
     const records = parseAuditLog(readFileSync(values.from === '-' ? 0 : values.from, 'utf8'));
     const proposals = proposeExclusions(records, opts);
     text = exclusionsText(proposals, opts, values.from);

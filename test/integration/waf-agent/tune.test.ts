@@ -109,3 +109,26 @@ test('sentinel-waf tune without --from is a usage error', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--from AUDIT_LOG is required/);
 });
+
+test('sentinel-waf tune --extra-rules hpp (or SENTINEL_WAF_EXTRA_RULES) writes ARGS_JOINED beside ARGS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-waf-tune-hpp-'));
+  try {
+    const audit = join(dir, 'audit.log');
+    writeFileSync(audit, `${JSON.stringify({ decision: 'block', uri: '/notes?q=x', rules: [{ id: 942100, var: 'ARGS:q', tags: ['attack-sqli', 'paranoia-level/1'] }] })}\n`);
+    const env = { ...process.env, SENTINEL_WAF_EXTRA_RULES: '' };
+    const off = spawnSync(process.execPath, [bin, 'tune', '--from', audit], { encoding: 'utf8', env });
+    assert.equal(off.status, 0, off.stderr);
+    assert.doesNotMatch(off.stdout, /ARGS_JOINED/);
+    for (const [args, e] of [[['--extra-rules', 'base64,hpp'], env], [[], { ...env, SENTINEL_WAF_EXTRA_RULES: 'all' }]] as const) {
+      const on = spawnSync(process.execPath, [bin, 'tune', '--from', audit, ...args], { encoding: 'utf8', env: e });
+      assert.equal(on.status, 0, on.stderr);
+      assert.match(on.stdout, /ctl:ruleRemoveTargetById=942100;ARGS:q"/);
+      assert.match(on.stdout, /ctl:ruleRemoveTargetById=990131;ARGS_JOINED:q"/);
+    }
+    const bad = spawnSync(process.execPath, [bin, 'tune', '--from', audit, '--extra-rules', 'nope'], { encoding: 'utf8', env });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /unknown extra rule set "nope"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
