@@ -253,10 +253,52 @@ export function requestMatchInput(method: string, path: string, query: string, h
         const alt = semicolons.getAll(name);
         if (alt.length !== all.length || alt.some((v) => v !== all[0])) input.ambiguousQuery = name;
       }
+      if (input.ambiguousQuery === undefined && aliasDisagrees(params, name, all[0])) input.ambiguousQuery = name;
       return all.length === 0 ? undefined : all[0];
     },
   };
   return input;
+}
+
+/**
+ * A query parameter name as PHP registers it (php_register_variable_ex): the name ends at a NUL
+ * (a C string there), leading spaces are dropped, `.` and ` ` become `_` up to the first `[`; a
+ * `[` with a `]` after it makes an array (undefined: never the scalar a condition compares), an
+ * unclosed one becomes `_` too.
+ */
+export function phpParamName(name: string): string | undefined {
+  let n = name;
+  const nul = n.indexOf('\0');
+  if (nul >= 0) n = n.slice(0, nul);
+  let start = 0;
+  while (n.charCodeAt(start) === 32) start++;
+  let out = '';
+  for (let i = start; i < n.length; i++) {
+    const c = n[i]!;
+    if (c === '[') {
+      if (n.indexOf(']', i + 1) >= 0) return undefined;
+      return out + '_' + n.slice(i + 1);
+    }
+    out += c === ' ' || c === '.' ? '_' : c;
+  }
+  return out;
+}
+
+/**
+ * Whether another spelling of `name` in the query reads as `name` to an upstream and with another
+ * value than the one the condition saw (session 31 audit): PHP's name mangling (`%20action`,
+ * `action%00x`, `do.it` for `do_it`) and ASP.NET's case-insensitive names (`ACTION`). Such a
+ * request is refused like a parameter sent twice: the route chosen on the gateway's reading
+ * (absent, or the first value) could be one the upstream's reading would not have matched.
+ */
+function aliasDisagrees(params: URLSearchParams, name: string, value: string | undefined): boolean {
+  let upper: string | undefined;
+  for (const [n, v] of params) {
+    if (n === name || (value !== undefined && v === value)) continue;
+    upper ??= name.toUpperCase();
+    if (n.toUpperCase() === upper || phpParamName(n) === name) return true;
+  }
+  return false;
 }
 
 /** Sorts by priority desc, then specificity desc, stable on config order. */

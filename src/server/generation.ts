@@ -652,7 +652,7 @@ export class Generation {
     // "Parser differentials").
     if (input.ambiguousQuery !== undefined) {
       metrics.clientErrors.inc({ kind: 'ambiguous_query_param' });
-      f.result = this.sendLocal(res, traceId, { status: 400, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(400, 'Bad Request: a query parameter the routes read is sent with different values', traceId) });
+      f.result = this.sendLocal(res, traceId, { status: 400, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(400, 'Bad Request: a query parameter the routes read is sent with different values or under another spelling', traceId) });
       return undefined;
     }
     if (!route) {

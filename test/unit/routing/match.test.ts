@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileConditions, compileHost, hostMatches, matchRoute, prefixMatches, priorityValue, requestMatchInput, sortRoutes, specificity, stripPort, type MatchInput, type RouteConditions } from '../../../src/routing/match.ts';
+import { compileConditions, compileHost, hostMatches, matchRoute, phpParamName, prefixMatches, priorityValue, requestMatchInput, sortRoutes, specificity, stripPort, type MatchInput, type RouteConditions } from '../../../src/routing/match.ts';
 
 function input(over: Partial<{ method: string; path: string; host: string; headers: Record<string, string>; query: string }> = {}): MatchInput {
   const headers = over.headers ?? {};
@@ -161,4 +161,35 @@ test('a query parameter read with values upstreams may read differently is flagg
   }
   const untouched = requestMatchInput('GET', '/', 'action=view&action=delete', 'a.example', {});
   assert.equal(untouched.ambiguousQuery, undefined, 'only parameters a condition reads are looked at');
+});
+
+test('a parameter an upstream reads under another spelling is flagged (session 31 audit)', () => {
+  const table: [query: string, name: string, value: string | undefined, ambiguous: boolean][] = [
+    // PHP: leading spaces dropped, the name cut at a NUL
+    ['%20action=delete', 'action', undefined, true],
+    ['+action=delete', 'action', undefined, true],
+    ['action%00x=delete', 'action', undefined, true],
+    ['action=view&%20action=delete', 'action', 'view', true],
+    ['action=delete&%20action=delete', 'action', 'delete', false], // every reading agrees
+    // PHP: '.', ' ' and an unclosed '[' become '_'
+    ['do.it=1', 'do_it', undefined, true],
+    ['do+it=1', 'do_it', undefined, true],
+    ['do[it=1', 'do_it', undefined, true],
+    ['do[it]=1', 'do_it', undefined, false], // an array: $_GET['do'], not do_it
+    // ASP.NET: names compared case-insensitively (ToUpperInvariant reads 'ſ' as 'S')
+    ['ACTION=delete', 'action', undefined, true],
+    ['Action=delete&action=view', 'action', 'view', true],
+    ['%C5%BFort=x', 'sort', undefined, true],
+    // other names stay out of it
+    ['actions=delete&xaction=1&action_=2', 'action', undefined, false],
+    ['a.b=1', 'a.b', '1', false],
+  ];
+  for (const [query, name, value, ambiguous] of table) {
+    const i = requestMatchInput('GET', '/', query, 'a.example', {});
+    assert.equal(i.query(name), value, query);
+    assert.equal(i.ambiguousQuery !== undefined, ambiguous, query);
+  }
+  assert.equal(phpParamName(' \u0000x'), '');
+  assert.equal(phpParamName('  a.b c[d.e'), 'a_b_c_d.e');
+  assert.equal(phpParamName('a[b]'), undefined);
 });
