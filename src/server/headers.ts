@@ -102,11 +102,15 @@ export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method
 /**
  * Headers a client must never be able to inject upstream: Sentinel's internal ones, URL overrides
  * some frameworks (IIS, Symfony, Laminas) obey in place of the request line, which would let a
- * request routed as `/public` be served as `/admin`, and method overrides (Express
+ * request routed as `/public` be served as `/admin`, method overrides (Express
  * method-override, Symfony, Laravel, OData) that make the upstream act on another method than the
- * one routed, rate-limited and cached on (a cached GET answered as a DELETE).
+ * one routed, rate-limited and cached on (a cached GET answered as a DELETE), and a framework's
+ * internal headers that a platform in front of it strips (session 31 audit): Next.js skips its
+ * middleware, where applications check sessions, for `x-middleware-subrequest` (CVE-2025-29927,
+ * before 15.2.3 / 14.2.25 / 13.5.9 / 12.3.5), and Vercel's `x-now-route-matches` made a page's
+ * answer cacheable for everyone (CVE-2024-46982).
  */
-const STRIP_INBOUND = new Set<string>(['x-internal-token', 'authorization-internal', 'x-original-url', 'x-rewrite-url', ...METHOD_OVERRIDE_HEADERS]);
+const STRIP_INBOUND = new Set<string>(['x-internal-token', 'authorization-internal', 'x-original-url', 'x-rewrite-url', ...METHOD_OVERRIDE_HEADERS, 'x-middleware-subrequest', 'x-now-route-matches']);
 
 /**
  * Route `policies { forward-method-override "PUT" "DELETE" ... }` (docs/security.md, "Identity

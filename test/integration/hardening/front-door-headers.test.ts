@@ -68,3 +68,17 @@ test('behind a trusted proxy: X-Forwarded-Proto and -Port are kept, the rest rep
   assert.equal(h['x-original-url'], undefined);
   assert.equal(h['x-rewrite-url'], undefined);
 });
+
+test('framework-internal headers a client can send are never forwarded (session 31 audit): Next.js x-middleware-subrequest, x-now-route-matches', async () => {
+  // CVE-2025-29927: a Next.js application before 15.2.3 / 14.2.25 / 13.5.9 / 12.3.5 skips its
+  // middleware (where its authentication lives) for a request carrying this header.
+  // CVE-2024-46982: Vercel's internal x-now-route-matches made a Next.js page cacheable for everyone.
+  const internal = ['x-middleware-subrequest: middleware:middleware:middleware:middleware:middleware', 'x-middleware-subrequest: src/middleware', 'X-Now-Route-Matches: 1'];
+  for (const gw of [open, behindProxy]) {
+    const r = await rawRequest(gw.address('http').port, http1('GET', '/dashboard', ['Host: public.example.com', ...internal, 'Connection: close']));
+    assert.equal(r.status, 200);
+    const h = up.seen.at(-1)!.headers;
+    assert.equal(h['x-middleware-subrequest'], undefined);
+    assert.equal(h['x-now-route-matches'], undefined);
+  }
+});
