@@ -75,6 +75,7 @@ function upstreamFailure(e: ErrLike, code: string): Omit<ClassifiedError, 'blame
     case 'ENETUNREACH':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
+    case 'SENTINEL_TARGET_ADDRESS_REFUSED': // a target's host name resolved only to refused addresses (upstream/discovery/address-policy.ts)
       return { status: 502, reason: 'connect_refused', message: 'Bad Gateway: upstream unavailable', beforeSend: true };
     case 'UND_ERR_CONNECT_TIMEOUT':
       return { status: 504, reason: 'connect_timeout', message: 'Gateway Timeout: upstream did not accept the connection in time', beforeSend: true };

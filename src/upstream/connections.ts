@@ -4,7 +4,7 @@
 // when their target leaves (after the requests in flight on them) or the group closes.
 import { readFileSync } from 'node:fs';
 import { MountedSnapshot } from '../config/mounted.ts';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, type Dispatcher } from 'undici';
@@ -42,8 +42,19 @@ export class TargetConnections {
   private readonly poolOptions: TargetPoolOptions;
   private readonly scheme: 'http' | 'https';
 
-  /** `retryUnprocessed`: may a request the upstream never processed (h2 GOAWAY) go out again (the retry budget) */
-  constructor(id: string, config: RawUpstream, timeouts: UpstreamTimeouts, baseDir: string, retryUnprocessed: () => boolean) {
+  /**
+   * `retryUnprocessed`: may a request the upstream never processed (h2 GOAWAY) go out again (the
+   * retry budget). `lookupFor`: the checked resolver for a target named by a host name
+   * (TargetSet.connectLookup), used by every connection to it: traffic, health checks.
+   */
+  constructor(
+    id: string,
+    config: RawUpstream,
+    timeouts: UpstreamTimeouts,
+    baseDir: string,
+    retryUnprocessed: () => boolean,
+    private readonly lookupFor: (target: TargetState) => LookupFunction | undefined = () => undefined,
+  ) {
     this.scheme = config.tls ? 'https' : 'http';
     this.poolOptions = poolOptions(id, config, timeouts, baseDir, retryUnprocessed);
   }
@@ -81,7 +92,8 @@ export class TargetConnections {
     const c = this.connsOf(target);
     if (!c.pool) {
       const tls = this.tlsFor(target);
-      c.pool = createTargetPool(this.origin(target), { ...this.poolOptions, host: target.host, port: target.port, ...(tls ? { tls } : {}) });
+      const lookup = this.lookupFor(target);
+      c.pool = createTargetPool(this.origin(target), { ...this.poolOptions, host: target.host, port: target.port, ...(tls ? { tls } : {}), ...(lookup ? { lookup } : {}) });
     }
     return c.pool.pool;
   }
@@ -89,8 +101,9 @@ export class TargetConnections {
   /** The target's own keep-alive client for health checks: checks must not queue behind a saturated traffic pool. */
   checkClient(target: TargetState, timeoutMs: number, keepAliveMs: number): Dispatcher {
     const c = this.connsOf(target);
+    const lookup = this.lookupFor(target);
     c.checkClient ??= new Client(this.origin(target), {
-      connect: { timeout: timeoutMs, ...(this.tlsFor(target) ?? {}) },
+      connect: { timeout: timeoutMs, ...(this.tlsFor(target) ?? {}), ...(lookup ? { lookup } : {}) },
       allowH2: this.poolOptions.allowH2,
       // an h2-only cleartext target answers nothing but h2c
       ...(this.poolOptions.h2Only && this.scheme === 'http' ? { useH2c: true } : {}),

@@ -12,6 +12,7 @@ export class UpstreamGauges {
   private readonly discoveryCounter;
   private readonly discoveryGauge;
   private readonly droppedCounter;
+  private readonly refusedCounter;
 
   constructor(
     private readonly upstream: string,
@@ -29,7 +30,12 @@ export class UpstreamGauges {
     this.discoveryCounter = m.counter('sentinel_discovery_refresh_total', 'Discovery resolutions by result (changed, unchanged, error)', ['upstream', 'kind', 'result'] as const);
     this.droppedCounter = m.counter(
       'sentinel_discovery_targets_dropped_total',
-      'Discovered targets dropped at a refresh for their address (link_local, unspecified, multicast, broadcast, own_listener), counted per answer',
+      'Discovered targets dropped at a refresh for their address (link_local, unspecified, multicast, broadcast, own_listener, not_allowed), counted per answer',
+      ['upstream', 'reason'] as const,
+    );
+    this.refusedCounter = m.counter(
+      'sentinel_upstream_connect_addresses_refused_total',
+      'Addresses a target host name resolved to that a new upstream connection refused (link_local, unspecified, multicast, broadcast, own_listener, not_allowed)',
       ['upstream', 'reason'] as const,
     );
     this.discoveryGauge = m.gauge('sentinel_discovery_targets', 'Targets from the last good discovery answer', ['upstream'] as const);
@@ -72,6 +78,10 @@ export class UpstreamGauges {
 
   discoveryDropped(reason: string, n: number): void {
     this.droppedCounter.inc({ upstream: this.upstream, reason }, n);
+  }
+
+  connectRefused(reason: string): void {
+    this.refusedCounter.inc({ upstream: this.upstream, reason });
   }
 
   discoveredTargets(n: number): void {

@@ -18,6 +18,7 @@
 // generation's group with the same id adopts the previous group's Target objects (`previous`),
 // and the balancer too when `load-balancing` is unchanged (latency EWMA, cursors). Pools and
 // health-check clients are per group (per generation).
+import type { LookupFunction } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import type { RawUpstream } from '../config/schema.ts';
@@ -126,7 +127,7 @@ export class UpstreamGroup {
     this.retries = new Retries(id, config['retry-policy'], policies.retry, this.now, this.rng, services.log);
     this.timeouts = upstreamTimeouts(config);
     this.responseBuffering = responseBufferPolicy(config['response-buffering']);
-    this.conns = new TargetConnections(id, config, this.timeouts, opts.baseDir, () => this.retries.take());
+    this.conns = new TargetConnections(id, config, this.timeouts, opts.baseDir, () => this.retries.take(), (t) => this.set.connectLookup(t as Target));
 
     // Until the first resolution (ready()), the group has its static targets; a previous
     // generation's last good discovery answer is kept as the fallback for a failed first try.
@@ -154,6 +155,14 @@ export class UpstreamGroup {
    */
   async refresh(timeoutMs = Math.max(1000, Math.min(30_000, this.set.source?.intervalMs ?? 30_000))): Promise<boolean> {
     return this.set.refresh(timeoutMs, () => this.closed);
+  }
+
+  /**
+   * The checked resolver for connections to a target named by a host name (undefined: an IP
+   * literal), for the WebSocket proxy's own connections; the pools get theirs from conns.
+   */
+  connectLookup(target: TargetState): LookupFunction | undefined {
+    return this.set.connectLookup(target as Target);
   }
 
   /** TLS options for one target: SNI defaults to the target's host name (never an IP literal). Also used by the WebSocket proxy's own connections. */

@@ -16,7 +16,7 @@
 //    at most `maxSessions` per target; idle sessions get keep-alive PINGs and are closed when a
 //    PING goes unanswered for a whole interval.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import net from 'node:net';
+import net, { type LookupFunction } from 'node:net';
 import tls, { type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Dispatcher, errors } from 'undici';
@@ -50,6 +50,8 @@ export interface H2DispatcherOptions {
   bodyTimeoutMs: number;
   /** may a refused (provably unprocessed) request be sent again? e.g. the group's retry budget */
   retryUnprocessed?: () => boolean;
+  /** the target's checked resolver for a host name (discovery/address-policy.ts checkedLookup) */
+  lookup?: LookupFunction;
   /** ALPN chose http/1.1 (only when !h2Only): the HTTP/1.1 dispatcher to use from now on; it gets the connected socket */
   http1Fallback?: (socket: TLSSocket) => Dispatcher;
 }
@@ -419,10 +421,10 @@ export class H2Dispatcher extends Dispatcher {
       );
     };
     if (o.tls) {
-      socket = tls.connect({ ...o.tls, host: o.host, port: o.port, ALPNProtocols: o.h2Only ? ['h2'] : ['h2', 'http/1.1'] });
+      socket = tls.connect({ ...o.tls, host: o.host, port: o.port, ALPNProtocols: o.h2Only ? ['h2'] : ['h2', 'http/1.1'], ...(o.lookup ? { lookup: o.lookup } : {}) });
       socket.once('secureConnect', onConnected);
     } else {
-      socket = net.connect({ host: o.host, port: o.port });
+      socket = net.connect({ host: o.host, port: o.port, ...(o.lookup ? { lookup: o.lookup } : {}) });
       socket.once('connect', onConnected);
     }
     socket.setNoDelay(true);

@@ -2,7 +2,7 @@
 // most N idle keep-alive connections; extra idle sockets are closed as soon as they go idle) and
 // live connection stats for sentinel_connection_pool_size / _idle.
 import type { ConnectionOptions } from 'node:tls';
-import type { Socket } from 'node:net';
+import type { LookupFunction, Socket } from 'node:net';
 import { Client, Pool, buildConnector, type Dispatcher } from 'undici';
 import { H2Dispatcher } from './h2.ts';
 import { GATEWAY_HEADER_NAMES, registerKnownHeaderNames } from './undici-names.ts';
@@ -35,6 +35,8 @@ export interface TargetPoolOptions {
   host?: string;
   port?: number;
   retryUnprocessed?: () => boolean;
+  /** the target's checked resolver (a host name: discovery/address-policy.ts checkedLookup) */
+  lookup?: LookupFunction;
 }
 
 export interface TargetPool {
@@ -79,6 +81,7 @@ function createH2TargetPool(origin: string, o: TargetPoolOptions): TargetPool {
     headersTimeoutMs: o.headersTimeoutMs,
     bodyTimeoutMs: o.bodyTimeoutMs,
     ...(o.retryUnprocessed ? { retryUnprocessed: o.retryUnprocessed } : {}),
+    ...(o.lookup ? { lookup: o.lookup } : {}),
     http1Fallback: (socket) => {
       h1 = createH1TargetPool(origin, { ...o, allowH2: false }, socket);
       return h1.pool;
@@ -99,6 +102,8 @@ function createH2TargetPool(origin: string, o: TargetPoolOptions): TargetPool {
 function createH1TargetPool(origin: string, o: TargetPoolOptions, first?: Socket): TargetPool {
   const baseConnect = buildConnector({
     ...(o.tls ?? {}),
+    // undici passes its options on to net.connect / tls.connect
+    ...(o.lookup ? { lookup: o.lookup } : {}),
     timeout: o.connectTimeoutMs,
     allowH2: false,
   });

@@ -8,7 +8,18 @@ import type { RawUpstream } from '../config/schema.ts';
 import { collectTargets, type TargetSpec } from './address.ts';
 import type { DiscoverySource } from './discovery/types.ts';
 import { mergeSpecs, planTargetSet } from './discovery/diff.ts';
-import { droppedReason, type DroppedReason, type ListenAddress } from './discovery/address-policy.ts';
+import type { LookupFunction } from 'node:net';
+import {
+  canonicalIp,
+  checkedLookup,
+  droppedReason,
+  isOwnListener,
+  type AddressPolicy,
+  type DroppedReason,
+  type ListenAddress,
+  type RefusedAddress,
+} from './discovery/address-policy.ts';
+import { compileNetworks } from './discovery/networks.ts';
 import type { UpstreamPolicies } from './policies.ts';
 import type { UpstreamGauges } from './gauges.ts';
 import { Target } from './target.ts';
@@ -38,10 +49,14 @@ export class TargetSet {
   private readonly pendingWeights = new Map<Target, number>();
   private readonly staticSpecs: TargetSpec[];
   private readonly discoveryKey: string;
-  /** `allow-link-local #true` in the discovery block */
-  private readonly allowLinkLocal: boolean;
+  /** the discovery block's `allow-link-local` and `allow` networks */
+  private readonly policy: AddressPolicy;
+  /** the static targets' addresses: their names are checked at connect for the own listeners only */
+  private readonly staticAddresses: Set<string>;
   /** the addresses the last answer had dropped (logged again only when they change) */
   private droppedKey = '';
+  /** per host name, the addresses last refused at connect (logged again only when they change) */
+  private readonly refusedKeys = new Map<string, string>();
   private discoveryTimer: NodeJS.Timeout | undefined;
   private refreshing: AbortController | undefined;
   private previous: TargetSet | undefined;
@@ -66,7 +81,9 @@ export class TargetSet {
       throw new Error(`upstream "${upstream}" requires at least one target`);
     }
     this.discoveryKey = JSON.stringify(config.discovery ?? null);
-    this.allowLinkLocal = (config.discovery as { 'allow-link-local'?: boolean } | undefined)?.['allow-link-local'] === true;
+    const block = config.discovery as { 'allow-link-local'?: boolean; allow?: string[] } | undefined;
+    this.policy = { allowLinkLocal: block?.['allow-link-local'] === true, allow: block?.allow?.length ? compileNetworks(block.allow) : undefined };
+    this.staticAddresses = new Set(this.staticSpecs.map((s) => s.address));
     this.previous = previous;
     this.ids = previous ? previous.ids : { next: 0 };
   }
@@ -158,7 +175,7 @@ export class TargetSet {
     const kept: TargetSpec[] = [];
     const dropped: { address: string; reason: DroppedReason }[] = [];
     for (const s of specs) {
-      const reason = droppedReason(s.host, s.port, own, this.allowLinkLocal);
+      const reason = droppedReason(s.host, s.port, own, this.policy);
       if (reason) dropped.push({ address: s.address, reason });
       else kept.push(s);
     }
@@ -173,6 +190,31 @@ export class TargetSet {
     return kept;
   }
 
+  /**
+   * The `lookup` for new connections to `target` when its host is a name (undefined for an IP
+   * literal: checked at refresh, and net.connect resolves nothing). A discovered target's
+   * resolved addresses get the refresh's policy (address classes, `allow` networks, own
+   * listeners); a static target's only the own-listener check, as its literal addresses get at
+   * start (the operator wrote it, link-local included). Refused addresses are counted and logged
+   * when they change; a connect left with none fails (a 502).
+   */
+  connectLookup(target: Target): LookupFunction | undefined {
+    if (canonicalIp(target.host) !== undefined) return undefined;
+    const port = target.port;
+    const check: (ip: string) => DroppedReason | undefined = this.staticAddresses.has(target.address)
+      ? (ip) => (isOwnListener(ip, port, this.ownListeners()) ? 'own_listener' : undefined)
+      : (ip) => droppedReason(ip, port, this.ownListeners(), this.policy);
+    return checkedLookup(check, (hostname, refused) => this.refused(target, hostname, refused));
+  }
+
+  private refused(target: Target, hostname: string, refused: RefusedAddress[]): void {
+    for (const r of refused) this.gauges.connectRefused(r.reason);
+    const key = refused.map((r) => `${r.address} ${r.reason}`).join(',');
+    if (this.refusedKeys.get(target.address) === key) return;
+    this.refusedKeys.set(target.address, key);
+    this.log.warn({ upstream: this.upstream, target: target.address, host: hostname, refused }, 'upstream connect: resolved addresses refused (link-local, unspecified, multicast, broadcast, outside the discovery block\'s allow networks, or one of the gateway\'s own listeners)');
+  }
+
   /** Applies a discovery answer; true when the target set changed. */
   private apply(specs: readonly TargetSpec[]): boolean {
     this.discovered = [...specs];
@@ -182,7 +224,10 @@ export class TargetSet {
     for (const [t, w] of plan.reweighted) this.setWeight(t, w);
     this.setMembers(plan.next);
     for (const t of plan.added) this.events.added(t);
-    for (const t of plan.removed) this.events.removed(t);
+    for (const t of plan.removed) {
+      this.refusedKeys.delete(t.address);
+      this.events.removed(t);
+    }
     this.log.info(
       { upstream: this.upstream, added: plan.added.map((t) => t.address), removed: plan.removed.map((t) => t.address), targets: plan.next.length },
       'upstream targets changed',

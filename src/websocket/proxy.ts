@@ -4,7 +4,7 @@
 // both ways with backpressure: raw, or frame by frame through an inspector (agents).
 import { ServerResponse, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { createHash } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type LookupFunction, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Context } from '../server/context.ts';
@@ -96,7 +96,7 @@ export async function proxyWebSocket(o: WsProxyOptions): Promise<ForwardResult> 
 
   let handshake: { upRes: IncomingMessage; upSocket: Socket; upHead: Buffer } | { response: IncomingMessage; upSocket: Socket };
   try {
-    handshake = await upstreamHandshake(o, target.host, target.port, group.tlsFor(target), headers);
+    handshake = await upstreamHandshake(o, target.host, target.port, group.tlsFor(target), headers, group.connectLookup(target));
   } catch (err) {
     const latencyMs = performance.now() - t0;
     if (ctx.cancelled) {
@@ -274,11 +274,14 @@ function upstreamHandshake(
   port: number,
   tls: ReturnType<UpstreamGroup['tlsFor']>,
   headers: OutgoingHttpHeaders,
+  /** a target named by a host name: its resolved addresses are checked as the pools' are */
+  lookup: LookupFunction | undefined,
 ): Promise<{ upRes: IncomingMessage; upSocket: Socket; upHead: Buffer } | { response: IncomingMessage; upSocket: Socket }> {
   const { ctx, group, route } = o;
   return new Promise((resolve, reject) => {
     let settled = false;
-    const sock: Socket = tls ? tlsConnect({ host, port, ...tls, ALPNProtocols: ['http/1.1'] }) : netConnect({ host, port, allowHalfOpen: true });
+    const via = lookup ? { lookup } : {};
+    const sock: Socket = tls ? tlsConnect({ host, port, ...tls, ALPNProtocols: ['http/1.1'], ...via }) : netConnect({ host, port, allowHalfOpen: true, ...via });
     let timer = setTimeout(() => fail(new HandshakeError('upstream connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), group.timeouts.connectMs);
     const onConnected = () => {
       clearTimeout(timer);

@@ -4,14 +4,25 @@
 // cloud metadata service. Discovered targets in these classes are dropped at refresh; a static
 // target naming one of the gateway's own listeners is a start/reload error (ownListenerTarget).
 // Loopback stays allowed (sidecars and local agents listen there), except the gateway's own
-// listeners. Host names other than `localhost` are not resolved here (the connect resolves them).
-import { isIP } from 'node:net';
+// listeners, unless the block's `allow` networks leave it out. Host names other than `localhost`
+// are not resolved at refresh: the connect resolves them, and checkedLookup applies the same
+// policy to the addresses it resolved (docs/security.md "Session 31 (disc31)").
+import dns from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { RawUpstream } from '../../config/schema.ts';
 import { collectTargets } from '../address.ts';
 import { isLoopbackHost } from '../../config/compile.ts';
+import { inNetworks, type Networks } from './networks.ts';
 
-export type DroppedReason = 'link_local' | 'unspecified' | 'multicast' | 'broadcast' | 'own_listener';
+export type DroppedReason = 'link_local' | 'unspecified' | 'multicast' | 'broadcast' | 'own_listener' | 'not_allowed';
+
+/** What a discovery block allows beyond the defaults: `allow-link-local #true`, `allow "10.0.0.0/8"`. */
+export interface AddressPolicy {
+  allowLinkLocal: boolean;
+  /** the block's `allow` networks; undefined: no allow-list (every address outside the dropped classes) */
+  allow?: Networks | undefined;
+}
 
 /** A bound (or configured) listener of this gateway process. */
 export interface ListenAddress {
@@ -106,12 +117,69 @@ export function isOwnListener(host: string, port: number, own: readonly ListenAd
   return false;
 }
 
-/** Why a discovered target is dropped, or undefined when it may be used. */
-export function droppedReason(host: string, port: number, own: readonly ListenAddress[], allowLinkLocal: boolean, local?: () => Set<string>): DroppedReason | undefined {
-  const ip = canonicalIp(host);
-  const cls = ip === undefined ? undefined : addressClass(ip);
-  if (cls && !(cls === 'link_local' && allowLinkLocal)) return cls;
+/**
+ * Why a discovered target is dropped at refresh, or undefined when it may be used. A host name
+ * (other than `localhost`, read as 127.0.0.1) passes here: checkedLookup checks what it resolves to.
+ */
+export function droppedReason(host: string, port: number, own: readonly ListenAddress[], policy: AddressPolicy, local?: () => Set<string>): DroppedReason | undefined {
+  const lower = host.toLowerCase().replace(/\.$/, '');
+  const ip = lower === 'localhost' || lower.endsWith('.localhost') ? '127.0.0.1' : canonicalIp(host);
+  if (ip === undefined) return undefined;
+  const cls = addressClass(ip);
+  if (cls && !(cls === 'link_local' && policy.allowLinkLocal)) return cls;
+  if (policy.allow && !inNetworks(policy.allow, ip)) return 'not_allowed';
   return isOwnListener(host, port, own, local) ? 'own_listener' : undefined;
+}
+
+/** A resolved address refused at connect, and why. */
+export interface RefusedAddress {
+  address: string;
+  reason: DroppedReason;
+}
+
+/** The error a connect fails with when every address a target's name resolved to is refused (classifyUpstreamError: 502). */
+export const TARGET_ADDRESS_REFUSED = 'SENTINEL_TARGET_ADDRESS_REFUSED';
+
+export class TargetAddressRefused extends Error {
+  readonly code = TARGET_ADDRESS_REFUSED;
+  constructor(
+    readonly hostname: string,
+    readonly refused: readonly RefusedAddress[],
+  ) {
+    super(`target host "${hostname}" resolves only to addresses a target may not name: ${refused.map((r) => `${r.address} (${r.reason})`).join(', ')}`);
+  }
+}
+
+/**
+ * A `lookup` for net.connect / tls.connect (and undici's connector, which passes it on) that
+ * resolves as the system does (dns.lookup, read per call) and drops the addresses `check`
+ * refuses: the connect uses only the rest and fails with TargetAddressRefused when none is left.
+ * net.connect calls it only for a host name (an IP literal was checked at refresh), once per new
+ * connection: never per request on a kept-alive connection.
+ */
+export function checkedLookup(check: (ip: string) => DroppedReason | undefined, onRefused: (hostname: string, refused: RefusedAddress[]) => void): LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) {
+        callback(err, '', 0);
+        return;
+      }
+      const kept: dns.LookupAddress[] = [];
+      const refused: RefusedAddress[] = [];
+      for (const a of addresses) {
+        const reason = check(canonicalIp(a.address) ?? a.address);
+        if (reason) refused.push({ address: a.address, reason });
+        else kept.push(a);
+      }
+      if (refused.length > 0) onRefused(hostname, refused);
+      if (kept.length === 0) {
+        callback(new TargetAddressRefused(hostname, refused), '', 0);
+        return;
+      }
+      if (options.all) callback(null, kept);
+      else callback(null, kept[0]!.address, kept[0]!.family);
+    });
+  };
 }
 
 /**

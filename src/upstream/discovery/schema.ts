@@ -6,6 +6,7 @@ import { Type, type Static } from 'typebox';
 import { Block, Duration, parseDurationMs } from '../../config/types-helpers.ts';
 import { didYouMean } from '../../config/diagnostics.ts';
 import { parseHostPort } from '../address.ts';
+import { parseNetwork } from './networks.ts';
 
 export const DISCOVERY_KINDS = ['static', 'dns', 'dns-srv', 'consul', 'kubernetes', 'file'] as const;
 export type DiscoveryKind = (typeof DISCOVERY_KINDS)[number];
@@ -20,8 +21,12 @@ export const KIND_KEYS: Record<DiscoveryKind, readonly string[]> = {
   file: ['path', 'watch-interval'],
 };
 
-/** Keys of every kind: `allow-link-local #true` keeps discovered link-local targets (169.254.0.0/16, fe80::/10), dropped by default (address-policy.ts). */
-const COMMON_KEYS: readonly string[] = ['allow-link-local'];
+/**
+ * Keys of every kind (address-policy.ts): `allow-link-local #true` keeps discovered link-local
+ * targets (169.254.0.0/16, fe80::/10), dropped by default; `allow "10.0.0.0/8"` (repeatable)
+ * drops discovered targets outside every listed network, at refresh and at connect.
+ */
+const COMMON_KEYS: readonly string[] = ['allow-link-local', 'allow'];
 
 const REQUIRED: Record<DiscoveryKind, readonly string[]> = {
   static: ['backends'],
@@ -49,6 +54,11 @@ export const DiscoverySchema = Block(
     kubeconfig: Type.Optional(Type.String({ description: 'kubernetes: kubeconfig file; default: in-cluster service account' })),
     path: Type.Optional(Type.String({ description: 'file: one "host:port [weight]" per line' })),
     'allow-link-local': Type.Optional(Type.Boolean({ description: 'every kind: keep discovered link-local targets (169.254.0.0/16, fe80::/10); default #false, dropped' })),
+    allow: Type.Optional(
+      Type.Array(Type.String(), {
+        description: 'every kind, repeatable: networks ("10.0.0.0/8", "fd00::/8", one address) discovered targets must be in; others are dropped at refresh and refused at connect (default: no allow-list)',
+      }),
+    ),
     'refresh-interval': Type.Optional(Duration),
     'watch-interval': Type.Optional(Duration),
   },
@@ -118,6 +128,13 @@ export function validateDiscovery(value: unknown): string[] {
       } catch (e) {
         errors.push(`${p} > backends: ${(e as Error).message}`);
       }
+    }
+  }
+  if (Array.isArray(raw.allow)) {
+    if (raw.allow.length === 0) errors.push(`${p} > allow: expected one or more networks, e.g. allow "10.0.0.0/8"`);
+    for (const a of raw.allow as unknown[]) {
+      const n = typeof a === 'string' ? parseNetwork(a) : `${JSON.stringify(a)} is not a network`;
+      if (typeof n === 'string') errors.push(`${p} > allow: ${n}`);
     }
   }
   if (typeof raw.resolver === 'string') {

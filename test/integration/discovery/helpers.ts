@@ -5,7 +5,7 @@ import { createSocket } from 'node:dgram';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promises as dns } from 'node:dns';
+import nodeDns, { promises as dns, type LookupAddress } from 'node:dns';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer } from '../../helpers/upstream.ts';
@@ -195,4 +195,32 @@ async function closeAll(servers: NamedServer[]): Promise<void> {
 export function writeTargets(file: string, lines: string[]): void {
   writeFileSync(`${file}.tmp`, lines.join('\n') + '\n');
   renameSync(`${file}.tmp`, file);
+}
+
+/**
+ * Names the system resolver answers without DNS or /etc/hosts: node:dns's `lookup` (getaddrinfo)
+ * is replaced in this process for the names in `records`, every other name goes to the real one.
+ * net.connect reads `dns.lookup` per connect, as does the gateway's checked lookup
+ * (src/upstream/discovery/address-policy.ts checkedLookup), so a discovered host name can be made
+ * to resolve to a loopback own listener or to 0.0.0.0 with no traffic leaving the machine.
+ * Returns the restore function.
+ */
+export function fakeSystemHosts(records: Record<string, string[]>): () => void {
+  const real = nodeDns.lookup;
+  type Cb = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+  const fake = (hostname: string, options: unknown, callback?: Cb): void => {
+    const cb = (typeof options === 'function' ? options : callback) as Cb;
+    const opts = (typeof options === 'object' && options !== null ? options : {}) as { all?: boolean };
+    const addrs = records[hostname.toLowerCase()];
+    if (!addrs) {
+      (real as (h: string, o: unknown, c: Cb) => void)(hostname, typeof options === 'function' ? {} : options, cb);
+      return;
+    }
+    const list = addrs.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+    queueMicrotask(() => (opts.all ? cb(null, list) : cb(null, list[0]!.address, list[0]!.family)));
+  };
+  (nodeDns as { lookup: unknown }).lookup = fake;
+  return () => {
+    (nodeDns as { lookup: unknown }).lookup = real;
+  };
 }
