@@ -11,4 +11,4 @@ export {
 export { parseJson, type JsonOptions, type JsonResult } from './json.ts';
 export { parseXml, type XmlResult } from './xml.ts';
 export { quotedCookieValues } from './cookie.ts';
-export { sniffBody, type Sniffed } from './sniff.ts';
+export { sniffBody, sniffDocument, type Sniffed } from './sniff.ts';

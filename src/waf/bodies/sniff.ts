@@ -31,10 +31,30 @@ export interface Sniffed {
  * Nothing is an error: the body never said it was any of these.
  */
 export function sniffBody(body: string, separator: string, contentType: string): Sniffed {
+  const doc = sniffDocument(body);
+  if (doc.whole) return doc.xml ? { args: doc.args, xml: doc.xml } : { args: doc.args };
+  const args = doc.args;
+  if (body.indexOf('=') >= 0 && formLike(contentType)) {
+    // CGI.pm reads a POST without a type as a form, ';' a separator too
+    for (const pair of formPairs(body, separator)) if (isText(pair[0]) && isText(pair[1])) args.push(pair);
+  }
+  return { args };
+}
+
+/**
+ * The body read as the JSON or XML document it may be, whatever its type says (sniffBody's
+ * readings but the form's): `whole` when it is one document (JSON strict or lenient, UTF-16/32
+ * JSON, XML), else the values of its JSON Lines that parse alone. Also used for a body typed as a
+ * form (session 31 WAF evasion audit): Go's `json.NewDecoder(r.Body)`, PHP's
+ * `json_decode(file_get_contents('php://input'))`, Flask's `get_json(force=True)` and XML readers
+ * of the raw body ignore the type, while a form reader cuts `{"q":"1' OR '1'='1"}` at its `=`
+ * and `&` into pieces the CRS passes.
+ */
+export function sniffDocument(body: string): Sniffed & { whole: boolean } {
   const wide = wideJsonText(body);
   if (wide !== undefined) {
     const r = parseJson(wide, { lenient: true });
-    if (r.error === undefined) return { args: r.args };
+    if (r.error === undefined) return { args: r.args, whole: true };
   }
   let i = body.startsWith('\xef\xbb\xbf') ? 3 : 0;
   while (i < body.length && (body[i] === ' ' || body[i] === '\t' || body[i] === '\r' || body[i] === '\n')) i++;
@@ -43,23 +63,19 @@ export function sniffBody(body: string, separator: string, contentType: string):
   if (first === '/' || first === '#') {
     // a lenient document may open with a comment
     const lenient = parseJson(body, { lenient: true });
-    if (lenient.error === undefined && lenient.args.length > 0) return { args: lenient.args };
+    if (lenient.error === undefined && lenient.args.length > 0) return { args: lenient.args, whole: true };
   } else if (first === '{' || first === '[') {
     const r = parseJson(body);
-    if (r.error === undefined) return { args: r.args };
+    if (r.error === undefined) return { args: r.args, whole: true };
     // Python's json (NaN), Gson's lenient reader (comments, single quotes): session 26 audit
     const lenient = parseJson(body, { lenient: true });
-    if (lenient.error === undefined) return { args: lenient.args };
+    if (lenient.error === undefined) return { args: lenient.args, whole: true };
     jsonLines(body, args);
   } else if (first === '<') {
     const xml = parseXml(body);
-    if (xml.error === undefined) return { args, xml };
+    if (xml.error === undefined) return { args, xml, whole: true };
   }
-  if (body.indexOf('=') >= 0 && formLike(contentType)) {
-    // CGI.pm reads a POST without a type as a form, ';' a separator too
-    for (const pair of formPairs(body, separator)) if (isText(pair[0]) && isText(pair[1])) args.push(pair);
-  }
-  return { args };
+  return { args, whole: false };
 }
 
 /**

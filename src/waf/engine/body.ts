@@ -1,6 +1,6 @@
 // Adapter between the transaction and the body processors in src/waf/bodies: one call per
 // processor name, one result shape the transaction turns into variables.
-import { parseJson, parseMultipart, parseXml } from '../bodies/index.ts';
+import { parseJson, parseMultipart, parseXml, sniffDocument } from '../bodies/index.ts';
 import { formPairs } from '../bodies/urlencoded.ts';
 
 export type BodyProcessor = 'URLENCODED' | 'MULTIPART' | 'JSON' | 'XML';
@@ -24,9 +24,18 @@ export interface BodyResult {
 
 export function processBody(proc: BodyProcessor, body: string, contentType: string, separator: string): BodyResult {
   switch (proc) {
-    case 'URLENCODED':
+    case 'URLENCODED': {
       // Perl's CGI.pm and Plack (WWW::Form::UrlEncoded) also split a form on ';'.
-      return { args: formPairs(body, separator) };
+      const args = formPairs(body, separator);
+      // A JSON or XML document typed as a form is also read as the document (session 31 WAF
+      // evasion audit): applications that parse the raw body ignore its type, and the form
+      // reading cut `{"q":"1' OR '1'='1"}` at `=` into pieces the CRS passes. A form's first
+      // character is a name's: only `{`, `[`, `<` (or a UTF-16/32 NUL) go further than a look.
+      const doc = sniffDocument(body);
+      if (doc.args.length === 0 && doc.xml === undefined) return { args };
+      for (const pair of doc.args) args.push(pair);
+      return doc.xml ? { args, xmlTexts: doc.xml.texts, xmlAttrs: doc.xml.attrs ?? [] } : { args };
+    }
     case 'JSON': {
       const r = parseJson(body);
       return r.error !== undefined ? { args: r.args, error: r.error } : { args: r.args };

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { sniffBody } from '../../../src/waf/bodies/sniff.ts';
+import { processBody } from '../../../src/waf/engine/body.ts';
 
 describe('sniffBody', () => {
   const rows: [what: string, body: string, args: [string, string][], xmlTexts?: string[], type?: string][] = [
@@ -67,4 +68,25 @@ describe('sniffBody: JSON in UTF-16 or UTF-32 (session 29 WAF evasion audit)', (
     assert.deepEqual(sniffBody(Buffer.from([0x7b, 0, 0, 0, 0, 0, 0x11, 0]).toString('latin1'), '&', '').args, []);
     assert.deepEqual(sniffBody(Buffer.from('<r><q>x</q></r>', 'utf16le').toString('latin1'), '&', '').xml?.texts, ['x']);
   });
+});
+
+// Session 31 WAF evasion audit: a JSON or XML document typed as a form is read as the document too
+// (Go's json.NewDecoder(r.Body), PHP's json_decode(php://input) and Flask's get_json(force=True)
+// ignore the type); the form reading cut `{"q":"1' OR '1'='1"}` at `=` into pieces the CRS passes.
+describe('a document typed as a form (the URLENCODED processor)', () => {
+  const rows: [what: string, body: string, args: [string, string][], xmlTexts?: string[]][] = [
+    ['a form: its pairs only', 'a=1&q=x', [['a', '1'], ['q', 'x']]],
+    ['a JSON document: the form pieces and its values', `{"q":"1' OR '1'='1"}`, [[`{"q":"1' OR '1'`, `'1"}`], ['json.q', "1' OR '1'='1"]]],
+    ['a JSON array after blanks', ` [{"q":"a&b"}]`, [[' [{"q":"a', ''], ['b"}]', ''], ['json.0.q', 'a&b']]],
+    ['an XML document: XML:/* as well (and the `;` readers\' pieces)', '<q>1&#39; OR 1</q>', [['<q>1', ''], ['#39; OR 1</q>', ''], ['#39', ''], ['OR 1</q>', '']], ["1' OR 1"]],
+    ['a form whose first name starts with { but is no document', '{a=1&q=x', [['{a', '1'], ['q', 'x']]],
+  ];
+  for (const [what, body, args, xmlTexts] of rows) {
+    it(what, () => {
+      const r = processBody('URLENCODED', body, 'application/x-www-form-urlencoded', '&');
+      assert.deepEqual(r.args, args);
+      assert.deepEqual(r.xmlTexts, xmlTexts);
+      assert.equal(r.error, undefined);
+    });
+  }
 });
