@@ -162,8 +162,13 @@ export function compileChecks(c: RouteConditions): ConditionCheck[] {
   const method = (i: MatchInput) => i.method;
   const path = (i: MatchInput) => i.path;
   if (c.method?.length) {
-    const set = new Set(c.method.map((m) => m.toUpperCase()));
-    checks.push({ kind: 'method', expected: [...set].join(', '), test: (i) => set.has(i.method), actual: method });
+    const named = new Set(c.method.map((m) => m.toUpperCase()));
+    // HEAD is GET without the content (RFC 9110 §9.3.2), and applications run it through their GET
+    // handler (Express, Rails, Django, Spring, Go's ServeMux): a route that claims GET claims HEAD,
+    // or a HEAD went past its allow-from, agents and limits to another route and ran the handler
+    // there (session 31 audit). nginx's `limit_except GET` covers HEAD the same way.
+    const set = named.has('GET') ? new Set([...named, 'HEAD']) : named;
+    checks.push({ kind: 'method', expected: [...named].join(', '), test: (i) => set.has(i.method), actual: method });
   }
   if (c.windowsPaths) {
     for (const p of c.path ?? []) {

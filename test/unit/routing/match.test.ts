@@ -53,6 +53,8 @@ test('conditions are AND-ed except hosts, which are OR-ed', () => {
     [{ host: ['a.com', 'b.com'] }, { host: 'c.com' }, false],
     [{ method: ['GET', 'post'] }, { method: 'POST' }, true],
     [{ method: ['GET'] }, { method: 'DELETE' }, false],
+    [{ method: ['GET'] }, { method: 'HEAD' }, true], // HEAD is GET without the content (session 31 audit)
+    [{ method: ['HEAD'] }, { method: 'GET' }, false],
     [{ header: [{ name: 'X-Api-Key' }] }, { headers: { 'x-api-key': 'k' } }, true],
     [{ header: [{ name: 'X-Api-Key' }] }, {}, false],
     [{ header: [{ name: 'X-User-Tier', value: 'free' }] }, { headers: { 'x-user-tier': 'free' } }, true],
