@@ -14,7 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type Gateway } from '../../../src/server/gateway.ts';
 import { rawRequest, http1 } from '../../helpers/raw-http.ts';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { eventually, fakeSystemHosts, serversOnOnePort, writeTargets } from './helpers.ts';
+import { startEchoUpstream, WsClient } from '../websocket/ws-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sentinel-connect-names-'));
 const gateways: Gateway[] = [];
@@ -149,4 +152,52 @@ test('a static target named by a host name: refused at connect when it resolves 
   assert.doesNotMatch(dump.body, /listeners|upstreams|routes/, 'the admin listener\'s config dump');
   assert.equal(dump.status, 502);
   assert.ok(counted(await gw.metrics.render(), REFUSED, 'own_listener') >= 1);
+});
+
+test('the other connect paths check the name too: h2c (min-version 2), WebSocket upgrades, active health checks', async () => {
+  let h2Hits = 0;
+  const h2 = http2.createServer((_req, res) => {
+    h2Hits++;
+    res.end('h2');
+  });
+  await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+  closers.push(() => new Promise<void>((resolve) => h2.close(() => resolve())));
+  const h2Port = (h2.address() as AddressInfo).port;
+  const ws = await startEchoUpstream();
+  closers.push(() => ws.close());
+  const { port: hcPort, servers, close } = await serversOnOnePort(['127.0.0.1']);
+  closers.push(close);
+  const files = { h2: join(dir, 'h2.txt'), ws: join(dir, 'ws.txt'), hc: join(dir, 'hc.txt') };
+  writeTargets(files.h2, [`zero.sentinel.test:${h2Port}`]);
+  writeTargets(files.ws, [`zero.sentinel.test:${ws.port}`]);
+  writeTargets(files.hc, [`zero.sentinel.test:${hcPort}`]);
+  const gw = await startGateway({
+    configText: `
+system { graceful-shutdown-timeout-secs 1 }
+listeners { listener "http" { address "127.0.0.1:0" } }
+routes {
+  route "h2" { matches { path-prefix "/h2" }; upstream "h2" }
+  route "ws" { matches { path-prefix "/ws" }; upstream "ws"; websocket #true }
+}
+upstreams {
+  upstream "h2" { discovery "file" { path "${files.h2}" }; http-version { min-version 2 }; retry-policy { max-attempts 1 } }
+  upstream "ws" { discovery "file" { path "${files.ws}" }; retry-policy { max-attempts 1 } }
+  upstream "hc" { discovery "file" { path "${files.hc}" }; health-check { type "http" { path "/health" }; interval-secs 1; timeout-secs 1 } }
+}`,
+    logLevel: 'silent',
+  });
+  gateways.push(gw);
+  const pub = gw.address('http').port;
+  const r = await rawRequest(pub, http1('GET', '/h2', ['Host: localhost', 'Connection: close']));
+  assert.equal(r.status, 502, 'h2c through 0.0.0.0');
+  assert.equal(h2Hits, 0);
+  const c = await WsClient.connect(pub, '/ws');
+  c.socket.destroy();
+  assert.equal(c.handshake.status, 502, 'WebSocket upgrade through 0.0.0.0');
+  assert.equal(ws.upgrades.length, 0);
+  const refused = (upstream: string) => async () => new RegExp(`${REFUSED}\\{upstream="${upstream}",reason="unspecified"\\} [1-9]`).test(await gw.metrics.render());
+  await eventually('the health check refused', refused('hc'));
+  assert.equal(servers[0]!.hits, 0, 'no health check reached the upstream through 0.0.0.0');
+  assert.ok(await refused('h2')());
+  assert.ok(await refused('ws')());
 });
