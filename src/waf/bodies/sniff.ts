@@ -31,6 +31,12 @@ export interface Sniffed {
  * Nothing is an error: the body never said it was any of these.
  */
 export function sniffBody(body: string, separator: string, contentType: string): Sniffed {
+  // GraphQL over HTTP as `application/graphql`: the body is the query document (graphql-go's
+  // handler, gqlgen's GRAPHQL transport, express-graphql: `{ query: rawBody }`), which the JSON
+  // transport carries as `json.query` and the CRS reads there; here it was REQUEST_BODY only, and
+  // an attack in a string argument passed wherever 920420 allows the type (session 31 WAF evasion
+  // audit). One ARG `query`: the document as the JSON transport's value, no more.
+  if (isGraphql(contentType)) return { args: [['query', body]] };
   const doc = sniffDocument(body);
   if (doc.whole) return doc.xml ? { args: doc.args, xml: doc.xml } : { args: doc.args };
   const args = doc.args;
@@ -107,6 +113,14 @@ export function wideJsonText(body: string): string | undefined {
     text += String.fromCodePoint(cp);
   }
   return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** `application/graphql`, with parameters or none. */
+function isGraphql(contentType: string): boolean {
+  const t = contentType.trim().toLowerCase();
+  if (!t.startsWith('application/graphql')) return false;
+  const next = t.charCodeAt('application/graphql'.length);
+  return Number.isNaN(next) || next === 0x3b || next === 0x20 || next === 0x09;
 }
 
 /** No Content-Type, or `text/plain` (also what a browser form with enctype="text/plain" sends). */

@@ -6,7 +6,10 @@
 // the raw body (Python's ElementTree) ignore the type and read the attack (measured: Go 1.19, PHP
 // 8.2, werkzeug 3.1; nginx + ModSecurity 3.0.9 with the same CRS forwarded them too). Real gateways
 // on loopback (the in-process WAF, CRS PL1 as shipped) and sentinel-waf as its own process, a
-// recording upstream, exact bytes over a socket.
+// recording upstream, exact bytes over a socket. And GraphQL as `application/graphql` (the body is
+// the query document to graphql-go's handler, gqlgen and express-graphql): REQUEST_BODY only, so a
+// SQLi or XSS in a string argument passed where 920420 is relaxed to allow the type, while the same
+// document over the JSON transport (`json.query`) was refused.
 // needs-data: crs (test/select.ts leaves this file out, loudly, where the data is missing)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import {
+  RELAXED_RULES,
   leakedProbes,
   probeRequest as req,
   probeStatus,
@@ -36,22 +40,46 @@ const documents: [string, Buffer][] = [
   [`XML with character references`, req('POST', '/api/items', [FORM], `<q>1&#39; OR &#39;1&#39;=&#39;1</q>`)],
 ];
 
+const GRAPHQL = 'Content-Type: application/graphql';
+const graphqlProbes: [string, Buffer][] = [
+  ['GraphQL SQLi tautology', req('POST', '/graphql', [GRAPHQL], `{ user(name: "1' OR '1'='1") { id } }`)],
+  ['GraphQL SQLi UNION', req('POST', '/graphql', [`${GRAPHQL}; charset=utf-8`], `query { search(q: "1' UNION SELECT password FROM users--") { id } }`)],
+  ['GraphQL XSS', req('POST', '/graphql', [GRAPHQL], `{ search(q: "<script>alert(1)</script>") { id } }`)],
+];
+// Benign documents pass both transports alike (a fragment spread `...X` with `fragment X on`
+// is 932235 to the CRS in both: its own false positive, not the body reading's).
+const graphqlBenign = [
+  `mutation { addReview(product: "SKU-1", text: "It's great -- would buy again; 5/5", author: "O'Neil") { id } }`,
+  `{ search(q: "fish & chips", sort: "-date", filter: {size: [42, 43], color: "off-white"}) { id name } }`,
+  `query { __schema { types { name kind fields { name } } } }`,
+];
+
 describe('WAF evasion, ninth round', () => {
   let upstream: TestUpstream;
   let strict: { port: number; close: () => Promise<void> };
+  let relaxed: { port: number; close: () => Promise<void> };
   let agent: WafAgentProcess;
   let viaAgent: { port: number; close: () => Promise<void> };
+  let relaxedAgent: WafAgentProcess;
+  let viaRelaxedAgent: { port: number; close: () => Promise<void> };
   const tmp = mkdtempSync(join(tmpdir(), 'waf-evasion-9-'));
 
   before(async () => {
     upstream = await startUpstream();
     strict = await start(config(upstream.address, ''));
+    relaxed = await start(config(upstream.address, `disabled-rules ${RELAXED_RULES}`));
     const socket = join(tmp, 'waf.sock');
     agent = await startWafAgentProcess(socket);
     viaAgent = await start(config(upstream.address, '').replace(/in-process "sentinel-waf"\s*config \{[^}]*\}/, `unix-socket "${socket}"`));
+    const relaxedSocket = join(tmp, 'waf-relaxed.sock');
+    relaxedAgent = await startWafAgentProcess(relaxedSocket, ['--disable-rules', RELAXED_RULES.replace(/"/g, '').split(' ').join(',')]);
+    viaRelaxedAgent = await start(config(upstream.address, '').replace(/in-process "sentinel-waf"\s*config \{[^}]*\}/, `unix-socket "${relaxedSocket}"`));
   });
 
   after(async () => {
+    await viaRelaxedAgent?.close();
+    await relaxedAgent?.stop();
+    await relaxed?.close();
     await viaAgent?.close();
     await agent?.stop();
     await strict?.close();
@@ -75,6 +103,25 @@ describe('WAF evasion, ninth round', () => {
         const seen = upstream.seen.length;
         assert.equal(await probeStatus(port, bytes), 200, bytes.toString('latin1').split('\r\n\r\n')[1]);
         assert.equal(upstream.seen.length, seen + 1);
+      }
+    }
+  });
+
+  test('GraphQL as application/graphql: the document is read as the JSON transport reads it (920420 relaxed, in-process and sentinel-waf)', async () => {
+    assert.deepEqual(await leakedProbes(relaxed.port, upstream, graphqlProbes), []);
+    assert.deepEqual(await leakedProbes(viaRelaxedAgent.port, upstream, graphqlProbes), []);
+    // as shipped the type is refused (920420) before and after
+    assert.deepEqual(await leakedProbes(strict.port, upstream, graphqlProbes), []);
+  });
+
+  test('GraphQL, benign: the same documents pass as application/graphql and over the JSON transport (920420 relaxed)', async () => {
+    for (const port of [relaxed.port, viaRelaxedAgent.port]) {
+      for (const q of graphqlBenign) {
+        for (const bytes of [req('POST', '/graphql', [GRAPHQL], q), req('POST', '/graphql', ['Content-Type: application/json'], JSON.stringify({ query: q }))]) {
+          const seen = upstream.seen.length;
+          assert.equal(await probeStatus(port, bytes), 200, q);
+          assert.equal(upstream.seen.length, seen + 1);
+        }
       }
     }
   });

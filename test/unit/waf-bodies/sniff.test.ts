@@ -24,6 +24,9 @@ describe('sniffBody', () => {
     ['comments, single quotes, unquoted keys and a trailing comma (Gson lenient)', "{/*c*/'q':'1\\' x', r: 2, # t\n}", [['json.q', "1' x"], ['json.r', '2']]],
     ['a leading comment, = and ; (Gson lenient)', "// c\n{q = 'x'; r => y}", [['json.q', 'x'], ['json.r', 'y']]],
     ['lenient JSON that still does not parse: JSON Lines and the form as before', '{"q": a b}\n{"r":1}', [['json.r', '1']]],
+    // session 31 WAF evasion audit: GraphQL's own type, the body is the query document
+    ['application/graphql: the document as ARGS:query', '{ user(name: "x") { id } }', [['query', '{ user(name: "x") { id } }']], undefined, 'application/graphql; charset=utf-8'],
+    ['application/graphql-response+json is not it', '{"a":1}', [['json.a', '1']], undefined, 'application/graphql-response+json'],
   ];
   for (const [what, body, args, xmlTexts, type] of rows) {
     it(what, () => {
