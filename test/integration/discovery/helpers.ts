@@ -203,10 +203,11 @@ export function writeTargets(file: string, lines: string[]): void {
  * net.connect reads `dns.lookup` per connect, as does the gateway's checked lookup
  * (src/upstream/discovery/address-policy.ts checkedLookup), so a discovered host name can be made
  * to resolve to a loopback own listener or to 0.0.0.0 with no traffic leaving the machine.
- * Returns the restore function.
+ * Returns the restore function and the number of lookups per faked name.
  */
-export function fakeSystemHosts(records: Record<string, string[]>): () => void {
+export function fakeSystemHosts(records: Record<string, string[]>): { restore(): void; calls: Map<string, number> } {
   const real = nodeDns.lookup;
+  const calls = new Map<string, number>();
   type Cb = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
   const fake = (hostname: string, options: unknown, callback?: Cb): void => {
     const cb = (typeof options === 'function' ? options : callback) as Cb;
@@ -216,11 +217,15 @@ export function fakeSystemHosts(records: Record<string, string[]>): () => void {
       (real as (h: string, o: unknown, c: Cb) => void)(hostname, typeof options === 'function' ? {} : options, cb);
       return;
     }
+    calls.set(hostname.toLowerCase(), (calls.get(hostname.toLowerCase()) ?? 0) + 1);
     const list = addrs.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
     queueMicrotask(() => (opts.all ? cb(null, list) : cb(null, list[0]!.address, list[0]!.family)));
   };
   (nodeDns as { lookup: unknown }).lookup = fake;
-  return () => {
-    (nodeDns as { lookup: unknown }).lookup = real;
+  return {
+    restore: () => {
+      (nodeDns as { lookup: unknown }).lookup = real;
+    },
+    calls,
   };
 }
