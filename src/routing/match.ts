@@ -53,9 +53,14 @@ export function priorityValue(p: string | number | undefined): number | undefine
   return NAMED_PRIORITIES[p.toLowerCase()];
 }
 
-/** Prefix match on a segment boundary: `/v2` matches `/v2`, `/v2/x` but not `/v2example`. */
+/**
+ * Prefix match on a segment boundary: `/v2` matches `/v2`, `/v2/x` but not `/v2example`. A prefix
+ * that ends in `/` also matches its folder's own path without the slash (`/admin/` matches
+ * `/admin`): Express, Rails, Spring 5, ASP.NET Core and Laravel serve `/admin` as `/admin/`, so
+ * the folder's route would otherwise leave it to another (session 31 audit).
+ */
 export function prefixMatches(prefix: string, path: string): boolean {
-  if (!path.startsWith(prefix)) return false;
+  if (!path.startsWith(prefix)) return path.length === prefix.length - 1 && path.length > 0 && prefix.charCodeAt(path.length) === 47 && prefix.startsWith(path);
   if (path.length === prefix.length || prefix.endsWith('/')) return true;
   return path.charCodeAt(prefix.length) === 47; /* '/' */
 }
@@ -173,14 +178,16 @@ export function compileChecks(c: RouteConditions): ConditionCheck[] {
   if (c.windowsPaths) {
     for (const p of c.path ?? []) {
       const segs = windowsSegments(p);
-      checks.push({ kind: 'path', expected: `${p} (windows spelling)`, test: (i) => windowsPathMatches(segs, i.path), actual: path });
+      // and the route's path one trailing `/` apart (oneSlashApart), as an exact path does
+      const alt = p === '/' ? undefined : windowsSegments(p.endsWith('/') ? p.slice(0, -1) : `${p}/`);
+      checks.push({ kind: 'path', expected: `${p} (windows spelling)`, test: (i) => windowsPathMatches(segs, i.path, alt), actual: path });
     }
     for (const p of c.pathPrefix ?? []) {
       const segs = windowsSegments(p);
       checks.push({ kind: 'path-prefix', expected: `${p} (windows spelling)`, test: (i) => windowsPrefixMatches(segs, i.path), actual: path });
     }
   } else {
-    for (const p of c.path ?? []) checks.push({ kind: 'path', expected: p, test: (i) => i.path === p, actual: path });
+    for (const p of c.path ?? []) checks.push({ kind: 'path', expected: p, test: (i) => i.path === p || oneSlashApart(p, i.path), actual: path });
     for (const p of c.pathPrefix ?? []) checks.push({ kind: 'path-prefix', expected: p, test: (i) => prefixMatches(p, i.path), actual: path });
   }
   if (c.host?.length) {
@@ -210,9 +217,28 @@ export function compileChecks(c: RouteConditions): ConditionCheck[] {
       const names = regexLiteralNames(r);
       const test = (i: MatchInput) => re.test(i.path) || windowsReadingPaths(i.path).some((p) => folded.test(p)) || shortNameReadingPaths(i.path, names).some((p) => folded.test(p));
       checks.push({ kind: 'path-regex', expected: `${r} (windows spelling)`, test, actual: path });
-    } else checks.push({ kind: 'path-regex', expected: r, test: (i) => re.test(i.path), actual: path });
+    } else checks.push({ kind: 'path-regex', expected: r, test: (i) => re.test(i.path) || (endsInSlash(i.path) && re.test(i.path.slice(0, -1))), actual: path });
   }
   return checks;
+}
+
+/**
+ * Whether two paths differ only by one trailing `/` (`/login` and `/login/`). Express (strict
+ * routing off, its default), Rails, Spring 5, ASP.NET Core and Laravel route both to one handler:
+ * an exact `path` condition that claimed one spelling left the other to another route, past its
+ * allow-from, agents and rate limits (session 31 audit). The rate-limit `path` key drops one
+ * trailing `/` for the same reason (session 14).
+ */
+export function oneSlashApart(a: string, b: string): boolean {
+  const d = b.length - a.length;
+  if (d === 1) return b.charCodeAt(a.length) === 47 && b.startsWith(a);
+  if (d === -1) return a.charCodeAt(b.length) === 47 && a.startsWith(b);
+  return false;
+}
+
+/** A path other than `/` that ends in `/`: a `path-regex` also tries it without that slash (oneSlashApart). */
+function endsInSlash(path: string): boolean {
+  return path.length > 1 && path.charCodeAt(path.length - 1) === 47;
 }
 
 /** The checks AND-ed into one predicate (no allocation per call). */

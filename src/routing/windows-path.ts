@@ -140,9 +140,12 @@ function segmentNames(q: string, r: string): boolean {
   return m !== null && shortNameStem(r).startsWith(m[1]!);
 }
 
-/** `path` under the Windows spelling: the same segments, each named as above, in some reading. */
-export function windowsPathMatches(route: readonly string[], path: string): boolean {
-  for (const q of windowsReadings(path)) if (segmentsName(route, q)) return true;
+/**
+ * `path` under the Windows spelling: the same segments, each named as above, in some reading. With
+ * `alt` (the route's path one trailing `/` apart: match.ts oneSlashApart), either spelling.
+ */
+export function windowsPathMatches(route: readonly string[], path: string, alt?: readonly string[]): boolean {
+  for (const q of windowsReadings(path)) if (segmentsName(route, q) || (alt !== undefined && segmentsName(alt, q))) return true;
   return false;
 }
 
@@ -154,7 +157,8 @@ function segmentsName(route: readonly string[], q: readonly string[]): boolean {
 
 /**
  * `path-prefix` under the Windows spelling, on segment boundaries as prefixMatches: a route prefix
- * ending in `/` (its last segment `''`) wants at least one more segment, anything.
+ * ending in `/` (its last segment `''`) wants at least one more segment, anything, or none: the
+ * folder's own path (`/admin` for `/admin/`, as prefixMatches since session 31).
  */
 export function windowsPrefixMatches(route: readonly string[], path: string): boolean {
   for (const q of windowsReadings(path)) if (prefixSegmentsName(route, q)) return true;
@@ -162,8 +166,8 @@ export function windowsPrefixMatches(route: readonly string[], path: string): bo
 }
 
 function prefixSegmentsName(route: readonly string[], q: readonly string[]): boolean {
-  if (q.length < route.length) return false;
   const last = route.length - 1;
+  if (q.length < route.length && (route[last] !== '' || q.length !== last || last === 0)) return false;
   for (let i = 0; i < last; i++) if (!segmentNames(q[i]!, route[i]!)) return false;
   return route[last] === '' || segmentNames(q[last]!, route[last]!);
 }

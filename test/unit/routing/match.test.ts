@@ -21,7 +21,7 @@ test('path-prefix respects segment boundaries', () => {
     ['/v2', '/v2example', false],
     ['/', '/anything', true],
     ['/api/', '/api/x', true],
-    ['/api/', '/api', false],
+    ['/api/', '/api', true], // the folder's own path: frameworks serve /api as /api/ (session 31 audit; before: false)
     ['/api', '/ap', false],
   ];
   for (const [prefix, path, want] of cases) assert.equal(prefixMatches(prefix, path), want, `${prefix} vs ${path}`);
@@ -54,6 +54,19 @@ test('conditions are AND-ed except hosts, which are OR-ed', () => {
     [{ method: ['GET', 'post'] }, { method: 'POST' }, true],
     [{ method: ['GET'] }, { method: 'DELETE' }, false],
     [{ method: ['GET'] }, { method: 'HEAD' }, true], // HEAD is GET without the content (session 31 audit)
+    // one trailing slash apart (session 31 audit): frameworks serve both spellings as one
+    [{ path: ['/login'] }, { path: '/login/' }, true],
+    [{ path: ['/login/'] }, { path: '/login' }, true],
+    [{ path: ['/login'] }, { path: '/login/x' }, false],
+    [{ path: ['/'] }, { path: '/x' }, false],
+    [{ pathPrefix: ['/admin/'] }, { path: '/admin' }, true],
+    [{ pathPrefix: ['/admin/'] }, { path: '/adm' }, false],
+    [{ pathPrefix: ['/admin/'] }, { path: '/adminx' }, false],
+    [{ pathRegex: ['^/r/[0-9]+$'] }, { path: '/r/1/' }, true],
+    [{ pathRegex: ['^/r/[0-9]+$'] }, { path: '/r/' }, false],
+    [{ path: ['/m'], windowsPaths: true }, { path: '/M./' }, true],
+    [{ pathPrefix: ['/t/'], windowsPaths: true }, { path: '/T' }, true],
+    [{ pathPrefix: ['/t/'], windowsPaths: true }, { path: '/tx' }, false],
     [{ method: ['HEAD'] }, { method: 'GET' }, false],
     [{ header: [{ name: 'X-Api-Key' }] }, { headers: { 'x-api-key': 'k' } }, true],
     [{ header: [{ name: 'X-Api-Key' }] }, {}, false],

@@ -35,7 +35,7 @@ test('windowsPrefixMatches / windowsPathMatches: segment boundaries and 8.3 alia
     [true, false, '/admin', '/ADMIN./x'],
     [false, false, '/admin', '/administrator'],
     [true, false, '/admin/', '/admin%20/'],
-    [false, false, '/admin/', '/admin'],
+    [true, false, '/admin/', '/admin'], // the folder's own path (session 31 audit; before: false)
     [true, false, '/', '/anything'],
     [true, false, '/administration', '/ADMINI~1'],
     [true, false, '/administration', '/admini~12/x'],
