@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { atoi, clearList, compileOperator, operatorNames, type OperatorContext } from '../../../src/waf/operators/index.ts';
+import { dottedQuad } from '../../../src/waf/operators/ip.ts';
 import { PhraseMatcher } from '../../../src/waf/operators/pm.ts';
 import { prefilter } from '../../../src/waf/regex/prefilter.ts';
 
@@ -216,6 +217,42 @@ describe('@ipMatch', () => {
   for (const [param, input, want] of rows) {
     it(`${param} vs ${input}`, () => assert.equal(run('ipMatch', param, input), want));
   }
+  // IPv4 inputs take dottedQuad's number path; anything it refuses takes the BigInt path (trimmed),
+  // so both readings must agree on every edge.
+  const edges: [param: string, input: string, want: boolean][] = [
+    ['127.0.0.1', '127.0.0.1', true],
+    ['127.0.0.1', ' 127.0.0.1 ', true], // trimmed by the slow path, as before
+    ['127.0.0.1', '127.0.0.01', true], // leading zeros are decimal, as parseIPv4 reads them
+    ['127.0.0.1', '127.000.000.001', true],
+    ['127.0.0.1', '127.0.0.0001', false], // four digits
+    ['0.0.0.0/0', '255.255.255.255', true],
+    ['255.255.255.255', '255.255.255.255', true],
+    ['255.255.255.0/24', '255.255.255.7', true],
+    ['128.0.0.0/1', '200.1.1.1', true], // top bit set: unsigned compare
+    ['128.0.0.0/1', '100.1.1.1', false],
+    ['10.0.0.0/8', '10.255.255.255', true],
+    ['10.0.0.0/8', '11.0.0.0', false],
+    ['0.0.0.0/0', '256.0.0.1', false],
+    ['0.0.0.0/0', '1.2.3', false],
+    ['0.0.0.0/0', '1.2.3.4.', false],
+    ['0.0.0.0/0', '.1.2.3.4', false],
+    ['0.0.0.0/0', '1..2.3', false],
+    ['0.0.0.0/0', '1.2.3.4.5', false],
+    ['0.0.0.0/0', '', false],
+    ['0.0.0.0/0', '1.2.3.+4', false],
+    ['0.0.0.0/0', '1.2.3.\u0664', false], // a non-ASCII digit
+    ['::/0', '1.2.3.4', false], // an IPv4 address against an IPv6 block
+    ['0.0.0.0/0', '::1', false],
+  ];
+  for (const [param, input, want] of edges) {
+    it(`edge: ${param} vs ${JSON.stringify(input)}`, () => assert.equal(run('ipMatch', param, input), want));
+  }
+  it('dottedQuad reads a dotted quad as an unsigned number and refuses the rest', () => {
+    assert.equal(dottedQuad('0.0.0.0'), 0);
+    assert.equal(dottedQuad('255.255.255.255'), 0xffffffff);
+    assert.equal(dottedQuad('1.2.3.4'), 0x01020304);
+    for (const bad of ['', ' 1.2.3.4', '1.2.3.4 ', '1.2.3.256', '1.2.3', '1.2.3.4.', '::1', '1.2.3.0004', 'a.b.c.d']) assert.equal(dottedQuad(bad), -1, bad);
+  });
   it('rejects a malformed block at compile time', () => {
     assert.throws(() => compileOperator('ipMatch', '10.0.0.0/33'), /invalid IP address or CIDR block/);
   });
