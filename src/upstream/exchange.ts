@@ -172,10 +172,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
    */
   relayTo(res: ServerResponse, status: number, headers: HeaderMap, buffering?: ResponseBufferPolicy, clientIp = ''): Promise<RelayOutcome> {
     return new Promise((resolve) => {
-      let bytes = 0;
-      let done = false;
       let head = true;
-      let buffer: BufferedRelay | null = null;
       if (opensStream(headers)) {
         head = false;
         buffering = undefined; // an open stream is read as it comes: nothing to buffer
@@ -186,68 +183,26 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
         if (String(headers['x-accel-buffering']).trim().toLowerCase() === 'no') buffering = undefined;
         delete headers['x-accel-buffering'];
       }
-      const finish = (outcome: RelayOutcome): void => {
-        if (done) return;
-        done = true;
-        res.off('drain', onDrain);
-        res.off('close', onClose);
-        buffer?.release();
-        if (this.holding !== undefined) responseBufferBudget.unhold(this.holding);
-        resolve(outcome);
-      };
-      const onDrain = (): void => {
-        if (buffer?.drained()) return;
-        this.paused = false;
-        this.resumeFn?.();
-      };
-      const onClose = (): void => {
-        if (done) return;
-        // The client went away mid-body: stop reading from the upstream.
-        this.abort(new errors.RequestAbortedError());
-        finish({ bytes, clientClosed: true });
-      };
-      res.on('drain', onDrain);
-      res.on('close', onClose);
-      const writeHead = (): void => {
-        head = false;
-        res.writeHead(status, headers as Record<string, string | string[]>);
-      };
-      this.attach({
-        data: (chunk) => {
-          if (head) writeHead();
-          bytes += chunk.length;
-          if (buffer !== null) {
-            if (buffer.data(chunk)) return true;
-            if (!this.waitForClient(clientIp)) finish({ bytes, error: new UnbufferedCapReached() });
-            return false;
-          }
-          if (res.write(chunk)) return true;
-          // The client stopped reading: buffer what the upstream sends instead of holding its connection.
-          if (buffering !== undefined) {
-            buffer = new BufferedRelay(res, relayBuffering(buffering, clientIp), this.signal, {
-              resume: () => {
-                this.paused = false;
-                this.resumeFn?.();
-              },
-              finish: (error) => finish(error === undefined ? { bytes } : { bytes, error }),
-            });
-            if (buffer.start()) return true;
-            buffer = null;
-            if (!this.waitForClient(clientIp)) finish({ bytes, error: new UnbufferedCapReached() });
-            return false;
-          }
-          this.paused = true;
-          return false;
-        },
-        end: () => {
-          if (head) writeHead();
-          if (buffer !== null) return buffer.end();
-          res.end();
-          finish({ bytes });
-        },
-        error: (error) => finish({ bytes, error }),
-      });
+      const relay = new PlainRelay(this, this.signal, res, status, headers, head, buffering, clientIp, resolve);
+      res.on('drain', relay.onDrain);
+      res.on('close', relay.onClose);
+      this.attach(relay);
     });
+  }
+
+  /** A sink stopped taking bytes: the upstream is paused until resumeUpstream(). */
+  pauseUpstream(): void {
+    this.paused = true;
+  }
+
+  resumeUpstream(): void {
+    this.paused = false;
+    this.resumeFn?.();
+  }
+
+  /** relayTo's end: gives back the client's hold on the unbuffered-responses budget, if taken. */
+  releaseHold(): void {
+    if (this.holding !== undefined) responseBufferBudget.unhold(this.holding);
   }
 
   /**
@@ -256,7 +211,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
    * ends the relay), as request-secs cuts a client too slow for its answer, so that its connection
    * goes back to the pool.
    */
-  private waitForClient(clientIp: string): boolean {
+  waitForClient(clientIp: string): boolean {
     this.paused = true;
     if (this.holding !== undefined) return true;
     const client = ResponseBufferBudget.clientKey(clientIp);
@@ -308,6 +263,98 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       end: () => undefined,
       error: () => undefined,
     });
+  }
+}
+
+/**
+ * relayTo's sink: the body copied to the client response with backpressure. One object a
+ * response with its steps as methods (it was five closures, a sink literal and their shared
+ * context on every proxied response); the response's drain and close listeners are its only closures.
+ */
+class PlainRelay implements Sink {
+  private bytes = 0;
+  private done = false;
+  private buffer: BufferedRelay | null = null;
+
+  constructor(
+    private readonly ex: UpstreamExchange,
+    private readonly signal: CancelSignal,
+    private readonly res: ServerResponse,
+    private readonly status: number,
+    private readonly headers: HeaderMap,
+    /** the status line is still to be written (with the first byte or the end) */
+    private head: boolean,
+    private readonly buffering: ResponseBufferPolicy | undefined,
+    private readonly clientIp: string,
+    private readonly resolve: (outcome: RelayOutcome) => void,
+  ) {}
+
+  readonly onDrain = (): void => {
+    if (this.buffer?.drained()) return;
+    this.ex.resumeUpstream();
+  };
+
+  readonly onClose = (): void => {
+    if (this.done) return;
+    // The client went away mid-body: stop reading from the upstream.
+    this.ex.abort(new errors.RequestAbortedError());
+    this.finish({ bytes: this.bytes, clientClosed: true });
+  };
+
+  private finish(outcome: RelayOutcome): void {
+    if (this.done) return;
+    this.done = true;
+    this.res.off('drain', this.onDrain);
+    this.res.off('close', this.onClose);
+    this.buffer?.release();
+    this.ex.releaseHold();
+    this.resolve(outcome);
+  }
+
+  private writeHead(): void {
+    this.head = false;
+    this.res.writeHead(this.status, this.headers as Record<string, string | string[]>);
+  }
+
+  /** The client holds too many unread answers already: the relay ends instead of waiting. */
+  private waitOrCut(): boolean {
+    if (!this.ex.waitForClient(this.clientIp)) this.finish({ bytes: this.bytes, error: new UnbufferedCapReached() });
+    return false;
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.head) this.writeHead();
+    this.bytes += chunk.length;
+    const buffer = this.buffer;
+    if (buffer !== null) {
+      if (buffer.data(chunk)) return true;
+      return this.waitOrCut();
+    }
+    if (this.res.write(chunk)) return true;
+    // The client stopped reading: buffer what the upstream sends instead of holding its connection.
+    if (this.buffering !== undefined) {
+      const started = new BufferedRelay(this.res, relayBuffering(this.buffering, this.clientIp), this.signal, {
+        resume: () => this.ex.resumeUpstream(),
+        finish: (error) => this.finish(error === undefined ? { bytes: this.bytes } : { bytes: this.bytes, error }),
+      });
+      this.buffer = started;
+      if (started.start()) return true;
+      this.buffer = null;
+      return this.waitOrCut();
+    }
+    this.ex.pauseUpstream();
+    return false;
+  }
+
+  end(): void {
+    if (this.head) this.writeHead();
+    if (this.buffer !== null) return this.buffer.end();
+    this.res.end();
+    this.finish({ bytes: this.bytes });
+  }
+
+  error(error: unknown): void {
+    this.finish({ bytes: this.bytes, error });
   }
 }
 
