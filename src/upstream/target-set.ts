@@ -210,8 +210,9 @@ export class TargetSet {
   private refused(target: Target, hostname: string, refused: RefusedAddress[]): void {
     for (const r of refused) this.gauges.connectRefused(r.reason);
     const key = refused.map((r) => `${r.address} ${r.reason}`).join(',');
-    if (this.refusedKeys.get(target.address) === key) return;
+    if ((this.refusedKeys.get(target.address) ?? '') === key) return;
     this.refusedKeys.set(target.address, key);
+    if (refused.length === 0) return; // clean again: the next refusal is a change, logged
     this.log.warn({ upstream: this.upstream, target: target.address, host: hostname, refused }, 'upstream connect: resolved addresses refused (link-local, unspecified, multicast, broadcast, outside the discovery block\'s allow networks, or one of the gateway\'s own listeners)');
   }
 

@@ -154,10 +154,11 @@ export class TargetAddressRefused extends Error {
  * A `lookup` for net.connect / tls.connect (and undici's connector, which passes it on) that
  * resolves as the system does (dns.lookup, read per call) and drops the addresses `check`
  * refuses: the connect uses only the rest and fails with TargetAddressRefused when none is left.
+ * `onChecked` hears every resolution's refused addresses (often none: a log can say when they change).
  * net.connect calls it only for a host name (an IP literal was checked at refresh), once per new
  * connection: never per request on a kept-alive connection.
  */
-export function checkedLookup(check: (ip: string) => DroppedReason | undefined, onRefused: (hostname: string, refused: RefusedAddress[]) => void): LookupFunction {
+export function checkedLookup(check: (ip: string) => DroppedReason | undefined, onChecked: (hostname: string, refused: RefusedAddress[]) => void): LookupFunction {
   return (hostname, options, callback) => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) {
@@ -171,7 +172,7 @@ export function checkedLookup(check: (ip: string) => DroppedReason | undefined, 
         if (reason) refused.push({ address: a.address, reason });
         else kept.push(a);
       }
-      if (refused.length > 0) onRefused(hostname, refused);
+      onChecked(hostname, refused);
       if (kept.length === 0) {
         callback(new TargetAddressRefused(hostname, refused), '', 0);
         return;

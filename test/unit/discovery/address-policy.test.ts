@@ -230,7 +230,7 @@ test('checkedLookup: refused resolved addresses are dropped; none left fails the
   assert.equal(none.err?.code, TARGET_ADDRESS_REFUSED);
   assert.match(none.err!.message, /"svc\.test" resolves only to addresses a target may not name: 127\.0\.0\.1 \(own_listener\), ::1 \(not_allowed\), 0\.0\.0\.0 \(unspecified\)/);
   const clean = await lookupWith([{ address: '10.0.0.9', family: 4 }], check, true);
-  assert.deepEqual([clean.err, clean.address, clean.refusedSeen], [null, [{ address: '10.0.0.9', family: 4 }], []]);
+  assert.deepEqual([clean.err, clean.address, clean.refusedSeen], [null, [{ address: '10.0.0.9', family: 4 }], [[]]], 'told: nothing refused');
 });
 
 test('a discovery block\'s allow entries are checked when the config loads: bad ones are errors naming the block', () => {
