@@ -67,7 +67,11 @@ export function renderReport(r: ExplainReport): string {
     const list = (v: string[]) => (v.length === 0 ? '(absent)' : v.map((x) => JSON.stringify(x)).join(', '));
     out.push(`refused right after matching: ${a.status} Bad Request (${a.kind}); no route serves it`);
     out.push(`  the routes read query parameter ${JSON.stringify(a.param)}: ${list(a.values)}${a.values_split_on_semicolon ? `; with ";" also a separator: ${list(a.values_split_on_semicolon)}` : ''}`);
-    out.push('  an upstream may read another value than the routes did (PHP, Rails, Django take the last; Rack and older Python split on ";")');
+    const agree = (v: string[]) => v.every((x) => x === a.values[0]);
+    const oneReading = agree(a.values) && (a.values_split_on_semicolon === null || (a.values_split_on_semicolon.length === a.values.length && agree(a.values_split_on_semicolon)));
+    // one reading of the name itself: another name in the query reads as it (session 31 audit)
+    if (oneReading) out.push(`  another spelling of ${JSON.stringify(a.param)} in the query reads as it with another value (PHP drops leading spaces, ends a name at a NUL, reads "." and " " as "_"; ASP.NET ignores case)`);
+    else out.push('  an upstream may read another value than the routes did (PHP, Rails, Django take the last; Rack and older Python split on ";")');
     return out.join('\n') + '\n';
   }
   if (!r.route) {
