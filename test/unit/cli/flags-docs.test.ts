@@ -37,7 +37,7 @@ test('the parsers were read', () => {
   for (const f of ['-c', '--config', '--workers', '--log-level', '--dump', '-H', '--client-ip', '--write']) assert.ok(sentinelFlags.has(f), f);
   for (const f of ['--socket', '--mode', '--request-side-only']) assert.ok(wafFlags.has(f), f);
   assert.ok(wafFlags.size >= 20, `${wafFlags.size} sentinel-waf flags`);
-  assert.deepEqual([...tuneFlags].sort(), ['--from', '--global-paths', '--help', '--min-count', '--out']);
+  assert.deepEqual([...tuneFlags].sort(), ['--extra-rules', '--from', '--global-paths', '--help', '--min-count', '--out']);
 });
 
 test('every flag a parser accepts is in its --help and in docs/operations.md', () => {
