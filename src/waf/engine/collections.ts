@@ -11,8 +11,8 @@ export interface Item {
   memo?: MissEntry | undefined;
   memoOwner?: object | undefined;
   /** The value's transformation stages by chain id (Rule.tId; see Transaction.transform), made
-   * on the first transformation: for one chain a (chain id, stages) pair, for more an array
-   * indexed by chain id (never 2 long). The value never changes and chain ids are process-wide, so an entry stays right
+   * on the first transformation: for up to three chains a flat list of (chain id, stages) pairs,
+   * for more an array indexed by chain id (longer than 6). The value never changes and chain ids are process-wide, so an entry stays right
    * for as long as the item lives, whichever transaction reads it. */
   stages?: (number | readonly string[] | undefined)[] | undefined;
 }

@@ -1,5 +1,5 @@
-// The transformation stages an item keeps by chain (Item.stages: one chain's as a pair, more in
-// an array by chain id, session 25): every chain reads its own stages, whether the item holds one
+// The transformation stages an item keeps by chain (Item.stages: up to three chains' as (id, stages)
+// pairs, more in an array by chain id, sessions 25 and 31): every chain reads its own stages, whether the item holds one
 // chain, has just gone from one to two, or holds many, and whichever order the chains come in.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,6 +61,13 @@ describe('transformation stages kept by chain', () => {
       'SecRule TX:n "@eq 1" "id:9,phase:1,pass,log"',
     ].join('\n');
     assert.deepEqual(matched(text, '/p?a=abc', 3), [[1, 2, 3, 5, 6, 7, 8, 9], [1, 2, 3, 5, 6, 7, 8, 9], [1, 2, 3, 5, 6, 7, 8, 9]]);
+  });
+
+  it('up to three chains as pairs, a fourth turns them into the array: each read again after each step', () => {
+    // chains 0, 2, 3 are three distinct ones (pairs), 4 the fourth (the array by chain id), 5 a fifth
+    const order = [0, 2, 0, 3, 2, 4, 0, 3, 4, 2, 5, 0, 2, 3, 4, 5];
+    const want = order.map((_, i) => i + 1);
+    assert.deepEqual(matched(rules(order, 'ARGS:a'), '/p?a=%20AbC%2541%20', 3), [want, want, want]);
   });
 
   it('two chains only (the pair becomes the array) and a scalar read by both', () => {
