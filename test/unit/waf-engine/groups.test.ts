@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 
 import { setGrouping } from '../../../src/waf/engine/groups.ts';
-import { Transaction } from '../../../src/waf/engine/transaction.ts';
+import { setBatching, Transaction } from '../../../src/waf/engine/transaction.ts';
 import type { Rule } from '../../../src/waf/engine/rule.ts';
 import { wafFromText, type Waf } from '../../../src/waf/index.ts';
 import { outcome, PROBES, type Req } from './outcome.ts';
@@ -118,6 +118,9 @@ SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx \\d{3}" "id:14,phase:2,pass,log,t:n
       if ((a[0] as Rule).id < 100) calls++;
       return matchValue.apply(this, a);
     };
+    // The grouped loop's own answer: with the batched walk (batch.test.ts) these links are
+    // stepped over before they reach it.
+    setBatching(false);
     try {
       compare(rules, repeat({ uri: '/?q=shoes', headers }), 'warm');
       setGrouping(true);
@@ -132,6 +135,7 @@ SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx \\d{3}" "id:14,phase:2,pass,log,t:n
       assert.equal(calls, 2, 'matchValue calls for a fresh value every prefiltered link misses');
     } finally {
       p.matchValue = matchValue;
+      setBatching(true);
     }
     const used = compare(rules, [
       ...repeat({ uri: '/?q=shoes', headers }),
