@@ -121,7 +121,7 @@ SecRule ARGS|REQUEST_COOKIES "!@streq exact" "id:116,phase:2,pass,nolog"
 ${stretch(120, 2)}`;
     const headers: [string, string][] = [['Cookie', 'a=b']];
     const used = compare(rules, [
-      ...repeat({ uri: '/?q=shoes&p=1', headers }),
+      ...repeat({ uri: '/?q=shoes&p=1', headers }, WARM),
       { uri: '/?q=shoes&p=2', headers },
       { uri: '/?q=Shoes!&p=3', headers },
       { uri: '/?q=%253Cx%253E&p=4', headers },
@@ -161,7 +161,7 @@ ${stretch(100, 4)}`;
       setBatching(on);
       const waf = wafFromText(`${HEAD}\n${rules}`);
       let n = -1;
-      for (const uri of ['/?a=1', '/?a=1', '/?a=1', '/?a=2']) {
+      for (const uri of [...Array.from({ length: WARM }, () => '/?a=1'), '/?a=2']) {
         const tx = waf.newTransaction({ clientIp: '10.0.0.1', clientPort: 1, serverPort: 80, method: 'GET', uri, protocol: 'HTTP/1.1', headers: [['Host', 'h']] });
         tx.processRequestHeaders();
         tx.processRequestBody();
