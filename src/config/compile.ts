@@ -22,7 +22,7 @@ import { collectTargets } from '../upstream/address.ts';
 import { compileTrusted, isTrusted } from '../server/trusted-proxies.ts';
 import { DEFAULT_TRUSTED_PROXY_HEADERS, GATEWAY_OWNED, isTrustableProxyHeader } from '../server/headers.ts';
 import { reportUnimplemented } from './unimplemented.ts';
-import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, specificity, sortRoutes, windowsKeyPathOf, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
+import { allOf, compileChecks, compileHost, compileRouteRegex, priorityValue, RouteYield, specificity, sortRoutes, windowsKeyPathOf, type ConditionCheck, type MatchInput, type RouteConditions } from '../routing/match.ts';
 import type { ConfigLanguage } from './language.ts';
 import { compileAllowedOrigins } from '../websocket/origin.ts';
 import { WS_MAX_FRAME_BYTES } from '../websocket/messages.ts';
@@ -451,6 +451,8 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
 
   // routes
   const compiled: CompiledRoute[] = [];
+  // the routes a GET route's HEAD and an exact path's other trailing-slash spelling yield to
+  const routeYield = new RouteYield();
   for (const r of (raw.routes ?? []) as RawRoute[]) {
     const path = `routes > route "${r.id}"`;
     const priority = priorityValue(r.priority);
@@ -553,7 +555,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       d.error(`${path} > policies > max-body-size`, (err as Error).message);
     }
     const methodOverrides = methodOverrideList(r.policies?.['forward-method-override'], `${path} > policies > forward-method-override`, d, policyNode(nodes, r.id, 'forward-method-override'));
-    const checks = regexOk ? compileChecks(conditions) : [];
+    const checks = regexOk ? compileChecks(conditions, routeYield) : [];
     compiled.push({
       id: r.id,
       priority: priority ?? 50,
@@ -582,6 +584,7 @@ export function compileConfig(nodes: Node[], opts: CompileOptions, inherited: Di
       allowFrom,
       raw: r,
     });
+    if (regexOk) routeYield.add(compiled[compiled.length - 1]!, conditions);
   }
   const routesById = new Map(compiled.map((r) => [r.id, r]));
   const sorted = sortRoutes(compiled);

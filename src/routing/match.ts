@@ -161,8 +161,58 @@ export function windowsKeyPathOf(c: RouteConditions): (path: string) => string {
   return (path) => windowsKeyPath(exact, prefixes, path);
 }
 
+/**
+ * The other routes of a config that a route's wider readings (a GET route's HEAD, an exact path's
+ * spelling one trailing `/` apart) yield to: a route that names HEAD itself, or whose exact `path`
+ * is the request's own spelling, keeps those requests when it matches them, whatever the order
+ * (`path "/api"` and `path "/api/"` as two routes keep their own spellings). Filled after every
+ * route is compiled (`add`); its checks run strict: only literal paths and named methods, so no
+ * route's wider reading is asked from inside another's.
+ */
+export class RouteYield {
+  private readonly literal = new Map<string, MatchableRoute[]>();
+  private readonly head: MatchableRoute[] = [];
+  private strict = false;
+
+  add(route: MatchableRoute, c: RouteConditions): void {
+    if (c.method?.some((m) => m.toUpperCase() === 'HEAD')) this.head.push(route);
+    if (c.windowsPaths) return;
+    for (const p of c.path ?? []) {
+      const list = this.literal.get(p);
+      if (list === undefined) this.literal.set(p, [route]);
+      else if (!list.includes(route)) list.push(route);
+    }
+  }
+
+  /** inside a yield check: wider readings do not match */
+  get checking(): boolean {
+    return this.strict;
+  }
+
+  /** another route names HEAD and matches the request */
+  headClaimed(input: MatchInput): boolean {
+    return this.head.length !== 0 && this.any(this.head, input);
+  }
+
+  /** another route's exact path is the request's spelling and it matches the request */
+  pathClaimed(input: MatchInput): boolean {
+    const routes = this.literal.get(input.path);
+    return routes !== undefined && this.any(routes, input);
+  }
+
+  private any(routes: readonly MatchableRoute[], input: MatchInput): boolean {
+    this.strict = true;
+    try {
+      for (const r of routes) if (r.test(input)) return true;
+      return false;
+    } finally {
+      this.strict = false;
+    }
+  }
+}
+
 /** Compiles the conditions into checks, cheapest first (the order they are evaluated in). */
-export function compileChecks(c: RouteConditions): ConditionCheck[] {
+export function compileChecks(c: RouteConditions, yieldTo?: RouteYield): ConditionCheck[] {
   const checks: ConditionCheck[] = [];
   const method = (i: MatchInput) => i.method;
   const path = (i: MatchInput) => i.path;
@@ -172,8 +222,12 @@ export function compileChecks(c: RouteConditions): ConditionCheck[] {
     // handler (Express, Rails, Django, Spring, Go's ServeMux): a route that claims GET claims HEAD,
     // or a HEAD went past its allow-from, agents and limits to another route and ran the handler
     // there (session 31 audit). nginx's `limit_except GET` covers HEAD the same way.
-    const set = named.has('GET') ? new Set([...named, 'HEAD']) : named;
-    checks.push({ kind: 'method', expected: [...named].join(', '), test: (i) => set.has(i.method), actual: method });
+    // A route naming HEAD itself keeps HEAD requests it matches (RouteYield).
+    const impliesHead = named.has('GET') && !named.has('HEAD');
+    const test = impliesHead
+      ? (i: MatchInput) => named.has(i.method) || (i.method === 'HEAD' && (yieldTo === undefined || (!yieldTo.checking && !yieldTo.headClaimed(i))))
+      : (i: MatchInput) => named.has(i.method);
+    checks.push({ kind: 'method', expected: [...named].join(', '), test, actual: method });
   }
   if (c.windowsPaths) {
     for (const p of c.path ?? []) {
@@ -187,7 +241,9 @@ export function compileChecks(c: RouteConditions): ConditionCheck[] {
       checks.push({ kind: 'path-prefix', expected: `${p} (windows spelling)`, test: (i) => windowsPrefixMatches(segs, i.path), actual: path });
     }
   } else {
-    for (const p of c.path ?? []) checks.push({ kind: 'path', expected: p, test: (i) => i.path === p || oneSlashApart(p, i.path), actual: path });
+    // the spelling one `/` apart unless another route's exact path is that spelling (RouteYield)
+    const slashApart = (p: string, i: MatchInput) => oneSlashApart(p, i.path) && (yieldTo === undefined || (!yieldTo.checking && !yieldTo.pathClaimed(i)));
+    for (const p of c.path ?? []) checks.push({ kind: 'path', expected: p, test: (i) => i.path === p || slashApart(p, i), actual: path });
     for (const p of c.pathPrefix ?? []) checks.push({ kind: 'path-prefix', expected: p, test: (i) => prefixMatches(p, i.path), actual: path });
   }
   if (c.host?.length) {
